@@ -1,0 +1,47 @@
+package arrowexec
+
+import "context"
+
+// Barrier marks checkpoint ID in the stream. Everything before it on a
+// channel belongs to the checkpoint, everything after it does not.
+type Barrier struct {
+	ID uint64
+	// Savepoint is set for user-triggered savepoints; Stop asks the job to
+	// finish after the savepoint completed (stop-with-savepoint).
+	Savepoint bool
+	Stop      bool
+}
+
+// SubtaskSnapshot is the state one subtask wrote for one checkpoint.
+// Keyed state is split by key group so it can be redistributed when the
+// parallelism changes; operator state (source positions, pending sink files)
+// is one opaque blob per subtask.
+type SubtaskSnapshot struct {
+	KeyGroups map[int][]byte
+	Operator  []byte
+}
+
+// RestoreState is what a subtask restores from: the key groups it owns now
+// (whoever owned them before), and the operator state of every subtask of
+// the previous run (sources and sinks decide how to split it).
+type RestoreState struct {
+	CheckpointID uint64
+	KeyGroups    map[int][]byte
+	Operator     [][]byte
+	// Watermark is the watermark the job had reached.
+	Watermark int64
+}
+
+// Checkpointer is implemented by operators and source readers that hold
+// state. SnapshotState is called when barrier id has arrived on every input
+// (sources: between two batches), before the barrier is forwarded. It must
+// not block on I/O longer than needed: copy or snapshot, then return.
+type Checkpointer interface {
+	SnapshotState(ctx context.Context, id uint64) (SubtaskSnapshot, error)
+}
+
+// CheckpointListener is implemented by operators that act when a checkpoint
+// is complete everywhere (two-phase-commit sinks publish their files here).
+type CheckpointListener interface {
+	NotifyCheckpointComplete(ctx context.Context, id uint64) error
+}

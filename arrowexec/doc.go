@@ -1,0 +1,67 @@
+// Package arrowexec is riffle's dataflow core: a DAG of sources, operators
+// and sinks over Arrow record batches, each node running as N parallel
+// subtasks connected by bounded queues.
+//
+// # The operator contract
+//
+// A node is described by a Spec, which knows its output schema before the job
+// starts (Spec.Schema is called once at plan time with the input schemas) and
+// creates one Operator per subtask. The runtime drives each Operator from a
+// single goroutine: its methods are never called concurrently.
+//
+//	Open     once, before anything else
+//	Process  for every input batch, with the index of the input edge
+//	Finish   once, after every input reached end of input (bounded jobs)
+//	Close    once, always, even after an error; safe to call twice
+//
+// Abilities beyond that are small optional interfaces an Operator may
+// implement: WatermarkHandler (event-time progress), Checkpointer (keyed
+// state snapshots at checkpoint barriers). A Source is driven the same way
+// through SourceReader.Next.
+//
+// # In-band control events
+//
+// Edges carry Messages. A Message is a data batch or a control event:
+// a watermark, a checkpoint barrier, or end of input. Control events travel
+// in order with the data, through every kind of exchange. A subtask with
+// several input channels forwards the minimum watermark over its inputs,
+// aligns checkpoint barriers (an input that delivered barrier n is held back
+// until barrier n arrived on every input), and signals end of input
+// downstream once every input has ended. The end of bounded input carries the
+// final watermark (MaxWatermark) so every event-time window fires.
+//
+// # Batch ownership
+//
+// This is the one place batch ownership is written down; everything in riffle
+// follows it.
+//
+//   - SourceReader.Next returns a batch the caller owns (one reference).
+//   - Operator.Process receives a borrowed batch: valid until Process
+//     returns. An operator that keeps it past the call (windows, state,
+//     buffering sinks) calls Retain and later Release.
+//   - Emitter.Emit takes over the caller's reference. An operator that
+//     forwards its input unchanged calls Retain first; an operator that built
+//     a new batch just emits it. After Emit, the caller must not touch the
+//     batch again.
+//   - The runtime releases every batch it still holds when a job fails or is
+//     cancelled, so an error path never leaks.
+//
+// Every allocation goes through the memory.Allocator in Task, so tests run the
+// whole graph on a checked allocator and assert that zero bytes remain.
+//
+// # Exchanges
+//
+// An edge between two nodes is Forward (subtask i to subtask i; parallelism
+// must match), Rebalance (round robin), Broadcast (every batch to every
+// subtask) or Hash (rows partitioned by hashed key columns). Hash exchanges
+// are vectorized: one hash pass over the key columns of a whole batch, one
+// counting pass, one gather per column per target. Keys map to key groups
+// (hash mod MaxParallelism) and key groups to subtasks in contiguous ranges,
+// so keyed state can be redistributed when parallelism changes.
+//
+// # Errors
+//
+// The first error of any subtask cancels the job; Run returns it wrapped as a
+// *TaskError naming the node and subtask. Operators check cancellation once
+// per batch, never per row.
+package arrowexec

@@ -1,0 +1,166 @@
+package arrowexec
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/cespare/xxhash/v2"
+)
+
+// Hashes of keys are deterministic across processes and runs (key groups,
+// and so keyed state, depend on them): no per-process seeds.
+
+const (
+	hashSeed  uint64 = 0x9e3779b97f4a7c15
+	nullHash  uint64 = 0x5bd1e9955bd1e995
+	hashPrime uint64 = 0x100000001b3
+)
+
+// mix64 is a strong 64-bit finalizer (splitmix64).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// HashColumns computes one 64-bit hash per row over the given key columns,
+// writing into out (len(out) must equal the number of rows). It is one
+// typed loop per column; nulls hash to a fixed value.
+func HashColumns(cols []arrow.Array, out []uint64) error {
+	for i := range out {
+		out[i] = hashSeed
+	}
+	for _, c := range cols {
+		if c.Len() != len(out) {
+			return fmt.Errorf("arrowexec: hash: column has %d rows, want %d", c.Len(), len(out))
+		}
+		if err := hashInto(c, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func combine(h, v uint64) uint64 { return mix64((h ^ v) * hashPrime) }
+
+func hashFixed[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](vals []T, c arrow.Array, out []uint64) {
+	if c.NullN() == 0 {
+		for i, v := range vals {
+			out[i] = combine(out[i], uint64(v))
+		}
+		return
+	}
+	for i, v := range vals {
+		if c.IsNull(i) {
+			out[i] = combine(out[i], nullHash)
+		} else {
+			out[i] = combine(out[i], uint64(v))
+		}
+	}
+}
+
+func hashFloat[T float32 | float64](vals []T, c arrow.Array, out []uint64) {
+	for i, v := range vals {
+		f := float64(v)
+		if f == 0 { // -0 and +0 are equal keys
+			f = 0
+		}
+		bits := math.Float64bits(f)
+		if f != f { // all NaNs hash alike
+			bits = 0x7ff8000000000001
+		}
+		if c.NullN() > 0 && c.IsNull(i) {
+			bits = nullHash
+		}
+		out[i] = combine(out[i], bits)
+	}
+}
+
+type binaryLike interface {
+	arrow.Array
+	ValueBytes() []byte
+	ValueOffsets() []int32
+}
+
+func hashBinary(c binaryLike, out []uint64) {
+	offs := c.ValueOffsets()
+	data := c.ValueBytes()
+	for i := range out {
+		if c.NullN() > 0 && c.IsNull(i) {
+			out[i] = combine(out[i], nullHash)
+			continue
+		}
+		out[i] = combine(out[i], xxhash.Sum64(data[offs[i]-offs[0]:offs[i+1]-offs[0]]))
+	}
+}
+
+func hashInto(c arrow.Array, out []uint64) error {
+	switch a := c.(type) {
+	case *array.Int64:
+		hashFixed(a.Int64Values(), c, out)
+	case *array.Int32:
+		hashFixed(a.Int32Values(), c, out)
+	case *array.Int16:
+		hashFixed(a.Int16Values(), c, out)
+	case *array.Int8:
+		hashFixed(a.Int8Values(), c, out)
+	case *array.Uint64:
+		hashFixed(a.Uint64Values(), c, out)
+	case *array.Uint32:
+		hashFixed(a.Uint32Values(), c, out)
+	case *array.Uint16:
+		hashFixed(a.Uint16Values(), c, out)
+	case *array.Uint8:
+		hashFixed(a.Uint8Values(), c, out)
+	case *array.Float64:
+		hashFloat(a.Float64Values(), c, out)
+	case *array.Float32:
+		hashFloat(a.Float32Values(), c, out)
+	case *array.Timestamp:
+		hashFixed(timestampsAsInt64(a.TimestampValues()), c, out)
+	case *array.Date32:
+		hashFixed(date32AsInt32(a.Date32Values()), c, out)
+	case *array.Date64:
+		hashFixed(date64AsInt64(a.Date64Values()), c, out)
+	case *array.Boolean:
+		for i := range out {
+			v := uint64(0)
+			if a.NullN() > 0 && a.IsNull(i) {
+				v = nullHash
+			} else if a.Value(i) {
+				v = 1
+			}
+			out[i] = combine(out[i], v)
+		}
+	case *array.String:
+		hashBinary(a, out)
+	case *array.Binary:
+		hashBinary(a, out)
+	default:
+		return fmt.Errorf("arrowexec: hash: unsupported key type %s", c.DataType())
+	}
+	return nil
+}
+
+// KeyGroupOf maps a key hash to its key group.
+func KeyGroupOf(h uint64, maxParallelism int) int {
+	return int(h % uint64(maxParallelism))
+}
+
+// SubtaskOfKeyGroup maps a key group to the subtask that owns it: key groups
+// are split into contiguous ranges, one per subtask.
+func SubtaskOfKeyGroup(kg, maxParallelism, parallelism int) int {
+	return kg * parallelism / maxParallelism
+}
+
+// KeyGroupRange returns the key groups [lo, hi) owned by subtask.
+func KeyGroupRange(maxParallelism, parallelism, subtask int) (lo, hi int) {
+	lo = (subtask*maxParallelism + parallelism - 1) / parallelism
+	hi = ((subtask+1)*maxParallelism + parallelism - 1) / parallelism
+	return lo, hi
+}

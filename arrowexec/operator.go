@@ -1,0 +1,109 @@
+package arrowexec
+
+import (
+	"context"
+	"log/slog"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// MaxWatermark is the watermark carried by the end of bounded input: every
+// event-time timer fires at it.
+const MaxWatermark int64 = math.MaxInt64
+
+// MinWatermark is the watermark before any event-time progress.
+const MinWatermark int64 = math.MinInt64
+
+// DefaultMaxParallelism is the number of key groups keyed state is split into.
+const DefaultMaxParallelism = 128
+
+// Task describes one parallel subtask of a node, as handed to Spec.New and
+// Source.Open.
+type Task struct {
+	Node           string // node name, unique in the graph
+	Subtask        int    // 0 .. Parallelism-1
+	Parallelism    int
+	MaxParallelism int // number of key groups
+	Mem            memory.Allocator
+	Log            *slog.Logger
+	// Inputs holds the schema of every input edge, in edge order.
+	Inputs []*arrow.Schema
+	// Output is the node's output schema (nil for sinks).
+	Output *arrow.Schema
+	// Metrics counts rows and batches of this subtask.
+	Metrics *TaskMetrics
+	// Restore holds the state this subtask restores from, or nil on a fresh
+	// start (see Checkpointer).
+	Restore *RestoreState
+}
+
+// KeyGroupRange returns the key groups [lo, hi) this subtask owns.
+func (t *Task) KeyGroupRange() (lo, hi int) {
+	return KeyGroupRange(t.MaxParallelism, t.Parallelism, t.Subtask)
+}
+
+// Emitter sends batches downstream of an operator.
+type Emitter interface {
+	// Emit sends b to every output edge. It takes over the caller's
+	// reference to b. It blocks while downstream queues are full
+	// (backpressure) and returns an error when the job is cancelled.
+	Emit(ctx context.Context, b arrow.RecordBatch) error
+}
+
+// Operator is one subtask of a node. See the package documentation for the
+// call order and batch ownership.
+type Operator interface {
+	Open(ctx context.Context) error
+	// Process handles one batch from input edge `input`. b is borrowed.
+	Process(ctx context.Context, input int, b arrow.RecordBatch, out Emitter) error
+	// Finish is called once after every input reached end of input.
+	Finish(ctx context.Context, out Emitter) error
+	// Close releases resources. It is called exactly once by the runtime,
+	// also after errors, and must be safe to call twice.
+	Close() error
+}
+
+// WatermarkHandler is implemented by operators that act on event-time
+// progress (windows). OnWatermark is called when the minimum watermark over
+// all inputs advances, before the watermark is forwarded downstream.
+type WatermarkHandler interface {
+	OnWatermark(ctx context.Context, wm int64, out Emitter) error
+}
+
+// Spec describes a non-source node: it checks and derives schemas at plan time
+// and creates one Operator per subtask.
+type Spec interface {
+	// Schema returns the output schema for the given input schemas, or nil
+	// for a sink. An error here fails the job before it starts.
+	Schema(inputs []*arrow.Schema) (*arrow.Schema, error)
+	// New creates the operator of one subtask.
+	New(t *Task) (Operator, error)
+}
+
+// Source describes a source node.
+type Source interface {
+	// Schema is the schema of every batch the source produces.
+	Schema() *arrow.Schema
+	// Open creates the reader of one subtask. A source splits its work
+	// (files, row groups, partitions) across t.Parallelism subtasks.
+	Open(ctx context.Context, t *Task) (SourceReader, error)
+}
+
+// SourceReader produces the batches of one source subtask.
+type SourceReader interface {
+	// Next returns the next batch, owned by the caller, or (nil, io.EOF) at
+	// the end of bounded input. An unbounded reader may return (nil, nil)
+	// when no data arrived within its latency bound, so the runtime can
+	// inject barriers and watermarks.
+	Next(ctx context.Context) (arrow.RecordBatch, error)
+	Close() error
+}
+
+// WatermarkSource is implemented by source readers that track event time.
+// The runtime asks after every Next and forwards the watermark in-band when it
+// advanced.
+type WatermarkSource interface {
+	CurrentWatermark() int64
+}
