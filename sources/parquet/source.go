@@ -1,0 +1,464 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// DefaultBatchSize is the number of rows per batch when Options.BatchSize is 0.
+const DefaultBatchSize = 65536
+
+// Decoder names accepted by Options.Decoder.
+const (
+	DecoderArrow     = "arrow"      // arrow-go's pqarrow
+	DecoderParquetGo = "parquet-go" // github.com/parquet-go/parquet-go pages into Arrow buffers
+)
+
+// DefaultDecoder is the decoder used when Options.Decoder is empty. See the
+// package documentation for why.
+const DefaultDecoder = DecoderParquetGo
+
+// Predicate is a comparison `Column Op Value`. Predicates are only used to
+// skip row groups whose statistics prove that no row can match; the engine
+// still filters rows.
+type Predicate struct {
+	Column string
+	Op     string // "=", "<", "<=", ">", ">="
+	Value  any    // int64 (or int), float64, string, bool, time.Time
+}
+
+// Options configures a Source. The zero value of every field but Paths works.
+type Options struct {
+	// Paths are files, globs or directories (read recursively). Directory
+	// and glob expansion keeps *.parquet files and skips names starting with
+	// '.' or '_'. The resolved list is sorted and deduplicated.
+	Paths []string
+	// Columns is the projection, in output order; nil means every column in
+	// file order.
+	Columns []string
+	// Predicates are AND-ed and used only to skip row groups.
+	Predicates []Predicate
+	// BatchSize is the maximum number of rows per batch; default
+	// DefaultBatchSize. A batch never spans two row groups.
+	BatchSize int
+	// Decoder is DecoderArrow or DecoderParquetGo; "" picks DefaultDecoder
+	// (falling back to DecoderArrow for column types the parquet-go decoder
+	// does not support).
+	Decoder string
+}
+
+// EnsureDefaults returns a copy of o with defaults filled in.
+func (o Options) EnsureDefaults() Options {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	return o
+}
+
+// Validate checks the options that can be checked without reading files.
+func (o Options) Validate() error {
+	if len(o.Paths) == 0 {
+		return errors.New("parquet: no paths given")
+	}
+	switch o.Decoder {
+	case "", DecoderArrow, DecoderParquetGo:
+	default:
+		return fmt.Errorf("parquet: unknown decoder %q (want %q or %q)", o.Decoder, DecoderArrow, DecoderParquetGo)
+	}
+	for _, p := range o.Predicates {
+		switch p.Op {
+		case "=", "<", "<=", ">", ">=":
+		default:
+			return fmt.Errorf("parquet: predicate on column %q: unknown operator %q", p.Column, p.Op)
+		}
+	}
+	return nil
+}
+
+// fileInfo is what New learned from one file's footer.
+type fileInfo struct {
+	path string
+	meta *metadata.FileMetaData
+}
+
+// rowGroup is one unit of work: a row group that survived pruning.
+type rowGroup struct {
+	file  int // index into Source.files
+	index int // row group index in the file
+	rows  int64
+	bytes int64 // compressed bytes of the projected column chunks
+}
+
+// column is one projected column.
+type column struct {
+	name  string
+	index int // field index in the file's Arrow schema
+	leaf  int // leaf column index in the Parquet schema
+	field arrow.Field
+}
+
+// Source reads Parquet files as Arrow record batches. It implements
+// arrowexec.Source; see the package documentation for its contract.
+type Source struct {
+	opts    Options
+	decoder string
+	files   []fileInfo
+	schema  *arrow.Schema
+	columns []column
+	groups  []rowGroup // surviving row groups, in (file, row group) order
+	byKey   map[rgKey]int
+
+	totalGroups, pruned int
+	rows, bytes         int64
+}
+
+type rgKey struct {
+	file string
+	rg   int
+}
+
+var _ arrowexec.Source = (*Source)(nil)
+
+// New resolves the paths, reads every footer, checks that the files agree on
+// their schema and that projected and predicate columns exist, and prunes row
+// groups with the predicates.
+func New(opts Options) (*Source, error) {
+	opts = opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	paths, err := resolvePaths(opts.Paths)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{opts: opts, byKey: make(map[rgKey]int)}
+	var full *arrow.Schema
+	for _, p := range paths {
+		md, err := readFooter(p)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := fileSchema(p, md)
+		if err != nil {
+			return nil, err
+		}
+		if full == nil {
+			full = sc
+		} else if err := sameSchema(paths[0], full, p, sc); err != nil {
+			return nil, err
+		}
+		s.files = append(s.files, fileInfo{path: p, meta: md})
+	}
+	if err := s.project(full); err != nil {
+		return nil, err
+	}
+	s.decoder, err = chooseDecoder(opts.Decoder, s.files[0], s.columns)
+	if err != nil {
+		return nil, err
+	}
+	preds, err := compilePredicates(opts.Predicates, full, s.files[0])
+	if err != nil {
+		return nil, err
+	}
+	for fi, f := range s.files {
+		for rg := 0; rg < f.meta.NumRowGroups(); rg++ {
+			s.totalGroups++
+			rgm := f.meta.RowGroup(rg)
+			keep, err := mayMatch(preds, rgm)
+			if err != nil {
+				return nil, wrapErr(f.path, rg, "", err)
+			}
+			if !keep {
+				s.pruned++
+				continue
+			}
+			g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
+			for _, c := range s.columns {
+				cc, err := rgm.ColumnChunk(c.leaf)
+				if err != nil {
+					return nil, wrapErr(f.path, rg, c.name, err)
+				}
+				g.bytes += cc.TotalCompressedSize()
+			}
+			s.byKey[rgKey{f.path, rg}] = len(s.groups)
+			s.groups = append(s.groups, g)
+			s.rows += g.rows
+			s.bytes += g.bytes
+		}
+	}
+	return s, nil
+}
+
+// Schema returns the schema of every batch: the projected columns.
+func (s *Source) Schema() *arrow.Schema { return s.schema }
+
+// Decoder returns the name of the decoder in use.
+func (s *Source) Decoder() string { return s.decoder }
+
+// Stats returns the total work: number of files, row groups in them, row
+// groups pruned by predicates, and the rows and compressed bytes (of the
+// projected columns) of the row groups left to read.
+func (s *Source) Stats() (files, rowGroups, rowGroupsPruned int, rows, bytes int64) {
+	return len(s.files), s.totalGroups, s.pruned, s.rows, s.bytes
+}
+
+// Open returns the reader of subtask t.Subtask: the row groups assigned to it
+// by split, or, when t.Restore is set, its share of the work left in the
+// snapshots of the previous run.
+func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	if t.Parallelism <= 0 || t.Subtask < 0 || t.Subtask >= t.Parallelism {
+		return nil, fmt.Errorf("parquet: invalid subtask %d of %d", t.Subtask, t.Parallelism)
+	}
+	var all []workItem
+	if t.Restore != nil {
+		var err error
+		if all, err = s.restoreItems(t.Restore.Operator); err != nil {
+			return nil, err
+		}
+	} else {
+		all = make([]workItem, len(s.groups))
+		for i, g := range s.groups {
+			all[i] = workItem{group: i, rows: g.rows}
+		}
+	}
+	return newReader(s, t, split(all, t.Parallelism)[t.Subtask]), nil
+}
+
+func (s *Source) project(full *arrow.Schema) error {
+	names := s.opts.Columns
+	if names == nil {
+		for _, f := range full.Fields() {
+			names = append(names, f.Name)
+		}
+	}
+	seen := make(map[string]bool)
+	fields := make([]arrow.Field, 0, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return fmt.Errorf("parquet: column %q projected twice", n)
+		}
+		seen[n] = true
+		idx := full.FieldIndices(n)
+		if len(idx) == 0 {
+			return fmt.Errorf("parquet: column %q not found in file %s (available: %s)", n, s.files[0].path, columnList(full))
+		}
+		f := full.Field(idx[0])
+		if !isFlat(f.Type) {
+			return fmt.Errorf("parquet: file %s: column %q: nested type %s is not supported", s.files[0].path, n, f.Type)
+		}
+		leaf := s.files[0].meta.Schema.ColumnIndexByName(n)
+		if leaf < 0 {
+			return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, n)
+		}
+		s.columns = append(s.columns, column{name: n, index: idx[0], leaf: leaf, field: f})
+		fields = append(fields, f)
+	}
+	s.schema = arrow.NewSchema(fields, nil)
+	return nil
+}
+
+func columnList(sc *arrow.Schema) string {
+	var b strings.Builder
+	for i, f := range sc.Fields() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Name)
+	}
+	return b.String()
+}
+
+func isFlat(t arrow.DataType) bool {
+	switch t.(type) {
+	case arrow.NestedType:
+		return false
+	}
+	return true
+}
+
+// readFooter reads and parses the footer of one file.
+func readFooter(path string) (md *metadata.FileMetaData, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	defer f.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			md, err = nil, wrapErr(path, -1, "", fmt.Errorf("%w: footer: %v", ErrCorrupt, r))
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	if st.IsDir() {
+		return nil, wrapErr(path, -1, "", errors.New("is a directory"))
+	}
+	r, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, wrapErr(path, -1, "", fmt.Errorf("%w: %v", ErrNotParquet, err))
+	}
+	md = r.MetaData()
+	// Check every row group and column chunk is addressable now, so a bad
+	// footer fails New rather than a subtask halfway through.
+	for rg := 0; rg < md.NumRowGroups(); rg++ {
+		rgm := md.RowGroup(rg)
+		if rgm.NumColumns() != md.Schema.NumColumns() {
+			return nil, wrapErr(path, rg, "", fmt.Errorf("%w: row group has %d columns, schema %d", ErrCorrupt, rgm.NumColumns(), md.Schema.NumColumns()))
+		}
+		for c := 0; c < rgm.NumColumns(); c++ {
+			cc, err := rgm.ColumnChunk(c)
+			if err != nil {
+				return nil, wrapErr(path, rg, md.Schema.Column(c).Name(), fmt.Errorf("%w: %v", ErrCorrupt, err))
+			}
+			off := cc.DataPageOffset()
+			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < off {
+				off = cc.DictionaryPageOffset()
+			}
+			if off < 0 || cc.TotalCompressedSize() < 0 || off+cc.TotalCompressedSize() > st.Size() {
+				return nil, wrapErr(path, rg, md.Schema.Column(c).Name(), fmt.Errorf("%w: column chunk [%d, +%d) outside file of %d bytes", ErrCorrupt, off, cc.TotalCompressedSize(), st.Size()))
+			}
+		}
+	}
+	return md, nil
+}
+
+// fileSchema converts a file's Parquet schema to Arrow (honouring a stored
+// ARROW:schema), without metadata.
+func fileSchema(path string, md *metadata.FileMetaData) (*arrow.Schema, error) {
+	sc, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
+	if err != nil {
+		return nil, wrapErr(path, -1, "", err)
+	}
+	fields := make([]arrow.Field, sc.NumFields())
+	for i, f := range sc.Fields() {
+		fields[i] = arrow.Field{Name: f.Name, Type: f.Type, Nullable: f.Nullable}
+	}
+	return arrow.NewSchema(fields, nil), nil
+}
+
+// sameSchema reports how the schema of file b differs from that of file a.
+func sameSchema(pa string, a *arrow.Schema, pb string, b *arrow.Schema) error {
+	for _, fa := range a.Fields() {
+		idx := b.FieldIndices(fa.Name)
+		if len(idx) == 0 {
+			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q missing", pb, pa, fa.Name)
+		}
+		fb := b.Field(idx[0])
+		if !arrow.TypeEqual(fa.Type, fb.Type) || fa.Nullable != fb.Nullable {
+			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q is %s, want %s", pb, pa, fa.Name, fieldDesc(fb), fieldDesc(fa))
+		}
+	}
+	for i, fb := range b.Fields() {
+		if len(a.FieldIndices(fb.Name)) == 0 {
+			return fmt.Errorf("parquet: file %s: schema differs from %s: extra column %q", pb, pa, fb.Name)
+		}
+		if a.Field(i).Name != fb.Name {
+			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q at position %d, want %q", pb, pa, fb.Name, i, a.Field(i).Name)
+		}
+	}
+	return nil
+}
+
+func fieldDesc(f arrow.Field) string {
+	if f.Nullable {
+		return f.Type.String()
+	}
+	return f.Type.String() + " not null"
+}
+
+// resolvePaths expands files, globs and directories into a sorted,
+// deduplicated list of files.
+func resolvePaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		if strings.ContainsAny(p, "*?[") {
+			matches, err := filepath.Glob(p)
+			if err != nil {
+				return nil, fmt.Errorf("parquet: bad glob %q: %v", p, err)
+			}
+			if len(matches) == 0 {
+				return nil, fmt.Errorf("parquet: no files match %q", p)
+			}
+			for _, m := range matches {
+				if skipName(filepath.Base(m)) {
+					continue
+				}
+				st, err := os.Stat(m)
+				if err != nil {
+					return nil, fileErr(m, err)
+				}
+				if st.IsDir() {
+					files, err := walkDir(m)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, files...)
+				} else {
+					out = append(out, m)
+				}
+			}
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fileErr(p, err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		files, err := walkDir(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("parquet: no .parquet files in directory %s", p)
+		}
+		out = append(out, files...)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("parquet: no files in %q", paths)
+	}
+	return out, nil
+}
+
+func skipName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
+}
+
+func walkDir(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fileErr(p, err)
+		}
+		if p != root && skipName(d.Name()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
