@@ -1,0 +1,61 @@
+// Package sinks writes riffle's output: file sinks as arrowexec.Spec nodes.
+//
+// # File sink
+//
+// NewFile returns a FileSpec that writes its single input to files in one
+// directory, as Parquet (pqarrow, zstd by default), CSV (header row, RFC 4180
+// quoting) or JSON Lines (one object per row). The spec has no output
+// (Schema returns nil); every subtask writes its own files, named
+//
+//	<prefix>-<subtask, 5 digits>-<sequence, 5 digits>.<parquet|csv|jsonl>
+//
+// so the names of a job's output are deterministic for a given input split.
+//
+// # Atomic output
+//
+// A part is written under a hidden temporary name in the target directory
+// (".<final name>.inprogress": a leading '.' that pyarrow datasets, Spark and
+// Hive skip, and an extension no "*.parquet" glob matches). A part goes
+// through three steps, kept separate so a two-phase-commit mode can reuse
+// them:
+//
+//	close    the encoder writes its footer, the file is flushed, fsynced and
+//	         closed; the part becomes pending (still under its hidden name)
+//	publish  the pending part is renamed to its final name and the directory
+//	         is fsynced
+//	abort    an open or pending part is removed
+//
+// A part is closed when its size reaches FileOptions.PartSize (it exceeds it
+// by at most one batch) and at Finish. When pending parts are published is
+// the CommitMode: CommitOnFinish (default) publishes all of a subtask's parts
+// at Finish, so a failed or cancelled job (Close without Finish) leaves
+// nothing visible; CommitOnRoll publishes each part as soon as it is closed,
+// for unbounded jobs without checkpoints. A later two-phase-commit mode closes
+// the open part at a checkpoint barrier (pre-commit, recorded in the
+// snapshot) and publishes it on NotifyCheckpointComplete.
+//
+// Open removes this subtask's stale in-progress files left by a crashed run.
+// Published files of an earlier run with the same names are replaced;
+// others are left alone.
+//
+// # Text encodings
+//
+// CSV and JSONL are encoded column at a time: one typed loop per column turns
+// its values into text, then rows are stitched together by copying bytes, so
+// there is no per-value dispatch. Nulls are an empty field in CSV (an empty
+// string is written as "" to tell them apart) and null in JSON. Timestamps are
+// ISO-8601 with a fixed number of fraction digits for their unit (s: none,
+// ms: 3, us: 6, ns: 9); a timestamp with a time zone is written as its UTC
+// instant with a "Z" suffix, a timestamp without one as wall-clock time
+// without a suffix. Floats use the shortest form that reads back exactly;
+// NaN and infinities are nan, inf and -inf in CSV and null in JSON, which has
+// no such numbers. Types without a fast path use arrow's ValueStr (CSV) or
+// JSON marshaling (JSONL); nested types are rejected for CSV at plan time.
+//
+// # Errors and memory
+//
+// Errors name the package, the operation and the file ("sinks: write
+// /out/part-00000-00003.parquet: ..."). All file I/O goes through the FS
+// interface so tests inject faults; all Arrow and Parquet buffers come from
+// the task's allocator and are released by Close.
+package sinks

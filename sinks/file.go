@@ -1,0 +1,316 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// FileSpec is a file sink node. It is safe for concurrent use by the
+// subtasks it creates.
+type FileSpec struct {
+	opts FileOptions
+
+	mu        sync.Mutex
+	published []PartInfo
+}
+
+var _ arrowexec.Spec = (*FileSpec)(nil)
+
+// PartInfo describes one published file.
+type PartInfo struct {
+	Path    string
+	Subtask int
+	Seq     int
+	Rows    int64
+	Bytes   int64
+}
+
+// NewFile returns a file sink writing with opts (defaults applied).
+func NewFile(opts FileOptions) (*FileSpec, error) {
+	opts = opts.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &FileSpec{opts: opts}, nil
+}
+
+// Options returns the options in effect, defaults applied.
+func (s *FileSpec) Options() FileOptions { return s.opts }
+
+// Published returns the files published so far by every subtask, in
+// publication order.
+func (s *FileSpec) Published() []PartInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]PartInfo(nil), s.published...)
+}
+
+// Schema checks that there is one input whose types the format can write. A
+// sink has no output: it returns nil.
+func (s *FileSpec) Schema(inputs []*arrow.Schema) (*arrow.Schema, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("sinks: file sink %s wants 1 input, got %d", s.opts.Dir, len(inputs))
+	}
+	if err := checkSchema(s.opts, inputs[0]); err != nil {
+		return nil, fmt.Errorf("sinks: file sink %s: %w", s.opts.Dir, err)
+	}
+	return nil, nil
+}
+
+// New creates the operator of subtask t.Subtask.
+func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	if len(t.Inputs) != 1 || t.Inputs[0] == nil {
+		return nil, fmt.Errorf("sinks: file sink %s: task has %d inputs, want 1", s.opts.Dir, len(t.Inputs))
+	}
+	mem := t.Mem
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &fileSink{
+		spec:    s,
+		opts:    s.opts,
+		fs:      s.opts.FS,
+		schema:  t.Inputs[0],
+		mem:     mem,
+		subtask: t.Subtask,
+	}, nil
+}
+
+func (s *FileSpec) addPublished(p PartInfo) {
+	s.mu.Lock()
+	s.published = append(s.published, p)
+	s.mu.Unlock()
+}
+
+// part is a file being written or waiting to be published.
+type part struct {
+	seq   int
+	tmp   string // hidden in-progress path
+	final string // published path
+	f     File
+	enc   encoder
+	rows  int64
+	bytes int64 // size when closed
+}
+
+// fileSink is one subtask of a FileSpec.
+type fileSink struct {
+	spec    *FileSpec
+	opts    FileOptions
+	fs      FS
+	schema  *arrow.Schema
+	mem     memory.Allocator
+	subtask int
+
+	seq      int     // sequence number of the next part
+	cur      *part   // open part, or nil
+	pending  []*part // closed, not yet published
+	finished bool
+	closed   bool
+}
+
+var _ arrowexec.Operator = (*fileSink)(nil)
+
+// partName returns the final file name of part seq.
+func (s *fileSink) partName(seq int) string {
+	return fmt.Sprintf("%s-%05d-%05d.%s", s.opts.Prefix, s.subtask, seq, s.opts.Format.Ext())
+}
+
+const inProgressSuffix = ".inprogress"
+
+func tmpName(final string) string { return "." + final + inProgressSuffix }
+
+func (s *fileSink) Open(ctx context.Context) error {
+	if err := s.fs.MkdirAll(s.opts.Dir); err != nil {
+		return fmt.Errorf("sinks: mkdir %s: %w", s.opts.Dir, err)
+	}
+	return s.removeStale()
+}
+
+// removeStale removes in-progress files of this subtask left by a crashed run.
+func (s *fileSink) removeStale() error {
+	names, err := s.fs.ReadDir(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
+	}
+	mine := fmt.Sprintf(".%s-%05d-", s.opts.Prefix, s.subtask)
+	for _, n := range names {
+		if strings.HasPrefix(n, mine) && strings.HasSuffix(n, inProgressSuffix) {
+			p := filepath.Join(s.opts.Dir, n)
+			if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("sinks: remove stale %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.NumRows() == 0 {
+		return nil
+	}
+	if s.cur == nil {
+		if err := s.openPart(); err != nil {
+			return err
+		}
+	}
+	p := s.cur
+	if err := p.enc.write(b); err != nil {
+		return fmt.Errorf("sinks: write %s: %w", p.final, err)
+	}
+	p.rows += b.NumRows()
+	if p.enc.size() >= s.opts.PartSize {
+		return s.roll()
+	}
+	return nil
+}
+
+// roll closes the open part and, in CommitOnRoll mode, publishes it.
+func (s *fileSink) roll() error {
+	if err := s.closePart(); err != nil {
+		return err
+	}
+	if s.opts.Commit == CommitOnRoll {
+		return s.publishPending()
+	}
+	return nil
+}
+
+func (s *fileSink) Finish(ctx context.Context, out arrowexec.Emitter) error {
+	if s.cur != nil {
+		if err := s.closePart(); err != nil {
+			return err
+		}
+	}
+	if err := s.publishPending(); err != nil {
+		return err
+	}
+	s.finished = true
+	return nil
+}
+
+// Close aborts what Finish did not publish: the open part and pending parts
+// are removed. Safe to call twice.
+func (s *fileSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.cur != nil {
+		errs = append(errs, s.abort(s.cur))
+		s.cur = nil
+	}
+	for _, p := range s.pending {
+		errs = append(errs, s.abort(p))
+	}
+	s.pending = nil
+	return errors.Join(errs...)
+}
+
+// openPart creates the next part under its hidden name.
+func (s *fileSink) openPart() error {
+	final := s.partName(s.seq)
+	p := &part{
+		seq:   s.seq,
+		final: filepath.Join(s.opts.Dir, final),
+		tmp:   filepath.Join(s.opts.Dir, tmpName(final)),
+	}
+	f, err := s.fs.Create(p.tmp)
+	if err != nil {
+		return fmt.Errorf("sinks: create %s: %w", p.tmp, err)
+	}
+	p.f = f
+	enc, err := newEncoder(s.opts, s.schema, s.mem, f)
+	if err != nil {
+		_ = f.Close()
+		_ = s.fs.Remove(p.tmp)
+		return fmt.Errorf("sinks: create %s: %w", p.tmp, err)
+	}
+	p.enc = enc
+	s.cur = p
+	s.seq++
+	return nil
+}
+
+// closePart finishes the open part: footer, flush, fsync, close. The part
+// becomes pending under its hidden name (the pre-commit of two-phase commit).
+func (s *fileSink) closePart() error {
+	p := s.cur
+	s.cur = nil
+	if err := p.enc.close(); err != nil {
+		p.enc = nil
+		_ = s.abort(p)
+		return fmt.Errorf("sinks: close %s: %w", p.tmp, err)
+	}
+	p.bytes = p.enc.size()
+	p.enc = nil
+	if !s.opts.NoSync {
+		if err := p.f.Sync(); err != nil {
+			_ = s.abort(p)
+			return fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
+		}
+	}
+	err := p.f.Close()
+	p.f = nil
+	if err != nil {
+		_ = s.abort(p)
+		return fmt.Errorf("sinks: close %s: %w", p.tmp, err)
+	}
+	s.pending = append(s.pending, p)
+	return nil
+}
+
+// publishPending renames every pending part into place, in order, then makes
+// the renames durable.
+func (s *fileSink) publishPending() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	for len(s.pending) > 0 {
+		p := s.pending[0]
+		if err := s.fs.Rename(p.tmp, p.final); err != nil {
+			return fmt.Errorf("sinks: publish %s: %w", p.final, err)
+		}
+		s.pending = s.pending[1:]
+		s.spec.addPublished(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
+	}
+	s.pending = nil
+	if !s.opts.NoSync {
+		if err := s.fs.SyncDir(s.opts.Dir); err != nil {
+			return fmt.Errorf("sinks: fsync dir %s: %w", s.opts.Dir, err)
+		}
+	}
+	return nil
+}
+
+// abort releases p's encoder and file and removes its hidden file.
+func (s *fileSink) abort(p *part) error {
+	var errs []error
+	if p.enc != nil {
+		p.enc.abort()
+		p.enc = nil
+	}
+	if p.f != nil {
+		if err := p.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sinks: close %s: %w", p.tmp, err))
+		}
+		p.f = nil
+	}
+	if err := s.fs.Remove(p.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("sinks: remove %s: %w", p.tmp, err))
+	}
+	return errors.Join(errs...)
+}

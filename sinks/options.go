@@ -1,0 +1,175 @@
+package sinks
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/parquet/compress"
+)
+
+// Format is a file format.
+type Format string
+
+// Formats written by the file sink.
+const (
+	Parquet Format = "parquet"
+	CSV     Format = "csv"
+	JSONL   Format = "jsonl"
+)
+
+// Ext returns the file name extension of the format, without the dot.
+func (f Format) Ext() string { return string(f) }
+
+// CommitMode says when closed parts become visible.
+type CommitMode int
+
+const (
+	// CommitOnFinish publishes a subtask's parts at Finish: a job that fails
+	// or is cancelled leaves no output of that subtask. The default.
+	CommitOnFinish CommitMode = iota
+	// CommitOnRoll publishes each part as soon as it is closed, for
+	// unbounded jobs that run without checkpoints.
+	CommitOnRoll
+)
+
+func (m CommitMode) String() string {
+	switch m {
+	case CommitOnFinish:
+		return "on-finish"
+	case CommitOnRoll:
+		return "on-roll"
+	}
+	return fmt.Sprintf("CommitMode(%d)", int(m))
+}
+
+// Defaults of FileOptions.
+const (
+	DefaultPrefix            = "part"
+	DefaultPartSize          = 128 << 20
+	DefaultCodec             = "zstd"
+	DefaultRowGroupRows      = 1 << 20
+	DefaultRowGroupBytes     = 128 << 20
+	DefaultTextBufferSize    = 1 << 20
+	DefaultParquetBufferSize = 1 << 20
+)
+
+// FileOptions configure a file sink. The zero value of every field but Dir
+// selects its default.
+type FileOptions struct {
+	// Dir is the target directory, created if missing. Required.
+	Dir string
+	// Format of the files; default Parquet.
+	Format Format
+	// Prefix starts every file name; default "part". It must not contain a
+	// path separator nor start with '.' or '_' (those mark hidden files).
+	Prefix string
+	// PartSize is the size in bytes at which a part is closed and the next
+	// one started; default 128 MiB. The size of a Parquet part counts the
+	// compressed bytes of its open row group.
+	PartSize int64
+	// Commit says when closed parts become visible; default CommitOnFinish.
+	Commit CommitMode
+	// Parquet configures the Parquet encoder.
+	Parquet ParquetOptions
+	// NoSync skips fsync of files and the directory. Only for tests and
+	// benchmarks: a crash may then leave published files empty or missing.
+	NoSync bool
+	// FS performs all file I/O; default the operating system's.
+	FS FS
+}
+
+// ParquetOptions configure the Parquet encoder.
+type ParquetOptions struct {
+	// Codec is the compression codec: "zstd" (default), "snappy", "gzip",
+	// "lz4raw", "brotli" or "none".
+	Codec string
+	// Level is the codec's compression level; 0 is the codec's default.
+	Level int
+	// RowGroupRows caps the rows of a row group; default 1Mi.
+	RowGroupRows int64
+	// RowGroupBytes closes a row group once its compressed size reaches it;
+	// default 128 MiB. Row groups are buffered in memory until closed.
+	RowGroupBytes int64
+	// NoDictionary disables dictionary encoding (on by default).
+	NoDictionary bool
+	// NoStoreSchema leaves out the serialized Arrow schema that lets Arrow
+	// readers restore types Parquet does not carry (stored by default).
+	NoStoreSchema bool
+}
+
+var codecs = map[string]compress.Compression{
+	"zstd":   compress.Codecs.Zstd,
+	"snappy": compress.Codecs.Snappy,
+	"gzip":   compress.Codecs.Gzip,
+	"lz4raw": compress.Codecs.Lz4Raw,
+	"brotli": compress.Codecs.Brotli,
+	"none":   compress.Codecs.Uncompressed,
+}
+
+// WithDefaults returns a copy of o with every unset field set to its default.
+func (o FileOptions) WithDefaults() FileOptions {
+	if o.Format == "" {
+		o.Format = Parquet
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.Parquet.Codec == "" {
+		o.Parquet.Codec = DefaultCodec
+	}
+	if o.Parquet.RowGroupRows == 0 {
+		o.Parquet.RowGroupRows = DefaultRowGroupRows
+	}
+	if o.Parquet.RowGroupBytes == 0 {
+		o.Parquet.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	return o
+}
+
+// Validate reports the first invalid field. Call it on WithDefaults' result;
+// NewFile does both.
+func (o FileOptions) Validate() error {
+	var errs []error
+	if o.Dir == "" {
+		errs = append(errs, errors.New("Dir is required"))
+	}
+	switch o.Format {
+	case Parquet, CSV, JSONL:
+	default:
+		errs = append(errs, fmt.Errorf("unknown Format %q (want parquet, csv or jsonl)", o.Format))
+	}
+	if o.Prefix == "" || strings.ContainsAny(o.Prefix, `/\`) || o.Prefix[0] == '.' || o.Prefix[0] == '_' {
+		errs = append(errs, fmt.Errorf("invalid Prefix %q: must be non-empty, without path separators, not starting with '.' or '_'", o.Prefix))
+	}
+	if o.PartSize <= 0 {
+		errs = append(errs, fmt.Errorf("PartSize %d must be positive", o.PartSize))
+	}
+	switch o.Commit {
+	case CommitOnFinish, CommitOnRoll:
+	default:
+		errs = append(errs, fmt.Errorf("unknown Commit %v", o.Commit))
+	}
+	if _, ok := codecs[o.Parquet.Codec]; !ok {
+		errs = append(errs, fmt.Errorf("unknown Parquet.Codec %q", o.Parquet.Codec))
+	}
+	if o.Parquet.RowGroupRows <= 0 {
+		errs = append(errs, fmt.Errorf("Parquet.RowGroupRows %d must be positive", o.Parquet.RowGroupRows))
+	}
+	if o.Parquet.RowGroupBytes <= 0 {
+		errs = append(errs, fmt.Errorf("Parquet.RowGroupBytes %d must be positive", o.Parquet.RowGroupBytes))
+	}
+	if o.FS == nil {
+		errs = append(errs, errors.New("FS is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sinks: invalid FileOptions: %w", err)
+	}
+	return nil
+}
