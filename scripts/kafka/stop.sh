@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Stops the broker started by start.sh and removes its state (config, data).
+# The server log is kept as $KAFKA_CACHE_DIR/last-server.log for debugging.
+# Safe to call when nothing runs (e.g. from `trap ... EXIT`); always exits 0
+# unless the broker could not be killed.
+#
+# Env: KAFKA_CACHE_DIR, KAFKA_STATE_DIR (as for start.sh),
+#      KAFKA_STOP_TIMEOUT seconds to wait for a clean shutdown (default 20)
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="${KAFKA_CACHE_DIR:-$root/.cache/kafka}"
+state="${KAFKA_STATE_DIR:-$cache/run}"
+wait_s="${KAFKA_STOP_TIMEOUT:-20}"
+
+log() { echo "kafka/stop: $*" >&2; }
+
+[[ -d "$state" ]] || exit 0
+
+if [[ -f "$state/kafka.pid" ]]; then
+	pid="$(cat "$state/kafka.pid")"
+	# Only touch it if it is still our broker (pids get reused).
+	if kill -0 "$pid" 2>/dev/null && grep -q kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null; then
+		log "stopping Kafka (pid $pid)"
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+		for _ in $(seq 1 $((wait_s * 10))); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "no clean shutdown after ${wait_s}s, killing"
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+			sleep 0.5
+		fi
+		if kill -0 "$pid" 2>/dev/null; then
+			log "ERROR: could not kill pid $pid"
+			exit 1
+		fi
+	fi
+fi
+
+[[ -f "$state/server.log" ]] && cp "$state/server.log" "$cache/last-server.log" 2>/dev/null
+rm -rf "$state"
+exit 0
