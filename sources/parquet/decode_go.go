@@ -79,7 +79,7 @@ func planGo(sc *schema.Schema, c column) (goPlan, error) {
 		case arrow.INT64, arrow.UINT64:
 			p.kind, p.width = goInt64, 8
 		case arrow.TIMESTAMP:
-			lt, ok := col.LogicalType().(*schema.TimestampLogicalType)
+			lt, ok := col.LogicalType().(schema.TimestampLogicalType)
 			if !ok {
 				return unsupported()
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
@@ -125,8 +126,8 @@ func compilePredicates(preds []Predicate, full *arrow.Schema, f0 fileInfo) ([]co
 // is false when t is not a whole number of units (pruning with a rounded
 // value could be wrong) or the column is not an INT64 timestamp.
 func timestampIn(t time.Time, col *schema.Column) (int64, bool) {
-	lt, ok := col.LogicalType().(*schema.TimestampLogicalType)
-	if !ok || col.PhysicalType() != 2 /* INT64 */ {
+	lt, ok := col.LogicalType().(schema.TimestampLogicalType)
+	if !ok || col.PhysicalType() != pq.Types.Int64 {
 		return 0, false
 	}
 	sec, nsec := t.Unix(), int64(t.Nanosecond())
