@@ -1,0 +1,96 @@
+package sinks
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// TestAppendTimestamp checks the hand-written ISO-8601 formatter against
+// package time over random instants from year 1 to 9999, in every unit.
+func TestAppendTimestamp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	layouts := map[arrow.TimeUnit]string{
+		arrow.Second:      "2006-01-02T15:04:05",
+		arrow.Millisecond: "2006-01-02T15:04:05.000",
+		arrow.Microsecond: "2006-01-02T15:04:05.000000",
+		arrow.Nanosecond:  "2006-01-02T15:04:05.000000000",
+	}
+	lo := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	hi := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	for i := 0; i < 200000; i++ {
+		sec := lo + rng.Int64N(hi-lo)
+		if i%2 == 0 { // dense around the epoch
+			sec = rng.Int64N(200*365*86400) - 100*365*86400
+		}
+		nanos := rng.Int64N(1e9)
+		for unit, layout := range layouts {
+			if unit == arrow.Nanosecond && (sec > 9e9 || sec < -9e9) {
+				continue // out of int64 nanoseconds
+			}
+			per := unitScale[unit].perSec
+			v := sec*per + nanos/(1e9/per)
+			want := time.Unix(sec, nanos/(1e9/per)*(1e9/per)).UTC().Format(layout) + "Z"
+			if got := string(appendTimestamp(nil, v, unit, true)); got != want {
+				t.Fatalf("appendTimestamp(%d, %v) = %s, want %s", v, unit, got, want)
+			}
+		}
+	}
+}
+
+// TestAppendJSONString checks the JSON string escaper against encoding/json
+// decoding, on random bytes (invalid UTF-8 included).
+func TestAppendJSONString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	alphabet := []string{"a", "\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "é", "日", "🚀", "\xff", "\xe6\x97", "\u2028", "/", "<"}
+	for i := 0; i < 20000; i++ {
+		var sb strings.Builder
+		for n := rng.IntN(12); n > 0; n-- {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := sb.String()
+		enc := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("%q encoded as %s: %v", s, enc, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); !utf8.ValidString(s) {
+			// Each invalid byte becomes one U+FFFD; ToValidUTF8 merges runs.
+			if collapse(got) != collapse(want) {
+				t.Fatalf("%q: got %q, want %q", s, got, want)
+			}
+		} else if got != s {
+			t.Fatalf("%q: got %q", s, got)
+		}
+	}
+}
+
+func TestAppendCSVString(t *testing.T) {
+	for in, want := range map[string]string{
+		"":         `""`,
+		"a":        "a",
+		"a,b":      `"a,b"`,
+		`"`:        `""""`,
+		"x\ny":     "\"x\ny\"",
+		"x\ry":     "\"x\ry\"",
+		" sp ":     " sp ",
+		"ünïcødé": "ünïcødé",
+	} {
+		if got := string(appendCSVString(nil, in)); got != want {
+			t.Errorf("appendCSVString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// collapse merges runs of U+FFFD into one.
+func collapse(s string) string {
+	for strings.Contains(s, "\ufffd\ufffd") {
+		s = strings.ReplaceAll(s, "\ufffd\ufffd", "\ufffd")
+	}
+	return s
+}
