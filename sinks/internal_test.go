@@ -72,13 +72,13 @@ func TestAppendJSONString(t *testing.T) {
 
 func TestAppendCSVString(t *testing.T) {
 	for in, want := range map[string]string{
-		"":         `""`,
-		"a":        "a",
-		"a,b":      `"a,b"`,
-		`"`:        `""""`,
-		"x\ny":     "\"x\ny\"",
-		"x\ry":     "\"x\ry\"",
-		" sp ":     " sp ",
+		"":        `""`,
+		"a":       "a",
+		"a,b":     `"a,b"`,
+		`"`:       `""""`,
+		"x\ny":    "\"x\ny\"",
+		"x\ry":    "\"x\ry\"",
+		" sp ":    " sp ",
 		"ünïcødé": "ünïcødé",
 	} {
 		if got := string(appendCSVString(nil, in)); got != want {
