@@ -68,7 +68,7 @@ if [[ "$version" == latest-* ]]; then
   </dependencies>
 </project>
 POM
-	if ! out="$(cd "$work" && "$mvn" -B -q -Dmaven.repo.local="$m2" dependency:list \
+	if ! out="$(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:list \
 		-DincludeArtifactIds="kafka_${SCALA_BINARY}" -DoutputFile="$work/list.txt" -DappendOutput=false 2>&1)"; then
 		echo "$out" | tail -30 >&2
 		die "could not resolve the newest Kafka ${major}.x on Maven Central (see maven output above)"
@@ -129,7 +129,7 @@ echo "kafka/fetch: resolving Kafka $version from Maven Central into $libs ..." >
 tmp_libs="$cache/$version/libs.tmp.$$"
 rm -rf "$tmp_libs"
 mkdir -p "$tmp_libs"
-if ! out="$(cd "$work" && "$mvn" -B -q -Dmaven.repo.local="$m2" dependency:copy-dependencies \
+if ! out="$(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:copy-dependencies \
 	-DincludeScope=runtime -DoutputDirectory="$tmp_libs" 2>&1)"; then
 	rm -rf "$tmp_libs"
 	echo "$out" | tail -40 >&2
@@ -140,7 +140,7 @@ if [[ "$binding" == log4j2-slf4j1 ]] && ls "$tmp_libs"/slf4j-api-2.*.jar >/dev/n
 	echo "kafka/fetch: slf4j-api 2.x detected, switching to log4j-slf4j2-impl" >&2
 	rm -f "$tmp_libs"/log4j-slf4j-impl-*.jar
 	write_pom log4j2-slf4j2
-	(cd "$work" && "$mvn" -B -q -Dmaven.repo.local="$m2" dependency:copy-dependencies \
+	(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$tmp_libs" >&2) ||
 		{ rm -rf "$tmp_libs"; die "maven could not fetch log4j-slf4j2-impl"; }
 fi

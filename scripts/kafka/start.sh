@@ -17,7 +17,12 @@
 # Everything else goes to stderr. The address is also written to
 # $KAFKA_STATE_DIR/bootstrap. If a broker started from the same state dir is
 # still alive, its address is printed again and nothing is started.
-# On any failure the broker is killed, the log tail printed, and it exits 1.
+# On any failure the broker is killed, the log tail printed, `false` printed
+# on stdout (so `eval "$(start.sh)"` fails under `set -e` too), and it exits 1.
+#
+# With KAFKA_WATCH_PID=<pid> (e.g. $$ of the CI script) a small watchdog stops
+# the broker once that process is gone, even if it was SIGKILLed and its
+# `trap stop.sh EXIT` never ran; stop.sh ends the watchdog too.
 #
 # Env:
 #   KAFKA_VERSION        see fetch.sh
@@ -26,6 +31,7 @@
 #   KAFKA_START_TIMEOUT  seconds to wait for readiness (default 120)
 #   KAFKA_HEAP_OPTS      default "-Xmx512m -Xms128m"
 #   KAFKA_JVM_OPTS       extra JVM flags (default: serial GC, small metaspace)
+#   KAFKA_WATCH_PID      stop the broker when this pid exits (default: none)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -98,6 +104,7 @@ cleanup_on_fail() {
 		fi
 		[[ -n "${probe_pid:-}" ]] && kill "$probe_pid" 2>/dev/null || true
 		rm -f "$state/kafka.pid" "$state/bootstrap"
+		echo false # make `eval "$(start.sh)"` fail as well
 	fi
 }
 trap cleanup_on_fail EXIT
@@ -204,11 +211,17 @@ while :; do
 	log "Kafka $version starting (pid $pid) PLAINTEXT 127.0.0.1:$port CONTROLLER 127.0.0.1:$cport, state $state"
 
 	# Probe (JDK single-file source launcher, the broker's own client jars).
-	java -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.level=ERROR -Dlog4j.configuration=file:/dev/null \
+	java -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.level=ERROR -Dlog4j2.statusLoggerLevel=OFF -Dlog4j.configuration=file:/dev/null \
 		-cp "$cp" "$here/Probe.java" "127.0.0.1:$port" "$timeout" >"$state/probe.log" 2>&1 &
 	probe_pid=$!
 	ready=0
+	deadline=$((SECONDS + timeout + 5))
 	while :; do
+		if ((SECONDS > deadline)); then
+			kill "$probe_pid" 2>/dev/null || true
+			wait "$probe_pid" 2>/dev/null || true
+			break
+		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
 			kill "$probe_pid" 2>/dev/null || true
 			wait "$probe_pid" 2>/dev/null || true
@@ -237,6 +250,15 @@ while :; do
 done
 
 t_ready=$(date +%s.%N)
+if [[ -n "${KAFKA_WATCH_PID:-}" ]]; then
+	kill -0 "$KAFKA_WATCH_PID" 2>/dev/null || die "KAFKA_WATCH_PID=$KAFKA_WATCH_PID is not a live process"
+	# Detached, no inherited stdout (would block the caller's $(...)).
+	setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
+		if kill -0 "$2" 2>/dev/null; then KAFKA_STATE_DIR="$4" "$3/stop.sh"; fi' \
+		kafka-watchdog "$KAFKA_WATCH_PID" "$pid" "$here" "$state" </dev/null >>"$state/watchdog.log" 2>&1 &
+	echo $! >"$state/watchdog.pid"
+	log "watchdog (pid $!) stops the broker when pid $KAFKA_WATCH_PID exits"
+fi
 echo "127.0.0.1:$port" >"$state/bootstrap"
 echo "$version" >"$state/version"
 log "ready at 127.0.0.1:$port (fetch $(awk "BEGIN{printf \"%.1f\", $t_fetch-$t0}")s, format $(awk "BEGIN{printf \"%.1f\", $t_fmt1-$t_fmt0}")s, start-to-ready $(awk "BEGIN{printf \"%.1f\", $t_ready-$t_fmt1}")s)"

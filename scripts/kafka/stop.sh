@@ -40,6 +40,14 @@ if [[ -f "$state/kafka.pid" ]]; then
 	fi
 fi
 
+# End the watchdog (start.sh KAFKA_WATCH_PID) unless we are it.
+if [[ -f "$state/watchdog.pid" ]]; then
+	wd="$(cat "$state/watchdog.pid")"
+	if [[ "$wd" != "$PPID" && "$wd" != "$$" ]] && grep -q kafka-watchdog "/proc/$wd/cmdline" 2>/dev/null; then
+		kill "$wd" 2>/dev/null
+	fi
+fi
+
 [[ -f "$state/server.log" ]] && cp "$state/server.log" "$cache/last-server.log" 2>/dev/null
 rm -rf "$state"
 exit 0
