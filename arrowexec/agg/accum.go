@@ -1,0 +1,598 @@
+package agg
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/cespare/xxhash/v2"
+)
+
+// An accumulator holds the state of one aggregate for every group. update
+// is called once per batch with the aggregate's input columns and the group
+// id of every row, and runs one typed loop over them; there is no per-row
+// dispatch.
+type accumulator interface {
+	// resize makes room for n groups (new groups start empty).
+	resize(n int)
+	update(cols []arrow.Array, gids []uint32)
+	// build appends the output columns of groups [lo, hi) to out.
+	build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error)
+	bytes() int
+}
+
+func newAccumulator(a boundAgg, m Mode) accumulator {
+	dt := a.typ
+	switch a.Func {
+	case Count:
+		switch {
+		case m == Final:
+			return &countMerge{}
+		case a.star():
+			return &countStar{}
+		default:
+			return &countValid{}
+		}
+	case Sum:
+		return newSum(dt)
+	case Avg:
+		if m == Final {
+			if dt.ID() == arrow.FLOAT64 {
+				return &avgAcc[float64, float64]{merge: true, sumType: dt}
+			}
+			return &avgAcc[int64, int64]{merge: true, sumType: dt}
+		}
+		return newAvg(dt, m == Partial)
+	case Min, Max:
+		return newMinMax(dt, a.Func == Max)
+	case CountDistinct:
+		if dt.ID() == arrow.STRING || dt.ID() == arrow.BINARY {
+			return &distinctString{}
+		}
+		return &distinctFixed{load: widenLoader(dt)}
+	}
+	panic(fmt.Sprintf("agg: no accumulator for %s", a.Func)) // plan checked the function
+}
+
+func newSum(dt arrow.DataType) accumulator {
+	i64, f64 := arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64
+	switch dt.ID() {
+	case arrow.INT8:
+		return &sumAcc[int8, int64]{dt: i64}
+	case arrow.INT16:
+		return &sumAcc[int16, int64]{dt: i64}
+	case arrow.INT32:
+		return &sumAcc[int32, int64]{dt: i64}
+	case arrow.INT64:
+		return &sumAcc[int64, int64]{dt: i64}
+	case arrow.UINT8:
+		return &sumAcc[uint8, int64]{dt: i64}
+	case arrow.UINT16:
+		return &sumAcc[uint16, int64]{dt: i64}
+	case arrow.UINT32:
+		return &sumAcc[uint32, int64]{dt: i64}
+	case arrow.UINT64:
+		return &sumAcc[uint64, int64]{dt: i64}
+	case arrow.FLOAT32:
+		return &sumAcc[float32, float64]{dt: f64}
+	case arrow.FLOAT64:
+		return &sumAcc[float64, float64]{dt: f64}
+	}
+	panic(fmt.Sprintf("agg: cannot sum %s", dt))
+}
+
+func newAvg(dt arrow.DataType, partial bool) accumulator {
+	i64, f64 := arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64
+	switch dt.ID() {
+	case arrow.INT8:
+		return &avgAcc[int8, int64]{partial: partial, sumType: i64}
+	case arrow.INT16:
+		return &avgAcc[int16, int64]{partial: partial, sumType: i64}
+	case arrow.INT32:
+		return &avgAcc[int32, int64]{partial: partial, sumType: i64}
+	case arrow.INT64:
+		return &avgAcc[int64, int64]{partial: partial, sumType: i64}
+	case arrow.UINT8:
+		return &avgAcc[uint8, int64]{partial: partial, sumType: i64}
+	case arrow.UINT16:
+		return &avgAcc[uint16, int64]{partial: partial, sumType: i64}
+	case arrow.UINT32:
+		return &avgAcc[uint32, int64]{partial: partial, sumType: i64}
+	case arrow.UINT64:
+		return &avgAcc[uint64, int64]{partial: partial, sumType: i64}
+	case arrow.FLOAT32:
+		return &avgAcc[float32, float64]{partial: partial, sumType: f64}
+	case arrow.FLOAT64:
+		return &avgAcc[float64, float64]{partial: partial, sumType: f64}
+	}
+	panic(fmt.Sprintf("agg: cannot average %s", dt))
+}
+
+func newMinMax(dt arrow.DataType, isMax bool) accumulator {
+	switch dt.ID() {
+	case arrow.INT8:
+		return &minMaxAcc[int8]{dt: dt, max: isMax}
+	case arrow.INT16:
+		return &minMaxAcc[int16]{dt: dt, max: isMax}
+	case arrow.INT32, arrow.DATE32:
+		return &minMaxAcc[int32]{dt: dt, max: isMax}
+	case arrow.INT64, arrow.TIMESTAMP, arrow.DATE64:
+		return &minMaxAcc[int64]{dt: dt, max: isMax}
+	case arrow.UINT8:
+		return &minMaxAcc[uint8]{dt: dt, max: isMax}
+	case arrow.BOOL:
+		return &minMaxAcc[uint8]{dt: dt, max: isMax, load: boolsAsBytes}
+	case arrow.UINT16:
+		return &minMaxAcc[uint16]{dt: dt, max: isMax}
+	case arrow.UINT32:
+		return &minMaxAcc[uint32]{dt: dt, max: isMax}
+	case arrow.UINT64:
+		return &minMaxAcc[uint64]{dt: dt, max: isMax}
+	case arrow.FLOAT32:
+		return &minMaxAcc[float32]{dt: dt, max: isMax}
+	case arrow.FLOAT64:
+		return &minMaxAcc[float64]{dt: dt, max: isMax}
+	case arrow.STRING, arrow.BINARY:
+		return &minMaxString{dt: dt, max: isMax}
+	}
+	panic(fmt.Sprintf("agg: no min/max for %s", dt))
+}
+
+// countStar counts rows.
+type countStar struct{ counts []int64 }
+
+func (a *countStar) resize(n int) { a.counts = extend(a.counts, n) }
+func (a *countStar) bytes() int   { return 8 * cap(a.counts) }
+
+func (a *countStar) update(_ []arrow.Array, gids []uint32) {
+	counts := a.counts
+	for _, g := range gids {
+		counts[g]++
+	}
+}
+
+func (a *countStar) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
+}
+
+// countValid counts non-null values.
+type countValid struct{ countStar }
+
+func (a *countValid) update(cols []arrow.Array, gids []uint32) {
+	vv := validityOf(cols[0])
+	if vv.bits == nil {
+		a.countStar.update(nil, gids)
+		return
+	}
+	counts := a.counts
+	for i, g := range gids {
+		if vv.valid(i) {
+			counts[g]++
+		}
+	}
+}
+
+// countMerge adds up partial counts.
+type countMerge struct{ countStar }
+
+func (a *countMerge) update(cols []arrow.Array, gids []uint32) {
+	vals := values[int64](cols[0])[:len(gids)]
+	vv := validityOf(cols[0])
+	counts := a.counts
+	for i, g := range gids {
+		if vv.bits == nil || vv.valid(i) {
+			counts[g] += vals[i]
+		}
+	}
+}
+
+// sumAcc sums T values into S; a group without values sums to NULL.
+type sumAcc[T number, S int64 | float64] struct {
+	dt   arrow.DataType
+	sums []S
+	seen []bool
+}
+
+func (a *sumAcc[T, S]) resize(n int) { a.sums, a.seen = extend(a.sums, n), extend(a.seen, n) }
+func (a *sumAcc[T, S]) bytes() int   { return 9 * cap(a.sums) }
+
+func (a *sumAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
+	vals := values[T](cols[0])[:len(gids)]
+	sums, seen := a.sums, a.seen
+	vv := validityOf(cols[0])
+	if vv.bits == nil {
+		for i, g := range gids {
+			sums[g] += S(vals[i])
+			seen[g] = true
+		}
+		return
+	}
+	for i, g := range gids {
+		if vv.valid(i) {
+			sums[g] += S(vals[i])
+			seen[g] = true
+		}
+	}
+}
+
+func (a *sumAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	return append(out, fixedArray(mem, a.dt, a.sums[lo:hi], a.seen[lo:hi])), nil
+}
+
+// avgAcc keeps a sum and a count per group. Partial emits both; otherwise
+// the average (NULL for a group without values). With merge it reads
+// partial (sum, count) columns.
+type avgAcc[T number, S int64 | float64] struct {
+	sums    []S
+	counts  []int64
+	sumType arrow.DataType
+	partial bool
+	merge   bool
+}
+
+func (a *avgAcc[T, S]) resize(n int) { a.sums, a.counts = extend(a.sums, n), extend(a.counts, n) }
+func (a *avgAcc[T, S]) bytes() int   { return 16 * cap(a.sums) }
+
+func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
+	sums, counts := a.sums, a.counts
+	if a.merge {
+		ps := values[S](cols[0])[:len(gids)]
+		pc := values[int64](cols[1])[:len(gids)]
+		sv, cv := validityOf(cols[0]), validityOf(cols[1])
+		for i, g := range gids {
+			if (sv.bits == nil || sv.valid(i)) && (cv.bits == nil || cv.valid(i)) {
+				sums[g] += ps[i]
+				counts[g] += pc[i]
+			}
+		}
+		return
+	}
+	vals := values[T](cols[0])[:len(gids)]
+	vv := validityOf(cols[0])
+	if vv.bits == nil {
+		for i, g := range gids {
+			sums[g] += S(vals[i])
+			counts[g]++
+		}
+		return
+	}
+	for i, g := range gids {
+		if vv.valid(i) {
+			sums[g] += S(vals[i])
+			counts[g]++
+		}
+	}
+}
+
+func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	if a.partial {
+		return append(out,
+			fixedArray(mem, a.sumType, a.sums[lo:hi], nil),
+			fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
+	}
+	avg := make([]float64, hi-lo)
+	valid := make([]bool, hi-lo)
+	for i := range avg {
+		if c := a.counts[lo+i]; c > 0 {
+			avg[i] = float64(a.sums[lo+i]) / float64(c)
+			valid[i] = true
+		}
+	}
+	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Float64, avg, valid)), nil
+}
+
+// minMaxAcc keeps the least or greatest value per group. NaN is greater
+// than every other float (as in DuckDB and PostgreSQL).
+type minMaxAcc[T number] struct {
+	dt      arrow.DataType
+	max     bool
+	vals    []T
+	seen    []bool
+	load    func(a arrow.Array, scratch []T) []T // nil: the values buffer
+	scratch []T
+}
+
+func (a *minMaxAcc[T]) resize(n int) { a.vals, a.seen = extend(a.vals, n), extend(a.seen, n) }
+
+func (a *minMaxAcc[T]) bytes() int {
+	var z T
+	return (int(unsafe.Sizeof(z)) + 1) * cap(a.vals)
+}
+
+func (a *minMaxAcc[T]) update(cols []arrow.Array, gids []uint32) {
+	var in []T
+	if a.load != nil {
+		in = a.load(cols[0], a.scratch)
+		a.scratch = in
+	} else {
+		in = values[T](cols[0])
+	}
+	in = in[:len(gids)]
+	vv := validityOf(cols[0])
+	cur, seen := a.vals, a.seen
+	if a.max {
+		for i, g := range gids {
+			if vv.bits != nil && !vv.valid(i) {
+				continue
+			}
+			v := in[i]
+			if !seen[g] || v > cur[g] || (v != v && cur[g] == cur[g]) {
+				cur[g] = v
+				seen[g] = true
+			}
+		}
+		return
+	}
+	for i, g := range gids {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		v := in[i]
+		if !seen[g] || v < cur[g] || (cur[g] != cur[g] && v == v) {
+			cur[g] = v
+			seen[g] = true
+		}
+	}
+}
+
+func (a *minMaxAcc[T]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	if a.dt.ID() == arrow.BOOL {
+		return append(out, boolArray(mem, any(a.vals[lo:hi]).([]uint8), a.seen[lo:hi])), nil
+	}
+	return append(out, fixedArray(mem, a.dt, a.vals[lo:hi], a.seen[lo:hi])), nil
+}
+
+// minMaxString keeps the least or greatest string or binary value per group
+// (bytewise order); it copies a value only when it becomes the extreme.
+type minMaxString struct {
+	dt   arrow.DataType
+	max  bool
+	vals []string
+	seen []bool
+}
+
+func (a *minMaxString) resize(n int) { a.vals, a.seen = extend(a.vals, n), extend(a.seen, n) }
+
+func (a *minMaxString) bytes() int {
+	n := 17 * cap(a.vals)
+	for _, s := range a.vals {
+		n += len(s)
+	}
+	return n
+}
+
+func (a *minMaxString) update(cols []arrow.Array, gids []uint32) {
+	offs, data := binaryView(cols[0])
+	vv := validityOf(cols[0])
+	cur, seen := a.vals, a.seen
+	for i, g := range gids {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		v := data[offs[i]:offs[i+1]]
+		if !seen[g] {
+			cur[g], seen[g] = string(v), true
+		} else if a.max && string(v) > cur[g] || !a.max && string(v) < cur[g] {
+			cur[g] = string(v)
+		}
+	}
+}
+
+func (a *minMaxString) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	vals := a.vals[lo:hi]
+	total := 0
+	for _, s := range vals {
+		total += len(s)
+	}
+	arr, err := binaryArray(mem, a.dt, len(vals), func(i int) []byte {
+		return unsafe.Slice(unsafe.StringData(vals[i]), len(vals[i]))
+	}, total, a.seen[lo:hi])
+	if err != nil {
+		return out, err
+	}
+	return append(out, arr), nil
+}
+
+// widenLoader returns a function writing the canonical bits of a fixed-width
+// column, widened to 64 bits, into scratch; nil for 64-bit integers, whose
+// values buffer serves as it is.
+func widenLoader(dt arrow.DataType) func(a arrow.Array, scratch []uint64) []uint64 {
+	switch dt.ID() {
+	case arrow.INT8, arrow.UINT8:
+		return widen[uint8]
+	case arrow.INT16, arrow.UINT16:
+		return widen[uint16]
+	case arrow.INT32, arrow.UINT32, arrow.DATE32:
+		return widen[uint32]
+	case arrow.INT64, arrow.UINT64, arrow.TIMESTAMP, arrow.DATE64:
+		return nil // the values buffer as it is
+	case arrow.FLOAT64:
+		return float64Bits
+	case arrow.FLOAT32:
+		var tmp []uint32
+		return func(a arrow.Array, scratch []uint64) []uint64 {
+			tmp = float32Bits(a, tmp)
+			return widenSlice(tmp, scratch)
+		}
+	case arrow.BOOL:
+		var tmp []uint8
+		return func(a arrow.Array, scratch []uint64) []uint64 {
+			tmp = boolsAsBytes(a, tmp)
+			return widenSlice(tmp, scratch)
+		}
+	}
+	panic(fmt.Sprintf("agg: no distinct set for %s", dt))
+}
+
+func widen[T word](a arrow.Array, scratch []uint64) []uint64 {
+	return widenSlice(values[T](a), scratch)
+}
+
+func widenSlice[T word](vals []T, scratch []uint64) []uint64 {
+	scratch = grow(scratch, len(vals))
+	for i, v := range vals {
+		scratch[i] = uint64(v)
+	}
+	return scratch
+}
+
+// mix is the splitmix64 finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// distinctFixed counts distinct fixed-width values per group with one global
+// open-addressing set of (group, value bits) pairs.
+type distinctFixed struct {
+	load    func(a arrow.Array, scratch []uint64) []uint64 // nil: values buffer
+	scratch []uint64
+	slots   []distinctSlot
+	mask    uint64
+	used    int
+	counts  []int64
+}
+
+type distinctSlot struct {
+	v uint64
+	g uint32 // gid+1; 0: empty
+}
+
+func (a *distinctFixed) resize(n int) { a.counts = extend(a.counts, n) }
+func (a *distinctFixed) bytes() int   { return 16*cap(a.slots) + 8*cap(a.counts) }
+
+func (a *distinctFixed) update(cols []arrow.Array, gids []uint32) {
+	var vals []uint64
+	if a.load == nil {
+		vals = values[uint64](cols[0])
+	} else {
+		vals = a.load(cols[0], a.scratch)
+		a.scratch = vals
+	}
+	vals = vals[:len(gids)]
+	vv := validityOf(cols[0])
+	for i, g := range gids {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		if (a.used+1)*2 > len(a.slots) {
+			a.rehash()
+		}
+		v := vals[i]
+		s := mix(v^uint64(g)*0x9e3779b97f4a7c15) & a.mask
+		for {
+			sl := &a.slots[s]
+			if sl.g == 0 {
+				sl.v, sl.g = v, g+1
+				a.used++
+				a.counts[g]++
+				break
+			}
+			if sl.g == g+1 && sl.v == v {
+				break
+			}
+			s = (s + 1) & a.mask
+		}
+	}
+}
+
+func (a *distinctFixed) rehash() {
+	old := a.slots
+	n := max(2*len(old), 1024)
+	a.slots, a.mask = make([]distinctSlot, n), uint64(n-1)
+	for _, sl := range old {
+		if sl.g == 0 {
+			continue
+		}
+		s := mix(sl.v^uint64(sl.g-1)*0x9e3779b97f4a7c15) & a.mask
+		for a.slots[s].g != 0 {
+			s = (s + 1) & a.mask
+		}
+		a.slots[s] = sl
+	}
+}
+
+func (a *distinctFixed) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
+}
+
+// distinctString counts distinct string or binary values per group with one
+// global set of (group, value) pairs; values live in a byte arena.
+type distinctString struct {
+	slots  []distinctStringSlot
+	mask   uint64
+	used   int
+	data   []byte
+	offs   []int
+	counts []int64
+}
+
+type distinctStringSlot struct {
+	h   uint64
+	g   uint32 // gid+1; 0: empty
+	ref uint32 // value index into offs
+}
+
+func (a *distinctString) resize(n int) { a.counts = extend(a.counts, n) }
+func (a *distinctString) bytes() int {
+	return 16*cap(a.slots) + 8*cap(a.counts) + cap(a.data) + 8*cap(a.offs)
+}
+
+func (a *distinctString) update(cols []arrow.Array, gids []uint32) {
+	offs, data := binaryView(cols[0])
+	vv := validityOf(cols[0])
+	if a.offs == nil {
+		a.offs = []int{0}
+	}
+	for i, g := range gids {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		if (a.used+1)*2 > len(a.slots) {
+			a.rehash()
+		}
+		v := data[offs[i]:offs[i+1]]
+		h := mix(xxhash.Sum64(v) ^ uint64(g)*0x9e3779b97f4a7c15)
+		s := h & a.mask
+		for {
+			sl := &a.slots[s]
+			if sl.g == 0 {
+				a.data = append(a.data, v...)
+				a.offs = append(a.offs, len(a.data))
+				*sl = distinctStringSlot{h: h, g: g + 1, ref: uint32(len(a.offs) - 2)}
+				a.used++
+				a.counts[g]++
+				break
+			}
+			if sl.h == h && sl.g == g+1 && string(a.data[a.offs[sl.ref]:a.offs[sl.ref+1]]) == string(v) {
+				break
+			}
+			s = (s + 1) & a.mask
+		}
+	}
+}
+
+func (a *distinctString) rehash() {
+	old := a.slots
+	n := max(2*len(old), 1024)
+	a.slots, a.mask = make([]distinctStringSlot, n), uint64(n-1)
+	for _, sl := range old {
+		if sl.g == 0 {
+			continue
+		}
+		s := sl.h & a.mask
+		for a.slots[s].g != 0 {
+			s = (s + 1) & a.mask
+		}
+		a.slots[s] = sl
+	}
+}
+
+func (a *distinctString) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
+}

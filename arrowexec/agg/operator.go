@@ -1,0 +1,206 @@
+package agg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// ErrClosed is returned by an operator used after Close.
+var ErrClosed = errors.New("agg: operator closed")
+
+// operator is one subtask of a hash aggregate.
+type operator struct {
+	p       *plan
+	mem     memory.Allocator
+	grouper grouper // nil without group-by columns: one group, gid 0
+	accs    []accumulator
+	aggCols [][]arrow.Array
+
+	keyCols []arrow.Array
+	hashes  []uint64
+	gids    []uint32
+	zeros   []uint32 // the gids of a batch without group-by columns
+
+	// hashMask is ANDed into every key hash: all ones, except in tests that
+	// force hash collisions.
+	hashMask uint64
+	finished bool
+	closed   bool
+}
+
+var _ arrowexec.Operator = (*operator)(nil)
+
+func newOperator(p *plan, mem memory.Allocator) (*operator, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	o := &operator{p: p, mem: mem, hashMask: ^uint64(0)}
+	if len(p.keyIdx) > 0 {
+		types := make([]arrow.DataType, len(p.keyIdx))
+		for i, k := range p.keyIdx {
+			types[i] = p.in.Field(k).Type
+		}
+		o.grouper = newGrouper(types)
+		o.keyCols = make([]arrow.Array, len(p.keyIdx))
+	}
+	for _, a := range p.aggs {
+		o.accs = append(o.accs, newAccumulator(a, p.opts.Mode))
+		o.aggCols = append(o.aggCols, make([]arrow.Array, len(a.cols)))
+	}
+	if o.grouper == nil {
+		// The global group exists even when no row arrives.
+		for _, acc := range o.accs {
+			acc.resize(1)
+		}
+	}
+	return o, nil
+}
+
+func (o *operator) Open(ctx context.Context) error {
+	if o.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (o *operator) numGroups() int {
+	if o.grouper == nil {
+		return 1
+	}
+	return o.grouper.len()
+}
+
+func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	if o.closed {
+		return ErrClosed
+	}
+	if o.finished {
+		return errors.New("agg: Process after Finish")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if int(b.NumCols()) != o.p.in.NumFields() {
+		return fmt.Errorf("agg: batch has %d columns, schema %d", b.NumCols(), o.p.in.NumFields())
+	}
+	n := int(b.NumRows())
+	if n == 0 {
+		return nil
+	}
+	var gids []uint32
+	if o.grouper == nil {
+		if len(o.zeros) < n {
+			o.zeros = make([]uint32, n)
+		}
+		gids = o.zeros[:n]
+	} else {
+		for i, k := range o.p.keyIdx {
+			o.keyCols[i] = b.Column(k)
+		}
+		o.hashes = grow(o.hashes, n)
+		if err := arrowexec.HashColumns(o.keyCols, o.hashes); err != nil {
+			return fmt.Errorf("agg: %w", err)
+		}
+		if o.hashMask != ^uint64(0) {
+			for i := range o.hashes {
+				o.hashes[i] &= o.hashMask
+			}
+		}
+		o.gids = grow(o.gids, n)
+		gids = o.gids
+		o.grouper.group(o.keyCols, o.hashes, gids)
+		clear(o.keyCols)
+	}
+	ng := o.numGroups()
+	for i, acc := range o.accs {
+		cols := o.aggCols[i]
+		for j, c := range o.p.aggs[i].cols {
+			cols[j] = b.Column(c)
+		}
+		acc.resize(ng)
+		acc.update(cols, gids)
+		clear(cols)
+	}
+	return nil
+}
+
+// Finish emits every group, in order of first appearance, in batches of at
+// most BatchSize rows.
+func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
+	if o.closed {
+		return ErrClosed
+	}
+	if o.finished {
+		return errors.New("agg: Finish called twice")
+	}
+	o.finished = true
+	ng := o.numGroups()
+	for _, acc := range o.accs {
+		acc.resize(ng)
+	}
+	size := o.p.opts.BatchSize
+	for lo := 0; lo < ng; lo += size {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+size, ng)
+		rec, err := o.build(lo, hi)
+		if err != nil {
+			return err
+		}
+		if err := out.Emit(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *operator) build(lo, hi int) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, 0, o.p.out.NumFields())
+	var err error
+	if o.grouper != nil {
+		cols, err = o.grouper.build(o.mem, lo, hi, cols)
+	}
+	for _, acc := range o.accs {
+		if err != nil {
+			break
+		}
+		cols, err = acc.build(o.mem, lo, hi, cols)
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	return array.NewRecordBatch(o.p.out, cols, int64(hi-lo)), nil
+}
+
+// Close drops the aggregation state. Safe to call twice.
+func (o *operator) Close() error {
+	o.closed = true
+	o.grouper, o.accs, o.aggCols = nil, nil, nil
+	o.keyCols, o.hashes, o.gids, o.zeros = nil, nil, nil, nil
+	return nil
+}
+
+// StateBytes reports the memory the aggregation state holds (Go heap; the
+// Arrow buffers of results come from the Task's allocator).
+func (o *operator) StateBytes() int {
+	n := 8*cap(o.hashes) + 4*cap(o.gids) + 4*cap(o.zeros)
+	if o.grouper != nil {
+		n += o.grouper.bytes()
+	}
+	for _, a := range o.accs {
+		n += a.bytes()
+	}
+	return n
+}
