@@ -256,6 +256,7 @@ func hidden(names []string) []string {
 type cmpOpts struct {
 	emptyIsNull bool    // the reader cannot tell "" from null
 	floatTol    float64 // relative tolerance for floats (0: exact)
+	floatAbs    float64 // absolute tolerance for floats, on top of floatTol
 }
 
 // normalize turns a reader's value for column c into the kind's Go type.
@@ -293,6 +294,11 @@ func normalize(c testCol, v any) (any, error) {
 		switch x := v.(type) {
 		case bool:
 			return x, nil
+		case float64: // pandas reads a JSON bool column with nulls as float64
+			if x != 0 && x != 1 {
+				return nil, fmt.Errorf("not a bool: %v", x)
+			}
+			return x == 1, nil
 		case string:
 			return strconv.ParseBool(strings.ToLower(x))
 		}
@@ -387,10 +393,10 @@ func valueEqual(c testCol, g, w any, o cmpOpts) bool {
 	switch c.kind {
 	case kFloat:
 		gf, wf := g.(float64), w.(float64)
-		if o.floatTol == 0 {
+		if o.floatTol == 0 && o.floatAbs == 0 {
 			return gf == wf
 		}
-		return math.Abs(gf-wf) <= o.floatTol*math.Abs(wf)
+		return math.Abs(gf-wf) <= o.floatTol*math.Abs(wf)+o.floatAbs
 	case kTime:
 		return g.(time.Time).Equal(w.(time.Time))
 	}
