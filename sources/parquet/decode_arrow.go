@@ -48,7 +48,7 @@ func openArrowFile(s *Source, mem memory.Allocator, fi int) (_ fileDecoder, err 
 	pr, err := file.NewParquetReader(f, file.WithMetadata(info.meta), file.WithReadProps(props))
 	if err != nil {
 		f.Close()
-		return nil, wrapErr(info.path, -1, "", fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return nil, wrapErr(info.path, -1, "", fmt.Errorf("%w: %s", ErrCorrupt, libErr(err)))
 	}
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(s.opts.BatchSize)}, mem)
 	if err != nil {
@@ -93,7 +93,7 @@ func (g *arrowGroup) openColumn(ctx context.Context, i int, c column, skip int64
 	g.cols[i] = cr
 	if skip > 0 {
 		if err := cr.SeekToRow(skip); err != nil {
-			return wrapErr(g.a.path, g.rg, c.name, fmt.Errorf("%w: seek to row %d: %v", ErrCorrupt, skip, err))
+			return wrapErr(g.a.path, g.rg, c.name, fmt.Errorf("%w: seek to row %d: %s", ErrCorrupt, skip, libErr(err)))
 		}
 	}
 	return nil
@@ -117,7 +117,7 @@ func (g *arrowGroup) column(i, n int) (arr arrow.Array, err error) {
 	defer recoverErr(&err, g.a.path, g.rg, c.name)
 	ch, err := g.cols[i].NextBatch(int64(n))
 	if err != nil {
-		return nil, wrapErr(g.a.path, g.rg, c.name, fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return nil, wrapErr(g.a.path, g.rg, c.name, fmt.Errorf("%w: %s", ErrCorrupt, libErr(err)))
 	}
 	defer ch.Release()
 	if ch.Len() != n {

@@ -166,7 +166,7 @@ func openGoFile(s *Source, mem memory.Allocator, fi int) (_ fileDecoder, err err
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		f.Close()
-		return nil, wrapErr(info.path, -1, "", fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return nil, wrapErr(info.path, -1, "", fmt.Errorf("%w: %s", ErrCorrupt, libErr(err)))
 	}
 	if len(pf.RowGroups()) != info.meta.NumRowGroups() {
 		f.Close()
@@ -289,7 +289,7 @@ func (c *goColumn) nextPage() error {
 		if errors.Is(err, io.EOF) {
 			return corruptf("column chunk ended early")
 		}
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %s", ErrCorrupt, libErr(err))
 	}
 	c.page = p
 	c.pageRows = int(p.NumRows())

@@ -73,3 +73,9 @@ func fileErr(path string, err error) error {
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
+
+// libErr is the message of a library error without the "parquet: " prefix
+// both libraries use, so messages do not stutter.
+func libErr(err error) string {
+	return strings.TrimPrefix(err.Error(), "parquet: ")
+}

@@ -310,7 +310,7 @@ func readFooter(path string) (md *metadata.FileMetaData, err error) {
 	}
 	r, err := file.NewParquetReader(f)
 	if err != nil {
-		return nil, wrapErr(path, -1, "", fmt.Errorf("%w: %v", ErrNotParquet, err))
+		return nil, wrapErr(path, -1, "", fmt.Errorf("%w: %s", ErrNotParquet, libErr(err)))
 	}
 	md = r.MetaData()
 	// Check every row group and column chunk is addressable now, so a bad
@@ -323,7 +323,7 @@ func readFooter(path string) (md *metadata.FileMetaData, err error) {
 		for c := 0; c < rgm.NumColumns(); c++ {
 			cc, err := rgm.ColumnChunk(c)
 			if err != nil {
-				return nil, wrapErr(path, rg, md.Schema.Column(c).Name(), fmt.Errorf("%w: %v", ErrCorrupt, err))
+				return nil, wrapErr(path, rg, md.Schema.Column(c).Name(), fmt.Errorf("%w: %s", ErrCorrupt, libErr(err)))
 			}
 			off := cc.DataPageOffset()
 			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < off {
