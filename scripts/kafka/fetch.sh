@@ -147,9 +147,16 @@ fi
 ls "$tmp_libs"/kafka_${SCALA_BINARY}-"$version".jar >/dev/null 2>&1 ||
 	{ rm -rf "$tmp_libs"; die "kafka_${SCALA_BINARY}-$version.jar missing after resolution"; }
 
-# Swap in atomically so a concurrent/aborted run never leaves a half libs dir.
-rm -rf "$libs"
-mv "$tmp_libs" "$libs"
-echo "$version" >"$libs/.complete"
-echo "kafka/fetch: $(ls "$libs"/*.jar | wc -l) jars in $libs" >&2
+echo "$version" >"$tmp_libs/.complete"
+# Swap in atomically so a concurrent or aborted run never leaves a half libs
+# dir; if another fetch finished first (shared cache), keep its copy.
+if [[ $force -eq 1 ]]; then rm -rf "$libs"; fi
+if [[ -f "$libs/.complete" ]]; then
+	rm -rf "$tmp_libs"
+else
+	rm -rf "$libs"
+	mv -T "$tmp_libs" "$libs" 2>/dev/null || rm -rf "$tmp_libs"
+	[[ -f "$libs/.complete" ]] || die "could not install $libs"
+fi
+echo "kafka/fetch: $(find "$libs" -name '*.jar' | wc -l) jars in $libs" >&2
 echo "$libs"

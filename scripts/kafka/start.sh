@@ -27,7 +27,8 @@
 # Env:
 #   KAFKA_VERSION        see fetch.sh
 #   KAFKA_CACHE_DIR      see fetch.sh (default <repo>/.cache/kafka)
-#   KAFKA_STATE_DIR      config, data, log, pid (default $KAFKA_CACHE_DIR/run)
+#   KAFKA_STATE_DIR      config, data, log, pid (default <repo>/.cache/kafka/run:
+#                        per checkout even when KAFKA_CACHE_DIR is shared)
 #   KAFKA_START_TIMEOUT  seconds to wait for readiness (default 120)
 #   KAFKA_HEAP_OPTS      default "-Xmx512m -Xms128m"
 #   KAFKA_JVM_OPTS       extra JVM flags (default: serial GC, small metaspace)
@@ -37,7 +38,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export KAFKA_CACHE_DIR="${KAFKA_CACHE_DIR:-$root/.cache/kafka}"
-state="${KAFKA_STATE_DIR:-$KAFKA_CACHE_DIR/run}"
+state="${KAFKA_STATE_DIR:-$root/.cache/kafka/run}"
 timeout="${KAFKA_START_TIMEOUT:-120}"
 heap="${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}"
 jvm_opts="${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:MaxMetaspaceSize=256m -Djava.awt.headless=true}"
@@ -102,7 +103,7 @@ cleanup_on_fail() {
 			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 		fi
-		[[ -n "${probe_pid:-}" ]] && kill "$probe_pid" 2>/dev/null || true
+		if [[ -n "${probe_pid:-}" ]]; then kill "$probe_pid" 2>/dev/null || true; fi
 		rm -f "$state/kafka.pid" "$state/bootstrap"
 		echo false # make `eval "$(start.sh)"` fail as well
 	fi
@@ -253,6 +254,7 @@ t_ready=$(date +%s.%N)
 if [[ -n "${KAFKA_WATCH_PID:-}" ]]; then
 	kill -0 "$KAFKA_WATCH_PID" 2>/dev/null || die "KAFKA_WATCH_PID=$KAFKA_WATCH_PID is not a live process"
 	# Detached, no inherited stdout (would block the caller's $(...)).
+	# shellcheck disable=SC2016 # $1..$4 expand in the watchdog's shell
 	setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
 		if kill -0 "$2" 2>/dev/null; then KAFKA_STATE_DIR="$4" "$3/stop.sh"; fi' \
 		kafka-watchdog "$KAFKA_WATCH_PID" "$pid" "$here" "$state" </dev/null >>"$state/watchdog.log" 2>&1 &

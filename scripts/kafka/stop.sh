@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Stops the broker started by start.sh and removes its state (config, data).
-# The server log is kept as $KAFKA_CACHE_DIR/last-server.log for debugging.
+# The server log is kept beside the state dir as last-server.log (default
+# <repo>/.cache/kafka/last-server.log) for debugging.
 # Safe to call when nothing runs (e.g. from `trap ... EXIT`); always exits 0
 # unless the broker could not be killed.
 #
-# Env: KAFKA_CACHE_DIR, KAFKA_STATE_DIR (as for start.sh),
+# Env: KAFKA_STATE_DIR (as for start.sh),
 #      KAFKA_STOP_TIMEOUT seconds to wait for a clean shutdown (default 20)
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-cache="${KAFKA_CACHE_DIR:-$root/.cache/kafka}"
-state="${KAFKA_STATE_DIR:-$cache/run}"
+state="${KAFKA_STATE_DIR:-$root/.cache/kafka/run}"
 wait_s="${KAFKA_STOP_TIMEOUT:-20}"
 
 log() { echo "kafka/stop: $*" >&2; }
@@ -48,6 +48,6 @@ if [[ -f "$state/watchdog.pid" ]]; then
 	fi
 fi
 
-[[ -f "$state/server.log" ]] && cp "$state/server.log" "$cache/last-server.log" 2>/dev/null
+[[ -f "$state/server.log" ]] && cp "$state/server.log" "$(dirname "$state")/last-server.log" 2>/dev/null
 rm -rf "$state"
 exit 0
