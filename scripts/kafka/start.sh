@@ -54,21 +54,45 @@ emit() {
 	echo "export KAFKA_BROKERS=$1"
 }
 
-# Already running from this state dir? Reuse it.
-if [[ -f "$state/kafka.pid" && -f "$state/bootstrap" ]]; then
-	oldpid="$(cat "$state/kafka.pid")"
-	if kill -0 "$oldpid" 2>/dev/null && grep -q kafka.Kafka "/proc/$oldpid/cmdline" 2>/dev/null; then
-		log "broker already running (pid $oldpid) at $(cat "$state/bootstrap")"
-		emit "$(cat "$state/bootstrap")"
-		exit 0
+pid=""
+cleanup_on_fail() {
+	local rc=$?
+	if [[ $rc -ne 0 ]]; then
+		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+			kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		fi
+		if [[ -n "${probe_pid:-}" ]]; then kill "$probe_pid" 2>/dev/null || true; fi
+		# Only our own broker's files (a failed fetch must not orphan a
+		# broker that an earlier start.sh left running).
+		if [[ -n "$pid" ]]; then rm -f "$state/kafka.pid" "$state/bootstrap"; fi
+		echo false # make `eval "$(start.sh)"` fail as well
 	fi
-fi
+}
+trap cleanup_on_fail EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 t0=$(date +%s.%N)
 libs="$("$here/fetch.sh")" || die "fetch.sh failed"
 t_fetch=$(date +%s.%N)
 version="$(cat "$libs/.complete")"
 cp="$libs/*"
+
+# Already running from this state dir? Reuse it if it is the wanted version.
+if [[ -f "$state/kafka.pid" && -f "$state/bootstrap" ]]; then
+	oldpid="$(cat "$state/kafka.pid")"
+	if kill -0 "$oldpid" 2>/dev/null && grep -q kafka.Kafka "/proc/$oldpid/cmdline" 2>/dev/null; then
+		if [[ "$(cat "$state/version" 2>/dev/null)" == "$version" ]]; then
+			log "broker already running (pid $oldpid) at $(cat "$state/bootstrap")"
+			emit "$(cat "$state/bootstrap")"
+			exit 0
+		fi
+		log "a Kafka $(cat "$state/version" 2>/dev/null) broker runs from $state; stopping it for $version"
+		KAFKA_STATE_DIR="$state" "$here/stop.sh" || die "could not stop the running broker"
+	fi
+fi
 
 # A free TCP port on 127.0.0.1 (the kernel picks it). There is a small race
 # between picking and Kafka binding; a bind failure is retried below.
@@ -94,23 +118,6 @@ random_uuid() {
 	done
 }
 
-pid=""
-cleanup_on_fail() {
-	local rc=$?
-	if [[ $rc -ne 0 ]]; then
-		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-			kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-		fi
-		if [[ -n "${probe_pid:-}" ]]; then kill "$probe_pid" 2>/dev/null || true; fi
-		rm -f "$state/kafka.pid" "$state/bootstrap"
-		echo false # make `eval "$(start.sh)"` fail as well
-	fi
-}
-trap cleanup_on_fail EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 write_config() { # $1 = plaintext port, $2 = controller port
 	cat >"$state/server.properties" <<PROPS
