@@ -33,7 +33,7 @@ func newArith(op BinaryOp, l, r node, e Expr) (node, error) {
 	if float {
 		t = arrow.PrimitiveTypes.Float64
 	}
-	if lk == kNull || rk == kNull {
+	if lk == kNull || rk == kNull || isNullConst(l) || isNullConst(r) {
 		return &constNode{v: scalar{t: t, k: kindOf(t), null: true}}, nil
 	}
 	return &arithNode{op: op, l: l, r: r, float: float, t: t}, nil

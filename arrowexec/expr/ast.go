@@ -382,7 +382,8 @@ func (n *NotExpr) String() string { return "NOT " + paren(n.X, precNot) }
 
 func (n *NegExpr) String() string {
 	s := paren(n.X, precUnary)
-	if strings.HasPrefix(s, "-") {
+	if _, lit := n.X.(*Literal); lit || strings.HasPrefix(s, "-") {
+		// -3 would read back as the literal -3, not as -(3).
 		return "-(" + n.X.String() + ")"
 	}
 	return "-" + s

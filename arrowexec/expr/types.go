@@ -180,16 +180,21 @@ func validity(a arrow.Array) ([]byte, int) {
 	return a.NullBitmapBytes(), a.Data().Offset()
 }
 
-// stringData returns offsets and data of a string array; the offsets slice
-// is already adjusted for the array offset (len n+1).
+// stringOffsets32 returns the offsets of a string array (already adjusted
+// for the array offset, n+1 entries) and the whole data buffer they index.
 func stringOffsets32(a arrow.Array) ([]int32, []byte) {
-	s := a.(*array.String)
-	return s.ValueOffsets(), s.ValueBytes()
+	return a.(*array.String).ValueOffsets(), dataBytes(a)
 }
 
 func stringOffsets64(a arrow.Array) ([]int64, []byte) {
-	s := a.(*array.LargeString)
-	return s.ValueOffsets(), s.ValueBytes()
+	return a.(*array.LargeString).ValueOffsets(), dataBytes(a)
+}
+
+func dataBytes(a arrow.Array) []byte {
+	if b := a.Data().Buffers()[2]; b != nil {
+		return b.Bytes()
+	}
+	return nil
 }
 
 // newBuf allocates a buffer of n bytes, zeroed.
