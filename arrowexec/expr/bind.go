@@ -115,8 +115,11 @@ func describe(e Expr, t arrow.DataType) string {
 	case *ColumnRef:
 		return fmt.Sprintf("%s %q", typeName(t), x.Name)
 	case *Literal:
-		if x.Value == nil {
+		switch x.Value.(type) {
+		case nil:
 			return "NULL"
+		case time.Time:
+			return "timestamp literal " + x.String()
 		}
 		return fmt.Sprintf("%s literal %s", typeName(t), x)
 	}

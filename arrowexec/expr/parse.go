@@ -128,7 +128,11 @@ func (p *parser) lex() error {
 				}
 			}
 			if j < len(s) && (s[j] == '_' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z') {
-				return p.errAt(i, "malformed number %q", s[i:j+1])
+				k := j
+				for k < len(s) && (s[k] == '_' || s[k] == '.' || s[k] >= 'a' && s[k] <= 'z' || s[k] >= 'A' && s[k] <= 'Z' || s[k] >= '0' && s[k] <= '9') {
+					k++
+				}
+				return p.errAt(i, "malformed number %q", s[i:k])
 			}
 			p.toks = append(p.toks, token{kind, s[i:j], i})
 			i = j
@@ -218,10 +222,7 @@ func (p *parser) acceptKw(kw string) bool {
 
 func (p *parser) expectOp(op string) error {
 	if t := p.peek(); !isOp(t, op) {
-		if t.kind == tEOF {
-			return p.errAt(t.pos, "unexpected end of input, expected %q", op)
-		}
-		return p.unexpected(t)
+		return p.expected(t, strconv.Quote(op))
 	}
 	p.i++
 	return nil
@@ -335,6 +336,9 @@ func (p *parser) parseInList(x Expr) (Expr, error) {
 		return nil, err
 	}
 	in := &InExpr{X: x}
+	if t := p.peek(); isOp(t, ")") {
+		return nil, p.errAt(t.pos, "empty IN list")
+	}
 	for {
 		t := p.peek()
 		e, err := p.parseUnary()
