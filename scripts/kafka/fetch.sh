@@ -70,7 +70,7 @@ if [[ "$version" == latest-* ]]; then
 POM
 	if ! out="$(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:list \
 		-DincludeArtifactIds="kafka_${SCALA_BINARY}" -DoutputFile="$work/list.txt" -DappendOutput=false 2>&1)"; then
-		echo "$out" | tail -30 >&2
+		echo "$out" | sed "s/\x1b\[[0-9;]*m//g" | tail -30 >&2
 		die "could not resolve the newest Kafka ${major}.x on Maven Central (see maven output above)"
 	fi
 	version="$(grep -o "kafka_${SCALA_BINARY}:jar:[^:]*" "$work/list.txt" | head -1 | cut -d: -f3)"
@@ -129,10 +129,22 @@ echo "kafka/fetch: resolving Kafka $version from Maven Central into $libs ..." >
 tmp_libs="$cache/$version/libs.tmp.$$"
 rm -rf "$tmp_libs"
 mkdir -p "$tmp_libs"
-if ! out="$(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:copy-dependencies \
-	-DincludeScope=runtime -DoutputDirectory="$tmp_libs" 2>&1)"; then
+# Up to 3 tries: a flaky connection to Central should not fail CI.
+ok=0
+for try in 1 2 3; do
+	if out="$(cd "$work" && "$mvn" -B -q -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$tmp_libs" 2>&1)"; then
+		ok=1
+		break
+	fi
+	# A version that does not exist will not appear on a retry.
+	if grep -q "Could not find artifact org.apache.kafka" <<<"$out"; then break; fi
+	echo "kafka/fetch: maven failed (try $try/3), retrying in $((try * 5))s" >&2
+	sleep $((try * 5))
+done
+if [[ $ok -ne 1 ]]; then
 	rm -rf "$tmp_libs"
-	echo "$out" | tail -40 >&2
+	echo "$out" | sed "s/\x1b\[[0-9;]*m//g" | tail -40 >&2
 	die "maven could not fetch Kafka $version (org.apache.kafka:kafka_${SCALA_BINARY}:$version) from Maven Central; see output above (network? version exists?)"
 fi
 # A Kafka that moved to slf4j 2.x needs the slf4j2 binding (or it logs nothing).
