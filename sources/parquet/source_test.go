@@ -3,10 +3,12 @@ package parquet
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -42,7 +44,7 @@ func newDataset(t testing.TB, seed uint64, mem memory.Allocator) *dataset {
 		name string
 		opts []pq.WriterProperty
 	}{
-		{"a.parquet", []pq.WriterProperty{pq.WithDataPageSize(512)}},
+		{"a.parquet", []pq.WriterProperty{pq.WithDataPageSize(512), pq.WithDictionaryPageSizeLimit(256), pq.WithBatchSize(64)}}, // many pages; dictionary falls back to plain mid-chunk
 		{"sub/b.parquet", []pq.WriterProperty{pq.WithDataPageVersion(pq.DataPageV2), pq.WithDictionaryDefault(false)}},
 		{"c.parquet", nil},
 	}
@@ -371,6 +373,56 @@ func TestSeek(t *testing.T) {
 				releaseBatches(append(all, rest2))
 			}
 		})
+	}
+}
+
+// TestConcurrentSubtasks runs the subtasks of one Source at the same time,
+// as the runtime does (run with -race).
+func TestConcurrentSubtasks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	d := newDataset(t, 8, mem)
+	defer d.release()
+	for _, dec := range []string{DecoderArrow, DecoderParquetGo} {
+		src, err := New(Options{Paths: []string{d.dir}, BatchSize: 333, Decoder: dec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const par = 4
+		got := make([][]arrow.RecordBatch, par)
+		errs := make([]error, par)
+		var wg sync.WaitGroup
+		for i := 0; i < par; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := src.Open(context.Background(), &arrowexec.Task{Subtask: i, Parallelism: par, Mem: mem})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer r.Close()
+				for {
+					b, err := r.Next(context.Background())
+					if err == io.EOF {
+						return
+					}
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					got[i] = append(got[i], b)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		verify(t, d.want, got, src.Schema(), 333)
+		releaseBatches(got)
 	}
 }
 
