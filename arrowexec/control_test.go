@@ -1,0 +1,187 @@
+package arrowexec_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
+)
+
+// counter counts rows and snapshots the count; it is slow enough that
+// barriers arrive while inputs are unbalanced.
+type counter struct{ rows int64 }
+
+func (c *counter) Open(context.Context) error { return nil }
+func (c *counter) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	c.rows += b.NumRows()
+	time.Sleep(50 * time.Microsecond)
+	b.Retain()
+	return out.Emit(ctx, b)
+}
+func (c *counter) Finish(context.Context, arrowexec.Emitter) error { return nil }
+func (c *counter) Close() error                                    { return nil }
+func (c *counter) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
+	return arrowexec.SubtaskSnapshot{Operator: []byte(strconv.FormatInt(c.rows, 10))}, nil
+}
+
+type counterSpec struct{}
+
+func (counterSpec) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return in[0], nil }
+func (counterSpec) New(*arrowexec.Task) (arrowexec.Operator, error)  { return &counter{}, nil }
+
+// TestBarrierAlignment: for every completed checkpoint, the rows the sources
+// had emitted before their barrier equal the rows the downstream operators
+// had processed before aligning it, at each stage. Without alignment
+// (an input processed past its barrier) the sums differ.
+func TestBarrierAlignment(t *testing.T) {
+	for _, p := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			rng := rand.New(rand.NewPCG(7, uint64(p)))
+			batches, _ := randomBatches(mem, rng, 30000, 13, 100)
+			src := exectest.NewSource(testSchema, batches)
+			release(batches)
+			defer src.Release()
+			sink := exectest.NewSink()
+			defer sink.Release()
+
+			var mu sync.Mutex
+			sums := map[uint64]map[string]int64{}
+			g := arrowexec.NewGraph()
+			s := g.AddSource("src", src, p)
+			c1 := g.Add("c1", counterSpec{}, p+1, s.HashBy("k"))
+			c2 := g.Add("c2", counterSpec{}, p, c1.Rebalance())
+			g.Add("sink", sink, 1, c2.Rebalance())
+			job, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 1,
+				OnSnapshot: func(node string, subtask int, id uint64, snap arrowexec.SubtaskSnapshot) error {
+					if node == "sink" {
+						return nil
+					}
+					n, err := strconv.ParseInt(string(snap.Operator), 10, 64)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if sums[id] == nil {
+						sums[id] = map[string]int64{}
+					}
+					sums[id][node] += n
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			done := make(chan error, 1)
+			go func() { done <- job.Run(ctx) }()
+			var id uint64
+			triggering := true
+		loop:
+			for {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					break loop
+				case <-time.After(3 * time.Millisecond):
+					if !triggering {
+						continue
+					}
+					id++
+					err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: id})
+					if errors.Is(err, arrowexec.ErrSourcesFinished) {
+						triggering = false
+					} else if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			complete := 0
+			for id, m := range sums {
+				if len(m) < 3 {
+					continue // a source had finished before the barrier reached it
+				}
+				complete++
+				if m["src"] != m["c1"] || m["c1"] != m["c2"] {
+					t.Errorf("checkpoint %d: rows before barrier: src=%d c1=%d c2=%d", id, m["src"], m["c1"], m["c2"])
+				}
+			}
+			if complete == 0 {
+				t.Fatalf("no checkpoint completed (%d triggered)", id)
+			}
+			t.Logf("%d checkpoints complete", complete)
+		})
+	}
+}
+
+// TestWatermarkMinimum: an operator with several inputs forwards the minimum
+// watermark over its inputs, never goes backwards, and ends at MaxWatermark.
+func TestWatermarkMinimum(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	// Two sources with different event-time ranges: the slow one holds the
+	// watermark back.
+	mk := func(base int64) []arrow.RecordBatch {
+		var out []arrow.RecordBatch
+		for b := 0; b < 20; b++ {
+			bld := array.NewInt64Builder(mem)
+			for i := 0; i < 10; i++ {
+				bld.Append(base + int64(b*10+i))
+			}
+			col := bld.NewArray()
+			bld.Release()
+			out = append(out, array.NewRecordBatch(timeSchema, []arrow.Array{col}, 10))
+			col.Release()
+		}
+		return out
+	}
+	fastB, slowB := mk(1000), mk(0)
+	fast := exectest.NewSource(timeSchema, fastB)
+	slow := exectest.NewSource(timeSchema, slowB)
+	release(fastB)
+	release(slowB)
+	defer fast.Release()
+	defer slow.Release()
+	fast.EventTime, slow.EventTime = 0, 0
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	f := g.AddSource("fast", fast, 1)
+	s := g.AddSource("slow", slow, 1)
+	u := g.Add("union", exectest.Identity(), 1, f.Forward(), s.Forward())
+	g.Add("sink", sink, 1, u.Forward())
+	job, err := g.Compile(arrowexec.RunOptions{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wms := sink.Watermarks[0]
+	if len(wms) == 0 || wms[len(wms)-1] != arrowexec.MaxWatermark {
+		t.Fatalf("watermarks %v do not end at MaxWatermark", wms)
+	}
+	for i, wm := range wms {
+		if i > 0 && wm <= wms[i-1] {
+			t.Fatalf("watermark went backwards or repeated: %v", wms)
+		}
+		if wm != arrowexec.MaxWatermark && wm > 199 {
+			t.Fatalf("watermark %d passed the slow source's maximum event time 199", wm)
+		}
+	}
+}
+
+var timeSchema = arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)

@@ -1,0 +1,213 @@
+package arrowexec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// output is the Emitter of a subtask: it fans a batch out to every out edge.
+type output struct {
+	routers []*router
+	metrics *TaskMetrics
+}
+
+var _ Emitter = (*output)(nil)
+
+// Emit implements Emitter. It consumes the caller's reference to b.
+func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	if b.NumRows() == 0 || len(o.routers) == 0 {
+		b.Release()
+		return nil
+	}
+	o.metrics.RowsOut.Add(b.NumRows())
+	o.metrics.BatchesOut.Add(1)
+	for i, r := range o.routers {
+		if i < len(o.routers)-1 {
+			b.Retain()
+		}
+		if err := r.send(ctx, b); err != nil {
+			// send consumed its reference; drop the ones not yet handed out.
+			for range o.routers[i+1:] {
+				b.Release()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// control sends a control message on every channel of every out edge.
+func (o *output) control(ctx context.Context, m Message) error {
+	for _, r := range o.routers {
+		for _, ch := range r.chans {
+			if err := put(ctx, ch, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func put(ctx context.Context, ch chan Message, m Message) error {
+	select {
+	case ch <- m:
+		return nil
+	default:
+	}
+	select {
+	case ch <- m:
+		return nil
+	case <-ctx.Done():
+		m.release()
+		return context.Cause(ctx)
+	}
+}
+
+// router distributes one subtask's output over one edge.
+type router struct {
+	kind  PartitionKind
+	chans []chan Message
+	next  int // rebalance cursor
+	part  Partitioner
+}
+
+// send consumes one reference to b.
+func (r *router) send(ctx context.Context, b arrow.RecordBatch) error {
+	switch {
+	case len(r.chans) == 1:
+		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b})
+	case r.kind == Rebalance:
+		ch := r.chans[r.next]
+		r.next = (r.next + 1) % len(r.chans)
+		return put(ctx, ch, Message{Kind: KindBatch, Batch: b})
+	case r.kind == Broadcast:
+		for i, ch := range r.chans {
+			if i < len(r.chans)-1 {
+				b.Retain()
+			}
+			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b}); err != nil {
+				for range r.chans[i+1:] {
+					b.Release()
+				}
+				return err
+			}
+		}
+		return nil
+	case r.kind == Hash:
+		return r.sendHashed(ctx, b)
+	}
+	b.Release()
+	return fmt.Errorf("arrowexec: %v edge with %d channels", r.kind, len(r.chans))
+}
+
+func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch) error {
+	defer b.Release()
+	parts, err := r.part.Split(b, len(r.chans))
+	if err != nil {
+		return err
+	}
+	for t, part := range parts {
+		if part == nil {
+			continue
+		}
+		parts[t] = nil
+		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part}); err != nil {
+			for _, rest := range parts[t+1:] {
+				if rest != nil {
+					rest.Release()
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Partitioner splits batches by the hash of key columns into one batch per
+// target subtask. Its scratch buffers are reused across calls, so a
+// partitioner belongs to one goroutine.
+type Partitioner struct {
+	KeyIdx         []int
+	MaxParallelism int
+	Mem            memory.Allocator
+
+	hashes []uint64
+	counts []int32
+	cursor []int32
+	idx    []int32
+	keys   []arrow.Array
+	parts  []arrow.RecordBatch
+}
+
+// Split returns, for each of p targets, the rows of b whose key belongs to
+// it (nil when none). The returned batches are owned by the caller; the
+// slice itself is reused by the next call. b is borrowed.
+func (pt *Partitioner) Split(b arrow.RecordBatch, p int) ([]arrow.RecordBatch, error) {
+	n := int(b.NumRows())
+	pt.hashes = grow(pt.hashes, n)
+	pt.idx = grow(pt.idx, n)
+	pt.counts = grow(pt.counts, p+1)
+	pt.keys = grow(pt.keys, len(pt.KeyIdx))
+	pt.parts = grow(pt.parts, p)
+	clear(pt.parts)
+	for i, k := range pt.KeyIdx {
+		pt.keys[i] = b.Column(k)
+	}
+	if err := HashColumns(pt.keys, pt.hashes); err != nil {
+		return nil, err
+	}
+	// Key group -> target, counted; the hash slot is reused for the target.
+	mp := uint64(pt.MaxParallelism)
+	clear(pt.counts)
+	for i, h := range pt.hashes {
+		t := uint64(int(h%mp) * p / pt.MaxParallelism)
+		pt.hashes[i] = t
+		pt.counts[t+1]++
+	}
+	for t := 1; t <= p; t++ {
+		pt.counts[t] += pt.counts[t-1]
+	}
+	// Stable counting scatter of row indices.
+	pt.cursor = append(pt.cursor[:0], pt.counts[:p]...)
+	for i, t := range pt.hashes {
+		pt.idx[pt.cursor[t]] = int32(i)
+		pt.cursor[t]++
+	}
+	for t := 0; t < p; t++ {
+		lo, hi := int(pt.counts[t]), int(pt.counts[t+1])
+		switch {
+		case lo == hi:
+		case hi-lo == n:
+			b.Retain()
+			pt.parts[t] = b
+		default:
+			part, err := TakeRecord(pt.Mem, b, pt.idx[lo:hi])
+			if err != nil {
+				for _, done := range pt.parts[:t] {
+					if done != nil {
+						done.Release()
+					}
+				}
+				return nil, err
+			}
+			pt.parts[t] = part
+		}
+	}
+	return pt.parts, nil
+}
+
+// PartitionRecord is Partitioner.Split for one-off use.
+func PartitionRecord(mem memory.Allocator, b arrow.RecordBatch, keyIdx []int, maxParallelism, p int, hashes []uint64) ([]arrow.RecordBatch, error) {
+	pt := &Partitioner{KeyIdx: keyIdx, MaxParallelism: maxParallelism, Mem: mem, hashes: hashes}
+	return pt.Split(b, p)
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

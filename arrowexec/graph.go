@@ -1,0 +1,236 @@
+package arrowexec
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// PartitionKind says how an edge distributes batches over the subtasks of
+// its downstream node.
+type PartitionKind uint8
+
+const (
+	// Forward sends subtask i's output to subtask i downstream.
+	Forward PartitionKind = iota
+	// Rebalance sends whole batches round robin.
+	Rebalance
+	// Broadcast sends every batch to every downstream subtask.
+	Broadcast
+	// Hash partitions rows by the hash of key columns.
+	Hash
+)
+
+func (k PartitionKind) String() string {
+	switch k {
+	case Forward:
+		return "forward"
+	case Rebalance:
+		return "rebalance"
+	case Broadcast:
+		return "broadcast"
+	case Hash:
+		return "hash"
+	}
+	return fmt.Sprintf("PartitionKind(%d)", k)
+}
+
+// Input is an edge into a node: the upstream node and how its output is
+// partitioned.
+type Input struct {
+	From *Node
+	Kind PartitionKind
+	Keys []string // Hash only
+}
+
+// Node is a vertex of a Graph: a source, an operator or a sink.
+type Node struct {
+	name        string
+	id          int
+	parallelism int
+	source      Source
+	spec        Spec
+	inputs      []Input
+	schema      *arrow.Schema
+	keyIdx      [][]int // per input: key column indices (Hash)
+	downstream  int     // number of out edges
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Parallelism returns the node's number of subtasks.
+func (n *Node) Parallelism() int { return n.parallelism }
+
+// Schema returns the node's output schema, known once the graph is built
+// (nil for sinks).
+func (n *Node) Schema() *arrow.Schema { return n.schema }
+
+// Forward is an edge from n that keeps subtask i's output on subtask i.
+func (n *Node) Forward() Input { return Input{From: n, Kind: Forward} }
+
+// Rebalance is an edge from n that spreads batches round robin.
+func (n *Node) Rebalance() Input { return Input{From: n, Kind: Rebalance} }
+
+// Broadcast is an edge from n that copies every batch to every subtask.
+func (n *Node) Broadcast() Input { return Input{From: n, Kind: Broadcast} }
+
+// HashBy is an edge from n that partitions rows by the given key columns.
+func (n *Node) HashBy(keys ...string) Input { return Input{From: n, Kind: Hash, Keys: keys} }
+
+// Graph is a job's dataflow DAG. Nodes are added after their inputs, so the
+// order of addition is a topological order. Errors made while adding are
+// kept and reported by Build.
+type Graph struct {
+	nodes          []*Node
+	byName         map[string]*Node
+	errs           []error
+	maxParallelism int
+	built          bool
+}
+
+// NewGraph returns an empty graph.
+func NewGraph() *Graph {
+	return &Graph{byName: map[string]*Node{}, maxParallelism: DefaultMaxParallelism}
+}
+
+// SetMaxParallelism sets the number of key groups (default 128). It bounds
+// the parallelism of every keyed node and must not change between a
+// checkpoint and its restore.
+func (g *Graph) SetMaxParallelism(n int) { g.maxParallelism = n }
+
+// MaxParallelism returns the number of key groups.
+func (g *Graph) MaxParallelism() int { return g.maxParallelism }
+
+// Nodes returns the nodes in topological order.
+func (g *Graph) Nodes() []*Node { return slices.Clone(g.nodes) }
+
+// Node returns the node named name, or nil.
+func (g *Graph) Node(name string) *Node { return g.byName[name] }
+
+func (g *Graph) add(name string, parallelism int, src Source, spec Spec, inputs []Input) *Node {
+	if parallelism <= 0 {
+		parallelism = runtime.GOMAXPROCS(0)
+	}
+	n := &Node{name: name, id: len(g.nodes), parallelism: parallelism, source: src, spec: spec, inputs: inputs}
+	switch {
+	case name == "":
+		g.errs = append(g.errs, errors.New("arrowexec: a node has no name"))
+	case g.byName[name] != nil:
+		g.errs = append(g.errs, fmt.Errorf("arrowexec: duplicate node name %q", name))
+	}
+	for _, in := range inputs {
+		if in.From == nil || g.byName[in.From.name] != in.From {
+			g.errs = append(g.errs, fmt.Errorf("arrowexec: node %q: input is not a node of this graph", name))
+		}
+	}
+	g.nodes = append(g.nodes, n)
+	g.byName[name] = n
+	return n
+}
+
+// AddSource adds a source node with the given parallelism (<= 0: GOMAXPROCS).
+func (g *Graph) AddSource(name string, src Source, parallelism int) *Node {
+	return g.add(name, parallelism, src, nil, nil)
+}
+
+// Add adds an operator or sink node fed by inputs.
+func (g *Graph) Add(name string, spec Spec, parallelism int, inputs ...Input) *Node {
+	if len(inputs) == 0 {
+		g.errs = append(g.errs, fmt.Errorf("arrowexec: node %q has no input", name))
+	}
+	return g.add(name, parallelism, nil, spec, inputs)
+}
+
+// Build checks the graph and derives every node's schema: edges, key
+// columns, parallelism of forward edges. It is called by Compile; calling it
+// earlier reports plan errors without running anything.
+func (g *Graph) Build() error {
+	if g.built {
+		return nil
+	}
+	if len(g.errs) > 0 {
+		return errors.Join(g.errs...)
+	}
+	if len(g.nodes) == 0 {
+		return errors.New("arrowexec: empty graph")
+	}
+	if g.maxParallelism <= 0 {
+		return fmt.Errorf("arrowexec: max parallelism %d must be positive", g.maxParallelism)
+	}
+	for _, n := range g.nodes {
+		if n.parallelism > g.maxParallelism {
+			return fmt.Errorf("arrowexec: node %q: parallelism %d exceeds max parallelism %d", n.name, n.parallelism, g.maxParallelism)
+		}
+		if n.source != nil {
+			n.schema = n.source.Schema()
+			if n.schema == nil {
+				return fmt.Errorf("arrowexec: source %q has no schema", n.name)
+			}
+			continue
+		}
+		schemas := make([]*arrow.Schema, len(n.inputs))
+		n.keyIdx = make([][]int, len(n.inputs))
+		for i, in := range n.inputs {
+			up := in.From
+			if up.schema == nil {
+				return fmt.Errorf("arrowexec: node %q reads from %q, a sink with no output", n.name, up.name)
+			}
+			up.downstream++
+			schemas[i] = up.schema
+			switch in.Kind {
+			case Forward:
+				if up.parallelism != n.parallelism {
+					return fmt.Errorf("arrowexec: forward edge %q -> %q needs equal parallelism, have %d and %d",
+						up.name, n.name, up.parallelism, n.parallelism)
+				}
+			case Hash:
+				if len(in.Keys) == 0 {
+					return fmt.Errorf("arrowexec: hash edge %q -> %q has no key columns", up.name, n.name)
+				}
+				for _, k := range in.Keys {
+					idx := up.schema.FieldIndices(k)
+					if len(idx) != 1 {
+						return fmt.Errorf("arrowexec: hash edge %q -> %q: unknown key column %q (have %s)",
+							up.name, n.name, k, fieldNames(up.schema))
+					}
+					if !hashable(up.schema.Field(idx[0]).Type) {
+						return fmt.Errorf("arrowexec: hash edge %q -> %q: key column %q has unhashable type %s",
+							up.name, n.name, k, up.schema.Field(idx[0]).Type)
+					}
+					n.keyIdx[i] = append(n.keyIdx[i], idx[0])
+				}
+			case Rebalance, Broadcast:
+			default:
+				return fmt.Errorf("arrowexec: edge %q -> %q: unknown partitioning %v", up.name, n.name, in.Kind)
+			}
+		}
+		s, err := n.spec.Schema(schemas)
+		if err != nil {
+			return fmt.Errorf("arrowexec: node %q: %w", n.name, err)
+		}
+		n.schema = s
+	}
+	g.built = true
+	return nil
+}
+
+func hashable(dt arrow.DataType) bool {
+	switch dt.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+		arrow.FLOAT32, arrow.FLOAT64, arrow.BOOL, arrow.STRING, arrow.BINARY, arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+		return true
+	}
+	return false
+}
+
+func fieldNames(s *arrow.Schema) string {
+	names := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		names[i] = f.Name
+	}
+	return fmt.Sprintf("%q", names)
+}

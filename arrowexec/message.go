@@ -1,0 +1,27 @@
+package arrowexec
+
+import "github.com/apache/arrow-go/v18/arrow"
+
+// Kind tells what a Message carries.
+type Kind uint8
+
+const (
+	// KindBatch carries a data batch.
+	KindBatch Kind = iota
+	// KindWatermark says no later record on this channel has an event time
+	// at or before Watermark... more precisely: event time <= Watermark is
+	// complete on this channel.
+	KindWatermark
+	// KindBarrier carries a checkpoint barrier.
+	KindBarrier
+	// KindEndOfInput says the channel carries nothing more.
+	KindEndOfInput
+)
+
+// Message is what flows on an edge: a batch or an in-band control event.
+type Message struct {
+	Kind      Kind
+	Batch     arrow.RecordBatch // KindBatch; the receiver owns one reference
+	Watermark int64             // KindWatermark
+	Barrier   Barrier           // KindBarrier
+}

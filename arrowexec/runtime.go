@@ -1,0 +1,577 @@
+package arrowexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// TaskError is the error of one subtask: Run returns the first one.
+type TaskError struct {
+	Node    string
+	Subtask int
+	Err     error
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("node %q subtask %d: %v", e.Node, e.Subtask, e.Err)
+}
+
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// RunOptions configures a job run. The zero value works.
+type RunOptions struct {
+	// Mem allocates every batch of the job (default: memory.DefaultAllocator).
+	Mem memory.Allocator
+	// QueueDepth is the capacity, in messages, of each channel between two
+	// subtasks (default 4). Full queues block the sender: backpressure.
+	QueueDepth int
+	// Log receives structured logs (default slog.Default()).
+	Log *slog.Logger
+	// Restore returns the state a subtask restores from, or nil.
+	Restore func(node string, subtask, parallelism int) *RestoreState
+	// OnSnapshot receives every subtask's snapshot for checkpoint id. It is
+	// called from the subtask's goroutine and must be safe for concurrent use.
+	OnSnapshot func(node string, subtask int, id uint64, snap SubtaskSnapshot) error
+}
+
+func (o *RunOptions) ensureDefaults() {
+	if o.Mem == nil {
+		o.Mem = memory.DefaultAllocator
+	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = 4
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
+// Job is a compiled graph, ready to run once.
+type Job struct {
+	g        *Graph
+	opts     RunOptions
+	subtasks [][]*subtask // per node
+	sources  []*subtask
+	mu       sync.Mutex
+	started  bool
+}
+
+// Compile builds g and lays out its subtasks and channels.
+func (g *Graph) Compile(opts RunOptions) (*Job, error) {
+	if err := g.Build(); err != nil {
+		return nil, err
+	}
+	opts.ensureDefaults()
+	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes))}
+	for _, n := range g.nodes {
+		sts := make([]*subtask, n.parallelism)
+		for i := range sts {
+			st := &subtask{
+				job:  j,
+				node: n,
+				task: &Task{
+					Node: n.name, Subtask: i, Parallelism: n.parallelism, MaxParallelism: g.maxParallelism,
+					Mem: opts.Mem, Log: opts.Log.With("node", n.name, "subtask", i),
+					Output: n.schema, Metrics: &TaskMetrics{},
+				},
+			}
+			st.task.Metrics.Watermark.Store(MinWatermark)
+			for _, in := range n.inputs {
+				st.task.Inputs = append(st.task.Inputs, in.From.schema)
+			}
+			if opts.Restore != nil {
+				st.task.Restore = opts.Restore(n.name, i, n.parallelism)
+			}
+			if n.source != nil {
+				st.trigger = make(chan Barrier)
+				st.finished = make(chan struct{})
+				j.sources = append(j.sources, st)
+			}
+			sts[i] = st
+		}
+		j.subtasks[n.id] = sts
+	}
+	// Wire channels: for every edge, one channel per (upstream subtask,
+	// downstream subtask) pair that exchanges data.
+	for _, n := range g.nodes {
+		for e, in := range n.inputs {
+			up := j.subtasks[in.From.id]
+			down := j.subtasks[n.id]
+			routers := make([]*router, len(up))
+			for u := range up {
+				routers[u] = &router{kind: in.Kind, part: Partitioner{KeyIdx: n.keyIdx[e], MaxParallelism: g.maxParallelism, Mem: opts.Mem}}
+			}
+			for d, dst := range down {
+				for u := range up {
+					if in.Kind == Forward && u != d {
+						continue
+					}
+					ch := make(chan Message, opts.QueueDepth)
+					dst.inboxes = append(dst.inboxes, &inbox{ch: ch, edge: e, wm: MinWatermark})
+					routers[u].chans = append(routers[u].chans, ch)
+				}
+			}
+			for u, st := range up {
+				st.out.routers = append(st.out.routers, routers[u])
+			}
+		}
+	}
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			st.out.metrics = st.task.Metrics
+		}
+	}
+	return j, nil
+}
+
+// Metrics returns the metrics of every subtask of node, or nil.
+func (j *Job) Metrics(node string) []*TaskMetrics {
+	n := j.g.byName[node]
+	if n == nil {
+		return nil
+	}
+	ms := make([]*TaskMetrics, n.parallelism)
+	for i, st := range j.subtasks[n.id] {
+		ms[i] = st.task.Metrics
+	}
+	return ms
+}
+
+// Graph returns the graph the job runs.
+func (j *Job) Graph() *Graph { return j.g }
+
+// TriggerCheckpoint asks every source subtask to inject barrier b before its
+// next batch. It does not wait for the checkpoint to complete. Sources that
+// already finished report their final state for b at once; when every
+// source has finished, ErrSourcesFinished says no barrier was injected.
+func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
+	// The hand-off is unbuffered, so a barrier is either taken by a running
+	// source loop or answered with the final state of a finished source;
+	// never left in a queue nobody reads. Sources are triggered
+	// concurrently: one blocked by backpressure must not hold back the
+	// barrier of another that its downstream is aligning on.
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		running int
+		errs    []error
+	)
+	for _, st := range j.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			select {
+			case st.trigger <- b:
+				mu.Lock()
+				running++
+				mu.Unlock()
+			case <-st.finished:
+				// A finished source takes part with its final state:
+				// nothing it emitted can come after this barrier.
+				if j.opts.OnSnapshot != nil && st.finalErr == nil {
+					err = j.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, st.finalSnap)
+				}
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if running == 0 {
+		return ErrSourcesFinished
+	}
+	return nil
+}
+
+// ErrSourcesFinished is returned by TriggerCheckpoint when every source
+// already reached the end of its input.
+var ErrSourcesFinished = errors.New("arrowexec: all sources finished")
+
+// NotifyCheckpointComplete tells every operator implementing
+// CheckpointListener that checkpoint id is complete. The call is delivered
+// in-band, on each subtask's goroutine, before its next message.
+func (j *Job) NotifyCheckpointComplete(id uint64) {
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			st.completeMu.Lock()
+			st.completed = append(st.completed, id)
+			st.completeMu.Unlock()
+		}
+	}
+}
+
+// Run runs the job to completion: until every sink saw end of input
+// (bounded), the context is cancelled, or a subtask fails. It returns the
+// first error, a *TaskError naming the node and subtask.
+func (j *Job) Run(ctx context.Context) error {
+	j.mu.Lock()
+	if j.started {
+		j.mu.Unlock()
+		return errors.New("arrowexec: job already ran")
+	}
+	j.started = true
+	j.mu.Unlock()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := st.run(ctx); err != nil {
+					errOnce.Do(func() {
+						firstErr = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: err}
+						cancel(firstErr)
+					})
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	// Release whatever is still queued (failed or cancelled jobs).
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			for _, in := range st.inboxes {
+				drain(in.ch)
+			}
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	return context.Cause(ctx)
+}
+
+func drain(ch chan Message) {
+	for {
+		select {
+		case m := <-ch:
+			m.release()
+		default:
+			return
+		}
+	}
+}
+
+func (m Message) release() {
+	if m.Kind == KindBatch && m.Batch != nil {
+		m.Batch.Release()
+	}
+}
+
+// inbox is one input channel of a subtask.
+type inbox struct {
+	ch      chan Message
+	edge    int
+	wm      int64
+	ended   bool
+	blocked bool // delivered the barrier being aligned
+}
+
+type subtask struct {
+	job       *Job
+	node      *Node
+	task      *Task
+	inboxes   []*inbox
+	out       output
+	trigger   chan Barrier
+	finished  chan struct{}   // sources: closed when the reader is done
+	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
+	finalErr  error
+
+	completeMu sync.Mutex
+	completed  []uint64
+
+	cases    []reflect.SelectCase
+	caseIdx  []int
+	casesOK  bool
+	wm       int64
+	aligning bool
+	barrier  Barrier
+	arrived  int
+}
+
+func (st *subtask) run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	if st.node.source != nil {
+		return st.runSource(ctx)
+	}
+	return st.runOperator(ctx)
+}
+
+func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
+	st.completeMu.Lock()
+	ids := st.completed
+	st.completed = nil
+	st.completeMu.Unlock()
+	l, ok := target.(CheckpointListener)
+	if !ok {
+		return nil
+	}
+	for _, id := range ids {
+		if err := l.NotifyCheckpointComplete(ctx, id); err != nil {
+			return fmt.Errorf("checkpoint %d complete: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
+	cp, ok := target.(Checkpointer)
+	var snap SubtaskSnapshot
+	if ok {
+		s, err := cp.SnapshotState(ctx, b.ID)
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
+		}
+		snap = s
+	}
+	if st.job.opts.OnSnapshot != nil {
+		if err := st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *subtask) runSource(ctx context.Context) error {
+	defer close(st.finished)
+	r, err := st.node.source.Open(ctx, st.task)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	wms, _ := r.(WatermarkSource)
+	lastWM := MinWatermark
+	for {
+		if err := st.notifyCompleted(ctx, r); err != nil {
+			return err
+		}
+		select {
+		case b := <-st.trigger:
+			if err := st.snapshot(ctx, r, b); err != nil {
+				return err
+			}
+			if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: b}); err != nil {
+				return err
+			}
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		b, err := r.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			if b.NumRows() == 0 {
+				b.Release()
+			} else {
+				st.task.Metrics.RowsIn.Add(b.NumRows())
+				st.task.Metrics.BatchesIn.Add(1)
+				if err := st.out.Emit(ctx, b); err != nil {
+					return err
+				}
+			}
+		}
+		if wms != nil {
+			if wm := wms.CurrentWatermark(); wm > lastWM {
+				lastWM = wm
+				st.task.Metrics.Watermark.Store(wm)
+				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: wm}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if cp, ok := r.(Checkpointer); ok {
+		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
+	}
+	st.task.Metrics.Watermark.Store(MaxWatermark)
+	if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: MaxWatermark}); err != nil {
+		return err
+	}
+	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+}
+
+func (st *subtask) runOperator(ctx context.Context) error {
+	op, err := st.node.spec.New(st.task)
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	if err := op.Open(ctx); err != nil {
+		return err
+	}
+	wh, _ := op.(WatermarkHandler)
+	st.wm = MinWatermark
+	active := len(st.inboxes)
+	for active > 0 {
+		if err := st.notifyCompleted(ctx, op); err != nil {
+			return err
+		}
+		in, m, err := st.recv(ctx)
+		if err != nil {
+			return err
+		}
+		switch m.Kind {
+		case KindBatch:
+			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
+			st.task.Metrics.BatchesIn.Add(1)
+			err := op.Process(ctx, in.edge, m.Batch, &st.out)
+			m.Batch.Release()
+			if err != nil {
+				return err
+			}
+		case KindWatermark:
+			if m.Watermark > in.wm {
+				in.wm = m.Watermark
+			}
+			if err := st.advanceWatermark(ctx, wh); err != nil {
+				return err
+			}
+		case KindBarrier:
+			if err := st.onBarrier(ctx, op, in, m.Barrier); err != nil {
+				return err
+			}
+		case KindEndOfInput:
+			in.ended = true
+			in.wm = MaxWatermark
+			st.casesOK = false
+			active--
+			if err := st.advanceWatermark(ctx, wh); err != nil {
+				return err
+			}
+			if st.aligning {
+				if err := st.maybeCompleteAlignment(ctx, op); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := op.Finish(ctx, &st.out); err != nil {
+		return err
+	}
+	if err := st.notifyCompleted(ctx, op); err != nil {
+		return err
+	}
+	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+}
+
+func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
+	min := MaxWatermark
+	for _, in := range st.inboxes {
+		if in.wm < min {
+			min = in.wm
+		}
+	}
+	if min <= st.wm {
+		return nil
+	}
+	st.wm = min
+	if wh != nil {
+		if err := wh.OnWatermark(ctx, min, &st.out); err != nil {
+			return err
+		}
+	}
+	st.task.Metrics.Watermark.Store(min)
+	return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: min})
+}
+
+func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barrier) error {
+	if !st.aligning {
+		st.aligning = true
+		st.barrier = b
+		st.arrived = 0
+	} else if b.ID != st.barrier.ID {
+		return fmt.Errorf("barrier %d arrived while aligning barrier %d", b.ID, st.barrier.ID)
+	}
+	in.blocked = true
+	st.arrived++
+	st.casesOK = false
+	return st.maybeCompleteAlignment(ctx, op)
+}
+
+func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) error {
+	for _, in := range st.inboxes {
+		if !in.ended && !in.blocked {
+			return nil
+		}
+	}
+	if err := st.snapshot(ctx, op, st.barrier); err != nil {
+		return err
+	}
+	if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: st.barrier}); err != nil {
+		return err
+	}
+	for _, in := range st.inboxes {
+		in.blocked = false
+	}
+	st.aligning = false
+	st.casesOK = false
+	return nil
+}
+
+// recv returns the next message from an inbox that is neither ended nor
+// blocked by barrier alignment.
+func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
+	if len(st.inboxes) == 1 {
+		in := st.inboxes[0]
+		select {
+		case m := <-in.ch:
+			return in, m, nil
+		case <-ctx.Done():
+			return nil, Message{}, context.Cause(ctx)
+		}
+	}
+	if !st.casesOK {
+		st.cases = st.cases[:0]
+		st.caseIdx = st.caseIdx[:0]
+		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+		st.caseIdx = append(st.caseIdx, -1)
+		for i, in := range st.inboxes {
+			if in.ended || in.blocked {
+				continue
+			}
+			st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)})
+			st.caseIdx = append(st.caseIdx, i)
+		}
+		st.casesOK = true
+	}
+	chosen, v, _ := reflect.Select(st.cases)
+	if chosen == 0 {
+		return nil, Message{}, context.Cause(ctx)
+	}
+	return st.inboxes[st.caseIdx[chosen]], v.Interface().(Message), nil
+}
