@@ -82,7 +82,7 @@ func asInt64(mem memory.Allocator, a arrow.Array) ([]int64, func()) {
 	case kI64, kU64, kTimestamp:
 		return values[int64](a), func() {}
 	}
-	buf := newBuf(mem, a.Len()*8)
+	buf := newBufUninit(mem, a.Len()*8)
 	out := viewAs[int64](buf.Bytes())
 	convertTo(a, out)
 	return out, buf.Release
@@ -93,7 +93,7 @@ func asFloat64(mem memory.Allocator, a arrow.Array) ([]float64, func()) {
 	if kindOf(a.DataType()) == kF64 {
 		return values[float64](a), func() {}
 	}
-	buf := newBuf(mem, a.Len()*8)
+	buf := newBufUninit(mem, a.Len()*8)
 	out := viewAs[float64](buf.Bytes())
 	convertTo(a, out)
 	return out, buf.Release
@@ -180,7 +180,25 @@ func (n *arithNode) eval(c *evalCtx) (arrow.Array, error) {
 	rows := c.n
 	divides := n.op == OpDiv || n.op == OpMod
 	valid := andValidity(c.mem, rows, divides, lo.arr, ro.arr)
-	out := newBuf(c.mem, rows*8)
+	var out *memory.Buffer
+	if divides {
+		out = newBuf(c.mem, rows*8) // rows divided by zero stay 0
+	} else {
+		out = newBufUninit(c.mem, rows*8) // every row is written
+	}
+	if n.float && lo.arr != nil && ro.arr != nil && !divides {
+		// Mixed int64/float64 operands: convert inside the loop instead of
+		// through a scratch column.
+		res := viewAs[float64](out.Bytes())
+		switch lk, rk := kindOf(lo.arr.DataType()), kindOf(ro.arr.DataType()); {
+		case lk == kI64 && rk == kF64:
+			arithMixed(n.op, values[int64](lo.arr), values[float64](ro.arr), res)
+			return makeArray(n.t, rows, valid, out), nil
+		case lk == kF64 && rk == kI64:
+			arithMixed(n.op, values[float64](lo.arr), values[int64](ro.arr), res)
+			return makeArray(n.t, rows, valid, out), nil
+		}
+	}
 	if n.float {
 		res := viewAs[float64](out.Bytes())
 		var a, b []float64
@@ -415,6 +433,26 @@ func arithFloat(op BinaryOp, a, b []float64, ac, bc float64, out []float64) {
 					out[i] = math.Mod(ac, b[i])
 				}
 			}
+		}
+	}
+}
+
+// arithMixed computes out = float64(a) op float64(b) for +, - and *.
+func arithMixed[A, B int64 | float64](op BinaryOp, a []A, b []B, out []float64) {
+	b = b[:len(a)]
+	out = out[:len(a)]
+	switch op {
+	case OpAdd:
+		for i := range out {
+			out[i] = float64(a[i]) + float64(b[i])
+		}
+	case OpSub:
+		for i := range out {
+			out[i] = float64(a[i]) - float64(b[i])
+		}
+	case OpMul:
+		for i := range out {
+			out[i] = float64(a[i]) * float64(b[i])
 		}
 	}
 }

@@ -366,12 +366,19 @@ func strCmp(op BinaryOp, x, y []byte) bool {
 func cmpStrVS[O int32 | int64](op BinaryOp, offs []O, data []byte, c string, n int, out []byte) {
 	cb := []byte(c)
 	if op == OpEq || op == OpNe {
-		want := op == OpEq
+		ne := op == OpNe
+		ow := viewAs[uint64](out)
+		var cur uint64
 		for i := 0; i < n; i++ {
 			s := data[offs[i]:offs[i+1]]
-			if (string(s) == c) == want {
-				out[i>>3] |= 1 << (i & 7)
+			cur |= uint64(b2u((string(s) == c) != ne)) << (i & 63)
+			if i&63 == 63 {
+				ow[i>>6] = cur
+				cur = 0
 			}
+		}
+		if n&63 != 0 {
+			ow[n>>6] = cur
 		}
 		return
 	}
@@ -500,4 +507,22 @@ func cmpBoolVV(mem memory.Allocator, op BinaryOp, a, b arrow.Array, n int, out [
 		ow[i] = r
 	}
 	clearTail(out, n)
+}
+
+// packBits sets bit i of out (zeroed, whole words) for every i < n where f
+// is true, one 64-bit word at a time. f must inline for speed; it is for
+// loops whose per-row work dominates anyway.
+func packBits(out []byte, n int, f func(i int) bool) {
+	ow := viewAs[uint64](out)
+	var cur uint64
+	for i := 0; i < n; i++ {
+		cur |= uint64(b2u(f(i))) << (i & 63)
+		if i&63 == 63 {
+			ow[i>>6] = cur
+			cur = 0
+		}
+	}
+	if n&63 != 0 {
+		ow[n>>6] = cur
+	}
 }

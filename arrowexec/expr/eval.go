@@ -231,7 +231,17 @@ func selNative(op BinaryOp, k kind, a arrow.Array, c *scalar, n int, sel []int32
 	case kF64:
 		return selVSDispatch(op, values[float64](a), c.f, n, sel, all)
 	}
-	// Strings and booleans: through a bitmap.
+	if op == OpEq || op == OpNe {
+		switch k {
+		case kString:
+			o, d := stringOffsets32(a)
+			return selStrEq(o, d, c.s, op == OpNe, n, sel, all)
+		case kLargeString:
+			o, d := stringOffsets64(a)
+			return selStrEq(o, d, c.s, op == OpNe, n, sel, all)
+		}
+	}
+	// Other string comparisons and booleans: through a bitmap.
 	buf := make([]byte, bitmapBytes(n))
 	cmpNativeVS(op, k, a, c, n, buf)
 	if all {
@@ -276,4 +286,21 @@ func selVSFDispatch[T numeric](op BinaryOp, v []T, c float64, n int, sel []int32
 		return selVSF(op, v, c, n, sel)
 	}
 	return refVSF(op, v, c, sel)
+}
+
+func selStrEq[O int32 | int64](offs []O, data []byte, c string, ne bool, n int, sel []int32, all bool) []int32 {
+	k := 0
+	if all {
+		sel = sel[:n]
+		for i := 0; i < n; i++ {
+			sel[k] = int32(i)
+			k += int(b2u((string(data[offs[i]:offs[i+1]]) == c) != ne))
+		}
+		return sel[:k]
+	}
+	for _, i := range sel {
+		sel[k] = i
+		k += int(b2u((string(data[offs[i]:offs[i+1]]) == c) != ne))
+	}
+	return sel[:k]
 }

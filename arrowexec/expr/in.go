@@ -60,8 +60,94 @@ func (s *inSet[T]) has(v T) bool {
 	return false
 }
 
-// inNum matches a numeric column of type T natively.
+// inNum matches a numeric column of type T natively. (Integer sets that
+// span a small range use inDense instead: a bitset over [lo, lo+span), so a
+// lookup is a subtraction, a compare and a bit test.)
 type inNum[T numeric] struct{ s *inSet[T] }
+
+type denseSet struct {
+	lo   int64
+	span uint64
+	bits []uint64
+}
+
+const denseMaxSpan = 1 << 16
+
+// newDense returns a bitset for the set when its values span at most
+// denseMaxSpan, or nil. Values must be int64 bit patterns of an integer
+// type; uint64 values above MaxInt64 disable it.
+func newDense(vs []int64, unsigned bool) *denseSet {
+	if len(vs) == 0 {
+		return nil
+	}
+	lo, hi := vs[0], vs[0]
+	for _, v := range vs {
+		if unsigned && v < 0 {
+			return nil
+		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if uint64(hi-lo) >= denseMaxSpan || hi-lo < 0 {
+		return nil
+	}
+	d := &denseSet{lo: lo, span: uint64(hi-lo) + 1}
+	// One spare zero bit at position span: out-of-range values are clamped
+	// onto it, so lookups need no branch.
+	d.bits = make([]uint64, (d.span+64)/64)
+	for _, v := range vs {
+		o := uint64(v - lo)
+		d.bits[o>>6] |= 1 << (o & 63)
+	}
+	return d
+}
+
+func denseMatch[T integer](v []T, d *denseSet, out []byte) {
+	lo, span, bits := d.lo, d.span, d.bits
+	ow := viewAs[uint64](out)
+	var cur uint64
+	for i, e := range v {
+		o := min(uint64(int64(e)-lo), span)
+		cur |= (bits[o>>6] >> (o & 63) & 1) << (i & 63)
+		if i&63 == 63 {
+			ow[i>>6] = cur
+			cur = 0
+		}
+	}
+	if len(v)&63 != 0 {
+		ow[len(v)>>6] = cur
+	}
+}
+
+func denseSel[T integer](v []T, d *denseSet, n int, sel []int32, all bool) []int32 {
+	lo, span, bits := d.lo, d.span, d.bits
+	k := 0
+	if all {
+		sel = sel[:n]
+		for i, e := range v[:n] {
+			o := min(uint64(int64(e)-lo), span)
+			sel[k] = int32(i)
+			k += int(bits[o>>6] >> (o & 63) & 1)
+		}
+		return sel[:k]
+	}
+	for _, i := range sel {
+		o := min(uint64(int64(v[i])-lo), span)
+		sel[k] = i
+		k += int(bits[o>>6] >> (o & 63) & 1)
+	}
+	return sel[:k]
+}
+
+// inDense matches an integer column through a denseSet.
+type inDense[T integer] struct{ d *denseSet }
+
+func (m inDense[T]) match(a arrow.Array, n int, out []byte) {
+	denseMatch(values[T](a)[:n], m.d, out)
+}
+
+func (m inDense[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
+	return denseSel(values[T](a), m.d, n, sel, all)
+}
 
 func (m inNum[T]) match(a arrow.Array, n int, out []byte) {
 	v := values[T](a)[:n]
@@ -80,9 +166,7 @@ func (m inNum[T]) match(a arrow.Array, n int, out []byte) {
 		}
 		return
 	}
-	for i, e := range v {
-		out[i>>3] |= b2u(m.s.has(e)) << (i & 7)
-	}
+	packBits(out, len(v), func(i int) bool { return m.s.has(v[i]) })
 }
 
 func (m inNum[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
@@ -107,9 +191,8 @@ func (m inNum[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
 type inFloat[T numeric] struct{ s *inSet[float64] }
 
 func (m inFloat[T]) match(a arrow.Array, n int, out []byte) {
-	for i, e := range values[T](a)[:n] {
-		out[i>>3] |= b2u(m.s.has(float64(e))) << (i & 7)
-	}
+	v := values[T](a)[:n]
+	packBits(out, n, func(i int) bool { return m.s.has(float64(v[i])) })
 }
 
 func (m inFloat[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
@@ -310,6 +393,25 @@ func convSlice[T numeric](is []int64) []T {
 }
 
 func inIntFor(k kind, is []int64) inMatcher {
+	if d := newDense(is, k == kU64); d != nil {
+		switch k {
+		case kI8:
+			return inDense[int8]{d}
+		case kI16:
+			return inDense[int16]{d}
+		case kI32, kDate32:
+			return inDense[int32]{d}
+		case kU8:
+			return inDense[uint8]{d}
+		case kU16:
+			return inDense[uint16]{d}
+		case kU32:
+			return inDense[uint32]{d}
+		case kU64:
+			return inDense[uint64]{d}
+		}
+		return inDense[int64]{d}
+	}
 	switch k {
 	case kI8:
 		return inNum[int8]{newInSet(convSlice[int8](is))}

@@ -1,7 +1,6 @@
 package expr
 
 import (
-	"bytes"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -262,27 +261,40 @@ func (n *prefixNode) eval(c *evalCtx) (arrow.Array, error) {
 
 func prefixBits[O int32 | int64](offs []O, data []byte) func(p []byte, n int, out []byte) {
 	return func(p []byte, n int, out []byte) {
+		ps := string(p)
+		ow := viewAs[uint64](out)
+		var cur uint64
 		for i := 0; i < n; i++ {
-			if bytes.HasPrefix(data[offs[i]:offs[i+1]], p) {
-				out[i>>3] |= 1 << (i & 7)
+			s, e := int(offs[i]), int(offs[i+1])
+			hit := e-s >= len(ps) && string(data[s:s+len(ps)]) == ps
+			cur |= uint64(b2u(hit)) << (i & 63)
+			if i&63 == 63 {
+				ow[i>>6] = cur
+				cur = 0
 			}
+		}
+		if n&63 != 0 {
+			ow[n>>6] = cur
 		}
 	}
 }
 
 func prefixSel[O int32 | int64](offs []O, data []byte, p []byte, n int, sel []int32, all bool) []int32 {
 	k := 0
+	ps := string(p)
 	if all {
 		sel = sel[:n]
 		for i := 0; i < n; i++ {
+			s, e := int(offs[i]), int(offs[i+1])
 			sel[k] = int32(i)
-			k += int(b2u(bytes.HasPrefix(data[offs[i]:offs[i+1]], p)))
+			k += int(b2u(e-s >= len(ps) && string(data[s:s+len(ps)]) == ps))
 		}
 		return sel[:k]
 	}
 	for _, i := range sel {
+		s, e := int(offs[i]), int(offs[i+1])
 		sel[k] = i
-		k += int(b2u(bytes.HasPrefix(data[offs[i]:offs[i+1]], p)))
+		k += int(b2u(e-s >= len(ps) && string(data[s:s+len(ps)]) == ps))
 	}
 	return sel[:k]
 }

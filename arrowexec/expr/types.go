@@ -205,6 +205,14 @@ func newBuf(mem memory.Allocator, n int) *memory.Buffer {
 	return b
 }
 
+// newBufUninit allocates a buffer of n bytes for the caller to overwrite
+// entirely.
+func newBufUninit(mem memory.Allocator, n int) *memory.Buffer {
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(n)
+	return b
+}
+
 // bitmapBytes is the byte length of an n-bit bitmap, rounded up to whole
 // 64-bit words so word-wise loops never read past the end.
 func bitmapBytes(n int) int { return (n + 63) / 64 * 8 }
