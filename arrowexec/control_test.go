@@ -3,6 +3,7 @@ package arrowexec_test
 import (
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -158,9 +159,12 @@ func TestWatermarkMinimum(t *testing.T) {
 	fast.EventTime, slow.EventTime = 0, 0
 	sink := exectest.NewSink()
 	defer sink.Release()
+	// The slow source holds its end of input until the fast one has
+	// finished, so every watermark before the final one is held back by it.
+	gate := make(chan struct{})
 	g := arrowexec.NewGraph()
-	f := g.AddSource("fast", fast, 1)
-	s := g.AddSource("slow", slow, 1)
+	f := g.AddSource("fast", gated{fast, nil, gate}, 1)
+	s := g.AddSource("slow", gated{slow, gate, nil}, 1)
 	u := g.Add("union", exectest.Identity(), 1, f.Forward(), s.Forward())
 	g.Add("sink", sink, 1, u.Forward())
 	job, err := g.Compile(arrowexec.RunOptions{Mem: mem})
@@ -185,3 +189,37 @@ func TestWatermarkMinimum(t *testing.T) {
 }
 
 var timeSchema = arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+// gated wraps a source: at end of input it waits for wait to close, then
+// closes done.
+type gated struct {
+	arrowexec.Source
+	wait, done chan struct{}
+}
+
+func (g gated) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	r, err := g.Source.Open(ctx, t)
+	return &gatedReader{SourceReader: r, g: g}, err
+}
+
+type gatedReader struct {
+	arrowexec.SourceReader
+	g gated
+}
+
+func (r *gatedReader) CurrentWatermark() (int64, bool) {
+	return r.SourceReader.(arrowexec.WatermarkSource).CurrentWatermark()
+}
+
+func (r *gatedReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	b, err := r.SourceReader.Next(ctx)
+	if err == io.EOF {
+		if r.g.wait != nil {
+			<-r.g.wait
+		}
+		if r.g.done != nil {
+			close(r.g.done)
+		}
+	}
+	return b, err
+}

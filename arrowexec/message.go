@@ -8,9 +8,9 @@ type Kind uint8
 const (
 	// KindBatch carries a data batch.
 	KindBatch Kind = iota
-	// KindWatermark says no later record on this channel has an event time
-	// at or before Watermark... more precisely: event time <= Watermark is
-	// complete on this channel.
+	// KindWatermark says every record with event time <= Watermark has
+	// been sent on this channel; or, with Idle, that the channel is idle and
+	// must not hold the minimum watermark back.
 	KindWatermark
 	// KindBarrier carries a checkpoint barrier.
 	KindBarrier
@@ -23,5 +23,6 @@ type Message struct {
 	Kind      Kind
 	Batch     arrow.RecordBatch // KindBatch; the receiver owns one reference
 	Watermark int64             // KindWatermark
+	Idle      bool              // KindWatermark: the sender is idle
 	Barrier   Barrier           // KindBarrier
 }

@@ -103,7 +103,8 @@ type SourceReader interface {
 
 // WatermarkSource is implemented by source readers that track event time.
 // The runtime asks after every Next and forwards the watermark in-band when it
-// advanced.
+// advanced, or an idle status when every split of the reader is idle (the
+// downstream minimum then leaves this channel out until it is active again).
 type WatermarkSource interface {
-	CurrentWatermark() int64
+	CurrentWatermark() (wm int64, idle bool)
 }

@@ -288,6 +288,7 @@ type inbox struct {
 	edge    int
 	wm      int64
 	ended   bool
+	idle    bool // the sender declared itself idle
 	blocked bool // delivered the barrier being aligned
 }
 
@@ -369,7 +370,7 @@ func (st *subtask) runSource(ctx context.Context) error {
 	}
 	defer r.Close()
 	wms, _ := r.(WatermarkSource)
-	lastWM := MinWatermark
+	lastWM, lastIdle := MinWatermark, false
 	for {
 		if err := st.notifyCompleted(ctx, r); err != nil {
 			return err
@@ -406,10 +407,20 @@ func (st *subtask) runSource(ctx context.Context) error {
 			}
 		}
 		if wms != nil {
-			if wm := wms.CurrentWatermark(); wm > lastWM {
-				lastWM = wm
-				st.task.Metrics.Watermark.Store(wm)
-				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: wm}); err != nil {
+			wm, idle := wms.CurrentWatermark()
+			switch {
+			case idle && !lastIdle:
+				lastIdle = true
+				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}); err != nil {
+					return err
+				}
+			case !idle && (wm > lastWM || lastIdle):
+				lastIdle = false
+				if wm > lastWM {
+					lastWM = wm
+				}
+				st.task.Metrics.Watermark.Store(lastWM)
+				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: lastWM}); err != nil {
 					return err
 				}
 			}
@@ -447,6 +458,7 @@ func (st *subtask) runOperator(ctx context.Context) error {
 		}
 		switch m.Kind {
 		case KindBatch:
+			in.idle = false
 			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
 			st.task.Metrics.BatchesIn.Add(1)
 			err := op.Process(ctx, in.edge, m.Batch, &st.out)
@@ -455,6 +467,7 @@ func (st *subtask) runOperator(ctx context.Context) error {
 				return err
 			}
 		case KindWatermark:
+			in.idle = m.Idle
 			if m.Watermark > in.wm {
 				in.wm = m.Watermark
 			}
@@ -490,13 +503,17 @@ func (st *subtask) runOperator(ctx context.Context) error {
 }
 
 func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
-	min := MaxWatermark
+	min, active := MaxWatermark, 0
 	for _, in := range st.inboxes {
+		if in.idle && !in.ended {
+			continue
+		}
+		active++
 		if in.wm < min {
 			min = in.wm
 		}
 	}
-	if min <= st.wm {
+	if active == 0 || min <= st.wm {
 		return nil
 	}
 	st.wm = min

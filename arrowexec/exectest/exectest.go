@@ -81,11 +81,11 @@ func (r *reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	return b, nil
 }
 
-func (r *reader) CurrentWatermark() int64 {
+func (r *reader) CurrentWatermark() (int64, bool) {
 	if r.src.EventTime < 0 {
-		return arrowexec.MinWatermark
+		return arrowexec.MinWatermark, false
 	}
-	return r.wm
+	return r.wm, false
 }
 
 // Position returns how many batches this reader emitted.
