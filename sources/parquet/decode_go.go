@@ -79,28 +79,11 @@ func planGo(sc *schema.Schema, c column) (goPlan, error) {
 		case arrow.INT64, arrow.UINT64:
 			p.kind, p.width = goInt64, 8
 		case arrow.TIMESTAMP:
-			lt, ok := col.LogicalType().(schema.TimestampLogicalType)
+			mul, div, ok := timestampScale(col, t)
 			if !ok {
 				return unsupported()
 			}
-			var from int64
-			switch lt.TimeUnit() {
-			case schema.TimeUnitMillis:
-				from = 1e6
-			case schema.TimeUnitMicros:
-				from = 1e3
-			case schema.TimeUnitNanos:
-				from = 1
-			default:
-				return unsupported()
-			}
-			to := int64(t.(*arrow.TimestampType).Unit.Multiplier())
-			p.kind, p.width = goInt64, 8
-			if from > to {
-				p.mul = from / to
-			} else if to > from {
-				p.div = to / from
-			}
+			p.kind, p.width, p.mul, p.div = goInt64, 8, mul, div
 		default:
 			return unsupported()
 		}
@@ -123,6 +106,49 @@ func planGo(sc *schema.Schema, c column) (goPlan, error) {
 		return unsupported()
 	}
 	return p, nil
+}
+
+// timestampScale returns how to convert the values of an INT64 timestamp
+// column to the unit of Arrow type t: multiply by mul or divide by div (both
+// 0 when the units agree). Arrow writers store timestamp[s] as milliseconds.
+func timestampScale(col *schema.Column, t arrow.DataType) (mul, div int64, ok bool) {
+	lt, ok := col.LogicalType().(schema.TimestampLogicalType)
+	tt, ok2 := t.(*arrow.TimestampType)
+	if !ok || !ok2 || col.PhysicalType() != pq.Types.Int64 {
+		return 0, 0, false
+	}
+	var from int64
+	switch lt.TimeUnit() {
+	case schema.TimeUnitMillis:
+		from = 1e6
+	case schema.TimeUnitMicros:
+		from = 1e3
+	case schema.TimeUnitNanos:
+		from = 1
+	default:
+		return 0, 0, false
+	}
+	to := int64(tt.Unit.Multiplier())
+	switch {
+	case from > to:
+		return from / to, 0, true
+	case to > from:
+		return 0, to / from, true
+	}
+	return 0, 0, true
+}
+
+// rescale multiplies (mul > 1) or divides (div > 1) int64 values in place.
+func rescale(v []int64, mul, div int64) {
+	if mul > 1 {
+		for i := range v {
+			v[i] *= mul
+		}
+	} else if div > 1 {
+		for i := range v {
+			v[i] /= div
+		}
+	}
 }
 
 // chooseDecoder resolves Options.Decoder: an explicit parquet-go decoder must
@@ -466,16 +492,7 @@ func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error
 		filled += k
 	}
 	if c.plan.mul > 1 || c.plan.div > 1 {
-		v := arrow.Int64Traits.CastFromBytes(c.vals)
-		if c.plan.mul > 1 {
-			for i := range v {
-				v[i] *= c.plan.mul
-			}
-		} else {
-			for i := range v {
-				v[i] /= c.plan.div
-			}
-		}
+		rescale(arrow.Int64Traits.CastFromBytes(c.vals), c.plan.mul, c.plan.div)
 	}
 
 	if c.nulls == 0 && validBuf != nil {

@@ -119,8 +119,9 @@
 // strings straight from the dictionary page.
 //
 // The parquet-go decoder handles boolean, 8 to 64 bit signed and unsigned
-// integers, float32, float64, string, binary, date32 and timestamps (with
-// unit conversion when the stored Arrow unit differs from the Parquet one).
+// integers, float32, float64, string, binary, date32 and timestamps. (Parquet
+// has no second unit: a timestamp[s] column written by Arrow is stored, and
+// read back by both decoders, as timestamp[ms].)
 // When the default is used and a projected column has another type
 // (decimal, float16, large string, time, ...), the source uses "arrow" for
 // every column; asking for "parquet-go" explicitly is then an error naming
