@@ -5,9 +5,10 @@
 // # Inputs and schema
 //
 // Options.Paths holds files, globs and directories. Directories are walked
-// recursively; directory and glob expansion keeps files ending in ".parquet"
-// and skips every file or directory whose name starts with '.' or '_'
-// (_SUCCESS, _temporary, .crc, ...). A file named explicitly is always read.
+// recursively and keep files ending in ".parquet"; directory walks and globs
+// skip every file or directory whose name starts with '.' or '_' (_SUCCESS,
+// _temporary, .crc, ...). A glob keeps the other files it matches whatever
+// their extension, and a file named explicitly is always read.
 // The resolved list is sorted and deduplicated, so the plan does not depend
 // on directory order.
 //

@@ -43,8 +43,8 @@ type Predicate struct {
 // Options configures a Source. The zero value of every field but Paths works.
 type Options struct {
 	// Paths are files, globs or directories (read recursively). Directory
-	// and glob expansion keeps *.parquet files and skips names starting with
-	// '.' or '_'. The resolved list is sorted and deduplicated.
+	// walks keep *.parquet files; directory walks and globs skip names
+	// starting with '.' or '_'. The resolved list is sorted and deduplicated.
 	Paths []string
 	// Columns is the projection, in output order; nil means every column in
 	// file order.
@@ -173,33 +173,48 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	for fi, f := range s.files {
-		for rg := 0; rg < f.meta.NumRowGroups(); rg++ {
-			s.totalGroups++
-			rgm := f.meta.RowGroup(rg)
-			keep, err := mayMatch(preds, rgm)
-			if err != nil {
-				return nil, wrapErr(f.path, rg, "", err)
-			}
-			if !keep {
-				s.pruned++
-				continue
-			}
-			g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
-			for _, c := range s.columns {
-				cc, err := rgm.ColumnChunk(c.leaf)
-				if err != nil {
-					return nil, wrapErr(f.path, rg, c.name, err)
-				}
-				g.bytes += cc.TotalCompressedSize()
-			}
-			s.byKey[rgKey{f.path, rg}] = len(s.groups)
-			s.groups = append(s.groups, g)
-			s.rows += g.rows
-			s.bytes += g.bytes
+	for fi := range s.files {
+		if err := s.plan(fi, preds); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// plan prunes the row groups of file fi and adds the survivors to s.groups.
+func (s *Source) plan(fi int, preds []compiledPred) (err error) {
+	f := s.files[fi]
+	rg := -1
+	defer func() {
+		if r := recover(); r != nil {
+			err = wrapErr(f.path, rg, "", fmt.Errorf("%w: metadata: %v", ErrCorrupt, r))
+		}
+	}()
+	for rg = 0; rg < f.meta.NumRowGroups(); rg++ {
+		s.totalGroups++
+		rgm := f.meta.RowGroup(rg)
+		keep, err := mayMatch(preds, rgm)
+		if err != nil {
+			return wrapErr(f.path, rg, "", err)
+		}
+		if !keep {
+			s.pruned++
+			continue
+		}
+		g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
+		for _, c := range s.columns {
+			cc, err := rgm.ColumnChunk(c.leaf)
+			if err != nil {
+				return wrapErr(f.path, rg, c.name, err)
+			}
+			g.bytes += cc.TotalCompressedSize()
+		}
+		s.byKey[rgKey{f.path, rg}] = len(s.groups)
+		s.groups = append(s.groups, g)
+		s.rows += g.rows
+		s.bytes += g.bytes
+	}
+	return nil
 }
 
 // Schema returns the schema of every batch: the projected columns.
@@ -339,7 +354,8 @@ func readFooter(path string) (md *metadata.FileMetaData, err error) {
 
 // fileSchema converts a file's Parquet schema to Arrow (honouring a stored
 // ARROW:schema), without metadata.
-func fileSchema(path string, md *metadata.FileMetaData) (*arrow.Schema, error) {
+func fileSchema(path string, md *metadata.FileMetaData) (_ *arrow.Schema, err error) {
+	defer recoverErr(&err, path, -1, "")
 	sc, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
 	if err != nil {
 		return nil, wrapErr(path, -1, "", err)
