@@ -2,6 +2,7 @@ package agg
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,6 +21,12 @@ type accumulator interface {
 	// build appends the output columns of groups [lo, hi) to out.
 	build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error)
 	bytes() int
+}
+
+// globalUpdater is implemented by accumulators with a loop for the single
+// group of an aggregate without group-by columns.
+type globalUpdater interface {
+	updateGlobal(cols []arrow.Array, n int)
 }
 
 func newAccumulator(a boundAgg, m Mode) accumulator {
@@ -156,6 +163,8 @@ func (a *countStar) build(mem memory.Allocator, lo, hi int, out []arrow.Array) (
 	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
 }
 
+func (a *countStar) updateGlobal(cols []arrow.Array, n int) { a.counts[0] += int64(n) }
+
 // countValid counts non-null values.
 type countValid struct{ countStar }
 
@@ -173,6 +182,10 @@ func (a *countValid) update(cols []arrow.Array, gids []uint32) {
 	}
 }
 
+func (a *countValid) updateGlobal(cols []arrow.Array, n int) {
+	a.counts[0] += int64(cols[0].Len() - cols[0].NullN())
+}
+
 // countMerge adds up partial counts.
 type countMerge struct{ countStar }
 
@@ -187,63 +200,146 @@ func (a *countMerge) update(cols []arrow.Array, gids []uint32) {
 	}
 }
 
+// lazySeen tracks which groups have seen a non-null value. While no batch
+// had a NULL in the aggregate's column, every group created by a row has a
+// value, so no per-row flag is kept: seen stays nil and covered counts the
+// groups that existed after the last update. The first batch with NULLs
+// materializes the flags.
+type lazySeen struct {
+	seen    []bool
+	covered int
+}
+
+func (l *lazySeen) resizeSeen(n int) {
+	if l.seen != nil {
+		l.seen = extend(l.seen, n)
+	}
+}
+
+// flags returns the per-group flags for n groups, materializing them.
+func (l *lazySeen) flags(n int) []bool {
+	if l.seen == nil {
+		l.seen = make([]bool, n, max(n, 64))
+		for i := range l.covered {
+			l.seen[i] = true
+		}
+	}
+	return l.seen
+}
+
+// validity returns the flags of groups [lo, hi), nil meaning all seen.
+func (l *lazySeen) validity(lo, hi int) []bool {
+	if l.seen != nil {
+		return l.seen[lo:hi]
+	}
+	if hi <= l.covered {
+		return nil
+	}
+	v := make([]bool, hi-lo)
+	for i := range v {
+		v[i] = lo+i < l.covered
+	}
+	return v
+}
+
+func (a *countMerge) updateGlobal(cols []arrow.Array, n int) {
+	vals := values[int64](cols[0])
+	vv := validityOf(cols[0])
+	sum := int64(0)
+	for i, v := range vals {
+		if vv.bits == nil || vv.valid(i) {
+			sum += v
+		}
+	}
+	a.counts[0] += sum
+}
+
 // sumAcc sums T values into S; a group without values sums to NULL.
 type sumAcc[T number, S int64 | float64] struct {
 	dt   arrow.DataType
 	sums []S
-	seen []bool
+	lazySeen
 }
 
-func (a *sumAcc[T, S]) resize(n int) { a.sums, a.seen = extend(a.sums, n), extend(a.seen, n) }
-func (a *sumAcc[T, S]) bytes() int   { return 9 * cap(a.sums) }
+func (a *sumAcc[T, S]) resize(n int) { a.sums = extend(a.sums, n); a.resizeSeen(n) }
+func (a *sumAcc[T, S]) bytes() int   { return 8*cap(a.sums) + cap(a.seen) }
 
 func (a *sumAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 	vals := values[T](cols[0])[:len(gids)]
-	sums, seen := a.sums, a.seen
+	sums := a.sums
 	vv := validityOf(cols[0])
-	if vv.bits == nil {
+	if vv.bits == nil && a.seen == nil {
 		for i, g := range gids {
 			sums[g] += S(vals[i])
-			seen[g] = true
 		}
+		a.covered = len(sums)
 		return
 	}
+	seen := a.flags(len(sums))
 	for i, g := range gids {
-		if vv.valid(i) {
+		if vv.bits == nil || vv.valid(i) {
 			sums[g] += S(vals[i])
 			seen[g] = true
 		}
+	}
+}
+
+func (a *sumAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
+	vals := values[T](cols[0])
+	vv := validityOf(cols[0])
+	var sum S
+	nv := 0
+	if vv.bits == nil {
+		for _, v := range vals {
+			sum += S(v)
+		}
+		nv = len(vals)
+	} else {
+		for i, v := range vals {
+			if vv.valid(i) {
+				sum += S(v)
+				nv++
+			}
+		}
+	}
+	a.sums[0] += sum
+	if nv > 0 {
+		a.flags(1)[0] = true
 	}
 }
 
 func (a *sumAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
-	return append(out, fixedArray(mem, a.dt, a.sums[lo:hi], a.seen[lo:hi])), nil
+	return append(out, fixedArray(mem, a.dt, a.sums[lo:hi], a.validity(lo, hi))), nil
 }
 
-// avgAcc keeps a sum and a count per group. Partial emits both; otherwise
-// the average (NULL for a group without values). With merge it reads
-// partial (sum, count) columns.
+// avgAcc keeps a sum and a count per group, side by side. Partial emits
+// both; otherwise the average (NULL for a group without values). With merge
+// it reads partial (sum, count) columns.
 type avgAcc[T number, S int64 | float64] struct {
-	sums    []S
-	counts  []int64
+	st      []avgState[S]
 	sumType arrow.DataType
 	partial bool
 	merge   bool
 }
 
-func (a *avgAcc[T, S]) resize(n int) { a.sums, a.counts = extend(a.sums, n), extend(a.counts, n) }
-func (a *avgAcc[T, S]) bytes() int   { return 16 * cap(a.sums) }
+type avgState[S int64 | float64] struct {
+	sum   S
+	count int64
+}
+
+func (a *avgAcc[T, S]) resize(n int) { a.st = extend(a.st, n) }
+func (a *avgAcc[T, S]) bytes() int   { return 16 * cap(a.st) }
 
 func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
-	sums, counts := a.sums, a.counts
+	st := a.st
 	if a.merge {
 		ps := values[S](cols[0])[:len(gids)]
 		pc := values[int64](cols[1])[:len(gids)]
 		sv, cv := validityOf(cols[0]), validityOf(cols[1])
 		for i, g := range gids {
 			if (sv.bits == nil || sv.valid(i)) && (cv.bits == nil || cv.valid(i)) {
-				sums[g] += ps[i]
-				counts[g] += pc[i]
+				st[g].sum += ps[i]
+				st[g].count += pc[i]
 			}
 		}
 		return
@@ -252,30 +348,64 @@ func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 	vv := validityOf(cols[0])
 	if vv.bits == nil {
 		for i, g := range gids {
-			sums[g] += S(vals[i])
-			counts[g]++
+			p := &st[g]
+			p.sum += S(vals[i])
+			p.count++
 		}
 		return
 	}
 	for i, g := range gids {
 		if vv.valid(i) {
-			sums[g] += S(vals[i])
-			counts[g]++
+			p := &st[g]
+			p.sum += S(vals[i])
+			p.count++
 		}
 	}
 }
 
-func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
-	if a.partial {
-		return append(out,
-			fixedArray(mem, a.sumType, a.sums[lo:hi], nil),
-			fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
+func (a *avgAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
+	if a.merge {
+		a.update(cols, make([]uint32, n))
+		return
 	}
-	avg := make([]float64, hi-lo)
-	valid := make([]bool, hi-lo)
-	for i := range avg {
-		if c := a.counts[lo+i]; c > 0 {
-			avg[i] = float64(a.sums[lo+i]) / float64(c)
+	vals := values[T](cols[0])
+	vv := validityOf(cols[0])
+	var sum S
+	nv := int64(0)
+	if vv.bits == nil {
+		for _, v := range vals {
+			sum += S(v)
+		}
+		nv = int64(len(vals))
+	} else {
+		for i, v := range vals {
+			if vv.valid(i) {
+				sum += S(v)
+				nv++
+			}
+		}
+	}
+	a.st[0].sum += sum
+	a.st[0].count += nv
+}
+
+func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
+	st := a.st[lo:hi]
+	if a.partial {
+		sums := make([]S, len(st))
+		counts := make([]int64, len(st))
+		for i, p := range st {
+			sums[i], counts[i] = p.sum, p.count
+		}
+		return append(out,
+			fixedArray(mem, a.sumType, sums, nil),
+			fixedArray(mem, arrow.PrimitiveTypes.Int64, counts, nil)), nil
+	}
+	avg := make([]float64, len(st))
+	valid := make([]bool, len(st))
+	for i, p := range st {
+		if p.count > 0 {
+			avg[i] = float64(p.sum) / float64(p.count)
 			valid[i] = true
 		}
 	}
@@ -283,64 +413,137 @@ func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array
 }
 
 // minMaxAcc keeps the least or greatest value per group. NaN is greater
-// than every other float (as in DuckDB and PostgreSQL).
+// than every other float (as in DuckDB and PostgreSQL). New groups start at
+// a sentinel that every value replaces or equals (the type's greatest value
+// for min, NaN for float min, the least value for max), so the loops need
+// no per-group flag while the column has no NULLs.
 type minMaxAcc[T number] struct {
 	dt      arrow.DataType
 	max     bool
 	vals    []T
-	seen    []bool
 	load    func(a arrow.Array, scratch []T) []T // nil: the values buffer
 	scratch []T
+	lazySeen
 }
 
-func (a *minMaxAcc[T]) resize(n int) { a.vals, a.seen = extend(a.vals, n), extend(a.seen, n) }
+func (a *minMaxAcc[T]) resize(n int) {
+	old := len(a.vals)
+	a.vals = extend(a.vals, n)
+	if len(a.vals) > old {
+		init := sentinel[T](a.max)
+		for i := old; i < len(a.vals); i++ {
+			a.vals[i] = init
+		}
+	}
+	a.resizeSeen(n)
+}
+
+// sentinel is the start value of min (isMax false) or max over T.
+func sentinel[T number](isMax bool) T {
+	var z T
+	var lo, hi any
+	switch any(z).(type) {
+	case int8:
+		lo, hi = int8(math.MinInt8), int8(math.MaxInt8)
+	case int16:
+		lo, hi = int16(math.MinInt16), int16(math.MaxInt16)
+	case int32:
+		lo, hi = int32(math.MinInt32), int32(math.MaxInt32)
+	case int64:
+		lo, hi = int64(math.MinInt64), int64(math.MaxInt64)
+	case uint8:
+		lo, hi = uint8(0), uint8(math.MaxUint8)
+	case uint16:
+		lo, hi = uint16(0), uint16(math.MaxUint16)
+	case uint32:
+		lo, hi = uint32(0), uint32(math.MaxUint32)
+	case uint64:
+		lo, hi = uint64(0), uint64(math.MaxUint64)
+	case float32:
+		lo, hi = float32(math.Inf(-1)), float32(math.NaN())
+	case float64:
+		lo, hi = math.Inf(-1), math.NaN()
+	}
+	if isMax {
+		return lo.(T)
+	}
+	return hi.(T)
+}
 
 func (a *minMaxAcc[T]) bytes() int {
 	var z T
-	return (int(unsafe.Sizeof(z)) + 1) * cap(a.vals)
+	return int(unsafe.Sizeof(z))*cap(a.vals) + cap(a.seen)
+}
+
+func (a *minMaxAcc[T]) input(c arrow.Array) []T {
+	if a.load == nil {
+		return values[T](c)
+	}
+	in := a.load(c, a.scratch)
+	a.scratch = in
+	return in
 }
 
 func (a *minMaxAcc[T]) update(cols []arrow.Array, gids []uint32) {
-	var in []T
-	if a.load != nil {
-		in = a.load(cols[0], a.scratch)
-		a.scratch = in
-	} else {
-		in = values[T](cols[0])
-	}
-	in = in[:len(gids)]
+	in := a.input(cols[0])[:len(gids)]
 	vv := validityOf(cols[0])
-	cur, seen := a.vals, a.seen
-	if a.max {
-		for i, g := range gids {
-			if vv.bits != nil && !vv.valid(i) {
-				continue
+	cur := a.vals
+	if vv.bits == nil && a.seen == nil {
+		if a.max {
+			for i, g := range gids {
+				if v := in[i]; v > cur[g] || (v != v && cur[g] == cur[g]) {
+					cur[g] = v
+				}
 			}
-			v := in[i]
-			if !seen[g] || v > cur[g] || (v != v && cur[g] == cur[g]) {
-				cur[g] = v
-				seen[g] = true
+		} else {
+			for i, g := range gids {
+				if v := in[i]; v < cur[g] || (cur[g] != cur[g] && v == v) {
+					cur[g] = v
+				}
 			}
 		}
+		a.covered = len(cur)
 		return
 	}
+	seen := a.flags(len(cur))
 	for i, g := range gids {
 		if vv.bits != nil && !vv.valid(i) {
 			continue
 		}
+		seen[g] = true
 		v := in[i]
-		if !seen[g] || v < cur[g] || (cur[g] != cur[g] && v == v) {
+		if a.max && (v > cur[g] || (v != v && cur[g] == cur[g])) ||
+			!a.max && (v < cur[g] || (cur[g] != cur[g] && v == v)) {
 			cur[g] = v
-			seen[g] = true
 		}
+	}
+}
+
+func (a *minMaxAcc[T]) updateGlobal(cols []arrow.Array, n int) {
+	in := a.input(cols[0])
+	vv := validityOf(cols[0])
+	cur := a.vals[0]
+	any := false
+	for i, v := range in {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		any = true
+		if a.max && (v > cur || (v != v && cur == cur)) || !a.max && (v < cur || (cur != cur && v == v)) {
+			cur = v
+		}
+	}
+	a.vals[0] = cur
+	if any {
+		a.flags(1)[0] = true
 	}
 }
 
 func (a *minMaxAcc[T]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
 	if a.dt.ID() == arrow.BOOL {
-		return append(out, boolArray(mem, any(a.vals[lo:hi]).([]uint8), a.seen[lo:hi])), nil
+		return append(out, boolArray(mem, any(a.vals[lo:hi]).([]uint8), a.validity(lo, hi))), nil
 	}
-	return append(out, fixedArray(mem, a.dt, a.vals[lo:hi], a.seen[lo:hi])), nil
+	return append(out, fixedArray(mem, a.dt, a.vals[lo:hi], a.validity(lo, hi))), nil
 }
 
 // minMaxString keeps the least or greatest string or binary value per group

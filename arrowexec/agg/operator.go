@@ -95,10 +95,7 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	}
 	var gids []uint32
 	if o.grouper == nil {
-		if len(o.zeros) < n {
-			o.zeros = make([]uint32, n)
-		}
-		gids = o.zeros[:n]
+		return o.processGlobal(b, n)
 	} else {
 		for i, k := range o.p.keyIdx {
 			o.keyCols[i] = b.Column(k)
@@ -125,6 +122,26 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		}
 		acc.resize(ng)
 		acc.update(cols, gids)
+		clear(cols)
+	}
+	return nil
+}
+
+// processGlobal updates the one group of an aggregate without keys.
+func (o *operator) processGlobal(b arrow.RecordBatch, n int) error {
+	for i, acc := range o.accs {
+		cols := o.aggCols[i]
+		for j, c := range o.p.aggs[i].cols {
+			cols[j] = b.Column(c)
+		}
+		if g, ok := acc.(globalUpdater); ok {
+			g.updateGlobal(cols, n)
+		} else {
+			if len(o.zeros) < n {
+				o.zeros = make([]uint32, n)
+			}
+			acc.update(cols, o.zeros[:n])
+		}
 		clear(cols)
 	}
 	return nil
