@@ -147,6 +147,39 @@ func TestEvalCases(t *testing.T) {
 		if got := a.String(); got != tc.want {
 			t.Errorf("%s = %s, want %s", tc.src, got, tc.want)
 		}
+		// Every slice of the batch (offsets, empty batches) gives the
+		// matching slice of the result, through Eval and Select.
+		for lo := int64(0); lo <= 5; lo++ {
+			for hi := lo; hi <= 5; hi++ {
+				part := rec.NewSlice(lo, hi)
+				pa, err := b.Eval(mem, part)
+				if err != nil {
+					t.Fatalf("%s on rows [%d,%d): %v", tc.src, lo, hi, err)
+				}
+				want := array.NewSlice(a, lo, hi)
+				if !array.Equal(pa, want) && b.Type().ID() != arrow.NULL {
+					t.Errorf("%s on rows [%d,%d) = %s, want %s", tc.src, lo, hi, pa, want)
+				}
+				if b.Type().ID() == arrow.BOOL {
+					sel, err := b.Select(part, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var wsel []int32
+					for i := 0; i < want.Len(); i++ {
+						if want.IsValid(i) && want.(*array.Boolean).Value(i) {
+							wsel = append(wsel, int32(i))
+						}
+					}
+					if !reflect.DeepEqual(sel, wsel) && len(sel)+len(wsel) > 0 {
+						t.Errorf("Select(%s) on rows [%d,%d) = %v, want %v", tc.src, lo, hi, sel, wsel)
+					}
+				}
+				want.Release()
+				pa.Release()
+				part.Release()
+			}
+		}
 		a.Release()
 	}
 }

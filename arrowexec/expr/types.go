@@ -159,6 +159,9 @@ func values[T numeric](a arrow.Array) []T {
 	if n == 0 {
 		return nil
 	}
+	if d.Buffers()[1] == nil {
+		return make([]T, n) // all-null array without a value buffer
+	}
 	b := d.Buffers()[1].Bytes()
 	var zero T
 	all := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/int(unsafe.Sizeof(zero)))
