@@ -12,7 +12,8 @@
 //
 // Keywords are case-insensitive. Identifiers are [A-Za-z_][A-Za-z0-9_]* or
 // double-quoted ("my col", with "" for a quote); a bare identifier that is a
-// keyword must be quoted. Strings are single-quoted ('it''s').
+// keyword must be quoted. Strings are single-quoted; a quote inside a string
+// is doubled, as in SQL.
 //
 //	expr    = or
 //	or      = and { OR and }
