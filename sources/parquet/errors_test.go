@@ -277,7 +277,9 @@ func TestRandomCorruption(t *testing.T) {
 	good := filepath.Join(dir, "good.bin")
 	goodFile(t, good)
 	orig, _ := os.ReadFile(good)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed) // shown on failure
+	rng := rand.New(rand.NewPCG(seed, 7))
 	p := filepath.Join(dir, "x.parquet")
 	for i := 0; i < 100; i++ {
 		b := append([]byte{}, orig...)
