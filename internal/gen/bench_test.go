@@ -3,6 +3,7 @@ package gen_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ func BenchmarkWriteFile(b *testing.B) {
 			el := time.Since(start).Seconds()
 			b.ReportMetric(float64(rows)*float64(b.N)/el, "rows/s")
 			b.ReportMetric(el/float64(b.N), "s/file")
+			if st, err := os.Stat(path); err == nil {
+				b.ReportMetric(float64(st.Size())/1e6, "file-MB")
+			}
 		})
 	}
 }
