@@ -34,6 +34,9 @@
 // the open part at a checkpoint barrier (pre-commit, recorded in the
 // snapshot) and publishes it on NotifyCheckpointComplete.
 //
+// A subtask that receives no rows writes no file, unless
+// FileOptions.EmptyFile is set.
+//
 // Open removes this subtask's stale in-progress files left by a crashed run.
 // Published files of an earlier run with the same names are replaced;
 // others are left alone.
@@ -51,6 +54,8 @@
 // NaN and infinities are nan, inf and -inf in CSV and null in JSON, which has
 // no such numbers. Types without a fast path use arrow's ValueStr (CSV) or
 // JSON marshaling (JSONL); nested types are rejected for CSV at plan time.
+// CSV limitation: in a single-column file a null is an empty line, which
+// most readers skip.
 //
 // # Errors and memory
 //

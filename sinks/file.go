@@ -114,6 +114,7 @@ type fileSink struct {
 	seq      int     // sequence number of the next part
 	cur      *part   // open part, or nil
 	pending  []*part // closed, not yet published
+	sawRows  bool
 	finished bool
 	closed   bool
 }
@@ -158,9 +159,13 @@ func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if bs := b.Schema(); bs != s.schema && !bs.Equal(s.schema) {
+		return fmt.Errorf("sinks: file sink %s: batch schema %s differs from the input schema %s", s.opts.Dir, bs, s.schema)
+	}
 	if b.NumRows() == 0 {
 		return nil
 	}
+	s.sawRows = true
 	if s.cur == nil {
 		if err := s.openPart(); err != nil {
 			return err
@@ -189,6 +194,11 @@ func (s *fileSink) roll() error {
 }
 
 func (s *fileSink) Finish(ctx context.Context, out arrowexec.Emitter) error {
+	if !s.sawRows && s.opts.EmptyFile {
+		if err := s.openPart(); err != nil {
+			return err
+		}
+	}
 	if s.cur != nil {
 		if err := s.closePart(); err != nil {
 			return err

@@ -582,3 +582,91 @@ func TestNoRowsNoFile(t *testing.T) {
 }
 
 var _ io.Writer = (*faultFile)(nil)
+
+// TestEmptyFile: with EmptyFile a subtask without rows publishes one empty
+// part that a reader opens.
+func TestEmptyFile(t *testing.T) {
+	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV, sinks.JSONL} {
+		t.Run(string(f), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dir := t.TempDir()
+			spec, _ := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: f, EmptyFile: true, NoSync: true})
+			if err := runSubtask(t, spec, task(mem, testSchema(), 1, 2), nil, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(listDir(t, dir), " "); got != "part-00001-00000."+string(f) {
+				t.Fatalf("dir %q", got)
+			}
+			p := filepath.Join(dir, "part-00001-00000."+string(f))
+			switch f {
+			case sinks.Parquet:
+				if rows := readParquetRows(t, mem, p); len(rows) != 0 {
+					t.Fatalf("%d rows", len(rows))
+				}
+			case sinks.CSV:
+				if rows := readCSVRows(t, p); len(rows) != 0 {
+					t.Fatalf("%d rows", len(rows))
+				}
+			case sinks.JSONL:
+				if rows := readJSONLRows(t, p); len(rows) != 0 {
+					t.Fatalf("%d rows", len(rows))
+				}
+			}
+		})
+	}
+}
+
+// TestSchemaMismatch: a batch whose schema differs from the input's is an
+// error, not a corrupt file.
+func TestSchemaMismatch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	spec, _ := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.CSV, NoSync: true})
+	other := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(mem, other)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).Append(1)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	err := runSubtask(t, spec, task(mem, testSchema(), 0, 1), []arrow.RecordBatch{rec}, true)
+	if err == nil || !strings.Contains(err.Error(), "differs from the input schema") {
+		t.Fatalf("err = %v", err)
+	}
+	if names := listDir(t, dir); len(names) != 0 {
+		t.Fatalf("left %v", names)
+	}
+}
+
+// TestJSONNested: nested types go through arrow's JSON marshaling.
+func TestJSONNested(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "l", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	lb := b.Field(0).(*array.ListBuilder)
+	lb.Append(true)
+	lb.ValueBuilder().(*array.Int32Builder).AppendValues([]int32{1, 2}, nil)
+	lb.AppendNull()
+	sb := b.Field(1).(*array.StructBuilder)
+	sb.Append(true)
+	sb.FieldBuilder(0).(*array.StringBuilder).Append("x\"y")
+	sb.AppendNull()
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	dir := t.TempDir()
+	spec, _ := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.JSONL, NoSync: true})
+	if err := runSubtask(t, spec, task(mem, schema, 0, 1), []arrow.RecordBatch{rec}, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "part-00000-00000.jsonl"))
+	want := `{"l":[1,2],"st":{"a":"x\"y"}}` + "\n" + `{"l":null,"st":null}` + "\n"
+	if string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

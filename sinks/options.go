@@ -72,6 +72,11 @@ type FileOptions struct {
 	Commit CommitMode
 	// Parquet configures the Parquet encoder.
 	Parquet ParquetOptions
+	// EmptyFile makes a subtask that saw no rows publish one empty part at
+	// Finish (Parquet with its schema, CSV with its header, JSONL empty), so
+	// that a glob over the output finds a file even when a job wrote
+	// nothing. Off by default: then a subtask without rows writes nothing.
+	EmptyFile bool
 	// NoSync skips fsync of files and the directory. Only for tests and
 	// benchmarks: a crash may then leave published files empty or missing.
 	NoSync bool
