@@ -440,6 +440,9 @@ func (g *Generator) WriteFile(ctx context.Context, path string, progress func(ro
 	if dir == "" {
 		dir = "."
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gen: mkdir %s: %w", dir, err)
+	}
 	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("gen: create %s: %w", path, err)
