@@ -56,7 +56,6 @@ type Node struct {
 	inputs      []Input
 	schema      *arrow.Schema
 	keyIdx      [][]int // per input: key column indices (Hash)
-	downstream  int     // number of out edges
 }
 
 // Name returns the node's name.
@@ -179,7 +178,6 @@ func (g *Graph) Build() error {
 			if up.schema == nil {
 				return fmt.Errorf("arrowexec: node %q reads from %q, a sink with no output", n.name, up.name)
 			}
-			up.downstream++
 			schemas[i] = up.schema
 			switch in.Kind {
 			case Forward:
@@ -210,7 +208,7 @@ func (g *Graph) Build() error {
 		}
 		s, err := n.spec.Schema(schemas)
 		if err != nil {
-			return fmt.Errorf("arrowexec: node %q: %w", n.name, err)
+			return &NodeError{Node: n.name, Err: err}
 		}
 		n.schema = s
 	}
@@ -234,3 +232,13 @@ func fieldNames(s *arrow.Schema) string {
 	}
 	return fmt.Sprintf("%q", names)
 }
+
+// NodeError is a plan error of one node (its Spec rejected its inputs).
+type NodeError struct {
+	Node string
+	Err  error
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("arrowexec: node %q: %v", e.Node, e.Err) }
+
+func (e *NodeError) Unwrap() error { return e.Err }

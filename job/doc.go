@@ -1,0 +1,31 @@
+// Package job reads riffle job files (YAML) and plans them onto an
+// arrowexec graph. A job is one source, a list of steps and one sink; the
+// same job runs over bounded input (Parquet files) and, with another source
+// block, over unbounded input.
+//
+//	name: item-stats
+//	parallelism: 2                    # subtasks per node; default GOMAXPROCS
+//	source:
+//	  parquet:
+//	    path: data/events.parquet     # a file, glob or directory (or paths: [...])
+//	steps:
+//	  - filter: "event_type IN ('click', 'purchase') AND weight > 1"
+//	  - project:                      # name: expression, in output order
+//	      item_id: item_id
+//	      w: weight * 2
+//	  - aggregate:
+//	      group_by: [item_id]
+//	      aggs: ["count(*) AS events", "sum(w) AS total", "count_distinct(user_id) AS users"]
+//	sink:
+//	  file:
+//	    path: out/item-stats
+//	    format: parquet               # parquet (zstd), csv or jsonl
+//
+// Planning binds every expression to the schema flowing into its step, so an
+// unknown column, a type error or a bad aggregate fails before anything runs,
+// with the job file's name and line. The planner pushes the columns the
+// steps need and the filters' comparisons with constants down into the
+// Parquet source (projection and row-group pruning), and splits decomposable
+// aggregates into a partial aggregate before the hash exchange and a final
+// one after it.
+package job

@@ -1,0 +1,282 @@
+package job
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/riffle-dev/riffle/arrowexec/agg"
+	"github.com/riffle-dev/riffle/arrowexec/expr"
+)
+
+// Spec is a parsed job file. Steps keep their YAML line so planning errors
+// can point at them.
+type Spec struct {
+	File        string // path the spec was read from, for messages
+	Name        string
+	Parallelism int
+	Source      SourceSpec
+	Steps       []Step
+	Sink        SinkSpec
+}
+
+// SourceSpec says where input comes from. Exactly one field is set.
+type SourceSpec struct {
+	Parquet *ParquetSpec `yaml:"parquet"`
+	Line    int          `yaml:"-"`
+}
+
+// ParquetSpec is a Parquet source.
+type ParquetSpec struct {
+	Path      string   `yaml:"path"`
+	Paths     []string `yaml:"paths"`
+	Decoder   string   `yaml:"decoder"`
+	BatchSize int      `yaml:"batch_size"`
+}
+
+// SinkSpec says where output goes. Exactly one field is set.
+type SinkSpec struct {
+	File *FileSinkSpec `yaml:"file"`
+	Line int           `yaml:"-"`
+}
+
+// FileSinkSpec is a file sink.
+type FileSinkSpec struct {
+	Path        string `yaml:"path"`
+	Format      string `yaml:"format"`
+	Prefix      string `yaml:"prefix"`
+	PartSize    string `yaml:"part_size"` // e.g. 128MiB
+	Compression string `yaml:"compression"`
+}
+
+// StepKind names a step.
+type StepKind string
+
+// Step kinds.
+const (
+	StepFilter    StepKind = "filter"
+	StepProject   StepKind = "project"
+	StepAggregate StepKind = "aggregate"
+)
+
+// Step is one transformation. Exactly one of the fields matching Kind is set.
+type Step struct {
+	Kind      StepKind
+	Line      int
+	Filter    expr.Expr
+	Project   []NamedExpr
+	Aggregate *AggregateSpec
+}
+
+// NamedExpr is one output column of a project step.
+type NamedExpr struct {
+	Name string
+	Expr expr.Expr
+}
+
+// AggregateSpec is a hash aggregate step.
+type AggregateSpec struct {
+	GroupBy []string
+	Aggs    []agg.Agg
+}
+
+// Error is a job file error with its position.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return e.Msg
+}
+
+// ReadFile reads and parses a job file.
+func ReadFile(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	return Parse(path, data)
+}
+
+type rawSpec struct {
+	Name        string      `yaml:"name"`
+	Parallelism int         `yaml:"parallelism"`
+	Source      yaml.Node   `yaml:"source"`
+	Steps       []yaml.Node `yaml:"steps"`
+	Sink        yaml.Node   `yaml:"sink"`
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
+
+// yamlErr turns a yaml.v3 error into an *Error with the line it names.
+func yamlErr(file string, err error) error {
+	msg := strings.TrimSpace(err.Error())
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: line, Msg: m[2]}
+	}
+	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func decodeStrict(file string, n *yaml.Node, v any) error {
+	// Re-encode the node so KnownFields applies: yaml.Node.Decode has no
+	// strict mode.
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(n); err != nil {
+		return &Error{File: file, Line: n.Line, Msg: err.Error()}
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		e := yamlErr(file, err).(*Error)
+		if e.Line > 0 {
+			e.Line += n.Line - 1 // lines of the re-encoded fragment are relative
+		} else {
+			e.Line = n.Line
+		}
+		return e
+	}
+	return nil
+}
+
+// Parse parses a job file's content; file names it in errors.
+func Parse(file string, data []byte) (*Spec, error) {
+	var raw rawSpec
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: file, Msg: "empty job file"}
+		}
+		return nil, yamlErr(file, err)
+	}
+	s := &Spec{File: file, Name: raw.Name, Parallelism: raw.Parallelism}
+	if raw.Parallelism < 0 {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("parallelism %d must be positive", raw.Parallelism)}
+	}
+	if raw.Source.Kind == 0 {
+		return nil, &Error{File: file, Msg: "no source: add a source block (e.g. source: {parquet: {path: data.parquet}})"}
+	}
+	if err := decodeStrict(file, &raw.Source, &s.Source); err != nil {
+		return nil, err
+	}
+	s.Source.Line = raw.Source.Line
+	if s.Source.Parquet == nil {
+		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet"}
+	}
+	if raw.Sink.Kind == 0 {
+		return nil, &Error{File: file, Msg: "no sink: add a sink block (e.g. sink: {file: {path: out, format: parquet}})"}
+	}
+	if err := decodeStrict(file, &raw.Sink, &s.Sink); err != nil {
+		return nil, err
+	}
+	s.Sink.Line = raw.Sink.Line
+	if s.Sink.File == nil {
+		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file"}
+	}
+	for i := range raw.Steps {
+		st, err := parseStep(file, i+1, &raw.Steps[i])
+		if err != nil {
+			return nil, err
+		}
+		s.Steps = append(s.Steps, st)
+	}
+	return s, nil
+}
+
+func parseStep(file string, num int, n *yaml.Node) (Step, error) {
+	fail := func(line int, format string, args ...any) (Step, error) {
+		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
+	}
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return fail(n.Line, "want one of filter, project, aggregate as a single key")
+	}
+	key, val := n.Content[0], n.Content[1]
+	st := Step{Kind: StepKind(key.Value), Line: key.Line}
+	switch st.Kind {
+	case StepFilter:
+		if val.Kind != yaml.ScalarNode {
+			return fail(val.Line, "filter: want an expression string")
+		}
+		e, err := expr.Parse(val.Value)
+		if err != nil {
+			return fail(val.Line, "filter: %v", err)
+		}
+		st.Filter = e
+	case StepProject:
+		if val.Kind != yaml.MappingNode || len(val.Content) == 0 {
+			return fail(val.Line, "project: want a mapping of output column to expression")
+		}
+		for i := 0; i < len(val.Content); i += 2 {
+			k, v := val.Content[i], val.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return fail(v.Line, "project %s: want an expression string", k.Value)
+			}
+			e, err := expr.Parse(v.Value)
+			if err != nil {
+				return fail(v.Line, "project %s: %v", k.Value, err)
+			}
+			st.Project = append(st.Project, NamedExpr{Name: k.Value, Expr: e})
+		}
+	case StepAggregate:
+		var a struct {
+			GroupBy []string `yaml:"group_by"`
+			Aggs    []string `yaml:"aggs"`
+		}
+		if err := decodeStrict(file, val, &a); err != nil {
+			return Step{}, err
+		}
+		if len(a.Aggs) == 0 {
+			return fail(val.Line, "aggregate: no aggs (e.g. aggs: [\"count(*) AS n\"])")
+		}
+		spec := &AggregateSpec{GroupBy: a.GroupBy}
+		for _, s := range a.Aggs {
+			ag, err := ParseAgg(s)
+			if err != nil {
+				return fail(val.Line, "aggregate: %v", err)
+			}
+			spec.Aggs = append(spec.Aggs, ag)
+		}
+		st.Aggregate = spec
+	default:
+		return fail(key.Line, "unknown step %q (want filter, project or aggregate)", key.Value)
+	}
+	return st, nil
+}
+
+var aggRE = regexp.MustCompile(`(?i)^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*|"[^"]+")?\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*|"[^"]+"))?\s*$`)
+
+// ParseAgg parses "func(column) [AS name]", e.g. "count(*) AS n" or
+// "avg(weight)".
+func ParseAgg(s string) (agg.Agg, error) {
+	m := aggRE.FindStringSubmatch(s)
+	if m == nil {
+		return agg.Agg{}, fmt.Errorf("cannot parse aggregate %q (want e.g. \"sum(weight) AS total\")", s)
+	}
+	a := agg.Agg{Func: agg.Func(strings.ToLower(m[1])), Column: strings.Trim(m[2], `"`), As: strings.Trim(m[3], `"`)}
+	switch a.Func {
+	case agg.Count, agg.Sum, agg.Min, agg.Max, agg.Avg, agg.CountDistinct:
+	default:
+		return agg.Agg{}, fmt.Errorf("unknown aggregate function %q in %q (want count, sum, min, max, avg or count_distinct)", m[1], s)
+	}
+	if a.Column == "" && a.Func != agg.Count {
+		return agg.Agg{}, fmt.Errorf("%s needs a column in %q", a.Func, s)
+	}
+	return a, nil
+}

@@ -1,0 +1,212 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
+	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/sources/parquet"
+)
+
+// Plan is a job laid out as a graph, ready to compile and run.
+type Plan struct {
+	Spec    *Spec
+	Graph   *arrowexec.Graph
+	Parquet *parquet.Source // the source, when it reads Parquet
+	Sink    *sinks.FileSpec
+	// SourceNode and SinkNode name the graph's ends (for metrics).
+	SourceNode, SinkNode string
+}
+
+// Options adjust planning.
+type Options struct {
+	// Parallelism overrides the job file's (0: keep).
+	Parallelism int
+	// OutputDir overrides the file sink's path ("" keeps it).
+	OutputDir string
+	// NoSync disables fsync in file sinks (tests only).
+	NoSync bool
+}
+
+// Plan builds the graph of s: source, steps, sink.
+func (s *Spec) Plan(o Options) (*Plan, error) {
+	p := o.Parallelism
+	if p == 0 {
+		p = s.Parallelism
+	}
+	g := arrowexec.NewGraph()
+	plan := &Plan{Spec: s, Graph: g}
+	lines := map[string]int{}
+	errAt := func(line int, err error) error {
+		return &Error{File: s.File, Line: line, Msg: err.Error()}
+	}
+
+	// Source, with the columns and row-group predicates the steps allow.
+	pq := s.Source.Parquet
+	paths := pq.Paths
+	if pq.Path != "" {
+		paths = append([]string{pq.Path}, paths...)
+	}
+	cols, preds := pushdown(s.Steps)
+	src, err := parquet.New(parquet.Options{Paths: paths, Columns: cols, Predicates: preds, BatchSize: pq.BatchSize, Decoder: pq.Decoder})
+	if err != nil {
+		return nil, errAt(s.Source.Line, err)
+	}
+	plan.Parquet = src
+	cur := g.AddSource("source", src, p)
+	plan.SourceNode = cur.Name()
+	par := cur.Parallelism()
+	in := cur.Forward()
+
+	for i, st := range s.Steps {
+		name := fmt.Sprintf("%s-%d", st.Kind, i+1)
+		switch st.Kind {
+		case StepFilter:
+			cur = g.Add(name, ops.NewFilter(st.Filter), par, in)
+		case StepProject:
+			cols := make([]ops.Column, len(st.Project))
+			for j, c := range st.Project {
+				cols[j] = ops.Column{Name: c.Name, Expr: c.Expr}
+			}
+			cur = g.Add(name, ops.NewProject(cols), par, in)
+		case StepAggregate:
+			a := st.Aggregate
+			exchange := func(from *arrowexec.Node) (arrowexec.Input, int) {
+				if len(a.GroupBy) == 0 {
+					return from.Rebalance(), 1
+				}
+				return from.HashBy(a.GroupBy...), par
+			}
+			if agg.Decomposable(a.Aggs) {
+				partial, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Partial})
+				if err != nil {
+					return nil, errAt(st.Line, err)
+				}
+				pn := g.Add(name+"-partial", partial, par, in)
+				final, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Final})
+				if err != nil {
+					return nil, errAt(st.Line, err)
+				}
+				xin, xpar := exchange(pn)
+				cur = g.Add(name, final, xpar, xin)
+			} else {
+				single, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Single})
+				if err != nil {
+					return nil, errAt(st.Line, err)
+				}
+				// Exchange from the previous node's output.
+				prev := in.From
+				xin, xpar := exchange(prev)
+				cur = g.Add(name, single, xpar, xin)
+			}
+			par = cur.Parallelism()
+		}
+		in = cur.Forward()
+		lines[cur.Name()] = st.Line
+		lines[cur.Name()+"-partial"] = st.Line
+	}
+
+	fs := s.Sink.File
+	dir := fs.Path
+	if o.OutputDir != "" {
+		dir = o.OutputDir
+	}
+	size, err := ParseSize(fs.PartSize)
+	if err != nil {
+		return nil, errAt(s.Sink.Line, err)
+	}
+	sink, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync})
+	if err != nil {
+		return nil, errAt(s.Sink.Line, err)
+	}
+	plan.Sink = sink
+	sn := g.Add("sink", sink, par, in)
+	plan.SinkNode = sn.Name()
+	lines[sn.Name()] = s.Sink.Line
+	if err := g.Build(); err != nil {
+		// Point at the step whose expressions or columns were rejected.
+		var ne *arrowexec.NodeError
+		if errors.As(err, &ne) {
+			return nil, errAt(lines[ne.Node], fmt.Errorf("step %s: %w", ne.Node, ne.Err))
+		}
+		return nil, errAt(0, err)
+	}
+	return plan, nil
+}
+
+// pushdown returns the source columns the steps read (nil: all) and the
+// comparisons with constants of the filters that run on source rows.
+func pushdown(steps []Step) ([]string, []parquet.Predicate) {
+	var cols []string
+	var preds []parquet.Predicate
+	add := func(names ...string) {
+		for _, n := range names {
+			if !slices.Contains(cols, n) {
+				cols = append(cols, n)
+			}
+		}
+	}
+	for _, st := range steps {
+		switch st.Kind {
+		case StepFilter:
+			add(expr.Columns(st.Filter)...)
+			for _, p := range expr.PushdownPredicates(st.Filter) {
+				preds = append(preds, parquet.Predicate{Column: p.Column, Op: p.Op, Value: p.Value})
+			}
+		case StepProject:
+			for _, c := range st.Project {
+				add(expr.Columns(c.Expr)...)
+			}
+			return cols, preds
+		case StepAggregate:
+			add(st.Aggregate.GroupBy...)
+			for _, a := range st.Aggregate.Aggs {
+				if a.Column != "" && a.Column != "*" {
+					add(a.Column)
+				}
+			}
+			if len(cols) == 0 {
+				// count(*) alone still needs rows: read the narrowest thing
+				// the source has, which it picks when given no column.
+				return nil, preds
+			}
+			return cols, preds
+		}
+	}
+	return nil, preds // every column reaches the sink
+}
+
+var sizeRE = regexp.MustCompile(`(?i)^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$`)
+
+// ParseSize parses sizes like "128MiB", "64MB" or "1048576" ("" is 0).
+func ParseSize(s string) (int64, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	m := sizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("cannot parse size %q (want e.g. 128MiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse size %q: %v", s, err)
+	}
+	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "mb": 1e6, "mib": 1 << 20, "gb": 1e9, "gib": 1 << 30}[strings.ToLower(m[2])]
+	return n * mult, nil
+}
+
+// OutputSchema returns the schema the sink receives.
+func (p *Plan) OutputSchema() *arrow.Schema {
+	nodes := p.Graph.Nodes()
+	return nodes[len(nodes)-2].Schema()
+}
