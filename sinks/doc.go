@@ -37,9 +37,10 @@
 // A subtask that receives no rows writes no file, unless
 // FileOptions.EmptyFile is set.
 //
-// Open removes this subtask's stale in-progress files left by a crashed run.
-// Published files of an earlier run with the same names are replaced;
-// others are left alone.
+// Open removes this subtask's stale in-progress files left by a crashed run
+// (subtask 0 also those of subtasks >= Parallelism). Published files of an
+// earlier run with the same names are replaced; others are left alone unless
+// FileOptions.Overwrite is set, in which case Finish removes them.
 //
 // # Text encodings
 //

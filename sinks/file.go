@@ -82,6 +82,7 @@ func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 		schema:  t.Inputs[0],
 		mem:     mem,
 		subtask: t.Subtask,
+		par:     max(t.Parallelism, 1),
 	}, nil
 }
 
@@ -110,6 +111,7 @@ type fileSink struct {
 	schema  *arrow.Schema
 	mem     memory.Allocator
 	subtask int
+	par     int
 
 	seq      int     // sequence number of the next part
 	cur      *part   // open part, or nil
@@ -137,19 +139,50 @@ func (s *fileSink) Open(ctx context.Context) error {
 	return s.removeStale()
 }
 
+// ownName reports whether name is one of this subtask's files: published
+// (hidden false) or in progress (hidden true). Subtask 0 also owns the files
+// of subtasks >= Parallelism, which no subtask of this run writes.
+func (s *fileSink) ownName(name string, hidden bool) bool {
+	if hidden {
+		if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, inProgressSuffix) {
+			return false
+		}
+		name = strings.TrimSuffix(name[1:], inProgressSuffix)
+	}
+	var st, seq int
+	var ext string
+	rest, ok := strings.CutPrefix(name, s.opts.Prefix+"-")
+	if !ok {
+		return false
+	}
+	// <subtask 5 digits>-<seq 5 digits>.<ext>
+	if n, err := fmt.Sscanf(rest, "%05d-%05d.%s", &st, &seq, &ext); n != 3 || err != nil || ext != s.opts.Format.Ext() {
+		return false
+	}
+	if rest != fmt.Sprintf("%05d-%05d.%s", st, seq, ext) {
+		return false
+	}
+	return st == s.subtask || (s.subtask == 0 && st >= s.par)
+}
+
 // removeStale removes in-progress files of this subtask left by a crashed run.
 func (s *fileSink) removeStale() error {
+	return s.removeOwn(true, nil)
+}
+
+// removeOwn removes this subtask's hidden or published files, except keep.
+func (s *fileSink) removeOwn(hidden bool, keep map[string]bool) error {
 	names, err := s.fs.ReadDir(s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}
-	mine := fmt.Sprintf(".%s-%05d-", s.opts.Prefix, s.subtask)
 	for _, n := range names {
-		if strings.HasPrefix(n, mine) && strings.HasSuffix(n, inProgressSuffix) {
-			p := filepath.Join(s.opts.Dir, n)
-			if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("sinks: remove stale %s: %w", p, err)
-			}
+		if !s.ownName(n, hidden) || keep[n] {
+			continue
+		}
+		p := filepath.Join(s.opts.Dir, n)
+		if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sinks: remove stale %s: %w", p, err)
 		}
 	}
 	return nil
@@ -206,6 +239,15 @@ func (s *fileSink) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	}
 	if err := s.publishPending(); err != nil {
 		return err
+	}
+	if s.opts.Overwrite {
+		keep := map[string]bool{}
+		for seq := 0; seq < s.seq; seq++ {
+			keep[s.partName(seq)] = true
+		}
+		if err := s.removeOwn(false, keep); err != nil {
+			return err
+		}
 	}
 	s.finished = true
 	return nil

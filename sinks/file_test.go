@@ -670,3 +670,42 @@ func TestJSONNested(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestOverwrite: a rerun with fewer parts and fewer subtasks leaves only its
+// own output when Overwrite is set, and the earlier files otherwise.
+func TestOverwrite(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		t.Run(fmt.Sprint(overwrite), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(8, 8))
+			writeRows(t, mem, smallParts(dir, sinks.CSV), randomRows(rng, 3000), 3, 1)
+			first := listDir(t, dir)
+			for _, n := range []string{"keep.txt", "other-00000-00009.csv", ".part-00002-00003.csv.inprogress"} {
+				if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := smallParts(dir, sinks.CSV)
+			opts.Overwrite = overwrite
+			opts.PartSize = 1 << 30
+			rows := randomRows(rng, 500)
+			spec := writeRows(t, mem, opts, rows, 2, 2)
+			got := listDir(t, dir)
+			if overwrite {
+				want := "keep.txt other-00000-00009.csv part-00000-00000.csv part-00001-00000.csv"
+				if strings.Join(got, " ") != want {
+					t.Fatalf("dir %v, want %s", got, want)
+				}
+				var all [][]any
+				for _, p := range publishedPaths(spec) {
+					all = append(all, readCSVRows(t, p)...)
+				}
+				compareRows(t, "rerun", all, crlfToLF(rows), cmpOpts{emptyIsNull: true})
+			} else if len(got) != len(first)+2 { // + keep.txt, other-...; the stale temp is gone
+				t.Fatalf("dir %v after first run %v", got, first)
+			}
+		})
+	}
+}

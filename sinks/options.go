@@ -72,6 +72,13 @@ type FileOptions struct {
 	Commit CommitMode
 	// Parquet configures the Parquet encoder.
 	Parquet ParquetOptions
+	// Overwrite makes Finish remove the published files with this sink's
+	// prefix and extension that this run did not write: a rerun into the
+	// same directory then leaves only its own output. Subtask 0 also
+	// removes those of subtasks >= Parallelism. Off by default: files of
+	// earlier runs with other names are left alone (same names are
+	// replaced).
+	Overwrite bool
 	// EmptyFile makes a subtask that saw no rows publish one empty part at
 	// Finish (Parquet with its schema, CSV with its header, JSONL empty), so
 	// that a glob over the output finds a file even when a job wrote
