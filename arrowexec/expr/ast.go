@@ -132,10 +132,10 @@ type CastExpr struct {
 // Col references the column name.
 func Col(name string) *ColumnRef { return &ColumnRef{Name: name} }
 
-// Lit makes a literal from a Go value: int, int8..int64, uint8..uint32 (as
-// int64), float32, float64, string, bool, nil, time.Time (timestamp) or
-// arrow.Date32 (date). It panics on any other type: literals in Go code are
-// programmer input.
+// Lit makes a literal from a Go value: int, int8..int64, uint8..uint64 up to
+// MaxInt64 (integer literals are int64), float32, float64, string, bool,
+// nil (NULL), time.Time (timestamp) or arrow.Date32 (date). It panics on any
+// other type or value: literals in Go code are programmer input.
 func Lit(v any) *Literal {
 	l, err := litOf(v)
 	if err != nil {
@@ -166,6 +166,14 @@ func litOf(v any) (*Literal, error) {
 		return &Literal{int64(x)}, nil
 	case uint32:
 		return &Literal{int64(x)}, nil
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return &Literal{int64(x)}, nil
+		}
+	case uint64:
+		if x <= math.MaxInt64 {
+			return &Literal{int64(x)}, nil
+		}
 	case float32:
 		return &Literal{float64(x)}, nil
 	case float64:
@@ -179,7 +187,7 @@ func litOf(v any) (*Literal, error) {
 	case arrow.Date32:
 		return &Literal{x}, nil
 	}
-	return nil, fmt.Errorf("expr: unsupported literal type %T", v)
+	return nil, fmt.Errorf("expr: unsupported literal %v of type %T", v, v)
 }
 
 func bin(op BinaryOp, l, r Expr) Expr { return &BinaryExpr{Op: op, L: l, R: r} }

@@ -1,9 +1,7 @@
 package expr
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -523,7 +521,3 @@ func floorDiv(a, b int64) (q, r int64) {
 	}
 	return q, r
 }
-
-var errType = errors.New("type error")
-
-var _ = math.MaxInt64

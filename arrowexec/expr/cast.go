@@ -1,7 +1,6 @@
 package expr
 
 import (
-	"math"
 	"strconv"
 	"time"
 
@@ -330,10 +329,9 @@ func castFromString(mem memory.Allocator, a arrow.Array, t arrow.DataType, rows 
 			ts, good := parseTimestamp(s)
 			ok = good
 			u := t.(*arrow.TimestampType).Unit
-			q, _ := floorDiv(ts.Unix(), 1)
 			switch u {
 			case arrow.Second:
-				viewAs[int64](b)[i] = q
+				viewAs[int64](b)[i] = ts.Unix()
 			case arrow.Millisecond:
 				viewAs[int64](b)[i] = ts.UnixMilli()
 			case arrow.Microsecond:
@@ -348,5 +346,3 @@ func castFromString(mem memory.Allocator, a arrow.Array, t arrow.DataType, rows 
 	}
 	return makeArray(t, rows, valid, out)
 }
-
-var _ = math.MaxInt8
