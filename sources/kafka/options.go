@@ -1,0 +1,350 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// Defaults of Options fields left at their zero value.
+const (
+	DefaultMaxBatchRows   = 8192
+	DefaultMaxBatchDelay  = 100 * time.Millisecond
+	DefaultFetchMaxBytes  = 4 << 20
+	DefaultFetchMaxWait   = 250 * time.Millisecond
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultRetries        = 8
+	DefaultRetryBackoff   = 100 * time.Millisecond
+)
+
+// StartMode says where a partition without restored state starts reading.
+type StartMode string
+
+const (
+	// StartEarliest reads from the oldest retained offset (the default).
+	StartEarliest StartMode = "earliest"
+	// StartLatest reads only messages produced after the job started.
+	StartLatest StartMode = "latest"
+	// StartTimestamp starts at the first message whose timestamp is at or
+	// after Options.StartTime (the end of the partition if there is none).
+	StartTimestamp StartMode = "timestamp"
+	// StartCommitted starts at the consumer group's committed offsets
+	// (Options.GroupID); partitions without a committed offset start at the
+	// earliest offset.
+	StartCommitted StartMode = "committed"
+)
+
+// Format is how message values are decoded.
+type Format string
+
+const (
+	// FormatJSON decodes every value as one flat JSON object into the
+	// declared Fields (the default).
+	FormatJSON Format = "json"
+	// FormatCSV decodes every value as one CSV record whose columns are the
+	// declared Fields, in order.
+	FormatCSV Format = "csv"
+	// FormatRaw keeps the value as it is, in a binary column named "value".
+	FormatRaw Format = "raw"
+)
+
+// ErrorPolicy says what a reader does with a message it cannot decode.
+type ErrorPolicy string
+
+const (
+	// OnErrorFail fails the job with an error naming topic, partition,
+	// offset and reason (the default).
+	OnErrorFail ErrorPolicy = "fail"
+	// OnErrorSkip drops the message and counts it (Stats.Skipped).
+	OnErrorSkip ErrorPolicy = "skip"
+	// OnErrorDeadLetter appends the message to Options.DeadLetterPath as a
+	// JSON line and counts it (Stats.DeadLettered).
+	OnErrorDeadLetter ErrorPolicy = "dead-letter"
+)
+
+// Type is the declared type of a field.
+type Type string
+
+const (
+	Int64     Type = "int64"
+	Int32     Type = "int32"
+	Float64   Type = "float64"
+	String    Type = "string"
+	Bool      Type = "bool"
+	Timestamp Type = "timestamp" // milliseconds since the epoch, UTC
+	Binary    Type = "binary"
+)
+
+// Field is one declared column of the JSON or CSV payload.
+type Field struct {
+	Name string
+	Type Type
+	// Required fields make a message bad when they are missing or null;
+	// other fields are null then.
+	Required bool
+}
+
+// Metadata column names. Options.Metadata lists the ones a job wants; they
+// follow the declared fields in the order given.
+const (
+	MetaKey       = "_key"       // binary, null when the message has no key
+	MetaTimestamp = "_timestamp" // timestamp[ms, UTC], the record timestamp
+	MetaPartition = "_partition" // int32
+	MetaOffset    = "_offset"    // int64
+	MetaTopic     = "_topic"     // string
+)
+
+// Options configures a Kafka source. The zero value is not enough (Brokers
+// and Topics are required) but every other field has a documented default.
+type Options struct {
+	// Brokers is the bootstrap list, "host:port" entries separated by commas
+	// (or given as several entries).
+	Brokers []string
+	// Topics are read together; every one must exist.
+	Topics []string
+
+	// Start is where partitions without restored state begin (default
+	// StartEarliest). StartTime is used by StartTimestamp; GroupID by
+	// StartCommitted.
+	Start     StartMode
+	StartTime time.Time
+	// GroupID, when set, receives the source's positions as committed
+	// offsets whenever a checkpoint completes (for monitoring and for
+	// StartCommitted). riffle never joins the group: partitions are
+	// assigned to subtasks statically and positions live in checkpoints.
+	GroupID string
+
+	// Bounded makes the source stop once every partition reached the end
+	// offset it had when New ran: the topic then behaves as a batch input.
+	Bounded bool
+
+	// Format of the values (default FormatJSON) and its declared fields.
+	Format Format
+	Fields []Field
+	// Metadata lists metadata columns to add (MetaKey, MetaTimestamp, ...).
+	Metadata []string
+
+	// MaxBatchRows bounds the rows of one batch (default 8192).
+	MaxBatchRows int
+	// MaxBatchDelay bounds how long a reader waits to fill a batch (default
+	// 100ms). Next returns what it has when the delay passes, or (nil, nil)
+	// when nothing arrived, so the runtime can inject barriers and
+	// watermarks.
+	MaxBatchDelay time.Duration
+
+	// OnError is the bad-message policy (default OnErrorFail).
+	OnError ErrorPolicy
+	// DeadLetterPath is the JSON-lines file OnErrorDeadLetter appends to.
+	DeadLetterPath string
+
+	// Watermark derives event time: Column must be a timestamp or int64
+	// field (or MetaTimestamp). Watermarks are tracked per partition.
+	Watermark arrowexec.WatermarkStrategy
+
+	// FetchMaxBytes bounds one fetch response per partition (default 4 MiB);
+	// FetchMaxWait is how long the broker may hold a fetch open waiting for
+	// data (default 250ms).
+	FetchMaxBytes int
+	FetchMaxWait  time.Duration
+
+	// ConnectTimeout bounds each request to the brokers (default 30s).
+	// Retries (default 8) and RetryBackoff (default 100ms, doubling up to
+	// 5s) apply to failed metadata requests and fetches before the source
+	// gives up with an error naming the brokers.
+	ConnectTimeout time.Duration
+	Retries        int
+	RetryBackoff   time.Duration
+}
+
+// withDefaults returns o with zero fields replaced by their defaults.
+func (o Options) withDefaults() Options {
+	var brokers []string
+	for _, b := range o.Brokers {
+		for _, s := range strings.Split(b, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				brokers = append(brokers, s)
+			}
+		}
+	}
+	o.Brokers = brokers
+	if o.Start == "" {
+		o.Start = StartEarliest
+	}
+	if o.Format == "" {
+		o.Format = FormatJSON
+	}
+	if o.OnError == "" {
+		o.OnError = OnErrorFail
+	}
+	if o.MaxBatchRows <= 0 {
+		o.MaxBatchRows = DefaultMaxBatchRows
+	}
+	if o.MaxBatchDelay <= 0 {
+		o.MaxBatchDelay = DefaultMaxBatchDelay
+	}
+	if o.FetchMaxBytes <= 0 {
+		o.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if o.FetchMaxWait <= 0 {
+		o.FetchMaxWait = DefaultFetchMaxWait
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.Retries <= 0 {
+		o.Retries = DefaultRetries
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	return o
+}
+
+// Validate checks the options without contacting the brokers.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	if len(o.Brokers) == 0 {
+		errs = append(errs, errors.New("no brokers"))
+	}
+	if len(o.Topics) == 0 {
+		errs = append(errs, errors.New("no topics"))
+	}
+	seen := map[string]bool{}
+	for _, t := range o.Topics {
+		if t == "" {
+			errs = append(errs, errors.New("empty topic name"))
+		} else if seen[t] {
+			errs = append(errs, fmt.Errorf("topic %q listed twice", t))
+		}
+		seen[t] = true
+	}
+	switch o.Start {
+	case StartEarliest, StartLatest:
+	case StartTimestamp:
+		if o.StartTime.IsZero() {
+			errs = append(errs, errors.New("start timestamp needs StartTime"))
+		}
+	case StartCommitted:
+		if o.GroupID == "" {
+			errs = append(errs, errors.New("start committed needs GroupID"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown start mode %q (want earliest, latest, timestamp or committed)", o.Start))
+	}
+	switch o.Format {
+	case FormatJSON, FormatCSV:
+		if len(o.Fields) == 0 {
+			errs = append(errs, fmt.Errorf("format %s needs declared fields", o.Format))
+		}
+	case FormatRaw:
+		if len(o.Fields) != 0 {
+			errs = append(errs, errors.New("format raw takes no fields (the value is column \"value\")"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown format %q (want json, csv or raw)", o.Format))
+	}
+	names := map[string]bool{}
+	for _, f := range o.Fields {
+		if f.Name == "" {
+			errs = append(errs, errors.New("field with empty name"))
+		}
+		if names[f.Name] {
+			errs = append(errs, fmt.Errorf("field %q declared twice", f.Name))
+		}
+		names[f.Name] = true
+		if _, err := arrowType(f.Type); err != nil {
+			errs = append(errs, fmt.Errorf("field %q: %w", f.Name, err))
+		}
+	}
+	if o.Format == FormatRaw {
+		names["value"] = true
+	}
+	for _, m := range o.Metadata {
+		if _, err := metaType(m); err != nil {
+			errs = append(errs, err)
+		}
+		if names[m] {
+			errs = append(errs, fmt.Errorf("column %q listed twice", m))
+		}
+		names[m] = true
+	}
+	switch o.OnError {
+	case OnErrorFail, OnErrorSkip:
+	case OnErrorDeadLetter:
+		if o.DeadLetterPath == "" {
+			errs = append(errs, errors.New("dead-letter policy needs DeadLetterPath"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown error policy %q (want fail, skip or dead-letter)", o.OnError))
+	}
+	if o.Watermark.Column != "" {
+		if err := o.Watermark.Validate(o.schema()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("kafka: invalid options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func arrowType(t Type) (arrow.DataType, error) {
+	switch t {
+	case Int64:
+		return arrow.PrimitiveTypes.Int64, nil
+	case Int32:
+		return arrow.PrimitiveTypes.Int32, nil
+	case Float64:
+		return arrow.PrimitiveTypes.Float64, nil
+	case String:
+		return arrow.BinaryTypes.String, nil
+	case Bool:
+		return arrow.FixedWidthTypes.Boolean, nil
+	case Timestamp:
+		return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, nil
+	case Binary:
+		return arrow.BinaryTypes.Binary, nil
+	}
+	return nil, fmt.Errorf("unknown type %q (want int64, int32, float64, string, bool, timestamp or binary)", t)
+}
+
+func metaType(name string) (arrow.DataType, error) {
+	switch name {
+	case MetaKey:
+		return arrow.BinaryTypes.Binary, nil
+	case MetaTimestamp:
+		return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, nil
+	case MetaPartition:
+		return arrow.PrimitiveTypes.Int32, nil
+	case MetaOffset:
+		return arrow.PrimitiveTypes.Int64, nil
+	case MetaTopic:
+		return arrow.BinaryTypes.String, nil
+	}
+	return nil, fmt.Errorf("unknown metadata column %q (want %s, %s, %s, %s or %s)", name, MetaKey, MetaTimestamp, MetaPartition, MetaOffset, MetaTopic)
+}
+
+// schema derives the output schema; invalid types are left out (Validate
+// reports them).
+func (o Options) schema() *arrow.Schema {
+	var fs []arrow.Field
+	if o.Format == FormatRaw {
+		fs = append(fs, arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true})
+	}
+	for _, f := range o.Fields {
+		if dt, err := arrowType(f.Type); err == nil {
+			fs = append(fs, arrow.Field{Name: f.Name, Type: dt, Nullable: !f.Required})
+		}
+	}
+	for _, m := range o.Metadata {
+		if dt, err := metaType(m); err == nil {
+			fs = append(fs, arrow.Field{Name: m, Type: dt, Nullable: m == MetaKey})
+		}
+	}
+	return arrow.NewSchema(fs, nil)
+}

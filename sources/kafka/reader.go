@@ -1,0 +1,595 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// partState is one partition owned by a reader.
+type partState struct {
+	Partition
+	split int   // index in Source.parts: the watermark split
+	next  int64 // offset after the last message consumed (emitted or dropped)
+	done  bool  // bounded: reached End
+}
+
+// chunk is what a partition's fetcher hands to the reader: the messages of
+// one fetch, in offset order.
+type chunk struct {
+	p    *partState
+	recs []record
+	next int64 // fetch position after recs
+	done bool  // bounded partition finished: recs is empty
+	err  error
+}
+
+// Reader is the SourceReader of one subtask. It implements
+// arrowexec.Checkpointer, arrowexec.CheckpointListener and
+// arrowexec.WatermarkSource.
+type Reader struct {
+	s      *Source
+	t      *arrowexec.Task
+	parts  []*partState
+	chunks chan chunk
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	dec    *decoder
+	cur    *chunk
+	curIdx int
+	timer  *time.Timer
+	left   int // partitions not done (bounded)
+
+	wms     *arrowexec.Watermarks
+	tsCol   int
+	rowPart []int32 // split of every row of the batch being built
+	tsBuf   []int64
+	maxBy   map[int]int64
+
+	pending map[uint64]map[string]map[int]int64 // snapshots awaiting completion (GroupID)
+	closed  bool
+	dlOpen  bool
+}
+
+var (
+	_ arrowexec.SourceReader       = (*Reader)(nil)
+	_ arrowexec.Checkpointer       = (*Reader)(nil)
+	_ arrowexec.CheckpointListener = (*Reader)(nil)
+	_ arrowexec.WatermarkSource    = (*Reader)(nil)
+)
+
+// Open creates the reader of subtask t.Subtask: it owns partitions i with
+// i % t.Parallelism == t.Subtask, resolves where each starts (restored
+// position, else Options.Start) and starts one fetcher per partition.
+func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	r := &Reader{s: s, t: t, tsCol: -1, maxBy: map[int]int64{}, pending: map[uint64]map[string]map[int]int64{}}
+	var mine []Partition
+	for i, p := range s.parts {
+		if i%t.Parallelism == t.Subtask {
+			r.parts = append(r.parts, &partState{Partition: p, split: i, next: -1})
+			mine = append(mine, p)
+		}
+	}
+	if err := r.resolveStart(ctx, mine); err != nil {
+		return nil, err
+	}
+	if s.o.Watermark.Column != "" {
+		r.tsCol = s.schema.FieldIndices(s.o.Watermark.Column)[0]
+		r.wms = arrowexec.NewWatermarks(s.o.Watermark, nil)
+	}
+	for _, p := range r.parts {
+		if s.o.Bounded && p.next >= p.End {
+			p.done = true
+			if r.wms != nil {
+				r.wms.FinishSplit(p.split)
+			}
+			continue
+		}
+		r.left++
+		if r.wms != nil {
+			r.wms.AddSplit(p.split)
+		}
+	}
+	if s.dl != nil {
+		if err := s.dl.open(); err != nil {
+			return nil, err
+		}
+		r.dlOpen = true
+	}
+	r.dec = newDecoder(s.o, s.schema, t.Mem)
+	r.chunks = make(chan chunk, 2*len(r.parts)+1)
+	fctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for _, p := range r.parts {
+		if p.done {
+			continue
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.fetch(fctx, p)
+		}()
+	}
+	return r, nil
+}
+
+// resolveStart sets every partition's start position.
+func (r *Reader) resolveStart(ctx context.Context, mine []Partition) error {
+	o := r.s.o
+	if rs := r.t.Restore; rs != nil {
+		restored := map[string]map[int]int64{}
+		for i, blob := range rs.Operator {
+			if len(blob) == 0 {
+				continue
+			}
+			var m map[string]map[int]int64
+			if err := json.Unmarshal(blob, &m); err != nil {
+				return fmt.Errorf("kafka: restoring subtask %d of checkpoint %d: %w", i, rs.CheckpointID, err)
+			}
+			for t, ps := range m {
+				if restored[t] == nil {
+					restored[t] = map[int]int64{}
+				}
+				for p, off := range ps {
+					restored[t][p] = off
+				}
+			}
+		}
+		// Partitions the checkpoint does not know (new partitions or
+		// topics) start at the earliest offset, so nothing is missed.
+		var fresh []*partState
+		var freshP []Partition
+		for _, p := range r.parts {
+			if off, ok := restored[p.Topic][p.ID]; ok {
+				p.next = off
+			} else {
+				fresh = append(fresh, p)
+				freshP = append(freshP, p.Partition)
+			}
+		}
+		offs, err := r.s.listOffsets(ctx, freshP, func(Partition) int64 { return kafkago.FirstOffset })
+		if err != nil {
+			return err
+		}
+		for i, p := range fresh {
+			p.next = offs[i]
+		}
+		return nil
+	}
+	var offs []int64
+	var err error
+	switch o.Start {
+	case StartEarliest:
+		offs, err = r.s.listOffsets(ctx, mine, func(Partition) int64 { return kafkago.FirstOffset })
+	case StartLatest:
+		offs = make([]int64, len(mine))
+		for i, p := range mine {
+			offs[i] = p.End // the end recorded by New: the job's start
+		}
+	case StartTimestamp:
+		ms := o.StartTime.UnixMilli()
+		offs, err = r.s.listOffsets(ctx, mine, func(Partition) int64 { return ms })
+	case StartCommitted:
+		offs, err = r.s.committedOffsets(ctx, mine)
+		if err == nil {
+			var first []int64
+			first, err = r.s.listOffsets(ctx, mine, func(Partition) int64 { return kafkago.FirstOffset })
+			for i := range offs {
+				if err == nil && (offs[i] < 0 || offs[i] < first[i]) {
+					offs[i] = first[i]
+				}
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for i, p := range r.parts {
+		p.next = offs[i]
+	}
+	return nil
+}
+
+// fetch reads partition p from its start position until the context ends
+// (or, bounded, until End), handing chunks to the reader.
+func (r *Reader) fetch(ctx context.Context, p *partState) {
+	o := r.s.o
+	off := p.next
+	end := int64(-1)
+	if o.Bounded {
+		end = p.End
+	}
+	send := func(c chunk) bool {
+		select {
+		case r.chunks <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var conn *kafkago.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	failures := 0
+	backoff := o.RetryBackoff
+	var lastErr error
+	fail := func(err error) bool {
+		if conn != nil {
+			conn.Close()
+			conn = nil
+		}
+		lastErr = err
+		failures++
+		if failures >= o.Retries {
+			send(chunk{p: p, err: fmt.Errorf("kafka: topic %q partition %d offset %d: brokers %s unreachable after %d attempts: %w",
+				p.Topic, p.ID, off, r.s.brokers(), failures, lastErr)})
+			return false
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return false
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		return true
+	}
+	sizeHint := 64
+	for ctx.Err() == nil {
+		if end >= 0 && off >= end {
+			send(chunk{p: p, next: off, done: true})
+			return
+		}
+		if conn == nil {
+			c, err := r.dial(ctx, p)
+			if err != nil {
+				if errors.Is(err, kafkago.UnknownTopicOrPartition) {
+					send(chunk{p: p, err: fmt.Errorf("kafka: topic %q partition %d: %w", p.Topic, p.ID, err)})
+					return
+				}
+				if !fail(err) {
+					return
+				}
+				continue
+			}
+			conn = c
+			if _, err := conn.Seek(off, kafkago.SeekAbsolute|kafkago.SeekDontCheck); err != nil {
+				if !fail(err) {
+					return
+				}
+				continue
+			}
+		}
+		conn.SetReadDeadline(time.Now().Add(o.FetchMaxWait + o.ConnectTimeout))
+		batch := conn.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: o.FetchMaxBytes, MaxWait: o.FetchMaxWait})
+		recs := make([]record, 0, sizeHint)
+		var err error
+		for {
+			var m kafkago.Message
+			m, err = batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			if end >= 0 && m.Offset >= end {
+				continue
+			}
+			recs = append(recs, record{offset: m.Offset, ts: m.Time.UnixMilli(), key: m.Key, value: m.Value})
+		}
+		cerr := batch.Close()
+		if len(recs) > 0 {
+			off = recs[len(recs)-1].offset + 1
+			sizeHint = len(recs)
+			if !send(chunk{p: p, recs: recs, next: off}) {
+				return
+			}
+		} else if bo := batch.Offset(); bo > off {
+			off = bo // skipped control records or compacted gaps
+		}
+		if err != nil && errors.Is(err, io.EOF) {
+			err = nil
+		}
+		if err == nil {
+			err = cerr
+		}
+		if err == nil {
+			failures, backoff = 0, o.RetryBackoff
+			continue
+		}
+		if errors.Is(err, kafkago.OffsetOutOfRange) {
+			send(chunk{p: p, err: fmt.Errorf("kafka: topic %q partition %d offset %d: %w (data deleted by retention before it was read?)", p.Topic, p.ID, off, err)})
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !fail(err) {
+			return
+		}
+	}
+}
+
+// dial connects to the leader of p through the first bootstrap broker that
+// answers.
+func (r *Reader) dial(ctx context.Context, p *partState) (*kafkago.Conn, error) {
+	d := &kafkago.Dialer{Timeout: r.s.o.ConnectTimeout, ClientID: "riffle"}
+	var err error
+	for _, b := range r.s.o.Brokers {
+		var c *kafkago.Conn
+		c, err = d.DialLeader(ctx, "tcp", b, p.Topic, p.ID)
+		if err == nil {
+			return c, nil
+		}
+		if errors.Is(err, kafkago.UnknownTopicOrPartition) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// Next returns the next batch: when MaxBatchRows rows are decoded, when
+// MaxBatchDelay passed since the call with at least one row, (nil, nil) when
+// the delay passed without any, and (nil, io.EOF) once a bounded source read
+// every partition to its end.
+func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.closed {
+		return nil, errors.New("kafka: Next on closed reader")
+	}
+	o := r.s.o
+	rows := 0
+	r.rowPart = r.rowPart[:0]
+	var timeout <-chan time.Time
+	start := true
+	for rows < o.MaxBatchRows {
+		if r.cur == nil {
+			if r.left == 0 && o.Bounded {
+				break
+			}
+			var c chunk
+			select {
+			case c = <-r.chunks:
+			default:
+				if timeout == nil {
+					if r.timer == nil {
+						r.timer = time.NewTimer(o.MaxBatchDelay)
+					} else {
+						r.timer.Reset(o.MaxBatchDelay)
+					}
+					timeout = r.timer.C
+				}
+				select {
+				case c = <-r.chunks:
+				case <-timeout:
+					timeout = nil
+					goto done
+				case <-ctx.Done():
+					r.stopTimer(timeout)
+					return nil, r.abandon(context.Cause(ctx), rows)
+				}
+			}
+			if c.err != nil {
+				r.stopTimer(timeout)
+				return nil, r.abandon(c.err, rows)
+			}
+			if c.done {
+				c.p.done = true
+				if c.next > c.p.next {
+					c.p.next = c.next
+				}
+				r.left--
+				if r.wms != nil {
+					r.wms.FinishSplit(c.p.split)
+				}
+				continue
+			}
+			r.cur, r.curIdx = &c, 0
+			if r.wms != nil {
+				r.wms.Touch(c.p.split)
+			}
+			if start {
+				r.dec.reserve(min(o.MaxBatchRows, len(c.recs)))
+				start = false
+			}
+		}
+		c := r.cur
+		p := c.p
+		n := min(len(c.recs)-r.curIdx, o.MaxBatchRows-rows)
+		for _, m := range c.recs[r.curIdx : r.curIdx+n] {
+			if err := r.dec.add(&m, p.Topic, p.ID); err != nil {
+				merr := &MessageError{Topic: p.Topic, Partition: p.ID, Offset: m.offset, Reason: err}
+				switch o.OnError {
+				case OnErrorSkip:
+					r.s.stats.skipped.Add(1)
+				case OnErrorDeadLetter:
+					if werr := r.s.dl.write(p.Topic, p.ID, m.offset, err.Error(), m.value); werr != nil {
+						r.stopTimer(timeout)
+						return nil, r.abandon(werr, rows)
+					}
+					r.s.stats.deadLettered.Add(1)
+				default:
+					r.stopTimer(timeout)
+					return nil, r.abandon(merr, rows)
+				}
+			} else {
+				rows++
+				r.rowPart = append(r.rowPart, int32(p.split))
+			}
+			p.next = m.offset + 1
+		}
+		var nbytes int64
+		for _, m := range c.recs[r.curIdx : r.curIdx+n] {
+			nbytes += int64(len(m.key) + len(m.value))
+		}
+		r.s.stats.bytes.Add(nbytes)
+		r.s.stats.messages.Add(int64(n))
+		r.t.Metrics.BytesIn.Add(nbytes)
+		r.curIdx += n
+		if r.curIdx == len(c.recs) {
+			if c.next > p.next {
+				p.next = c.next
+			}
+			r.cur = nil
+		}
+	}
+	r.stopTimer(timeout)
+done:
+	if rows == 0 {
+		r.dec.finish().Release() // drop reservations
+		if o.Bounded && r.left == 0 && r.cur == nil {
+			return nil, io.EOF
+		}
+		return nil, nil
+	}
+	b := r.dec.finish()
+	r.s.stats.rows.Add(int64(rows))
+	if r.wms != nil {
+		if err := r.observe(b); err != nil {
+			b.Release()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (r *Reader) stopTimer(timeout <-chan time.Time) {
+	if timeout != nil && !r.timer.Stop() {
+		select {
+		case <-r.timer.C:
+		default:
+		}
+	}
+}
+
+// abandon drops the rows of a batch that will not be emitted and returns err.
+func (r *Reader) abandon(err error, rows int) error {
+	r.dec.finish().Release()
+	return err
+}
+
+// observe feeds the per-partition maxima of the event-time column of b.
+func (r *Reader) observe(b arrow.RecordBatch) error {
+	col := b.Column(r.tsCol)
+	ts, err := arrowexec.EventTimesMillis(col, r.tsBuf)
+	if err != nil {
+		return err
+	}
+	r.tsBuf = ts
+	clear(r.maxBy)
+	nulls := col.NullN() > 0
+	for i, v := range ts {
+		if nulls && col.IsNull(i) {
+			continue
+		}
+		sp := int(r.rowPart[i])
+		if cur, ok := r.maxBy[sp]; !ok || v > cur {
+			r.maxBy[sp] = v
+		}
+	}
+	for sp, v := range r.maxBy {
+		r.wms.ObserveMax(sp, v)
+	}
+	return nil
+}
+
+// CurrentWatermark is the minimum over this reader's active partitions (see
+// arrowexec.Watermarks). A reader without partitions is idle.
+func (r *Reader) CurrentWatermark() (int64, bool) {
+	if r.wms == nil {
+		return arrowexec.MinWatermark, false
+	}
+	if len(r.parts) == 0 && !r.s.o.Bounded {
+		return arrowexec.MinWatermark, true
+	}
+	return r.wms.Current()
+}
+
+// positions returns {topic: {partition: next offset}} for the owned
+// partitions.
+func (r *Reader) positions() map[string]map[int]int64 {
+	m := map[string]map[int]int64{}
+	for _, p := range r.parts {
+		if m[p.Topic] == nil {
+			m[p.Topic] = map[int]int64{}
+		}
+		m[p.Topic][p.ID] = p.next
+	}
+	return m
+}
+
+// SnapshotState returns the position of every owned partition as JSON
+// {topic: {partition: next offset}}, after making the dead-letter file
+// durable.
+func (r *Reader) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	if r.dlOpen {
+		if err := r.s.dl.sync(); err != nil {
+			return arrowexec.SubtaskSnapshot{}, err
+		}
+	}
+	pos := r.positions()
+	blob, err := json.Marshal(pos)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
+	}
+	if r.s.o.GroupID != "" && id != 0 {
+		r.pending[id] = pos
+	}
+	return arrowexec.SubtaskSnapshot{Operator: blob}, nil
+}
+
+// NotifyCheckpointComplete commits the positions of checkpoint id to
+// Options.GroupID. A failed commit is logged and counted, not fatal: the
+// checkpoint, not the group, is the source of truth.
+func (r *Reader) NotifyCheckpointComplete(ctx context.Context, id uint64) error {
+	pos, ok := r.pending[id]
+	if !ok {
+		return nil
+	}
+	for k := range r.pending {
+		if k <= id {
+			delete(r.pending, k)
+		}
+	}
+	if len(r.parts) == 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.s.o.ConnectTimeout)
+	defer cancel()
+	if err := r.s.commit(cctx, pos); err != nil {
+		r.s.stats.commitErrors.Add(1)
+		if r.t.Log != nil {
+			r.t.Log.Warn("kafka: offset commit failed", "checkpoint", id, "err", err)
+		}
+		return nil
+	}
+	r.s.stats.commits.Add(1)
+	return nil
+}
+
+// Close stops the fetchers and releases the builders. Safe to call twice.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	r.wg.Wait()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.dec.release()
+	var err error
+	if r.dlOpen {
+		err = r.s.dl.close()
+	}
+	return err
+}
