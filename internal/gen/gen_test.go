@@ -387,3 +387,36 @@ func TestOracle(t *testing.T) {
 		t.Errorf("pyarrow types %v rows %d", pa.Types, len(pa.Rows))
 	}
 }
+
+// TestLarge writes 50M rows (RIFFLE_GEN_LARGE=1 only: about 20 s and 600 MB)
+// and checks the file with parquet metadata and, when available, DuckDB.
+func TestLarge(t *testing.T) {
+	if os.Getenv("RIFFLE_GEN_LARGE") != "1" {
+		t.Skip("set RIFFLE_GEN_LARGE=1 to write 50M rows")
+	}
+	const rows = 50_000_000
+	path := filepath.Join(t.TempDir(), "e.parquet")
+	start := time.Now()
+	if err := gen.WriteFile(context.Background(), path, gen.Options{Rows: rows, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	st, _ := os.Stat(path)
+	t.Logf("50M rows in %v (%.1fM rows/s), %.0f MB", el, rows/el.Seconds()/1e6, float64(st.Size())/1e6)
+	r, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NumRows() != rows || r.NumRowGroups() != (rows+(1<<20)-1)/(1<<20) {
+		t.Fatalf("rows %d row groups %d", r.NumRows(), r.NumRowGroups())
+	}
+	r.Close()
+	if _, err := oracle.Available(); err == nil {
+		q := time.Now()
+		d := oracle.DuckDBStrings(t, fmt.Sprintf("SELECT count(*), count(DISTINCT event_type), min(event_time)::VARCHAR, max(event_time)::VARCHAR FROM read_parquet('%s')", path))
+		t.Logf("duckdb %v in %v", d, time.Since(q))
+		if d[0][0] != fmt.Sprint(rows) || d[0][1] != "4" {
+			t.Fatalf("duckdb %v", d)
+		}
+	}
+}
