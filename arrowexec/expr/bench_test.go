@@ -50,6 +50,7 @@ var benchExprs = []struct{ name, src string }{
 	{"in_list", "a IN (1, 3, 5, 7, 11, 13)"},
 	{"prefix", "s LIKE 'ap%'"},
 	{"string_eq", "s = 'banana'"},
+	{"in_strings", "s IN ('apple', 'banana', 'kiwi', 'lime', 'mango', 'melon', 'nut', 'olive', 'pear', 'plum')"},
 }
 
 func BenchmarkEval(b *testing.B) {

@@ -509,20 +509,3 @@ func cmpBoolVV(mem memory.Allocator, op BinaryOp, a, b arrow.Array, n int, out [
 	clearTail(out, n)
 }
 
-// packBits sets bit i of out (zeroed, whole words) for every i < n where f
-// is true, one 64-bit word at a time. f must inline for speed; it is for
-// loops whose per-row work dominates anyway.
-func packBits(out []byte, n int, f func(i int) bool) {
-	ow := viewAs[uint64](out)
-	var cur uint64
-	for i := 0; i < n; i++ {
-		cur |= uint64(b2u(f(i))) << (i & 63)
-		if i&63 == 63 {
-			ow[i>>6] = cur
-			cur = 0
-		}
-	}
-	if n&63 != 0 {
-		ow[n>>6] = cur
-	}
-}

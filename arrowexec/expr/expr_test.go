@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -312,5 +313,47 @@ func TestSelectReusesMemory(t *testing.T) {
 	}
 	if &sel[0] != &buf[0] {
 		t.Errorf("Select did not reuse sel's memory")
+	}
+}
+
+// TestConcurrentUse runs one Bound from several goroutines, as parallel
+// subtasks do (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := fixture(mem)
+	defer rec.Release()
+	b, err := Bind(MustParse("(a IN (1, 300) OR s IN ('ab', 'x', 'y', 'z', 'w', 'v', 'u', 't', 's')) AND b * 2 > 0"), rec.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var sel []int32
+			for i := 0; i < 100; i++ {
+				a, err := b.Eval(mem, rec)
+				if err != nil {
+					done <- err
+					return
+				}
+				if got := a.String(); got != "[true false true (null) false]" {
+					a.Release()
+					done <- fmt.Errorf("Eval = %s", got)
+					return
+				}
+				a.Release()
+				if sel, err = b.Select(rec, sel); err != nil || !reflect.DeepEqual(sel, []int32{0, 2}) {
+					done <- fmt.Errorf("Select = %v, %v", sel, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -166,7 +166,18 @@ func (m inNum[T]) match(a arrow.Array, n int, out []byte) {
 		}
 		return
 	}
-	packBits(out, len(v), func(i int) bool { return m.s.has(v[i]) })
+	ow := viewAs[uint64](out)
+	var cur uint64
+	for i, e := range v {
+		cur |= uint64(b2u(m.s.has(e))) << (i & 63)
+		if i&63 == 63 {
+			ow[i>>6] = cur
+			cur = 0
+		}
+	}
+	if len(v)&63 != 0 {
+		ow[len(v)>>6] = cur
+	}
 }
 
 func (m inNum[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
@@ -191,8 +202,18 @@ func (m inNum[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
 type inFloat[T numeric] struct{ s *inSet[float64] }
 
 func (m inFloat[T]) match(a arrow.Array, n int, out []byte) {
-	v := values[T](a)[:n]
-	packBits(out, n, func(i int) bool { return m.s.has(float64(v[i])) })
+	ow := viewAs[uint64](out)
+	var cur uint64
+	for i, e := range values[T](a)[:n] {
+		cur |= uint64(b2u(m.s.has(float64(e)))) << (i & 63)
+		if i&63 == 63 {
+			ow[i>>6] = cur
+			cur = 0
+		}
+	}
+	if n&63 != 0 {
+		ow[n>>6] = cur
+	}
 }
 
 func (m inFloat[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
@@ -216,28 +237,52 @@ func (m inFloat[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
 type inStr struct{ s *inSet[string] }
 
 func (m inStr) match(a arrow.Array, n int, out []byte) {
-	get := strAccessor(a)
-	for i := 0; i < n; i++ {
-		if m.s.has(string(get(i))) {
-			out[i>>3] |= 1 << (i & 7)
-		}
+	if kindOf(a.DataType()) == kString {
+		o, d := stringOffsets32(a)
+		inStrMatch(o, d, m.s, n, out)
+	} else {
+		o, d := stringOffsets64(a)
+		inStrMatch(o, d, m.s, n, out)
 	}
 }
 
 func (m inStr) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
-	get := strAccessor(a)
+	if kindOf(a.DataType()) == kString {
+		o, d := stringOffsets32(a)
+		return inStrSel(o, d, m.s, n, sel, all)
+	}
+	o, d := stringOffsets64(a)
+	return inStrSel(o, d, m.s, n, sel, all)
+}
+
+func inStrMatch[O int32 | int64](offs []O, data []byte, s *inSet[string], n int, out []byte) {
+	ow := viewAs[uint64](out)
+	var cur uint64
+	for i := 0; i < n; i++ {
+		cur |= uint64(b2u(s.has(string(data[offs[i]:offs[i+1]])))) << (i & 63)
+		if i&63 == 63 {
+			ow[i>>6] = cur
+			cur = 0
+		}
+	}
+	if n&63 != 0 {
+		ow[n>>6] = cur
+	}
+}
+
+func inStrSel[O int32 | int64](offs []O, data []byte, s *inSet[string], n int, sel []int32, all bool) []int32 {
 	k := 0
 	if all {
 		sel = sel[:n]
 		for i := 0; i < n; i++ {
 			sel[k] = int32(i)
-			k += int(b2u(m.s.has(string(get(i)))))
+			k += int(b2u(s.has(string(data[offs[i]:offs[i+1]]))))
 		}
 		return sel[:k]
 	}
 	for _, i := range sel {
 		sel[k] = i
-		k += int(b2u(m.s.has(string(get(int(i))))))
+		k += int(b2u(s.has(string(data[offs[i]:offs[i+1]]))))
 	}
 	return sel[:k]
 }
