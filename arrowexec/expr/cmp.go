@@ -508,4 +508,3 @@ func cmpBoolVV(mem memory.Allocator, op BinaryOp, a, b arrow.Array, n int, out [
 	}
 	clearTail(out, n)
 }
-
