@@ -94,7 +94,7 @@ type FileOptions struct {
 // ParquetOptions configure the Parquet encoder.
 type ParquetOptions struct {
 	// Codec is the compression codec: "zstd" (default), "snappy", "gzip",
-	// "lz4raw", "brotli" or "none".
+	// "lz4raw" (alias "lz4"), "brotli" or "none" (alias "uncompressed").
 	Codec string
 	// Level is the codec's compression level; 0 is the codec's default.
 	Level int
@@ -117,6 +117,9 @@ var codecs = map[string]compress.Compression{
 	"lz4raw": compress.Codecs.Lz4Raw,
 	"brotli": compress.Codecs.Brotli,
 	"none":   compress.Codecs.Uncompressed,
+	// Aliases: the names pyarrow and DuckDB use.
+	"uncompressed": compress.Codecs.Uncompressed,
+	"lz4":          compress.Codecs.Lz4Raw,
 }
 
 // WithDefaults returns a copy of o with every unset field set to its default.
