@@ -136,3 +136,32 @@ func reorder(t *testing.T, tbl *oracle.Table) [][]any {
 	}
 	return out
 }
+
+// TestOracleCodecs: DuckDB reads Parquet written with every codec.
+func TestOracleCodecs(t *testing.T) {
+	oracle.Python(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rows := randomRows(rand.New(rand.NewPCG(21, 21)), 500)
+	var sel []string
+	codecs := []string{"zstd", "snappy", "gzip", "lz4raw", "brotli", "none"}
+	for _, c := range codecs {
+		dir := t.TempDir()
+		opts := sinks.FileOptions{Dir: dir, NoSync: true, Parquet: sinks.ParquetOptions{Codec: c}}
+		writeRows(t, mem, opts, rows, 1, 1)
+		sel = append(sel, fmt.Sprintf("(SELECT count(*) || '/' || sum(id) || '/' || count(s) FROM read_parquet('%s'))", glob(dir, "parquet")))
+	}
+	got := oracle.DuckDBStrings(t, "SELECT "+strings.Join(sel, ", "))[0]
+	nonNull := 0
+	for _, r := range rows {
+		if r[3] != nil {
+			nonNull++
+		}
+	}
+	want := fmt.Sprintf("%d/%d/%d", len(rows), len(rows)*(len(rows)-1)/2, nonNull)
+	for i, g := range got {
+		if g != want {
+			t.Errorf("%s: %s, want %s", codecs[i], g, want)
+		}
+	}
+}
