@@ -128,7 +128,7 @@ func yamlErr(file string, err error) error {
 	msg := strings.TrimSpace(err.Error())
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: m[2]}
+		return &Error{File: file, Line: line, Msg: friendlyYAML(m[2])}
 	}
 	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
@@ -153,6 +153,28 @@ func decodeStrict(file string, n *yaml.Node, v any) error {
 		return e
 	}
 	return nil
+}
+
+var unknownField = regexp.MustCompile(`^field (\S+) not found in type job\.(\w+)$`)
+
+// knownKeys lists the keys each block accepts, for messages.
+var knownKeys = map[string]string{
+	"rawSpec":      "name, parallelism, source, steps, sink",
+	"SourceSpec":   "parquet",
+	"ParquetSpec":  "path, paths, decoder, batch_size",
+	"SinkSpec":     "file",
+	"FileSinkSpec": "path, format, prefix, part_size, compression",
+}
+
+// friendlyYAML rewrites yaml.v3's messages that name Go types.
+func friendlyYAML(msg string) string {
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		if keys, ok := knownKeys[m[2]]; ok {
+			return fmt.Sprintf("unknown key %q (want one of: %s)", m[1], keys)
+		}
+		return fmt.Sprintf("unknown key %q", m[1])
+	}
+	return msg
 }
 
 // Parse parses a job file's content; file names it in errors.

@@ -45,7 +45,7 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 	}
 	g := arrowexec.NewGraph()
 	plan := &Plan{Spec: s, Graph: g}
-	lines := map[string]int{}
+	steps := map[string]int{} // node name -> step index
 	errAt := func(line int, err error) error {
 		return &Error{File: s.File, Line: line, Msg: err.Error()}
 	}
@@ -56,8 +56,19 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 	if pq.Path != "" {
 		paths = append([]string{pq.Path}, paths...)
 	}
+	all, err := parquet.New(parquet.Options{Paths: paths, BatchSize: pq.BatchSize, Decoder: pq.Decoder})
+	if err != nil {
+		return nil, errAt(s.Source.Line, err)
+	}
+	// Push down only columns the files have: a misspelt column must be
+	// reported by the step that names it, when the graph binds.
 	cols, preds := pushdown(s.Steps)
-	src, err := parquet.New(parquet.Options{Paths: paths, Columns: cols, Predicates: preds, BatchSize: pq.BatchSize, Decoder: pq.Decoder})
+	full := all.FileSchema()
+	if slices.ContainsFunc(cols, func(c string) bool { return !full.HasField(c) }) {
+		cols = nil // read all: the binding error will list every column
+	}
+	preds = slices.DeleteFunc(preds, func(p parquet.Predicate) bool { return !full.HasField(p.Column) })
+	src, err := all.With(cols, preds)
 	if err != nil {
 		return nil, errAt(s.Source.Line, err)
 	}
@@ -111,8 +122,8 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 			par = cur.Parallelism()
 		}
 		in = cur.Forward()
-		lines[cur.Name()] = st.Line
-		lines[cur.Name()+"-partial"] = st.Line
+		steps[cur.Name()] = i
+		steps[cur.Name()+"-partial"] = i
 	}
 
 	fs := s.Sink.File
@@ -132,12 +143,17 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 	plan.Sink = sink
 	sn := g.Add("sink", sink, par, in)
 	plan.SinkNode = sn.Name()
-	lines[sn.Name()] = s.Sink.Line
 	if err := g.Build(); err != nil {
 		// Point at the step whose expressions or columns were rejected.
 		var ne *arrowexec.NodeError
 		if errors.As(err, &ne) {
-			return nil, errAt(lines[ne.Node], fmt.Errorf("step %s: %w", ne.Node, ne.Err))
+			if i, ok := steps[ne.Node]; ok {
+				st := s.Steps[i]
+				return nil, errAt(st.Line, fmt.Errorf("step %d (%s): %w", i+1, st.Kind, ne.Err))
+			}
+			if ne.Node == sn.Name() {
+				return nil, errAt(s.Sink.Line, ne.Err)
+			}
 		}
 		return nil, errAt(0, err)
 	}

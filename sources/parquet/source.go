@@ -116,6 +116,7 @@ type Source struct {
 	opts    Options
 	decoder string
 	files   []fileInfo
+	full    *arrow.Schema // every column of the files
 	schema  *arrow.Schema
 	columns []column
 	groups  []rowGroup // surviving row groups, in (file, row group) order
@@ -162,23 +163,46 @@ func New(opts Options) (*Source, error) {
 		}
 		s.files = append(s.files, fileInfo{path: p, meta: md})
 	}
-	if err := s.project(full); err != nil {
-		return nil, err
+	s.full = full
+	return s, s.init()
+}
+
+// init projects, picks the decoder and prunes row groups.
+func (s *Source) init() error {
+	if err := s.project(s.full); err != nil {
+		return err
 	}
-	s.decoder, err = chooseDecoder(opts.Decoder, s.files[0], s.columns)
+	var err error
+	s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.columns)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	preds, err := compilePredicates(opts.Predicates, full, s.files[0])
+	preds, err := compilePredicates(s.opts.Predicates, s.full, s.files[0])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for fi := range s.files {
 		if err := s.plan(fi, preds); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
+}
+
+// FileSchema returns the schema of the files: every column, before
+// projection.
+func (s *Source) FileSchema() *arrow.Schema { return s.full }
+
+// With returns a source over the same files with another projection and
+// other predicates, without reading the footers again.
+func (s *Source) With(columns []string, preds []Predicate) (*Source, error) {
+	opts := s.opts
+	opts.Columns, opts.Predicates = columns, preds
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Source{opts: opts, files: s.files, full: s.full, byKey: make(map[rgKey]int)}
+	return n, n.init()
 }
 
 // plan prunes the row groups of file fi and adds the survivors to s.groups.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	if code, out, _ := runCLI(t, "help"); code != exitOK || !strings.Contains(out, "backfill") {
+		t.Fatalf("help: code %d, out %q", code, out)
+	}
+	for name := range commands {
+		code, _, errOut := runCLI(t, name, "--help")
+		if code != exitOK || !strings.Contains(errOut, "Usage: riffle "+name) {
+			t.Errorf("%s --help: code %d, stderr %q", name, code, errOut)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := [][]string{
+		{"nope"},
+		{"gen"},
+		{"gen", "--rows", "-5", "x.parquet"},
+		{"gen", "--bogus", "x.parquet"},
+		{"backfill"},
+		{"backfill", "--log-level", "loud", "job.yaml"},
+		{"backfill", "does-not-exist.yaml"},
+	}
+	for _, args := range cases {
+		if code, _, errOut := runCLI(t, args...); code != exitUsage {
+			t.Errorf("%q: exit code %d, want %d (stderr %q)", args, code, exitUsage, errOut)
+		}
+	}
+}
+
+// TestBackfillCorruptInput: a truncated input file fails the job with an
+// error naming the file, exit code 1, and no output file becomes visible.
+func TestBackfillCorruptInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "300000", "--progress", "never", in); code != exitOK {
+		t.Fatalf("gen: %d %s", code, errOut)
+	}
+	data, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt the middle of the data pages but keep the footer readable.
+	for i := len(data) / 3; i < len(data)/3+4096; i++ {
+		data[i] ^= 0x5a
+	}
+	if err := os.WriteFile(in, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	job := filepath.Join(dir, "job.yaml")
+	os.WriteFile(job, []byte("source:\n  parquet: {path: "+in+"}\nsink:\n  file: {path: "+out+", format: csv}\n"), 0o644)
+	code, _, errOut := runCLI(t, "backfill", "--progress", "never", job)
+	if code != exitFailure || !strings.Contains(errOut, in) {
+		t.Fatalf("exit %d, stderr %q: want exit 1 naming %s", code, errOut, in)
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		t.Errorf("left behind in the output directory: %s", e.Name())
+	}
+}
+
+func TestQuickstart(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "20000", "--progress", "never")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "item-stats", "*.parquet"))
+	if len(files) == 0 || !strings.Contains(out, "item rows") {
+		t.Fatalf("no output files (%v), stdout %q", files, out)
+	}
+}

@@ -1,0 +1,77 @@
+package job_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/job"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite testdata/errors.golden")
+
+// errorCases are job files that must be rejected before anything runs. The
+// expected messages live in testdata/errors.golden, checked by eye.
+var errorCases = []struct{ name, yaml string }{
+	{"empty", ``},
+	{"not yaml", "name: [unclosed\n"},
+	{"unknown top-level key", "name: x\nsorce:\n  parquet: {path: IN}\n"},
+	{"no source", "name: x\nsink:\n  file: {path: OUT}\n"},
+	{"no sink", "name: x\nsource:\n  parquet: {path: IN}\n"},
+	{"unknown source kind", "source:\n  csv: {path: IN}\nsink:\n  file: {path: OUT}\n"},
+	{"unknown source field", "source:\n  parquet:\n    path: IN\n    colums: [a]\nsink:\n  file: {path: OUT}\n"},
+	{"missing input file", "source:\n  parquet: {path: DIR/nope.parquet}\nsink:\n  file: {path: OUT}\n"},
+	{"unknown step", "source:\n  parquet: {path: IN}\nsteps:\n  - sort: [a]\nsink:\n  file: {path: OUT}\n"},
+	{"filter parse error", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"weight > \"\nsink:\n  file: {path: OUT}\n"},
+	{"filter unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"wieght > 1\"\nsink:\n  file: {path: OUT}\n"},
+	{"filter type error", "source:\n  parquet: {path: IN}\nsteps:\n  - project:\n      u: user_id\n  - filter: \"u = 'x'\"\nsink:\n  file: {path: OUT}\n"},
+	{"filter not boolean", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"weight * 2\"\nsink:\n  file: {path: OUT}\n"},
+	{"project unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - project:\n      a: user_id\n      b: nope + 1\nsink:\n  file: {path: OUT}\n"},
+	{"bad aggregate", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"median(weight)\"]\nsink:\n  file: {path: OUT}\n"},
+	{"sum of string", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"sum(event_type)\"]\nsink:\n  file: {path: OUT}\n"},
+	{"unknown group column", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [itme_id]\n      aggs: [\"count(*)\"]\nsink:\n  file: {path: OUT}\n"},
+	{"bad sink format", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, format: xlsx}\n"},
+	{"bad part size", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, part_size: lots}\n"},
+	{"negative parallelism", "parallelism: -1\nsource:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT}\n"},
+}
+
+func TestErrorMessagesGolden(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	if err := gen.WriteFile(context.Background(), in, gen.Options{Rows: 1000, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, c := range errorCases {
+		y := strings.NewReplacer("IN", in, "OUT", filepath.Join(dir, "out"), "DIR", dir).Replace(c.yaml)
+		var err error
+		spec, err := job.Parse("job.yaml", []byte(y))
+		if err == nil {
+			_, err = spec.Plan(job.Options{})
+		}
+		msg := "<no error>"
+		if err != nil {
+			msg = strings.ReplaceAll(err.Error(), dir, "$TMP")
+		}
+		fmt.Fprintf(&b, "# %s\n%s\n\n", c.name, msg)
+	}
+	golden := filepath.Join("testdata", "errors.golden")
+	if *rewrite {
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -rewrite to create it)", err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("error messages changed (run with -rewrite and review the diff):\n%s", got)
+	}
+}
