@@ -328,16 +328,20 @@ func (s *Source) commit(ctx context.Context, pos map[string]map[int]int64) error
 			req.Topics[t] = append(req.Topics[t], kafkago.OffsetCommit{Partition: p, Offset: off})
 		}
 	}
-	res, err := s.client.OffsetCommit(ctx, req)
-	if err != nil {
-		return fmt.Errorf("kafka: commit offsets of group %q (brokers %s): %w", s.o.GroupID, s.brokers(), err)
-	}
-	for t, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				return fmt.Errorf("kafka: topic %q partition %d: commit offset of group %q: %w", t, p.Partition, s.o.GroupID, p.Error)
+	// The group's first commit may meet a coordinator that is still
+	// loading: such errors are temporary and retried.
+	return s.retry(ctx, "commit offsets of group "+s.o.GroupID, func(ctx context.Context) error {
+		res, err := s.client.OffsetCommit(ctx, req)
+		if err != nil {
+			return err
+		}
+		for t, ps := range res.Topics {
+			for _, p := range ps {
+				if p.Error != nil {
+					return fmt.Errorf("topic %q partition %d: %w", t, p.Partition, p.Error)
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
