@@ -28,6 +28,7 @@ func benchBatches(nb int, keyType arrow.DataType, key func(rng *rand.Rand, b arr
 		{Name: "k", Type: keyType},
 		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "f", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "k2", Type: arrow.PrimitiveTypes.Int32},
 	}, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var out []arrow.RecordBatch
@@ -36,10 +37,12 @@ func benchBatches(nb int, keyType arrow.DataType, key func(rng *rand.Rand, b arr
 		kb := rb.Field(0)
 		vb := rb.Field(1).(*array.Int64Builder)
 		fb := rb.Field(2).(*array.Float64Builder)
+		k2 := rb.Field(3).(*array.Int32Builder)
 		for range benchBatch {
 			key(rng, kb)
 			vb.Append(rng.Int64N(1000))
 			fb.Append(rng.Float64())
+			k2.Append(rng.Int32N(10))
 		}
 		out = append(out, rb.NewRecordBatch())
 		rb.Release()
@@ -107,13 +110,14 @@ func BenchmarkStringKey(b *testing.B) {
 	runBench(b, sc, batches, Options{GroupBy: []string{"k"}, Aggs: countSumAvg})
 }
 
-// BenchmarkMultiKey groups by (string, int64): the generic grouper.
+// BenchmarkMultiKey groups by (int64, int32) with 1000 distinct pairs: the
+// generic grouper.
 func BenchmarkMultiKey(b *testing.B) {
 	sc, batches := benchBatches(16, arrow.PrimitiveTypes.Int64, func(rng *rand.Rand, kb array.Builder) {
-		kb.(*array.Int64Builder).Append(rng.Int64N(1000))
+		kb.(*array.Int64Builder).Append(rng.Int64N(100))
 	})
 	defer releaseAll(batches)
-	runBench(b, sc, batches, Options{GroupBy: []string{"k", "v"}, Aggs: []Agg{{Func: Count}, {Func: Sum, Column: "f"}}})
+	runBench(b, sc, batches, Options{GroupBy: []string{"k", "k2"}, Aggs: countSumAvg})
 }
 
 // BenchmarkGlobal aggregates without keys.

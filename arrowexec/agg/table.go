@@ -25,10 +25,10 @@ func newTable() table {
 func entryOf(h uint64, gid uint32) uint64 { return h&^0xffffffff | uint64(gid+1) }
 
 // insert adds group gid == len(t.hashes) with hash h at slot s, which the
-// caller found empty, growing the table when it gets half full. After
+// caller found empty, growing the table when it gets full (see full). After
 // insert, callers reload entries and mask.
 func (t *table) insert(s uint64, h uint64, gid uint32) {
-	if (t.used+1)*2 > len(t.entries) {
+	if full(t.used+1, len(t.entries)) {
 		t.rehash(len(t.entries) * 2)
 		s = h & t.mask
 		for t.entries[s] != 0 {
