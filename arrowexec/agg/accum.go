@@ -1,6 +1,7 @@
 package agg
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
@@ -48,7 +49,7 @@ func newAccumulator(a boundAgg, m Mode) accumulator {
 			if dt.ID() == arrow.FLOAT64 {
 				return &avgAcc[float64, float64]{merge: true, sumType: dt}
 			}
-			return &avgAcc[int64, int64]{merge: true, sumType: dt}
+			return &avgAcc[int64, int64]{merge: true, sumType: dt, wide: true}
 		}
 		return newAvg(dt, m == Partial)
 	case Min, Max:
@@ -72,7 +73,7 @@ func newSum(dt arrow.DataType) accumulator {
 	case arrow.INT32:
 		return &sumAcc[int32, int64]{dt: i64}
 	case arrow.INT64:
-		return &sumAcc[int64, int64]{dt: i64}
+		return &sumAcc[int64, int64]{dt: i64, wide: true}
 	case arrow.UINT8:
 		return &sumAcc[uint8, int64]{dt: i64}
 	case arrow.UINT16:
@@ -80,7 +81,7 @@ func newSum(dt arrow.DataType) accumulator {
 	case arrow.UINT32:
 		return &sumAcc[uint32, int64]{dt: i64}
 	case arrow.UINT64:
-		return &sumAcc[uint64, int64]{dt: i64}
+		return &sumAcc[uint64, int64]{dt: i64, wide: true}
 	case arrow.FLOAT32:
 		return &sumAcc[float32, float64]{dt: f64}
 	case arrow.FLOAT64:
@@ -99,7 +100,7 @@ func newAvg(dt arrow.DataType, partial bool) accumulator {
 	case arrow.INT32:
 		return &avgAcc[int32, int64]{partial: partial, sumType: i64}
 	case arrow.INT64:
-		return &avgAcc[int64, int64]{partial: partial, sumType: i64}
+		return &avgAcc[int64, int64]{partial: partial, sumType: i64, wide: true}
 	case arrow.UINT8:
 		return &avgAcc[uint8, int64]{partial: partial, sumType: i64}
 	case arrow.UINT16:
@@ -107,7 +108,7 @@ func newAvg(dt arrow.DataType, partial bool) accumulator {
 	case arrow.UINT32:
 		return &avgAcc[uint32, int64]{partial: partial, sumType: i64}
 	case arrow.UINT64:
-		return &avgAcc[uint64, int64]{partial: partial, sumType: i64}
+		return &avgAcc[uint64, int64]{partial: partial, sumType: i64, wide: true}
 	case arrow.FLOAT32:
 		return &avgAcc[float32, float64]{partial: partial, sumType: f64}
 	case arrow.FLOAT64:
@@ -200,6 +201,35 @@ func (a *countMerge) update(cols []arrow.Array, gids []uint32) {
 	}
 }
 
+// errOverflow reports an integer sum outside the int64 range.
+var errOverflow = errors.New("integer overflow: the sum leaves the int64 range")
+
+// failer is implemented by accumulators that can fail (integer overflow);
+// the operator asks after every batch.
+type failer interface{ failed() error }
+
+// int64Values returns the values of an int64 or uint64 column as int64;
+// false if a valid uint64 value exceeds the int64 range.
+func int64Values(c arrow.Array) ([]int64, bool) {
+	vals := values[int64](c)
+	if c.DataType().ID() == arrow.UINT64 {
+		vv := validityOf(c)
+		for i, v := range vals {
+			if v < 0 && (vv.bits == nil || vv.valid(i)) {
+				return nil, false
+			}
+		}
+	}
+	return vals, true
+}
+
+func zeros(s []uint32, n int) []uint32 {
+	if cap(s) < n {
+		return make([]uint32, n)
+	}
+	return s[:n] // never written: stays zero
+}
+
 // lazySeen tracks which groups have seen a non-null value. While no batch
 // had a NULL in the aggregate's column, every group created by a row has a
 // value, so no per-row flag is kept: seen stays nil and covered counts the
@@ -259,12 +289,23 @@ type sumAcc[T number, S int64 | float64] struct {
 	dt   arrow.DataType
 	sums []S
 	lazySeen
+	// wide marks int64 and uint64 inputs, whose sums can leave the int64
+	// range: they are added with overflow checks.
+	wide  bool
+	zeros []uint32
+	err   error
 }
+
+func (a *sumAcc[T, S]) failed() error { return a.err }
 
 func (a *sumAcc[T, S]) resize(n int) { a.sums = extend(a.sums, n); a.resizeSeen(n) }
 func (a *sumAcc[T, S]) bytes() int   { return 8*cap(a.sums) + cap(a.seen) }
 
 func (a *sumAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
+	if a.wide {
+		a.updateWide(cols[0], gids)
+		return
+	}
 	vals := values[T](cols[0])[:len(gids)]
 	sums := a.sums
 	vv := validityOf(cols[0])
@@ -284,7 +325,49 @@ func (a *sumAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 	}
 }
 
+// updateWide adds int64 (or uint64) values with overflow checks.
+func (a *sumAcc[T, S]) updateWide(c arrow.Array, gids []uint32) {
+	vals, ok := int64Values(c)
+	if !ok {
+		a.err = errOverflow
+		return
+	}
+	vals = vals[:len(gids)]
+	sums := any(a.sums).([]int64)
+	vv := validityOf(c)
+	var ovf int64
+	if vv.bits == nil && a.seen == nil {
+		for i, g := range gids {
+			s, v := sums[g], vals[i]
+			r := s + v
+			ovf |= (s ^ r) & (v ^ r)
+			sums[g] = r
+		}
+		a.covered = len(sums)
+	} else {
+		seen := a.flags(len(sums))
+		for i, g := range gids {
+			if vv.bits != nil && !vv.valid(i) {
+				continue
+			}
+			s, v := sums[g], vals[i]
+			r := s + v
+			ovf |= (s ^ r) & (v ^ r)
+			sums[g] = r
+			seen[g] = true
+		}
+	}
+	if ovf < 0 {
+		a.err = errOverflow
+	}
+}
+
 func (a *sumAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
+	if a.wide {
+		a.zeros = zeros(a.zeros, n)
+		a.updateWide(cols[0], a.zeros)
+		return
+	}
 	vals := values[T](cols[0])
 	vv := validityOf(cols[0])
 	var sum S
@@ -320,7 +403,12 @@ type avgAcc[T number, S int64 | float64] struct {
 	sumType arrow.DataType
 	partial bool
 	merge   bool
+	wide    bool // int64 sums of int64 or uint64 values: overflow-checked
+	zeros   []uint32
+	err     error
 }
+
+func (a *avgAcc[T, S]) failed() error { return a.err }
 
 type avgState[S int64 | float64] struct {
 	sum   S
@@ -332,6 +420,14 @@ func (a *avgAcc[T, S]) bytes() int   { return 16 * cap(a.st) }
 
 func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 	st := a.st
+	if a.wide {
+		var counts arrow.Array
+		if a.merge {
+			counts = cols[1]
+		}
+		a.updateWide(cols[0], counts, gids)
+		return
+	}
 	if a.merge {
 		ps := values[S](cols[0])[:len(gids)]
 		pc := values[int64](cols[1])[:len(gids)]
@@ -363,9 +459,49 @@ func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 	}
 }
 
+// updateWide adds int64 (or uint64) values, or partial int64 sums with
+// their counts, with overflow checks.
+func (a *avgAcc[T, S]) updateWide(sums, counts arrow.Array, gids []uint32) {
+	vals, ok := int64Values(sums)
+	if !ok {
+		a.err = errOverflow
+		return
+	}
+	vals = vals[:len(gids)]
+	st := any(a.st).([]avgState[int64])
+	sv := validityOf(sums)
+	var (
+		pc []int64
+		cv validity
+	)
+	if counts != nil {
+		pc, cv = values[int64](counts)[:len(gids)], validityOf(counts)
+	}
+	var ovf int64
+	for i, g := range gids {
+		if sv.bits != nil && !sv.valid(i) || cv.bits != nil && !cv.valid(i) {
+			continue
+		}
+		p := &st[g]
+		s, v := p.sum, vals[i]
+		r := s + v
+		ovf |= (s ^ r) & (v ^ r)
+		p.sum = r
+		if pc != nil {
+			p.count += pc[i]
+		} else {
+			p.count++
+		}
+	}
+	if ovf < 0 {
+		a.err = errOverflow
+	}
+}
+
 func (a *avgAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
-	if a.merge {
-		a.update(cols, make([]uint32, n))
+	if a.merge || a.wide {
+		a.zeros = zeros(a.zeros, n)
+		a.update(cols, a.zeros)
 		return
 	}
 	vals := values[T](cols[0])

@@ -1016,3 +1016,83 @@ func TestLifecycle(t *testing.T) {
 		t.Error("Process with a cancelled context succeeded")
 	}
 }
+
+// processAll drives an operator and returns the first error.
+func processAll(mem memory.Allocator, spec *Spec, in *arrow.Schema, batches []arrow.RecordBatch) error {
+	ctx := context.Background()
+	op, err := spec.New(&arrowexec.Task{Mem: mem, Inputs: []*arrow.Schema{in}})
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	out := &collector{}
+	defer out.release()
+	for _, b := range batches {
+		if err := op.Process(ctx, 0, b, out); err != nil {
+			return err
+		}
+	}
+	return op.Finish(ctx, out)
+}
+
+func TestOverflow(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	batch := func(dt arrow.DataType, vals ...any) arrow.RecordBatch {
+		k := make([]any, len(vals))
+		for i := range k {
+			k[i] = int64(1)
+		}
+		return record(mem, []column{{name: "k", dt: arrow.PrimitiveTypes.Int64, vals: k}, {name: "v", dt: dt, vals: vals}})
+	}
+	i64, u64 := arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Uint64
+	cases := []struct {
+		name    string
+		batches []arrow.RecordBatch
+		fail    bool
+	}{
+		{"int64 overflow", []arrow.RecordBatch{batch(i64, int64(math.MaxInt64), int64(1))}, true},
+		{"int64 underflow", []arrow.RecordBatch{batch(i64, int64(math.MinInt64)), batch(i64, int64(-1))}, true},
+		{"int64 at the edge", []arrow.RecordBatch{batch(i64, int64(math.MaxInt64), int64(-1), nil, int64(1))}, false},
+		{"uint64 beyond int64", []arrow.RecordBatch{batch(u64, uint64(1)<<63)}, true},
+		{"uint64 null beyond int64", []arrow.RecordBatch{batch(u64, uint64(math.MaxInt64), nil)}, false},
+	}
+	for _, c := range cases {
+		for _, f := range []Func{Sum, Avg} {
+			for _, gb := range [][]string{nil, {"k"}} {
+				spec, err := New(Options{GroupBy: gb, Aggs: []Agg{{Func: f, Column: "v"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = processAll(mem, spec, c.batches[0].Schema(), c.batches)
+				if c.fail && (err == nil || !strings.Contains(err.Error(), "overflow") || !strings.Contains(err.Error(), string(f)+"(v)")) {
+					t.Errorf("%s: %s by %v: error %v, want an overflow error naming %s(v)", c.name, f, gb, err, f)
+				}
+				if !c.fail && err != nil {
+					t.Errorf("%s: %s by %v: %v", c.name, f, gb, err)
+				}
+			}
+		}
+		releaseAll(c.batches)
+	}
+
+	// Partial sums that fit, whose merge does not.
+	b1, b2 := batch(i64, int64(math.MaxInt64)), batch(i64, int64(1))
+	defer b1.Release()
+	defer b2.Release()
+	for _, f := range []Func{Sum, Avg} {
+		aggs := []Agg{{Func: f, Column: "v"}}
+		pspec, _ := New(Options{GroupBy: []string{"k"}, Aggs: aggs, Mode: Partial})
+		var states []arrow.RecordBatch
+		for _, b := range []arrow.RecordBatch{b1, b2} {
+			out := run(t, mem, pspec, b.Schema(), []arrow.RecordBatch{b}, nil)
+			states = append(states, out.batches...)
+		}
+		fspec, _ := New(Options{GroupBy: []string{"k"}, Aggs: aggs, Mode: Final})
+		err := processAll(mem, fspec, states[0].Schema(), states)
+		if err == nil || !strings.Contains(err.Error(), "overflow") {
+			t.Errorf("final %s: error %v, want overflow", f, err)
+		}
+		releaseAll(states)
+	}
+}

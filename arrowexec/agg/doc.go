@@ -14,7 +14,8 @@
 //	count_distinct(col)   int64; exact, nulls not counted
 //
 // sum, min, max and avg of a group without non-null values are NULL (SQL
-// semantics). Integer sums wrap on int64 overflow. Null keys form their own
+// semantics). An integer sum (or avg) leaving the int64 range fails the
+// operator with an error rather than wrapping. Null keys form their own
 // group; float keys compare as arrowexec.HashColumns hashes them (-0 equals
 // +0, NaNs are one key). Without group-by columns there is exactly one
 // output row, also for empty input. For min and max, NaN is greater than

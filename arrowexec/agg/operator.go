@@ -123,6 +123,9 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		acc.resize(ng)
 		acc.update(cols, gids)
 		clear(cols)
+		if err := o.failed(i); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -137,12 +140,23 @@ func (o *operator) processGlobal(b arrow.RecordBatch, n int) error {
 		if g, ok := acc.(globalUpdater); ok {
 			g.updateGlobal(cols, n)
 		} else {
-			if len(o.zeros) < n {
-				o.zeros = make([]uint32, n)
-			}
-			acc.update(cols, o.zeros[:n])
+			o.zeros = zeros(o.zeros, n)
+			acc.update(cols, o.zeros)
 		}
 		clear(cols)
+		if err := o.failed(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failed returns the error of accumulator i, if it failed.
+func (o *operator) failed(i int) error {
+	if f, ok := o.accs[i].(failer); ok {
+		if err := f.failed(); err != nil {
+			return fmt.Errorf("agg: %s: %w", o.p.aggs[i].Name(), err)
+		}
 	}
 	return nil
 }
