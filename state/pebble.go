@@ -1,0 +1,221 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// PebbleOptions configure the Pebble backend. Only Dir is required.
+type PebbleOptions struct {
+	Options
+	// Dir is the directory under which each store keeps its working files
+	// (Dir/StoreOptions.Name). Required.
+	Dir string
+	// CacheSize is the block cache of each store. Default 32 MiB.
+	CacheSize int64
+	// MemTableSize is the size of each memtable. Default 32 MiB.
+	MemTableSize uint64
+	// WAL enables Pebble's write-ahead log. Off by default: a store's files
+	// are a working copy rebuilt from snapshots after a failure, so a WAL
+	// only costs write bandwidth.
+	WAL bool
+	// KeepFiles keeps a store's directory on Close (default: removed).
+	KeepFiles bool
+	// Logger receives Pebble's log lines. Default: discarded.
+	Logger pebble.Logger
+}
+
+// EnsureDefaults fills unset fields with their defaults and returns o.
+func (o *PebbleOptions) EnsureDefaults() *PebbleOptions {
+	o.Options.EnsureDefaults()
+	if o.CacheSize == 0 {
+		o.CacheSize = 32 << 20
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 32 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger{}
+	}
+	return o
+}
+
+// Validate checks the options.
+func (o *PebbleOptions) Validate() error {
+	switch {
+	case o.Dir == "":
+		return fmt.Errorf("%w: PebbleOptions.Dir is empty", ErrInvalidOptions)
+	case o.CacheSize < 0:
+		return fmt.Errorf("%w: PebbleOptions.CacheSize %d < 0", ErrInvalidOptions, o.CacheSize)
+	}
+	return nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...)) // pebble's own invariant failures
+}
+
+// PebbleBackend keeps each store in its own Pebble DB on local disk.
+type PebbleBackend struct {
+	opts PebbleOptions
+}
+
+var _ Backend = (*PebbleBackend)(nil)
+
+// NewPebbleBackend returns a Pebble backend.
+func NewPebbleBackend(opts PebbleOptions) (*PebbleBackend, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &PebbleBackend{opts: opts}, nil
+}
+
+// Open creates the store's Pebble DB under Dir/o.Name, which must not exist.
+func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.opts.Dir, filepath.FromSlash(o.Name))
+	if _, err := os.Stat(dir); err == nil {
+		return nil, fmt.Errorf("%w: store %s: directory %s exists", ErrInvalidOptions, o.Name, dir)
+	}
+	cache := pebble.NewCache(b.opts.CacheSize)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{
+		Cache:        cache,
+		MemTableSize: b.opts.MemTableSize,
+		DisableWAL:   !b.opts.WAL,
+		Merger:       pebble.DefaultMerger, // list appends concatenate frames
+		Logger:       b.opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: open store %s at %s: %w", o.Name, dir, err)
+	}
+	s := newStore(b.opts.Options, o, &pebbleEngine{db: db})
+	if !b.opts.KeepFiles {
+		s.onClose = func() error { return os.RemoveAll(dir) }
+	}
+	return s, nil
+}
+
+type pebbleEngine struct {
+	db *pebble.DB
+}
+
+var writeOpts = pebble.NoSync
+
+func (e *pebbleEngine) get(k, dst []byte) ([]byte, bool, error) {
+	v, closer, err := e.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	dst = append(dst[:0], v...)
+	return dst, true, closer.Close()
+}
+
+func (e *pebbleEngine) set(k, v []byte) error   { return e.db.Set(k, v, writeOpts) }
+func (e *pebbleEngine) del(k []byte) error      { return e.db.Delete(k, writeOpts) }
+func (e *pebbleEngine) merge(k, v []byte) error { return e.db.Merge(k, v, writeOpts) }
+
+func (e *pebbleEngine) delRange(lo, hi []byte) error {
+	b := e.newBatch()
+	defer b.close()
+	if err := b.delRange(lo, hi); err != nil {
+		return err
+	}
+	return b.commit()
+}
+
+// upperOf turns an unbounded range end into the key just past the last key
+// at or after lo (no finite key bounds every possible entry key).
+func upperOf(r pebble.Reader, lo []byte) ([]byte, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo})
+	if err != nil {
+		return nil, err
+	}
+	var end []byte
+	if it.Last() {
+		end = append(append(end, it.Key()...), 0)
+	}
+	return end, it.Close()
+}
+
+func scanReader(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		more, err := fn(it.Key(), it.Value())
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func (e *pebbleEngine) scan(lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
+	return scanReader(e.db, lo, hi, fn)
+}
+
+type pebbleSnapshot struct{ s *pebble.Snapshot }
+
+func (e *pebbleEngine) snapshot() (engineSnapshot, error) {
+	return pebbleSnapshot{e.db.NewSnapshot()}, nil
+}
+
+func (s pebbleSnapshot) scan(lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
+	return scanReader(s.s, lo, hi, fn)
+}
+
+func (s pebbleSnapshot) close() { _ = s.s.Close() }
+
+func (e *pebbleEngine) diskBytes() int64 { return int64(e.db.Metrics().DiskSpaceUsage()) }
+
+func (e *pebbleEngine) close() error { return e.db.Close() }
+
+type pebbleBatch struct {
+	e *pebbleEngine
+	b *pebble.Batch
+}
+
+func (e *pebbleEngine) newBatch() batch        { return &pebbleBatch{e: e, b: e.db.NewBatch()} }
+func (b *pebbleBatch) set(k, v []byte) error   { return b.b.Set(k, v, nil) }
+func (b *pebbleBatch) del(k []byte) error      { return b.b.Delete(k, nil) }
+func (b *pebbleBatch) merge(k, v []byte) error { return b.b.Merge(k, v, nil) }
+func (b *pebbleBatch) size() int               { return b.b.Len() }
+func (b *pebbleBatch) close()                  { _ = b.b.Close() }
+
+func (b *pebbleBatch) delRange(lo, hi []byte) error {
+	if hi == nil {
+		var err error
+		if hi, err = upperOf(b.e.db, lo); err != nil || hi == nil {
+			return err
+		}
+	}
+	return b.b.DeleteRange(lo, hi, nil)
+}
+
+func (b *pebbleBatch) commit() error {
+	if b.b.Empty() {
+		return nil
+	}
+	if err := b.b.Commit(writeOpts); err != nil {
+		return err
+	}
+	b.b.Reset()
+	return nil
+}
