@@ -88,18 +88,22 @@ func BenchmarkSelect(b *testing.B) {
 		if bound.Type().ID() != arrow.BOOL {
 			continue
 		}
-		b.Run(bc.name, func(b *testing.B) {
-			sel := make([]int32, 0, benchRows)
-			b.ReportAllocs()
-			for b.Loop() {
-				sel, err = bound.Select(rec, sel)
-				if err != nil {
-					b.Fatal(err)
+		for _, strategy := range []string{"bitmap", "vectors"} {
+			b.Run(bc.name+"/"+strategy, func(b *testing.B) {
+				sparseAndOnly = strategy == "vectors"
+				defer func() { sparseAndOnly = false }()
+				sel := make([]int32, 0, benchRows)
+				b.ReportAllocs()
+				for b.Loop() {
+					sel, err = bound.Select(rec, sel)
+					if err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N)*benchRows/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(float64(len(sel)), "selected")
-		})
+				b.ReportMetric(float64(b.N)*benchRows/b.Elapsed().Seconds(), "rows/s")
+				b.ReportMetric(float64(len(sel)), "selected")
+			})
+		}
 	}
 }
 

@@ -16,24 +16,6 @@ func (b *Bound) Eval(mem memory.Allocator, rec arrow.RecordBatch) (arrow.Array, 
 	return b.root.eval(c)
 }
 
-// Select evaluates a boolean expression and appends to sel[:0] the indices
-// of the rows where it is TRUE (NULL counts as false), in ascending order.
-// Comparisons with a literal, AND, OR, IN, IS [NOT] NULL and starts_with
-// run on typed slices and selection vectors without building boolean
-// arrays; other predicates are evaluated with Eval. Pass the previous
-// result back as sel to reuse its memory.
-func (b *Bound) Select(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
-	if k := kindOf(b.Type()); k != kBool && k != kNull {
-		return nil, errorf("Select needs a boolean expression, %s has type %s", b.src, typeName(b.Type()))
-	}
-	n := int(rec.NumRows())
-	if cap(sel) < n {
-		sel = make([]int32, 0, n)
-	}
-	c := &evalCtx{mem: memory.DefaultAllocator, rec: rec, n: n}
-	return selectNode(c, b.root, sel[:0], true)
-}
-
 // selectNode returns the rows where nd is TRUE: among all rows when all is
 // set (sel is then empty with capacity >= c.n), otherwise among sel, which
 // it refines in place.
