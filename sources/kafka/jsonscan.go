@@ -153,13 +153,13 @@ func (s *scanner) value() bool {
 		s.kind = kindNumber
 		return s.number()
 	case c == 't':
-		s.kind = kindTrue
+		s.kind, s.val = kindTrue, nil
 		return s.lit("true")
 	case c == 'f':
-		s.kind = kindFalse
+		s.kind, s.val = kindFalse, nil
 		return s.lit("false")
 	case c == 'n':
-		s.kind = kindNull
+		s.kind, s.val = kindNull, nil
 		return s.lit("null")
 	case c == '{' || c == '[':
 		start := s.pos
