@@ -1,6 +1,8 @@
 package sinks
 
 import (
+	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
@@ -93,4 +95,31 @@ func collapse(s string) string {
 		s = strings.ReplaceAll(s, "\ufffd\ufffd", "\ufffd")
 	}
 	return s
+}
+
+// FuzzStrings round-trips strings through the CSV and JSON encoders and the
+// standard library's decoders.
+func FuzzStrings(f *testing.F) {
+	for _, s := range []string{"", "a", `"`, "a,b", "x\r\ny", "\xff", "日本", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got string
+		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil {
+			t.Fatalf("json %q: %v", s, err)
+		}
+		if utf8.ValidString(s) && got != s {
+			t.Fatalf("json %q: got %q", s, got)
+		}
+		// Two fields so that an empty first field is not an empty line.
+		line := append(appendCSVString(nil, s), ",x\n"...)
+		rec, err := csv.NewReader(bytes.NewReader(line)).Read()
+		if err != nil {
+			t.Fatalf("csv %q (%q): %v", s, line, err)
+		}
+		// encoding/csv drops a \r before \n, also inside quotes.
+		if want := strings.ReplaceAll(s, "\r\n", "\n"); len(rec) != 2 || rec[0] != want || rec[1] != "x" {
+			t.Fatalf("csv %q: got %q", s, rec)
+		}
+	})
 }
