@@ -135,7 +135,8 @@ func appendColumnValue(dst []byte, c arrow.Array, i int) ([]byte, error) {
 		}
 		return append(dst, 0), nil
 	case *array.String:
-		return appendEscaped(dst, a.ValueBytes()[a.ValueOffset(i)-a.ValueOffset(0):a.ValueOffset(i+1)-a.ValueOffset(0)]), nil
+		offs := a.ValueOffsets()
+		return appendEscaped(dst, a.ValueBytes()[offs[i]-offs[0]:offs[i+1]-offs[0]]), nil
 	case *array.Binary:
 		return appendEscaped(dst, a.Value(i)), nil
 	}

@@ -397,4 +397,3 @@ func sortStates(s []StateInfo) {
 		}
 	}
 }
-

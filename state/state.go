@@ -193,3 +193,17 @@ type Entry struct {
 	Key       []byte
 	Namespace []byte
 }
+
+// MarshalText writes the kind's name (manifests are JSON).
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText parses a kind name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindValue, KindMap, KindList} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown state kind %q", ErrIncompatibleSnapshot, b)
+}
