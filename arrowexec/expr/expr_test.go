@@ -106,6 +106,7 @@ func TestEvalCases(t *testing.T) {
 		{"NOT a IS NULL", "[true true false true true]"},
 		// IN, with a NULL in the list.
 		{"a IN (1, 300)", "[true false (null) false true]"},
+		{"a IN (1, 64)", "[true false (null) false false]"}, // a bitset of exactly one word
 		{"a IN (1, NULL)", "[true (null) (null) (null) (null)]"},
 		{"a NOT IN (1, 300)", "[false true (null) true false]"},
 		{"b IN (0.5, 2)", "[true true false (null) false]"},
