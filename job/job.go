@@ -64,6 +64,7 @@ const (
 	StepFilter    StepKind = "filter"
 	StepProject   StepKind = "project"
 	StepAggregate StepKind = "aggregate"
+	StepWindow    StepKind = "window"
 )
 
 // Step is one transformation. Exactly one of the fields matching Kind is set.
@@ -73,6 +74,7 @@ type Step struct {
 	Filter    expr.Expr
 	Project   []NamedExpr
 	Aggregate *AggregateSpec
+	Window    *WindowSpec
 }
 
 // NamedExpr is one output column of a project step.
@@ -227,7 +229,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		return fail(n.Line, "want one of filter, project, aggregate as a single key")
+		return fail(n.Line, "want one of filter, project, aggregate, window as a single key")
 	}
 	key, val := n.Content[0], n.Content[1]
 	st := Step{Kind: StepKind(key.Value), Line: key.Line}
@@ -276,8 +278,14 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			spec.Aggs = append(spec.Aggs, ag)
 		}
 		st.Aggregate = spec
+	case StepWindow:
+		w, err := parseWindowStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.Window = w
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project or aggregate)", key.Value)
+		return fail(key.Line, "unknown step %q (want filter, project, aggregate or window)", key.Value)
 	}
 	return st, nil
 }

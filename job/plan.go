@@ -120,6 +120,13 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 				cur = g.Add(name, single, xpar, xin)
 			}
 			par = cur.Parallelism()
+		case StepWindow:
+			n, err := planWindow(g, name, in, par, st.Window)
+			if err != nil {
+				return nil, errAt(st.Line, err)
+			}
+			cur = n
+			par = cur.Parallelism()
 		}
 		in = cur.Forward()
 		steps[cur.Name()] = i
@@ -184,6 +191,8 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 				add(expr.Columns(c.Expr)...)
 			}
 			return cols, preds
+		case StepWindow:
+			return nil, preds // the window step's own columns are not tracked yet: read all
 		case StepAggregate:
 			add(st.Aggregate.GroupBy...)
 			for _, a := range st.Aggregate.Aggs {

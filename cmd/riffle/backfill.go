@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -20,8 +22,16 @@ Output files appear atomically, and only when the job succeeds. See
 examples/ for job files.`)
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
+	cpuprofile := f.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := f.parse(e, args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return usageError{err}
+		}
+		defer stop()
 	}
 	if f.NArg() != 1 {
 		f.Usage()
@@ -90,4 +100,16 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 	e.log.Info("backfill done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
 		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
 	return res, nil
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

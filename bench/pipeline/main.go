@@ -1,0 +1,187 @@
+// Command pipeline times a scan + filter + group-by over a generated Parquet
+// file with riffle and with DuckDB, side by side in one run, with the same
+// thread count, and prints a Markdown table of the results.
+//
+//	go run ./bench/pipeline --rows 50000000 --threads 2 --runs 3
+//
+// DuckDB runs from the project's Python environment (scripts/python-env.sh).
+// Both engines read the same file and write their result to Parquet; DuckDB
+// is timed inside its process (interpreter start-up excluded), riffle from
+// planning to the last file published.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/job"
+)
+
+type query struct {
+	name  string
+	steps string
+	sql   string
+}
+
+var queries = []query{
+	{
+		name: "filter+groupby(item)",
+		steps: `
+  - filter: "event_type <> 'view' AND weight > 1"
+  - aggregate:
+      group_by: [item_id]
+      aggs: ["count(*) AS n", "sum(weight) AS total", "avg(weight) AS mean"]`,
+		sql: `SELECT item_id, count(*) AS n, sum(weight) AS total, avg(weight) AS mean FROM read_parquet('%s')
+WHERE event_type <> 'view' AND weight > 1 GROUP BY item_id`,
+	},
+	{
+		name: "groupby(user) count/sum",
+		steps: `
+  - aggregate:
+      group_by: [user_id]
+      aggs: ["count(*) AS n", "sum(weight) AS total"]`,
+		sql: `SELECT user_id, count(*) AS n, sum(weight) AS total FROM read_parquet('%s') GROUP BY user_id`,
+	},
+}
+
+func main() {
+	rows := flag.Int64("rows", 50_000_000, "rows of generated input")
+	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads for both engines")
+	runs := flag.Int("runs", 3, "timed runs per engine and query (median reported)")
+	dir := flag.String("dir", "", "cache directory for the input (default .cache/bench in the repo)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
+	flag.Parse()
+	if err := run(*rows, *threads, *runs, *dir, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rows int64, threads, runs int, dir, cpuprofile string) error {
+	root, err := oracle.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		dir = filepath.Join(root, ".cache", "bench")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	input := filepath.Join(dir, fmt.Sprintf("events-%d-seed1.parquet", rows))
+	if _, err := os.Stat(input); err != nil {
+		fmt.Fprintf(os.Stderr, "generating %d rows into %s\n", rows, input)
+		if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: rows, Seed: 1}, nil); err != nil {
+			return err
+		}
+	}
+	st, _ := os.Stat(input)
+	python := filepath.Join(root, ".venv", "bin", "python")
+	if _, err := os.Stat(python); err != nil {
+		return fmt.Errorf("no DuckDB: run scripts/python-env.sh first (%v)", err)
+	}
+	runtime.GOMAXPROCS(threads)
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Printf("input: %s (%d rows, %.1f MiB), threads: %d, runs: %d, %s/%s, %d CPUs\n\n", filepath.Base(input), rows,
+		float64(st.Size())/(1<<20), threads, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Println("| query | riffle (median) | DuckDB (median) | riffle / DuckDB | riffle rows/s |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, q := range queries {
+		var rt, dt []time.Duration
+		for i := 0; i < runs; i++ {
+			// Alternate engines so that neither gets a warmer machine.
+			d, err := timeRiffle(input, dir, q, threads)
+			if err != nil {
+				return fmt.Errorf("riffle %s: %w", q.name, err)
+			}
+			rt = append(rt, d)
+			d, err = timeDuckDB(python, input, dir, q, threads)
+			if err != nil {
+				return fmt.Errorf("duckdb %s: %w", q.name, err)
+			}
+			dt = append(dt, d)
+		}
+		r, d := median(rt), median(dt)
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.1fM |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
+			float64(rows)/r.Seconds()/1e6)
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) {
+	out := filepath.Join(dir, "out-riffle")
+	os.RemoveAll(out)
+	yml := fmt.Sprintf("name: bench\nsource:\n  parquet:\n    path: %s\nsteps:%s\nsink:\n  file:\n    path: %s\n", input, q.steps, out)
+	start := time.Now()
+	spec, err := job.Parse("bench.yaml", []byte(yml))
+	if err != nil {
+		return 0, err
+	}
+	plan, err := spec.Plan(job.Options{Parallelism: threads})
+	if err != nil {
+		return 0, err
+	}
+	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, err
+	}
+	if err := j.Run(context.Background()); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func timeDuckDB(python, input, dir string, q query, threads int) (time.Duration, error) {
+	out := filepath.Join(dir, "out-duckdb.parquet")
+	os.Remove(out)
+	script := fmt.Sprintf(`
+import duckdb, time
+c = duckdb.connect()
+c.execute("SET threads=%d")
+c.execute("SET enable_progress_bar=false")
+t = time.perf_counter()
+c.execute("""COPY (%s) TO '%s' (FORMAT parquet)""")
+print(time.perf_counter() - t)
+`, threads, fmt.Sprintf(q.sql, input), out)
+	cmd := exec.Command(python, "-c", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
