@@ -3,8 +3,8 @@ package arrowexec_test
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strconv"
 	"sync"

@@ -24,10 +24,10 @@ var schema = arrow.NewSchema([]arrow.Field{
 }, nil)
 
 type row struct {
-	id   int64
-	k    *int64
-	s    *string
-	v    *float64
+	id int64
+	k  *int64
+	s  *string
+	v  *float64
 }
 
 func gen(mem memory.Allocator, rng *rand.Rand, n, batch int) ([]arrow.RecordBatch, []row) {
