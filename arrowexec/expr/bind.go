@@ -76,6 +76,9 @@ func (n *colNode) eval(c *evalCtx) (arrow.Array, error) {
 	if n.idx >= int(c.rec.NumCols()) {
 		return nil, errorf("column %q: batch has only %d columns", n.name, c.rec.NumCols())
 	}
+	if f := c.rec.Schema().Field(n.idx); f.Name != n.name {
+		return nil, errorf("column %q: batch has %q at position %d; bind to the batch's schema", n.name, f.Name, n.idx)
+	}
 	a := c.rec.Column(n.idx)
 	if !arrow.TypeEqual(a.DataType(), n.t) {
 		return nil, errorf("column %q: batch has type %s, bound as %s", n.name, a.DataType(), n.t)
