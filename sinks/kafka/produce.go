@@ -54,10 +54,9 @@ func (s ProduceStats) Rate() float64 {
 // object per row, as the sink writes them), paced at o.Rate. batches yields
 // borrowed batches: Produce does not keep them past the yield. It returns
 // at the first iterator or delivery error, or when ctx ends.
-func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.RecordBatch, error]) (ProduceStats, error) {
+func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.RecordBatch, error]) (st ProduceStats, err error) {
 	so := Options{Brokers: o.Brokers, Topic: o.Topic, KeyColumn: o.KeyColumn, TimestampColumn: o.TimestampColumn,
 		BatchSize: o.BatchSize, BatchBytes: o.BatchBytes, BatchTimeout: o.BatchTimeout, MaxAttempts: o.MaxAttempts, WriteTimeout: o.WriteTimeout}
-	var st ProduceStats
 	if err := so.Validate(); err != nil {
 		return st, err
 	}
@@ -77,7 +76,11 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 		burst = so.BatchSize
 	}
 	w := so.writer()
-	defer w.Close()
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
 
 	var (
 		enc        *rowEncoder
@@ -91,9 +94,9 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 		pendingErr error
 	)
 	defer func() { st.Elapsed = time.Since(start) }()
-	for b, err := range batches {
-		if err != nil {
-			return st, err
+	for b, ierr := range batches {
+		if ierr != nil {
+			return st, ierr
 		}
 		if !b.Schema().Equal(schema) {
 			schema = b.Schema()
@@ -133,7 +136,9 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 			msgs = msgs[n:]
 		}
 	}
-	if err := w.Close(); err != nil {
+	err = w.Close()
+	w = nil
+	if err != nil {
 		return st, fmt.Errorf("kafka: topic %q: closing writer: %w", so.Topic, err)
 	}
 	return st, nil
