@@ -1,0 +1,45 @@
+// Package kafka is riffle's Kafka sink and producer: it writes Arrow record
+// batches to a topic as JSON messages, one flat object per row.
+//
+// # Encoding
+//
+// Every column becomes a member named after it, in schema order. Integers
+// and floats are JSON numbers (NaN and infinities, which JSON cannot hold,
+// become null); booleans are true/false; strings are JSON strings (invalid
+// UTF-8 becomes U+FFFD, as with encoding/json); binaries are base64
+// strings; timestamps of any unit are RFC 3339 strings with milliseconds in
+// UTC ("2026-01-02T03:04:05.678Z", TimeLayout); dates are "2006-01-02";
+// decimals are numbers with their exact text; nulls are null. Dictionary
+// columns are written as their values. Other types (lists, structs) are
+// rejected at plan time.
+//
+// # Sink
+//
+// New checks the options and that the topic exists (`kafka: topic "x" does
+// not exist (brokers ...)`). Sink is an arrowexec.Spec with no output;
+// Schema checks the key and timestamp columns at plan time. Each subtask
+// owns one kafka-go Writer (RequiredAcks all, batched per partition by
+// BatchSize/BatchBytes/BatchTimeout). Process encodes the batch (borrowed,
+// never retained) and writes it synchronously: when Process returns, every
+// row of the batch is acknowledged by all in-sync replicas, so a completed
+// checkpoint implies that everything before it was delivered (at least
+// once; a restart after a failure may write rows again). kafka-go retries a
+// failed batch up to MaxAttempts; after that the delivery error fails the
+// job, as `kafka: topic "x": n of m messages not delivered: <cause>`.
+//
+// With KeyColumn, messages are keyed by that column (strings and binaries
+// as their bytes, numbers as decimal text, null as no key) and partitioned
+// with murmur2 like the Java client, so equal keys land in one partition
+// in order. Without it messages are spread round robin. TimestampColumn
+// stamps each message with an event-time column.
+//
+// # Produce
+//
+// Produce replays batches from an iterator into a topic at a target rate
+// (the `riffle produce` command feeds it Parquet rows). Pacing is a token
+// bucket anchored at the start: message k is never sent before
+// start + k/Rate, and tokens left by a slow write are used by the next, so
+// the rate is accurate over seconds regardless of write latency. It
+// returns ProduceStats (messages, bytes, elapsed) and stops at the first
+// delivery error, iterator error, or when the context ends.
+package kafka

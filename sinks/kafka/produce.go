@@ -1,0 +1,154 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ProduceOptions configures Produce.
+type ProduceOptions struct {
+	Brokers []string
+	Topic   string
+	// Rate is the target in messages per second; 0 means as fast as the
+	// broker takes them. The pacing is a token bucket whose schedule is
+	// anchored at the start (message k is not sent before start + k/Rate),
+	// so the achieved rate stays accurate over seconds.
+	Rate float64
+	// Burst bounds the messages sent in one write (default: Rate/10, at
+	// least 1 and at most BatchSize); a write sends the tokens accrued
+	// since the last one, up to Burst.
+	Burst int
+	// KeyColumn and TimestampColumn as in Options.
+	KeyColumn       string
+	TimestampColumn string
+	// BatchSize, BatchBytes, BatchTimeout, MaxAttempts, WriteTimeout as in
+	// Options.
+	BatchSize    int
+	BatchBytes   int64
+	BatchTimeout time.Duration
+	MaxAttempts  int
+	WriteTimeout time.Duration
+}
+
+// ProduceStats is what Produce did.
+type ProduceStats struct {
+	Messages int64
+	Bytes    int64 // value bytes
+	Elapsed  time.Duration
+}
+
+// Rate returns the achieved messages per second.
+func (s ProduceStats) Rate() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Messages) / s.Elapsed.Seconds()
+}
+
+// Produce writes every row of batches to a topic as JSON messages (one
+// object per row, as the sink writes them), paced at o.Rate. batches yields
+// borrowed batches: Produce does not keep them past the yield. It returns
+// at the first iterator or delivery error, or when ctx ends.
+func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.RecordBatch, error]) (st ProduceStats, err error) {
+	so := Options{Brokers: o.Brokers, Topic: o.Topic, KeyColumn: o.KeyColumn, TimestampColumn: o.TimestampColumn,
+		BatchSize: o.BatchSize, BatchBytes: o.BatchBytes, BatchTimeout: o.BatchTimeout, MaxAttempts: o.MaxAttempts, WriteTimeout: o.WriteTimeout}
+	if err := so.Validate(); err != nil {
+		return st, err
+	}
+	if o.Rate < 0 {
+		return st, fmt.Errorf("kafka: negative produce rate %g", o.Rate)
+	}
+	so = so.withDefaults()
+	if err := checkTopic(ctx, so.Brokers, so.Topic, so.WriteTimeout); err != nil {
+		return st, err
+	}
+	burst := o.Burst
+	if burst <= 0 {
+		burst = int(o.Rate / 10)
+	}
+	burst = max(1, min(burst, so.BatchSize))
+	if o.Rate == 0 {
+		burst = so.BatchSize
+	}
+	w := so.writer()
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+
+	var (
+		enc        *rowEncoder
+		schema     *arrow.Schema
+		key, ts    int
+		buf, keys  []byte
+		msgs       []kafkago.Message
+		tsBuf      []int64
+		start      = time.Now()
+		timer      *time.Timer
+		pendingErr error
+	)
+	defer func() { st.Elapsed = time.Since(start) }()
+	for b, ierr := range batches {
+		if ierr != nil {
+			return st, ierr
+		}
+		if !b.Schema().Equal(schema) {
+			schema = b.Schema()
+			if key, ts, pendingErr = so.checkColumns(schema); pendingErr != nil {
+				return st, pendingErr
+			}
+			enc, _ = newRowEncoder(schema)
+		}
+		msgs, err = encodeBatch(enc, b, key, ts, &buf, &keys, msgs[:0], &tsBuf)
+		if err != nil {
+			return st, err
+		}
+		for len(msgs) > 0 {
+			n := min(burst, len(msgs))
+			if o.Rate > 0 {
+				// Tokens: messages due by now (the schedule sends message k
+				// at start + k/Rate) minus those sent. A slow write leaves
+				// tokens behind that the next write uses, so the rate holds
+				// over seconds whatever the write latency.
+				due := int64(time.Since(start).Seconds()*o.Rate) + 1
+				if tokens := due - st.Messages; tokens <= 0 {
+					next := start.Add(time.Duration(float64(st.Messages) / o.Rate * float64(time.Second)))
+					wait := max(time.Until(next), 50*time.Microsecond)
+					if timer == nil {
+						timer = time.NewTimer(wait)
+					} else {
+						timer.Reset(wait)
+					}
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						return st, ctx.Err()
+					}
+					continue
+				} else {
+					n = int(min(int64(n), tokens))
+				}
+			}
+			if err := write(ctx, w, so.Topic, msgs[:n]); err != nil {
+				return st, err
+			}
+			for _, m := range msgs[:n] {
+				st.Bytes += int64(len(m.Value))
+			}
+			st.Messages += int64(n)
+			msgs = msgs[n:]
+		}
+	}
+	err = w.Close()
+	w = nil
+	if err != nil {
+		return st, fmt.Errorf("kafka: topic %q: closing writer: %w", so.Topic, err)
+	}
+	return st, nil
+}

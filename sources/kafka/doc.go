@@ -1,0 +1,119 @@
+// Package kafka is riffle's Kafka source: it reads one or more topics as
+// Arrow record batches, for continuous (unbounded) jobs and, with
+// Options.Bounded, as a batch input.
+//
+// # Partitions and subtasks
+//
+// New validates the options, checks that every topic exists (`kafka: topic
+// "x" does not exist (brokers 127.0.0.1:9092)`) and lists the partitions,
+// sorted by (topic, partition). Partition i is read by subtask
+// i % parallelism: assignment is static and deterministic. riffle never
+// joins a consumer group and never rebalances; positions are riffle's own
+// and live in checkpoints (as in Flink). Unreachable brokers are retried
+// with exponential backoff (Options.Retries, RetryBackoff) before New fails
+// with an error naming the brokers.
+//
+// # Where reading starts
+//
+// A restored subtask (Task.Restore) starts every partition it owns at the
+// position in the checkpoint. Task.Restore.Operator holds the blobs of every
+// subtask of the previous run, so a job can resume with a different
+// parallelism: each new subtask takes the partitions it owns now from the
+// union. Partitions the checkpoint does not know start at the earliest
+// offset. Without restored state, Options.Start decides: earliest, latest
+// (the end when New ran), timestamp (the first offset at or after
+// StartTime) or committed (the offsets committed by Options.GroupID;
+// earliest where there are none, or where the committed offset was deleted
+// by retention).
+//
+// # Fetching and batching
+//
+// Each reader runs one fetch goroutine per partition (kafka-go Conn to the
+// partition leader, Fetch with MinBytes 1, FetchMaxBytes, FetchMaxWait),
+// feeding a bounded channel; network errors reconnect with backoff, and
+// after Options.Retries consecutive failures the reader fails with an error
+// naming the topic, partition, offset and brokers. Next decodes the fetched
+// messages on the subtask's goroutine into Arrow builders allocated from
+// Task.Mem and returns a batch as soon as MaxBatchRows rows are decoded or
+// MaxBatchDelay passed since the call (with at least one row). If nothing
+// arrived within MaxBatchDelay it returns (nil, nil), so the runtime can
+// inject barriers and watermarks. A batch may hold rows of several
+// partitions; rows of one partition are in offset order.
+//
+// In bounded mode New records every partition's end offset (its high
+// watermark at that time); a reader returns io.EOF once all its partitions
+// reached their end. Messages produced later are not read.
+//
+// # Formats
+//
+// FormatJSON decodes each value as one flat JSON object with a
+// hand-written scanner that validates the full JSON grammar (as
+// encoding/json does; nested values of undeclared members are validated and
+// skipped), unescapes strings without allocating and writes straight into
+// typed builders. Keys match declared field names exactly; the last of
+// duplicate keys wins; invalid UTF-8 in strings becomes U+FFFD. Coercions:
+//
+//	int64, int32  integers; numbers with an integral value (12.0, 1e3);
+//	              strings holding a decimal integer ("12", " -3 ")
+//	float64       numbers (out of range: ±Inf); strings holding a number
+//	string        strings; numbers as their literal text; true/false
+//	bool          true/false; the strings "true"/"false"
+//	timestamp     numbers as epoch milliseconds (fractions floored); strings
+//	              holding epoch milliseconds or RFC 3339 (any offset)
+//	binary        strings (their UTF-8 bytes)
+//
+// null and missing members are null; for Required fields they make the
+// message bad. FormatCSV decodes each value as one CSV record (RFC 4180
+// quoting, ',' separator, optional trailing newline) whose columns are the
+// declared fields in order; values are coerced as JSON strings are, and an
+// empty unquoted value is null. FormatRaw keeps the value in a binary
+// column "value". Metadata columns (Options.Metadata) follow: _key
+// (binary), _timestamp (timestamp[ms, UTC]), _partition (int32), _offset
+// (int64), _topic (string).
+//
+// # Bad messages
+//
+// A message that is not valid JSON or CSV, has a value of the wrong type or
+// misses a required field is handled per Options.OnError: fail (the default)
+// fails the job with a *MessageError, `kafka: topic "t" partition 3 offset
+// 17: <reason>`; skip drops it and counts Stats.Skipped; dead-letter appends
+// a JSON line {topic, partition, offset, reason, payload} (payload_base64
+// instead of payload when the value is not valid UTF-8) to
+// Options.DeadLetterPath and counts Stats.DeadLettered. The file is shared
+// by the source's readers, buffered, and flushed and fsynced at every
+// checkpoint (before the snapshot is taken) and at close. A bad message is
+// never half-decoded: a message adds one row to every column or none.
+//
+// # Checkpoints and offsets
+//
+// Reader implements arrowexec.Checkpointer: SnapshotState returns
+// {topic: {partition: next offset}} as JSON for the partitions it owns,
+// counting exactly the messages consumed by the batches it returned (a
+// fetched message not yet returned is read again after a restore). So a
+// restore resumes with no gap and no duplicate. Reader implements
+// arrowexec.CheckpointListener: when Options.GroupID is set, a completed
+// checkpoint commits its positions to the group (for monitoring and
+// StartCommitted); a failed commit is logged and counted
+// (Stats.CommitErrors), not fatal, since the checkpoint is the truth.
+//
+// # Event time
+//
+// With Options.Watermark, the reader tracks a watermark per partition
+// (split = partition's index in Source.Partitions) through
+// arrowexec.Watermarks and implements arrowexec.WatermarkSource: the
+// subtask's watermark is the minimum over its partitions; a partition that
+// delivered nothing for IdleTimeout is idle and left out, and a reader
+// whose partitions are all idle (or that owns none, when unbounded) reports
+// itself idle.
+//
+// # Memory and ownership
+//
+// Next returns a batch the caller owns, allocated from Task.Mem; fetched
+// messages live on the Go heap, never in a batch. Close stops the fetchers
+// and releases the builders; it is safe to call twice.
+//
+// # Errors
+//
+// Every error starts with "kafka: " and names the topic, partition and
+// offset when it concerns one.
+package kafka
