@@ -48,7 +48,7 @@ func makeBatches(mem memory.Allocator, n, size int) []arrow.RecordBatch {
 			b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("n\"%d\\\n\u00e9\x01", i))
 			b.Field(2).(*array.Float64Builder).Append(float64(i) / 8)
 		}
-		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.Add(time.Duration(i)*time.Millisecond+123*time.Microsecond).UnixMicro()))
+		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.Add(time.Duration(i)*time.Millisecond + 123*time.Microsecond).UnixMicro()))
 		b.Field(4).(*array.BooleanBuilder).Append(i%2 == 0)
 		if (i+1)%size == 0 || i == n-1 {
 			out = append(out, b.NewRecordBatch())
