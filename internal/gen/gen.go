@@ -268,7 +268,7 @@ func (a *arrivals) at(i int64) int64 {
 		a.anchor = first
 		a.lo, a.hi = a.g.warp(first), a.g.warp(first+anchorRows)
 	}
-	w := a.lo + (a.hi-a.lo)*float64(i-a.anchor)/anchorRows
+	w := min(a.lo+(a.hi-a.lo)*float64(i-a.anchor)/anchorRows, a.hi) // min: no rounding past the next anchor
 	return a.g.startMs + int64(w)
 }
 
