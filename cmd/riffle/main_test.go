@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -86,4 +88,49 @@ func TestQuickstart(t *testing.T) {
 	if len(files) == 0 || !strings.Contains(out, "item rows") {
 		t.Fatalf("no output files (%v), stdout %q", files, out)
 	}
+}
+
+// TestBackfillGolden runs the golden job over the committed fixture at
+// several parallelisms; the sorted CSV output must equal
+// testdata/item-stats.golden.csv (cross-checked with DuckDB when written).
+func TestBackfillGolden(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "item-stats.golden.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines := strings.Split(strings.TrimSpace(string(want)), "\n")
+	for _, p := range []string{"1", "2", "3"} {
+		out := filepath.Join(t.TempDir(), "out")
+		t.Chdir(root)
+		code, _, errOut := runCLI(t, "backfill", "--progress", "never", "--parallelism", p, "--output", out, "testdata/item-stats.yaml")
+		if code != exitOK {
+			t.Fatalf("p=%s: exit %d: %s", p, code, errOut)
+		}
+		files, _ := filepath.Glob(filepath.Join(out, "*.csv"))
+		var header string
+		var rows []string
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			header = lines[0]
+			rows = append(rows, lines[1:]...)
+		}
+		sortNumeric(rows)
+		got := append([]string{header}, rows...)
+		if strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
+			t.Fatalf("p=%s: output differs from the golden file:\n%s", p, strings.Join(got, "\n"))
+		}
+	}
+}
+
+func sortNumeric(rows []string) {
+	key := func(s string) int {
+		n, _ := strconv.Atoi(strings.SplitN(s, ",", 2)[0])
+		return n
+	}
+	sort.Slice(rows, func(i, j int) bool { return key(rows[i]) < key(rows[j]) })
 }
