@@ -29,7 +29,6 @@ type cmpNode struct {
 	l, r     node
 	mode     cmpMode
 	k        kind // physical kind of l
-	rk       kind
 	rconst   bool
 	c        scalar // the constant r, converted
 	constRes bool
@@ -80,7 +79,7 @@ func newCmp(op BinaryOp, l, r node, le, re Expr) (node, error) {
 	if isNullConst(l) || isNullConst(r) {
 		return nullBool(), nil
 	}
-	n := &cmpNode{op: op, l: l, r: r, k: lk, rk: rk, rconst: rc}
+	n := &cmpNode{op: op, l: l, r: r, k: lk, rconst: rc}
 	if rc {
 		n.c = r.(*constNode).v
 		n.bindConst()

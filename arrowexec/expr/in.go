@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"unsafe"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
@@ -234,32 +236,52 @@ func (m inFloat[T]) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
 	return sel[:k]
 }
 
-type inStr struct{ s *inSet[string] }
+// inStr matches strings. lens has bit min(len, 63) set for the length of
+// every string in the set, so most non-members are rejected without
+// hashing.
+type inStr struct {
+	s    *inSet[string]
+	lens uint64
+}
+
+func newInStr(ss []string) inStr {
+	m := inStr{s: newInSet(ss)}
+	for _, s := range ss {
+		m.lens |= 1 << min(len(s), 63)
+	}
+	return m
+}
 
 func (m inStr) match(a arrow.Array, n int, out []byte) {
 	if kindOf(a.DataType()) == kString {
 		o, d := stringOffsets32(a)
-		inStrMatch(o, d, m.s, n, out)
+		inStrMatch(o, d, m, n, out)
 	} else {
 		o, d := stringOffsets64(a)
-		inStrMatch(o, d, m.s, n, out)
+		inStrMatch(o, d, m, n, out)
 	}
 }
 
 func (m inStr) sel(a arrow.Array, n int, sel []int32, all bool) []int32 {
 	if kindOf(a.DataType()) == kString {
 		o, d := stringOffsets32(a)
-		return inStrSel(o, d, m.s, n, sel, all)
+		return inStrSel(o, d, m, n, sel, all)
 	}
 	o, d := stringOffsets64(a)
-	return inStrSel(o, d, m.s, n, sel, all)
+	return inStrSel(o, d, m, n, sel, all)
 }
 
-func inStrMatch[O int32 | int64](offs []O, data []byte, s *inSet[string], n int, out []byte) {
+func (m inStr) has(b []byte) bool {
+	// The lookup only reads the key, so it may alias the Arrow buffer
+	// (string(b) would copy strings longer than 32 bytes to the heap).
+	return m.lens>>min(len(b), 63)&1 != 0 && m.s.has(unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+func inStrMatch[O int32 | int64](offs []O, data []byte, m inStr, n int, out []byte) {
 	ow := viewAs[uint64](out)
 	var cur uint64
 	for i := 0; i < n; i++ {
-		cur |= uint64(b2u(s.has(string(data[offs[i]:offs[i+1]])))) << (i & 63)
+		cur |= uint64(b2u(m.has(data[offs[i]:offs[i+1]]))) << (i & 63)
 		if i&63 == 63 {
 			ow[i>>6] = cur
 			cur = 0
@@ -270,19 +292,19 @@ func inStrMatch[O int32 | int64](offs []O, data []byte, s *inSet[string], n int,
 	}
 }
 
-func inStrSel[O int32 | int64](offs []O, data []byte, s *inSet[string], n int, sel []int32, all bool) []int32 {
+func inStrSel[O int32 | int64](offs []O, data []byte, m inStr, n int, sel []int32, all bool) []int32 {
 	k := 0
 	if all {
 		sel = sel[:n]
 		for i := 0; i < n; i++ {
 			sel[k] = int32(i)
-			k += int(b2u(s.has(string(data[offs[i]:offs[i+1]]))))
+			k += int(b2u(m.has(data[offs[i]:offs[i+1]])))
 		}
 		return sel[:k]
 	}
 	for _, i := range sel {
 		sel[k] = i
-		k += int(b2u(s.has(string(data[offs[i]:offs[i+1]]))))
+		k += int(b2u(m.has(data[offs[i]:offs[i+1]])))
 	}
 	return sel[:k]
 }
@@ -388,7 +410,7 @@ func (b *binder) bindIn(x *InExpr) (node, error) {
 		for i, c := range conv {
 			ss[i] = c.c.s
 		}
-		n.m = inStr{newInSet(ss)}
+		n.m = newInStr(ss)
 	case k == kBool:
 		var m inBool
 		for _, c := range conv {
