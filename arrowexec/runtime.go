@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -62,6 +63,22 @@ type Job struct {
 	sources  []*subtask
 	mu       sync.Mutex
 	started  bool
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	drain    atomic.Bool
+}
+
+// Stop ends the job gracefully: every source stops after its current batch
+// and signals end of input, so operators finish and sinks flush and commit
+// what they received; Run then returns nil. With drain, sources first emit
+// the final watermark, so every event-time window fires (as at the end of
+// bounded input); without it, open windows stay unfired. Stop returns at
+// once; it is safe to call more than once and from any goroutine.
+func (j *Job) Stop(drain bool) {
+	j.stopOnce.Do(func() {
+		j.drain.Store(drain)
+		close(j.stopCh)
+	})
 }
 
 // Compile builds g and lays out its subtasks and channels.
@@ -70,7 +87,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 		return nil, err
 	}
 	opts.ensureDefaults()
-	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes))}
+	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes)), stopCh: make(chan struct{})}
 	for _, n := range g.nodes {
 		sts := make([]*subtask, n.parallelism)
 		for i := range sts {
@@ -371,9 +388,18 @@ func (st *subtask) runSource(ctx context.Context) error {
 	defer r.Close()
 	wms, _ := r.(WatermarkSource)
 	lastWM, lastIdle := MinWatermark, false
+	stopped := false
 	for {
 		if err := st.notifyCompleted(ctx, r); err != nil {
 			return err
+		}
+		select {
+		case <-st.job.stopCh:
+			stopped = true
+		default:
+		}
+		if stopped {
+			break
 		}
 		select {
 		case b := <-st.trigger:
@@ -429,9 +455,11 @@ func (st *subtask) runSource(ctx context.Context) error {
 	if cp, ok := r.(Checkpointer); ok {
 		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
 	}
-	st.task.Metrics.Watermark.Store(MaxWatermark)
-	if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: MaxWatermark}); err != nil {
-		return err
+	if !stopped || st.job.drain.Load() {
+		st.task.Metrics.Watermark.Store(MaxWatermark)
+		if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: MaxWatermark}); err != nil {
+			return err
+		}
 	}
 	return st.out.control(ctx, Message{Kind: KindEndOfInput})
 }
@@ -479,8 +507,10 @@ func (st *subtask) runOperator(ctx context.Context) error {
 				return err
 			}
 		case KindEndOfInput:
+			// A naturally ended input sent MaxWatermark before this; a
+			// stopped one keeps its last watermark, so a stop without drain
+			// fires nothing.
 			in.ended = true
-			in.wm = MaxWatermark
 			st.casesOK = false
 			active--
 			if err := st.advanceWatermark(ctx, wh); err != nil {

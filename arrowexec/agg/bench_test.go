@@ -61,6 +61,7 @@ func runBench(b *testing.B, sc *arrow.Schema, batches []arrow.RecordBatch, opts 
 		rows += int(rb.NumRows())
 	}
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		op, err := spec.New(&arrowexec.Task{Mem: memory.DefaultAllocator, Inputs: []*arrow.Schema{sc}})
@@ -77,7 +78,12 @@ func runBench(b *testing.B, sc *arrow.Schema, batches []arrow.RecordBatch, opts 
 		}
 		op.Close()
 	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.StopTimer()
+	total := float64(rows) * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "rows/s")
+	// CPU time of the process (all threads, GC included) per row: steadier
+	// than wall time on a shared machine.
+	b.ReportMetric(float64(cpuTime()-cpu0)/total, "cpu-ns/row")
 }
 
 var countSumAvg = []Agg{{Func: Count}, {Func: Sum, Column: "v"}, {Func: Avg, Column: "v"}}
