@@ -1,0 +1,21 @@
+// Package embedkafka runs an in-process, in-memory Kafka-compatible broker
+// (github.com/twmb/franz-go/pkg/kfake) for riffle's quickstart, when no
+// brokers are given: Start seeds the topics and returns a bootstrap address
+// that segmentio/kafka-go (and so riffle's Kafka source and sink) talks to
+// like a real broker.
+//
+// The package test checks, against the embedded broker, the kafka-go calls
+// riffle relies on: Writer produce (acks all, explicit partitions and
+// timestamps), Conn fetch (DialLeader, Seek, ReadBatchWith), Client
+// Metadata, ListOffsets (first, last, by timestamp), consumer-group offset
+// commit/fetch through Client and through a Reader with GroupID, and the
+// riffle source and sink end to end. All of them work. One difference from
+// a real broker was found: ListOffsets by timestamp returns the right
+// offset but echoes the requested timestamp instead of the found record's
+// (kafka-go's PartitionOffsets.Offsets then maps the offset to the request
+// time); riffle only uses the offset, so it is not affected.
+//
+// kfake is a test broker: nothing is persisted, there is no replication,
+// and its performance is not representative. Use it for demos and tests,
+// never for data that matters.
+package embedkafka
