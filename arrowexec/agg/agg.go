@@ -212,6 +212,7 @@ type plan struct {
 	keyIdx []int
 	aggs   []boundAgg
 	out    *arrow.Schema
+	used   []int // every input column read: keys and aggregate inputs
 }
 
 // boundAgg is one aggregate with resolved input columns and types.
@@ -302,6 +303,10 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 		fields = append(fields, ba.out...)
 	}
 	p.out = arrow.NewSchema(fields, nil)
+	p.used = append(p.used, p.keyIdx...)
+	for _, a := range p.aggs {
+		p.used = append(p.used, a.cols...)
+	}
 	return p, nil
 }
 

@@ -990,6 +990,15 @@ func TestLifecycle(t *testing.T) {
 	if err := op.Process(ctx, 0, rec, out); err != nil {
 		t.Fatal(err)
 	}
+	if n := op.(interface{ StateBytes() int }).StateBytes(); n <= 0 {
+		t.Errorf("StateBytes = %d after a batch", n)
+	}
+	// A batch whose column types differ from the input schema is refused.
+	other := record(mem, []column{{name: "k_utf8", dt: arrow.PrimitiveTypes.Int64, vals: []any{int64(1)}}})
+	defer other.Release()
+	if err := op.Process(ctx, 0, other, out); err == nil {
+		t.Error("Process accepted a batch of another schema")
+	}
 	// Close without Finish, twice; then every call fails cleanly.
 	if err := op.Close(); err != nil {
 		t.Fatal(err)

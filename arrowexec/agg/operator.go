@@ -86,8 +86,8 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if int(b.NumCols()) != o.p.in.NumFields() {
-		return fmt.Errorf("agg: batch has %d columns, schema %d", b.NumCols(), o.p.in.NumFields())
+	if err := o.checkBatch(b); err != nil {
+		return err
 	}
 	n := int(b.NumRows())
 	if n == 0 {
@@ -125,6 +125,23 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		clear(cols)
 		if err := o.failed(i); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkBatch makes sure the columns the kernels reinterpret have the
+// planned types (a mismatch would otherwise be read as the wrong type).
+func (o *operator) checkBatch(b arrow.RecordBatch) error {
+	if b.Schema() == o.p.in {
+		return nil
+	}
+	if int(b.NumCols()) != o.p.in.NumFields() {
+		return fmt.Errorf("agg: batch has %d columns, the input schema %d", b.NumCols(), o.p.in.NumFields())
+	}
+	for _, i := range o.p.used {
+		if got, want := b.Column(i).DataType(), o.p.in.Field(i).Type; !arrow.TypeEqual(got, want) {
+			return fmt.Errorf("agg: column %q is %s in the batch, %s in the input schema", o.p.in.Field(i).Name, got, want)
 		}
 	}
 	return nil
