@@ -16,6 +16,11 @@ type Barrier struct {
 // Keyed state is split by key group so it can be redistributed when the
 // parallelism changes; operator state (source positions, pending sink files)
 // is one opaque blob per subtask.
+//
+// State too large for memory (Pebble) is written as files instead: a
+// subtask calls Task.SnapshotDir(id) for a directory that belongs to the
+// checkpoint and writes its files there before SnapshotState returns; the
+// coordinator keeps the directory with the checkpoint.
 type SubtaskSnapshot struct {
 	KeyGroups map[int][]byte
 	Operator  []byte
@@ -28,6 +33,10 @@ type RestoreState struct {
 	CheckpointID uint64
 	KeyGroups    map[int][]byte
 	Operator     [][]byte
+	// Dirs are the snapshot directories of every subtask of the previous
+	// run that wrote files (see Task.SnapshotDir); a keyed operator loads
+	// the key groups it owns now from all of them.
+	Dirs []string
 	// Watermark is the watermark the job had reached.
 	Watermark int64
 }

@@ -37,6 +37,10 @@ type Task struct {
 	// Restore holds the state this subtask restores from, or nil on a fresh
 	// start (see Checkpointer).
 	Restore *RestoreState
+	// SnapshotDir returns the directory where this subtask may write files
+	// for checkpoint id (created on first call), or an error when the job
+	// runs without a checkpoint directory.
+	SnapshotDir func(id uint64) (string, error)
 }
 
 // KeyGroupRange returns the key groups [lo, hi) this subtask owns.

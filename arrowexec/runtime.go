@@ -41,6 +41,9 @@ type RunOptions struct {
 	// OnSnapshot receives every subtask's snapshot for checkpoint id. It is
 	// called from the subtask's goroutine and must be safe for concurrent use.
 	OnSnapshot func(node string, subtask int, id uint64, snap SubtaskSnapshot) error
+	// SnapshotDir returns (and creates) the directory where a subtask writes
+	// snapshot files for checkpoint id; nil when checkpoints keep no files.
+	SnapshotDir func(node string, subtask int, id uint64) (string, error)
 }
 
 func (o *RunOptions) ensureDefaults() {
@@ -101,6 +104,12 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				},
 			}
 			st.task.Metrics.Watermark.Store(MinWatermark)
+			st.task.SnapshotDir = func(id uint64) (string, error) {
+				if opts.SnapshotDir == nil {
+					return "", errors.New("arrowexec: this job has no checkpoint directory")
+				}
+				return opts.SnapshotDir(n.name, i, id)
+			}
 			for _, in := range n.inputs {
 				st.task.Inputs = append(st.task.Inputs, in.From.schema)
 			}
