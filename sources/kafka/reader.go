@@ -105,6 +105,7 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 		}
 		r.dlOpen = true
 	}
+	s.readerOpened()
 	r.dec = newDecoder(s.o, s.schema, t.Mem)
 	r.chunks = make(chan chunk, 2*len(r.parts)+1)
 	fctx, cancel := context.WithCancel(context.Background())
@@ -216,20 +217,25 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			return false
 		}
 	}
-	var conn *kafkago.Conn
-	defer func() {
+	var (
+		conn      *kafkago.Conn
+		stopWatch func() bool
+	)
+	// closeConn closes the connection; a context watcher also closes it
+	// when the reader closes, so a fetch blocked on the network returns.
+	closeConn := func() {
 		if conn != nil {
+			stopWatch()
 			conn.Close()
+			conn = nil
 		}
-	}()
+	}
+	defer closeConn()
 	failures := 0
 	backoff := o.RetryBackoff
 	var lastErr error
 	fail := func(err error) bool {
-		if conn != nil {
-			conn.Close()
-			conn = nil
-		}
+		closeConn()
 		lastErr = err
 		failures++
 		if failures >= o.Retries {
@@ -264,6 +270,7 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 				continue
 			}
 			conn = c
+			stopWatch = context.AfterFunc(ctx, func() { c.Close() })
 			if _, err := conn.Seek(off, kafkago.SeekAbsolute|kafkago.SeekDontCheck); err != nil {
 				if !fail(err) {
 					return
@@ -587,6 +594,7 @@ func (r *Reader) Close() error {
 		r.timer.Stop()
 	}
 	r.dec.release()
+	r.s.readerClosed()
 	var err error
 	if r.dlOpen {
 		err = r.s.dl.close()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,6 +70,9 @@ type Source struct {
 	tr     *kafkago.Transport
 	stats  stats
 	dl     *deadLetter
+
+	mu      sync.Mutex
+	readers int
 }
 
 var _ arrowexec.Source = (*Source)(nil)
@@ -161,6 +165,29 @@ func (s *Source) Stats() Stats {
 		DeadLettered: s.stats.deadLettered.Load(),
 		Commits:      s.stats.commits.Load(),
 		CommitErrors: s.stats.commitErrors.Load(),
+	}
+}
+
+// Close releases the idle broker connections of the source's metadata
+// client. Readers keep working; the last reader to close does the same.
+func (s *Source) Close() error {
+	s.tr.CloseIdleConnections()
+	return nil
+}
+
+func (s *Source) readerOpened() {
+	s.mu.Lock()
+	s.readers++
+	s.mu.Unlock()
+}
+
+func (s *Source) readerClosed() {
+	s.mu.Lock()
+	s.readers--
+	last := s.readers == 0
+	s.mu.Unlock()
+	if last {
+		s.tr.CloseIdleConnections()
 	}
 }
 
