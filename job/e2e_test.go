@@ -89,6 +89,9 @@ func TestBackfillMatchesDuckDB(t *testing.T) {
 				if err := j.Run(context.Background()); err != nil {
 					t.Fatal(err)
 				}
+				if _, err := plan.Commit(); err != nil {
+					t.Fatal(err)
+				}
 				got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
 				if len(got) != len(want) {
 					t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))

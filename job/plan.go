@@ -3,6 +3,8 @@ package job
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,7 +27,52 @@ type Plan struct {
 	Sink    *sinks.FileSpec
 	// SourceNode and SinkNode name the graph's ends (for metrics).
 	SourceNode, SinkNode string
+	// OutputDir is where Commit moves the sink's files; the sink writes
+	// them to a hidden staging directory inside it first.
+	OutputDir string
+	staging   string
 }
+
+// StagingName is the hidden directory, inside a backfill's output
+// directory, that holds its files until the whole job succeeded.
+const StagingName = ".riffle-staging"
+
+// Commit publishes a successful run's output: it replaces the output
+// directory's files of this sink (same prefix and format, from an earlier
+// run) with the new ones and removes the staging directory. Until Commit,
+// a run's files are invisible, so a failed job leaves no partial output.
+func (p *Plan) Commit() ([]string, error) {
+	o := p.Sink.Options()
+	ext := "." + o.Format.Ext()
+	old, err := os.ReadDir(p.OutputDir)
+	if err != nil {
+		return nil, fmt.Errorf("job: commit: %w", err)
+	}
+	for _, e := range old {
+		n := e.Name()
+		if !e.IsDir() && strings.HasPrefix(n, o.Prefix+"-") && strings.HasSuffix(n, ext) {
+			if err := os.Remove(filepath.Join(p.OutputDir, n)); err != nil {
+				return nil, fmt.Errorf("job: commit: replace earlier output: %w", err)
+			}
+		}
+	}
+	var files []string
+	for _, part := range p.Sink.Published() {
+		dst := filepath.Join(p.OutputDir, filepath.Base(part.Path))
+		if err := os.Rename(part.Path, dst); err != nil {
+			return nil, fmt.Errorf("job: commit: %w", err)
+		}
+		files = append(files, dst)
+	}
+	if d, err := os.Open(p.OutputDir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return files, os.RemoveAll(p.staging)
+}
+
+// Abort removes a failed run's staged files.
+func (p *Plan) Abort() error { return os.RemoveAll(p.staging) }
 
 // Options adjust planning.
 type Options struct {
@@ -142,7 +189,12 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 	if err != nil {
 		return nil, errAt(s.Sink.Line, err)
 	}
-	sink, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
+	plan.OutputDir = dir
+	plan.staging = filepath.Join(dir, StagingName)
+	if err := os.RemoveAll(plan.staging); err != nil { // a crashed earlier run's
+		return nil, errAt(s.Sink.Line, err)
+	}
+	sink, err := sinks.NewFile(sinks.FileOptions{Dir: plan.staging, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
 		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync})
 	if err != nil {
 		return nil, errAt(s.Sink.Line, err)

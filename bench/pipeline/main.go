@@ -157,6 +157,9 @@ func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) 
 	if err := j.Run(context.Background()); err != nil {
 		return 0, err
 	}
+	if _, err := plan.Commit(); err != nil {
+		return 0, err
+	}
 	return time.Since(start), nil
 }
 

@@ -60,8 +60,8 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 	if err != nil {
 		return nil, usageError{err}
 	}
-	files, rgs, pruned, rows, bytes := plan.Parquet.Stats()
-	e.log.Info("backfill planned", "job", spec.Name, "files", files, "row_groups", rgs, "row_groups_pruned", pruned,
+	nfiles, rgs, pruned, rows, bytes := plan.Parquet.Stats()
+	e.log.Info("backfill planned", "job", spec.Name, "files", nfiles, "row_groups", rgs, "row_groups_pruned", pruned,
 		"rows", rows, "bytes", bytes, "parallelism", plan.Graph.Node(plan.SourceNode).Parallelism(), "decoder", plan.Parquet.Decoder())
 	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: e.log})
 	if err != nil {
@@ -87,6 +87,13 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 	err = j.Run(ctx)
 	bar.Stop()
 	if err != nil {
+		if aerr := plan.Abort(); aerr != nil {
+			e.log.Warn("backfill: removing staged output", "err", aerr)
+		}
+		return nil, err
+	}
+	files, err := plan.Commit()
+	if err != nil {
 		return nil, err
 	}
 	res := &backfillResult{
@@ -94,9 +101,7 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 		RowsOut: sum(sinkMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
 		Elapsed: time.Since(began),
 	}
-	for _, p := range plan.Sink.Published() {
-		res.Files = append(res.Files, p.Path)
-	}
+	res.Files = files
 	e.log.Info("backfill done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
 		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
 	return res, nil
