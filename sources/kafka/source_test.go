@@ -537,3 +537,63 @@ func tableString(bs []arrow.RecordBatch) string {
 	}
 	return strings.Join(rows, " ")
 }
+
+// TestIdlePartition: a partition without data holds the watermark back
+// until IdleTimeout, then is left out of the minimum.
+func TestIdlePartition(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.CreateTopic(t, brokers, t.Name(), 2)
+	ts := baseTime.UnixMilli()
+	kafkatest.Produce(t, brokers, topic, []kafkago.Message{
+		{Partition: 0, Value: []byte(fmt.Sprintf(`{"id":1,"ts":%d}`, ts))},
+		{Partition: 0, Value: []byte(fmt.Sprintf(`{"id":2,"ts":%d}`, ts+5000))},
+	})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	o := testOptions(brokers, topic)
+	o.Bounded = false
+	o.MaxBatchDelay = 20 * time.Millisecond
+	o.Watermark = arrowexec.WatermarkStrategy{Column: "ts", IdleTimeout: 300 * time.Millisecond}
+	src, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := src.Open(ctx, task(mem, 0, 1, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	wms := r.(arrowexec.WatermarkSource)
+	rows := 0
+	for rows < 2 {
+		b, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			rows += int(b.NumRows())
+			b.Release()
+		}
+	}
+	if wm, idle := wms.CurrentWatermark(); wm != arrowexec.MinWatermark || idle {
+		t.Fatalf("before the idle timeout: watermark %d idle %v, want MinWatermark (partition 1 holds it)", wm, idle)
+	}
+	// Partition 1 goes idle; new data on partition 0 then moves the
+	// watermark alone.
+	time.Sleep(400 * time.Millisecond)
+	kafkatest.Produce(t, brokers, topic, []kafkago.Message{{Partition: 0, Value: []byte(fmt.Sprintf(`{"id":3,"ts":%d}`, ts+9000))}})
+	for rows < 3 {
+		b, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			rows += int(b.NumRows())
+			b.Release()
+		}
+	}
+	if wm, idle := wms.CurrentWatermark(); wm != ts+9000-1 || idle {
+		t.Fatalf("partition 1 idle: watermark %d idle %v, want %d", wm, idle, ts+9000-1)
+	}
+}
