@@ -138,6 +138,16 @@ func offsetsForTime(ctx context.Context, brokers []string, parts []kafka.Partiti
 	if err != nil {
 		return nil, fmt.Errorf("hybrid: kafka offsets for %s: %w", t.UTC().Format(time.RFC3339Nano), err)
 	}
+	// kafka-go files a by-time answer under Offsets (offset -> timestamp of
+	// the message found); a partition with no message that late answers
+	// offset -1, which it files as LastOffset. Those start at the end.
+	ends := map[string]map[int]int64{}
+	for _, p := range parts {
+		if ends[p.Topic] == nil {
+			ends[p.Topic] = map[int]int64{}
+		}
+		ends[p.Topic][p.ID] = p.End
+	}
 	out := map[string]map[int]int64{}
 	for topic, ps := range res.Topics {
 		out[topic] = map[int]int64{}
@@ -145,26 +155,18 @@ func offsetsForTime(ctx context.Context, brokers []string, parts []kafka.Partiti
 			if p.Error != nil {
 				return nil, fmt.Errorf("hybrid: kafka offsets of %s/%d: %w", topic, p.Partition, p.Error)
 			}
-			off := p.FirstOffset
-			if off < 0 { // no message at or after t: start at the end
-				off = p.LastOffset
+			off := ends[topic][p.Partition]
+			for o := range p.Offsets {
+				if o >= 0 {
+					off = o
+				}
 			}
 			out[topic][p.Partition] = off
 		}
 	}
-	// ListOffsets by time answers -1 when no message is that late: ask for
-	// the end offsets of those.
-	var missing []kafkago.OffsetRequest
 	for _, p := range parts {
-		if out[p.Topic][p.ID] < 0 {
-			missing = append(missing, kafkago.LastOffsetOf(p.ID))
-			_ = missing
-		}
-	}
-	for _, p := range parts {
-		if out[p.Topic][p.ID] < 0 {
-			end := p.End
-			out[p.Topic][p.ID] = end
+		if _, ok := out[p.Topic][p.ID]; !ok {
+			return nil, fmt.Errorf("hybrid: no offset answer for %s/%d", p.Topic, p.ID)
 		}
 	}
 	return out, nil
@@ -325,7 +327,7 @@ func (r *reader) switchToKafka(ctx context.Context) error {
 		return err
 	}
 	r.kf = kr
-	r.t.Log.Info("hybrid: files done, reading Kafka", "subtask", r.t.Subtask)
+	r.t.Log.Info("hybrid: files done, reading Kafka")
 	return nil
 }
 
