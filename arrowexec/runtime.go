@@ -226,6 +226,9 @@ func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
 	return nil
 }
 
+// IsSource reports whether n is a source node.
+func (n *Node) IsSource() bool { return n.source != nil }
+
 // ErrSourcesFinished is returned by TriggerCheckpoint when every source
 // already reached the end of its input.
 var ErrSourcesFinished = errors.New("arrowexec: all sources finished")
@@ -418,7 +421,13 @@ func (st *subtask) runSource(ctx context.Context) error {
 			if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: b}); err != nil {
 				return err
 			}
+			// Stop-with-savepoint: nothing this source emits may come after
+			// the savepoint, so it ends right behind the barrier.
+			stopped = b.Stop
 		default:
+		}
+		if stopped {
+			break
 		}
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
