@@ -37,6 +37,11 @@ func (e *MessageError) Unwrap() error { return e.Reason }
 // ErrUnknownTopic is wrapped by the error New returns for a missing topic.
 var ErrUnknownTopic = errors.New("topic does not exist")
 
+type unknownTopicError struct{ msg string }
+
+func (e *unknownTopicError) Error() string        { return e.msg }
+func (e *unknownTopicError) Is(target error) bool { return target == ErrUnknownTopic }
+
 // Stats counts what every reader of a source did. Read it at any time.
 type Stats struct {
 	Messages     int64 // fetched messages consumed (good or bad)
@@ -124,7 +129,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	for _, name := range o.Topics {
 		t, ok := found[name]
 		if !ok {
-			return nil, fmt.Errorf("kafka: topic %q does not exist (brokers %s): %w", name, s.brokers(), ErrUnknownTopic)
+			return nil, &unknownTopicError{fmt.Sprintf("kafka: topic %q does not exist (brokers %s)", name, s.brokers())}
 		}
 		for _, p := range t.Partitions {
 			s.parts = append(s.parts, Partition{Topic: name, ID: p.ID, End: -1})
