@@ -43,15 +43,21 @@
 //
 //  1. arrowexec.HashColumns hashes the key columns into []uint64.
 //  2. A grouper maps hashes to group ids through an open-addressing table
-//     (linear probing; one word per slot packing the hash's high 32 bits and
-//     the group id), keys stored columnar per group. A single fixed-width key
-//     (integers, temporal, float bits, bool) and a single string key have
-//     fused probe-and-compare loops; other key sets probe by hash, then run
-//     one typed verification loop per key column, and re-probe the rare rows
-//     whose hash matched a different key. The result is one uint32 group id
-//     per row.
+//     with linear probing; keys are stored columnar per group (key g is
+//     element g). A single fixed-width key (integers, temporal, float bits,
+//     bool) has its own table whose slots hold the key next to the group
+//     id, so a lookup touches one cache line. A single string key probes
+//     slots packing the hash's high 32 bits with the group id and compares
+//     bytes in the same loop. Other key sets probe by hash only, then run
+//     one typed verification loop per key column, and re-probe, comparing
+//     full keys, the rare rows whose hash matched a different key. The
+//     result is one uint32 group id per row. Tables grow at a load of 1/4
+//     while small (short probes) and 1/2 beyond 2^18 slots.
 //  3. Each aggregate updates its state with one typed loop over the batch
 //     (sums[gid[i]] += vals[i]), null-bitmap aware; the only interface
-//     calls are per batch, never per row. count_distinct keeps one global
-//     open-addressing set of (group, value) pairs per aggregate.
+//     calls are per batch, never per row. Per-group "has a value" flags
+//     are only materialized once a NULL shows up (min and max start from
+//     sentinels, so their loops need no flag either). Aggregates without group-by columns run scalar
+//     loops. count_distinct keeps one global open-addressing set of
+//     (group, value) pairs per aggregate.
 package agg
