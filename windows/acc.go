@@ -1,0 +1,463 @@
+package windows
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// boundAgg is an aggregate bound to the input schema.
+type boundAgg struct {
+	Agg
+	col   int            // input column, -1 for count(*)
+	float bool           // values are float64 (else int64)
+	out   arrow.DataType // output type
+	off   int            // offset of the aggregate's state in the blob
+	size  int
+}
+
+// Window state blob: flags(1) | key hash(8) | per aggregate state.
+//
+//	count                 n int64
+//	sum, min, max, avg    n int64 | value (int64 or float64 bits)
+//	approx_distinct       16384 HLL registers
+//	count_distinct        nothing (the values are map state)
+const (
+	flagEmitted = 1 // the window was emitted at least once
+	flagPending = 2 // the window has changes not emitted yet
+	blobHeader  = 9
+)
+
+func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
+	b := boundAgg{Agg: a, col: -1, off: off}
+	if !a.star() {
+		idx := in.FieldIndices(a.Column)
+		if len(idx) != 1 {
+			return b, fmt.Errorf("windows: %s: no column %q", a.Name(), a.Column)
+		}
+		b.col = idx[0]
+	}
+	var dt arrow.DataType
+	if b.col >= 0 {
+		dt = in.Field(b.col).Type
+	}
+	numeric := func() error {
+		switch dt.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+			b.out = arrow.PrimitiveTypes.Int64
+		case arrow.FLOAT32, arrow.FLOAT64:
+			b.out, b.float = arrow.PrimitiveTypes.Float64, true
+		case arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+			if a.Func != Min && a.Func != Max {
+				return fmt.Errorf("windows: %s over %s", a.Func, dt)
+			}
+			b.out = dt
+		default:
+			return fmt.Errorf("windows: %s over unsupported type %s", a.Name(), dt)
+		}
+		return nil
+	}
+	switch a.Func {
+	case Count:
+		b.out, b.size = arrow.PrimitiveTypes.Int64, 8
+	case Sum, Min, Max:
+		if err := numeric(); err != nil {
+			return b, err
+		}
+		b.size = 16
+	case Avg:
+		if err := numeric(); err != nil {
+			return b, err
+		}
+		b.out, b.float, b.size = arrow.PrimitiveTypes.Float64, true, 16
+	case ApproxDistinct:
+		if _, err := keyKindOf(dt); err != nil {
+			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
+		}
+		b.out, b.size = arrow.PrimitiveTypes.Int64, hllSize
+	case CountDistinct:
+		if _, err := keyKindOf(dt); err != nil {
+			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
+		}
+		b.out = arrow.PrimitiveTypes.Int64
+	}
+	return b, nil
+}
+
+// batchAcc accumulates one batch per group before the groups are merged
+// into window state: one typed loop per aggregate over (row, group) pairs.
+type batchAcc struct {
+	n  [][]int64
+	iv [][]int64
+	fv [][]float64
+	// approx_distinct: per pair with a non-null value, its group and hash.
+	hg [][]uint32
+	hh [][]uint64
+	// count_distinct: per pair with a non-null value, its group and the
+	// encoded value.
+	dg [][]uint32
+	dk []rowKeys
+
+	ints    []int64
+	floats  []float64
+	hashes  []uint64
+	scratch []arrow.Array
+}
+
+func (b *batchAcc) init(aggs []boundAgg) {
+	k := len(aggs)
+	b.n, b.iv, b.fv = make([][]int64, k), make([][]int64, k), make([][]float64, k)
+	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
+	b.dk = make([]rowKeys, k)
+}
+
+func zeroed[T any](s []T, n int) []T {
+	s = grow(s, n)
+	clear(s)
+	return s
+}
+
+// update accumulates pairs (rows[p], gids[p]) of batch rec into ngroups
+// groups.
+func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, gids []uint32, ngroups int) error {
+	for i, a := range aggs {
+		b.n[i] = zeroed(b.n[i], ngroups)
+		var col arrow.Array
+		if a.col >= 0 {
+			col = rec.Column(a.col)
+		}
+		switch a.Func {
+		case Count:
+			countRows(col, rows, gids, b.n[i])
+		case Sum, Min, Max, Avg:
+			if a.float {
+				b.fv[i] = zeroed(b.fv[i], ngroups)
+				var vals []float64
+				if dt := col.DataType().ID(); dt == arrow.FLOAT32 || dt == arrow.FLOAT64 {
+					b.floats = floatValues(col, b.floats)
+					vals = b.floats
+				} else {
+					b.ints = intValues(col, b.ints)
+					b.floats = grow(b.floats, len(b.ints))
+					for j, v := range b.ints {
+						b.floats[j] = float64(v)
+					}
+					vals = b.floats
+				}
+				switch a.Func {
+				case Sum, Avg:
+					sumRows(vals, col, rows, gids, b.n[i], b.fv[i])
+				case Min:
+					minMaxFloat(vals, col, rows, gids, b.n[i], b.fv[i], false)
+				case Max:
+					minMaxFloat(vals, col, rows, gids, b.n[i], b.fv[i], true)
+				}
+			} else {
+				b.iv[i] = zeroed(b.iv[i], ngroups)
+				b.ints = intValues(col, b.ints)
+				switch a.Func {
+				case Sum:
+					if err := sumInts(b.ints, col, rows, gids, b.n[i], b.iv[i]); err != nil {
+						return fmt.Errorf("windows: %s: %w", a.Name(), err)
+					}
+				case Min:
+					minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], false)
+				case Max:
+					minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], true)
+				}
+			}
+		case ApproxDistinct:
+			b.hashes = grow(b.hashes, col.Len())
+			b.scratch = append(b.scratch[:0], col)
+			if err := arrowexec.HashColumns(b.scratch, b.hashes); err != nil {
+				return err
+			}
+			hg, hh := b.hg[i][:0], b.hh[i][:0]
+			for p, r := range rows {
+				if col.IsValid(int(r)) {
+					hg = append(hg, gids[p])
+					hh = append(hh, b.hashes[r])
+				}
+			}
+			b.hg[i], b.hh[i] = hg, hh
+		case CountDistinct:
+			b.scratch = append(b.scratch[:0], col)
+			if err := b.dk[i].encode(b.scratch, col.Len()); err != nil {
+				return err
+			}
+			dg := b.dg[i][:0]
+			for p, r := range rows {
+				if col.IsValid(int(r)) {
+					dg = append(dg, gids[p])
+				} else {
+					dg = append(dg, math.MaxUint32)
+				}
+			}
+			b.dg[i] = dg
+		}
+	}
+	return nil
+}
+
+func countRows(col arrow.Array, rows []int32, gids []uint32, n []int64) {
+	if col == nil || col.NullN() == 0 {
+		for _, g := range gids {
+			n[g]++
+		}
+		return
+	}
+	for p, r := range rows {
+		if col.IsValid(int(r)) {
+			n[gids[p]]++
+		}
+	}
+}
+
+func sumRows(vals []float64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []float64) {
+	if col.NullN() == 0 {
+		for p, r := range rows {
+			g := gids[p]
+			s[g] += vals[r]
+			n[g]++
+		}
+		return
+	}
+	for p, r := range rows {
+		if col.IsValid(int(r)) {
+			g := gids[p]
+			s[g] += vals[r]
+			n[g]++
+		}
+	}
+}
+
+var errOverflow = fmt.Errorf("int64 sum overflows")
+
+func sumInts(vals []int64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []int64) error {
+	nulls := col.NullN() > 0
+	overflow := false
+	for p, r := range rows {
+		if nulls && col.IsNull(int(r)) {
+			continue
+		}
+		g := gids[p]
+		v := vals[r]
+		t := s[g] + v
+		overflow = overflow || (v > 0 && t < s[g]) || (v < 0 && t > s[g])
+		s[g] = t
+		n[g]++
+	}
+	if overflow || (col.DataType().ID() == arrow.UINT64 && hasHighBit(vals)) {
+		return errOverflow
+	}
+	return nil
+}
+
+func hasHighBit(v []int64) bool {
+	for _, x := range v {
+		if x < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fless orders floats with NaN greater than everything.
+func fless(a, b float64) bool { return a < b || (b != b && a == a) }
+
+func minMaxFloat(vals []float64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []float64, isMax bool) {
+	nulls := col.NullN() > 0
+	for p, r := range rows {
+		if nulls && col.IsNull(int(r)) {
+			continue
+		}
+		g, v := gids[p], vals[r]
+		if n[g] == 0 || (isMax && fless(s[g], v)) || (!isMax && fless(v, s[g])) {
+			s[g] = v
+		}
+		n[g]++
+	}
+}
+
+func minMaxInt(vals []int64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []int64, isMax bool) {
+	nulls := col.NullN() > 0
+	for p, r := range rows {
+		if nulls && col.IsNull(int(r)) {
+			continue
+		}
+		g, v := gids[p], vals[r]
+		if n[g] == 0 || (isMax && v > s[g]) || (!isMax && v < s[g]) {
+			s[g] = v
+		}
+		n[g]++
+	}
+}
+
+func blobSize(aggs []boundAgg) int {
+	n := blobHeader
+	for _, a := range aggs {
+		n += a.size
+	}
+	return n
+}
+
+func newBlob(dst []byte, size int, hash uint64) []byte {
+	dst = zeroed(dst, size)
+	binary.LittleEndian.PutUint64(dst[1:], hash)
+	return dst
+}
+
+func getI(b []byte, off int) int64     { return int64(binary.LittleEndian.Uint64(b[off:])) }
+func putI(b []byte, off int, v int64)  { binary.LittleEndian.PutUint64(b[off:], uint64(v)) }
+func getF(b []byte, off int) float64   { return math.Float64frombits(binary.LittleEndian.Uint64(b[off:])) }
+func putF(b []byte, off int, v float64) { binary.LittleEndian.PutUint64(b[off:], math.Float64bits(v)) }
+
+// combine folds one partial state (n, int value, float value) into the
+// aggregate state at blob offset a.off.
+func combine(a *boundAgg, blob []byte, n, iv int64, fv float64) error {
+	if n == 0 {
+		return nil
+	}
+	off := a.off
+	cur := getI(blob, off)
+	switch a.Func {
+	case Count:
+		putI(blob, off, cur+n)
+		return nil
+	case Sum, Avg:
+		if a.float {
+			putF(blob, off+8, getF(blob, off+8)+fv)
+		} else {
+			s := getI(blob, off+8)
+			t := s + iv
+			if (iv > 0 && t < s) || (iv < 0 && t > s) {
+				return fmt.Errorf("windows: %s: %w", a.Name(), errOverflow)
+			}
+			putI(blob, off+8, t)
+		}
+	case Min, Max:
+		isMax := a.Func == Max
+		if a.float {
+			v := getF(blob, off+8)
+			if cur == 0 || (isMax && fless(v, fv)) || (!isMax && fless(fv, v)) {
+				putF(blob, off+8, fv)
+			}
+		} else {
+			v := getI(blob, off+8)
+			if cur == 0 || (isMax && iv > v) || (!isMax && iv < v) {
+				putI(blob, off+8, iv)
+			}
+		}
+	}
+	putI(blob, off, cur+n)
+	return nil
+}
+
+// mergeBatch folds group g of the batch accumulators into blob (all but the
+// distinct aggregates, which are applied per pair).
+func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
+	for i := range aggs {
+		a := &aggs[i]
+		var iv int64
+		var fv float64
+		switch a.Func {
+		case Count:
+		case Sum, Min, Max, Avg:
+			if a.float {
+				fv = b.fv[i][g]
+			} else {
+				iv = b.iv[i][g]
+			}
+		default:
+			continue
+		}
+		if err := combine(a, blob, b.n[i][g], iv, fv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeBlob folds the state blob src into dst (session merges).
+func mergeBlob(aggs []boundAgg, dst, src []byte) error {
+	dst[0] |= src[0]
+	for i := range aggs {
+		a := &aggs[i]
+		switch a.Func {
+		case Count, Sum, Min, Max, Avg:
+			n := getI(src, a.off)
+			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
+				return err
+			}
+		case ApproxDistinct:
+			hllMerge(dst[a.off:a.off+hllSize], src[a.off:a.off+hllSize])
+		}
+	}
+	return nil
+}
+
+// outBuilders builds the aggregate output columns.
+type outBuilders struct {
+	bs []array.Builder
+}
+
+func newOutBuilders(mem memory.Allocator, aggs []boundAgg, n int) *outBuilders {
+	o := &outBuilders{}
+	for _, a := range aggs {
+		b := array.NewBuilder(mem, a.out)
+		b.Reserve(n)
+		o.bs = append(o.bs, b)
+	}
+	return o
+}
+
+// append adds one window's results; distinct holds the exact distinct
+// counts of the count_distinct aggregates, by aggregate index.
+func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
+	for i := range aggs {
+		a := &aggs[i]
+		b := o.bs[i]
+		n := int64(0)
+		if a.size >= 8 && a.Func != ApproxDistinct {
+			n = getI(blob, a.off)
+		}
+		switch a.Func {
+		case Count:
+			b.(*array.Int64Builder).Append(n)
+		case CountDistinct:
+			b.(*array.Int64Builder).Append(distinct[i])
+		case ApproxDistinct:
+			b.(*array.Int64Builder).Append(hllEstimate(blob[a.off : a.off+hllSize]))
+		case Avg:
+			if n == 0 {
+				b.AppendNull()
+			} else {
+				b.(*array.Float64Builder).Append(getF(blob, a.off+8) / float64(n))
+			}
+		default:
+			if n == 0 {
+				b.AppendNull()
+			} else if a.float {
+				b.(*array.Float64Builder).Append(getF(blob, a.off+8))
+			} else {
+				appendInt(b, getI(blob, a.off+8))
+			}
+		}
+	}
+}
+
+func (o *outBuilders) finish() []arrow.Array {
+	out := make([]arrow.Array, len(o.bs))
+	for i, b := range o.bs {
+		out[i] = b.NewArray()
+		b.Release()
+	}
+	return out
+}
+
+func getU(b []byte, off int) uint64 { return uint64(getI(b, off)) }

@@ -1,0 +1,132 @@
+package windows
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/state"
+)
+
+// Checkpoints: the window state is the state store's snapshot. SnapshotState
+// writes it to a temporary directory and hands the runtime one blob per key
+// group (the data file) and, as operator state, the snapshot's MANIFEST;
+// restore writes them back and calls state.Restore for the key groups the
+// subtask owns now, then rebuilds the timers from the restored windows.
+// Snapshots are synchronous (the store's BeginSnapshot view is written
+// before SnapshotState returns).
+
+type opSnapshot struct {
+	Manifest  []byte `json:"manifest"`
+	Watermark int64  `json:"watermark"`
+}
+
+// SnapshotState implements arrowexec.Checkpointer.
+func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	dir, err := os.MkdirTemp("", "riffle-window-snap-")
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	m, err := o.store.Snapshot(ctx, dir)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	}
+	snap := arrowexec.SubtaskSnapshot{KeyGroups: map[int][]byte{}}
+	for _, f := range m.Files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil {
+			return snap, fmt.Errorf("windows: snapshot %d: %w", id, err)
+		}
+		snap.KeyGroups[f.KeyGroup] = data
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, state.ManifestName))
+	if err != nil {
+		return snap, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	}
+	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: o.wm})
+	return snap, err
+}
+
+func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) error {
+	root, err := os.MkdirTemp("", "riffle-window-restore-")
+	if err != nil {
+		return fmt.Errorf("windows: restore: %w", err)
+	}
+	defer os.RemoveAll(root)
+	var dirs []string
+	wm := rs.Watermark
+	for i, blob := range rs.Operator {
+		if len(blob) == 0 {
+			continue
+		}
+		var s opSnapshot
+		if err := json.Unmarshal(blob, &s); err != nil {
+			return fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+		}
+		m, err := decodeManifest(s.Manifest)
+		if err != nil {
+			return fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+		}
+		dir := filepath.Join(root, fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, state.ManifestName), s.Manifest, 0o644); err != nil {
+			return err
+		}
+		for _, f := range m.Files {
+			if data, ok := rs.KeyGroups[f.KeyGroup]; ok {
+				if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		dirs = append(dirs, dir)
+		if s.Watermark > wm {
+			wm = s.Watermark
+		}
+	}
+	if len(dirs) > 0 {
+		lo, hi := o.store.KeyGroupRange()
+		if err := state.Restore(ctx, o.store, dirs, lo, hi); err != nil {
+			return fmt.Errorf("windows: restore: %w", err)
+		}
+	}
+	o.wm = wm
+	return o.rebuildTimers()
+}
+
+func decodeManifest(raw []byte) (state.Manifest, error) {
+	var m state.Manifest
+	if len(raw) < 4 {
+		return m, fmt.Errorf("short manifest")
+	}
+	return m, json.Unmarshal(raw[4:], &m)
+}
+
+// rebuildTimers derives every timer from the windows in state.
+func (o *operator) rebuildTimers() error {
+	var derr error
+	err := o.acc.Range(func(e state.Entry, blob []byte) bool {
+		start, end, err := state.DecodeWindow(e.Namespace)
+		if err != nil || len(blob) < blobHeader {
+			derr = fmt.Errorf("windows: restore: corrupt window state: %v", err)
+			return false
+		}
+		h := getU(blob, 1)
+		t := timer{at: end - 1, kind: timerFire, hash: h, key: string(e.Key), start: start, end: end}
+		if blob[0]&flagPending == 0 {
+			t.at, t.kind = end-1+o.p.lateness, timerPurge
+		}
+		o.timers.add(t)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return derr
+}

@@ -1,0 +1,371 @@
+package windows
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// ev is one test event.
+type ev struct {
+	k     string
+	kNull bool
+	t     int64
+	v     int64
+	vNull bool
+	u     int64
+}
+
+var evSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "k", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "t", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "v", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: "u", Type: arrow.PrimitiveTypes.Int64},
+}, nil)
+
+// genEvents draws n events over keys keys whose event times lag their
+// (increasing) arrival times by at most disorder ms.
+func genEvents(rng *rand.Rand, n, keys int, step, disorder int64) []ev {
+	out := make([]ev, n)
+	a := int64(rng.IntN(1000))
+	for i := range out {
+		a += rng.Int64N(step + 1)
+		e := ev{k: fmt.Sprintf("k%02d", rng.IntN(keys)), t: a - rng.Int64N(disorder+1), v: rng.Int64N(100) - 20, u: rng.Int64N(40)}
+		e.kNull = rng.IntN(50) == 0
+		e.vNull = rng.IntN(10) == 0
+		out[i] = e
+	}
+	return out
+}
+
+func toBatches(mem memory.Allocator, evs []ev, size int) []arrow.RecordBatch {
+	var out []arrow.RecordBatch
+	b := array.NewRecordBuilder(mem, evSchema)
+	defer b.Release()
+	for i, e := range evs {
+		if e.kNull {
+			b.Field(0).AppendNull()
+		} else {
+			b.Field(0).(*array.StringBuilder).Append(e.k)
+		}
+		b.Field(1).(*array.Int64Builder).Append(e.t)
+		if e.vNull {
+			b.Field(2).AppendNull()
+		} else {
+			b.Field(2).(*array.Int64Builder).Append(e.v)
+		}
+		b.Field(3).(*array.Int64Builder).Append(e.u)
+		if (i+1)%size == 0 || i == len(evs)-1 {
+			out = append(out, b.NewRecordBatch())
+		}
+	}
+	return out
+}
+
+func releaseBatches(bs []arrow.RecordBatch) {
+	for _, b := range bs {
+		b.Release()
+	}
+}
+
+var testAggs = []Agg{
+	{Func: Count, As: "n"},
+	{Func: Count, Column: "v", As: "nv"},
+	{Func: Sum, Column: "v", As: "s"},
+	{Func: Min, Column: "v", As: "lo"},
+	{Func: Max, Column: "v", As: "hi"},
+	{Func: Avg, Column: "v", As: "mean"},
+	{Func: CountDistinct, Column: "u", As: "users"},
+	{Func: ApproxDistinct, Column: "u", As: "users_approx"},
+}
+
+// result is one window result (or the oracle's).
+type result struct {
+	n, nv, s, lo, hi int64
+	mean             float64
+	users, approx    int64
+	update           bool
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("n=%d nv=%d s=%d lo=%d hi=%d mean=%.4g users=%d approx=%d", r.n, r.nv, r.s, r.lo, r.hi, r.mean, r.users, r.approx)
+}
+
+type winKey struct {
+	k          string
+	start, end int64
+}
+
+func (w winKey) String() string { return fmt.Sprintf("%s[%d,%d)", w.k, w.start, w.end) }
+
+// oracleAcc accumulates a window by brute force.
+type oracleAcc struct {
+	n, nv, s, lo, hi int64
+	users            map[int64]bool
+}
+
+func (a *oracleAcc) add(e ev) {
+	a.n++
+	if a.users == nil {
+		a.users = map[int64]bool{}
+	}
+	a.users[e.u] = true
+	if e.vNull {
+		return
+	}
+	if a.nv == 0 || e.v < a.lo {
+		a.lo = e.v
+	}
+	if a.nv == 0 || e.v > a.hi {
+		a.hi = e.v
+	}
+	a.nv++
+	a.s += e.v
+}
+
+func (a *oracleAcc) result() result {
+	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users))}
+	if a.nv > 0 {
+		r.mean = float64(a.s) / float64(a.nv)
+	}
+	return r
+}
+
+func keyOf(e ev) string {
+	if e.kNull {
+		return "<null>"
+	}
+	return e.k
+}
+
+// fixedWindows returns the [start, end) windows of a tumbling or sliding
+// assigner containing t, by brute force over candidate starts.
+func fixedWindows(t, size, slide int64) [][2]int64 {
+	var out [][2]int64
+	first := (t-size)/slide*slide - 2*slide
+	for s := first; s <= t; s += slide {
+		if s <= t && t < s+size && floorMod(s, slide) == 0 {
+			out = append(out, [2]int64{s, s + size})
+		}
+	}
+	return out
+}
+
+func floorMod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// oracle computes every window of evs by brute force (no lateness: every
+// event counts).
+func oracle(o Options, evs []ev) map[winKey]result {
+	accs := map[winKey]*oracleAcc{}
+	add := func(w winKey, e ev) {
+		a := accs[w]
+		if a == nil {
+			a = &oracleAcc{}
+			accs[w] = a
+		}
+		a.add(e)
+	}
+	switch o.Kind {
+	case Tumbling, Sliding:
+		slide := o.Slide.Milliseconds()
+		if o.Kind == Tumbling {
+			slide = o.Size.Milliseconds()
+		}
+		for _, e := range evs {
+			for _, w := range fixedWindows(e.t, o.Size.Milliseconds(), slide) {
+				add(winKey{keyOf(e), w[0], w[1]}, e)
+			}
+		}
+	case Session:
+		gap := o.Gap.Milliseconds()
+		byKey := map[string][]ev{}
+		for _, e := range evs {
+			byKey[keyOf(e)] = append(byKey[keyOf(e)], e)
+		}
+		for k, es := range byKey {
+			slices.SortStableFunc(es, func(a, b ev) int { return int(a.t - b.t) })
+			var cur []ev
+			flush := func() {
+				if len(cur) == 0 {
+					return
+				}
+				w := winKey{k, cur[0].t, cur[len(cur)-1].t + gap}
+				for _, e := range cur {
+					add(w, e)
+				}
+				cur = cur[:0]
+			}
+			for _, e := range es {
+				if len(cur) > 0 && e.t > cur[len(cur)-1].t+gap {
+					flush()
+				}
+				cur = append(cur, e)
+			}
+			flush()
+		}
+	}
+	out := map[winKey]result{}
+	for w, a := range accs {
+		out[w] = a.result()
+	}
+	return out
+}
+
+// collected is what a window operator emitted, in emission order.
+type collected struct {
+	rows []struct {
+		w winKey
+		r result
+	}
+}
+
+// read appends the rows of a result batch.
+func (c *collected) read(b arrow.RecordBatch) {
+	col := func(name string) arrow.Array { return b.Column(b.Schema().FieldIndices(name)[0]) }
+	k := col("k").(*array.String)
+	st := col("window_start").(*array.Timestamp)
+	en := col("window_end").(*array.Timestamp)
+	i64 := func(name string, i int) int64 {
+		a := col(name).(*array.Int64)
+		if a.IsNull(i) {
+			return 0
+		}
+		return a.Value(i)
+	}
+	mean := col("mean").(*array.Float64)
+	upd := col("is_update").(*array.Boolean)
+	for i := 0; i < int(b.NumRows()); i++ {
+		w := winKey{k: "<null>", start: int64(st.Value(i)), end: int64(en.Value(i))}
+		if k.IsValid(i) {
+			w.k = k.Value(i)
+		}
+		r := result{n: i64("n", i), nv: i64("nv", i), s: i64("s", i), lo: i64("lo", i), hi: i64("hi", i),
+			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i)}
+		if mean.IsValid(i) {
+			r.mean = mean.Value(i)
+		}
+		c.rows = append(c.rows, struct {
+			w winKey
+			r result
+		}{w, r})
+	}
+}
+
+// final returns the last result of every window.
+func (c *collected) final() map[winKey]result {
+	out := map[winKey]result{}
+	for _, r := range c.rows {
+		out[r.w] = r.r
+	}
+	return out
+}
+
+func sameResult(got, want result) bool {
+	if got.n != want.n || got.nv != want.nv || got.s != want.s || got.lo != want.lo || got.hi != want.hi || got.users != want.users {
+		return false
+	}
+	if math.Abs(got.mean-want.mean) > 1e-9*math.Max(1, math.Abs(want.mean)) {
+		return false
+	}
+	d := got.approx - want.users
+	if d < 0 {
+		d = -d
+	}
+	return d <= max(2, want.users*3/100)
+}
+
+func compareResults(t *testing.T, got, want map[winKey]result) {
+	t.Helper()
+	var diffs []string
+	for w, r := range want {
+		g, ok := got[w]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("missing %s: want %s", w, r))
+		} else if !sameResult(g, r) {
+			diffs = append(diffs, fmt.Sprintf("%s: got %s, want %s", w, g, r))
+		}
+	}
+	for w, r := range got {
+		if _, ok := want[w]; !ok {
+			diffs = append(diffs, fmt.Sprintf("extra %s: %s", w, r))
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		if len(diffs) > 20 {
+			diffs = append(diffs[:20], fmt.Sprintf("... %d more", len(diffs)-20))
+		}
+		t.Fatalf("%d windows, want %d; differences:\n%s", len(got), len(want), strings.Join(diffs, "\n"))
+	}
+}
+
+// emitter collects emitted batches.
+type emitter struct{ c *collected }
+
+func (e emitter) Emit(_ context.Context, b arrow.RecordBatch) error {
+	e.c.read(b)
+	b.Release()
+	return nil
+}
+
+// driver runs one operator by hand: Process, OnWatermark, Finish.
+type driver struct {
+	t   testing.TB
+	op  *operator
+	out collected
+	ctx context.Context
+}
+
+func newDriver(t testing.TB, mem memory.Allocator, opts Options) *driver {
+	spec, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{evSchema}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &driver{t: t, op: op.(*operator), ctx: context.Background()}
+	if err := d.op.Open(d.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (d *driver) process(b arrow.RecordBatch) {
+	if err := d.op.Process(d.ctx, 0, b, emitter{&d.out}); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *driver) watermark(wm int64) {
+	if err := d.op.OnWatermark(d.ctx, wm, emitter{&d.out}); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *driver) finish() {
+	d.watermark(arrowexec.MaxWatermark)
+	if err := d.op.Finish(d.ctx, emitter{&d.out}); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := d.op.Close(); err != nil {
+		d.t.Fatal(err)
+	}
+}

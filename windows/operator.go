@@ -1,0 +1,800 @@
+package windows
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/state"
+)
+
+type emptyCodec struct{}
+
+func (emptyCodec) Append(dst []byte, _ struct{}) []byte { return dst }
+func (emptyCodec) Decode([]byte) (struct{}, error)      { return struct{}{}, nil }
+
+// operator is one subtask of a window aggregate.
+type operator struct {
+	s   *Spec
+	p   *plan
+	t   *arrowexec.Task
+	mem memory.Allocator
+
+	store  state.Store
+	acc    *state.Value[[]byte]
+	dist   []*state.Map[[]byte, struct{}] // by aggregate index; nil for others
+	wm     int64
+	timers timerQueue
+
+	late     arrowexec.Operator // late side output, or nil
+	lateRows []int32
+	lateWin  [][2]int64 // window of each late row; {MinInt64, MinInt64} for none
+	lateWhy  []string
+
+	// per batch scratch
+	ts       []int64
+	hashes   []uint64
+	rk       rowKeys
+	rows     []int32
+	starts   []int64
+	gids     []uint32
+	kids     []uint32
+	tbl      groupTable
+	lastNG   int
+	bacc     batchAcc
+	ks       state.Keys
+	dks      state.Keys
+	mks      [][]byte
+	empties  []struct{}
+	blobs    [][]byte
+	found    []bool
+	nsbuf    []byte
+	due      []timer
+	pend     []outRow
+	keyCols  []arrow.Array
+	distinct []int64
+	closed   bool
+}
+
+// outRow is one window result waiting to be emitted.
+type outRow struct {
+	key        []byte
+	start, end int64
+	blob       []byte
+	distinct   []int64
+	update     bool
+}
+
+var (
+	_ arrowexec.Operator         = (*operator)(nil)
+	_ arrowexec.WatermarkHandler = (*operator)(nil)
+	_ arrowexec.Checkpointer     = (*operator)(nil)
+)
+
+func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
+	mem := t.Mem
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark}
+	o.bacc.init(p.aggs)
+	o.distinct = make([]int64, len(p.aggs))
+	return o
+}
+
+func (o *operator) Open(ctx context.Context) error {
+	be := o.s.opts.Backend
+	if be == nil {
+		be = state.NewMemoryBackend(state.Options{})
+	}
+	so := state.StoreOptionsFor(o.t)
+	if so.MaxParallelism == 0 {
+		so.MaxParallelism = arrowexec.DefaultMaxParallelism
+		so.KeyGroupLo, so.KeyGroupHi = arrowexec.KeyGroupRange(so.MaxParallelism, max(o.t.Parallelism, 1), o.t.Subtask)
+	}
+	st, err := be.Open(ctx, so)
+	if err != nil {
+		return fmt.Errorf("windows: %w", err)
+	}
+	o.store = st
+	if o.acc, err = state.NewValue(st, state.ValueDescriptor[[]byte]{Name: "window/acc", Codec: state.Bytes}); err != nil {
+		return err
+	}
+	o.dist = make([]*state.Map[[]byte, struct{}], len(o.p.aggs))
+	for i, a := range o.p.aggs {
+		if a.Func == CountDistinct {
+			o.dist[i], err = state.NewMap(st, state.MapDescriptor[[]byte, struct{}]{
+				Name: fmt.Sprintf("window/distinct/%d", i), KeyCodec: state.Bytes, ValueCodec: emptyCodec{}})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if o.t.Restore != nil {
+		if err := o.restore(ctx, o.t.Restore); err != nil {
+			return err
+		}
+	}
+	if o.s.late != nil {
+		lt := *o.t
+		lt.Node = o.t.Node + "-late"
+		lt.Inputs = []*arrow.Schema{o.p.late}
+		lt.Output = nil
+		lt.Metrics = &arrowexec.TaskMetrics{}
+		lt.Restore = nil
+		lt.Mem = o.mem
+		op, err := o.s.late.New(&lt)
+		if err != nil {
+			return err
+		}
+		o.late = op
+		if err := op.Open(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Watermark returns the last watermark the operator saw.
+func (o *operator) Watermark() int64 { return o.wm }
+
+func (o *operator) isDue(end int64) bool { return end-1 <= o.wm }
+
+func (o *operator) isLate(end int64) bool { return end-1+o.p.lateness <= o.wm }
+
+func (o *operator) addLate(row int, start, end int64, why string) {
+	o.lateRows = append(o.lateRows, int32(row))
+	o.lateWin = append(o.lateWin, [2]int64{start, end})
+	o.lateWhy = append(o.lateWhy, why)
+}
+
+func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n := int(b.NumRows())
+	if n == 0 {
+		return nil
+	}
+	o.s.stats.rows.Add(int64(n))
+	tcol := b.Column(o.p.time)
+	var err error
+	if o.ts, err = arrowexec.EventTimesMillis(tcol, o.ts); err != nil {
+		return err
+	}
+	o.keyCols = o.keyCols[:0]
+	for _, k := range o.p.keys {
+		o.keyCols = append(o.keyCols, b.Column(k))
+	}
+	o.hashes = grow(o.hashes, n)
+	if err := arrowexec.HashColumns(o.keyCols, o.hashes); err != nil {
+		return err
+	}
+	if err := o.rk.encode(o.keyCols, n); err != nil {
+		return err
+	}
+	o.lateRows, o.lateWin, o.lateWhy = o.lateRows[:0], o.lateWin[:0], o.lateWhy[:0]
+	if o.s.opts.Kind == Session {
+		err = o.processSessions(b, tcol)
+	} else {
+		err = o.processFixed(b, tcol)
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.flushLate(ctx, b); err != nil {
+		return err
+	}
+	return o.emit(ctx, out)
+}
+
+// assign fills o.rows/o.starts with one (row, window start) pair per row
+// and window, routing pairs later than the allowed lateness to the side
+// output. One typed loop over the event times.
+func (o *operator) assign(tcol arrow.Array) {
+	size, slide := o.p.size, o.p.slide
+	lateK := size - 1 + o.p.lateness // window late when start+lateK <= wm
+	wm := o.wm
+	rows, starts := o.rows[:0], o.starts[:0]
+	nulls := tcol.NullN() > 0
+	if size == slide {
+		for i, t := range o.ts {
+			if nulls && tcol.IsNull(i) {
+				o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
+				continue
+			}
+			m := t % size
+			if m < 0 {
+				m += size
+			}
+			s := t - m
+			if s+lateK <= wm {
+				o.addLate(i, s, s+size, ReasonLate)
+				continue
+			}
+			rows = append(rows, int32(i))
+			starts = append(starts, s)
+		}
+	} else {
+		for i, t := range o.ts {
+			if nulls && tcol.IsNull(i) {
+				o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
+				continue
+			}
+			m := t % slide
+			if m < 0 {
+				m += slide
+			}
+			for s := t - m; s > t-size; s -= slide {
+				if s+lateK <= wm {
+					o.addLate(i, s, s+size, ReasonLate)
+					continue
+				}
+				rows = append(rows, int32(i))
+				starts = append(starts, s)
+			}
+		}
+	}
+	o.rows, o.starts = rows, starts
+}
+
+// processFixed handles tumbling and sliding windows.
+func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
+	o.assign(tcol)
+	rows, starts := o.rows, o.starts
+	o.tbl.reset(o.lastNG)
+	o.gids = grow(o.gids, len(rows))
+	for p, r := range rows {
+		o.gids[p] = o.tbl.find(o.hashes[r], starts[p], r, &o.rk)
+	}
+	ng := o.tbl.len()
+	o.lastNG = ng
+	if ng == 0 {
+		return nil
+	}
+	if err := o.bacc.update(o.p.aggs, b, rows, o.gids[:len(rows)], ng); err != nil {
+		return err
+	}
+	size := o.p.size
+	o.ks.Reset()
+	for g := 0; g < ng; g++ {
+		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
+		o.ks.Append(o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf)
+	}
+	o.blobs, o.found = grow(o.blobs, ng), grow(o.found, ng)
+	if err := o.acc.GetMany(&o.ks, o.blobs, o.found); err != nil {
+		return err
+	}
+	for g := 0; g < ng; g++ {
+		if !o.found[g] {
+			o.blobs[g] = newBlob(nil, o.p.blob, o.tbl.hash[g])
+		}
+		if err := o.bacc.mergeBatch(o.p.aggs, o.blobs[g], uint32(g)); err != nil {
+			return err
+		}
+		o.blobs[g][0] |= flagPending
+	}
+	o.applySketches(func(g uint32) []byte { return o.blobs[g] })
+	if err := o.applyDistinct(rows, func(g uint32) (uint64, []byte, []byte, bool) {
+		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.ks.Namespace(int(g)), true
+	}); err != nil {
+		return err
+	}
+	for g := 0; g < ng; g++ {
+		start := o.tbl.start[g]
+		end := start + size
+		key := o.rk.key(int(o.tbl.rep[g]))
+		if o.isDue(end) {
+			if err := o.fire(o.tbl.hash[g], key, start, end, o.blobs[g]); err != nil {
+				return err
+			}
+		} else if !o.found[g] {
+			o.timers.add(timer{at: end - 1, kind: timerFire, hash: o.tbl.hash[g], key: string(key), start: start, end: end})
+		}
+	}
+	return o.acc.PutMany(&o.ks, o.blobs[:ng])
+}
+
+// applySketches folds the batch's approx_distinct hashes into the blobs.
+func (o *operator) applySketches(blobOf func(g uint32) []byte) {
+	for i, a := range o.p.aggs {
+		if a.Func != ApproxDistinct {
+			continue
+		}
+		hh := o.bacc.hh[i]
+		for j, g := range o.bacc.hg[i] {
+			blob := blobOf(g)
+			if blob == nil {
+				continue
+			}
+			idx, r := hllRegister(hh[j])
+			if p := a.off + int(idx); r > blob[p] {
+				blob[p] = r
+			}
+		}
+	}
+}
+
+// applyDistinct writes the batch's count_distinct values into map state;
+// where(g) gives the state coordinates of group g (ok false: skip).
+func (o *operator) applyDistinct(rows []int32, where func(g uint32) (hash uint64, key, ns []byte, ok bool)) error {
+	for i, a := range o.p.aggs {
+		if a.Func != CountDistinct {
+			continue
+		}
+		o.dks.Reset()
+		o.mks = o.mks[:0]
+		seen := map[string]struct{}{}
+		var kb []byte
+		dk := &o.bacc.dk[i]
+		for p, g := range o.bacc.dg[i] {
+			if g == math.MaxUint32 {
+				continue
+			}
+			v := dk.key(int(rows[p]))
+			kb = binary.LittleEndian.AppendUint32(kb[:0], g)
+			kb = append(kb, v...)
+			if _, ok := seen[string(kb)]; ok {
+				continue
+			}
+			seen[string(kb)] = struct{}{}
+			h, key, ns, ok := where(g)
+			if !ok {
+				continue
+			}
+			o.dks.Append(h, key, ns)
+			o.mks = append(o.mks, v)
+		}
+		o.empties = grow(o.empties, len(o.mks))
+		if err := o.dist[i].PutMany(&o.dks, o.mks, o.empties); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fire queues the result of a window for emission and marks it emitted
+// in blob (the caller writes blob back). Windows are kept until end-1 +
+// lateness, when a purge timer removes them.
+func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte) error {
+	r := outRow{key: append([]byte(nil), key...), start: start, end: end, blob: append([]byte(nil), blob...), update: blob[0]&flagEmitted != 0}
+	if err := o.countDistinct(hash, key, start, end, &r); err != nil {
+		return err
+	}
+	o.pend = append(o.pend, r)
+	if r.update {
+		o.s.stats.updates.Add(1)
+	} else {
+		o.s.stats.fired.Add(1)
+	}
+	blob[0] = flagEmitted
+	if o.p.lateness > 0 {
+		o.timers.add(timer{at: end - 1 + o.p.lateness, kind: timerPurge, hash: hash, key: string(key), start: start, end: end})
+	}
+	return nil
+}
+
+func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *outRow) error {
+	for i, m := range o.dist {
+		if m == nil {
+			continue
+		}
+		if r.distinct == nil {
+			r.distinct = make([]int64, len(o.dist))
+		}
+		ns := state.AppendWindow(nil, start, end)
+		var c int64
+		if err := m.Iterate(hash, key, ns, func([]byte, struct{}) bool { c++; return true }); err != nil {
+			return err
+		}
+		r.distinct[i] = c
+	}
+	return nil
+}
+
+// purge removes the state of a window.
+func (o *operator) purge(hash uint64, key []byte, start, end int64) error {
+	ns := state.AppendWindow(o.nsbuf[:0], start, end)
+	if err := o.acc.Delete(hash, key, ns); err != nil {
+		return err
+	}
+	for _, m := range o.dist {
+		if m != nil {
+			if err := m.Clear(hash, key, ns); err != nil {
+				return err
+			}
+		}
+	}
+	o.s.stats.purged.Add(1)
+	return nil
+}
+
+// OnWatermark fires every window whose end-1 the watermark reached and
+// purges every window whose end-1+lateness it reached.
+func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emitter) error {
+	if wm <= o.wm {
+		return nil
+	}
+	o.wm = wm
+	for {
+		o.due = o.timers.popDue(wm, o.due[:0])
+		if len(o.due) == 0 {
+			break
+		}
+		for _, t := range o.due {
+			key := []byte(t.key)
+			ns := state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+			blob, ok, err := o.acc.Get(t.hash, key, ns)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if blob[0]&flagPending != 0 {
+				if err := o.fire(t.hash, key, t.start, t.end, blob); err != nil {
+					return err
+				}
+				if o.p.lateness == 0 || t.kind == timerPurge {
+					if err := o.purge(t.hash, key, t.start, t.end); err != nil {
+						return err
+					}
+					continue
+				}
+				ns = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+				if err := o.acc.Put(t.hash, key, ns, blob); err != nil {
+					return err
+				}
+				continue
+			}
+			if t.kind == timerPurge {
+				if err := o.purge(t.hash, key, t.start, t.end); err != nil {
+					return err
+				}
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return o.emit(ctx, out)
+}
+
+func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
+	if err := o.emit(ctx, out); err != nil {
+		return err
+	}
+	if o.late != nil {
+		return o.late.Finish(ctx, nil)
+	}
+	return nil
+}
+
+func (o *operator) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	var errs []error
+	if o.late != nil {
+		errs = append(errs, o.late.Close())
+	}
+	if o.store != nil {
+		errs = append(errs, o.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// emit sends the pending results, in batches of at most BatchSize rows.
+func (o *operator) emit(ctx context.Context, out arrowexec.Emitter) error {
+	for len(o.pend) > 0 {
+		n := min(len(o.pend), o.s.opts.BatchSize)
+		rec, err := o.build(o.pend[:n])
+		if err != nil {
+			return err
+		}
+		clear(o.pend[:n])
+		o.pend = o.pend[n:]
+		if err := out.Emit(ctx, rec); err != nil {
+			return err
+		}
+	}
+	o.pend = o.pend[:0]
+	return nil
+}
+
+func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
+	keys := make([][]byte, len(rows))
+	for i := range rows {
+		keys[i] = rows[i].key
+	}
+	dec := keyDecoder{types: o.p.keyTypes}
+	cols, err := dec.build(o.mem, keys)
+	if err != nil {
+		return nil, err
+	}
+	sb := array.NewTimestampBuilder(o.mem, WindowTime)
+	eb := array.NewTimestampBuilder(o.mem, WindowTime)
+	ub := array.NewBooleanBuilder(o.mem)
+	defer sb.Release()
+	defer eb.Release()
+	defer ub.Release()
+	ob := newOutBuilders(o.mem, o.p.aggs, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		sb.Append(arrow.Timestamp(r.start))
+		eb.Append(arrow.Timestamp(r.end))
+		ub.Append(r.update)
+		ob.append(o.p.aggs, r.blob, r.distinct)
+	}
+	cols = append(cols, sb.NewArray(), eb.NewArray())
+	cols = append(cols, ob.finish()...)
+	cols = append(cols, ub.NewArray())
+	rec := array.NewRecordBatch(o.p.out, cols, int64(len(rows)))
+	releaseAll(cols)
+	return rec, nil
+}
+
+// flushLate writes the batch's late rows to the side output.
+func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
+	if len(o.lateRows) == 0 {
+		return nil
+	}
+	o.s.stats.late.Add(int64(len(o.lateRows)))
+	if o.late == nil {
+		return nil
+	}
+	rec, err := arrowexec.TakeRecord(o.mem, b, o.lateRows)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	sb := array.NewTimestampBuilder(o.mem, WindowTime)
+	eb := array.NewTimestampBuilder(o.mem, WindowTime)
+	rb := array.NewStringBuilder(o.mem)
+	wb := array.NewInt64Builder(o.mem)
+	defer sb.Release()
+	defer eb.Release()
+	defer rb.Release()
+	defer wb.Release()
+	for i, w := range o.lateWin {
+		if w[0] == math.MinInt64 {
+			sb.AppendNull()
+			eb.AppendNull()
+		} else {
+			sb.Append(arrow.Timestamp(w[0]))
+			eb.Append(arrow.Timestamp(w[1]))
+		}
+		rb.Append(o.lateWhy[i])
+		wb.Append(o.wm)
+	}
+	cols := append([]arrow.Array(nil), rec.Columns()...)
+	extra := []arrow.Array{sb.NewArray(), eb.NewArray(), rb.NewArray(), wb.NewArray()}
+	defer releaseAll(extra)
+	cols = append(cols, extra...)
+	lr := array.NewRecordBatch(o.p.late, cols, int64(len(o.lateRows)))
+	defer lr.Release()
+	return o.late.Process(ctx, 0, lr, nil)
+}
+
+// processSessions handles session windows: rows are grouped by key and
+// sorted by event time, merged into batch-local sessions, and those merged
+// with the key's sessions in state.
+func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error {
+	n := len(o.ts)
+	gap := o.p.gap
+	o.tbl.reset(o.lastNG)
+	o.kids = grow(o.kids, n)
+	order := o.rows[:0]
+	nulls := tcol.NullN() > 0
+	for i := 0; i < n; i++ {
+		if nulls && tcol.IsNull(i) {
+			o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
+			continue
+		}
+		o.kids[i] = o.tbl.find(o.hashes[i], 0, int32(i), &o.rk)
+		order = append(order, int32(i))
+	}
+	o.rows = order
+	o.lastNG = o.tbl.len()
+	ts, kids := o.ts, o.kids
+	slices.SortFunc(order, func(a, b int32) int {
+		if kids[a] != kids[b] {
+			return int(kids[a]) - int(kids[b])
+		}
+		if ts[a] != ts[b] {
+			if ts[a] < ts[b] {
+				return -1
+			}
+			return 1
+		}
+		return int(a - b)
+	})
+	type local struct {
+		kid        uint32
+		start, end int64
+		lo, hi     int // range of order
+		cluster    int
+	}
+	var locals []local
+	o.gids = grow(o.gids, len(order))
+	for p, r := range order {
+		t := ts[r]
+		if k := len(locals) - 1; k >= 0 && locals[k].kid == kids[r] && t <= locals[k].end {
+			locals[k].end = max(locals[k].end, t+gap)
+			locals[k].hi = p + 1
+		} else {
+			locals = append(locals, local{kid: kids[r], start: t, end: t + gap, lo: p, hi: p + 1, cluster: -1})
+		}
+		o.gids[p] = uint32(len(locals) - 1)
+	}
+	if len(locals) == 0 {
+		return nil
+	}
+	if err := o.bacc.update(o.p.aggs, b, order, o.gids[:len(order)], len(locals)); err != nil {
+		return err
+	}
+	type item struct {
+		start, end int64
+		blob       []byte // state session, or nil for a local one
+		local      int
+	}
+	type cluster struct {
+		hash       uint64
+		key        []byte
+		start, end int64
+		blob       []byte
+		ns         []byte
+		existed    bool
+	}
+	var clusters []cluster
+	var items []item
+	for lo := 0; lo < len(locals); {
+		kid := locals[lo].kid
+		hi := lo + 1
+		for hi < len(locals) && locals[hi].kid == kid {
+			hi++
+		}
+		hash := o.tbl.hash[kid]
+		key := o.rk.key(int(o.tbl.rep[kid]))
+		items = items[:0]
+		var derr error
+		err := o.acc.Namespaces(hash, key, func(ns []byte, val []byte) bool {
+			s, e, err := state.DecodeWindow(ns)
+			if err != nil {
+				derr = err
+				return false
+			}
+			items = append(items, item{start: s, end: e, blob: val, local: -1})
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if derr != nil {
+			return derr
+		}
+		for l := lo; l < hi; l++ {
+			items = append(items, item{start: locals[l].start, end: locals[l].end, local: l})
+		}
+		slices.SortStableFunc(items, func(a, b item) int {
+			switch {
+			case a.start < b.start:
+				return -1
+			case a.start > b.start:
+				return 1
+			}
+			return 0
+		})
+		for i := 0; i < len(items); {
+			j, cs, ce := i+1, items[i].start, items[i].end
+			for j < len(items) && items[j].start <= ce {
+				ce = max(ce, items[j].end)
+				j++
+			}
+			part := items[i:j]
+			i = j
+			hasLocal, hasState, same := false, false, false
+			for _, it := range part {
+				if it.local >= 0 {
+					hasLocal = true
+				} else {
+					hasState = true
+					same = same || (it.start == cs && it.end == ce)
+				}
+			}
+			if !hasLocal {
+				continue
+			}
+			if !hasState && o.isLate(ce) {
+				for _, it := range part {
+					l := &locals[it.local]
+					for p := l.lo; p < l.hi; p++ {
+						o.addLate(int(order[p]), cs, ce, ReasonLate)
+					}
+				}
+				continue
+			}
+			c := cluster{hash: hash, key: append([]byte(nil), key...), start: cs, end: ce, existed: same}
+			c.ns = state.AppendWindow(nil, cs, ce)
+			c.blob = newBlob(nil, o.p.blob, hash)
+			for _, it := range part {
+				if it.local >= 0 {
+					locals[it.local].cluster = len(clusters)
+					if err := o.bacc.mergeBatch(o.p.aggs, c.blob, uint32(it.local)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := mergeBlob(o.p.aggs, c.blob, it.blob); err != nil {
+					return err
+				}
+				if it.start == cs && it.end == ce {
+					continue
+				}
+				// A state session merged into a larger one: move it.
+				old := state.AppendWindow(nil, it.start, it.end)
+				if err := o.acc.Delete(hash, key, old); err != nil {
+					return err
+				}
+				for _, m := range o.dist {
+					if m == nil {
+						continue
+					}
+					var vals [][]byte
+					if err := m.Iterate(hash, key, old, func(v []byte, _ struct{}) bool { vals = append(vals, v); return true }); err != nil {
+						return err
+					}
+					for _, v := range vals {
+						if err := m.Put(hash, key, c.ns, v, struct{}{}); err != nil {
+							return err
+						}
+					}
+					if err := m.Clear(hash, key, old); err != nil {
+						return err
+					}
+				}
+			}
+			c.blob[0] |= flagPending
+			clusters = append(clusters, c)
+		}
+		lo = hi
+	}
+	clusterOf := func(g uint32) int { return locals[g].cluster }
+	o.applySketches(func(g uint32) []byte {
+		if c := clusterOf(g); c >= 0 {
+			return clusters[c].blob
+		}
+		return nil
+	})
+	if err := o.applyDistinct(order, func(g uint32) (uint64, []byte, []byte, bool) {
+		c := clusterOf(g)
+		if c < 0 {
+			return 0, nil, nil, false
+		}
+		return clusters[c].hash, clusters[c].key, clusters[c].ns, true
+	}); err != nil {
+		return err
+	}
+	for i := range clusters {
+		c := &clusters[i]
+		if o.isDue(c.end) {
+			if err := o.fire(c.hash, c.key, c.start, c.end, c.blob); err != nil {
+				return err
+			}
+		} else if !c.existed {
+			o.timers.add(timer{at: c.end - 1, kind: timerFire, hash: c.hash, key: string(c.key), start: c.start, end: c.end})
+		}
+		if err := o.acc.Put(c.hash, c.key, c.ns, c.blob); err != nil {
+			return err
+		}
+	}
+	return nil
+}

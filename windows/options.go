@@ -1,0 +1,202 @@
+package windows
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/state"
+)
+
+// Kind is the kind of window.
+type Kind string
+
+// Window kinds.
+const (
+	Tumbling Kind = "tumbling"
+	Sliding  Kind = "sliding"
+	Session  Kind = "session"
+)
+
+// Func names an aggregate function.
+type Func string
+
+// Aggregate functions.
+const (
+	Count          Func = "count"
+	Sum            Func = "sum"
+	Min            Func = "min"
+	Max            Func = "max"
+	Avg            Func = "avg"
+	CountDistinct  Func = "count_distinct"
+	ApproxDistinct Func = "approx_distinct"
+)
+
+// Agg is one aggregate per window: Func over Column, named As.
+type Agg struct {
+	Func Func
+	// Column is the input column; "" or "*" with Count is count(*).
+	Column string
+	// As is the output column name; default "func(column)".
+	As string
+}
+
+func (a Agg) star() bool { return a.Column == "" || a.Column == "*" }
+
+// Name returns the output column name.
+func (a Agg) Name() string {
+	if a.As != "" {
+		return a.As
+	}
+	if a.star() {
+		return string(a.Func) + "(*)"
+	}
+	return string(a.Func) + "(" + a.Column + ")"
+}
+
+var aggRE = regexp.MustCompile(`(?i)^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*|"[^"]+")?\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*|"[^"]+"))?\s*$`)
+
+// ParseAgg parses "func(column) [AS name]", e.g. "approx_distinct(user_id)
+// AS users".
+func ParseAgg(s string) (Agg, error) {
+	m := aggRE.FindStringSubmatch(s)
+	if m == nil {
+		return Agg{}, fmt.Errorf("windows: cannot parse aggregate %q (want e.g. \"count(*) AS views\")", s)
+	}
+	a := Agg{Func: Func(strings.ToLower(m[1])), Column: strings.Trim(m[2], `"`), As: strings.Trim(m[3], `"`)}
+	if err := a.validate(); err != nil {
+		return Agg{}, err
+	}
+	return a, nil
+}
+
+func (a Agg) validate() error {
+	switch a.Func {
+	case Count:
+	case Sum, Min, Max, Avg, CountDistinct, ApproxDistinct:
+		if a.star() {
+			return fmt.Errorf("windows: %s needs a column", a.Func)
+		}
+	default:
+		return fmt.Errorf("windows: unknown aggregate function %q (want count, sum, min, max, avg, count_distinct or approx_distinct)", a.Func)
+	}
+	return nil
+}
+
+// TopN ranks the rows of each window by an aggregate and keeps the first N.
+type TopN struct {
+	N int
+	// By names the aggregate output column to rank by.
+	By string
+	// Ascending ranks the smallest first; default largest first.
+	Ascending bool
+}
+
+// LateOutput is the side output for records later than the allowed
+// lateness: a file sink directory and format (jsonl or parquet).
+type LateOutput struct {
+	Path   string
+	Format sinks.Format
+}
+
+// Options configures a window operator. Kind, Size (or Gap), Time and Aggs
+// are required; the zero value of every other field works.
+type Options struct {
+	Kind Kind
+	// Size is the window length (tumbling, sliding).
+	Size time.Duration
+	// Slide is the distance between window starts (sliding).
+	Slide time.Duration
+	// Gap closes a session after this much inactivity (session).
+	Gap time.Duration
+	// Keys are the key columns (empty: one global key).
+	Keys []string
+	// Time is the event-time column: a timestamp or int64 milliseconds.
+	Time string
+	Aggs []Agg
+	// AllowedLateness keeps a window's state after it fired, so records up
+	// to this late update it (re-emitted with is_update = true).
+	AllowedLateness time.Duration
+	// Late, if set, receives records later than the allowed lateness.
+	// Without it they are only counted (Stats.LateRows).
+	Late *LateOutput
+	// Backend keeps the window state; default state.NewMemoryBackend.
+	Backend state.Backend
+	// BatchSize bounds output batches; default 65536.
+	BatchSize int
+}
+
+// DefaultBatchSize is the default maximum rows per output batch.
+const DefaultBatchSize = 65536
+
+// Validate checks the options without a schema.
+func (o *Options) Validate() error {
+	switch o.Kind {
+	case Tumbling:
+		if o.Size <= 0 {
+			return errors.New("windows: tumbling window needs a positive size")
+		}
+	case Sliding:
+		if o.Size <= 0 || o.Slide <= 0 {
+			return errors.New("windows: sliding window needs a positive size and slide")
+		}
+		if o.Slide > o.Size {
+			return fmt.Errorf("windows: slide %s larger than size %s would drop rows", o.Slide, o.Size)
+		}
+	case Session:
+		if o.Gap <= 0 {
+			return errors.New("windows: session window needs a positive gap")
+		}
+	default:
+		return fmt.Errorf("windows: unknown window type %q (want tumbling, sliding or session)", o.Kind)
+	}
+	for _, d := range []time.Duration{o.Size, o.Slide, o.Gap} {
+		if d%time.Millisecond != 0 {
+			return fmt.Errorf("windows: duration %s is not a whole number of milliseconds", d)
+		}
+	}
+	if o.AllowedLateness < 0 || o.AllowedLateness%time.Millisecond != 0 {
+		return fmt.Errorf("windows: allowed lateness %s must be a non-negative number of milliseconds", o.AllowedLateness)
+	}
+	if o.Time == "" {
+		return errors.New("windows: no event-time column")
+	}
+	if len(o.Aggs) == 0 {
+		return errors.New("windows: no aggregates")
+	}
+	if o.BatchSize < 0 {
+		return errors.New("windows: negative batch size")
+	}
+	seen := map[string]bool{"window_start": true, "window_end": true, "is_update": true}
+	for _, k := range o.Keys {
+		if seen[k] {
+			return fmt.Errorf("windows: duplicate output column %q", k)
+		}
+		seen[k] = true
+	}
+	for _, a := range o.Aggs {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		if seen[a.Name()] {
+			return fmt.Errorf("windows: duplicate output column %q", a.Name())
+		}
+		seen[a.Name()] = true
+	}
+	if o.Late != nil {
+		switch o.Late.Format {
+		case sinks.JSONL, sinks.Parquet, sinks.CSV:
+		case "":
+			o.Late.Format = sinks.JSONL
+		default:
+			return fmt.Errorf("windows: late output format %q (want jsonl or parquet)", o.Late.Format)
+		}
+		if o.Late.Path == "" {
+			return errors.New("windows: late output needs a path")
+		}
+	}
+	return nil
+}

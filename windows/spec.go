@@ -1,0 +1,200 @@
+package windows
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/state"
+)
+
+// Spec is the arrowexec.Spec of a keyed window aggregate.
+type Spec struct {
+	opts  Options
+	stats counters
+	late  *sinks.FileSpec
+}
+
+var _ arrowexec.Spec = (*Spec)(nil)
+
+// Stats counts what every subtask of a window operator did.
+type Stats struct {
+	// Rows is the number of input rows.
+	Rows int64
+	// LateRows counts (row, window) pairs later than the allowed lateness
+	// (and rows without an event time): sent to the side output if one is
+	// configured, dropped otherwise.
+	LateRows int64
+	// Fired counts window results emitted for the first time; Updates
+	// those re-emitted with is_update = true.
+	Fired, Updates int64
+	// Purged counts windows whose state was removed.
+	Purged int64
+}
+
+type counters struct {
+	rows, late, fired, updates, purged atomic.Int64
+}
+
+// New validates opts and returns the Spec.
+func New(opts Options) (*Spec, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	opts.Keys = append([]string(nil), opts.Keys...)
+	opts.Aggs = append([]Agg(nil), opts.Aggs...)
+	s := &Spec{opts: opts}
+	if opts.Late != nil {
+		l, err := sinks.NewFile(sinks.FileOptions{Dir: opts.Late.Path, Format: opts.Late.Format, Prefix: "late"})
+		if err != nil {
+			return nil, fmt.Errorf("windows: late output: %w", err)
+		}
+		s.late = l
+	}
+	return s, nil
+}
+
+// Options returns the options with defaults filled in.
+func (s *Spec) Options() Options { return s.opts }
+
+// Stats sums the counters of every subtask. Safe to call while the job
+// runs.
+func (s *Spec) Stats() Stats {
+	return Stats{
+		Rows: s.stats.rows.Load(), LateRows: s.stats.late.Load(),
+		Fired: s.stats.fired.Load(), Updates: s.stats.updates.Load(), Purged: s.stats.purged.Load(),
+	}
+}
+
+// plan is the Spec bound to an input schema.
+type plan struct {
+	keys     []int
+	keyTypes []arrow.DataType
+	time     int
+	aggs     []boundAgg
+	blob     int // blob size
+	out      *arrow.Schema
+	late     *arrow.Schema
+	size     int64 // ms
+	slide    int64
+	gap      int64
+	lateness int64
+}
+
+// WindowTime is the type of window_start and window_end.
+var WindowTime = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
+
+// Late side output columns, after the record's own.
+const (
+	LateWindowStart = "late_window_start"
+	LateWindowEnd   = "late_window_end"
+	LateReason      = "late_reason"
+	LateWatermark   = "late_watermark"
+)
+
+// Late reasons.
+const (
+	ReasonLate   = "late"
+	ReasonNoTime = "null_event_time"
+)
+
+func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
+	o := &s.opts
+	p := &plan{size: o.Size.Milliseconds(), slide: o.Slide.Milliseconds(), gap: o.Gap.Milliseconds(), lateness: o.AllowedLateness.Milliseconds()}
+	if o.Kind == Tumbling {
+		p.slide = p.size
+	}
+	var fields []arrow.Field
+	for _, k := range o.Keys {
+		idx := in.FieldIndices(k)
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("windows: no key column %q", k)
+		}
+		f := in.Field(idx[0])
+		if _, err := keyKindOf(f.Type); err != nil {
+			return nil, fmt.Errorf("windows: key %q: %w", k, err)
+		}
+		p.keys = append(p.keys, idx[0])
+		p.keyTypes = append(p.keyTypes, f.Type)
+		fields = append(fields, arrow.Field{Name: k, Type: f.Type, Nullable: f.Nullable})
+	}
+	if err := (arrowexec.WatermarkStrategy{Column: o.Time}).Validate(in); err != nil {
+		return nil, fmt.Errorf("windows: %w", err)
+	}
+	p.time = in.FieldIndices(o.Time)[0]
+	fields = append(fields,
+		arrow.Field{Name: "window_start", Type: WindowTime},
+		arrow.Field{Name: "window_end", Type: WindowTime})
+	off := blobHeader
+	for _, a := range o.Aggs {
+		b, err := bindAgg(in, a, off)
+		if err != nil {
+			return nil, err
+		}
+		off += b.size
+		p.aggs = append(p.aggs, b)
+		fields = append(fields, arrow.Field{Name: a.Name(), Type: b.out, Nullable: a.Func != Count && a.Func != CountDistinct && a.Func != ApproxDistinct})
+	}
+	p.blob = off
+	fields = append(fields, arrow.Field{Name: "is_update", Type: arrow.FixedWidthTypes.Boolean})
+	p.out = arrow.NewSchema(fields, nil)
+	lf := append([]arrow.Field(nil), in.Fields()...)
+	for _, n := range []string{LateWindowStart, LateWindowEnd, LateReason, LateWatermark} {
+		if in.HasField(n) {
+			return nil, fmt.Errorf("windows: input column %q clashes with the late output's", n)
+		}
+	}
+	lf = append(lf,
+		arrow.Field{Name: LateWindowStart, Type: WindowTime, Nullable: true},
+		arrow.Field{Name: LateWindowEnd, Type: WindowTime, Nullable: true},
+		arrow.Field{Name: LateReason, Type: arrow.BinaryTypes.String},
+		arrow.Field{Name: LateWatermark, Type: arrow.PrimitiveTypes.Int64})
+	p.late = arrow.NewSchema(lf, nil)
+	return p, nil
+}
+
+// Schema checks the input and returns the output schema: the key columns,
+// window_start, window_end (timestamp[ms, UTC]), one column per aggregate
+// and is_update.
+func (s *Spec) Schema(inputs []*arrow.Schema) (*arrow.Schema, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("windows: want 1 input, got %d", len(inputs))
+	}
+	p, err := s.bind(inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return p.out, nil
+}
+
+// LateSchema returns the schema of the late side output for an input.
+func (s *Spec) LateSchema(in *arrow.Schema) (*arrow.Schema, error) {
+	p, err := s.bind(in)
+	if err != nil {
+		return nil, err
+	}
+	return p.late, nil
+}
+
+// New creates the operator of one subtask.
+func (s *Spec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	if len(t.Inputs) != 1 {
+		return nil, fmt.Errorf("windows: want 1 input, got %d", len(t.Inputs))
+	}
+	p, err := s.bind(t.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return newOperator(s, p, t), nil
+}
+
+func durMS(d time.Duration) int64 { return d.Milliseconds() }
+
+var _ = durMS
+var _ state.Backend = (*state.MemoryBackend)(nil)
