@@ -115,6 +115,16 @@ func keyValue(dt arrow.DataType, r int, rng *rand.Rand) any {
 		return arrow.Timestamp(1_700_000_000_000_000 + int64(r)*1_000_003)
 	case arrow.DATE32:
 		return arrow.Date32(r - 500)
+	case arrow.DATE64:
+		return arrow.Date64(int64(r-20) * 86_400_000)
+	case arrow.INT16:
+		return int16(r*7 - 300)
+	case arrow.UINT8:
+		return uint8(r)
+	case arrow.UINT32:
+		return uint32(r) * 2654435761
+	case arrow.BINARY:
+		return string([]byte{byte(r), 0, byte(r >> 8)})
 	}
 	panic(dt)
 }
@@ -225,6 +235,12 @@ func record(mem memory.Allocator, cols []column) arrow.RecordBatch {
 				fb.Append(v.(arrow.Timestamp))
 			case *array.Date32Builder:
 				fb.Append(v.(arrow.Date32))
+			case *array.Date64Builder:
+				fb.Append(v.(arrow.Date64))
+			case *array.Uint8Builder:
+				fb.Append(v.(uint8))
+			case *array.BinaryBuilder:
+				fb.AppendString(v.(string))
 			default:
 				panic(fmt.Sprintf("%T", fb))
 			}
@@ -281,6 +297,8 @@ func keyString(v any) string {
 		return "t" + strconv.FormatInt(int64(x), 10)
 	case arrow.Date32:
 		return "d" + strconv.FormatInt(int64(x), 10)
+	case arrow.Date64:
+		return "D" + strconv.FormatInt(int64(x), 10)
 	}
 	if i, ok := asInt64(v); ok {
 		return fmt.Sprintf("%T", v) + strconv.FormatInt(i, 10)
@@ -324,6 +342,10 @@ func less(a, b any) bool {
 		return x < b.(arrow.Timestamp)
 	case arrow.Date32:
 		return x < b.(arrow.Date32)
+	case arrow.Date64:
+		return x < b.(arrow.Date64)
+	case uint8:
+		return x < b.(uint8)
 	}
 	panic(fmt.Sprintf("less %T", a))
 }
@@ -339,6 +361,8 @@ func asInt64(v any) (int64, bool) {
 	case int8:
 		return int64(x), true
 	case uint16:
+		return int64(x), true
+	case uint8:
 		return int64(x), true
 	case uint32:
 		return int64(x), true
@@ -527,6 +551,12 @@ func goValue(a arrow.Array, i int) any {
 		return a.Value(i)
 	case *array.Date32:
 		return a.Value(i)
+	case *array.Date64:
+		return a.Value(i)
+	case *array.Uint8:
+		return a.Value(i)
+	case *array.Binary:
+		return string(a.Value(i))
 	}
 	panic(fmt.Sprintf("goValue %T", a))
 }
@@ -1109,5 +1139,53 @@ func TestOverflow(t *testing.T) {
 			t.Errorf("final %s: error %v, want overflow", f, err)
 		}
 		releaseAll(states)
+	}
+}
+
+// TestMoreKeyTypes covers the key types the main oracle data leaves out, as
+// single keys (fast paths) and together (generic grouper), and min/max of
+// binary and date64 values.
+func TestMoreKeyTypes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n, card = 3000, 60
+	types := []arrow.DataType{arrow.BinaryTypes.Binary, arrow.FixedWidthTypes.Date64,
+		arrow.PrimitiveTypes.Int16, arrow.PrimitiveTypes.Uint8, arrow.PrimitiveTypes.Uint32}
+	var cols []column
+	for _, dt := range types {
+		c := column{name: keyName(dt), dt: dt, vals: make([]any, n)}
+		for i := range c.vals {
+			if rng.IntN(15) != 0 {
+				c.vals[i] = keyValue(dt, rng.IntN(card), rng)
+			}
+		}
+		cols = append(cols, c)
+	}
+	aggs := []Agg{{Func: Count}}
+	for _, c := range cols {
+		aggs = append(aggs, Agg{Func: Min, Column: c.name}, Agg{Func: Max, Column: c.name}, Agg{Func: CountDistinct, Column: c.name})
+	}
+	for _, gb := range [][]string{{"k_binary"}, {"k_date64"}, {"k_int16"}, {"k_uint8"}, {"k_uint32"},
+		{"k_binary", "k_date64", "k_int16", "k_uint8", "k_uint32"}} {
+		for _, size := range []int{13, 1024} {
+			t.Run(fmt.Sprintf("by=%s/batch=%d", strings.Join(gb, ","), size), func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				rec := record(mem, cols)
+				defer rec.Release()
+				batches := split(rec, size)
+				defer releaseAll(batches)
+				spec, err := New(Options{GroupBy: gb, Aggs: aggs})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sc, err := spec.Schema([]*arrow.Schema{rec.Schema()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := run(t, mem, spec, rec.Schema(), batches, nil)
+				defer out.release()
+				check(t, "single", out.batches, oracle(cols, gb, aggs), len(gb), MaxBatchSize, sc)
+			})
+		}
 	}
 }
