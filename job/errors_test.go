@@ -37,6 +37,10 @@ var errorCases = []struct{ name, yaml string }{
 	{"unknown group column", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [itme_id]\n      aggs: [\"count(*)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"bad sink format", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, format: xlsx}\n"},
 	{"bad part size", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, part_size: lots}\n"},
+	{"kafka without brokers", "source:\n  kafka:\n    topic: events\n    fields: [{name: a, type: int64}]\nsink:\n  file: {path: OUT}\n"},
+	{"kafka unknown field type", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: a, type: decimal}]\nsink:\n  file: {path: OUT}\n"},
+	{"hybrid without boundary", "source:\n  hybrid:\n    parquet: {path: IN}\n    kafka: {topic: events}\nsink:\n  file: {path: OUT}\n"},
+	{"two sources", "source:\n  parquet: {path: IN}\n  kafka: {topic: events}\nsink:\n  file: {path: OUT}\n"},
 	{"negative parallelism", "parallelism: -1\nsource:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT}\n"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,10 +28,14 @@ type Spec struct {
 	Sink        SinkSpec
 }
 
-// SourceSpec says where input comes from. Exactly one field is set.
+// SourceSpec says where input comes from. Exactly one of Parquet, Kafka and
+// Hybrid is set.
 type SourceSpec struct {
-	Parquet *ParquetSpec `yaml:"parquet"`
-	Line    int          `yaml:"-"`
+	Parquet   *ParquetSpec   `yaml:"parquet"`
+	Kafka     *KafkaSpec     `yaml:"kafka"`
+	Hybrid    *HybridSpec    `yaml:"hybrid"`
+	Watermark *WatermarkSpec `yaml:"watermark"`
+	Line      int            `yaml:"-"`
 }
 
 // ParquetSpec is a Parquet source.
@@ -41,10 +46,62 @@ type ParquetSpec struct {
 	BatchSize int      `yaml:"batch_size"`
 }
 
+// KafkaSpec is a Kafka source.
+type KafkaSpec struct {
+	Brokers        string        `yaml:"brokers"` // comma-separated; "" with riffle run --embedded-kafka
+	Topics         []string      `yaml:"topics"`
+	Topic          string        `yaml:"topic"`
+	Start          string        `yaml:"start"` // earliest, latest, timestamp, committed
+	StartTime      time.Time     `yaml:"start_time"`
+	GroupID        string        `yaml:"group_id"`
+	Bounded        bool          `yaml:"bounded"`
+	Format         string        `yaml:"format"` // json, csv, raw
+	Fields         []KafkaField  `yaml:"fields"`
+	Metadata       []string      `yaml:"metadata"`
+	MaxBatchRows   int           `yaml:"max_batch_rows"`
+	MaxBatchDelay  time.Duration `yaml:"max_batch_delay"`
+	OnError        string        `yaml:"on_error"` // fail, skip, dead-letter
+	DeadLetterPath string        `yaml:"dead_letter_path"`
+	Line           int           `yaml:"-"`
+}
+
+// KafkaField is a declared column of Kafka messages.
+type KafkaField struct {
+	Name     string `yaml:"name"`
+	Type     string `yaml:"type"`
+	Required bool   `yaml:"required"`
+}
+
+// HybridSpec reads Parquet up to a boundary, then Kafka.
+type HybridSpec struct {
+	Parquet  *ParquetSpec  `yaml:"parquet"`
+	Kafka    *KafkaSpec    `yaml:"kafka"`
+	Boundary *BoundarySpec `yaml:"boundary"`
+}
+
+// BoundarySpec is where a hybrid source switches from files to the topic:
+// an event time over a column, or an offset map (inline or in a JSON file
+// {"topic": {"0": 123}}).
+type BoundarySpec struct {
+	EventTime     time.Time                `yaml:"event_time"`
+	Column        string                   `yaml:"column"`
+	TimestampSkew time.Duration            `yaml:"timestamp_skew"`
+	Offsets       map[string]map[int]int64 `yaml:"offsets"`
+	OffsetsFile   string                   `yaml:"offsets_file"`
+}
+
+// WatermarkSpec is the source's event-time strategy.
+type WatermarkSpec struct {
+	Column            string        `yaml:"column"`
+	MaxOutOfOrderness time.Duration `yaml:"max_out_of_orderness"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
 // SinkSpec says where output goes. Exactly one field is set.
 type SinkSpec struct {
-	File *FileSinkSpec `yaml:"file"`
-	Line int           `yaml:"-"`
+	File  *FileSinkSpec  `yaml:"file"`
+	Kafka *KafkaSinkSpec `yaml:"kafka"`
+	Line  int            `yaml:"-"`
 }
 
 // FileSinkSpec is a file sink.
@@ -54,6 +111,14 @@ type FileSinkSpec struct {
 	Prefix      string `yaml:"prefix"`
 	PartSize    string `yaml:"part_size"` // e.g. 128MiB
 	Compression string `yaml:"compression"`
+}
+
+// KafkaSinkSpec is a Kafka sink: rows as JSON messages.
+type KafkaSinkSpec struct {
+	Brokers   string `yaml:"brokers"`
+	Topic     string `yaml:"topic"`
+	Key       string `yaml:"key"`       // key column, optional
+	Timestamp string `yaml:"timestamp"` // event-time column for message timestamps, optional
 }
 
 // StepKind names a step.
@@ -159,13 +224,29 @@ func decodeStrict(file string, n *yaml.Node, v any) error {
 
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type job\.(\w+)$`)
 
+func countSet(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
 // knownKeys lists the keys each block accepts, for messages.
 var knownKeys = map[string]string{
-	"rawSpec":      "name, parallelism, source, steps, sink",
-	"SourceSpec":   "parquet",
-	"ParquetSpec":  "path, paths, decoder, batch_size",
-	"SinkSpec":     "file",
-	"FileSinkSpec": "path, format, prefix, part_size, compression",
+	"rawSpec":       "name, parallelism, source, steps, sink",
+	"SourceSpec":    "parquet, kafka, hybrid, watermark",
+	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path",
+	"KafkaField":    "name, type, required",
+	"HybridSpec":    "parquet, kafka, boundary",
+	"BoundarySpec":  "event_time, column, timestamp_skew, offsets, offsets_file",
+	"WatermarkSpec": "column, max_out_of_orderness, idle_timeout",
+	"KafkaSinkSpec": "brokers, topic, key, timestamp",
+	"ParquetSpec":   "path, paths, decoder, batch_size",
+	"SinkSpec":      "file, kafka",
+	"FileSinkSpec":  "path, format, prefix, part_size, compression",
 }
 
 // friendlyYAML rewrites yaml.v3's messages that name Go types.
@@ -201,8 +282,11 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, err
 	}
 	s.Source.Line = raw.Source.Line
-	if s.Source.Parquet == nil {
-		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet"}
+	if n := countSet(s.Source.Parquet != nil, s.Source.Kafka != nil, s.Source.Hybrid != nil); n != 1 {
+		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet, kafka, hybrid"}
+	}
+	if h := s.Source.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
+		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: hybrid needs parquet, kafka and boundary blocks"}
 	}
 	if raw.Sink.Kind == 0 {
 		return nil, &Error{File: file, Msg: "no sink: add a sink block (e.g. sink: {file: {path: out, format: parquet}})"}
@@ -211,8 +295,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, err
 	}
 	s.Sink.Line = raw.Sink.Line
-	if s.Sink.File == nil {
-		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file"}
+	if countSet(s.Sink.File != nil, s.Sink.Kafka != nil) != 1 {
+		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file, kafka"}
 	}
 	for i := range raw.Steps {
 		st, err := parseStep(file, i+1, &raw.Steps[i])

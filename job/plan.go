@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
 	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/sources/hybrid"
+	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 )
 
@@ -24,7 +27,11 @@ type Plan struct {
 	Spec    *Spec
 	Graph   *arrowexec.Graph
 	Parquet *parquet.Source // the source, when it reads Parquet
-	Sink    *sinks.FileSpec
+	Kafka   *kafka.Source   // the source, when it reads Kafka
+	Hybrid  *hybrid.Source  // the source, when it is hybrid
+	// Bounded says the source ends by itself (Parquet, bounded Kafka).
+	Bounded bool
+	Sink    *sinks.FileSpec // the sink, when it writes files
 	// SourceNode and SinkNode name the graph's ends (for metrics).
 	SourceNode, SinkNode string
 	// OutputDir is where Commit moves the sink's files; the sink writes
@@ -42,6 +49,9 @@ const StagingName = ".riffle-staging"
 // run) with the new ones and removes the staging directory. Until Commit,
 // a run's files are invisible, so a failed job leaves no partial output.
 func (p *Plan) Commit() ([]string, error) {
+	if p.Sink == nil || p.staging == "" {
+		return nil, nil
+	}
 	o := p.Sink.Options()
 	ext := "." + o.Format.Ext()
 	old, err := os.ReadDir(p.OutputDir)
@@ -72,7 +82,12 @@ func (p *Plan) Commit() ([]string, error) {
 }
 
 // Abort removes a failed run's staged files.
-func (p *Plan) Abort() error { return os.RemoveAll(p.staging) }
+func (p *Plan) Abort() error {
+	if p.staging == "" {
+		return nil
+	}
+	return os.RemoveAll(p.staging)
+}
 
 // Options adjust planning.
 type Options struct {
@@ -82,10 +97,17 @@ type Options struct {
 	OutputDir string
 	// NoSync disables fsync in file sinks (tests only).
 	NoSync bool
+	// Brokers overrides the Kafka brokers of sources and sinks (e.g. an
+	// embedded broker); "" keeps the job file's.
+	Brokers string
 }
 
 // Plan builds the graph of s: source, steps, sink.
-func (s *Spec) Plan(o Options) (*Plan, error) {
+func (s *Spec) Plan(o Options) (*Plan, error) { return s.PlanContext(context.Background(), o) }
+
+// PlanContext is Plan with a context for the look-ups a Kafka source or
+// sink makes (topics, partitions, offsets) before the job starts.
+func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	p := o.Parallelism
 	if p == 0 {
 		p = s.Parallelism
@@ -97,29 +119,10 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 		return &Error{File: s.File, Line: line, Msg: err.Error()}
 	}
 
-	// Source, with the columns and row-group predicates the steps allow.
-	pq := s.Source.Parquet
-	paths := pq.Paths
-	if pq.Path != "" {
-		paths = append([]string{pq.Path}, paths...)
-	}
-	all, err := parquet.New(parquet.Options{Paths: paths, BatchSize: pq.BatchSize, Decoder: pq.Decoder})
+	src, err := plan.buildSource(ctx, s, o)
 	if err != nil {
 		return nil, errAt(s.Source.Line, err)
 	}
-	// Push down only columns the files have: a misspelt column must be
-	// reported by the step that names it, when the graph binds.
-	cols, preds := pushdown(s.Steps)
-	full := all.FileSchema()
-	if slices.ContainsFunc(cols, func(c string) bool { return !full.HasField(c) }) {
-		cols = nil // read all: the binding error will list every column
-	}
-	preds = slices.DeleteFunc(preds, func(p parquet.Predicate) bool { return !full.HasField(p.Column) })
-	src, err := all.With(cols, preds)
-	if err != nil {
-		return nil, errAt(s.Source.Line, err)
-	}
-	plan.Parquet = src
 	cur := g.AddSource("source", src, p)
 	plan.SourceNode = cur.Name()
 	par := cur.Parallelism()
@@ -180,26 +183,10 @@ func (s *Spec) Plan(o Options) (*Plan, error) {
 		steps[cur.Name()+"-partial"] = i
 	}
 
-	fs := s.Sink.File
-	dir := fs.Path
-	if o.OutputDir != "" {
-		dir = o.OutputDir
-	}
-	size, err := ParseSize(fs.PartSize)
+	sink, err := plan.buildSink(ctx, s, o)
 	if err != nil {
 		return nil, errAt(s.Sink.Line, err)
 	}
-	plan.OutputDir = dir
-	plan.staging = filepath.Join(dir, StagingName)
-	if err := os.RemoveAll(plan.staging); err != nil { // a crashed earlier run's
-		return nil, errAt(s.Sink.Line, err)
-	}
-	sink, err := sinks.NewFile(sinks.FileOptions{Dir: plan.staging, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync})
-	if err != nil {
-		return nil, errAt(s.Sink.Line, err)
-	}
-	plan.Sink = sink
 	sn := g.Add("sink", sink, par, in)
 	plan.SinkNode = sn.Name()
 	if err := g.Build(); err != nil {

@@ -17,21 +17,16 @@ func init() {
 
 func runBackfill(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "backfill", "[flags] JOB.yaml", `
-Runs a job file over its bounded Parquet input and writes the sink's files.
-Output files appear atomically, and only when the job succeeds. See
-examples/ for job files.`)
+Runs a job file over its bounded input (Parquet files, or a bounded Kafka
+source) and writes the sink's files. Output files appear only when the whole
+job succeeded. See examples/ for job files; use 'riffle run' for unbounded
+input.`)
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
+	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := f.parse(e, args); err != nil {
 		return err
-	}
-	if *cpuprofile != "" {
-		stop, err := startCPUProfile(*cpuprofile)
-		if err != nil {
-			return usageError{err}
-		}
-		defer stop()
 	}
 	if f.NArg() != 1 {
 		f.Usage()
@@ -40,32 +35,54 @@ examples/ for job files.`)
 	if *par < 0 {
 		return usageError{fmt.Errorf("--parallelism %d: must be >= 0", *par)}
 	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return usageError{err}
+		}
+		defer stop()
+	}
 	spec, err := job.ReadFile(f.Arg(0))
 	if err != nil {
 		return usageError{err}
 	}
-	_, err = runBackfillSpec(ctx, e, f.showProgress(e), spec, job.Options{Parallelism: *par, OutputDir: *out})
+	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers})
+	if err != nil {
+		return usageError{err}
+	}
+	if !plan.Bounded {
+		return usageError{fmt.Errorf("%s: the source is unbounded; run it with 'riffle run', or make the Kafka source bounded", f.Arg(0))}
+	}
+	_, err = runPlan(ctx, e, f.showProgress(e), plan, nil)
 	return err
 }
 
-// backfillResult summarizes a finished backfill.
-type backfillResult struct {
+// runResult summarizes a finished job.
+type runResult struct {
 	RowsIn, RowsOut int64
 	Files           []string
 	Elapsed         time.Duration
 }
 
-func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec, o job.Options) (*backfillResult, error) {
-	plan, err := spec.Plan(o)
-	if err != nil {
-		return nil, usageError{err}
+// runPlan compiles and runs a planned job. A bounded job's file output is
+// committed when the job succeeds and removed when it fails. started, if
+// set, receives the job once it is compiled (for graceful stops).
+func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started func(*arrowexec.Job)) (*runResult, error) {
+	spec := plan.Spec
+	var rows, bytes int64
+	attrs := []any{"job", spec.Name, "parallelism", plan.Graph.Node(plan.SourceNode).Parallelism(), "bounded", plan.Bounded}
+	if plan.Parquet != nil {
+		nfiles, rgs, pruned, r, b := plan.Parquet.Stats()
+		rows, bytes = r, b
+		attrs = append(attrs, "files", nfiles, "row_groups", rgs, "row_groups_pruned", pruned, "rows", rows, "bytes", bytes, "decoder", plan.Parquet.Decoder())
 	}
-	nfiles, rgs, pruned, rows, bytes := plan.Parquet.Stats()
-	e.log.Info("backfill planned", "job", spec.Name, "files", nfiles, "row_groups", rgs, "row_groups_pruned", pruned,
-		"rows", rows, "bytes", bytes, "parallelism", plan.Graph.Node(plan.SourceNode).Parallelism(), "decoder", plan.Parquet.Decoder())
+	e.log.Info("job planned", attrs...)
 	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: e.log})
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if started != nil {
+		started(j)
 	}
 	srcMetrics := j.Metrics(plan.SourceNode)
 	sinkMetrics := j.Metrics(plan.SinkNode)
@@ -77,8 +94,8 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 		return n
 	}
 	var bar *progressBar
-	if progress {
-		bar = startProgress(e.stderr, "backfill", rows, bytes, func() (int64, int64) {
+	if progress && plan.Bounded {
+		bar = startProgress(e.stderr, spec.Name, rows, bytes, func() (int64, int64) {
 			return sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
 				sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.BytesIn.Load() })
 		})
@@ -88,7 +105,7 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 	bar.Stop()
 	if err != nil {
 		if aerr := plan.Abort(); aerr != nil {
-			e.log.Warn("backfill: removing staged output", "err", aerr)
+			e.log.Warn("removing staged output", "err", aerr)
 		}
 		return nil, err
 	}
@@ -96,13 +113,18 @@ func runBackfillSpec(ctx context.Context, e *env, progress bool, spec *job.Spec,
 	if err != nil {
 		return nil, err
 	}
-	res := &backfillResult{
+	res := &runResult{
 		RowsIn:  sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
 		RowsOut: sum(sinkMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
+		Files:   files,
 		Elapsed: time.Since(began),
 	}
-	res.Files = files
-	e.log.Info("backfill done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
+	if plan.Sink != nil && len(files) == 0 {
+		for _, p := range plan.Sink.Published() {
+			res.Files = append(res.Files, p.Path)
+		}
+	}
+	e.log.Info("job done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
 		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
 	return res, nil
 }

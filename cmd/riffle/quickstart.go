@@ -62,7 +62,11 @@ downloads.`)
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
-	res, err := runBackfillSpec(ctx, e, progress, spec, job.Options{Parallelism: *par, OutputDir: out})
+	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: *par, OutputDir: out})
+	if err != nil {
+		return err
+	}
+	res, err := runPlan(ctx, e, progress, plan, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,194 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/sinks"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
+	"github.com/riffle-dev/riffle/sources/hybrid"
+	"github.com/riffle-dev/riffle/sources/kafka"
+	"github.com/riffle-dev/riffle/sources/parquet"
+)
+
+// buildSource creates the job's source. Parquet sources get the columns and
+// row-group predicates the steps allow.
+func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexec.Source, error) {
+	wm := s.Source.watermark()
+	switch {
+	case s.Source.Parquet != nil:
+		src, err := parquetSource(s.Source.Parquet, s.Steps)
+		if err != nil {
+			return nil, err
+		}
+		plan.Parquet, plan.Bounded = src, true
+		return src, nil
+	case s.Source.Kafka != nil:
+		ko, err := kafkaOptions(s.Source.Kafka, o.Brokers, wm)
+		if err != nil {
+			return nil, err
+		}
+		src, err := kafka.New(ctx, ko)
+		if err != nil {
+			return nil, err
+		}
+		plan.Kafka, plan.Bounded = src, ko.Bounded
+		return src, nil
+	default:
+		h := s.Source.Hybrid
+		ko, err := kafkaOptions(h.Kafka, o.Brokers, wm)
+		if err != nil {
+			return nil, err
+		}
+		b := h.Boundary
+		bound := hybrid.Boundary{EventTime: b.EventTime, Column: b.Column, TimestampSkew: b.TimestampSkew, Offsets: b.Offsets}
+		if b.OffsetsFile != "" {
+			if bound.Offsets != nil {
+				return nil, fmt.Errorf("hybrid boundary: give offsets or offsets_file, not both")
+			}
+			if bound.Offsets, err = readOffsets(b.OffsetsFile); err != nil {
+				return nil, err
+			}
+		}
+		if bound.Column == "" && wm.Column != "" {
+			bound.Column = wm.Column
+		}
+		src, err := hybrid.New(ctx, hybrid.Options{Parquet: parquetOptions(h.Parquet), Kafka: ko, Boundary: bound})
+		if err != nil {
+			return nil, err
+		}
+		plan.Hybrid, plan.Bounded = src, ko.Bounded
+		return src, nil
+	}
+}
+
+func (w *SourceSpec) watermark() arrowexec.WatermarkStrategy {
+	if w.Watermark == nil {
+		return arrowexec.WatermarkStrategy{}
+	}
+	return arrowexec.WatermarkStrategy{Column: w.Watermark.Column, MaxOutOfOrderness: w.Watermark.MaxOutOfOrderness, IdleTimeout: w.Watermark.IdleTimeout}
+}
+
+func parquetOptions(pq *ParquetSpec) parquet.Options {
+	paths := pq.Paths
+	if pq.Path != "" {
+		paths = append([]string{pq.Path}, paths...)
+	}
+	return parquet.Options{Paths: paths, BatchSize: pq.BatchSize, Decoder: pq.Decoder}
+}
+
+func parquetSource(pq *ParquetSpec, steps []Step) (*parquet.Source, error) {
+	all, err := parquet.New(parquetOptions(pq))
+	if err != nil {
+		return nil, err
+	}
+	// Push down only columns the files have: a misspelt column must be
+	// reported by the step that names it, when the graph binds.
+	cols, preds := pushdown(steps)
+	full := all.FileSchema()
+	if slices.ContainsFunc(cols, func(c string) bool { return !full.HasField(c) }) {
+		cols = nil // read all: the binding error will list every column
+	}
+	preds = slices.DeleteFunc(preds, func(p parquet.Predicate) bool { return !full.HasField(p.Column) })
+	return all.With(cols, preds)
+}
+
+func brokerList(spec, override string) []string {
+	b := spec
+	if override != "" {
+		b = override
+	}
+	var out []string
+	for _, x := range strings.Split(b, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func kafkaOptions(k *KafkaSpec, brokers string, wm arrowexec.WatermarkStrategy) (kafka.Options, error) {
+	ko := kafka.Options{
+		Brokers: brokerList(k.Brokers, brokers), Topics: k.Topics, Start: kafka.StartMode(k.Start), StartTime: k.StartTime,
+		GroupID: k.GroupID, Bounded: k.Bounded, Format: kafka.Format(k.Format), Metadata: k.Metadata,
+		MaxBatchRows: k.MaxBatchRows, MaxBatchDelay: k.MaxBatchDelay, OnError: kafka.ErrorPolicy(k.OnError),
+		DeadLetterPath: k.DeadLetterPath, Watermark: wm,
+	}
+	if k.Topic != "" {
+		ko.Topics = append([]string{k.Topic}, ko.Topics...)
+	}
+	if len(ko.Brokers) == 0 {
+		return ko, fmt.Errorf("kafka: no brokers (set brokers in the job file, or --brokers)")
+	}
+	for _, f := range k.Fields {
+		ko.Fields = append(ko.Fields, kafka.Field{Name: f.Name, Type: kafka.Type(f.Type), Required: f.Required})
+	}
+	return ko, nil
+}
+
+// readOffsets reads {"topic": {"partition": offset}} from a JSON file.
+func readOffsets(path string) (map[string]map[int]int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("hybrid boundary: %w", err)
+	}
+	var raw map[string]map[string]int64
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("hybrid boundary: %s: %w", path, err)
+	}
+	out := map[string]map[int]int64{}
+	for t, ps := range raw {
+		out[t] = map[int]int64{}
+		for p, off := range ps {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return nil, fmt.Errorf("hybrid boundary: %s: partition %q is not a number", path, p)
+			}
+			out[t][n] = off
+		}
+	}
+	return out, nil
+}
+
+// buildSink creates the job's sink. File sinks of bounded jobs write to a
+// staging directory that Commit publishes; those of unbounded jobs publish
+// each part when it rolls (until checkpoints make them exactly-once).
+func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
+	if k := s.Sink.Kafka; k != nil {
+		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp})
+	}
+	fs := s.Sink.File
+	dir := fs.Path
+	if o.OutputDir != "" {
+		dir = o.OutputDir
+	}
+	size, err := ParseSize(fs.PartSize)
+	if err != nil {
+		return nil, err
+	}
+	plan.OutputDir = dir
+	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync}
+	if plan.Bounded {
+		plan.staging = filepath.Join(dir, StagingName)
+		if err := os.RemoveAll(plan.staging); err != nil { // a crashed earlier run's
+			return nil, err
+		}
+		opts.Dir = plan.staging
+	} else {
+		opts.Commit = sinks.CommitOnRoll
+	}
+	sink, err := sinks.NewFile(opts)
+	if err != nil {
+		return nil, err
+	}
+	plan.Sink = sink
+	return sink, nil
+}
