@@ -291,9 +291,8 @@ type sumAcc[T number, S int64 | float64] struct {
 	lazySeen
 	// wide marks int64 and uint64 inputs, whose sums can leave the int64
 	// range: they are added with overflow checks.
-	wide  bool
-	zeros []uint32
-	err   error
+	wide bool
+	err  error
 }
 
 func (a *sumAcc[T, S]) failed() error { return a.err }
@@ -364,8 +363,7 @@ func (a *sumAcc[T, S]) updateWide(c arrow.Array, gids []uint32) {
 
 func (a *sumAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
 	if a.wide {
-		a.zeros = zeros(a.zeros, n)
-		a.updateWide(cols[0], a.zeros)
+		a.updateWideGlobal(cols[0])
 		return
 	}
 	vals := values[T](cols[0])
@@ -388,6 +386,41 @@ func (a *sumAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
 	a.sums[0] += sum
 	if nv > 0 {
 		a.flags(1)[0] = true
+	}
+}
+
+func (a *sumAcc[T, S]) updateWideGlobal(c arrow.Array) {
+	vals, ok := int64Values(c)
+	if !ok {
+		a.err = errOverflow
+		return
+	}
+	vv := validityOf(c)
+	sums := any(a.sums).([]int64)
+	sum, ovf, nv := sums[0], int64(0), 0
+	if vv.bits == nil {
+		for _, v := range vals {
+			r := sum + v
+			ovf |= (sum ^ r) & (v ^ r)
+			sum = r
+		}
+		nv = len(vals)
+	} else {
+		for i, v := range vals {
+			if vv.valid(i) {
+				r := sum + v
+				ovf |= (sum ^ r) & (v ^ r)
+				sum = r
+				nv++
+			}
+		}
+	}
+	sums[0] = sum
+	if nv > 0 {
+		a.flags(1)[0] = true
+	}
+	if ovf < 0 {
+		a.err = errOverflow
 	}
 }
 
@@ -659,6 +692,27 @@ func (a *minMaxAcc[T]) updateGlobal(cols []arrow.Array, n int) {
 	in := a.input(cols[0])
 	vv := validityOf(cols[0])
 	cur := a.vals[0]
+	if vv.bits == nil {
+		if len(in) == 0 {
+			return
+		}
+		if a.max {
+			for _, v := range in {
+				if v > cur || (v != v && cur == cur) {
+					cur = v
+				}
+			}
+		} else {
+			for _, v := range in {
+				if v < cur || (cur != cur && v == v) {
+					cur = v
+				}
+			}
+		}
+		a.vals[0] = cur
+		a.flags(1)[0] = true
+		return
+	}
 	any := false
 	for i, v := range in {
 		if vv.bits != nil && !vv.valid(i) {
