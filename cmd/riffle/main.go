@@ -26,6 +26,9 @@ const (
 	exitInterrupted = 130
 )
 
+// errInterrupted is returned by commands stopped by a second signal.
+var errInterrupted = errors.New("interrupted")
+
 // usageError marks errors that are the caller's to fix (flags, job file).
 type usageError struct{ err error }
 
@@ -36,6 +39,9 @@ type command struct {
 	name  string
 	short string
 	run   func(ctx context.Context, env *env, args []string) error
+	// ownSignals: the command handles SIGINT/SIGTERM itself (graceful
+	// stops); otherwise the first signal cancels its context.
+	ownSignals bool
 }
 
 var commands = map[string]command{}
@@ -68,8 +74,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printUsage(stderr)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background()
+	if !c.ownSignals {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
 	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	err := c.run(ctx, e, args[1:])
 	switch {
@@ -77,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case errors.Is(err, errInterrupted) || (ctx.Err() != nil && errors.Is(err, context.Canceled)):
 		fmt.Fprintf(stderr, "riffle %s: interrupted\n", c.name)
 		return exitInterrupted
 	}
