@@ -41,6 +41,7 @@ type handle struct {
 	vbuf []byte
 	ebuf []byte
 	pbuf []byte
+	offs []int
 }
 
 func newHandle(s Store, name string, kind Kind, ttl time.Duration) (handle, error) {
@@ -111,6 +112,46 @@ func (h *handle) getLive(k []byte, now int64) ([]byte, bool, error) {
 		return nil, false, h.s.eng.del(k)
 	}
 	return payload, true, nil
+}
+
+// getManyLive looks up n entry keys built by key(i) into one buffer and
+// calls fn(i, payload) for every live one; expired ones are deleted in one
+// batch afterwards.
+func (h *handle) getManyLive(n int, key func(dst []byte, i int) ([]byte, error), fn func(i int, payload []byte) error) error {
+	h.kbuf = h.kbuf[:0]
+	offs := append(h.offs[:0], 0)
+	for i := 0; i < n; i++ {
+		var err error
+		if h.kbuf, err = key(h.kbuf, i); err != nil {
+			return err
+		}
+		offs = append(offs, len(h.kbuf))
+	}
+	h.offs = offs
+	now := h.s.now()
+	var expired []int
+	err := h.s.eng.getMany(h.kbuf, offs, func(i int, raw []byte) error {
+		payload, live, err := splitValue(h.ttl, raw, now)
+		if err != nil {
+			return err
+		}
+		if !live {
+			expired = append(expired, i)
+			return nil
+		}
+		return fn(i, payload)
+	})
+	if err != nil || len(expired) == 0 {
+		return h.wrap(err)
+	}
+	b := h.s.eng.newBatch()
+	defer b.close()
+	for _, i := range expired {
+		if err := b.del(h.kbuf[offs[i]:offs[i+1]]); err != nil {
+			return h.wrap(err)
+		}
+	}
+	return h.wrap(b.commit())
 }
 
 // scanPrefix walks the entries under prefix. The bounds are private to the
@@ -226,27 +267,21 @@ func (v *Value[T]) GetMany(ks *Keys, out []T, found []bool) error {
 	if len(out) < n || len(found) < n {
 		return fmt.Errorf("%w: state %s: GetMany: %d rows, out %d, found %d", ErrInvalidOptions, v.info.Name, n, len(out), len(found))
 	}
-	now := v.s.now()
 	var zero T
 	for i := 0; i < n; i++ {
-		k, err := v.entryKey(ks.Hashes[i], ks.Key(i), ks.Namespace(i))
-		if err != nil {
-			return err
-		}
-		payload, ok, err := v.getLive(k, now)
-		if err != nil {
-			return v.wrap(err)
-		}
-		if !ok {
-			out[i], found[i] = zero, false
-			continue
-		}
-		if out[i], err = v.codec.Decode(payload); err != nil {
-			return v.wrap(err)
-		}
-		found[i] = true
+		out[i], found[i] = zero, false
 	}
-	return nil
+	return v.getManyLive(n, func(dst []byte, i int) ([]byte, error) {
+		kg, err := v.keyGroup(ks.Hashes[i])
+		if err != nil {
+			return nil, err
+		}
+		return appendEntryKey(dst, kg, v.info.ID, ks.Key(i), ks.Namespace(i)), nil
+	}, func(i int, payload []byte) (err error) {
+		out[i], err = v.codec.Decode(payload)
+		found[i] = err == nil
+		return err
+	})
 }
 
 // PutMany sets row i of ks to vals[i], in one write batch.
@@ -440,27 +475,22 @@ func (m *Map[K, V]) GetMany(ks *Keys, mks []K, out []V, found []bool) error {
 	if len(mks) < n || len(out) < n || len(found) < n {
 		return fmt.Errorf("%w: state %s: GetMany: %d rows, %d map keys, out %d, found %d", ErrInvalidOptions, m.info.Name, n, len(mks), len(out), len(found))
 	}
-	now := m.s.now()
 	var zero V
 	for i := 0; i < n; i++ {
-		k, err := m.mapKey(ks.Hashes[i], ks.Key(i), ks.Namespace(i), mks[i])
-		if err != nil {
-			return err
-		}
-		payload, ok, err := m.getLive(k, now)
-		if err != nil {
-			return m.wrap(err)
-		}
-		if !ok {
-			out[i], found[i] = zero, false
-			continue
-		}
-		if out[i], err = m.vc.Decode(payload); err != nil {
-			return m.wrap(err)
-		}
-		found[i] = true
+		out[i], found[i] = zero, false
 	}
-	return nil
+	return m.getManyLive(n, func(dst []byte, i int) ([]byte, error) {
+		kg, err := m.keyGroup(ks.Hashes[i])
+		if err != nil {
+			return nil, err
+		}
+		dst = appendEntryKey(dst, kg, m.info.ID, ks.Key(i), ks.Namespace(i))
+		return m.kc.Append(dst, mks[i]), nil
+	}, func(i int, payload []byte) (err error) {
+		out[i], err = m.vc.Decode(payload)
+		found[i] = err == nil
+		return err
+	})
 }
 
 // PutMany sets map key mks[i] of row i of ks to vals[i], in one batch.

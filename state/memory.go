@@ -34,18 +34,23 @@ type mnode struct {
 	key  []byte
 	val  []byte
 	next []*mnode
+	// gen is the engine's snapshot generation when val was allocated: a
+	// value allocated since the last snapshot is shared with none and can
+	// be overwritten in place.
+	gen uint64
 }
 
 // memEngine is a skip list ordered by key plus a map for point access.
 // Deleting a node never clears its next pointers, so a scan standing on a
-// node deleted by its callback continues correctly. Values are never
-// modified in place below their length (merge appends), so a snapshot can
-// share them.
+// node deleted by its callback continues correctly. A snapshot shares the
+// value slices: values it shares (allocated before its generation) are
+// never modified below their length (set allocates, merge appends).
 type memEngine struct {
 	head   mnode
 	index  map[string]*mnode
 	level  int
 	rnd    uint64
+	gen    uint64 // incremented by every snapshot
 	closed bool
 }
 
@@ -91,11 +96,24 @@ func (e *memEngine) get(k, dst []byte) ([]byte, bool, error) {
 	return n.val, true, nil
 }
 
+func (e *memEngine) getMany(flat []byte, offs []int, fn func(i int, v []byte) error) error {
+	for i := 0; i+1 < len(offs); i++ {
+		if n := e.index[string(flat[offs[i]:offs[i+1]])]; n != nil {
+			if err := fn(i, n.val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (e *memEngine) set(k, v []byte) error {
 	if n := e.index[string(k)]; n != nil {
-		n.val = bytes.Clone(v)
-		if n.val == nil {
-			n.val = []byte{}
+		if n.gen == e.gen && cap(n.val) >= len(v) {
+			n.val = append(n.val[:0], v...)
+		} else {
+			n.val = append(make([]byte, 0, len(v)), v...)
+			n.gen = e.gen
 		}
 		return nil
 	}
@@ -113,7 +131,7 @@ func (e *memEngine) insert(k, v []byte) {
 		}
 		e.level = l
 	}
-	n := &mnode{key: bytes.Clone(k), val: v, next: make([]*mnode, l)}
+	n := &mnode{key: bytes.Clone(k), val: v, next: make([]*mnode, l), gen: e.gen}
 	for i := 0; i < l; i++ {
 		n.next[i] = update[i].next[i]
 		update[i].next[i] = n
@@ -172,6 +190,7 @@ type memKV struct{ k, v []byte }
 type memSnapshot struct{ kvs []memKV }
 
 func (e *memEngine) snapshot() (engineSnapshot, error) {
+	e.gen++ // values now shared with the snapshot are copied on write
 	s := &memSnapshot{kvs: make([]memKV, 0, len(e.index))}
 	for n := e.head.next[0]; n != nil; n = n.next[0] {
 		s.kvs = append(s.kvs, memKV{n.key, n.val[:len(n.val):len(n.val)]})

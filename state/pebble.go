@@ -1,11 +1,13 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -16,7 +18,7 @@ type PebbleOptions struct {
 	// Dir is the directory under which each store keeps its working files
 	// (Dir/StoreOptions.Name). Required.
 	Dir string
-	// CacheSize is the block cache of each store. Default 32 MiB.
+	// CacheSize is the block cache of each store. Default 64 MiB.
 	CacheSize int64
 	// MemTableSize is the size of each memtable. Default 32 MiB.
 	MemTableSize uint64
@@ -34,7 +36,7 @@ type PebbleOptions struct {
 func (o *PebbleOptions) EnsureDefaults() *PebbleOptions {
 	o.Options.EnsureDefaults()
 	if o.CacheSize == 0 {
-		o.CacheSize = 32 << 20
+		o.CacheSize = 64 << 20
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = 32 << 20
@@ -108,7 +110,8 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 }
 
 type pebbleEngine struct {
-	db *pebble.DB
+	db    *pebble.DB
+	order []int32 // getMany scratch
 }
 
 var writeOpts = pebble.NoSync
@@ -123,6 +126,37 @@ func (e *pebbleEngine) get(k, dst []byte) ([]byte, bool, error) {
 	}
 	dst = append(dst[:0], v...)
 	return dst, true, closer.Close()
+}
+
+// getMany seeks one iterator through the keys in sorted order: cheaper than
+// a Get (which builds an iterator) per key, and monotonic seeks reuse the
+// iterator's position.
+func (e *pebbleEngine) getMany(flat []byte, offs []int, fn func(i int, v []byte) error) error {
+	n := len(offs) - 1
+	if n <= 0 {
+		return nil
+	}
+	key := func(i int) []byte { return flat[offs[i]:offs[i+1]] }
+	order := e.order[:0]
+	for i := 0; i < n; i++ {
+		order = append(order, int32(i))
+	}
+	e.order = order
+	sort.Slice(order, func(a, b int) bool { return bytes.Compare(key(int(order[a])), key(int(order[b]))) < 0 })
+	it, err := e.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for _, i := range order {
+		k := key(int(i))
+		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+			if err := fn(int(i), it.Value()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+	}
+	return it.Close()
 }
 
 func (e *pebbleEngine) set(k, v []byte) error   { return e.db.Set(k, v, writeOpts) }

@@ -14,6 +14,9 @@ import (
 // until the next call on the engine.
 type engine interface {
 	get(k, dst []byte) ([]byte, bool, error)
+	// getMany looks up the keys flat[offs[i]:offs[i+1]] and calls fn for
+	// every key found, in any order; v is valid during the call.
+	getMany(flat []byte, offs []int, fn func(i int, v []byte) error) error
 	set(k, v []byte) error
 	del(k []byte) error
 	merge(k, v []byte) error
