@@ -255,16 +255,19 @@ func newGrouper(types []arrow.DataType) grouper {
 // so a lookup touches one cache line and compares keys directly. Null keys
 // form a group outside the table.
 type fixedGrouper[T word] struct {
-	slots  []fixedSlot[T]
-	mask   uint64
-	hashes []uint64 // by gid, to rehash
-	st     *fixedStore[T]
-	null   int64 // gid of the null group, or -1
+	slots []fixedSlot[T]
+	mask  uint64
+	used  int
+	st    *fixedStore[T]
+	null  int64 // gid of the null group, or -1
 }
 
 type fixedSlot[T word] struct {
 	key T
 	gid uint32 // gid+1; 0: empty
+	// hash holds the low 32 bits of the key's hash (the slot position
+	// bits of any table below 2^32 slots), to rehash from the slots alone.
+	hash uint32
 }
 
 func newFixedGrouper[T word](st *fixedStore[T]) *fixedGrouper[T] {
@@ -275,7 +278,7 @@ func (g *fixedGrouper[T]) len() int { return len(g.st.keys) }
 
 func (g *fixedGrouper[T]) bytes() int {
 	var z fixedSlot[T]
-	return int(unsafe.Sizeof(z))*len(g.slots) + 8*cap(g.hashes) + g.st.bytes()
+	return int(unsafe.Sizeof(z))*len(g.slots) + g.st.bytes()
 }
 
 func (g *fixedGrouper[T]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
@@ -299,15 +302,15 @@ func full(n, size int) bool {
 func (g *fixedGrouper[T]) rehash() {
 	n := 2 * len(g.slots)
 	slots, mask := make([]fixedSlot[T], n), uint64(n-1)
-	for gid, h := range g.hashes {
-		if int64(gid) == g.null {
+	for _, sl := range g.slots {
+		if sl.gid == 0 {
 			continue
 		}
-		s := h & mask
+		s := uint64(sl.hash) & mask
 		for slots[s].gid != 0 {
 			s = (s + 1) & mask
 		}
-		slots[s] = fixedSlot[T]{key: g.st.keys[gid], gid: uint32(gid) + 1}
+		slots[s] = sl
 	}
 	g.slots, g.mask = slots, mask
 }
@@ -323,7 +326,6 @@ func (g *fixedGrouper[T]) group(cols []arrow.Array, hashes []uint64, gids []uint
 			if g.null < 0 {
 				g.null = int64(len(st.keys))
 				st.appendNull()
-				g.hashes = append(g.hashes, 0)
 			}
 			gids[i] = uint32(g.null)
 			continue
@@ -342,12 +344,11 @@ func (g *fixedGrouper[T]) group(cols []arrow.Array, hashes []uint64, gids []uint
 				if st.valid != nil {
 					st.valid = append(st.valid, true)
 				}
-				g.hashes = append(g.hashes, h)
-				if full(len(g.hashes), len(slots)) {
-					g.rehash() // places the new group too
+				slots[s] = fixedSlot[T]{key: v, gid: gid + 1, hash: uint32(h)}
+				g.used++
+				if full(g.used, len(slots)) {
+					g.rehash()
 					slots, mask = g.slots, g.mask
-				} else {
-					slots[s] = fixedSlot[T]{key: v, gid: gid + 1}
 				}
 				gids[i] = gid
 				break
