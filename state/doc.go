@@ -90,6 +90,11 @@
 // The snapshot format is the same for both backends, so a snapshot of one
 // restores into the other.
 //
+// For arrowexec's in-band checkpoints, SnapshotKeyGroups returns the same
+// per-key-group data as blobs for SubtaskSnapshot.KeyGroups and
+// RestoreKeyGroups loads RestoreState.KeyGroups (small state; large state
+// snapshots to files and carries the directory as operator state).
+//
 // # Files
 //
 // Snapshot I/O goes through FS (OSFS by default). ErrorFS wraps an FS and

@@ -415,3 +415,59 @@ func TestSnapshotFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyGroupBlobs round-trips state through arrowexec-style key group
+// blobs, redistributing 2 subtasks into 3.
+func TestKeyGroupBlobs(t *testing.T) {
+	const mp, n = 16, 1000
+	ctx := context.Background()
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			b := bc.make(t, OSFS)
+			old := openSubtasks(t, b, "old", mp, 2)
+			fill(t, old, mp, n)
+			all := map[int][]byte{}
+			for _, st := range old {
+				kgs, err := SnapshotKeyGroups(ctx, st.s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for kg, blob := range kgs {
+					all[kg] = blob
+				}
+			}
+			subs := openSubtasks(t, b, "new", mp, 3)
+			for _, st := range subs {
+				mine := map[int][]byte{}
+				for kg := st.lo; kg < st.hi; kg++ {
+					if blob, ok := all[kg]; ok {
+						mine[kg] = blob
+					}
+				}
+				if err := RestoreKeyGroups(ctx, st.s, mine); err != nil {
+					t.Fatal(err)
+				}
+				if err := RestoreKeyGroups(ctx, st.s, all); !errors.Is(err, ErrKeyGroupOutOfRange) {
+					t.Fatalf("foreign key groups: %v", err)
+				}
+			}
+			for i := 0; i < n; i++ {
+				k, h := testKey(i)
+				st := &subs[arrowexec.SubtaskOfKeyGroup(arrowexec.KeyGroupOf(h, mp), mp, 3)]
+				if v, ok, err := st.v.Get(h, k, nil); err != nil || !ok || v != int64(i) {
+					t.Fatalf("key %d: %v %v %v", i, v, ok, err)
+				}
+			}
+			var kg int
+			for kg = range all {
+				break
+			}
+			all[kg][len(all[kg])/2] ^= 1
+			st := subs[arrowexec.SubtaskOfKeyGroup(kg, mp, 3)]
+			mine := map[int][]byte{kg: all[kg]}
+			if err := RestoreKeyGroups(ctx, st.s, mine); !IsCorruptionError(err) {
+				t.Fatalf("flipped blob: %v", err)
+			}
+		})
+	}
+}

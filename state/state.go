@@ -82,6 +82,9 @@ type Store interface {
 	// Sizes reports the size of every declared or restored state. It walks
 	// the state: call it at checkpoint or metrics frequency, not per batch.
 	Sizes(ctx context.Context) ([]StateSize, error)
+	// DiskBytes is the size of the store's working files on local disk (0
+	// for the memory backend).
+	DiskBytes() int64
 	// PurgeExpired removes expired entries of every state with a TTL and
 	// returns how many entries (list elements count one each) it removed.
 	PurgeExpired(ctx context.Context) (int64, error)

@@ -83,6 +83,13 @@ func (s *store) base() *store                { return s }
 func (s *store) MaxParallelism() int         { return s.so.MaxParallelism }
 func (s *store) KeyGroupRange() (lo, hi int) { return s.lo, s.hi }
 
+func (s *store) DiskBytes() int64 {
+	if s.closed {
+		return 0
+	}
+	return s.eng.diskBytes()
+}
+
 func (s *store) Close() error {
 	if s.closed {
 		return nil

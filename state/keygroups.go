@@ -1,0 +1,94 @@
+package state
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// SnapshotKeyGroups captures the store and returns one blob per non-empty
+// key group, for arrowexec.SubtaskSnapshot.KeyGroups. A blob has the format
+// of a snapshot data file, so it checks itself (CRC-32C footer). It holds the
+// whole state in memory: meant for small state; large state is better
+// written with Snapshot, carrying the directory in SubtaskSnapshot.Operator.
+func SnapshotKeyGroups(ctx context.Context, s Store) (map[int][]byte, error) {
+	st := s.base()
+	p, err := st.BeginSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps := p.(*pendingSnapshot)
+	defer ps.Discard()
+	out := map[int][]byte{}
+	var scratch []byte
+	for kg := ps.lo; kg < ps.hi; kg++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		buf, n, err := encodeKeyGroup(nil, ps.snap, kg, ps.states, ps.now, &scratch)
+		if err != nil {
+			return nil, fmt.Errorf("state: snapshot key group %d: %w", kg, err)
+		}
+		if n > 0 {
+			out[kg] = buf
+		}
+	}
+	return out, nil
+}
+
+// RestoreKeyGroups replaces the store's state with the key group blobs of
+// SnapshotKeyGroups (as handed over in arrowexec.RestoreState.KeyGroups,
+// which holds exactly the key groups the subtask owns now). Every blob is
+// verified before it is applied.
+func RestoreKeyGroups(ctx context.Context, s Store, kgs map[int][]byte) error {
+	st := s.base()
+	if st.closed {
+		return ErrClosed
+	}
+	for kg := range kgs {
+		if kg < st.lo || kg >= st.hi {
+			return fmt.Errorf("%w: restore key group %d into a store of [%d, %d)", ErrKeyGroupOutOfRange, kg, st.lo, st.hi)
+		}
+	}
+	if err := st.eng.delRange(kgBound(st.lo), kgBound(st.hi)); err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
+	states := st.stateMap()
+	now := st.now()
+	b := st.eng.newBatch()
+	defer b.close()
+	var scratch []byte
+	for kg := st.lo; kg < st.hi; kg++ {
+		data, ok := kgs[kg]
+		if !ok {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("key group %d", kg)
+		_, err := decodeKeyGroup(name, data, kg, func(k, v []byte) error {
+			if info, ok := states[binary.BigEndian.Uint32(k[2:])]; ok {
+				live, _, err := liveBytes(info, v, now, &scratch)
+				if err != nil {
+					return corrupt(name, "state %s: %v", info.Name, err)
+				}
+				if live == nil {
+					return nil
+				}
+				v = live
+			}
+			if err := b.set(k, v); err != nil {
+				return err
+			}
+			if b.size() > batchFlushBytes {
+				return b.commit()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return b.commit()
+}
