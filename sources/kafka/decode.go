@@ -15,14 +15,28 @@ import (
 
 // slot holds one decoded field of the current message until the whole
 // message decoded cleanly and is appended to the builders.
+// Strings are kept as positions (no pointers, so no GC write barriers on
+// the hot path): where says which buffer, off and n the bytes in it.
 type slot struct {
-	gen  uint32 // == decoder.gen when set in this message
-	null bool
-	i    int64
-	f    float64
-	b    bool
-	s    []byte
+	gen   uint32 // == decoder.gen when set in this message
+	null  bool
+	bad   bool // the value could not be converted (reason in decoder.errs)
+	b     bool
+	where uint8
+	off   int32
+	n     int32
+	i     int64
+	f     float64
 }
+
+const (
+	inMessage uint8 = iota // the message value
+	inScanBuf              // the scanner's unescape buffer
+	inCSVBuf               // the CSV unquote buffer
+	inLiteral              // literals "truefalse"
+)
+
+const literals = "truefalse"
 
 // decoder turns message values into rows of Arrow builders. A message either
 // decodes completely (one row appended to every column) or not at all.
@@ -31,9 +45,12 @@ type decoder struct {
 	fields   []Field
 	byName   map[string]int
 	slots    []slot
+	errs     []error // per field: why its slot is bad
 	gen      uint32
 	sc       scanner
+	msg      []byte // value of the message being decoded
 	csvVals  [][]byte
+	csvOffs  []int // start of each value: in the message, or -1-start in csvBuf
 	csvBuf   []byte
 	schema   *arrow.Schema
 	builders []array.Builder // declared (or "value") then metadata
@@ -47,6 +64,7 @@ func newDecoder(o Options, schema *arrow.Schema, mem memory.Allocator) *decoder 
 		d.byName[f.Name] = i
 	}
 	d.slots = make([]slot, len(o.Fields))
+	d.errs = make([]error, len(o.Fields))
 	d.builders = make([]array.Builder, schema.NumFields())
 	for i := range d.builders {
 		d.builders[i] = array.NewBuilder(mem, schema.Field(i).Type)
@@ -108,6 +126,7 @@ func (d *decoder) add(m *record, topic string, partition int) error {
 			}
 			d.gen = 1
 		}
+		d.msg = m.value
 		var err error
 		if d.format == FormatJSON {
 			err = d.parseJSON(m.value)
@@ -172,14 +191,32 @@ func (d *decoder) appendSlot(i int) {
 	case Timestamp:
 		b.(*array.TimestampBuilder).Append(arrow.Timestamp(s.i))
 	case String:
-		b.(*array.StringBuilder).BinaryBuilder.Append(s.s)
+		b.(*array.StringBuilder).BinaryBuilder.Append(d.bytesOf(s))
 	case Binary:
-		b.(*array.BinaryBuilder).Append(s.s)
+		b.(*array.BinaryBuilder).Append(d.bytesOf(s))
 	}
 }
 
+func (d *decoder) bytesOf(s *slot) []byte {
+	var src []byte
+	switch s.where {
+	case inMessage:
+		src = d.msg
+	case inScanBuf:
+		src = d.sc.buf
+	case inCSVBuf:
+		src = d.csvBuf
+	default:
+		return unsafe.Slice(unsafe.StringData(literals[s.off:]), s.n)
+	}
+	return src[s.off : s.off+s.n : s.off+s.n]
+}
+
 func (d *decoder) parseJSON(v []byte) error {
-	sc := &d.sc
+	// The scanner runs as a local copy (on the stack: no write barriers
+	// for its slices); its buffer is handed back at the end.
+	sc := d.sc
+	defer func() { d.sc.buf = sc.buf }()
 	if err := sc.reset(v); err != nil {
 		return err
 	}
@@ -195,19 +232,34 @@ func (d *decoder) parseJSON(v []byte) error {
 			continue
 		}
 		guess = idx + 1
-		if err := d.set(idx, sc.kind, sc.val, sc.isInt); err != nil {
-			return err
+		where := inMessage
+		if sc.valInBuf {
+			where = inScanBuf
+		}
+		// A conversion error is kept with the field, not returned: a later
+		// duplicate key may replace the value (the last one wins).
+		if err := d.set(idx, sc.kind, sc.val, sc.isInt, where, sc.valOff); err != nil {
+			d.slots[idx].bad = true
+			d.errs[idx] = err
 		}
 	}
-	return sc.err
+	if sc.err != nil {
+		return sc.err
+	}
+	for i := range d.slots {
+		if d.slots[i].gen == d.gen && d.slots[i].bad {
+			return d.errs[i]
+		}
+	}
+	return nil
 }
 
 // set converts one value to the field's type (see the package doc for the
 // coercions).
-func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool) error {
+func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool, where uint8, off int) error {
 	s := &d.slots[idx]
 	s.gen = d.gen
-	s.null = false
+	s.null, s.bad = false, false
 	f := &d.fields[idx]
 	if kind == kindNull {
 		s.null = true
@@ -278,11 +330,11 @@ func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool) error {
 	case String:
 		switch kind {
 		case kindString, kindNumber:
-			s.s = val
+			s.where, s.off, s.n = where, int32(off), int32(len(val))
 		case kindTrue:
-			s.s = litTrue
+			s.where, s.off, s.n = inLiteral, 0, 4
 		case kindFalse:
-			s.s = litFalse
+			s.where, s.off, s.n = inLiteral, 4, 5
 		default:
 			return typeErr(f, kind, val)
 		}
@@ -290,15 +342,10 @@ func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool) error {
 		if kind != kindString {
 			return typeErr(f, kind, val)
 		}
-		s.s = val
+		s.where, s.off, s.n = where, int32(off), int32(len(val))
 	}
 	return nil
 }
-
-var (
-	litTrue  = []byte("true")
-	litFalse = []byte("false")
-)
 
 func typeErr(f *Field, kind valKind, val []byte) error {
 	switch kind {
@@ -403,7 +450,11 @@ func (d *decoder) parseCSV(v []byte) error {
 		}
 	}
 	d.csvVals = d.csvVals[:0]
+	d.csvOffs = d.csvOffs[:0]
 	d.csvBuf = d.csvBuf[:0]
+	if cap(d.csvBuf) < len(v) {
+		d.csvBuf = make([]byte, 0, len(v)) // unquoted text is never longer: no moves
+	}
 	for i := 0; ; {
 		if i < len(v) && v[i] == '"' {
 			o := len(d.csvBuf)
@@ -434,6 +485,7 @@ func (d *decoder) parseCSV(v []byte) error {
 				val = []byte{}
 			}
 			d.csvVals = append(d.csvVals, val)
+			d.csvOffs = append(d.csvOffs, -1-o)
 		} else {
 			j := bytes.IndexByte(v[i:], ',')
 			if j < 0 {
@@ -447,6 +499,7 @@ func (d *decoder) parseCSV(v []byte) error {
 				f = nil
 			}
 			d.csvVals = append(d.csvVals, f)
+			d.csvOffs = append(d.csvOffs, i)
 			i += j
 		}
 		if i >= len(v) {
@@ -455,6 +508,7 @@ func (d *decoder) parseCSV(v []byte) error {
 		i++ // the comma
 		if i == len(v) {
 			d.csvVals = append(d.csvVals, nil)
+			d.csvOffs = append(d.csvOffs, i)
 			break
 		}
 	}
@@ -466,7 +520,11 @@ func (d *decoder) parseCSV(v []byte) error {
 			d.slots[i].gen, d.slots[i].null = d.gen, true
 			continue
 		}
-		if err := d.set(i, kindString, val, false); err != nil {
+		where, off := inMessage, d.csvOffs[i]
+		if off < 0 {
+			where, off = inCSVBuf, -1-off
+		}
+		if err := d.set(i, kindString, val, false, where, off); err != nil {
 			return err
 		}
 	}

@@ -45,6 +45,11 @@ type scanner struct {
 	kind  valKind
 	val   []byte // number literal, string content, or raw object/array text
 	isInt bool   // number without fraction or exponent
+	// Where val lives, for callers that keep positions instead of slices:
+	// at data[valOff:] or, when valInBuf, at buf[valOff:]. buf never moves
+	// within one message (see slowStr), so positions stay valid.
+	valInBuf bool
+	valOff   int
 }
 
 func (s *scanner) fail(format string, args ...any) bool {
@@ -227,6 +232,7 @@ func (s *scanner) number() bool {
 		}
 	}
 	s.val = d[start:s.pos]
+	s.valInBuf, s.valOff = false, start
 	return true
 }
 
@@ -245,6 +251,7 @@ func (s *scanner) str() ([]byte, bool) {
 			if !ascii && !utf8.Valid(v) {
 				return s.slowStr(start, s.pos-1)
 			}
+			s.valInBuf, s.valOff = false, start
 			return v, true
 		case c == '\\':
 			end, ok := s.findEnd(s.pos)
@@ -327,6 +334,12 @@ func hex4(b []byte) rune {
 // closing quote.
 func (s *scanner) slowStr(start, end int) ([]byte, bool) {
 	d := s.data[start:end]
+	if len(s.buf) == 0 && cap(s.buf) < 3*len(s.data) {
+		// Decoded strings never take more than 3x their encoded size
+		// (one invalid byte becomes a 3-byte U+FFFD), so sizing buf once
+		// per message keeps earlier positions into it valid.
+		s.buf = make([]byte, 0, 3*len(s.data))
+	}
 	o := len(s.buf)
 	for i := 0; i < len(d); {
 		c := d[i]
@@ -377,6 +390,7 @@ func (s *scanner) slowStr(start, end int) ([]byte, bool) {
 		}
 	}
 	s.pos = end + 1
+	s.valInBuf, s.valOff = true, o
 	return s.buf[o:], true
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -85,6 +86,54 @@ func checkAgainstOracle(t *testing.T, data []byte) {
 	case ok:
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("input %q\nscanner  %v\noracle   %v", data, got, want)
+		}
+		checkTyped(t, data, want)
+	}
+}
+
+var stringFields = []Field{{Name: "k0", Type: String}, {Name: "k1", Type: String}, {Name: "k2", Type: String}, {Name: "k3", Type: String}}
+
+// checkTyped decodes data into string fields k0..k3 and compares the
+// builders' contents with the oracle's members.
+func checkTyped(t *testing.T, data []byte, want map[string]member) {
+	t.Helper()
+	o := Options{Format: FormatJSON, Fields: stringFields}
+	d := newDecoder(o, o.schema(), memory.DefaultAllocator)
+	defer d.release()
+	err := d.add(&record{value: data}, "t", 0)
+	b := d.finish()
+	defer b.Release()
+	wantErr := false
+	for _, f := range stringFields {
+		if m, ok := want[f.Name]; ok && (m.kind == kindObject || m.kind == kindArray) {
+			wantErr = true
+		}
+	}
+	if wantErr != (err != nil) {
+		t.Fatalf("input %q: typed decode error %v, want error %v", data, err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	for i, f := range stringFields {
+		col := b.Column(i).(*array.String)
+		m, ok := want[f.Name]
+		var exp string
+		switch {
+		case !ok || m.kind == kindNull:
+			if col.IsValid(0) {
+				t.Fatalf("input %q: field %s = %q, want null", data, f.Name, col.Value(0))
+			}
+			continue
+		case m.kind == kindTrue:
+			exp = "true"
+		case m.kind == kindFalse:
+			exp = "false"
+		default:
+			exp = m.val
+		}
+		if col.IsNull(0) || col.Value(0) != exp {
+			t.Fatalf("input %q: field %s = %q, want %q", data, f.Name, col.Value(0), exp)
 		}
 	}
 }
