@@ -312,9 +312,11 @@ func newBlob(dst []byte, size int, hash uint64) []byte {
 	return dst
 }
 
-func getI(b []byte, off int) int64     { return int64(binary.LittleEndian.Uint64(b[off:])) }
-func putI(b []byte, off int, v int64)  { binary.LittleEndian.PutUint64(b[off:], uint64(v)) }
-func getF(b []byte, off int) float64   { return math.Float64frombits(binary.LittleEndian.Uint64(b[off:])) }
+func getI(b []byte, off int) int64    { return int64(binary.LittleEndian.Uint64(b[off:])) }
+func putI(b []byte, off int, v int64) { binary.LittleEndian.PutUint64(b[off:], uint64(v)) }
+func getF(b []byte, off int) float64 {
+	return math.Float64frombits(binary.LittleEndian.Uint64(b[off:]))
+}
 func putF(b []byte, off int, v float64) { binary.LittleEndian.PutUint64(b[off:], math.Float64bits(v)) }
 
 // combine folds one partial state (n, int value, float value) into the

@@ -61,6 +61,9 @@ type operator struct {
 	keyCols  []arrow.Array
 	distinct []int64
 	closed   bool
+
+	// lateHook, if set, sees every late batch (tests).
+	lateHook func(arrow.RecordBatch)
 }
 
 // outRow is one window result waiting to be emitted.
@@ -548,7 +551,7 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
 		return nil
 	}
 	o.s.stats.late.Add(int64(len(o.lateRows)))
-	if o.late == nil {
+	if o.late == nil && o.lateHook == nil {
 		return nil
 	}
 	rec, err := arrowexec.TakeRecord(o.mem, b, o.lateRows)
@@ -581,6 +584,12 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
 	cols = append(cols, extra...)
 	lr := array.NewRecordBatch(o.p.late, cols, int64(len(o.lateRows)))
 	defer lr.Release()
+	if o.lateHook != nil {
+		o.lateHook(lr)
+	}
+	if o.late == nil {
+		return nil
+	}
 	return o.late.Process(ctx, 0, lr, nil)
 }
 

@@ -1,0 +1,355 @@
+package windows
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// TopNOptions configures a top-N operator over the output of a window
+// operator.
+type TopNOptions struct {
+	TopN
+	// Keys are the key columns of the window operator (the identity of a
+	// row within its window).
+	Keys []string
+	// AllowedLateness must match the window operator's: a window's ranking
+	// is kept, and re-emitted when an update arrives, until the watermark
+	// reaches window_end - 1 + AllowedLateness.
+	AllowedLateness int64 // ms
+	BatchSize       int
+}
+
+// TopNSpec ranks the results of each window (window_start, window_end) by
+// one aggregate and emits the first N with a rank column (1-based). Ties are
+// broken by the key columns in ascending order (nulls first), so the
+// ranking is deterministic. A window's ranking is emitted when the
+// watermark reaches window_end - 1; an update of one of its rows
+// (is_update) re-emits the whole ranking with is_update = true.
+//
+// Run it with parallelism 1 behind the window operator (every key of a
+// window must reach the same subtask). Its state (the latest result of
+// every key of every open window) lives on the Go heap; it is not
+// checkpointed yet.
+type TopNSpec struct {
+	opts TopNOptions
+}
+
+var _ arrowexec.Spec = (*TopNSpec)(nil)
+
+// NewTopN validates opts and returns the Spec.
+func NewTopN(opts TopNOptions) (*TopNSpec, error) {
+	if opts.N <= 0 {
+		return nil, fmt.Errorf("windows: top n must be positive, got %d", opts.N)
+	}
+	if opts.By == "" {
+		return nil, fmt.Errorf("windows: top needs a column to rank by")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	return &TopNSpec{opts: opts}, nil
+}
+
+type topPlan struct {
+	in      *arrow.Schema
+	out     *arrow.Schema
+	keys    []int
+	by      int
+	start   int
+	end     int
+	update  int
+	allCols []int
+}
+
+func (s *TopNSpec) bind(in *arrow.Schema) (*topPlan, error) {
+	p := &topPlan{in: in}
+	idx := func(name string) (int, error) {
+		ix := in.FieldIndices(name)
+		if len(ix) != 1 {
+			return 0, fmt.Errorf("windows: top: no column %q", name)
+		}
+		return ix[0], nil
+	}
+	var err error
+	for _, k := range s.opts.Keys {
+		i, err := idx(k)
+		if err != nil {
+			return nil, err
+		}
+		p.keys = append(p.keys, i)
+	}
+	if p.by, err = idx(s.opts.By); err != nil {
+		return nil, err
+	}
+	switch in.Field(p.by).Type.ID() {
+	case arrow.INT64, arrow.FLOAT64, arrow.INT32, arrow.FLOAT32:
+	default:
+		return nil, fmt.Errorf("windows: top: cannot rank by %s column %q", in.Field(p.by).Type, s.opts.By)
+	}
+	if p.start, err = idx("window_start"); err != nil {
+		return nil, err
+	}
+	if p.end, err = idx("window_end"); err != nil {
+		return nil, err
+	}
+	if p.update, err = idx("is_update"); err != nil {
+		return nil, err
+	}
+	if in.HasField("rank") {
+		return nil, fmt.Errorf("windows: top: input already has a rank column")
+	}
+	for i, f := range in.Fields() {
+		if _, err := keyKindOf(f.Type); err != nil {
+			return nil, fmt.Errorf("windows: top: column %q: %w", f.Name, err)
+		}
+		p.allCols = append(p.allCols, i)
+	}
+	fields := append(slices.Clone(in.Fields()), arrow.Field{Name: "rank", Type: arrow.PrimitiveTypes.Int64})
+	p.out = arrow.NewSchema(fields, nil)
+	return p, nil
+}
+
+// Schema returns the input schema plus rank (int64).
+func (s *TopNSpec) Schema(inputs []*arrow.Schema) (*arrow.Schema, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("windows: top: want 1 input, got %d", len(inputs))
+	}
+	p, err := s.bind(inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return p.out, nil
+}
+
+// New creates the operator of one subtask.
+func (s *TopNSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	p, err := s.bind(t.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	mem := t.Mem
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &topOp{s: s, p: p, mem: mem, wm: arrowexec.MinWatermark, wins: map[[2]int64]*topWindow{}}, nil
+}
+
+type topRow struct {
+	key  []byte
+	row  []byte
+	val  float64
+	null bool
+}
+
+type topWindow struct {
+	rows    map[string]*topRow
+	emitted bool
+	dirty   bool
+}
+
+type topOp struct {
+	s     *TopNSpec
+	p     *topPlan
+	mem   memory.Allocator
+	wm    int64
+	wins  map[[2]int64]*topWindow
+	kenc  rowKeys
+	renc  rowKeys
+	cols  []arrow.Array
+	fired [][2]int64
+	out   []topOut
+}
+
+type topOut struct {
+	row    []byte
+	rank   int64
+	update bool
+}
+
+var (
+	_ arrowexec.Operator         = (*topOp)(nil)
+	_ arrowexec.WatermarkHandler = (*topOp)(nil)
+)
+
+func (o *topOp) Open(context.Context) error { return nil }
+
+func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	n := int(b.NumRows())
+	o.cols = o.cols[:0]
+	for _, k := range o.p.keys {
+		o.cols = append(o.cols, b.Column(k))
+	}
+	if err := o.kenc.encode(o.cols, n); err != nil {
+		return err
+	}
+	if err := o.renc.encode(b.Columns(), n); err != nil {
+		return err
+	}
+	starts, err := arrowexec.EventTimesMillis(b.Column(o.p.start), nil)
+	if err != nil {
+		return err
+	}
+	ends, err := arrowexec.EventTimesMillis(b.Column(o.p.end), nil)
+	if err != nil {
+		return err
+	}
+	byCol := b.Column(o.p.by)
+	var vals []float64
+	switch byCol.DataType().ID() {
+	case arrow.FLOAT64, arrow.FLOAT32:
+		vals = floatValues(byCol, make([]float64, 0))
+	default:
+		for _, v := range intValues(byCol, nil) {
+			vals = append(vals, float64(v))
+		}
+	}
+	for i := 0; i < n; i++ {
+		w := [2]int64{starts[i], ends[i]}
+		if w[1]-1+o.s.opts.AllowedLateness <= o.wm && o.wm != arrowexec.MinWatermark {
+			continue // already purged: the window operator should not send it
+		}
+		tw := o.wins[w]
+		if tw == nil {
+			tw = &topWindow{rows: map[string]*topRow{}}
+			o.wins[w] = tw
+		}
+		k := o.kenc.key(i)
+		tw.rows[string(k)] = &topRow{key: append([]byte(nil), k...), row: append([]byte(nil), o.renc.key(i)...), val: vals[i], null: byCol.IsNull(i)}
+		if tw.emitted {
+			tw.dirty = true
+		}
+	}
+	// Updates of windows already ranked: re-rank now.
+	var dirty [][2]int64
+	for w, tw := range o.wins {
+		if tw.dirty {
+			dirty = append(dirty, w)
+		}
+	}
+	o.rank(dirty)
+	return o.emit(ctx, out)
+}
+
+func (o *topOp) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emitter) error {
+	o.wm = wm
+	var due, purge [][2]int64
+	for w, tw := range o.wins {
+		if !tw.emitted && w[1]-1 <= wm {
+			due = append(due, w)
+		}
+		if w[1]-1+o.s.opts.AllowedLateness <= wm {
+			purge = append(purge, w)
+		}
+	}
+	o.rank(due)
+	for _, w := range purge {
+		delete(o.wins, w)
+	}
+	return o.emit(ctx, out)
+}
+
+// rank queues the top N of the given windows, windows in (end, start)
+// order.
+func (o *topOp) rank(ws [][2]int64) {
+	slices.SortFunc(ws, func(a, b [2]int64) int {
+		if a[1] != b[1] {
+			return cmpInt(a[1], b[1])
+		}
+		return cmpInt(a[0], b[0])
+	})
+	asc := o.s.opts.Ascending
+	for _, w := range ws {
+		tw := o.wins[w]
+		rows := make([]*topRow, 0, len(tw.rows))
+		for _, r := range tw.rows {
+			rows = append(rows, r)
+		}
+		slices.SortFunc(rows, func(a, b *topRow) int {
+			if a.null != b.null { // nulls rank last
+				if a.null {
+					return 1
+				}
+				return -1
+			}
+			if !a.null && a.val != b.val && !(math.IsNaN(a.val) && math.IsNaN(b.val)) {
+				c := -1
+				if fless(b.val, a.val) {
+					c = 1
+				}
+				if !asc {
+					c = -c
+				}
+				return c
+			}
+			return bytes.Compare(a.key, b.key)
+		})
+		for i, r := range rows[:min(len(rows), o.s.opts.N)] {
+			o.out = append(o.out, topOut{row: r.row, rank: int64(i + 1), update: tw.emitted})
+		}
+		tw.emitted, tw.dirty = true, false
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (o *topOp) emit(ctx context.Context, out arrowexec.Emitter) error {
+	for len(o.out) > 0 {
+		n := min(len(o.out), o.s.opts.BatchSize)
+		part := o.out[:n]
+		o.out = o.out[n:]
+		rows := make([][]byte, n)
+		for i, r := range part {
+			rows[i] = r.row
+		}
+		types := make([]arrow.DataType, len(o.p.in.Fields()))
+		for i, f := range o.p.in.Fields() {
+			types[i] = f.Type
+		}
+		cols, err := (&keyDecoder{types: types}).build(o.mem, rows)
+		if err != nil {
+			return err
+		}
+		// is_update comes from the ranking, not the input row.
+		ub := array.NewBooleanBuilder(o.mem)
+		rb := array.NewInt64Builder(o.mem)
+		for _, r := range part {
+			ub.Append(r.update)
+			rb.Append(r.rank)
+		}
+		cols[o.p.update].Release()
+		cols[o.p.update] = ub.NewArray()
+		cols = append(cols, rb.NewArray())
+		ub.Release()
+		rb.Release()
+		rec := array.NewRecordBatch(o.p.out, cols, int64(n))
+		releaseAll(cols)
+		if err := out.Emit(ctx, rec); err != nil {
+			return err
+		}
+	}
+	o.out = o.out[:0]
+	return nil
+}
+
+func (o *topOp) Finish(ctx context.Context, out arrowexec.Emitter) error { return o.emit(ctx, out) }
+
+func (o *topOp) Close() error {
+	o.wins = nil
+	return nil
+}
