@@ -13,8 +13,9 @@ import (
 // Keys is a batch of (hash, key, namespace) triples in Arrow binary layout,
 // for the *Many methods: row i has hash Hashes[i], key
 // KeyData[KeyOffsets[i]:KeyOffsets[i+1]] and namespace
-// NSData[NSOffsets[i]:NSOffsets[i+1]] (empty: no namespace). Build it with
-// Append or EncodeKeys; Reset keeps the buffers for the next batch.
+// NSData[NSOffsets[i]:NSOffsets[i+1]] (empty: no namespace; NSOffsets may be
+// left empty when no row has one). Build it with Append or EncodeKeys, or
+// fill the slices directly; Reset keeps the buffers for the next batch.
 type Keys struct {
 	Hashes     []uint64
 	KeyOffsets []int32
@@ -29,8 +30,14 @@ func (k *Keys) Len() int { return len(k.Hashes) }
 // Key returns the key of row i.
 func (k *Keys) Key(i int) []byte { return k.KeyData[k.KeyOffsets[i]:k.KeyOffsets[i+1]] }
 
-// Namespace returns the namespace of row i.
-func (k *Keys) Namespace(i int) []byte { return k.NSData[k.NSOffsets[i]:k.NSOffsets[i+1]] }
+// Namespace returns the namespace of row i (nil when NSOffsets is empty: no
+// row has a namespace).
+func (k *Keys) Namespace(i int) []byte {
+	if len(k.NSOffsets) == 0 {
+		return nil
+	}
+	return k.NSData[k.NSOffsets[i]:k.NSOffsets[i+1]]
+}
 
 // Reset empties k, keeping its buffers.
 func (k *Keys) Reset() {
@@ -58,8 +65,9 @@ func (k *Keys) Append(hash uint64, key, ns []byte) {
 
 func (k *Keys) check() error {
 	n := len(k.Hashes)
-	if len(k.KeyOffsets) != n+1 && !(n == 0 && len(k.KeyOffsets) == 0) ||
-		len(k.NSOffsets) != n+1 && !(n == 0 && len(k.NSOffsets) == 0) {
+	keysOK := len(k.KeyOffsets) == n+1 || n == 0 && len(k.KeyOffsets) == 0
+	nsOK := len(k.NSOffsets) == n+1 || len(k.NSOffsets) == 0
+	if !keysOK || !nsOK {
 		return fmt.Errorf("%w: Keys: %d hashes, %d key offsets, %d namespace offsets", ErrInvalidOptions, n, len(k.KeyOffsets), len(k.NSOffsets))
 	}
 	return nil

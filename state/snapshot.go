@@ -42,6 +42,8 @@ type pendingSnapshot struct {
 	mp     int
 	lo, hi int
 	done   bool
+	// release tells the store the snapshot no longer reads its engine.
+	release func()
 }
 
 func (s *store) BeginSnapshot(ctx context.Context) (PendingSnapshot, error) {
@@ -55,9 +57,10 @@ func (s *store) BeginSnapshot(ctx context.Context) (PendingSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: snapshot of store %s: %w", s.so.Name, err)
 	}
+	s.beginPending()
 	return &pendingSnapshot{
 		snap: snap, states: s.stateMap(), now: s.now(), fs: s.opts.FS,
-		mp: s.so.MaxParallelism, lo: s.lo, hi: s.hi,
+		mp: s.so.MaxParallelism, lo: s.lo, hi: s.hi, release: s.endPending,
 	}, nil
 }
 
@@ -73,6 +76,7 @@ func (p *pendingSnapshot) Discard() {
 	if !p.done {
 		p.done = true
 		p.snap.close()
+		p.release()
 	}
 }
 
@@ -81,6 +85,7 @@ func (p *pendingSnapshot) Write(ctx context.Context, dir string) (m Manifest, er
 		return Manifest{}, ErrSnapshotDone
 	}
 	p.done = true
+	defer p.release()
 	defer p.snap.close()
 	if err := p.fs.MkdirAll(dir, 0o755); err != nil {
 		return Manifest{}, fmt.Errorf("state: snapshot %s: %w", dir, err)

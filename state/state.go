@@ -97,7 +97,9 @@ type Store interface {
 	// goroutine while the store keeps changing.
 	BeginSnapshot(ctx context.Context) (PendingSnapshot, error)
 	// Close releases the store (for Pebble: closes and removes the working
-	// directory unless PebbleOptions.KeepFiles). Safe to call twice.
+	// directory unless PebbleOptions.KeepFiles). A snapshot begun and not
+	// yet written or discarded stays valid: the last one closes the engine.
+	// Safe to call twice.
 	Close() error
 
 	base() *store

@@ -431,3 +431,42 @@ func TestPendingSnapshotConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseWithPendingSnapshot closes a store between BeginSnapshot and
+// Write: the write still succeeds and the engine closes after it.
+func TestCloseWithPendingSnapshot(t *testing.T) {
+	ctx := context.Background()
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			b := bc.make(t, OSFS)
+			st := openSubtasks(t, b, "p", 4, 1)[0]
+			fill(t, []subtask{st}, 4, 100)
+			p1, err := st.s.BeginSnapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p2, err := st.s.BeginSnapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.s.BeginSnapshot(ctx); !errors.Is(err, ErrClosed) {
+				t.Fatalf("begin after close: %v", err)
+			}
+			p2.Discard()
+			dir := t.TempDir()
+			m, err := p1.Write(ctx, dir)
+			if err != nil || m.Entries() != 300 {
+				t.Fatalf("write after close: %d entries, %v", m.Entries(), err)
+			}
+			p1.Discard() // no-op after Write
+			if pb, ok := b.(*PebbleBackend); ok {
+				if _, err := os.Stat(filepath.Join(pb.opts.Dir, "p", "0")); !os.IsNotExist(err) {
+					t.Fatalf("engine not closed after the last pending snapshot: %v", err)
+				}
+			}
+		})
+	}
+}

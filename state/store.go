@@ -61,6 +61,10 @@ type store struct {
 	mu     sync.Mutex // guards states (read by PendingSnapshot.Write)
 	states map[uint32]StateInfo
 	closed bool
+	// pending counts snapshots begun but not yet written or discarded
+	// (guarded by mu). They read the engine, so Close leaves closing the
+	// engine to the last of them.
+	pending int
 	// onClose runs after the engine closed (removes Pebble's directory).
 	onClose func() error
 }
@@ -94,7 +98,17 @@ func (s *store) Close() error {
 	if s.closed {
 		return nil
 	}
+	s.mu.Lock()
 	s.closed = true
+	deferred := s.pending > 0
+	s.mu.Unlock()
+	if deferred {
+		return nil // the last pending snapshot closes the engine
+	}
+	return s.closeEngine()
+}
+
+func (s *store) closeEngine() error {
 	err := s.eng.close()
 	if s.onClose != nil {
 		if cerr := s.onClose(); err == nil {
@@ -105,6 +119,23 @@ func (s *store) Close() error {
 		return fmt.Errorf("state: close store %s: %w", s.so.Name, err)
 	}
 	return nil
+}
+
+func (s *store) beginPending() {
+	s.mu.Lock()
+	s.pending++
+	s.mu.Unlock()
+}
+
+// endPending is called when a pending snapshot is done with the engine.
+func (s *store) endPending() {
+	s.mu.Lock()
+	s.pending--
+	last := s.pending == 0 && s.closed
+	s.mu.Unlock()
+	if last {
+		_ = s.closeEngine()
+	}
 }
 
 func (s *store) now() int64 { return s.opts.Clock().UnixNano() }
