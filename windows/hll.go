@@ -9,10 +9,11 @@ import (
 // error of 1.04/sqrt(16384) = 0.81%. Values are hashed with
 // arrowexec.HashColumns (a splitmix64-finalized 64-bit hash); the top 14
 // bits pick the register, the rank is the number of leading zeros of the
-// remaining 50 bits plus one. The estimate is the raw HLL estimate with
-// linear counting below 2.5m (Flajolet et al. 2007, with the small-range
-// correction of Heule et al. 2013's threshold); 64-bit hashes make the
-// large-range correction unnecessary.
+// remaining 50 bits plus one (at most 51). The estimate is Ertl's improved
+// estimator ("New cardinality estimation algorithms for HyperLogLog
+// sketches", 2017), which needs no empirical bias tables and no switch to
+// linear counting: it is unbiased from a handful of values to far beyond
+// 2^40.
 
 const (
 	hllP    = 14
@@ -53,19 +54,49 @@ func hllMerge(dst, src []uint8) {
 }
 
 func hllEstimate(regs []uint8) int64 {
-	var sum float64
-	zeros := 0
+	const q = 64 - hllP
+	var c [q + 2]int
 	for _, r := range regs[:hllSize] {
-		sum += math.Ldexp(1, -int(r))
-		if r == 0 {
-			zeros++
-		}
+		c[r]++
 	}
 	m := float64(hllM)
-	alpha := 0.7213 / (1 + 1.079/m)
-	e := alpha * m * m / sum
-	if e <= 2.5*m && zeros > 0 {
-		e = m * math.Log(m/float64(zeros))
+	z := m * hllTau(1-float64(c[q+1])/m)
+	for k := q; k >= 1; k-- {
+		z += float64(c[k])
+		z *= 0.5
 	}
-	return int64(math.Round(e))
+	z += m * hllSigma(float64(c[0])/m)
+	return int64(math.Round(m * m / (2 * math.Ln2) / z))
+}
+
+func hllSigma(x float64) float64 {
+	if x == 1 {
+		return math.Inf(1)
+	}
+	y, z := 1.0, x
+	for {
+		x *= x
+		prev := z
+		z += x * y
+		y += y
+		if z == prev {
+			return z
+		}
+	}
+}
+
+func hllTau(x float64) float64 {
+	if x == 0 || x == 1 {
+		return 0
+	}
+	y, z := 1.0, 1-x
+	for {
+		x = math.Sqrt(x)
+		prev := z
+		y *= 0.5
+		z -= (1 - x) * (1 - x) * y
+		if z == prev {
+			return z / 3
+		}
+	}
 }
