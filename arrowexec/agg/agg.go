@@ -223,6 +223,7 @@ type boundAgg struct {
 	out  []arrow.Field  // output fields of this aggregate in plan's mode
 }
 
+// columnIndex finds a column by name; its errors are wrapped by callers.
 func columnIndex(sc *arrow.Schema, name string) (int, error) {
 	idx := sc.FieldIndices(name)
 	if len(idx) == 0 {
@@ -230,10 +231,10 @@ func columnIndex(sc *arrow.Schema, name string) (int, error) {
 		for i, f := range sc.Fields() {
 			names[i] = f.Name
 		}
-		return -1, fmt.Errorf("agg: unknown column %q (available: %s)", name, strings.Join(names, ", "))
+		return -1, fmt.Errorf("unknown column %q (available: %s)", name, strings.Join(names, ", "))
 	}
 	if len(idx) > 1 {
-		return -1, fmt.Errorf("agg: ambiguous column %q (%d columns have that name)", name, len(idx))
+		return -1, fmt.Errorf("ambiguous column %q (%d columns have that name)", name, len(idx))
 	}
 	return idx[0], nil
 }
@@ -277,7 +278,7 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 	for _, k := range s.opts.GroupBy {
 		i, err := columnIndex(in, k)
 		if err != nil {
-			return nil, fmt.Errorf("agg: group by: %w", unwrapPrefix(err))
+			return nil, fmt.Errorf("agg: group by: %w", err)
 		}
 		f := in.Field(i)
 		if !isKeyType(f.Type) {
@@ -310,11 +311,6 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 	return p, nil
 }
 
-// unwrapPrefix drops the "agg: " prefix of an error about to be wrapped again.
-func unwrapPrefix(err error) error {
-	return errors.New(strings.TrimPrefix(err.Error(), "agg: "))
-}
-
 // bindInput binds an aggregate over raw input rows (Single, Partial).
 func bindInput(in *arrow.Schema, a Agg, m Mode) (boundAgg, error) {
 	ba := boundAgg{Agg: a}
@@ -325,7 +321,7 @@ func bindInput(in *arrow.Schema, a Agg, m Mode) (boundAgg, error) {
 	}
 	i, err := columnIndex(in, a.Column)
 	if err != nil {
-		return ba, fmt.Errorf("agg: %s: %w", name, unwrapPrefix(err))
+		return ba, fmt.Errorf("agg: %s: %w", name, err)
 	}
 	ba.cols = []int{i}
 	dt := in.Field(i).Type
@@ -374,7 +370,7 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 	state := func(col string, ok func(arrow.DataType) bool, want string) (int, arrow.DataType, error) {
 		i, err := columnIndex(in, col)
 		if err != nil {
-			return -1, nil, fmt.Errorf("agg: final %s: partial state: %w", name, unwrapPrefix(err))
+			return -1, nil, fmt.Errorf("agg: final %s: partial state: %w", name, err)
 		}
 		dt := in.Field(i).Type
 		if !ok(dt) {
