@@ -56,6 +56,7 @@ type Reader struct {
 	maxBy   map[int]int64
 
 	pending map[uint64]map[string]map[int]int64 // snapshots awaiting completion (GroupID)
+	recPool sync.Pool                           // []record slices handed back by Next to the fetchers
 	closed  bool
 	dlOpen  bool
 }
@@ -251,7 +252,6 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		backoff = min(2*backoff, 5*time.Second)
 		return true
 	}
-	sizeHint := 64
 	for ctx.Err() == nil {
 		if end >= 0 && off >= end {
 			send(chunk{p: p, next: off, done: true})
@@ -280,7 +280,10 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		}
 		conn.SetReadDeadline(time.Now().Add(o.FetchMaxWait + o.ConnectTimeout))
 		batch := conn.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: o.FetchMaxBytes, MaxWait: o.FetchMaxWait})
-		recs := make([]record, 0, sizeHint)
+		// Messages go out in fixed-size slabs, recycled by Next, so the
+		// steady state allocates no record slices.
+		recs := r.getRecs()
+		sent := false
 		var err error
 		for {
 			var m kafkago.Message
@@ -292,16 +295,29 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 				continue
 			}
 			recs = append(recs, record{offset: m.Offset, ts: m.Time.UnixMilli(), key: m.Key, value: m.Value})
+			if len(recs) == slabSize {
+				off = m.Offset + 1
+				if !send(chunk{p: p, recs: recs, next: off}) {
+					batch.Close()
+					return
+				}
+				sent = true
+				recs = r.getRecs()
+			}
 		}
 		cerr := batch.Close()
 		if len(recs) > 0 {
 			off = recs[len(recs)-1].offset + 1
-			sizeHint = len(recs)
 			if !send(chunk{p: p, recs: recs, next: off}) {
 				return
 			}
-		} else if bo := batch.Offset(); bo > off {
-			off = bo // skipped control records or compacted gaps
+		} else if sent {
+			r.putRecs(recs)
+		} else {
+			r.putRecs(recs)
+			if bo := batch.Offset(); bo > off {
+				off = bo // skipped control records or compacted gaps
+			}
 		}
 		if err != nil && errors.Is(err, io.EOF) {
 			err = nil
@@ -324,6 +340,23 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			return
 		}
 	}
+}
+
+// slabSize is the number of messages in one chunk.
+const slabSize = 2048
+
+func (r *Reader) getRecs() []record {
+	if v, ok := r.recPool.Get().(*[]record); ok {
+		return (*v)[:0]
+	}
+	return make([]record, 0, slabSize)
+}
+
+// putRecs recycles a consumed chunk's slice (its messages are dropped).
+func (r *Reader) putRecs(recs []record) {
+	clear(recs)
+	recs = recs[:0]
+	r.recPool.Put(&recs)
 }
 
 // dial connects to the leader of p through the first bootstrap broker that
@@ -404,7 +437,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				r.wms.Touch(c.p.split)
 			}
 			if start {
-				r.dec.reserve(min(o.MaxBatchRows, len(c.recs)))
+				r.dec.reserve(min(o.MaxBatchRows, len(c.recs)+len(r.chunks)*slabSize))
 				start = false
 			}
 		}
@@ -445,6 +478,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			if c.next > p.next {
 				p.next = c.next
 			}
+			r.putRecs(c.recs)
 			r.cur = nil
 		}
 	}
