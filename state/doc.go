@@ -43,6 +43,12 @@
 // preserving); namespaces of one key in namespace order (AppendWindow sorts by
 // window end, then start); map entries by map key.
 //
+// Timers (fire every window whose end passed the watermark) fit the same
+// model: a value state keyed by Int64.Append(nil, windowEnd), with the
+// record key's hash (so the timer lives in the record's key group) and the
+// record key as namespace; RangeKeys(nil, Int64.Append(nil, wm+1), ...)
+// then walks the due timers of every key group in end order.
+//
 // # Key layout
 //
 // Every entry is one key/value pair in an ordered byte space (a Pebble DB, or

@@ -160,15 +160,26 @@ func (h *handle) scanPrefix(prefix []byte, fn func(k, v []byte) (bool, error)) e
 	return h.s.eng.scan(prefix, prefixEnd(nil, prefix), fn)
 }
 
-// rangeAll walks every entry of the state, key group by key group.
-func (h *handle) rangeAll(fn func(k, v []byte) (bool, error)) error {
+// rangeAll walks every entry of the state whose key is in [lo, hi) (nil:
+// unbounded), key group by key group. The bounds work on the escaped
+// encoding: esc preserves order and no esc(x) is a prefix of another, so
+// key >= lo iff entry key >= prefix|esc(lo), and key < hi iff entry key <
+// prefix|esc(hi).
+func (h *handle) rangeAll(lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
 	if h.s.closed {
 		return ErrClosed
 	}
 	for kg := h.s.lo; kg < h.s.hi; kg++ {
 		prefix := appendPrefix(nil, kg, h.info.ID)
+		lower, upper := prefix, prefixEnd(nil, prefix)
+		if lo != nil {
+			lower = appendEscaped(appendPrefix(nil, kg, h.info.ID), lo)
+		}
+		if hi != nil {
+			upper = appendEscaped(appendPrefix(nil, kg, h.info.ID), hi)
+		}
 		stopped := false
-		err := h.scanPrefix(prefix, func(k, v []byte) (bool, error) {
+		err := h.s.eng.scan(lower, upper, func(k, v []byte) (bool, error) {
 			more, err := fn(k, v)
 			stopped = !more
 			return more, err
@@ -358,10 +369,15 @@ func (v *Value[T]) Namespaces(hash uint64, key []byte, fn func(ns []byte, val T)
 
 // Range calls fn for every live value of the state in store order (key
 // group, key, namespace) until fn returns false.
-func (v *Value[T]) Range(fn func(e Entry, val T) bool) error {
+func (v *Value[T]) Range(fn func(e Entry, val T) bool) error { return v.RangeKeys(nil, nil, fn) }
+
+// RangeKeys is Range restricted to keys in [lo, hi) (nil: unbounded), in
+// every key group. With keys that encode a time (Int64.Append), it walks
+// timers up to a watermark.
+func (v *Value[T]) RangeKeys(lo, hi []byte, fn func(e Entry, val T) bool) error {
 	now := v.s.now()
 	var scratch []byte
-	return v.wrap(v.rangeAll(func(k, raw []byte) (bool, error) {
+	return v.wrap(v.rangeAll(lo, hi, func(k, raw []byte) (bool, error) {
 		payload, live, err := splitValue(v.ttl, raw, now)
 		if err != nil || !live {
 			return err == nil, err
@@ -547,9 +563,14 @@ func (m *Map[K, V]) Iterate(hash uint64, key, ns []byte, fn func(mk K, val V) bo
 // Range calls fn for every live entry of the state in store order (key
 // group, key, namespace, map key) until fn returns false.
 func (m *Map[K, V]) Range(fn func(e Entry, mk K, val V) bool) error {
+	return m.RangeKeys(nil, nil, fn)
+}
+
+// RangeKeys is Range restricted to keys in [lo, hi) (nil: unbounded).
+func (m *Map[K, V]) RangeKeys(lo, hi []byte, fn func(e Entry, mk K, val V) bool) error {
 	now := m.s.now()
 	var scratch []byte
-	return m.wrap(m.rangeAll(func(k, raw []byte) (bool, error) {
+	return m.wrap(m.rangeAll(lo, hi, func(k, raw []byte) (bool, error) {
 		payload, live, err := splitValue(m.ttl, raw, now)
 		if err != nil || !live {
 			return err == nil, err
@@ -758,10 +779,13 @@ func (l *List[T]) Namespaces(hash uint64, key []byte, fn func(ns []byte, vals []
 
 // Range calls fn for every non-empty list of the state in store order (key
 // group, key, namespace) until fn returns false.
-func (l *List[T]) Range(fn func(e Entry, vals []T) bool) error {
+func (l *List[T]) Range(fn func(e Entry, vals []T) bool) error { return l.RangeKeys(nil, nil, fn) }
+
+// RangeKeys is Range restricted to keys in [lo, hi) (nil: unbounded).
+func (l *List[T]) RangeKeys(lo, hi []byte, fn func(e Entry, vals []T) bool) error {
 	now := l.s.now()
 	var scratch []byte
-	return l.wrap(l.rangeAll(func(k, raw []byte) (bool, error) {
+	return l.wrap(l.rangeAll(lo, hi, func(k, raw []byte) (bool, error) {
 		vals, err := l.decodeAll(raw, now)
 		if err != nil || len(vals) == 0 {
 			return err == nil, err

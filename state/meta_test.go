@@ -463,22 +463,23 @@ func (c *cluster) apply(op metaOp) string {
 		return sb.String() + errStr(err)
 	case opRange:
 		var sb strings.Builder
+		lo, hi := rangeBounds(c.keys, op)
 		for _, st := range c.subs {
 			v, m, l := pick(&st)
 			var err error
 			switch op.mk & 3 {
 			case 0, 3:
-				err = v.Range(func(e Entry, val int64) bool {
+				err = v.RangeKeys(lo, hi, func(e Entry, val int64) bool {
 					fmt.Fprintf(&sb, "%d/%x/%x=%d ", e.KeyGroup, e.Key, e.Namespace, val)
 					return true
 				})
 			case 1:
-				err = m.Range(func(e Entry, mk int64, val string) bool {
+				err = m.RangeKeys(lo, hi, func(e Entry, mk int64, val string) bool {
 					fmt.Fprintf(&sb, "%d/%x/%x/%d=%s ", e.KeyGroup, e.Key, e.Namespace, mk, val)
 					return true
 				})
 			case 2:
-				err = l.Range(func(e Entry, vals []int64) bool {
+				err = l.RangeKeys(lo, hi, func(e Entry, vals []int64) bool {
 					fmt.Fprintf(&sb, "%d/%x/%x=%v ", e.KeyGroup, e.Key, e.Namespace, vals)
 					return true
 				})
@@ -538,6 +539,23 @@ func (c *cluster) apply(op metaOp) string {
 		return fmt.Sprintf("restored at parallelism %d", op.par)
 	}
 	panic("unknown op")
+}
+
+// rangeBounds picks key bounds for a range op: unbounded half the time.
+func rangeBounds(keys []metaKey, op metaOp) (lo, hi []byte) {
+	switch op.val & 3 {
+	case 0:
+		return nil, nil
+	case 1:
+		return keys[op.k].key, nil
+	case 2:
+		return nil, keys[op.k].key
+	}
+	return keys[op.k].key, keys[(op.k+op.ns+1)%len(keys)].key
+}
+
+func inBounds(k, lo, hi []byte) bool {
+	return (lo == nil || bytes.Compare(k, lo) >= 0) && (hi == nil || bytes.Compare(k, hi) < 0)
 }
 
 // ---- the model ----
@@ -761,10 +779,12 @@ func (m *model) apply(op metaOp) string {
 	case opRange:
 		var sb strings.Builder
 		var es []mEntry
+		lo, hi := rangeBounds(m.keys, op)
+		inRange := func(x mEntry) bool { return inBounds(m.keys[x.k].key, lo, hi) }
 		switch op.mk & 3 {
 		case 0, 3:
 			for x, v := range vals {
-				if m.live(v) {
+				if m.live(v) && inRange(x) {
 					es = append(es, x)
 				}
 			}
@@ -775,7 +795,9 @@ func (m *model) apply(op metaOp) string {
 			}
 		case 1:
 			for x := range maps {
-				es = append(es, x)
+				if inRange(x) {
+					es = append(es, x)
+				}
 			}
 			m.order(es)
 			for _, x := range es {
@@ -793,7 +815,7 @@ func (m *model) apply(op metaOp) string {
 			}
 		case 2:
 			for x, l := range lists {
-				if len(m.liveList(l)) > 0 {
+				if len(m.liveList(l)) > 0 && inRange(x) {
 					es = append(es, x)
 				}
 			}
