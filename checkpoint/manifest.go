@@ -191,6 +191,15 @@ func decodeManifest(name string, data []byte) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, corrupt(name, "%v", err)
 	}
+	for i := range m.Sources {
+		// MarshalIndent indented the positions; give them back compact.
+		if p := m.Sources[i].Position; len(p) > 0 {
+			var b bytes.Buffer
+			if json.Compact(&b, p) == nil {
+				m.Sources[i].Position = b.Bytes()
+			}
+		}
+	}
 	if m.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%w: %s: format version %d, want %d", ErrIncompatible, name, m.FormatVersion, FormatVersion)
 	}
