@@ -599,3 +599,108 @@ func TestIdlePartition(t *testing.T) {
 		t.Fatalf("partition 1 idle: watermark %d idle %v, want %d", wm, idle, ts+9000-1)
 	}
 }
+
+func TestMultipleTopics(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	a := kafkatest.CreateTopic(t, brokers, t.Name()+"-a", 3)
+	b := kafkatest.CreateTopic(t, brokers, t.Name()+"-b", 2)
+	ma, _ := genMessages(300, 3)
+	mb, _ := genMessages(200, 2)
+	kafkatest.Produce(t, brokers, a, ma)
+	kafkatest.Produce(t, brokers, b, mb)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	o := testOptions(brokers, a)
+	o.Topics = []string{b, a}
+	o.Metadata = []string{MetaTopic, MetaPartition, MetaOffset}
+	src, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Partitions are sorted by (topic, partition) whatever the order given.
+	var got []string
+	for _, p := range src.Partitions() {
+		got = append(got, fmt.Sprintf("%s/%d", p.Topic, p.ID))
+	}
+	first, second := a, b
+	if b < a {
+		first, second = b, a
+	}
+	if want := []string{first + "/0", first + "/1"}; !strings.HasPrefix(strings.Join(got, " "), strings.Join(want, " ")) || len(got) != 5 || !strings.HasPrefix(got[len(got)-1], second) {
+		t.Fatalf("partitions %v", got)
+	}
+	ctx := context.Background()
+	counts := map[string]int{}
+	seen := map[string]bool{}
+	for sub := range 3 {
+		r, err := src.Open(ctx, task(mem, sub, 3, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, batch := range readAll(t, r) {
+			topics := batch.Column(batch.Schema().FieldIndices(MetaTopic)[0]).(*array.String)
+			parts := batch.Column(batch.Schema().FieldIndices(MetaPartition)[0]).(*array.Int32)
+			offs := batch.Column(batch.Schema().FieldIndices(MetaOffset)[0]).(*array.Int64)
+			for i := range int(batch.NumRows()) {
+				k := fmt.Sprintf("%s/%d/%d", topics.Value(i), parts.Value(i), offs.Value(i))
+				if seen[k] {
+					t.Errorf("%s read twice", k)
+				}
+				seen[k] = true
+				counts[topics.Value(i)]++
+			}
+			batch.Release()
+		}
+		r.Close()
+	}
+	if counts[a] != 300 || counts[b] != 200 {
+		t.Fatalf("rows per topic %v, want %s:300 %s:200", counts, a, b)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Options{Brokers: []string{"b:1"}, Topics: []string{"t"}, Fields: []Field{{Name: "x", Type: Int64}}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.Brokers = nil }, "no brokers"},
+		{func(o *Options) { o.Topics = nil }, "no topics"},
+		{func(o *Options) { o.Topics = []string{"t", "t"} }, `topic "t" listed twice`},
+		{func(o *Options) { o.Start = StartTimestamp }, "needs StartTime"},
+		{func(o *Options) { o.Start = StartCommitted }, "needs GroupID"},
+		{func(o *Options) { o.Start = "middle" }, `unknown start mode "middle"`},
+		{func(o *Options) { o.Format = "xml" }, `unknown format "xml"`},
+		{func(o *Options) { o.Fields = nil }, "needs declared fields"},
+		{func(o *Options) { o.Fields = []Field{{Name: "x", Type: "decimal"}} }, `field "x": unknown type "decimal"`},
+		{func(o *Options) { o.Fields = append(o.Fields, Field{Name: "x", Type: String}) }, `field "x" declared twice`},
+		{func(o *Options) { o.Metadata = []string{"_nope"} }, `unknown metadata column "_nope"`},
+		{func(o *Options) { o.OnError = OnErrorDeadLetter }, "needs DeadLetterPath"},
+		{func(o *Options) { o.OnError = "ignore" }, `unknown error policy "ignore"`},
+		{func(o *Options) { o.Watermark.Column = "x"; o.Fields[0].Type = String }, "want timestamp or int64"},
+		{func(o *Options) { o.Format = FormatRaw }, "format raw takes no fields"},
+	} {
+		o := ok
+		o.Fields = append([]Field(nil), ok.Fields...)
+		c.mod(&o)
+		err := o.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "kafka: ") {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+	// Defaults.
+	d := Options{}.withDefaults()
+	if d.MaxBatchRows != 8192 || d.MaxBatchDelay != 100*time.Millisecond || d.Start != StartEarliest || d.Format != FormatJSON || d.OnError != OnErrorFail {
+		t.Errorf("defaults %+v", d)
+	}
+	// Watermark on the record timestamp metadata column.
+	o := ok
+	o.Metadata = []string{MetaTimestamp}
+	o.Watermark.Column = MetaTimestamp
+	if err := o.Validate(); err != nil {
+		t.Error(err)
+	}
+}
