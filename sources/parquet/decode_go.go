@@ -597,29 +597,52 @@ func (c *goColumn) copyBool(off, k int, defs []byte) int {
 }
 
 func (c *goColumn) copyBytes(off, k int, defs []byte) int {
-	j := c.val
+	// Two passes: sum the lengths, grow the data buffer once, then copy with
+	// the buffer and offsets held in locals (no per-value growth checks).
+	boffs, bdata, idx := c.boffs, c.bdata, c.idx
+	maxDef := c.plan.maxDef
+	need, j := 0, c.val
 	for i := 0; i < k; i++ {
-		if defs == nil || defs[i] == c.plan.maxDef {
+		if defs == nil || defs[i] == maxDef {
 			v := j
-			if c.idx != nil {
-				v = int(c.idx[j])
+			if idx != nil {
+				v = int(idx[j])
 			}
-			b := c.bdata[c.boffs[v]:c.boffs[v+1]]
-			c.appendData(b)
+			need += int(boffs[v+1] - boffs[v])
 			j++
 		}
-		c.offs[off+i+1] = int32(c.dlen)
 	}
+	if c.dlen+need > 1<<31-1 {
+		panic("string column batch exceeds 2 GiB")
+	}
+	if c.dlen+need > c.data.Cap() {
+		c.data.Reserve(max(c.dlen+need, 2*c.data.Cap()))
+	}
+	buf := c.data.Buf()
+	offs := c.offs[off+1 : off+k+1]
+	dlen := c.dlen
+	j = c.val
+	switch {
+	case defs == nil && idx != nil:
+		for i, v := range idx[j : j+k] {
+			dlen += copy(buf[dlen:], bdata[boffs[v]:boffs[v+1]])
+			offs[i] = int32(dlen)
+		}
+		j += k
+	default:
+		for i := 0; i < k; i++ {
+			if defs == nil || defs[i] == maxDef {
+				v := j
+				if idx != nil {
+					v = int(idx[j])
+				}
+				dlen += copy(buf[dlen:], bdata[boffs[v]:boffs[v+1]])
+				j++
+			}
+			offs[i] = int32(dlen)
+		}
+	}
+	c.dlen = dlen
 	return j - c.val
 }
 
-func (c *goColumn) appendData(b []byte) {
-	if need := c.dlen + len(b); need > c.data.Cap() {
-		c.data.Reserve(max(need, 2*c.data.Cap()))
-	}
-	if c.dlen+len(b) > 1<<31-1 {
-		panic("string column batch exceeds 2 GiB")
-	}
-	copy(c.data.Buf()[c.dlen:], b)
-	c.dlen += len(b)
-}
