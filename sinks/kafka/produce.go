@@ -33,6 +33,9 @@ type ProduceOptions struct {
 	BatchTimeout time.Duration
 	MaxAttempts  int
 	WriteTimeout time.Duration
+	// Progress, if set, receives the running totals about once a second
+	// (from Produce's goroutine; keep it quick).
+	Progress func(ProduceStats)
 }
 
 // ProduceStats is what Produce did.
@@ -83,15 +86,16 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 	}()
 
 	var (
-		enc        *rowEncoder
-		schema     *arrow.Schema
-		key, ts    int
-		buf, keys  []byte
-		msgs       []kafkago.Message
-		tsBuf      []int64
-		start      = time.Now()
-		timer      *time.Timer
-		pendingErr error
+		enc          *rowEncoder
+		schema       *arrow.Schema
+		key, ts      int
+		buf, keys    []byte
+		msgs         []kafkago.Message
+		tsBuf        []int64
+		start        = time.Now()
+		lastProgress = start
+		timer        *time.Timer
+		pendingErr   error
 	)
 	defer func() { st.Elapsed = time.Since(start) }()
 	for b, ierr := range batches {
@@ -143,6 +147,12 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 			}
 			st.Messages += int64(n)
 			msgs = msgs[n:]
+			if o.Progress != nil && time.Since(lastProgress) >= time.Second {
+				lastProgress = time.Now()
+				p := st
+				p.Elapsed = time.Since(start)
+				o.Progress(p)
+			}
 		}
 	}
 	err = w.Close()

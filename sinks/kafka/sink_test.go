@@ -226,12 +226,17 @@ func TestProduceRate(t *testing.T) {
 			}
 		}
 	}
-	st, err := Produce(context.Background(), ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: rate, TimestampColumn: "ts"}, seq)
+	progress := 0
+	st, err := Produce(context.Background(), ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: rate, TimestampColumn: "ts",
+		Progress: func(ProduceStats) { progress++ }}, seq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Messages != n {
 		t.Fatalf("produced %d, want %d", st.Messages, n)
+	}
+	if progress == 0 {
+		t.Error("Progress never called in a 1.5s run")
 	}
 	// The schedule never runs ahead: message k is sent at start + k/rate or
 	// later, so the last burst (10 messages) starts at >= (n-10)/rate.

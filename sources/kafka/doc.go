@@ -81,8 +81,11 @@
 // instead of payload when the value is not valid UTF-8) to
 // Options.DeadLetterPath and counts Stats.DeadLettered. The file is shared
 // by the source's readers, buffered, and flushed and fsynced at every
-// checkpoint (before the snapshot is taken) and at close. A bad message is
-// never half-decoded: a message adds one row to every column or none.
+// checkpoint (before the snapshot is taken) and at close. Its lines are
+// at least once: after a restore, the messages between the checkpoint and
+// the failure are read again, so a line may repeat (same topic, partition
+// and offset). A bad message is never half-decoded: a message adds one row
+// to every column or none.
 //
 // # Checkpoints and offsets
 //
