@@ -73,6 +73,17 @@
 // Files that appeared after the checkpoint are not read by a restored job;
 // a row group of a snapshot that the source no longer has is an error.
 //
+// # Event time
+//
+// Options.Watermark names an event-time column and a bounded
+// out-of-orderness. A reader reports watermarks only when its row groups
+// are in event-time order (by their statistics, within the bound); the
+// watermark is then exact, the smallest event time of the row groups not
+// finished minus one, so it never makes a row late. Otherwise, the default
+// for unsorted files, the reader reports none and the runtime's final
+// watermark at the end of input fires every window exactly once. See
+// watermark.go.
+//
 // # Errors
 //
 // Every error starts with "parquet: " and names the file, and the row group

@@ -111,6 +111,7 @@ type Reader struct {
 	pos     Position
 	err     error
 	closed  bool
+	wm      *readerWM // event-time watermarks, or nil
 }
 
 var (
@@ -123,7 +124,7 @@ func newReader(s *Source, t *arrowexec.Task, items []workItem) *Reader {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Reader{s: s, t: t, mem: mem, items: items, fdFile: -1}
+	return &Reader{s: s, t: t, mem: mem, items: items, fdFile: -1, wm: s.newReaderWM(items)}
 }
 
 // Next returns the next batch, owned by the caller, or io.EOF. A batch holds

@@ -58,6 +58,10 @@ type Options struct {
 	// (falling back to DecoderArrow for column types the parquet-go decoder
 	// does not support).
 	Decoder string
+	// Watermark, when its Column is set, makes readers report event-time
+	// watermarks if they read their row groups in event-time order (see
+	// watermark.go); otherwise only the final watermark at end of input.
+	Watermark arrowexec.WatermarkStrategy
 }
 
 // EnsureDefaults returns a copy of o with defaults filled in.
@@ -172,6 +176,9 @@ func (s *Source) init() error {
 	if err := s.project(s.full); err != nil {
 		return err
 	}
+	if err := s.checkWatermark(); err != nil {
+		return err
+	}
 	var err error
 	s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.columns)
 	if err != nil {
@@ -201,6 +208,15 @@ func (s *Source) With(columns []string, preds []Predicate) (*Source, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	n := &Source{opts: opts, files: s.files, full: s.full, byKey: make(map[rgKey]int)}
+	return n, n.init()
+}
+
+// WithWatermark returns a source over the same files, projection and
+// predicates with another watermark strategy.
+func (s *Source) WithWatermark(w arrowexec.WatermarkStrategy) (*Source, error) {
+	opts := s.opts
+	opts.Watermark = w
 	n := &Source{opts: opts, files: s.files, full: s.full, byKey: make(map[rgKey]int)}
 	return n, n.init()
 }

@@ -1,0 +1,128 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// writeEvents writes rows with event times ts (in unit) in row groups of
+// 100 rows.
+func writeEvents(t *testing.T, mem memory.Allocator, path string, unit arrow.TimeUnit, ts []int64) {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "event_time", Type: &arrow.TimestampType{Unit: unit, TimeZone: "UTC"}},
+	}, nil)
+	b := array.NewRecordBuilder(mem, sc)
+	defer b.Release()
+	for i, v := range ts {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(v))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	writeFile(t, path, sc, []arrow.RecordBatch{rec}, pq.WithMaxRowGroupLength(100))
+}
+
+// checkWatermarks reads every subtask and checks that no row read after a
+// watermark has an event time at or below it. It returns whether every
+// reader was ordered and the largest watermark reported before the end.
+func checkWatermarks(t *testing.T, src *Source, mem memory.Allocator, par int, scale int64) (bool, int64) {
+	ordered, best := true, arrowexec.MinWatermark
+	for sub := 0; sub < par; sub++ {
+		r, err := src.Open(context.Background(), &arrowexec.Task{Node: "pq", Subtask: sub, Parallelism: par, Mem: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := r.(*Reader)
+		ordered = ordered && rd.EventTimeOrdered()
+		wm := arrowexec.MinWatermark
+		for {
+			b, err := rd.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range b.Column(1).(*array.Timestamp).TimestampValues() {
+				if ms := floorDiv(int64(v), scale); ms <= wm {
+					t.Fatalf("subtask %d: row at %d ms read after watermark %d", sub, ms, wm)
+				}
+			}
+			b.Release()
+			w, idle := rd.CurrentWatermark()
+			if idle || w < wm {
+				t.Fatalf("watermark went back from %d to %d (idle %v)", wm, w, idle)
+			}
+			wm = w
+		}
+		best = max(best, wm)
+		rd.Close()
+	}
+	return ordered, best
+}
+
+func TestWatermarkOrderedRowGroups(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := t.TempDir()
+	for _, unit := range []arrow.TimeUnit{arrow.Millisecond, arrow.Microsecond} {
+		scale := int64(1)
+		if unit == arrow.Microsecond {
+			scale = 1000
+		}
+		// 1000 rows, rising by 10 ms with up to 30 ms of disorder.
+		ts := make([]int64, 1000)
+		for i := range ts {
+			ts[i] = (int64(i)*10 + 1_700_000_000_000 - rng.Int64N(31)) * scale
+		}
+		sorted := filepath.Join(dir, unit.String()+"-sorted.parquet")
+		writeEvents(t, mem, sorted, unit, ts)
+		// The same rows with row groups swapped: not in event-time order.
+		shuffled := append(append([]int64(nil), ts[500:]...), ts[:500]...)
+		unsorted := filepath.Join(dir, unit.String()+"-unsorted.parquet")
+		writeEvents(t, mem, unsorted, unit, shuffled)
+
+		strategy := arrowexec.WatermarkStrategy{Column: "event_time", MaxOutOfOrderness: 30 * time.Millisecond}
+		for _, par := range []int{1, 2, 3} {
+			src, err := New(Options{Paths: []string{sorted}, BatchSize: 37, Watermark: strategy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ordered, best := checkWatermarks(t, src, mem, par, scale)
+			if !ordered || best < 1_700_000_000_000 {
+				t.Fatalf("%s sorted p=%d: ordered=%v, best watermark %d: want progress", unit, par, ordered, best)
+			}
+			src, err = New(Options{Paths: []string{unsorted}, BatchSize: 37, Watermark: strategy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ordered, best := checkWatermarks(t, src, mem, 1, scale); ordered || best != arrowexec.MinWatermark {
+				t.Fatalf("%s unsorted: ordered=%v, watermark %d: want none before the end", unit, ordered, best)
+			}
+		}
+		// With a zero bound the disorder inside row groups still never
+		// makes a row late: the watermark comes from the statistics.
+		src, err := New(Options{Paths: []string{sorted}, Watermark: arrowexec.WatermarkStrategy{Column: "event_time"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkWatermarks(t, src, mem, 2, scale)
+	}
+	if _, err := New(Options{Paths: []string{filepath.Join(dir, "ms-sorted.parquet")}, Columns: []string{"id"}, Watermark: arrowexec.WatermarkStrategy{Column: "event_time"}}); err == nil {
+		t.Fatal("watermark column outside the projection accepted")
+	}
+}
