@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +238,47 @@ func TestRiffleSourceAndSink(t *testing.T) {
 	}
 	if s := src.Stats(); s.Commits != 2 || s.CommitErrors != 0 {
 		t.Fatalf("stats %+v: want 2 commits", s)
+	}
+}
+
+// TestSourceBrokerGone stops the broker under a running reader: after its
+// retries the reader fails with an error naming the partition and brokers.
+func TestSourceBrokerGone(t *testing.T) {
+	brokers, stop, err := Start(context.Background(), map[string]int{"t": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	src, err := ksrc.New(ctx, ksrc.Options{Brokers: []string{brokers}, Topics: []string{"t"}, Format: ksrc.FormatRaw,
+		Retries: 3, RetryBackoff: 10 * time.Millisecond, ConnectTimeout: 2 * time.Second, MaxBatchDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(ctx, &arrowexec.Task{Subtask: 0, Parallelism: 1, Mem: mem, Metrics: &arrowexec.TaskMetrics{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := r.Next(ctx)
+		if b != nil {
+			b.Release()
+		}
+		if err != nil {
+			want := fmt.Sprintf(`kafka: topic "t" partition 0 offset 0: brokers %s unreachable after 3 attempts`, brokers)
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("got %v, want prefix %q", err, want)
+			}
+			t.Log(err)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("reader did not fail after the broker stopped")
+		}
 	}
 }
