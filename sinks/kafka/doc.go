@@ -30,8 +30,10 @@
 // With KeyColumn, messages are keyed by that column (strings and binaries
 // as their bytes, numbers as decimal text, null as no key) and partitioned
 // with murmur2 like the Java client, so equal keys land in one partition
-// in order. Without it messages are spread round robin. TimestampColumn
-// stamps each message with an event-time column.
+// in order as long as one subtask writes each key: feed a parallel sink
+// through Node.HashBy(key) (or run it with parallelism 1). Without a key
+// column messages are spread round robin. TimestampColumn stamps each
+// message with an event-time column (the producer's clock otherwise).
 //
 // # Produce
 //
