@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // PebbleOptions configure the Pebble backend. Only Dir is required.
@@ -92,13 +93,22 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 	}
 	cache := pebble.NewCache(b.opts.CacheSize)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
+	popts := &pebble.Options{
 		Cache:        cache,
+		Comparer:     &comparer,
 		MemTableSize: b.opts.MemTableSize,
 		DisableWAL:   !b.opts.WAL,
 		Merger:       pebble.DefaultMerger, // list appends concatenate frames
 		Logger:       b.opts.Logger,
-	})
+	}
+	// Bloom filters over whole keys: point lookups (Get, GetMany's
+	// SeekPrefixGE) skip tables that do not hold the key.
+	popts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		popts.Levels[i].FilterType = pebble.TableFilter
+	}
+	db, err := pebble.Open(dir, popts.EnsureDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("state: open store %s at %s: %w", o.Name, dir, err)
 	}
@@ -108,6 +118,14 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 	}
 	return s, nil
 }
+
+// comparer is bytewise order with every key its own prefix, so bloom
+// filters and SeekPrefixGE work on whole entry keys.
+var comparer = func() pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Split = func(k []byte) int { return len(k) }
+	return c
+}()
 
 type pebbleEngine struct {
 	db    *pebble.DB
@@ -149,7 +167,7 @@ func (e *pebbleEngine) getMany(flat []byte, offs []int, fn func(i int, v []byte)
 	}
 	for _, i := range order {
 		k := key(int(i))
-		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
 			if err := fn(int(i), it.Value()); err != nil {
 				it.Close()
 				return err
