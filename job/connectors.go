@@ -28,6 +28,11 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
+		if wm.Column != "" {
+			if src, err = src.WithWatermark(wm); err != nil {
+				return nil, err
+			}
+		}
 		plan.Parquet, plan.Bounded = src, true
 		return src, nil
 	case s.Source.Kafka != nil:

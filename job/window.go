@@ -2,19 +2,183 @@ package job
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/state"
+	"github.com/riffle-dev/riffle/windows"
 )
 
-// WindowSpec is a window step. (Placeholder until the windows package lands.)
-type WindowSpec struct{}
-
-func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) {
-	return nil, &Error{File: file, Line: val.Line, Msg: "window steps are not supported yet"}
+// WindowSpec is a window step:
+//
+//	- window:
+//	    type: tumbling            # tumbling | sliding | session
+//	    size: 10m                 # tumbling, sliding
+//	    slide: 1m                 # sliding
+//	    gap: 30s                  # session
+//	    key: [item_id]            # optional
+//	    time: event_time          # timestamp or int64 ms column
+//	    aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
+//	    allowed_lateness: 1m      # optional
+//	    late_output: {path: out/late, format: jsonl}   # optional, jsonl or parquet
+//	    top: {n: 10, by: views}   # optional: keep the n best rows per window
+//	    state: {backend: pebble, dir: /var/tmp/riffle}  # optional, default memory
+//
+// Durations are Go durations (ms, s, m, h).
+type WindowSpec struct {
+	Options windows.Options
+	Top     *windows.TopN
 }
 
+type rawWindow struct {
+	Type            string   `yaml:"type"`
+	Size            string   `yaml:"size"`
+	Slide           string   `yaml:"slide"`
+	Gap             string   `yaml:"gap"`
+	Key             []string `yaml:"key"`
+	Time            string   `yaml:"time"`
+	Aggs            []string `yaml:"aggs"`
+	AllowedLateness string   `yaml:"allowed_lateness"`
+	LateOutput      *struct {
+		Path   string `yaml:"path"`
+		Format string `yaml:"format"`
+	} `yaml:"late_output"`
+	Top *struct {
+		N         int    `yaml:"n"`
+		By        string `yaml:"by"`
+		Ascending bool   `yaml:"ascending"`
+	} `yaml:"top"`
+	State *struct {
+		Backend string `yaml:"backend"`
+		Dir     string `yaml:"dir"`
+	} `yaml:"state"`
+}
+
+func init() {
+	knownKeys["rawWindow"] = "type, size, slide, gap, key, time, aggs, allowed_lateness, late_output, top, state"
+}
+
+// parseDuration parses a Go duration; "" is 0.
+func parseDuration(what, s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%s: cannot parse duration %q (want e.g. 10m, 30s, 500ms)", what, s)
+	}
+	return d, nil
+}
+
+func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) {
+	fail := func(format string, args ...any) (*WindowSpec, error) {
+		return nil, &Error{File: file, Line: val.Line, Msg: fmt.Sprintf("step %d: window: ", num) + fmt.Sprintf(format, args...)}
+	}
+	if val.Kind != yaml.MappingNode {
+		return fail("want a mapping (e.g. {type: tumbling, size: 10m, time: event_time, aggs: [\"count(*) AS n\"]})")
+	}
+	var raw rawWindow
+	if err := decodeStrict(file, val, &raw); err != nil {
+		return nil, err
+	}
+	o := windows.Options{Kind: windows.Kind(strings.ToLower(raw.Type)), Keys: raw.Key, Time: raw.Time}
+	var err error
+	for _, d := range []struct {
+		dst  *time.Duration
+		name string
+		s    string
+	}{{&o.Size, "size", raw.Size}, {&o.Slide, "slide", raw.Slide}, {&o.Gap, "gap", raw.Gap}, {&o.AllowedLateness, "allowed_lateness", raw.AllowedLateness}} {
+		if *d.dst, err = parseDuration(d.name, d.s); err != nil {
+			return fail("%v", err)
+		}
+	}
+	switch o.Kind {
+	case windows.Tumbling:
+		if raw.Slide != "" || raw.Gap != "" {
+			return fail("a tumbling window takes size, not slide or gap")
+		}
+	case windows.Sliding:
+		if raw.Gap != "" {
+			return fail("a sliding window takes size and slide, not gap")
+		}
+	case windows.Session:
+		if raw.Size != "" || raw.Slide != "" {
+			return fail("a session window takes gap, not size or slide")
+		}
+	}
+	for _, s := range raw.Aggs {
+		a, err := windows.ParseAgg(s)
+		if err != nil {
+			return fail("%v", strings.TrimPrefix(err.Error(), "windows: "))
+		}
+		o.Aggs = append(o.Aggs, a)
+	}
+	if raw.LateOutput != nil {
+		o.Late = &windows.LateOutput{Path: raw.LateOutput.Path, Format: sinks.Format(strings.ToLower(raw.LateOutput.Format))}
+	}
+	if raw.State != nil {
+		switch strings.ToLower(raw.State.Backend) {
+		case "", "memory":
+		case "pebble":
+			if raw.State.Dir == "" {
+				return fail("state: the pebble backend needs a dir")
+			}
+			be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: raw.State.Dir})
+			if err != nil {
+				return fail("state: %v", err)
+			}
+			o.Backend = be
+		default:
+			return fail("state: unknown backend %q (want memory or pebble)", raw.State.Backend)
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return fail("%v", strings.TrimPrefix(err.Error(), "windows: "))
+	}
+	w := &WindowSpec{Options: o}
+	if raw.Top != nil {
+		if raw.Top.N <= 0 || raw.Top.By == "" {
+			return fail("top: want {n: 10, by: <aggregate>}")
+		}
+		found := false
+		for _, a := range o.Aggs {
+			found = found || a.Name() == raw.Top.By
+		}
+		if !found {
+			return fail("top: by %q is not one of the aggregates", raw.Top.By)
+		}
+		w.Top = &windows.TopN{N: raw.Top.N, By: raw.Top.By, Ascending: raw.Top.Ascending}
+	}
+	return w, nil
+}
+
+// planWindow adds the window operator, behind a hash exchange on its keys
+// (or one subtask without keys), and a top-N operator with one subtask if
+// asked for.
 func planWindow(g *arrowexec.Graph, name string, in arrowexec.Input, par int, w *WindowSpec) (*arrowexec.Node, error) {
-	return nil, errors.New("window steps are not supported yet")
+	if w == nil {
+		return nil, errors.New("window step without a spec")
+	}
+	spec, err := windows.New(w.Options)
+	if err != nil {
+		return nil, err
+	}
+	xin, xpar := in.From.Rebalance(), 1
+	if len(w.Options.Keys) > 0 {
+		xin, xpar = in.From.HashBy(w.Options.Keys...), par
+	}
+	n := g.Add(name, spec, xpar, xin)
+	if w.Top == nil {
+		return n, nil
+	}
+	top, err := windows.NewTopN(windows.TopNOptions{TopN: *w.Top, Keys: w.Options.Keys, AllowedLateness: w.Options.AllowedLateness.Milliseconds()})
+	if err != nil {
+		return nil, err
+	}
+	return g.Add(name+"-top", top, 1, n.Rebalance()), nil
 }
