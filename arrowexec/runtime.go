@@ -171,6 +171,27 @@ func (j *Job) Metrics(node string) []*TaskMetrics {
 	return ms
 }
 
+// FinalSnapshots returns, for every subtask of source node, the state its
+// reader had when it finished (end of input or Stop), or nil for a subtask
+// that did not finish or whose reader keeps no state. Call it after Run.
+func (j *Job) FinalSnapshots(node string) []SubtaskSnapshot {
+	n := j.g.byName[node]
+	if n == nil || n.source == nil {
+		return nil
+	}
+	out := make([]SubtaskSnapshot, n.parallelism)
+	for i, st := range j.subtasks[n.id] {
+		select {
+		case <-st.finished:
+			if st.finalErr == nil {
+				out[i] = st.finalSnap
+			}
+		default:
+		}
+	}
+	return out
+}
+
 // Graph returns the graph the job runs.
 func (j *Job) Graph() *Graph { return j.g }
 

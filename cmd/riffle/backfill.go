@@ -113,6 +113,18 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	if err != nil {
 		return nil, err
 	}
+	if plan.Kafka != nil {
+		// Everything the sources read reached the sinks: record the
+		// positions with the consumer group (if any), so a restart with
+		// start: committed goes on from here.
+		var blobs [][]byte
+		for _, s := range j.FinalSnapshots(plan.SourceNode) {
+			blobs = append(blobs, s.Operator)
+		}
+		if err := plan.Kafka.CommitSnapshots(ctx, blobs); err != nil {
+			return nil, fmt.Errorf("committing final Kafka offsets: %w", err)
+		}
+	}
 	res := &runResult{
 		RowsIn:  sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
 		RowsOut: sum(sinkMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
