@@ -11,8 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/job"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/windows"
 )
 
@@ -150,6 +152,90 @@ WHERE NOT is_update AND window_end = window_start + INTERVAL 10 MINUTE`, out)).S
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestWindowParquetKafkaIdentical runs the same windowed job (tumbling and
+// sliding, with a source watermark) over a Parquet file and over a Kafka
+// topic holding the same rows across three partitions (bounded mode, real
+// broker): the final results must be identical, and equal DuckDB's.
+func TestWindowParquetKafkaIdentical(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "events.parquet")
+	if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: 40_000, Users: 500, Items: 100, Seed: 5, RowGroupRows: 10_000, Span: 2 * time.Hour}, nil); err != nil {
+		t.Fatal(err)
+	}
+	topic := kafkatest.CreateTopic(t, brokers, "windows", 3)
+	if _, err := ksink.Produce(context.Background(), ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topic, KeyColumn: "item_id", TimestampColumn: "event_time"}, parquetRows(t, input)); err != nil {
+		t.Fatal(err)
+	}
+	const wm = "  watermark: {column: event_time, max_out_of_orderness: 5s, idle_timeout: 30s}\n"
+	sources := map[string]string{
+		"parquet": "source:\n  parquet:\n    path: " + input + "\n" + wm,
+		"kafka":   "source:\n  kafka:\n    brokers: " + brokers + "\n    topic: " + topic + "\n    bounded: true" + kafkaFields + "\n" + wm,
+	}
+	for _, win := range []struct{ name, spec, sql string }{
+		{"tumbling", "type: tumbling\n      size: 10m", "epoch_ms(event_time) // 600000 * 600000"},
+		{"sliding", "type: sliding\n      size: 10m\n      slide: 5m", ""},
+	} {
+		results := map[string][][]string{}
+		for _, name := range []string{"parquet", "kafka"} {
+			out := filepath.Join(dir, "out-"+win.name+"-"+name)
+			yml := fmt.Sprintf(`name: w
+%ssteps:
+  - window:
+      %s
+      key: [item_id]
+      time: event_time
+      aggs: ["count(*) AS views", "sum(weight) AS total", "count_distinct(user_id) AS users", "max(event_time) AS last"]
+sink:
+  file: {path: %s, format: parquet}
+`, sources[name], win.spec, out)
+			spec, err := job.Parse("w.yaml", []byte(yml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := spec.Plan(job.Options{Parallelism: 2, NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mem.AssertSize(t, 0)
+			if _, err := plan.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			results[name] = canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, epoch_ms(window_start), epoch_ms(window_end), views, total, users, epoch_ms(last), is_update FROM read_parquet('%s/*.parquet')`, out)).Strings())
+		}
+		p, k := results["parquet"], results["kafka"]
+		if len(p) != len(k) || len(p) == 0 {
+			t.Fatalf("%s: parquet %d rows, kafka %d", win.name, len(p), len(k))
+		}
+		for i := range p {
+			if !rowsClose(p[i], k[i]) {
+				t.Fatalf("%s row %d:\nparquet %v\n  kafka %v", win.name, i, p[i], k[i])
+			}
+		}
+		if win.sql != "" {
+			want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, %s AS ws, ws + 600000, count(*), sum(weight), count(DISTINCT user_id), epoch_ms(max(event_time)), false
+FROM read_parquet('%s') GROUP BY ALL`, win.sql, input)).Strings())
+			if len(want) != len(p) {
+				t.Fatalf("%s: %d rows, DuckDB has %d", win.name, len(p), len(want))
+			}
+			for i := range want {
+				if !rowsClose(p[i], want[i]) {
+					t.Fatalf("%s row %d:\n got %v\nwant %v", win.name, i, p[i], want[i])
+				}
+			}
 		}
 	}
 }
