@@ -390,9 +390,16 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	r.rowPart = r.rowPart[:0]
 	var timeout <-chan time.Time
 	start := true
+	deadline := time.Now().Add(o.MaxBatchDelay)
 	for rows < o.MaxBatchRows {
 		if r.cur == nil {
 			if r.left == 0 && o.Bounded {
+				break
+			}
+			// The delay bounds the call even when data keeps arriving but
+			// decodes to no rows (bad messages), so barriers never wait.
+			wait := time.Until(deadline)
+			if wait <= 0 {
 				break
 			}
 			var c chunk
@@ -401,9 +408,9 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			default:
 				if timeout == nil {
 					if r.timer == nil {
-						r.timer = time.NewTimer(o.MaxBatchDelay)
+						r.timer = time.NewTimer(wait)
 					} else {
-						r.timer.Reset(o.MaxBatchDelay)
+						r.timer.Reset(wait)
 					}
 					timeout = r.timer.C
 				}
