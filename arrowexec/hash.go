@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/cespare/xxhash/v2"
 )
 
@@ -55,30 +56,48 @@ func hashFixed[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 		}
 		return
 	}
+	valid, off := validity(c)
 	for i, v := range vals {
-		if c.IsNull(i) {
-			out[i] = combine(out[i], nullHash)
-		} else {
-			out[i] = combine(out[i], uint64(v))
+		x := nullHash
+		if bitutil.BitIsSet(valid, off+i) {
+			x = uint64(v)
 		}
+		out[i] = combine(out[i], x)
 	}
 }
 
+func floatBits(f float64) uint64 {
+	if f == 0 { // -0 and +0 are equal keys
+		return 0
+	}
+	if f != f { // all NaNs hash alike
+		return 0x7ff8000000000001
+	}
+	return math.Float64bits(f)
+}
+
 func hashFloat[T float32 | float64](vals []T, c arrow.Array, out []uint64) {
+	if c.NullN() == 0 {
+		for i, v := range vals {
+			out[i] = combine(out[i], floatBits(float64(v)))
+		}
+		return
+	}
+	valid, off := validity(c)
 	for i, v := range vals {
-		f := float64(v)
-		if f == 0 { // -0 and +0 are equal keys
-			f = 0
-		}
-		bits := math.Float64bits(f)
-		if f != f { // all NaNs hash alike
-			bits = 0x7ff8000000000001
-		}
-		if c.NullN() > 0 && c.IsNull(i) {
-			bits = nullHash
+		bits := nullHash
+		if bitutil.BitIsSet(valid, off+i) {
+			bits = floatBits(float64(v))
 		}
 		out[i] = combine(out[i], bits)
 	}
+}
+
+// validity returns c's validity bitmap and offset (call only when c has
+// nulls).
+func validity(c arrow.Array) ([]byte, int) {
+	d := c.Data()
+	return d.Buffers()[0].Bytes(), d.Offset()
 }
 
 type binaryLike interface {
@@ -90,12 +109,20 @@ type binaryLike interface {
 func hashBinary(c binaryLike, out []uint64) {
 	offs := c.ValueOffsets()
 	data := c.ValueBytes()
-	for i := range out {
-		if c.NullN() > 0 && c.IsNull(i) {
-			out[i] = combine(out[i], nullHash)
-			continue
+	base := offs[0]
+	if c.NullN() == 0 {
+		for i := range out {
+			out[i] = combine(out[i], xxhash.Sum64(data[offs[i]-base:offs[i+1]-base]))
 		}
-		out[i] = combine(out[i], xxhash.Sum64(data[offs[i]-offs[0]:offs[i+1]-offs[0]]))
+		return
+	}
+	valid, off := validity(c)
+	for i := range out {
+		h := nullHash
+		if bitutil.BitIsSet(valid, off+i) {
+			h = xxhash.Sum64(data[offs[i]-base : offs[i+1]-base])
+		}
+		out[i] = combine(out[i], h)
 	}
 }
 
