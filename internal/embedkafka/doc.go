@@ -6,10 +6,12 @@
 //
 // The package test checks, against the embedded broker, the kafka-go calls
 // riffle relies on: Writer produce (acks all, explicit partitions and
-// timestamps), Conn fetch (DialLeader, Seek, ReadBatchWith), Client
-// Metadata, ListOffsets (first, last, by timestamp), consumer-group offset
-// commit/fetch through Client and through a Reader with GroupID, and the
-// riffle source and sink end to end. All of them work. One difference from
+// timestamps), Conn fetch (DialLeader, Seek, ReadBatchWith, ReadOffsets,
+// ReadOffset by time), Client Metadata, ListOffsets (first, last, by
+// timestamp), CreateTopics and DeleteTopics, consumer-group offset
+// commit/fetch through Client (generation -1, no member) and through a
+// Reader with GroupID (join, sync, heartbeat, commit), and the riffle
+// source and sink end to end, including a broker that goes away. All of them work. One difference from
 // a real broker was found: ListOffsets by timestamp returns the right
 // offset but echoes the requested timestamp instead of the found record's
 // (kafka-go's PartitionOffsets.Offsets then maps the offset to the request

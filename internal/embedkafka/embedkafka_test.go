@@ -146,6 +146,29 @@ func TestKafkaGoAgainstKfake(t *testing.T) {
 			t.Fatalf("committed %v", got)
 		}
 	})
+	t.Run("create-delete-topics", func(t *testing.T) {
+		res, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: "new", NumPartitions: 2, ReplicationFactor: 1}}})
+		if err != nil || res.Errors["new"] != nil {
+			t.Fatalf("CreateTopics: %v %v", err, res)
+		}
+		produce(t, brokers, "new", 4, 2)
+		dres, err := c.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{"new"}})
+		if err != nil || dres.Errors["new"] != nil {
+			t.Fatalf("DeleteTopics: %v %v", err, dres)
+		}
+	})
+	t.Run("conn-read-offset-by-time", func(t *testing.T) {
+		conn, err := kafkago.DialLeader(ctx, "tcp", brokers, "a", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// partition 0 holds messages 0, 3, 6, ...: t0+7s falls on message 9, offset 3.
+		off, err := conn.ReadOffset(t0.Add(7 * time.Second))
+		if err != nil || off != 3 {
+			t.Fatalf("ReadOffset = %d, %v; want 3", off, err)
+		}
+	})
 	t.Run("reader-group", func(t *testing.T) {
 		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{brokers}, GroupID: "g2", Topic: "a",
 			MaxWait: 100 * time.Millisecond, CommitInterval: 0})
