@@ -90,7 +90,7 @@ type watchSink struct {
 	once  sync.Once
 }
 
-func (s *watchSink) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s *watchSink) Schema([]*arrow.Schema) (*arrow.Schema, error)   { return nil, nil }
 func (s *watchSink) New(*arrowexec.Task) (arrowexec.Operator, error) { return &watchOp{s}, nil }
 
 type watchOp struct{ s *watchSink }

@@ -3,12 +3,10 @@ package windows
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/sinks"
-	"github.com/riffle-dev/riffle/state"
 )
 
 // Spec is the arrowexec.Spec of a keyed window aggregate.
@@ -193,8 +191,3 @@ func (s *Spec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	}
 	return newOperator(s, p, t), nil
 }
-
-func durMS(d time.Duration) int64 { return d.Milliseconds() }
-
-var _ = durMS
-var _ state.Backend = (*state.MemoryBackend)(nil)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/exectest"
@@ -219,5 +218,3 @@ func TestPebbleBackend(t *testing.T) {
 		compareResults(t, got.final(), oracle(opts, evs))
 	}
 }
-
-var _ = arrow.PrimitiveTypes.Int64

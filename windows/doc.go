@@ -1,0 +1,85 @@
+// Package windows is riffle's event-time window aggregate: keyed tumbling,
+// sliding (hop) and session (gap) windows over Arrow batches, fired by
+// watermarks, with allowed lateness, a side output for records later than
+// that, and a top-N operator to rank the results of each window.
+//
+// # Contract
+//
+// New(Options) validates the options and returns a Spec (an
+// arrowexec.Spec) for one input, run behind a hash exchange on the key
+// columns (or with one subtask without keys). Its output schema is
+//
+//	key columns (input types) | window_start, window_end (timestamp[ms, UTC])
+//	| one column per aggregate | is_update (bool)
+//
+// Aggregates per window:
+//
+//	count(*), count(col)  int64
+//	sum(col)              int64 over integers (an overflow is an error), float64 over floats
+//	min(col), max(col)    int64, float64 or the input's temporal type
+//	avg(col)              float64
+//	count_distinct(col)   int64, exact (the values are kept in map state)
+//	approx_distinct(col)  int64, HyperLogLog p=14 (0.81% standard error)
+//
+// sum, min, max and avg of a window without non-null values are NULL.
+// Event time is int64 milliseconds (arrowexec): the Time column is a
+// timestamp of any unit or int64 milliseconds. Windows are [start, end)
+// with start a multiple of the slide (tumbling: slide = size), epoch
+// aligned. A session is [first event, last event + gap): events at most gap
+// apart share one, and a late event can merge two sessions into one.
+//
+// # Firing, lateness and late data
+//
+// The watermark wm says no event with time <= wm is still to come. A window
+// fires when wm >= end-1: its result is emitted with is_update = false.
+// With AllowedLateness L its state is kept until wm >= end-1+L; a record
+// arriving for it in between updates it, and the new result is emitted at
+// the end of that batch with is_update = true (downstream keeps the last
+// result per key and window). A record whose window is already purged
+// (end-1+L <= wm, so exactly at the boundary the record is late) is never
+// silently dropped: it is counted (Stats.LateRows) and, with
+// Options.Late, written to a file sink (JSONL or Parquet) with its own
+// columns plus late_window_start, late_window_end, late_reason ("late", or
+// "null_event_time" for a row without an event time) and late_watermark.
+// For sliding windows a row may be late for some of its windows only; each
+// late (row, window) pair is one side-output record. Without lateness
+// (L = 0) a window is emitted exactly once. At the end of bounded input
+// the runtime brings MaxWatermark: every window fires and is purged.
+//
+// # State
+//
+// All window state lives in the keyed state API (package state), memory
+// backend by default, Pebble with Options.Backend: per (key, window) one
+// value holding the accumulators (a flat byte blob: flags, key hash, then
+// per aggregate count and value, or the 16 KiB HLL registers), and for
+// count_distinct a map state of the distinct values. Namespaces are
+// state.AppendWindow(start, end), so the windows of a key iterate in end
+// order (sessions read all windows of a key to merge). Timers are derived
+// from the state and kept in memory only; after a restore they are rebuilt
+// by one pass over it. The operator implements arrowexec.Checkpointer: a
+// snapshot is the store's snapshot (one blob per key group, the MANIFEST as
+// operator state), so it restores at any parallelism.
+//
+// # Vectorized path
+//
+// Per batch: the event times are converted once
+// (arrowexec.EventTimesMillis); keys are hashed (arrowexec.HashColumns, the
+// hash the exchange routed by, so state key groups line up) and encoded
+// column by column; one typed loop assigns each row its window start(s)
+// and routes late pairs to the side output; an open-addressing table maps
+// (key, window) to a dense group id; each aggregate updates its per-group
+// accumulators with one typed loop over (row, group) pairs. Only then is
+// state touched: one GetMany and one PutMany per batch over the distinct
+// (key, window) groups of the batch, so state cost scales with groups, not
+// rows. Sessions sort the batch's rows by (key, time), build batch-local
+// sessions, and merge them with the key's sessions in state.
+//
+// # Top-N
+//
+// NewTopN ranks the rows of each window by an aggregate (largest first by
+// default), ties broken by the key columns ascending, and emits the first N
+// with a rank column when the watermark passes the window, re-emitting the
+// ranking (is_update) when a row of the window is updated. It runs with one
+// subtask behind the window operator. Its buffer is on the Go heap and not
+// checkpointed (TODO: move into state, keyed by window).
+package windows
