@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
 )
 
@@ -53,8 +54,24 @@ input.`)
 	if !plan.Bounded {
 		return usageError{fmt.Errorf("%s: the source is unbounded; run it with 'riffle run', or make the Kafka source bounded", f.Arg(0))}
 	}
-	_, err = runPlan(ctx, e, f.showProgress(e), plan, nil)
+	_, err = runPlan(ctx, e, f.showProgress(e), plan, metricsHook(ctx, e, f, spec.Name))
 	return err
+}
+
+// metricsHook starts the Prometheus endpoint when --metrics-addr is set and
+// returns the callback that attaches the compiled job to it (nil otherwise).
+func metricsHook(ctx context.Context, e *env, f *flags, name string) func(*arrowexec.Job) {
+	if f.metricsAddr == "" {
+		return nil
+	}
+	c := &metrics.Collector{}
+	addr, err := metrics.Serve(ctx, f.metricsAddr, c, e.log)
+	if err != nil {
+		e.log.Warn("metrics endpoint not started", "err", err)
+		return nil
+	}
+	e.log.Info("serving Prometheus metrics", "url", "http://"+addr+"/metrics")
+	return func(j *arrowexec.Job) { c.SetJob(name, j) }
 }
 
 // runResult summarizes a finished job.

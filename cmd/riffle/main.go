@@ -118,9 +118,10 @@ func printUsage(w io.Writer) {
 // flags is a FlagSet with riffle's common flags (logging, progress).
 type flags struct {
 	*flag.FlagSet
-	logLevel  string
-	logFormat string
-	progress  string
+	logLevel    string
+	logFormat   string
+	progress    string
+	metricsAddr string
 }
 
 func newFlags(e *env, name, usage, long string) *flags {
@@ -130,6 +131,7 @@ func newFlags(e *env, name, usage, long string) *flags {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: riffle %s %s\n\n%s\n\nFlags:\n", name, usage, strings.TrimSpace(long))
 		fs.PrintDefaults()

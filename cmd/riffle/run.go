@@ -85,10 +85,14 @@ flush and publish. A second signal cancels at once.`)
 			cancel()
 		}
 	}()
+	attach := metricsHook(ctx, e, f, spec.Name)
 	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
 		mu.Lock()
 		cur = j
 		mu.Unlock()
+		if attach != nil {
+			attach(j)
+		}
 	})
 	if err != nil && interrupted && errors.Is(err, context.Canceled) {
 		return errInterrupted
