@@ -237,18 +237,23 @@ type collected struct {
 
 // read appends the rows of a result batch.
 func (c *collected) read(b arrow.RecordBatch) {
-	col := func(name string) arrow.Array { return b.Column(b.Schema().FieldIndices(name)[0]) }
+	col := func(name string) arrow.Array {
+		if ix := b.Schema().FieldIndices(name); len(ix) == 1 {
+			return b.Column(ix[0])
+		}
+		return nil
+	}
 	k := col("k").(*array.String)
 	st := col("window_start").(*array.Timestamp)
 	en := col("window_end").(*array.Timestamp)
 	i64 := func(name string, i int) int64 {
-		a := col(name).(*array.Int64)
-		if a.IsNull(i) {
+		a, _ := col(name).(*array.Int64)
+		if a == nil || a.IsNull(i) {
 			return 0
 		}
 		return a.Value(i)
 	}
-	mean := col("mean").(*array.Float64)
+	mean, _ := col("mean").(*array.Float64)
 	upd := col("is_update").(*array.Boolean)
 	for i := 0; i < int(b.NumRows()); i++ {
 		w := winKey{k: "<null>", start: int64(st.Value(i)), end: int64(en.Value(i))}
@@ -257,7 +262,7 @@ func (c *collected) read(b arrow.RecordBatch) {
 		}
 		r := result{n: i64("n", i), nv: i64("nv", i), s: i64("s", i), lo: i64("lo", i), hi: i64("hi", i),
 			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i)}
-		if mean.IsValid(i) {
+		if mean != nil && mean.IsValid(i) {
 			r.mean = mean.Value(i)
 		}
 		c.rows = append(c.rows, struct {
