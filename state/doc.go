@@ -16,7 +16,8 @@
 //
 // A key is the operator's encoding of its key columns (EncodeKeys builds one
 // for the common Arrow types, order preserving). Under a key, state is kept
-// per namespace: a window (AppendWindow), or nil for none. A windows operator
+// per namespace: a window (AppendWindow), or nil for none (nil and empty are
+// the same namespace). A windows operator
 // keeps per-(key, window) state and iterates the windows of a key in order.
 //
 // States are declared by descriptors and accessed through typed handles:
@@ -47,7 +48,8 @@
 // model: a value state keyed by Int64.Append(nil, windowEnd), with the
 // record key's hash (so the timer lives in the record's key group) and the
 // record key as namespace; RangeKeys(nil, Int64.Append(nil, wm+1), ...)
-// then walks the due timers of every key group in end order.
+// (nil bound for MaxWatermark) then walks the due timers key group by key
+// group, in end order within each.
 //
 // # Key layout
 //

@@ -102,6 +102,8 @@ func (h *handle) getLive(k []byte, now int64) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	if cap(raw) > cap(h.vbuf) {
+		// Keep Pebble's grown buffer. (The memory engine returns its own
+		// slice and ignores dst, so vbuf is never written through then.)
 		h.vbuf = raw[:0]
 	}
 	payload, live, err := splitValue(h.ttl, raw, now)

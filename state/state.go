@@ -3,6 +3,9 @@ package state
 import (
 	"context"
 	"fmt"
+	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -18,8 +21,9 @@ type Backend interface {
 // StoreOptions describes the subtask a store is opened for.
 type StoreOptions struct {
 	// Name identifies the store within its backend, unique among open
-	// stores (e.g. "window/3"). The Pebble backend keeps the store's files
-	// under PebbleOptions.Dir/Name.
+	// stores (e.g. "window/3"): a relative slash-separated path without
+	// "..". The Pebble backend keeps the store's files under
+	// PebbleOptions.Dir/Name.
 	Name string
 	// MaxParallelism is the number of key groups (Task.MaxParallelism), at
 	// most 65536.
@@ -44,6 +48,8 @@ func (o StoreOptions) Validate() error {
 	switch {
 	case o.Name == "":
 		return fmt.Errorf("%w: store name is empty", ErrInvalidOptions)
+	case path.IsAbs(o.Name) || strings.Contains(o.Name, "\\") || slices.Contains(strings.Split(o.Name, "/"), ".."):
+		return fmt.Errorf("%w: store name %q must be a relative slash-separated path without \"..\"", ErrInvalidOptions, o.Name)
 	case o.MaxParallelism < 1 || o.MaxParallelism > 1<<16:
 		return fmt.Errorf("%w: store %s: MaxParallelism %d not in [1, 65536]", ErrInvalidOptions, o.Name, o.MaxParallelism)
 	case o.KeyGroupLo < 0 || o.KeyGroupLo > o.KeyGroupHi || o.KeyGroupHi > o.MaxParallelism:

@@ -275,6 +275,8 @@ func TestErrors(t *testing.T) {
 				{Name: "x", MaxParallelism: 1 << 17, KeyGroupHi: 1},
 				{Name: "x", MaxParallelism: 8, KeyGroupLo: 5, KeyGroupHi: 4},
 				{Name: "x", MaxParallelism: 8, KeyGroupHi: 9},
+				{Name: "../x", MaxParallelism: 8, KeyGroupHi: 8},
+				{Name: "/abs", MaxParallelism: 8, KeyGroupHi: 8},
 			} {
 				if _, err := b.Open(ctx, so); !errors.Is(err, ErrInvalidOptions) {
 					t.Fatalf("%+v: %v", so, err)
