@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
@@ -576,4 +577,69 @@ func completeInfos(t testing.TB, dir string) []checkpoint.Info {
 		}
 	}
 	return out
+}
+
+// slowSnap snapshots slowly the first time (past the checkpoint timeout),
+// writing a file into its snapshot directory late.
+type slowSnap struct{ delay time.Duration }
+
+func (s slowSnap) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s slowSnap) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	return &slowSnapOp{t: t, delay: s.delay}, nil
+}
+
+type slowSnapOp struct {
+	t     *arrowexec.Task
+	delay time.Duration
+	n     int
+}
+
+func (o *slowSnapOp) Open(context.Context) error { return nil }
+func (o *slowSnapOp) Process(context.Context, int, arrow.RecordBatch, arrowexec.Emitter) error {
+	return nil
+}
+func (o *slowSnapOp) Finish(context.Context, arrowexec.Emitter) error { return nil }
+func (o *slowSnapOp) Close() error                                    { return nil }
+func (o *slowSnapOp) SnapshotState(_ context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	if o.n++; o.n == 1 {
+		time.Sleep(o.delay)
+	}
+	dir, err := o.t.SnapshotDir(id)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
+	}
+	return arrowexec.SubtaskSnapshot{}, os.WriteFile(filepath.Join(dir, "data"), []byte("x"), 0o644)
+}
+
+// TestTimeoutAbandons: a checkpoint not complete within Timeout is
+// abandoned (triggers meanwhile are skipped); the subtask that reports late
+// still gets its directory, the staging directory is removed after its
+// report, and later checkpoints complete.
+func TestTimeoutAbandons(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	log, lb := newLog()
+	src := &seqSource{Batches: 100, Rows: 10, Keys: 10, GateAt: 50, Gate: make(chan struct{}), Delay: 50 * time.Microsecond}
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 1)
+	g.Add("slow", slowSnap{delay: 300 * time.Millisecond}, 1, s.Forward())
+	r := start(t, g, nil, checkpoint.Options{Dir: dir, Interval: 5 * time.Millisecond, Timeout: 50 * time.Millisecond, JobFingerprint: fingerprint, Log: log}, mem)
+	r.waitCompleted(t, 2)
+	r.crash()
+	st := r.c.Stats()
+	if st.Abandoned < 1 || st.Skipped < 1 {
+		t.Fatalf("stats %+v: want an abandoned checkpoint and skipped triggers", st)
+	}
+	if !strings.Contains(lb.String(), "checkpoint: abandoned, not complete within timeout") {
+		t.Fatalf("abandonment not logged:\n%s", lb.String())
+	}
+	for _, n := range dirNames(t, dir) {
+		if n == "chk-1" || n == "chk-1.inprogress" {
+			t.Fatalf("abandoned checkpoint 1 left %s", n)
+		}
+	}
+	if c, err := checkpoint.Latest(dir); err != nil || c.ID() < 2 {
+		t.Fatalf("latest %v, %v", c, err)
+	}
 }

@@ -129,7 +129,9 @@
 // Limits: a subtask that already finished (end of input) cannot report, so
 // once a node's subtask has finished later checkpoints time out (finished
 // sources do report their final state). Operators must have written their
-// snapshot files when SnapshotState returns.
+// snapshot files when SnapshotState returns, and must not modify the
+// Operator and KeyGroups slices they returned: the coordinator keeps them
+// until the checkpoint is written.
 //
 // # Running a job
 //
