@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/riffle-dev/riffle/internal/oracle"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -78,15 +81,29 @@ func TestBackfillCorruptInput(t *testing.T) {
 	}
 }
 
+// TestQuickstart runs the quickstart end to end (batch, then the same
+// job continuously over an embedded broker fed the same events): the batch
+// and the stream results must be identical.
 func TestQuickstart(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "20000", "--progress", "never")
+	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "30000", "--stream-rows", "30000", "--progress", "never")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "item-stats", "*.parquet"))
-	if len(files) == 0 || !strings.Contains(out, "item rows") {
-		t.Fatalf("no output files (%v), stdout %q", files, out)
+	for _, sub := range []string{"item-stats", "live-item-stats"} {
+		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.parquet"))
+		if len(files) == 0 {
+			t.Fatalf("no output files in %s; stdout %q", sub, out)
+		}
+	}
+	q := fmt.Sprintf(`CREATE VIEW b AS SELECT * FROM read_parquet('%[1]s/item-stats/*.parquet');
+CREATE VIEW s AS SELECT * FROM read_parquet('%[1]s/live-item-stats/*.parquet');
+SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM s),
+  (SELECT count(*) FROM (SELECT item_id, events, round(total_weight, 6), last_event FROM b EXCEPT ALL SELECT item_id, events, round(total_weight, 6), last_event FROM s)),
+  (SELECT count(*) FROM (SELECT item_id, events, round(total_weight, 6), last_event FROM s EXCEPT ALL SELECT item_id, events, round(total_weight, 6), last_event FROM b))`, dir)
+	res := oracle.DuckDB(t, q).Strings()
+	if res[0][0] != res[0][1] || res[0][2] != "0" || res[0][3] != "0" || res[0][0] == "0" {
+		t.Fatalf("batch rows, stream rows, only in batch, only in stream = %v", res[0])
 	}
 }
 

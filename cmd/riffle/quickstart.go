@@ -3,14 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/examples"
+	"github.com/riffle-dev/riffle/internal/embedkafka"
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/job"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
+	"github.com/riffle-dev/riffle/sources/parquet"
 )
 
 func init() {
@@ -21,11 +29,14 @@ func runQuickstart(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "quickstart", "[flags]", `
 Generates a seeded interaction data set, runs the example job
 examples/item-stats.yaml over it as a parallel backfill, and writes the
-results as Parquet under --dir. Everything is embedded: no services, no
-downloads.`)
+results as Parquet under --dir. Then it starts an in-process
+Kafka-compatible broker, runs the continuous twin of that job
+(examples/live-item-stats.yaml) while replaying events into its topic, and
+stops it gracefully. Everything is embedded: no services, no downloads.`)
 	dir := f.String("dir", "riffle-quickstart", "working directory for data and results")
 	rows := f.Int64("rows", 2_000_000, "rows of interaction data to generate")
 	par := f.Int("parallelism", 0, "subtasks per node (0: GOMAXPROCS)")
+	streamRows := f.Int64("stream-rows", 300_000, "events to replay through the embedded broker for the continuous job (0: skip it)")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -70,8 +81,130 @@ downloads.`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nriffle quickstart: %d events -> %d item rows in %d files under %s (%s total)\n",
-		res.RowsIn, res.RowsOut, len(res.Files), out, time.Since(began).Round(time.Millisecond))
-	fmt.Fprintf(e.stdout, "Read them with DuckDB, pyarrow or pandas, e.g.:\n  duckdb -c \"SELECT * FROM '%s/*.parquet' ORDER BY events DESC LIMIT 10\"\n", out)
+	fmt.Fprintf(e.stdout, "\nriffle quickstart, batch: %d events -> %d item rows in %d files under %s (%s)\n",
+		res.RowsIn, res.RowsOut, len(res.Files), out, res.Elapsed.Round(time.Millisecond))
+	if *streamRows > 0 {
+		live, err := quickstartStream(ctx, e, *dir, events, *streamRows, *par)
+		if err != nil {
+			return fmt.Errorf("streaming part: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "riffle quickstart, stream: %d events through an embedded Kafka-compatible broker -> %d item rows under %s (%s)\n",
+			live.RowsIn, live.RowsOut, filepath.Join(*dir, "live-item-stats"), live.Elapsed.Round(time.Millisecond))
+	}
+	fmt.Fprintf(e.stdout, "Total %s. Read the results with DuckDB, pyarrow or pandas, e.g.:\n  duckdb -c \"SELECT * FROM '%s/*.parquet' ORDER BY events DESC LIMIT 10\"\n",
+		time.Since(began).Round(time.Millisecond), out)
 	return nil
+}
+
+// quickstartStream runs examples/live-item-stats.yaml as a continuous job
+// against an in-process Kafka-compatible broker, replays the first rows of
+// the generated events into its topic while the job runs, and stops the
+// job gracefully once it has read them all.
+func quickstartStream(ctx context.Context, e *env, dir, events string, rows int64, par int) (*runResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	brokers, stop, err := embedkafka.Start(ctx, map[string]int{"events": 3})
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	e.log.Info("quickstart: embedded Kafka-compatible broker started", "brokers", brokers)
+	data, err := examples.Jobs.ReadFile("live-item-stats.yaml")
+	if err != nil {
+		return nil, err
+	}
+	spec, err := job.Parse("examples/live-item-stats.yaml", data)
+	if err != nil {
+		return nil, err
+	}
+	spec.Source.Kafka.DeadLetterPath = filepath.Join(dir, "dead-letters.jsonl")
+	out := filepath.Join(dir, "live-item-stats")
+	if err := os.RemoveAll(out); err != nil {
+		return nil, err
+	}
+	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: par, OutputDir: out, Brokers: brokers})
+	if err != nil {
+		return nil, err
+	}
+	started := make(chan *arrowexec.Job, 1)
+	type result struct {
+		res *runResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := runPlan(ctx, e, false, plan, func(j *arrowexec.Job) { started <- j })
+		done <- result{res, err}
+	}()
+	var j *arrowexec.Job
+	select {
+	case j = <-started:
+	case r := <-done:
+		return nil, r.err
+	}
+	produced, err := replay(ctx, events, brokers, "events", rows, 200_000)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	e.log.Info("quickstart: replayed events into the topic", "messages", produced)
+	// Wait until the job has read everything, then stop it gracefully.
+	for {
+		var read int64
+		for _, m := range j.Metrics(plan.SourceNode) {
+			read += m.RowsIn.Load()
+		}
+		if read >= produced {
+			break
+		}
+		select {
+		case r := <-done:
+			return r.res, r.err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	j.Stop(true)
+	r := <-done
+	return r.res, r.err
+}
+
+// replay produces the first rows of a Parquet file into a topic at rate
+// messages per second, stamped with their event times.
+func replay(ctx context.Context, path, brokers, topic string, rows int64, rate float64) (int64, error) {
+	src, err := parquet.New(parquet.Options{Paths: []string{path}})
+	if err != nil {
+		return 0, err
+	}
+	r, err := src.Open(ctx, &arrowexec.Task{Parallelism: 1, MaxParallelism: 1, Mem: memory.DefaultAllocator, Metrics: &arrowexec.TaskMetrics{}})
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	var sent int64
+	batches := func(yield func(arrow.RecordBatch, error) bool) {
+		for sent < rows {
+			b, err := r.Next(ctx)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if sent+b.NumRows() > rows {
+				s := b.NewSlice(0, rows-sent)
+				b.Release()
+				b = s
+			}
+			sent += b.NumRows()
+			ok := yield(b, nil)
+			b.Release()
+			if !ok {
+				return
+			}
+		}
+	}
+	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: rate, KeyColumn: "user_id", TimestampColumn: "event_time"}, batches)
+	return st.Messages, err
 }

@@ -335,6 +335,14 @@ func (s *Source) committedOffsets(ctx context.Context, parts []Partition) ([]int
 		}
 		return err
 	})
+	if errors.Is(err, kafkago.GroupIdNotFound) {
+		// A group that never committed: Apache Kafka answers -1 offsets,
+		// some compatible brokers (kfake) this error. Same meaning.
+		for i := range out {
+			out[i] = -1
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}
