@@ -179,7 +179,9 @@ func (s *Source) Schema() *arrow.Schema { return s.schema }
 func (s *Source) StartOffsets() map[string]map[int]int64 { return s.start }
 
 // ParquetStats returns the Parquet phase's total work (for progress bars).
-func (s *Source) ParquetStats() (files, rowGroups, pruned int, rows, bytes int64) { return s.pq.Stats() }
+func (s *Source) ParquetStats() (files, rowGroups, pruned int, rows, bytes int64) {
+	return s.pq.Stats()
+}
 
 // snapshot is one reader's state.
 type snapshot struct {

@@ -645,4 +645,3 @@ func (c *goColumn) copyBytes(off, k int, defs []byte) int {
 	c.dlen = dlen
 	return j - c.val
 }
-
