@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -107,28 +108,37 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 	}
 	fmt.Printf("input: %s (%d rows, %.1f MiB), threads: %d, runs: %d, %s/%s, %d CPUs\n\n", filepath.Base(input), rows,
 		float64(st.Size())/(1<<20), threads, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Println("| query | riffle (median) | DuckDB (median) | riffle / DuckDB | riffle rows/s |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| query | riffle wall | DuckDB wall | wall ratio | riffle CPU | DuckDB CPU | CPU ratio | riffle rows/s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, q := range queries {
-		var rt, dt []time.Duration
+		var rt, dt, rc, dc []time.Duration
 		for i := 0; i < runs; i++ {
 			// Alternate engines so that neither gets a warmer machine.
+			c0 := cpuSelf()
 			d, err := timeRiffle(input, dir, q, threads)
 			if err != nil {
 				return fmt.Errorf("riffle %s: %w", q.name, err)
 			}
-			rt = append(rt, d)
-			d, err = timeDuckDB(python, input, dir, q, threads)
+			rt, rc = append(rt, d), append(rc, cpuSelf()-c0)
+			d, cpu, err := timeDuckDB(python, input, dir, q, threads)
 			if err != nil {
 				return fmt.Errorf("duckdb %s: %w", q.name, err)
 			}
-			dt = append(dt, d)
+			dt, dc = append(dt, d), append(dc, cpu)
 		}
 		r, d := median(rt), median(dt)
-		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.1fM |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
-			float64(rows)/r.Seconds()/1e6)
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s | %.2f× | %.1fM |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
+			median(rc).Seconds(), median(dc).Seconds(), median(rc).Seconds()/median(dc).Seconds(), float64(rows)/r.Seconds()/1e6)
 	}
+	fmt.Println("\nwall: elapsed time of the query; CPU: user+system time the engine spent on it (less sensitive to other load).")
 	return nil
+}
+
+// cpuSelf returns this process's user+system CPU time so far.
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -163,7 +173,9 @@ func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) 
 	return time.Since(start), nil
 }
 
-func timeDuckDB(python, input, dir string, q query, threads int) (time.Duration, error) {
+// timeDuckDB returns the query's wall time and the CPU time DuckDB spent on
+// it (process CPU during the query, measured inside the process).
+func timeDuckDB(python, input, dir string, q query, threads int) (time.Duration, time.Duration, error) {
 	out := filepath.Join(dir, "out-duckdb.parquet")
 	os.Remove(out)
 	script := fmt.Sprintf(`
@@ -171,20 +183,25 @@ import duckdb, time
 c = duckdb.connect()
 c.execute("SET threads=%d")
 c.execute("SET enable_progress_bar=false")
-t = time.perf_counter()
+t = time.perf_counter(); p = time.process_time()
 c.execute("""COPY (%s) TO '%s' (FORMAT parquet)""")
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - p)
 `, threads, fmt.Sprintf(q.sql, input), out)
 	cmd := exec.Command(python, "-c", script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, stderr.String())
+		return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
 	}
-	secs, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
-	if err != nil {
-		return 0, err
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("unexpected output %q", b)
 	}
-	return time.Duration(secs * float64(time.Second)), nil
+	wall, err1 := strconv.ParseFloat(f[0], 64)
+	cpu, err2 := strconv.ParseFloat(f[1], 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("unexpected output %q", b)
+	}
+	return time.Duration(wall * float64(time.Second)), time.Duration(cpu * float64(time.Second)), nil
 }
