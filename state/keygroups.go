@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -55,8 +54,11 @@ func RestoreKeyGroups(ctx context.Context, s Store, kgs map[int][]byte) error {
 	}
 	states := st.stateMap()
 	now := st.now()
-	b := st.eng.newBatch()
-	defer b.close()
+	sink, err := newSink(st.eng)
+	if err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
+	defer sink.abort()
 	var scratch []byte
 	for kg := st.lo; kg < st.hi; kg++ {
 		data, ok := kgs[kg]
@@ -66,29 +68,12 @@ func RestoreKeyGroups(ctx context.Context, s Store, kgs map[int][]byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		name := fmt.Sprintf("key group %d", kg)
-		_, err := decodeKeyGroup(name, data, kg, func(k, v []byte) error {
-			if info, ok := states[binary.BigEndian.Uint32(k[2:])]; ok {
-				live, _, err := liveBytes(info, v, now, &scratch)
-				if err != nil {
-					return corrupt(name, "state %s: %v", info.Name, err)
-				}
-				if live == nil {
-					return nil
-				}
-				v = live
-			}
-			if err := b.set(k, v); err != nil {
-				return err
-			}
-			if b.size() > batchFlushBytes {
-				return b.commit()
-			}
-			return nil
-		})
-		if err != nil {
+		if err := loadKeyGroup(sink, fmt.Sprintf("key group %d", kg), data, kg, states, now, &scratch); err != nil {
 			return err
 		}
 	}
-	return b.commit()
+	if err := sink.finish(); err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
+	return nil
 }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/sstable"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // PebbleOptions configure the Pebble backend. Only Dir is required.
@@ -112,7 +115,7 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("state: open store %s at %s: %w", o.Name, dir, err)
 	}
-	s := newStore(b.opts.Options, o, &pebbleEngine{db: db})
+	s := newStore(b.opts.Options, o, &pebbleEngine{db: db, dir: dir, opts: popts})
 	if !b.opts.KeepFiles {
 		s.onClose = func() error { return os.RemoveAll(dir) }
 	}
@@ -129,7 +132,10 @@ var comparer = func() pebble.Comparer {
 
 type pebbleEngine struct {
 	db    *pebble.DB
+	dir   string
+	opts  *pebble.Options
 	order []int32 // getMany scratch
+	loads int     // numbers ingest directories
 }
 
 var writeOpts = pebble.NoSync
@@ -270,4 +276,72 @@ func (b *pebbleBatch) commit() error {
 	}
 	b.b.Reset()
 	return nil
+}
+
+// ingestLoader writes restored entries into one SSTable per key group
+// under the DB's directory and ingests them all at the end: no memtable, no
+// WAL, no compaction of the loaded data (key groups are disjoint, so the
+// tables land in the bottom level).
+type ingestLoader struct {
+	e     *pebbleEngine
+	dir   string
+	w     *sstable.Writer
+	paths []string
+	done  bool
+}
+
+var _ bulkLoader = (*pebbleEngine)(nil)
+
+func (e *pebbleEngine) newLoader() (loadSink, error) {
+	e.loads++
+	dir := filepath.Join(e.dir, fmt.Sprintf("restore-%d", e.loads))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &ingestLoader{e: e, dir: dir}, nil
+}
+
+func (l *ingestLoader) add(k, v []byte) error {
+	if l.w == nil {
+		path := filepath.Join(l.dir, fmt.Sprintf("%06d.sst", len(l.paths)))
+		f, err := vfs.Default.Create(path)
+		if err != nil {
+			return err
+		}
+		l.paths = append(l.paths, path)
+		wo := l.e.opts.MakeWriterOptions(6, l.e.db.FormatMajorVersion().MaxTableFormat())
+		l.w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
+	}
+	return l.w.Set(k, v)
+}
+
+func (l *ingestLoader) endFile() error {
+	if l.w == nil {
+		return nil
+	}
+	err := l.w.Close()
+	l.w = nil
+	return err
+}
+
+func (l *ingestLoader) finish() error {
+	if err := l.endFile(); err != nil {
+		return err
+	}
+	l.done = true
+	defer os.RemoveAll(l.dir)
+	if len(l.paths) == 0 {
+		return nil
+	}
+	return l.e.db.Ingest(l.paths)
+}
+
+func (l *ingestLoader) abort() {
+	if l.w != nil {
+		_ = l.w.Close()
+		l.w = nil
+	}
+	if !l.done {
+		_ = os.RemoveAll(l.dir)
+	}
 }

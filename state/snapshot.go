@@ -249,14 +249,17 @@ func writeFileAtomic(fs FS, dir, name string, data []byte) error {
 	return nil
 }
 
-func readFile(fs FS, name string) ([]byte, error) {
+func readFile(fs FS, name string) ([]byte, error) { return readFileInto(fs, name, nil) }
+
+// readFileInto reads the whole file, appending to buf.
+func readFileInto(fs FS, name string, buf []byte) ([]byte, error) {
 	f, err := fs.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var b bytes.Buffer
-	_, err = io.Copy(&b, f)
+	b := bytes.NewBuffer(buf)
+	_, err = io.Copy(b, f)
 	return b.Bytes(), err
 }
 
@@ -340,9 +343,12 @@ func Restore(ctx context.Context, s Store, dirs []string, lo, hi int) error {
 	}
 	states := st.stateMap()
 	now := st.now()
-	b := st.eng.newBatch()
-	defer b.close()
-	var scratch []byte
+	sink, err := newSink(st.eng)
+	if err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
+	defer sink.abort()
+	var scratch, data []byte
 	for i, m := range ms {
 		for _, f := range m.Files {
 			if f.KeyGroup < lo || f.KeyGroup >= hi {
@@ -352,7 +358,7 @@ func Restore(ctx context.Context, s Store, dirs []string, lo, hi int) error {
 				return err
 			}
 			name := filepath.Join(dirs[i], f.Name)
-			data, err := readFile(st.opts.FS, name)
+			data, err = readFileInto(st.opts.FS, name, data[:0])
 			if err != nil {
 				return fmt.Errorf("state: restore %s: %w", name, err)
 			}
@@ -362,38 +368,81 @@ func Restore(ctx context.Context, s Store, dirs []string, lo, hi int) error {
 			if crc32.Checksum(data, castagnoli) != f.CRC32C {
 				return corrupt(name, "checksum mismatch")
 			}
-			_, err = decodeKeyGroup(name, data, f.KeyGroup, func(k, v []byte) error {
-				if info, ok := states[binary.BigEndian.Uint32(k[2:])]; ok {
-					live, _, err := liveBytes(info, v, now, &scratch)
-					if err != nil {
-						return corrupt(name, "state %s: %v", info.Name, err)
-					}
-					if live == nil {
-						return nil
-					}
-					v = live
-				}
-				if err := b.set(k, v); err != nil {
-					return err
-				}
-				if b.size() > batchFlushBytes {
-					return b.commit()
-				}
-				return nil
-			})
-			if err != nil {
-				if IsCorruptionError(err) {
-					return err
-				}
-				return fmt.Errorf("state: restore %s: %w", name, err)
+			if err := loadKeyGroup(sink, name, data, f.KeyGroup, states, now, &scratch); err != nil {
+				return err
 			}
 		}
 	}
-	if err := b.commit(); err != nil {
+	if err := sink.finish(); err != nil {
 		return fmt.Errorf("state: restore: %w", err)
 	}
 	return nil
 }
+
+// loadKeyGroup verifies the framing of one key group's data and adds its
+// live entries to sink.
+func loadKeyGroup(sink loadSink, name string, data []byte, kg int, states map[uint32]StateInfo, now int64, scratch *[]byte) error {
+	_, err := decodeKeyGroup(name, data, kg, func(k, v []byte) error {
+		if info, ok := states[binary.BigEndian.Uint32(k[2:])]; ok {
+			live, _, err := liveBytes(info, v, now, scratch)
+			if err != nil {
+				return corrupt(name, "state %s: %v", info.Name, err)
+			}
+			if live == nil {
+				return nil
+			}
+			v = live
+		}
+		return sink.add(k, v)
+	})
+	if err != nil {
+		if IsCorruptionError(err) {
+			return err
+		}
+		return fmt.Errorf("state: restore %s: %w", name, err)
+	}
+	return sink.endFile()
+}
+
+// loadSink receives the sorted entries of restored key groups, one file
+// (key group) at a time, in increasing key order within a file. Nothing is
+// visible before finish; abort after finish is a no-op.
+type loadSink interface {
+	add(k, v []byte) error
+	endFile() error
+	finish() error
+	abort()
+}
+
+// bulkLoader is implemented by engines with a faster load path than
+// batches (Pebble: SSTables ingested into the LSM).
+type bulkLoader interface {
+	newLoader() (loadSink, error)
+}
+
+func newSink(e engine) (loadSink, error) {
+	if bl, ok := e.(bulkLoader); ok {
+		return bl.newLoader()
+	}
+	return &batchSink{b: e.newBatch()}, nil
+}
+
+// batchSink loads through write batches.
+type batchSink struct{ b batch }
+
+func (s *batchSink) add(k, v []byte) error {
+	if err := s.b.set(k, v); err != nil {
+		return err
+	}
+	if s.b.size() > batchFlushBytes {
+		return s.b.commit()
+	}
+	return nil
+}
+
+func (s *batchSink) endFile() error { return nil }
+func (s *batchSink) finish() error  { return s.b.commit() }
+func (s *batchSink) abort()         { s.b.close() }
 
 func sortStates(s []StateInfo) {
 	for i := 1; i < len(s); i++ {
