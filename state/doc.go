@@ -96,7 +96,9 @@
 // its entries are applied; a mismatch is reported as
 // "state: corrupt snapshot file X: checksum mismatch" (IsCorruptionError).
 // The snapshot format is the same for both backends, so a snapshot of one
-// restores into the other.
+// restores into the other. Pebble restores by writing one SSTable per key
+// group and ingesting them (no memtable, WAL or compaction work); memory
+// restores through write batches.
 //
 // For arrowexec's in-band checkpoints, SnapshotKeyGroups returns the same
 // per-key-group data as blobs for SubtaskSnapshot.KeyGroups and
