@@ -94,6 +94,7 @@ const (
 	opAdvance
 	opPurge
 	opRestore
+	opFlush // Pebble: flush memtables (and sometimes compact); no-op elsewhere
 	opCount
 )
 
@@ -101,7 +102,7 @@ var opWeights = [opCount]int{
 	opPut: 10, opGet: 10, opDelete: 3, opPutMany: 3, opGetMany: 3, opNamespaces: 3, opClearKey: 1,
 	opMapPut: 8, opMapGet: 6, opMapDelete: 2, opMapIterate: 3, opMapClear: 1, opMapPutMany: 2, opMapGetMany: 2,
 	opListAppend: 8, opListAppendMany: 2, opListGet: 4, opListUpdate: 1, opListNamespaces: 2,
-	opRange: 2, opSizes: 1, opAdvance: 3, opPurge: 1, opRestore: 2,
+	opRange: 2, opSizes: 1, opAdvance: 3, opPurge: 1, opRestore: 2, opFlush: 2,
 }
 
 type metaRow struct {
@@ -511,6 +512,20 @@ func (c *cluster) apply(op metaOp) string {
 			}
 		}
 		return ""
+	case opFlush:
+		for _, st := range c.subs {
+			if pe, ok := st.s.base().eng.(*pebbleEngine); ok {
+				if err := pe.db.Flush(); err != nil {
+					return errStr(err)
+				}
+				if op.val&1 == 0 {
+					if err := pe.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff}, false); err != nil {
+						return errStr(err)
+					}
+				}
+			}
+		}
+		return ""
 	case opRestore:
 		var dirs []string
 		for i, st := range c.subs {
@@ -858,7 +873,7 @@ func (m *model) apply(op metaOp) string {
 	case opAdvance:
 		m.now += int64(op.dt)
 		return ""
-	case opPurge:
+	case opPurge, opFlush:
 		return ""
 	case opRestore:
 		return fmt.Sprintf("restored at parallelism %d", op.par)
