@@ -105,6 +105,10 @@ func (s *seqSource) expected(t testing.TB, parallelism int) map[string]int64 {
 	return out
 }
 
+// rowID is the v of row i (counted over the subtask's batches) of subtask
+// sub.
+func rowID(sub, i int) int64 { return int64(sub)<<32 | int64(i) }
+
 type seqReader struct {
 	s    *seqSource
 	sub  int
@@ -137,9 +141,10 @@ func (r *seqReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	kb.AppendValues(keys, nil)
 	kc := kb.NewArray()
 	kb.Release()
+	// v is unique over the whole input: subtask, batch, row.
 	vb := array.NewInt64Builder(r.mem)
-	for range keys {
-		vb.Append(int64(r.next))
+	for i := range keys {
+		vb.Append(rowID(r.sub, r.next*s.Rows+i))
 	}
 	vc := vb.NewArray()
 	vb.Release()
