@@ -72,36 +72,47 @@ func TestBackfillMatchesDuckDB(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/p=%d", c.name, p), func(t *testing.T) {
 				out := filepath.Join(dir, fmt.Sprintf("%s-%d", c.name, p))
 				yml := fmt.Sprintf("name: %s\nsource:\n  parquet:\n    path: %s\nsteps:%s\nsink:\n  file:\n    path: %s\n    format: parquet\n", c.name, input, c.steps, out)
-				spec, err := job.Parse("test.yaml", []byte(yml))
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := spec.Plan(job.Options{Parallelism: p, NoSync: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-				defer mem.AssertSize(t, 0)
-				j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := j.Run(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := plan.Commit(); err != nil {
-					t.Fatal(err)
-				}
-				got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
-				if len(got) != len(want) {
-					t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))
-				}
-				for i := range want {
-					if !rowsClose(got[i], want[i]) {
-						t.Fatalf("row %d:\n got %v\nwant %v", i, got[i], want[i])
-					}
-				}
+				runAndCompare(t, yml, p, out, want)
 			})
+		}
+	}
+}
+
+// runAndCompare runs the job file yml at parallelism p on a checked
+// allocator, commits its output (Parquet files in out) and compares it with
+// want, as DuckDB reads it.
+func runAndCompare(t *testing.T, yml string, p int, out string, want [][]string) {
+	t.Helper()
+	spec, err := job.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.Plan(job.Options{Parallelism: p, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan.Bounded {
+		t.Fatal("plan is not bounded")
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))
+	}
+	for i := range want {
+		if !rowsClose(got[i], want[i]) {
+			t.Fatalf("row %d:\n got %v\nwant %v", i, got[i], want[i])
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
-	"github.com/riffle-dev/riffle/job"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 )
@@ -93,38 +92,7 @@ FROM read_parquet('%s') WHERE event_type <> 'view' OR weight > 1 GROUP BY ALL`
 			t.Run(fmt.Sprintf("%s/p=%d", name, p), func(t *testing.T) {
 				out := filepath.Join(dir, fmt.Sprintf("out-%s-%d", name, p))
 				yml := fmt.Sprintf("name: equiv\n%s\n%s\nsink:\n  file: {path: %s}\n", src, steps, out)
-				spec, err := job.Parse("equiv.yaml", []byte(yml))
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := spec.Plan(job.Options{Parallelism: p, NoSync: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !plan.Bounded {
-					t.Fatal("plan is not bounded")
-				}
-				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-				defer mem.AssertSize(t, 0)
-				j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := j.Run(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := plan.Commit(); err != nil {
-					t.Fatal(err)
-				}
-				got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
-				if len(got) != len(want) {
-					t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))
-				}
-				for i := range want {
-					if !rowsClose(got[i], want[i]) {
-						t.Fatalf("row %d:\n got %v\nwant %v", i, got[i], want[i])
-					}
-				}
+				runAndCompare(t, yml, p, out, want)
 			})
 		}
 	}
