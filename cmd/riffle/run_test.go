@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -118,6 +119,11 @@ sink:
 		t.Fatal("the continuous job ended by itself")
 	default:
 	}
+	// Keep a handler of our own installed, so a SIGINT that arrives after
+	// run returned can never take the test binary down.
+	guard := make(chan os.Signal, 1)
+	signal.Notify(guard, syscall.SIGINT)
+	defer signal.Stop(guard)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
