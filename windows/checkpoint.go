@@ -26,6 +26,9 @@ type opSnapshot struct {
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	if err := o.flush(false); err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	}
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
@@ -97,6 +100,7 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 	}
 	o.wm = wm
+	o.stateMaybe = true
 	return o.rebuildTimers()
 }
 

@@ -26,6 +26,9 @@ func TestCheckpointRestore(t *testing.T) {
 				evs := genEvents(rng, 2000, 6, 6, 40)
 				opts := base
 				opts.Keys, opts.Time, opts.Aggs, opts.AllowedLateness = []string{"k"}, "t", testAggs, 10*time.Millisecond
+				if par == 2 {
+					opts.CacheWindows = 3 // evict often
+				}
 				ctx := context.Background()
 				half := len(evs) / 2
 				d := newDriver(t, mem, opts)

@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/state"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
@@ -247,9 +246,7 @@ func (g *goldenRun) exec(cmd []string) error {
 }
 
 func (g *goldenRun) openWindows() int {
-	n := 0
-	g.op.acc.Range(func(state.Entry, []byte) bool { n++; return true })
-	return n
+	return g.op.openWindows()
 }
 
 func (g *goldenRun) watermark(wm int64) error {

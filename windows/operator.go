@@ -64,6 +64,15 @@ type operator struct {
 
 	// lateHook, if set, sees every late batch (tests).
 	lateHook func(arrow.RecordBatch)
+
+	// Write-back cache of tumbling and sliding windows (see doc.go).
+	cache      map[string]*cached
+	maxCache   int
+	stateMaybe bool // the store may hold windows the cache does not
+	ents       []*cached
+	miss       []int
+	mfound     []bool
+	ckey       []byte
 }
 
 // outRow is one window result waiting to be emitted.
@@ -86,7 +95,10 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark}
+	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, cache: map[string]*cached{}, maxCache: s.opts.CacheWindows}
+	if o.maxCache == 0 {
+		o.maxCache = DefaultCacheWindows
+	}
 	o.bacc.init(p.aggs)
 	o.distinct = make([]int64, len(p.aggs))
 	return o
@@ -266,27 +278,54 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 		return err
 	}
 	size := o.p.size
-	o.ks.Reset()
+	// Find each group's window in the cache; look the misses up in the
+	// store (when it may hold windows the cache does not), in one call.
+	o.ents, o.found = grow(o.ents, ng), grow(o.found, ng)
+	o.miss = o.miss[:0]
 	for g := 0; g < ng; g++ {
-		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
-		o.ks.Append(o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf)
-	}
-	o.blobs, o.found = grow(o.blobs, ng), grow(o.found, ng)
-	if err := o.acc.GetMany(&o.ks, o.blobs, o.found); err != nil {
-		return err
-	}
-	for g := 0; g < ng; g++ {
-		if !o.found[g] {
-			o.blobs[g] = newBlob(nil, o.p.blob, o.tbl.hash[g])
+		o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
+		e := o.cache[string(o.ckey)]
+		o.ents[g], o.found[g] = e, e != nil
+		if e == nil {
+			o.miss = append(o.miss, g)
 		}
-		if err := o.bacc.mergeBatch(o.p.aggs, o.blobs[g], uint32(g)); err != nil {
+	}
+	if len(o.miss) > 0 {
+		if o.stateMaybe {
+			o.ks.Reset()
+			for _, g := range o.miss {
+				o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
+				o.ks.Append(o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf)
+			}
+			o.blobs, o.mfound = grow(o.blobs, len(o.miss)), grow(o.mfound, len(o.miss))
+			if err := o.acc.GetMany(&o.ks, o.blobs, o.mfound); err != nil {
+				return err
+			}
+		}
+		for i, g := range o.miss {
+			e := &cached{hash: o.tbl.hash[g]}
+			if o.stateMaybe && o.mfound[i] {
+				e.blob, e.inState, o.found[g] = o.blobs[i], true, true
+			} else {
+				e.blob = newBlob(nil, o.p.blob, e.hash)
+			}
+			o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
+			o.cache[string(o.ckey)] = e
+			o.ents[g] = e
+		}
+	}
+	for g := 0; g < ng; g++ {
+		e := o.ents[g]
+		if err := o.bacc.mergeBatch(o.p.aggs, e.blob, uint32(g)); err != nil {
 			return err
 		}
-		o.blobs[g][0] |= flagPending
+		e.blob[0] |= flagPending
+		e.dirty = true
 	}
-	o.applySketches(func(g uint32) []byte { return o.blobs[g] })
+	o.applySketches(func(g uint32) []byte { return o.ents[g].blob })
 	if err := o.applyDistinct(rows, func(g uint32) (uint64, []byte, []byte, bool) {
-		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.ks.Namespace(int(g)), true
+		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
+		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf, true
 	}); err != nil {
 		return err
 	}
@@ -295,14 +334,96 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 		end := start + size
 		key := o.rk.key(int(o.tbl.rep[g]))
 		if o.isDue(end) {
-			if err := o.fire(o.tbl.hash[g], key, start, end, o.blobs[g]); err != nil {
+			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob); err != nil {
 				return err
 			}
 		} else if !o.found[g] {
 			o.timers.add(timer{at: end - 1, kind: timerFire, hash: o.tbl.hash[g], key: string(key), start: start, end: end})
 		}
 	}
-	return o.acc.PutMany(&o.ks, o.blobs[:ng])
+	clear(o.ents[:ng])
+	if len(o.cache) > o.maxCache {
+		return o.flush(true)
+	}
+	return nil
+}
+
+// cached is a window of a tumbling or sliding operator in the write-back
+// cache.
+type cached struct {
+	hash    uint64
+	blob    []byte
+	inState bool // the store holds a version of the window
+	dirty   bool // the blob changed since it was last written
+}
+
+// cacheKey is the cache's key of a window: start (8 bytes) | key.
+func cacheKey(dst, key []byte, start int64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst[:0], uint64(start))
+	return append(dst, key...)
+}
+
+// flush writes the dirty windows of the cache to the store, in one call,
+// and with evict empties the cache.
+func (o *operator) flush(evict bool) error {
+	o.ks.Reset()
+	o.blobs = o.blobs[:0]
+	var ents []*cached
+	for ck, e := range o.cache {
+		if !e.dirty {
+			continue
+		}
+		start := int64(binary.BigEndian.Uint64([]byte(ck[:8])))
+		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
+		o.ks.Append(e.hash, []byte(ck[8:]), o.nsbuf)
+		o.blobs = append(o.blobs, e.blob)
+		ents = append(ents, e)
+	}
+	if len(ents) > 0 {
+		if err := o.acc.PutMany(&o.ks, o.blobs); err != nil {
+			return err
+		}
+	}
+	for _, e := range ents {
+		e.dirty, e.inState = false, true
+	}
+	clear(o.blobs)
+	if evict {
+		o.cache = make(map[string]*cached)
+		o.stateMaybe = true
+	}
+	return nil
+}
+
+// lookup returns the cached window of t, reading it from the store into
+// the cache on a miss; nil if the window does not exist.
+func (o *operator) lookup(t *timer) (*cached, error) {
+	o.ckey = cacheKey(o.ckey, []byte(t.key), t.start)
+	if e := o.cache[string(o.ckey)]; e != nil || !o.stateMaybe {
+		return e, nil
+	}
+	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+	blob, ok, err := o.acc.Get(t.hash, []byte(t.key), o.nsbuf)
+	if err != nil || !ok {
+		return nil, err
+	}
+	e := &cached{hash: t.hash, blob: blob, inState: true}
+	o.cache[string(o.ckey)] = e
+	return e, nil
+}
+
+// openWindows counts the windows in state and cache (tests, metrics).
+func (o *operator) openWindows() int {
+	n := len(o.cache)
+	o.acc.Range(func(e state.Entry, blob []byte) bool {
+		start, _, _ := state.DecodeWindow(e.Namespace)
+		o.ckey = cacheKey(o.ckey, e.Key, start)
+		if o.s.opts.Kind == Session || o.cache[string(o.ckey)] == nil {
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // applySketches folds the batch's approx_distinct hashes into the blobs.
@@ -403,10 +524,12 @@ func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *o
 }
 
 // purge removes the state of a window.
-func (o *operator) purge(hash uint64, key []byte, start, end int64) error {
+func (o *operator) purge(hash uint64, key []byte, start, end int64, inState bool) error {
 	ns := state.AppendWindow(o.nsbuf[:0], start, end)
-	if err := o.acc.Delete(hash, key, ns); err != nil {
-		return err
+	if inState {
+		if err := o.acc.Delete(hash, key, ns); err != nil {
+			return err
+		}
 	}
 	for _, m := range o.dist {
 		if m != nil {
@@ -431,36 +554,9 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		if len(o.due) == 0 {
 			break
 		}
-		for _, t := range o.due {
-			key := []byte(t.key)
-			ns := state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-			blob, ok, err := o.acc.Get(t.hash, key, ns)
-			if err != nil {
+		for i := range o.due {
+			if err := o.onTimer(&o.due[i]); err != nil {
 				return err
-			}
-			if !ok {
-				continue
-			}
-			if blob[0]&flagPending != 0 {
-				if err := o.fire(t.hash, key, t.start, t.end, blob); err != nil {
-					return err
-				}
-				if o.p.lateness == 0 || t.kind == timerPurge {
-					if err := o.purge(t.hash, key, t.start, t.end); err != nil {
-						return err
-					}
-					continue
-				}
-				ns = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-				if err := o.acc.Put(t.hash, key, ns, blob); err != nil {
-					return err
-				}
-				continue
-			}
-			if t.kind == timerPurge {
-				if err := o.purge(t.hash, key, t.start, t.end); err != nil {
-					return err
-				}
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -468,6 +564,52 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		}
 	}
 	return o.emit(ctx, out)
+}
+
+// onTimer fires or purges the window of t.
+func (o *operator) onTimer(t *timer) error {
+	key := []byte(t.key)
+	var e *cached
+	var blob []byte
+	if o.s.opts.Kind == Session {
+		o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+		b, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
+		if err != nil || !ok {
+			return err
+		}
+		blob = b
+	} else {
+		var err error
+		if e, err = o.lookup(t); err != nil || e == nil {
+			return err
+		}
+		blob = e.blob
+	}
+	drop := t.kind == timerPurge
+	if blob[0]&flagPending != 0 {
+		if err := o.fire(t.hash, key, t.start, t.end, blob); err != nil {
+			return err
+		}
+		drop = drop || o.p.lateness == 0
+		if !drop {
+			if e != nil {
+				e.dirty = true
+				return nil
+			}
+			o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+			return o.acc.Put(t.hash, key, o.nsbuf, blob)
+		}
+	}
+	if !drop {
+		return nil
+	}
+	inState := true
+	if e != nil {
+		o.ckey = cacheKey(o.ckey, key, t.start)
+		delete(o.cache, string(o.ckey))
+		inState = e.inState
+	}
+	return o.purge(t.hash, key, t.start, t.end, inState)
 }
 
 func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {

@@ -127,7 +127,16 @@ type Options struct {
 	Backend state.Backend
 	// BatchSize bounds output batches; default 65536.
 	BatchSize int
+	// CacheWindows bounds the write-back cache of tumbling and sliding
+	// windows: when it holds more windows after a batch, the dirty ones are
+	// written to the store and the cache is emptied. Default
+	// DefaultCacheWindows; negative: write every batch's windows through
+	// (the cache only lives during one batch).
+	CacheWindows int
 }
+
+// DefaultCacheWindows is the default bound of the window cache.
+const DefaultCacheWindows = 1 << 20
 
 // DefaultBatchSize is the default maximum rows per output batch.
 const DefaultBatchSize = 65536

@@ -151,6 +151,9 @@ func TestOracleLateness(t *testing.T) {
 					evs := genEvents(rng, 3000, 5, 6, 300)
 					opts := base
 					opts.Keys, opts.Time, opts.Aggs, opts.AllowedLateness = []string{"k"}, "t", testAggs, lateness
+					if bs == 13 {
+						opts.CacheWindows = -1 // every batch reads and writes the store
+					}
 					d := newDriver(t, mem, opts)
 					var chunks [][]ev
 					var wms []int64
@@ -210,11 +213,13 @@ func TestPebbleBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, base := range kinds {
-		rng := rand.New(rand.NewPCG(7, 7))
-		evs := genEvents(rng, 3000, 8, 6, 40)
-		opts := base
-		opts.Keys, opts.Time, opts.Aggs, opts.Backend = []string{"k"}, "t", testAggs, be
-		got, _ := runGraph(t, mem, opts, evs, 300, 2, 41)
-		compareResults(t, got.final(), oracle(opts, evs))
+		for _, cache := range []int{0, -1, 5} {
+			rng := rand.New(rand.NewPCG(7, 7))
+			evs := genEvents(rng, 3000, 8, 6, 40)
+			opts := base
+			opts.Keys, opts.Time, opts.Aggs, opts.Backend, opts.CacheWindows = []string{"k"}, "t", testAggs, be, cache
+			got, _ := runGraph(t, mem, opts, evs, 300, 2, 41)
+			compareResults(t, got.final(), oracle(opts, evs))
+		}
 	}
 }
