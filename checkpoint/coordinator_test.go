@@ -552,7 +552,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Reset()
-	if err := checkpoint.WriteList(&b, infos); err != nil {
+	if err := checkpoint.PrintList(&b, dir); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "complete") || strings.Count(b.String(), "\n") != len(infos)+1 {

@@ -154,3 +154,23 @@ func WriteList(w io.Writer, infos []Info) error {
 	}
 	return tw.Flush()
 }
+
+// PrintList lists the checkpoints in dir to w: `riffle checkpoints list D`.
+func PrintList(w io.Writer, dir string) error {
+	infos, err := List(dir)
+	if err != nil {
+		return err
+	}
+	return WriteList(w, infos)
+}
+
+// PrintInspect verifies the checkpoint in path and prints its summary to
+// w: `riffle checkpoints inspect PATH`. A corrupt checkpoint is an error
+// (IsCorruptionError) naming the file and the reason.
+func PrintInspect(w io.Writer, path string) error {
+	s, err := Inspect(path)
+	if err != nil {
+		return err
+	}
+	return WriteSummary(w, s)
+}
