@@ -493,6 +493,11 @@ func (g *Generator) WriteFile(ctx context.Context, path string, progress func(ro
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("gen: close %s: %w", path, err)
 	}
+	// CreateTemp makes the file private (0600); data files are for sharing
+	// with pyarrow, pandas, DuckDB and other users, like the sinks' output.
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return fmt.Errorf("gen: chmod %s: %w", tmp, err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("gen: rename to %s: %w", path, err)
 	}
