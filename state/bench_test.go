@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // Benchmarks over one store owning all 128 key groups, with
@@ -19,7 +21,11 @@ import (
 //	go test ./state -run - -bench . -benchtime 1x     # snapshot/restore once
 //	go test ./state -run - -bench 'Get|Put' -state.benchkeys 1000000
 
-var benchKeys = flag.Int("state.benchkeys", 1_000_000, "benchmarks: number of keys")
+var (
+	benchKeys  = flag.Int("state.benchkeys", 1_000_000, "benchmarks: number of keys")
+	benchCache = flag.Int64("state.benchcache", 0, "benchmarks: Pebble block cache bytes (0: default)")
+	benchRaw   = flag.Bool("state.benchnocompress", false, "benchmarks: Pebble without block compression")
+)
 
 const benchMaxPar = 128
 
@@ -47,6 +53,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func benchCompression() pebble.Compression {
+	if *benchRaw {
+		return pebble.NoCompression
+	}
+	return pebble.DefaultCompression
+}
+
 func benchKeySet(n int) *Keys {
 	ks := &Keys{}
 	for i := 0; i < n; i++ {
@@ -60,7 +73,7 @@ func newBenchBackend(tb testing.TB, name, root string) Backend {
 	if name == "memory" {
 		return NewMemoryBackend(Options{})
 	}
-	b, err := NewPebbleBackend(PebbleOptions{Dir: filepath.Join(root, "pebble")})
+	b, err := NewPebbleBackend(PebbleOptions{Dir: filepath.Join(root, "pebble"), CacheSize: *benchCache, Compression: benchCompression()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,6 +114,18 @@ func fixture(b *testing.B, name string) *benchFixture {
 		b.Fatal(err)
 	}
 	b.Logf("%s: loaded %d keys in %v", name, f.count, time.Since(start))
+	if pe, ok := f.s.base().eng.(*pebbleEngine); ok {
+		// Settle the LSM so reads do not race the load's flushes and
+		// compactions (steady state, not the minute after a bulk load).
+		start = time.Now()
+		if err := pe.db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := pe.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff}, true); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%s: flushed and compacted in %v", name, time.Since(start))
+	}
 	if d := f.s.DiskBytes(); d > 0 {
 		b.Logf("%s: %d bytes on disk after load", name, d)
 	}

@@ -22,10 +22,16 @@ type PebbleOptions struct {
 	// Dir is the directory under which each store keeps its working files
 	// (Dir/StoreOptions.Name). Required.
 	Dir string
-	// CacheSize is the block cache of each store. Default 64 MiB.
+	// CacheSize is the block cache of each store. Default 64 MiB. Point
+	// reads are fast only while the hot set fits: size it to the state.
 	CacheSize int64
 	// MemTableSize is the size of each memtable. Default 32 MiB.
 	MemTableSize uint64
+	// Compression of SSTable blocks. Default (zero) snappy. A block cache
+	// miss costs a decompression: for read-heavy state larger than
+	// CacheSize, pebble.NoCompression trades about 2.5x the disk for
+	// about 2x faster uncached point reads.
+	Compression pebble.Compression
 	// WAL enables Pebble's write-ahead log. Off by default: a store's files
 	// are a working copy rebuilt from snapshots after a failure, so a WAL
 	// only costs write bandwidth.
@@ -110,6 +116,7 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		popts.Levels[i].FilterType = pebble.TableFilter
+		popts.Levels[i].Compression = b.opts.Compression
 	}
 	db, err := pebble.Open(dir, popts.EnsureDefaults())
 	if err != nil {
