@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"iter"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/riffle-dev/riffle/arrowexec"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 )
@@ -57,47 +54,26 @@ which hybrid sources and event-time start positions rely on.`)
 			return err
 		}
 	}
-	_, _, _, rows, bytes := src.Stats()
+	_, _, _, rows, _ := src.Stats()
 	if *limit > 0 && *limit < rows {
 		rows = *limit
 	}
-	task := &arrowexec.Task{Node: "produce", Parallelism: 1, MaxParallelism: 1, Mem: memory.DefaultAllocator,
-		Log: e.log, Metrics: &arrowexec.TaskMetrics{}}
-	r, err := src.Open(ctx, task)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	var sent int64
 	var progressed atomic.Int64
-	batches := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		for *limit == 0 || sent < *limit {
-			b, err := r.Next(ctx)
-			if err == io.EOF {
-				return
+	all := src.Batches(ctx, memory.DefaultAllocator, *limit)
+	batches := func(yield func(arrow.RecordBatch, error) bool) {
+		for b, err := range all {
+			if err == nil {
+				progressed.Add(b.NumRows())
 			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if *limit > 0 && sent+b.NumRows() > *limit {
-				s := b.NewSlice(0, *limit-sent)
-				b.Release()
-				b = s
-			}
-			sent += b.NumRows()
-			progressed.Store(sent)
-			ok := yield(b, nil)
-			b.Release()
-			if !ok {
+			if !yield(b, err) {
 				return
 			}
 		}
-	})
+	}
 	var bar *progressBar
 	if f.showProgress(e) {
-		bar = startProgress(e.stderr, "produce", rows, bytes, func() (int64, int64) {
-			return progressed.Load(), task.Metrics.BytesIn.Load()
+		bar = startProgress(e.stderr, "produce", rows, 0, func() (int64, int64) {
+			return progressed.Load(), 0
 		})
 	}
 	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: bl, Topic: *topic, Rate: *rate, KeyColumn: *key, TimestampColumn: *ts}, batches)

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -176,35 +174,6 @@ func replay(ctx context.Context, path, brokers, topic string, rows int64, rate f
 	if err != nil {
 		return 0, err
 	}
-	r, err := src.Open(ctx, &arrowexec.Task{Parallelism: 1, MaxParallelism: 1, Mem: memory.DefaultAllocator, Metrics: &arrowexec.TaskMetrics{}})
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	var sent int64
-	batches := func(yield func(arrow.RecordBatch, error) bool) {
-		for sent < rows {
-			b, err := r.Next(ctx)
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if sent+b.NumRows() > rows {
-				s := b.NewSlice(0, rows-sent)
-				b.Release()
-				b = s
-			}
-			sent += b.NumRows()
-			ok := yield(b, nil)
-			b.Release()
-			if !ok {
-				return
-			}
-		}
-	}
-	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: rate, KeyColumn: "user_id", TimestampColumn: "event_time"}, batches)
+	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: rate, KeyColumn: "user_id", TimestampColumn: "event_time"}, src.Batches(ctx, memory.DefaultAllocator, rows))
 	return st.Messages, err
 }
