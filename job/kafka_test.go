@@ -3,15 +3,12 @@ package job_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"iter"
 	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
@@ -29,34 +26,11 @@ const kafkaFields = `
 
 // parquetRows iterates over every row of a Parquet file, batch by batch.
 func parquetRows(t *testing.T, path string) iter.Seq2[arrow.RecordBatch, error] {
-	return func(yield func(arrow.RecordBatch, error) bool) {
-		src, err := parquet.New(parquet.Options{Paths: []string{path}})
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		r, err := src.Open(context.Background(), &arrowexec.Task{Parallelism: 1, MaxParallelism: 1, Mem: memory.DefaultAllocator, Metrics: &arrowexec.TaskMetrics{}})
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer r.Close()
-		for {
-			b, err := r.Next(context.Background())
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			ok := yield(b, nil)
-			b.Release()
-			if !ok {
-				return
-			}
-		}
+	src, err := parquet.New(parquet.Options{Paths: []string{path}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return src.Batches(context.Background(), nil, 0)
 }
 
 // TestBatchStreamEquivalence runs one job over a Parquet file and over a

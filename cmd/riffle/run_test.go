@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
@@ -90,26 +85,8 @@ sink:
 			t.Error(err)
 			return
 		}
-		r, err := src.Open(context.Background(), &arrowexec.Task{Parallelism: 1, MaxParallelism: 1, Mem: memory.DefaultAllocator, Metrics: &arrowexec.TaskMetrics{}})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer r.Close()
-		batches := func(yield func(arrow.RecordBatch, error) bool) {
-			for {
-				b, err := r.Next(context.Background())
-				if err == io.EOF {
-					return
-				}
-				if !yield(b, err) || err != nil {
-					return
-				}
-				b.Release()
-			}
-		}
 		if _, err := ksink.Produce(context.Background(), ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topic, Rate: 20000,
-			KeyColumn: "user_id", TimestampColumn: "event_time"}, batches); err != nil {
+			KeyColumn: "user_id", TimestampColumn: "event_time"}, src.Batches(context.Background(), nil, 0)); err != nil {
 			t.Error(err)
 		}
 	}()
