@@ -100,6 +100,11 @@ type Options struct {
 	// Brokers overrides the Kafka brokers of sources and sinks (e.g. an
 	// embedded broker); "" keeps the job file's.
 	Brokers string
+	// Checkpointed says the job runs with checkpoints (checkpoint.Run):
+	// file sinks of unbounded jobs then publish their parts only when the
+	// checkpoint covering them is complete (exactly-once) instead of when
+	// they roll.
+	Checkpointed bool
 }
 
 // Plan builds the graph of s: source, steps, sink.

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/embedkafka"
 	"github.com/riffle-dev/riffle/job"
 )
@@ -25,11 +29,23 @@ source) runs until stopped; a bounded one until its input ends.
 
 SIGINT or SIGTERM stops it gracefully: sources stop after their current
 batch and the final watermark flushes open windows, operators finish, sinks
-flush and publish. A second signal cancels at once.`)
+flush and publish. A second signal cancels at once.
+
+With --checkpoint-dir the job is exactly-once: every --checkpoint-interval
+a checkpoint of its state and source positions is written to the directory,
+and file sinks publish their parts only once the checkpoint that covers
+them is complete. A restart resumes from the newest complete checkpoint (or
+from --from, a checkpoint or savepoint directory), also after a crash or
+kill -9. SIGINT or SIGTERM then stops with a final checkpoint (open windows
+stay open, in the checkpoint); a second signal exits at once, and a restart
+resumes from the last complete checkpoint. --admin-addr serves
+POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the file sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
 	embedded := f.String("embedded-kafka", "", "start an in-process Kafka-compatible broker with these topics (topic:partitions,...) and use it")
+	var ck checkpointFlags
+	ck.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -37,7 +53,14 @@ flush and publish. A second signal cancels at once.`)
 		f.Usage()
 		return usageError{fmt.Errorf("want exactly one job file, have %d arguments", f.NArg())}
 	}
-	spec, err := job.ReadFile(f.Arg(0))
+	if err := ck.validate(); err != nil {
+		return usageError{err}
+	}
+	data, err := os.ReadFile(f.Arg(0))
+	if err != nil {
+		return usageError{fmt.Errorf("job: %w", err)}
+	}
+	spec, err := job.Parse(f.Arg(0), data)
 	if err != nil {
 		return usageError{err}
 	}
@@ -56,7 +79,11 @@ flush and publish. A second signal cancels at once.`)
 		e.log.Info("embedded Kafka-compatible broker started", "brokers", addr)
 		*brokers = addr
 	}
-	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers})
+	jo := job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}
+	if ck.dir != "" {
+		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck)
+	}
+	plan, err := spec.PlanContext(ctx, jo)
 	if err != nil {
 		return usageError{err}
 	}
@@ -98,4 +125,163 @@ flush and publish. A second signal cancels at once.`)
 		return errInterrupted
 	}
 	return err
+}
+
+// checkpointFlags are run's exactly-once flags.
+type checkpointFlags struct {
+	dir       string
+	interval  time.Duration
+	from      string
+	retain    int
+	adminAddr string
+}
+
+func (c *checkpointFlags) register(f *flags) {
+	f.StringVar(&c.dir, "checkpoint-dir", "", "write checkpoints here and resume from the newest one: exactly-once file output")
+	f.DurationVar(&c.interval, "checkpoint-interval", checkpoint.DefaultInterval, "time between two checkpoints (with --checkpoint-dir)")
+	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
+	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint (savepoints, status) on this address, e.g. 127.0.0.1:9465 (with --checkpoint-dir)")
+}
+
+func (c *checkpointFlags) validate() error {
+	if c.dir == "" {
+		switch {
+		case c.from != "":
+			return errors.New("--from needs --checkpoint-dir (checkpoints taken after the restore go there)")
+		case c.adminAddr != "":
+			return errors.New("--admin-addr needs --checkpoint-dir (savepoints are checkpoints)")
+		}
+		return nil
+	}
+	if c.interval <= 0 {
+		return fmt.Errorf("--checkpoint-interval %v: must be positive", c.interval)
+	}
+	if c.retain < 1 {
+		return fmt.Errorf("--retain %d: must be at least 1", c.retain)
+	}
+	return nil
+}
+
+// jobFingerprint identifies a job file for checkpoint restores: the hash of
+// its bytes. Flags (parallelism, output, brokers) are left out, so a job
+// restores at another parallelism or into another directory; any edit of
+// the file, comments included, makes its old checkpoints unrestorable
+// (checkpoint.ErrFingerprintMismatch) except through a matching file.
+func jobFingerprint(data []byte) string {
+	h := sha256.Sum256(append([]byte("riffle-job/1\n"), data...))
+	return hex.EncodeToString(h[:16])
+}
+
+// runCheckpointed runs spec with exactly-once checkpoints (checkpoint.Run).
+// The first signal stops it with a final checkpoint; a second one returns
+// at once (the process exits; a restart resumes from the last complete
+// checkpoint, as after a crash).
+func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags) error {
+	jo.Checkpointed = true
+	var plan *job.Plan
+	build := func(restored *checkpoint.Checkpoint) (*arrowexec.Graph, error) {
+		if restored != nil {
+			attrs := []any{"checkpoint", restored.Path, "id", restored.ID(), "watermark", checkpoint.FormatWatermark(restored.Manifest.Watermark)}
+			for _, sp := range restored.Manifest.Sources {
+				attrs = append(attrs, fmt.Sprintf("%s/%d", sp.Node, sp.Subtask), string(sp.Position))
+			}
+			e.log.Info("resuming from checkpoint", attrs...)
+		}
+		p, err := spec.PlanContext(ctx, jo)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		if p.Bounded {
+			return nil, usageError{fmt.Errorf("%s: --checkpoint-dir is for continuous jobs; the source is bounded (use 'riffle backfill')", spec.File)}
+		}
+		plan = p
+		e.log.Info("job planned", "job", spec.Name, "parallelism", p.Graph.Node(p.SourceNode).Parallelism(),
+			"checkpoint_dir", ck.dir, "checkpoint_interval", ck.interval)
+		return p.Graph, nil
+	}
+	var admin *adminServer
+	if ck.adminAddr != "" {
+		var err error
+		if admin, err = startAdmin(ck.adminAddr, e.log); err != nil {
+			return usageError{fmt.Errorf("--admin-addr: %w", err)}
+		}
+		defer admin.Close()
+	}
+	attach := metricsHook(ctx, e, f, spec.Name)
+	var (
+		mu    sync.Mutex
+		cur   *arrowexec.Job
+		coord *checkpoint.Coordinator
+	)
+	cfg := checkpoint.RunConfig{
+		Options: checkpoint.Options{
+			Dir: ck.dir, Interval: ck.interval, Retain: ck.retain,
+			JobFingerprint: jobFingerprint(data), Log: e.log,
+		},
+		From:       ck.from,
+		RunOptions: arrowexec.RunOptions{Log: e.log},
+		OnStart: func(c *checkpoint.Coordinator, j *arrowexec.Job) {
+			mu.Lock()
+			cur, coord = j, c
+			mu.Unlock()
+			if admin != nil {
+				admin.setCoordinator(c)
+			}
+			if attach != nil {
+				attach(j)
+			}
+		},
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- checkpoint.Run(runCtx, cfg, build) }()
+	var err error
+	for n := 0; ; {
+		select {
+		case err = <-done:
+		case sig := <-sigs:
+			n++
+			if n == 1 {
+				e.log.Info("stopping with a final checkpoint (signal again to exit at once)", "signal", sig.String())
+				stopRun()
+				continue
+			}
+			e.log.Warn("exiting without a final checkpoint; a restart resumes from the last complete one", "signal", sig.String())
+			cancel()
+			return errInterrupted
+		}
+		break
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) || errors.Is(err, checkpoint.ErrFingerprintMismatch) || errors.Is(err, checkpoint.ErrIncompatible) || errors.Is(err, checkpoint.ErrInvalidOptions) {
+			return usageError{err}
+		}
+		return err
+	}
+	attrs := []any{"job", spec.Name, "elapsed", time.Since(began).Round(time.Millisecond)}
+	mu.Lock()
+	if j := cur; j != nil && plan != nil {
+		var in, out int64
+		for _, m := range j.Metrics(plan.SourceNode) {
+			in += m.RowsIn.Load()
+		}
+		for _, m := range j.Metrics(plan.SinkNode) {
+			out += m.RowsIn.Load()
+		}
+		attrs = append(attrs, "rows_in", in, "rows_out", out)
+	}
+	if coord != nil {
+		st := coord.Stats()
+		attrs = append(attrs, "checkpoints", st.Completed, "last_checkpoint", st.LastPath)
+	}
+	mu.Unlock()
+	e.log.Info("job stopped", attrs...)
+	return nil
 }

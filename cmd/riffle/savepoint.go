@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/riffle-dev/riffle/checkpoint"
+)
+
+func init() {
+	register(command{name: "savepoint", short: "take a savepoint of a running job (optionally stopping it)", run: runSavepoint})
+}
+
+func runSavepoint(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "savepoint", "--addr HOST:PORT [--dir D] [--stop]", `
+Asks a job started with 'riffle run --checkpoint-dir ... --admin-addr
+HOST:PORT' for a savepoint: a complete checkpoint written to --dir (which
+must not exist yet), never removed by retention. Prints the savepoint's
+path once it is complete. With --stop the job stops right behind the
+savepoint (it processes nothing the savepoint does not cover) and exits;
+without --dir, --stop takes a final regular checkpoint in the job's
+checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
+--from SAVEPOINT JOB.yaml'.`)
+	addr := f.String("addr", "", "the job's admin address (its --admin-addr)")
+	dir := f.String("dir", "", "the savepoint directory (resolved here, so relative paths are relative to this shell)")
+	stop := f.Bool("stop", false, "stop the job after the savepoint")
+	timeout := f.Duration("timeout", 10*time.Minute, "give up waiting after this long (the savepoint may still complete)")
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if f.NArg() != 0 {
+		f.Usage()
+		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
+	}
+	if *addr == "" {
+		return usageError{errors.New("--addr is required")}
+	}
+	if *dir == "" && !*stop {
+		return usageError{errors.New("--dir is required (or --stop for a final checkpoint in the job's checkpoint directory)")}
+	}
+	if *dir != "" {
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			return usageError{fmt.Errorf("--dir: %w", err)}
+		}
+		*dir = abs
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	path, err := requestSavepoint(ctx, *addr, *dir, *stop)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, path)
+	return nil
+}
+
+// savepointResponse is the JSON answer of POST /savepoint.
+type savepointResponse struct {
+	Path  string `json:"path,omitempty"`
+	Stop  bool   `json:"stop,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// requestSavepoint calls POST /savepoint on a job's admin endpoint.
+func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string, error) {
+	q := url.Values{}
+	if dir != "" {
+		q.Set("dir", dir)
+	}
+	q.Set("stop", strconv.FormatBool(stop))
+	u := "http://" + addr + "/savepoint?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--addr %q: %w", addr, err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("savepoint: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("savepoint: reading the answer: %w", err)
+	}
+	var r savepointResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return "", fmt.Errorf("savepoint: %s: unexpected answer %q", resp.Status, body)
+	}
+	if resp.StatusCode != http.StatusOK || r.Error != "" {
+		return "", fmt.Errorf("savepoint: %s: %s", resp.Status, r.Error)
+	}
+	return r.Path, nil
+}
+
+// adminServer is run's admin endpoint:
+//
+//	POST /savepoint?dir=D&stop=true|false  savepoint into D (absolute, must
+//	     not exist); with stop, the job stops behind it; stop without dir
+//	     takes a final checkpoint in the checkpoint directory. Answers
+//	     {"path": ...} once it is complete, or {"error": ...}.
+//	GET  /status                           the coordinator's counters
+type adminServer struct {
+	srv  *http.Server
+	log  *slog.Logger
+	addr string
+
+	mu    sync.Mutex
+	coord *checkpoint.Coordinator
+}
+
+func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	a := &adminServer{log: log, addr: ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /savepoint", a.savepoint)
+	mux.HandleFunc("GET /status", a.status)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("admin endpoint stopped", "err", err)
+		}
+	}()
+	log.Info("serving the admin endpoint", "url", "http://"+a.addr, "savepoint", "POST /savepoint?dir=D&stop=false")
+	return a, nil
+}
+
+func (a *adminServer) setCoordinator(c *checkpoint.Coordinator) {
+	a.mu.Lock()
+	a.coord = c
+	a.mu.Unlock()
+}
+
+func (a *adminServer) coordinator() *checkpoint.Coordinator {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.coord
+}
+
+// Close stops accepting requests and waits (up to a minute) for those in
+// flight, so the answer to a stop-with-savepoint reaches its caller before
+// the process exits.
+func (a *adminServer) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
+		a.srv.Close()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	dir := q.Get("dir")
+	stop := false
+	if s := q.Get("stop"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, savepointResponse{Error: fmt.Sprintf("stop=%q: want true or false", s)})
+			return
+		}
+		stop = b
+	}
+	if dir == "" && !stop {
+		writeJSON(w, http.StatusBadRequest, savepointResponse{Error: "dir is required (or stop=true for a final checkpoint)"})
+		return
+	}
+	if dir != "" && !filepath.IsAbs(dir) {
+		writeJSON(w, http.StatusBadRequest, savepointResponse{Error: fmt.Sprintf("dir %q: want an absolute path", dir)})
+		return
+	}
+	c := a.coordinator()
+	if c == nil {
+		writeJSON(w, http.StatusServiceUnavailable, savepointResponse{Error: "the job has not started yet"})
+		return
+	}
+	a.log.Info("savepoint requested", "dir", dir, "stop", stop, "from", r.RemoteAddr)
+	var (
+		path string
+		err  error
+	)
+	if stop {
+		path, err = c.StopWithSavepoint(r.Context(), dir)
+	} else {
+		path, err = c.TriggerSavepoint(r.Context(), dir)
+	}
+	switch {
+	case err == nil:
+		a.log.Info("savepoint complete", "path", path, "stop", stop)
+		writeJSON(w, http.StatusOK, savepointResponse{Path: path, Stop: stop})
+	case errors.Is(err, checkpoint.ErrNotRunning), errors.Is(err, checkpoint.ErrJobFinished):
+		writeJSON(w, http.StatusConflict, savepointResponse{Error: err.Error()})
+	default:
+		a.log.Warn("savepoint failed", "dir", dir, "err", err)
+		writeJSON(w, http.StatusInternalServerError, savepointResponse{Error: err.Error()})
+	}
+}
+
+// adminStatus is the JSON answer of GET /status.
+type adminStatus struct {
+	Running            bool   `json:"running"`
+	Completed          int64  `json:"checkpoints_completed"`
+	Failed             int64  `json:"checkpoints_failed"`
+	Abandoned          int64  `json:"checkpoints_abandoned"`
+	Skipped            int64  `json:"checkpoints_skipped"`
+	LastID             uint64 `json:"last_checkpoint_id,omitempty"`
+	LastPath           string `json:"last_checkpoint_path,omitempty"`
+	LastDurationMS     int64  `json:"last_checkpoint_duration_ms,omitempty"`
+	LastBytes          int64  `json:"last_checkpoint_bytes,omitempty"`
+	CheckpointDir      string `json:"checkpoint_dir,omitempty"`
+	CheckpointInterval string `json:"checkpoint_interval,omitempty"`
+}
+
+func (a *adminServer) status(w http.ResponseWriter, _ *http.Request) {
+	c := a.coordinator()
+	if c == nil {
+		writeJSON(w, http.StatusOK, adminStatus{})
+		return
+	}
+	st, o := c.Stats(), c.Options()
+	writeJSON(w, http.StatusOK, adminStatus{
+		Running: true, Completed: st.Completed, Failed: st.Failed, Abandoned: st.Abandoned, Skipped: st.Skipped,
+		LastID: st.LastID, LastPath: st.LastPath, LastDurationMS: st.LastDuration.Milliseconds(), LastBytes: st.LastBytes,
+		CheckpointDir: o.Dir, CheckpointInterval: o.Interval.String(),
+	})
+}
