@@ -1,14 +1,20 @@
 package windows
 
 import (
-	"bytes"
 	"container/heap"
+	"slices"
+	"strings"
 )
 
 // Timers are derived from window state, never stored: after a restore they
 // are rebuilt by one pass over the state (a window pending emission fires
 // at end-1, an emitted one is purged at end-1+lateness). A timer whose
 // window is gone (merged session, purged) does nothing when it fires.
+//
+// Many windows share a firing time (every key's window [s, e) fires at
+// e-1), so timers are kept in buckets per time, with a heap of the distinct
+// times only. A bucket is sorted when it fires (kind, end, start, key), so
+// the firing order is deterministic, and duplicates are dropped then.
 
 type timerKind uint8
 
@@ -25,67 +31,65 @@ type timer struct {
 	start, end int64
 }
 
-type timerID struct {
-	kind       timerKind
-	key        string
-	start, end int64
-}
-
-// timerQueue orders timers by time, then window end, start and key, so
-// firing order is deterministic.
 type timerQueue struct {
-	h   timerHeap
-	set map[timerID]struct{}
+	times   int64Heap
+	buckets map[int64][]timer
+	n       int
 }
 
 func (q *timerQueue) add(t timer) {
-	if q.set == nil {
-		q.set = map[timerID]struct{}{}
+	if q.buckets == nil {
+		q.buckets = map[int64][]timer{}
 	}
-	id := timerID{t.kind, t.key, t.start, t.end}
-	if _, ok := q.set[id]; ok {
-		return
+	b, ok := q.buckets[t.at]
+	if !ok {
+		heap.Push(&q.times, t.at)
 	}
-	q.set[id] = struct{}{}
-	heap.Push(&q.h, t)
+	q.buckets[t.at] = append(b, t)
+	q.n++
 }
 
-// popDue removes and returns every timer at or before wm.
+func compareTimers(a, b timer) int {
+	switch {
+	case a.kind != b.kind:
+		return int(a.kind) - int(b.kind)
+	case a.end != b.end:
+		return cmpInt(a.end, b.end)
+	case a.start != b.start:
+		return cmpInt(a.start, b.start)
+	}
+	return strings.Compare(a.key, b.key)
+}
+
+// popDue removes and returns every timer at or before wm, in order.
 func (q *timerQueue) popDue(wm int64, dst []timer) []timer {
-	for len(q.h) > 0 && q.h[0].at <= wm {
-		t := heap.Pop(&q.h).(timer)
-		delete(q.set, timerID{t.kind, t.key, t.start, t.end})
-		dst = append(dst, t)
+	for len(q.times) > 0 && q.times[0] <= wm {
+		at := heap.Pop(&q.times).(int64)
+		b := q.buckets[at]
+		delete(q.buckets, at)
+		q.n -= len(b)
+		slices.SortFunc(b, compareTimers)
+		for i, t := range b {
+			if i > 0 && compareTimers(b[i-1], t) == 0 {
+				continue
+			}
+			dst = append(dst, t)
+		}
 	}
 	return dst
 }
 
-func (q *timerQueue) len() int { return len(q.h) }
+func (q *timerQueue) len() int { return q.n }
 
-type timerHeap []timer
+type int64Heap []int64
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	a, b := &h[i], &h[j]
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	if a.kind != b.kind {
-		return a.kind < b.kind
-	}
-	if a.end != b.end {
-		return a.end < b.end
-	}
-	if a.start != b.start {
-		return a.start < b.start
-	}
-	return bytes.Compare([]byte(a.key), []byte(b.key)) < 0
-}
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
+func (h int64Heap) Len() int           { return len(h) }
+func (h int64Heap) Less(i, j int) bool { return h[i] < h[j] }
+func (h int64Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *int64Heap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *int64Heap) Pop() any {
 	old := *h
-	t := old[len(old)-1]
+	v := old[len(old)-1]
 	*h = old[:len(old)-1]
-	return t
+	return v
 }
