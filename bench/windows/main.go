@@ -1,0 +1,222 @@
+// Command windows times event-time window aggregates over a generated
+// Parquet file (internal/gen) with riffle and DuckDB's equivalent GROUP BY
+// over time buckets, side by side in one run with the same thread count,
+// and prints a Markdown table.
+//
+//	go run ./bench/windows --rows 50000000 --threads 2 --runs 3
+//
+// riffle runs the job as a stream would: the Parquet source reports
+// event-time watermarks (its row groups are in event-time order within the
+// generator's 5 s disorder), so windows fire and leave state as the input
+// advances; DuckDB aggregates the whole file. Both read the same file and
+// write their result to Parquet. DuckDB runs from the project's Python
+// environment (scripts/python-env.sh) and is timed inside its process.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/job"
+)
+
+type query struct {
+	name   string
+	window string
+	sql    string
+}
+
+var queries = []query{
+	{
+		name:   "tumbling 10m count/sum by item",
+		window: "type: tumbling\n      size: 10m",
+		sql: `SELECT item_id, time_bucket(INTERVAL 10 MINUTE, event_time) AS window_start, count(*) AS n, sum(weight) AS total
+FROM read_parquet('%s') GROUP BY ALL`,
+	},
+	{
+		name:   "sliding 10m/5m count/sum by item",
+		window: "type: sliding\n      size: 10m\n      slide: 5m",
+		sql: `SELECT item_id, b - INTERVAL (5 * i) MINUTE AS window_start, count(*) AS n, sum(weight) AS total
+FROM (SELECT item_id, weight, time_bucket(INTERVAL 5 MINUTE, event_time) AS b FROM read_parquet('%s')), (VALUES (0), (1)) AS v(i)
+GROUP BY ALL`,
+	},
+}
+
+func main() {
+	rows := flag.Int64("rows", 50_000_000, "rows of generated input")
+	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads for both engines")
+	runs := flag.Int("runs", 3, "timed runs per engine and query (median reported)")
+	dir := flag.String("dir", "", "cache directory for the input (default .cache/bench in the repo)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
+	flag.Parse()
+	if err := run(*rows, *threads, *runs, *dir, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "windows:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rows int64, threads, runs int, dir, cpuprofile string) error {
+	root, err := oracle.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		dir = filepath.Join(root, ".cache", "bench")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	input := filepath.Join(dir, fmt.Sprintf("events-%d-seed1.parquet", rows))
+	if _, err := os.Stat(input); err != nil {
+		fmt.Fprintf(os.Stderr, "generating %d rows into %s\n", rows, input)
+		if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: rows, Seed: 1}, nil); err != nil {
+			return err
+		}
+	}
+	st, _ := os.Stat(input)
+	python := filepath.Join(root, ".venv", "bin", "python")
+	if _, err := os.Stat(python); err != nil {
+		return fmt.Errorf("no DuckDB: run scripts/python-env.sh first (%v)", err)
+	}
+	runtime.GOMAXPROCS(threads)
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Printf("input: %s (%d rows, %.1f MiB), threads: %d, runs: %d, %s/%s, %d CPUs\n\n", filepath.Base(input), rows,
+		float64(st.Size())/(1<<20), threads, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Println("| query | riffle wall | DuckDB wall | wall ratio | riffle events/s | riffle events/s per core | DuckDB events/s per core | result rows (riffle, DuckDB) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, q := range queries {
+		var rt, dt, rc, dc []time.Duration
+		var rrows, drows int64
+		for i := 0; i < runs; i++ {
+			c0 := cpuSelf()
+			d, n, err := timeRiffle(input, dir, q, threads)
+			if err != nil {
+				return fmt.Errorf("riffle %s: %w", q.name, err)
+			}
+			rt, rc, rrows = append(rt, d), append(rc, cpuSelf()-c0), n
+			d, cpu, n, err := timeDuckDB(python, input, dir, q, threads)
+			if err != nil {
+				return fmt.Errorf("duckdb %s: %w", q.name, err)
+			}
+			dt, dc, drows = append(dt, d), append(dc, cpu), n
+		}
+		r, d := median(rt), median(dt)
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2fM | %.2fM | %.2fM | %d, %d |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
+			float64(rows)/r.Seconds()/1e6, float64(rows)/median(rc).Seconds()/1e6, float64(rows)/median(dc).Seconds()/1e6, rrows, drows)
+	}
+	fmt.Println("\nper core: rows divided by the CPU time (user+system) the engine spent, so other load on a shared machine counts less.")
+	return nil
+}
+
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func timeRiffle(input, dir string, q query, threads int) (time.Duration, int64, error) {
+	out := filepath.Join(dir, "out-riffle-windows")
+	os.RemoveAll(out)
+	yml := fmt.Sprintf(`name: bench
+source:
+  parquet: {path: %s}
+  watermark: {column: event_time, max_out_of_orderness: 5s}
+steps:
+  - window:
+      %s
+      key: [item_id]
+      time: event_time
+      aggs: ["count(*) AS n", "sum(weight) AS total"]
+sink:
+  file: {path: %s}
+`, input, q.window, out)
+	start := time.Now()
+	spec, err := job.Parse("bench.yaml", []byte(yml))
+	if err != nil {
+		return 0, 0, err
+	}
+	plan, err := spec.Plan(job.Options{Parallelism: threads})
+	if err != nil {
+		return 0, 0, err
+	}
+	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := j.Run(context.Background()); err != nil {
+		return 0, 0, err
+	}
+	if _, err := plan.Commit(); err != nil {
+		return 0, 0, err
+	}
+	el := time.Since(start)
+	var n int64
+	for _, m := range j.Metrics(plan.SinkNode) {
+		n += m.RowsIn.Load()
+	}
+	return el, n, nil
+}
+
+func timeDuckDB(python, input, dir string, q query, threads int) (time.Duration, time.Duration, int64, error) {
+	out := filepath.Join(dir, "out-duckdb-windows.parquet")
+	os.Remove(out)
+	script := fmt.Sprintf(`
+import duckdb, time
+c = duckdb.connect()
+c.execute("SET threads=%d")
+c.execute("SET enable_progress_bar=false")
+t = time.perf_counter(); p = time.process_time()
+c.execute("""COPY (%s) TO '%s' (FORMAT parquet)""")
+w, u = time.perf_counter() - t, time.process_time() - p
+n = c.execute("SELECT count(*) FROM read_parquet('%s')").fetchone()[0]
+print(w, u, n)
+`, threads, fmt.Sprintf(q.sql, input), out, out)
+	cmd := exec.Command(python, "-c", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return 0, 0, 0, fmt.Errorf("unexpected output %q", b)
+	}
+	wall, err1 := strconv.ParseFloat(f[0], 64)
+	cpu, err2 := strconv.ParseFloat(f[1], 64)
+	n, err3 := strconv.ParseInt(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return 0, 0, 0, fmt.Errorf("unexpected output %q", b)
+	}
+	return time.Duration(wall * float64(time.Second)), time.Duration(cpu * float64(time.Second)), n, nil
+}
