@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -58,6 +59,7 @@ type operator struct {
 	nsbuf    []byte
 	due      []timer
 	pend     []outRow
+	arena    []byte
 	keyCols  []arrow.Array
 	distinct []int64
 	closed   bool
@@ -77,11 +79,10 @@ type operator struct {
 
 // outRow is one window result waiting to be emitted.
 type outRow struct {
-	key        []byte
-	start, end int64
-	blob       []byte
-	distinct   []int64
-	update     bool
+	koff, klen, blen int32 // key and blob in operator.arena
+	start, end       int64
+	distinct         []int64
+	update           bool
 }
 
 var (
@@ -398,12 +399,13 @@ func (o *operator) flush(evict bool) error {
 // lookup returns the cached window of t, reading it from the store into
 // the cache on a miss; nil if the window does not exist.
 func (o *operator) lookup(t *timer) (*cached, error) {
-	o.ckey = cacheKey(o.ckey, []byte(t.key), t.start)
+	key := unsafe.Slice(unsafe.StringData(t.key), len(t.key)) // read only
+	o.ckey = cacheKey(o.ckey, key, t.start)
 	if e := o.cache[string(o.ckey)]; e != nil || !o.stateMaybe {
 		return e, nil
 	}
 	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-	blob, ok, err := o.acc.Get(t.hash, []byte(t.key), o.nsbuf)
+	blob, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -488,7 +490,10 @@ func (o *operator) applyDistinct(rows []int32, where func(g uint32) (hash uint64
 // in blob (the caller writes blob back). Windows are kept until end-1 +
 // lateness, when a purge timer removes them.
 func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte) error {
-	r := outRow{key: append([]byte(nil), key...), start: start, end: end, blob: append([]byte(nil), blob...), update: blob[0]&flagEmitted != 0}
+	// Key and blob are copied into one arena per emission.
+	off := len(o.arena)
+	o.arena = append(append(o.arena, key...), blob...)
+	r := outRow{koff: int32(off), klen: int32(len(key)), blen: int32(len(blob)), start: start, end: end, update: blob[0]&flagEmitted != 0}
 	if err := o.countDistinct(hash, key, start, end, &r); err != nil {
 		return err
 	}
@@ -568,7 +573,7 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 
 // onTimer fires or purges the window of t.
 func (o *operator) onTimer(t *timer) error {
-	key := []byte(t.key)
+	key := unsafe.Slice(unsafe.StringData(t.key), len(t.key)) // read only
 	var e *cached
 	var blob []byte
 	if o.s.opts.Kind == Session {
@@ -639,26 +644,26 @@ func (o *operator) Close() error {
 
 // emit sends the pending results, in batches of at most BatchSize rows.
 func (o *operator) emit(ctx context.Context, out arrowexec.Emitter) error {
-	for len(o.pend) > 0 {
-		n := min(len(o.pend), o.s.opts.BatchSize)
-		rec, err := o.build(o.pend[:n])
+	for lo := 0; lo < len(o.pend); {
+		hi := min(len(o.pend), lo+o.s.opts.BatchSize)
+		rec, err := o.build(o.pend[lo:hi])
 		if err != nil {
 			return err
 		}
-		clear(o.pend[:n])
-		o.pend = o.pend[n:]
+		lo = hi
 		if err := out.Emit(ctx, rec); err != nil {
 			return err
 		}
 	}
-	o.pend = o.pend[:0]
+	clear(o.pend)
+	o.pend, o.arena = o.pend[:0], o.arena[:0]
 	return nil
 }
 
 func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 	keys := make([][]byte, len(rows))
-	for i := range rows {
-		keys[i] = rows[i].key
+	for i, r := range rows {
+		keys[i] = o.arena[r.koff : r.koff+r.klen]
 	}
 	dec := keyDecoder{types: o.p.keyTypes}
 	cols, err := dec.build(o.mem, keys)
@@ -677,7 +682,7 @@ func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 		sb.Append(arrow.Timestamp(r.start))
 		eb.Append(arrow.Timestamp(r.end))
 		ub.Append(r.update)
-		ob.append(o.p.aggs, r.blob, r.distinct)
+		ob.append(o.p.aggs, o.arena[r.koff+r.klen:r.koff+r.klen+r.blen], r.distinct)
 	}
 	cols = append(cols, sb.NewArray(), eb.NewArray())
 	cols = append(cols, ob.finish()...)
