@@ -239,3 +239,63 @@ FROM read_parquet('%s') GROUP BY ALL`, win.sql, input)).Strings())
 		}
 	}
 }
+
+// TestWindowTopNMatchesDuckDB: the 5 most viewed items per 30 minutes
+// (ties by item id), at parallelism 3, against DuckDB's ROW_NUMBER().
+func TestWindowTopNMatchesDuckDB(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "events.parquet")
+	if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: 100_000, Users: 1000, Items: 200, Seed: 11, RowGroupRows: 10_000, Span: 4 * time.Hour}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, ws, views, rank FROM (
+  SELECT item_id, ws, views, row_number() OVER (PARTITION BY ws ORDER BY views DESC, item_id) AS rank
+  FROM (SELECT item_id, epoch_ms(event_time) // 1800000 * 1800000 AS ws, count(*) AS views FROM read_parquet('%s') GROUP BY ALL))
+WHERE rank <= 5`, input)).Strings())
+	out := filepath.Join(dir, "out")
+	yml := fmt.Sprintf(`name: top
+source:
+  parquet: {path: %s}
+  watermark: {column: event_time, max_out_of_orderness: 5s}
+steps:
+  - window:
+      type: tumbling
+      size: 30m
+      key: [item_id]
+      time: event_time
+      aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
+      top: {n: 5, by: views}
+sink:
+  file: {path: %s, format: parquet}
+`, input, out)
+	spec, err := job.Parse("w.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.Plan(job.Options{Parallelism: 3, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, epoch_ms(window_start), views, rank FROM read_parquet('%s/*.parquet') WHERE NOT is_update`, out)).Strings())
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))
+	}
+	for i := range want {
+		if !rowsClose(got[i], want[i]) {
+			t.Fatalf("row %d:\n got %v\nwant %v", i, got[i], want[i])
+		}
+	}
+}
