@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 )
@@ -170,6 +171,9 @@ func (h *handle) scanPrefix(prefix []byte, fn func(k, v []byte) (bool, error)) e
 func (h *handle) rangeAll(lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
 	if h.s.closed {
 		return ErrClosed
+	}
+	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return nil
 	}
 	for kg := h.s.lo; kg < h.s.hi; kg++ {
 		prefix := appendPrefix(nil, kg, h.info.ID)

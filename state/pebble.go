@@ -218,6 +218,9 @@ func upperOf(r pebble.Reader, lo []byte) ([]byte, error) {
 }
 
 func scanReader(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
+	if hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return nil // empty range; Pebble requires lower <= upper
+	}
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
