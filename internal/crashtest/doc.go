@@ -1,0 +1,49 @@
+// Package crashtest holds riffle's end-to-end crash test: a continuous
+// windowed job run as a real `riffle run --checkpoint-dir` process against a
+// real Kafka broker, SIGKILLed at random moments and restarted each time,
+// whose committed output must equal a fault-free run's and DuckDB's: no
+// missing rows, no duplicates. It has no non-test code.
+//
+// # Design
+//
+// The input is a topic of known content: rows of internal/gen (seeded),
+// produced with sinks/kafka.Produce keyed by user_id, message timestamps
+// being event times, paced so that the data keeps arriving while the job
+// is killed. After the data, one sentinel message per partition carries an
+// event time a day later (item_id -1): it moves every partition's watermark
+// past the last data window, so every data window fires, while the
+// sentinel's own window never does.
+//
+// The job is a tumbling 10-minute window per item (count and sum of
+// weight) from the topic to a Parquet file sink (small parts, so a
+// checkpoint publishes several), with --checkpoint-interval 300ms. The
+// test builds the riffle binary once, then repeatedly starts it and kills
+// it with SIGKILL, choosing for each kill (seeded math/rand; the seed is
+// logged, RIFFLE_CRASH_SEED replays it) one of:
+//
+//   - a random delay after the start;
+//   - right after a chk-N.inprogress directory appears (during a
+//     checkpoint's write);
+//   - right after a chk-N directory appears (the checkpoint committed, its
+//     NotifyCheckpointComplete and the sinks' publishing under way);
+//   - right after a new published part file appears (between the renames
+//     of one commit).
+//
+// Then a last run goes on until its newest complete checkpoint covers every
+// produced offset and its watermark (the minimum over all subtasks, the
+// sink's included) passed the last data window, and is stopped with
+// SIGTERM (a final checkpoint, exit 0). A fault-free run of the same job
+// file over the same topic stops the same way. Both outputs and DuckDB's
+// windows over the input Parquet file must be equal as multisets, and no
+// (item, window) may appear twice.
+//
+// Run it with a broker (scripts/kafka/README.md) and the oracle
+// (scripts/python-env.sh):
+//
+//	eval "$(scripts/kafka/start.sh)"
+//	go test ./internal/crashtest/ -run Crash -v
+//	RIFFLE_CRASH_SEED=42 RIFFLE_CRASH_KILLS=40 go test ./internal/crashtest/ -v
+//
+// It is skipped with -short, and without RIFFLE_KAFKA_BROKERS unless
+// RIFFLE_REQUIRE_KAFKA=1.
+package crashtest
