@@ -122,8 +122,19 @@ func (o *operator) rebuildTimers() error {
 			return false
 		}
 		h := getU(blob, 1)
+		pending := blob[0]&flagPending != 0
+		if o.s.opts.Kind != Session {
+			// A placeholder entry: current() loads the window when due.
+			ph := &cached{ck: string(cacheKey(nil, e.Key, start)), hash: h, evicted: true}
+			if pending {
+				o.addFixed(end-1, ph, false)
+			} else {
+				o.addFixed(end-1+o.p.lateness, ph, true)
+			}
+			return true
+		}
 		t := timer{at: end - 1, kind: timerFire, hash: h, key: string(e.Key), start: start, end: end}
-		if blob[0]&flagPending == 0 {
+		if !pending {
 			t.at, t.kind = end-1+o.p.lateness, timerPurge
 		}
 		o.timers.add(t)

@@ -239,7 +239,7 @@ func (g *goldenRun) exec(cmd []string) error {
 	case f[0] == "stats":
 		st := g.spec.Stats()
 		*g.out = append(*g.out, fmt.Sprintf("rows=%d late=%d fired=%d updates=%d purged=%d open=%d timers=%d",
-			st.Rows, st.LateRows, st.Fired, st.Updates, st.Purged, g.openWindows(), g.op.timers.len()))
+			st.Rows, st.LateRows, st.Fired, st.Updates, st.Purged, g.openWindows(), g.op.timers.len()+g.op.fixedN))
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", cmd[0])

@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"container/heap"
 	"math"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -67,6 +69,16 @@ type operator struct {
 	// lateHook, if set, sees every late batch (tests).
 	lateHook func(arrow.RecordBatch)
 
+	nFired, nUpdates, nPurged int64
+
+	// Timers of tumbling and sliding windows: cached windows bucketed by
+	// firing and purge time, with a heap of the distinct times.
+	fireAt, purgeAt map[int64][]*cached
+	fixedTimes      int64Heap
+	fixedN          int
+	slab            []byte
+	entSlab         []cached
+
 	// Write-back cache of tumbling and sliding windows (see doc.go).
 	cache      map[string]*cached
 	maxCache   int
@@ -96,7 +108,8 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, cache: map[string]*cached{}, maxCache: s.opts.CacheWindows}
+	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, cache: map[string]*cached{}, maxCache: s.opts.CacheWindows,
+		fireAt: map[int64][]*cached{}, purgeAt: map[int64][]*cached{}}
 	if o.maxCache == 0 {
 		o.maxCache = DefaultCacheWindows
 	}
@@ -304,14 +317,13 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 			}
 		}
 		for i, g := range o.miss {
-			e := &cached{hash: o.tbl.hash[g]}
-			if o.stateMaybe && o.mfound[i] {
-				e.blob, e.inState, o.found[g] = o.blobs[i], true, true
-			} else {
-				e.blob = newBlob(nil, o.p.blob, e.hash)
-			}
 			o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
-			o.cache[string(o.ckey)] = e
+			var blob []byte
+			if o.stateMaybe && o.mfound[i] {
+				blob, o.found[g] = o.blobs[i], true
+			}
+			e := o.newEntry(o.ckey, o.tbl.hash[g], blob)
+			e.inState = blob != nil
 			o.ents[g] = e
 		}
 	}
@@ -338,8 +350,9 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob); err != nil {
 				return err
 			}
+			o.addFixed(end-1+o.p.lateness, o.ents[g], true)
 		} else if !o.found[g] {
-			o.timers.add(timer{at: end - 1, kind: timerFire, hash: o.tbl.hash[g], key: string(key), start: start, end: end})
+			o.addFixed(end-1, o.ents[g], false)
 		}
 	}
 	clear(o.ents[:ng])
@@ -352,10 +365,134 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 // cached is a window of a tumbling or sliding operator in the write-back
 // cache.
 type cached struct {
+	ck      string // cache key: start | key
 	hash    uint64
 	blob    []byte
 	inState bool // the store holds a version of the window
 	dirty   bool // the blob changed since it was last written
+	evicted bool // no longer the cache's entry: look ck up again
+}
+
+func (e *cached) start() int64 { return int64(binary.BigEndian.Uint64([]byte(e.ck[:8]))) }
+func (e *cached) key() []byte  { return unsafe.Slice(unsafe.StringData(e.ck[8:]), len(e.ck)-8) }
+
+// newEntry allocates a cache entry and its blob from slabs.
+func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
+	if len(o.entSlab) == 0 {
+		o.entSlab = make([]cached, 1024)
+	}
+	e := &o.entSlab[0]
+	o.entSlab = o.entSlab[1:]
+	if blob == nil {
+		if len(o.slab)+o.p.blob > cap(o.slab) {
+			o.slab = make([]byte, 0, max(64<<10, o.p.blob))
+		}
+		blob = o.slab[len(o.slab) : len(o.slab)+o.p.blob : len(o.slab)+o.p.blob]
+		o.slab = o.slab[:len(o.slab)+o.p.blob]
+		newBlob(blob, o.p.blob, hash)
+	}
+	*e = cached{ck: string(ck), hash: hash, blob: blob}
+	o.cache[e.ck] = e
+	return e
+}
+
+// addFixed schedules e's window at time at (fire or purge).
+func (o *operator) addFixed(at int64, e *cached, purge bool) {
+	m := o.fireAt
+	if purge {
+		m = o.purgeAt
+	}
+	b, ok := m[at]
+	if !ok {
+		if _, other := o.otherAt(at, purge); !other {
+			heap.Push(&o.fixedTimes, at)
+		}
+	}
+	m[at] = append(b, e)
+	o.fixedN++
+}
+
+func (o *operator) otherAt(at int64, purge bool) ([]*cached, bool) {
+	if purge {
+		b, ok := o.fireAt[at]
+		return b, ok
+	}
+	b, ok := o.purgeAt[at]
+	return b, ok
+}
+
+// current returns the live entry of e's window: e itself, or after an
+// eviction the cache's or the store's version; nil if it is gone.
+func (o *operator) current(e *cached) (*cached, error) {
+	if !e.evicted {
+		return e, nil
+	}
+	if x := o.cache[e.ck]; x != nil || !o.stateMaybe {
+		return x, nil
+	}
+	start := e.start()
+	o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
+	blob, ok, err := o.acc.Get(e.hash, e.key(), o.nsbuf)
+	if err != nil || !ok {
+		return nil, err
+	}
+	x := o.newEntry([]byte(e.ck), e.hash, blob)
+	x.inState = true
+	return x, nil
+}
+
+// fixedDue fires and purges the tumbling and sliding windows due at wm.
+func (o *operator) fixedDue(wm int64) error {
+	for len(o.fixedTimes) > 0 && o.fixedTimes[0] <= wm {
+		at := heap.Pop(&o.fixedTimes).(int64)
+		for _, purge := range []bool{false, true} {
+			m := o.fireAt
+			if purge {
+				m = o.purgeAt
+			}
+			b := m[at]
+			delete(m, at)
+			o.fixedN -= len(b)
+			slices.SortFunc(b, func(x, y *cached) int { return strings.Compare(x.ck, y.ck) })
+			for i, e := range b {
+				if i > 0 && b[i-1] == e {
+					continue
+				}
+				e, err := o.current(e)
+				if err != nil {
+					return err
+				}
+				if e == nil {
+					continue
+				}
+				start := e.start()
+				end := start + o.p.size
+				drop := purge
+				if e.blob[0]&flagPending != 0 {
+					if err := o.fire(e.hash, e.key(), start, end, e.blob); err != nil {
+						return err
+					}
+					e.dirty = true
+					if o.p.lateness == 0 {
+						drop = true
+					} else if !purge {
+						o.addFixed(end-1+o.p.lateness, e, true)
+					}
+				}
+				if drop {
+					if o.cache[e.ck] == e {
+						delete(o.cache, e.ck)
+					}
+					e.evicted = true
+					if err := o.purge(e.hash, e.key(), start, end, e.inState); err != nil {
+						return err
+					}
+				}
+			}
+			clear(b)
+		}
+	}
+	return nil
 }
 
 // cacheKey is the cache's key of a window: start (8 bytes) | key.
@@ -370,13 +507,13 @@ func (o *operator) flush(evict bool) error {
 	o.ks.Reset()
 	o.blobs = o.blobs[:0]
 	var ents []*cached
-	for ck, e := range o.cache {
+	for _, e := range o.cache {
 		if !e.dirty {
 			continue
 		}
-		start := int64(binary.BigEndian.Uint64([]byte(ck[:8])))
+		start := e.start()
 		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
-		o.ks.Append(e.hash, []byte(ck[8:]), o.nsbuf)
+		o.ks.Append(e.hash, e.key(), o.nsbuf)
 		o.blobs = append(o.blobs, e.blob)
 		ents = append(ents, e)
 	}
@@ -390,28 +527,13 @@ func (o *operator) flush(evict bool) error {
 	}
 	clear(o.blobs)
 	if evict {
+		for _, e := range o.cache {
+			e.evicted = true
+		}
 		o.cache = make(map[string]*cached)
 		o.stateMaybe = true
 	}
 	return nil
-}
-
-// lookup returns the cached window of t, reading it from the store into
-// the cache on a miss; nil if the window does not exist.
-func (o *operator) lookup(t *timer) (*cached, error) {
-	key := unsafe.Slice(unsafe.StringData(t.key), len(t.key)) // read only
-	o.ckey = cacheKey(o.ckey, key, t.start)
-	if e := o.cache[string(o.ckey)]; e != nil || !o.stateMaybe {
-		return e, nil
-	}
-	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-	blob, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
-	if err != nil || !ok {
-		return nil, err
-	}
-	e := &cached{hash: t.hash, blob: blob, inState: true}
-	o.cache[string(o.ckey)] = e
-	return e, nil
 }
 
 // openWindows counts the windows in state and cache (tests, metrics).
@@ -499,15 +621,30 @@ func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte) 
 	}
 	o.pend = append(o.pend, r)
 	if r.update {
-		o.s.stats.updates.Add(1)
+		o.nUpdates++
 	} else {
-		o.s.stats.fired.Add(1)
+		o.nFired++
 	}
 	blob[0] = flagEmitted
-	if o.p.lateness > 0 {
+	if o.p.lateness > 0 && o.s.opts.Kind == Session {
 		o.timers.add(timer{at: end - 1 + o.p.lateness, kind: timerPurge, hash: hash, key: string(key), start: start, end: end})
 	}
 	return nil
+}
+
+// publishStats adds the subtask's counts to the Spec's counters (once per
+// call into the operator, not per window).
+func (o *operator) publishStats() {
+	if o.nFired != 0 {
+		o.s.stats.fired.Add(o.nFired)
+	}
+	if o.nUpdates != 0 {
+		o.s.stats.updates.Add(o.nUpdates)
+	}
+	if o.nPurged != 0 {
+		o.s.stats.purged.Add(o.nPurged)
+	}
+	o.nFired, o.nUpdates, o.nPurged = 0, 0, 0
 }
 
 func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *outRow) error {
@@ -543,7 +680,7 @@ func (o *operator) purge(hash uint64, key []byte, start, end int64, inState bool
 			}
 		}
 	}
-	o.s.stats.purged.Add(1)
+	o.nPurged++
 	return nil
 }
 
@@ -554,6 +691,9 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		return nil
 	}
 	o.wm = wm
+	if err := o.fixedDue(wm); err != nil {
+		return err
+	}
 	for {
 		o.due = o.timers.popDue(wm, o.due[:0])
 		if len(o.due) == 0 {
@@ -576,20 +716,12 @@ func (o *operator) onTimer(t *timer) error {
 	key := unsafe.Slice(unsafe.StringData(t.key), len(t.key)) // read only
 	var e *cached
 	var blob []byte
-	if o.s.opts.Kind == Session {
-		o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-		b, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
-		if err != nil || !ok {
-			return err
-		}
-		blob = b
-	} else {
-		var err error
-		if e, err = o.lookup(t); err != nil || e == nil {
-			return err
-		}
-		blob = e.blob
+	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+	b, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
+	if err != nil || !ok {
+		return err
 	}
+	blob = b
 	drop := t.kind == timerPurge
 	if blob[0]&flagPending != 0 {
 		if err := o.fire(t.hash, key, t.start, t.end, blob); err != nil {
@@ -644,6 +776,7 @@ func (o *operator) Close() error {
 
 // emit sends the pending results, in batches of at most BatchSize rows.
 func (o *operator) emit(ctx context.Context, out arrowexec.Emitter) error {
+	o.publishStats()
 	for lo := 0; lo < len(o.pend); {
 		hi := min(len(o.pend), lo+o.s.opts.BatchSize)
 		rec, err := o.build(o.pend[lo:hi])
