@@ -1,11 +1,11 @@
 package windows
 
 import (
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"container/heap"
 	"math"
 	"slices"
 	"strings"
