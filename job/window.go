@@ -16,18 +16,19 @@ import (
 
 // WindowSpec is a window step:
 //
-//   - window:
-//     type: tumbling            # tumbling | sliding | session
-//     size: 10m                 # tumbling, sliding
-//     slide: 1m                 # sliding
-//     gap: 30s                  # session
-//     key: [item_id]            # optional
-//     time: event_time          # timestamp or int64 ms column
-//     aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
-//     allowed_lateness: 1m      # optional
-//     late_output: {path: out/late, format: jsonl}   # optional, jsonl or parquet
-//     top: {n: 10, by: views}   # optional: keep the n best rows per window
-//     state: {backend: pebble, dir: /var/tmp/riffle}  # optional, default memory
+//	steps:
+//	  - window:
+//	      type: tumbling            # tumbling | sliding | session
+//	      size: 10m                 # tumbling, sliding
+//	      slide: 1m                 # sliding
+//	      gap: 30s                  # session
+//	      key: [item_id]            # optional
+//	      time: event_time          # timestamp or int64 ms column
+//	      aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
+//	      allowed_lateness: 1m      # optional
+//	      late_output: {path: out/late, format: jsonl}   # optional, jsonl or parquet
+//	      top: {n: 10, by: views}   # optional: keep the n best rows per window
+//	      state: {backend: pebble, dir: /var/tmp/riffle}  # optional, default memory
 //
 // Durations are Go durations (ms, s, m, h).
 type WindowSpec struct {
