@@ -697,6 +697,36 @@ func (l *List[T]) Get(hash uint64, key, ns []byte) ([]T, error) {
 	return out, err
 }
 
+// GetMany reads the lists of every row of ks into out[i] (nil when empty),
+// with one engine pass. out must have ks.Len() elements. Unlike Get it does
+// not drop expired elements from storage (PurgeExpired does).
+func (l *List[T]) GetMany(ks *Keys, out [][]T) error {
+	if err := ks.check(); err != nil {
+		return err
+	}
+	n := ks.Len()
+	if len(out) < n {
+		return fmt.Errorf("%w: state %s: GetMany: %d rows, out %d", ErrInvalidOptions, l.info.Name, n, len(out))
+	}
+	l.kbuf = l.kbuf[:0]
+	offs := append(l.offs[:0], 0)
+	for i := 0; i < n; i++ {
+		out[i] = nil
+		kg, err := l.keyGroup(ks.Hashes[i])
+		if err != nil {
+			return err
+		}
+		l.kbuf = appendEntryKey(l.kbuf, kg, l.info.ID, ks.Key(i), ks.Namespace(i))
+		offs = append(offs, len(l.kbuf))
+	}
+	l.offs = offs
+	now := l.s.now()
+	return l.wrap(l.s.eng.getMany(l.kbuf, offs, func(i int, raw []byte) (err error) {
+		out[i], err = l.decodeAll(raw, now)
+		return err
+	}))
+}
+
 // Iterate calls fn for every live element of the list of (key, ns) in
 // append order until fn returns false.
 func (l *List[T]) Iterate(hash uint64, key, ns []byte, fn func(val T) bool) error {

@@ -95,6 +95,7 @@ const (
 	opPurge
 	opRestore
 	opFlush // Pebble: flush memtables (and sometimes compact); no-op elsewhere
+	opListGetMany
 	opCount
 )
 
@@ -102,7 +103,7 @@ var opWeights = [opCount]int{
 	opPut: 10, opGet: 10, opDelete: 3, opPutMany: 3, opGetMany: 3, opNamespaces: 3, opClearKey: 1,
 	opMapPut: 8, opMapGet: 6, opMapDelete: 2, opMapIterate: 3, opMapClear: 1, opMapPutMany: 2, opMapGetMany: 2,
 	opListAppend: 8, opListAppendMany: 2, opListGet: 4, opListUpdate: 1, opListNamespaces: 2,
-	opRange: 2, opSizes: 1, opAdvance: 3, opPurge: 1, opRestore: 2, opFlush: 2,
+	opRange: 2, opSizes: 1, opAdvance: 3, opPurge: 1, opRestore: 2, opFlush: 2, opListGetMany: 2,
 }
 
 type metaRow struct {
@@ -137,7 +138,7 @@ func genOps(rng *rand.Rand, n, nkeys int) []metaOp {
 		}
 		op := metaOp{kind: kind, ttl: rng.Intn(3) == 0, metaRow: row()}
 		switch kind {
-		case opPutMany, opGetMany, opMapPutMany, opMapGetMany, opListAppendMany, opListUpdate:
+		case opPutMany, opGetMany, opMapPutMany, opMapGetMany, opListAppendMany, opListUpdate, opListGetMany:
 			for j := rng.Intn(8); j >= 0; j-- {
 				op.rows = append(op.rows, row())
 			}
@@ -382,13 +383,21 @@ func (c *cluster) apply(op metaOp) string {
 			}
 		}
 		return ""
-	case opGetMany, opMapGetMany:
+	case opGetMany, opMapGetMany, opListGetMany:
 		res := make([]string, len(op.rows))
 		for st, rows := range split() {
-			v, m, _ := pick(st)
+			v, m, l := pick(st)
 			found := make([]bool, len(rows))
 			var strs []string
-			if op.kind == opGetMany {
+			if op.kind == opListGetMany {
+				out := make([][]int64, len(rows))
+				if err := l.GetMany(keysOf(rows), out); err != nil {
+					return errStr(err)
+				}
+				for i := range rows {
+					strs = append(strs, fmt.Sprint(out[i]))
+				}
+			} else if op.kind == opGetMany {
 				out := make([]int64, len(rows))
 				if err := v.GetMany(keysOf(rows), out, found); err != nil {
 					return errStr(err)
@@ -706,6 +715,16 @@ func (m *model) apply(op metaOp) string {
 			} else {
 				res = append(res, fmt.Sprint(v.v, true))
 			}
+		}
+		return strings.Join(res, ",")
+	case opListGetMany:
+		var res []string
+		for _, r := range op.rows {
+			l := m.liveList(lists[mEntry{r.k, r.ns}])
+			if len(l) == 0 {
+				l = nil
+			}
+			res = append(res, fmt.Sprint(l))
 		}
 		return strings.Join(res, ",")
 	case opMapGetMany:
