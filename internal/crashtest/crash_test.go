@@ -3,6 +3,8 @@ package crashtest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -138,10 +140,12 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 
 	crash := newRunner(t, bin, jobFile, filepath.Join(dir, "crash"))
 	counts := map[killMode]int{}
+	seen := map[string]string{} // published file -> content hash
 	for i := range kills {
 		m := crash.killOnce(rng)
 		counts[m]++
-		t.Logf("kill %2d: %-28s run %d", i+1, m, crash.runs)
+		n := crash.checkPublished(seen)
+		t.Logf("kill %2d: %-22s run %2d, %3d files published", i+1, m, crash.runs, n)
 	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
@@ -150,6 +154,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	ends := endOffsets(t, brokers, topic)
 	t.Logf("topic %s end offsets %v; kills by moment: %v", topic, ends, counts)
 	crash.finish(topic, ends)
+	crash.checkPublished(seen)
 
 	clean := newRunner(t, bin, jobFile, filepath.Join(dir, "clean"))
 	clean.finish(topic, ends)
@@ -384,6 +389,39 @@ func (r *runner) killOnce(rng *rand.Rand) killMode {
 		r.failf("run %d exited cleanly before its kill", r.runs)
 	}
 	return mode
+}
+
+// checkPublished checks that published output is final: every file seen
+// published before still exists with the same content (a published part of
+// a complete checkpoint is never removed nor rewritten, whatever the kills).
+// It adds the files published since and returns how many there are.
+func (r *runner) checkPublished(seen map[string]string) int {
+	r.t.Helper()
+	now := map[string]string{}
+	ents, _ := os.ReadDir(r.out)
+	for _, e := range ents {
+		if !isPart(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(r.out, e.Name()))
+		if err != nil {
+			r.failf("read published %s: %v", e.Name(), err)
+		}
+		sum := sha256.Sum256(data)
+		now[e.Name()] = hex.EncodeToString(sum[:])
+	}
+	for n, h := range seen {
+		switch got, ok := now[n]; {
+		case !ok:
+			r.failf("published file %s disappeared after run %d", n, r.runs)
+		case got != h:
+			r.failf("published file %s was rewritten by run %d", n, r.runs)
+		}
+	}
+	for n, h := range now {
+		seen[n] = h
+	}
+	return len(now)
 }
 
 // finish runs the job until its newest complete checkpoint covers every

@@ -29,6 +29,11 @@
 //   - right after a new published part file appears (between the renames
 //     of one commit).
 //
+// After every kill the published files are checked to be final: a file once
+// published is never removed nor rewritten by a later run (a sink that
+// published before the checkpoint completed, and rolled back on restore,
+// fails here even when its final output is right).
+//
 // Then a last run goes on until its newest complete checkpoint covers every
 // produced offset and its watermark (the minimum over all subtasks, the
 // sink's included) passed the last data window, and is stopped with
