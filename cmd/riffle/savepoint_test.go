@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riffle-dev/riffle/checkpoint"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
+)
+
+func TestRunCheckpointFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--from", "sp", "job.yaml"}, "--from needs --checkpoint-dir"},
+		{[]string{"run", "--admin-addr", "127.0.0.1:0", "job.yaml"}, "--admin-addr needs --checkpoint-dir"},
+		{[]string{"run", "--checkpoint-dir", "ck", "--checkpoint-interval", "0s", "job.yaml"}, "--checkpoint-interval 0s: must be positive"},
+		{[]string{"run", "--checkpoint-dir", "ck", "--retain", "0", "job.yaml"}, "--retain 0: must be at least 1"},
+		{[]string{"savepoint", "--dir", "sp"}, "--addr is required"},
+		{[]string{"savepoint", "--addr", "127.0.0.1:1"}, "--dir is required"},
+	} {
+		code, _, errOut := runCLI(t, c.args...)
+		if code != exitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, exitUsage, c.want)
+		}
+	}
+}
+
+func TestAdminEndpointErrors(t *testing.T) {
+	a, err := startAdmin("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	post := func(query string) (int, savepointResponse) {
+		resp, err := http.Post("http://"+a.addr+"/savepoint?"+query, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r savepointResponse
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, r
+	}
+	abs := filepath.Join(t.TempDir(), "sp")
+	for _, c := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"stop=maybe", http.StatusBadRequest, `stop="maybe"`},
+		{"", http.StatusBadRequest, "dir is required"},
+		{"dir=rel/sp", http.StatusBadRequest, "want an absolute path"},
+		{"dir=" + abs, http.StatusServiceUnavailable, "not started"},
+	} {
+		if code, r := post(c.query); code != c.code || !strings.Contains(r.Error, c.want) {
+			t.Errorf("POST /savepoint?%s: %d %q, want %d %q", c.query, code, r.Error, c.code, c.want)
+		}
+	}
+	if _, err := requestSavepoint(context.Background(), a.addr, abs, false); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("requestSavepoint before the job started: %v", err)
+	}
+	resp, err := http.Get("http://" + a.addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st adminStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Running {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
+
+// TestSavepointStopAndResume: a checkpointed job takes a savepoint on
+// request, stops with another one, and a run started --from it resumes at
+// its positions and state.
+func TestSavepointStopAndResume(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "5000", "--seed", "5", "--progress", "never", input); code != exitOK {
+		t.Fatal(errOut)
+	}
+	topic := kafkatest.CreateTopic(t, brokers, "savepoint", 2)
+	if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", topic, "--key", "user_id", "--timestamp", "event_time",
+		"--progress", "never", input); code != exitOK {
+		t.Fatal(errOut)
+	}
+	jobFile := filepath.Join(dir, "job.yaml")
+	yml := fmt.Sprintf(`name: savepoints
+parallelism: 2
+source:
+  kafka:
+    brokers: %s
+    topic: %s
+    start: earliest
+    max_batch_delay: 50ms
+    fields:
+      - {name: item_id, type: int64, required: true}
+      - {name: weight, type: float64, required: true}
+      - {name: event_time, type: timestamp, required: true}
+  watermark: {column: event_time, max_out_of_orderness: 10s}
+steps:
+  - window: {type: tumbling, size: 1h, key: [item_id], time: event_time, aggs: ["count(*) AS n", "sum(weight) AS w"]}
+sink:
+  file: {path: %s, format: parquet}
+`, brokers, topic, filepath.Join(dir, "out"))
+	if err := os.WriteFile(jobFile, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(dir, "ck")
+	runJob := func(extra ...string) (addr string, done chan string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+		done = make(chan string, 1)
+		args := append([]string{"run", "--checkpoint-dir", ck, "--checkpoint-interval", "200ms", "--admin-addr", addr, "--progress", "never"}, extra...)
+		go func() {
+			code, _, errOut := runCLI(t, append(args, jobFile)...)
+			if code != exitOK {
+				t.Errorf("run %v: exit %d\n%s", extra, code, errOut)
+			}
+			done <- errOut
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/status")
+			if err == nil {
+				var st adminStatus
+				json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				if st.Completed > 0 {
+					return addr, done
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the job did not complete a checkpoint within 30s (admin %s: %v)", addr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	addr, done := runJob()
+	sp1 := filepath.Join(dir, "sp1")
+	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp1); code != exitOK || strings.TrimSpace(out) != sp1 {
+		t.Fatalf("savepoint: exit %d, out %q, stderr %s", code, out, errOut)
+	}
+	sp2 := filepath.Join(dir, "sp2")
+	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp2, "--stop"); code != exitOK || strings.TrimSpace(out) != sp2 {
+		t.Fatalf("savepoint --stop: exit %d, out %q, stderr %s", code, out, errOut)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not stop after savepoint --stop")
+	}
+	for _, sp := range []string{sp1, sp2} {
+		c, err := checkpoint.Load(sp)
+		if err != nil || !c.Manifest.Savepoint {
+			t.Fatalf("%s: %v (savepoint %v)", sp, err, c != nil && c.Manifest.Savepoint)
+		}
+	}
+	addr, done = runJob("--from", sp2)
+	if code, _, errOut := runCLI(t, "savepoint", "--addr", addr, "--stop"); code != exitOK {
+		t.Fatalf("savepoint --stop without --dir: exit %d, stderr %s", code, errOut)
+	}
+	var log string
+	select {
+	case log = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the resumed job did not stop")
+	}
+	if !strings.Contains(log, "resuming from checkpoint") || !strings.Contains(log, "checkpoint="+sp2) {
+		t.Fatalf("the second run did not resume from %s:\n%s", sp2, log)
+	}
+}
