@@ -125,7 +125,7 @@ func (o *operator) rebuildTimers() error {
 		pending := blob[0]&flagPending != 0
 		if o.s.opts.Kind != Session {
 			// A placeholder entry: current() loads the window when due.
-			ph := &cached{ck: string(cacheKey(nil, e.Key, start)), hash: h, evicted: true}
+			ph := &cached{tag: mixStart(h, start), ck: string(cacheKey(nil, e.Key, start)), hash: h, evicted: true}
 			if pending {
 				o.addFixed(end-1, ph, false)
 			} else {

@@ -80,7 +80,7 @@ type operator struct {
 	entSlab         []cached
 
 	// Write-back cache of tumbling and sliding windows (see doc.go).
-	cache      map[string]*cached
+	cache      windowCache
 	maxCache   int
 	stateMaybe bool // the store may hold windows the cache does not
 	ents       []*cached
@@ -108,7 +108,7 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, cache: map[string]*cached{}, maxCache: s.opts.CacheWindows,
+	o := &operator{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, maxCache: s.opts.CacheWindows,
 		fireAt: map[int64][]*cached{}, purgeAt: map[int64][]*cached{}}
 	if o.maxCache == 0 {
 		o.maxCache = DefaultCacheWindows
@@ -298,7 +298,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 	o.miss = o.miss[:0]
 	for g := 0; g < ng; g++ {
 		o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
-		e := o.cache[string(o.ckey)]
+		e := o.cache.get(mixStart(o.tbl.hash[g], o.tbl.start[g]), o.ckey)
 		o.ents[g], o.found[g] = e, e != nil
 		if e == nil {
 			o.miss = append(o.miss, g)
@@ -356,7 +356,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 		}
 	}
 	clear(o.ents[:ng])
-	if len(o.cache) > o.maxCache {
+	if o.cache.n > o.maxCache {
 		return o.flush(true)
 	}
 	return nil
@@ -365,7 +365,9 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 // cached is a window of a tumbling or sliding operator in the write-back
 // cache.
 type cached struct {
-	ck      string // cache key: start | key
+	tag     uint64  // mixStart(hash, start)
+	next    *cached // next entry with the same tag
+	ck      string  // cache key: start | key
 	hash    uint64
 	blob    []byte
 	inState bool // the store holds a version of the window
@@ -392,7 +394,8 @@ func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
 		newBlob(blob, o.p.blob, hash)
 	}
 	*e = cached{ck: string(ck), hash: hash, blob: blob}
-	o.cache[e.ck] = e
+	e.tag = mixStart(hash, e.start())
+	o.cache.put(e)
 	return e
 }
 
@@ -427,7 +430,7 @@ func (o *operator) current(e *cached) (*cached, error) {
 	if !e.evicted {
 		return e, nil
 	}
-	if x := o.cache[e.ck]; x != nil || !o.stateMaybe {
+	if x := o.cache.getS(e.tag, e.ck); x != nil || !o.stateMaybe {
 		return x, nil
 	}
 	start := e.start()
@@ -480,9 +483,7 @@ func (o *operator) fixedDue(wm int64) error {
 					}
 				}
 				if drop {
-					if o.cache[e.ck] == e {
-						delete(o.cache, e.ck)
-					}
+					o.cache.del(e)
 					e.evicted = true
 					if err := o.purge(e.hash, e.key(), start, end, e.inState); err != nil {
 						return err
@@ -494,6 +495,72 @@ func (o *operator) fixedDue(wm int64) error {
 	}
 	return nil
 }
+
+// windowCache maps windows (key, start) to cache entries: a Go map from a
+// 64-bit tag (the key hash mixed with the start) to the chain of entries
+// with that tag, so lookups hash one word instead of the key bytes.
+type windowCache struct {
+	m map[uint64]*cached
+	n int
+}
+
+func (c *windowCache) get(tag uint64, ck []byte) *cached {
+	for e := c.m[tag]; e != nil; e = e.next {
+		if e.ck == string(ck) {
+			return e
+		}
+	}
+	return nil
+}
+
+func (c *windowCache) getS(tag uint64, ck string) *cached {
+	for e := c.m[tag]; e != nil; e = e.next {
+		if e.ck == ck {
+			return e
+		}
+	}
+	return nil
+}
+
+func (c *windowCache) put(e *cached) {
+	if c.m == nil {
+		c.m = map[uint64]*cached{}
+	}
+	e.next = c.m[e.tag]
+	c.m[e.tag] = e
+	c.n++
+}
+
+// del removes e if it is in the cache.
+func (c *windowCache) del(e *cached) {
+	var prev *cached
+	for x := c.m[e.tag]; x != nil; prev, x = x, x.next {
+		if x != e {
+			continue
+		}
+		switch {
+		case prev != nil:
+			prev.next = x.next
+		case x.next != nil:
+			c.m[e.tag] = x.next
+		default:
+			delete(c.m, e.tag)
+		}
+		x.next = nil
+		c.n--
+		return
+	}
+}
+
+func (c *windowCache) each(fn func(*cached)) {
+	for _, e := range c.m {
+		for ; e != nil; e = e.next {
+			fn(e)
+		}
+	}
+}
+
+func (c *windowCache) reset() { c.m, c.n = nil, 0 }
 
 // cacheKey is the cache's key of a window: start (8 bytes) | key.
 func cacheKey(dst, key []byte, start int64) []byte {
@@ -507,16 +574,17 @@ func (o *operator) flush(evict bool) error {
 	o.ks.Reset()
 	o.blobs = o.blobs[:0]
 	var ents []*cached
-	for _, e := range o.cache {
+	o.cache.each(func(e *cached) {
 		if !e.dirty {
-			continue
+			return
 		}
 		start := e.start()
 		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
 		o.ks.Append(e.hash, e.key(), o.nsbuf)
 		o.blobs = append(o.blobs, e.blob)
 		ents = append(ents, e)
-	}
+	})
+
 	if len(ents) > 0 {
 		if err := o.acc.PutMany(&o.ks, o.blobs); err != nil {
 			return err
@@ -527,10 +595,8 @@ func (o *operator) flush(evict bool) error {
 	}
 	clear(o.blobs)
 	if evict {
-		for _, e := range o.cache {
-			e.evicted = true
-		}
-		o.cache = make(map[string]*cached)
+		o.cache.each(func(e *cached) { e.evicted = true })
+		o.cache.reset()
 		o.stateMaybe = true
 	}
 	return nil
@@ -538,11 +604,11 @@ func (o *operator) flush(evict bool) error {
 
 // openWindows counts the windows in state and cache (tests, metrics).
 func (o *operator) openWindows() int {
-	n := len(o.cache)
+	n := o.cache.n
 	o.acc.Range(func(e state.Entry, blob []byte) bool {
 		start, _, _ := state.DecodeWindow(e.Namespace)
 		o.ckey = cacheKey(o.ckey, e.Key, start)
-		if o.s.opts.Kind == Session || o.cache[string(o.ckey)] == nil {
+		if o.s.opts.Kind == Session || o.cache.get(mixStart(getU(blob, 1), start), o.ckey) == nil {
 			n++
 		}
 		return true
@@ -740,13 +806,7 @@ func (o *operator) onTimer(t *timer) error {
 	if !drop {
 		return nil
 	}
-	inState := true
-	if e != nil {
-		o.ckey = cacheKey(o.ckey, key, t.start)
-		delete(o.cache, string(o.ckey))
-		inState = e.inState
-	}
-	return o.purge(t.hash, key, t.start, t.end, inState)
+	return o.purge(t.hash, key, t.start, t.end, true)
 }
 
 func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
