@@ -129,6 +129,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	topic := kafkatest.CreateTopic(t, brokers, "crash", partitions)
+	keepForever(t, brokers, topic)
 	jobFile := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(jobFile, fmt.Appendf(nil, jobYAML, brokers, topic), 0o644); err != nil {
 		t.Fatal(err)
@@ -177,6 +178,29 @@ func buildRiffle(t *testing.T, dir string) string {
 		t.Fatalf("go build ./cmd/riffle: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// keepForever turns time-based retention off for topic: its messages are
+// stamped with event times of 2025, which the broker's default retention
+// (7 days, checked every 5 minutes) would delete in the middle of the test.
+func keepForever(t *testing.T, brokers, topic string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kafkatest.Client(brokers).AlterConfigs(ctx, &kafkago.AlterConfigsRequest{Resources: []kafkago.AlterConfigRequestResource{{
+		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic,
+		Configs: []kafkago.AlterConfigRequestConfig{{Name: "retention.ms", Value: "-1"}},
+	}}})
+	if err == nil {
+		for _, e := range resp.Errors {
+			if e != nil {
+				err = e
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("set retention.ms=-1 on %s: %v", topic, err)
+	}
 }
 
 // produce writes the input file's rows to topic, keyed by user_id, stamped
