@@ -172,6 +172,11 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 		r.done += n
 		r.pos.Row = r.done
+		if err := r.wm.observe(rec); err != nil {
+			rec.Release()
+			r.err = err
+			return nil, err
+		}
 		if m := r.t.Metrics; m != nil {
 			b := share(g.bytes, r.done, g.rows)
 			m.BytesIn.Add(b - r.counted)

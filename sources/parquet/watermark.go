@@ -25,6 +25,8 @@ import (
 // readerWM is the watermark state of one reader.
 type readerWM struct {
 	ordered  bool
+	col      int // index of the event-time column in the batches
+	tracker  *arrowexec.Watermarks
 	minAfter []int64 // minAfter[i]: smallest event time in items[i:]
 }
 
@@ -86,13 +88,15 @@ func (s *Source) newReaderWM(items []workItem) *readerWM {
 	if w.Column == "" {
 		return nil
 	}
+	col := s.schema.FieldIndices(w.Column)[0]
 	var c column
 	for _, pc := range s.columns {
 		if pc.name == w.Column {
 			c = pc
 		}
 	}
-	rw := &readerWM{ordered: true}
+	rw := &readerWM{ordered: true, col: col, tracker: arrowexec.NewWatermarks(arrowexec.WatermarkStrategy{Column: w.Column, MaxOutOfOrderness: w.MaxOutOfOrderness}, nil)}
+	rw.tracker.AddSplit(0)
 	rw.minAfter = make([]int64, len(items)+1)
 	rw.minAfter[len(items)] = arrowexec.MaxWatermark
 	ooo := w.MaxOutOfOrderness.Milliseconds()
@@ -113,6 +117,14 @@ func (s *Source) newReaderWM(items []workItem) *readerWM {
 	return rw
 }
 
+// observe feeds a batch's event times to the bounded watermark.
+func (w *readerWM) observe(b arrow.RecordBatch) error {
+	if w == nil || !w.ordered {
+		return nil
+	}
+	return w.tracker.Observe(0, b.Column(w.col))
+}
+
 // EventTimeOrdered reports whether the reader emits watermarks (its row
 // groups are in event-time order); false without a watermark strategy.
 func (r *Reader) EventTimeOrdered() bool { return r.wm != nil && r.wm.ordered }
@@ -126,10 +138,16 @@ func (r *Reader) CurrentWatermark() (int64, bool) {
 	if next < len(r.items) && r.gd != nil && r.done >= r.items[next].rows {
 		next++ // the current row group is finished
 	}
+	exact := arrowexec.MaxWatermark
 	if c := r.wm.minAfter[min(next, len(r.items))]; c != arrowexec.MaxWatermark {
-		return c - 1, false
+		exact = c - 1
 	}
-	return arrowexec.MaxWatermark, false
+	// The bound applies within the current row group; later ones cap it.
+	bounded, _ := r.wm.tracker.Current()
+	if started := min(r.cur+1, len(r.items)); r.wm.minAfter[started] != arrowexec.MaxWatermark {
+		bounded = min(bounded, r.wm.minAfter[started]-1)
+	}
+	return max(exact, bounded), false
 }
 
 var _ arrowexec.WatermarkSource = (*Reader)(nil)

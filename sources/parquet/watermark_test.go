@@ -114,15 +114,40 @@ func TestWatermarkOrderedRowGroups(t *testing.T) {
 				t.Fatalf("%s unsorted: ordered=%v, watermark %d: want none before the end", unit, ordered, best)
 			}
 		}
-		// With a zero bound the disorder inside row groups still never
-		// makes a row late: the watermark comes from the statistics.
-		src, err := New(Options{Paths: []string{sorted}, Watermark: arrowexec.WatermarkStrategy{Column: "event_time"}})
+		// The bounded watermark advances inside row groups: more
+		// distinct watermarks than row groups.
+		src, err := New(Options{Paths: []string{sorted}, BatchSize: 10, Watermark: strategy})
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkWatermarks(t, src, mem, 2, scale)
+		if steps := countWatermarks(t, src, mem); steps <= 10 {
+			t.Fatalf("%s: %d distinct watermarks over 10 row groups, want progress inside row groups", unit, steps)
+		}
 	}
 	if _, err := New(Options{Paths: []string{filepath.Join(dir, "ms-sorted.parquet")}, Columns: []string{"id"}, Watermark: arrowexec.WatermarkStrategy{Column: "event_time"}}); err == nil {
 		t.Fatal("watermark column outside the projection accepted")
 	}
+}
+
+// countWatermarks reads one subtask and counts distinct watermarks.
+func countWatermarks(t *testing.T, src *Source, mem memory.Allocator) int {
+	r, err := src.Open(context.Background(), &arrowexec.Task{Node: "pq", Parallelism: 1, Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	seen := map[int64]bool{}
+	for {
+		b, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+		wm, _ := r.(*Reader).CurrentWatermark()
+		seen[wm] = true
+	}
+	return len(seen)
 }
