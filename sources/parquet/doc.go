@@ -78,10 +78,12 @@
 // Options.Watermark names an event-time column and a bounded
 // out-of-orderness. A reader reports watermarks only when its row groups
 // are in event-time order (by their statistics, within the bound); the
-// watermark is then exact, the smallest event time of the row groups not
-// finished minus one, so it never makes a row late. Otherwise, the default
-// for unsorted files, the reader reports none and the runtime's final
-// watermark at the end of input fires every window exactly once. See
+// watermark is then the larger of the exact one from the statistics (the
+// smallest event time of the row groups not finished, minus one) and the
+// bounded out-of-orderness watermark of the rows read, capped by the row
+// groups not started. Otherwise, the default for unsorted files, the
+// reader reports none and the runtime's final watermark at the end of
+// input, which is exact, fires every window exactly once. See
 // watermark.go.
 //
 // # Errors
