@@ -142,11 +142,17 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	crash := newRunner(t, bin, jobFile, filepath.Join(dir, "crash"))
 	counts := map[killMode]int{}
 	seen := map[string]string{} // published file -> content hash
-	for i := range kills {
-		m := crash.killOnce(rng)
+	for done := 0; done < kills; {
+		var m killMode
+		if rng.IntN(6) == 0 {
+			m = crash.stopOnce(rng)
+		} else {
+			m = crash.killOnce(rng)
+			done++
+		}
 		counts[m]++
 		n := crash.checkPublished(seen)
-		t.Logf("kill %2d: %-22s run %2d, %3d files published", i+1, m, crash.runs, n)
+		t.Logf("run %2d: %-24s %3d files published", crash.runs, m, n)
 	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
@@ -156,12 +162,13 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	t.Logf("topic %s end offsets %v; kills by moment: %v", topic, ends, counts)
 	crash.finish(topic, ends)
 	crash.checkPublished(seen)
+	t.Logf("%d files published in all", len(seen))
 
 	clean := newRunner(t, bin, jobFile, filepath.Join(dir, "clean"))
 	clean.finish(topic, ends)
 
 	compare(t, input, crash.out, clean.out)
-	t.Logf("crash test passed: seed %d, %d kills, %d runs, %v", seed, kills, crash.runs, time.Since(began).Round(time.Second))
+	t.Logf("crash test passed: seed %d, %d kills, %d graceful stops, %d runs, %v", seed, kills, counts[stopGraceful], crash.runs, time.Since(began).Round(time.Second))
 }
 
 // buildRiffle builds cmd/riffle into dir.
@@ -270,10 +277,14 @@ const (
 	killComplete                   // a checkpoint was committed (renamed)
 	killPublished                  // the sink published a part
 	numKillModes
+	// stopGraceful is not a kill: SIGTERM a while after a checkpoint; the
+	// run must exit 0 with everything its final checkpoint covers
+	// published.
+	stopGraceful = numKillModes
 )
 
 func (m killMode) String() string {
-	return [...]string{"random-delay", "checkpoint-writing", "checkpoint-committed", "part-published"}[m]
+	return [...]string{"random-delay", "checkpoint-writing", "checkpoint-committed", "part-published", "graceful-stop (SIGTERM)"}[m]
 }
 
 // runner starts and stops one job's riffle processes, with their own
@@ -415,6 +426,53 @@ func (r *runner) killOnce(rng *rand.Rand) killMode {
 	return mode
 }
 
+// stopOnce starts a process, lets it complete a checkpoint and run a little
+// longer, stops it with SIGTERM and checks that it exits 0 leaving no part
+// unpublished: the final checkpoint covers them all, so they must be
+// published before the process ends, not at the next start.
+func (r *runner) stopOnce(rng *rand.Rand) killMode {
+	r.t.Helper()
+	ckBefore := names(r.ck)
+	p := r.start()
+	began := time.Now()
+	for !appeared(r.ck, ckBefore, isCheckpoint) {
+		select {
+		case err := <-p.done:
+			r.failf("run %d exited by itself: %v", r.runs, err)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Since(began) > eventTimeout {
+			r.failf("run %d completed no checkpoint within %v", r.runs, eventTimeout)
+		}
+	}
+	time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		r.failf("SIGTERM: %v", err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			r.failf("run %d after SIGTERM: %v", r.runs, err)
+		}
+	case <-time.After(finishTimeout):
+		r.failf("run %d did not stop within %v of SIGTERM", r.runs, finishTimeout)
+	}
+	r.checkAllPublished()
+	return stopGraceful
+}
+
+// checkAllPublished fails when a gracefully stopped run left a part file
+// unpublished.
+func (r *runner) checkAllPublished() {
+	r.t.Helper()
+	ents, _ := os.ReadDir(r.out)
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".inprogress") {
+			r.failf("run %d stopped gracefully but left %s unpublished", r.runs, n)
+		}
+	}
+}
+
 // checkPublished checks that published output is final: every file seen
 // published before still exists with the same content (a published part of
 // a complete checkpoint is never removed nor rewritten, whatever the kills).
@@ -483,6 +541,7 @@ func (r *runner) finish(topic string, ends map[int]int64) {
 	case <-time.After(finishTimeout):
 		r.failf("last run did not stop within %v of SIGTERM", finishTimeout)
 	}
+	r.checkAllPublished()
 }
 
 // covers reports whether c's Kafka positions reach ends.

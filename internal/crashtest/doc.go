@@ -29,6 +29,11 @@
 //   - right after a new published part file appears (between the renames
 //     of one commit).
 //
+// About one restart in six ends with a graceful stop instead: SIGTERM a
+// random while after a checkpoint; the process must exit 0 and leave no
+// part unpublished (its final checkpoint covers them all). These come on
+// top of the kills.
+//
 // After every kill the published files are checked to be final: a file once
 // published is never removed nor rewritten by a later run (a sink that
 // published before the checkpoint completed, and rolled back on restore,
