@@ -179,6 +179,14 @@ func jobFingerprint(data []byte) string {
 // checkpoint, as after a crash).
 func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags) error {
 	jo.Checkpointed = true
+	for i, st := range spec.Steps {
+		if st.Kind == job.StepAggregate {
+			// The hash aggregate keeps its groups in memory without
+			// snapshots: a restore would silently drop what it had seen.
+			return usageError{&job.Error{File: spec.File, Line: st.Line, Msg: fmt.Sprintf(
+				"step %d (aggregate): its state is not checkpointed, so it cannot run with --checkpoint-dir; use a window step (windows are checkpointed)", i+1)}}
+		}
+	}
 	var plan *job.Plan
 	build := func(restored *checkpoint.Checkpoint) (*arrowexec.Graph, error) {
 		if restored != nil {

@@ -39,6 +39,28 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 	}
 }
 
+func TestRunCheckpointRefusesAggregate(t *testing.T) {
+	jobFile := filepath.Join(t.TempDir(), "agg.yaml")
+	yml := `name: agg
+source:
+  kafka:
+    brokers: 127.0.0.1:1
+    topic: events
+    fields: [{name: item_id, type: int64}]
+steps:
+  - aggregate: {group_by: [item_id], aggs: ["count(*) AS n"]}
+sink:
+  file: {path: out}
+`
+	if err := os.WriteFile(jobFile, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "run", "--checkpoint-dir", filepath.Join(t.TempDir(), "ck"), jobFile)
+	if code != exitUsage || !strings.Contains(errOut, "agg.yaml:8: step 1 (aggregate): its state is not checkpointed") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestAdminEndpointErrors(t *testing.T) {
 	a, err := startAdmin("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
