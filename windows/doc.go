@@ -48,8 +48,9 @@
 //
 // # State
 //
-// All window state lives in the keyed state API (package state), memory
-// backend by default, Pebble with Options.Backend: per (key, window) one
+// All window state is kept in the keyed state API (package state), memory
+// backend by default, Pebble with Options.Backend (tumbling and sliding
+// windows through the write-back cache described below): per (key, window) one
 // value holding the accumulators (a flat byte blob: flags, key hash, then
 // per aggregate count and value, or the 16 KiB HLL registers), and for
 // count_distinct a map state of the distinct values. Namespaces are
@@ -68,11 +69,22 @@
 // column by column; one typed loop assigns each row its window start(s)
 // and routes late pairs to the side output; an open-addressing table maps
 // (key, window) to a dense group id; each aggregate updates its per-group
-// accumulators with one typed loop over (row, group) pairs. Only then is
-// state touched: one GetMany and one PutMany per batch over the distinct
-// (key, window) groups of the batch, so state cost scales with groups, not
-// rows. Sessions sort the batch's rows by (key, time), build batch-local
-// sessions, and merge them with the key's sessions in state.
+// accumulators with one typed loop over (row, group) pairs. Only then are
+// the windows touched, once per distinct (key, window) of the batch, so
+// that cost scales with groups, not rows.
+//
+// Tumbling and sliding windows go through a write-back cache in front of
+// the store: a map from a 64-bit tag (key hash mixed with the window start)
+// to entries holding the accumulator blob, allocated from slabs. Misses are
+// read from the store in one GetMany (only when the store may hold windows
+// the cache does not: after a restore or an eviction); dirty windows are
+// written back in one PutMany at every checkpoint and when the cache holds
+// more than Options.CacheWindows windows (it is then emptied, so state
+// larger than memory lives in Pebble). Their timers are buckets of cache
+// entries per firing time, with a heap of the distinct times. Sessions read
+// and write the store directly: they sort the batch's rows by (key, time),
+// build batch-local sessions and merge them with the key's sessions in
+// state.
 //
 // # Top-N
 //
