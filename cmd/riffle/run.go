@@ -187,6 +187,9 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 				"step %d (aggregate): its state is not checkpointed, so it cannot run with --checkpoint-dir; use a window step (windows are checkpointed)", i+1)}}
 		}
 	}
+	if spec.Sink.Kafka != nil {
+		e.log.Warn("the Kafka sink is at-least-once: after a restore it sends again what it sent after the checkpoint")
+	}
 	var plan *job.Plan
 	build := func(restored *checkpoint.Checkpoint) (*arrowexec.Graph, error) {
 		if restored != nil {
@@ -214,8 +217,13 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		if admin, err = startAdmin(ck.adminAddr, e.log); err != nil {
 			return usageError{fmt.Errorf("--admin-addr: %w", err)}
 		}
-		defer admin.Close()
 	}
+	interrupted := false
+	defer func() {
+		if admin != nil {
+			admin.Close(interrupted)
+		}
+	}()
 	attach := metricsHook(ctx, e, f, spec.Name)
 	var (
 		mu    sync.Mutex
@@ -262,6 +270,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			}
 			e.log.Warn("exiting without a final checkpoint; a restart resumes from the last complete one", "signal", sig.String())
 			cancel()
+			interrupted = true
 			return errInterrupted
 		}
 		break

@@ -153,8 +153,12 @@ func (a *adminServer) coordinator() *checkpoint.Coordinator {
 
 // Close stops accepting requests and waits (up to a minute) for those in
 // flight, so the answer to a stop-with-savepoint reaches its caller before
-// the process exits.
-func (a *adminServer) Close() {
+// the process exits; with now, it closes every connection at once.
+func (a *adminServer) Close(now bool) {
+	if now {
+		a.srv.Close()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := a.srv.Shutdown(ctx); err != nil {

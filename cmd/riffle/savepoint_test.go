@@ -66,7 +66,7 @@ func TestAdminEndpointErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer a.Close(false)
 	post := func(query string) (int, savepointResponse) {
 		resp, err := http.Post("http://"+a.addr+"/savepoint?"+query, "", nil)
 		if err != nil {
