@@ -104,10 +104,15 @@ func TestWindowMatchesDuckDB(t *testing.T) {
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, epoch_ms(event_time) // 600000 * 600000 AS ws, count(*) AS views, sum(weight) AS total, count(DISTINCT user_id) AS users
 FROM read_parquet('%s') GROUP BY ALL`, input)).Strings())
 	for _, wm := range []string{"", "  watermark: {column: event_time, max_out_of_orderness: 5s}\n"} {
-		for _, p := range []int{1, 3} {
-			name := fmt.Sprintf("p=%d/watermark=%v", p, wm != "")
+		for _, p := range []int{1, 3, -2} {
+			stateBlock := ""
+			if p < 0 { // window state in Pebble
+				p = -p
+				stateBlock = fmt.Sprintf("      state: {backend: pebble, dir: %s}\n", filepath.Join(dir, "pebble"))
+			}
+			name := fmt.Sprintf("p=%d/watermark=%v/pebble=%v", p, wm != "", stateBlock != "")
 			t.Run(name, func(t *testing.T) {
-				out := filepath.Join(dir, fmt.Sprintf("out-%d-%v", p, wm != ""))
+				out := filepath.Join(dir, fmt.Sprintf("out-%d-%v-%v", p, wm != "", stateBlock != ""))
 				yml := fmt.Sprintf(`name: w
 source:
   parquet: {path: %s}
@@ -118,9 +123,9 @@ source:
       key: [item_id]
       time: event_time
       aggs: ["count(*) AS views", "sum(weight) AS total", "count_distinct(user_id) AS users"]
-sink:
+%ssink:
   file: {path: %s, format: parquet}
-`, input, wm, out)
+`, input, wm, stateBlock, out)
 				spec, err := job.Parse("w.yaml", []byte(yml))
 				if err != nil {
 					t.Fatal(err)
