@@ -29,12 +29,18 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	if err := o.flush(false); err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
+	return snapshotStore(ctx, o.store, id, o.wm)
+}
+
+// snapshotStore snapshots a store as a SubtaskSnapshot: one blob per key
+// group, the MANIFEST and the watermark as operator state.
+func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64) (arrowexec.SubtaskSnapshot, error) {
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	m, err := o.store.Snapshot(ctx, dir)
+	m, err := store.Snapshot(ctx, dir)
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
@@ -50,14 +56,26 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	if err != nil {
 		return snap, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
-	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: o.wm})
+	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm})
 	return snap, err
 }
 
 func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) error {
+	wm, err := restoreStore(ctx, o.store, rs)
+	if err != nil {
+		return err
+	}
+	o.wm = wm
+	o.stateMaybe = true
+	return o.rebuildTimers()
+}
+
+// restoreStore restores the key groups a store owns from the snapshots of
+// snapshotStore and returns the largest watermark they recorded.
+func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreState) (int64, error) {
 	root, err := os.MkdirTemp("", "riffle-window-restore-")
 	if err != nil {
-		return fmt.Errorf("windows: restore: %w", err)
+		return 0, fmt.Errorf("windows: restore: %w", err)
 	}
 	defer os.RemoveAll(root)
 	var dirs []string
@@ -68,23 +86,23 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 		var s opSnapshot
 		if err := json.Unmarshal(blob, &s); err != nil {
-			return fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+			return 0, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
 		}
 		m, err := decodeManifest(s.Manifest)
 		if err != nil {
-			return fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+			return 0, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
 		}
 		dir := filepath.Join(root, fmt.Sprint(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return 0, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, state.ManifestName), s.Manifest, 0o644); err != nil {
-			return err
+			return 0, err
 		}
 		for _, f := range m.Files {
 			if data, ok := rs.KeyGroups[f.KeyGroup]; ok {
 				if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
-					return err
+					return 0, err
 				}
 			}
 		}
@@ -94,14 +112,12 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 	}
 	if len(dirs) > 0 {
-		lo, hi := o.store.KeyGroupRange()
-		if err := state.Restore(ctx, o.store, dirs, lo, hi); err != nil {
-			return fmt.Errorf("windows: restore: %w", err)
+		lo, hi := store.KeyGroupRange()
+		if err := state.Restore(ctx, store, dirs, lo, hi); err != nil {
+			return 0, fmt.Errorf("windows: restore: %w", err)
 		}
 	}
-	o.wm = wm
-	o.stateMaybe = true
-	return o.rebuildTimers()
+	return wm, nil
 }
 
 func decodeManifest(raw []byte) (state.Manifest, error) {

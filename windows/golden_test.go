@@ -153,6 +153,9 @@ func runGolden(t *testing.T, path string) {
 		if g.op != nil {
 			g.op.Close()
 		}
+		if g.top != nil {
+			g.top.Close()
+		}
 	}()
 	for _, b := range blocks {
 		b.actual = []string{}
@@ -323,6 +326,9 @@ func (g *goldenRun) config(args string) error {
 		}
 		out, _ := spec.Schema([]*arrow.Schema{evSchema})
 		if g.top, err = ts.New(&arrowexec.Task{Node: "top", Parallelism: 1, MaxParallelism: 128, Mem: g.mem, Inputs: []*arrow.Schema{out}}); err != nil {
+			return err
+		}
+		if err := g.top.Open(g.ctx); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package windows
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/state"
 )
 
 // TopNOptions configures a top-N operator over the output of a window
@@ -25,6 +27,8 @@ type TopNOptions struct {
 	// reaches window_end - 1 + AllowedLateness.
 	AllowedLateness int64 // ms
 	BatchSize       int
+	// Backend keeps the rankings' state; default state.NewMemoryBackend.
+	Backend state.Backend
 }
 
 // TopNSpec ranks the results of each window (window_start, window_end) by
@@ -34,10 +38,11 @@ type TopNOptions struct {
 // watermark reaches window_end - 1; an update of one of its rows
 // (is_update) re-emits the whole ranking with is_update = true.
 //
-// Run it with parallelism 1 behind the window operator (every key of a
-// window must reach the same subtask). Its state (the latest result of
-// every key of every open window) lives on the Go heap; it is not
-// checkpointed yet.
+// Run it with parallelism 1 behind the window operator, or behind a hash
+// exchange on window_start (every key of a window must reach the same
+// subtask). Its state, the latest result of every key of every open
+// window, is keyed state (package state) and checkpointed like the window
+// operator's.
 type TopNSpec struct {
 	opts TopNOptions
 }
@@ -139,7 +144,15 @@ func (s *TopNSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &topOp{s: s, p: p, mem: mem, wm: arrowexec.MinWatermark, wins: map[[2]int64]*topWindow{}}, nil
+	return &topOp{s: s, p: p, t: t, mem: mem, wm: arrowexec.MinWatermark, wins: map[[2]int64]*topWindow{}}, nil
+}
+
+// topWindow is the in-memory index of a window in state (rebuilt from the
+// state after a restore).
+type topWindow struct {
+	hash    uint64
+	emitted bool
+	dirty   bool
 }
 
 type topRow struct {
@@ -149,23 +162,29 @@ type topRow struct {
 	null bool
 }
 
-type topWindow struct {
-	rows    map[string]*topRow
-	emitted bool
-	dirty   bool
-}
-
+// topOp keeps, per window, the latest result row of every key in map
+// state: namespace-less entries keyed by the window (start, end), map key
+// the encoded key columns, value hash(8) | null(1) | rank value(8) | the
+// encoded row. The key hash is arrowexec.HashColumns over window_start, so
+// the operator can also run behind a hash exchange on window_start.
 type topOp struct {
 	s     *TopNSpec
 	p     *topPlan
+	t     *arrowexec.Task
 	mem   memory.Allocator
 	wm    int64
+	store state.Store
+	rows  *state.Map[[]byte, []byte]
+	flags *state.Value[int64]
 	wins  map[[2]int64]*topWindow
 	kenc  rowKeys
 	renc  rowKeys
 	cols  []arrow.Array
-	fired [][2]int64
 	out   []topOut
+	ks    state.Keys
+	mks   [][]byte
+	vals  [][]byte
+	hbuf  []uint64
 }
 
 type topOut struct {
@@ -177,9 +196,67 @@ type topOut struct {
 var (
 	_ arrowexec.Operator         = (*topOp)(nil)
 	_ arrowexec.WatermarkHandler = (*topOp)(nil)
+	_ arrowexec.Checkpointer     = (*topOp)(nil)
 )
 
-func (o *topOp) Open(context.Context) error { return nil }
+func (o *topOp) Open(ctx context.Context) error {
+	be := o.s.opts.Backend
+	if be == nil {
+		be = state.NewMemoryBackend(state.Options{})
+	}
+	so := state.StoreOptionsFor(o.t)
+	if so.MaxParallelism == 0 {
+		so.MaxParallelism = arrowexec.DefaultMaxParallelism
+		so.KeyGroupLo, so.KeyGroupHi = arrowexec.KeyGroupRange(so.MaxParallelism, max(o.t.Parallelism, 1), o.t.Subtask)
+	}
+	st, err := be.Open(ctx, so)
+	if err != nil {
+		return fmt.Errorf("windows: top: %w", err)
+	}
+	o.store = st
+	if o.rows, err = state.NewMap(st, state.MapDescriptor[[]byte, []byte]{Name: "top/rows", KeyCodec: state.Bytes, ValueCodec: state.Bytes}); err != nil {
+		return err
+	}
+	if o.flags, err = state.NewValue(st, state.ValueDescriptor[int64]{Name: "top/emitted", Codec: state.Int64}); err != nil {
+		return err
+	}
+	if rs := o.t.Restore; rs != nil {
+		if o.wm, err = restoreStore(ctx, st, rs); err != nil {
+			return err
+		}
+		var derr error
+		err := o.rows.Range(func(e state.Entry, _ []byte, val []byte) bool {
+			s, en, err := state.DecodeWindow(e.Key)
+			if err != nil {
+				derr = err
+				return false
+			}
+			o.wins[[2]int64{s, en}] = &topWindow{hash: getU(val, 0)}
+			return true
+		})
+		if err == nil {
+			err = derr
+		}
+		if err != nil {
+			return err
+		}
+		if err := o.flags.Range(func(e state.Entry, _ int64) bool {
+			s, en, _ := state.DecodeWindow(e.Key)
+			if tw := o.wins[[2]int64{s, en}]; tw != nil {
+				tw.emitted = true
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SnapshotState implements arrowexec.Checkpointer.
+func (o *topOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	return snapshotStore(ctx, o.store, id, o.wm)
+}
 
 func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
 	n := int(b.NumRows())
@@ -201,6 +278,10 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 	if err != nil {
 		return err
 	}
+	o.hbuf = grow(o.hbuf, n)
+	if err := arrowexec.HashColumns([]arrow.Array{b.Column(o.p.start)}, o.hbuf); err != nil {
+		return err
+	}
 	byCol := b.Column(o.p.by)
 	var vals []float64
 	switch byCol.DataType().ID() {
@@ -211,21 +292,35 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 			vals = append(vals, float64(v))
 		}
 	}
+	o.ks.Reset()
+	o.mks, o.vals = o.mks[:0], o.vals[:0]
 	for i := 0; i < n; i++ {
 		w := [2]int64{starts[i], ends[i]}
-		if w[1]-1+o.s.opts.AllowedLateness <= o.wm && o.wm != arrowexec.MinWatermark {
-			continue // already purged: the window operator should not send it
+		if o.wm != arrowexec.MinWatermark && w[1]-1+o.s.opts.AllowedLateness <= o.wm {
+			continue // already purged: the window operator does not send it
 		}
 		tw := o.wins[w]
 		if tw == nil {
-			tw = &topWindow{rows: map[string]*topRow{}}
+			tw = &topWindow{hash: o.hbuf[i]}
 			o.wins[w] = tw
 		}
-		k := o.kenc.key(i)
-		tw.rows[string(k)] = &topRow{key: append([]byte(nil), k...), row: append([]byte(nil), o.renc.key(i)...), val: vals[i], null: byCol.IsNull(i)}
 		if tw.emitted {
 			tw.dirty = true
 		}
+		v := binary.LittleEndian.AppendUint64(nil, tw.hash)
+		null := byte(0)
+		if byCol.IsNull(i) {
+			null = 1
+		}
+		v = append(v, null)
+		v = binary.LittleEndian.AppendUint64(v, math.Float64bits(vals[i]))
+		v = append(v, o.renc.key(i)...)
+		o.ks.Append(tw.hash, state.AppendWindow(nil, w[0], w[1]), nil)
+		o.mks = append(o.mks, o.kenc.key(i))
+		o.vals = append(o.vals, v)
+	}
+	if err := o.rows.PutMany(&o.ks, o.mks, o.vals); err != nil {
+		return err
 	}
 	// Updates of windows already ranked: re-rank now.
 	var dirty [][2]int64
@@ -234,7 +329,9 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 			dirty = append(dirty, w)
 		}
 	}
-	o.rank(dirty)
+	if err := o.rank(dirty); err != nil {
+		return err
+	}
 	return o.emit(ctx, out)
 }
 
@@ -249,8 +346,18 @@ func (o *topOp) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emitter
 			purge = append(purge, w)
 		}
 	}
-	o.rank(due)
+	if err := o.rank(due); err != nil {
+		return err
+	}
 	for _, w := range purge {
+		tw := o.wins[w]
+		wk := state.AppendWindow(nil, w[0], w[1])
+		if err := o.rows.Clear(tw.hash, wk, nil); err != nil {
+			return err
+		}
+		if err := o.flags.Delete(tw.hash, wk, nil); err != nil {
+			return err
+		}
 		delete(o.wins, w)
 	}
 	return o.emit(ctx, out)
@@ -258,7 +365,7 @@ func (o *topOp) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emitter
 
 // rank queues the top N of the given windows, windows in (end, start)
 // order.
-func (o *topOp) rank(ws [][2]int64) {
+func (o *topOp) rank(ws [][2]int64) error {
 	slices.SortFunc(ws, func(a, b [2]int64) int {
 		if a[1] != b[1] {
 			return cmpInt(a[1], b[1])
@@ -268,9 +375,13 @@ func (o *topOp) rank(ws [][2]int64) {
 	asc := o.s.opts.Ascending
 	for _, w := range ws {
 		tw := o.wins[w]
-		rows := make([]*topRow, 0, len(tw.rows))
-		for _, r := range tw.rows {
-			rows = append(rows, r)
+		wk := state.AppendWindow(nil, w[0], w[1])
+		var rows []*topRow
+		if err := o.rows.Iterate(tw.hash, wk, nil, func(mk []byte, v []byte) bool {
+			rows = append(rows, &topRow{key: mk, null: v[8] == 1, val: math.Float64frombits(binary.LittleEndian.Uint64(v[9:])), row: v[17:]})
+			return true
+		}); err != nil {
+			return err
 		}
 		slices.SortFunc(rows, func(a, b *topRow) int {
 			if a.null != b.null { // nulls rank last
@@ -294,8 +405,14 @@ func (o *topOp) rank(ws [][2]int64) {
 		for i, r := range rows[:min(len(rows), o.s.opts.N)] {
 			o.out = append(o.out, topOut{row: r.row, rank: int64(i + 1), update: tw.emitted})
 		}
+		if !tw.emitted {
+			if err := o.flags.Put(tw.hash, wk, nil, 1); err != nil {
+				return err
+			}
+		}
 		tw.emitted, tw.dirty = true, false
 	}
+	return nil
 }
 
 func cmpInt(a, b int64) int {
@@ -351,5 +468,10 @@ func (o *topOp) Finish(ctx context.Context, out arrowexec.Emitter) error { retur
 
 func (o *topOp) Close() error {
 	o.wins = nil
+	if o.store != nil {
+		err := o.store.Close()
+		o.store = nil
+		return err
+	}
 	return nil
 }
