@@ -92,6 +92,7 @@
 // default), ties broken by the key columns ascending, and emits the first N
 // with a rank column when the watermark passes the window, re-emitting the
 // ranking (is_update) when a row of the window is updated. It runs with one
-// subtask behind the window operator. Its buffer is on the Go heap and not
-// checkpointed (TODO: move into state, keyed by window).
+// subtask behind the window operator (or behind a hash exchange on
+// window_start). The latest row of every key of every open window is map
+// state keyed by the window, checkpointed like the window operator's.
 package windows
