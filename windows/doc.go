@@ -26,7 +26,10 @@
 // timestamp of any unit or int64 milliseconds. Windows are [start, end)
 // with start a multiple of the slide (tumbling: slide = size), epoch
 // aligned. A session is [first event, last event + gap): events at most gap
-// apart share one, and a late event can merge two sessions into one.
+// apart share one, and a late event can merge two sessions into one. When
+// a session that was already emitted grows or merges, the new window is
+// emitted with is_update = true; the earlier row, with other bounds, is not
+// retracted (downstream keys sessions by key and overlapping range).
 //
 // # Firing, lateness and late data
 //
