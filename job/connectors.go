@@ -24,10 +24,11 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 	wm := s.Source.watermark()
 	switch {
 	case s.Source.Parquet != nil:
-		src, err := parquetSource(s.Source.Parquet, s.Steps)
+		src, steps, err := parquetSource(s.Source.Parquet, s.Steps)
 		if err != nil {
 			return nil, err
 		}
+		plan.steps = steps
 		if wm.Column != "" {
 			if src, err = src.WithWatermark(wm); err != nil {
 				return nil, err
@@ -89,20 +90,30 @@ func parquetOptions(pq *ParquetSpec) parquet.Options {
 	return parquet.Options{Paths: paths, BatchSize: pq.BatchSize, Decoder: pq.Decoder}
 }
 
-func parquetSource(pq *ParquetSpec, steps []Step) (*parquet.Source, error) {
+// parquetSource opens the files and pushes down what the steps allow: row
+// filters on string columns (the steps come back without them), the
+// columns they read, and row-group predicates.
+func parquetSource(pq *ParquetSpec, steps []Step) (*parquet.Source, []Step, error) {
 	all, err := parquet.New(parquetOptions(pq))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	full := all.FileSchema()
+	// Row-group predicates come from the steps as written.
+	_, preds := pushdown(steps)
+	preds = slices.DeleteFunc(preds, func(p parquet.Predicate) bool { return !full.HasField(p.Column) })
+	var filters []parquet.StringFilter
+	if all.Decoder() == parquet.DecoderParquetGo {
+		steps, filters = pushStringFilters(steps, full)
 	}
 	// Push down only columns the files have: a misspelt column must be
 	// reported by the step that names it, when the graph binds.
-	cols, preds := pushdown(steps)
-	full := all.FileSchema()
+	cols, _ := pushdown(steps)
 	if slices.ContainsFunc(cols, func(c string) bool { return !full.HasField(c) }) {
 		cols = nil // read all: the binding error will list every column
 	}
-	preds = slices.DeleteFunc(preds, func(p parquet.Predicate) bool { return !full.HasField(p.Column) })
-	return all.With(cols, preds)
+	src, err := all.With(cols, preds, filters)
+	return src, steps, err
 }
 
 func brokerList(spec, override string) []string {

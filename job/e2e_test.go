@@ -47,6 +47,18 @@ FROM input WHERE event_type IN ('click', 'cart', 'purchase') AND weight > 1 GROU
 FROM input GROUP BY ALL`,
 	},
 	{
+		// String comparisons pushed into the scan, the rest kept in the step.
+		name: "pushed-string-filters",
+		steps: `
+  - filter: "event_type != 'view' AND NOT (event_type IN ('cart')) AND weight >= 2"
+  - filter: "'click' = event_type OR user_id % 3 = 0"
+  - aggregate:
+      group_by: [user_id]
+      aggs: ["count(*) AS n", "max(item_id) AS top"]`,
+		sql: `SELECT user_id, count(*) AS n, max(item_id) AS top FROM input
+WHERE event_type != 'view' AND NOT (event_type IN ('cart')) AND weight >= 2 AND ('click' = event_type OR user_id % 3 = 0) GROUP BY user_id`,
+	},
+	{
 		name: "global",
 		steps: `
   - filter: "item_id < 50 OR event_type = 'purchase'"

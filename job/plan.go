@@ -38,6 +38,9 @@ type Plan struct {
 	// them to a hidden staging directory inside it first.
 	OutputDir string
 	staging   string
+	// steps are the spec's steps as planned: the source may have taken
+	// over parts of them (pushdown).
+	steps []Step
 }
 
 // StagingName is the hidden directory, inside a backfill's output
@@ -124,6 +127,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return &Error{File: s.File, Line: line, Msg: err.Error()}
 	}
 
+	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s, o)
 	if err != nil {
 		return nil, errAt(s.Source.Line, err)
@@ -133,7 +137,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	par := cur.Parallelism()
 	in := cur.Forward()
 
-	for i, st := range s.Steps {
+	for i, st := range plan.steps {
 		name := fmt.Sprintf("%s-%d", st.Kind, i+1)
 		switch st.Kind {
 		case StepFilter:

@@ -99,17 +99,17 @@ func (g *arrowGroup) openColumn(ctx context.Context, i int, c column, skip int64
 	return nil
 }
 
-func (g *arrowGroup) next(n int) ([]arrow.Array, error) {
+func (g *arrowGroup) next(n int) ([]arrow.Array, int, error) {
 	out := make([]arrow.Array, len(g.cols))
 	for i := range g.cols {
 		arr, err := g.column(i, n)
 		if err != nil {
 			releaseAll(out)
-			return nil, err
+			return nil, 0, err
 		}
 		out[i] = arr
 	}
-	return out, nil
+	return out, n, nil
 }
 
 func (g *arrowGroup) column(i, n int) (arr arrow.Array, err error) {

@@ -14,6 +14,7 @@ import (
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/parquet-go/parquet-go"
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // The parquet-go decoder reads pages of each projected column chunk with
@@ -207,45 +208,109 @@ func (g *goFile) openRowGroup(_ context.Context, rg int, skip int64) (_ groupDec
 	defer recoverErr(&err, g.path, rg, "")
 	chunks := g.pf.RowGroups()[rg].ColumnChunks()
 	gr := &goGroup{f: g, rg: rg, cols: make([]*goColumn, len(g.s.columns))}
-	for i, c := range g.s.columns {
+	open := func(c column) (*goColumn, error) {
 		plan, err := planGo(g.s.files[0].meta.Schema, c)
 		if err != nil {
-			gr.close()
 			return nil, wrapErr(g.path, rg, c.name, err)
 		}
 		if c.leaf >= len(chunks) {
-			gr.close()
 			return nil, wrapErr(g.path, rg, c.name, corruptf("no column chunk %d", c.leaf))
 		}
-		gr.cols[i] = &goColumn{
+		return &goColumn{
 			name:     c.name,
 			typ:      c.field.Type,
 			nullable: c.field.Nullable || plan.maxDef > 0,
 			plan:     plan,
 			pages:    chunks[c.leaf].Pages(),
 			skip:     skip,
+		}, nil
+	}
+	for i, c := range g.s.columns {
+		if gr.cols[i], err = open(c); err != nil {
+			gr.close()
+			return nil, err
 		}
+	}
+	// Filter columns get a page reader of their own, also when projected:
+	// filtering consumes rows ahead of the projected column's decoding.
+	for i := range g.s.filters {
+		f := &g.s.filters[i]
+		c, err := open(f.col)
+		if err != nil {
+			gr.close()
+			return nil, err
+		}
+		gr.filters = append(gr.filters, &goFilter{col: c, f: f})
 	}
 	return gr, nil
 }
 
 type goGroup struct {
-	f    *goFile
-	rg   int
-	cols []*goColumn
+	f       *goFile
+	rg      int
+	cols    []*goColumn
+	filters []*goFilter
+	keep    []bool
+	sel     []int32
 }
 
-func (g *goGroup) next(n int) ([]arrow.Array, error) {
+func (g *goGroup) next(n int) ([]arrow.Array, int, error) {
+	sel, all, err := g.filter(n)
+	if err != nil {
+		return nil, 0, err
+	}
 	out := make([]arrow.Array, len(g.cols))
 	for i, c := range g.cols {
 		arr, err := c.next(g.f.mem, n)
 		if err != nil {
 			releaseAll(out)
-			return nil, wrapErr(g.f.path, g.rg, c.name, err)
+			return nil, 0, wrapErr(g.f.path, g.rg, c.name, err)
+		}
+		if !all {
+			// Gather the passing rows. The page decoding of this column is
+			// shared with the filtered-out rows; the string filter columns,
+			// usually the widest, are never materialized unless projected.
+			taken, err := arrowexec.TakeArray(g.f.mem, arr, sel)
+			arr.Release()
+			if err != nil {
+				releaseAll(out)
+				return nil, 0, wrapErr(g.f.path, g.rg, c.name, err)
+			}
+			arr = taken
 		}
 		out[i] = arr
 	}
-	return out, nil
+	if all {
+		return out, n, nil
+	}
+	return out, len(sel), nil
+}
+
+// filter runs the string filters over the next n rows. It returns the
+// passing rows, or all=true when there are no filters or every row passed.
+func (g *goGroup) filter(n int) (sel []int32, all bool, err error) {
+	if len(g.filters) == 0 {
+		return nil, true, nil
+	}
+	if cap(g.keep) < n {
+		g.keep = make([]bool, n)
+	}
+	keep := g.keep[:n]
+	for i := range keep {
+		keep[i] = true
+	}
+	for _, fl := range g.filters {
+		if err := fl.col.filter(n, fl, keep); err != nil {
+			return nil, false, wrapErr(g.f.path, g.rg, fl.col.name, err)
+		}
+	}
+	g.sel = g.sel[:0]
+	for i, k := range keep {
+		if k {
+			g.sel = append(g.sel, int32(i))
+		}
+	}
+	return g.sel, len(g.sel) == n, nil
 }
 
 func (g *goGroup) close() {
@@ -254,6 +319,84 @@ func (g *goGroup) close() {
 			c.close()
 		}
 	}
+	for _, fl := range g.filters {
+		fl.col.close()
+	}
+}
+
+// goFilter is one string filter over its own reader of the column's pages.
+type goFilter struct {
+	col *goColumn
+	f   *compiledFilter
+	// dict and dmask cache the filter's verdict per entry of the last
+	// dictionary seen (one per column chunk, shared by its pages).
+	dict  parquet.Dictionary
+	dmask []bool
+}
+
+// filter consumes the next n rows of the column and clears keep[i] for rows
+// that fail fl (NULLs always fail). On dictionary-encoded pages each
+// dictionary entry is tested once.
+func (c *goColumn) filter(n int, fl *goFilter, keep []bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
+		}
+	}()
+	if err := c.skipRows(); err != nil {
+		return err
+	}
+	maxDef := c.plan.maxDef
+	for filled := 0; filled < n; {
+		if err := c.advance(); err != nil {
+			return err
+		}
+		k := min(n-filled, c.pageRows-c.row)
+		var defs []byte
+		if c.defs != nil {
+			defs = c.defs[c.row : c.row+k]
+		}
+		seg := keep[filled : filled+k]
+		j := c.val
+		if c.idx != nil {
+			if d := c.page.Dictionary(); d != fl.dict || len(fl.dmask) != c.dictLen {
+				fl.dict = d
+				fl.dmask = fl.dmask[:0]
+				for v := 0; v < c.dictLen; v++ {
+					fl.dmask = append(fl.dmask, fl.f.pass(c.bdata[c.boffs[v]:c.boffs[v+1]]))
+				}
+			}
+			dm := fl.dmask
+			if defs == nil {
+				for i, v := range c.idx[j : j+k] {
+					seg[i] = seg[i] && dm[v]
+				}
+				j += k
+			} else {
+				for i, d := range defs {
+					if d == maxDef {
+						seg[i] = seg[i] && dm[c.idx[j]]
+						j++
+					} else {
+						seg[i] = false
+					}
+				}
+			}
+		} else {
+			for i := 0; i < k; i++ {
+				if defs == nil || defs[i] == maxDef {
+					seg[i] = seg[i] && fl.f.pass(c.bdata[c.boffs[j]:c.boffs[j+1]])
+					j++
+				} else {
+					seg[i] = false
+				}
+			}
+		}
+		c.row += k
+		c.val = j
+		filled += k
+	}
+	return nil
 }
 
 // goColumn decodes one column chunk page by page.
@@ -407,16 +550,12 @@ func (c *goColumn) advance() error {
 	return nil
 }
 
-// next decodes n rows into a new array allocated from mem.
-func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
-		}
-	}()
+// skipRows drops the rows before the first output row (a restore's
+// position inside the row group).
+func (c *goColumn) skipRows() error {
 	for c.skip > 0 {
 		if err := c.advance(); err != nil {
-			return nil, err
+			return err
 		}
 		k := min(int(c.skip), c.pageRows-c.row)
 		nv := k
@@ -426,6 +565,19 @@ func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error
 		c.row += k
 		c.val += nv
 		c.skip -= int64(k)
+	}
+	return nil
+}
+
+// next decodes n rows into a new array allocated from mem.
+func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
+		}
+	}()
+	if err := c.skipRows(); err != nil {
+		return nil, err
 	}
 
 	var validBuf, valsBuf, offsBuf *memory.Buffer

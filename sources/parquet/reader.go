@@ -87,9 +87,10 @@ type fileDecoder interface {
 
 // groupDecoder decodes the projected columns of one row group.
 type groupDecoder interface {
-	// next returns the next n rows of every projected column, in projection
-	// order. The caller owns the arrays.
-	next(n int) ([]arrow.Array, error)
+	// next consumes the next n rows and returns those that pass the
+	// string filters (all n without filters): every projected column, in
+	// projection order, and their number. The caller owns the arrays.
+	next(n int) ([]arrow.Array, int, error)
 	close()
 }
 
@@ -161,26 +162,30 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			r.advance()
 			continue
 		}
-		cols, err := r.gd.next(int(n))
+		cols, rows, err := r.gd.next(int(n))
 		if err != nil {
 			r.err = err
 			return nil, err
 		}
-		rec := array.NewRecordBatch(r.s.schema, cols, n)
-		for _, c := range cols {
-			c.Release()
-		}
 		r.done += n
 		r.pos.Row = r.done
-		if err := r.wm.observe(rec); err != nil {
-			rec.Release()
-			r.err = err
-			return nil, err
-		}
 		if m := r.t.Metrics; m != nil {
 			b := share(g.bytes, r.done, g.rows)
 			m.BytesIn.Add(b - r.counted)
 			r.counted = b
+		}
+		if rows == 0 { // every row filtered out in the scan
+			releaseAll(cols)
+			continue
+		}
+		rec := array.NewRecordBatch(r.s.schema, cols, int64(rows))
+		for _, c := range cols {
+			c.Release()
+		}
+		if err := r.wm.observe(rec); err != nil {
+			rec.Release()
+			r.err = err
+			return nil, err
 		}
 		return rec, nil
 	}

@@ -40,6 +40,16 @@ type Predicate struct {
 	Value  any    // int64 (or int), float64, string, bool, time.Time
 }
 
+// StringFilter keeps the rows whose Column value is not null and is one of
+// Values (Not: is none of Values) — SQL's `col IN (...)`, `col = 'x'`,
+// `col NOT IN (...)` and `col <> 'x'`, all of which drop NULLs. Column must
+// be a string or binary column.
+type StringFilter struct {
+	Column string
+	Values []string
+	Not    bool
+}
+
 // Options configures a Source. The zero value of every field but Paths works.
 type Options struct {
 	// Paths are files, globs or directories (read recursively). Directory
@@ -51,6 +61,12 @@ type Options struct {
 	Columns []string
 	// Predicates are AND-ed and used only to skip row groups.
 	Predicates []Predicate
+	// StringFilters are AND-ed row filters evaluated inside the scan, before
+	// rows become Arrow batches: rows that fail are never materialized. On
+	// dictionary-encoded pages a filter is evaluated once per dictionary
+	// entry, not per row. A filter's column need not be projected. They need
+	// the parquet-go decoder.
+	StringFilters []StringFilter
 	// BatchSize is the maximum number of rows per batch; default
 	// DefaultBatchSize. A batch never spans two row groups.
 	BatchSize int
@@ -123,6 +139,7 @@ type Source struct {
 	full    *arrow.Schema // every column of the files
 	schema  *arrow.Schema
 	columns []column
+	filters []compiledFilter
 	groups  []rowGroup // surviving row groups, in (file, row group) order
 	byKey   map[rgKey]int
 
@@ -179,10 +196,16 @@ func (s *Source) init() error {
 	if err := s.checkWatermark(); err != nil {
 		return err
 	}
+	if err := s.compileFilters(); err != nil {
+		return err
+	}
 	var err error
-	s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.columns)
+	s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.readColumns())
 	if err != nil {
 		return err
+	}
+	if len(s.filters) > 0 && s.decoder != DecoderParquetGo {
+		return fmt.Errorf("parquet: string filters need the %s decoder (have %s)", DecoderParquetGo, s.decoder)
 	}
 	preds, err := compilePredicates(s.opts.Predicates, s.full, s.files[0])
 	if err != nil {
@@ -200,11 +223,12 @@ func (s *Source) init() error {
 // projection.
 func (s *Source) FileSchema() *arrow.Schema { return s.full }
 
-// With returns a source over the same files with another projection and
-// other predicates, without reading the footers again.
-func (s *Source) With(columns []string, preds []Predicate) (*Source, error) {
+// With returns a source over the same files with another projection,
+// other predicates and other string filters, without reading the footers
+// again.
+func (s *Source) With(columns []string, preds []Predicate, filters []StringFilter) (*Source, error) {
 	opts := s.opts
-	opts.Columns, opts.Predicates = columns, preds
+	opts.Columns, opts.Predicates, opts.StringFilters = columns, preds, filters
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -242,7 +266,7 @@ func (s *Source) plan(fi int, preds []compiledPred) (err error) {
 			continue
 		}
 		g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
-		for _, c := range s.columns {
+		for _, c := range s.readColumns() {
 			cc, err := rgm.ColumnChunk(c.leaf)
 			if err != nil {
 				return wrapErr(f.path, rg, c.name, err)
@@ -517,4 +541,60 @@ func walkDir(root string) ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// compiledFilter is a StringFilter resolved against the files.
+type compiledFilter struct {
+	col    column
+	values map[string]struct{}
+	not    bool
+}
+
+// pass reports whether a non-null value passes the filter.
+func (f *compiledFilter) pass(v []byte) bool {
+	_, in := f.values[string(v)]
+	return in != f.not
+}
+
+func (s *Source) compileFilters() error {
+	s.filters = s.filters[:0]
+	for _, sf := range s.opts.StringFilters {
+		idx := s.full.FieldIndices(sf.Column)
+		if len(idx) == 0 {
+			return fmt.Errorf("parquet: filter column %q not found in file %s (available: %s)", sf.Column, s.files[0].path, columnList(s.full))
+		}
+		f := s.full.Field(idx[0])
+		if id := f.Type.ID(); id != arrow.STRING && id != arrow.BINARY {
+			return fmt.Errorf("parquet: filter column %q has type %s, want string or binary", sf.Column, f.Type)
+		}
+		leaf := s.files[0].meta.Schema.ColumnIndexByName(sf.Column)
+		if leaf < 0 {
+			return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, sf.Column)
+		}
+		cf := compiledFilter{col: column{name: sf.Column, index: idx[0], leaf: leaf, field: f}, values: map[string]struct{}{}, not: sf.Not}
+		for _, v := range sf.Values {
+			cf.values[v] = struct{}{}
+		}
+		s.filters = append(s.filters, cf)
+	}
+	return nil
+}
+
+// readColumns lists every column the readers decode: the projection, then
+// the filter columns that are not projected.
+func (s *Source) readColumns() []column {
+	if len(s.filters) == 0 {
+		return s.columns
+	}
+	out := append([]column(nil), s.columns...)
+	for _, f := range s.filters {
+		dup := false
+		for _, c := range out {
+			dup = dup || c.leaf == f.col.leaf
+		}
+		if !dup {
+			out = append(out, f.col)
+		}
+	}
+	return out
 }
