@@ -19,13 +19,15 @@ type boundAgg struct {
 	out   arrow.DataType // output type
 	off   int            // offset of the aggregate's state in the blob
 	size  int
+	hidx  int // approx_distinct: index of its sketch region
 }
 
-// Window state blob: flags(1) | key hash(8) | per aggregate state.
+// Window state blob: flags(1) | key hash(8) | per aggregate state (the
+// fixed part), then one sketch region per approx_distinct (hll.go).
 //
 //	count                 n int64
 //	sum, min, max, avg    n int64 | value (int64 or float64 bits)
-//	approx_distinct       16384 HLL registers
+//	approx_distinct       nothing in the fixed part
 //	count_distinct        nothing (the values are map state)
 const (
 	flagEmitted = 1 // the window was emitted at least once
@@ -79,7 +81,7 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 		if _, err := keyKindOf(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
-		b.out, b.size = arrow.PrimitiveTypes.Int64, hllSize
+		b.out, b.size = arrow.PrimitiveTypes.Int64, 0 // a sketch region after the fixed part
 	case CountDistinct:
 		if _, err := keyKindOf(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
@@ -306,12 +308,6 @@ func blobSize(aggs []boundAgg) int {
 	return n
 }
 
-func newBlob(dst []byte, size int, hash uint64) []byte {
-	dst = zeroed(dst, size)
-	binary.LittleEndian.PutUint64(dst[1:], hash)
-	return dst
-}
-
 func getI(b []byte, off int) int64    { return int64(binary.LittleEndian.Uint64(b[off:])) }
 func putI(b []byte, off int, v int64) { binary.LittleEndian.PutUint64(b[off:], uint64(v)) }
 func getF(b []byte, off int) float64 {
@@ -385,8 +381,10 @@ func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
 	return nil
 }
 
-// mergeBlob folds the state blob src into dst (session merges).
-func mergeBlob(aggs []boundAgg, dst, src []byte) error {
+// mergeBlob folds the state blob src into dst (session merges) and
+// returns dst, reallocated when a sketch grew; fixed is the size of the
+// fixed part.
+func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 	dst[0] |= src[0]
 	for i := range aggs {
 		a := &aggs[i]
@@ -394,22 +392,26 @@ func mergeBlob(aggs []boundAgg, dst, src []byte) error {
 		case Count, Sum, Min, Max, Avg:
 			n := getI(src, a.off)
 			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
-				return err
+				return nil, err
 			}
 		case ApproxDistinct:
-			hllMerge(dst[a.off:a.off+hllSize], src[a.off:a.off+hllSize])
+			so, sn := findRegion(src, fixed, a.hidx)
+			do, dn := findRegion(dst, fixed, a.hidx)
+			r := regionMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
+			dst = spliceRegion(dst, do, dn, r)
 		}
 	}
-	return nil
+	return dst, nil
 }
 
 // outBuilders builds the aggregate output columns.
 type outBuilders struct {
-	bs []array.Builder
+	bs    []array.Builder
+	fixed int
 }
 
-func newOutBuilders(mem memory.Allocator, aggs []boundAgg, n int) *outBuilders {
-	o := &outBuilders{}
+func newOutBuilders(mem memory.Allocator, aggs []boundAgg, n, fixed int) *outBuilders {
+	o := &outBuilders{fixed: fixed}
 	for _, a := range aggs {
 		b := array.NewBuilder(mem, a.out)
 		b.Reserve(n)
@@ -425,7 +427,7 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 		a := &aggs[i]
 		b := o.bs[i]
 		n := int64(0)
-		if a.size >= 8 && a.Func != ApproxDistinct {
+		if a.size >= 8 {
 			n = getI(blob, a.off)
 		}
 		switch a.Func {
@@ -434,7 +436,8 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 		case CountDistinct:
 			b.(*array.Int64Builder).Append(distinct[i])
 		case ApproxDistinct:
-			b.(*array.Int64Builder).Append(hllEstimate(blob[a.off : a.off+hllSize]))
+			off, n := findRegion(blob, o.fixed, a.hidx)
+			b.(*array.Int64Builder).Append(regionEstimate(blob[off : off+n]))
 		case Avg:
 			if n == 0 {
 				b.AppendNull()

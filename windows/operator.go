@@ -70,6 +70,8 @@ type operator struct {
 	lateHook func(arrow.RecordBatch)
 
 	nFired, nUpdates, nPurged int64
+	sketchEnts                []uint64
+	sketchRun                 []uint32
 
 	// Timers of tumbling and sliding windows: cached windows bucketed by
 	// firing and purge time, with a heap of the distinct times.
@@ -335,7 +337,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 		e.blob[0] |= flagPending
 		e.dirty = true
 	}
-	o.applySketches(func(g uint32) []byte { return o.ents[g].blob })
+	o.applySketches(func(g uint32) []byte { return o.ents[g].blob }, func(g uint32, b []byte) { o.ents[g].blob = b })
 	if err := o.applyDistinct(rows, func(g uint32) (uint64, []byte, []byte, bool) {
 		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
 		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf, true
@@ -362,6 +364,17 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 	return nil
 }
 
+// newBlob appends a fresh window blob (fixed part and empty sketch
+// regions) to dst.
+func (o *operator) newBlob(dst []byte, hash uint64) []byte {
+	dst = append(dst, make([]byte, o.p.blob)...)
+	binary.LittleEndian.PutUint64(dst[len(dst)-o.p.blob+1:], hash)
+	for i := 0; i < o.p.sketches; i++ {
+		dst = appendEmptyRegion(dst)
+	}
+	return dst
+}
+
 // cached is a window of a tumbling or sliding operator in the write-back
 // cache.
 type cached struct {
@@ -386,12 +399,12 @@ func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
 	e := &o.entSlab[0]
 	o.entSlab = o.entSlab[1:]
 	if blob == nil {
-		if len(o.slab)+o.p.blob > cap(o.slab) {
-			o.slab = make([]byte, 0, max(64<<10, o.p.blob))
+		size := o.p.blob + emptyRegionSz*o.p.sketches
+		if len(o.slab)+size > cap(o.slab) {
+			o.slab = make([]byte, 0, max(64<<10, size))
 		}
-		blob = o.slab[len(o.slab) : len(o.slab)+o.p.blob : len(o.slab)+o.p.blob]
-		o.slab = o.slab[:len(o.slab)+o.p.blob]
-		newBlob(blob, o.p.blob, hash)
+		blob = o.newBlob(o.slab[len(o.slab):len(o.slab):len(o.slab)+size], hash)
+		o.slab = o.slab[:len(o.slab)+size]
 	}
 	*e = cached{ck: string(ck), hash: hash, blob: blob}
 	e.tag = mixStart(hash, e.start())
@@ -616,21 +629,44 @@ func (o *operator) openWindows() int {
 	return n
 }
 
-// applySketches folds the batch's approx_distinct hashes into the blobs.
-func (o *operator) applySketches(blobOf func(g uint32) []byte) {
+// applySketches folds the batch's approx_distinct hashes into the blobs'
+// sketch regions: the (group, register, rank) entries of the batch are
+// sorted once, then each group's run is merged into its region. blobOf
+// returns a group's blob (nil: skip), setBlob stores it back when the
+// region grew.
+func (o *operator) applySketches(blobOf func(g uint32) []byte, setBlob func(g uint32, b []byte)) {
 	for i, a := range o.p.aggs {
 		if a.Func != ApproxDistinct {
 			continue
 		}
 		hh := o.bacc.hh[i]
+		ents := o.sketchEnts[:0]
 		for j, g := range o.bacc.hg[i] {
+			idx, r := hllRegister(hh[j])
+			ents = append(ents, uint64(g)<<32|uint64(idx)<<8|uint64(r))
+		}
+		slices.Sort(ents)
+		o.sketchEnts = ents
+		for lo := 0; lo < len(ents); {
+			g := uint32(ents[lo] >> 32)
+			hi := lo + 1
+			for hi < len(ents) && uint32(ents[hi]>>32) == g {
+				hi++
+			}
+			run := o.sketchRun[:0]
+			for _, e := range ents[lo:hi] {
+				run = append(run, uint32(e))
+			}
+			o.sketchRun = run
+			lo = hi
 			blob := blobOf(g)
 			if blob == nil {
 				continue
 			}
-			idx, r := hllRegister(hh[j])
-			if p := a.off + int(idx); r > blob[p] {
-				blob[p] = r
+			off, n := findRegion(blob, o.p.blob, a.hidx)
+			r := regionUpdate(blob[off:off+n], run)
+			if &r[0] != &blob[off] || len(r) != n {
+				setBlob(g, spliceRegion(blob, off, n, r))
 			}
 		}
 	}
@@ -869,7 +905,7 @@ func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 	defer sb.Release()
 	defer eb.Release()
 	defer ub.Release()
-	ob := newOutBuilders(o.mem, o.p.aggs, len(rows))
+	ob := newOutBuilders(o.mem, o.p.aggs, len(rows), o.p.blob)
 	for i := range rows {
 		r := &rows[i]
 		sb.Append(arrow.Timestamp(r.start))
@@ -1073,7 +1109,7 @@ func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error 
 			}
 			c := cluster{hash: hash, key: append([]byte(nil), key...), start: cs, end: ce, existed: same}
 			c.ns = state.AppendWindow(nil, cs, ce)
-			c.blob = newBlob(nil, o.p.blob, hash)
+			c.blob = o.newBlob(nil, hash)
 			for _, it := range part {
 				if it.local >= 0 {
 					locals[it.local].cluster = len(clusters)
@@ -1082,7 +1118,7 @@ func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error 
 					}
 					continue
 				}
-				if err := mergeBlob(o.p.aggs, c.blob, it.blob); err != nil {
+				if c.blob, err = mergeBlob(o.p.aggs, o.p.blob, c.blob, it.blob); err != nil {
 					return err
 				}
 				if it.start == cs && it.end == ce {
@@ -1122,7 +1158,7 @@ func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error 
 			return clusters[c].blob
 		}
 		return nil
-	})
+	}, func(g uint32, b []byte) { clusters[clusterOf(g)].blob = b })
 	if err := o.applyDistinct(order, func(g uint32) (uint64, []byte, []byte, bool) {
 		c := clusterOf(g)
 		if c < 0 {

@@ -76,7 +76,8 @@ type plan struct {
 	keyTypes []arrow.DataType
 	time     int
 	aggs     []boundAgg
-	blob     int // blob size
+	blob     int // size of the blob's fixed part
+	sketches int // approx_distinct aggregates: sketch regions after it
 	out      *arrow.Schema
 	late     *arrow.Schema
 	size     int64 // ms
@@ -134,6 +135,10 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 		b, err := bindAgg(in, a, off)
 		if err != nil {
 			return nil, err
+		}
+		if a.Func == ApproxDistinct {
+			b.hidx = p.sketches
+			p.sketches++
 		}
 		off += b.size
 		p.aggs = append(p.aggs, b)
