@@ -57,6 +57,17 @@
 // columns, bool, and time.Time for timestamp and date columns; other
 // combinations are an error in New.
 //
+// String filters (Options.StringFilters, AND-ed `col IN (...)` / `NOT IN`,
+// which covers = and !=) do filter rows, inside the scan and before rows
+// become Arrow batches (parquet-go decoder only). Each filter column gets a
+// page reader of its own; on a dictionary-encoded page the filter is
+// evaluated once per dictionary entry and rows are kept by looking up their
+// index, on a plain page by comparing the bytes. The projected columns are
+// decoded and the passing rows gathered, so a batch may hold fewer rows than
+// BatchSize (an empty one is never emitted), and a filter column that is not
+// projected is never materialized. NULLs fail every string filter, as in
+// SQL. Positions and progress count consumed rows, passing or not.
+//
 // # Progress and checkpoints
 //
 // Source.Stats reports the total work; Reader.Next adds to
