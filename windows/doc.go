@@ -53,12 +53,12 @@
 //
 // All window state is kept in the keyed state API (package state), memory
 // backend by default, Pebble with Options.Backend (tumbling and sliding
-// windows through the write-back cache described below): per (key, window) one
-// value holding the accumulators (a flat byte blob: flags, key hash, per
-// aggregate count and value, then one HyperLogLog sketch per
-// approx_distinct, sparse until it has 2048 registers set, then the dense
-// 16 KiB), and for
-// count_distinct a map state of the distinct values. Namespaces are
+// windows through the write-back cache described below): per (key,
+// window) one value holding the accumulators (a flat byte blob: flags, key
+// hash, per aggregate count and value, then one HyperLogLog sketch per
+// approx_distinct, sparse until 2048 registers are set, then the dense 16
+// KiB), and for count_distinct a map state of the distinct values.
+// Namespaces are
 // state.AppendWindow(start, end), so the windows of a key iterate in end
 // order (sessions read all windows of a key to merge). Timers are derived
 // from the state and kept in memory only; after a restore they are rebuilt
