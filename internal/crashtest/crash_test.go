@@ -159,7 +159,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	}
 	sentinels(t, brokers, topic)
 	ends := endOffsets(t, brokers, topic)
-	t.Logf("topic %s end offsets %v; kills by moment: %v", topic, ends, counts)
+	t.Logf("topic %s end offsets %v; runs by end: %v (%d kills waited %v for their moment in vain)", topic, ends, counts, crash.timeouts, eventTimeout)
 	crash.finish(topic, ends)
 	crash.checkPublished(seen)
 	t.Logf("%d files published in all", len(seen))
