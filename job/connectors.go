@@ -24,7 +24,7 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 	wm := s.Source.watermark()
 	switch {
 	case s.Source.Parquet != nil:
-		src, steps, err := parquetSource(s.Source.Parquet, s.Steps)
+		src, steps, err := parquetSource(s.Source.Parquet, s.Steps, wm.Column)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func parquetOptions(pq *ParquetSpec) parquet.Options {
 // parquetSource opens the files and pushes down what the steps allow: row
 // filters on string columns (the steps come back without them), the
 // columns they read, and row-group predicates.
-func parquetSource(pq *ParquetSpec, steps []Step) (*parquet.Source, []Step, error) {
+func parquetSource(pq *ParquetSpec, steps []Step, eventTime string) (*parquet.Source, []Step, error) {
 	all, err := parquet.New(parquetOptions(pq))
 	if err != nil {
 		return nil, nil, err
@@ -109,6 +109,9 @@ func parquetSource(pq *ParquetSpec, steps []Step) (*parquet.Source, []Step, erro
 	// Push down only columns the files have: a misspelt column must be
 	// reported by the step that names it, when the graph binds.
 	cols, _ := pushdown(steps)
+	if cols != nil && eventTime != "" && !slices.Contains(cols, eventTime) {
+		cols = append(cols, eventTime) // the watermark reads it
+	}
 	if slices.ContainsFunc(cols, func(c string) bool { return !full.HasField(c) }) {
 		cols = nil // read all: the binding error will list every column
 	}

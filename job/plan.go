@@ -240,7 +240,15 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 			}
 			return cols, preds
 		case StepWindow:
-			return nil, preds // the window step's own columns are not tracked yet: read all
+			w := st.Window.Options
+			add(w.Keys...)
+			add(w.Time)
+			for _, a := range w.Aggs {
+				if a.Column != "" && a.Column != "*" {
+					add(a.Column)
+				}
+			}
+			return cols, preds
 		case StepAggregate:
 			add(st.Aggregate.GroupBy...)
 			for _, a := range st.Aggregate.Aggs {
