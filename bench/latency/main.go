@@ -136,7 +136,7 @@ func (s *latencySink) samples() []time.Duration {
 	return s.lat
 }
 
-func (s *latencySink) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s *latencySink) Schema([]*arrow.Schema) (*arrow.Schema, error)   { return nil, nil }
 func (s *latencySink) New(*arrowexec.Task) (arrowexec.Operator, error) { return &latencyOp{s: s}, nil }
 
 type latencyOp struct{ s *latencySink }
