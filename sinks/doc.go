@@ -30,9 +30,8 @@
 // the CommitMode: CommitOnFinish (default) publishes all of a subtask's parts
 // at Finish, so a failed or cancelled job (Close without Finish) leaves
 // nothing visible; CommitOnRoll publishes each part as soon as it is closed,
-// for unbounded jobs without checkpoints. A later two-phase-commit mode closes
-// the open part at a checkpoint barrier (pre-commit, recorded in the
-// snapshot) and publishes it on NotifyCheckpointComplete.
+// for unbounded jobs without checkpoints. CommitOnCheckpoint is two-phase
+// commit with checkpoints (below).
 //
 // A subtask that receives no rows writes no file, unless
 // FileOptions.EmptyFile is set.
@@ -41,6 +40,25 @@
 // (subtask 0 also those of subtasks >= Parallelism). Published files of an
 // earlier run with the same names are replaced; others are left alone unless
 // FileOptions.Overwrite is set, in which case Finish removes them.
+//
+// # Exactly-once output (CommitOnCheckpoint)
+//
+// With CommitOnCheckpoint the sink takes part in checkpoints (package
+// checkpoint): it implements arrowexec.Checkpointer and
+// arrowexec.CheckpointListener. At a barrier it pre-commits: CSV and JSONL
+// parts stay open across checkpoints, their buffered rows are written and
+// fsynced and the snapshot records the part's committed length and rows;
+// a Parquet part is closed (footer, fsync) because a Parquet file cannot be
+// read without its footer nor resumed by the writer, so Parquet parts are
+// also cut at every checkpoint. The snapshot lists every pending part and
+// the next part number. When the checkpoint is complete
+// (NotifyCheckpointComplete) the parts pending at its barrier are published.
+// A restore completes the restored checkpoint (publishes its pending parts,
+// truncates the open text part to its committed length and publishes it)
+// and removes every file newer than it, idempotently, at any parallelism;
+// part numbers continue after the checkpoint's, so published names are
+// never reused. A failed subtask keeps its in-progress files for recovery;
+// Finish publishes everything. Details in twophase.go.
 //
 // # Text encodings
 //

@@ -83,6 +83,7 @@ func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 		mem:     mem,
 		subtask: t.Subtask,
 		par:     max(t.Parallelism, 1),
+		restore: t.Restore,
 	}, nil
 }
 
@@ -101,6 +102,9 @@ type part struct {
 	enc   encoder
 	rows  int64
 	bytes int64 // size when closed
+	// ckpt is the checkpoint whose barrier found the part pending
+	// (CommitOnCheckpoint); 0 while no barrier did.
+	ckpt uint64
 }
 
 // fileSink is one subtask of a FileSpec.
@@ -113,12 +117,16 @@ type fileSink struct {
 	subtask int
 	par     int
 
-	seq      int     // sequence number of the next part
-	cur      *part   // open part, or nil
-	pending  []*part // closed, not yet published
-	sawRows  bool
-	finished bool
-	closed   bool
+	seq     int     // sequence number of the next part
+	cur     *part   // open part, or nil
+	pending []*part // closed, not yet published
+	restore *arrowexec.RestoreState
+	// inherited: the other subtask numbers this subtask recovered
+	// (CommitOnCheckpoint), carried forward in its snapshots.
+	inherited []writerState
+	sawRows   bool
+	finished  bool
+	closed    bool
 }
 
 var _ arrowexec.Operator = (*fileSink)(nil)
@@ -135,6 +143,9 @@ func tmpName(final string) string { return "." + final + inProgressSuffix }
 func (s *fileSink) Open(ctx context.Context) error {
 	if err := s.fs.MkdirAll(s.opts.Dir); err != nil {
 		return fmt.Errorf("sinks: mkdir %s: %w", s.opts.Dir, err)
+	}
+	if s.opts.Commit == CommitOnCheckpoint && s.restore != nil {
+		return s.recover(s.restore)
 	}
 	return s.removeStale()
 }
@@ -261,6 +272,25 @@ func (s *fileSink) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.opts.Commit == CommitOnCheckpoint && !s.finished {
+		// A failed or cancelled subtask keeps its in-progress files: a
+		// checkpoint may have pre-committed them, and recovery decides.
+		if p := s.cur; p != nil {
+			if p.enc != nil {
+				p.enc.abort()
+				p.enc = nil
+			}
+			if p.f != nil {
+				if err := p.f.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("sinks: close %s: %w", p.tmp, err))
+				}
+				p.f = nil
+			}
+			s.cur = nil
+		}
+		s.pending = nil
+		return errors.Join(errs...)
+	}
 	if s.cur != nil {
 		errs = append(errs, s.abort(s.cur))
 		s.cur = nil
@@ -327,11 +357,15 @@ func (s *fileSink) closePart() error {
 
 // publishPending renames every pending part into place, in order, then makes
 // the renames durable.
-func (s *fileSink) publishPending() error {
-	if len(s.pending) == 0 {
+func (s *fileSink) publishPending() error { return s.publish(len(s.pending)) }
+
+// publish renames the first n pending parts into place, in order, then
+// makes the renames durable.
+func (s *fileSink) publish(n int) error {
+	if n == 0 {
 		return nil
 	}
-	for len(s.pending) > 0 {
+	for ; n > 0; n-- {
 		p := s.pending[0]
 		if err := s.fs.Rename(p.tmp, p.final); err != nil {
 			return fmt.Errorf("sinks: publish %s: %w", p.final, err)
@@ -339,7 +373,9 @@ func (s *fileSink) publishPending() error {
 		s.pending = s.pending[1:]
 		s.spec.addPublished(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
 	}
-	s.pending = nil
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
 	if !s.opts.NoSync {
 		if err := s.fs.SyncDir(s.opts.Dir); err != nil {
 			return fmt.Errorf("sinks: fsync dir %s: %w", s.opts.Dir, err)

@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -17,6 +18,11 @@ type FS interface {
 	ReadDir(dir string) ([]string, error)
 	// SyncDir makes the directory's entries (renames, removals) durable.
 	SyncDir(dir string) error
+	// Stat describes name (CommitOnCheckpoint recovery).
+	Stat(name string) (fs.FileInfo, error)
+	// Truncate cuts name to size bytes and makes that durable
+	// (CommitOnCheckpoint recovery of text parts).
+	Truncate(name string, size int64) error
 }
 
 // File is a file open for writing.
@@ -51,6 +57,23 @@ func (OSFS) ReadDir(dir string) ([]string, error) {
 		names[i] = e.Name()
 	}
 	return names, nil
+}
+
+func (OSFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+func (OSFS) Truncate(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (OSFS) SyncDir(dir string) error {

@@ -31,6 +31,13 @@ const (
 	// CommitOnRoll publishes each part as soon as it is closed, for
 	// unbounded jobs that run without checkpoints.
 	CommitOnRoll
+	// CommitOnCheckpoint is two-phase commit with checkpoints, for
+	// exactly-once output: at a checkpoint barrier the subtask's output so
+	// far is made durable and recorded in the checkpoint (pre-commit); its
+	// parts are published when the checkpoint is complete; a restore
+	// publishes what the restored checkpoint committed and removes
+	// everything newer. See the package documentation.
+	CommitOnCheckpoint
 )
 
 func (m CommitMode) String() string {
@@ -39,6 +46,8 @@ func (m CommitMode) String() string {
 		return "on-finish"
 	case CommitOnRoll:
 		return "on-roll"
+	case CommitOnCheckpoint:
+		return "on-checkpoint"
 	}
 	return fmt.Sprintf("CommitMode(%d)", int(m))
 }
@@ -167,7 +176,7 @@ func (o FileOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("PartSize %d must be positive", o.PartSize))
 	}
 	switch o.Commit {
-	case CommitOnFinish, CommitOnRoll:
+	case CommitOnFinish, CommitOnRoll, CommitOnCheckpoint:
 	default:
 		errs = append(errs, fmt.Errorf("unknown Commit %v", o.Commit))
 	}

@@ -1,0 +1,328 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// Two-phase commit (CommitOnCheckpoint).
+//
+// Phase one happens at a checkpoint barrier (SnapshotState): everything the
+// subtask received before the barrier is made durable and recorded in the
+// snapshot's operator state; phase two happens when the checkpoint is
+// complete (NotifyCheckpointComplete): the parts it covers are published.
+//
+// What is made durable at a barrier depends on the format:
+//
+//   - CSV and JSONL parts stay open across checkpoints: the encoder's buffer
+//     is written out and the file fsynced, and the snapshot records the
+//     open part's committed length and row count. Text is a sequence of
+//     rows, so the first committed-length bytes are exactly the rows before
+//     the barrier. Part size follows PartSize, not the checkpoint interval.
+//   - A Parquet part is only readable once its footer is written, and the
+//     writer cannot resume a file, so at a barrier the open Parquet part is
+//     closed (footer, fsync): it becomes pending and the next rows go to a
+//     new part. Parquet part sizes are bounded by the checkpoint interval
+//     as well as PartSize. (Cumulative footers, file.Writer.FlushWithFooter,
+//     would lift that, but pqarrow does not expose the file writer.)
+//
+// Parts closed between two barriers (rolled at PartSize) are pending and
+// belong to the next barrier. The snapshot lists, per subtask, the pending
+// parts (sequence, rows, bytes), the open text part (sequence, committed
+// rows and bytes) and NextSeq: every part of this subtask numbered below
+// NextSeq is committed by the checkpoint, every part from NextSeq on is
+// newer than it. NotifyCheckpointComplete(id) publishes the pending parts
+// that were pending at barrier id or earlier; an open text part is
+// published once it is closed and a later checkpoint completes (or at
+// Finish).
+//
+// Recovery (Open with Task.Restore) completes the restored checkpoint and
+// discards everything newer, for every previous subtask (previous subtask j
+// is recovered by new subtask j mod Parallelism, so a sink may restore at
+// another parallelism):
+//
+//  1. a pending part is published: renamed into place if its in-progress
+//     file is still there, left alone if it was already published;
+//  2. the open text part is truncated to its committed length (the
+//     in-progress file, or the published file if the part was closed and
+//     published after the checkpoint) and published;
+//  3. every other in-progress file of that subtask, and every published
+//     file numbered NextSeq or later, is removed;
+//  4. files of subtask numbers the checkpoint does not know (written after
+//     it by a run at a higher parallelism) are removed: by the subtask of
+//     that number if it exists in this run, else by subtask 0.
+//
+// Every step checks the state it finds and does nothing when it is already
+// done, so recovery may crash and run again. New parts continue the
+// numbering after NextSeq, so published names are never reused. The
+// snapshot carries the NextSeq of every subtask number ever used forward, so
+// a later restore at yet another parallelism still knows them.
+//
+// A job that ends (Finish) publishes everything, like CommitOnFinish; a
+// subtask that fails or is cancelled (Close without Finish) keeps its
+// in-progress files for recovery.
+
+// sinkState is the operator state of one subtask in CommitOnCheckpoint mode,
+// stored as JSON in the checkpoint.
+type sinkState struct {
+	Version int           `json:"version"`
+	Writers []writerState `json:"writers"`
+}
+
+// writerState is what a checkpoint knows of the parts of one subtask
+// number.
+type writerState struct {
+	Subtask int         `json:"subtask"`
+	NextSeq int         `json:"next_seq"`
+	Pending []partState `json:"pending,omitempty"`
+	Open    *partState  `json:"open,omitempty"`
+}
+
+type partState struct {
+	Seq   int   `json:"seq"`
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+}
+
+const sinkStateVersion = 1
+
+var (
+	_ arrowexec.Checkpointer       = (*fileSink)(nil)
+	_ arrowexec.CheckpointListener = (*fileSink)(nil)
+)
+
+// SnapshotState pre-commits what the subtask received before barrier id
+// (CommitOnCheckpoint; other modes keep no state).
+func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	if s.opts.Commit != CommitOnCheckpoint {
+		return arrowexec.SubtaskSnapshot{}, nil
+	}
+	own := writerState{Subtask: s.subtask}
+	if p := s.cur; p != nil {
+		if s.opts.Format == Parquet {
+			if err := s.closePart(); err != nil {
+				return arrowexec.SubtaskSnapshot{}, err
+			}
+		} else {
+			if err := p.enc.(interface{ flush() error }).flush(); err != nil {
+				return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: write %s: %w", p.tmp, err)
+			}
+			if !s.opts.NoSync {
+				if err := p.f.Sync(); err != nil {
+					return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
+				}
+			}
+			own.Open = &partState{Seq: p.seq, Rows: p.rows, Bytes: p.enc.size()}
+		}
+	}
+	for _, p := range s.pending {
+		if p.ckpt == 0 {
+			p.ckpt = id
+		}
+		own.Pending = append(own.Pending, partState{Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
+	}
+	own.NextSeq = s.seq
+	st := sinkState{Version: sinkStateVersion, Writers: append([]writerState{own}, s.inherited...)}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
+	}
+	return arrowexec.SubtaskSnapshot{Operator: b}, nil
+}
+
+// NotifyCheckpointComplete publishes the parts pre-committed at barrier id
+// or earlier.
+func (s *fileSink) NotifyCheckpointComplete(ctx context.Context, id uint64) error {
+	if s.opts.Commit != CommitOnCheckpoint {
+		return nil
+	}
+	n := 0
+	for n < len(s.pending) && s.pending[n].ckpt != 0 && s.pending[n].ckpt <= id {
+		n++
+	}
+	return s.publish(n)
+}
+
+// recover completes the checkpoint the subtask restores from (see above).
+func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
+	var all []writerState
+	empty := 0
+	for i, blob := range rs.Operator {
+		if len(blob) == 0 {
+			empty++
+			continue
+		}
+		var st sinkState
+		if err := json.Unmarshal(blob, &st); err != nil {
+			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: %w", s.opts.Dir, i, err)
+		}
+		if st.Version != sinkStateVersion {
+			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: unknown version %d", s.opts.Dir, i, st.Version)
+		}
+		all = append(all, st.Writers...)
+	}
+	if len(all) == 0 {
+		// The checkpoint was taken in another commit mode: nothing to
+		// complete; start like a fresh run.
+		return s.removeStale()
+	}
+	if empty > 0 {
+		return fmt.Errorf("sinks: file sink %s: checkpoint %d has no state for %d previous subtasks", s.opts.Dir, rs.CheckpointID, empty)
+	}
+	known := map[int]bool{}
+	for _, w := range all {
+		if known[w.Subtask] {
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d holds subtask %d twice", s.opts.Dir, rs.CheckpointID, w.Subtask)
+		}
+		known[w.Subtask] = true
+	}
+	names, err := s.fs.ReadDir(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
+	}
+	for _, w := range all {
+		if w.Subtask%s.par != s.subtask {
+			continue
+		}
+		if err := s.recoverWriter(w, names, rs.CheckpointID); err != nil {
+			return err
+		}
+		if w.Subtask == s.subtask {
+			s.seq = w.NextSeq
+		} else {
+			s.inherited = append(s.inherited, writerState{Subtask: w.Subtask, NextSeq: w.NextSeq})
+		}
+	}
+	// Files of subtask numbers the checkpoint does not know are newer than
+	// it: this subtask removes its own number's; subtask 0 those of numbers
+	// no subtask of this run writes. (Never another running subtask's:
+	// it may already be writing.)
+	for _, n := range names {
+		st, _, _, ok := s.parseName(n)
+		if !ok || known[st] || !(st == s.subtask || (s.subtask == 0 && st >= s.par)) {
+			continue
+		}
+		if err := s.removeFile(n); err != nil {
+			return err
+		}
+	}
+	if !s.opts.NoSync {
+		if err := s.fs.SyncDir(s.opts.Dir); err != nil {
+			return fmt.Errorf("sinks: fsync dir %s: %w", s.opts.Dir, err)
+		}
+	}
+	return nil
+}
+
+// recoverWriter publishes the parts of previous subtask w that checkpoint
+// id committed and removes that subtask's newer and in-progress files.
+func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) error {
+	done := map[int]bool{}
+	for _, p := range w.Pending {
+		if err := s.publishRecovered(w.Subtask, p, false, id); err != nil {
+			return err
+		}
+		done[p.Seq] = true
+	}
+	if p := w.Open; p != nil {
+		if err := s.publishRecovered(w.Subtask, *p, true, id); err != nil {
+			return err
+		}
+		done[p.Seq] = true
+	}
+	for _, n := range names {
+		st, seq, hidden, ok := s.parseName(n)
+		if !ok || st != w.Subtask || done[seq] {
+			continue
+		}
+		if hidden || seq >= w.NextSeq {
+			if err := s.removeFile(n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// publishRecovered publishes part p of previous subtask st. With truncate
+// (an open text part), the file is cut to its committed length first.
+func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint64) error {
+	final := filepath.Join(s.opts.Dir, s.nameOf(st, p.Seq))
+	tmp := filepath.Join(s.opts.Dir, tmpName(s.nameOf(st, p.Seq)))
+	// A closed part is complete as it is (its recorded size is the
+	// encoder's estimate); an open text part is cut to its committed
+	// length, which the text encoder counts exactly.
+	check := func(path string, size int64) error {
+		if !truncate {
+			return nil
+		}
+		switch {
+		case size < p.Bytes:
+			return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", path, size, id, p.Bytes)
+		case size > p.Bytes:
+			if err := s.fs.Truncate(path, p.Bytes); err != nil {
+				return fmt.Errorf("sinks: recover %s: truncate: %w", path, err)
+			}
+		}
+		return nil
+	}
+	if fi, err := s.fs.Stat(tmp); err == nil {
+		if err := check(tmp, fi.Size()); err != nil {
+			return err
+		}
+		if err := s.fs.Rename(tmp, final); err != nil {
+			return fmt.Errorf("sinks: publish %s: %w", final, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sinks: recover %s: %w", tmp, err)
+	} else if fi, err := s.fs.Stat(final); err == nil {
+		if err := check(final, fi.Size()); err != nil {
+			return err
+		}
+	} else {
+		return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
+	}
+	s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes})
+	return nil
+}
+
+func (s *fileSink) removeFile(name string) error {
+	p := filepath.Join(s.opts.Dir, name)
+	if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sinks: remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// nameOf is the final file name of part seq of subtask st.
+func (s *fileSink) nameOf(st, seq int) string {
+	return fmt.Sprintf("%s-%05d-%05d.%s", s.opts.Prefix, st, seq, s.opts.Format.Ext())
+}
+
+// parseName parses the name of one of this sink's files, published or in
+// progress (hidden).
+func (s *fileSink) parseName(name string) (st, seq int, hidden, ok bool) {
+	if strings.HasPrefix(name, ".") && strings.HasSuffix(name, inProgressSuffix) {
+		hidden = true
+		name = strings.TrimSuffix(name[1:], inProgressSuffix)
+	}
+	rest, found := strings.CutPrefix(name, s.opts.Prefix+"-")
+	if !found {
+		return 0, 0, false, false
+	}
+	var ext string
+	if n, err := fmt.Sscanf(rest, "%05d-%05d.%s", &st, &seq, &ext); n != 3 || err != nil || ext != s.opts.Format.Ext() {
+		return 0, 0, false, false
+	}
+	if rest != fmt.Sprintf("%05d-%05d.%s", st, seq, ext) {
+		return 0, 0, false, false
+	}
+	return st, seq, hidden, true
+}
