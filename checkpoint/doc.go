@@ -139,7 +139,9 @@
 // --checkpoint-interval 1s [--from PATH]`: it loads From or Latest(Dir),
 // builds the graph through a callback, compiles it with the coordinator's
 // RunOptions, runs the job and the trigger loop, and on ctx cancellation
-// (SIGTERM) stops gracefully with a final checkpoint. GraphFingerprint
+// (SIGTERM) stops gracefully with a final checkpoint. For exactly-once
+// files, the job's file sinks use sinks.CommitOnCheckpoint (parts published
+// on NotifyCheckpointComplete, recovered on restore). GraphFingerprint
 // computes a fingerprint from a graph's shape when no spec hash is at hand.
 //
 // # Files
