@@ -178,7 +178,8 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 
 // buildSink creates the job's sink. File sinks of bounded jobs write to a
 // staging directory that Commit publishes; those of unbounded jobs publish
-// each part when it rolls (until checkpoints make them exactly-once).
+// each part when the checkpoint covering it is complete when the job runs
+// with checkpoints (two-phase commit: exactly-once), else when it rolls.
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
 	if k := s.Sink.Kafka; k != nil {
 		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp})
@@ -201,6 +202,8 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 			return nil, err
 		}
 		opts.Dir = plan.staging
+	} else if o.Checkpointed {
+		opts.Commit = sinks.CommitOnCheckpoint
 	} else {
 		opts.Commit = sinks.CommitOnRoll
 	}

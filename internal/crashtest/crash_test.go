@@ -85,16 +85,8 @@ sink:
   file: {path: out, format: parquet, part_size: 16KiB}
 `
 
-// sinkTwoPhaseCommit says job.Options.Checkpointed switches file sinks to
-// the two-phase-commit mode; until sinks has it, output of parts open at a
-// kill is lost and the test cannot pass.
-const sinkTwoPhaseCommit = false
-
 // TestCrashRecoveryExactlyOnce: see the package documentation.
 func TestCrashRecoveryExactlyOnce(t *testing.T) {
-	if !sinkTwoPhaseCommit && os.Getenv("RIFFLE_CRASH_FORCE") != "1" {
-		t.Skip("crash test: file sinks have no two-phase-commit mode yet (RIFFLE_CRASH_FORCE=1 runs it anyway)")
-	}
 	if testing.Short() {
 		t.Skip("crash test: skipped with -short (builds riffle, runs it for about a minute)")
 	}
