@@ -6,8 +6,9 @@ import "context"
 // channel belongs to the checkpoint, everything after it does not.
 type Barrier struct {
 	ID uint64
-	// Savepoint is set for user-triggered savepoints; Stop asks the job to
-	// finish after the savepoint completed (stop-with-savepoint).
+	// Savepoint is set for user-triggered savepoints. Stop makes every
+	// source end right behind this barrier (stop-with-savepoint): nothing is
+	// processed that the checkpoint does not cover.
 	Savepoint bool
 	Stop      bool
 }
