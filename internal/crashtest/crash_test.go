@@ -144,7 +144,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 		}
 		counts[m]++
 		n := crash.checkPublished(seen)
-		t.Logf("run %2d: %-24s %3d files published", crash.runs, m, n)
+		t.Logf("run %2d (parallelism %d): %-24s %3d files published", crash.runs, crash.lastPar, m, n)
 	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
@@ -303,17 +303,18 @@ type proc struct {
 	done chan error
 }
 
-// start starts a riffle process.
-func (r *runner) start() *proc {
+// start starts a riffle process; par > 0 overrides the job's parallelism.
+func (r *runner) start(par int) *proc {
 	r.t.Helper()
 	r.runs++
+	r.lastPar = par
 	r.lastLog = filepath.Join(r.logs, fmt.Sprintf("run-%03d.log", r.runs))
 	f, err := os.Create(r.lastLog)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	cmd := exec.Command(r.bin, "run", "--checkpoint-dir", r.ck, "--checkpoint-interval", interval,
-		"--output", r.out, "--progress", "never", r.job)
+		"--output", r.out, "--progress", "never", "--parallelism", strconv.Itoa(par), r.job)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -383,7 +384,7 @@ func (r *runner) killOnce(rng *rand.Rand) killMode {
 	delay := time.Duration(50+rng.IntN(1500)) * time.Millisecond
 	jitter := time.Duration(rng.IntN(3000)) * time.Microsecond
 	ckBefore, outBefore := names(r.ck), names(r.out)
-	p := r.start()
+	p := r.start(1 + rng.IntN(3))
 	began := time.Now()
 	var ok func() bool
 	switch mode {
@@ -425,7 +426,7 @@ func (r *runner) killOnce(rng *rand.Rand) killMode {
 func (r *runner) stopOnce(rng *rand.Rand) killMode {
 	r.t.Helper()
 	ckBefore := names(r.ck)
-	p := r.start()
+	p := r.start(1 + rng.IntN(3))
 	began := time.Now()
 	for !appeared(r.ck, ckBefore, isCheckpoint) {
 		select {
@@ -503,7 +504,7 @@ func (r *runner) checkPublished(seen map[string]string) int {
 // SIGTERM and checks it exits 0.
 func (r *runner) finish(topic string, ends map[int]int64) {
 	r.t.Helper()
-	p := r.start()
+	p := r.start(0)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deadline := time.After(finishTimeout)
 	for {

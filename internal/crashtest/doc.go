@@ -17,8 +17,10 @@
 // The job is a tumbling 10-minute window per item (count and sum of
 // weight) from the topic to a Parquet file sink (small parts, so a
 // checkpoint publishes several), with --checkpoint-interval 300ms. The
-// test builds the riffle binary once, then repeatedly starts it and kills
-// it with SIGKILL, choosing for each kill (seeded math/rand; the seed is
+// test builds the riffle binary once, then repeatedly starts it, each time
+// at a random --parallelism from 1 to 3 (so every restore also rescales
+// the Kafka source, the window's key groups and the sink's recovery), and
+// kills it with SIGKILL, choosing for each kill (seeded math/rand; the seed is
 // logged, RIFFLE_CRASH_SEED replays it) one of:
 //
 //   - a random delay after the start;
