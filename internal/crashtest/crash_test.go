@@ -287,6 +287,7 @@ type runner struct {
 	ck, out, logs string
 	runs          int
 	lastLog       string
+	lastPar       int
 	timeouts      int
 }
 
