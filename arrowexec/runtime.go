@@ -69,18 +69,7 @@ type Job struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 	drain    atomic.Bool
-
-	// ckMu orders checkpoint triggers against operator subtasks finishing:
-	// a finished operator subtask reports its final state for every
-	// checkpoint triggered after it last reported, whichever comes first.
-	ckMu        sync.Mutex
-	triggered   []uint64   // recent checkpoint ids, ascending
-	finishedOps []*subtask // operator subtasks that finished, with finalSnap set
 }
-
-// maxTriggered bounds Job.triggered; a subtask finishing has reported all
-// but the most recent checkpoints long before.
-const maxTriggered = 1024
 
 // Stop ends the job gracefully: every source stops after its current batch
 // and signals end of input, so operators finish and sinks flush and commit
@@ -211,23 +200,6 @@ func (j *Job) Graph() *Graph { return j.g }
 // already finished report their final state for b at once; when every
 // source has finished, ErrSourcesFinished says no barrier was injected.
 func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
-	// Operator subtasks that already finished take part with their final
-	// state: every input they had ended, so no barrier can reach them and
-	// nothing they saw can come after this one.
-	j.ckMu.Lock()
-	j.triggered = append(j.triggered, b.ID)
-	if len(j.triggered) > maxTriggered {
-		j.triggered = append(j.triggered[:0], j.triggered[len(j.triggered)-maxTriggered:]...)
-	}
-	finished := append([]*subtask(nil), j.finishedOps...)
-	j.ckMu.Unlock()
-	if j.opts.OnSnapshot != nil {
-		for _, st := range finished {
-			if err := j.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, st.finalSnap); err != nil {
-				return err
-			}
-		}
-	}
 	// The hand-off is unbuffered, so a barrier is either taken by a running
 	// source loop or answered with the final state of a finished source;
 	// never left in a queue nobody reads. Sources are triggered
@@ -378,11 +350,8 @@ type subtask struct {
 	out       output
 	trigger   chan Barrier
 	finished  chan struct{}   // sources: closed when the reader is done
-	finalSnap SubtaskSnapshot // state at end of input (sources: set before finished is closed; operators: before joining Job.finishedOps)
+	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
 	finalErr  error
-	// lastReported is the last checkpoint id this operator subtask
-	// reported a snapshot for (its goroutine only).
-	lastReported uint64
 
 	completeMu sync.Mutex
 	completed  []uint64
@@ -438,38 +407,6 @@ func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
 	if st.job.opts.OnSnapshot != nil {
 		if err := st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap); err != nil {
 			return err
-		}
-	}
-	st.lastReported = b.ID
-	return nil
-}
-
-// finishOperator records a finished operator subtask's final state and
-// reports it for the checkpoints triggered since it last reported (their
-// barriers can no longer reach it); later triggers report it themselves.
-func (st *subtask) finishOperator(ctx context.Context, op Operator) error {
-	if cp, ok := op.(Checkpointer); ok {
-		s, err := cp.SnapshotState(ctx, 0)
-		if err != nil {
-			return fmt.Errorf("final snapshot: %w", err)
-		}
-		st.finalSnap = s
-	}
-	j := st.job
-	j.ckMu.Lock()
-	var missed []uint64
-	for _, id := range j.triggered {
-		if id > st.lastReported {
-			missed = append(missed, id)
-		}
-	}
-	j.finishedOps = append(j.finishedOps, st)
-	j.ckMu.Unlock()
-	if j.opts.OnSnapshot != nil {
-		for _, id := range missed {
-			if err := j.opts.OnSnapshot(st.node.name, st.task.Subtask, id, st.finalSnap); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -629,9 +566,6 @@ func (st *subtask) runOperator(ctx context.Context) error {
 		return err
 	}
 	if err := st.notifyCompleted(ctx, op); err != nil {
-		return err
-	}
-	if err := st.finishOperator(ctx, op); err != nil {
 		return err
 	}
 	return st.out.control(ctx, Message{Kind: KindEndOfInput})
