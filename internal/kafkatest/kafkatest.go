@@ -89,7 +89,11 @@ func CreateTopic(t testing.TB, brokers, name string, partitions int) string {
 	defer cancel()
 
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
+		// Test data carries old event-time timestamps (e.g. 2025): with
+		// the default time-based retention the broker would delete it
+		// under a running test.
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: "-1"}}}},
 	})
 	if err == nil {
 		err = res.Errors[topic]

@@ -131,6 +131,8 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$state/data
+# Test and demo data carry old event-time timestamps: never delete by age.
+log.retention.ms=-1
 auto.create.topics.enable=false
 delete.topic.enable=true
 num.partitions=1
