@@ -23,16 +23,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/internal/gen"
-	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/bench/internal/benchenv"
 	"github.com/riffle-dev/riffle/job"
 )
 
@@ -72,76 +68,40 @@ func main() {
 }
 
 func run(rows int64, threads, runs int, dir, cpuprofile string) error {
-	root, err := oracle.RepoRoot()
+	env, stop, err := benchenv.Setup(rows, threads, dir, cpuprofile)
 	if err != nil {
 		return err
 	}
-	if dir == "" {
-		dir = filepath.Join(root, ".cache", "bench")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	defer stop()
+	if err := env.NeedPython(); err != nil {
 		return err
 	}
-	input := filepath.Join(dir, fmt.Sprintf("events-%d-seed1.parquet", rows))
-	if _, err := os.Stat(input); err != nil {
-		fmt.Fprintf(os.Stderr, "generating %d rows into %s\n", rows, input)
-		if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: rows, Seed: 1}, nil); err != nil {
-			return err
-		}
-	}
-	st, _ := os.Stat(input)
-	python := filepath.Join(root, ".venv", "bin", "python")
-	if _, err := os.Stat(python); err != nil {
-		return fmt.Errorf("no DuckDB: run scripts/python-env.sh first (%v)", err)
-	}
-	runtime.GOMAXPROCS(threads)
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
-	fmt.Printf("input: %s (%d rows, %.1f MiB), threads: %d, runs: %d, %s/%s, %d CPUs\n\n", filepath.Base(input), rows,
-		float64(st.Size())/(1<<20), threads, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	input, dir, python := env.Input, env.Dir, env.Python
+	fmt.Printf("%s\n\n", env.Header(threads, runs))
 	fmt.Println("| query | riffle wall | DuckDB wall | wall ratio | riffle events/s | riffle events/s per core | DuckDB events/s per core | result rows (riffle, DuckDB) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, q := range queries {
 		var rt, dt, rc, dc []time.Duration
 		var rrows, drows int64
 		for i := 0; i < runs; i++ {
-			c0 := cpuSelf()
+			c0 := benchenv.CPUSelf()
 			d, n, err := timeRiffle(input, dir, q, threads)
 			if err != nil {
 				return fmt.Errorf("riffle %s: %w", q.name, err)
 			}
-			rt, rc, rrows = append(rt, d), append(rc, cpuSelf()-c0), n
+			rt, rc, rrows = append(rt, d), append(rc, benchenv.CPUSelf()-c0), n
 			d, cpu, n, err := timeDuckDB(python, input, dir, q, threads)
 			if err != nil {
 				return fmt.Errorf("duckdb %s: %w", q.name, err)
 			}
 			dt, dc, drows = append(dt, d), append(dc, cpu), n
 		}
-		r, d := median(rt), median(dt)
+		r, d := benchenv.Median(rt), benchenv.Median(dt)
 		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2fM | %.2fM | %.2fM | %d, %d |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
-			float64(rows)/r.Seconds()/1e6, float64(rows)/median(rc).Seconds()/1e6, float64(rows)/median(dc).Seconds()/1e6, rrows, drows)
+			float64(rows)/r.Seconds()/1e6, float64(rows)/benchenv.Median(rc).Seconds()/1e6, float64(rows)/benchenv.Median(dc).Seconds()/1e6, rrows, drows)
 	}
 	fmt.Println("\nper core: rows divided by the CPU time (user+system) the engine spent, so other load on a shared machine counts less.")
 	return nil
-}
-
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func timeRiffle(input, dir string, q query, threads int) (time.Duration, int64, error) {
