@@ -8,7 +8,10 @@ type Barrier struct {
 	ID uint64
 	// Savepoint is set for user-triggered savepoints. Stop makes every
 	// source end right behind this barrier (stop-with-savepoint): nothing is
-	// processed that the checkpoint does not cover.
+	// processed that the checkpoint does not cover. Whoever triggers a Stop
+	// barrier must call Job.Stop once the checkpoint completed (after
+	// NotifyCheckpointComplete) or failed: CheckpointListeners wait for it,
+	// so that they learn the outcome before they finish.
 	Savepoint bool
 	Stop      bool
 }

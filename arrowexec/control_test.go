@@ -312,3 +312,87 @@ func TestStop(t *testing.T) {
 		})
 	}
 }
+
+// listener records the completions it got before Finish.
+type listener struct {
+	mu       *sync.Mutex
+	before   map[uint64]bool
+	finished *bool
+}
+
+func (l *listener) Open(context.Context) error { return nil }
+func (l *listener) Process(context.Context, int, arrow.RecordBatch, arrowexec.Emitter) error {
+	return nil
+}
+func (l *listener) Finish(context.Context, arrowexec.Emitter) error {
+	l.mu.Lock()
+	*l.finished = true
+	l.mu.Unlock()
+	return nil
+}
+func (l *listener) Close() error { return nil }
+func (l *listener) NotifyCheckpointComplete(_ context.Context, id uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !*l.finished {
+		l.before[id] = true
+	}
+	return nil
+}
+
+type listenerSpec struct{ l *listener }
+
+func (s listenerSpec) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s listenerSpec) New(*arrowexec.Task) (arrowexec.Operator, error) { return s.l, nil }
+
+// TestStopBarrierCompletionBeforeFinish: after a stop-with-savepoint
+// barrier, a CheckpointListener learns that the checkpoint completed before
+// it finishes (the coordinator notifies, then stops the job).
+func TestStopBarrierCompletionBeforeFinish(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var mu sync.Mutex
+	finished := false
+	l := &listener{mu: &mu, before: map[uint64]bool{}, finished: &finished}
+	var job *arrowexec.Job
+	reports := 0
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", endless{}, 1)
+	g.Add("sink", listenerSpec{l}, 1, s.Forward())
+	job, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 1,
+		OnSnapshot: func(node string, subtask int, id uint64, _ arrowexec.SubtaskSnapshot) error {
+			mu.Lock()
+			reports++
+			all := reports == 2
+			mu.Unlock()
+			if all { // every subtask reported: complete, then stop
+				go func() {
+					job.NotifyCheckpointComplete(id)
+					job.Stop(false)
+				}()
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- job.Run(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := job.TriggerCheckpoint(context.Background(), arrowexec.Barrier{ID: 7, Savepoint: true, Stop: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("job did not stop")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !finished || !l.before[7] {
+		t.Fatalf("finished=%v, completion of checkpoint 7 before Finish=%v", finished, l.before[7])
+	}
+}

@@ -355,6 +355,8 @@ type subtask struct {
 
 	completeMu sync.Mutex
 	completed  []uint64
+	// stoppedByBarrier: this subtask snapshotted a Stop barrier.
+	stoppedByBarrier bool
 
 	cases    []reflect.SelectCase
 	caseIdx  []int
@@ -395,6 +397,9 @@ func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
 }
 
 func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
+	if b.Stop {
+		st.stoppedByBarrier = true
+	}
 	cp, ok := target.(Checkpointer)
 	var snap SubtaskSnapshot
 	if ok {
@@ -491,6 +496,11 @@ func (st *subtask) runSource(ctx context.Context) error {
 			}
 		}
 	}
+	if st.stoppedByBarrier {
+		if err := st.awaitStopCompletion(ctx, r); err != nil {
+			return err
+		}
+	}
 	if cp, ok := r.(Checkpointer); ok {
 		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
 	}
@@ -562,6 +572,11 @@ func (st *subtask) runOperator(ctx context.Context) error {
 			}
 		}
 	}
+	if st.stoppedByBarrier {
+		if err := st.awaitStopCompletion(ctx, op); err != nil {
+			return err
+		}
+	}
 	if err := op.Finish(ctx, &st.out); err != nil {
 		return err
 	}
@@ -569,6 +584,23 @@ func (st *subtask) runOperator(ctx context.Context) error {
 		return err
 	}
 	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+}
+
+// awaitStopCompletion runs after a subtask snapshotted a Stop barrier and
+// its input ended right behind it: a CheckpointListener (a two-phase-commit
+// sink publishing, a source committing offsets) waits until the job is
+// stopped — the coordinator stops it once that checkpoint completed or
+// failed — and gets the completion before it finishes and closes.
+func (st *subtask) awaitStopCompletion(ctx context.Context, target any) error {
+	if _, ok := target.(CheckpointListener); !ok {
+		return nil
+	}
+	select {
+	case <-st.job.stopCh:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return st.notifyCompleted(ctx, target)
 }
 
 func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
