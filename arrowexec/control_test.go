@@ -342,7 +342,7 @@ func (l *listener) NotifyCheckpointComplete(_ context.Context, id uint64) error 
 
 type listenerSpec struct{ l *listener }
 
-func (s listenerSpec) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s listenerSpec) Schema([]*arrow.Schema) (*arrow.Schema, error)   { return nil, nil }
 func (s listenerSpec) New(*arrowexec.Task) (arrowexec.Operator, error) { return s.l, nil }
 
 // TestStopBarrierCompletionBeforeFinish: after a stop-with-savepoint
