@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"github.com/riffle-dev/riffle/sinks"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/sources/hybrid"
@@ -120,17 +120,10 @@ func parquetSource(pq *ParquetSpec, steps []Step, eventTime string) (*parquet.So
 }
 
 func brokerList(spec, override string) []string {
-	b := spec
 	if override != "" {
-		b = override
+		return kafkaaddr.Split(override)
 	}
-	var out []string
-	for _, x := range strings.Split(b, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
+	return kafkaaddr.Split(spec)
 }
 
 func kafkaOptions(k *KafkaSpec, brokers string, wm arrowexec.WatermarkStrategy) (kafka.Options, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"os"
 	"regexp"
 	"strings"
@@ -48,15 +49,7 @@ func Client(brokers string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(splitBrokers(brokers)...), Timeout: opTimeout}
 }
 
-func splitBrokers(brokers string) []string {
-	var out []string
-	for _, b := range strings.Split(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
+func splitBrokers(brokers string) []string { return kafkaaddr.Split(brokers) }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 

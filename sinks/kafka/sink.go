@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"strings"
 	"time"
 
@@ -53,15 +54,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	var brokers []string
-	for _, b := range o.Brokers {
-		for _, s := range strings.Split(b, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				brokers = append(brokers, s)
-			}
-		}
-	}
-	o.Brokers = brokers
+	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}

@@ -3,7 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -162,15 +162,7 @@ type Options struct {
 
 // withDefaults returns o with zero fields replaced by their defaults.
 func (o Options) withDefaults() Options {
-	var brokers []string
-	for _, b := range o.Brokers {
-		for _, s := range strings.Split(b, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				brokers = append(brokers, s)
-			}
-		}
-	}
-	o.Brokers = brokers
+	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.Start == "" {
 		o.Start = StartEarliest
 	}
