@@ -159,19 +159,33 @@ func TestWatermarkMinimum(t *testing.T) {
 	fast.EventTime, slow.EventTime = 0, 0
 	sink := exectest.NewSink()
 	defer sink.Release()
-	// The slow source holds its end of input until the fast one has
-	// finished, so every watermark before the final one is held back by it.
-	gate := make(chan struct{})
+	// The slow source stays open (unbounded) after its data until the job
+	// is stopped, so every watermark before the final one is held back by
+	// it, whatever the fast source does.
 	g := arrowexec.NewGraph()
-	f := g.AddSource("fast", gated{fast, nil, gate}, 1)
-	s := g.AddSource("slow", gated{slow, gate, nil}, 1)
+	f := g.AddSource("fast", fast, 1)
+	s := g.AddSource("slow", heldOpen{slow}, 1)
 	u := g.Add("union", exectest.Identity(), 1, f.Forward(), s.Forward())
 	g.Add("sink", sink, 1, u.Forward())
 	job, err := g.Compile(arrowexec.RunOptions{Mem: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := job.Run(context.Background()); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- job.Run(context.Background()) }()
+	for { // all 400 rows arrived: the fast source has finished
+		var rows int64
+		for _, m := range job.Metrics("sink") {
+			rows += m.RowsIn.Load()
+		}
+		if rows == 400 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the fast source's final watermark through
+	job.Stop(true)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	wms := sink.Watermarks[0]
@@ -190,36 +204,26 @@ func TestWatermarkMinimum(t *testing.T) {
 
 var timeSchema = arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
 
-// gated wraps a source: at end of input it waits for wait to close, then
-// closes done.
-type gated struct {
-	arrowexec.Source
-	wait, done chan struct{}
+// heldOpen wraps a bounded source: after its data it stays open, reporting
+// nothing new, until the job stops it.
+type heldOpen struct{ arrowexec.Source }
+
+func (h heldOpen) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	r, err := h.Source.Open(ctx, t)
+	return &heldOpenReader{SourceReader: r}, err
 }
 
-func (g gated) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
-	r, err := g.Source.Open(ctx, t)
-	return &gatedReader{SourceReader: r, g: g}, err
-}
+type heldOpenReader struct{ arrowexec.SourceReader }
 
-type gatedReader struct {
-	arrowexec.SourceReader
-	g gated
-}
-
-func (r *gatedReader) CurrentWatermark() (int64, bool) {
+func (r *heldOpenReader) CurrentWatermark() (int64, bool) {
 	return r.SourceReader.(arrowexec.WatermarkSource).CurrentWatermark()
 }
 
-func (r *gatedReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+func (r *heldOpenReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	b, err := r.SourceReader.Next(ctx)
 	if err == io.EOF {
-		if r.g.wait != nil {
-			<-r.g.wait
-		}
-		if r.g.done != nil {
-			close(r.g.done)
-		}
+		time.Sleep(time.Millisecond)
+		return nil, nil // unbounded: nothing arrived within the latency bound
 	}
 	return b, err
 }
