@@ -1,12 +1,16 @@
 package sinks
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -97,6 +101,10 @@ type parquetEncoder struct {
 	bw   *bufWriter
 	cw   *countingWriter
 	fw   *pqarrow.FileWriter
+	// wrote: a batch was written, so the writer has an open row group (the
+	// last of its metadata) until Close.
+	wrote bool
+	done  bool // closed: size is the file's
 }
 
 func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Allocator, w io.Writer) (*parquetEncoder, error) {
@@ -112,6 +120,7 @@ func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Alloca
 }
 
 func (e *parquetEncoder) write(b arrow.RecordBatch) error {
+	e.wrote = true
 	if err := e.fw.WriteBuffered(b); err != nil {
 		return err
 	}
@@ -121,19 +130,163 @@ func (e *parquetEncoder) write(b arrow.RecordBatch) error {
 	return nil
 }
 
-func (e *parquetEncoder) size() int64 { return e.cw.n + e.fw.RowGroupTotalCompressedBytes() }
+func (e *parquetEncoder) size() int64 {
+	if e.done {
+		return e.cw.n
+	}
+	return e.cw.n + e.fw.RowGroupTotalCompressedBytes()
+}
 
+// close writes the footer and flushes. When the open row group is empty
+// (just cut at a barrier or at RowGroupBytes) and the part already holds
+// rows, pqarrow's Close would write that row group with 0 rows; the part is
+// finished with its committed footer instead, which leaves it out.
 func (e *parquetEncoder) close() error {
+	if e.wrote {
+		n, err := e.fw.RowGroupNumRows()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			_, footer, err := e.commit()
+			if errors.Is(err, errFooterNotSelfContained) {
+				return e.closeWriter()
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := e.cw.Write(footer); err != nil {
+				return err
+			}
+			if err := e.bw.Flush(); err != nil {
+				return err
+			}
+			e.discard()
+			return nil
+		}
+	}
+	return e.closeWriter()
+}
+
+// closeWriter closes the part the ordinary way: pqarrow writes the open row
+// group and the footer.
+func (e *parquetEncoder) closeWriter() error {
 	if err := e.fw.Close(); err != nil {
 		return err
 	}
+	e.done = true
 	return e.bw.Flush()
 }
 
-func (e *parquetEncoder) abort() {
+// errFooterNotSelfContained: the metadata of the written row groups refers
+// to bytes past them, so it cannot serve as a committed footer.
+var errFooterNotSelfContained = errors.New("parquet footer refers past the committed row groups")
+
+// commit makes everything written so far complete row groups in the file:
+// it closes the open row group if it holds rows (pqarrow starts the next
+// one, which stays empty until the next write) and flushes the buffered
+// bytes to the file (not fsynced). It returns the committed length, the
+// file's size now, and the committed footer: the file metadata of the
+// closed row groups (pqarrow's snapshot without the open, empty row group),
+// serialized as parquet/file writes a footer (thrift metadata, its
+// little-endian uint32 length, "PAR1"). The first length bytes followed by
+// the footer are a complete Parquet file holding every row written so far.
+// The footer is not written to the file: pqarrow keeps writing row groups
+// after length. It fails with errFooterNotSelfContained when the metadata
+// points at bytes past length (page indexes, bloom filters, written only at
+// Close; the sink does not enable them).
+func (e *parquetEncoder) commit() (int64, []byte, error) {
+	if !e.wrote {
+		return 0, nil, fmt.Errorf("parquet commit before the first row group")
+	}
+	n, err := e.fw.RowGroupNumRows()
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > 0 {
+		if err := e.fw.NewBufferedRowGroupChecked(); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := e.bw.Flush(); err != nil {
+		return 0, nil, err
+	}
+	length := e.cw.n
+	md, err := e.fw.FileMetadata()
+	if err != nil {
+		return 0, nil, err
+	}
+	// The last row group of the snapshot is the open one: started by the
+	// first write and by every cut, finished only by the next cut or Close.
+	closed := make([]int, md.NumRowGroups()-1)
+	for i := range closed {
+		closed[i] = i
+	}
+	md, err = md.Subset(closed)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := checkCommittedFooter(md, length, int64(e.fw.NumRows())); err != nil {
+		return 0, nil, err
+	}
+	var buf bytes.Buffer
+	mlen, err := md.WriteTo(&buf, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	var trailer [8]byte
+	binary.LittleEndian.PutUint32(trailer[:4], uint32(mlen))
+	copy(trailer[4:], "PAR1")
+	buf.Write(trailer[:])
+	return length, buf.Bytes(), nil
+}
+
+// checkCommittedFooter checks that md describes exactly rows rows and only
+// bytes in [4, length): every column chunk lies there, and nothing refers to
+// page indexes or bloom filters (written after the row groups, at Close).
+func checkCommittedFooter(md *metadata.FileMetaData, length, rows int64) error {
+	if md.NumRows != rows {
+		return fmt.Errorf("parquet committed footer: %d rows in its row groups, writer wrote %d", md.NumRows, rows)
+	}
+	for i := 0; i < md.NumRowGroups(); i++ {
+		rg := md.RowGroup(i)
+		if rg.NumColumns() != md.NumColumns() {
+			return fmt.Errorf("parquet committed footer: row group %d has %d of %d columns", i, rg.NumColumns(), md.NumColumns())
+		}
+		for j := 0; j < rg.NumColumns(); j++ {
+			cc, err := rg.ColumnChunk(j)
+			if err != nil {
+				return err
+			}
+			start := cc.DataPageOffset()
+			if cc.HasDictionaryPage() {
+				start = min(start, cc.DictionaryPageOffset())
+			}
+			if cc.HasIndexPage() {
+				start = min(start, cc.IndexPageOffset())
+			}
+			if start < 4 || start+cc.TotalCompressedSize() > length {
+				return fmt.Errorf("%w: row group %d column %d at [%d, %d), committed length %d", errFooterNotSelfContained, i, j, start, start+cc.TotalCompressedSize(), length)
+			}
+			if cc.GetColumnIndexLocation() != nil || cc.GetOffsetIndexLocation() != nil || cc.BloomFilterOffset() != 0 {
+				return fmt.Errorf("%w: row group %d column %d has a page index or bloom filter", errFooterNotSelfContained, i, j)
+			}
+		}
+	}
+	return nil
+}
+
+// discard releases the writer's memory without writing anything more to
+// the file.
+func (e *parquetEncoder) discard() {
+	e.done = true
+	n := e.cw.n
 	e.cw.w = io.Discard
 	_ = e.fw.Close()
+	e.cw.n = n
 }
+
+func (e *parquetEncoder) abort() { e.discard() }
 
 // bufWriter is a minimal buffered writer (bufio.Writer without the
 // ReadFrom/large-write paths we do not need), flushed explicitly.

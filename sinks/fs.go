@@ -21,8 +21,21 @@ type FS interface {
 	// Stat describes name (CommitOnCheckpoint recovery).
 	Stat(name string) (fs.FileInfo, error)
 	// Truncate cuts name to size bytes and makes that durable
-	// (CommitOnCheckpoint recovery of text parts).
+	// (CommitOnCheckpoint recovery of open parts).
 	Truncate(name string, size int64) error
+	// Append opens the existing file name for writing at its end
+	// (CommitOnCheckpoint recovery of open Parquet parts: the committed
+	// footer).
+	Append(name string) (File, error)
+	// Open opens name for reading (CommitOnCheckpoint recovery: is the
+	// committed footer already there?).
+	Open(name string) (ReadFile, error)
+}
+
+// ReadFile is a file open for reading.
+type ReadFile interface {
+	io.ReaderAt
+	Close() error
 }
 
 // File is a file open for writing.
@@ -42,6 +55,12 @@ func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
 func (OSFS) Create(name string) (File, error) {
 	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 }
+
+func (OSFS) Append(name string) (File, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+}
+
+func (OSFS) Open(name string) (ReadFile, error) { return os.Open(name) }
 
 func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 

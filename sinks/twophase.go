@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,9 +90,16 @@ type partState struct {
 	Seq   int   `json:"seq"`
 	Rows  int64 `json:"rows"`
 	Bytes int64 `json:"bytes"`
+	// Footer is the committed footer of an open Parquet part (base64 in
+	// the JSON): Bytes bytes of the file followed by Footer are the part
+	// as of the checkpoint.
+	Footer []byte `json:"footer,omitempty"`
 }
 
-const sinkStateVersion = 1
+// sinkStateVersion 2 adds open Parquet parts (partState.Footer); version 1
+// states, which never have one, are still read. A version 1 reader refuses
+// version 2, which it would misread.
+const sinkStateVersion = 2
 
 var (
 	_ arrowexec.Checkpointer       = (*fileSink)(nil)
@@ -106,9 +114,23 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	}
 	own := writerState{Subtask: s.subtask}
 	if p := s.cur; p != nil {
-		if s.opts.Format == Parquet {
-			if err := s.closePart(); err != nil {
-				return arrowexec.SubtaskSnapshot{}, err
+		if pe, ok := p.enc.(*parquetEncoder); ok {
+			length, footer, err := pe.commit()
+			switch {
+			case errors.Is(err, errFooterNotSelfContained):
+				// Cannot span the barrier: close the part here.
+				if err := s.closePart(); err != nil {
+					return arrowexec.SubtaskSnapshot{}, err
+				}
+			case err != nil:
+				return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: write %s: %w", p.tmp, err)
+			default:
+				if !s.opts.NoSync {
+					if err := p.f.Sync(); err != nil {
+						return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
+					}
+				}
+				own.Open = &partState{Seq: p.seq, Rows: p.rows, Bytes: length, Footer: footer}
 			}
 		} else {
 			if err := p.enc.(interface{ flush() error }).flush(); err != nil {
@@ -163,7 +185,7 @@ func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
 		if err := json.Unmarshal(blob, &st); err != nil {
 			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: %w", s.opts.Dir, i, err)
 		}
-		if st.Version != sinkStateVersion {
+		if st.Version != sinkStateVersion && st.Version != 1 {
 			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: unknown version %d", s.opts.Dir, i, st.Version)
 		}
 		all = append(all, st.Writers...)
@@ -252,10 +274,21 @@ func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) error
 }
 
 // publishRecovered publishes part p of previous subtask st. With truncate
-// (an open text part), the file is cut to its committed length first.
+// (an open part), the file is cut to its committed length first, and an
+// open Parquet part gets its committed footer.
 func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint64) error {
 	final := filepath.Join(s.opts.Dir, s.nameOf(st, p.Seq))
 	tmp := filepath.Join(s.opts.Dir, tmpName(s.nameOf(st, p.Seq)))
+	if truncate && s.opts.Format == Parquet {
+		if len(p.Footer) == 0 {
+			return fmt.Errorf("sinks: recover %s: checkpoint %d has no committed footer for this open Parquet part", final, id)
+		}
+		if err := s.recoverFooter(tmp, final, p, id); err != nil {
+			return err
+		}
+		s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes + int64(len(p.Footer))})
+		return nil
+	}
 	// A closed part is complete as it is (its recorded size is the
 	// encoder's estimate); an open text part is cut to its committed
 	// length, which the text encoder counts exactly.
@@ -291,6 +324,89 @@ func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint6
 	}
 	s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes})
 	return nil
+}
+
+// recoverFooter publishes open Parquet part p as of the checkpoint: its
+// first p.Bytes bytes (complete row groups) followed by its committed
+// footer. The part is found in progress (tmp) or published (final, by an
+// earlier recovery, or closed and published after the checkpoint with rows
+// it did not commit). A file that already ends at the footer is left as it
+// is; any other is cut (a published one is first renamed back to its
+// in-progress name, so a crash never leaves a cut published file without
+// its footer) and renamed into place. Each step leaves a state the next
+// recovery completes.
+func (s *fileSink) recoverFooter(tmp, final string, p partState, id uint64) error {
+	want := p.Bytes + int64(len(p.Footer))
+	fi, err := s.fs.Stat(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		fi, err = s.fs.Stat(final)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
+		}
+		if err != nil {
+			return fmt.Errorf("sinks: recover %s: %w", final, err)
+		}
+		if fi.Size() < p.Bytes {
+			return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", final, fi.Size(), id, p.Bytes)
+		}
+		done, err := s.endsWith(final, fi.Size(), want, p.Footer)
+		if err != nil || done {
+			return err
+		}
+		if err := s.fs.Rename(final, tmp); err != nil {
+			return fmt.Errorf("sinks: recover %s: unpublish: %w", final, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("sinks: recover %s: %w", tmp, err)
+	}
+	if fi.Size() < p.Bytes {
+		return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", tmp, fi.Size(), id, p.Bytes)
+	}
+	done, err := s.endsWith(tmp, fi.Size(), want, p.Footer)
+	if err != nil {
+		return err
+	}
+	if !done {
+		if err := s.fs.Truncate(tmp, p.Bytes); err != nil {
+			return fmt.Errorf("sinks: recover %s: truncate: %w", tmp, err)
+		}
+		f, err := s.fs.Append(tmp)
+		if err != nil {
+			return fmt.Errorf("sinks: recover %s: %w", tmp, err)
+		}
+		_, err = f.Write(p.Footer)
+		if err == nil && !s.opts.NoSync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sinks: recover %s: write footer: %w", tmp, err)
+		}
+	}
+	if err := s.fs.Rename(tmp, final); err != nil {
+		return fmt.Errorf("sinks: publish %s: %w", final, err)
+	}
+	return nil
+}
+
+// endsWith reports whether file path, of size bytes, is want bytes long
+// and ends with tail.
+func (s *fileSink) endsWith(path string, size, want int64, tail []byte) (bool, error) {
+	if size != want {
+		return false, nil
+	}
+	f, err := s.fs.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("sinks: recover %s: %w", path, err)
+	}
+	defer f.Close()
+	buf := make([]byte, len(tail))
+	if _, err := f.ReadAt(buf, want-int64(len(tail))); err != nil {
+		return false, fmt.Errorf("sinks: recover %s: %w", path, err)
+	}
+	return bytes.Equal(buf, tail), nil
 }
 
 func (s *fileSink) removeFile(name string) error {
