@@ -1,9 +1,13 @@
 package sinks_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,7 +16,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/sinks"
 )
 
@@ -392,5 +398,386 @@ func TestTwoPhaseRescale(t *testing.T) {
 				checkExactlyOnce(t, mem, dir, f, ids(rows))
 			})
 		}
+	}
+}
+
+// publishedRows reads every published file in dir (in name order) with the
+// package's Go readers.
+func publishedRows(t *testing.T, mem memory.Allocator, dir string, f sinks.Format) [][]any {
+	t.Helper()
+	var rows [][]any
+	for _, n := range listDir(t, dir) {
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, "."+f.Ext()) {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		switch f {
+		case sinks.Parquet:
+			rows = append(rows, readParquetRows(t, mem, p)...)
+		case sinks.CSV:
+			rows = append(rows, readCSVRows(t, p)...)
+		case sinks.JSONL:
+			rows = append(rows, readJSONLRows(t, p)...)
+		}
+	}
+	return rows
+}
+
+// checkPublishedRows checks that the published files of dir hold exactly
+// want (every column, any row order).
+func checkPublishedRows(t *testing.T, mem memory.Allocator, dir string, f sinks.Format, want [][]any) {
+	t.Helper()
+	got := publishedRows(t, mem, dir, f)
+	if f == sinks.CSV {
+		compareRows(t, "published "+string(f), got, crlfToLF(want), cmpOpts{emptyIsNull: true})
+		return
+	}
+	compareRows(t, "published "+string(f), got, want, cmpOpts{})
+}
+
+// rowGroupRows returns the row count of every row group of a Parquet file,
+// read with parquet/file.
+func rowGroupRows(t *testing.T, path string) []int64 {
+	t.Helper()
+	r, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer r.Close()
+	var out []int64
+	for i := 0; i < r.NumRowGroups(); i++ {
+		out = append(out, r.MetaData().RowGroup(i).NumRows())
+	}
+	return out
+}
+
+// publishedParquet returns the published Parquet files of dir, and checks
+// that none has an empty row group.
+func publishedParquet(t *testing.T, dir string) []string {
+	t.Helper()
+	var ps []string
+	for _, n := range listDir(t, dir) {
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".parquet") {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		for i, rows := range rowGroupRows(t, p) {
+			if rows == 0 {
+				t.Errorf("%s: row group %d is empty", p, i)
+			}
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// hasOpenFooter reports whether a snapshot records an open part with a
+// committed footer (the path under test), reading the state's JSON
+// generically.
+func hasOpenFooter(t *testing.T, blob []byte) bool {
+	t.Helper()
+	var st struct {
+		Writers []struct {
+			Open map[string]any `json:"open"`
+		} `json:"writers"`
+	}
+	if err := json.Unmarshal(blob, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range st.Writers {
+		if w.Open != nil && w.Open["footer"] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTwoPhaseParquetSpansCheckpoints: a Parquet part stays open across
+// checkpoints, so the number of parts follows PartSize, not the number of
+// checkpoints. With a PartSize larger than the output, 50 checkpoints make
+// one part, which nothing publishes before Finish closes it; with a small
+// PartSize every part but the last reached PartSize.
+func TestTwoPhaseParquetSpansCheckpoints(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		partSize int64
+	}{{"one-part", 1 << 30}, {"rolling", 64 << 10}} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			schema := testSchema()
+			rng := rand.New(rand.NewPCG(31, 7))
+			rows := randomRows(rng, 5000)
+			const nchk = 50
+			segs := segments(rng, mem, schema, rows, nchk)
+			defer func() {
+				for _, s := range segs {
+					releaseAll(s)
+				}
+			}()
+			dir := t.TempDir()
+			opts := twoPhaseOpts(dir, sinks.Parquet)
+			opts.PartSize = c.partSize
+			opts.Parquet.RowGroupRows = 1 << 20
+			spec, err := sinks.NewFile(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			op, err := spec.New(task(mem, schema, 0, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &sinkRun{t: t, op: op}
+			if err := op.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			open := 0
+			for i, s := range segs {
+				r.process(s)
+				if hasOpenFooter(t, r.snapshot(uint64(i+1))) {
+					open++
+				}
+				if err := r.notify(uint64(i + 1)); err != nil {
+					t.Fatal(err)
+				}
+				if c.partSize == 1<<30 && len(spec.Published()) > 0 {
+					t.Fatalf("checkpoint %d published %v: the only part is still open", i+1, spec.Published())
+				}
+			}
+			r.finish()
+			if open != nchk {
+				t.Errorf("%d of %d snapshots have an open Parquet part", open, nchk)
+			}
+			parts := spec.Published()
+			paths := publishedParquet(t, dir)
+			if len(paths) != len(parts) {
+				t.Fatalf("%d files in %s, %d published", len(paths), dir, len(parts))
+			}
+			switch c.partSize {
+			case 1 << 30:
+				if len(parts) != 1 {
+					t.Fatalf("%d parts after %d checkpoints, want 1", len(parts), nchk)
+				}
+			default:
+				if len(parts) < 2 || len(parts) > nchk/4 {
+					t.Fatalf("%d parts after %d checkpoints with PartSize %d", len(parts), nchk, c.partSize)
+				}
+				for _, p := range parts[:len(parts)-1] {
+					if p.Bytes < c.partSize {
+						t.Errorf("%s: %d bytes, closed before PartSize %d", p.Path, p.Bytes, c.partSize)
+					}
+				}
+			}
+			var total int64
+			for _, p := range parts {
+				fi, err := os.Stat(p.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Size() != p.Bytes {
+					t.Errorf("%s: %d bytes, PartInfo says %d", p.Path, fi.Size(), p.Bytes)
+				}
+				total += p.Rows
+			}
+			if total != int64(len(rows)) {
+				t.Errorf("PartInfo rows %d, want %d", total, len(rows))
+			}
+			checkPublishedRows(t, mem, dir, sinks.Parquet, rows)
+		})
+	}
+}
+
+// crashFS fails every mutating operation after the first `after` (a crash at
+// that point: the failing operation and everything after it do not
+// happen).
+type crashFS struct {
+	sinks.FS
+	after, calls int
+}
+
+var errCrash = errors.New("injected crash")
+
+func (c *crashFS) step() error {
+	c.calls++
+	if c.calls > c.after {
+		return errCrash
+	}
+	return nil
+}
+
+func (c *crashFS) Create(name string) (sinks.File, error) {
+	if err := c.step(); err != nil {
+		return nil, err
+	}
+	return c.FS.Create(name)
+}
+
+func (c *crashFS) Append(name string) (sinks.File, error) {
+	if err := c.step(); err != nil {
+		return nil, err
+	}
+	f, err := c.FS.Append(name)
+	if err != nil {
+		return nil, err
+	}
+	return &crashFile{File: f, fs: c}, nil
+}
+
+func (c *crashFS) Rename(a, b string) error {
+	if err := c.step(); err != nil {
+		return err
+	}
+	return c.FS.Rename(a, b)
+}
+
+func (c *crashFS) Remove(name string) error {
+	if err := c.step(); err != nil {
+		return err
+	}
+	return c.FS.Remove(name)
+}
+
+func (c *crashFS) Truncate(name string, size int64) error {
+	if err := c.step(); err != nil {
+		return err
+	}
+	return c.FS.Truncate(name, size)
+}
+
+func (c *crashFS) SyncDir(dir string) error {
+	if err := c.step(); err != nil {
+		return err
+	}
+	return c.FS.SyncDir(dir)
+}
+
+type crashFile struct {
+	sinks.File
+	fs *crashFS
+}
+
+func (f *crashFile) Write(p []byte) (int, error) {
+	if err := f.fs.step(); err != nil {
+		return 0, err
+	}
+	return f.File.Write(p)
+}
+
+// TestTwoPhaseParquetRecoverOpenPart: a Parquet part open at checkpoint k
+// is recovered as the rows before barrier k, exactly once, whatever
+// happened to it after the barrier: more rows written and crashed, or
+// closed and published by Finish. Recovery that crashes at any step and
+// runs again, or runs twice, gives the same file; the recovered part reads
+// back with arrow-go, and with pyarrow and DuckDB when the Python oracle is
+// available.
+func TestTwoPhaseParquetRecoverOpenPart(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := testSchema()
+	rng := rand.New(rand.NewPCG(41, 3))
+	rows := randomRows(rng, 3000)
+	const k = 4 // crash after checkpoint k; segment k follows its barrier
+	segs := segments(rng, mem, schema, rows, k+2)
+	defer func() {
+		for _, s := range segs {
+			releaseAll(s)
+		}
+	}()
+	per := (len(rows) + k + 1) / (k + 2)
+	committed := rows[:k*per]
+	for _, after := range []string{"crash", "finish"} {
+		t.Run(after, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := twoPhaseOpts(dir, sinks.Parquet)
+			opts.PartSize = 1 << 30
+			r, err := openSink(t, opts, mem, schema, 0, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var blob []byte
+			for e := 1; e <= k; e++ {
+				r.process(segs[e-1])
+				blob = r.snapshot(uint64(e))
+				if !hasOpenFooter(t, blob) {
+					t.Fatalf("checkpoint %d: no open Parquet part in the snapshot", e)
+				}
+				if err := r.notify(uint64(e)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Rows after barrier k: a RowGroupRows-sized row group of them
+			// reaches the file before the crash.
+			r.process(segs[k])
+			if after == "finish" {
+				r.finish() // publishes the part with segment k too
+				if got := publishedIDs(t, mem, dir, sinks.Parquet); len(got) != (k+1)*per {
+					t.Fatalf("finish published %d rows, want %d", len(got), (k+1)*per)
+				}
+			} else {
+				r.crash()
+			}
+			// Recovery crashes at every step in turn, then completes.
+			for n := 0; ; n++ {
+				o := opts
+				o.FS = &crashFS{FS: sinks.OSFS{}, after: n}
+				r2, err := openSink(t, o, mem, schema, 0, 1, restoreFrom(k, blob))
+				if err == nil {
+					r2.crash()
+					t.Logf("recovery crashed at each of its first %d steps, then completed", n)
+					break
+				}
+				if !errors.Is(err, errCrash) {
+					t.Fatal(err)
+				}
+				if n > 20 {
+					t.Fatal("recovery still crashing after 20 steps")
+				}
+			}
+			paths := publishedParquet(t, dir)
+			if len(paths) != 1 {
+				t.Fatalf("published %v, want 1 part", paths)
+			}
+			checkPublishedRows(t, mem, dir, sinks.Parquet, committed)
+			if h := hidden(listDir(t, dir)); len(h) > 0 {
+				t.Fatalf("left in progress: %v", h)
+			}
+			// A second recovery leaves the recovered file as it is.
+			before, err := os.ReadFile(paths[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi0, _ := os.Stat(paths[0])
+			r3, err := openSink(t, opts, mem, schema, 0, 1, restoreFrom(k, blob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r3.crash()
+			again, err := os.ReadFile(paths[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi1, _ := os.Stat(paths[0])
+			if !bytes.Equal(before, again) || !fi1.ModTime().Equal(fi0.ModTime()) {
+				t.Fatalf("second recovery rewrote %s", paths[0])
+			}
+			t.Run("oracle", func(t *testing.T) {
+				oracle.Python(t)
+				pa := oracle.PyArrowRead(t, dir, oracle.Parquet)
+				compareRows(t, "pyarrow dataset", reorder(t, pa), committed, cmpOpts{})
+				duck := oracle.DuckDB(t, duckSelect+fmt.Sprintf("read_parquet('%s')", paths[0]))
+				compareRows(t, "duckdb", duck.Rows, committed, cmpOpts{})
+			})
+			// The run resumes: replay from the barrier, finish.
+			r4, err := openSink(t, opts, mem, schema, 0, 1, restoreFrom(k, blob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range segs[k:] {
+				r4.process(s)
+			}
+			r4.finish()
+			checkExactlyOnce(t, mem, dir, sinks.Parquet, ids(rows))
+			checkPublishedRows(t, mem, dir, sinks.Parquet, rows)
+		})
 	}
 }
