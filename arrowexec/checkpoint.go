@@ -55,6 +55,24 @@ type Checkpointer interface {
 
 // CheckpointListener is implemented by operators that act when a checkpoint
 // is complete everywhere (two-phase-commit sinks publish their files here).
+//
+// # Finished subtasks
+//
+// A subtask whose inputs all ended cannot receive later barriers in-band,
+// yet a checkpoint is only complete when every subtask took part. So a
+// subtask stays alive after it finished (after Operator.Finish, before
+// Close) until the whole job has finished, and answers every checkpoint
+// triggered meanwhile that it did not see in-band: the runtime calls
+// SnapshotState for it on the subtask's goroutine, with that checkpoint's
+// id (so Task.SnapshotDir is the right directory), and delivers
+// NotifyCheckpointComplete as before. Finished sources answer with their
+// state at end of input. Such a snapshot is consistent: everything the
+// subtask emitted precedes, downstream, the barrier from the sources still
+// running. It is also what a restore gets, and a restored subtask is then
+// finished again (its sources are at the end), so an operator's state after
+// Finish must hold only what it has not emitted yet: an operator that emits
+// its results at Finish (a hash aggregate) drops them there, so that they
+// are not emitted twice.
 type CheckpointListener interface {
 	NotifyCheckpointComplete(ctx context.Context, id uint64) error
 }

@@ -112,3 +112,15 @@ type SourceReader interface {
 type WatermarkSource interface {
 	CurrentWatermark() (wm int64, idle bool)
 }
+
+// SuspendWatermarker is implemented by bounded source readers that can say
+// which watermark their input allows when it is not known to be complete:
+// the bounded out-of-orderness watermark of the rows read (largest event
+// time minus the allowed disorder), MinWatermark when they read none or
+// track no event time. The runtime asks for it at the end of input in
+// RunOptions.HoldAtEnd mode, where the input is suspended rather than
+// finished (a backfill whose savepoint a stream job continues from), so
+// that windows still open at the end of the files stay open.
+type SuspendWatermarker interface {
+	SuspendWatermark() int64
+}

@@ -44,6 +44,15 @@ type RunOptions struct {
 	// SnapshotDir returns (and creates) the directory where a subtask writes
 	// snapshot files for checkpoint id; nil when checkpoints keep no files.
 	SnapshotDir func(node string, subtask int, id uint64) (string, error)
+	// HoldAtEnd suspends bounded input instead of finishing it: a source
+	// subtask at the end of its input emits the watermark its reader allows
+	// (SuspendWatermarker; an idle status without one), then waits, taking
+	// part in checkpoints, until a Stop barrier or Job.Stop ends it. Without
+	// a drained stop no final watermark is sent, so windows still open stay
+	// open in the state. Job.SourcesAtEnd tells when every source got there
+	// (a backfill then stops with a savepoint that a stream job continues
+	// from).
+	HoldAtEnd bool
 }
 
 func (o *RunOptions) ensureDefaults() {
@@ -69,7 +78,22 @@ type Job struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 	drain    atomic.Bool
+
+	// live counts subtasks that have not finished yet; the last one to
+	// finish closes allDone, which releases the finished subtasks that stay
+	// alive to answer checkpoints.
+	live    atomic.Int64
+	allDone chan struct{}
+	// holding counts sources not yet at the end of their input
+	// (HoldAtEnd); the last one closes atEnd.
+	holding atomic.Int64
+	atEnd   chan struct{}
 }
+
+// SourcesAtEnd returns a channel closed once every source subtask reached
+// the end of its input in RunOptions.HoldAtEnd mode. It is never closed
+// without HoldAtEnd.
+func (j *Job) SourcesAtEnd() <-chan struct{} { return j.atEnd }
 
 // Stop ends the job gracefully: every source stops after its current batch
 // and signals end of input, so operators finish and sinks flush and commit
@@ -90,13 +114,15 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 		return nil, err
 	}
 	opts.ensureDefaults()
-	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes)), stopCh: make(chan struct{})}
+	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes)), stopCh: make(chan struct{}),
+		allDone: make(chan struct{}), atEnd: make(chan struct{})}
 	for _, n := range g.nodes {
 		sts := make([]*subtask, n.parallelism)
 		for i := range sts {
 			st := &subtask{
 				job:  j,
 				node: n,
+				wake: make(chan struct{}, 1),
 				task: &Task{
 					Node: n.name, Subtask: i, Parallelism: n.parallelism, MaxParallelism: g.maxParallelism,
 					Mem: opts.Mem, Log: opts.Log.With("node", n.name, "subtask", i),
@@ -120,7 +146,9 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				st.trigger = make(chan Barrier)
 				st.finished = make(chan struct{})
 				j.sources = append(j.sources, st)
+				j.holding.Add(1)
 			}
+			j.live.Add(1)
 			sts[i] = st
 		}
 		j.subtasks[n.id] = sts
@@ -244,6 +272,20 @@ func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
 	if running == 0 {
 		return ErrSourcesFinished
 	}
+	// Every operator subtask learns of b out of band too: one that finishes
+	// without b arriving in-band (all its inputs ended first) answers it
+	// once finished; one that snapshots b in-band ignores this copy.
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			if st.node.source != nil {
+				continue
+			}
+			st.pendMu.Lock()
+			st.pending = append(st.pending, b)
+			st.pendMu.Unlock()
+			st.poke()
+		}
+	}
 	return nil
 }
 
@@ -263,6 +305,7 @@ func (j *Job) NotifyCheckpointComplete(id uint64) {
 			st.completeMu.Lock()
 			st.completed = append(st.completed, id)
 			st.completeMu.Unlock()
+			st.poke()
 		}
 	}
 }
@@ -355,6 +398,15 @@ type subtask struct {
 
 	completeMu sync.Mutex
 	completed  []uint64
+
+	// Out-of-band barriers for a subtask that finishes before they arrive
+	// in-band (see TriggerCheckpoint); lastSnap is the newest barrier it
+	// snapshotted. wake is poked when pending or completed grows.
+	pendMu   sync.Mutex
+	pending  []Barrier
+	lastSnap uint64
+	wake     chan struct{}
+	doneOnce sync.Once
 	// stoppedByBarrier: this subtask snapshotted a Stop barrier.
 	stoppedByBarrier bool
 
@@ -368,6 +420,7 @@ type subtask struct {
 }
 
 func (st *subtask) run(ctx context.Context) (err error) {
+	defer st.done()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
@@ -377,6 +430,56 @@ func (st *subtask) run(ctx context.Context) (err error) {
 		return st.runSource(ctx)
 	}
 	return st.runOperator(ctx)
+}
+
+// poke wakes a finished subtask waiting in linger.
+func (st *subtask) poke() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// done records that the subtask finished (or failed); the last one
+// releases the lingering subtasks.
+func (st *subtask) done() {
+	st.doneOnce.Do(func() {
+		if st.job.live.Add(-1) == 0 {
+			close(st.job.allDone)
+		}
+	})
+}
+
+// linger keeps a finished operator subtask alive until the whole job has
+// finished, answering the checkpoints it could not see in-band and
+// delivering checkpoint completions (see "Finished subtasks" in
+// checkpoint.go).
+func (st *subtask) linger(ctx context.Context, op Operator) error {
+	st.done()
+	for {
+		st.pendMu.Lock()
+		bs := st.pending
+		st.pending = nil
+		st.pendMu.Unlock()
+		for _, b := range bs {
+			if b.ID <= st.lastSnap {
+				continue
+			}
+			if err := st.snapshot(ctx, op, b); err != nil {
+				return err
+			}
+		}
+		if err := st.notifyCompleted(ctx, op); err != nil {
+			return err
+		}
+		select {
+		case <-st.wake:
+		case <-st.job.allDone:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
@@ -399,6 +502,19 @@ func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
 func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
 	if b.Stop {
 		st.stoppedByBarrier = true
+	}
+	st.lastSnap = b.ID
+	if st.node.source == nil {
+		// Drop the out-of-band copies this in-band barrier made moot.
+		st.pendMu.Lock()
+		keep := st.pending[:0]
+		for _, p := range st.pending {
+			if p.ID > b.ID {
+				keep = append(keep, p)
+			}
+		}
+		st.pending = keep
+		st.pendMu.Unlock()
 	}
 	cp, ok := target.(Checkpointer)
 	var snap SubtaskSnapshot
@@ -459,6 +575,12 @@ func (st *subtask) runSource(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 		b, err := r.Next(ctx)
+		if err == io.EOF && st.job.opts.HoldAtEnd {
+			if stopped, err = st.holdAtEnd(ctx, r, lastWM); err != nil {
+				return err
+			}
+			break
+		}
 		if err == io.EOF {
 			break
 		}
@@ -511,6 +633,54 @@ func (st *subtask) runSource(ctx context.Context) error {
 		}
 	}
 	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+}
+
+// holdAtEnd suspends a source at the end of its input (RunOptions.HoldAtEnd):
+// it emits the reader's suspend watermark (or an idle status), then takes
+// part in checkpoints until a Stop barrier or Job.Stop. It reports whether
+// the source was stopped (always, unless the context ended).
+func (st *subtask) holdAtEnd(ctx context.Context, r SourceReader, lastWM int64) (bool, error) {
+	wm := MinWatermark
+	if sw, ok := r.(SuspendWatermarker); ok {
+		wm = sw.SuspendWatermark()
+	}
+	var m Message
+	switch {
+	case wm == MinWatermark:
+		// Nothing read: leave this channel out of downstream minimums.
+		m = Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}
+	default:
+		m = Message{Kind: KindWatermark, Watermark: max(wm, lastWM)}
+		st.task.Metrics.Watermark.Store(m.Watermark)
+	}
+	if err := st.out.control(ctx, m); err != nil {
+		return false, err
+	}
+	if st.job.holding.Add(-1) == 0 {
+		close(st.job.atEnd)
+	}
+	for {
+		if err := st.notifyCompleted(ctx, r); err != nil {
+			return false, err
+		}
+		select {
+		case <-st.job.stopCh:
+			return true, nil
+		case b := <-st.trigger:
+			if err := st.snapshot(ctx, r, b); err != nil {
+				return false, err
+			}
+			if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: b}); err != nil {
+				return false, err
+			}
+			if b.Stop {
+				return true, nil
+			}
+		case <-st.wake:
+		case <-ctx.Done():
+			return false, context.Cause(ctx)
+		}
+	}
 }
 
 func (st *subtask) runOperator(ctx context.Context) error {
@@ -583,7 +753,10 @@ func (st *subtask) runOperator(ctx context.Context) error {
 	if err := st.notifyCompleted(ctx, op); err != nil {
 		return err
 	}
-	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
+		return err
+	}
+	return st.linger(ctx, op)
 }
 
 // awaitStopCompletion runs after a subtask snapshotted a Stop barrier and

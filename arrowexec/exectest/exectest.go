@@ -88,6 +88,16 @@ func (r *reader) CurrentWatermark() (int64, bool) {
 	return r.wm, false
 }
 
+// SuspendWatermark implements arrowexec.SuspendWatermarker: the watermark
+// of the rows read so far (largest event time minus Lag), MinWatermark
+// before any.
+func (r *reader) SuspendWatermark() int64 {
+	if r.src.EventTime < 0 {
+		return arrowexec.MinWatermark
+	}
+	return r.wm
+}
+
 // Position returns how many batches this reader emitted.
 func (r *reader) Position() int { return r.pos }
 
@@ -122,6 +132,18 @@ func (s *Sink) All() []arrow.RecordBatch {
 		out = append(out, s.Batches[i]...)
 	}
 	return out
+}
+
+// LastWatermark returns the newest watermark subtask received, or
+// MinWatermark before any.
+func (s *Sink) LastWatermark(subtask int) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wms := s.Watermarks[subtask]
+	if len(wms) == 0 {
+		return arrowexec.MinWatermark
+	}
+	return wms[len(wms)-1]
 }
 
 // Release drops all collected batches.
