@@ -94,8 +94,11 @@
 // bounded out-of-orderness watermark of the rows read, capped by the row
 // groups not started. Otherwise, the default for unsorted files, the
 // reader reports none and the runtime's final watermark at the end of
-// input, which is exact, fires every window exactly once. See
-// watermark.go.
+// input, which is exact, fires every window exactly once. A backfill that
+// hands over to a stream (arrowexec.RunOptions.HoldAtEnd) does not send
+// that final watermark; the reader's SuspendWatermark, the bounded
+// out-of-orderness watermark of every row it read, ordered or not, is
+// carried into the savepoint instead. See watermark.go.
 //
 // # Errors
 //

@@ -117,12 +117,25 @@ func (s *Source) newReaderWM(items []workItem) *readerWM {
 	return rw
 }
 
-// observe feeds a batch's event times to the bounded watermark.
+// observe feeds a batch's event times to the bounded watermark (also when
+// the row groups are not in order: SuspendWatermark needs it).
 func (w *readerWM) observe(b arrow.RecordBatch) error {
-	if w == nil || !w.ordered {
+	if w == nil {
 		return nil
 	}
 	return w.tracker.Observe(0, b.Column(w.col))
+}
+
+// SuspendWatermark implements arrowexec.SuspendWatermarker: the bounded
+// out-of-orderness watermark of the rows read so far (largest event time
+// minus the bound minus one), whether or not the row groups are in order;
+// MinWatermark without a strategy or before any row.
+func (r *Reader) SuspendWatermark() int64 {
+	if r.wm == nil {
+		return arrowexec.MinWatermark
+	}
+	wm, _ := r.wm.tracker.Current()
+	return wm
 }
 
 // EventTimeOrdered reports whether the reader emits watermarks (its row
@@ -150,4 +163,7 @@ func (r *Reader) CurrentWatermark() (int64, bool) {
 	return max(exact, bounded), false
 }
 
-var _ arrowexec.WatermarkSource = (*Reader)(nil)
+var (
+	_ arrowexec.WatermarkSource    = (*Reader)(nil)
+	_ arrowexec.SuspendWatermarker = (*Reader)(nil)
+)

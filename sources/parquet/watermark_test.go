@@ -47,7 +47,7 @@ func checkWatermarks(t *testing.T, src *Source, mem memory.Allocator, par int, s
 		}
 		rd := r.(*Reader)
 		ordered = ordered && rd.EventTimeOrdered()
-		wm := arrowexec.MinWatermark
+		wm, maxMS := arrowexec.MinWatermark, arrowexec.MinWatermark
 		for {
 			b, err := rd.Next(context.Background())
 			if errors.Is(err, io.EOF) {
@@ -57,9 +57,11 @@ func checkWatermarks(t *testing.T, src *Source, mem memory.Allocator, par int, s
 				t.Fatal(err)
 			}
 			for _, v := range b.Column(1).(*array.Timestamp).TimestampValues() {
-				if ms := floorDiv(int64(v), scale); ms <= wm {
+				ms := floorDiv(int64(v), scale)
+				if ms <= wm {
 					t.Fatalf("subtask %d: row at %d ms read after watermark %d", sub, ms, wm)
 				}
+				maxMS = max(maxMS, ms)
 			}
 			b.Release()
 			w, idle := rd.CurrentWatermark()
@@ -67,6 +69,15 @@ func checkWatermarks(t *testing.T, src *Source, mem memory.Allocator, par int, s
 				t.Fatalf("watermark went back from %d to %d (idle %v)", wm, w, idle)
 			}
 			wm = w
+		}
+		// At the end, ordered or not, the suspend watermark is the
+		// bounded one of every row read.
+		want := arrowexec.MinWatermark
+		if maxMS != arrowexec.MinWatermark {
+			want = maxMS - src.opts.Watermark.MaxOutOfOrderness.Milliseconds() - 1
+		}
+		if got := rd.SuspendWatermark(); got != want {
+			t.Fatalf("subtask %d: suspend watermark %d, want %d", sub, got, want)
 		}
 		best = max(best, wm)
 		rd.Close()
