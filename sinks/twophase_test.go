@@ -191,9 +191,9 @@ func ids(rows [][]any) []int64 {
 // complete one at that point (the last barrier's, whose notification may
 // not have arrived, or the one before) and replays the rows after it, as
 // the sources would. The published files must hold every row exactly once,
-// and after each notification only rows before its barrier. Text parts stay
-// open across checkpoints (recovery truncates them), Parquet parts close at
-// barriers.
+// and after each notification only rows before its barrier. Parts stay
+// open across checkpoints (recovery truncates them, and gives an open
+// Parquet part its committed footer).
 func TestTwoPhaseCrashes(t *testing.T) {
 	const nchk = 4
 	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV, sinks.JSONL} {
@@ -327,9 +327,13 @@ func TestTwoPhaseFaults(t *testing.T) {
 // (published): its files, under an old subtask number and a new one, are
 // discarded by the later restore.
 func TestTwoPhaseRescale(t *testing.T) {
-	for _, f := range []sinks.Format{sinks.Parquet, sinks.JSONL} {
+	for _, c := range []struct {
+		f        sinks.Format
+		partSize int64 // 0: twoPhaseOpts'
+	}{{sinks.Parquet, 0}, {sinks.JSONL, 0}, {sinks.Parquet, 1 << 30}} {
+		f := c.f
 		for _, p2 := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s/2->%d", f, p2), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/part-size-%d/2->%d", f, c.partSize, p2), func(t *testing.T) {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				defer mem.AssertSize(t, 0)
 				schema := testSchema()
@@ -349,6 +353,9 @@ func TestTwoPhaseRescale(t *testing.T) {
 				}()
 				dir := t.TempDir()
 				opts := twoPhaseOpts(dir, f)
+				if c.partSize != 0 {
+					opts.PartSize = c.partSize
+				}
 				var blobs [2][]byte
 				for s := 0; s < 2; s++ {
 					r, _ := openSink(t, opts, mem, schema, s, 2, nil)
@@ -359,6 +366,9 @@ func TestTwoPhaseRescale(t *testing.T) {
 					}
 					r.process(segs[s][1])
 					blobs[s] = r.snapshot(2)
+					if c.partSize != 0 && !hasOpenFooter(t, blobs[s]) {
+						t.Fatalf("subtask %d: no open Parquet part at checkpoint 2", s)
+					}
 					r.process(segs[s][2][:1]) // after the barrier: discarded
 					r.crash()
 				}
@@ -396,6 +406,7 @@ func TestTwoPhaseRescale(t *testing.T) {
 					r.finish()
 				}
 				checkExactlyOnce(t, mem, dir, f, ids(rows))
+				checkPublishedRows(t, mem, dir, f, rows)
 			})
 		}
 	}
@@ -471,10 +482,9 @@ func publishedParquet(t *testing.T, dir string) []string {
 	return ps
 }
 
-// hasOpenFooter reports whether a snapshot records an open part with a
-// committed footer (the path under test), reading the state's JSON
-// generically.
-func hasOpenFooter(t *testing.T, blob []byte) bool {
+// openParts returns the open parts a snapshot records, reading the state's
+// JSON generically.
+func openParts(t *testing.T, blob []byte) []map[string]any {
 	t.Helper()
 	var st struct {
 		Writers []struct {
@@ -484,8 +494,21 @@ func hasOpenFooter(t *testing.T, blob []byte) bool {
 	if err := json.Unmarshal(blob, &st); err != nil {
 		t.Fatal(err)
 	}
+	var open []map[string]any
 	for _, w := range st.Writers {
-		if w.Open != nil && w.Open["footer"] != nil {
+		if w.Open != nil {
+			open = append(open, w.Open)
+		}
+	}
+	return open
+}
+
+// hasOpenFooter reports whether a snapshot records an open part with a
+// committed footer (an open Parquet part).
+func hasOpenFooter(t *testing.T, blob []byte) bool {
+	t.Helper()
+	for _, p := range openParts(t, blob) {
+		if p["footer"] != nil {
 			return true
 		}
 	}
@@ -779,5 +802,119 @@ func TestTwoPhaseParquetRecoverOpenPart(t *testing.T) {
 			checkExactlyOnce(t, mem, dir, sinks.Parquet, ids(rows))
 			checkPublishedRows(t, mem, dir, sinks.Parquet, rows)
 		})
+	}
+}
+
+// TestTwoPhaseRandom: random input, batch sizes, PartSize, row group
+// limits, checkpoint and notification points and crash point; sometimes a
+// recovery that crashes midway first. After recovery the published files
+// must hold exactly the input rows before the restored checkpoint's barrier
+// (every column), and after replaying the rest and finishing, the whole
+// input exactly once. The restored checkpoint is the last one taken (its
+// notification may not have arrived) or, when that one was not notified,
+// the one before.
+func TestTwoPhaseRandom(t *testing.T) {
+	iters := map[sinks.Format]int{sinks.Parquet: 40, sinks.CSV: 12, sinks.JSONL: 12}
+	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV, sinks.JSONL} {
+		openRestored := 0 // runs restoring a checkpoint with an open part
+		defer func() {
+			t.Logf("%s: %d of %d runs restored an open part", f, openRestored, iters[f])
+			if f == sinks.Parquet && openRestored < iters[f]/4 {
+				t.Errorf("only %d of %d Parquet runs restored an open part: the test misses its point", openRestored, iters[f])
+			}
+		}()
+		for it := 0; it < iters[f]; it++ {
+			t.Run(fmt.Sprintf("%s/%d", f, it), func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				schema := testSchema()
+				rng := rand.New(rand.NewPCG(uint64(it), 77))
+				rows := randomRows(rng, 100+rng.IntN(3000))
+				batches := splitBatches(rng, mem, schema, rows, 1+rng.IntN(300))
+				defer releaseAll(batches)
+				dir := t.TempDir()
+				opts := twoPhaseOpts(dir, f)
+				opts.NoSync = rng.IntN(4) != 0
+				opts.PartSize = 1 << (10 + rng.IntN(12)) // 1 KiB .. 2 MiB
+				opts.Parquet.RowGroupRows = []int64{37, 500, 1 << 20}[rng.IntN(3)]
+				if rng.IntN(3) == 0 {
+					opts.Parquet.RowGroupBytes = 1 << (8 + rng.IntN(8))
+				}
+				chkEvery := 1 + rng.IntN(len(batches)/3+1)
+				crashAt := rng.IntN(len(batches) + 1)
+
+				type ckpt struct {
+					blob    []byte
+					rows    int // rows before its barrier
+					batches int // batches before its barrier
+				}
+				ckpts := map[uint64]ckpt{}
+				var last, notified uint64
+				r, err := openSink(t, opts, mem, schema, 0, 1, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for i, b := range batches[:crashAt] {
+					r.process([]arrow.RecordBatch{b})
+					n += int(b.NumRows())
+					if rng.IntN(chkEvery) == 0 {
+						last++
+						ckpts[last] = ckpt{r.snapshot(last), n, i + 1}
+					}
+					if notified < last && rng.IntN(2) == 0 {
+						notified = last
+						if err := r.notify(notified); err != nil {
+							t.Fatal(err)
+						}
+						// Nothing after the notified barrier is visible.
+						for _, id := range publishedIDs(t, mem, dir, f) {
+							if id >= int64(ckpts[notified].rows) {
+								t.Fatalf("after checkpoint %d: row %d published, only rows below %d are committed", notified, id, ckpts[notified].rows)
+							}
+						}
+					}
+				}
+				r.crash()
+				from := last
+				if notified < last && rng.IntN(2) == 0 {
+					from = last - 1
+				}
+				var restore *arrowexec.RestoreState
+				if from > 0 {
+					restore = restoreFrom(from, ckpts[from].blob)
+					if len(openParts(t, ckpts[from].blob)) > 0 {
+						openRestored++
+					}
+				}
+				if rng.IntN(2) == 0 {
+					o := opts
+					o.FS = &crashFS{FS: sinks.OSFS{}, after: rng.IntN(6)}
+					if r2, err := openSink(t, o, mem, schema, 0, 1, restore); err == nil {
+						r2.crash()
+					} else if !errors.Is(err, errCrash) {
+						t.Fatal(err)
+					}
+				}
+				r3, err := openSink(t, opts, mem, schema, 0, 1, restore)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := ckpts[from]
+				checkPublishedRows(t, mem, dir, f, rows[:c.rows])
+				if f == sinks.Parquet {
+					publishedParquet(t, dir)
+				}
+				for _, b := range batches[c.batches:] {
+					r3.process([]arrow.RecordBatch{b})
+				}
+				r3.finish()
+				checkExactlyOnce(t, mem, dir, f, ids(rows))
+				checkPublishedRows(t, mem, dir, f, rows)
+				if f == sinks.Parquet {
+					publishedParquet(t, dir)
+				}
+			})
+		}
 	}
 }
