@@ -22,6 +22,7 @@ type accumulator interface {
 	// build appends the output columns of groups [lo, hi) to out.
 	build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error)
 	bytes() int
+	stateful // checkpoints: see state.go
 }
 
 // globalUpdater is implemented by accumulators with a loop for the single
@@ -190,16 +191,7 @@ func (a *countValid) updateGlobal(cols []arrow.Array, n int) {
 // countMerge adds up partial counts.
 type countMerge struct{ countStar }
 
-func (a *countMerge) update(cols []arrow.Array, gids []uint32) {
-	vals := values[int64](cols[0])[:len(gids)]
-	vv := validityOf(cols[0])
-	counts := a.counts
-	for i, g := range gids {
-		if vv.bits == nil || vv.valid(i) {
-			counts[g] += vals[i]
-		}
-	}
-}
+func (a *countMerge) update(cols []arrow.Array, gids []uint32) { a.mergeState(cols, gids) }
 
 // errOverflow reports an integer sum outside the int64 range.
 var errOverflow = errors.New("integer overflow: the sum leaves the int64 range")
@@ -331,9 +323,12 @@ func (a *sumAcc[T, S]) updateWide(c arrow.Array, gids []uint32) {
 		a.err = errOverflow
 		return
 	}
-	vals = vals[:len(gids)]
+	a.addWide(vals[:len(gids)], validityOf(c), gids)
+}
+
+// addWide adds int64 values (or partial sums) with overflow checks.
+func (a *sumAcc[T, S]) addWide(vals []int64, vv validity, gids []uint32) {
 	sums := any(a.sums).([]int64)
-	vv := validityOf(c)
 	var ovf int64
 	if vv.bits == nil && a.seen == nil {
 		for i, g := range gids {
@@ -462,15 +457,7 @@ func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 		return
 	}
 	if a.merge {
-		ps := values[S](cols[0])[:len(gids)]
-		pc := values[int64](cols[1])[:len(gids)]
-		sv, cv := validityOf(cols[0]), validityOf(cols[1])
-		for i, g := range gids {
-			if (sv.bits == nil || sv.valid(i)) && (cv.bits == nil || cv.valid(i)) {
-				st[g].sum += ps[i]
-				st[g].count += pc[i]
-			}
-		}
+		a.mergeState(cols, gids)
 		return
 	}
 	vals := values[T](cols[0])[:len(gids)]
@@ -849,6 +836,10 @@ type distinctFixed struct {
 	mask    uint64
 	used    int
 	counts  []int64
+	// byGroup and end index the set by group while a snapshot runs (see
+	// beginSnapshot).
+	byGroup []uint64
+	end     []int64
 }
 
 type distinctSlot struct {
@@ -873,24 +864,28 @@ func (a *distinctFixed) update(cols []arrow.Array, gids []uint32) {
 		if vv.bits != nil && !vv.valid(i) {
 			continue
 		}
-		if (a.used+1)*2 > len(a.slots) {
-			a.rehash()
+		a.insert(vals[i], g)
+	}
+}
+
+// insert adds value bits v to the set of group g.
+func (a *distinctFixed) insert(v uint64, g uint32) {
+	if (a.used+1)*2 > len(a.slots) {
+		a.rehash()
+	}
+	s := mix(v^uint64(g)*0x9e3779b97f4a7c15) & a.mask
+	for {
+		sl := &a.slots[s]
+		if sl.g == 0 {
+			sl.v, sl.g = v, g+1
+			a.used++
+			a.counts[g]++
+			return
 		}
-		v := vals[i]
-		s := mix(v^uint64(g)*0x9e3779b97f4a7c15) & a.mask
-		for {
-			sl := &a.slots[s]
-			if sl.g == 0 {
-				sl.v, sl.g = v, g+1
-				a.used++
-				a.counts[g]++
-				break
-			}
-			if sl.g == g+1 && sl.v == v {
-				break
-			}
-			s = (s + 1) & a.mask
+		if sl.g == g+1 && sl.v == v {
+			return
 		}
+		s = (s + 1) & a.mask
 	}
 }
 
@@ -923,6 +918,10 @@ type distinctString struct {
 	data   []byte
 	offs   []int
 	counts []int64
+	// byGroup and end index the set by group while a snapshot runs (see
+	// beginSnapshot).
+	byGroup []uint32
+	end     []int64
 }
 
 type distinctStringSlot struct {
@@ -939,34 +938,38 @@ func (a *distinctString) bytes() int {
 func (a *distinctString) update(cols []arrow.Array, gids []uint32) {
 	offs, data := binaryView(cols[0])
 	vv := validityOf(cols[0])
-	if a.offs == nil {
-		a.offs = []int{0}
-	}
 	for i, g := range gids {
 		if vv.bits != nil && !vv.valid(i) {
 			continue
 		}
-		if (a.used+1)*2 > len(a.slots) {
-			a.rehash()
+		a.insert(data[offs[i]:offs[i+1]], g)
+	}
+}
+
+// insert adds value v to the set of group g.
+func (a *distinctString) insert(v []byte, g uint32) {
+	if a.offs == nil {
+		a.offs = []int{0}
+	}
+	if (a.used+1)*2 > len(a.slots) {
+		a.rehash()
+	}
+	h := mix(xxhash.Sum64(v) ^ uint64(g)*0x9e3779b97f4a7c15)
+	s := h & a.mask
+	for {
+		sl := &a.slots[s]
+		if sl.g == 0 {
+			a.data = append(a.data, v...)
+			a.offs = append(a.offs, len(a.data))
+			*sl = distinctStringSlot{h: h, g: g + 1, ref: uint32(len(a.offs) - 2)}
+			a.used++
+			a.counts[g]++
+			return
 		}
-		v := data[offs[i]:offs[i+1]]
-		h := mix(xxhash.Sum64(v) ^ uint64(g)*0x9e3779b97f4a7c15)
-		s := h & a.mask
-		for {
-			sl := &a.slots[s]
-			if sl.g == 0 {
-				a.data = append(a.data, v...)
-				a.offs = append(a.offs, len(a.data))
-				*sl = distinctStringSlot{h: h, g: g + 1, ref: uint32(len(a.offs) - 2)}
-				a.used++
-				a.counts[g]++
-				break
-			}
-			if sl.h == h && sl.g == g+1 && string(a.data[a.offs[sl.ref]:a.offs[sl.ref+1]]) == string(v) {
-				break
-			}
-			s = (s + 1) & a.mask
+		if sl.h == h && sl.g == g+1 && string(a.data[a.offs[sl.ref]:a.offs[sl.ref+1]]) == string(v) {
+			return
 		}
+		s = (s + 1) & a.mask
 	}
 }
 

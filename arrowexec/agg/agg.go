@@ -202,7 +202,12 @@ func (s *Spec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newOperator(p, t.Mem)
+	o, err := newOperator(p, t.Mem)
+	if err != nil {
+		return nil, err
+	}
+	o.task = t
+	return o, nil
 }
 
 // plan is an aggregate bound to its input schema.

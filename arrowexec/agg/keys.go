@@ -23,6 +23,8 @@ type keyStore interface {
 	equal(i int, g uint32) bool
 	// build returns the keys of groups [lo, hi) as an array.
 	build(mem memory.Allocator, lo, hi int) (arrow.Array, error)
+	// gather returns the keys of groups gids as an array.
+	gather(mem memory.Allocator, gids []uint32) (arrow.Array, error)
 	bytes() int
 }
 
@@ -225,6 +227,8 @@ type grouper interface {
 	len() int
 	// build appends the key columns of groups [lo, hi) to out.
 	build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error)
+	// gather appends the key columns of groups gids to out.
+	gather(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error)
 	bytes() int
 }
 

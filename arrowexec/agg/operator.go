@@ -17,6 +17,7 @@ var ErrClosed = errors.New("agg: operator closed")
 // operator is one subtask of a hash aggregate.
 type operator struct {
 	p       *plan
+	task    *arrowexec.Task // nil in some tests
 	mem     memory.Allocator
 	grouper grouper // nil without group-by columns: one group, gid 0
 	accs    []accumulator
@@ -26,6 +27,9 @@ type operator struct {
 	hashes  []uint64
 	gids    []uint32
 	zeros   []uint32 // the gids of a batch without group-by columns
+
+	// stateSchema is the schema of checkpointed state (checkpoint.go).
+	stateSchema *arrow.Schema
 
 	// hashMask is ANDed into every key hash: all ones, except in tests that
 	// force hash collisions.
@@ -59,12 +63,17 @@ func newOperator(p *plan, mem memory.Allocator) (*operator, error) {
 			acc.resize(1)
 		}
 	}
+	o.stateSchema = stateSchemaOf(p, o.accs)
 	return o, nil
 }
 
+// Open restores the checkpointed state of the task, if any.
 func (o *operator) Open(ctx context.Context) error {
 	if o.closed {
 		return ErrClosed
+	}
+	if o.task != nil && o.task.Restore != nil {
+		return o.restore(ctx, o.task.Restore)
 	}
 	return nil
 }
@@ -93,26 +102,15 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	if n == 0 {
 		return nil
 	}
-	var gids []uint32
 	if o.grouper == nil {
 		return o.processGlobal(b, n)
-	} else {
-		for i, k := range o.p.keyIdx {
-			o.keyCols[i] = b.Column(k)
-		}
-		o.hashes = grow(o.hashes, n)
-		if err := arrowexec.HashColumns(o.keyCols, o.hashes); err != nil {
-			return fmt.Errorf("agg: %w", err)
-		}
-		if o.hashMask != ^uint64(0) {
-			for i := range o.hashes {
-				o.hashes[i] &= o.hashMask
-			}
-		}
-		o.gids = grow(o.gids, n)
-		gids = o.gids
-		o.grouper.group(o.keyCols, o.hashes, gids)
-		clear(o.keyCols)
+	}
+	for i, k := range o.p.keyIdx {
+		o.keyCols[i] = b.Column(k)
+	}
+	gids, err := o.groupRows(n, nil)
+	if err != nil {
+		return fmt.Errorf("agg: %w", err)
 	}
 	ng := o.numGroups()
 	for i, acc := range o.accs {
@@ -128,6 +126,30 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		}
 	}
 	return nil
+}
+
+// groupRows returns the group id of each of the n rows whose key columns
+// are in o.keyCols (which it clears), creating groups for new keys. check,
+// if not nil, is given the key hashes first.
+func (o *operator) groupRows(n int, check func(hashes []uint64) error) ([]uint32, error) {
+	defer clear(o.keyCols)
+	o.hashes = grow(o.hashes, n)
+	if err := arrowexec.HashColumns(o.keyCols, o.hashes); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(o.hashes); err != nil {
+			return nil, err
+		}
+	}
+	if o.hashMask != ^uint64(0) {
+		for i := range o.hashes {
+			o.hashes[i] &= o.hashMask
+		}
+	}
+	o.gids = grow(o.gids, n)
+	o.grouper.group(o.keyCols, o.hashes, o.gids)
+	return o.gids, nil
 }
 
 // checkBatch makes sure the columns the kernels reinterpret have the

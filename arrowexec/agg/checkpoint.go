@@ -1,0 +1,330 @@
+package agg
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// Checkpoints (see the package documentation, "Checkpoints"): the state of
+// a set of groups is an Arrow IPC stream of state records: the key columns,
+// then the state columns of every aggregate (state.go), at most
+// snapshotBatch groups per record.
+
+var _ arrowexec.Checkpointer = (*operator)(nil)
+
+// snapshotBatch is the most groups per state record.
+const snapshotBatch = MaxBatchSize
+
+// stateVersion is recorded in the metadata of every state stream.
+const stateVersion = "1"
+
+// stateSchemaOf returns the schema of the state records of o: the key
+// columns under their names, then the state columns of every aggregate,
+// named after it ("sum(x)#0").
+func stateSchemaOf(p *plan, accs []accumulator) *arrow.Schema {
+	var fields []arrow.Field
+	for _, k := range p.keyIdx {
+		f := p.in.Field(k)
+		fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true})
+	}
+	for i, acc := range accs {
+		for j, dt := range acc.stateTypes() {
+			fields = append(fields, arrow.Field{Name: fmt.Sprintf("%s#%d", p.aggs[i].Name(), j), Type: dt, Nullable: true})
+		}
+	}
+	md := arrow.NewMetadata([]string{"riffle.agg.state", "riffle.agg.mode"}, []string{stateVersion, p.opts.Mode.String()})
+	return arrow.NewSchema(fields, &md)
+}
+
+// byKeyGroup reports whether o snapshots its groups per key group (keyed
+// Single and Final operators, behind a hash exchange) rather than as one
+// operator blob (Partial operators and global aggregates).
+func (o *operator) byKeyGroup() bool {
+	return o.grouper != nil && o.p.opts.Mode != Partial
+}
+
+func (o *operator) maxParallelism() int {
+	if o.task != nil && o.task.MaxParallelism > 0 {
+		return o.task.MaxParallelism
+	}
+	return arrowexec.DefaultMaxParallelism
+}
+
+// SnapshotState implements arrowexec.Checkpointer. Keyed Single and Final
+// operators return one state stream per key group that holds groups;
+// Partial operators and global aggregates one stream of all their groups
+// as operator state. It runs synchronously: gather and encode, nothing
+// else; the operator's state is left as it is.
+func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	if o.closed {
+		return arrowexec.SubtaskSnapshot{}, ErrClosed
+	}
+	ng := o.numGroups()
+	for _, acc := range o.accs {
+		acc.resize(ng)
+		if ix, ok := acc.(snapshotIndexer); ok {
+			ix.beginSnapshot()
+			defer ix.endSnapshot()
+		}
+	}
+	if !o.byKeyGroup() {
+		if ng == 0 {
+			return arrowexec.SubtaskSnapshot{}, nil
+		}
+		gids := make([]uint32, ng)
+		for i := range gids {
+			gids[i] = uint32(i)
+		}
+		blob, err := o.encode(ctx, gids)
+		if err != nil {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: %w", id, err)
+		}
+		return arrowexec.SubtaskSnapshot{Operator: blob}, nil
+	}
+	kgs, err := o.keyGroups(ctx)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: %w", id, err)
+	}
+	// A counting sort of the groups by key group, in order of appearance
+	// within each key group.
+	maxPar := o.maxParallelism()
+	start := make([]int, maxPar+1)
+	for _, kg := range kgs {
+		start[kg+1]++
+	}
+	for kg := range maxPar {
+		start[kg+1] += start[kg]
+	}
+	order := make([]uint32, ng)
+	pos := slices.Clone(start[:maxPar])
+	for g, kg := range kgs {
+		order[pos[kg]] = uint32(g)
+		pos[kg]++
+	}
+	snap := arrowexec.SubtaskSnapshot{KeyGroups: map[int][]byte{}}
+	for kg := range maxPar {
+		if start[kg] == start[kg+1] {
+			continue
+		}
+		blob, err := o.encode(ctx, order[start[kg]:start[kg+1]])
+		if err != nil {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: key group %d: %w", id, kg, err)
+		}
+		snap.KeyGroups[kg] = blob
+	}
+	return snap, nil
+}
+
+// keyGroups returns the key group of every group: arrowexec.KeyGroupOf of
+// arrowexec.HashColumns over its keys, as the hash exchange computes it.
+func (o *operator) keyGroups(ctx context.Context) ([]uint16, error) {
+	ng := o.numGroups()
+	maxPar := o.maxParallelism()
+	if maxPar > 1<<16 {
+		return nil, fmt.Errorf("max parallelism %d above %d", maxPar, 1<<16)
+	}
+	kgs := make([]uint16, ng)
+	var cols []arrow.Array
+	for lo := 0; lo < ng; lo += snapshotBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+snapshotBatch, ng)
+		var err error
+		cols, err = o.grouper.build(o.mem, lo, hi, cols[:0])
+		if err == nil {
+			o.hashes = grow(o.hashes, hi-lo)
+			err = arrowexec.HashColumns(cols, o.hashes)
+		}
+		for _, c := range cols {
+			c.Release()
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, h := range o.hashes[:hi-lo] {
+			kgs[lo+i] = uint16(arrowexec.KeyGroupOf(h, maxPar))
+		}
+	}
+	return kgs, nil
+}
+
+// encode writes the state of groups gids as an Arrow IPC stream.
+func (o *operator) encode(ctx context.Context, gids []uint32) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(o.stateSchema), ipc.WithAllocator(o.mem))
+	for lo := 0; lo < len(gids); lo += snapshotBatch {
+		if err := ctx.Err(); err != nil {
+			w.Close()
+			return nil, err
+		}
+		rec, err := o.gather(gids[lo:min(lo+snapshotBatch, len(gids))])
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// gather builds the state record of groups gids.
+func (o *operator) gather(gids []uint32) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, 0, o.stateSchema.NumFields())
+	var err error
+	if o.grouper != nil {
+		cols, err = o.grouper.gather(o.mem, gids, cols)
+	}
+	for _, acc := range o.accs {
+		if err != nil {
+			break
+		}
+		cols, err = acc.gatherState(o.mem, gids, cols)
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	return array.NewRecordBatch(o.stateSchema, cols, int64(len(gids))), nil
+}
+
+// restore merges the state o restores from (Open calls it): keyed Single
+// and Final operators the key groups they own now; Partial operators and
+// global aggregates the operator blobs of the old subtasks j with
+// j % Parallelism == Subtask, so that every old subtask's state is restored
+// exactly once, whatever the old and new parallelism.
+func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) error {
+	if o.byKeyGroup() {
+		kgs := make([]int, 0, len(rs.KeyGroups))
+		for kg := range rs.KeyGroups {
+			kgs = append(kgs, kg)
+		}
+		slices.Sort(kgs) // a deterministic group order
+		for _, kg := range kgs {
+			if err := o.decode(ctx, rs.KeyGroups[kg], kg); err != nil {
+				return fmt.Errorf("agg: restore from checkpoint %d: key group %d: %w", rs.CheckpointID, kg, err)
+			}
+		}
+		return nil
+	}
+	par, sub := 1, 0
+	if o.task != nil && o.task.Parallelism > 0 {
+		par, sub = o.task.Parallelism, o.task.Subtask
+	}
+	for j := sub; j < len(rs.Operator); j += par {
+		if len(rs.Operator[j]) == 0 {
+			continue
+		}
+		if err := o.decode(ctx, rs.Operator[j], -1); err != nil {
+			return fmt.Errorf("agg: restore from checkpoint %d: state of subtask %d: %w", rs.CheckpointID, j, err)
+		}
+	}
+	return nil
+}
+
+// decode merges a state stream into o. kg >= 0 is the key group every
+// group of the stream must belong to.
+func (o *operator) decode(ctx context.Context, blob []byte, kg int) error {
+	r, err := ipc.NewReader(bytes.NewReader(blob), ipc.WithAllocator(o.mem))
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	if err := sameFields(r.Schema(), o.stateSchema); err != nil {
+		return err
+	}
+	for r.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := o.merge(r.RecordBatch(), kg); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
+// sameFields checks that a state stream was written by an aggregate with
+// the same keys, functions and types.
+func sameFields(got, want *arrow.Schema) error {
+	ok := got.NumFields() == want.NumFields()
+	for i := 0; ok && i < got.NumFields(); i++ {
+		g, w := got.Field(i), want.Field(i)
+		ok = g.Name == w.Name && arrow.TypeEqual(g.Type, w.Type)
+	}
+	if !ok {
+		return fmt.Errorf("the checkpointed state (%s) does not match this aggregate (%s): were the group-by columns or aggregates changed?", got, want)
+	}
+	v, _ := got.Metadata().GetValue("riffle.agg.state")
+	if v != stateVersion {
+		return fmt.Errorf("state format version %q, want %q", v, stateVersion)
+	}
+	return nil
+}
+
+// merge merges one state record into o: its keys are grouped like input
+// keys, then every accumulator merges its state columns by group id.
+func (o *operator) merge(rec arrow.RecordBatch, kg int) error {
+	n := int(rec.NumRows())
+	if n == 0 {
+		return nil
+	}
+	var gids []uint32
+	nk := 0
+	if o.grouper == nil {
+		o.zeros = zeros(o.zeros, n)
+		gids = o.zeros
+	} else {
+		nk = len(o.p.keyIdx)
+		for i := range nk {
+			o.keyCols[i] = rec.Column(i)
+		}
+		var check func([]uint64) error
+		if kg >= 0 {
+			maxPar := o.maxParallelism()
+			check = func(hashes []uint64) error {
+				for _, h := range hashes {
+					if got := arrowexec.KeyGroupOf(h, maxPar); got != kg {
+						return fmt.Errorf("a group of key group %d holds a key of key group %d (max parallelism %d)", kg, got, maxPar)
+					}
+				}
+				return nil
+			}
+		}
+		var err error
+		if gids, err = o.groupRows(n, check); err != nil {
+			return err
+		}
+	}
+	ng := o.numGroups()
+	col := nk
+	for i, acc := range o.accs {
+		k := len(acc.stateTypes())
+		acc.resize(ng)
+		acc.mergeState(rec.Columns()[col:col+k], gids)
+		col += k
+		if err := o.failed(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
