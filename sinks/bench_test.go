@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/sinks"
 )
 
@@ -93,6 +94,72 @@ func BenchmarkFileSink(b *testing.B) {
 				}
 				b.ReportMetric(float64(rows)*float64(b.N)/el, "rows/s")
 				b.ReportMetric(float64(out)/el/1e6, "out-MB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkCheckpointBarrier measures one subtask in CommitOnCheckpoint mode
+// with a checkpoint (barrier and completion) after every batch, so each
+// iteration is one batch plus one barrier. Parts span checkpoints (default
+// PartSize), so a Parquet barrier cuts a row group and serializes the
+// committed footer of every row group so far: state-B is the size of the
+// last snapshot, state-B/ckpt its growth per checkpoint.
+func BenchmarkCheckpointBarrier(b *testing.B) {
+	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV} {
+		for _, c := range []struct {
+			rows int
+			sync bool
+		}{{1 << 10, false}, {1 << 10, true}, {64 << 10, false}} {
+			rows, sync := c.rows, c.sync
+			b.Run(fmt.Sprintf("%s/batch=%d/sync=%v", f, rows, sync), func(b *testing.B) {
+				mem := memory.NewGoAllocator()
+				batches := make([]arrow.RecordBatch, 8)
+				for i := range batches {
+					batches[i] = benchBatch(mem, rows, uint64(i))
+					defer batches[i].Release()
+				}
+				spec, err := sinks.NewFile(sinks.FileOptions{Dir: b.TempDir(), Format: f, NoSync: !sync, Commit: sinks.CommitOnCheckpoint})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				op, err := spec.New(task(mem, batches[0].Schema(), 0, 1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := op.Open(ctx); err != nil {
+					b.Fatal(err)
+				}
+				var state int
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					if err := op.Process(ctx, 0, batches[i%len(batches)], nil); err != nil {
+						b.Fatal(err)
+					}
+					snap, err := op.(arrowexec.Checkpointer).SnapshotState(ctx, uint64(i+1))
+					if err != nil {
+						b.Fatal(err)
+					}
+					state = len(snap.Operator)
+					if err := op.(arrowexec.CheckpointListener).NotifyCheckpointComplete(ctx, uint64(i+1)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				el := time.Since(start).Seconds()
+				b.StopTimer()
+				if err := op.Finish(ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+				if err := op.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(rows)*float64(b.N)/el, "rows/s")
+				b.ReportMetric(float64(state), "state-B")
+				b.ReportMetric(float64(state)/float64(b.N), "state-B/ckpt")
+				b.ReportMetric(float64(len(spec.Published())), "parts")
 			})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // wideFields are columns of every kind of Arrow type the Parquet encoder
@@ -212,18 +214,105 @@ func TestCommittedFooterCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		size := int64(out.Len())
-		err = checkCommittedFooter(md, size, 100)
+		err = checkCommittedFooter(md, 0, size, 100)
 		if pageIndex != errors.Is(err, errFooterNotSelfContained) {
 			t.Errorf("page index %v: %v", pageIndex, err)
 		}
 		if !pageIndex && err != nil {
 			t.Errorf("plain file refused: %v", err)
 		}
-		if err := checkCommittedFooter(md, 100, 100); !errors.Is(err, errFooterNotSelfContained) {
+		if err := checkCommittedFooter(md, 0, 100, 100); !errors.Is(err, errFooterNotSelfContained) {
 			t.Errorf("page index %v: column chunks past a 100-byte committed length: %v", pageIndex, err)
 		}
-		if err := checkCommittedFooter(md, size, 99); err == nil {
+		if err := checkCommittedFooter(md, 0, size, 99); err == nil {
 			t.Errorf("page index %v: 100 rows accepted as 99", pageIndex)
 		}
 	}
+}
+
+// TestCommittedFooterCap: a Parquet part whose committed footer reaches
+// maxCommittedFooter at a barrier is closed there; below it, parts span
+// checkpoints. Every row is published once.
+func TestCommittedFooterCap(t *testing.T) {
+	defer func(old int) { maxCommittedFooter = old }(maxCommittedFooter)
+	maxCommittedFooter = 16 << 10
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := wideSchema()
+	spec, err := NewFile(FileOptions{Dir: t.TempDir(), Commit: CommitOnCheckpoint, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := spec.New(&arrowexec.Task{Node: "sink", Parallelism: 1, Mem: mem, Inputs: []*arrow.Schema{schema}, Metrics: &arrowexec.TaskMetrics{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := op.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const nchk, per = 40, 25
+	var footers []int
+	for i := 0; i < nchk; i++ {
+		b := wideBatch(t, mem, schema, i*per, (i+1)*per)
+		err := op.Process(ctx, 0, b, nil)
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := op.(arrowexec.Checkpointer).SnapshotState(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st sinkState
+		if err := json.Unmarshal(snap.Operator, &st); err != nil {
+			t.Fatal(err)
+		}
+		if o := st.Writers[0].Open; o != nil {
+			footers = append(footers, len(o.Footer))
+		} else {
+			footers = append(footers, 0)
+		}
+	}
+	if err := op.Finish(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Close(); err != nil {
+		t.Fatal(err)
+	}
+	parts := spec.Published()
+	if len(parts) < 2 || len(parts) > nchk/2 {
+		t.Fatalf("%d parts for %d checkpoints (footers %v)", len(parts), nchk, footers)
+	}
+	var rows int64
+	for i, p := range parts {
+		tbl := readTable(t, mem, p.Path)
+		rows += tbl.NumRows()
+		if i < len(parts)-1 && tbl.NumRows() < 2*per {
+			t.Errorf("%s: %d rows: closed before spanning two checkpoints", p.Path, tbl.NumRows())
+		}
+		tbl.Release()
+	}
+	if rows != nchk*per {
+		t.Errorf("%d rows published, want %d", rows, nchk*per)
+	}
+	for i, n := range footers {
+		if n >= maxCommittedFooter {
+			t.Errorf("checkpoint %d: open part with a %d-byte footer", i+1, n)
+		}
+	}
+}
+
+func readTable(t *testing.T, mem memory.Allocator, path string) arrow.Table {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tbl, err := pqarrow.ReadTable(context.Background(), f, parquet.NewReaderProperties(mem), pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return tbl
 }

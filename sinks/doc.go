@@ -45,20 +45,28 @@
 //
 // With CommitOnCheckpoint the sink takes part in checkpoints (package
 // checkpoint): it implements arrowexec.Checkpointer and
-// arrowexec.CheckpointListener. At a barrier it pre-commits: CSV and JSONL
-// parts stay open across checkpoints, their buffered rows are written and
-// fsynced and the snapshot records the part's committed length and rows;
-// a Parquet part is closed (footer, fsync) because a Parquet file cannot be
-// read without its footer nor resumed by the writer, so Parquet parts are
-// also cut at every checkpoint. The snapshot lists every pending part and
-// the next part number. When the checkpoint is complete
-// (NotifyCheckpointComplete) the parts pending at its barrier are published.
-// A restore completes the restored checkpoint (publishes its pending parts,
-// truncates the open text part to its committed length and publishes it)
-// and removes every file newer than it, idempotently, at any parallelism;
-// part numbers continue after the checkpoint's, so published names are
-// never reused. A failed subtask keeps its in-progress files for recovery;
-// Finish publishes everything. Details in twophase.go.
+// arrowexec.CheckpointListener. At a barrier it pre-commits, and the open
+// part stays open across checkpoints, so part size follows PartSize, not
+// the checkpoint interval. CSV and JSONL parts have their buffered rows
+// written and fsynced, and the snapshot records the part's committed length
+// and rows. A Parquet part has its buffered row group written out as a
+// complete row group and fsynced, and the snapshot records its committed
+// length, rows and committed footer: the Parquet footer of the row groups
+// written so far, kept in the checkpoint, not in the file, so that the
+// first committed-length bytes followed by that footer are a valid Parquet
+// file of the rows before the barrier. (A row group cannot span a barrier:
+// Parquet row groups, unlike parts, are bounded by the checkpoint
+// interval.) The snapshot also lists every pending part and the next part
+// number. When the checkpoint is complete (NotifyCheckpointComplete) the
+// parts pending at its barrier are published; a part open at a barrier is
+// published once it is closed and a later checkpoint completes. A restore
+// completes the restored checkpoint (publishes its pending parts, truncates
+// the open part to its committed length, appends the committed footer to a
+// Parquet one, and publishes it) and removes every file newer than it,
+// idempotently, at any parallelism; part numbers continue after the
+// checkpoint's, so published names are never reused. A failed subtask
+// keeps its in-progress files for recovery; Finish publishes everything.
+// Details in twophase.go.
 //
 // # Text encodings
 //

@@ -103,8 +103,9 @@ type parquetEncoder struct {
 	fw   *pqarrow.FileWriter
 	// wrote: a batch was written, so the writer has an open row group (the
 	// last of its metadata) until Close.
-	wrote bool
-	done  bool // closed: size is the file's
+	wrote   bool
+	done    bool // closed: size is the file's
+	checked int  // row groups checked by checkCommittedFooter
 }
 
 func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Allocator, w io.Writer) (*parquetEncoder, error) {
@@ -226,9 +227,10 @@ func (e *parquetEncoder) commit() (int64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := checkCommittedFooter(md, length, int64(e.fw.NumRows())); err != nil {
+	if err := checkCommittedFooter(md, e.checked, length, int64(e.fw.NumRows())); err != nil {
 		return 0, nil, err
 	}
+	e.checked = md.NumRowGroups()
 	var buf bytes.Buffer
 	mlen, err := md.WriteTo(&buf, nil)
 	if err != nil {
@@ -241,14 +243,16 @@ func (e *parquetEncoder) commit() (int64, []byte, error) {
 	return length, buf.Bytes(), nil
 }
 
-// checkCommittedFooter checks that md describes exactly rows rows and only
-// bytes in [4, length): every column chunk lies there, and nothing refers to
-// page indexes or bloom filters (written after the row groups, at Close).
-func checkCommittedFooter(md *metadata.FileMetaData, length, rows int64) error {
+// checkCommittedFooter checks that md describes exactly rows rows and,
+// from row group `from` on (the earlier ones were checked by an earlier
+// commit and do not change), only bytes in [4, length): every column chunk
+// lies there, and nothing refers to page indexes or bloom filters (written
+// after the row groups, at Close).
+func checkCommittedFooter(md *metadata.FileMetaData, from int, length, rows int64) error {
 	if md.NumRows != rows {
 		return fmt.Errorf("parquet committed footer: %d rows in its row groups, writer wrote %d", md.NumRows, rows)
 	}
-	for i := 0; i < md.NumRowGroups(); i++ {
+	for i := from; i < md.NumRowGroups(); i++ {
 		rg := md.RowGroup(i)
 		if rg.NumColumns() != md.NumColumns() {
 			return fmt.Errorf("parquet committed footer: row group %d has %d of %d columns", i, rg.NumColumns(), md.NumColumns())

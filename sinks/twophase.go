@@ -20,28 +20,55 @@ import (
 // snapshot's operator state; phase two happens when the checkpoint is
 // complete (NotifyCheckpointComplete): the parts it covers are published.
 //
-// What is made durable at a barrier depends on the format:
+// At a barrier the open part stays open, whatever the format, so part size
+// follows PartSize, not the checkpoint interval: with checkpoints every
+// second a part still grows to PartSize over many checkpoints.
 //
-//   - CSV and JSONL parts stay open across checkpoints: the encoder's buffer
-//     is written out and the file fsynced, and the snapshot records the
-//     open part's committed length and row count. Text is a sequence of
-//     rows, so the first committed-length bytes are exactly the rows before
-//     the barrier. Part size follows PartSize, not the checkpoint interval.
-//   - A Parquet part is only readable once its footer is written, and the
-//     writer cannot resume a file, so at a barrier the open Parquet part is
-//     closed (footer, fsync): it becomes pending and the next rows go to a
-//     new part. Parquet part sizes are bounded by the checkpoint interval
-//     as well as PartSize. (Cumulative footers, file.Writer.FlushWithFooter,
-//     would lift that, but pqarrow does not expose the file writer.)
+//   - CSV and JSONL: the encoder's buffer is written out and the file
+//     fsynced, and the snapshot records the open part's committed length
+//     and row count. Text is a sequence of rows, so the first
+//     committed-length bytes are exactly the rows before the barrier.
+//   - Parquet ("committed footers"): a Parquet file is only readable with
+//     its footer, which pqarrow writes at Close and cannot take back. At a
+//     barrier the encoder closes its buffered row group (when it holds
+//     rows: no empty row group), flushes and fsyncs the file; everything
+//     after the leading "PAR1" is then complete column chunks. The snapshot
+//     records the committed length and row count and the committed footer:
+//     pqarrow's metadata snapshot (what Close would write now) without the
+//     open, empty row group, serialized as parquet/file writes a footer
+//     (thrift FileMetaData, its uint32 length, "PAR1"). The footer is not
+//     written into the file, which pqarrow goes on appending row groups to;
+//     committed length + footer is a complete Parquet file holding exactly
+//     the rows before the barrier. The footer is checked not to refer past
+//     the committed length (page indexes and bloom filters are written only
+//     at Close; the sink enables neither); if it did, the part would be
+//     closed at the barrier instead, as before committed footers. Every
+//     Arrow type pqarrow writes goes through this path (committed footers
+//     hold only the closed row groups' metadata, whatever the types), so
+//     there is no per-schema fallback. Costs: a row group cannot span a
+//     barrier, so row groups are bounded by the checkpoint interval (file
+//     size is not); the footer grows by one row group's metadata per
+//     checkpoint (about 80-110 bytes per column), and it is serialized at
+//     every barrier. A part whose footer reaches maxCommittedFooter (1 MiB:
+//     about a thousand checkpoints for ten columns) is closed at the
+//     barrier, which keeps the barrier's cost and the state size bounded.
+//
+//     The footer is kept in the operator state (JSON, base64), not in a
+//     side file: it is then atomic with the rest of the checkpoint (no
+//     footer file without its checkpoint or the other way round), goes
+//     wherever the state goes (restore at another parallelism, another
+//     machine), and needs no extra fsync, listing or clean-up of side files
+//     at every barrier. The price is state size: up to maxCommittedFooter
+//     (and a third more for base64) per subtask.
 //
 // Parts closed between two barriers (rolled at PartSize) are pending and
 // belong to the next barrier. The snapshot lists, per subtask, the pending
-// parts (sequence, rows, bytes), the open text part (sequence, committed
-// rows and bytes) and NextSeq: every part of this subtask numbered below
-// NextSeq is committed by the checkpoint, every part from NextSeq on is
-// newer than it. NotifyCheckpointComplete(id) publishes the pending parts
-// that were pending at barrier id or earlier; an open text part is
-// published once it is closed and a later checkpoint completes (or at
+// parts (sequence, rows, bytes), the open part (sequence, committed rows
+// and bytes, and for Parquet the committed footer) and NextSeq: every part
+// of this subtask numbered below NextSeq is committed by the checkpoint,
+// every part from NextSeq on is newer than it. NotifyCheckpointComplete(id) publishes the pending parts
+// that were pending at barrier id or earlier; an open part is published
+// once it is closed (at PartSize) and a later checkpoint completes (or at
 // Finish).
 //
 // Recovery (Open with Task.Restore) completes the restored checkpoint and
@@ -51,9 +78,13 @@ import (
 //
 //  1. a pending part is published: renamed into place if its in-progress
 //     file is still there, left alone if it was already published;
-//  2. the open text part is truncated to its committed length (the
-//     in-progress file, or the published file if the part was closed and
-//     published after the checkpoint) and published;
+//  2. the open part is truncated to its committed length (the in-progress
+//     file, or the published file if the part was closed and published
+//     after the checkpoint) and published; an open Parquet part gets its
+//     committed footer appended after the cut (fsynced), and a published
+//     one is renamed back to its in-progress name before it is cut, so a
+//     crash never leaves a published Parquet file without a footer; a file
+//     that already is committed length + footer is left as it is;
 //  3. every other in-progress file of that subtask, and every published
 //     file numbered NextSeq or later, is removed;
 //  4. files of subtask numbers the checkpoint does not know (written after
@@ -96,6 +127,13 @@ type partState struct {
 	Footer []byte `json:"footer,omitempty"`
 }
 
+// maxCommittedFooter bounds the committed footer of an open Parquet part:
+// a part whose footer reaches it at a barrier is closed there. The footer
+// grows by a row group's metadata at every checkpoint, and it is
+// serialized at every barrier and stored in every snapshot; the bound keeps
+// that cost and the state size flat. A var for tests.
+var maxCommittedFooter = 1 << 20
+
 // sinkStateVersion 2 adds open Parquet parts (partState.Footer); version 1
 // states, which never have one, are still read. A version 1 reader refuses
 // version 2, which it would misread.
@@ -117,8 +155,9 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		if pe, ok := p.enc.(*parquetEncoder); ok {
 			length, footer, err := pe.commit()
 			switch {
-			case errors.Is(err, errFooterNotSelfContained):
-				// Cannot span the barrier: close the part here.
+			case errors.Is(err, errFooterNotSelfContained) || err == nil && len(footer) >= maxCommittedFooter:
+				// Cannot span the barrier, or has spanned enough of
+				// them: close the part here.
 				if err := s.closePart(); err != nil {
 					return arrowexec.SubtaskSnapshot{}, err
 				}
