@@ -19,6 +19,10 @@ import (
 
 var _ arrowexec.Checkpointer = (*operator)(nil)
 
+// finishedMarker is the operator state of a global aggregate that emitted
+// its row (no Arrow IPC stream starts like this).
+const finishedMarker = "riffle.agg: finished"
+
 // snapshotBatch is the most groups per state record.
 const snapshotBatch = MaxBatchSize
 
@@ -65,6 +69,14 @@ func (o *operator) maxParallelism() int {
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	if o.closed {
 		return arrowexec.SubtaskSnapshot{}, ErrClosed
+	}
+	if o.finished {
+		// Finish emitted every group: nothing is left, but a global
+		// aggregate must not emit its row again after a restore.
+		if len(o.p.keyIdx) == 0 {
+			return arrowexec.SubtaskSnapshot{Operator: []byte(finishedMarker)}, nil
+		}
+		return arrowexec.SubtaskSnapshot{}, nil
 	}
 	ng := o.numGroups()
 	for _, acc := range o.accs {
@@ -230,14 +242,21 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 	if o.task != nil && o.task.Parallelism > 0 {
 		par, sub = o.task.Parallelism, o.task.Subtask
 	}
+	finished, state := false, false
 	for j := sub; j < len(rs.Operator); j += par {
-		if len(rs.Operator[j]) == 0 {
-			continue
-		}
-		if err := o.decode(ctx, rs.Operator[j], -1); err != nil {
-			return fmt.Errorf("agg: restore from checkpoint %d: state of subtask %d: %w", rs.CheckpointID, j, err)
+		switch blob := rs.Operator[j]; {
+		case len(blob) == 0:
+		case string(blob) == finishedMarker:
+			finished = true
+		default:
+			state = true
+			if err := o.decode(ctx, blob, -1); err != nil {
+				return fmt.Errorf("agg: restore from checkpoint %d: state of subtask %d: %w", rs.CheckpointID, j, err)
+			}
 		}
 	}
+	// A global aggregate restored only from finished ones has emitted.
+	o.emitted = finished && !state && len(o.p.keyIdx) == 0
 	return nil
 }
 

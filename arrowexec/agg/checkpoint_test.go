@@ -254,6 +254,50 @@ func testRoundTrip(t *testing.T, cols []column, gb []string) {
 	check(t, "partial->final", fs.finish(t), want, len(gb), MaxBatchSize, fschema)
 }
 
+// TestSnapshotAfterFinish: a finished subtask still answers checkpoints
+// (arrowexec.Checkpointer); what Finish emitted is not state any more, so
+// a restored aggregate emits nothing again, not even the one row of a
+// global aggregate.
+func TestSnapshotAfterFinish(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cols := genData(rand.New(rand.NewPCG(5, 6)), 500, 20)
+	rec := record(mem, cols)
+	defer rec.Release()
+	for _, gb := range [][]string{nil, {"k_utf8"}} {
+		for _, mode := range []Mode{Single, Partial} {
+			spec, err := New(Options{GroupBy: gb, Aggs: []Agg{{Func: Count}, {Func: Sum, Column: "v_i64"}}, Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newStage(t, mem, spec, rec.Schema(), len(gb) > 0, 1, 16, nil)
+			s.push(t, mem, rec)
+			if out := s.finish(t); len(out) == 0 {
+				t.Fatalf("by %v, %s: nothing emitted", gb, mode)
+			}
+			snaps := s.snapshot(t)
+			s.close()
+			if len(snaps[0].KeyGroups) > 0 || (len(gb) > 0) != (snaps[0].Operator == nil) {
+				t.Fatalf("by %v, %s: snapshot after Finish holds %d key groups, operator state %q", gb, mode, len(snaps[0].KeyGroups), snaps[0].Operator)
+			}
+			pars := []int{1, 2, 3}
+			if len(gb) == 0 {
+				// A global aggregate runs at parallelism 1 (a subtask
+				// without state emits the row of an empty group).
+				pars = pars[:1]
+			}
+			for _, p := range pars {
+				r := newStage(t, mem, spec, rec.Schema(), len(gb) > 0, p, 16, restoreStates(t, snaps, 16, p))
+				out := r.finish(t)
+				r.close()
+				if len(out) > 0 {
+					t.Fatalf("by %v, %s, parallelism %d: a restored finished aggregate emitted %d batches", gb, mode, p, len(out))
+				}
+			}
+		}
+	}
+}
+
 // TestRestoreMismatch: state restored into an aggregate with other
 // aggregates fails with an error rather than producing garbage.
 func TestRestoreMismatch(t *testing.T) {

@@ -36,6 +36,10 @@ type operator struct {
 	hashMask uint64
 	finished bool
 	closed   bool
+	// emitted: the aggregate restored the state of a global aggregate
+	// that had already emitted its row (see checkpoint.go); Finish emits
+	// nothing.
+	emitted bool
 }
 
 var _ arrowexec.Operator = (*operator)(nil)
@@ -201,7 +205,9 @@ func (o *operator) failed(i int) error {
 }
 
 // Finish emits every group, in order of first appearance, in batches of at
-// most BatchSize rows.
+// most BatchSize rows, then drops the state: what is emitted is no longer
+// the operator's state (a finished subtask still answers checkpoints, see
+// arrowexec.Checkpointer).
 func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	if o.closed {
 		return ErrClosed
@@ -210,6 +216,10 @@ func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
 		return errors.New("agg: Finish called twice")
 	}
 	o.finished = true
+	defer o.dropState()
+	if o.emitted {
+		return nil
+	}
 	ng := o.numGroups()
 	for _, acc := range o.accs {
 		acc.resize(ng)
@@ -257,9 +267,13 @@ func (o *operator) build(lo, hi int) (arrow.RecordBatch, error) {
 // Close drops the aggregation state. Safe to call twice.
 func (o *operator) Close() error {
 	o.closed = true
+	o.dropState()
+	return nil
+}
+
+func (o *operator) dropState() {
 	o.grouper, o.accs, o.aggCols = nil, nil, nil
 	o.keyCols, o.hashes, o.gids, o.zeros = nil, nil, nil, nil
-	return nil
 }
 
 // StateBytes reports the memory the aggregation state holds (Go heap; the
