@@ -50,6 +50,14 @@ type Options struct {
 	// job spec without parallelism; GraphFingerprint computes one). A
 	// checkpoint is only restored into a job with the same fingerprint.
 	JobFingerprint string
+	// SourceFingerprint identifies the job's sources (kind and
+	// configuration), when JobFingerprint leaves them out. A checkpoint
+	// written with another SourceFingerprint restores every operator's
+	// state and watermark but not the source positions: the sources start
+	// from their configured start, with a log line. That is how a stream
+	// job continues from the savepoint of a backfill over files (one
+	// state, another source).
+	SourceFingerprint string
 	// Log receives the coordinator's log lines; default slog.Default().
 	Log *slog.Logger
 }
@@ -267,7 +275,15 @@ func (c *Coordinator) RunOptions(g *arrowexec.Graph, from *Checkpoint, base arro
 	base.Restore = nil
 	if from != nil {
 		c.log.Info("checkpoint: restoring", "checkpoint", from.Path, "id", from.ID(), "watermark", from.Manifest.Watermark)
+		sourcesChanged := from.Manifest.SourceFingerprint != c.opts.SourceFingerprint
+		if sourcesChanged {
+			c.log.Info("checkpoint: the sources differ from the checkpoint's; their positions are not restored, they start from their configured start",
+				"checkpoint", from.Path, "checkpoint_sources", from.Manifest.SourceFingerprint, "sources", c.opts.SourceFingerprint)
+		}
 		base.Restore = func(node string, subtask, parallelism int) *arrowexec.RestoreState {
+			if sourcesChanged && g.Node(node) != nil && g.Node(node).IsSource() {
+				return nil
+			}
 			return from.RestoreState(node, subtask, parallelism)
 		}
 	}
@@ -686,7 +702,7 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 	maxPar := c.maxPar
 	c.mu.Unlock()
 	m := &Manifest{
-		FormatVersion: FormatVersion, JobFingerprint: c.opts.JobFingerprint, CheckpointID: p.id,
+		FormatVersion: FormatVersion, JobFingerprint: c.opts.JobFingerprint, SourceFingerprint: c.opts.SourceFingerprint, CheckpointID: p.id,
 		Savepoint: p.barrier.Savepoint, Time: p.started.UTC(), Watermark: arrowexec.MaxWatermark,
 		MaxParallelism: maxPar, Sources: []SourcePosition{},
 	}
@@ -695,6 +711,13 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 		return 0, fmt.Errorf("create %s: %w", p.staging, err)
 	}
 	buf := make([]byte, 256<<10)
+	// The job's watermark is what its operators reached: each takes the
+	// minimum over its active inputs, leaving idle sources (a Kafka
+	// partition without data, a Parquet reader without row groups) out.
+	onlySources := true
+	for _, n := range nodes {
+		onlySources = onlySources && n.source
+	}
 	for _, n := range nodes {
 		nm := NodeManifest{Name: n.name, Dir: nodeDirName(n.name), Parallelism: n.parallelism, Source: n.source}
 		for sub := 0; sub < n.parallelism; sub++ {
@@ -706,7 +729,9 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 				return 0, fmt.Errorf("create %s: %w", dir, err)
 			}
 			sm := SubtaskManifest{Subtask: sub, Dir: rel, Watermark: p.wms[k], SnapshotFiles: p.dirs[k]}
-			m.Watermark = min(m.Watermark, sm.Watermark)
+			if !n.source || onlySources {
+				m.Watermark = min(m.Watermark, sm.Watermark)
+			}
 			if snap.Operator != nil {
 				if err := writeFile(fsys, filepath.Join(dir, OperatorFileName), snap.Operator); err != nil {
 					return 0, err

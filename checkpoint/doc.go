@@ -50,6 +50,16 @@
 // the savepoint does not cover, and then the job finishes. With an empty
 // directory it takes a final regular checkpoint: the graceful stop of Run.
 //
+// Backfill, then stream: RunConfig.SavepointAtEnd runs a bounded job with
+// its input held at the end (arrowexec.RunOptions.HoldAtEnd: the sources
+// send the watermark of what they read, not the final one, so windows
+// still open stay open) and stops it with a savepoint once every source
+// got there. A job with the same JobFingerprint and another
+// SourceFingerprint (the same steps over a Kafka source) restores from it:
+// every operator gets its state and watermark, the sources start from
+// their configured start (positions of another source mean nothing to
+// them), with a log line saying so.
+//
 // # Directory layout
 //
 //	<Dir>/
@@ -111,7 +121,8 @@
 // checkpoint's watermark. Restoring is refused with ErrFingerprintMismatch
 // when the checkpoint's job fingerprint differs from Options.JobFingerprint,
 // and with ErrIncompatible when MaxParallelism differs. A node the
-// checkpoint does not know starts empty.
+// checkpoint does not know starts empty, and so do the source nodes when
+// the SourceFingerprint differs.
 //
 // # Guarantees
 //

@@ -34,6 +34,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type Manifest struct {
 	FormatVersion  int    `json:"format_version"`
 	JobFingerprint string `json:"job_fingerprint"`
+	// SourceFingerprint is Options.SourceFingerprint, when set.
+	SourceFingerprint string `json:"source_fingerprint,omitempty"`
 	CheckpointID   uint64 `json:"checkpoint_id"`
 	// Savepoint is set for savepoints (TriggerSavepoint, StopWithSavepoint).
 	Savepoint bool `json:"savepoint,omitempty"`
@@ -41,8 +43,9 @@ type Manifest struct {
 	// took from the trigger to the manifest.
 	Time       time.Time `json:"time"`
 	DurationMS int64     `json:"duration_ms"`
-	// Watermark is the minimum over every subtask's watermark at its
-	// snapshot: the event time the whole job had reached.
+	// Watermark is the minimum over every operator subtask's watermark at
+	// its snapshot (sources left out: operators already take the minimum
+	// over their active inputs): the event time the whole job had reached.
 	Watermark      int64          `json:"watermark"`
 	MaxParallelism int            `json:"max_parallelism"`
 	Nodes          []NodeManifest `json:"nodes"`

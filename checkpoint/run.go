@@ -28,6 +28,14 @@ type RunConfig struct {
 	// the wait for the job to end, each; default 1m. When it expires the
 	// job is cancelled.
 	StopTimeout time.Duration
+	// SavepointAtEnd, when set, holds the job's bounded input at its end
+	// instead of finishing it (arrowexec.RunOptions.HoldAtEnd: no final
+	// watermark, open windows stay open) and, once every source got there,
+	// stops the job with a savepoint in this directory: a backfill whose
+	// state and watermark a stream job continues from (--from the
+	// savepoint, with another SourceFingerprint). Its path is then
+	// Coordinator.Stats().LastPath; Run fails if the savepoint does.
+	SavepointAtEnd string
 	// OnStart, if set, is called once the job is compiled and about to
 	// run, with the coordinator (for savepoints and stats) and the job.
 	OnStart func(*Coordinator, *arrowexec.Job)
@@ -82,6 +90,7 @@ func Run(ctx context.Context, cfg RunConfig, build func(restored *Checkpoint) (*
 	if err != nil {
 		return err
 	}
+	ro.HoldAtEnd = cfg.SavepointAtEnd != ""
 	job, err := g.Compile(ro)
 	if err != nil {
 		return err
@@ -106,9 +115,31 @@ func Run(ctx context.Context, cfg RunConfig, build func(restored *Checkpoint) (*
 	jobDone := make(chan error, 1)
 	go func() { jobDone <- job.Run(jobCtx) }()
 
-	var jobErr error
+	var (
+		jobErr error
+		atEnd  <-chan struct{}
+	)
+	if cfg.SavepointAtEnd != "" {
+		atEnd = job.SourcesAtEnd()
+	}
 	select {
 	case jobErr = <-jobDone:
+	case <-atEnd:
+		opts.Log.Info("checkpoint: every source is at the end of its input, stopping with a savepoint", "dir", cfg.SavepointAtEnd)
+		sctx, cancel := context.WithTimeout(base, stopTimeout)
+		path, err := c.StopWithSavepoint(sctx, cfg.SavepointAtEnd)
+		cancel()
+		select {
+		case jobErr = <-jobDone:
+		case <-time.After(stopTimeout):
+			cancelJob(fmt.Errorf("checkpoint: job did not stop within %v", stopTimeout))
+			jobErr = <-jobDone
+		}
+		if err != nil {
+			jobErr = errors.Join(fmt.Errorf("checkpoint: savepoint at the end of input: %w", err), jobErr)
+		} else {
+			opts.Log.Info("checkpoint: savepoint at the end of input complete", "savepoint", path)
+		}
 	case <-ctx.Done():
 		opts.Log.Info("checkpoint: stopping with a final checkpoint")
 		sctx, cancel := context.WithTimeout(base, stopTimeout)

@@ -189,14 +189,16 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 	plan.OutputDir = dir
 	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
 		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync}
-	if plan.Bounded {
+	if o.Checkpointed {
+		// Bounded or not: parts are published by checkpoints (and at the
+		// end of a bounded job); a restore recovers them.
+		opts.Commit = sinks.CommitOnCheckpoint
+	} else if plan.Bounded {
 		plan.staging = filepath.Join(dir, StagingName)
 		if err := os.RemoveAll(plan.staging); err != nil { // a crashed earlier run's
 			return nil, err
 		}
 		opts.Dir = plan.staging
-	} else if o.Checkpointed {
-		opts.Commit = sinks.CommitOnCheckpoint
 	} else {
 		opts.Commit = sinks.CommitOnRoll
 	}

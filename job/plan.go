@@ -104,9 +104,10 @@ type Options struct {
 	// embedded broker); "" keeps the job file's.
 	Brokers string
 	// Checkpointed says the job runs with checkpoints (checkpoint.Run):
-	// file sinks of unbounded jobs then publish their parts only when the
-	// checkpoint covering them is complete (exactly-once) instead of when
-	// they roll.
+	// file sinks then publish their parts only when the checkpoint covering
+	// them is complete (exactly-once), or at the end of bounded input,
+	// instead of when they roll (unbounded) or all at once through
+	// Plan.Commit (bounded).
 	Checkpointed bool
 }
 

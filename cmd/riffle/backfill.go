@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
 )
@@ -21,11 +23,23 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 Runs a job file over its bounded input (Parquet files, or a bounded Kafka
 source) and writes the sink's files. Output files appear only when the whole
 job succeeded. See examples/ for job files; use 'riffle run' for unbounded
-input.`)
+input.
+
+With --savepoint DIR the backfill is the first half of one job over files,
+then a stream: at the end of the input no final watermark is sent, so the
+windows still open stay open, and the job stops with a savepoint in DIR
+holding its state and watermark (the sink's files up to then are
+published; the savepoint's path is printed). A stream job with the same
+steps and sink and another source continues from it with
+'riffle run STREAM.yaml --checkpoint-dir D --from SAVEPOINT': operator
+state and watermark are restored, the new source starts from its
+configured start (e.g. a Kafka source's start: {timestamp: T} at the
+files' end).`)
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile to this file")
+	savepoint := f.String("savepoint", "", "hold the input at its end and stop with a savepoint in this directory, for a stream job to continue from")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -42,6 +56,30 @@ input.`)
 			return usageError{err}
 		}
 		defer stop()
+	}
+	if *savepoint != "" {
+		data, err := os.ReadFile(f.Arg(0))
+		if err != nil {
+			return usageError{fmt.Errorf("job: %w", err)}
+		}
+		spec, err := job.Parse(f.Arg(0), data)
+		if err != nil {
+			return usageError{err}
+		}
+		if _, err := os.Stat(*savepoint); err == nil {
+			return usageError{fmt.Errorf("--savepoint %s: already exists", *savepoint)}
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		// No periodic checkpoints: the coordinator's directory only
+		// serves the savepoint's bookkeeping.
+		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(*savepoint)), ".riffle-backfill-")
+		if err != nil {
+			return fmt.Errorf("--savepoint: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		ck := checkpointFlags{dir: tmp, interval: -1, retain: checkpoint.DefaultRetain}
+		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint)
 	}
 	spec, err := job.ReadFile(f.Arg(0))
 	if err != nil {

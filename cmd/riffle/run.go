@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/embedkafka"
 	"github.com/riffle-dev/riffle/job"
+	"gopkg.in/yaml.v3"
 )
 
 func init() {
@@ -81,7 +83,7 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 	}
 	jo := job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}
 	if ck.dir != "" {
-		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck)
+		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck, "")
 	}
 	plan, err := spec.PlanContext(ctx, jo)
 	if err != nil {
@@ -163,22 +165,51 @@ func (c *checkpointFlags) validate() error {
 	return nil
 }
 
-// jobFingerprint identifies a job file for checkpoint restores: the hash of
-// its bytes. Flags (parallelism, output, brokers) are left out, so a job
-// restores at another parallelism or into another directory; any edit of
-// the file, comments included, makes its old checkpoints unrestorable
-// (checkpoint.ErrFingerprintMismatch) except through a matching file.
-func jobFingerprint(data []byte) string {
-	h := sha256.Sum256(append([]byte("riffle-job/1\n"), data...))
-	return hex.EncodeToString(h[:16])
+// jobFingerprints identify a job file for checkpoint restores. The job
+// fingerprint hashes everything that shapes the state, the steps and the
+// sink, as parsed YAML (so comments and layout do not count); the source
+// fingerprint hashes the source block (with its watermark). Name,
+// parallelism and flags (output, brokers) are left out, so a job restores
+// at another parallelism or into another directory. A checkpoint restores
+// only into a job with the same job fingerprint
+// (checkpoint.ErrFingerprintMismatch); with another source fingerprint the
+// operators' state and watermark are restored and the sources start from
+// their configured start: a Kafka job continues from a Parquet backfill's
+// savepoint ('riffle backfill --savepoint').
+func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", "", err
+	}
+	hash := func(kind string, v any) (string, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "", err
+		}
+		h := sha256.Sum256(append([]byte("riffle-"+kind+"/2\n"), b...))
+		return hex.EncodeToString(h[:16]), nil
+	}
+	if sourceFP, err = hash("source", doc["source"]); err != nil {
+		return "", "", err
+	}
+	jobFP, err = hash("job", map[string]any{"steps": doc["steps"], "sink": doc["sink"]})
+	return jobFP, sourceFP, err
 }
 
 // runCheckpointed runs spec with exactly-once checkpoints (checkpoint.Run).
 // The first signal stops it with a final checkpoint; a second one returns
 // at once (the process exits; a restart resumes from the last complete
 // checkpoint, as after a crash).
-func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags) error {
+//
+// With savepointAtEnd (riffle backfill --savepoint) the job is bounded: its
+// input is held at the end, without the final watermark, and the job stops
+// with a savepoint there, whose path is printed.
+func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags, savepointAtEnd string) error {
 	jo.Checkpointed = true
+	jobFP, sourceFP, err := jobFingerprints(data)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", spec.File, err)}
+	}
 	for i, st := range spec.Steps {
 		if st.Kind == job.StepAggregate {
 			// The hash aggregate keeps its groups in memory without
@@ -203,8 +234,8 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		if err != nil {
 			return nil, usageError{err}
 		}
-		if p.Bounded {
-			return nil, usageError{fmt.Errorf("%s: --checkpoint-dir is for continuous jobs; the source is bounded (use 'riffle backfill')", spec.File)}
+		if savepointAtEnd != "" && !p.Bounded {
+			return nil, usageError{fmt.Errorf("%s: --savepoint is for bounded input; the source is unbounded (stop a running job with 'riffle savepoint --stop')", spec.File)}
 		}
 		plan = p
 		e.log.Info("job planned", "job", spec.Name, "parallelism", p.Graph.Node(p.SourceNode).Parallelism(),
@@ -233,9 +264,10 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	cfg := checkpoint.RunConfig{
 		Options: checkpoint.Options{
 			Dir: ck.dir, Interval: ck.interval, Retain: ck.retain,
-			JobFingerprint: jobFingerprint(data), Log: e.log,
+			JobFingerprint: jobFP, SourceFingerprint: sourceFP, Log: e.log,
 		},
-		From:       ck.from,
+		From:           ck.from,
+		SavepointAtEnd: savepointAtEnd,
 		RunOptions: arrowexec.RunOptions{Log: e.log},
 		OnStart: func(c *checkpoint.Coordinator, j *arrowexec.Job) {
 			mu.Lock()
@@ -257,7 +289,6 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	began := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- checkpoint.Run(runCtx, cfg, build) }()
-	var err error
 	for n := 0; ; {
 		select {
 		case err = <-done:
@@ -298,7 +329,14 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		st := coord.Stats()
 		attrs = append(attrs, "checkpoints", st.Completed, "last_checkpoint", st.LastPath)
 	}
+	var savepoint string
+	if coord != nil && savepointAtEnd != "" {
+		savepoint = coord.Stats().LastPath
+	}
 	mu.Unlock()
 	e.log.Info("job stopped", attrs...)
+	if savepoint != "" {
+		fmt.Fprintf(e.stdout, "savepoint: %s\n", savepoint)
+	}
 	return nil
 }

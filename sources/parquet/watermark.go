@@ -151,7 +151,10 @@ func (r *Reader) CurrentWatermark() (int64, bool) {
 	if next < len(r.items) && r.gd != nil && r.done >= r.items[next].rows {
 		next++ // the current row group is finished
 	}
-	exact := arrowexec.MaxWatermark
+	// After the last row group the statistics promise nothing: the end of
+	// input brings the final watermark from the runtime, unless the input
+	// is only suspended (RunOptions.HoldAtEnd) and continues elsewhere.
+	exact := arrowexec.MinWatermark
 	if c := r.wm.minAfter[min(next, len(r.items))]; c != arrowexec.MaxWatermark {
 		exact = c - 1
 	}
