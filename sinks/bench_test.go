@@ -41,6 +41,30 @@ func benchBatch(mem memory.Allocator, n int, seed uint64) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
+// benchSink opens one sink subtask with opts and makes 8 distinct batches of
+// rows rows (so compression sees fresh data), released when b ends.
+func benchSink(b *testing.B, rows int, opts sinks.FileOptions) (*sinks.FileSpec, arrowexec.Operator, []arrow.RecordBatch) {
+	b.Helper()
+	mem := memory.NewGoAllocator()
+	batches := make([]arrow.RecordBatch, 8)
+	for i := range batches {
+		batches[i] = benchBatch(mem, rows, uint64(i))
+	}
+	b.Cleanup(func() { releaseAll(batches) })
+	spec, err := sinks.NewFile(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	op, err := spec.New(task(mem, batches[0].Schema(), 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := op.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return spec, op, batches
+}
+
 // BenchmarkFileSink measures one subtask writing batches of 1Ki and 64Ki
 // rows, with parts rolling at the default 128 MiB, with and without fsync.
 // Output size is reported as out-MB/s.
@@ -52,26 +76,8 @@ func BenchmarkFileSink(b *testing.B) {
 		}{{64 << 10, false}, {64 << 10, true}, {1 << 10, false}} {
 			rows, sync := c.rows, c.sync
 			b.Run(fmt.Sprintf("%s/batch=%d/sync=%v", f, rows, sync), func(b *testing.B) {
-				mem := memory.NewGoAllocator()
-				// Distinct batches, so compression sees fresh data.
-				batches := make([]arrow.RecordBatch, 8)
-				for i := range batches {
-					batches[i] = benchBatch(mem, rows, uint64(i))
-					defer batches[i].Release()
-				}
-				dir := b.TempDir()
-				spec, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: f, NoSync: !sync})
-				if err != nil {
-					b.Fatal(err)
-				}
 				ctx := context.Background()
-				op, err := spec.New(task(mem, batches[0].Schema(), 0, 1))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := op.Open(ctx); err != nil {
-					b.Fatal(err)
-				}
+				spec, op, batches := benchSink(b, rows, sinks.FileOptions{Dir: b.TempDir(), Format: f, NoSync: !sync})
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := time.Now()
@@ -113,24 +119,8 @@ func BenchmarkCheckpointBarrier(b *testing.B) {
 		}{{1 << 10, false}, {1 << 10, true}, {64 << 10, false}} {
 			rows, sync := c.rows, c.sync
 			b.Run(fmt.Sprintf("%s/batch=%d/sync=%v", f, rows, sync), func(b *testing.B) {
-				mem := memory.NewGoAllocator()
-				batches := make([]arrow.RecordBatch, 8)
-				for i := range batches {
-					batches[i] = benchBatch(mem, rows, uint64(i))
-					defer batches[i].Release()
-				}
-				spec, err := sinks.NewFile(sinks.FileOptions{Dir: b.TempDir(), Format: f, NoSync: !sync, Commit: sinks.CommitOnCheckpoint})
-				if err != nil {
-					b.Fatal(err)
-				}
 				ctx := context.Background()
-				op, err := spec.New(task(mem, batches[0].Schema(), 0, 1))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := op.Open(ctx); err != nil {
-					b.Fatal(err)
-				}
+				spec, op, batches := benchSink(b, rows, sinks.FileOptions{Dir: b.TempDir(), Format: f, NoSync: !sync, Commit: sinks.CommitOnCheckpoint})
 				var state int
 				b.ReportAllocs()
 				b.ResetTimer()
