@@ -36,7 +36,7 @@ type Manifest struct {
 	JobFingerprint string `json:"job_fingerprint"`
 	// SourceFingerprint is Options.SourceFingerprint, when set.
 	SourceFingerprint string `json:"source_fingerprint,omitempty"`
-	CheckpointID   uint64 `json:"checkpoint_id"`
+	CheckpointID      uint64 `json:"checkpoint_id"`
 	// Savepoint is set for savepoints (TriggerSavepoint, StopWithSavepoint).
 	Savepoint bool `json:"savepoint,omitempty"`
 	// Time is when the checkpoint was triggered; DurationMS how long it

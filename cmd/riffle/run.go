@@ -268,7 +268,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		},
 		From:           ck.from,
 		SavepointAtEnd: savepointAtEnd,
-		RunOptions: arrowexec.RunOptions{Log: e.log},
+		RunOptions:     arrowexec.RunOptions{Log: e.log},
 		OnStart: func(c *checkpoint.Coordinator, j *arrowexec.Job) {
 			mu.Lock()
 			cur, coord = j, c
