@@ -53,6 +53,23 @@ type Checkpointer interface {
 	SnapshotState(ctx context.Context, id uint64) (SubtaskSnapshot, error)
 }
 
+// AsyncCheckpointer is implemented by operators whose snapshot splits into
+// a cheap synchronous part and an expensive one: SnapshotStateAsync takes a
+// point-in-time view of the state at the barrier (a Pebble snapshot, a
+// flushed cache) and returns; the runtime forwards the barrier and the
+// operator goes on processing while complete, on another goroutine, writes
+// the view out (it may call Task.SnapshotDir) and returns the snapshot. The
+// checkpoint completes when every subtask's snapshot arrived, so
+// completion notices follow complete. complete must not touch state the
+// operator keeps changing; it should return soon after ctx is cancelled.
+// An error from either part fails the job, like a synchronous snapshot's.
+// The operator is closed only after its running complete calls returned.
+// When an operator implements both interfaces, the runtime uses this one.
+// Source readers snapshot synchronously (Checkpointer) only.
+type AsyncCheckpointer interface {
+	SnapshotStateAsync(ctx context.Context, id uint64) (complete func(ctx context.Context) (SubtaskSnapshot, error), err error)
+}
+
 // CheckpointListener is implemented by operators that act when a checkpoint
 // is complete everywhere (two-phase-commit sinks publish their files here).
 //

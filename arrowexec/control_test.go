@@ -258,6 +258,11 @@ func (r *endlessReader) Next(context.Context) (arrow.RecordBatch, error) {
 }
 
 func (r *endlessReader) CurrentWatermark() (int64, bool) { return r.next - 100, false }
+
+// SnapshotState records how many rows the reader emitted.
+func (r *endlessReader) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
+	return arrowexec.SubtaskSnapshot{Operator: []byte(strconv.FormatInt(r.next, 10))}, nil
+}
 func (r *endlessReader) Close() error                    { return nil }
 
 // TestStop: Stop ends an unbounded job cleanly; everything the sources

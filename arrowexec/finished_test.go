@@ -2,9 +2,11 @@ package arrowexec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,6 +317,150 @@ func TestHoldAtEnd(t *testing.T) {
 				}
 			}
 			mu.Unlock()
+		})
+	}
+}
+
+// asyncCounter counts rows; its snapshot's slow part runs asynchronously
+// on the count captured at the barrier.
+type asyncCounter struct {
+	t       *arrowexec.Task
+	log     *eventLog
+	rows    int64
+	release chan struct{} // closed to let the slow parts finish
+	fail    uint64        // checkpoint whose slow part fails
+}
+
+func (o *asyncCounter) Open(context.Context) error { return nil }
+func (o *asyncCounter) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	o.rows += b.NumRows()
+	b.Retain()
+	return out.Emit(ctx, b)
+}
+func (o *asyncCounter) Finish(context.Context, arrowexec.Emitter) error { return nil }
+func (o *asyncCounter) Close() error {
+	o.log.add("%s/%d close", o.t.Node, o.t.Subtask)
+	return nil
+}
+func (o *asyncCounter) SnapshotStateAsync(_ context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+	rows := o.rows // the point-in-time view
+	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
+		select {
+		case <-o.release:
+		case <-ctx.Done():
+			return arrowexec.SubtaskSnapshot{}, ctx.Err()
+		}
+		if id == o.fail {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("disk full")
+		}
+		o.log.add("%s/%d wrote %d", o.t.Node, o.t.Subtask, id)
+		return arrowexec.SubtaskSnapshot{Operator: []byte(fmt.Sprint(rows))}, nil
+	}, nil
+}
+
+type asyncSpec struct {
+	log     *eventLog
+	release chan struct{}
+	fail    uint64
+}
+
+func (asyncSpec) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return in[0], nil }
+func (s asyncSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	return &asyncCounter{t: t, log: s.log, release: s.release, fail: s.fail}, nil
+}
+
+// TestAsyncSnapshot: an AsyncCheckpointer's barrier goes on downstream
+// while its slow part runs (the sink snapshots first), the snapshot holds
+// the state at the barrier (rows before it, as the sources counted), the
+// operator is not closed before the slow part returned, and a failing
+// slow part fails the job naming the operator.
+func TestAsyncSnapshot(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", failing), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			log := newEventLog()
+			release := make(chan struct{})
+			spec := asyncSpec{log: log, release: release}
+			if failing {
+				spec.fail = 1
+			}
+			sink := exectest.NewSink()
+			defer sink.Release()
+			g := arrowexec.NewGraph()
+			s := g.AddSource("src", endless{}, 2)
+			a := g.Add("async", spec, 2, s.Forward())
+			g.Add("sink", sink, 1, a.Rebalance())
+			var mu sync.Mutex
+			var order []string
+			rows := map[string]string{}
+			job, err := g.Compile(arrowexec.RunOptions{Mem: mem,
+				OnSnapshot: func(node string, subtask int, id uint64, snap arrowexec.SubtaskSnapshot) error {
+					mu.Lock()
+					defer mu.Unlock()
+					order = append(order, node)
+					rows[fmt.Sprintf("%s/%d", node, subtask)] = string(snap.Operator)
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			done := make(chan error, 1)
+			go func() { done <- job.Run(ctx) }()
+			time.Sleep(5 * time.Millisecond)
+			if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				mu.Lock()
+				sinkDone := slices.Contains(order, "sink")
+				mu.Unlock()
+				if sinkDone {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the barrier waited for the asynchronous part")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			mu.Lock()
+			if slices.Contains(order, "async") {
+				t.Fatalf("async snapshot reported before its slow part was released: %v", order)
+			}
+			mu.Unlock()
+			if failing {
+				close(release)
+				err := <-done
+				var te *arrowexec.TaskError
+				if !errors.As(err, &te) || te.Node != "async" || !strings.Contains(err.Error(), "disk full") {
+					t.Fatalf("job error %v, want the async node's disk full", err)
+				}
+				return
+			}
+			job.Stop(false)
+			time.Sleep(20 * time.Millisecond)
+			if log.has("async/0 close") || log.has("async/1 close") {
+				t.Fatal("operator closed while its snapshot was being written")
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			// The operator's state at the barrier is what its source
+			// had emitted before it (Forward edges).
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range 2 {
+				src, op := rows[fmt.Sprintf("src/%d", i)], rows[fmt.Sprintf("async/%d", i)]
+				if src == "" || src != op {
+					t.Fatalf("subtask %d: source emitted %q rows before the barrier, the operator's snapshot has %q", i, src, op)
+				}
+			}
+			if !log.has("async/0 close") {
+				t.Fatal("operator not closed")
+			}
 		})
 	}
 }

@@ -88,6 +88,10 @@ type Job struct {
 	// (HoldAtEnd); the last one closes atEnd.
 	holding atomic.Int64
 	atEnd   chan struct{}
+
+	cancel   context.CancelCauseFunc // set by Run
+	errOnce  sync.Once
+	firstErr error
 }
 
 // SourcesAtEnd returns a channel closed once every source subtask reached
@@ -324,21 +328,15 @@ func (j *Job) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
+	j.cancel = cancel
+	var wg sync.WaitGroup
 	for _, sts := range j.subtasks {
 		for _, st := range sts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				if err := st.run(ctx); err != nil {
-					errOnce.Do(func() {
-						firstErr = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: err}
-						cancel(firstErr)
-					})
+					j.fail(st, err)
 				}
 			}()
 		}
@@ -352,10 +350,18 @@ func (j *Job) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if firstErr != nil {
-		return firstErr
+	if j.firstErr != nil {
+		return j.firstErr
 	}
 	return context.Cause(ctx)
+}
+
+// fail records the first error of the job and cancels it.
+func (j *Job) fail(st *subtask, err error) {
+	j.errOnce.Do(func() {
+		j.firstErr = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: err}
+		j.cancel(j.firstErr)
+	})
 }
 
 func drain(ch chan Message) {
@@ -407,6 +413,9 @@ type subtask struct {
 	lastSnap uint64
 	wake     chan struct{}
 	doneOnce sync.Once
+	// async counts asynchronous snapshot parts still running; the
+	// operator is closed only once they are done.
+	async sync.WaitGroup
 	// stoppedByBarrier: this subtask snapshotted a Stop barrier.
 	stoppedByBarrier bool
 
@@ -515,6 +524,26 @@ func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
 		}
 		st.pending = keep
 		st.pendMu.Unlock()
+	}
+	if acp, ok := target.(AsyncCheckpointer); ok && st.node.source == nil {
+		complete, err := acp.SnapshotStateAsync(ctx, b.ID)
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
+		}
+		st.async.Add(1)
+		go func() {
+			defer st.async.Done()
+			snap, err := complete(ctx)
+			if err == nil && st.job.opts.OnSnapshot != nil {
+				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
+			} else if err != nil {
+				err = fmt.Errorf("snapshot for checkpoint %d (asynchronous part): %w", b.ID, err)
+			}
+			if err != nil && ctx.Err() == nil {
+				st.job.fail(st, err)
+			}
+		}()
+		return nil
 	}
 	cp, ok := target.(Checkpointer)
 	var snap SubtaskSnapshot
@@ -688,7 +717,10 @@ func (st *subtask) runOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer op.Close()
+	defer func() {
+		st.async.Wait()
+		op.Close()
+	}()
 	if err := op.Open(ctx); err != nil {
 		return err
 	}
