@@ -263,7 +263,7 @@ func (r *endlessReader) CurrentWatermark() (int64, bool) { return r.next - 100, 
 func (r *endlessReader) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
 	return arrowexec.SubtaskSnapshot{Operator: []byte(strconv.FormatInt(r.next, 10))}, nil
 }
-func (r *endlessReader) Close() error                    { return nil }
+func (r *endlessReader) Close() error { return nil }
 
 // TestStop: Stop ends an unbounded job cleanly; everything the sources
 // emitted reaches the sink (per subtask, a gapless prefix), and drain
