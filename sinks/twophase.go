@@ -42,7 +42,10 @@ import (
 //     the rows before the barrier. The footer is checked not to refer past
 //     the committed length (page indexes and bloom filters are written only
 //     at Close; the sink enables neither); if it did, the part would be
-//     closed at the barrier instead, as before committed footers. Every
+//     closed at the barrier instead, as before committed footers. A part
+//     that has reached PartSize once the barrier wrote its row group is
+//     closed at the barrier too (the next write would close it: a buffered
+//     row group counts only its flushed pages towards the part's size). Every
 //     Arrow type pqarrow writes goes through this path (committed footers
 //     hold only the closed row groups' metadata, whatever the types), so
 //     there is no per-schema fallback. Costs: a row group cannot span a
@@ -155,9 +158,10 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		if pe, ok := p.enc.(*parquetEncoder); ok {
 			length, footer, err := pe.commit()
 			switch {
-			case errors.Is(err, errFooterNotSelfContained) || err == nil && len(footer) >= maxCommittedFooter:
-				// Cannot span the barrier, or has spanned enough of
-				// them: close the part here.
+			case errors.Is(err, errFooterNotSelfContained) || err == nil && (length >= s.opts.PartSize || len(footer) >= maxCommittedFooter):
+				// Cannot span the barrier, is full (the row group
+				// just written counts in full now), or has spanned
+				// enough barriers: close the part here.
 				if err := s.closePart(); err != nil {
 					return arrowexec.SubtaskSnapshot{}, err
 				}
