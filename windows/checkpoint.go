@@ -18,23 +18,55 @@ import (
 // subtask owns now, then rebuilds the timers from the restored windows.
 // Snapshots are synchronous (the store's BeginSnapshot view is written
 // before SnapshotState returns).
+//
+// The late side output is a nested file sink in two-phase commit mode
+// (sinks.CommitOnCheckpoint): SnapshotState pre-commits it and carries its
+// operator state in the window operator's (Late), NotifyCheckpointComplete
+// publishes what the checkpoint covers, and a restore hands the nested sink
+// the late states of every previous subtask, so it publishes what the
+// checkpoint pre-committed and discards everything newer, at any
+// parallelism.
 
 type opSnapshot struct {
 	Manifest  []byte `json:"manifest"`
 	Watermark int64  `json:"watermark"`
+	// Late is the late side output's operator state (sinks'), if any.
+	Late json.RawMessage `json:"late,omitempty"`
 }
+
+var _ arrowexec.CheckpointListener = (*operator)(nil)
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	if err := o.flush(false); err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
-	return snapshotStore(ctx, o.store, id, o.wm)
+	var late []byte
+	if cp, ok := o.late.(arrowexec.Checkpointer); ok {
+		ls, err := cp.SnapshotState(ctx, id)
+		if err != nil {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: late output: %w", id, err)
+		}
+		late = ls.Operator
+	}
+	return snapshotStore(ctx, o.store, id, o.wm, late)
+}
+
+// NotifyCheckpointComplete implements arrowexec.CheckpointListener: the
+// late side output publishes what checkpoint id pre-committed.
+func (o *operator) NotifyCheckpointComplete(ctx context.Context, id uint64) error {
+	if l, ok := o.late.(arrowexec.CheckpointListener); ok {
+		if err := l.NotifyCheckpointComplete(ctx, id); err != nil {
+			return fmt.Errorf("windows: late output: %w", err)
+		}
+	}
+	return nil
 }
 
 // snapshotStore snapshots a store as a SubtaskSnapshot: one blob per key
-// group, the MANIFEST and the watermark as operator state.
-func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64) (arrowexec.SubtaskSnapshot, error) {
+// group, the MANIFEST, the watermark and the late side output's state as
+// operator state.
+func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte) (arrowexec.SubtaskSnapshot, error) {
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
@@ -56,7 +88,7 @@ func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64) 
 	if err != nil {
 		return snap, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
-	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm})
+	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm, Late: late})
 	return snap, err
 }
 
@@ -68,6 +100,24 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 	o.wm = wm
 	o.stateMaybe = true
 	return o.rebuildTimers()
+}
+
+// lateRestore is the RestoreState of the late side output: the late states
+// of every previous subtask, in subtask order (empty where a snapshot had
+// none: the sink then starts afresh if all are).
+func lateRestore(rs *arrowexec.RestoreState) (*arrowexec.RestoreState, error) {
+	lr := &arrowexec.RestoreState{CheckpointID: rs.CheckpointID, Watermark: rs.Watermark, Operator: make([][]byte, len(rs.Operator))}
+	for i, blob := range rs.Operator {
+		if len(blob) == 0 {
+			continue
+		}
+		var s opSnapshot
+		if err := json.Unmarshal(blob, &s); err != nil {
+			return nil, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+		}
+		lr.Operator[i] = s.Late
+	}
+	return lr, nil
 }
 
 // restoreStore restores the key groups a store owns from the snapshots of

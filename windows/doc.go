@@ -45,7 +45,19 @@
 // columns plus late_window_start, late_window_end, late_reason ("late", or
 // "null_event_time" for a row without an event time) and late_watermark.
 // For sliding windows a row may be late for some of its windows only; each
-// late (row, window) pair is one side-output record. Without lateness
+// late (row, window) pair is one side-output record. The side output is
+// exactly once, like a file sink in sinks.CommitOnCheckpoint mode, which
+// it is: a nested sink per subtask whose parts are pre-committed at each
+// checkpoint barrier (the window operator's SnapshotState snapshots it and
+// carries its operator state inside its own, field "late"), published
+// when the checkpoint completes (the window operator is an
+// arrowexec.CheckpointListener and forwards NotifyCheckpointComplete), and
+// recovered on restore: the nested sink gets the late states of every
+// previous subtask, publishes what the restored checkpoint pre-committed,
+// truncates open parts to their committed length and removes everything
+// newer, at any parallelism. A job without checkpoints publishes the late
+// files when it finishes; a job that fails without a checkpoint leaves
+// none. Files are late-<subtask>-<seq>.<ext>, rolled at LateOutput.PartSize. Without lateness
 // (L = 0) a window is emitted exactly once. At the end of bounded input
 // the runtime brings MaxWatermark: every window fires and is purged.
 //

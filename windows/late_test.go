@@ -2,7 +2,6 @@ package windows
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,9 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/sinks"
-	"github.com/riffle-dev/riffle/sources/parquet"
 )
 
 // TestLateSideOutput checks that records later than the allowed lateness
@@ -61,24 +58,7 @@ func TestLateSideOutput(t *testing.T) {
 			}
 			f.Close()
 		} else {
-			src, err := parquet.New(parquet.Options{Paths: files})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := src.Open(context.Background(), &arrowexec.Task{Parallelism: 1, Mem: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for {
-				b, err := r.Next(context.Background())
-				if err != nil {
-					break
-				}
-				c := collectedLate(b)
-				got = append(got, c...)
-				b.Release()
-			}
-			r.Close()
+			eachParquetBatch(t, mem, files, func(b arrow.RecordBatch) { got = append(got, collectedLate(b)...) })
 		}
 		want := []rec{{"a", 3, ReasonLate}, {"a", 3, ReasonLate}, {"c", 15, ReasonLate}}
 		if len(got) != len(want) {

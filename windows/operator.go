@@ -154,14 +154,17 @@ func (o *operator) Open(ctx context.Context) error {
 		}
 	}
 	if o.s.late != nil {
-		lt := *o.t
-		lt.Node = o.t.Node + "-late"
-		lt.Inputs = []*arrow.Schema{o.p.late}
-		lt.Output = nil
-		lt.Metrics = &arrowexec.TaskMetrics{}
-		lt.Restore = nil
-		lt.Mem = o.mem
-		op, err := o.s.late.New(&lt)
+		lt := &arrowexec.Task{Node: o.t.Node + "-late", Subtask: o.t.Subtask, Parallelism: o.t.Parallelism,
+			MaxParallelism: o.t.MaxParallelism, Mem: o.mem, Log: o.t.Log, Inputs: []*arrow.Schema{o.p.late},
+			Metrics: &arrowexec.TaskMetrics{}, SnapshotDir: o.t.SnapshotDir}
+		if o.t.Restore != nil {
+			lr, err := lateRestore(o.t.Restore)
+			if err != nil {
+				return err
+			}
+			lt.Restore = lr
+		}
+		op, err := o.s.late.New(lt)
 		if err != nil {
 			return err
 		}

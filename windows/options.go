@@ -96,10 +96,16 @@ type TopN struct {
 }
 
 // LateOutput is the side output for records later than the allowed
-// lateness: a file sink directory and format (jsonl or parquet).
+// lateness: a file sink directory and format (jsonl or parquet). Its files
+// are named late-<subtask>-<seq>.<ext>. It commits with checkpoints
+// (sinks.CommitOnCheckpoint, exactly once); a job without checkpoints
+// publishes them when it finishes.
 type LateOutput struct {
 	Path   string
 	Format sinks.Format
+	// PartSize is the size in bytes at which a file is closed and the next
+	// one started; default sinks.DefaultPartSize.
+	PartSize int64
 }
 
 // Options configures a window operator. Kind, Size (or Gap), Time and Aggs

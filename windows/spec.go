@@ -49,7 +49,8 @@ func New(opts Options) (*Spec, error) {
 	opts.Aggs = append([]Agg(nil), opts.Aggs...)
 	s := &Spec{opts: opts}
 	if opts.Late != nil {
-		l, err := sinks.NewFile(sinks.FileOptions{Dir: opts.Late.Path, Format: opts.Late.Format, Prefix: "late"})
+		l, err := sinks.NewFile(sinks.FileOptions{Dir: opts.Late.Path, Format: opts.Late.Format, Prefix: "late",
+			PartSize: opts.Late.PartSize, Commit: sinks.CommitOnCheckpoint})
 		if err != nil {
 			return nil, fmt.Errorf("windows: late output: %w", err)
 		}

@@ -255,7 +255,7 @@ func (o *topOp) Open(ctx context.Context) error {
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *topOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
-	return snapshotStore(ctx, o.store, id, o.wm)
+	return snapshotStore(ctx, o.store, id, o.wm, nil)
 }
 
 func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {

@@ -1,0 +1,639 @@
+package windows
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
+	"github.com/riffle-dev/riffle/sinks"
+	"github.com/riffle-dev/riffle/sources/parquet"
+)
+
+// lateRec identifies one late side-output record: the event (u is unique
+// per event) and the window it was late for.
+type lateRec struct {
+	u     int64
+	k     string
+	t     int64
+	start int64
+}
+
+func (r lateRec) String() string { return fmt.Sprintf("u=%d k=%s t=%d win=%d", r.u, r.k, r.t, r.start) }
+
+// lateSet is the brute-force oracle of the side output: every (event,
+// window) pair whose window was purged by the watermark the event's chunk
+// saw (wms[i] is the watermark before chunk i).
+func lateSet(o Options, chunks [][]ev, wms []int64) []lateRec {
+	size, slide, lateness := o.Size.Milliseconds(), o.Slide.Milliseconds(), o.AllowedLateness.Milliseconds()
+	if o.Kind == Tumbling {
+		slide = size
+	}
+	var out []lateRec
+	for i, c := range chunks {
+		for _, e := range c {
+			for _, w := range fixedWindows(e.t, size, slide) {
+				if w[1]-1+lateness <= wms[i] {
+					out = append(out, lateRec{u: e.u, k: keyOf(e), t: e.t, start: w[0]})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// readLate reads every published late record of dir and fails on files
+// left in progress.
+func readLate(t *testing.T, mem memory.Allocator, dir string, format sinks.Format) []lateRec {
+	t.Helper()
+	return readLateFiles(t, mem, dir, format, false)
+}
+
+// readLateFiles reads the published late records of dir; with
+// skipHidden, files in progress are skipped, else they fail the test.
+func readLateFiles(t *testing.T, mem memory.Allocator, dir string, format sinks.Format, skipHidden bool) []lateRec {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []lateRec
+	for _, de := range ents {
+		n := de.Name()
+		if strings.HasPrefix(n, ".") {
+			if skipHidden {
+				continue
+			}
+			t.Fatalf("left in progress: %s", n)
+		}
+		if !strings.HasPrefix(n, "late-") || !strings.HasSuffix(n, "."+string(format)) {
+			t.Fatalf("unexpected file %s", n)
+		}
+		p := filepath.Join(dir, n)
+		if format == sinks.JSONL {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				var m map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				ws, err := time.Parse(time.RFC3339Nano, m[LateWindowStart].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := "<null>"
+				if s, ok := m["k"].(string); ok {
+					k = s
+				}
+				if m[LateReason] != ReasonLate {
+					t.Fatalf("reason %v", m[LateReason])
+				}
+				out = append(out, lateRec{u: int64(m["u"].(float64)), k: k, t: int64(m["t"].(float64)), start: ws.UnixMilli()})
+			}
+			f.Close()
+			continue
+		}
+		eachParquetBatch(t, mem, []string{p}, func(b arrow.RecordBatch) {
+			sc := b.Schema()
+			kc := b.Column(sc.FieldIndices("k")[0]).(*array.String)
+			tc := b.Column(sc.FieldIndices("t")[0]).(*array.Int64)
+			uc := b.Column(sc.FieldIndices("u")[0]).(*array.Int64)
+			wc := b.Column(sc.FieldIndices(LateWindowStart)[0]).(*array.Timestamp)
+			for i := 0; i < int(b.NumRows()); i++ {
+				k := "<null>"
+				if kc.IsValid(i) {
+					k = kc.Value(i)
+				}
+				out = append(out, lateRec{u: uc.Value(i), k: k, t: tc.Value(i), start: int64(wc.Value(i))})
+			}
+		})
+	}
+	return out
+}
+
+// eachParquetBatch reads Parquet files and calls fn on every batch (then
+// released).
+func eachParquetBatch(t *testing.T, mem memory.Allocator, paths []string, fn func(arrow.RecordBatch)) {
+	t.Helper()
+	src, err := parquet.New(parquet.Options{Paths: paths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(context.Background(), &arrowexec.Task{Parallelism: 1, Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for {
+		b, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(b)
+		b.Release()
+	}
+}
+
+// compareLate checks that got and want are the same multiset.
+func compareLate(t *testing.T, got, want []lateRec) {
+	t.Helper()
+	cnt := map[lateRec]int{}
+	for _, r := range want {
+		cnt[r]++
+	}
+	for _, r := range got {
+		cnt[r]--
+	}
+	var diffs []string
+	for r, c := range cnt {
+		switch {
+		case c > 0:
+			diffs = append(diffs, fmt.Sprintf("missing %s (x%d)", r, c))
+		case c < 0:
+			diffs = append(diffs, fmt.Sprintf("extra %s (x%d)", r, -c))
+		}
+	}
+	if len(diffs) > 0 {
+		slices.Sort(diffs)
+		if len(diffs) > 20 {
+			diffs = append(diffs[:20], fmt.Sprintf("... %d more", len(diffs)-20))
+		}
+		t.Fatalf("%d late records, want %d:\n%s", len(got), len(want), strings.Join(diffs, "\n"))
+	}
+}
+
+// lateRun is one run of a window operator at some parallelism, driven by
+// hand: each chunk is routed to the subtask owning its key groups, every
+// subtask sees every watermark.
+type lateRun struct {
+	t    *testing.T
+	mem  memory.Allocator
+	subs []*driver
+}
+
+func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, id uint64) *lateRun {
+	t.Helper()
+	spec, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &lateRun{t: t, mem: mem}
+	ctx := context.Background()
+	for sub := 0; sub < par; sub++ {
+		tk := &arrowexec.Task{Node: "w", Subtask: sub, Parallelism: par, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{evSchema}}
+		if restore != nil {
+			lo, hi := arrowexec.KeyGroupRange(128, par, sub)
+			rs := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}}
+			for _, s := range restore {
+				rs.Operator = append(rs.Operator, s.Operator)
+				for kg, b := range s.KeyGroups {
+					if kg >= lo && kg < hi {
+						rs.KeyGroups[kg] = b
+					}
+				}
+			}
+			tk.Restore = rs
+		}
+		op, err := spec.New(tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &driver{t: t, op: op.(*operator), ctx: ctx}
+		if err := d.op.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.subs = append(r.subs, d)
+	}
+	return r
+}
+
+// chunk processes one chunk of events, then advances the watermark to wm.
+func (r *lateRun) chunk(evs []ev, wm int64) {
+	bs := toBatches(r.mem, evs, len(evs))
+	defer releaseBatches(bs)
+	b := bs[0]
+	hashes := make([]uint64, b.NumRows())
+	if err := arrowexec.HashColumns([]arrow.Array{b.Column(0)}, hashes); err != nil {
+		r.t.Fatal(err)
+	}
+	par := len(r.subs)
+	for sub, d := range r.subs {
+		lo, hi := arrowexec.KeyGroupRange(128, par, sub)
+		var idx []int32
+		for i, h := range hashes {
+			if kg := arrowexec.KeyGroupOf(h, 128); kg >= lo && kg < hi {
+				idx = append(idx, int32(i))
+			}
+		}
+		if len(idx) > 0 {
+			mine, err := arrowexec.TakeRecord(r.mem, b, idx)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			d.process(mine)
+			mine.Release()
+		}
+		d.watermark(wm)
+	}
+}
+
+func (r *lateRun) snapshot(id uint64) []arrowexec.SubtaskSnapshot {
+	var out []arrowexec.SubtaskSnapshot
+	for _, d := range r.subs {
+		s, err := d.op.SnapshotState(d.ctx, id)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *lateRun) notify(id uint64) {
+	for _, d := range r.subs {
+		if err := d.op.NotifyCheckpointComplete(d.ctx, id); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// crash closes every subtask without Finish.
+func (r *lateRun) crash() {
+	for _, d := range r.subs {
+		if err := d.op.Close(); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+func (r *lateRun) finish() {
+	for _, d := range r.subs {
+		d.finish()
+	}
+}
+
+// TestLateExactlyOnce runs a sliding window with late data through
+// checkpoints and crashes (Close without Finish) at one parallelism,
+// restores at others, and checks that the published late records are
+// exactly the brute-force set of late (event, window) pairs: none missing,
+// none twice, nothing left in progress. Checkpoints complete or not at
+// random, so recovery meets pre-committed parts still pending as well as
+// published ones; small parts make the sink roll between checkpoints.
+func TestLateExactlyOnce(t *testing.T) {
+	pars := [][]int{{1, 2, 1}, {2, 3, 1}, {3, 1, 2}}
+	for _, format := range []sinks.Format{sinks.JSONL, sinks.Parquet} {
+		for pi, ps := range pars {
+			for seed := uint64(0); seed < 3; seed++ {
+				t.Run(fmt.Sprintf("%s/par=%v/seed=%d", format, ps, seed), func(t *testing.T) {
+					mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+					defer mem.AssertSize(t, 0)
+					rng := rand.New(rand.NewPCG(seed, uint64(pi)))
+					evs := genEvents(rng, 2400, 7, 6, 300)
+					for i := range evs {
+						evs[i].u = int64(i)
+					}
+					dir := filepath.Join(t.TempDir(), "late")
+					opts := Options{Kind: Sliding, Size: 40 * time.Millisecond, Slide: 20 * time.Millisecond, Keys: []string{"k"}, Time: "t",
+						Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond,
+						Late: &LateOutput{Path: dir, Format: format, PartSize: 2 << 10}}
+					if seed == 1 {
+						opts.Kind, opts.Slide = Tumbling, 0
+					}
+					var chunks [][]ev
+					var wms, after []int64
+					wm, maxT := arrowexec.MinWatermark, int64(-1<<62)
+					for lo := 0; lo < len(evs); lo += 60 {
+						c := evs[lo:min(lo+60, len(evs))]
+						chunks, wms = append(chunks, c), append(wms, wm)
+						for _, e := range c {
+							maxT = max(maxT, e.t)
+						}
+						if maxT-30 > wm {
+							wm = maxT - 30
+						}
+						after = append(after, wm)
+					}
+					want := lateSet(opts, chunks, wms)
+					if len(want) < 100 {
+						t.Fatalf("only %d late records: the test needs late data", len(want))
+					}
+					// Each run processes chunks from its restore point,
+					// takes checkpoints every few chunks (completed with
+					// probability 1/2), and crashes a few chunks after the
+					// one it restores the next run from.
+					var id uint64
+					var restore []arrowexec.SubtaskSnapshot
+					var restoreID uint64
+					next := 0
+					for run, par := range ps {
+						r := startLateRun(t, mem, opts, par, restore, restoreID)
+						last := run == len(ps)-1
+						stop := len(chunks)
+						if !last {
+							stop = min(len(chunks), next+len(chunks)/len(ps)+rng.IntN(6))
+						}
+						var pick []arrowexec.SubtaskSnapshot
+						pickID, pickNext := uint64(0), next
+						for c := next; c < stop; c++ {
+							r.chunk(chunks[c], after[c])
+							if rng.IntN(4) != 0 {
+								continue
+							}
+							id++
+							snap := r.snapshot(id)
+							if !last && c < stop-2 || pick == nil {
+								pick, pickID, pickNext = snap, id, c+1
+							}
+							if rng.IntN(2) == 0 {
+								r.notify(id)
+							}
+						}
+						if last {
+							r.finish()
+							break
+						}
+						r.crash()
+						if pick != nil {
+							restore, restoreID, next = pick, pickID, pickNext
+						} // else: no checkpoint, restart from the same point
+
+					}
+					compareLate(t, readLate(t, mem, dir, format), want)
+				})
+			}
+		}
+	}
+}
+
+// replaySource serves fixed batches from one subtask, with the watermark
+// max(event time) - lag after each batch. Its operator state is the
+// position and watermark; a restore resumes there. With gated, it serves
+// batches only below limit and returns no data (so barriers still pass)
+// at limit; served is the position reached.
+type replaySource struct {
+	batches []arrow.RecordBatch
+	lag     int64
+	gated   bool
+	limit   atomic.Int64
+	served  atomic.Int64
+}
+
+func (s *replaySource) Schema() *arrow.Schema { return evSchema }
+
+func (s *replaySource) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	r := &replayReader{s: s, wm: arrowexec.MinWatermark}
+	if rs := t.Restore; rs != nil {
+		if _, err := fmt.Sscanf(string(rs.Operator[0]), "%d %d", &r.pos, &r.wm); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+type replayReader struct {
+	s   *replaySource
+	pos int
+	wm  int64
+}
+
+func (r *replayReader) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
+	return arrowexec.SubtaskSnapshot{Operator: []byte(fmt.Sprintf("%d %d", r.pos, r.wm))}, nil
+}
+
+func (r *replayReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.s.gated && int64(r.pos) >= r.s.limit.Load() {
+		time.Sleep(100 * time.Microsecond)
+		return nil, nil
+	}
+	if r.pos >= len(r.s.batches) {
+		return nil, io.EOF
+	}
+	b := r.s.batches[r.pos]
+	b.Retain()
+	r.pos++
+	for _, v := range b.Column(1).(*array.Int64).Int64Values() {
+		r.wm = max(r.wm, v-r.s.lag)
+	}
+	r.s.served.Store(int64(r.pos))
+	return b, nil
+}
+
+func (r *replayReader) CurrentWatermark() (int64, bool) { return r.wm, false }
+func (r *replayReader) Close() error                    { return nil }
+
+// TestLateExactlyOnceRuntime runs a windowed job in the runtime with one
+// source and a hash exchange: checkpoints 1 to 3 are taken while it runs
+// (1 and 2 completed, 3 pre-committed only), the job is cancelled (a
+// crash), and a job at another parallelism restores from one of them with
+// RunOptions.Restore and runs to the end. The published late records are
+// exactly the brute-force late set of the input.
+func TestLateExactlyOnceRuntime(t *testing.T) {
+	for _, format := range []sinks.Format{sinks.JSONL, sinks.Parquet} {
+		for _, c := range []struct {
+			par1, par2 int
+			from       uint64
+		}{{1, 3, 3}, {3, 2, 1}, {2, 1, 2}, {2, 3, 3}} {
+			t.Run(fmt.Sprintf("%s/%d-to-%d/from=%d", format, c.par1, c.par2, c.from), func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				rng := rand.New(rand.NewPCG(uint64(c.par1), uint64(c.par2)))
+				evs := genEvents(rng, 3000, 9, 6, 300)
+				for i := range evs {
+					evs[i].u = int64(i)
+				}
+				const bs, lag = 50, 30
+				batches := toBatches(mem, evs, bs)
+				defer releaseBatches(batches)
+				dir := filepath.Join(t.TempDir(), "late")
+				opts := Options{Kind: Sliding, Size: 40 * time.Millisecond, Slide: 20 * time.Millisecond, Keys: []string{"k"}, Time: "t",
+					Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond,
+					Late: &LateOutput{Path: dir, Format: format, PartSize: 4 << 10}}
+				var chunks [][]ev
+				var wms []int64
+				wm := arrowexec.MinWatermark
+				for lo := 0; lo < len(evs); lo += bs {
+					ch := evs[lo:min(lo+bs, len(evs))]
+					chunks, wms = append(chunks, ch), append(wms, wm)
+					for _, e := range ch {
+						wm = max(wm, e.t-lag)
+					}
+				}
+				want := lateSet(opts, chunks, wms)
+
+				var mu sync.Mutex
+				snaps := map[uint64]map[string]map[int]arrowexec.SubtaskSnapshot{}
+				run := func(par int, src *replaySource, restore uint64, during func(job *arrowexec.Job)) error {
+					spec, err := New(opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sink := exectest.NewSink()
+					defer sink.Release()
+					g := arrowexec.NewGraph()
+					s := g.AddSource("src", src, 1)
+					w := g.Add("window", spec, par, s.HashBy("k"))
+					g.Add("sink", sink, par, w.Forward())
+					ro := arrowexec.RunOptions{Mem: mem, QueueDepth: 2,
+						OnSnapshot: func(node string, subtask int, id uint64, snap arrowexec.SubtaskSnapshot) error {
+							mu.Lock()
+							defer mu.Unlock()
+							if snaps[id] == nil {
+								snaps[id] = map[string]map[int]arrowexec.SubtaskSnapshot{}
+							}
+							if snaps[id][node] == nil {
+								snaps[id][node] = map[int]arrowexec.SubtaskSnapshot{}
+							}
+							snaps[id][node][subtask] = snap
+							return nil
+						}}
+					if restore != 0 {
+						mu.Lock()
+						cp := snaps[restore]
+						mu.Unlock()
+						prev := len(cp["window"])
+						ro.Restore = func(node string, subtask, parallelism int) *arrowexec.RestoreState {
+							rs := &arrowexec.RestoreState{CheckpointID: restore, KeyGroups: map[int][]byte{}}
+							switch node {
+							case "src":
+								rs.Operator = [][]byte{cp["src"][0].Operator}
+							case "window":
+								lo, hi := arrowexec.KeyGroupRange(g.MaxParallelism(), parallelism, subtask)
+								for i := 0; i < prev; i++ {
+									rs.Operator = append(rs.Operator, cp["window"][i].Operator)
+									for kg, b := range cp["window"][i].KeyGroups {
+										if kg >= lo && kg < hi {
+											rs.KeyGroups[kg] = b
+										}
+									}
+								}
+							default:
+								return nil
+							}
+							return rs
+						}
+					}
+					job, err := g.Compile(ro)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					done := make(chan error, 1)
+					go func() { done <- job.Run(ctx) }()
+					if during != nil {
+						during(job)
+						cancel()
+					}
+					return <-done
+				}
+				complete := func(id uint64, par int) {
+					// Wait until the source and every window subtask
+					// snapshotted checkpoint id.
+					deadline := time.Now().Add(30 * time.Second)
+					for {
+						mu.Lock()
+						ok := len(snaps[id]["src"]) == 1 && len(snaps[id]["window"]) == par
+						mu.Unlock()
+						if ok {
+							return
+						}
+						if time.Now().After(deadline) {
+							t.Fatalf("checkpoint %d not complete", id)
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+				// The first job serves batches up to limits the test raises:
+				// checkpoint i at i*hold/4, checkpoints 1 and 2 complete,
+				// 3 is only pre-committed, crash at hold. Batches after a
+				// completed checkpoint deliver its completion (in-band,
+				// before the next message).
+				hold := len(batches) * 2 / 3
+				src1 := &replaySource{batches: batches, lag: lag, gated: true}
+				upTo := func(p int) {
+					src1.limit.Store(int64(p))
+					deadline := time.Now().Add(30 * time.Second)
+					for src1.served.Load() < int64(p) {
+						if time.Now().After(deadline) {
+							t.Fatalf("source stuck at %d, want %d", src1.served.Load(), p)
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				}
+				err := run(c.par1, src1, 0, func(job *arrowexec.Job) {
+					for id := uint64(1); id <= 3; id++ {
+						upTo(int(id) * hold / 4)
+						if err := job.TriggerCheckpoint(context.Background(), arrowexec.Barrier{ID: id}); err != nil {
+							t.Fatal(err)
+						}
+						complete(id, c.par1)
+						if id < 3 {
+							job.NotifyCheckpointComplete(id)
+						}
+					}
+					upTo(hold)
+					time.Sleep(20 * time.Millisecond) // late rows after checkpoint 3 reach the sink
+				})
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Fatal(err)
+				}
+				// The completed checkpoints published late rows while the
+				// job ran (parts roll at 4 KiB), all of them in the late
+				// set.
+				early := readLateFiles(t, mem, dir, format, true)
+				if len(early) == 0 {
+					ents, _ := os.ReadDir(dir)
+					for _, e := range ents {
+						fi, _ := e.Info()
+						t.Logf("%s %d", e.Name(), fi.Size())
+					}
+					t.Fatalf("checkpoints 1 and 2 completed but no late row was published")
+				}
+				cnt := map[lateRec]int{}
+				for _, r := range want {
+					cnt[r]++
+				}
+				for _, r := range early {
+					if cnt[r]--; cnt[r] < 0 {
+						t.Fatalf("published before the crash: %s, not (or not that often) late", r)
+					}
+				}
+				var pos int
+				fmt.Sscanf(string(snaps[c.from]["src"][0].Operator), "%d", &pos)
+				if want := int(c.from) * hold / 4; pos != want {
+					t.Fatalf("checkpoint %d at batch %d, want %d", c.from, pos, want)
+				}
+				if pos == 0 || pos >= hold {
+					t.Fatalf("checkpoint %d at batch %d of %d: not mid-way", c.from, pos, hold)
+				}
+				if err := run(c.par2, &replaySource{batches: batches, lag: lag}, c.from, nil); err != nil {
+					t.Fatal(err)
+				}
+				compareLate(t, readLate(t, mem, dir, format), want)
+			})
+		}
+	}
+}
