@@ -464,3 +464,68 @@ func TestAsyncSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// suspendProbe records Task.Suspended at Finish.
+type suspendProbe struct {
+	t   *arrowexec.Task
+	got chan bool
+}
+
+func (o *suspendProbe) Open(context.Context) error { return nil }
+func (o *suspendProbe) Process(context.Context, int, arrow.RecordBatch, arrowexec.Emitter) error {
+	return nil
+}
+func (o *suspendProbe) Finish(context.Context, arrowexec.Emitter) error {
+	o.got <- o.t.Suspended()
+	return nil
+}
+func (o *suspendProbe) Close() error { return nil }
+
+type suspendSpec struct{ got chan bool }
+
+func (suspendSpec) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s suspendSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
+	return &suspendProbe{t: t, got: s.got}, nil
+}
+
+// TestSuspended: Finish learns whether the input ended (bounded input, a
+// drained stop) or was suspended (a stop without drain).
+func TestSuspended(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		bounded bool
+		drain   bool
+		want    bool
+	}{
+		{"end of input", true, false, false},
+		{"drained stop", false, true, false},
+		{"stop without drain", false, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := arrowexec.NewGraph()
+			var src arrowexec.Source = endless{}
+			if c.bounded {
+				src = exectest.NewSource(timeSchema, nil)
+			}
+			s := g.AddSource("src", src, 2)
+			got := make(chan bool, 1)
+			g.Add("probe", suspendSpec{got}, 1, s.Rebalance())
+			job, err := g.Compile(arrowexec.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- job.Run(context.Background()) }()
+			if !c.bounded {
+				time.Sleep(5 * time.Millisecond)
+				job.Stop(c.drain)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if g := <-got; g != c.want {
+				t.Fatalf("Suspended() = %v, want %v", g, c.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -41,7 +42,20 @@ type Task struct {
 	// for checkpoint id (created on first call), or an error when the job
 	// runs without a checkpoint directory.
 	SnapshotDir func(id uint64) (string, error)
+
+	// suspended is shared by copies of the Task (operators that run
+	// nested operators hand them a copy).
+	suspended *atomic.Bool
 }
+
+// Suspended reports, from Finish on, whether the subtask's input was
+// suspended rather than ended: the job stopped without draining (a
+// stop-with-savepoint, Job.Stop(false), a backfill held at its end), so
+// the final watermark never arrived. An operator that emits its results at
+// the end of input (a hash aggregate) then emits nothing and keeps them:
+// they are in the savepoint, and the job resumed from it emits them at its
+// real end. False for a task the runtime did not run.
+func (t *Task) Suspended() bool { return t.suspended != nil && t.suspended.Load() }
 
 // KeyGroupRange returns the key groups [lo, hi) this subtask owns.
 func (t *Task) KeyGroupRange() (lo, hi int) {

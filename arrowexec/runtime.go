@@ -130,7 +130,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				task: &Task{
 					Node: n.name, Subtask: i, Parallelism: n.parallelism, MaxParallelism: g.maxParallelism,
 					Mem: opts.Mem, Log: opts.Log.With("node", n.name, "subtask", i),
-					Output: n.schema, Metrics: &TaskMetrics{},
+					Output: n.schema, Metrics: &TaskMetrics{}, suspended: new(atomic.Bool),
 				},
 			}
 			st.task.Metrics.Watermark.Store(MinWatermark)
@@ -779,6 +779,7 @@ func (st *subtask) runOperator(ctx context.Context) error {
 			return err
 		}
 	}
+	st.task.suspended.Store(st.wm != MaxWatermark)
 	if err := op.Finish(ctx, &st.out); err != nil {
 		return err
 	}
