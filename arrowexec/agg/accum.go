@@ -836,10 +836,6 @@ type distinctFixed struct {
 	mask    uint64
 	used    int
 	counts  []int64
-	// byGroup and end index the set by group while a snapshot runs (see
-	// beginSnapshot).
-	byGroup []uint64
-	end     []int64
 }
 
 type distinctSlot struct {
@@ -918,10 +914,6 @@ type distinctString struct {
 	data   []byte
 	offs   []int
 	counts []int64
-	// byGroup and end index the set by group while a snapshot runs (see
-	// beginSnapshot).
-	byGroup []uint32
-	end     []int64
 }
 
 type distinctStringSlot struct {

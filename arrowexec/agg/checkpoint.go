@@ -64,8 +64,8 @@ func (o *operator) maxParallelism() int {
 // SnapshotState implements arrowexec.Checkpointer. Keyed Single and Final
 // operators return one state stream per key group that holds groups;
 // Partial operators and global aggregates one stream of all their groups
-// as operator state. It runs synchronously: gather and encode, nothing
-// else; the operator's state is left as it is.
+// as operator state. It runs synchronously (export and encode, nothing
+// else) and leaves the operator's state as it is.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	if o.closed {
 		return arrowexec.SubtaskSnapshot{}, ErrClosed
@@ -79,22 +79,14 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		return arrowexec.SubtaskSnapshot{}, nil
 	}
 	ng := o.numGroups()
+	if ng == 0 {
+		return arrowexec.SubtaskSnapshot{}, nil
+	}
 	for _, acc := range o.accs {
 		acc.resize(ng)
-		if ix, ok := acc.(snapshotIndexer); ok {
-			ix.beginSnapshot()
-			defer ix.endSnapshot()
-		}
 	}
 	if !o.byKeyGroup() {
-		if ng == 0 {
-			return arrowexec.SubtaskSnapshot{}, nil
-		}
-		gids := make([]uint32, ng)
-		for i := range gids {
-			gids[i] = uint32(i)
-		}
-		blob, err := o.encode(ctx, gids)
+		blob, err := o.encode(ctx, o.export(identity(ng)), 0, ng)
 		if err != nil {
 			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: %w", id, err)
 		}
@@ -104,8 +96,8 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: %w", id, err)
 	}
-	// A counting sort of the groups by key group, in order of appearance
-	// within each key group.
+	// The snapshot order: by key group (a counting sort), then in order
+	// of appearance.
 	maxPar := o.maxParallelism()
 	start := make([]int, maxPar+1)
 	for _, kg := range kgs {
@@ -114,24 +106,38 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	for kg := range maxPar {
 		start[kg+1] += start[kg]
 	}
-	order := make([]uint32, ng)
+	dest := make([]uint32, ng)
 	pos := slices.Clone(start[:maxPar])
 	for g, kg := range kgs {
-		order[pos[kg]] = uint32(g)
+		dest[g] = uint32(pos[kg])
 		pos[kg]++
 	}
+	cols := o.export(dest)
 	snap := arrowexec.SubtaskSnapshot{KeyGroups: map[int][]byte{}}
 	for kg := range maxPar {
 		if start[kg] == start[kg+1] {
 			continue
 		}
-		blob, err := o.encode(ctx, order[start[kg]:start[kg+1]])
+		blob, err := o.encode(ctx, cols, start[kg], start[kg+1])
 		if err != nil {
 			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: key group %d: %w", id, kg, err)
 		}
 		snap.KeyGroups[kg] = blob
 	}
 	return snap, nil
+}
+
+// export returns the state columns of every group (keys, then every
+// aggregate's), group g at row dest[g].
+func (o *operator) export(dest []uint32) []stateCol {
+	var cols []stateCol
+	if o.grouper != nil {
+		cols = o.grouper.exportKeys(dest)
+	}
+	for _, acc := range o.accs {
+		cols = append(cols, acc.exportState(dest)...)
+	}
+	return cols
 }
 
 // keyGroups returns the key group of every group: arrowexec.KeyGroupOf of
@@ -168,16 +174,21 @@ func (o *operator) keyGroups(ctx context.Context) ([]uint16, error) {
 	return kgs, nil
 }
 
-// encode writes the state of groups gids as an Arrow IPC stream.
-func (o *operator) encode(ctx context.Context, gids []uint32) ([]byte, error) {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(o.stateSchema), ipc.WithAllocator(o.mem))
-	for lo := 0; lo < len(gids); lo += snapshotBatch {
+// encode writes rows [lo, hi) of the exported columns as an Arrow IPC
+// stream, in records of at most snapshotBatch rows.
+func (o *operator) encode(ctx context.Context, cols []stateCol, lo, hi int) ([]byte, error) {
+	size := 1024 + 512*((hi-lo)/snapshotBatch+1)
+	for _, c := range cols {
+		size += c.size(lo, hi) + 64
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w := ipc.NewWriter(buf, ipc.WithSchema(o.stateSchema), ipc.WithAllocator(o.mem))
+	for r := lo; r < hi; r += snapshotBatch {
 		if err := ctx.Err(); err != nil {
 			w.Close()
 			return nil, err
 		}
-		rec, err := o.gather(gids[lo:min(lo+snapshotBatch, len(gids))])
+		rec, err := o.stateRecord(cols, r, min(r+snapshotBatch, hi))
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -195,28 +206,22 @@ func (o *operator) encode(ctx context.Context, gids []uint32) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// gather builds the state record of groups gids.
-func (o *operator) gather(gids []uint32) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, 0, o.stateSchema.NumFields())
-	var err error
-	if o.grouper != nil {
-		cols, err = o.grouper.gather(o.mem, gids, cols)
-	}
-	for _, acc := range o.accs {
-		if err != nil {
-			break
-		}
-		cols, err = acc.gatherState(o.mem, gids, cols)
-	}
+// stateRecord returns rows [lo, hi) of the exported columns as a record.
+func (o *operator) stateRecord(cols []stateCol, lo, hi int) (arrow.RecordBatch, error) {
+	arrs := make([]arrow.Array, 0, len(cols))
 	defer func() {
-		for _, c := range cols {
-			c.Release()
+		for _, a := range arrs {
+			a.Release()
 		}
 	}()
-	if err != nil {
-		return nil, err
+	for _, c := range cols {
+		a, err := c.slice(o.mem, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		arrs = append(arrs, a)
 	}
-	return array.NewRecordBatch(o.stateSchema, cols, int64(len(gids))), nil
+	return array.NewRecordBatch(o.stateSchema, arrs, int64(hi-lo)), nil
 }
 
 // restore merges the state o restores from (Open calls it): keyed Single

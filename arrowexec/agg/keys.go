@@ -23,8 +23,9 @@ type keyStore interface {
 	equal(i int, g uint32) bool
 	// build returns the keys of groups [lo, hi) as an array.
 	build(mem memory.Allocator, lo, hi int) (arrow.Array, error)
-	// gather returns the keys of groups gids as an array.
-	gather(mem memory.Allocator, gids []uint32) (arrow.Array, error)
+	// export returns the keys of groups [0, len(dest)), group g at row
+	// dest[g] (state.go).
+	export(dest []uint32) stateCol
 	bytes() int
 }
 
@@ -227,8 +228,9 @@ type grouper interface {
 	len() int
 	// build appends the key columns of groups [lo, hi) to out.
 	build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error)
-	// gather appends the key columns of groups gids to out.
-	gather(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error)
+	// exportKeys returns the key columns of groups [0, len(dest)), group g
+	// at row dest[g] (state.go).
+	exportKeys(dest []uint32) []stateCol
 	bytes() int
 }
 

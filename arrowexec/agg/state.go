@@ -11,113 +11,231 @@ import (
 )
 
 // State columns: how every accumulator and key store exports the state of
-// a list of groups as Arrow arrays (gather) and merges such arrays back in
-// (mergeState). Checkpoints are records of these columns (checkpoint.go).
-// Each export is one typed gather loop per column; each merge one typed
-// loop over the rows, like update.
+// its groups as columns (exportState) and merges such columns back in
+// (mergeState). Checkpoints are Arrow records of these columns
+// (checkpoint.go).
+//
+// An export writes group g to row dest[g] of Go-memory columns (stateCol):
+// one sequential read of the state and one scattered write per column. The
+// snapshot order groups the rows of a key group together, and scattering
+// writes into as many sequential streams as there are key groups (cache
+// friendly), where gathering each key group's groups would read the whole
+// state once per key group at random. A record of the snapshot is then a
+// range of rows: Arrow arrays over the columns' memory (stateCol.slice),
+// without a copy for fixed-width data. A merge is one typed loop over the
+// rows of a record, like update.
 
 // stateful is implemented by every accumulator.
 type stateful interface {
 	// stateTypes are the types of the accumulator's state columns.
 	stateTypes() []arrow.DataType
-	// gatherState appends the state columns of groups gids to out.
-	gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error)
-	// mergeState merges state columns (as gatherState made them) into the
+	// exportState returns the state columns of groups [0, len(dest)),
+	// group g at row dest[g] (dest is a permutation).
+	exportState(dest []uint32) []stateCol
+	// mergeState merges state columns (as exportState made them) into the
 	// groups gids, one row per group id; a group id may repeat.
 	mergeState(cols []arrow.Array, gids []uint32)
 }
 
-// snapshotIndexer is implemented by accumulators that need an index of
-// their state, built once per snapshot, to gather groups (count_distinct
-// sets, which are keyed by (group, value) and not by group).
-type snapshotIndexer interface {
-	beginSnapshot()
-	endSnapshot()
+// stateCol is one exported state column.
+type stateCol interface {
+	// slice returns rows [lo, hi) as an Arrow array. It may share the
+	// column's memory: the column must outlive it.
+	slice(mem memory.Allocator, lo, hi int) (arrow.Array, error)
+	// size is about the number of bytes of rows [lo, hi).
+	size(lo, hi int) int
 }
 
-// gatherVals returns src[g] for every g in gids.
-func gatherVals[T any](src []T, gids []uint32) []T {
-	out := make([]T, len(gids))
-	for i, g := range gids {
-		out[i] = src[g]
+// scatter returns out with out[dest[g]] = src[g].
+func scatter[T any](src []T, dest []uint32) []T {
+	out := make([]T, len(dest))
+	for g, d := range dest {
+		out[d] = src[g]
 	}
 	return out
 }
 
-// gatherValidity returns the "has a value" flags of groups gids, nil
-// meaning all of them have one.
-func (l *lazySeen) gatherValidity(gids []uint32) []bool {
-	if l.seen != nil {
-		return gatherVals(l.seen, gids)
-	}
-	all := true
-	for _, g := range gids {
-		if int(g) >= l.covered {
-			all = false
-			break
-		}
-	}
-	if all {
+func asBytes[T any](vals []T) []byte {
+	if len(vals) == 0 {
 		return nil
 	}
-	v := make([]bool, len(gids))
-	for i, g := range gids {
-		v[i] = int(g) < l.covered
+	var z T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vals))), len(vals)*int(unsafe.Sizeof(z)))
+}
+
+// fixedCol is a fixed-width column of type dt, physically T (0/1 bytes for
+// booleans); valid == nil: no nulls.
+type fixedCol[T any] struct {
+	dt    arrow.DataType
+	vals  []T
+	valid []bool
+}
+
+func newFixedCol[T any](dt arrow.DataType, src []T, valid []bool, dest []uint32) *fixedCol[T] {
+	c := &fixedCol[T]{dt: dt, vals: scatter(src[:len(dest)], dest)}
+	if valid != nil {
+		c.valid = scatter(valid[:len(dest)], dest)
 	}
-	return v
+	return c
+}
+
+func (c *fixedCol[T]) slice(mem memory.Allocator, lo, hi int) (arrow.Array, error) {
+	var valid []bool
+	if c.valid != nil {
+		valid = c.valid[lo:hi]
+	}
+	if c.dt.ID() == arrow.BOOL {
+		return boolArray(mem, any(c.vals[lo:hi]).([]uint8), valid), nil
+	}
+	vb, nulls := validityBuffer(mem, valid, hi-lo)
+	return makeArray(c.dt, hi-lo, []*memory.Buffer{vb, memory.NewBufferBytes(asBytes(c.vals[lo:hi]))}, nulls), nil
+}
+
+func (c *fixedCol[T]) size(lo, hi int) int {
+	var z T
+	return (hi - lo) * (int(unsafe.Sizeof(z)) + 1)
+}
+
+// binaryCol is a string or binary column: row i is data[offs[i]:offs[i+1]].
+type binaryCol struct {
+	dt    arrow.DataType
+	data  []byte
+	offs  []int64
+	valid []bool
+}
+
+// newBinaryCol exports n values: value(g) goes to row dest[g].
+func newBinaryCol(dt arrow.DataType, value func(g int) []byte, valid []bool, dest []uint32) *binaryCol {
+	n := len(dest)
+	c := &binaryCol{dt: dt, offs: make([]int64, n+1)}
+	for g, d := range dest {
+		c.offs[d+1] = int64(len(value(g)))
+	}
+	for i := range n {
+		c.offs[i+1] += c.offs[i]
+	}
+	c.data = make([]byte, c.offs[n])
+	for g, d := range dest {
+		copy(c.data[c.offs[d]:], value(g))
+	}
+	if valid != nil {
+		c.valid = scatter(valid[:n], dest)
+	}
+	return c
+}
+
+func (c *binaryCol) slice(mem memory.Allocator, lo, hi int) (arrow.Array, error) {
+	base, total := c.offs[lo], c.offs[hi]-c.offs[lo]
+	if total > math.MaxInt32 {
+		return nil, errTooLarge(c.dt, int(total))
+	}
+	var valid []bool
+	if c.valid != nil {
+		valid = c.valid[lo:hi]
+	}
+	vb, nulls := validityBuffer(mem, valid, hi-lo)
+	ob := memory.NewResizableBuffer(mem)
+	ob.Resize(4 * (hi - lo + 1))
+	offs := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(ob.Bytes()))), hi-lo+1)
+	for i := range offs {
+		offs[i] = int32(c.offs[lo+i] - base)
+	}
+	db := memory.NewBufferBytes(c.data[base : base+total])
+	return makeArray(c.dt, hi-lo, []*memory.Buffer{vb, ob, db}, nulls), nil
+}
+
+func (c *binaryCol) size(lo, hi int) int { return int(c.offs[hi]-c.offs[lo]) + 5*(hi-lo) }
+
+// listCol is a list column: row i holds child rows offs[i] .. offs[i+1].
+type listCol struct {
+	dt    arrow.DataType
+	offs  []int64
+	child stateCol
+}
+
+func (c *listCol) slice(mem memory.Allocator, lo, hi int) (arrow.Array, error) {
+	base := c.offs[lo]
+	if c.offs[hi]-base > math.MaxInt32 {
+		return nil, fmt.Errorf("agg: more than 2^31 distinct values in one snapshot record")
+	}
+	child, err := c.child.slice(mem, int(base), int(c.offs[hi]))
+	if err != nil {
+		return nil, err
+	}
+	ob := memory.NewResizableBuffer(mem)
+	ob.Resize(4 * (hi - lo + 1))
+	offs := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(ob.Bytes()))), hi-lo+1)
+	for i := range offs {
+		offs[i] = int32(c.offs[lo+i] - base)
+	}
+	d := array.NewData(c.dt, hi-lo, []*memory.Buffer{nil, ob}, []arrow.ArrayData{child.Data()}, 0, 0)
+	a := array.MakeFromData(d)
+	d.Release()
+	ob.Release()
+	child.Release()
+	return a, nil
+}
+
+func (c *listCol) size(lo, hi int) int {
+	return c.child.size(int(c.offs[lo]), int(c.offs[hi])) + 4*(hi-lo)
+}
+
+// scatterSet writes the elements of a set of (group, element) slots,
+// scanned once, into the lists of their groups in snapshot order (group g,
+// which has counts[g] elements, at row dest[g]); it returns the list
+// offsets and the elements. elem returns a slot's group id + 1 (0: an
+// empty slot) and element.
+func scatterSet[S, E any](counts []int64, dest []uint32, slots []S, elem func(*S) (uint32, E)) ([]int64, []E) {
+	offs := make([]int64, len(dest)+1)
+	for g, d := range dest {
+		offs[d+1] = counts[g]
+	}
+	for i := range dest {
+		offs[i+1] += offs[i]
+	}
+	next := append([]int64(nil), offs[:len(dest)]...)
+	out := make([]E, offs[len(dest)])
+	for i := range slots {
+		if g1, e := elem(&slots[i]); g1 != 0 {
+			d := dest[g1-1]
+			out[next[d]] = e
+			next[d]++
+		}
+	}
+	return offs, out
+}
+
+// seenValidity returns the "has a value" flags of groups [0, n), nil
+// meaning all of them have one.
+func (l *lazySeen) seenValidity(n int) []bool {
+	if l.seen != nil {
+		return l.seen[:n]
+	}
+	if l.covered >= n {
+		return nil
+	}
+	return l.validity(0, n)
 }
 
 // ---- key stores and groupers ----
 
-func (s *fixedStore[T]) gather(mem memory.Allocator, gids []uint32) (arrow.Array, error) {
-	keys := gatherVals(s.keys, gids)
-	var valid []bool
-	if s.valid != nil {
-		valid = gatherVals(s.valid, gids)
-	}
-	if s.dt.ID() == arrow.BOOL {
-		return boolArray(mem, any(keys).([]uint8), valid), nil
-	}
-	return fixedArray(mem, s.dt, keys, valid), nil
+func (s *fixedStore[T]) export(dest []uint32) stateCol {
+	return newFixedCol(s.dt, s.keys, s.valid, dest)
 }
 
-func (s *stringStore) gather(mem memory.Allocator, gids []uint32) (arrow.Array, error) {
-	var valid []bool
-	if s.valid != nil {
-		valid = gatherVals(s.valid, gids)
-	}
-	total := 0
-	for _, g := range gids {
-		total += s.offs[g+1] - s.offs[g]
-	}
-	return binaryArray(mem, s.dt, len(gids), func(i int) []byte { return s.key(gids[i]) }, total, valid)
+func (s *stringStore) export(dest []uint32) stateCol {
+	return newBinaryCol(s.dt, func(g int) []byte { return s.key(uint32(g)) }, s.valid, dest)
 }
 
-func (g *fixedGrouper[T]) gather(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	a, err := g.st.gather(mem, gids)
-	if err != nil {
-		return out, err
-	}
-	return append(out, a), nil
-}
+func (g *fixedGrouper[T]) exportKeys(dest []uint32) []stateCol { return []stateCol{g.st.export(dest)} }
+func (g *stringGrouper) exportKeys(dest []uint32) []stateCol   { return []stateCol{g.st.export(dest)} }
 
-func (g *stringGrouper) gather(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	a, err := g.st.gather(mem, gids)
-	if err != nil {
-		return out, err
+func (g *multiGrouper) exportKeys(dest []uint32) []stateCol {
+	cols := make([]stateCol, len(g.stores))
+	for i, s := range g.stores {
+		cols[i] = s.export(dest)
 	}
-	return append(out, a), nil
-}
-
-func (g *multiGrouper) gather(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	for _, s := range g.stores {
-		a, err := s.gather(mem, gids)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return cols
 }
 
 // ---- count ----
@@ -126,8 +244,8 @@ var i64 = arrow.PrimitiveTypes.Int64
 
 func (a *countStar) stateTypes() []arrow.DataType { return []arrow.DataType{i64} }
 
-func (a *countStar) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	return append(out, fixedArray(mem, i64, gatherVals(a.counts, gids), nil)), nil
+func (a *countStar) exportState(dest []uint32) []stateCol {
+	return []stateCol{newFixedCol(i64, a.counts, nil, dest)}
 }
 
 // mergeState adds counts (countValid and countMerge inherit it).
@@ -146,8 +264,8 @@ func (a *countStar) mergeState(cols []arrow.Array, gids []uint32) {
 
 func (a *sumAcc[T, S]) stateTypes() []arrow.DataType { return []arrow.DataType{a.dt} }
 
-func (a *sumAcc[T, S]) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	return append(out, fixedArray(mem, a.dt, gatherVals(a.sums, gids), a.gatherValidity(gids))), nil
+func (a *sumAcc[T, S]) exportState(dest []uint32) []stateCol {
+	return []stateCol{newFixedCol(a.dt, a.sums, a.seenValidity(len(dest)), dest)}
 }
 
 // mergeState adds partial sums, NULL meaning no value; sums of int64 or
@@ -183,14 +301,14 @@ func (a *sumAcc[T, S]) mergeState(cols []arrow.Array, gids []uint32) {
 
 func (a *avgAcc[T, S]) stateTypes() []arrow.DataType { return []arrow.DataType{a.sumType, i64} }
 
-func (a *avgAcc[T, S]) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	sums := make([]S, len(gids))
-	counts := make([]int64, len(gids))
-	for i, g := range gids {
+func (a *avgAcc[T, S]) exportState(dest []uint32) []stateCol {
+	sums := make([]S, len(dest))
+	counts := make([]int64, len(dest))
+	for g, d := range dest {
 		p := a.st[g]
-		sums[i], counts[i] = p.sum, p.count
+		sums[d], counts[d] = p.sum, p.count
 	}
-	return append(out, fixedArray(mem, a.sumType, sums, nil), fixedArray(mem, i64, counts, nil)), nil
+	return []stateCol{&fixedCol[S]{dt: a.sumType, vals: sums}, &fixedCol[int64]{dt: i64, vals: counts}}
 }
 
 // mergeState adds partial (sum, count) pairs; it is also Final's update.
@@ -218,31 +336,17 @@ func (a *avgAcc[T, S]) mergeState(cols []arrow.Array, gids []uint32) {
 
 func (a *minMaxAcc[T]) stateTypes() []arrow.DataType { return []arrow.DataType{a.dt} }
 
-func (a *minMaxAcc[T]) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	vals, valid := gatherVals(a.vals, gids), a.gatherValidity(gids)
-	if a.dt.ID() == arrow.BOOL {
-		return append(out, boolArray(mem, any(vals).([]uint8), valid)), nil
-	}
-	return append(out, fixedArray(mem, a.dt, vals, valid)), nil
+func (a *minMaxAcc[T]) exportState(dest []uint32) []stateCol {
+	return []stateCol{newFixedCol(a.dt, a.vals, a.seenValidity(len(dest)), dest)}
 }
 
 func (a *minMaxAcc[T]) mergeState(cols []arrow.Array, gids []uint32) { a.update(cols, gids) }
 
 func (a *minMaxString) stateTypes() []arrow.DataType { return []arrow.DataType{a.dt} }
 
-func (a *minMaxString) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	total := 0
-	for _, g := range gids {
-		total += len(a.vals[g])
-	}
-	arr, err := binaryArray(mem, a.dt, len(gids), func(i int) []byte {
-		s := a.vals[gids[i]]
-		return unsafe.Slice(unsafe.StringData(s), len(s))
-	}, total, gatherVals(a.seen, gids))
-	if err != nil {
-		return out, err
-	}
-	return append(out, arr), nil
+func (a *minMaxString) exportState(dest []uint32) []stateCol {
+	value := func(g int) []byte { return unsafe.Slice(unsafe.StringData(a.vals[g]), len(a.vals[g])) }
+	return []stateCol{newBinaryCol(a.dt, value, a.seen, dest)}
 }
 
 func (a *minMaxString) mergeState(cols []arrow.Array, gids []uint32) { a.update(cols, gids) }
@@ -259,18 +363,14 @@ var (
 	distinctStringState = arrow.ListOf(arrow.BinaryTypes.Binary)
 )
 
-// listArray builds a list array of n rows from its offsets (n+1 of them)
-// and child array, taking over child's reference.
-func listArray(mem memory.Allocator, dt arrow.DataType, offs []int32, child arrow.Array) arrow.Array {
-	ob := memory.NewResizableBuffer(mem)
-	ob.Resize(4 * len(offs))
-	copy(unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(ob.Bytes()))), len(offs)), offs)
-	d := array.NewData(dt, len(offs)-1, []*memory.Buffer{nil, ob}, []arrow.ArrayData{child.Data()}, 0, 0)
-	a := array.MakeFromData(d)
-	d.Release()
-	ob.Release()
-	child.Release()
-	return a
+func (a *distinctFixed) stateTypes() []arrow.DataType { return []arrow.DataType{distinctFixedState} }
+
+// exportState writes the set's values, scanned once, into the lists of
+// their groups.
+func (a *distinctFixed) exportState(dest []uint32) []stateCol {
+	offs, vals := scatterSet(a.counts, dest, a.slots, func(sl *distinctSlot) (uint32, uint64) { return sl.g, sl.v })
+	child := &fixedCol[uint64]{dt: arrow.PrimitiveTypes.Uint64, vals: vals}
+	return []stateCol{&listCol{dt: distinctFixedState, offs: offs, child: child}}
 }
 
 // listOffsets returns the offsets of a list array, sliced to the array.
@@ -280,67 +380,6 @@ func listOffsets(c arrow.Array) ([]int32, arrow.Array) {
 		return nil, l.ListValues()
 	}
 	return l.Offsets()[l.Data().Offset() : l.Data().Offset()+l.Len()+1], l.ListValues()
-}
-
-// sortByGroup orders the elements of a set of (group, element) slots by
-// group, a counting sort: afterwards the elements of group g, which has
-// counts[g] of them, are byGroup[end[g]-counts[g]:end[g]]. elem returns a
-// slot's group id + 1 (0: an empty slot) and element.
-func sortByGroup[S, E any](counts []int64, slots []S, elem func(*S) (uint32, E)) (byGroup []E, end []int64) {
-	end = make([]int64, len(counts))
-	pos := int64(0)
-	for g, c := range counts {
-		end[g] = pos
-		pos += c
-	}
-	byGroup = make([]E, pos)
-	for i := range slots {
-		if g1, e := elem(&slots[i]); g1 != 0 {
-			byGroup[end[g1-1]] = e
-			end[g1-1]++
-		}
-	}
-	return byGroup, end
-}
-
-// gatherLists returns the list offsets and the concatenated elements of
-// groups gids, from sortByGroup's index.
-func gatherLists[E any](counts []int64, byGroup []E, end []int64, gids []uint32) ([]int32, []E, error) {
-	offs := make([]int32, len(gids)+1)
-	total := int64(0)
-	for i, g := range gids {
-		total += counts[g]
-		if total > math.MaxInt32 {
-			return nil, nil, fmt.Errorf("agg: more than 2^31 distinct values in one snapshot batch")
-		}
-		offs[i+1] = int32(total)
-	}
-	elems := make([]E, 0, total)
-	for _, g := range gids {
-		elems = append(elems, byGroup[end[g]-counts[g]:end[g]]...)
-	}
-	return offs, elems, nil
-}
-
-func (a *distinctFixed) stateTypes() []arrow.DataType { return []arrow.DataType{distinctFixedState} }
-
-func (a *distinctFixed) beginSnapshot() {
-	a.byGroup, a.end = sortByGroup(a.counts, a.slots, func(sl *distinctSlot) (uint32, uint64) { return sl.g, sl.v })
-}
-
-func (a *distinctFixed) endSnapshot() { a.byGroup, a.end = nil, nil }
-
-func (a *distinctFixed) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	if a.end == nil {
-		a.beginSnapshot()
-		defer a.endSnapshot()
-	}
-	offs, vals, err := gatherLists(a.counts, a.byGroup, a.end, gids)
-	if err != nil {
-		return out, err
-	}
-	child := fixedArray(mem, arrow.PrimitiveTypes.Uint64, vals, nil)
-	return append(out, listArray(mem, distinctFixedState, offs, child)), nil
 }
 
 func (a *distinctFixed) mergeState(cols []arrow.Array, gids []uint32) {
@@ -357,32 +396,24 @@ func (a *distinctString) stateTypes() []arrow.DataType {
 	return []arrow.DataType{distinctStringState}
 }
 
-func (a *distinctString) beginSnapshot() {
-	a.byGroup, a.end = sortByGroup(a.counts, a.slots, func(sl *distinctStringSlot) (uint32, uint32) { return sl.g, sl.ref })
-}
-
-func (a *distinctString) endSnapshot() { a.byGroup, a.end = nil, nil }
-
 func (a *distinctString) value(ref uint32) []byte { return a.data[a.offs[ref]:a.offs[ref+1]] }
 
-func (a *distinctString) gatherState(mem memory.Allocator, gids []uint32, out []arrow.Array) ([]arrow.Array, error) {
-	if a.end == nil {
-		a.beginSnapshot()
-		defer a.endSnapshot()
+// exportState writes the set's values, scanned once, into the lists of
+// their groups.
+func (a *distinctString) exportState(dest []uint32) []stateCol {
+	offs, refs := scatterSet(a.counts, dest, a.slots, func(sl *distinctStringSlot) (uint32, uint32) { return sl.g, sl.ref })
+	// The values in list order (refs is already in snapshot order).
+	child := newBinaryCol(arrow.BinaryTypes.Binary, func(i int) []byte { return a.value(refs[i]) }, nil, identity(len(refs)))
+	return []stateCol{&listCol{dt: distinctStringState, offs: offs, child: child}}
+}
+
+// identity returns the permutation 0, 1, ..., n-1.
+func identity(n int) []uint32 {
+	p := make([]uint32, n)
+	for i := range p {
+		p[i] = uint32(i)
 	}
-	offs, refs, err := gatherLists(a.counts, a.byGroup, a.end, gids)
-	if err != nil {
-		return out, err
-	}
-	total := 0
-	for _, r := range refs {
-		total += a.offs[r+1] - a.offs[r]
-	}
-	child, err := binaryArray(mem, arrow.BinaryTypes.Binary, len(refs), func(i int) []byte { return a.value(refs[i]) }, total, nil)
-	if err != nil {
-		return out, err
-	}
-	return append(out, listArray(mem, distinctStringState, offs, child)), nil
+	return p
 }
 
 func (a *distinctString) mergeState(cols []arrow.Array, gids []uint32) {
