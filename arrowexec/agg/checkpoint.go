@@ -29,9 +29,17 @@ const snapshotBatch = MaxBatchSize
 // stateVersion is recorded in the metadata of every state stream.
 const stateVersion = "1"
 
-// stateSchemaOf returns the schema of the state records of o: the key
+// stateSchema returns the schema of the state records of o: the key
 // columns under their names, then the state columns of every aggregate,
-// named after it ("sum(x)#0").
+// named after it ("sum(x)#0"). It is made on first use: operators of jobs
+// without checkpoints never need it.
+func (o *operator) stateSchema() *arrow.Schema {
+	if o.schema == nil {
+		o.schema = stateSchemaOf(o.p, o.accs)
+	}
+	return o.schema
+}
+
 func stateSchemaOf(p *plan, accs []accumulator) *arrow.Schema {
 	var fields []arrow.Field
 	for _, k := range p.keyIdx {
@@ -149,29 +157,54 @@ func (o *operator) keyGroups(ctx context.Context) ([]uint16, error) {
 		return nil, fmt.Errorf("max parallelism %d above %d", maxPar, 1<<16)
 	}
 	kgs := make([]uint16, ng)
+	// Groupers with a hash table keep the hash of every group (but the
+	// null group of a single key), unless tests masked the hashes.
+	var known []uint64
+	skip := int64(-1)
+	if t, ok := o.grouper.(interface{ hashTable() *table }); ok && o.hashMask == ^uint64(0) {
+		known, skip = t.hashTable().hashes, t.hashTable().skip
+	}
 	var cols []arrow.Array
 	for lo := 0; lo < ng; lo += snapshotBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		hi := min(lo+snapshotBatch, ng)
-		var err error
-		cols, err = o.grouper.build(o.mem, lo, hi, cols[:0])
-		if err == nil {
-			o.hashes = grow(o.hashes, hi-lo)
-			err = arrowexec.HashColumns(cols, o.hashes)
+		var hashes []uint64
+		if known != nil {
+			hashes = known[lo:hi]
+		} else {
+			var err error
+			if hashes, err = o.hashGroups(lo, hi, cols[:0]); err != nil {
+				return nil, err
+			}
 		}
-		for _, c := range cols {
-			c.Release()
-		}
-		if err != nil {
-			return nil, err
-		}
-		for i, h := range o.hashes[:hi-lo] {
+		for i, h := range hashes {
 			kgs[lo+i] = uint16(arrowexec.KeyGroupOf(h, maxPar))
 		}
 	}
+	if skip >= 0 {
+		hashes, err := o.hashGroups(int(skip), int(skip)+1, nil)
+		if err != nil {
+			return nil, err
+		}
+		kgs[skip] = uint16(arrowexec.KeyGroupOf(hashes[0], maxPar))
+	}
 	return kgs, nil
+}
+
+// hashGroups returns arrowexec.HashColumns over the keys of groups
+// [lo, hi) (in o.hashes).
+func (o *operator) hashGroups(lo, hi int, cols []arrow.Array) ([]uint64, error) {
+	cols, err := o.grouper.build(o.mem, lo, hi, cols)
+	if err == nil {
+		o.hashes = grow(o.hashes, hi-lo)
+		err = arrowexec.HashColumns(cols, o.hashes)
+	}
+	for _, c := range cols {
+		c.Release()
+	}
+	return o.hashes[:hi-lo], err
 }
 
 // encode writes rows [lo, hi) of the exported columns as an Arrow IPC
@@ -182,7 +215,7 @@ func (o *operator) encode(ctx context.Context, cols []stateCol, lo, hi int) ([]b
 		size += c.size(lo, hi) + 64
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
-	w := ipc.NewWriter(buf, ipc.WithSchema(o.stateSchema), ipc.WithAllocator(o.mem))
+	w := ipc.NewWriter(buf, ipc.WithSchema(o.stateSchema()), ipc.WithAllocator(o.mem))
 	for r := lo; r < hi; r += snapshotBatch {
 		if err := ctx.Err(); err != nil {
 			w.Close()
@@ -221,7 +254,7 @@ func (o *operator) stateRecord(cols []stateCol, lo, hi int) (arrow.RecordBatch, 
 		}
 		arrs = append(arrs, a)
 	}
-	return array.NewRecordBatch(o.stateSchema, arrs, int64(hi-lo)), nil
+	return array.NewRecordBatch(o.stateSchema(), arrs, int64(hi-lo)), nil
 }
 
 // restore merges the state o restores from (Open calls it): keyed Single
@@ -273,7 +306,7 @@ func (o *operator) decode(ctx context.Context, blob []byte, kg int) error {
 		return err
 	}
 	defer r.Release()
-	if err := sameFields(r.Schema(), o.stateSchema); err != nil {
+	if err := sameFields(r.Schema(), o.stateSchema()); err != nil {
 		return err
 	}
 	for r.Next() {

@@ -89,6 +89,7 @@ func BenchmarkSnapshotState(b *testing.B) {
 			var size int
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for range b.N {
 				snap, err := op.SnapshotState(ctx, 1)
 				if err != nil {
@@ -97,6 +98,7 @@ func BenchmarkSnapshotState(b *testing.B) {
 				size = snapshotBytes(snap)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchGroups, "ns/group")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/benchGroups, "cpu-ns/group")
 			b.ReportMetric(float64(size)/benchGroups, "bytes/group")
 		})
 	}
@@ -117,6 +119,7 @@ func BenchmarkRestore(b *testing.B) {
 			rs := &arrowexec.RestoreState{KeyGroups: snap.KeyGroups, Operator: [][]byte{snap.Operator}}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for range b.N {
 				r, err := spec.New(&arrowexec.Task{Parallelism: 1, MaxParallelism: arrowexec.DefaultMaxParallelism,
 					Mem: memory.DefaultAllocator, Inputs: []*arrow.Schema{sc}, Restore: rs})
@@ -132,6 +135,7 @@ func BenchmarkRestore(b *testing.B) {
 				r.Close()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchGroups, "ns/group")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/benchGroups, "cpu-ns/group")
 		})
 	}
 }

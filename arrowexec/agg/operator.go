@@ -28,8 +28,8 @@ type operator struct {
 	gids    []uint32
 	zeros   []uint32 // the gids of a batch without group-by columns
 
-	// stateSchema is the schema of checkpointed state (checkpoint.go).
-	stateSchema *arrow.Schema
+	// schema is the schema of checkpointed state (see stateSchema).
+	schema *arrow.Schema
 
 	// hashMask is ANDed into every key hash: all ones, except in tests that
 	// force hash collisions.
@@ -67,7 +67,6 @@ func newOperator(p *plan, mem memory.Allocator) (*operator, error) {
 			acc.resize(1)
 		}
 	}
-	o.stateSchema = stateSchemaOf(p, o.accs)
 	return o, nil
 }
 

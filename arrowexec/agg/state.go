@@ -227,6 +227,10 @@ func (s *stringStore) export(dest []uint32) stateCol {
 	return newBinaryCol(s.dt, func(g int) []byte { return s.key(uint32(g)) }, s.valid, dest)
 }
 
+// hashTable exposes the hash of every group to snapshots (key groups).
+func (g *stringGrouper) hashTable() *table { return &g.tbl }
+func (g *multiGrouper) hashTable() *table  { return &g.tbl }
+
 func (g *fixedGrouper[T]) exportKeys(dest []uint32) []stateCol { return []stateCol{g.st.export(dest)} }
 func (g *stringGrouper) exportKeys(dest []uint32) []stateCol   { return []stateCol{g.st.export(dest)} }
 
