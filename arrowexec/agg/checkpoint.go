@@ -107,6 +107,9 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	// The snapshot order: by key group (a counting sort), then in order
 	// of appearance.
 	maxPar := o.maxParallelism()
+	if err := o.checkKeyGroups(kgs, maxPar); err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("agg: snapshot %d: %w", id, err)
+	}
 	start := make([]int, maxPar+1)
 	for _, kg := range kgs {
 		start[kg+1]++
@@ -191,6 +194,25 @@ func (o *operator) keyGroups(ctx context.Context) ([]uint16, error) {
 		kgs[skip] = uint16(arrowexec.KeyGroupOf(hashes[0], maxPar))
 	}
 	return kgs, nil
+}
+
+// checkKeyGroups makes sure every group belongs to the key groups of this
+// subtask, as it does behind a hash exchange by the group-by columns: a
+// key group held by two subtasks would be checkpointed twice, and the
+// checkpoint keeps one blob per key group.
+func (o *operator) checkKeyGroups(kgs []uint16, maxPar int) error {
+	if o.task == nil || o.task.Parallelism <= 1 {
+		return nil
+	}
+	lo, hi := arrowexec.KeyGroupRange(maxPar, o.task.Parallelism, o.task.Subtask)
+	for _, kg := range kgs {
+		if int(kg) < lo || int(kg) >= hi {
+			return fmt.Errorf("a group of key group %d, outside the key groups [%d, %d) of subtask %d: "+
+				"a keyed %s aggregate must run behind a hash exchange by its group-by columns %v, in that order",
+				kg, lo, hi, o.task.Subtask, o.p.opts.Mode, o.p.opts.GroupBy)
+		}
+	}
+	return nil
 }
 
 // hashGroups returns arrowexec.HashColumns over the keys of groups

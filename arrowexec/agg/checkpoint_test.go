@@ -55,6 +55,10 @@ func restoreStates(t testing.TB, snaps []arrowexec.SubtaskSnapshot, maxPar, newP
 	return out
 }
 
+// stageHashMask, when not 0, is the hashMask of the operators newStage
+// makes: forced hash collisions (see TestCollisions).
+var stageHashMask uint64
+
 // stage is one node of the simulated job: par subtasks of spec.
 type stage struct {
 	spec   *Spec
@@ -89,6 +93,9 @@ func newStage(t testing.TB, mem memory.Allocator, spec *Spec, in *arrow.Schema, 
 			t.Fatal(err)
 		}
 		s.ops = append(s.ops, op.(*operator))
+		if stageHashMask != 0 {
+			op.(*operator).hashMask = stageHashMask // before Open: restores group too
+		}
 		if err := op.Open(context.Background()); err != nil {
 			s.close()
 			t.Fatal(err)
@@ -177,15 +184,19 @@ func decomposable(aggs []Agg) []Agg {
 
 // TestSnapshotRoundTrip: the state of every aggregate function over keys
 // of every type, with NULL keys and values, survives snapshot and restore
-// (twice), in every mode, also when empty.
+// (twice), in every mode, also when empty and with forced hash collisions.
 func TestSnapshotRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
+	defer func() { stageHashMask = 0 }()
 	for _, n := range []int{0, 3000} {
 		data := genData(rng, n, 300)
-		for _, gb := range groupBys {
-			t.Run(fmt.Sprintf("rows=%d/by=%s", n, strings.Join(gb, ",")), func(t *testing.T) {
-				testRoundTrip(t, data, gb)
-			})
+		for _, mask := range []uint64{0, 0xff} {
+			stageHashMask = mask
+			for _, gb := range groupBys {
+				t.Run(fmt.Sprintf("rows=%d/by=%s/mask=%#x", n, strings.Join(gb, ","), mask), func(t *testing.T) {
+					testRoundTrip(t, data, gb)
+				})
+			}
 		}
 	}
 }
@@ -295,6 +306,24 @@ func TestSnapshotAfterFinish(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSnapshotNotHashPartitioned: a keyed aggregate whose input is not
+// hash-partitioned by its keys (so that two subtasks can hold one key group)
+// fails the checkpoint rather than losing state.
+func TestSnapshotNotHashPartitioned(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cols := genData(rand.New(rand.NewPCG(3, 3)), 400, 50)
+	rec := record(mem, cols)
+	defer rec.Release()
+	spec, _ := New(Options{GroupBy: []string{"k_int64"}, Aggs: []Agg{{Func: Count}}})
+	s := newStage(t, mem, spec, rec.Schema(), false, 2, 16, nil) // round robin
+	defer s.close()
+	s.push(t, mem, rec)
+	if _, err := s.ops[0].SnapshotState(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "hash exchange") {
+		t.Fatalf("snapshot of a keyed aggregate fed round robin: %v, want an error", err)
 	}
 }
 

@@ -93,7 +93,11 @@
 //     holds one stream per key group that has groups. A subtask restores
 //     RestoreState.KeyGroups, the key groups it owns now, whichever old
 //     subtasks held them; it checks that every restored key hashes into the
-//     key group it came from.
+//     key group it came from. Such an operator must run behind a hash
+//     exchange by its group-by columns, in that order: SnapshotState fails
+//     on a group outside the subtask's key groups (two subtasks holding one
+//     key group would lose state, the checkpoint keeps one blob per key
+//     group).
 //   - Partial operators (before the exchange, fed by any subtask: one key
 //     can be in several of them) and global aggregates (no GROUP BY) write
 //     one stream of all their groups as operator state
