@@ -20,6 +20,16 @@ import (
 // the checkpoint coordinator does it (restoreStates), and every result is
 // compared with the brute-force oracle over the whole input.
 
+// fixture returns a checked allocator (asserted empty when t ends) and a
+// record of genData(n, card) rows from it (released when t ends).
+func fixture(t *testing.T, seed uint64, n, card int) (memory.Allocator, arrow.RecordBatch) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	rec := record(mem, genData(rand.New(rand.NewPCG(seed, seed)), n, card))
+	t.Cleanup(rec.Release)
+	return mem, rec
+}
+
 // restoreStates turns the snapshots of every old subtask of one node into
 // the RestoreState of each of newPar new subtasks, like
 // checkpoint.Checkpoint.RestoreState: every operator blob for everybody,
@@ -270,11 +280,7 @@ func testRoundTrip(t *testing.T, cols []column, gb []string) {
 // a restored aggregate emits nothing again, not even the one row of a
 // global aggregate.
 func TestSnapshotAfterFinish(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cols := genData(rand.New(rand.NewPCG(5, 6)), 500, 20)
-	rec := record(mem, cols)
-	defer rec.Release()
+	mem, rec := fixture(t, 5, 500, 20)
 	for _, gb := range [][]string{nil, {"k_utf8"}} {
 		for _, mode := range []Mode{Single, Partial} {
 			spec, err := New(Options{GroupBy: gb, Aggs: []Agg{{Func: Count}, {Func: Sum, Column: "v_i64"}}, Mode: mode})
@@ -313,11 +319,7 @@ func TestSnapshotAfterFinish(t *testing.T) {
 // hash-partitioned by its keys (so that two subtasks can hold one key group)
 // fails the checkpoint rather than losing state.
 func TestSnapshotNotHashPartitioned(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cols := genData(rand.New(rand.NewPCG(3, 3)), 400, 50)
-	rec := record(mem, cols)
-	defer rec.Release()
+	mem, rec := fixture(t, 3, 400, 50)
 	spec, _ := New(Options{GroupBy: []string{"k_int64"}, Aggs: []Agg{{Func: Count}}})
 	s := newStage(t, mem, spec, rec.Schema(), false, 2, 16, nil) // round robin
 	defer s.close()
@@ -330,11 +332,7 @@ func TestSnapshotNotHashPartitioned(t *testing.T) {
 // TestRestoreMismatch: state restored into an aggregate with other
 // aggregates fails with an error rather than producing garbage.
 func TestRestoreMismatch(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cols := genData(rand.New(rand.NewPCG(1, 1)), 100, 10)
-	rec := record(mem, cols)
-	defer rec.Release()
+	mem, rec := fixture(t, 1, 100, 10)
 	spec, _ := New(Options{GroupBy: []string{"k_int64"}, Aggs: []Agg{{Func: Sum, Column: "v_i64"}}})
 	s := newStage(t, mem, spec, rec.Schema(), true, 1, 16, nil)
 	s.push(t, mem, rec)
