@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -28,6 +29,9 @@ const snapshotBatch = MaxBatchSize
 
 // stateVersion is recorded in the metadata of every state stream.
 const stateVersion = "1"
+
+// groupsKey is the schema metadata key of the number of groups of a stream.
+const groupsKey = "riffle.agg.groups"
 
 // stateSchema returns the schema of the state records of o: the key
 // columns under their names, then the state columns of every aggregate,
@@ -237,7 +241,12 @@ func (o *operator) encode(ctx context.Context, cols []stateCol, lo, hi int) ([]b
 		size += c.size(lo, hi) + 64
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
-	w := ipc.NewWriter(buf, ipc.WithSchema(o.stateSchema()), ipc.WithAllocator(o.mem))
+	// The stream's schema also records its number of groups (restores
+	// size the hash table with it).
+	sc := o.stateSchema()
+	md := sc.Metadata()
+	md = arrow.NewMetadata(append(md.Keys(), groupsKey), append(md.Values(), strconv.Itoa(hi-lo)))
+	w := ipc.NewWriter(buf, ipc.WithSchema(arrow.NewSchema(sc.Fields(), &md)), ipc.WithAllocator(o.mem))
 	for r := lo; r < hi; r += snapshotBatch {
 		if err := ctx.Err(); err != nil {
 			w.Close()
@@ -285,6 +294,12 @@ func (o *operator) stateRecord(cols []stateCol, lo, hi int) (arrow.RecordBatch, 
 // j % Parallelism == Subtask, so that every old subtask's state is restored
 // exactly once, whatever the old and new parallelism.
 func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) error {
+	type stream struct {
+		blob []byte
+		kg   int    // the key group of every group in it, or -1
+		what string // for errors
+	}
+	var streams []stream
 	if o.byKeyGroup() {
 		kgs := make([]int, 0, len(rs.KeyGroups))
 		for kg := range rs.KeyGroups {
@@ -292,32 +307,54 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 		slices.Sort(kgs) // a deterministic group order
 		for _, kg := range kgs {
-			if err := o.decode(ctx, rs.KeyGroups[kg], kg); err != nil {
-				return fmt.Errorf("agg: restore from checkpoint %d: key group %d: %w", rs.CheckpointID, kg, err)
+			streams = append(streams, stream{rs.KeyGroups[kg], kg, fmt.Sprintf("key group %d", kg)})
+		}
+	} else {
+		par, sub := 1, 0
+		if o.task != nil && o.task.Parallelism > 0 {
+			par, sub = o.task.Parallelism, o.task.Subtask
+		}
+		finished := false
+		for j := sub; j < len(rs.Operator); j += par {
+			switch blob := rs.Operator[j]; {
+			case len(blob) == 0:
+			case string(blob) == finishedMarker:
+				finished = true
+			default:
+				streams = append(streams, stream{blob, -1, fmt.Sprintf("state of subtask %d", j)})
 			}
 		}
-		return nil
+		// A global aggregate restored only from finished ones has emitted.
+		o.emitted = finished && len(streams) == 0 && len(o.p.keyIdx) == 0
 	}
-	par, sub := 1, 0
-	if o.task != nil && o.task.Parallelism > 0 {
-		par, sub = o.task.Parallelism, o.task.Subtask
+	if o.grouper != nil {
+		// Size the hash table once for every group that comes (an upper
+		// bound: streams of Partial subtasks can share keys).
+		n := 0
+		for _, s := range streams {
+			n += o.streamGroups(s.blob)
+		}
+		o.grouper.reserve(n)
 	}
-	finished, state := false, false
-	for j := sub; j < len(rs.Operator); j += par {
-		switch blob := rs.Operator[j]; {
-		case len(blob) == 0:
-		case string(blob) == finishedMarker:
-			finished = true
-		default:
-			state = true
-			if err := o.decode(ctx, blob, -1); err != nil {
-				return fmt.Errorf("agg: restore from checkpoint %d: state of subtask %d: %w", rs.CheckpointID, j, err)
-			}
+	for _, s := range streams {
+		if err := o.decode(ctx, s.blob, s.kg); err != nil {
+			return fmt.Errorf("agg: restore from checkpoint %d: %s: %w", rs.CheckpointID, s.what, err)
 		}
 	}
-	// A global aggregate restored only from finished ones has emitted.
-	o.emitted = finished && !state && len(o.p.keyIdx) == 0
 	return nil
+}
+
+// streamGroups returns the number of groups of a state stream, as its
+// schema records it (0 if it cannot tell: decode reports the error).
+func (o *operator) streamGroups(blob []byte) int {
+	r, err := ipc.NewReader(bytes.NewReader(blob), ipc.WithAllocator(o.mem))
+	if err != nil {
+		return 0
+	}
+	defer r.Release()
+	v, _ := r.Schema().Metadata().GetValue(groupsKey)
+	n, _ := strconv.Atoi(v)
+	return max(n, 0)
 }
 
 // decode merges a state stream into o. kg >= 0 is the key group every

@@ -231,6 +231,8 @@ type grouper interface {
 	// exportKeys returns the key columns of groups [0, len(dest)), group g
 	// at row dest[g] (state.go).
 	exportKeys(dest []uint32) []stateCol
+	// reserve makes room for n groups in all (state.go).
+	reserve(n int)
 	bytes() int
 }
 
@@ -305,8 +307,9 @@ func full(n, size int) bool {
 	return n*2 > size
 }
 
-func (g *fixedGrouper[T]) rehash() {
-	n := 2 * len(g.slots)
+func (g *fixedGrouper[T]) rehash() { g.rehashTo(2 * len(g.slots)) }
+
+func (g *fixedGrouper[T]) rehashTo(n int) {
 	slots, mask := make([]fixedSlot[T], n), uint64(n-1)
 	for _, sl := range g.slots {
 		if sl.gid == 0 {

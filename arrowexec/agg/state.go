@@ -227,6 +227,31 @@ func (s *stringStore) export(dest []uint32) stateCol {
 	return newBinaryCol(s.dt, func(g int) []byte { return s.key(uint32(g)) }, s.valid, dest)
 }
 
+// reserve makes room for n groups in all: restores know how many groups
+// come and size the hash table once.
+func (g *fixedGrouper[T]) reserve(n int) {
+	if size := tableSize(n, len(g.slots)); size > len(g.slots) {
+		g.rehashTo(size)
+	}
+}
+
+func (g *stringGrouper) reserve(n int) { g.tbl.reserve(n) }
+func (g *multiGrouper) reserve(n int)  { g.tbl.reserve(n) }
+
+func (t *table) reserve(n int) {
+	if size := tableSize(n, len(t.entries)); size > len(t.entries) {
+		t.rehash(size)
+	}
+}
+
+// tableSize is the table size from size on that holds n groups (see full).
+func tableSize(n, size int) int {
+	for full(n, size) {
+		size *= 2
+	}
+	return size
+}
+
 // hashTable exposes the hash of every group to snapshots (key groups).
 func (g *stringGrouper) hashTable() *table { return &g.tbl }
 func (g *multiGrouper) hashTable() *table  { return &g.tbl }
