@@ -3,6 +3,8 @@ package windows
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,7 +24,12 @@ func (discard) Emit(_ context.Context, b arrow.RecordBatch) error {
 // genBatches returns n rows of generated events (internal/gen) in batches
 // of 64Ki rows, and the largest event time.
 func genBatches(b *testing.B, n int64) ([]arrow.RecordBatch, int64) {
-	g, err := gen.New(gen.Options{Rows: n, Seed: 1, RowGroupRows: 1 << 16, Span: time.Duration(n/1000) * time.Second})
+	return genBatchesSpan(b, n, time.Duration(n/1000)*time.Second)
+}
+
+// genBatchesSpan is genBatches with events spread over span.
+func genBatchesSpan(b *testing.B, n int64, span time.Duration) ([]arrow.RecordBatch, int64) {
+	g, err := gen.New(gen.Options{Rows: n, Seed: 1, RowGroupRows: 1 << 16, Span: span})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,4 +133,90 @@ func BenchmarkAssign(b *testing.B) {
 			b.ReportMetric(float64(b.N)*float64(len(o.ts))/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkWindowManyLive: sliding windows 10m/2m keyed by user_id over 2M
+// generated events spread over 7 days (100k users), with the watermark
+// held back until the end of input (a bounded backfill, or a stream whose
+// watermark is stuck): every (user, window) pair stays live, about 9M
+// windows. "process" feeds all events and fires at the end; "snapshot"
+// measures SnapshotState of the state after all events (before firing).
+// RIFFLE_BENCH_LIVE_ROWS scales the input down (same density).
+func BenchmarkWindowManyLive(b *testing.B) {
+	n, span := int64(2_000_000), 7*24*time.Hour
+	if v, err := strconv.ParseInt(os.Getenv("RIFFLE_BENCH_LIVE_ROWS"), 10, 64); err == nil && v > 0 {
+		// Smaller runs keep the density: span scales with the rows.
+		n, span = v, time.Duration(float64(span)*float64(v)/float64(n))
+	}
+	batches, _ := genBatchesSpan(b, n, span)
+	defer releaseBatches(batches)
+	opts := Options{Kind: Sliding, Size: 10 * time.Minute, Slide: 2 * time.Minute, Keys: []string{"user_id"}, Time: "event_time",
+		Aggs: []Agg{{Func: Count, As: "n"}, {Func: Sum, Column: "weight", As: "total"}}}
+	spec, err := New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	open := func() *operator {
+		op, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: memory.DefaultAllocator, Inputs: []*arrow.Schema{batches[0].Schema()}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := op.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return op.(*operator)
+	}
+	feed := func(op *operator) int {
+		rows := 0
+		for _, bt := range batches {
+			if err := op.Process(ctx, 0, bt, discard{}); err != nil {
+				b.Fatal(err)
+			}
+			rows += int(bt.NumRows())
+		}
+		return rows
+	}
+	b.Run("process", func(b *testing.B) {
+		b.ReportAllocs()
+		rows := 0
+		for i := 0; i < b.N; i++ {
+			op := open()
+			rows += feed(op)
+			if err := op.OnWatermark(ctx, arrowexec.MaxWatermark, discard{}); err != nil {
+				b.Fatal(err)
+			}
+			op.Close()
+		}
+		b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		var bytes int
+		var elapsed time.Duration
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			op := open()
+			feed(op)
+			b.StartTimer()
+			t0 := time.Now()
+			snap, err := op.SnapshotState(ctx, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			elapsed += time.Since(t0)
+			b.StopTimer()
+			bytes = len(snap.Operator)
+			for _, kg := range snap.KeyGroups {
+				bytes += len(kg)
+			}
+			if i == 0 {
+				b.ReportMetric(float64(op.openWindows()), "windows")
+			}
+			op.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(bytes)/(1<<20), "MiB")
+		b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/snapshot")
+	})
 }

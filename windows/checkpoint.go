@@ -2,8 +2,11 @@ package windows
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 
@@ -32,14 +35,105 @@ type opSnapshot struct {
 	Watermark int64  `json:"watermark"`
 	// Late is the late side output's operator state (sinks'), if any.
 	Late json.RawMessage `json:"late,omitempty"`
+	// Cached says every key group blob is a frame (see appendFrame): the
+	// store's data file of the key group and the dirty windows of the
+	// write-back cache in it, snapshotted straight from the cache.
+	Cached bool `json:"cached,omitempty"`
+}
+
+// Key group frame (opSnapshot.Cached):
+//
+//	records: uvarint(len ck) | ck (cache key: start | key) | uvarint(len blob) | blob
+//	| store (the state data file of the key group, may be empty)
+//	| len(store) (uint32 LE) | CRC-32C of the records (uint32 LE) | magic "RWC1"
+//
+// Snapshotting the cache's windows directly, instead of writing them to
+// the store first, keeps a checkpoint of many live windows a linear pass
+// over the cache (the memory store's ordered index costs a skip-list
+// insertion per window). The records come first so that the frame is
+// built in place behind them.
+const frameMagic = "RWC1"
+
+const frameTrailer = 8 + len(frameMagic)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// appendFrame appends store and the trailer to recs (the frame's start).
+func appendFrame(recs, store []byte) []byte {
+	crc := crc32.Checksum(recs, crcTable)
+	b := append(recs, store...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(store)))
+	b = binary.LittleEndian.AppendUint32(b, crc)
+	return append(b, frameMagic...)
+}
+
+func splitFrame(b []byte) (store, recs []byte, err error) {
+	if len(b) < frameTrailer || string(b[len(b)-len(frameMagic):]) != frameMagic {
+		return nil, nil, errors.New("not a key group frame")
+	}
+	t := b[len(b)-frameTrailer:]
+	b = b[:len(b)-frameTrailer]
+	n := int(binary.LittleEndian.Uint32(t))
+	if n > len(b) {
+		return nil, nil, errors.New("corrupt key group frame")
+	}
+	recs, store = b[:len(b)-n], b[len(b)-n:]
+	if crc32.Checksum(recs, crcTable) != binary.LittleEndian.Uint32(t[4:]) {
+		return nil, nil, errors.New("key group frame: checksum mismatch")
+	}
+	return store, recs, nil
+}
+
+// eachRecord calls fn for every (cache key, blob) record of a frame.
+func eachRecord(recs []byte, fn func(ck, blob []byte)) error {
+	for len(recs) > 0 {
+		var parts [2][]byte
+		for i := range parts {
+			n, k := binary.Uvarint(recs)
+			if k <= 0 || n > uint64(len(recs)-k) {
+				return errors.New("corrupt cached window record")
+			}
+			parts[i], recs = recs[k:k+int(n)], recs[k+int(n):]
+		}
+		if len(parts[0]) < 8 || len(parts[1]) < blobHeader {
+			return errors.New("corrupt cached window record")
+		}
+		fn(parts[0], parts[1])
+	}
+	return nil
+}
+
+// cacheRecords encodes the dirty windows of the cache by key group (the
+// windows the store does not hold in their current version).
+func (o *operator) cacheRecords() map[int][]byte {
+	lo, hi := o.store.KeyGroupRange()
+	bufs := make([][]byte, hi-lo)
+	o.cache.each(func(e *cached) {
+		if !e.dirty {
+			return
+		}
+		i := arrowexec.KeyGroupOf(e.hash, o.maxPar) - lo
+		b := binary.AppendUvarint(bufs[i], uint64(len(e.ck)))
+		b = append(b, e.ck...)
+		b = binary.AppendUvarint(b, uint64(len(e.blob)))
+		bufs[i] = append(b, e.blob...)
+	})
+	out := map[int][]byte{}
+	for i, b := range bufs {
+		if len(b) > 0 {
+			out[lo+i] = b
+		}
+	}
+	return out
 }
 
 var _ arrowexec.CheckpointListener = (*operator)(nil)
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
-	if err := o.flush(false); err != nil {
-		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	var cached map[int][]byte
+	if o.s.opts.Kind != Session {
+		cached = o.cacheRecords()
 	}
 	var late []byte
 	if cp, ok := o.late.(arrowexec.Checkpointer); ok {
@@ -49,7 +143,7 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		}
 		late = ls.Operator
 	}
-	return snapshotStore(ctx, o.store, id, o.wm, late)
+	return snapshotStore(ctx, o.store, id, o.wm, late, cached)
 }
 
 // NotifyCheckpointComplete implements arrowexec.CheckpointListener: the
@@ -65,8 +159,9 @@ func (o *operator) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 
 // snapshotStore snapshots a store as a SubtaskSnapshot: one blob per key
 // group, the MANIFEST, the watermark and the late side output's state as
-// operator state.
-func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte) (arrowexec.SubtaskSnapshot, error) {
+// operator state. With cached non-nil (records by key group), every key
+// group blob is a frame holding both.
+func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
@@ -88,18 +183,62 @@ func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, 
 	if err != nil {
 		return snap, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
-	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm, Late: late})
+	if cached != nil {
+		for kg, data := range snap.KeyGroups {
+			snap.KeyGroups[kg] = appendFrame(cached[kg], data)
+		}
+		for kg, recs := range cached {
+			if _, ok := snap.KeyGroups[kg]; !ok {
+				snap.KeyGroups[kg] = appendFrame(recs, nil)
+			}
+		}
+	}
+	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm, Late: late, Cached: cached != nil})
 	return snap, err
 }
 
 func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) error {
-	wm, err := restoreStore(ctx, o.store, rs)
+	wm, cached, err := restoreStore(ctx, o.store, rs)
 	if err != nil {
 		return err
 	}
 	o.wm = wm
 	o.stateMaybe = true
+	// Cached windows first: they are newer than the store's versions,
+	// which rebuildTimers then skips.
+	for _, recs := range cached {
+		var derr error
+		err := eachRecord(recs, func(ck, blob []byte) {
+			if derr != nil {
+				return
+			}
+			if o.s.opts.Kind == Session {
+				derr = errors.New("cached windows in a session window snapshot")
+				return
+			}
+			e := o.newEntry(ck, getU(blob, 1), o.slabCopy(blob))
+			e.inState, e.dirty = true, true // the store may hold an older version
+			o.schedule(e)
+		})
+		if err == nil {
+			err = derr
+		}
+		if err != nil {
+			return fmt.Errorf("windows: restore: %w", err)
+		}
+	}
 	return o.rebuildTimers()
+}
+
+// schedule adds the timer of a restored window: fire if pending, else
+// purge.
+func (o *operator) schedule(e *cached) {
+	end := e.start() + o.p.size
+	if e.blob[0]&flagPending != 0 {
+		o.addFixed(end-1, e, false)
+	} else {
+		o.addFixed(end-1+o.p.lateness, e, true)
+	}
 }
 
 // lateRestore is the RestoreState of the late side output: the late states
@@ -121,38 +260,66 @@ func lateRestore(rs *arrowexec.RestoreState) (*arrowexec.RestoreState, error) {
 }
 
 // restoreStore restores the key groups a store owns from the snapshots of
-// snapshotStore and returns the largest watermark they recorded.
-func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreState) (int64, error) {
+// snapshotStore and returns the largest watermark they recorded and the
+// cached window records by key group (framed snapshots).
+func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreState) (int64, map[int][]byte, error) {
 	root, err := os.MkdirTemp("", "riffle-window-restore-")
 	if err != nil {
-		return 0, fmt.Errorf("windows: restore: %w", err)
+		return 0, nil, fmt.Errorf("windows: restore: %w", err)
 	}
 	defer os.RemoveAll(root)
-	var dirs []string
-	wm := rs.Watermark
+	snaps := make([]*opSnapshot, len(rs.Operator))
+	framed := false
 	for i, blob := range rs.Operator {
 		if len(blob) == 0 {
 			continue
 		}
 		var s opSnapshot
 		if err := json.Unmarshal(blob, &s); err != nil {
-			return 0, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+			return 0, nil, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
 		}
+		snaps[i] = &s
+		framed = framed || s.Cached
+	}
+	kgs := rs.KeyGroups
+	var cached map[int][]byte
+	if framed {
+		kgs, cached = map[int][]byte{}, map[int][]byte{}
+		for kg, b := range rs.KeyGroups {
+			st, recs, err := splitFrame(b)
+			if err != nil {
+				return 0, nil, fmt.Errorf("windows: restore: key group %d: %w", kg, err)
+			}
+			if len(st) > 0 {
+				kgs[kg] = st
+			}
+			if len(recs) > 0 {
+				cached[kg] = recs
+			}
+		}
+	}
+	var dirs []string
+	wm := rs.Watermark
+	for i, sp := range snaps {
+		if sp == nil {
+			continue
+		}
+		s := *sp
 		m, err := decodeManifest(s.Manifest)
 		if err != nil {
-			return 0, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
+			return 0, nil, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
 		}
 		dir := filepath.Join(root, fmt.Sprint(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, state.ManifestName), s.Manifest, 0o644); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		for _, f := range m.Files {
-			if data, ok := rs.KeyGroups[f.KeyGroup]; ok {
+			if data, ok := kgs[f.KeyGroup]; ok {
 				if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
-					return 0, err
+					return 0, nil, err
 				}
 			}
 		}
@@ -164,10 +331,10 @@ func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreS
 	if len(dirs) > 0 {
 		lo, hi := store.KeyGroupRange()
 		if err := state.Restore(ctx, store, dirs, lo, hi); err != nil {
-			return 0, fmt.Errorf("windows: restore: %w", err)
+			return 0, nil, fmt.Errorf("windows: restore: %w", err)
 		}
 	}
-	return wm, nil
+	return wm, cached, nil
 }
 
 func decodeManifest(raw []byte) (state.Manifest, error) {
@@ -190,8 +357,12 @@ func (o *operator) rebuildTimers() error {
 		h := getU(blob, 1)
 		pending := blob[0]&flagPending != 0
 		if o.s.opts.Kind != Session {
+			o.ckey = cacheKey(o.ckey, e.Key, start)
+			if o.cache.get(mixStart(h, start), o.ckey) != nil {
+				return true // restored from the cache records: newer
+			}
 			// A placeholder entry: current() loads the window when due.
-			ph := &cached{tag: mixStart(h, start), ck: string(cacheKey(nil, e.Key, start)), hash: h, evicted: true}
+			ph := &cached{tag: mixStart(h, start), ck: string(o.ckey), hash: h, evicted: true}
 			if pending {
 				o.addFixed(end-1, ph, false)
 			} else {

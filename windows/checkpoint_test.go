@@ -10,15 +10,20 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/state"
 )
 
 // TestCheckpointRestore snapshots a window operator half way, restores the
 // snapshot into 1 or 2 new subtasks (key groups redistributed), feeds each
 // the rest of its keys' events, and checks that the results before and
-// after the restore together match the oracle.
+// after the restore together match the oracle. Variants: the memory
+// backend (the window cache is unbounded: every window is snapshotted from
+// the cache), a cache of 3 windows (evicted to the store after every
+// batch), and Pebble with that small cache (key group frames hold both
+// the store's file and cached windows).
 func TestCheckpointRestore(t *testing.T) {
 	for _, base := range kinds {
-		for _, par := range []int{1, 2} {
+		for _, par := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/p=%d", kindName(base), par), func(t *testing.T) {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				defer mem.AssertSize(t, 0)
@@ -26,8 +31,16 @@ func TestCheckpointRestore(t *testing.T) {
 				evs := genEvents(rng, 2000, 6, 6, 40)
 				opts := base
 				opts.Keys, opts.Time, opts.Aggs, opts.AllowedLateness = []string{"k"}, "t", testAggs, 10*time.Millisecond
-				if par == 2 {
+				if par >= 2 {
 					opts.CacheWindows = 3 // evict often
+				}
+				if par == 3 {
+					be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: t.TempDir()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					opts.Backend = be
+					par = 2
 				}
 				ctx := context.Background()
 				half := len(evs) / 2

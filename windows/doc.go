@@ -76,7 +76,15 @@
 // from the state and kept in memory only; after a restore they are rebuilt
 // by one pass over it. The operator implements arrowexec.Checkpointer: a
 // snapshot is the store's snapshot (one blob per key group, the MANIFEST as
-// operator state), so it restores at any parallelism.
+// operator state), so it restores at any parallelism. Tumbling and sliding
+// windows snapshot the dirty windows of the write-back cache straight from
+// it, not through the store: each key group blob is then a frame of the
+// cache's records of that key group (cache key, blob), the store's data
+// file and a CRC-32C (see checkpoint.go); a restore loads the records back
+// into the cache, dirty, with their timers. A checkpoint of many live
+// windows is one linear pass over the cache (with the memory backend,
+// writing them to the store first cost a skip-list insertion per window:
+// 2M live windows took 23 s, now about 1 s).
 //
 // # Vectorized path
 //
@@ -95,9 +103,12 @@
 // to entries holding the accumulator blob, allocated from slabs. Misses are
 // read from the store in one GetMany (only when the store may hold windows
 // the cache does not: after a restore or an eviction); dirty windows are
-// written back in one PutMany at every checkpoint and when the cache holds
-// more than Options.CacheWindows windows (it is then emptied, so state
-// larger than memory lives in Pebble). Their timers are buckets of cache
+// written back in one PutMany when the cache holds more than
+// Options.CacheWindows windows (it is then emptied, so state larger than
+// memory lives in Pebble). With the memory backend the cache is unbounded
+// by default: the store is memory too, and costlier per window, so
+// evicting to it only added a write and a read per window per batch (with
+// 8M live windows, 8K events/s instead of ~90K). Their timers are buckets of cache
 // entries per firing time, with a heap of the distinct times. Sessions read
 // and write the store directly: they sort the batch's rows by (key, time),
 // build batch-local sessions and merge them with the key's sessions in

@@ -84,6 +84,7 @@ type operator struct {
 	// Write-back cache of tumbling and sliding windows (see doc.go).
 	cache      windowCache
 	maxCache   int
+	maxPar     int  // key groups of the store
 	stateMaybe bool // the store may hold windows the cache does not
 	ents       []*cached
 	miss       []int
@@ -114,6 +115,10 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 		fireAt: map[int64][]*cached{}, purgeAt: map[int64][]*cached{}}
 	if o.maxCache == 0 {
 		o.maxCache = DefaultCacheWindows
+		if _, mem := s.opts.Backend.(*state.MemoryBackend); mem || s.opts.Backend == nil {
+			// The store is memory too: evicting saves nothing.
+			o.maxCache = math.MaxInt
+		}
 	}
 	o.bacc.init(p.aggs)
 	o.distinct = make([]int64, len(p.aggs))
@@ -134,7 +139,7 @@ func (o *operator) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("windows: %w", err)
 	}
-	o.store = st
+	o.store, o.maxPar = st, so.MaxParallelism
 	if o.acc, err = state.NewValue(st, state.ValueDescriptor[[]byte]{Name: "window/acc", Codec: state.Bytes}); err != nil {
 		return err
 	}
@@ -413,6 +418,16 @@ func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
 	e.tag = mixStart(hash, e.start())
 	o.cache.put(e)
 	return e
+}
+
+// slabCopy copies a blob into the slab.
+func (o *operator) slabCopy(blob []byte) []byte {
+	if len(o.slab)+len(blob) > cap(o.slab) {
+		o.slab = make([]byte, 0, max(64<<10, len(blob)))
+	}
+	n := len(o.slab)
+	o.slab = append(o.slab, blob...)
+	return o.slab[n:len(o.slab):len(o.slab)]
 }
 
 // addFixed schedules e's window at time at (fire or purge).

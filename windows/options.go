@@ -136,8 +136,10 @@ type Options struct {
 	// CacheWindows bounds the write-back cache of tumbling and sliding
 	// windows: when it holds more windows after a batch, the dirty ones are
 	// written to the store and the cache is emptied. Default
-	// DefaultCacheWindows; negative: write every batch's windows through
-	// (the cache only lives during one batch).
+	// DefaultCacheWindows with a persistent backend (Pebble), unbounded
+	// with the memory backend (whose store is memory as well, and costlier
+	// per window than the cache); negative: write every batch's windows
+	// through (the cache only lives during one batch).
 	CacheWindows int
 }
 

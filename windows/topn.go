@@ -221,7 +221,7 @@ func (o *topOp) Open(ctx context.Context) error {
 		return err
 	}
 	if rs := o.t.Restore; rs != nil {
-		if o.wm, err = restoreStore(ctx, st, rs); err != nil {
+		if o.wm, _, err = restoreStore(ctx, st, rs); err != nil {
 			return err
 		}
 		var derr error
@@ -255,7 +255,7 @@ func (o *topOp) Open(ctx context.Context) error {
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *topOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
-	return snapshotStore(ctx, o.store, id, o.wm, nil)
+	return snapshotStore(ctx, o.store, id, o.wm, nil, nil)
 }
 
 func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
