@@ -158,5 +158,6 @@
 // # Files
 //
 // All coordinator I/O goes through FS (OSFS by default); ErrorFS injects
-// errors (disk full, failed renames) for tests, as in package state.
+// errors (disk full, failed renames) for tests. Both are aliases of
+// internal/fsx, the file-system layer shared with package state.
 package checkpoint

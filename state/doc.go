@@ -108,9 +108,10 @@
 // # Files
 //
 // Snapshot I/O goes through FS (OSFS by default). ErrorFS wraps an FS and
-// injects errors (disk full, failed renames) for tests. Pebble's own files
-// live under PebbleOptions.Dir and are a working copy: the durable state is
-// the snapshots.
+// injects errors (disk full, failed renames) for tests. Both are aliases of
+// internal/fsx, the file-system layer shared with package checkpoint.
+// Pebble's own files live under PebbleOptions.Dir and are a working copy:
+// the durable state is the snapshots.
 //
 // # Concurrency
 //
