@@ -79,6 +79,7 @@ type operator struct {
 	fixedTimes      int64Heap
 	fixedN          int
 	slab            []byte
+	strSlab         []byte // backs the cache keys (slabString)
 	entSlab         []cached
 
 	// Write-back cache of tumbling and sliding windows (see doc.go).
@@ -414,10 +415,21 @@ func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
 		blob = o.newBlob(o.slab[len(o.slab):len(o.slab):len(o.slab)+size], hash)
 		o.slab = o.slab[:len(o.slab)+size]
 	}
-	*e = cached{ck: string(ck), hash: hash, blob: blob}
+	*e = cached{ck: o.slabString(ck), hash: hash, blob: blob}
 	e.tag = mixStart(hash, e.start())
 	o.cache.put(e)
 	return e
+}
+
+// slabString copies b into a string slab: one allocation per 64 KiB of
+// cache keys instead of one per window. The bytes are never written again.
+func (o *operator) slabString(b []byte) string {
+	if len(o.strSlab)+len(b) > cap(o.strSlab) {
+		o.strSlab = make([]byte, 0, max(64<<10, len(b)))
+	}
+	n := len(o.strSlab)
+	o.strSlab = append(o.strSlab, b...)
+	return unsafe.String(&o.strSlab[n], len(b))
 }
 
 // slabCopy copies a blob into the slab.
@@ -476,7 +488,7 @@ func (o *operator) current(e *cached) (*cached, error) {
 }
 
 // fixedDue fires and purges the tumbling and sliding windows due at wm.
-func (o *operator) fixedDue(wm int64) error {
+func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter) error {
 	for len(o.fixedTimes) > 0 && o.fixedTimes[0] <= wm {
 		at := heap.Pop(&o.fixedTimes).(int64)
 		for _, purge := range []bool{false, true} {
@@ -522,6 +534,13 @@ func (o *operator) fixedDue(wm int64) error {
 				}
 			}
 			clear(b)
+		}
+		// Emit as we go: a watermark jump that fires millions of
+		// windows keeps one batch of results, not all of them.
+		if len(o.pend) >= o.s.opts.BatchSize {
+			if err := o.emit(ctx, out); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -775,7 +794,8 @@ func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *o
 		if r.distinct == nil {
 			r.distinct = make([]int64, len(o.dist))
 		}
-		ns := state.AppendWindow(nil, start, end)
+		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, end)
+		ns := o.nsbuf
 		var c int64
 		if err := m.Iterate(hash, key, ns, func([]byte, struct{}) bool { c++; return true }); err != nil {
 			return err
@@ -787,7 +807,8 @@ func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *o
 
 // purge removes the state of a window.
 func (o *operator) purge(hash uint64, key []byte, start, end int64, inState bool) error {
-	ns := state.AppendWindow(o.nsbuf[:0], start, end)
+	o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, end)
+	ns := o.nsbuf
 	if inState {
 		if err := o.acc.Delete(hash, key, ns); err != nil {
 			return err
@@ -811,7 +832,7 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		return nil
 	}
 	o.wm = wm
-	if err := o.fixedDue(wm); err != nil {
+	if err := o.fixedDue(ctx, wm, out); err != nil {
 		return err
 	}
 	for {
