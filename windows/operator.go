@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"unsafe"
@@ -387,9 +388,8 @@ func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 // cached is a window of a tumbling or sliding operator in the write-back
 // cache.
 type cached struct {
-	tag     uint64  // mixStart(hash, start)
-	next    *cached // next entry with the same tag
-	ck      string  // cache key: start | key
+	tag     uint64 // mixStart(hash, start)
+	ck      string // cache key: start | key
 	hash    uint64
 	blob    []byte
 	inState bool // the store holds a version of the window
@@ -546,71 +546,114 @@ func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter
 	return nil
 }
 
-// windowCache maps windows (key, start) to cache entries: a Go map from a
-// 64-bit tag (the key hash mixed with the start) to the chain of entries
-// with that tag, so lookups hash one word instead of the key bytes.
+// windowCache maps windows (key, start) to cache entries: an
+// open-addressing table (linear probing, at most 3/4 full) of (tag, entry)
+// slots, where the tag is the key hash mixed with the start, so a lookup
+// hashes one word and compares the key bytes only on a tag match. Entries
+// with equal tags take separate slots.
 type windowCache struct {
-	m map[uint64]*cached
-	n int
+	slots []cslot // len a power of two, or nil
+	shift uint    // 64 - log2(len(slots))
+	n     int
 }
 
+type cslot struct {
+	tag uint64
+	e   *cached // nil: empty
+}
+
+func (c *windowCache) home(tag uint64) int { return int((tag * 0x9e3779b97f4a7c15) >> c.shift) }
+
 func (c *windowCache) get(tag uint64, ck []byte) *cached {
-	for e := c.m[tag]; e != nil; e = e.next {
-		if e.ck == string(ck) {
-			return e
-		}
-	}
-	return nil
+	return c.getS(tag, unsafe.String(unsafe.SliceData(ck), len(ck)))
 }
 
 func (c *windowCache) getS(tag uint64, ck string) *cached {
-	for e := c.m[tag]; e != nil; e = e.next {
-		if e.ck == ck {
-			return e
+	if c.n == 0 {
+		return nil
+	}
+	mask := len(c.slots) - 1
+	for i := c.home(tag); ; i = (i + 1) & mask {
+		s := &c.slots[i]
+		if s.e == nil {
+			return nil
+		}
+		if s.tag == tag && s.e.ck == ck {
+			return s.e
 		}
 	}
-	return nil
 }
 
 func (c *windowCache) put(e *cached) {
-	if c.m == nil {
-		c.m = map[uint64]*cached{}
+	if (c.n+1)*4 > len(c.slots)*3 {
+		c.grow()
 	}
-	e.next = c.m[e.tag]
-	c.m[e.tag] = e
+	mask := len(c.slots) - 1
+	i := c.home(e.tag)
+	for c.slots[i].e != nil {
+		i = (i + 1) & mask
+	}
+	c.slots[i] = cslot{tag: e.tag, e: e}
 	c.n++
 }
 
-// del removes e if it is in the cache.
-func (c *windowCache) del(e *cached) {
-	var prev *cached
-	for x := c.m[e.tag]; x != nil; prev, x = x, x.next {
-		if x != e {
+func (c *windowCache) grow() {
+	old := c.slots
+	size := max(1024, 2*len(old))
+	c.slots = make([]cslot, size)
+	c.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := size - 1
+	for _, s := range old {
+		if s.e == nil {
 			continue
 		}
-		switch {
-		case prev != nil:
-			prev.next = x.next
-		case x.next != nil:
-			c.m[e.tag] = x.next
-		default:
-			delete(c.m, e.tag)
+		i := c.home(s.tag)
+		for c.slots[i].e != nil {
+			i = (i + 1) & mask
 		}
-		x.next = nil
-		c.n--
+		c.slots[i] = s
+	}
+}
+
+// del removes e if it is in the cache (backward-shift deletion: the
+// entries after it in its probe run move up, so no tombstones).
+func (c *windowCache) del(e *cached) {
+	if c.n == 0 {
 		return
 	}
+	mask := len(c.slots) - 1
+	i := c.home(e.tag)
+	for ; c.slots[i].e != e; i = (i + 1) & mask {
+		if c.slots[i].e == nil {
+			return
+		}
+	}
+	for j := i; ; {
+		j = (j + 1) & mask
+		s := c.slots[j]
+		if s.e == nil {
+			break
+		}
+		// s stays if its home lies cyclically in (i, j].
+		if k := c.home(s.tag); (i <= j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
+			continue
+		}
+		c.slots[i] = s
+		i = j
+	}
+	c.slots[i] = cslot{}
+	c.n--
 }
 
 func (c *windowCache) each(fn func(*cached)) {
-	for _, e := range c.m {
-		for ; e != nil; e = e.next {
-			fn(e)
+	for _, s := range c.slots {
+		if s.e != nil {
+			fn(s.e)
 		}
 	}
 }
 
-func (c *windowCache) reset() { c.m, c.n = nil, 0 }
+func (c *windowCache) reset() { *c = windowCache{} }
 
 // cacheKey is the cache's key of a window: start (8 bytes) | key.
 func cacheKey(dst, key []byte, start int64) []byte {

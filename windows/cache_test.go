@@ -1,0 +1,63 @@
+package windows
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestWindowCache checks the open-addressing window cache against a map
+// under random puts, lookups and deletes, with few distinct tags (so
+// probe runs are long and entries share tags) and across growth.
+func TestWindowCache(t *testing.T) {
+	for _, tags := range []uint64{3, 50, 1 << 40} {
+		rng := rand.New(rand.NewPCG(tags, 1))
+		var c windowCache
+		want := map[string]*cached{}
+		var live []*cached
+		for step := 0; step < 60000; step++ {
+			switch op := rng.IntN(10); {
+			case op < 5 || len(live) == 0:
+				ck := fmt.Sprintf("%08d-%d", step, rng.IntN(1000))
+				e := &cached{tag: rng.Uint64N(tags), ck: ck}
+				c.put(e)
+				want[ck] = e
+				live = append(live, e)
+			case op < 8:
+				i := rng.IntN(len(live))
+				e := live[i]
+				c.del(e)
+				c.del(e) // twice: no-op
+				delete(want, e.ck)
+				live[i] = live[len(live)-1]
+				live = live[:len(live)-1]
+			default:
+				e := live[rng.IntN(len(live))]
+				if got := c.getS(e.tag, e.ck); got != e {
+					t.Fatalf("tags %d step %d: get %q = %v", tags, step, e.ck, got)
+				}
+				if got := c.get(e.tag, []byte(e.ck+"x")); got != nil {
+					t.Fatalf("tags %d: found a missing key", tags)
+				}
+			}
+			if c.n != len(want) {
+				t.Fatalf("tags %d step %d: n %d, want %d", tags, step, c.n, len(want))
+			}
+		}
+		n := 0
+		c.each(func(e *cached) {
+			n++
+			if want[e.ck] != e {
+				t.Fatalf("tags %d: each saw %q, not in the cache", tags, e.ck)
+			}
+		})
+		if n != len(want) {
+			t.Fatalf("tags %d: each saw %d, want %d", tags, n, len(want))
+		}
+		for _, e := range live {
+			if c.getS(e.tag, e.ck) != e {
+				t.Fatalf("tags %d: lost %q", tags, e.ck)
+			}
+		}
+	}
+}
