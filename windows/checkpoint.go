@@ -108,6 +108,25 @@ func eachRecord(recs []byte, fn func(ck, blob []byte)) error {
 func (o *operator) cacheRecords() map[int][]byte {
 	lo, hi := o.store.KeyGroupRange()
 	bufs := make([][]byte, hi-lo)
+	// Size the buffers from a sample of records (key groups are uniform
+	// under the hash), with room for the frame's trailer: growing them by
+	// doubling copied several times the snapshot.
+	sample, sampled := 0, 0
+	for _, sl := range o.cache.slots {
+		if sampled == 256 {
+			break
+		}
+		if e := sl.e; e != nil {
+			sample += 2*binary.MaxVarintLen32 + len(e.ck) + len(e.blob)
+			sampled++
+		}
+	}
+	if sampled > 0 {
+		per := o.cache.n/len(bufs)*sample/sampled*9/8 + 64 + frameTrailer
+		for i := range bufs {
+			bufs[i] = make([]byte, 0, per)
+		}
+	}
 	o.cache.each(func(e *cached) {
 		if !e.dirty {
 			return
