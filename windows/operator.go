@@ -81,6 +81,7 @@ type operator struct {
 	fixedN          int
 	slab            []byte
 	strSlab         []byte // backs the cache keys (slabString)
+	sortKeys        []sortKey
 	entSlab         []cached
 
 	// Write-back cache of tumbling and sliding windows (see doc.go).
@@ -487,6 +488,37 @@ func (o *operator) current(e *cached) (*cached, error) {
 	return x, nil
 }
 
+// sortByKey sorts windows by cache key (the emission order). The bytes 8
+// to 16 of each key (after the start) are read once into a big-endian
+// word that decides most comparisons without dereferencing the entries.
+func (o *operator) sortByKey(b []*cached) {
+	ks := o.sortKeys[:0]
+	for _, e := range b {
+		var w [8]byte
+		copy(w[:], e.ck[min(8, len(e.ck)):])
+		ks = append(ks, sortKey{binary.BigEndian.Uint64(w[:]), e})
+	}
+	slices.SortFunc(ks, func(x, y sortKey) int {
+		if x.w != y.w {
+			if x.w < y.w {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x.e.ck, y.e.ck)
+	})
+	for i := range ks {
+		b[i] = ks[i].e
+	}
+	clear(ks)
+	o.sortKeys = ks
+}
+
+type sortKey struct {
+	w uint64
+	e *cached
+}
+
 // fixedDue fires and purges the tumbling and sliding windows due at wm.
 func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter) error {
 	for len(o.fixedTimes) > 0 && o.fixedTimes[0] <= wm {
@@ -499,7 +531,7 @@ func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter
 			b := m[at]
 			delete(m, at)
 			o.fixedN -= len(b)
-			slices.SortFunc(b, func(x, y *cached) int { return strings.Compare(x.ck, y.ck) })
+			o.sortByKey(b)
 			for i, e := range b {
 				if i > 0 && b[i-1] == e {
 					continue
