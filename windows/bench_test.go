@@ -140,7 +140,9 @@ func BenchmarkAssign(b *testing.B) {
 // held back until the end of input (a bounded backfill, or a stream whose
 // watermark is stuck): every (user, window) pair stays live, about 9M
 // windows. "process" feeds all events and fires at the end; "snapshot"
-// measures SnapshotState of the state after all events (before firing).
+// measures SnapshotState of the state after all events (before firing),
+// "restore" opening an operator from that snapshot; "advancing" is the
+// same input with a watermark after each batch (few live windows).
 // RIFFLE_BENCH_LIVE_ROWS scales the input down (same density).
 func BenchmarkWindowManyLive(b *testing.B) {
 	n, span := int64(2_000_000), 7*24*time.Hour
@@ -189,6 +191,58 @@ func BenchmarkWindowManyLive(b *testing.B) {
 			op.Close()
 		}
 		b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("advancing", func(b *testing.B) {
+		// The same input with a watermark after each batch (5 s behind,
+		// the generator's disorder): few live windows.
+		b.ReportAllocs()
+		rows := 0
+		for i := 0; i < b.N; i++ {
+			op := open()
+			var scratch []int64
+			for _, bt := range batches {
+				if err := op.Process(ctx, 0, bt, discard{}); err != nil {
+					b.Fatal(err)
+				}
+				var m int64
+				m, _, scratch, _ = arrowexec.MaxEventTime(bt.Column(4), scratch)
+				if err := op.OnWatermark(ctx, m-5001, discard{}); err != nil {
+					b.Fatal(err)
+				}
+				rows += int(bt.NumRows())
+			}
+			if err := op.OnWatermark(ctx, arrowexec.MaxWatermark, discard{}); err != nil {
+				b.Fatal(err)
+			}
+			op.Close()
+		}
+		b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("restore", func(b *testing.B) {
+		// Open from the snapshot of all live windows.
+		b.ReportAllocs()
+		op := open()
+		feed(op)
+		snap, err := op.SnapshotState(ctx, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		op.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rs := &arrowexec.RestoreState{CheckpointID: 1, KeyGroups: snap.KeyGroups, Operator: [][]byte{snap.Operator}}
+			r, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: memory.DefaultAllocator,
+				Inputs: []*arrow.Schema{batches[0].Schema()}, Restore: rs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Open(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			r.Close()
+			b.StartTimer()
+		}
 	})
 	b.Run("snapshot", func(b *testing.B) {
 		b.ReportAllocs()
