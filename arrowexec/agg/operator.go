@@ -16,12 +16,14 @@ var ErrClosed = errors.New("agg: operator closed")
 
 // operator is one subtask of a hash aggregate.
 type operator struct {
-	p       *plan
-	task    *arrowexec.Task // nil in some tests
-	mem     memory.Allocator
-	grouper grouper // nil without group-by columns: one group, gid 0
-	accs    []accumulator
-	aggCols [][]arrow.Array
+	p    *plan
+	task *arrowexec.Task // nil in some tests
+	// suspended: Finish found the input suspended and kept the groups.
+	suspended bool
+	mem       memory.Allocator
+	grouper   grouper // nil without group-by columns: one group, gid 0
+	accs      []accumulator
+	aggCols   [][]arrow.Array
 
 	keyCols []arrow.Array
 	hashes  []uint64
@@ -215,6 +217,14 @@ func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
 		return errors.New("agg: Finish called twice")
 	}
 	o.finished = true
+	if o.task != nil && o.task.Suspended() {
+		o.suspended = true
+		// Stopped without drain (a savepoint): the input did not end, so
+		// there is no result yet. The groups stay in the state, which is
+		// what the savepoint holds and what later snapshots report; the
+		// resumed job emits them at its real end.
+		return nil
+	}
 	defer o.dropState()
 	if o.emitted {
 		return nil

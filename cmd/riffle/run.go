@@ -176,6 +176,35 @@ func (c *checkpointFlags) validate() error {
 // operators' state and watermark are restored and the sources start from
 // their configured start: a Kafka job continues from a Parquet backfill's
 // savepoint ('riffle backfill --savepoint').
+// sourceIdentity is the part of a source block that decides what its
+// positions mean: a Kafka source's bounded flag (where it stops) and
+// micro-batching settings are left out, so a continuous job's checkpoint
+// resumes in a bounded run of the same topic that drains it to its end.
+func sourceIdentity(src any) any {
+	m, ok := src.(map[string]any)
+	if !ok {
+		return src
+	}
+	k, ok := m["kafka"].(map[string]any)
+	if !ok {
+		return src
+	}
+	kk := make(map[string]any, len(k))
+	for name, v := range k {
+		switch name {
+		case "bounded", "max_batch_rows", "max_batch_delay":
+		default:
+			kk[name] = v
+		}
+	}
+	out := make(map[string]any, len(m))
+	for name, v := range m {
+		out[name] = v
+	}
+	out["kafka"] = kk
+	return out
+}
+
 func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -189,7 +218,7 @@ func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 		h := sha256.Sum256(append([]byte("riffle-"+kind+"/2\n"), b...))
 		return hex.EncodeToString(h[:16]), nil
 	}
-	if sourceFP, err = hash("source", doc["source"]); err != nil {
+	if sourceFP, err = hash("source", sourceIdentity(doc["source"])); err != nil {
 		return "", "", err
 	}
 	jobFP, err = hash("job", map[string]any{"steps": doc["steps"], "sink": doc["sink"]})
@@ -209,14 +238,6 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	jobFP, sourceFP, err := jobFingerprints(data)
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", spec.File, err)}
-	}
-	for i, st := range spec.Steps {
-		if st.Kind == job.StepAggregate {
-			// The hash aggregate keeps its groups in memory without
-			// snapshots: a restore would silently drop what it had seen.
-			return usageError{&job.Error{File: spec.File, Line: st.Line, Msg: fmt.Sprintf(
-				"step %d (aggregate): its state is not checkpointed, so it cannot run with --checkpoint-dir; use a window step (windows are checkpointed)", i+1)}}
-		}
 	}
 	if spec.Sink.Kafka != nil {
 		e.log.Warn("the Kafka sink is at-least-once: after a restore it sends again what it sent after the checkpoint")

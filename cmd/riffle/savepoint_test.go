@@ -18,6 +18,7 @@ import (
 
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
+	"github.com/riffle-dev/riffle/internal/oracle"
 )
 
 func TestRunCheckpointFlagErrors(t *testing.T) {
@@ -39,26 +40,120 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 	}
 }
 
-func TestRunCheckpointRefusesAggregate(t *testing.T) {
-	jobFile := filepath.Join(t.TempDir(), "agg.yaml")
-	yml := `name: agg
+// TestCheckpointedAggregate: an aggregate step keeps its groups in the
+// checkpoints. A continuous run stopped with a savepoint emits nothing (its
+// input was suspended, not ended: the groups stay in the savepoint); more
+// messages arrive; a bounded run of the same topic resumes from the
+// savepoint, drains the topic and emits the totals, which equal DuckDB's
+// over everything produced.
+func TestCheckpointedAggregate(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "6000", "--seed", "8", "--items", "200", "--progress", "never", input); code != exitOK {
+		t.Fatal(errOut)
+	}
+	topic := kafkatest.CreateTopic(t, brokers, "ckagg", 3)
+	produce := func(limit string) {
+		t.Helper()
+		if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", topic, "--key", "user_id",
+			"--progress", "never", "--limit", limit, input); code != exitOK {
+			t.Fatal(errOut)
+		}
+	}
+	produce("4000")
+	out := filepath.Join(dir, "out")
+	writeJob := func(name string, bounded bool) string {
+		yml := fmt.Sprintf(`name: %s
+parallelism: 2
 source:
   kafka:
-    brokers: 127.0.0.1:1
-    topic: events
-    fields: [{name: item_id, type: int64}]
+    brokers: %s
+    topic: %s
+    start: earliest
+    bounded: %v
+    max_batch_delay: 50ms
+    fields:
+      - {name: item_id, type: int64, required: true}
+      - {name: event_type, type: string, required: true}
+      - {name: weight, type: float64, required: true}
 steps:
-  - aggregate: {group_by: [item_id], aggs: ["count(*) AS n"]}
+  - filter: "event_type != 'view'"
+  - aggregate: {group_by: [item_id], aggs: ["count(*) AS n", "sum(weight) AS w", "max(weight) AS top"]}
 sink:
-  file: {path: out}
-`
-	if err := os.WriteFile(jobFile, []byte(yml), 0o644); err != nil {
+  file: {path: %s, format: parquet}
+`, name, brokers, topic, bounded, out)
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ck := filepath.Join(dir, "ck")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := runCLI(t, "run", "--checkpoint-dir", filepath.Join(t.TempDir(), "ck"), jobFile)
-	if code != exitUsage || !strings.Contains(errOut, "agg.yaml:8: step 1 (aggregate): its state is not checkpointed") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
+	addr := ln.Addr().String()
+	ln.Close()
+	done := make(chan string, 1)
+	go func() {
+		code, _, errOut := runCLI(t, "run", "--checkpoint-dir", ck, "--checkpoint-interval", "100ms", "--admin-addr", addr,
+			"--progress", "never", writeJob("live", false))
+		if code != exitOK {
+			t.Errorf("run: exit %d\n%s", code, errOut)
+		}
+		done <- errOut
+	}()
+	// Wait until the job has read all 4000 messages into its state.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err == nil {
+			var st adminStatus
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if st.Completed > 3 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoints within 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	sp := filepath.Join(dir, "sp")
+	if code, _, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp, "--stop"); code != exitOK {
+		t.Fatalf("savepoint --stop: exit %d\n%s", code, errOut)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not stop")
+	}
+	if fs, _ := filepath.Glob(filepath.Join(out, "*.parquet")); len(fs) != 0 {
+		t.Fatalf("the stopped run published %v: an aggregate over suspended input has no result yet", fs)
+	}
+	produce("6000") // the topic now holds rows 0..3999, then 0..5999
+	code, _, errOut := runCLI(t, "run", "--checkpoint-dir", ck, "--from", sp, "--progress", "never", writeJob("drain", true))
+	if code != exitOK {
+		t.Fatalf("bounded resume: exit %d\n%s", code, errOut)
+	}
+	if strings.Contains(errOut, "the sources differ") {
+		t.Fatalf("bounded: true changed the source's identity:\n%s", errOut)
+	}
+	q := fmt.Sprintf(`CREATE VIEW input AS (SELECT * FROM (SELECT * FROM read_parquet('%[1]s') LIMIT 4000)) UNION ALL (SELECT * FROM read_parquet('%[1]s'));
+CREATE VIEW want AS SELECT item_id, count(*) AS n, round(sum(weight), 6) AS w, max(weight) AS top FROM input WHERE event_type != 'view' GROUP BY ALL;
+CREATE VIEW got AS SELECT item_id, n, round(w, 6) AS w, top FROM read_parquet('%[2]s/*.parquet');
+SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM want),
+       (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)),
+       (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got))`, input, out)
+	res := oracle.DuckDB(t, q).Strings()
+	if len(res) != 1 || res[0][0] != res[0][1] || res[0][2] != "0" || res[0][3] != "0" {
+		t.Fatalf("groups got, want, extra, missing = %v", res)
+	}
+	t.Logf("groups: %s", res[0][0])
 }
 
 func TestAdminEndpointErrors(t *testing.T) {
