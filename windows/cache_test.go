@@ -3,6 +3,7 @@ package windows
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -57,6 +58,43 @@ func TestWindowCache(t *testing.T) {
 		for _, e := range live {
 			if c.getS(e.tag, e.ck) != e {
 				t.Fatalf("tags %d: lost %q", tags, e.ck)
+			}
+		}
+	}
+}
+
+// TestSortByKey checks the radix sort of a firing bucket against sorting
+// by cache key, with keys shorter and longer than a word, shared prefixes
+// and equal keys.
+func TestSortByKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	o := &operator{}
+	for _, n := range []int{0, 1, 2, 7, 100, 3000} {
+		for round := 0; round < 20; round++ {
+			var b []*cached
+			for i := 0; i < n; i++ {
+				key := make([]byte, rng.IntN(14))
+				for j := range key {
+					key[j] = byte(rng.IntN(3)) // few values: ties and prefixes
+					if round%2 == 1 {
+						key[j] = byte(rng.IntN(256))
+					}
+				}
+				b = append(b, &cached{ck: string(cacheKey(nil, key, 42))})
+			}
+			got := slices.Clone(b)
+			o.sortByKey(got)
+			for i := 1; i < len(got); i++ {
+				if got[i-1].ck > got[i].ck {
+					t.Fatalf("n %d: %q before %q", n, got[i-1].ck, got[i].ck)
+				}
+			}
+			seen := map[*cached]bool{}
+			for _, e := range got {
+				seen[e] = true
+			}
+			if len(seen) != len(b) {
+				t.Fatalf("n %d: %d entries after sorting, want %d", n, len(seen), len(b))
 			}
 		}
 	}

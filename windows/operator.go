@@ -82,6 +82,7 @@ type operator struct {
 	slab            []byte
 	strSlab         []byte // backs the cache keys (slabString)
 	sortKeys        []sortKey
+	sortTmp         []sortKey
 	entSlab         []cached
 
 	// Write-back cache of tumbling and sliding windows (see doc.go).
@@ -490,28 +491,54 @@ func (o *operator) current(e *cached) (*cached, error) {
 
 // sortByKey sorts windows by cache key (the emission order). The bytes 8
 // to 16 of each key (after the start) are read once into a big-endian
-// word that decides most comparisons without dereferencing the entries.
+// word; the words are radix sorted (only the bytes that differ), then runs
+// of equal words by their whole keys. Same order as sorting by key.
 func (o *operator) sortByKey(b []*cached) {
 	ks := o.sortKeys[:0]
+	var diff uint64
 	for _, e := range b {
 		var w [8]byte
 		copy(w[:], e.ck[min(8, len(e.ck)):])
-		ks = append(ks, sortKey{binary.BigEndian.Uint64(w[:]), e})
+		k := sortKey{binary.BigEndian.Uint64(w[:]), e}
+		ks = append(ks, k)
+		diff |= k.w ^ ks[0].w
 	}
-	slices.SortFunc(ks, func(x, y sortKey) int {
-		if x.w != y.w {
-			if x.w < y.w {
-				return -1
-			}
-			return 1
+	tmp := grow(o.sortTmp, len(ks))
+	src, dst := ks, tmp
+	for shift := 0; shift < 64; shift += 8 {
+		if (diff>>shift)&0xff == 0 {
+			continue
 		}
-		return strings.Compare(x.e.ck, y.e.ck)
-	})
-	for i := range ks {
-		b[i] = ks[i].e
+		var cnt [257]int
+		for _, k := range src {
+			cnt[(k.w>>shift)&0xff+1]++
+		}
+		for i := 1; i < len(cnt); i++ {
+			cnt[i] += cnt[i-1]
+		}
+		for _, k := range src {
+			d := (k.w >> shift) & 0xff
+			dst[cnt[d]] = k
+			cnt[d]++
+		}
+		src, dst = dst, src
+	}
+	for lo := 0; lo < len(src); {
+		hi := lo + 1
+		for hi < len(src) && src[hi].w == src[lo].w {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(src[lo:hi], func(x, y sortKey) int { return strings.Compare(x.e.ck, y.e.ck) })
+		}
+		lo = hi
+	}
+	for i := range src {
+		b[i] = src[i].e
 	}
 	clear(ks)
-	o.sortKeys = ks
+	clear(tmp)
+	o.sortKeys, o.sortTmp = ks, tmp
 }
 
 type sortKey struct {
