@@ -66,7 +66,9 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if bound.Column == "" && wm.Column != "" {
 			bound.Column = wm.Column
 		}
-		src, err := hybrid.New(ctx, hybrid.Options{Parquet: parquetOptions(h.Parquet), Kafka: ko, Boundary: bound})
+		po := parquetOptions(h.Parquet)
+		po.Watermark = arrowexec.WatermarkStrategy{Column: wm.Column, MaxOutOfOrderness: wm.MaxOutOfOrderness}
+		src, err := hybrid.New(ctx, hybrid.Options{Parquet: po, Kafka: ko, Boundary: bound})
 		if err != nil {
 			return nil, err
 		}

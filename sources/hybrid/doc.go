@@ -35,6 +35,8 @@
 // switched, and the Kafka offsets once switched); on restore, partitions of
 // subtasks that had not switched yet start at the boundary, so a restore at
 // any point, with any parallelism, resumes with no gap and no duplicate.
-// Watermarks come from the Kafka phase (the Parquet phase ends with the
-// files).
+// Watermarks: in the Parquet phase, the Parquet reader's (files whose row
+// groups are in event-time order give progress, so windows fire during the
+// backfill instead of piling up in state); then the Kafka phase's. They
+// never go back: the runtime forwards only increases.
 package hybrid

@@ -334,8 +334,15 @@ func (r *reader) switchToKafka(ctx context.Context) error {
 }
 
 // CurrentWatermark implements arrowexec.WatermarkSource.
+// In the Parquet phase it is the Parquet reader's: progress when its row
+// groups are in event-time order (Options.Parquet.Watermark), none
+// otherwise; it never claims the end, since Kafka follows.
 func (r *reader) CurrentWatermark() (int64, bool) {
 	if r.kf == nil {
+		if w, ok := r.pq.(arrowexec.WatermarkSource); ok {
+			wm, _ := w.CurrentWatermark()
+			return wm, false
+		}
 		return arrowexec.MinWatermark, false
 	}
 	if w, ok := r.kf.(arrowexec.WatermarkSource); ok {

@@ -2,8 +2,11 @@ package hybrid_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -192,6 +195,67 @@ func TestEventTimeBoundary(t *testing.T) {
 				}
 			}
 		})
+	}
+	t.Run("watermarks", func(t *testing.T) {
+		strategy := arrowexec.WatermarkStrategy{Column: "event_time", MaxOutOfOrderness: 20 * time.Second}
+		src, err := hybrid.New(ctx, hybrid.Options{
+			Parquet:  parquet.Options{Paths: []string{dir}, Watermark: strategy},
+			Kafka:    kafka.Options{Brokers: []string{brokers}, Topics: []string{topic}, Fields: fields, Bounded: true, Watermark: strategy},
+			Boundary: hybrid.Boundary{EventTime: cut, Column: "event_time"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHybridWatermarks(t, src, mem, cut.UnixMilli())
+	})
+}
+
+// checkHybridWatermarks reads one hybrid subtask directly and checks its
+// watermarks: no row at or below a watermark reported before it, and
+// progress already in the Parquet phase (rows before cut), where the files
+// are in event-time order.
+func checkHybridWatermarks(t *testing.T, src arrowexec.Source, mem memory.Allocator, cut int64) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := src.Open(ctx, &arrowexec.Task{Node: "hybrid", Parallelism: 1, Mem: mem, Log: slog.New(slog.DiscardHandler), Metrics: &arrowexec.TaskMetrics{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	wms := r.(arrowexec.WatermarkSource)
+	wm, inFiles := arrowexec.MinWatermark, arrowexec.MinWatermark
+	for {
+		b, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == nil {
+			continue
+		}
+		ts, err := arrowexec.EventTimesMillis(b.Column(4), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromFiles := false
+		for _, v := range ts {
+			if v <= wm {
+				t.Fatalf("row at %d read after watermark %d", v, wm)
+			}
+			fromFiles = fromFiles || v < cut
+		}
+		b.Release()
+		if w, idle := wms.CurrentWatermark(); !idle && w > wm {
+			wm = w
+		}
+		if fromFiles {
+			inFiles = wm
+		}
+	}
+	if inFiles == arrowexec.MinWatermark || inFiles >= cut {
+		t.Fatalf("watermark during the Parquet phase: %d (boundary %d): want progress below the boundary", inFiles, cut)
 	}
 }
 
