@@ -19,8 +19,13 @@ import (
 // group (the data file) and, as operator state, the snapshot's MANIFEST;
 // restore writes them back and calls state.Restore for the key groups the
 // subtask owns now, then rebuilds the timers from the restored windows.
-// Snapshots are synchronous (the store's BeginSnapshot view is written
-// before SnapshotState returns).
+// Snapshots are asynchronous (arrowexec.AsyncCheckpointer): at the barrier
+// the operator copies the dirty windows of its write-back cache into
+// per-key-group records, pre-commits the late output and takes the store's
+// point-in-time view (state.Store.BeginSnapshot: a Pebble snapshot, or the
+// memory store's copy-on-write index); writing the view out and framing
+// the blobs runs while the operator goes on processing. SnapshotState, the
+// synchronous form, does both parts at once.
 //
 // The late side output is a nested file sink in two-phase commit mode
 // (sinks.CommitOnCheckpoint): SnapshotState pre-commits it and carries its
@@ -150,6 +155,15 @@ var _ arrowexec.CheckpointListener = (*operator)(nil)
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+	complete, err := o.SnapshotStateAsync(ctx, id)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
+	}
+	return complete(ctx)
+}
+
+// SnapshotStateAsync implements arrowexec.AsyncCheckpointer.
+func (o *operator) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	var cached map[int][]byte
 	if o.s.opts.Kind != Session {
 		cached = o.cacheRecords()
@@ -158,12 +172,14 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	if cp, ok := o.late.(arrowexec.Checkpointer); ok {
 		ls, err := cp.SnapshotState(ctx, id)
 		if err != nil {
-			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: late output: %w", id, err)
+			return nil, fmt.Errorf("windows: snapshot %d: late output: %w", id, err)
 		}
 		late = ls.Operator
 	}
-	return snapshotStore(ctx, o.store, id, o.wm, late, cached)
+	return beginSnapshot(ctx, o.store, id, o.wm, late, cached)
 }
+
+var _ arrowexec.AsyncCheckpointer = (*operator)(nil)
 
 // NotifyCheckpointComplete implements arrowexec.CheckpointListener: the
 // late side output publishes what checkpoint id pre-committed.
@@ -181,12 +197,34 @@ func (o *operator) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 // operator state. With cached non-nil (records by key group), every key
 // group blob is a frame holding both.
 func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
+	complete, err := beginSnapshot(ctx, store, id, wm, late, cached)
+	if err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
+	}
+	return complete(ctx)
+}
+
+// beginSnapshot takes the store's point-in-time view and returns the
+// function that writes it (and may run on another goroutine while the
+// store keeps changing); cached and late must not change afterwards.
+func beginSnapshot(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+	p, err := store.BeginSnapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	}
+	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
+		return writeSnapshot(ctx, p, id, wm, late, cached)
+	}, nil
+}
+
+func writeSnapshot(ctx context.Context, p state.PendingSnapshot, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
+		p.Discard()
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	m, err := store.Snapshot(ctx, dir)
+	m, err := p.Write(ctx, dir)
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
