@@ -16,12 +16,14 @@ type Summary struct {
 	Time           time.Time
 	Duration       time.Duration
 	JobFingerprint string
-	Watermark      int64
-	MaxParallelism int
-	Bytes          int64
-	Files          int
-	Nodes          []NodeSummary
-	Sources        []SourcePosition
+	// SourceFingerprint is the manifest's, "" when the job set none.
+	SourceFingerprint string
+	Watermark         int64
+	MaxParallelism    int
+	Bytes             int64
+	Files             int
+	Nodes             []NodeSummary
+	Sources           []SourcePosition
 }
 
 // NodeSummary describes one node of a checkpoint.
@@ -55,7 +57,7 @@ func (c *Checkpoint) Summary() *Summary {
 	m := &c.Manifest
 	s := &Summary{
 		Path: c.Path, ID: m.CheckpointID, Savepoint: m.Savepoint, Time: m.Time,
-		Duration: time.Duration(m.DurationMS) * time.Millisecond, JobFingerprint: m.JobFingerprint,
+		Duration: time.Duration(m.DurationMS) * time.Millisecond, JobFingerprint: m.JobFingerprint, SourceFingerprint: m.SourceFingerprint,
 		Watermark: m.Watermark, MaxParallelism: m.MaxParallelism, Bytes: m.Bytes(), Files: m.FileCount(),
 		Sources: m.Sources,
 	}
@@ -98,6 +100,9 @@ func WriteSummary(w io.Writer, s *Summary) error {
 	fmt.Fprintf(tw, "%s %d\t%s\n", kind, s.ID, s.Path)
 	fmt.Fprintf(tw, "time\t%s (took %v)\n", s.Time.Format(time.RFC3339Nano), s.Duration)
 	fmt.Fprintf(tw, "job fingerprint\t%s\n", s.JobFingerprint)
+	if s.SourceFingerprint != "" {
+		fmt.Fprintf(tw, "source fingerprint\t%s\n", s.SourceFingerprint)
+	}
 	fmt.Fprintf(tw, "watermark\t%s\n", FormatWatermark(s.Watermark))
 	fmt.Fprintf(tw, "max parallelism\t%d\n", s.MaxParallelism)
 	fmt.Fprintf(tw, "size\t%d bytes in %d files\n", s.Bytes, s.Files)

@@ -33,8 +33,8 @@ published; the savepoint's path is printed). A stream job with the same
 steps and sink and another source continues from it with
 'riffle run STREAM.yaml --checkpoint-dir D --from SAVEPOINT': operator
 state and watermark are restored, the new source starts from its
-configured start (e.g. a Kafka source's start: {timestamp: T} at the
-files' end).`)
+configured start (e.g. a Kafka source with start: timestamp and
+start_time at the files' end).`)
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
