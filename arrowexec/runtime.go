@@ -534,10 +534,10 @@ func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
 		go func() {
 			defer st.async.Done()
 			snap, err := complete(ctx)
-			if err == nil && st.job.opts.OnSnapshot != nil {
-				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
-			} else if err != nil {
+			if err != nil {
 				err = fmt.Errorf("snapshot for checkpoint %d (asynchronous part): %w", b.ID, err)
+			} else if st.job.opts.OnSnapshot != nil {
+				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
 			}
 			if err != nil && ctx.Err() == nil {
 				st.job.fail(st, err)
