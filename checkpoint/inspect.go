@@ -79,7 +79,8 @@ func (c *Checkpoint) Summary() *Summary {
 }
 
 // FormatWatermark renders a watermark: "none" before any event-time
-// progress, "end" for the end of input, else the number.
+// progress, "end" for the end of input, else the milliseconds and the UTC
+// time they stand for.
 func FormatWatermark(wm int64) string {
 	switch wm {
 	case math.MinInt64:
@@ -87,7 +88,7 @@ func FormatWatermark(wm int64) string {
 	case math.MaxInt64:
 		return "end"
 	}
-	return fmt.Sprint(wm)
+	return fmt.Sprintf("%d (%s)", wm, time.UnixMilli(wm).UTC().Format("2006-01-02T15:04:05.000Z"))
 }
 
 // WriteSummary prints s (riffle checkpoints inspect).

@@ -124,11 +124,9 @@ type runResult struct {
 // set, receives the job once it is compiled (for graceful stops).
 func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started func(*arrowexec.Job)) (*runResult, error) {
 	spec := plan.Spec
-	var rows, bytes int64
 	attrs := []any{"job", spec.Name, "parallelism", plan.Graph.Node(plan.SourceNode).Parallelism(), "bounded", plan.Bounded}
 	if plan.Parquet != nil {
-		nfiles, rgs, pruned, r, b := plan.Parquet.Stats()
-		rows, bytes = r, b
+		nfiles, rgs, pruned, rows, bytes := plan.Parquet.Stats()
 		attrs = append(attrs, "files", nfiles, "row_groups", rgs, "row_groups_pruned", pruned, "rows", rows, "bytes", bytes, "decoder", plan.Parquet.Decoder())
 	}
 	e.log.Info("job planned", attrs...)
@@ -141,20 +139,7 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	}
 	srcMetrics := j.Metrics(plan.SourceNode)
 	sinkMetrics := j.Metrics(plan.SinkNode)
-	sum := func(ms []*arrowexec.TaskMetrics, f func(*arrowexec.TaskMetrics) int64) int64 {
-		var n int64
-		for _, m := range ms {
-			n += f(m)
-		}
-		return n
-	}
-	var bar *progressBar
-	if progress && plan.Bounded {
-		bar = startProgress(e.stderr, spec.Name, rows, bytes, func() (int64, int64) {
-			return sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
-				sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.BytesIn.Load() })
-		})
-	}
+	bar := planProgress(e, progress, plan, j)
 	began := time.Now()
 	err = j.Run(ctx)
 	bar.Stop()
@@ -194,6 +179,32 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	e.log.Info("job done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
 		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
 	return res, nil
+}
+
+// sum adds f over the metrics of a node's subtasks.
+func sum(ms []*arrowexec.TaskMetrics, f func(*arrowexec.TaskMetrics) int64) int64 {
+	var n int64
+	for _, m := range ms {
+		n += f(m)
+	}
+	return n
+}
+
+// planProgress starts the progress bar of a bounded job (rows and bytes
+// read by its source against the Parquet input's totals), or returns nil.
+func planProgress(e *env, show bool, plan *job.Plan, j *arrowexec.Job) *progressBar {
+	if !show || !plan.Bounded {
+		return nil
+	}
+	var rows, bytes int64
+	if plan.Parquet != nil {
+		_, _, _, rows, bytes = plan.Parquet.Stats()
+	}
+	src := j.Metrics(plan.SourceNode)
+	return startProgress(e.stderr, plan.Spec.Name, rows, bytes, func() (int64, int64) {
+		return sum(src, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
+			sum(src, func(m *arrowexec.TaskMetrics) int64 { return m.BytesIn.Load() })
+	})
 }
 
 func startCPUProfile(path string) (func(), error) {

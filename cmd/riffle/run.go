@@ -281,7 +281,9 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		mu    sync.Mutex
 		cur   *arrowexec.Job
 		coord *checkpoint.Coordinator
+		bar   *progressBar
 	)
+	defer func() { bar.Stop() }()
 	cfg := checkpoint.RunConfig{
 		Options: checkpoint.Options{
 			Dir: ck.dir, Interval: ck.interval, Retain: ck.retain,
@@ -293,6 +295,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		OnStart: func(c *checkpoint.Coordinator, j *arrowexec.Job) {
 			mu.Lock()
 			cur, coord = j, c
+			bar = planProgress(e, f.showProgress(e), plan, j)
 			mu.Unlock()
 			if admin != nil {
 				admin.setCoordinator(c)
