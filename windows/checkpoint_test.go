@@ -55,11 +55,28 @@ func TestCheckpointRestore(t *testing.T) {
 					}
 					d.watermark(maxT - 41)
 				}
-				snap, err := d.op.SnapshotState(ctx, 1)
+				// Asynchronous snapshot: the view is taken at the barrier,
+				// then the operator goes on with the rest of the input (its
+				// output discarded) before the snapshot is written; none of
+				// that may leak into the snapshot.
+				complete, err := d.op.SnapshotStateAsync(ctx, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
 				before := d.out.rows
+				later := toBatches(mem, evs[half:], 100)
+				for i, b := range later {
+					d.process(b)
+					for _, e := range evs[half+100*i : min(half+100*(i+1), len(evs))] {
+						maxT = max(maxT, e.t)
+					}
+					d.watermark(maxT - 41)
+				}
+				releaseBatches(later)
+				snap, err := complete(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if err := d.op.Close(); err != nil {
 					t.Fatal(err)
 				}

@@ -113,7 +113,16 @@ func TestTopNCheckpoint(t *testing.T) {
 	a := newTop(nil)
 	half := len(steps) / 2
 	run(a, 0, half, &got)
-	snap, err := a.(arrowexec.Checkpointer).SnapshotState(ctx, 1)
+	// Asynchronous snapshot: the view is taken at the barrier; the
+	// operator goes on with the rest of the input before the snapshot is
+	// written, which must not leak into it.
+	complete, err := a.(arrowexec.AsyncCheckpointer).SnapshotStateAsync(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	run(a, half, len(steps), &after)
+	snap, err := complete(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
