@@ -11,13 +11,19 @@
 //
 //	Open     once, before anything else
 //	Process  for every input batch, with the index of the input edge
-//	Finish   once, after every input reached end of input (bounded jobs)
-//	Close    once, always, even after an error; safe to call twice
+//	Finish   once, after every input reached end of input (bounded jobs,
+//	         stops); Task.Suspended says whether the input really ended
+//	Close    once, always, even after an error; safe to call twice; a
+//	         finished subtask is closed only when the whole job finished
 //
 // Abilities beyond that are small optional interfaces an Operator may
-// implement: WatermarkHandler (event-time progress), Checkpointer (keyed
-// state snapshots at checkpoint barriers). A Source is driven the same way
-// through SourceReader.Next.
+// implement: WatermarkHandler (event-time progress), Checkpointer or
+// AsyncCheckpointer (state snapshots at checkpoint barriers, the latter
+// writing a point-in-time view while the operator goes on) and
+// CheckpointListener (acting when a checkpoint is complete: two-phase
+// commit). A Source is driven the same way through SourceReader.Next;
+// RunOptions.HoldAtEnd suspends bounded sources at their end instead of
+// finishing them (see checkpoint.go).
 //
 // # In-band control events
 //
