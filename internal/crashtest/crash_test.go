@@ -289,10 +289,13 @@ type runner struct {
 	lastLog       string
 	lastPar       int
 	timeouts      int
+	// modes is how many kill modes killOnce picks from (the first ones);
+	// numKillModes unless the job publishes nothing while it runs.
+	modes killMode
 }
 
 func newRunner(t *testing.T, bin, job, dir string) *runner {
-	r := &runner{t: t, bin: bin, job: job, ck: filepath.Join(dir, "checkpoints"), out: filepath.Join(dir, "out"), logs: filepath.Join(dir, "logs")}
+	r := &runner{t: t, bin: bin, job: job, ck: filepath.Join(dir, "checkpoints"), out: filepath.Join(dir, "out"), logs: filepath.Join(dir, "logs"), modes: numKillModes}
 	if err := os.MkdirAll(r.logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +384,7 @@ func isPart(n string) bool { return strings.HasSuffix(n, ".parquet") && !strings
 // killOnce starts a process and SIGKILLs it at a moment picked by rng.
 func (r *runner) killOnce(rng *rand.Rand) killMode {
 	r.t.Helper()
-	mode := killMode(rng.IntN(int(numKillModes)))
+	mode := killMode(rng.IntN(int(r.modes)))
 	delay := time.Duration(50+rng.IntN(1500)) * time.Millisecond
 	jitter := time.Duration(rng.IntN(3000)) * time.Microsecond
 	ckBefore, outBefore := names(r.ck), names(r.out)

@@ -49,6 +49,14 @@
 // windows over the input Parquet file must be equal as multisets, and no
 // (item, window) may appear twice.
 //
+// TestCrashRecoveryAggregate does the same to a continuous hash aggregate
+// (filter, partial aggregate, hash exchange, final aggregate; 10 kills,
+// while checkpoints are written or right after one committed, and graceful
+// stops, at parallelism 1 to 3): nothing may be published while its input
+// is only suspended, and a last run of the same job with bounded: true
+// resumes from the newest checkpoint, drains the topic and must emit
+// exactly DuckDB's totals.
+//
 // Run it with a broker (scripts/kafka/README.md) and the oracle
 // (scripts/python-env.sh):
 //
