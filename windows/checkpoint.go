@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/state"
@@ -25,7 +26,14 @@ import (
 // point-in-time view (state.Store.BeginSnapshot: a Pebble snapshot, or the
 // memory store's copy-on-write index); writing the view out and framing
 // the blobs runs while the operator goes on processing. SnapshotState, the
-// synchronous form, does both parts at once.
+// synchronous form, does both parts at once. In a job with a checkpoint
+// directory the snapshot is written as files into the subtask's directory
+// (Task.SnapshotDir: the store's MANIFEST and data files, and
+// window-cache with the cached windows' records), so window state larger
+// than memory (Pebble) never passes through memory; the restore reads the
+// owned key groups from every previous subtask's directory
+// (RestoreState.Dirs). Without one (tests, direct calls) it is in-memory
+// blobs: one frame per key group.
 //
 // The late side output is a nested file sink in two-phase commit mode
 // (sinks.CommitOnCheckpoint): SnapshotState pre-commits it and carries its
@@ -44,7 +52,17 @@ type opSnapshot struct {
 	// store's data file of the key group and the dirty windows of the
 	// write-back cache in it, snapshotted straight from the cache.
 	Cached bool `json:"cached,omitempty"`
+	// Files says the snapshot is files in the subtask's checkpoint
+	// directory (Task.SnapshotDir) instead of blobs: the store's snapshot
+	// (its MANIFEST and data files) and cacheFileName with the cached
+	// windows' records; Manifest is then empty.
+	Files bool `json:"files,omitempty"`
 }
+
+// cacheFileName holds the cached window records of a files-mode snapshot:
+// per key group, uvarint(key group) | uvarint(len frame) | frame, each
+// frame being appendFrame(records, nil) (checksummed).
+const cacheFileName = "window-cache"
 
 // Key group frame (opSnapshot.Cached):
 //
@@ -176,7 +194,7 @@ func (o *operator) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 		}
 		late = ls.Operator
 	}
-	return beginSnapshot(ctx, o.store, id, o.wm, late, cached)
+	return beginSnapshot(ctx, o.store, o.t, id, o.wm, late, cached)
 }
 
 var _ arrowexec.AsyncCheckpointer = (*operator)(nil)
@@ -197,7 +215,7 @@ func (o *operator) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 // operator state. With cached non-nil (records by key group), every key
 // group blob is a frame holding both.
 func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
-	complete, err := beginSnapshot(ctx, store, id, wm, late, cached)
+	complete, err := beginSnapshot(ctx, store, nil, id, wm, late, cached)
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, err
 	}
@@ -206,15 +224,101 @@ func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, 
 
 // beginSnapshot takes the store's point-in-time view and returns the
 // function that writes it (and may run on another goroutine while the
-// store keeps changing); cached and late must not change afterwards.
-func beginSnapshot(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+// store keeps changing); cached and late must not change afterwards. With
+// t, whose SnapshotDir gives a directory (the job has a checkpoint
+// directory), the snapshot is written there as files (opSnapshot.Files):
+// state larger than memory never passes through it. Otherwise it becomes
+// in-memory blobs.
+func beginSnapshot(ctx context.Context, store state.Store, t *arrowexec.Task, id uint64, wm int64, late []byte, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	p, err := store.BeginSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
 	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
+		if t != nil && t.SnapshotDir != nil {
+			if dir, err := t.SnapshotDir(id); err == nil {
+				return writeSnapshotFiles(ctx, p, dir, id, wm, late, cached)
+			}
+		}
 		return writeSnapshot(ctx, p, id, wm, late, cached)
 	}, nil
+}
+
+// writeSnapshotFiles writes p and the cached records into dir.
+func writeSnapshotFiles(ctx context.Context, p state.PendingSnapshot, dir string, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
+	if _, err := p.Write(ctx, dir); err != nil {
+		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
+	}
+	if cached != nil {
+		kgs := make([]int, 0, len(cached))
+		for kg := range cached {
+			kgs = append(kgs, kg)
+		}
+		slices.Sort(kgs)
+		var b []byte
+		for _, kg := range kgs {
+			frame := appendFrame(cached[kg], nil)
+			b = binary.AppendUvarint(b, uint64(kg))
+			b = binary.AppendUvarint(b, uint64(len(frame)))
+			b = append(b, frame...)
+		}
+		if err := writeFileSync(filepath.Join(dir, cacheFileName), b); err != nil {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
+		}
+	}
+	op, err := json.Marshal(opSnapshot{Watermark: wm, Late: late, Cached: cached != nil, Files: true})
+	return arrowexec.SubtaskSnapshot{Operator: op}, err
+}
+
+// writeFileSync writes a file and fsyncs it.
+func writeFileSync(name string, b []byte) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readCacheFile returns the cached records of the key groups in [lo, hi)
+// from a files-mode snapshot directory (none when it has no such file).
+func readCacheFile(dir string, lo, hi int, into map[int][]byte) error {
+	b, err := os.ReadFile(filepath.Join(dir, cacheFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for len(b) > 0 {
+		kg, k := binary.Uvarint(b)
+		if k <= 0 {
+			return fmt.Errorf("%s: corrupt", cacheFileName)
+		}
+		b = b[k:]
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return fmt.Errorf("%s: corrupt", cacheFileName)
+		}
+		frame := b[k : k+int(n)]
+		b = b[k+int(n):]
+		if int(kg) < lo || int(kg) >= hi {
+			continue
+		}
+		st, recs, err := splitFrame(frame)
+		if err != nil || len(st) != 0 {
+			return fmt.Errorf("%s: key group %d: corrupt frame", cacheFileName, kg)
+		}
+		into[int(kg)] = append(into[int(kg)], recs...)
+	}
+	return nil
 }
 
 func writeSnapshot(ctx context.Context, p state.PendingSnapshot, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
@@ -338,6 +442,13 @@ func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreS
 		snaps[i] = &s
 		framed = framed || s.Cached
 	}
+	files := false
+	for _, sp := range snaps {
+		files = files || (sp != nil && sp.Files)
+	}
+	if files {
+		return restoreFiles(ctx, store, rs, snaps)
+	}
 	kgs := rs.KeyGroups
 	var cached map[int][]byte
 	if framed {
@@ -389,6 +500,33 @@ func restoreStore(ctx context.Context, store state.Store, rs *arrowexec.RestoreS
 		lo, hi := store.KeyGroupRange()
 		if err := state.Restore(ctx, store, dirs, lo, hi); err != nil {
 			return 0, nil, fmt.Errorf("windows: restore: %w", err)
+		}
+	}
+	return wm, cached, nil
+}
+
+// restoreFiles restores a files-mode snapshot: the store from every
+// previous subtask's directory (each holds its key groups), and the cached
+// records of the key groups the store owns.
+func restoreFiles(ctx context.Context, store state.Store, rs *arrowexec.RestoreState, snaps []*opSnapshot) (int64, map[int][]byte, error) {
+	wm := rs.Watermark
+	for i, sp := range snaps {
+		if sp == nil || !sp.Files {
+			return 0, nil, fmt.Errorf("windows: restore: subtask %d of checkpoint %d wrote no snapshot files", i, rs.CheckpointID)
+		}
+		wm = max(wm, sp.Watermark)
+	}
+	if len(rs.Dirs) != len(snaps) {
+		return 0, nil, fmt.Errorf("windows: restore: checkpoint %d has %d snapshot directories for %d subtasks", rs.CheckpointID, len(rs.Dirs), len(snaps))
+	}
+	lo, hi := store.KeyGroupRange()
+	if err := state.Restore(ctx, store, rs.Dirs, lo, hi); err != nil {
+		return 0, nil, fmt.Errorf("windows: restore: %w", err)
+	}
+	cached := map[int][]byte{}
+	for _, dir := range rs.Dirs {
+		if err := readCacheFile(dir, lo, hi, cached); err != nil {
+			return 0, nil, fmt.Errorf("windows: restore: %s: %w", dir, err)
 		}
 	}
 	return wm, cached, nil

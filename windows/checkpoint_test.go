@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,11 +22,17 @@ import (
 // backend (the window cache is unbounded: every window is snapshotted from
 // the cache), a cache of 3 windows (evicted to the store after every
 // batch), and Pebble with that small cache (key group frames hold both
-// the store's file and cached windows).
+// the store's file and cached windows). Each runs with in-memory blobs
+// (no checkpoint directory) and with files in the subtask's checkpoint
+// directory (Task.SnapshotDir; restored through RestoreState.Dirs).
 func TestCheckpointRestore(t *testing.T) {
 	for _, base := range kinds {
-		for _, par := range []int{1, 2, 3} {
-			t.Run(fmt.Sprintf("%s/p=%d", kindName(base), par), func(t *testing.T) {
+		for _, cfg := range []struct {
+			par   int
+			files bool
+		}{{1, false}, {2, false}, {3, false}, {1, true}, {2, true}, {3, true}} {
+			par, files := cfg.par, cfg.files
+			t.Run(fmt.Sprintf("%s/p=%d/files=%v", kindName(base), par, files), func(t *testing.T) {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				defer mem.AssertSize(t, 0)
 				rng := rand.New(rand.NewPCG(3, uint64(par)))
@@ -45,6 +53,12 @@ func TestCheckpointRestore(t *testing.T) {
 				ctx := context.Background()
 				half := len(evs) / 2
 				d := newDriver(t, mem, opts)
+				snapDir := filepath.Join(t.TempDir(), "chk-1")
+				if files {
+					d.op.t.SnapshotDir = func(id uint64) (string, error) {
+						return snapDir, os.MkdirAll(snapDir, 0o755)
+					}
+				}
 				maxT := int64(0)
 				for lo := 0; lo < half; lo += 100 {
 					bs := toBatches(mem, evs[lo:lo+100], 100)
@@ -77,6 +91,9 @@ func TestCheckpointRestore(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if files != (len(snap.KeyGroups) == 0) {
+					t.Fatalf("files=%v but the snapshot has %d key group blobs", files, len(snap.KeyGroups))
+				}
 				if err := d.op.Close(); err != nil {
 					t.Fatal(err)
 				}
@@ -95,6 +112,9 @@ func TestCheckpointRestore(t *testing.T) {
 					}
 					lo, hi := arrowexec.KeyGroupRange(128, par, sub)
 					rs := &arrowexec.RestoreState{CheckpointID: 1, KeyGroups: map[int][]byte{}, Operator: [][]byte{snap.Operator}}
+					if files {
+						rs.Dirs = []string{snapDir}
+					}
 					for kg, b := range snap.KeyGroups {
 						if kg >= lo && kg < hi {
 							rs.KeyGroups[kg] = b

@@ -261,7 +261,7 @@ func (o *topOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subtask
 // SnapshotStateAsync implements arrowexec.AsyncCheckpointer: the store's
 // point-in-time view at the barrier, written out while the operator goes on.
 func (o *topOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
-	return beginSnapshot(ctx, o.store, id, o.wm, nil, nil)
+	return beginSnapshot(ctx, o.store, o.t, id, o.wm, nil, nil)
 }
 
 func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
