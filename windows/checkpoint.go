@@ -26,14 +26,16 @@ import (
 // point-in-time view (state.Store.BeginSnapshot: a Pebble snapshot, or the
 // memory store's copy-on-write index); writing the view out and framing
 // the blobs runs while the operator goes on processing. SnapshotState, the
-// synchronous form, does both parts at once. In a job with a checkpoint
-// directory the snapshot is written as files into the subtask's directory
+// synchronous form, does both parts at once. With a Pebble store, in a job
+// with a checkpoint directory, the snapshot is written as files into the
+// subtask's directory
 // (Task.SnapshotDir: the store's MANIFEST and data files, and
 // window-cache with the cached windows' records), so window state larger
 // than memory (Pebble) never passes through memory; the restore reads the
 // owned key groups from every previous subtask's directory
 // (RestoreState.Dirs). Without one (tests, direct calls) it is in-memory
-// blobs: one frame per key group.
+// blobs, one frame per key group: so is the memory store's (its state is
+// in memory anyway, and blobs cost fewer fsyncs).
 //
 // The late side output is a nested file sink in two-phase commit mode
 // (sinks.CommitOnCheckpoint): SnapshotState pre-commits it and carries its
@@ -226,16 +228,18 @@ func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, 
 // function that writes it (and may run on another goroutine while the
 // store keeps changing); cached and late must not change afterwards. With
 // t, whose SnapshotDir gives a directory (the job has a checkpoint
-// directory), the snapshot is written there as files (opSnapshot.Files):
-// state larger than memory never passes through it. Otherwise it becomes
-// in-memory blobs.
+// directory), and a store on disk, the snapshot is written there as files
+// (opSnapshot.Files): state larger than memory never passes through it.
+// Otherwise it becomes in-memory blobs.
 func beginSnapshot(ctx context.Context, store state.Store, t *arrowexec.Task, id uint64, wm int64, late []byte, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	p, err := store.BeginSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
 	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
-		if t != nil && t.SnapshotDir != nil {
+		// Files for a store on disk (Pebble): its state may not fit in
+		// memory. A memory store's state does; blobs cost less there.
+		if t != nil && t.SnapshotDir != nil && store.DiskBytes() > 0 {
 			if dir, err := t.SnapshotDir(id); err == nil {
 				return writeSnapshotFiles(ctx, p, dir, id, wm, late, cached)
 			}
