@@ -24,7 +24,8 @@ import (
 // another parallelism) continues from it. The two runs' output together
 // equals DuckDB's windows over all the events: the hour straddling the
 // handover is one row, counted from both halves, so the state carried
-// over; nothing fired twice, nothing was lost.
+// over; nothing fired twice, nothing was lost. The window state is in
+// Pebble, so the savepoint holds it as snapshot files.
 func TestBackfillSavepointThenStream(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	oracle.Python(t)
@@ -56,9 +57,13 @@ func TestBackfillSavepointThenStream(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	out := filepath.Join(dir, "out")
+	// Window state in Pebble: the savepoint holds it as files in the
+	// subtasks' directories, restored at another parallelism.
+	pebbleDir := filepath.Join(dir, "pebble")
 	const rest = `  watermark: {column: event_time, max_out_of_orderness: 10s}
 steps:
-  - window: {type: tumbling, size: 1h, key: [item_id], time: event_time, aggs: ["count(*) AS n", "sum(weight) AS w"]}
+  - window: {type: tumbling, size: 1h, key: [item_id], time: event_time, aggs: ["count(*) AS n", "sum(weight) AS w"],
+      state: {backend: pebble, dir: %s}}
 sink:
   file: {path: %s, format: parquet}
 `
@@ -67,7 +72,7 @@ sink:
 parallelism: 2
 source:
   parquet: {path: %s}
-`+rest, files, out)), 0o644); err != nil {
+`+rest, files, pebbleDir, out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	live := filepath.Join(dir, "live.yaml")
@@ -84,7 +89,7 @@ source:
       - {name: item_id, type: int64, required: true}
       - {name: weight, type: float64, required: true}
       - {name: event_time, type: timestamp, required: true}
-`+rest, brokers, topic, out)), 0o644); err != nil {
+`+rest, brokers, topic, pebbleDir, out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -96,6 +101,16 @@ source:
 	c, err := checkpoint.Load(sp)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, nm := range c.Manifest.Nodes {
+		if !strings.HasPrefix(nm.Name, "window") {
+			continue
+		}
+		for _, sm := range nm.Subtasks {
+			if !sm.SnapshotFiles {
+				t.Fatalf("savepoint: %s/%d holds no snapshot files (Pebble window state)", nm.Name, sm.Subtask)
+			}
+		}
 	}
 	handover := time.Date(2025, 1, 2, 0, 30, 0, 0, time.UTC).UnixMilli()
 	if wm := c.Manifest.Watermark; wm == arrowexec.MinWatermark || wm >= handover || wm < handover-time.Hour.Milliseconds() {
