@@ -73,7 +73,11 @@ start_time at the files' end).`)
 		defer cancel()
 		// No periodic checkpoints: the coordinator's directory only
 		// serves the savepoint's bookkeeping.
-		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(*savepoint)), ".riffle-backfill-")
+		parent := filepath.Dir(filepath.Clean(*savepoint))
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return fmt.Errorf("--savepoint: %w", err)
+		}
+		tmp, err := os.MkdirTemp(parent, ".riffle-backfill-")
 		if err != nil {
 			return fmt.Errorf("--savepoint: %w", err)
 		}

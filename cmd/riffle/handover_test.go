@@ -95,7 +95,7 @@ source:
 		t.Fatal(err)
 	}
 
-	sp := filepath.Join(dir, "sp")
+	sp := filepath.Join(dir, "savepoints", "sp") // the parent does not exist yet
 	code, stdout, errOut := runCLI(t, "backfill", "--progress", "never", "--savepoint", sp, backfill)
 	if code != exitOK || strings.TrimSpace(stdout) != "savepoint: "+sp {
 		t.Fatalf("backfill --savepoint: exit %d, stdout %q\n%s", code, stdout, errOut)
