@@ -117,7 +117,11 @@
 // subtasks" in arrowexec): Finish emitted every group, so the state is
 // empty then, and a global aggregate records that it emitted its row (a
 // marker operator blob) so that a restored job, whose sources are at their
-// end, does not emit it twice.
+// end, does not emit it twice. Rows arriving after such a restore clear the
+// marker: a Partial subtask whose own splits had ended may be handed live
+// ones, and what it aggregates from them must be emitted. A stop without
+// drain (Task.Suspended) is not an end: Finish then keeps the groups, which
+// later snapshots (and so the savepoint) hold.
 //
 // SnapshotState runs synchronously at the barrier. It hashes the keys of
 // every group once (key groups), sorts the groups by key group (a counting

@@ -39,8 +39,10 @@ type operator struct {
 	finished bool
 	closed   bool
 	// emitted: the aggregate restored the state of a global aggregate
-	// that had already emitted its row (see checkpoint.go); Finish emits
-	// nothing.
+	// that had already emitted its row (see checkpoint.go) and aggregated
+	// nothing since; Finish then emits nothing. Rows arriving after the
+	// restore (a Partial subtask handed live input after its own input had
+	// ended) clear it: their aggregate is new and must be emitted.
 	emitted bool
 }
 
@@ -107,6 +109,7 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	if n == 0 {
 		return nil
 	}
+	o.emitted = false
 	if o.grouper == nil {
 		return o.processGlobal(b, n)
 	}
