@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
@@ -46,14 +43,6 @@ func TestBackfillSavepointThenStream(t *testing.T) {
 		}
 	}
 	topic := kafkatest.CreateTopic(t, brokers, "handover", 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := kafkatest.Client(brokers).AlterConfigs(ctx, &kafkago.AlterConfigsRequest{Resources: []kafkago.AlterConfigRequestResource{{
-		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic,
-		Configs: []kafkago.AlterConfigRequestConfig{{Name: "retention.ms", Value: "-1"}},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
 	if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", topic, "--key", "user_id", "--timestamp", "event_time",
 		"--progress", "never", stream); code != exitOK {
 		t.Fatal(errOut)

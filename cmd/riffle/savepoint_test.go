@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
@@ -214,16 +212,6 @@ func TestSavepointStopAndResume(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	topic := kafkatest.CreateTopic(t, brokers, "savepoint", 2)
-	// The events are stamped 2025: keep the broker's 7-day retention from
-	// deleting them under the test.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := kafkatest.Client(brokers).AlterConfigs(ctx, &kafkago.AlterConfigsRequest{Resources: []kafkago.AlterConfigRequestResource{{
-		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic,
-		Configs: []kafkago.AlterConfigRequestConfig{{Name: "retention.ms", Value: "-1"}},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
 	if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", topic, "--key", "user_id", "--timestamp", "event_time",
 		"--progress", "never", input); code != exitOK {
 		t.Fatal(errOut)

@@ -5,12 +5,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
 )
@@ -59,27 +57,11 @@ func TestCrashRecoveryAggregate(t *testing.T) {
 	}
 	brokers := kafkatest.Brokers(t)
 	oracle.Python(t)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(envSeed); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", envSeed, s, err)
-		}
-		seed = v
-	}
+	seed := crashSeed(t)
 	t.Logf("crash seed %d (replay with %s=%d), %d kills", seed, envSeed, seed, aggKills)
 	rng := rand.New(rand.NewPCG(seed, 0x61676772))
 
-	dir := t.TempDir()
-	bin := buildRiffle(t, dir)
-	input := filepath.Join(dir, "events.parquet")
-	if err := gen.WriteFile(t.Context(), input, gen.Options{
-		Rows: dataRows, Users: 5_000, Items: 300, Seed: 9, Span: dataSpan, RowGroupRows: 2048,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
-	topic := kafkatest.CreateTopic(t, brokers, "crashagg", partitions)
-	keepForever(t, brokers, topic)
+	dir, bin, input, topic := prepare(t, brokers, 9, "crashagg")
 	jobFile := func(name string, bounded bool) string {
 		p := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(p, fmt.Appendf(nil, aggJobYAML, brokers, topic, bounded), 0o644); err != nil {

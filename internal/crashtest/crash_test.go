@@ -93,14 +93,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	oracle.Python(t)
 	began := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(envSeed); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", envSeed, s, err)
-		}
-		seed = v
-	}
+	seed := crashSeed(t)
 	kills := defaultKills
 	if s := os.Getenv(envKills); s != "" {
 		v, err := strconv.Atoi(s)
@@ -112,16 +105,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	t.Logf("crash seed %d (replay with %s=%d), %d kills", seed, envSeed, seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0x72696666))
 
-	dir := t.TempDir()
-	bin := buildRiffle(t, dir)
-	input := filepath.Join(dir, "events.parquet")
-	if err := gen.WriteFile(context.Background(), input, gen.Options{
-		Rows: dataRows, Users: 5_000, Items: 300, Seed: 7, Span: dataSpan, RowGroupRows: 2048,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
-	topic := kafkatest.CreateTopic(t, brokers, "crash", partitions)
-	keepForever(t, brokers, topic)
+	dir, bin, input, topic := prepare(t, brokers, 7, "crash")
 	jobFile := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(jobFile, fmt.Appendf(nil, jobYAML, brokers, topic), 0o644); err != nil {
 		t.Fatal(err)
@@ -163,6 +147,35 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	t.Logf("crash test passed: seed %d, %d kills, %d graceful stops, %d runs, %v", seed, kills, counts[stopGraceful], crash.runs, time.Since(began).Round(time.Second))
 }
 
+// crashSeed is the seed of the kills: RIFFLE_CRASH_SEED, else the clock.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	s := os.Getenv(envSeed)
+	if s == "" {
+		return uint64(time.Now().UnixNano())
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", envSeed, s, err)
+	}
+	return v
+}
+
+// prepare builds riffle and writes the input (dataRows generated rows, seed
+// dataSeed) into a temporary directory, and creates the topic it goes to.
+func prepare(t *testing.T, brokers string, dataSeed int64, topicName string) (dir, bin, input, topic string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = buildRiffle(t, dir)
+	input = filepath.Join(dir, "events.parquet")
+	if err := gen.WriteFile(context.Background(), input, gen.Options{
+		Rows: dataRows, Users: 5_000, Items: 300, Seed: dataSeed, Span: dataSpan, RowGroupRows: 2048,
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin, input, kafkatest.CreateTopic(t, brokers, topicName, partitions)
+}
+
 // buildRiffle builds cmd/riffle into dir.
 func buildRiffle(t *testing.T, dir string) string {
 	t.Helper()
@@ -177,29 +190,6 @@ func buildRiffle(t *testing.T, dir string) string {
 		t.Fatalf("go build ./cmd/riffle: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// keepForever turns time-based retention off for topic: its messages are
-// stamped with event times of 2025, which the broker's default retention
-// (7 days, checked every 5 minutes) would delete in the middle of the test.
-func keepForever(t *testing.T, brokers, topic string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := kafkatest.Client(brokers).AlterConfigs(ctx, &kafkago.AlterConfigsRequest{Resources: []kafkago.AlterConfigRequestResource{{
-		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic,
-		Configs: []kafkago.AlterConfigRequestConfig{{Name: "retention.ms", Value: "-1"}},
-	}}})
-	if err == nil {
-		for _, e := range resp.Errors {
-			if e != nil {
-				err = e
-			}
-		}
-	}
-	if err != nil {
-		t.Fatalf("set retention.ms=-1 on %s: %v", topic, err)
-	}
 }
 
 // produce writes the input file's rows to topic, keyed by user_id, stamped
