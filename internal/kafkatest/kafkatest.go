@@ -152,6 +152,29 @@ func deleteTopic(t testing.TB, brokers, topic string) {
 	}
 }
 
+// DeleteTopic deletes topic and waits until the broker's metadata no longer
+// lists it. DeleteTopics returns once the controller has recorded the
+// deletion; the broker applies it a moment later and until then still takes
+// writes for the topic, so a test that needs the topic gone must wait.
+func DeleteTopic(t testing.TB, brokers, topic string) {
+	t.Helper()
+	deleteTopic(t, brokers, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	c := Client(brokers)
+	for {
+		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		if err == nil && (len(md.Topics) == 0 || errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition)) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("kafkatest: topic %q still listed after deletion: %v", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // explicitPartition sends every message to its Message.Partition.
 type explicitPartition struct{}
 

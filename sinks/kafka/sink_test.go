@@ -16,7 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/exectest"
@@ -188,10 +187,7 @@ func TestSinkDeliveryError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := kafkatest.Client(brokers).DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
-	if err != nil || res.Errors[topic] != nil {
-		t.Fatalf("delete topic: %v %v", err, res)
-	}
+	kafkatest.DeleteTopic(t, brokers, topic)
 	batches := makeBatches(mem, 10, 10)
 	src := exectest.NewSource(testSchema, batches)
 	release(batches)
