@@ -32,5 +32,5 @@ echo "== go test"
 # at a time so timeouts stay meaningful.
 go test -p 2 -count=1 -timeout 30m "$@" ./...
 
-echo "== race detector on the dataflow core"
-go test -race -count=1 -timeout 20m ./arrowexec/ ./arrowexec/ops/
+echo "== race detector on the dataflow core, windows, state, checkpoints, sources and sinks"
+go test -race -p 2 -count=1 -timeout 30m ./arrowexec/ ./arrowexec/ops/ ./windows/ ./state/ ./checkpoint/ ./sources/... ./sinks/...
