@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unsafe"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/state"
@@ -128,8 +129,23 @@ func eachRecord(recs []byte, fn func(ck, blob []byte)) error {
 	return nil
 }
 
-// cacheRecords encodes the dirty windows of the cache by key group (the
-// windows the store does not hold in their current version).
+// eachDirty calls fn for every dirty window of the write-back cache (the
+// windows the store does not hold in their current version) with its
+// record's cache key, until fn returns false. Tumbling and sliding
+// windows: start | key; sessions: start | end | key.
+func (o *operator) eachDirty(fn func(hash uint64, ck, blob []byte) bool) {
+	if o.s.opts.Kind == Session {
+		o.eachDirtySession(fn)
+		return
+	}
+	for _, sl := range o.cache.slots {
+		if e := sl.e; e != nil && e.dirty && !fn(e.hash, unsafe.Slice(unsafe.StringData(e.ck), len(e.ck)), e.blob) {
+			return
+		}
+	}
+}
+
+// cacheRecords encodes the dirty windows of the cache by key group.
 func (o *operator) cacheRecords() map[int][]byte {
 	lo, hi := o.store.KeyGroupRange()
 	bufs := make([][]byte, hi-lo)
@@ -137,30 +153,24 @@ func (o *operator) cacheRecords() map[int][]byte {
 	// under the hash), with room for the frame's trailer: growing them by
 	// doubling copied several times the snapshot.
 	sample, sampled := 0, 0
-	for _, sl := range o.cache.slots {
-		if sampled == 256 {
-			break
-		}
-		if e := sl.e; e != nil {
-			sample += 2*binary.MaxVarintLen32 + len(e.ck) + len(e.blob)
-			sampled++
-		}
-	}
+	o.eachDirty(func(_ uint64, ck, blob []byte) bool {
+		sample += 2*binary.MaxVarintLen32 + len(ck) + len(blob)
+		sampled++
+		return sampled < 256
+	})
 	if sampled > 0 {
-		per := o.cache.n/len(bufs)*sample/sampled*9/8 + 64 + frameTrailer
+		per := (o.cache.n+o.sessN)/len(bufs)*sample/sampled*9/8 + 64 + frameTrailer
 		for i := range bufs {
 			bufs[i] = make([]byte, 0, per)
 		}
 	}
-	o.cache.each(func(e *cached) {
-		if !e.dirty {
-			return
-		}
-		i := arrowexec.KeyGroupOf(e.hash, o.maxPar) - lo
-		b := binary.AppendUvarint(bufs[i], uint64(len(e.ck)))
-		b = append(b, e.ck...)
-		b = binary.AppendUvarint(b, uint64(len(e.blob)))
-		bufs[i] = append(b, e.blob...)
+	o.eachDirty(func(hash uint64, ck, blob []byte) bool {
+		i := arrowexec.KeyGroupOf(hash, o.maxPar) - lo
+		b := binary.AppendUvarint(bufs[i], uint64(len(ck)))
+		b = append(b, ck...)
+		b = binary.AppendUvarint(b, uint64(len(blob)))
+		bufs[i] = append(b, blob...)
+		return true
 	})
 	out := map[int][]byte{}
 	for i, b := range bufs {
@@ -184,10 +194,7 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 
 // SnapshotStateAsync implements arrowexec.AsyncCheckpointer.
 func (o *operator) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
-	var cached map[int][]byte
-	if o.s.opts.Kind != Session {
-		cached = o.cacheRecords()
-	}
+	cached := o.cacheRecords()
 	var late []byte
 	if cp, ok := o.late.(arrowexec.Checkpointer); ok {
 		ls, err := cp.SnapshotState(ctx, id)
@@ -378,7 +385,7 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 				return
 			}
 			if o.s.opts.Kind == Session {
-				derr = errors.New("cached windows in a session window snapshot")
+				derr = o.restoreSession(ck, blob)
 				return
 			}
 			e := o.newEntry(ck, getU(blob, 1), o.slabCopy(blob))
@@ -546,6 +553,9 @@ func decodeManifest(raw []byte) (state.Manifest, error) {
 
 // rebuildTimers derives every timer from the windows in state.
 func (o *operator) rebuildTimers() error {
+	if o.s.opts.Kind == Session {
+		return o.rebuildSessions()
+	}
 	var derr error
 	err := o.acc.Range(func(e state.Entry, blob []byte) bool {
 		start, end, err := state.DecodeWindow(e.Namespace)
@@ -555,25 +565,17 @@ func (o *operator) rebuildTimers() error {
 		}
 		h := getU(blob, 1)
 		pending := blob[0]&flagPending != 0
-		if o.s.opts.Kind != Session {
-			o.ckey = cacheKey(o.ckey, e.Key, start)
-			if o.cache.get(mixStart(h, start), o.ckey) != nil {
-				return true // restored from the cache records: newer
-			}
-			// A placeholder entry: current() loads the window when due.
-			ph := &cached{tag: mixStart(h, start), ck: string(o.ckey), hash: h, evicted: true}
-			if pending {
-				o.addFixed(end-1, ph, false)
-			} else {
-				o.addFixed(end-1+o.p.lateness, ph, true)
-			}
-			return true
+		o.ckey = cacheKey(o.ckey, e.Key, start)
+		if o.cache.get(mixStart(h, start), o.ckey) != nil {
+			return true // restored from the cache records: newer
 		}
-		t := timer{at: end - 1, kind: timerFire, hash: h, key: string(e.Key), start: start, end: end}
-		if !pending {
-			t.at, t.kind = end-1+o.p.lateness, timerPurge
+		// A placeholder entry: current() loads the window when due.
+		ph := &cached{tag: mixStart(h, start), ck: string(o.ckey), hash: h, evicted: true}
+		if pending {
+			o.addFixed(end-1, ph, false)
+		} else {
+			o.addFixed(end-1+o.p.lateness, ph, true)
 		}
-		o.timers.add(t)
 		return true
 	})
 	if err != nil {

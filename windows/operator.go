@@ -94,6 +94,23 @@ type operator struct {
 	miss       []int
 	mfound     []bool
 	ckey       []byte
+
+	// Write-back cache of session windows (see session.go): keys with
+	// their open sessions, sessN sessions in all.
+	skeys     sessCache
+	sessN     int
+	skSlab    []sessKey
+	skFree    []*sessKey
+	blobFree  [][]byte
+	slocals   []sessLocal
+	sitems    []sessItem
+	snew      []session
+	sclusters []sessCluster
+	oldns     []byte
+	mvals     []byte
+	moffs     []int
+	kcnt      []int32
+	sortRows  []int32
 }
 
 // outRow is one window result waiting to be emitted.
@@ -756,11 +773,18 @@ func (o *operator) flush(evict bool) error {
 
 // openWindows counts the windows in state and cache (tests, metrics).
 func (o *operator) openWindows() int {
-	n := o.cache.n
+	n := o.cache.n + o.sessN
 	o.acc.Range(func(e state.Entry, blob []byte) bool {
+		if o.s.opts.Kind == Session {
+			// A cached key's sessions are all in the cache.
+			if o.skeys.get(getU(blob, 1), e.Key) == nil {
+				n++
+			}
+			return true
+		}
 		start, _, _ := state.DecodeWindow(e.Namespace)
 		o.ckey = cacheKey(o.ckey, e.Key, start)
-		if o.s.opts.Kind == Session || o.cache.get(mixStart(getU(blob, 1), start), o.ckey) == nil {
+		if o.cache.get(mixStart(getU(blob, 1), start), o.ckey) == nil {
 			n++
 		}
 		return true
@@ -867,9 +891,6 @@ func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte) 
 		o.nFired++
 	}
 	blob[0] = flagEmitted
-	if o.p.lateness > 0 && o.s.opts.Kind == Session {
-		o.timers.add(timer{at: end - 1 + o.p.lateness, kind: timerPurge, hash: hash, key: string(key), start: start, end: end})
-	}
 	return nil
 }
 
@@ -943,7 +964,16 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 			break
 		}
 		for i := range o.due {
-			if err := o.onTimer(&o.due[i]); err != nil {
+			t := &o.due[i]
+			if !t.dup {
+				if err := o.onSessionTimer(t); err != nil {
+					return err
+				}
+			}
+			o.releaseTimer(t)
+		}
+		if o.s.opts.Kind == Session && o.sessN > o.maxCache {
+			if err := o.flushSessions(true); err != nil {
 				return err
 			}
 		}
@@ -952,38 +982,6 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		}
 	}
 	return o.emit(ctx, out)
-}
-
-// onTimer fires or purges the window of t.
-func (o *operator) onTimer(t *timer) error {
-	key := unsafe.Slice(unsafe.StringData(t.key), len(t.key)) // read only
-	var e *cached
-	var blob []byte
-	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-	b, ok, err := o.acc.Get(t.hash, key, o.nsbuf)
-	if err != nil || !ok {
-		return err
-	}
-	blob = b
-	drop := t.kind == timerPurge
-	if blob[0]&flagPending != 0 {
-		if err := o.fire(t.hash, key, t.start, t.end, blob); err != nil {
-			return err
-		}
-		drop = drop || o.p.lateness == 0
-		if !drop {
-			if e != nil {
-				e.dirty = true
-				return nil
-			}
-			o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
-			return o.acc.Put(t.hash, key, o.nsbuf, blob)
-		}
-	}
-	if !drop {
-		return nil
-	}
-	return o.purge(t.hash, key, t.start, t.end, true)
 }
 
 func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
@@ -1108,219 +1106,4 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
 		return nil
 	}
 	return o.late.Process(ctx, 0, lr, nil)
-}
-
-// processSessions handles session windows: rows are grouped by key and
-// sorted by event time, merged into batch-local sessions, and those merged
-// with the key's sessions in state.
-func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error {
-	n := len(o.ts)
-	gap := o.p.gap
-	o.tbl.reset(o.lastNG)
-	o.kids = grow(o.kids, n)
-	order := o.rows[:0]
-	nulls := tcol.NullN() > 0
-	for i := 0; i < n; i++ {
-		if nulls && tcol.IsNull(i) {
-			o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
-			continue
-		}
-		o.kids[i] = o.tbl.find(o.hashes[i], 0, int32(i), &o.rk)
-		order = append(order, int32(i))
-	}
-	o.rows = order
-	o.lastNG = o.tbl.len()
-	ts, kids := o.ts, o.kids
-	slices.SortFunc(order, func(a, b int32) int {
-		if kids[a] != kids[b] {
-			return int(kids[a]) - int(kids[b])
-		}
-		if ts[a] != ts[b] {
-			if ts[a] < ts[b] {
-				return -1
-			}
-			return 1
-		}
-		return int(a - b)
-	})
-	type local struct {
-		kid        uint32
-		start, end int64
-		lo, hi     int // range of order
-		cluster    int
-	}
-	var locals []local
-	o.gids = grow(o.gids, len(order))
-	for p, r := range order {
-		t := ts[r]
-		if k := len(locals) - 1; k >= 0 && locals[k].kid == kids[r] && t <= locals[k].end {
-			locals[k].end = max(locals[k].end, t+gap)
-			locals[k].hi = p + 1
-		} else {
-			locals = append(locals, local{kid: kids[r], start: t, end: t + gap, lo: p, hi: p + 1, cluster: -1})
-		}
-		o.gids[p] = uint32(len(locals) - 1)
-	}
-	if len(locals) == 0 {
-		return nil
-	}
-	if err := o.bacc.update(o.p.aggs, b, order, o.gids[:len(order)], len(locals)); err != nil {
-		return err
-	}
-	type item struct {
-		start, end int64
-		blob       []byte // state session, or nil for a local one
-		local      int
-	}
-	type cluster struct {
-		hash       uint64
-		key        []byte
-		start, end int64
-		blob       []byte
-		ns         []byte
-		existed    bool
-	}
-	var clusters []cluster
-	var items []item
-	for lo := 0; lo < len(locals); {
-		kid := locals[lo].kid
-		hi := lo + 1
-		for hi < len(locals) && locals[hi].kid == kid {
-			hi++
-		}
-		hash := o.tbl.hash[kid]
-		key := o.rk.key(int(o.tbl.rep[kid]))
-		items = items[:0]
-		var derr error
-		err := o.acc.Namespaces(hash, key, func(ns []byte, val []byte) bool {
-			s, e, err := state.DecodeWindow(ns)
-			if err != nil {
-				derr = err
-				return false
-			}
-			items = append(items, item{start: s, end: e, blob: val, local: -1})
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		if derr != nil {
-			return derr
-		}
-		for l := lo; l < hi; l++ {
-			items = append(items, item{start: locals[l].start, end: locals[l].end, local: l})
-		}
-		slices.SortStableFunc(items, func(a, b item) int {
-			switch {
-			case a.start < b.start:
-				return -1
-			case a.start > b.start:
-				return 1
-			}
-			return 0
-		})
-		for i := 0; i < len(items); {
-			j, cs, ce := i+1, items[i].start, items[i].end
-			for j < len(items) && items[j].start <= ce {
-				ce = max(ce, items[j].end)
-				j++
-			}
-			part := items[i:j]
-			i = j
-			hasLocal, hasState, same := false, false, false
-			for _, it := range part {
-				if it.local >= 0 {
-					hasLocal = true
-				} else {
-					hasState = true
-					same = same || (it.start == cs && it.end == ce)
-				}
-			}
-			if !hasLocal {
-				continue
-			}
-			if !hasState && o.isLate(ce) {
-				for _, it := range part {
-					l := &locals[it.local]
-					for p := l.lo; p < l.hi; p++ {
-						o.addLate(int(order[p]), cs, ce, ReasonLate)
-					}
-				}
-				continue
-			}
-			c := cluster{hash: hash, key: append([]byte(nil), key...), start: cs, end: ce, existed: same}
-			c.ns = state.AppendWindow(nil, cs, ce)
-			c.blob = o.newBlob(nil, hash)
-			for _, it := range part {
-				if it.local >= 0 {
-					locals[it.local].cluster = len(clusters)
-					if err := o.bacc.mergeBatch(o.p.aggs, c.blob, uint32(it.local)); err != nil {
-						return err
-					}
-					continue
-				}
-				if c.blob, err = mergeBlob(o.p.aggs, o.p.blob, c.blob, it.blob); err != nil {
-					return err
-				}
-				if it.start == cs && it.end == ce {
-					continue
-				}
-				// A state session merged into a larger one: move it.
-				old := state.AppendWindow(nil, it.start, it.end)
-				if err := o.acc.Delete(hash, key, old); err != nil {
-					return err
-				}
-				for _, m := range o.dist {
-					if m == nil {
-						continue
-					}
-					var vals [][]byte
-					if err := m.Iterate(hash, key, old, func(v []byte, _ struct{}) bool { vals = append(vals, v); return true }); err != nil {
-						return err
-					}
-					for _, v := range vals {
-						if err := m.Put(hash, key, c.ns, v, struct{}{}); err != nil {
-							return err
-						}
-					}
-					if err := m.Clear(hash, key, old); err != nil {
-						return err
-					}
-				}
-			}
-			c.blob[0] |= flagPending
-			clusters = append(clusters, c)
-		}
-		lo = hi
-	}
-	clusterOf := func(g uint32) int { return locals[g].cluster }
-	o.applySketches(func(g uint32) []byte {
-		if c := clusterOf(g); c >= 0 {
-			return clusters[c].blob
-		}
-		return nil
-	}, func(g uint32, b []byte) { clusters[clusterOf(g)].blob = b })
-	if err := o.applyDistinct(order, func(g uint32) (uint64, []byte, []byte, bool) {
-		c := clusterOf(g)
-		if c < 0 {
-			return 0, nil, nil, false
-		}
-		return clusters[c].hash, clusters[c].key, clusters[c].ns, true
-	}); err != nil {
-		return err
-	}
-	for i := range clusters {
-		c := &clusters[i]
-		if o.isDue(c.end) {
-			if err := o.fire(c.hash, c.key, c.start, c.end, c.blob); err != nil {
-				return err
-			}
-		} else if !c.existed {
-			o.timers.add(timer{at: c.end - 1, kind: timerFire, hash: c.hash, key: string(c.key), start: c.start, end: c.end})
-		}
-		if err := o.acc.Put(c.hash, c.key, c.ns, c.blob); err != nil {
-			return err
-		}
-	}
-	return nil
 }

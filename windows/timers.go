@@ -1,9 +1,7 @@
 package windows
 
 import (
-	"container/heap"
-	"slices"
-	"strings"
+	"bytes"
 )
 
 // Timers are derived from window state, never stored: after a restore they
@@ -11,10 +9,11 @@ import (
 // at end-1, an emitted one is purged at end-1+lateness). A timer whose
 // window is gone (merged session, purged) does nothing when it fires.
 //
-// Many windows share a firing time (every key's window [s, e) fires at
-// e-1), so timers are kept in buckets per time, with a heap of the distinct
-// times only. A bucket is sorted when it fires (kind, end, start, key), so
-// the firing order is deterministic, and duplicates are dropped then.
+// Tumbling and sliding windows keep theirs as buckets of cache entries
+// (operator.fireAt, purgeAt). Session timers are one binary heap ordered
+// by (time, kind, end, start, key), so the firing order is deterministic;
+// equal timers pop one after the other and all but the first are marked
+// dup. A timer refers to its key's cache entry (no copy of the key).
 
 type timerKind uint8
 
@@ -23,33 +22,66 @@ const (
 	timerPurge
 )
 
+// timer is a timer of a session window; ent (counted in ent.refs until
+// the timer is popped and released) gives its key.
 type timer struct {
 	at         int64
 	kind       timerKind
-	hash       uint64
-	key        string
+	dup        bool // popped right after an equal timer: skip
+	ent        *sessKey
 	start, end int64
 }
 
 type timerQueue struct {
-	times   int64Heap
-	buckets map[int64][]timer
-	n       int
+	h []timer
+}
+
+func (q *timerQueue) less(i, j int) bool {
+	a, b := &q.h[i], &q.h[j]
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return compareTimers(a, b) < 0
 }
 
 func (q *timerQueue) add(t timer) {
-	if q.buckets == nil {
-		q.buckets = map[int64][]timer{}
+	q.h = append(q.h, t)
+	for i := len(q.h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q.h[i], q.h[p] = q.h[p], q.h[i]
+		i = p
 	}
-	b, ok := q.buckets[t.at]
-	if !ok {
-		heap.Push(&q.times, t.at)
-	}
-	q.buckets[t.at] = append(b, t)
-	q.n++
 }
 
-func compareTimers(a, b timer) int {
+// pop removes the first timer.
+func (q *timerQueue) pop() timer {
+	h := q.h
+	t := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h[n] = timer{}
+	q.h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && q.less(c+1, c) {
+			c++
+		}
+		if !q.less(c, i) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	return t
+}
+
+func compareTimers(a, b *timer) int {
 	switch {
 	case a.kind != b.kind:
 		return int(a.kind) - int(b.kind)
@@ -58,28 +90,24 @@ func compareTimers(a, b timer) int {
 	case a.start != b.start:
 		return cmpInt(a.start, b.start)
 	}
-	return strings.Compare(a.key, b.key)
+	return bytes.Compare(a.ent.key, b.ent.key)
 }
 
-// popDue removes and returns every timer at or before wm, in order.
+// popDue removes and appends to dst every timer at or before wm, in
+// order; a timer equal to the one before it is marked dup.
 func (q *timerQueue) popDue(wm int64, dst []timer) []timer {
-	for len(q.times) > 0 && q.times[0] <= wm {
-		at := heap.Pop(&q.times).(int64)
-		b := q.buckets[at]
-		delete(q.buckets, at)
-		q.n -= len(b)
-		slices.SortFunc(b, compareTimers)
-		for i, t := range b {
-			if i > 0 && compareTimers(b[i-1], t) == 0 {
-				continue
-			}
-			dst = append(dst, t)
+	first := len(dst)
+	for len(q.h) > 0 && q.h[0].at <= wm {
+		t := q.pop()
+		if n := len(dst); n > first && dst[n-1].at == t.at && compareTimers(&dst[n-1], &t) == 0 {
+			t.dup = true
 		}
+		dst = append(dst, t)
 	}
 	return dst
 }
 
-func (q *timerQueue) len() int { return q.n }
+func (q *timerQueue) len() int { return len(q.h) }
 
 type int64Heap []int64
 
