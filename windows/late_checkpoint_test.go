@@ -194,7 +194,9 @@ type lateRun struct {
 	subs []*driver
 }
 
-func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, id uint64) *lateRun {
+// startLateRun starts par subtasks, restored from restore if not nil
+// (dirs: the snapshot directories of a files-mode checkpoint).
+func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, id uint64, dirs ...string) *lateRun {
 	t.Helper()
 	spec, err := New(opts)
 	if err != nil {
@@ -206,7 +208,7 @@ func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, res
 		tk := &arrowexec.Task{Node: "w", Subtask: sub, Parallelism: par, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{evSchema}}
 		if restore != nil {
 			lo, hi := arrowexec.KeyGroupRange(128, par, sub)
-			rs := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}}
+			rs := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}, Dirs: dirs}
 			for _, s := range restore {
 				rs.Operator = append(rs.Operator, s.Operator)
 				for kg, b := range s.KeyGroups {

@@ -28,8 +28,8 @@ type sessKey struct {
 	hash   uint64
 	key    []byte // owned; the cache map's key points into it
 	sess   []session
-	refs   int32 // timers that reference the entry
-	cached bool  // the cache's entry of the key; else evicted or emptied (look the key up again)
+	refs   int32    // timers that reference the entry
+	cached bool     // the cache's entry of the key; else evicted or emptied (look the key up again)
 	next   *sessKey // next cached key of the same hash
 }
 

@@ -209,12 +209,15 @@ func TestSessionCacheCheckpointOracle(t *testing.T) {
 
 				// Run 1: chunks up to cut, checkpoint, then two more chunks
 				// whose output is lost with the subtasks.
-				r1 := startSessionRun(t, mem, opts, ps[0], nil, cfg.files)
+				var late, lost int64
+				r1, dirs := startSessionRun(t, mem, opts, ps[0], nil, nil, cfg.files, &late)
 				for c := 0; c < cut; c++ {
 					r1.chunk(chunks[c], after[c])
 				}
 				got := slices.Clone(r1.rows())
-				late := r1.late
+				for _, d := range r1.subs {
+					d.op.lateHook = func(b arrow.RecordBatch) { lost += b.NumRows() }
+				}
 				completes := make([]func(context.Context) (arrowexec.SubtaskSnapshot, error), len(r1.subs))
 				for i, d := range r1.subs {
 					var err error
@@ -232,16 +235,15 @@ func TestSessionCacheCheckpointOracle(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				r1.close()
+				r1.crash()
 
 				// Run 2: restore at par2, the rest of the input, finish.
-				r2 := startSessionRun(t, mem, opts, ps[1], &sessionRestore{snaps: snaps, dirs: r1.dirs}, false)
+				r2, _ := startSessionRun(t, mem, opts, ps[1], snaps, dirs, false, &late)
 				for c := cut; c < len(chunks); c++ {
 					r2.chunk(chunks[c], after[c])
 				}
 				r2.finish()
 				got = append(got, r2.rows()...)
-				late += r2.late
 
 				var c collected
 				c.rows = got
@@ -263,94 +265,25 @@ func TestSessionCacheCheckpointOracle(t *testing.T) {
 	}
 }
 
-type sessionRestore struct {
-	snaps []arrowexec.SubtaskSnapshot
-	dirs  []string // files-mode snapshot directories, by subtask
-}
-
-// sessionRun drives par subtasks of a window operator by hand, routing
-// each chunk's rows by key group and giving all the same watermarks.
-type sessionRun struct {
-	t    *testing.T
-	mem  memory.Allocator
-	subs []*driver
-	dirs []string
-	late int64
-}
-
-func startSessionRun(t *testing.T, mem memory.Allocator, opts Options, par int, rs *sessionRestore, files bool) *sessionRun {
+// startSessionRun starts a lateRun that counts late rows into late and,
+// with files, snapshots into a directory per subtask (returned).
+func startSessionRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, restoreDirs []string, files bool, late *int64) (*lateRun, []string) {
 	t.Helper()
-	spec, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &sessionRun{t: t, mem: mem}
-	ctx := context.Background()
-	for sub := 0; sub < par; sub++ {
-		task := &arrowexec.Task{Node: "w", Subtask: sub, Parallelism: par, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{evSchema}}
-		if rs != nil {
-			lo, hi := arrowexec.KeyGroupRange(128, par, sub)
-			restore := &arrowexec.RestoreState{CheckpointID: 1, KeyGroups: map[int][]byte{}, Dirs: rs.dirs}
-			for _, s := range rs.snaps {
-				restore.Operator = append(restore.Operator, s.Operator)
-				for kg, b := range s.KeyGroups {
-					if kg >= lo && kg < hi {
-						restore.KeyGroups[kg] = b
-					}
-				}
-			}
-			task.Restore = restore
-		}
+	r := startLateRun(t, mem, opts, par, restore, 1, restoreDirs...)
+	var dirs []string
+	for _, d := range r.subs {
+		d.op.lateHook = func(b arrow.RecordBatch) { *late += b.NumRows() }
 		if files {
 			dir := filepath.Join(t.TempDir(), "chk-1")
-			r.dirs = append(r.dirs, dir)
-			task.SnapshotDir = func(uint64) (string, error) { return dir, os.MkdirAll(dir, 0o755) }
+			dirs = append(dirs, dir)
+			d.op.t.SnapshotDir = func(uint64) (string, error) { return dir, os.MkdirAll(dir, 0o755) }
 		}
-		op, err := spec.New(task)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &driver{t: t, op: op.(*operator), ctx: ctx}
-		d.op.lateHook = func(b arrow.RecordBatch) { r.late += b.NumRows() }
-		if err := d.op.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		r.subs = append(r.subs, d)
 	}
-	return r
+	return r, dirs
 }
 
-// chunk feeds each subtask its rows of evs, then the watermark wm.
-func (r *sessionRun) chunk(evs []ev, wm int64) {
-	bs := toBatches(r.mem, evs, len(evs))
-	defer releaseBatches(bs)
-	b := bs[0]
-	hashes := make([]uint64, b.NumRows())
-	if err := arrowexec.HashColumns([]arrow.Array{b.Column(0)}, hashes); err != nil {
-		r.t.Fatal(err)
-	}
-	par := len(r.subs)
-	for sub, d := range r.subs {
-		lo, hi := arrowexec.KeyGroupRange(128, par, sub)
-		var idx []int32
-		for i, h := range hashes {
-			if kg := arrowexec.KeyGroupOf(h, 128); kg >= lo && kg < hi {
-				idx = append(idx, int32(i))
-			}
-		}
-		if len(idx) > 0 {
-			mine, err := arrowexec.TakeRecord(r.mem, b, idx)
-			if err != nil {
-				r.t.Fatal(err)
-			}
-			d.process(mine)
-			mine.Release()
-		}
-		d.watermark(wm)
-	}
-}
-
-func (r *sessionRun) rows() []struct {
+// rows returns what the subtasks of r emitted.
+func (r *lateRun) rows() []struct {
 	w winKey
 	r result
 } {
@@ -362,18 +295,4 @@ func (r *sessionRun) rows() []struct {
 		out = append(out, d.out.rows...)
 	}
 	return out
-}
-
-func (r *sessionRun) close() {
-	for _, d := range r.subs {
-		if err := d.op.Close(); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-func (r *sessionRun) finish() {
-	for _, d := range r.subs {
-		d.finish()
-	}
 }
