@@ -99,3 +99,52 @@ func TestSortByKey(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerQueue checks the session timer heap against sorting: timers
+// pop in (time, kind, end, start, key) order, equal ones marked dup, with
+// interleaved adds and pops, few distinct times and keys (many ties).
+func TestTimerQueue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ents := []*sessKey{{key: []byte("a")}, {key: []byte("b")}, {key: []byte("ab")}, {key: []byte("a")}}
+	var q timerQueue
+	var want []timer
+	wm := int64(0)
+	for step := 0; step < 20000; step++ {
+		if rng.IntN(3) > 0 {
+			tm := timer{at: wm + rng.Int64N(40), kind: timerKind(rng.IntN(2)), ent: ents[rng.IntN(len(ents))], start: rng.Int64N(4)}
+			tm.end = tm.at + 1 - int64(tm.kind)*5
+			q.add(tm)
+			want = append(want, tm)
+			continue
+		}
+		wm += rng.Int64N(5)
+		got := q.popDue(wm, nil)
+		var due, rest []timer
+		for _, tm := range want {
+			if tm.at <= wm {
+				due = append(due, tm)
+			} else {
+				rest = append(rest, tm)
+			}
+		}
+		want = rest
+		slices.SortFunc(due, func(a, b timer) int {
+			if a.at != b.at {
+				return cmpInt(a.at, b.at)
+			}
+			return compareTimers(&a, &b)
+		})
+		if len(got) != len(due) || q.len() != len(want) {
+			t.Fatalf("step %d: popped %d, want %d; left %d, want %d", step, len(got), len(due), q.len(), len(want))
+		}
+		for i := range got {
+			g, w := got[i], due[i]
+			if g.at != w.at || compareTimers(&g, &w) != 0 {
+				t.Fatalf("step %d: timer %d is %+v, want %+v", step, i, g, w)
+			}
+			if dup := i > 0 && g.at == due[i-1].at && compareTimers(&due[i-1], &w) == 0; g.dup != dup {
+				t.Fatalf("step %d: timer %d dup %v, want %v", step, i, g.dup, dup)
+			}
+		}
+	}
+}

@@ -44,10 +44,13 @@ func (q *timerQueue) less(i, j int) bool {
 	return compareTimers(a, b) < 0
 }
 
+// The heap is 4-ary: half the levels of a binary one, and a node's
+// children share a cache line or two.
+
 func (q *timerQueue) add(t timer) {
 	q.h = append(q.h, t)
 	for i := len(q.h) - 1; i > 0; {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !q.less(i, p) {
 			break
 		}
@@ -65,18 +68,21 @@ func (q *timerQueue) pop() timer {
 	h[n] = timer{}
 	q.h = h[:n]
 	for i := 0; ; {
-		c := 2*i + 1
+		c := 4*i + 1
 		if c >= n {
 			break
 		}
-		if c+1 < n && q.less(c+1, c) {
-			c++
+		m := c
+		for k := c + 1; k < min(c+4, n); k++ {
+			if q.less(k, m) {
+				m = k
+			}
 		}
-		if !q.less(c, i) {
+		if !q.less(m, i) {
 			break
 		}
-		h[i], h[c] = h[c], h[i]
-		i = c
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
 	return t
 }
