@@ -54,9 +54,11 @@
 // length, rows and committed footer: the Parquet footer of the row groups
 // written so far, kept in the checkpoint, not in the file, so that the
 // first committed-length bytes followed by that footer are a valid Parquet
-// file of the rows before the barrier. (A row group cannot span a barrier:
-// Parquet row groups, unlike parts, are bounded by the checkpoint
-// interval.) The snapshot also lists every pending part and the next part
+// file of the rows before the barrier. The open row group is not cut at
+// the barrier while its rows are small (up to 8 MiB of Arrow buffers): the
+// snapshot carries them (Arrow IPC, zstd) and recovery writes them out
+// again, so row groups, like parts, do not follow the checkpoint interval;
+// a larger open row group is written out at the barrier. The snapshot also lists every pending part and the next part
 // number. When the checkpoint is complete (NotifyCheckpointComplete) the
 // parts pending at its barrier are published; a part open at a barrier is
 // published once it is closed and a later checkpoint completes. A restore

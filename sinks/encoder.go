@@ -106,6 +106,18 @@ type parquetEncoder struct {
 	wrote   bool
 	done    bool // closed: size is the file's
 	checked int  // row groups checked by checkCommittedFooter
+
+	// The batches (retained) that hold the rows of the open row group, so
+	// that a barrier can carry them in the checkpoint instead of cutting
+	// the row group (see commitCarry). tail holds tailRows rows, of which
+	// the last RowGroupNumRows are the open row group's; tailBytes is
+	// their buffers' size. Once tailBytes passes carryLimit the batches are
+	// let go until the next cut: a barrier then cuts the row group.
+	tail       []arrow.RecordBatch
+	tailRows   int64
+	tailBytes  int64
+	carryLimit int64
+	noCarry    bool
 }
 
 func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Allocator, w io.Writer) (*parquetEncoder, error) {
@@ -126,9 +138,119 @@ func (e *parquetEncoder) write(b arrow.RecordBatch) error {
 		return err
 	}
 	if e.fw.RowGroupTotalCompressedBytes() >= e.opts.RowGroupBytes {
-		return e.fw.NewBufferedRowGroupChecked()
+		if err := e.fw.NewBufferedRowGroupChecked(); err != nil {
+			return err
+		}
+	}
+	return e.track(b)
+}
+
+// track keeps the batches holding the open row group's rows after b was
+// written (pqarrow may have cut row groups inside b).
+func (e *parquetEncoder) track(b arrow.RecordBatch) error {
+	if e.carryLimit <= 0 {
+		return nil
+	}
+	open, err := e.fw.RowGroupNumRows()
+	if err != nil {
+		return err
+	}
+	if open == 0 {
+		e.dropTail()
+		e.noCarry = false
+		return nil
+	}
+	if e.noCarry {
+		return nil
+	}
+	b.Retain()
+	e.tail = append(e.tail, b)
+	e.tailRows += b.NumRows()
+	e.tailBytes += batchBytes(b)
+	for len(e.tail) > 1 && e.tailRows-e.tail[0].NumRows() >= int64(open) {
+		e.tailRows -= e.tail[0].NumRows()
+		e.tailBytes -= batchBytes(e.tail[0])
+		e.tail[0].Release()
+		e.tail[0] = nil
+		e.tail = e.tail[1:]
+	}
+	if e.tailBytes > e.carryLimit {
+		e.dropTail()
+		e.noCarry = true
 	}
 	return nil
+}
+
+func (e *parquetEncoder) dropTail() {
+	for i, b := range e.tail {
+		b.Release()
+		e.tail[i] = nil
+	}
+	e.tail, e.tailRows, e.tailBytes = e.tail[:0], 0, 0
+}
+
+// batchBytes is the size of b's buffers (shared buffers counted once per
+// use: an upper bound, without the allocation util.TotalRecordSize makes).
+func batchBytes(b arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range b.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if d.DataType().ID() == arrow.DICTIONARY {
+		n += dataBytes(d.Dictionary())
+	}
+	return n
+}
+
+// commitCarry is commit without cutting the open row group: it flushes,
+// commits the closed row groups (length and footer as commit returns them;
+// 0 and nil when none is closed yet) and returns the open row group's rows
+// as slices of the batches that hold them, which the caller releases. The
+// row group stays open, so it can span the barrier: the checkpoint carries
+// its rows. ok is false, and nothing is done, when the rows cannot be
+// carried (more than carryLimit bytes, or the open row group is empty):
+// use commit.
+func (e *parquetEncoder) commitCarry() (length int64, footer []byte, carried []arrow.RecordBatch, ok bool, err error) {
+	open, err := e.fw.RowGroupNumRows()
+	if err != nil || open == 0 || e.noCarry || e.carryLimit <= 0 || e.tailRows < int64(open) {
+		return 0, nil, nil, false, err
+	}
+	if err := e.bw.Flush(); err != nil {
+		return 0, nil, nil, false, err
+	}
+	md, err := e.fw.FileMetadata()
+	if err != nil {
+		return 0, nil, nil, false, err
+	}
+	if md.NumRowGroups() > 1 {
+		if length, footer, err = e.footer(md); err != nil {
+			return 0, nil, nil, false, err
+		}
+	}
+	skip := e.tailRows - int64(open)
+	for _, b := range e.tail {
+		n := b.NumRows()
+		if skip >= n {
+			skip -= n
+			continue
+		}
+		carried = append(carried, b.NewSlice(skip, n))
+		skip = 0
+	}
+	return length, footer, carried, true, nil
 }
 
 func (e *parquetEncoder) size() int64 {
@@ -172,6 +294,7 @@ func (e *parquetEncoder) close() error {
 // closeWriter closes the part the ordinary way: pqarrow writes the open row
 // group and the footer.
 func (e *parquetEncoder) closeWriter() error {
+	e.dropTail()
 	if err := e.fw.Close(); err != nil {
 		return err
 	}
@@ -212,18 +335,26 @@ func (e *parquetEncoder) commit() (int64, []byte, error) {
 	if err := e.bw.Flush(); err != nil {
 		return 0, nil, err
 	}
-	length := e.cw.n
+	e.dropTail()
+	e.noCarry = false
 	md, err := e.fw.FileMetadata()
 	if err != nil {
 		return 0, nil, err
 	}
+	return e.footer(md)
+}
+
+// footer returns the committed length and the committed footer of the
+// closed row groups of md, the writer's metadata snapshot, after a flush.
+func (e *parquetEncoder) footer(md *metadata.FileMetaData) (int64, []byte, error) {
+	length := e.cw.n
 	// The last row group of the snapshot is the open one: started by the
 	// first write and by every cut, finished only by the next cut or Close.
 	closed := make([]int, md.NumRowGroups()-1)
 	for i := range closed {
 		closed[i] = i
 	}
-	md, err = md.Subset(closed)
+	md, err := md.Subset(closed)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -283,6 +414,7 @@ func checkCommittedFooter(md *metadata.FileMetaData, from int, length, rows int6
 // discard releases the writer's memory without writing anything more to
 // the file.
 func (e *parquetEncoder) discard() {
+	e.dropTail()
 	e.done = true
 	n := e.cw.n
 	e.cw.w = io.Discard

@@ -145,7 +145,7 @@ func (s *fileSink) Open(ctx context.Context) error {
 		return fmt.Errorf("sinks: mkdir %s: %w", s.opts.Dir, err)
 	}
 	if s.opts.Commit == CommitOnCheckpoint && s.restore != nil {
-		return s.recover(s.restore)
+		return s.recover(ctx, s.restore)
 	}
 	return s.removeStale()
 }
@@ -320,6 +320,9 @@ func (s *fileSink) openPart() error {
 		_ = f.Close()
 		_ = s.fs.Remove(p.tmp)
 		return fmt.Errorf("sinks: create %s: %w", p.tmp, err)
+	}
+	if pe, ok := enc.(*parquetEncoder); ok && s.opts.Commit == CommitOnCheckpoint {
+		pe.carryLimit = maxCarry
 	}
 	p.enc = enc
 	s.cur = p

@@ -3,13 +3,19 @@ package sinks
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/riffle-dev/riffle/arrowexec"
 )
 
@@ -29,10 +35,15 @@ import (
 //     and row count. Text is a sequence of rows, so the first
 //     committed-length bytes are exactly the rows before the barrier.
 //   - Parquet ("committed footers"): a Parquet file is only readable with
-//     its footer, which pqarrow writes at Close and cannot take back. At a
-//     barrier the encoder closes its buffered row group (when it holds
-//     rows: no empty row group), flushes and fsyncs the file; everything
-//     after the leading "PAR1" is then complete column chunks. The snapshot
+//     its footer, which pqarrow writes at Close and cannot take back. The
+//     file holds complete row groups only (pqarrow buffers the open one in
+//     memory). At a barrier, when the open row group's rows fit maxCarry
+//     (8 MiB of Arrow buffers; the encoder keeps the batches that hold
+//     them, retained, and lets them go past the bound), the row group
+//     stays open and the snapshot carries its rows (writerState.Carry,
+//     Arrow IPC with zstd); otherwise the encoder closes it (when it holds
+//     rows: no empty row group). Either way it flushes and fsyncs the file;
+//     everything after the leading "PAR1" is then complete column chunks. The snapshot
 //     records the committed length and row count and the committed footer:
 //     pqarrow's metadata snapshot (what Close would write now) without the
 //     open, empty row group, serialized as parquet/file writes a footer
@@ -48,11 +59,20 @@ import (
 //     row group counts only its flushed pages towards the part's size). Every
 //     Arrow type pqarrow writes goes through this path (committed footers
 //     hold only the closed row groups' metadata, whatever the types), so
-//     there is no per-schema fallback. Costs: a row group cannot span a
-//     barrier, so row groups are bounded by the checkpoint interval (file
-//     size is not); the footer grows by one row group's metadata per
-//     checkpoint (about 80-110 bytes per column), and it is serialized at
-//     every barrier. A part whose footer reaches maxCommittedFooter (1 MiB:
+//     there is no per-schema fallback. Costs: a row group larger than
+//     maxCarry at a barrier is cut there; the footer grows by one row
+//     group's metadata per cut (about 80-110 bytes per column), and it is
+//     serialized at every barrier; carried rows are serialized at every
+//     barrier and held in the checkpoint (up to maxCarry per subtask,
+//     before compression). A part none of whose row groups is closed yet
+//     is not recorded as open (the carry, with the part's number, holds
+//     all its rows). Recovery writes the carried rows again, and cuts the
+//     part back to its committed row groups or, with none, removes it;
+//     except when the part was finished and published right after the
+//     barrier (a stop after a final checkpoint), which the part's row
+//     count tells (committed plus carried): it is kept as it is, and the
+//     carried rows are not written again, so published output never
+//     changes. A part whose footer reaches maxCommittedFooter (1 MiB:
 //     about a thousand checkpoints for ten columns) is closed at the
 //     barrier, which keeps the barrier's cost and the state size bounded.
 //
@@ -77,7 +97,9 @@ import (
 // Recovery (Open with Task.Restore) completes the restored checkpoint and
 // discards everything newer, for every previous subtask (previous subtask j
 // is recovered by new subtask j mod Parallelism, so a sink may restore at
-// another parallelism):
+// another parallelism) in the steps below, then writes the rows the
+// checkpoint carried into the recovering subtask's first new part, as if
+// they were input. The steps:
 //
 //  1. a pending part is published: renamed into place if its in-progress
 //     file is still there, left alone if it was already published;
@@ -118,6 +140,14 @@ type writerState struct {
 	NextSeq int         `json:"next_seq"`
 	Pending []partState `json:"pending,omitempty"`
 	Open    *partState  `json:"open,omitempty"`
+	// Carry holds the CarryRows rows of the open row group of open
+	// Parquet part CarrySeq (Arrow IPC stream, zstd; base64 in the JSON):
+	// written to no file the checkpoint commits, so recovery writes them
+	// out again, unless the part was finished and published right after
+	// the barrier (see recoverCarried).
+	Carry     []byte `json:"carry,omitempty"`
+	CarrySeq  int    `json:"carry_seq,omitempty"`
+	CarryRows int64  `json:"carry_rows,omitempty"`
 }
 
 type partState struct {
@@ -137,10 +167,18 @@ type partState struct {
 // that cost and the state size flat. A var for tests.
 var maxCommittedFooter = 1 << 20
 
-// sinkStateVersion 2 adds open Parquet parts (partState.Footer); version 1
-// states, which never have one, are still read. A version 1 reader refuses
-// version 2, which it would misread.
-const sinkStateVersion = 2
+// maxCarry bounds the rows a barrier carries in the checkpoint instead of
+// cutting the open Parquet row group (bytes of Arrow buffers): below it a
+// row group spans barriers, so row groups, like parts, do not follow the
+// checkpoint interval; above it the barrier cuts the row group. A var for
+// tests.
+var maxCarry int64 = 8 << 20
+
+// sinkStateVersion 2 adds open Parquet parts (partState.Footer), version 3
+// carried rows (writerState.Carry); older states, which have neither, are
+// still read. An older reader refuses a newer version, which it would
+// misread.
+const sinkStateVersion = 3
 
 var (
 	_ arrowexec.Checkpointer       = (*fileSink)(nil)
@@ -154,38 +192,8 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		return arrowexec.SubtaskSnapshot{}, nil
 	}
 	own := writerState{Subtask: s.subtask}
-	if p := s.cur; p != nil {
-		if pe, ok := p.enc.(*parquetEncoder); ok {
-			length, footer, err := pe.commit()
-			switch {
-			case errors.Is(err, errFooterNotSelfContained) || err == nil && (length >= s.opts.PartSize || len(footer) >= maxCommittedFooter):
-				// Cannot span the barrier, is full (the row group
-				// just written counts in full now), or has spanned
-				// enough barriers: close the part here.
-				if err := s.closePart(); err != nil {
-					return arrowexec.SubtaskSnapshot{}, err
-				}
-			case err != nil:
-				return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: write %s: %w", p.tmp, err)
-			default:
-				if !s.opts.NoSync {
-					if err := p.f.Sync(); err != nil {
-						return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
-					}
-				}
-				own.Open = &partState{Seq: p.seq, Rows: p.rows, Bytes: length, Footer: footer}
-			}
-		} else {
-			if err := p.enc.(interface{ flush() error }).flush(); err != nil {
-				return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: write %s: %w", p.tmp, err)
-			}
-			if !s.opts.NoSync {
-				if err := p.f.Sync(); err != nil {
-					return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
-				}
-			}
-			own.Open = &partState{Seq: p.seq, Rows: p.rows, Bytes: p.enc.size()}
-		}
+	if err := s.commitOpen(&own); err != nil {
+		return arrowexec.SubtaskSnapshot{}, err
 	}
 	for _, p := range s.pending {
 		if p.ckpt == 0 {
@@ -202,6 +210,125 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	return arrowexec.SubtaskSnapshot{Operator: b}, nil
 }
 
+// commitOpen pre-commits the open part, if any, into own: its committed
+// bytes are made durable and recorded, or it is closed (then pending).
+func (s *fileSink) commitOpen(own *writerState) error {
+	p := s.cur
+	if p == nil {
+		return nil
+	}
+	pe, isParquet := p.enc.(*parquetEncoder)
+	if !isParquet {
+		if err := p.enc.(interface{ flush() error }).flush(); err != nil {
+			return fmt.Errorf("sinks: write %s: %w", p.tmp, err)
+		}
+		if err := s.sync(p); err != nil {
+			return err
+		}
+		own.Open = &partState{Seq: p.seq, Rows: p.rows, Bytes: p.enc.size()}
+		return nil
+	}
+	var (
+		length  int64
+		footer  []byte
+		carried []arrow.RecordBatch
+		ok      bool
+		err     error
+	)
+	// A part that may be full once its open row group is written (the
+	// row group's Arrow size bounds its encoded size from above, roughly)
+	// has the row group cut, so that it is closed here if it is full.
+	if pe.cw.n+pe.tailBytes < s.opts.PartSize {
+		length, footer, carried, ok, err = pe.commitCarry()
+		if ok {
+			defer releaseBatches(carried)
+		}
+	}
+	if err == nil && !ok {
+		length, footer, err = pe.commit()
+	}
+	switch {
+	case errors.Is(err, errFooterNotSelfContained) || err == nil && len(footer) >= maxCommittedFooter || err == nil && !ok && length >= s.opts.PartSize:
+		// Cannot span the barrier, has spanned enough barriers, or is
+		// full (the row group just cut counts in full now): close the
+		// part here.
+		return s.closePart()
+	case err != nil:
+		return fmt.Errorf("sinks: write %s: %w", p.tmp, err)
+	}
+	if ok {
+		if own.Carry, err = encodeCarry(s.schema, s.mem, carried); err != nil {
+			return fmt.Errorf("sinks: file sink %s: carry the open row group of %s: %w", s.opts.Dir, p.tmp, err)
+		}
+		own.CarrySeq = p.seq
+		for _, b := range carried {
+			own.CarryRows += b.NumRows()
+		}
+		if length == 0 {
+			// No row group closed yet: nothing of the file is
+			// committed; the carry holds it all.
+			return nil
+		}
+	}
+	if err := s.sync(p); err != nil {
+		return err
+	}
+	own.Open = &partState{Seq: p.seq, Rows: int64(pe.fw.NumRows()), Bytes: length, Footer: footer}
+	return nil
+}
+
+func (s *fileSink) sync(p *part) error {
+	if s.opts.NoSync {
+		return nil
+	}
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("sinks: fsync %s: %w", p.tmp, err)
+	}
+	return nil
+}
+
+func releaseBatches(bs []arrow.RecordBatch) {
+	for _, b := range bs {
+		b.Release()
+	}
+}
+
+// encodeCarry serializes the carried rows of an open row group as an Arrow
+// IPC stream (zstd).
+func encodeCarry(schema *arrow.Schema, mem memory.Allocator, bs []arrow.RecordBatch) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(mem), ipc.WithZstd())
+	for _, b := range bs {
+		if err := w.Write(b); err != nil {
+			_ = w.Close()
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeCarry writes rows a checkpoint carried (encodeCarry) into this
+// subtask's output, as if they had just arrived.
+func (s *fileSink) writeCarry(ctx context.Context, carry []byte, prev int, id uint64) error {
+	r, err := ipc.NewReader(bytes.NewReader(carry), ipc.WithAllocator(s.mem))
+	if err != nil {
+		return fmt.Errorf("sinks: file sink %s: checkpoint %d: carried rows of subtask %d: %w", s.opts.Dir, id, prev, err)
+	}
+	defer r.Release()
+	for r.Next() {
+		if err := s.Process(ctx, 0, r.RecordBatch(), nil); err != nil {
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d: carried rows of subtask %d: %w", s.opts.Dir, id, prev, err)
+		}
+	}
+	if err := r.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("sinks: file sink %s: checkpoint %d: carried rows of subtask %d: %w", s.opts.Dir, id, prev, err)
+	}
+	return nil
+}
+
 // NotifyCheckpointComplete publishes the parts pre-committed at barrier id
 // or earlier.
 func (s *fileSink) NotifyCheckpointComplete(ctx context.Context, id uint64) error {
@@ -216,7 +343,7 @@ func (s *fileSink) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 }
 
 // recover completes the checkpoint the subtask restores from (see above).
-func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
+func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) error {
 	var all []writerState
 	empty := 0
 	for i, blob := range rs.Operator {
@@ -228,7 +355,7 @@ func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
 		if err := json.Unmarshal(blob, &st); err != nil {
 			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: %w", s.opts.Dir, i, err)
 		}
-		if st.Version != sinkStateVersion && st.Version != 1 {
+		if st.Version < 1 || st.Version > sinkStateVersion {
 			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: unknown version %d", s.opts.Dir, i, st.Version)
 		}
 		all = append(all, st.Writers...)
@@ -241,6 +368,7 @@ func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
 	if empty > 0 {
 		return fmt.Errorf("sinks: file sink %s: checkpoint %d has no state for %d previous subtasks", s.opts.Dir, rs.CheckpointID, empty)
 	}
+	var carries []writerState
 	known := map[int]bool{}
 	for _, w := range all {
 		if known[w.Subtask] {
@@ -256,8 +384,12 @@ func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
 		if w.Subtask%s.par != s.subtask {
 			continue
 		}
-		if err := s.recoverWriter(w, names, rs.CheckpointID); err != nil {
+		kept, err := s.recoverWriter(w, names, rs.CheckpointID)
+		if err != nil {
 			return err
+		}
+		if len(w.Carry) > 0 && !kept {
+			carries = append(carries, w)
 		}
 		if w.Subtask == s.subtask {
 			s.seq = w.NextSeq
@@ -283,25 +415,121 @@ func (s *fileSink) recover(rs *arrowexec.RestoreState) error {
 			return fmt.Errorf("sinks: fsync dir %s: %w", s.opts.Dir, err)
 		}
 	}
+	// Rows the checkpoint carried in open row groups go into this run's
+	// first part, after the files are back to the checkpoint.
+	for _, w := range carries {
+		if err := s.writeCarry(ctx, w.Carry, w.Subtask, rs.CheckpointID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // recoverWriter publishes the parts of previous subtask w that checkpoint
 // id committed and removes that subtask's newer and in-progress files.
-func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) error {
+//
+// carryKept reports that the part holding the rows w carried was found
+// published with them, so they are not to be written again.
+func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) (carryKept bool, err error) {
 	done := map[int]bool{}
 	for _, p := range w.Pending {
 		if err := s.publishRecovered(w.Subtask, p, false, id); err != nil {
-			return err
+			return false, err
 		}
 		done[p.Seq] = true
+	}
+	if len(w.Carry) > 0 {
+		kept, err := s.recoverCarried(w, id)
+		if err != nil {
+			return false, err
+		}
+		done[w.CarrySeq] = true
+		if kept {
+			return true, s.removeNewer(w, names, done)
+		}
 	}
 	if p := w.Open; p != nil {
 		if err := s.publishRecovered(w.Subtask, *p, true, id); err != nil {
-			return err
+			return false, err
 		}
 		done[p.Seq] = true
 	}
+	return false, s.removeNewer(w, names, done)
+}
+
+// recoverCarried handles the part whose open row group checkpoint id
+// carried. When that part was finished and published right after the
+// barrier (a stop after a final checkpoint: Finish wrote the carried rows
+// as its last row group), its rows are exactly the committed ones plus the
+// carried ones, and it is kept as it is (published output never changes):
+// kept is true and the carry is not written again. Otherwise a part that
+// commits no row group is removed (in progress or published), and one that
+// does is left to publishRecovered, which cuts it back to the checkpoint.
+func (s *fileSink) recoverCarried(w writerState, id uint64) (kept bool, err error) {
+	final := filepath.Join(s.opts.Dir, s.nameOf(w.Subtask, w.CarrySeq))
+	var committed int64
+	if w.Open != nil && w.Open.Seq == w.CarrySeq {
+		committed = w.Open.Rows
+	}
+	if _, err := s.fs.Stat(final); err == nil {
+		rows, err := s.parquetRows(final)
+		if err != nil {
+			return false, fmt.Errorf("sinks: recover %s: %w", final, err)
+		}
+		if rows == committed+w.CarryRows {
+			s.spec.addPublished(PartInfo{Path: final, Subtask: w.Subtask, Seq: w.CarrySeq, Rows: rows})
+			return true, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("sinks: recover %s: %w", final, err)
+	}
+	if committed == 0 {
+		if err := s.removeFile(filepath.Base(final)); err != nil {
+			return false, err
+		}
+		if err := s.removeFile(tmpName(filepath.Base(final))); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// parquetRows reads the row count from the footer of Parquet file path.
+func (s *fileSink) parquetRows(path string) (int64, error) {
+	f, err := s.fs.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := s.fs.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	var tail [8]byte
+	if fi.Size() < 12 {
+		return 0, fmt.Errorf("%d bytes: not a Parquet file", fi.Size())
+	}
+	if _, err := f.ReadAt(tail[:], fi.Size()-8); err != nil {
+		return 0, err
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if string(tail[4:]) != "PAR1" || n > fi.Size()-12 {
+		return 0, fmt.Errorf("no Parquet footer")
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, fi.Size()-8-n); err != nil {
+		return 0, err
+	}
+	md, err := metadata.NewFileMetaData(buf, nil)
+	if err != nil {
+		return 0, err
+	}
+	return md.NumRows, nil
+}
+
+// removeNewer removes the in-progress files of previous subtask w, and
+// its published files numbered NextSeq or later, but those in done.
+func (s *fileSink) removeNewer(w writerState, names []string, done map[int]bool) error {
 	for _, n := range names {
 		st, seq, hidden, ok := s.parseName(n)
 		if !ok || st != w.Subtask || done[seq] {

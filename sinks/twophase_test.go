@@ -3,6 +3,7 @@ package sinks_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -175,6 +177,23 @@ func segments(rng *rand.Rand, mem memory.Allocator, schema *arrow.Schema, rows [
 		out[i] = splitBatches(rng, mem, schema, rows[lo:hi], 60)
 	}
 	return out
+}
+
+// segmentedInput makes n random rows (seeded) in nseg segments of random
+// batches, released, and the allocator checked, when the test ends.
+func segmentedInput(t *testing.T, seed1, seed2 uint64, n, nseg int) (*memory.CheckedAllocator, *arrow.Schema, [][]any, [][]arrow.RecordBatch) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	schema := testSchema()
+	rng := rand.New(rand.NewPCG(seed1, seed2))
+	rows := randomRows(rng, n)
+	segs := segments(rng, mem, schema, rows, nseg)
+	t.Cleanup(func() {
+		for _, s := range segs {
+			releaseAll(s)
+		}
+	})
+	return mem, schema, rows, segs
 }
 
 func ids(rows [][]any) []int64 {
@@ -503,6 +522,38 @@ func openParts(t *testing.T, blob []byte) []map[string]any {
 	return open
 }
 
+// carriedRows decodes the rows a snapshot carries in open row groups (the
+// state's "carry" fields, Arrow IPC streams).
+func carriedRows(t *testing.T, mem memory.Allocator, blob []byte) [][]any {
+	t.Helper()
+	var st struct {
+		Writers []struct {
+			Carry []byte `json:"carry"`
+		} `json:"writers"`
+	}
+	if err := json.Unmarshal(blob, &st); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	for _, w := range st.Writers {
+		if len(w.Carry) == 0 {
+			continue
+		}
+		r, err := ipc.NewReader(bytes.NewReader(w.Carry), ipc.WithAllocator(mem))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			rows = append(rows, arrowRows(t, r.RecordBatch().Columns())...)
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+	}
+	return rows
+}
+
 // hasOpenFooter reports whether a snapshot records an open part with a
 // committed footer (an open Parquet part).
 func hasOpenFooter(t *testing.T, blob []byte) bool {
@@ -521,23 +572,14 @@ func hasOpenFooter(t *testing.T, blob []byte) bool {
 // one part, which nothing publishes before Finish closes it; with a small
 // PartSize every part but the last reached PartSize.
 func TestTwoPhaseParquetSpansCheckpoints(t *testing.T) {
+	defer sinks.SetMaxCarry(0)() // barriers cut the row group: see TestTwoPhaseParquetCarry
 	for _, c := range []struct {
 		name     string
 		partSize int64
 	}{{"one-part", 1 << 30}, {"rolling", 64 << 10}} {
 		t.Run(c.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(t, 0)
-			schema := testSchema()
-			rng := rand.New(rand.NewPCG(31, 7))
-			rows := randomRows(rng, 5000)
 			const nchk = 50
-			segs := segments(rng, mem, schema, rows, nchk)
-			defer func() {
-				for _, s := range segs {
-					releaseAll(s)
-				}
-			}()
+			mem, schema, rows, segs := segmentedInput(t, 31, 7, 5000, nchk)
 			dir := t.TempDir()
 			opts := twoPhaseOpts(dir, sinks.Parquet)
 			opts.PartSize = c.partSize
@@ -696,6 +738,7 @@ func (f *crashFile) Write(p []byte) (int, error) {
 // back with arrow-go, and with pyarrow and DuckDB when the Python oracle is
 // available.
 func TestTwoPhaseParquetRecoverOpenPart(t *testing.T) {
+	defer sinks.SetMaxCarry(0)() // barriers cut the row group: see TestTwoPhaseParquetCarry
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	schema := testSchema()
@@ -808,17 +851,18 @@ func TestTwoPhaseParquetRecoverOpenPart(t *testing.T) {
 }
 
 // TestTwoPhaseRandom: random input, batch sizes, PartSize, row group
-// limits, checkpoint and notification points and crash point; sometimes a
-// recovery that crashes midway first. After recovery the published files
-// must hold exactly the input rows before the restored checkpoint's barrier
-// (every column), and after replaying the rest and finishing, the whole
-// input exactly once. The restored checkpoint is the last one taken (its
+// limits, carry bounds, checkpoint and notification points and crash
+// point; sometimes a recovery that crashes midway first. After recovery the
+// published files and the rows the checkpoint carried must hold exactly the
+// input rows before the restored checkpoint's barrier (every column), and
+// after replaying the rest and finishing, the files hold the whole input
+// exactly once. The restored checkpoint is the last one taken (its
 // notification may not have arrived) or, when that one was not notified,
 // the one before.
 func TestTwoPhaseRandom(t *testing.T) {
-	iters := map[sinks.Format]int{sinks.Parquet: 40, sinks.CSV: 12, sinks.JSONL: 12}
+	iters := map[sinks.Format]int{sinks.Parquet: 60, sinks.CSV: 12, sinks.JSONL: 12}
 	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV, sinks.JSONL} {
-		openRestored := 0 // runs restoring a checkpoint with an open part
+		openRestored := 0 // runs restoring a checkpoint with an open part or carried rows
 		defer func() {
 			t.Logf("%s: %d of %d runs restored an open part", f, openRestored, iters[f])
 			if f == sinks.Parquet && openRestored < iters[f]/4 {
@@ -841,6 +885,12 @@ func TestTwoPhaseRandom(t *testing.T) {
 				opts.Parquet.RowGroupRows = []int64{37, 500, 1 << 20}[rng.IntN(3)]
 				if rng.IntN(3) == 0 {
 					opts.Parquet.RowGroupBytes = 1 << (8 + rng.IntN(8))
+				}
+				// Barriers cut the open row group, carry it up to 4 KiB,
+				// or up to the default bound.
+				carry := []int64{0, 4 << 10, -1}[it%3]
+				if carry >= 0 {
+					defer sinks.SetMaxCarry(carry)()
 				}
 				chkEvery := 1 + rng.IntN(len(batches)/3+1)
 				crashAt := rng.IntN(len(batches) + 1)
@@ -885,7 +935,7 @@ func TestTwoPhaseRandom(t *testing.T) {
 				var restore *arrowexec.RestoreState
 				if from > 0 {
 					restore = restoreFrom(from, ckpts[from].blob)
-					if len(openParts(t, ckpts[from].blob)) > 0 {
+					if len(openParts(t, ckpts[from].blob)) > 0 || len(carriedRows(t, mem, ckpts[from].blob)) > 0 {
 						openRestored++
 					}
 				}
@@ -903,7 +953,21 @@ func TestTwoPhaseRandom(t *testing.T) {
 					t.Fatal(err)
 				}
 				c := ckpts[from]
-				checkPublishedRows(t, mem, dir, f, rows[:c.rows])
+				// The files hold the rows before the barrier but those
+				// the checkpoint carried, which the restored run writes
+				// again (into a part not published yet).
+				var carried [][]any
+				if from > 0 {
+					carried = carriedRows(t, mem, ckpts[from].blob)
+				}
+				if carry == 0 && len(carried) > 0 {
+					t.Fatalf("checkpoint %d carries %d rows with carrying off", from, len(carried))
+				}
+				if f == sinks.CSV {
+					compareRows(t, "published and carried", append(publishedRows(t, mem, dir, f), carried...), crlfToLF(rows[:c.rows]), cmpOpts{emptyIsNull: true})
+				} else {
+					compareRows(t, "published and carried", append(publishedRows(t, mem, dir, f), carried...), rows[:c.rows], cmpOpts{})
+				}
 				if f == sinks.Parquet {
 					publishedParquet(t, dir)
 				}
@@ -926,6 +990,7 @@ func TestTwoPhaseRandom(t *testing.T) {
 // its flushed pages before) is closed at the barrier, so the checkpoint's
 // completion publishes it, with exactly the rows before the barrier.
 func TestTwoPhaseParquetFullAtBarrier(t *testing.T) {
+	defer sinks.SetMaxCarry(0)() // barriers cut the row group: see TestTwoPhaseParquetCarry
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	schema := testSchema()
@@ -960,4 +1025,205 @@ func TestTwoPhaseParquetFullAtBarrier(t *testing.T) {
 	checkPublishedRows(t, mem, dir, sinks.Parquet, rows[:300])
 	r.finish()
 	checkPublishedRows(t, mem, dir, sinks.Parquet, rows)
+}
+
+// TestTwoPhaseParquetCarry: with checkpoints far more frequent than row
+// groups fill, a barrier carries the open row group's rows in the
+// checkpoint instead of cutting it, so row groups, like parts, do not follow
+// the checkpoint interval: 50 checkpoints over 5000 rows make one part of
+// one row group (TestTwoPhaseParquetSpansCheckpoints, with carrying off,
+// gets a row group per checkpoint). Past the carry bound a barrier cuts the
+// row group. Crashes restore at another parallelism: the carried rows are
+// written again, once.
+func TestTwoPhaseParquetCarry(t *testing.T) {
+	const nchk = 50
+	mem, schema, rows, segs := segmentedInput(t, 61, 5, 5000, nchk)
+	run := func(t *testing.T, carry int64) []int64 { // carry < 0: the default bound
+		if carry >= 0 {
+			defer sinks.SetMaxCarry(carry)()
+		}
+		dir := t.TempDir()
+		opts := twoPhaseOpts(dir, sinks.Parquet)
+		opts.PartSize = 1 << 30
+		opts.Parquet.RowGroupRows = 1 << 20
+		r, err := openSink(t, opts, mem, schema, 0, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range segs {
+			r.process(s)
+			blob := r.snapshot(uint64(i + 1))
+			if err := r.notify(uint64(i + 1)); err != nil {
+				t.Fatal(err)
+			}
+			// What the checkpoint holds (files and carry) is the input
+			// so far.
+			per := (len(rows) + nchk - 1) / nchk
+			got := append(publishedRows(t, mem, dir, sinks.Parquet), carriedRows(t, mem, blob)...)
+			if o := openParts(t, blob); len(o) == 1 {
+				got = append(got, committedOpenRows(t, mem, dir, o[0])...)
+			}
+			compareRows(t, fmt.Sprintf("checkpoint %d", i+1), got, rows[:min((i+1)*per, len(rows))], cmpOpts{})
+		}
+		r.finish()
+		checkPublishedRows(t, mem, dir, sinks.Parquet, rows)
+		paths := publishedParquet(t, dir)
+		if len(paths) != 1 {
+			t.Fatalf("published %v, want one part", paths)
+		}
+		return rowGroupRows(t, paths[0])
+	}
+	t.Run("one-row-group", func(t *testing.T) {
+		if rg := run(t, -1); len(rg) != 1 {
+			t.Errorf("row groups %v, want one of %d rows", rg, len(rows))
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		// About 40 bytes a row: a 16 KiB bound carries a few hundred rows.
+		rg := run(t, 16<<10)
+		if len(rg) < 5 || len(rg) >= nchk {
+			t.Errorf("row groups %v: want fewer than one per checkpoint, more than with no bound", rg)
+		}
+	})
+	t.Run("finished-after-checkpoint", func(t *testing.T) {
+		// A barrier carries the open row group, then the part is
+		// finished and published: right away (a stop after a final
+		// checkpoint), or after more rows. A run restoring the
+		// checkpoint keeps the part as it is in the first case
+		// (published output never changes) and does not write the
+		// carried rows again; in the second it takes the part back (or
+		// cuts it to its committed row groups) and writes them again.
+		// Either way the replay makes the output exactly once.
+		for _, more := range []bool{false, true} {
+			for _, closed := range []bool{false, true} {
+				t.Run(fmt.Sprintf("more-rows=%v/row-group-closed=%v", more, closed), func(t *testing.T) {
+					dir := t.TempDir()
+					opts := twoPhaseOpts(dir, sinks.Parquet)
+					opts.PartSize = 1 << 30
+					opts.Parquet.RowGroupRows = 1 << 20
+					n := 1
+					if closed {
+						// 300 rows: row groups of 130 and 130 are
+						// written, 40 rows are open.
+						opts.Parquet.RowGroupRows = 130
+						n = 3
+					}
+					r, err := openSink(t, opts, mem, schema, 0, 1, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, s := range segs[:n] {
+						r.process(s)
+					}
+					blob := r.snapshot(3)
+					if c, o := len(carriedRows(t, mem, blob)), len(openParts(t, blob)); c == 0 || closed != (o == 1) {
+						t.Fatalf("checkpoint 3: %d rows carried, %d open parts", c, o)
+					}
+					if more {
+						r.process(segs[n])
+					}
+					r.finish()
+					content := map[string]string{}
+					for _, p := range publishedParquet(t, dir) {
+						b, err := os.ReadFile(p)
+						if err != nil {
+							t.Fatal(err)
+						}
+						content[p] = string(b)
+					}
+					r2, err := openSink(t, opts, mem, schema, 0, 1, restoreFrom(3, blob))
+					if err != nil {
+						t.Fatal(err)
+					}
+					per := (len(rows) + nchk - 1) / nchk
+					if more {
+						compareRows(t, "published and carried", append(publishedRows(t, mem, dir, sinks.Parquet), carriedRows(t, mem, blob)...), rows[:n*per], cmpOpts{})
+					} else {
+						for p, c := range content {
+							if b, err := os.ReadFile(p); err != nil || string(b) != c {
+								t.Fatalf("recovery changed published %s (%v)", p, err)
+							}
+						}
+					}
+					r2.process(segs[n])
+					r2.finish()
+					checkExactlyOnce(t, mem, dir, sinks.Parquet, ids(rows[:(n+1)*per]))
+				})
+			}
+		}
+	})
+	t.Run("rescale", func(t *testing.T) {
+		for _, p2 := range []int{1, 3} {
+			t.Run(fmt.Sprint(p2), func(t *testing.T) {
+				dir := t.TempDir()
+				opts := twoPhaseOpts(dir, sinks.Parquet)
+				opts.PartSize = 1 << 30
+				opts.Parquet.RowGroupRows = 1 << 20
+				// Two subtasks write segments 0-19 and 20-39, take
+				// checkpoint 1 after 10 of theirs, write one more and
+				// crash.
+				var blobs [2][]byte
+				for st := 0; st < 2; st++ {
+					r, err := openSink(t, opts, mem, schema, st, 2, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, s := range segs[st*20 : st*20+10] {
+						r.process(s)
+					}
+					blobs[st] = r.snapshot(1)
+					if len(carriedRows(t, mem, blobs[st])) == 0 {
+						t.Fatalf("subtask %d: checkpoint carries no rows", st)
+					}
+					r.process(segs[st*20+10])
+					r.crash()
+				}
+				restore := restoreFrom(1, blobs[0], blobs[1])
+				var rs []*sinkRun
+				for st := 0; st < p2; st++ {
+					r, err := openSink(t, opts, mem, schema, st, p2, restore)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rs = append(rs, r)
+				}
+				var want [][]any
+				per := (len(rows) + nchk - 1) / nchk
+				for st := 0; st < 2; st++ {
+					for i, s := range segs[st*20 : st*20+20] {
+						if i >= 10 {
+							rs[(st+i)%p2].process(s)
+						}
+					}
+					want = append(want, rows[st*20*per:(st*20+20)*per]...)
+				}
+				for _, r := range rs {
+					r.finish()
+				}
+				checkExactlyOnce(t, mem, dir, sinks.Parquet, ids(want))
+				checkPublishedRows(t, mem, dir, sinks.Parquet, want)
+			})
+		}
+	})
+}
+
+// committedOpenRows reads the rows an open Parquet part commits: its first
+// bytes bytes followed by its committed footer.
+func committedOpenRows(t *testing.T, mem memory.Allocator, dir string, open map[string]any) [][]any {
+	t.Helper()
+	seq := int(open["seq"].(float64))
+	n := int64(open["bytes"].(float64))
+	footer, err := base64.StdEncoding.DecodeString(open["footer"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf(".part-%05d-%05d.parquet.inprogress", 0, seq)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "committed.parquet")
+	if err := os.WriteFile(p, append(data[:n:n], footer...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return readParquetRows(t, mem, p)
 }
