@@ -100,6 +100,7 @@ type operator struct {
 	skeys     sessCache
 	sessN     int
 	skSlab    []sessKey
+	sessSlab  []session
 	skFree    []*sessKey
 	blobFree  [][]byte
 	slocals   []sessLocal

@@ -133,9 +133,10 @@ type Options struct {
 	Backend state.Backend
 	// BatchSize bounds output batches; default 65536.
 	BatchSize int
-	// CacheWindows bounds the write-back cache of tumbling and sliding
-	// windows: when it holds more windows after a batch, the dirty ones are
-	// written to the store and the cache is emptied. Default
+	// CacheWindows bounds the write-back cache of windows (for session
+	// windows, the open sessions of the cached keys): when it holds more
+	// after a batch, the dirty ones are written to the store and the cache
+	// is emptied. Default
 	// DefaultCacheWindows with a persistent backend (Pebble), unbounded
 	// with the memory backend (whose store is memory as well, and costlier
 	// per window than the cache); negative: write every batch's windows

@@ -26,7 +26,7 @@ import (
 // order (disjoint: each starts after the previous one's end).
 type sessKey struct {
 	hash   uint64
-	key    []byte // owned; the cache map's key points into it
+	key    []byte // owned, reused with the entry
 	sess   []session
 	refs   int32    // timers that reference the entry
 	cached bool     // the cache's entry of the key; else evicted or emptied (look the key up again)
@@ -155,6 +155,23 @@ func (o *operator) newSessKey(hash uint64, key []byte, cache bool) *sessKey {
 		}
 		e = &o.skSlab[0]
 		o.skSlab = o.skSlab[1:]
+	}
+	if cap(e.key) < len(key) {
+		// From a slab: entries are reused, never freed.
+		n := max(16, len(key))
+		if len(o.strSlab)+n > cap(o.strSlab) {
+			o.strSlab = make([]byte, 0, max(64<<10, n))
+		}
+		k := len(o.strSlab)
+		e.key = o.strSlab[k : k : k+n]
+		o.strSlab = o.strSlab[:k+n]
+	}
+	if cap(e.sess) == 0 {
+		if len(o.sessSlab) < 2 {
+			o.sessSlab = make([]session, 1024)
+		}
+		e.sess = o.sessSlab[:0:2]
+		o.sessSlab = o.sessSlab[2:]
 	}
 	e.hash, e.key, e.refs, e.cached = hash, append(e.key[:0], key...), 0, cache
 	if cache {
