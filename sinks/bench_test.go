@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/sinks"
 )
@@ -114,11 +115,22 @@ func BenchmarkFileSink(b *testing.B) {
 func BenchmarkCheckpointBarrier(b *testing.B) {
 	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV} {
 		for _, c := range []struct {
-			rows int
-			sync bool
-		}{{1 << 10, false}, {1 << 10, true}, {64 << 10, false}} {
+			rows  int
+			sync  bool
+			carry bool // Parquet: barriers carry the open row group (default) or cut it
+		}{{1 << 10, false, true}, {1 << 10, true, true}, {1 << 10, true, false}, {64 << 10, false, true}, {64 << 10, false, false}} {
 			rows, sync := c.rows, c.sync
-			b.Run(fmt.Sprintf("%s/batch=%d/sync=%v", f, rows, sync), func(b *testing.B) {
+			if f != sinks.Parquet && !c.carry {
+				continue
+			}
+			name := fmt.Sprintf("%s/batch=%d/sync=%v", f, rows, sync)
+			if f == sinks.Parquet {
+				name += fmt.Sprintf("/carry=%v", c.carry)
+			}
+			b.Run(name, func(b *testing.B) {
+				if !c.carry {
+					defer sinks.SetMaxCarry(0)()
+				}
 				ctx := context.Background()
 				spec, op, batches := benchSink(b, rows, sinks.FileOptions{Dir: b.TempDir(), Format: f, NoSync: !sync, Commit: sinks.CommitOnCheckpoint})
 				var state int
@@ -150,6 +162,18 @@ func BenchmarkCheckpointBarrier(b *testing.B) {
 				b.ReportMetric(float64(state), "state-B")
 				b.ReportMetric(float64(state)/float64(b.N), "state-B/ckpt")
 				b.ReportMetric(float64(len(spec.Published())), "parts")
+				if f == sinks.Parquet {
+					groups := 0
+					for _, p := range spec.Published() {
+						r, err := file.OpenParquetFile(p.Path, false)
+						if err != nil {
+							b.Fatal(err)
+						}
+						groups += r.NumRowGroups()
+						r.Close()
+					}
+					b.ReportMetric(float64(groups), "row-groups")
+				}
 			})
 		}
 	}

@@ -38,7 +38,7 @@ import (
 //     its footer, which pqarrow writes at Close and cannot take back. The
 //     file holds complete row groups only (pqarrow buffers the open one in
 //     memory). At a barrier, when the open row group's rows fit maxCarry
-//     (8 MiB of Arrow buffers; the encoder keeps the batches that hold
+//     (1 MiB of Arrow buffers; the encoder keeps the batches that hold
 //     them, retained, and lets them go past the bound), the row group
 //     stays open and the snapshot carries its rows (writerState.Carry,
 //     Arrow IPC with zstd); otherwise the encoder closes it (when it holds
@@ -169,10 +169,13 @@ var maxCommittedFooter = 1 << 20
 
 // maxCarry bounds the rows a barrier carries in the checkpoint instead of
 // cutting the open Parquet row group (bytes of Arrow buffers): below it a
-// row group spans barriers, so row groups, like parts, do not follow the
-// checkpoint interval; above it the barrier cuts the row group. A var for
-// tests.
-var maxCarry int64 = 8 << 20
+// row group spans barriers, so small row groups do not follow the
+// checkpoint interval; above it the barrier cuts the row group. Every
+// barrier serializes all carried rows again, so the bound is also the
+// barrier's cost: 1 MiB keeps it near 7 ms where cutting costs 3 ms
+// (BenchmarkCheckpointBarrier), and row groups of at least about 1 MiB
+// are what readers need. A var for tests.
+var maxCarry int64 = 1 << 20
 
 // sinkStateVersion 2 adds open Parquet parts (partState.Footer), version 3
 // carried rows (writerState.Carry); older states, which have neither, are
