@@ -582,19 +582,12 @@ func (o *operator) onSessionTimer(t *timer) error {
 	e := t.ent
 	if !e.cached {
 		// Evicted, emptied or a restore's placeholder: the key's current
-		// entry, if it has one.
+		// entry, if it has one, else the store's version.
 		x := o.skeys.get(e.hash, e.key)
-		if x == nil && o.stateMaybe {
-			var err error
-			if x, err = o.sessionsOf(e.hash, e.key); err != nil {
-				return err
-			}
-			if len(x.sess) == 0 {
-				o.uncache(x)
-				return nil
-			}
-		}
 		if x == nil {
+			if o.stateMaybe {
+				return o.onStoredSession(t)
+			}
 			return nil
 		}
 		e = x
@@ -624,6 +617,35 @@ func (o *operator) onSessionTimer(t *timer) error {
 		o.uncache(e)
 	}
 	return nil
+}
+
+// onStoredSession fires or purges the session of t in the store, its key
+// not being cached: point reads and writes, no loading of the key (after
+// an eviction, most timers are of evicted keys).
+func (o *operator) onStoredSession(t *timer) error {
+	e := t.ent
+	o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+	blob, ok, err := o.acc.Get(e.hash, e.key, o.nsbuf)
+	if err != nil || !ok {
+		return err
+	}
+	drop := t.kind == timerPurge
+	if blob[0]&flagPending != 0 {
+		if err := o.fire(e.hash, e.key, t.start, t.end, blob); err != nil {
+			return err
+		}
+		if o.p.lateness > 0 {
+			o.addSessTimer(t.end-1+o.p.lateness, timerPurge, e, t.start, t.end)
+		}
+		if drop = drop || o.p.lateness == 0; !drop {
+			o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
+			return o.acc.Put(e.hash, e.key, o.nsbuf, blob)
+		}
+	}
+	if !drop {
+		return nil
+	}
+	return o.purge(e.hash, e.key, t.start, t.end, true)
 }
 
 // flushSessions writes the dirty sessions of the cache to the store, in
