@@ -56,7 +56,7 @@
 // first committed-length bytes followed by that footer are a valid Parquet
 // file of the rows before the barrier. The open row group is not cut at
 // the barrier while its rows are small (up to 1 MiB of Arrow buffers): the
-// snapshot carries them (Arrow IPC, zstd) and recovery writes them out
+// snapshot carries them (Arrow IPC, LZ4) and recovery writes them out
 // again, so row groups, like parts, do not follow the checkpoint interval;
 // a larger open row group is written out at the barrier. The snapshot also lists every pending part and the next part
 // number. When the checkpoint is complete (NotifyCheckpointComplete) the
