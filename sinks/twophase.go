@@ -172,9 +172,9 @@ var maxCommittedFooter = 1 << 20
 // row group spans barriers, so small row groups do not follow the
 // checkpoint interval; above it the barrier cuts the row group. Every
 // barrier serializes all carried rows again, so the bound is also the
-// barrier's cost: at 1 MiB a barrier costs about what cutting does, 2.6-2.8
-// ms (BenchmarkCheckpointBarrier; 2.3 ms cutting), and row groups of at least about 1 MiB
-// are what readers need. A var for tests.
+// barrier's cost: at 1 MiB a barrier costs about what cutting does
+// (BenchmarkCheckpointBarrier: 2.6-2.8 ms, 2.3 ms cutting), and row groups
+// of at least about 1 MiB are what readers need. A var for tests.
 var maxCarry int64 = 1 << 20
 
 // sinkStateVersion 2 adds open Parquet parts (partState.Footer), version 3
