@@ -106,7 +106,11 @@
 // and column when known (*Error). Missing, unreadable, non-Parquet, truncated
 // and corrupt files are errors, never panics: a panic inside either decoding
 // library is recovered and returned as an error naming the file, row group
-// and column. IsCorruption classifies errors caused by file contents. Pages
+// and column. Corruption a library would not survive is checked first: the
+// Arrow schema a file stores (ARROW:schema) has its vector lengths bounded
+// by its size before arrow-go decodes it (a corrupt length there made
+// arrow-go allocate hundreds of GiB and kill the process; see
+// arrowschema.go). IsCorruption classifies errors caused by file contents. Pages
 // carry no checksum in most files, so a flipped bit inside a plain-encoded
 // value can decode to a wrong value without error; anything that breaks the
 // structure (headers, lengths, dictionary indexes, compression) is detected.

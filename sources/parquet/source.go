@@ -420,6 +420,9 @@ func readFooter(path string) (md *metadata.FileMetaData, err error) {
 // ARROW:schema), without metadata.
 func fileSchema(path string, md *metadata.FileMetaData) (_ *arrow.Schema, err error) {
 	defer recoverErr(&err, path, -1, "")
+	if err := checkStoredSchema(md.KeyValueMetadata()); err != nil {
+		return nil, wrapErr(path, -1, "", fmt.Errorf("%w: %v", ErrCorrupt, err))
+	}
 	sc, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
 	if err != nil {
 		return nil, wrapErr(path, -1, "", err)
