@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,7 +279,14 @@ func TestRandomCorruption(t *testing.T) {
 	goodFile(t, good)
 	orig, _ := os.ReadFile(good)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed) // shown on failure
+	if s := os.Getenv("RIFFLE_CORRUPTION_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("RIFFLE_CORRUPTION_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with RIFFLE_CORRUPTION_SEED=%d)", seed, seed) // shown on failure
 	rng := rand.New(rand.NewPCG(seed, 7))
 	p := filepath.Join(dir, "x.parquet")
 	for i := 0; i < 100; i++ {
