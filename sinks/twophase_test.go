@@ -292,17 +292,7 @@ func TestTwoPhaseCrashes(t *testing.T) {
 func TestTwoPhaseFaults(t *testing.T) {
 	for _, f := range []sinks.Format{sinks.Parquet, sinks.CSV} {
 		t.Run(string(f), func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(t, 0)
-			schema := testSchema()
-			rng := rand.New(rand.NewPCG(5, 5))
-			rows := randomRows(rng, 3000)
-			segs := segments(rng, mem, schema, rows, 3)
-			defer func() {
-				for _, s := range segs {
-					releaseAll(s)
-				}
-			}()
+			mem, schema, rows, segs := segmentedInput(t, 5, 5, 3000, 3)
 			dir := t.TempDir()
 			opts := twoPhaseOpts(dir, f)
 			r, _ := openSink(t, opts, mem, schema, 0, 1, nil)
@@ -991,17 +981,7 @@ func TestTwoPhaseRandom(t *testing.T) {
 // completion publishes it, with exactly the rows before the barrier.
 func TestTwoPhaseParquetFullAtBarrier(t *testing.T) {
 	defer sinks.SetMaxCarry(0)() // barriers cut the row group: see TestTwoPhaseParquetCarry
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	schema := testSchema()
-	rng := rand.New(rand.NewPCG(51, 1))
-	rows := randomRows(rng, 600)
-	segs := segments(rng, mem, schema, rows, 2)
-	defer func() {
-		for _, s := range segs {
-			releaseAll(s)
-		}
-	}()
+	mem, schema, rows, segs := segmentedInput(t, 51, 1, 600, 2)
 	dir := t.TempDir()
 	opts := twoPhaseOpts(dir, sinks.Parquet)
 	opts.PartSize = 4 << 10
