@@ -264,8 +264,9 @@ func TestRiffleSourceAndSink(t *testing.T) {
 	}
 }
 
-// TestSourceBrokerGone stops the broker under a running reader: after its
-// retries the reader fails with an error naming the partition and brokers.
+// TestSourceBrokerGone stops the broker under a running reader: after
+// retrying for RetryTimeout the reader fails with an error naming the
+// partition, the step that failed and the brokers.
 func TestSourceBrokerGone(t *testing.T) {
 	brokers, stop, err := Start(context.Background(), map[string]int{"t": 1})
 	if err != nil {
@@ -276,7 +277,7 @@ func TestSourceBrokerGone(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	src, err := ksrc.New(ctx, ksrc.Options{Brokers: []string{brokers}, Topics: []string{"t"}, Format: ksrc.FormatRaw,
-		Retries: 3, RetryBackoff: 10 * time.Millisecond, ConnectTimeout: 2 * time.Second, MaxBatchDelay: 10 * time.Millisecond})
+		RetryTimeout: 300 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, ConnectTimeout: 2 * time.Second, MaxBatchDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,16 @@ func TestSourceBrokerGone(t *testing.T) {
 			b.Release()
 		}
 		if err != nil {
-			want := fmt.Sprintf(`kafka: topic "t" partition 0 offset 0: brokers %s unreachable after 3 attempts`, brokers)
+			var fe *ksrc.FetchError
+			if !errors.As(err, &fe) || fe.Topic != "t" || fe.Partition != 0 || fe.Brokers != brokers || fe.Attempts < 2 || fe.For < 300*time.Millisecond {
+				t.Fatalf("got %v, want a FetchError for t/0 after retrying for 300ms", err)
+			}
+			// The broker is gone: the connection to it is refused, or the
+			// connection in use breaks during a fetch.
+			if fe.Step != "dial" && fe.Step != "fetch" {
+				t.Fatalf("failed step %q, want dial or fetch: %v", fe.Step, err)
+			}
+			want := fmt.Sprintf(`kafka: topic "t" partition 0 offset 0: %s failed %d times over `, fe.Step, fe.Attempts)
 			if !strings.HasPrefix(err.Error(), want) {
 				t.Fatalf("got %v, want prefix %q", err, want)
 			}

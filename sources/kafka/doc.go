@@ -9,9 +9,11 @@
 // sorted by (topic, partition). Partition i is read by subtask
 // i % parallelism: assignment is static and deterministic. riffle never
 // joins a consumer group and never rebalances; positions are riffle's own
-// and live in checkpoints (as in Flink). Unreachable brokers are retried
-// with exponential backoff (Options.Retries, RetryBackoff) before New fails
-// with an error naming the brokers.
+// and live in checkpoints (as in Flink). Before the job runs, unreachable
+// brokers are retried with exponential backoff (Options.Retries,
+// RetryBackoff) before New fails with an error naming the step and what
+// failed in it: `kafka: metadata request: dial failed after 8 attempts
+// (brokers 127.0.0.1:1): ...`.
 //
 // # Where reading starts
 //
@@ -30,9 +32,19 @@
 //
 // Each reader runs one fetch goroutine per partition (kafka-go Conn to the
 // partition leader, Fetch with MinBytes 1, FetchMaxBytes, FetchMaxWait),
-// feeding a bounded channel; network errors reconnect with backoff, and
-// after Options.Retries consecutive failures the reader fails with an error
-// naming the topic, partition, offset and brokers. Next decodes the fetched
+// feeding a bounded channel. A fetch the broker answers empty after
+// FetchMaxWait (kafka-go says RequestTimedOut) is a quiet partition, not a
+// failure: the connection is kept and the watermark's idle timeout takes
+// over. Failures (dial, leader lookup, fetch: a broker restarting, a
+// leader moving) reconnect with backoff, each retry logged at warn level
+// (topic, partition, offset, attempt, step, error), for as long as
+// Options.RetryTimeout (default 5m); then the reader fails with a
+// *FetchError naming the topic, partition, offset, the step that failed,
+// the attempts and the brokers. Authentication failures, a deleted topic
+// and an offset deleted by retention fail at once. If the error comes in
+// the middle of a batch, the rows decoded before it are returned first and
+// the error with the next call, so positions and output agree. Next
+// decodes the fetched
 // messages on the subtask's goroutine into Arrow builders allocated from
 // Task.Mem and returns a batch as soon as MaxBatchRows rows are decoded or
 // MaxBatchDelay passed since the call (with at least one row). If nothing
@@ -108,6 +120,14 @@
 // delivered nothing for IdleTimeout is idle and left out, and a reader
 // whose partitions are all idle (or that owns none, when unbounded) reports
 // itself idle.
+//
+// # Status
+//
+// Source.Status returns, per partition and safe to call while the job
+// runs: the reader's position, the broker's high watermark at the last
+// fetch, the lag between them, the time of the last message, whether the
+// partition is idle (watermark IdleTimeout) and, while a failure is being
+// retried, the last error.
 //
 // # Memory and ownership
 //

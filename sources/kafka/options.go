@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
+	"github.com/riffle-dev/riffle/internal/kafkaretry"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -19,6 +20,7 @@ const (
 	DefaultConnectTimeout = 30 * time.Second
 	DefaultRetries        = 8
 	DefaultRetryBackoff   = 100 * time.Millisecond
+	DefaultRetryTimeout   = kafkaretry.DefaultTimeout
 )
 
 // StartMode says where a partition without restored state starts reading.
@@ -152,12 +154,19 @@ type Options struct {
 	FetchMaxWait  time.Duration
 
 	// ConnectTimeout bounds each request to the brokers (default 30s).
-	// Retries (default 8) and RetryBackoff (default 100ms, doubling up to
-	// 5s) apply to failed metadata requests and fetches before the source
-	// gives up with an error naming the brokers.
+	// Retries (default 8) bounds the attempts of the requests made before
+	// the job runs (metadata and offsets, in New and Open) and of group
+	// commits: a wrong address fails fast. RetryBackoff (default 100ms,
+	// doubling up to 5s) is the pause between two attempts.
 	ConnectTimeout time.Duration
 	Retries        int
 	RetryBackoff   time.Duration
+	// RetryTimeout is how long a running reader keeps retrying a partition
+	// it cannot fetch (broker down or restarting, leader moving) before the
+	// job fails (default 5m, enough for a broker restart). Each retry is
+	// logged at warn level. An empty fetch is not a failure: a quiet
+	// partition is never retried, it goes idle.
+	RetryTimeout time.Duration
 }
 
 // withDefaults returns o with zero fields replaced by their defaults.
@@ -192,6 +201,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.RetryTimeout <= 0 {
+		o.RetryTimeout = DefaultRetryTimeout
 	}
 	return o
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/kafkaretry"
 )
 
 // partState is one partition owned by a reader.
@@ -57,6 +59,7 @@ type Reader struct {
 
 	pending map[uint64]map[string]map[int]int64 // snapshots awaiting completion (GroupID)
 	recPool sync.Pool                           // []record slices handed back by Next to the fetchers
+	failed  error                               // returned by every Next after the batch it ended
 	closed  bool
 	dlOpen  bool
 }
@@ -203,9 +206,19 @@ func (r *Reader) resolveStart(ctx context.Context, mine []Partition) error {
 
 // fetch reads partition p from its start position until the context ends
 // (or, bounded, until End), handing chunks to the reader.
+//
+// An empty fetch (the broker held the request for FetchMaxWait and had
+// nothing: kafka-go reports it as RequestTimedOut on a connection that stays
+// usable) is no data, not a failure. Failures (dial, leader lookup, fetch)
+// are retried with backoff, each retry logged at warn level, until they
+// have lasted Options.RetryTimeout; then the reader fails with a
+// *FetchError. Authorization failures, a partition that no longer exists
+// and an offset deleted by retention fail at once.
 func (r *Reader) fetch(ctx context.Context, p *partState) {
 	o := r.s.o
+	st := r.s.status[p.split]
 	off := p.next
+	st.start(off)
 	end := int64(-1)
 	if o.Bounded {
 		end = p.End
@@ -232,25 +245,30 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		}
 	}
 	defer closeConn()
-	failures := 0
-	backoff := o.RetryBackoff
-	var lastErr error
-	fail := func(err error) bool {
+	streak := kafkaretry.Streak{Backoff: o.RetryBackoff, Timeout: o.RetryTimeout}
+	log := r.t.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	// fail handles a failed step: it reports whether to try again (after a
+	// backoff) or the reader failed.
+	fail := func(step string, err error) bool {
 		closeConn()
-		lastErr = err
-		failures++
-		if failures >= o.Retries {
-			send(chunk{p: p, err: fmt.Errorf("kafka: topic %q partition %d offset %d: brokers %s unreachable after %d attempts: %w",
-				p.Topic, p.ID, off, r.s.brokers(), failures, lastErr)})
+		if ctx.Err() != nil {
 			return false
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		kind := kafkaretry.Kind(step, err)
+		if !streak.Failed(err) {
+			st.setRetrying("")
+			send(chunk{p: p, err: &FetchError{Topic: p.Topic, Partition: p.ID, Offset: off, Step: kind,
+				Attempts: streak.Attempts(), For: streak.Lasted(), Brokers: r.s.brokers(), Err: err}})
 			return false
 		}
-		backoff = min(2*backoff, 5*time.Second)
-		return true
+		st.setRetrying(kind + ": " + err.Error())
+		log.Warn("kafka: retrying partition", "topic", p.Topic, "partition", p.ID, "offset", off,
+			"attempt", streak.Attempts(), "step", kind, "err", err, "retrying_for", streak.Lasted().Round(time.Millisecond),
+			"retry_timeout", o.RetryTimeout)
+		return streak.Wait(ctx)
 	}
 	for ctx.Err() == nil {
 		if end >= 0 && off >= end {
@@ -264,7 +282,12 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 					send(chunk{p: p, err: fmt.Errorf("kafka: topic %q partition %d: %w", p.Topic, p.ID, err)})
 					return
 				}
-				if !fail(err) {
+				step := kafkaretry.Dial
+				var se *stepError
+				if errors.As(err, &se) {
+					step = se.step
+				}
+				if !fail(step, err) {
 					return
 				}
 				continue
@@ -272,7 +295,7 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			conn = c
 			stopWatch = context.AfterFunc(ctx, func() { c.Close() })
 			if _, err := conn.Seek(off, kafkago.SeekAbsolute|kafkago.SeekDontCheck); err != nil {
-				if !fail(err) {
+				if !fail(kafkaretry.Dial, err) {
 					return
 				}
 				continue
@@ -306,17 +329,18 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			}
 		}
 		cerr := batch.Close()
+		got := sent || len(recs) > 0
 		if len(recs) > 0 {
 			off = recs[len(recs)-1].offset + 1
 			if !send(chunk{p: p, recs: recs, next: off}) {
 				return
 			}
-		} else if sent {
-			r.putRecs(recs)
 		} else {
 			r.putRecs(recs)
-			if bo := batch.Offset(); bo > off {
-				off = bo // skipped control records or compacted gaps
+			if !sent {
+				if bo := batch.Offset(); bo > off {
+					off = bo // skipped control records or compacted gaps
+				}
 			}
 		}
 		if err != nil && errors.Is(err, io.EOF) {
@@ -325,8 +349,18 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		if err == nil {
 			err = cerr
 		}
+		if errors.Is(err, kafkago.RequestTimedOut) {
+			// An empty long poll: no data, and the connection is fine.
+			err = nil
+		}
 		if err == nil {
-			failures, backoff = 0, o.RetryBackoff
+			if streak.Attempts() > 0 {
+				log.Info("kafka: partition recovered", "topic", p.Topic, "partition", p.ID, "offset", off,
+					"attempts", streak.Attempts(), "after", streak.Lasted().Round(time.Millisecond))
+				streak.Reset()
+				st.setRetrying("")
+			}
+			st.fetched(batch.HighWaterMark(), got)
 			continue
 		}
 		if errors.Is(err, kafkago.OffsetOutOfRange) {
@@ -336,7 +370,7 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !fail(err) {
+		if !fail(stepFetch, err) {
 			return
 		}
 	}
@@ -360,22 +394,45 @@ func (r *Reader) putRecs(recs []record) {
 }
 
 // dial connects to the leader of p through the first bootstrap broker that
-// answers.
+// answers, within ConnectTimeout. The error is wrapped with the step that
+// failed (leader lookup or dial leader; failureKind tells a refused
+// bootstrap connection from a metadata failure).
 func (r *Reader) dial(ctx context.Context, p *partState) (*kafkago.Conn, error) {
 	d := &kafkago.Dialer{Timeout: r.s.o.ConnectTimeout, ClientID: "riffle"}
+	// kafka-go's lookup retries temporary errors until its context ends:
+	// bound it.
+	ctx, cancel := context.WithTimeout(ctx, r.s.o.ConnectTimeout)
+	defer cancel()
 	var err error
 	for _, b := range r.s.o.Brokers {
-		var c *kafkago.Conn
-		c, err = d.DialLeader(ctx, "tcp", b, p.Topic, p.ID)
-		if err == nil {
-			return c, nil
-		}
+		var part kafkago.Partition
+		part, err = d.LookupPartition(ctx, "tcp", b, p.Topic, p.ID)
 		if errors.Is(err, kafkago.UnknownTopicOrPartition) {
 			return nil, err
 		}
+		if err != nil {
+			err = &stepError{step: stepLookup, err: err}
+			continue
+		}
+		var c *kafkago.Conn
+		c, err = d.DialPartition(ctx, "tcp", b, part)
+		if err == nil {
+			return c, nil
+		}
+		err = &stepError{step: stepLeaderDial, err: fmt.Errorf("leader %s:%d: %w", part.Leader.Host, part.Leader.Port, err)}
 	}
 	return nil, err
 }
+
+// stepError tags an error with the step of reaching a partition that
+// returned it.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
 
 // Next returns the next batch: when MaxBatchRows rows are decoded, when
 // MaxBatchDelay passed since the call with at least one row, (nil, nil) when
@@ -384,6 +441,9 @@ func (r *Reader) dial(ctx context.Context, p *partState) (*kafkago.Conn, error) 
 func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if r.closed {
 		return nil, errors.New("kafka: Next on closed reader")
+	}
+	if r.failed != nil {
+		return nil, r.failed
 	}
 	o := r.s.o
 	rows := 0
@@ -426,6 +486,10 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			}
 			if c.err != nil {
 				r.stopTimer(timeout)
+				if rows > 0 {
+					r.failed = c.err
+					goto done
+				}
 				return nil, r.abandon(c.err, rows)
 			}
 			if c.done {
@@ -460,12 +524,12 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				case OnErrorDeadLetter:
 					if werr := r.s.dl.write(p.Topic, p.ID, m.offset, err.Error(), m.value); werr != nil {
 						r.stopTimer(timeout)
-						return nil, r.abandon(werr, rows)
+						return r.failAfter(werr, rows)
 					}
 					r.s.stats.deadLettered.Add(1)
 				default:
 					r.stopTimer(timeout)
-					return nil, r.abandon(merr, rows)
+					return r.failAfter(merr, rows)
 				}
 			} else {
 				rows++
@@ -488,6 +552,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			r.putRecs(c.recs)
 			r.cur = nil
 		}
+		r.s.status[p.split].offset.Store(p.next)
 	}
 	r.stopTimer(timeout)
 done:
@@ -498,6 +563,11 @@ done:
 		}
 		return nil, nil
 	}
+	return r.emit(rows)
+}
+
+// emit finishes the batch being built, of rows rows.
+func (r *Reader) emit(rows int) (arrow.RecordBatch, error) {
 	b := r.dec.finish()
 	r.s.stats.rows.Add(int64(rows))
 	if r.wms != nil {
@@ -516,6 +586,17 @@ func (r *Reader) stopTimer(timeout <-chan time.Time) {
 		default:
 		}
 	}
+}
+
+// failAfter ends the reader with err in the middle of a chunk: the rows
+// decoded so far (messages before the one that failed) are returned as a
+// batch and err by every later call, so positions and output agree.
+func (r *Reader) failAfter(err error, rows int) (arrow.RecordBatch, error) {
+	r.failed = err
+	if rows == 0 {
+		return nil, r.abandon(err, rows)
+	}
+	return r.emit(rows)
 }
 
 // abandon drops the rows of a batch that will not be emitted and returns err.

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -75,6 +72,7 @@ type Source struct {
 	tr     *kafkago.Transport
 	stats  stats
 	dl     *deadLetter
+	status []*partStatus // per partition, as parts
 
 	mu      sync.Mutex
 	readers int
@@ -99,7 +97,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	}
 
 	var md *kafkago.MetadataResponse
-	err := s.retry(ctx, "metadata", func(ctx context.Context) error {
+	err := s.retry(ctx, stepMetadata, func(ctx context.Context) error {
 		var err error
 		md, err = s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: o.Topics})
 		if err != nil {
@@ -148,6 +146,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	}
 	for i := range s.parts {
 		s.parts[i].End = ends[i]
+		s.status = append(s.status, newPartStatus())
 	}
 	return s, nil
 }
@@ -197,50 +196,6 @@ func (s *Source) readerClosed() {
 }
 
 func (s *Source) brokers() string { return strings.Join(s.o.Brokers, ",") }
-
-// retry runs fn until it succeeds, fails with a non-retryable error, or
-// o.Retries attempts failed, backing off exponentially between attempts.
-func (s *Source) retry(ctx context.Context, what string, fn func(ctx context.Context) error) error {
-	backoff := s.o.RetryBackoff
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = fn(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("kafka: %s (brokers %s): %w", what, s.brokers(), context.Cause(ctx))
-		}
-		if !retryable(err) || attempt >= s.o.Retries {
-			break
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return fmt.Errorf("kafka: %s (brokers %s): %w", what, s.brokers(), context.Cause(ctx))
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-	if retryable(err) {
-		return fmt.Errorf("kafka: brokers %s unreachable (%s failed after %d attempts): %w", s.brokers(), what, s.o.Retries, err)
-	}
-	return fmt.Errorf("kafka: %s (brokers %s): %w", what, s.brokers(), err)
-}
-
-// retryable reports network errors and Kafka errors marked temporary.
-func retryable(err error) bool {
-	var ke kafkago.Error
-	if errors.As(err, &ke) {
-		return ke.Temporary()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe)
-}
 
 // listOffsets resolves one offset per partition; ts gives the ListOffsets
 // timestamp (kafkago.FirstOffset, kafkago.LastOffset or epoch millis). A
