@@ -24,11 +24,17 @@
 // row of the batch is acknowledged by all in-sync replicas, so a completed
 // checkpoint implies that everything before it was delivered (at least
 // once; a restart after a failure may write rows again). kafka-go retries a
-// failed batch up to MaxAttempts; after that the delivery error fails the
-// job, as `kafka: topic "x": n of m messages not delivered: <cause>`.
+// failed batch up to MaxAttempts; the messages it still could not deliver
+// (a broker restarting, a leader moving) are sent again with backoff, each
+// retry logged at warn level, until Options.RetryTimeout (default 5m);
+// then the delivery error fails the job, as `kafka: topic "x": n of m
+// messages not delivered (dial failed 12 times over 5m0s, brokers ...):
+// <cause>`. Authentication failures, a deleted topic and permanent Kafka
+// errors fail at once.
 //
 // With KeyColumn, messages are keyed by that column (strings and binaries
-// as their bytes, numbers as decimal text, null as no key) and partitioned
+// as their bytes, numbers as decimal text; a null, also a null dictionary
+// value, is a Kafka null key, unlike an empty string) and partitioned
 // with murmur2 like the Java client, so equal keys land in one partition
 // in order as long as one subtask writes each key: feed a parallel sink
 // through Node.HashBy(key) (or run it with parallelism 1). Without a key
@@ -43,5 +49,6 @@
 // start + k/Rate, and tokens left by a slow write are used by the next, so
 // the rate is accurate over seconds regardless of write latency. It
 // returns ProduceStats (messages, bytes, elapsed) and stops at the first
-// delivery error, iterator error, or when the context ends.
+// delivery error (after the same retries as the sink), iterator error, or
+// when the context ends.
 package kafka

@@ -135,8 +135,14 @@ func encoderFor(c arrow.Array) colEncoder {
 			return append(d, '"')
 		}
 	case *array.Dictionary:
-		inner := encoderFor(a.Dictionary())
-		return func(d []byte, i int) []byte { return inner(d, a.GetValueIndex(i)) }
+		dict := a.Dictionary()
+		inner := encoderFor(dict)
+		return func(d []byte, i int) []byte {
+			if j := a.GetValueIndex(i); !dict.IsNull(j) {
+				return inner(d, j)
+			}
+			return append(d, "null"...)
+		}
 	case *array.Null:
 		return func(d []byte, i int) []byte { return append(d, "null"...) }
 	default: // decimals: their exact text, as a JSON number
@@ -216,26 +222,29 @@ func appendString(d []byte, s string) []byte {
 	return append(d, '"')
 }
 
-// keyBytes returns the message key of row i of column c (nil for null):
-// strings and binaries as they are, other types as their JSON text without
-// quotes.
-func keyBytes(c arrow.Array, i int, scratch []byte) []byte {
+// appendKey appends the message key of row i of column c to scratch and
+// reports whether there is one (false for null, also a null dictionary
+// value): strings and binaries as they are, other types as their JSON
+// text without quotes.
+func appendKey(c arrow.Array, i int, scratch []byte) ([]byte, bool) {
 	if c.IsNull(i) {
-		return nil
+		return scratch, false
 	}
 	switch a := c.(type) {
 	case *array.String:
-		return append(scratch, a.Value(i)...)
+		return append(scratch, a.Value(i)...), true
 	case *array.LargeString:
-		return append(scratch, a.Value(i)...)
+		return append(scratch, a.Value(i)...), true
 	case *array.Binary:
-		return append(scratch, a.Value(i)...)
+		return append(scratch, a.Value(i)...), true
 	case *array.LargeBinary:
-		return append(scratch, a.Value(i)...)
+		return append(scratch, a.Value(i)...), true
 	case *array.Int64:
-		return strconv.AppendInt(scratch, a.Value(i), 10)
+		return strconv.AppendInt(scratch, a.Value(i), 10), true
 	case *array.Int32:
-		return strconv.AppendInt(scratch, int64(a.Value(i)), 10)
+		return strconv.AppendInt(scratch, int64(a.Value(i)), 10), true
+	case *array.Dictionary:
+		return appendKey(a.Dictionary(), a.GetValueIndex(i), scratch)
 	}
-	return append(scratch, c.ValueStr(i)...)
+	return append(scratch, c.ValueStr(i)...), true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"log/slog"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -26,13 +27,15 @@ type ProduceOptions struct {
 	// KeyColumn and TimestampColumn as in Options.
 	KeyColumn       string
 	TimestampColumn string
-	// BatchSize, BatchBytes, BatchTimeout, MaxAttempts, WriteTimeout as in
-	// Options.
+	// BatchSize, BatchBytes, BatchTimeout, MaxAttempts, WriteTimeout,
+	// RetryTimeout and Log as in Options.
 	BatchSize    int
 	BatchBytes   int64
 	BatchTimeout time.Duration
 	MaxAttempts  int
 	WriteTimeout time.Duration
+	RetryTimeout time.Duration
+	Log          *slog.Logger
 	// Progress, if set, receives the running totals about once a second
 	// (from Produce's goroutine; keep it quick).
 	Progress func(ProduceStats)
@@ -59,7 +62,8 @@ func (s ProduceStats) Rate() float64 {
 // at the first iterator or delivery error, or when ctx ends.
 func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.RecordBatch, error]) (st ProduceStats, err error) {
 	so := Options{Brokers: o.Brokers, Topic: o.Topic, KeyColumn: o.KeyColumn, TimestampColumn: o.TimestampColumn,
-		BatchSize: o.BatchSize, BatchBytes: o.BatchBytes, BatchTimeout: o.BatchTimeout, MaxAttempts: o.MaxAttempts, WriteTimeout: o.WriteTimeout}
+		BatchSize: o.BatchSize, BatchBytes: o.BatchBytes, BatchTimeout: o.BatchTimeout, MaxAttempts: o.MaxAttempts, WriteTimeout: o.WriteTimeout,
+		RetryTimeout: o.RetryTimeout, Log: o.Log}
 	if err := so.Validate(); err != nil {
 		return st, err
 	}
@@ -139,7 +143,7 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 					n = int(min(int64(n), tokens))
 				}
 			}
-			if err := write(ctx, w, so.Topic, msgs[:n]); err != nil {
+			if err := write(ctx, w, so, msgs[:n]); err != nil {
 				return st, err
 			}
 			for _, m := range msgs[:n] {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/riffle-dev/riffle/internal/kafkaaddr"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -12,6 +12,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/kafkaaddr"
+	"github.com/riffle-dev/riffle/internal/kafkaretry"
 )
 
 // Defaults of Options fields left at their zero value.
@@ -46,11 +48,18 @@ type Options struct {
 	BatchSize    int
 	BatchBytes   int64
 	BatchTimeout time.Duration
-	// MaxAttempts bounds delivery attempts of a batch (default 10) before
-	// the error fails the job; WriteTimeout bounds each request (default
-	// 30s).
+	// MaxAttempts bounds kafka-go's own delivery attempts of a batch
+	// (default 10); WriteTimeout bounds each request (default 30s).
 	MaxAttempts  int
 	WriteTimeout time.Duration
+	// RetryTimeout is how long the messages kafka-go could not deliver
+	// (broker down or restarting, leader moving) are sent again, each
+	// retry logged at warn level, before the error fails the job (default
+	// 5m, enough for a broker restart). Authentication failures and
+	// permanent Kafka errors (message too large, ...) fail at once.
+	RetryTimeout time.Duration
+	// Log receives the retry warnings (default slog.Default()).
+	Log *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +78,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.RetryTimeout <= 0 {
+		o.RetryTimeout = kafkaretry.DefaultTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	return o
 }
@@ -156,15 +171,17 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 }
 
 // checkTopic fails with `kafka: topic "x" does not exist (brokers ...)` when
-// the topic is missing.
+// the topic is missing. It tries 5 times before the job starts: a wrong
+// address fails fast, with an error naming what failed.
 func checkTopic(ctx context.Context, brokers []string, topic string, timeout time.Duration) error {
 	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: timeout}
 	var md *kafkago.MetadataResponse
 	var err error
+	const attempts = 5
 	backoff := 100 * time.Millisecond
-	for attempt := 1; attempt <= 5; attempt++ {
+	for attempt := 1; attempt <= attempts; attempt++ {
 		md, err = c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || !kafkaretry.Retryable(err) {
 			break
 		}
 		select {
@@ -174,7 +191,11 @@ func checkTopic(ctx context.Context, brokers []string, topic string, timeout tim
 		backoff *= 2
 	}
 	if err != nil {
-		return fmt.Errorf("kafka: brokers %s unreachable: %w", strings.Join(brokers, ","), err)
+		what := "metadata request"
+		if k := kafkaretry.Kind(what, err); k != what {
+			what += ": " + k
+		}
+		return fmt.Errorf("kafka: topic %q: %s failed (brokers %s): %w", topic, what, strings.Join(brokers, ","), err)
 	}
 	for _, t := range md.Topics {
 		if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
@@ -228,34 +249,69 @@ func (op *sinkOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ arr
 		return err
 	}
 	op.msgs = msgs
-	if err := write(ctx, op.w, op.o.Topic, msgs); err != nil {
+	if err := write(ctx, op.w, op.o, msgs); err != nil {
 		return err
 	}
 	op.sent += int64(len(msgs))
 	return nil
 }
 
-// write delivers msgs synchronously; kafka-go retries up to MaxAttempts.
-func write(ctx context.Context, w *kafkago.Writer, topic string, msgs []kafkago.Message) error {
+// write delivers msgs synchronously. kafka-go retries a failed batch up
+// to MaxAttempts; what it still could not deliver is sent again (only the
+// undelivered messages) until o.RetryTimeout, each retry logged.
+func write(ctx context.Context, w *kafkago.Writer, o Options, msgs []kafkago.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	err := w.WriteMessages(ctx, msgs...)
-	if err == nil {
-		return nil
-	}
-	var we kafkago.WriteErrors
-	if errors.As(err, &we) {
-		var first error
-		for _, e := range we {
-			if e != nil {
-				first = e
-				break
+	streak := kafkaretry.Streak{Backoff: 100 * time.Millisecond, Timeout: o.RetryTimeout}
+	total := len(msgs)
+	var retry []kafkago.Message
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			if streak.Attempts() > 0 {
+				o.Log.Info("kafka: delivery recovered", "topic", o.Topic, "attempts", streak.Attempts(),
+					"after", streak.Lasted().Round(time.Millisecond))
 			}
+			return nil
 		}
-		return fmt.Errorf("kafka: topic %q: %d of %d messages not delivered: %w", topic, we.Count(), len(msgs), first)
+		var we kafkago.WriteErrors
+		failed := len(msgs)
+		cause := err
+		if errors.As(err, &we) {
+			retry = retry[:0]
+			cause = nil
+			for i, e := range we {
+				if e != nil {
+					retry = append(retry, msgs[i])
+					if cause == nil {
+						cause = e
+					}
+				}
+			}
+			failed = len(retry)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("kafka: topic %q: writing %d messages: %w", o.Topic, total, context.Cause(ctx))
+		}
+		kind := kafkaretry.Kind("delivery", cause)
+		if !streak.Failed(cause) {
+			if streak.Attempts() > 1 {
+				return fmt.Errorf("kafka: topic %q: %d of %d messages not delivered (%s failed %d times over %v, brokers %s): %w",
+					o.Topic, failed, total, kind, streak.Attempts(), streak.Lasted().Round(time.Millisecond), strings.Join(o.Brokers, ","), cause)
+			}
+			return fmt.Errorf("kafka: topic %q: %d of %d messages not delivered (%s failed, brokers %s): %w",
+				o.Topic, failed, total, kind, strings.Join(o.Brokers, ","), cause)
+		}
+		o.Log.Warn("kafka: retrying delivery", "topic", o.Topic, "messages", failed, "attempt", streak.Attempts(),
+			"step", kind, "err", cause, "retrying_for", streak.Lasted().Round(time.Millisecond), "retry_timeout", o.RetryTimeout)
+		if !streak.Wait(ctx) {
+			return fmt.Errorf("kafka: topic %q: writing %d messages: %w", o.Topic, total, context.Cause(ctx))
+		}
+		if we != nil {
+			msgs = append(msgs[:0:0], retry...)
+		}
 	}
-	return fmt.Errorf("kafka: topic %q: writing %d messages: %w", topic, len(msgs), err)
 }
 
 // encodeBatch encodes the rows of b as messages whose bytes live in *buf and
@@ -272,14 +328,17 @@ func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[
 		ends[i] = len(d)
 	}
 	*buf = d
+	// Keys go into *keys the same way; a null key (no key in Kafka) is an
+	// empty range with hasKey false.
 	var kends []int
-	var kcol arrow.Array
+	var hasKey []bool
 	if key >= 0 {
-		kcol = b.Column(key)
+		kcol := b.Column(key)
 		kends = make([]int, n)
+		hasKey = make([]bool, n)
 		k := (*keys)[:0]
 		for i := range n {
-			k = keyBytes(kcol, i, k)
+			k, hasKey[i] = appendKey(kcol, i, k)
 			kends[i] = len(k)
 		}
 		*keys = k
@@ -299,9 +358,12 @@ func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[
 	for i := range n {
 		m := kafkago.Message{Value: d[start:ends[i]:ends[i]]}
 		start = ends[i]
-		if kcol != nil {
-			if !kcol.IsNull(i) {
+		if kends != nil {
+			if hasKey[i] {
 				m.Key = (*keys)[kstart:kends[i]:kends[i]]
+				if m.Key == nil {
+					m.Key = []byte{} // an empty key, not a null one
+				}
 			}
 			kstart = kends[i]
 		}
