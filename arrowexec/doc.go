@@ -69,5 +69,9 @@
 //
 // The first error of any subtask cancels the job; Run returns it wrapped as a
 // *TaskError naming the node and subtask. Operators check cancellation once
-// per batch, never per row.
+// per batch, never per row. With RunOptions.DrainOnSourceError, a source
+// reader's error instead ends the job as Job.Stop(true) would (the other
+// sources stop after their current batch, the final watermark fires every
+// window, sinks flush and commit), and Run then returns that error: a job
+// without checkpoints keeps what it computed.
 package arrowexec

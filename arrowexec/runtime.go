@@ -53,6 +53,16 @@ type RunOptions struct {
 	// (a backfill then stops with a savepoint that a stream job continues
 	// from).
 	HoldAtEnd bool
+	// DrainOnSourceError makes a source reader's error (from Next) end the
+	// job gracefully, as Job.Stop(true) does: the failed source ends its
+	// input where its last batch ended, the others stop after their
+	// current batch, the final watermark fires every open window, and
+	// operators and sinks finish and commit what they received. Run then
+	// returns the source's error (a *TaskError), unless another subtask
+	// failed first. For jobs without checkpoints, whose output would
+	// otherwise be lost; a job with exactly-once checkpoints leaves it off
+	// and resumes from its last checkpoint instead.
+	DrainOnSourceError bool
 }
 
 func (o *RunOptions) ensureDefaults() {
@@ -92,6 +102,9 @@ type Job struct {
 	cancel   context.CancelCauseFunc // set by Run
 	errOnce  sync.Once
 	firstErr error
+	// srcErr is the first source error drained (DrainOnSourceError).
+	srcOnce sync.Once
+	srcErr  error
 }
 
 // SourcesAtEnd returns a channel closed once every source subtask reached
@@ -353,7 +366,26 @@ func (j *Job) Run(ctx context.Context) error {
 	if j.firstErr != nil {
 		return j.firstErr
 	}
+	if j.srcErr != nil {
+		return j.srcErr
+	}
 	return context.Cause(ctx)
+}
+
+// SourceError returns the source error that ended the job gracefully under
+// RunOptions.DrainOnSourceError (what Run returned then), or nil. Valid
+// once Run returned.
+func (j *Job) SourceError() error { return j.srcErr }
+
+// sourceFailed records a source error under DrainOnSourceError and stops
+// the job gracefully, with a drain.
+func (j *Job) sourceFailed(st *subtask, err error) {
+	j.srcOnce.Do(func() {
+		j.srcErr = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: err}
+		j.opts.Log.Error("source failed: stopping the job gracefully so that sinks keep what it computed",
+			"node", st.node.name, "subtask", st.task.Subtask, "err", err)
+	})
+	j.Stop(true)
 }
 
 // fail records the first error of the job and cancels it.
@@ -611,6 +643,11 @@ func (st *subtask) runSource(ctx context.Context) error {
 			break
 		}
 		if err == io.EOF {
+			break
+		}
+		if err != nil && st.job.opts.DrainOnSourceError && ctx.Err() == nil {
+			st.job.sourceFailed(st, err)
+			stopped = true
 			break
 		}
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
@@ -37,7 +38,7 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		plan.Parquet, plan.Bounded = src, true
 		return src, nil
 	case s.Source.Kafka != nil:
-		ko, err := kafkaOptions(s.Source.Kafka, o.Brokers, wm)
+		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +50,7 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		return src, nil
 	default:
 		h := s.Source.Hybrid
-		ko, err := kafkaOptions(h.Kafka, o.Brokers, wm)
+		ko, err := kafkaOptions(h.Kafka, o, wm)
 		if err != nil {
 			return nil, err
 		}
@@ -128,12 +129,12 @@ func brokerList(spec, override string) []string {
 	return kafkaaddr.Split(spec)
 }
 
-func kafkaOptions(k *KafkaSpec, brokers string, wm arrowexec.WatermarkStrategy) (kafka.Options, error) {
+func kafkaOptions(k *KafkaSpec, o Options, wm arrowexec.WatermarkStrategy) (kafka.Options, error) {
 	ko := kafka.Options{
-		Brokers: brokerList(k.Brokers, brokers), Topics: k.Topics, Start: kafka.StartMode(k.Start), StartTime: k.StartTime,
+		Brokers: brokerList(k.Brokers, o.Brokers), Topics: k.Topics, Start: kafka.StartMode(k.Start), StartTime: k.StartTime,
 		GroupID: k.GroupID, Bounded: k.Bounded, Format: kafka.Format(k.Format), Metadata: k.Metadata,
 		MaxBatchRows: k.MaxBatchRows, MaxBatchDelay: k.MaxBatchDelay, OnError: kafka.ErrorPolicy(k.OnError),
-		DeadLetterPath: k.DeadLetterPath, Watermark: wm,
+		DeadLetterPath: k.DeadLetterPath, Watermark: wm, RetryTimeout: retryTimeout(k.RetryTimeout, o),
 	}
 	if k.Topic != "" {
 		ko.Topics = append([]string{k.Topic}, ko.Topics...)
@@ -145,6 +146,15 @@ func kafkaOptions(k *KafkaSpec, brokers string, wm arrowexec.WatermarkStrategy) 
 		ko.Fields = append(ko.Fields, kafka.Field{Name: f.Name, Type: kafka.Type(f.Type), Required: f.Required})
 	}
 	return ko, nil
+}
+
+// retryTimeout is a Kafka connector's retry timeout: the command line's,
+// else the job file's (0: the connector's default).
+func retryTimeout(spec time.Duration, o Options) time.Duration {
+	if o.KafkaRetryTimeout > 0 {
+		return o.KafkaRetryTimeout
+	}
+	return spec
 }
 
 // readOffsets reads {"topic": {"partition": offset}} from a JSON file.
@@ -177,7 +187,8 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // with checkpoints (two-phase commit: exactly-once), else when it rolls.
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
 	if k := s.Sink.Kafka; k != nil {
-		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp})
+		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
+			RetryTimeout: retryTimeout(k.RetryTimeout, o)})
 	}
 	fs := s.Sink.File
 	dir := fs.Path

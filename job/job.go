@@ -62,6 +62,7 @@ type KafkaSpec struct {
 	MaxBatchDelay  time.Duration `yaml:"max_batch_delay"`
 	OnError        string        `yaml:"on_error"` // fail, skip, dead-letter
 	DeadLetterPath string        `yaml:"dead_letter_path"`
+	RetryTimeout   time.Duration `yaml:"retry_timeout"` // how long a running job retries an unreachable broker (default 5m)
 	Line           int           `yaml:"-"`
 }
 
@@ -119,6 +120,8 @@ type KafkaSinkSpec struct {
 	Topic     string `yaml:"topic"`
 	Key       string `yaml:"key"`       // key column, optional
 	Timestamp string `yaml:"timestamp"` // event-time column for message timestamps, optional
+	// RetryTimeout is how long undelivered messages are retried (default 5m).
+	RetryTimeout time.Duration `yaml:"retry_timeout"`
 }
 
 // StepKind names a step.
@@ -238,12 +241,12 @@ func countSet(bs ...bool) int {
 var knownKeys = map[string]string{
 	"rawSpec":       "name, parallelism, source, steps, sink",
 	"SourceSpec":    "parquet, kafka, hybrid, watermark",
-	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path",
+	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path, retry_timeout",
 	"KafkaField":    "name, type, required",
 	"HybridSpec":    "parquet, kafka, boundary",
 	"BoundarySpec":  "event_time, column, timestamp_skew, offsets, offsets_file",
 	"WatermarkSpec": "column, max_out_of_orderness, idle_timeout",
-	"KafkaSinkSpec": "brokers, topic, key, timestamp",
+	"KafkaSinkSpec": "brokers, topic, key, timestamp, retry_timeout",
 	"ParquetSpec":   "path, paths, decoder, batch_size",
 	"SinkSpec":      "file, kafka",
 	"FileSinkSpec":  "path, format, prefix, part_size, compression",

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -103,6 +104,9 @@ type Options struct {
 	// Brokers overrides the Kafka brokers of sources and sinks (e.g. an
 	// embedded broker); "" keeps the job file's.
 	Brokers string
+	// KafkaRetryTimeout overrides retry_timeout of Kafka sources and sinks
+	// (0 keeps the job file's).
+	KafkaRetryTimeout time.Duration
 	// Checkpointed says the job runs with checkpoints (checkpoint.Run):
 	// file sinks then publish their parts only when the checkpoint covering
 	// them is complete (exactly-once), or at the end of bounded input,

@@ -134,7 +134,10 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 		attrs = append(attrs, "files", nfiles, "row_groups", rgs, "row_groups_pruned", pruned, "rows", rows, "bytes", bytes, "decoder", plan.Parquet.Decoder())
 	}
 	e.log.Info("job planned", attrs...)
-	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: e.log})
+	// A continuous job whose source fails (e.g. a broker gone for longer
+	// than the retry timeout) stops as a graceful stop would: its sinks
+	// publish what it computed, and the error is returned after that.
+	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: e.log, DrainOnSourceError: !plan.Bounded})
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -147,7 +150,8 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	began := time.Now()
 	err = j.Run(ctx)
 	bar.Stop()
-	if err != nil {
+	srcErr := j.SourceError()
+	if err != nil && err != srcErr {
 		if aerr := plan.Abort(); aerr != nil {
 			e.log.Warn("removing staged output", "err", aerr)
 		}
@@ -179,6 +183,11 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 		for _, p := range plan.Sink.Published() {
 			res.Files = append(res.Files, p.Path)
 		}
+	}
+	if srcErr != nil {
+		e.log.Error("job stopped after its source failed; what it computed is published", "job", spec.Name,
+			"rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files), "err", srcErr)
+		return res, srcErr
 	}
 	e.log.Info("job done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
 		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))

@@ -34,6 +34,7 @@ which hybrid sources and event-time start positions rely on.`)
 	ts := f.String("timestamp", "", "stamp messages with this event-time column")
 	partitions := f.Int("create-topic", 0, "create the topic with this many partitions if it does not exist")
 	limit := f.Int64("limit", 0, "stop after this many rows (0: all)")
+	retry := f.Duration("retry-timeout", 0, "how long to retry an unreachable broker before failing (0: 5m)")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -41,8 +42,8 @@ which hybrid sources and event-time start positions rely on.`)
 		f.Usage()
 		return usageError{fmt.Errorf("--brokers, --topic and at least one Parquet path are required")}
 	}
-	if *rate < 0 || *limit < 0 || *partitions < 0 {
-		return usageError{fmt.Errorf("--rate, --limit and --create-topic must not be negative")}
+	if *rate < 0 || *limit < 0 || *partitions < 0 || *retry < 0 {
+		return usageError{fmt.Errorf("--rate, --limit, --create-topic and --retry-timeout must not be negative")}
 	}
 	src, err := parquet.New(parquet.Options{Paths: f.Args()})
 	if err != nil {
@@ -76,7 +77,8 @@ which hybrid sources and event-time start positions rely on.`)
 			return progressed.Load(), 0
 		})
 	}
-	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: bl, Topic: *topic, Rate: *rate, KeyColumn: *key, TimestampColumn: *ts}, batches)
+	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: bl, Topic: *topic, Rate: *rate, KeyColumn: *key, TimestampColumn: *ts,
+		RetryTimeout: *retry, Log: e.log}, batches)
 	bar.Stop()
 	if err != nil {
 		return err

@@ -46,6 +46,7 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 	out := f.String("output", "", "override the file sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
 	embedded := f.String("embedded-kafka", "", "start an in-process Kafka-compatible broker with these topics (topic:partitions,...) and use it")
+	retry := f.Duration("kafka-retry-timeout", 0, "how long a running job retries an unreachable Kafka broker before failing (overrides retry_timeout; 0: the job file's, default 5m)")
 	var ck checkpointFlags
 	ck.register(f)
 	if err := f.parse(e, args); err != nil {
@@ -81,7 +82,10 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 		e.log.Info("embedded Kafka-compatible broker started", "brokers", addr)
 		*brokers = addr
 	}
-	jo := job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}
+	if *retry < 0 {
+		return usageError{fmt.Errorf("--kafka-retry-timeout %v: must not be negative", *retry)}
+	}
+	jo := job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers, KafkaRetryTimeout: *retry}
 	if ck.dir != "" {
 		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck, "")
 	}
@@ -192,7 +196,7 @@ func sourceIdentity(src any) any {
 	kk := make(map[string]any, len(k))
 	for name, v := range k {
 		switch name {
-		case "bounded", "max_batch_rows", "max_batch_delay":
+		case "bounded", "max_batch_rows", "max_batch_delay", "retry_timeout":
 		default:
 			kk[name] = v
 		}
