@@ -13,6 +13,12 @@
 // RIFFLE_REQUIRE_KAFKA=1, which turns the skip into a failure: CI sets it so
 // that a broker that failed to start cannot silently skip the Kafka tests.
 //
+// A test that stops or restarts the broker starts one of its own with
+// StartBroker (own state directory, same scripts, jars from
+// KAFKA_CACHE_DIR; skipped without java or jars unless RIFFLE_REQUIRE_KAFKA=1)
+// and uses Broker.Stop and Broker.Start, which keep its ports and data:
+// never the shared broker, which other packages' tests use meanwhile.
+//
 // CreateTopic makes a uniquely named topic (deleted when the test ends) and
 // waits until its partitions have leaders; Produce writes messages to exact
 // partitions. Everything goes through github.com/segmentio/kafka-go, and this

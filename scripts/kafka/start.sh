@@ -20,6 +20,11 @@
 # On any failure the broker is killed, the log tail printed, `false` printed
 # on stdout (so `eval "$(start.sh)"` fails under `set -e` too), and it exits 1.
 #
+# With KAFKA_KEEP_STATE=1 and a state dir left by `KAFKA_KEEP_STATE=1
+# stop.sh`, the broker starts again on the same ports with the same data (no
+# new config, no format): a broker restart (restart.sh does both steps). If
+# a port was taken meanwhile it fails instead of moving.
+#
 # With KAFKA_WATCH_PID=<pid> (e.g. $$ of the CI script) a small watchdog stops
 # the broker once that process is gone, even if it was SIGKILLed and its
 # `trap stop.sh EXIT` never ran; stop.sh ends the watchdog too.
@@ -33,6 +38,7 @@
 #   KAFKA_HEAP_OPTS      default "-Xmx512m -Xms128m"
 #   KAFKA_JVM_OPTS       extra JVM flags (default: serial GC, small metaspace)
 #   KAFKA_WATCH_PID      stop the broker when this pid exits (default: none)
+#   KAFKA_KEEP_STATE     1: restart from the kept state dir (see above)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -188,34 +194,55 @@ tail_log() {
 	echo "----" >&2
 }
 
+# Restart from a kept state dir: same config (ports), same data.
+reuse=0
+if [[ "${KAFKA_KEEP_STATE:-}" == 1 ]]; then
+	[[ -f "$state/server.properties" && -f "$state/data/meta.properties" ]] ||
+		die "KAFKA_KEEP_STATE=1 but $state holds no stopped broker (start one with start.sh, stop it with KAFKA_KEEP_STATE=1 stop.sh)"
+	[[ "$(cat "$state/version" 2>/dev/null)" == "$version" ]] ||
+		die "$state holds a Kafka $(cat "$state/version" 2>/dev/null) broker, not $version"
+	reuse=1
+fi
+
 attempt=0
 while :; do
 	attempt=$((attempt + 1))
-	rm -rf "$state"
-	mkdir -p "$state/data"
+	if ((reuse)); then
+		port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*|\1|p' "$state/server.properties")"
+		cport="$(sed -n 's|^controller.quorum.voters=1@127.0.0.1:\([0-9]*\)$|\1|p' "$state/server.properties")"
+		[[ -n "$port" && -n "$cport" ]] || die "no PLAINTEXT or CONTROLLER port in $state/server.properties"
+		log "restarting from $state (same ports and data)"
+	else
+		rm -rf "$state"
+		mkdir -p "$state/data"
+		port="$(free_port)"
+		cport="$(free_port)"
+		while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+		write_config "$port" "$cport"
+	fi
 	cat_log_config
-	port="$(free_port)"
-	cport="$(free_port)"
-	while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
-	write_config "$port" "$cport"
 	logopts=(-Dlog4j2.configurationFile="$state/log4j2.properties" -Dlog4j.configuration="file:$state/log4j.properties")
 
-	cluster_id="$(random_uuid)"
 	t_fmt0=$(date +%s.%N)
-	# shellcheck disable=SC2086
-	if ! java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.level=WARN -cp "$cp" kafka.tools.StorageTool \
-		format -t "$cluster_id" -c "$state/server.properties" >"$state/format.log" 2>&1; then
-		cat "$state/format.log" >&2
-		die "formatting storage failed (kafka.tools.StorageTool, Kafka $version)"
+	if ((!reuse)); then
+		cluster_id="$(random_uuid)"
+		# shellcheck disable=SC2086
+		if ! java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.level=WARN -cp "$cp" kafka.tools.StorageTool \
+			format -t "$cluster_id" -c "$state/server.properties" >"$state/format.log" 2>&1; then
+			cat "$state/format.log" >&2
+			die "formatting storage failed (kafka.tools.StorageTool, Kafka $version)"
+		fi
 	fi
 	t_fmt1=$(date +%s.%N)
 
 	# Own session (setsid) so stop.sh can kill the whole process group; stdin
 	# and stdout detached so `eval "$(start.sh)"` does not wait on the broker.
+	# Appended: a restart keeps the log of the previous run (a fresh start
+	# has a fresh state dir).
 	# shellcheck disable=SC2086
 	setsid java $heap $jvm_opts "${logopts[@]}" -Dkafka.logs.dir="$state" \
 		-cp "$cp" kafka.Kafka "$state/server.properties" \
-		</dev/null >"$state/server.log" 2>&1 &
+		</dev/null >>"$state/server.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$state/kafka.pid"
 	log "Kafka $version starting (pid $pid) PLAINTEXT 127.0.0.1:$port CONTROLLER 127.0.0.1:$cport, state $state"
@@ -246,7 +273,7 @@ while :; do
 	probe_pid=""
 	[[ $ready -eq 1 ]] && break
 
-	if ! kill -0 "$pid" 2>/dev/null && grep -q -i 'address already in use' "$state/server.log" && ((attempt < 3)); then
+	if ((!reuse)) && ! kill -0 "$pid" 2>/dev/null && grep -q -i 'address already in use' "$state/server.log" && ((attempt < 3)); then
 		log "port taken between pick and bind, retrying with new ports"
 		pid=""
 		continue

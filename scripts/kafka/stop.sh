@@ -5,8 +5,13 @@
 # Safe to call when nothing runs (e.g. from `trap ... EXIT`); always exits 0
 # unless the broker could not be killed.
 #
+# With KAFKA_KEEP_STATE=1 the state (config with its ports, data, log) is
+# kept, so that `KAFKA_KEEP_STATE=1 start.sh` (or restart.sh) starts the
+# same broker again: a broker restart.
+#
 # Env: KAFKA_STATE_DIR (as for start.sh),
-#      KAFKA_STOP_TIMEOUT seconds to wait for a clean shutdown (default 20)
+#      KAFKA_STOP_TIMEOUT seconds to wait for a clean shutdown (default 20),
+#      KAFKA_KEEP_STATE   1: keep the state dir
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +53,11 @@ if [[ -f "$state/watchdog.pid" ]]; then
 	fi
 fi
 
+if [[ "${KAFKA_KEEP_STATE:-}" == 1 ]]; then
+	rm -f "$state/kafka.pid" "$state/watchdog.pid"
+	log "state kept in $state (start it again: KAFKA_KEEP_STATE=1 scripts/kafka/start.sh, or restart.sh)"
+	exit 0
+fi
 [[ -f "$state/server.log" ]] && cp "$state/server.log" "$(dirname "$state")/last-server.log" 2>/dev/null
 rm -rf "$state"
 exit 0
