@@ -2,12 +2,15 @@ package embedkafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Start starts an in-process Kafka-compatible broker (one kfake node on a
@@ -16,10 +19,20 @@ import (
 // keeps everything in memory. stop shuts it down; it is safe to call more
 // than once, and it also runs when ctx ends.
 func Start(ctx context.Context, topics map[string]int) (brokers string, stop func(), err error) {
+	c, stop, err := StartCluster(ctx, topics)
+	if err != nil {
+		return "", nil, err
+	}
+	return strings.Join(c.ListenAddrs(), ","), stop, nil
+}
+
+// StartCluster is Start returning the kfake cluster itself, for tests that
+// inject failures (Cluster.ControlKey).
+func StartCluster(ctx context.Context, topics map[string]int) (c *kfake.Cluster, stop func(), err error) {
 	byCount := map[int][]string{}
 	for t, n := range topics {
 		if t == "" || n < 1 {
-			return "", nil, fmt.Errorf("embedkafka: topic %q with %d partitions", t, n)
+			return nil, nil, fmt.Errorf("embedkafka: topic %q with %d partitions", t, n)
 		}
 		byCount[n] = append(byCount[n], t)
 	}
@@ -34,9 +47,9 @@ func Start(ctx context.Context, topics map[string]int) (brokers string, stop fun
 		sort.Strings(ts)
 		opts = append(opts, kfake.SeedTopics(int32(n), ts...))
 	}
-	c, err := kfake.NewCluster(opts...)
+	c, err = kfake.NewCluster(opts...)
 	if err != nil {
-		return "", nil, fmt.Errorf("embedkafka: starting broker: %w", err)
+		return nil, nil, fmt.Errorf("embedkafka: starting broker: %w", err)
 	}
 	var once sync.Once
 	done := make(chan struct{})
@@ -53,5 +66,21 @@ func Start(ctx context.Context, topics map[string]int) (brokers string, stop fun
 		case <-done:
 		}
 	}()
-	return strings.Join(c.ListenAddrs(), ","), stop, nil
+	return c, stop, nil
+}
+
+// FailFetches makes c close the connection of every fetch request, as a
+// broker failing under a consumer would, until heal is called; produce and
+// metadata requests keep working. For tests of a reader's retries.
+func FailFetches(c *kfake.Cluster) (heal func()) {
+	var healed atomic.Bool
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if healed.Load() {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return nil, errors.New("embedkafka: injected fetch failure"), true
+	})
+	return func() { healed.Store(true) }
 }
