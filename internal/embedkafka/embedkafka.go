@@ -2,7 +2,6 @@ package embedkafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -69,18 +68,27 @@ func StartCluster(ctx context.Context, topics map[string]int) (c *kfake.Cluster,
 	return c, stop, nil
 }
 
-// FailFetches makes c close the connection of every fetch request, as a
-// broker failing under a consumer would, until heal is called; produce and
-// metadata requests keep working. For tests of a reader's retries.
-func FailFetches(c *kfake.Cluster) (heal func()) {
+// FailRequests makes c close the connection of every request of the given
+// kind (kmsg.Fetch, kmsg.Produce, ...) before handling it, as a failing
+// broker would, until heal is called; other requests keep working. failed
+// counts the requests failed so far. For tests of retries.
+func FailRequests(c *kfake.Cluster, key kmsg.Key) (failed func() int64, heal func()) {
 	var healed atomic.Bool
-	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+	var n atomic.Int64
+	c.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if healed.Load() {
 			c.DropControl()
 			return nil, nil, false
 		}
 		c.KeepControl()
-		return nil, errors.New("embedkafka: injected fetch failure"), true
+		n.Add(1)
+		return nil, fmt.Errorf("embedkafka: injected %s failure", key.Name()), true
 	})
-	return func() { healed.Store(true) }
+	return n.Load, func() { healed.Store(true) }
+}
+
+// FailFetches is FailRequests of fetch requests.
+func FailFetches(c *kfake.Cluster) (heal func()) {
+	_, heal = FailRequests(c, kmsg.Fetch)
+	return heal
 }
