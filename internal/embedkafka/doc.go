@@ -17,6 +17,12 @@
 // (kafka-go's PartitionOffsets.Offsets then maps the offset to the request
 // time); riffle only uses the offset, so it is not affected.
 //
+// StartCluster returns the kfake cluster itself, and FailRequests makes it
+// close the connection of every request of one kind (fetch, produce) until
+// healed: fault injection for the source's and sink's retry tests. An empty
+// long-poll fetch is answered after the fetch's MaxWait, as a real broker
+// does, so an idle job costs as little against it (docs/BENCHMARKS.md).
+//
 // kfake is a test broker: nothing is persisted, there is no replication,
 // and its performance is not representative. Use it for demos and tests,
 // never for data that matters.

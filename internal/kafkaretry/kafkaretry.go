@@ -1,8 +1,3 @@
-// Package kafkaretry is how riffle's Kafka source and sink ride out a
-// broker that goes away for a while (a restart, a leader moving): which
-// errors are worth retrying, what to call a failure in an error message,
-// and a streak of failures retried with exponential backoff until it has
-// lasted a deadline.
 package kafkaretry
 
 import (
