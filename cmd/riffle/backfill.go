@@ -169,8 +169,12 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 		for _, s := range j.FinalSnapshots(plan.SourceNode) {
 			blobs = append(blobs, s.Operator)
 		}
-		if err := plan.Kafka.CommitSnapshots(ctx, blobs); err != nil {
+		if err := plan.Kafka.CommitSnapshots(ctx, blobs); err != nil && srcErr == nil {
 			return nil, fmt.Errorf("committing final Kafka offsets: %w", err)
+		} else if err != nil {
+			// The broker that failed the source is likely gone: the
+			// source's error is the one to report.
+			e.log.Warn("final Kafka offsets not committed", "err", err)
 		}
 	}
 	res := &runResult{

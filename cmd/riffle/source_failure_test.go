@@ -29,7 +29,9 @@ import (
 // retry timeout (the command line's 300ms overriding the job file's 1h) the
 // job fails with an error naming the partition and the failed step, and,
 // as a graceful stop would, publishes what it computed: its aggregate over
-// every message read, equal to DuckDB's over the input file.
+// every message read, equal to DuckDB's over the input file. The final
+// offsets cannot be committed to its group (the broker is gone): the error
+// reported is still the source's.
 func TestSourceFailureKeepsOutput(t *testing.T) {
 	oracle.Python(t)
 	ctx := context.Background()
@@ -57,6 +59,7 @@ source:
   kafka:
     brokers: %s
     topic: events
+    group_id: fail
     retry_timeout: 1h
     max_batch_delay: 20ms
     fields:
@@ -239,5 +242,23 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM want),
 	res := oracle.DuckDB(t, q).Strings()
 	if len(res) != 1 || res[0][0] != res[0][1] || res[0][2] != "0" || res[0][3] != "0" {
 		t.Fatalf("got/want rows, extra, missing = %v", res)
+	}
+}
+
+// TestRetryTimeoutFlags: negative retry timeouts are usage errors.
+func TestRetryTimeoutFlags(t *testing.T) {
+	dir := t.TempDir()
+	jobFile := filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(jobFile, []byte("name: x\nsource:\n  kafka: {brokers: 127.0.0.1:1, topic: t, format: raw}\nsink:\n  file: {path: out}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--kafka-retry-timeout", "-1s", jobFile},
+		{"produce", "--retry-timeout", "-1s", "--brokers", "127.0.0.1:1", "--topic", "t", jobFile},
+	} {
+		code, _, errOut := runCLI(t, args...)
+		if code != exitUsage || !strings.Contains(errOut, "retry-timeout") || !strings.Contains(errOut, "negative") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error about the retry timeout", args, code, errOut)
+		}
 	}
 }
