@@ -395,8 +395,8 @@ func (r *Reader) putRecs(recs []record) {
 
 // dial connects to the leader of p through the first bootstrap broker that
 // answers, within ConnectTimeout. The error is wrapped with the step that
-// failed (leader lookup or dial leader; failureKind tells a refused
-// bootstrap connection from a metadata failure).
+// failed (leader lookup or dial leader; kafkaretry.Kind tells a refused
+// connection from a metadata failure).
 func (r *Reader) dial(ctx context.Context, p *partState) (*kafkago.Conn, error) {
 	d := &kafkago.Dialer{Timeout: r.s.o.ConnectTimeout, ClientID: "riffle"}
 	// kafka-go's lookup retries temporary errors until its context ends:
