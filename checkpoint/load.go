@@ -94,16 +94,24 @@ func load(fsys FS, dir string, keep bool) (*Checkpoint, error) {
 					ls.operator = content
 				}
 				if isKG {
-					ls.keyGroups = make(map[int][]byte, len(sm.KeyGroups))
-					for _, kg := range sm.KeyGroups {
-						ls.keyGroups[kg.KeyGroup] = content[kg.Offset : kg.Offset+kg.Size : kg.Offset+kg.Size]
-					}
+					ls.keyGroups = splitKeyGroups(content, sm.KeyGroups)
 				}
 			}
 			c.subs[subKey{nm.Name, sm.Subtask}] = ls
 		}
 	}
 	return c, nil
+}
+
+// splitKeyGroups cuts the key group blobs out of the content of a key
+// group file. The manifest's check guarantees every blob lies within the
+// file's listed size, and the caller verified content has that size.
+func splitKeyGroups(content []byte, kgs []KeyGroupBlob) map[int][]byte {
+	out := make(map[int][]byte, len(kgs))
+	for _, kg := range kgs {
+		out[kg.KeyGroup] = content[kg.Offset : kg.Offset+kg.Size : kg.Offset+kg.Size]
+	}
+	return out
 }
 
 // checksumFile reads name and returns its size and CRC-32C, and its
