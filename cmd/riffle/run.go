@@ -162,6 +162,18 @@ func (c *checkpointFlags) validate() error {
 	if c.interval <= 0 {
 		return fmt.Errorf("--checkpoint-interval %v: must be positive", c.interval)
 	}
+	if fi, err := os.Stat(c.dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("--checkpoint-dir %s: not a directory", c.dir)
+	}
+	if c.from != "" {
+		fi, err := os.Stat(c.from)
+		switch {
+		case err != nil:
+			return fmt.Errorf("--from: %w", err)
+		case !fi.IsDir():
+			return fmt.Errorf("--from %s: not a checkpoint or savepoint directory", c.from)
+		}
+	}
 	if c.retain < 1 {
 		return fmt.Errorf("--retain %d: must be at least 1", c.retain)
 	}
