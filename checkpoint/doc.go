@@ -113,10 +113,14 @@
 // warn level too ("checkpoint: falling back to an older checkpoint"), and
 // the unusable ones stay in place. When Dir holds checkpoints and none is
 // usable, Latest returns ErrUnusableCheckpoints (which is also
-// ErrNoCheckpoint) naming each and why. List lists checkpoints (checking
-// manifests only; with ListOptions.Verify, every file like Load), Inspect
-// summarizes one, WriteList and WriteSummary print them for `riffle
-// checkpoints list|inspect`.
+// ErrNoCheckpoint) naming each and why. List lists checkpoints and
+// verifies each like Load (a directory that is itself one checkpoint or
+// savepoint lists as that one), Inspect summarizes one, WriteList and
+// WriteSummary print them for `riffle checkpoints list|inspect`.
+//
+// Decoders of bytes read from disk (the MANIFEST here, key group files
+// and snapshot manifests in package state) have fuzz targets (FuzzManifest
+// here) and return errors, never panic, on any input.
 //
 // Coordinator.RunOptions builds the arrowexec.RunOptions of a run; given a
 // checkpoint, its Restore hands each subtask of a node (at the node's new
