@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/riffle-dev/riffle/checkpoint"
 )
@@ -39,6 +40,15 @@ inspect PATH  one checkpoint or savepoint: its manifest, nodes and subtasks,
 	if len(pos) != 2 {
 		f.Usage()
 		return usageError{fmt.Errorf("want a subcommand (list or inspect) and a path")}
+	}
+	if pos[0] == "list" || pos[0] == "inspect" {
+		fi, err := os.Stat(pos[1])
+		switch {
+		case err != nil:
+			return usageError{err}
+		case !fi.IsDir():
+			return usageError{fmt.Errorf("%s: not a checkpoint directory", pos[1])}
+		}
 	}
 	switch pos[0] {
 	case "list":

@@ -104,6 +104,8 @@ sink:
 		{"missing input file (run)", []string{"run", "--progress", "never", missing}, exitUsage, "no-such-file.parquet"},
 		{"checkpoint dir is a file", []string{"run", "--checkpoint-dir", aFile, good}, exitUsage, "--checkpoint-dir " + aFile + ": not a directory"},
 		{"--from does not exist", []string{"run", "--checkpoint-dir", filepath.Join(dir, "ck"), "--from", filepath.Join(dir, "nope"), good}, exitUsage, "--from"},
+		{"checkpoints list of nothing", []string{"checkpoints", "list", filepath.Join(dir, "nope")}, exitUsage, "nope"},
+		{"checkpoints inspect of a file", []string{"checkpoints", "inspect", aFile}, exitUsage, "not a checkpoint directory"},
 		{"locked checkpoint dir", []string{"run", "--progress", "never", "--checkpoint-dir", locked, good}, exitFailure, fmt.Sprintf("locked by pid %d", os.Getpid())},
 		{"every checkpoint unusable", []string{"run", "--progress", "never", "--checkpoint-dir", unusable, good}, exitFailure, "--allow-fresh-start"},
 		{"unreachable brokers (sink)", []string{"backfill", "--progress", "never", kafkaSink}, exitFailure, down},
