@@ -179,17 +179,13 @@ func LatestFS(fsys FS, log *slog.Logger, dir string) (*Checkpoint, error) {
 	var skipped []error
 	for i := len(ids) - 1; i >= 0; i-- {
 		p := filepath.Join(dir, checkpointDirName(ids[i]))
-		c, err := LoadFS(fsys, p)
+		c, err := loadID(fsys, p, ids[i], true)
 		if err == nil {
-			if c.Manifest.CheckpointID != ids[i] {
-				err = corrupt(filepath.Join(p, ManifestName), "holds checkpoint %d", c.Manifest.CheckpointID)
-			} else {
-				if len(skipped) > 0 {
-					log.Warn("checkpoint: falling back to an older checkpoint; the newer ones are unusable and stay in place for inspection",
-						"checkpoint", p, "skipped", len(skipped), "reasons", errors.Join(skipped...).Error())
-				}
-				return c, nil
+			if len(skipped) > 0 {
+				log.Warn("checkpoint: falling back to an older checkpoint; the newer ones are unusable and stay in place for inspection",
+					"checkpoint", p, "skipped", len(skipped), "reasons", errors.Join(skipped...).Error())
 			}
+			return c, nil
 		}
 		log.Warn("checkpoint: skipping unusable checkpoint", "checkpoint", p, "reason", err)
 		skipped = append(skipped, fmt.Errorf("%s: %w", p, err))
@@ -198,6 +194,16 @@ func LatestFS(fsys FS, log *slog.Logger, dir string) (*Checkpoint, error) {
 		return nil, &unusableError{dir: dir, reasons: skipped}
 	}
 	return nil, fmt.Errorf("%w in %s", ErrNoCheckpoint, dir)
+}
+
+// loadID is load of the complete checkpoint directory chk-<id>, whose
+// manifest must hold checkpoint id.
+func loadID(fsys FS, dir string, id uint64, keep bool) (*Checkpoint, error) {
+	c, err := load(fsys, dir, keep)
+	if err == nil && c.Manifest.CheckpointID != id {
+		return nil, corrupt(filepath.Join(dir, ManifestName), "holds checkpoint %d", c.Manifest.CheckpointID)
+	}
+	return c, err
 }
 
 // unusableError is LatestFS's error when every checkpoint is unusable.
@@ -318,9 +324,12 @@ func ListFS(fsys FS, dir string) ([]Info, error) {
 // inf.ID (the id of its chk-<id> directory); without, inf.ID is taken from
 // the manifest.
 func verifyInto(fsys FS, inf *Info, checkID bool) {
-	c, err := load(fsys, inf.Path, false)
-	if err == nil && checkID && c.Manifest.CheckpointID != inf.ID {
-		err = corrupt(filepath.Join(inf.Path, ManifestName), "holds checkpoint %d", c.Manifest.CheckpointID)
+	var c *Checkpoint
+	var err error
+	if checkID {
+		c, err = loadID(fsys, inf.Path, inf.ID, false)
+	} else {
+		c, err = load(fsys, inf.Path, false)
 	}
 	if err != nil {
 		inf.Err = err
