@@ -198,6 +198,7 @@ func decodeKeyGroup(name string, data []byte, kg int, fn func(k, v []byte) error
 	want := int64(binary.LittleEndian.Uint64(foot))
 	recs := data[headerLen : len(data)-footerLen]
 	var n int64
+	var prev []byte
 	for len(recs) > 0 {
 		kl, w := binary.Uvarint(recs)
 		if w <= 0 || uint64(len(recs)-w) < kl {
@@ -214,6 +215,12 @@ func decodeKeyGroup(name string, data []byte, kg int, fn func(k, v []byte) error
 		if len(k) < prefixLen || int(binary.BigEndian.Uint16(k)) != kg {
 			return n, corrupt(name, "record %d outside key group %d", n, kg)
 		}
+		// Snapshots are written in key order, one record per key; both
+		// backends load them that way (Pebble's bulk load requires it).
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return n, corrupt(name, "record %d out of key order", n)
+		}
+		prev = k
 		if err := fn(k, v); err != nil {
 			return n, err
 		}
