@@ -128,7 +128,9 @@ type Stats struct {
 //	go c.Run(ctx, job)    // trigger loop; returns when ctx ends
 //	err = job.Run(jobCtx)
 //
-// Run (the package function) does all of that, with a graceful stop.
+// Run (the package function) does all of that, with a graceful stop, and
+// holds the directory's lock (LockDir) meanwhile; whoever uses a
+// Coordinator directly should hold it too.
 type Coordinator struct {
 	opts Options
 	fs   FS

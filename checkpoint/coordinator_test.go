@@ -385,13 +385,31 @@ func TestCorruptCheckpointSkipped(t *testing.T) {
 				t.Fatalf("Latest returned checkpoint %d, want %d", c.ID(), prev.ID)
 			}
 			line := lb.String()
-			for _, want := range []string{"checkpoint: skipping unusable checkpoint", "checkpoint=" + chk, tc.reason} {
+			for _, want := range []string{"level=WARN msg=\"checkpoint: skipping unusable checkpoint\"", "checkpoint=" + chk, tc.reason,
+				"level=WARN msg=\"checkpoint: falling back to an older checkpoint", "checkpoint=" + filepath.Join(dir, filepath.Base(prev.Path))} {
 				if !strings.Contains(line, want) {
 					t.Fatalf("log %q does not contain %q", line, want)
 				}
 			}
 			if _, err := checkpoint.Load(chk); !checkpoint.IsCorruptionError(err) {
 				t.Fatalf("Load of the broken checkpoint: %v, want a corruption error", err)
+			}
+			// List verifies every file too: the broken one is corrupt with
+			// the reason, the others are fine.
+			infos, err := checkpoint.List(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, inf := range infos {
+				switch {
+				case inf.Path == chk && (!checkpoint.IsCorruptionError(inf.Err) || !strings.Contains(inf.Err.Error(), tc.reason)):
+					t.Fatalf("List: broken checkpoint %s has error %v, want a corruption error saying %q", chk, inf.Err, tc.reason)
+				case inf.Path != chk && inf.Err != nil:
+					t.Fatalf("List: intact checkpoint %s has error %v", inf.Path, inf.Err)
+				}
+			}
+			if one, err := checkpoint.List(chk); err != nil || len(one) != 1 || one[0].Path != chk || one[0].Err == nil {
+				t.Fatalf("List of the broken checkpoint itself: %+v, %v; want it, corrupt", one, err)
 			}
 			if i > 0 {
 				return
@@ -415,8 +433,12 @@ func TestCorruptCheckpointSkipped(t *testing.T) {
 			os.Remove(filepath.Join(dir, filepath.Base(inf.Path), checkpoint.ManifestName))
 		}
 		log, _ := newLog()
-		if _, err := checkpoint.LatestFS(nil, log, dir); !errors.Is(err, checkpoint.ErrNoCheckpoint) {
-			t.Fatalf("got %v, want ErrNoCheckpoint", err)
+		_, err := checkpoint.LatestFS(nil, log, dir)
+		if !errors.Is(err, checkpoint.ErrNoCheckpoint) || !errors.Is(err, checkpoint.ErrUnusableCheckpoints) || !checkpoint.IsCorruptionError(err) {
+			t.Fatalf("got %v, want ErrNoCheckpoint and ErrUnusableCheckpoints wrapping the corruption", err)
+		}
+		if _, err := checkpoint.LatestFS(nil, log, t.TempDir()); !errors.Is(err, checkpoint.ErrNoCheckpoint) || errors.Is(err, checkpoint.ErrUnusableCheckpoints) {
+			t.Fatalf("empty directory: got %v, want ErrNoCheckpoint only", err)
 		}
 	})
 }
@@ -484,8 +506,8 @@ func TestFailedRenameFailsJob(t *testing.T) {
 	}
 	t.Log(err)
 	names := dirNames(t, dir)
-	if len(names) != 1 || names[0] != "chk-1" {
-		t.Fatalf("checkpoint dir holds %v, want only chk-1", names)
+	if len(names) != 2 || names[0] != checkpoint.LockName || names[1] != "chk-1" {
+		t.Fatalf("checkpoint dir holds %v, want only the lock file and chk-1", names)
 	}
 	if _, err := checkpoint.Load(filepath.Join(dir, "chk-1")); err != nil {
 		t.Fatalf("last good checkpoint damaged: %v", err)

@@ -63,6 +63,8 @@
 // # Directory layout
 //
 //	<Dir>/
+//	  LOCK                            flock held by the running job (Run,
+//	                                  LockDir); names its pid, host, start
 //	  chk-7/                          complete checkpoint 7
 //	    MANIFEST                      written last (format below)
 //	    <node>/<subtask>/             one directory per subtask; the node
@@ -107,9 +109,18 @@
 // verifies; one that does not (bad checksum, missing file, truncated or
 // unparsable manifest) is skipped with a warning
 // "checkpoint: skipping unusable checkpoint" naming the checkpoint and the
-// reason, and the next older one is tried. List lists checkpoints (checking
-// manifests only), Inspect summarizes one, WriteList and WriteSummary print
-// them for `riffle checkpoints list|inspect`.
+// reason, and the next older one is tried; using an older one is logged at
+// warn level too ("checkpoint: falling back to an older checkpoint"), and
+// the unusable ones stay in place. When Dir holds checkpoints and none is
+// usable, Latest returns ErrUnusableCheckpoints (which is also
+// ErrNoCheckpoint) naming each and why. List lists checkpoints and
+// verifies each like Load (a directory that is itself one checkpoint or
+// savepoint lists as that one), Inspect summarizes one, WriteList and
+// WriteSummary print them for `riffle checkpoints list|inspect`.
+//
+// Decoders of bytes read from disk (the MANIFEST here, key group files
+// and snapshot manifests in package state) have fuzz targets (FuzzManifest
+// here) and return errors, never panic, on any input.
 //
 // Coordinator.RunOptions builds the arrowexec.RunOptions of a run; given a
 // checkpoint, its Restore hands each subtask of a node (at the node's new
@@ -147,7 +158,11 @@
 // # Running a job
 //
 // Run is the single entry point for `riffle run --checkpoint-dir D
-// --checkpoint-interval 1s [--from PATH]`: it loads From or Latest(Dir),
+// --checkpoint-interval 1s [--from PATH]`: it locks Dir (LockDir: an OS
+// file lock on Dir/LOCK, released when the process ends however it ends; a
+// second job on the directory fails at once with ErrLocked naming the
+// holder), loads From or Latest(Dir) (refusing to start fresh when every
+// checkpoint is unusable, unless RunConfig.AllowFreshStart),
 // builds the graph through a callback, compiles it with the coordinator's
 // RunOptions, runs the job and the trigger loop, and on ctx cancellation
 // (SIGTERM) stops gracefully with a final checkpoint. For exactly-once

@@ -13,6 +13,15 @@ var (
 	// ErrNoCheckpoint is returned by Latest when the directory holds no
 	// complete, verified checkpoint.
 	ErrNoCheckpoint = errors.New("checkpoint: no complete checkpoint")
+	// ErrUnusableCheckpoints is returned by Latest (and wraps
+	// ErrNoCheckpoint) when the directory holds complete checkpoints but
+	// none of them verifies. Run refuses to start fresh then (its job has
+	// run before and may have published output) unless
+	// RunConfig.AllowFreshStart is set.
+	ErrUnusableCheckpoints = errors.New("checkpoint: every checkpoint is unusable")
+	// ErrLocked is returned by LockDir (and Run) when another process, or
+	// another lock in this one, holds the checkpoint directory.
+	ErrLocked = errors.New("checkpoint: checkpoint directory in use")
 	// ErrCorrupt marks a checkpoint that failed verification: unparsable
 	// or truncated manifest, missing file, wrong size or checksum.
 	ErrCorrupt = errors.New("checkpoint: corrupt checkpoint")

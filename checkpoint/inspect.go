@@ -139,17 +139,20 @@ func WriteSummary(w io.Writer, s *Summary) error {
 	return nil
 }
 
-// WriteList prints the checkpoints of List (riffle checkpoints list).
+// WriteList prints the checkpoints of List (riffle checkpoints list): a
+// table, then why each corrupt one failed verification.
 func WriteList(w io.Writer, infos []Info) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tTIME\tBYTES\tWATERMARK\tPATH")
+	var bad []Info
 	for _, inf := range infos {
 		status, tm, size, wm := "complete", "-", "-", "-"
 		switch {
 		case inf.InProgress:
 			status = "in-progress"
 		case inf.Err != nil:
-			status = "corrupt: " + inf.Err.Error()
+			status = "CORRUPT"
+			bad = append(bad, inf)
 		default:
 			if inf.Savepoint {
 				status = "savepoint"
@@ -158,7 +161,15 @@ func WriteList(w io.Writer, infos []Info) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", inf.ID, status, tm, size, wm, inf.Path)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, inf := range bad {
+		if _, err := fmt.Fprintf(w, "corrupt: %s: %v\n", inf.Path, inf.Err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PrintList lists the checkpoints in dir to w: `riffle checkpoints list D`.

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -44,7 +46,11 @@ func Load(dir string) (*Checkpoint, error) { return LoadFS(OSFS, dir) }
 // LoadFS reads and verifies the checkpoint in dir: the manifest's checksum
 // and every listed file's size and CRC-32C. A failure wraps ErrCorrupt
 // (IsCorruptionError) or ErrIncompatible and names the file.
-func LoadFS(fsys FS, dir string) (*Checkpoint, error) {
+func LoadFS(fsys FS, dir string) (*Checkpoint, error) { return load(fsys, dir, true) }
+
+// load reads and verifies the checkpoint in dir; with keep, it keeps the
+// in-memory snapshots (operator state, key group blobs) for RestoreState.
+func load(fsys FS, dir string, keep bool) (*Checkpoint, error) {
 	if fsys == nil {
 		fsys = OSFS
 	}
@@ -67,8 +73,8 @@ func LoadFS(fsys FS, dir string) (*Checkpoint, error) {
 			ls := &loadedSubtask{}
 			for _, f := range sm.Files {
 				name := filepath.Join(dir, filepath.FromSlash(sm.Dir), filepath.FromSlash(f.Name))
-				keep := f.Name == sm.Operator || (f.Name == KeyGroupFileName && len(sm.KeyGroups) > 0)
-				content, size, crc, err := checksumFile(fsys, name, keep, false, buf)
+				isOp, isKG := f.Name == sm.Operator, f.Name == KeyGroupFileName && len(sm.KeyGroups) > 0
+				content, size, crc, err := checksumFile(fsys, name, keep && (isOp || isKG), false, buf)
 				if err != nil {
 					if isNotExist(err) {
 						return nil, corrupt(name, "missing")
@@ -81,20 +87,31 @@ func LoadFS(fsys FS, dir string) (*Checkpoint, error) {
 				if crc != f.CRC32C {
 					return nil, corrupt(name, "checksum mismatch")
 				}
-				if f.Name == sm.Operator {
+				if !keep {
+					continue
+				}
+				if isOp {
 					ls.operator = content
 				}
-				if f.Name == KeyGroupFileName && len(sm.KeyGroups) > 0 {
-					ls.keyGroups = make(map[int][]byte, len(sm.KeyGroups))
-					for _, kg := range sm.KeyGroups {
-						ls.keyGroups[kg.KeyGroup] = content[kg.Offset : kg.Offset+kg.Size : kg.Offset+kg.Size]
-					}
+				if isKG {
+					ls.keyGroups = splitKeyGroups(content, sm.KeyGroups)
 				}
 			}
 			c.subs[subKey{nm.Name, sm.Subtask}] = ls
 		}
 	}
 	return c, nil
+}
+
+// splitKeyGroups cuts the key group blobs out of the content of a key
+// group file. The manifest's check guarantees every blob lies within the
+// file's listed size, and the caller verified content has that size.
+func splitKeyGroups(content []byte, kgs []KeyGroupBlob) map[int][]byte {
+	out := make(map[int][]byte, len(kgs))
+	for _, kg := range kgs {
+		out[kg.KeyGroup] = content[kg.Offset : kg.Offset+kg.Size : kg.Offset+kg.Size]
+	}
+	return out
 }
 
 // checksumFile reads name and returns its size and CRC-32C, and its
@@ -141,8 +158,13 @@ func Latest(dir string) (*Checkpoint, error) { return LatestFS(OSFS, nil, dir) }
 // LatestFS returns the newest complete checkpoint under dir whose manifest
 // and every file verify. A checkpoint that does not (truncated, corrupt,
 // missing file, unparsable manifest) is skipped with a warning naming it and
-// the reason, and the next older one is tried. It returns ErrNoCheckpoint
-// when none is usable. In-progress directories are never considered.
+// the reason, and the next older one is tried; when an older one is used, a
+// second warning says which checkpoints were passed over ("checkpoint:
+// falling back to an older checkpoint"). It returns ErrNoCheckpoint when
+// dir holds no complete checkpoint, and an error wrapping both
+// ErrNoCheckpoint and ErrUnusableCheckpoints, naming every checkpoint and
+// why it is unusable, when it holds some but none verifies. In-progress
+// directories are never considered.
 func LatestFS(fsys FS, log *slog.Logger, dir string) (*Checkpoint, error) {
 	if fsys == nil {
 		fsys = OSFS
@@ -154,20 +176,57 @@ func LatestFS(fsys FS, log *slog.Logger, dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	var skipped []error
 	for i := len(ids) - 1; i >= 0; i-- {
 		p := filepath.Join(dir, checkpointDirName(ids[i]))
-		c, err := LoadFS(fsys, p)
+		c, err := loadID(fsys, p, ids[i], true)
 		if err == nil {
-			if c.Manifest.CheckpointID != ids[i] {
-				err = corrupt(filepath.Join(p, ManifestName), "holds checkpoint %d", c.Manifest.CheckpointID)
-			} else {
-				return c, nil
+			if len(skipped) > 0 {
+				log.Warn("checkpoint: falling back to an older checkpoint; the newer ones are unusable and stay in place for inspection",
+					"checkpoint", p, "skipped", len(skipped), "reasons", errors.Join(skipped...).Error())
 			}
+			return c, nil
 		}
 		log.Warn("checkpoint: skipping unusable checkpoint", "checkpoint", p, "reason", err)
+		skipped = append(skipped, fmt.Errorf("%s: %w", p, err))
+	}
+	if len(skipped) > 0 {
+		return nil, &unusableError{dir: dir, reasons: skipped}
 	}
 	return nil, fmt.Errorf("%w in %s", ErrNoCheckpoint, dir)
 }
+
+// loadID is load of the complete checkpoint directory chk-<id>, whose
+// manifest must hold checkpoint id.
+func loadID(fsys FS, dir string, id uint64, keep bool) (*Checkpoint, error) {
+	c, err := load(fsys, dir, keep)
+	if err == nil && c.Manifest.CheckpointID != id {
+		return nil, corrupt(filepath.Join(dir, ManifestName), "holds checkpoint %d", c.Manifest.CheckpointID)
+	}
+	return c, err
+}
+
+// unusableError is LatestFS's error when every checkpoint is unusable.
+type unusableError struct {
+	dir     string
+	reasons []error // one per checkpoint, newest first, naming it
+}
+
+func (e *unusableError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "checkpoint: none of the %d checkpoints in %s is usable", len(e.reasons), e.dir)
+	for _, r := range e.reasons {
+		b.WriteString("; ")
+		b.WriteString(r.Error())
+	}
+	return b.String()
+}
+
+func (e *unusableError) Is(target error) bool {
+	return target == ErrNoCheckpoint || target == ErrUnusableCheckpoints
+}
+
+func (e *unusableError) Unwrap() []error { return e.reasons }
 
 // completeIDs lists the ids of the complete checkpoint directories
 // ("chk-<id>") under dir, ascending. A missing dir has none.
@@ -201,18 +260,30 @@ type Info struct {
 	Savepoint bool
 	Bytes     int64
 	Watermark int64
-	// Err is set when the manifest cannot be read or verified. List does
-	// not verify data files; Load and Latest do.
+	// Err is set when the checkpoint fails verification (as Load verifies:
+	// the manifest, and every file's size and CRC-32C); it names the file
+	// and the reason.
 	Err error
 }
 
-// List lists the checkpoint directories under dir, oldest first.
+// List lists the checkpoint directories under dir, oldest first, and
+// verifies every complete one. See ListFS.
 func List(dir string) ([]Info, error) { return ListFS(OSFS, dir) }
 
-// ListFS is List on fsys.
+// ListFS lists the checkpoint directories under dir, oldest first, and
+// verifies each complete one like Load (the manifest, and every file's size
+// and CRC-32C; reading all of it): Info.Err says why one is unusable. When
+// dir is itself a checkpoint or savepoint (it holds a MANIFEST, or is named
+// chk-<id>), the list is that one checkpoint.
 func ListFS(fsys FS, dir string) ([]Info, error) {
 	if fsys == nil {
 		fsys = OSFS
+	}
+	id, inProgress, named := parseCheckpointDirName(filepath.Base(dir))
+	if _, err := fsys.Stat(filepath.Join(dir, ManifestName)); err == nil || (named && !inProgress) {
+		inf := Info{ID: id, Path: dir}
+		verifyInto(fsys, &inf, named)
+		return []Info{inf}, nil
 	}
 	ents, err := fsys.ReadDir(dir)
 	if err != nil {
@@ -226,17 +297,7 @@ func ListFS(fsys FS, dir string) ([]Info, error) {
 		}
 		inf := Info{ID: id, Path: filepath.Join(dir, e.Name()), InProgress: inProgress}
 		if !inProgress {
-			mname := filepath.Join(inf.Path, ManifestName)
-			data, err := readAll(fsys, mname)
-			var m *Manifest
-			if err == nil {
-				m, err = decodeManifest(mname, data)
-			}
-			if err != nil {
-				inf.Err = err
-			} else {
-				inf.Time, inf.Savepoint, inf.Bytes, inf.Watermark = m.Time, m.Savepoint, m.Bytes(), m.Watermark
-			}
+			verifyInto(fsys, &inf, true)
 		}
 		out = append(out, inf)
 	}
@@ -256,6 +317,35 @@ func ListFS(fsys FS, dir string) ([]Info, error) {
 		return -1
 	})
 	return out, nil
+}
+
+// verifyInto verifies the checkpoint in inf.Path and fills inf from its
+// manifest, or sets inf.Err. With checkID, the manifest's id must be
+// inf.ID (the id of its chk-<id> directory); without, inf.ID is taken from
+// the manifest.
+func verifyInto(fsys FS, inf *Info, checkID bool) {
+	var c *Checkpoint
+	var err error
+	if checkID {
+		c, err = loadID(fsys, inf.Path, inf.ID, false)
+	} else {
+		c, err = load(fsys, inf.Path, false)
+	}
+	if err != nil {
+		inf.Err = err
+		if !checkID {
+			// Show the id of a corrupt savepoint when its manifest is fine.
+			mname := filepath.Join(inf.Path, ManifestName)
+			if data, rerr := readAll(fsys, mname); rerr == nil {
+				if m, merr := decodeManifest(mname, data); merr == nil {
+					inf.ID = m.CheckpointID
+				}
+			}
+		}
+		return
+	}
+	m := &c.Manifest
+	inf.ID, inf.Time, inf.Savepoint, inf.Bytes, inf.Watermark = m.CheckpointID, m.Time, m.Savepoint, m.Bytes(), m.Watermark
 }
 
 // RestoreState returns what subtask `subtask` of node restores from when

@@ -251,7 +251,7 @@ func (m *Manifest) check() error {
 					return fmt.Errorf("node %q subtask %d: key group file not listed", nm.Name, i)
 				}
 				for _, kg := range sm.KeyGroups {
-					if kg.KeyGroup < 0 || kg.KeyGroup >= m.MaxParallelism || kg.Offset < 0 || kg.Size < 0 || kg.Offset+kg.Size > kf.Size {
+					if kg.KeyGroup < 0 || kg.KeyGroup >= m.MaxParallelism || kg.Offset < 0 || kg.Size < 0 || kg.Size > kf.Size || kg.Offset > kf.Size-kg.Size {
 						return fmt.Errorf("node %q subtask %d: key group %d out of range", nm.Name, i, kg.KeyGroup)
 					}
 				}

@@ -21,6 +21,11 @@ type RunConfig struct {
 	// from the newest complete checkpoint in Dir (Latest), or a fresh start
 	// when there is none.
 	From string
+	// AllowFreshStart lets Run start fresh when Dir holds checkpoints but
+	// none of them is usable (ErrUnusableCheckpoints). Without it Run
+	// refuses: the job ran before, its sinks may have published output,
+	// and starting over would process (and publish) its input again.
+	AllowFreshStart bool
 	// RunOptions are the base options of the job (Mem, QueueDepth, Log);
 	// Run sets OnSnapshot, SnapshotDir and Restore.
 	RunOptions arrowexec.RunOptions
@@ -44,13 +49,17 @@ type RunConfig struct {
 // Run runs a job with exactly-once checkpoints, the way `riffle run
 // --checkpoint-dir D --checkpoint-interval 1s [--from PATH]` does:
 //
-//  1. it loads the checkpoint to restore from: cfg.From, else Latest(Dir)
-//     (corrupt checkpoints are skipped and logged), else none;
-//  2. build returns the job's graph (it gets the restored checkpoint, or
+//  1. it takes the lock of Dir (LockDir; ErrLocked names the process
+//     holding it) and holds it until it returns;
+//  2. it loads the checkpoint to restore from: cfg.From, else Latest(Dir)
+//     (corrupt checkpoints are skipped and logged at warn level), else
+//     none; when Dir holds checkpoints and none is usable it fails with
+//     ErrUnusableCheckpoints unless cfg.AllowFreshStart;
+//  3. build returns the job's graph (it gets the restored checkpoint, or
 //     nil, e.g. to log its source positions);
-//  3. it compiles the graph with the coordinator's RunOptions and runs the
+//  4. it compiles the graph with the coordinator's RunOptions and runs the
 //     job and the coordinator's trigger loop;
-//  4. when ctx is cancelled (SIGTERM), it stops gracefully: a final
+//  5. when ctx is cancelled (SIGTERM), it stops gracefully: a final
 //     checkpoint in Dir with Barrier.Stop (sources end right behind it,
 //     sinks finish), so a restart resumes exactly there; then it waits for
 //     the job. Each phase is bounded by StopTimeout.
@@ -67,6 +76,11 @@ func Run(ctx context.Context, cfg RunConfig, build func(restored *Checkpoint) (*
 	if stopTimeout <= 0 {
 		stopTimeout = DefaultStopTimeout
 	}
+	lock, err := LockDir(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	var from *Checkpoint
 	if cfg.From != "" {
 		if from, err = LoadFS(opts.FS, cfg.From); err != nil {
@@ -75,6 +89,12 @@ func Run(ctx context.Context, cfg RunConfig, build func(restored *Checkpoint) (*
 	} else {
 		from, err = LatestFS(opts.FS, opts.Log, opts.Dir)
 		switch {
+		case errors.Is(err, ErrUnusableCheckpoints) && cfg.AllowFreshStart:
+			opts.Log.Warn("checkpoint: every checkpoint is unusable; starting fresh as allowed: the input is processed again from the start",
+				"dir", opts.Dir, "reasons", err.Error())
+			from = nil
+		case errors.Is(err, ErrUnusableCheckpoints):
+			return fmt.Errorf("%w; refusing to start fresh: the job ran before and its output may be published (starting over processes the input again)", err)
 		case errors.Is(err, ErrNoCheckpoint):
 			opts.Log.Info("checkpoint: no checkpoint to restore, starting fresh", "dir", opts.Dir)
 			from = nil

@@ -162,7 +162,13 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	// Err is the cause, when there is one (a planning error: a file that
+	// cannot be read, a broker that cannot be reached); Msg is its text.
+	Err error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	switch {

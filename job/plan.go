@@ -129,7 +129,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	plan := &Plan{Spec: s, Graph: g}
 	steps := map[string]int{} // node name -> step index
 	errAt := func(line int, err error) error {
-		return &Error{File: s.File, Line: line, Msg: err.Error()}
+		return &Error{File: s.File, Line: line, Msg: err.Error(), Err: err}
 	}
 
 	plan.steps = s.Steps

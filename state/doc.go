@@ -95,6 +95,10 @@
 // exactly the key groups it owns now. Every file's CRC-32C is verified before
 // its entries are applied; a mismatch is reported as
 // "state: corrupt snapshot file X: checksum mismatch" (IsCorruptionError).
+// A MANIFEST that lists anything but the key group files of key groups in
+// its range, once each, is corrupt too. Decoding a key group file, a key
+// group blob or a MANIFEST returns an error on any input, never panics
+// (fuzz targets FuzzKeyGroupFile, FuzzSnapshotManifest, FuzzCodecs).
 // The snapshot format is the same for both backends, so a snapshot of one
 // restores into the other. Pebble restores by writing one SSTable per key
 // group and ingesting them (no memtable, WAL or compaction work); memory

@@ -198,6 +198,7 @@ func decodeKeyGroup(name string, data []byte, kg int, fn func(k, v []byte) error
 	want := int64(binary.LittleEndian.Uint64(foot))
 	recs := data[headerLen : len(data)-footerLen]
 	var n int64
+	var prev []byte
 	for len(recs) > 0 {
 		kl, w := binary.Uvarint(recs)
 		if w <= 0 || uint64(len(recs)-w) < kl {
@@ -214,6 +215,12 @@ func decodeKeyGroup(name string, data []byte, kg int, fn func(k, v []byte) error
 		if len(k) < prefixLen || int(binary.BigEndian.Uint16(k)) != kg {
 			return n, corrupt(name, "record %d outside key group %d", n, kg)
 		}
+		// Snapshots are written in key order, one record per key; both
+		// backends load them that way (Pebble's bulk load requires it).
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return n, corrupt(name, "record %d out of key order", n)
+		}
+		prev = k
 		if err := fn(k, v); err != nil {
 			return n, err
 		}
@@ -276,6 +283,12 @@ func ReadManifest(fs FS, dir string) (Manifest, error) {
 		}
 		return Manifest{}, fmt.Errorf("state: read %s: %w", name, err)
 	}
+	return decodeManifest(name, data)
+}
+
+// decodeManifest verifies and parses the bytes of a snapshot MANIFEST;
+// name is used in errors.
+func decodeManifest(name string, data []byte) (Manifest, error) {
 	if len(data) < 4 {
 		return Manifest{}, corrupt(name, "truncated")
 	}
@@ -289,7 +302,38 @@ func ReadManifest(fs FS, dir string) (Manifest, error) {
 	if m.Version != formatVersion {
 		return Manifest{}, fmt.Errorf("%w: %s: format version %d, want %d", ErrIncompatibleSnapshot, name, m.Version, formatVersion)
 	}
+	if err := m.check(); err != nil {
+		return Manifest{}, corrupt(name, "%v", err)
+	}
 	return m, nil
+}
+
+// check verifies a decoded manifest's internal consistency: what Restore
+// relies on (file names are the key group files of key groups the
+// snapshot covers, once each; nothing outside the directory is named).
+func (m *Manifest) check() error {
+	if m.MaxParallelism < 1 || m.MaxParallelism > 1<<16 {
+		return fmt.Errorf("max_parallelism %d", m.MaxParallelism)
+	}
+	if m.KeyGroupLo < 0 || m.KeyGroupLo > m.KeyGroupHi || m.KeyGroupHi > m.MaxParallelism {
+		return fmt.Errorf("key groups [%d, %d) not within [0, %d)", m.KeyGroupLo, m.KeyGroupHi, m.MaxParallelism)
+	}
+	for _, st := range m.States {
+		if st.TTL < 0 {
+			return fmt.Errorf("state %q: negative ttl", st.Name)
+		}
+	}
+	seen := make(map[int]bool, len(m.Files))
+	for _, f := range m.Files {
+		if f.KeyGroup < m.KeyGroupLo || f.KeyGroup >= m.KeyGroupHi || seen[f.KeyGroup] {
+			return fmt.Errorf("file %q: key group %d outside [%d, %d) or listed twice", f.Name, f.KeyGroup, m.KeyGroupLo, m.KeyGroupHi)
+		}
+		seen[f.KeyGroup] = true
+		if f.Name != KeyGroupFileName(f.KeyGroup) || f.Bytes < 0 || f.Entries < 0 {
+			return fmt.Errorf("file %q of key group %d: bad name or size", f.Name, f.KeyGroup)
+		}
+	}
+	return nil
 }
 
 // Restore loads into s the key groups [lo, hi) from the snapshot

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/riffle-dev/riffle/checkpoint"
 )
@@ -12,37 +13,72 @@ func init() {
 }
 
 func runCheckpoints(_ context.Context, e *env, args []string) error {
-	f := newFlags(e, "checkpoints", "list DIR | inspect PATH", `
-list DIR      the checkpoints in a checkpoint directory: id, status (complete,
-              savepoint, in-progress, or corrupt with the reason), time,
-              size and watermark. Every file's checksum is verified.
+	f := newFlags(e, "checkpoints", "list [--verify] DIR | inspect PATH", `
+list DIR      the checkpoints in a checkpoint directory (or the one
+              checkpoint or savepoint DIR is): id, status (complete,
+              savepoint, in-progress, or corrupt with the file and the
+              reason), time, size and watermark. Every file's size and
+              checksum is verified against the manifest (this reads all of
+              it). With --verify the exit status is 1 when any complete
+              checkpoint or savepoint fails verification.
 inspect PATH  one checkpoint or savepoint: its manifest, nodes and subtasks,
               state sizes, source positions (Kafka offsets per partition,
-              Parquet files and row groups) and watermark.`)
+              Parquet files and row groups) and watermark. A checkpoint
+              that fails verification is an error (exit status 1).`)
+	verify := f.Bool("verify", false, "list: exit with status 1 when a checkpoint fails verification")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if f.NArg() != 2 {
+	// Flags may also follow the subcommand and the path.
+	var pos []string
+	for rest := f.Args(); len(rest) > 0; rest = f.Args() {
+		pos = append(pos, rest[0])
+		if err := f.parse(e, rest[1:]); err != nil {
+			return err
+		}
+	}
+	if len(pos) != 2 {
 		f.Usage()
 		return usageError{fmt.Errorf("want a subcommand (list or inspect) and a path")}
 	}
-	switch f.Arg(0) {
+	if pos[0] == "list" || pos[0] == "inspect" {
+		fi, err := os.Stat(pos[1])
+		switch {
+		case err != nil:
+			return usageError{err}
+		case !fi.IsDir():
+			return usageError{fmt.Errorf("%s: not a checkpoint directory", pos[1])}
+		}
+	}
+	switch pos[0] {
 	case "list":
-		infos, err := checkpoint.List(f.Arg(1))
+		infos, err := checkpoint.List(pos[1])
 		if err != nil {
 			return err
 		}
 		if len(infos) == 0 {
-			fmt.Fprintf(e.stdout, "no checkpoints in %s\n", f.Arg(1))
+			fmt.Fprintf(e.stdout, "no checkpoints in %s\n", pos[1])
 			return nil
 		}
-		return checkpoint.WriteList(e.stdout, infos)
+		if err := checkpoint.WriteList(e.stdout, infos); err != nil {
+			return err
+		}
+		bad := 0
+		for _, inf := range infos {
+			if inf.Err != nil {
+				bad++
+			}
+		}
+		if bad > 0 && *verify {
+			return fmt.Errorf("%d of %d checkpoints in %s fail verification", bad, len(infos), pos[1])
+		}
+		return nil
 	case "inspect":
-		s, err := checkpoint.Inspect(f.Arg(1))
+		s, err := checkpoint.Inspect(pos[1])
 		if err != nil {
 			return err
 		}
 		return checkpoint.WriteSummary(e.stdout, s)
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q (want list or inspect)", f.Arg(0))}
+	return usageError{fmt.Errorf("unknown subcommand %q (want list or inspect)", pos[0])}
 }

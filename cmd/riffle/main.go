@@ -21,8 +21,8 @@ import (
 // Exit codes.
 const (
 	exitOK          = 0
-	exitFailure     = 1 // the job failed (bad input data, I/O, ...)
-	exitUsage       = 2 // bad flags, arguments or job file
+	exitFailure     = 1 // runtime failure: the job failed, brokers unreachable, ... (exitCode)
+	exitUsage       = 2 // usage or configuration: flags, arguments, job file (exitCode)
 	exitInterrupted = 130
 )
 
@@ -92,11 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	fmt.Fprintf(stderr, "riffle %s: %v\n", c.name, err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	return exitFailure
+	return exitCode(err)
 }
 
 func printUsage(w io.Writer) {
@@ -112,7 +108,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintln(w, "\nRun 'riffle COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 job failure, 2 usage or job-file error, 130 interrupted.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 runtime failure (the job, I/O, unreachable brokers, a locked checkpoint\ndirectory), 2 usage or configuration error (flags, the job file, its paths), 130 interrupted.")
 }
 
 // flags is a FlagSet with riffle's common flags (logging, progress).

@@ -140,6 +140,8 @@ type checkpointFlags struct {
 	from      string
 	retain    int
 	adminAddr string
+	// allowFreshStart: start fresh when every checkpoint is unusable.
+	allowFreshStart bool
 }
 
 func (c *checkpointFlags) register(f *flags) {
@@ -147,6 +149,7 @@ func (c *checkpointFlags) register(f *flags) {
 	f.DurationVar(&c.interval, "checkpoint-interval", checkpoint.DefaultInterval, "time between two checkpoints (with --checkpoint-dir)")
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
+	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
 	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint (savepoints, status) on this address, e.g. 127.0.0.1:9465 (with --checkpoint-dir)")
 }
 
@@ -162,6 +165,18 @@ func (c *checkpointFlags) validate() error {
 	}
 	if c.interval <= 0 {
 		return fmt.Errorf("--checkpoint-interval %v: must be positive", c.interval)
+	}
+	if fi, err := os.Stat(c.dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("--checkpoint-dir %s: not a directory", c.dir)
+	}
+	if c.from != "" {
+		fi, err := os.Stat(c.from)
+		switch {
+		case err != nil:
+			return fmt.Errorf("--from: %w", err)
+		case !fi.IsDir():
+			return fmt.Errorf("--from %s: not a checkpoint or savepoint directory", c.from)
+		}
 	}
 	if c.retain < 1 {
 		return fmt.Errorf("--retain %d: must be at least 1", c.retain)
@@ -309,6 +324,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			}
 		},
 	}
+	cfg.AllowFreshStart = ck.allowFreshStart
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	sigs := make(chan os.Signal, 2)
@@ -338,6 +354,9 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		var ue usageError
 		if errors.As(err, &ue) || errors.Is(err, checkpoint.ErrFingerprintMismatch) || errors.Is(err, checkpoint.ErrIncompatible) || errors.Is(err, checkpoint.ErrInvalidOptions) {
 			return usageError{err}
+		}
+		if errors.Is(err, checkpoint.ErrUnusableCheckpoints) {
+			return fmt.Errorf("%w (inspect them with 'riffle checkpoints list %s'; --allow-fresh-start starts over)", err, ck.dir)
 		}
 		return err
 	}
