@@ -142,7 +142,9 @@ type pebbleEngine struct {
 	dir   string
 	opts  *pebble.Options
 	order []int32 // getMany scratch
-	loads int     // numbers ingest directories
+	dkeys []byte  // delRange scratch: keys to delete one by one
+	doffs []int
+	loads int // numbers ingest directories
 }
 
 var writeOpts = pebble.NoSync
@@ -194,13 +196,61 @@ func (e *pebbleEngine) set(k, v []byte) error   { return e.db.Set(k, v, writeOpt
 func (e *pebbleEngine) del(k []byte) error      { return e.db.Delete(k, writeOpts) }
 func (e *pebbleEngine) merge(k, v []byte) error { return e.db.Merge(k, v, writeOpts) }
 
+// pointDeleteMax is the most entries delRange deletes one by one; a
+// larger range gets one range tombstone. A range tombstone in the memtable
+// is cheap to write but costly to read past: Pebble re-fragments every
+// range tombstone of a memtable for the first iterator (and Get) after each
+// one is added, so a range tombstone per purged window (Map.Clear of its
+// count_distinct values) made firing n windows cost O(n^2). Point deletes
+// cost what writing the entries cost. With at most one range tombstone per
+// pointDeleteMax entries and a memtable of at most ~1M entries, the
+// re-fragmenting stays below one step per entry written.
+const pointDeleteMax = 1024
+
+// delRange deletes [lo, hi): the entries one by one when there are at
+// most pointDeleteMax of them, else with a range tombstone.
 func (e *pebbleEngine) delRange(lo, hi []byte) error {
-	b := e.newBatch()
+	b := &pebbleBatch{e: e, b: e.db.NewBatch()}
 	defer b.close()
-	if err := b.delRange(lo, hi); err != nil {
+	small := false
+	if hi != nil {
+		var err error
+		if small, err = e.smallRange(lo, hi); err != nil {
+			return err
+		}
+	}
+	if small {
+		for i := 0; i+1 < len(e.doffs); i++ {
+			if err := b.b.Delete(e.dkeys[e.doffs[i]:e.doffs[i+1]], nil); err != nil {
+				return err
+			}
+		}
+	} else if err := b.delRange(lo, hi); err != nil {
 		return err
 	}
 	return b.commit()
+}
+
+// smallRange collects the keys in [lo, hi) into e.dkeys and e.doffs and
+// reports whether there are at most pointDeleteMax of them.
+func (e *pebbleEngine) smallRange(lo, hi []byte) (bool, error) {
+	e.dkeys, e.doffs = e.dkeys[:0], append(e.doffs[:0], 0)
+	if bytes.Compare(lo, hi) >= 0 {
+		return true, nil
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n > pointDeleteMax {
+			return false, it.Close()
+		}
+		e.dkeys = append(e.dkeys, it.Key()...)
+		e.doffs = append(e.doffs, len(e.dkeys))
+	}
+	return true, it.Close()
 }
 
 // upperOf turns an unbounded range end into the key just past the last key
