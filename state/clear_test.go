@@ -9,30 +9,33 @@ import (
 	"github.com/cockroachdb/pebble"
 )
 
-// TestPebbleClearPointDeletes guards the fix for quadratic window firing:
-// Map.Clear of a small map (a purged window's count_distinct values) must
-// delete its entries one by one, not write a range tombstone, because
-// Pebble re-fragments all range tombstones of the memtable for the next
-// iterator after each one (n purged windows cost O(n^2)). A map larger
-// than pointDeleteMax still gets one range tombstone. The store's contents
-// afterwards are checked against a Go map, and the range tombstones
-// counted in the SSTables after a flush.
-func TestPebbleClearPointDeletes(t *testing.T) {
-	ctx := context.Background()
-	be, err := NewPebbleBackend(PebbleOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
+// TestClearAndDrain guards the fix for quadratic window firing: Map.Clear
+// and Map.Drain of a small map (a purged window's count_distinct values)
+// must delete its entries one by one on Pebble, not write a range
+// tombstone, because Pebble re-fragments all range tombstones of the
+// memtable for the next iterator after each one (n purged windows cost
+// O(n^2)). A map larger than pointDeleteMax still gets one range
+// tombstone. On both backends, what Drain yields and what the store holds
+// afterwards are checked against a Go map; on Pebble, the range tombstones
+// are counted in the SSTables after a flush.
+func TestClearAndDrain(t *testing.T) {
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			s, err := bc.make(t, nil).Open(context.Background(), StoreOptions{Name: "clear", MaxParallelism: 8, KeyGroupHi: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			testClearAndDrain(t, s)
+		})
 	}
-	s, err := be.Open(ctx, StoreOptions{Name: "clear", MaxParallelism: 8, KeyGroupHi: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+}
+
+func testClearAndDrain(t *testing.T, s Store) {
 	m := must(NewMap(s, MapDescriptor[int64, string]{Name: "m", KeyCodec: Int64, ValueCodec: String}))
 	type entry struct {
-		key    string
-		ns     string
-		mapKey int64
+		key, ns string
+		mapKey  int64
 	}
 	want := map[entry]string{}
 	put := func(hash uint64, key, ns []byte, mk int64) {
@@ -42,17 +45,37 @@ func TestPebbleClearPointDeletes(t *testing.T) {
 		}
 		want[entry{string(key), string(ns), mk}] = v
 	}
-	clear := func(hash uint64, key, ns []byte) {
-		if err := m.Clear(hash, key, ns); err != nil {
-			t.Fatal(err)
-		}
-		for e := range want {
+	// remove clears (key, ns) or drains it, checking what Drain yields.
+	remove := func(hash uint64, key, ns []byte, drain bool) {
+		of := map[int64]string{}
+		for e, v := range want {
 			if e.key == string(key) && e.ns == string(ns) {
+				of[e.mapKey] = v
 				delete(want, e)
 			}
 		}
+		if !drain {
+			if err := m.Clear(hash, key, ns); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		got := map[int64]string{}
+		var last int64 = -1 << 63
+		if err := m.Drain(hash, key, ns, func(mk int64, v string) {
+			if mk <= last {
+				t.Fatalf("Drain out of order: %d after %d", mk, last)
+			}
+			last, got[mk] = mk, v
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, of) {
+			t.Fatalf("Drain yielded %d entries, want %d", len(got), len(of))
+		}
 	}
 	const windows = 3000
+	removed := 0
 	for w := int64(0); w < windows; w++ {
 		hash, key := uint64(w%40), []byte(fmt.Sprintf("k%02d", w%40))
 		ns := AppendWindow(nil, w*60, w*60+60)
@@ -60,15 +83,19 @@ func TestPebbleClearPointDeletes(t *testing.T) {
 			put(hash, key, ns, w+mk)
 		}
 		if w%7 != 0 { // every 7th window stays
-			clear(hash, key, ns)
+			remove(hash, key, ns, w%2 == 0)
+			removed++
 		}
 	}
-	bigNS := AppendWindow(nil, -60, 0)
-	for mk := int64(0); mk < pointDeleteMax+10; mk++ {
-		put(3, []byte("big"), bigNS, mk)
+	for i, drain := range []bool{false, true} {
+		key := []byte(fmt.Sprint("big", i))
+		bigNS := AppendWindow(nil, -60, 0)
+		for mk := int64(0); mk < pointDeleteMax+10; mk++ {
+			put(3, key, bigNS, mk)
+		}
+		put(3, key, AppendWindow(nil, 0, 60), 1) // a neighbour that stays
+		remove(3, key, bigNS, drain)
 	}
-	put(3, []byte("big"), AppendWindow(nil, 0, 60), 1) // a neighbour that stays
-	clear(3, []byte("big"), bigNS)
 
 	got := map[entry]string{}
 	if err := m.Range(func(e Entry, mk int64, v string) bool {
@@ -78,14 +105,17 @@ func TestPebbleClearPointDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !maps.Equal(got, want) {
-		t.Fatalf("after Clear the store holds %d entries, want %d", len(got), len(want))
+		t.Fatalf("after Clear and Drain the store holds %d entries, want %d", len(got), len(want))
 	}
 
-	db := s.(*store).eng.(*pebbleEngine).db
-	if err := db.Flush(); err != nil {
+	pe, ok := s.(*store).eng.(*pebbleEngine)
+	if !ok {
+		return
+	}
+	if err := pe.db.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	levels, err := db.SSTables(pebble.WithProperties())
+	levels, err := pe.db.SSTables(pebble.WithProperties())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +125,8 @@ func TestPebbleClearPointDeletes(t *testing.T) {
 			rangeDels += tbl.Properties.NumRangeDeletions
 		}
 	}
-	// One for the big map; none for the small ones.
-	if rangeDels != 1 {
-		t.Fatalf("%d range tombstones for %d small and 1 large Clear, want 1", rangeDels, windows-windows/7-1)
+	// One per big map; none for the small ones.
+	if rangeDels != 2 {
+		t.Fatalf("%d range tombstones for %d small and 2 large maps removed, want 2", rangeDels, removed)
 	}
 }

@@ -210,47 +210,70 @@ const pointDeleteMax = 1024
 // delRange deletes [lo, hi): the entries one by one when there are at
 // most pointDeleteMax of them, else with a range tombstone.
 func (e *pebbleEngine) delRange(lo, hi []byte) error {
-	b := &pebbleBatch{e: e, b: e.db.NewBatch()}
-	defer b.close()
-	small := false
-	if hi != nil {
-		var err error
-		if small, err = e.smallRange(lo, hi); err != nil {
+	if hi == nil {
+		b := e.newBatch()
+		defer b.close()
+		if err := b.delRange(lo, nil); err != nil {
 			return err
 		}
+		return b.commit()
 	}
-	if small {
+	return e.takeRange(lo, hi, nil)
+}
+
+// takeRange reads [lo, hi) with one iterator, keeping the keys while there
+// are at most pointDeleteMax, and deletes them one by one, or the range
+// with a tombstone if there are more.
+func (e *pebbleEngine) takeRange(lo, hi []byte, fn func(k, v []byte) error) error {
+	if hi == nil { // unbounded: no finite key ends it
+		if err := e.scan(lo, nil, func(k, v []byte) (bool, error) { return true, fn(k, v) }); err != nil {
+			return err
+		}
+		return e.delRange(lo, nil)
+	}
+	if bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	e.dkeys, e.doffs = e.dkeys[:0], append(e.doffs[:0], 0)
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if fn != nil {
+			if err := fn(it.Key(), it.Value()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if n++; n <= pointDeleteMax {
+			e.dkeys = append(e.dkeys, it.Key()...)
+			e.doffs = append(e.doffs, len(e.dkeys))
+		} else if fn == nil {
+			break // a range tombstone then; nothing more to read
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	b := &pebbleBatch{e: e, b: e.db.NewBatch()}
+	defer b.close()
+	if n > pointDeleteMax {
+		if err := b.delRange(lo, hi); err != nil {
+			return err
+		}
+	} else {
 		for i := 0; i+1 < len(e.doffs); i++ {
 			if err := b.b.Delete(e.dkeys[e.doffs[i]:e.doffs[i+1]], nil); err != nil {
 				return err
 			}
 		}
-	} else if err := b.delRange(lo, hi); err != nil {
-		return err
 	}
 	return b.commit()
-}
-
-// smallRange collects the keys in [lo, hi) into e.dkeys and e.doffs and
-// reports whether there are at most pointDeleteMax of them.
-func (e *pebbleEngine) smallRange(lo, hi []byte) (bool, error) {
-	e.dkeys, e.doffs = e.dkeys[:0], append(e.doffs[:0], 0)
-	if bytes.Compare(lo, hi) >= 0 {
-		return true, nil
-	}
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return false, err
-	}
-	n := 0
-	for valid := it.First(); valid; valid = it.Next() {
-		if n++; n > pointDeleteMax {
-			return false, it.Close()
-		}
-		e.dkeys = append(e.dkeys, it.Key()...)
-		e.doffs = append(e.doffs, len(e.dkeys))
-	}
-	return true, it.Close()
 }
 
 // upperOf turns an unbounded range end into the key just past the last key
