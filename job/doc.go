@@ -27,5 +27,8 @@
 // steps need and the filters' comparisons with constants down into the
 // Parquet source (projection and row-group pruning), and splits decomposable
 // aggregates into a partial aggregate before the hash exchange and a final
-// one after it.
+// one after it. A window step needs the source's watermark to fire: over an
+// unbounded source without one, planning fails (its windows would never
+// fire); over a bounded one, it logs a warning (they fire at the end of
+// input, all at once).
 package job

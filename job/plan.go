@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,6 +114,16 @@ type Options struct {
 	// instead of when they roll (unbounded) or all at once through
 	// Plan.Commit (bounded).
 	Checkpointed bool
+	// Logger receives planning warnings (e.g. a window step over a
+	// source without a watermark); default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
 }
 
 // Plan builds the graph of s: source, steps, sink.
@@ -132,6 +143,13 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return &Error{File: s.File, Line: line, Msg: err.Error(), Err: err}
 	}
 
+	for i, st := range s.Steps {
+		if st.Kind == StepWindow {
+			if err := checkWindowWatermark(s, i, st, o.logger()); err != nil {
+				return nil, err
+			}
+		}
+	}
 	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s, o)
 	if err != nil {
@@ -218,6 +236,40 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return nil, errAt(0, err)
 	}
 	return plan, nil
+}
+
+// checkWindowWatermark refuses a window step over an unbounded source
+// without a watermark (its windows would never fire) and warns about one
+// over a bounded source (they all fire at the end of input, at once).
+func checkWindowWatermark(s *Spec, i int, st Step, log *slog.Logger) error {
+	if s.Source.watermark().Column != "" {
+		return nil
+	}
+	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"
+	if st.Window != nil && st.Window.Options.Time != "" {
+		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.Window.Options.Time)
+	}
+	if !s.Source.bounded() {
+		return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
+			"step %d: window: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, hint)}
+	}
+	log.Warn("job: window step over a source without a watermark: its windows fire only at the end of input, all at once; add "+hint,
+		"at", fmt.Sprintf("%s:%d", s.File, st.Line), "step", i+1)
+	return nil
+}
+
+// bounded says whether the source ends by itself (Plan.Bounded, known
+// before the source is built).
+func (w *SourceSpec) bounded() bool {
+	switch {
+	case w.Parquet != nil:
+		return true
+	case w.Kafka != nil:
+		return w.Kafka.Bounded
+	case w.Hybrid != nil && w.Hybrid.Kafka != nil:
+		return w.Hybrid.Kafka.Bounded
+	}
+	return false
 }
 
 // pushdown returns the source columns the steps read (nil: all) and the

@@ -69,6 +69,13 @@
 // A list value is a sequence of frames (uvarint length, optional expiry,
 // element), so appending is concatenation.
 //
+// Clearing a map, a key or any other range (Map.Clear, ClearKey) deletes
+// its entries one by one on Pebble when there are at most 1024 of them, and
+// writes one range tombstone otherwise: Pebble re-fragments every range
+// tombstone of its memtable for the first read after each one is added, so
+// a range tombstone per purged window made firing n windows with
+// count_distinct cost O(n^2) (BenchmarkCountDistinctFire in windows).
+//
 // # TTL
 //
 // A descriptor's TTL makes entries expire TTL after their last write (for

@@ -485,6 +485,36 @@ func (m *Map[K, V]) Clear(hash uint64, key, ns []byte) error {
 	return m.wrap(m.clearPrefix(k))
 }
 
+// Drain calls fn for every live entry of the map of (key, ns) in map key
+// order and then removes the map: Iterate and Clear in one pass.
+func (m *Map[K, V]) Drain(hash uint64, key, ns []byte, fn func(mk K, val V)) error {
+	k, err := m.entryKey(hash, key, ns)
+	if err != nil {
+		return err
+	}
+	// Bounds of their own (fn may use the handle), in one allocation.
+	buf := make([]byte, 0, 2*len(k))
+	prefix := append(buf, k...)
+	hi := prefixEnd(prefix[len(prefix):], prefix)
+	now := m.s.now()
+	return m.wrap(m.s.eng.takeRange(prefix, hi, func(k, raw []byte) error {
+		payload, live, err := splitValue(m.ttl, raw, now)
+		if err != nil || !live {
+			return err
+		}
+		mk, err := m.kc.Decode(k[len(prefix):])
+		if err != nil {
+			return err
+		}
+		val, err := m.vc.Decode(payload)
+		if err != nil {
+			return err
+		}
+		fn(mk, val)
+		return nil
+	}))
+}
+
 // ClearKey removes the maps of key in every namespace.
 func (m *Map[K, V]) ClearKey(hash uint64, key []byte) error { return m.clearKey(hash, key) }
 

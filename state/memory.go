@@ -175,6 +175,13 @@ func (e *memEngine) delRange(lo, hi []byte) error {
 	return nil
 }
 
+func (e *memEngine) takeRange(lo, hi []byte, fn func(k, v []byte) error) error {
+	if err := e.scan(lo, hi, func(k, v []byte) (bool, error) { return true, fn(k, v) }); err != nil {
+		return err
+	}
+	return e.delRange(lo, hi)
+}
+
 func (e *memEngine) scan(lo, hi []byte, fn func(k, v []byte) (bool, error)) error {
 	for n := e.findGE(lo, nil); n != nil && (hi == nil || bytes.Compare(n.key, hi) < 0); n = n.next[0] {
 		more, err := fn(n.key, n.val)

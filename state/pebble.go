@@ -142,7 +142,9 @@ type pebbleEngine struct {
 	dir   string
 	opts  *pebble.Options
 	order []int32 // getMany scratch
-	loads int     // numbers ingest directories
+	dkeys []byte  // delRange scratch: keys to delete one by one
+	doffs []int
+	loads int // numbers ingest directories
 }
 
 var writeOpts = pebble.NoSync
@@ -194,11 +196,82 @@ func (e *pebbleEngine) set(k, v []byte) error   { return e.db.Set(k, v, writeOpt
 func (e *pebbleEngine) del(k []byte) error      { return e.db.Delete(k, writeOpts) }
 func (e *pebbleEngine) merge(k, v []byte) error { return e.db.Merge(k, v, writeOpts) }
 
+// pointDeleteMax is the most entries delRange deletes one by one; a
+// larger range gets one range tombstone. A range tombstone in the memtable
+// is cheap to write but costly to read past: Pebble re-fragments every
+// range tombstone of a memtable for the first iterator (and Get) after each
+// one is added, so a range tombstone per purged window (Map.Clear of its
+// count_distinct values) made firing n windows cost O(n^2). Point deletes
+// cost what writing the entries cost. With at most one range tombstone per
+// pointDeleteMax entries and a memtable of at most ~1M entries, the
+// re-fragmenting stays below one step per entry written.
+const pointDeleteMax = 1024
+
+// delRange deletes [lo, hi): the entries one by one when there are at
+// most pointDeleteMax of them, else with a range tombstone.
 func (e *pebbleEngine) delRange(lo, hi []byte) error {
-	b := e.newBatch()
-	defer b.close()
-	if err := b.delRange(lo, hi); err != nil {
+	if hi == nil {
+		b := e.newBatch()
+		defer b.close()
+		if err := b.delRange(lo, nil); err != nil {
+			return err
+		}
+		return b.commit()
+	}
+	return e.takeRange(lo, hi, nil)
+}
+
+// takeRange reads [lo, hi) with one iterator, keeping the keys while there
+// are at most pointDeleteMax, and deletes them one by one, or the range
+// with a tombstone if there are more.
+func (e *pebbleEngine) takeRange(lo, hi []byte, fn func(k, v []byte) error) error {
+	if hi == nil { // unbounded: no finite key ends it
+		if err := e.scan(lo, nil, func(k, v []byte) (bool, error) { return true, fn(k, v) }); err != nil {
+			return err
+		}
+		return e.delRange(lo, nil)
+	}
+	if bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
 		return err
+	}
+	e.dkeys, e.doffs = e.dkeys[:0], append(e.doffs[:0], 0)
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if fn != nil {
+			if err := fn(it.Key(), it.Value()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if n++; n <= pointDeleteMax {
+			e.dkeys = append(e.dkeys, it.Key()...)
+			e.doffs = append(e.doffs, len(e.dkeys))
+		} else if fn == nil {
+			break // a range tombstone then; nothing more to read
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	b := &pebbleBatch{e: e, b: e.db.NewBatch()}
+	defer b.close()
+	if n > pointDeleteMax {
+		if err := b.delRange(lo, hi); err != nil {
+			return err
+		}
+	} else {
+		for i := 0; i+1 < len(e.doffs); i++ {
+			if err := b.b.Delete(e.dkeys[e.doffs[i]:e.doffs[i+1]], nil); err != nil {
+				return err
+			}
+		}
 	}
 	return b.commit()
 }

@@ -22,6 +22,10 @@ type engine interface {
 	merge(k, v []byte) error
 	// delRange deletes [lo, hi); hi nil means unbounded.
 	delRange(lo, hi []byte) error
+	// takeRange calls fn for every entry in [lo, hi) (hi not nil) in key
+	// order, then deletes them like delRange: one pass where scan and
+	// delRange take two.
+	takeRange(lo, hi []byte, fn func(k, v []byte) error) error
 	newBatch() batch
 	// scan calls fn for every entry in [lo, hi) in key order until fn
 	// returns false or an error. Writes during a scan are allowed; whether

@@ -69,7 +69,10 @@
 // window) one value holding the accumulators (a flat byte blob: flags, key
 // hash, per aggregate count and value, then one HyperLogLog sketch per
 // approx_distinct, sparse until 2048 registers are set, then the dense 16
-// KiB), and for count_distinct a map state of the distinct values.
+// KiB), and for count_distinct a map state of the distinct values (read
+// when the window fires, cleared when it is purged: on Pebble entry by
+// entry, so firing n windows costs O(n), see package state and
+// BenchmarkCountDistinctFire).
 // Namespaces are
 // state.AppendWindow(start, end), so the windows of a key iterate in end
 // order (sessions read all windows of a key to merge). Timers are derived

@@ -379,7 +379,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 		end := start + size
 		key := o.rk.key(int(o.tbl.rep[g]))
 		if o.isDue(end) {
-			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob); err != nil {
+			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob, false); err != nil {
 				return err
 			}
 			o.addFixed(end-1+o.p.lateness, o.ents[g], true)
@@ -590,13 +590,15 @@ func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter
 				}
 				start := e.start()
 				end := start + o.p.size
-				drop := purge
+				drop, drained := purge, false
 				if e.blob[0]&flagPending != 0 {
-					if err := o.fire(e.hash, e.key(), start, end, e.blob); err != nil {
+					// Without lateness the window goes right after it fired.
+					drained = o.p.lateness == 0
+					if err := o.fire(e.hash, e.key(), start, end, e.blob, drained); err != nil {
 						return err
 					}
 					e.dirty = true
-					if o.p.lateness == 0 {
+					if drained {
 						drop = true
 					} else if !purge {
 						o.addFixed(end-1+o.p.lateness, e, true)
@@ -605,7 +607,7 @@ func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter
 				if drop {
 					o.cache.del(e)
 					e.evicted = true
-					if err := o.purge(e.hash, e.key(), start, end, e.inState); err != nil {
+					if err := o.purge(e.hash, e.key(), start, end, e.inState, drained); err != nil {
 						return err
 					}
 				}
@@ -876,13 +878,15 @@ func (o *operator) applyDistinct(rows []int32, where func(g uint32) (hash uint64
 
 // fire queues the result of a window for emission and marks it emitted
 // in blob (the caller writes blob back). Windows are kept until end-1 +
-// lateness, when a purge timer removes them.
-func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte) error {
+// lateness, when a purge timer removes them. With drain, the caller purges
+// the window right after: its count_distinct values are read and removed
+// in one pass (purge is then told so).
+func (o *operator) fire(hash uint64, key []byte, start, end int64, blob []byte, drain bool) error {
 	// Key and blob are copied into one arena per emission.
 	off := len(o.arena)
 	o.arena = append(append(o.arena, key...), blob...)
 	r := outRow{koff: int32(off), klen: int32(len(key)), blen: int32(len(blob)), start: start, end: end, update: blob[0]&flagEmitted != 0}
-	if err := o.countDistinct(hash, key, start, end, &r); err != nil {
+	if err := o.countDistinct(hash, key, start, end, &r, drain); err != nil {
 		return err
 	}
 	o.pend = append(o.pend, r)
@@ -910,7 +914,7 @@ func (o *operator) publishStats() {
 	o.nFired, o.nUpdates, o.nPurged = 0, 0, 0
 }
 
-func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *outRow) error {
+func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *outRow, drain bool) error {
 	for i, m := range o.dist {
 		if m == nil {
 			continue
@@ -921,7 +925,13 @@ func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *o
 		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, end)
 		ns := o.nsbuf
 		var c int64
-		if err := m.Iterate(hash, key, ns, func([]byte, struct{}) bool { c++; return true }); err != nil {
+		var err error
+		if drain {
+			err = m.Drain(hash, key, ns, func([]byte, struct{}) { c++ })
+		} else {
+			err = m.Iterate(hash, key, ns, func([]byte, struct{}) bool { c++; return true })
+		}
+		if err != nil {
 			return err
 		}
 		r.distinct[i] = c
@@ -929,8 +939,9 @@ func (o *operator) countDistinct(hash uint64, key []byte, start, end int64, r *o
 	return nil
 }
 
-// purge removes the state of a window.
-func (o *operator) purge(hash uint64, key []byte, start, end int64, inState bool) error {
+// purge removes the state of a window; drained says fire already removed
+// its count_distinct values.
+func (o *operator) purge(hash uint64, key []byte, start, end int64, inState, drained bool) error {
 	o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, end)
 	ns := o.nsbuf
 	if inState {
@@ -939,7 +950,7 @@ func (o *operator) purge(hash uint64, key []byte, start, end int64, inState bool
 		}
 	}
 	for _, m := range o.dist {
-		if m != nil {
+		if m != nil && !drained {
 			if err := m.Clear(hash, key, ns); err != nil {
 				return err
 			}

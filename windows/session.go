@@ -362,7 +362,7 @@ func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error 
 		c := &clusters[i]
 		s := &c.ent.sess[c.idx]
 		if o.isDue(s.end) {
-			if err := o.fireSession(c.ent, s); err != nil {
+			if err := o.fireSession(c.ent, s, false); err != nil {
 				return err
 			}
 		} else if !c.existed {
@@ -566,8 +566,8 @@ func (o *operator) moveSession(e *sessKey, s *session, start, end int64) error {
 
 // fireSession emits session s of e and, with lateness, schedules its
 // purge.
-func (o *operator) fireSession(e *sessKey, s *session) error {
-	if err := o.fire(e.hash, e.key, s.start, s.end, s.blob); err != nil {
+func (o *operator) fireSession(e *sessKey, s *session, drain bool) error {
+	if err := o.fire(e.hash, e.key, s.start, s.end, s.blob, drain); err != nil {
 		return err
 	}
 	s.dirty = true
@@ -597,17 +597,19 @@ func (o *operator) onSessionTimer(t *timer) error {
 		return nil
 	}
 	s := &e.sess[i]
-	drop := t.kind == timerPurge
+	drop, drained := t.kind == timerPurge, false
 	if s.blob[0]&flagPending != 0 {
-		if err := o.fireSession(e, s); err != nil {
+		// Without lateness the session goes right after it fired.
+		drained = o.p.lateness == 0
+		if err := o.fireSession(e, s, drained); err != nil {
 			return err
 		}
-		drop = drop || o.p.lateness == 0
+		drop = drop || drained
 	}
 	if !drop {
 		return nil
 	}
-	if err := o.purge(e.hash, e.key, s.start, s.end, s.inState); err != nil {
+	if err := o.purge(e.hash, e.key, s.start, s.end, s.inState, drained); err != nil {
 		return err
 	}
 	o.freeBlob(s.blob)
@@ -629,15 +631,16 @@ func (o *operator) onStoredSession(t *timer) error {
 	if err != nil || !ok {
 		return err
 	}
-	drop := t.kind == timerPurge
+	drop, drained := t.kind == timerPurge, false
 	if blob[0]&flagPending != 0 {
-		if err := o.fire(e.hash, e.key, t.start, t.end, blob); err != nil {
+		drained = o.p.lateness == 0 // purged right after it fired
+		if err := o.fire(e.hash, e.key, t.start, t.end, blob, drained); err != nil {
 			return err
 		}
 		if o.p.lateness > 0 {
 			o.addSessTimer(t.end-1+o.p.lateness, timerPurge, e, t.start, t.end)
 		}
-		if drop = drop || o.p.lateness == 0; !drop {
+		if drop = drop || drained; !drop {
 			o.nsbuf = state.AppendWindow(o.nsbuf[:0], t.start, t.end)
 			return o.acc.Put(e.hash, e.key, o.nsbuf, blob)
 		}
@@ -645,7 +648,7 @@ func (o *operator) onStoredSession(t *timer) error {
 	if !drop {
 		return nil
 	}
-	return o.purge(e.hash, e.key, t.start, t.end, true)
+	return o.purge(e.hash, e.key, t.start, t.end, true, drained)
 }
 
 // flushSessions writes the dirty sessions of the cache to the store, in
