@@ -182,6 +182,7 @@ type pending struct {
 	started  time.Time
 	snaps    map[subKey]arrowexec.SubtaskSnapshot
 	wms      map[subKey]int64
+	idle     map[subKey]bool // idle at the barrier: holds no watermark back
 	dirs     map[subKey]bool // SnapshotDir handed out
 	reported int
 	req      *request
@@ -348,6 +349,7 @@ func (c *Coordinator) onSnapshot(node string, subtask int, id uint64, snap arrow
 	if c.job != nil {
 		if ms := c.job.Metrics(node); subtask < len(ms) {
 			wm = ms[subtask].Watermark.Load()
+			p.idle[k] = ms[subtask].Idle.Load()
 		}
 	}
 	p.wms[k] = wm
@@ -565,7 +567,7 @@ func (c *Coordinator) start(ctx context.Context, job *arrowexec.Job, r *request)
 	c.nextID++
 	p := &pending{
 		id: id, barrier: arrowexec.Barrier{ID: id}, started: time.Now(), req: r,
-		snaps: map[subKey]arrowexec.SubtaskSnapshot{}, wms: map[subKey]int64{}, dirs: map[subKey]bool{},
+		snaps: map[subKey]arrowexec.SubtaskSnapshot{}, wms: map[subKey]int64{}, idle: map[subKey]bool{}, dirs: map[subKey]bool{},
 	}
 	if r != nil && r.savepoint {
 		p.barrier.Savepoint = true
@@ -713,7 +715,10 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 	buf := make([]byte, 256<<10)
 	// The job's watermark is what its operators reached: each takes the
 	// minimum over its active inputs, leaving idle sources (a Kafka
-	// partition without data, a Parquet reader without row groups) out.
+	// partition without data, a Parquet reader without row groups) out,
+	// and so does the job, leaving idle operator subtasks (every input
+	// idle) out. With every subtask idle it is MinWatermark.
+	counted := false
 	onlySources := true
 	for _, n := range nodes {
 		onlySources = onlySources && n.source
@@ -729,8 +734,9 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 				return 0, fmt.Errorf("create %s: %w", dir, err)
 			}
 			sm := SubtaskManifest{Subtask: sub, Dir: rel, Watermark: p.wms[k], SnapshotFiles: p.dirs[k]}
-			if !n.source || onlySources {
+			if (!n.source || onlySources) && !p.idle[k] {
 				m.Watermark = min(m.Watermark, sm.Watermark)
+				counted = true
 			}
 			if snap.Operator != nil {
 				if err := writeFile(fsys, filepath.Join(dir, OperatorFileName), snap.Operator); err != nil {
@@ -787,6 +793,9 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 			return 0, fmt.Errorf("fsync %s: %w", ndir, err)
 		}
 		m.Nodes = append(m.Nodes, nm)
+	}
+	if !counted {
+		m.Watermark = arrowexec.MinWatermark
 	}
 	m.DurationMS = time.Since(p.started).Milliseconds()
 	data, err := encodeManifest(m)

@@ -28,8 +28,11 @@ input.
 With --savepoint DIR the backfill is the first half of one job over files,
 then a stream: at the end of the input no final watermark is sent, so the
 windows still open stay open, and the job stops with a savepoint in DIR
-holding its state and watermark (the sink's files up to then are
-published; the savepoint's path is printed). A stream job with the same
+holding its state and watermark (the largest event time read minus the
+watermark's bound). The sink's files up to then are published: the rows of
+steps without event time and the windows the files complete (an aggregate
+step emits nothing, its groups stay in the savepoint). The savepoint's
+path is printed. A stream job with the same
 steps and sink and another source continues from it with
 'riffle run STREAM.yaml --checkpoint-dir D --from SAVEPOINT': operator
 state and watermark are restored, the new source starts from its
