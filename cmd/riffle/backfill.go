@@ -69,6 +69,9 @@ start_time at the files' end).`)
 		if err != nil {
 			return usageError{err}
 		}
+		if err := makeOutputDirs(spec); err != nil {
+			return err
+		}
 		if _, err := os.Stat(*savepoint); err == nil {
 			return usageError{fmt.Errorf("--savepoint %s: already exists", *savepoint)}
 		}
@@ -86,11 +89,14 @@ start_time at the files' end).`)
 		}
 		defer os.RemoveAll(tmp)
 		ck := checkpointFlags{dir: tmp, interval: -1, retain: checkpoint.DefaultRetain}
-		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint)
+		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint, newJobStatus(spec.Name))
 	}
 	spec, err := job.ReadFile(f.Arg(0))
 	if err != nil {
 		return usageError{err}
+	}
+	if err := makeOutputDirs(spec); err != nil {
+		return err
 	}
 	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers})
 	if err != nil {
@@ -106,6 +112,12 @@ start_time at the files' end).`)
 // metricsHook starts the Prometheus endpoint when --metrics-addr is set and
 // returns the callback that attaches the compiled job to it (nil otherwise).
 func metricsHook(ctx context.Context, e *env, f *flags, name string) func(*arrowexec.Job) {
+	return attachMetrics(metricsCollector(ctx, e, f), name)
+}
+
+// metricsCollector starts the Prometheus endpoint when --metrics-addr is
+// set and returns the collector to set jobs on (nil otherwise).
+func metricsCollector(ctx context.Context, e *env, f *flags) *metrics.Collector {
 	if f.metricsAddr == "" {
 		return nil
 	}
@@ -116,14 +128,17 @@ func metricsHook(ctx context.Context, e *env, f *flags, name string) func(*arrow
 		return nil
 	}
 	e.log.Info("serving Prometheus metrics", "url", "http://"+addr+"/metrics")
-	return func(j *arrowexec.Job) { c.SetJob(name, j) }
+	return c
 }
 
 // runResult summarizes a finished job.
 type runResult struct {
-	RowsIn, RowsOut int64
-	Files           []string
-	Elapsed         time.Duration
+	// RowsScanned counts what the source consumed (-1 when unknown);
+	// RowsIn what it emitted, after filters pushed into the scan.
+	RowsScanned, RowsIn, RowsOut int64
+	DeadLetters                  int64
+	Files                        []string
+	Elapsed                      time.Duration
 }
 
 // runPlan compiles and runs a planned job. A bounded job's file output is
@@ -144,8 +159,6 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	if started != nil {
 		started(j)
 	}
-	srcMetrics := j.Metrics(plan.SourceNode)
-	sinkMetrics := j.Metrics(plan.SinkNode)
 	bar := planProgress(e, progress, plan, j)
 	began := time.Now()
 	err = j.Run(ctx)
@@ -172,9 +185,9 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 			return nil, fmt.Errorf("committing final Kafka offsets: %w", err)
 		}
 	}
+	snap := readStatus(plan, j)
 	res := &runResult{
-		RowsIn:  sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
-		RowsOut: sum(sinkMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
+		RowsScanned: snap.RowsScanned, RowsIn: snap.RowsIn, RowsOut: snap.RowsOut, DeadLetters: snap.DeadLetters,
 		Files:   files,
 		Elapsed: time.Since(began),
 	}
@@ -183,8 +196,10 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 			res.Files = append(res.Files, p.Path)
 		}
 	}
-	e.log.Info("job done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
-		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
+	snap.PartsPublished = int64(len(res.Files))
+	attrs = append([]any{"job", spec.Name}, summaryAttrs(snap)...)
+	attrs = append(attrs, "elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(max(res.RowsScanned, res.RowsIn))/res.Elapsed.Seconds()))
+	e.log.Info("job done", attrs...)
 	return res, nil
 }
 

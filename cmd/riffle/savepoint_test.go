@@ -25,7 +25,6 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--from", "sp", "job.yaml"}, "--from needs --checkpoint-dir"},
-		{[]string{"run", "--admin-addr", "127.0.0.1:0", "job.yaml"}, "--admin-addr needs --checkpoint-dir"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--checkpoint-interval", "0s", "job.yaml"}, "--checkpoint-interval 0s: must be positive"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--retain", "0", "job.yaml"}, "--retain 0: must be at least 1"},
 		{[]string{"savepoint", "--dir", "sp"}, "--addr is required"},
