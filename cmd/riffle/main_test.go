@@ -49,6 +49,18 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestGenSmall: gen --rows 10 writes exactly 10 rows, as its help says
+// any positive count works.
+func TestGenSmall(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "small.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "10", "--progress", "never", out); code != exitOK {
+		t.Fatalf("gen --rows 10: exit %d: %s", code, errOut)
+	}
+	if n := oracle.DuckDB(t, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", out)).Strings()[0][0]; n != "10" {
+		t.Fatalf("gen --rows 10 wrote %s rows", n)
+	}
+}
+
 // TestBackfillCorruptInput: a truncated input file fails the job with an
 // error naming the file, exit code 1, and no output file becomes visible.
 func TestBackfillCorruptInput(t *testing.T) {
