@@ -32,12 +32,13 @@ holding its state and watermark (the largest event time read minus the
 watermark's bound). The sink's files up to then are published: the rows of
 steps without event time and the windows the files complete (an aggregate
 step emits nothing, its groups stay in the savepoint). The savepoint's
-path is printed. A stream job with the same
-steps and sink and another source continues from it with
-'riffle run STREAM.yaml --checkpoint-dir D --from SAVEPOINT': operator
-state and watermark are restored, the new source starts from its
-configured start (e.g. a Kafka source with start: timestamp and
-start_time at the files' end).`)
+path is printed. A stream job with the same steps and sink and another
+source continues from it with 'riffle run STREAM.yaml --checkpoint-dir D
+--from SAVEPOINT': operator state and watermark are restored, the new
+source starts from its configured start (e.g. a Kafka source with start:
+timestamp and start_time at the files' end).`)
+	f.addProgress()
+	f.addMetrics()
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")

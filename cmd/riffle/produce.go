@@ -26,6 +26,7 @@ Replays the rows of Parquet files (files, globs or directories) into a Kafka
 topic as JSON messages, one per row, at a target rate: for demos, tests and
 benchmarks. With --timestamp, message timestamps are the rows' event times,
 which hybrid sources and event-time start positions rely on.`)
+	f.addProgress()
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers (host:port,...); required")
 	topic := f.String("topic", "", "target topic; required")
 	rate := f.Float64("rate", 0, "messages per second (0: as fast as the broker takes them)")

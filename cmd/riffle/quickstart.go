@@ -34,6 +34,8 @@ Kafka-compatible broker, runs the continuous twin of that job
 (examples/live-item-stats.yaml) while replaying events into its topic, and
 stops it gracefully. Everything is embedded: no services, no downloads.
 With --metrics-addr both jobs are served to Prometheus in turn.`)
+	f.addProgress()
+	f.addMetrics()
 	dir := f.String("dir", "riffle-quickstart", "working directory for data and results")
 	rows := f.Int64("rows", 2_000_000, "rows of interaction data to generate")
 	par := f.Int("parallelism", 0, "subtasks per node (0: GOMAXPROCS)")

@@ -48,6 +48,8 @@ and dead letters. --admin-addr serves GET /status (the same as JSON, with
 uptime, the last error, per-source-subtask rows and watermarks, and the
 checkpoints and savepoints taken) for every job, and with --checkpoint-dir
 POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
+	f.addProgress()
+	f.addMetrics()
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the file sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
@@ -164,9 +166,11 @@ type checkpointFlags struct {
 	from      string
 	retain    int
 	adminAddr string
+	f         *flags
 }
 
 func (c *checkpointFlags) register(f *flags) {
+	c.f = f
 	f.StringVar(&c.dir, "checkpoint-dir", "", "write checkpoints here and resume from the newest one: exactly-once file output")
 	f.DurationVar(&c.interval, "checkpoint-interval", checkpoint.DefaultInterval, "time between two checkpoints (with --checkpoint-dir)")
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
@@ -179,6 +183,11 @@ func (c *checkpointFlags) validate() error {
 		switch {
 		case c.from != "":
 			return errors.New("--from needs --checkpoint-dir (checkpoints taken after the restore go there)")
+		}
+		for _, name := range []string{"checkpoint-interval", "retain"} {
+			if c.f != nil && c.f.isSet(name) {
+				return fmt.Errorf("--%s needs --checkpoint-dir (without it the job takes no checkpoints)", name)
+			}
 		}
 		return nil
 	}

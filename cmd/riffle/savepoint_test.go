@@ -25,6 +25,11 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--from", "sp", "job.yaml"}, "--from needs --checkpoint-dir"},
+		{[]string{"run", "--retain", "5", "job.yaml"}, "--retain needs --checkpoint-dir"},
+		{[]string{"run", "--checkpoint-interval", "1s", "job.yaml"}, "--checkpoint-interval needs --checkpoint-dir"},
+		{[]string{"gen", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
+		{[]string{"produce", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
+		{[]string{"savepoint", "--progress", "never", "--addr", "x"}, "flag provided but not defined: -progress"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--checkpoint-interval", "0s", "job.yaml"}, "--checkpoint-interval 0s: must be positive"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--retain", "0", "job.yaml"}, "--retain 0: must be at least 1"},
 		{[]string{"savepoint", "--dir", "sp"}, "--addr is required"},
