@@ -275,7 +275,7 @@ func (c *Coordinator) RunOptions(g *arrowexec.Graph, from *Checkpoint, base arro
 	base.SnapshotDir = c.snapshotDir
 	base.Restore = nil
 	if from != nil {
-		c.log.Info("checkpoint: restoring", "checkpoint", from.Path, "id", from.ID(), "watermark", from.Manifest.Watermark)
+		c.log.Info("checkpoint: restoring", "checkpoint", from.Path, "id", from.ID(), "watermark", FormatWatermark(from.Manifest.Watermark))
 		sourcesChanged := from.Manifest.SourceFingerprint != c.opts.SourceFingerprint
 		if sourcesChanged {
 			c.log.Info("checkpoint: the sources differ from the checkpoint's; their positions are not restored, they start from their configured start",
