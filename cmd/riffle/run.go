@@ -383,8 +383,8 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		attrs = append(attrs, summaryAttrs(readStatus(plan, j))...)
 	}
 	if coord != nil {
-		st := coord.Stats()
-		attrs = append(attrs, "checkpoints", st.Completed, "last_checkpoint", st.LastPath)
+		cs := coord.Stats()
+		attrs = append(attrs, "checkpoints", cs.Completed, "last_checkpoint", cs.LastPath)
 	}
 	var savepoint string
 	if coord != nil && savepointAtEnd != "" {

@@ -285,6 +285,9 @@ sink:
 	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp1); code != exitOK || strings.TrimSpace(out) != sp1 {
 		t.Fatalf("savepoint: exit %d, out %q, stderr %s", code, out, errOut)
 	}
+	if st, err := getStatus(addr); err != nil || st.Savepoints != 1 || !st.Checkpointed || st.Completed < 2 || st.Job == "" {
+		t.Fatalf("status after a savepoint: %+v, %v", st, err)
+	}
 	sp2 := filepath.Join(dir, "sp2")
 	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp2, "--stop"); code != exitOK || strings.TrimSpace(out) != sp2 {
 		t.Fatalf("savepoint --stop: exit %d, out %q, stderr %s", code, out, errOut)
