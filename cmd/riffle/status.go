@@ -63,8 +63,9 @@ func (s *jobStatus) setError(msg string, at time.Time) {
 	s.mu.Unlock()
 }
 
-// logger returns l with every record at warn level or above also kept as
-// the status's last error (message and its err attribute).
+// logger returns l with every error, and every warning that carries an
+// err attribute (a failed checkpoint, a retry), also kept as the status's
+// last error (message and err).
 func (s *jobStatus) logger(l *slog.Logger) *slog.Logger {
 	return slog.New(&lastErrorHandler{Handler: l.Handler(), st: s})
 }
@@ -77,15 +78,18 @@ type lastErrorHandler struct {
 
 func (h *lastErrorHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
-		msg := r.Message
+		msg, hasErr := r.Message, false
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Key == "err" || a.Key == "error" {
 				msg += ": " + a.Value.String()
+				hasErr = true
 				return false
 			}
 			return true
 		})
-		h.st.setError(msg, r.Time)
+		if hasErr || r.Level >= slog.LevelError {
+			h.st.setError(msg, r.Time)
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -236,5 +238,34 @@ func TestSavepointNoJob(t *testing.T) {
 	code, _, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", filepath.Join(t.TempDir(), "sp"))
 	if code != exitFailure || !strings.Contains(errOut, "no job is running with --admin-addr "+addr) {
 		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+// TestStatusLastError: /status's last error is the newest error, or
+// warning with an err attribute, the job logged (also through loggers
+// derived with With), not a plain warning.
+func TestStatusLastError(t *testing.T) {
+	st := newJobStatus("j")
+	var buf bytes.Buffer
+	log := st.logger(slog.New(slog.NewTextHandler(&buf, nil)))
+	last := func() string {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.lastErr
+	}
+	log.Warn("the Kafka sink is at-least-once")
+	if got := last(); got != "" {
+		t.Fatalf("a plain warning became the last error: %q", got)
+	}
+	log.With("node", "source").Warn("retrying", "err", errors.New("dial tcp: refused"))
+	if got := last(); got != "retrying: dial tcp: refused" {
+		t.Fatalf("last error %q", got)
+	}
+	log.Error("checkpoint: coordinator failed")
+	if got := last(); got != "checkpoint: coordinator failed" {
+		t.Fatalf("last error %q", got)
+	}
+	if !strings.Contains(buf.String(), "retrying") || !strings.Contains(buf.String(), "node=source") {
+		t.Fatalf("records not passed on: %s", buf.String())
 	}
 }
