@@ -70,6 +70,9 @@ timestamp and start_time at the files' end).`)
 		if err != nil {
 			return usageError{err}
 		}
+		if err := checkOverrides(spec, *out, *brokers, "--brokers"); err != nil {
+			return usageError{err}
+		}
 		if err := makeOutputDirs(spec); err != nil {
 			return err
 		}
@@ -94,6 +97,9 @@ timestamp and start_time at the files' end).`)
 	}
 	spec, err := job.ReadFile(f.Arg(0))
 	if err != nil {
+		return usageError{err}
+	}
+	if err := checkOverrides(spec, *out, *brokers, "--brokers"); err != nil {
 		return usageError{err}
 	}
 	if err := makeOutputDirs(spec); err != nil {

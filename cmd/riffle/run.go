@@ -81,6 +81,13 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
 	if err := makeOutputDirs(spec); err != nil {
 		return err
 	}
+	brokersFlag := "--brokers"
+	if *embedded != "" {
+		brokersFlag = "--embedded-kafka"
+	}
+	if err := checkOverrides(spec, *out, *brokers+*embedded, brokersFlag); err != nil {
+		return usageError{err}
+	}
 	st := newJobStatus(spec.Name)
 	if f.progress != "never" {
 		st.progressEvery = *progressEvery

@@ -30,6 +30,8 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 		{[]string{"gen", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
 		{[]string{"produce", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
 		{[]string{"savepoint", "--progress", "never", "--addr", "x"}, "flag provided but not defined: -progress"},
+		{[]string{"backfill", "--brokers", "h:9092", "../../testdata/item-stats.yaml"}, "--brokers: the job reads and writes no Kafka topic"},
+		{[]string{"run", "--embedded-kafka", "events", "../../testdata/item-stats.yaml"}, "--embedded-kafka: the job reads and writes no Kafka topic"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--checkpoint-interval", "0s", "job.yaml"}, "--checkpoint-interval 0s: must be positive"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--retain", "0", "job.yaml"}, "--retain 0: must be at least 1"},
 		{[]string{"savepoint", "--dir", "sp"}, "--addr is required"},

@@ -269,3 +269,16 @@ func TestStatusLastError(t *testing.T) {
 		t.Fatalf("records not passed on: %s", buf.String())
 	}
 }
+
+// TestOutputOverrideRefused: --output on a job whose sink writes no files
+// is refused, not ignored.
+func TestOutputOverrideRefused(t *testing.T) {
+	jobFile := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(jobFile, []byte("source:\n  parquet: {path: x.parquet}\nsink:\n  kafka: {brokers: 127.0.0.1:1, topic: out}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "backfill", "--output", "out", jobFile)
+	if code != exitUsage || !strings.Contains(errOut, "--output out: the job's sink writes no files") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}

@@ -30,3 +30,16 @@ func makeOutputDirs(spec *job.Spec) error {
 	}
 	return nil
 }
+
+// checkOverrides refuses --output and --brokers (or --embedded-kafka) on a
+// job that has nothing for them to override, instead of ignoring them.
+func checkOverrides(spec *job.Spec, output, brokers, brokersFlag string) error {
+	if output != "" && spec.Sink.File == nil {
+		return fmt.Errorf("--output %s: the job's sink writes no files (--output overrides a file sink's path)", output)
+	}
+	kafka := spec.Source.Kafka != nil || spec.Source.Hybrid != nil || spec.Sink.Kafka != nil
+	if brokers != "" && !kafka {
+		return fmt.Errorf("%s: the job reads and writes no Kafka topic", brokersFlag)
+	}
+	return nil
+}
