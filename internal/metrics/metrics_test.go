@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -68,6 +69,77 @@ func TestScrape(t *testing.T) {
 		`riffle_rows_out_total{job="demo",node="src",subtask="0"} 300`,
 		`riffle_rows_in_total{job="demo",node="sink",subtask="0"} 300`,
 		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+// TestScrapeIdle: a source subtask with nothing to read, held at the end
+// of its input, and the operator behind it on a forward edge, are scraped
+// as idle; the others are not.
+func TestScrapeIdle(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(mem)
+	b.AppendValues([]int64{1000, 2000, 3000}, nil)
+	col := b.NewArray()
+	b.Release()
+	batch := array.NewRecordBatch(schema, []arrow.Array{col}, 3)
+	col.Release()
+	src := exectest.NewSource(schema, []arrow.RecordBatch{batch}) // subtask 1 reads nothing
+	batch.Release()
+	src.EventTime = 0
+	defer src.Release()
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 2)
+	id := g.Add("id", exectest.Identity(), 2, s.Forward())
+	g.Add("sink", sink, 1, id.Rebalance())
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.Run(context.Background()) }()
+	<-j.SourcesAtEnd()
+	// The sink's watermark is the one of the subtask that read rows: the
+	// idle one no longer holds it back, so every idle message has passed.
+	for sink.LastWatermark(0) != 3000 {
+		select {
+		case err := <-done:
+			t.Fatalf("job ended: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	c := &metrics.Collector{}
+	c.SetJob("demo", j)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	j.Stop(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`riffle_idle{job="demo",node="src",subtask="0"} 0`,
+		`riffle_idle{job="demo",node="src",subtask="1"} 1`,
+		`riffle_idle{job="demo",node="id",subtask="0"} 0`,
+		`riffle_idle{job="demo",node="id",subtask="1"} 1`,
+		`riffle_idle{job="demo",node="sink",subtask="0"} 0`,
+		`riffle_watermark_seconds{job="demo",node="sink",subtask="0"} 3`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("scrape lacks %q", want)
