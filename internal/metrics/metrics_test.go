@@ -50,27 +50,14 @@ func TestScrape(t *testing.T) {
 	if err := j.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c := &metrics.Collector{}
-	c.SetJob("demo", j)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	body := scrape(t, "demo", j)
 	for _, want := range []string{
 		`riffle_rows_in_total{job="demo",node="src",subtask="0"} 300`,
 		`riffle_rows_out_total{job="demo",node="src",subtask="0"} 300`,
 		`riffle_rows_in_total{job="demo",node="sink",subtask="0"} 300`,
 		`go_goroutines`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
@@ -115,20 +102,7 @@ func TestScrapeIdle(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	c := &metrics.Collector{}
-	c.SetJob("demo", j)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	body := scrape(t, "demo", j)
 	j.Stop(false)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -141,8 +115,32 @@ func TestScrapeIdle(t *testing.T) {
 		`riffle_idle{job="demo",node="sink",subtask="0"} 0`,
 		`riffle_watermark_seconds{job="demo",node="sink",subtask="0"} 3`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
+}
+
+// scrape serves j's metrics under the job label name and returns one
+// scrape of /metrics.
+func scrape(t *testing.T, name string, j *arrowexec.Job) string {
+	t.Helper()
+	c := &metrics.Collector{}
+	c.SetJob(name, j)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
