@@ -81,9 +81,11 @@ func TestExamplesRunAsShipped(t *testing.T) {
 			done, stderr := startCLI(t, "run", "--embedded-kafka", "events:3", "--checkpoint-dir", "ck/item-hours", "--from", "sp/handover",
 				"--admin-addr", admin, "--log-format", "json", "--progress", "never", ex("item-hours-live.yaml"))
 			produceInto(t, embeddedBrokers(t, done, stderr), "stream.parquet")
+			// Hours of the stream fired: the watermark passed 01:00.
+			hour := time.Date(2025, 1, 8, 1, 0, 0, 0, time.UTC).UnixMilli()
 			waitFor(t, "the live job to read every event and fire windows", done, stderr, func() bool {
 				st, err := getStatus(admin)
-				return err == nil && st.RowsIn == 6000 && st.WindowsFired > 0
+				return err == nil && st.RowsIn == 6000 && st.WindowsFired > 0 && st.WatermarkMS != nil && *st.WatermarkMS >= hour
 			})
 			stopRun(t, done, stderr)
 			// Every published window equals DuckDB's over both inputs:

@@ -163,7 +163,7 @@ sink:
 	var st adminStatus
 	waitFor(t, "the job to read every message", done, stderr, func() bool {
 		st, err = getStatus(admin)
-		return err == nil && st.RowsIn == 3000 && st.DeadLetters == 1
+		return err == nil && st.RowsIn == 3000 && st.DeadLetters == 1 && st.WatermarkMS != nil
 	})
 	if !st.Running || st.Checkpointed || st.Job != "status" || len(st.Sources) != 2 || st.WatermarkMS == nil {
 		t.Fatalf("status: %+v", st)
@@ -195,14 +195,14 @@ sink:
 		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
 		for sc.Scan() {
 			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "progress" && m["rows_in"] == float64(3000) {
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "progress" && m["rows_in"] == float64(3000) && m["watermark"] != "none" {
 				line = m
 				return true
 			}
 		}
 		return false
 	})
-	if line["dead_letters"] != float64(1) || line["watermark"] == "none" || line["rows_in_per_sec"] == nil {
+	if line["dead_letters"] != float64(1) || line["rows_in_per_sec"] == nil || line["windows_fired"] == nil {
 		t.Fatalf("progress line %v", line)
 	}
 	interrupt(t)
