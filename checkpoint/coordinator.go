@@ -717,8 +717,9 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 	// minimum over its active inputs, leaving idle sources (a Kafka
 	// partition without data, a Parquet reader without row groups) out,
 	// and so does the job, leaving idle operator subtasks (every input
-	// idle) out. With every subtask idle it is MinWatermark.
-	counted := false
+	// idle) out. With every subtask idle (a quiet topic) it is the minimum
+	// of their last watermarks.
+	active, allIdle := false, arrowexec.MaxWatermark
 	onlySources := true
 	for _, n := range nodes {
 		onlySources = onlySources && n.source
@@ -734,9 +735,13 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 				return 0, fmt.Errorf("create %s: %w", dir, err)
 			}
 			sm := SubtaskManifest{Subtask: sub, Dir: rel, Watermark: p.wms[k], SnapshotFiles: p.dirs[k]}
-			if (!n.source || onlySources) && !p.idle[k] {
+			switch {
+			case n.source && !onlySources:
+			case p.idle[k]:
+				allIdle = min(allIdle, sm.Watermark)
+			default:
 				m.Watermark = min(m.Watermark, sm.Watermark)
-				counted = true
+				active = true
 			}
 			if snap.Operator != nil {
 				if err := writeFile(fsys, filepath.Join(dir, OperatorFileName), snap.Operator); err != nil {
@@ -794,8 +799,8 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 		}
 		m.Nodes = append(m.Nodes, nm)
 	}
-	if !counted {
-		m.Watermark = arrowexec.MinWatermark
+	if !active {
+		m.Watermark = allIdle
 	}
 	m.DurationMS = time.Since(p.started).Milliseconds()
 	data, err := encodeManifest(m)
