@@ -30,8 +30,10 @@
 // Edges carry Messages. A Message is a data batch or a control event:
 // a watermark, a checkpoint barrier, or end of input. Control events travel
 // in order with the data, through every kind of exchange. A subtask with
-// several input channels forwards the minimum watermark over its inputs,
-// aligns checkpoint barriers (an input that delivered barrier n is held back
+// several input channels forwards the minimum watermark over its inputs
+// (leaving out inputs that declared themselves idle; a subtask whose every
+// input is idle declares itself idle downstream in turn), aligns
+// checkpoint barriers (an input that delivered barrier n is held back
 // until barrier n arrived on every input), and signals end of input
 // downstream once every input has ended. The end of bounded input carries the
 // final watermark (MaxWatermark) so every event-time window fires.

@@ -206,9 +206,11 @@ func TestFinishedSubtasksTakePartInCheckpoints(t *testing.T) {
 
 // TestHoldAtEnd: with HoldAtEnd, bounded sources suspend at the end of
 // their input: they emit the watermark of the rows they read (a source
-// that read nothing is idle and does not hold the minimum back), never the
-// final watermark, SourcesAtEnd is closed, and a stop-with-savepoint barrier
-// then ends the job with every source's state at the end of its input.
+// that read nothing is idle and does not hold the minimum back, nor does
+// the operator behind it on a forward edge, which becomes idle in turn),
+// never the final watermark, SourcesAtEnd is closed, and a
+// stop-with-savepoint barrier then ends the job with every source's state
+// at the end of its input.
 func TestHoldAtEnd(t *testing.T) {
 	for _, p := range []int{1, 2, 3} {
 		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
@@ -238,7 +240,8 @@ func TestHoldAtEnd(t *testing.T) {
 			defer sink.Release()
 			g := arrowexec.NewGraph()
 			s := g.AddSource("src", src, p)
-			g.Add("sink", sink, 1, s.Rebalance())
+			id := g.Add("id", exectest.Identity(), p, s.Forward())
+			g.Add("sink", sink, 1, id.Rebalance())
 			var mu sync.Mutex
 			snaps := map[uint64][]string{}
 			job, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true,
@@ -275,6 +278,11 @@ func TestHoldAtEnd(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
+			for i, m := range job.Metrics("id") {
+				if idle := i >= 2; m.Idle.Load() != idle {
+					t.Errorf("id/%d: idle %v, want %v (it read %d rows)", i, m.Idle.Load(), idle, m.RowsIn.Load())
+				}
+			}
 			if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1, Savepoint: true, Stop: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -282,7 +290,7 @@ func TestHoldAtEnd(t *testing.T) {
 				mu.Lock()
 				n := len(snaps[1])
 				mu.Unlock()
-				if n == p+1 {
+				if n == 2*p+1 {
 					break
 				}
 				if time.Now().After(deadline) {

@@ -14,4 +14,8 @@ type TaskMetrics struct {
 	BytesIn atomic.Int64
 	// Watermark is the last watermark this subtask forwarded.
 	Watermark atomic.Int64
+	// Idle says the subtask last told its downstream it is idle (a source
+	// without data, an operator whose every input is idle): its Watermark
+	// then holds nothing back.
+	Idle atomic.Bool
 }

@@ -455,6 +455,7 @@ type subtask struct {
 	caseIdx  []int
 	casesOK  bool
 	wm       int64
+	idleOut  bool // told downstream it is idle (every input idle)
 	aligning bool
 	barrier  Barrier
 	arrived  int
@@ -669,11 +670,13 @@ func (st *subtask) runSource(ctx context.Context) error {
 			switch {
 			case idle && !lastIdle:
 				lastIdle = true
+				st.task.Metrics.Idle.Store(true)
 				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}); err != nil {
 					return err
 				}
 			case !idle && (wm > lastWM || lastIdle):
 				lastIdle = false
+				st.task.Metrics.Idle.Store(false)
 				if wm > lastWM {
 					lastWM = wm
 				}
@@ -693,6 +696,7 @@ func (st *subtask) runSource(ctx context.Context) error {
 		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
 	}
 	if !stopped || st.job.drain.Load() {
+		st.task.Metrics.Idle.Store(false)
 		st.task.Metrics.Watermark.Store(MaxWatermark)
 		if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: MaxWatermark}); err != nil {
 			return err
@@ -715,9 +719,11 @@ func (st *subtask) holdAtEnd(ctx context.Context, r SourceReader, lastWM int64) 
 	case wm == MinWatermark:
 		// Nothing read: leave this channel out of downstream minimums.
 		m = Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}
+		st.task.Metrics.Idle.Store(true)
 	default:
 		m = Message{Kind: KindWatermark, Watermark: max(wm, lastWM)}
 		st.task.Metrics.Watermark.Store(m.Watermark)
+		st.task.Metrics.Idle.Store(false)
 	}
 	if err := st.out.control(ctx, m); err != nil {
 		return false, err
@@ -774,7 +780,15 @@ func (st *subtask) runOperator(ctx context.Context) error {
 		}
 		switch m.Kind {
 		case KindBatch:
-			in.idle = false
+			if in.idle {
+				in.idle = false
+				if st.idleOut {
+					// Active again: downstream counts this subtask again.
+					if err := st.advanceWatermark(ctx, wh); err != nil {
+						return err
+					}
+				}
+			}
 			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
 			st.task.Metrics.BatchesIn.Add(1)
 			err := op.Process(ctx, in.edge, m.Batch, &st.out)
@@ -857,7 +871,23 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 			min = in.wm
 		}
 	}
-	if active == 0 || min <= st.wm {
+	if active == 0 {
+		// Every input is idle: so is this subtask, or its downstream would
+		// wait for a watermark that cannot come (a source subtask without
+		// row groups or partitions behind a forward edge).
+		if !st.idleOut && len(st.inboxes) > 0 {
+			st.idleOut = true
+			st.task.Metrics.Idle.Store(true)
+			return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: st.wm, Idle: true})
+		}
+		return nil
+	}
+	if min <= st.wm {
+		if st.idleOut {
+			st.idleOut = false
+			st.task.Metrics.Idle.Store(false)
+			return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: st.wm})
+		}
 		return nil
 	}
 	st.wm = min
@@ -866,6 +896,8 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 			return err
 		}
 	}
+	st.idleOut = false
+	st.task.Metrics.Idle.Store(false)
 	st.task.Metrics.Watermark.Store(min)
 	return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: min})
 }

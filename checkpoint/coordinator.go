@@ -184,6 +184,7 @@ type pending struct {
 	started  time.Time
 	snaps    map[subKey]arrowexec.SubtaskSnapshot
 	wms      map[subKey]int64
+	idle     map[subKey]bool // idle at the barrier: holds no watermark back
 	dirs     map[subKey]bool // SnapshotDir handed out
 	reported int
 	req      *request
@@ -276,7 +277,7 @@ func (c *Coordinator) RunOptions(g *arrowexec.Graph, from *Checkpoint, base arro
 	base.SnapshotDir = c.snapshotDir
 	base.Restore = nil
 	if from != nil {
-		c.log.Info("checkpoint: restoring", "checkpoint", from.Path, "id", from.ID(), "watermark", from.Manifest.Watermark)
+		c.log.Info("checkpoint: restoring", "checkpoint", from.Path, "id", from.ID(), "watermark", FormatWatermark(from.Manifest.Watermark))
 		sourcesChanged := from.Manifest.SourceFingerprint != c.opts.SourceFingerprint
 		if sourcesChanged {
 			c.log.Info("checkpoint: the sources differ from the checkpoint's; their positions are not restored, they start from their configured start",
@@ -350,6 +351,7 @@ func (c *Coordinator) onSnapshot(node string, subtask int, id uint64, snap arrow
 	if c.job != nil {
 		if ms := c.job.Metrics(node); subtask < len(ms) {
 			wm = ms[subtask].Watermark.Load()
+			p.idle[k] = ms[subtask].Idle.Load()
 		}
 	}
 	p.wms[k] = wm
@@ -567,7 +569,7 @@ func (c *Coordinator) start(ctx context.Context, job *arrowexec.Job, r *request)
 	c.nextID++
 	p := &pending{
 		id: id, barrier: arrowexec.Barrier{ID: id}, started: time.Now(), req: r,
-		snaps: map[subKey]arrowexec.SubtaskSnapshot{}, wms: map[subKey]int64{}, dirs: map[subKey]bool{},
+		snaps: map[subKey]arrowexec.SubtaskSnapshot{}, wms: map[subKey]int64{}, idle: map[subKey]bool{}, dirs: map[subKey]bool{},
 	}
 	if r != nil && r.savepoint {
 		p.barrier.Savepoint = true
@@ -715,7 +717,11 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 	buf := make([]byte, 256<<10)
 	// The job's watermark is what its operators reached: each takes the
 	// minimum over its active inputs, leaving idle sources (a Kafka
-	// partition without data, a Parquet reader without row groups) out.
+	// partition without data, a Parquet reader without row groups) out,
+	// and so does the job, leaving idle operator subtasks (every input
+	// idle) out. With every subtask idle (a quiet topic) it is the minimum
+	// of their last watermarks.
+	active, allIdle := false, arrowexec.MaxWatermark
 	onlySources := true
 	for _, n := range nodes {
 		onlySources = onlySources && n.source
@@ -731,8 +737,13 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 				return 0, fmt.Errorf("create %s: %w", dir, err)
 			}
 			sm := SubtaskManifest{Subtask: sub, Dir: rel, Watermark: p.wms[k], SnapshotFiles: p.dirs[k]}
-			if !n.source || onlySources {
+			switch {
+			case n.source && !onlySources:
+			case p.idle[k]:
+				allIdle = min(allIdle, sm.Watermark)
+			default:
 				m.Watermark = min(m.Watermark, sm.Watermark)
+				active = true
 			}
 			if snap.Operator != nil {
 				if err := writeFile(fsys, filepath.Join(dir, OperatorFileName), snap.Operator); err != nil {
@@ -789,6 +800,9 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 			return 0, fmt.Errorf("fsync %s: %w", ndir, err)
 		}
 		m.Nodes = append(m.Nodes, nm)
+	}
+	if !active {
+		m.Watermark = allIdle
 	}
 	m.DurationMS = time.Since(p.started).Milliseconds()
 	data, err := encodeManifest(m)

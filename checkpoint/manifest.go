@@ -45,7 +45,8 @@ type Manifest struct {
 	DurationMS int64     `json:"duration_ms"`
 	// Watermark is the minimum over every operator subtask's watermark at
 	// its snapshot (sources left out: operators already take the minimum
-	// over their active inputs): the event time the whole job had reached.
+	// over their active inputs; idle subtasks left out, as their
+	// downstream does): the event time the whole job had reached.
 	Watermark      int64          `json:"watermark"`
 	MaxParallelism int            `json:"max_parallelism"`
 	Nodes          []NodeManifest `json:"nodes"`

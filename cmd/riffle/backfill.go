@@ -28,13 +28,17 @@ input.
 With --savepoint DIR the backfill is the first half of one job over files,
 then a stream: at the end of the input no final watermark is sent, so the
 windows still open stay open, and the job stops with a savepoint in DIR
-holding its state and watermark (the sink's files up to then are
-published; the savepoint's path is printed). A stream job with the same
-steps and sink and another source continues from it with
-'riffle run STREAM.yaml --checkpoint-dir D --from SAVEPOINT': operator
-state and watermark are restored, the new source starts from its
-configured start (e.g. a Kafka source with start: timestamp and
-start_time at the files' end).`)
+holding its state and watermark (the largest event time read minus the
+watermark's bound). The sink's files up to then are published: the rows of
+steps without event time and the windows the files complete (an aggregate
+step emits nothing, its groups stay in the savepoint). The savepoint's
+path is printed. A stream job with the same steps and sink and another
+source continues from it with 'riffle run STREAM.yaml --checkpoint-dir D
+--from SAVEPOINT': operator state and watermark are restored, the new
+source starts from its configured start (e.g. a Kafka source with start:
+timestamp and start_time at the files' end).`)
+	f.addProgress()
+	f.addMetrics()
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
@@ -66,6 +70,12 @@ start_time at the files' end).`)
 		if err != nil {
 			return usageError{err}
 		}
+		if err := checkOverrides(spec, *out, *brokers, "--brokers"); err != nil {
+			return usageError{err}
+		}
+		if err := makeOutputDirs(spec); err != nil {
+			return err
+		}
 		if _, err := os.Stat(*savepoint); err == nil {
 			return usageError{fmt.Errorf("--savepoint %s: already exists", *savepoint)}
 		}
@@ -83,11 +93,17 @@ start_time at the files' end).`)
 		}
 		defer os.RemoveAll(tmp)
 		ck := checkpointFlags{dir: tmp, interval: -1, retain: checkpoint.DefaultRetain}
-		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint)
+		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint, newJobStatus(spec.Name))
 	}
 	spec, err := job.ReadFile(f.Arg(0))
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkOverrides(spec, *out, *brokers, "--brokers"); err != nil {
+		return usageError{err}
+	}
+	if err := makeOutputDirs(spec); err != nil {
+		return err
 	}
 	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers})
 	if err != nil {
@@ -103,6 +119,12 @@ start_time at the files' end).`)
 // metricsHook starts the Prometheus endpoint when --metrics-addr is set and
 // returns the callback that attaches the compiled job to it (nil otherwise).
 func metricsHook(ctx context.Context, e *env, f *flags, name string) func(*arrowexec.Job) {
+	return attachMetrics(metricsCollector(ctx, e, f), name)
+}
+
+// metricsCollector starts the Prometheus endpoint when --metrics-addr is
+// set and returns the collector to set jobs on (nil otherwise).
+func metricsCollector(ctx context.Context, e *env, f *flags) *metrics.Collector {
 	if f.metricsAddr == "" {
 		return nil
 	}
@@ -113,14 +135,17 @@ func metricsHook(ctx context.Context, e *env, f *flags, name string) func(*arrow
 		return nil
 	}
 	e.log.Info("serving Prometheus metrics", "url", "http://"+addr+"/metrics")
-	return func(j *arrowexec.Job) { c.SetJob(name, j) }
+	return c
 }
 
 // runResult summarizes a finished job.
 type runResult struct {
-	RowsIn, RowsOut int64
-	Files           []string
-	Elapsed         time.Duration
+	// RowsScanned counts what the source consumed (-1 when unknown);
+	// RowsIn what it emitted, after filters pushed into the scan.
+	RowsScanned, RowsIn, RowsOut int64
+	DeadLetters                  int64
+	Files                        []string
+	Elapsed                      time.Duration
 }
 
 // runPlan compiles and runs a planned job. A bounded job's file output is
@@ -144,8 +169,6 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 	if started != nil {
 		started(j)
 	}
-	srcMetrics := j.Metrics(plan.SourceNode)
-	sinkMetrics := j.Metrics(plan.SinkNode)
 	bar := planProgress(e, progress, plan, j)
 	began := time.Now()
 	err = j.Run(ctx)
@@ -177,9 +200,9 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 			e.log.Warn("final Kafka offsets not committed", "err", err)
 		}
 	}
+	snap := readStatus(plan, j)
 	res := &runResult{
-		RowsIn:  sum(srcMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
-		RowsOut: sum(sinkMetrics, func(m *arrowexec.TaskMetrics) int64 { return m.RowsIn.Load() }),
+		RowsScanned: snap.RowsScanned, RowsIn: snap.RowsIn, RowsOut: snap.RowsOut, DeadLetters: snap.DeadLetters,
 		Files:   files,
 		Elapsed: time.Since(began),
 	}
@@ -188,13 +211,16 @@ func runPlan(ctx context.Context, e *env, progress bool, plan *job.Plan, started
 			res.Files = append(res.Files, p.Path)
 		}
 	}
+	snap.PartsPublished = int64(len(res.Files))
 	if srcErr != nil {
-		e.log.Error("job stopped after its source failed; what it computed is published", "job", spec.Name,
-			"rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files), "err", srcErr)
+		attrs = append([]any{"job", spec.Name}, summaryAttrs(snap)...)
+		attrs = append(attrs, "err", srcErr)
+		e.log.Error("job stopped after its source failed; what it computed is published", attrs...)
 		return res, srcErr
 	}
-	e.log.Info("job done", "job", spec.Name, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "files", len(res.Files),
-		"elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(res.RowsIn)/res.Elapsed.Seconds()))
+	attrs = append([]any{"job", spec.Name}, summaryAttrs(snap)...)
+	attrs = append(attrs, "elapsed", res.Elapsed.Round(time.Millisecond), "rows_per_sec", int64(float64(max(res.RowsScanned, res.RowsIn))/res.Elapsed.Seconds()))
+	e.log.Info("job done", attrs...)
 	return res, nil
 }
 

@@ -20,7 +20,8 @@ Writes synthetic user-item interactions (user_id, item_id, event_type,
 weight, event_time) to one Parquet file: Zipf item popularity and user
 activity, a daily cycle, time-ordered with bounded disorder. The same seed
 gives the same file on any machine.`)
-	rows := f.Int64("rows", gen.DefaultRows, "number of rows (1000 to 100M)")
+	f.addProgress()
+	rows := f.Int64("rows", gen.DefaultRows, "number of rows, at least 1 (tested up to 100M)")
 	users := f.Int64("users", gen.DefaultUsers, "distinct users")
 	items := f.Int64("items", gen.DefaultItems, "distinct items")
 	seed := f.Int64("seed", 1, "random seed")

@@ -111,7 +111,9 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 runtime failure (the job, I/O, unreachable brokers, a locked checkpoint\ndirectory), 2 usage or configuration error (flags, the job file, its paths), 130 interrupted.")
 }
 
-// flags is a FlagSet with riffle's common flags (logging, progress).
+// flags is a FlagSet with riffle's common flags: logging, and for the
+// commands that use them (addProgress, addMetrics) progress and metrics.
+// A command does not list a flag it would ignore.
 type flags struct {
 	*flag.FlagSet
 	logLevel    string
@@ -123,16 +125,31 @@ type flags struct {
 func newFlags(e *env, name, usage, long string) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	f := &flags{FlagSet: fs}
+	f := &flags{FlagSet: fs, progress: "never"}
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: riffle %s %s\n\n%s\n\nFlags:\n", name, usage, strings.TrimSpace(long))
 		fs.PrintDefaults()
 	}
 	return f
+}
+
+// addProgress adds --progress (a progress bar on a terminal).
+func (f *flags) addProgress() {
+	f.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+}
+
+// addMetrics adds --metrics-addr (Prometheus metrics of the job).
+func (f *flags) addMetrics() {
+	f.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
+}
+
+// isSet says whether name was given on the command line.
+func (f *flags) isSet(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // parse parses args and applies the logging flags to e.

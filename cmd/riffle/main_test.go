@@ -49,6 +49,18 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestGenSmall: gen --rows 10 writes exactly 10 rows, as its help says
+// any positive count works.
+func TestGenSmall(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "small.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "10", "--progress", "never", out); code != exitOK {
+		t.Fatalf("gen --rows 10: exit %d: %s", code, errOut)
+	}
+	if n := oracle.DuckDB(t, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", out)).Strings()[0][0]; n != "10" {
+		t.Fatalf("gen --rows 10 wrote %s rows", n)
+	}
+}
+
 // TestBackfillCorruptInput: a truncated input file fails the job with an
 // error naming the file, exit code 1, and no output file becomes visible.
 func TestBackfillCorruptInput(t *testing.T) {
@@ -83,12 +95,27 @@ func TestBackfillCorruptInput(t *testing.T) {
 
 // TestQuickstart runs the quickstart end to end (batch, then the same
 // job continuously over an embedded broker fed the same events): the batch
-// and the stream results must be identical.
+// and the stream results must be identical. Its summary counts the events
+// scanned and those the filter pushed into the scan kept (DuckDB), it
+// serves metrics with --metrics-addr, and its hint shows the SQL.
 func TestQuickstart(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "30000", "--stream-rows", "30000", "--progress", "never")
+	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "30000", "--stream-rows", "30000", "--progress", "never",
+		"--metrics-addr", "127.0.0.1:0")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	kept := oracle.DuckDB(t, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/events.parquet') WHERE event_type IN ('click', 'cart', 'purchase')", dir)).Strings()[0][0]
+	for _, want := range []string{
+		fmt.Sprintf("batch: 30000 events scanned (%s kept by the filter pushed into the scan)", kept),
+		fmt.Sprintf("SELECT * FROM '%s/item-stats/*.parquet'", dir),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "serving Prometheus metrics") {
+		t.Errorf("--metrics-addr ignored:\n%s", errOut)
 	}
 	for _, sub := range []string{"item-stats", "live-item-stats"} {
 		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.parquet"))

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -27,6 +26,7 @@ Replays the rows of Parquet files (files, globs or directories) into a Kafka
 topic as JSON messages, one per row, at a target rate: for demos, tests and
 benchmarks. With --timestamp, message timestamps are the rows' event times,
 which hybrid sources and event-time start positions rely on.`)
+	f.addProgress()
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers (host:port,...); required")
 	topic := f.String("topic", "", "target topic; required")
 	rate := f.Float64("rate", 0, "messages per second (0: as fast as the broker takes them)")
@@ -59,26 +59,20 @@ which hybrid sources and event-time start positions rely on.`)
 	if *limit > 0 && *limit < rows {
 		rows = *limit
 	}
-	var progressed atomic.Int64
-	all := src.Batches(ctx, memory.DefaultAllocator, *limit)
-	batches := func(yield func(arrow.RecordBatch, error) bool) {
-		for b, err := range all {
-			if err == nil {
-				progressed.Add(b.NumRows())
-			}
-			if !yield(b, err) {
-				return
-			}
-		}
-	}
+	// The bar counts messages the broker acknowledged, not rows read.
+	var sent atomic.Int64
 	var bar *progressBar
 	if f.showProgress(e) {
 		bar = startProgress(e.stderr, "produce", rows, 0, func() (int64, int64) {
-			return progressed.Load(), 0
+			return sent.Load(), 0
 		})
 	}
 	st, err := ksink.Produce(ctx, ksink.ProduceOptions{Brokers: bl, Topic: *topic, Rate: *rate, KeyColumn: *key, TimestampColumn: *ts,
-		RetryTimeout: *retry, Log: e.log}, batches)
+		RetryTimeout: *retry, Log: e.log,
+		Progress: func(ps ksink.ProduceStats) { sent.Store(ps.Messages) }}, src.Batches(ctx, memory.DefaultAllocator, *limit))
+	if err == nil {
+		sent.Store(st.Messages)
+	}
 	bar.Stop()
 	if err != nil {
 		return err

@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/riffle-dev/riffle/checkpoint"
 )
 
 // progressBar redraws one status line on a terminal: done/total rows (and
@@ -103,4 +106,69 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// startProgressLine logs what an unbounded job is doing every
+// s.progressEvery (rows in and out with their rates over the interval, the
+// watermark, windows fired, parts published, dead letters, and the lag
+// behind the topic's end once the source reports it) until the returned
+// stop is called. Bounded jobs have the progress bar instead; with
+// progressEvery 0 there is no line.
+func (s *jobStatus) startProgressLine(log *slog.Logger) (stop func()) {
+	if s.progressEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.progressEvery)
+		defer t.Stop()
+		prev := statusSnapshot{At: s.began}
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			snap, ok := s.snapshot()
+			if !ok || s.bounded() {
+				continue
+			}
+			log.Info("progress", progressAttrs(prev, snap)...)
+			prev = snap
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// progressAttrs are the attributes of one progress line: s, with rates
+// since prev.
+func progressAttrs(prev, s statusSnapshot) []any {
+	secs := max(s.At.Sub(prev.At).Seconds(), 1e-9)
+	attrs := []any{
+		"rows_in", s.RowsIn, "rows_in_per_sec", int64(float64(s.RowsIn-prev.RowsIn) / secs),
+		"rows_out", s.RowsOut, "rows_out_per_sec", int64(float64(s.RowsOut-prev.RowsOut) / secs),
+		"watermark", checkpoint.FormatWatermark(s.Watermark),
+		"windows_fired", s.WindowsFired, "parts_published", s.PartsPublished, "dead_letters", s.DeadLetters,
+	}
+	if s.Skipped > 0 {
+		attrs = append(attrs, "skipped", s.Skipped)
+	}
+	var lag int64
+	known := false
+	for _, sp := range s.Splits {
+		if sp.Lag != nil {
+			lag += *sp.Lag
+			known = true
+		}
+	}
+	if known {
+		attrs = append(attrs, "lag", lag)
+	}
+	return attrs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/riffle-dev/riffle/examples"
 	"github.com/riffle-dev/riffle/internal/embedkafka"
 	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
@@ -30,7 +32,10 @@ examples/item-stats.yaml over it as a parallel backfill, and writes the
 results as Parquet under --dir. Then it starts an in-process
 Kafka-compatible broker, runs the continuous twin of that job
 (examples/live-item-stats.yaml) while replaying events into its topic, and
-stops it gracefully. Everything is embedded: no services, no downloads.`)
+stops it gracefully. Everything is embedded: no services, no downloads.
+With --metrics-addr both jobs are served to Prometheus in turn.`)
+	f.addProgress()
+	f.addMetrics()
 	dir := f.String("dir", "riffle-quickstart", "working directory for data and results")
 	rows := f.Int64("rows", 2_000_000, "rows of interaction data to generate")
 	par := f.Int("parallelism", 0, "subtasks per node (0: GOMAXPROCS)")
@@ -42,6 +47,7 @@ stops it gracefully. Everything is embedded: no services, no downloads.`)
 		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
 	}
 	progress := f.showProgress(e)
+	mc := metricsCollector(ctx, e, f)
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
@@ -75,30 +81,67 @@ stops it gracefully. Everything is embedded: no services, no downloads.`)
 	if err != nil {
 		return err
 	}
-	res, err := runPlan(ctx, e, progress, plan, nil)
+	res, err := runPlan(ctx, e, progress, plan, attachMetrics(mc, spec.Name))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nriffle quickstart, batch: %d events -> %d item rows in %d files under %s (%s)\n",
-		res.RowsIn, res.RowsOut, len(res.Files), out, res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "\nriffle quickstart, batch: %s -> %d item rows in %d files under %s (%s)\n",
+		eventsRead(res), res.RowsOut, len(res.Files), out, res.Elapsed.Round(time.Millisecond))
 	if *streamRows > 0 {
-		live, err := quickstartStream(ctx, e, *dir, events, *streamRows, *par)
+		live, err := quickstartStream(ctx, e, mc, *dir, events, *streamRows, *par)
 		if err != nil {
 			return fmt.Errorf("streaming part: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "riffle quickstart, stream: %d events through an embedded Kafka-compatible broker -> %d item rows under %s (%s)\n",
-			live.RowsIn, live.RowsOut, filepath.Join(*dir, "live-item-stats"), live.Elapsed.Round(time.Millisecond))
+		fmt.Fprintf(e.stdout, "riffle quickstart, stream: %s through an embedded Kafka-compatible broker -> %d item rows under %s (%s)\n",
+			eventsRead(live), live.RowsOut, filepath.Join(*dir, "live-item-stats"), live.Elapsed.Round(time.Millisecond))
 	}
-	fmt.Fprintf(e.stdout, "Total %s. Read the results with DuckDB, pyarrow or pandas, e.g.:\n  duckdb -c \"SELECT * FROM '%s/*.parquet' ORDER BY events DESC LIMIT 10\"\n",
-		time.Since(began).Round(time.Millisecond), out)
+	fmt.Fprintf(e.stdout, "Total %s. %s", time.Since(began).Round(time.Millisecond), readHint(out, "events"))
 	return nil
+}
+
+// attachMetrics returns the callback that reports a job under name to c
+// (nil without a collector).
+func attachMetrics(c *metrics.Collector, name string) func(*arrowexec.Job) {
+	if c == nil {
+		return nil
+	}
+	return func(j *arrowexec.Job) { c.SetJob(name, j) }
+}
+
+// eventsRead says how many events a quickstart job read: those scanned
+// and, when a filter pushed into the scan dropped some, those it kept;
+// and the dead letters.
+func eventsRead(r *runResult) string {
+	s := fmt.Sprintf("%d events", r.RowsIn)
+	if r.RowsScanned > r.RowsIn {
+		s = fmt.Sprintf("%d events scanned (%d kept by the filter pushed into the scan)", r.RowsScanned, r.RowsIn)
+	}
+	if r.DeadLetters > 0 {
+		s += fmt.Sprintf(" (%d bad messages to the dead-letter file)", r.DeadLetters)
+	}
+	return s
+}
+
+// readHint tells how to look at the Parquet files under dir with what this
+// machine has: the duckdb command, the Python environment the project
+// installs (.venv, scripts/test.sh), or else the SQL and a pyarrow line.
+func readHint(dir, orderBy string) string {
+	query := fmt.Sprintf("SELECT * FROM '%s/*.parquet' ORDER BY %s DESC LIMIT 10", dir, orderBy)
+	if _, err := exec.LookPath("duckdb"); err == nil {
+		return fmt.Sprintf("Read the results with DuckDB, pyarrow or pandas, e.g.:\n  duckdb -c \"%s\"\n", query)
+	}
+	py := filepath.Join(".venv", "bin", "python")
+	if _, err := os.Stat(py); err == nil {
+		return fmt.Sprintf("Read the results with DuckDB (in the project's Python environment), pyarrow or pandas, e.g.:\n  %s -c \"import duckdb; duckdb.sql(\\\"%s\\\").show()\"\n", py, query)
+	}
+	return fmt.Sprintf("Read the results with DuckDB, pyarrow or pandas (pip install duckdb), e.g. the SQL\n  %s\nor\n  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('%s').to_pandas().nlargest(10, '%s'))\"\n", query, dir, orderBy)
 }
 
 // quickstartStream runs examples/live-item-stats.yaml as a continuous job
 // against an in-process Kafka-compatible broker, replays the first rows of
 // the generated events into its topic while the job runs, and stops the
 // job gracefully once it has read them all.
-func quickstartStream(ctx context.Context, e *env, dir, events string, rows int64, par int) (*runResult, error) {
+func quickstartStream(ctx context.Context, e *env, mc *metrics.Collector, dir, events string, rows int64, par int) (*runResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	brokers, stop, err := embedkafka.Start(ctx, map[string]int{"events": 3})
@@ -130,8 +173,14 @@ func quickstartStream(ctx context.Context, e *env, dir, events string, rows int6
 		err error
 	}
 	done := make(chan result, 1)
+	attach := attachMetrics(mc, spec.Name)
 	go func() {
-		res, err := runPlan(ctx, e, false, plan, func(j *arrowexec.Job) { started <- j })
+		res, err := runPlan(ctx, e, false, plan, func(j *arrowexec.Job) {
+			if attach != nil {
+				attach(j)
+			}
+			started <- j
+		})
 		done <- result{res, err}
 	}()
 	var j *arrowexec.Job

@@ -40,12 +40,21 @@ them is complete. A restart resumes from the newest complete checkpoint (or
 from --from, a checkpoint or savepoint directory), also after a crash or
 kill -9. SIGINT or SIGTERM then stops with a final checkpoint (open windows
 stay open, in the checkpoint); a second signal exits at once, and a restart
-resumes from the last complete checkpoint. --admin-addr serves
-POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
+resumes from the last complete checkpoint.
+
+An unbounded job logs a progress line every --progress-interval: rows in
+and out (with their rates), the watermark, windows fired, parts published
+and dead letters. --admin-addr serves GET /status (the same as JSON, with
+uptime, the last error, per-source-subtask rows and watermarks, and the
+checkpoints and savepoints taken) for every job, and with --checkpoint-dir
+POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
+	f.addProgress()
+	f.addMetrics()
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
 	out := f.String("output", "", "override the file sink's output directory")
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
-	embedded := f.String("embedded-kafka", "", "start an in-process Kafka-compatible broker with these topics (topic:partitions,...) and use it")
+	embedded := f.String("embedded-kafka", "", "start an in-process Kafka-compatible broker with these topics (topic:partitions,...) and use it; its address is logged for producers")
+	progressEvery := f.Duration("progress-interval", 10*time.Second, "log a progress line this often for an unbounded job (0: never; --progress never also turns it off)")
 	retry := f.Duration("kafka-retry-timeout", 0, "how long a running job retries an unreachable Kafka broker before failing (overrides retry_timeout; 0: the job file's, default 5m)")
 	var ck checkpointFlags
 	ck.register(f)
@@ -67,6 +76,24 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 	if err != nil {
 		return usageError{err}
 	}
+	if *progressEvery < 0 {
+		return usageError{fmt.Errorf("--progress-interval %v: must not be negative", *progressEvery)}
+	}
+	if err := makeOutputDirs(spec); err != nil {
+		return err
+	}
+	brokersFlag := "--brokers"
+	if *embedded != "" {
+		brokersFlag = "--embedded-kafka"
+	}
+	if err := checkOverrides(spec, *out, *brokers+*embedded, brokersFlag); err != nil {
+		return usageError{err}
+	}
+	st := newJobStatus(spec.Name)
+	if f.progress != "never" {
+		st.progressEvery = *progressEvery
+	}
+	e.log = st.logger(e.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if *embedded != "" {
@@ -79,7 +106,7 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 			return err
 		}
 		defer stop()
-		e.log.Info("embedded Kafka-compatible broker started", "brokers", addr)
+		e.log.Info("embedded Kafka-compatible broker started: produce into it with 'riffle produce --brokers "+addr+"'", "brokers", addr, "topics", *embedded)
 		*brokers = addr
 	}
 	if *retry < 0 {
@@ -87,11 +114,19 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 	}
 	jo := job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers, KafkaRetryTimeout: *retry}
 	if ck.dir != "" {
-		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck, "")
+		return runCheckpointed(ctx, cancel, e, f, spec, data, jo, &ck, "", st)
 	}
 	plan, err := spec.PlanContext(ctx, jo)
 	if err != nil {
 		return usageError{err}
+	}
+	if ck.adminAddr != "" {
+		admin, err := startAdmin(ck.adminAddr, e.log)
+		if err != nil {
+			return usageError{fmt.Errorf("--admin-addr: %w", err)}
+		}
+		admin.follow(st, false)
+		defer admin.Close(false)
 	}
 	var (
 		mu  sync.Mutex
@@ -119,10 +154,12 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint') and GET /status.`)
 		}
 	}()
 	attach := metricsHook(ctx, e, f, spec.Name)
+	defer st.startProgressLine(e.log)()
 	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
 		mu.Lock()
 		cur = j
 		mu.Unlock()
+		st.attach(plan, j, nil)
 		if attach != nil {
 			attach(j)
 		}
@@ -142,15 +179,17 @@ type checkpointFlags struct {
 	adminAddr string
 	// allowFreshStart: start fresh when every checkpoint is unusable.
 	allowFreshStart bool
+	f         *flags
 }
 
 func (c *checkpointFlags) register(f *flags) {
+	c.f = f
 	f.StringVar(&c.dir, "checkpoint-dir", "", "write checkpoints here and resume from the newest one: exactly-once file output")
 	f.DurationVar(&c.interval, "checkpoint-interval", checkpoint.DefaultInterval, "time between two checkpoints (with --checkpoint-dir)")
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
-	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint (savepoints, status) on this address, e.g. 127.0.0.1:9465 (with --checkpoint-dir)")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, and savepoints with --checkpoint-dir")
 }
 
 func (c *checkpointFlags) validate() error {
@@ -158,8 +197,11 @@ func (c *checkpointFlags) validate() error {
 		switch {
 		case c.from != "":
 			return errors.New("--from needs --checkpoint-dir (checkpoints taken after the restore go there)")
-		case c.adminAddr != "":
-			return errors.New("--admin-addr needs --checkpoint-dir (savepoints are checkpoints)")
+		}
+		for _, name := range []string{"checkpoint-interval", "retain"} {
+			if c.f != nil && c.f.isSet(name) {
+				return fmt.Errorf("--%s needs --checkpoint-dir (without it the job takes no checkpoints)", name)
+			}
 		}
 		return nil
 	}
@@ -252,7 +294,9 @@ func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 // With savepointAtEnd (riffle backfill --savepoint) the job is bounded: its
 // input is held at the end, without the final watermark, and the job stops
 // with a savepoint there, whose path is printed.
-func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags, savepointAtEnd string) error {
+//
+// st follows the job (progress line, /status).
+func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags, savepointAtEnd string, st *jobStatus) error {
 	jo.Checkpointed = true
 	jobFP, sourceFP, err := jobFingerprints(data)
 	if err != nil {
@@ -288,6 +332,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 		if admin, err = startAdmin(ck.adminAddr, e.log); err != nil {
 			return usageError{fmt.Errorf("--admin-addr: %w", err)}
 		}
+		admin.follow(st, true)
 	}
 	interrupted := false
 	defer func() {
@@ -316,6 +361,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			cur, coord = j, c
 			bar = planProgress(e, f.showProgress(e), plan, j)
 			mu.Unlock()
+			st.attach(plan, j, c)
 			if admin != nil {
 				admin.setCoordinator(c)
 			}
@@ -330,6 +376,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	defer st.startProgressLine(e.log)()
 	began := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- checkpoint.Run(runCtx, cfg, build) }()
@@ -363,18 +410,11 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	attrs := []any{"job", spec.Name, "elapsed", time.Since(began).Round(time.Millisecond)}
 	mu.Lock()
 	if j := cur; j != nil && plan != nil {
-		var in, out int64
-		for _, m := range j.Metrics(plan.SourceNode) {
-			in += m.RowsIn.Load()
-		}
-		for _, m := range j.Metrics(plan.SinkNode) {
-			out += m.RowsIn.Load()
-		}
-		attrs = append(attrs, "rows_in", in, "rows_out", out)
+		attrs = append(attrs, summaryAttrs(readStatus(plan, j))...)
 	}
 	if coord != nil {
-		st := coord.Stats()
-		attrs = append(attrs, "checkpoints", st.Completed, "last_checkpoint", st.LastPath)
+		cs := coord.Stats()
+		attrs = append(attrs, "checkpoints", cs.Completed, "last_checkpoint", cs.LastPath)
 	}
 	var savepoint string
 	if coord != nil && savepointAtEnd != "" {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
 )
 
@@ -87,6 +88,10 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return "", fmt.Errorf("no job is running with --admin-addr %s: nothing answers there (%v)", addr, op)
+		}
 		return "", fmt.Errorf("savepoint: %w", err)
 	}
 	defer resp.Body.Close()
@@ -110,7 +115,7 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 //	     not exist); with stop, the job stops behind it; stop without dir
 //	     takes a final checkpoint in the checkpoint directory. Answers
 //	     {"path": ...} once it is complete, or {"error": ...}.
-//	GET  /status                           the coordinator's counters
+//	GET  /status                           what the job is doing (adminStatus)
 type adminServer struct {
 	srv  *http.Server
 	log  *slog.Logger
@@ -118,6 +123,10 @@ type adminServer struct {
 
 	mu    sync.Mutex
 	coord *checkpoint.Coordinator
+	// st follows the job for /status; checkpointed says it runs with
+	// --checkpoint-dir (without, savepoints are refused).
+	st           *jobStatus
+	checkpointed bool
 }
 
 func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
@@ -137,6 +146,14 @@ func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
 	}()
 	log.Info("serving the admin endpoint", "url", "http://"+a.addr, "savepoint", "POST /savepoint?dir=D&stop=false")
 	return a, nil
+}
+
+// follow makes /status report st; checkpointed says whether the job takes
+// checkpoints (and so savepoints).
+func (a *adminServer) follow(st *jobStatus, checkpointed bool) {
+	a.mu.Lock()
+	a.st, a.checkpointed = st, checkpointed
+	a.mu.Unlock()
 }
 
 func (a *adminServer) setCoordinator(c *checkpoint.Coordinator) {
@@ -192,7 +209,13 @@ func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, savepointResponse{Error: fmt.Sprintf("dir %q: want an absolute path", dir)})
 		return
 	}
-	c := a.coordinator()
+	a.mu.Lock()
+	c, st, checkpointed := a.coord, a.st, a.checkpointed
+	a.mu.Unlock()
+	if st != nil && !checkpointed {
+		writeJSON(w, http.StatusConflict, savepointResponse{Error: "the job runs without --checkpoint-dir: savepoints are checkpoints, restart it with --checkpoint-dir to take them"})
+		return
+	}
 	if c == nil {
 		writeJSON(w, http.StatusServiceUnavailable, savepointResponse{Error: "the job has not started yet"})
 		return
@@ -209,6 +232,9 @@ func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err == nil:
+		if st != nil && dir != "" {
+			st.savepointTaken()
+		}
 		a.log.Info("savepoint complete", "path", path, "stop", stop)
 		writeJSON(w, http.StatusOK, savepointResponse{Path: path, Stop: stop})
 	case errors.Is(err, checkpoint.ErrNotRunning), errors.Is(err, checkpoint.ErrJobFinished):
@@ -219,13 +245,34 @@ func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminStatus is the JSON answer of GET /status.
+// adminStatus is the JSON answer of GET /status: what the job is doing
+// (with or without checkpoints) and, with --checkpoint-dir, its
+// checkpoints.
 type adminStatus struct {
-	Running            bool   `json:"running"`
+	Running       bool    `json:"running"`
+	Job           string  `json:"job,omitempty"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// RowsIn: rows the source emitted; RowsOut: rows the sink received.
+	RowsIn  int64 `json:"rows_in"`
+	RowsOut int64 `json:"rows_out"`
+	// Watermark is the event time the job reached, as a time, or "none".
+	Watermark      string `json:"watermark"`
+	WatermarkMS    *int64 `json:"watermark_ms,omitempty"`
+	WindowsFired   int64  `json:"windows_fired"`
+	PartsPublished int64  `json:"parts_published"`
+	DeadLetters    int64  `json:"dead_letters"`
+	Skipped        int64  `json:"skipped,omitempty"`
+	// LastError is the newest warning or error the job logged.
+	LastError     string        `json:"last_error,omitempty"`
+	LastErrorTime *time.Time    `json:"last_error_time,omitempty"`
+	Sources       []splitStatus `json:"sources,omitempty"`
+
+	Checkpointed       bool   `json:"checkpointed"`
+	Savepoints         int64  `json:"savepoints_taken"`
 	Completed          int64  `json:"checkpoints_completed"`
 	Failed             int64  `json:"checkpoints_failed"`
 	Abandoned          int64  `json:"checkpoints_abandoned"`
-	Skipped            int64  `json:"checkpoints_skipped"`
+	CheckpointsSkipped int64  `json:"checkpoints_skipped"`
 	LastID             uint64 `json:"last_checkpoint_id,omitempty"`
 	LastPath           string `json:"last_checkpoint_path,omitempty"`
 	LastDurationMS     int64  `json:"last_checkpoint_duration_ms,omitempty"`
@@ -235,15 +282,39 @@ type adminStatus struct {
 }
 
 func (a *adminServer) status(w http.ResponseWriter, _ *http.Request) {
-	c := a.coordinator()
-	if c == nil {
-		writeJSON(w, http.StatusOK, adminStatus{})
-		return
+	a.mu.Lock()
+	c, st, checkpointed := a.coord, a.st, a.checkpointed
+	a.mu.Unlock()
+	out := adminStatus{Watermark: checkpoint.FormatWatermark(arrowexec.MinWatermark), Checkpointed: checkpointed}
+	if st != nil {
+		out.Job = st.name
+		out.UptimeSeconds = time.Since(st.began).Seconds()
+		st.mu.Lock()
+		out.Savepoints, out.LastError = st.savepoints, st.lastErr
+		if st.lastErr != "" {
+			at := st.lastErrAt.UTC()
+			out.LastErrorTime = &at
+		}
+		st.mu.Unlock()
+		if snap, ok := st.snapshot(); ok {
+			out.Running = true
+			out.RowsIn, out.RowsOut = snap.RowsIn, snap.RowsOut
+			out.Watermark = checkpoint.FormatWatermark(snap.Watermark)
+			if snap.Watermark != arrowexec.MinWatermark && snap.Watermark != arrowexec.MaxWatermark {
+				wm := snap.Watermark
+				out.WatermarkMS = &wm
+			}
+			out.WindowsFired, out.PartsPublished = snap.WindowsFired, snap.PartsPublished
+			out.DeadLetters, out.Skipped = snap.DeadLetters, snap.Skipped
+			out.Sources = snap.Splits
+		}
 	}
-	st, o := c.Stats(), c.Options()
-	writeJSON(w, http.StatusOK, adminStatus{
-		Running: true, Completed: st.Completed, Failed: st.Failed, Abandoned: st.Abandoned, Skipped: st.Skipped,
-		LastID: st.LastID, LastPath: st.LastPath, LastDurationMS: st.LastDuration.Milliseconds(), LastBytes: st.LastBytes,
-		CheckpointDir: o.Dir, CheckpointInterval: o.Interval.String(),
-	})
+	if c != nil {
+		s, o := c.Stats(), c.Options()
+		out.Running = true
+		out.Completed, out.Failed, out.Abandoned, out.CheckpointsSkipped = s.Completed, s.Failed, s.Abandoned, s.Skipped
+		out.LastID, out.LastPath, out.LastDurationMS, out.LastBytes = s.LastID, s.LastPath, s.LastDuration.Milliseconds(), s.LastBytes
+		out.CheckpointDir, out.CheckpointInterval = o.Dir, o.Interval.String()
+	}
+	writeJSON(w, http.StatusOK, out)
 }

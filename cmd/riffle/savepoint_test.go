@@ -25,7 +25,13 @@ func TestRunCheckpointFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--from", "sp", "job.yaml"}, "--from needs --checkpoint-dir"},
-		{[]string{"run", "--admin-addr", "127.0.0.1:0", "job.yaml"}, "--admin-addr needs --checkpoint-dir"},
+		{[]string{"run", "--retain", "5", "job.yaml"}, "--retain needs --checkpoint-dir"},
+		{[]string{"run", "--checkpoint-interval", "1s", "job.yaml"}, "--checkpoint-interval needs --checkpoint-dir"},
+		{[]string{"gen", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
+		{[]string{"produce", "--metrics-addr", ":0", "x.parquet"}, "flag provided but not defined: -metrics-addr"},
+		{[]string{"savepoint", "--progress", "never", "--addr", "x"}, "flag provided but not defined: -progress"},
+		{[]string{"backfill", "--brokers", "h:9092", "../../testdata/item-stats.yaml"}, "--brokers: the job reads and writes no Kafka topic"},
+		{[]string{"run", "--embedded-kafka", "events", "../../testdata/item-stats.yaml"}, "--embedded-kafka: the job reads and writes no Kafka topic"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--checkpoint-interval", "0s", "job.yaml"}, "--checkpoint-interval 0s: must be positive"},
 		{[]string{"run", "--checkpoint-dir", "ck", "--retain", "0", "job.yaml"}, "--retain 0: must be at least 1"},
 		{[]string{"savepoint", "--dir", "sp"}, "--addr is required"},
@@ -140,6 +146,10 @@ sink:
 	}
 	if strings.Contains(errOut, "the sources differ") {
 		t.Fatalf("bounded: true changed the source's identity:\n%s", errOut)
+	}
+	// The job has no event time: its watermark reads "none" everywhere.
+	if strings.Contains(errOut, "-9223372036854775808") || !strings.Contains(errOut, "watermark=none") {
+		t.Fatalf("a watermark printed as a number, not a time or none:\n%s", errOut)
 	}
 	q := fmt.Sprintf(`CREATE VIEW input AS (SELECT * FROM (SELECT * FROM read_parquet('%[1]s') LIMIT 4000)) UNION ALL (SELECT * FROM read_parquet('%[1]s'));
 CREATE VIEW want AS SELECT item_id, count(*) AS n, round(sum(weight), 6) AS w, max(weight) AS top FROM input WHERE event_type != 'view' GROUP BY ALL;
@@ -276,6 +286,9 @@ sink:
 	sp1 := filepath.Join(dir, "sp1")
 	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp1); code != exitOK || strings.TrimSpace(out) != sp1 {
 		t.Fatalf("savepoint: exit %d, out %q, stderr %s", code, out, errOut)
+	}
+	if st, err := getStatus(addr); err != nil || st.Savepoints != 1 || !st.Checkpointed || st.Completed < 2 || st.Job == "" {
+		t.Fatalf("status after a savepoint: %+v, %v", st, err)
 	}
 	sp2 := filepath.Join(dir, "sp2")
 	if code, out, errOut := runCLI(t, "savepoint", "--addr", addr, "--dir", sp2, "--stop"); code != exitOK || strings.TrimSpace(out) != sp2 {

@@ -1,6 +1,7 @@
 // Package metrics exposes a running job's counters to Prometheus: rows and
-// batches in and out and the watermark of every subtask of every node, read
-// from arrowexec's TaskMetrics at scrape time (no work on the data path).
+// batches in and out, the watermark and idleness of every subtask of every
+// node, read from arrowexec's TaskMetrics at scrape time (no work on the
+// data path).
 package metrics
 
 import (
@@ -28,6 +29,7 @@ var (
 	batchesOut = prometheus.NewDesc("riffle_batches_out_total", "Batches emitted by a subtask.", []string{"job", "node", "subtask"}, nil)
 	bytesIn    = prometheus.NewDesc("riffle_source_bytes_total", "Input bytes consumed by a source subtask.", []string{"job", "node", "subtask"}, nil)
 	watermark  = prometheus.NewDesc("riffle_watermark_seconds", "Last watermark forwarded by a subtask (Unix seconds; absent before the first).", []string{"job", "node", "subtask"}, nil)
+	idle       = prometheus.NewDesc("riffle_idle", "1 when a subtask told its downstream it is idle (its watermark holds nothing back), else 0.", []string{"job", "node", "subtask"}, nil)
 )
 
 // Collector reports the metrics of the jobs set on it.
@@ -48,7 +50,7 @@ func (c *Collector) SetJob(name string, j *arrowexec.Job) {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{rowsIn, rowsOut, batchesIn, batchesOut, bytesIn, watermark} {
+	for _, d := range []*prometheus.Desc{rowsIn, rowsOut, batchesIn, batchesOut, bytesIn, watermark, idle} {
 		ch <- d
 	}
 }
@@ -74,6 +76,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			if wm := m.Watermark.Load(); wm != arrowexec.MinWatermark && wm != arrowexec.MaxWatermark {
 				ch <- prometheus.MustNewConstMetric(watermark, prometheus.GaugeValue, float64(wm)/1000, labels...)
 			}
+			isIdle := 0.0
+			if m.Idle.Load() {
+				isIdle = 1
+			}
+			ch <- prometheus.MustNewConstMetric(idle, prometheus.GaugeValue, isIdle, labels...)
 		}
 	}
 }

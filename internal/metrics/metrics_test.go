@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -49,8 +50,83 @@ func TestScrape(t *testing.T) {
 	if err := j.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	body := scrape(t, "demo", j)
+	for _, want := range []string{
+		`riffle_rows_in_total{job="demo",node="src",subtask="0"} 300`,
+		`riffle_rows_out_total{job="demo",node="src",subtask="0"} 300`,
+		`riffle_rows_in_total{job="demo",node="sink",subtask="0"} 300`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+// TestScrapeIdle: a source subtask with nothing to read, held at the end
+// of its input, and the operator behind it on a forward edge, are scraped
+// as idle; the others are not.
+func TestScrapeIdle(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(mem)
+	b.AppendValues([]int64{1000, 2000, 3000}, nil)
+	col := b.NewArray()
+	b.Release()
+	batch := array.NewRecordBatch(schema, []arrow.Array{col}, 3)
+	col.Release()
+	src := exectest.NewSource(schema, []arrow.RecordBatch{batch}) // subtask 1 reads nothing
+	batch.Release()
+	src.EventTime = 0
+	defer src.Release()
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 2)
+	id := g.Add("id", exectest.Identity(), 2, s.Forward())
+	g.Add("sink", sink, 1, id.Rebalance())
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.Run(context.Background()) }()
+	<-j.SourcesAtEnd()
+	// The sink's watermark is the one of the subtask that read rows: the
+	// idle one no longer holds it back, so every idle message has passed.
+	for sink.LastWatermark(0) != 3000 {
+		select {
+		case err := <-done:
+			t.Fatalf("job ended: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	body := scrape(t, "demo", j)
+	j.Stop(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`riffle_idle{job="demo",node="src",subtask="0"} 0`,
+		`riffle_idle{job="demo",node="src",subtask="1"} 1`,
+		`riffle_idle{job="demo",node="id",subtask="0"} 0`,
+		`riffle_idle{job="demo",node="id",subtask="1"} 1`,
+		`riffle_idle{job="demo",node="sink",subtask="0"} 0`,
+		`riffle_watermark_seconds{job="demo",node="sink",subtask="0"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+// scrape serves j's metrics under the job label name and returns one
+// scrape of /metrics.
+func scrape(t *testing.T, name string, j *arrowexec.Job) string {
+	t.Helper()
 	c := &metrics.Collector{}
-	c.SetJob("demo", j)
+	c.SetJob(name, j)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
@@ -61,16 +137,10 @@ func TestScrape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	for _, want := range []string{
-		`riffle_rows_in_total{job="demo",node="src",subtask="0"} 300`,
-		`riffle_rows_out_total{job="demo",node="src",subtask="0"} 300`,
-		`riffle_rows_in_total{job="demo",node="sink",subtask="0"} 300`,
-		`go_goroutines`,
-	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("scrape lacks %q", want)
-		}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(body)
 }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/riffle-dev/riffle/examples"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
+	"github.com/riffle-dev/riffle/internal/oracle"
+)
+
+// TestExamplesRunAsShipped runs every job file of examples/ as a user of a
+// fresh clone would, from an empty working directory, with the commands
+// its header comment gives: the bounded ones over data from 'riffle gen',
+// the continuous ones against the embedded broker (--embedded-kafka),
+// stopped with ^C once /status shows they read everything they were sent.
+// Each output is checked against DuckDB over the generated input. A new
+// example without a case here fails the test.
+func TestExamplesRunAsShipped(t *testing.T) {
+	oracle.Python(t)
+	exdir, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := func(name string) string { return filepath.Join(exdir, name) }
+	cases := map[string]func(t *testing.T){
+		"item-stats.yaml": func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			genFile(t, "riffle-quickstart/events.parquet", "--rows", "20000", "--seed", "3")
+			if code, _, errOut := runCLI(t, "backfill", "--progress", "never", ex("item-stats.yaml")); code != exitOK {
+				t.Fatalf("backfill: exit %d\n%s", code, errOut)
+			}
+			checkItemStats(t, "riffle-quickstart/events.parquet", "riffle-quickstart/item-stats")
+		},
+		"live-item-stats.yaml": func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			genFile(t, "events.parquet", "--rows", "8000", "--seed", "4")
+			admin := freeAddr(t)
+			// --output elsewhere: nothing but the job creates the
+			// dead-letter file's directory.
+			done, stderr := startCLI(t, "run", "--embedded-kafka", "events:3", "--admin-addr", admin, "--log-format", "json",
+				"--progress", "never", "--output", "live-out", ex("live-item-stats.yaml"))
+			brokers := embeddedBrokers(t, done, stderr)
+			produceInto(t, brokers, "events.parquet")
+			// One bad message, for the dead-letter file (its directory
+			// does not exist yet).
+			kafkatest.Produce(t, brokers, "events", []kafkago.Message{{Value: []byte(`{"user_id": "x"}`)}})
+			waitFor(t, "the job to read every event", done, stderr, func() bool {
+				st, err := getStatus(admin)
+				return err == nil && st.RowsIn == 8000 && st.DeadLetters == 1
+			})
+			stopRun(t, done, stderr)
+			checkItemStats(t, "events.parquet", "live-out")
+			if data, err := os.ReadFile("riffle-quickstart/dead-letters.jsonl"); err != nil || !strings.Contains(string(data), `\"x\"`) {
+				t.Fatalf("dead-letter file: %v, %q", err, data)
+			}
+		},
+		// The pair hands over from files to a stream in one state; run
+		// them together, as their header comments say.
+		"item-hours-backfill.yaml": func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			genFile(t, "data/events.parquet", "--rows", "30000", "--seed", "5", "--items", "100", "--start", "2025-01-01T00:00:00Z", "--span", "168h")
+			code, stdout, errOut := runCLI(t, "backfill", "--progress", "never", "--savepoint", "sp/handover", ex("item-hours-backfill.yaml"))
+			if code != exitOK || !strings.Contains(stdout, "sp/handover") {
+				t.Fatalf("backfill --savepoint: exit %d, %q\n%s", code, stdout, errOut)
+			}
+			backfilled := countRows(t, "out/item-hours")
+			if backfilled == 0 {
+				t.Fatalf("the backfill published nothing\n%s", errOut)
+			}
+			genFile(t, "stream.parquet", "--rows", "6000", "--seed", "6", "--items", "100", "--start", "2025-01-08T00:00:00Z", "--span", "12h")
+			admin := freeAddr(t)
+			done, stderr := startCLI(t, "run", "--embedded-kafka", "events:3", "--checkpoint-dir", "ck/item-hours", "--from", "sp/handover",
+				"--admin-addr", admin, "--log-format", "json", "--progress", "never", ex("item-hours-live.yaml"))
+			produceInto(t, embeddedBrokers(t, done, stderr), "stream.parquet")
+			// Hours of the stream fired: the watermark passed 01:00.
+			hour := time.Date(2025, 1, 8, 1, 0, 0, 0, time.UTC).UnixMilli()
+			waitFor(t, "the live job to read every event and fire windows", done, stderr, func() bool {
+				st, err := getStatus(admin)
+				return err == nil && st.RowsIn == 6000 && st.WindowsFired > 0 && st.WatermarkMS != nil && *st.WatermarkMS >= hour
+			})
+			stopRun(t, done, stderr)
+			// Every published window equals DuckDB's over both inputs:
+			// the hour of the handover was counted from both halves.
+			q := `CREATE VIEW got AS SELECT item_id, epoch_ms(window_start) AS ws, views, round(weight, 6) AS w FROM read_parquet('out/item-hours/*.parquet');
+CREATE VIEW want AS SELECT item_id, epoch_ms(event_time) // 3600000 * 3600000 AS ws, count(*) AS views, round(sum(weight), 6) AS w
+  FROM read_parquet(['data/events.parquet', 'stream.parquet']) GROUP BY ALL;
+SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)),
+  (SELECT count(*) FROM got WHERE ws >= epoch_ms(TIMESTAMPTZ '2025-01-08 00:00:00+00'))`
+			res := oracle.DuckDB(t, q).Strings()[0]
+			if res[1] != "0" || atoi(t, res[0]) <= backfilled || res[2] == "0" {
+				t.Fatalf("windows published, not equal to DuckDB's, from the stream = %v (backfill published %d)", res, backfilled)
+			}
+		},
+		"item-hours-live.yaml": nil, // run by item-hours-backfill.yaml
+	}
+	entries, err := examples.Jobs.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		run, ok := cases[e.Name()]
+		if !ok {
+			t.Errorf("examples/%s has no case in TestExamplesRunAsShipped", e.Name())
+			continue
+		}
+		if run != nil {
+			t.Run(e.Name(), run)
+		}
+	}
+}
+
+func genFile(t *testing.T, out string, args ...string) {
+	t.Helper()
+	if code, _, errOut := runCLI(t, append(append([]string{"gen", "--progress", "never"}, args...), out)...); code != exitOK {
+		t.Fatalf("gen %s: exit %d\n%s", out, code, errOut)
+	}
+}
+
+// embeddedBrokers waits for run --embedded-kafka (with --log-format json)
+// to log its broker's address, and returns it.
+func embeddedBrokers(t *testing.T, done <-chan int, stderr *syncBuffer) string {
+	t.Helper()
+	var addr string
+	waitFor(t, "the embedded broker", done, stderr, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && strings.HasPrefix(fmt.Sprint(m["msg"]), "embedded Kafka-compatible broker started") {
+				addr, _ = m["brokers"].(string)
+				return addr != ""
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+func produceInto(t *testing.T, brokers, file string) {
+	t.Helper()
+	if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", "events", "--key", "user_id", "--timestamp", "event_time",
+		"--progress", "never", file); code != exitOK {
+		t.Fatalf("produce: exit %d\n%s", code, errOut)
+	}
+}
+
+// stopRun stops a running 'riffle run' with ^C and waits for it.
+func stopRun(t *testing.T, done <-chan int, stderr *syncBuffer) {
+	t.Helper()
+	interrupt(t)
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("run: exit %d after ^C\n%s", code, stderr)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("run did not stop after ^C\n%s", stderr)
+	}
+}
+
+func countRows(t *testing.T, dir string) int {
+	t.Helper()
+	if fs, _ := filepath.Glob(filepath.Join(dir, "*.parquet")); len(fs) == 0 {
+		return 0
+	}
+	return atoi(t, oracle.DuckDB(t, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/*.parquet')", dir)).Strings()[0][0])
+}
+
+// checkItemStats compares the output of the item-stats examples with
+// DuckDB over their input.
+func checkItemStats(t *testing.T, input, out string) {
+	t.Helper()
+	if countRows(t, out) == 0 {
+		t.Fatalf("no output in %s", out)
+	}
+	q := fmt.Sprintf(`CREATE VIEW got AS SELECT item_id, events, round(total_weight, 6) AS tw, last_event FROM read_parquet('%s/*.parquet');
+CREATE VIEW want AS SELECT item_id, count(*) AS events, round(sum(weight), 6) AS tw, max(event_time) AS last_event FROM read_parquet('%s')
+  WHERE event_type IN ('click', 'cart', 'purchase') AND weight > 0 GROUP BY item_id;
+SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM want),
+  (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)),
+  (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got))`, out, input)
+	res := oracle.DuckDB(t, q).Strings()[0]
+	if res[0] != res[1] || res[2] != "0" || res[3] != "0" {
+		t.Fatalf("%s: rows got, want, extra, missing = %v", out, res)
+	}
+}
