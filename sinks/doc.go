@@ -26,7 +26,18 @@
 //	abort    an open or pending part is removed
 //
 // A part is closed when its size reaches FileOptions.PartSize (it exceeds it
-// by at most one batch) and at Finish. When pending parts are published is
+// by at most one batch), when it has been open for FileOptions.RollInterval
+// (measured with FileOptions.Clock; 0, the default, rolls on size only; job
+// files default to DefaultRollInterval, one minute, on unbounded jobs), at
+// the barrier of the FileOptions.RollCheckpoints-th checkpoint it spans, and
+// at Finish. With CommitOnCheckpoint a part due on time is closed at the
+// next barrier, so it is pending at that checkpoint and published when it
+// completes: its rows are visible at most RollInterval plus one checkpoint
+// after they reached the sink, and a roll ends the part's carried Parquet
+// rows. Without checkpoints the first batch that finds the part due goes
+// into it and closes it (a quiet input keeps the last part open). Parts are
+// opened by their first row, so no roll makes an empty part. Every
+// published part is logged (FileOptions.Logger, Info: path, rows, bytes). When pending parts are published is
 // the CommitMode: CommitOnFinish (default) publishes all of a subtask's parts
 // at Finish, so a failed or cancelled job (Close without Finish) leaves
 // nothing visible; CommitOnRoll publishes each part as soon as it is closed,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -93,6 +94,13 @@ func (s *FileSpec) addPublished(p PartInfo) {
 	s.mu.Unlock()
 }
 
+// published records and logs a part this subtask published (or found
+// published when it recovered).
+func (s *fileSink) published(p PartInfo) {
+	s.spec.addPublished(p)
+	s.opts.Logger.Info("sinks: published part", "path", p.Path, "rows", p.Rows, "bytes", p.Bytes, "subtask", p.Subtask)
+}
+
 // part is a file being written or waiting to be published.
 type part struct {
 	seq   int
@@ -105,6 +113,11 @@ type part struct {
 	// ckpt is the checkpoint whose barrier found the part pending
 	// (CommitOnCheckpoint); 0 while no barrier did.
 	ckpt uint64
+	// opened is when the part was created (FileOptions.Clock), barriers
+	// how many checkpoint barriers found it open: what RollInterval and
+	// RollCheckpoints measure.
+	opened   time.Time
+	barriers int
 }
 
 // fileSink is one subtask of a FileSpec.
@@ -220,10 +233,17 @@ func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		return fmt.Errorf("sinks: write %s: %w", p.final, err)
 	}
 	p.rows += b.NumRows()
-	if p.enc.size() >= s.opts.PartSize {
+	if p.enc.size() >= s.opts.PartSize || s.opts.Commit != CommitOnCheckpoint && s.rollDue(p) {
 		return s.roll()
 	}
 	return nil
+}
+
+// rollDue reports whether part p has been open for RollInterval. With
+// CommitOnCheckpoint it is asked at barriers only (SnapshotState), so that
+// a part rolled on time is exactly what one checkpoint covers.
+func (s *fileSink) rollDue(p *part) bool {
+	return s.opts.RollInterval > 0 && s.opts.Clock().Sub(p.opened) >= s.opts.RollInterval
 }
 
 // roll closes the open part and, in CommitOnRoll mode, publishes it.
@@ -306,9 +326,10 @@ func (s *fileSink) Close() error {
 func (s *fileSink) openPart() error {
 	final := s.partName(s.seq)
 	p := &part{
-		seq:   s.seq,
-		final: filepath.Join(s.opts.Dir, final),
-		tmp:   filepath.Join(s.opts.Dir, tmpName(final)),
+		seq:    s.seq,
+		final:  filepath.Join(s.opts.Dir, final),
+		tmp:    filepath.Join(s.opts.Dir, tmpName(final)),
+		opened: s.opts.Clock(),
 	}
 	f, err := s.fs.Create(p.tmp)
 	if err != nil {
@@ -374,7 +395,7 @@ func (s *fileSink) publish(n int) error {
 			return fmt.Errorf("sinks: publish %s: %w", p.final, err)
 		}
 		s.pending = s.pending[1:]
-		s.spec.addPublished(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
+		s.published(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
 	}
 	if len(s.pending) == 0 {
 		s.pending = nil

@@ -195,6 +195,16 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		return arrowexec.SubtaskSnapshot{}, nil
 	}
 	own := writerState{Subtask: s.subtask}
+	if p := s.cur; p != nil {
+		p.barriers++
+		if s.rollDue(p) || s.opts.RollCheckpoints > 0 && p.barriers >= s.opts.RollCheckpoints {
+			// Rolled at the barrier: pending at checkpoint id, published
+			// when it completes; no carry, no committed footer.
+			if err := s.closePart(); err != nil {
+				return arrowexec.SubtaskSnapshot{}, err
+			}
+		}
+	}
 	if err := s.commitOpen(&own); err != nil {
 		return arrowexec.SubtaskSnapshot{}, err
 	}
@@ -482,7 +492,7 @@ func (s *fileSink) recoverCarried(w writerState, id uint64) (kept bool, err erro
 			return false, fmt.Errorf("sinks: recover %s: %w", final, err)
 		}
 		if rows == committed+w.CarryRows {
-			s.spec.addPublished(PartInfo{Path: final, Subtask: w.Subtask, Seq: w.CarrySeq, Rows: rows})
+			s.published(PartInfo{Path: final, Subtask: w.Subtask, Seq: w.CarrySeq, Rows: rows})
 			return true, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -562,7 +572,7 @@ func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint6
 		if err := s.recoverFooter(tmp, final, p, id); err != nil {
 			return err
 		}
-		s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes + int64(len(p.Footer))})
+		s.published(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes + int64(len(p.Footer))})
 		return nil
 	}
 	// A closed part is complete as it is (its recorded size is the
@@ -598,7 +608,7 @@ func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint6
 	} else {
 		return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
 	}
-	s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes})
+	s.published(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes})
 	return nil
 }
 
