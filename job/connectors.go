@@ -190,7 +190,7 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 	}
 	plan.OutputDir = dir
 	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints}
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger}
 	switch {
 	case fs.RollInterval != nil:
 		opts.RollInterval = *fs.RollInterval

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -103,6 +104,9 @@ type Options struct {
 	// Brokers overrides the Kafka brokers of sources and sinks (e.g. an
 	// embedded broker); "" keeps the job file's.
 	Brokers string
+	// Logger receives the sinks' log lines (file sinks: one per published
+	// part); nil: slog.Default().
+	Logger *slog.Logger
 	// Checkpointed says the job runs with checkpoints (checkpoint.Run):
 	// file sinks then publish their parts only when the checkpoint covering
 	// them is complete (exactly-once), or at the end of bounded input,
