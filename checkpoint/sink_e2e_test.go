@@ -33,6 +33,9 @@ func sinkGraph(t testing.TB, src *seqSource, p int, out string) *arrowexec.Graph
 func readCSVColumn(t testing.TB, dir string) (vs []int64, inProgress []string) {
 	t.Helper()
 	for _, n := range dirNames(t, dir) {
+		if sinks.IsPublishLog(n) {
+			continue
+		}
 		if strings.HasPrefix(n, ".") {
 			inProgress = append(inProgress, n)
 			continue

@@ -201,7 +201,13 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 	}
 	plan.OutputDir = dir
 	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync}
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger}
+	switch {
+	case fs.RollInterval != nil:
+		opts.RollInterval = *fs.RollInterval
+	case !plan.Bounded:
+		opts.RollInterval = sinks.DefaultRollInterval
+	}
 	if o.Checkpointed {
 		// Bounded or not: parts are published by checkpoints (and at the
 		// end of a bounded job); a restore recovers them.

@@ -42,6 +42,9 @@ var errorCases = []struct{ name, yaml string }{
 	{"hybrid without boundary", "source:\n  hybrid:\n    parquet: {path: IN}\n    kafka: {topic: events}\nsink:\n  file: {path: OUT}\n"},
 	{"two sources", "source:\n  parquet: {path: IN}\n  kafka: {topic: events}\nsink:\n  file: {path: OUT}\n"},
 	{"negative parallelism", "parallelism: -1\nsource:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT}\n"},
+	{"negative roll interval", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_interval: -1m\n"},
+	{"bad roll interval", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_interval: soon\n"},
+	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 
 func TestErrorMessagesGolden(t *testing.T) {

@@ -112,6 +112,13 @@ type FileSinkSpec struct {
 	Prefix      string `yaml:"prefix"`
 	PartSize    string `yaml:"part_size"` // e.g. 128MiB
 	Compression string `yaml:"compression"`
+	// RollInterval rolls (closes and publishes) a part open this long;
+	// unset: sinks.DefaultRollInterval on unbounded jobs, size only on
+	// bounded ones; 0 rolls on size only.
+	RollInterval *time.Duration `yaml:"roll_interval"`
+	// RollCheckpoints rolls a part at every Nth checkpoint it spans
+	// (jobs with checkpoints); 0 or unset: off.
+	RollCheckpoints int `yaml:"roll_checkpoints"`
 }
 
 // KafkaSinkSpec is a Kafka sink: rows as JSON messages.
@@ -209,6 +216,26 @@ func yamlErr(file string, err error) error {
 	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
 
+// keyLine returns the line of the value at keys under mapping n, or n's
+// line when a key is missing.
+func keyLine(n *yaml.Node, keys ...string) int {
+	line := n.Line
+	for _, k := range keys {
+		var next *yaml.Node
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				line = n.Content[i].Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
 func decodeStrict(file string, n *yaml.Node, v any) error {
 	// Re-encode the node so KnownFields applies: yaml.Node.Decode has no
 	// strict mode.
@@ -255,7 +282,7 @@ var knownKeys = map[string]string{
 	"KafkaSinkSpec": "brokers, topic, key, timestamp, retry_timeout",
 	"ParquetSpec":   "path, paths, decoder, batch_size",
 	"SinkSpec":      "file, kafka",
-	"FileSinkSpec":  "path, format, prefix, part_size, compression",
+	"FileSinkSpec":  "path, format, prefix, part_size, compression, roll_interval, roll_checkpoints",
 }
 
 // friendlyYAML rewrites yaml.v3's messages that name Go types.
@@ -265,6 +292,9 @@ func friendlyYAML(msg string) string {
 			return fmt.Sprintf("unknown key %q (want one of: %s)", m[1], keys)
 		}
 		return fmt.Sprintf("unknown key %q", m[1])
+	}
+	if strings.HasSuffix(msg, "into time.Duration") {
+		return msg + " (want a duration such as 30s or 1m)"
 	}
 	return msg
 }
@@ -306,6 +336,12 @@ func Parse(file string, data []byte) (*Spec, error) {
 	s.Sink.Line = raw.Sink.Line
 	if countSet(s.Sink.File != nil, s.Sink.Kafka != nil) != 1 {
 		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file, kafka"}
+	}
+	if f := s.Sink.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
+		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_interval"), Msg: fmt.Sprintf("sink: roll_interval %v must not be negative (0 rolls on part_size only)", *f.RollInterval)}
+	}
+	if f := s.Sink.File; f != nil && f.RollCheckpoints < 0 {
+		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_checkpoints"), Msg: fmt.Sprintf("sink: roll_checkpoints %d must not be negative (0 is off)", f.RollCheckpoints)}
 	}
 	for i := range raw.Steps {
 		st, err := parseStep(file, i+1, &raw.Steps[i])

@@ -115,7 +115,8 @@ type Options struct {
 	// Plan.Commit (bounded).
 	Checkpointed bool
 	// Logger receives planning warnings (e.g. a window step over a
-	// source without a watermark); default slog.Default().
+	// source without a watermark) and the sinks' log lines (file sinks:
+	// one per published part); nil: slog.Default().
 	Logger *slog.Logger
 }
 

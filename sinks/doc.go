@@ -26,7 +26,18 @@
 //	abort    an open or pending part is removed
 //
 // A part is closed when its size reaches FileOptions.PartSize (it exceeds it
-// by at most one batch) and at Finish. When pending parts are published is
+// by at most one batch), when it has been open for FileOptions.RollInterval
+// (measured with FileOptions.Clock; 0, the default, rolls on size only; job
+// files default to DefaultRollInterval, one minute, on unbounded jobs), at
+// the barrier of the FileOptions.RollCheckpoints-th checkpoint it spans, and
+// at Finish. With CommitOnCheckpoint a part due on time is closed at the
+// next barrier, so it is pending at that checkpoint and published when it
+// completes: its rows are visible at most RollInterval plus one checkpoint
+// after they reached the sink, and a roll ends the part's carried Parquet
+// rows. Without checkpoints the first batch that finds the part due goes
+// into it and closes it (a quiet input keeps the last part open). Parts are
+// opened by their first row, so no roll makes an empty part. Every
+// published part is logged (FileOptions.Logger, Info: path, rows, bytes). When pending parts are published is
 // the CommitMode: CommitOnFinish (default) publishes all of a subtask's parts
 // at Finish, so a failed or cancelled job (Close without Finish) leaves
 // nothing visible; CommitOnRoll publishes each part as soon as it is closed,
@@ -64,11 +75,30 @@
 // published once it is closed and a later checkpoint completes. A restore
 // completes the restored checkpoint (publishes its pending parts, truncates
 // the open part to its committed length, appends the committed footer to a
-// Parquet one, and publishes it) and removes every file newer than it,
-// idempotently, at any parallelism; part numbers continue after the
-// checkpoint's, so published names are never reused. A failed subtask
-// keeps its in-progress files for recovery; Finish publishes everything.
-// Details in twophase.go.
+// Parquet one, and publishes it) and removes every in-progress file newer
+// than it, idempotently, at any parallelism; part numbers continue after
+// every published or logged one, so published names are never reused. A
+// failed subtask keeps its in-progress files for recovery; Finish
+// publishes everything. Details in twophase.go.
+//
+// # Published output never changes
+//
+// A part once published is never removed nor rewritten, also when a
+// restore goes back to a checkpoint older than some published parts (the
+// newest checkpoint was unusable, or Finish published parts after the last
+// barrier). Such parts are kept, and the replay's copies of the rows they
+// hold after the checkpoint are dropped: their row hashes (every column of
+// a Parquet row, the text of a CSV or JSONL row, read back from the parts)
+// form a multiset shared by the run's subtasks, kept in the snapshots
+// until the replay has produced them all. Every publication is first
+// appended to a publish log in the output directory
+// ("_<prefix>-published.log": file, rows, bytes, xxhash64 of the content,
+// checkpoint; each line CRC-32C-checked); a restore refuses a kept part
+// whose content differs from its log entry, naming it: move it out of the
+// directory (its rows are then published again) to proceed. If the input
+// ends with rows of the kept parts never replayed (a job whose output is
+// not deterministic), the last subtask to finish logs a warning. Details
+// in publog.go.
 //
 // # Text encodings
 //

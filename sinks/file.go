@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -21,6 +23,22 @@ type FileSpec struct {
 
 	mu        sync.Mutex
 	published []PartInfo
+	// logMu serializes the subtasks' appends to the publish log.
+	logMu sync.Mutex
+
+	// The skip set (publog.go), set up once by the first subtask that
+	// restores; skipLeft is skip.n, read without the lock; skipOrigin is
+	// the set when this run started (subtask 0 snapshots it); finishedN
+	// counts the subtasks that finished.
+	skipOnce   sync.Once
+	skipErr    error
+	skipMu     sync.Mutex
+	skip       rowSet
+	skipLeft   atomic.Int64
+	skipOrigin []byte
+	finishedN  int
+	// loggedNames: the files the publish log names (read by skipOnce).
+	loggedNames []string
 }
 
 var _ arrowexec.Spec = (*FileSpec)(nil)
@@ -93,6 +111,13 @@ func (s *FileSpec) addPublished(p PartInfo) {
 	s.mu.Unlock()
 }
 
+// published records and logs a part this subtask published (or found
+// published when it recovered).
+func (s *fileSink) published(p PartInfo) {
+	s.spec.addPublished(p)
+	s.opts.Logger.Info("sinks: published part", "path", p.Path, "rows", p.Rows, "bytes", p.Bytes, "subtask", p.Subtask)
+}
+
 // part is a file being written or waiting to be published.
 type part struct {
 	seq   int
@@ -105,6 +130,11 @@ type part struct {
 	// ckpt is the checkpoint whose barrier found the part pending
 	// (CommitOnCheckpoint); 0 while no barrier did.
 	ckpt uint64
+	// opened is when the part was created (FileOptions.Clock), barriers
+	// how many checkpoint barriers found it open: what RollInterval and
+	// RollCheckpoints measure.
+	opened   time.Time
+	barriers int
 }
 
 // fileSink is one subtask of a FileSpec.
@@ -124,9 +154,17 @@ type fileSink struct {
 	// inherited: the other subtask numbers this subtask recovered
 	// (CommitOnCheckpoint), carried forward in its snapshots.
 	inherited []writerState
-	sawRows   bool
-	finished  bool
-	closed    bool
+	// skipped: the rows this subtask dropped from the replay since the
+	// run started (publog.go); the rest is scratch for skipReplayed.
+	skipped  rowSet
+	hashes   []uint64
+	keep     []int32
+	textHash *textEncoder
+	textBuf  []byte
+	textEnds []int
+	sawRows  bool
+	finished bool
+	closed   bool
 }
 
 var _ arrowexec.Operator = (*fileSink)(nil)
@@ -209,6 +247,22 @@ func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 	if b.NumRows() == 0 {
 		return nil
 	}
+	if s.spec.skipLeft.Load() > 0 {
+		kept, owned, err := s.skipReplayed(b)
+		if err != nil || kept == nil {
+			return err
+		}
+		if owned {
+			defer kept.Release()
+		}
+		b = kept
+	}
+	return s.write(b)
+}
+
+// write appends b (rows, borrowed) to the open part, opening one first if
+// needed, and rolls the part when it is due.
+func (s *fileSink) write(b arrow.RecordBatch) error {
 	s.sawRows = true
 	if s.cur == nil {
 		if err := s.openPart(); err != nil {
@@ -220,10 +274,17 @@ func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 		return fmt.Errorf("sinks: write %s: %w", p.final, err)
 	}
 	p.rows += b.NumRows()
-	if p.enc.size() >= s.opts.PartSize {
+	if p.enc.size() >= s.opts.PartSize || s.opts.Commit != CommitOnCheckpoint && s.rollDue(p) {
 		return s.roll()
 	}
 	return nil
+}
+
+// rollDue reports whether part p has been open for RollInterval. With
+// CommitOnCheckpoint it is asked at barriers only (SnapshotState), so that
+// a part rolled on time is exactly what one checkpoint covers.
+func (s *fileSink) rollDue(p *part) bool {
+	return s.opts.RollInterval > 0 && s.opts.Clock().Sub(p.opened) >= s.opts.RollInterval
 }
 
 // roll closes the open part and, in CommitOnRoll mode, publishes it.
@@ -238,6 +299,13 @@ func (s *fileSink) roll() error {
 }
 
 func (s *fileSink) Finish(ctx context.Context, out arrowexec.Emitter) error {
+	s.spec.skipMu.Lock()
+	s.spec.finishedN++
+	if left := s.spec.skip.n; left > 0 && s.spec.finishedN == s.par {
+		s.opts.Logger.Warn("sinks: every subtask finished before the replay produced every row published after the restored checkpoint (a job whose output is not deterministic, or changed input): those published rows have no replayed copy",
+			"dir", s.opts.Dir, "rows", left)
+	}
+	s.spec.skipMu.Unlock()
 	if !s.sawRows && s.opts.EmptyFile {
 		if err := s.openPart(); err != nil {
 			return err
@@ -306,9 +374,10 @@ func (s *fileSink) Close() error {
 func (s *fileSink) openPart() error {
 	final := s.partName(s.seq)
 	p := &part{
-		seq:   s.seq,
-		final: filepath.Join(s.opts.Dir, final),
-		tmp:   filepath.Join(s.opts.Dir, tmpName(final)),
+		seq:    s.seq,
+		final:  filepath.Join(s.opts.Dir, final),
+		tmp:    filepath.Join(s.opts.Dir, tmpName(final)),
+		opened: s.opts.Clock(),
 	}
 	f, err := s.fs.Create(p.tmp)
 	if err != nil {
@@ -368,13 +437,24 @@ func (s *fileSink) publish(n int) error {
 	if n == 0 {
 		return nil
 	}
+	if s.opts.Commit == CommitOnCheckpoint {
+		infos := make([]PartInfo, n)
+		tmps := make([]string, n)
+		for i, p := range s.pending[:n] {
+			infos[i] = PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes}
+			tmps[i] = p.tmp
+		}
+		if err := s.spec.logPublish(infos, tmps, s.pending[n-1].ckpt); err != nil {
+			return err
+		}
+	}
 	for ; n > 0; n-- {
 		p := s.pending[0]
 		if err := s.fs.Rename(p.tmp, p.final); err != nil {
 			return fmt.Errorf("sinks: publish %s: %w", p.final, err)
 		}
 		s.pending = s.pending[1:]
-		s.spec.addPublished(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
+		s.published(PartInfo{Path: p.final, Subtask: s.subtask, Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
 	}
 	if len(s.pending) == 0 {
 		s.pending = nil

@@ -3,7 +3,9 @@ package sinks
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
 )
@@ -61,6 +63,11 @@ const (
 	DefaultRowGroupBytes     = 128 << 20
 	DefaultTextBufferSize    = 1 << 20
 	DefaultParquetBufferSize = 1 << 20
+	// DefaultRollInterval is the roll interval job files give the file
+	// sinks of unbounded jobs (FileOptions.RollInterval itself defaults to
+	// 0): a user watching the output directory sees new parts about once
+	// a minute.
+	DefaultRollInterval = time.Minute
 )
 
 // FileOptions configure a file sink. The zero value of every field but Dir
@@ -77,6 +84,28 @@ type FileOptions struct {
 	// one started; default 128 MiB. The size of a Parquet part counts the
 	// compressed bytes of its open row group.
 	PartSize int64
+	// RollInterval closes ("rolls") a part once it has been open this
+	// long, so that an unbounded job's output becomes visible within a
+	// bounded time: with CommitOnCheckpoint the part is closed at the
+	// first checkpoint barrier after it is due and published when that
+	// checkpoint completes (rows are visible at most RollInterval plus one
+	// checkpoint after they reached the sink); with CommitOnRoll it is
+	// closed and published by the first batch that arrives when it is due
+	// (a quiet input keeps its last part open until more rows come or the
+	// job stops). 0 (the default here; job files default to
+	// DefaultRollInterval for unbounded jobs) rolls on PartSize only.
+	RollInterval time.Duration
+	// RollCheckpoints closes a part at the barrier of the Nth checkpoint
+	// it has been open across (CommitOnCheckpoint only): 1 publishes
+	// everything a checkpoint covers when it completes. 0 (the default)
+	// leaves rolling to PartSize and RollInterval.
+	RollCheckpoints int
+	// Clock returns the time RollInterval is measured with; default
+	// time.Now. Tests set a fake clock.
+	Clock func() time.Time
+	// Logger receives one Info line per published part (path, rows,
+	// bytes); default slog.Default().
+	Logger *slog.Logger
 	// Commit says when closed parts become visible; default CommitOnFinish.
 	Commit CommitMode
 	// Parquet configures the Parquet encoder.
@@ -154,6 +183,12 @@ func (o FileOptions) WithDefaults() FileOptions {
 	if o.FS == nil {
 		o.FS = OSFS{}
 	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	return o
 }
 
@@ -174,6 +209,18 @@ func (o FileOptions) Validate() error {
 	}
 	if o.PartSize <= 0 {
 		errs = append(errs, fmt.Errorf("PartSize %d must be positive", o.PartSize))
+	}
+	if o.RollInterval < 0 {
+		errs = append(errs, fmt.Errorf("RollInterval %v must not be negative", o.RollInterval))
+	}
+	if o.RollCheckpoints < 0 {
+		errs = append(errs, fmt.Errorf("RollCheckpoints %d must not be negative", o.RollCheckpoints))
+	}
+	if o.Clock == nil {
+		errs = append(errs, errors.New("Clock is nil"))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("Logger is nil"))
 	}
 	switch o.Commit {
 	case CommitOnFinish, CommitOnRoll, CommitOnCheckpoint:

@@ -74,11 +74,20 @@ func (e *textEncoder) write(b arrow.RecordBatch) error {
 	if e.err != nil {
 		return e.err
 	}
+	e.out = e.encode(e.out, b, nil)
+	if len(e.out) >= DefaultTextBufferSize {
+		return e.flush()
+	}
+	return nil
+}
+
+// encode appends the rows of b to out as text and, when ends is not nil,
+// the offset in out where each row ends.
+func (e *textEncoder) encode(out []byte, b arrow.RecordBatch, ends *[]int) []byte {
 	n := int(b.NumRows())
 	for c := range e.cols {
 		appendColumn(&e.cols[c], b.Column(c), e.style)
 	}
-	out := e.out
 	switch e.style {
 	case styleCSV:
 		for r := 0; r < n; r++ {
@@ -90,6 +99,9 @@ func (e *textEncoder) write(b arrow.RecordBatch) error {
 				out = append(out, col.buf[col.ends[r]:col.ends[r+1]]...)
 			}
 			out = append(out, '\n')
+			if ends != nil {
+				*ends = append(*ends, len(out))
+			}
 		}
 	case styleJSON:
 		for r := 0; r < n; r++ {
@@ -102,13 +114,12 @@ func (e *textEncoder) write(b arrow.RecordBatch) error {
 				out = append(out, '{')
 			}
 			out = append(out, '}', '\n')
+			if ends != nil {
+				*ends = append(*ends, len(out))
+			}
 		}
 	}
-	e.out = out
-	if len(e.out) >= DefaultTextBufferSize {
-		return e.flush()
-	}
-	return nil
+	return out
 }
 
 func (e *textEncoder) flush() error {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -95,32 +97,37 @@ import (
 // Finish).
 //
 // Recovery (Open with Task.Restore) completes the restored checkpoint and
-// discards everything newer, for every previous subtask (previous subtask j
-// is recovered by new subtask j mod Parallelism, so a sink may restore at
-// another parallelism) in the steps below, then writes the rows the
-// checkpoint carried into the recovering subtask's first new part, as if
-// they were input. The steps:
+// discards every in-progress file newer than it, for every previous
+// subtask (previous subtask j is recovered by new subtask j mod
+// Parallelism, so a sink may restore at another parallelism) in the steps
+// below, then writes the rows the checkpoint carried into the recovering
+// subtask's first new part, as if they were input. Published parts are
+// never changed nor removed: those published after the checkpoint (an
+// older checkpoint restored, or parts Finish published after the last
+// barrier) are kept, and the replay's copies of their rows are dropped
+// (publog.go). The steps:
 //
+//  0. (once per run, before any subtask changes a file) the skip set is
+//     built from the published parts the checkpoint does not cover;
 //  1. a pending part is published: renamed into place if its in-progress
 //     file is still there, left alone if it was already published;
-//  2. the open part is truncated to its committed length (the in-progress
-//     file, or the published file if the part was closed and published
-//     after the checkpoint) and published; an open Parquet part gets its
-//     committed footer appended after the cut (fsynced), and a published
-//     one is renamed back to its in-progress name before it is cut, so a
-//     crash never leaves a published Parquet file without a footer; a file
-//     that already is committed length + footer is left as it is;
-//  3. every other in-progress file of that subtask, and every published
-//     file numbered NextSeq or later, is removed;
-//  4. files of subtask numbers the checkpoint does not know (written after
-//     it by a run at a higher parallelism) are removed: by the subtask of
-//     that number if it exists in this run, else by subtask 0.
+//  2. the open part, if still in progress, is truncated to its committed
+//     length and published; an open Parquet part gets its committed footer
+//     appended after the cut (fsynced); a file that already is committed
+//     length + footer is not cut again. An open part found published is
+//     kept as it is;
+//  3. every other in-progress file of that subtask is removed;
+//  4. in-progress files of subtask numbers the checkpoint does not know
+//     (written after it by a run at a higher parallelism) are removed: by
+//     the subtask of that number if it exists in this run, else by
+//     subtask 0.
 //
 // Every step checks the state it finds and does nothing when it is already
 // done, so recovery may crash and run again. New parts continue the
-// numbering after NextSeq, so published names are never reused. The
-// snapshot carries the NextSeq of every subtask number ever used forward, so
-// a later restore at yet another parallelism still knows them.
+// numbering after NextSeq and after every part found published or named in
+// the publish log, so published names are never reused. The snapshot
+// carries the NextSeq of every subtask number ever used forward, so a
+// later restore at yet another parallelism still knows them.
 //
 // A job that ends (Finish) publishes everything, like CommitOnFinish; a
 // subtask that fails or is cancelled (Close without Finish) keeps its
@@ -144,10 +151,15 @@ type writerState struct {
 	// Parquet part CarrySeq (Arrow IPC stream, LZ4; base64 in the JSON):
 	// written to no file the checkpoint commits, so recovery writes them
 	// out again, unless the part was finished and published right after
-	// the barrier (see recoverCarried).
+	// the barrier (see keepPublished).
 	Carry     []byte `json:"carry,omitempty"`
 	CarrySeq  int    `json:"carry_seq,omitempty"`
 	CarryRows int64  `json:"carry_rows,omitempty"`
+	// Skip is the skip set the run started with (publog.go: hashes of
+	// rows published after an older checkpoint, to drop from the replay),
+	// in subtask 0's state; Skipped the rows this subtask dropped since.
+	Skip    []byte `json:"skip,omitempty"`
+	Skipped []byte `json:"skipped,omitempty"`
 }
 
 type partState struct {
@@ -178,10 +190,10 @@ var maxCommittedFooter = 1 << 20
 var maxCarry int64 = 1 << 20
 
 // sinkStateVersion 2 adds open Parquet parts (partState.Footer), version 3
-// carried rows (writerState.Carry); older states, which have neither, are
-// still read. An older reader refuses a newer version, which it would
-// misread.
-const sinkStateVersion = 3
+// carried rows (writerState.Carry), version 4 skip sets (writerState.Skip);
+// older states, which have none of them, are still read. An older reader
+// refuses a newer version, which it would misread.
+const sinkStateVersion = 4
 
 var (
 	_ arrowexec.Checkpointer       = (*fileSink)(nil)
@@ -195,6 +207,16 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		return arrowexec.SubtaskSnapshot{}, nil
 	}
 	own := writerState{Subtask: s.subtask}
+	if p := s.cur; p != nil {
+		p.barriers++
+		if s.rollDue(p) || s.opts.RollCheckpoints > 0 && p.barriers >= s.opts.RollCheckpoints {
+			// Rolled at the barrier: pending at checkpoint id, published
+			// when it completes; no carry, no committed footer.
+			if err := s.closePart(); err != nil {
+				return arrowexec.SubtaskSnapshot{}, err
+			}
+		}
+	}
 	if err := s.commitOpen(&own); err != nil {
 		return arrowexec.SubtaskSnapshot{}, err
 	}
@@ -205,6 +227,10 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		own.Pending = append(own.Pending, partState{Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
 	}
 	own.NextSeq = s.seq
+	if s.subtask == 0 {
+		own.Skip = s.spec.skipOrigin
+	}
+	own.Skipped = s.skipped.encode()
 	st := sinkState{Version: sinkStateVersion, Writers: append([]writerState{own}, s.inherited...)}
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -324,6 +350,8 @@ func (s *fileSink) writeCarry(ctx context.Context, carry []byte, prev int, id ui
 	}
 	defer r.Release()
 	for r.Next() {
+		// Through the skip set, like replayed rows: a part published
+		// after the checkpoint may hold them already (keepPublished).
 		if err := s.Process(ctx, 0, r.RecordBatch(), nil); err != nil {
 			return fmt.Errorf("sinks: file sink %s: checkpoint %d: carried rows of subtask %d: %w", s.opts.Dir, id, prev, err)
 		}
@@ -347,7 +375,8 @@ func (s *fileSink) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 	return s.publish(n)
 }
 
-// recover completes the checkpoint the subtask restores from (see above).
+// recover completes the checkpoint the subtask restores from (see above
+// and publog.go).
 func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) error {
 	var all []writerState
 	empty := 0
@@ -381,40 +410,71 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 		known[w.Subtask] = true
 	}
+	// Before any subtask changes a file: the rows published after the
+	// checkpoint, which every subtask drops from its replay.
+	s.spec.skipOnce.Do(func() { s.spec.skipErr = s.prepareSkip(ctx, rs, all, known) })
+	if s.spec.skipErr != nil {
+		return s.spec.skipErr
+	}
+	// handles: the subtask numbers whose files this subtask recovers.
+	handles := func(st int) bool {
+		if known[st] {
+			return st%s.par == s.subtask
+		}
+		return st == s.subtask || (s.subtask == 0 && st >= s.par)
+	}
 	names, err := s.fs.ReadDir(s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}
-	for _, w := range all {
-		if w.Subtask%s.par != s.subtask {
-			continue
-		}
-		kept, err := s.recoverWriter(w, names, rs.CheckpointID)
-		if err != nil {
-			return err
-		}
-		if len(w.Carry) > 0 && !kept {
-			carries = append(carries, w)
-		}
-		if w.Subtask == s.subtask {
-			s.seq = w.NextSeq
-		} else {
-			s.inherited = append(s.inherited, writerState{Subtask: w.Subtask, NextSeq: w.NextSeq})
+	// next: the first part number no file, published or logged, uses, so
+	// that a published name is never reused.
+	next := map[int]int{}
+	bump := func(name string) {
+		if st, seq, _, ok := s.parseName(name); ok && handles(st) {
+			next[st] = max(next[st], seq+1)
 		}
 	}
-	// Files of subtask numbers the checkpoint does not know are newer than
-	// it: this subtask removes its own number's; subtask 0 those of numbers
-	// no subtask of this run writes. (Never another running subtask's:
-	// it may already be writing.)
 	for _, n := range names {
-		st, _, _, ok := s.parseName(n)
-		if !ok || known[st] || !(st == s.subtask || (s.subtask == 0 && st >= s.par)) {
+		bump(n)
+	}
+	for _, n := range s.spec.loggedNames {
+		bump(n)
+	}
+	for _, w := range all {
+		if !handles(w.Subtask) {
+			continue
+		}
+		if err := s.recoverWriter(w, names, rs.CheckpointID); err != nil {
+			return err
+		}
+		if len(w.Carry) > 0 {
+			carries = append(carries, w)
+		}
+		next[w.Subtask] = max(next[w.Subtask], w.NextSeq)
+	}
+	// Files of subtask numbers the checkpoint does not know are newer than
+	// it: this subtask handles its own number's; subtask 0 those of
+	// numbers no subtask of this run writes. (Never another running
+	// subtask's: it may already be writing.) In-progress ones are removed;
+	// published ones are kept (prepareSkip took their rows).
+	for _, n := range names {
+		st, _, hidden, ok := s.parseName(n)
+		if !ok || known[st] || !handles(st) || !hidden {
 			continue
 		}
 		if err := s.removeFile(n); err != nil {
 			return err
 		}
 	}
+	for st, n := range next {
+		if st == s.subtask {
+			s.seq = n
+		} else {
+			s.inherited = append(s.inherited, writerState{Subtask: st, NextSeq: n})
+		}
+	}
+	slices.SortFunc(s.inherited, func(a, b writerState) int { return a.Subtask - b.Subtask })
 	if !s.opts.NoSync {
 		if err := s.fs.SyncDir(s.opts.Dir); err != nil {
 			return fmt.Errorf("sinks: fsync dir %s: %w", s.opts.Dir, err)
@@ -430,99 +490,234 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 	return nil
 }
 
+// prepareSkip sets up the spec's skip set for a run restored from rs,
+// before any subtask changes a file: what the checkpoint's own skip sets
+// left, plus the rows of the published parts the checkpoint does not
+// cover (publog.go), checked against the publish log.
+func (s *fileSink) prepareSkip(ctx context.Context, rs *arrowexec.RestoreState, all []writerState, known map[int]bool) error {
+	var set, done rowSet
+	for _, w := range all {
+		if err := set.decodeInto(w.Skip); err != nil {
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, rs.CheckpointID, w.Subtask, err)
+		}
+		if err := done.decodeInto(w.Skipped); err != nil {
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, rs.CheckpointID, w.Subtask, err)
+		}
+	}
+	for h, c := range done.m {
+		for range c {
+			if !set.take(h) {
+				return fmt.Errorf("sinks: file sink %s: checkpoint %d: a subtask skipped a row its skip set does not hold", s.opts.Dir, rs.CheckpointID)
+			}
+		}
+	}
+	names, err := s.fs.ReadDir(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
+	}
+	logPath := filepath.Join(s.opts.Dir, s.opts.logName())
+	logged, err := readPublishLog(s.fs, logPath)
+	if err != nil {
+		return fmt.Errorf("sinks: file sink %s: read publish log %s: %w", s.opts.Dir, logPath, err)
+	}
+	for n := range logged {
+		s.spec.loggedNames = append(s.spec.loggedNames, n)
+	}
+	// checkLogged refuses a published part whose content is not what the
+	// publish log says was published.
+	checkLogged := func(path string) error {
+		rec, ok := logged[filepath.Base(path)]
+		if !ok {
+			return nil // published before the log existed
+		}
+		size, sum, err := fileChecksum(s.fs, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sinks: recover %s: %w", path, err)
+		}
+		if size != rec.Bytes || strconv.FormatUint(sum, 16) != rec.XXH64 {
+			return fmt.Errorf("sinks: recover %s: the part changed since it was published (publish log %s: %d bytes, xxh64 %s; now %d bytes, xxh64 %x): put the published content back, or move the part out of %s (its rows are then published again, under a new name), and restart",
+				path, logPath, rec.Bytes, rec.XXH64, size, sum, s.opts.Dir)
+		}
+		return nil
+	}
+	var ahead []aheadPart
+	for _, w := range all {
+		x, hasOpen := w.openSeq()
+		if hasOpen {
+			if err := checkLogged(filepath.Join(s.opts.Dir, s.nameOf(w.Subtask, x))); err != nil {
+				return err
+			}
+			kept, a, err := s.keepPublished(w, x, rs.CheckpointID)
+			if err != nil {
+				return err
+			}
+			if kept {
+				ahead = append(ahead, a...)
+			}
+		}
+		for _, n := range names {
+			if st, seq, hidden, ok := s.parseName(n); ok && !hidden && st == w.Subtask && seq >= w.NextSeq && !(hasOpen && seq == x) {
+				ahead = append(ahead, aheadPart{path: filepath.Join(s.opts.Dir, n)})
+			}
+		}
+	}
+	for _, n := range names {
+		if st, _, hidden, ok := s.parseName(n); ok && !hidden && !known[st] {
+			ahead = append(ahead, aheadPart{path: filepath.Join(s.opts.Dir, n)})
+		}
+	}
+	if len(ahead) > 0 {
+		before := set.n
+		var paths []string
+		for _, a := range ahead {
+			if err := checkLogged(a.path); err != nil {
+				return err
+			}
+			if err := s.hashPublished(ctx, a.path, a.from, &set); err != nil {
+				return fmt.Errorf("sinks: recover %s: read the rows published after checkpoint %d: %w", a.path, rs.CheckpointID, err)
+			}
+			paths = append(paths, filepath.Base(a.path))
+		}
+		s.opts.Logger.Info("sinks: restored a checkpoint older than published parts: they stay as they are, and the replay's copies of their rows are dropped",
+			"dir", s.opts.Dir, "checkpoint", rs.CheckpointID, "parts", paths, "rows", set.n-before)
+	}
+	s.spec.skipMu.Lock()
+	s.spec.skip = set
+	s.spec.skipLeft.Store(set.n)
+	s.spec.skipOrigin = set.encode()
+	s.spec.skipMu.Unlock()
+	return nil
+}
+
 // recoverWriter publishes the parts of previous subtask w that checkpoint
-// id committed and removes that subtask's newer and in-progress files.
-//
-// carryKept reports that the part holding the rows w carried was found
-// published with them, so they are not to be written again.
-func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) (carryKept bool, err error) {
+// id committed and removes that subtask's in-progress files. Published
+// parts are kept as they are (prepareSkip took the rows they hold after
+// the checkpoint).
+func (s *fileSink) recoverWriter(w writerState, names []string, id uint64) error {
 	done := map[int]bool{}
 	for _, p := range w.Pending {
 		if err := s.publishRecovered(w.Subtask, p, false, id); err != nil {
-			return false, err
+			return err
 		}
 		done[p.Seq] = true
 	}
-	if len(w.Carry) > 0 {
-		kept, err := s.recoverCarried(w, id)
-		if err != nil {
-			return false, err
-		}
-		done[w.CarrySeq] = true
-		if kept {
-			return true, s.removeNewer(w, names, done)
+	if x, ok := w.openSeq(); ok {
+		done[x] = true
+		kept, _, err := s.keepPublished(w, x, id)
+		switch {
+		case err != nil:
+			return err
+		case kept:
+			// A leftover in-progress copy is never published.
+			if err := s.removeFile(tmpName(s.nameOf(w.Subtask, x))); err != nil {
+				return err
+			}
+		case w.Open != nil:
+			if err := s.publishRecovered(w.Subtask, *w.Open, true, id); err != nil {
+				return err
+			}
+		default:
+			// No row group committed: the carry holds all its rows.
+			if err := s.removeFile(tmpName(s.nameOf(w.Subtask, x))); err != nil {
+				return err
+			}
 		}
 	}
-	if p := w.Open; p != nil {
-		if err := s.publishRecovered(w.Subtask, *p, true, id); err != nil {
-			return false, err
+	for _, n := range names {
+		st, seq, hidden, ok := s.parseName(n)
+		if ok && hidden && st == w.Subtask && !done[seq] {
+			if err := s.removeFile(n); err != nil {
+				return err
+			}
 		}
-		done[p.Seq] = true
 	}
-	return false, s.removeNewer(w, names, done)
+	return nil
 }
 
-// recoverCarried handles the part whose open row group checkpoint id
-// carried. When that part was finished and published right after the
-// barrier (a stop after a final checkpoint: Finish wrote the carried rows
-// as its last row group), its rows are exactly the committed ones plus the
-// carried ones, and it is kept as it is (published output never changes):
-// kept is true and the carry is not written again. Otherwise a part that
-// commits no row group is removed (in progress or published), and one that
-// does is left to publishRecovered, which cuts it back to the checkpoint.
-func (s *fileSink) recoverCarried(w writerState, id uint64) (kept bool, err error) {
-	final := filepath.Join(s.opts.Dir, s.nameOf(w.Subtask, w.CarrySeq))
+// openSeq is the part open at the checkpoint (committed row groups or
+// text, or carried rows), if any.
+func (w writerState) openSeq() (int, bool) {
+	switch {
+	case w.Open != nil:
+		return w.Open.Seq, true
+	case len(w.Carry) > 0:
+		return w.CarrySeq, true
+	}
+	return 0, false
+}
+
+// keepPublished tells what to do with part x, open at checkpoint id, when
+// it was published after the checkpoint (closed and published by a later
+// checkpoint, or by Finish at a stop right after the barrier, or by an
+// earlier recovery from this checkpoint): it is kept as it is. Its first
+// committed rows are the checkpoint's; the rows after those, the carried
+// ones included, are ahead (the carry, written again through the skip
+// set, then drops its copies). kept is false when the part is not
+// published. It changes no file.
+func (s *fileSink) keepPublished(w writerState, x int, id uint64) (kept bool, ahead []aheadPart, err error) {
+	if w.Open != nil && len(w.Carry) > 0 && w.Open.Seq != w.CarrySeq {
+		return false, nil, fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d carries rows of part %d but has part %d open", s.opts.Dir, id, w.Subtask, w.CarrySeq, w.Open.Seq)
+	}
+	final := filepath.Join(s.opts.Dir, s.nameOf(w.Subtask, x))
+	fi, err := s.fs.Stat(final)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, fmt.Errorf("sinks: recover %s: %w", final, err)
+	}
 	var committed int64
-	if w.Open != nil && w.Open.Seq == w.CarrySeq {
+	if w.Open != nil {
 		committed = w.Open.Rows
 	}
-	if _, err := s.fs.Stat(final); err == nil {
-		rows, err := s.parquetRows(final)
-		if err != nil {
-			return false, fmt.Errorf("sinks: recover %s: %w", final, err)
+	if s.opts.Format != Parquet {
+		switch {
+		case w.Open == nil:
+			return false, nil, fmt.Errorf("sinks: recover %s: checkpoint %d has no open text part", final, id)
+		case fi.Size() < w.Open.Bytes:
+			return false, nil, fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", final, fi.Size(), id, w.Open.Bytes)
+		case fi.Size() > w.Open.Bytes:
+			ahead = []aheadPart{{path: final, from: committed}}
 		}
-		if rows == committed+w.CarryRows {
-			s.spec.addPublished(PartInfo{Path: final, Subtask: w.Subtask, Seq: w.CarrySeq, Rows: rows})
-			return true, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("sinks: recover %s: %w", final, err)
+		return true, ahead, nil
 	}
-	if committed == 0 {
-		if err := s.removeFile(filepath.Base(final)); err != nil {
-			return false, err
-		}
-		if err := s.removeFile(tmpName(filepath.Base(final))); err != nil {
-			return false, err
-		}
+	rows, err := s.parquetRows(final)
+	if err != nil {
+		return false, nil, fmt.Errorf("sinks: recover %s: %w", final, err)
 	}
-	return false, nil
+	switch {
+	case rows < committed:
+		return false, nil, fmt.Errorf("sinks: recover %s: published with %d rows, checkpoint %d committed %d", final, rows, id, committed)
+	case rows > committed:
+		ahead = []aheadPart{{path: final, from: committed}}
+	}
+	return true, ahead, nil
 }
 
 // parquetRows reads the row count from the footer of Parquet file path.
 func (s *fileSink) parquetRows(path string) (int64, error) {
-	f, err := s.fs.Open(path)
+	f, c, err := openSection(s.fs, path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	fi, err := s.fs.Stat(path)
-	if err != nil {
-		return 0, err
-	}
+	defer c.Close()
+	size := f.Size()
 	var tail [8]byte
-	if fi.Size() < 12 {
-		return 0, fmt.Errorf("%d bytes: not a Parquet file", fi.Size())
+	if size < 12 {
+		return 0, fmt.Errorf("%d bytes: not a Parquet file", size)
 	}
-	if _, err := f.ReadAt(tail[:], fi.Size()-8); err != nil {
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
 		return 0, err
 	}
 	n := int64(binary.LittleEndian.Uint32(tail[:4]))
-	if string(tail[4:]) != "PAR1" || n > fi.Size()-12 {
+	if string(tail[4:]) != "PAR1" || n > size-12 {
 		return 0, fmt.Errorf("no Parquet footer")
 	}
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, fi.Size()-8-n); err != nil {
+	if _, err := f.ReadAt(buf, size-8-n); err != nil {
 		return 0, err
 	}
 	md, err := metadata.NewFileMetaData(buf, nil)
@@ -532,29 +727,15 @@ func (s *fileSink) parquetRows(path string) (int64, error) {
 	return md.NumRows, nil
 }
 
-// removeNewer removes the in-progress files of previous subtask w, and
-// its published files numbered NextSeq or later, but those in done.
-func (s *fileSink) removeNewer(w writerState, names []string, done map[int]bool) error {
-	for _, n := range names {
-		st, seq, hidden, ok := s.parseName(n)
-		if !ok || st != w.Subtask || done[seq] {
-			continue
-		}
-		if hidden || seq >= w.NextSeq {
-			if err := s.removeFile(n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // publishRecovered publishes part p of previous subtask st. With truncate
-// (an open part), the file is cut to its committed length first, and an
-// open Parquet part gets its committed footer.
+// (an open part, still in progress: keepPublished handles a published
+// one), the file is cut to its committed length first, and an open Parquet
+// part gets its committed footer. A part already published is left as it
+// is.
 func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint64) error {
 	final := filepath.Join(s.opts.Dir, s.nameOf(st, p.Seq))
 	tmp := filepath.Join(s.opts.Dir, tmpName(s.nameOf(st, p.Seq)))
+	info := PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes}
 	if truncate && s.opts.Format == Parquet {
 		if len(p.Footer) == 0 {
 			return fmt.Errorf("sinks: recover %s: checkpoint %d has no committed footer for this open Parquet part", final, id)
@@ -562,77 +743,55 @@ func (s *fileSink) publishRecovered(st int, p partState, truncate bool, id uint6
 		if err := s.recoverFooter(tmp, final, p, id); err != nil {
 			return err
 		}
-		s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes + int64(len(p.Footer))})
+		info.Bytes += int64(len(p.Footer))
+		s.published(info)
 		return nil
 	}
-	// A closed part is complete as it is (its recorded size is the
-	// encoder's estimate); an open text part is cut to its committed
-	// length, which the text encoder counts exactly.
-	check := func(path string, size int64) error {
-		if !truncate {
-			return nil
-		}
-		switch {
-		case size < p.Bytes:
-			return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", path, size, id, p.Bytes)
-		case size > p.Bytes:
-			if err := s.fs.Truncate(path, p.Bytes); err != nil {
-				return fmt.Errorf("sinks: recover %s: truncate: %w", path, err)
+	fi, err := s.fs.Stat(tmp)
+	switch {
+	case err == nil:
+		// A closed part is complete as it is (its recorded size is the
+		// encoder's estimate); an open text part is cut to its committed
+		// length, which the text encoder counts exactly.
+		if truncate {
+			switch {
+			case fi.Size() < p.Bytes:
+				return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", tmp, fi.Size(), id, p.Bytes)
+			case fi.Size() > p.Bytes:
+				if err := s.fs.Truncate(tmp, p.Bytes); err != nil {
+					return fmt.Errorf("sinks: recover %s: truncate: %w", tmp, err)
+				}
 			}
 		}
-		return nil
-	}
-	if fi, err := s.fs.Stat(tmp); err == nil {
-		if err := check(tmp, fi.Size()); err != nil {
+		if err := s.spec.logPublish([]PartInfo{info}, []string{tmp}, id); err != nil {
 			return err
 		}
 		if err := s.fs.Rename(tmp, final); err != nil {
 			return fmt.Errorf("sinks: publish %s: %w", final, err)
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("sinks: recover %s: %w", tmp, err)
-	} else if fi, err := s.fs.Stat(final); err == nil {
-		if err := check(final, fi.Size()); err != nil {
-			return err
+	default:
+		if _, err := s.fs.Stat(final); err != nil {
+			return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
 		}
-	} else {
-		return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
 	}
-	s.spec.addPublished(PartInfo{Path: final, Subtask: st, Seq: p.Seq, Rows: p.Rows, Bytes: p.Bytes})
+	s.published(info)
 	return nil
 }
 
-// recoverFooter publishes open Parquet part p as of the checkpoint: its
-// first p.Bytes bytes (complete row groups) followed by its committed
-// footer. The part is found in progress (tmp) or published (final, by an
-// earlier recovery, or closed and published after the checkpoint with rows
-// it did not commit). A file that already ends at the footer is left as it
-// is; any other is cut (a published one is first renamed back to its
-// in-progress name, so a crash never leaves a cut published file without
-// its footer) and renamed into place. Each step leaves a state the next
-// recovery completes.
+// recoverFooter publishes open Parquet part p, in progress (tmp), as of
+// the checkpoint: its first p.Bytes bytes (complete row groups) followed
+// by its committed footer. A file that already ends at the footer (an
+// earlier recovery wrote it) is not cut again. Each step leaves a state
+// the next recovery completes.
 func (s *fileSink) recoverFooter(tmp, final string, p partState, id uint64) error {
 	want := p.Bytes + int64(len(p.Footer))
 	fi, err := s.fs.Stat(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
-		fi, err = s.fs.Stat(final)
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
-		}
-		if err != nil {
-			return fmt.Errorf("sinks: recover %s: %w", final, err)
-		}
-		if fi.Size() < p.Bytes {
-			return fmt.Errorf("sinks: recover %s: %d bytes, checkpoint %d committed %d", final, fi.Size(), id, p.Bytes)
-		}
-		done, err := s.endsWith(final, fi.Size(), want, p.Footer)
-		if err != nil || done {
-			return err
-		}
-		if err := s.fs.Rename(final, tmp); err != nil {
-			return fmt.Errorf("sinks: recover %s: unpublish: %w", final, err)
-		}
-	} else if err != nil {
+		return fmt.Errorf("sinks: recover: part %s of checkpoint %d is lost: neither it nor its in-progress file exists: %w", final, id, err)
+	}
+	if err != nil {
 		return fmt.Errorf("sinks: recover %s: %w", tmp, err)
 	}
 	if fi.Size() < p.Bytes {
@@ -646,20 +805,13 @@ func (s *fileSink) recoverFooter(tmp, final string, p partState, id uint64) erro
 		if err := s.fs.Truncate(tmp, p.Bytes); err != nil {
 			return fmt.Errorf("sinks: recover %s: truncate: %w", tmp, err)
 		}
-		f, err := s.fs.Append(tmp)
-		if err != nil {
-			return fmt.Errorf("sinks: recover %s: %w", tmp, err)
-		}
-		_, err = f.Write(p.Footer)
-		if err == nil && !s.opts.NoSync {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := appendFile(s.fs, tmp, p.Footer, false, s.opts.NoSync); err != nil {
 			return fmt.Errorf("sinks: recover %s: write footer: %w", tmp, err)
 		}
+	}
+	info := PartInfo{Path: final, Seq: p.Seq, Rows: p.Rows, Bytes: want}
+	if err := s.spec.logPublish([]PartInfo{info}, []string{tmp}, id); err != nil {
+		return err
 	}
 	if err := s.fs.Rename(tmp, final); err != nil {
 		return fmt.Errorf("sinks: publish %s: %w", final, err)

@@ -82,8 +82,12 @@ steps:
       time: event_time
       aggs: ["count(*) AS events", "sum(weight) AS total"]
 sink:
-  file: {path: out, format: parquet, part_size: 16KiB}
+  file: {path: out, format: parquet, %s}
 `
+
+// sizeRolls is the crash test's sink setting: small parts, so a checkpoint
+// publishes several.
+const sizeRolls = "part_size: 16KiB"
 
 // TestCrashRecoveryExactlyOnce: see the package documentation.
 func TestCrashRecoveryExactlyOnce(t *testing.T) {
@@ -107,7 +111,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 
 	dir, bin, input, topic := prepare(t, brokers, 7, "crash")
 	jobFile := filepath.Join(dir, "job.yaml")
-	if err := os.WriteFile(jobFile, fmt.Appendf(nil, jobYAML, brokers, topic), 0o644); err != nil {
+	if err := os.WriteFile(jobFile, fmt.Appendf(nil, jobYAML, brokers, topic, sizeRolls), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

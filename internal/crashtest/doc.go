@@ -57,6 +57,17 @@
 // resumes from the newest checkpoint, drains the topic and must emit
 // exactly DuckDB's totals.
 //
+// TestCrashRecoveryRolling runs the same job with parts rolled on time
+// (roll_interval: 200ms, part_size at its 128 MiB default, which the job
+// never reaches): it waits for a part to be published while the job runs,
+// then kills a run once its newest complete checkpoint N has published
+// parts (the sink's publish log says which checkpoint published a part)
+// and an older complete checkpoint exists, corrupts N's MANIFEST, and
+// waits for the next run to log that it restored the older checkpoint and
+// kept the parts published after it; then 8 kills and graceful stops as
+// above, a last run to the end of the data, and the DuckDB comparison.
+// Every published file stays byte for byte as it was throughout.
+//
 // Run it with a broker (scripts/kafka/README.md) and the oracle
 // (scripts/python-env.sh):
 //
