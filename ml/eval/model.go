@@ -1,0 +1,279 @@
+package eval
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Model ranks catalogue items for train users (the index spaces of a
+// Split). *ml.Model has this method.
+type Model interface {
+	// TopK calls fn for every user in users with its at most k best items
+	// and their scores, best first, leaving out the user's items in
+	// exclude. fn may be called from up to threads goroutines at once, for
+	// distinct users; items and scores are valid only during the call. The
+	// first error of fn stops TopK and is returned.
+	TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(user int32, items []int32, scores []float32) error) error
+}
+
+// Trainer fits a Model to train interactions.
+type Trainer interface {
+	// Name labels the model in reports.
+	Name() string
+	Fit(ctx context.Context, train *Interactions) (Model, error)
+}
+
+// Popularity is the popularity baseline: an item's score is the number of
+// distinct train users who have it.
+type Popularity struct{}
+
+// Name implements Trainer.
+func (Popularity) Name() string { return "popularity" }
+
+// Fit implements Trainer.
+func (Popularity) Fit(_ context.Context, train *Interactions) (Model, error) {
+	counts := make([]float32, train.NumItems)
+	for _, i := range train.Indices {
+		counts[i]++
+	}
+	order := make([]int32, train.NumItems)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(counts[b], counts[a]) })
+	return &popModel{counts: counts, order: order}, nil
+}
+
+// popModel ranks every user's candidates by one global order, so a user
+// costs O(k + its train items), not O(catalogue).
+type popModel struct {
+	counts []float32
+	order  []int32 // items by count descending, then index ascending
+}
+
+func (m *popModel) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(int32, []int32, []float32) error) error {
+	type scratch struct {
+		seen   []int32 // seen[i] == stamp: i is excluded for this user
+		stamp  int32
+		items  []int32
+		scores []float32
+	}
+	return forUsers(ctx, users, threads, func() any {
+		return &scratch{seen: make([]int32, len(m.counts)), items: make([]int32, 0, k), scores: make([]float32, 0, k)}
+	}, func(sc any, u int32) error {
+		s := sc.(*scratch)
+		s.stamp++
+		if exclude != nil {
+			row, _ := exclude.Row(u)
+			for _, i := range row {
+				s.seen[i] = s.stamp
+			}
+		}
+		s.items, s.scores = s.items[:0], s.scores[:0]
+		for _, i := range m.order {
+			if len(s.items) == k {
+				break
+			}
+			if s.seen[i] != s.stamp {
+				s.items = append(s.items, i)
+				s.scores = append(s.scores, m.counts[i])
+			}
+		}
+		return fn(u, s.items, s.scores)
+	})
+}
+
+// Random is the random baseline: user u's score of item i is
+// hash(Seed, u, i) (see doc.go), a fixed pseudo-random ranking per seed.
+type Random struct{ Seed uint64 }
+
+// Name implements Trainer.
+func (Random) Name() string { return "random" }
+
+// Fit implements Trainer.
+func (r Random) Fit(_ context.Context, train *Interactions) (Model, error) {
+	seed := r.Seed
+	return &ScoreModel{NumItems: train.NumItems, Score: func(u int32, dst []float32) {
+		hu := splitmix64(seed + uint64(u))
+		for i := range dst {
+			dst[i] = float32(splitmix64(hu+uint64(i))>>40) / (1 << 24)
+		}
+	}}, nil
+}
+
+// splitmix64 is the SplitMix64 output function applied to x + golden gamma.
+func splitmix64(x uint64) uint64 {
+	z := x + 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// ScoreModel is a Model given by a scoring function: Score fills dst (one
+// score per catalogue item) for user u and may be called concurrently.
+// TopK ranks by score descending, ties by item index ascending; NaN
+// scores rank as -Inf.
+type ScoreModel struct {
+	NumItems int
+	Score    func(u int32, dst []float32)
+}
+
+// TopK implements Model.
+func (m *ScoreModel) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(int32, []int32, []float32) error) error {
+	type scratch struct {
+		scores []float32
+		heap   topHeap
+	}
+	return forUsers(ctx, users, threads, func() any {
+		return &scratch{scores: make([]float32, m.NumItems), heap: topHeap{items: make([]int32, 0, k), scores: make([]float32, 0, k)}}
+	}, func(sc any, u int32) error {
+		s := sc.(*scratch)
+		m.Score(u, s.scores)
+		var ex []int32
+		if exclude != nil {
+			ex, _ = exclude.Row(u)
+		}
+		s.heap.selectTop(s.scores, ex, k)
+		return fn(u, s.heap.items, s.heap.scores)
+	})
+}
+
+// topHeap selects the k best (score descending, item ascending) items.
+type topHeap struct {
+	items  []int32
+	scores []float32
+}
+
+// worse orders heap entries: a lower score, or an equal score and a higher
+// item index, is worse.
+func (h *topHeap) worse(a, b int) bool {
+	return h.scores[a] < h.scores[b] || (h.scores[a] == h.scores[b] && h.items[a] > h.items[b])
+}
+
+func (h *topHeap) swap(a, b int) {
+	h.items[a], h.items[b] = h.items[b], h.items[a]
+	h.scores[a], h.scores[b] = h.scores[b], h.scores[a]
+}
+
+func (h *topHeap) down(i int) {
+	n := len(h.items)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h.worse(r, l) {
+			m = r
+		}
+		if !h.worse(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
+
+func (h *topHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.worse(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+// selectTop leaves the k best items of scores not in exclude (ascending)
+// in h, best first.
+func (h *topHeap) selectTop(scores []float32, exclude []int32, k int) {
+	h.items, h.scores = h.items[:0], h.scores[:0]
+	if k <= 0 {
+		return
+	}
+	negInf := float32(math.Inf(-1))
+	e := 0
+	for i, s := range scores {
+		if e < len(exclude) && exclude[e] == int32(i) {
+			e++
+			continue
+		}
+		if s != s {
+			s = negInf
+		}
+		if len(h.items) < k {
+			h.items = append(h.items, int32(i))
+			h.scores = append(h.scores, s)
+			h.up(len(h.items) - 1)
+			continue
+		}
+		// Items come in ascending order, so an equal score is worse than
+		// every entry with that score: only a strictly higher one enters.
+		if s > h.scores[0] {
+			h.items[0], h.scores[0] = int32(i), s
+			h.down(0)
+		}
+	}
+	// Heap sort: repeatedly move the worst to the end.
+	for n := len(h.items) - 1; n > 0; n-- {
+		h.swap(0, n)
+		full := h.items
+		fs := h.scores
+		h.items, h.scores = h.items[:n], h.scores[:n]
+		h.down(0)
+		h.items, h.scores = full, fs
+	}
+}
+
+// forUsers runs do for every user on up to threads goroutines (0 means
+// GOMAXPROCS), each with scratch space from newScratch, in blocks of
+// users. The first error stops the others.
+func forUsers(ctx context.Context, users []int32, threads int, newScratch func() any, do func(scratch any, u int32) error) error {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	const block = 256
+	threads = max(1, min(threads, (len(users)+block-1)/block))
+	var next atomic.Int64
+	var stop atomic.Bool
+	errs := make([]error, threads)
+	var wg sync.WaitGroup
+	for t := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := newScratch()
+			for !stop.Load() {
+				lo := int(next.Add(block)) - block
+				if lo >= len(users) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[t] = err
+					stop.Store(true)
+					return
+				}
+				for _, u := range users[lo:min(lo+block, len(users))] {
+					if err := do(sc, u); err != nil {
+						errs[t] = err
+						stop.Store(true)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package eval
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/csv"
+
+	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/sources/parquet"
+)
+
+// ReadFile loads an interaction file: Parquet (a file, glob or directory, as
+// the Parquet source reads them, in file and row order) or, for a path
+// ending in .csv, a CSV file with a header row. CSV column types are
+// inferred from the first data row, except that integer-looking columns
+// other than the user, item and time columns are read as float64 (a
+// rating of 4 in the first row may be 3.5 later).
+func ReadFile(ctx context.Context, path string, cols Columns) (*Dataset, error) {
+	if err := cols.Validate(); err != nil {
+		return nil, fmt.Errorf("eval: %s: %w", path, err)
+	}
+	need := []string{cols.User, cols.Item, cols.Time}
+	if cols.Weight != "" {
+		e, err := expr.Parse(cols.Weight)
+		if err != nil {
+			return nil, fmt.Errorf("eval: weight %q: %w", cols.Weight, err)
+		}
+		for _, c := range expr.Columns(e) {
+			if !contains(need, c) {
+				need = append(need, c)
+			}
+		}
+	}
+	if strings.HasSuffix(strings.ToLower(path), ".csv") {
+		return readCSV(ctx, path, cols, need)
+	}
+	src, err := parquet.New(parquet.Options{Paths: []string{path}, Columns: need})
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	return Load(ctx, path, cols, src.Batches(ctx, nil, 0))
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func readCSV(ctx context.Context, path string, cols Columns, need []string) (*Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	header, err := br.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("eval: %s: reading the header: %w", path, err)
+	}
+	// Re-read the header through the CSV reader: only the names matter
+	// here, to pin the types of the columns that are not ids or times.
+	names := strings.Split(strings.TrimRight(header, "\r\n"), ",")
+	types := map[string]arrow.DataType{}
+	for _, n := range names {
+		n = strings.Trim(n, `"`)
+		if contains(need, n) && n != cols.User && n != cols.Item && n != cols.Time {
+			types[n] = arrow.PrimitiveTypes.Float64
+		}
+	}
+	r := csv.NewInferringReader(io.MultiReader(strings.NewReader(header), br), csv.WithHeader(true), csv.WithChunk(1<<16),
+		csv.WithIncludeColumns(need), csv.WithColumnTypes(types))
+	defer r.Release()
+	batches := func(yield func(arrow.RecordBatch, error) bool) {
+		for r.Next() {
+			if !yield(r.RecordBatch(), nil) {
+				return
+			}
+		}
+		if err := r.Err(); err != nil {
+			yield(nil, err)
+		}
+	}
+	return Load(ctx, path, cols, iter.Seq2[arrow.RecordBatch, error](batches))
+}

@@ -1,0 +1,201 @@
+package eval
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Protocol names a way of holding out test interactions.
+type Protocol string
+
+// Protocols (see doc.go for their exact definitions).
+const (
+	GlobalTime   Protocol = "global-time"
+	UserTime     Protocol = "user-time"
+	LeaveLastOut Protocol = "leave-last-out"
+)
+
+// Protocols lists every protocol.
+var Protocols = []Protocol{GlobalTime, UserTime, LeaveLastOut}
+
+// ParseProtocol checks a protocol name.
+func ParseProtocol(s string) (Protocol, error) {
+	for _, p := range Protocols {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("eval: unknown protocol %q (want global-time, user-time or leave-last-out)", s)
+}
+
+// DefaultTestPercent is the share of interactions held out by the
+// global-time and user-time protocols.
+const DefaultTestPercent = 20
+
+// Split is one train/test split of a Dataset. Train users and catalogue
+// items (the items with a train interaction) get dense indices of their own,
+// in ascending id order: UserOf and ItemOf map them back to the Dataset's.
+type Split struct {
+	Protocol Protocol
+	// TrainRows and TestRows are Dataset row numbers, ascending.
+	TrainRows, TestRows []int32
+	// Train holds the train interactions, train users × catalogue items,
+	// weights of repeated pairs summed.
+	Train *Interactions
+	// Test holds each train user's relevant items (weight 1): its test
+	// items that are in the catalogue and not among its train items.
+	Test           *Interactions
+	UserOf, ItemOf []int32
+	// What became of the test rows.
+	Stats SplitStats
+}
+
+// SplitStats counts test rows by fate.
+type SplitStats struct {
+	TrainRows, TestRows int
+	// ColdUserRows: the user has no train interaction; ColdItemRows: the
+	// item is not in the catalogue; RepeatRows: the user has the item in
+	// train; DuplicateRows: the pair was already among the user's relevant
+	// items. The rest, Relevant, are the relevant pairs.
+	ColdUserRows, ColdItemRows, RepeatRows, DuplicateRows, Relevant int
+	// EvalUsers are the train users with at least one relevant item.
+	EvalUsers int
+	// TrainUsers and Catalogue are the sizes of the index spaces.
+	TrainUsers, Catalogue int
+}
+
+// NewSplit splits all rows of d with protocol p, holding out testPercent
+// percent (global-time, user-time; ignored by leave-last-out).
+func NewSplit(d *Dataset, p Protocol, testPercent int) (*Split, error) {
+	rows := make([]int32, d.Len())
+	for i := range rows {
+		rows[i] = int32(i)
+	}
+	return SplitRows(d, rows, p, testPercent)
+}
+
+// Validation splits the train rows of s again with its protocol: the
+// validation split Tune selects hyperparameters on.
+func (s *Split) Validation(d *Dataset, testPercent int) (*Split, error) {
+	return SplitRows(d, s.TrainRows, s.Protocol, testPercent)
+}
+
+// SplitRows splits the given rows of d (ascending row numbers) with
+// protocol p.
+func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, error) {
+	if testPercent < 1 || testPercent > 99 {
+		return nil, fmt.Errorf("eval: test percent %d must be in [1, 99]", testPercent)
+	}
+	// Time order; ties in time keep row order.
+	order := slices.Clone(rows)
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(d.Times[a], d.Times[b]) })
+	isTest := make([]bool, d.Len())
+	switch p {
+	case GlobalTime:
+		nTest := len(order) * testPercent / 100
+		for _, r := range order[len(order)-nTest:] {
+			isTest[r] = true
+		}
+	case UserTime, LeaveLastOut:
+		// Each user's rows in time order, users one after another.
+		byUser := slices.Clone(order)
+		slices.SortStableFunc(byUser, func(a, b int32) int { return cmp.Compare(d.Users[a], d.Users[b]) })
+		for lo := 0; lo < len(byUser); {
+			hi := lo + 1
+			for hi < len(byUser) && d.Users[byUser[hi]] == d.Users[byUser[lo]] {
+				hi++
+			}
+			n := hi - lo
+			nTest := n * testPercent / 100
+			if p == LeaveLastOut {
+				nTest = 0
+				if n >= 2 {
+					nTest = 1
+				}
+			}
+			for _, r := range byUser[hi-nTest : hi] {
+				isTest[r] = true
+			}
+			lo = hi
+		}
+	default:
+		return nil, fmt.Errorf("eval: unknown protocol %q", p)
+	}
+	s := &Split{Protocol: p}
+	for _, r := range rows {
+		if isTest[r] {
+			s.TestRows = append(s.TestRows, r)
+		} else {
+			s.TrainRows = append(s.TrainRows, r)
+		}
+	}
+	s.build(d)
+	return s, nil
+}
+
+// build indexes the train users and items and fills Train and Test.
+func (s *Split) build(d *Dataset) {
+	nu, ni := d.UserIDs.Len(), d.ItemIDs.Len()
+	userIdx := make([]int32, nu)
+	itemIdx := make([]int32, ni)
+	for i := range userIdx {
+		userIdx[i] = -1
+	}
+	for i := range itemIdx {
+		itemIdx[i] = -1
+	}
+	for _, r := range s.TrainRows {
+		userIdx[d.Users[r]] = 0
+		itemIdx[d.Items[r]] = 0
+	}
+	for u, v := range userIdx {
+		if v == 0 {
+			userIdx[u] = int32(len(s.UserOf))
+			s.UserOf = append(s.UserOf, int32(u))
+		}
+	}
+	for i, v := range itemIdx {
+		if v == 0 {
+			itemIdx[i] = int32(len(s.ItemOf))
+			s.ItemOf = append(s.ItemOf, int32(i))
+		}
+	}
+	users := make([]int32, len(s.TrainRows))
+	items := make([]int32, len(s.TrainRows))
+	weights := make([]float32, len(s.TrainRows))
+	for j, r := range s.TrainRows {
+		users[j], items[j], weights[j] = userIdx[d.Users[r]], itemIdx[d.Items[r]], d.Weights[r]
+	}
+	s.Train = newCSR(len(s.UserOf), len(s.ItemOf), users, items, weights)
+
+	st := &s.Stats
+	st.TrainRows, st.TestRows = len(s.TrainRows), len(s.TestRows)
+	st.TrainUsers, st.Catalogue = len(s.UserOf), len(s.ItemOf)
+	users, items, weights = users[:0], items[:0], weights[:0]
+	for _, r := range s.TestRows {
+		u, i := userIdx[d.Users[r]], itemIdx[d.Items[r]]
+		switch {
+		case u < 0:
+			st.ColdUserRows++
+		case i < 0:
+			st.ColdItemRows++
+		case s.Train.Has(u, i):
+			st.RepeatRows++
+		default:
+			users, items, weights = append(users, u), append(items, i), append(weights, 1)
+		}
+	}
+	s.Test = newCSR(len(s.UserOf), len(s.ItemOf), users, items, weights)
+	st.DuplicateRows = len(users) - len(s.Test.Indices)
+	st.Relevant = len(s.Test.Indices)
+	for u := range s.Test.NumUsers {
+		if s.Test.Indptr[u+1] > s.Test.Indptr[u] {
+			st.EvalUsers++
+		}
+	}
+	// Relevant weights are 1, whatever the duplicates.
+	for k := range s.Test.Weights {
+		s.Test.Weights[k] = 1
+	}
+}
