@@ -24,8 +24,11 @@ type Planted struct {
 	// UserVectors is Users × Factors, row-major: user u's topic mixture
 	// θ_u (non-negative, summing to 1).
 	UserVectors []float32
-	// ItemVectors is Items × Factors, row-major: item i's topic
+	// ItemMemberships is Items × Factors, row-major: item i's topic
 	// memberships v_i (non-negative, summing to 1).
+	ItemMemberships []float32
+	// ItemVectors is Items × Factors, row-major: φ_k(i), the probability
+	// of item i within topic k (each column sums to 1).
 	ItemVectors []float32
 	// Popularity is z_i, the Zipf popularity of item i (sums to 1).
 	Popularity []float64
@@ -38,7 +41,7 @@ type Planted struct {
 type latent struct {
 	p       *Planted
 	userCum []float32    // Users × Factors cumulative θ_u
-	topics  []*idSampler // topic k: items with probability ∝ v_ik z_i
+	topics  []*idSampler // topic k: items with probability φ_k(i)
 	items   int64
 }
 
@@ -50,7 +53,14 @@ func newLatent(o Options, items *idSampler) *latent {
 	n := o.LatentFactors
 	p := &Planted{Factors: n, PopularityShare: o.LatentPopularity, NoiseShare: o.LatentNoise}
 	p.UserVectors = dirichletRows(o.Seed, 1, o.Users, n, o.LatentConcentration, o.Parallelism)
-	p.ItemVectors = dirichletRows(o.Seed, 2, o.Items, n, o.LatentConcentration, o.Parallelism)
+	p.ItemMemberships = dirichletRows(o.Seed, 2, o.Items, n, o.LatentConcentration, o.Parallelism)
+	p.ItemVectors = make([]float32, len(p.ItemMemberships))
+	// Topic k ranks the items by a permutation of its own.
+	pr := rand.New(rand.NewPCG(uint64(o.Seed), 3<<56))
+	topicPerms := make([]perm, n)
+	for k := range topicPerms {
+		topicPerms[k] = newPerm(pr, o.Items)
+	}
 	// z_i: the weight of item i's popularity rank, as the Zipf item
 	// sampler draws it.
 	p.Popularity = make([]float64, o.Items)
@@ -82,14 +92,19 @@ func newLatent(o Options, items *idSampler) *latent {
 			defer func() { <-sem }()
 			w := make([]float64, o.Items)
 			var total float64
-			for i := range w {
-				w[i] = float64(p.ItemVectors[int64(i)*int64(n)+int64(k)]) * p.Popularity[i]
+			for r := range o.Items {
+				i := topicPerms[k].apply(uint64(r))
+				w[i] = float64(p.ItemMemberships[i*int64(n)+int64(k)]) * math.Pow(float64(r+1), -o.ZipfS)
 				total += w[i]
 			}
 			if !(total > 0) {
 				// No item loads on this topic (possible only with very
 				// few items): it falls back to popularity.
 				copy(w, p.Popularity)
+				total = 1
+			}
+			for i, x := range w {
+				p.ItemVectors[int64(i)*int64(n)+int64(k)] = float32(x / total)
 			}
 			l.topics[k] = newWeightedSampler(w)
 		}()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sort"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,7 +28,7 @@ func TestLatentVectors(t *testing.T) {
 			n := float64(tc.n)
 			wantMean := 1 / n
 			wantVar := (1 / n) * (1 - 1/n) / (n*tc.c + 1)
-			for name, v := range map[string][]float32{"user": p.UserVectors, "item": p.ItemVectors} {
+			for name, v := range map[string][]float32{"user": p.UserVectors, "item": p.ItemMemberships} {
 				rows := len(v) / tc.n
 				var sum, sq float64
 				for r := range rows {
@@ -128,17 +129,37 @@ func TestLatentConditional(t *testing.T) {
 	}
 	p := g.Planted()
 	n := p.Factors
-	// φ_k(i) from the planted vectors.
+	// φ_k(i): each column a distribution whose ratios to the memberships
+	// v_ik are Zipf weights r^-s over a permutation of the items.
 	phi := make([][]float64, n)
 	for k := range n {
 		phi[k] = make([]float64, o.Items)
-		var s float64
+		var sum float64
+		var ratios []float64
 		for i := range o.Items {
-			phi[k][i] = float64(p.ItemVectors[int(i)*n+k]) * p.Popularity[i]
-			s += phi[k][i]
+			phi[k][i] = float64(p.ItemVectors[int(i)*n+k])
+			sum += phi[k][i]
+			if v := float64(p.ItemMemberships[int(i)*n+k]); v > 1e-30 {
+				ratios = append(ratios, phi[k][i]/v)
+			}
 		}
-		for i := range phi[k] {
-			phi[k][i] /= s
+		if math.Abs(sum-1) > 1e-4 {
+			t.Errorf("topic %d: φ sums to %v", k, sum)
+		}
+		// Sorted descending, the ratios must be c·r^-s at strictly
+		// increasing integer ranks r from 1 (items whose membership is too
+		// small to divide by leave gaps).
+		sort.Sort(sort.Reverse(sort.Float64Slice(ratios)))
+		prev := 0.0
+		for j, q := range ratios {
+			r := math.Pow(ratios[0]/q, 1/gen.DefaultZipfS)
+			if math.Abs(r-math.Round(r)) > 0.01 || math.Round(r) <= prev || (j == 0 && r != 1) {
+				t.Fatalf("topic %d: the %d-th largest φ/v is at rank %.4f, after rank %v: not Zipf over a permutation", k, j+1, r, prev)
+			}
+			prev = math.Round(r)
+		}
+		if len(ratios) < int(o.Items)*9/10 {
+			t.Fatalf("topic %d: only %d of %d memberships usable", k, len(ratios), o.Items)
 		}
 	}
 	closed := func(u int64) []float64 {

@@ -290,6 +290,38 @@ func appendStrs(dst []string, a arrow.Array, base int64) ([]string, error) {
 }
 
 func (l *loader) finish() *Dataset {
+	// Weight 0 means no interaction (package ml's convention): drop.
+	if slices.Contains(l.weights, 0) {
+		keep := 0
+		for r, w := range l.weights {
+			if w == 0 {
+				continue
+			}
+			l.weights[keep], l.times[keep] = w, l.times[r]
+			if l.userIsStr {
+				l.userStrs[keep] = l.userStrs[r]
+			} else {
+				l.userInts[keep] = l.userInts[r]
+			}
+			if l.itemIsStr {
+				l.itemStrs[keep] = l.itemStrs[r]
+			} else {
+				l.itemInts[keep] = l.itemInts[r]
+			}
+			keep++
+		}
+		l.weights, l.times = l.weights[:keep], l.times[:keep]
+		if l.userIsStr {
+			l.userStrs = l.userStrs[:keep]
+		} else {
+			l.userInts = l.userInts[:keep]
+		}
+		if l.itemIsStr {
+			l.itemStrs = l.itemStrs[:keep]
+		} else {
+			l.itemInts = l.itemInts[:keep]
+		}
+	}
 	d := &Dataset{Weights: l.weights, Times: l.times}
 	if l.userIsStr {
 		d.Users, d.UserIDs.Strs = dense(l.userStrs)
@@ -340,8 +372,6 @@ func NewDataset(users, items []int64, weights []float32, times []int64) (*Datase
 			return nil, fmt.Errorf("eval: NewDataset: row %d: weight %v must be finite and non-negative", i+1, w)
 		}
 	}
-	d := &Dataset{Weights: weights, Times: times}
-	d.Users, d.UserIDs.Ints = dense(users)
-	d.Items, d.ItemIDs.Ints = dense(items)
-	return d, nil
+	l := &loader{userInts: slices.Clone(users), itemInts: slices.Clone(items), weights: slices.Clone(weights), times: slices.Clone(times)}
+	return l.finish(), nil
 }

@@ -15,7 +15,9 @@
 // given a dense index, its rank among the distinct ids of the whole file in
 // ascending order (numeric for integers, bytewise for strings). Weights are
 // finite and non-negative (or 1 when no weight is given); NULL ids or times
-// are errors naming the row. Times are compared as integers in the
+// are errors naming the row. A row of weight 0 is no interaction (as in
+// package ml) and is dropped on input, before anything else: row numbers
+// and N below count the rows kept. Times are compared as integers in the
 // column's own unit.
 //
 // # Protocols

@@ -78,7 +78,7 @@ func Evaluate(ctx context.Context, s *Split, m Model, name string, ks []int, thr
 		}
 		p := int(slot[u])
 		copy(lists[p*maxK:], items)
-		rel, _ := s.Test.Row(u)
+		rel, _ := s.Test.Row(int(u))
 		userMetrics(per[p*nk*4:(p+1)*nk*4], items, rel, ks)
 		return nil
 	})

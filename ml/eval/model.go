@@ -69,7 +69,7 @@ func (m *popModel) TopK(ctx context.Context, users []int32, k int, exclude *Inte
 		s := sc.(*scratch)
 		s.stamp++
 		if exclude != nil {
-			row, _ := exclude.Row(u)
+			row, _ := exclude.Row(int(u))
 			for _, i := range row {
 				s.seen[i] = s.stamp
 			}
@@ -136,7 +136,7 @@ func (m *ScoreModel) TopK(ctx context.Context, users []int32, k int, exclude *In
 		m.Score(u, s.scores)
 		var ex []int32
 		if exclude != nil {
-			ex, _ = exclude.Row(u)
+			ex, _ = exclude.Row(int(u))
 		}
 		s.heap.selectTop(s.scores, ex, k)
 		return fn(u, s.heap.items, s.heap.scores)

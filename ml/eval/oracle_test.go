@@ -28,7 +28,7 @@ func writeOracleCSV(t *testing.T, path string, seed uint64) {
 		u := 1000 + 7*rng.IntN(50)
 		// Skewed items: a few popular ones.
 		i := int(math.Floor(45 * math.Pow(rng.Float64(), 2)))
-		fmt.Fprintf(&b, "%d,item-%d,%d,%d\n", u, i, 1+rng.IntN(5), rng.IntN(120))
+		fmt.Fprintf(&b, "%d,item-%d,%d,%d\n", u, i, rng.IntN(6), rng.IntN(120)) // rating 0: no interaction
 	}
 	// Users with a single row, early and late.
 	fmt.Fprintf(&b, "5,item-3,4,0\n6,item-4,2,119\n")
@@ -158,7 +158,7 @@ func TestOracle(t *testing.T) {
 const oracleScript = `
 import csv, json, math, sys
 path, seed, ks = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].strip("[]").split()]
-rows = list(csv.DictReader(open(path)))
+rows = [r for r in csv.DictReader(open(path)) if float(r["rating"]) != 0]
 U = [int(r["user"]) for r in rows]
 I = [r["item"] for r in rows]
 T = [int(r["ts"]) for r in rows]

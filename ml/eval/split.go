@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/riffle-dev/riffle/ml"
 )
 
 // Protocol names a way of holding out test interactions.
@@ -130,12 +132,14 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 			s.TrainRows = append(s.TrainRows, r)
 		}
 	}
-	s.build(d)
+	if err := s.build(d); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // build indexes the train users and items and fills Train and Test.
-func (s *Split) build(d *Dataset) {
+func (s *Split) build(d *Dataset) error {
 	nu, ni := d.UserIDs.Len(), d.ItemIDs.Len()
 	userIdx := make([]int32, nu)
 	itemIdx := make([]int32, ni)
@@ -167,12 +171,15 @@ func (s *Split) build(d *Dataset) {
 	for j, r := range s.TrainRows {
 		users[j], items[j], weights[j] = userIdx[d.Users[r]], itemIdx[d.Items[r]], d.Weights[r]
 	}
-	s.Train = newCSR(len(s.UserOf), len(s.ItemOf), users, items, weights)
+	var err error
+	if s.Train, err = ml.NewInteractions(len(s.UserOf), len(s.ItemOf), users, items, weights); err != nil {
+		return fmt.Errorf("eval: train matrix: %w", err)
+	}
 
 	st := &s.Stats
 	st.TrainRows, st.TestRows = len(s.TrainRows), len(s.TestRows)
 	st.TrainUsers, st.Catalogue = len(s.UserOf), len(s.ItemOf)
-	users, items, weights = users[:0], items[:0], weights[:0]
+	users, items = users[:0], items[:0]
 	for _, r := range s.TestRows {
 		u, i := userIdx[d.Users[r]], itemIdx[d.Items[r]]
 		switch {
@@ -180,13 +187,15 @@ func (s *Split) build(d *Dataset) {
 			st.ColdUserRows++
 		case i < 0:
 			st.ColdItemRows++
-		case s.Train.Has(u, i):
+		case has(s.Train, u, i):
 			st.RepeatRows++
 		default:
-			users, items, weights = append(users, u), append(items, i), append(weights, 1)
+			users, items = append(users, u), append(items, i)
 		}
 	}
-	s.Test = newCSR(len(s.UserOf), len(s.ItemOf), users, items, weights)
+	if s.Test, err = ml.NewInteractions(len(s.UserOf), len(s.ItemOf), users, items, nil); err != nil {
+		return fmt.Errorf("eval: test matrix: %w", err)
+	}
 	st.DuplicateRows = len(users) - len(s.Test.Indices)
 	st.Relevant = len(s.Test.Indices)
 	for u := range s.Test.NumUsers {
@@ -198,4 +207,5 @@ func (s *Split) build(d *Dataset) {
 	for k := range s.Test.Weights {
 		s.Test.Weights[k] = 1
 	}
+	return nil
 }
