@@ -58,12 +58,13 @@ func (d *Dataset) Len() int { return len(d.Users) }
 // Columns names the columns Load reads.
 type Columns struct {
 	// User and Item are integer or string columns.
-	User, Item string
+	User string `json:"user"`
+	Item string `json:"item"`
 	// Weight is a column or an expression (package arrowexec/expr) giving
 	// a number per row; empty means 1 for every row.
-	Weight string
+	Weight string `json:"weight"`
 	// Time is an integer, timestamp or date column.
-	Time string
+	Time string `json:"time"`
 }
 
 // Validate reports missing column names.

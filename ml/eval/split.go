@@ -55,16 +55,22 @@ type Split struct {
 
 // SplitStats counts test rows by fate.
 type SplitStats struct {
-	TrainRows, TestRows int
+	TrainRows int `json:"train_rows"`
+	TestRows  int `json:"test_rows"`
 	// ColdUserRows: the user has no train interaction; ColdItemRows: the
 	// item is not in the catalogue; RepeatRows: the user has the item in
 	// train; DuplicateRows: the pair was already among the user's relevant
 	// items. The rest, Relevant, are the relevant pairs.
-	ColdUserRows, ColdItemRows, RepeatRows, DuplicateRows, Relevant int
+	ColdUserRows  int `json:"cold_user_rows"`
+	ColdItemRows  int `json:"cold_item_rows"`
+	RepeatRows    int `json:"repeat_rows"`
+	DuplicateRows int `json:"duplicate_rows"`
+	Relevant      int `json:"relevant"`
 	// EvalUsers are the train users with at least one relevant item.
-	EvalUsers int
+	EvalUsers int `json:"eval_users"`
 	// TrainUsers and Catalogue are the sizes of the index spaces.
-	TrainUsers, Catalogue int
+	TrainUsers int `json:"train_users"`
+	Catalogue  int `json:"catalogue"`
 }
 
 // NewSplit splits all rows of d with protocol p, holding out testPercent
