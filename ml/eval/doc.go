@@ -86,13 +86,19 @@
 //
 //   - popularity: score(i) = number of distinct train users who have i;
 //     the same for every user.
-//   - random: with u and i the model's dense user and catalogue indices
-//     (ascending-id ranks among train users and catalogue items), seed s,
-//     all arithmetic modulo 2^64 and mix(x) the SplitMix64 output function
+//   - random: user u ranks the catalogue (n items, dense catalogue indices
+//     0..n-1 in ascending id order) by an affine permutation: position j
+//     (0-based) holds item (a·j + b) mod n, and the list is the first K
+//     of them not among u's train items. With u the model's dense user
+//     index (ascending-id rank among train users), s the seed, arithmetic
+//     modulo 2^64 and mix(x) the SplitMix64 output function
 //     (z = x + 0x9e3779b97f4a7c15; z = (z ^ z>>30)·0xbf58476d1ce4e5b9;
-//     z = (z ^ z>>27)·0x94d049bb133111eb; z ^ z>>31):
-//     score(u, i) = (mix(mix(s + u) + i) >> 40) / 2^24. The seed is
-//     riffle eval's --seed (default 1). Same seed, same ranking, on any
+//     z = (z ^ z>>27)·0x94d049bb133111eb; z ^ z>>31): h1 = mix(s + u),
+//     h2 = mix(h1), a = 1 + h1 mod (n−1) (1 when n = 1), then a += 1
+//     until gcd(a, n) = 1, and b = h2 mod n. The score reported at
+//     position j is (n−j)/n. Every item is equally likely at every
+//     position over the users, it costs O(K + |train_u|) per user, and the
+//     seed (riffle eval's --seed, default 1) fixes the ranking on any
 //     machine and at any parallelism.
 //
 // # Tuning
@@ -109,7 +115,7 @@
 // Models rank users in parallel blocks of 256 with per-goroutine scratch
 // (no allocation per user); popularity walks one global order, skipping a
 // user's train items through a stamped marker array, so it costs
-// O(K + |train_u|) per user. Score-based models select the top K with a
+// O(K + |train_u|) per user, as does random. Score-based models select the top K with a
 // bounded heap over a reused score buffer. Metrics are computed inside the
 // ranking callback into a per-user slot, so no list is kept beyond the K
 // item indices needed for coverage.

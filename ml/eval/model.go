@@ -57,6 +57,18 @@ type popModel struct {
 }
 
 func (m *popModel) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(int32, []int32, []float32) error) error {
+	return walkTopK(ctx, len(m.counts), users, k, exclude, threads, nil, func(_ [2]uint64, j int) (int32, float32) {
+		i := m.order[j]
+		return i, m.counts[i]
+	}, fn)
+}
+
+// walkTopK serves models whose ranking of user u is a sequence of all n
+// items, at(begin(u), j) being the item at position j and its score (begin
+// may be nil): it takes the first k not in exclude, in O(k + |exclude_u|)
+// per user, the exclusions marked in a stamped array.
+func walkTopK(ctx context.Context, n int, users []int32, k int, exclude *Interactions, threads int,
+	begin func(u int32) [2]uint64, at func(st [2]uint64, j int) (int32, float32), fn func(int32, []int32, []float32) error) error {
 	type scratch struct {
 		seen   []int32 // seen[i] == stamp: i is excluded for this user
 		stamp  int32
@@ -64,7 +76,7 @@ func (m *popModel) TopK(ctx context.Context, users []int32, k int, exclude *Inte
 		scores []float32
 	}
 	return forUsers(ctx, users, threads, func() any {
-		return &scratch{seen: make([]int32, len(m.counts)), items: make([]int32, 0, k), scores: make([]float32, 0, k)}
+		return &scratch{seen: make([]int32, n), items: make([]int32, 0, k), scores: make([]float32, 0, k)}
 	}, func(sc any, u int32) error {
 		s := sc.(*scratch)
 		s.stamp++
@@ -75,21 +87,22 @@ func (m *popModel) TopK(ctx context.Context, users []int32, k int, exclude *Inte
 			}
 		}
 		s.items, s.scores = s.items[:0], s.scores[:0]
-		for _, i := range m.order {
-			if len(s.items) == k {
-				break
-			}
-			if s.seen[i] != s.stamp {
+		var st [2]uint64
+		if begin != nil {
+			st = begin(u)
+		}
+		for j := 0; j < n && len(s.items) < k; j++ {
+			if i, score := at(st, j); s.seen[i] != s.stamp {
 				s.items = append(s.items, i)
-				s.scores = append(s.scores, m.counts[i])
+				s.scores = append(s.scores, score)
 			}
 		}
 		return fn(u, s.items, s.scores)
 	})
 }
 
-// Random is the random baseline: user u's score of item i is
-// hash(Seed, u, i) (see doc.go), a fixed pseudo-random ranking per seed.
+// Random is the random baseline: user u ranks the catalogue by a
+// pseudo-random affine permutation drawn from (Seed, u) (see doc.go).
 type Random struct{ Seed uint64 }
 
 // Name implements Trainer.
@@ -97,13 +110,41 @@ func (Random) Name() string { return "random" }
 
 // Fit implements Trainer.
 func (r Random) Fit(_ context.Context, train *Interactions) (Model, error) {
-	seed := r.Seed
-	return &ScoreModel{NumItems: train.NumItems, Score: func(u int32, dst []float32) {
-		hu := splitmix64(seed + uint64(u))
-		for i := range dst {
-			dst[i] = float32(splitmix64(hu+uint64(i))>>40) / (1 << 24)
+	return &randModel{seed: r.Seed, n: uint64(train.NumItems)}, nil
+}
+
+type randModel struct{ seed, n uint64 }
+
+// perm returns user u's permutation: the item at position j is
+// (a·j + b) mod n.
+func (m *randModel) perm(u int32) (a, b uint64) {
+	h1 := splitmix64(m.seed + uint64(u))
+	h2 := splitmix64(h1)
+	a = 1
+	if m.n > 1 {
+		a = 1 + h1%(m.n-1)
+		for gcd(a, m.n) != 1 {
+			a++
 		}
-	}}, nil
+	}
+	return a, h2 % max(m.n, 1)
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func (m *randModel) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(int32, []int32, []float32) error) error {
+	n := m.n
+	return walkTopK(ctx, int(n), users, k, exclude, threads, func(u int32) [2]uint64 {
+		a, b := m.perm(u)
+		return [2]uint64{a, b}
+	}, func(st [2]uint64, j int) (int32, float32) {
+		return int32((st[0]*uint64(j) + st[1]) % n), float32(n-uint64(j)) / float32(n)
+	}, fn)
 }
 
 // splitmix64 is the SplitMix64 output function applied to x + golden gamma.

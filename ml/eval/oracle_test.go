@@ -214,13 +214,25 @@ def case(protocol, P):
     pop = {i: len({U[r] for r in train if I[r] == i}) for i in cat}
     scorers = {
         "popularity": lambda u, i: float(pop[i]),
-        "random": lambda u, i: (mix((mix((seed + uidx[u]) & M64) + iidx[i]) & M64) >> 40) / 2.0**24,
         "fixed": lambda u, i: float((uidx[u] * 31 + iidx[i] * 17) % 5),
     }
     metrics = {}
-    for name, score in scorers.items():
+    def random_order(u):
+        n = len(cat)
+        h1 = mix((seed + uidx[u]) & M64)
+        h2 = mix(h1)
+        a = 1 + h1 % (n - 1) if n > 1 else 1
+        while math.gcd(a, n) != 1:
+            a += 1
+        b = h2 % n
+        return [cat[(a * j + b) % n] for j in range(n)]
+    for name in ["popularity", "random", "fixed"]:
         ranked = {}
         for u in evalu:
+            if name == "random":
+                ranked[u] = [i for i in random_order(u) if i not in has[u]]
+                continue
+            score = scorers[name]
             cands = [i for i in cat if i not in has[u]]
             ranked[u] = sorted(cands, key=lambda i: (-score(u, i), iidx[i]))
         byk = {}

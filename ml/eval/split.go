@@ -95,9 +95,15 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 	if testPercent < 1 || testPercent > 99 {
 		return nil, fmt.Errorf("eval: test percent %d must be in [1, 99]", testPercent)
 	}
-	// Time order; ties in time keep row order.
+	// Time order; ties in time keep row order. (time, row) is unique, so
+	// an unstable sort gives the one order.
 	order := slices.Clone(rows)
-	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(d.Times[a], d.Times[b]) })
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(d.Times[a], d.Times[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	isTest := make([]bool, d.Len())
 	switch p {
 	case GlobalTime:
@@ -106,14 +112,24 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 			isTest[r] = true
 		}
 	case UserTime, LeaveLastOut:
-		// Each user's rows in time order, users one after another.
-		byUser := slices.Clone(order)
-		slices.SortStableFunc(byUser, func(a, b int32) int { return cmp.Compare(d.Users[a], d.Users[b]) })
-		for lo := 0; lo < len(byUser); {
-			hi := lo + 1
-			for hi < len(byUser) && d.Users[byUser[hi]] == d.Users[byUser[lo]] {
-				hi++
-			}
+		// Each user's rows in time order, users one after another: a
+		// counting sort by user of the time order.
+		start := make([]int, d.UserIDs.Len()+1)
+		for _, r := range order {
+			start[d.Users[r]+1]++
+		}
+		for u := range d.UserIDs.Len() {
+			start[u+1] += start[u]
+		}
+		byUser := make([]int32, len(order))
+		next := slices.Clone(start[:len(start)-1])
+		for _, r := range order {
+			u := d.Users[r]
+			byUser[next[u]] = r
+			next[u]++
+		}
+		for u := range d.UserIDs.Len() {
+			lo, hi := start[u], start[u+1]
 			n := hi - lo
 			nTest := n * testPercent / 100
 			if p == LeaveLastOut {
@@ -125,7 +141,6 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 			for _, r := range byUser[hi-nTest : hi] {
 				isTest[r] = true
 			}
-			lo = hi
 		}
 	default:
 		return nil, fmt.Errorf("eval: unknown protocol %q", p)
