@@ -147,6 +147,15 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			}
 		}
 	}
+	// The kernels index fixed by these without bounds checks.
+	if len(m.Indptr) != m.NumUsers+1 || m.Indptr[0] != 0 || m.Indptr[m.NumUsers] != int64(len(m.Indices)) || len(m.Weights) != len(m.Indices) {
+		return fmt.Errorf("ml: solve: interactions are not a valid CSR matrix")
+	}
+	for _, i := range m.Indices {
+		if i < 0 || int(i) >= m.NumItems {
+			return fmt.Errorf("ml: solve: interaction column %d out of range [0,%d)", i, m.NumItems)
+		}
+	}
 	g32 := make([]float32, k*k)
 	for i, v := range gram {
 		g32[i] = float32(v)
@@ -244,9 +253,10 @@ type solver struct {
 }
 
 type scratch struct {
-	r, p, ap []float32 // CG
-	a, b     []float64 // Cholesky
-	y        []float64
+	r, p, ap     []float32 // CG vectors
+	c, cm1, zero []float32 // CG per-interaction coefficients
+	a, b         []float64 // Cholesky
+	y            []float64
 }
 
 func newScratch(k int, s Solver) *scratch {
@@ -292,15 +302,26 @@ func (s *solver) cg(idx []int32, w []float32, lambda float64, x []float32, sc *s
 	alpha := float32(s.cfg.Alpha)
 	lam := float32(lambda)
 	r, p, ap := sc.r, sc.p, sc.ap
+	// Per-interaction coefficients: c = 1 + αw and c − 1 = αw.
+	if cap(sc.c) < len(idx) {
+		sc.c, sc.cm1, sc.zero = make([]float32, len(idx)), make([]float32, len(idx)), make([]float32, len(idx))
+	}
+	c, cm1, zero := sc.c[:len(idx)], sc.cm1[:len(idx)], sc.zero[:len(idx)]
+	for n, v := range w {
+		cm1[n] = alpha * v
+		c[n] = 1 + cm1[n]
+	}
 	// r = b − A x = Σ [c − (c−1)(f·x)] f − (G + λI) x
 	symv(s.gram32, k, x, r)
 	for j := range r {
 		r[j] = -r[j] - lam*x[j]
 	}
-	for n, i := range idx {
-		f := s.fixed[int(i)*k : int(i)*k+k]
-		cm1 := alpha * w[n]
-		axpy(1+cm1-cm1*dot(f, x), f, r)
+	for n := range cm1 {
+		cm1[n] = -cm1[n]
+	}
+	gatherDotAxpy(s.fixed, k, idx, c, cm1, x, r)
+	for n := range cm1 {
+		cm1[n] = -cm1[n]
 	}
 	copy(p, r)
 	rs := float64(dot(r, r))
@@ -311,10 +332,7 @@ func (s *solver) cg(idx []int32, w []float32, lambda float64, x []float32, sc *s
 		}
 		symv(s.gram32, k, p, ap)
 		axpy(lam, p, ap)
-		for n, i := range idx {
-			f := s.fixed[int(i)*k : int(i)*k+k]
-			axpy(alpha*w[n]*dot(f, p), f, ap)
-		}
+		gatherDotAxpy(s.fixed, k, idx, zero, cm1, p, ap)
 		pap := float64(dot(p, ap))
 		if math.IsNaN(pap) || math.IsInf(pap, 0) {
 			return fmt.Sprintf("conjugate gradient: pᵀAp is %g at step %d (a NaN or infinite input)", pap, step)

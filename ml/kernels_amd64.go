@@ -1,0 +1,38 @@
+//go:build amd64 && !purego
+
+package ml
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 selects the assembly kernels of kernels_amd64.s. Build with
+// -tags purego to use the portable Go kernels everywhere.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// gatherDotAxpyAVX2 does, for j < n with f = fixed[idx[j]*k:][:k]:
+// y += (ca[j] + cb[j]·(f·x))·f. k must be a positive multiple of 8.
+//
+//go:noescape
+func gatherDotAxpyAVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32)
+
+// symvAVX2 writes gm·x into y for a symmetric row-major k×k gm; k a positive
+// multiple of 8.
+//
+//go:noescape
+func symvAVX2(gm *float32, k int, x, y *float32)
+
+// dotAVX2 returns a·b over k elements, k a positive multiple of 8.
+//
+//go:noescape
+func dotAVX2(a, b *float32, k int) float32
+
+// axpyAVX2 does y += a·x over k elements, k a positive multiple of 8.
+//
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, k int)
+
+// score4x16AVX2 writes the 4×16 block of dot products of the four user rows
+// u0..u3 (k elements each) with a panel of 16 item rows stored transposed
+// (panel[t*16+j] is item j's element t) into out, rows ldo apart.
+//
+//go:noescape
+func score4x16AVX2(k int, u0, u1, u2, u3, panel, out *float32, ldo int)
