@@ -19,27 +19,13 @@ var (
 	benchUI   *Interactions
 )
 
-// skewed draws nnz interactions: users uniform, items with density ∝
-// 1/√rank (a few hits, a long tail) under a fixed shuffle of item ids.
-func skewed(users, items, nnz int, seed uint64) *Interactions {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	perm := rng.Perm(items)
-	us, is, ws := make([]int32, nnz), make([]int32, nnz), make([]float32, nnz)
-	for j := range us {
-		r := rng.Float64()
-		us[j] = int32(rng.IntN(users))
-		is[j] = int32(perm[int(float64(items)*r*r)])
-		ws[j] = float32(1 + rng.IntN(5))
-	}
-	m, err := NewInteractions(users, items, us, is, ws)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 func benchData() *Interactions {
-	benchOnce.Do(func() { benchUI = skewed(100_000, 20_000, 5_000_000, 1) })
+	benchOnce.Do(func() {
+		var err error
+		if benchUI, err = SkewedInteractions(100_000, 20_000, 5_000_000, 1); err != nil {
+			panic(err)
+		}
+	})
 	return benchUI
 }
 
