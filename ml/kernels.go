@@ -80,7 +80,14 @@ func gatherDotAxpy(fixed []float32, k int, idx []int32, ca, cb, x, y []float32) 
 	if useAVX2 && k%8 == 0 {
 		_, _ = ca[len(idx)-1], cb[len(idx)-1]
 		_, _ = x[k-1], y[k-1]
-		gatherDotAxpyAVX2(&fixed[0], k, &idx[0], len(idx), &ca[0], &cb[0], &x[0], &y[0])
+		done := 0
+		if k%16 == 0 && len(idx) >= 4 {
+			done = len(idx) &^ 3
+			gatherDotAxpy4AVX2(&fixed[0], k, &idx[0], done, &ca[0], &cb[0], &x[0], &y[0])
+		}
+		if done < len(idx) {
+			gatherDotAxpyAVX2(&fixed[0], k, &idx[done], len(idx)-done, &ca[done], &cb[done], &x[0], &y[0])
+		}
 		return
 	}
 	gatherDotAxpyGo(fixed, k, idx, ca, cb, x, y)

@@ -36,3 +36,9 @@ func axpyAVX2(a float32, x, y *float32, k int)
 //
 //go:noescape
 func score4x16AVX2(k int, u0, u1, u2, u3, panel, out *float32, ldo int)
+
+// gatherDotAxpy4AVX2 is gatherDotAxpyAVX2 four interactions at a time; n a
+// multiple of 4, k a positive multiple of 16.
+//
+//go:noescape
+func gatherDotAxpy4AVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32)

@@ -247,3 +247,108 @@ sc_loop:
 	VMOVUPS Y7, 32(DI)
 	VZEROUPPER
 	RET
+
+// func gatherDotAxpy4AVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32)
+// gatherDotAxpyAVX2 four interactions at a time: the four dot products run
+// as independent chains (two accumulators each) and y is loaded and stored
+// once per four rows. n must be a multiple of 4, k of 16.
+TEXT ·gatherDotAxpy4AVX2(SB), NOSPLIT, $0-64
+	MOVQ fixed+0(FP), SI
+	MOVQ k+8(FP), R13
+	MOVQ idx+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ ca+32(FP), R8
+	MOVQ cb+40(FP), R9
+	MOVQ x+48(FP), DI
+	MOVQ y+56(FP), R10
+	SHLQ $2, R13            // row bytes
+	SHRQ $2, CX             // groups of four
+	TESTQ CX, CX
+	JEQ g4_done
+
+g4_group:
+	MOVLQSX (BX), AX
+	IMULQ R13, AX
+	ADDQ SI, AX             // row 0
+	MOVLQSX 4(BX), DX
+	IMULQ R13, DX
+	ADDQ SI, DX             // row 1
+	MOVLQSX 8(BX), R11
+	IMULQ R13, R11
+	ADDQ SI, R11            // row 2
+	MOVLQSX 12(BX), R12
+	IMULQ R13, R12
+	ADDQ SI, R12            // row 3
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ R14, R14
+
+g4_dot:
+	VMOVUPS (DI)(R14*1), Y8
+	VMOVUPS 32(DI)(R14*1), Y9
+	VFMADD231PS (AX)(R14*1), Y8, Y0
+	VFMADD231PS 32(AX)(R14*1), Y9, Y1
+	VFMADD231PS (DX)(R14*1), Y8, Y2
+	VFMADD231PS 32(DX)(R14*1), Y9, Y3
+	VFMADD231PS (R11)(R14*1), Y8, Y4
+	VFMADD231PS 32(R11)(R14*1), Y9, Y5
+	VFMADD231PS (R12)(R14*1), Y8, Y6
+	VFMADD231PS 32(R12)(R14*1), Y9, Y7
+	ADDQ $64, R14
+	CMPQ R14, R13
+	JLT g4_dot
+
+	// Reduce to X0 = [d0, d1, d2, d3].
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y5, Y4, Y4
+	VADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VHADDPS Y4, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	// Coefficients ca + cb·d, one per row, broadcast.
+	VMOVUPS (R8), X1
+	VFMADD231PS (R9), X0, X1
+	VBROADCASTSS X1, Y10
+	VSHUFPS $0x55, X1, X1, X11
+	VBROADCASTSS X11, Y11
+	VSHUFPS $0xAA, X1, X1, X12
+	VBROADCASTSS X12, Y12
+	VSHUFPS $0xFF, X1, X1, X13
+	VBROADCASTSS X13, Y13
+	XORQ R14, R14
+
+g4_axpy:
+	VMOVUPS (R10)(R14*1), Y0
+	VMOVUPS 32(R10)(R14*1), Y1
+	VFMADD231PS (AX)(R14*1), Y10, Y0
+	VFMADD231PS 32(AX)(R14*1), Y10, Y1
+	VFMADD231PS (DX)(R14*1), Y11, Y0
+	VFMADD231PS 32(DX)(R14*1), Y11, Y1
+	VFMADD231PS (R11)(R14*1), Y12, Y0
+	VFMADD231PS 32(R11)(R14*1), Y12, Y1
+	VFMADD231PS (R12)(R14*1), Y13, Y0
+	VFMADD231PS 32(R12)(R14*1), Y13, Y1
+	VMOVUPS Y0, (R10)(R14*1)
+	VMOVUPS Y1, 32(R10)(R14*1)
+	ADDQ $64, R14
+	CMPQ R14, R13
+	JLT g4_axpy
+
+	ADDQ $16, BX
+	ADDQ $16, R8
+	ADDQ $16, R9
+	DECQ CX
+	JNE g4_group
+
+g4_done:
+	VZEROUPPER
+	RET

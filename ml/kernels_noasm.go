@@ -7,6 +7,9 @@ const useAVX2 = false
 func gatherDotAxpyAVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32) {
 	panic("unreachable")
 }
+func gatherDotAxpy4AVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32) {
+	panic("unreachable")
+}
 func symvAVX2(gm *float32, k int, x, y *float32)                        { panic("unreachable") }
 func dotAVX2(a, b *float32, k int) float32                              { panic("unreachable") }
 func axpyAVX2(a float32, x, y *float32, k int)                          { panic("unreachable") }

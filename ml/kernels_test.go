@@ -47,7 +47,7 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 		const items = 50
 		fixed := randFactors(rng, items*k, 1)
-		idx := []int32{0, 49, 7, 7, 23}
+		idx := []int32{0, 49, 7, 7, 23, 11, 3, 49, 0, 31, 30}
 		ca, cb := randFactors(rng, len(idx), 1), randFactors(rng, len(idx), 1)
 		g1, g2 := append([]float32(nil), y...), append([]float32(nil), y...)
 		gatherDotAxpy(fixed, k, idx, ca, cb, x, g1)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -36,15 +37,19 @@ var ErrNumerical = errors.New("ml: numerical trouble")
 
 // RowError reports numerical trouble in one row's solve.
 type RowError struct {
-	Side   string // "user" or "item" when known (Train sets it), else ""
-	Row    int    // the row's dense index
-	Reason string
+	Side   string  // "user" or "item" when known (Train sets it), else ""
+	Row    int     // the lowest failing row's dense index
+	Reason string  // what went wrong in that row
+	Failed []int32 // every failing row, ascending (Row is Failed[0])
 }
 
 func (e *RowError) Error() string {
 	side := e.Side
 	if side == "" {
 		side = "row"
+	}
+	if len(e.Failed) > 1 {
+		return fmt.Sprintf("ml: %s %d: %s (and %d more %ss)", side, e.Row, e.Reason, len(e.Failed)-1, side)
 	}
 	return fmt.Sprintf("ml: %s %d: %s", side, e.Row, e.Reason)
 }
@@ -126,8 +131,9 @@ func sideError(err error, side string, it int) error {
 // FᵀC_rF = FᵀF + Σ_{i∈I_r} (c_ri − 1) f_i f_iᵀ. The solution is written to
 // dst[r*K:(r+1)*K]; with SolverCG the value found there is the warm start.
 // Rows are solved in parallel on cfg.Threads goroutines. On numerical
-// trouble it returns a *RowError for the lowest failing row (rows that did
-// not fail keep their new values; a failed row's dst is unspecified).
+// trouble it returns a *RowError naming the lowest failing row and listing
+// all of them; each failed row is rolled back to the value it had before
+// the call, the others keep their new values.
 func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32, gram []float64, dst []float32, rows []int32) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -164,6 +170,7 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 	var (
 		mu     sync.Mutex
 		first  *RowError
+		failed []int32
 		bufs   = make([]*scratch, cfg.Threads)
 		worker atomic.Int32
 	)
@@ -180,6 +187,7 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			}
 			if reason := s.solve(r, sc); reason != "" {
 				mu.Lock()
+				failed = append(failed, int32(r))
 				if first == nil || r < first.Row {
 					first = &RowError{Row: r, Reason: reason}
 				}
@@ -192,6 +200,8 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 		return err
 	}
 	if first != nil {
+		slices.Sort(failed)
+		first.Failed = failed
 		return first
 	}
 	return nil
@@ -257,13 +267,14 @@ type scratch struct {
 	c, cm1, zero []float32 // CG per-interaction coefficients
 	a, b         []float64 // Cholesky
 	y            []float64
+	prev         []float32 // the row's factor before the solve, for rollback
 }
 
 func newScratch(k int, s Solver) *scratch {
 	if s == SolverCholesky {
-		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k)}
+		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), prev: make([]float32, k)}
 	}
-	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k)}
+	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k), prev: make([]float32, k)}
 }
 
 // solve solves row r into dst and returns "" or the reason it failed.
@@ -278,6 +289,7 @@ func (s *solver) solve(r int, sc *scratch) string {
 	}
 	lambda := s.cfg.rowLambda(wsum, s.m.NumItems)
 	x := s.dst[r*k : (r+1)*k]
+	copy(sc.prev, x)
 	var reason string
 	if s.cfg.Solver == SolverCholesky {
 		reason = s.cholesky(idx, w, lambda, x, sc)
@@ -287,9 +299,13 @@ func (s *solver) solve(r int, sc *scratch) string {
 	if reason == "" {
 		for _, v := range x {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return "solution has a NaN or infinite factor"
+				reason = "solution has a NaN or infinite factor"
+				break
 			}
 		}
+	}
+	if reason != "" {
+		copy(x, sc.prev) // roll the row back
 	}
 	return reason
 }
