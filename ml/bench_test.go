@@ -42,6 +42,7 @@ func BenchmarkIteration(b *testing.B) {
 				ctx := context.Background()
 				b.ReportAllocs()
 				b.ResetTimer()
+				c0 := cpuTime()
 				for range b.N {
 					gramThreads(m.ItemFactors, k, g, cfg.Threads)
 					if err := SolveRows(ctx, cfg, ui, m.ItemFactors, g, m.UserFactors, nil); err != nil {
@@ -52,6 +53,7 @@ func BenchmarkIteration(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(float64(cpuTime()-c0)/1e9/float64(b.N), "cpu-s/op")
 				b.ReportMetric(float64(ui.NNZ())*float64(b.N)/b.Elapsed().Seconds(), "interactions/s")
 			})
 		}
@@ -82,13 +84,17 @@ func BenchmarkTopK(b *testing.B) {
 				UserFactors: randFactors(rng, ui.NumUsers*k, 0.3), ItemFactors: randFactors(rng, ui.NumItems*k, 0.3)}
 			b.ReportAllocs()
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				if err := m.TopK(context.Background(), nil, 10, ui, 0, func(int32, []int32, []float32) error { return nil }); err != nil {
 					b.Fatal(err)
 				}
 			}
 			flops := 2 * float64(m.NumUsers) * float64(m.NumItems) * float64(k) * float64(b.N)
+			cpu := float64(cpuTime()-c0) / 1e9
+			b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 		})
 	}
 }

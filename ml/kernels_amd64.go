@@ -42,3 +42,9 @@ func score4x16AVX2(k int, u0, u1, u2, u3, panel, out *float32, ldo int)
 //
 //go:noescape
 func gatherDotAxpy4AVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32)
+
+// gramRank4AVX2 adds Σ_{r<4} y_r y_rᵀ for four float64 rows of k (a
+// positive multiple of 4) to the k×k gm, each row a from column a&^3 on.
+//
+//go:noescape
+func gramRank4AVX2(y *float64, k int, gm *float64)

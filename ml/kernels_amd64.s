@@ -352,3 +352,46 @@ g4_axpy:
 g4_done:
 	VZEROUPPER
 	RET
+
+// func gramRank4AVX2(y *float64, k int, gm *float64)
+// gm += Σ_{r<4} y_r y_rᵀ for the four float64 rows y_r = y[r*k:(r+1)*k],
+// each row a of gm updated from column a&^3 on (the upper triangle plus a
+// few entries the caller mirrors over). k must be a positive multiple of 4.
+TEXT ·gramRank4AVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), SI
+	MOVQ k+8(FP), DX
+	MOVQ gm+16(FP), DI
+	MOVQ DX, R13
+	SHLQ $3, R13            // row bytes
+	LEAQ (SI)(R13*1), R8    // y1
+	LEAQ (R8)(R13*1), R9    // y2
+	LEAQ (R9)(R13*1), R10   // y3
+	MOVQ DI, R11            // gm row a
+	XORQ AX, AX             // a
+
+gr_row:
+	VBROADCASTSD (SI)(AX*8), Y0
+	VBROADCASTSD (R8)(AX*8), Y1
+	VBROADCASTSD (R9)(AX*8), Y2
+	VBROADCASTSD (R10)(AX*8), Y3
+	MOVQ AX, BX
+	ANDQ $-4, BX
+
+gr_col:
+	VMULPD (SI)(BX*8), Y0, Y5
+	VFMADD231PD (R8)(BX*8), Y1, Y5
+	VMOVUPD (R11)(BX*8), Y4
+	VFMADD231PD (R9)(BX*8), Y2, Y4
+	VFMADD231PD (R10)(BX*8), Y3, Y4
+	VADDPD Y5, Y4, Y4
+	VMOVUPD Y4, (R11)(BX*8)
+	ADDQ $4, BX
+	CMPQ BX, DX
+	JLT gr_col
+
+	ADDQ R13, R11
+	INCQ AX
+	CMPQ AX, DX
+	JLT gr_row
+	VZEROUPPER
+	RET

@@ -295,8 +295,13 @@ func TestCGConvergesToCholesky(t *testing.T) {
 }
 
 func TestGramAndUpdate(t *testing.T) {
-	const n, k = 5000, 7
-	rng := rand.New(rand.NewPCG(9, 10))
+	for _, k := range []int{7, 8, 36} { // 8 and 36: the assembly kernel
+		testGramAndUpdate(t, 5001, k)
+	}
+}
+
+func testGramAndUpdate(t *testing.T, n, k int) {
+	rng := rand.New(rand.NewPCG(9, uint64(k)))
 	y := randFactors(rng, n*k, 1)
 	g := make([]float64, k*k)
 	Gram(y, k, g)

@@ -498,8 +498,22 @@ func gramThreads(factors []float32, k int, dst []float64, threads int) {
 	}
 }
 
-// gramRows adds the upper triangle of rowsᵀrows into g.
+// gramRows adds the upper triangle of rowsᵀrows into g (and, with the
+// assembly kernel, a few entries below the diagonal that Gram mirrors
+// over).
 func gramRows(rows []float32, k int, g []float64) {
+	if useAVX2 && k%4 == 0 {
+		y := make([]float64, 4*k)
+		_ = g[k*k-1]
+		for off := 0; off < len(rows); off += 4 * k {
+			clear(y)
+			for j, v := range rows[off:min(off+4*k, len(rows))] {
+				y[j] = float64(v)
+			}
+			gramRank4AVX2(&y[0], k, &g[0])
+		}
+		return
+	}
 	y := make([]float64, k)
 	for off := 0; off+k <= len(rows); off += k {
 		for j, v := range rows[off : off+k] {
