@@ -107,3 +107,23 @@ func axpy64(a float64, x, y []float64) {
 		y[i] += a * v
 	}
 }
+
+// firstAbove returns the first index of row whose value is > thr (NaN never
+// is), or len(row): the top-K scan's skip over scores that cannot enter a
+// full heap.
+func firstAbove(row []float32, thr float32) int {
+	j := 0
+	if useAVX2 {
+		if n := len(row) &^ 7; n > 0 {
+			if j = firstAboveAVX2(&row[0], n, thr); j < n {
+				return j
+			}
+		}
+	}
+	for ; j < len(row); j++ {
+		if row[j] > thr {
+			return j
+		}
+	}
+	return j
+}

@@ -48,3 +48,9 @@ func gatherDotAxpy4AVX2(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *
 //
 //go:noescape
 func gramRank4AVX2(y *float64, k int, gm *float64)
+
+// firstAboveAVX2 returns the first i < n with p[i] > thr (false for NaN),
+// else n; n a multiple of 8.
+//
+//go:noescape
+func firstAboveAVX2(p *float32, n int, thr float32) int

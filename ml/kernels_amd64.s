@@ -395,3 +395,35 @@ gr_col:
 	JLT gr_row
 	VZEROUPPER
 	RET
+
+// func firstAboveAVX2(p *float32, n int, thr float32) int
+// The first i < n with p[i] > thr (false for NaN), else n; n a multiple
+// of 8.
+TEXT ·firstAboveAVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS thr+16(FP), Y1
+	XORQ AX, AX
+
+fa_loop:
+	CMPQ AX, CX
+	JGE fa_none
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $0x1E, Y1, Y0, Y2
+	VMOVMSKPS Y2, DX
+	TESTL DX, DX
+	JNE fa_found
+	ADDQ $8, AX
+	JMP fa_loop
+
+fa_found:
+	BSFL DX, DX
+	ADDQ DX, AX
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+fa_none:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET

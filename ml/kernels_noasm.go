@@ -15,3 +15,4 @@ func dotAVX2(a, b *float32, k int) float32                              { panic(
 func axpyAVX2(a float32, x, y *float32, k int)                          { panic("unreachable") }
 func score4x16AVX2(k int, u0, u1, u2, u3, panel, out *float32, ldo int) { panic("unreachable") }
 func gramRank4AVX2(y *float64, k int, gm *float64)                      { panic("unreachable") }
+func firstAboveAVX2(p *float32, n int, thr float32) int                 { panic("unreachable") }

@@ -59,3 +59,28 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstAbove(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for n := 0; n < 70; n++ {
+		for trial := 0; trial < 20; trial++ {
+			row := randFactors(rng, n, 1)
+			for i := range row {
+				if rng.IntN(10) == 0 {
+					row[i] = float32(math.NaN())
+				}
+			}
+			thr := float32(rng.NormFloat64() + 1.5)
+			want := len(row)
+			for i, v := range row {
+				if v > thr {
+					want = i
+					break
+				}
+			}
+			if got := firstAbove(row, thr); got != want {
+				t.Fatalf("n=%d: firstAbove = %d, want %d (row %v, thr %v)", n, got, want, row, thr)
+			}
+		}
+	}
+}

@@ -133,17 +133,21 @@ func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, panels []f
 			h := &s.heaps[b]
 			row := s.scores[b*topkItemTile : b*topkItemTile+nt]
 			e := ex[b]
-			for j, v := range row {
-				if !h.full() || v > h.scores[0] {
-					it := int32(t0 + j)
-					for len(e) > 0 && e[0] < it {
-						e = e[1:]
+			for j := 0; j < len(row); j++ {
+				if h.full() {
+					// Items ascend, so a later equal score never wins.
+					if j += firstAbove(row[j:], h.scores[0]); j == len(row) {
+						break
 					}
-					if len(e) > 0 && e[0] == it {
-						continue
-					}
-					h.push(it, v)
 				}
+				it := int32(t0 + j)
+				for len(e) > 0 && e[0] < it {
+					e = e[1:]
+				}
+				if len(e) > 0 && e[0] == it {
+					continue
+				}
+				h.push(it, row[j])
 			}
 			// Drop exclusions left behind in this tile.
 			for len(e) > 0 && int(e[0]) < t1 {
