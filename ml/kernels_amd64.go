@@ -54,3 +54,15 @@ func gramRank4AVX2(y *float64, k int, gm *float64)
 //
 //go:noescape
 func firstAboveAVX2(p *float32, n int, thr float32) int
+
+// fmaPeakAVX2 and fmaPeakAVX512 run n rounds of 12 independent FMAs (8-
+// and 16-wide) for BenchmarkPeak, the FLOP/s ceiling the kernels are
+// compared with.
+//
+//go:noescape
+func fmaPeakAVX2(n int)
+
+//go:noescape
+func fmaPeakAVX512(n int)
+
+var hasAVX512 = cpu.X86.HasAVX512F
