@@ -295,8 +295,13 @@ func TestCGConvergesToCholesky(t *testing.T) {
 }
 
 func TestGramAndUpdate(t *testing.T) {
-	const n, k = 5000, 7
-	rng := rand.New(rand.NewPCG(9, 10))
+	for _, k := range []int{7, 8, 36} { // 8 and 36: the assembly kernel
+		testGramAndUpdate(t, 5001, k)
+	}
+}
+
+func testGramAndUpdate(t *testing.T, n, k int) {
+	rng := rand.New(rand.NewPCG(9, uint64(k)))
 	y := randFactors(rng, n*k, 1)
 	g := make([]float64, k*k)
 	Gram(y, k, g)
@@ -425,21 +430,49 @@ func TestNumericalTroubleNamesRow(t *testing.T) {
 	Gram(y, k, g)
 	const bad = 5
 	y[bad*k+2] = float32(math.NaN())
-	firstUser := -1
-	for u := users - 1; u >= 0; u-- {
+	var affected []int32
+	for u := 0; u < users; u++ {
 		if idx, _ := ui.Row(u); slices.Contains(idx, bad) {
-			firstUser = u
+			affected = append(affected, int32(u))
 		}
 	}
-	if firstUser < 0 {
-		t.Fatal("no user has the bad item")
+	if len(affected) < 2 {
+		t.Fatal("fewer than two users have the bad item")
 	}
 	for _, s := range []Solver{SolverCG, SolverCholesky} {
-		err = SolveRows(ctx, Config{Factors: k, Regularization: 0.1, Alpha: 1, Solver: s, Threads: 2}, ui, y, g, make([]float32, users*k), nil)
-		if !errors.As(err, &re) || !errors.Is(err, ErrNumerical) || re.Row != firstUser {
-			t.Fatalf("%v with a NaN factor: got %v, want a RowError for user %d", s, err, firstUser)
+		start := randFactors(rng, users*k, 0.1)
+		dst := slices.Clone(start)
+		err = SolveRows(ctx, Config{Factors: k, Regularization: 0.1, Alpha: 1, Solver: s, Threads: 2}, ui, y, g, dst, nil)
+		if !errors.As(err, &re) || !errors.Is(err, ErrNumerical) || re.Row != int(affected[0]) || !slices.Equal(re.Failed, affected) {
+			t.Fatalf("%v with a NaN factor: got %v, want a RowError for users %v", s, err, affected)
+		}
+		// Failed rows are rolled back; the others are solved.
+		for u := 0; u < users; u++ {
+			same := slices.Equal(dst[u*k:u*k+k], start[u*k:u*k+k])
+			if same != slices.Contains(affected, int32(u)) {
+				t.Fatalf("%v: user %d unchanged=%v, failed=%v", s, u, same, slices.Contains(affected, int32(u)))
+			}
 		}
 		t.Logf("%v: %v", s, err)
+	}
+	// Tiny item factors (1e-39) and λ = 0 make every exact solution about
+	// 1e39, beyond float32: the Cholesky solve writes it, sees the infinity
+	// and must roll each row back to its previous value.
+	tiny := randFactors(rng, items*k, 1)
+	for i := range tiny {
+		tiny[i] *= 1e-39
+	}
+	Gram(tiny, k, g)
+	start := randFactors(rng, users*k, 0.1)
+	dst = slices.Clone(start)
+	err = SolveRows(ctx, Config{Factors: k, Alpha: 1, Solver: SolverCholesky}, ui, tiny, g, dst, nil)
+	if !errors.As(err, &re) || len(re.Failed) < users/2 || !strings.Contains(err.Error(), "infinite") {
+		t.Fatalf("overflowing solutions: got %v, want most users to fail", err)
+	}
+	for _, u := range re.Failed {
+		if !slices.Equal(dst[int(u)*k:int(u)*k+k], start[int(u)*k:int(u)*k+k]) {
+			t.Fatalf("failed user %d was not rolled back: %v", u, dst[int(u)*k:int(u)*k+k])
+		}
 	}
 	// Train names the side: 2 users cannot span K = 4 dimensions, so with
 	// λ = 0 every item's normal equations are singular.

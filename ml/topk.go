@@ -24,6 +24,10 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 	if k <= 0 {
 		return fmt.Errorf("ml: top-k: k must be > 0, got %d", k)
 	}
+	if m.Factors <= 0 || len(m.UserFactors) != m.NumUsers*m.Factors || len(m.ItemFactors) != m.NumItems*m.Factors {
+		return fmt.Errorf("ml: top-k: model shape is inconsistent (%d users, %d items, %d factors; %d and %d values)",
+			m.NumUsers, m.NumItems, m.Factors, len(m.UserFactors), len(m.ItemFactors))
+	}
 	if exclude != nil && (exclude.NumUsers != m.NumUsers || exclude.NumItems != m.NumItems) {
 		return fmt.Errorf("ml: top-k: exclusions are %d×%d, model is %d×%d", exclude.NumUsers, exclude.NumItems, m.NumUsers, m.NumItems)
 	}
@@ -51,6 +55,10 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 	outItems := make([]int32, min(wave, n)*k)
 	outScores := make([]float32, min(wave, n)*k)
 	counts := make([]int, min(wave, n))
+	var panels []float32
+	if useAVX2 {
+		panels = packPanels(m.ItemFactors, m.Factors, m.NumItems)
+	}
 	ws := make([]*topkScratch, threads)
 	for t := range ws {
 		ws[t] = newTopkScratch(m.Factors, k)
@@ -69,7 +77,7 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 			for j := lo; j < hi; j++ {
 				blk = append(blk, userAt(start+j))
 			}
-			m.scoreBlock(blk, k, exclude, s, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
+			m.scoreBlock(blk, k, exclude, panels, s, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
 			return nil
 		})
 		if err != nil {
@@ -102,7 +110,7 @@ func newTopkScratch(f, k int) *topkScratch {
 }
 
 // scoreBlock fills the top-k lists of the users in blk.
-func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
+func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, panels []float32, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
 	f := m.Factors
 	nu := len(blk)
 	ex := make([][]int32, nu)
@@ -116,22 +124,30 @@ func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, s *topkScr
 		t1 := min(t0+topkItemTile, m.NumItems)
 		nt := t1 - t0
 		tile := m.ItemFactors[t0*f : t1*f]
-		scoreTile(m.UserFactors, blk, tile, f, nt, s.scores)
+		if panels != nil {
+			scoreTilePanels(m.UserFactors, blk, panels[t0*f:], f, nt, s.scores)
+		} else {
+			scoreTile(m.UserFactors, blk, tile, f, nt, s.scores)
+		}
 		for b := range blk {
 			h := &s.heaps[b]
 			row := s.scores[b*topkItemTile : b*topkItemTile+nt]
 			e := ex[b]
-			for j, v := range row {
-				if !h.full() || v > h.scores[0] {
-					it := int32(t0 + j)
-					for len(e) > 0 && e[0] < it {
-						e = e[1:]
+			for j := 0; j < len(row); j++ {
+				if h.full() {
+					// Items ascend, so a later equal score never wins.
+					if j += firstAbove(row[j:], h.scores[0]); j == len(row) {
+						break
 					}
-					if len(e) > 0 && e[0] == it {
-						continue
-					}
-					h.push(it, v)
 				}
+				it := int32(t0 + j)
+				for len(e) > 0 && e[0] < it {
+					e = e[1:]
+				}
+				if len(e) > 0 && e[0] == it {
+					continue
+				}
+				h.push(it, row[j])
 			}
 			// Drop exclusions left behind in this tile.
 			for len(e) > 0 && int(e[0]) < t1 {
@@ -153,6 +169,43 @@ func scoreTile(userFactors []float32, blk []int32, tile []float32, f, nt int, ou
 		row := out[b*topkItemTile : b*topkItemTile+nt]
 		for j := range row {
 			row[j] = dot(x, tile[j*f:j*f+f])
+		}
+	}
+}
+
+// packPanels lays the item factors out for score4x16AVX2: panels of 16
+// items, each stored transposed (element t of the panel's item j at
+// t*16+j), zero-padded to a multiple of 16 items. Item i's panel starts at
+// (i/16)*16*f, so a tile starting at item t0 (a multiple of 16) starts at
+// t0*f.
+func packPanels(items []float32, f, n int) []float32 {
+	np := (n + 15) / 16
+	out := make([]float32, np*16*f)
+	for i := 0; i < n; i++ {
+		base := (i / 16) * 16 * f
+		j := i % 16
+		for t, v := range items[i*f : i*f+f] {
+			out[base+t*16+j] = v
+		}
+	}
+	return out
+}
+
+// scoreTilePanels is scoreTile on packed panels with the AVX2 kernel: the
+// block's users in fours (the last four padded by repeating a user) against
+// each 16-item panel of the tile.
+func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt int, out []float32) {
+	np := (nt + 15) / 16
+	_ = panels[np*16*f-1]
+	_ = out[((len(blk)+3)/4*4-1)*topkItemTile+np*16-1]
+	for b := 0; b < len(blk); b += 4 {
+		var u [4]*float32
+		for r := range u {
+			uu := blk[min(b+r, len(blk)-1)]
+			u[r] = &userFactors[int(uu)*f]
+		}
+		for p := 0; p < np; p++ {
+			score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*16*f], &out[b*topkItemTile+p*16], topkItemTile)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -36,15 +37,19 @@ var ErrNumerical = errors.New("ml: numerical trouble")
 
 // RowError reports numerical trouble in one row's solve.
 type RowError struct {
-	Side   string // "user" or "item" when known (Train sets it), else ""
-	Row    int    // the row's dense index
-	Reason string
+	Side   string  // "user" or "item" when known (Train sets it), else ""
+	Row    int     // the lowest failing row's dense index
+	Reason string  // what went wrong in that row
+	Failed []int32 // every failing row, ascending (Row is Failed[0])
 }
 
 func (e *RowError) Error() string {
 	side := e.Side
 	if side == "" {
 		side = "row"
+	}
+	if len(e.Failed) > 1 {
+		return fmt.Sprintf("ml: %s %d: %s (and %d more %ss)", side, e.Row, e.Reason, len(e.Failed)-1, side)
 	}
 	return fmt.Sprintf("ml: %s %d: %s", side, e.Row, e.Reason)
 }
@@ -126,8 +131,9 @@ func sideError(err error, side string, it int) error {
 // FᵀC_rF = FᵀF + Σ_{i∈I_r} (c_ri − 1) f_i f_iᵀ. The solution is written to
 // dst[r*K:(r+1)*K]; with SolverCG the value found there is the warm start.
 // Rows are solved in parallel on cfg.Threads goroutines. On numerical
-// trouble it returns a *RowError for the lowest failing row (rows that did
-// not fail keep their new values; a failed row's dst is unspecified).
+// trouble it returns a *RowError naming the lowest failing row and listing
+// all of them; each failed row is rolled back to the value it had before
+// the call, the others keep their new values.
 func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32, gram []float64, dst []float32, rows []int32) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -147,6 +153,15 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			}
 		}
 	}
+	// The kernels index fixed by these without bounds checks.
+	if len(m.Indptr) != m.NumUsers+1 || m.Indptr[0] != 0 || m.Indptr[m.NumUsers] != int64(len(m.Indices)) || len(m.Weights) != len(m.Indices) {
+		return fmt.Errorf("ml: solve: interactions are not a valid CSR matrix")
+	}
+	for _, i := range m.Indices {
+		if i < 0 || int(i) >= m.NumItems {
+			return fmt.Errorf("ml: solve: interaction column %d out of range [0,%d)", i, m.NumItems)
+		}
+	}
 	g32 := make([]float32, k*k)
 	for i, v := range gram {
 		g32[i] = float32(v)
@@ -155,6 +170,7 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 	var (
 		mu     sync.Mutex
 		first  *RowError
+		failed []int32
 		bufs   = make([]*scratch, cfg.Threads)
 		worker atomic.Int32
 	)
@@ -171,6 +187,7 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			}
 			if reason := s.solve(r, sc); reason != "" {
 				mu.Lock()
+				failed = append(failed, int32(r))
 				if first == nil || r < first.Row {
 					first = &RowError{Row: r, Reason: reason}
 				}
@@ -183,6 +200,8 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 		return err
 	}
 	if first != nil {
+		slices.Sort(failed)
+		first.Failed = failed
 		return first
 	}
 	return nil
@@ -244,16 +263,18 @@ type solver struct {
 }
 
 type scratch struct {
-	r, p, ap []float32 // CG
-	a, b     []float64 // Cholesky
-	y        []float64
+	r, p, ap     []float32 // CG vectors
+	c, cm1, zero []float32 // CG per-interaction coefficients
+	a, b         []float64 // Cholesky
+	y            []float64
+	prev         []float32 // the row's factor before the solve, for rollback
 }
 
 func newScratch(k int, s Solver) *scratch {
 	if s == SolverCholesky {
-		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k)}
+		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), prev: make([]float32, k)}
 	}
-	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k)}
+	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k), prev: make([]float32, k)}
 }
 
 // solve solves row r into dst and returns "" or the reason it failed.
@@ -268,6 +289,7 @@ func (s *solver) solve(r int, sc *scratch) string {
 	}
 	lambda := s.cfg.rowLambda(wsum, s.m.NumItems)
 	x := s.dst[r*k : (r+1)*k]
+	copy(sc.prev, x)
 	var reason string
 	if s.cfg.Solver == SolverCholesky {
 		reason = s.cholesky(idx, w, lambda, x, sc)
@@ -277,9 +299,13 @@ func (s *solver) solve(r int, sc *scratch) string {
 	if reason == "" {
 		for _, v := range x {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return "solution has a NaN or infinite factor"
+				reason = "solution has a NaN or infinite factor"
+				break
 			}
 		}
+	}
+	if reason != "" {
+		copy(x, sc.prev) // roll the row back
 	}
 	return reason
 }
@@ -292,15 +318,26 @@ func (s *solver) cg(idx []int32, w []float32, lambda float64, x []float32, sc *s
 	alpha := float32(s.cfg.Alpha)
 	lam := float32(lambda)
 	r, p, ap := sc.r, sc.p, sc.ap
+	// Per-interaction coefficients: c = 1 + αw and c − 1 = αw.
+	if cap(sc.c) < len(idx) {
+		sc.c, sc.cm1, sc.zero = make([]float32, len(idx)), make([]float32, len(idx)), make([]float32, len(idx))
+	}
+	c, cm1, zero := sc.c[:len(idx)], sc.cm1[:len(idx)], sc.zero[:len(idx)]
+	for n, v := range w {
+		cm1[n] = alpha * v
+		c[n] = 1 + cm1[n]
+	}
 	// r = b − A x = Σ [c − (c−1)(f·x)] f − (G + λI) x
 	symv(s.gram32, k, x, r)
 	for j := range r {
 		r[j] = -r[j] - lam*x[j]
 	}
-	for n, i := range idx {
-		f := s.fixed[int(i)*k : int(i)*k+k]
-		cm1 := alpha * w[n]
-		axpy(1+cm1-cm1*dot(f, x), f, r)
+	for n := range cm1 {
+		cm1[n] = -cm1[n]
+	}
+	gatherDotAxpy(s.fixed, k, idx, c, cm1, x, r)
+	for n := range cm1 {
+		cm1[n] = -cm1[n]
 	}
 	copy(p, r)
 	rs := float64(dot(r, r))
@@ -311,10 +348,7 @@ func (s *solver) cg(idx []int32, w []float32, lambda float64, x []float32, sc *s
 		}
 		symv(s.gram32, k, p, ap)
 		axpy(lam, p, ap)
-		for n, i := range idx {
-			f := s.fixed[int(i)*k : int(i)*k+k]
-			axpy(alpha*w[n]*dot(f, p), f, ap)
-		}
+		gatherDotAxpy(s.fixed, k, idx, zero, cm1, p, ap)
 		pap := float64(dot(p, ap))
 		if math.IsNaN(pap) || math.IsInf(pap, 0) {
 			return fmt.Sprintf("conjugate gradient: pᵀAp is %g at step %d (a NaN or infinite input)", pap, step)
@@ -464,8 +498,22 @@ func gramThreads(factors []float32, k int, dst []float64, threads int) {
 	}
 }
 
-// gramRows adds the upper triangle of rowsᵀrows into g.
+// gramRows adds the upper triangle of rowsᵀrows into g (and, with the
+// assembly kernel, a few entries below the diagonal that Gram mirrors
+// over).
 func gramRows(rows []float32, k int, g []float64) {
+	if useAVX2 && k%4 == 0 {
+		y := make([]float64, 4*k)
+		_ = g[k*k-1]
+		for off := 0; off < len(rows); off += 4 * k {
+			clear(y)
+			for j, v := range rows[off:min(off+4*k, len(rows))] {
+				y[j] = float64(v)
+			}
+			gramRank4AVX2(&y[0], k, &g[0])
+		}
+		return
+	}
 	y := make([]float64, k)
 	for off := 0; off+k <= len(rows); off += k {
 		for j, v := range rows[off : off+k] {
