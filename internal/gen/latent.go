@@ -125,9 +125,24 @@ func (l *latent) sample(r *rand.Rand, u int64, popular *idSampler) int64 {
 	n := l.p.Factors
 	cum := l.userCum[u*int64(n) : (u+1)*int64(n)]
 	t := float32(r.Float64()) * cum[n-1]
+	// The first k with t < cum[k] (the last topic when rounding leaves
+	// none): a scan for few topics, a binary search for many.
 	k := 0
-	for k < n-1 && t >= cum[k] {
-		k++
+	if n <= 16 {
+		for k < n-1 && t >= cum[k] {
+			k++
+		}
+	} else {
+		lo, hi := 0, n-1
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if t >= cum[mid] {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		k = lo
 	}
 	return l.topics[k].sample(r)
 }

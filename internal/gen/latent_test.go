@@ -122,7 +122,14 @@ func chiSquare(perUser []float64, cell map[[2]int64]float64, items int64, minEve
 // item frequencies (what a model ignoring the user would predict) must be
 // far larger: the test sees the user-specific structure.
 func TestLatentConditional(t *testing.T) {
-	o := gen.Options{Rows: 400_000, Users: 150, Items: 400, Seed: 11, LatentFactors: 6, RowGroupRows: 50_000}
+	// 6 topics: the sampler scans; 24: it searches.
+	for _, n := range []int{6, 24} {
+		t.Run(fmt.Sprintf("N%d", n), func(t *testing.T) { testLatentConditional(t, n) })
+	}
+}
+
+func testLatentConditional(t *testing.T, factors int) {
+	o := gen.Options{Rows: 400_000, Users: 150, Items: 400, Seed: 11, LatentFactors: factors, RowGroupRows: 50_000}
 	g, err := gen.New(o)
 	if err != nil {
 		t.Fatal(err)
