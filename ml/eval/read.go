@@ -65,18 +65,40 @@ func readCSV(ctx context.Context, path string, cols Columns, need []string) (*Da
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
 	header, err := br.ReadString('\n')
-	if err != nil {
+	if err != nil && !(err == io.EOF && header != "") {
 		return nil, fmt.Errorf("eval: %s: reading the header: %w", path, err)
 	}
-	// Re-read the header through the CSV reader: only the names matter
-	// here, to pin the types of the columns that are not ids or times.
+	// The header's names, to check the columns and pin the types of those
+	// that are not ids or times (the CSV reader parses the header again).
 	names := strings.Split(strings.TrimRight(header, "\r\n"), ",")
 	types := map[string]arrow.DataType{}
-	for _, n := range names {
+	for i, n := range names {
 		n = strings.Trim(n, `"`)
+		names[i] = n
 		if contains(need, n) && n != cols.User && n != cols.Item && n != cols.Time {
 			types[n] = arrow.PrimitiveTypes.Float64
 		}
+	}
+	for _, n := range need {
+		if !contains(names, n) {
+			return nil, fmt.Errorf("eval: %s: no column %q (have %v)", path, n, names)
+		}
+	}
+	// The CSV reader infers types from the first data row and cannot do
+	// without one: a file with none is an empty log.
+	for {
+		b, err := br.Peek(1)
+		if err == io.EOF || (err == nil && (b[0] == '\n' || b[0] == '\r')) {
+			if err == io.EOF {
+				return Load(ctx, path, cols, func(func(arrow.RecordBatch, error) bool) {})
+			}
+			br.Discard(1)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("eval: %s: %w", path, err)
+		}
+		break
 	}
 	r := csv.NewInferringReader(io.MultiReader(strings.NewReader(header), br), csv.WithHeader(true), csv.WithChunk(1<<16),
 		csv.WithIncludeColumns(need), csv.WithColumnTypes(types))
