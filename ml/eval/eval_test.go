@@ -208,3 +208,24 @@ func TestMovieLens(t *testing.T) {
 		t.Errorf("iALS NDCG@10 %.4f not 10%% above popularity's %.4f", ndcg["ials"], ndcg["popularity"])
 	}
 }
+
+// TestCSVTypes: a weight expression over a string column, and a weight
+// column whose first value looks like an integer, read from CSV.
+func TestCSVTypes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.csv")
+	text := "\"user\",item,kind,rating,ts\nu1,10,view,4,1\nu2,10,purchase,3.5,2\nu1,11,purchase,1,3\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := ReadFile(ctx, path, Columns{User: "user", Item: "item", Weight: "CAST(kind = 'purchase' AS float64) * 4 + rating", Time: "ts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{4, 7.5, 5}; !slices.Equal(d.Weights, want) {
+		t.Errorf("weights %v, want %v", d.Weights, want)
+	}
+	if !slices.Equal(d.UserIDs.Strs, []string{"u1", "u2"}) || !slices.Equal(d.ItemIDs.Ints, []int64{10, 11}) {
+		t.Errorf("ids %v, %v", d.UserIDs, d.ItemIDs)
+	}
+}

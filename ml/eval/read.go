@@ -3,10 +3,12 @@ package eval
 import (
 	"bufio"
 	"context"
+	stdcsv "encoding/csv"
 	"fmt"
 	"io"
 	"iter"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -18,10 +20,10 @@ import (
 
 // ReadFile loads an interaction file: Parquet (a file, glob or directory, as
 // the Parquet source reads them, in file and row order) or, for a path
-// ending in .csv, a CSV file with a header row. CSV column types are
-// inferred from the first data row, except that integer-looking columns
-// other than the user, item and time columns are read as float64 (a
-// rating of 4 in the first row may be 3.5 later).
+// ending in .csv, a CSV file with a header row (comma-separated). CSV
+// column types are inferred from the first data row, except that
+// integer-looking columns other than the user, item and time columns are
+// read as float64 (a rating of 4 in the first row may be 3.5 later).
 func ReadFile(ctx context.Context, path string, cols Columns) (*Dataset, error) {
 	if err := cols.Validate(); err != nil {
 		return nil, fmt.Errorf("eval: %s: %w", path, err)
@@ -68,16 +70,10 @@ func readCSV(ctx context.Context, path string, cols Columns, need []string) (*Da
 	if err != nil && !(err == io.EOF && header != "") {
 		return nil, fmt.Errorf("eval: %s: reading the header: %w", path, err)
 	}
-	// The header's names, to check the columns and pin the types of those
-	// that are not ids or times (the CSV reader parses the header again).
-	names := strings.Split(strings.TrimRight(header, "\r\n"), ",")
-	types := map[string]arrow.DataType{}
-	for i, n := range names {
-		n = strings.Trim(n, `"`)
-		names[i] = n
-		if contains(need, n) && n != cols.User && n != cols.Item && n != cols.Time {
-			types[n] = arrow.PrimitiveTypes.Float64
-		}
+	// The header's names, to check the columns.
+	names, err := stdcsv.NewReader(strings.NewReader(header)).Read()
+	if err != nil {
+		return nil, fmt.Errorf("eval: %s: header: %w", path, err)
 	}
 	for _, n := range need {
 		if !contains(names, n) {
@@ -88,19 +84,32 @@ func readCSV(ctx context.Context, path string, cols Columns, need []string) (*Da
 	// without one: a file with none is an empty log.
 	for {
 		b, err := br.Peek(1)
-		if err == io.EOF || (err == nil && (b[0] == '\n' || b[0] == '\r')) {
-			if err == io.EOF {
-				return Load(ctx, path, cols, func(func(arrow.RecordBatch, error) bool) {})
-			}
-			br.Discard(1)
-			continue
+		if err == io.EOF {
+			return Load(ctx, path, cols, func(func(arrow.RecordBatch, error) bool) {})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("eval: %s: %w", path, err)
 		}
-		break
+		if b[0] != '\n' && b[0] != '\r' {
+			break
+		}
+		br.Discard(1)
 	}
-	r := csv.NewInferringReader(io.MultiReader(strings.NewReader(header), br), csv.WithHeader(true), csv.WithChunk(1<<16),
+	first, err := br.ReadString('\n')
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("eval: %s: %w", path, err)
+	}
+	// A column other than the ids and the time whose first value is an
+	// integer is read as float64: a rating of 4 may be 3.5 further down.
+	types := map[string]arrow.DataType{}
+	if vals, err := stdcsv.NewReader(strings.NewReader(first)).Read(); err == nil && len(vals) == len(names) {
+		for i, n := range names {
+			if _, err := strconv.ParseInt(vals[i], 10, 64); err == nil && n != cols.User && n != cols.Item && n != cols.Time {
+				types[n] = arrow.PrimitiveTypes.Float64
+			}
+		}
+	}
+	r := csv.NewInferringReader(io.MultiReader(strings.NewReader(header), strings.NewReader(first), br), csv.WithHeader(true), csv.WithChunk(1<<16),
 		csv.WithIncludeColumns(need), csv.WithColumnTypes(types))
 	defer r.Release()
 	batches := func(yield func(arrow.RecordBatch, error) bool) {
