@@ -19,7 +19,10 @@ func runGen(ctx context.Context, e *env, args []string) error {
 Writes synthetic user-item interactions (user_id, item_id, event_type,
 weight, event_time) to one Parquet file: Zipf item popularity and user
 activity, a daily cycle, time-ordered with bounded disorder. The same seed
-gives the same file on any machine.`)
+gives the same file on any machine. --latent-factors N draws each event's
+item from a planted rank-N preference model instead (user and item topic
+vectors, popularity and noise mixed in; internal/gen/doc.go), so a
+recommender has structure to learn: see riffle eval.`)
 	rows := f.Int64("rows", gen.DefaultRows, "number of rows (1000 to 100M)")
 	users := f.Int64("users", gen.DefaultUsers, "distinct users")
 	items := f.Int64("items", gen.DefaultItems, "distinct items")

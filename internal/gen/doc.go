@@ -44,7 +44,7 @@
 // the model is the same for a seed whatever the parallelism. Sampling
 // costs O(N) per event (the topic, by a scan of θ_u's cumulative sums) plus
 // an alias-table draw (the item within the topic); the model holds
-// 4·N·(Users+2·Items) bytes of vectors and 20·N·Items bytes of alias
+// 8·N·(Users+Items) bytes of vectors and 20·N·Items bytes of alias
 // tables.
 //
 // # Determinism and speed
