@@ -643,3 +643,35 @@ func TestTopKRealValuedScores(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFitResumes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	ui := randInteractions(t, rng, 200, 120, 3000)
+	cfg := Config{Factors: 16, Regularization: 0.1, Alpha: 2, Iterations: 6, Seed: 3}
+	whole, err := Train(context.Background(), cfg, ui, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Iterations = 3
+	half, err := Train(context.Background(), cfg, ui, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := half.Fit(context.Background(), cfg, ui, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(whole.UserFactors, half.UserFactors) || !slices.Equal(whole.ItemFactors, half.ItemFactors) {
+		t.Fatal("3 + 3 iterations differ from 6")
+	}
+	for u := 0; u < 5; u++ {
+		for i := 0; i < 5; i++ {
+			if d := math.Abs(float64(half.Score(u, i)) - dot64(half.UserVector(u), half.ItemVector(i))); d > 1e-5 {
+				t.Fatalf("Score(%d,%d) off by %g", u, i, d)
+			}
+		}
+	}
+	cfg.Factors = 8
+	if err := half.Fit(context.Background(), cfg, ui, nil); err == nil || !strings.Contains(err.Error(), "16 factors") {
+		t.Fatalf("Fit with the wrong factor count: %v", err)
+	}
+}

@@ -29,6 +29,9 @@ func (m *Model) UserVector(u int) []float32 { return m.UserFactors[u*m.Factors :
 // ItemVector returns item i's factor row (borrowed).
 func (m *Model) ItemVector(i int) []float32 { return m.ItemFactors[i*m.Factors : (i+1)*m.Factors] }
 
+// Score is the predicted preference of user u for item i.
+func (m *Model) Score(u, i int) float32 { return dot(m.UserVector(u), m.ItemVector(i)) }
+
 // ErrNumerical classifies numerical trouble: a NaN or infinite factor, a
 // diverging conjugate-gradient solve or a singular normal-equation matrix.
 // The error returned is a *RowError naming the row; errors.Is(err,
@@ -77,39 +80,59 @@ func NewModel(cfg Config, numUsers, numItems int) *Model {
 }
 
 // Train fits an iALS model (Hu, Koren and Volinsky 2008) to ui, the
-// user×item interactions: cfg.Iterations sweeps, each solving every user
-// against the item factors, then every item against the user factors.
-// progress, when set, is called after each sweep with the loss (which costs
-// about one more half-epoch of arithmetic). Rows are solved in parallel on
-// cfg.Threads goroutines; each row's solve reads only shared inputs and its
-// own previous factor, so the result is bitwise the same for a seed at any
+// user×item interactions, from NewModel's seeded start: cfg.Iterations
+// sweeps of Model.Fit. Rows are solved in parallel on cfg.Threads
+// goroutines; each row's solve reads only shared inputs and its own
+// previous factor, so the result is bitwise the same for a seed at any
 // thread count.
 func Train(ctx context.Context, cfg Config, ui *Interactions, progress func(iter int, loss float64)) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
+	if err := m.Fit(ctx, cfg, ui, progress); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Fit runs cfg.Iterations ALS sweeps on ui starting from m's current
+// factors (a warm start: resuming training, or retraining after new
+// interactions without losing the model): each sweep solves every user
+// against the item factors, then every item against the user factors.
+// progress, when set, is called after each sweep with the loss (which
+// costs about one more half-epoch of arithmetic). ui must be
+// m.NumUsers×m.NumItems and cfg.Factors m.Factors. On error m holds the
+// factors of the last completed half-epoch, failed rows rolled back.
+func (m *Model) Fit(ctx context.Context, cfg Config, ui *Interactions, progress func(iter int, loss float64)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	cfg = cfg.WithDefaults()
 	if len(ui.Indptr) != ui.NumUsers+1 || len(ui.Indices) != len(ui.Weights) {
-		return nil, fmt.Errorf("ml: train: interactions are not a valid CSR matrix")
+		return fmt.Errorf("ml: fit: interactions are not a valid CSR matrix")
+	}
+	if ui.NumUsers != m.NumUsers || ui.NumItems != m.NumItems || cfg.Factors != m.Factors {
+		return fmt.Errorf("ml: fit: model is %d×%d with %d factors, interactions %d×%d, config %d factors",
+			m.NumUsers, m.NumItems, m.Factors, ui.NumUsers, ui.NumItems, cfg.Factors)
 	}
 	iu := ui.Transpose()
-	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
 	k := cfg.Factors
 	gram := make([]float64, k*k)
 	for it := 1; it <= cfg.Iterations; it++ {
 		gramThreads(m.ItemFactors, k, gram, cfg.Threads)
 		if err := SolveRows(ctx, cfg, ui, m.ItemFactors, gram, m.UserFactors, nil); err != nil {
-			return nil, sideError(err, "user", it)
+			return sideError(err, "user", it)
 		}
 		gramThreads(m.UserFactors, k, gram, cfg.Threads)
 		if err := SolveRows(ctx, cfg, iu, m.UserFactors, gram, m.ItemFactors, nil); err != nil {
-			return nil, sideError(err, "item", it)
+			return sideError(err, "item", it)
 		}
 		if progress != nil {
 			progress(it, Loss(cfg, ui, m))
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func sideError(err error, side string, it int) error {
