@@ -235,6 +235,9 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 // claiming chunks when ctx is done and returns ctx's error or fn's first.
 func parallelChunks(ctx context.Context, threads, n, chunk int, fn func(lo, hi int, w *int) error) error {
 	chunks := (n + chunk - 1) / chunk
+	if chunks == 0 {
+		return ctx.Err()
+	}
 	if threads > chunks {
 		threads = chunks
 	}
