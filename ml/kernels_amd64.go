@@ -66,3 +66,11 @@ func fmaPeakAVX2(n int)
 func fmaPeakAVX512(n int)
 
 var hasAVX512 = cpu.X86.HasAVX512F
+
+// useAVX512 selects the 16-wide kernels where there is one (scoring).
+var useAVX512 = useAVX2 && hasAVX512
+
+// score4x32AVX512 is score4x16AVX2 over panels of 32 items.
+//
+//go:noescape
+func score4x32AVX512(k int, u0, u1, u2, u3, panel, out *float32, ldo int)

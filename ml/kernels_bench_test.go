@@ -130,9 +130,15 @@ func BenchmarkKernel(b *testing.B) {
 		flops := 2 * float64(topkUserBlock*topkItemTile*k)
 		b.Run(fmt.Sprintf("score-tile/K=%d", k), func(b *testing.B) {
 			kbf(b, "go", flops, func() { scoreTile(users, blk, tile, k, topkItemTile, scores) })
-			if useAVX2 {
-				panels := packPanels(tile, k, topkItemTile)
-				kbf(b, "riffle", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+			if pw := panelWidth(); pw > 0 {
+				panels := packPanels(tile, k, topkItemTile, pw)
+				kbf(b, fmt.Sprintf("riffle-%d", pw), flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+			}
+			if pw := panelWidth(); pw == 32 {
+				withoutAVX512(func() {
+					panels := packPanels(tile, k, topkItemTile, 16)
+					kbf(b, "riffle-16", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+				})
 			}
 			ua := blas32.General{Rows: topkUserBlock, Cols: k, Stride: k, Data: users}
 			ta := blas32.General{Rows: topkItemTile, Cols: k, Stride: k, Data: tile}
