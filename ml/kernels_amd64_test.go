@@ -4,13 +4,16 @@ package ml
 
 import "testing"
 
-// TestTopKAVX2Path runs the top-K tests on the AVX2 scoring kernel when the
-// CPU would otherwise use the AVX-512 one.
-func TestTopKAVX2Path(t *testing.T) {
+// TestAVX2Path runs the kernel, solver and top-K tests on the AVX2 kernels
+// when the CPU would otherwise use the AVX-512 ones.
+func TestAVX2Path(t *testing.T) {
 	if !useAVX512 {
-		t.Skip("the AVX2 kernel is already the default here")
+		t.Skip("the AVX2 kernels are already the default here")
 	}
 	withoutAVX512(func() {
+		TestKernelsMatchGo(t)
+		TestSolveRowsClosedForm(t)
+		TestCGConvergesToCholesky(t)
 		TestTopKMatchesBruteForce(t)
 		TestTopKRealValuedScores(t)
 	})

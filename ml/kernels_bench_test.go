@@ -87,6 +87,7 @@ func BenchmarkKernel(b *testing.B) {
 			kb(b, "riffle", func() {
 				symv(g, k, x, out)
 			})
+			withoutAVX512(func() { kb(b, "riffle-avx2", func() { symv(g, k, x, out) }) })
 			gs := blas32.Symmetric{N: k, Stride: k, Data: g, Uplo: blas.Upper}
 			vo := blas32.Vector{N: k, Inc: 1, Data: out}
 			kb(b, "gonum-symv", func() {
@@ -112,6 +113,7 @@ func BenchmarkKernel(b *testing.B) {
 			kb(b, "riffle", func() {
 				gatherDotAxpy(fixed, k, idx, ca, cb, x, y)
 			})
+			withoutAVX512(func() { kb(b, "riffle-avx2", func() { gatherDotAxpy(fixed, k, idx, ca, cb, x, y) }) })
 			kb(b, "gonum", func() {
 				for j, i := range idx {
 					f := blas32.Vector{N: k, Inc: 1, Data: fixed[int(i)*k : int(i)*k+k]}

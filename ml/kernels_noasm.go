@@ -22,3 +22,7 @@ func firstAboveAVX2(p *float32, n int, thr float32) int                 { panic(
 func score4x32AVX512(k int, u0, u1, u2, u3, panel, out *float32, ldo int) {
 	panic("unreachable")
 }
+func gatherDotAxpy4AVX512(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32) {
+	panic("unreachable")
+}
+func symvAVX512(gm *float32, k int, x, y *float32) { panic("unreachable") }
