@@ -110,8 +110,14 @@ func gatherDotAxpyGo(fixed []float32, k int, idx []int32, ca, cb, x, y []float32
 // axpy64 does y += a·x in float64.
 func axpy64(a float64, x, y []float64) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
+	i := 0
+	if useAVX2 {
+		if i = len(x) &^ 3; i > 0 {
+			axpy64AVX2(a, &x[0], &y[0], i)
+		}
+	}
+	for ; i < len(x); i++ {
+		y[i] += a * x[i]
 	}
 }
 

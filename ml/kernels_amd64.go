@@ -85,3 +85,8 @@ func gatherDotAxpy4AVX512(fixed *float32, k int, idx *int32, n int, ca, cb, x, y
 //
 //go:noescape
 func symvAVX512(gm *float32, k int, x, y *float32)
+
+// axpy64AVX2 does y += a·x over n float64 elements, n a multiple of 4.
+//
+//go:noescape
+func axpy64AVX2(a float64, x, y *float64, n int)

@@ -724,3 +724,24 @@ s5_row16:
 s5_done:
 	VZEROUPPER
 	RET
+
+// func axpy64AVX2(a float64, x, y *float64, n int)
+// y += a·x over n float64 elements, n a multiple of 4.
+TEXT ·axpy64AVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSD a+0(FP), Y1
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHLQ $3, CX
+	XORQ AX, AX
+a64_loop:
+	CMPQ AX, CX
+	JGE a64_done
+	VMOVUPD (DI)(AX*1), Y2
+	VFMADD231PD (SI)(AX*1), Y1, Y2
+	VMOVUPD Y2, (DI)(AX*1)
+	ADDQ $32, AX
+	JMP a64_loop
+a64_done:
+	VZEROUPPER
+	RET

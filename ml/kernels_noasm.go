@@ -26,3 +26,4 @@ func gatherDotAxpy4AVX512(fixed *float32, k int, idx *int32, n int, ca, cb, x, y
 	panic("unreachable")
 }
 func symvAVX512(gm *float32, k int, x, y *float32) { panic("unreachable") }
+func axpy64AVX2(a float64, x, y *float64, n int)   { panic("unreachable") }

@@ -293,12 +293,13 @@ type scratch struct {
 	c, cm1, zero []float32 // CG per-interaction coefficients
 	a, b         []float64 // Cholesky
 	y            []float64
+	y4           []float64 // four scaled rows for the Gram kernel
 	prev         []float32 // the row's factor before the solve, for rollback
 }
 
 func newScratch(k int, s Solver) *scratch {
 	if s == SolverCholesky {
-		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), prev: make([]float32, k)}
+		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), y4: make([]float64, 4*k), prev: make([]float32, k)}
 	}
 	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k), prev: make([]float32, k)}
 }
@@ -408,19 +409,45 @@ func (s *solver) cholesky(idx []int32, w []float32, lambda float64, x []float32,
 		a[j*k+j] += lambda
 		b[j] = 0
 	}
-	for n, i := range idx {
-		f := s.fixed[int(i)*k : int(i)*k+k]
-		for j, v := range f {
-			y[j] = float64(v)
+	if useAVX2 && k%4 == 0 {
+		// (c−1) f fᵀ = (√(c−1) f)(√(c−1) f)ᵀ: four scaled rows at a time
+		// through the Gram kernel (upper triangle, which is all the
+		// factorisation reads).
+		y4 := sc.y4
+		r := 0
+		for n, i := range idx {
+			f := s.fixed[int(i)*k : int(i)*k+k]
+			cm1 := s.cfg.Alpha * float64(w[n])
+			sq := math.Sqrt(cm1)
+			row := y4[r*k : r*k+k]
+			for j, v := range f {
+				row[j] = sq * float64(v)
+				b[j] += (1 + cm1) * float64(v)
+			}
+			if r++; r == 4 {
+				gramRank4AVX2(&y4[0], k, &a[0])
+				r = 0
+			}
 		}
-		cm1 := s.cfg.Alpha * float64(w[n])
-		// Upper triangle only; mirrored by the factorisation's reads.
-		for r := 0; r < k; r++ {
-			axpy64(cm1*y[r], y[r:], a[r*k+r:r*k+k])
+		if r > 0 {
+			clear(y4[r*k:])
+			gramRank4AVX2(&y4[0], k, &a[0])
 		}
-		axpy64(1+cm1, y, b)
+	} else {
+		for n, i := range idx {
+			f := s.fixed[int(i)*k : int(i)*k+k]
+			for j, v := range f {
+				y[j] = float64(v)
+			}
+			cm1 := s.cfg.Alpha * float64(w[n])
+			// Upper triangle only; mirrored by the factorisation's reads.
+			for r := 0; r < k; r++ {
+				axpy64(cm1*y[r], y[r:], a[r*k+r:r*k+k])
+			}
+			axpy64(1+cm1, y, b)
+		}
 	}
-	if reason := choleskySolve(a, k, b); reason != "" {
+	if reason := choleskySolve(a, k, b, y); reason != "" {
 		return reason
 	}
 	for j := range x {
@@ -430,35 +457,36 @@ func (s *solver) cholesky(idx []int32, w []float32, lambda float64, x []float32,
 }
 
 // choleskySolve factors the symmetric matrix whose upper triangle is in a
-// (row-major k×k) as UᵀU in place and overwrites b with the solution of
-// a x = b. It fails on a pivot that is not clearly positive.
-func choleskySolve(a []float64, k int, b []float64) string {
+// (row-major k×k; the lower triangle is ignored and overwritten) as UᵀU in
+// place and overwrites b with the solution of a x = b. It fails on a
+// pivot that is not clearly positive (≤ 10⁻¹² of its original diagonal).
+// diag is k of scratch. Right-looking, so every update is a contiguous
+// row axpy.
+func choleskySolve(a []float64, k int, b, diag []float64) string {
+	for j := 0; j < k; j++ {
+		diag[j] = a[j*k+j]
+	}
 	for j := 0; j < k; j++ {
 		d := a[j*k+j]
-		orig := d
-		for p := 0; p < j; p++ {
-			d -= a[p*k+j] * a[p*k+j]
-		}
-		if !(d > 1e-12*math.Abs(orig)) || math.IsInf(d, 0) {
+		if !(d > 1e-12*math.Abs(diag[j])) || math.IsInf(d, 0) {
 			return fmt.Sprintf("Cholesky: normal-equation matrix is singular or not positive definite (pivot %d is %g)", j, d)
 		}
 		d = math.Sqrt(d)
 		a[j*k+j] = d
-		for c := j + 1; c < k; c++ {
-			v := a[j*k+c]
-			for p := 0; p < j; p++ {
-				v -= a[p*k+j] * a[p*k+c]
-			}
-			a[j*k+c] = v / d
+		row := a[j*k+j+1 : j*k+k]
+		inv := 1 / d
+		for c := range row {
+			row[c] *= inv
+		}
+		// Trailing update: a[r, r:] −= U[j,r]·U[j, r:] for r > j.
+		for r := j + 1; r < k; r++ {
+			axpy64(-a[j*k+r], a[j*k+r:j*k+k], a[r*k+r:r*k+k])
 		}
 	}
-	// Uᵀ z = b, then U x = z.
+	// Uᵀ z = b (column sweeps), then U x = z (row dot products).
 	for j := 0; j < k; j++ {
-		v := b[j]
-		for p := 0; p < j; p++ {
-			v -= a[p*k+j] * b[p]
-		}
-		b[j] = v / a[j*k+j]
+		b[j] /= a[j*k+j]
+		axpy64(-b[j], a[j*k+j+1:j*k+k], b[j+1:k])
 	}
 	for j := k - 1; j >= 0; j-- {
 		v := b[j]
