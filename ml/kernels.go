@@ -1,6 +1,6 @@
 package ml
 
-// The hot loops' kernels. Each dispatches to AVX2+FMA assembly
+// The hot loops' kernels. Each dispatches to AVX-512 or AVX2+FMA assembly
 // (kernels_amd64.s) when the CPU has it and the length is a multiple of 8,
 // else runs the portable Go version (the *Go functions, also the tests'
 // reference). doc.go compares them with gonum's BLAS.
@@ -58,7 +58,11 @@ func axpyGo(a float32, x, y []float32) {
 func symv(g []float32, k int, x, out []float32) {
 	if useAVX2 && k%8 == 0 && k > 0 {
 		_, _, _ = g[k*k-1], x[k-1], out[k-1]
-		symvAVX2(&g[0], k, &x[0], &out[0])
+		if useAVX512 && k%16 == 0 {
+			symvAVX512(&g[0], k, &x[0], &out[0])
+		} else {
+			symvAVX2(&g[0], k, &x[0], &out[0])
+		}
 		return
 	}
 	symvGo(g, k, x, out)
@@ -81,7 +85,10 @@ func gatherDotAxpy(fixed []float32, k int, idx []int32, ca, cb, x, y []float32) 
 		_, _ = ca[len(idx)-1], cb[len(idx)-1]
 		_, _ = x[k-1], y[k-1]
 		done := 0
-		if k%16 == 0 && len(idx) >= 4 {
+		if useAVX512 && k%32 == 0 && len(idx) >= 4 {
+			done = len(idx) &^ 3
+			gatherDotAxpy4AVX512(&fixed[0], k, &idx[0], done, &ca[0], &cb[0], &x[0], &y[0])
+		} else if k%16 == 0 && len(idx) >= 4 {
 			done = len(idx) &^ 3
 			gatherDotAxpy4AVX2(&fixed[0], k, &idx[0], done, &ca[0], &cb[0], &x[0], &y[0])
 		}
@@ -103,8 +110,14 @@ func gatherDotAxpyGo(fixed []float32, k int, idx []int32, ca, cb, x, y []float32
 // axpy64 does y += a·x in float64.
 func axpy64(a float64, x, y []float64) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
+	i := 0
+	if useAVX2 {
+		if i = len(x) &^ 3; i > 0 {
+			axpy64AVX2(a, &x[0], &y[0], i)
+		}
+	}
+	for ; i < len(x); i++ {
+		y[i] += a * x[i]
 	}
 }
 

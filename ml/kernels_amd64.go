@@ -66,3 +66,27 @@ func fmaPeakAVX2(n int)
 func fmaPeakAVX512(n int)
 
 var hasAVX512 = cpu.X86.HasAVX512F
+
+// useAVX512 selects the 16-wide kernels where there is one.
+var useAVX512 = useAVX2 && hasAVX512
+
+// score4x32AVX512 is score4x16AVX2 over panels of 32 items.
+//
+//go:noescape
+func score4x32AVX512(k int, u0, u1, u2, u3, panel, out *float32, ldo int)
+
+// gatherDotAxpy4AVX512 is gatherDotAxpy4AVX2 16 wide; n a multiple of 4, k
+// a positive multiple of 32.
+//
+//go:noescape
+func gatherDotAxpy4AVX512(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32)
+
+// symvAVX512 is symvAVX2 16 wide; k a positive multiple of 16.
+//
+//go:noescape
+func symvAVX512(gm *float32, k int, x, y *float32)
+
+// axpy64AVX2 does y += a·x over n float64 elements, n a multiple of 4.
+//
+//go:noescape
+func axpy64AVX2(a float64, x, y *float64, n int)

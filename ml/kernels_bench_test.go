@@ -87,6 +87,7 @@ func BenchmarkKernel(b *testing.B) {
 			kb(b, "riffle", func() {
 				symv(g, k, x, out)
 			})
+			withoutAVX512(func() { kb(b, "riffle-avx2", func() { symv(g, k, x, out) }) })
 			gs := blas32.Symmetric{N: k, Stride: k, Data: g, Uplo: blas.Upper}
 			vo := blas32.Vector{N: k, Inc: 1, Data: out}
 			kb(b, "gonum-symv", func() {
@@ -112,6 +113,7 @@ func BenchmarkKernel(b *testing.B) {
 			kb(b, "riffle", func() {
 				gatherDotAxpy(fixed, k, idx, ca, cb, x, y)
 			})
+			withoutAVX512(func() { kb(b, "riffle-avx2", func() { gatherDotAxpy(fixed, k, idx, ca, cb, x, y) }) })
 			kb(b, "gonum", func() {
 				for j, i := range idx {
 					f := blas32.Vector{N: k, Inc: 1, Data: fixed[int(i)*k : int(i)*k+k]}
@@ -130,9 +132,15 @@ func BenchmarkKernel(b *testing.B) {
 		flops := 2 * float64(topkUserBlock*topkItemTile*k)
 		b.Run(fmt.Sprintf("score-tile/K=%d", k), func(b *testing.B) {
 			kbf(b, "go", flops, func() { scoreTile(users, blk, tile, k, topkItemTile, scores) })
-			if useAVX2 {
-				panels := packPanels(tile, k, topkItemTile)
-				kbf(b, "riffle", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+			if pw := panelWidth(); pw > 0 {
+				panels := packPanels(tile, k, topkItemTile, pw)
+				kbf(b, fmt.Sprintf("riffle-%d", pw), flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+			}
+			if pw := panelWidth(); pw == 32 {
+				withoutAVX512(func() {
+					panels := packPanels(tile, k, topkItemTile, 16)
+					kbf(b, "riffle-16", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+				})
 			}
 			ua := blas32.General{Rows: topkUserBlock, Cols: k, Stride: k, Data: users}
 			ta := blas32.General{Rows: topkItemTile, Cols: k, Stride: k, Data: tile}

@@ -643,3 +643,82 @@ func TestTopKRealValuedScores(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFitResumes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	ui := randInteractions(t, rng, 200, 120, 3000)
+	cfg := Config{Factors: 16, Regularization: 0.1, Alpha: 2, Iterations: 6, Seed: 3}
+	whole, err := Train(context.Background(), cfg, ui, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Iterations = 3
+	half, err := Train(context.Background(), cfg, ui, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := half.Fit(context.Background(), cfg, ui, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(whole.UserFactors, half.UserFactors) || !slices.Equal(whole.ItemFactors, half.ItemFactors) {
+		t.Fatal("3 + 3 iterations differ from 6")
+	}
+	for u := 0; u < 5; u++ {
+		for i := 0; i < 5; i++ {
+			if d := math.Abs(float64(half.Score(u, i)) - dot64(half.UserVector(u), half.ItemVector(i))); d > 1e-5 {
+				t.Fatalf("Score(%d,%d) off by %g", u, i, d)
+			}
+		}
+	}
+	cfg.Factors = 8
+	if err := half.Fit(context.Background(), cfg, ui, nil); err == nil || !strings.Contains(err.Error(), "16 factors") {
+		t.Fatalf("Fit with the wrong factor count: %v", err)
+	}
+}
+
+func TestEmptyShapes(t *testing.T) {
+	ctx := context.Background()
+	for _, shape := range [][2]int{{0, 0}, {5, 0}, {0, 7}, {3, 4}} {
+		ui, err := NewInteractions(shape[0], shape[1], nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []Solver{SolverCG, SolverCholesky} {
+			m, err := Train(ctx, Config{Factors: 8, Regularization: 0.1, Iterations: 2, Solver: s}, ui, func(int, float64) {})
+			if err != nil {
+				t.Fatalf("%v on %v: %v", s, shape, err)
+			}
+			// No interactions: the minimiser is all zeros (CG from the
+			// random start gets there up to float32 rounding).
+			for _, v := range append(slices.Clone(m.UserFactors), m.ItemFactors...) {
+				if math.Abs(float64(v)) > 1e-6 {
+					t.Fatalf("%v on %v: nonzero factor %v", s, shape, v)
+				}
+			}
+			calls := 0
+			if err := m.TopK(ctx, nil, 3, ui, 2, func(_ int32, items []int32, _ []float32) error {
+				calls++
+				if len(items) != min(3, shape[1]) {
+					t.Fatalf("%v: %d items", shape, len(items))
+				}
+				return nil
+			}); err != nil || calls != shape[0] {
+				t.Fatalf("TopK on %v: %v after %d calls", shape, err, calls)
+			}
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	ui := randInteractions(t, rng, 500, 100, 3000)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Train(ctx, Config{Factors: 8, Iterations: 2}, ui, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train on a cancelled context: %v", err)
+	}
+	m := NewModel(Config{Factors: 8}, 500, 100)
+	if err := m.TopK(ctx, nil, 5, nil, 2, func(int32, []int32, []float32) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("TopK on a cancelled context: %v", err)
+	}
+}

@@ -56,8 +56,9 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 	outScores := make([]float32, min(wave, n)*k)
 	counts := make([]int, min(wave, n))
 	var panels []float32
-	if useAVX2 {
-		panels = packPanels(m.ItemFactors, m.Factors, m.NumItems)
+	pw := panelWidth()
+	if pw > 0 {
+		panels = packPanels(m.ItemFactors, m.Factors, m.NumItems, pw)
 	}
 	ws := make([]*topkScratch, threads)
 	for t := range ws {
@@ -173,31 +174,44 @@ func scoreTile(userFactors []float32, blk []int32, tile []float32, f, nt int, ou
 	}
 }
 
-// packPanels lays the item factors out for score4x16AVX2: panels of 16
-// items, each stored transposed (element t of the panel's item j at
-// t*16+j), zero-padded to a multiple of 16 items. Item i's panel starts at
-// (i/16)*16*f, so a tile starting at item t0 (a multiple of 16) starts at
+// panelWidth is the item panel width of the scoring kernel in use: 32
+// (AVX-512), 16 (AVX2) or 0 (portable Go, no packing).
+func panelWidth() int {
+	switch {
+	case useAVX512:
+		return 32
+	case useAVX2:
+		return 16
+	}
+	return 0
+}
+
+// packPanels lays the item factors out for the scoring kernels: panels of
+// w items, each stored transposed (element t of the panel's item j at
+// t*w+j), zero-padded to a multiple of w items. Item i's panel starts at
+// (i/w)*w*f, so a tile starting at item t0 (a multiple of w) starts at
 // t0*f.
-func packPanels(items []float32, f, n int) []float32 {
-	np := (n + 15) / 16
-	out := make([]float32, np*16*f)
+func packPanels(items []float32, f, n, w int) []float32 {
+	np := (n + w - 1) / w
+	out := make([]float32, np*w*f)
 	for i := 0; i < n; i++ {
-		base := (i / 16) * 16 * f
-		j := i % 16
+		base := (i / w) * w * f
+		j := i % w
 		for t, v := range items[i*f : i*f+f] {
-			out[base+t*16+j] = v
+			out[base+t*w+j] = v
 		}
 	}
 	return out
 }
 
-// scoreTilePanels is scoreTile on packed panels with the AVX2 kernel: the
-// block's users in fours (the last four padded by repeating a user) against
-// each 16-item panel of the tile.
+// scoreTilePanels is scoreTile on packed panels with the assembly kernels:
+// the block's users in fours (the last four padded by repeating a user)
+// against each panel of the tile.
 func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt int, out []float32) {
-	np := (nt + 15) / 16
-	_ = panels[np*16*f-1]
-	_ = out[((len(blk)+3)/4*4-1)*topkItemTile+np*16-1]
+	w := panelWidth()
+	np := (nt + w - 1) / w
+	_ = panels[np*w*f-1]
+	_ = out[((len(blk)+3)/4*4-1)*topkItemTile+np*w-1]
 	for b := 0; b < len(blk); b += 4 {
 		var u [4]*float32
 		for r := range u {
@@ -205,7 +219,11 @@ func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt
 			u[r] = &userFactors[int(uu)*f]
 		}
 		for p := 0; p < np; p++ {
-			score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*16*f], &out[b*topkItemTile+p*16], topkItemTile)
+			if w == 32 {
+				score4x32AVX512(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
+			} else {
+				score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
+			}
 		}
 	}
 }

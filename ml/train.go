@@ -29,6 +29,9 @@ func (m *Model) UserVector(u int) []float32 { return m.UserFactors[u*m.Factors :
 // ItemVector returns item i's factor row (borrowed).
 func (m *Model) ItemVector(i int) []float32 { return m.ItemFactors[i*m.Factors : (i+1)*m.Factors] }
 
+// Score is the predicted preference of user u for item i.
+func (m *Model) Score(u, i int) float32 { return dot(m.UserVector(u), m.ItemVector(i)) }
+
 // ErrNumerical classifies numerical trouble: a NaN or infinite factor, a
 // diverging conjugate-gradient solve or a singular normal-equation matrix.
 // The error returned is a *RowError naming the row; errors.Is(err,
@@ -77,39 +80,59 @@ func NewModel(cfg Config, numUsers, numItems int) *Model {
 }
 
 // Train fits an iALS model (Hu, Koren and Volinsky 2008) to ui, the
-// user×item interactions: cfg.Iterations sweeps, each solving every user
-// against the item factors, then every item against the user factors.
-// progress, when set, is called after each sweep with the loss (which costs
-// about one more half-epoch of arithmetic). Rows are solved in parallel on
-// cfg.Threads goroutines; each row's solve reads only shared inputs and its
-// own previous factor, so the result is bitwise the same for a seed at any
+// user×item interactions, from NewModel's seeded start: cfg.Iterations
+// sweeps of Model.Fit. Rows are solved in parallel on cfg.Threads
+// goroutines; each row's solve reads only shared inputs and its own
+// previous factor, so the result is bitwise the same for a seed at any
 // thread count.
 func Train(ctx context.Context, cfg Config, ui *Interactions, progress func(iter int, loss float64)) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
+	if err := m.Fit(ctx, cfg, ui, progress); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Fit runs cfg.Iterations ALS sweeps on ui starting from m's current
+// factors (a warm start: resuming training, or retraining after new
+// interactions without losing the model): each sweep solves every user
+// against the item factors, then every item against the user factors.
+// progress, when set, is called after each sweep with the loss (which
+// costs about one more half-epoch of arithmetic). ui must be
+// m.NumUsers×m.NumItems and cfg.Factors m.Factors. On error m holds the
+// factors of the last completed half-epoch, failed rows rolled back.
+func (m *Model) Fit(ctx context.Context, cfg Config, ui *Interactions, progress func(iter int, loss float64)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	cfg = cfg.WithDefaults()
 	if len(ui.Indptr) != ui.NumUsers+1 || len(ui.Indices) != len(ui.Weights) {
-		return nil, fmt.Errorf("ml: train: interactions are not a valid CSR matrix")
+		return fmt.Errorf("ml: fit: interactions are not a valid CSR matrix")
+	}
+	if ui.NumUsers != m.NumUsers || ui.NumItems != m.NumItems || cfg.Factors != m.Factors {
+		return fmt.Errorf("ml: fit: model is %d×%d with %d factors, interactions %d×%d, config %d factors",
+			m.NumUsers, m.NumItems, m.Factors, ui.NumUsers, ui.NumItems, cfg.Factors)
 	}
 	iu := ui.Transpose()
-	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
 	k := cfg.Factors
 	gram := make([]float64, k*k)
 	for it := 1; it <= cfg.Iterations; it++ {
 		gramThreads(m.ItemFactors, k, gram, cfg.Threads)
 		if err := SolveRows(ctx, cfg, ui, m.ItemFactors, gram, m.UserFactors, nil); err != nil {
-			return nil, sideError(err, "user", it)
+			return sideError(err, "user", it)
 		}
 		gramThreads(m.UserFactors, k, gram, cfg.Threads)
 		if err := SolveRows(ctx, cfg, iu, m.UserFactors, gram, m.ItemFactors, nil); err != nil {
-			return nil, sideError(err, "item", it)
+			return sideError(err, "item", it)
 		}
 		if progress != nil {
 			progress(it, Loss(cfg, ui, m))
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func sideError(err error, side string, it int) error {
@@ -212,6 +235,9 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 // claiming chunks when ctx is done and returns ctx's error or fn's first.
 func parallelChunks(ctx context.Context, threads, n, chunk int, fn func(lo, hi int, w *int) error) error {
 	chunks := (n + chunk - 1) / chunk
+	if chunks == 0 {
+		return ctx.Err()
+	}
 	if threads > chunks {
 		threads = chunks
 	}
@@ -267,12 +293,13 @@ type scratch struct {
 	c, cm1, zero []float32 // CG per-interaction coefficients
 	a, b         []float64 // Cholesky
 	y            []float64
+	y4           []float64 // four scaled rows for the Gram kernel
 	prev         []float32 // the row's factor before the solve, for rollback
 }
 
 func newScratch(k int, s Solver) *scratch {
 	if s == SolverCholesky {
-		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), prev: make([]float32, k)}
+		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), y4: make([]float64, 4*k), prev: make([]float32, k)}
 	}
 	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k), prev: make([]float32, k)}
 }
@@ -382,19 +409,45 @@ func (s *solver) cholesky(idx []int32, w []float32, lambda float64, x []float32,
 		a[j*k+j] += lambda
 		b[j] = 0
 	}
-	for n, i := range idx {
-		f := s.fixed[int(i)*k : int(i)*k+k]
-		for j, v := range f {
-			y[j] = float64(v)
+	if useAVX2 && k%4 == 0 {
+		// (c−1) f fᵀ = (√(c−1) f)(√(c−1) f)ᵀ: four scaled rows at a time
+		// through the Gram kernel (upper triangle, which is all the
+		// factorisation reads).
+		y4 := sc.y4
+		r := 0
+		for n, i := range idx {
+			f := s.fixed[int(i)*k : int(i)*k+k]
+			cm1 := s.cfg.Alpha * float64(w[n])
+			sq := math.Sqrt(cm1)
+			row := y4[r*k : r*k+k]
+			for j, v := range f {
+				row[j] = sq * float64(v)
+				b[j] += (1 + cm1) * float64(v)
+			}
+			if r++; r == 4 {
+				gramRank4AVX2(&y4[0], k, &a[0])
+				r = 0
+			}
 		}
-		cm1 := s.cfg.Alpha * float64(w[n])
-		// Upper triangle only; mirrored by the factorisation's reads.
-		for r := 0; r < k; r++ {
-			axpy64(cm1*y[r], y[r:], a[r*k+r:r*k+k])
+		if r > 0 {
+			clear(y4[r*k:])
+			gramRank4AVX2(&y4[0], k, &a[0])
 		}
-		axpy64(1+cm1, y, b)
+	} else {
+		for n, i := range idx {
+			f := s.fixed[int(i)*k : int(i)*k+k]
+			for j, v := range f {
+				y[j] = float64(v)
+			}
+			cm1 := s.cfg.Alpha * float64(w[n])
+			// Upper triangle only; mirrored by the factorisation's reads.
+			for r := 0; r < k; r++ {
+				axpy64(cm1*y[r], y[r:], a[r*k+r:r*k+k])
+			}
+			axpy64(1+cm1, y, b)
+		}
 	}
-	if reason := choleskySolve(a, k, b); reason != "" {
+	if reason := choleskySolve(a, k, b, y); reason != "" {
 		return reason
 	}
 	for j := range x {
@@ -404,35 +457,36 @@ func (s *solver) cholesky(idx []int32, w []float32, lambda float64, x []float32,
 }
 
 // choleskySolve factors the symmetric matrix whose upper triangle is in a
-// (row-major k×k) as UᵀU in place and overwrites b with the solution of
-// a x = b. It fails on a pivot that is not clearly positive.
-func choleskySolve(a []float64, k int, b []float64) string {
+// (row-major k×k; the lower triangle is ignored and overwritten) as UᵀU in
+// place and overwrites b with the solution of a x = b. It fails on a
+// pivot that is not clearly positive (≤ 10⁻¹² of its original diagonal).
+// diag is k of scratch. Right-looking, so every update is a contiguous
+// row axpy.
+func choleskySolve(a []float64, k int, b, diag []float64) string {
+	for j := 0; j < k; j++ {
+		diag[j] = a[j*k+j]
+	}
 	for j := 0; j < k; j++ {
 		d := a[j*k+j]
-		orig := d
-		for p := 0; p < j; p++ {
-			d -= a[p*k+j] * a[p*k+j]
-		}
-		if !(d > 1e-12*math.Abs(orig)) || math.IsInf(d, 0) {
+		if !(d > 1e-12*math.Abs(diag[j])) || math.IsInf(d, 0) {
 			return fmt.Sprintf("Cholesky: normal-equation matrix is singular or not positive definite (pivot %d is %g)", j, d)
 		}
 		d = math.Sqrt(d)
 		a[j*k+j] = d
-		for c := j + 1; c < k; c++ {
-			v := a[j*k+c]
-			for p := 0; p < j; p++ {
-				v -= a[p*k+j] * a[p*k+c]
-			}
-			a[j*k+c] = v / d
+		row := a[j*k+j+1 : j*k+k]
+		inv := 1 / d
+		for c := range row {
+			row[c] *= inv
+		}
+		// Trailing update: a[r, r:] −= U[j,r]·U[j, r:] for r > j.
+		for r := j + 1; r < k; r++ {
+			axpy64(-a[j*k+r], a[j*k+r:j*k+k], a[r*k+r:r*k+k])
 		}
 	}
-	// Uᵀ z = b, then U x = z.
+	// Uᵀ z = b (column sweeps), then U x = z (row dot products).
 	for j := 0; j < k; j++ {
-		v := b[j]
-		for p := 0; p < j; p++ {
-			v -= a[p*k+j] * b[p]
-		}
-		b[j] = v / a[j*k+j]
+		b[j] /= a[j*k+j]
+		axpy64(-b[j], a[j*k+j+1:j*k+k], b[j+1:k])
 	}
 	for j := k - 1; j >= 0; j-- {
 		v := b[j]
