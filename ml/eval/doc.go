@@ -60,10 +60,10 @@
 // For user u the candidates C_u are the catalogue minus u's train items.
 // A model returns its top list L_u: the min(K, |C_u|) best candidates, best
 // first. When K exceeds |C_u| the list is simply shorter; no padding, no
-// change of denominators below. The baselines and ScoreModel order by score
-// descending, ties by item dense index ascending (that is, ascending id);
-// NaN scores rank as -Inf. The iALS adapter uses ml.Model.TopK, whose scores
-// are dot products of float32 factors (exact ties are practically absent).
+// change of denominators below. Every model orders by score descending,
+// ties by catalogue index ascending (that is, ascending id): popularity and
+// random as defined below, iALS through ml.Model.TopK (scores are dot
+// products of float32 factors), which breaks ties the same way.
 //
 // # Metrics at K
 //
@@ -115,8 +115,7 @@
 // Models rank users in parallel blocks of 256 with per-goroutine scratch
 // (no allocation per user); popularity walks one global order, skipping a
 // user's train items through a stamped marker array, so it costs
-// O(K + |train_u|) per user, as does random. Score-based models select the top K with a
-// bounded heap over a reused score buffer. Metrics are computed inside the
+// O(K + |train_u|) per user, as does random. Metrics are computed inside the
 // ranking callback into a per-user slot, so no list is kept beyond the K
 // item indices needed for coverage.
 package eval

@@ -3,7 +3,6 @@ package eval
 import (
 	"cmp"
 	"context"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -153,123 +152,6 @@ func splitmix64(x uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
-}
-
-// ScoreModel is a Model given by a scoring function: Score fills dst (one
-// score per catalogue item) for user u and may be called concurrently.
-// TopK ranks by score descending, ties by item index ascending; NaN
-// scores rank as -Inf.
-type ScoreModel struct {
-	NumItems int
-	Score    func(u int32, dst []float32)
-}
-
-// TopK implements Model.
-func (m *ScoreModel) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(int32, []int32, []float32) error) error {
-	type scratch struct {
-		scores []float32
-		heap   topHeap
-	}
-	return forUsers(ctx, users, threads, func() any {
-		return &scratch{scores: make([]float32, m.NumItems), heap: topHeap{items: make([]int32, 0, k), scores: make([]float32, 0, k)}}
-	}, func(sc any, u int32) error {
-		s := sc.(*scratch)
-		m.Score(u, s.scores)
-		var ex []int32
-		if exclude != nil {
-			ex, _ = exclude.Row(int(u))
-		}
-		s.heap.selectTop(s.scores, ex, k)
-		return fn(u, s.heap.items, s.heap.scores)
-	})
-}
-
-// topHeap selects the k best (score descending, item ascending) items.
-type topHeap struct {
-	items  []int32
-	scores []float32
-}
-
-// worse orders heap entries: a lower score, or an equal score and a higher
-// item index, is worse.
-func (h *topHeap) worse(a, b int) bool {
-	return h.scores[a] < h.scores[b] || (h.scores[a] == h.scores[b] && h.items[a] > h.items[b])
-}
-
-func (h *topHeap) swap(a, b int) {
-	h.items[a], h.items[b] = h.items[b], h.items[a]
-	h.scores[a], h.scores[b] = h.scores[b], h.scores[a]
-}
-
-func (h *topHeap) down(i int) {
-	n := len(h.items)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && h.worse(r, l) {
-			m = r
-		}
-		if !h.worse(m, i) {
-			return
-		}
-		h.swap(i, m)
-		i = m
-	}
-}
-
-func (h *topHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.worse(i, p) {
-			return
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-// selectTop leaves the k best items of scores not in exclude (ascending)
-// in h, best first.
-func (h *topHeap) selectTop(scores []float32, exclude []int32, k int) {
-	h.items, h.scores = h.items[:0], h.scores[:0]
-	if k <= 0 {
-		return
-	}
-	negInf := float32(math.Inf(-1))
-	e := 0
-	for i, s := range scores {
-		if e < len(exclude) && exclude[e] == int32(i) {
-			e++
-			continue
-		}
-		if s != s {
-			s = negInf
-		}
-		if len(h.items) < k {
-			h.items = append(h.items, int32(i))
-			h.scores = append(h.scores, s)
-			h.up(len(h.items) - 1)
-			continue
-		}
-		// Items come in ascending order, so an equal score is worse than
-		// every entry with that score: only a strictly higher one enters.
-		if s > h.scores[0] {
-			h.items[0], h.scores[0] = int32(i), s
-			h.down(0)
-		}
-	}
-	// Heap sort: repeatedly move the worst to the end.
-	for n := len(h.items) - 1; n > 0; n-- {
-		h.swap(0, n)
-		full := h.items
-		fs := h.scores
-		h.items, h.scores = h.items[:n], h.scores[:n]
-		h.down(0)
-		h.items, h.scores = full, fs
-	}
 }
 
 // forUsers runs do for every user on up to threads goroutines (0 means

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/ml"
 )
 
 // writeOracleCSV writes a small log with the awkward cases the protocols
@@ -40,6 +41,23 @@ func writeOracleCSV(t *testing.T, path string, seed uint64) {
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// scoreModel is the ml.Model whose score of (u, i) is score(u, i): user
+// vectors are the score rows, item vectors the identity, so ml.Model.TopK
+// (the ranking iALS uses) ranks by exactly these scores.
+func scoreModel(users, items int, score func(u, i int32) float32) *ml.Model {
+	m := &ml.Model{Factors: items, NumUsers: users, NumItems: items,
+		UserFactors: make([]float32, users*items), ItemFactors: make([]float32, items*items)}
+	for u := range users {
+		for i := range items {
+			m.UserFactors[u*items+i] = score(int32(u), int32(i))
+		}
+	}
+	for i := range items {
+		m.ItemFactors[i*items+i] = 1
+	}
+	return m
 }
 
 // oracleFixedScore is the fixed scoring both sides use: few distinct
@@ -80,11 +98,7 @@ func TestOracle(t *testing.T) {
 			c.Stats = map[string]int{"train_rows": s.Stats.TrainRows, "test_rows": s.Stats.TestRows,
 				"cold_user": s.Stats.ColdUserRows, "cold_item": s.Stats.ColdItemRows, "repeat": s.Stats.RepeatRows,
 				"relevant": s.Stats.Relevant, "eval_users": s.Stats.EvalUsers, "catalogue": s.Stats.Catalogue}
-			fixed := &ScoreModel{NumItems: s.Train.NumItems, Score: func(u int32, dst []float32) {
-				for i := range dst {
-					dst[i] = oracleFixedScore(u, int32(i))
-				}
-			}}
+			fixed := scoreModel(s.Train.NumUsers, s.Train.NumItems, oracleFixedScore)
 			pop, _ := Popularity{}.Fit(ctx, s.Train)
 			rnd, _ := Random{Seed: seed}.Fit(ctx, s.Train)
 			for name, m := range map[string]Model{"popularity": pop, "random": rnd, "fixed": fixed} {

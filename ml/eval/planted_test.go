@@ -97,20 +97,24 @@ func TestPlanted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The planted model itself, ranking by P(i|u): the best any model can
-	// expect on average.
+	// The planted model itself, ranking by P(i|u) (up to the constant
+	// noise term), as factors: the best any model can expect on average.
 	nn := planted.Factors
-	truth := &ScoreModel{NumItems: len(s.ItemOf), Score: func(u int32, dst []float32) {
-		uid := d.UserIDs.Ints[s.UserOf[u]]
-		for c, di := range s.ItemOf {
-			id := d.ItemIDs.Ints[di]
-			var v float64
-			for k := range nn {
-				v += float64(planted.UserVectors[int(uid)*nn+k]) * float64(planted.ItemVectors[int(id)*nn+k])
-			}
-			dst[c] = float32((1-planted.PopularityShare-planted.NoiseShare)*v + planted.PopularityShare*planted.Popularity[id])
+	truth := &ml.Model{Factors: nn + 1, NumUsers: s.Train.NumUsers, NumItems: s.Train.NumItems,
+		UserFactors: make([]float32, s.Train.NumUsers*(nn+1)), ItemFactors: make([]float32, s.Train.NumItems*(nn+1))}
+	mix := float32(1 - planted.PopularityShare - planted.NoiseShare)
+	for u, du := range s.UserOf {
+		uid := d.UserIDs.Ints[du]
+		for k := range nn {
+			truth.UserFactors[u*(nn+1)+k] = mix * planted.UserVectors[int(uid)*nn+k]
 		}
-	}}
+		truth.UserFactors[u*(nn+1)+nn] = float32(planted.PopularityShare)
+	}
+	for c, di := range s.ItemOf {
+		id := d.ItemIDs.Ints[di]
+		copy(truth.ItemFactors[c*(nn+1):], planted.ItemVectors[int(id)*nn:int(id+1)*nn])
+		truth.ItemFactors[c*(nn+1)+nn] = float32(planted.Popularity[id])
+	}
 	ndcg := map[string]float64{}
 	for name, tr := range map[string]Trainer{"popularity": Popularity{}, "random": Random{Seed: 1}} {
 		m, err := tr.Fit(ctx, s.Train)
