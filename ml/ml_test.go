@@ -722,3 +722,19 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("TopK on a cancelled context: %v", err)
 	}
 }
+
+func TestSolveRowsRejectsBadCSR(t *testing.T) {
+	// Hand-built matrices reach the kernels, which index without bounds
+	// checks: a bad column or offset must be refused first.
+	cfg := Config{Factors: 8, Regularization: 0.1}
+	fixed, g := make([]float32, 3*8), make([]float64, 64)
+	for _, m := range []*Interactions{
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 1, 2}, Indices: []int32{0, 3}, Weights: []float32{1, 1}},
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 1, 2}, Indices: []int32{-1, 2}, Weights: []float32{1, 1}},
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 2, 1}, Indices: []int32{0}, Weights: []float32{1}},
+	} {
+		if err := SolveRows(context.Background(), cfg, m, fixed, g, make([]float32, 16), nil); err == nil {
+			t.Fatalf("accepted %+v", m)
+		}
+	}
+}

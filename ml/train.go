@@ -180,9 +180,31 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 	if len(m.Indptr) != m.NumUsers+1 || m.Indptr[0] != 0 || m.Indptr[m.NumUsers] != int64(len(m.Indices)) || len(m.Weights) != len(m.Indices) {
 		return fmt.Errorf("ml: solve: interactions are not a valid CSR matrix")
 	}
-	for _, i := range m.Indices {
-		if i < 0 || int(i) >= m.NumItems {
-			return fmt.Errorf("ml: solve: interaction column %d out of range [0,%d)", i, m.NumItems)
+	// Only the rows to solve, so that re-solving a few touched rows (the
+	// incremental path) does not scan the whole matrix.
+	checkRow := func(r int) error {
+		lo, hi := m.Indptr[r], m.Indptr[r+1]
+		if lo > hi || hi > int64(len(m.Indices)) {
+			return fmt.Errorf("ml: solve: row %d: bad row offsets", r)
+		}
+		for _, i := range m.Indices[lo:hi] {
+			if i < 0 || int(i) >= m.NumItems {
+				return fmt.Errorf("ml: solve: row %d: interaction column %d out of range [0,%d)", r, i, m.NumItems)
+			}
+		}
+		return nil
+	}
+	if rows == nil {
+		for r := 0; r < m.NumUsers; r++ {
+			if err := checkRow(r); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, r := range rows {
+			if err := checkRow(int(r)); err != nil {
+				return err
+			}
 		}
 	}
 	g32 := make([]float32, k*k)
