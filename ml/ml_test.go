@@ -316,17 +316,31 @@ func testGramAndUpdate(t *testing.T, n, k int) {
 			}
 		}
 	}
-	// Replace row 17, then compare with a fresh Gram.
+	// Replace row 17 (the direct path), then rows 100..139 (the kernel
+	// path), then drop rows 200..209 and append 3 new ones; after each,
+	// compare with a fresh Gram.
+	check := func(what string, y []float32) {
+		fresh := make([]float64, k*k)
+		Gram(y, k, fresh)
+		for i := range g {
+			if math.Abs(g[i]-fresh[i]) > 1e-9*math.Max(1, math.Abs(fresh[i])) {
+				t.Fatalf("k=%d %s: updated gram[%d] = %v, fresh %v", k, what, i, g[i], fresh[i])
+			}
+		}
+	}
 	old := slices.Clone(y[17*k : 18*k])
 	copy(y[17*k:18*k], randFactors(rng, k, 1))
 	GramUpdate(g, k, old, y[17*k:18*k])
-	fresh := make([]float64, k*k)
-	Gram(y, k, fresh)
-	for i := range g {
-		if math.Abs(g[i]-fresh[i]) > 1e-9*math.Max(1, math.Abs(fresh[i])) {
-			t.Fatalf("updated gram[%d] = %v, fresh %v", i, g[i], fresh[i])
-		}
-	}
+	check("one row", y)
+	old = slices.Clone(y[100*k : 140*k])
+	copy(y[100*k:140*k], randFactors(rng, 40*k, 1))
+	GramUpdate(g, k, old, y[100*k:140*k])
+	check("40 rows", y)
+	removed := slices.Clone(y[200*k : 210*k])
+	added := randFactors(rng, 3*k, 1)
+	y = append(slices.Delete(y, 200*k, 210*k), added...)
+	GramUpdate(g, k, removed, added)
+	check("10 removed, 3 added", y)
 }
 
 // bruteLoss evaluates the objective pair by pair.
