@@ -98,3 +98,60 @@ func BenchmarkTopK(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIncrementalBatch times what the streaming path (issue 11) does
+// per micro-batch of 10k new interactions on the 100k × 20k model: re-solve
+// the touched users' full histories against the item factors, replace their
+// contributions to the user Gram matrix (GramUpdate), then re-solve the
+// touched items against the user factors. Reports batch interactions per
+// CPU-second.
+func BenchmarkIncrementalBatch(b *testing.B) {
+	ui := benchData()
+	iu := ui.Transpose()
+	const k, batch = 64, 10_000
+	cfg := Config{Factors: k, Regularization: 0.05, Alpha: 1, CGSteps: 3, Seed: 1}.WithDefaults()
+	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
+	rng := rand.New(rand.NewPCG(5, 5))
+	// Touched rows: batch draws of a user and an item (skewed like the data).
+	perm := rng.Perm(ui.NumItems)
+	seenU, seenI := map[int32]bool{}, map[int32]bool{}
+	var users, items []int32
+	for range batch {
+		u := int32(rng.IntN(ui.NumUsers))
+		r := rng.Float64()
+		i := int32(perm[int(float64(ui.NumItems)*r*r)])
+		if !seenU[u] {
+			seenU[u], users = true, append(users, u)
+		}
+		if !seenI[i] {
+			seenI[i], items = true, append(items, i)
+		}
+	}
+	gi, gu := make([]float64, k*k), make([]float64, k*k)
+	Gram(m.ItemFactors, k, gi)
+	Gram(m.UserFactors, k, gu)
+	old, fresh := make([]float32, len(users)*k), make([]float32, len(users)*k)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		for j, u := range users {
+			copy(old[j*k:], m.UserVector(int(u)))
+		}
+		if err := SolveRows(ctx, cfg, ui, m.ItemFactors, gi, m.UserFactors, users); err != nil {
+			b.Fatal(err)
+		}
+		for j, u := range users {
+			copy(fresh[j*k:], m.UserVector(int(u)))
+		}
+		GramUpdate(gu, k, old, fresh)
+		if err := SolveRows(ctx, cfg, iu, m.UserFactors, gu, m.ItemFactors, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := float64(cpuTime()-c0) / 1e9
+	b.ReportMetric(float64(batch*b.N)/cpu, "interactions/cpu-s")
+	b.ReportMetric(float64(len(users)), "users/batch")
+	b.ReportMetric(float64(len(items)), "items/batch")
+}

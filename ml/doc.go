@@ -79,51 +79,59 @@
 //
 // # Kernels: hand-written vs gonum
 //
-// The hot loops run AVX2+FMA assembly (kernels_amd64.s) when the CPU has it
-// and the width is a multiple of 8 (16 for the four-row CG kernel, 4 for
-// Gram); elsewhere, and under -tags purego, portable Go (the *Go functions,
-// which the tests use as the reference). Factors computed by the two paths
-// differ in the last bits (summation order), so bitwise determinism holds
-// per build and CPU family, at any thread count. gonum's pure-Go BLAS
-// (blas32, blas64: level-1 loops in SSE assembly, no FMA, level 2/3 in Go)
-// was measured doing the same work and lost every time, so it is used only
-// in the tests (mat, as the closed-form oracle). CPU nanoseconds per call,
-// one core (`go test -run '^$' -bench 'Kernel|Peak' -cpu 1 ./ml`, 2026-12-05,
-// load average ~15 on 2 cores, so CPU time rather than wall time):
+// The hot loops run assembly (kernels_amd64.s): AVX-512 for the scoring
+// micro-kernel, the four-row CG interaction kernel and the Gram-vector
+// product when the CPU has AVX-512F and the width allows (multiples of 32,
+// 32 and 16), AVX2+FMA otherwise (multiples of 8; 16 for the four-row CG
+// kernel; 4 for the float64 Gram kernel, which the Cholesky solver also
+// uses); elsewhere, and under -tags purego, portable Go (the *Go functions,
+// which the tests use as the reference; on AVX-512 machines TestAVX2Path
+// reruns the tests on the AVX2 kernels). Factors from different kernel
+// sets differ in the last bits (summation order), so bitwise determinism
+// holds per build and instruction set, at any thread count. gonum's
+// pure-Go BLAS (blas32, blas64: level-1 loops in SSE assembly without FMA,
+// level 2/3 in Go) was measured doing the same work and lost every time,
+// by 1.8–13×, so it is used only in the tests (mat, as the closed-form
+// oracle). CPU nanoseconds per call on one core (`go test -run '^$' -bench
+// 'Kernel|Peak' -cpu 1 ./ml`, 2026-12-05, AMD EPYC (Zen 5) VM, load
+// average ~9 on 2 cores, hence CPU rather than wall time):
 //
-//	kernel (K = 64 / 128)                    portable Go   gonum            riffle AVX2
-//	dot                                      19 / 37       11 / 14          5.9 / 7.4
-//	axpy                                     21 / 40       11 / 17          5.7 / 7.8
-//	Gram·vector (K×K)                        1159 / 4418   421 / 1431 gemv  105 / 567
-//	                                                       1303 / 5590 symv
-//	CG interaction loop, 50 items            1854 / 3734   1363 / 1797      159 / 315
+//	kernel, K = 64 / 128                 portable Go   gonum               riffle AVX2   riffle AVX-512
+//	dot                                  18 / 34       10 / 14             5.8 / 7.7     -
+//	axpy                                 21 / 38       11 / 16             5.7 / 7.8     -
+//	Gram·vector (K×K)                    1097 / 4237   419 / 1394 Gemv     107 / 532     52 / 481
+//	                                                   1302 / 4922 Symv
+//	CG interaction loop, 50 items        1843 / 3562   1391 / 1753         161 / 306     130 / 218
 //	  (dot + axpy per item; gonum: blas32.Dot + blas32.Axpy)
-//	scoring, 64 users × 512 items (GFLOP/s)  24 / 34       19 / 17 Gemm     121 / 115
-//	Gram, 2048 rows, float64 (µs)            -             1065 / 3896 Syrk 246 / 913
+//	scoring 64 users × 512 items, GFLOP/s  25 / 36     19 / 18 Gemm        120 / 118     241 / 235
+//	Gram of 2048 rows, float64, µs       -             1059 / 3724 Syrk    245 / 877     -
 //
 // BenchmarkPeak (12 independent FMAs in a loop) puts one core's float32
-// ceiling at 126 GFLOP/s with AVX2 and 259 GFLOP/s with AVX-512: the
-// scoring micro-kernel (4 users × 16 items in registers over packed item
-// panels) runs at ~96% of the AVX2 ceiling, ~47% of the AVX-512 one.
+// ceiling at 128 GFLOP/s with AVX2 and 256 GFLOP/s with AVX-512; the
+// scoring micro-kernels (4 users × 16 or 32 items in registers, over item
+// factors packed into transposed panels) reach 94% of each.
 //
 // # Where the time goes
 //
-// Training, 100k users × 20k items × 5M interactions, K = 64, CG with 3
-// steps, 2 threads (`go test -run '^$' -bench 'Iteration/K=64/cg'
-// -benchtime 3x -cpu 2 -cpuprofile cpu.out ./ml`, `go tool pprof -top`):
-// 0.55 CPU-seconds per iteration; of the solve time, the CG interaction
-// loop (gatherDotAxpy4AVX2: gathering each item's factor, its dot product
-// with the search direction and the rank-1 update) ~65%, the Gram-vector
-// products ~15%, the rest CG bookkeeping; the two Gram matrices per
-// iteration ~5% in all. At K = 128 (1.17 CPU-seconds per iteration) the
-// Gram-vector product grows to ~20%: the 64 KiB K×K matrix no longer fits
-// L1. The interaction loop is bound by gathering factor rows from memory
-// (random rows of a 5 MiB item or 25 MiB user matrix), not by arithmetic:
-// it reaches ~20% of the FMA ceiling.
+// Training, 100k users × 20k items × 5M interactions, CG with 3 steps, 2
+// threads (`go test -run '^$' -bench 'Iteration/K=(64|128)/cg' -benchtime
+// 3x -cpu 2 -cpuprofile cpu.out ./ml`, `go tool pprof -top ml.test
+// cpu.out`): 0.33 CPU-seconds per iteration at K = 64, 0.85 at K = 128
+// (SolverCholesky: 4.4 at K = 64). Of the training time, the CG
+// interaction loop (gathering each item's factor, its dot product with the
+// search direction and the rank-1 update: gatherDotAxpy4AVX512) is ~55%,
+// the Gram-vector products ~20% (at K = 128 the 64 KiB Gram matrix no
+// longer fits L1 and AVX-512 stops helping there), the Gram matrices ~5%,
+// the CG bookkeeping in Go ~6%, odd-length tails (single-row kernel, dot,
+// axpy) ~5%. The interaction loop runs at ~20% of the FMA ceiling: it is
+// bound by gathering factor rows scattered over a 5 MiB (items) or 25 MiB
+// (users) matrix, not by arithmetic. What would help next: solving four
+// rows' CG in lockstep so one pass over the Gram matrix serves four
+// vectors, and ordering rows so that their items overlap in cache.
 //
-// Top-K of all 100k users against 20k items at K = 64 (BenchmarkTopK):
-// 2.9 CPU-seconds, ~1.5 s on two idle cores (target ≤ 10 s): 2.56·10¹¹
-// flops, an effective 87 GFLOP/s per core, ~70% of the AVX2 ceiling and
-// ~34% of AVX-512's; the scoring kernel is ~75% of the time, the heap
-// and exclusion scan the rest.
+// Top-K of all 100k users against 20k items at K = 64 (BenchmarkTopK, k =
+// 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, so ~0.85 s
+// on two idle cores (target ≤ 10 s): 2.56·10¹¹ flops at an effective ~150
+// GFLOP/s per core, ~60% of the AVX-512 ceiling; the rest is the per-user
+// heap and exclusion scan.
 package ml

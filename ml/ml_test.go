@@ -316,17 +316,31 @@ func testGramAndUpdate(t *testing.T, n, k int) {
 			}
 		}
 	}
-	// Replace row 17, then compare with a fresh Gram.
+	// Replace row 17 (the direct path), then rows 100..139 (the kernel
+	// path), then drop rows 200..209 and append 3 new ones; after each,
+	// compare with a fresh Gram.
+	check := func(what string, y []float32) {
+		fresh := make([]float64, k*k)
+		Gram(y, k, fresh)
+		for i := range g {
+			if math.Abs(g[i]-fresh[i]) > 1e-9*math.Max(1, math.Abs(fresh[i])) {
+				t.Fatalf("k=%d %s: updated gram[%d] = %v, fresh %v", k, what, i, g[i], fresh[i])
+			}
+		}
+	}
 	old := slices.Clone(y[17*k : 18*k])
 	copy(y[17*k:18*k], randFactors(rng, k, 1))
 	GramUpdate(g, k, old, y[17*k:18*k])
-	fresh := make([]float64, k*k)
-	Gram(y, k, fresh)
-	for i := range g {
-		if math.Abs(g[i]-fresh[i]) > 1e-9*math.Max(1, math.Abs(fresh[i])) {
-			t.Fatalf("updated gram[%d] = %v, fresh %v", i, g[i], fresh[i])
-		}
-	}
+	check("one row", y)
+	old = slices.Clone(y[100*k : 140*k])
+	copy(y[100*k:140*k], randFactors(rng, 40*k, 1))
+	GramUpdate(g, k, old, y[100*k:140*k])
+	check("40 rows", y)
+	removed := slices.Clone(y[200*k : 210*k])
+	added := randFactors(rng, 3*k, 1)
+	y = append(slices.Delete(y, 200*k, 210*k), added...)
+	GramUpdate(g, k, removed, added)
+	check("10 removed, 3 added", y)
 }
 
 // bruteLoss evaluates the objective pair by pair.
@@ -720,5 +734,21 @@ func TestCancel(t *testing.T) {
 	m := NewModel(Config{Factors: 8}, 500, 100)
 	if err := m.TopK(ctx, nil, 5, nil, 2, func(int32, []int32, []float32) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("TopK on a cancelled context: %v", err)
+	}
+}
+
+func TestSolveRowsRejectsBadCSR(t *testing.T) {
+	// Hand-built matrices reach the kernels, which index without bounds
+	// checks: a bad column or offset must be refused first.
+	cfg := Config{Factors: 8, Regularization: 0.1}
+	fixed, g := make([]float32, 3*8), make([]float64, 64)
+	for _, m := range []*Interactions{
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 1, 2}, Indices: []int32{0, 3}, Weights: []float32{1, 1}},
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 1, 2}, Indices: []int32{-1, 2}, Weights: []float32{1, 1}},
+		{NumUsers: 2, NumItems: 3, Indptr: []int64{0, 2, 1}, Indices: []int32{0}, Weights: []float32{1}},
+	} {
+		if err := SolveRows(context.Background(), cfg, m, fixed, g, make([]float32, 16), nil); err == nil {
+			t.Fatalf("accepted %+v", m)
+		}
 	}
 }

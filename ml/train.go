@@ -180,9 +180,31 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 	if len(m.Indptr) != m.NumUsers+1 || m.Indptr[0] != 0 || m.Indptr[m.NumUsers] != int64(len(m.Indices)) || len(m.Weights) != len(m.Indices) {
 		return fmt.Errorf("ml: solve: interactions are not a valid CSR matrix")
 	}
-	for _, i := range m.Indices {
-		if i < 0 || int(i) >= m.NumItems {
-			return fmt.Errorf("ml: solve: interaction column %d out of range [0,%d)", i, m.NumItems)
+	// Only the rows to solve, so that re-solving a few touched rows (the
+	// incremental path) does not scan the whole matrix.
+	checkRow := func(r int) error {
+		lo, hi := m.Indptr[r], m.Indptr[r+1]
+		if lo > hi || hi > int64(len(m.Indices)) {
+			return fmt.Errorf("ml: solve: row %d: bad row offsets", r)
+		}
+		for _, i := range m.Indices[lo:hi] {
+			if i < 0 || int(i) >= m.NumItems {
+				return fmt.Errorf("ml: solve: row %d: interaction column %d out of range [0,%d)", r, i, m.NumItems)
+			}
+		}
+		return nil
+	}
+	if rows == nil {
+		for r := 0; r < m.NumUsers; r++ {
+			if err := checkRow(r); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, r := range rows {
+			if err := checkRow(int(r)); err != nil {
+				return err
+			}
 		}
 	}
 	g32 := make([]float32, k*k)
@@ -508,21 +530,43 @@ func Gram(factors []float32, k int, dst []float64) {
 	gramThreads(factors, k, dst, runtime.GOMAXPROCS(0))
 }
 
-// GramUpdate replaces one row's contribution to a Gram matrix: dst +=
-// newRowᵀnewRow − oldRowᵀoldRow (either may be nil for an added or a
-// removed row). O(K²); the incremental path uses it and recomputes with
-// Gram periodically to bound rounding drift.
-func GramUpdate(dst []float64, k int, oldRow, newRow []float32) {
+// GramUpdate replaces rows' contributions to a Gram matrix: dst +=
+// addedᵀadded − removedᵀremoved, where removed and added each hold any
+// number of rows of k values (either may be empty: rows that appear or
+// disappear). To replace a batch of changed rows pass their old values as
+// removed and their new ones as added. The incremental path uses it
+// (O(K²) per row) and recomputes with Gram now and then to bound rounding
+// drift. Both sums are formed separately in float64 and subtracted, so a
+// row removed and added unchanged cancels exactly.
+func GramUpdate(dst []float64, k int, removed, added []float32) {
+	if len(removed)+len(added) <= 4*k {
+		// A few rows: direct, no scratch.
+		for _, sg := range []struct {
+			rows []float32
+			sign float64
+		}{{added, 1}, {removed, -1}} {
+			for off := 0; off+k <= len(sg.rows); off += k {
+				row := sg.rows[off : off+k]
+				for a := 0; a < k; a++ {
+					f := sg.sign * float64(row[a])
+					for c := 0; c < k; c++ {
+						dst[a*k+c] += f * float64(row[c])
+					}
+				}
+			}
+		}
+		return
+	}
+	plus, minus := make([]float64, k*k), make([]float64, k*k)
+	gramRows(added, k, plus)
+	gramRows(removed, k, minus)
 	for a := 0; a < k; a++ {
-		for b := 0; b < k; b++ {
-			v := 0.0
-			if newRow != nil {
-				v += float64(newRow[a]) * float64(newRow[b])
+		for c := a; c < k; c++ {
+			d := plus[a*k+c] - minus[a*k+c]
+			dst[a*k+c] += d
+			if c != a {
+				dst[c*k+a] += d
 			}
-			if oldRow != nil {
-				v -= float64(oldRow[a]) * float64(oldRow[b])
-			}
-			dst[a*k+b] += v
 		}
 	}
 }
