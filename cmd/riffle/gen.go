@@ -19,7 +19,10 @@ func runGen(ctx context.Context, e *env, args []string) error {
 Writes synthetic user-item interactions (user_id, item_id, event_type,
 weight, event_time) to one Parquet file: Zipf item popularity and user
 activity, a daily cycle, time-ordered with bounded disorder. The same seed
-gives the same file on any machine.`)
+gives the same file on any machine. --latent-factors N draws each event's
+item from a planted rank-N preference model instead (user and item topic
+vectors, popularity and noise mixed in; internal/gen/doc.go), so a
+recommender has structure to learn: see riffle eval.`)
 	f.addProgress()
 	rows := f.Int64("rows", gen.DefaultRows, "number of rows, at least 1 (tested up to 100M)")
 	users := f.Int64("users", gen.DefaultUsers, "distinct users")
@@ -29,6 +32,9 @@ gives the same file on any machine.`)
 	span := f.Duration("span", gen.DefaultSpan, "time covered by the events")
 	disorder := f.Duration("disorder", gen.DefaultDisorder, "maximum out-of-orderness of event_time")
 	zipf := f.Float64("zipf", gen.DefaultZipfS, "Zipf exponent of item popularity")
+	latent := f.Int("latent-factors", 0, "draw items from a planted low-rank preference model of this rank (0: popularity only)")
+	latentNoise := f.Float64("latent-noise", gen.DefaultLatentNoise, "with --latent-factors: share of events with a uniformly random item")
+	latentPop := f.Float64("latent-popularity", gen.DefaultLatentPopularity, "with --latent-factors: share of events drawn from popularity alone")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -47,6 +53,13 @@ gives the same file on any machine.`)
 	opts := gen.Options{Rows: *rows, Users: *users, Items: *items, Seed: *seed, Start: t0, Span: *span, Disorder: *disorder, ZipfS: *zipf}
 	if *disorder == 0 {
 		opts.Disorder = gen.NoDisorder
+	}
+	opts.LatentFactors, opts.LatentNoise, opts.LatentPopularity = *latent, *latentNoise, *latentPop
+	if *latentNoise == 0 {
+		opts.LatentNoise = -1 // none
+	}
+	if *latentPop == 0 {
+		opts.LatentPopularity = -1
 	}
 	var done atomic.Int64
 	var bar *progressBar

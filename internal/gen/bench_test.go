@@ -11,18 +11,38 @@ import (
 	"github.com/riffle-dev/riffle/internal/gen"
 )
 
-// BenchmarkChunk measures generation alone, one goroutine.
+// BenchmarkChunk measures generation alone, one goroutine: the plain
+// generator and the planted model of rank 8 and 64 (default sizes).
 func BenchmarkChunk(b *testing.B) {
-	g, err := gen.New(gen.Options{Rows: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
+	for _, latent := range []int{0, 8, 64} {
+		b.Run(fmt.Sprintf("latent=%d", latent), func(b *testing.B) {
+			g, err := gen.New(gen.Options{Rows: 1 << 20, LatentFactors: latent})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				g.Chunk(0).Release()
+			}
+			b.ReportMetric(float64(b.N)*float64(1<<20)/time.Since(start).Seconds(), "rows/s")
+		})
 	}
-	b.ReportAllocs()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		g.Chunk(0).Release()
+}
+
+// BenchmarkNewLatent measures drawing the planted model (default sizes:
+// 100k users, 20k items).
+func BenchmarkNewLatent(b *testing.B) {
+	for _, latent := range []int{8, 64} {
+		b.Run(fmt.Sprintf("latent=%d", latent), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := gen.New(gen.Options{LatentFactors: latent}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	b.ReportMetric(float64(b.N)*float64(1<<20)/time.Since(start).Seconds(), "rows/s")
 }
 
 // BenchmarkWriteFile measures WriteFile end to end (generation in parallel,

@@ -20,6 +20,33 @@
 // out-of-orderness watermark of Disorder never drops an event, and a smaller
 // one does.
 //
+// # Planted low-rank model
+//
+// With Options.LatentFactors = N > 0 the item of each event comes from a
+// planted preference model of rank N, so the data has structure a
+// recommender can learn (and a test can check it recovers). Every user u
+// has a topic mixture θ_u and every item i topic memberships v_i, each
+// drawn from a symmetric Dirichlet(LatentConcentration) over N topics.
+// Each topic k ranks the items by a seeded permutation of its own, and its
+// item distribution is φ_k(i) ∝ v_ik·r_k(i)^-ZipfS, r_k(i) being item i's
+// rank (from 1) in topic k: topics have heads of their own. z_i is item
+// i's Zipf popularity (the distribution the plain generator draws items
+// from). An event of user u has item i with probability
+//
+//	P(i | u) = (1 − π − ε)·Σ_k θ_uk·φ_k(i) + π·z_i + ε/Items
+//
+// with π = LatentPopularity (global popularity mixed in) and
+// ε = LatentNoise (uniform noise): the matrix of expected counts has rank
+// at most N+2. Users are drawn as in the plain generator, and so are event
+// types, weights and times; the schema is the same. Generator.Planted
+// returns θ, v, φ, z, π and ε. The vectors of a block of 4096 users or
+// items come from a random stream of their own seeded by (Seed, block), so
+// the model is the same for a seed whatever the parallelism. Sampling
+// costs O(N) per event (the topic, by a scan of θ_u's cumulative sums) plus
+// an alias-table draw (the item within the topic); the model holds
+// 8·N·(Users+Items) bytes of vectors and 20·N·Items bytes of alias
+// tables.
+//
 // # Determinism and speed
 //
 // Rows are generated in chunks of RowGroupRows rows; chunk c draws from its

@@ -90,6 +90,20 @@ type Options struct {
 	Parallelism int
 	// Mem allocates the Arrow buffers; default memory.DefaultAllocator.
 	Mem memory.Allocator
+
+	// LatentFactors > 0 draws each event's item from a planted low-rank
+	// preference model of that rank instead of from popularity alone (see
+	// doc.go and Planted); 0 (default) is off. Users·LatentFactors and
+	// Items·LatentFactors are at most 2^26.
+	LatentFactors int
+	// LatentNoise is the share of events whose item is uniform over all
+	// items, default 0.05; LatentPopularity the share drawn from Zipf
+	// popularity alone, default 0.2. Negative means 0; they sum to < 1.
+	LatentNoise, LatentPopularity float64
+	// LatentConcentration is the parameter of the symmetric Dirichlet
+	// the user and item vectors are drawn from, default 0.1: small values
+	// make users and items belong to few topics.
+	LatentConcentration float64
 }
 
 // WithDefaults returns a copy of o with every unset field set to its default.
@@ -142,6 +156,23 @@ func (o Options) WithDefaults() Options {
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
 	}
+	if o.LatentFactors > 0 {
+		switch {
+		case o.LatentNoise == 0:
+			o.LatentNoise = DefaultLatentNoise
+		case o.LatentNoise < 0:
+			o.LatentNoise = 0
+		}
+		switch {
+		case o.LatentPopularity == 0:
+			o.LatentPopularity = DefaultLatentPopularity
+		case o.LatentPopularity < 0:
+			o.LatentPopularity = 0
+		}
+		if o.LatentConcentration == 0 {
+			o.LatentConcentration = DefaultLatentConcentration
+		}
+	}
 	return o
 }
 
@@ -183,6 +214,20 @@ func (o Options) Validate() error {
 	if o.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("Parallelism %d must be positive", o.Parallelism))
 	}
+	if o.LatentFactors < 0 {
+		errs = append(errs, fmt.Errorf("LatentFactors %d must not be negative", o.LatentFactors))
+	}
+	if o.LatentFactors > 0 {
+		if o.Users > maxLatentCells/int64(o.LatentFactors) || o.Items > maxLatentCells/int64(o.LatentFactors) {
+			errs = append(errs, fmt.Errorf("LatentFactors %d with %d users and %d items: at most %d vector entries each", o.LatentFactors, o.Users, o.Items, maxLatentCells))
+		}
+		if !(o.LatentNoise >= 0) || !(o.LatentPopularity >= 0) || !(o.LatentNoise+o.LatentPopularity < 1) {
+			errs = append(errs, fmt.Errorf("LatentNoise %v and LatentPopularity %v must be non-negative with a sum below 1", o.LatentNoise, o.LatentPopularity))
+		}
+		if !(o.LatentConcentration > 0) || math.IsInf(o.LatentConcentration, 0) {
+			errs = append(errs, fmt.Errorf("LatentConcentration %v must be positive", o.LatentConcentration))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gen: invalid Options: %w", err)
 	}
@@ -194,6 +239,7 @@ func (o Options) Validate() error {
 type Generator struct {
 	opts         Options
 	users, items *idSampler
+	latent       *latent    // nil unless Options.LatentFactors > 0
 	cum          [4]float64 // cumulative EventMix, normalized
 	startMs      int64
 	spanMs       float64
@@ -223,6 +269,9 @@ func New(opts Options) (*Generator, error) {
 	pr := rand.New(rand.NewPCG(uint64(opts.Seed), math.MaxUint64))
 	g.users = newIDSampler(opts.UserZipfS, opts.Users, newPerm(pr, opts.Users))
 	g.items = newIDSampler(opts.ZipfS, opts.Items, newPerm(pr, opts.Items))
+	if opts.LatentFactors > 0 {
+		g.latent = newLatent(opts, g.items)
+	}
 	var sum float64
 	for _, p := range opts.EventMix {
 		sum += p
@@ -239,6 +288,15 @@ func New(opts Options) (*Generator, error) {
 	g.diurnalC = opts.Diurnal * dayMs / (2 * math.Pi)
 	g.diurnalSin0 = math.Sin(2 * math.Pi * (-peakPhaseMs) / dayMs)
 	return g, nil
+}
+
+// Planted returns the planted model, or nil when Options.LatentFactors is
+// 0. It is shared: do not modify it.
+func (g *Generator) Planted() *Planted {
+	if g.latent == nil {
+		return nil
+	}
+	return g.latent.p
 }
 
 // Options returns the options in effect.
@@ -318,7 +376,11 @@ func (g *Generator) chunk(c int, dict bool) arrow.RecordBatch {
 	var strLen int
 	for i := 0; i < n; i++ {
 		users[i] = g.users.sample(rng)
-		items[i] = g.items.sample(rng)
+		if g.latent != nil {
+			items[i] = g.latent.sample(rng, users[i], g.items)
+		} else {
+			items[i] = g.items.sample(rng)
+		}
 		u := rng.Float64()
 		k := int8(0)
 		for k < 3 && u >= g.cum[k] {

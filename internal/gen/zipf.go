@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 )
 
 // zipf samples ranks 1..n with P(k) proportional to k^-s, for any s > 0,
@@ -131,10 +132,28 @@ func newIDSampler(s float64, n int64, p perm) *idSampler {
 		return is
 	}
 	w := make([]float64, n)
-	var sum float64
 	for k := range w {
 		w[k] = math.Pow(float64(k+1), -s)
-		sum += w[k]
+	}
+	is.buildAlias(w, p.apply)
+	return is
+}
+
+// newWeightedSampler draws ids in [0, len(w)) with probability proportional
+// to w (non-negative, not all zero), id k having weight w[k].
+func newWeightedSampler(w []float64) *idSampler {
+	is := &idSampler{n: uint64(len(w))}
+	is.buildAlias(slices.Clone(w), func(k uint64) int64 { return int64(k) })
+	return is
+}
+
+// buildAlias fills the alias table for weights w (overwritten), entry k
+// standing for id(k).
+func (is *idSampler) buildAlias(w []float64, id func(uint64) int64) {
+	n := len(w)
+	var sum float64
+	for _, x := range w {
+		sum += x
 	}
 	scaled := w
 	small := make([]int32, 0, n)
@@ -151,7 +170,7 @@ func newIDSampler(s float64, n int64, p perm) *idSampler {
 	is.val = make([]int64, n)
 	is.alt = make([]int64, n)
 	for k := range is.val {
-		is.val[k] = p.apply(uint64(k))
+		is.val[k] = id(uint64(k))
 		is.alt[k] = is.val[k]
 	}
 	for len(small) > 0 && len(large) > 0 {
@@ -174,7 +193,6 @@ func newIDSampler(s float64, n int64, p perm) *idSampler {
 		is.prob[k] = math.MaxUint32
 		is.alt[k] = is.val[k]
 	}
-	return is
 }
 
 func probBits(p float64) uint32 {

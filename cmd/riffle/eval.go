@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/riffle-dev/riffle/ml"
+	"github.com/riffle-dev/riffle/ml/eval"
+)
+
+func init() {
+	register(command{name: "eval", short: "evaluate the recommender against baselines on an interaction file", run: runEval})
+}
+
+// evalReport is what --json writes.
+type evalReport struct {
+	Input       string           `json:"input"`
+	Rows        int              `json:"rows"`
+	Users       int              `json:"users"`
+	Items       int              `json:"items"`
+	Columns     eval.Columns     `json:"columns"`
+	TestPercent int              `json:"test_percent"`
+	Model       eval.Params      `json:"model_params"`
+	Protocols   []protocolReport `json:"protocols"`
+}
+
+type protocolReport struct {
+	Protocol eval.Protocol    `json:"protocol"`
+	Split    eval.SplitStats  `json:"split"`
+	Results  []*eval.Result   `json:"results"`
+	Tune     *eval.TuneResult `json:"tune,omitempty"`
+}
+
+func runEval(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "eval", "[flags] FILE", `
+Evaluates riffle's recommender (iALS, package ml) offline on an interaction
+file, Parquet (a file, glob or directory) or CSV with a header (a path
+ending in .csv), beside the popularity and random baselines. Each protocol
+splits the rows into train and test by time (global-time: the last 20% of
+all rows; user-time: each user's last 20%; leave-last-out: each user's last
+row), trains on train and ranks every test user's unseen catalogue items.
+Metrics at each K: Recall, NDCG, HR, MAP (means over the test users) and
+catalogue coverage; ml/eval/doc.go defines each exactly. --tune searches
+the hyperparameter grid on a validation split cut from the end of train
+and reports the best setting's test figures.`)
+	user := f.String("user", "user_id", "user id column (integer or string)")
+	item := f.String("item", "item_id", "item id column (integer or string)")
+	weight := f.String("weight", "weight", `interaction weight: a column or an expression, e.g. "CAST(rating AS float64)"; "" for 1`)
+	timeCol := f.String("time", "event_time", "time column (integer, timestamp or date)")
+	protocols := f.String("protocol", "global-time", "protocols, comma-separated: global-time, user-time, leave-last-out, or all")
+	testPct := f.Int("test-percent", eval.DefaultTestPercent, "percent of rows held out by global-time and user-time")
+	ksFlag := f.String("k", "10,20", "cut-offs, comma-separated")
+	factors := f.Int("factors", 64, "iALS: factors")
+	reg := f.Float64("regularization", 0.05, "iALS: L2 regularization λ")
+	freqScaled := f.Bool("frequency-scaled", false, "iALS: frequency-scaled regularization (Rendle et al. 2022)")
+	alpha := f.Float64("alpha", 1, "iALS: confidence c = 1 + alpha·weight")
+	iters := f.Int("iterations", 15, "iALS: iterations")
+	solver := f.String("solver", "cg", "iALS: cg or cholesky")
+	cgSteps := f.Int("cg-steps", 3, "iALS: conjugate-gradient steps per row")
+	threads := f.Int("threads", 0, "worker goroutines (0: GOMAXPROCS)")
+	seed := f.Int64("seed", 1, "seed of the iALS initialisation and of the random baseline")
+	jsonOut := f.String("json", "", "also write the figures as JSON to this file")
+	tune := f.Bool("tune", false, "search the hyperparameters on a validation split first")
+	tuneFactors := f.String("tune-factors", "16,32,64", "--tune: factors to try")
+	tuneReg := f.String("tune-regularization", "0.01,0.1,1", "--tune: regularizations to try")
+	tuneAlpha := f.String("tune-alpha", "0.5,1,4", "--tune: alphas to try")
+	tuneIters := f.String("tune-iterations", "15", "--tune: iteration counts to try")
+	tuneSamples := f.Int("tune-samples", 0, "--tune: try this many random settings of the grid (0: all)")
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		f.Usage()
+		return usageError{fmt.Errorf("want exactly one input file, have %d arguments", f.NArg())}
+	}
+	var protos []eval.Protocol
+	if *protocols == "all" {
+		protos = eval.Protocols
+	} else {
+		for _, s := range strings.Split(*protocols, ",") {
+			p, err := eval.ParseProtocol(strings.TrimSpace(s))
+			if err != nil {
+				return usageError{fmt.Errorf("--protocol: %v", err)}
+			}
+			protos = append(protos, p)
+		}
+	}
+	ks, err := parseList(*ksFlag, strconv.Atoi)
+	if err != nil {
+		return usageError{fmt.Errorf("--k: %v", err)}
+	}
+	for _, k := range ks {
+		if k < 1 {
+			return usageError{fmt.Errorf("--k: cut-off %d must be positive", k)}
+		}
+	}
+	if *testPct < 1 || *testPct > 99 {
+		return usageError{fmt.Errorf("--test-percent %d: must be in [1, 99]", *testPct)}
+	}
+	cfg := ml.Config{Factors: *factors, Regularization: *reg, FrequencyScaled: *freqScaled, Alpha: *alpha,
+		Iterations: *iters, CGSteps: *cgSteps, Seed: *seed, Threads: *threads}
+	switch *solver {
+	case "cg":
+		cfg.Solver = ml.SolverCG
+	case "cholesky":
+		cfg.Solver = ml.SolverCholesky
+	default:
+		return usageError{fmt.Errorf("--solver %q: want cg or cholesky", *solver)}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	var grid eval.Grid
+	if *tune {
+		grid = eval.Grid{Samples: *tuneSamples, Seed: uint64(*seed)}
+		if grid.Factors, err = parseList(*tuneFactors, strconv.Atoi); err != nil {
+			return usageError{fmt.Errorf("--tune-factors: %v", err)}
+		}
+		if grid.Regularization, err = parseList(*tuneReg, parseFloat); err != nil {
+			return usageError{fmt.Errorf("--tune-regularization: %v", err)}
+		}
+		if grid.Alpha, err = parseList(*tuneAlpha, parseFloat); err != nil {
+			return usageError{fmt.Errorf("--tune-alpha: %v", err)}
+		}
+		if grid.Iterations, err = parseList(*tuneIters, strconv.Atoi); err != nil {
+			return usageError{fmt.Errorf("--tune-iterations: %v", err)}
+		}
+		settings, err := grid.Settings()
+		if err != nil {
+			return usageError{err}
+		}
+		for _, p := range settings {
+			c := cfg
+			c.Factors, c.Regularization, c.Alpha, c.Iterations = p.Factors, p.Regularization, p.Alpha, p.Iterations
+			if err := c.Validate(); err != nil {
+				return usageError{fmt.Errorf("--tune grid %v: %v", p, err)}
+			}
+		}
+	}
+
+	path := f.Arg(0)
+	cols := eval.Columns{User: *user, Item: *item, Weight: *weight, Time: *timeCol}
+	began := time.Now()
+	d, err := eval.ReadFile(ctx, path, cols)
+	if err != nil {
+		return err
+	}
+	e.log.Info("read", "path", path, "rows", d.Len(), "users", d.UserIDs.Len(), "items", d.ItemIDs.Len(), "elapsed", time.Since(began).Round(time.Millisecond))
+	rep := evalReport{Input: path, Rows: d.Len(), Users: d.UserIDs.Len(), Items: d.ItemIDs.Len(), Columns: cols,
+		TestPercent: *testPct, Model: eval.ParamsOf(cfg)}
+	for _, p := range protos {
+		s, err := eval.NewSplit(d, p, *testPct)
+		if err != nil {
+			return err
+		}
+		pr := protocolReport{Protocol: p, Split: s.Stats}
+		if s.Stats.EvalUsers == 0 {
+			e.log.Warn("no user to evaluate", "protocol", p, "test_rows", s.Stats.TestRows)
+			rep.Protocols = append(rep.Protocols, pr)
+			continue
+		}
+		trainers := []eval.Trainer{eval.IALS{Config: cfg}, eval.Popularity{}, eval.Random{Seed: uint64(*seed)}}
+		for _, tr := range trainers {
+			t0 := time.Now()
+			m, err := tr.Fit(ctx, s.Train)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", p, tr.Name(), err)
+			}
+			res, err := eval.Evaluate(ctx, s, m, tr.Name(), ks, *threads)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			e.log.Info("evaluated", "protocol", p, "model", tr.Name(), "users", res.Users, "elapsed", time.Since(t0).Round(time.Millisecond))
+			pr.Results = append(pr.Results, res)
+		}
+		if *tune {
+			tr, err := eval.Tune(ctx, d, s, *testPct, grid, eval.IALSTrainer(cfg), ks, *threads, func(t eval.Trial) {
+				e.log.Info("tune", "protocol", p, "params", t.Params.String(), "validation_ndcg", t.Score)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			tr.Test.Model = "ials (tuned)"
+			pr.Tune = tr
+			pr.Results = append(pr.Results, tr.Test)
+		}
+		rep.Protocols = append(rep.Protocols, pr)
+	}
+	printEval(e.stdout, &rep)
+	if *jsonOut != "" {
+		if err := writeEvalJSON(*jsonOut, &rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+
+// parseList parses a comma-separated list.
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, part := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(part))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func printEval(w io.Writer, rep *evalReport) {
+	fmt.Fprintf(w, "%s: %d rows, %d users, %d items; iALS %v\n", rep.Input, rep.Rows, rep.Users, rep.Items, rep.Model)
+	for _, pr := range rep.Protocols {
+		st := pr.Split
+		fmt.Fprintf(w, "\n%s: %d train rows, %d test rows (%d relevant pairs; dropped: %d cold-user, %d cold-item, %d repeat, %d duplicate), %d test users, catalogue %d\n",
+			pr.Protocol, st.TrainRows, st.TestRows, st.Relevant, st.ColdUserRows, st.ColdItemRows, st.RepeatRows, st.DuplicateRows, st.EvalUsers, st.Catalogue)
+		if pr.Tune != nil {
+			fmt.Fprintf(w, "tuned on %d settings (validation: %d train rows, %d test users): best %v\n",
+				len(pr.Tune.Trials), pr.Tune.Validation.TrainRows, pr.Tune.Validation.EvalUsers, pr.Tune.Best)
+		}
+		if len(pr.Results) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "model\tK\tRecall\tNDCG\tHR\tMAP\tcoverage\t")
+		for j := range pr.Results[0].AtK {
+			for _, r := range pr.Results {
+				a := r.AtK[j]
+				fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t\n", r.Model, a.K, a.Recall, a.NDCG, a.HR, a.MAP, a.Coverage)
+			}
+		}
+		tw.Flush()
+	}
+}
+
+// writeEvalJSON writes the report as indented JSON.
+func writeEvalJSON(path string, rep *evalReport) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err == nil {
+		err = os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--json %s: %w", path, err)
+	}
+	return nil
+}

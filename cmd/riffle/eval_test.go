@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/riffle-dev/riffle/internal/oracle"
+)
+
+func readEvalJSON(t *testing.T, path string) evalReport {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep evalReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rep
+}
+
+// TestEvalEndToEnd: riffle gen --latent-factors, then riffle eval over every
+// protocol, reading Parquet and (converted by DuckDB) CSV: the same figures
+// from both, the planted structure visible (iALS > popularity > random),
+// and --tune reporting its trials and the best setting's test figures.
+func TestEvalEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "60000", "--users", "3000", "--items", "800", "--seed", "4",
+		"--latent-factors", "8", "--progress", "never", pq); code != exitOK {
+		t.Fatalf("gen: code %d: %s", code, errOut)
+	}
+	common := []string{"--protocol", "all", "--k", "5,10", "--factors", "10", "--iterations", "8", "--threads", "2", "--seed", "3"}
+	jsonPQ := filepath.Join(dir, "pq.json")
+	code, out, errOut := runCLI(t, append(append([]string{"eval"}, common...), "--json", jsonPQ, pq)...)
+	if code != exitOK {
+		t.Fatalf("eval: code %d: %s", code, errOut)
+	}
+	for _, want := range []string{"global-time:", "user-time:", "leave-last-out:", "NDCG", "popularity", "random", "ials"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	rep := readEvalJSON(t, jsonPQ)
+	if rep.Rows != 60000 || len(rep.Protocols) != 3 {
+		t.Fatalf("report: %d rows, %d protocols", rep.Rows, len(rep.Protocols))
+	}
+	for _, pr := range rep.Protocols {
+		ndcg := map[string]float64{}
+		for _, r := range pr.Results {
+			a, ok := r.At(10)
+			if !ok {
+				t.Fatalf("%s %s: no K=10", pr.Protocol, r.Model)
+			}
+			ndcg[r.Model] = a.NDCG
+		}
+		t.Logf("%s NDCG@10: %v", pr.Protocol, ndcg)
+		if !(ndcg["ials"] > ndcg["popularity"] && ndcg["popularity"] > ndcg["random"]) {
+			t.Errorf("%s: want ials > popularity > random, have %v", pr.Protocol, ndcg)
+		}
+	}
+
+	// The same rows as CSV, written by DuckDB (times as epoch milliseconds).
+	csvPath := filepath.Join(dir, "events.csv")
+	oracle.DuckDB(t, fmt.Sprintf(`COPY (SELECT user_id, item_id, event_type, weight, epoch_ms(event_time) AS event_time
+		FROM read_parquet('%s')) TO '%s' (HEADER, DELIMITER ',')`, pq, csvPath))
+	jsonCSV := filepath.Join(dir, "csv.json")
+	if code, _, errOut := runCLI(t, append(append([]string{"eval"}, common...), "--json", jsonCSV, csvPath)...); code != exitOK {
+		t.Fatalf("eval csv: code %d: %s", code, errOut)
+	}
+	repCSV := readEvalJSON(t, jsonCSV)
+	if !reflect.DeepEqual(rep.Protocols, repCSV.Protocols) {
+		t.Errorf("CSV and Parquet give different figures:\n%+v\n%+v", rep.Protocols, repCSV.Protocols)
+	}
+
+	// --tune over a 2×1×2×1 grid.
+	jsonTune := filepath.Join(dir, "tune.json")
+	code, out, errOut = runCLI(t, "eval", "--protocol", "user-time", "--k", "10", "--threads", "2", "--tune",
+		"--tune-factors", "4,10", "--tune-regularization", "0.1", "--tune-alpha", "1,3", "--tune-iterations", "6",
+		"--json", jsonTune, pq)
+	if code != exitOK {
+		t.Fatalf("eval --tune: code %d: %s", code, errOut)
+	}
+	tr := readEvalJSON(t, jsonTune).Protocols[0].Tune
+	if tr == nil || len(tr.Trials) != 4 {
+		t.Fatalf("tune report: %+v", tr)
+	}
+	best := tr.Trials[0]
+	for _, x := range tr.Trials[1:] {
+		if x.Score > best.Score {
+			best = x
+		}
+	}
+	if best.Params != tr.Best || tr.Test == nil || tr.Test.Model != "ials (tuned)" {
+		t.Errorf("best %v (score %v), report says %v; test %+v", best.Params, best.Score, tr.Best, tr.Test)
+	}
+	if !strings.Contains(out, "best factors=") || !strings.Contains(out, "ials (tuned)") {
+		t.Errorf("table lacks the tuned row:\n%s", out)
+	}
+}
+
+func TestEvalErrors(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "2000", "--users", "50", "--items", "40", "--progress", "never", pq); code != exitOK {
+		t.Fatalf("gen: code %d: %s", code, errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"eval"}, exitUsage, "want exactly one input file"},
+		{[]string{"eval", "--protocol", "random-split", pq}, exitUsage, "unknown protocol"},
+		{[]string{"eval", "--k", "0", pq}, exitUsage, "must be positive"},
+		{[]string{"eval", "--factors", "0", pq}, exitUsage, "factors"},
+		{[]string{"eval", "--tune", "--tune-alpha", "x", pq}, exitUsage, "--tune-alpha"},
+		{[]string{"eval", "--user", "nobody", pq}, exitFailure, `column "nobody"`},
+		{[]string{"eval", "--weight", "event_type", pq}, exitFailure, "weight"},
+		{[]string{"eval", "--weight", "weight - 3", pq}, exitFailure, "must be finite and non-negative"},
+		{[]string{"eval", filepath.Join(dir, "missing.parquet")}, exitFailure, "missing.parquet"},
+	} {
+		code, _, errOut := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: code %d, stderr %q; want code %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package ml
+
+func withoutAVX512(fn func()) { fn() }

@@ -1,0 +1,307 @@
+package ml
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+const (
+	topkUserBlock = 64  // users scored together against one item tile
+	topkItemTile  = 512 // items per tile: 512×K float32 stay in L2
+)
+
+// TopK scores users (all users when nil) against every item and calls fn
+// once per user, in the order of users, from the calling goroutine, with
+// the user's best k items by descending score (ties: lower item index
+// first) and their scores. Items stored in the user's row of exclude (when
+// not nil; NumUsers×NumItems like the model) are left out, so a user with
+// fewer than k candidates gets fewer. The slices passed to fn are borrowed
+// until it returns. Scoring runs on threads goroutines (GOMAXPROCS when ≤
+// 0) as a blocked product (64 users × 512-item tiles) feeding a bounded
+// heap per user. fn's error stops the scan and is returned.
+func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(user int32, items []int32, scores []float32) error) error {
+	if k <= 0 {
+		return fmt.Errorf("ml: top-k: k must be > 0, got %d", k)
+	}
+	if m.Factors <= 0 || len(m.UserFactors) != m.NumUsers*m.Factors || len(m.ItemFactors) != m.NumItems*m.Factors {
+		return fmt.Errorf("ml: top-k: model shape is inconsistent (%d users, %d items, %d factors; %d and %d values)",
+			m.NumUsers, m.NumItems, m.Factors, len(m.UserFactors), len(m.ItemFactors))
+	}
+	if exclude != nil && (exclude.NumUsers != m.NumUsers || exclude.NumItems != m.NumItems) {
+		return fmt.Errorf("ml: top-k: exclusions are %d×%d, model is %d×%d", exclude.NumUsers, exclude.NumItems, m.NumUsers, m.NumItems)
+	}
+	for _, u := range users {
+		if u < 0 || int(u) >= m.NumUsers {
+			return fmt.Errorf("ml: top-k: user %d out of range [0,%d)", u, m.NumUsers)
+		}
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	k = min(k, m.NumItems)
+	n := m.NumUsers
+	if users != nil {
+		n = len(users)
+	}
+	userAt := func(j int) int32 {
+		if users == nil {
+			return int32(j)
+		}
+		return users[j]
+	}
+	// Waves of blocks: scored in parallel, then handed to fn in order.
+	wave := topkUserBlock * threads * 4
+	outItems := make([]int32, min(wave, n)*k)
+	outScores := make([]float32, min(wave, n)*k)
+	counts := make([]int, min(wave, n))
+	var panels []float32
+	pw := panelWidth()
+	if pw > 0 {
+		panels = packPanels(m.ItemFactors, m.Factors, m.NumItems, pw)
+	}
+	ws := make([]*topkScratch, threads)
+	for t := range ws {
+		ws[t] = newTopkScratch(m.Factors, k)
+	}
+	var next int
+	for start := 0; start < n; start = next {
+		next = min(start+wave, n)
+		workers := make(chan *topkScratch, threads)
+		for _, s := range ws {
+			workers <- s
+		}
+		err := parallelChunks(ctx, threads, next-start, topkUserBlock, func(lo, hi int, _ *int) error {
+			s := <-workers
+			defer func() { workers <- s }()
+			blk := s.users[:0]
+			for j := lo; j < hi; j++ {
+				blk = append(blk, userAt(start+j))
+			}
+			m.scoreBlock(blk, k, exclude, panels, s, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for j := start; j < next; j++ {
+			o := j - start
+			c := counts[o]
+			if err := fn(userAt(j), outItems[o*k:o*k+c], outScores[o*k:o*k+c]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type topkScratch struct {
+	users  []int32
+	scores []float32 // topkUserBlock × topkItemTile
+	heaps  []heap
+}
+
+func newTopkScratch(f, k int) *topkScratch {
+	s := &topkScratch{users: make([]int32, 0, topkUserBlock), scores: make([]float32, topkUserBlock*topkItemTile),
+		heaps: make([]heap, topkUserBlock)}
+	for i := range s.heaps {
+		s.heaps[i] = heap{items: make([]int32, 0, k), scores: make([]float32, 0, k)}
+	}
+	return s
+}
+
+// scoreBlock fills the top-k lists of the users in blk.
+func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, panels []float32, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
+	f := m.Factors
+	nu := len(blk)
+	ex := make([][]int32, nu)
+	for b, u := range blk {
+		s.heaps[b].reset(k)
+		if exclude != nil {
+			ex[b], _ = exclude.Row(int(u))
+		}
+	}
+	for t0 := 0; t0 < m.NumItems; t0 += topkItemTile {
+		t1 := min(t0+topkItemTile, m.NumItems)
+		nt := t1 - t0
+		tile := m.ItemFactors[t0*f : t1*f]
+		if panels != nil {
+			scoreTilePanels(m.UserFactors, blk, panels[t0*f:], f, nt, s.scores)
+		} else {
+			scoreTile(m.UserFactors, blk, tile, f, nt, s.scores)
+		}
+		for b := range blk {
+			h := &s.heaps[b]
+			row := s.scores[b*topkItemTile : b*topkItemTile+nt]
+			e := ex[b]
+			for j := 0; j < len(row); j++ {
+				if h.full() {
+					// Items ascend, so a later equal score never wins.
+					if j += firstAbove(row[j:], h.scores[0]); j == len(row) {
+						break
+					}
+				}
+				it := int32(t0 + j)
+				for len(e) > 0 && e[0] < it {
+					e = e[1:]
+				}
+				if len(e) > 0 && e[0] == it {
+					continue
+				}
+				h.push(it, row[j])
+			}
+			// Drop exclusions left behind in this tile.
+			for len(e) > 0 && int(e[0]) < t1 {
+				e = e[1:]
+			}
+			ex[b] = e
+		}
+	}
+	for b := range blk {
+		counts[b] = s.heaps[b].drain(outItems[b*k:b*k+k], outScores[b*k:b*k+k])
+	}
+}
+
+// scoreTile writes the scores of users blk against the nt item rows of tile
+// into out (row b at out[b*topkItemTile:]).
+func scoreTile(userFactors []float32, blk []int32, tile []float32, f, nt int, out []float32) {
+	for b, u := range blk {
+		x := userFactors[int(u)*f : int(u)*f+f]
+		row := out[b*topkItemTile : b*topkItemTile+nt]
+		for j := range row {
+			row[j] = dot(x, tile[j*f:j*f+f])
+		}
+	}
+}
+
+// panelWidth is the item panel width of the scoring kernel in use: 32
+// (AVX-512), 16 (AVX2) or 0 (portable Go, no packing).
+func panelWidth() int {
+	switch {
+	case useAVX512:
+		return 32
+	case useAVX2:
+		return 16
+	}
+	return 0
+}
+
+// packPanels lays the item factors out for the scoring kernels: panels of
+// w items, each stored transposed (element t of the panel's item j at
+// t*w+j), zero-padded to a multiple of w items. Item i's panel starts at
+// (i/w)*w*f, so a tile starting at item t0 (a multiple of w) starts at
+// t0*f.
+func packPanels(items []float32, f, n, w int) []float32 {
+	np := (n + w - 1) / w
+	out := make([]float32, np*w*f)
+	for i := 0; i < n; i++ {
+		base := (i / w) * w * f
+		j := i % w
+		for t, v := range items[i*f : i*f+f] {
+			out[base+t*w+j] = v
+		}
+	}
+	return out
+}
+
+// scoreTilePanels is scoreTile on packed panels with the assembly kernels:
+// the block's users in fours (the last four padded by repeating a user)
+// against each panel of the tile.
+func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt int, out []float32) {
+	w := panelWidth()
+	np := (nt + w - 1) / w
+	_ = panels[np*w*f-1]
+	_ = out[((len(blk)+3)/4*4-1)*topkItemTile+np*w-1]
+	for b := 0; b < len(blk); b += 4 {
+		var u [4]*float32
+		for r := range u {
+			uu := blk[min(b+r, len(blk)-1)]
+			u[r] = &userFactors[int(uu)*f]
+		}
+		for p := 0; p < np; p++ {
+			if w == 32 {
+				score4x32AVX512(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
+			} else {
+				score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
+			}
+		}
+	}
+}
+
+// heap is a bounded min-heap of (score, item) whose root is the worst kept
+// candidate: lowest score, and among equal scores the higher item index.
+type heap struct {
+	k      int
+	items  []int32
+	scores []float32
+}
+
+func (h *heap) reset(k int) { h.k, h.items, h.scores = k, h.items[:0], h.scores[:0] }
+func (h *heap) full() bool  { return len(h.items) == h.k }
+
+// worse reports whether entry a ranks below entry b.
+func (h *heap) worse(a, b int) bool {
+	if h.scores[a] != h.scores[b] {
+		return h.scores[a] < h.scores[b]
+	}
+	return h.items[a] > h.items[b]
+}
+
+func (h *heap) swap(a, b int) {
+	h.items[a], h.items[b] = h.items[b], h.items[a]
+	h.scores[a], h.scores[b] = h.scores[b], h.scores[a]
+}
+
+// push offers a candidate; when full it replaces the root if better.
+func (h *heap) push(item int32, score float32) {
+	if !h.full() {
+		h.items = append(h.items, item)
+		h.scores = append(h.scores, score)
+		for c := len(h.items) - 1; c > 0; {
+			p := (c - 1) / 2
+			if !h.worse(c, p) {
+				break
+			}
+			h.swap(c, p)
+			c = p
+		}
+		return
+	}
+	if score < h.scores[0] || (score == h.scores[0] && item > h.items[0]) {
+		return
+	}
+	h.items[0], h.scores[0] = item, score
+	h.down(0, len(h.items))
+}
+
+func (h *heap) down(p, n int) {
+	for {
+		c := 2*p + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && h.worse(c+1, c) {
+			c++
+		}
+		if !h.worse(c, p) {
+			return
+		}
+		h.swap(c, p)
+		p = c
+	}
+}
+
+// drain writes the candidates best first into items/scores and returns how
+// many there were; the heap is left empty.
+func (h *heap) drain(items []int32, scores []float32) int {
+	n := len(h.items)
+	for e := n - 1; e > 0; e-- {
+		h.swap(0, e)
+		h.down(0, e)
+	}
+	// Now ascending from worst to best is reversed: index 0 holds the best.
+	copy(items, h.items)
+	copy(scores, h.scores)
+	h.items, h.scores = h.items[:0], h.scores[:0]
+	return n
+}
