@@ -205,6 +205,10 @@ func (b *binder) bind1(e Expr) (node, error) {
 			return nil, err
 		}
 		return newCast(xn, to, x)
+	case *CaseExpr:
+		return b.bindCase(x)
+	case *CallExpr:
+		return b.bindCall(x)
 	case nil:
 		return nil, errorf("nil expression")
 	}
@@ -325,6 +329,18 @@ func hasCols(n node) bool {
 		return hasCols(x.x)
 	case *castNode:
 		return hasCols(x.x)
+	case *condNode:
+		for _, v := range x.vals {
+			if hasCols(v) {
+				return true
+			}
+		}
+		for _, c := range x.conds {
+			if c != nil && hasCols(c) {
+				return true
+			}
+		}
+		return false
 	}
 	return true
 }

@@ -1,0 +1,584 @@
+package expr
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// condNode is CASE and COALESCE. Its arms are tried in order; each claims
+// some of the rows no earlier arm claimed and gives them its value:
+//
+//   - a CASE arm claims the rows where its WHEN condition is TRUE (NULL
+//     counts as false); the ELSE arm (nil condition) claims the rest;
+//   - a COALESCE arm (conds == nil) claims the rows where its value is not
+//     NULL.
+//
+// Rows no arm claims are NULL. Conditions are "is TRUE" bitmaps built by the
+// Select kernels (trueBits), 64 rows a word; once every row is claimed the
+// remaining arms are not evaluated, nor is the value of an arm that claims
+// no row. Values are evaluated over the whole batch (there is no evaluation
+// over a selection) and blended by the claim masks, one typed loop per arm.
+type condNode struct {
+	t     arrow.DataType
+	conds []node // CASE: one per arm, nil for ELSE; COALESCE: nil
+	vals  []node // one per arm, of type t (strings: string or large_string)
+}
+
+func (n *condNode) dataType() arrow.DataType { return n.t }
+
+// arm is one evaluated arm: the rows it claimed and its value, an array
+// (arr) or a non-null constant (c).
+type arm struct {
+	mask *[]uint64
+	n    int // rows claimed
+	arr  arrow.Array
+	c    *scalar
+}
+
+func (a *arm) release() {
+	if a.mask != nil {
+		putWords(a.mask)
+	}
+	if a.arr != nil {
+		a.arr.Release()
+	}
+}
+
+func (n *condNode) eval(c *evalCtx) (arrow.Array, error) {
+	rows := c.n
+	undec := getWords(rows)
+	defer putWords(undec)
+	fillBits(wordBytes(*undec), rows)
+	left := rows
+	var arms []arm
+	defer func() {
+		for i := range arms {
+			arms[i].release()
+		}
+	}()
+	for i, v := range n.vals {
+		if left == 0 {
+			break
+		}
+		cv, isConst := v.(*constNode)
+		if isConst && cv.v.null && n.conds == nil {
+			continue // COALESCE(…, NULL, …)
+		}
+		a := arm{mask: getWords(rows)}
+		if isConst {
+			a.c = &cv.v
+		}
+		switch {
+		case n.conds != nil && n.conds[i] != nil:
+			if err := trueBits(c, n.conds[i], *a.mask); err != nil {
+				a.release()
+				return nil, err
+			}
+		case n.conds == nil && !isConst:
+			arr, err := v.eval(c)
+			if err != nil {
+				a.release()
+				return nil, err
+			}
+			a.arr = arr
+			fillBits(wordBytes(*a.mask), rows)
+			andValid(*a.mask, arr, rows)
+		default: // ELSE, or a constant COALESCE argument: every row left
+			copy(*a.mask, *undec)
+		}
+		m, u := *a.mask, *undec
+		for j, w := range m {
+			w &= u[j]
+			m[j] = w
+			u[j] &^= w
+			a.n += bits.OnesCount64(w)
+		}
+		left -= a.n
+		if a.n == 0 || isConst && cv.v.null {
+			a.release() // no row, or rows that stay NULL
+			continue
+		}
+		if a.arr == nil && !isConst {
+			arr, err := v.eval(c)
+			if err != nil {
+				a.release()
+				return nil, err
+			}
+			a.arr = arr
+		}
+		arms = append(arms, a)
+	}
+	return blend(c.mem, n.t, rows, arms)
+}
+
+// blend builds the result of type t from the arms, whose masks are disjoint;
+// rows in no mask are NULL.
+func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.Array, error) {
+	k := kindOf(t)
+	if len(arms) == 0 || k == kNull {
+		return materialize(mem, &scalar{t: t, k: k, null: true}, rows), nil
+	}
+	if a := arms[0]; len(arms) == 1 && a.n == rows {
+		if a.arr == nil {
+			s := *a.c
+			s.t, s.k = t, k
+			return materialize(mem, &s, rows), nil
+		}
+		if arrow.TypeEqual(a.arr.DataType(), t) {
+			a.arr.Retain()
+			return a.arr, nil
+		}
+	}
+	valid := newBuf(mem, bitmapBytes(rows))
+	vw := viewAs[uint64](valid.Bytes())
+	for _, a := range arms {
+		m := *a.mask
+		if a.arr == nil || a.arr.NullN() == 0 {
+			for j, w := range m {
+				vw[j] |= w
+			}
+			continue
+		}
+		vb, rel := validBits(mem, a.arr)
+		aw := viewAs[uint64](vb)
+		for j, w := range m {
+			vw[j] |= w & aw[j]
+		}
+		rel()
+	}
+	switch k {
+	case kBool:
+		out := newBuf(mem, bitmapBytes(rows))
+		ow := viewAs[uint64](out.Bytes())
+		for _, a := range arms {
+			m := *a.mask
+			if a.arr == nil {
+				if a.c.i != 0 {
+					for j, w := range m {
+						ow[j] |= w
+					}
+				}
+				continue
+			}
+			bb, rel := boolBits(mem, a.arr)
+			bw := viewAs[uint64](bb)
+			for j, w := range m {
+				ow[j] |= w & bw[j]
+			}
+			rel()
+		}
+		return makeArray(t, rows, valid, out), nil
+	case kString:
+		return blendStrings[int32](mem, t, rows, arms, valid)
+	case kLargeString:
+		return blendStrings[int64](mem, t, rows, arms, valid)
+	case kI8:
+		return blendFixed[int8](mem, t, rows, arms, valid), nil
+	case kI16:
+		return blendFixed[int16](mem, t, rows, arms, valid), nil
+	case kI32, kDate32:
+		return blendFixed[int32](mem, t, rows, arms, valid), nil
+	case kI64, kTimestamp:
+		return blendFixed[int64](mem, t, rows, arms, valid), nil
+	case kU8:
+		return blendFixed[uint8](mem, t, rows, arms, valid), nil
+	case kU16:
+		return blendFixed[uint16](mem, t, rows, arms, valid), nil
+	case kU32:
+		return blendFixed[uint32](mem, t, rows, arms, valid), nil
+	case kU64:
+		return blendFixed[uint64](mem, t, rows, arms, valid), nil
+	case kF32:
+		return blendFixed[float32](mem, t, rows, arms, valid), nil
+	case kF64:
+		return blendFixed[float64](mem, t, rows, arms, valid), nil
+	}
+	valid.Release()
+	return nil, errorf("no blend kernel for type %s", t)
+}
+
+func blendFixed[T numeric](mem memory.Allocator, t arrow.DataType, rows int, arms []arm, valid *memory.Buffer) arrow.Array {
+	var zero T
+	out := newBuf(mem, rows*int(unsafe.Sizeof(zero)))
+	o := viewAs[T](out.Bytes())
+	for _, a := range arms {
+		if a.arr == nil {
+			var c T
+			if a.c.k.isFloat() {
+				c = T(a.c.f)
+			} else {
+				c = T(a.c.i)
+			}
+			blendConst(o, *a.mask, c)
+		} else {
+			blendVals(o, *a.mask, values[T](a.arr))
+		}
+	}
+	return makeArray(t, rows, valid, out)
+}
+
+// blendConst sets o[i] = c for the rows i in mask m.
+func blendConst[T numeric](o []T, m []uint64, c T) {
+	for j, w := range m {
+		base := j * 64
+		if w == math.MaxUint64 {
+			fill(o[base:base+64], c)
+			continue
+		}
+		for w != 0 {
+			o[base+bits.TrailingZeros64(w)] = c
+			w &= w - 1
+		}
+	}
+}
+
+// blendVals sets o[i] = v[i] for the rows i in mask m.
+func blendVals[T numeric](o []T, m []uint64, v []T) {
+	for j, w := range m {
+		base := j * 64
+		if w == math.MaxUint64 {
+			copy(o[base:base+64], v[base:base+64])
+			continue
+		}
+		for w != 0 {
+			i := base + bits.TrailingZeros64(w)
+			o[i] = v[i]
+			w &= w - 1
+		}
+	}
+}
+
+// blendStrings builds a string (O = int32) or large_string (O = int64)
+// column in two passes over the masks: lengths, then bytes. Arms may be
+// string or large_string arrays of either width.
+func blendStrings[O int32 | int64](mem memory.Allocator, t arrow.DataType, rows int, arms []arm, valid *memory.Buffer) (arrow.Array, error) {
+	var zero O
+	offs := newBuf(mem, (rows+1)*int(unsafe.Sizeof(zero)))
+	o := viewAs[O](offs.Bytes())
+	lens := o[1:]
+	for _, a := range arms {
+		switch {
+		case a.arr == nil:
+			blendConst(lens, *a.mask, O(len(a.c.s)))
+		case kindOf(a.arr.DataType()) == kString:
+			so, _ := stringOffsets32(a.arr)
+			armLens(lens, *a.mask, so)
+		default:
+			so, _ := stringOffsets64(a.arr)
+			armLens(lens, *a.mask, so)
+		}
+	}
+	var total int64
+	for i := range lens {
+		total += int64(lens[i])
+		lens[i] = O(total)
+	}
+	if unsafe.Sizeof(zero) == 4 && total > math.MaxInt32 {
+		offs.Release()
+		valid.Release()
+		return nil, errorf("result of %d bytes does not fit a string column (2 GiB at most)", total)
+	}
+	data := newBufUninit(mem, int(total))
+	d := data.Bytes()
+	for _, a := range arms {
+		switch {
+		case a.arr == nil:
+			s := a.c.s
+			for j, w := range *a.mask {
+				base := j * 64
+				for w != 0 {
+					i := base + bits.TrailingZeros64(w)
+					copy(d[o[i]:o[i+1]], s)
+					w &= w - 1
+				}
+			}
+		case kindOf(a.arr.DataType()) == kString:
+			so, sd := stringOffsets32(a.arr)
+			armCopy(d, o, *a.mask, so, sd)
+		default:
+			so, sd := stringOffsets64(a.arr)
+			armCopy(d, o, *a.mask, so, sd)
+		}
+	}
+	return makeArray(t, rows, valid, offs, data), nil
+}
+
+func armLens[O, S int32 | int64](lens []O, m []uint64, so []S) {
+	for j, w := range m {
+		base := j * 64
+		for w != 0 {
+			i := base + bits.TrailingZeros64(w)
+			lens[i] = O(so[i+1] - so[i])
+			w &= w - 1
+		}
+	}
+}
+
+func armCopy[O, S int32 | int64](d []byte, o []O, m []uint64, so []S, sd []byte) {
+	for j, w := range m {
+		base := j * 64
+		for w != 0 {
+			i := base + bits.TrailingZeros64(w)
+			copy(d[o[i]:o[i+1]], sd[so[i]:so[i+1]])
+			w &= w - 1
+		}
+	}
+}
+
+// ---- binding ----
+
+// branch is a value of CASE or COALESCE being bound: its node, its source
+// and how error messages name its position.
+type branch struct {
+	n     node
+	e     Expr
+	label string
+}
+
+func (b branch) String() string { return b.label + " (" + describe(b.e, b.n.dataType()) + ")" }
+
+func isUntypedInt(n node) bool {
+	c, ok := n.(*constNode)
+	return ok && c.v.untyped && !c.v.null
+}
+
+// commonType returns the type the values of a CASE or COALESCE (what) take,
+// by the rules of arithmetic and comparison: NULL takes any type; integer
+// literals take the type of the integer values when all of them have one
+// type and the literals fit it; otherwise integers of different types give
+// int64 (uint64 only with unsigned integers: with a signed one, cast one
+// side), a float gives float64 (float32 when all are float32), string and
+// large_string give large_string, timestamps of one time zone give the
+// finest unit. Anything else is a type error naming both positions.
+func commonType(what string, bs []branch) (arrow.DataType, error) {
+	var it arrow.DataType
+	sameInt := true
+	for _, b := range bs {
+		t := b.n.dataType()
+		k := kindOf(t)
+		if k == kNull || isUntypedInt(b.n) {
+			continue
+		}
+		if !k.isInt() || it != nil && !arrow.TypeEqual(it, t) {
+			sameInt = false
+		}
+		it = t
+	}
+	if sameInt && it != nil {
+		lo, hi := intRange(kindOf(it))
+		fits := true
+		for _, b := range bs {
+			if isUntypedInt(b.n) {
+				v := b.n.(*constNode).v.i
+				fits = fits && v >= lo && (v < 0 || uint64(v) <= hi)
+			}
+		}
+		if fits {
+			return it, nil
+		}
+	}
+	var t arrow.DataType
+	first := -1
+	for i, b := range bs {
+		bt := b.n.dataType()
+		if kindOf(bt) == kNull {
+			continue
+		}
+		if t == nil {
+			t, first = bt, i
+			continue
+		}
+		nt, hint := promote(t, bt)
+		if nt == nil {
+			return nil, errorf("%s has no common type for %s and %s%s", what, bs[first], b, hint)
+		}
+		t = nt
+	}
+	if t == nil {
+		return arrow.Null, nil
+	}
+	return t, nil
+}
+
+// promote returns the common type of a and b, or nil and a hint.
+func promote(a, b arrow.DataType) (arrow.DataType, string) {
+	if arrow.TypeEqual(a, b) {
+		return a, ""
+	}
+	ak, bk := kindOf(a), kindOf(b)
+	switch {
+	case ak.isNumeric() && bk.isNumeric():
+		switch {
+		case ak == kF32 && bk == kF32:
+			return a, ""
+		case ak.isFloat() || bk.isFloat():
+			return arrow.PrimitiveTypes.Float64, ""
+		case ak == kU64 || bk == kU64:
+			if ak.isUnsigned() && bk.isUnsigned() {
+				return arrow.PrimitiveTypes.Uint64, ""
+			}
+			return nil, ": cast one side"
+		}
+		return arrow.PrimitiveTypes.Int64, ""
+	case ak.isString() && bk.isString():
+		return arrow.BinaryTypes.LargeString, ""
+	case ak == kTimestamp && bk == kTimestamp:
+		at, bt := a.(*arrow.TimestampType), b.(*arrow.TimestampType)
+		if at.TimeZone != bt.TimeZone {
+			return nil, ": time zones differ, cast one side"
+		}
+		if unitNanos(bt.Unit) < unitNanos(at.Unit) {
+			return b, ""
+		}
+		return a, ""
+	}
+	return nil, ""
+}
+
+// unify returns the common type of the values (see commonType) and the
+// values converted to it (strings keep their width: the blend reads either).
+func unify(what string, bs []branch) (arrow.DataType, []node, error) {
+	t, err := commonType(what, bs)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]node, len(bs))
+	tk := kindOf(t)
+	for i, b := range bs {
+		bt := b.n.dataType()
+		switch {
+		case kindOf(bt) == kNull || isNullConst(b.n):
+			out[i] = &constNode{v: scalar{t: t, k: tk, null: true}}
+		case tk.isString() || arrow.TypeEqual(bt, t):
+			out[i] = b.n
+		default:
+			n, err := newCast(b.n, t, &CastExpr{X: b.e, To: typeName(t)})
+			if err != nil {
+				return nil, nil, err
+			}
+			if out[i], err = foldConst(n); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return t, out, nil
+}
+
+func (b *binder) bindCase(x *CaseExpr) (node, error) {
+	if len(x.Whens) == 0 {
+		return nil, errorf("CASE needs at least one WHEN")
+	}
+	var operand node
+	if x.Operand != nil {
+		var err error
+		if operand, err = b.bind(x.Operand); err != nil {
+			return nil, err
+		}
+	}
+	conds := make([]node, 0, len(x.Whens)+1)
+	bs := make([]branch, 0, len(x.Whens)+1)
+	for i, w := range x.Whens {
+		if w.Cond == nil || w.Then == nil {
+			return nil, errorf("CASE WHEN %d: nil expression", i+1)
+		}
+		cn, err := b.bind(w.Cond)
+		if err != nil {
+			return nil, err
+		}
+		if operand != nil {
+			if cn, err = newCmp(OpEq, operand, cn, x.Operand, w.Cond); err != nil {
+				return nil, errorf("CASE WHEN %d: %s", i+1, strings.TrimPrefix(err.Error(), "expr: "))
+			}
+			if cn, err = foldConst(cn); err != nil {
+				return nil, err
+			}
+		} else if k := kindOf(cn.dataType()); k != kBool && k != kNull {
+			return nil, errorf("CASE WHEN %d needs a boolean condition, got %s", i+1, describe(w.Cond, cn.dataType()))
+		}
+		vn, err := b.bind(w.Then)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, cn)
+		bs = append(bs, branch{n: vn, e: w.Then, label: fmt.Sprintf("THEN %d", i+1)})
+	}
+	if x.Else != nil {
+		vn, err := b.bind(x.Else)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, nil)
+		bs = append(bs, branch{n: vn, e: x.Else, label: "ELSE"})
+	}
+	t, vals, err := unify("CASE", bs)
+	if err != nil {
+		return nil, err
+	}
+	// Constant conditions: a FALSE or NULL one drops its arm, a TRUE one
+	// makes its arm the ELSE.
+	n := &condNode{t: t}
+	for i, cn := range conds {
+		if c, ok := cn.(*constNode); ok {
+			if c.v.null || c.v.i == 0 {
+				continue
+			}
+			cn = nil
+		}
+		n.conds = append(n.conds, cn)
+		n.vals = append(n.vals, vals[i])
+		if cn == nil {
+			break
+		}
+	}
+	return simplifyCond(n), nil
+}
+
+func bindCoalesce(e *CallExpr, args []node) (node, error) {
+	bs := make([]branch, len(args))
+	for i, a := range args {
+		bs[i] = branch{n: a, e: e.Args[i], label: fmt.Sprintf("argument %d", i+1)}
+	}
+	t, vals, err := unify("coalesce", bs)
+	if err != nil {
+		return nil, err
+	}
+	n := &condNode{t: t}
+	for _, v := range vals {
+		if isNullConst(v) {
+			continue
+		}
+		n.vals = append(n.vals, v)
+		if _, ok := v.(*constNode); ok {
+			break // claims every row left
+		}
+	}
+	return simplifyCond(n), nil
+}
+
+// simplifyCond returns the value itself when the first arm claims every row
+// and NULL when there is no arm.
+func simplifyCond(n *condNode) node {
+	switch {
+	case len(n.vals) == 0:
+		return &constNode{v: scalar{t: n.t, k: kindOf(n.t), null: true}}
+	case n.conds != nil && n.conds[0] == nil, n.conds == nil && !hasNulls(n.vals[0]):
+		if kindOf(n.t).isString() && !arrow.TypeEqual(n.vals[0].dataType(), n.t) {
+			return n // a string arm of a large_string result goes through the blend
+		}
+		return n.vals[0]
+	}
+	return n
+}
+
+// hasNulls reports whether n may give NULL: only non-null constants cannot,
+// as far as the binder knows.
+func hasNulls(n node) bool {
+	c, ok := n.(*constNode)
+	return !ok || c.v.null
+}
