@@ -76,7 +76,7 @@ func (n *condNode) eval(c *evalCtx) (arrow.Array, error) {
 		}
 		switch {
 		case n.conds != nil && n.conds[i] != nil:
-			if err := trueBits(c, n.conds[i], *a.mask); err != nil {
+			if err := condBits(c, n.conds[i], *undec, left, *a.mask); err != nil {
 				a.release()
 				return nil, err
 			}
@@ -115,6 +115,29 @@ func (n *condNode) eval(c *evalCtx) (arrow.Array, error) {
 		arms = append(arms, a)
 	}
 	return blend(c.mem, n.t, rows, arms)
+}
+
+// caseSparseDiv sets when a WHEN condition is tested only on the rows still
+// undecided (a selection vector through the Select kernels) rather than on
+// the whole batch: when fewer than n/caseSparseDiv rows are left. A
+// variable so tests and benchmarks can drive both paths (0: always dense).
+var caseSparseDiv = 16
+
+// condBits sets in dst (zeroed) the rows where cond is TRUE, at least among
+// the left undecided rows marked in undec; rows outside undec may be set.
+func condBits(c *evalCtx, cond node, undec []uint64, left int, dst []uint64) error {
+	if caseSparseDiv == 0 || left >= c.n/caseSparseDiv {
+		return trueBits(c, cond, dst)
+	}
+	sel := extract(undec, make([]int32, 0, left))
+	sel, err := selectNode(c, cond, sel, false)
+	if err != nil {
+		return err
+	}
+	for _, i := range sel {
+		dst[i>>6] |= 1 << (i & 63)
+	}
+	return nil
 }
 
 // blend builds the result of type t from the arms, whose masks are disjoint;

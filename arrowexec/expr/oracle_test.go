@@ -938,6 +938,9 @@ func testOracleOnce(t *testing.T, seed uint64, bs, nexprs int) {
 			t.Fatalf("round trip of %s: %v, %v", e, e2, err)
 		}
 		checked++
+		// CASE conditions: dense bitmaps, selection vectors as soon as a
+		// row is decided, and the default switch point, in turn.
+		caseSparseDiv = []int{0, 1, 16}[ei%3]
 		base := 0
 		for _, batch := range batches {
 			got, err := b.Eval(mem, batch)
@@ -980,6 +983,7 @@ func testOracleOnce(t *testing.T, seed uint64, bs, nexprs int) {
 			base += int(batch.NumRows())
 		}
 	}
+	caseSparseDiv = 16
 	if checked < nexprs/2 {
 		t.Fatalf("only %d of %d expressions bound", checked, nexprs)
 	}
