@@ -366,44 +366,64 @@ type branch struct {
 
 func (b branch) String() string { return b.label + " (" + describe(b.e, b.n.dataType()) + ")" }
 
-func isUntypedInt(n node) bool {
+// adaptable reports whether n is a constant that takes the type of the
+// other values when it fits exactly: an integer literal, or a timestamp
+// constant (an instant, whatever its unit and zone).
+func adaptable(n node) bool {
 	c, ok := n.(*constNode)
-	return ok && c.v.untyped && !c.v.null
+	return ok && !c.v.null && (c.v.untyped || c.v.k == kTimestamp)
+}
+
+// fits reports whether the adaptable constant s is exactly a value of t.
+func fits(s *scalar, t arrow.DataType) bool {
+	tk := kindOf(t)
+	switch {
+	case s.untyped && tk.isInt():
+		lo, hi := intRange(tk)
+		return s.i >= lo && (s.i < 0 || uint64(s.i) <= hi)
+	case s.k == kTimestamp && tk == kTimestamp:
+		from := unitNanos(s.t.(*arrow.TimestampType).Unit)
+		to := unitNanos(t.(*arrow.TimestampType).Unit)
+		if from <= to {
+			return s.i%(to/from) == 0
+		}
+		m := from / to
+		return s.i <= math.MaxInt64/m && s.i >= math.MinInt64/m
+	}
+	return false
 }
 
 // commonType returns the type the values of a CASE or COALESCE (what) take,
 // by the rules of arithmetic and comparison: NULL takes any type; integer
-// literals take the type of the integer values when all of them have one
-// type and the literals fit it; otherwise integers of different types give
-// int64 (uint64 only with unsigned integers: with a signed one, cast one
-// side), a float gives float64 (float32 when all are float32), string and
-// large_string give large_string, timestamps of one time zone give the
-// finest unit. Anything else is a type error naming both positions.
+// literals and timestamp constants take the type of the other values when
+// those all have one integer or timestamp type and the constants fit it
+// exactly; otherwise integers of different types give int64 (uint64 only
+// with unsigned integers: with a signed one, cast one side), a float gives
+// float64 (float32 when all are float32), string and large_string give
+// large_string, timestamps of one time zone give the finest unit. Anything
+// else is a type error naming both positions.
 func commonType(what string, bs []branch) (arrow.DataType, error) {
-	var it arrow.DataType
-	sameInt := true
+	var only arrow.DataType
+	one := true
 	for _, b := range bs {
 		t := b.n.dataType()
-		k := kindOf(t)
-		if k == kNull || isUntypedInt(b.n) {
+		if kindOf(t) == kNull || adaptable(b.n) {
 			continue
 		}
-		if !k.isInt() || it != nil && !arrow.TypeEqual(it, t) {
-			sameInt = false
+		if only != nil && !arrow.TypeEqual(only, t) {
+			one = false
 		}
-		it = t
+		only = t
 	}
-	if sameInt && it != nil {
-		lo, hi := intRange(kindOf(it))
-		fits := true
+	if one && only != nil && (kindOf(only).isInt() || kindOf(only) == kTimestamp) {
+		ok := true
 		for _, b := range bs {
-			if isUntypedInt(b.n) {
-				v := b.n.(*constNode).v.i
-				fits = fits && v >= lo && (v < 0 || uint64(v) <= hi)
+			if adaptable(b.n) {
+				ok = ok && fits(&b.n.(*constNode).v, only)
 			}
 		}
-		if fits {
-			return it, nil
+		if ok {
+			return only, nil
 		}
 	}
 	var t arrow.DataType

@@ -84,14 +84,16 @@
 //   - CASE conditions are booleans; a simple CASE compares its operand with
 //     each WHEN value under the comparison rules. The values of CASE (and
 //     the arguments of coalesce) take one common type: NULL fits any type;
-//     integer literals take the type of the other integer values when those
-//     all have one type and the literals fit it (coalesce(i8, 0) is int8);
-//     otherwise integers of different types give int64 (uint64 with
-//     unsigned ones only: with a signed one, cast one side), a float gives
-//     float64 (float32 when all are float32), string with large_string
-//     gives large_string, timestamps of one time zone give the finest unit
-//     (a TIMESTAMP literal is nanoseconds), dates go with dates and bools
-//     with bools. Anything else is a type error naming both arms ("THEN 2",
+//     integer literals and timestamp constants take the type of the other
+//     values when those all have one integer or timestamp type and the
+//     constants fit it exactly (coalesce(i8, 0) is int8, coalesce(ts_ms,
+//     TIMESTAMP '2024-01-01 00:00:00') is timestamp[ms]); otherwise
+//     integers of different types give int64 (uint64 with unsigned ones
+//     only: with a signed one, cast one side), a float gives float64
+//     (float32 when all are float32), string with large_string gives
+//     large_string, timestamps of one time zone give the finest unit (a
+//     TIMESTAMP literal is timestamp[ns, UTC]), dates go with dates and
+//     bools with bools. Anything else is a type error naming both arms ("THEN 2",
 //     "ELSE", "argument 3").
 //   - Casts between numbers use Go conversion (integers narrow by wrapping,
 //     floats truncate toward zero); a float that does not fit the integer

@@ -740,6 +740,26 @@ func (g *exprGen) caseOf(d int, val func(int) Expr) Expr {
 	return c
 }
 
+// timestamp is a timestamp column, a literal (some not whole
+// milliseconds), or a CASE or coalesce of those. The schema has a
+// timestamp column.
+func (g *exprGen) timestamp(d int) Expr {
+	r := g.rng
+	switch {
+	case d > 0 && r.IntN(2) == 0:
+		return g.caseOf(d, g.timestamp)
+	case d > 0 && r.IntN(2) == 0:
+		return g.coalesceOf(d, g.timestamp)
+	case r.IntN(3) == 0:
+		t := baseTime.Add(time.Duration(r.IntN(41)-20) * 250 * time.Millisecond)
+		if r.IntN(3) == 0 {
+			t = t.Add(time.Duration(r.IntN(1000)))
+		}
+		return Lit(t)
+	}
+	return g.pick(g.cols(func(k kind) bool { return k == kTimestamp }))
+}
+
 // coalesceOf builds coalesce of one to four values from val, some NULL.
 func (g *exprGen) coalesceOf(d int, val func(int) Expr) Expr {
 	args := make([]Expr, 1+g.rng.IntN(4))
@@ -829,8 +849,12 @@ func (g *exprGen) leafPred() Expr {
 			if r.IntN(3) == 0 {
 				t = t.Add(time.Duration(r.IntN(1000)))
 			}
-			if r.IntN(2) == 0 {
+			switch r.IntN(3) {
+			case 0:
 				return bin(g.cmpOp(), g.pick(ts), g.pick(ts))
+			case 1:
+				// CASE/coalesce over timestamps: units and literals mixed.
+				return bin(g.cmpOp(), g.timestamp(2), g.timestamp(1))
 			}
 			return bin(g.cmpOp(), g.pick(ts), Lit(t))
 		}
