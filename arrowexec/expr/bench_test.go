@@ -69,19 +69,22 @@ var benchExprs = []struct{ name, src string }{
 	{"case_columns", "CASE WHEN a > 10 THEN b WHEN a > 5 THEN a * 2 ELSE 0 END"},
 	{"case_strings", "CASE WHEN a > 10 THEN s ELSE 'none' END"},
 	{"case_first_wins", "CASE WHEN a >= 1 THEN 1 WHEN s = 'banana' THEN 2 WHEN s LIKE 'ap%' THEN 3 ELSE 4 END"},
+	{"case_rare_expensive", "CASE WHEN a = 0 THEN CAST(b AS string) ELSE s END"},
 	{"coalesce_const", "coalesce(a, 0)"},
 	{"coalesce_cols", "coalesce(b, a, 0)"},
 }
 
-// BenchmarkCaseSparse compares testing later WHEN conditions on the whole
-// batch (dense) with testing them on the undecided rows only (vectors), on a
-// CASE whose first arm decides 95% of the rows and on the weights mapping.
+// BenchmarkCaseSparse compares CASE evaluated over the whole batch (whole:
+// every WHEN condition and value on every row) with the switch to the
+// undecided rows at n/16 (default) and at the first decided row (eager),
+// on the weights mapping, a CASE whose first arm decides 95% of the rows,
+// and a costly value needed on 5% of the rows.
 func BenchmarkCaseSparse(b *testing.B) {
 	mem := memory.NewGoAllocator()
 	rec := benchRecord(mem)
 	defer rec.Release()
 	for _, bc := range benchExprs {
-		if bc.name != "case_weights" && bc.name != "case_first_wins" {
+		if bc.name != "case_weights" && bc.name != "case_first_wins" && bc.name != "case_rare_expensive" {
 			continue
 		}
 		bound, err := Bind(MustParse(bc.src), rec.Schema())
@@ -91,7 +94,7 @@ func BenchmarkCaseSparse(b *testing.B) {
 		for _, mode := range []struct {
 			name string
 			div  int
-		}{{"dense", 0}, {"vectors", 1}} {
+		}{{"whole", 0}, {"default", 16}, {"eager", 1}} {
 			b.Run(bc.name+"/"+mode.name, func(b *testing.B) {
 				caseSparseDiv = mode.div
 				defer func() { caseSparseDiv = 16 }()

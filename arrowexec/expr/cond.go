@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // condNode is CASE and COALESCE. Its arms are tried in order; each claims
@@ -22,8 +24,9 @@ import (
 // Rows no arm claims are NULL. Conditions are "is TRUE" bitmaps built by the
 // Select kernels (trueBits), 64 rows a word; once every row is claimed the
 // remaining arms are not evaluated, nor is the value of an arm that claims
-// no row. Values are evaluated over the whole batch (there is no evaluation
-// over a selection) and blended by the claim masks, one typed loop per arm.
+// no row. A computed value of a sparse arm (gatherPays) is evaluated over its
+// rows only, gathered; other values over the whole batch. Values are
+// blended by the claim masks (or scattered), one typed loop per arm.
 type condNode struct {
 	t     arrow.DataType
 	conds []node // CASE: one per arm, nil for ELSE; COALESCE: nil
@@ -33,12 +36,14 @@ type condNode struct {
 func (n *condNode) dataType() arrow.DataType { return n.t }
 
 // arm is one evaluated arm: the rows it claimed and its value, an array
-// (arr) or a non-null constant (c).
+// (arr) or a non-null constant (c). When idx is set, arr is compact: its
+// row k is the value of batch row idx[k] (the claimed rows, ascending).
 type arm struct {
 	mask *[]uint64
 	n    int // rows claimed
 	arr  arrow.Array
 	c    *scalar
+	idx  []int32
 }
 
 func (a *arm) release() {
@@ -105,12 +110,17 @@ func (n *condNode) eval(c *evalCtx) (arrow.Array, error) {
 			continue
 		}
 		if a.arr == nil && !isConst {
-			arr, err := v.eval(c)
+			var err error
+			if gatherPays(v, a.n, rows) {
+				a.idx = extract(*a.mask, make([]int32, 0, a.n))
+				a.arr, err = evalRows(c, v, a.idx)
+			} else {
+				a.arr, err = v.eval(c)
+			}
 			if err != nil {
 				a.release()
 				return nil, err
 			}
-			a.arr = arr
 		}
 		arms = append(arms, a)
 	}
@@ -140,6 +150,60 @@ func condBits(c *evalCtx, cond node, undec []uint64, left int, dst []uint64) err
 	return nil
 }
 
+// gatherPays reports whether the value v of an arm claiming claimed of rows
+// rows is better evaluated over those rows only, gathered: when the arm is
+// sparse (as for conditions, caseSparseDiv) and v computes something. A
+// column or a constant costs nothing to evaluate over the whole batch.
+func gatherPays(v node, claimed, rows int) bool {
+	switch v.(type) {
+	case *colNode, *constNode:
+		return false
+	}
+	if caseSparseDiv == 0 || claimed >= rows/caseSparseDiv {
+		return false
+	}
+	// arrowexec.TakeArray sends large_string to compute.TakeArray with a
+	// nil context, which panics: such values are evaluated over the batch.
+	return walkNodes(v, func(x node) error {
+		if cn, ok := x.(*colNode); ok && kindOf(cn.t) == kLargeString {
+			return errHasCols
+		}
+		return nil
+	}) == nil
+}
+
+// evalRows evaluates v over the rows idx of the batch: the columns v reads
+// are gathered with arrowexec.TakeArray, the one gather kernel.
+func evalRows(c *evalCtx, v node, idx []int32) (arrow.Array, error) {
+	cols := make([]arrow.Array, c.rec.NumCols())
+	defer func() {
+		for _, a := range cols {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	err := walkNodes(v, func(x node) error {
+		cn, ok := x.(*colNode)
+		if !ok || cols[cn.idx] != nil {
+			return nil
+		}
+		full, err := cn.eval(c)
+		if err != nil {
+			return err
+		}
+		defer full.Release()
+		if cols[cn.idx], err = arrowexec.TakeArray(c.mem, full, idx); err != nil {
+			return errorf("column %q: %v", cn.name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.eval(&evalCtx{mem: c.mem, rec: c.rec, n: len(idx), cols: cols})
+}
+
 // blend builds the result of type t from the arms, whose masks are disjoint;
 // rows in no mask are NULL.
 func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.Array, error) {
@@ -147,7 +211,7 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 	if len(arms) == 0 || k == kNull {
 		return materialize(mem, &scalar{t: t, k: k, null: true}, rows), nil
 	}
-	if a := arms[0]; len(arms) == 1 && a.n == rows {
+	if a := arms[0]; len(arms) == 1 && a.n == rows && a.idx == nil {
 		if a.arr == nil {
 			s := *a.c
 			s.t, s.k = t, k
@@ -169,9 +233,13 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 			continue
 		}
 		vb, rel := validBits(mem, a.arr)
-		aw := viewAs[uint64](vb)
-		for j, w := range m {
-			vw[j] |= w & aw[j]
+		if a.idx != nil {
+			scatterBits(vw, vb, a.idx)
+		} else {
+			aw := viewAs[uint64](vb)
+			for j, w := range m {
+				vw[j] |= w & aw[j]
+			}
 		}
 		rel()
 	}
@@ -190,9 +258,13 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 				continue
 			}
 			bb, rel := boolBits(mem, a.arr)
-			bw := viewAs[uint64](bb)
-			for j, w := range m {
-				ow[j] |= w & bw[j]
+			if a.idx != nil {
+				scatterBits(ow, bb, a.idx)
+			} else {
+				bw := viewAs[uint64](bb)
+				for j, w := range m {
+					ow[j] |= w & bw[j]
+				}
 			}
 			rel()
 		}
@@ -239,6 +311,8 @@ func blendFixed[T numeric](mem memory.Allocator, t arrow.DataType, rows int, arm
 				c = T(a.c.i)
 			}
 			blendConst(o, *a.mask, c)
+		} else if a.idx != nil {
+			scatter(o, a.idx, values[T](a.arr))
 		} else {
 			blendVals(o, *a.mask, values[T](a.arr))
 		}
@@ -277,6 +351,20 @@ func blendVals[T numeric](o []T, m []uint64, v []T) {
 	}
 }
 
+// scatter sets o[idx[k]] = v[k].
+func scatter[T numeric](o []T, idx []int32, v []T) {
+	for k, i := range idx {
+		o[i] = v[k]
+	}
+}
+
+// scatterBits sets bit idx[k] of dst where bit k of src is set.
+func scatterBits(dst []uint64, src []byte, idx []int32) {
+	for k, i := range idx {
+		dst[i>>6] |= uint64(src[k>>3]>>(k&7)&1) << (i & 63)
+	}
+}
+
 // blendStrings builds a string (O = int32) or large_string (O = int64)
 // column in two passes over the masks: lengths, then bytes. Arms may be
 // string or large_string arrays of either width.
@@ -291,10 +379,10 @@ func blendStrings[O int32 | int64](mem memory.Allocator, t arrow.DataType, rows 
 			blendConst(lens, *a.mask, O(len(a.c.s)))
 		case kindOf(a.arr.DataType()) == kString:
 			so, _ := stringOffsets32(a.arr)
-			armLens(lens, *a.mask, so)
+			armLens(lens, *a.mask, a.idx, so)
 		default:
 			so, _ := stringOffsets64(a.arr)
-			armLens(lens, *a.mask, so)
+			armLens(lens, *a.mask, a.idx, so)
 		}
 	}
 	var total int64
@@ -323,16 +411,24 @@ func blendStrings[O int32 | int64](mem memory.Allocator, t arrow.DataType, rows 
 			}
 		case kindOf(a.arr.DataType()) == kString:
 			so, sd := stringOffsets32(a.arr)
-			armCopy(d, o, *a.mask, so, sd)
+			armCopy(d, o, *a.mask, a.idx, so, sd)
 		default:
 			so, sd := stringOffsets64(a.arr)
-			armCopy(d, o, *a.mask, so, sd)
+			armCopy(d, o, *a.mask, a.idx, so, sd)
 		}
 	}
 	return makeArray(t, rows, valid, offs, data), nil
 }
 
-func armLens[O, S int32 | int64](lens []O, m []uint64, so []S) {
+// armLens writes the lengths of an arm's strings for the rows in m; with
+// idx, so holds the compact values.
+func armLens[O, S int32 | int64](lens []O, m []uint64, idx []int32, so []S) {
+	if idx != nil {
+		for k, i := range idx {
+			lens[i] = O(so[k+1] - so[k])
+		}
+		return
+	}
 	for j, w := range m {
 		base := j * 64
 		for w != 0 {
@@ -343,7 +439,15 @@ func armLens[O, S int32 | int64](lens []O, m []uint64, so []S) {
 	}
 }
 
-func armCopy[O, S int32 | int64](d []byte, o []O, m []uint64, so []S, sd []byte) {
+// armCopy copies an arm's strings to their places in d; with idx, so and
+// sd hold the compact values.
+func armCopy[O, S int32 | int64](d []byte, o []O, m []uint64, idx []int32, so []S, sd []byte) {
+	if idx != nil {
+		for k, i := range idx {
+			copy(d[o[i]:o[i+1]], sd[so[k]:so[k+1]])
+		}
+		return
+	}
 	for j, w := range m {
 		base := j * 64
 		for w != 0 {

@@ -142,11 +142,12 @@
 // Select kernels' bitmaps; once fewer than n/16 rows are undecided, later
 // conditions are tested on those rows only, through a selection vector) or,
 // for coalesce, where its value is valid. Arms after the last undecided row
-// and values of arms that claim no row are not evaluated. A value is
-// evaluated over the whole batch (expressions have no evaluation over a
-// selection; for the cheap values of a CASE that is cheaper than gathering
-// the rows) and copied into the result through its claim mask with one
-// typed loop per arm; validity is the OR of mask AND value validity.
+// and values of arms that claim no row are not evaluated. A computed value
+// of an arm claiming fewer than n/16 rows is evaluated on those rows only
+// (its columns gathered with arrowexec.TakeArray) and scattered back; other
+// values are evaluated over the whole batch and copied through the claim
+// mask, one typed loop per arm. Validity is the OR of mask AND value
+// validity.
 //
 // Columns lists the columns an expression reads (projection pushdown);
 // PushdownPredicates extracts conjuncts a scan can test against Parquet
