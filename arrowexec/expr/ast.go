@@ -129,6 +129,27 @@ type CastExpr struct {
 	To string
 }
 
+// When is one WHEN … THEN … arm of a CaseExpr.
+type When struct {
+	Cond, Then Expr
+}
+
+// CaseExpr is `CASE WHEN cond THEN v … [ELSE v] END` when Operand is nil
+// (searched form), or `CASE operand WHEN v THEN v … END` (simple form, where
+// each When.Cond is a value compared with Operand by =). A nil Else is NULL.
+type CaseExpr struct {
+	Operand Expr
+	Whens   []When
+	Else    Expr
+}
+
+// CallExpr is a call of a function of the function table (see doc.go),
+// such as coalesce(a, b). Name is lower case.
+type CallExpr struct {
+	Name string
+	Args []Expr
+}
+
 // Col references the column name.
 func Col(name string) *ColumnRef { return &ColumnRef{Name: name} }
 
@@ -269,6 +290,26 @@ func StartsWith(e Expr, prefix string) Expr { return &StartsWithExpr{X: e, Prefi
 
 // Cast returns CAST(e AS typeName).
 func Cast(e Expr, typeName string) Expr { return &CastExpr{X: e, To: strings.ToLower(typeName)} }
+
+// Case returns the searched CASE: whens alternate conditions and values
+// (cond1, then1, cond2, then2, …); an odd trailing element is the ELSE
+// value. It panics when whens has fewer than two elements.
+func Case(whens ...Expr) Expr {
+	if len(whens) < 2 {
+		panic("expr: Case needs at least one WHEN condition and THEN value")
+	}
+	c := &CaseExpr{}
+	for i := 0; i+1 < len(whens); i += 2 {
+		c.Whens = append(c.Whens, When{Cond: whens[i], Then: whens[i+1]})
+	}
+	if len(whens)%2 == 1 {
+		c.Else = whens[len(whens)-1]
+	}
+	return c
+}
+
+// Coalesce returns coalesce(es...): the first argument that is not NULL.
+func Coalesce(es ...Expr) Expr { return &CallExpr{Name: "coalesce", Args: es} }
 
 // MustParse is Parse that panics on error, for expressions written in code.
 func MustParse(src string) Expr {
@@ -420,6 +461,35 @@ func (n *InExpr) String() string {
 
 func (s *StartsWithExpr) String() string {
 	return "starts_with(" + s.X.String() + ", " + quoteString(s.Prefix) + ")"
+}
+
+func (c *CaseExpr) String() string {
+	var sb strings.Builder
+	sb.WriteString("CASE")
+	if c.Operand != nil {
+		sb.WriteString(" " + c.Operand.String())
+	}
+	for _, w := range c.Whens {
+		sb.WriteString(" WHEN " + w.Cond.String() + " THEN " + w.Then.String())
+	}
+	if c.Else != nil {
+		sb.WriteString(" ELSE " + c.Else.String())
+	}
+	sb.WriteString(" END")
+	return sb.String()
+}
+
+func (c *CallExpr) String() string {
+	var sb strings.Builder
+	sb.WriteString(c.Name + "(")
+	for i, a := range c.Args {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(a.String())
+	}
+	sb.WriteString(")")
+	return sb.String()
 }
 
 func (c *CastExpr) String() string {

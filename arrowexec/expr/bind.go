@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,6 +37,9 @@ type evalCtx struct {
 	mem memory.Allocator
 	rec arrow.RecordBatch
 	n   int
+	// cols, when set, replaces the batch's columns (by index) with arrays of
+	// n rows: the rows of rec that a CASE arm gathered (see evalRows).
+	cols []arrow.Array
 }
 
 // scalar is a constant value of a bound type.
@@ -73,6 +77,11 @@ func (n *colNode) dataType() arrow.DataType   { return n.t }
 func (n *constNode) dataType() arrow.DataType { return n.v.t }
 
 func (n *colNode) eval(c *evalCtx) (arrow.Array, error) {
+	if c.cols != nil {
+		a := c.cols[n.idx]
+		a.Retain()
+		return a, nil
+	}
 	if n.idx >= int(c.rec.NumCols()) {
 		return nil, errorf("column %q: batch has only %d columns", n.name, c.rec.NumCols())
 	}
@@ -205,6 +214,10 @@ func (b *binder) bind1(e Expr) (node, error) {
 			return nil, err
 		}
 		return newCast(xn, to, x)
+	case *CaseExpr:
+		return b.bindCase(x)
+	case *CallExpr:
+		return b.bindCall(x)
 	case nil:
 		return nil, errorf("nil expression")
 	}
@@ -302,31 +315,61 @@ func wantBool(e Expr, n node) error {
 	return nil
 }
 
+// children returns the operands of n, in evaluation order.
+func children(n node) []node {
+	switch x := n.(type) {
+	case *arithNode:
+		return []node{x.l, x.r}
+	case *cmpNode:
+		return []node{x.l, x.r}
+	case *logicNode:
+		return []node{x.l, x.r}
+	case *notNode:
+		return []node{x.x}
+	case *isNullNode:
+		return []node{x.x}
+	case *inNode:
+		return []node{x.x}
+	case *prefixNode:
+		return []node{x.x}
+	case *castNode:
+		return []node{x.x}
+	case *condNode:
+		out := make([]node, 0, len(x.conds)+len(x.vals))
+		for _, c := range x.conds {
+			if c != nil {
+				out = append(out, c)
+			}
+		}
+		return append(out, x.vals...)
+	}
+	return nil
+}
+
+// walkNodes calls f on n and every node below it, stopping at the first
+// error.
+func walkNodes(n node, f func(node) error) error {
+	if err := f(n); err != nil {
+		return err
+	}
+	for _, c := range children(n) {
+		if err := walkNodes(c, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errHasCols = errors.New("has columns")
+
 // hasCols reports whether n reads any column.
 func hasCols(n node) bool {
-	switch x := n.(type) {
-	case *colNode:
-		return true
-	case *constNode:
-		return false
-	case *arithNode:
-		return hasCols(x.l) || hasCols(x.r)
-	case *cmpNode:
-		return hasCols(x.l) || hasCols(x.r)
-	case *logicNode:
-		return hasCols(x.l) || hasCols(x.r)
-	case *notNode:
-		return hasCols(x.x)
-	case *isNullNode:
-		return hasCols(x.x)
-	case *inNode:
-		return hasCols(x.x)
-	case *prefixNode:
-		return hasCols(x.x)
-	case *castNode:
-		return hasCols(x.x)
-	}
-	return true
+	return walkNodes(n, func(x node) error {
+		if _, ok := x.(*colNode); ok {
+			return errHasCols
+		}
+		return nil
+	}) != nil
 }
 
 // foldConst evaluates a node without column references to a constant, with

@@ -12,7 +12,8 @@
 //
 // Keywords are case-insensitive. Identifiers are [A-Za-z_][A-Za-z0-9_]* or
 // double-quoted ("my col", with "" for a quote); a bare identifier that is a
-// keyword must be quoted. Strings are single-quoted; a quote inside a string
+// keyword (AND OR NOT IS NULL IN LIKE TRUE FALSE CAST AS TIMESTAMP DATE CASE
+// WHEN THEN ELSE END) must be quoted. Strings are single-quoted; a quote inside a string
 // is doubled, as in SQL.
 //
 //	expr    = or
@@ -32,11 +33,22 @@
 //	        | TIMESTAMP string | DATE string
 //	        | identifier | "(" expr ")"
 //	        | CAST "(" expr AS type ")"
+//	        | CASE [ expr ] WHEN expr THEN expr { WHEN expr THEN expr }
+//	          [ ELSE expr ] END
 //	        | starts_with "(" expr "," string ")"
+//	        | function "(" [ expr { "," expr } ] ")"
+//	function = coalesce
 //	literal = [ "-" | "+" ] number | string | TRUE | FALSE | NULL
 //	        | TIMESTAMP string | DATE string
 //	type    = int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 //	        | float32 | float64 | bool | string | timestamp | date
+//
+// CASE WHEN c THEN v … END (searched) takes the value of the first arm whose
+// condition is TRUE; CASE x WHEN a THEN v … END (simple) the first arm with
+// x = a. Without ELSE a row no arm takes is NULL. coalesce(a, b, …) is the
+// first of its arguments that is not NULL (NULL when all are). Functions
+// live in one table (funcs.go) that checks their arity at parse and bind
+// time; starts_with has its own node because its prefix must be a literal.
 //
 // Comparisons do not chain (a < b < c is an error). LIKE accepts only prefix
 // patterns: 'abc%' means starts_with(x, 'abc'), a pattern without wildcards
@@ -69,6 +81,20 @@
 //     such as a timestamp against an integer, is a type error.
 //   - AND, OR, NOT take booleans; IN lists take literals comparable with the
 //     tested expression; starts_with takes a string.
+//   - CASE conditions are booleans; a simple CASE compares its operand with
+//     each WHEN value under the comparison rules. The values of CASE (and
+//     the arguments of coalesce) take one common type: NULL fits any type;
+//     integer literals and timestamp constants take the type of the other
+//     values when those all have one integer or timestamp type and the
+//     constants fit it exactly (coalesce(i8, 0) is int8, coalesce(ts_ms,
+//     TIMESTAMP '2024-01-01 00:00:00') is timestamp[ms]); otherwise
+//     integers of different types give int64 (uint64 with unsigned ones
+//     only: with a signed one, cast one side), a float gives float64
+//     (float32 when all are float32), string with large_string gives
+//     large_string, timestamps of one time zone give the finest unit (a
+//     TIMESTAMP literal is timestamp[ns, UTC]), dates go with dates and
+//     bools with bools. Anything else is a type error naming both arms ("THEN 2",
+//     "ELSE", "argument 3").
 //   - Casts between numbers use Go conversion (integers narrow by wrapping,
 //     floats truncate toward zero); a float that does not fit the integer
 //     type, or NaN, becomes NULL. Anything casts to string; a string casts
@@ -83,7 +109,8 @@
 // # NULL semantics
 //
 // NULL propagates through arithmetic, comparisons, casts, NOT, IN and
-// starts_with. AND and OR follow SQL three-valued logic (FALSE AND NULL is
+// starts_with. A NULL CASE condition counts as false, as does a simple
+// CASE whose operand or WHEN value is NULL. AND and OR follow SQL three-valued logic (FALSE AND NULL is
 // FALSE, TRUE OR NULL is TRUE). IS [NOT] NULL is never NULL. x IN (...)
 // with a NULL in the list is TRUE on a match and NULL otherwise. Select
 // treats NULL as false.
@@ -109,6 +136,18 @@
 // per row. Comparisons with a literal compare against the literal converted
 // to the column's type at bind time, never a materialized column. Validity
 // bitmaps are combined 64 rows at a time.
+//
+// CASE and coalesce work on "claim" bitmaps, 64 rows a word: each arm in
+// turn claims the still undecided rows where its condition is TRUE (the
+// Select kernels' bitmaps; once fewer than n/16 rows are undecided, later
+// conditions are tested on those rows only, through a selection vector) or,
+// for coalesce, where its value is valid. Arms after the last undecided row
+// and values of arms that claim no row are not evaluated. A computed value
+// of an arm claiming fewer than n/16 rows is evaluated on those rows only
+// (its columns gathered with arrowexec.TakeArray) and scattered back; other
+// values are evaluated over the whole batch and copied through the claim
+// mask, one typed loop per arm. Validity is the OR of mask AND value
+// validity.
 //
 // Columns lists the columns an expression reads (projection pushdown);
 // PushdownPredicates extracts conjuncts a scan can test against Parquet

@@ -127,6 +127,36 @@ func oracle(e Expr, s *arrow.Schema, r row) val {
 		return boolVal(false)
 	case *CastExpr:
 		return oracleCast(oracle(x.X, s, r), x.To)
+	case *CaseExpr:
+		k := oracleKind(x, s)
+		var op val
+		if x.Operand != nil {
+			op = oracle(x.Operand, s, r)
+		}
+		for _, w := range x.Whens {
+			c := oracle(w.Cond, s, r)
+			if x.Operand != nil {
+				c = oracleCmp(OpEq, op, c)
+			}
+			if !c.null && c.i != 0 {
+				return toKind(oracle(w.Then, s, r), k)
+			}
+		}
+		if x.Else != nil {
+			return toKind(oracle(x.Else, s, r), k)
+		}
+		return val{k: k, null: true}
+	case *CallExpr:
+		if x.Name != "coalesce" {
+			break
+		}
+		k := oracleKind(x, s)
+		for _, a := range x.Args {
+			if v := oracle(a, s, r); !v.null {
+				return toKind(v, k)
+			}
+		}
+		return val{k: k, null: true}
 	case *BinaryExpr:
 		l, rv := oracle(x.L, s, r), oracle(x.R, s, r)
 		switch {
@@ -155,6 +185,51 @@ func oracle(e Expr, s *arrow.Schema, r row) val {
 		return val{k: kBool, null: true}
 	}
 	panic(fmt.Sprintf("oracle: unsupported %T", e))
+}
+
+// oracleKinds caches the result kinds of CASE and COALESCE nodes. The
+// oracle takes the result type from Bind (its rules are checked by the
+// golden files) and computes the values itself.
+var oracleKinds = map[Expr]kind{}
+
+func oracleKind(e Expr, s *arrow.Schema) kind {
+	if k, ok := oracleKinds[e]; ok {
+		return k
+	}
+	b, err := Bind(e, s)
+	if err != nil {
+		panic(fmt.Sprintf("oracle: bind %s: %v", e, err))
+	}
+	k := kindOf(b.Type())
+	oracleKinds[e] = k
+	return k
+}
+
+// toKind converts v to kind k as CASE and COALESCE widen their values.
+func toKind(v val, k kind) val {
+	if v.null {
+		return val{k: k, null: true}
+	}
+	if v.k == k {
+		return v
+	}
+	out := v
+	out.k = k
+	switch {
+	case k.isFloat():
+		out.f = v.float()
+		if k == kF32 {
+			out.f = float64(float32(out.f))
+		}
+	case k.isUnsigned():
+		out.u = uint64(v.int())
+		if v.k.isUnsigned() {
+			out.u = v.u
+		}
+	case k.isSigned():
+		out.i = v.int()
+	}
+	return out
 }
 
 func oracleArith(op BinaryOp, a, b val) val {
@@ -589,7 +664,11 @@ func (g *exprGen) numeric(d int) Expr {
 		}
 		return g.pick(g.cols(kind.isNumeric))
 	}
-	switch g.rng.IntN(6) {
+	switch g.rng.IntN(8) {
+	case 6:
+		return g.caseOf(d, g.numeric)
+	case 7:
+		return g.coalesceOf(d, g.numeric)
 	case 0:
 		return Neg(g.numeric(d - 1))
 	case 1:
@@ -607,7 +686,15 @@ func (g *exprGen) numeric(d int) Expr {
 }
 
 func (g *exprGen) str(d int) Expr {
-	switch g.rng.IntN(5) {
+	switch g.rng.IntN(7) {
+	case 5:
+		if d > 0 {
+			return g.caseOf(d, g.str)
+		}
+	case 6:
+		if d > 0 {
+			return g.coalesceOf(d, g.str)
+		}
 	case 0:
 		return Lit(genStrings[g.rng.IntN(len(genStrings))])
 	case 1:
@@ -618,13 +705,85 @@ func (g *exprGen) str(d int) Expr {
 	return g.pick(g.cols(kind.isString))
 }
 
+// caseOf builds a CASE whose values come from val: searched (conditions
+// from boolean) or, one time in four, simple (a numeric or string operand
+// compared with values of its family); with or without ELSE.
+func (g *exprGen) caseOf(d int, val func(int) Expr) Expr {
+	r := g.rng
+	c := &CaseExpr{}
+	simple := r.IntN(4) == 0
+	strOperand := r.IntN(2) == 0
+	if simple {
+		if strOperand {
+			c.Operand = g.str(d - 1)
+		} else {
+			c.Operand = g.numeric(d - 1)
+		}
+	}
+	for i := 1 + r.IntN(3); i > 0; i-- {
+		var cond Expr
+		switch {
+		case !simple:
+			cond = g.boolean(d - 1)
+		case strOperand:
+			cond = g.str(d - 1)
+		case r.IntN(2) == 0:
+			cond = g.intLit()
+		default:
+			cond = g.numeric(d - 1)
+		}
+		c.Whens = append(c.Whens, When{Cond: cond, Then: val(d - 1)})
+	}
+	if r.IntN(3) > 0 {
+		c.Else = val(d - 1)
+	}
+	return c
+}
+
+// timestamp is a timestamp column, a literal (some not whole
+// milliseconds), or a CASE or coalesce of those. The schema has a
+// timestamp column.
+func (g *exprGen) timestamp(d int) Expr {
+	r := g.rng
+	switch {
+	case d > 0 && r.IntN(2) == 0:
+		return g.caseOf(d, g.timestamp)
+	case d > 0 && r.IntN(2) == 0:
+		return g.coalesceOf(d, g.timestamp)
+	case r.IntN(3) == 0:
+		t := baseTime.Add(time.Duration(r.IntN(41)-20) * 250 * time.Millisecond)
+		if r.IntN(3) == 0 {
+			t = t.Add(time.Duration(r.IntN(1000)))
+		}
+		return Lit(t)
+	}
+	return g.pick(g.cols(func(k kind) bool { return k == kTimestamp }))
+}
+
+// coalesceOf builds coalesce of one to four values from val, some NULL.
+func (g *exprGen) coalesceOf(d int, val func(int) Expr) Expr {
+	args := make([]Expr, 1+g.rng.IntN(4))
+	for i := range args {
+		if g.rng.IntN(6) == 0 {
+			args[i] = Lit(nil)
+		} else {
+			args[i] = val(d - 1)
+		}
+	}
+	return Coalesce(args...)
+}
+
 func (g *exprGen) cmpOp() BinaryOp { return BinaryOp(int(OpEq) + g.rng.IntN(6)) }
 
 func (g *exprGen) boolean(d int) Expr {
 	if d <= 0 {
 		return g.leafPred()
 	}
-	switch g.rng.IntN(8) {
+	switch g.rng.IntN(10) {
+	case 8:
+		return g.caseOf(d, g.boolean)
+	case 9:
+		return g.coalesceOf(d, g.boolean)
 	case 0, 1:
 		return And(g.boolean(d-1), g.boolean(d-1))
 	case 2:
@@ -690,8 +849,12 @@ func (g *exprGen) leafPred() Expr {
 			if r.IntN(3) == 0 {
 				t = t.Add(time.Duration(r.IntN(1000)))
 			}
-			if r.IntN(2) == 0 {
+			switch r.IntN(3) {
+			case 0:
 				return bin(g.cmpOp(), g.pick(ts), g.pick(ts))
+			case 1:
+				// CASE/coalesce over timestamps: units and literals mixed.
+				return bin(g.cmpOp(), g.timestamp(2), g.timestamp(1))
 			}
 			return bin(g.cmpOp(), g.pick(ts), Lit(t))
 		}
@@ -799,6 +962,9 @@ func testOracleOnce(t *testing.T, seed uint64, bs, nexprs int) {
 			t.Fatalf("round trip of %s: %v, %v", e, e2, err)
 		}
 		checked++
+		// CASE conditions: dense bitmaps, selection vectors as soon as a
+		// row is decided, and the default switch point, in turn.
+		caseSparseDiv = []int{0, 1, 16}[ei%3]
 		base := 0
 		for _, batch := range batches {
 			got, err := b.Eval(mem, batch)
@@ -841,6 +1007,7 @@ func testOracleOnce(t *testing.T, seed uint64, bs, nexprs int) {
 			base += int(batch.NumRows())
 		}
 	}
+	caseSparseDiv = 16
 	if checked < nexprs/2 {
 		t.Fatalf("only %d of %d expressions bound", checked, nexprs)
 	}

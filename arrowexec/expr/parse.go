@@ -31,7 +31,8 @@ type token struct {
 var keywords = map[string]bool{
 	"AND": true, "OR": true, "NOT": true, "IS": true, "NULL": true, "IN": true,
 	"LIKE": true, "TRUE": true, "FALSE": true, "CAST": true, "AS": true,
-	"TIMESTAMP": true, "DATE": true,
+	"TIMESTAMP": true, "DATE": true, "CASE": true, "WHEN": true, "THEN": true,
+	"ELSE": true, "END": true,
 }
 
 func isKeyword(s string) bool { return keywords[strings.ToUpper(s)] }
@@ -577,6 +578,8 @@ func (p *parser) parsePrimary() (Expr, error) {
 			return nil, err
 		}
 		return &CastExpr{X: x, To: name}, nil
+	case "CASE":
+		return p.parseCase()
 	}
 	if isKeyword(t.text) {
 		return nil, p.unexpected(t)
@@ -587,10 +590,83 @@ func (p *parser) parsePrimary() (Expr, error) {
 	return Col(t.text), nil
 }
 
-func (p *parser) parseCall(name token) (Expr, error) {
-	if !strings.EqualFold(name.text, "starts_with") {
-		return nil, p.errAt(name.pos, "unknown function %q (known: starts_with)", name.text)
+// parseCase parses the rest of a CASE expression after the keyword.
+func (p *parser) parseCase() (Expr, error) {
+	c := &CaseExpr{}
+	if isKw(p.peek(), "END") || isKw(p.peek(), "ELSE") {
+		return nil, p.expected(p.peek(), "WHEN")
 	}
+	if !isKw(p.peek(), "WHEN") {
+		x, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		c.Operand = x
+	}
+	for p.acceptKw("WHEN") {
+		cond, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		if !p.acceptKw("THEN") {
+			return nil, p.expected(p.peek(), "THEN")
+		}
+		v, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		c.Whens = append(c.Whens, When{Cond: cond, Then: v})
+	}
+	if len(c.Whens) == 0 {
+		return nil, p.expected(p.peek(), "WHEN")
+	}
+	if p.acceptKw("ELSE") {
+		v, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		c.Else = v
+	}
+	if !p.acceptKw("END") {
+		return nil, p.expected(p.peek(), "WHEN, ELSE or END")
+	}
+	return c, nil
+}
+
+func (p *parser) parseCall(name token) (Expr, error) {
+	fname := strings.ToLower(name.text)
+	if fname == "starts_with" {
+		return p.parseStartsWith()
+	}
+	f, ok := functions[fname]
+	if !ok {
+		return nil, p.errAt(name.pos, "unknown function %q (known: %s)", name.text, functionList())
+	}
+	p.i++ // (
+	call := &CallExpr{Name: fname}
+	if !isOp(p.peek(), ")") {
+		for {
+			a, err := p.parseOr()
+			if err != nil {
+				return nil, err
+			}
+			call.Args = append(call.Args, a)
+			if !isOp(p.peek(), ",") {
+				break
+			}
+			p.i++
+		}
+	}
+	if err := p.expectOp(")"); err != nil {
+		return nil, err
+	}
+	if err := f.checkArity(len(call.Args)); err != nil {
+		return nil, p.errAt(name.pos, "%s %v", fname, err)
+	}
+	return call, nil
+}
+
+func (p *parser) parseStartsWith() (Expr, error) {
 	p.i++ // (
 	x, err := p.parseOr()
 	if err != nil {

@@ -38,6 +38,21 @@ func walk(e Expr, f func(Expr)) {
 		walk(x.X, f)
 	case *CastExpr:
 		walk(x.X, f)
+	case *CaseExpr:
+		if x.Operand != nil {
+			walk(x.Operand, f)
+		}
+		for _, w := range x.Whens {
+			walk(w.Cond, f)
+			walk(w.Then, f)
+		}
+		if x.Else != nil {
+			walk(x.Else, f)
+		}
+	case *CallExpr:
+		for _, a := range x.Args {
+			walk(a, f)
+		}
 	}
 }
 
