@@ -179,7 +179,7 @@ type checkpointFlags struct {
 	adminAddr string
 	// allowFreshStart: start fresh when every checkpoint is unusable.
 	allowFreshStart bool
-	f         *flags
+	f               *flags
 }
 
 func (c *checkpointFlags) register(f *flags) {
