@@ -116,10 +116,11 @@
 // Training, 100k users × 20k items × 5M interactions, CG with 3 steps, 2
 // threads (`go test -run '^$' -bench 'Iteration/K=(64|128)/cg' -benchtime
 // 3x -cpu 2 -cpuprofile cpu.out ./ml`, `go tool pprof -top ml.test
-// cpu.out`): 0.33 CPU-seconds per iteration at K = 64, 0.85 at K = 128
+// cpu.out`): 0.26 CPU-seconds per iteration at K = 64, 0.72 at K = 128
 // (SolverCholesky: 4.4 at K = 64). Of the training time, the CG
 // interaction loop (gathering each item's factor, its dot product with the
-// search direction and the rank-1 update: gatherDotAxpy4AVX512) is ~55%,
+// search direction and the rank-1 update: gatherDotAxpy4AVX512, which
+// prefetches the next four rows) is ~55%,
 // the Gram-vector products ~20% (at K = 128 the 64 KiB Gram matrix no
 // longer fits L1 and AVX-512 stops helping there), the Gram matrices ~5%,
 // the CG bookkeeping in Go ~6%, odd-length tails (single-row kernel, dot,
