@@ -370,7 +370,7 @@ func (s *solver) solveGroup(rows []int, sc *scratch, reasons []string) {
 		x := s.dst[r*k : r*k+k]
 		if reasons[g] == "" {
 			for _, v := range x {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				if v-v != 0 { // NaN or ±Inf
 					reasons[g] = "solution has a NaN or infinite factor"
 					break
 				}
