@@ -52,11 +52,12 @@
 // # Parallelism and determinism
 //
 // SolveRows hands chunks of 64 rows to Config.Threads goroutines over the
-// shared factor matrices; each row's solve reads only shared, read-only
-// inputs (the other side's factors, the Gram matrix, its interactions) and
-// writes only its own factor. Gram sums fixed chunks of rows and adds the
-// partial sums in chunk order. So training is bitwise deterministic for a
-// seed at any thread count (TestTrainDeterministic).
+// shared factor matrices (CG then solves them four at a time in lockstep,
+// each row's arithmetic unchanged by the grouping); each row's solve reads
+// only shared, read-only inputs (the other side's factors, the Gram matrix,
+// its interactions) and writes only its own factor. Gram sums fixed chunks
+// of rows and adds the partial sums in chunk order. So training is bitwise
+// deterministic for a seed at any thread count (TestTrainDeterministic).
 //
 // # Numerical trouble
 //
@@ -116,19 +117,19 @@
 // Training, 100k users × 20k items × 5M interactions, CG with 3 steps, 2
 // threads (`go test -run '^$' -bench 'Iteration/K=(64|128)/cg' -benchtime
 // 3x -cpu 2 -cpuprofile cpu.out ./ml`, `go tool pprof -top ml.test
-// cpu.out`): 0.26 CPU-seconds per iteration at K = 64, 0.72 at K = 128
-// (SolverCholesky: 4.4 at K = 64). Of the training time, the CG
-// interaction loop (gathering each item's factor, its dot product with the
-// search direction and the rank-1 update: gatherDotAxpy4AVX512, which
-// prefetches the next four rows) is ~55%,
-// the Gram-vector products ~20% (at K = 128 the 64 KiB Gram matrix no
-// longer fits L1 and AVX-512 stops helping there), the Gram matrices ~5%,
-// the CG bookkeeping in Go ~6%, odd-length tails (single-row kernel, dot,
-// axpy) ~5%. The interaction loop runs at ~20% of the FMA ceiling: it is
-// bound by gathering factor rows scattered over a 5 MiB (items) or 25 MiB
-// (users) matrix, not by arithmetic. What would help next: solving four
-// rows' CG in lockstep so one pass over the Gram matrix serves four
-// vectors, and ordering rows so that their items overlap in cache.
+// cpu.out`): 0.25 CPU-seconds per iteration at K = 64, 0.57 at K = 128
+// (SolverCholesky: 4.4 at K = 64); on a nearly idle machine 0.13 s and
+// 0.29 s of wall time. Of the training time, the CG interaction loop
+// (gathering each item's factor, its dot product with the search direction
+// and the rank-1 update: gatherDotAxpy4AVX512, which prefetches the next
+// four rows) is ~55%, the Gram-vector products ~12% (rows are solved in
+// groups of four in lockstep so that one pass over the Gram matrix serves
+// four vectors: symv4AVX512; at K = 128 this cut an iteration by a fifth,
+// the 64 KiB matrix no longer fitting L1), the CG bookkeeping in Go ~11%,
+// the Gram matrices ~7%. The interaction loop runs at ~20% of the FMA
+// ceiling: it is bound by gathering factor rows scattered over a 5 MiB
+// (items) or 25 MiB (users) matrix, not by arithmetic. What would help
+// next: ordering rows so that consecutive rows share items in cache.
 //
 // Top-K of all 100k users against 20k items at K = 64 (BenchmarkTopK, k =
 // 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, so ~0.85 s
