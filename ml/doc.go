@@ -66,7 +66,10 @@
 // pivot that is not clearly positive (≤ 10⁻¹² of its diagonal) all fail
 // the solve with a *RowError naming the row (Train adds "user" or
 // "item"); errors.Is(err, ErrNumerical) classifies them. When several rows
-// fail the lowest is named, whatever the thread count.
+// fail the lowest is named, whatever the thread count, and RowError.Failed
+// lists them all; each failed row is rolled back to its factor before the
+// solve, so a caller updating a live model (issue 11) can count, log and
+// carry on without exporting a broken row.
 //
 // # Top-K scoring
 //
@@ -80,12 +83,13 @@
 //
 // # Kernels: hand-written vs gonum
 //
-// The hot loops run assembly (kernels_amd64.s): AVX-512 for the scoring
-// micro-kernel, the four-row CG interaction kernel and the Gram-vector
-// product when the CPU has AVX-512F and the width allows (multiples of 32,
-// 32 and 16), AVX2+FMA otherwise (multiples of 8; 16 for the four-row CG
-// kernel; 4 for the float64 Gram kernel, which the Cholesky solver also
-// uses); elsewhere, and under -tags purego, portable Go (the *Go functions,
+// The hot loops run assembly (kernels_amd64.s): AVX-512 when the CPU has
+// AVX-512F for the scoring micro-kernel (any K), the four-row CG
+// interaction kernel (K a multiple of 32) and the Gram-vector products (K
+// a multiple of 16); AVX2+FMA otherwise (scoring at any K, the other
+// vector kernels for K a multiple of 8, the four-row CG kernel 16, the
+// float64 Gram kernel, which the Cholesky solver also uses, 4); elsewhere,
+// and under -tags purego, portable Go (the *Go functions,
 // which the tests use as the reference; on AVX-512 machines TestAVX2Path
 // reruns the tests on the AVX2 kernels). Factors from different kernel
 // sets differ in the last bits (summation order), so bitwise determinism
@@ -132,8 +136,10 @@
 // next: ordering rows so that consecutive rows share items in cache.
 //
 // Top-K of all 100k users against 20k items at K = 64 (BenchmarkTopK, k =
-// 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, so ~0.85 s
-// on two idle cores (target ≤ 10 s): 2.56·10¹¹ flops at an effective ~150
-// GFLOP/s per core, ~60% of the AVX-512 ceiling; the rest is the per-user
-// heap and exclusion scan.
+// 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, 0.84–0.90 s
+// of wall time on the nearly idle machine (target ≤ 10 s): 2.56·10¹¹
+// flops at an effective ~150 GFLOP/s per core, ~60% of the AVX-512
+// ceiling. Profile: the scoring kernel ~65%, skipping scores below the
+// heap's threshold (firstAbove) ~13%, heap pushes ~10%, the loop around
+// them the rest.
 package ml
