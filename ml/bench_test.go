@@ -155,3 +155,28 @@ func BenchmarkIncrementalBatch(b *testing.B) {
 	b.ReportMetric(float64(len(users)), "users/batch")
 	b.ReportMetric(float64(len(items)), "items/batch")
 }
+
+// BenchmarkScorerOneUser is the serving path: one user's top-10 against
+// 20k items with a prepared Scorer.
+func BenchmarkScorerOneUser(b *testing.B) {
+	ui := benchData()
+	for _, k := range []int{64, 128} {
+		b.Run(fmt.Sprintf("K=%d", k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 3))
+			m := &Model{Factors: k, NumUsers: ui.NumUsers, NumItems: ui.NumItems,
+				UserFactors: randFactors(rng, ui.NumUsers*k, 0.3), ItemFactors: randFactors(rng, ui.NumItems*k, 0.3)}
+			sc, err := m.NewScorer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			fn := func(int32, []int32, []float32) error { return nil }
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := sc.TopK(context.Background(), []int32{int32(i % ui.NumUsers)}, 10, ui, 1, fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -52,11 +52,12 @@
 // # Parallelism and determinism
 //
 // SolveRows hands chunks of 64 rows to Config.Threads goroutines over the
-// shared factor matrices; each row's solve reads only shared, read-only
-// inputs (the other side's factors, the Gram matrix, its interactions) and
-// writes only its own factor. Gram sums fixed chunks of rows and adds the
-// partial sums in chunk order. So training is bitwise deterministic for a
-// seed at any thread count (TestTrainDeterministic).
+// shared factor matrices (CG then solves them four at a time in lockstep,
+// each row's arithmetic unchanged by the grouping); each row's solve reads
+// only shared, read-only inputs (the other side's factors, the Gram matrix,
+// its interactions) and writes only its own factor. Gram sums fixed chunks
+// of rows and adds the partial sums in chunk order. So training is bitwise
+// deterministic for a seed at any thread count (TestTrainDeterministic).
 //
 // # Numerical trouble
 //
@@ -65,7 +66,10 @@
 // pivot that is not clearly positive (≤ 10⁻¹² of its diagonal) all fail
 // the solve with a *RowError naming the row (Train adds "user" or
 // "item"); errors.Is(err, ErrNumerical) classifies them. When several rows
-// fail the lowest is named, whatever the thread count.
+// fail the lowest is named, whatever the thread count, and RowError.Failed
+// lists them all; each failed row is rolled back to its factor before the
+// solve, so a caller updating a live model (issue 11) can count, log and
+// carry on without exporting a broken row.
 //
 // # Top-K scoring
 //
@@ -75,16 +79,20 @@
 // user, skipping the user's own items. Once a user's heap is full, scores
 // that cannot enter it are skipped eight at a time (firstAbove). Results
 // are handed to the caller in the order asked, ties broken by lower item
-// index.
+// index. A Scorer packs the item factors for the kernels once (a snapshot)
+// and answers many queries, concurrently: one user's top-10 among 20k
+// items takes 58 µs at K = 64 and 104 µs at K = 128 on one core
+// (BenchmarkScorerOneUser), the serving path of issue 11.
 //
 // # Kernels: hand-written vs gonum
 //
-// The hot loops run assembly (kernels_amd64.s): AVX-512 for the scoring
-// micro-kernel, the four-row CG interaction kernel and the Gram-vector
-// product when the CPU has AVX-512F and the width allows (multiples of 32,
-// 32 and 16), AVX2+FMA otherwise (multiples of 8; 16 for the four-row CG
-// kernel; 4 for the float64 Gram kernel, which the Cholesky solver also
-// uses); elsewhere, and under -tags purego, portable Go (the *Go functions,
+// The hot loops run assembly (kernels_amd64.s): AVX-512 when the CPU has
+// AVX-512F for the scoring micro-kernel (any K), the four-row CG
+// interaction kernel (K a multiple of 32) and the Gram-vector products (K
+// a multiple of 16); AVX2+FMA otherwise (scoring at any K, the other
+// vector kernels for K a multiple of 8, the four-row CG kernel 16, the
+// float64 Gram kernel, which the Cholesky solver also uses, 4); elsewhere,
+// and under -tags purego, portable Go (the *Go functions,
 // which the tests use as the reference; on AVX-512 machines TestAVX2Path
 // reruns the tests on the AVX2 kernels). Factors from different kernel
 // sets differ in the last bits (summation order), so bitwise determinism
@@ -116,22 +124,25 @@
 // Training, 100k users × 20k items × 5M interactions, CG with 3 steps, 2
 // threads (`go test -run '^$' -bench 'Iteration/K=(64|128)/cg' -benchtime
 // 3x -cpu 2 -cpuprofile cpu.out ./ml`, `go tool pprof -top ml.test
-// cpu.out`): 0.33 CPU-seconds per iteration at K = 64, 0.85 at K = 128
-// (SolverCholesky: 4.4 at K = 64). Of the training time, the CG
-// interaction loop (gathering each item's factor, its dot product with the
-// search direction and the rank-1 update: gatherDotAxpy4AVX512) is ~55%,
-// the Gram-vector products ~20% (at K = 128 the 64 KiB Gram matrix no
-// longer fits L1 and AVX-512 stops helping there), the Gram matrices ~5%,
-// the CG bookkeeping in Go ~6%, odd-length tails (single-row kernel, dot,
-// axpy) ~5%. The interaction loop runs at ~20% of the FMA ceiling: it is
-// bound by gathering factor rows scattered over a 5 MiB (items) or 25 MiB
-// (users) matrix, not by arithmetic. What would help next: solving four
-// rows' CG in lockstep so one pass over the Gram matrix serves four
-// vectors, and ordering rows so that their items overlap in cache.
+// cpu.out`): 0.25 CPU-seconds per iteration at K = 64, 0.57 at K = 128
+// (SolverCholesky: 4.4 at K = 64); on a nearly idle machine 0.13 s and
+// 0.29 s of wall time. Of the training time, the CG interaction loop
+// (gathering each item's factor, its dot product with the search direction
+// and the rank-1 update: gatherDotAxpy4AVX512, which prefetches the next
+// four rows) is ~55%, the Gram-vector products ~12% (rows are solved in
+// groups of four in lockstep so that one pass over the Gram matrix serves
+// four vectors: symv4AVX512; at K = 128 this cut an iteration by a fifth,
+// the 64 KiB matrix no longer fitting L1), the CG bookkeeping in Go ~11%,
+// the Gram matrices ~7%. The interaction loop runs at ~20% of the FMA
+// ceiling: it is bound by gathering factor rows scattered over a 5 MiB
+// (items) or 25 MiB (users) matrix, not by arithmetic. What would help
+// next: ordering rows so that consecutive rows share items in cache.
 //
 // Top-K of all 100k users against 20k items at K = 64 (BenchmarkTopK, k =
-// 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, so ~0.85 s
-// on two idle cores (target ≤ 10 s): 2.56·10¹¹ flops at an effective ~150
-// GFLOP/s per core, ~60% of the AVX-512 ceiling; the rest is the per-user
-// heap and exclusion scan.
+// 10, the users' interactions excluded): 1.6–1.7 CPU-seconds, 0.84–0.90 s
+// of wall time on the nearly idle machine (target ≤ 10 s): 2.56·10¹¹
+// flops at an effective ~150 GFLOP/s per core, ~60% of the AVX-512
+// ceiling. Profile: the scoring kernel ~65%, skipping scores below the
+// heap's threshold (firstAbove) ~13%, heap pushes ~10%, the loop around
+// them the rest.
 package ml

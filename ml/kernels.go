@@ -68,6 +68,20 @@ func symv(g []float32, k int, x, out []float32) {
 	symvGo(g, k, x, out)
 }
 
+// symv4 writes g·x_v into out_v for the n ≤ 4 vectors stored one after
+// another in x and out (k apart). Each result is bitwise what symv gives
+// for that vector alone.
+func symv4(g []float32, k int, x, out []float32, n int) {
+	if useAVX512 && k%16 == 0 && k > 0 {
+		_, _, _ = g[k*k-1], x[4*k-1], out[4*k-1]
+		symv4AVX512(&g[0], k, &x[0], &out[0])
+		return
+	}
+	for v := 0; v < n; v++ {
+		symv(g, k, x[v*k:v*k+k], out[v*k:v*k+k])
+	}
+}
+
 func symvGo(g []float32, k int, x, out []float32) {
 	for a := 0; a < k; a++ {
 		out[a] = dotGo(g[a*k:a*k+k], x)

@@ -90,3 +90,10 @@ func symvAVX512(gm *float32, k int, x, y *float32)
 //
 //go:noescape
 func axpy64AVX2(a float64, x, y *float64, n int)
+
+// symv4AVX512 is symvAVX512 for four vectors stored k apart in x and y, in
+// one pass over gm; per vector bitwise symvAVX512's result. k a positive
+// multiple of 16.
+//
+//go:noescape
+func symv4AVX512(gm *float32, k int, x, y *float32)

@@ -134,12 +134,12 @@ func BenchmarkKernel(b *testing.B) {
 			kbf(b, "go", flops, func() { scoreTile(users, blk, tile, k, topkItemTile, scores) })
 			if pw := panelWidth(); pw > 0 {
 				panels := packPanels(tile, k, topkItemTile, pw)
-				kbf(b, fmt.Sprintf("riffle-%d", pw), flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+				kbf(b, fmt.Sprintf("riffle-%d", pw), flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, pw, scores) })
 			}
 			if pw := panelWidth(); pw == 32 {
 				withoutAVX512(func() {
 					panels := packPanels(tile, k, topkItemTile, 16)
-					kbf(b, "riffle-16", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, scores) })
+					kbf(b, "riffle-16", flops, func() { scoreTilePanels(users, blk, panels, k, topkItemTile, 16, scores) })
 				})
 			}
 			ua := blas32.General{Rows: topkUserBlock, Cols: k, Stride: k, Data: users}

@@ -45,6 +45,20 @@ func TestKernelsMatchGo(t *testing.T) {
 				t.Fatalf("k=%d symv[%d] %v, want %v", k, i, o1[i], o2[i])
 			}
 		}
+		// symv4 equals symv per vector, bitwise (so grouping rows in CG
+		// does not change their results).
+		x4, o4 := randFactors(rng, 4*k, 1), make([]float32, 4*k)
+		for n := 1; n <= 4; n++ {
+			symv4(g, k, x4, o4, n)
+			for v := 0; v < n; v++ {
+				symv(g, k, x4[v*k:v*k+k], o1)
+				for i := range o1 {
+					if o4[v*k+i] != o1[i] {
+						t.Fatalf("k=%d n=%d: symv4 vector %d [%d] = %v, symv %v", k, n, v, i, o4[v*k+i], o1[i])
+					}
+				}
+			}
+		}
 		const items = 50
 		fixed := randFactors(rng, items*k, 1)
 		idx := []int32{0, 49, 7, 7, 23, 11, 3, 49, 0, 31, 30}

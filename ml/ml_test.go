@@ -3,11 +3,13 @@ package ml
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -751,4 +753,80 @@ func TestSolveRowsRejectsBadCSR(t *testing.T) {
 			t.Fatalf("accepted %+v", m)
 		}
 	}
+}
+
+// TestSolveRowsGroupingInvariant: a row's solution does not depend on which
+// rows it is solved with (CG solves four in lockstep), so re-solving a
+// subset gives bitwise the rows a full solve gives.
+func TestSolveRowsGroupingInvariant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, k := range []int{16, 24, 64} {
+		ui := randInteractions(t, rng, 90, 70, 1500)
+		y := randFactors(rng, 70*k, 0.3)
+		g := make([]float64, k*k)
+		Gram(y, k, g)
+		cfg := Config{Factors: k, Regularization: 0.1, Alpha: 2, CGSteps: 4}
+		start := randFactors(rng, 90*k, 0.1)
+		all := slices.Clone(start)
+		if err := SolveRows(context.Background(), cfg, ui, y, g, all, nil); err != nil {
+			t.Fatal(err)
+		}
+		sub := slices.Clone(start)
+		rows := []int32{88, 5, 6, 40, 41, 2, 77} // a group of four and one of three
+		if err := SolveRows(context.Background(), cfg, ui, y, g, sub, rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if !slices.Equal(sub[int(r)*k:int(r)*k+k], all[int(r)*k:int(r)*k+k]) {
+				t.Fatalf("k=%d row %d differs when solved in another group", k, r)
+			}
+		}
+	}
+}
+
+func TestScorerSnapshotAndConcurrency(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	const users, items, k = 40, 700, 16
+	m := &Model{Factors: k, NumUsers: users, NumItems: items, UserFactors: randFactors(rng, users*k, 1), ItemFactors: randFactors(rng, items*k, 1)}
+	ex := randInteractions(t, rng, users, items, 3000)
+	sc, err := m.NewScorer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32][]int32{}
+	for u := int32(0); u < users; u++ {
+		want[u], _ = bruteTopK(m, int(u), 10, ex)
+	}
+	// The item factors are snapshotted: changing the model's items after
+	// NewScorer does not change the Scorer's answers.
+	saved := slices.Clone(m.ItemFactors)
+	for i := range m.ItemFactors {
+		m.ItemFactors[i] = -m.ItemFactors[i]
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := int32(g); u < users; u += 8 {
+				err := sc.TopK(context.Background(), []int32{u}, 10, ex, 1, func(uu int32, its []int32, _ []float32) error {
+					if !slices.Equal(its, want[uu]) {
+						return fmt.Errorf("user %d: %v, want %v", uu, its, want[uu])
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	copy(m.ItemFactors, saved)
 }

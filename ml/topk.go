@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 )
 
 const (
@@ -19,14 +21,53 @@ const (
 // fewer than k candidates gets fewer. The slices passed to fn are borrowed
 // until it returns. Scoring runs on threads goroutines (GOMAXPROCS when ≤
 // 0) as a blocked product (64 users × 512-item tiles) feeding a bounded
-// heap per user. fn's error stops the scan and is returned.
+// heap per user. fn's error stops the scan and is returned. It packs the
+// item factors for the kernels on every call; for repeated queries against
+// the same items make a Scorer once.
 func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(user int32, items []int32, scores []float32) error) error {
+	s, err := m.NewScorer()
+	if err != nil {
+		return err
+	}
+	return s.TopK(ctx, users, k, exclude, threads, fn)
+}
+
+// Scorer answers top-K queries for a model with its item factors prepared
+// once (packed into the scoring kernels' panels): the per-call cost is then
+// only the users' scoring, which matters when serving one user at a time.
+// It snapshots the item factors when made (a model updated later needs a
+// new Scorer for its items to be seen) and reads the user factors from the
+// model at each call. Safe for concurrent use.
+type Scorer struct {
+	m     *Model
+	items []float32 // packed panels of width pw, or a plain copy when pw = 0
+	pw    int
+	pool  sync.Pool // *topkScratch
+}
+
+// NewScorer prepares m's item factors for TopK queries.
+func (m *Model) NewScorer() (*Scorer, error) {
+	if m.Factors <= 0 || len(m.UserFactors) != m.NumUsers*m.Factors || len(m.ItemFactors) != m.NumItems*m.Factors {
+		return nil, fmt.Errorf("ml: top-k: model shape is inconsistent (%d users, %d items, %d factors; %d and %d values)",
+			m.NumUsers, m.NumItems, m.Factors, len(m.UserFactors), len(m.ItemFactors))
+	}
+	s := &Scorer{m: m, pw: panelWidth()}
+	if s.pw > 0 {
+		s.items = packPanels(m.ItemFactors, m.Factors, m.NumItems, s.pw)
+	} else {
+		s.items = slices.Clone(m.ItemFactors)
+	}
+	return s, nil
+}
+
+// TopK is Model.TopK against the Scorer's item factors.
+func (s *Scorer) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(user int32, items []int32, scores []float32) error) error {
+	m := s.m
 	if k <= 0 {
 		return fmt.Errorf("ml: top-k: k must be > 0, got %d", k)
 	}
-	if m.Factors <= 0 || len(m.UserFactors) != m.NumUsers*m.Factors || len(m.ItemFactors) != m.NumItems*m.Factors {
-		return fmt.Errorf("ml: top-k: model shape is inconsistent (%d users, %d items, %d factors; %d and %d values)",
-			m.NumUsers, m.NumItems, m.Factors, len(m.UserFactors), len(m.ItemFactors))
+	if len(m.UserFactors) != m.NumUsers*m.Factors {
+		return fmt.Errorf("ml: top-k: model has %d user values for %d users × %d factors", len(m.UserFactors), m.NumUsers, m.Factors)
 	}
 	if exclude != nil && (exclude.NumUsers != m.NumUsers || exclude.NumItems != m.NumItems) {
 		return fmt.Errorf("ml: top-k: exclusions are %d×%d, model is %d×%d", exclude.NumUsers, exclude.NumItems, m.NumUsers, m.NumItems)
@@ -55,30 +96,20 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 	outItems := make([]int32, min(wave, n)*k)
 	outScores := make([]float32, min(wave, n)*k)
 	counts := make([]int, min(wave, n))
-	var panels []float32
-	pw := panelWidth()
-	if pw > 0 {
-		panels = packPanels(m.ItemFactors, m.Factors, m.NumItems, pw)
-	}
-	ws := make([]*topkScratch, threads)
-	for t := range ws {
-		ws[t] = newTopkScratch(m.Factors, k)
-	}
 	var next int
 	for start := 0; start < n; start = next {
 		next = min(start+wave, n)
-		workers := make(chan *topkScratch, threads)
-		for _, s := range ws {
-			workers <- s
-		}
 		err := parallelChunks(ctx, threads, next-start, topkUserBlock, func(lo, hi int, _ *int) error {
-			s := <-workers
-			defer func() { workers <- s }()
-			blk := s.users[:0]
+			sc, _ := s.pool.Get().(*topkScratch)
+			if sc == nil {
+				sc = newTopkScratch()
+			}
+			defer s.pool.Put(sc)
+			blk := sc.users[:0]
 			for j := lo; j < hi; j++ {
 				blk = append(blk, userAt(start+j))
 			}
-			m.scoreBlock(blk, k, exclude, panels, s, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
+			s.scoreBlock(blk, k, exclude, sc, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
 			return nil
 		})
 		if err != nil {
@@ -101,17 +132,14 @@ type topkScratch struct {
 	heaps  []heap
 }
 
-func newTopkScratch(f, k int) *topkScratch {
-	s := &topkScratch{users: make([]int32, 0, topkUserBlock), scores: make([]float32, topkUserBlock*topkItemTile),
+func newTopkScratch() *topkScratch {
+	return &topkScratch{users: make([]int32, 0, topkUserBlock), scores: make([]float32, topkUserBlock*topkItemTile),
 		heaps: make([]heap, topkUserBlock)}
-	for i := range s.heaps {
-		s.heaps[i] = heap{items: make([]int32, 0, k), scores: make([]float32, 0, k)}
-	}
-	return s
 }
 
 // scoreBlock fills the top-k lists of the users in blk.
-func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, panels []float32, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
+func (sc *Scorer) scoreBlock(blk []int32, k int, exclude *Interactions, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
+	m := sc.m
 	f := m.Factors
 	nu := len(blk)
 	ex := make([][]int32, nu)
@@ -124,11 +152,10 @@ func (m *Model) scoreBlock(blk []int32, k int, exclude *Interactions, panels []f
 	for t0 := 0; t0 < m.NumItems; t0 += topkItemTile {
 		t1 := min(t0+topkItemTile, m.NumItems)
 		nt := t1 - t0
-		tile := m.ItemFactors[t0*f : t1*f]
-		if panels != nil {
-			scoreTilePanels(m.UserFactors, blk, panels[t0*f:], f, nt, s.scores)
+		if sc.pw > 0 {
+			scoreTilePanels(m.UserFactors, blk, sc.items[t0*f:], f, nt, sc.pw, s.scores)
 		} else {
-			scoreTile(m.UserFactors, blk, tile, f, nt, s.scores)
+			scoreTile(m.UserFactors, blk, sc.items[t0*f:t1*f], f, nt, s.scores)
 		}
 		for b := range blk {
 			h := &s.heaps[b]
@@ -207,8 +234,7 @@ func packPanels(items []float32, f, n, w int) []float32 {
 // scoreTilePanels is scoreTile on packed panels with the assembly kernels:
 // the block's users in fours (the last four padded by repeating a user)
 // against each panel of the tile.
-func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt int, out []float32) {
-	w := panelWidth()
+func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt, w int, out []float32) {
 	np := (nt + w - 1) / w
 	_ = panels[np*w*f-1]
 	_ = out[((len(blk)+3)/4*4-1)*topkItemTile+np*w-1]

@@ -225,16 +225,25 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			bufs[*w] = newScratch(k, cfg.Solver)
 		}
 		sc := bufs[*w]
-		for j := lo; j < hi; j++ {
-			r := j
-			if rows != nil {
-				r = int(rows[j])
+		var group [4]int
+		var reasons [4]string
+		for j := lo; j < hi; j += 4 {
+			g := group[:min(4, hi-j)]
+			for t := range g {
+				g[t] = j + t
+				if rows != nil {
+					g[t] = int(rows[j+t])
+				}
 			}
-			if reason := s.solve(r, sc); reason != "" {
+			s.solveGroup(g, sc, reasons[:len(g)])
+			for t, r := range g {
+				if reasons[t] == "" {
+					continue
+				}
 				mu.Lock()
 				failed = append(failed, int32(r))
 				if first == nil || r < first.Row {
-					first = &RowError{Row: r, Reason: reason}
+					first = &RowError{Row: r, Reason: reasons[t]}
 				}
 				mu.Unlock()
 			}
@@ -311,114 +320,156 @@ type solver struct {
 }
 
 type scratch struct {
-	r, p, ap     []float32 // CG vectors
-	c, cm1, zero []float32 // CG per-interaction coefficients
-	a, b         []float64 // Cholesky
-	y            []float64
-	y4           []float64 // four scaled rows for the Gram kernel
-	prev         []float32 // the row's factor before the solve, for rollback
+	x4, r4, p4, ap4 []float32    // CG vectors of a group of four rows
+	c, cm1, zero    [4][]float32 // CG per-interaction coefficients per row
+	a, b            []float64    // Cholesky
+	y               []float64
+	y4              []float64 // four scaled rows for the Gram kernel
+	prev            []float32 // the group's factors before the solve, for rollback
 }
 
 func newScratch(k int, s Solver) *scratch {
+	sc := &scratch{prev: make([]float32, 4*k)}
 	if s == SolverCholesky {
-		return &scratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, k), y4: make([]float64, 4*k), prev: make([]float32, k)}
+		sc.a, sc.b, sc.y, sc.y4 = make([]float64, k*k), make([]float64, k), make([]float64, k), make([]float64, 4*k)
+	} else {
+		sc.x4, sc.r4, sc.p4, sc.ap4 = make([]float32, 4*k), make([]float32, 4*k), make([]float32, 4*k), make([]float32, 4*k)
 	}
-	return &scratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k), prev: make([]float32, k)}
+	return sc
 }
 
-// solve solves row r into dst and returns "" or the reason it failed.
-func (s *solver) solve(r int, sc *scratch) string {
+// solveGroup solves up to four rows into dst, writing each row's failure
+// reason (or "") into reasons. CG solves them in lockstep so that one pass
+// over the Gram matrix serves all four (symv4); each row's arithmetic is
+// the same as if it were solved alone, so grouping does not change the
+// result. A failed row is rolled back.
+func (s *solver) solveGroup(rows []int, sc *scratch, reasons []string) {
 	k := s.k
-	idx, w := s.m.Row(r)
-	wsum := 0.0
-	if s.cfg.FrequencyScaled {
-		for _, v := range w {
-			wsum += float64(v)
-		}
-	}
-	lambda := s.cfg.rowLambda(wsum, s.m.NumItems)
-	x := s.dst[r*k : (r+1)*k]
-	copy(sc.prev, x)
-	var reason string
-	if s.cfg.Solver == SolverCholesky {
-		reason = s.cholesky(idx, w, lambda, x, sc)
-	} else {
-		reason = s.cg(idx, w, lambda, x, sc)
-	}
-	if reason == "" {
-		for _, v := range x {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				reason = "solution has a NaN or infinite factor"
-				break
+	var lambdas [4]float64
+	for g, r := range rows {
+		reasons[g] = ""
+		copy(sc.prev[g*k:g*k+k], s.dst[r*k:r*k+k])
+		wsum := 0.0
+		if s.cfg.FrequencyScaled {
+			_, w := s.m.Row(r)
+			for _, v := range w {
+				wsum += float64(v)
 			}
 		}
+		lambdas[g] = s.cfg.rowLambda(wsum, s.m.NumItems)
 	}
-	if reason != "" {
-		copy(x, sc.prev) // roll the row back
+	if s.cfg.Solver == SolverCholesky {
+		for g, r := range rows {
+			idx, w := s.m.Row(r)
+			reasons[g] = s.cholesky(idx, w, lambdas[g], s.dst[r*k:r*k+k], sc)
+		}
+	} else {
+		s.cgGroup(rows, lambdas[:len(rows)], sc, reasons)
 	}
-	return reason
+	for g, r := range rows {
+		x := s.dst[r*k : r*k+k]
+		if reasons[g] == "" {
+			for _, v := range x {
+				if v-v != 0 { // NaN or ±Inf
+					reasons[g] = "solution has a NaN or infinite factor"
+					break
+				}
+			}
+		}
+		if reasons[g] != "" {
+			copy(x, sc.prev[g*k:g*k+k]) // roll the row back
+		}
+	}
 }
 
-// cg runs the conjugate-gradient steps on (G + λI + Σ(c−1)f fᵀ) x = Σ c f
-// from the current x, in float32: each product visits only the row's
-// interactions plus one K×K matrix-vector product.
-func (s *solver) cg(idx []int32, w []float32, lambda float64, x []float32, sc *scratch) string {
+// cgGroup runs the conjugate-gradient steps on (G + λI + Σ(c−1)f fᵀ) x =
+// Σ c f for up to four rows from their current x, in float32: each product
+// visits only the row's interactions plus one K×K matrix-vector product,
+// shared by the group. A row stops early when its residual vanishes or it
+// fails; the others go on.
+func (s *solver) cgGroup(rows []int, lambdas []float64, sc *scratch, reasons []string) {
 	k := s.k
+	n := len(rows)
 	alpha := float32(s.cfg.Alpha)
-	lam := float32(lambda)
-	r, p, ap := sc.r, sc.p, sc.ap
-	// Per-interaction coefficients: c = 1 + αw and c − 1 = αw.
-	if cap(sc.c) < len(idx) {
-		sc.c, sc.cm1, sc.zero = make([]float32, len(idx)), make([]float32, len(idx)), make([]float32, len(idx))
-	}
-	c, cm1, zero := sc.c[:len(idx)], sc.cm1[:len(idx)], sc.zero[:len(idx)]
-	for n, v := range w {
-		cm1[n] = alpha * v
-		c[n] = 1 + cm1[n]
+	x4, r4, p4, ap4 := sc.x4, sc.r4, sc.p4, sc.ap4
+	var (
+		rs, rs0 [4]float64
+		done    [4]bool
+		lam     [4]float32
+	)
+	for g, r := range rows {
+		copy(x4[g*k:g*k+k], s.dst[r*k:r*k+k])
+		lam[g] = float32(lambdas[g])
 	}
 	// r = b − A x = Σ [c − (c−1)(f·x)] f − (G + λI) x
-	symv(s.gram32, k, x, r)
-	for j := range r {
-		r[j] = -r[j] - lam*x[j]
+	symv4(s.gram32, k, x4, r4, n)
+	for g, row := range rows {
+		idx, w := s.m.Row(row)
+		// Per-interaction coefficients: c = 1 + αw and c − 1 = αw.
+		if cap(sc.c[g]) < len(idx) {
+			sc.c[g], sc.cm1[g], sc.zero[g] = make([]float32, len(idx)), make([]float32, len(idx)), make([]float32, len(idx))
+		}
+		c, cm1 := sc.c[g][:len(idx)], sc.cm1[g][:len(idx)]
+		for j, v := range w {
+			cm1[j] = -alpha * v
+			c[j] = 1 - cm1[j]
+		}
+		x, r := s.dst[row*k:row*k+k], r4[g*k:g*k+k]
+		for j := range r {
+			r[j] = -r[j] - lam[g]*x[j]
+		}
+		gatherDotAxpy(s.fixed, k, idx, c, cm1, x, r)
+		for j := range cm1 {
+			cm1[j] = -cm1[j]
+		}
+		copy(p4[g*k:g*k+k], r)
+		rs[g] = float64(dot(r, r))
+		rs0[g] = rs[g]
 	}
-	for n := range cm1 {
-		cm1[n] = -cm1[n]
-	}
-	gatherDotAxpy(s.fixed, k, idx, c, cm1, x, r)
-	for n := range cm1 {
-		cm1[n] = -cm1[n]
-	}
-	copy(p, r)
-	rs := float64(dot(r, r))
-	rs0 := rs
 	for step := 0; step < s.cfg.CGSteps; step++ {
-		if rs < 1e-20 {
+		active := false
+		for g := range rows {
+			if rs[g] < 1e-20 {
+				done[g] = true
+			}
+			active = active || !done[g]
+		}
+		if !active {
 			break
 		}
-		symv(s.gram32, k, p, ap)
-		axpy(lam, p, ap)
-		gatherDotAxpy(s.fixed, k, idx, zero, cm1, p, ap)
-		pap := float64(dot(p, ap))
-		if math.IsNaN(pap) || math.IsInf(pap, 0) {
-			return fmt.Sprintf("conjugate gradient: pᵀAp is %g at step %d (a NaN or infinite input)", pap, step)
+		symv4(s.gram32, k, p4, ap4, n)
+		for g, row := range rows {
+			if done[g] {
+				continue
+			}
+			idx, _ := s.m.Row(row)
+			x, r, p, ap := s.dst[row*k:row*k+k], r4[g*k:g*k+k], p4[g*k:g*k+k], ap4[g*k:g*k+k]
+			axpy(lam[g], p, ap)
+			gatherDotAxpy(s.fixed, k, idx, sc.zero[g][:len(idx)], sc.cm1[g][:len(idx)], p, ap)
+			pap := float64(dot(p, ap))
+			if math.IsNaN(pap) || math.IsInf(pap, 0) {
+				reasons[g], done[g] = fmt.Sprintf("conjugate gradient: pᵀAp is %g at step %d (a NaN or infinite input)", pap, step), true
+				continue
+			}
+			if !(pap > 0) {
+				reasons[g], done[g] = fmt.Sprintf("conjugate gradient: pᵀAp = %g at step %d, the matrix is not positive definite", pap, step), true
+				continue
+			}
+			a := float32(rs[g] / pap)
+			axpy(a, p, x)
+			axpy(-a, ap, r)
+			rsNew := float64(dot(r, r))
+			if math.IsNaN(rsNew) || math.IsInf(rsNew, 0) || rsNew > 1e12*rs0[g] {
+				reasons[g], done[g] = fmt.Sprintf("conjugate gradient diverged at step %d (residual² %g from %g)", step, rsNew, rs0[g]), true
+				continue
+			}
+			beta := float32(rsNew / rs[g])
+			for j := range p {
+				p[j] = r[j] + beta*p[j]
+			}
+			rs[g] = rsNew
 		}
-		if !(pap > 0) {
-			return fmt.Sprintf("conjugate gradient: pᵀAp = %g at step %d, the matrix is not positive definite", pap, step)
-		}
-		a := float32(rs / pap)
-		axpy(a, p, x)
-		axpy(-a, ap, r)
-		rsNew := float64(dot(r, r))
-		if math.IsNaN(rsNew) || math.IsInf(rsNew, 0) || rsNew > 1e12*rs0 {
-			return fmt.Sprintf("conjugate gradient diverged at step %d (residual² %g from %g)", step, rsNew, rs0)
-		}
-		beta := float32(rsNew / rs)
-		for j := range p {
-			p[j] = r[j] + beta*p[j]
-		}
-		rs = rsNew
 	}
-	return ""
 }
 
 // cholesky forms A = G + λI + Σ(c−1) f fᵀ and b = Σ c f in float64 and
