@@ -242,9 +242,17 @@ func summaryAttrs(s statusSnapshot) []any {
 // kafka.Source.Status() with each partition's end and position), there is
 // no lag to report and the map is empty. This is the one place to wire it.
 func sourceLag(p *job.Plan, subtasks int) map[int]int64 {
-	_ = p
-	_ = subtasks
-	return nil
+	if p.Kafka == nil || subtasks == 0 {
+		return nil
+	}
+	lag := map[int]int64{}
+	for i, ps := range p.Kafka.Status() {
+		if ps.Lag < 0 {
+			continue // not fetched yet: unknown, not zero
+		}
+		lag[i%subtasks] += ps.Lag
+	}
+	return lag
 }
 
 // jobWatermark is the minimum watermark over the non-idle subtasks of a

@@ -186,6 +186,20 @@ sink:
 	if wm := *st.WatermarkMS; wm < lo || wm > hi || !strings.Contains(st.Watermark, time.UnixMilli(wm).UTC().Format("2006-01-02T15:04:05")) {
 		t.Fatalf("watermark %d (%s), want in [%d, %d]", wm, st.Watermark, lo, hi)
 	}
+	// Every message read: each partition's lag behind its end (3000 rows
+	// and one bad message) is known and zero once a fetch saw the end.
+	waitFor(t, "lag 0 on every source subtask", done, stderr, func() bool {
+		st, err = getStatus(admin)
+		if err != nil {
+			return false
+		}
+		for _, sp := range st.Sources {
+			if sp.Lag == nil || *sp.Lag != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	if code, _, errOut := runCLI(t, "savepoint", "--addr", admin, "--dir", filepath.Join(dir, "sp")); code == exitOK || !strings.Contains(errOut, "without --checkpoint-dir") {
 		t.Fatalf("savepoint of a job without checkpoints: exit %d, %s", code, errOut)
 	}
