@@ -76,6 +76,9 @@ func readLateFiles(t *testing.T, mem memory.Allocator, dir string, format sinks.
 	var out []lateRec
 	for _, de := range ents {
 		n := de.Name()
+		if sinks.IsPublishLog(n) {
+			continue // the sink's publish log (sinks/publog.go)
+		}
 		if strings.HasPrefix(n, ".") {
 			if skipHidden {
 				continue
