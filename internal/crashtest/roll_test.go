@@ -140,16 +140,23 @@ func completeCheckpoints(dir string) []uint64 {
 	return ids
 }
 
-// publishedBy returns the checkpoints the sink's publish log names.
+// publishedBy returns the checkpoints that published a part: the sink's
+// publish log names it and the part is in out under its published name
+// (the log line is written before the publishing rename, so a kill in
+// between leaves a logged part that was never published).
 func publishedBy(out string) map[uint64]bool {
 	data, _ := os.ReadFile(filepath.Join(out, "_part-published.log"))
 	ids := map[uint64]bool{}
 	for _, line := range bytes.Split(data, []byte{'\n'}) {
 		_, rec, ok := bytes.Cut(line, []byte{' '})
 		var v struct {
+			File       string `json:"file"`
 			Checkpoint uint64 `json:"checkpoint"`
 		}
-		if ok && json.Unmarshal(rec, &v) == nil {
+		if !ok || json.Unmarshal(rec, &v) != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(out, v.File)); err == nil {
 			ids[v.Checkpoint] = true
 		}
 	}
