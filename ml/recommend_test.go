@@ -1,0 +1,619 @@
+package ml
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/expr"
+)
+
+// event is one input row of the recommend tests.
+type event struct {
+	user, item int64
+	ev         string
+	null       string // "user" or "item": that id is NULL
+	weight     float64
+}
+
+func genEvents(rng *rand.Rand, n, users, items int) []event {
+	evs := make([]event, n)
+	for i := range evs {
+		u := int64(rng.IntN(users))*7919 - 50000 // sparse, negative ids too
+		// Each user leans towards items near its own bucket: structure to learn.
+		it := int64((int(u+50000)/7919*3 + rng.IntN(items/3+1) + rng.IntN(3)*rng.IntN(items)) % items)
+		kind := []string{"view", "view", "view", "cart", "purchase"}[rng.IntN(5)]
+		evs[i] = event{user: u, item: it*13 + 1000, ev: kind, weight: float64(rng.IntN(4)) / 4}
+	}
+	return evs
+}
+
+var evSchemaInt = arrow.NewSchema([]arrow.Field{
+	{Name: "uid", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: "iid", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: "ev", Type: arrow.BinaryTypes.String},
+	{Name: "w", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+var evSchemaStr = arrow.NewSchema([]arrow.Field{
+	{Name: "uid", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "iid", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "ev", Type: arrow.BinaryTypes.String},
+	{Name: "w", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+func strID(prefix string, v int64) string { return fmt.Sprintf("%s%d", prefix, v) }
+
+func toBatch(mem memory.Allocator, schema *arrow.Schema, evs []event) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	str := schema.Field(0).Type.ID() == arrow.STRING
+	for _, e := range evs {
+		switch {
+		case e.null == "user":
+			b.Field(0).AppendNull()
+		case str:
+			b.Field(0).(*array.StringBuilder).Append(strID("u", e.user))
+		default:
+			b.Field(0).(*array.Int64Builder).Append(e.user)
+		}
+		switch {
+		case e.null == "item":
+			b.Field(1).AppendNull()
+		case str:
+			b.Field(1).(*array.StringBuilder).Append(strID("i", e.item))
+		default:
+			b.Field(1).(*array.Int32Builder).Append(int32(e.item))
+		}
+		b.Field(2).(*array.StringBuilder).Append(e.ev)
+		b.Field(3).(*array.Float64Builder).Append(e.weight)
+	}
+	return b.NewRecordBatch()
+}
+
+const weightCase = "CASE WHEN ev = 'purchase' THEN 4 WHEN ev = 'cart' THEN 2 ELSE 1 END + w"
+
+func testOptions(t testing.TB) RecommendOptions {
+	return RecommendOptions{User: "uid", Item: "iid", Weight: expr.MustParse(weightCase),
+		Config: Config{Factors: 8, Regularization: 0.05, Alpha: 2, Iterations: 6, Seed: 7, Threads: 2}, K: 5}
+}
+
+// collector is an Emitter keeping every batch.
+type collector struct {
+	mu      sync.Mutex
+	batches []arrow.RecordBatch
+}
+
+func (c *collector) Emit(_ context.Context, b arrow.RecordBatch) error {
+	c.mu.Lock()
+	c.batches = append(c.batches, b)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *collector) release() {
+	for _, b := range c.batches {
+		b.Release()
+	}
+	c.batches = nil
+}
+
+// harness drives p subtasks of a recommend operator as the runtime does
+// behind a hash exchange on the user column.
+type harness struct {
+	t      testing.TB
+	mem    memory.Allocator
+	schema *arrow.Schema
+	spec   *RecommendSpec
+	ops    []*recommendOp
+	out    collector
+}
+
+func newHarness(t testing.TB, mem memory.Allocator, schema *arrow.Schema, o RecommendOptions, p int, restore *arrowexec.RestoreState) *harness {
+	spec, err := NewRecommend(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := spec.Schema([]*arrow.Schema{schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, mem: mem, schema: schema, spec: spec}
+	for i := 0; i < p; i++ {
+		task := &arrowexec.Task{Node: "recommend", Subtask: i, Parallelism: p, MaxParallelism: 16, Mem: mem,
+			Inputs: []*arrow.Schema{schema}, Output: out}
+		if restore != nil {
+			lo, hi := task.KeyGroupRange()
+			r := *restore
+			r.KeyGroups = map[int][]byte{}
+			for kg, b := range restore.KeyGroups {
+				if kg >= lo && kg < hi {
+					r.KeyGroups[kg] = b
+				}
+			}
+			task.Restore = &r
+		}
+		op, err := spec.New(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.ops = append(h.ops, op.(*recommendOp))
+	}
+	return h
+}
+
+// feed routes evs to the subtasks by the hash of their user ids, in
+// batches of at most bs rows, and returns the first error.
+func (h *harness) feed(evs []event, bs int) error {
+	for lo := 0; lo < len(evs); lo += bs {
+		b := toBatch(h.mem, h.schema, evs[lo:min(lo+bs, len(evs))])
+		hs := make([]uint64, b.NumRows())
+		if err := arrowexec.HashColumns([]arrow.Array{b.Column(0)}, hs); err != nil {
+			b.Release()
+			return err
+		}
+		p := len(h.ops)
+		for s := 0; s < p; s++ {
+			var idx []int
+			for r, hv := range hs {
+				if arrowexec.SubtaskOfKeyGroup(arrowexec.KeyGroupOf(hv, 16), 16, p) == s {
+					idx = append(idx, r)
+				}
+			}
+			var sub []event
+			for _, r := range idx {
+				sub = append(sub, evs[lo+r])
+			}
+			if len(sub) == 0 {
+				continue
+			}
+			sb := toBatch(h.mem, h.schema, sub)
+			err := h.ops[s].Process(context.Background(), 0, sb, &h.out)
+			sb.Release()
+			if err != nil {
+				b.Release()
+				return err
+			}
+		}
+		b.Release()
+	}
+	return nil
+}
+
+// finish calls Finish on every subtask concurrently (they meet there).
+func (h *harness) finish() error {
+	errs := make([]error, len(h.ops))
+	var wg sync.WaitGroup
+	for i, op := range h.ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = op.Finish(context.Background(), &h.out)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *harness) snapshot() *arrowexec.RestoreState {
+	r := &arrowexec.RestoreState{CheckpointID: 1, KeyGroups: map[int][]byte{}}
+	for _, op := range h.ops {
+		s, err := op.SnapshotState(context.Background(), 1)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for kg, b := range s.KeyGroups {
+			r.KeyGroups[kg] = b
+		}
+		r.Operator = append(r.Operator, s.Operator)
+	}
+	return r
+}
+
+func (h *harness) close() {
+	for _, op := range h.ops {
+		if err := op.Close(); err != nil {
+			h.t.Error(err)
+		}
+		op.Close()
+	}
+	h.out.release()
+}
+
+// factors returns the user and item factors held in the subtasks' state.
+func (h *harness) factors() (users, items map[string][]float32) {
+	users, items = map[string][]float32{}, map[string][]float32{}
+	for _, op := range h.ops {
+		u, err := storedFactors(op.user, op.b.userKind, true)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		i, err := storedFactors(op.item, op.b.itemKind, false)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for k, v := range u {
+			if _, dup := users[k]; dup {
+				h.t.Fatalf("user %s stored by two subtasks", k)
+			}
+			users[k] = v
+		}
+		for k, v := range i {
+			if _, dup := items[k]; dup {
+				h.t.Fatalf("item %s stored by two subtasks", k)
+			}
+			items[k] = v
+		}
+	}
+	return users, items
+}
+
+type recRow struct {
+	user, item string
+	rank       int32
+	score      float32
+	version    int64
+}
+
+func rowsOf(bs []arrow.RecordBatch) []recRow {
+	var out []recRow
+	for _, b := range bs {
+		for r := 0; r < int(b.NumRows()); r++ {
+			out = append(out, recRow{user: b.Column(0).ValueStr(r), item: b.Column(1).ValueStr(r),
+				rank: b.Column(2).(*array.Int32).Value(r), score: b.Column(3).(*array.Float32).Value(r),
+				version: b.Column(4).(*array.Int64).Value(r)})
+		}
+	}
+	slices.SortFunc(out, func(a, b recRow) int {
+		if c := strings.Compare(a.user, b.user); c != 0 {
+			return c
+		}
+		return int(a.rank - b.rank)
+	})
+	return out
+}
+
+// oracle trains the model the operator must produce, straight from the
+// events: dense ids in id order, weights from the CASE expression
+// computed here in Go, duplicates summed.
+func oracle(t *testing.T, evs []event, o RecommendOptions, str bool) (rows []recRow, users, items map[string][]float32) {
+	type pair struct{ u, i int64 }
+	var us, is []int64
+	w := map[pair][]float32{}
+	for _, e := range evs {
+		if e.null != "" {
+			continue
+		}
+		wt := 1.0
+		switch e.ev {
+		case "purchase":
+			wt = 4
+		case "cart":
+			wt = 2
+		}
+		wt += e.weight
+		k := pair{e.user, e.item}
+		w[k] = append(w[k], float32(wt))
+		us, is = append(us, e.user), append(is, e.item)
+	}
+	keyOf := func(prefix string, v int64) string {
+		if str {
+			return strID(prefix, v)
+		}
+		return fmt.Sprint(v)
+	}
+	// Dense order: int ids numerically, string ids by their bytes.
+	order := func(prefix string, ids []int64) []int64 {
+		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+		if str {
+			slices.SortFunc(ids, func(a, b int64) int { return strings.Compare(strID(prefix, a), strID(prefix, b)) })
+		}
+		return ids
+	}
+	uo, io := order("u", slices.Clone(us)), order("i", slices.Clone(is))
+	ui, ii := map[int64]int32{}, map[int64]int32{}
+	for j, u := range uo {
+		ui[u] = int32(j)
+	}
+	for j, i := range io {
+		ii[i] = int32(j)
+	}
+	var tu, ti []int32
+	var tw []float32
+	for k, ws := range w {
+		slices.Sort(ws)
+		for _, x := range ws {
+			tu, ti, tw = append(tu, ui[k.u]), append(ti, ii[k.i]), append(tw, x)
+		}
+	}
+	m, err := NewInteractions(len(uo), len(io), tu, ti, tw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := Train(context.Background(), o.Config, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, items = map[string][]float32{}, map[string][]float32{}
+	for j, u := range uo {
+		users[keyOf("u", u)] = model.UserVector(j)
+	}
+	for j, i := range io {
+		items[keyOf("i", i)] = model.ItemVector(j)
+	}
+	err = model.TopK(context.Background(), nil, o.K, m, 1, func(u int32, its []int32, scores []float32) error {
+		for r, it := range its {
+			rows = append(rows, recRow{user: keyOf("u", uo[u]), item: keyOf("i", io[it]), rank: int32(r + 1), score: scores[r], version: 1})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rows, func(a, b recRow) int {
+		if c := strings.Compare(a.user, b.user); c != 0 {
+			return c
+		}
+		return int(a.rank - b.rank)
+	})
+	return rows, users, items
+}
+
+// checkLists checks the export invariants on rows: k rows per user (or
+// every item the user does not have), ranks 1..k, scores descending, no
+// item the user interacted with.
+func checkLists(t *testing.T, rows []recRow, evs []event, k int, str bool) {
+	t.Helper()
+	had := map[string]map[string]bool{}
+	catalogue := map[string]bool{}
+	keyOf := func(prefix string, v int64) string {
+		if str {
+			return strID(prefix, v)
+		}
+		return fmt.Sprint(v)
+	}
+	for _, e := range evs {
+		if e.null != "" {
+			continue
+		}
+		u := keyOf("u", e.user)
+		if had[u] == nil {
+			had[u] = map[string]bool{}
+		}
+		had[u][keyOf("i", e.item)] = true
+		catalogue[keyOf("i", e.item)] = true
+	}
+	per := map[string][]recRow{}
+	for _, r := range rows {
+		per[r.user] = append(per[r.user], r)
+	}
+	if len(per) != len(had) {
+		t.Fatalf("%d users with recommendations, %d users in the input", len(per), len(had))
+	}
+	for u, rs := range per {
+		want := min(k, len(catalogue)-len(had[u]))
+		if len(rs) != want {
+			t.Fatalf("user %s: %d rows, want %d", u, len(rs), want)
+		}
+		for j, r := range rs {
+			if r.rank != int32(j+1) {
+				t.Fatalf("user %s: rank %d at position %d", u, r.rank, j)
+			}
+			if j > 0 && r.score > rs[j-1].score {
+				t.Fatalf("user %s: scores not descending: %v after %v", u, r.score, rs[j-1].score)
+			}
+			if had[u][r.item] {
+				t.Fatalf("user %s: recommended item %s it already has", u, r.item)
+			}
+		}
+	}
+}
+
+func TestRecommendOperatorMatchesTrain(t *testing.T) {
+	for _, str := range []bool{false, true} {
+		for _, p := range []int{1, 3} {
+			t.Run(fmt.Sprintf("string=%v/p=%d", str, p), func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				rng := rand.New(rand.NewPCG(1, 2))
+				evs := genEvents(rng, 1500, 60, 40)
+				schema := evSchemaInt
+				if str {
+					schema = evSchemaStr
+				}
+				o := testOptions(t)
+				h := newHarness(t, mem, schema, o, p, nil)
+				defer h.close()
+				if err := h.feed(evs, 100); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.finish(); err != nil {
+					t.Fatal(err)
+				}
+				got := rowsOf(h.out.batches)
+				want, wu, wi := oracle(t, evs, o, str)
+				if len(got) != len(want) {
+					t.Fatalf("%d rows, want %d", len(got), len(want))
+				}
+				for j := range got {
+					if got[j] != want[j] {
+						t.Fatalf("row %d: %+v, want %+v", j, got[j], want[j])
+					}
+				}
+				checkLists(t, got, evs, o.K, str)
+				gu, gi := h.factors()
+				checkFactors(t, "user", gu, wu)
+				checkFactors(t, "item", gi, wi)
+			})
+		}
+	}
+}
+
+func checkFactors(t *testing.T, side string, got, want map[string][]float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d %ss in the state, want %d", len(got), side, len(want))
+	}
+	for k, w := range want {
+		g := got[k]
+		if len(g) != len(w) {
+			t.Fatalf("%s %s: %d factors, want %d", side, k, len(g), len(w))
+		}
+		for j := range w {
+			if math.Float32bits(g[j]) != math.Float32bits(w[j]) {
+				t.Fatalf("%s %s: factor %d is %v, want %v (bitwise)", side, k, j, g[j], w[j])
+			}
+		}
+	}
+}
+
+// TestRecommendCheckpointRestore snapshots the operator half way through
+// its input (and again after training), restores at the same and at other
+// parallelisms, and checks that factors and lists equal an uninterrupted
+// run's bitwise; a restored finished operator does not train or emit again.
+func TestRecommendCheckpointRestore(t *testing.T) {
+	for _, c := range []struct{ before, after int }{{2, 2}, {1, 3}, {3, 2}} {
+		t.Run(fmt.Sprintf("p=%d->%d", c.before, c.after), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			rng := rand.New(rand.NewPCG(5, 6))
+			evs := genEvents(rng, 1200, 50, 30)
+			o := testOptions(t)
+			ref := newHarness(t, mem, evSchemaInt, o, 1, nil)
+			defer ref.close()
+			if err := ref.feed(evs, 64); err != nil {
+				t.Fatal(err)
+			}
+			if err := ref.finish(); err != nil {
+				t.Fatal(err)
+			}
+			wantRows := rowsOf(ref.out.batches)
+			wu, wi := ref.factors()
+
+			half := len(evs) / 2
+			a := newHarness(t, mem, evSchemaInt, o, c.before, nil)
+			if err := a.feed(evs[:half], 64); err != nil {
+				t.Fatal(err)
+			}
+			snap := a.snapshot()
+			a.close()
+			b := newHarness(t, mem, evSchemaInt, o, c.after, snap)
+			defer b.close()
+			if err := b.feed(evs[half:], 64); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.finish(); err != nil {
+				t.Fatal(err)
+			}
+			got := rowsOf(b.out.batches)
+			if !slices.Equal(got, wantRows) {
+				t.Fatalf("restored run: %d rows differ from the uninterrupted run's %d", len(got), len(wantRows))
+			}
+			gu, gi := b.factors()
+			checkFactors(t, "user", gu, wu)
+			checkFactors(t, "item", gi, wi)
+
+			// A checkpoint after training restores the model itself, at
+			// yet another parallelism; the restored subtasks finish
+			// again without training or emitting a second time.
+			done := b.snapshot()
+			d := newHarness(t, mem, evSchemaInt, o, c.before, done)
+			defer d.close()
+			if err := d.finish(); err != nil {
+				t.Fatal(err)
+			}
+			if len(d.out.batches) != 0 {
+				t.Fatalf("a restored finished operator emitted %d batches again", len(d.out.batches))
+			}
+			du, di := d.factors()
+			checkFactors(t, "user", du, wu)
+			checkFactors(t, "item", di, wi)
+		})
+	}
+}
+
+func TestRecommendBadInput(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	good := []event{{user: 1, item: 10, ev: "view"}, {user: 2, item: 11, ev: "view"}}
+	for _, c := range []struct {
+		name string
+		bad  event
+		want string
+	}{
+		{"null user", event{item: 10, ev: "view", null: "user"}, "user id (uid) is NULL"},
+		{"null item", event{user: 1, ev: "view", null: "item"}, "item id (iid) is NULL"},
+		{"negative", event{user: 1, item: 10, ev: "view", weight: -3}, "weight -2 is negative"},
+		{"nan", event{user: 1, item: 10, ev: "view", weight: math.NaN()}, "weight is NaN"},
+		{"inf", event{user: 1, item: 10, ev: "view", weight: math.Inf(1)}, "weight +Inf is infinite"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := testOptions(t)
+			h := newHarness(t, mem, evSchemaInt, o, 1, nil)
+			defer h.close()
+			err := h.feed(append(slices.Clone(good), c.bad), 10)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "batch 1, row 2") {
+				t.Fatalf("error %v, want one naming batch 1, row 2 and %q", err, c.want)
+			}
+			// Dead-letter policy: the row goes to the file with its reason.
+			o.OnError, o.DeadLetterPath = OnErrorDeadLetter, t.TempDir()
+			d := newHarness(t, mem, evSchemaInt, o, 1, nil)
+			defer d.close()
+			if err := d.feed(append(slices.Clone(good), c.bad), 10); err != nil {
+				t.Fatal(err)
+			}
+			d.ops[0].dead.close()
+			data, err := os.ReadFile(filepath.Join(o.DeadLetterPath, "recommend-0.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], c.want) || !strings.Contains(lines[0], `"row":2`) {
+				t.Fatalf("dead letters %q, want one line with %q", data, c.want)
+			}
+		})
+	}
+}
+
+func TestRecommendEmptyAndSmallCatalogue(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	o := testOptions(t)
+	h := newHarness(t, mem, evSchemaInt, o, 2, nil)
+	defer h.close()
+	if err := h.finish(); err != nil {
+		t.Fatalf("empty input: %v", err)
+	}
+	if len(h.out.batches) != 0 {
+		t.Fatalf("empty input emitted %d batches", len(h.out.batches))
+	}
+	s := newHarness(t, mem, evSchemaInt, o, 2, nil)
+	defer s.close()
+	if err := s.feed([]event{{user: 1, item: 1, ev: "view"}, {user: 2, item: 2, ev: "view"}}, 10); err != nil {
+		t.Fatal(err)
+	}
+	err := s.finish()
+	if err == nil || !strings.Contains(err.Error(), "k = 5 exceeds the catalogue of 2 items") {
+		t.Fatalf("error %v, want k exceeds the catalogue", err)
+	}
+}
