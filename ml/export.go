@@ -61,7 +61,11 @@ const (
 	exportTempPrefix = ".tmp-"
 	exportPartRows   = 1 << 20 // rows per part file (one row group each for factors)
 	recRowGroupRows  = 1 << 16 // rows per row group of the recommendations
+	// factorRowGroupRows is a variable so tests can cut factor files into
+	// many row groups.
 )
+
+var factorRowGroupRows int64 = 1 << 14
 
 var versionRE = regexp.MustCompile(`^v(\d{6,})$`)
 
@@ -99,7 +103,8 @@ type Manifest struct {
 }
 
 // exportHook, when set (crash tests), is called at the export's stages:
-// "files" (the version's files are written in the temporary directory),
+// "part" (after each data file), "files" (the version's files are
+// written in the temporary directory),
 // "version" (it was renamed to vNNNNNN), "latest" (LATEST was replaced).
 var exportHook func(stage string)
 
@@ -135,6 +140,9 @@ func ReadLatest(fs fsx.FS, root string) (int64, error) {
 // versionsOnDisk lists the complete version directories under root,
 // ascending.
 func versionsOnDisk(fs fsx.FS, root string) ([]int64, error) {
+	if fs == nil {
+		fs = fsx.OSFS
+	}
 	ents, err := fs.ReadDir(root)
 	if fsx.IsNotExist(err) {
 		return nil, nil
@@ -218,7 +226,7 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 		}
 		rec := bb.batch()
 		bb.release()
-		err := w.writePart(RecommendDir, rec, recRowGroupRows)
+		err := w.writePart(RecommendDir, []arrow.RecordBatch{rec}, recRowGroupRows)
 		rec.Release()
 		if err != nil {
 			return err
@@ -230,10 +238,10 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 	}
 	if eo.Embeddings {
 		m := res.model
-		if err := w.writeFactors(UserFactorsDir, b.userKind, res.userKeys, m.UserFactors, m.Factors); err != nil {
+		if err := w.writeFactors(UserFactorsDir, b.userKind, res.userKeys, m.UserFactors, m.Factors, res.ui, b.itemKind, res.itemKeys); err != nil {
 			return err
 		}
-		if err := w.writeFactors(ItemFactorsDir, b.itemKind, res.itemKeys, m.ItemFactors, m.Factors); err != nil {
+		if err := w.writeFactors(ItemFactorsDir, b.itemKind, res.itemKeys, m.ItemFactors, m.Factors, nil, 0, nil); err != nil {
 			return err
 		}
 	}
@@ -368,12 +376,15 @@ func (w *exportWriter) writeFile(rel string, data []byte) error {
 	return w.finish(f, rel, err)
 }
 
-// writePart writes rec as the next part file of dir, in row groups of at
-// most rowGroup rows. It uses FileWriter.Write (one call, row groups cut
-// by MaxRowGroupLength), not WriteBuffered: arrow-go v18.8.0's buffered
-// mode writes wrong values for a fixed_size_list column whose rows span
-// two row groups (TestExportFixedSizeListRowGroups).
-func (w *exportWriter) writePart(dir string, rec arrow.RecordBatch, rowGroup int64) error {
+// writePart writes recs as the next part file of dir, each record in
+// row groups of at most rowGroup rows. It uses FileWriter.Write, not
+// WriteBuffered. arrow-go v18.8.0 writes wrong values for a
+// fixed_size_list column whenever a row group starts inside a record (the
+// slice's offset is lost: every row group repeats the record's first
+// rows); so factor files are written as one record per row group
+// (writeFactors), never cut by the writer (TestExportReadBack reads
+// such files back with Go and pyarrow).
+func (w *exportWriter) writePart(dir string, recs []arrow.RecordBatch, rowGroup int64) error {
 	if w.parts == nil {
 		w.parts = map[string]int{}
 	}
@@ -387,46 +398,59 @@ func (w *exportWriter) writePart(dir string, rec arrow.RecordBatch, rowGroup int
 		parquet.WithMaxRowGroupLength(rowGroup), parquet.WithStats(true))
 	// The parquet writer closes what it is given: hand it a writer that
 	// cannot be closed, so the file is synced before it is closed.
-	fw, err := pqarrow.NewFileWriter(rec.Schema(), writeOnly{f}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(w.mem), pqarrow.WithStoreSchema()))
+	fw, err := pqarrow.NewFileWriter(recs[0].Schema(), writeOnly{f}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(w.mem), pqarrow.WithStoreSchema()))
 	if err != nil {
 		return w.finish(f, rel, err)
 	}
-	err = fw.Write(rec)
+	for _, rec := range recs {
+		if err = fw.Write(rec); err != nil {
+			break
+		}
+	}
 	if cerr := fw.Close(); err == nil {
 		err = cerr
 	}
-	return w.finish(f, rel, err)
+	if err := w.finish(f, rel, err); err != nil {
+		return err
+	}
+	hook("part")
+	return nil
 }
 
 // FactorSchema is the schema of an exported factor file: id (int64 or
-// utf8) and factors (fixed_size_list<float32>[k]).
-func FactorSchema(idType arrow.DataType, k int) *arrow.Schema {
-	return arrow.NewSchema([]arrow.Field{
+// utf8) and factors (fixed_size_list<float32>[k]); user factor files
+// also have seen, the ids of the user's items (list<item id>), which
+// scoring from the embeddings excludes.
+func FactorSchema(idType arrow.DataType, k int, seen arrow.DataType) *arrow.Schema {
+	fields := []arrow.Field{
 		{Name: "id", Type: idType},
 		{Name: "factors", Type: arrow.FixedSizeListOf(int32(k), arrow.PrimitiveTypes.Float32)},
-	}, nil)
+	}
+	if seen != nil {
+		fields = append(fields, arrow.Field{Name: "seen", Type: arrow.ListOf(seen)})
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
-// writeFactors writes ids and their factor rows, one row group per part
-// file.
-func (w *exportWriter) writeFactors(dir string, kind idKind, keys [][]byte, factors []float32, k int) error {
-	schema := FactorSchema(kind.arrowType(), k)
+// writeFactors writes ids (in key order) and their factor rows, with
+// each user's items when seen is set (the user×item matrix), in part
+// files of exportPartRows rows and row groups of factorRowGroupRows.
+func (w *exportWriter) writeFactors(dir string, kind idKind, keys [][]byte, factors []float32, k int, seen *Interactions, itemKind idKind, itemKeys [][]byte) error {
+	var seenType arrow.DataType
+	if seen != nil {
+		seenType = itemKind.arrowType()
+	}
+	schema := FactorSchema(kind.arrowType(), k, seenType)
 	for lo := 0; lo < len(keys) || lo == 0; lo += exportPartRows {
 		hi := min(lo+exportPartRows, len(keys))
-		rb := array.NewRecordBuilder(w.mem, schema)
-		for _, key := range keys[lo:hi] {
-			appendID(rb.Field(0), key)
+		var recs []arrow.RecordBatch
+		for glo := lo; glo < hi || glo == lo; glo += int(factorRowGroupRows) {
+			recs = append(recs, factorRecord(w.mem, schema, keys, factors, k, seen, itemKeys, glo, min(glo+int(factorRowGroupRows), hi)))
 		}
-		lb := rb.Field(1).(*array.FixedSizeListBuilder)
-		vb := lb.ValueBuilder().(*array.Float32Builder)
-		for i := lo; i < hi; i++ {
-			lb.Append(true)
-			vb.AppendValues(factors[i*k:(i+1)*k], nil)
+		err := w.writePart(dir, recs, factorRowGroupRows)
+		for _, r := range recs {
+			r.Release()
 		}
-		rec := rb.NewRecordBatch()
-		rb.Release()
-		err := w.writePart(dir, rec, int64(max(hi-lo, 1)))
-		rec.Release()
 		if err != nil {
 			return err
 		}
@@ -435,6 +459,32 @@ func (w *exportWriter) writeFactors(dir string, kind idKind, keys [][]byte, fact
 		}
 	}
 	return nil
+}
+
+// factorRecord builds the factor record of rows [lo, hi).
+func factorRecord(mem memory.Allocator, schema *arrow.Schema, keys [][]byte, factors []float32, k int, seen *Interactions, itemKeys [][]byte, lo, hi int) arrow.RecordBatch {
+	rb := array.NewRecordBuilder(mem, schema)
+	defer rb.Release()
+	for _, key := range keys[lo:hi] {
+		appendID(rb.Field(0), key)
+	}
+	lb := rb.Field(1).(*array.FixedSizeListBuilder)
+	vb := lb.ValueBuilder().(*array.Float32Builder)
+	for i := lo; i < hi; i++ {
+		lb.Append(true)
+		vb.AppendValues(factors[i*k:(i+1)*k], nil)
+	}
+	if seen != nil {
+		sb := rb.Field(2).(*array.ListBuilder)
+		for i := lo; i < hi; i++ {
+			sb.Append(true)
+			items, _ := seen.Row(i)
+			for _, it := range items {
+				appendID(sb.ValueBuilder(), itemKeys[it])
+			}
+		}
+	}
+	return rb.NewRecordBatch()
 }
 
 // fingerprint hashes the training input: FNV-1a over the (user key, item

@@ -359,6 +359,9 @@ func appendKey(dst []byte, c arrow.Array, i int) []byte {
 	panic(fmt.Sprintf("ml: recommend: id column of type %s", c.DataType())) // bind rejects other types
 }
 
+// int64Key is the key encoding of an int64 id.
+func int64Key(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)^(1<<63)) }
+
 // keyInt64 decodes an int64 key.
 func keyInt64(k []byte) int64 { return int64(binary.BigEndian.Uint64(k) ^ (1 << 63)) }
 

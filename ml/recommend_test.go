@@ -293,10 +293,10 @@ func rowsOf(bs []arrow.RecordBatch) []recRow {
 	return out
 }
 
-// oracle trains the model the operator must produce, straight from the
+// trainOracle trains the model the operator must produce, straight from the
 // events: dense ids in id order, weights from the CASE expression
 // computed here in Go, duplicates summed.
-func oracle(t *testing.T, evs []event, o RecommendOptions, str bool) (rows []recRow, users, items map[string][]float32) {
+func trainOracle(t *testing.T, evs []event, o RecommendOptions, str bool) (rows []recRow, users, items map[string][]float32) {
 	type pair struct{ u, i int64 }
 	var us, is []int64
 	w := map[pair][]float32{}
@@ -451,7 +451,7 @@ func TestRecommendOperatorMatchesTrain(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := rowsOf(h.out.batches)
-				want, wu, wi := oracle(t, evs, o, str)
+				want, wu, wi := trainOracle(t, evs, o, str)
 				if len(got) != len(want) {
 					t.Fatalf("%d rows, want %d", len(got), len(want))
 				}
