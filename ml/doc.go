@@ -218,7 +218,11 @@
 // Files are sorted by id with min/max statistics per row group (64Ki rows
 // for the lists, 16Ki for the factors), so a reader looking up a few ids
 // (OpenLatest, Export.Lists, Export.ReadFactors; riffle recommend) reads
-// only the row groups that may hold them. arrow-go v18.8.0 writes wrong
+// only the row groups that may hold them: one user's top-10 from an
+// export of 1M users × 20k items × 64 factors (open LATEST, read all item
+// factors and the user's row group, score) takes 50 ms and allocates 134
+// MB (`go test -run '^$' -bench ExportLookup -benchtime 20x ./ml`,
+// 2026-12-05, 2 cores). arrow-go v18.8.0 writes wrong
 // values for a fixed_size_list column when a row group starts inside a
 // record, so factor files are written one record per row group.
 package ml

@@ -18,6 +18,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/state"
 )
 
 // event is one input row of the recommend tests.
@@ -492,14 +493,29 @@ func checkFactors(t *testing.T, side string, got, want map[string][]float32) {
 // parallelisms, and checks that factors and lists equal an uninterrupted
 // run's bitwise; a restored finished operator does not train or emit again.
 func TestRecommendCheckpointRestore(t *testing.T) {
-	for _, c := range []struct{ before, after int }{{2, 2}, {1, 3}, {3, 2}} {
-		t.Run(fmt.Sprintf("p=%d->%d", c.before, c.after), func(t *testing.T) {
+	for _, c := range []struct {
+		before, after int
+		pebble        bool
+	}{{2, 2, false}, {1, 3, false}, {3, 2, false}, {2, 3, true}} {
+		t.Run(fmt.Sprintf("p=%d->%d/pebble=%v", c.before, c.after, c.pebble), func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			rng := rand.New(rand.NewPCG(5, 6))
 			evs := genEvents(rng, 1200, 50, 30)
-			o := testOptions(t)
-			ref := newHarness(t, mem, evSchemaInt, o, 1, nil)
+			base := testOptions(t)
+			// opts gives each run its own Pebble directory when asked.
+			opts := func() RecommendOptions {
+				o := base
+				if c.pebble {
+					be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: t.TempDir()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					o.Backend = be
+				}
+				return o
+			}
+			ref := newHarness(t, mem, evSchemaInt, opts(), 1, nil)
 			defer ref.close()
 			if err := ref.feed(evs, 64); err != nil {
 				t.Fatal(err)
@@ -511,13 +527,13 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			wu, wi := ref.factors()
 
 			half := len(evs) / 2
-			a := newHarness(t, mem, evSchemaInt, o, c.before, nil)
+			a := newHarness(t, mem, evSchemaInt, opts(), c.before, nil)
 			if err := a.feed(evs[:half], 64); err != nil {
 				t.Fatal(err)
 			}
 			snap := a.snapshot()
 			a.close()
-			b := newHarness(t, mem, evSchemaInt, o, c.after, snap)
+			b := newHarness(t, mem, evSchemaInt, opts(), c.after, snap)
 			defer b.close()
 			if err := b.feed(evs[half:], 64); err != nil {
 				t.Fatal(err)
@@ -537,7 +553,7 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			// yet another parallelism; the restored subtasks finish
 			// again without training or emitting a second time.
 			done := b.snapshot()
-			d := newHarness(t, mem, evSchemaInt, o, c.before, done)
+			d := newHarness(t, mem, evSchemaInt, opts(), c.before, done)
 			defer d.close()
 			if err := d.finish(); err != nil {
 				t.Fatal(err)
