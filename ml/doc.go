@@ -194,8 +194,14 @@
 // needs each item's list, which lives at the item's key group, so the
 // stream path will route each interaction to its item's subtask too (a
 // second exchange, keyed by item) and exchange factors through the same
-// rendezvous. Snapshots are synchronous for now (state.SnapshotKeyGroups:
-// blobs per key group); the asynchronous form is part of issue 11.
+// rendezvous.
+//
+// Snapshots are asynchronous (arrowexec.AsyncCheckpointer): at the
+// barrier the store's point-in-time view is taken (state.Store.
+// BeginSnapshot) and the operator goes on; the view is then written as
+// files into the subtask's checkpoint directory when the store is Pebble
+// and the job has one (restored from RestoreState.Dirs, so state larger
+// than memory never passes through it), else as one blob per key group.
 //
 // # Exports
 //

@@ -266,6 +266,7 @@ type recommendOp struct {
 	itemIntr *state.List[[]byte]
 
 	meta    opMeta
+	onDisk  bool  // the store is on disk (Pebble): snapshots go to files when the job has a checkpoint directory
 	batches int64 // batches processed by this subtask (for messages)
 	dead    *deadLetter
 
@@ -284,6 +285,9 @@ type opMeta struct {
 	Version  int64  `json:"version"` // latest model version trained (0: none)
 	UserKind string `json:"user_kind,omitempty"`
 	ItemKind string `json:"item_kind,omitempty"`
+	// Files says the subtask's state is files in its checkpoint directory
+	// (RestoreState.Dirs), not key group blobs.
+	Files bool `json:"files,omitempty"`
 }
 
 func (o *recommendOp) Open(ctx context.Context) error {
@@ -291,6 +295,8 @@ func (o *recommendOp) Open(ctx context.Context) error {
 	if be == nil {
 		be = state.NewMemoryBackend(state.Options{})
 	}
+	_, mem := be.(*state.MemoryBackend)
+	o.onDisk = !mem
 	st, err := be.Open(ctx, state.StoreOptionsFor(o.t))
 	if err != nil {
 		return fmt.Errorf("ml: recommend: open state: %w", err)
@@ -310,6 +316,7 @@ func (o *recommendOp) Open(ctx context.Context) error {
 	}
 	o.meta = opMeta{UserKind: o.b.userKind.String(), ItemKind: o.b.itemKind.String()}
 	if r := o.t.Restore; r != nil {
+		files := false
 		for i, blob := range r.Operator {
 			if len(blob) == 0 {
 				continue
@@ -323,8 +330,17 @@ func (o *recommendOp) Open(ctx context.Context) error {
 					m.UserKind, m.ItemKind, o.meta.UserKind, o.meta.ItemKind)
 			}
 			o.meta.Version = max(o.meta.Version, m.Version)
+			files = files || m.Files
 		}
-		if err := state.RestoreKeyGroups(ctx, st, r.KeyGroups); err != nil {
+		if files {
+			// Every previous subtask's directory holds the key groups it
+			// owned; take those owned now (a subtask without state wrote
+			// an empty snapshot, so all of them are files).
+			lo, hi := o.t.KeyGroupRange()
+			if err := state.Restore(ctx, st, r.Dirs, lo, hi); err != nil {
+				return fmt.Errorf("ml: recommend: restore: %w", err)
+			}
+		} else if err := state.RestoreKeyGroups(ctx, st, r.KeyGroups); err != nil {
 			return fmt.Errorf("ml: recommend: restore: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package ml
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -120,9 +121,19 @@ type harness struct {
 	spec   *RecommendSpec
 	ops    []*recommendOp
 	out    collector
+	// snapDirs, when set, is the root of per-subtask checkpoint
+	// directories (Task.SnapshotDir).
+	snapDirs string
+	snapID   uint64
 }
 
 func newHarness(t testing.TB, mem memory.Allocator, schema *arrow.Schema, o RecommendOptions, p int, restore *arrowexec.RestoreState) *harness {
+	return newHarnessDirs(t, mem, schema, o, p, restore, "")
+}
+
+// newHarnessDirs is newHarness with checkpoint directories under
+// snapDirs ("" for none).
+func newHarnessDirs(t testing.TB, mem memory.Allocator, schema *arrow.Schema, o RecommendOptions, p int, restore *arrowexec.RestoreState, snapDirs string) *harness {
 	spec, err := NewRecommend(o)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +142,10 @@ func newHarness(t testing.TB, mem memory.Allocator, schema *arrow.Schema, o Reco
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, mem: mem, schema: schema, spec: spec}
+	h := &harness{t: t, mem: mem, schema: schema, spec: spec, snapDirs: snapDirs}
+	if restore != nil {
+		h.snapID = restore.CheckpointID // the next checkpoints get new ids
+	}
 	for i := 0; i < p; i++ {
 		task := &arrowexec.Task{Node: "recommend", Subtask: i, Parallelism: p, MaxParallelism: 16, Mem: mem,
 			Inputs: []*arrow.Schema{schema}, Output: out}
@@ -145,6 +159,12 @@ func newHarness(t testing.TB, mem memory.Allocator, schema *arrow.Schema, o Reco
 				}
 			}
 			task.Restore = &r
+		}
+		if snapDirs != "" {
+			task.SnapshotDir = func(id uint64) (string, error) {
+				d := filepath.Join(snapDirs, fmt.Sprintf("chk-%d", id), fmt.Sprint(task.Subtask))
+				return d, os.MkdirAll(d, 0o755)
+			}
 		}
 		op, err := spec.New(task)
 		if err != nil {
@@ -216,12 +236,33 @@ func (h *harness) finish() error {
 	return nil
 }
 
-func (h *harness) snapshot() *arrowexec.RestoreState {
-	r := &arrowexec.RestoreState{CheckpointID: 1, KeyGroups: map[int][]byte{}}
+func (h *harness) snapshot() *arrowexec.RestoreState { return h.snapshotAsync()() }
+
+// snapshotAsync takes every subtask's point-in-time view now and returns
+// the function that completes the snapshots (writes them out).
+func (h *harness) snapshotAsync() func() *arrowexec.RestoreState {
+	h.snapID++
+	id := h.snapID
+	var completes []func(context.Context) (arrowexec.SubtaskSnapshot, error)
 	for _, op := range h.ops {
-		s, err := op.SnapshotState(context.Background(), 1)
+		c, err := op.SnapshotStateAsync(context.Background(), id)
 		if err != nil {
 			h.t.Fatal(err)
+		}
+		completes = append(completes, c)
+	}
+	return func() *arrowexec.RestoreState { return h.complete(id, completes) }
+}
+
+func (h *harness) complete(id uint64, completes []func(context.Context) (arrowexec.SubtaskSnapshot, error)) *arrowexec.RestoreState {
+	r := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}}
+	for i, c := range completes {
+		s, err := c(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if h.snapDirs != "" {
+			r.Dirs = append(r.Dirs, filepath.Join(h.snapDirs, fmt.Sprintf("chk-%d", id), fmt.Sprint(i)))
 		}
 		for kg, b := range s.KeyGroups {
 			r.KeyGroups[kg] = b
@@ -495,9 +536,13 @@ func checkFactors(t *testing.T, side string, got, want map[string][]float32) {
 func TestRecommendCheckpointRestore(t *testing.T) {
 	for _, c := range []struct {
 		before, after int
-		pebble        bool
-	}{{2, 2, false}, {1, 3, false}, {3, 2, false}, {2, 3, true}} {
-		t.Run(fmt.Sprintf("p=%d->%d/pebble=%v", c.before, c.after, c.pebble), func(t *testing.T) {
+		pebble, files bool
+	}{{2, 2, false, false}, {1, 3, false, false}, {3, 2, false, false}, {2, 3, true, false}, {3, 1, true, true}, {2, 2, false, true}} {
+		t.Run(fmt.Sprintf("p=%d->%d/pebble=%v/files=%v", c.before, c.after, c.pebble, c.files), func(t *testing.T) {
+			dirs := ""
+			if c.files {
+				dirs = t.TempDir()
+			}
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			rng := rand.New(rand.NewPCG(5, 6))
@@ -527,13 +572,22 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			wu, wi := ref.factors()
 
 			half := len(evs) / 2
-			a := newHarness(t, mem, evSchemaInt, opts(), c.before, nil)
+			a := newHarnessDirs(t, mem, evSchemaInt, opts(), c.before, nil, dirs)
 			if err := a.feed(evs[:half], 64); err != nil {
 				t.Fatal(err)
 			}
-			snap := a.snapshot()
+			// The view is taken at the barrier; what the subtasks
+			// process before the snapshot is written must not be in it.
+			complete := a.snapshotAsync()
+			if err := a.feed(evs[half:half+100], 64); err != nil {
+				t.Fatal(err)
+			}
+			snap := complete()
 			a.close()
-			b := newHarness(t, mem, evSchemaInt, opts(), c.after, snap)
+			if len(snap.KeyGroups) == 0 == !(c.files && c.pebble) {
+				t.Fatalf("%d key group blobs, %d directories: want files only for Pebble with a checkpoint directory", len(snap.KeyGroups), len(snap.Dirs))
+			}
+			b := newHarnessDirs(t, mem, evSchemaInt, opts(), c.after, snap, dirs)
 			defer b.close()
 			if err := b.feed(evs[half:], 64); err != nil {
 				t.Fatal(err)
@@ -553,7 +607,7 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			// yet another parallelism; the restored subtasks finish
 			// again without training or emitting a second time.
 			done := b.snapshot()
-			d := newHarness(t, mem, evSchemaInt, opts(), c.before, done)
+			d := newHarnessDirs(t, mem, evSchemaInt, opts(), c.before, done, dirs)
 			defer d.close()
 			if err := d.finish(); err != nil {
 				t.Fatal(err)
@@ -631,5 +685,34 @@ func TestRecommendEmptyAndSmallCatalogue(t *testing.T) {
 	err := s.finish()
 	if err == nil || !strings.Contains(err.Error(), "k = 5 exceeds the catalogue of 2 items") {
 		t.Fatalf("error %v, want k exceeds the catalogue", err)
+	}
+}
+
+// TestRecommendNumericalTrouble: a weight so large that the solve
+// overflows fails training with the user's id named, and nothing is
+// exported.
+func TestRecommendNumericalTrouble(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(8, 9))
+	evs := genEvents(rng, 400, 20, 30)
+	evs = append(evs, event{user: 777777, item: 1000, ev: "view", weight: 3e38})
+	o := testOptions(t)
+	root := t.TempDir()
+	o.Export = &ExportOptions{Path: root, Embeddings: true}
+	h := newHarness(t, mem, evSchemaInt, o, 2, nil)
+	defer h.close()
+	if err := h.feed(evs, 50); err != nil {
+		t.Fatal(err)
+	}
+	err := h.finish()
+	if !errors.Is(err, ErrNumerical) || !strings.Contains(err.Error(), "id 777777") || !strings.Contains(err.Error(), "nothing exported") {
+		t.Fatalf("error %v, want numerical trouble naming user 777777", err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Fatalf("export root holds %d entries after a failed training", len(ents))
+	}
+	if len(h.out.batches) != 0 {
+		t.Fatal("rows emitted after a failed training")
 	}
 }

@@ -526,23 +526,75 @@ func hashKeys(kind idKind, keys [][]byte) ([]uint64, error) {
 	return out, nil
 }
 
-// SnapshotState implements arrowexec.Checkpointer: the store's key groups
-// and the operator metadata.
+// SnapshotState implements arrowexec.Checkpointer (SnapshotStateAsync,
+// completed at once).
 func (o *recommendOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
-	if err := o.dead.sync(); err != nil {
-		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("ml: recommend: dead letter: %w", err)
-	}
-	kgs, err := state.SnapshotKeyGroups(ctx, o.store)
-	if err != nil {
-		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("ml: recommend: snapshot: %w", err)
-	}
-	meta, err := json.Marshal(o.meta)
+	complete, err := o.SnapshotStateAsync(ctx, id)
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, err
 	}
-	return arrowexec.SubtaskSnapshot{KeyGroups: kgs, Operator: meta}, nil
+	return complete(ctx)
 }
 
+// SnapshotStateAsync implements arrowexec.AsyncCheckpointer: at the
+// barrier it takes the store's point-in-time view (state.Store.
+// BeginSnapshot); complete writes it out while the operator goes on. A
+// store on disk (Pebble) in a job with a checkpoint directory is written
+// as files into the subtask's directory (opMeta.Files; restored from
+// RestoreState.Dirs), anything else becomes one blob per key group.
+func (o *recommendOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+	if err := o.dead.sync(); err != nil {
+		return nil, fmt.Errorf("ml: recommend: dead letter: %w", err)
+	}
+	p, err := o.store.BeginSnapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ml: recommend: snapshot %d: %w", id, err)
+	}
+	meta, t, disk := o.meta, o.t, o.onDisk
+	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
+		var snap arrowexec.SubtaskSnapshot
+		dir, err := "", errors.New("no checkpoint directory")
+		if t.SnapshotDir != nil && disk {
+			dir, err = t.SnapshotDir(id)
+		}
+		if err == nil {
+			if _, err := p.Write(ctx, dir); err != nil {
+				return snap, fmt.Errorf("ml: recommend: snapshot %d: %w", id, err)
+			}
+			meta.Files = true
+		} else {
+			if snap.KeyGroups, err = pendingBlobs(ctx, p); err != nil {
+				return snap, fmt.Errorf("ml: recommend: snapshot %d: %w", id, err)
+			}
+		}
+		snap.Operator, err = json.Marshal(meta)
+		return snap, err
+	}, nil
+}
+
+// pendingBlobs writes p to a temporary directory and returns its key
+// group files as blobs (the format state.RestoreKeyGroups reads).
+func pendingBlobs(ctx context.Context, p state.PendingSnapshot) (map[int][]byte, error) {
+	dir, err := os.MkdirTemp("", "riffle-recommend-snap-")
+	if err != nil {
+		p.Discard()
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	m, err := p.Write(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	kgs := make(map[int][]byte, len(m.Files))
+	for _, f := range m.Files {
+		if kgs[f.KeyGroup], err = os.ReadFile(filepath.Join(dir, f.Name)); err != nil {
+			return nil, err
+		}
+	}
+	return kgs, nil
+}
+
+var _ arrowexec.AsyncCheckpointer = (*recommendOp)(nil)
 var _ arrowexec.Checkpointer = (*recommendOp)(nil)
 
 func (o *recommendOp) Close() error {
