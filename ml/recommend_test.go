@@ -549,8 +549,12 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			evs := genEvents(rng, 1200, 50, 30)
 			base := testOptions(t)
 			// opts gives each run its own Pebble directory when asked.
+			// Each run exports into a root of its own.
+			var roots []string
 			opts := func() RecommendOptions {
 				o := base
+				roots = append(roots, t.TempDir())
+				o.Export = &ExportOptions{Path: roots[len(roots)-1], Embeddings: true}
 				if c.pebble {
 					be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: t.TempDir()})
 					if err != nil {
@@ -602,6 +606,7 @@ func TestRecommendCheckpointRestore(t *testing.T) {
 			gu, gi := b.factors()
 			checkFactors(t, "user", gu, wu)
 			checkFactors(t, "item", gi, wi)
+			sameExport(t, roots[0], roots[2]) // the reference's and the restored run's
 
 			// A checkpoint after training restores the model itself, at
 			// yet another parallelism; the restored subtasks finish
@@ -714,5 +719,59 @@ func TestRecommendNumericalTrouble(t *testing.T) {
 	}
 	if len(h.out.batches) != 0 {
 		t.Fatal("rows emitted after a failed training")
+	}
+}
+
+// sameExport checks that two export roots hold the same model: the same
+// LATEST version, manifest counts and input fingerprint, lists and
+// factors (bitwise).
+func sameExport(t *testing.T, a, b string) {
+	t.Helper()
+	ea, err := OpenLatest(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := OpenLatest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ma, mb := *ea.Manifest, *eb.Manifest
+	if ea.Version != eb.Version || ma.Fingerprint != mb.Fingerprint || ma.Users != mb.Users || ma.Items != mb.Items ||
+		ma.Interactions != mb.Interactions || ma.InputRows != mb.InputRows || ma.Loss != mb.Loss {
+		t.Fatalf("exports differ: %+v\n%+v", ma, mb)
+	}
+	ctx := context.Background()
+	for _, dir := range []string{UserFactorsDir, ItemFactorsDir} {
+		fa, err := ea.ReadFactors(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := eb.ReadFactors(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fa.IDs, fb.IDs) || len(fa.Factors) != len(fb.Factors) {
+			t.Fatalf("%s: ids differ", dir)
+		}
+		for i := range fa.Factors {
+			if math.Float32bits(fa.Factors[i]) != math.Float32bits(fb.Factors[i]) {
+				t.Fatalf("%s: factor value %d differs: %v vs %v", dir, i, fa.Factors[i], fb.Factors[i])
+			}
+		}
+		if dir == UserFactorsDir {
+			la, err := ea.Lists(ctx, fa.IDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := eb.Lists(ctx, fb.IDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range fa.IDs {
+				if !slices.Equal(la[id], lb[id]) {
+					t.Fatalf("user %s: lists differ: %v vs %v", id, la[id], lb[id])
+				}
+			}
+		}
 	}
 }
