@@ -155,7 +155,11 @@
 // negative, NaN or infinite weight is an error naming the batch and row,
 // or with OnErrorDeadLetter a JSONL line with the reason in
 // DeadLetterPath) and appends each accepted row to its user's list in
-// keyed state: one AppendMany per batch, no read.
+// keyed state: one AppendMany per batch, no read. Ids are encoded by one
+// typed pass per column and batch (keyColumn). One subtask ingests 6.4M
+// rows/s with the memory backend (`go test -run '^$' -bench
+// RecommendProcess -benchtime 200x ./ml`: batches of 8192 rows with the
+// CASE weight, 2026-12-05, 2 shared cores).
 //
 // State layout (package state; key groups are those of the id's hash,
 // arrowexec.HashColumns of the id column, so they line up with the

@@ -130,11 +130,12 @@ func (e *Export) scan(ctx context.Context, dir string, keys [][]byte, cols []int
 			return fmt.Errorf("ml: export: %s: %w", path, err)
 		}
 		var kb []byte
+		var kc keyColumn
 		for rr.Next() {
 			rec := rr.RecordBatch()
-			ids := rec.Column(0)
+			kc.reset(rec.Column(0))
 			for r := 0; r < int(rec.NumRows()); r++ {
-				kb = appendKey(kb[:0], ids, r)
+				kb = kc.append(kb[:0], r)
 				if keys != nil && !want[string(kb)] {
 					continue
 				}

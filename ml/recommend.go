@@ -271,6 +271,8 @@ type recommendOp struct {
 	dead    *deadLetter
 
 	hashes []uint64
+	ukeys  keyColumn
+	ikeys  keyColumn
 	keys   state.Keys
 	kbuf   []byte
 	vals   [][]byte
@@ -350,29 +352,55 @@ func (o *recommendOp) Open(ctx context.Context) error {
 	return nil
 }
 
-// appendKey appends the key encoding of row i of an id column: int64 as 8
-// bytes big endian with the sign bit flipped (so keys sort like numbers),
-// strings as their bytes.
-func appendKey(dst []byte, c arrow.Array, i int) []byte {
+// keyColumn encodes the keys of an id column, one typed pass per batch:
+// int64 ids as 8 bytes big endian with the sign bit flipped (so keys sort
+// like numbers), strings as their bytes. Integer columns of any width are
+// widened to int64 once per batch, so the per-row step is a branch, not a
+// type switch.
+type keyColumn struct {
+	ints []int64
+	str  *array.String
+}
+
+// reset points k at column c (an integer or string column: bind rejects
+// other types).
+func (k *keyColumn) reset(c arrow.Array) {
+	k.ints, k.str = k.ints[:0], nil
 	switch a := c.(type) {
-	case *array.Int64:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))^(1<<63))
-	case *array.Int32:
-		return binary.BigEndian.AppendUint64(dst, uint64(int64(a.Value(i)))^(1<<63))
-	case *array.Int16:
-		return binary.BigEndian.AppendUint64(dst, uint64(int64(a.Value(i)))^(1<<63))
-	case *array.Int8:
-		return binary.BigEndian.AppendUint64(dst, uint64(int64(a.Value(i)))^(1<<63))
-	case *array.Uint32:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))^(1<<63))
-	case *array.Uint16:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))^(1<<63))
-	case *array.Uint8:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))^(1<<63))
 	case *array.String:
-		return append(dst, a.Value(i)...)
+		k.str = a
+	case *array.Int64:
+		k.ints = append(k.ints, a.Int64Values()...)
+	case *array.Int32:
+		k.ints = widen(k.ints, a.Int32Values())
+	case *array.Int16:
+		k.ints = widen(k.ints, a.Int16Values())
+	case *array.Int8:
+		k.ints = widen(k.ints, a.Int8Values())
+	case *array.Uint32:
+		k.ints = widen(k.ints, a.Uint32Values())
+	case *array.Uint16:
+		k.ints = widen(k.ints, a.Uint16Values())
+	case *array.Uint8:
+		k.ints = widen(k.ints, a.Uint8Values())
+	default:
+		panic(fmt.Sprintf("ml: recommend: id column of type %s", c.DataType())) // bind rejects other types
 	}
-	panic(fmt.Sprintf("ml: recommend: id column of type %s", c.DataType())) // bind rejects other types
+}
+
+func widen[T int8 | int16 | int32 | uint8 | uint16 | uint32](dst []int64, vals []T) []int64 {
+	for _, v := range vals {
+		dst = append(dst, int64(v))
+	}
+	return dst
+}
+
+// append appends row i's key to dst.
+func (k *keyColumn) append(dst []byte, i int) []byte {
+	if k.str != nil {
+		return append(dst, k.str.Value(i)...)
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(k.ints[i])^(1<<63))
 }
 
 // int64Key is the key encoding of an int64 id.
@@ -423,6 +451,8 @@ func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _
 	if err := arrowexec.HashColumns([]arrow.Array{uc}, h); err != nil {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
+	o.ukeys.reset(uc)
+	o.ikeys.reset(ic)
 	o.keys.Reset()
 	o.vbuf = o.vbuf[:0]
 	o.voff = append(o.voff[:0], 0)
@@ -452,10 +482,10 @@ func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _
 			}
 			continue
 		}
-		o.kbuf = appendKey(o.kbuf[:0], uc, i)
+		o.kbuf = o.ukeys.append(o.kbuf[:0], i)
 		o.keys.Append(h[i], o.kbuf, nil)
 		o.vbuf = binary.LittleEndian.AppendUint32(o.vbuf, math.Float32bits(float32(w)))
-		o.vbuf = appendKey(o.vbuf, ic, i)
+		o.vbuf = o.ikeys.append(o.vbuf, i)
 		o.voff = append(o.voff, len(o.vbuf))
 	}
 	o.vals = o.vals[:0]
