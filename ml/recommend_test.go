@@ -2,6 +2,7 @@ package ml
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -674,6 +676,8 @@ func TestRecommendEmptyAndSmallCatalogue(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	o := testOptions(t)
+	root := t.TempDir()
+	o.Export = &ExportOptions{Path: root, Embeddings: true}
 	h := newHarness(t, mem, evSchemaInt, o, 2, nil)
 	defer h.close()
 	if err := h.finish(); err != nil {
@@ -682,12 +686,26 @@ func TestRecommendEmptyAndSmallCatalogue(t *testing.T) {
 	if len(h.out.batches) != 0 {
 		t.Fatalf("empty input emitted %d batches", len(h.out.batches))
 	}
+	// An empty model is exported, readable, with no rows.
+	e, err := OpenLatest(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Version != 1 || e.Manifest.Users != 0 || e.Manifest.Items != 0 {
+		t.Fatalf("empty export: %+v", e.Manifest)
+	}
+	for _, dir := range []string{RecommendDir, UserFactorsDir, ItemFactorsDir} {
+		if tbl := oracle.PyArrowRead(t, filepath.Join(e.dir, dir), oracle.Parquet); len(tbl.Rows) != 0 {
+			t.Fatalf("%s: %d rows in an empty export", dir, len(tbl.Rows))
+		}
+	}
+	o.Export = nil
 	s := newHarness(t, mem, evSchemaInt, o, 2, nil)
 	defer s.close()
 	if err := s.feed([]event{{user: 1, item: 1, ev: "view"}, {user: 2, item: 2, ev: "view"}}, 10); err != nil {
 		t.Fatal(err)
 	}
-	err := s.finish()
+	err = s.finish()
 	if err == nil || !strings.Contains(err.Error(), "k = 5 exceeds the catalogue of 2 items") {
 		t.Fatalf("error %v, want k exceeds the catalogue", err)
 	}
@@ -774,4 +792,24 @@ func sameExport(t *testing.T, a, b string) {
 			}
 		}
 	}
+}
+
+// storedFactors reads the factors a recommend operator's state holds, by
+// id (int64 ids formatted in decimal).
+func storedFactors(v *state.Value[[]byte], kind idKind, user bool) (map[string][]float32, error) {
+	out := map[string][]float32{}
+	err := v.Range(func(e state.Entry, blob []byte) bool {
+		if user {
+			_, n := binary.Uvarint(blob)
+			blob = blob[n:]
+		}
+		blob = blob[4:]
+		f := make([]float32, len(blob)/4)
+		for i := range f {
+			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
+		}
+		out[strings.Trim(formatKey(kind, e.Key), `"`)] = f
+		return true
+	})
+	return out, err
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -608,25 +607,4 @@ func (o *recommendOp) Close() error {
 	}
 	errs = append(errs, o.dead.close())
 	return errors.Join(errs...)
-}
-
-// StoredFactors reads the factors a recommend operator's state holds, by
-// id (int64 ids formatted in decimal): for tests and tools that inspect a
-// checkpoint.
-func storedFactors(v *state.Value[[]byte], kind idKind, user bool) (map[string][]float32, error) {
-	out := map[string][]float32{}
-	err := v.Range(func(e state.Entry, blob []byte) bool {
-		if user {
-			_, n := binary.Uvarint(blob)
-			blob = blob[n:]
-		}
-		blob = blob[4:]
-		f := make([]float32, len(blob)/4)
-		for i := range f {
-			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
-		}
-		out[strings.Trim(formatKey(kind, e.Key), `"`)] = f
-		return true
-	})
-	return out, err
 }
