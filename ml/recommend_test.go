@@ -813,3 +813,57 @@ func storedFactors(v *state.Value[[]byte], kind idKind, user bool) (map[string][
 	})
 	return out, err
 }
+
+// TestRecommendRetrainAfterRestore: a job restored after training that
+// gets more input trains version 2 over all the interactions (the same
+// model a fresh run over all of them trains), exports it as v000002 and
+// emits every user's list again with model_version 2.
+func TestRecommendRetrainAfterRestore(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(31, 32))
+	evs := genEvents(rng, 1000, 40, 30)
+	more := genEvents(rng, 300, 50, 30)
+	o := testOptions(t)
+	root := t.TempDir()
+	o.Export = &ExportOptions{Path: root}
+	a := newHarness(t, mem, evSchemaInt, o, 2, nil)
+	if err := a.feed(evs, 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.finish(); err != nil {
+		t.Fatal(err)
+	}
+	snap := a.snapshot()
+	a.close()
+	b := newHarness(t, mem, evSchemaInt, o, 3, snap)
+	defer b.close()
+	if err := b.feed(more, 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.finish(); err != nil {
+		t.Fatal(err)
+	}
+	o.Export = nil
+	ref := newHarness(t, mem, evSchemaInt, o, 1, nil)
+	defer ref.close()
+	if err := ref.feed(append(slices.Clone(evs), more...), 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.finish(); err != nil {
+		t.Fatal(err)
+	}
+	got, want := rowsOf(b.out.batches), rowsOf(ref.out.batches)
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		want[i].version = 2
+		if got[i] != want[i] {
+			t.Fatalf("row %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if v, err := ReadLatest(nil, root); v != 2 || err != nil {
+		t.Fatalf("LATEST v%d (%v), want v2", v, err)
+	}
+}
