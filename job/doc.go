@@ -31,4 +31,12 @@
 // unbounded source without one, planning fails (its windows would never
 // fire); over a bounded one, it logs a warning (they fire at the end of
 // input, all at once).
+//
+// A recommend step (RecommendStep; package ml) trains an implicit-feedback
+// recommender on the rows reaching it and sends each user's top-K items to
+// the sink (user_id, item_id, rank, score, model_version), optionally
+// exporting the model as versioned files. It runs behind a hash exchange
+// on the user column and trains at the end of bounded input; planning
+// refuses it over an unbounded source. Its hyperparameters are checked
+// when the file is parsed, errors naming their line.
 package job

@@ -140,6 +140,7 @@ const (
 	StepProject   StepKind = "project"
 	StepAggregate StepKind = "aggregate"
 	StepWindow    StepKind = "window"
+	StepRecommend StepKind = "recommend"
 )
 
 // Step is one transformation. Exactly one of the fields matching Kind is set.
@@ -150,6 +151,7 @@ type Step struct {
 	Project   []NamedExpr
 	Aggregate *AggregateSpec
 	Window    *WindowSpec
+	Recommend *RecommendStep
 }
 
 // NamedExpr is one output column of a project step.
@@ -358,7 +360,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		return fail(n.Line, "want one of filter, project, aggregate, window as a single key")
+		return fail(n.Line, "want one of filter, project, aggregate, window, recommend as a single key")
 	}
 	key, val := n.Content[0], n.Content[1]
 	st := Step{Kind: StepKind(key.Value), Line: key.Line}
@@ -413,8 +415,14 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return Step{}, err
 		}
 		st.Window = w
+	case StepRecommend:
+		r, err := parseRecommendStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.Recommend = r
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project, aggregate or window)", key.Value)
+		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window or recommend)", key.Value)
 	}
 	return st, nil
 }

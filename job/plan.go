@@ -150,6 +150,10 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				return nil, err
 			}
 		}
+		if st.Kind == StepRecommend && !s.Source.bounded() {
+			return nil, &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
+				"step %d: recommend: the source is unbounded; the recommend step trains at the end of bounded input only (incremental training on a stream is not built yet)", i+1)}
+		}
 	}
 	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s, o)
@@ -210,6 +214,12 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			}
 			cur = n
 			par = cur.Parallelism()
+		case StepRecommend:
+			n, err := planRecommend(g, name, in, par, st.Recommend)
+			if err != nil {
+				return nil, errAt(st.Line, err)
+			}
+			cur = n
 		}
 		in = cur.Forward()
 		steps[cur.Name()] = i
@@ -305,6 +315,13 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 				if a.Column != "" && a.Column != "*" {
 					add(a.Column)
 				}
+			}
+			return cols, preds
+		case StepRecommend:
+			r := st.Recommend.Options
+			add(r.User, r.Item)
+			if r.Weight != nil {
+				add(expr.Columns(r.Weight)...)
 			}
 			return cols, preds
 		case StepAggregate:

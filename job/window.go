@@ -54,10 +54,32 @@ type rawWindow struct {
 		By        string `yaml:"by"`
 		Ascending bool   `yaml:"ascending"`
 	} `yaml:"top"`
-	State *struct {
-		Backend string `yaml:"backend"`
-		Dir     string `yaml:"dir"`
-	} `yaml:"state"`
+	State *rawState `yaml:"state"`
+}
+
+// rawState is a stateful step's state block: {backend: memory | pebble,
+// dir: ...}.
+type rawState struct {
+	Backend string `yaml:"backend"`
+	Dir     string `yaml:"dir"`
+}
+
+// backend returns the state backend the block asks for (nil: memory).
+func (r *rawState) backend() (state.Backend, error) {
+	switch strings.ToLower(r.Backend) {
+	case "", "memory":
+		return nil, nil
+	case "pebble":
+		if r.Dir == "" {
+			return nil, errors.New("state: the pebble backend needs a dir")
+		}
+		be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: r.Dir})
+		if err != nil {
+			return nil, fmt.Errorf("state: %v", err)
+		}
+		return be, nil
+	}
+	return nil, fmt.Errorf("state: unknown backend %q (want memory or pebble)", r.Backend)
 }
 
 func init() {
@@ -123,19 +145,12 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		o.Late = &windows.LateOutput{Path: raw.LateOutput.Path, Format: sinks.Format(strings.ToLower(raw.LateOutput.Format))}
 	}
 	if raw.State != nil {
-		switch strings.ToLower(raw.State.Backend) {
-		case "", "memory":
-		case "pebble":
-			if raw.State.Dir == "" {
-				return fail("state: the pebble backend needs a dir")
-			}
-			be, err := state.NewPebbleBackend(state.PebbleOptions{Dir: raw.State.Dir})
-			if err != nil {
-				return fail("state: %v", err)
-			}
+		be, err := raw.State.backend()
+		if err != nil {
+			return fail("%v", err)
+		}
+		if be != nil {
 			o.Backend = be
-		default:
-			return fail("state: unknown backend %q (want memory or pebble)", raw.State.Backend)
 		}
 	}
 	if err := o.Validate(); err != nil {

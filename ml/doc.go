@@ -1,8 +1,8 @@
-// Package ml is riffle's collaborative-filtering recommender. This file
-// documents its numerical core: implicit-feedback matrix factorisation
-// (iALS) and top-K scoring. The stateful `recommend` operator (keyed state,
-// checkpoints, exports) and the incremental streaming updates build on the
-// functions below; evaluation protocols live in ml/eval.
+// Package ml is riffle's collaborative-filtering recommender: its
+// numerical core (implicit-feedback matrix factorisation, iALS, and top-K
+// scoring), the stateful recommend operator (keyed state, checkpoints)
+// and model exports. The incremental streaming updates (issue 11) will
+// build on both; evaluation protocols live in ml/eval.
 //
 // # Model
 //
@@ -145,4 +145,94 @@
 // ceiling. Profile: the scoring kernel ~65%, skipping scores below the
 // heap's threshold (firstAbove) ~13%, heap pushes ~10%, the loop around
 // them the rest.
+//
+// # The recommend operator
+//
+// NewRecommend returns the arrowexec.Spec of the job's recommend step. It
+// runs at the job's parallelism behind a hash exchange on the user column.
+// Process evaluates the weight expression (CASE, COALESCE and the rest of
+// arrowexec/expr, cast to float64), checks every row (a NULL id, a NULL,
+// negative, NaN or infinite weight is an error naming the batch and row,
+// or with OnErrorDeadLetter a JSONL line with the reason in
+// DeadLetterPath) and appends each accepted row to its user's list in
+// keyed state: one AppendMany per batch, no read. Ids are encoded by one
+// typed pass per column and batch (keyColumn). One subtask ingests 6.4M
+// rows/s with the memory backend (`go test -run '^$' -bench
+// RecommendProcess -benchtime 200x ./ml`: batches of 8192 rows with the
+// CASE weight, 2026-12-05, 2 shared cores).
+//
+// State layout (package state; key groups are those of the id's hash,
+// arrowexec.HashColumns of the id column, so they line up with the
+// exchange):
+//
+//	recommend/interactions        user -> list of (weight float32 | item key)
+//	recommend/user                user -> trained count | dense index | factors
+//	recommend/item                item -> dense index | factors
+//	recommend/item-interactions   item -> list of (weight | user key)
+//
+// Users live in their user key's key group, items in their item key's, so
+// both sides are split by the key-group rule and move with their key
+// groups when the parallelism changes; the operator state (model version,
+// id types) is global and the same in every subtask. Keys are the ids'
+// encodings: int64 ids 8 bytes big endian with the sign bit flipped (they
+// sort like numbers), strings their bytes; integer columns of any width
+// are kept as int64.
+//
+// Training is global, so the subtasks meet at the end of input (a
+// rendezvous shared through the Spec; they run in one process): each
+// hands in its users' interactions, the last to arrive trains, and each
+// then writes back the factors of its own users and items (and the items'
+// interaction lists) and emits its users' top-K rows. The dense indices
+// are the ids in key order and duplicate (user, item) weights are summed
+// in sorted order, so the model is bitwise the same at any parallelism,
+// batch split or arrival order, and after a restore at another
+// parallelism (TestRecommendCheckpointRestore). A user's trained count
+// (its list length when the model was trained) tells whether anything is
+// new: a job restored after training finishes again without training or
+// emitting twice. A suspended end of input (a backfill held for a
+// savepoint) trains nothing: the interactions are in the savepoint.
+//
+// For issue 11 this layout means: new interactions reach their user's
+// subtask through the exchange and are appended there; a user half-epoch
+// reads only the user's own list and the item factors; an item half-epoch
+// needs each item's list, which lives at the item's key group, so the
+// stream path will route each interaction to its item's subtask too (a
+// second exchange, keyed by item) and exchange factors through the same
+// rendezvous.
+//
+// Snapshots are asynchronous (arrowexec.AsyncCheckpointer): at the
+// barrier the store's point-in-time view is taken (state.Store.
+// BeginSnapshot) and the operator goes on; the view is then written as
+// files into the subtask's checkpoint directory when the store is Pebble
+// and the job has one (restored from RestoreState.Dirs, so state larger
+// than memory never passes through it), else as one blob per key group.
+//
+// # Exports
+//
+// With ExportOptions, each trained model is written as a version
+// directory under the export root:
+//
+//	out/recs/LATEST                     "v000002": the newest complete version
+//	out/recs/v000002/_MODEL.json        Manifest: hyperparameters, counts, loss, time, input fingerprint, files
+//	out/recs/v000002/recommendations/part-00000.parquet   the sink's rows, by user id
+//	out/recs/v000002/user_factors/part-00000.parquet      id, factors fixed_size_list<float32>[K], seen list<item id>
+//	out/recs/v000002/item_factors/part-00000.parquet      id, factors
+//
+// A version is written into .tmp-v000002 (every file synced), renamed,
+// the root synced, then LATEST is replaced by a synced temporary file
+// renamed over it and the root synced again; versions older than the
+// newest Retain (default 5) are removed after that, and leftovers of a
+// crashed export are removed by the next one. A reader that follows LATEST
+// therefore only ever sees complete versions; a SIGKILL at any stage
+// leaves LATEST at the previous version or the new one (TestExportCrash).
+// Files are sorted by id with min/max statistics per row group (64Ki rows
+// for the lists, 16Ki for the factors), so a reader looking up a few ids
+// (OpenLatest, Export.Lists, Export.ReadFactors; riffle recommend) reads
+// only the row groups that may hold them: one user's top-10 from an
+// export of 1M users × 20k items × 64 factors (open LATEST, read all item
+// factors and the user's row group, score) takes 50 ms and allocates 134
+// MB (`go test -run '^$' -bench ExportLookup -benchtime 20x ./ml`,
+// 2026-12-05, 2 cores). arrow-go v18.8.0 writes wrong
+// values for a fixed_size_list column when a row group starts inside a
+// record, so factor files are written one record per row group.
 package ml

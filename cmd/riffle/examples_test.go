@@ -101,6 +101,24 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCE
 			}
 		},
 		"item-hours-live.yaml": nil, // run by item-hours-backfill.yaml
+		"recs.yaml": func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			genFile(t, "riffle-quickstart/events.parquet", "--rows", "20000", "--users", "400", "--items", "300", "--latent-factors", "8", "--seed", "6")
+			if code, _, errOut := runCLI(t, "backfill", "--progress", "never", ex("recs.yaml")); code != exitOK {
+				t.Fatalf("backfill: exit %d\n%s", code, errOut)
+			}
+			in, out := "read_parquet('riffle-quickstart/events.parquet')", "read_parquet('riffle-quickstart/recs-out/*.parquet')"
+			if rows := oracle.DuckDBStrings(t, fmt.Sprintf(`SELECT (SELECT count(DISTINCT user_id) FROM %[1]s) - (SELECT count(DISTINCT user_id) FROM %[2]s),
+  (SELECT count(*) FROM %[2]s s JOIN %[1]s i USING (user_id, item_id)),
+  (SELECT count(*) FROM (SELECT user_id FROM %[2]s GROUP BY user_id HAVING count(*) != 10 OR max(rank) != 10))`, in, out)); fmt.Sprint(rows) != "[[0 0 0]]" {
+				t.Fatalf("users missing, training items recommended, users without 10 rows: %v", rows)
+			}
+			user := oracle.DuckDBStrings(t, "SELECT min(user_id) FROM "+in)[0][0]
+			code, stdout, errOut := runCLI(t, "recommend", "--from", "riffle-quickstart/recs", "--user", user)
+			if code != exitOK || strings.Count(stdout, "\n") != 11 {
+				t.Fatalf("recommend: exit %d\n%s%s", code, stdout, errOut)
+			}
+		},
 	}
 	entries, err := examples.Jobs.ReadDir(".")
 	if err != nil {

@@ -1,0 +1,51 @@
+package ml
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+)
+
+// BenchmarkRecommendProcess measures the recommend operator's ingest: one
+// subtask (memory state) taking batches of 8192 rows (int64 user ids,
+// int32 item ids, the CASE weight expression), appending each row to its
+// user's list in keyed state.
+//
+//	go test -run '^$' -bench RecommendProcess ./ml
+func BenchmarkRecommendProcess(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs := genEvents(rng, 8192, 100_000, 20_000)
+	batch := toBatch(mem, evSchemaInt, evs)
+	defer batch.Release()
+	o := testOptions(b)
+	spec, err := NewRecommend(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, _ := spec.Schema([]*arrow.Schema{evSchemaInt})
+	task := &arrowexec.Task{Node: "recommend", Subtask: 0, Parallelism: 1, MaxParallelism: 128, Mem: mem,
+		Inputs: []*arrow.Schema{evSchemaInt}, Output: out}
+	op, err := spec.New(task)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := op.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer op.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := op.Process(ctx, 0, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(batch.NumRows())/b.Elapsed().Seconds(), "rows/s")
+}
