@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/riffle-dev/riffle/internal/coerce"
 )
 
 // This file is a hand-written scanner for one flat JSON object per message.
@@ -14,21 +16,18 @@ import (
 // reused for the next one. Invalid UTF-8 in strings is replaced by U+FFFD,
 // as encoding/json does.
 
-type valKind uint8
+// valKind is the JSON kind of a value (internal/coerce).
+type valKind = coerce.Kind
 
 const (
-	kindNull valKind = iota
-	kindFalse
-	kindTrue
-	kindNumber
-	kindString
-	kindObject
-	kindArray
+	kindNull   = coerce.Null
+	kindFalse  = coerce.False
+	kindTrue   = coerce.True
+	kindNumber = coerce.Number
+	kindString = coerce.Str
+	kindObject = coerce.Object
+	kindArray  = coerce.Array
 )
-
-func (k valKind) String() string {
-	return [...]string{"null", "false", "true", "number", "string", "object", "array"}[k]
-}
 
 // maxDepth bounds nesting, like encoding/json.
 const maxDepth = 10000
