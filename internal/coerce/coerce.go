@@ -166,15 +166,21 @@ func Text(t Type, kind Kind) bool {
 // Literal is the text of True (Literal[:4]) and False (Literal[4:]).
 const Literal = "truefalse"
 
-// TypeError is the reason a value of column name does not convert to t.
+// TypeError is the reason a value of field name does not convert to t.
 func TypeError(name string, t Type, kind Kind, val []byte) error {
+	return fmt.Errorf("field %q: %w", name, ConvertError(t, kind, val))
+}
+
+// ConvertError is the reason a value does not convert to t, without the
+// column's name.
+func ConvertError(t Type, kind Kind, val []byte) error {
 	switch kind {
 	case Str:
-		return fmt.Errorf("field %q: cannot convert string %s to %s", name, strconv.Quote(Trunc(val)), t)
+		return fmt.Errorf("cannot convert string %s to %s", strconv.Quote(Trunc(val)), t)
 	case Number:
-		return fmt.Errorf("field %q: cannot convert number %s to %s", name, Trunc(val), t)
+		return fmt.Errorf("cannot convert number %s to %s", Trunc(val), t)
 	}
-	return fmt.Errorf("field %q: cannot convert %s to %s", name, kind, t)
+	return fmt.Errorf("cannot convert %s to %s", kind, t)
 }
 
 // Trunc is b as a string, cut to 64 bytes for messages.

@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -115,4 +116,32 @@ func (d *File) Close() error {
 	}
 	d.f, d.w = nil, nil
 	return err
+}
+
+// Policy says what a source does with input it cannot decode.
+type Policy string
+
+// The policies.
+const (
+	// Fail fails the job with an error naming where the input came from.
+	Fail Policy = "fail"
+	// Skip drops the input and counts it.
+	Skip Policy = "skip"
+	// DeadLetter appends the input to the dead-letter file and counts it.
+	DeadLetter Policy = "dead-letter"
+)
+
+// CheckPolicy checks a policy ("" is Fail) and, for DeadLetter, that a
+// dead-letter path is set.
+func CheckPolicy(p Policy, path string) error {
+	switch p {
+	case "", Fail, Skip:
+	case DeadLetter:
+		if path == "" {
+			return errors.New("dead-letter policy needs DeadLetterPath")
+		}
+	default:
+		return fmt.Errorf("unknown error policy %q (want fail, skip or dead-letter)", p)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/internal/deadletter"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"github.com/riffle-dev/riffle/internal/kafkaretry"
 	"time"
@@ -55,18 +56,18 @@ const (
 	FormatRaw Format = "raw"
 )
 
-// ErrorPolicy says what a reader does with a message it cannot decode.
-type ErrorPolicy string
+// ErrorPolicy says what a reader does with a message it cannot decode
+// (internal/deadletter, shared by the sources).
+type ErrorPolicy = deadletter.Policy
 
 const (
-	// OnErrorFail fails the job with an error naming topic, partition,
-	// offset and reason (the default).
-	OnErrorFail ErrorPolicy = "fail"
+	// OnErrorFail fails the job (the default).
+	OnErrorFail = deadletter.Fail
 	// OnErrorSkip drops the message and counts it (Stats.Skipped).
-	OnErrorSkip ErrorPolicy = "skip"
+	OnErrorSkip = deadletter.Skip
 	// OnErrorDeadLetter appends the message to Options.DeadLetterPath as a
 	// JSON line and counts it (Stats.DeadLettered).
-	OnErrorDeadLetter ErrorPolicy = "dead-letter"
+	OnErrorDeadLetter = deadletter.DeadLetter
 )
 
 // Type is the declared type of a field (internal/coerce, shared with the
@@ -280,14 +281,8 @@ func (o Options) Validate() error {
 		}
 		names[m] = true
 	}
-	switch o.OnError {
-	case OnErrorFail, OnErrorSkip:
-	case OnErrorDeadLetter:
-		if o.DeadLetterPath == "" {
-			errs = append(errs, errors.New("dead-letter policy needs DeadLetterPath"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("unknown error policy %q (want fail, skip or dead-letter)", o.OnError))
+	if err := deadletter.CheckPolicy(o.OnError, o.DeadLetterPath); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Watermark.Column != "" {
 		if err := o.Watermark.Validate(o.schema()); err != nil {
