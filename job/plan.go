@@ -263,7 +263,7 @@ func checkWindowWatermark(s *Spec, i int, st Step, log *slog.Logger) error {
 // before the source is built).
 func (w *SourceSpec) bounded() bool {
 	switch {
-	case w.Parquet != nil:
+	case w.Parquet != nil, w.CSV != nil, w.JSONL != nil:
 		return true
 	case w.Kafka != nil:
 		return w.Kafka.Bounded
