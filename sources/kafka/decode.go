@@ -10,6 +10,20 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/internal/jsonscan"
+)
+
+// valKind is the JSON kind of a value (internal/coerce).
+type valKind = coerce.Kind
+
+const (
+	kindNull   = coerce.Null
+	kindFalse  = coerce.False
+	kindTrue   = coerce.True
+	kindNumber = coerce.Number
+	kindString = coerce.Str
+	kindObject = coerce.Object
+	kindArray  = coerce.Array
 )
 
 // slot holds one decoded field of the current message until the whole
@@ -46,7 +60,7 @@ type decoder struct {
 	slots    []slot
 	errs     []error // per field: why its slot is bad
 	gen      uint32
-	sc       scanner
+	sc       jsonscan.Scanner
 	msg      []byte // value of the message being decoded
 	csvVals  [][]byte
 	csvOffs  []int // start of each value: in the message, or -1-start in csvBuf
@@ -202,7 +216,7 @@ func (d *decoder) bytesOf(s *slot) []byte {
 	case inMessage:
 		src = d.msg
 	case inScanBuf:
-		src = d.sc.buf
+		src = d.sc.Buf
 	case inCSVBuf:
 		src = d.csvBuf
 	default:
@@ -215,16 +229,16 @@ func (d *decoder) parseJSON(v []byte) error {
 	// The scanner runs as a local copy (on the stack: no write barriers
 	// for its slices); its buffer is handed back at the end.
 	sc := d.sc
-	defer func() { d.sc.buf = sc.buf }()
-	if err := sc.reset(v); err != nil {
+	defer func() { d.sc.Buf = sc.Buf }()
+	if err := sc.Reset(v); err != nil {
 		return err
 	}
 	guess := 0
-	for sc.next() {
+	for sc.Next() {
 		idx := -1
-		if guess < len(d.fields) && string(sc.key) == d.fields[guess].Name {
+		if guess < len(d.fields) && string(sc.Key) == d.fields[guess].Name {
 			idx = guess
-		} else if i, ok := d.byName[string(sc.key)]; ok {
+		} else if i, ok := d.byName[string(sc.Key)]; ok {
 			idx = i
 		}
 		if idx < 0 {
@@ -232,18 +246,18 @@ func (d *decoder) parseJSON(v []byte) error {
 		}
 		guess = idx + 1
 		where := inMessage
-		if sc.valInBuf {
+		if sc.ValInBuf {
 			where = inScanBuf
 		}
 		// A conversion error is kept with the field, not returned: a later
 		// duplicate key may replace the value (the last one wins).
-		if err := d.set(idx, sc.kind, sc.val, sc.isInt, where, sc.valOff); err != nil {
+		if err := d.set(idx, sc.Kind, sc.Val, sc.IsInt, where, sc.ValOff); err != nil {
 			d.slots[idx].bad = true
 			d.errs[idx] = err
 		}
 	}
-	if sc.err != nil {
-		return sc.err
+	if sc.Err != nil {
+		return sc.Err
 	}
 	for i := range d.slots {
 		if d.slots[i].gen == d.gen && d.slots[i].bad {

@@ -138,8 +138,11 @@ type scratch struct {
 func parseCol[T any](b *batch, r *Reader, c, rows int, vals []T, valid []bool, parse func(coerce.Kind, []byte, bool) (T, bool)) (int, error) {
 	cl := &b.cells[c]
 	nulls := 0
+	json := len(cl.kind) > 0
 	for i := 0; i < rows; i++ {
-		if cl.n[i] <= 0 {
+		// CSV: an empty field is null; JSON: null or missing (an empty
+		// string does not convert, as in the Kafka source).
+		if n := cl.n[i]; n < 0 || (n == 0 && !json) {
 			valid[i] = false
 			nulls++
 			if b.req[c] {
