@@ -18,19 +18,6 @@ import (
 	"github.com/riffle-dev/riffle/internal/coerce"
 )
 
-// valKind is the JSON kind of a value (internal/coerce).
-type valKind = coerce.Kind
-
-const (
-	kindNull   = coerce.Null
-	kindFalse  = coerce.False
-	kindTrue   = coerce.True
-	kindNumber = coerce.Number
-	kindString = coerce.Str
-	kindObject = coerce.Object
-	kindArray  = coerce.Array
-)
-
 // maxDepth bounds nesting, like encoding/json.
 const maxDepth = 10000
 
@@ -43,7 +30,7 @@ type Scanner struct {
 	done bool
 
 	Key   []byte
-	Kind  valKind
+	Kind  coerce.Kind
 	Val   []byte // number literal, string content, or raw object/array text
 	IsInt bool   // number without fraction or exponent
 	// Where Val lives, for callers that keep positions instead of slices:
@@ -153,28 +140,28 @@ func (s *Scanner) value() bool {
 	switch c := s.data[s.pos]; {
 	case c == '"':
 		v, ok := s.str()
-		s.Kind, s.Val = kindString, v
+		s.Kind, s.Val = coerce.Str, v
 		return ok
 	case c == '-' || (c >= '0' && c <= '9'):
-		s.Kind = kindNumber
+		s.Kind = coerce.Number
 		return s.number()
 	case c == 't':
-		s.Kind, s.Val = kindTrue, nil
+		s.Kind, s.Val = coerce.True, nil
 		return s.lit("true")
 	case c == 'f':
-		s.Kind, s.Val = kindFalse, nil
+		s.Kind, s.Val = coerce.False, nil
 		return s.lit("false")
 	case c == 'n':
-		s.Kind, s.Val = kindNull, nil
+		s.Kind, s.Val = coerce.Null, nil
 		return s.lit("null")
 	case c == '{' || c == '[':
 		start := s.pos
 		if !s.skip(0) {
 			return false
 		}
-		s.Kind, s.Val = kindArray, s.data[start:s.pos]
+		s.Kind, s.Val = coerce.Array, s.data[start:s.pos]
 		if c == '{' {
-			s.Kind = kindObject
+			s.Kind = coerce.Object
 		}
 		return true
 	default:
