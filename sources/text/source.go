@@ -1,18 +1,24 @@
 package text
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"iter"
+	"os"
 	"strings"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/deadletter"
 	"github.com/riffle-dev/riffle/internal/filelist"
+	"github.com/riffle-dev/riffle/sources"
 )
 
 // fileInfo is what New learned about one file.
@@ -175,4 +181,56 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 		}
 	}
 	return newReader(s, t, mine), nil
+}
+
+// Batches reads every row in order with one reader, as borrowed batches
+// (sources.Batches).
+func (s *Source) Batches(ctx context.Context, mem memory.Allocator, limit int64) iter.Seq2[arrow.RecordBatch, error] {
+	return sources.Batches(ctx, s, mem, limit)
+}
+
+// Peek returns the fields of the first record of a CSV file and those of
+// the record after it (nil when there is none), for tools that pick column
+// types from a file's first row (riffle eval). Records are read as the
+// source reads them; both must fit in the first MiB.
+func Peek(path string, delimiter byte) (first, second []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, scanBlock)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, nil, err
+	}
+	buf = buf[:n]
+	pos := 0
+	if bytes.HasPrefix(buf, bom) {
+		pos = len(bom)
+	}
+	var recs [][]string
+	for len(recs) < 2 && pos < len(buf) {
+		nl, _, found := recordEnd(buf, pos, true)
+		e := trimCR(buf, pos, nl)
+		if e > pos {
+			fields, arena, err := splitCSV(buf, pos, e, delimiter, nil, nil)
+			if err != nil {
+				return nil, nil, fmt.Errorf("csv: file %s: %w", path, err)
+			}
+			rec := make([]string, len(fields))
+			for i, fl := range fields {
+				rec[i] = string(fieldBytes(buf, arena, fl))
+			}
+			recs = append(recs, rec)
+		}
+		if !found {
+			break
+		}
+		pos = nl + 1
+	}
+	for len(recs) < 2 {
+		recs = append(recs, nil)
+	}
+	return recs[0], recs[1], nil
 }
