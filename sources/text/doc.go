@@ -39,8 +39,8 @@
 //
 // # Splits
 //
-// New reads every file once (about 1 GB/s: it only counts line breaks and
-// quotes) to cut it into splits of about Options.SplitSize bytes that
+// New reads every file once (counting line breaks and quotes with
+// bytes.Count, no parsing) to cut it into splits of about Options.SplitSize bytes that
 // start and end on record boundaries, and to learn the line each split
 // starts on, so errors name exact lines even when splits are read in
 // parallel. A record ends at the first line break outside quotes, found by
