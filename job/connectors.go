@@ -43,7 +43,7 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
-		plan.Bounded = true
+		plan.Text, plan.Bounded = src, true
 		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
