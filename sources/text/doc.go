@@ -69,7 +69,8 @@
 // handled per Options.OnError: fail (the default) fails the reader with
 // an *Error naming the file, the 1-based line the record starts on and
 // the column: `csv: file data.csv: line 17: column "rating": cannot
-// convert string "x" to float64` (the first bad row of the file wins);
+// convert string "x" to float64` (a reader reports the first bad row of
+// its split);
 // skip drops the row and counts it (Stats.Skipped); dead-letter writes a
 // JSON line {file, line, reason, payload} through internal/deadletter,
 // the Kafka source's mechanism (synced at every checkpoint and at close),
