@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/job"
@@ -88,26 +86,7 @@ steps:
 sink:
   file: {path: %s, format: parquet}
 `, input, csvColumns, out)
-	spec, err := job.Parse("w.yaml", []byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := spec.Plan(job.Options{Parallelism: 2, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mem.AssertSize(t, 0)
-	if _, err := plan.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	runJob(t, yml, 2)
 	got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, epoch_ms(window_start), views, total, epoch_ms(last) FROM read_parquet('%s/*.parquet')`, out)).Strings())
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(duckEvents, input)+`SELECT item_id, epoch_ms(event_time) // 600000 * 600000, count(*), sum(weight), epoch_ms(max(event_time)) FROM input GROUP BY ALL`).Strings())
 	if len(got) != len(want) || len(got) == 0 {
