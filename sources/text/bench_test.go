@@ -118,6 +118,16 @@ func BenchmarkCSV(b *testing.B) {
 			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+	// New alone: the pre-scan that cuts the file into splits.
+	b.Run("riffle/prescan", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for range b.N {
+			if _, err := New(Options{Paths: []string{path}, Header: true, Columns: benchCols, SplitSize: 4 << 20}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// DuckDB reads the same file with the same types and sums every column
 	// (so every value is parsed), timed inside its process.
 	for _, threads := range []int{1, 2} {
