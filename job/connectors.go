@@ -17,6 +17,7 @@ import (
 	"github.com/riffle-dev/riffle/sources/hybrid"
 	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
+	"github.com/riffle-dev/riffle/sources/text"
 )
 
 // buildSource creates the job's source. Parquet sources get the columns and
@@ -36,6 +37,13 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 			}
 		}
 		plan.Parquet, plan.Bounded = src, true
+		return src, nil
+	case s.Source.CSV != nil || s.Source.JSONL != nil:
+		src, err := textSource(s.Source, wm)
+		if err != nil {
+			return nil, err
+		}
+		plan.Text, plan.Bounded = src, true
 		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
@@ -120,6 +128,38 @@ func parquetSource(pq *ParquetSpec, steps []Step, eventTime string) (*parquet.So
 	}
 	src, err := all.With(cols, preds, filters)
 	return src, steps, err
+}
+
+// textSource opens a CSV or JSONL source.
+func textSource(w SourceSpec, wm arrowexec.WatermarkStrategy) (*text.Source, error) {
+	ts, format := w.CSV, text.FormatCSV
+	if ts == nil {
+		ts, format = w.JSONL, text.FormatJSONL
+	}
+	paths := ts.Paths
+	if ts.Path != "" {
+		paths = append([]string{ts.Path}, paths...)
+	}
+	split, err := ParseSize(ts.SplitSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: split_size: %w", format, err)
+	}
+	o := text.Options{Paths: paths, Format: format, Header: ts.Header, BatchSize: ts.BatchSize, SplitSize: split,
+		OnError: text.ErrorPolicy(ts.OnError), DeadLetterPath: ts.DeadLetterPath, Watermark: wm}
+	switch len(ts.Delimiter) {
+	case 0:
+	case 1:
+		o.Delimiter = ts.Delimiter[0]
+	default:
+		if ts.Delimiter != `\t` {
+			return nil, fmt.Errorf("%s: delimiter %q: want one character", format, ts.Delimiter)
+		}
+		o.Delimiter = '\t'
+	}
+	for _, f := range ts.Columns {
+		o.Columns = append(o.Columns, text.Column{Name: f.Name, Type: kafka.Type(f.Type), Required: f.Required})
+	}
+	return text.New(o)
 }
 
 func brokerList(spec, override string) []string {

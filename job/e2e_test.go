@@ -90,10 +90,10 @@ func TestBackfillMatchesDuckDB(t *testing.T) {
 	}
 }
 
-// runAndCompare runs the job file yml at parallelism p on a checked
-// allocator, commits its output (Parquet files in out) and compares it with
-// want, as DuckDB reads it.
-func runAndCompare(t *testing.T, yml string, p int, out string, want [][]string) {
+// runJob parses the job file yml, plans it at parallelism p, runs it on a
+// checked allocator (every byte released at the end) and commits its
+// output.
+func runJob(t *testing.T, yml string, p int) *job.Plan {
 	t.Helper()
 	spec, err := job.Parse("test.yaml", []byte(yml))
 	if err != nil {
@@ -103,11 +103,7 @@ func runAndCompare(t *testing.T, yml string, p int, out string, want [][]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !plan.Bounded {
-		t.Fatal("plan is not bounded")
-	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
 	j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +111,20 @@ func runAndCompare(t *testing.T, yml string, p int, out string, want [][]string)
 	if err := j.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	mem.AssertSize(t, 0)
 	if _, err := plan.Commit(); err != nil {
 		t.Fatal(err)
+	}
+	return plan
+}
+
+// runAndCompare runs the bounded job file yml at parallelism p (runJob)
+// and compares its output (Parquet files in out) with want, as DuckDB
+// reads it.
+func runAndCompare(t *testing.T, yml string, p int, out string, want [][]string) {
+	t.Helper()
+	if plan := runJob(t, yml, p); !plan.Bounded {
+		t.Fatal("plan is not bounded")
 	}
 	got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
 	if len(got) != len(want) {

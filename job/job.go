@@ -28,10 +28,12 @@ type Spec struct {
 	Sink        SinkSpec
 }
 
-// SourceSpec says where input comes from. Exactly one of Parquet, Kafka and
-// Hybrid is set.
+// SourceSpec says where input comes from. Exactly one of Parquet, CSV,
+// JSONL, Kafka and Hybrid is set.
 type SourceSpec struct {
 	Parquet   *ParquetSpec   `yaml:"parquet"`
+	CSV       *TextSpec      `yaml:"csv"`
+	JSONL     *TextSpec      `yaml:"jsonl"`
 	Kafka     *KafkaSpec     `yaml:"kafka"`
 	Hybrid    *HybridSpec    `yaml:"hybrid"`
 	Watermark *WatermarkSpec `yaml:"watermark"`
@@ -44,6 +46,20 @@ type ParquetSpec struct {
 	Paths     []string `yaml:"paths"`
 	Decoder   string   `yaml:"decoder"`
 	BatchSize int      `yaml:"batch_size"`
+}
+
+// TextSpec is a CSV or JSONL file source (sources/text). Columns are
+// declared as a Kafka source's fields; header and delimiter are CSV's.
+type TextSpec struct {
+	Path           string       `yaml:"path"`
+	Paths          []string     `yaml:"paths"`
+	Header         bool         `yaml:"header"`
+	Delimiter      string       `yaml:"delimiter"` // one byte; default ","
+	Columns        []KafkaField `yaml:"columns"`
+	BatchSize      int          `yaml:"batch_size"`
+	SplitSize      string       `yaml:"split_size"` // e.g. 32MiB
+	OnError        string       `yaml:"on_error"`   // fail, skip, dead-letter
+	DeadLetterPath string       `yaml:"dead_letter_path"`
 }
 
 // KafkaSpec is a Kafka source.
@@ -275,7 +291,8 @@ func countSet(bs ...bool) int {
 // knownKeys lists the keys each block accepts, for messages.
 var knownKeys = map[string]string{
 	"rawSpec":       "name, parallelism, source, steps, sink",
-	"SourceSpec":    "parquet, kafka, hybrid, watermark",
+	"SourceSpec":    "parquet, csv, jsonl, kafka, hybrid, watermark",
+	"TextSpec":      "path, paths, header, delimiter, columns, batch_size, split_size, on_error, dead_letter_path",
 	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path, retry_timeout",
 	"KafkaField":    "name, type, required",
 	"HybridSpec":    "parquet, kafka, boundary",
@@ -323,8 +340,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, err
 	}
 	s.Source.Line = raw.Source.Line
-	if n := countSet(s.Source.Parquet != nil, s.Source.Kafka != nil, s.Source.Hybrid != nil); n != 1 {
-		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet, kafka, hybrid"}
+	if n := countSet(s.Source.Parquet != nil, s.Source.CSV != nil, s.Source.JSONL != nil, s.Source.Kafka != nil, s.Source.Hybrid != nil); n != 1 {
+		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet, csv, jsonl, kafka, hybrid"}
 	}
 	if h := s.Source.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
 		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: hybrid needs parquet, kafka and boundary blocks"}

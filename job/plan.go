@@ -22,6 +22,7 @@ import (
 	"github.com/riffle-dev/riffle/sources/hybrid"
 	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
+	"github.com/riffle-dev/riffle/sources/text"
 )
 
 // Plan is a job laid out as a graph, ready to compile and run.
@@ -30,6 +31,7 @@ type Plan struct {
 	Graph   *arrowexec.Graph
 	Parquet *parquet.Source // the source, when it reads Parquet
 	Kafka   *kafka.Source   // the source, when it reads Kafka
+	Text    *text.Source    // the source, when it reads CSV or JSONL
 	Hybrid  *hybrid.Source  // the source, when it is hybrid
 	// Bounded says the source ends by itself (Parquet, bounded Kafka).
 	Bounded bool
@@ -273,7 +275,7 @@ func checkWindowWatermark(s *Spec, i int, st Step, log *slog.Logger) error {
 // before the source is built).
 func (w *SourceSpec) bounded() bool {
 	switch {
-	case w.Parquet != nil:
+	case w.Parquet != nil, w.CSV != nil, w.JSONL != nil:
 		return true
 	case w.Kafka != nil:
 		return w.Kafka.Bounded

@@ -199,26 +199,7 @@ func TestWindowParquetKafkaIdentical(t *testing.T) {
 sink:
   file: {path: %s, format: parquet}
 `, sources[name], win.spec, out)
-			spec, err := job.Parse("w.yaml", []byte(yml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := spec.Plan(job.Options{Parallelism: 2, NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			j, err := plan.Graph.Compile(arrowexec.RunOptions{Mem: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := j.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			mem.AssertSize(t, 0)
-			if _, err := plan.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			runJob(t, yml, 2)
 			results[name] = canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT item_id, epoch_ms(window_start), epoch_ms(window_end), views, total, users, epoch_ms(last), is_update FROM read_parquet('%s/*.parquet')`, out)).Strings())
 		}
 		p, k := results["parquet"], results["kafka"]

@@ -175,6 +175,10 @@ func readStatus(p *job.Plan, j *arrowexec.Job) (snap statusSnapshot) {
 		st := p.Kafka.Stats()
 		snap.DeadLetters, snap.Skipped = st.DeadLettered, st.Skipped
 	}
+	if p.Text != nil {
+		st := p.Text.Stats()
+		snap.DeadLetters, snap.Skipped = st.DeadLettered, st.Skipped
+	}
 	var parts map[int][]string
 	if p.Kafka != nil {
 		parts = map[int][]string{}

@@ -1,29 +1,26 @@
 package eval
 
 import (
-	"bufio"
 	"context"
-	stdcsv "encoding/csv"
 	"fmt"
-	"io"
-	"iter"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/csv"
+	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/internal/coerce"
 	"github.com/riffle-dev/riffle/sources/parquet"
+	"github.com/riffle-dev/riffle/sources/text"
 )
 
 // ReadFile loads an interaction file: Parquet (a file, glob or directory, as
 // the Parquet source reads them, in file and row order) or, for a path
-// ending in .csv, a CSV file with a header row (comma-separated). CSV
-// column types are inferred from the first data row, except that
-// integer-looking columns other than the user, item and time columns are
-// read as float64 (a rating of 4 in the first row may be 3.5 later).
+// ending in .csv, a CSV file with a header row (comma-separated), read by
+// the CSV source (sources/text) in file order. CSV column types are
+// inferred from the first data row, except that integer-looking columns
+// other than the user, item and time columns are read as float64 (a
+// rating of 4 in the first row may be 3.5 later).
 func ReadFile(ctx context.Context, path string, cols Columns) (*Dataset, error) {
 	if err := cols.Validate(); err != nil {
 		return nil, fmt.Errorf("eval: %s: %w", path, err)
@@ -59,68 +56,40 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// readCSV reads a CSV file with a header through the CSV source
+// (sources/text). Column types come from the first data row: an integer
+// is int64 for the user, item and time columns and float64 for others (a
+// rating of 4 in the first row may be 3.5 later), another number float64,
+// an RFC 3339 time in the time column a timestamp, anything else a string.
 func readCSV(ctx context.Context, path string, cols Columns, need []string) (*Dataset, error) {
-	f, err := os.Open(path)
+	names, first, err := text.Peek(path, ',')
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	header, err := br.ReadString('\n')
-	if err != nil && !(err == io.EOF && header != "") {
-		return nil, fmt.Errorf("eval: %s: reading the header: %w", path, err)
-	}
-	// The header's names, to check the columns.
-	names, err := stdcsv.NewReader(strings.NewReader(header)).Read()
-	if err != nil {
-		return nil, fmt.Errorf("eval: %s: header: %w", path, err)
 	}
 	for _, n := range need {
 		if !contains(names, n) {
 			return nil, fmt.Errorf("eval: %s: no column %q (have %v)", path, n, names)
 		}
 	}
-	// The CSV reader infers types from the first data row and cannot do
-	// without one: a file with none is an empty log.
-	for {
-		b, err := br.Peek(1)
-		if err == io.EOF {
-			return Load(ctx, path, cols, func(func(arrow.RecordBatch, error) bool) {})
+	decl := make([]text.Column, len(need))
+	for i, n := range need {
+		v := ""
+		if j := slices.Index(names, n); first != nil && j < len(first) {
+			v = strings.TrimSpace(first[j])
 		}
-		if err != nil {
-			return nil, fmt.Errorf("eval: %s: %w", path, err)
-		}
-		if b[0] != '\n' && b[0] != '\r' {
-			break
-		}
-		br.Discard(1)
-	}
-	first, err := br.ReadString('\n')
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("eval: %s: %w", path, err)
-	}
-	// A column other than the ids and the time whose first value is an
-	// integer is read as float64: a rating of 4 may be 3.5 further down.
-	types := map[string]arrow.DataType{}
-	if vals, err := stdcsv.NewReader(strings.NewReader(first)).Read(); err == nil && len(vals) == len(names) {
-		for i, n := range names {
-			if _, err := strconv.ParseInt(vals[i], 10, 64); err == nil && n != cols.User && n != cols.Item && n != cols.Time {
-				types[n] = arrow.PrimitiveTypes.Float64
-			}
+		ids := n == cols.User || n == cols.Item || n == cols.Time
+		decl[i] = text.Column{Name: n, Type: coerce.String}
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil && ids {
+			decl[i].Type = coerce.Int64
+		} else if _, err := strconv.ParseFloat(v, 64); err == nil && !ids {
+			decl[i].Type = coerce.Float64
+		} else if _, err := time.Parse(time.RFC3339Nano, v); err == nil && n == cols.Time {
+			decl[i].Type = coerce.Timestamp
 		}
 	}
-	r := csv.NewInferringReader(io.MultiReader(strings.NewReader(header), strings.NewReader(first), br), csv.WithHeader(true), csv.WithChunk(1<<16),
-		csv.WithIncludeColumns(need), csv.WithColumnTypes(types))
-	defer r.Release()
-	batches := func(yield func(arrow.RecordBatch, error) bool) {
-		for r.Next() {
-			if !yield(r.RecordBatch(), nil) {
-				return
-			}
-		}
-		if err := r.Err(); err != nil {
-			yield(nil, err)
-		}
+	src, err := text.New(text.Options{Paths: []string{path}, Header: true, Columns: decl})
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
 	}
-	return Load(ctx, path, cols, iter.Seq2[arrow.RecordBatch, error](batches))
+	return Load(ctx, path, cols, src.Batches(ctx, nil, 0))
 }

@@ -3,14 +3,27 @@ package kafka
 import (
 	"bytes"
 	"fmt"
-	"math"
-	"strconv"
-	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/internal/jsonscan"
+)
+
+// valKind is the JSON kind of a value (internal/coerce).
+type valKind = coerce.Kind
+
+const (
+	kindNull   = coerce.Null
+	kindFalse  = coerce.False
+	kindTrue   = coerce.True
+	kindNumber = coerce.Number
+	kindString = coerce.Str
+	kindObject = coerce.Object
+	kindArray  = coerce.Array
 )
 
 // slot holds one decoded field of the current message until the whole
@@ -36,7 +49,7 @@ const (
 	inLiteral              // literals "truefalse"
 )
 
-const literals = "truefalse"
+const literals = coerce.Literal
 
 // decoder turns message values into rows of Arrow builders. A message either
 // decodes completely (one row appended to every column) or not at all.
@@ -47,7 +60,7 @@ type decoder struct {
 	slots    []slot
 	errs     []error // per field: why its slot is bad
 	gen      uint32
-	sc       scanner
+	sc       jsonscan.Scanner
 	msg      []byte // value of the message being decoded
 	csvVals  [][]byte
 	csvOffs  []int // start of each value: in the message, or -1-start in csvBuf
@@ -203,7 +216,7 @@ func (d *decoder) bytesOf(s *slot) []byte {
 	case inMessage:
 		src = d.msg
 	case inScanBuf:
-		src = d.sc.buf
+		src = d.sc.Buf
 	case inCSVBuf:
 		src = d.csvBuf
 	default:
@@ -216,16 +229,16 @@ func (d *decoder) parseJSON(v []byte) error {
 	// The scanner runs as a local copy (on the stack: no write barriers
 	// for its slices); its buffer is handed back at the end.
 	sc := d.sc
-	defer func() { d.sc.buf = sc.buf }()
-	if err := sc.reset(v); err != nil {
+	defer func() { d.sc.Buf = sc.Buf }()
+	if err := sc.Reset(v); err != nil {
 		return err
 	}
 	guess := 0
-	for sc.next() {
+	for sc.Next() {
 		idx := -1
-		if guess < len(d.fields) && string(sc.key) == d.fields[guess].Name {
+		if guess < len(d.fields) && string(sc.Key) == d.fields[guess].Name {
 			idx = guess
-		} else if i, ok := d.byName[string(sc.key)]; ok {
+		} else if i, ok := d.byName[string(sc.Key)]; ok {
 			idx = i
 		}
 		if idx < 0 {
@@ -233,18 +246,18 @@ func (d *decoder) parseJSON(v []byte) error {
 		}
 		guess = idx + 1
 		where := inMessage
-		if sc.valInBuf {
+		if sc.ValInBuf {
 			where = inScanBuf
 		}
 		// A conversion error is kept with the field, not returned: a later
 		// duplicate key may replace the value (the last one wins).
-		if err := d.set(idx, sc.kind, sc.val, sc.isInt, where, sc.valOff); err != nil {
+		if err := d.set(idx, sc.Kind, sc.Val, sc.IsInt, where, sc.ValOff); err != nil {
 			d.slots[idx].bad = true
 			d.errs[idx] = err
 		}
 	}
-	if sc.err != nil {
-		return sc.err
+	if sc.Err != nil {
+		return sc.Err
 	}
 	for i := range d.slots {
 		if d.slots[i].gen == d.gen && d.slots[i].bad {
@@ -254,7 +267,7 @@ func (d *decoder) parseJSON(v []byte) error {
 	return nil
 }
 
-// set converts one value to the field's type (see the package doc for the
+// set converts one value to the field's type (internal/coerce has the
 // coercions).
 func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool, where uint8, off int) error {
 	s := &d.slots[idx]
@@ -265,178 +278,34 @@ func (d *decoder) set(idx int, kind valKind, val []byte, isInt bool, where uint8
 		s.null = true
 		return nil
 	}
+	ok := true
 	switch f.Type {
-	case Int64, Int32:
-		var ok bool
-		switch kind {
-		case kindNumber:
-			s.i, ok = parseIntNumber(val, isInt)
-		case kindString:
-			s.i, ok = parseIntString(val)
-		}
-		if ok && f.Type == Int32 && (s.i < math.MinInt32 || s.i > math.MaxInt32) {
-			ok = false
-		}
-		if !ok {
-			return typeErr(f, kind, val)
-		}
+	case Int64:
+		s.i, ok = coerce.ParseInt(kind, val, isInt)
+	case Int32:
+		s.i, ok = coerce.ParseInt32(kind, val, isInt)
 	case Float64:
-		var err error
-		switch kind {
-		case kindNumber, kindString:
-			if kind == kindNumber && isInt && len(val) < 16 {
-				n, _ := parseIntNumber(val, true)
-				s.f = float64(n)
-			} else {
-				s.f, err = strconv.ParseFloat(unsafeString(bytes.TrimSpace(val)), 64)
-				if err != nil && !isRangeErr(err) {
-					return typeErr(f, kind, val)
-				}
-			}
-		default:
-			return typeErr(f, kind, val)
-		}
+		s.f, ok = coerce.ParseFloat(kind, val, isInt)
 	case Bool:
-		switch kind {
-		case kindTrue:
-			s.b = true
-		case kindFalse:
-			s.b = false
-		case kindString:
-			switch string(val) {
-			case "true":
-				s.b = true
-			case "false":
-				s.b = false
-			default:
-				return typeErr(f, kind, val)
-			}
-		default:
-			return typeErr(f, kind, val)
-		}
+		s.b, ok = coerce.ParseBool(kind, val)
 	case Timestamp:
-		var ok bool
-		switch kind {
-		case kindNumber:
-			s.i, ok = parseMillis(val, isInt)
-		case kindString:
-			if s.i, ok = parseIntString(val); !ok {
-				s.i, ok = parseRFC3339(val)
-			}
-		}
-		if !ok {
-			return typeErr(f, kind, val)
-		}
-	case String:
-		switch kind {
-		case kindString, kindNumber:
-			s.where, s.off, s.n = where, int32(off), int32(len(val))
-		case kindTrue:
+		s.i, ok = coerce.ParseMillis(kind, val, isInt)
+	case String, Binary:
+		switch {
+		case !coerce.Text(f.Type, kind):
+			ok = false
+		case kind == kindTrue:
 			s.where, s.off, s.n = inLiteral, 0, 4
-		case kindFalse:
+		case kind == kindFalse:
 			s.where, s.off, s.n = inLiteral, 4, 5
 		default:
-			return typeErr(f, kind, val)
+			s.where, s.off, s.n = where, int32(off), int32(len(val))
 		}
-	case Binary:
-		if kind != kindString {
-			return typeErr(f, kind, val)
-		}
-		s.where, s.off, s.n = where, int32(off), int32(len(val))
+	}
+	if !ok {
+		return coerce.TypeError(f.Name, f.Type, kind, val)
 	}
 	return nil
-}
-
-func typeErr(f *Field, kind valKind, val []byte) error {
-	switch kind {
-	case kindString:
-		return fmt.Errorf("field %q: cannot convert string %s to %s", f.Name, quoteTrunc(val), f.Type)
-	case kindNumber:
-		return fmt.Errorf("field %q: cannot convert number %s to %s", f.Name, trunc(val), f.Type)
-	}
-	return fmt.Errorf("field %q: cannot convert %s to %s", f.Name, kind, f.Type)
-}
-
-func trunc(b []byte) string {
-	if len(b) > 64 {
-		return string(b[:64]) + "..."
-	}
-	return string(b)
-}
-
-func quoteTrunc(b []byte) string { return strconv.Quote(trunc(b)) }
-
-func unsafeString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
-
-func isRangeErr(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
-}
-
-// parseIntNumber converts a JSON number to int64: integers exactly, other
-// forms (1.0, 1e3) when they hold an integral value in range.
-func parseIntNumber(v []byte, isInt bool) (int64, bool) {
-	if isInt {
-		neg := v[0] == '-'
-		digits := v
-		if neg {
-			digits = v[1:]
-		}
-		if len(digits) <= 18 {
-			var n int64
-			for _, c := range digits {
-				n = n*10 + int64(c-'0')
-			}
-			if neg {
-				n = -n
-			}
-			return n, true
-		}
-		n, err := strconv.ParseInt(unsafeString(v), 10, 64)
-		return n, err == nil
-	}
-	f, err := strconv.ParseFloat(unsafeString(v), 64)
-	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, false
-	}
-	return int64(f), true
-}
-
-// parseIntString accepts a string holding an optionally signed decimal
-// integer, surrounding spaces allowed.
-func parseIntString(v []byte) (int64, bool) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(unsafeString(v), 10, 64)
-	return n, err == nil
-}
-
-// parseMillis converts a JSON number of epoch milliseconds (fractions are
-// floored).
-func parseMillis(v []byte, isInt bool) (int64, bool) {
-	if n, ok := parseIntNumber(v, isInt); ok {
-		return n, true
-	}
-	f, err := strconv.ParseFloat(unsafeString(v), 64)
-	if err != nil || math.IsNaN(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, false
-	}
-	return int64(math.Floor(f)), true
-}
-
-func parseRFC3339(v []byte) (int64, bool) {
-	t, err := time.Parse(time.RFC3339Nano, unsafeString(v))
-	if err != nil {
-		return 0, false
-	}
-	return t.UnixMilli(), true
 }
 
 // parseCSV splits one CSV record (RFC 4180 quoting, ',' separator, optional

@@ -59,7 +59,8 @@
 // # Formats
 //
 // FormatJSON decodes each value as one flat JSON object with a
-// hand-written scanner that validates the full JSON grammar (as
+// hand-written scanner (internal/jsonscan; coercions in internal/coerce,
+// both shared with the JSONL file source) that validates the full JSON grammar (as
 // encoding/json does; nested values of undeclared members are validated and
 // skipped), unescapes strings without allocating and writes straight into
 // typed builders. Keys match declared field names exactly; the last of
@@ -91,7 +92,8 @@
 // 17: <reason>`; skip drops it and counts Stats.Skipped; dead-letter appends
 // a JSON line {topic, partition, offset, reason, payload} (payload_base64
 // instead of payload when the value is not valid UTF-8) to
-// Options.DeadLetterPath and counts Stats.DeadLettered. The file is shared
+// Options.DeadLetterPath and counts Stats.DeadLettered (internal/deadletter,
+// shared with the CSV and JSONL sources). The file is shared
 // by the source's readers, buffered, and flushed and fsynced at every
 // checkpoint (before the snapshot is taken) and at close. Its lines are
 // at least once: after a restore, the messages between the checkpoint and

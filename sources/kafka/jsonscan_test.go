@@ -12,21 +12,23 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/internal/jsonscan"
 )
 
 // scanAll runs the scanner over data and returns the members (last one wins
 // for duplicate keys, like encoding/json into a map) or the error.
 func scanAll(data []byte) (map[string]member, error) {
-	var sc scanner
-	if err := sc.reset(data); err != nil {
+	var sc jsonscan.Scanner
+	if err := sc.Reset(data); err != nil {
 		return nil, err
 	}
 	out := map[string]member{}
-	for sc.next() {
-		out[string(sc.key)] = member{sc.kind, string(sc.val)}
+	for sc.Next() {
+		out[string(sc.Key)] = member{sc.Kind, string(sc.Val)}
 	}
-	if sc.err != nil {
-		return nil, sc.err
+	if sc.Err != nil {
+		return nil, sc.Err
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/internal/deadletter"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"github.com/riffle-dev/riffle/internal/kafkaretry"
 	"time"
@@ -54,31 +56,33 @@ const (
 	FormatRaw Format = "raw"
 )
 
-// ErrorPolicy says what a reader does with a message it cannot decode.
-type ErrorPolicy string
+// ErrorPolicy says what a reader does with a message it cannot decode
+// (internal/deadletter, shared by the sources).
+type ErrorPolicy = deadletter.Policy
 
 const (
-	// OnErrorFail fails the job with an error naming topic, partition,
-	// offset and reason (the default).
-	OnErrorFail ErrorPolicy = "fail"
+	// OnErrorFail fails the job (the default).
+	OnErrorFail = deadletter.Fail
 	// OnErrorSkip drops the message and counts it (Stats.Skipped).
-	OnErrorSkip ErrorPolicy = "skip"
+	OnErrorSkip = deadletter.Skip
 	// OnErrorDeadLetter appends the message to Options.DeadLetterPath as a
 	// JSON line and counts it (Stats.DeadLettered).
-	OnErrorDeadLetter ErrorPolicy = "dead-letter"
+	OnErrorDeadLetter = deadletter.DeadLetter
 )
 
-// Type is the declared type of a field.
-type Type string
+// Type is the declared type of a field (internal/coerce, shared with the
+// CSV and JSONL file sources).
+type Type = coerce.Type
 
+// The declared types.
 const (
-	Int64     Type = "int64"
-	Int32     Type = "int32"
-	Float64   Type = "float64"
-	String    Type = "string"
-	Bool      Type = "bool"
-	Timestamp Type = "timestamp" // milliseconds since the epoch, UTC
-	Binary    Type = "binary"
+	Int64     = coerce.Int64
+	Int32     = coerce.Int32
+	Float64   = coerce.Float64
+	String    = coerce.String
+	Bool      = coerce.Bool
+	Timestamp = coerce.Timestamp // milliseconds since the epoch, UTC
+	Binary    = coerce.Binary
 )
 
 // Field is one declared column of the JSON or CSV payload.
@@ -277,14 +281,8 @@ func (o Options) Validate() error {
 		}
 		names[m] = true
 	}
-	switch o.OnError {
-	case OnErrorFail, OnErrorSkip:
-	case OnErrorDeadLetter:
-		if o.DeadLetterPath == "" {
-			errs = append(errs, errors.New("dead-letter policy needs DeadLetterPath"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("unknown error policy %q (want fail, skip or dead-letter)", o.OnError))
+	if err := deadletter.CheckPolicy(o.OnError, o.DeadLetterPath); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Watermark.Column != "" {
 		if err := o.Watermark.Validate(o.schema()); err != nil {
@@ -297,25 +295,7 @@ func (o Options) Validate() error {
 	return nil
 }
 
-func arrowType(t Type) (arrow.DataType, error) {
-	switch t {
-	case Int64:
-		return arrow.PrimitiveTypes.Int64, nil
-	case Int32:
-		return arrow.PrimitiveTypes.Int32, nil
-	case Float64:
-		return arrow.PrimitiveTypes.Float64, nil
-	case String:
-		return arrow.BinaryTypes.String, nil
-	case Bool:
-		return arrow.FixedWidthTypes.Boolean, nil
-	case Timestamp:
-		return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, nil
-	case Binary:
-		return arrow.BinaryTypes.Binary, nil
-	}
-	return nil, fmt.Errorf("unknown type %q (want int64, int32, float64, string, bool, timestamp or binary)", t)
-}
+func arrowType(t Type) (arrow.DataType, error) { return coerce.ArrowType(t) }
 
 func metaType(name string) (arrow.DataType, error) {
 	switch name {

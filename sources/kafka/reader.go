@@ -104,7 +104,7 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 		}
 	}
 	if s.dl != nil {
-		if err := s.dl.open(); err != nil {
+		if err := s.dl.Open(); err != nil {
 			return nil, err
 		}
 		r.dlOpen = true
@@ -522,7 +522,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				case OnErrorSkip:
 					r.s.stats.skipped.Add(1)
 				case OnErrorDeadLetter:
-					if werr := r.s.dl.write(p.Topic, p.ID, m.offset, err.Error(), m.value); werr != nil {
+					if werr := writeDeadLetter(r.s.dl, p.Topic, p.ID, m.offset, err.Error(), m.value); werr != nil {
 						r.stopTimer(timeout)
 						return r.failAfter(werr, rows)
 					}
@@ -660,7 +660,7 @@ func (r *Reader) positions() map[string]map[int]int64 {
 // durable.
 func (r *Reader) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	if r.dlOpen {
-		if err := r.s.dl.sync(); err != nil {
+		if err := r.s.dl.Sync(); err != nil {
 			return arrowexec.SubtaskSnapshot{}, err
 		}
 	}
@@ -719,7 +719,7 @@ func (r *Reader) Close() error {
 	r.s.readerClosed()
 	var err error
 	if r.dlOpen {
-		err = r.s.dl.close()
+		err = r.s.dl.Close()
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/deadletter"
 )
 
 // MessageError is a message the source could not decode. Under OnErrorFail
@@ -71,7 +72,7 @@ type Source struct {
 	client *kafkago.Client
 	tr     *kafkago.Transport
 	stats  stats
-	dl     *deadLetter
+	dl     *deadletter.File
 	status []*partStatus // per partition, as parts
 
 	mu      sync.Mutex
@@ -93,7 +94,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	s.tr = &kafkago.Transport{DialTimeout: o.ConnectTimeout, ClientID: "riffle", MetadataTTL: 10 * time.Second}
 	s.client = &kafkago.Client{Addr: kafkago.TCP(o.Brokers...), Timeout: o.ConnectTimeout, Transport: s.tr}
 	if o.OnError == OnErrorDeadLetter {
-		s.dl = &deadLetter{path: o.DeadLetterPath}
+		s.dl = deadletter.New(o.DeadLetterPath, "kafka")
 	}
 
 	var md *kafkago.MetadataResponse

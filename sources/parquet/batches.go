@@ -2,52 +2,17 @@ package parquet
 
 import (
 	"context"
-	"io"
 	"iter"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/sources"
 )
 
 // Batches reads every row of the source in order, outside any graph, as
-// borrowed batches: each is released after the loop body returns it, so a
-// consumer that keeps one must Retain it. limit > 0 stops after that many
-// rows (the last batch is sliced). It serves tools that replay files (riffle
-// produce, the quickstart) and tests.
+// borrowed batches (see sources.Batches: a consumer that keeps one must
+// Retain it; limit > 0 stops after that many rows).
 func (s *Source) Batches(ctx context.Context, mem memory.Allocator, limit int64) iter.Seq2[arrow.RecordBatch, error] {
-	return func(yield func(arrow.RecordBatch, error) bool) {
-		if mem == nil {
-			mem = memory.DefaultAllocator
-		}
-		r, err := s.Open(ctx, &arrowexec.Task{Node: "batches", Parallelism: 1, MaxParallelism: 1, Mem: mem, Metrics: &arrowexec.TaskMetrics{}})
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer r.Close()
-		var rows int64
-		for limit <= 0 || rows < limit {
-			b, err := r.Next(ctx)
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if limit > 0 && rows+b.NumRows() > limit {
-				cut := b.NewSlice(0, limit-rows)
-				b.Release()
-				b = cut
-			}
-			rows += b.NumRows()
-			ok := yield(b, nil)
-			b.Release()
-			if !ok {
-				return
-			}
-		}
-	}
+	return sources.Batches(ctx, s, mem, limit)
 }

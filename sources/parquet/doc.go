@@ -4,7 +4,8 @@
 //
 // # Inputs and schema
 //
-// Options.Paths holds files, globs and directories. Directories are walked
+// Options.Paths holds files, globs and directories, resolved by
+// internal/filelist (shared with the CSV and JSONL sources). Directories are walked
 // recursively and keep files ending in ".parquet"; directory walks and globs
 // skip every file or directory whose name starts with '.' or '_' (_SUCCESS,
 // _temporary, .crc, ...). A glob keeps the other files it matches whatever

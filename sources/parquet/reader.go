@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/filelist"
 )
 
 // workItem is a row group assigned to a subtask, with the rows of it already
@@ -23,40 +24,20 @@ type workItem struct {
 	rows  int64 // rows in the row group
 }
 
-// split assigns items to p subtasks, balancing the rows left to read: the
-// largest item goes to the least loaded subtask (ties: lower item, lower
-// subtask), so the result depends only on the items and p. Each subtask reads
-// its items in (file, row group) order.
+// split assigns items to p subtasks, balancing the rows left to read
+// (filelist.Assign: largest first to the least loaded subtask), so the
+// result depends only on the items and p. Each subtask reads its items in
+// (file, row group) order; items must come in that order.
 func split(items []workItem, p int) [][]workItem {
-	order := make([]int, len(items))
-	for i := range order {
-		order[i] = i
+	loads := make([]int64, len(items))
+	for i, it := range items {
+		loads[i] = it.rows - it.skip
 	}
-	left := func(i int) int64 { return items[i].rows - items[i].skip }
-	slices.SortStableFunc(order, func(a, b int) int {
-		la, lb := left(a), left(b)
-		switch {
-		case la > lb:
-			return -1
-		case la < lb:
-			return 1
-		}
-		return items[a].group - items[b].group
-	})
 	out := make([][]workItem, p)
-	load := make([]int64, p)
-	for _, i := range order {
-		best := 0
-		for j := 1; j < p; j++ {
-			if load[j] < load[best] {
-				best = j
-			}
+	for j, idx := range filelist.Assign(loads, p) {
+		for _, i := range idx {
+			out[j] = append(out[j], items[i])
 		}
-		out[best] = append(out[best], items[i])
-		load[best] += left(i)
-	}
-	for _, s := range out {
-		slices.SortFunc(s, func(a, b workItem) int { return a.group - b.group })
 	}
 	return out
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/filelist"
 )
 
 // DefaultBatchSize is the number of rows per batch when Options.BatchSize is 0.
@@ -465,85 +463,10 @@ func fieldDesc(f arrow.Field) string {
 }
 
 // resolvePaths expands files, globs and directories into a sorted,
-// deduplicated list of files.
+// deduplicated list of files (internal/filelist: directories keep
+// *.parquet).
 func resolvePaths(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		if strings.ContainsAny(p, "*?[") {
-			matches, err := filepath.Glob(p)
-			if err != nil {
-				return nil, fmt.Errorf("parquet: bad glob %q: %v", p, err)
-			}
-			if len(matches) == 0 {
-				return nil, fmt.Errorf("parquet: no files match %q", p)
-			}
-			for _, m := range matches {
-				if skipName(filepath.Base(m)) {
-					continue
-				}
-				st, err := os.Stat(m)
-				if err != nil {
-					return nil, fileErr(m, err)
-				}
-				if st.IsDir() {
-					files, err := walkDir(m)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, files...)
-				} else {
-					out = append(out, m)
-				}
-			}
-			continue
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fileErr(p, err)
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		files, err := walkDir(p)
-		if err != nil {
-			return nil, err
-		}
-		if len(files) == 0 {
-			return nil, fmt.Errorf("parquet: no .parquet files in directory %s", p)
-		}
-		out = append(out, files...)
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if len(out) == 0 {
-		return nil, fmt.Errorf("parquet: no files in %q", paths)
-	}
-	return out, nil
-}
-
-func skipName(name string) bool {
-	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
-}
-
-func walkDir(root string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fileErr(p, err)
-		}
-		if p != root && skipName(d.Name()) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
-			out = append(out, p)
-		}
-		return nil
-	})
-	return out, err
+	return filelist.Resolve(paths, filelist.Options{Prefix: "parquet", Extensions: []string{".parquet"}, FileErr: fileErr})
 }
 
 // compiledFilter is a StringFilter resolved against the files.

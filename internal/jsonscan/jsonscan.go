@@ -1,77 +1,65 @@
-package kafka
-
-import (
-	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
-)
-
-// This file is a hand-written scanner for one flat JSON object per message.
+// Package jsonscan is a hand-written scanner for one flat JSON object (a
+// Kafka message, a JSONL line), shared by the Kafka source and the JSONL
+// file source.
+//
 // It validates the whole input with encoding/json's grammar (nested values
 // of unknown keys are validated and skipped) and hands out each key/value
 // pair without allocating: string contents point into the input when they
 // have no escapes, or into a scratch buffer that grows per message and is
 // reused for the next one. Invalid UTF-8 in strings is replaced by U+FFFD,
 // as encoding/json does.
+package jsonscan
 
-type valKind uint8
+import (
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
 
-const (
-	kindNull valKind = iota
-	kindFalse
-	kindTrue
-	kindNumber
-	kindString
-	kindObject
-	kindArray
+	"github.com/riffle-dev/riffle/internal/coerce"
 )
-
-func (k valKind) String() string {
-	return [...]string{"null", "false", "true", "number", "string", "object", "array"}[k]
-}
 
 // maxDepth bounds nesting, like encoding/json.
 const maxDepth = 10000
 
-// scanner iterates over the members of one JSON object.
-type scanner struct {
+// Scanner iterates over the members of one JSON object.
+type Scanner struct {
 	data []byte
 	pos  int
-	buf  []byte // unescaped strings of the current message; reset per message
-	err  error
+	Buf  []byte // unescaped strings of the current message; reset per message
+	Err  error
 	done bool
 
-	key   []byte
-	kind  valKind
-	val   []byte // number literal, string content, or raw object/array text
-	isInt bool   // number without fraction or exponent
-	// Where val lives, for callers that keep positions instead of slices:
-	// at data[valOff:] or, when valInBuf, at buf[valOff:]. buf never moves
+	Key   []byte
+	Kind  coerce.Kind
+	Val   []byte // number literal, string content, or raw object/array text
+	IsInt bool   // number without fraction or exponent
+	// Where Val lives, for callers that keep positions instead of slices:
+	// at data[ValOff:] or, when ValInBuf, at Buf[ValOff:]. Buf never moves
 	// within one message (see slowStr), so positions stay valid.
-	valInBuf bool
-	valOff   int
+	ValInBuf bool
+	ValOff   int
 }
 
-func (s *scanner) fail(format string, args ...any) bool {
-	if s.err == nil {
-		s.err = fmt.Errorf("invalid JSON at byte %d: %s", s.pos, fmt.Sprintf(format, args...))
+func (s *Scanner) fail(format string, args ...any) bool {
+	if s.Err == nil {
+		s.Err = fmt.Errorf("invalid JSON at byte %d: %s", s.pos, fmt.Sprintf(format, args...))
 	}
 	s.done = true
 	return false
 }
 
-// reset starts scanning data, which must hold one JSON object.
-func (s *scanner) reset(data []byte) error {
-	s.data, s.pos, s.err, s.done = data, 0, nil, false
-	s.buf = s.buf[:0]
+// Reset starts scanning data, which must hold one JSON object.
+func (s *Scanner) Reset(data []byte) error {
+	s.data, s.pos, s.Err, s.done = data, 0, nil, false
+	s.Buf = s.Buf[:0]
 	s.ws()
 	if s.pos >= len(s.data) {
 		s.fail("empty message")
-		return s.err
+		return s.Err
 	}
 	if s.data[s.pos] != '{' {
 		s.fail("message is not a JSON object")
-		return s.err
+		return s.Err
 	}
 	s.pos++
 	s.ws()
@@ -79,10 +67,10 @@ func (s *scanner) reset(data []byte) error {
 		s.pos++
 		s.end()
 	}
-	return s.err
+	return s.Err
 }
 
-func (s *scanner) ws() {
+func (s *Scanner) ws() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -94,7 +82,7 @@ func (s *scanner) ws() {
 }
 
 // end checks that only whitespace follows the object.
-func (s *scanner) end() {
+func (s *Scanner) end() {
 	s.ws()
 	if s.pos != len(s.data) {
 		s.fail("data after the object")
@@ -103,9 +91,9 @@ func (s *scanner) end() {
 	s.done = true
 }
 
-// next advances to the next member. It returns false at the end of the
-// object or on an error (s.err).
-func (s *scanner) next() bool {
+// Next advances to the next member. It returns false at the end of the
+// object or on an error (s.Err).
+func (s *Scanner) Next() bool {
 	if s.done {
 		return false
 	}
@@ -116,7 +104,7 @@ func (s *scanner) next() bool {
 	if !ok {
 		return false
 	}
-	s.key = k
+	s.Key = k
 	s.ws()
 	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
 		return s.fail("want ':' after object key")
@@ -137,7 +125,7 @@ func (s *scanner) next() bool {
 	case '}':
 		s.pos++
 		s.end()
-		return s.err == nil
+		return s.Err == nil
 	default:
 		return s.fail("want ',' or '}' after object value")
 	}
@@ -145,35 +133,35 @@ func (s *scanner) next() bool {
 }
 
 // value scans one value into kind/val.
-func (s *scanner) value() bool {
+func (s *Scanner) value() bool {
 	if s.pos >= len(s.data) {
 		return s.fail("unexpected end of input")
 	}
 	switch c := s.data[s.pos]; {
 	case c == '"':
 		v, ok := s.str()
-		s.kind, s.val = kindString, v
+		s.Kind, s.Val = coerce.Str, v
 		return ok
 	case c == '-' || (c >= '0' && c <= '9'):
-		s.kind = kindNumber
+		s.Kind = coerce.Number
 		return s.number()
 	case c == 't':
-		s.kind, s.val = kindTrue, nil
+		s.Kind, s.Val = coerce.True, nil
 		return s.lit("true")
 	case c == 'f':
-		s.kind, s.val = kindFalse, nil
+		s.Kind, s.Val = coerce.False, nil
 		return s.lit("false")
 	case c == 'n':
-		s.kind, s.val = kindNull, nil
+		s.Kind, s.Val = coerce.Null, nil
 		return s.lit("null")
 	case c == '{' || c == '[':
 		start := s.pos
 		if !s.skip(0) {
 			return false
 		}
-		s.kind, s.val = kindArray, s.data[start:s.pos]
+		s.Kind, s.Val = coerce.Array, s.data[start:s.pos]
 		if c == '{' {
-			s.kind = kindObject
+			s.Kind = coerce.Object
 		}
 		return true
 	default:
@@ -181,7 +169,7 @@ func (s *scanner) value() bool {
 	}
 }
 
-func (s *scanner) lit(w string) bool {
+func (s *Scanner) lit(w string) bool {
 	if len(s.data)-s.pos < len(w) || string(s.data[s.pos:s.pos+len(w)]) != w {
 		return s.fail("invalid literal")
 	}
@@ -191,7 +179,7 @@ func (s *scanner) lit(w string) bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func (s *scanner) number() bool {
+func (s *Scanner) number() bool {
 	start := s.pos
 	d := s.data
 	if d[s.pos] == '-' {
@@ -207,9 +195,9 @@ func (s *scanner) number() bool {
 			s.pos++
 		}
 	}
-	s.isInt = true
+	s.IsInt = true
 	if s.pos < len(d) && d[s.pos] == '.' {
-		s.isInt = false
+		s.IsInt = false
 		s.pos++
 		if s.pos >= len(d) || !isDigit(d[s.pos]) {
 			return s.fail("invalid number")
@@ -219,7 +207,7 @@ func (s *scanner) number() bool {
 		}
 	}
 	if s.pos < len(d) && (d[s.pos] == 'e' || d[s.pos] == 'E') {
-		s.isInt = false
+		s.IsInt = false
 		s.pos++
 		if s.pos < len(d) && (d[s.pos] == '+' || d[s.pos] == '-') {
 			s.pos++
@@ -231,13 +219,13 @@ func (s *scanner) number() bool {
 			s.pos++
 		}
 	}
-	s.val = d[start:s.pos]
-	s.valInBuf, s.valOff = false, start
+	s.Val = d[start:s.pos]
+	s.ValInBuf, s.ValOff = false, start
 	return true
 }
 
 // str scans a string starting at the opening quote and returns its content.
-func (s *scanner) str() ([]byte, bool) {
+func (s *Scanner) str() ([]byte, bool) {
 	d := s.data
 	s.pos++ // opening quote
 	start := s.pos
@@ -251,7 +239,7 @@ func (s *scanner) str() ([]byte, bool) {
 			if !ascii && !utf8.Valid(v) {
 				return s.slowStr(start, s.pos-1)
 			}
-			s.valInBuf, s.valOff = false, start
+			s.ValInBuf, s.ValOff = false, start
 			return v, true
 		case c == '\\':
 			end, ok := s.findEnd(s.pos)
@@ -272,7 +260,7 @@ func (s *scanner) str() ([]byte, bool) {
 
 // findEnd returns the index of the closing quote of a string with escapes,
 // validating the escapes on the way.
-func (s *scanner) findEnd(i int) (int, bool) {
+func (s *Scanner) findEnd(i int) (int, bool) {
 	d := s.data
 	for i < len(d) {
 		switch c := d[i]; {
@@ -330,34 +318,34 @@ func hex4(b []byte) rune {
 }
 
 // slowStr decodes the validated string content d[start:end] (escapes,
-// invalid UTF-8) into s.buf, with encoding/json's rules, and moves past the
+// invalid UTF-8) into s.Buf, with encoding/json's rules, and moves past the
 // closing quote.
-func (s *scanner) slowStr(start, end int) ([]byte, bool) {
+func (s *Scanner) slowStr(start, end int) ([]byte, bool) {
 	d := s.data[start:end]
-	if len(s.buf) == 0 && cap(s.buf) < 3*len(s.data) {
+	if len(s.Buf) == 0 && cap(s.Buf) < 3*len(s.data) {
 		// Decoded strings never take more than 3x their encoded size
 		// (one invalid byte becomes a 3-byte U+FFFD), so sizing buf once
 		// per message keeps earlier positions into it valid.
-		s.buf = make([]byte, 0, 3*len(s.data))
+		s.Buf = make([]byte, 0, 3*len(s.data))
 	}
-	o := len(s.buf)
+	o := len(s.Buf)
 	for i := 0; i < len(d); {
 		c := d[i]
 		switch {
 		case c == '\\':
 			switch d[i+1] {
 			case '"', '\\', '/':
-				s.buf = append(s.buf, d[i+1])
+				s.Buf = append(s.Buf, d[i+1])
 			case 'b':
-				s.buf = append(s.buf, '\b')
+				s.Buf = append(s.Buf, '\b')
 			case 'f':
-				s.buf = append(s.buf, '\f')
+				s.Buf = append(s.Buf, '\f')
 			case 'n':
-				s.buf = append(s.buf, '\n')
+				s.Buf = append(s.Buf, '\n')
 			case 'r':
-				s.buf = append(s.buf, '\r')
+				s.Buf = append(s.Buf, '\r')
 			case 't':
-				s.buf = append(s.buf, '\t')
+				s.Buf = append(s.Buf, '\t')
 			case 'u':
 				r := hex4(d[i+2:])
 				i += 6
@@ -365,37 +353,37 @@ func (s *scanner) slowStr(start, end int) ([]byte, bool) {
 					if i+6 <= len(d) && d[i] == '\\' && d[i+1] == 'u' {
 						r2 := hex4(d[i+2:])
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							s.buf = utf8.AppendRune(s.buf, dec)
+							s.Buf = utf8.AppendRune(s.Buf, dec)
 							i += 6
 							continue
 						}
 					}
 					r = utf8.RuneError
 				}
-				s.buf = utf8.AppendRune(s.buf, r)
+				s.Buf = utf8.AppendRune(s.Buf, r)
 				continue
 			}
 			i += 2
 		case c < utf8.RuneSelf:
-			s.buf = append(s.buf, c)
+			s.Buf = append(s.Buf, c)
 			i++
 		default:
 			r, size := utf8.DecodeRune(d[i:])
 			if r == utf8.RuneError && size == 1 {
-				s.buf = utf8.AppendRune(s.buf, utf8.RuneError)
+				s.Buf = utf8.AppendRune(s.Buf, utf8.RuneError)
 			} else {
-				s.buf = append(s.buf, d[i:i+size]...)
+				s.Buf = append(s.Buf, d[i:i+size]...)
 			}
 			i += size
 		}
 	}
 	s.pos = end + 1
-	s.valInBuf, s.valOff = true, o
-	return s.buf[o:], true
+	s.ValInBuf, s.ValOff = true, o
+	return s.Buf[o:], true
 }
 
 // skip validates and moves past one object or array.
-func (s *scanner) skip(depth int) bool {
+func (s *Scanner) skip(depth int) bool {
 	if depth >= maxDepth {
 		return s.fail("nested too deeply")
 	}
@@ -460,7 +448,7 @@ func (s *scanner) skip(depth int) bool {
 }
 
 // skipStr validates a string without decoding it.
-func (s *scanner) skipStr() (int, bool) {
+func (s *Scanner) skipStr() (int, bool) {
 	end, ok := s.findEnd(s.pos + 1)
 	if !ok {
 		return 0, false
