@@ -119,6 +119,36 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCE
 				t.Fatalf("recommend: exit %d\n%s%s", code, stdout, errOut)
 			}
 		},
+		"movielens-recs.yaml": func(t *testing.T) {
+			shared := sharedBesideRepo(t)
+			if shared == "" {
+				t.Skip("no shared/data/ml-latest-small/ratings.csv beside the repository or above it")
+			}
+			// A project root whose parent holds shared/, as the header
+			// comment assumes, so the job file runs as is.
+			root := filepath.Join(t.TempDir(), "riffle")
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(shared, filepath.Join(root, "..", "shared")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(exdir, filepath.Join(root, "examples")); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(root)
+			if code, _, errOut := runCLI(t, "backfill", "--progress", "never", "examples/movielens-recs.yaml"); code != exitOK {
+				t.Fatalf("backfill: exit %d\n%s", code, errOut)
+			}
+			checkTopK(t, "read_csv('../shared/data/ml-latest-small/ratings.csv')", "userId", "movieId", "out/movielens-recs/top10", 10)
+			// The export riffle recommend answers from holds the same lists.
+			q := `CREATE VIEW s AS SELECT user_id, item_id, rank, score FROM read_parquet('out/movielens-recs/top10/*.parquet');
+CREATE VIEW x AS SELECT user_id, item_id, rank, score FROM read_parquet('out/movielens-recs/model/v000001/recommendations/*.parquet');
+SELECT (SELECT count(*) FROM (SELECT * FROM s EXCEPT ALL SELECT * FROM x)), (SELECT count(*) FROM (SELECT * FROM x EXCEPT ALL SELECT * FROM s))`
+			if res := oracle.DuckDBStrings(t, q); fmt.Sprint(res) != "[[0 0]]" {
+				t.Fatalf("rows only in the sink's output, only in the export = %v", res)
+			}
+		},
 	}
 	entries, err := examples.Jobs.ReadDir(".")
 	if err != nil {
@@ -208,5 +238,50 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM want),
 	res := oracle.DuckDB(t, q).Strings()[0]
 	if res[0] != res[1] || res[2] != "0" || res[3] != "0" {
 		t.Fatalf("%s: rows got, want, extra, missing = %v", out, res)
+	}
+}
+
+// sharedBesideRepo returns the shared/ directory holding
+// data/ml-latest-small/ratings.csv beside the repository or up to two
+// levels above it (a worktree under work/wt/ sees work/shared), or "".
+func sharedBesideRepo(t *testing.T) string {
+	t.Helper()
+	root, err := oracle.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, up := range []string{"..", "../..", "../../.."} {
+		dir, err := filepath.Abs(filepath.Join(root, up, "shared"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "ml-latest-small", "ratings.csv")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+// checkTopK checks top-K lists (Parquet files under dir) against their
+// interaction input (a DuckDB table expression with user and item
+// columns): the columns are exactly user_id, item_id, rank, score; every
+// user of the input has k rows ranked 1..k with scores not increasing by
+// rank; every item is an item of the input and none is one the user has.
+func checkTopK(t *testing.T, input, user, item, dir string, k int) {
+	t.Helper()
+	recs := fmt.Sprintf("read_parquet('%s/*.parquet')", dir)
+	if cols := oracle.DuckDBStrings(t, "SELECT string_agg(column_name, ',' ORDER BY column_index) FROM (SELECT column_name, row_number() OVER () AS column_index FROM (DESCRIBE SELECT * FROM "+recs+"))"); cols[0][0] != "user_id,item_id,rank,score" {
+		t.Fatalf("columns %v, want user_id,item_id,rank,score", cols)
+	}
+	q := fmt.Sprintf(`CREATE VIEW i AS SELECT DISTINCT %[2]s AS user_id, %[3]s AS item_id FROM %[1]s;
+CREATE VIEW r AS SELECT * FROM %[4]s;
+SELECT (SELECT count(DISTINCT user_id) FROM i) - (SELECT count(DISTINCT user_id) FROM r),
+  (SELECT count(*) FROM (SELECT user_id FROM r GROUP BY user_id HAVING count(*) != %[5]d OR count(DISTINCT rank) != %[5]d OR min(rank) != 1 OR max(rank) != %[5]d OR count(DISTINCT item_id) != %[5]d)),
+  (SELECT count(*) FROM r JOIN i USING (user_id, item_id)),
+  (SELECT count(*) FROM r WHERE item_id NOT IN (SELECT item_id FROM i) OR user_id NOT IN (SELECT user_id FROM i)),
+  (SELECT count(*) FROM (SELECT score < lead(score) OVER (PARTITION BY user_id ORDER BY rank) AS up FROM r) WHERE up),
+  (SELECT count(*) FROM r WHERE NOT isfinite(score))`, input, user, item, recs, k)
+	if res := oracle.DuckDBStrings(t, q); fmt.Sprint(res) != "[[0 0 0 0 0 0]]" {
+		t.Fatalf("%s: users missing, users without %d rows ranked 1..%[2]d, rated items recommended, unknown ids, scores rising with rank, non-finite scores = %v", dir, k, res)
 	}
 }
