@@ -156,31 +156,12 @@ and reports the best setting's test figures.`)
 	rep := evalReport{Input: path, Rows: d.Len(), Users: d.UserIDs.Len(), Items: d.ItemIDs.Len(), Columns: cols,
 		TestPercent: *testPct, Model: eval.ParamsOf(cfg)}
 	for _, p := range protos {
-		s, err := eval.NewSplit(d, p, *testPct)
+		trainers := []eval.Trainer{eval.IALS{Config: cfg}, eval.Popularity{}, eval.Random{Seed: uint64(*seed)}}
+		pr, s, err := evalProtocol(ctx, e, d, p, *testPct, trainers, ks, *threads)
 		if err != nil {
 			return err
 		}
-		pr := protocolReport{Protocol: p, Split: s.Stats}
-		if s.Stats.EvalUsers == 0 {
-			e.log.Warn("no user to evaluate", "protocol", p, "test_rows", s.Stats.TestRows)
-			rep.Protocols = append(rep.Protocols, pr)
-			continue
-		}
-		trainers := []eval.Trainer{eval.IALS{Config: cfg}, eval.Popularity{}, eval.Random{Seed: uint64(*seed)}}
-		for _, tr := range trainers {
-			t0 := time.Now()
-			m, err := tr.Fit(ctx, s.Train)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %w", p, tr.Name(), err)
-			}
-			res, err := eval.Evaluate(ctx, s, m, tr.Name(), ks, *threads)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			e.log.Info("evaluated", "protocol", p, "model", tr.Name(), "users", res.Users, "elapsed", time.Since(t0).Round(time.Millisecond))
-			pr.Results = append(pr.Results, res)
-		}
-		if *tune {
+		if *tune && s.Stats.EvalUsers > 0 {
 			tr, err := eval.Tune(ctx, d, s, *testPct, grid, eval.IALSTrainer(cfg), ks, *threads, func(t eval.Trial) {
 				e.log.Info("tune", "protocol", p, "params", t.Params.String(), "validation_ndcg", t.Score)
 			})
@@ -200,6 +181,34 @@ and reports the best setting's test figures.`)
 		}
 	}
 	return nil
+}
+
+// evalProtocol splits d by protocol p and evaluates each trainer's model
+// on the split (no result when the split has no user to evaluate).
+func evalProtocol(ctx context.Context, e *env, d *eval.Dataset, p eval.Protocol, testPct int, trainers []eval.Trainer, ks []int, threads int) (protocolReport, *eval.Split, error) {
+	s, err := eval.NewSplit(d, p, testPct)
+	if err != nil {
+		return protocolReport{}, nil, err
+	}
+	pr := protocolReport{Protocol: p, Split: s.Stats}
+	if s.Stats.EvalUsers == 0 {
+		e.log.Warn("no user to evaluate", "protocol", p, "test_rows", s.Stats.TestRows)
+		return pr, s, nil
+	}
+	for _, tr := range trainers {
+		t0 := time.Now()
+		m, err := tr.Fit(ctx, s.Train)
+		if err != nil {
+			return pr, s, fmt.Errorf("%s: %s: %w", p, tr.Name(), err)
+		}
+		res, err := eval.Evaluate(ctx, s, m, tr.Name(), ks, threads)
+		if err != nil {
+			return pr, s, fmt.Errorf("%s: %w", p, err)
+		}
+		e.log.Info("evaluated", "protocol", p, "model", tr.Name(), "users", res.Users, "elapsed", time.Since(t0).Round(time.Millisecond))
+		pr.Results = append(pr.Results, res)
+	}
+	return pr, s, nil
 }
 
 func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }

@@ -140,7 +140,11 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCE
 			if code, _, errOut := runCLI(t, "backfill", "--progress", "never", "examples/movielens-recs.yaml"); code != exitOK {
 				t.Fatalf("backfill: exit %d\n%s", code, errOut)
 			}
-			checkTopK(t, "read_csv('../shared/data/ml-latest-small/ratings.csv')", "userId", "movieId", "out/movielens-recs/top10", 10)
+			top10 := "read_parquet('out/movielens-recs/top10/*.parquet')"
+			if cols := oracle.DuckDBStrings(t, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+top10+")"); fmt.Sprint(cols) != "[[user_id] [item_id] [rank] [score]]" {
+				t.Fatalf("columns %v, want user_id, item_id, rank, score", cols)
+			}
+			checkTopK(t, "read_csv('../shared/data/ml-latest-small/ratings.csv')", "userId", "movieId", top10, 10)
 			// The export riffle recommend answers from holds the same lists.
 			q := `CREATE VIEW s AS SELECT user_id, item_id, rank, score FROM read_parquet('out/movielens-recs/top10/*.parquet');
 CREATE VIEW x AS SELECT user_id, item_id, rank, score FROM read_parquet('out/movielens-recs/model/v000001/recommendations/*.parquet');
@@ -262,19 +266,15 @@ func sharedBesideRepo(t *testing.T) string {
 	return ""
 }
 
-// checkTopK checks top-K lists (Parquet files under dir) against their
-// interaction input (a DuckDB table expression with user and item
-// columns): the columns are exactly user_id, item_id, rank, score; every
-// user of the input has k rows ranked 1..k with scores not increasing by
-// rank; every item is an item of the input and none is one the user has.
-func checkTopK(t *testing.T, input, user, item, dir string, k int) {
+// checkTopK checks top-K lists (a DuckDB table expression with columns
+// user_id, item_id, rank, score) against their interaction input (one
+// with user and item columns): every user of the input has k rows ranked
+// 1..k with distinct items and scores finite and not increasing by rank;
+// every id is one of the input and no item is one the user has.
+func checkTopK(t *testing.T, input, user, item, recs string, k int) {
 	t.Helper()
-	recs := fmt.Sprintf("read_parquet('%s/*.parquet')", dir)
-	if cols := oracle.DuckDBStrings(t, "SELECT string_agg(column_name, ',' ORDER BY column_index) FROM (SELECT column_name, row_number() OVER () AS column_index FROM (DESCRIBE SELECT * FROM "+recs+"))"); cols[0][0] != "user_id,item_id,rank,score" {
-		t.Fatalf("columns %v, want user_id,item_id,rank,score", cols)
-	}
 	q := fmt.Sprintf(`CREATE VIEW i AS SELECT DISTINCT %[2]s AS user_id, %[3]s AS item_id FROM %[1]s;
-CREATE VIEW r AS SELECT * FROM %[4]s;
+CREATE VIEW r AS SELECT user_id, item_id, rank, score FROM %[4]s;
 SELECT (SELECT count(DISTINCT user_id) FROM i) - (SELECT count(DISTINCT user_id) FROM r),
   (SELECT count(*) FROM (SELECT user_id FROM r GROUP BY user_id HAVING count(*) != %[5]d OR count(DISTINCT rank) != %[5]d OR min(rank) != 1 OR max(rank) != %[5]d OR count(DISTINCT item_id) != %[5]d)),
   (SELECT count(*) FROM r JOIN i USING (user_id, item_id)),
@@ -282,6 +282,6 @@ SELECT (SELECT count(DISTINCT user_id) FROM i) - (SELECT count(DISTINCT user_id)
   (SELECT count(*) FROM (SELECT score < lead(score) OVER (PARTITION BY user_id ORDER BY rank) AS up FROM r) WHERE up),
   (SELECT count(*) FROM r WHERE NOT isfinite(score))`, input, user, item, recs, k)
 	if res := oracle.DuckDBStrings(t, q); fmt.Sprint(res) != "[[0 0 0 0 0 0]]" {
-		t.Fatalf("%s: users missing, users without %d rows ranked 1..%[2]d, rated items recommended, unknown ids, scores rising with rank, non-finite scores = %v", dir, k, res)
+		t.Fatalf("%s: users missing, users without %d rows ranked 1..%[2]d, rated items recommended, unknown ids, scores rising with rank, non-finite scores = %v", recs, k, res)
 	}
 }

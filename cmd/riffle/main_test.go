@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,7 +98,11 @@ func TestBackfillCorruptInput(t *testing.T) {
 // job continuously over an embedded broker fed the same events): the batch
 // and the stream results must be identical. Its summary counts the events
 // scanned and those the filter pushed into the scan kept (DuckDB), it
-// serves metrics with --metrics-addr, and its hint shows the SQL.
+// serves metrics with --metrics-addr, and its hint shows the SQL. Its
+// recommender part exports top-10 lists that hold for every user of the
+// events (DuckDB), prints those of the three most active users (DuckDB)
+// as riffle recommend answers them from the export's factors, and prints
+// an evaluation table that the riffle eval command it prints reproduces.
 func TestQuickstart(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := runCLI(t, "quickstart", "--dir", dir, "--rows", "30000", "--stream-rows", "30000", "--progress", "never",
@@ -131,6 +136,83 @@ SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM s),
 	res := oracle.DuckDB(t, q).Strings()
 	if res[0][0] != res[0][1] || res[0][2] != "0" || res[0][3] != "0" || res[0][0] == "0" {
 		t.Fatalf("batch rows, stream rows, only in batch, only in stream = %v", res[0])
+	}
+	checkQuickstartRecs(t, dir, out)
+}
+
+// checkQuickstartRecs checks the recommender part of the quickstart's
+// output out (run with --dir dir).
+func checkQuickstartRecs(t *testing.T, dir, out string) {
+	t.Helper()
+	events := fmt.Sprintf("read_parquet('%s/events.parquet')", dir)
+	checkTopK(t, events, "user_id", "item_id", fmt.Sprintf("read_parquet('%s/recs/v000001/recommendations/*.parquet')", dir), 10)
+	// The three users shown: the most active ones, as riffle recommend
+	// answers them (it scores the exported factors; the quickstart shows
+	// the exported lists).
+	_, shown, ok := strings.Cut(out, "The three most active users' recommendations")
+	if !ok {
+		t.Fatalf("no recommendations shown:\n%s", out)
+	}
+	shown = shown[strings.Index(shown, "\n")+1:]
+	shown = shown[:strings.Index(shown, "\n\n")+1]
+	var users []string
+	for _, line := range strings.Split(shown, "\n") {
+		if u, ok := strings.CutPrefix(line, "user "); ok {
+			users = append(users, strings.Fields(u)[0])
+		}
+	}
+	want := oracle.DuckDBStrings(t, "SELECT user_id FROM "+events+" GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 3")
+	if fmt.Sprint(users) != fmt.Sprint([]string{want[0][0], want[1][0], want[2][0]}) {
+		t.Fatalf("users shown %v, the most active are %v", users, want)
+	}
+	args := []string{"recommend", "--from", filepath.Join(dir, "recs")}
+	for _, u := range users {
+		args = append(args, "--user", u)
+	}
+	code, answered, errOut := runCLI(t, args...)
+	if code != exitOK || answered != shown {
+		t.Fatalf("riffle recommend: exit %d\n%s\nthe quickstart showed\n%s%s", code, answered, shown, errOut)
+	}
+	// The evaluation table: riffle eval, run as printed, gives the same
+	// rows for the model and popularity.
+	_, table, ok := strings.Cut(out, "evaluated against popularity")
+	if !ok {
+		t.Fatalf("no evaluation table:\n%s", out)
+	}
+	_, cmd, ok := strings.Cut(table, "(riffle ")
+	if !ok {
+		t.Fatalf("no riffle eval command:\n%s", table)
+	}
+	cmd, _, _ = strings.Cut(cmd, "\n")
+	var evalArgs []string
+	for _, tok := range regexp.MustCompile(`"(?:[^"\\]|\\.)*"|\S+`).FindAllString(cmd, -1) {
+		if strings.HasPrefix(tok, `"`) {
+			var err error
+			if tok, err = strconv.Unquote(tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evalArgs = append(evalArgs, tok)
+	}
+	code, evalOut, errOut := runCLI(t, evalArgs...)
+	if code != exitOK {
+		t.Fatalf("%q: exit %d\n%s", evalArgs, code, errOut)
+	}
+	evalRows := map[string]bool{}
+	for _, line := range strings.Split(evalOut, "\n") {
+		evalRows[strings.Join(strings.Fields(line), " ")] = true
+	}
+	rows := 0
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) == 7 && (f[0] == "ials" || f[0] == "popularity") && f[1] == "10" {
+			rows++
+			if !evalRows[strings.Join(f, " ")] {
+				t.Errorf("riffle eval lacks the quickstart's row %q:\n%s", line, evalOut)
+			}
+		}
+	}
+	if rows != 2 {
+		t.Fatalf("%d rows for ials and popularity at K=10 in the quickstart's table:\n%s", rows, table)
 	}
 }
 

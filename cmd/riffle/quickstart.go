@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
+	"github.com/riffle-dev/riffle/ml"
+	"github.com/riffle-dev/riffle/ml/eval"
 	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 )
@@ -27,9 +31,13 @@ func init() {
 
 func runQuickstart(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "quickstart", "[flags]", `
-Generates a seeded interaction data set, runs the example job
-examples/item-stats.yaml over it as a parallel backfill, and writes the
-results as Parquet under --dir. Then it starts an in-process
+Generates a seeded interaction data set (items drawn from a planted
+low-rank preference model), runs the example job examples/item-stats.yaml
+over it as a parallel backfill, and writes the results as Parquet under
+--dir. Then it runs examples/recs.yaml, which trains the recommender on the
+same events and exports top-10 per user under --dir/recs, prints three
+users' recommendations, and evaluates the model against popularity on a
+user-time split (package ml/eval, as riffle eval does). Then it starts an in-process
 Kafka-compatible broker, runs the continuous twin of that job
 (examples/live-item-stats.yaml) while replaying events into its topic, and
 stops it gracefully. Everything is embedded: no services, no downloads.
@@ -59,16 +67,14 @@ With --metrics-addr both jobs are served to Prometheus in turn.`)
 	if progress {
 		bar = startProgress(e.stderr, "gen", *rows, 0, func() (int64, int64) { return done.Load(), 0 })
 	}
-	err := gen.WriteFile(ctx, events, gen.Options{Rows: *rows, Seed: 1}, func(n int64) { done.Store(n) })
+	// A planted rank-8 preference model draws the items, so the
+	// recommender has structure to learn.
+	err := gen.WriteFile(ctx, events, gen.Options{Rows: *rows, Seed: 1, LatentFactors: 8}, func(n int64) { done.Store(n) })
 	bar.Stop()
 	if err != nil {
 		return err
 	}
-	data, err := examples.Jobs.ReadFile("item-stats.yaml")
-	if err != nil {
-		return err
-	}
-	spec, err := job.Parse("examples/item-stats.yaml", data)
+	spec, err := exampleJob("item-stats.yaml")
 	if err != nil {
 		return err
 	}
@@ -87,6 +93,9 @@ With --metrics-addr both jobs are served to Prometheus in turn.`)
 	}
 	fmt.Fprintf(e.stdout, "\nriffle quickstart, batch: %s -> %d item rows in %d files under %s (%s)\n",
 		eventsRead(res), res.RowsOut, len(res.Files), out, res.Elapsed.Round(time.Millisecond))
+	if err := quickstartRecs(ctx, e, mc, *dir, events, *par, progress); err != nil {
+		return fmt.Errorf("recommender part: %w", err)
+	}
 	if *streamRows > 0 {
 		live, err := quickstartStream(ctx, e, mc, *dir, events, *streamRows, *par)
 		if err != nil {
@@ -97,6 +106,119 @@ With --metrics-addr both jobs are served to Prometheus in turn.`)
 	}
 	fmt.Fprintf(e.stdout, "Total %s. %s", time.Since(began).Round(time.Millisecond), readHint(out, "events"))
 	return nil
+}
+
+// quickstartRecs runs examples/recs.yaml over the generated events (the
+// export goes to dir/recs, the lists the sink receives to dir/recs-out),
+// prints the exported lists of the three most active users, and
+// evaluates the step's hyperparameters against popularity on a user-time
+// split of the same events, printing the table and the riffle eval
+// command that gives it.
+func quickstartRecs(ctx context.Context, e *env, mc *metrics.Collector, dir, events string, par int, progress bool) error {
+	spec, err := exampleJob("recs.yaml")
+	if err != nil {
+		return err
+	}
+	var rec *ml.RecommendOptions
+	for _, st := range spec.Steps {
+		if st.Recommend != nil {
+			rec = &st.Recommend.Options
+		}
+	}
+	if rec == nil || rec.Export == nil {
+		return errors.New("examples/recs.yaml: no recommend step with an export")
+	}
+	spec.Source.Parquet.Path = events
+	exportDir, out := filepath.Join(dir, "recs"), filepath.Join(dir, "recs-out")
+	rec.Export.Path = exportDir
+	for _, d := range []string{exportDir, out} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	plan, err := spec.PlanContext(ctx, job.Options{Parallelism: par, OutputDir: out})
+	if err != nil {
+		return err
+	}
+	res, err := runPlan(ctx, e, progress, plan, attachMetrics(mc, spec.Name))
+	if err != nil {
+		return err
+	}
+	ex, err := ml.OpenLatest(exportDir)
+	if err != nil {
+		return err
+	}
+	m := ex.Manifest
+	fmt.Fprintf(e.stdout, "riffle quickstart, recommender: %s -> iALS (%d factors, %d iterations) on %d users x %d items, %d interactions; top-%d per user exported to %s (%s)\n",
+		eventsRead(res), m.Config.Factors, m.Config.Iterations, m.Users, m.Items, m.Interactions, m.K,
+		filepath.Join(exportDir, ml.VersionName(ex.Version)), res.Elapsed.Round(time.Millisecond))
+
+	weight := ""
+	if rec.Weight != nil {
+		weight = rec.Weight.String()
+	}
+	cols := eval.Columns{User: rec.User, Item: rec.Item, Weight: weight, Time: "event_time"}
+	d, err := eval.ReadFile(ctx, events, cols)
+	if err != nil {
+		return err
+	}
+	users := mostActive(d, 3)
+	answers, err := answerUsers(ctx, ex, users, m.K, true)
+	if err != nil {
+		return err
+	}
+	shown := make([]recAnswer, 0, len(users))
+	for _, u := range users {
+		a, ok := answers[u]
+		if !ok {
+			return fmt.Errorf("%s: user %s has no recommendations", exportDir, u)
+		}
+		shown = append(shown, a)
+	}
+	fmt.Fprintf(e.stdout, "\nThe three most active users' recommendations (riffle recommend --from %s --user ID answers the same):\n", exportDir)
+	printAnswers(e.stdout, shown)
+
+	ks := []int{m.K}
+	pr, _, err := evalProtocol(ctx, e, d, eval.UserTime, eval.DefaultTestPercent,
+		[]eval.Trainer{eval.IALS{Config: rec.Config}, eval.Popularity{}}, ks, rec.Config.Threads)
+	if err != nil {
+		return err
+	}
+	c := rec.Config.WithDefaults()
+	fmt.Fprintf(e.stdout, "\nThe same hyperparameters evaluated against popularity (each user's last %d%% of events held out):\n", eval.DefaultTestPercent)
+	printEval(e.stdout, &evalReport{Input: events, Rows: d.Len(), Users: d.UserIDs.Len(), Items: d.ItemIDs.Len(),
+		Model: eval.ParamsOf(c), Protocols: []protocolReport{pr}})
+	fmt.Fprintf(e.stdout, "(riffle eval --protocol user-time --k %d --user %s --item %s --weight %q --time %s --factors %d --regularization %g --alpha %g --iterations %d --cg-steps %d --seed %d %s\n gives this table, and the random baseline.)\n\n",
+		m.K, cols.User, cols.Item, cols.Weight, cols.Time, c.Factors, c.Regularization, c.Alpha, c.Iterations, c.CGSteps, c.Seed, events)
+	return nil
+}
+
+// mostActive returns the ids of the n users with the most rows in d, most
+// first (ties by ascending id).
+func mostActive(d *eval.Dataset, n int) []string {
+	counts := make([]int, d.UserIDs.Len())
+	for _, u := range d.Users {
+		counts[u]++
+	}
+	idx := make([]int32, len(counts))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int { return counts[b] - counts[a] })
+	out := make([]string, 0, n)
+	for _, u := range idx[:min(n, len(idx))] {
+		out = append(out, d.UserIDs.String(u))
+	}
+	return out
+}
+
+// exampleJob parses the embedded job file examples/name.
+func exampleJob(name string) (*job.Spec, error) {
+	data, err := examples.Jobs.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return job.Parse("examples/"+name, data)
 }
 
 // attachMetrics returns the callback that reports a job under name to c
@@ -150,11 +272,7 @@ func quickstartStream(ctx context.Context, e *env, mc *metrics.Collector, dir, e
 	}
 	defer stop()
 	e.log.Info("quickstart: embedded Kafka-compatible broker started", "brokers", brokers)
-	data, err := examples.Jobs.ReadFile("live-item-stats.yaml")
-	if err != nil {
-		return nil, err
-	}
-	spec, err := job.Parse("examples/live-item-stats.yaml", data)
+	spec, err := exampleJob("live-item-stats.yaml")
 	if err != nil {
 		return nil, err
 	}

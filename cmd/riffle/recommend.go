@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -97,7 +98,7 @@ hold the users asked for are read.`)
 	if !ex.Manifest.Embeddings && *k > ex.Manifest.K {
 		return usageError{fmt.Errorf("recommend: --k %d: the export has no embeddings, only lists of %d", *k, ex.Manifest.K)}
 	}
-	answers, err := answerUsers(ctx, ex, users, *k)
+	answers, err := answerUsers(ctx, ex, users, *k, false)
 	if err != nil {
 		return err
 	}
@@ -121,12 +122,7 @@ hold the users asked for are read.`)
 			return err
 		}
 	} else {
-		for _, a := range out {
-			fmt.Fprintf(e.stdout, "user %s (model %s):\n", a.User, ml.VersionName(a.ModelVersion))
-			for _, r := range a.Recommendations {
-				fmt.Fprintf(e.stdout, "  %3d  %-20s %.6g\n", r.Rank, r.Item, r.Score)
-			}
-		}
+		printAnswers(e.stdout, out)
 	}
 	if missing == len(users) {
 		return fmt.Errorf("recommend: none of the %d users is in model %s", len(users), ml.VersionName(ex.Version))
@@ -134,8 +130,21 @@ hold the users asked for are read.`)
 	return nil
 }
 
-// answerUsers returns the answers of the users found in the export.
-func answerUsers(ctx context.Context, ex *ml.Export, users []string, k int) (map[string]recAnswer, error) {
+// printAnswers writes answers as text: a line per user, then one per
+// recommendation (rank, item, score).
+func printAnswers(w io.Writer, answers []recAnswer) {
+	for _, a := range answers {
+		fmt.Fprintf(w, "user %s (model %s):\n", a.User, ml.VersionName(a.ModelVersion))
+		for _, r := range a.Recommendations {
+			fmt.Fprintf(w, "  %3d  %-20s %.6g\n", r.Rank, r.Item, r.Score)
+		}
+	}
+}
+
+// answerUsers returns the answers of the users found in the export: from
+// the exported lists when it has no embeddings or lists is set, else
+// scored from the factors.
+func answerUsers(ctx context.Context, ex *ml.Export, users []string, k int, lists bool) (map[string]recAnswer, error) {
 	m := ex.Manifest
 	idJSON := func(typ, id string) json.RawMessage {
 		if typ == "string" {
@@ -145,12 +154,12 @@ func answerUsers(ctx context.Context, ex *ml.Export, users []string, k int) (map
 		return json.RawMessage(id)
 	}
 	out := map[string]recAnswer{}
-	if !m.Embeddings {
-		lists, err := ex.Lists(ctx, users)
+	if !m.Embeddings || lists {
+		ls, err := ex.Lists(ctx, users)
 		if err != nil {
 			return nil, err
 		}
-		for u, l := range lists {
+		for u, l := range ls {
 			a := recAnswer{User: idJSON(m.UserIDType, u), ModelVersion: ex.Version}
 			for _, r := range l[:min(k, len(l))] {
 				a.Recommendations = append(a.Recommendations, recItem{Item: idJSON(m.ItemIDType, r.Item), Rank: r.Rank, Score: r.Score})
