@@ -20,6 +20,13 @@
 // initialising factors) is included for both. CPU is the process's
 // user+system time over the same span: less sensitive than wall time to
 // other load on a shared machine.
+//
+// With --quality it compares ranking quality instead, on ml-latest-small:
+// for every protocol of ml/eval, riffle's and implicit's NDCG and Recall at
+// each K over several seeds, beside popularity, both models ranked and
+// scored by the same ml/eval code (quality.go says how):
+//
+//	go run ./bench/recommender --quality --threads 2 --factors 64 --regularization 0.05 --alpha 1 --ml-iterations 15
 package main
 
 import (
@@ -45,6 +52,7 @@ import (
 	"github.com/riffle-dev/riffle/bench/internal/benchenv"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/ml"
+	"github.com/riffle-dev/riffle/ml/eval"
 )
 
 type dataset struct {
@@ -73,6 +81,9 @@ func main() {
 	ratings := flag.String("ratings", "", "ml-latest-small ratings.csv (default shared/data/ml-latest-small/ratings.csv beside the repo or up to two levels above)")
 	dir := flag.String("dir", "", "scratch directory for the matrices handed to Python (default .cache/bench in the repo)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
+	qualityMode := flag.Bool("quality", false, "compare ranking quality on ml-latest-small instead of timing (the first --factors, --ml-iterations)")
+	seeds := flag.Int("seeds", 5, "--quality: seeds per engine and protocol")
+	qualityK := flag.String("quality-k", "10,20", "--quality: cut-offs")
 	flag.Parse()
 	var factors []int
 	for _, f := range strings.Split(*factorList, ",") {
@@ -84,29 +95,72 @@ func main() {
 		factors = append(factors, n)
 	}
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
+	if *qualityMode {
+		var ks []int
+		for _, f := range strings.Split(*qualityK, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "recommender: bad --quality-k %q\n", *qualityK)
+				os.Exit(2)
+			}
+			ks = append(ks, n)
+		}
+		cfg.Factors, cfg.Iterations = factors[0], *mlIters
+		if err := quality(cfg, *seeds, ks, *ratings, *dir); err != nil {
+			fmt.Fprintln(os.Stderr, "recommender:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "recommender:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, runs int, ratings, dir, cpuprofile string) error {
+// setup returns the project's Python, the scratch directory (created) and
+// the ratings file, defaults applied.
+func setup(ratings, dir string) (string, string, string, error) {
 	root, err := oracle.RepoRoot()
 	if err != nil {
-		return err
+		return "", "", "", err
 	}
 	python := filepath.Join(root, ".venv", "bin", "python")
 	if _, err := os.Stat(python); err != nil {
-		return fmt.Errorf("no Python environment at %s: run scripts/python-env.sh (requirements.txt has implicit)", python)
+		return "", "", "", fmt.Errorf("no Python environment at %s: run scripts/python-env.sh (requirements.txt has implicit)", python)
 	}
 	if dir == "" {
 		dir = filepath.Join(root, ".cache", "bench")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", "", "", err
 	}
 	if ratings == "" {
 		ratings = findShared(root, filepath.Join("shared", "data", "ml-latest-small", "ratings.csv"))
+	}
+	return python, dir, ratings, nil
+}
+
+// quality runs the quality comparison on ml-latest-small.
+func quality(cfg ml.Config, seeds int, ks []int, ratings, dir string) error {
+	python, dir, ratings, err := setup(ratings, dir)
+	if err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(cfg.Threads)
+	ctx := context.Background()
+	d, err := eval.ReadFile(ctx, ratings, eval.Columns{User: "userId", Item: "movieId", Weight: "rating", Time: "timestamp"})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: ", ratings)
+	return runQuality(ctx, os.Stdout, python, dir, d, cfg, seeds, ks)
+}
+
+func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, runs int, ratings, dir, cpuprofile string) error {
+	python, dir, ratings, err := setup(ratings, dir)
+	if err != nil {
+		return err
 	}
 	runtime.GOMAXPROCS(cfg.Threads)
 	if cpuprofile != "" {
