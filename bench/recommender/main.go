@@ -85,37 +85,34 @@ func main() {
 	seeds := flag.Int("seeds", 5, "--quality: seeds per engine and protocol")
 	qualityK := flag.String("quality-k", "10,20", "--quality: cut-offs")
 	flag.Parse()
-	var factors []int
-	for _, f := range strings.Split(*factorList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "recommender: bad --factors %q\n", *factorList)
-			os.Exit(2)
-		}
-		factors = append(factors, n)
-	}
+	factors := positiveInts("--factors", *factorList)
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
+	var err error
 	if *qualityMode {
-		var ks []int
-		for _, f := range strings.Split(*qualityK, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				fmt.Fprintf(os.Stderr, "recommender: bad --quality-k %q\n", *qualityK)
-				os.Exit(2)
-			}
-			ks = append(ks, n)
-		}
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
-		if err := quality(cfg, *seeds, ks, *ratings, *dir); err != nil {
-			fmt.Fprintln(os.Stderr, "recommender:", err)
-			os.Exit(1)
-		}
-		return
+		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir)
+	} else {
+		err = run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile)
 	}
-	if err := run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "recommender:", err)
 		os.Exit(1)
 	}
+}
+
+// positiveInts parses the comma-separated value of flag name, or exits
+// with status 2.
+func positiveInts(name, value string) []int {
+	var out []int
+	for _, f := range strings.Split(value, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "recommender: bad %s %q\n", name, value)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // setup returns the project's Python, the scratch directory (created) and
