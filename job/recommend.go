@@ -26,7 +26,7 @@ import (
 //	      iterations: 15
 //	      seed: 1
 //	      k: 10                       # top-K per user, the user's own items excluded
-//	      export: {path: out/recs, format: parquet, embeddings: true, retain: 5}   # optional
+//	      export: {path: out/recs, format: parquet, embeddings: true, retain: 5}   # optional; format csv or jsonl for text lists
 //	      state: {backend: pebble, dir: /var/tmp/riffle}   # optional, default memory
 //	      # optional: solver (cg | cholesky), cg_steps, frequency_scaled,
 //	      # threads, on_error (fail | dead-letter), dead_letter_path

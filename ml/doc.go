@@ -214,7 +214,7 @@
 //
 //	out/recs/LATEST                     "v000002": the newest complete version
 //	out/recs/v000002/_MODEL.json        Manifest: hyperparameters, counts, loss, time, input fingerprint, files
-//	out/recs/v000002/recommendations/part-00000.parquet   the sink's rows, by user id
+//	out/recs/v000002/recommendations/part-00000.parquet   the sink's rows, by user id (or .csv, .jsonl)
 //	out/recs/v000002/user_factors/part-00000.parquet      id, factors fixed_size_list<float32>[K], seen list<item id>
 //	out/recs/v000002/item_factors/part-00000.parquet      id, factors
 //
@@ -235,4 +235,11 @@
 // 2026-12-05, 2 cores). arrow-go v18.8.0 writes wrong
 // values for a fixed_size_list column when a row group starts inside a
 // record, so factor files are written one record per row group.
+//
+// With Format csv or jsonl the lists are written by sinks.TextWriter, the
+// file sink's own CSV and JSON Lines encoding, for tools that read text;
+// the factor files stay Parquet (a fixed_size_list has no CSV form). Such
+// lists have no row-group statistics to prune by, so Export.Lists refuses
+// them; riffle recommend answers from such an export only when it has
+// embeddings, scoring the factors.
 package ml

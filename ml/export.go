@@ -22,15 +22,18 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/riffle-dev/riffle/internal/fsx"
+	"github.com/riffle-dev/riffle/sinks"
 )
 
 // ExportOptions say where and how models are exported (see the package
 // documentation, "Exports").
 type ExportOptions struct {
-	Path       string // the export root: versions vNNNNNN/ and LATEST inside
-	Format     string // "parquet" (the only format so far; "" means parquet)
-	Embeddings bool   // also write user_factors/ and item_factors/
-	Retain     int    // complete versions kept, newest first; default 5
+	Path string // the export root: versions vNNNNNN/ and LATEST inside
+	// Format of the recommendations: "parquet" (default), "csv" or
+	// "jsonl" (the file sinks' encodings); factor files are Parquet.
+	Format     string
+	Embeddings bool // also write user_factors/ and item_factors/
+	Retain     int  // complete versions kept, newest first; default 5
 	// FS is where the files go (default the OS's); tests inject faults.
 	FS fsx.FS
 }
@@ -43,12 +46,20 @@ func (e *ExportOptions) Validate() error {
 	switch {
 	case e.Path == "":
 		return fmt.Errorf("ml: export: path is required")
-	case e.Format != "" && e.Format != "parquet":
-		return fmt.Errorf("ml: export: format %q is not supported (want parquet)", e.Format)
+	case e.Format != "" && e.Format != "parquet" && e.Format != "csv" && e.Format != "jsonl":
+		return fmt.Errorf("ml: export: format %q is not supported (want parquet, csv or jsonl)", e.Format)
 	case e.Retain < 0:
 		return fmt.Errorf("ml: export: retain must be ≥ 0, got %d", e.Retain)
 	}
 	return nil
+}
+
+// format is the recommendations' format, default parquet.
+func (e *ExportOptions) format() string {
+	if e.Format == "" {
+		return "parquet"
+	}
+	return e.Format
 }
 
 // Names inside an export root.
@@ -204,7 +215,7 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 	mem := memory.NewGoAllocator()
 	man := Manifest{Version: res.version, Created: time.Now().UTC(), UserIDType: b.userKind.String(), ItemIDType: b.itemKind.String(),
 		Users: len(res.userKeys), Items: len(res.itemKeys), Interactions: res.ui.NNZ(), InputRows: res.rows, Loss: res.loss,
-		TrainSeconds: res.elapsed.Seconds(), Fingerprint: fmt.Sprintf("%016x", res.finger), K: res.k, Embeddings: eo.Embeddings, Format: "parquet"}
+		TrainSeconds: res.elapsed.Seconds(), Fingerprint: fmt.Sprintf("%016x", res.finger), K: res.k, Embeddings: eo.Embeddings, Format: eo.format()}
 	c := s.opts.Config
 	man.Config.Factors, man.Config.Regularization, man.Config.FrequencyScaled = c.Factors, c.Regularization, c.FrequencyScaled
 	man.Config.FrequencyExponent, man.Config.Alpha, man.Config.Iterations = c.FrequencyExponent, c.Alpha, c.Iterations
@@ -226,7 +237,12 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 		}
 		rec := bb.batch()
 		bb.release()
-		err := w.writePart(RecommendDir, []arrow.RecordBatch{rec}, recRowGroupRows)
+		var err error
+		if f := eo.format(); f == "parquet" {
+			err = w.writePart(RecommendDir, []arrow.RecordBatch{rec}, recRowGroupRows)
+		} else {
+			err = w.writeTextPart(RecommendDir, rec, sinks.Format(f))
+		}
 		rec.Release()
 		if err != nil {
 			return err
@@ -376,6 +392,38 @@ func (w *exportWriter) writeFile(rel string, data []byte) error {
 	return w.finish(f, rel, err)
 }
 
+// nextPart returns the name of the next part file of dir.
+func (w *exportWriter) nextPart(dir, ext string) string {
+	if w.parts == nil {
+		w.parts = map[string]int{}
+	}
+	rel := filepath.Join(dir, fmt.Sprintf("part-%05d.%s", w.parts[dir], ext))
+	w.parts[dir]++
+	return rel
+}
+
+// writeTextPart writes rec as the next part file of dir in a text format,
+// encoded as the file sink encodes it.
+func (w *exportWriter) writeTextPart(dir string, rec arrow.RecordBatch, format sinks.Format) error {
+	rel := w.nextPart(dir, format.Ext())
+	f, err := w.create(rel)
+	if err != nil {
+		return err
+	}
+	tw, err := sinks.NewTextWriter(format, rec.Schema(), f)
+	if err == nil {
+		err = tw.Write(rec)
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err := w.finish(f, rel, err); err != nil {
+		return err
+	}
+	hook("part")
+	return nil
+}
+
 // writePart writes recs as the next part file of dir, each record in
 // row groups of at most rowGroup rows. It uses FileWriter.Write, not
 // WriteBuffered. arrow-go v18.8.0 writes wrong values for a
@@ -385,11 +433,7 @@ func (w *exportWriter) writeFile(rel string, data []byte) error {
 // (writeFactors), never cut by the writer (TestExportReadBack reads
 // such files back with Go and pyarrow).
 func (w *exportWriter) writePart(dir string, recs []arrow.RecordBatch, rowGroup int64) error {
-	if w.parts == nil {
-		w.parts = map[string]int{}
-	}
-	rel := filepath.Join(dir, fmt.Sprintf("part-%05d.parquet", w.parts[dir]))
-	w.parts[dir]++
+	rel := w.nextPart(dir, "parquet")
 	f, err := w.create(rel)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -147,6 +148,66 @@ func TestExportReadBack(t *testing.T) {
 	cols := oracle.DuckDBStrings(t, fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('%s/*.parquet'))", filepath.Join(e.dir, RecommendDir)))
 	if fmt.Sprint(cols) != "[[user_id BIGINT] [item_id BIGINT] [rank INTEGER] [score FLOAT] [model_version BIGINT]]" {
 		t.Fatalf("DuckDB schema %v", cols)
+	}
+}
+
+// TestExportText: with format csv or jsonl the lists are written as the
+// file sink writes those formats; DuckDB reads them back equal to the
+// rows emitted (scores bitwise, as float32), the manifest names the
+// format and its files, the factors stay Parquet and readable, and
+// Export.Lists refuses the text files rather than misread them.
+func TestExportText(t *testing.T) {
+	oracle.Python(t)
+	for _, format := range []string{"csv", "jsonl"} {
+		t.Run(format, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			rng := rand.New(rand.NewPCG(21, 22))
+			evs := genEvents(rng, 1200, 50, 30)
+			root := t.TempDir()
+			o := testOptions(t)
+			o.Export = &ExportOptions{Path: root, Format: format, Embeddings: true}
+			h := newHarness(t, mem, evSchemaInt, o, 2, nil)
+			defer h.close()
+			if err := h.feed(evs, 100); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.finish(); err != nil {
+				t.Fatal(err)
+			}
+			e, err := OpenLatest(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Manifest.Format != format || !slices.Contains(e.Manifest.Files, "recommendations/part-00000."+format) {
+				t.Fatalf("manifest format %q, files %v", e.Manifest.Format, e.Manifest.Files)
+			}
+			read := map[string]string{"csv": "read_csv", "jsonl": "read_json"}[format]
+			rows := oracle.DuckDBStrings(t, fmt.Sprintf("SELECT user_id, item_id, rank, score, model_version FROM %s('%s/*.%s')", read, filepath.Join(e.dir, RecommendDir), format))
+			var got []recRow
+			for _, r := range rows {
+				score, err := strconv.ParseFloat(r[3], 32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, recRow{user: r[0], item: r[1], rank: int32(mustInt(t, r[2])), score: float32(score), version: mustInt(t, r[4])})
+			}
+			slices.SortFunc(got, func(a, b recRow) int {
+				if c := strings.Compare(a.user, b.user); c != 0 {
+					return c
+				}
+				return int(a.rank - b.rank)
+			})
+			if want := rowsOf(h.out.batches); len(want) == 0 || !slices.Equal(got, want) {
+				t.Fatalf("DuckDB read %d rows from the %s lists, want the %d emitted (first %v vs %v)", len(got), format, len(want), got[:min(3, len(got))], want[:min(3, len(want))])
+			}
+			if f, err := e.ReadFactors(context.Background(), ItemFactorsDir, nil); err != nil || len(f.IDs) == 0 {
+				t.Fatalf("item factors: %v", err)
+			}
+			if _, err := e.Lists(context.Background(), []string{got[0].user}); err == nil || !strings.Contains(err.Error(), format) {
+				t.Fatalf("Lists over %s files: %v", format, err)
+			}
+		})
 	}
 }
 

@@ -159,6 +159,9 @@ func (e *Export) scan(ctx context.Context, dir string, keys [][]byte, cols []int
 // Lists returns the exported top-K lists of users (by id; users without
 // a list are missing from the map).
 func (e *Export) Lists(ctx context.Context, users []string) (map[string][]Rec, error) {
+	if f := e.Manifest.Format; f != "" && f != "parquet" {
+		return nil, fmt.Errorf("ml: export: %s: the lists are %s files, read here from Parquet only (an export with embeddings is answered from its factors)", e.dir, f)
+	}
 	keys, err := e.keys(e.Manifest.UserIDType, users)
 	if err != nil {
 		return nil, err

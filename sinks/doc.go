@@ -115,6 +115,8 @@
 // JSON marshaling (JSONL); nested types are rejected for CSV at plan time.
 // CSV limitation: in a single-column file a null is an empty line, which
 // most readers skip.
+// TextWriter offers the same encoding outside a sink (package ml writes
+// its CSV and JSONL model exports with it).
 //
 // # Errors and memory
 //

@@ -2,6 +2,7 @@ package sinks_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -533,6 +534,24 @@ func TestTextEncoding(t *testing.T) {
 		if string(got) != w {
 			t.Errorf("%s:\ngot  %q\nwant %q", f, got, w)
 		}
+		// TextWriter writes the same bytes outside a sink.
+		var buf bytes.Buffer
+		tw, err := sinks.NewTextWriter(f, schema, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != w {
+			t.Errorf("TextWriter, %s:\ngot  %q\nwant %q", f, buf.String(), w)
+		}
+	}
+	if _, err := sinks.NewTextWriter(sinks.Parquet, schema, io.Discard); err == nil {
+		t.Error("NewTextWriter accepted parquet")
 	}
 }
 

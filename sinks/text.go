@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -145,6 +146,36 @@ func (e *textEncoder) close() error {
 }
 
 func (e *textEncoder) abort() { e.out, e.cols = nil, nil }
+
+// TextWriter writes record batches to an io.Writer exactly as the file
+// sink writes its CSV (a header line, then one line per row) and JSON
+// Lines (one object per row) parts, for files written outside a sink
+// (package ml's model exports).
+type TextWriter struct{ e *textEncoder }
+
+// NewTextWriter returns a writer of batches of schema in format (CSV or
+// JSONL) to w.
+func NewTextWriter(format Format, schema *arrow.Schema, w io.Writer) (*TextWriter, error) {
+	var style textStyle
+	switch format {
+	case CSV:
+		style = styleCSV
+	case JSONL:
+		style = styleJSON
+	default:
+		return nil, fmt.Errorf("sinks: text writer: format %q is not csv or jsonl", format)
+	}
+	if err := checkSchema(FileOptions{Format: format}, schema); err != nil {
+		return nil, fmt.Errorf("sinks: text writer: %w", err)
+	}
+	return &TextWriter{newTextEncoder(style, schema, w)}, nil
+}
+
+// Write encodes b (borrowed), writing to w whenever the buffer fills.
+func (t *TextWriter) Write(b arrow.RecordBatch) error { return t.e.write(b) }
+
+// Close writes what is buffered; it does not close w.
+func (t *TextWriter) Close() error { return t.e.close() }
 
 // validity reads a null bitmap.
 type validity struct {
