@@ -2,7 +2,10 @@
 // numerical core (implicit-feedback matrix factorisation, iALS, and top-K
 // scoring), the stateful recommend operator (keyed state, checkpoints)
 // and model exports. The incremental streaming updates (issue 11) will
-// build on both; evaluation protocols live in ml/eval.
+// build on both. Evaluation (the global-time, user-time and
+// leave-last-out protocols, Recall/NDCG/HR/MAP@K and coverage, defined
+// there precisely enough to reproduce every number) lives in ml/eval: see
+// its package doc.
 //
 // # Model
 //
