@@ -32,7 +32,7 @@ type liveSource interface {
 	ItemVector(i int32) []float32
 	UserItems(u int32) ([]int32, []float32)
 	ItemUsers(i int32) ([]int32, []float32)
-	Ready(u int32) bool
+	UserReady(u int32) bool
 	ItemReady(i int32) bool
 }
 
@@ -93,8 +93,12 @@ func NewLive(k int, userKind, itemKind idKind) *Live {
 // histories, never the whole model. It must be called from o's owner,
 // between updates.
 //
-// (Sync(o *Online) is added when ml.Online lands; until then the tests
-// drive sync through liveSource.)
+// Rows an Apply rolled back are not in Changed: an existing row keeps its
+// previous factor and seen items here too (its new interactions reach the
+// copy with its next successful update); a new one is copied not ready.
+func (l *Live) Sync(o *Online) error { return l.sync(o) }
+
+var _ liveSource = (*Online)(nil)
 
 func (l *Live) sync(src liveSource) error {
 	k := l.k
@@ -145,7 +149,7 @@ func (l *Live) sync(src liveSource) error {
 		copy(l.userVec[int(u)*k:int(u)*k+k], src.UserVector(u))
 		its, _ := src.UserItems(u)
 		l.seen[u] = append(l.seen[u][:0], its...)
-		l.userReady[u] = src.Ready(u)
+		l.userReady[u] = src.UserReady(u)
 	})
 	flipped := false
 	j := 0

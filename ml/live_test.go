@@ -121,7 +121,7 @@ func (m *fakeOnline) UserVector(u int32) []float32           { return m.uv[int(u
 func (m *fakeOnline) ItemVector(i int32) []float32           { return m.iv[int(i)*m.k : int(i)*m.k+m.k] }
 func (m *fakeOnline) UserItems(u int32) ([]int32, []float32) { return m.userItems[u], nil }
 func (m *fakeOnline) ItemUsers(i int32) ([]int32, []float32) { return m.itemUsers[i], nil }
-func (m *fakeOnline) Ready(u int32) bool                     { return m.uready[u] }
+func (m *fakeOnline) UserReady(u int32) bool                 { return m.uready[u] }
 func (m *fakeOnline) ItemReady(i int32) bool                 { return m.iready[i] }
 
 func fakeUserID(u int) int64  { return int64(u)*7 - 300 }
@@ -455,5 +455,64 @@ func TestLiveConcurrentReaders(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestLiveSyncsOnline drives a real Online through a sequence of Apply
+// calls (new and returning users and items), Syncs a Live after each and
+// compares every user's recommendations with brute force over the model's
+// factors and histories at that point: the scores to float32 rounding
+// (the kernels sum in another order), the items excluded exactly.
+func TestLiveSyncsOnline(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	const k = 16
+	o, err := NewOnline(OnlineOptions{Config: Config{Factors: k, Seed: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLive(k, idInt64, idString)
+	ctx := context.Background()
+	users, items := 30, 200
+	for step := 1; step <= 12; step++ {
+		if step%4 == 0 {
+			users, items = users+10, items+150
+		}
+		batch := make([]Interaction, 300)
+		for j := range batch {
+			batch[j] = Interaction{User: Int64Key(fakeUserID(rng.IntN(users))), Item: []byte(fakeItemID(rng.IntN(items))), Weight: float32(1 + rng.IntN(3))}
+		}
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		if err := l.Sync(o); err != nil {
+			t.Fatal(err)
+		}
+		m, ex := o.Model()
+		for u := int32(0); u < int32(o.NumUsers()); u++ {
+			id := strconv.FormatInt(keyInt64(o.UserKey(u)), 10)
+			got, err := l.Recommend(ctx, id, 10, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Updates != uint64(step) || got.Interactions != o.NumInteractions() {
+				t.Fatalf("step %d: answer read at update %d, %d interactions; want %d, %d", step, got.Updates, got.Interactions, step, o.NumInteractions())
+			}
+			wi, ws := bruteTopK(m, int(u), 10, ex)
+			if len(got.Items) != len(wi) {
+				t.Fatalf("step %d user %s: %d items, want %d", step, id, len(got.Items), len(wi))
+			}
+			seen, _ := o.UserItems(u)
+			for r, it := range got.Items {
+				i, ok := o.ItemIndex([]byte(it.(string)))
+				if !ok || slices.Contains(seen, i) {
+					t.Fatalf("step %d user %s: served item %v is unknown or seen", step, id, it)
+				}
+				exact := m.Score(int(u), int(i))
+				if math.Abs(float64(got.Scores[r]-exact)) > 1e-4 || math.Abs(float64(got.Scores[r]-ws[r])) > 1e-4 {
+					t.Fatalf("step %d user %s rank %d: %v scored %v (exact %v), brute-force rank score %v", step, id, r+1, it, got.Scores[r], exact, ws[r])
+				}
+			}
+		}
 	}
 }
