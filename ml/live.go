@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // Errors of Live queries (the HTTP layer maps them to 404 and 400).
@@ -84,6 +86,17 @@ func NewLive(k int, userKind, itemKind idKind) *Live {
 	l.scorer, _ = NewItemScorer(max(k, 1))
 	l.unit, _ = NewItemScorer(max(k, 1))
 	return l
+}
+
+// NewLiveOf is NewLive for ids of the given Arrow types (integers or
+// strings, as the recommend operator's id columns).
+func NewLiveOf(k int, userType, itemType arrow.DataType) (*Live, error) {
+	uk, ok1 := idKindOf(userType)
+	ik, ok2 := idKindOf(itemType)
+	if !ok1 || !ok2 || k <= 0 {
+		return nil, fmt.Errorf("ml: live: want k > 0 and integer or string ids, have k = %d, %s users and %s items", k, userType, itemType)
+	}
+	return NewLive(k, uk, ik), nil
 }
 
 // Sync copies into l what o's last Apply or Retrain changed (o.Changed;
