@@ -2,16 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/riffle-dev/riffle/ml"
+	"github.com/riffle-dev/riffle/ml/serve"
 )
 
 func init() {
@@ -38,24 +42,38 @@ type recItem struct {
 }
 
 func runRecommend(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "recommend", "--from DIR (--user ID ... | --users FILE) [flags]", `
+	f := newFlags(e, "recommend", "(--from DIR | --addr HOST:PORT) (--user ID ... | --users FILE) [flags]", `
 Answers top-K recommendations from a model exported by a recommend step
 (export: {path: DIR}): the version named by DIR/LATEST. With embeddings in
 the export it scores the users' factors against every item's (the items
 the user interacted with excluded), so any --k works; without, it returns
 the exported lists (at most the step's k). Only the row groups that may
-hold the users asked for are read.`)
+hold the users asked for are read.
+
+With --addr it asks a running job instead: a job whose recommend step
+learns on a stream serves its live model on its admin address ('riffle run
+--admin-addr', else 127.0.0.1 at a port it logs) through GET
+/recommend?user=ID&k=N; the answer names the number of model updates it
+was computed at. An unknown user is an error, or with --fallback popular
+gets the items with the most users.`)
 	from := f.String("from", "", "export root (the recommend step's export path)")
+	addr := f.String("addr", "", "a running job's admin address (its --admin-addr): ask its live model")
+	fallback := f.String("fallback", "", "with --addr: 'popular' answers an unknown user with the most popular items")
 	var users stringList
 	f.Var(&users, "user", "user id (repeat for several)")
 	usersFile := f.String("users", "", "file with one user id per line")
-	k := f.Int("k", 0, "recommendations per user (default: the step's k)")
-	asJSON := f.Bool("json", false, "write JSON (a list of {user_id, model_version, recommendations})")
+	k := f.Int("k", 0, "recommendations per user (default: the step's k; with --addr 10)")
+	asJSON := f.Bool("json", false, "write JSON (a list of {user_id, model_version, recommendations}; with --addr, of the job's answers)")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if *from == "" {
-		return usageError{errors.New("recommend: --from DIR is required")}
+	switch {
+	case *from == "" && *addr == "":
+		return usageError{errors.New("recommend: --from DIR or --addr HOST:PORT is required")}
+	case *from != "" && *addr != "":
+		return usageError{errors.New("recommend: --from and --addr exclude each other")}
+	case *fallback != "" && (*addr == "" || *fallback != serve.FallbackPopular):
+		return usageError{fmt.Errorf("recommend: --fallback %q: the one fallback is %q, with --addr", *fallback, serve.FallbackPopular)}
 	}
 	if *usersFile != "" {
 		fh, err := os.Open(*usersFile)
@@ -78,6 +96,12 @@ hold the users asked for are read.`)
 	}
 	if *k < 0 {
 		return usageError{fmt.Errorf("recommend: --k must be > 0, got %d", *k)}
+	}
+	if *addr != "" {
+		if *k == 0 {
+			*k = 10
+		}
+		return recommendLive(ctx, e, *addr, users, *k, *fallback, *asJSON)
 	}
 	ex, err := ml.OpenLatest(*from)
 	if err != nil {
@@ -207,4 +231,71 @@ func answerUsers(ctx context.Context, ex *ml.Export, users []string, k int, list
 		return nil
 	})
 	return out, err
+}
+
+// recommendLive asks a running job's live model (GET /recommend on its
+// admin address) for each user's top k, and prints the answers.
+func recommendLive(ctx context.Context, e *env, addr string, users []string, k int, fallback string, asJSON bool) error {
+	var out []json.RawMessage
+	failed := 0
+	for _, u := range users {
+		q := url.Values{"user": {u}, "k": {strconv.Itoa(k)}}
+		if fallback != "" {
+			q.Set("fallback", fallback)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/recommend?"+q.Encode(), nil)
+		if err != nil {
+			return usageError{fmt.Errorf("recommend: --addr %q: %w", addr, err)}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return adminDialError("recommend", addr, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("recommend: %s: reading the answer: %w", addr, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			var se serve.Error
+			if json.Unmarshal(body, &se) != nil || se.Error == "" {
+				return fmt.Errorf("recommend: %s: %s: unexpected answer %q", addr, resp.Status, body)
+			}
+			if resp.StatusCode == http.StatusNotFound {
+				failed++
+				e.log.Warn("recommend: unknown user", "user", u, "error", se.Error)
+				continue
+			}
+			return fmt.Errorf("recommend: %s: user %s: %s: %s", addr, u, resp.Status, se.Error)
+		}
+		out = append(out, body)
+	}
+	if asJSON {
+		buf, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", buf)
+	} else {
+		for _, body := range out {
+			var a serve.Recommendations
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			if err := dec.Decode(&a); err != nil {
+				return fmt.Errorf("recommend: %s: unexpected answer %q: %w", addr, body, err)
+			}
+			how := ""
+			if a.Fallback != "" {
+				how = ", unknown user: most " + a.Fallback
+			}
+			fmt.Fprintf(e.stdout, "user %v (live model, %d updates%s):\n", a.User, a.Updates, how)
+			for _, r := range a.Recommendations {
+				fmt.Fprintf(e.stdout, "  %3d  %-20v %.6g\n", r.Rank, r.Item, r.Score)
+			}
+		}
+	}
+	if failed == len(users) {
+		return fmt.Errorf("recommend: none of the %d users is known to the job at %s", len(users), addr)
+	}
+	return nil
 }

@@ -47,7 +47,12 @@ and out (with their rates), the watermark, windows fired, parts published
 and dead letters. --admin-addr serves GET /status (the same as JSON, with
 uptime, the last error, per-source-subtask rows and watermarks, and the
 checkpoints and savepoints taken) for every job, and with --checkpoint-dir
-POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
+POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').
+
+A job whose recommend step learns on a stream serves its live model: GET
+/recommend?user=ID&k=N[&fallback=popular] and GET /similar?item=ID&k=N
+answer JSON on the admin address, or without --admin-addr on 127.0.0.1 at a
+free port it logs (see 'riffle recommend --addr').`)
 	f.addProgress()
 	f.addMetrics()
 	par := f.Int("parallelism", 0, "subtasks per node (0: the job file's, else GOMAXPROCS)")
@@ -120,12 +125,13 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
 	if err != nil {
 		return usageError{err}
 	}
-	if ck.adminAddr != "" {
-		admin, err := startAdmin(ck.adminAddr, e.log)
-		if err != nil {
-			return usageError{fmt.Errorf("--admin-addr: %w", err)}
-		}
+	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	if err != nil {
+		return err
+	}
+	if admin != nil {
 		admin.follow(st, false)
+		admin.serveFrom(plan.Recommenders())
 		defer admin.Close(false)
 	}
 	var (
@@ -189,7 +195,7 @@ func (c *checkpointFlags) register(f *flags) {
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
-	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, and savepoints with --checkpoint-dir")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
 }
 
 func (c *checkpointFlags) validate() error {
@@ -326,12 +332,11 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			"checkpoint_dir", ck.dir, "checkpoint_interval", ck.interval)
 		return p.Graph, nil
 	}
-	var admin *adminServer
-	if ck.adminAddr != "" {
-		var err error
-		if admin, err = startAdmin(ck.adminAddr, e.log); err != nil {
-			return usageError{fmt.Errorf("--admin-addr: %w", err)}
-		}
+	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	if err != nil {
+		return err
+	}
+	if admin != nil {
 		admin.follow(st, true)
 	}
 	interrupted := false
@@ -364,6 +369,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			st.attach(plan, j, c)
 			if admin != nil {
 				admin.setCoordinator(c)
+				admin.serveFrom(plan.Recommenders())
 			}
 			if attach != nil {
 				attach(j)

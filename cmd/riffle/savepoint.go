@@ -17,6 +17,9 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
+	"github.com/riffle-dev/riffle/job"
+	"github.com/riffle-dev/riffle/ml"
+	"github.com/riffle-dev/riffle/ml/serve"
 )
 
 func init() {
@@ -88,11 +91,7 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return "", fmt.Errorf("no job is running with --admin-addr %s: nothing answers there (%v)", addr, op)
-		}
-		return "", fmt.Errorf("savepoint: %w", err)
+		return "", adminDialError("savepoint", addr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -109,6 +108,16 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 	return r.Path, nil
 }
 
+// adminDialError is the error of a failed request to a job's admin
+// endpoint at addr: a clear one when nothing listens there.
+func adminDialError(what, addr string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("no job is running with --admin-addr %s: nothing answers there (%v)", addr, op)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // adminServer is run's admin endpoint:
 //
 //	POST /savepoint?dir=D&stop=true|false  savepoint into D (absolute, must
@@ -116,6 +125,7 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 //	     takes a final checkpoint in the checkpoint directory. Answers
 //	     {"path": ...} once it is complete, or {"error": ...}.
 //	GET  /status                           what the job is doing (adminStatus)
+//	GET  /recommend, GET /similar          a serving job's live model (package ml/serve)
 type adminServer struct {
 	srv  *http.Server
 	log  *slog.Logger
@@ -127,6 +137,9 @@ type adminServer struct {
 	// --checkpoint-dir (without, savepoints are refused).
 	st           *jobStatus
 	checkpointed bool
+	// recs are the running plan's recommend steps: /recommend and
+	// /similar answer from the first one's live model.
+	recs []*ml.RecommendSpec
 }
 
 func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
@@ -138,6 +151,7 @@ func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /savepoint", a.savepoint)
 	mux.HandleFunc("GET /status", a.status)
+	serve.Register(mux, a.live)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -154,6 +168,48 @@ func (a *adminServer) follow(st *jobStatus, checkpointed bool) {
 	a.mu.Lock()
 	a.st, a.checkpointed = st, checkpointed
 	a.mu.Unlock()
+}
+
+// serveFrom makes /recommend and /similar answer from recs (the running
+// plan's recommend steps, replanned at each restore).
+func (a *adminServer) serveFrom(recs []*ml.RecommendSpec) {
+	a.mu.Lock()
+	a.recs = recs
+	a.mu.Unlock()
+	if len(recs) > 0 {
+		a.log.Info("serving recommendations from the live model", "recommend", "http://"+a.addr+"/recommend?user=ID&k=10",
+			"similar", "http://"+a.addr+"/similar?item=ID&k=10")
+	}
+	if len(recs) > 1 {
+		a.log.Warn("the job has several recommend steps: /recommend and /similar serve the first")
+	}
+}
+
+// live is the model /recommend serves (nil: none yet).
+func (a *adminServer) live() *ml.Live {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.recs) == 0 {
+		return nil
+	}
+	return a.recs[0].Live()
+}
+
+// adminFor starts the admin endpoint of a run: on addr (--admin-addr), or,
+// when the job serves recommendations and addr is empty, on 127.0.0.1:0
+// (never beyond loopback unless configured); nil when neither.
+func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, error) {
+	if addr == "" {
+		if !spec.Serves() {
+			return nil, nil
+		}
+		addr = "127.0.0.1:0"
+	}
+	a, err := startAdmin(addr, log)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--admin-addr %s: %w", addr, err)}
+	}
+	return a, nil
 }
 
 func (a *adminServer) setCoordinator(c *checkpoint.Coordinator) {
