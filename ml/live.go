@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -70,6 +71,22 @@ type Live struct {
 	scorer       *Scorer   // the item factors
 	unit         *Scorer   // unitVec
 	pool         sync.Pool // *liveScratch
+	// held and maxHeld add up the time Syncs held the write lock.
+	held, maxHeld time.Duration
+}
+
+// LiveStats say how often the serving copy was updated and how long the
+// updates kept readers waiting.
+type LiveStats struct {
+	Syncs                 uint64
+	LockHeld, MaxLockHeld time.Duration // total and longest write-lock hold of Sync
+}
+
+// Stats returns l's update statistics.
+func (l *Live) Stats() LiveStats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return LiveStats{Syncs: l.updates, LockHeld: l.held, MaxLockHeld: l.maxHeld}
 }
 
 type liveScratch struct {
@@ -147,7 +164,13 @@ func (l *Live) sync(src liveSource) error {
 	unitVec, itemIDs, itemReady, pop := room(l.unitVec, ni*k), room(l.itemIDs, ni), room(l.itemReady, ni), room(l.pop, ni)
 
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	locked := time.Now()
+	defer func() {
+		held := time.Since(locked)
+		l.held += held
+		l.maxHeld = max(l.maxHeld, held)
+		l.mu.Unlock()
+	}()
 	l.userVec, l.userIDs, l.userReady, l.seen = userVec[:nu*k], userIDs, userReady[:nu], seen[:nu]
 	l.unitVec, l.itemIDs, l.itemReady, l.pop = unitVec[:ni*k], itemIDs, itemReady[:ni], pop[:ni]
 	for _, key := range l.newUsers {
