@@ -516,3 +516,46 @@ func TestLiveSyncsOnline(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLiveRecommend is one GET /recommend's model work: a user's
+// top-10 among 20k items at K = 64 from a Live (seen items excluded),
+// under the read lock.
+func BenchmarkLiveRecommend(b *testing.B) {
+	const users, items, k = 10_000, 20_000, 64
+	rng := rand.New(rand.NewPCG(5, 6))
+	m := &fakeOnline{k: k}
+	m.apply(rng, 0, users, items)
+	for u := range m.uv {
+		m.uv[u] = float32(rng.NormFloat64() * 0.3)
+	}
+	for i := range m.iv {
+		m.iv[i] = float32(rng.NormFloat64() * 0.3)
+	}
+	for u := range users {
+		for range 50 {
+			i := int32(rng.IntN(items))
+			if p, found := slices.BinarySearch(m.userItems[u], i); !found {
+				m.userItems[u] = slices.Insert(m.userItems[u], p, i)
+			}
+		}
+		m.uready[u] = true
+	}
+	for i := range m.iready {
+		m.iready[i] = true
+	}
+	l := NewLive(k, idInt64, idString)
+	if err := l.sync(m); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, users)
+	for u := range ids {
+		ids[u] = strconv.FormatInt(fakeUserID(u), 10)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := l.Recommend(context.Background(), ids[i%users], 10, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

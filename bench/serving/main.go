@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,12 +53,23 @@ func main() {
 	rps := flag.Int("rps", 1000, "requests per second (open loop)")
 	duration := flag.Duration("duration", 30*time.Second, "measurement time")
 	k := flag.Int("k", 10, "recommendations per request")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurement here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "serving:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
 	if err := run(*users, *items, *factors, *warm, *ingest, *batchEvery, *rps, *duration, *k); err != nil {
 		fmt.Fprintln(os.Stderr, "serving:", err)
 		os.Exit(1)
 	}
 }
+
+var profile *os.File
 
 // gen draws interactions: users uniform, items Zipf-like (a few popular).
 type gen struct {
@@ -174,6 +186,12 @@ func run(users, items, factors, warm, ingest int, batchEvery time.Duration, rps 
 	interval := time.Second / time.Duration(rps)
 	var l0, l1 [3]float64
 	l0 = loadavg()
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0 := benchenv.CPUSelf()
 	start := time.Now()
 	for i := range n {
