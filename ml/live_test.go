@@ -438,7 +438,7 @@ func TestLiveConcurrentReaders(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m.apply(rng, 500, 0, 0)
+		m.apply(rng, 500, int(g%2), int(40*(g%3))) // the arrays grow while readers read
 		for _, u := range m.cu {
 			m.uready[u] = true
 		}
