@@ -400,3 +400,241 @@ func TestStreamRestoreBitwise(t *testing.T) {
 		})
 	}
 }
+
+// exportFactors reads a published version's user or item factors.
+func exportFactors(t *testing.T, root string, v int64, dir string) map[string][]float32 {
+	t.Helper()
+	m, err := ReadManifest(nil, root, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Export{Root: root, Version: v, Manifest: m, dir: filepath.Join(root, VersionName(v)), mem: memory.NewGoAllocator()}
+	f, err := e.ReadFactors(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float32{}
+	for j, id := range f.IDs {
+		out[id] = f.Factors[j*f.K : (j+1)*f.K]
+	}
+	return out
+}
+
+// exportState lists the version directories, the temporary entries and
+// LATEST under root.
+func exportState(t *testing.T, root string) (versions []int64, temps []string, latest int64) {
+	t.Helper()
+	versions, err := versionsOnDisk(nil, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), exportTempPrefix) {
+			temps = append(temps, e.Name())
+		}
+	}
+	if latest, err = ReadLatest(nil, root); err != nil {
+		t.Fatal(err)
+	}
+	return versions, temps, latest
+}
+
+// TestStreamExportTwoPhase: a version is staged at a barrier and
+// published when its checkpoint completes, holding the model as of that
+// barrier; a version staged at a checkpoint that never completed is
+// never published (the restore removes it); one whose checkpoint
+// completed but whose publication a crash cut off is published by the
+// restore, once; one already published is not published again.
+func TestStreamExportTwoPhase(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(41, 42))
+	evs := genEvents(rng, 2400, 60, 30)
+	root := t.TempDir()
+	opts := func() RecommendOptions {
+		o := streamOptions(t)
+		o.Export = &ExportOptions{Path: root, Embeddings: true, Retain: 10}
+		return o
+	}
+	check := func(what string, wantVersions []int64, wantLatest int64) {
+		t.Helper()
+		vs, temps, latest := exportState(t, root)
+		if !slices.Equal(vs, wantVersions) || len(temps) != 0 || latest != wantLatest {
+			t.Fatalf("%s: versions %v, temporary %v, LATEST %d; want versions %v, none temporary, LATEST %d",
+				what, vs, temps, latest, wantVersions, wantLatest)
+		}
+	}
+	h := newStreamHarness(t, mem, evSchemaInt, opts(), nil, "")
+	if err := h.feed(evs[:800], 50); err != nil {
+		t.Fatal(err)
+	}
+	ck1 := h.checkpoint(true)
+	atU, atI := modelFactors(h.op.online, idInt64, idInt64)
+	check("after checkpoint 1", []int64{1}, 1)
+	sameBits(t, "v1 user", exportFactors(t, root, 1, UserFactorsDir), atU)
+	sameBits(t, "v1 item", exportFactors(t, root, 1, ItemFactorsDir), atI)
+	if m, _ := ReadManifest(nil, root, 1); m.Checkpoint != 1 || m.ChangedOnly {
+		t.Fatalf("v1 manifest: checkpoint %d changed_only %v, want 1, false", m.Checkpoint, m.ChangedOnly)
+	}
+
+	// Checkpoint 2 is taken (v2 staged, written) but never completes.
+	if err := h.feed(evs[800:1600], 50); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(false)
+	if vs, temps, latest := exportState(t, root); !slices.Equal(vs, []int64{1}) || len(temps) != 1 || latest != 1 {
+		t.Fatalf("checkpoint 2 not complete: versions %v, temporary %v, LATEST %d; want v1 only and one staged", vs, temps, latest)
+	}
+	h.close()
+	// Restore checkpoint 1: the staged v2 goes, unpublished.
+	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck1, "")
+	check("restored from checkpoint 1", []int64{1}, 1)
+	if err := h.feed(evs[800:1600], 50); err != nil {
+		t.Fatal(err)
+	}
+	id, complete := h.barrier()
+	atU, atI = modelFactors(h.op.online, idInt64, idInt64)
+	// What arrives after the barrier is not in the version.
+	if err := h.feed(evs[1600:1700], 50); err != nil {
+		t.Fatal(err)
+	}
+	ck3 := complete() // complete everywhere, but the crash comes before the notice
+	h.close()
+	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck3, "")
+	check("restored from checkpoint 3", []int64{1, 2}, 2)
+	sameBits(t, "v2 user", exportFactors(t, root, 2, UserFactorsDir), atU)
+	sameBits(t, "v2 item", exportFactors(t, root, 2, ItemFactorsDir), atI)
+	if m, _ := ReadManifest(nil, root, 2); m.Checkpoint != id {
+		t.Fatalf("v2 manifest: checkpoint %d, want %d", m.Checkpoint, id)
+	}
+	created := func(v int64) string {
+		m, err := ReadManifest(nil, root, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Created.String()
+	}
+	c2 := created(2)
+	// Restoring checkpoint 3 again publishes nothing twice.
+	h.close()
+	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck3, "")
+	check("restored from checkpoint 3 again", []int64{1, 2}, 2)
+	if created(2) != c2 {
+		t.Fatal("v2 was written again by the second restore")
+	}
+	if err := h.feed(evs[1600:], 50); err != nil {
+		t.Fatal(err)
+	}
+	ck4 := h.checkpoint(true)
+	check("after checkpoint 4", []int64{1, 2, 3}, 3)
+	c3 := created(3)
+	h.close()
+	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck4, "")
+	defer h.close()
+	check("restored from checkpoint 4", []int64{1, 2, 3}, 3)
+	if created(3) != c3 {
+		t.Fatal("v3 was written again by the restore")
+	}
+	h.checkpoint(true)
+	check("after checkpoint 5", []int64{1, 2, 3, 4}, 4)
+}
+
+// TestStreamExportChangedOnly: with export_changed_only, a version holds
+// the users of the interactions since the previous version (brute
+// force) and every item; every full_every-th version holds every user.
+func TestStreamExportChangedOnly(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(51, 52))
+	evs := genEvents(rng, 2000, 80, 30)
+	root := t.TempDir()
+	o := streamOptions(t)
+	o.Update.RetrainGrowth = 0 // a full retrain changes every user
+	o.Update.ExportChangedOnly, o.Update.FullEvery = true, 3
+	o.Export = &ExportOptions{Path: root, Embeddings: true, Retain: 10}
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	allUsers, allItems := map[string]bool{}, map[string]bool{}
+	cuts := []int{0, 700, 760, 1100, 1130, 2000}
+	for v := 1; v < len(cuts); v++ {
+		since := map[string]bool{}
+		for _, e := range evs[cuts[v-1]:cuts[v]] {
+			since[fmt.Sprint(e.user)], allUsers[fmt.Sprint(e.user)], allItems[fmt.Sprint(e.item)] = true, true, true
+		}
+		if err := h.feed(evs[cuts[v-1]:cuts[v]], 37); err != nil {
+			t.Fatal(err)
+		}
+		h.checkpoint(true)
+		m, err := ReadManifest(nil, root, int64(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := v%3 == 1
+		want := since
+		if full {
+			want = allUsers
+		}
+		gotU := exportFactors(t, root, int64(v), UserFactorsDir)
+		gotI := exportFactors(t, root, int64(v), ItemFactorsDir)
+		if m.ChangedOnly == full || (!full && m.Since != int64(v-1)) || len(gotU) != len(want) || len(gotI) != len(allItems) || m.Users != len(want) {
+			t.Fatalf("v%d: changed_only %v since %d, %d users (manifest %d), %d items; want full %v, %d users, %d items",
+				v, m.ChangedOnly, m.Since, len(gotU), m.Users, len(gotI), full, len(want), len(allItems))
+		}
+		for u := range want {
+			if _, ok := gotU[u]; !ok {
+				t.Fatalf("v%d: user %s missing", v, u)
+			}
+		}
+	}
+}
+
+// TestStreamFinish: at the end of bounded input the operator applies
+// what is pending, exports a version and emits every user's top-K (the
+// batch operator's schema and invariants; each score the dot product of
+// the stored factors); restored after that, it emits nothing again.
+func TestStreamFinish(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(61, 62))
+	evs := genEvents(rng, 1500, 50, 30)
+	root := t.TempDir()
+	o := streamOptions(t)
+	o.Export = &ExportOptions{Path: root}
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	if err := h.feed(evs, 41); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.op.Finish(context.Background(), &h.out); err != nil {
+		t.Fatal(err)
+	}
+	rows := rowsOf(h.out.batches)
+	checkLists(t, rows, evs, o.K, false)
+	su, _ := storedFactors(h.op.user, idInt64, true)
+	si, _ := storedFactors(h.op.item, idInt64, false)
+	for _, r := range rows {
+		var dot float64
+		for j, x := range su[r.user] {
+			dot += float64(x) * float64(si[r.item][j])
+		}
+		if math.Abs(dot-float64(r.score)) > 1e-4*max(1, math.Abs(dot)) || r.version != 1 {
+			t.Fatalf("user %s item %s: score %v (version %d), factors give %v (version 1)", r.user, r.item, r.score, r.version, dot)
+		}
+	}
+	if vs, temps, latest := exportState(t, root); !slices.Equal(vs, []int64{1}) || len(temps) != 0 || latest != 1 {
+		t.Fatalf("export: versions %v, temporary %v, LATEST %d; want v1", vs, temps, latest)
+	}
+	done := h.checkpoint(true)
+	again := newStreamHarness(t, mem, evSchemaInt, o, done, "")
+	defer again.close()
+	if err := again.op.Finish(context.Background(), &again.out); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.out.batches) != 0 {
+		t.Fatalf("restored after the end, the operator emitted %d batches again", len(again.out.batches))
+	}
+	if vs, _, _ := exportState(t, root); !slices.Equal(vs, []int64{1}) {
+		t.Fatalf("restored after the end: versions %v, want v1 only", vs)
+	}
+}
