@@ -251,19 +251,16 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 		var rows []row
 		var bad error
 		err := v.Range(func(e state.Entry, blob []byte) bool {
-			if user {
-				_, n := binary.Uvarint(blob)
-				blob = blob[n:]
-			}
-			if len(blob) != 4+4*k {
-				bad = fmt.Errorf("ml: recommend: restore: factor of %d bytes for %d factors", len(blob), k)
+			sf, err := decodeStored(blob, user, k)
+			if err != nil {
+				kind := o.b.itemKind
+				if user {
+					kind = o.b.userKind
+				}
+				bad = fmt.Errorf("key %s: %w", formatKey(kind, e.Key), err)
 				return false
 			}
-			r := row{idx: binary.LittleEndian.Uint32(blob), key: bytes.Clone(e.Key), vec: make([]float32, k)}
-			for j := range r.vec {
-				r.vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4+4*j:]))
-			}
-			rows = append(rows, r)
+			rows = append(rows, row{idx: sf.idx, key: bytes.Clone(e.Key), vec: sf.vec})
 			return true
 		})
 		if err == nil {
