@@ -270,8 +270,9 @@
 // goroutines. The steps after it (the sink) run at parallelism 1 too.
 //
 // Process checks and decodes rows with the batch operator's code (the
-// weight expression, the checks, the dead-letter policy, keyColumn),
-// appends each accepted row to its user's list (recommend/interactions)
+// weight expression, the checks, the dead-letter policy, keyColumn; a
+// weight of 0, which the batch operator keeps, is a bad row here: Online
+// learns from positive weights only), appends each accepted row to its user's list (recommend/interactions)
 // and to its item's list (recommend/item-interactions, weight | user key,
 // at the item's key group), both in arrival order, and to the pending
 // batch. An update runs when Every interactions are pending, when the

@@ -292,17 +292,18 @@ type opBase struct {
 	batches int64 // batches processed by this subtask (for messages)
 	dead    *deadLetter
 
-	hashes []uint64
-	ukeys  keyColumn
-	ikeys  keyColumn
-	keys   state.Keys
-	kbuf   []byte
-	vals   [][]byte
-	vbuf   []byte
-	voff   []int
-	rows   []int     // the accepted rows of the current batch
-	ws     []float32 // their weights
-	closed bool
+	hashes   []uint64
+	ukeys    keyColumn
+	ikeys    keyColumn
+	keys     state.Keys
+	kbuf     []byte
+	vals     [][]byte
+	vbuf     []byte
+	voff     []int
+	positive bool      // a weight of 0 is a bad row (the streaming operator)
+	rows     []int     // the accepted rows of the current batch
+	ws       []float32 // their weights
+	closed   bool
 }
 
 type recommendOp struct {
@@ -522,6 +523,8 @@ func (o *opBase) accept(ctx context.Context, b arrow.RecordBatch) error {
 				reason = err.Error()
 			} else if w > math.MaxFloat32 {
 				reason = fmt.Sprintf("weight %v overflows float32", w)
+			} else if w == 0 && o.positive {
+				reason = "weight is 0 (the streaming model learns from positive weights only)"
 			}
 		}
 		if reason != "" {

@@ -193,6 +193,7 @@ func (s *RecommendSpec) newStream(base opBase) *streamOp {
 	if up.ExportCheckpoints == 0 && up.ExportInterval == 0 {
 		up.ExportCheckpoints = 1
 	}
+	base.positive = true
 	return &streamOp{opBase: base, up: up, counts: map[string]int{}}
 }
 

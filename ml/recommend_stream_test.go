@@ -1,9 +1,11 @@
 package ml
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -306,7 +309,8 @@ func TestStreamBadRowsUntouched(t *testing.T) {
 			b := slices.Clone(evs[lo:min(lo+40, len(evs))])
 			if bad {
 				b = append(b, event{user: 424242, item: 1000, weight: math.NaN(), ev: "view"},
-					event{user: 7, item: 1000, weight: -3, ev: "view"}, event{item: 1000, null: "user"}, event{user: 5, null: "item"})
+					event{user: 7, item: 1000, weight: -3, ev: "view"}, event{item: 1000, null: "user"}, event{user: 5, null: "item"},
+					event{user: 8, item: 1000, weight: -1, ev: "view"}) // weight 1 - 1 = 0
 			}
 			if err := h.feed(b, len(b)); err != nil {
 				t.Fatal(err)
@@ -336,12 +340,12 @@ func TestStreamBadRowsUntouched(t *testing.T) {
 	sameBits(t, "user", gu, wu)
 	sameBits(t, "item", gi, wi)
 	lines := dead["recommend-0.jsonl"]
-	if want := 4 * ((len(evs) + 39) / 40); len(lines) != want {
+	if want := 5 * ((len(evs) + 39) / 40); len(lines) != want {
 		t.Fatalf("%d dead-lettered rows, want %d", len(lines), want)
 	}
-	for _, want := range []string{"weight is NaN", "negative", "user id (uid) is NULL", "item id (iid) is NULL"} {
-		if !strings.Contains(strings.Join(lines[:4], "\n"), want) {
-			t.Fatalf("dead letters %v: no reason %q", lines[:4], want)
+	for _, want := range []string{"weight is NaN", "negative", "user id (uid) is NULL", "item id (iid) is NULL", "weight is 0"} {
+		if !strings.Contains(strings.Join(lines[:5], "\n"), want) {
+			t.Fatalf("dead letters %v: no reason %q", lines[:5], want)
 		}
 	}
 }
@@ -636,5 +640,50 @@ func TestStreamFinish(t *testing.T) {
 	}
 	if vs, _, _ := exportState(t, root); !slices.Equal(vs, []int64{1}) {
 		t.Fatalf("restored after the end: versions %v, want v1 only", vs)
+	}
+}
+
+// TestStreamNumericalTrouble: after training, a new user whose only
+// interaction has a weight so large that its confidence overflows fails
+// its solve: the update rolls it back, logs it by id, and it is neither
+// in the state's factors nor in the export; the other users are.
+func TestStreamNumericalTrouble(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(71, 72))
+	evs := genEvents(rng, 1000, 40, 30)
+	root := t.TempDir()
+	var logs bytes.Buffer
+	o := streamOptions(t)
+	o.Weight = expr.MustParse("w + 1")
+	o.Export = &ExportOptions{Path: root, Embeddings: true}
+	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	if err := h.feed(evs, 100); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(true)
+	if err := h.feed([]event{{user: 777777, item: evs[0].item, ev: "view", weight: 3e38}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(true)
+	if !strings.Contains(logs.String(), "numerical trouble") || !strings.Contains(logs.String(), "777777") {
+		t.Fatalf("no warning naming user 777777:\n%s", logs.String())
+	}
+	if h.op.failed == 0 {
+		t.Fatal("no failed row counted")
+	}
+	su, err := storedFactors(h.op.user, idInt64, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := su["777777"]; ok || len(su) != 40 {
+		t.Fatalf("state: %d users stored, the failed one among them: %v", len(su), ok)
+	}
+	v, _ := ReadLatest(nil, root)
+	eu := exportFactors(t, root, v, UserFactorsDir)
+	if _, ok := eu["777777"]; ok || len(eu) != 40 {
+		t.Fatalf("export v%d: %d users, the failed one among them: %v", v, len(eu), ok)
 	}
 }
