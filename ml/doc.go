@@ -355,6 +355,15 @@
 // and recs-live.yaml). On a stream the operator emits no rows: its
 // outputs are the exports and the live model.
 //
+// Ingest end to end (BenchmarkStreamProcess: batches of 8192 rows with
+// the CASE weight, an update every 10000 interactions, K = 64, one
+// thread, memory state, a model first trained on 200k events of 100k
+// users × 20k items; `go test -run '^$' -bench StreamProcess -benchtime
+// 40x ./ml`, 2026-12-05, 2 shared cores at load average ~6.7): 164k
+// interactions/s. Its profile (setup included): Online.Apply 28%, writing
+// the changed rows' factors to the state 24%, appending to the user and
+// item lists 17%.
+//
 // # Exports
 //
 // With ExportOptions, each trained model is written as a version
