@@ -140,6 +140,29 @@
 // items takes 58 µs at K = 64 and 104 µs at K = 128 on one core
 // (BenchmarkScorerOneUser), the serving path of issue 11.
 //
+// # Live serving
+//
+// A Live is the serving copy of a model that learns on the stream: the
+// recommend operator owns the model and, after each update, calls
+// Live.Sync, which copies the rows the update changed (Online.Changed;
+// everything on the first call) into Live's own arrays under a write lock
+// held only for that copy: O(changed·K) plus the changed users' seen
+// lists; keys of new rows, unit vectors and grown arrays are prepared
+// before the lock is taken. Its item Scorer is kept current in place
+// (Scorer.SetItem repacks one item's panel column and appends new items).
+// Readers (Recommend, Similar) hold the read lock across one query, so
+// every answer is computed on the model as it was between two Syncs,
+// never on a half-copied one (TestLiveConcurrentReaders), and reports the
+// number of Syncs it was read at.
+//
+// Recommend ranks by x_u·y_i, leaving out the user's items and items whose
+// first solve failed (not ready); an unknown or not-ready user is
+// ErrUnknownUser, or with the popularity fallback gets the items with the
+// most distinct users. Similar ranks by the cosine of the item factors
+// (dot products of unit vectors, kept in a second Scorer), leaving out the
+// item itself. Each query scores every item (the single-user path of
+// Top-K scoring above).
+//
 // # Kernels: hand-written vs gonum
 //
 // The hot loops run assembly (kernels_amd64.s): AVX-512 when the CPU has

@@ -16,6 +16,7 @@ func TestAVX2Path(t *testing.T) {
 		TestCGConvergesToCholesky(t)
 		TestTopKMatchesBruteForce(t)
 		TestTopKRealValuedScores(t)
+		TestScorerSetItem(t)
 	})
 }
 

@@ -35,11 +35,18 @@ func (m *Model) TopK(ctx context.Context, users []int32, k int, exclude *Interac
 // Scorer answers top-K queries for a model with its item factors prepared
 // once (packed into the scoring kernels' panels): the per-call cost is then
 // only the users' scoring, which matters when serving one user at a time.
-// It snapshots the item factors when made (a model updated later needs a
-// new Scorer for its items to be seen) and reads the user factors from the
-// model at each call. Safe for concurrent use.
+// It snapshots the item factors when made and reads the user factors from
+// the model at each call (TopK), or scores a query vector given by the
+// caller (TopKOf). SetItem updates one item's row of the snapshot in place
+// and appends new items, so a live model (Live) keeps its Scorer current at
+// O(K) per changed item rather than repacking every item.
+//
+// Queries are safe for concurrent use with each other; SetItem is not safe
+// concurrently with anything (the caller's lock orders them: Live holds a
+// write lock).
 type Scorer struct {
-	m     *Model
+	m     *Model    // the user factors of TopK; nil for NewItemScorer
+	f, n  int       // factors, items
 	items []float32 // packed panels of width pw, or a plain copy when pw = 0
 	pw    int
 	pool  sync.Pool // *topkScratch
@@ -51,7 +58,7 @@ func (m *Model) NewScorer() (*Scorer, error) {
 		return nil, fmt.Errorf("ml: top-k: model shape is inconsistent (%d users, %d items, %d factors; %d and %d values)",
 			m.NumUsers, m.NumItems, m.Factors, len(m.UserFactors), len(m.ItemFactors))
 	}
-	s := &Scorer{m: m, pw: panelWidth()}
+	s := &Scorer{m: m, f: m.Factors, n: m.NumItems, pw: panelWidth()}
 	if s.pw > 0 {
 		s.items = packPanels(m.ItemFactors, m.Factors, m.NumItems, s.pw)
 	} else {
@@ -60,17 +67,67 @@ func (m *Model) NewScorer() (*Scorer, error) {
 	return s, nil
 }
 
+// NewItemScorer returns a Scorer without items or users, for vectors of f
+// factors: items are added with SetItem, queries are TopKOf.
+func NewItemScorer(f int) (*Scorer, error) {
+	if f <= 0 {
+		return nil, fmt.Errorf("ml: top-k: factors must be > 0, got %d", f)
+	}
+	return &Scorer{f: f, pw: panelWidth()}, nil
+}
+
+// NumItems returns the number of items the Scorer holds.
+func (s *Scorer) NumItems() int { return s.n }
+
+// SetItem replaces item i's factors with vec (len Factors), or, when i is
+// NumItems, appends it (amortised O(K): the panels grow like a slice).
+// Not safe concurrently with queries.
+func (s *Scorer) SetItem(i int, vec []float32) error {
+	f := s.f
+	switch {
+	case len(vec) != f:
+		return fmt.Errorf("ml: top-k: item %d has %d factors, the scorer %d", i, len(vec), f)
+	case i < 0 || i > s.n:
+		return fmt.Errorf("ml: top-k: item %d out of range [0,%d]", i, s.n)
+	}
+	if i == s.n {
+		s.n++
+		if s.pw == 0 {
+			s.items = append(s.items, vec...)
+			return nil
+		}
+		if i%s.pw == 0 {
+			// A new zero panel.
+			s.items = append(s.items, make([]float32, s.pw*f)...)
+		}
+	}
+	if s.pw == 0 {
+		copy(s.items[i*f:i*f+f], vec)
+		return nil
+	}
+	w := s.pw
+	panel := s.items[(i/w)*w*f : (i/w+1)*w*f]
+	j := i % w
+	for t, v := range vec {
+		panel[t*w+j] = v
+	}
+	return nil
+}
+
 // TopK is Model.TopK against the Scorer's item factors.
 func (s *Scorer) TopK(ctx context.Context, users []int32, k int, exclude *Interactions, threads int, fn func(user int32, items []int32, scores []float32) error) error {
 	m := s.m
+	if m == nil {
+		return fmt.Errorf("ml: top-k: this scorer has no users (NewItemScorer): query it with TopKOf")
+	}
 	if k <= 0 {
 		return fmt.Errorf("ml: top-k: k must be > 0, got %d", k)
 	}
 	if len(m.UserFactors) != m.NumUsers*m.Factors {
 		return fmt.Errorf("ml: top-k: model has %d user values for %d users × %d factors", len(m.UserFactors), m.NumUsers, m.Factors)
 	}
-	if exclude != nil && (exclude.NumUsers != m.NumUsers || exclude.NumItems != m.NumItems) {
-		return fmt.Errorf("ml: top-k: exclusions are %d×%d, model is %d×%d", exclude.NumUsers, exclude.NumItems, m.NumUsers, m.NumItems)
+	if exclude != nil && (exclude.NumUsers != m.NumUsers || exclude.NumItems != s.n) {
+		return fmt.Errorf("ml: top-k: exclusions are %d×%d, model is %d×%d", exclude.NumUsers, exclude.NumItems, m.NumUsers, s.n)
 	}
 	for _, u := range users {
 		if u < 0 || int(u) >= m.NumUsers {
@@ -80,7 +137,7 @@ func (s *Scorer) TopK(ctx context.Context, users []int32, k int, exclude *Intera
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	k = min(k, m.NumItems)
+	k = min(k, s.n)
 	n := m.NumUsers
 	if users != nil {
 		n = len(users)
@@ -100,16 +157,21 @@ func (s *Scorer) TopK(ctx context.Context, users []int32, k int, exclude *Intera
 	for start := 0; start < n; start = next {
 		next = min(start+wave, n)
 		err := parallelChunks(ctx, threads, next-start, topkUserBlock, func(lo, hi int, _ *int) error {
-			sc, _ := s.pool.Get().(*topkScratch)
-			if sc == nil {
-				sc = newTopkScratch()
-			}
+			sc := s.scratch()
 			defer s.pool.Put(sc)
 			blk := sc.users[:0]
+			ex := sc.ex[:0]
 			for j := lo; j < hi; j++ {
-				blk = append(blk, userAt(start+j))
+				u := userAt(start + j)
+				blk = append(blk, u)
+				var row []int32
+				if exclude != nil {
+					row, _ = exclude.Row(int(u))
+				}
+				ex = append(ex, row)
 			}
-			s.scoreBlock(blk, k, exclude, sc, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
+			s.scoreBlock(m.UserFactors, blk, k, ex, sc, outItems[lo*k:hi*k], outScores[lo*k:hi*k], counts[lo:hi])
+			clear(ex)
 			return nil
 		})
 		if err != nil {
@@ -126,36 +188,68 @@ func (s *Scorer) TopK(ctx context.Context, users []int32, k int, exclude *Intera
 	return nil
 }
 
+// TopKOf appends to items and scores the best k items for the query
+// vector x (len Factors) by descending x·y_i (ties: lower item index
+// first), leaving out the items of exclude (ascending item indices). It
+// runs on the calling goroutine: the serving path, one query at a time.
+func (s *Scorer) TopKOf(x []float32, k int, exclude []int32, items []int32, scores []float32) ([]int32, []float32, error) {
+	if k <= 0 {
+		return items, scores, fmt.Errorf("ml: top-k: k must be > 0, got %d", k)
+	}
+	if len(x) != s.f {
+		return items, scores, fmt.Errorf("ml: top-k: query has %d factors, the scorer %d", len(x), s.f)
+	}
+	k = min(k, s.n)
+	if k == 0 {
+		return items, scores, nil
+	}
+	sc := s.scratch()
+	defer s.pool.Put(sc)
+	n0 := len(items)
+	items, scores = slices.Grow(items, k)[:n0+k], slices.Grow(scores, k)[:n0+k]
+	var c [1]int
+	sc.one[0] = exclude
+	s.scoreBlock(x, sc.zero[:], k, sc.one[:], sc, items[n0:], scores[n0:], c[:])
+	sc.one[0] = nil
+	return items[:n0+c[0]], scores[:n0+c[0]], nil
+}
+
+func (s *Scorer) scratch() *topkScratch {
+	if sc, _ := s.pool.Get().(*topkScratch); sc != nil {
+		return sc
+	}
+	return newTopkScratch()
+}
+
 type topkScratch struct {
-	users  []int32
+	users  []int32   // a block's users
+	ex     [][]int32 // their exclusions
+	zero   [1]int32  // TopKOf's block: row 0, the query vector
+	one    [1][]int32
 	scores []float32 // topkUserBlock × topkItemTile
 	heaps  []heap
 }
 
 func newTopkScratch() *topkScratch {
-	return &topkScratch{users: make([]int32, 0, topkUserBlock), scores: make([]float32, topkUserBlock*topkItemTile),
-		heaps: make([]heap, topkUserBlock)}
+	return &topkScratch{users: make([]int32, 0, topkUserBlock), ex: make([][]int32, 0, topkUserBlock),
+		scores: make([]float32, topkUserBlock*topkItemTile), heaps: make([]heap, topkUserBlock)}
 }
 
-// scoreBlock fills the top-k lists of the users in blk.
-func (sc *Scorer) scoreBlock(blk []int32, k int, exclude *Interactions, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
-	m := sc.m
-	f := m.Factors
-	nu := len(blk)
-	ex := make([][]int32, nu)
-	for b, u := range blk {
+// scoreBlock fills the top-k lists of the users in blk (rows of
+// userFactors) with ex[b] the ascending items user b leaves out; it
+// consumes ex.
+func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]int32, s *topkScratch, outItems []int32, outScores []float32, counts []int) {
+	f := sc.f
+	for b := range blk {
 		s.heaps[b].reset(k)
-		if exclude != nil {
-			ex[b], _ = exclude.Row(int(u))
-		}
 	}
-	for t0 := 0; t0 < m.NumItems; t0 += topkItemTile {
-		t1 := min(t0+topkItemTile, m.NumItems)
+	for t0 := 0; t0 < sc.n; t0 += topkItemTile {
+		t1 := min(t0+topkItemTile, sc.n)
 		nt := t1 - t0
 		if sc.pw > 0 {
-			scoreTilePanels(m.UserFactors, blk, sc.items[t0*f:], f, nt, sc.pw, s.scores)
+			scoreTilePanels(userFactors, blk, sc.items[t0*f:], f, nt, sc.pw, s.scores)
 		} else {
-			scoreTile(m.UserFactors, blk, sc.items[t0*f:t1*f], f, nt, s.scores)
+			scoreTile(userFactors, blk, sc.items[t0*f:t1*f], f, nt, s.scores)
 		}
 		for b := range blk {
 			h := &s.heaps[b]

@@ -1,0 +1,518 @@
+package ml
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// TestScorerSetItem grows a Scorer item by item across panel and tile
+// boundaries, overwrites random items in place, and checks every answer of
+// TopKOf against a full sort of a plain copy of the same items (bruteTopK).
+// Integer factors keep every dot product exact, so answers must be equal,
+// ties included.
+func TestScorerSetItem(t *testing.T) {
+	for _, f := range []int{8, 16, 40} {
+		rng := rand.New(rand.NewPCG(41, uint64(f)))
+		s, err := NewItemScorer(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vec := func() []float32 {
+			v := make([]float32, f)
+			for j := range v {
+				v[j] = float32(rng.IntN(5) - 2)
+			}
+			return v
+		}
+		var plain []float32 // the oracle's copy of the items
+		check := func(step string) {
+			n := len(plain) / f
+			for q := 0; q < 5; q++ {
+				x := vec()
+				var ex []int32
+				for i := 0; i < n; i++ {
+					if rng.IntN(7) == 0 {
+						ex = append(ex, int32(i))
+					}
+				}
+				k := 1 + rng.IntN(30)
+				if q == 0 {
+					k = n + 3 // more than there are
+				}
+				items, scores, err := s.TopKOf(x, k, ex, []int32{-1}, []float32{-1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := &Model{Factors: f, NumUsers: 1, NumItems: n, UserFactors: x, ItemFactors: plain}
+				exm, err := NewInteractions(1, n, make([]int32, len(ex)), ex, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wi, ws := bruteTopK(m, 0, k, exm)
+				if items[0] != -1 || scores[0] != -1 || !slices.Equal(items[1:], wi) || !slices.Equal(scores[1:], ws) {
+					t.Fatalf("f=%d %s, %d items, k=%d: got %v %v, want [-1 %v] [-1 %v]", f, step, n, k, items, scores, wi, ws)
+				}
+			}
+		}
+		for round := 0; round < 16; round++ {
+			for add := rng.IntN(300); add > 0; add-- {
+				v := vec()
+				if err := s.SetItem(s.NumItems(), v); err != nil {
+					t.Fatal(err)
+				}
+				plain = append(plain, v...)
+			}
+			for upd := rng.IntN(50); upd > 0 && s.NumItems() > 0; upd-- {
+				i := rng.IntN(s.NumItems())
+				v := vec()
+				if err := s.SetItem(i, v); err != nil {
+					t.Fatal(err)
+				}
+				copy(plain[i*f:], v)
+			}
+			check("round")
+		}
+		if s.NumItems() < 2*topkItemTile {
+			t.Fatalf("only %d items: the test should span several tiles", s.NumItems())
+		}
+		if err := s.SetItem(s.NumItems()+1, vec()); err == nil {
+			t.Fatal("SetItem accepted an item past the end")
+		}
+		if err := s.SetItem(0, make([]float32, f+1)); err == nil {
+			t.Fatal("SetItem accepted a vector of the wrong length")
+		}
+		if _, _, err := s.TopKOf(make([]float32, f-1), 3, nil, nil, nil); err == nil {
+			t.Fatal("TopKOf accepted a query of the wrong length")
+		}
+	}
+}
+
+// fakeOnline is a model in the shape Live.Sync reads (liveSource) whose
+// updates the test controls: small integer factors, so every score is
+// exact, and rows that are not ready. The Online-driven tests use the real
+// model; this one reaches the corners (unready rows, ties) on purpose.
+type fakeOnline struct {
+	k                  int
+	userKeys, itemKeys [][]byte
+	uv, iv             []float32
+	userItems          [][]int32 // ascending
+	itemUsers          [][]int32
+	uready, iready     []bool
+	cu, ci             []int32
+	pairs              int64
+}
+
+func (m *fakeOnline) Factors() int                           { return m.k }
+func (m *fakeOnline) NumUsers() int                          { return len(m.userKeys) }
+func (m *fakeOnline) NumItems() int                          { return len(m.itemKeys) }
+func (m *fakeOnline) NumInteractions() int64                 { return m.pairs }
+func (m *fakeOnline) Changed() ([]int32, []int32)            { return m.cu, m.ci }
+func (m *fakeOnline) UserKey(u int32) []byte                 { return m.userKeys[u] }
+func (m *fakeOnline) ItemKey(i int32) []byte                 { return m.itemKeys[i] }
+func (m *fakeOnline) UserVector(u int32) []float32           { return m.uv[int(u)*m.k : int(u)*m.k+m.k] }
+func (m *fakeOnline) ItemVector(i int32) []float32           { return m.iv[int(i)*m.k : int(i)*m.k+m.k] }
+func (m *fakeOnline) UserItems(u int32) ([]int32, []float32) { return m.userItems[u], nil }
+func (m *fakeOnline) ItemUsers(i int32) ([]int32, []float32) { return m.itemUsers[i], nil }
+func (m *fakeOnline) UserReady(u int32) bool                 { return m.uready[u] }
+func (m *fakeOnline) ItemReady(i int32) bool                 { return m.iready[i] }
+
+func fakeUserID(u int) int64  { return int64(u)*7 - 300 }
+func fakeItemID(i int) string { return fmt.Sprintf("item-%d", i) }
+
+// apply adds n random interactions (new users and items among them),
+// gives every touched row a new vector (and, for a few new rows, leaves it
+// not ready until touched again) and records them as changed.
+func (m *fakeOnline) apply(rng *rand.Rand, n, newUsers, newItems int) {
+	vec := func() []float32 {
+		v := make([]float32, m.k)
+		for j := range v {
+			v[j] = float32(rng.IntN(5) - 2)
+		}
+		return v
+	}
+	for range newUsers {
+		m.userKeys = append(m.userKeys, int64Key(fakeUserID(len(m.userKeys))))
+		m.uv = append(m.uv, vec()...)
+		m.userItems = append(m.userItems, nil)
+		m.uready = append(m.uready, false)
+	}
+	for range newItems {
+		m.itemKeys = append(m.itemKeys, []byte(fakeItemID(len(m.itemKeys))))
+		m.iv = append(m.iv, vec()...)
+		m.itemUsers = append(m.itemUsers, nil)
+		m.iready = append(m.iready, false)
+	}
+	tu, ti := map[int32]bool{}, map[int32]bool{}
+	for range n {
+		u, i := int32(rng.IntN(len(m.userKeys))), int32(rng.IntN(len(m.itemKeys)))
+		tu[u], ti[i] = true, true
+		if p, found := slices.BinarySearch(m.userItems[u], i); !found {
+			m.userItems[u] = slices.Insert(m.userItems[u], p, i)
+			q, _ := slices.BinarySearch(m.itemUsers[i], u)
+			m.itemUsers[i] = slices.Insert(m.itemUsers[i], q, u)
+			m.pairs++
+		}
+	}
+	m.cu, m.ci = m.cu[:0], m.ci[:0]
+	for u := range tu {
+		m.cu = append(m.cu, u)
+		copy(m.uv[int(u)*m.k:], vec())
+		m.uready[u] = rng.IntN(10) > 0 // a failed solve now and then
+	}
+	for i := range ti {
+		m.ci = append(m.ci, i)
+		copy(m.iv[int(i)*m.k:], vec())
+		m.iready[i] = rng.IntN(10) > 0
+	}
+	slices.Sort(m.cu)
+	slices.Sort(m.ci)
+	// New rows nobody touched stay not ready and are not in Changed.
+}
+
+// bruteRecommend ranks every ready item the user has not seen by a full
+// sort of exact dot products.
+func (m *fakeOnline) bruteRecommend(u int32, k int) ([]any, []float32) {
+	x := m.UserVector(u)
+	type cand struct {
+		item  int32
+		score float32
+	}
+	var cs []cand
+	for i := range m.itemKeys {
+		if !m.iready[i] || slices.Contains(m.userItems[u], int32(i)) {
+			continue
+		}
+		var s float32
+		for j, v := range m.ItemVector(int32(i)) {
+			s += v * x[j]
+		}
+		cs = append(cs, cand{int32(i), s})
+	}
+	return sortCands(cs, k, func(c cand) (int32, float32) { return c.item, c.score }, m.itemKeys)
+}
+
+func (m *fakeOnline) brutePopular(k int) ([]any, []float32) {
+	type cand struct {
+		item  int32
+		score float32
+	}
+	var cs []cand
+	for i := range m.itemKeys {
+		if m.iready[i] {
+			cs = append(cs, cand{int32(i), float32(len(m.itemUsers[i]))})
+		}
+	}
+	return sortCands(cs, k, func(c cand) (int32, float32) { return c.item, c.score }, m.itemKeys)
+}
+
+// sortCands sorts by descending score, then ascending item, and returns
+// the first k as item ids (strings: the fake's item kind) and scores.
+func sortCands[C any](cs []C, k int, get func(C) (int32, float32), keys [][]byte) ([]any, []float32) {
+	slices.SortFunc(cs, func(a, b C) int {
+		ia, sa := get(a)
+		ib, sb := get(b)
+		switch {
+		case sa != sb:
+			if sa > sb {
+				return -1
+			}
+			return 1
+		}
+		return int(ia - ib)
+	})
+	cs = cs[:min(k, len(cs))]
+	ids, scores := make([]any, len(cs)), make([]float32, len(cs))
+	for j, c := range cs {
+		i, s := get(c)
+		ids[j], scores[j] = string(keys[i]), s
+	}
+	return ids, scores
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for j := range a {
+		ab += float64(a[j]) * float64(b[j])
+		aa += float64(a[j]) * float64(a[j])
+		bb += float64(b[j]) * float64(b[j])
+	}
+	if aa == 0 || bb == 0 {
+		return 0
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// checkLive compares every user's and some items' answers with brute force.
+func checkLive(t *testing.T, l *Live, m *fakeOnline, updates uint64, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	for u := range m.userKeys {
+		id := strconv.FormatInt(fakeUserID(u), 10)
+		k := 1 + rng.IntN(15)
+		got, err := l.Recommend(ctx, id, k, false)
+		if !m.uready[u] {
+			if !errors.Is(err, ErrUnknownUser) {
+				t.Fatalf("user %s is not ready: got %v, want ErrUnknownUser", id, err)
+			}
+			got, err = l.Recommend(ctx, id, k, true)
+			wi, ws := m.brutePopular(k)
+			if err != nil || !got.Fallback || !slices.Equal(got.Items, wi) || !slices.Equal(got.Scores, ws) {
+				t.Fatalf("user %s, popular fallback: got %+v, %v; want %v %v", id, got, err, wi, ws)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		wi, ws := m.bruteRecommend(int32(u), k)
+		if got.ID != fakeUserID(u) || got.Fallback || got.Updates != updates || got.Interactions != m.pairs ||
+			!slices.Equal(got.Items, wi) || !slices.Equal(got.Scores, ws) {
+			t.Fatalf("user %s k=%d after %d updates: got %+v, want %v %v", id, k, updates, got, wi, ws)
+		}
+	}
+	for i := range m.itemKeys {
+		id := fakeItemID(i)
+		got, err := l.Similar(ctx, id, 10)
+		if !m.iready[i] {
+			if !errors.Is(err, ErrUnknownItem) {
+				t.Fatalf("item %s is not ready: got %v, want ErrUnknownItem", id, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Cosines in float32 vs float64: compare scores with a tolerance
+		// and check nothing better was left out.
+		var want []float64
+		for j := range m.itemKeys {
+			if j != i && m.iready[j] {
+				want = append(want, cosine(m.ItemVector(int32(i)), m.ItemVector(int32(j))))
+			}
+		}
+		slices.SortFunc(want, func(a, b float64) int { return cmp.Compare(b, a) })
+		if len(got.Items) != min(10, len(want)) {
+			t.Fatalf("similar %s: %d items, want %d", id, len(got.Items), min(10, len(want)))
+		}
+		for r, it := range got.Items {
+			j := slices.IndexFunc(m.itemKeys, func(k []byte) bool { return string(k) == it })
+			if j == i || j < 0 || !m.iready[j] {
+				t.Fatalf("similar %s: item %v must not be served", id, it)
+			}
+			c := cosine(m.ItemVector(int32(i)), m.ItemVector(int32(j)))
+			if math.Abs(c-float64(got.Scores[r])) > 1e-5 || math.Abs(want[r]-c) > 1e-5 {
+				t.Fatalf("similar %s rank %d: %v with cosine %v (served %v), brute-force rank %d has %v", id, r+1, it, c, got.Scores[r], r+1, want[r])
+			}
+		}
+	}
+	if _, err := l.Recommend(ctx, "no-number", 3, true); !errors.Is(err, ErrBadQuery) {
+		t.Fatalf("non-integer user id: got %v, want ErrBadQuery", err)
+	}
+	if _, err := l.Recommend(ctx, "1", 0, true); !errors.Is(err, ErrBadQuery) {
+		t.Fatalf("k=0: got %v, want ErrBadQuery", err)
+	}
+	if _, err := l.Similar(ctx, "no such item", 3); !errors.Is(err, ErrUnknownItem) {
+		t.Fatalf("unknown item: got %v", err)
+	}
+}
+
+// TestLiveMatchesBruteForce syncs a Live after each of a sequence of
+// updates (new rows, changed rows, rows not ready) and compares every
+// user's recommendations, the popularity fallback and every item's similar
+// items with brute force over the model at that point.
+func TestLiveMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	m := &fakeOnline{k: 8}
+	l := NewLive(8, idInt64, idString)
+	for step := 1; step <= 25; step++ {
+		nu, ni := 0, 0
+		if step == 1 {
+			nu, ni = 50, 600
+		} else if step%3 == 0 {
+			nu, ni = rng.IntN(8), rng.IntN(40)
+		}
+		m.apply(rng, 1+rng.IntN(400), nu, ni)
+		if err := l.sync(m); err != nil {
+			t.Fatal(err)
+		}
+		checkLive(t, l, m, uint64(step), rng)
+	}
+	if l.scorer.NumItems() != len(m.itemKeys) || len(m.itemKeys) <= topkItemTile {
+		t.Fatalf("%d items served of %d (want more than a tile)", l.scorer.NumItems(), len(m.itemKeys))
+	}
+	bad := &fakeOnline{k: 9}
+	if err := l.sync(bad); err == nil {
+		t.Fatal("Sync accepted a model with other factors")
+	}
+}
+
+// TestLiveConcurrentReaders runs readers against a Live while the owner
+// updates and syncs it. Before each Sync the owner records the brute-force
+// answers of the model it is about to publish, by update count; every
+// answer a reader gets must equal the recorded answer of the update count
+// it reports, so a torn vector (half of one update, half of the next) or
+// a half-copied update fails the test. Run it under -race. The owner waits
+// for a reader to have seen each update before the next one (no sleeps).
+func TestLiveConcurrentReaders(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	m := &fakeOnline{k: 16}
+	l := NewLive(16, idInt64, idString)
+	m.apply(rng, 3000, 40, 700)
+	for u := range m.uready {
+		m.uready[u] = true
+	}
+	for i := range m.iready {
+		m.iready[i] = true
+	}
+	const gens, readers = 40, 4
+	type answer struct {
+		items  []any
+		scores []float32
+	}
+	var mu sync.Mutex
+	want := map[uint64][]answer{} // update count -> per user
+	record := func(g uint64) {
+		as := make([]answer, len(m.userKeys))
+		for u := range m.userKeys {
+			as[u].items, as[u].scores = m.bruteRecommend(int32(u), 5)
+		}
+		mu.Lock()
+		want[g] = as
+		mu.Unlock()
+	}
+	record(1)
+	if err := l.sync(m); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan uint64, readers)
+	done := make(chan struct{})
+	errs := make(chan error, readers)
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for q := r; ; q++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				u := q % 40
+				got, err := l.Recommend(context.Background(), strconv.FormatInt(fakeUserID(u), 10), 5, false)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				w := want[got.Updates][u]
+				mu.Unlock()
+				if !slices.Equal(got.Items, w.items) || !slices.Equal(got.Scores, w.scores) {
+					errs <- fmt.Errorf("user %d at update %d: got %v %v, want %v %v", u, got.Updates, got.Items, got.Scores, w.items, w.scores)
+					return
+				}
+				select {
+				case seen <- got.Updates:
+				default:
+				}
+			}
+		}()
+	}
+	for g := uint64(2); g <= gens; g++ {
+		// Wait until a reader has answered from update g-1.
+		for ok := false; !ok; {
+			select {
+			case s := <-seen:
+				ok = s == g-1
+			case err := <-errs:
+				close(done)
+				wg.Wait()
+				t.Fatal(err)
+			}
+		}
+		m.apply(rng, 500, 0, 0)
+		for _, u := range m.cu {
+			m.uready[u] = true
+		}
+		for _, i := range m.ci {
+			m.iready[i] = true
+		}
+		record(g)
+		if err := l.sync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestLiveSyncsOnline drives a real Online through a sequence of Apply
+// calls (new and returning users and items), Syncs a Live after each and
+// compares every user's recommendations with brute force over the model's
+// factors and histories at that point: the scores to float32 rounding
+// (the kernels sum in another order), the items excluded exactly.
+func TestLiveSyncsOnline(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	const k = 16
+	o, err := NewOnline(OnlineOptions{Config: Config{Factors: k, Seed: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLive(k, idInt64, idString)
+	ctx := context.Background()
+	users, items := 30, 200
+	for step := 1; step <= 12; step++ {
+		if step%4 == 0 {
+			users, items = users+10, items+150
+		}
+		batch := make([]Interaction, 300)
+		for j := range batch {
+			batch[j] = Interaction{User: Int64Key(fakeUserID(rng.IntN(users))), Item: []byte(fakeItemID(rng.IntN(items))), Weight: float32(1 + rng.IntN(3))}
+		}
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		if err := l.Sync(o); err != nil {
+			t.Fatal(err)
+		}
+		m, ex := o.Model()
+		for u := int32(0); u < int32(o.NumUsers()); u++ {
+			id := strconv.FormatInt(keyInt64(o.UserKey(u)), 10)
+			got, err := l.Recommend(ctx, id, 10, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Updates != uint64(step) || got.Interactions != o.NumInteractions() {
+				t.Fatalf("step %d: answer read at update %d, %d interactions; want %d, %d", step, got.Updates, got.Interactions, step, o.NumInteractions())
+			}
+			wi, ws := bruteTopK(m, int(u), 10, ex)
+			if len(got.Items) != len(wi) {
+				t.Fatalf("step %d user %s: %d items, want %d", step, id, len(got.Items), len(wi))
+			}
+			seen, _ := o.UserItems(u)
+			for r, it := range got.Items {
+				i, ok := o.ItemIndex([]byte(it.(string)))
+				if !ok || slices.Contains(seen, i) {
+					t.Fatalf("step %d user %s: served item %v is unknown or seen", step, id, it)
+				}
+				exact := m.Score(int(u), int(i))
+				if math.Abs(float64(got.Scores[r]-exact)) > 1e-4 || math.Abs(float64(got.Scores[r]-ws[r])) > 1e-4 {
+					t.Fatalf("step %d user %s rank %d: %v scored %v (exact %v), brute-force rank score %v", step, id, r+1, it, got.Scores[r], exact, ws[r])
+				}
+			}
+		}
+	}
+}
