@@ -18,6 +18,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/sources/hybrid"
 	"github.com/riffle-dev/riffle/sources/kafka"
@@ -36,6 +37,9 @@ type Plan struct {
 	// Bounded says the source ends by itself (Parquet, bounded Kafka).
 	Bounded bool
 	Sink    *sinks.FileSpec // the sink, when it writes files
+	// Recommend is the recommend step's operator, when the job has one
+	// (RecommendSpec.Live serves from a streaming one).
+	Recommend *ml.RecommendSpec
 	// SourceNode and SinkNode name the graph's ends (for metrics).
 	SourceNode, SinkNode string
 	// OutputDir is where Commit moves the sink's files; the sink writes
@@ -152,10 +156,6 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				return nil, err
 			}
 		}
-		if st.Kind == StepRecommend && !s.Source.bounded() {
-			return nil, &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
-				"step %d: recommend: the source is unbounded; the recommend step trains at the end of bounded input only (incremental training on a stream is not built yet)", i+1)}
-		}
 	}
 	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s, o)
@@ -217,11 +217,13 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			cur = n
 			par = cur.Parallelism()
 		case StepRecommend:
-			n, err := planRecommend(g, name, in, par, st.Recommend)
+			n, spec, err := planRecommend(g, name, in, par, st.Recommend, s.Source.bounded(), o.Checkpointed)
 			if err != nil {
 				return nil, errAt(st.Line, err)
 			}
 			cur = n
+			par = cur.Parallelism()
+			plan.Recommend = spec
 		}
 		in = cur.Forward()
 		steps[cur.Name()] = i

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -30,9 +31,20 @@ import (
 //	      state: {backend: pebble, dir: /var/tmp/riffle}   # optional, default memory
 //	      # optional: solver (cg | cholesky), cg_steps, frequency_scaled,
 //	      # threads, on_error (fail | dead-letter), dead_letter_path
+//	      update:                     # optional: learn incrementally (the streaming operator)
+//	        every: 10000              # interactions per update (default 10000)
+//	        interval: 5s              # and/or: at most this much processing time pending
+//	        retrain_growth: 2.0       # full retrain when the distinct interactions doubled (0: never; default 2)
+//	        serve: true               # keep a live copy for serving (default true)
+//	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
+//	        export_changed_only: true # versions hold the changed users only ...
+//	        full_every: 10            # ... but every 10th holds them all (default 10)
 //
 // The step's output (to the sink) is user_id, item_id, rank, score,
-// model_version.
+// model_version. A step with update:, or any recommend step over an
+// unbounded source (with update:'s defaults), runs the streaming operator
+// as one subtask: it emits its lists at the end of bounded input only;
+// on a stream its outputs are exports and the live model.
 type RecommendStep struct {
 	Options ml.RecommendOptions
 }
@@ -59,11 +71,83 @@ type rawRecommend struct {
 		Embeddings bool   `yaml:"embeddings"`
 		Retain     *int   `yaml:"retain"`
 	} `yaml:"export"`
-	State *rawState `yaml:"state"`
+	State  *rawState  `yaml:"state"`
+	Update *rawUpdate `yaml:"update"`
+}
+
+type rawUpdate struct {
+	Every             *int            `yaml:"every"`
+	Interval          time.Duration   `yaml:"interval"`
+	RetrainGrowth     *float64        `yaml:"retrain_growth"`
+	Serve             *bool           `yaml:"serve"`
+	GramRefresh       int             `yaml:"gram_refresh"`
+	ExportEvery       *rawExportEvery `yaml:"export_every"`
+	ExportChangedOnly bool            `yaml:"export_changed_only"`
+	FullEvery         *int            `yaml:"full_every"`
+}
+
+type rawExportEvery struct {
+	Checkpoints int           `yaml:"checkpoints"`
+	Interval    time.Duration `yaml:"interval"`
 }
 
 func init() {
-	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state"
+	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state, update"
+	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, export_every, export_changed_only, full_every"
+	knownKeys["rawExportEvery"] = "checkpoints, interval"
+}
+
+// update turns the update: mapping into ml.UpdateOptions (defaults:
+// ml.DefaultUpdate).
+func (r *rawUpdate) update(failAt func(line int, format string, args ...any) error, line func(keys ...string) int) (*ml.UpdateOptions, error) {
+	u := ml.DefaultUpdate()
+	if r.Every != nil {
+		if *r.Every <= 0 {
+			return nil, failAt(line("update", "every"), "update: every must be > 0, got %d", *r.Every)
+		}
+		u.Every = *r.Every
+	}
+	if r.Interval < 0 {
+		return nil, failAt(line("update", "interval"), "update: interval must be > 0, got %v", r.Interval)
+	}
+	u.Interval = r.Interval
+	if r.RetrainGrowth != nil {
+		if g := *r.RetrainGrowth; g != 0 && !(g > 1) {
+			return nil, failAt(line("update", "retrain_growth"), "update: retrain_growth must be > 1 (or 0: never), got %v", g)
+		}
+		u.RetrainGrowth = *r.RetrainGrowth
+	}
+	if r.Serve != nil {
+		u.Serve = *r.Serve
+	}
+	if r.GramRefresh < 0 {
+		return nil, failAt(line("update", "gram_refresh"), "update: gram_refresh must be ≥ 0, got %d", r.GramRefresh)
+	}
+	u.GramRefresh = r.GramRefresh
+	if e := r.ExportEvery; e != nil {
+		switch {
+		case e.Checkpoints < 0:
+			return nil, failAt(line("update", "export_every", "checkpoints"), "update: export_every: checkpoints must be > 0, got %d", e.Checkpoints)
+		case e.Interval < 0:
+			return nil, failAt(line("update", "export_every", "interval"), "update: export_every: interval must be > 0, got %v", e.Interval)
+		case e.Checkpoints > 0 && e.Interval > 0:
+			return nil, failAt(line("update", "export_every"), "update: export_every takes checkpoints or interval, not both")
+		case e.Checkpoints == 0 && e.Interval == 0:
+			return nil, failAt(line("update", "export_every"), "update: export_every needs checkpoints: N or interval: D")
+		}
+		u.ExportCheckpoints, u.ExportInterval = e.Checkpoints, e.Interval
+	}
+	u.ExportChangedOnly = r.ExportChangedOnly
+	if r.FullEvery != nil {
+		if *r.FullEvery <= 0 {
+			return nil, failAt(line("update", "full_every"), "update: full_every must be > 0, got %d", *r.FullEvery)
+		}
+		if !r.ExportChangedOnly {
+			return nil, failAt(line("update", "full_every"), "update: full_every applies with export_changed_only: true only")
+		}
+		u.FullEvery = *r.FullEvery
+	}
+	return &u, nil
 }
 
 func parseRecommendStep(file string, num int, val *yaml.Node) (*RecommendStep, error) {
@@ -158,6 +242,19 @@ func parseRecommendStep(file string, num int, val *yaml.Node) (*RecommendStep, e
 		}
 		o.Backend = be
 	}
+	if raw.Update != nil {
+		u, err := raw.Update.update(func(line int, format string, args ...any) error {
+			_, err := failAt(line, format, args...)
+			return err
+		}, func(keys ...string) int { return keyLine(val, keys...) })
+		if err != nil {
+			return nil, err
+		}
+		if o.Export == nil && (raw.Update.ExportEvery != nil || raw.Update.ExportChangedOnly) {
+			return failAt(line("update"), "update: export_every and export_changed_only need an export: block")
+		}
+		o.Update = u
+	}
 	if err := o.Validate(); err != nil {
 		return failAt(val.Line, "%v", strings.TrimPrefix(err.Error(), "ml: recommend: "))
 	}
@@ -165,14 +262,25 @@ func parseRecommendStep(file string, num int, val *yaml.Node) (*RecommendStep, e
 }
 
 // planRecommend adds the recommend operator behind a hash exchange on the
-// user column, at the job's parallelism.
-func planRecommend(g *arrowexec.Graph, name string, in arrowexec.Input, par int, r *RecommendStep) (*arrowexec.Node, error) {
+// user column: the batch operator at the job's parallelism; the streaming
+// one (a step with update:, or any over an unbounded source, with
+// update:'s defaults) as one subtask, since its model is one object.
+func planRecommend(g *arrowexec.Graph, name string, in arrowexec.Input, par int, r *RecommendStep, bounded, checkpointed bool) (*arrowexec.Node, *ml.RecommendSpec, error) {
 	if r == nil {
-		return nil, errors.New("recommend step without a spec")
+		return nil, nil, errors.New("recommend step without a spec")
 	}
-	spec, err := ml.NewRecommend(r.Options)
+	o := r.Options
+	if o.Update == nil && !bounded {
+		u := ml.DefaultUpdate()
+		o.Update = &u
+	}
+	if o.Update != nil {
+		par = 1
+		o.Checkpointed = checkpointed
+	}
+	spec, err := ml.NewRecommend(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return g.Add(name, spec, par, in.From.HashBy(r.Options.User)), nil
+	return g.Add(name, spec, par, in.From.HashBy(o.User)), spec, nil
 }

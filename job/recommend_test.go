@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -62,16 +63,60 @@ func TestParseRecommendStepErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want line %d with %q", c.body, err, c.line, c.want)
 		}
 	}
-	// An unbounded source fails at plan time, at the step's line.
-	yml := "name: r\nsource:\n  kafka: {brokers: 127.0.0.1:1, topic: t, format: json, fields: [{name: user_id, type: int64}, {name: item_id, type: int64}]}\nsteps:\n  - recommend: {user: user_id, item: item_id, factors: 4, k: 2}\nsink:\n  file: {path: out}\n"
+	// update: keys are checked and named with their line.
+	for _, c := range []struct {
+		body string
+		line int
+		want string
+	}{
+		{"      factors: 8\n      k: 3\n      update:\n        every: 0", 11, "update: every must be > 0"},
+		{"      factors: 8\n      k: 3\n      update:\n        everyy: 5", 11, `unknown key "everyy" (want one of: every, interval`},
+		{"      factors: 8\n      k: 3\n      update:\n        retrain_growth: 0.5", 11, "retrain_growth must be > 1"},
+		{"      factors: 8\n      k: 3\n      update:\n        export_every: {checkpoints: 2}", 10, "need an export: block"},
+		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoints: 2, interval: 1m}", 12, "checkpoints or interval, not both"},
+		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoint: 2}", 12, `unknown key "checkpoint" (want one of: checkpoints, interval)`},
+		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        full_every: 3", 12, "full_every applies with export_changed_only"},
+		{"      factors: 8\n      k: 3\n      update:\n        interval: soon", 11, "duration"},
+	} {
+		_, err := job.Parse("r.yaml", []byte(fmt.Sprintf(base, c.body)))
+		var je *job.Error
+		if !errors.As(err, &je) || je.Line != c.line || !strings.Contains(je.Msg, c.want) {
+			t.Errorf("%q: error %v, want line %d with %q", c.body, err, c.line, c.want)
+		}
+	}
+}
+
+// TestPlanRecommendUpdate: a step with update: plans the streaming
+// operator as one subtask behind the hash exchange (the steps before it
+// keep the job's parallelism), with the options given and the defaults
+// for the rest.
+func TestPlanRecommendUpdate(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "events.parquet")
+	if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: 100, Users: 10, Items: 10, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	yml := fmt.Sprintf("name: r\nsource:\n  parquet: {path: %s}\nsteps:\n  - filter: \"user_id >= 0\"\n  - recommend:\n      user: user_id\n      item: item_id\n      factors: 4\n      k: 2\n      export: {path: %s}\n      update: {interval: 5s, export_every: {interval: 1m}, export_changed_only: true, serve: false}\nsink:\n  file: {path: %s}\n",
+		input, filepath.Join(dir, "recs"), filepath.Join(dir, "out"))
 	spec, err := job.Parse("r.yaml", []byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = spec.Plan(job.Options{})
-	var je *job.Error
-	if !errors.As(err, &je) || je.Line != 5 || !strings.Contains(je.Msg, "unbounded") {
-		t.Fatalf("plan error %v, want line 5 naming the unbounded source", err)
+	plan, err := spec.Plan(job.Options{Parallelism: 3, Checkpointed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pars := map[string]int{}
+	for _, n := range plan.Graph.Nodes() {
+		pars[n.Name()] = n.Parallelism()
+	}
+	if pars["filter-1"] != 3 || pars["recommend-2"] != 1 || pars["sink"] != 1 {
+		t.Fatalf("parallelism %v, want filter-1 3, recommend-2 and sink 1", pars)
+	}
+	o := plan.Recommend.Options()
+	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true}
+	if o.Update == nil || *o.Update != want || !o.Checkpointed {
+		t.Fatalf("update %+v (checkpointed %v), want %+v, checkpointed", o.Update, o.Checkpointed, want)
 	}
 }
 

@@ -100,7 +100,15 @@ type Manifest struct {
 	Embeddings   bool      `json:"embeddings"`
 	Format       string    `json:"format"`
 	Files        []string  `json:"files"` // relative paths of every data file
-	Config       struct {
+	// Set by the streaming operator: the checkpoint whose completion
+	// published the version (0: none, published at once), and for a
+	// version holding only the users changed since version Since
+	// (recommendations and user factors; item factors are all there),
+	// ChangedOnly.
+	Checkpoint  uint64 `json:"checkpoint,omitempty"`
+	ChangedOnly bool   `json:"changed_only,omitempty"`
+	Since       int64  `json:"since,omitempty"`
+	Config      struct {
 		Factors           int     `json:"factors"`
 		Regularization    float64 `json:"regularization"`
 		FrequencyScaled   bool    `json:"frequency_scaled"`
@@ -187,27 +195,69 @@ func latestVersionOnDisk(root string) (int64, error) {
 // removed, oldest first.
 func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) error {
 	eo := *s.opts.Export
-	fs := eo.FS
-	if fs == nil {
-		fs = fsx.OSFS
+	fs := eo.fs()
+	// Leftovers of an export that crashed are never visible as versions;
+	// remove them.
+	if err := removeExportLeftovers(fs, eo.Path, nil); err != nil {
+		return err
 	}
+	if err := s.writeVersion(ctx, res, b, versionInfo{}); err != nil {
+		return err
+	}
+	return publishVersion(fs, eo.Path, res.version, eo.Retain)
+}
+
+func (e *ExportOptions) fs() fsx.FS {
+	if e.FS == nil {
+		return fsx.OSFS
+	}
+	return e.FS
+}
+
+// removeExportLeftovers removes the temporary directories and files under
+// root (exportTempPrefix) except those keep says to keep.
+func removeExportLeftovers(fs fsx.FS, root string, keep func(name string) bool) error {
+	ents, err := fs.ReadDir(root)
+	if fsx.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ml: export: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), exportTempPrefix) && (keep == nil || !keep(e.Name())) {
+			if err := fs.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				return fmt.Errorf("ml: export: remove leftover %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// stagedDir is the temporary directory version v is written into.
+func stagedDir(root string, v int64) string {
+	return filepath.Join(root, exportTempPrefix+VersionName(v))
+}
+
+// versionInfo is what a streamed version adds to its manifest.
+type versionInfo struct {
+	checkpoint  uint64
+	changedOnly bool
+	since       int64
+}
+
+// writeVersion writes the files of version res.version into its
+// temporary directory (stagedDir), every file and directory synced, the
+// manifest last: a staged version whose manifest is there is complete.
+func (s *RecommendSpec) writeVersion(ctx context.Context, res *trainResult, b *bound, vi versionInfo) error {
+	eo := *s.opts.Export
+	fs := eo.fs()
 	root := eo.Path
 	if err := fs.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("ml: export: %w", err)
 	}
-	// Leftovers of an export that crashed are never visible as versions;
-	// remove them.
-	if ents, err := fs.ReadDir(root); err == nil {
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), exportTempPrefix) {
-				if err := fs.RemoveAll(filepath.Join(root, e.Name())); err != nil {
-					return fmt.Errorf("ml: export: remove leftover %s: %w", e.Name(), err)
-				}
-			}
-		}
-	}
 	name := VersionName(res.version)
-	tmp := filepath.Join(root, exportTempPrefix+name)
+	tmp := stagedDir(root, res.version)
 	final := filepath.Join(root, name)
 	if _, err := fs.Stat(final); err == nil {
 		return fmt.Errorf("ml: export: %s already exists", final)
@@ -215,7 +265,8 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 	mem := memory.NewGoAllocator()
 	man := Manifest{Version: res.version, Created: time.Now().UTC(), UserIDType: b.userKind.String(), ItemIDType: b.itemKind.String(),
 		Users: len(res.userKeys), Items: len(res.itemKeys), Interactions: res.ui.NNZ(), InputRows: res.rows, Loss: res.loss,
-		TrainSeconds: res.elapsed.Seconds(), Fingerprint: fmt.Sprintf("%016x", res.finger), K: res.k, Embeddings: eo.Embeddings, Format: eo.format()}
+		TrainSeconds: res.elapsed.Seconds(), Fingerprint: fmt.Sprintf("%016x", res.finger), K: res.k, Embeddings: eo.Embeddings, Format: eo.format(),
+		Checkpoint: vi.checkpoint, ChangedOnly: vi.changedOnly, Since: vi.since}
 	c := s.opts.Config
 	man.Config.Factors, man.Config.Regularization, man.Config.FrequencyScaled = c.Factors, c.Regularization, c.FrequencyScaled
 	man.Config.FrequencyExponent, man.Config.Alpha, man.Config.Iterations = c.FrequencyExponent, c.Alpha, c.Iterations
@@ -274,19 +325,41 @@ func (s *RecommendSpec) export(ctx context.Context, res *trainResult, b *bound) 
 			return fmt.Errorf("ml: export: %w", err)
 		}
 	}
-	hook("files")
-	if err := fs.Rename(tmp, final); err != nil {
-		return fmt.Errorf("ml: export: %w", err)
-	}
 	if err := fs.SyncDir(root); err != nil {
 		return fmt.Errorf("ml: export: %w", err)
 	}
+	hook("files")
+	return nil
+}
+
+// publishVersion makes staged version v visible: its temporary directory
+// renamed to vNNNNNN, the root synced, LATEST replaced (never by an older
+// version), older versions beyond retain removed. Publishing a version
+// already published does nothing but those last two steps, so a restore
+// may publish again what a crash left half done.
+func publishVersion(fs fsx.FS, root string, v int64, retain int) error {
+	name := VersionName(v)
+	final := filepath.Join(root, name)
+	if _, err := fs.Stat(final); err != nil {
+		if err := fs.Rename(stagedDir(root, v), final); err != nil {
+			return fmt.Errorf("ml: export: %w", err)
+		}
+		if err := fs.SyncDir(root); err != nil {
+			return fmt.Errorf("ml: export: %w", err)
+		}
+	}
 	hook("version")
-	if err := writeAtomic(fs, root, LatestFile, []byte(name+"\n")); err != nil {
+	cur, err := ReadLatest(fs, root)
+	if err != nil {
 		return err
 	}
+	if cur < v {
+		if err := writeAtomic(fs, root, LatestFile, []byte(name+"\n")); err != nil {
+			return err
+		}
+	}
 	hook("latest")
-	return retainVersions(fs, root, res.version, eo.Retain)
+	return retainVersions(fs, root, max(cur, v), retain)
 }
 
 // writeAtomic replaces dir/name with data: a synced temporary file renamed

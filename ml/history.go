@@ -35,20 +35,11 @@ func ReadHistories(ctx context.Context, rs *arrowexec.RestoreState, maxParalleli
 	if rs == nil {
 		return nil, nil, fmt.Errorf("ml: read histories: the checkpoint has no recommend node")
 	}
-	st, err := state.NewMemoryBackend(state.Options{}).Open(ctx, state.StoreOptions{
-		Name: "read-histories", MaxParallelism: maxParallelism, KeyGroupLo: 0, KeyGroupHi: maxParallelism})
+	st, err := openRestored(ctx, rs, maxParallelism)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ml: read histories: %w", err)
 	}
 	defer st.Close()
-	if len(rs.Dirs) > 0 {
-		err = state.Restore(ctx, st, rs.Dirs, 0, maxParallelism)
-	} else {
-		err = state.RestoreKeyGroups(ctx, st, rs.KeyGroups)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("ml: read histories: %w", err)
-	}
 	read := func(name string) (map[string][]HistoryEntry, error) {
 		l, err := state.NewList(st, state.ListDescriptor[[]byte]{Name: name, Codec: state.Bytes})
 		if err != nil {
@@ -80,4 +71,95 @@ func ReadHistories(ctx context.Context, rs *arrowexec.RestoreState, maxParalleli
 		return nil, nil, fmt.Errorf("ml: read histories: %w", err)
 	}
 	return users, items, nil
+}
+
+// openRestored opens a memory store holding every key group of rs.
+func openRestored(ctx context.Context, rs *arrowexec.RestoreState, maxParallelism int) (state.Store, error) {
+	st, err := state.NewMemoryBackend(state.Options{}).Open(ctx, state.StoreOptions{
+		Name: "read-state", MaxParallelism: maxParallelism, KeyGroupLo: 0, KeyGroupHi: maxParallelism})
+	if err != nil {
+		return nil, err
+	}
+	if len(rs.Dirs) > 0 {
+		err = state.Restore(ctx, st, rs.Dirs, 0, maxParallelism)
+	} else {
+		err = state.RestoreKeyGroups(ctx, st, rs.KeyGroups)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// ReadStoredFactors reads the factors the recommend operator keeps in
+// its state (recommend/user and recommend/item) from the restore state
+// of a checkpoint or savepoint, by key (as ReadHistories): the model a
+// job restored from it starts with.
+func ReadStoredFactors(ctx context.Context, rs *arrowexec.RestoreState, maxParallelism int) (users, items map[string][]float32, err error) {
+	if rs == nil {
+		return nil, nil, fmt.Errorf("ml: read factors: the checkpoint has no recommend node")
+	}
+	st, err := openRestored(ctx, rs, maxParallelism)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ml: read factors: %w", err)
+	}
+	defer st.Close()
+	read := func(name string, user bool) (map[string][]float32, error) {
+		v, err := state.NewValue(st, state.ValueDescriptor[[]byte]{Name: name, Codec: state.Bytes})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]float32{}
+		var bad error
+		err = v.Range(func(e state.Entry, blob []byte) bool {
+			var sf storedFactor
+			if sf, bad = decodeStored(blob, user, -1); bad != nil {
+				bad = fmt.Errorf("%s: key %x: %w", name, e.Key, bad)
+				return false
+			}
+			out[string(e.Key)] = sf.vec
+			return true
+		})
+		if err == nil {
+			err = bad
+		}
+		return out, err
+	}
+	if users, err = read(stateUser, true); err != nil {
+		return nil, nil, fmt.Errorf("ml: read factors: %w", err)
+	}
+	if items, err = read(stateItem, false); err != nil {
+		return nil, nil, fmt.Errorf("ml: read factors: %w", err)
+	}
+	return users, items, nil
+}
+
+// storedFactor is a decoded recommend/user or recommend/item value.
+type storedFactor struct {
+	count uint64 // users: the list length the model had seen
+	idx   uint32 // dense index
+	vec   []float32
+}
+
+// decodeStored decodes a recommend/user (user) or recommend/item value;
+// k ≥ 0 checks the number of factors.
+func decodeStored(blob []byte, user bool, k int) (storedFactor, error) {
+	var sf storedFactor
+	if user {
+		c, n := binary.Uvarint(blob)
+		if n <= 0 {
+			return sf, fmt.Errorf("bad trained count")
+		}
+		sf.count, blob = c, blob[n:]
+	}
+	if len(blob) < 4 || len(blob)%4 != 0 || (k >= 0 && len(blob) != 4+4*k) {
+		return sf, fmt.Errorf("factor value of %d bytes (model of %d factors)", len(blob), k)
+	}
+	sf.idx = binary.LittleEndian.Uint32(blob)
+	sf.vec = make([]float32, len(blob)/4-1)
+	for j := range sf.vec {
+		sf.vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4+4*j:]))
+	}
+	return sf, nil
 }

@@ -49,6 +49,14 @@ type RecommendOptions struct {
 	// Log receives warnings (empty input) and the training summary; nil:
 	// the task's logger.
 	Log *slog.Logger
+	// Update, when set, selects the streaming operator, which learns
+	// incrementally (package doc, "The streaming recommend operator"); it
+	// runs as one subtask.
+	Update *UpdateOptions
+	// Checkpointed says the job runs with checkpoints: the streaming
+	// operator then publishes an export only when the checkpoint that
+	// covers it is complete (else at once).
+	Checkpointed bool
 }
 
 // Validate reports the first bad option.
@@ -75,6 +83,11 @@ func (o RecommendOptions) Validate() error {
 	}
 	if o.Export != nil {
 		if err := o.Export.Validate(); err != nil {
+			return err
+		}
+	}
+	if o.Update != nil {
+		if err := o.Update.Validate(); err != nil {
 			return err
 		}
 	}
@@ -227,13 +240,6 @@ func (s *RecommendSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.rv == nil || s.rv.registered == s.rv.n || s.rv.n != t.Parallelism {
-		s.rv = newRendezvous(t.Parallelism)
-	}
-	rv := s.rv
-	rv.registered++
-	s.mu.Unlock()
 	log := s.opts.Log
 	if log == nil {
 		log = t.Log
@@ -241,7 +247,21 @@ func (s *RecommendSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &recommendOp{s: s, t: t, b: b, rv: rv, log: log.With("node", t.Node, "subtask", t.Subtask)}, nil
+	base := opBase{s: s, t: t, b: b, log: log.With("node", t.Node, "subtask", t.Subtask)}
+	if s.opts.Update != nil {
+		if t.Parallelism != 1 {
+			return nil, fmt.Errorf("ml: recommend: the streaming operator runs as one subtask, got parallelism %d", t.Parallelism)
+		}
+		return s.newStream(base), nil
+	}
+	s.mu.Lock()
+	if s.rv == nil || s.rv.registered == s.rv.n || s.rv.n != t.Parallelism {
+		s.rv = newRendezvous(t.Parallelism)
+	}
+	rv := s.rv
+	rv.registered++
+	s.mu.Unlock()
+	return &recommendOp{opBase: base, rv: rv}, nil
 }
 
 // State names (see the package documentation).
@@ -252,11 +272,13 @@ const (
 	stateItemInteractions = "recommend/item-interactions" // item -> list of (weight, user key)
 )
 
-type recommendOp struct {
+// opBase is what the batch and the streaming recommend operators share:
+// the task, the bound schema, the keyed state, the row checks and the
+// snapshots.
+type opBase struct {
 	s   *RecommendSpec
 	t   *arrowexec.Task
 	b   *bound
-	rv  *rendezvous
 	log *slog.Logger
 
 	store    state.Store
@@ -270,15 +292,23 @@ type recommendOp struct {
 	batches int64 // batches processed by this subtask (for messages)
 	dead    *deadLetter
 
-	hashes []uint64
-	ukeys  keyColumn
-	ikeys  keyColumn
-	keys   state.Keys
-	kbuf   []byte
-	vals   [][]byte
-	vbuf   []byte
-	voff   []int
-	closed bool
+	hashes   []uint64
+	ukeys    keyColumn
+	ikeys    keyColumn
+	keys     state.Keys
+	kbuf     []byte
+	vals     [][]byte
+	vbuf     []byte
+	voff     []int
+	positive bool      // a weight of 0 is a bad row (the streaming operator)
+	rows     []int     // the accepted rows of the current batch
+	ws       []float32 // their weights
+	closed   bool
+}
+
+type recommendOp struct {
+	opBase
+	rv *rendezvous
 }
 
 // opMeta is the operator state of a subtask: global facts every subtask
@@ -290,9 +320,16 @@ type opMeta struct {
 	// Files says the subtask's state is files in its checkpoint directory
 	// (RestoreState.Dirs), not key group blobs.
 	Files bool `json:"files,omitempty"`
+	// Stream is the streaming operator's model state (nil from the batch
+	// operator, which ignores it).
+	Stream *streamMeta `json:"stream,omitempty"`
 }
 
-func (o *recommendOp) Open(ctx context.Context) error {
+func (o *recommendOp) Open(ctx context.Context) error { return o.open(ctx) }
+
+// open opens the keyed state and restores it (the key groups of this
+// subtask's range) and the operator state.
+func (o *opBase) open(ctx context.Context) error {
 	be := o.s.opts.Backend
 	if be == nil {
 		be = state.NewMemoryBackend(state.Options{})
@@ -332,6 +369,9 @@ func (o *recommendOp) Open(ctx context.Context) error {
 					m.UserKind, m.ItemKind, o.meta.UserKind, o.meta.ItemKind)
 			}
 			o.meta.Version = max(o.meta.Version, m.Version)
+			if m.Stream != nil && o.meta.Stream == nil {
+				o.meta.Stream = m.Stream
+			}
 			files = files || m.Files
 		}
 		if files {
@@ -425,10 +465,22 @@ func valueString(c arrow.Array, i int) string {
 }
 
 func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ arrowexec.Emitter) error {
+	if err := o.accept(ctx, b); err != nil {
+		return err
+	}
+	return o.appendUserLists()
+}
+
+// accept checks the rows of b (ids, weight) and keeps the accepted rows
+// and their weights in o.rows and o.ws, the ids' encodings in o.ukeys and
+// o.ikeys and the user ids' hashes in o.hashes; a bad row fails the job
+// or is dead-lettered (OnError).
+func (o *opBase) accept(ctx context.Context, b arrow.RecordBatch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	o.batches++
+	o.rows, o.ws = o.rows[:0], o.ws[:0]
 	n := int(b.NumRows())
 	if n == 0 {
 		return nil
@@ -453,9 +505,6 @@ func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _
 	}
 	o.ukeys.reset(uc)
 	o.ikeys.reset(ic)
-	o.keys.Reset()
-	o.vbuf = o.vbuf[:0]
-	o.voff = append(o.voff[:0], 0)
 	for i := 0; i < n; i++ {
 		w := 1.0
 		reason := ""
@@ -474,6 +523,8 @@ func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _
 				reason = err.Error()
 			} else if w > math.MaxFloat32 {
 				reason = fmt.Sprintf("weight %v overflows float32", w)
+			} else if w == 0 && o.positive {
+				reason = "weight is 0 (the streaming model learns from positive weights only)"
 			}
 		}
 		if reason != "" {
@@ -482,21 +533,40 @@ func (o *recommendOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _
 			}
 			continue
 		}
-		o.kbuf = o.ukeys.append(o.kbuf[:0], i)
-		o.keys.Append(h[i], o.kbuf, nil)
-		o.vbuf = binary.LittleEndian.AppendUint32(o.vbuf, math.Float32bits(float32(w)))
-		o.vbuf = o.ikeys.append(o.vbuf, i)
+		o.rows = append(o.rows, i)
+		o.ws = append(o.ws, float32(w))
+	}
+	return nil
+}
+
+// appendUserLists appends the accepted rows to their users' lists in
+// keyed state (weight | item key): one AppendMany, no read.
+func (o *opBase) appendUserLists() error {
+	if err := o.appendLists(o.inter, o.hashes, &o.ukeys, &o.ikeys); err != nil {
+		return fmt.Errorf("ml: recommend: batch %d: %w", o.batches, err)
+	}
+	return nil
+}
+
+// appendLists appends each accepted row to list l under its key (hashes
+// by row, encodings keys) as (weight | partner key).
+func (o *opBase) appendLists(l *state.List[[]byte], hashes []uint64, keys, partner *keyColumn) error {
+	if len(o.rows) == 0 {
+		return nil
+	}
+	o.keys.Reset()
+	o.vbuf = o.vbuf[:0]
+	o.voff = append(o.voff[:0], 0)
+	for j, i := range o.rows {
+		o.kbuf = keys.append(o.kbuf[:0], i)
+		o.keys.Append(hashes[i], o.kbuf, nil)
+		o.vbuf = binary.LittleEndian.AppendUint32(o.vbuf, math.Float32bits(o.ws[j]))
+		o.vbuf = partner.append(o.vbuf, i)
 		o.voff = append(o.voff, len(o.vbuf))
 	}
 	o.vals = o.vals[:0]
 	for j := 0; j+1 < len(o.voff); j++ {
 		o.vals = append(o.vals, o.vbuf[o.voff[j]:o.voff[j+1]])
 	}
-	if o.keys.Len() == 0 {
-		return nil
-	}
-	if err := o.inter.AppendMany(&o.keys, o.vals); err != nil {
-		return fmt.Errorf("ml: recommend: batch %d: %w", o.batches, err)
-	}
-	return nil
+	return l.AppendMany(&o.keys, o.vals)
 }

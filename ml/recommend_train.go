@@ -103,7 +103,7 @@ type trainResult struct {
 	finger   uint64
 }
 
-func (o *recommendOp) badRow(b arrow.RecordBatch, i int, uc, ic, wa arrow.Array, reason string) error {
+func (o *opBase) badRow(b arrow.RecordBatch, i int, uc, ic, wa arrow.Array, reason string) error {
 	w := "1"
 	if wa != nil {
 		w = valueString(wa, i)
@@ -212,7 +212,7 @@ func (o *recommendOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 }
 
 // owns says whether hash's key group is this subtask's.
-func (o *recommendOp) owns(hash uint64) bool {
+func (o *opBase) owns(hash uint64) bool {
 	lo, hi := o.t.KeyGroupRange()
 	kg := arrowexec.KeyGroupOf(hash, o.t.MaxParallelism)
 	return kg >= lo && kg < hi
@@ -283,7 +283,7 @@ func appendFloats(dst []byte, v []float32) []byte {
 const emitBatchRows = 8192
 
 // emit sends the top-K rows of this subtask's users, in user key order.
-func (o *recommendOp) emit(ctx context.Context, res *trainResult, out arrowexec.Emitter) error {
+func (o *opBase) emit(ctx context.Context, res *trainResult, out arrowexec.Emitter) error {
 	bb := newRecBuilder(o.t.Mem, o.b.out)
 	defer bb.release()
 	for u := range res.userKeys {
@@ -442,25 +442,8 @@ func (s *RecommendSpec) train(ctx context.Context, parts []*contribution, b *bou
 		res.loss = Loss(cfg, ui, m)
 	}
 	k := s.opts.K
-	res.recItems = make([]int32, len(users)*k)
-	res.recScore = make([]float32, len(users)*k)
-	res.recCount = make([]int32, len(users))
-	if len(users) > 0 {
-		err = res.model.TopK(ctx, nil, k, ui, cfg.Threads, func(u int32, items []int32, scores []float32) error {
-			for j, sc := range scores {
-				if math.IsNaN(float64(sc)) || math.IsInf(float64(sc), 0) {
-					return fmt.Errorf("ml: recommend: %w: score %v of user %s, item %s", ErrNumerical, sc,
-						formatKey(b.userKind, res.userKeys[u]), formatKey(b.itemKind, res.itemKeys[items[j]]))
-				}
-			}
-			copy(res.recItems[int(u)*k:], items)
-			copy(res.recScore[int(u)*k:], scores)
-			res.recCount[u] = int32(len(items))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := res.topK(ctx, cfg, b, k); err != nil {
+		return nil, err
 	}
 	res.elapsed = time.Since(start)
 	if s.opts.Export != nil {
@@ -479,6 +462,31 @@ func (s *RecommendSpec) train(ctx context.Context, parts []*contribution, b *bou
 	log.Info("ml: recommend: trained", "version", res.version, "users", len(users), "items", len(itemKeys),
 		"interactions", ui.NNZ(), "loss", res.loss, "elapsed", res.elapsed)
 	return res, nil
+}
+
+// topK fills res's lists: each user's k best items it does not have
+// (fewer when the catalogue is smaller), a NaN or infinite score an
+// error naming the user and item.
+func (res *trainResult) topK(ctx context.Context, cfg Config, b *bound, k int) error {
+	nu := len(res.userKeys)
+	res.recItems = make([]int32, nu*k)
+	res.recScore = make([]float32, nu*k)
+	res.recCount = make([]int32, nu)
+	if nu == 0 || len(res.itemKeys) == 0 {
+		return nil
+	}
+	return res.model.TopK(ctx, nil, min(k, len(res.itemKeys)), res.ui, cfg.Threads, func(u int32, items []int32, scores []float32) error {
+		for j, sc := range scores {
+			if math.IsNaN(float64(sc)) || math.IsInf(float64(sc), 0) {
+				return fmt.Errorf("ml: recommend: %w: score %v of user %s, item %s", ErrNumerical, sc,
+					formatKey(b.userKind, res.userKeys[u]), formatKey(b.itemKind, res.itemKeys[items[j]]))
+			}
+		}
+		copy(res.recItems[int(u)*k:], items)
+		copy(res.recScore[int(u)*k:], scores)
+		res.recCount[u] = int32(len(items))
+		return nil
+	})
 }
 
 // describeTrainError names the user or item of a numerical failure by id.
@@ -542,6 +550,12 @@ func (o *recommendOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.S
 // as files into the subtask's directory (opMeta.Files; restored from
 // RestoreState.Dirs), anything else becomes one blob per key group.
 func (o *recommendOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+	return o.snapshotAsync(ctx, id)
+}
+
+// snapshotAsync takes the point-in-time view of the keyed state and o.meta
+// (see SnapshotStateAsync).
+func (o *opBase) snapshotAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	if err := o.dead.sync(); err != nil {
 		return nil, fmt.Errorf("ml: recommend: dead letter: %w", err)
 	}
@@ -596,7 +610,7 @@ func pendingBlobs(ctx context.Context, p state.PendingSnapshot) (map[int][]byte,
 var _ arrowexec.AsyncCheckpointer = (*recommendOp)(nil)
 var _ arrowexec.Checkpointer = (*recommendOp)(nil)
 
-func (o *recommendOp) Close() error {
+func (o *opBase) Close() error {
 	if o.closed {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/riffle-dev/riffle/examples"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/ml"
 )
 
 // TestExamplesRunAsShipped runs every job file of examples/ as a user of a
@@ -101,6 +102,39 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCE
 			}
 		},
 		"item-hours-live.yaml": nil, // run by item-hours-backfill.yaml
+		// The recommender's pair: one model learned from the files, then
+		// from the topic; run together, as their header comments say (the
+		// checkpoints made frequent so versions come out within seconds).
+		"recs-backfill.yaml": func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			genFile(t, "data/events.parquet", "--rows", "20000", "--seed", "7", "--users", "400", "--items", "300", "--latent-factors", "8",
+				"--start", "2025-01-01T00:00:00Z", "--span", "168h")
+			code, stdout, errOut := runCLI(t, "backfill", "--progress", "never", "--savepoint", "sp/recs", ex("recs-backfill.yaml"))
+			if code != exitOK || !strings.Contains(stdout, "sp/recs") {
+				t.Fatalf("backfill --savepoint: exit %d, %q\n%s", code, stdout, errOut)
+			}
+			genFile(t, "stream.parquet", "--rows", "3000", "--seed", "8", "--users", "400", "--items", "300", "--latent-factors", "8",
+				"--start", "2025-01-08T00:00:00Z", "--span", "12h")
+			admin := freeAddr(t)
+			done, stderr := startCLI(t, "run", "--embedded-kafka", "events:3", "--checkpoint-dir", "ck/recs", "--checkpoint-interval", "200ms",
+				"--from", "sp/recs", "--admin-addr", admin, "--log-format", "json", "--progress", "never", ex("recs-live.yaml"))
+			produceInto(t, embeddedBrokers(t, done, stderr), "stream.parquet")
+			waitFor(t, "a version learned from every event", done, stderr, func() bool {
+				v, err := ml.ReadLatest(nil, "out/recs")
+				if err != nil || v == 0 {
+					return false
+				}
+				m, err := ml.ReadManifest(nil, "out/recs", v)
+				return err == nil && m.InputRows == 23000
+			})
+			stopRun(t, done, stderr)
+			user := oracle.DuckDBStrings(t, "SELECT min(user_id) FROM read_parquet('stream.parquet')")[0][0]
+			code, stdout, errOut = runCLI(t, "recommend", "--from", "out/recs", "--user", user)
+			if code != exitOK || strings.Count(stdout, "\n") != 11 {
+				t.Fatalf("recommend: exit %d\n%s%s", code, stdout, errOut)
+			}
+		},
+		"recs-live.yaml": nil, // run by recs-backfill.yaml
 		"recs.yaml": func(t *testing.T) {
 			t.Chdir(t.TempDir())
 			genFile(t, "riffle-quickstart/events.parquet", "--rows", "20000", "--users", "400", "--items", "300", "--latent-factors", "8", "--seed", "6")
