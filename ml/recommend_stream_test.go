@@ -775,3 +775,42 @@ func TestStreamLive(t *testing.T) {
 		t.Fatal("serve: false, yet a serving copy")
 	}
 }
+
+// TestStreamSnapshotWhileProcessing: the snapshot's asynchronous part
+// (scoring and writing the staged version, writing the state's view)
+// runs while the operator goes on updating the model (run with -race);
+// the version holds the model as of the barrier, and the restored state
+// has the lists as of the barrier.
+func TestStreamSnapshotWhileProcessing(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(91, 92))
+	evs := genEvents(rng, 3000, 60, 30)
+	root := t.TempDir()
+	o := streamOptions(t)
+	o.Update.Serve = true
+	o.Export = &ExportOptions{Path: root, Embeddings: true}
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	if err := h.feed(evs[:1500], 50); err != nil {
+		t.Fatal(err)
+	}
+	id, complete := h.barrier()
+	atU, atI := modelFactors(h.op.online, idInt64, idInt64)
+	done := make(chan *arrowexec.RestoreState)
+	go func() { done <- complete() }()
+	if err := h.feed(evs[1500:], 50); err != nil {
+		t.Fatal(err)
+	}
+	snap := <-done
+	if err := h.op.NotifyCheckpointComplete(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "v1 user", exportFactors(t, root, 1, UserFactorsDir), atU)
+	sameBits(t, "v1 item", exportFactors(t, root, 1, ItemFactorsDir), atI)
+	r := newStreamHarness(t, mem, evSchemaInt, o, snap, "")
+	defer r.close()
+	wu, wi := wantLists(evs[:1500])
+	sameLists(t, "user", lists(t, r.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, r.op.itemIntr, idInt64), wi)
+}
