@@ -36,7 +36,12 @@
 // recommender on the rows reaching it and sends each user's top-K items to
 // the sink (user_id, item_id, rank, score, model_version), optionally
 // exporting the model as versioned files. It runs behind a hash exchange
-// on the user column and trains at the end of bounded input; planning
-// refuses it over an unbounded source. Its hyperparameters are checked
-// when the file is parsed, errors naming their line.
+// on the user column and trains at the end of bounded input. With an
+// update: mapping, and always over an unbounded source (with update:'s
+// defaults), it learns incrementally instead: one subtask (the steps
+// after it too) holding one model, updated every N interactions, interval
+// and checkpoint barrier, exporting versions on checkpoints; it then emits
+// its lists only at the end of bounded input (Plan.Recommend; package ml,
+// "The streaming recommend operator"). Its hyperparameters and update:
+// keys are checked when the file is parsed, errors naming their line.
 package job

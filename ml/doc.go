@@ -311,7 +311,9 @@
 // grown RetrainGrowth times since the last full one. After each update
 // the changed rows' factors are written to recommend/user (list length |
 // dense index | factors) and recommend/item (dense index | factors), the
-// batch operator's encodings, and the serving copy is brought up to date.
+// batch operator's encodings, and the serving copy (UpdateOptions.Serve:
+// a Live, RecommendSpec.Live) is brought up to date (Live.Sync; at Open
+// too, after a restore).
 // Rows an update rolled back (numerical trouble) are counted and logged
 // with their ids at warn level; their state keeps the previous factor,
 // and rows never solved are neither written nor exported.

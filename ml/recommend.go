@@ -99,8 +99,9 @@ func (o RecommendOptions) Validate() error {
 type RecommendSpec struct {
 	opts RecommendOptions
 
-	mu sync.Mutex
-	rv *rendezvous // the subtasks of the current run meet here at Finish
+	mu   sync.Mutex
+	rv   *rendezvous // the subtasks of the current run meet here at Finish
+	live *Live       // the streaming operator's serving copy (Live)
 }
 
 var _ arrowexec.Spec = (*RecommendSpec)(nil)

@@ -687,3 +687,130 @@ func TestStreamNumericalTrouble(t *testing.T) {
 		t.Fatalf("export v%d: %d users, the failed one among them: %v", v, len(eu), ok)
 	}
 }
+
+// TestStreamLive: the spec's serving copy follows the operator: after a
+// restore and after each update it answers a user's top-K as brute force
+// over the model's factors does (scores x_u·y_i over the items the user
+// does not have); with serve off there is none.
+func TestStreamLive(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(81, 82))
+	evs := genEvents(rng, 2000, 50, 40)
+	o := streamOptions(t)
+	o.Update.Serve = true
+	check := func(h *streamHarness, what string) {
+		t.Helper()
+		l := h.spec.Live()
+		if l == nil {
+			t.Fatalf("%s: no serving copy", what)
+		}
+		on := h.op.online
+		for u := range int32(on.NumUsers()) {
+			id := strings.Trim(formatKey(idInt64, on.UserKey(u)), `"`)
+			got, err := l.Recommend(context.Background(), id, o.K, false)
+			if err != nil {
+				t.Fatalf("%s: user %s: %v", what, id, err)
+			}
+			seen, _ := on.UserItems(u)
+			type cand struct {
+				item  int32
+				score float32
+			}
+			var all []cand
+			for i := range int32(on.NumItems()) {
+				if !slices.Contains(seen, i) {
+					var s float32
+					for j, x := range on.UserVector(u) {
+						s += x * on.ItemVector(i)[j]
+					}
+					all = append(all, cand{i, s})
+				}
+			}
+			slices.SortStableFunc(all, func(a, b cand) int {
+				if a.score != b.score {
+					if a.score > b.score {
+						return -1
+					}
+					return 1
+				}
+				return 0
+			})
+			if len(got.Items) != min(o.K, len(all)) {
+				t.Fatalf("%s: user %s: %d items, want %d", what, id, len(got.Items), min(o.K, len(all)))
+			}
+			for j, it := range got.Items {
+				want := all[j]
+				if math.Abs(float64(got.Scores[j]-want.score)) > 1e-4*max(1, math.Abs(float64(want.score))) {
+					t.Fatalf("%s: user %s rank %d: item %v score %v, brute force %v (item %s)", what, id, j+1, it, got.Scores[j],
+						want.score, formatKey(idInt64, on.ItemKey(want.item)))
+				}
+			}
+		}
+	}
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	if h.spec.Live() == nil {
+		t.Fatal("no serving copy after Open")
+	}
+	if err := h.feed(evs[:1000], 64); err != nil {
+		t.Fatal(err)
+	}
+	check(h, "after the updates")
+	snap := h.checkpoint(true)
+	check(h, "after the barrier's update")
+	h.close()
+	r := newStreamHarness(t, mem, evSchemaInt, o, snap, "")
+	defer r.close()
+	check(r, "after a restore")
+	if err := r.feed(evs[1000:], 64); err != nil {
+		t.Fatal(err)
+	}
+	r.checkpoint(true)
+	check(r, "after more updates")
+
+	o.Update.Serve = false
+	off := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer off.close()
+	if off.spec.Live() != nil {
+		t.Fatal("serve: false, yet a serving copy")
+	}
+}
+
+// TestStreamSnapshotWhileProcessing: the snapshot's asynchronous part
+// (scoring and writing the staged version, writing the state's view)
+// runs while the operator goes on updating the model (run with -race);
+// the version holds the model as of the barrier, and the restored state
+// has the lists as of the barrier.
+func TestStreamSnapshotWhileProcessing(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(91, 92))
+	evs := genEvents(rng, 3000, 60, 30)
+	root := t.TempDir()
+	o := streamOptions(t)
+	o.Update.Serve = true
+	o.Export = &ExportOptions{Path: root, Embeddings: true}
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	if err := h.feed(evs[:1500], 50); err != nil {
+		t.Fatal(err)
+	}
+	id, complete := h.barrier()
+	atU, atI := modelFactors(h.op.online, idInt64, idInt64)
+	done := make(chan *arrowexec.RestoreState)
+	go func() { done <- complete() }()
+	if err := h.feed(evs[1500:], 50); err != nil {
+		t.Fatal(err)
+	}
+	snap := <-done
+	if err := h.op.NotifyCheckpointComplete(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "v1 user", exportFactors(t, root, 1, UserFactorsDir), atU)
+	sameBits(t, "v1 item", exportFactors(t, root, 1, ItemFactorsDir), atI)
+	r := newStreamHarness(t, mem, evSchemaInt, o, snap, "")
+	defer r.close()
+	wu, wi := wantLists(evs[:1500])
+	sameLists(t, "user", lists(t, r.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, r.op.itemIntr, idInt64), wi)
+}

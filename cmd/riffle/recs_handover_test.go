@@ -13,6 +13,7 @@ import (
 
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
+	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/ml"
 )
 
@@ -184,5 +185,77 @@ source:
 	}
 	if strings.Contains(errOut, "ERROR") {
 		t.Fatalf("errors logged:\n%s", errOut)
+	}
+}
+
+// TestRecsHybrid: the hybrid source does both halves in one job: the
+// files up to an event-time boundary, then the topic (bounded here, so
+// the job ends): the streaming operator's model learns from every event
+// of both, once, and the version it exports at the end says so.
+func TestRecsHybrid(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	files := filepath.Join(dir, "files.parquet")
+	stream := filepath.Join(dir, "stream.parquet")
+	genFile(t, files, "--rows", "8000", "--seed", "41", "--users", "200", "--items", "150", "--latent-factors", "8",
+		"--start", "2025-01-01T00:00:00Z", "--span", "24h")
+	genFile(t, stream, "--rows", "2000", "--seed", "42", "--users", "200", "--items", "150", "--latent-factors", "8",
+		"--start", "2025-01-02T00:00:00Z", "--span", "6h")
+	topic := kafkatest.CreateTopic(t, brokers, "recs-hybrid", 2)
+	if code, _, errOut := runCLI(t, "produce", "--brokers", brokers, "--topic", topic, "--key", "user_id", "--timestamp", "event_time",
+		"--progress", "never", stream); code != exitOK {
+		t.Fatal(errOut)
+	}
+	recs := filepath.Join(dir, "recs")
+	jobFile := filepath.Join(dir, "hybrid.yaml")
+	if err := os.WriteFile(jobFile, []byte(fmt.Sprintf(`name: recs-hybrid
+parallelism: 2
+source:
+  hybrid:
+    parquet: {path: %s}
+    kafka:
+      brokers: %s
+      topic: %s
+      start: earliest
+      bounded: true
+      max_batch_delay: 50ms
+      fields:
+        - {name: user_id, type: int64, required: true}
+        - {name: item_id, type: int64, required: true}
+        - {name: event_type, type: string, required: true}
+        - {name: weight, type: float64, required: true}
+        - {name: event_time, type: timestamp, required: true}
+    boundary: {event_time: 2025-01-02T00:00:00Z, column: event_time}
+steps:
+  - recommend:
+      user: user_id
+      item: item_id
+      factors: 8
+      regularization: 1
+      seed: 1
+      k: 5
+      export: {path: %s, embeddings: true}
+      update: {every: 1000}
+sink:
+  file: {path: %s, format: parquet}
+`, files, brokers, topic, recs, filepath.Join(dir, "lists"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "run", "--progress", "never", "--checkpoint-dir", filepath.Join(dir, "ck"), "--checkpoint-interval", "100ms", jobFile)
+	if code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, errOut)
+	}
+	e, err := ml.OpenLatest(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The boundary takes the files' events before it and the topic's
+	// from it on (generated times jitter across it).
+	want := oracle.DuckDBStrings(t, fmt.Sprintf(`SELECT (SELECT count(*) FROM read_parquet('%s') WHERE event_time < TIMESTAMPTZ '2025-01-02 00:00:00+00')
+  + (SELECT count(*) FROM read_parquet('%s') WHERE event_time >= TIMESTAMPTZ '2025-01-02 00:00:00+00')`, files, stream))[0][0]
+	if m := e.Manifest; fmt.Sprint(m.InputRows) != want || m.Users != 200 || m.Checkpoint != 0 {
+		t.Fatalf("the version of the end: %d interactions of %d users (checkpoint %d), want %s of 200, published at the end",
+			m.InputRows, m.Users, m.Checkpoint, want)
 	}
 }
