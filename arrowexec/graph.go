@@ -61,9 +61,6 @@ type Node struct {
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
 
-// Spec returns the node's operator or sink spec (nil for a source).
-func (n *Node) Spec() Spec { return n.spec }
-
 // Parallelism returns the node's number of subtasks.
 func (n *Node) Parallelism() int { return n.parallelism }
 

@@ -127,8 +127,9 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM (SELECT * FROM got EXCE
 				m, err := ml.ReadManifest(nil, "out/recs", v)
 				return err == nil && m.InputRows == 23000
 			})
-			stopRun(t, done, stderr)
 			user := oracle.DuckDBStrings(t, "SELECT min(user_id) FROM read_parquet('stream.parquet')")[0][0]
+			checkLiveServing(t, admin, user)
+			stopRun(t, done, stderr)
 			code, stdout, errOut = runCLI(t, "recommend", "--from", "out/recs", "--user", user)
 			if code != exitOK || strings.Count(stdout, "\n") != 11 {
 				t.Fatalf("recommend: exit %d\n%s%s", code, stdout, errOut)

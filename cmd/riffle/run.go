@@ -131,7 +131,7 @@ free port it logs (see 'riffle recommend --addr').`)
 	}
 	if admin != nil {
 		admin.follow(st, false)
-		admin.serveFrom(plan.Recommenders())
+		admin.serveFrom(servedRecommend(spec, plan))
 		defer admin.Close(false)
 	}
 	var (
@@ -369,7 +369,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			st.attach(plan, j, c)
 			if admin != nil {
 				admin.setCoordinator(c)
-				admin.serveFrom(plan.Recommenders())
+				admin.serveFrom(servedRecommend(spec, plan))
 			}
 			if attach != nil {
 				attach(j)

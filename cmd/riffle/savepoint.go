@@ -137,9 +137,9 @@ type adminServer struct {
 	// --checkpoint-dir (without, savepoints are refused).
 	st           *jobStatus
 	checkpointed bool
-	// recs are the running plan's recommend steps: /recommend and
-	// /similar answer from the first one's live model.
-	recs []*ml.RecommendSpec
+	// rec is the running plan's recommend step: /recommend and /similar
+	// answer from its live model.
+	rec *ml.RecommendSpec
 }
 
 func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
@@ -170,18 +170,16 @@ func (a *adminServer) follow(st *jobStatus, checkpointed bool) {
 	a.mu.Unlock()
 }
 
-// serveFrom makes /recommend and /similar answer from recs (the running
-// plan's recommend steps, replanned at each restore).
-func (a *adminServer) serveFrom(recs []*ml.RecommendSpec) {
+// serveFrom makes /recommend and /similar answer from rec's live model
+// (the running plan's recommend step, replanned at each restore; nil:
+// none).
+func (a *adminServer) serveFrom(rec *ml.RecommendSpec) {
 	a.mu.Lock()
-	a.recs = recs
+	a.rec = rec
 	a.mu.Unlock()
-	if len(recs) > 0 {
+	if rec != nil {
 		a.log.Info("serving recommendations from the live model", "recommend", "http://"+a.addr+"/recommend?user=ID&k=10",
 			"similar", "http://"+a.addr+"/similar?item=ID&k=10")
-	}
-	if len(recs) > 1 {
-		a.log.Warn("the job has several recommend steps: /recommend and /similar serve the first")
 	}
 }
 
@@ -189,10 +187,19 @@ func (a *adminServer) serveFrom(recs []*ml.RecommendSpec) {
 func (a *adminServer) live() *ml.Live {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.recs) == 0 {
+	if a.rec == nil {
 		return nil
 	}
-	return a.recs[0].Live()
+	return a.rec.Live()
+}
+
+// servedRecommend is the recommend step a running plan serves from (nil
+// when the job does not serve).
+func servedRecommend(spec *job.Spec, plan *job.Plan) *ml.RecommendSpec {
+	if !spec.Serves() {
+		return nil
+	}
+	return plan.Recommend
 }
 
 // adminFor starts the admin endpoint of a run: on addr (--admin-addr), or,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/serve"
 )
@@ -156,4 +160,112 @@ func TestAdminServesRecommend(t *testing.T) {
 			t.Fatalf("%s: %d %+v %v", path, resp.StatusCode, e, err)
 		}
 	}
+}
+
+// checkLiveServing asks a running recs-live job (every event learned, the
+// export covering them published) for user's recommendations through
+// 'riffle recommend --addr': the model's distinct (user, item) pairs
+// must be DuckDB's over both inputs, no item the user has may be served,
+// and the list must be the exported one (the same model).
+func checkLiveServing(t *testing.T, admin, user string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, "recommend", "--addr", admin, "--user", user, "--json")
+	if code != exitOK {
+		t.Fatalf("recommend --addr: exit %d\n%s", code, errOut)
+	}
+	var got []struct {
+		Interactions    int64 `json:"interactions"`
+		Recommendations []struct {
+			Item int64 `json:"item_id"`
+		} `json:"recommendations"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+		t.Fatalf("recommend --addr: %v: %s", err, out)
+	}
+	in := "read_parquet(['data/events.parquet', 'stream.parquet'])"
+	pairs := oracle.DuckDBStrings(t, "SELECT count(*) FROM (SELECT DISTINCT user_id, item_id FROM "+in+")")[0][0]
+	if strconv.FormatInt(got[0].Interactions, 10) != pairs {
+		t.Fatalf("live model has %d interactions, DuckDB counts %s distinct pairs", got[0].Interactions, pairs)
+	}
+	seen := map[int64]bool{}
+	for _, r := range oracle.DuckDBStrings(t, "SELECT DISTINCT item_id FROM "+in+" WHERE user_id = "+user) {
+		v, _ := strconv.ParseInt(r[0], 10, 64)
+		seen[v] = true
+	}
+	var live []int64
+	for _, r := range got[0].Recommendations {
+		if seen[r.Item] {
+			t.Fatalf("user %s: item %d served, the user has it", user, r.Item)
+		}
+		live = append(live, r.Item)
+	}
+	code, out, errOut = runCLI(t, "recommend", "--from", "out/recs", "--user", user, "--json")
+	if code != exitOK {
+		t.Fatalf("recommend --from: exit %d\n%s", code, errOut)
+	}
+	var exp []struct {
+		Recommendations []struct {
+			Item int64 `json:"item_id"`
+		} `json:"recommendations"`
+	}
+	if err := json.Unmarshal([]byte(out), &exp); err != nil || len(exp) != 1 {
+		t.Fatalf("recommend --from: %v: %s", err, out)
+	}
+	var exported []int64
+	for _, r := range exp[0].Recommendations {
+		exported = append(exported, r.Item)
+	}
+	if len(live) != 10 || !slices.Equal(live, exported) {
+		t.Fatalf("user %s: live %v, exported %v", user, live, exported)
+	}
+}
+
+// TestRunServesOnLoopback: a job whose recommend step learns on a stream,
+// run without --admin-addr, serves on 127.0.0.1 at a port it logs; before
+// the model has seen anyone a user is unknown (404) or the job has no
+// model yet (503), with a JSON error either way.
+func TestRunServesOnLoopback(t *testing.T) {
+	t.Chdir(t.TempDir())
+	const yml = `name: live
+source:
+  kafka:
+    topic: events
+    fields:
+      - {name: user_id, type: int64, required: true}
+      - {name: item_id, type: int64, required: true}
+steps:
+  - recommend: {user: user_id, item: item_id, factors: 4, k: 3}
+sink:
+  file: {path: out, format: parquet}
+`
+	if err := os.WriteFile("live.yaml", []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done, stderr := startCLI(t, "run", "--embedded-kafka", "events:1", "--log-format", "json", "--progress", "never", "live.yaml")
+	var url string
+	waitFor(t, "the serving log line", done, stderr, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "serving recommendations from the live model" {
+				url, _ = m["recommend"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("serving at %q, want loopback", url)
+	}
+	resp, err := http.Get(strings.Replace(url, "user=ID", "user=1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e serve.Error
+	err = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if err != nil || (resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusServiceUnavailable) || e.Error == "" {
+		t.Fatalf("GET %s: %d %+v %v", url, resp.StatusCode, e, err)
+	}
+	stopRun(t, done, stderr)
 }
