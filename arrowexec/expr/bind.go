@@ -247,11 +247,38 @@ func literalScalar(l *Literal) (scalar, error) {
 		return scalar{t: arrow.FixedWidthTypes.Timestamp_ns, k: kTimestamp, i: v.UnixNano()}, nil
 	case arrow.Date32:
 		return scalar{t: arrow.FixedWidthTypes.Date32, k: kDate32, i: int64(v)}, nil
+	case time.Duration:
+		return scalar{}, errorf("%s can only be added to or subtracted from a timestamp", l)
 	}
 	return scalar{}, errorf("unsupported literal type %T", l.Value)
 }
 
+// intervalOf returns the duration of an INTERVAL literal.
+func intervalOf(e Expr) (time.Duration, bool) {
+	l, ok := e.(*Literal)
+	if !ok {
+		return 0, false
+	}
+	d, ok := l.Value.(time.Duration)
+	return d, ok
+}
+
 func (b *binder) bindBinary(x *BinaryExpr) (node, error) {
+	if x.Op == OpAdd || x.Op == OpSub {
+		ts, iv := x.L, x.R
+		d, ok := intervalOf(iv)
+		if !ok && x.Op == OpAdd {
+			ts, iv = x.R, x.L
+			d, ok = intervalOf(iv)
+		}
+		if ok {
+			n, err := b.bind(ts)
+			if err != nil {
+				return nil, err
+			}
+			return newShift(x.Op, n, d, x)
+		}
+	}
 	l, err := b.bind(x.L)
 	if err != nil {
 		return nil, err
@@ -334,6 +361,8 @@ func children(n node) []node {
 		return []node{x.x}
 	case *castNode:
 		return []node{x.x}
+	case *fnNode:
+		return x.args
 	case *condNode:
 		out := make([]node, 0, len(x.conds)+len(x.vals))
 		for _, c := range x.conds {

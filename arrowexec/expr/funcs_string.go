@@ -1,0 +1,686 @@
+package expr
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// String functions. Positions and lengths count characters (UTF-8 code
+// points), as DuckDB's do; strings are taken as UTF-8 without validation.
+// Results are string, except lower and upper, which keep the argument's
+// type (large_string stays large_string).
+var stringFunctions = map[string]*function{
+	"lower":          {minArgs: 1, maxArgs: 1, bind: bindCase1},
+	"upper":          {minArgs: 1, maxArgs: 1, bind: bindCase1},
+	"length":         {minArgs: 1, maxArgs: 1, bind: bindLength},
+	"substr":         {minArgs: 2, maxArgs: 3, bind: bindSubstr},
+	"substring":      {minArgs: 2, maxArgs: 3, bind: bindSubstr},
+	"trim":           {minArgs: 1, maxArgs: 2, bind: bindTrim},
+	"ltrim":          {minArgs: 1, maxArgs: 2, bind: bindTrim},
+	"rtrim":          {minArgs: 1, maxArgs: 2, bind: bindTrim},
+	"concat":         {minArgs: 1, maxArgs: -1, bind: bindConcat},
+	"||":             {minArgs: 2, maxArgs: 2, bind: bindConcat},
+	"replace":        {minArgs: 3, maxArgs: 3, bind: bindReplace},
+	"split_part":     {minArgs: 3, maxArgs: 3, bind: bindSplitPart},
+	"regexp_matches": {minArgs: 2, maxArgs: 3, bind: bindRegexp},
+	"like":           {minArgs: 2, maxArgs: 2, bind: bindLike},
+	"ilike":          {minArgs: 2, maxArgs: 2, bind: bindLike},
+}
+
+// strView reads the values of a string or large_string array.
+type strView struct {
+	o32 []int32
+	o64 []int64
+	d   []byte
+}
+
+func viewStrings(a arrow.Array) strView {
+	if kindOf(a.DataType()) == kLargeString {
+		o, d := stringOffsets64(a)
+		return strView{o64: o, d: d}
+	}
+	o, d := stringOffsets32(a)
+	return strView{o32: o, d: d}
+}
+
+func (v *strView) at(i int) []byte {
+	if v.o64 != nil {
+		return v.d[v.o64[i]:v.o64[i+1]]
+	}
+	return v.d[v.o32[i]:v.o32[i+1]]
+}
+
+// used returns the bytes the n values occupy.
+func (v *strView) used(n int) []byte {
+	if v.o64 != nil {
+		return v.d[v.o64[0]:v.o64[n]]
+	}
+	return v.d[v.o32[0]:v.o32[n]]
+}
+
+func compareBytes(a, b []byte) int { return bytes.Compare(a, b) }
+
+// buildStrings builds an array of type t (string or large_string) of n
+// rows whose validity is valid (taken over; nil: all valid); appendRow
+// appends the text of valid row i.
+func buildStrings(mem memory.Allocator, t arrow.DataType, n int, valid *memory.Buffer, appendRow func(dst []byte, i int) []byte) arrow.Array {
+	var vb []byte
+	if valid != nil {
+		vb = valid.Bytes()
+	}
+	large := kindOf(t) == kLargeString
+	w := 4
+	if large {
+		w = 8
+	}
+	offs := newBuf(mem, (n+1)*w)
+	data := make([]byte, 0, n*8)
+	o32, o64 := values32(offs.Bytes()), values64(offs.Bytes())
+	for i := 0; i < n; i++ {
+		if vb == nil || bitutil.BitIsSet(vb, i) {
+			data = appendRow(data, i)
+		}
+		if large {
+			o64[i+1] = int64(len(data))
+		} else {
+			o32[i+1] = int32(len(data))
+		}
+	}
+	db := newBufUninit(mem, len(data))
+	copy(db.Bytes(), data)
+	return makeArray(t, n, valid, offs, db)
+}
+
+// strArg checks that argument i is a string (or NULL).
+func strArg(e *CallExpr, args []node, i int) error {
+	k := kindOf(args[i].dataType())
+	if !k.isString() && k != kNull {
+		return argError(e, i, args[i], "must be a string")
+	}
+	return nil
+}
+
+func intArg(e *CallExpr, args []node, i int) error {
+	k := kindOf(args[i].dataType())
+	if !k.isInt() && k != kNull {
+		return argError(e, i, args[i], "must be an integer")
+	}
+	return nil
+}
+
+// anyNullConst reports whether some argument is the NULL constant.
+func anyNullConst(args []node) bool {
+	for _, a := range args {
+		if isNullConst(a) || kindOf(a.dataType()) == kNull {
+			return true
+		}
+	}
+	return false
+}
+
+// strFn builds a NULL-propagating string function of string result whose
+// row i is appended by row(views, ints, dst, i); integer arguments are
+// widened to int64.
+func strFn(e *CallExpr, args []node, isInt []bool, row func(s []strView, n [][]int64, dst []byte, i int) []byte) node {
+	t := arrow.BinaryTypes.String
+	if anyNullConst(args) {
+		return nullOf(t)
+	}
+	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		views := make([]strView, len(in))
+		ints := make([][]int64, len(in))
+		for j, a := range in {
+			if isInt != nil && isInt[j] {
+				v, rel := asInt64(c.mem, a)
+				defer rel()
+				ints[j] = v
+			} else {
+				views[j] = viewStrings(a)
+			}
+		}
+		valid := andValidity(c.mem, c.n, false, in...)
+		return buildStrings(c.mem, t, c.n, valid, func(dst []byte, i int) []byte {
+			return row(views, ints, dst, i)
+		}), nil
+	}}
+}
+
+// isASCII reports whether b holds only ASCII bytes, 8 at a time.
+func isASCII(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+var lowerTable, upperTable [256]byte
+
+func init() {
+	for i := range 256 {
+		lowerTable[i], upperTable[i] = byte(i), byte(i)
+		if i >= 'A' && i <= 'Z' {
+			lowerTable[i] = byte(i) + 32
+		}
+		if i >= 'a' && i <= 'z' {
+			upperTable[i] = byte(i) - 32
+		}
+	}
+}
+
+// bindCase1 binds lower and upper. ASCII data is mapped a byte at a time
+// through a table and keeps the argument's offsets (shared); other data is
+// mapped a character at a time (Unicode simple case mapping).
+func bindCase1(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	t := args[0].dataType()
+	if kindOf(t) == kNull || isNullConst(args[0]) {
+		return nullOf(arrow.BinaryTypes.String), nil
+	}
+	table, slow := &lowerTable, bytes.ToLower
+	if e.Name == "upper" {
+		table, slow = &upperTable, bytes.ToUpper
+	}
+	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		a := in[0]
+		v := viewStrings(a)
+		used := v.used(c.n)
+		if a.Data().Offset() == 0 && isASCII(used) && (v.o32 == nil || v.o32[0] == 0) && (v.o64 == nil || v.o64[0] == 0) {
+			db := newBufUninit(c.mem, len(used))
+			out := db.Bytes()
+			for i, b := range used {
+				out[i] = table[b]
+			}
+			offs := a.Data().Buffers()[1]
+			offs.Retain()
+			return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), offs, db), nil
+		}
+		return buildStrings(c.mem, t, c.n, andValidity(c.mem, c.n, false, a), func(dst []byte, i int) []byte {
+			return append(dst, slow(v.at(i))...)
+		}), nil
+	}}, nil
+}
+
+// bindLength counts characters: the bytes that do not continue a UTF-8
+// sequence; for ASCII data, the offsets' differences.
+func bindLength(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	t := arrow.PrimitiveTypes.Int64
+	if anyNullConst(args) {
+		return nullOf(t), nil
+	}
+	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		a := in[0]
+		v := viewStrings(a)
+		out := newBufUninit(c.mem, c.n*8)
+		o := viewAs[int64](out.Bytes())
+		ascii := isASCII(v.used(c.n))
+		switch {
+		case v.o32 != nil && ascii:
+			for i := range o {
+				o[i] = int64(v.o32[i+1] - v.o32[i])
+			}
+		case v.o64 != nil && ascii:
+			for i := range o {
+				o[i] = v.o64[i+1] - v.o64[i]
+			}
+		default:
+			for i := range o {
+				o[i] = int64(utf8.RuneCount(v.at(i)))
+			}
+		}
+		return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), out), nil
+	}}, nil
+}
+
+// bindSubstr: substr(s, start[, length]), 1-based; a negative start counts
+// from the end (-1 is the last character); a negative length takes the
+// characters before start. Positions outside the string take nothing.
+func bindSubstr(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	isInt := []bool{false, true, true}
+	for i := 1; i < len(args); i++ {
+		if err := intArg(e, args, i); err != nil {
+			return nil, err
+		}
+	}
+	return strFn(e, args, isInt, func(s []strView, n [][]int64, dst []byte, i int) []byte {
+		str := s[0].at(i)
+		length := int64(1) << 62
+		if len(n) > 2 {
+			length = n[2][i]
+		}
+		return append(dst, substr(str, n[1][i], length)...)
+	}), nil
+}
+
+func substr(s []byte, start, length int64) []byte {
+	ascii := isASCII(s)
+	total := int64(len(s))
+	if !ascii {
+		total = int64(utf8.RuneCount(s))
+	}
+	if start < 0 {
+		start = total + start + 1
+	}
+	begin, end := start, satAdd(start, length)
+	if length < 0 {
+		begin, end = end, start
+	}
+	begin = max(begin, 1)
+	end = min(end, total+1)
+	if begin >= end {
+		return nil
+	}
+	if ascii {
+		return s[begin-1 : end-1]
+	}
+	return s[runeOffset(s, begin-1):runeOffset(s, end-1)]
+}
+
+func satAdd(a, b int64) int64 {
+	c := a + b
+	if (c > a) != (b > 0) {
+		if b > 0 {
+			return 1<<63 - 1
+		}
+		return -1 << 63
+	}
+	return c
+}
+
+// runeOffset is the byte offset of character k (0-based) of s.
+func runeOffset(s []byte, k int64) int {
+	off := 0
+	for ; k > 0 && off < len(s); k-- {
+		_, w := utf8.DecodeRune(s[off:])
+		off += w
+	}
+	return off
+}
+
+// bindTrim: trim(s[, chars]) removes the characters of chars (a constant;
+// default a space) from both ends; ltrim and rtrim from one end.
+func bindTrim(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	chars := " "
+	if len(args) == 2 {
+		s, null, err := constString(e, args, 1)
+		if err != nil {
+			return nil, err
+		}
+		if null {
+			return nullOf(arrow.BinaryTypes.String), nil
+		}
+		chars = s
+	}
+	left, right := e.Name != "rtrim", e.Name != "ltrim"
+	return strFn(e, args[:1], nil, func(s []strView, _ [][]int64, dst []byte, i int) []byte {
+		v := s[0].at(i)
+		if left {
+			v = bytes.TrimLeft(v, chars)
+		}
+		if right {
+			v = bytes.TrimRight(v, chars)
+		}
+		return append(dst, v...)
+	}), nil
+}
+
+// bindConcat binds concat (NULL arguments are skipped: never NULL) and ||
+// (NULL when either side is). Arguments that are not strings are cast to
+// string.
+func bindConcat(e *CallExpr, args []node) (node, error) {
+	t := arrow.BinaryTypes.String
+	skipNulls := e.Name == "concat"
+	var live []node
+	for i, a := range args {
+		k := kindOf(a.dataType())
+		if k == kNull || isNullConst(a) {
+			if !skipNulls {
+				return nullOf(t), nil
+			}
+			continue
+		}
+		if !k.isString() {
+			n, err := newCast(a, t, &CastExpr{X: e.Args[i], To: "string"})
+			if err != nil {
+				return nil, argError(e, i, a, "cannot be cast to string")
+			}
+			a = n
+		}
+		live = append(live, a)
+	}
+	if len(live) == 0 {
+		return &constNode{v: scalar{t: t, k: kString}}, nil
+	}
+	return &fnNode{name: e.Name, t: t, args: live, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		views := make([]strView, len(in))
+		for j, a := range in {
+			views[j] = viewStrings(a)
+		}
+		var valid *memory.Buffer
+		if !skipNulls {
+			valid = andValidity(c.mem, c.n, false, in...)
+		}
+		return buildStrings(c.mem, t, c.n, valid, func(dst []byte, i int) []byte {
+			for j, a := range in {
+				if a.IsValid(i) {
+					dst = append(dst, views[j].at(i)...)
+				}
+			}
+			return dst
+		}), nil
+	}}, nil
+}
+
+// bindReplace: replace(s, from, to) replaces every occurrence of from; an
+// empty from leaves s as it is.
+func bindReplace(e *CallExpr, args []node) (node, error) {
+	for i := range args {
+		if err := strArg(e, args, i); err != nil {
+			return nil, err
+		}
+	}
+	return strFn(e, args, nil, func(s []strView, _ [][]int64, dst []byte, i int) []byte {
+		v, from, to := s[0].at(i), s[1].at(i), s[2].at(i)
+		if len(from) == 0 {
+			return append(dst, v...)
+		}
+		for {
+			k := bytes.Index(v, from)
+			if k < 0 {
+				return append(dst, v...)
+			}
+			dst = append(append(dst, v[:k]...), to...)
+			v = v[k+len(from):]
+		}
+	}), nil
+}
+
+// bindSplitPart: split_part(s, delim, k) is the k-th (1-based; negative:
+// from the end) field of s split at delim, or ” when there is none; an
+// empty delimiter splits into characters.
+func bindSplitPart(e *CallExpr, args []node) (node, error) {
+	for i := 0; i < 2; i++ {
+		if err := strArg(e, args, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := intArg(e, args, 2); err != nil {
+		return nil, err
+	}
+	return strFn(e, args, []bool{false, false, true}, func(s []strView, n [][]int64, dst []byte, i int) []byte {
+		return append(dst, splitPart(s[0].at(i), s[1].at(i), n[2][i])...)
+	}), nil
+}
+
+func splitPart(s, delim []byte, k int64) []byte {
+	if k == 0 {
+		return nil
+	}
+	var parts [][]byte
+	if len(delim) == 0 {
+		for len(s) > 0 {
+			_, w := utf8.DecodeRune(s)
+			parts = append(parts, s[:w])
+			s = s[w:]
+		}
+	} else {
+		parts = bytes.Split(s, delim)
+	}
+	if k < 0 {
+		k += int64(len(parts)) + 1
+	}
+	if k < 1 || k > int64(len(parts)) {
+		return nil
+	}
+	return parts[k-1]
+}
+
+// bindRegexp: regexp_matches(s, pattern[, options]) is TRUE when pattern
+// (RE2 syntax, a constant compiled at bind time) matches anywhere in s.
+// options is a constant of 'i' (case-insensitive) and 'c' (sensitive).
+func bindRegexp(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	t := arrow.FixedWidthTypes.Boolean
+	pat, null, err := constString(e, args, 1)
+	if err != nil {
+		return nil, err
+	}
+	if null {
+		return nullOf(t), nil
+	}
+	if len(args) == 3 {
+		opts, null, err := constString(e, args, 2)
+		if err != nil {
+			return nil, err
+		}
+		if null {
+			return nullOf(t), nil
+		}
+		for _, o := range opts {
+			switch o {
+			case 'i':
+				pat = "(?i)" + strings.TrimPrefix(pat, "(?i)")
+			case 'c':
+				pat = strings.TrimPrefix(pat, "(?i)")
+			default:
+				return nil, argError(e, 2, args[2], "unknown option %q (known: i, c)", o)
+			}
+		}
+	}
+	re, err := regexp.Compile(pat)
+	if err != nil {
+		return nil, argError(e, 1, args[1], "invalid regular expression: %v", err)
+	}
+	return boolFn(e, args[0], func(s []byte) bool { return re.Match(s) }), nil
+}
+
+// boolFn builds a NULL-propagating predicate over a string argument.
+func boolFn(e *CallExpr, x node, pred func([]byte) bool) node {
+	t := arrow.FixedWidthTypes.Boolean
+	if isNullConst(x) || kindOf(x.dataType()) == kNull {
+		return nullOf(t)
+	}
+	return &fnNode{name: e.Name, t: t, args: []node{x}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		a := in[0]
+		v := viewStrings(a)
+		out := newBuf(c.mem, bitmapBytes(c.n))
+		ob := out.Bytes()
+		for i := 0; i < c.n; i++ {
+			if pred(v.at(i)) {
+				bitutil.SetBit(ob, i)
+			}
+		}
+		return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), out), nil
+	}}
+}
+
+// bindLike binds x LIKE 'pattern' and x ILIKE 'pattern' (calls "like" and
+// "ilike"): % matches any run of characters, _ one character, a backslash
+// escapes the next character. The pattern is a constant compiled at bind
+// time into the pieces between its %s, matched left to right (pieces
+// without _ by byte search).
+func bindLike(e *CallExpr, args []node) (node, error) {
+	if err := strArg(e, args, 0); err != nil {
+		return nil, err
+	}
+	pat, null, err := constString(e, args, 1)
+	if err != nil {
+		return nil, err
+	}
+	if null {
+		return nullOf(arrow.FixedWidthTypes.Boolean), nil
+	}
+	fold := e.Name == "ilike"
+	if fold {
+		pat = strings.ToLower(pat)
+	}
+	m := compileLike(pat)
+	if !fold {
+		return boolFn(e, args[0], m.match), nil
+	}
+	return boolFn(e, args[0], func(s []byte) bool {
+		if isASCII(s) {
+			var buf [64]byte
+			l := buf[:0]
+			if len(s) > len(buf) {
+				l = make([]byte, 0, len(s))
+			}
+			for _, b := range s {
+				l = append(l, lowerTable[b])
+			}
+			return m.match(l)
+		}
+		return m.match(bytes.ToLower(s))
+	}), nil
+}
+
+// likePiece is a run of a LIKE pattern between two %: literal bytes with
+// '_' positions (any one character) marked in any.
+type likePiece struct {
+	lit  []byte
+	any  []bool // nil when the piece has no _
+	plen int
+}
+
+// likeMatcher is a compiled pattern: the pieces between its %s. The first
+// piece is anchored at the start and the last at the end (either may be
+// empty: a pattern that begins or ends with %).
+type likeMatcher struct {
+	pieces []likePiece
+}
+
+func compileLike(pat string) *likeMatcher {
+	m := &likeMatcher{}
+	cur := likePiece{}
+	for i := 0; i < len(pat); i++ {
+		c := pat[i]
+		switch {
+		case c == '\\' && i+1 < len(pat):
+			i++
+			cur.lit = append(cur.lit, pat[i])
+			if cur.any != nil {
+				cur.any = append(cur.any, false)
+			}
+		case c == '%':
+			m.pieces = append(m.pieces, cur)
+			cur = likePiece{}
+		case c == '_':
+			if cur.any == nil {
+				cur.any = make([]bool, len(cur.lit))
+			}
+			cur.lit = append(cur.lit, '_')
+			cur.any = append(cur.any, true)
+		default:
+			cur.lit = append(cur.lit, c)
+			if cur.any != nil {
+				cur.any = append(cur.any, false)
+			}
+		}
+	}
+	m.pieces = append(m.pieces, cur)
+	return m
+}
+
+// matchAt reports whether piece p matches s at its start and returns the
+// number of bytes it took.
+func (p *likePiece) matchAt(s []byte) (int, bool) {
+	if p.any == nil {
+		if bytes.HasPrefix(s, p.lit) {
+			return len(p.lit), true
+		}
+		return 0, false
+	}
+	off := 0
+	for k, b := range p.lit {
+		if off >= len(s) {
+			return 0, false
+		}
+		if p.any[k] {
+			_, w := utf8.DecodeRune(s[off:])
+			off += w
+			continue
+		}
+		if s[off] != b {
+			return 0, false
+		}
+		off++
+	}
+	return off, true
+}
+
+// find returns the end of the leftmost match of p in s, or -1.
+func (p *likePiece) find(s []byte) int {
+	if p.any == nil {
+		k := bytes.Index(s, p.lit)
+		if k < 0 {
+			return -1
+		}
+		return k + len(p.lit)
+	}
+	for start := 0; start <= len(s); start++ {
+		if w, ok := p.matchAt(s[start:]); ok {
+			return start + w
+		}
+	}
+	return -1
+}
+
+func (m *likeMatcher) match(s []byte) bool {
+	ps := m.pieces
+	if len(ps) == 1 { // no %
+		w, ok := ps[0].matchAt(s)
+		return ok && w == len(s)
+	}
+	first, last := &ps[0], &ps[len(ps)-1]
+	w, ok := first.matchAt(s)
+	if !ok {
+		return false
+	}
+	s = s[w:]
+	for k := 1; k < len(ps)-1; k++ {
+		e := ps[k].find(s)
+		if e < 0 {
+			return false
+		}
+		s = s[e:]
+	}
+	// The last piece matches at the end: try its possible starts from the
+	// right (its byte length varies only with _ over multibyte characters).
+	if last.any == nil {
+		return bytes.HasSuffix(s, last.lit)
+	}
+	for start := len(s); start >= 0; start-- {
+		if w, ok := last.matchAt(s[start:]); ok && start+w == len(s) {
+			return true
+		}
+	}
+	return false
+}
