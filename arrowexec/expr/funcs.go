@@ -31,6 +31,7 @@ func init() {
 		"coalesce": {minArgs: 1, maxArgs: -1, bind: bindCoalesce},
 		"if":       {minArgs: 3, maxArgs: 3, rewrite: rewriteIf},
 		"nullif":   {minArgs: 2, maxArgs: 2, rewrite: rewriteNullif},
+		"hash":     {minArgs: 1, maxArgs: -1, bind: bindHash},
 	}
 	for name, f := range mathFunctions {
 		functions[name] = f
@@ -47,7 +48,7 @@ func init() {
 func functionList() string {
 	names := []string{"starts_with", "extract"}
 	for n := range functions {
-		if n != "||" {
+		if n != "||" && n != "like" && n != "ilike" { // operators
 			names = append(names, n)
 		}
 	}

@@ -389,9 +389,9 @@ func extreme(mem memory.Allocator, t arrow.DataType, n int, in []arrow.Array, le
 	k := kindOf(t)
 	if k.isString() {
 		win := make([]int8, n)
-		views := make([]strView, len(in))
+		views := make([]func(int) []byte, len(in))
 		for j, a := range in {
-			views[j] = viewStrings(a)
+			views[j] = strAccessor(a)
 		}
 		for i := 0; i < n; i++ {
 			w := -1
@@ -403,7 +403,7 @@ func extreme(mem memory.Allocator, t arrow.DataType, n int, in []arrow.Array, le
 					w = j
 					continue
 				}
-				c := compareBytes(views[j].at(i), views[w].at(i))
+				c := compareBytes(views[j](i), views[w](i))
 				if least && c < 0 || !least && c > 0 {
 					w = j
 				}
@@ -414,7 +414,7 @@ func extreme(mem memory.Allocator, t arrow.DataType, n int, in []arrow.Array, le
 			}
 		}
 		return buildStrings(mem, t, n, valid, func(dst []byte, i int) []byte {
-			return append(dst, views[win[i]].at(i)...)
+			return append(dst, views[win[i]](i)...)
 		})
 	}
 	width := t.(arrow.FixedWidthDataType).BitWidth() / 8

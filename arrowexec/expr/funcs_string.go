@@ -33,35 +33,16 @@ var stringFunctions = map[string]*function{
 	"ilike":          {minArgs: 2, maxArgs: 2, bind: bindLike},
 }
 
-// strView reads the values of a string or large_string array.
-type strView struct {
-	o32 []int32
-	o64 []int64
-	d   []byte
-}
-
-func viewStrings(a arrow.Array) strView {
+// usedBytes returns the bytes the values of a string or large_string array
+// occupy, and the offset of the first.
+func usedBytes(a arrow.Array) ([]byte, int64) {
+	n := a.Len()
 	if kindOf(a.DataType()) == kLargeString {
 		o, d := stringOffsets64(a)
-		return strView{o64: o, d: d}
+		return d[o[0]:o[n]], o[0]
 	}
 	o, d := stringOffsets32(a)
-	return strView{o32: o, d: d}
-}
-
-func (v *strView) at(i int) []byte {
-	if v.o64 != nil {
-		return v.d[v.o64[i]:v.o64[i+1]]
-	}
-	return v.d[v.o32[i]:v.o32[i+1]]
-}
-
-// used returns the bytes the n values occupy.
-func (v *strView) used(n int) []byte {
-	if v.o64 != nil {
-		return v.d[v.o64[0]:v.o64[n]]
-	}
-	return v.d[v.o32[0]:v.o32[n]]
+	return d[o[0]:o[n]], int64(o[0])
 }
 
 func compareBytes(a, b []byte) int { return bytes.Compare(a, b) }
@@ -127,13 +108,13 @@ func anyNullConst(args []node) bool {
 // strFn builds a NULL-propagating string function of string result whose
 // row i is appended by row(views, ints, dst, i); integer arguments are
 // widened to int64.
-func strFn(e *CallExpr, args []node, isInt []bool, row func(s []strView, n [][]int64, dst []byte, i int) []byte) node {
+func strFn(e *CallExpr, args []node, isInt []bool, row func(s []func(int) []byte, n [][]int64, dst []byte, i int) []byte) node {
 	t := arrow.BinaryTypes.String
 	if anyNullConst(args) {
 		return nullOf(t)
 	}
 	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
-		views := make([]strView, len(in))
+		views := make([]func(int) []byte, len(in))
 		ints := make([][]int64, len(in))
 		for j, a := range in {
 			if isInt != nil && isInt[j] {
@@ -141,7 +122,7 @@ func strFn(e *CallExpr, args []node, isInt []bool, row func(s []strView, n [][]i
 				defer rel()
 				ints[j] = v
 			} else {
-				views[j] = viewStrings(a)
+				views[j] = strAccessor(a)
 			}
 		}
 		valid := andValidity(c.mem, c.n, false, in...)
@@ -200,9 +181,8 @@ func bindCase1(e *CallExpr, args []node) (node, error) {
 	}
 	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
 		a := in[0]
-		v := viewStrings(a)
-		used := v.used(c.n)
-		if a.Data().Offset() == 0 && isASCII(used) && (v.o32 == nil || v.o32[0] == 0) && (v.o64 == nil || v.o64[0] == 0) {
+		used, start := usedBytes(a)
+		if a.Data().Offset() == 0 && start == 0 && isASCII(used) {
 			db := newBufUninit(c.mem, len(used))
 			out := db.Bytes()
 			for i, b := range used {
@@ -212,8 +192,9 @@ func bindCase1(e *CallExpr, args []node) (node, error) {
 			offs.Retain()
 			return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), offs, db), nil
 		}
+		get := strAccessor(a)
 		return buildStrings(c.mem, t, c.n, andValidity(c.mem, c.n, false, a), func(dst []byte, i int) []byte {
-			return append(dst, slow(v.at(i))...)
+			return append(dst, slow(get(i))...)
 		}), nil
 	}}, nil
 }
@@ -230,22 +211,24 @@ func bindLength(e *CallExpr, args []node) (node, error) {
 	}
 	return &fnNode{name: e.Name, t: t, args: args, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
 		a := in[0]
-		v := viewStrings(a)
 		out := newBufUninit(c.mem, c.n*8)
 		o := viewAs[int64](out.Bytes())
-		ascii := isASCII(v.used(c.n))
-		switch {
-		case v.o32 != nil && ascii:
+		used, _ := usedBytes(a)
+		switch ascii := isASCII(used); {
+		case ascii && kindOf(a.DataType()) == kString:
+			offs, _ := stringOffsets32(a)
 			for i := range o {
-				o[i] = int64(v.o32[i+1] - v.o32[i])
+				o[i] = int64(offs[i+1] - offs[i])
 			}
-		case v.o64 != nil && ascii:
+		case ascii:
+			offs, _ := stringOffsets64(a)
 			for i := range o {
-				o[i] = v.o64[i+1] - v.o64[i]
+				o[i] = offs[i+1] - offs[i]
 			}
 		default:
+			get := strAccessor(a)
 			for i := range o {
-				o[i] = int64(utf8.RuneCount(v.at(i)))
+				o[i] = int64(utf8.RuneCount(get(i)))
 			}
 		}
 		return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), out), nil
@@ -265,8 +248,8 @@ func bindSubstr(e *CallExpr, args []node) (node, error) {
 			return nil, err
 		}
 	}
-	return strFn(e, args, isInt, func(s []strView, n [][]int64, dst []byte, i int) []byte {
-		str := s[0].at(i)
+	return strFn(e, args, isInt, func(s []func(int) []byte, n [][]int64, dst []byte, i int) []byte {
+		str := s[0](i)
 		length := int64(1) << 62
 		if len(n) > 2 {
 			length = n[2][i]
@@ -338,8 +321,8 @@ func bindTrim(e *CallExpr, args []node) (node, error) {
 		chars = s
 	}
 	left, right := e.Name != "rtrim", e.Name != "ltrim"
-	return strFn(e, args[:1], nil, func(s []strView, _ [][]int64, dst []byte, i int) []byte {
-		v := s[0].at(i)
+	return strFn(e, args[:1], nil, func(s []func(int) []byte, _ [][]int64, dst []byte, i int) []byte {
+		v := s[0](i)
 		if left {
 			v = bytes.TrimLeft(v, chars)
 		}
@@ -378,9 +361,9 @@ func bindConcat(e *CallExpr, args []node) (node, error) {
 		return &constNode{v: scalar{t: t, k: kString}}, nil
 	}
 	return &fnNode{name: e.Name, t: t, args: live, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
-		views := make([]strView, len(in))
+		views := make([]func(int) []byte, len(in))
 		for j, a := range in {
-			views[j] = viewStrings(a)
+			views[j] = strAccessor(a)
 		}
 		var valid *memory.Buffer
 		if !skipNulls {
@@ -389,7 +372,7 @@ func bindConcat(e *CallExpr, args []node) (node, error) {
 		return buildStrings(c.mem, t, c.n, valid, func(dst []byte, i int) []byte {
 			for j, a := range in {
 				if a.IsValid(i) {
-					dst = append(dst, views[j].at(i)...)
+					dst = append(dst, views[j](i)...)
 				}
 			}
 			return dst
@@ -405,8 +388,8 @@ func bindReplace(e *CallExpr, args []node) (node, error) {
 			return nil, err
 		}
 	}
-	return strFn(e, args, nil, func(s []strView, _ [][]int64, dst []byte, i int) []byte {
-		v, from, to := s[0].at(i), s[1].at(i), s[2].at(i)
+	return strFn(e, args, nil, func(s []func(int) []byte, _ [][]int64, dst []byte, i int) []byte {
+		v, from, to := s[0](i), s[1](i), s[2](i)
 		if len(from) == 0 {
 			return append(dst, v...)
 		}
@@ -433,8 +416,8 @@ func bindSplitPart(e *CallExpr, args []node) (node, error) {
 	if err := intArg(e, args, 2); err != nil {
 		return nil, err
 	}
-	return strFn(e, args, []bool{false, false, true}, func(s []strView, n [][]int64, dst []byte, i int) []byte {
-		return append(dst, splitPart(s[0].at(i), s[1].at(i), n[2][i])...)
+	return strFn(e, args, []bool{false, false, true}, func(s []func(int) []byte, n [][]int64, dst []byte, i int) []byte {
+		return append(dst, splitPart(s[0](i), s[1](i), n[2][i])...)
 	}), nil
 }
 
@@ -510,11 +493,11 @@ func boolFn(e *CallExpr, x node, pred func([]byte) bool) node {
 	}
 	return &fnNode{name: e.Name, t: t, args: []node{x}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
 		a := in[0]
-		v := viewStrings(a)
+		get := strAccessor(a)
 		out := newBuf(c.mem, bitmapBytes(c.n))
 		ob := out.Bytes()
 		for i := 0; i < c.n; i++ {
-			if pred(v.at(i)) {
+			if pred(get(i)) {
 				bitutil.SetBit(ob, i)
 			}
 		}
