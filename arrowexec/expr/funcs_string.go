@@ -493,16 +493,32 @@ func boolFn(e *CallExpr, x node, pred func([]byte) bool) node {
 	}
 	return &fnNode{name: e.Name, t: t, args: []node{x}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
 		a := in[0]
-		get := strAccessor(a)
 		out := newBuf(c.mem, bitmapBytes(c.n))
-		ob := out.Bytes()
-		for i := 0; i < c.n; i++ {
-			if pred(get(i)) {
-				bitutil.SetBit(ob, i)
-			}
+		if kindOf(a.DataType()) == kString {
+			o, d := stringOffsets32(a)
+			predBits(o, d, pred, viewAs[uint64](out.Bytes()), c.n)
+		} else {
+			o, d := stringOffsets64(a)
+			predBits(o, d, pred, viewAs[uint64](out.Bytes()), c.n)
 		}
 		return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), out), nil
 	}}
+}
+
+// predBits sets bit i of out where pred holds for value i, a word at a
+// time.
+func predBits[O int32 | int64](offs []O, data []byte, pred func([]byte) bool, out []uint64, n int) {
+	var w uint64
+	for i := 0; i < n; i++ {
+		w |= uint64(b2u(pred(data[offs[i]:offs[i+1]]))) << (i & 63)
+		if i&63 == 63 {
+			out[i>>6] = w
+			w = 0
+		}
+	}
+	if n&63 != 0 {
+		out[n>>6] = w
+	}
 }
 
 // bindLike binds x LIKE 'pattern' and x ILIKE 'pattern' (calls "like" and
@@ -527,7 +543,7 @@ func bindLike(e *CallExpr, args []node) (node, error) {
 	}
 	m := compileLike(pat)
 	if !fold {
-		return boolFn(e, args[0], m.match), nil
+		return boolFn(e, args[0], m.pred()), nil
 	}
 	return boolFn(e, args[0], func(s []byte) bool {
 		if isASCII(s) {
@@ -634,6 +650,26 @@ func (p *likePiece) find(s []byte) int {
 		}
 	}
 	return -1
+}
+
+// pred returns the matcher's test, specialized for the common shapes
+// 'abc%', '%abc', '%abc%' (no _).
+func (m *likeMatcher) pred() func([]byte) bool {
+	ps := m.pieces
+	if len(ps) == 2 && ps[0].any == nil && ps[1].any == nil {
+		pre, suf := ps[0].lit, ps[1].lit
+		switch {
+		case len(suf) == 0:
+			return func(s []byte) bool { return bytes.HasPrefix(s, pre) }
+		case len(pre) == 0:
+			return func(s []byte) bool { return bytes.HasSuffix(s, suf) }
+		}
+	}
+	if len(ps) == 3 && len(ps[0].lit) == 0 && len(ps[2].lit) == 0 && ps[1].any == nil {
+		mid := ps[1].lit
+		return func(s []byte) bool { return bytes.Contains(s, mid) }
+	}
+	return m.match
 }
 
 func (m *likeMatcher) match(s []byte) bool {

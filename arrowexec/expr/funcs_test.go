@@ -3,6 +3,7 @@ package expr
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,6 +223,44 @@ func TestFunctionErrors(t *testing.T) {
 		part.Release()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error containing %q", c.src, err, c.want)
+		}
+	}
+}
+
+// TestFunctionsDocumented keeps the function table of doc.go in step with
+// the function table of funcs.go: every callable function has a row.
+func TestFunctionsDocumented(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		row, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			continue
+		}
+		// The name column: names separated by commas, up to two spaces.
+		name, _, _ := strings.Cut(row, "  ")
+		for _, n := range strings.Split(name, ",") {
+			documented[strings.TrimSpace(n)] = true
+		}
+	}
+	names := []string{"starts_with", "extract"}
+	for n := range functions {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		switch n {
+		case "||":
+			n = "a || b"
+		case "like", "ilike":
+			n = "LIKE"
+		case "substring":
+			n = "substr"
+		}
+		if !documented[n] {
+			t.Errorf("function %s has no row in doc.go's function table", n)
 		}
 	}
 }
