@@ -159,6 +159,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 			return nil, errorf("ambiguous column %q: the schema has %d columns of that name", x.Name, len(idx))
 		}
 		t := b.schema.Field(idx[0]).Type
+		if ct := convertedType(t); ct != nil {
+			return &convNode{col: &colNode{idx: idx[0], name: x.Name, t: t}, t: ct}, nil
+		}
 		if kindOf(t) == kInvalid || kindOf(t) == kNull {
 			return nil, errorf("column %q has unsupported type %s", x.Name, t)
 		}
@@ -363,6 +366,8 @@ func children(n node) []node {
 		return []node{x.x}
 	case *fnNode:
 		return x.args
+	case *convNode:
+		return []node{x.col}
 	case *condNode:
 		out := make([]node, 0, len(x.conds)+len(x.vals))
 		for _, c := range x.conds {

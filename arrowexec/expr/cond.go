@@ -163,9 +163,11 @@ func gatherPays(v node, claimed, rows int) bool {
 		return false
 	}
 	// arrowexec.TakeArray sends large_string to compute.TakeArray with a
-	// nil context, which panics: such values are evaluated over the batch.
+	// nil context, which panics, and converted columns (date64,
+	// dictionaries) are not gathered: such values are evaluated over the
+	// batch.
 	return walkNodes(v, func(x node) error {
-		if cn, ok := x.(*colNode); ok && kindOf(cn.t) == kLargeString {
+		if cn, ok := x.(*colNode); ok && (kindOf(cn.t) == kLargeString || convertedType(cn.t) != nil) {
 			return errHasCols
 		}
 		return nil

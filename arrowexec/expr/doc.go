@@ -145,8 +145,11 @@
 // # Types
 //
 // Columns may be int8..int64, uint8..uint64, float32, float64, bool, string,
-// large_string, timestamp (any unit, any time zone: values are instants) and
-// date32. Bind checks every operator:
+// large_string, timestamp (any unit, any time zone: values are instants),
+// date32, date64 and dictionary-encoded string or large_string. A date64
+// column is read as date32 (days, floor) and a dictionary column decoded
+// into its value type, a batch at a time: expressions over them see and
+// return date32 and plain strings. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a

@@ -38,6 +38,8 @@ var funcSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "tsn", Type: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}, Nullable: true},
 	{Name: "tsm", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "America/New_York"}, Nullable: true},
 	{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	{Name: "d64", Type: arrow.FixedWidthTypes.Date64, Nullable: true},
+	{Name: "dd", Type: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int16, ValueType: arrow.BinaryTypes.String}, Nullable: true},
 }, nil)
 
 var funcStrings = []string{"abc", "aBc", "cart", "", " a b ", "a,b,,c", "héllo wörld", "ÀB", "x%y_z", "abcabc", "banana", ",", "ab"}
@@ -93,6 +95,13 @@ func funcRecord(rng *rand.Rand, mem memory.Allocator, n int) arrow.RecordBatch {
 			case *array.Date32Builder:
 				d, _ := floorDiv(instant(), nsPerDay)
 				fb.Append(arrow.Date32(d))
+			case *array.Date64Builder:
+				d, _ := floorDiv(instant(), nsPerDay)
+				fb.Append(arrow.Date64(d * 86400000))
+			case *array.BinaryDictionaryBuilder:
+				if err := fb.AppendString(funcStrings[rng.IntN(len(funcStrings))]); err != nil {
+					panic(err)
+				}
 			}
 		}
 	}
@@ -125,6 +134,10 @@ var funcExprs = []string{
 	"ts + INTERVAL '1 hour'", "ts - INTERVAL '90 minutes'", "INTERVAL '1 day' + tsm", "tsn + INTERVAL 3 DAY",
 	"tsn - INTERVAL '1 week 2 days 3 microseconds'",
 	"extract(year FROM ts)", "extract(month FROM tsn)", "extract(epoch FROM ts)",
+	// date64 and dictionary-encoded strings, read as date32 and strings
+	"d64", "d64 < DATE '2001-01-01'", "date_trunc('month', d64)", "date_part('dow', d64)", "greatest(d, d64)",
+	"dd", "lower(dd)", "length(dd)", "dd LIKE '%b%'", "dd = 'cart'", "dd IN ('abc', 'ab')", "concat(dd, s)",
+	"coalesce(dd, 'none')", "CASE WHEN i > 0 THEN dd ELSE ls END", "split_part(dd, ',', 2)",
 }
 
 func init() {
@@ -265,7 +278,7 @@ func formatFunc(v val) string {
 func rowText(rec arrow.RecordBatch, r int) string {
 	var sb strings.Builder
 	for c := 0; c < int(rec.NumCols()); c++ {
-		fmt.Fprintf(&sb, "%s=%s ", rec.ColumnName(c), formatFunc(readVal(rec.Column(c), r)))
+		fmt.Fprintf(&sb, "%s=%s ", rec.ColumnName(c), rec.Column(c).ValueStr(r))
 	}
 	return sb.String()
 }
