@@ -25,6 +25,8 @@ func canCast(from, to kind) bool {
 	switch {
 	case from == kNull || from == to:
 		return true
+	case from == kDuration || to == kDuration:
+		return false
 	case to == kString || from.isString():
 		return true
 	case from.isNumeric() && to.isNumeric():

@@ -130,6 +130,8 @@
 //	to_timestamp    (seconds number) → timestamp[us, UTC]      NULL → NULL; out of range: runtime error
 //	ts ± INTERVAL   (timestamp, interval) → same type          NULL → NULL; interval finer than the
 //	                                                           timestamp's unit: bind error
+//	ts - ts         (timestamp, timestamp) → duration          NULL → NULL; DuckDB gives an INTERVAL
+//	ts ± duration   (timestamp, duration) → timestamp          NULL → NULL; the finer unit
 //	hash            (x, …) → uint64                            never NULL (NULL hashes to a constant);
 //	                                                           the engine's key hash, not DuckDB's values
 //
@@ -146,10 +148,17 @@
 //
 // Columns may be int8..int64, uint8..uint64, float32, float64, bool, string,
 // large_string, timestamp (any unit, any time zone: values are instants),
-// date32, date64 and dictionary-encoded string or large_string. A date64
+// date32, date64, duration (any unit) and dictionary-encoded string or
+// large_string. A date64
 // column is read as date32 (days, floor) and a dictionary column decoded
 // into its value type, a batch at a time: expressions over them see and
-// return date32 and plain strings. Bind checks every operator:
+// return date32 and plain strings. Durations come from columns and from
+// timestamp - timestamp (a duration in the finer unit of the two); a
+// timestamp plus or minus a duration is a timestamp in the finer unit (the
+// timestamp's zone), durations of one unit compare with each other and with
+// INTERVAL literals (an interval finer than the unit is a bind error), and
+// they pass through CASE, coalesce, greatest and least; no other operator
+// or cast takes them. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a

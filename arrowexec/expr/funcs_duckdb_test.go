@@ -138,6 +138,13 @@ var funcExprs = []string{
 	"d64", "d64 < DATE '2001-01-01'", "date_trunc('month', d64)", "date_part('dow', d64)", "greatest(d, d64)",
 	"dd", "lower(dd)", "length(dd)", "dd LIKE '%b%'", "dd = 'cart'", "dd IN ('abc', 'ab')", "concat(dd, s)",
 	"coalesce(dd, 'none')", "CASE WHEN i > 0 THEN dd ELSE ls END", "split_part(dd, ',', 2)",
+	// durations: timestamp - timestamp, compared, added back, chosen
+	"ts - TIMESTAMP '2000-01-01 00:00:00'", "TIMESTAMP '2000-01-01 00:00:00' - ts",
+	"ts - TIMESTAMP '2000-01-01 00:00:00' > INTERVAL '1000 days'", "INTERVAL '1 hour' <= ts - TIMESTAMP '2000-01-01 00:00:00'",
+	"TIMESTAMP '2000-01-01 00:00:00' + (ts - TIMESTAMP '1990-01-01 00:00:00')",
+	"(ts - TIMESTAMP '1990-01-01 00:00:00') + TIMESTAMP '2000-01-01 00:00:00'",
+	"greatest(ts - TIMESTAMP '2000-01-01 00:00:00', TIMESTAMP '2020-01-01 00:00:00' - ts)",
+	"CASE WHEN b THEN ts - TIMESTAMP '2000-01-01 00:00:00' END",
 }
 
 func init() {
@@ -199,6 +206,8 @@ func testFuncsOnce(t *testing.T, seed uint64) {
 			sql = "epoch_us(" + sql + ")"
 		case k == kDate32:
 			sql = "(CAST(" + sql + " AS DATE) - DATE '1970-01-01')"
+		case k == kDuration:
+			sql = "CAST(round(epoch(" + sql + ") * 1000000) AS BIGINT)"
 		}
 		cols = append(cols, fmt.Sprintf("%s AS x%d", sql, i))
 	}
@@ -219,7 +228,14 @@ func testFuncsOnce(t *testing.T, seed uint64) {
 			}
 			for r := 0; r < a.Len(); r++ {
 				w := want.Rows[lo+r][i]
-				if g := readVal(a, r); !sameAsDuck(g, w) {
+				var g val
+				if d, ok := a.(*array.Duration); ok { // as microseconds
+					g = val{k: kI64, null: d.IsNull(r)}
+					g.i = int64(d.Value(r)) * unitNanos(d.DataType().(*arrow.DurationType).Unit) / 1000
+				} else {
+					g = readVal(a, r)
+				}
+				if !sameAsDuck(g, w) {
 					t.Fatalf("Eval(%s) batch size %d, row %d (%v): got %s, DuckDB %s", src, bs, lo+r, rowText(rec, lo+r), formatFunc(g), duck.Format(w))
 				}
 			}

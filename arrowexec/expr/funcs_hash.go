@@ -16,6 +16,8 @@ func bindHash(e *CallExpr, args []node) (node, error) {
 		switch k := kindOf(a.dataType()); {
 		case k == kLargeString:
 			return nil, argError(e, i, a, "large_string is not supported (cast it to string)")
+		case k == kDuration:
+			return nil, argError(e, i, a, "durations are not supported")
 		case k == kNull:
 			return nil, argError(e, i, a, "needs a type (cast the NULL)")
 		}

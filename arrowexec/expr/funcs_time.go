@@ -411,3 +411,49 @@ func newShift(op BinaryOp, ts node, d time.Duration, e Expr) (node, error) {
 		return nil
 	}), nil
 }
+
+// finer returns the finer of two time units and the factors that convert
+// values of a and of b into it.
+func finer(a, b arrow.TimeUnit) (u arrow.TimeUnit, ma, mb int64) {
+	if unitNanos(a) <= unitNanos(b) {
+		return a, 1, unitNanos(b) / unitNanos(a)
+	}
+	return b, unitNanos(a) / unitNanos(b), 1
+}
+
+// newTimeDiff binds ts1 - ts2: the duration between two instants, in the
+// finer of their units (DuckDB gives an INTERVAL).
+func newTimeDiff(l, r node) node {
+	lu, ru := l.dataType().(*arrow.TimestampType).Unit, r.dataType().(*arrow.TimestampType).Unit
+	u, ml, mr := finer(lu, ru)
+	t := &arrow.DurationType{Unit: u}
+	return &fnNode{name: "-", t: t, args: []node{l, r}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		return combineInt64(c, t, in, func(x, y int64) int64 { return x*ml - y*mr }), nil
+	}}
+}
+
+// newShiftBy binds ts ± duration (a column): a timestamp in the finer of
+// the two units, in ts's zone.
+func newShiftBy(op BinaryOp, ts, dur node) node {
+	tt := ts.dataType().(*arrow.TimestampType)
+	u, mt, md := finer(tt.Unit, dur.dataType().(*arrow.DurationType).Unit)
+	t := &arrow.TimestampType{Unit: u, TimeZone: tt.TimeZone}
+	if op == OpSub {
+		md = -md
+	}
+	return &fnNode{name: op.String(), t: t, args: []node{ts, dur}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		return combineInt64(c, t, in, func(x, y int64) int64 { return x*mt + y*md }), nil
+	}}
+}
+
+// combineInt64 applies f to the int64 values of two arrays, NULL when
+// either is NULL. Overflow wraps, as integer arithmetic does.
+func combineInt64(c *evalCtx, t arrow.DataType, in []arrow.Array, f func(x, y int64) int64) arrow.Array {
+	x, y := values[int64](in[0]), values[int64](in[1])
+	out := newBufUninit(c.mem, c.n*8)
+	o := viewAs[int64](out.Bytes())
+	for i := range o {
+		o[i] = f(x[i], y[i])
+	}
+	return makeArray(t, c.n, andValidity(c.mem, c.n, false, in...), out)
+}
