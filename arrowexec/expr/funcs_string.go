@@ -425,23 +425,35 @@ func splitPart(s, delim []byte, k int64) []byte {
 	if k == 0 {
 		return nil
 	}
-	var parts [][]byte
-	if len(delim) == 0 {
-		for len(s) > 0 {
-			_, w := utf8.DecodeRune(s)
-			parts = append(parts, s[:w])
-			s = s[w:]
+	if len(delim) == 0 { // characters
+		n := int64(utf8.RuneCount(s))
+		if k < 0 {
+			k += n + 1
 		}
-	} else {
-		parts = bytes.Split(s, delim)
+		if k < 1 || k > n {
+			return nil
+		}
+		start := runeOffset(s, k-1)
+		_, w := utf8.DecodeRune(s[start:])
+		return s[start : start+w]
 	}
 	if k < 0 {
-		k += int64(len(parts)) + 1
+		k += int64(bytes.Count(s, delim)) + 2
+		if k < 1 {
+			return nil
+		}
 	}
-	if k < 1 || k > int64(len(parts)) {
-		return nil
+	for ; k > 1; k-- {
+		i := bytes.Index(s, delim)
+		if i < 0 {
+			return nil
+		}
+		s = s[i+len(delim):]
 	}
-	return parts[k-1]
+	if i := bytes.Index(s, delim); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // bindRegexp: regexp_matches(s, pattern[, options]) is TRUE when pattern
@@ -545,20 +557,56 @@ func bindLike(e *CallExpr, args []node) (node, error) {
 	if !fold {
 		return boolFn(e, args[0], m.pred()), nil
 	}
-	return boolFn(e, args[0], func(s []byte) bool {
-		if isASCII(s) {
-			var buf [64]byte
-			l := buf[:0]
-			if len(s) > len(buf) {
-				l = make([]byte, 0, len(s))
+	return ilikeFn(e, args[0], m), nil
+}
+
+// ilikeFn matches lower-cased values against the lower-cased pattern: ASCII
+// data is lowered a batch at a time through the table (as lower does) and
+// matched with the pattern's specialized test; other data a value at a
+// time.
+func ilikeFn(e *CallExpr, x node, m *likeMatcher) node {
+	t := arrow.FixedWidthTypes.Boolean
+	if isNullConst(x) || kindOf(x.dataType()) == kNull {
+		return nullOf(t)
+	}
+	pred := m.pred()
+	return &fnNode{name: e.Name, t: t, args: []node{x}, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
+		a := in[0]
+		out := newBuf(c.mem, bitmapBytes(c.n))
+		ow := viewAs[uint64](out.Bytes())
+		used, start := usedBytes(a)
+		if isASCII(used) {
+			low := make([]byte, len(used))
+			for i, b := range used {
+				low[i] = lowerTable[b]
 			}
-			for _, b := range s {
-				l = append(l, lowerTable[b])
+			if kindOf(a.DataType()) == kString {
+				o, _ := stringOffsets32(a)
+				predBits(rebase(o, int32(start)), low, pred, ow, c.n)
+			} else {
+				o, _ := stringOffsets64(a)
+				predBits(rebase(o, start), low, pred, ow, c.n)
 			}
-			return m.match(l)
+		} else {
+			get := strAccessor(a)
+			for i := 0; i < c.n; i++ {
+				ow[i>>6] |= uint64(b2u(m.match(bytes.ToLower(get(i))))) << (i & 63)
+			}
 		}
-		return m.match(bytes.ToLower(s))
-	}), nil
+		return makeArray(t, c.n, andValidity(c.mem, c.n, false, a), out), nil
+	}}
+}
+
+// rebase returns offsets shifted down by start (a copy unless start is 0).
+func rebase[O int32 | int64](o []O, start O) []O {
+	if start == 0 {
+		return o
+	}
+	r := make([]O, len(o))
+	for i, x := range o {
+		r[i] = x - start
+	}
+	return r
 }
 
 // likePiece is a run of a LIKE pattern between two %: literal bytes with
