@@ -361,23 +361,85 @@ func bindConcat(e *CallExpr, args []node) (node, error) {
 		return &constNode{v: scalar{t: t, k: kString}}, nil
 	}
 	return &fnNode{name: e.Name, t: t, args: live, run: func(c *evalCtx, in []arrow.Array) (arrow.Array, error) {
-		views := make([]func(int) []byte, len(in))
-		for j, a := range in {
-			views[j] = strAccessor(a)
-		}
 		var valid *memory.Buffer
 		if !skipNulls {
 			valid = andValidity(c.mem, c.n, false, in...)
 		}
-		return buildStrings(c.mem, t, c.n, valid, func(dst []byte, i int) []byte {
-			for j, a := range in {
-				if a.IsValid(i) {
-					dst = append(dst, views[j](i)...)
-				}
-			}
-			return dst
-		}), nil
+		return concatArrays(c.mem, c.n, in, valid), nil
 	}}, nil
+}
+
+// concatArrays concatenates the string arrays in row by row into a string
+// array with validity valid (taken over; nil: all valid), skipping NULL
+// values: one pass over each argument adds up the lengths, a second copies
+// the bytes into place.
+func concatArrays(mem memory.Allocator, n int, in []arrow.Array, valid *memory.Buffer) arrow.Array {
+	var vb []byte
+	if valid != nil {
+		vb = valid.Bytes()
+	}
+	offs := newBuf(mem, (n+1)*4)
+	o := values32(offs.Bytes())
+	for _, a := range in {
+		if kindOf(a.DataType()) == kString {
+			so, _ := stringOffsets32(a)
+			addLens(a, so, o[1:], vb)
+		} else {
+			so, _ := stringOffsets64(a)
+			addLens(a, so, o[1:], vb)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		o[i] += o[i-1]
+	}
+	data := newBufUninit(mem, int(o[n]))
+	pos := make([]int32, n)
+	copy(pos, o[:n])
+	for _, a := range in {
+		if kindOf(a.DataType()) == kString {
+			so, sd := stringOffsets32(a)
+			copyVals(a, so, sd, data.Bytes(), pos, vb)
+		} else {
+			so, sd := stringOffsets64(a)
+			copyVals(a, so, sd, data.Bytes(), pos, vb)
+		}
+	}
+	return makeArray(arrow.BinaryTypes.String, n, valid, offs, data)
+}
+
+// addLens adds the length of each value of a (NULL: none) to lens, on the
+// rows valid in vb (nil: all).
+func addLens[O int32 | int64](a arrow.Array, so []O, lens []int32, vb []byte) {
+	av, aoff := validity(a)
+	if vb == nil && av == nil {
+		so = so[:len(lens)+1]
+		for i := range lens {
+			lens[i] += int32(so[i+1] - so[i])
+		}
+		return
+	}
+	for i := range lens {
+		if (vb == nil || bitutil.BitIsSet(vb, i)) && (av == nil || bitutil.BitIsSet(av, aoff+i)) {
+			lens[i] += int32(so[i+1] - so[i])
+		}
+	}
+}
+
+// copyVals copies each value of a to pos[i] in dst and advances pos[i].
+func copyVals[O int32 | int64](a arrow.Array, so []O, sd, dst []byte, pos []int32, vb []byte) {
+	av, aoff := validity(a)
+	if vb == nil && av == nil {
+		so = so[:len(pos)+1]
+		for i, p := range pos {
+			pos[i] = p + int32(copy(dst[p:], sd[so[i]:so[i+1]]))
+		}
+		return
+	}
+	for i := range pos {
+		if (vb == nil || bitutil.BitIsSet(vb, i)) && (av == nil || bitutil.BitIsSet(av, aoff+i)) {
+			pos[i] += int32(copy(dst[pos[i]:], sd[so[i]:so[i+1]]))
+		}
+	}
 }
 
 // bindReplace: replace(s, from, to) replaces every occurrence of from; an
