@@ -138,6 +138,11 @@ var funcExprs = []string{
 	"d64", "d64 < DATE '2001-01-01'", "date_trunc('month', d64)", "date_part('dow', d64)", "greatest(d, d64)",
 	"dd", "lower(dd)", "length(dd)", "dd LIKE '%b%'", "dd = 'cart'", "dd IN ('abc', 'ab')", "concat(dd, s)",
 	"coalesce(dd, 'none')", "CASE WHEN i > 0 THEN dd ELSE ls END", "split_part(dd, ',', 2)",
+	// NULL constants as arguments
+	"lower(NULL)", "length(NULL)", "substr(s, NULL, 2)", "split_part(s, NULL, 1)", "replace(s, NULL, 'x')",
+	"round(f, NULL)", "abs(NULL)", "pow(NULL, 2)", "concat(NULL, NULL)", "NULL || s", "greatest(NULL, NULL)",
+	"nullif(NULL, 1)", "date_part('year', CAST(NULL AS timestamp))", "date_trunc(NULL, ts)", "regexp_matches(s, NULL)",
+	"trim(s, NULL)", "to_timestamp(NULL)", "if(NULL, s, ls)",
 	// durations: timestamp - timestamp, compared, added back, chosen
 	"ts - TIMESTAMP '2000-01-01 00:00:00'", "TIMESTAMP '2000-01-01 00:00:00' - ts",
 	"ts - TIMESTAMP '2000-01-01 00:00:00' > INTERVAL '1000 days'", "INTERVAL '1 hour' <= ts - TIMESTAMP '2000-01-01 00:00:00'",
