@@ -207,6 +207,8 @@ func litOf(v any) (*Literal, error) {
 		return &Literal{x.UTC()}, nil
 	case arrow.Date32:
 		return &Literal{x}, nil
+	case time.Duration:
+		return &Literal{x}, nil
 	}
 	return nil, fmt.Errorf("expr: unsupported literal %v of type %T", v, v)
 }
@@ -394,6 +396,11 @@ func (l *Literal) String() string {
 		return "TIMESTAMP " + quoteString(formatTimestamp(v))
 	case arrow.Date32:
 		return "DATE " + quoteString(v.FormattedString())
+	case time.Duration:
+		if v%time.Microsecond != 0 {
+			return fmt.Sprintf("INTERVAL '%d nanoseconds'", int64(v))
+		}
+		return fmt.Sprintf("INTERVAL '%d microseconds'", int64(v/time.Microsecond))
 	}
 	return fmt.Sprintf("<bad literal %T>", l.Value)
 }
@@ -480,6 +487,12 @@ func (c *CaseExpr) String() string {
 }
 
 func (c *CallExpr) String() string {
+	switch {
+	case c.Name == "||" && len(c.Args) == 2:
+		return "(" + c.Args[0].String() + " || " + c.Args[1].String() + ")"
+	case (c.Name == "like" || c.Name == "ilike") && len(c.Args) == 2:
+		return "(" + c.Args[0].String() + " " + strings.ToUpper(c.Name) + " " + c.Args[1].String() + ")"
+	}
 	var sb strings.Builder
 	sb.WriteString(c.Name + "(")
 	for i, a := range c.Args {

@@ -159,6 +159,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 			return nil, errorf("ambiguous column %q: the schema has %d columns of that name", x.Name, len(idx))
 		}
 		t := b.schema.Field(idx[0]).Type
+		if ct := convertedType(t); ct != nil {
+			return &convNode{col: &colNode{idx: idx[0], name: x.Name, t: t}, t: ct}, nil
+		}
 		if kindOf(t) == kInvalid || kindOf(t) == kNull {
 			return nil, errorf("column %q has unsupported type %s", x.Name, t)
 		}
@@ -247,11 +250,28 @@ func literalScalar(l *Literal) (scalar, error) {
 		return scalar{t: arrow.FixedWidthTypes.Timestamp_ns, k: kTimestamp, i: v.UnixNano()}, nil
 	case arrow.Date32:
 		return scalar{t: arrow.FixedWidthTypes.Date32, k: kDate32, i: int64(v)}, nil
+	case time.Duration:
+		return scalar{}, errorf("%s can only be added to or subtracted from a timestamp", l)
 	}
 	return scalar{}, errorf("unsupported literal type %T", l.Value)
 }
 
+// intervalOf returns the duration of an INTERVAL literal.
+func intervalOf(e Expr) (time.Duration, bool) {
+	l, ok := e.(*Literal)
+	if !ok {
+		return 0, false
+	}
+	d, ok := l.Value.(time.Duration)
+	return d, ok
+}
+
 func (b *binder) bindBinary(x *BinaryExpr) (node, error) {
+	if x.Op == OpAdd || x.Op == OpSub || x.Op.isCmp() {
+		if n, ok, err := b.bindInterval(x); ok || err != nil {
+			return n, err
+		}
+	}
 	l, err := b.bind(x.L)
 	if err != nil {
 		return nil, err
@@ -260,7 +280,14 @@ func (b *binder) bindBinary(x *BinaryExpr) (node, error) {
 	if err != nil {
 		return nil, err
 	}
+	lk, rk := kindOf(l.dataType()), kindOf(r.dataType())
 	switch {
+	case x.Op == OpSub && lk == kTimestamp && rk == kTimestamp:
+		return newTimeDiff(l, r), nil
+	case (x.Op == OpAdd || x.Op == OpSub) && lk == kTimestamp && rk == kDuration:
+		return newShiftBy(x.Op, l, r), nil
+	case x.Op == OpAdd && lk == kDuration && rk == kTimestamp:
+		return newShiftBy(x.Op, r, l), nil
 	case x.Op.isArith():
 		return newArith(x.Op, l, r, x)
 	case x.Op.isCmp():
@@ -268,6 +295,46 @@ func (b *binder) bindBinary(x *BinaryExpr) (node, error) {
 	default:
 		return newLogic(x.Op, l, r, x)
 	}
+}
+
+// bindInterval binds the binary expressions with an INTERVAL literal
+// operand: timestamp ± interval, interval + timestamp, and a duration
+// compared with an interval. ok is false when x has no such operand.
+func (b *binder) bindInterval(x *BinaryExpr) (n node, ok bool, err error) {
+	other, iv, flipped := x.L, x.R, false
+	d, isIv := intervalOf(iv)
+	if !isIv {
+		other, iv, flipped = x.R, x.L, true
+		if d, isIv = intervalOf(iv); !isIv {
+			return nil, false, nil
+		}
+	}
+	on, err := b.bind(other)
+	if err != nil {
+		return nil, true, err
+	}
+	if x.Op.isCmp() {
+		t := on.dataType()
+		if kindOf(t) != kDuration {
+			return nil, true, errorf("cannot compare %s with %s", describe(other, t), iv)
+		}
+		tick := unitNanos(t.(*arrow.DurationType).Unit)
+		if int64(d)%tick != 0 {
+			return nil, true, errorf("in %s: the interval is finer than %s", x, typeName(t))
+		}
+		c := &constNode{v: scalar{t: t, k: kDuration, i: int64(d) / tick}}
+		op := x.Op
+		if flipped {
+			op = op.flip()
+		}
+		n, err := newCmp(op, on, c, other, iv)
+		return n, true, err
+	}
+	if flipped && x.Op == OpSub {
+		return nil, true, errorf("cannot subtract a timestamp from an INTERVAL, in %s", x)
+	}
+	n, err = newShift(x.Op, on, d, x)
+	return n, true, err
 }
 
 func (b *binder) bindNot(x *NotExpr) (node, error) {
@@ -334,6 +401,10 @@ func children(n node) []node {
 		return []node{x.x}
 	case *castNode:
 		return []node{x.x}
+	case *fnNode:
+		return x.args
+	case *convNode:
+		return []node{x.col}
 	case *condNode:
 		out := make([]node, 0, len(x.conds)+len(x.vals))
 		for _, c := range x.conds {
@@ -406,7 +477,7 @@ func scalarAt(a arrow.Array, i int) scalar {
 		s.i = int64(values[int16](a)[i])
 	case kI32, kDate32:
 		s.i = int64(values[int32](a)[i])
-	case kI64, kTimestamp:
+	case kI64, kTimestamp, kDuration:
 		s.i = values[int64](a)[i]
 	case kU8:
 		s.i = int64(values[uint8](a)[i])
@@ -482,7 +553,7 @@ func materialize(mem memory.Allocator, s *scalar, n int) arrow.Array {
 			fill(viewAs[uint16](b), uint16(s.i))
 		case kI32, kU32, kDate32:
 			fill(viewAs[uint32](b), uint32(s.i))
-		case kI64, kU64, kTimestamp:
+		case kI64, kU64, kTimestamp, kDuration:
 			fill(viewAs[int64](b), s.i)
 		case kF32:
 			fill(viewAs[float32](b), float32(s.f))

@@ -25,6 +25,8 @@ func canCast(from, to kind) bool {
 	switch {
 	case from == kNull || from == to:
 		return true
+	case from == kDuration || to == kDuration:
+		return false
 	case to == kString || from.isString():
 		return true
 	case from.isNumeric() && to.isNumeric():
@@ -184,18 +186,7 @@ func nullOutOfRange[S float32 | float64](v []S, lo, hi float64, valid []byte) {
 // stringsOut builds a string array row by row through appendRow, which
 // appends row i's text to dst (it is called only for valid rows).
 func stringsOut(mem memory.Allocator, a arrow.Array, rows int, appendRow func(dst []byte, i int) []byte) arrow.Array {
-	offs := newBuf(mem, (rows+1)*4)
-	o := viewAs[int32](offs.Bytes())
-	data := make([]byte, 0, rows*8)
-	for i := 0; i < rows; i++ {
-		if a.IsValid(i) {
-			data = appendRow(data, i)
-		}
-		o[i+1] = int32(len(data))
-	}
-	db := newBuf(mem, len(data))
-	copy(db.Bytes(), data)
-	return makeArray(arrow.BinaryTypes.String, rows, andValidity(mem, rows, false, a), offs, db)
+	return buildStrings(mem, arrow.BinaryTypes.String, rows, andValidity(mem, rows, false, a), appendRow)
 }
 
 func castToString(mem memory.Allocator, a arrow.Array, rows int) arrow.Array {

@@ -57,7 +57,7 @@ func canCompare(a, b kind) bool {
 	case a.isString() && b.isString():
 		return true
 	}
-	return a == b && (a == kBool || a == kTimestamp || a == kDate32)
+	return a == b && (a == kBool || a == kTimestamp || a == kDate32 || a == kDuration)
 }
 
 func newCmp(op BinaryOp, l, r node, le, re Expr) (node, error) {
@@ -75,6 +75,9 @@ func newCmp(op BinaryOp, l, r node, le, re Expr) (node, error) {
 	if lk.isInt() && rk.isInt() && !rc && lk != rk &&
 		((lk == kU64 && rk.isSigned()) || (rk == kU64 && lk.isSigned())) {
 		return nil, errorf("cannot compare %s with %s: cast one side", describe(le, l.dataType()), describe(re, r.dataType()))
+	}
+	if lk == kDuration && rk == kDuration && !arrow.TypeEqual(l.dataType(), r.dataType()) {
+		return nil, errorf("cannot compare %s with %s: the units differ", describe(le, l.dataType()), describe(re, r.dataType()))
 	}
 	if isNullConst(l) || isNullConst(r) {
 		return nullBool(), nil
@@ -263,7 +266,7 @@ func cmpNativeVS(op BinaryOp, k kind, a arrow.Array, c *scalar, n int, out []byt
 		cmpVS(op, values[int16](a), int16(c.i), n, out)
 	case kI32, kDate32:
 		cmpVS(op, values[int32](a), int32(c.i), n, out)
-	case kI64, kTimestamp:
+	case kI64, kTimestamp, kDuration:
 		cmpVS(op, values[int64](a), c.i, n, out)
 	case kU8:
 		cmpVS(op, values[uint8](a), uint8(c.i), n, out)
@@ -321,7 +324,7 @@ func cmpNativeVV(mem memory.Allocator, op BinaryOp, k kind, a, b arrow.Array, n 
 		cmpVV(op, values[int16](a), values[int16](b), n, out)
 	case kI32, kDate32:
 		cmpVV(op, values[int32](a), values[int32](b), n, out)
-	case kI64, kTimestamp:
+	case kI64, kTimestamp, kDuration:
 		cmpVV(op, values[int64](a), values[int64](b), n, out)
 	case kU8:
 		cmpVV(op, values[uint8](a), values[uint8](b), n, out)

@@ -163,9 +163,11 @@ func gatherPays(v node, claimed, rows int) bool {
 		return false
 	}
 	// arrowexec.TakeArray sends large_string to compute.TakeArray with a
-	// nil context, which panics: such values are evaluated over the batch.
+	// nil context, which panics, and converted columns (date64,
+	// dictionaries) are not gathered: such values are evaluated over the
+	// batch.
 	return walkNodes(v, func(x node) error {
-		if cn, ok := x.(*colNode); ok && kindOf(cn.t) == kLargeString {
+		if cn, ok := x.(*colNode); ok && (kindOf(cn.t) == kLargeString || convertedType(cn.t) != nil) {
 			return errHasCols
 		}
 		return nil
@@ -279,7 +281,7 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 		return blendFixed[int16](mem, t, rows, arms, valid), nil
 	case kI32, kDate32:
 		return blendFixed[int32](mem, t, rows, arms, valid), nil
-	case kI64, kTimestamp:
+	case kI64, kTimestamp, kDuration:
 		return blendFixed[int64](mem, t, rows, arms, valid), nil
 	case kU8:
 		return blendFixed[uint8](mem, t, rows, arms, valid), nil

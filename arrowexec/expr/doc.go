@@ -12,18 +12,19 @@
 //
 // Keywords are case-insensitive. Identifiers are [A-Za-z_][A-Za-z0-9_]* or
 // double-quoted ("my col", with "" for a quote); a bare identifier that is a
-// keyword (AND OR NOT IS NULL IN LIKE TRUE FALSE CAST AS TIMESTAMP DATE CASE
-// WHEN THEN ELSE END) must be quoted. Strings are single-quoted; a quote inside a string
+// keyword (AND OR NOT IS NULL IN LIKE ILIKE TRUE FALSE CAST AS TIMESTAMP DATE
+// INTERVAL CASE WHEN THEN ELSE END) must be quoted. Strings are single-quoted; a quote inside a string
 // is doubled, as in SQL.
 //
 //	expr    = or
 //	or      = and { OR and }
 //	and     = not { AND not }
 //	not     = NOT not | cmp
-//	cmp     = sum [ cmpop sum
+//	cmp     = concat [ cmpop concat
 //	              | IS [NOT] NULL
 //	              | [NOT] IN "(" literal { "," literal } ")"
-//	              | [NOT] LIKE string ]
+//	              | [NOT] (LIKE | ILIKE) string ]
+//	concat  = sum { "||" sum }
 //	cmpop   = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
 //	sum     = product { ("+" | "-") product }
 //	product = unary { ("*" | "/" | "%") unary }
@@ -31,13 +32,15 @@
 //	postfix = primary { "::" type }
 //	primary = number | string | TRUE | FALSE | NULL
 //	        | TIMESTAMP string | DATE string
+//	        | INTERVAL string | INTERVAL integer unit
 //	        | identifier | "(" expr ")"
 //	        | CAST "(" expr AS type ")"
 //	        | CASE [ expr ] WHEN expr THEN expr { WHEN expr THEN expr }
 //	          [ ELSE expr ] END
 //	        | starts_with "(" expr "," string ")"
+//	        | extract "(" field FROM expr ")"
 //	        | function "(" [ expr { "," expr } ] ")"
-//	function = coalesce
+//	function = one of the table under Functions
 //	literal = [ "-" | "+" ] number | string | TRUE | FALSE | NULL
 //	        | TIMESTAMP string | DATE string
 //	type    = int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
@@ -45,16 +48,21 @@
 //
 // CASE WHEN c THEN v … END (searched) takes the value of the first arm whose
 // condition is TRUE; CASE x WHEN a THEN v … END (simple) the first arm with
-// x = a. Without ELSE a row no arm takes is NULL. coalesce(a, b, …) is the
-// first of its arguments that is not NULL (NULL when all are). Functions
-// live in one table (funcs.go) that checks their arity at parse and bind
-// time; starts_with has its own node because its prefix must be a literal.
+// x = a. Without ELSE a row no arm takes is NULL. Functions live in one
+// table (funcs.go) that checks their arity at parse and bind time;
+// starts_with has its own node because its prefix must be a literal.
 //
-// Comparisons do not chain (a < b < c is an error). LIKE accepts only prefix
-// patterns: 'abc%' means starts_with(x, 'abc'), a pattern without wildcards
-// means equality, a backslash escapes the next character, and any other use
-// of % or _ is rejected. `x NOT IN (...)` is NOT (x IN (...)), and likewise
-// NOT LIKE. The cast type timestamp is timestamp[ms] and date is
+// Comparisons do not chain (a < b < c is an error). In LIKE patterns %
+// matches any run of characters and _ one character, anywhere in the
+// pattern; a backslash escapes the next character (DuckDB has no default
+// escape character: 'a\b' LIKE 'a\b' is TRUE there and FALSE here). 'abc%'
+// is starts_with(x, 'abc') and a pattern without wildcards is equality.
+// ILIKE compares lower-cased value and pattern. `x NOT IN (...)` is NOT (x
+// IN (...)), and likewise NOT LIKE. INTERVAL '1 day 2 hours' (or INTERVAL 3
+// DAY) is a fixed duration: one or more "<integer> <unit>" pairs of
+// nanosecond, microsecond, millisecond, second, minute, hour, day or week
+// (plural forms too); months and years have no fixed length and are
+// refused. An interval can only be added to or subtracted from a timestamp. The cast type timestamp is timestamp[ms] and date is
 // date32. Integer literals are int64, numbers with a point or exponent are
 // float64, TIMESTAMP 'YYYY-MM-DD hh:mm:ss[.fffffffff]' is UTC with
 // nanosecond precision, DATE 'YYYY-MM-DD' is a date.
@@ -63,11 +71,94 @@
 // `expr: 1:14: unexpected token ")"`. Every error of the package starts
 // with "expr: ".
 //
+// # Functions
+//
+// Every function is type-checked at bind time: a wrong arity or argument
+// type, or a constant argument that cannot be valid (a bad regular
+// expression, an unknown date_trunc unit), is an error naming the function
+// and the argument ("expr: date_trunc argument 1 (string literal 'fortnight'):
+// unknown unit ..."). Values outside a function's domain that only the data
+// shows are runtime errors naming the row within the batch. "NULL → NULL"
+// means the result is NULL when any argument is; every function was checked
+// against DuckDB 1.5 on random data with NULLs (funcs_duckdb_test.go), and
+// the differences are listed in the table.
+//
+//	name            signature                                  NULL behaviour, notes
+//	coalesce        (x, …) → common type                       first non-NULL argument; NULL when all are
+//	if              (cond bool, a, b) → common type            b when cond is FALSE or NULL
+//	nullif          (a, b) → type of a                         NULL when a = b, else a (NULL a gives NULL)
+//	abs             (number) → same type                       NULL → NULL; smallest integer: runtime error
+//	round           (number[, digits const int]) → same type   NULL → NULL; half away from zero; integers
+//	                                                           round to 10^-digits when digits < 0
+//	floor, ceil     (number) → float64 (float32 for float32)   NULL → NULL
+//	sqrt            (number) → float64                         NULL → NULL; negative: runtime error
+//	ln              (number) → float64                         NULL → NULL; zero or negative: runtime error
+//	exp             (number) → float64                         NULL → NULL; overflow gives +Inf
+//	pow             (number, number) → float64                 NULL → NULL; NaN where undefined
+//	greatest,       (x, …) → common type                       NULL arguments skipped; NULL when all are;
+//	least                                                      NaN is the largest float
+//	lower, upper    (string) → same string type                NULL → NULL; Unicode simple case mapping
+//	                                                           (DuckDB maps ß to ẞ in upper; Go keeps ß)
+//	length          (string) → int64                           NULL → NULL; characters (code points)
+//	substr          (string, start int[, length int]) → string NULL → NULL; 1-based, negative start from
+//	                                                           the end, negative length: before start
+//	trim, ltrim,    (string[, characters const string])        NULL → NULL; default: spaces only
+//	rtrim             → string
+//	concat          (x, …) → string                            NULL arguments skipped, never NULL; other
+//	                                                           types cast to string (floats print as Go's
+//	                                                           shortest form: 1 where DuckDB prints 1.0)
+//	a || b          (x, y) → string                            NULL → NULL; other types cast to string
+//	replace         (string, from, to) → string                NULL → NULL; every occurrence; empty from:
+//	                                                           unchanged
+//	split_part      (string, delimiter, index int) → string    NULL → NULL; 1-based, negative from the end,
+//	                                                           '' out of range; empty delimiter: characters
+//	regexp_matches  (string, pattern const[, options const])   NULL → NULL; RE2 syntax, matches anywhere;
+//	                  → bool                                   options i (ignore case) and c
+//	LIKE, ILIKE     string LIKE const pattern → bool           NULL → NULL
+//	starts_with     (string, const prefix) → bool              NULL → NULL
+//	date_trunc      (unit const, timestamp|date) → same type   NULL → NULL; units microsecond … day, week
+//	                                                           (Monday), month, quarter, year, decade,
+//	                                                           century (1900 for 1950, as DuckDB); DuckDB
+//	                                                           gives TIMESTAMP for a date
+//	date_part,      (field const, timestamp|date) → int64      NULL → NULL; year quarter month day hour
+//	extract           (epoch: float64)                         minute second millisecond microsecond dow
+//	                                                           (Sunday 0) isodow (Monday 1) doy week
+//	                                                           (ISO) epoch; millisecond and microsecond
+//	                                                           include the seconds
+//	epoch_ms        (timestamp) → int64                        NULL → NULL; toward zero, as DuckDB
+//	epoch_ms        (integer) → timestamp[ms]                  NULL → NULL
+//	to_timestamp    (seconds number) → timestamp[us, UTC]      NULL → NULL; out of range: runtime error
+//	ts ± INTERVAL   (timestamp, interval) → same type          NULL → NULL; interval finer than the
+//	                                                           timestamp's unit: bind error
+//	ts - ts         (timestamp, timestamp) → duration          NULL → NULL; DuckDB gives an INTERVAL
+//	ts ± duration   (timestamp, duration) → timestamp          NULL → NULL; the finer unit
+//	hash            (x, …) → uint64                            never NULL (NULL hashes to a constant);
+//	                                                           the engine's key hash, not DuckDB's values
+//
+// Calendar fields and truncation are computed in UTC whatever a timestamp
+// column's time zone (as DuckDB with TimeZone 'UTC'). Before 1970 DuckDB
+// truncates timestamp[ns] values toward zero when it converts them to
+// microseconds, so its date_trunc('microsecond') and date_part('microsecond')
+// of such values are one microsecond late; riffle floors. now() is not
+// provided: a streaming job replays batches after a restore, and a clock
+// read would give replayed rows other values than the first run (use the
+// event time, or a literal TIMESTAMP).
+//
 // # Types
 //
 // Columns may be int8..int64, uint8..uint64, float32, float64, bool, string,
-// large_string, timestamp (any unit, any time zone: values are instants) and
-// date32. Bind checks every operator:
+// large_string, timestamp (any unit, any time zone: values are instants),
+// date32, date64, duration (any unit) and dictionary-encoded string or
+// large_string. A date64
+// column is read as date32 (days, floor) and a dictionary column decoded
+// into its value type, a batch at a time: expressions over them see and
+// return date32 and plain strings. Durations come from columns and from
+// timestamp - timestamp (a duration in the finer unit of the two); a
+// timestamp plus or minus a duration is a timestamp in the finer unit (the
+// timestamp's zone), durations of one unit compare with each other and with
+// INTERVAL literals (an interval finer than the unit is a bind error), and
+// they pass through CASE, coalesce, greatest and least; no other operator
+// or cast takes them. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a
@@ -80,7 +171,8 @@
 //     timestamps (instants, across units), dates with dates. Anything else,
 //     such as a timestamp against an integer, is a type error.
 //   - AND, OR, NOT take booleans; IN lists take literals comparable with the
-//     tested expression; starts_with takes a string.
+//     tested expression; starts_with takes a string. Functions check their
+//     arguments as the table under Functions says.
 //   - CASE conditions are booleans; a simple CASE compares its operand with
 //     each WHEN value under the comparison rules. The values of CASE (and
 //     the arguments of coalesce) take one common type: NULL fits any type;
@@ -108,8 +200,8 @@
 //
 // # NULL semantics
 //
-// NULL propagates through arithmetic, comparisons, casts, NOT, IN and
-// starts_with. A NULL CASE condition counts as false, as does a simple
+// NULL propagates through arithmetic, comparisons, casts, NOT, IN,
+// starts_with and the functions marked "NULL → NULL" above. A NULL CASE condition counts as false, as does a simple
 // CASE whose operand or WHEN value is NULL. AND and OR follow SQL three-valued logic (FALSE AND NULL is
 // FALSE, TRUE OR NULL is TRUE). IS [NOT] NULL is never NULL. x IN (...)
 // with a NULL in the list is TRUE on a match and NULL otherwise. Select

@@ -32,7 +32,7 @@ var keywords = map[string]bool{
 	"AND": true, "OR": true, "NOT": true, "IS": true, "NULL": true, "IN": true,
 	"LIKE": true, "TRUE": true, "FALSE": true, "CAST": true, "AS": true,
 	"TIMESTAMP": true, "DATE": true, "CASE": true, "WHEN": true, "THEN": true,
-	"ELSE": true, "END": true,
+	"ELSE": true, "END": true, "ILIKE": true, "INTERVAL": true,
 }
 
 func isKeyword(s string) bool { return keywords[strings.ToUpper(s)] }
@@ -171,7 +171,7 @@ func (p *parser) lex() error {
 			op := ""
 			if i+1 < len(s) {
 				switch two := s[i : i+2]; two {
-				case "<=", ">=", "!=", "<>", "::":
+				case "<=", ">=", "!=", "<>", "::", "||":
 					op = two
 				}
 			}
@@ -273,7 +273,7 @@ func (p *parser) parseNot() (Expr, error) {
 var cmpOps = map[string]BinaryOp{"=": OpEq, "!=": OpNe, "<>": OpNe, "<": OpLt, "<=": OpLe, ">": OpGt, ">=": OpGe}
 
 func (p *parser) parseCmp() (Expr, error) {
-	l, err := p.parseAdd()
+	l, err := p.parseConcat()
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (p *parser) parseCmp() (Expr, error) {
 	if t.kind == tOp {
 		if op, ok := cmpOps[t.text]; ok {
 			p.i++
-			r, err := p.parseAdd()
+			r, err := p.parseConcat()
 			if err != nil {
 				return nil, err
 			}
@@ -298,7 +298,7 @@ func (p *parser) parseCmp() (Expr, error) {
 		return &IsNullExpr{X: l, Not: not}, nil
 	}
 	not := false
-	if isKw(t, "NOT") && (isKw(p.peekAt(1), "IN") || isKw(p.peekAt(1), "LIKE")) {
+	if isKw(t, "NOT") && (isKw(p.peekAt(1), "IN") || isKw(p.peekAt(1), "LIKE") || isKw(p.peekAt(1), "ILIKE")) {
 		p.i++
 		not = true
 		t = p.peek()
@@ -310,9 +310,9 @@ func (p *parser) parseCmp() (Expr, error) {
 		if e, err = p.parseInList(l); err != nil {
 			return nil, err
 		}
-	case isKw(t, "LIKE"):
+	case isKw(t, "LIKE"), isKw(t, "ILIKE"):
 		p.i++
-		if e, err = p.parseLike(l); err != nil {
+		if e, err = p.parseLike(l, isKw(t, "ILIKE")); err != nil {
 			return nil, err
 		}
 	default:
@@ -362,15 +362,19 @@ func (p *parser) parseInList(x Expr) (Expr, error) {
 	}
 }
 
-// parseLike accepts only prefix patterns: 'abc%' becomes starts_with and a
-// pattern without wildcards becomes equality. A backslash escapes the next
-// character.
-func (p *parser) parseLike(x Expr) (Expr, error) {
+// parseLike reads the pattern of LIKE or ILIKE (fold). A LIKE prefix
+// pattern 'abc%' becomes starts_with and one without wildcards equality;
+// other patterns become the calls like(x, pattern) and ilike(x, pattern).
+// A backslash escapes the next character.
+func (p *parser) parseLike(x Expr, fold bool) (Expr, error) {
 	t := p.next()
 	if t.kind != tString {
 		return nil, p.expected(t, "a string pattern after LIKE")
 	}
 	pat := t.text
+	if fold {
+		return &CallExpr{Name: "ilike", Args: []Expr{x, Lit(pat)}}, nil
+	}
 	var sb strings.Builder
 	for i := 0; i < len(pat); i++ {
 		c := pat[i]
@@ -381,12 +385,29 @@ func (p *parser) parseLike(x Expr) (Expr, error) {
 		case c == '%' && i == len(pat)-1:
 			return StartsWith(x, sb.String()), nil
 		case c == '%' || c == '_':
-			return nil, p.errAt(t.pos, "LIKE supports only prefix patterns such as 'abc%%', got %s", quoteString(pat))
+			return &CallExpr{Name: "like", Args: []Expr{x, Lit(pat)}}, nil
 		default:
 			sb.WriteByte(c)
 		}
 	}
 	return Eq(x, Lit(sb.String())), nil
+}
+
+// parseConcat is sum { "||" sum }.
+func (p *parser) parseConcat() (Expr, error) {
+	l, err := p.parseAdd()
+	if err != nil {
+		return nil, err
+	}
+	for isOp(p.peek(), "||") {
+		p.i++
+		r, err := p.parseAdd()
+		if err != nil {
+			return nil, err
+		}
+		l = &CallExpr{Name: "||", Args: []Expr{l, r}}
+	}
+	return l, nil
 }
 
 func (p *parser) parseAdd() (Expr, error) {
@@ -542,6 +563,8 @@ func (p *parser) parsePrimary() (Expr, error) {
 		return Lit(false), nil
 	case "NULL":
 		return Lit(nil), nil
+	case "INTERVAL":
+		return p.parseInterval()
 	case "TIMESTAMP", "DATE":
 		s := p.next()
 		if s.kind != tString {
@@ -638,6 +661,9 @@ func (p *parser) parseCall(name token) (Expr, error) {
 	if fname == "starts_with" {
 		return p.parseStartsWith()
 	}
+	if fname == "extract" {
+		return p.parseExtract()
+	}
 	f, ok := functions[fname]
 	if !ok {
 		return nil, p.errAt(name.pos, "unknown function %q (known: %s)", name.text, functionList())
@@ -701,4 +727,47 @@ func parseTimestamp(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseInterval reads the rest of INTERVAL '<n> <unit> …' or INTERVAL <n>
+// <unit>.
+func (p *parser) parseInterval() (Expr, error) {
+	t := p.next()
+	text := t.text
+	switch t.kind {
+	case tString:
+	case tInt:
+		u := p.next()
+		if u.kind != tIdent {
+			return nil, p.expected(u, "a unit after INTERVAL "+t.text)
+		}
+		text += " " + u.text
+	default:
+		return nil, p.expected(t, "a string such as '1 hour' after INTERVAL")
+	}
+	d, err := parseInterval(text)
+	if err != nil {
+		return nil, p.errAt(t.pos, "invalid INTERVAL %s: %v", quoteString(text), err)
+	}
+	return Lit(d), nil
+}
+
+// parseExtract reads extract(field FROM x) as date_part('field', x).
+func (p *parser) parseExtract() (Expr, error) {
+	p.i++ // (
+	f := p.next()
+	if f.kind != tIdent && f.kind != tString {
+		return nil, p.expected(f, "a field name such as year in extract")
+	}
+	if t := p.next(); t.kind != tIdent || !strings.EqualFold(t.text, "FROM") {
+		return nil, p.expected(t, "FROM")
+	}
+	x, err := p.parseOr()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expectOp(")"); err != nil {
+		return nil, err
+	}
+	return &CallExpr{Name: "date_part", Args: []Expr{Lit(strings.ToLower(f.text)), x}}, nil
 }

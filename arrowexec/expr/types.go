@@ -32,6 +32,7 @@ const (
 	kLargeString
 	kTimestamp // int64 values in the type's unit
 	kDate32    // int32 days since the epoch
+	kDuration  // int64 values in the type's unit
 )
 
 func kindOf(t arrow.DataType) kind {
@@ -68,6 +69,8 @@ func kindOf(t arrow.DataType) kind {
 		return kTimestamp
 	case arrow.DATE32:
 		return kDate32
+	case arrow.DURATION:
+		return kDuration
 	}
 	return kInvalid
 }

@@ -1,0 +1,77 @@
+package expr
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+)
+
+// convNode reads a column whose Arrow type the kernels do not take as it
+// is, converting it batch by batch into one they do:
+//
+//   - date64 (milliseconds) becomes date32 (days, floor);
+//   - a dictionary-encoded string or large_string column is decoded into
+//     its value type.
+//
+// Expressions over such columns therefore see (and return) date32 and
+// plain strings.
+type convNode struct {
+	col *colNode
+	t   arrow.DataType
+}
+
+func (n *convNode) dataType() arrow.DataType { return n.t }
+
+// convertedType returns the type a column of type t is read as, or nil when
+// t is taken as it is or not at all.
+func convertedType(t arrow.DataType) arrow.DataType {
+	switch t.ID() {
+	case arrow.DATE64:
+		return arrow.FixedWidthTypes.Date32
+	case arrow.DICTIONARY:
+		d := t.(*arrow.DictionaryType)
+		if k := kindOf(d.ValueType); k.isString() && kindOf(d.IndexType).isInt() {
+			return d.ValueType
+		}
+	}
+	return nil
+}
+
+func (n *convNode) eval(c *evalCtx) (arrow.Array, error) {
+	a, err := n.col.eval(c)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Release()
+	rows := a.Len()
+	if a.DataType().ID() == arrow.DATE64 {
+		out := newBufUninit(c.mem, rows*4)
+		o := viewAs[int32](out.Bytes())
+		for i, ms := range values[int64](a) {
+			d, _ := floorDiv(ms, 86400000)
+			o[i] = int32(d)
+		}
+		return makeArray(n.t, rows, andValidity(c.mem, rows, false, a), out), nil
+	}
+	d := a.(*array.Dictionary)
+	idx, rel := asInt64(c.mem, d.Indices())
+	defer rel()
+	dict := d.Dictionary()
+	get := strAccessor(dict)
+	valid := andValidity(c.mem, rows, true, a)
+	if dict.NullN() > 0 {
+		if valid == nil {
+			valid = newBuf(c.mem, bitmapBytes(rows))
+			fillBits(valid.Bytes(), rows)
+		}
+		vb := valid.Bytes()
+		for i, k := range idx {
+			if bitutil.BitIsSet(vb, i) && dict.IsNull(int(k)) {
+				bitutil.ClearBit(vb, i)
+			}
+		}
+	}
+	return buildStrings(c.mem, n.t, rows, valid, func(dst []byte, i int) []byte {
+		return append(dst, get(int(idx[i]))...)
+	}), nil
+}
