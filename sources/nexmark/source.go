@@ -19,8 +19,10 @@ const maxPaceWait = 100 * time.Millisecond
 // Source is an arrowexec.Source of one Nexmark table.
 type Source struct {
 	g *Generator
-	// now is the wall clock of paced readers (tests replace it).
-	now func() time.Time
+	// now is the wall clock of paced readers and wait how they wait for
+	// it (tests replace both).
+	now  func() time.Time
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 // NewSource returns a source of o.Table.
@@ -48,7 +50,7 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 	if mem == nil {
 		mem = s.g.o.Mem
 	}
-	r := &Reader{g: s.g, mem: mem, now: s.now, stride: int64(t.Parallelism), block: int64(t.Subtask)}
+	r := &Reader{g: s.g, mem: mem, now: s.now, wait: s.wait, stride: int64(t.Parallelism), block: int64(t.Subtask)}
 	r.cur = r.block * int64(s.g.o.BatchEvents)
 	return r, nil
 }
@@ -58,6 +60,7 @@ type Reader struct {
 	g      *Generator
 	mem    memory.Allocator
 	now    func() time.Time
+	wait   func(ctx context.Context, d time.Duration) error
 	stride int64
 	block  int64 // current block
 	cur    int64 // next position to emit, inside block
@@ -90,7 +93,11 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		due := ((el+1)*o.Rate + 999) / 1000
 		if due <= r.cur {
 			wait := time.Duration(r.g.EventTime(r.cur)-r.g.base-el) * time.Millisecond
-			return nil, r.sleep(ctx, min(max(wait, time.Millisecond), maxPaceWait))
+			d := min(max(wait, time.Millisecond), maxPaceWait)
+			if r.wait != nil {
+				return nil, r.wait(ctx, d)
+			}
+			return nil, r.sleep(ctx, d)
 		}
 		hi = min(hi, due)
 	}
