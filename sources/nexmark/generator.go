@@ -20,7 +20,7 @@ import (
 const (
 	extraPoolBytes = 256 << 10
 	textPoolBytes  = 64 << 10
-	arenaSlack     = 16 // word copies may read up to 7 bytes past a string
+	arenaSlack     = 16 // 16-byte copies may read up to 15 bytes past a string
 )
 
 // The standard value lists of the Person fields.
@@ -377,7 +377,7 @@ func record(s *arrow.Schema, n int, cols []arrow.Array) arrow.RecordBatch {
 // uniform in [0, 1): log-uniform over [1 dollar, 1M dollars].
 func price(h uint64) int64 {
 	u := float64(h>>11) * 0x1p-53
-	return int64(math.Floor(pow10(6*u)*100 + 0.5))
+	return int64(pow10(6*u)*100 + 0.5) // positive: truncation rounds down
 }
 
 // pow10Table[j] = 10^(j/pow10Steps); pow10 interpolates with a polynomial.

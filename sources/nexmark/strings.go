@@ -9,7 +9,7 @@ import (
 )
 
 // strings gathers the arena strings spans into a string column: one pass
-// for the offsets, one allocation, one pass of 8-byte word copies (the
+// for the offsets, one allocation, one pass of 16-byte copies (the
 // arena and the data buffer have slack for the last word of a string).
 func (g *Generator) strings(mem memory.Allocator, spans []span) arrow.Array {
 	n := len(spans)
@@ -23,7 +23,7 @@ func (g *Generator) strings(mem memory.Allocator, spans []span) arrow.Array {
 		offs[i+1] = total
 	}
 	dataBuf := memory.NewResizableBuffer(mem)
-	dataBuf.Resize(int(total) + 8)
+	dataBuf.Resize(int(total) + 16)
 	data := dataBuf.Bytes()
 	src := unsafe.Pointer(unsafe.SliceData(g.arena))
 	dst := unsafe.Pointer(unsafe.SliceData(data))
@@ -31,8 +31,8 @@ func (g *Generator) strings(mem memory.Allocator, spans []span) arrow.Array {
 	for _, s := range spans {
 		from := unsafe.Add(src, s.off)
 		to := unsafe.Add(dst, pos)
-		for k := uint32(0); k < s.len; k += 8 {
-			*(*uint64)(unsafe.Add(to, k)) = *(*uint64)(unsafe.Add(from, k))
+		for k := uint32(0); k < s.len; k += 16 {
+			*(*[2]uint64)(unsafe.Add(to, k)) = *(*[2]uint64)(unsafe.Add(from, k))
 		}
 		pos += uintptr(s.len)
 	}
