@@ -81,11 +81,26 @@
 //
 // Positions are cut into blocks of BatchEvents (default 8192); subtask i of
 // p generates blocks i, i+p, i+2p, ..., in order, one batch per block (the
-// events of its table among the block's positions). With Events > 0 the
+// events of its table among the block's positions; with Pace, the part of
+// the block that is due). With Events > 0 the
 // stream is bounded to positions [0, Events); with Events = 0 it is
 // unbounded. The union of the subtasks' output is the same set of rows
 // whatever the parallelism and BatchEvents, and the same seed gives the same
 // rows on any machine.
+//
+// # Checkpoints and rescaling
+//
+// A Reader is an arrowexec.Checkpointer: its state is the streams of
+// blocks it has left (a fresh subtask has one: blocks i, i+p, ..., from a
+// position inside block i), a few varints, since an event depends on
+// nothing but its position. A restore pools the streams of every subtask
+// of the previous run and shares them out among the new subtasks,
+// splitting each into several of a larger stride when there are fewer
+// streams than subtasks, so a job restores at any parallelism and emits
+// exactly the events the checkpoint had not covered. A reader holding
+// several streams generates from the one furthest behind. Restoring with
+// another seed, table, BatchEvents or Events is an error (checkpoint.go
+// has the format).
 //
 // # Time, pacing and watermarks
 //

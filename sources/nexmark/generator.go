@@ -250,12 +250,12 @@ func mix64(z uint64) uint64 {
 // Random draws of an event: draw k of event number n is
 // mix64(key + n·φ + k·c), independent of any other event.
 const (
-	golden = 0x9e3779b97f4a7c15
-	stream = 0xd1b54a32d192ed03
+	golden  = 0x9e3779b97f4a7c15
+	drawMul = 0xd1b54a32d192ed03
 )
 
 func (g *Generator) draw(n int64, k uint64) uint64 {
-	return mix64(g.key + uint64(n)*golden + k*stream)
+	return mix64(g.key + uint64(n)*golden + k*drawMul)
 }
 
 // Batch generates the events of table t at stream positions [lo, hi) as a
