@@ -26,16 +26,10 @@ inspect PATH  one checkpoint or savepoint: its manifest, nodes and subtasks,
               Parquet files and row groups) and watermark. A checkpoint
               that fails verification is an error (exit status 1).`)
 	verify := f.Bool("verify", false, "list: exit with status 1 when a checkpoint fails verification")
-	if err := f.parse(e, args); err != nil {
-		return err
-	}
 	// Flags may also follow the subcommand and the path.
-	var pos []string
-	for rest := f.Args(); len(rest) > 0; rest = f.Args() {
-		pos = append(pos, rest[0])
-		if err := f.parse(e, rest[1:]); err != nil {
-			return err
-		}
+	pos, err := f.parseInterspersed(e, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 {
 		f.Usage()

@@ -181,6 +181,23 @@ func (f *flags) parse(e *env, args []string) error {
 	return nil
 }
 
+// parseInterspersed parses args whose flags may also follow the
+// positional arguments (a subcommand, a path), and returns the positional
+// ones.
+func (f *flags) parseInterspersed(e *env, args []string) ([]string, error) {
+	if err := f.parse(e, args); err != nil {
+		return nil, err
+	}
+	var pos []string
+	for rest := f.Args(); len(rest) > 0; rest = f.Args() {
+		pos = append(pos, rest[0])
+		if err := f.parse(e, rest[1:]); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
 // showProgress says whether to draw a progress bar on e.stderr.
 func (f *flags) showProgress(e *env) bool {
 	switch f.progress {
