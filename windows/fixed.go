@@ -4,9 +4,11 @@ import (
 	"container/heap"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -346,4 +348,77 @@ func (o *operator) flush(evict bool) error {
 		o.stateMaybe = true
 	}
 	return nil
+}
+
+// fixedStrategy is the strategy of tumbling and sliding windows: each row
+// falls into windows of fixed size and slide, kept in the write-back cache
+// (cache.go) and fired and purged from timer buckets (fireAt, purgeAt).
+type fixedStrategy struct{ o *operator }
+
+func (f fixedStrategy) process(b arrow.RecordBatch, tcol arrow.Array) error {
+	return f.o.processFixed(b, tcol)
+}
+
+func (f fixedStrategy) onWatermark(ctx context.Context, wm int64, out arrowexec.Emitter) error {
+	return f.o.fixedDue(ctx, wm, out)
+}
+
+func (f fixedStrategy) inCache(e state.Entry, blob []byte) bool {
+	o := f.o
+	start, _, _ := state.DecodeWindow(e.Namespace)
+	o.ckey = cacheKey(o.ckey, e.Key, start)
+	return o.cache.get(mixStart(getU(blob, 1), start), o.ckey) != nil
+}
+
+// eachDirty calls fn for every dirty window of the write-back cache (the
+// windows the store does not hold in their current version) with its
+// record's cache key, until fn returns false. Tumbling and sliding
+// windows: start | key; sessions: start | end | key.
+func (f fixedStrategy) eachDirty(fn func(hash uint64, ck, blob []byte) bool) {
+	o := f.o
+	for _, sl := range o.cache.slots {
+		if e := sl.e; e != nil && e.dirty && !fn(e.hash, unsafe.Slice(unsafe.StringData(e.ck), len(e.ck)), e.blob) {
+			return
+		}
+	}
+}
+
+// restoreCached enters a cached window record and schedules its timer.
+func (f fixedStrategy) restoreCached(ck, blob []byte) error {
+	o := f.o
+	e := o.newEntry(ck, getU(blob, 1), o.slabCopy(blob))
+	e.inState, e.dirty = true, true // the store may hold an older version
+	o.schedule(e)
+	return nil
+}
+
+// rebuildTimers derives every timer from the windows in state.
+func (f fixedStrategy) rebuildTimers() error {
+	o := f.o
+	var derr error
+	err := o.acc.Range(func(e state.Entry, blob []byte) bool {
+		start, end, err := state.DecodeWindow(e.Namespace)
+		if err != nil || len(blob) < blobHeader {
+			derr = fmt.Errorf("windows: restore: corrupt window state: %v", err)
+			return false
+		}
+		h := getU(blob, 1)
+		pending := blob[0]&flagPending != 0
+		o.ckey = cacheKey(o.ckey, e.Key, start)
+		if o.cache.get(mixStart(h, start), o.ckey) != nil {
+			return true // restored from the cache records: newer
+		}
+		// A placeholder entry: current() loads the window when due.
+		ph := &cached{tag: mixStart(h, start), ck: string(o.ckey), hash: h, evicted: true}
+		if pending {
+			o.addFixed(end-1, ph, false)
+		} else {
+			o.addFixed(end-1+o.p.lateness, ph, true)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return derr
 }

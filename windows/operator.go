@@ -26,6 +26,7 @@ type operator struct {
 	p   *plan
 	t   *arrowexec.Task
 	mem memory.Allocator
+	win strategy // fixed or session windows
 
 	store  state.Store
 	acc    *state.Value[[]byte]
@@ -138,6 +139,7 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 			o.maxCache = math.MaxInt
 		}
 	}
+	o.win = newStrategy(o)
 	o.bacc.init(p.aggs)
 	o.distinct = make([]int64, len(p.aggs))
 	return o
@@ -238,12 +240,7 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 		return err
 	}
 	o.lateRows, o.lateWin, o.lateWhy = o.lateRows[:0], o.lateWin[:0], o.lateWhy[:0]
-	if o.s.opts.Kind == Session {
-		err = o.processSessions(b, tcol)
-	} else {
-		err = o.processFixed(b, tcol)
-	}
-	if err != nil {
+	if err := o.win.process(b, tcol); err != nil {
 		return err
 	}
 	if err := o.flushLate(ctx, b); err != nil {
@@ -267,16 +264,7 @@ func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 func (o *operator) openWindows() int {
 	n := o.cache.n + o.sessN
 	o.acc.Range(func(e state.Entry, blob []byte) bool {
-		if o.s.opts.Kind == Session {
-			// A cached key's sessions are all in the cache.
-			if o.skeys.get(getU(blob, 1), e.Key) == nil {
-				n++
-			}
-			return true
-		}
-		start, _, _ := state.DecodeWindow(e.Namespace)
-		o.ckey = cacheKey(o.ckey, e.Key, start)
-		if o.cache.get(mixStart(getU(blob, 1), start), o.ckey) == nil {
+		if !o.win.inCache(e, blob) {
 			n++
 		}
 		return true
@@ -456,31 +444,8 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		return nil
 	}
 	o.wm = wm
-	if err := o.fixedDue(ctx, wm, out); err != nil {
+	if err := o.win.onWatermark(ctx, wm, out); err != nil {
 		return err
-	}
-	for {
-		o.due = o.timers.popDue(wm, o.due[:0])
-		if len(o.due) == 0 {
-			break
-		}
-		for i := range o.due {
-			t := &o.due[i]
-			if !t.dup {
-				if err := o.onSessionTimer(t); err != nil {
-					return err
-				}
-			}
-			o.releaseTimer(t)
-		}
-		if o.s.opts.Kind == Session && o.sessN > o.maxCache {
-			if err := o.flushSessions(true); err != nil {
-				return err
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
 	return o.emit(ctx, out)
 }
