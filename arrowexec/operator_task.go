@@ -15,14 +15,14 @@ type inbox struct {
 	blocked bool // delivered the barrier being aligned
 }
 
-func (st *subtask) runOperator(ctx context.Context) error {
+func (st *subtask) runOperator(ctx context.Context) (err error) {
 	op, err := st.node.spec.New(st.task)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		st.async.Wait()
-		op.Close()
+		err = st.closed(err, op.Close())
 	}()
 	if err := op.Open(ctx); err != nil {
 		return err

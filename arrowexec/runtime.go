@@ -268,7 +268,10 @@ func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
 			case <-st.finished:
 				// A finished source takes part with its final state:
 				// nothing it emitted can come after this barrier.
-				if j.opts.OnSnapshot != nil && st.finalErr == nil {
+				switch {
+				case st.finalErr != nil:
+					err = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: fmt.Errorf("final snapshot: %w", st.finalErr)}
+				case j.opts.OnSnapshot != nil:
 					err = j.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, st.finalSnap)
 				}
 			case <-ctx.Done():
@@ -362,13 +365,43 @@ func (j *Job) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if j.firstErr != nil {
-		return j.firstErr
+	err := j.firstErr
+	if err == nil {
+		err = j.srcErr
 	}
-	if j.srcErr != nil {
-		return j.srcErr
+	if err == nil {
+		err = context.Cause(ctx)
 	}
-	return context.Cause(ctx)
+	// Close errors of subtasks that had failed already (the first error,
+	// or its consequences) come after the first error, never instead of it.
+	var closeErrs []error
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			if st.closeErr != nil {
+				closeErrs = append(closeErrs, &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: st.closeErr})
+			}
+		}
+	}
+	if len(closeErrs) > 0 {
+		return errors.Join(append([]error{err}, closeErrs...)...)
+	}
+	return err
+}
+
+// closed folds the error of closing a subtask's operator or reader into
+// the subtask's result: a subtask that succeeded fails with it (a sink's
+// last flush, a dead-letter file's final fsync); one that failed already
+// keeps its error and Run adds the close error after the job's first.
+func (st *subtask) closed(err, cerr error) error {
+	if cerr == nil {
+		return err
+	}
+	cerr = fmt.Errorf("close: %w", cerr)
+	if err == nil {
+		return cerr
+	}
+	st.closeErr = cerr
+	return err
 }
 
 // SourceError returns the source error that ended the job gracefully under
@@ -422,6 +455,9 @@ type subtask struct {
 	finished  chan struct{}   // sources: closed when the reader is done
 	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
 	finalErr  error
+	// closeErr is the error of closing the operator or reader when the
+	// subtask had failed already; Run joins it to the job's error.
+	closeErr error
 
 	completeMu sync.Mutex
 	completed  []uint64

@@ -2,16 +2,17 @@ package arrowexec
 
 import (
 	"context"
+	"fmt"
 	"io"
 )
 
-func (st *subtask) runSource(ctx context.Context) error {
+func (st *subtask) runSource(ctx context.Context) (err error) {
 	defer close(st.finished)
 	r, err := st.node.source.Open(ctx, st.task)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer func() { err = st.closed(err, r.Close()) }()
 	wms, _ := r.(WatermarkSource)
 	lastWM, lastIdle := MinWatermark, false
 	stopped := false
@@ -104,6 +105,11 @@ func (st *subtask) runSource(ctx context.Context) error {
 	}
 	if cp, ok := r.(Checkpointer); ok {
 		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
+		if st.finalErr != nil {
+			// Checkpoints after this one and FinalSnapshots (a backfill's
+			// savepoint) would miss this subtask's position.
+			return fmt.Errorf("final snapshot: %w", st.finalErr)
+		}
 	}
 	if !stopped || st.job.drain.Load() {
 		st.task.Metrics.Idle.Store(false)
