@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,7 +136,8 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	interrupted := false
+	// Written by the signal goroutine, read once the job returned.
+	var interrupted atomic.Bool
 	go func() {
 		n := 0
 		for sig := range sigs {
@@ -149,7 +151,7 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
 				continue
 			}
 			e.log.Warn("cancelling", "signal", sig.String())
-			interrupted = true
+			interrupted.Store(true)
 			cancel()
 		}
 	}()
@@ -164,7 +166,7 @@ POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').`)
 			attach(j)
 		}
 	})
-	if err != nil && interrupted && errors.Is(err, context.Canceled) {
+	if err != nil && interrupted.Load() && errors.Is(err, context.Canceled) {
 		return errInterrupted
 	}
 	return err
