@@ -76,4 +76,15 @@
 // sources stop after their current batch, the final watermark fires every
 // window, sinks flush and commit), and Run then returns that error: a job
 // without checkpoints keeps what it computed.
+//
+// No error is dropped. The error of an operator's or source reader's Close
+// (a sink's last flush, a dead-letter file's final fsync) and of a source's
+// final snapshot fail a job that had succeeded; after an earlier error Run
+// returns errors.Join(first, close errors...), each a *TaskError, the first
+// error first.
+//
+// Files: runtime.go holds the job API (Compile, Run, checkpoint triggers),
+// source_task.go and operator_task.go the loops of the two kinds of
+// subtask, task_checkpoint.go their snapshots, barrier alignment and
+// checkpoint completions.
 package arrowexec

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"runtime/debug"
@@ -269,7 +268,10 @@ func (j *Job) TriggerCheckpoint(ctx context.Context, b Barrier) error {
 			case <-st.finished:
 				// A finished source takes part with its final state:
 				// nothing it emitted can come after this barrier.
-				if j.opts.OnSnapshot != nil && st.finalErr == nil {
+				switch {
+				case st.finalErr != nil:
+					err = &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: fmt.Errorf("final snapshot: %w", st.finalErr)}
+				case j.opts.OnSnapshot != nil:
 					err = j.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, st.finalSnap)
 				}
 			case <-ctx.Done():
@@ -363,13 +365,43 @@ func (j *Job) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if j.firstErr != nil {
-		return j.firstErr
+	err := j.firstErr
+	if err == nil {
+		err = j.srcErr
 	}
-	if j.srcErr != nil {
-		return j.srcErr
+	if err == nil {
+		err = context.Cause(ctx)
 	}
-	return context.Cause(ctx)
+	// Close errors of subtasks that had failed already (the first error,
+	// or its consequences) come after the first error, never instead of it.
+	var closeErrs []error
+	for _, sts := range j.subtasks {
+		for _, st := range sts {
+			if st.closeErr != nil {
+				closeErrs = append(closeErrs, &TaskError{Node: st.node.name, Subtask: st.task.Subtask, Err: st.closeErr})
+			}
+		}
+	}
+	if len(closeErrs) > 0 {
+		return errors.Join(append([]error{err}, closeErrs...)...)
+	}
+	return err
+}
+
+// closed folds the error of closing a subtask's operator or reader into
+// the subtask's result: a subtask that succeeded fails with it (a sink's
+// last flush, a dead-letter file's final fsync); one that failed already
+// keeps its error and Run adds the close error after the job's first.
+func (st *subtask) closed(err, cerr error) error {
+	if cerr == nil {
+		return err
+	}
+	cerr = fmt.Errorf("close: %w", cerr)
+	if err == nil {
+		return cerr
+	}
+	st.closeErr = cerr
+	return err
 }
 
 // SourceError returns the source error that ended the job gracefully under
@@ -413,16 +445,6 @@ func (m Message) release() {
 	}
 }
 
-// inbox is one input channel of a subtask.
-type inbox struct {
-	ch      chan Message
-	edge    int
-	wm      int64
-	ended   bool
-	idle    bool // the sender declared itself idle
-	blocked bool // delivered the barrier being aligned
-}
-
 type subtask struct {
 	job       *Job
 	node      *Node
@@ -433,6 +455,9 @@ type subtask struct {
 	finished  chan struct{}   // sources: closed when the reader is done
 	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
 	finalErr  error
+	// closeErr is the error of closing the operator or reader when the
+	// subtask had failed already; Run joins it to the job's error.
+	closeErr error
 
 	completeMu sync.Mutex
 	completed  []uint64
@@ -490,481 +515,4 @@ func (st *subtask) done() {
 			close(st.job.allDone)
 		}
 	})
-}
-
-// linger keeps a finished operator subtask alive until the whole job has
-// finished, answering the checkpoints it could not see in-band and
-// delivering checkpoint completions (see "Finished subtasks" in
-// checkpoint.go).
-func (st *subtask) linger(ctx context.Context, op Operator) error {
-	st.done()
-	for {
-		st.pendMu.Lock()
-		bs := st.pending
-		st.pending = nil
-		st.pendMu.Unlock()
-		for _, b := range bs {
-			if b.ID <= st.lastSnap {
-				continue
-			}
-			if err := st.snapshot(ctx, op, b); err != nil {
-				return err
-			}
-		}
-		if err := st.notifyCompleted(ctx, op); err != nil {
-			return err
-		}
-		select {
-		case <-st.wake:
-		case <-st.job.allDone:
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
-	st.completeMu.Lock()
-	ids := st.completed
-	st.completed = nil
-	st.completeMu.Unlock()
-	l, ok := target.(CheckpointListener)
-	if !ok {
-		return nil
-	}
-	for _, id := range ids {
-		if err := l.NotifyCheckpointComplete(ctx, id); err != nil {
-			return fmt.Errorf("checkpoint %d complete: %w", id, err)
-		}
-	}
-	return nil
-}
-
-func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
-	if b.Stop {
-		st.stoppedByBarrier = true
-	}
-	st.lastSnap = b.ID
-	if st.node.source == nil {
-		// Drop the out-of-band copies this in-band barrier made moot.
-		st.pendMu.Lock()
-		keep := st.pending[:0]
-		for _, p := range st.pending {
-			if p.ID > b.ID {
-				keep = append(keep, p)
-			}
-		}
-		st.pending = keep
-		st.pendMu.Unlock()
-	}
-	if acp, ok := target.(AsyncCheckpointer); ok && st.node.source == nil {
-		complete, err := acp.SnapshotStateAsync(ctx, b.ID)
-		if err != nil {
-			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
-		}
-		st.async.Add(1)
-		go func() {
-			defer st.async.Done()
-			snap, err := complete(ctx)
-			if err != nil {
-				err = fmt.Errorf("snapshot for checkpoint %d (asynchronous part): %w", b.ID, err)
-			} else if st.job.opts.OnSnapshot != nil {
-				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
-			}
-			if err != nil && ctx.Err() == nil {
-				st.job.fail(st, err)
-			}
-		}()
-		return nil
-	}
-	cp, ok := target.(Checkpointer)
-	var snap SubtaskSnapshot
-	if ok {
-		s, err := cp.SnapshotState(ctx, b.ID)
-		if err != nil {
-			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
-		}
-		snap = s
-	}
-	if st.job.opts.OnSnapshot != nil {
-		if err := st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (st *subtask) runSource(ctx context.Context) error {
-	defer close(st.finished)
-	r, err := st.node.source.Open(ctx, st.task)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	wms, _ := r.(WatermarkSource)
-	lastWM, lastIdle := MinWatermark, false
-	stopped := false
-	for {
-		if err := st.notifyCompleted(ctx, r); err != nil {
-			return err
-		}
-		select {
-		case <-st.job.stopCh:
-			stopped = true
-		default:
-		}
-		if stopped {
-			break
-		}
-		select {
-		case b := <-st.trigger:
-			if err := st.snapshot(ctx, r, b); err != nil {
-				return err
-			}
-			if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: b}); err != nil {
-				return err
-			}
-			// Stop-with-savepoint: nothing this source emits may come after
-			// the savepoint, so it ends right behind the barrier.
-			stopped = b.Stop
-		default:
-		}
-		if stopped {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		b, err := r.Next(ctx)
-		if err == io.EOF && st.job.opts.HoldAtEnd {
-			if stopped, err = st.holdAtEnd(ctx, r, lastWM); err != nil {
-				return err
-			}
-			break
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil && st.job.opts.DrainOnSourceError && ctx.Err() == nil {
-			st.job.sourceFailed(st, err)
-			stopped = true
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if b != nil {
-			if b.NumRows() == 0 {
-				b.Release()
-			} else {
-				st.task.Metrics.RowsIn.Add(b.NumRows())
-				st.task.Metrics.BatchesIn.Add(1)
-				if err := st.out.Emit(ctx, b); err != nil {
-					return err
-				}
-			}
-		}
-		if wms != nil {
-			wm, idle := wms.CurrentWatermark()
-			switch {
-			case idle && !lastIdle:
-				lastIdle = true
-				st.task.Metrics.Idle.Store(true)
-				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}); err != nil {
-					return err
-				}
-			case !idle && (wm > lastWM || lastIdle):
-				lastIdle = false
-				st.task.Metrics.Idle.Store(false)
-				if wm > lastWM {
-					lastWM = wm
-				}
-				st.task.Metrics.Watermark.Store(lastWM)
-				if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: lastWM}); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if st.stoppedByBarrier {
-		if err := st.awaitStopCompletion(ctx, r); err != nil {
-			return err
-		}
-	}
-	if cp, ok := r.(Checkpointer); ok {
-		st.finalSnap, st.finalErr = cp.SnapshotState(ctx, 0)
-	}
-	if !stopped || st.job.drain.Load() {
-		st.task.Metrics.Idle.Store(false)
-		st.task.Metrics.Watermark.Store(MaxWatermark)
-		if err := st.out.control(ctx, Message{Kind: KindWatermark, Watermark: MaxWatermark}); err != nil {
-			return err
-		}
-	}
-	return st.out.control(ctx, Message{Kind: KindEndOfInput})
-}
-
-// holdAtEnd suspends a source at the end of its input (RunOptions.HoldAtEnd):
-// it emits the reader's suspend watermark (or an idle status), then takes
-// part in checkpoints until a Stop barrier or Job.Stop. It reports whether
-// the source was stopped (always, unless the context ended).
-func (st *subtask) holdAtEnd(ctx context.Context, r SourceReader, lastWM int64) (bool, error) {
-	wm := MinWatermark
-	if sw, ok := r.(SuspendWatermarker); ok {
-		wm = sw.SuspendWatermark()
-	}
-	var m Message
-	switch {
-	case wm == MinWatermark:
-		// Nothing read: leave this channel out of downstream minimums.
-		m = Message{Kind: KindWatermark, Watermark: lastWM, Idle: true}
-		st.task.Metrics.Idle.Store(true)
-	default:
-		m = Message{Kind: KindWatermark, Watermark: max(wm, lastWM)}
-		st.task.Metrics.Watermark.Store(m.Watermark)
-		st.task.Metrics.Idle.Store(false)
-	}
-	if err := st.out.control(ctx, m); err != nil {
-		return false, err
-	}
-	if st.job.holding.Add(-1) == 0 {
-		close(st.job.atEnd)
-	}
-	for {
-		if err := st.notifyCompleted(ctx, r); err != nil {
-			return false, err
-		}
-		select {
-		case <-st.job.stopCh:
-			return true, nil
-		case b := <-st.trigger:
-			if err := st.snapshot(ctx, r, b); err != nil {
-				return false, err
-			}
-			if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: b}); err != nil {
-				return false, err
-			}
-			if b.Stop {
-				return true, nil
-			}
-		case <-st.wake:
-		case <-ctx.Done():
-			return false, context.Cause(ctx)
-		}
-	}
-}
-
-func (st *subtask) runOperator(ctx context.Context) error {
-	op, err := st.node.spec.New(st.task)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		st.async.Wait()
-		op.Close()
-	}()
-	if err := op.Open(ctx); err != nil {
-		return err
-	}
-	wh, _ := op.(WatermarkHandler)
-	st.wm = MinWatermark
-	active := len(st.inboxes)
-	for active > 0 {
-		if err := st.notifyCompleted(ctx, op); err != nil {
-			return err
-		}
-		in, m, err := st.recv(ctx)
-		if err != nil {
-			return err
-		}
-		switch m.Kind {
-		case KindBatch:
-			if in.idle {
-				in.idle = false
-				if st.idleOut {
-					// Active again: downstream counts this subtask again.
-					if err := st.advanceWatermark(ctx, wh); err != nil {
-						return err
-					}
-				}
-			}
-			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
-			st.task.Metrics.BatchesIn.Add(1)
-			err := op.Process(ctx, in.edge, m.Batch, &st.out)
-			m.Batch.Release()
-			if err != nil {
-				return err
-			}
-		case KindWatermark:
-			in.idle = m.Idle
-			if m.Watermark > in.wm {
-				in.wm = m.Watermark
-			}
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-		case KindBarrier:
-			if err := st.onBarrier(ctx, op, in, m.Barrier); err != nil {
-				return err
-			}
-		case KindEndOfInput:
-			// A naturally ended input sent MaxWatermark before this; a
-			// stopped one keeps its last watermark, so a stop without drain
-			// fires nothing.
-			in.ended = true
-			st.casesOK = false
-			active--
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-			if st.aligning {
-				if err := st.maybeCompleteAlignment(ctx, op); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if st.stoppedByBarrier {
-		if err := st.awaitStopCompletion(ctx, op); err != nil {
-			return err
-		}
-	}
-	st.task.suspended.Store(st.wm != MaxWatermark)
-	if err := op.Finish(ctx, &st.out); err != nil {
-		return err
-	}
-	if err := st.notifyCompleted(ctx, op); err != nil {
-		return err
-	}
-	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
-		return err
-	}
-	return st.linger(ctx, op)
-}
-
-// awaitStopCompletion runs after a subtask snapshotted a Stop barrier and
-// its input ended right behind it: a CheckpointListener (a two-phase-commit
-// sink publishing, a source committing offsets) waits until the job is
-// stopped — the coordinator stops it once that checkpoint completed or
-// failed — and gets the completion before it finishes and closes.
-func (st *subtask) awaitStopCompletion(ctx context.Context, target any) error {
-	if _, ok := target.(CheckpointListener); !ok {
-		return nil
-	}
-	select {
-	case <-st.job.stopCh:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	return st.notifyCompleted(ctx, target)
-}
-
-func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
-	min, active := MaxWatermark, 0
-	for _, in := range st.inboxes {
-		if in.idle && !in.ended {
-			continue
-		}
-		active++
-		if in.wm < min {
-			min = in.wm
-		}
-	}
-	if active == 0 {
-		// Every input is idle: so is this subtask, or its downstream would
-		// wait for a watermark that cannot come (a source subtask without
-		// row groups or partitions behind a forward edge).
-		if !st.idleOut && len(st.inboxes) > 0 {
-			st.idleOut = true
-			st.task.Metrics.Idle.Store(true)
-			return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: st.wm, Idle: true})
-		}
-		return nil
-	}
-	if min <= st.wm {
-		if st.idleOut {
-			st.idleOut = false
-			st.task.Metrics.Idle.Store(false)
-			return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: st.wm})
-		}
-		return nil
-	}
-	st.wm = min
-	if wh != nil {
-		if err := wh.OnWatermark(ctx, min, &st.out); err != nil {
-			return err
-		}
-	}
-	st.idleOut = false
-	st.task.Metrics.Idle.Store(false)
-	st.task.Metrics.Watermark.Store(min)
-	return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: min})
-}
-
-func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barrier) error {
-	if !st.aligning {
-		st.aligning = true
-		st.barrier = b
-		st.arrived = 0
-	} else if b.ID != st.barrier.ID {
-		return fmt.Errorf("barrier %d arrived while aligning barrier %d", b.ID, st.barrier.ID)
-	}
-	in.blocked = true
-	st.arrived++
-	st.casesOK = false
-	return st.maybeCompleteAlignment(ctx, op)
-}
-
-func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) error {
-	for _, in := range st.inboxes {
-		if !in.ended && !in.blocked {
-			return nil
-		}
-	}
-	if err := st.snapshot(ctx, op, st.barrier); err != nil {
-		return err
-	}
-	if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: st.barrier}); err != nil {
-		return err
-	}
-	for _, in := range st.inboxes {
-		in.blocked = false
-	}
-	st.aligning = false
-	st.casesOK = false
-	return nil
-}
-
-// recv returns the next message from an inbox that is neither ended nor
-// blocked by barrier alignment.
-func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
-	if len(st.inboxes) == 1 {
-		in := st.inboxes[0]
-		select {
-		case m := <-in.ch:
-			return in, m, nil
-		case <-ctx.Done():
-			return nil, Message{}, context.Cause(ctx)
-		}
-	}
-	if !st.casesOK {
-		st.cases = st.cases[:0]
-		st.caseIdx = st.caseIdx[:0]
-		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-		st.caseIdx = append(st.caseIdx, -1)
-		for i, in := range st.inboxes {
-			if in.ended || in.blocked {
-				continue
-			}
-			st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)})
-			st.caseIdx = append(st.caseIdx, i)
-		}
-		st.casesOK = true
-	}
-	chosen, v, _ := reflect.Select(st.cases)
-	if chosen == 0 {
-		return nil, Message{}, context.Cause(ctx)
-	}
-	return st.inboxes[st.caseIdx[chosen]], v.Interface().(Message), nil
 }

@@ -254,7 +254,8 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 		opts.Commit = sinks.CommitOnCheckpoint
 	} else if plan.Bounded {
 		plan.staging = filepath.Join(dir, StagingName)
-		if err := os.RemoveAll(plan.staging); err != nil { // a crashed earlier run's
+		// A crashed earlier run's: finished if it committed, else removed.
+		if err := recoverStaging(plan.fsys(), dir, plan.staging); err != nil {
 			return nil, err
 		}
 		opts.Dir = plan.staging

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/internal/fsx"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/sources/hybrid"
@@ -46,58 +45,10 @@ type Plan struct {
 	// them to a hidden staging directory inside it first.
 	OutputDir string
 	staging   string
+	fs        fsx.FS // of staging and Commit (commit.go); nil: the OS's
 	// steps are the spec's steps as planned: the source may have taken
 	// over parts of them (pushdown).
 	steps []Step
-}
-
-// StagingName is the hidden directory, inside a backfill's output
-// directory, that holds its files until the whole job succeeded.
-const StagingName = ".riffle-staging"
-
-// Commit publishes a successful run's output: it replaces the output
-// directory's files of this sink (same prefix and format, from an earlier
-// run) with the new ones and removes the staging directory. Until Commit,
-// a run's files are invisible, so a failed job leaves no partial output.
-func (p *Plan) Commit() ([]string, error) {
-	if p.Sink == nil || p.staging == "" {
-		return nil, nil
-	}
-	o := p.Sink.Options()
-	ext := "." + o.Format.Ext()
-	old, err := os.ReadDir(p.OutputDir)
-	if err != nil {
-		return nil, fmt.Errorf("job: commit: %w", err)
-	}
-	for _, e := range old {
-		n := e.Name()
-		if !e.IsDir() && strings.HasPrefix(n, o.Prefix+"-") && strings.HasSuffix(n, ext) {
-			if err := os.Remove(filepath.Join(p.OutputDir, n)); err != nil {
-				return nil, fmt.Errorf("job: commit: replace earlier output: %w", err)
-			}
-		}
-	}
-	var files []string
-	for _, part := range p.Sink.Published() {
-		dst := filepath.Join(p.OutputDir, filepath.Base(part.Path))
-		if err := os.Rename(part.Path, dst); err != nil {
-			return nil, fmt.Errorf("job: commit: %w", err)
-		}
-		files = append(files, dst)
-	}
-	if d, err := os.Open(p.OutputDir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return files, os.RemoveAll(p.staging)
-}
-
-// Abort removes a failed run's staged files.
-func (p *Plan) Abort() error {
-	if p.staging == "" {
-		return nil
-	}
-	return os.RemoveAll(p.staging)
 }
 
 // Options adjust planning.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"unsafe"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/state"
@@ -129,22 +128,6 @@ func eachRecord(recs []byte, fn func(ck, blob []byte)) error {
 	return nil
 }
 
-// eachDirty calls fn for every dirty window of the write-back cache (the
-// windows the store does not hold in their current version) with its
-// record's cache key, until fn returns false. Tumbling and sliding
-// windows: start | key; sessions: start | end | key.
-func (o *operator) eachDirty(fn func(hash uint64, ck, blob []byte) bool) {
-	if o.s.opts.Kind == Session {
-		o.eachDirtySession(fn)
-		return
-	}
-	for _, sl := range o.cache.slots {
-		if e := sl.e; e != nil && e.dirty && !fn(e.hash, unsafe.Slice(unsafe.StringData(e.ck), len(e.ck)), e.blob) {
-			return
-		}
-	}
-}
-
 // cacheRecords encodes the dirty windows of the cache by key group.
 func (o *operator) cacheRecords() map[int][]byte {
 	lo, hi := o.store.KeyGroupRange()
@@ -153,7 +136,7 @@ func (o *operator) cacheRecords() map[int][]byte {
 	// under the hash), with room for the frame's trailer: growing them by
 	// doubling copied several times the snapshot.
 	sample, sampled := 0, 0
-	o.eachDirty(func(_ uint64, ck, blob []byte) bool {
+	o.win.eachDirty(func(_ uint64, ck, blob []byte) bool {
 		sample += 2*binary.MaxVarintLen32 + len(ck) + len(blob)
 		sampled++
 		return sampled < 256
@@ -164,7 +147,7 @@ func (o *operator) cacheRecords() map[int][]byte {
 			bufs[i] = make([]byte, 0, per)
 		}
 	}
-	o.eachDirty(func(hash uint64, ck, blob []byte) bool {
+	o.win.eachDirty(func(hash uint64, ck, blob []byte) bool {
 		i := arrowexec.KeyGroupOf(hash, o.maxPar) - lo
 		b := binary.AppendUvarint(bufs[i], uint64(len(ck)))
 		b = append(b, ck...)
@@ -384,13 +367,7 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 			if derr != nil {
 				return
 			}
-			if o.s.opts.Kind == Session {
-				derr = o.restoreSession(ck, blob)
-				return
-			}
-			e := o.newEntry(ck, getU(blob, 1), o.slabCopy(blob))
-			e.inState, e.dirty = true, true // the store may hold an older version
-			o.schedule(e)
+			derr = o.win.restoreCached(ck, blob)
 		})
 		if err == nil {
 			err = derr
@@ -399,7 +376,7 @@ func (o *operator) restore(ctx context.Context, rs *arrowexec.RestoreState) erro
 			return fmt.Errorf("windows: restore: %w", err)
 		}
 	}
-	return o.rebuildTimers()
+	return o.win.rebuildTimers()
 }
 
 // schedule adds the timer of a restored window: fire if pending, else
@@ -549,37 +526,4 @@ func decodeManifest(raw []byte) (state.Manifest, error) {
 		return m, fmt.Errorf("short manifest")
 	}
 	return m, json.Unmarshal(raw[4:], &m)
-}
-
-// rebuildTimers derives every timer from the windows in state.
-func (o *operator) rebuildTimers() error {
-	if o.s.opts.Kind == Session {
-		return o.rebuildSessions()
-	}
-	var derr error
-	err := o.acc.Range(func(e state.Entry, blob []byte) bool {
-		start, end, err := state.DecodeWindow(e.Namespace)
-		if err != nil || len(blob) < blobHeader {
-			derr = fmt.Errorf("windows: restore: corrupt window state: %v", err)
-			return false
-		}
-		h := getU(blob, 1)
-		pending := blob[0]&flagPending != 0
-		o.ckey = cacheKey(o.ckey, e.Key, start)
-		if o.cache.get(mixStart(h, start), o.ckey) != nil {
-			return true // restored from the cache records: newer
-		}
-		// A placeholder entry: current() loads the window when due.
-		ph := &cached{tag: mixStart(h, start), ck: string(o.ckey), hash: h, evicted: true}
-		if pending {
-			o.addFixed(end-1, ph, false)
-		} else {
-			o.addFixed(end-1+o.p.lateness, ph, true)
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return derr
 }

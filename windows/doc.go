@@ -125,6 +125,12 @@
 // (600 MiB) to 1.7 s (404 MiB), its restore from 17.6 s to 3.6 s; with a
 // watermark after each batch, from 0.25M to 0.38M events/s.
 //
+// What tumbling and sliding windows do differently from session windows
+// is behind a small strategy (strategy.go): assigning a batch's rows,
+// firing on a watermark, the cache's dirty records, restore and timers.
+// fixed.go holds tumbling and sliding windows (their cache in cache.go),
+// session.go session windows; operator.go what both share.
+//
 // Session windows have a write-back cache of keys (session.go): a key's
 // entry holds all its open sessions (start, end, accumulator blob, dirty
 // and in-store flags), found by the key hash. The batch's rows are grouped

@@ -1,16 +1,12 @@
 package windows
 
 import (
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
-	"strings"
-	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -30,6 +26,7 @@ type operator struct {
 	p   *plan
 	t   *arrowexec.Task
 	mem memory.Allocator
+	win strategy // fixed or session windows
 
 	store  state.Store
 	acc    *state.Value[[]byte]
@@ -142,6 +139,7 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 			o.maxCache = math.MaxInt
 		}
 	}
+	o.win = newStrategy(o)
 	o.bacc.init(p.aggs)
 	o.distinct = make([]int64, len(p.aggs))
 	return o
@@ -242,156 +240,13 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 		return err
 	}
 	o.lateRows, o.lateWin, o.lateWhy = o.lateRows[:0], o.lateWin[:0], o.lateWhy[:0]
-	if o.s.opts.Kind == Session {
-		err = o.processSessions(b, tcol)
-	} else {
-		err = o.processFixed(b, tcol)
-	}
-	if err != nil {
+	if err := o.win.process(b, tcol); err != nil {
 		return err
 	}
 	if err := o.flushLate(ctx, b); err != nil {
 		return err
 	}
 	return o.emit(ctx, out)
-}
-
-// assign fills o.rows/o.starts with one (row, window start) pair per row
-// and window, routing pairs later than the allowed lateness to the side
-// output. One typed loop over the event times.
-func (o *operator) assign(tcol arrow.Array) {
-	size, slide := o.p.size, o.p.slide
-	lateK := size - 1 + o.p.lateness // window late when start+lateK <= wm
-	wm := o.wm
-	rows, starts := o.rows[:0], o.starts[:0]
-	nulls := tcol.NullN() > 0
-	if size == slide {
-		for i, t := range o.ts {
-			if nulls && tcol.IsNull(i) {
-				o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
-				continue
-			}
-			m := t % size
-			if m < 0 {
-				m += size
-			}
-			s := t - m
-			if s+lateK <= wm {
-				o.addLate(i, s, s+size, ReasonLate)
-				continue
-			}
-			rows = append(rows, int32(i))
-			starts = append(starts, s)
-		}
-	} else {
-		for i, t := range o.ts {
-			if nulls && tcol.IsNull(i) {
-				o.addLate(i, math.MinInt64, math.MinInt64, ReasonNoTime)
-				continue
-			}
-			m := t % slide
-			if m < 0 {
-				m += slide
-			}
-			for s := t - m; s > t-size; s -= slide {
-				if s+lateK <= wm {
-					o.addLate(i, s, s+size, ReasonLate)
-					continue
-				}
-				rows = append(rows, int32(i))
-				starts = append(starts, s)
-			}
-		}
-	}
-	o.rows, o.starts = rows, starts
-}
-
-// processFixed handles tumbling and sliding windows.
-func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
-	o.assign(tcol)
-	rows, starts := o.rows, o.starts
-	o.tbl.reset(o.lastNG)
-	o.gids = grow(o.gids, len(rows))
-	for p, r := range rows {
-		o.gids[p] = o.tbl.find(o.hashes[r], starts[p], r, &o.rk)
-	}
-	ng := o.tbl.len()
-	o.lastNG = ng
-	if ng == 0 {
-		return nil
-	}
-	if err := o.bacc.update(o.p.aggs, b, rows, o.gids[:len(rows)], ng); err != nil {
-		return err
-	}
-	size := o.p.size
-	// Find each group's window in the cache; look the misses up in the
-	// store (when it may hold windows the cache does not), in one call.
-	o.ents, o.found = grow(o.ents, ng), grow(o.found, ng)
-	o.miss = o.miss[:0]
-	for g := 0; g < ng; g++ {
-		o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
-		e := o.cache.get(mixStart(o.tbl.hash[g], o.tbl.start[g]), o.ckey)
-		o.ents[g], o.found[g] = e, e != nil
-		if e == nil {
-			o.miss = append(o.miss, g)
-		}
-	}
-	if len(o.miss) > 0 {
-		if o.stateMaybe {
-			o.ks.Reset()
-			for _, g := range o.miss {
-				o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
-				o.ks.Append(o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf)
-			}
-			o.blobs, o.mfound = grow(o.blobs, len(o.miss)), grow(o.mfound, len(o.miss))
-			if err := o.acc.GetMany(&o.ks, o.blobs, o.mfound); err != nil {
-				return err
-			}
-		}
-		for i, g := range o.miss {
-			o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
-			var blob []byte
-			if o.stateMaybe && o.mfound[i] {
-				blob, o.found[g] = o.blobs[i], true
-			}
-			e := o.newEntry(o.ckey, o.tbl.hash[g], blob)
-			e.inState = blob != nil
-			o.ents[g] = e
-		}
-	}
-	for g := 0; g < ng; g++ {
-		e := o.ents[g]
-		if err := o.bacc.mergeBatch(o.p.aggs, e.blob, uint32(g)); err != nil {
-			return err
-		}
-		e.blob[0] |= flagPending
-		e.dirty = true
-	}
-	o.applySketches(func(g uint32) []byte { return o.ents[g].blob }, func(g uint32, b []byte) { o.ents[g].blob = b })
-	if err := o.applyDistinct(rows, func(g uint32) (uint64, []byte, []byte, bool) {
-		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
-		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf, true
-	}); err != nil {
-		return err
-	}
-	for g := 0; g < ng; g++ {
-		start := o.tbl.start[g]
-		end := start + size
-		key := o.rk.key(int(o.tbl.rep[g]))
-		if o.isDue(end) {
-			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob, false); err != nil {
-				return err
-			}
-			o.addFixed(end-1+o.p.lateness, o.ents[g], true)
-		} else if !o.found[g] {
-			o.addFixed(end-1, o.ents[g], false)
-		}
-	}
-	clear(o.ents[:ng])
-	if o.cache.n > o.maxCache {
-		return o.flush(true)
-	}
-	return nil
 }
 
 // newBlob appends a fresh window blob (fixed part and empty sketch
@@ -405,389 +260,11 @@ func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 	return dst
 }
 
-// cached is a window of a tumbling or sliding operator in the write-back
-// cache.
-type cached struct {
-	tag     uint64 // mixStart(hash, start)
-	ck      string // cache key: start | key
-	hash    uint64
-	blob    []byte
-	inState bool // the store holds a version of the window
-	dirty   bool // the blob changed since it was last written
-	evicted bool // no longer the cache's entry: look ck up again
-}
-
-func (e *cached) start() int64 { return int64(binary.BigEndian.Uint64([]byte(e.ck[:8]))) }
-func (e *cached) key() []byte  { return unsafe.Slice(unsafe.StringData(e.ck[8:]), len(e.ck)-8) }
-
-// newEntry allocates a cache entry and its blob from slabs.
-func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
-	if len(o.entSlab) == 0 {
-		o.entSlab = make([]cached, 1024)
-	}
-	e := &o.entSlab[0]
-	o.entSlab = o.entSlab[1:]
-	if blob == nil {
-		size := o.p.blob + emptyRegionSz*o.p.sketches
-		if len(o.slab)+size > cap(o.slab) {
-			o.slab = make([]byte, 0, max(64<<10, size))
-		}
-		blob = o.newBlob(o.slab[len(o.slab):len(o.slab):len(o.slab)+size], hash)
-		o.slab = o.slab[:len(o.slab)+size]
-	}
-	*e = cached{ck: o.slabString(ck), hash: hash, blob: blob}
-	e.tag = mixStart(hash, e.start())
-	o.cache.put(e)
-	return e
-}
-
-// slabString copies b into a string slab: one allocation per 64 KiB of
-// cache keys instead of one per window. The bytes are never written again.
-func (o *operator) slabString(b []byte) string {
-	if len(o.strSlab)+len(b) > cap(o.strSlab) {
-		o.strSlab = make([]byte, 0, max(64<<10, len(b)))
-	}
-	n := len(o.strSlab)
-	o.strSlab = append(o.strSlab, b...)
-	return unsafe.String(&o.strSlab[n], len(b))
-}
-
-// slabCopy copies a blob into the slab.
-func (o *operator) slabCopy(blob []byte) []byte {
-	if len(o.slab)+len(blob) > cap(o.slab) {
-		o.slab = make([]byte, 0, max(64<<10, len(blob)))
-	}
-	n := len(o.slab)
-	o.slab = append(o.slab, blob...)
-	return o.slab[n:len(o.slab):len(o.slab)]
-}
-
-// addFixed schedules e's window at time at (fire or purge).
-func (o *operator) addFixed(at int64, e *cached, purge bool) {
-	m := o.fireAt
-	if purge {
-		m = o.purgeAt
-	}
-	b, ok := m[at]
-	if !ok {
-		if _, other := o.otherAt(at, purge); !other {
-			heap.Push(&o.fixedTimes, at)
-		}
-	}
-	m[at] = append(b, e)
-	o.fixedN++
-}
-
-func (o *operator) otherAt(at int64, purge bool) ([]*cached, bool) {
-	if purge {
-		b, ok := o.fireAt[at]
-		return b, ok
-	}
-	b, ok := o.purgeAt[at]
-	return b, ok
-}
-
-// current returns the live entry of e's window: e itself, or after an
-// eviction the cache's or the store's version; nil if it is gone.
-func (o *operator) current(e *cached) (*cached, error) {
-	if !e.evicted {
-		return e, nil
-	}
-	if x := o.cache.getS(e.tag, e.ck); x != nil || !o.stateMaybe {
-		return x, nil
-	}
-	start := e.start()
-	o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
-	blob, ok, err := o.acc.Get(e.hash, e.key(), o.nsbuf)
-	if err != nil || !ok {
-		return nil, err
-	}
-	x := o.newEntry([]byte(e.ck), e.hash, blob)
-	x.inState = true
-	return x, nil
-}
-
-// sortByKey sorts windows by cache key (the emission order). The bytes 8
-// to 16 of each key (after the start) are read once into a big-endian
-// word; the words are radix sorted (only the bytes that differ), then runs
-// of equal words by their whole keys. Same order as sorting by key.
-func (o *operator) sortByKey(b []*cached) {
-	ks := o.sortKeys[:0]
-	var diff uint64
-	for _, e := range b {
-		var w [8]byte
-		copy(w[:], e.ck[min(8, len(e.ck)):])
-		k := sortKey{binary.BigEndian.Uint64(w[:]), e}
-		ks = append(ks, k)
-		diff |= k.w ^ ks[0].w
-	}
-	tmp := grow(o.sortTmp, len(ks))
-	src, dst := ks, tmp
-	for shift := 0; shift < 64; shift += 8 {
-		if (diff>>shift)&0xff == 0 {
-			continue
-		}
-		var cnt [257]int
-		for _, k := range src {
-			cnt[(k.w>>shift)&0xff+1]++
-		}
-		for i := 1; i < len(cnt); i++ {
-			cnt[i] += cnt[i-1]
-		}
-		for _, k := range src {
-			d := (k.w >> shift) & 0xff
-			dst[cnt[d]] = k
-			cnt[d]++
-		}
-		src, dst = dst, src
-	}
-	for lo := 0; lo < len(src); {
-		hi := lo + 1
-		for hi < len(src) && src[hi].w == src[lo].w {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(src[lo:hi], func(x, y sortKey) int { return strings.Compare(x.e.ck, y.e.ck) })
-		}
-		lo = hi
-	}
-	for i := range src {
-		b[i] = src[i].e
-	}
-	clear(ks)
-	clear(tmp)
-	o.sortKeys, o.sortTmp = ks, tmp
-}
-
-type sortKey struct {
-	w uint64
-	e *cached
-}
-
-// fixedDue fires and purges the tumbling and sliding windows due at wm.
-func (o *operator) fixedDue(ctx context.Context, wm int64, out arrowexec.Emitter) error {
-	for len(o.fixedTimes) > 0 && o.fixedTimes[0] <= wm {
-		at := heap.Pop(&o.fixedTimes).(int64)
-		for _, purge := range []bool{false, true} {
-			m := o.fireAt
-			if purge {
-				m = o.purgeAt
-			}
-			b := m[at]
-			delete(m, at)
-			o.fixedN -= len(b)
-			o.sortByKey(b)
-			for i, e := range b {
-				if i > 0 && b[i-1] == e {
-					continue
-				}
-				e, err := o.current(e)
-				if err != nil {
-					return err
-				}
-				if e == nil {
-					continue
-				}
-				start := e.start()
-				end := start + o.p.size
-				drop, drained := purge, false
-				if e.blob[0]&flagPending != 0 {
-					// Without lateness the window goes right after it fired.
-					drained = o.p.lateness == 0
-					if err := o.fire(e.hash, e.key(), start, end, e.blob, drained); err != nil {
-						return err
-					}
-					e.dirty = true
-					if drained {
-						drop = true
-					} else if !purge {
-						o.addFixed(end-1+o.p.lateness, e, true)
-					}
-				}
-				if drop {
-					o.cache.del(e)
-					e.evicted = true
-					if err := o.purge(e.hash, e.key(), start, end, e.inState, drained); err != nil {
-						return err
-					}
-				}
-			}
-			clear(b)
-		}
-		// Emit as we go: a watermark jump that fires millions of
-		// windows keeps one batch of results, not all of them.
-		if len(o.pend) >= o.s.opts.BatchSize {
-			if err := o.emit(ctx, out); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// windowCache maps windows (key, start) to cache entries: an
-// open-addressing table (linear probing, at most 3/4 full) of (tag, entry)
-// slots, where the tag is the key hash mixed with the start, so a lookup
-// hashes one word and compares the key bytes only on a tag match. Entries
-// with equal tags take separate slots.
-type windowCache struct {
-	slots []cslot // len a power of two, or nil
-	shift uint    // 64 - log2(len(slots))
-	n     int
-}
-
-type cslot struct {
-	tag uint64
-	e   *cached // nil: empty
-}
-
-func (c *windowCache) home(tag uint64) int { return int((tag * 0x9e3779b97f4a7c15) >> c.shift) }
-
-func (c *windowCache) get(tag uint64, ck []byte) *cached {
-	return c.getS(tag, unsafe.String(unsafe.SliceData(ck), len(ck)))
-}
-
-func (c *windowCache) getS(tag uint64, ck string) *cached {
-	if c.n == 0 {
-		return nil
-	}
-	mask := len(c.slots) - 1
-	for i := c.home(tag); ; i = (i + 1) & mask {
-		s := &c.slots[i]
-		if s.e == nil {
-			return nil
-		}
-		if s.tag == tag && s.e.ck == ck {
-			return s.e
-		}
-	}
-}
-
-func (c *windowCache) put(e *cached) {
-	if (c.n+1)*4 > len(c.slots)*3 {
-		c.grow()
-	}
-	mask := len(c.slots) - 1
-	i := c.home(e.tag)
-	for c.slots[i].e != nil {
-		i = (i + 1) & mask
-	}
-	c.slots[i] = cslot{tag: e.tag, e: e}
-	c.n++
-}
-
-func (c *windowCache) grow() {
-	old := c.slots
-	size := max(1024, 2*len(old))
-	c.slots = make([]cslot, size)
-	c.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	mask := size - 1
-	for _, s := range old {
-		if s.e == nil {
-			continue
-		}
-		i := c.home(s.tag)
-		for c.slots[i].e != nil {
-			i = (i + 1) & mask
-		}
-		c.slots[i] = s
-	}
-}
-
-// del removes e if it is in the cache (backward-shift deletion: the
-// entries after it in its probe run move up, so no tombstones).
-func (c *windowCache) del(e *cached) {
-	if c.n == 0 {
-		return
-	}
-	mask := len(c.slots) - 1
-	i := c.home(e.tag)
-	for ; c.slots[i].e != e; i = (i + 1) & mask {
-		if c.slots[i].e == nil {
-			return
-		}
-	}
-	for j := i; ; {
-		j = (j + 1) & mask
-		s := c.slots[j]
-		if s.e == nil {
-			break
-		}
-		// s stays if its home lies cyclically in (i, j].
-		if k := c.home(s.tag); (i <= j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
-			continue
-		}
-		c.slots[i] = s
-		i = j
-	}
-	c.slots[i] = cslot{}
-	c.n--
-}
-
-func (c *windowCache) each(fn func(*cached)) {
-	for _, s := range c.slots {
-		if s.e != nil {
-			fn(s.e)
-		}
-	}
-}
-
-func (c *windowCache) reset() { *c = windowCache{} }
-
-// cacheKey is the cache's key of a window: start (8 bytes) | key.
-func cacheKey(dst, key []byte, start int64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst[:0], uint64(start))
-	return append(dst, key...)
-}
-
-// flush writes the dirty windows of the cache to the store, in one call,
-// and with evict empties the cache.
-func (o *operator) flush(evict bool) error {
-	o.ks.Reset()
-	o.blobs = o.blobs[:0]
-	var ents []*cached
-	o.cache.each(func(e *cached) {
-		if !e.dirty {
-			return
-		}
-		start := e.start()
-		o.nsbuf = state.AppendWindow(o.nsbuf[:0], start, start+o.p.size)
-		o.ks.Append(e.hash, e.key(), o.nsbuf)
-		o.blobs = append(o.blobs, e.blob)
-		ents = append(ents, e)
-	})
-
-	if len(ents) > 0 {
-		if err := o.acc.PutMany(&o.ks, o.blobs); err != nil {
-			return err
-		}
-	}
-	for _, e := range ents {
-		e.dirty, e.inState = false, true
-	}
-	clear(o.blobs)
-	if evict {
-		o.cache.each(func(e *cached) { e.evicted = true })
-		o.cache.reset()
-		o.stateMaybe = true
-	}
-	return nil
-}
-
 // openWindows counts the windows in state and cache (tests, metrics).
 func (o *operator) openWindows() int {
 	n := o.cache.n + o.sessN
 	o.acc.Range(func(e state.Entry, blob []byte) bool {
-		if o.s.opts.Kind == Session {
-			// A cached key's sessions are all in the cache.
-			if o.skeys.get(getU(blob, 1), e.Key) == nil {
-				n++
-			}
-			return true
-		}
-		start, _, _ := state.DecodeWindow(e.Namespace)
-		o.ckey = cacheKey(o.ckey, e.Key, start)
-		if o.cache.get(mixStart(getU(blob, 1), start), o.ckey) == nil {
+		if !o.win.inCache(e, blob) {
 			n++
 		}
 		return true
@@ -967,31 +444,8 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		return nil
 	}
 	o.wm = wm
-	if err := o.fixedDue(ctx, wm, out); err != nil {
+	if err := o.win.onWatermark(ctx, wm, out); err != nil {
 		return err
-	}
-	for {
-		o.due = o.timers.popDue(wm, o.due[:0])
-		if len(o.due) == 0 {
-			break
-		}
-		for i := range o.due {
-			t := &o.due[i]
-			if !t.dup {
-				if err := o.onSessionTimer(t); err != nil {
-					return err
-				}
-			}
-			o.releaseTimer(t)
-		}
-		if o.s.opts.Kind == Session && o.sessN > o.maxCache {
-			if err := o.flushSessions(true); err != nil {
-				return err
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
 	return o.emit(ctx, out)
 }

@@ -2,12 +2,14 @@ package windows
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -793,4 +795,53 @@ func (o *operator) rebuildSessions() error {
 	o.skeys.each(func(e *sessKey) { sortSessions(e.sess) })
 	o.stateMaybe = !all
 	return nil
+}
+
+// sessionStrategy is the strategy of session windows: a key's sessions
+// grow and merge as rows arrive, are kept per key in the session cache
+// (sessCache) and fired and purged from the timer queue.
+type sessionStrategy struct{ o *operator }
+
+func (s sessionStrategy) process(b arrow.RecordBatch, tcol arrow.Array) error {
+	return s.o.processSessions(b, tcol)
+}
+
+func (s sessionStrategy) onWatermark(ctx context.Context, wm int64, _ arrowexec.Emitter) error {
+	o := s.o
+	for {
+		o.due = o.timers.popDue(wm, o.due[:0])
+		if len(o.due) == 0 {
+			return nil
+		}
+		for i := range o.due {
+			t := &o.due[i]
+			if !t.dup {
+				if err := o.onSessionTimer(t); err != nil {
+					return err
+				}
+			}
+			o.releaseTimer(t)
+		}
+		if o.sessN > o.maxCache {
+			if err := o.flushSessions(true); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (s sessionStrategy) eachDirty(fn func(hash uint64, ck, blob []byte) bool) {
+	s.o.eachDirtySession(fn)
+}
+
+func (s sessionStrategy) restoreCached(ck, blob []byte) error { return s.o.restoreSession(ck, blob) }
+
+func (s sessionStrategy) rebuildTimers() error { return s.o.rebuildSessions() }
+
+// inCache: a cached key's sessions are all in the cache.
+func (s sessionStrategy) inCache(e state.Entry, blob []byte) bool {
+	return s.o.skeys.get(getU(blob, 1), e.Key) != nil
 }

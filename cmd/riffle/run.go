@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -141,7 +142,8 @@ free port it logs (see 'riffle recommend --addr').`)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	interrupted := false
+	// Written by the signal goroutine, read once the job returned.
+	var interrupted atomic.Bool
 	go func() {
 		n := 0
 		for sig := range sigs {
@@ -155,7 +157,7 @@ free port it logs (see 'riffle recommend --addr').`)
 				continue
 			}
 			e.log.Warn("cancelling", "signal", sig.String())
-			interrupted = true
+			interrupted.Store(true)
 			cancel()
 		}
 	}()
@@ -170,7 +172,7 @@ free port it logs (see 'riffle recommend --addr').`)
 			attach(j)
 		}
 	})
-	if err != nil && interrupted && errors.Is(err, context.Canceled) {
+	if err != nil && interrupted.Load() && errors.Is(err, context.Canceled) {
 		return errInterrupted
 	}
 	return err

@@ -16,17 +16,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // File is a dead-letter file opened by reference count.
 type File struct {
+	// FS is the file system the file is on (nil: the operating system's);
+	// set it before Open.
+	FS     fsx.FS
 	path   string
 	prefix string
 	mu     sync.Mutex
-	f      *os.File
+	f      fsx.File
 	w      *bufio.Writer
 	refs   int
 }
@@ -43,7 +47,11 @@ func (d *File) Open() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.refs == 0 {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		fs := d.FS
+		if fs == nil {
+			fs = fsx.OSFS
+		}
+		f, err := fs.Append(d.path)
 		if err != nil {
 			return fmt.Errorf("%s: dead-letter file: %w", d.prefix, err)
 		}

@@ -1,11 +1,22 @@
-// Package fsx is the small file-system layer checkpoint and state do their
-// file I/O through, so that tests can inject faults into it.
+// Package fsx is the small file-system layer riffle does its file I/O
+// through, so that tests can inject faults and crashes into it. Checkpoint
+// and state snapshots, the recommender's exports, dead-letter files and
+// the commit of a backfill's output (job) use it; it is meant to become
+// the one file-system layer of state, checkpoints, sinks and job commits.
 //
-// FS is the interface: create, open, rename, remove, list, stat and fsync
-// of files (File.Sync) and of directories (SyncDir), the operations that
-// writing a snapshot or checkpoint atomically (write a temporary name,
-// fsync, rename, fsync the directory) needs. OSFS implements it with the
-// operating system.
+// FS is the interface: create, open, append, rename, remove, list, stat
+// and fsync of files (File.Sync) and of directories (SyncDir), the
+// operations that writing a snapshot, checkpoint or output atomically
+// (write a temporary name, fsync, rename, fsync the directory) needs.
+// OSFS implements it with the operating system.
+//
+// MemFS implements it in memory and knows what a crash keeps: a file's
+// contents as of its last Sync, a directory's entries as of its last
+// SyncDir. MemFS.Crash drops the rest, so publish and commit code can be
+// crash-tested in-process: run it, stop it at the n-th operation (ErrorFS
+// failing everything from then on), Crash, recover, and check what is
+// left. A test compares MemFS with the operating system on the same
+// script of operations.
 //
 // ErrorFS wraps an FS and fails the operations its Inject function picks:
 // every operation (Op) on a path is shown to Inject first, and a non-nil

@@ -25,9 +25,11 @@ const (
 	OpReadDir
 	OpStat
 	OpSyncDir
+	OpAppend
+	numOps // keep last
 )
 
-var opNames = [...]string{"create", "open", "write", "read", "sync", "close", "rename", "remove", "mkdirall", "readdir", "stat", "syncdir"}
+var opNames = [...]string{"create", "open", "write", "read", "sync", "close", "rename", "remove", "mkdirall", "readdir", "stat", "syncdir", "append"}
 
 func (o Op) String() string {
 	if int(o) >= 0 && int(o) < len(opNames) {
@@ -108,6 +110,7 @@ func (e *ErrorFS) open(op Op, name string, open func(string) (File, error)) (Fil
 
 func (e *ErrorFS) Create(name string) (File, error) { return e.open(OpCreate, name, e.base().Create) }
 func (e *ErrorFS) Open(name string) (File, error)   { return e.open(OpOpen, name, e.base().Open) }
+func (e *ErrorFS) Append(name string) (File, error) { return e.open(OpAppend, name, e.base().Append) }
 
 func (e *ErrorFS) Rename(o, n string) error {
 	if err := e.inject(OpRename, o); err != nil {

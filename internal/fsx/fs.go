@@ -25,6 +25,9 @@ type FS interface {
 	Create(name string) (File, error)
 	// Open opens the named file for reading.
 	Open(name string) (File, error)
+	// Append opens the named file for writing at its end, creating it if
+	// it does not exist (dead-letter files, logs).
+	Append(name string) (File, error)
 	// Rename atomically renames oldname to newname (files or directories).
 	Rename(oldname, newname string) error
 	// Remove removes the named file or empty directory.
@@ -48,8 +51,11 @@ var OSFS FS = osFS{}
 
 type osFS struct{}
 
-func (osFS) Create(name string) (File, error)            { return os.Create(name) }
-func (osFS) Open(name string) (File, error)              { return os.Open(name) }
+func (osFS) Create(name string) (File, error) { return os.Create(name) }
+func (osFS) Open(name string) (File, error)   { return os.Open(name) }
+func (osFS) Append(name string) (File, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+}
 func (osFS) Rename(o, n string) error                    { return os.Rename(o, n) }
 func (osFS) Remove(name string) error                    { return os.Remove(name) }
 func (osFS) RemoveAll(path string) error                 { return os.RemoveAll(path) }

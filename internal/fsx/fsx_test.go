@@ -158,7 +158,7 @@ func TestInjectAfter(t *testing.T) {
 
 	t.Run("other ops neither fail nor count", func(t *testing.T) {
 		inject := InjectAfter(OpRename, "", 1, 1, boom)
-		for op := OpCreate; op <= OpSyncDir; op++ {
+		for op := OpCreate; op < numOps; op++ {
 			if op == OpRename {
 				continue
 			}
@@ -385,7 +385,7 @@ func TestErrorFSFailures(t *testing.T) {
 }
 
 func TestOpString(t *testing.T) {
-	for op, want := range map[Op]string{OpCreate: "create", OpRemove: "remove", OpSyncDir: "syncdir", -1: "op?", OpSyncDir + 1: "op?"} {
+	for op, want := range map[Op]string{OpCreate: "create", OpRemove: "remove", OpSyncDir: "syncdir", OpAppend: "append", -1: "op?", numOps: "op?"} {
 		if got := op.String(); got != want {
 			t.Errorf("Op(%d).String() = %q, want %q", int(op), got, want)
 		}

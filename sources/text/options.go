@@ -9,6 +9,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/coerce"
 	"github.com/riffle-dev/riffle/internal/deadletter"
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // Defaults of Options fields left at their zero value.
@@ -79,6 +80,9 @@ type Options struct {
 	OnError ErrorPolicy
 	// DeadLetterPath is the JSON-lines file OnErrorDeadLetter appends to.
 	DeadLetterPath string
+	// DeadLetterFS is the file system of the dead-letter file (nil: the
+	// operating system's; tests inject faults).
+	DeadLetterFS fsx.FS
 	// Watermark names an event-time column (timestamp or int64). Text files
 	// carry no statistics, so readers report no watermark until the end of
 	// input (the runtime's final watermark fires every window once), as the

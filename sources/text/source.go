@@ -80,6 +80,7 @@ func New(opts Options) (*Source, error) {
 	}
 	if opts.OnError == OnErrorDeadLetter {
 		s.dl = deadletter.New(opts.DeadLetterPath, opts.prefix())
+		s.dl.FS = opts.DeadLetterFS
 	}
 	return s, nil
 }

@@ -1,0 +1,160 @@
+package arrowexec
+
+import (
+	"context"
+	"fmt"
+)
+
+// linger keeps a finished operator subtask alive until the whole job has
+// finished, answering the checkpoints it could not see in-band and
+// delivering checkpoint completions (see "Finished subtasks" in
+// checkpoint.go).
+func (st *subtask) linger(ctx context.Context, op Operator) error {
+	st.done()
+	for {
+		st.pendMu.Lock()
+		bs := st.pending
+		st.pending = nil
+		st.pendMu.Unlock()
+		for _, b := range bs {
+			if b.ID <= st.lastSnap {
+				continue
+			}
+			if err := st.snapshot(ctx, op, b); err != nil {
+				return err
+			}
+		}
+		if err := st.notifyCompleted(ctx, op); err != nil {
+			return err
+		}
+		select {
+		case <-st.wake:
+		case <-st.job.allDone:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
+	st.completeMu.Lock()
+	ids := st.completed
+	st.completed = nil
+	st.completeMu.Unlock()
+	l, ok := target.(CheckpointListener)
+	if !ok {
+		return nil
+	}
+	for _, id := range ids {
+		if err := l.NotifyCheckpointComplete(ctx, id); err != nil {
+			return fmt.Errorf("checkpoint %d complete: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
+	if b.Stop {
+		st.stoppedByBarrier = true
+	}
+	st.lastSnap = b.ID
+	if st.node.source == nil {
+		// Drop the out-of-band copies this in-band barrier made moot.
+		st.pendMu.Lock()
+		keep := st.pending[:0]
+		for _, p := range st.pending {
+			if p.ID > b.ID {
+				keep = append(keep, p)
+			}
+		}
+		st.pending = keep
+		st.pendMu.Unlock()
+	}
+	if acp, ok := target.(AsyncCheckpointer); ok && st.node.source == nil {
+		complete, err := acp.SnapshotStateAsync(ctx, b.ID)
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
+		}
+		st.async.Add(1)
+		go func() {
+			defer st.async.Done()
+			snap, err := complete(ctx)
+			if err != nil {
+				err = fmt.Errorf("snapshot for checkpoint %d (asynchronous part): %w", b.ID, err)
+			} else if st.job.opts.OnSnapshot != nil {
+				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
+			}
+			if err != nil && ctx.Err() == nil {
+				st.job.fail(st, err)
+			}
+		}()
+		return nil
+	}
+	cp, ok := target.(Checkpointer)
+	var snap SubtaskSnapshot
+	if ok {
+		s, err := cp.SnapshotState(ctx, b.ID)
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", b.ID, err)
+		}
+		snap = s
+	}
+	if st.job.opts.OnSnapshot != nil {
+		if err := st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitStopCompletion runs after a subtask snapshotted a Stop barrier and
+// its input ended right behind it: a CheckpointListener (a two-phase-commit
+// sink publishing, a source committing offsets) waits until the job is
+// stopped — the coordinator stops it once that checkpoint completed or
+// failed — and gets the completion before it finishes and closes.
+func (st *subtask) awaitStopCompletion(ctx context.Context, target any) error {
+	if _, ok := target.(CheckpointListener); !ok {
+		return nil
+	}
+	select {
+	case <-st.job.stopCh:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return st.notifyCompleted(ctx, target)
+}
+
+func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barrier) error {
+	if !st.aligning {
+		st.aligning = true
+		st.barrier = b
+		st.arrived = 0
+	} else if b.ID != st.barrier.ID {
+		return fmt.Errorf("barrier %d arrived while aligning barrier %d", b.ID, st.barrier.ID)
+	}
+	in.blocked = true
+	st.arrived++
+	st.casesOK = false
+	return st.maybeCompleteAlignment(ctx, op)
+}
+
+func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) error {
+	for _, in := range st.inboxes {
+		if !in.ended && !in.blocked {
+			return nil
+		}
+	}
+	if err := st.snapshot(ctx, op, st.barrier); err != nil {
+		return err
+	}
+	if err := st.out.control(ctx, Message{Kind: KindBarrier, Barrier: st.barrier}); err != nil {
+		return err
+	}
+	for _, in := range st.inboxes {
+		in.blocked = false
+	}
+	st.aligning = false
+	st.casesOK = false
+	return nil
+}
