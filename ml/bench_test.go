@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -178,5 +179,90 @@ func BenchmarkScorerOneUser(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// onlineBench is an Online model over benchData (100k users × 20k items ×
+// 5M interactions, K = 64) with random factors: the state a long-running
+// stream job updates.
+func onlineBench(b *testing.B, cfg Config) *Online {
+	ui := benchData()
+	o, err := NewOnline(OnlineOptions{Config: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]Interaction, 0, ui.NNZ())
+	for u := 0; u < ui.NumUsers; u++ {
+		idx, w := ui.Row(u)
+		for j, i := range idx {
+			batch = append(batch, Interaction{User: int64Key(int64(u)), Item: int64Key(int64(i)), Weight: w[j]})
+		}
+	}
+	o.AddHistory(batch)
+	rng := rand.New(rand.NewPCG(8, 8))
+	k := cfg.Factors
+	v := make([]float32, k)
+	for u := 0; u < o.NumUsers(); u++ {
+		copy(v, randFactors(rng, k, 0.3))
+		o.SetUser(o.UserKey(int32(u)), v)
+	}
+	for i := 0; i < o.NumItems(); i++ {
+		copy(v, randFactors(rng, k, 0.3))
+		o.SetItem(o.ItemKey(int32(i)), v)
+	}
+	o.RefreshGrams()
+	return o
+}
+
+// BenchmarkOnlineApply times Online.Apply, the streaming update path, on
+// the 100k × 20k model at K = 64: micro-batches of new interactions (users
+// uniform, items skewed like the data, 1% of users new), each re-solving
+// the touched users' and items' whole histories with 3 CG steps for users
+// and new items, and 3 or 1 (OnlineOptions.ItemCGSteps) for items that had
+// a factor. Reports interactions per CPU-second.
+//
+//	go test -run '^$' -bench OnlineApply -benchtime 20x -cpu 2 ./ml
+func BenchmarkOnlineApply(b *testing.B) {
+	cfg := Config{Factors: 64, Regularization: 0.05, Alpha: 1, Seed: 1}
+	o := onlineBench(b, cfg)
+	ctx := context.Background()
+	for _, size := range []int{1_000, 10_000, 50_000} {
+		for _, steps := range []int{3, 1} {
+			b.Run(fmt.Sprintf("batch=%d/item-steps=%d", size, steps), func(b *testing.B) {
+				o.itemSteps = steps
+				rng := rand.New(rand.NewPCG(5, uint64(size)))
+				perm := rng.Perm(20_000)
+				batches := make([][]Interaction, 8)
+				for j := range batches {
+					batches[j] = make([]Interaction, size)
+					for n := range batches[j] {
+						u := int64(rng.IntN(100_000))
+						if rng.IntN(100) == 0 {
+							u = 1_000_000 + int64(rng.IntN(1_000_000))
+						}
+						r := rng.Float64()
+						batches[j][n] = Interaction{User: int64Key(u), Item: int64Key(int64(perm[int(20_000*r*r)])), Weight: 1}
+					}
+				}
+				var users, items int
+				runtime.GC() // the set-up's garbage is not the update's cost
+				b.ReportAllocs()
+				b.ResetTimer()
+				c0 := cpuTime()
+				for n := range b.N {
+					st, err := o.Apply(ctx, batches[n%len(batches)])
+					if err != nil {
+						b.Fatal(err)
+					}
+					users += st.Users
+					items += st.Items
+				}
+				cpu := float64(cpuTime()-c0) / 1e9
+				b.ReportMetric(float64(size*b.N)/cpu, "interactions/cpu-s")
+				b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "interactions/s")
+				b.ReportMetric(float64(users)/float64(b.N), "users/batch")
+				b.ReportMetric(float64(items)/float64(b.N), "items/batch")
+			})
+		}
 	}
 }

@@ -226,8 +226,16 @@ func sentinels(t *testing.T, brokers, topic string) {
 	kafkatest.Produce(t, brokers, topic, msgs)
 }
 
-// endOffsets returns every partition's end offset.
+// endOffsets returns every partition's end offset, checking that the
+// topic holds the data and the sentinels.
 func endOffsets(t *testing.T, brokers, topic string) map[int]int64 {
+	t.Helper()
+	return endOffsetsOf(t, brokers, topic, dataRows+partitions)
+}
+
+// endOffsetsOf returns every partition's end offset, checking that the
+// topic holds want messages.
+func endOffsetsOf(t *testing.T, brokers, topic string, want int64) map[int]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -248,8 +256,8 @@ func endOffsets(t *testing.T, brokers, topic string) map[int]int64 {
 		ends[po.Partition] = po.LastOffset
 		total += po.LastOffset
 	}
-	if len(ends) != partitions || total != dataRows+partitions {
-		t.Fatalf("end offsets %v: want %d partitions holding %d messages", ends, partitions, dataRows+partitions)
+	if len(ends) != partitions || total != want {
+		t.Fatalf("end offsets %v: want %d partitions holding %d messages", ends, partitions, want)
 	}
 	return ends
 }
