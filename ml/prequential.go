@@ -39,7 +39,7 @@ type PrequentialModel interface {
 	Factors() int
 	UserIndex(key []byte) (int32, bool)
 	ItemIndex(key []byte) (int32, bool)
-	Ready(u int32) bool
+	UserReady(u int32) bool
 	ItemReady(i int32) bool
 	UserVector(u int32) []float32
 	ItemVector(i int32) []float32
@@ -188,6 +188,13 @@ func (m *PrequentialMeter) Popularity() PrequentialFigures { return m.popularity
 // ColdUsers returns the figures of the cold-user events (ranked by
 // popularity).
 func (m *PrequentialMeter) ColdUsers() PrequentialFigures { return m.coldUsers }
+
+// Observe scores batch against o, which is both the history and the
+// model: call it just before o.Apply(ctx, batch), on the batch Apply gets.
+// The meter must have been made for one model.
+func (m *PrequentialMeter) Observe(o *Online, batch []Interaction) error {
+	return m.ObserveModels(o, []PrequentialModel{o}, batch, nil)
+}
 
 // ObserveModels scores batch against the history h with each of models
 // (as many as the meter was made for), before the batch is applied to any
@@ -349,7 +356,7 @@ func (m *PrequentialMeter) score(h PrequentialHistory, models []PrequentialModel
 		key := batch[p0].User
 		for j, mod := range models {
 			mu, ok := mod.UserIndex(key)
-			if !ok || !mod.Ready(mu) {
+			if !ok || !mod.UserReady(mu) {
 				for _, p := range group {
 					m.models[j].Add(m.ranks[int(p)*nr+nr-1], k)
 					m.models[j].Fallback++

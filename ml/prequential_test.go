@@ -84,7 +84,7 @@ func (m *fakeModel) ItemIndex(k []byte) (int32, bool) {
 	m.iKeys = append(m.iKeys, string(k))
 	return int32(len(m.iKeys) - 1), true
 }
-func (m *fakeModel) Ready(u int32) bool           { return !m.notReady["u"+m.uKeys[u]] }
+func (m *fakeModel) UserReady(u int32) bool       { return !m.notReady["u"+m.uKeys[u]] }
 func (m *fakeModel) ItemReady(i int32) bool       { return !m.notReady["i"+m.iKeys[i]] }
 func (m *fakeModel) UserVector(u int32) []float32 { return m.users[m.uKeys[u]] }
 func (m *fakeModel) ItemVector(i int32) []float32 { return m.items[m.iKeys[i]] }

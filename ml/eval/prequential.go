@@ -38,11 +38,11 @@ type PrequentialOptions struct {
 	Buckets int
 	// Config trains every factor model.
 	Config ml.Config
-	// Incremental, when not nil, adds the incremental model: called once
-	// with the train rows as interactions, it returns a model already
-	// trained on them and its update, applied to each batch after the
-	// batch was scored.
-	Incremental func(ctx context.Context, train []ml.Interaction) (ml.PrequentialModel, func(ctx context.Context, batch []ml.Interaction) error, error)
+	// Online, when not nil, adds the incremental model: an ml.Online with
+	// these options (Config is replaced by the one above), trained on the
+	// train rows by AddHistory and Retrain(false), then updated by Apply
+	// with each batch after the batch was scored: the running job's path.
+	Online *ml.OnlineOptions
 }
 
 func (o *PrequentialOptions) withDefaults() error {
@@ -97,6 +97,8 @@ type PrequentialModelResult struct {
 	Updates       int     `json:"updates,omitempty"`
 	UpdateRows    int64   `json:"update_rows,omitempty"`
 	UpdateSeconds float64 `json:"update_seconds,omitempty"`
+	// FailedRows: rows whose incremental solve failed and was rolled back.
+	FailedRows int64 `json:"failed_rows,omitempty"`
 }
 
 // CurvePoint holds the figures over one bucket of the replayed rows:
@@ -161,20 +163,28 @@ func Prequential(ctx context.Context, d *Dataset, o PrequentialOptions) (*Preque
 	train, replay := order[:nTrain], order[nTrain:]
 
 	var models []*preqModel
-	if o.Incremental != nil {
-		view, update, err := o.Incremental(ctx, d.Interactions(train))
+	if o.Online != nil {
+		oo := *o.Online
+		oo.Config = o.Config
+		on, err := ml.NewOnline(oo)
 		if err != nil {
+			return nil, fmt.Errorf("eval: prequential: %w", err)
+		}
+		on.AddHistory(d.Interactions(train))
+		if err := on.Retrain(ctx, false); err != nil {
 			return nil, fmt.Errorf("eval: prequential: incremental model: %w", err)
 		}
-		m := &preqModel{res: PrequentialModelResult{Model: "incremental"}, view: view}
+		m := &preqModel{res: PrequentialModelResult{Model: "incremental"}, view: on}
 		m.update = func(ctx context.Context, batch []ml.Interaction, _ []int32) error {
 			t0 := time.Now()
-			if err := update(ctx, batch); err != nil {
+			st, err := on.Apply(ctx, batch)
+			if err != nil {
 				return fmt.Errorf("eval: prequential: incremental update: %w", err)
 			}
 			m.res.Updates++
 			m.res.UpdateRows += int64(len(batch))
 			m.res.UpdateSeconds += time.Since(t0).Seconds()
+			m.res.FailedRows += int64(st.FailedUsers + st.FailedItems)
 			return nil
 		}
 		models = append(models, m)
@@ -391,7 +401,7 @@ func lookup(idx []int32, key []byte) (int32, bool) {
 
 func (v *modelView) UserIndex(key []byte) (int32, bool) { return lookup(v.userIdx, key) }
 func (v *modelView) ItemIndex(key []byte) (int32, bool) { return lookup(v.itemIdx, key) }
-func (v *modelView) Ready(int32) bool                   { return true }
+func (v *modelView) UserReady(int32) bool               { return true }
 func (v *modelView) ItemReady(int32) bool               { return true }
 func (v *modelView) UserVector(u int32) []float32       { return v.m.UserVector(int(u)) }
 func (v *modelView) ItemVector(i int32) []float32       { return v.m.ItemVector(int(i)) }
