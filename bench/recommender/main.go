@@ -99,14 +99,20 @@ func main() {
 	trainFrac := flag.Float64("train-fraction", eval.DefaultTrainFraction, "--prequential: share of the rows that trains the starting models")
 	itemCG := flag.Int("item-cg-steps", 0, "--prequential: riffle's CG steps for items that have a factor (0: --cg-steps)")
 	minWeight := flag.Float64("min-weight", 0, "--prequential: score only events of at least this weight")
+	incCholesky := flag.Bool("incremental-cholesky", false, "--prequential: riffle's incremental updates solve exactly (Cholesky)")
+	incCG := flag.Int("incremental-cg-steps", 0, "--prequential: riffle's CG steps for incremental updates (0: --cg-steps)")
 	flag.Parse()
 	factors := positiveInts("--factors", *factorList)
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
 	var err error
 	if *preq {
+		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, Config: ml.Config{CGSteps: *incCG}}
+		if *incCholesky {
+			oo.Config.Solver = ml.SolverCholesky
+		}
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
 		err = prequential(cfg, eval.PrequentialOptions{TrainFraction: *trainFrac, Batch: *batch, RetrainEvery: *retrainEvery, K: 10,
-			MinWeight: float32(*minWeight), Online: &ml.OnlineOptions{ItemCGSteps: *itemCG}}, *seeds, *ratings, *dir, *brokers)
+			MinWeight: float32(*minWeight), Online: oo}, *seeds, *ratings, *dir, *brokers)
 	} else if *qualityMode {
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
 		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir)

@@ -82,10 +82,10 @@ func prequential(cfg ml.Config, o eval.PrequentialOptions, seeds int, ratings, d
 		source = "ml-latest-small through Kafka at " + brokers
 	}
 	load0, _ := loadAverage()
-	fmt.Printf("%s: %d rows, %d users, %d items; factors %d, λ = %g, α = %g, %d iterations, CG %d steps (items that have a factor: %d), %d threads; "+
+	fmt.Printf("%s: %d rows, %d users, %d items; factors %d, λ = %g, α = %g, %d iterations, CG %d steps; incremental updates: %s, %d threads; "+
 		"train fraction %g, batch %d, retrain every %d rows, K = %d; seeds 1..%d; load average %.1f at the start\n\n",
 		source, d.Len(), d.UserIDs.Len(), d.ItemIDs.Len(), cfg.Factors, cfg.Regularization, cfg.Alpha, cfg.Iterations, cfg.CGSteps,
-		max(o.Online.ItemCGSteps, 0), cfg.Threads, o.TrainFraction, o.Batch, o.RetrainEvery, o.K, seeds, load0)
+		incrementalSolver(cfg, o.Online), cfg.Threads, o.TrainFraction, o.Batch, o.RetrainEvery, o.K, seeds, load0)
 	order, nTrain := eval.PrequentialSplit(d, o.TrainFraction)
 	stream := filepath.Join(dir, "prequential.stream")
 	if err := writeStream(stream, d, order, nTrain); err != nil {
@@ -154,6 +154,22 @@ func prequential(cfg ml.Config, o eval.PrequentialOptions, seeds int, ratings, d
 	fmt.Printf("update throughput (the replayed rows over the update time, scoring excluded): riffle Online.Apply %s rows/s, implicit partial_fit_users+items %s rows/s; both sides' event counts and popularity figures agree exactly; load average %.1f at the end\n",
 		meanSD0(riffleRate), meanSD0(implicitRate), load1)
 	return nil
+}
+
+// incrementalSolver describes the solver of riffle's incremental updates.
+func incrementalSolver(cfg ml.Config, o *ml.OnlineOptions) string {
+	if o.Config.Solver == ml.SolverCholesky {
+		return "Cholesky (exact)"
+	}
+	steps := cfg.CGSteps
+	if o.Config.CGSteps > 0 {
+		steps = o.Config.CGSteps
+	}
+	items := steps
+	if o.ItemCGSteps > 0 {
+		items = o.ItemCGSteps
+	}
+	return fmt.Sprintf("CG %d steps (items that have a factor: %d)", steps, items)
 }
 
 // loadAverage is the 1-minute load average (Linux), 0 when unknown.

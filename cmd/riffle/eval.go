@@ -90,7 +90,9 @@ messages, offset order) instead of a file.`)
 	batch := f.Int("batch", eval.DefaultBatch, "prequential: rows per micro-batch")
 	retrainEvery := f.Int("retrain-every", 1000, "prequential: retrain the reference from scratch after this many replayed rows (0: no reference)")
 	minWeight := f.Float64("min-weight", 0, "prequential: score only events of at least this weight (all rows are applied)")
-	itemCG := f.Int("item-cg-steps", 0, "prequential: CG steps for an incremental update of an item that has a factor (0: --cg-steps)")
+	itemCG := f.Int("item-cg-steps", 0, "prequential: CG steps for an incremental update of an item that has a factor (0: --incremental-cg-steps)")
+	incSolver := f.String("incremental-solver", "", "prequential: solver of the incremental updates, cg or cholesky (default: --solver)")
+	incCG := f.Int("incremental-cg-steps", 0, "prequential: CG steps of the incremental updates (0: --cg-steps)")
 	curve := f.String("curve", "", "prequential: write the curve (figures per 5% of the replay) as CSV to this file")
 	kBrokers := f.String("kafka-brokers", "", "read the input from Kafka: bootstrap brokers (host:port,...)")
 	kTopic := f.String("kafka-topic", "", "read the input from this Kafka topic (JSON messages; one partition keeps the produced order)")
@@ -214,8 +216,16 @@ messages, offset order) instead of a file.`)
 	}
 	if preq {
 		t0 := time.Now()
+		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, Config: ml.Config{CGSteps: *incCG}}
+		switch *incSolver {
+		case "", "cg":
+		case "cholesky":
+			oo.Config.Solver = ml.SolverCholesky
+		default:
+			return usageError{fmt.Errorf("--incremental-solver %q: want cg or cholesky", *incSolver)}
+		}
 		res, err := eval.Prequential(ctx, d, eval.PrequentialOptions{TrainFraction: *trainFrac, Batch: *batch, RetrainEvery: *retrainEvery,
-			K: ks[0], MinWeight: float32(*minWeight), Config: cfg, Online: &ml.OnlineOptions{ItemCGSteps: *itemCG}})
+			K: ks[0], MinWeight: float32(*minWeight), Config: cfg, Online: oo})
 		if err != nil {
 			return err
 		}

@@ -136,11 +136,15 @@
 // fallback. Popularity's score of an item is the number of distinct users
 // who have it in the history.
 //
-// Models compared, each starting from ml.Train's result on the train rows:
+// Models compared, all starting from one model, ml.Train's on the train
+// rows:
 //
-//   - incremental: an ml.Online filled with the train rows (AddHistory,
-//     Retrain(false)), then Online.Apply with each batch after it was
-//     scored: the running recommend job's update path;
+//   - incremental: an ml.Online holding the train rows' histories and that
+//     model's factors (AddHistory, SetUser, SetItem, RefreshGrams: the
+//     path of a job that continues a backfill's savepoint), then
+//     Online.Apply with each batch after it was scored: the running
+//     recommend job's update path (riffle eval's --incremental-solver and
+//     --incremental-cg-steps set its solver for the updates alone);
 //   - retrain (--retrain-every R): retrained from scratch with ml.Train (as
 //     Online.Retrain(false) does) on every row so far, once at least R rows
 //     were replayed since its last training, at a batch boundary; stale

@@ -39,9 +39,12 @@ type PrequentialOptions struct {
 	// Config trains every factor model.
 	Config ml.Config
 	// Online, when not nil, adds the incremental model: an ml.Online with
-	// these options (Config is replaced by the one above), trained on the
-	// train rows by AddHistory and Retrain(false), then updated by Apply
-	// with each batch after the batch was scored: the running job's path.
+	// these options, starting from the frozen model (ml.Train on the train
+	// rows with Config, loaded by AddHistory, SetUser, SetItem and
+	// RefreshGrams: the restore path of a job that continues a backfill),
+	// then updated by Apply with each batch after the batch was scored:
+	// the running job's path. Its Config is Config with, when set,
+	// Online.Config's Solver (SolverCholesky) and CGSteps for the updates.
 	Online *ml.OnlineOptions
 }
 
@@ -163,15 +166,24 @@ func Prequential(ctx context.Context, d *Dataset, o PrequentialOptions) (*Preque
 	train, replay := order[:nTrain], order[nTrain:]
 
 	var models []*preqModel
+	frozen, err := trainView(ctx, d, train, o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("eval: prequential: frozen model: %w", err)
+	}
 	if o.Online != nil {
 		oo := *o.Online
 		oo.Config = o.Config
+		if o.Online.Config.Solver == ml.SolverCholesky {
+			oo.Config.Solver = ml.SolverCholesky
+		}
+		if o.Online.Config.CGSteps > 0 {
+			oo.Config.CGSteps = o.Online.Config.CGSteps
+		}
 		on, err := ml.NewOnline(oo)
 		if err != nil {
 			return nil, fmt.Errorf("eval: prequential: %w", err)
 		}
-		on.AddHistory(d.Interactions(train))
-		if err := on.Retrain(ctx, false); err != nil {
+		if err := frozen.load(on, d, train); err != nil {
 			return nil, fmt.Errorf("eval: prequential: incremental model: %w", err)
 		}
 		m := &preqModel{res: PrequentialModelResult{Model: "incremental"}, view: on}
@@ -205,10 +217,7 @@ func Prequential(ctx context.Context, d *Dataset, o PrequentialOptions) (*Preque
 			since = 0
 			return nil
 		}
-		if err := retrain(ctx, train); err != nil {
-			return nil, err
-		}
-		m.res.Updates, m.res.UpdateRows, m.res.UpdateSeconds = 0, 0, 0 // the start is not an update
+		m.view = frozen // the same training on the train rows
 		m.update = func(ctx context.Context, batch []ml.Interaction, seen []int32) error {
 			if since += len(batch); since >= o.RetrainEvery {
 				return retrain(ctx, seen)
@@ -216,10 +225,6 @@ func Prequential(ctx context.Context, d *Dataset, o PrequentialOptions) (*Preque
 			return nil
 		}
 		models = append(models, m)
-	}
-	frozen, err := trainView(ctx, d, train, o.Config)
-	if err != nil {
-		return nil, fmt.Errorf("eval: prequential: frozen model: %w", err)
 	}
 	models = append(models, &preqModel{res: PrequentialModelResult{Model: "frozen"}, view: frozen})
 
@@ -387,6 +392,27 @@ func trainView(ctx context.Context, d *Dataset, rows []int32, cfg ml.Config) (*m
 		return nil, err
 	}
 	return &modelView{m: m, userIdx: userIdx, itemIdx: itemIdx}, nil
+}
+
+// load fills on with the rows' histories and v's factors.
+func (v *modelView) load(on *ml.Online, d *Dataset, rows []int32) error {
+	on.AddHistory(d.Interactions(rows))
+	for x, r := range v.userIdx {
+		if r >= 0 {
+			if _, err := on.SetUser(Key(int32(x)), v.m.UserVector(int(r))); err != nil {
+				return err
+			}
+		}
+	}
+	for x, r := range v.itemIdx {
+		if r >= 0 {
+			if _, err := on.SetItem(Key(int32(x)), v.m.ItemVector(int(r))); err != nil {
+				return err
+			}
+		}
+	}
+	on.RefreshGrams()
+	return nil
 }
 
 func (v *modelView) Factors() int { return v.m.Factors }
