@@ -127,6 +127,19 @@
 // user factors from a 25 MiB matrix. Larger batches touch each popular
 // item once for more interactions, hence the gain.
 //
+// # Prequential metering
+//
+// PrequentialMeter scores a stream the way it will be served: before a
+// batch is applied (Observe, then Online.Apply), each positive event's
+// true item is ranked for its user among the items known so far that the
+// user has not seen, by the model and by popularity; HR@K and NDCG@K
+// accumulate over the stream. A running job can report them as live
+// metrics (PrequentialOptions.Every samples events, since each scored
+// event costs O(items·K)); ml/eval's prequential protocol drives the same
+// meter over a replayed log with several models side by side
+// (ObserveModels), and ml/eval/doc.go defines event classes, candidates,
+// ties and metrics exactly.
+//
 // # Top-K scoring
 //
 // Model.TopK scores blocks of 64 users against tiles of 512 items (a

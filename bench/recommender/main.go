@@ -27,6 +27,14 @@
 // scored by the same ml/eval code (quality.go says how):
 //
 //	go run ./bench/recommender --quality --threads 2 --factors 64 --regularization 0.05 --alpha 1 --ml-iterations 15
+//
+// With --prequential it runs ml/eval's prequential protocol on
+// ml-latest-small (through a topic on a Kafka broker with --brokers):
+// riffle's incremental model (ml.Online), a full retrain, the frozen start
+// and popularity beside implicit's partial_fit_users / partial_fit_items
+// on the same events (prequential.go and prequential.py say how):
+//
+//	go run ./bench/recommender --prequential --brokers 127.0.0.1:44907 --threads 2 --factors 64 --regularization 30 --ml-iterations 10 --seeds 3
 package main
 
 import (
@@ -84,11 +92,28 @@ func main() {
 	qualityMode := flag.Bool("quality", false, "compare ranking quality on ml-latest-small instead of timing (the first --factors, --ml-iterations)")
 	seeds := flag.Int("seeds", 5, "--quality: seeds per engine and protocol")
 	qualityK := flag.String("quality-k", "10,20", "--quality: cut-offs")
+	preq := flag.Bool("prequential", false, "run the prequential protocol on ml-latest-small instead of timing: riffle's incremental model, full retrain, frozen, popularity and implicit's partial_fit side by side (the first --factors, --ml-iterations)")
+	brokers := flag.String("brokers", "", "--prequential: replay the ratings through a topic on this Kafka broker")
+	batch := flag.Int("batch", eval.DefaultBatch, "--prequential: rows per micro-batch")
+	retrainEvery := flag.Int("retrain-every", eval.DefaultBatch, "--prequential: rows between two full retrains of the reference")
+	trainFrac := flag.Float64("train-fraction", eval.DefaultTrainFraction, "--prequential: share of the rows that trains the starting models")
+	itemCG := flag.Int("item-cg-steps", 0, "--prequential: riffle's CG steps for items that have a factor (0: --cg-steps)")
+	minWeight := flag.Float64("min-weight", 0, "--prequential: score only events of at least this weight")
+	incCholesky := flag.Bool("incremental-cholesky", false, "--prequential: riffle's incremental updates solve exactly (Cholesky)")
+	incCG := flag.Int("incremental-cg-steps", 0, "--prequential: riffle's CG steps for incremental updates (0: --cg-steps)")
 	flag.Parse()
 	factors := positiveInts("--factors", *factorList)
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
 	var err error
-	if *qualityMode {
+	if *preq {
+		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, Config: ml.Config{CGSteps: *incCG}}
+		if *incCholesky {
+			oo.Config.Solver = ml.SolverCholesky
+		}
+		cfg.Factors, cfg.Iterations = factors[0], *mlIters
+		err = prequential(cfg, eval.PrequentialOptions{TrainFraction: *trainFrac, Batch: *batch, RetrainEvery: *retrainEvery, K: 10,
+			MinWeight: float32(*minWeight), Online: oo}, *seeds, *ratings, *dir, *brokers)
+	} else if *qualityMode {
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
 		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +30,8 @@ type evalReport struct {
 	TestPercent int              `json:"test_percent"`
 	Model       eval.Params      `json:"model_params"`
 	Protocols   []protocolReport `json:"protocols"`
+	// Prequential is the prequential protocol's outcome, when asked for.
+	Prequential *eval.PrequentialResult `json:"prequential,omitempty"`
 }
 
 type protocolReport struct {
@@ -49,12 +52,22 @@ row), trains on train and ranks every test user's unseen catalogue items.
 Metrics at each K: Recall, NDCG, HR, MAP (means over the test users) and
 catalogue coverage; ml/eval/doc.go defines each exactly. --tune searches
 the hyperparameter grid on a validation split cut from the end of train
-and reports the best setting's test figures.`)
+and reports the best setting's test figures.
+
+--protocol prequential trains on the first --train-fraction of the rows by
+time, then replays the rest in time order in micro-batches of --batch rows,
+scoring each event's true item among the known items its user has not seen
+before the batch is applied (HR and NDCG at the first --k), for the
+incremental model (ml.Online, the running job's update path), a full
+retrain every --retrain-every rows, the model frozen at the start and
+popularity; --curve writes the figures per 5% of the replay as CSV.
+--kafka-brokers and --kafka-topic read the input from a Kafka topic (JSON
+messages, offset order) instead of a file.`)
 	user := f.String("user", "user_id", "user id column (integer or string)")
 	item := f.String("item", "item_id", "item id column (integer or string)")
 	weight := f.String("weight", "weight", `interaction weight: a column or an expression, e.g. "CAST(rating AS float64)"; "" for 1`)
 	timeCol := f.String("time", "event_time", "time column (integer, timestamp or date)")
-	protocols := f.String("protocol", "global-time", "protocols, comma-separated: global-time, user-time, leave-last-out, or all")
+	protocols := f.String("protocol", "global-time", "protocols, comma-separated: global-time, user-time, leave-last-out, prequential, or all (the first three)")
 	testPct := f.Int("test-percent", eval.DefaultTestPercent, "percent of rows held out by global-time and user-time")
 	ksFlag := f.String("k", "10,20", "cut-offs, comma-separated")
 	factors := f.Int("factors", 64, "iALS: factors")
@@ -73,18 +86,38 @@ and reports the best setting's test figures.`)
 	tuneAlpha := f.String("tune-alpha", "0.5,1,4", "--tune: alphas to try")
 	tuneIters := f.String("tune-iterations", "15", "--tune: iteration counts to try")
 	tuneSamples := f.Int("tune-samples", 0, "--tune: try this many random settings of the grid (0: all)")
+	trainFrac := f.Float64("train-fraction", eval.DefaultTrainFraction, "prequential: share of the rows, by time, that trains the starting models")
+	batch := f.Int("batch", eval.DefaultBatch, "prequential: rows per micro-batch")
+	retrainEvery := f.Int("retrain-every", 1000, "prequential: retrain the reference from scratch after this many replayed rows (0: no reference)")
+	minWeight := f.Float64("min-weight", 0, "prequential: score only events of at least this weight (all rows are applied)")
+	itemCG := f.Int("item-cg-steps", 0, "prequential: CG steps for an incremental update of an item that has a factor (0: --incremental-cg-steps)")
+	incSolver := f.String("incremental-solver", "", "prequential: solver of the incremental updates, cg or cholesky (default: --solver)")
+	incCG := f.Int("incremental-cg-steps", 0, "prequential: CG steps of the incremental updates (0: --cg-steps)")
+	curve := f.String("curve", "", "prequential: write the curve (figures per 5% of the replay) as CSV to this file")
+	kBrokers := f.String("kafka-brokers", "", "read the input from Kafka: bootstrap brokers (host:port,...)")
+	kTopic := f.String("kafka-topic", "", "read the input from this Kafka topic (JSON messages; one partition keeps the produced order)")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if f.NArg() != 1 {
+	fromKafka := *kBrokers != "" || *kTopic != ""
+	if fromKafka && (*kBrokers == "" || *kTopic == "" || f.NArg() != 0) {
+		f.Usage()
+		return usageError{fmt.Errorf("--kafka-brokers and --kafka-topic go together and replace the input file")}
+	}
+	if !fromKafka && f.NArg() != 1 {
 		f.Usage()
 		return usageError{fmt.Errorf("want exactly one input file, have %d arguments", f.NArg())}
 	}
 	var protos []eval.Protocol
+	preq := false
 	if *protocols == "all" {
 		protos = eval.Protocols
 	} else {
 		for _, s := range strings.Split(*protocols, ",") {
+			if strings.TrimSpace(s) == "prequential" {
+				preq = true
+				continue
+			}
 			p, err := eval.ParseProtocol(strings.TrimSpace(s))
 			if err != nil {
 				return usageError{fmt.Errorf("--protocol: %v", err)}
@@ -145,10 +178,17 @@ and reports the best setting's test figures.`)
 		}
 	}
 
-	path := f.Arg(0)
 	cols := eval.Columns{User: *user, Item: *item, Weight: *weight, Time: *timeCol}
 	began := time.Now()
-	d, err := eval.ReadFile(ctx, path, cols)
+	var d *eval.Dataset
+	var path string
+	if fromKafka {
+		path = "kafka:" + *kTopic
+		d, err = eval.ReadKafka(ctx, strings.Split(*kBrokers, ","), *kTopic, cols, nil)
+	} else {
+		path = f.Arg(0)
+		d, err = eval.ReadFile(ctx, path, cols)
+	}
 	if err != nil {
 		return err
 	}
@@ -173,6 +213,29 @@ and reports the best setting's test figures.`)
 			pr.Results = append(pr.Results, tr.Test)
 		}
 		rep.Protocols = append(rep.Protocols, pr)
+	}
+	if preq {
+		t0 := time.Now()
+		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, Config: ml.Config{CGSteps: *incCG}}
+		switch *incSolver {
+		case "", "cg":
+		case "cholesky":
+			oo.Config.Solver = ml.SolverCholesky
+		default:
+			return usageError{fmt.Errorf("--incremental-solver %q: want cg or cholesky", *incSolver)}
+		}
+		res, err := eval.Prequential(ctx, d, eval.PrequentialOptions{TrainFraction: *trainFrac, Batch: *batch, RetrainEvery: *retrainEvery,
+			K: ks[0], MinWeight: float32(*minWeight), Config: cfg, Online: oo})
+		if err != nil {
+			return err
+		}
+		e.log.Info("evaluated", "protocol", "prequential", "batches", res.Batches, "elapsed", time.Since(t0).Round(time.Millisecond))
+		rep.Prequential = res
+		if *curve != "" {
+			if err := writeCurve(*curve, res); err != nil {
+				return err
+			}
+		}
 	}
 	printEval(e.stdout, &rep)
 	if *jsonOut != "" {
@@ -228,6 +291,21 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func printEval(w io.Writer, rep *evalReport) {
 	fmt.Fprintf(w, "%s: %d rows, %d users, %d items; iALS %v\n", rep.Input, rep.Rows, rep.Users, rep.Items, rep.Model)
+	if p := rep.Prequential; p != nil {
+		c := p.Counts
+		fmt.Fprintf(w, "\nprequential: %d train rows, %d replayed in %d batches; events: %d warm, %d cold-user, %d cold-item, %d repeat, %d duplicate, %d below --min-weight\n",
+			p.TrainRows, p.ReplayRows, p.Batches, c.Warm, c.ColdUsers, c.ColdItems, c.Repeats, c.Duplicates, c.Below)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "model\tevents\tHR@%d\tNDCG@%d\tfallback\tupdates\tupdate s\tupdate rows/s\t\n", p.K, p.K)
+		for _, m := range append(slices.Clone(p.Models), p.ColdUsers) {
+			rate := ""
+			if m.Model == "incremental" && m.UpdateSeconds > 0 {
+				rate = fmt.Sprintf("%.0f", float64(m.UpdateRows)/m.UpdateSeconds)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%d\t%d\t%.2f\t%s\t\n", m.Model, m.Events, m.HR, m.NDCG, m.Fallback, m.Updates, m.UpdateSeconds, rate)
+		}
+		tw.Flush()
+	}
 	for _, pr := range rep.Protocols {
 		st := pr.Split
 		fmt.Fprintf(w, "\n%s: %d train rows, %d test rows (%d relevant pairs; dropped: %d cold-user, %d cold-item, %d repeat, %d duplicate), %d test users, catalogue %d\n",
@@ -249,6 +327,28 @@ func printEval(w io.Writer, rep *evalReport) {
 		}
 		tw.Flush()
 	}
+}
+
+// writeCurve writes the prequential curve as CSV: one row per bucket,
+// then HR and NDCG per model.
+func writeCurve(path string, res *eval.PrequentialResult) error {
+	var b strings.Builder
+	b.WriteString("bucket,from,to,from_time,to_time,events")
+	for _, m := range res.Models {
+		fmt.Fprintf(&b, ",%s_hr,%s_ndcg", m.Model, m.Model)
+	}
+	b.WriteString("\n")
+	for i, c := range res.Curve {
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d", i, c.From, c.To, c.FromTime, c.ToTime, c.Events)
+		for j := range res.Models {
+			fmt.Fprintf(&b, ",%.6f,%.6f", c.HR[j], c.NDCG[j])
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--curve %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeEvalJSON writes the report as indented JSON.

@@ -132,3 +132,57 @@ func TestEvalErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalPrequential: riffle eval --protocol prequential on a planted
+// file prints the four models and the cold users, writes the same figures
+// to --json and a curve of 20 buckets whose events add up to the warm
+// events, and the incremental model ranks above popularity.
+func TestEvalPrequential(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "20000", "--users", "1000", "--items", "300", "--seed", "4",
+		"--latent-factors", "8", "--progress", "never", pq); code != exitOK {
+		t.Fatalf("gen: code %d: %s", code, errOut)
+	}
+	js, curve := filepath.Join(dir, "p.json"), filepath.Join(dir, "curve.csv")
+	code, out, errOut := runCLI(t, "eval", "--protocol", "prequential", "--factors", "10", "--iterations", "8", "--threads", "2",
+		"--batch", "200", "--retrain-every", "2000", "--json", js, "--curve", curve, pq)
+	if code != exitOK {
+		t.Fatalf("eval: code %d: %s", code, errOut)
+	}
+	for _, want := range []string{"prequential:", "incremental", "retrain", "frozen", "popularity (cold users)", "NDCG@10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	p := readEvalJSON(t, js).Prequential
+	if p == nil || len(p.Models) != 4 || p.Models[0].Model != "incremental" || p.Models[3].Model != "popularity" {
+		t.Fatalf("report: %+v", p)
+	}
+	if p.Models[0].NDCG <= p.Models[3].NDCG {
+		t.Errorf("incremental NDCG@10 %.4f not above popularity's %.4f", p.Models[0].NDCG, p.Models[3].NDCG)
+	}
+	b, err := os.ReadFile(curve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 21 {
+		t.Fatalf("curve has %d lines, want a header and 20 buckets", len(lines))
+	}
+	var events int64
+	for _, l := range lines[1:] {
+		var bucket, from, to int
+		var t0, t1, n int64
+		if _, err := fmt.Sscanf(strings.Join(strings.Split(l, ",")[:6], " "), "%d %d %d %d %d %d", &bucket, &from, &to, &t0, &t1, &n); err != nil {
+			t.Fatalf("curve line %q: %v", l, err)
+		}
+		events += n
+	}
+	if events != p.Counts.Warm {
+		t.Errorf("curve events add up to %d, warm events %d", events, p.Counts.Warm)
+	}
+	if code, _, _ := runCLI(t, "eval", "--protocol", "prequential", "--kafka-topic", "x", pq); code != exitUsage {
+		t.Errorf("--kafka-topic without --kafka-brokers: code %d, want usage", code)
+	}
+}

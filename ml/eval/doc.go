@@ -101,6 +101,64 @@
 //     seed (riffle eval's --seed, default 1) fixes the ranking on any
 //     machine and at any parallelism.
 //
+// # Prequential
+//
+// The prequential (test-then-train) protocol measures a model that keeps
+// learning: `riffle eval --protocol prequential`, Prequential. Sort all
+// rows in time order; the first floor(N·f) rows (f the train fraction,
+// default 0.5) train the starting models, the rest are replayed in that
+// order in micro-batches of B rows (default 100). Before a batch is
+// applied to any model, each of its rows is an event, classified against
+// the history (the train rows and every earlier batch), in this order:
+//
+//   - below: its weight is under the minimum weight (--min-weight, default
+//     0: none is), not scored; every row is still applied;
+//   - cold item: the item is not in the history: no model can rank it,
+//     not scored;
+//   - repeat: the user has the item in the history, not scored;
+//   - duplicate: the same (user, item) pair is an earlier event of this
+//     batch that was not below, cold item or repeat, not scored;
+//   - cold user: the user is not in the history: ranked by popularity (the
+//     cold-start policy), reported apart, the same for every model;
+//   - warm: scored by every model.
+//
+// Candidates of an event of user u are the items in the history that u
+// has not seen (other items of the same batch among them; its new items
+// not). The rank of the true item t is 1 + the number of candidates c ≠ t
+// with score(c) > score(t), or score(c) = score(t) and id(c) < id(t); so a
+// tie never favours t over a smaller id, as in the top lists above. HR@K
+// of an event is 1 when rank ≤ K, NDCG@K is 1/log2(rank+1) when rank ≤ K,
+// else both 0 (one relevant item); the figures are means over the warm
+// events (cold users: over theirs), in float64. Factor models score by
+// the float32 dot product; an item a model does not have (or has not
+// ready) scores −∞; a warm event whose user the model does not have (or
+// has not ready) is ranked by popularity for that model and counted as a
+// fallback. Popularity's score of an item is the number of distinct users
+// who have it in the history.
+//
+// Models compared, all starting from one model, ml.Train's on the train
+// rows:
+//
+//   - incremental: an ml.Online holding the train rows' histories and that
+//     model's factors (AddHistory, SetUser, SetItem, RefreshGrams: the
+//     path of a job that continues a backfill's savepoint), then
+//     Online.Apply with each batch after it was scored: the running
+//     recommend job's update path (riffle eval's --incremental-solver and
+//     --incremental-cg-steps set its solver for the updates alone);
+//   - retrain (--retrain-every R): retrained from scratch with ml.Train (as
+//     Online.Retrain(false) does) on every row so far, once at least R rows
+//     were replayed since its last training, at a batch boundary; stale
+//     in between (new users fall back, new items score −∞). With R = B it is
+//     the full retrain the incremental model must track;
+//   - frozen: never updated;
+//   - popularity, updated with the history.
+//
+// The curve splits the replay into buckets (default 20) by position: the
+// event at replay position q (0-based, of M) is in bucket floor(q·20/M);
+// each bucket reports its warm events and every model's HR@K and NDCG@K
+// over them. Models get ids as keys (Key: the dense index, 4 bytes big
+// endian, whose byte order is id order).
+//
 // # Tuning
 //
 // Tune tries every setting of a Grid (factors, regularization, alpha,

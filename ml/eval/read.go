@@ -10,6 +10,8 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/sources"
+	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 	"github.com/riffle-dev/riffle/sources/text"
 )
@@ -25,6 +27,23 @@ func ReadFile(ctx context.Context, path string, cols Columns) (*Dataset, error) 
 	if err := cols.Validate(); err != nil {
 		return nil, fmt.Errorf("eval: %s: %w", path, err)
 	}
+	need, err := columnsNeeded(cols)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(strings.ToLower(path), ".csv") {
+		return readCSV(ctx, path, cols, need)
+	}
+	src, err := parquet.New(parquet.Options{Paths: []string{path}, Columns: need})
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	return Load(ctx, path, cols, src.Batches(ctx, nil, 0))
+}
+
+// columnsNeeded lists the columns cols reads: user, item, time and those
+// of the weight expression.
+func columnsNeeded(cols Columns) ([]string, error) {
 	need := []string{cols.User, cols.Item, cols.Time}
 	if cols.Weight != "" {
 		e, err := expr.Parse(cols.Weight)
@@ -37,14 +56,41 @@ func ReadFile(ctx context.Context, path string, cols Columns) (*Dataset, error) 
 			}
 		}
 	}
-	if strings.HasSuffix(strings.ToLower(path), ".csv") {
-		return readCSV(ctx, path, cols, need)
+	return need, nil
+}
+
+// ReadKafka loads the interactions of a Kafka topic, JSON messages, read
+// from the earliest offset to the end the topic had when reading began
+// (the Kafka source, bounded), partition after partition in offset order:
+// row order is offset order for a one-partition topic. The user, item and
+// time fields are declared int64 and the weight expression's fields
+// float64, unless types names another type for a field (coerce types:
+// int64, float64, string, timestamp, ...).
+func ReadKafka(ctx context.Context, brokers []string, topic string, cols Columns, types map[string]string) (*Dataset, error) {
+	if err := cols.Validate(); err != nil {
+		return nil, fmt.Errorf("eval: kafka topic %s: %w", topic, err)
 	}
-	src, err := parquet.New(parquet.Options{Paths: []string{path}, Columns: need})
+	need, err := columnsNeeded(cols)
 	if err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
+		return nil, err
 	}
-	return Load(ctx, path, cols, src.Batches(ctx, nil, 0))
+	var fields []kafka.Field
+	for _, n := range need {
+		t := kafka.Float64
+		if n == cols.User || n == cols.Item || n == cols.Time {
+			t = kafka.Int64
+		}
+		if v, ok := types[n]; ok {
+			t = kafka.Type(v)
+		}
+		fields = append(fields, kafka.Field{Name: n, Type: t, Required: true})
+	}
+	src, err := kafka.New(ctx, kafka.Options{Brokers: brokers, Topics: []string{topic}, Bounded: true, Fields: fields})
+	if err != nil {
+		return nil, fmt.Errorf("eval: kafka topic %s: %w", topic, err)
+	}
+	defer src.Close()
+	return Load(ctx, "kafka topic "+topic, cols, sources.Batches(ctx, src, nil, 0))
 }
 
 func contains(xs []string, x string) bool {

@@ -95,15 +95,7 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 	if testPercent < 1 || testPercent > 99 {
 		return nil, fmt.Errorf("eval: test percent %d must be in [1, 99]", testPercent)
 	}
-	// Time order; ties in time keep row order. (time, row) is unique, so
-	// an unstable sort gives the one order.
-	order := slices.Clone(rows)
-	slices.SortFunc(order, func(a, b int32) int {
-		if c := cmp.Compare(d.Times[a], d.Times[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
+	order := d.TimeOrder(rows)
 	isTest := make([]bool, d.Len())
 	switch p {
 	case GlobalTime:
@@ -159,48 +151,32 @@ func SplitRows(d *Dataset, rows []int32, p Protocol, testPercent int) (*Split, e
 	return s, nil
 }
 
+// TimeOrder returns rows (Dataset row numbers) in time order: ascending
+// (time, row number).
+func (d *Dataset) TimeOrder(rows []int32) []int32 {
+	// (time, row) is unique, so an unstable sort gives the one order.
+	order := slices.Clone(rows)
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(d.Times[a], d.Times[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return order
+}
+
 // build indexes the train users and items and fills Train and Test.
 func (s *Split) build(d *Dataset) error {
-	nu, ni := d.UserIDs.Len(), d.ItemIDs.Len()
-	userIdx := make([]int32, nu)
-	itemIdx := make([]int32, ni)
-	for i := range userIdx {
-		userIdx[i] = -1
-	}
-	for i := range itemIdx {
-		itemIdx[i] = -1
-	}
-	for _, r := range s.TrainRows {
-		userIdx[d.Users[r]] = 0
-		itemIdx[d.Items[r]] = 0
-	}
-	for u, v := range userIdx {
-		if v == 0 {
-			userIdx[u] = int32(len(s.UserOf))
-			s.UserOf = append(s.UserOf, int32(u))
-		}
-	}
-	for i, v := range itemIdx {
-		if v == 0 {
-			itemIdx[i] = int32(len(s.ItemOf))
-			s.ItemOf = append(s.ItemOf, int32(i))
-		}
-	}
-	users := make([]int32, len(s.TrainRows))
-	items := make([]int32, len(s.TrainRows))
-	weights := make([]float32, len(s.TrainRows))
-	for j, r := range s.TrainRows {
-		users[j], items[j], weights[j] = userIdx[d.Users[r]], itemIdx[d.Items[r]], d.Weights[r]
-	}
+	var userIdx, itemIdx []int32
 	var err error
-	if s.Train, err = ml.NewInteractions(len(s.UserOf), len(s.ItemOf), users, items, weights); err != nil {
+	s.Train, userIdx, itemIdx, s.UserOf, s.ItemOf, err = d.matrix(s.TrainRows)
+	if err != nil {
 		return fmt.Errorf("eval: train matrix: %w", err)
 	}
-
+	var users, items []int32
 	st := &s.Stats
 	st.TrainRows, st.TestRows = len(s.TrainRows), len(s.TestRows)
 	st.TrainUsers, st.Catalogue = len(s.UserOf), len(s.ItemOf)
-	users, items = users[:0], items[:0]
 	for _, r := range s.TestRows {
 		u, i := userIdx[d.Users[r]], itemIdx[d.Items[r]]
 		switch {
@@ -229,4 +205,43 @@ func (s *Split) build(d *Dataset) error {
 		s.Test.Weights[k] = 1
 	}
 	return nil
+}
+
+// matrix builds the interaction matrix of the given rows over their own
+// users and items, dense in ascending id order (weights of repeated pairs
+// summed): userIdx and itemIdx map Dataset indices to the matrix's (-1:
+// absent), userOf and itemOf back.
+func (d *Dataset) matrix(rows []int32) (m *Interactions, userIdx, itemIdx, userOf, itemOf []int32, err error) {
+	userIdx = make([]int32, d.UserIDs.Len())
+	itemIdx = make([]int32, d.ItemIDs.Len())
+	for i := range userIdx {
+		userIdx[i] = -1
+	}
+	for i := range itemIdx {
+		itemIdx[i] = -1
+	}
+	for _, r := range rows {
+		userIdx[d.Users[r]] = 0
+		itemIdx[d.Items[r]] = 0
+	}
+	for u, v := range userIdx {
+		if v == 0 {
+			userIdx[u] = int32(len(userOf))
+			userOf = append(userOf, int32(u))
+		}
+	}
+	for i, v := range itemIdx {
+		if v == 0 {
+			itemIdx[i] = int32(len(itemOf))
+			itemOf = append(itemOf, int32(i))
+		}
+	}
+	users := make([]int32, len(rows))
+	items := make([]int32, len(rows))
+	weights := make([]float32, len(rows))
+	for j, r := range rows {
+		users[j], items[j], weights[j] = userIdx[d.Users[r]], itemIdx[d.Items[r]], d.Weights[r]
+	}
+	m, err = ml.NewInteractions(len(userOf), len(itemOf), users, items, weights)
+	return m, userIdx, itemIdx, userOf, itemOf, err
 }
