@@ -182,6 +182,9 @@ func kafkaOptions(k *KafkaSpec, o Options, wm arrowexec.WatermarkStrategy) (kafk
 	if len(ko.Brokers) == 0 {
 		return ko, fmt.Errorf("kafka: no brokers (set brokers in the job file, or --brokers)")
 	}
+	if k.Isolation == "read_committed" {
+		return ko, &Error{File: "", Line: k.IsolationLine, Msg: "source: isolation: read_committed is not built yet"}
+	}
 	for _, f := range k.Fields {
 		ko.Fields = append(ko.Fields, kafka.Field{Name: f.Name, Type: kafka.Type(f.Type), Required: f.Required})
 	}
@@ -227,8 +230,25 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // with checkpoints (two-phase commit: exactly-once), else when it rolls.
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
 	if k := s.Sink.Kafka; k != nil {
-		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
-			RetryTimeout: retryTimeout(k.RetryTimeout, o)})
+		ko := ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
+			RetryTimeout: retryTimeout(k.RetryTimeout, o), Delivery: ksink.Delivery(k.Delivery), TransactionTimeout: k.TransactionTimeout}
+		if ko.Delivery == ksink.ExactlyOnce {
+			if !o.Checkpointed {
+				return nil, &Error{File: s.File, Line: k.DeliveryLine, Msg: "sink: delivery: exactly-once commits a transaction when a checkpoint completes: run the job with checkpoints (riffle run --checkpoint-dir)"}
+			}
+			ko.TransactionalIDPrefix = "riffle-" + k.Topic
+			if s.Name != "" {
+				ko.TransactionalIDPrefix = "riffle-" + s.Name + "-" + k.Topic
+			}
+			if err := ko.CheckCheckpointInterval(o.CheckpointInterval); err != nil {
+				line := k.TimeoutLine
+				if k.TransactionTimeout == 0 {
+					line = k.DeliveryLine
+				}
+				return nil, &Error{File: s.File, Line: line, Msg: "sink: " + err.Error(), Err: err}
+			}
+		}
+		return ksink.New(ctx, ko)
 	}
 	fs := s.Sink.File
 	dir := fs.Path
