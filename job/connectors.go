@@ -175,15 +175,13 @@ func kafkaOptions(k *KafkaSpec, o Options, wm arrowexec.WatermarkStrategy) (kafk
 		GroupID: k.GroupID, Bounded: k.Bounded, Format: kafka.Format(k.Format), Metadata: k.Metadata,
 		MaxBatchRows: k.MaxBatchRows, MaxBatchDelay: k.MaxBatchDelay, OnError: kafka.ErrorPolicy(k.OnError),
 		DeadLetterPath: k.DeadLetterPath, Watermark: wm, RetryTimeout: retryTimeout(k.RetryTimeout, o),
+		Isolation: kafka.Isolation(k.Isolation),
 	}
 	if k.Topic != "" {
 		ko.Topics = append([]string{k.Topic}, ko.Topics...)
 	}
 	if len(ko.Brokers) == 0 {
 		return ko, fmt.Errorf("kafka: no brokers (set brokers in the job file, or --brokers)")
-	}
-	if k.Isolation == "read_committed" {
-		return ko, &Error{File: "", Line: k.IsolationLine, Msg: "source: isolation: read_committed is not built yet"}
 	}
 	for _, f := range k.Fields {
 		ko.Fields = append(ko.Fields, kafka.Field{Name: f.Name, Type: kafka.Type(f.Type), Required: f.Required})

@@ -215,6 +215,10 @@ func (r *Reader) resolveStart(ctx context.Context, mine []Partition) error {
 // *FetchError. Authorization failures, a partition that no longer exists
 // and an offset deleted by retention fail at once.
 func (r *Reader) fetch(ctx context.Context, p *partState) {
+	if r.s.o.Isolation != "" {
+		r.fetchTxn(ctx, p)
+		return
+	}
 	o := r.s.o
 	st := r.s.status[p.split]
 	off := p.next
