@@ -220,21 +220,7 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 		return
 	}
 	o := r.s.o
-	st := r.s.status[p.split]
-	off := p.next
-	st.start(off)
-	end := int64(-1)
-	if o.Bounded {
-		end = p.End
-	}
-	send := func(c chunk) bool {
-		select {
-		case r.chunks <- c:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	st, off, end, send := r.startFetch(ctx, p)
 	var (
 		conn      *kafkago.Conn
 		stopWatch func() bool
@@ -378,6 +364,29 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			return
 		}
 	}
+}
+
+// startFetch returns what a partition's fetcher starts from: the
+// partition's status (marked started), its start offset, its end (-1 when
+// unbounded) and the function that hands a chunk to the reader (false once
+// ctx ended).
+func (r *Reader) startFetch(ctx context.Context, p *partState) (st *partStatus, off, end int64, send func(chunk) bool) {
+	st = r.s.status[p.split]
+	off = p.next
+	st.start(off)
+	end = -1
+	if r.s.o.Bounded {
+		end = p.End
+	}
+	send = func(c chunk) bool {
+		select {
+		case r.chunks <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return st, off, end, send
 }
 
 // slabSize is the number of messages in one chunk.

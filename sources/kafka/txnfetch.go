@@ -18,21 +18,7 @@ import (
 // fails the reader with a *FetchError.
 func (r *Reader) fetchTxn(ctx context.Context, p *partState) {
 	o := r.s.o
-	st := r.s.status[p.split]
-	off := p.next
-	st.start(off)
-	end := int64(-1)
-	if o.Bounded {
-		end = p.End
-	}
-	send := func(c chunk) bool {
-		select {
-		case r.chunks <- c:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	st, off, end, send := r.startFetch(ctx, p)
 	fail := func(err error) {
 		send(chunk{p: p, err: &FetchError{Topic: p.Topic, Partition: p.ID, Offset: off, Step: stepFetch,
 			Attempts: 1, Brokers: r.s.brokers(), Err: err}})
