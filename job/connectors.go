@@ -175,6 +175,7 @@ func kafkaOptions(k *KafkaSpec, o Options, wm arrowexec.WatermarkStrategy) (kafk
 		GroupID: k.GroupID, Bounded: k.Bounded, Format: kafka.Format(k.Format), Metadata: k.Metadata,
 		MaxBatchRows: k.MaxBatchRows, MaxBatchDelay: k.MaxBatchDelay, OnError: kafka.ErrorPolicy(k.OnError),
 		DeadLetterPath: k.DeadLetterPath, Watermark: wm, RetryTimeout: retryTimeout(k.RetryTimeout, o),
+		Isolation: kafka.Isolation(k.Isolation),
 	}
 	if k.Topic != "" {
 		ko.Topics = append([]string{k.Topic}, ko.Topics...)
@@ -227,8 +228,25 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // with checkpoints (two-phase commit: exactly-once), else when it rolls.
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
 	if k := s.Sink.Kafka; k != nil {
-		return ksink.New(ctx, ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
-			RetryTimeout: retryTimeout(k.RetryTimeout, o)})
+		ko := ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
+			RetryTimeout: retryTimeout(k.RetryTimeout, o), Delivery: ksink.Delivery(k.Delivery), TransactionTimeout: k.TransactionTimeout}
+		if ko.Delivery == ksink.ExactlyOnce {
+			if !o.Checkpointed {
+				return nil, &Error{File: s.File, Line: k.DeliveryLine, Msg: "sink: delivery: exactly-once commits a transaction when a checkpoint completes: run the job with checkpoints (riffle run --checkpoint-dir)"}
+			}
+			ko.TransactionalIDPrefix = "riffle-" + k.Topic
+			if s.Name != "" {
+				ko.TransactionalIDPrefix = "riffle-" + s.Name + "-" + k.Topic
+			}
+			if err := ko.CheckCheckpointInterval(o.CheckpointInterval); err != nil {
+				line := k.TimeoutLine
+				if k.TransactionTimeout == 0 {
+					line = k.DeliveryLine
+				}
+				return nil, &Error{File: s.File, Line: line, Msg: "sink: " + err.Error(), Err: err}
+			}
+		}
+		return ksink.New(ctx, ko)
 	}
 	fs := s.Sink.File
 	dir := fs.Path

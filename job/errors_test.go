@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/job"
@@ -45,7 +46,41 @@ var errorCases = []struct{ name, yaml string }{
 	{"negative parallelism", "parallelism: -1\nsource:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll interval", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_interval: -1m\n"},
 	{"bad roll interval", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_interval: soon\n"},
+	{"kafka sink bad delivery", "source:\n  parquet: {path: IN}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: twice\n"},
+	{"kafka sink negative transaction timeout", "source:\n  parquet: {path: IN}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: exactly-once\n    transaction_timeout: -1s\n"},
+	{"kafka sink exactly-once without checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: exactly-once\n"},
+	{"kafka source bad isolation", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    isolation: serializable\n    fields: [{name: a, type: int64}]\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
+}
+
+// TestExactlyOnceTimeoutVsInterval: an exactly-once Kafka sink whose
+// transaction timeout is not twice the checkpoint interval fails at plan
+// time, naming the transaction_timeout line (or delivery's when the
+// timeout is the default), before any broker is contacted.
+func TestExactlyOnceTimeoutVsInterval(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	if err := gen.WriteFile(context.Background(), in, gen.Options{Rows: 10, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		timeout  string
+		interval time.Duration
+		want     string
+	}{
+		{"    transaction_timeout: 1m\n", 40 * time.Second, "job.yaml:8: sink: kafka: topic \"out\": transaction_timeout 1m0s is shorter than twice the checkpoint interval 40s"},
+		{"", 10 * time.Minute, "job.yaml:7: sink: kafka: topic \"out\": transaction_timeout 15m0s is shorter than twice the checkpoint interval 10m0s"},
+	} {
+		y := fmt.Sprintf("source:\n  parquet: {path: %s}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: exactly-once\n%s", in, c.timeout)
+		spec, err := job.Parse("job.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = spec.Plan(job.Options{Checkpointed: true, CheckpointInterval: c.interval})
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("interval %v, timeout %q: got %v, want %s...", c.interval, c.timeout, err, c.want)
+		}
+	}
 }
 
 func TestErrorMessagesGolden(t *testing.T) {

@@ -79,7 +79,11 @@ type KafkaSpec struct {
 	OnError        string        `yaml:"on_error"` // fail, skip, dead-letter
 	DeadLetterPath string        `yaml:"dead_letter_path"`
 	RetryTimeout   time.Duration `yaml:"retry_timeout"` // how long a running job retries an unreachable broker (default 5m)
-	Line           int           `yaml:"-"`
+	// Isolation is read_uncommitted (default) or read_committed: only the
+	// rows of committed transactions (an exactly-once sink's output).
+	Isolation     string `yaml:"isolation"`
+	Line          int    `yaml:"-"`
+	IsolationLine int    `yaml:"-"`
 }
 
 // KafkaField is a declared column of Kafka messages.
@@ -145,6 +149,15 @@ type KafkaSinkSpec struct {
 	Timestamp string `yaml:"timestamp"` // event-time column for message timestamps, optional
 	// RetryTimeout is how long undelivered messages are retried (default 5m).
 	RetryTimeout time.Duration `yaml:"retry_timeout"`
+	// Delivery is at-least-once (default) or exactly-once (Kafka
+	// transactions committed when a checkpoint completes; jobs with
+	// checkpoints only). TransactionTimeout is the exactly-once sink's
+	// transaction timeout (default 15m; at least twice the checkpoint
+	// interval).
+	Delivery           string        `yaml:"delivery"`
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	DeliveryLine       int           `yaml:"-"`
+	TimeoutLine        int           `yaml:"-"`
 }
 
 // StepKind names a step.
@@ -293,12 +306,12 @@ var knownKeys = map[string]string{
 	"rawSpec":       "name, parallelism, source, steps, sink",
 	"SourceSpec":    "parquet, csv, jsonl, kafka, hybrid, watermark",
 	"TextSpec":      "path, paths, header, delimiter, columns, batch_size, split_size, on_error, dead_letter_path",
-	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path, retry_timeout",
+	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path, retry_timeout, isolation",
 	"KafkaField":    "name, type, required",
 	"HybridSpec":    "parquet, kafka, boundary",
 	"BoundarySpec":  "event_time, column, timestamp_skew, offsets, offsets_file",
 	"WatermarkSpec": "column, max_out_of_orderness, idle_timeout",
-	"KafkaSinkSpec": "brokers, topic, key, timestamp, retry_timeout",
+	"KafkaSinkSpec": "brokers, topic, key, timestamp, retry_timeout, delivery, transaction_timeout",
 	"ParquetSpec":   "path, paths, decoder, batch_size",
 	"SinkSpec":      "file, kafka",
 	"FileSinkSpec":  "path, format, prefix, part_size, compression, roll_interval, roll_checkpoints",
@@ -346,6 +359,20 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if h := s.Source.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
 		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: hybrid needs parquet, kafka and boundary blocks"}
 	}
+	for _, k := range []struct {
+		spec *KafkaSpec
+		path []string
+	}{{s.Source.Kafka, []string{"kafka", "isolation"}}, {hybridKafka(s.Source.Hybrid), []string{"hybrid", "kafka", "isolation"}}} {
+		if k.spec == nil {
+			continue
+		}
+		k.spec.IsolationLine = keyLine(&raw.Source, k.path...)
+		switch k.spec.Isolation {
+		case "", "read_committed", "read_uncommitted":
+		default:
+			return nil, &Error{File: file, Line: k.spec.IsolationLine, Msg: fmt.Sprintf("source: isolation %q: want read_committed or read_uncommitted", k.spec.Isolation)}
+		}
+	}
 	if raw.Sink.Kind == 0 {
 		return nil, &Error{File: file, Msg: "no sink: add a sink block (e.g. sink: {file: {path: out, format: parquet}})"}
 	}
@@ -355,6 +382,18 @@ func Parse(file string, data []byte) (*Spec, error) {
 	s.Sink.Line = raw.Sink.Line
 	if countSet(s.Sink.File != nil, s.Sink.Kafka != nil) != 1 {
 		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file, kafka"}
+	}
+	if k := s.Sink.Kafka; k != nil {
+		k.DeliveryLine = keyLine(&raw.Sink, "kafka", "delivery")
+		k.TimeoutLine = keyLine(&raw.Sink, "kafka", "transaction_timeout")
+		switch k.Delivery {
+		case "", "exactly-once", "at-least-once":
+		default:
+			return nil, &Error{File: file, Line: k.DeliveryLine, Msg: fmt.Sprintf("sink: delivery %q: want exactly-once or at-least-once", k.Delivery)}
+		}
+		if k.TransactionTimeout < 0 {
+			return nil, &Error{File: file, Line: k.TimeoutLine, Msg: fmt.Sprintf("sink: transaction_timeout %v must not be negative", k.TransactionTimeout)}
+		}
 	}
 	if f := s.Sink.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
 		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_interval"), Msg: fmt.Sprintf("sink: roll_interval %v must not be negative (0 rolls on part_size only)", *f.RollInterval)}
@@ -463,4 +502,11 @@ func ParseAgg(s string) (agg.Agg, error) {
 		return agg.Agg{}, fmt.Errorf("%s needs a column in %q", a.Func, s)
 	}
 	return a, nil
+}
+
+func hybridKafka(h *HybridSpec) *KafkaSpec {
+	if h == nil {
+		return nil
+	}
+	return h.Kafka
 }

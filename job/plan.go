@@ -71,6 +71,9 @@ type Options struct {
 	// instead of when they roll (unbounded) or all at once through
 	// Plan.Commit (bounded).
 	Checkpointed bool
+	// CheckpointInterval is the interval of those checkpoints; an
+	// exactly-once Kafka sink's transaction timeout is checked against it.
+	CheckpointInterval time.Duration
 	// Logger receives planning warnings (e.g. a window step over a
 	// source without a watermark) and the sinks' log lines (file sinks:
 	// one per published part); nil: slog.Default().
@@ -182,6 +185,10 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	}
 
 	sink, err := plan.buildSink(ctx, s, o)
+	var je *Error
+	if errors.As(err, &je) {
+		return nil, err // it names its line
+	}
 	if err != nil {
 		return nil, errAt(s.Sink.Line, err)
 	}

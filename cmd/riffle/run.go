@@ -306,12 +306,13 @@ func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 // st follows the job (progress line, /status).
 func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags, savepointAtEnd string, st *jobStatus) error {
 	jo.Checkpointed = true
+	jo.CheckpointInterval = ck.interval
 	jobFP, sourceFP, err := jobFingerprints(data)
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", spec.File, err)}
 	}
-	if spec.Sink.Kafka != nil {
-		e.log.Warn("the Kafka sink is at-least-once: after a restore it sends again what it sent after the checkpoint")
+	if k := spec.Sink.Kafka; k != nil && k.Delivery != "exactly-once" {
+		e.log.Warn("the Kafka sink is at-least-once: after a restore it sends again what it sent after the checkpoint (delivery: exactly-once avoids that)")
 	}
 	var plan *job.Plan
 	build := func(restored *checkpoint.Checkpoint) (*arrowexec.Graph, error) {

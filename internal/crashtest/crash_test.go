@@ -294,6 +294,8 @@ type runner struct {
 	// modes is how many kill modes killOnce picks from (the first ones);
 	// numKillModes unless the job publishes nothing while it runs.
 	modes killMode
+	// noOutput leaves --output out (a job whose sink writes no files).
+	noOutput bool
 }
 
 func newRunner(t *testing.T, bin, job, dir string) *runner {
@@ -319,8 +321,11 @@ func (r *runner) start(par int) *proc {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	cmd := exec.Command(r.bin, "run", "--checkpoint-dir", r.ck, "--checkpoint-interval", interval,
-		"--output", r.out, "--progress", "never", "--parallelism", strconv.Itoa(par), r.job)
+	args := []string{"run", "--checkpoint-dir", r.ck, "--checkpoint-interval", interval, "--progress", "never", "--parallelism", strconv.Itoa(par)}
+	if !r.noOutput {
+		args = append(args, "--output", r.out)
+	}
+	cmd := exec.Command(r.bin, append(args, r.job)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()

@@ -68,6 +68,17 @@
 // above, a last run to the end of the data, and the DuckDB comparison.
 // Every published file stays byte for byte as it was throughout.
 //
+// TestCrashRecoveryKafkaExactlyOnce (kafka_eos_test.go) runs a filter from
+// the topic to an output topic through a Kafka sink with delivery:
+// exactly-once (8 kills at random, while a checkpoint is written, right
+// after one committed, and graceful stops, at parallelism 1 to 3), then a
+// last bounded run that resumes and drains the topic, and a fault-free
+// bounded run to a second topic. A read_committed consumer of each output
+// topic (kafkatest.ReadAll) must see exactly DuckDB's rows of the input;
+// a read_uncommitted consumer must see more rows (the aborted transactions
+// of the killed runs), none foreign to the input. With delivery:
+// at-least-once the same test fails (duplicates). It takes about 30 s.
+//
 // Run it with a broker (scripts/kafka/README.md) and the oracle
 // (scripts/python-env.sh):
 //

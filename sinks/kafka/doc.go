@@ -41,6 +41,51 @@
 // column messages are spread round robin. TimestampColumn stamps each
 // message with an event-time column (the producer's clock otherwise).
 //
+// # Exactly once (Options.Delivery ExactlyOnce)
+//
+// In a job with checkpoints, an exactly-once sink writes with franz-go's
+// transactional producer (kafka-go has no transactions; it keeps serving
+// the at-least-once path). Each subtask owns a small pool of producers
+// (TransactionPool, default 4) with transactional ids
+// "<TransactionalIDPrefix>-<node>-<subtask>-<slot>". The rows received
+// between two barriers are written in one transaction, synchronously as in
+// at-least-once mode; at barrier n the transaction is left open
+// (pre-committed) and the snapshot records its id, producer id and epoch;
+// the next rows go to a transaction of another slot. When checkpoint n
+// completes (NotifyCheckpointComplete) the transactions pre-committed at
+// barriers up to n are committed, oldest first: a checkpoint covers the
+// rows of earlier checkpoints that failed. Rows therefore become visible to
+// read_committed consumers only when the checkpoint after them completes:
+// end-to-end latency is bounded below by the checkpoint interval.
+//
+// A restore first commits the transactions its checkpoint lists, with an
+// EndTxn request at their recorded producer id and epoch (what their own
+// producer would send; they belong to a completed checkpoint), for every
+// previous subtask s with s % Parallelism == Subtask, then starts its own
+// producers. Starting a producer (InitProducerID) bumps the epoch of its
+// id: the broker aborts the transaction the previous owner left open and
+// fences it (its next write fails with ErrFenced, naming the id). The ids
+// of previous subtasks that no longer exist (a restore at a lower
+// parallelism) are fenced the same way, and so are ids of this sink that
+// ListTransactions reports open and the checkpoint does not know (a run
+// that crashed before its first checkpoint): a crashed run's lingering
+// transactions never block read_committed consumers of the restarted job
+// for longer than its start.
+//
+// What is guaranteed: every row is committed once, provided the job is
+// restarted within TransactionTimeout of the crash. If the broker aborted
+// a pre-committed transaction first (its timeout passed), its rows are
+// lost; the restore logs that the transaction was already ended (the
+// broker cannot tell that apart from a transaction committed before the
+// crash, which is the usual case). CheckCheckpointInterval (called at plan
+// time) requires TransactionTimeout >= 2x the checkpoint interval, and the
+// broker refuses a timeout above its transaction.max.timeout.ms (15m by
+// default, the default here). When the input ends (a bounded job, not a
+// stop-with-savepoint), Finish commits everything still open: a crash
+// between that and the job's end replays the rows after the last
+// checkpoint. Two jobs writing at once with the same prefix fence each
+// other: give them different TransactionalIDPrefix values.
+//
 // # Produce
 //
 // Produce replays batches from an iterator into a topic at a target rate

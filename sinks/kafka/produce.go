@@ -124,9 +124,9 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 				// at start + k/Rate) minus those sent. A slow write leaves
 				// tokens behind that the next write uses, so the rate holds
 				// over seconds whatever the write latency.
-				due := int64(time.Since(start).Seconds()*o.Rate) + 1
-				if tokens := due - st.Messages; tokens <= 0 {
-					next := start.Add(time.Duration(float64(st.Messages) / o.Rate * float64(time.Second)))
+				p := pace{rate: o.Rate}
+				if tokens := p.tokens(time.Since(start), st.Messages); tokens <= 0 {
+					next := start.Add(p.at(st.Messages))
 					wait := max(time.Until(next), 50*time.Microsecond)
 					if timer == nil {
 						timer = time.NewTimer(wait)
@@ -165,4 +165,19 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 		return st, fmt.Errorf("kafka: topic %q: closing writer: %w", so.Topic, err)
 	}
 	return st, nil
+}
+
+// pace is Produce's schedule at rate messages per second, anchored at the
+// start: message k (from 0) is due at k/rate.
+type pace struct{ rate float64 }
+
+// tokens returns how many messages may be sent elapsed after the start
+// when sent were: those due by then, minus those sent.
+func (p pace) tokens(elapsed time.Duration, sent int64) int64 {
+	return int64(elapsed.Seconds()*p.rate) + 1 - sent
+}
+
+// at returns when message k is due.
+func (p pace) at(k int64) time.Duration {
+	return time.Duration(float64(k) / p.rate * float64(time.Second))
 }

@@ -23,6 +23,26 @@ const (
 	DefaultBatchTimeout = 2 * time.Millisecond
 	DefaultMaxAttempts  = 10
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultTransactionTimeout is the exactly-once sink's transaction
+	// timeout: the broker's default transaction.max.timeout.ms (15m), the
+	// longest a broker accepts unless configured otherwise.
+	DefaultTransactionTimeout = 15 * time.Minute
+	// DefaultTransactionPool is the number of transactional producers per
+	// subtask of an exactly-once sink.
+	DefaultTransactionPool = 4
+)
+
+// Delivery is the sink's delivery guarantee.
+type Delivery string
+
+// Deliveries.
+const (
+	// AtLeastOnce (the default) writes rows as they come: a restore writes
+	// again what was written after the checkpoint.
+	AtLeastOnce Delivery = "at-least-once"
+	// ExactlyOnce writes the rows of each checkpoint in a Kafka transaction
+	// committed when the checkpoint completes (jobs with checkpoints only).
+	ExactlyOnce Delivery = "exactly-once"
 )
 
 // Options configures the sink. Brokers and Topic are required; every other
@@ -60,6 +80,24 @@ type Options struct {
 	RetryTimeout time.Duration
 	// Log receives the retry warnings (default slog.Default()).
 	Log *slog.Logger
+
+	// Delivery is AtLeastOnce (default) or ExactlyOnce.
+	Delivery Delivery
+	// TransactionTimeout is an exactly-once sink's transaction timeout
+	// (default DefaultTransactionTimeout): the broker aborts a transaction
+	// open this long. It must exceed the checkpoint interval
+	// (CheckCheckpointInterval) and, for the rows of the last checkpoint
+	// before a crash to survive, the time until the job is restarted.
+	TransactionTimeout time.Duration
+	// TransactionalIDPrefix starts the transactional ids of an exactly-once
+	// sink, "<prefix>-<node>-<subtask>-<slot>" (default "riffle-<topic>").
+	// Two jobs writing exactly-once at the same time need different
+	// prefixes: the newer would fence the older.
+	TransactionalIDPrefix string
+	// TransactionPool is the number of transactional producers per subtask
+	// (default DefaultTransactionPool): one for the open transaction, the
+	// others for transactions waiting for their checkpoint to complete.
+	TransactionPool int
 }
 
 func (o Options) withDefaults() Options {
@@ -85,7 +123,39 @@ func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Delivery == "" {
+		o.Delivery = AtLeastOnce
+	}
+	if o.TransactionTimeout == 0 {
+		o.TransactionTimeout = DefaultTransactionTimeout
+	}
+	if o.TransactionalIDPrefix == "" {
+		o.TransactionalIDPrefix = "riffle-" + o.Topic
+	}
+	if o.TransactionPool == 0 {
+		o.TransactionPool = DefaultTransactionPool
+	}
 	return o
+}
+
+// CheckCheckpointInterval checks that an exactly-once sink's transactions
+// outlive a checkpoint: a transaction is open from the first row after a
+// barrier until the next checkpoint completes, a checkpoint interval and
+// more, so the timeout must be at least twice the interval. It returns nil
+// for an at-least-once sink.
+func (o Options) CheckCheckpointInterval(interval time.Duration) error {
+	o = o.withDefaults()
+	if o.Delivery != ExactlyOnce {
+		return nil
+	}
+	if interval <= 0 {
+		return fmt.Errorf("kafka: topic %q: delivery %s needs periodic checkpoints (a checkpoint interval), got %v", o.Topic, o.Delivery, interval)
+	}
+	if o.TransactionTimeout < 2*interval {
+		return fmt.Errorf("kafka: topic %q: transaction_timeout %v is shorter than twice the checkpoint interval %v: the broker would abort transactions before their checkpoint completes",
+			o.Topic, o.TransactionTimeout, interval)
+	}
+	return nil
 }
 
 // Validate checks the options without contacting the brokers.
@@ -97,6 +167,15 @@ func (o Options) Validate() error {
 	}
 	if o.Topic == "" {
 		errs = append(errs, errors.New("no topic"))
+	}
+	switch o.Delivery {
+	case AtLeastOnce:
+	case ExactlyOnce:
+		if err := o.validateTxn(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("delivery %q: want %s or %s", o.Delivery, ExactlyOnce, AtLeastOnce))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("kafka: invalid sink options: %w", errors.Join(errs...))
@@ -221,6 +300,9 @@ func (s *Sink) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 		return nil, err
 	}
 	enc, _ := newRowEncoder(t.Inputs[0])
+	if s.o.Delivery == ExactlyOnce {
+		return &txnOp{o: s.o, base: s.o.TransactionalIDPrefix + "-" + t.Node, task: t, enc: enc, key: key, ts: ts, cur: -1}, nil
+	}
 	return &sinkOp{o: s.o, enc: enc, key: key, ts: ts}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -234,11 +235,8 @@ func TestProduceRate(t *testing.T) {
 	if progress == 0 {
 		t.Error("Progress never called in a 1.5s run")
 	}
-	// The schedule never runs ahead: message k is sent at start + k/rate or
-	// later, so the last burst (10 messages) starts at >= (n-10)/rate.
-	if min := time.Duration(float64(n-10) / rate * float64(time.Second)); st.Elapsed < min {
-		t.Errorf("elapsed %v < %v: faster than the rate", st.Elapsed, min)
-	}
+	// The schedule itself is TestPace's; the achieved rate is reported,
+	// not asserted (timings belong in benchmarks).
 	t.Logf("produced %d messages in %v: %.0f msgs/s (target %.0f)", st.Messages, st.Elapsed, st.Rate(), rate)
 	got := readBack(t, mem, brokers, topic)
 	if len(got) != n {
@@ -248,6 +246,32 @@ func TestProduceRate(t *testing.T) {
 		msgTS := t0.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)
 		if want := expectRow(i, "(null)", msgTS); got[int64(i)] != want {
 			t.Fatalf("row %d: got %q, want %q", i, got[int64(i)], want)
+		}
+	}
+}
+
+// TestPace checks Produce's schedule against its closed form, with
+// synthetic elapsed times: at elapsed e, after sent messages, exactly the
+// messages k with k/rate <= e are allowed, so the schedule never runs
+// ahead and leaves no due message behind, whatever the write latency
+// between two calls.
+func TestPace(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		p := pace{rate: []float64{1, 3, 10, 1000, 1500, 123456.5}[r.IntN(6)]}
+		e := time.Duration(r.Int64N(int64(100 * time.Second)))
+		due := int64(math.Floor(e.Seconds()*p.rate)) + 1 // messages 0..due-1 have k/rate <= e
+		sent := r.Int64N(due + 5)
+		got := p.tokens(e, sent)
+		if got != due-sent {
+			t.Fatalf("rate %g elapsed %v sent %d: %d tokens, want %d", p.rate, e, sent, got, due-sent)
+		}
+		if got > 0 {
+			if last := sent + got - 1; p.at(last) > e {
+				t.Fatalf("rate %g elapsed %v: message %d allowed before its time %v", p.rate, e, last, p.at(last))
+			}
+		} else if p.at(sent) <= e-time.Microsecond {
+			t.Fatalf("rate %g elapsed %v: message %d due at %v but not allowed", p.rate, e, sent, p.at(sent))
 		}
 	}
 }

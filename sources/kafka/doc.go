@@ -113,6 +113,21 @@
 // StartCommitted); a failed commit is logged and counted
 // (Stats.CommitErrors), not fatal, since the checkpoint is the truth.
 //
+// # Transactions (Options.Isolation)
+//
+// By default partitions are fetched over kafka-go connections, which know
+// nothing of transactions: a transaction marker comes back as a message
+// and the records of aborted transactions are read. With Options.Isolation
+// set (YAML isolation: read_committed or read_uncommitted) each partition
+// is fetched by a franz-go consumer at that isolation level instead
+// (txnfetch.go): markers only advance the position, read_committed drops
+// aborted records and reads up to the last stable offset, and a bounded
+// source ends at the last stable offset New saw (ListOffsets at that
+// isolation level). Positions, checkpoints and batches are the same as
+// with kafka-go; franz-go retries retriable failures itself until
+// RetryTimeout, and what it returns fails the reader with a *FetchError.
+// Read an exactly-once sink's output (sinks/kafka) with read_committed.
+//
 // # Event time
 //
 // With Options.Watermark, the reader tracks a watermark per partition

@@ -28,6 +28,20 @@ const (
 // StartMode says where a partition without restored state starts reading.
 type StartMode string
 
+// Isolation is which records of transactional producers the source reads.
+type Isolation string
+
+// Isolation levels.
+const (
+	// ReadUncommitted reads every record, also those of open and aborted
+	// transactions.
+	ReadUncommitted Isolation = "read_uncommitted"
+	// ReadCommitted reads only the records of committed transactions
+	// (and non-transactional ones), up to the last stable offset: the
+	// output of an exactly-once sink (sinks/kafka), riffle's included.
+	ReadCommitted Isolation = "read_committed"
+)
+
 const (
 	// StartEarliest reads from the oldest retained offset (the default).
 	StartEarliest StartMode = "earliest"
@@ -165,6 +179,18 @@ type Options struct {
 	ConnectTimeout time.Duration
 	Retries        int
 	RetryBackoff   time.Duration
+	// Isolation, when set (ReadCommitted or ReadUncommitted), makes the
+	// source read transactional topics: partitions are fetched with
+	// franz-go, which skips transaction markers and, read_committed, drops
+	// the records of aborted transactions and stops at the last stable
+	// offset (a bounded source ends at the one New saw). Unset, partitions
+	// are fetched with kafka-go's connection, which knows nothing of
+	// transactions: it returns a transaction marker as a message (a decode
+	// error, or a row in raw format) and the records of aborted
+	// transactions. Read the output of an exactly-once sink with
+	// ReadCommitted.
+	Isolation Isolation
+
 	// RetryTimeout is how long a running reader keeps retrying a partition
 	// it cannot fetch (broker down or restarting, leader moving) before the
 	// job fails (default 5m, enough for a broker restart). Each retry is
@@ -243,6 +269,9 @@ func (o Options) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown start mode %q (want earliest, latest, timestamp or committed)", o.Start))
+	}
+	if o.Isolation != "" && o.Isolation != ReadUncommitted && o.Isolation != ReadCommitted {
+		errs = append(errs, fmt.Errorf("unknown isolation %q (want %s or %s)", o.Isolation, ReadCommitted, ReadUncommitted))
 	}
 	switch o.Format {
 	case FormatJSON, FormatCSV:

@@ -215,22 +215,12 @@ func (r *Reader) resolveStart(ctx context.Context, mine []Partition) error {
 // *FetchError. Authorization failures, a partition that no longer exists
 // and an offset deleted by retention fail at once.
 func (r *Reader) fetch(ctx context.Context, p *partState) {
+	if r.s.o.Isolation != "" {
+		r.fetchTxn(ctx, p)
+		return
+	}
 	o := r.s.o
-	st := r.s.status[p.split]
-	off := p.next
-	st.start(off)
-	end := int64(-1)
-	if o.Bounded {
-		end = p.End
-	}
-	send := func(c chunk) bool {
-		select {
-		case r.chunks <- c:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	st, off, end, send := r.startFetch(ctx, p)
 	var (
 		conn      *kafkago.Conn
 		stopWatch func() bool
@@ -374,6 +364,29 @@ func (r *Reader) fetch(ctx context.Context, p *partState) {
 			return
 		}
 	}
+}
+
+// startFetch returns what a partition's fetcher starts from: the
+// partition's status (marked started), its start offset, its end (-1 when
+// unbounded) and the function that hands a chunk to the reader (false once
+// ctx ended).
+func (r *Reader) startFetch(ctx context.Context, p *partState) (st *partStatus, off, end int64, send func(chunk) bool) {
+	st = r.s.status[p.split]
+	off = p.next
+	st.start(off)
+	end = -1
+	if r.s.o.Bounded {
+		end = p.End
+	}
+	send = func(c chunk) bool {
+		select {
+		case r.chunks <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return st, off, end, send
 }
 
 // slabSize is the number of messages in one chunk.

@@ -207,6 +207,9 @@ func (s *Source) listOffsets(ctx context.Context, parts []Partition, ts func(Par
 		return out, nil
 	}
 	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	if s.o.Isolation == ReadCommitted {
+		req.IsolationLevel = kafkago.ReadCommitted // the end is the last stable offset
+	}
 	for _, p := range parts {
 		req.Topics[p.Topic] = append(req.Topics[p.Topic], kafkago.OffsetRequest{Partition: p.ID, Timestamp: ts(p)})
 	}

@@ -405,7 +405,6 @@ func TestUnknownTopic(t *testing.T) {
 func TestUnreachableBroker(t *testing.T) {
 	o := testOptions("127.0.0.1:1", "t")
 	o.Retries, o.RetryBackoff, o.ConnectTimeout = 3, 10*time.Millisecond, time.Second
-	start := time.Now()
 	_, err := New(context.Background(), o)
 	// The error names the step and what failed in it (dial), not a vague
 	// "unreachable".
@@ -413,9 +412,6 @@ func TestUnreachableBroker(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	t.Log(err)
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("took %v", d)
-	}
 }
 
 func TestWatermarksPerPartition(t *testing.T) {
@@ -562,7 +558,8 @@ func TestIdlePartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	r, err := src.Open(ctx, task(mem, 0, 1, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -583,9 +580,23 @@ func TestIdlePartition(t *testing.T) {
 	if wm, idle := wms.CurrentWatermark(); wm != arrowexec.MinWatermark || idle {
 		t.Fatalf("before the idle timeout: watermark %d idle %v, want MinWatermark (partition 1 holds it)", wm, idle)
 	}
-	// Partition 1 goes idle; new data on partition 0 then moves the
-	// watermark alone.
-	time.Sleep(400 * time.Millisecond)
+	// Wait until partition 1 is idle (the watermark is partition 0's
+	// alone: its last event time ts+5000, minus 1), then new data on
+	// partition 0 moves the watermark alone.
+	for {
+		if wm, _ := wms.CurrentWatermark(); wm == ts+5000-1 {
+			break
+		} else if wm != arrowexec.MinWatermark {
+			t.Fatalf("waiting for partition 1 to go idle: watermark %d", wm)
+		}
+		b, err := r.Next(ctx) // returns nil within MaxBatchDelay when quiet
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			t.Fatalf("unexpected batch of %d rows", b.NumRows())
+		}
+	}
 	kafkatest.Produce(t, brokers, topic, []kafkago.Message{{Partition: 0, Value: []byte(fmt.Sprintf(`{"id":3,"ts":%d}`, ts+9000))}})
 	for rows < 3 {
 		b, err := r.Next(ctx)
