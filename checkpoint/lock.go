@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // LockName is the lock file of a checkpoint directory (see LockDir).
@@ -59,10 +61,10 @@ func LockDir(dir string) (*DirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: open lock file %s: %w", name, err)
 	}
-	if err := flockExclusive(f); err != nil {
+	if err := fsx.Flock(f); err != nil {
 		holder := readLockHolder(f)
 		f.Close()
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, fsx.ErrLockHeld) {
 			return nil, fmt.Errorf("%w: %s is locked by %s; one checkpoint directory serves one job at a time",
 				ErrLocked, dir, holder)
 		}

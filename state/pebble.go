@@ -14,6 +14,8 @@ import (
 	"github.com/cockroachdb/pebble/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/sstable"
 	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // PebbleOptions configure the Pebble backend. Only Dir is required.
@@ -97,8 +99,38 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 		return nil, err
 	}
 	dir := filepath.Join(b.opts.Dir, filepath.FromSlash(o.Name))
+	// The store's directory is a working copy (its durable form is the
+	// checkpoints), owned through a flock on dir.lock while the store is
+	// open. A directory whose lock nobody holds was left by a process that
+	// died (a SIGKILL before Close): it is removed, so a job restarted from
+	// its checkpoint opens its stores again. One whose lock is held belongs
+	// to a live store and is refused.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("state: open store %s: %w", o.Name, err)
+	}
+	lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("state: open store %s: %w", o.Name, err)
+	}
+	if err := fsx.Flock(lock); err != nil {
+		lock.Close()
+		if errors.Is(err, fsx.ErrLockHeld) {
+			return nil, fmt.Errorf("%w: store %s: directory %s is in use by an open store", ErrInvalidOptions, o.Name, dir)
+		}
+		return nil, fmt.Errorf("state: lock store %s: %w", o.Name, err)
+	}
 	if _, err := os.Stat(dir); err == nil {
-		return nil, fmt.Errorf("%w: store %s: directory %s exists", ErrInvalidOptions, o.Name, dir)
+		if b.opts.KeepFiles {
+			lock.Close()
+			return nil, fmt.Errorf("%w: store %s: directory %s exists (kept files are not reused)", ErrInvalidOptions, o.Name, dir)
+		}
+		if b.opts.Logger != nil {
+			b.opts.Logger.Infof("state: removing the working copy %s left by a store that was not closed", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("state: remove the stale working copy of store %s: %w", o.Name, err)
+		}
 	}
 	cache := pebble.NewCache(b.opts.CacheSize)
 	defer cache.Unref()
@@ -120,11 +152,16 @@ func (b *PebbleBackend) Open(ctx context.Context, o StoreOptions) (Store, error)
 	}
 	db, err := pebble.Open(dir, popts.EnsureDefaults())
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("state: open store %s at %s: %w", o.Name, dir, err)
 	}
 	s := newStore(b.opts.Options, o, &pebbleEngine{db: db, dir: dir, opts: popts})
-	if !b.opts.KeepFiles {
-		s.onClose = func() error { return os.RemoveAll(dir) }
+	s.onClose = func() error {
+		var err error
+		if !b.opts.KeepFiles {
+			err = os.RemoveAll(dir)
+		}
+		return errors.Join(err, lock.Close())
 	}
 	return s, nil
 }

@@ -289,11 +289,27 @@ func TestErrors(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pb, _ := NewPebbleBackend(PebbleOptions{Dir: dir})
-	if err := os.MkdirAll(filepath.Join(dir, "taken"), 0o755); err != nil {
+	// A working copy left by a process killed before Close (nobody holds
+	// its lock) is removed and the store opens empty; a store that is open
+	// is not opened twice.
+	if err := os.MkdirAll(filepath.Join(dir, "stale"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pb.Open(ctx, StoreOptions{Name: "taken", MaxParallelism: 1, KeyGroupHi: 1}); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("existing dir: %v", err)
+	if err := os.WriteFile(filepath.Join(dir, "stale", "junk"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pb.Open(ctx, StoreOptions{Name: "stale", MaxParallelism: 1, KeyGroupHi: 1})
+	if err != nil {
+		t.Fatalf("stale working copy: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stale", "junk")); !os.IsNotExist(err) {
+		t.Fatalf("stale working copy kept: %v", err)
+	}
+	if _, err := pb.Open(ctx, StoreOptions{Name: "stale", MaxParallelism: 1, KeyGroupHi: 1}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("a store opened twice: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
 	}
 	s, err := pb.Open(ctx, StoreOptions{Name: "gone", MaxParallelism: 1, KeyGroupHi: 1})
 	if err != nil {
