@@ -79,6 +79,23 @@
 // of the killed runs), none foreign to the input. With delivery:
 // at-least-once the same test fails (duplicates). It takes about 30 s.
 //
+// TestCrashRecoveryRecommend does it to the streaming recommender (a
+// recommend step with update: every 500 interactions, Pebble state, a
+// version exported at every checkpoint): 12 kills at random moments,
+// while a checkpoint is written, right after one committed or right after
+// a new export version appeared, and graceful stops, at parallelism 1 to
+// 3. After every run a published version must be unchanged (its
+// _MODEL.json hash) and never come back once retention removed it, LATEST
+// must never move back and must name a version published by a checkpoint
+// that completed, with all its files, and the lists of a sample of its
+// users must be well formed (ranks 1..k, scores not increasing, no item of
+// the user's history, every item known). A last run goes to the end of the
+// topic; then every user's and item's stored history, read from the final
+// checkpoint (ml.ReadHistories), must equal the fault-free run's and the
+// input's, as multisets: each interaction applied exactly once. This test
+// found that a job with Pebble state could not restart after a SIGKILL
+// (the killed store's working directory was refused).
+//
 // Run it with a broker (scripts/kafka/README.md) and the oracle
 // (scripts/python-env.sh):
 //
