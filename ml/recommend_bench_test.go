@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -100,4 +101,95 @@ func BenchmarkStreamProcess(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)*8192/b.Elapsed().Seconds(), "interactions/s")
+}
+
+// BenchmarkStreamCheckpoint1M measures a checkpoint of a streaming
+// recommend model of 1M users × 20k items × 64 factors (2M interactions:
+// two per user), memory state: the barrier's synchronous part (flush and
+// point-in-time view), the asynchronous write of the snapshot, its size,
+// and a restore into a new operator (Open). One iteration builds the model
+// (a full training of one sweep at the first barrier, not timed).
+//
+//	go test -run '^$' -bench StreamCheckpoint1M -benchtime 1x ./ml
+func BenchmarkStreamCheckpoint1M(b *testing.B) {
+	const users, items = 1_000_000, 20_000
+	mem := memory.NewGoAllocator()
+	rng := rand.New(rand.NewPCG(9, 9))
+	o := testOptions(b)
+	o.Config = Config{Factors: 64, Regularization: 0.05, Alpha: 2, Iterations: 1, Seed: 7}
+	o.Update = &UpdateOptions{Every: 1 << 30}
+	spec, err := NewRecommend(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, _ := spec.Schema([]*arrow.Schema{evSchemaInt})
+	newTask := func() *arrowexec.Task {
+		return &arrowexec.Task{Node: "recommend", Subtask: 0, Parallelism: 1, MaxParallelism: 128, Mem: mem,
+			Inputs: []*arrow.Schema{evSchemaInt}, Output: out}
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		op, err := spec.New(newTask())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := op.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		evs := make([]event, 0, 65536)
+		for u := 0; u < users; u++ {
+			for range 2 {
+				evs = append(evs, event{user: int64(u), item: int64(rng.IntN(items)), ev: "view", weight: 1})
+			}
+			if len(evs) == cap(evs) || u == users-1 {
+				batch := toBatch(mem, evSchemaInt, evs)
+				if err := op.Process(ctx, 0, batch, nil); err != nil {
+					b.Fatal(err)
+				}
+				batch.Release()
+				evs = evs[:0]
+			}
+		}
+		ck := op.(arrowexec.AsyncCheckpointer)
+		// Barrier 1 trains the model (not timed); barrier 2 is the
+		// checkpoint of a trained model measured here.
+		if c, err := ck.SnapshotStateAsync(ctx, 1); err != nil {
+			b.Fatal(err)
+		} else if _, err := c(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		complete, err := ck.SnapshotStateAsync(ctx, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		snap, err := complete(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		size := len(snap.Operator)
+		for _, kg := range snap.KeyGroups {
+			size += len(kg)
+		}
+		op.Close()
+		rt := newTask()
+		rt.Restore = &arrowexec.RestoreState{CheckpointID: 2, KeyGroups: snap.KeyGroups, Operator: [][]byte{snap.Operator}}
+		op2, err := spec.New(rt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := op2.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		op2.Close()
+		b.ReportMetric(t1.Sub(t0).Seconds(), "barrier-s")
+		b.ReportMetric(t2.Sub(t1).Seconds(), "write-s")
+		b.ReportMetric(float64(size)/(1<<20), "MiB")
+		b.ReportMetric(t3.Sub(t2).Seconds(), "restore-s")
+	}
 }
