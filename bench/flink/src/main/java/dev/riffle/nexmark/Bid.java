@@ -1,0 +1,15 @@
+package dev.riffle.nexmark;
+
+/** A Nexmark bid (a Flink POJO: public fields, no-argument constructor). */
+public class Bid {
+    public long auction;
+    public long bidder;
+    public long price;
+    public String channel;
+    public String url;
+    /** Event time, Unix milliseconds. */
+    public long dateTime;
+    public String extra;
+
+    public Bid() {}
+}
