@@ -118,3 +118,34 @@ func TestErrorMessagesGolden(t *testing.T) {
 		t.Errorf("error messages changed (run with -rewrite and review the diff):\n%s", got)
 	}
 }
+
+// TestUnknownKeySuggestions checks typical typos in every kind of block:
+// the answer names the YAML line and the key meant (hand-written pairs: the
+// keys the message lists come from the structs' tags, the meaning does not).
+func TestUnknownKeySuggestions(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"source:\n  parquet: {path: in.parquet}\nsteps:\n  - aggregate: {group-by: [k], aggs: [\"count(*) AS n\"]}\nsink:\n  file: {path: out}\n",
+			`j.yaml:4: unknown key "group-by"; did you mean "group_by"?`},
+		{"source:\n  parquet: {path: in.parquet, batchsize: 10}\nsink:\n  file: {path: out}\n",
+			`j.yaml:2: unknown key "batchsize"; did you mean "batch_size"?`},
+		{"source:\n  kafka: {brokers: b, topic: t, Group_ID: g}\nsink:\n  file: {path: out}\n",
+			`j.yaml:2: unknown key "Group_ID"; did you mean "group_id"?`},
+		{"source:\n  parquet: {path: in.parquet}\nsink:\n  file: {path: out, roll-interval: 1m}\n",
+			`j.yaml:4: unknown key "roll-interval"; did you mean "roll_interval"?`},
+		{"source:\n  parquet: {path: in.parquet}\nsteps:\n  - window: {type: tumbling, size: 1m, time: t, agg: [\"count(*) AS n\"]}\nsink:\n  file: {path: out}\n",
+			`j.yaml:4: unknown key "agg"; did you mean "aggs"?`},
+		{"source:\n  kafka:\n    brokers: [b]\n    topic: t\n    Group_ID: g\nsink:\n  file: {path: out}\n",
+			`j.yaml:3: a list where a string is wanted; line 5: unknown key "Group_ID"; did you mean "group_id"?`},
+		{"source:\n  parquet: {path: in.parquet}\nsink:\n  file: {path: out, zzz: 1}\n",
+			`j.yaml:4: unknown key "zzz" (want one of: path, format,`},
+	}
+	for _, c := range cases {
+		_, err := job.Parse("j.yaml", []byte(c.yaml))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant prefix %s", c.yaml, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "struct {") {
+			t.Errorf("%q: a Go type in the message: %v", c.yaml, err)
+		}
+	}
+}

@@ -235,14 +235,42 @@ type rawSpec struct {
 	Sink        yaml.Node   `yaml:"sink"`
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
+var (
+	yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
+	yamlItem = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
 
 // yamlErr turns a yaml.v3 error into an *Error with the line it names.
-func yamlErr(file string, err error) error {
+// target is the value being decoded: its type names the keys an unknown
+// key is answered with.
+func yamlErr(file string, err error, target any, lineOffset int) error {
 	msg := strings.TrimSpace(err.Error())
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: friendlyYAML(m[2])}
+		return &Error{File: file, Line: line + lineOffset, Msg: friendlyYAML(m[2], target)}
+	}
+	// Several unmarshal errors: each on its line, the first one's line is
+	// the error's; the others keep theirs in the text.
+	if rest, ok := strings.CutPrefix(msg, "yaml: unmarshal errors:\n"); ok {
+		e := &Error{File: file}
+		var parts []string
+		for _, l := range strings.Split(rest, "\n") {
+			m := yamlItem.FindStringSubmatch(strings.TrimSpace(l))
+			if m == nil {
+				parts = append(parts, strings.TrimSpace(l))
+				continue
+			}
+			n, _ := strconv.Atoi(m[1])
+			n += lineOffset
+			if e.Line == 0 {
+				e.Line = n
+				parts = append(parts, friendlyYAML(m[2], target))
+			} else {
+				parts = append(parts, fmt.Sprintf("line %d: %s", n, friendlyYAML(m[2], target)))
+			}
+		}
+		e.Msg = strings.Join(parts, "; ")
+		return e
 	}
 	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
@@ -278,18 +306,15 @@ func decodeStrict(file string, n *yaml.Node, v any) error {
 	dec := yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		e := yamlErr(file, err).(*Error)
-		if e.Line > 0 {
-			e.Line += n.Line - 1 // lines of the re-encoded fragment are relative
-		} else {
+		// Lines of the re-encoded fragment are relative to n.
+		e := yamlErr(file, err, v, n.Line-1).(*Error)
+		if e.Line == 0 {
 			e.Line = n.Line
 		}
 		return e
 	}
 	return nil
 }
-
-var unknownField = regexp.MustCompile(`^field (\S+) not found in type job\.(\w+)$`)
 
 func countSet(bs ...bool) int {
 	n := 0
@@ -301,36 +326,6 @@ func countSet(bs ...bool) int {
 	return n
 }
 
-// knownKeys lists the keys each block accepts, for messages.
-var knownKeys = map[string]string{
-	"rawSpec":       "name, parallelism, source, steps, sink",
-	"SourceSpec":    "parquet, csv, jsonl, kafka, hybrid, watermark",
-	"TextSpec":      "path, paths, header, delimiter, columns, batch_size, split_size, on_error, dead_letter_path",
-	"KafkaSpec":     "brokers, topics, topic, start, start_time, group_id, bounded, format, fields, metadata, max_batch_rows, max_batch_delay, on_error, dead_letter_path, retry_timeout, isolation",
-	"KafkaField":    "name, type, required",
-	"HybridSpec":    "parquet, kafka, boundary",
-	"BoundarySpec":  "event_time, column, timestamp_skew, offsets, offsets_file",
-	"WatermarkSpec": "column, max_out_of_orderness, idle_timeout",
-	"KafkaSinkSpec": "brokers, topic, key, timestamp, retry_timeout, delivery, transaction_timeout",
-	"ParquetSpec":   "path, paths, decoder, batch_size",
-	"SinkSpec":      "file, kafka",
-	"FileSinkSpec":  "path, format, prefix, part_size, compression, roll_interval, roll_checkpoints",
-}
-
-// friendlyYAML rewrites yaml.v3's messages that name Go types.
-func friendlyYAML(msg string) string {
-	if m := unknownField.FindStringSubmatch(msg); m != nil {
-		if keys, ok := knownKeys[m[2]]; ok {
-			return fmt.Sprintf("unknown key %q (want one of: %s)", m[1], keys)
-		}
-		return fmt.Sprintf("unknown key %q", m[1])
-	}
-	if strings.HasSuffix(msg, "into time.Duration") {
-		return msg + " (want a duration such as 30s or 1m)"
-	}
-	return msg
-}
-
 // Parse parses a job file's content; file names it in errors.
 func Parse(file string, data []byte) (*Spec, error) {
 	var raw rawSpec
@@ -340,7 +335,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: file, Msg: "empty job file"}
 		}
-		return nil, yamlErr(file, err)
+		return nil, yamlErr(file, err, &raw, 0)
 	}
 	s := &Spec{File: file, Name: raw.Name, Parallelism: raw.Parallelism}
 	if raw.Parallelism < 0 {

@@ -91,12 +91,6 @@ type rawExportEvery struct {
 	Interval    time.Duration `yaml:"interval"`
 }
 
-func init() {
-	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state, update"
-	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, export_every, export_changed_only, full_every"
-	knownKeys["rawExportEvery"] = "checkpoints, interval"
-}
-
 // update turns the update: mapping into ml.UpdateOptions (defaults:
 // ml.DefaultUpdate).
 func (r *rawUpdate) update(failAt func(line int, format string, args ...any) error, line func(keys ...string) int) (*ml.UpdateOptions, error) {

@@ -70,11 +70,11 @@ func TestParseRecommendStepErrors(t *testing.T) {
 		want string
 	}{
 		{"      factors: 8\n      k: 3\n      update:\n        every: 0", 11, "update: every must be > 0"},
-		{"      factors: 8\n      k: 3\n      update:\n        everyy: 5", 11, `unknown key "everyy" (want one of: every, interval`},
+		{"      factors: 8\n      k: 3\n      update:\n        everyy: 5", 11, `unknown key "everyy"; did you mean "every"? (keys here: every, interval`},
 		{"      factors: 8\n      k: 3\n      update:\n        retrain_growth: 0.5", 11, "retrain_growth must be > 1"},
 		{"      factors: 8\n      k: 3\n      update:\n        export_every: {checkpoints: 2}", 10, "need an export: block"},
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoints: 2, interval: 1m}", 12, "checkpoints or interval, not both"},
-		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoint: 2}", 12, `unknown key "checkpoint" (want one of: checkpoints, interval)`},
+		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoint: 2}", 12, `unknown key "checkpoint"; did you mean "checkpoints"? (keys here: checkpoints, interval)`},
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        full_every: 3", 12, "full_every applies with export_changed_only"},
 		{"      factors: 8\n      k: 3\n      update:\n        interval: soon", 11, "duration"},
 	} {

@@ -110,7 +110,7 @@ func TestCSVSourceErrors(t *testing.T) {
 		{"    columns: [{name: a, type: int64}, {name: b, type: decimal}]", `e.yaml:3: csv: invalid options: column "b": unknown type "decimal"`},
 		{"    columns: [{name: a, type: int64}, {name: c, type: int64}]", `e.yaml:3: csv: file ` + input + `: line 1: column "c": not in the header (have a, b)`},
 		{"    delimiter: ab\n    columns: [{name: a, type: int64}]", `e.yaml:3: csv: delimiter "ab": want one character`},
-		{"    colums: [{name: a, type: int64}]", `e.yaml:6: unknown key "colums" (want one of: path, paths, header, delimiter, columns, batch_size, split_size, on_error, dead_letter_path)`},
+		{"    colums: [{name: a, type: int64}]", `e.yaml:6: unknown key "colums"; did you mean "columns"? (keys here: path, paths, header, delimiter, columns, batch_size, split_size, on_error, dead_letter_path)`},
 	} {
 		spec, err := job.Parse("e.yaml", []byte(fmt.Sprintf(base, c.cols)))
 		if err == nil {

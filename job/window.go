@@ -82,10 +82,6 @@ func (r *rawState) backend() (state.Backend, error) {
 	return nil, fmt.Errorf("state: unknown backend %q (want memory or pebble)", r.Backend)
 }
 
-func init() {
-	knownKeys["rawWindow"] = "type, size, slide, gap, key, time, aggs, allowed_lateness, late_output, top, state"
-}
-
 // parseDuration parses a Go duration; "" is 0.
 func parseDuration(what, s string) (time.Duration, error) {
 	if strings.TrimSpace(s) == "" {
