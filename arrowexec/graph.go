@@ -68,6 +68,9 @@ func (n *Node) Parallelism() int { return n.parallelism }
 // (nil for sinks).
 func (n *Node) Schema() *arrow.Schema { return n.schema }
 
+// Inputs returns the node's input edges (none for a source).
+func (n *Node) Inputs() []Input { return slices.Clone(n.inputs) }
+
 // Forward is an edge from n that keeps subtask i's output on subtask i.
 func (n *Node) Forward() Input { return Input{From: n, Kind: Forward} }
 

@@ -273,8 +273,10 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 	} else if plan.Bounded {
 		plan.staging = filepath.Join(dir, StagingName)
 		// A crashed earlier run's: finished if it committed, else removed.
-		if err := recoverStaging(plan.fsys(), dir, plan.staging); err != nil {
-			return nil, err
+		if !o.ExplainOnly {
+			if err := recoverStaging(plan.fsys(), dir, plan.staging); err != nil {
+				return nil, err
+			}
 		}
 		opts.Dir = plan.staging
 	} else {

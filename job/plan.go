@@ -74,6 +74,10 @@ type Options struct {
 	// CheckpointInterval is the interval of those checkpoints; an
 	// exactly-once Kafka sink's transaction timeout is checked against it.
 	CheckpointInterval time.Duration
+	// ExplainOnly plans without touching the output: a crashed earlier
+	// run's staging directory is left for the run that follows (riffle
+	// explain).
+	ExplainOnly bool
 	// Logger receives planning warnings (e.g. a window step over a
 	// source without a watermark) and the sinks' log lines (file sinks:
 	// one per published part); nil: slog.Default().
