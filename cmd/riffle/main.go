@@ -152,8 +152,35 @@ func (f *flags) isSet(name string) bool {
 	return set
 }
 
-// parse parses args and applies the logging flags to e.
+// parse parses args, whose flags may come before, between or after the
+// positional arguments (`riffle run job.yaml --parallelism 4`; everything
+// after a "--" is positional), leaves the positional ones as f.Args(), and
+// applies the logging flags to e.
 func (f *flags) parse(e *env, args []string) error {
+	var pos []string
+	for {
+		if err := f.parseOnce(e, args); err != nil {
+			return err
+		}
+		rest := f.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if err := f.Parse(append([]string{"--"}, pos...)); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// parseOnce parses args up to the first positional argument.
+func (f *flags) parseOnce(e *env, args []string) error {
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -181,21 +208,13 @@ func (f *flags) parse(e *env, args []string) error {
 	return nil
 }
 
-// parseInterspersed parses args whose flags may also follow the
-// positional arguments (a subcommand, a path), and returns the positional
+// parseInterspersed parses args (see parse) and returns the positional
 // ones.
 func (f *flags) parseInterspersed(e *env, args []string) ([]string, error) {
 	if err := f.parse(e, args); err != nil {
 		return nil, err
 	}
-	var pos []string
-	for rest := f.Args(); len(rest) > 0; rest = f.Args() {
-		pos = append(pos, rest[0])
-		if err := f.parse(e, rest[1:]); err != nil {
-			return nil, err
-		}
-	}
-	return pos, nil
+	return f.Args(), nil
 }
 
 // showProgress says whether to draw a progress bar on e.stderr.

@@ -260,3 +260,47 @@ func sortNumeric(rows []string) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return key(rows[i]) < key(rows[j]) })
 }
+
+// TestFlagsAfterJobFile runs the golden backfill with its flags after the
+// job file (and a positional after "--"): same output as the golden file.
+func TestFlagsAfterJobFile(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "item-stats.golden.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	for _, args := range [][]string{
+		{"backfill", "testdata/item-stats.yaml", "--parallelism", "3", "--output", "OUT", "--progress", "never"},
+		{"backfill", "--output", "OUT", "testdata/item-stats.yaml", "--progress=never"},
+		{"backfill", "--output", "OUT", "--progress", "never", "--", "testdata/item-stats.yaml"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		for i := range args {
+			if args[i] == "OUT" {
+				args[i] = out
+			}
+		}
+		code, _, errOut := runCLI(t, args...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		files, _ := filepath.Glob(filepath.Join(out, "*.csv"))
+		var rows []string
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, strings.Split(strings.TrimSpace(string(data)), "\n")[1:]...)
+		}
+		sortNumeric(rows)
+		wantRows := strings.Split(strings.TrimSpace(string(want)), "\n")[1:]
+		if strings.Join(rows, "\n") != strings.Join(wantRows, "\n") {
+			t.Errorf("%q: output differs from the golden file", args)
+		}
+	}
+	if code, _, errOut := runCLI(t, "backfill", "--", "testdata/item-stats.yaml", "--parallelism", "3"); code != exitUsage || !strings.Contains(errOut, "have 3 arguments") {
+		t.Errorf("after --, flags are positional: exit %d: %s", code, errOut)
+	}
+}
