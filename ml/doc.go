@@ -344,13 +344,12 @@
 // (2·K²·8 bytes, 64 KiB at K = 64) rather than recomputed: an
 // incrementally updated Gram matrix differs from an exact sum in float64
 // rounding, and restoring it exactly makes the restored model's next
-// updates bitwise those of a run that never stopped
+// updates bitwise those of a run that never stopped; so are the counters
+// that schedule their exact recomputation (Online.GramUpdates), so a
+// restored model recomputes them at the same update as that run
 // (TestStreamRestoreBitwise, through the batch operator at parallelism
-// 3). Two limits: Online's Gram refresh counters are not restored, so
-// after a restore the next exact recomputation comes at another update
-// than in an uninterrupted run (the models then differ in rounding); and a
-// row never solved is not in the state, so after a restore it gets a new
-// dense index. State from the batch operator has no Gram matrices (they
+// 3: factors and Gram matrices bitwise). One limit: a row never solved
+// is not in the state, so after a restore it gets a new dense index. State from the batch operator has no Gram matrices (they
 // are computed exactly) and summed item lists (or none, before training),
 // which are rewritten as the raw interactions. A user's list length in
 // recommend/user equals its list, so the batch operator restored from the

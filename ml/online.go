@@ -210,6 +210,22 @@ func (o *Online) SetGrams(user, item []float64) error {
 	return nil
 }
 
+// GramUpdates returns how many row updates each side's Gram matrix has
+// taken incrementally since its last exact computation (the counters of
+// OnlineOptions.GramRefresh), for checkpoints: a restore that sets them
+// back (SetGramUpdates) recomputes the matrices exactly at the same
+// update as a run that never stopped, so it continues bitwise like it.
+func (o *Online) GramUpdates() (users, items int) { return o.users.updates, o.items.updates }
+
+// SetGramUpdates restores the counters GramUpdates returned.
+func (o *Online) SetGramUpdates(users, items int) error {
+	if users < 0 || items < 0 {
+		return fmt.Errorf("ml: online: Gram update counters must be ≥ 0, got %d and %d", users, items)
+	}
+	o.users.updates, o.items.updates = users, items
+	return nil
+}
+
 func (s *side) vec(k int, r int32) []float32 { return s.factors[int(r)*k : int(r+1)*k] }
 
 // lookup returns key's row, creating it (factor init, not ready) when new.

@@ -111,6 +111,11 @@ type streamMeta struct {
 	// endian, bit for bit (package doc).
 	UserGram []byte `json:"user_gram,omitempty"`
 	ItemGram []byte `json:"item_gram,omitempty"`
+	// UserGramUpdates and ItemGramUpdates are Online.GramUpdates: the row
+	// updates since each matrix was last computed exactly, so a restored
+	// model refreshes them at the same update as one that never stopped.
+	UserGramUpdates int `json:"user_gram_updates,omitempty"`
+	ItemGramUpdates int `json:"item_gram_updates,omitempty"`
 	// NextVersion is the next export version's number.
 	NextVersion int64 `json:"next_version"`
 	// Staged are the versions staged and not known published at the
@@ -312,6 +317,9 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 		}
 	} else if kk := k * k * 8; len(o.sm.UserGram) == kk && len(o.sm.ItemGram) == kk {
 		if err := o.online.SetGrams(floatsOf(o.sm.UserGram), floatsOf(o.sm.ItemGram)); err != nil {
+			return fmt.Errorf("ml: recommend: restore: %w", err)
+		}
+		if err := o.online.SetGramUpdates(o.sm.UserGramUpdates, o.sm.ItemGramUpdates); err != nil {
 			return fmt.Errorf("ml: recommend: restore: %w", err)
 		}
 	} else {
@@ -852,6 +860,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	}
 	sm := o.sm
 	sm.UserGram, sm.ItemGram = bytesOf(o.online.UserGram()), bytesOf(o.online.ItemGram())
+	sm.UserGramUpdates, sm.ItemGramUpdates = o.online.GramUpdates()
 	sm.Changed = nil
 	for u, c := range o.changed {
 		if c {

@@ -37,9 +37,10 @@ type streamHarness struct {
 
 func streamOptions(t testing.TB) RecommendOptions {
 	o := testOptions(t)
-	// A Gram refresh never falls inside these tests: Online does not
-	// restore its refresh counters (see TestStreamRestoreBitwise).
-	o.Update = &UpdateOptions{Every: 97, RetrainGrowth: 3, GramRefresh: 1 << 30}
+	// GramRefresh 130: exact Gram recomputations fall inside these tests
+	// (several per run), so a restore that did not bring back the refresh
+	// counters would continue differently (TestStreamRestoreBitwise).
+	o.Update = &UpdateOptions{Every: 97, RetrainGrowth: 3, GramRefresh: 130}
 	o.Checkpointed = true
 	return o
 }
@@ -355,10 +356,19 @@ func TestStreamBadRowsUntouched(t *testing.T) {
 // there (the key groups redistributed), then restored by the streaming
 // operator, gives the snapshot's factors bitwise; and the restored run,
 // fed the rest of the input, ends with bitwise the model of the run that
-// never stopped (dense indices and Gram matrices are restored exactly).
+// never stopped, Gram matrices included (dense indices, Gram matrices and
+// their refresh counters are restored exactly).
 func TestStreamRestoreBitwise(t *testing.T) {
-	for _, str := range []bool{false, true} {
-		t.Run(fmt.Sprintf("string=%v", str), func(t *testing.T) {
+	for _, c := range []struct {
+		str    bool
+		growth float64
+	}{{false, 3}, {true, 3}, {false, 0}} {
+		str := c.str
+		// growth 0: no full retrain resets the Gram refresh counters
+		// after the restore, so a wrong counter shows in the Grams.
+		t.Run(fmt.Sprintf("string=%v/retrain_growth=%v", str, c.growth), func(t *testing.T) {
+			so := streamOptions(t)
+			so.Update.RetrainGrowth = c.growth
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			schema, kind := evSchemaInt, idInt64
@@ -368,7 +378,7 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			rng := rand.New(rand.NewPCG(31, 32))
 			evs := genEvents(rng, 2500, 70, 35)
 			half := 1400
-			ref := newStreamHarness(t, mem, schema, streamOptions(t), nil, "")
+			ref := newStreamHarness(t, mem, schema, so, nil, "")
 			defer ref.close()
 			if err := ref.feed(evs[:half], 33); err != nil {
 				t.Fatal(err)
@@ -389,7 +399,7 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			sameBits(t, "user (batch operator, p=3)", bu, atSnapU)
 			sameBits(t, "item (batch operator, p=3)", bi, atSnapI)
 
-			h := newStreamHarness(t, mem, schema, streamOptions(t), moved, "")
+			h := newStreamHarness(t, mem, schema, so, moved, "")
 			defer h.close()
 			gu, gi := modelFactors(h.op.online, kind, kind)
 			sameBits(t, "restored user", gu, atSnapU)
@@ -401,6 +411,11 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			gu, gi = modelFactors(h.op.online, kind, kind)
 			sameBits(t, "continued user", gu, wantU)
 			sameBits(t, "continued item", gi, wantI)
+			// The Gram matrices too: exact recomputations (GramRefresh)
+			// fell at the same updates as in the run that never stopped.
+			if !slices.Equal(h.op.online.UserGram(), ref.op.online.UserGram()) || !slices.Equal(h.op.online.ItemGram(), ref.op.online.ItemGram()) {
+				t.Fatal("continued Gram matrices differ from the uninterrupted run's")
+			}
 		})
 	}
 }
