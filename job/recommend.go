@@ -35,6 +35,7 @@ import (
 //	        every: 10000              # interactions per update (default 10000)
 //	        interval: 5s              # and/or: at most this much processing time pending
 //	        retrain_growth: 2.0       # full retrain when the distinct interactions doubled (0: never; default 2)
+//	        item_defer: 5             # re-solve a popular item once per ~1/2^5 of new events (0: at every update; default 5)
 //	        serve: true               # keep a live copy for serving (default true)
 //	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
 //	        export_changed_only: true # versions hold the changed users only ...
@@ -81,6 +82,7 @@ type rawUpdate struct {
 	RetrainGrowth     *float64        `yaml:"retrain_growth"`
 	Serve             *bool           `yaml:"serve"`
 	GramRefresh       int             `yaml:"gram_refresh"`
+	ItemDefer         *int            `yaml:"item_defer"`
 	ExportEvery       *rawExportEvery `yaml:"export_every"`
 	ExportChangedOnly bool            `yaml:"export_changed_only"`
 	FullEvery         *int            `yaml:"full_every"`
@@ -93,7 +95,7 @@ type rawExportEvery struct {
 
 func init() {
 	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state, update"
-	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, export_every, export_changed_only, full_every"
+	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, item_defer, export_every, export_changed_only, full_every"
 	knownKeys["rawExportEvery"] = "checkpoints, interval"
 }
 
@@ -124,6 +126,12 @@ func (r *rawUpdate) update(failAt func(line int, format string, args ...any) err
 		return nil, failAt(line("update", "gram_refresh"), "update: gram_refresh must be ≥ 0, got %d", r.GramRefresh)
 	}
 	u.GramRefresh = r.GramRefresh
+	if r.ItemDefer != nil {
+		if d := *r.ItemDefer; d < 0 || d > 30 {
+			return nil, failAt(line("update", "item_defer"), "update: item_defer must be in 0..30, got %d", d)
+		}
+		u.ItemDefer = *r.ItemDefer
+	}
 	if e := r.ExportEvery; e != nil {
 		switch {
 		case e.Checkpoints < 0:

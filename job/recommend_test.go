@@ -77,6 +77,7 @@ func TestParseRecommendStepErrors(t *testing.T) {
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoint: 2}", 12, `unknown key "checkpoint" (want one of: checkpoints, interval)`},
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        full_every: 3", 12, "full_every applies with export_changed_only"},
 		{"      factors: 8\n      k: 3\n      update:\n        interval: soon", 11, "duration"},
+		{"      factors: 8\n      k: 3\n      update:\n        item_defer: -1", 11, "item_defer must be in 0..30"},
 	} {
 		_, err := job.Parse("r.yaml", []byte(fmt.Sprintf(base, c.body)))
 		var je *job.Error
@@ -114,7 +115,7 @@ func TestPlanRecommendUpdate(t *testing.T) {
 		t.Fatalf("parallelism %v, want filter-1 3, recommend-2 and sink 1", pars)
 	}
 	o := plan.Recommend.Options()
-	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true}
+	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true, ItemDefer: ml.DefaultItemDefer}
 	if o.Update == nil || *o.Update != want || !o.Checkpointed {
 		t.Fatalf("update %+v (checkpointed %v), want %+v, checkpointed", o.Update, o.Checkpointed, want)
 	}

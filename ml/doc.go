@@ -81,9 +81,10 @@
 // each item's distinct partners, weights of repeated pairs summed), then
 // re-solves every touched user against the current item factors and the
 // item Gram matrix, then every touched item against the updated user
-// factors and the user Gram matrix: the same SolveRows as training, on a
-// CSR of just the touched rows, so an update costs time in proportion to
-// the touched rows' histories. With SolverCholesky each touched row is
+// factors and the user Gram matrix (popular items possibly deferred:
+// ItemDefer below): the same solver as training, reading just the
+// touched rows' histories where they are, so an update costs time in
+// proportion to those histories. With SolverCholesky each touched row is
 // the exact least-squares solution of its whole history against the
 // other side's current factors (TestOnlineUpdateIsLeastSquares); CG
 // warm-starts from the row's factor (a new row from zero). Both Gram
@@ -111,21 +112,54 @@
 // overlap by 0.80, against 0.94 and 0.82 between two full retrains from
 // different seeds (TestOnlineTracksRetrain).
 //
+// Popular items (OnlineOptions.ItemDefer; the streaming operator's
+// default DefaultItemDefer = 5): an item's history is usually long and a
+// micro-batch adds a few events to it, yet re-solving it gathers its
+// whole history, so without a bound an event on a popular item costs in
+// proportion to that item's popularity. With ItemDefer s, an item with n
+// ≥ 2^(s+1) events that already has a factor is re-solved only when an
+// update carries its event count across a multiple of 2^(⌊log₂ n⌋−s):
+// about once per n/2^s new events (3–6% of its history at s = 5), so an
+// event costs at most ~2^s CG passes over rows of its item's history,
+// whatever the item's popularity. A deferred item keeps its factor,
+// solved on all but under 1/2^s of its events (TestOnlineItemDefer checks
+// the rule against event counts kept by the test, and that every item
+// that is re-solved is the exact least-squares solution); users are
+// never deferred. The rule reads only the stored histories, so a restored
+// model defers exactly as the one that never stopped. Its cost in
+// accuracy: TestOnlineTracksRetrain's agreement with a full retrain is
+// unchanged at s = 5 (0.918 / 0.800) and 0.906 / 0.791 at s = 3; on
+// MovieLens prequentially (package doc of ml/eval; docs/BENCHMARKS.md)
+// NDCG@10 is 0.0142 with and without deferral at batch 100 and 0.0197
+// against 0.0198 at batch 20.
+//
 // Throughput (BenchmarkOnlineApply: 100k users × 20k items × 5M
 // interactions, K = 64, 1% of a batch's users new, `go test -run '^$'
 // -bench OnlineApply -benchtime 10x -cpu 2 ./ml`, 2026-12-05, 2 shared
-// cores, load average ~2): interactions per CPU-second
+// cores, load average ~12): interactions per CPU-second
 //
-//	batch    items re-solved with 3 CG steps    with 1 (ItemCGSteps)
-//	1k       87k                                104k
-//	10k      120k                               147k
-//	50k      194k                               235k
+//	batch   every touched item re-solved        ItemDefer 5 (default)    ItemDefer 4
+//	        3 CG steps   1 (ItemCGSteps)        3 CG steps               3 CG steps
+//	1k      80k          100k                   220k                     268k
+//	10k     116k         146k                   244k                     271k
+//	50k     189k         217k                   275k                     310k
 //
 // A batch of 10k touches ~9.5k users (0.47M history entries) and ~7k
-// items (1.8M entries: popular items have long histories), so items are
-// most of the work; 70% of the CPU is the CG interaction loop gathering
-// user factors from a 25 MiB matrix. Larger batches touch each popular
-// item once for more interactions, hence the gain.
+// items (1.8M entries: popular items have long histories); without
+// deferral items are most of the work, ~60% of the CPU the CG
+// interaction loop gathering user factors from a 25 MiB matrix. With
+// ItemDefer 5, 5.1k of the 7k items wait and 1.9k are re-solved.
+//
+// Kept per-item normal equations (A_i = Σ_u c_ui x_u x_uᵀ, b_i, updated
+// by rank-1 changes for the users whose factors changed, then an exact
+// K×K solve) were weighed and not built: every changed user changes the
+// statistics of every item in its history, 2K² = 8192 flops per (changed
+// user, item) pair, and a 10k batch changes 0.47M such pairs: 3.9·10⁹
+// flops against 0.7·10⁹ for three CG passes over the touched items'
+// whole histories, and 20k × K² float64 = 655 MiB of statistics, each
+// update a cache miss, against the 5 MiB item factor matrix. They pay
+// off only when under ~steps/K (5%) of an item's users changed since its
+// last solve, which is not the case for the popular items that cost.
 //
 // # Prequential metering
 //

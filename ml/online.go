@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 )
@@ -39,12 +40,29 @@ type OnlineOptions struct {
 	// update's work (BenchmarkOnlineApply, package doc). New items always
 	// take Config.CGSteps.
 	ItemCGSteps int
+	// ItemDefer bounds the work a popular item costs per event. 0: every
+	// item an update touches is re-solved in that update. s > 0: an item
+	// that has a factor and n ≥ 2^(s+1) stored events is re-solved only
+	// when an update carries its event count across a multiple of
+	// 2^(⌊log₂ n⌋−s), i.e. about once per n/2^s new events, so an event
+	// costs at most ~2^s·steps gathered rows of its item's history
+	// however long that history is; in between the item keeps its factor,
+	// solved on all but under 2^(1−s) of its events (the events are in
+	// its history and count at its next solve). The rule depends only on
+	// the stored histories, so a restored model defers the same items.
+	ItemDefer int
 }
+
+// DefaultItemDefer is the streaming operator's OnlineOptions.ItemDefer
+// (UpdateOptions.ItemDefer): an item is re-solved about once per 3–6% of
+// new events (package doc, "Incremental updates").
+const DefaultItemDefer = 5
 
 // UpdateStats describe one Apply.
 type UpdateStats struct {
 	Interactions             int // events applied
 	Users, Items             int // rows re-solved (the touched ones)
+	DeferredItems            int // touched items not re-solved (OnlineOptions.ItemDefer)
 	NewUsers, NewItems       int // rows seen for the first time
 	FailedUsers, FailedItems int // rows whose solve failed and was rolled back
 	GramRefreshed            bool
@@ -72,6 +90,7 @@ type Online struct {
 	k         int
 	refresh   int
 	itemSteps int
+	itemDefer int
 
 	users, items side
 	nnz          int64 // distinct (user, item) pairs
@@ -82,7 +101,6 @@ type Online struct {
 	// Scratch reused across Apply calls.
 	seenU, seenI []uint32 // stamp per row: touched in the current Apply
 	stamp        uint32
-	csr          Interactions
 	old, fresh   []float32
 	split        []int32
 }
@@ -93,6 +111,8 @@ type side struct {
 	keys    [][]byte
 	factors []float32 // rows × K
 	rows    []histRow // each row's distinct partners, ascending, summed weights
+	events  []int64   // each row's stored events (repeats counted)
+	before  []int64   // events before the current Apply (rows touched in it)
 	ready   []bool    // the row has a solved (or restored) factor
 	gram    []float64 // K×K: Σ factorsᵀ factors
 	updates int       // row updates since the last exact Gram
@@ -102,6 +122,18 @@ type side struct {
 type histRow struct {
 	idx []int32
 	w   []float32
+}
+
+// histRows is the rowSource of the rows sel of a side's histories: row j
+// is rows[sel[j]].
+type histRows struct {
+	rows []histRow
+	sel  []int32
+}
+
+func (h *histRows) Row(j int) ([]int32, []float32) {
+	r := h.rows[h.sel[j]]
+	return r.idx, r.w
 }
 
 // NewOnline returns an empty model.
@@ -117,7 +149,10 @@ func NewOnline(o OnlineOptions) (*Online, error) {
 	if o.ItemCGSteps < 0 {
 		return nil, fmt.Errorf("ml: online: item CG steps must be ≥ 0, got %d", o.ItemCGSteps)
 	}
-	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps}
+	if o.ItemDefer < 0 || o.ItemDefer > 30 {
+		return nil, fmt.Errorf("ml: online: item defer must be in 0..30, got %d", o.ItemDefer)
+	}
+	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer}
 	for _, s := range []*side{&m.users, &m.items} {
 		s.index = map[string]int32{}
 		s.gram = make([]float64, k*k)
@@ -244,6 +279,8 @@ func (s *side) lookup(key []byte, k int, init func(key []byte, dst []float32)) (
 		init(key, v)
 	}
 	s.rows = append(s.rows, histRow{})
+	s.events = append(s.events, 0)
+	s.before = append(s.before, 0)
 	s.ready = append(s.ready, false)
 	s.fresh = append(s.fresh, r)
 	return r, true
@@ -317,7 +354,10 @@ func (o *Online) addHistory(batch []Interaction) {
 		if o.seenI[i] != o.stamp {
 			o.seenI[i] = o.stamp
 			o.changedI = append(o.changedI, i)
+			o.items.before[i] = o.items.events[i]
 		}
+		o.users.events[u]++
+		o.items.events[i]++
 	}
 	slices.Sort(o.changedU)
 	slices.Sort(o.changedI)
@@ -395,6 +435,10 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 	o.addHistory(batch)
 	st.NewUsers, st.NewItems = len(o.users.fresh), len(o.items.fresh)
 	users, items := o.changedU, o.changedI
+	if o.itemDefer > 0 {
+		items = o.dueItems(items)
+		st.DeferredItems = len(o.changedI) - len(items)
+	}
 	st.Users, st.Items = len(users), len(items)
 	// Users against the items, then items against the updated users.
 	failedU, errU := o.solveSide(ctx, &o.users, &o.items, users, o.cfg.CGSteps)
@@ -456,6 +500,21 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 	return st, nil
 }
 
+// dueItems filters touched (in place) down to the items this update
+// re-solves: new ones, ones never solved, short histories, and those
+// whose event count crossed a multiple of 2^(⌊log₂ n⌋−ItemDefer)
+// (OnlineOptions.ItemDefer).
+func (o *Online) dueItems(touched []int32) []int32 {
+	out := touched[:0]
+	for _, i := range touched {
+		n0, n1 := o.items.before[i], o.items.events[i]
+		if p := bits.Len64(uint64(n0)) - 1 - o.itemDefer; !o.items.ready[i] || p <= 0 || n0>>p != n1>>p {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // solveSide re-solves rows of s (ascending) against other's factors and
 // Gram matrix, then replaces their contributions to s's Gram matrix. It
 // returns the rows that failed numerically (rolled back) with the
@@ -466,23 +525,16 @@ func (o *Online) solveSide(ctx context.Context, s, other *side, rows []int32, st
 		return nil, nil
 	}
 	k := o.k
-	// A CSR of just these rows, columns in the other side's index space.
-	c := &o.csr
-	c.NumUsers, c.NumItems = len(rows), len(other.keys)
-	c.Indptr = append(c.Indptr[:0], 0)
-	c.Indices, c.Weights = c.Indices[:0], c.Weights[:0]
 	o.old = slices.Grow(o.old[:0], len(rows)*k)[:len(rows)*k]
 	for j, r := range rows {
-		h := s.rows[r]
-		c.Indices = append(c.Indices, h.idx...)
-		c.Weights = append(c.Weights, h.w...)
-		c.Indptr = append(c.Indptr, int64(len(c.Indices)))
 		copy(o.old[j*k:], s.vec(k, r))
 	}
 	o.fresh = append(o.fresh[:0], o.old...)
 	cfg := o.cfg
 	cfg.CGSteps = steps
-	err := SolveRows(ctx, cfg, c, other.factors, other.gram, o.fresh, nil)
+	// The rows are solved where they are (no CSR copy); their partners
+	// are rows of other by construction (lookup), as the kernels require.
+	err := solveRows(ctx, cfg, &histRows{rows: s.rows, sel: rows}, len(other.keys), other.factors, other.gram, o.fresh, nil, len(rows))
 	var failed []int32
 	if err != nil {
 		var re *RowError

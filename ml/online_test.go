@@ -3,6 +3,7 @@ package ml
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -286,21 +287,29 @@ func plantedInteractions(rng *rand.Rand, n, users, items, c int) []Interaction {
 // models' score vectors over the items, and the overlap of their top-10
 // lists (seen items excluded), are above the bounds stated here.
 func TestOnlineTracksRetrain(t *testing.T) {
+	for _, s := range []int{0, DefaultItemDefer, 3} {
+		t.Run(fmt.Sprintf("item_defer=%d", s), func(t *testing.T) { testOnlineTracksRetrain(t, s) })
+	}
+}
+
+func testOnlineTracksRetrain(t *testing.T, itemDefer int) {
 	const users, items, clusters, k = 400, 200, 8, 16
 	cfg := Config{Factors: k, Regularization: 0.1, Alpha: 2, Iterations: 10, CGSteps: 3, Seed: 5, Threads: 2}
 	rng := rand.New(rand.NewPCG(21, 22))
 	events := plantedInteractions(rng, 16000, users, items, clusters)
 	ctx := context.Background()
-	inc, _ := NewOnline(OnlineOptions{Config: cfg})
+	inc, _ := NewOnline(OnlineOptions{Config: cfg, ItemDefer: itemDefer})
 	inc.AddHistory(events[:8000])
 	if err := inc.Retrain(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	deferred := 0
 	for lo := 8000; lo < len(events); lo += 500 {
 		st, err := inc.Apply(ctx, events[lo:lo+500])
 		if err != nil || st.Failed != nil {
 			t.Fatal(err, st.Failed)
 		}
+		deferred += st.DeferredItems
 	}
 	full, _ := NewOnline(OnlineOptions{Config: cfg})
 	full.AddHistory(events)
@@ -317,8 +326,8 @@ func TestOnlineTracksRetrain(t *testing.T) {
 	}
 	corr, overlap := agreement(t, inc, full, users, items)
 	corr2, overlap2 := agreement(t, full2, full, users, items)
-	t.Logf("incremental vs full retrain: mean score correlation %.3f, top-10 overlap %.3f; full retrain from another seed: %.3f, %.3f",
-		corr, overlap, corr2, overlap2)
+	t.Logf("incremental (%d item solves deferred) vs full retrain: mean score correlation %.3f, top-10 overlap %.3f; full retrain from another seed: %.3f, %.3f",
+		deferred, corr, overlap, corr2, overlap2)
 	if corr < 0.9 || overlap < 0.7 || corr < corr2-0.05 || overlap < overlap2-0.1 {
 		t.Fatalf("incremental model strays from the full retrain: correlation %.3f (want ≥ 0.9 and ≥ %.3f), overlap %.3f (want ≥ 0.7 and ≥ %.3f)",
 			corr, corr2-0.05, overlap, overlap2-0.1)
@@ -422,4 +431,81 @@ func TestOnlineRejectsBadWeights(t *testing.T) {
 			t.Fatalf("weight %v: err %v, %d users", w, err, o.NumUsers())
 		}
 	}
+}
+
+// TestOnlineItemDefer: with ItemDefer s, every touched item is either
+// re-solved (the exact least-squares solution of its whole history, as
+// without deferral) or keeps its factor bitwise, and it is deferred only
+// when the rule allows: a ready item with n ≥ 2^(s+1) events that has
+// taken fewer than n/2^s events since its last solve (counted here, from
+// the batches, independently of the model's counters).
+func TestOnlineItemDefer(t *testing.T) {
+	const users, items, k, s = 300, 40, 8, 3
+	cfg := Config{Factors: k, Regularization: 0.2, Alpha: 1.5, Solver: SolverCholesky, Iterations: 3, Seed: 4, Threads: 2}
+	o, err := NewOnline(OnlineOptions{Config: cfg, GramRefresh: 1 << 30, ItemDefer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	ctx := context.Background()
+	events := map[string]int{}  // item key -> events so far
+	atSolve := map[string]int{} // item key -> events at its last solve
+	first := onlineBatch(rng, 3000, users, items)
+	for _, it := range first {
+		events[string(it.Item)]++
+	}
+	o.AddHistory(first)
+	if err := o.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for key, n := range events {
+		atSolve[key] = n
+	}
+	deferred, solved := 0, 0
+	for round := 0; round < 30; round++ {
+		batch := onlineBatch(rng, 60, users, items+2)
+		before := map[string][]float32{}
+		touched := map[string]bool{}
+		for _, it := range batch {
+			events[string(it.Item)]++
+			if i, ok := o.ItemIndex(it.Item); ok && !touched[string(it.Item)] {
+				before[string(it.Item)] = slices.Clone(o.ItemVector(i))
+			}
+			touched[string(it.Item)] = true
+		}
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		_, ci := o.Changed()
+		changed := map[string]bool{}
+		x := userFactorsOf(o)
+		for _, i := range ci {
+			key := string(o.ItemKey(i))
+			changed[key] = true
+			atSolve[key] = events[key]
+			idx, w := o.ItemUsers(i)
+			assertClose(t, "item", o.ItemVector(i), closedForm(t, cfg, x, o.NumUsers(), k, idx, w), 1e-4)
+			solved++
+		}
+		if st.DeferredItems != len(touched)-len(ci) {
+			t.Fatalf("round %d: %d deferred, %d touched, %d re-solved", round, st.DeferredItems, len(touched), len(ci))
+		}
+		for key := range touched {
+			if changed[key] {
+				continue
+			}
+			deferred++
+			n, last := events[key], atSolve[key]
+			if b, ok := before[key]; !ok || n < 1<<(s+1) || (n-last)<<s >= n {
+				t.Fatalf("round %d: item %x deferred with %d events, %d at its last solve (known before: %v)", round, key, n, last, ok)
+			} else if i, _ := o.ItemIndex([]byte(key)); !slices.Equal(o.ItemVector(i), b) {
+				t.Fatalf("round %d: deferred item %x changed", round, key)
+			}
+		}
+	}
+	if deferred == 0 || solved == 0 {
+		t.Fatalf("%d items deferred, %d re-solved: the test does not exercise both", deferred, solved)
+	}
+	t.Logf("%d item solves deferred, %d done", deferred, solved)
 }

@@ -48,6 +48,9 @@ type UpdateOptions struct {
 	Serve bool
 	// GramRefresh is OnlineOptions.GramRefresh.
 	GramRefresh int
+	// ItemDefer is OnlineOptions.ItemDefer (0: every touched item is
+	// re-solved at every update; DefaultUpdate: DefaultItemDefer).
+	ItemDefer int
 	// ExportCheckpoints exports a version at every ExportCheckpoints-th
 	// checkpoint (without checkpoints: update); ExportInterval instead
 	// exports at the first checkpoint (update) once that much processing
@@ -68,9 +71,10 @@ const DefaultFullEvery = 10
 
 // DefaultUpdate is the update: mapping's defaults in a job: an update
 // every DefaultUpdateEvery interactions, a full retrain when the model
-// has doubled, serving on.
+// has doubled, popular items re-solved once per 3–6% of new events
+// (DefaultItemDefer), serving on.
 func DefaultUpdate() UpdateOptions {
-	return UpdateOptions{Every: DefaultUpdateEvery, RetrainGrowth: 2, Serve: true}
+	return UpdateOptions{Every: DefaultUpdateEvery, RetrainGrowth: 2, Serve: true, ItemDefer: DefaultItemDefer}
 }
 
 // Validate reports the first bad option.
@@ -84,6 +88,8 @@ func (u *UpdateOptions) Validate() error {
 		return fmt.Errorf("ml: recommend: update: retrain_growth must be > 1 (or 0: never), got %v", u.RetrainGrowth)
 	case u.GramRefresh < 0:
 		return fmt.Errorf("ml: recommend: update: gram refresh must be ≥ 0, got %d", u.GramRefresh)
+	case u.ItemDefer < 0 || u.ItemDefer > 30:
+		return fmt.Errorf("ml: recommend: update: item_defer must be in 0..30, got %d", u.ItemDefer)
 	case u.ExportCheckpoints < 0:
 		return fmt.Errorf("ml: recommend: update: export_every checkpoints must be ≥ 0, got %d", u.ExportCheckpoints)
 	case u.ExportInterval < 0:
@@ -212,7 +218,7 @@ func (o *streamOp) Open(ctx context.Context) error {
 	if err := o.open(ctx); err != nil {
 		return err
 	}
-	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh})
+	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh, ItemDefer: o.up.ItemDefer})
 	if err != nil {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
