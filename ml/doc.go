@@ -425,7 +425,12 @@
 // nothing. A backfill held for a savepoint (riffle backfill --savepoint)
 // gets the stop barrier: the update before its snapshot trains, so the
 // savepoint holds the trained factors, and a job resumed from it on a
-// stream continues from that model bit for bit
+// stream continues from that model bit for bit. With an export, a job
+// stopped with a savepoint publishes that model as a version at Finish
+// (written then; nothing was applied after the stop barrier) when the
+// export schedule did not stage one at the stop barrier, and only when
+// the savepoint completed, so the version is always a model a restored
+// job has
 // (TestRecsBackfillThenStream in cmd/riffle; examples/recs-backfill.yaml
 // and recs-live.yaml). On a stream the operator emits no rows: its
 // outputs are the exports and the live model.

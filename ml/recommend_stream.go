@@ -187,6 +187,8 @@ type streamOp struct {
 	stMu       sync.Mutex
 	staged     []*staging // staged, not published, by version
 	completed  uint64     // newest completed checkpoint
+	snapped    uint64     // newest checkpoint snapshotted (its barrier passed)
+	stagedAt   uint64     // checkpoint of the newest version staged
 
 	live     liveSyncer
 	failed   int64 // rows whose update failed and was rolled back
@@ -848,6 +850,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	if err := o.update(ctx); err != nil {
 		return nil, err
 	}
+	o.snapped = id
 	var st *staging
 	var fz *frozen
 	if o.s.opts.Export != nil && o.s.opts.Checkpointed && !o.finished {
@@ -859,6 +862,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 				return nil, err
 			}
 			st = &staging{stagedVersion: sv}
+			o.stagedAt = id
 			o.stMu.Lock()
 			o.staged = append(o.staged, st)
 			o.stMu.Unlock()
@@ -951,7 +955,7 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	if o.t.Suspended() {
 		// Held for a savepoint: the stop barrier's snapshot applied
 		// everything; the job resumed from it goes on learning.
-		return nil
+		return o.exportAtStop(ctx)
 	}
 	if err := o.update(ctx); err != nil {
 		return err
@@ -987,6 +991,25 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	o.log.Info("ml: recommend: end of input", "version", sv.Version, "users", len(res.userKeys), "items", len(res.itemKeys),
 		"interactions", o.sm.Applied, "failed_rows", o.failed)
 	return o.emit(ctx, res, out)
+}
+
+// exportAtStop publishes, when a job stops with a savepoint (a backfill
+// held at its end, a stop without drain), a version of the final model
+// that the export schedule did not stage at the stop barrier: nothing
+// has been applied since that barrier, so the model is the savepoint's,
+// and the savepoint completed (NotifyCheckpointComplete ran before
+// Finish), so a job restored from it has this model. Nothing is published
+// when the stop checkpoint did not complete (the model is then covered
+// by no checkpoint) or the schedule already staged a version at it. A
+// crash while writing leaves a temporary directory the restore removes;
+// one after publishing leaves a version the restore numbers above.
+func (o *streamOp) exportAtStop(ctx context.Context) error {
+	if o.s.opts.Export == nil || !o.s.opts.Checkpointed || !o.sm.Trained ||
+		o.snapped == 0 || o.completed != o.snapped || o.stagedAt == o.snapped || o.writing() {
+		return nil
+	}
+	o.log.Info("ml: recommend: stopped with a savepoint: exporting its model", "checkpoint", o.snapped)
+	return o.exportNow(ctx, o.snapped)
 }
 
 func (o *streamOp) Close() error { return o.opBase.Close() }
