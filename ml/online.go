@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"unsafe"
 )
 
 // Interaction is one event for an Online model: User interacted with Item
@@ -271,7 +272,9 @@ func (s *side) lookup(key []byte, k int, init func(key []byte, dst []float32)) (
 	r := int32(len(s.keys))
 	kc := string(key)
 	s.index[kc] = r
-	s.keys = append(s.keys, []byte(kc))
+	// The key's bytes are the map key's (one copy per row, not two); keys
+	// are handed out read-only (UserKey, ItemKey).
+	s.keys = append(s.keys, unsafe.Slice(unsafe.StringData(kc), len(kc)))
 	s.factors = slices.Grow(s.factors, k)[:len(s.factors)+k]
 	v := s.factors[len(s.factors)-k:]
 	clear(v)
@@ -377,6 +380,30 @@ func growStamps(s []uint32, n int) []uint32 {
 func (o *Online) AddHistory(batch []Interaction) {
 	o.addHistory(batch)
 	o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
+}
+
+// Reserve makes room for users and items more rows, so that adding
+// them (a restore of a large model: SetUser, SetItem, AddHistory) does
+// not grow the index maps and arrays step by step.
+func (o *Online) Reserve(users, items int) {
+	for _, x := range []struct {
+		s *side
+		n int
+	}{{&o.users, users}, {&o.items, items}} {
+		s, n := x.s, x.n
+		if n <= 0 {
+			continue
+		}
+		if len(s.index) == 0 {
+			s.index = make(map[string]int32, n)
+		}
+		s.keys = slices.Grow(s.keys, n)
+		s.factors = slices.Grow(s.factors, n*o.k)
+		s.rows = slices.Grow(s.rows, n)
+		s.events = slices.Grow(s.events, n)
+		s.before = slices.Grow(s.before, n)
+		s.ready = slices.Grow(s.ready, n)
+	}
 }
 
 // SetUser sets user key's factor (adding the user if new) and marks it

@@ -2,6 +2,7 @@ package ml
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -255,18 +256,24 @@ func (o *streamOp) Open(ctx context.Context) error {
 // operator state; recomputed exactly when the state came from the batch
 // operator, which keeps none).
 func (o *streamOp) restoreModel(ctx context.Context) error {
+	// Rows point into two arenas (keys, factors) by offset: decoding a
+	// million rows allocates a few large arrays, not two small ones a row.
 	type row struct {
-		idx uint32
-		key []byte
-		vec []float32
+		idx         uint32
+		key, keyEnd int // keys[key:keyEnd]
+		vec         int // vecs[vec:vec+k]
 	}
 	k := o.online.Factors()
+	var keys []byte
+	var vecs []float32
 	read := func(v *state.Value[[]byte], user bool) ([]row, error) {
 		var rows []row
 		var bad error
 		err := v.Range(func(e state.Entry, blob []byte) bool {
-			sf, err := decodeStored(blob, user, k)
-			if err != nil {
+			var sf storedFactor
+			var err error
+			at := len(vecs)
+			if sf, vecs, err = decodeStoredAppend(blob, user, k, vecs); err != nil {
 				kind := o.b.itemKind
 				if user {
 					kind = o.b.userKind
@@ -274,14 +281,15 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 				bad = fmt.Errorf("key %s: %w", formatKey(kind, e.Key), err)
 				return false
 			}
-			rows = append(rows, row{idx: sf.idx, key: bytes.Clone(e.Key), vec: sf.vec})
+			start := len(keys)
+			keys = append(keys, e.Key...)
+			rows = append(rows, row{idx: sf.idx, key: start, keyEnd: len(keys), vec: at})
 			return true
 		})
 		if err == nil {
 			err = bad
 		}
-		slices.SortFunc(rows, func(a, b row) int { return int(a.idx) - int(b.idx) })
-		return rows, err
+		return byDenseIndex(rows, func(r row) uint32 { return r.idx }), err
 	}
 	users, err := read(o.user, true)
 	if err != nil {
@@ -291,28 +299,42 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ml: recommend: restore item factors: %w", err)
 	}
-	for _, r := range users {
-		if _, err := o.online.SetUser(r.key, r.vec); err != nil {
-			return fmt.Errorf("ml: recommend: restore: %w", err)
+	o.online.Reserve(len(users), len(items))
+	for _, x := range []struct {
+		rows []row
+		set  func([]byte, []float32) (int32, error)
+	}{{users, o.online.SetUser}, {items, o.online.SetItem}} {
+		for _, r := range x.rows {
+			if _, err := x.set(keys[r.key:r.keyEnd], vecs[r.vec:r.vec+k]); err != nil {
+				return fmt.Errorf("ml: recommend: restore: %w", err)
+			}
 		}
 	}
-	for _, r := range items {
-		if _, err := o.online.SetItem(r.key, r.vec); err != nil {
-			return fmt.Errorf("ml: recommend: restore: %w", err)
-		}
+	if len(o.counts) == 0 {
+		o.counts = make(map[string]int, len(users))
 	}
-	var hist []Interaction
+	// Each user's list goes into the model as it is read (AddHistory
+	// copies what it keeps), in store order as before; the raw list is
+	// kept only to rewrite the batch operator's item lists.
+	keepRaw := o.meta.Stream == nil
+	var hist, one []Interaction
 	if err := o.inter.Range(func(e state.Entry, vals [][]byte) bool {
-		key := bytes.Clone(e.Key)
-		o.counts[string(key)] = len(vals)
+		o.counts[string(e.Key)] = len(vals)
+		one = one[:0]
 		for _, v := range vals {
-			hist = append(hist, Interaction{User: key, Item: bytes.Clone(v[4:]), Weight: math.Float32frombits(binary.LittleEndian.Uint32(v))})
+			one = append(one, Interaction{User: e.Key, Item: v[4:], Weight: math.Float32frombits(binary.LittleEndian.Uint32(v))})
+		}
+		o.online.AddHistory(one)
+		if keepRaw {
+			key := bytes.Clone(e.Key)
+			for _, it := range one {
+				hist = append(hist, Interaction{User: key, Item: bytes.Clone(it.Item), Weight: it.Weight})
+			}
 		}
 		return true
 	}); err != nil {
 		return fmt.Errorf("ml: recommend: restore interactions: %w", err)
 	}
-	o.online.AddHistory(hist)
 	if o.meta.Stream == nil {
 		// State of the batch operator: trained if it holds factors; its
 		// item lists are summed per user (or absent, before training):
@@ -368,6 +390,23 @@ func (o *streamOp) rewriteItemLists(hist []Interaction) error {
 		}
 	}
 	return nil
+}
+
+// byDenseIndex orders rows by their dense index: in place when the
+// indices are a permutation of 0..n-1 (every stored row was solved, the
+// usual case), else by sorting.
+func byDenseIndex[T any](rows []T, idx func(T) uint32) []T {
+	out := make([]T, len(rows))
+	placed := make([]bool, len(rows))
+	for _, r := range rows {
+		i := idx(r)
+		if int(i) >= len(rows) || placed[i] {
+			slices.SortFunc(rows, func(a, b T) int { return cmp.Compare(idx(a), idx(b)) })
+			return rows
+		}
+		out[i], placed[i] = r, true
+	}
+	return out
 }
 
 func floatsOf(b []byte) []float64 {

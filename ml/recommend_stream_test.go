@@ -829,3 +829,28 @@ func TestStreamSnapshotWhileProcessing(t *testing.T) {
 	sameLists(t, "user", lists(t, r.op.inter, idInt64), wu)
 	sameLists(t, "item", lists(t, r.op.itemIntr, idInt64), wi)
 }
+
+// TestByDenseIndex: rows come out ordered by dense index whether the
+// indices are a permutation of 0..n-1 (placed directly) or not (gaps
+// left by rows never solved: sorted), as a plain sort orders them.
+func TestByDenseIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct{ n, span int }{{0, 0}, {1, 1}, {50, 50}, {50, 80}, {50, 10}} {
+		idx := make([]uint32, c.n)
+		if c.span == c.n {
+			for j, p := range rng.Perm(c.n) {
+				idx[j] = uint32(p)
+			}
+		} else {
+			for j := range idx {
+				idx[j] = uint32(rng.IntN(c.span)) // gaps, repeats
+			}
+		}
+		want := slices.Clone(idx)
+		slices.Sort(want)
+		got := byDenseIndex(slices.Clone(idx), func(x uint32) uint32 { return x })
+		if !slices.Equal(got, want) {
+			t.Fatalf("n %d span %d: %v, want %v", c.n, c.span, got, want)
+		}
+	}
+}
