@@ -36,6 +36,7 @@ import (
 //	        interval: 5s              # and/or: at most this much processing time pending
 //	        retrain_growth: 2.0       # full retrain when the distinct interactions doubled (0: never; default 2)
 //	        item_defer: 5             # re-solve a popular item once per ~1/2^5 of new events (0: at every update; default 5)
+//	        max_history: 500          # keep each user's newest 500 interactions (model and state; default 0: all)
 //	        serve: true               # keep a live copy for serving (default true)
 //	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
 //	        export_changed_only: true # versions hold the changed users only ...
@@ -83,6 +84,7 @@ type rawUpdate struct {
 	Serve             *bool           `yaml:"serve"`
 	GramRefresh       int             `yaml:"gram_refresh"`
 	ItemDefer         *int            `yaml:"item_defer"`
+	MaxHistory        int             `yaml:"max_history"`
 	ExportEvery       *rawExportEvery `yaml:"export_every"`
 	ExportChangedOnly bool            `yaml:"export_changed_only"`
 	FullEvery         *int            `yaml:"full_every"`
@@ -95,7 +97,7 @@ type rawExportEvery struct {
 
 func init() {
 	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state, update"
-	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, item_defer, export_every, export_changed_only, full_every"
+	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, item_defer, max_history, export_every, export_changed_only, full_every"
 	knownKeys["rawExportEvery"] = "checkpoints, interval"
 }
 
@@ -132,6 +134,10 @@ func (r *rawUpdate) update(failAt func(line int, format string, args ...any) err
 		}
 		u.ItemDefer = *r.ItemDefer
 	}
+	if r.MaxHistory < 0 {
+		return nil, failAt(line("update", "max_history"), "update: max_history must be ≥ 0, got %d", r.MaxHistory)
+	}
+	u.MaxHistory = r.MaxHistory
 	if e := r.ExportEvery; e != nil {
 		switch {
 		case e.Checkpoints < 0:

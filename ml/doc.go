@@ -133,6 +133,22 @@
 // NDCG@10 is 0.0142 with and without deferral at batch 100 and 0.0197
 // against 0.0198 at batch 20.
 //
+// History cap (OnlineOptions.MaxHistory; update: max_history): a stream
+// that runs for months would otherwise keep every interaction. With a
+// cap of n, a user's (n+1)-th newest event drops its oldest one from the
+// user's and the item's history: the pair's weight becomes the sum of its
+// remaining events, added in arrival order exactly as adding them afresh
+// would sum them (a pair with none left goes), and the item that lost it
+// is re-solved in the same update. The histories are then bitwise those
+// of a model fed only each user's newest n events, so a model rebuilt
+// from capped state continues bitwise like the original
+// (TestOnlineMaxHistory, against a brute-force oracle; with the exact
+// solver every re-solved row is the least-squares solution of its capped
+// history). The model keeps each capped user's events in order (8 bytes
+// an event) to know which is oldest. A recency decay of confidence is not
+// implemented: it needs each event's time (or sequence number) in the
+// stored lists, whose entries are (weight | partner key) today.
+//
 // Throughput (BenchmarkOnlineApply: 100k users × 20k items × 5M
 // interactions, K = 64, 1% of a batch's users new, `go test -run '^$'
 // -bench OnlineApply -benchtime 10x -cpu 2 ./ml`, 2026-12-05, 2 shared
@@ -365,6 +381,14 @@
 // batch operator's encodings, and the serving copy (UpdateOptions.Serve:
 // a Live, RecommendSpec.Live) is brought up to date (Live.Sync; at Open
 // too, after a restore).
+// With MaxHistory (update: max_history) each update also removes, for
+// every user of its batch whose list outgrew the cap, the oldest entries
+// from the user's list and each one's entry from its item's list (the
+// item's oldest entry of that user: both lists are in arrival order),
+// the events the model dropped; a restore with a cap trims state written
+// without one the same way (TestStreamMaxHistory: the stored lists equal
+// a brute-force oracle's and a restored run continues bitwise). The trim
+// reads and rewrites each affected item's whole list, once per update.
 // Rows an update rolled back (numerical trouble) are counted and logged
 // with their ids at warn level; their state keeps the previous factor,
 // and rows never solved are neither written nor exported.

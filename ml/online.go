@@ -52,6 +52,14 @@ type OnlineOptions struct {
 	// its history and count at its next solve). The rule depends only on
 	// the stored histories, so a restored model defers the same items.
 	ItemDefer int
+	// MaxHistory, when > 0, caps each user's history at its newest
+	// MaxHistory events: an event beyond it drops the user's oldest one
+	// (from the user's and the item's history: a pair's weight becomes
+	// the sum of its remaining events, summed in arrival order as when
+	// they were added; a pair with none left is removed), and the item
+	// that lost it is re-solved with the users of the update. A stream
+	// that runs for months then holds a bounded history per user.
+	MaxHistory int
 }
 
 // DefaultItemDefer is the streaming operator's OnlineOptions.ItemDefer
@@ -92,6 +100,10 @@ type Online struct {
 	refresh   int
 	itemSteps int
 	itemDefer int
+	maxHist   int
+	// evs holds each user's events in arrival order when MaxHistory
+	// caps them (nil otherwise).
+	evs [][]histEvent
 
 	users, items side
 	nnz          int64 // distinct (user, item) pairs
@@ -125,6 +137,12 @@ type histRow struct {
 	w   []float32
 }
 
+// histEvent is one event of a user's capped history.
+type histEvent struct {
+	item int32
+	w    float32
+}
+
 // histRows is the rowSource of the rows sel of a side's histories: row j
 // is rows[sel[j]].
 type histRows struct {
@@ -153,7 +171,10 @@ func NewOnline(o OnlineOptions) (*Online, error) {
 	if o.ItemDefer < 0 || o.ItemDefer > 30 {
 		return nil, fmt.Errorf("ml: online: item defer must be in 0..30, got %d", o.ItemDefer)
 	}
-	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer}
+	if o.MaxHistory < 0 {
+		return nil, fmt.Errorf("ml: online: max history must be ≥ 0, got %d", o.MaxHistory)
+	}
+	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer, maxHist: o.MaxHistory}
 	for _, s := range []*side{&m.users, &m.items} {
 		s.index = map[string]int32{}
 		s.gram = make([]float64, k*k)
@@ -298,16 +319,80 @@ func (h *histRow) add(p int32, w float32) bool {
 		j, _ = slices.BinarySearch(h.idx, p)
 	}
 	if j < n && h.idx[j] == p {
-		s := h.w[j] + w
-		if math.IsInf(float64(s), 0) {
-			s = math.MaxFloat32 // saturate: a stored weight stays finite
-		}
-		h.w[j] = s
+		h.w[j] = addWeight(h.w[j], w)
 		return false
 	}
 	h.idx = slices.Insert(h.idx, j, p)
 	h.w = slices.Insert(h.w, j, w)
 	return true
+}
+
+// addWeight adds an event's weight to a pair's: saturating, so a stored
+// weight stays finite.
+func addWeight(a, b float32) float32 {
+	s := a + b
+	if math.IsInf(float64(s), 0) {
+		s = math.MaxFloat32
+	}
+	return s
+}
+
+// set sets partner p's weight; it must be there.
+func (h *histRow) set(p int32, w float32) {
+	j, _ := slices.BinarySearch(h.idx, p)
+	h.w[j] = w
+}
+
+// remove removes partner p; it must be there.
+func (h *histRow) remove(p int32) {
+	j, _ := slices.BinarySearch(h.idx, p)
+	h.idx = slices.Delete(h.idx, j, j+1)
+	h.w = slices.Delete(h.w, j, j+1)
+}
+
+// dropOldest removes user u's oldest event (MaxHistory): the pair's
+// weight becomes the sum of its remaining events in arrival order (what
+// adding them afresh gives, so a model rebuilt from the capped histories
+// is bitwise this one), or the pair goes when none is left. The item is
+// marked touched: it is re-solved in this update.
+func (o *Online) dropOldest(u int32) {
+	ev := o.evs[u]
+	i := ev[0].item
+	ev = ev[:copy(ev, ev[1:])]
+	o.evs[u] = ev
+	var w float32
+	n := 0
+	for _, e := range ev {
+		if e.item == i {
+			if n == 0 {
+				w = e.w
+			} else {
+				w = addWeight(w, e.w)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		o.users.rows[u].remove(i)
+		o.items.rows[i].remove(u)
+		o.nnz--
+	} else {
+		o.users.rows[u].set(i, w)
+		o.items.rows[i].set(u, w)
+	}
+	o.touchItem(i)
+	o.users.events[u]--
+	o.items.events[i]--
+}
+
+// touchItem marks item i touched by the current Apply.
+func (o *Online) touchItem(i int32) {
+	o.seenI = growStamps(o.seenI, len(o.items.keys))
+	if o.seenI[i] != o.stamp {
+		o.seenI[i] = o.stamp
+		o.changedI = append(o.changedI, i)
+		o.items.before[i] = o.items.events[i]
+	}
 }
 
 // itemInit gives a new item a small factor drawn from a generator seeded
@@ -349,18 +434,22 @@ func (o *Online) addHistory(batch []Interaction) {
 		}
 		o.items.rows[i].add(u, it.Weight)
 		o.seenU = growStamps(o.seenU, len(o.users.keys))
-		o.seenI = growStamps(o.seenI, len(o.items.keys))
 		if o.seenU[u] != o.stamp {
 			o.seenU[u] = o.stamp
 			o.changedU = append(o.changedU, u)
 		}
-		if o.seenI[i] != o.stamp {
-			o.seenI[i] = o.stamp
-			o.changedI = append(o.changedI, i)
-			o.items.before[i] = o.items.events[i]
-		}
+		o.touchItem(i)
 		o.users.events[u]++
 		o.items.events[i]++
+		if o.maxHist > 0 {
+			for len(o.evs) <= int(u) {
+				o.evs = append(o.evs, nil)
+			}
+			o.evs[u] = append(o.evs[u], histEvent{item: i, w: it.Weight})
+			if len(o.evs[u]) > o.maxHist {
+				o.dropOldest(u)
+			}
+		}
 	}
 	slices.Sort(o.changedU)
 	slices.Sort(o.changedI)

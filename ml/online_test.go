@@ -509,3 +509,162 @@ func TestOnlineItemDefer(t *testing.T) {
 	}
 	t.Logf("%d item solves deferred, %d done", deferred, solved)
 }
+
+// cappedHistories is the brute-force oracle of OnlineOptions.MaxHistory:
+// each user's newest n events (all of them when n is 0), in arrival
+// order, and its pairs' weights summed in that order.
+func cappedHistories(events []Interaction, n int) (kept map[string][]Interaction, pairs map[string]map[string]float32) {
+	kept = map[string][]Interaction{}
+	for _, e := range events {
+		l := append(kept[string(e.User)], e)
+		if n > 0 && len(l) > n {
+			l = l[len(l)-n:]
+		}
+		kept[string(e.User)] = l
+	}
+	pairs = map[string]map[string]float32{}
+	for u, l := range kept {
+		pairs[u] = map[string]float32{}
+		for _, e := range l {
+			pairs[u][string(e.Item)] += e.Weight
+		}
+	}
+	return kept, pairs
+}
+
+// checkHistories compares the model's user and item histories with the
+// oracle's pairs.
+func checkHistories(t *testing.T, o *Online, pairs map[string]map[string]float32) {
+	t.Helper()
+	nnz := 0
+	byItem := map[string]map[string]float32{}
+	for u, ps := range pairs {
+		ui, ok := o.UserIndex([]byte(u))
+		if !ok {
+			t.Fatalf("user %x missing", u)
+		}
+		idx, w := o.UserItems(ui)
+		if len(idx) != len(ps) {
+			t.Fatalf("user %x: %d items, oracle %d", u, len(idx), len(ps))
+		}
+		for j, i := range idx {
+			key := string(o.ItemKey(i))
+			if want, ok := ps[key]; !ok || w[j] != want {
+				t.Fatalf("user %x item %x: weight %v, oracle %v (present %v)", u, key, w[j], want, ok)
+			}
+			if byItem[key] == nil {
+				byItem[key] = map[string]float32{}
+			}
+			byItem[key][u] = w[j]
+		}
+		nnz += len(ps)
+	}
+	if o.NumInteractions() != int64(nnz) {
+		t.Fatalf("%d pairs, oracle %d", o.NumInteractions(), nnz)
+	}
+	for i := int32(0); i < int32(o.NumItems()); i++ {
+		idx, w := o.ItemUsers(i)
+		want := byItem[string(o.ItemKey(i))]
+		if len(idx) != len(want) {
+			t.Fatalf("item %x: %d users, oracle %d", o.ItemKey(i), len(idx), len(want))
+		}
+		for j, u := range idx {
+			if want[string(o.UserKey(u))] != w[j] {
+				t.Fatalf("item %x user %x: weight %v, oracle %v", o.ItemKey(i), o.UserKey(u), w[j], want[string(o.UserKey(u))])
+			}
+		}
+	}
+}
+
+// TestOnlineMaxHistory: with a cap of n events per user the model's
+// histories are, after every update, the brute-force oracle's (each
+// user's newest n events, pairs summed; items' the transpose); every
+// user and item an update touched (an item also when it lost an event)
+// is the exact least-squares solution of its capped history; and a model
+// rebuilt from the capped histories (as a restore rebuilds it) continues
+// bitwise like the original.
+func TestOnlineMaxHistory(t *testing.T) {
+	const users, items, k, n = 40, 30, 8, 7
+	cfg := Config{Factors: k, Regularization: 0.2, Alpha: 1.5, Solver: SolverCholesky, Iterations: 3, Seed: 6, Threads: 2}
+	opts := OnlineOptions{Config: cfg, GramRefresh: 1 << 30, MaxHistory: n}
+	o, err := NewOnline(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	ctx := context.Background()
+	all := onlineBatch(rng, 500, users, items)
+	o.AddHistory(all)
+	if err := o.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	_, pairs := cappedHistories(all, n)
+	checkHistories(t, o, pairs)
+	for round := 0; round < 8; round++ {
+		batch := onlineBatch(rng, 30, users+5, items)
+		batch = slices.DeleteFunc(batch, func(it Interaction) bool { _, ok := o.ItemIndex(it.Item); return !ok })
+		all = append(all, batch...)
+		yBefore := itemFactorsOf(o)
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		prev := pairs
+		_, pairs = cappedHistories(all, n)
+		checkHistories(t, o, pairs)
+		cu, ci := o.Changed()
+		// Every item whose capped history changed (a new event or an
+		// event dropped) was re-solved.
+		for u, ps := range pairs {
+			for it, w := range ps {
+				if prev[u][it] != w {
+					if i, _ := o.ItemIndex([]byte(it)); !slices.Contains(ci, i) {
+						t.Fatalf("round %d: item %x gained weight for user %x but was not re-solved", round, it, u)
+					}
+				}
+			}
+			for it := range prev[u] {
+				if _, ok := ps[it]; !ok {
+					if i, _ := o.ItemIndex([]byte(it)); !slices.Contains(ci, i) {
+						t.Fatalf("round %d: item %x lost user %x but was not re-solved", round, it, u)
+					}
+				}
+			}
+		}
+		for _, u := range cu {
+			idx, w := o.UserItems(u)
+			assertClose(t, "user", o.UserVector(u), closedForm(t, cfg, yBefore, o.NumItems(), k, idx, w), 1e-4)
+		}
+		x := userFactorsOf(o)
+		for _, i := range ci {
+			idx, w := o.ItemUsers(i)
+			assertClose(t, "item", o.ItemVector(i), closedForm(t, cfg, x, o.NumUsers(), k, idx, w), 1e-4)
+		}
+	}
+	// Rebuild from the capped histories, user by user in dense order.
+	kept, _ := cappedHistories(all, n)
+	b, _ := NewOnline(opts)
+	for u := int32(0); u < int32(o.NumUsers()); u++ {
+		b.SetUser(o.UserKey(u), o.UserVector(u))
+	}
+	for i := int32(0); i < int32(o.NumItems()); i++ {
+		b.SetItem(o.ItemKey(i), o.ItemVector(i))
+	}
+	for u := int32(0); u < int32(o.NumUsers()); u++ {
+		b.AddHistory(kept[string(o.UserKey(u))])
+	}
+	if err := b.SetGrams(o.UserGram(), o.ItemGram()); err != nil {
+		t.Fatal(err)
+	}
+	next := onlineBatch(rng, 60, users+8, items+3)
+	for _, m := range []*Online{o, b} {
+		if _, err := m.Apply(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(userFactorsOf(o), userFactorsOf(b)) || !slices.Equal(itemFactorsOf(o), itemFactorsOf(b)) {
+		t.Fatal("the model rebuilt from the capped histories continues differently")
+	}
+	_, pairs = cappedHistories(append(all, next...), n)
+	checkHistories(t, b, pairs)
+}

@@ -52,6 +52,12 @@ type UpdateOptions struct {
 	// ItemDefer is OnlineOptions.ItemDefer (0: every touched item is
 	// re-solved at every update; DefaultUpdate: DefaultItemDefer).
 	ItemDefer int
+	// MaxHistory, when > 0, keeps each user's newest MaxHistory
+	// interactions only (OnlineOptions.MaxHistory): at each update the
+	// oldest ones beyond it leave the model and the state (the user's
+	// list and the items' lists), so a stream that runs for months holds
+	// a bounded history per user.
+	MaxHistory int
 	// ExportCheckpoints exports a version at every ExportCheckpoints-th
 	// checkpoint (without checkpoints: update); ExportInterval instead
 	// exports at the first checkpoint (update) once that much processing
@@ -91,6 +97,8 @@ func (u *UpdateOptions) Validate() error {
 		return fmt.Errorf("ml: recommend: update: gram refresh must be ≥ 0, got %d", u.GramRefresh)
 	case u.ItemDefer < 0 || u.ItemDefer > 30:
 		return fmt.Errorf("ml: recommend: update: item_defer must be in 0..30, got %d", u.ItemDefer)
+	case u.MaxHistory < 0:
+		return fmt.Errorf("ml: recommend: update: max_history must be ≥ 0, got %d", u.MaxHistory)
 	case u.ExportCheckpoints < 0:
 		return fmt.Errorf("ml: recommend: update: export_every checkpoints must be ≥ 0, got %d", u.ExportCheckpoints)
 	case u.ExportInterval < 0:
@@ -221,7 +229,8 @@ func (o *streamOp) Open(ctx context.Context) error {
 	if err := o.open(ctx); err != nil {
 		return err
 	}
-	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh, ItemDefer: o.up.ItemDefer})
+	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh, ItemDefer: o.up.ItemDefer,
+		MaxHistory: o.up.MaxHistory})
 	if err != nil {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
@@ -318,8 +327,12 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 	// kept only to rewrite the batch operator's item lists.
 	keepRaw := o.meta.Stream == nil
 	var hist, one []Interaction
+	var over []Interaction // users whose stored list exceeds MaxHistory
 	if err := o.inter.Range(func(e state.Entry, vals [][]byte) bool {
 		o.counts[string(e.Key)] = len(vals)
+		if o.up.MaxHistory > 0 && len(vals) > o.up.MaxHistory {
+			over = append(over, Interaction{User: bytes.Clone(e.Key)})
+		}
 		one = one[:0]
 		for _, v := range vals {
 			one = append(one, Interaction{User: e.Key, Item: v[4:], Weight: math.Float32frombits(binary.LittleEndian.Uint32(v))})
@@ -354,6 +367,11 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 		}
 	} else {
 		o.online.RefreshGrams()
+	}
+	// State written without the cap (or a larger one): the model dropped
+	// the oldest interactions as it read them; so does the state.
+	if err := o.trimLists(over); err != nil {
+		return err
 	}
 	o.changed = make([]bool, o.online.NumUsers())
 	for j := 0; j+4 <= len(o.sm.Changed); j += 4 {
@@ -519,6 +537,9 @@ func (o *streamOp) update(ctx context.Context) error {
 			}
 		}
 	}
+	if err := o.trimLists(o.batch); err != nil {
+		return err
+	}
 	o.pend, o.pbuf = o.pend[:0], o.pbuf[:0]
 	o.sm.Applied += int64(n)
 	if err := o.storeChanged(); err != nil {
@@ -537,6 +558,86 @@ func (o *streamOp) update(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// trimLists removes from the state the oldest interactions of each user
+// of batch whose list holds more than MaxHistory (the model dropped the
+// same ones, Online.MaxHistory: a user's list and the model see its
+// interactions in the same order), and, for each, the item's oldest
+// entry of that user (the item's list is in arrival order too).
+func (o *streamOp) trimLists(batch []Interaction) error {
+	n := o.up.MaxHistory
+	if n <= 0 {
+		return nil
+	}
+	var over [][]byte
+	seen := map[string]bool{}
+	for _, it := range batch {
+		if u := string(it.User); o.counts[u] > n && !seen[u] {
+			seen[u] = true
+			over = append(over, it.User)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	hs, err := hashKeys(o.b.userKind, over)
+	if err != nil {
+		return err
+	}
+	drops := map[string][][]byte{} // item key -> the users whose entry goes, in order
+	var items [][]byte
+	for j, u := range over {
+		vals, err := o.inter.Get(hs[j], u, nil)
+		if err != nil {
+			return fmt.Errorf("ml: recommend: max_history: user %s: %w", formatKey(o.b.userKind, u), err)
+		}
+		d := len(vals) - n
+		if d <= 0 {
+			continue
+		}
+		for _, v := range vals[:d] {
+			ik := string(v[4:])
+			if _, ok := drops[ik]; !ok {
+				items = append(items, []byte(ik))
+			}
+			drops[ik] = append(drops[ik], u)
+		}
+		if err := o.inter.Update(hs[j], u, nil, cloneAll(vals[d:])); err != nil {
+			return fmt.Errorf("ml: recommend: max_history: user %s: %w", formatKey(o.b.userKind, u), err)
+		}
+		o.counts[string(u)] = n
+	}
+	ihs, err := hashKeys(o.b.itemKind, items)
+	if err != nil {
+		return err
+	}
+	for j, ik := range items {
+		vals, err := o.itemIntr.Get(ihs[j], ik, nil)
+		if err != nil {
+			return fmt.Errorf("ml: recommend: max_history: item %s: %w", formatKey(o.b.itemKind, ik), err)
+		}
+		for _, u := range drops[string(ik)] {
+			x := slices.IndexFunc(vals, func(v []byte) bool { return bytes.Equal(v[4:], u) })
+			if x < 0 {
+				return fmt.Errorf("ml: recommend: max_history: item %s has no entry of user %s to drop: user and item lists disagree",
+					formatKey(o.b.itemKind, ik), formatKey(o.b.userKind, u))
+			}
+			vals = slices.Delete(vals, x, x+1)
+		}
+		if err := o.itemIntr.Update(ihs[j], ik, nil, cloneAll(vals)); err != nil {
+			return fmt.Errorf("ml: recommend: max_history: item %s: %w", formatKey(o.b.itemKind, ik), err)
+		}
+	}
+	return nil
+}
+
+func cloneAll(vals [][]byte) [][]byte {
+	out := make([][]byte, len(vals))
+	for j, v := range vals {
+		out[j] = bytes.Clone(v)
+	}
+	return out
 }
 
 // logFailed logs the rows an Apply rolled back, by id.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -853,4 +854,125 @@ func TestByDenseIndex(t *testing.T) {
 			t.Fatalf("n %d span %d: %v, want %v", c.n, c.span, got, want)
 		}
 	}
+}
+
+// cappedLists is the oracle of the stored lists under MaxHistory n: each
+// user's newest n accepted events (wantLists' entries), and each item's
+// entries of the events kept, in input order.
+func cappedLists(evs []event, n int) (users, items map[string][]string) {
+	wu, _ := wantLists(evs)
+	// Positions of each user's events in the input, to keep the newest n.
+	var acc []event
+	for _, e := range evs {
+		if lu, _ := wantLists([]event{e}); len(lu) == 1 {
+			acc = append(acc, e)
+		}
+	}
+	seen := map[string]int{}
+	users, items = map[string][]string{}, map[string][]string{}
+	for _, e := range acc {
+		u := fmt.Sprint(e.user)
+		seen[u]++
+		if len(wu[u])-seen[u] >= n { // a newer n follow: dropped
+			continue
+		}
+		lu, li := wantLists([]event{e})
+		users[u] = append(users[u], lu[u]...)
+		i := fmt.Sprint(e.item)
+		items[i] = append(items[i], li[i]...)
+	}
+	return users, items
+}
+
+// TestStreamMaxHistory: with update max_history n, the stored lists
+// after each checkpoint are the oracle's (each user's newest n accepted
+// interactions, each item's entries of those), the model's histories
+// hold those and nothing else, and a run restored from a mid-stream
+// checkpoint ends bitwise like the uninterrupted one (factors, Grams).
+// Restoring state written without the cap trims it on open.
+func TestStreamMaxHistory(t *testing.T) {
+	const n = 6
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(61, 62))
+	evs := genEvents(rng, 2500, 60, 30)
+	opts := func(cap int) RecommendOptions {
+		o := streamOptions(t)
+		o.Update.MaxHistory = cap
+		return o
+	}
+	half := 1300
+	ref := newStreamHarness(t, mem, evSchemaInt, opts(n), nil, "")
+	defer ref.close()
+	if err := ref.feed(evs[:half], 41); err != nil {
+		t.Fatal(err)
+	}
+	snap := ref.checkpoint(true)
+	wu, wi := cappedLists(evs[:half], n)
+	sameLists(t, "user (half)", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item (half)", lists(t, ref.op.itemIntr, idInt64), wi)
+	if err := ref.feed(evs[half:], 41); err != nil {
+		t.Fatal(err)
+	}
+	ref.checkpoint(true)
+	wu, wi = cappedLists(evs, n)
+	sameLists(t, "user", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, ref.op.itemIntr, idInt64), wi)
+	// The model's pairs are the kept interactions' (weights summed).
+	on := ref.op.online
+	pairs := 0
+	for u, l := range wu {
+		id, _ := strconv.ParseInt(u, 10, 64)
+		ui, ok := on.UserIndex(int64Key(id))
+		if !ok {
+			t.Fatalf("user %s not in the model", u)
+		}
+		want := map[string]float32{}
+		for _, e := range l {
+			var bits uint32
+			var item []byte
+			fmt.Sscanf(e, "%08x|%x", &bits, &item)
+			want[string(item)] += math.Float32frombits(bits)
+		}
+		idx, w := on.UserItems(ui)
+		if len(idx) != len(want) {
+			t.Fatalf("user %s: %d items in the model, %d kept", u, len(idx), len(want))
+		}
+		for j, i := range idx {
+			if want[string(on.ItemKey(i))] != w[j] {
+				t.Fatalf("user %s item %x: model weight %v, kept %v", u, on.ItemKey(i), w[j], want[string(on.ItemKey(i))])
+			}
+		}
+		pairs += len(want)
+	}
+	if on.NumInteractions() != int64(pairs) {
+		t.Fatalf("model holds %d pairs, the kept interactions %d", on.NumInteractions(), pairs)
+	}
+	wantU, wantI := modelFactors(on, idInt64, idInt64)
+
+	h := newStreamHarness(t, mem, evSchemaInt, opts(n), snap, "")
+	defer h.close()
+	if err := h.feed(evs[half:], 41); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(true)
+	gu, gi := modelFactors(h.op.online, idInt64, idInt64)
+	sameBits(t, "restored and continued user", gu, wantU)
+	sameBits(t, "restored and continued item", gi, wantI)
+	if !slices.Equal(h.op.online.UserGram(), on.UserGram()) || !slices.Equal(h.op.online.ItemGram(), on.ItemGram()) {
+		t.Fatal("restored and continued Gram matrices differ")
+	}
+	sameLists(t, "user (restored)", lists(t, h.op.inter, idInt64), wu)
+
+	// State written without a cap, restored with one: trimmed on open.
+	free := newStreamHarness(t, mem, evSchemaInt, opts(0), nil, "")
+	if err := free.feed(evs, 41); err != nil {
+		t.Fatal(err)
+	}
+	uncapped := free.checkpoint(true)
+	free.close()
+	capped := newStreamHarness(t, mem, evSchemaInt, opts(n), uncapped, "")
+	defer capped.close()
+	sameLists(t, "user (uncapped state restored with a cap)", lists(t, capped.op.inter, idInt64), wu)
+	sameLists(t, "item (uncapped state restored with a cap)", lists(t, capped.op.itemIntr, idInt64), wi)
 }
