@@ -466,7 +466,11 @@
 // 40x ./ml`, 2026-12-05, 2 shared cores at load average ~6.7): 164k
 // interactions/s. Its profile (setup included): Online.Apply 28%, writing
 // the changed rows' factors to the state 24%, appending to the user and
-// item lists 17%.
+// item lists 17%. Measured again in CPU time at load average 13–14
+// (interactions per CPU-second): 146k with every touched item re-solved,
+// 143k with ItemDefer 5 (its items have ~10 events each, too few to be
+// deferred), 92k with MaxHistory 2 (almost every user trimmed at every
+// update, the cap's worst case); docs/BENCHMARKS.md.
 //
 // # Exports
 //

@@ -2,6 +2,7 @@ package ml
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -56,15 +57,26 @@ func BenchmarkRecommendProcess(b *testing.B) {
 // the user and item lists in memory state, an incremental update every
 // 10000 interactions (Online.Apply, K = 64, one thread) and the changed
 // rows' factors written back, on a model first trained on 200k events of
-// 100k users × 20k items.
+// 100k users × 20k items; every touched item re-solved or popular ones
+// deferred (UpdateOptions.ItemDefer), and with a cap of 2 interactions
+// per user (MaxHistory: nearly every user of a batch is over it, the
+// trim's worst case).
 //
 //	go test -run '^$' -bench StreamProcess -benchtime 40x ./ml
 func BenchmarkStreamProcess(b *testing.B) {
+	for _, c := range []struct{ itemDefer, maxHistory int }{{0, 0}, {DefaultItemDefer, 0}, {DefaultItemDefer, 2}} {
+		b.Run(fmt.Sprintf("item_defer=%d/max_history=%d", c.itemDefer, c.maxHistory), func(b *testing.B) {
+			benchStreamProcess(b, UpdateOptions{Every: 10000, ItemDefer: c.itemDefer, MaxHistory: c.maxHistory})
+		})
+	}
+}
+
+func benchStreamProcess(b *testing.B, up UpdateOptions) {
 	mem := memory.NewGoAllocator()
 	rng := rand.New(rand.NewPCG(3, 4))
 	o := testOptions(b)
 	o.Config = Config{Factors: 64, Regularization: 0.05, Alpha: 2, Iterations: 3, Seed: 7, Threads: 1}
-	o.Update = &UpdateOptions{Every: 10000}
+	o.Update = &up
 	spec, err := NewRecommend(o)
 	if err != nil {
 		b.Fatal(err)
@@ -94,6 +106,7 @@ func BenchmarkStreamProcess(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
+	c0 := cpuTime()
 	for b.Loop() {
 		if err := op.Process(ctx, 0, batches[n%len(batches)], nil); err != nil {
 			b.Fatal(err)
@@ -101,6 +114,7 @@ func BenchmarkStreamProcess(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)*8192/b.Elapsed().Seconds(), "interactions/s")
+	b.ReportMetric(float64(n)*8192/(float64(cpuTime()-c0)/1e9), "interactions/cpu-s")
 }
 
 // BenchmarkStreamCheckpoint1M measures a checkpoint of a streaming
