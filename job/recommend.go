@@ -37,6 +37,7 @@ import (
 //	        retrain_growth: 2.0       # full retrain when the distinct interactions doubled (0: never; default 2)
 //	        item_defer: 5             # re-solve a popular item once per ~1/2^5 of new events (0: at every update; default 5)
 //	        max_history: 500          # keep each user's newest 500 interactions (model and state; default 0: all)
+//	        half_life: 1000000        # an interaction's confidence weight halves every 1M interactions after it (default 0: no decay)
 //	        serve: true               # keep a live copy for serving (default true)
 //	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
 //	        export_changed_only: true # versions hold the changed users only ...
@@ -85,6 +86,7 @@ type rawUpdate struct {
 	GramRefresh       int             `yaml:"gram_refresh"`
 	ItemDefer         *int            `yaml:"item_defer"`
 	MaxHistory        int             `yaml:"max_history"`
+	HalfLife          int64           `yaml:"half_life"`
 	ExportEvery       *rawExportEvery `yaml:"export_every"`
 	ExportChangedOnly bool            `yaml:"export_changed_only"`
 	FullEvery         *int            `yaml:"full_every"`
@@ -97,7 +99,7 @@ type rawExportEvery struct {
 
 func init() {
 	knownKeys["rawRecommend"] = "user, item, weight, factors, regularization, alpha, iterations, seed, k, solver, cg_steps, frequency_scaled, threads, on_error, dead_letter_path, export, state, update"
-	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, item_defer, max_history, export_every, export_changed_only, full_every"
+	knownKeys["rawUpdate"] = "every, interval, retrain_growth, serve, gram_refresh, item_defer, max_history, half_life, export_every, export_changed_only, full_every"
 	knownKeys["rawExportEvery"] = "checkpoints, interval"
 }
 
@@ -138,6 +140,10 @@ func (r *rawUpdate) update(failAt func(line int, format string, args ...any) err
 		return nil, failAt(line("update", "max_history"), "update: max_history must be ≥ 0, got %d", r.MaxHistory)
 	}
 	u.MaxHistory = r.MaxHistory
+	if r.HalfLife < 0 {
+		return nil, failAt(line("update", "half_life"), "update: half_life must be ≥ 0 interactions, got %d", r.HalfLife)
+	}
+	u.HalfLife = r.HalfLife
 	if e := r.ExportEvery; e != nil {
 		switch {
 		case e.Checkpoints < 0:

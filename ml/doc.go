@@ -145,9 +145,26 @@
 // (TestOnlineMaxHistory, against a brute-force oracle; with the exact
 // solver every re-solved row is the least-squares solution of its capped
 // history). The model keeps each capped user's events in order (8 bytes
-// an event) to know which is oldest. A recency decay of confidence is not
-// implemented: it needs each event's time (or sequence number) in the
-// stored lists, whose entries are (weight | partner key) today.
+// an event) to know which is oldest.
+//
+// Recency decay (update: half_life H, in interactions; the streaming
+// operator): the t-th accepted interaction counts, once T were applied,
+// with weight w·2^(−(T−t)/H). Nothing is rewritten as interactions age:
+// the operator stores each weight (state lists and model) inflated as
+// w·2^((t−base)/H) and solves with α·2^(−(T−base)/H)
+// (Online.SetAlphaScale), which gives every confidence 1 + α·w·2^(−(T−t)/H)
+// (and the frequency-scaled λ its decayed mass). Every DecayRebase = 32
+// half-lives every stored weight is multiplied by 2^−32 (exact in float32
+// but for weights that old, which underflow) and base moves on: O(state)
+// once per 32 half-lives. base is in the operator state, so a restored
+// run continues bitwise (TestStreamHalfLife: the stored lists equal the
+// brute-force inflated weights after a rebase, a model retrained from
+// scratch on the decayed weights equals the operator's within 10⁻⁶, and
+// restores before and after the rebase continue bitwise). The half-life
+// counts interactions, not event time: the recommend step has no time
+// column. Turning half_life on for a job restored from state written
+// without it counts every earlier interaction as of the restore; the
+// batch operator reading such state sees the inflated weights.
 //
 // Throughput (BenchmarkOnlineApply: 100k users × 20k items × 5M
 // interactions, K = 64, 1% of a batch's users new, `go test -run '^$'

@@ -101,6 +101,8 @@ type Online struct {
 	itemSteps int
 	itemDefer int
 	maxHist   int
+	// alphaScale multiplies Config.Alpha in every solve (SetAlphaScale).
+	alphaScale float64
 	// evs holds each user's events in arrival order when MaxHistory
 	// caps them (nil otherwise).
 	evs [][]histEvent
@@ -174,7 +176,7 @@ func NewOnline(o OnlineOptions) (*Online, error) {
 	if o.MaxHistory < 0 {
 		return nil, fmt.Errorf("ml: online: max history must be ≥ 0, got %d", o.MaxHistory)
 	}
-	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer, maxHist: o.MaxHistory}
+	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer, maxHist: o.MaxHistory, alphaScale: 1}
 	for _, s := range []*side{&m.users, &m.items} {
 		s.index = map[string]int32{}
 		s.gram = make([]float64, k*k)
@@ -471,6 +473,41 @@ func (o *Online) AddHistory(batch []Interaction) {
 	o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
 }
 
+// SetAlphaScale makes every later solve (Apply, Retrain) use the
+// confidence c = 1 + s·α·w instead of 1 + α·w: how the recommend
+// operator decays confidence with age (UpdateOptions.HalfLife) without
+// rewriting stored weights: it stores each weight inflated by 2^(t/H) for
+// its sequence number t and scales α by 2^(−T/H) at sequence T, which
+// gives every weight w·2^(−(T−t)/H). s must be finite and > 0.
+func (o *Online) SetAlphaScale(s float64) error {
+	if !(s > 0) || math.IsInf(s, 0) {
+		return fmt.Errorf("ml: online: alpha scale must be finite and > 0, got %v", s)
+	}
+	o.alphaScale = s
+	return nil
+}
+
+// AlphaScale returns the scale SetAlphaScale set (1 by default).
+func (o *Online) AlphaScale() float64 { return o.alphaScale }
+
+// ScaleWeights multiplies every stored weight by f, a power of two
+// (exact, barring underflow): the recommend operator's rebase of its
+// inflated weights (UpdateOptions.HalfLife).
+func (o *Online) ScaleWeights(f float32) {
+	for _, s := range []*side{&o.users, &o.items} {
+		for _, h := range s.rows {
+			for j := range h.w {
+				h.w[j] *= f
+			}
+		}
+	}
+	for _, ev := range o.evs {
+		for j := range ev {
+			ev[j].w *= f
+		}
+	}
+}
+
 // Reserve makes room for users and items more rows, so that adding
 // them (a restore of a large model: SetUser, SetItem, AddHistory) does
 // not grow the index maps and arrays step by step.
@@ -648,6 +685,7 @@ func (o *Online) solveSide(ctx context.Context, s, other *side, rows []int32, st
 	o.fresh = append(o.fresh[:0], o.old...)
 	cfg := o.cfg
 	cfg.CGSteps = steps
+	cfg.Alpha *= o.alphaScale
 	// The rows are solved where they are (no CSR copy); their partners
 	// are rows of other by construction (lookup), as the kernels require.
 	err := solveRows(ctx, cfg, &histRows{rows: s.rows, sel: rows}, len(other.keys), other.factors, other.gram, o.fresh, nil, len(rows))
@@ -754,7 +792,9 @@ func (o *Online) Retrain(ctx context.Context, warm bool) error {
 	} else {
 		m = NewModel(o.cfg, ui.NumUsers, ui.NumItems)
 	}
-	if err := m.Fit(ctx, o.cfg, ui, nil); err != nil {
+	cfg := o.cfg
+	cfg.Alpha *= o.alphaScale
+	if err := m.Fit(ctx, cfg, ui, nil); err != nil {
 		return fmt.Errorf("ml: online: retrain: %w", err)
 	}
 	o.users.factors, o.items.factors = m.UserFactors, m.ItemFactors

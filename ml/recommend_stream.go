@@ -58,6 +58,15 @@ type UpdateOptions struct {
 	// list and the items' lists), so a stream that runs for months holds
 	// a bounded history per user.
 	MaxHistory int
+	// HalfLife, when > 0, decays the confidence of an interaction by half
+	// every HalfLife interactions that come after it: its weight counts
+	// as w·2^(−(T−t)/HalfLife) at sequence number T for an interaction
+	// accepted as the t-th. Stored (state and model) as w·2^((t−base)/H),
+	// with α scaled by 2^(−(T−base)/H) at each update
+	// (Online.SetAlphaScale), so nothing is rewritten as it ages except
+	// once per DecayRebase half-lives, when every stored weight is
+	// multiplied by 2^−DecayRebase and base moves on (O(state)).
+	HalfLife int64
 	// ExportCheckpoints exports a version at every ExportCheckpoints-th
 	// checkpoint (without checkpoints: update); ExportInterval instead
 	// exports at the first checkpoint (update) once that much processing
@@ -72,6 +81,10 @@ type UpdateOptions struct {
 	ExportChangedOnly bool
 	FullEvery         int
 }
+
+// DecayRebase is the number of half-lives after which the streaming
+// operator rebases its inflated weights (UpdateOptions.HalfLife).
+const DecayRebase = 32
 
 // DefaultFullEvery is UpdateOptions.FullEvery's default.
 const DefaultFullEvery = 10
@@ -97,6 +110,8 @@ func (u *UpdateOptions) Validate() error {
 		return fmt.Errorf("ml: recommend: update: gram refresh must be ≥ 0, got %d", u.GramRefresh)
 	case u.ItemDefer < 0 || u.ItemDefer > 30:
 		return fmt.Errorf("ml: recommend: update: item_defer must be in 0..30, got %d", u.ItemDefer)
+	case u.HalfLife < 0:
+		return fmt.Errorf("ml: recommend: update: half_life must be ≥ 0, got %d", u.HalfLife)
 	case u.MaxHistory < 0:
 		return fmt.Errorf("ml: recommend: update: max_history must be ≥ 0, got %d", u.MaxHistory)
 	case u.ExportCheckpoints < 0:
@@ -131,6 +146,9 @@ type streamMeta struct {
 	// model refreshes them at the same update as one that never stopped.
 	UserGramUpdates int `json:"user_gram_updates,omitempty"`
 	ItemGramUpdates int `json:"item_gram_updates,omitempty"`
+	// DecayBase is the sequence number the stored weights are inflated
+	// from (UpdateOptions.HalfLife).
+	DecayBase int64 `json:"decay_base,omitempty"`
 	// NextVersion is the next export version's number.
 	NextVersion int64 `json:"next_version"`
 	// Staged are the versions staged and not known published at the
@@ -242,6 +260,9 @@ func (o *streamOp) Open(ctx context.Context) error {
 		if err := o.restoreModel(ctx); err != nil {
 			return err
 		}
+	}
+	if err := o.setAlphaScale(o.sm.Applied); err != nil {
+		return err
 	}
 	if o.s.opts.Export != nil {
 		if err := o.recoverExports(); err != nil {
@@ -450,6 +471,12 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 	if len(o.rows) == 0 {
 		return nil
 	}
+	if o.up.HalfLife > 0 {
+		seq := o.sm.Applied + int64(len(o.pend))
+		for j := range o.ws {
+			o.ws[j] = o.inflate(o.ws[j], seq+int64(j))
+		}
+	}
 	if err := o.appendUserLists(); err != nil {
 		return err
 	}
@@ -510,6 +537,9 @@ func (o *streamOp) update(ctx context.Context) error {
 	}
 	n := len(o.batch)
 	full := false
+	if err := o.setAlphaScale(o.sm.Applied + int64(n)); err != nil {
+		return err
+	}
 	if !o.sm.Trained {
 		o.online.AddHistory(o.batch)
 		if err := o.online.Retrain(ctx, false); err != nil {
@@ -542,6 +572,11 @@ func (o *streamOp) update(ctx context.Context) error {
 	}
 	o.pend, o.pbuf = o.pend[:0], o.pbuf[:0]
 	o.sm.Applied += int64(n)
+	if h := o.up.HalfLife; h > 0 && o.sm.Applied-o.sm.DecayBase >= DecayRebase*h {
+		if err := o.rebase(); err != nil {
+			return err
+		}
+	}
 	if err := o.storeChanged(); err != nil {
 		return err
 	}
@@ -558,6 +593,68 @@ func (o *streamOp) update(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// inflate returns weight w of the interaction with sequence number seq
+// as stored under HalfLife: w·2^((seq−base)/H), saturated.
+func (o *streamOp) inflate(w float32, seq int64) float32 {
+	v := float64(w) * math.Exp2(float64(seq-o.sm.DecayBase)/float64(o.up.HalfLife))
+	if v > math.MaxFloat32 {
+		return math.MaxFloat32
+	}
+	return float32(v)
+}
+
+// setAlphaScale gives the model the confidence scale of sequence number
+// t under HalfLife: 2^(−(t−base)/H).
+func (o *streamOp) setAlphaScale(t int64) error {
+	if o.up.HalfLife <= 0 {
+		return nil
+	}
+	if err := o.online.SetAlphaScale(math.Exp2(-float64(t-o.sm.DecayBase) / float64(o.up.HalfLife))); err != nil {
+		return fmt.Errorf("ml: recommend: half_life: %w", err)
+	}
+	return nil
+}
+
+// rebase multiplies every stored weight (both lists in the state, the
+// model's histories) by 2^−DecayRebase and moves the base on by as many
+// half-lives, so the inflated weights stay in float32's range.
+func (o *streamOp) rebase() error {
+	const f = 1.0 / (1 << DecayRebase)
+	for _, x := range []struct {
+		l    *state.List[[]byte]
+		kind idKind
+	}{{o.inter, o.b.userKind}, {o.itemIntr, o.b.itemKind}} {
+		var keys, vals [][]byte
+		var lens []int
+		if err := x.l.Range(func(e state.Entry, vs [][]byte) bool {
+			keys = append(keys, bytes.Clone(e.Key))
+			lens = append(lens, len(vs))
+			for _, v := range vs {
+				v = bytes.Clone(v)
+				binary.LittleEndian.PutUint32(v, math.Float32bits(math.Float32frombits(binary.LittleEndian.Uint32(v))*f))
+				vals = append(vals, v)
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("ml: recommend: half_life: rebase: %w", err)
+		}
+		hs, err := hashKeys(x.kind, keys)
+		if err != nil {
+			return err
+		}
+		for j, key := range keys {
+			if err := x.l.Update(hs[j], key, nil, vals[:lens[j]]); err != nil {
+				return fmt.Errorf("ml: recommend: half_life: rebase: %w", err)
+			}
+			vals = vals[lens[j]:]
+		}
+	}
+	o.online.ScaleWeights(f)
+	o.sm.DecayBase += DecayRebase * o.up.HalfLife
+	o.log.Info("ml: recommend: decayed weights rebased", "base", o.sm.DecayBase)
+	return o.setAlphaScale(o.sm.Applied)
 }
 
 // trimLists removes from the state the oldest interactions of each user
@@ -869,7 +966,9 @@ func (o *streamOp) freeze(sv stagedVersion, subset []int32) (*frozen, error) {
 		return nil, fmt.Errorf("ml: recommend: export: %w", err)
 	}
 	res.model, res.ui = m, ui
-	return &frozen{res: res, cfg: on.Config()}, nil
+	cfg := on.Config()
+	cfg.Alpha *= on.AlphaScale() // the confidences the model was solved with (HalfLife)
+	return &frozen{res: res, cfg: cfg}, nil
 }
 
 // score computes the frozen model's top-K lists, loss and fingerprint.

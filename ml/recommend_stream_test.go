@@ -976,3 +976,167 @@ func TestStreamMaxHistory(t *testing.T) {
 	sameLists(t, "user (uncapped state restored with a cap)", lists(t, capped.op.inter, idInt64), wu)
 	sameLists(t, "item (uncapped state restored with a cap)", lists(t, capped.op.itemIntr, idInt64), wi)
 }
+
+// acceptedWeights lists the accepted events in input order with the
+// weight the CASE expression gives them (wantLists' rule).
+func acceptedWeights(evs []event) (acc []event, ws []float32) {
+	for _, e := range evs {
+		w := e.weight + 1
+		switch e.ev {
+		case "purchase":
+			w = e.weight + 4
+		case "cart":
+			w = e.weight + 2
+		}
+		if e.null != "" || math.IsNaN(w) || w <= 0 {
+			continue
+		}
+		acc, ws = append(acc, e), append(ws, float32(w))
+	}
+	return acc, ws
+}
+
+// TestStreamHalfLife: with update half_life H the stored lists hold
+// each accepted interaction's weight inflated as w·2^((t−base)/H) for
+// its sequence number t (brute force, after a rebase moved the base); a
+// model trained from scratch on the decayed weights w·2^(−(T−t)/H) (T
+// the interactions applied) equals the operator's model retrained on
+// its inflated weights with the scaled α, within float rounding; and a
+// run restored from a mid-stream checkpoint continues bitwise like the
+// uninterrupted one.
+func TestStreamHalfLife(t *testing.T) {
+	const hl = 40 // a rebase (every 32 half-lives: 1280 interactions) falls inside
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(71, 72))
+	evs := genEvents(rng, 2500, 50, 30)
+	for j := range evs {
+		evs[j].weight = float64(rng.IntN(4)) // no zero weight after the CASE (+1 at least)
+	}
+	opts := streamOptions(t)
+	opts.Update.HalfLife = hl
+	opts.Update.RetrainGrowth = 0
+	// Checkpoints before and after the rebase.
+	cuts := []int{1100, 1800}
+	ref := newStreamHarness(t, mem, evSchemaInt, opts, nil, "")
+	defer ref.close()
+	var snaps []*arrowexec.RestoreState
+	from := 0
+	for _, c := range cuts {
+		if err := ref.feed(evs[from:c], 37); err != nil {
+			t.Fatal(err)
+		}
+		snaps, from = append(snaps, ref.checkpoint(true)), c
+	}
+	if err := ref.feed(evs[from:], 37); err != nil {
+		t.Fatal(err)
+	}
+	ref.checkpoint(true)
+	base := ref.op.sm.DecayBase
+	acc, ws := acceptedWeights(evs)
+	if base != DecayRebase*hl || ref.op.sm.Applied != int64(len(acc)) {
+		t.Fatalf("base %d after %d interactions (%d accepted), want one rebase to %d", base, ref.op.sm.Applied, len(acc), DecayRebase*hl)
+	}
+	wu, wi := map[string][]string{}, map[string][]string{}
+	for seq, e := range acc {
+		bits := math.Float32bits(float32(float64(ws[seq]) * math.Exp2(float64(int64(seq)-base)/hl)))
+		u, i := fmt.Sprint(e.user), fmt.Sprint(e.item)
+		wu[u] = append(wu[u], fmt.Sprintf("%08x|%x", bits, int64Key(e.item)))
+		wi[i] = append(wi[i], fmt.Sprintf("%08x|%x", bits, int64Key(e.user)))
+	}
+	sameLists(t, "user", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, ref.op.itemIntr, idInt64), wi)
+	wantU, wantI := modelFactors(ref.op.online, idInt64, idInt64)
+
+	// Restore mid-stream (before and after the rebase) and continue:
+	// bitwise the uninterrupted run.
+	for j, snap := range snaps {
+		h := newStreamHarness(t, mem, evSchemaInt, opts, snap, "")
+		// The same update boundaries as the uninterrupted run: its later
+		// checkpoints too.
+		from := cuts[j]
+		for _, c := range cuts[j+1:] {
+			if err := h.feed(evs[from:c], 37); err != nil {
+				t.Fatal(err)
+			}
+			h.checkpoint(true)
+			from = c
+		}
+		if err := h.feed(evs[from:], 37); err != nil {
+			t.Fatal(err)
+		}
+		h.checkpoint(true)
+		gu, gi := modelFactors(h.op.online, idInt64, idInt64)
+		sameBits(t, fmt.Sprintf("restored at %d and continued: user", cuts[j]), gu, wantU)
+		sameBits(t, fmt.Sprintf("restored at %d and continued: item", cuts[j]), gi, wantI)
+		sameLists(t, "user (restored)", lists(t, h.op.inter, idInt64), wu)
+		h.close()
+	}
+
+	// From scratch on the decayed weights, rows in the same dense order;
+	// both retrained with exact solves (CG's few steps at this small λ
+	// would amplify the float rounding in which the two differ).
+	on := ref.op.online
+	on.cfg.Solver = SolverCholesky
+	fresh := sameRows(t, on)
+	T := int64(len(acc))
+	var decayed []Interaction
+	for seq, e := range acc {
+		decayed = append(decayed, Interaction{User: int64Key(e.user), Item: int64Key(e.item),
+			Weight: float32(float64(ws[seq]) * math.Exp2(-float64(T-int64(seq))/hl))})
+	}
+	fresh.AddHistory(decayed)
+	ctx := context.Background()
+	for _, m := range []*Online{on, fresh} {
+		if err := m.Retrain(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	worst := userFactorGap(on, fresh)
+	t.Logf("from scratch on the decayed weights vs the inflated weights with α scaled: largest user factor difference %.2g", worst)
+	if worst > 1e-3 {
+		t.Fatalf("models differ by %.2g (relative)", worst)
+	}
+	// And the decay matters: without it the model is another one.
+	plain := sameRows(t, on)
+	for seq, e := range acc {
+		plain.AddHistory([]Interaction{{User: int64Key(e.user), Item: int64Key(e.item), Weight: ws[seq]}})
+	}
+	if err := plain.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	diff := userFactorGap(on, plain)
+	if diff < 100*worst || diff < 1e-2 {
+		t.Fatalf("the undecayed model differs by only %.2g (decayed vs from scratch: %.2g)", diff, worst)
+	}
+}
+
+// sameRows returns an empty-history Online with on's config and on's
+// users and items in on's dense order (factors copied).
+func sameRows(t *testing.T, on *Online) *Online {
+	t.Helper()
+	m, err := NewOnline(OnlineOptions{Config: on.Config()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := int32(0); u < int32(on.NumUsers()); u++ {
+		m.SetUser(on.UserKey(u), on.UserVector(u))
+	}
+	for i := int32(0); i < int32(on.NumItems()); i++ {
+		m.SetItem(on.ItemKey(i), on.ItemVector(i))
+	}
+	return m
+}
+
+// userFactorGap is the largest relative difference between a's and b's
+// user factors (same dense indices).
+func userFactorGap(a, b *Online) float64 {
+	worst := 0.0
+	for u := int32(0); u < int32(a.NumUsers()); u++ {
+		x, y := a.UserVector(u), b.UserVector(u)
+		for j := range x {
+			worst = max(worst, math.Abs(float64(x[j]-y[j]))/(1+math.Abs(float64(y[j]))))
+		}
+	}
+	return worst
+}
