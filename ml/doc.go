@@ -153,7 +153,9 @@
 // the operator stores each weight (state lists and model) inflated as
 // w·2^((t−base)/H) and solves with α·2^(−(T−base)/H)
 // (Online.SetAlphaScale), which gives every confidence 1 + α·w·2^(−(T−t)/H)
-// (and the frequency-scaled λ its decayed mass). Every DecayRebase = 32
+// (and the frequency-scaled λ its decayed mass): an old interaction's
+// confidence tends to 1, that of a pair never seen, while it stays a
+// positive preference (max_history is what removes it). Every DecayRebase = 32
 // half-lives every stored weight is multiplied by 2^−32 (exact in float32
 // but for weights that old, which underflow) and base moves on: O(state)
 // once per 32 half-lives. base is in the operator state, so a restored
@@ -163,8 +165,9 @@
 // restores before and after the rebase continue bitwise). The half-life
 // counts interactions, not event time: the recommend step has no time
 // column. Turning half_life on for a job restored from state written
-// without it counts every earlier interaction as of the restore; the
-// batch operator reading such state sees the inflated weights.
+// without it counts every earlier interaction as the stream's first
+// (sequence 0); the batch operator reading such state sees the inflated
+// weights.
 //
 // Throughput (BenchmarkOnlineApply: 100k users × 20k items × 5M
 // interactions, K = 64, 1% of a batch's users new, `go test -run '^$'

@@ -261,6 +261,9 @@ func (o *streamOp) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := o.maybeRebase(); err != nil {
+		return err
+	}
 	if err := o.setAlphaScale(o.sm.Applied); err != nil {
 		return err
 	}
@@ -572,10 +575,8 @@ func (o *streamOp) update(ctx context.Context) error {
 	}
 	o.pend, o.pbuf = o.pend[:0], o.pbuf[:0]
 	o.sm.Applied += int64(n)
-	if h := o.up.HalfLife; h > 0 && o.sm.Applied-o.sm.DecayBase >= DecayRebase*h {
-		if err := o.rebase(); err != nil {
-			return err
-		}
+	if err := o.maybeRebase(); err != nil {
+		return err
 	}
 	if err := o.storeChanged(); err != nil {
 		return err
@@ -617,11 +618,22 @@ func (o *streamOp) setAlphaScale(t int64) error {
 	return nil
 }
 
-// rebase multiplies every stored weight (both lists in the state, the
-// model's histories) by 2^−DecayRebase and moves the base on by as many
-// half-lives, so the inflated weights stay in float32's range.
-func (o *streamOp) rebase() error {
-	const f = 1.0 / (1 << DecayRebase)
+// maybeRebase rebases the stored weights once DecayRebase half-lives
+// (or a multiple) passed since the base: every stored weight (both lists
+// in the state, the model's histories) is multiplied by 2^−(DecayRebase·n)
+// and the base moves on by as many half-lives, so the inflated weights
+// stay in float32's range (n > 1 only for state that ran long without
+// half_life: its weights then underflow to 0, as old as they are).
+func (o *streamOp) maybeRebase() error {
+	h := o.up.HalfLife
+	if h <= 0 {
+		return nil
+	}
+	n := (o.sm.Applied - o.sm.DecayBase) / (DecayRebase * h)
+	if n <= 0 {
+		return nil
+	}
+	f := float32(math.Ldexp(1, -int(min(n*DecayRebase, 200))))
 	for _, x := range []struct {
 		l    *state.List[[]byte]
 		kind idKind
@@ -652,7 +664,7 @@ func (o *streamOp) rebase() error {
 		}
 	}
 	o.online.ScaleWeights(f)
-	o.sm.DecayBase += DecayRebase * o.up.HalfLife
+	o.sm.DecayBase += n * DecayRebase * h
 	o.log.Info("ml: recommend: decayed weights rebased", "base", o.sm.DecayBase)
 	return o.setAlphaScale(o.sm.Applied)
 }

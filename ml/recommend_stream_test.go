@@ -1073,6 +1073,31 @@ func TestStreamHalfLife(t *testing.T) {
 		h.close()
 	}
 
+	// State of a run without half_life, restored with one whose 32
+	// half-lives passed many times over: rebased at once (its weights as
+	// old as the stream's first interaction underflow), and it goes on.
+	opts0 := streamOptions(t)
+	opts0.Update.RetrainGrowth = 0
+	old := newStreamHarness(t, mem, evSchemaInt, opts0, nil, "")
+	if err := old.feed(evs[:2000], 37); err != nil {
+		t.Fatal(err)
+	}
+	oldSnap := old.checkpoint(true)
+	old.close()
+	opts10 := opts
+	up := *opts.Update
+	up.HalfLife = 10
+	opts10.Update = &up
+	late := newStreamHarness(t, mem, evSchemaInt, opts10, oldSnap, "")
+	if want := (int64(2000) / (DecayRebase * 10)) * DecayRebase * 10; late.op.sm.DecayBase != want {
+		t.Fatalf("base %d after restoring 2000 undecayed interactions with half_life 10, want %d", late.op.sm.DecayBase, want)
+	}
+	if err := late.feed(evs[2000:], 37); err != nil {
+		t.Fatal(err)
+	}
+	late.checkpoint(true)
+	late.close()
+
 	// From scratch on the decayed weights, rows in the same dense order;
 	// both retrained with exact solves (CG's few steps at this small λ
 	// would amplify the float rounding in which the two differ).
