@@ -231,6 +231,11 @@ func (o *Online) UserItems(u int32) ([]int32, []float32) {
 	return r.idx, r.w
 }
 
+// UserEvents returns how many events user u's history holds (repeats
+// counted; under MaxHistory at most that many): the length of its list
+// in the recommend operator's state once an update applied it.
+func (o *Online) UserEvents(u int32) int64 { return o.users.events[u] }
+
 // ItemUsers returns item i's distinct users, ascending, with their summed
 // weights (borrowed).
 func (o *Online) ItemUsers(i int32) ([]int32, []float32) {

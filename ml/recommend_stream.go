@@ -205,7 +205,6 @@ type streamOp struct {
 	pbuf      []byte
 	batch     []Interaction
 	pendSince time.Time
-	counts    map[string]int // each user's list length
 	ihash     []uint64
 	changed   []bool // users changed since the last version, by dense index
 	nchanged  int
@@ -234,7 +233,7 @@ func (s *RecommendSpec) newStream(base opBase) *streamOp {
 		up.ExportCheckpoints = 1
 	}
 	base.positive = true
-	return &streamOp{opBase: base, up: up, counts: map[string]int{}}
+	return &streamOp{opBase: base, up: up}
 }
 
 var (
@@ -343,9 +342,6 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 			}
 		}
 	}
-	if len(o.counts) == 0 {
-		o.counts = make(map[string]int, len(users))
-	}
 	// Each user's list goes into the model as it is read (AddHistory
 	// copies what it keeps), in store order as before; the raw list is
 	// kept only to rewrite the batch operator's item lists.
@@ -353,7 +349,6 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 	var hist, one []Interaction
 	var over []Interaction // users whose stored list exceeds MaxHistory
 	if err := o.inter.Range(func(e state.Entry, vals [][]byte) bool {
-		o.counts[string(e.Key)] = len(vals)
 		if o.up.MaxHistory > 0 && len(vals) > o.up.MaxHistory {
 			over = append(over, Interaction{User: bytes.Clone(e.Key)})
 		}
@@ -494,7 +489,6 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 		p.user[0] = int32(len(o.pbuf))
 		o.pbuf = o.ukeys.append(o.pbuf, i)
 		p.user[1] = int32(len(o.pbuf))
-		o.counts[string(o.pbuf[p.user[0]:p.user[1]])]++
 		p.item[0] = p.user[1]
 		o.pbuf = o.ikeys.append(o.pbuf, i)
 		p.item[1] = int32(len(o.pbuf))
@@ -679,11 +673,14 @@ func (o *streamOp) trimLists(batch []Interaction) error {
 	if n <= 0 {
 		return nil
 	}
+	// Only a user at the cap may have a longer list (the model dropped
+	// its oldest events); its list is read to see.
 	var over [][]byte
 	seen := map[string]bool{}
 	for _, it := range batch {
-		if u := string(it.User); o.counts[u] > n && !seen[u] {
-			seen[u] = true
+		u, ok := o.online.UserIndex(it.User)
+		if ok && o.online.UserEvents(u) == int64(n) && !seen[string(it.User)] {
+			seen[string(it.User)] = true
 			over = append(over, it.User)
 		}
 	}
@@ -715,7 +712,6 @@ func (o *streamOp) trimLists(batch []Interaction) error {
 		if err := o.inter.Update(hs[j], u, nil, cloneAll(vals[d:])); err != nil {
 			return fmt.Errorf("ml: recommend: max_history: user %s: %w", formatKey(o.b.userKind, u), err)
 		}
-		o.counts[string(u)] = n
 	}
 	ihs, err := hashKeys(o.b.itemKind, items)
 	if err != nil {
@@ -816,7 +812,7 @@ func (o *streamOp) storeChanged() error {
 		for j, r := range rows {
 			start := len(buf)
 			if count {
-				buf = binary.AppendUvarint(buf, uint64(o.counts[string(keys[j])]))
+				buf = binary.AppendUvarint(buf, uint64(o.online.UserEvents(r)))
 			}
 			buf = binary.LittleEndian.AppendUint32(buf, uint32(r))
 			buf = appendFloats(buf, vec(r))
