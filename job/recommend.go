@@ -35,6 +35,9 @@ import (
 //	        every: 10000              # interactions per update (default 10000)
 //	        interval: 5s              # and/or: at most this much processing time pending
 //	        retrain_growth: 2.0       # full retrain when the distinct interactions doubled (0: never; default 2)
+//	        item_defer: 5             # re-solve a popular item once per ~1/2^5 of new events (0: at every update; default 5)
+//	        max_history: 500          # keep each user's newest 500 interactions (model and state; default 0: all)
+//	        half_life: 1000000        # an interaction's confidence weight halves every 1M interactions after it (default 0: no decay)
 //	        serve: true               # keep a live copy for serving (default true)
 //	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
 //	        export_changed_only: true # versions hold the changed users only ...
@@ -81,6 +84,9 @@ type rawUpdate struct {
 	RetrainGrowth     *float64        `yaml:"retrain_growth"`
 	Serve             *bool           `yaml:"serve"`
 	GramRefresh       int             `yaml:"gram_refresh"`
+	ItemDefer         *int            `yaml:"item_defer"`
+	MaxHistory        int             `yaml:"max_history"`
+	HalfLife          int64           `yaml:"half_life"`
 	ExportEvery       *rawExportEvery `yaml:"export_every"`
 	ExportChangedOnly bool            `yaml:"export_changed_only"`
 	FullEvery         *int            `yaml:"full_every"`
@@ -118,6 +124,20 @@ func (r *rawUpdate) update(failAt func(line int, format string, args ...any) err
 		return nil, failAt(line("update", "gram_refresh"), "update: gram_refresh must be ≥ 0, got %d", r.GramRefresh)
 	}
 	u.GramRefresh = r.GramRefresh
+	if r.ItemDefer != nil {
+		if d := *r.ItemDefer; d < 0 || d > 30 {
+			return nil, failAt(line("update", "item_defer"), "update: item_defer must be in 0..30, got %d", d)
+		}
+		u.ItemDefer = *r.ItemDefer
+	}
+	if r.MaxHistory < 0 {
+		return nil, failAt(line("update", "max_history"), "update: max_history must be ≥ 0, got %d", r.MaxHistory)
+	}
+	u.MaxHistory = r.MaxHistory
+	if r.HalfLife < 0 {
+		return nil, failAt(line("update", "half_life"), "update: half_life must be ≥ 0 interactions, got %d", r.HalfLife)
+	}
+	u.HalfLife = r.HalfLife
 	if e := r.ExportEvery; e != nil {
 		switch {
 		case e.Checkpoints < 0:

@@ -219,17 +219,20 @@ func onlineBench(b *testing.B, cfg Config) *Online {
 // uniform, items skewed like the data, 1% of users new), each re-solving
 // the touched users' and items' whole histories with 3 CG steps for users
 // and new items, and 3 or 1 (OnlineOptions.ItemCGSteps) for items that had
-// a factor. Reports interactions per CPU-second.
+// a factor, every touched item re-solved (defer=0) or popular ones
+// deferred (OnlineOptions.ItemDefer). Reports interactions per CPU-second
+// and the items re-solved and deferred per batch.
 //
-//	go test -run '^$' -bench OnlineApply -benchtime 20x -cpu 2 ./ml
+//	go test -run '^$' -bench OnlineApply -benchtime 10x -cpu 2 ./ml
 func BenchmarkOnlineApply(b *testing.B) {
 	cfg := Config{Factors: 64, Regularization: 0.05, Alpha: 1, Seed: 1}
 	o := onlineBench(b, cfg)
 	ctx := context.Background()
 	for _, size := range []int{1_000, 10_000, 50_000} {
-		for _, steps := range []int{3, 1} {
-			b.Run(fmt.Sprintf("batch=%d/item-steps=%d", size, steps), func(b *testing.B) {
-				o.itemSteps = steps
+		for _, v := range []struct{ steps, deferShift int }{{3, 0}, {1, 0}, {3, 4}, {3, 5}, {1, 5}} {
+			steps := v.steps
+			b.Run(fmt.Sprintf("batch=%d/item-steps=%d/defer=%d", size, steps, v.deferShift), func(b *testing.B) {
+				o.itemSteps, o.itemDefer = steps, v.deferShift
 				rng := rand.New(rand.NewPCG(5, uint64(size)))
 				perm := rng.Perm(20_000)
 				batches := make([][]Interaction, 8)
@@ -244,7 +247,7 @@ func BenchmarkOnlineApply(b *testing.B) {
 						batches[j][n] = Interaction{User: int64Key(u), Item: int64Key(int64(perm[int(20_000*r*r)])), Weight: 1}
 					}
 				}
-				var users, items int
+				var users, items, deferred int
 				runtime.GC() // the set-up's garbage is not the update's cost
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -256,12 +259,14 @@ func BenchmarkOnlineApply(b *testing.B) {
 					}
 					users += st.Users
 					items += st.Items
+					deferred += st.DeferredItems
 				}
 				cpu := float64(cpuTime()-c0) / 1e9
 				b.ReportMetric(float64(size*b.N)/cpu, "interactions/cpu-s")
 				b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "interactions/s")
 				b.ReportMetric(float64(users)/float64(b.N), "users/batch")
 				b.ReportMetric(float64(items)/float64(b.N), "items/batch")
+				b.ReportMetric(float64(deferred)/float64(b.N), "deferred/batch")
 			})
 		}
 	}

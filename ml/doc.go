@@ -81,9 +81,10 @@
 // each item's distinct partners, weights of repeated pairs summed), then
 // re-solves every touched user against the current item factors and the
 // item Gram matrix, then every touched item against the updated user
-// factors and the user Gram matrix: the same SolveRows as training, on a
-// CSR of just the touched rows, so an update costs time in proportion to
-// the touched rows' histories. With SolverCholesky each touched row is
+// factors and the user Gram matrix (popular items possibly deferred:
+// ItemDefer below): the same solver as training, reading just the
+// touched rows' histories where they are, so an update costs time in
+// proportion to those histories. With SolverCholesky each touched row is
 // the exact least-squares solution of its whole history against the
 // other side's current factors (TestOnlineUpdateIsLeastSquares); CG
 // warm-starts from the row's factor (a new row from zero). Both Gram
@@ -111,21 +112,92 @@
 // overlap by 0.80, against 0.94 and 0.82 between two full retrains from
 // different seeds (TestOnlineTracksRetrain).
 //
+// Popular items (OnlineOptions.ItemDefer; the streaming operator's
+// default DefaultItemDefer = 5): an item's history is usually long and a
+// micro-batch adds a few events to it, yet re-solving it gathers its
+// whole history, so without a bound an event on a popular item costs in
+// proportion to that item's popularity. With ItemDefer s, an item with n
+// ≥ 2^(s+1) events that already has a factor is re-solved only when an
+// update carries its event count across a multiple of 2^(⌊log₂ n⌋−s):
+// about once per n/2^s new events (3–6% of its history at s = 5), so an
+// event costs at most ~2^s CG passes over rows of its item's history,
+// whatever the item's popularity. A deferred item keeps its factor,
+// solved on all but under 1/2^s of its events (TestOnlineItemDefer checks
+// the rule against event counts kept by the test, and that every item
+// that is re-solved is the exact least-squares solution); users are
+// never deferred. The rule reads only the stored histories, so a restored
+// model defers exactly as the one that never stopped. Its cost in
+// accuracy: TestOnlineTracksRetrain's agreement with a full retrain is
+// unchanged at s = 5 (0.918 / 0.800) and 0.906 / 0.791 at s = 3; on
+// MovieLens prequentially (package doc of ml/eval; docs/BENCHMARKS.md)
+// NDCG@10 is 0.0142 with and without deferral at batch 100 and 0.0197
+// against 0.0198 at batch 20.
+//
+// History cap (OnlineOptions.MaxHistory; update: max_history): a stream
+// that runs for months would otherwise keep every interaction. With a
+// cap of n, a user's (n+1)-th newest event drops its oldest one from the
+// user's and the item's history: the pair's weight becomes the sum of its
+// remaining events, added in arrival order exactly as adding them afresh
+// would sum them (a pair with none left goes), and the item that lost it
+// is re-solved in the same update. The histories are then bitwise those
+// of a model fed only each user's newest n events, so a model rebuilt
+// from capped state continues bitwise like the original
+// (TestOnlineMaxHistory, against a brute-force oracle; with the exact
+// solver every re-solved row is the least-squares solution of its capped
+// history). The model keeps each capped user's events in order (8 bytes
+// an event) to know which is oldest.
+//
+// Recency decay (update: half_life H, in interactions; the streaming
+// operator): the t-th accepted interaction counts, once T were applied,
+// with weight w·2^(−(T−t)/H). Nothing is rewritten as interactions age:
+// the operator stores each weight (state lists and model) inflated as
+// w·2^((t−base)/H) and solves with α·2^(−(T−base)/H)
+// (Online.SetAlphaScale), which gives every confidence 1 + α·w·2^(−(T−t)/H)
+// (and the frequency-scaled λ its decayed mass): an old interaction's
+// confidence tends to 1, that of a pair never seen, while it stays a
+// positive preference (max_history is what removes it). Every DecayRebase = 32
+// half-lives every stored weight is multiplied by 2^−32 (exact in float32
+// but for weights that old, which underflow) and base moves on: O(state)
+// once per 32 half-lives. base is in the operator state, so a restored
+// run continues bitwise (TestStreamHalfLife: the stored lists equal the
+// brute-force inflated weights after a rebase, a model retrained from
+// scratch on the decayed weights equals the operator's within 10⁻⁶, and
+// restores before and after the rebase continue bitwise). The half-life
+// counts interactions, not event time: the recommend step has no time
+// column. Turning half_life on for a job restored from state written
+// without it counts every earlier interaction as the stream's first
+// (sequence 0); the batch operator reading such state sees the inflated
+// weights.
+//
 // Throughput (BenchmarkOnlineApply: 100k users × 20k items × 5M
 // interactions, K = 64, 1% of a batch's users new, `go test -run '^$'
 // -bench OnlineApply -benchtime 10x -cpu 2 ./ml`, 2026-12-05, 2 shared
-// cores, load average ~2): interactions per CPU-second
+// cores, load average ~12; rerun at load 1.7: 191k and 202k for the
+// default at 1k and 10k, so the 200k target is at its margin there, met
+// with ItemDefer 4 or one item CG step): interactions per CPU-second
 //
-//	batch    items re-solved with 3 CG steps    with 1 (ItemCGSteps)
-//	1k       87k                                104k
-//	10k      120k                               147k
-//	50k      194k                               235k
+//	batch   every touched item re-solved        ItemDefer 5 (default)    ItemDefer 4
+//	        3 CG steps   1 (ItemCGSteps)        3 CG steps               3 CG steps
+//	1k      80k          100k                   220k                     268k
+//	10k     116k         146k                   244k                     271k
+//	50k     189k         217k                   275k                     310k
 //
 // A batch of 10k touches ~9.5k users (0.47M history entries) and ~7k
-// items (1.8M entries: popular items have long histories), so items are
-// most of the work; 70% of the CPU is the CG interaction loop gathering
-// user factors from a 25 MiB matrix. Larger batches touch each popular
-// item once for more interactions, hence the gain.
+// items (1.8M entries: popular items have long histories); without
+// deferral items are most of the work, ~60% of the CPU the CG
+// interaction loop gathering user factors from a 25 MiB matrix. With
+// ItemDefer 5, 5.1k of the 7k items wait and 1.9k are re-solved.
+//
+// Kept per-item normal equations (A_i = Σ_u c_ui x_u x_uᵀ, b_i, updated
+// by rank-1 changes for the users whose factors changed, then an exact
+// K×K solve) were weighed and not built: every changed user changes the
+// statistics of every item in its history, 2K² = 8192 flops per (changed
+// user, item) pair, and a 10k batch changes 0.47M such pairs: 3.9·10⁹
+// flops against 0.7·10⁹ for three CG passes over the touched items'
+// whole histories, and 20k × K² float64 = 655 MiB of statistics, each
+// update a cache miss, against the 5 MiB item factor matrix. They pay
+// off only when under ~steps/K (5%) of an item's users changed since its
+// last solve, which is not the case for the popular items that cost.
 //
 // # Prequential metering
 //
@@ -331,6 +403,14 @@
 // batch operator's encodings, and the serving copy (UpdateOptions.Serve:
 // a Live, RecommendSpec.Live) is brought up to date (Live.Sync; at Open
 // too, after a restore).
+// With MaxHistory (update: max_history) each update also removes, for
+// every user of its batch whose list outgrew the cap, the oldest entries
+// from the user's list and each one's entry from its item's list (the
+// item's oldest entry of that user: both lists are in arrival order),
+// the events the model dropped; a restore with a cap trims state written
+// without one the same way (TestStreamMaxHistory: the stored lists equal
+// a brute-force oracle's and a restored run continues bitwise). The trim
+// reads and rewrites each affected item's whole list, once per update.
 // Rows an update rolled back (numerical trouble) are counted and logged
 // with their ids at warn level; their state keeps the previous factor,
 // and rows never solved are neither written nor exported.
@@ -344,13 +424,12 @@
 // (2·K²·8 bytes, 64 KiB at K = 64) rather than recomputed: an
 // incrementally updated Gram matrix differs from an exact sum in float64
 // rounding, and restoring it exactly makes the restored model's next
-// updates bitwise those of a run that never stopped
+// updates bitwise those of a run that never stopped; so are the counters
+// that schedule their exact recomputation (Online.GramUpdates), so a
+// restored model recomputes them at the same update as that run
 // (TestStreamRestoreBitwise, through the batch operator at parallelism
-// 3). Two limits: Online's Gram refresh counters are not restored, so
-// after a restore the next exact recomputation comes at another update
-// than in an uninterrupted run (the models then differ in rounding); and a
-// row never solved is not in the state, so after a restore it gets a new
-// dense index. State from the batch operator has no Gram matrices (they
+// 3: factors and Gram matrices bitwise). One limit: a row never solved
+// is not in the state, so after a restore it gets a new dense index. State from the batch operator has no Gram matrices (they
 // are computed exactly) and summed item lists (or none, before training),
 // which are rewritten as the raw interactions. A user's list length in
 // recommend/user equals its list, so the batch operator restored from the
@@ -392,7 +471,12 @@
 // nothing. A backfill held for a savepoint (riffle backfill --savepoint)
 // gets the stop barrier: the update before its snapshot trains, so the
 // savepoint holds the trained factors, and a job resumed from it on a
-// stream continues from that model bit for bit
+// stream continues from that model bit for bit. With an export, a job
+// stopped with a savepoint publishes that model as a version at Finish
+// (written then; nothing was applied after the stop barrier) when the
+// export schedule did not stage one at the stop barrier, and only when
+// the savepoint completed, so the version is always a model a restored
+// job has
 // (TestRecsBackfillThenStream in cmd/riffle; examples/recs-backfill.yaml
 // and recs-live.yaml). On a stream the operator emits no rows: its
 // outputs are the exports and the live model.
@@ -404,7 +488,11 @@
 // 40x ./ml`, 2026-12-05, 2 shared cores at load average ~6.7): 164k
 // interactions/s. Its profile (setup included): Online.Apply 28%, writing
 // the changed rows' factors to the state 24%, appending to the user and
-// item lists 17%.
+// item lists 17%. Measured again in CPU time at load average 13–14
+// (interactions per CPU-second): 146k with every touched item re-solved,
+// 143k with ItemDefer 5 (its items have ~10 events each, too few to be
+// deferred), 92k with MaxHistory 2 (almost every user trimmed at every
+// update, the cap's worst case); docs/BENCHMARKS.md.
 //
 // # Exports
 //

@@ -145,21 +145,30 @@ type storedFactor struct {
 // decodeStored decodes a recommend/user (user) or recommend/item value;
 // k ≥ 0 checks the number of factors.
 func decodeStored(blob []byte, user bool, k int) (storedFactor, error) {
+	sf, _, err := decodeStoredAppend(blob, user, k, nil)
+	return sf, err
+}
+
+// decodeStoredAppend is decodeStored with the factors appended to arena
+// (sf.vec is the appended part, full capacity: an append to it copies),
+// so that decoding many values allocates once.
+func decodeStoredAppend(blob []byte, user bool, k int, arena []float32) (storedFactor, []float32, error) {
 	var sf storedFactor
 	if user {
 		c, n := binary.Uvarint(blob)
 		if n <= 0 {
-			return sf, fmt.Errorf("bad trained count")
+			return sf, arena, fmt.Errorf("bad trained count")
 		}
 		sf.count, blob = c, blob[n:]
 	}
 	if len(blob) < 4 || len(blob)%4 != 0 || (k >= 0 && len(blob) != 4+4*k) {
-		return sf, fmt.Errorf("factor value of %d bytes (model of %d factors)", len(blob), k)
+		return sf, arena, fmt.Errorf("factor value of %d bytes (model of %d factors)", len(blob), k)
 	}
 	sf.idx = binary.LittleEndian.Uint32(blob)
-	sf.vec = make([]float32, len(blob)/4-1)
-	for j := range sf.vec {
-		sf.vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4+4*j:]))
+	start := len(arena)
+	for j := 4; j < len(blob); j += 4 {
+		arena = append(arena, math.Float32frombits(binary.LittleEndian.Uint32(blob[j:])))
 	}
-	return sf, nil
+	sf.vec = arena[start:len(arena):len(arena)]
+	return sf, arena, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"unsafe"
 )
 
 // Interaction is one event for an Online model: User interacted with Item
@@ -39,12 +41,37 @@ type OnlineOptions struct {
 	// update's work (BenchmarkOnlineApply, package doc). New items always
 	// take Config.CGSteps.
 	ItemCGSteps int
+	// ItemDefer bounds the work a popular item costs per event. 0: every
+	// item an update touches is re-solved in that update. s > 0: an item
+	// that has a factor and n ≥ 2^(s+1) stored events is re-solved only
+	// when an update carries its event count across a multiple of
+	// 2^(⌊log₂ n⌋−s), i.e. about once per n/2^s new events, so an event
+	// costs at most ~2^s·steps gathered rows of its item's history
+	// however long that history is; in between the item keeps its factor,
+	// solved on all but under 2^(1−s) of its events (the events are in
+	// its history and count at its next solve). The rule depends only on
+	// the stored histories, so a restored model defers the same items.
+	ItemDefer int
+	// MaxHistory, when > 0, caps each user's history at its newest
+	// MaxHistory events: an event beyond it drops the user's oldest one
+	// (from the user's and the item's history: a pair's weight becomes
+	// the sum of its remaining events, summed in arrival order as when
+	// they were added; a pair with none left is removed), and the item
+	// that lost it is re-solved with the users of the update. A stream
+	// that runs for months then holds a bounded history per user.
+	MaxHistory int
 }
+
+// DefaultItemDefer is the streaming operator's OnlineOptions.ItemDefer
+// (UpdateOptions.ItemDefer): an item is re-solved about once per 3–6% of
+// new events (package doc, "Incremental updates").
+const DefaultItemDefer = 5
 
 // UpdateStats describe one Apply.
 type UpdateStats struct {
 	Interactions             int // events applied
 	Users, Items             int // rows re-solved (the touched ones)
+	DeferredItems            int // touched items not re-solved (OnlineOptions.ItemDefer)
 	NewUsers, NewItems       int // rows seen for the first time
 	FailedUsers, FailedItems int // rows whose solve failed and was rolled back
 	GramRefreshed            bool
@@ -72,6 +99,13 @@ type Online struct {
 	k         int
 	refresh   int
 	itemSteps int
+	itemDefer int
+	maxHist   int
+	// alphaScale multiplies Config.Alpha in every solve (SetAlphaScale).
+	alphaScale float64
+	// evs holds each user's events in arrival order when MaxHistory
+	// caps them (nil otherwise).
+	evs [][]histEvent
 
 	users, items side
 	nnz          int64 // distinct (user, item) pairs
@@ -82,7 +116,6 @@ type Online struct {
 	// Scratch reused across Apply calls.
 	seenU, seenI []uint32 // stamp per row: touched in the current Apply
 	stamp        uint32
-	csr          Interactions
 	old, fresh   []float32
 	split        []int32
 }
@@ -93,6 +126,8 @@ type side struct {
 	keys    [][]byte
 	factors []float32 // rows × K
 	rows    []histRow // each row's distinct partners, ascending, summed weights
+	events  []int64   // each row's stored events (repeats counted)
+	before  []int64   // events before the current Apply (rows touched in it)
 	ready   []bool    // the row has a solved (or restored) factor
 	gram    []float64 // K×K: Σ factorsᵀ factors
 	updates int       // row updates since the last exact Gram
@@ -102,6 +137,24 @@ type side struct {
 type histRow struct {
 	idx []int32
 	w   []float32
+}
+
+// histEvent is one event of a user's capped history.
+type histEvent struct {
+	item int32
+	w    float32
+}
+
+// histRows is the rowSource of the rows sel of a side's histories: row j
+// is rows[sel[j]].
+type histRows struct {
+	rows []histRow
+	sel  []int32
+}
+
+func (h *histRows) Row(j int) ([]int32, []float32) {
+	r := h.rows[h.sel[j]]
+	return r.idx, r.w
 }
 
 // NewOnline returns an empty model.
@@ -117,7 +170,13 @@ func NewOnline(o OnlineOptions) (*Online, error) {
 	if o.ItemCGSteps < 0 {
 		return nil, fmt.Errorf("ml: online: item CG steps must be ≥ 0, got %d", o.ItemCGSteps)
 	}
-	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps}
+	if o.ItemDefer < 0 || o.ItemDefer > 30 {
+		return nil, fmt.Errorf("ml: online: item defer must be in 0..30, got %d", o.ItemDefer)
+	}
+	if o.MaxHistory < 0 {
+		return nil, fmt.Errorf("ml: online: max history must be ≥ 0, got %d", o.MaxHistory)
+	}
+	m := &Online{cfg: cfg, k: k, refresh: o.GramRefresh, itemSteps: o.ItemCGSteps, itemDefer: o.ItemDefer, maxHist: o.MaxHistory, alphaScale: 1}
 	for _, s := range []*side{&m.users, &m.items} {
 		s.index = map[string]int32{}
 		s.gram = make([]float64, k*k)
@@ -172,6 +231,11 @@ func (o *Online) UserItems(u int32) ([]int32, []float32) {
 	return r.idx, r.w
 }
 
+// UserEvents returns how many events user u's history holds (repeats
+// counted; under MaxHistory at most that many): the length of its list
+// in the recommend operator's state once an update applied it.
+func (o *Online) UserEvents(u int32) int64 { return o.users.events[u] }
+
 // ItemUsers returns item i's distinct users, ascending, with their summed
 // weights (borrowed).
 func (o *Online) ItemUsers(i int32) ([]int32, []float32) {
@@ -210,6 +274,22 @@ func (o *Online) SetGrams(user, item []float64) error {
 	return nil
 }
 
+// GramUpdates returns how many row updates each side's Gram matrix has
+// taken incrementally since its last exact computation (the counters of
+// OnlineOptions.GramRefresh), for checkpoints: a restore that sets them
+// back (SetGramUpdates) recomputes the matrices exactly at the same
+// update as a run that never stopped, so it continues bitwise like it.
+func (o *Online) GramUpdates() (users, items int) { return o.users.updates, o.items.updates }
+
+// SetGramUpdates restores the counters GramUpdates returned.
+func (o *Online) SetGramUpdates(users, items int) error {
+	if users < 0 || items < 0 {
+		return fmt.Errorf("ml: online: Gram update counters must be ≥ 0, got %d and %d", users, items)
+	}
+	o.users.updates, o.items.updates = users, items
+	return nil
+}
+
 func (s *side) vec(k int, r int32) []float32 { return s.factors[int(r)*k : int(r+1)*k] }
 
 // lookup returns key's row, creating it (factor init, not ready) when new.
@@ -220,7 +300,9 @@ func (s *side) lookup(key []byte, k int, init func(key []byte, dst []float32)) (
 	r := int32(len(s.keys))
 	kc := string(key)
 	s.index[kc] = r
-	s.keys = append(s.keys, []byte(kc))
+	// The key's bytes are the map key's (one copy per row, not two); keys
+	// are handed out read-only (UserKey, ItemKey).
+	s.keys = append(s.keys, unsafe.Slice(unsafe.StringData(kc), len(kc)))
 	s.factors = slices.Grow(s.factors, k)[:len(s.factors)+k]
 	v := s.factors[len(s.factors)-k:]
 	clear(v)
@@ -228,6 +310,8 @@ func (s *side) lookup(key []byte, k int, init func(key []byte, dst []float32)) (
 		init(key, v)
 	}
 	s.rows = append(s.rows, histRow{})
+	s.events = append(s.events, 0)
+	s.before = append(s.before, 0)
 	s.ready = append(s.ready, false)
 	s.fresh = append(s.fresh, r)
 	return r, true
@@ -242,16 +326,80 @@ func (h *histRow) add(p int32, w float32) bool {
 		j, _ = slices.BinarySearch(h.idx, p)
 	}
 	if j < n && h.idx[j] == p {
-		s := h.w[j] + w
-		if math.IsInf(float64(s), 0) {
-			s = math.MaxFloat32 // saturate: a stored weight stays finite
-		}
-		h.w[j] = s
+		h.w[j] = addWeight(h.w[j], w)
 		return false
 	}
 	h.idx = slices.Insert(h.idx, j, p)
 	h.w = slices.Insert(h.w, j, w)
 	return true
+}
+
+// addWeight adds an event's weight to a pair's: saturating, so a stored
+// weight stays finite.
+func addWeight(a, b float32) float32 {
+	s := a + b
+	if math.IsInf(float64(s), 0) {
+		s = math.MaxFloat32
+	}
+	return s
+}
+
+// set sets partner p's weight; it must be there.
+func (h *histRow) set(p int32, w float32) {
+	j, _ := slices.BinarySearch(h.idx, p)
+	h.w[j] = w
+}
+
+// remove removes partner p; it must be there.
+func (h *histRow) remove(p int32) {
+	j, _ := slices.BinarySearch(h.idx, p)
+	h.idx = slices.Delete(h.idx, j, j+1)
+	h.w = slices.Delete(h.w, j, j+1)
+}
+
+// dropOldest removes user u's oldest event (MaxHistory): the pair's
+// weight becomes the sum of its remaining events in arrival order (what
+// adding them afresh gives, so a model rebuilt from the capped histories
+// is bitwise this one), or the pair goes when none is left. The item is
+// marked touched: it is re-solved in this update.
+func (o *Online) dropOldest(u int32) {
+	ev := o.evs[u]
+	i := ev[0].item
+	ev = ev[:copy(ev, ev[1:])]
+	o.evs[u] = ev
+	var w float32
+	n := 0
+	for _, e := range ev {
+		if e.item == i {
+			if n == 0 {
+				w = e.w
+			} else {
+				w = addWeight(w, e.w)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		o.users.rows[u].remove(i)
+		o.items.rows[i].remove(u)
+		o.nnz--
+	} else {
+		o.users.rows[u].set(i, w)
+		o.items.rows[i].set(u, w)
+	}
+	o.touchItem(i)
+	o.users.events[u]--
+	o.items.events[i]--
+}
+
+// touchItem marks item i touched by the current Apply.
+func (o *Online) touchItem(i int32) {
+	o.seenI = growStamps(o.seenI, len(o.items.keys))
+	if o.seenI[i] != o.stamp {
+		o.seenI[i] = o.stamp
+		o.changedI = append(o.changedI, i)
+		o.items.before[i] = o.items.events[i]
+	}
 }
 
 // itemInit gives a new item a small factor drawn from a generator seeded
@@ -293,14 +441,21 @@ func (o *Online) addHistory(batch []Interaction) {
 		}
 		o.items.rows[i].add(u, it.Weight)
 		o.seenU = growStamps(o.seenU, len(o.users.keys))
-		o.seenI = growStamps(o.seenI, len(o.items.keys))
 		if o.seenU[u] != o.stamp {
 			o.seenU[u] = o.stamp
 			o.changedU = append(o.changedU, u)
 		}
-		if o.seenI[i] != o.stamp {
-			o.seenI[i] = o.stamp
-			o.changedI = append(o.changedI, i)
+		o.touchItem(i)
+		o.users.events[u]++
+		o.items.events[i]++
+		if o.maxHist > 0 {
+			for len(o.evs) <= int(u) {
+				o.evs = append(o.evs, nil)
+			}
+			o.evs[u] = append(o.evs[u], histEvent{item: i, w: it.Weight})
+			if len(o.evs[u]) > o.maxHist {
+				o.dropOldest(u)
+			}
 		}
 	}
 	slices.Sort(o.changedU)
@@ -321,6 +476,65 @@ func growStamps(s []uint32, n int) []uint32 {
 func (o *Online) AddHistory(batch []Interaction) {
 	o.addHistory(batch)
 	o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
+}
+
+// SetAlphaScale makes every later solve (Apply, Retrain) use the
+// confidence c = 1 + s·α·w instead of 1 + α·w: how the recommend
+// operator decays confidence with age (UpdateOptions.HalfLife) without
+// rewriting stored weights: it stores each weight inflated by 2^(t/H) for
+// its sequence number t and scales α by 2^(−T/H) at sequence T, which
+// gives every weight w·2^(−(T−t)/H). s must be finite and > 0.
+func (o *Online) SetAlphaScale(s float64) error {
+	if !(s > 0) || math.IsInf(s, 0) {
+		return fmt.Errorf("ml: online: alpha scale must be finite and > 0, got %v", s)
+	}
+	o.alphaScale = s
+	return nil
+}
+
+// AlphaScale returns the scale SetAlphaScale set (1 by default).
+func (o *Online) AlphaScale() float64 { return o.alphaScale }
+
+// ScaleWeights multiplies every stored weight by f, a power of two
+// (exact, barring underflow): the recommend operator's rebase of its
+// inflated weights (UpdateOptions.HalfLife).
+func (o *Online) ScaleWeights(f float32) {
+	for _, s := range []*side{&o.users, &o.items} {
+		for _, h := range s.rows {
+			for j := range h.w {
+				h.w[j] *= f
+			}
+		}
+	}
+	for _, ev := range o.evs {
+		for j := range ev {
+			ev[j].w *= f
+		}
+	}
+}
+
+// Reserve makes room for users and items more rows, so that adding
+// them (a restore of a large model: SetUser, SetItem, AddHistory) does
+// not grow the index maps and arrays step by step.
+func (o *Online) Reserve(users, items int) {
+	for _, x := range []struct {
+		s *side
+		n int
+	}{{&o.users, users}, {&o.items, items}} {
+		s, n := x.s, x.n
+		if n <= 0 {
+			continue
+		}
+		if len(s.index) == 0 {
+			s.index = make(map[string]int32, n)
+		}
+		s.keys = slices.Grow(s.keys, n)
+		s.factors = slices.Grow(s.factors, n*o.k)
+		s.rows = slices.Grow(s.rows, n)
+		s.events = slices.Grow(s.events, n)
+		s.before = slices.Grow(s.before, n)
+		s.ready = slices.Grow(s.ready, n)
+	}
 }
 
 // SetUser sets user key's factor (adding the user if new) and marks it
@@ -379,6 +593,10 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 	o.addHistory(batch)
 	st.NewUsers, st.NewItems = len(o.users.fresh), len(o.items.fresh)
 	users, items := o.changedU, o.changedI
+	if o.itemDefer > 0 {
+		items = o.dueItems(items)
+		st.DeferredItems = len(o.changedI) - len(items)
+	}
 	st.Users, st.Items = len(users), len(items)
 	// Users against the items, then items against the updated users.
 	failedU, errU := o.solveSide(ctx, &o.users, &o.items, users, o.cfg.CGSteps)
@@ -440,6 +658,21 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 	return st, nil
 }
 
+// dueItems filters touched (in place) down to the items this update
+// re-solves: new ones, ones never solved, short histories, and those
+// whose event count crossed a multiple of 2^(⌊log₂ n⌋−ItemDefer)
+// (OnlineOptions.ItemDefer).
+func (o *Online) dueItems(touched []int32) []int32 {
+	out := touched[:0]
+	for _, i := range touched {
+		n0, n1 := o.items.before[i], o.items.events[i]
+		if p := bits.Len64(uint64(n0)) - 1 - o.itemDefer; !o.items.ready[i] || p <= 0 || n0>>p != n1>>p {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // solveSide re-solves rows of s (ascending) against other's factors and
 // Gram matrix, then replaces their contributions to s's Gram matrix. It
 // returns the rows that failed numerically (rolled back) with the
@@ -450,23 +683,17 @@ func (o *Online) solveSide(ctx context.Context, s, other *side, rows []int32, st
 		return nil, nil
 	}
 	k := o.k
-	// A CSR of just these rows, columns in the other side's index space.
-	c := &o.csr
-	c.NumUsers, c.NumItems = len(rows), len(other.keys)
-	c.Indptr = append(c.Indptr[:0], 0)
-	c.Indices, c.Weights = c.Indices[:0], c.Weights[:0]
 	o.old = slices.Grow(o.old[:0], len(rows)*k)[:len(rows)*k]
 	for j, r := range rows {
-		h := s.rows[r]
-		c.Indices = append(c.Indices, h.idx...)
-		c.Weights = append(c.Weights, h.w...)
-		c.Indptr = append(c.Indptr, int64(len(c.Indices)))
 		copy(o.old[j*k:], s.vec(k, r))
 	}
 	o.fresh = append(o.fresh[:0], o.old...)
 	cfg := o.cfg
 	cfg.CGSteps = steps
-	err := SolveRows(ctx, cfg, c, other.factors, other.gram, o.fresh, nil)
+	cfg.Alpha *= o.alphaScale
+	// The rows are solved where they are (no CSR copy); their partners
+	// are rows of other by construction (lookup), as the kernels require.
+	err := solveRows(ctx, cfg, &histRows{rows: s.rows, sel: rows}, len(other.keys), other.factors, other.gram, o.fresh, nil, len(rows))
 	var failed []int32
 	if err != nil {
 		var re *RowError
@@ -570,7 +797,9 @@ func (o *Online) Retrain(ctx context.Context, warm bool) error {
 	} else {
 		m = NewModel(o.cfg, ui.NumUsers, ui.NumItems)
 	}
-	if err := m.Fit(ctx, o.cfg, ui, nil); err != nil {
+	cfg := o.cfg
+	cfg.Alpha *= o.alphaScale
+	if err := m.Fit(ctx, cfg, ui, nil); err != nil {
 		return fmt.Errorf("ml: online: retrain: %w", err)
 	}
 	o.users.factors, o.items.factors = m.UserFactors, m.ItemFactors

@@ -3,6 +3,7 @@ package ml
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -286,21 +287,29 @@ func plantedInteractions(rng *rand.Rand, n, users, items, c int) []Interaction {
 // models' score vectors over the items, and the overlap of their top-10
 // lists (seen items excluded), are above the bounds stated here.
 func TestOnlineTracksRetrain(t *testing.T) {
+	for _, s := range []int{0, DefaultItemDefer, 3} {
+		t.Run(fmt.Sprintf("item_defer=%d", s), func(t *testing.T) { testOnlineTracksRetrain(t, s) })
+	}
+}
+
+func testOnlineTracksRetrain(t *testing.T, itemDefer int) {
 	const users, items, clusters, k = 400, 200, 8, 16
 	cfg := Config{Factors: k, Regularization: 0.1, Alpha: 2, Iterations: 10, CGSteps: 3, Seed: 5, Threads: 2}
 	rng := rand.New(rand.NewPCG(21, 22))
 	events := plantedInteractions(rng, 16000, users, items, clusters)
 	ctx := context.Background()
-	inc, _ := NewOnline(OnlineOptions{Config: cfg})
+	inc, _ := NewOnline(OnlineOptions{Config: cfg, ItemDefer: itemDefer})
 	inc.AddHistory(events[:8000])
 	if err := inc.Retrain(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	deferred := 0
 	for lo := 8000; lo < len(events); lo += 500 {
 		st, err := inc.Apply(ctx, events[lo:lo+500])
 		if err != nil || st.Failed != nil {
 			t.Fatal(err, st.Failed)
 		}
+		deferred += st.DeferredItems
 	}
 	full, _ := NewOnline(OnlineOptions{Config: cfg})
 	full.AddHistory(events)
@@ -317,8 +326,8 @@ func TestOnlineTracksRetrain(t *testing.T) {
 	}
 	corr, overlap := agreement(t, inc, full, users, items)
 	corr2, overlap2 := agreement(t, full2, full, users, items)
-	t.Logf("incremental vs full retrain: mean score correlation %.3f, top-10 overlap %.3f; full retrain from another seed: %.3f, %.3f",
-		corr, overlap, corr2, overlap2)
+	t.Logf("incremental (%d item solves deferred) vs full retrain: mean score correlation %.3f, top-10 overlap %.3f; full retrain from another seed: %.3f, %.3f",
+		deferred, corr, overlap, corr2, overlap2)
 	if corr < 0.9 || overlap < 0.7 || corr < corr2-0.05 || overlap < overlap2-0.1 {
 		t.Fatalf("incremental model strays from the full retrain: correlation %.3f (want ≥ 0.9 and ≥ %.3f), overlap %.3f (want ≥ 0.7 and ≥ %.3f)",
 			corr, corr2-0.05, overlap, overlap2-0.1)
@@ -422,4 +431,240 @@ func TestOnlineRejectsBadWeights(t *testing.T) {
 			t.Fatalf("weight %v: err %v, %d users", w, err, o.NumUsers())
 		}
 	}
+}
+
+// TestOnlineItemDefer: with ItemDefer s, every touched item is either
+// re-solved (the exact least-squares solution of its whole history, as
+// without deferral) or keeps its factor bitwise, and it is deferred only
+// when the rule allows: a ready item with n ≥ 2^(s+1) events that has
+// taken fewer than n/2^s events since its last solve (counted here, from
+// the batches, independently of the model's counters).
+func TestOnlineItemDefer(t *testing.T) {
+	const users, items, k, s = 300, 40, 8, 3
+	cfg := Config{Factors: k, Regularization: 0.2, Alpha: 1.5, Solver: SolverCholesky, Iterations: 3, Seed: 4, Threads: 2}
+	o, err := NewOnline(OnlineOptions{Config: cfg, GramRefresh: 1 << 30, ItemDefer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	ctx := context.Background()
+	events := map[string]int{}  // item key -> events so far
+	atSolve := map[string]int{} // item key -> events at its last solve
+	first := onlineBatch(rng, 3000, users, items)
+	for _, it := range first {
+		events[string(it.Item)]++
+	}
+	o.AddHistory(first)
+	if err := o.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for key, n := range events {
+		atSolve[key] = n
+	}
+	deferred, solved := 0, 0
+	for round := 0; round < 30; round++ {
+		batch := onlineBatch(rng, 60, users, items+2)
+		before := map[string][]float32{}
+		touched := map[string]bool{}
+		for _, it := range batch {
+			events[string(it.Item)]++
+			if i, ok := o.ItemIndex(it.Item); ok && !touched[string(it.Item)] {
+				before[string(it.Item)] = slices.Clone(o.ItemVector(i))
+			}
+			touched[string(it.Item)] = true
+		}
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		_, ci := o.Changed()
+		changed := map[string]bool{}
+		x := userFactorsOf(o)
+		for _, i := range ci {
+			key := string(o.ItemKey(i))
+			changed[key] = true
+			atSolve[key] = events[key]
+			idx, w := o.ItemUsers(i)
+			assertClose(t, "item", o.ItemVector(i), closedForm(t, cfg, x, o.NumUsers(), k, idx, w), 1e-4)
+			solved++
+		}
+		if st.DeferredItems != len(touched)-len(ci) {
+			t.Fatalf("round %d: %d deferred, %d touched, %d re-solved", round, st.DeferredItems, len(touched), len(ci))
+		}
+		for key := range touched {
+			if changed[key] {
+				continue
+			}
+			deferred++
+			n, last := events[key], atSolve[key]
+			if b, ok := before[key]; !ok || n < 1<<(s+1) || (n-last)<<s >= n {
+				t.Fatalf("round %d: item %x deferred with %d events, %d at its last solve (known before: %v)", round, key, n, last, ok)
+			} else if i, _ := o.ItemIndex([]byte(key)); !slices.Equal(o.ItemVector(i), b) {
+				t.Fatalf("round %d: deferred item %x changed", round, key)
+			}
+		}
+	}
+	if deferred == 0 || solved == 0 {
+		t.Fatalf("%d items deferred, %d re-solved: the test does not exercise both", deferred, solved)
+	}
+	t.Logf("%d item solves deferred, %d done", deferred, solved)
+}
+
+// cappedHistories is the brute-force oracle of OnlineOptions.MaxHistory:
+// each user's newest n events (all of them when n is 0), in arrival
+// order, and its pairs' weights summed in that order.
+func cappedHistories(events []Interaction, n int) (kept map[string][]Interaction, pairs map[string]map[string]float32) {
+	kept = map[string][]Interaction{}
+	for _, e := range events {
+		l := append(kept[string(e.User)], e)
+		if n > 0 && len(l) > n {
+			l = l[len(l)-n:]
+		}
+		kept[string(e.User)] = l
+	}
+	pairs = map[string]map[string]float32{}
+	for u, l := range kept {
+		pairs[u] = map[string]float32{}
+		for _, e := range l {
+			pairs[u][string(e.Item)] += e.Weight
+		}
+	}
+	return kept, pairs
+}
+
+// checkHistories compares the model's user and item histories with the
+// oracle's pairs.
+func checkHistories(t *testing.T, o *Online, pairs map[string]map[string]float32) {
+	t.Helper()
+	nnz := 0
+	byItem := map[string]map[string]float32{}
+	for u, ps := range pairs {
+		ui, ok := o.UserIndex([]byte(u))
+		if !ok {
+			t.Fatalf("user %x missing", u)
+		}
+		idx, w := o.UserItems(ui)
+		if len(idx) != len(ps) {
+			t.Fatalf("user %x: %d items, oracle %d", u, len(idx), len(ps))
+		}
+		for j, i := range idx {
+			key := string(o.ItemKey(i))
+			if want, ok := ps[key]; !ok || w[j] != want {
+				t.Fatalf("user %x item %x: weight %v, oracle %v (present %v)", u, key, w[j], want, ok)
+			}
+			if byItem[key] == nil {
+				byItem[key] = map[string]float32{}
+			}
+			byItem[key][u] = w[j]
+		}
+		nnz += len(ps)
+	}
+	if o.NumInteractions() != int64(nnz) {
+		t.Fatalf("%d pairs, oracle %d", o.NumInteractions(), nnz)
+	}
+	for i := int32(0); i < int32(o.NumItems()); i++ {
+		idx, w := o.ItemUsers(i)
+		want := byItem[string(o.ItemKey(i))]
+		if len(idx) != len(want) {
+			t.Fatalf("item %x: %d users, oracle %d", o.ItemKey(i), len(idx), len(want))
+		}
+		for j, u := range idx {
+			if want[string(o.UserKey(u))] != w[j] {
+				t.Fatalf("item %x user %x: weight %v, oracle %v", o.ItemKey(i), o.UserKey(u), w[j], want[string(o.UserKey(u))])
+			}
+		}
+	}
+}
+
+// TestOnlineMaxHistory: with a cap of n events per user the model's
+// histories are, after every update, the brute-force oracle's (each
+// user's newest n events, pairs summed; items' the transpose); every
+// user and item an update touched (an item also when it lost an event)
+// is the exact least-squares solution of its capped history; and a model
+// rebuilt from the capped histories (as a restore rebuilds it) continues
+// bitwise like the original.
+func TestOnlineMaxHistory(t *testing.T) {
+	const users, items, k, n = 40, 30, 8, 7
+	cfg := Config{Factors: k, Regularization: 0.2, Alpha: 1.5, Solver: SolverCholesky, Iterations: 3, Seed: 6, Threads: 2}
+	opts := OnlineOptions{Config: cfg, GramRefresh: 1 << 30, MaxHistory: n}
+	o, err := NewOnline(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	ctx := context.Background()
+	all := onlineBatch(rng, 500, users, items)
+	o.AddHistory(all)
+	if err := o.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	_, pairs := cappedHistories(all, n)
+	checkHistories(t, o, pairs)
+	for round := 0; round < 8; round++ {
+		batch := onlineBatch(rng, 30, users+5, items)
+		batch = slices.DeleteFunc(batch, func(it Interaction) bool { _, ok := o.ItemIndex(it.Item); return !ok })
+		all = append(all, batch...)
+		yBefore := itemFactorsOf(o)
+		st, err := o.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		prev := pairs
+		_, pairs = cappedHistories(all, n)
+		checkHistories(t, o, pairs)
+		cu, ci := o.Changed()
+		// Every item whose capped history changed (a new event or an
+		// event dropped) was re-solved.
+		for u, ps := range pairs {
+			for it, w := range ps {
+				if prev[u][it] != w {
+					if i, _ := o.ItemIndex([]byte(it)); !slices.Contains(ci, i) {
+						t.Fatalf("round %d: item %x gained weight for user %x but was not re-solved", round, it, u)
+					}
+				}
+			}
+			for it := range prev[u] {
+				if _, ok := ps[it]; !ok {
+					if i, _ := o.ItemIndex([]byte(it)); !slices.Contains(ci, i) {
+						t.Fatalf("round %d: item %x lost user %x but was not re-solved", round, it, u)
+					}
+				}
+			}
+		}
+		for _, u := range cu {
+			idx, w := o.UserItems(u)
+			assertClose(t, "user", o.UserVector(u), closedForm(t, cfg, yBefore, o.NumItems(), k, idx, w), 1e-4)
+		}
+		x := userFactorsOf(o)
+		for _, i := range ci {
+			idx, w := o.ItemUsers(i)
+			assertClose(t, "item", o.ItemVector(i), closedForm(t, cfg, x, o.NumUsers(), k, idx, w), 1e-4)
+		}
+	}
+	// Rebuild from the capped histories, user by user in dense order.
+	kept, _ := cappedHistories(all, n)
+	b, _ := NewOnline(opts)
+	for u := int32(0); u < int32(o.NumUsers()); u++ {
+		b.SetUser(o.UserKey(u), o.UserVector(u))
+	}
+	for i := int32(0); i < int32(o.NumItems()); i++ {
+		b.SetItem(o.ItemKey(i), o.ItemVector(i))
+	}
+	for u := int32(0); u < int32(o.NumUsers()); u++ {
+		b.AddHistory(kept[string(o.UserKey(u))])
+	}
+	if err := b.SetGrams(o.UserGram(), o.ItemGram()); err != nil {
+		t.Fatal(err)
+	}
+	next := onlineBatch(rng, 60, users+8, items+3)
+	for _, m := range []*Online{o, b} {
+		if _, err := m.Apply(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(userFactorsOf(o), userFactorsOf(b)) || !slices.Equal(itemFactorsOf(o), itemFactorsOf(b)) {
+		t.Fatal("the model rebuilt from the capped histories continues differently")
+	}
+	_, pairs = cappedHistories(append(all, next...), n)
+	checkHistories(t, b, pairs)
 }

@@ -2,6 +2,7 @@ package ml
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -48,6 +49,24 @@ type UpdateOptions struct {
 	Serve bool
 	// GramRefresh is OnlineOptions.GramRefresh.
 	GramRefresh int
+	// ItemDefer is OnlineOptions.ItemDefer (0: every touched item is
+	// re-solved at every update; DefaultUpdate: DefaultItemDefer).
+	ItemDefer int
+	// MaxHistory, when > 0, keeps each user's newest MaxHistory
+	// interactions only (OnlineOptions.MaxHistory): at each update the
+	// oldest ones beyond it leave the model and the state (the user's
+	// list and the items' lists), so a stream that runs for months holds
+	// a bounded history per user.
+	MaxHistory int
+	// HalfLife, when > 0, decays the confidence of an interaction by half
+	// every HalfLife interactions that come after it: its weight counts
+	// as w·2^(−(T−t)/HalfLife) at sequence number T for an interaction
+	// accepted as the t-th. Stored (state and model) as w·2^((t−base)/H),
+	// with α scaled by 2^(−(T−base)/H) at each update
+	// (Online.SetAlphaScale), so nothing is rewritten as it ages except
+	// once per DecayRebase half-lives, when every stored weight is
+	// multiplied by 2^−DecayRebase and base moves on (O(state)).
+	HalfLife int64
 	// ExportCheckpoints exports a version at every ExportCheckpoints-th
 	// checkpoint (without checkpoints: update); ExportInterval instead
 	// exports at the first checkpoint (update) once that much processing
@@ -63,14 +82,19 @@ type UpdateOptions struct {
 	FullEvery         int
 }
 
+// DecayRebase is the number of half-lives after which the streaming
+// operator rebases its inflated weights (UpdateOptions.HalfLife).
+const DecayRebase = 32
+
 // DefaultFullEvery is UpdateOptions.FullEvery's default.
 const DefaultFullEvery = 10
 
 // DefaultUpdate is the update: mapping's defaults in a job: an update
 // every DefaultUpdateEvery interactions, a full retrain when the model
-// has doubled, serving on.
+// has doubled, popular items re-solved once per 3–6% of new events
+// (DefaultItemDefer), serving on.
 func DefaultUpdate() UpdateOptions {
-	return UpdateOptions{Every: DefaultUpdateEvery, RetrainGrowth: 2, Serve: true}
+	return UpdateOptions{Every: DefaultUpdateEvery, RetrainGrowth: 2, Serve: true, ItemDefer: DefaultItemDefer}
 }
 
 // Validate reports the first bad option.
@@ -84,6 +108,12 @@ func (u *UpdateOptions) Validate() error {
 		return fmt.Errorf("ml: recommend: update: retrain_growth must be > 1 (or 0: never), got %v", u.RetrainGrowth)
 	case u.GramRefresh < 0:
 		return fmt.Errorf("ml: recommend: update: gram refresh must be ≥ 0, got %d", u.GramRefresh)
+	case u.ItemDefer < 0 || u.ItemDefer > 30:
+		return fmt.Errorf("ml: recommend: update: item_defer must be in 0..30, got %d", u.ItemDefer)
+	case u.HalfLife < 0:
+		return fmt.Errorf("ml: recommend: update: half_life must be ≥ 0, got %d", u.HalfLife)
+	case u.MaxHistory < 0:
+		return fmt.Errorf("ml: recommend: update: max_history must be ≥ 0, got %d", u.MaxHistory)
 	case u.ExportCheckpoints < 0:
 		return fmt.Errorf("ml: recommend: update: export_every checkpoints must be ≥ 0, got %d", u.ExportCheckpoints)
 	case u.ExportInterval < 0:
@@ -111,6 +141,14 @@ type streamMeta struct {
 	// endian, bit for bit (package doc).
 	UserGram []byte `json:"user_gram,omitempty"`
 	ItemGram []byte `json:"item_gram,omitempty"`
+	// UserGramUpdates and ItemGramUpdates are Online.GramUpdates: the row
+	// updates since each matrix was last computed exactly, so a restored
+	// model refreshes them at the same update as one that never stopped.
+	UserGramUpdates int `json:"user_gram_updates,omitempty"`
+	ItemGramUpdates int `json:"item_gram_updates,omitempty"`
+	// DecayBase is the sequence number the stored weights are inflated
+	// from (UpdateOptions.HalfLife).
+	DecayBase int64 `json:"decay_base,omitempty"`
 	// NextVersion is the next export version's number.
 	NextVersion int64 `json:"next_version"`
 	// Staged are the versions staged and not known published at the
@@ -167,7 +205,6 @@ type streamOp struct {
 	pbuf      []byte
 	batch     []Interaction
 	pendSince time.Time
-	counts    map[string]int // each user's list length
 	ihash     []uint64
 	changed   []bool // users changed since the last version, by dense index
 	nchanged  int
@@ -176,6 +213,8 @@ type streamOp struct {
 	stMu       sync.Mutex
 	staged     []*staging // staged, not published, by version
 	completed  uint64     // newest completed checkpoint
+	snapped    uint64     // newest checkpoint snapshotted (its barrier passed)
+	stagedAt   uint64     // checkpoint of the newest version staged
 
 	live     liveSyncer
 	failed   int64 // rows whose update failed and was rolled back
@@ -194,7 +233,7 @@ func (s *RecommendSpec) newStream(base opBase) *streamOp {
 		up.ExportCheckpoints = 1
 	}
 	base.positive = true
-	return &streamOp{opBase: base, up: up, counts: map[string]int{}}
+	return &streamOp{opBase: base, up: up}
 }
 
 var (
@@ -207,7 +246,8 @@ func (o *streamOp) Open(ctx context.Context) error {
 	if err := o.open(ctx); err != nil {
 		return err
 	}
-	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh})
+	on, err := NewOnline(OnlineOptions{Config: o.s.opts.Config, GramRefresh: o.up.GramRefresh, ItemDefer: o.up.ItemDefer,
+		MaxHistory: o.up.MaxHistory})
 	if err != nil {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
@@ -219,6 +259,12 @@ func (o *streamOp) Open(ctx context.Context) error {
 		if err := o.restoreModel(ctx); err != nil {
 			return err
 		}
+	}
+	if err := o.maybeRebase(); err != nil {
+		return err
+	}
+	if err := o.setAlphaScale(o.sm.Applied); err != nil {
+		return err
 	}
 	if o.s.opts.Export != nil {
 		if err := o.recoverExports(); err != nil {
@@ -242,18 +288,24 @@ func (o *streamOp) Open(ctx context.Context) error {
 // operator state; recomputed exactly when the state came from the batch
 // operator, which keeps none).
 func (o *streamOp) restoreModel(ctx context.Context) error {
+	// Rows point into two arenas (keys, factors) by offset: decoding a
+	// million rows allocates a few large arrays, not two small ones a row.
 	type row struct {
-		idx uint32
-		key []byte
-		vec []float32
+		idx         uint32
+		key, keyEnd int // keys[key:keyEnd]
+		vec         int // vecs[vec:vec+k]
 	}
 	k := o.online.Factors()
+	var keys []byte
+	var vecs []float32
 	read := func(v *state.Value[[]byte], user bool) ([]row, error) {
 		var rows []row
 		var bad error
 		err := v.Range(func(e state.Entry, blob []byte) bool {
-			sf, err := decodeStored(blob, user, k)
-			if err != nil {
+			var sf storedFactor
+			var err error
+			at := len(vecs)
+			if sf, vecs, err = decodeStoredAppend(blob, user, k, vecs); err != nil {
 				kind := o.b.itemKind
 				if user {
 					kind = o.b.userKind
@@ -261,14 +313,15 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 				bad = fmt.Errorf("key %s: %w", formatKey(kind, e.Key), err)
 				return false
 			}
-			rows = append(rows, row{idx: sf.idx, key: bytes.Clone(e.Key), vec: sf.vec})
+			start := len(keys)
+			keys = append(keys, e.Key...)
+			rows = append(rows, row{idx: sf.idx, key: start, keyEnd: len(keys), vec: at})
 			return true
 		})
 		if err == nil {
 			err = bad
 		}
-		slices.SortFunc(rows, func(a, b row) int { return int(a.idx) - int(b.idx) })
-		return rows, err
+		return byDenseIndex(rows, func(r row) uint32 { return r.idx }), err
 	}
 	users, err := read(o.user, true)
 	if err != nil {
@@ -278,28 +331,42 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ml: recommend: restore item factors: %w", err)
 	}
-	for _, r := range users {
-		if _, err := o.online.SetUser(r.key, r.vec); err != nil {
-			return fmt.Errorf("ml: recommend: restore: %w", err)
+	o.online.Reserve(len(users), len(items))
+	for _, x := range []struct {
+		rows []row
+		set  func([]byte, []float32) (int32, error)
+	}{{users, o.online.SetUser}, {items, o.online.SetItem}} {
+		for _, r := range x.rows {
+			if _, err := x.set(keys[r.key:r.keyEnd], vecs[r.vec:r.vec+k]); err != nil {
+				return fmt.Errorf("ml: recommend: restore: %w", err)
+			}
 		}
 	}
-	for _, r := range items {
-		if _, err := o.online.SetItem(r.key, r.vec); err != nil {
-			return fmt.Errorf("ml: recommend: restore: %w", err)
-		}
-	}
-	var hist []Interaction
+	// Each user's list goes into the model as it is read (AddHistory
+	// copies what it keeps), in store order as before; the raw list is
+	// kept only to rewrite the batch operator's item lists.
+	keepRaw := o.meta.Stream == nil
+	var hist, one []Interaction
+	var over []Interaction // users whose stored list exceeds MaxHistory
 	if err := o.inter.Range(func(e state.Entry, vals [][]byte) bool {
-		key := bytes.Clone(e.Key)
-		o.counts[string(key)] = len(vals)
+		if o.up.MaxHistory > 0 && len(vals) > o.up.MaxHistory {
+			over = append(over, Interaction{User: bytes.Clone(e.Key)})
+		}
+		one = one[:0]
 		for _, v := range vals {
-			hist = append(hist, Interaction{User: key, Item: bytes.Clone(v[4:]), Weight: math.Float32frombits(binary.LittleEndian.Uint32(v))})
+			one = append(one, Interaction{User: e.Key, Item: v[4:], Weight: math.Float32frombits(binary.LittleEndian.Uint32(v))})
+		}
+		o.online.AddHistory(one)
+		if keepRaw {
+			key := bytes.Clone(e.Key)
+			for _, it := range one {
+				hist = append(hist, Interaction{User: key, Item: bytes.Clone(it.Item), Weight: it.Weight})
+			}
 		}
 		return true
 	}); err != nil {
 		return fmt.Errorf("ml: recommend: restore interactions: %w", err)
 	}
-	o.online.AddHistory(hist)
 	if o.meta.Stream == nil {
 		// State of the batch operator: trained if it holds factors; its
 		// item lists are summed per user (or absent, before training):
@@ -314,8 +381,16 @@ func (o *streamOp) restoreModel(ctx context.Context) error {
 		if err := o.online.SetGrams(floatsOf(o.sm.UserGram), floatsOf(o.sm.ItemGram)); err != nil {
 			return fmt.Errorf("ml: recommend: restore: %w", err)
 		}
+		if err := o.online.SetGramUpdates(o.sm.UserGramUpdates, o.sm.ItemGramUpdates); err != nil {
+			return fmt.Errorf("ml: recommend: restore: %w", err)
+		}
 	} else {
 		o.online.RefreshGrams()
+	}
+	// State written without the cap (or a larger one): the model dropped
+	// the oldest interactions as it read them; so does the state.
+	if err := o.trimLists(over); err != nil {
+		return err
 	}
 	o.changed = make([]bool, o.online.NumUsers())
 	for j := 0; j+4 <= len(o.sm.Changed); j += 4 {
@@ -354,6 +429,23 @@ func (o *streamOp) rewriteItemLists(hist []Interaction) error {
 	return nil
 }
 
+// byDenseIndex orders rows by their dense index: in place when the
+// indices are a permutation of 0..n-1 (every stored row was solved, the
+// usual case), else by sorting.
+func byDenseIndex[T any](rows []T, idx func(T) uint32) []T {
+	out := make([]T, len(rows))
+	placed := make([]bool, len(rows))
+	for _, r := range rows {
+		i := idx(r)
+		if int(i) >= len(rows) || placed[i] {
+			slices.SortFunc(rows, func(a, b T) int { return cmp.Compare(idx(a), idx(b)) })
+			return rows
+		}
+		out[i], placed[i] = r, true
+	}
+	return out
+}
+
 func floatsOf(b []byte) []float64 {
 	f := make([]float64, len(b)/8)
 	for i := range f {
@@ -377,6 +469,12 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 	if len(o.rows) == 0 {
 		return nil
 	}
+	if o.up.HalfLife > 0 {
+		seq := o.sm.Applied + int64(len(o.pend))
+		for j := range o.ws {
+			o.ws[j] = o.inflate(o.ws[j], seq+int64(j))
+		}
+	}
 	if err := o.appendUserLists(); err != nil {
 		return err
 	}
@@ -391,7 +489,6 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 		p.user[0] = int32(len(o.pbuf))
 		o.pbuf = o.ukeys.append(o.pbuf, i)
 		p.user[1] = int32(len(o.pbuf))
-		o.counts[string(o.pbuf[p.user[0]:p.user[1]])]++
 		p.item[0] = p.user[1]
 		o.pbuf = o.ikeys.append(o.pbuf, i)
 		p.item[1] = int32(len(o.pbuf))
@@ -437,6 +534,9 @@ func (o *streamOp) update(ctx context.Context) error {
 	}
 	n := len(o.batch)
 	full := false
+	if err := o.setAlphaScale(o.sm.Applied + int64(n)); err != nil {
+		return err
+	}
 	if !o.sm.Trained {
 		o.online.AddHistory(o.batch)
 		if err := o.online.Retrain(ctx, false); err != nil {
@@ -464,8 +564,14 @@ func (o *streamOp) update(ctx context.Context) error {
 			}
 		}
 	}
+	if err := o.trimLists(o.batch); err != nil {
+		return err
+	}
 	o.pend, o.pbuf = o.pend[:0], o.pbuf[:0]
 	o.sm.Applied += int64(n)
+	if err := o.maybeRebase(); err != nil {
+		return err
+	}
 	if err := o.storeChanged(); err != nil {
 		return err
 	}
@@ -482,6 +588,161 @@ func (o *streamOp) update(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// inflate returns weight w of the interaction with sequence number seq
+// as stored under HalfLife: w·2^((seq−base)/H), saturated.
+func (o *streamOp) inflate(w float32, seq int64) float32 {
+	v := float64(w) * math.Exp2(float64(seq-o.sm.DecayBase)/float64(o.up.HalfLife))
+	if v > math.MaxFloat32 {
+		return math.MaxFloat32
+	}
+	return float32(v)
+}
+
+// setAlphaScale gives the model the confidence scale of sequence number
+// t under HalfLife: 2^(−(t−base)/H).
+func (o *streamOp) setAlphaScale(t int64) error {
+	if o.up.HalfLife <= 0 {
+		return nil
+	}
+	if err := o.online.SetAlphaScale(math.Exp2(-float64(t-o.sm.DecayBase) / float64(o.up.HalfLife))); err != nil {
+		return fmt.Errorf("ml: recommend: half_life: %w", err)
+	}
+	return nil
+}
+
+// maybeRebase rebases the stored weights once DecayRebase half-lives
+// (or a multiple) passed since the base: every stored weight (both lists
+// in the state, the model's histories) is multiplied by 2^−(DecayRebase·n)
+// and the base moves on by as many half-lives, so the inflated weights
+// stay in float32's range (n > 1 only for state that ran long without
+// half_life: its weights then underflow to 0, as old as they are).
+func (o *streamOp) maybeRebase() error {
+	h := o.up.HalfLife
+	if h <= 0 {
+		return nil
+	}
+	n := (o.sm.Applied - o.sm.DecayBase) / (DecayRebase * h)
+	if n <= 0 {
+		return nil
+	}
+	f := float32(math.Ldexp(1, -int(min(n*DecayRebase, 200))))
+	for _, x := range []struct {
+		l    *state.List[[]byte]
+		kind idKind
+	}{{o.inter, o.b.userKind}, {o.itemIntr, o.b.itemKind}} {
+		var keys, vals [][]byte
+		var lens []int
+		if err := x.l.Range(func(e state.Entry, vs [][]byte) bool {
+			keys = append(keys, bytes.Clone(e.Key))
+			lens = append(lens, len(vs))
+			for _, v := range vs {
+				v = bytes.Clone(v)
+				binary.LittleEndian.PutUint32(v, math.Float32bits(math.Float32frombits(binary.LittleEndian.Uint32(v))*f))
+				vals = append(vals, v)
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("ml: recommend: half_life: rebase: %w", err)
+		}
+		hs, err := hashKeys(x.kind, keys)
+		if err != nil {
+			return err
+		}
+		for j, key := range keys {
+			if err := x.l.Update(hs[j], key, nil, vals[:lens[j]]); err != nil {
+				return fmt.Errorf("ml: recommend: half_life: rebase: %w", err)
+			}
+			vals = vals[lens[j]:]
+		}
+	}
+	o.online.ScaleWeights(f)
+	o.sm.DecayBase += n * DecayRebase * h
+	o.log.Info("ml: recommend: decayed weights rebased", "base", o.sm.DecayBase)
+	return o.setAlphaScale(o.sm.Applied)
+}
+
+// trimLists removes from the state the oldest interactions of each user
+// of batch whose list holds more than MaxHistory (the model dropped the
+// same ones, Online.MaxHistory: a user's list and the model see its
+// interactions in the same order), and, for each, the item's oldest
+// entry of that user (the item's list is in arrival order too).
+func (o *streamOp) trimLists(batch []Interaction) error {
+	n := o.up.MaxHistory
+	if n <= 0 {
+		return nil
+	}
+	// Only a user at the cap may have a longer list (the model dropped
+	// its oldest events); its list is read to see.
+	var over [][]byte
+	seen := map[string]bool{}
+	for _, it := range batch {
+		u, ok := o.online.UserIndex(it.User)
+		if ok && o.online.UserEvents(u) == int64(n) && !seen[string(it.User)] {
+			seen[string(it.User)] = true
+			over = append(over, it.User)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	hs, err := hashKeys(o.b.userKind, over)
+	if err != nil {
+		return err
+	}
+	drops := map[string][][]byte{} // item key -> the users whose entry goes, in order
+	var items [][]byte
+	for j, u := range over {
+		vals, err := o.inter.Get(hs[j], u, nil)
+		if err != nil {
+			return fmt.Errorf("ml: recommend: max_history: user %s: %w", formatKey(o.b.userKind, u), err)
+		}
+		d := len(vals) - n
+		if d <= 0 {
+			continue
+		}
+		for _, v := range vals[:d] {
+			ik := string(v[4:])
+			if _, ok := drops[ik]; !ok {
+				items = append(items, []byte(ik))
+			}
+			drops[ik] = append(drops[ik], u)
+		}
+		if err := o.inter.Update(hs[j], u, nil, cloneAll(vals[d:])); err != nil {
+			return fmt.Errorf("ml: recommend: max_history: user %s: %w", formatKey(o.b.userKind, u), err)
+		}
+	}
+	ihs, err := hashKeys(o.b.itemKind, items)
+	if err != nil {
+		return err
+	}
+	for j, ik := range items {
+		vals, err := o.itemIntr.Get(ihs[j], ik, nil)
+		if err != nil {
+			return fmt.Errorf("ml: recommend: max_history: item %s: %w", formatKey(o.b.itemKind, ik), err)
+		}
+		for _, u := range drops[string(ik)] {
+			x := slices.IndexFunc(vals, func(v []byte) bool { return bytes.Equal(v[4:], u) })
+			if x < 0 {
+				return fmt.Errorf("ml: recommend: max_history: item %s has no entry of user %s to drop: user and item lists disagree",
+					formatKey(o.b.itemKind, ik), formatKey(o.b.userKind, u))
+			}
+			vals = slices.Delete(vals, x, x+1)
+		}
+		if err := o.itemIntr.Update(ihs[j], ik, nil, cloneAll(vals)); err != nil {
+			return fmt.Errorf("ml: recommend: max_history: item %s: %w", formatKey(o.b.itemKind, ik), err)
+		}
+	}
+	return nil
+}
+
+func cloneAll(vals [][]byte) [][]byte {
+	out := make([][]byte, len(vals))
+	for j, v := range vals {
+		out[j] = bytes.Clone(v)
+	}
+	return out
 }
 
 // logFailed logs the rows an Apply rolled back, by id.
@@ -551,7 +812,7 @@ func (o *streamOp) storeChanged() error {
 		for j, r := range rows {
 			start := len(buf)
 			if count {
-				buf = binary.AppendUvarint(buf, uint64(o.counts[string(keys[j])]))
+				buf = binary.AppendUvarint(buf, uint64(o.online.UserEvents(r)))
 			}
 			buf = binary.LittleEndian.AppendUint32(buf, uint32(r))
 			buf = appendFloats(buf, vec(r))
@@ -713,7 +974,9 @@ func (o *streamOp) freeze(sv stagedVersion, subset []int32) (*frozen, error) {
 		return nil, fmt.Errorf("ml: recommend: export: %w", err)
 	}
 	res.model, res.ui = m, ui
-	return &frozen{res: res, cfg: on.Config()}, nil
+	cfg := on.Config()
+	cfg.Alpha *= on.AlphaScale() // the confidences the model was solved with (HalfLife)
+	return &frozen{res: res, cfg: cfg}, nil
 }
 
 // score computes the frozen model's top-K lists, loss and fingerprint.
@@ -834,6 +1097,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	if err := o.update(ctx); err != nil {
 		return nil, err
 	}
+	o.snapped = id
 	var st *staging
 	var fz *frozen
 	if o.s.opts.Export != nil && o.s.opts.Checkpointed && !o.finished {
@@ -845,6 +1109,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 				return nil, err
 			}
 			st = &staging{stagedVersion: sv}
+			o.stagedAt = id
 			o.stMu.Lock()
 			o.staged = append(o.staged, st)
 			o.stMu.Unlock()
@@ -852,6 +1117,7 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	}
 	sm := o.sm
 	sm.UserGram, sm.ItemGram = bytesOf(o.online.UserGram()), bytesOf(o.online.ItemGram())
+	sm.UserGramUpdates, sm.ItemGramUpdates = o.online.GramUpdates()
 	sm.Changed = nil
 	for u, c := range o.changed {
 		if c {
@@ -936,7 +1202,7 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	if o.t.Suspended() {
 		// Held for a savepoint: the stop barrier's snapshot applied
 		// everything; the job resumed from it goes on learning.
-		return nil
+		return o.exportAtStop(ctx)
 	}
 	if err := o.update(ctx); err != nil {
 		return err
@@ -972,6 +1238,25 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 	o.log.Info("ml: recommend: end of input", "version", sv.Version, "users", len(res.userKeys), "items", len(res.itemKeys),
 		"interactions", o.sm.Applied, "failed_rows", o.failed)
 	return o.emit(ctx, res, out)
+}
+
+// exportAtStop publishes, when a job stops with a savepoint (a backfill
+// held at its end, a stop without drain), a version of the final model
+// that the export schedule did not stage at the stop barrier: nothing
+// has been applied since that barrier, so the model is the savepoint's,
+// and the savepoint completed (NotifyCheckpointComplete ran before
+// Finish), so a job restored from it has this model. Nothing is published
+// when the stop checkpoint did not complete (the model is then covered
+// by no checkpoint) or the schedule already staged a version at it. A
+// crash while writing leaves a temporary directory the restore removes;
+// one after publishing leaves a version the restore numbers above.
+func (o *streamOp) exportAtStop(ctx context.Context) error {
+	if o.s.opts.Export == nil || !o.s.opts.Checkpointed || !o.sm.Trained ||
+		o.snapped == 0 || o.completed != o.snapped || o.stagedAt == o.snapped || o.writing() {
+		return nil
+	}
+	o.log.Info("ml: recommend: stopped with a savepoint: exporting its model", "checkpoint", o.snapped)
+	return o.exportNow(ctx, o.snapped)
 }
 
 func (o *streamOp) Close() error { return o.opBase.Close() }

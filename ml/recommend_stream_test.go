@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,9 +38,10 @@ type streamHarness struct {
 
 func streamOptions(t testing.TB) RecommendOptions {
 	o := testOptions(t)
-	// A Gram refresh never falls inside these tests: Online does not
-	// restore its refresh counters (see TestStreamRestoreBitwise).
-	o.Update = &UpdateOptions{Every: 97, RetrainGrowth: 3, GramRefresh: 1 << 30}
+	// GramRefresh 130: exact Gram recomputations fall inside these tests
+	// (several per run), so a restore that did not bring back the refresh
+	// counters would continue differently (TestStreamRestoreBitwise).
+	o.Update = &UpdateOptions{Every: 97, RetrainGrowth: 3, GramRefresh: 130}
 	o.Checkpointed = true
 	return o
 }
@@ -355,10 +357,19 @@ func TestStreamBadRowsUntouched(t *testing.T) {
 // there (the key groups redistributed), then restored by the streaming
 // operator, gives the snapshot's factors bitwise; and the restored run,
 // fed the rest of the input, ends with bitwise the model of the run that
-// never stopped (dense indices and Gram matrices are restored exactly).
+// never stopped, Gram matrices included (dense indices, Gram matrices and
+// their refresh counters are restored exactly).
 func TestStreamRestoreBitwise(t *testing.T) {
-	for _, str := range []bool{false, true} {
-		t.Run(fmt.Sprintf("string=%v", str), func(t *testing.T) {
+	for _, c := range []struct {
+		str    bool
+		growth float64
+	}{{false, 3}, {true, 3}, {false, 0}} {
+		str := c.str
+		// growth 0: no full retrain resets the Gram refresh counters
+		// after the restore, so a wrong counter shows in the Grams.
+		t.Run(fmt.Sprintf("string=%v/retrain_growth=%v", str, c.growth), func(t *testing.T) {
+			so := streamOptions(t)
+			so.Update.RetrainGrowth = c.growth
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			schema, kind := evSchemaInt, idInt64
@@ -368,7 +379,7 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			rng := rand.New(rand.NewPCG(31, 32))
 			evs := genEvents(rng, 2500, 70, 35)
 			half := 1400
-			ref := newStreamHarness(t, mem, schema, streamOptions(t), nil, "")
+			ref := newStreamHarness(t, mem, schema, so, nil, "")
 			defer ref.close()
 			if err := ref.feed(evs[:half], 33); err != nil {
 				t.Fatal(err)
@@ -389,7 +400,7 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			sameBits(t, "user (batch operator, p=3)", bu, atSnapU)
 			sameBits(t, "item (batch operator, p=3)", bi, atSnapI)
 
-			h := newStreamHarness(t, mem, schema, streamOptions(t), moved, "")
+			h := newStreamHarness(t, mem, schema, so, moved, "")
 			defer h.close()
 			gu, gi := modelFactors(h.op.online, kind, kind)
 			sameBits(t, "restored user", gu, atSnapU)
@@ -401,6 +412,11 @@ func TestStreamRestoreBitwise(t *testing.T) {
 			gu, gi = modelFactors(h.op.online, kind, kind)
 			sameBits(t, "continued user", gu, wantU)
 			sameBits(t, "continued item", gi, wantI)
+			// The Gram matrices too: exact recomputations (GramRefresh)
+			// fell at the same updates as in the run that never stopped.
+			if !slices.Equal(h.op.online.UserGram(), ref.op.online.UserGram()) || !slices.Equal(h.op.online.ItemGram(), ref.op.online.ItemGram()) {
+				t.Fatal("continued Gram matrices differ from the uninterrupted run's")
+			}
 		})
 	}
 }
@@ -813,4 +829,339 @@ func TestStreamSnapshotWhileProcessing(t *testing.T) {
 	wu, wi := wantLists(evs[:1500])
 	sameLists(t, "user", lists(t, r.op.inter, idInt64), wu)
 	sameLists(t, "item", lists(t, r.op.itemIntr, idInt64), wi)
+}
+
+// TestByDenseIndex: rows come out ordered by dense index whether the
+// indices are a permutation of 0..n-1 (placed directly) or not (gaps
+// left by rows never solved: sorted), as a plain sort orders them.
+func TestByDenseIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct{ n, span int }{{0, 0}, {1, 1}, {50, 50}, {50, 80}, {50, 10}} {
+		idx := make([]uint32, c.n)
+		if c.span == c.n {
+			for j, p := range rng.Perm(c.n) {
+				idx[j] = uint32(p)
+			}
+		} else {
+			for j := range idx {
+				idx[j] = uint32(rng.IntN(c.span)) // gaps, repeats
+			}
+		}
+		want := slices.Clone(idx)
+		slices.Sort(want)
+		got := byDenseIndex(slices.Clone(idx), func(x uint32) uint32 { return x })
+		if !slices.Equal(got, want) {
+			t.Fatalf("n %d span %d: %v, want %v", c.n, c.span, got, want)
+		}
+	}
+}
+
+// cappedLists is the oracle of the stored lists under MaxHistory n: each
+// user's newest n accepted events (wantLists' entries), and each item's
+// entries of the events kept, in input order.
+func cappedLists(evs []event, n int) (users, items map[string][]string) {
+	wu, _ := wantLists(evs)
+	// Positions of each user's events in the input, to keep the newest n.
+	var acc []event
+	for _, e := range evs {
+		if lu, _ := wantLists([]event{e}); len(lu) == 1 {
+			acc = append(acc, e)
+		}
+	}
+	seen := map[string]int{}
+	users, items = map[string][]string{}, map[string][]string{}
+	for _, e := range acc {
+		u := fmt.Sprint(e.user)
+		seen[u]++
+		if len(wu[u])-seen[u] >= n { // a newer n follow: dropped
+			continue
+		}
+		lu, li := wantLists([]event{e})
+		users[u] = append(users[u], lu[u]...)
+		i := fmt.Sprint(e.item)
+		items[i] = append(items[i], li[i]...)
+	}
+	return users, items
+}
+
+// TestStreamMaxHistory: with update max_history n, the stored lists
+// after each checkpoint are the oracle's (each user's newest n accepted
+// interactions, each item's entries of those), the model's histories
+// hold those and nothing else, and a run restored from a mid-stream
+// checkpoint ends bitwise like the uninterrupted one (factors, Grams).
+// Restoring state written without the cap trims it on open.
+func TestStreamMaxHistory(t *testing.T) {
+	const n = 6
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(61, 62))
+	evs := genEvents(rng, 2500, 60, 30)
+	opts := func(cap int) RecommendOptions {
+		o := streamOptions(t)
+		o.Update.MaxHistory = cap
+		return o
+	}
+	half := 1300
+	ref := newStreamHarness(t, mem, evSchemaInt, opts(n), nil, "")
+	defer ref.close()
+	if err := ref.feed(evs[:half], 41); err != nil {
+		t.Fatal(err)
+	}
+	snap := ref.checkpoint(true)
+	wu, wi := cappedLists(evs[:half], n)
+	sameLists(t, "user (half)", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item (half)", lists(t, ref.op.itemIntr, idInt64), wi)
+	if err := ref.feed(evs[half:], 41); err != nil {
+		t.Fatal(err)
+	}
+	ref.checkpoint(true)
+	wu, wi = cappedLists(evs, n)
+	sameLists(t, "user", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, ref.op.itemIntr, idInt64), wi)
+	// The model's pairs are the kept interactions' (weights summed).
+	on := ref.op.online
+	pairs := 0
+	for u, l := range wu {
+		id, _ := strconv.ParseInt(u, 10, 64)
+		ui, ok := on.UserIndex(int64Key(id))
+		if !ok {
+			t.Fatalf("user %s not in the model", u)
+		}
+		want := map[string]float32{}
+		for _, e := range l {
+			var bits uint32
+			var item []byte
+			fmt.Sscanf(e, "%08x|%x", &bits, &item)
+			want[string(item)] += math.Float32frombits(bits)
+		}
+		idx, w := on.UserItems(ui)
+		if len(idx) != len(want) {
+			t.Fatalf("user %s: %d items in the model, %d kept", u, len(idx), len(want))
+		}
+		for j, i := range idx {
+			if want[string(on.ItemKey(i))] != w[j] {
+				t.Fatalf("user %s item %x: model weight %v, kept %v", u, on.ItemKey(i), w[j], want[string(on.ItemKey(i))])
+			}
+		}
+		pairs += len(want)
+	}
+	if on.NumInteractions() != int64(pairs) {
+		t.Fatalf("model holds %d pairs, the kept interactions %d", on.NumInteractions(), pairs)
+	}
+	wantU, wantI := modelFactors(on, idInt64, idInt64)
+
+	h := newStreamHarness(t, mem, evSchemaInt, opts(n), snap, "")
+	defer h.close()
+	if err := h.feed(evs[half:], 41); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(true)
+	gu, gi := modelFactors(h.op.online, idInt64, idInt64)
+	sameBits(t, "restored and continued user", gu, wantU)
+	sameBits(t, "restored and continued item", gi, wantI)
+	if !slices.Equal(h.op.online.UserGram(), on.UserGram()) || !slices.Equal(h.op.online.ItemGram(), on.ItemGram()) {
+		t.Fatal("restored and continued Gram matrices differ")
+	}
+	sameLists(t, "user (restored)", lists(t, h.op.inter, idInt64), wu)
+
+	// State written without a cap, restored with one: trimmed on open.
+	free := newStreamHarness(t, mem, evSchemaInt, opts(0), nil, "")
+	if err := free.feed(evs, 41); err != nil {
+		t.Fatal(err)
+	}
+	uncapped := free.checkpoint(true)
+	free.close()
+	capped := newStreamHarness(t, mem, evSchemaInt, opts(n), uncapped, "")
+	defer capped.close()
+	sameLists(t, "user (uncapped state restored with a cap)", lists(t, capped.op.inter, idInt64), wu)
+	sameLists(t, "item (uncapped state restored with a cap)", lists(t, capped.op.itemIntr, idInt64), wi)
+}
+
+// acceptedWeights lists the accepted events in input order with the
+// weight the CASE expression gives them (wantLists' rule).
+func acceptedWeights(evs []event) (acc []event, ws []float32) {
+	for _, e := range evs {
+		w := e.weight + 1
+		switch e.ev {
+		case "purchase":
+			w = e.weight + 4
+		case "cart":
+			w = e.weight + 2
+		}
+		if e.null != "" || math.IsNaN(w) || w <= 0 {
+			continue
+		}
+		acc, ws = append(acc, e), append(ws, float32(w))
+	}
+	return acc, ws
+}
+
+// TestStreamHalfLife: with update half_life H the stored lists hold
+// each accepted interaction's weight inflated as w·2^((t−base)/H) for
+// its sequence number t (brute force, after a rebase moved the base); a
+// model trained from scratch on the decayed weights w·2^(−(T−t)/H) (T
+// the interactions applied) equals the operator's model retrained on
+// its inflated weights with the scaled α, within float rounding; and a
+// run restored from a mid-stream checkpoint continues bitwise like the
+// uninterrupted one.
+func TestStreamHalfLife(t *testing.T) {
+	const hl = 40 // a rebase (every 32 half-lives: 1280 interactions) falls inside
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(71, 72))
+	evs := genEvents(rng, 2500, 50, 30)
+	for j := range evs {
+		evs[j].weight = float64(rng.IntN(4)) // no zero weight after the CASE (+1 at least)
+	}
+	opts := streamOptions(t)
+	opts.Update.HalfLife = hl
+	opts.Update.RetrainGrowth = 0
+	// Checkpoints before and after the rebase.
+	cuts := []int{1100, 1800}
+	ref := newStreamHarness(t, mem, evSchemaInt, opts, nil, "")
+	defer ref.close()
+	var snaps []*arrowexec.RestoreState
+	from := 0
+	for _, c := range cuts {
+		if err := ref.feed(evs[from:c], 37); err != nil {
+			t.Fatal(err)
+		}
+		snaps, from = append(snaps, ref.checkpoint(true)), c
+	}
+	if err := ref.feed(evs[from:], 37); err != nil {
+		t.Fatal(err)
+	}
+	ref.checkpoint(true)
+	base := ref.op.sm.DecayBase
+	acc, ws := acceptedWeights(evs)
+	if base != DecayRebase*hl || ref.op.sm.Applied != int64(len(acc)) {
+		t.Fatalf("base %d after %d interactions (%d accepted), want one rebase to %d", base, ref.op.sm.Applied, len(acc), DecayRebase*hl)
+	}
+	wu, wi := map[string][]string{}, map[string][]string{}
+	for seq, e := range acc {
+		bits := math.Float32bits(float32(float64(ws[seq]) * math.Exp2(float64(int64(seq)-base)/hl)))
+		u, i := fmt.Sprint(e.user), fmt.Sprint(e.item)
+		wu[u] = append(wu[u], fmt.Sprintf("%08x|%x", bits, int64Key(e.item)))
+		wi[i] = append(wi[i], fmt.Sprintf("%08x|%x", bits, int64Key(e.user)))
+	}
+	sameLists(t, "user", lists(t, ref.op.inter, idInt64), wu)
+	sameLists(t, "item", lists(t, ref.op.itemIntr, idInt64), wi)
+	wantU, wantI := modelFactors(ref.op.online, idInt64, idInt64)
+
+	// Restore mid-stream (before and after the rebase) and continue:
+	// bitwise the uninterrupted run.
+	for j, snap := range snaps {
+		h := newStreamHarness(t, mem, evSchemaInt, opts, snap, "")
+		// The same update boundaries as the uninterrupted run: its later
+		// checkpoints too.
+		from := cuts[j]
+		for _, c := range cuts[j+1:] {
+			if err := h.feed(evs[from:c], 37); err != nil {
+				t.Fatal(err)
+			}
+			h.checkpoint(true)
+			from = c
+		}
+		if err := h.feed(evs[from:], 37); err != nil {
+			t.Fatal(err)
+		}
+		h.checkpoint(true)
+		gu, gi := modelFactors(h.op.online, idInt64, idInt64)
+		sameBits(t, fmt.Sprintf("restored at %d and continued: user", cuts[j]), gu, wantU)
+		sameBits(t, fmt.Sprintf("restored at %d and continued: item", cuts[j]), gi, wantI)
+		sameLists(t, "user (restored)", lists(t, h.op.inter, idInt64), wu)
+		h.close()
+	}
+
+	// State of a run without half_life, restored with one whose 32
+	// half-lives passed many times over: rebased at once (its weights as
+	// old as the stream's first interaction underflow), and it goes on.
+	opts0 := streamOptions(t)
+	opts0.Update.RetrainGrowth = 0
+	old := newStreamHarness(t, mem, evSchemaInt, opts0, nil, "")
+	if err := old.feed(evs[:2000], 37); err != nil {
+		t.Fatal(err)
+	}
+	oldSnap := old.checkpoint(true)
+	old.close()
+	opts10 := opts
+	up := *opts.Update
+	up.HalfLife = 10
+	opts10.Update = &up
+	late := newStreamHarness(t, mem, evSchemaInt, opts10, oldSnap, "")
+	if want := (int64(2000) / (DecayRebase * 10)) * DecayRebase * 10; late.op.sm.DecayBase != want {
+		t.Fatalf("base %d after restoring 2000 undecayed interactions with half_life 10, want %d", late.op.sm.DecayBase, want)
+	}
+	if err := late.feed(evs[2000:], 37); err != nil {
+		t.Fatal(err)
+	}
+	late.checkpoint(true)
+	late.close()
+
+	// From scratch on the decayed weights, rows in the same dense order;
+	// both retrained with exact solves (CG's few steps at this small λ
+	// would amplify the float rounding in which the two differ).
+	on := ref.op.online
+	on.cfg.Solver = SolverCholesky
+	fresh := sameRows(t, on)
+	T := int64(len(acc))
+	var decayed []Interaction
+	for seq, e := range acc {
+		decayed = append(decayed, Interaction{User: int64Key(e.user), Item: int64Key(e.item),
+			Weight: float32(float64(ws[seq]) * math.Exp2(-float64(T-int64(seq))/hl))})
+	}
+	fresh.AddHistory(decayed)
+	ctx := context.Background()
+	for _, m := range []*Online{on, fresh} {
+		if err := m.Retrain(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	worst := userFactorGap(on, fresh)
+	t.Logf("from scratch on the decayed weights vs the inflated weights with α scaled: largest user factor difference %.2g", worst)
+	if worst > 1e-3 {
+		t.Fatalf("models differ by %.2g (relative)", worst)
+	}
+	// And the decay matters: without it the model is another one.
+	plain := sameRows(t, on)
+	for seq, e := range acc {
+		plain.AddHistory([]Interaction{{User: int64Key(e.user), Item: int64Key(e.item), Weight: ws[seq]}})
+	}
+	if err := plain.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	diff := userFactorGap(on, plain)
+	if diff < 100*worst || diff < 1e-2 {
+		t.Fatalf("the undecayed model differs by only %.2g (decayed vs from scratch: %.2g)", diff, worst)
+	}
+}
+
+// sameRows returns an empty-history Online with on's config and on's
+// users and items in on's dense order (factors copied).
+func sameRows(t *testing.T, on *Online) *Online {
+	t.Helper()
+	m, err := NewOnline(OnlineOptions{Config: on.Config()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := int32(0); u < int32(on.NumUsers()); u++ {
+		m.SetUser(on.UserKey(u), on.UserVector(u))
+	}
+	for i := int32(0); i < int32(on.NumItems()); i++ {
+		m.SetItem(on.ItemKey(i), on.ItemVector(i))
+	}
+	return m
+}
+
+// userFactorGap is the largest relative difference between a's and b's
+// user factors (same dense indices).
+func userFactorGap(a, b *Online) float64 {
+	worst := 0.0
+	for u := int32(0); u < int32(a.NumUsers()); u++ {
+		x, y := a.UserVector(u), b.UserVector(u)
+		for j := range x {
+			worst = max(worst, math.Abs(float64(x[j]-y[j]))/(1+math.Abs(float64(y[j]))))
+		}
+	}
+	return worst
 }

@@ -207,11 +207,26 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 			}
 		}
 	}
+	return solveRows(ctx, cfg, m, m.NumItems, fixed, gram, dst, rows, n)
+}
+
+// rowSource gives a row's interactions (partner columns and weights):
+// *Interactions, or the incremental model's histories (Online), which
+// are solved where they are rather than copied into a CSR first.
+type rowSource interface {
+	Row(r int) ([]int32, []float32)
+}
+
+// solveRows is SolveRows on rows of src whose columns are known to be in
+// [0, cols) (the kernels index fixed by them without bounds checks): n
+// rows, rows[j] or j; cfg has its defaults.
+func solveRows(ctx context.Context, cfg Config, src rowSource, cols int, fixed []float32, gram []float64, dst []float32, rows []int32, n int) error {
+	k := cfg.Factors
 	g32 := make([]float32, k*k)
 	for i, v := range gram {
 		g32[i] = float32(v)
 	}
-	s := &solver{cfg: cfg, k: k, m: m, fixed: fixed, gram: gram, gram32: g32, dst: dst}
+	s := &solver{cfg: cfg, k: k, m: src, cols: cols, fixed: fixed, gram: gram, gram32: g32, dst: dst}
 	var (
 		mu     sync.Mutex
 		first  *RowError
@@ -312,7 +327,8 @@ func parallelChunks(ctx context.Context, threads, n, chunk int, fn func(lo, hi i
 type solver struct {
 	cfg    Config
 	k      int
-	m      *Interactions
+	m      rowSource
+	cols   int // the other side's rows (m's columns)
 	fixed  []float32
 	gram   []float64
 	gram32 []float32
@@ -356,7 +372,7 @@ func (s *solver) solveGroup(rows []int, sc *scratch, reasons []string) {
 				wsum += float64(v)
 			}
 		}
-		lambdas[g] = s.cfg.rowLambda(wsum, s.m.NumItems)
+		lambdas[g] = s.cfg.rowLambda(wsum, s.cols)
 	}
 	if s.cfg.Solver == SolverCholesky {
 		for g, r := range rows {

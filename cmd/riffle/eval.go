@@ -93,6 +93,7 @@ messages, offset order) instead of a file.`)
 	itemCG := f.Int("item-cg-steps", 0, "prequential: CG steps for an incremental update of an item that has a factor (0: --incremental-cg-steps)")
 	incSolver := f.String("incremental-solver", "", "prequential: solver of the incremental updates, cg or cholesky (default: --solver)")
 	incCG := f.Int("incremental-cg-steps", 0, "prequential: CG steps of the incremental updates (0: --cg-steps)")
+	itemDefer := f.Int("item-defer", 0, "prequential: re-solve an item with a long history only about once per 1/2^N of new events (ml.OnlineOptions.ItemDefer; 0: every update that touches it)")
 	curve := f.String("curve", "", "prequential: write the curve (figures per 5% of the replay) as CSV to this file")
 	kBrokers := f.String("kafka-brokers", "", "read the input from Kafka: bootstrap brokers (host:port,...)")
 	kTopic := f.String("kafka-topic", "", "read the input from this Kafka topic (JSON messages; one partition keeps the produced order)")
@@ -216,7 +217,7 @@ messages, offset order) instead of a file.`)
 	}
 	if preq {
 		t0 := time.Now()
-		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, Config: ml.Config{CGSteps: *incCG}}
+		oo := &ml.OnlineOptions{ItemCGSteps: *itemCG, ItemDefer: *itemDefer, Config: ml.Config{CGSteps: *incCG}}
 		switch *incSolver {
 		case "", "cg":
 		case "cholesky":

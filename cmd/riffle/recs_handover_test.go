@@ -20,8 +20,9 @@ import (
 // TestRecsBackfillThenStream: one recommend model over files then a
 // topic. The backfill (riffle backfill --savepoint) learns from the
 // Parquet history with update: and stops with a savepoint whose state
-// holds the trained factors; the stop barrier's version (v1) is
-// published and equals them. A job restored from the savepoint over an
+// holds the trained factors; a version of that model (v1) is published
+// at the stop although the export schedule (every 6th checkpoint) did
+// not ask for one at that checkpoint, and equals them. A job restored from the savepoint over an
 // empty topic ends at once and exports its model: equal to the
 // savepoint's factors bit for bit. A job restored from the same
 // savepoint over a topic with new interactions exports a newer version
@@ -56,7 +57,7 @@ func TestRecsBackfillThenStream(t *testing.T) {
       seed: 1
       k: 10
       export: {path: %s, embeddings: true, retain: 10}
-      update: {every: 3000, retrain_growth: 0}
+      update: {every: 3000, retrain_growth: 0, export_every: {checkpoints: 6}}
 sink:
   file: {path: %s, format: parquet}
 `
