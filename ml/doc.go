@@ -150,35 +150,53 @@
 // are handed to the caller in the order asked, ties broken by lower item
 // index. A Scorer packs the item factors for the kernels once (a snapshot)
 // and answers many queries, concurrently: one user's top-10 among 20k
-// items takes 58 µs at K = 64 and 104 µs at K = 128 on one core
-// (BenchmarkScorerOneUser), the serving path of issue 11.
+// items takes 58 µs at K = 64 and 104 µs at K = 128 of CPU on one core
+// (BenchmarkScorerOneUser), the serving path of issue 11 (a block of one
+// user runs the matrix-vector kernel: "Live serving").
 //
 // # Live serving
 //
 // A Live is the serving copy of a model that learns on the stream: the
 // recommend operator owns the model and, after each update, calls
-// Live.Sync, which copies the rows the update changed (Online.Changed;
-// everything on the first call) into Live's own arrays under a write lock
-// held only for that copy: O(changed·K) plus the changed users' seen
-// lists; keys of new rows, unit vectors and grown arrays are prepared
-// before the lock is taken. Its item Scorer is kept current in place
-// (Scorer.SetItem repacks one item's panel column and appends new items).
-// Readers (Recommend, Similar) hold the read lock across one query, so
-// every answer is computed on the model as it was between two Syncs,
-// never on a half-copied one (TestLiveConcurrentReaders), and reports the
-// number of Syncs it was read at.
+// Live.Sync. Live holds two copies of what queries read (factors, seen
+// lists, popularity, readiness, the item Scorers); readers take the
+// published one through an atomic pointer and count themselves in while
+// they read it, and never wait for anything. Sync writes the other copy,
+// which is two updates behind: the rows the previous Sync changed, the
+// rows this update changed (Online.Changed) or touched without solving
+// (Online.Failed: a rolled-back user's new seen items and an item's
+// popularity are served at once, its factor stays the previous one), and
+// the new rows; then it publishes that copy with one pointer store. Before
+// writing a copy Sync waits for the readers still in it (queries that
+// started before the previous publish: one query's time, tens of µs); a
+// reader that finds the pointer moved between loading and counting itself
+// in retries on the new copy. So an update costs O(changed·K) plus the
+// changed users' seen lists, twice (once per copy), on the owner's
+// goroutine, and a Retrain (every row changed) copies the whole model
+// twice without blocking a reader. Every answer is computed on one copy,
+// the model as it was between two Syncs (TestLiveConcurrentReaders,
+// TestLiveReaderHoldsCopy), and reports the number of Syncs it was read
+// at (Version; Updated is closed at the next publish). Seen lists are
+// shared by the two copies, never written once made.
 //
 // Recommend ranks by x_u·y_i, leaving out the user's items and items whose
 // first solve failed (not ready); an unknown or not-ready user is
 // ErrUnknownUser, or with the popularity fallback gets the items with the
 // most distinct users. Similar ranks by the cosine of the item factors
 // (dot products of unit vectors, kept in a second Scorer), leaving out the
-// item itself. Each query scores every item (the single-user path of
-// Top-K scoring above): 215 µs of wall time for a top-10 among 20k items
-// at K = 64 with the machine at load average ~11 (`go test -run '^$'
-// -bench LiveRecommend -benchtime 2000x -cpu 1 ./ml`). Package ml/serve
-// answers the queries over HTTP; its latency under load while the model
-// ingests is in docs/BENCHMARKS.md ("Live serving").
+// item itself. RecommendTo and SimilarTo write into a result the caller
+// keeps and allocate nothing. Each query scores every item: the single-
+// user path of Top-K scoring above runs a matrix-vector kernel over the
+// item panels (score1x32AVX512 / score1x16AVX2: four panels of items per
+// pass, one broadcast of x_t for 128 items) instead of the four-user
+// kernel on four copies of the user. At K = 64 the 5 MiB of item panels
+// come from L3 at ~100 GB/s, which bounds a query at ~50 µs of CPU on this
+// machine whatever the arithmetic: the matrix-vector kernel saves 4% at K
+// = 64 and 12% at K = 128 (BenchmarkScorerOneUser: matvec vs padded4).
+// Live counts its queries and their model-work latency in buckets
+// (LiveStats, for /status and metrics). Package ml/serve answers the
+// queries over HTTP; its latency under load while the model ingests is in
+// docs/BENCHMARKS.md ("Live serving").
 //
 // # Kernels: hand-written vs gonum
 //

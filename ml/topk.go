@@ -246,9 +246,13 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 	for t0 := 0; t0 < sc.n; t0 += topkItemTile {
 		t1 := min(t0+topkItemTile, sc.n)
 		nt := t1 - t0
-		if sc.pw > 0 {
+		switch {
+		case sc.pw > 0 && len(blk) == 1 && oneRowKernel:
+			u := int(blk[0]) * f
+			scoreTilePanels1(userFactors[u:u+f], sc.items[t0*f:], f, nt, sc.pw, s.scores)
+		case sc.pw > 0:
 			scoreTilePanels(userFactors, blk, sc.items[t0*f:], f, nt, sc.pw, s.scores)
-		} else {
+		default:
 			scoreTile(userFactors, blk, sc.items[t0*f:t1*f], f, nt, s.scores)
 		}
 		for b := range blk {
@@ -345,6 +349,24 @@ func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt
 				score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
 			}
 		}
+	}
+}
+
+// oneRowKernel selects scoreTilePanels1 for blocks of one user (off only
+// in BenchmarkScorerOneUser, which compares it with a padded block).
+var oneRowKernel = true
+
+// scoreTilePanels1 is scoreTilePanels for a block of one user, x: a
+// matrix-vector product over the tile's panels (score1x32AVX512 or
+// score1x16AVX2), a quarter of the arithmetic of a padded block of four.
+func scoreTilePanels1(x []float32, panels []float32, f, nt, w int, out []float32) {
+	np := (nt + w - 1) / w
+	_ = panels[np*w*f-1]
+	_ = out[np*w-1]
+	if w == 32 {
+		score1x32AVX512(f, &x[0], &panels[0], np, &out[0])
+	} else {
+		score1x16AVX2(f, &x[0], &panels[0], np, &out[0])
 	}
 }
 

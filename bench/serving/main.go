@@ -240,8 +240,21 @@ func run(users, items, factors, warm, ingest int, batchEvery time.Duration, rps 
 	fmt.Printf("  Apply p50 %v max %v; Sync p50 %v max %v\n", sq(applyTimes, 0.5).Round(time.Microsecond), sq(applyTimes, 1).Round(time.Microsecond),
 		sq(syncTimes, 0.5).Round(time.Microsecond), sq(syncTimes, 1).Round(time.Microsecond))
 	ls := live.Stats()
-	fmt.Printf("  Sync write lock held: mean %v, max %v over %d Syncs (the warm-up's first Sync included)\n",
-		(ls.LockHeld / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxLockHeld.Round(time.Microsecond), ls.Syncs)
+	fmt.Printf("  Sync copy (readers go on): mean %v, max %v; waiting for readers of the old copy: mean %v, max %v; over %d Syncs (the warm-up's first Sync included)\n",
+		(ls.Copy / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxCopy.Round(time.Microsecond),
+		(ls.Wait / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxWait.Round(time.Microsecond), ls.Syncs)
+	fmt.Printf("  model work per query (Live.Stats, %d queries): ", ls.Queries)
+	for j, c := range ls.Latency {
+		if c == 0 {
+			continue
+		}
+		if j < len(ml.LiveLatencyBuckets) {
+			fmt.Printf("≤%v: %d  ", ml.LiveLatencyBuckets[j], c)
+		} else {
+			fmt.Printf(">%v: %d", ml.LiveLatencyBuckets[j-1], c)
+		}
+	}
+	fmt.Println()
 	fmt.Printf("process CPU %.1f s over %.1f s (%.2f cores); GOMAXPROCS %d; load average %.2f → %.2f (%s)\n",
 		cpu.Seconds(), elapsed.Seconds(), cpu.Seconds()/elapsed.Seconds(), runtime.GOMAXPROCS(0), l0[0], l1[0], strings.TrimSpace(cpuModel()))
 	return nil
