@@ -77,6 +77,8 @@ func TestParseRecommendStepErrors(t *testing.T) {
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        export_every: {checkpoint: 2}", 12, `unknown key "checkpoint" (want one of: checkpoints, interval)`},
 		{"      factors: 8\n      k: 3\n      export: {path: out/r}\n      update:\n        full_every: 3", 12, "full_every applies with export_changed_only"},
 		{"      factors: 8\n      k: 3\n      update:\n        interval: soon", 11, "duration"},
+		{"      factors: 8\n      k: 3\n      update:\n        prequential: {k: 5, window: -1}", 11, "update: prequential: k, window and every must be ≥ 0"},
+		{"      factors: 8\n      k: 3\n      update:\n        prequential: {kk: 5}", 11, `unknown key "kk" (want one of: k, window, every, min_weight)`},
 	} {
 		_, err := job.Parse("r.yaml", []byte(fmt.Sprintf(base, c.body)))
 		var je *job.Error
@@ -96,7 +98,7 @@ func TestPlanRecommendUpdate(t *testing.T) {
 	if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: 100, Users: 10, Items: 10, Seed: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf("name: r\nsource:\n  parquet: {path: %s}\nsteps:\n  - filter: \"user_id >= 0\"\n  - recommend:\n      user: user_id\n      item: item_id\n      factors: 4\n      k: 2\n      export: {path: %s}\n      update: {interval: 5s, export_every: {interval: 1m}, export_changed_only: true, serve: false}\nsink:\n  file: {path: %s}\n",
+	yml := fmt.Sprintf("name: r\nsource:\n  parquet: {path: %s}\nsteps:\n  - filter: \"user_id >= 0\"\n  - recommend:\n      user: user_id\n      item: item_id\n      factors: 4\n      k: 2\n      export: {path: %s}\n      update: {interval: 5s, export_every: {interval: 1m}, export_changed_only: true, serve: false, prequential: {k: 5, window: 100, every: 2}}\nsink:\n  file: {path: %s}\n",
 		input, filepath.Join(dir, "recs"), filepath.Join(dir, "out"))
 	spec, err := job.Parse("r.yaml", []byte(yml))
 	if err != nil {
@@ -114,8 +116,13 @@ func TestPlanRecommendUpdate(t *testing.T) {
 		t.Fatalf("parallelism %v, want filter-1 3, recommend-2 and sink 1", pars)
 	}
 	o := plan.Recommend.Options()
-	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true}
-	if o.Update == nil || *o.Update != want || !o.Checkpointed {
+	pq := ml.PrequentialOptions{K: 5, Window: 100, Every: 2}
+	if o.Update == nil || o.Update.Prequential == nil || *o.Update.Prequential != pq {
+		t.Fatalf("update %+v: want prequential %+v", o.Update, pq)
+	}
+	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true,
+		Prequential: o.Update.Prequential}
+	if *o.Update != want || !o.Checkpointed {
 		t.Fatalf("update %+v (checkpointed %v), want %+v, checkpointed", o.Update, o.Checkpointed, want)
 	}
 }

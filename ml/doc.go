@@ -133,12 +133,19 @@
 // batch is applied (Observe, then Online.Apply), each positive event's
 // true item is ranked for its user among the items known so far that the
 // user has not seen, by the model and by popularity; HR@K and NDCG@K
-// accumulate over the stream. A running job can report them as live
-// metrics (PrequentialOptions.Every samples events, since each scored
-// event costs O(items·K)); ml/eval's prequential protocol drives the same
-// meter over a replayed log with several models side by side
-// (ObserveModels), and ml/eval/doc.go defines event classes, candidates,
-// ties and metrics exactly.
+// accumulate over the stream, and with PrequentialOptions.Window also over
+// each model's last Window warm events (Recent). The streaming recommend
+// operator meters itself this way when UpdateOptions.Prequential is set
+// (the update: mapping's prequential: {k, window, every, min_weight}):
+// each incremental update's batch is observed against the model just
+// before Apply (the first training's batch is not: there is no model
+// yet), and the figures are in RecommendSpec.Stats, hence riffle run's
+// GET /status (TestStreamPrequentialLive: bit for bit a meter run offline
+// over the same batches). PrequentialOptions.Every samples events, since
+// each scored event costs O(items·K). ml/eval's prequential protocol
+// drives the same meter over a replayed log with several models side by
+// side (ObserveModels), and ml/eval/doc.go defines event classes,
+// candidates, ties and metrics exactly.
 //
 // # Top-K scoring
 //
@@ -352,6 +359,15 @@
 // Rows an update rolled back (numerical trouble) are counted and logged
 // with their ids at warn level; their state keeps the previous factor,
 // and rows never solved are neither written nor exported.
+//
+// RecommendSpec.Stats returns the running operator's RecommendStats,
+// published after every update and export: updates and full trainings,
+// interactions applied, model size, rows folded in and rolled back, the
+// last update's time and duration, the last export published, the live
+// prequential figures and the serving copy's LiveStats (queries, latency
+// buckets, Sync costs). Counts start at Open; riffle run's GET /status
+// shows them as "recommend", and a metrics exporter can register series
+// from them.
 //
 // Restore (any checkpoint or savepoint, of either operator, at any
 // parallelism: the one subtask takes every key group) rebuilds the model:

@@ -102,6 +102,10 @@ type RecommendSpec struct {
 	mu   sync.Mutex
 	rv   *rendezvous // the subtasks of the current run meet here at Finish
 	live *Live       // the streaming operator's serving copy (Live)
+	// stats are the streaming operator's, published after each update
+	// (Stats); streaming says there are some.
+	stats     RecommendStats
+	streaming bool
 }
 
 var _ arrowexec.Spec = (*RecommendSpec)(nil)

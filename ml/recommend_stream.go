@@ -61,6 +61,11 @@ type UpdateOptions struct {
 	// (default DefaultFullEvery), which holds every user.
 	ExportChangedOnly bool
 	FullEvery         int
+	// Prequential, when not nil, meters the model live: each incremental
+	// update's interactions are scored against the model before it
+	// applies them (PrequentialMeter; K defaults to 10), reported in
+	// RecommendSpec.Stats.
+	Prequential *PrequentialOptions
 }
 
 // DefaultFullEvery is UpdateOptions.FullEvery's default.
@@ -92,6 +97,11 @@ func (u *UpdateOptions) Validate() error {
 		return errors.New("ml: recommend: update: export_every takes checkpoints or interval, not both")
 	case u.FullEvery < 0:
 		return fmt.Errorf("ml: recommend: update: full_every must be ≥ 0, got %d", u.FullEvery)
+	}
+	if p := u.Prequential; p != nil {
+		if _, err := NewPrequentialMeter(*p, 1); err != nil {
+			return fmt.Errorf("ml: recommend: update: %w", err)
+		}
 	}
 	return nil
 }
@@ -180,6 +190,10 @@ type streamOp struct {
 	live     liveSyncer
 	failed   int64 // rows whose update failed and was rolled back
 	finished bool  // Finish ran: later (lingering) snapshots stage nothing
+
+	meter  *PrequentialMeter // nil: no live prequential metric
+	models []PrequentialModel
+	stats  RecommendStats // published to the spec after each update
 }
 
 func (s *RecommendSpec) newStream(base opBase) *streamOp {
@@ -212,6 +226,12 @@ func (o *streamOp) Open(ctx context.Context) error {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
 	o.online = on
+	if p := o.up.Prequential; p != nil {
+		if o.meter, err = NewPrequentialMeter(*p, 1); err != nil {
+			return fmt.Errorf("ml: recommend: %w", err)
+		}
+		o.models = []PrequentialModel{on}
+	}
 	if o.meta.Stream != nil {
 		o.sm = *o.meta.Stream
 	}
@@ -232,6 +252,7 @@ func (o *streamOp) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	o.publishStats()
 	return nil
 }
 
@@ -444,11 +465,21 @@ func (o *streamOp) update(ctx context.Context) error {
 		}
 		o.sm.Trained, full = true, true
 		o.sm.RetrainBase = o.online.NumInteractions()
+		o.stats.NewUsers += int64(o.online.NumUsers())
+		o.stats.NewItems += int64(o.online.NumItems())
 	} else {
+		if o.meter != nil {
+			// Test, then train: the batch scored against the model before it.
+			if err := o.meter.ObserveModels(o.online, o.models, o.batch, nil); err != nil {
+				return fmt.Errorf("ml: recommend: prequential: %w", err)
+			}
+		}
 		st, err := o.online.Apply(ctx, o.batch)
 		if err != nil {
 			return fmt.Errorf("ml: recommend: update: %w", err)
 		}
+		o.stats.NewUsers += int64(st.NewUsers)
+		o.stats.NewItems += int64(st.NewItems)
 		if st.Failed != nil {
 			o.failed += int64(st.FailedUsers + st.FailedItems)
 			o.logFailed(st)
@@ -472,6 +503,14 @@ func (o *streamOp) update(ctx context.Context) error {
 	if err := o.syncLive(); err != nil {
 		return err
 	}
+	o.stats.Updates++
+	o.stats.Applied += int64(n)
+	if full {
+		o.stats.FullTrainings++
+	}
+	o.stats.LastUpdate = time.Now()
+	o.stats.LastUpdateDuration = o.stats.LastUpdate.Sub(start)
+	o.publishStats()
 	o.log.Debug("ml: recommend: updated", "interactions", n, "full", full, "users", o.online.NumUsers(),
 		"items", o.online.NumItems(), "elapsed", time.Since(start))
 	if o.s.opts.Export != nil && !o.s.opts.Checkpointed {
@@ -633,7 +672,17 @@ func (o *streamOp) exportNow(ctx context.Context, ck uint64) error {
 		return err
 	}
 	eo := o.s.opts.Export
-	return publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain)
+	if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
+		return err
+	}
+	o.exported(sv.Version)
+	return nil
+}
+
+// exported records that version v was published (Stats).
+func (o *streamOp) exported(v int64) {
+	o.stats.LastExport, o.stats.LastExportTime = v, time.Now()
+	o.publishStats()
 }
 
 func (o *streamOp) changedSubset(sv stagedVersion) []int32 {
@@ -776,6 +825,7 @@ func (o *streamOp) recoverExports() error {
 		if err := publishVersion(fs, root, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.stats.LastExport, o.stats.LastExportTime = sv.Version, time.Now()
 		o.log.Info("ml: recommend: published the export the restored checkpoint staged", "version", sv.Version, "checkpoint", sv.Checkpoint)
 	}
 	o.sm.Staged = nil
@@ -920,6 +970,7 @@ func (o *streamOp) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 		if err := publishVersion(eo.fs(), eo.Path, next.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.exported(next.Version)
 		o.log.Info("ml: recommend: export published", "version", next.Version, "checkpoint", next.Checkpoint, "changed_only", next.ChangedOnly)
 		o.stMu.Lock()
 		o.staged = o.staged[1:]
@@ -966,6 +1017,7 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 		if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.exported(sv.Version)
 	}
 	o.meta.Version = sv.Version
 	o.sm.Emitted = o.sm.Applied
