@@ -33,6 +33,10 @@ type RecommendStats struct {
 	// took (the zero values before the first).
 	LastUpdate         time.Time     `json:"last_update,omitzero"`
 	LastUpdateDuration time.Duration `json:"last_update_duration_ns"`
+	// UpdateTime is the total time of the updates, MaxUpdateDuration the
+	// longest.
+	UpdateTime        time.Duration `json:"update_time_ns"`
+	MaxUpdateDuration time.Duration `json:"max_update_duration_ns"`
 	// LastExport is the newest export version published and when
 	// (0 and the zero time: none since the operator opened).
 	LastExport     int64     `json:"last_export_version"`

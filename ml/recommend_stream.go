@@ -510,6 +510,8 @@ func (o *streamOp) update(ctx context.Context) error {
 	}
 	o.stats.LastUpdate = time.Now()
 	o.stats.LastUpdateDuration = o.stats.LastUpdate.Sub(start)
+	o.stats.UpdateTime += o.stats.LastUpdateDuration
+	o.stats.MaxUpdateDuration = max(o.stats.MaxUpdateDuration, o.stats.LastUpdateDuration)
 	o.publishStats()
 	o.log.Debug("ml: recommend: updated", "interactions", n, "full", full, "users", o.online.NumUsers(),
 		"items", o.online.NumItems(), "elapsed", time.Since(start))
