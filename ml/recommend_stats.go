@@ -18,6 +18,9 @@ type RecommendStats struct {
 	Updates       int64 `json:"updates"`
 	FullTrainings int64 `json:"full_trainings"`
 	Applied       int64 `json:"interactions_applied"`
+	// Pending counts the interactions accepted and not applied yet (the
+	// next update's).
+	Pending int64 `json:"pending"`
 	// Interactions is the model's number of distinct (user, item) pairs;
 	// Users and Items its rows.
 	Interactions int64 `json:"distinct_pairs"`
@@ -105,6 +108,7 @@ func (o *streamOp) publishStats() {
 	st.Interactions = o.online.NumInteractions()
 	st.Users, st.Items = o.online.NumUsers(), o.online.NumItems()
 	st.FailedRows = o.failed
+	st.Pending = int64(len(o.pend))
 	if o.meter != nil {
 		st.Prequential = prequentialStats(o.meter)
 	}

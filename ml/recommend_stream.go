@@ -422,6 +422,9 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 	if len(o.pend) >= o.up.Every || (o.up.Interval > 0 && time.Since(o.pendSince) >= o.up.Interval) {
 		return o.update(ctx)
 	}
+	o.s.mu.Lock()
+	o.s.stats.Pending = int64(len(o.pend))
+	o.s.mu.Unlock()
 	return nil
 }
 

@@ -252,6 +252,22 @@ sink:
 	base := "http://" + ln.Addr().String() + "/recommend?k=10&user="
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
+	// Warm-up: wait until the job has read every warm interaction
+	// (applied or pending: RecommendStats), so that the probes meet no
+	// backlog. The job's progress has no event to wait on but its
+	// counters: they are polled.
+	var live *ml.Live
+	for {
+		select {
+		case err := <-done:
+			return res, fmt.Errorf("the job stopped: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+		st, _ := rec.Stats()
+		if live = rec.Live(); live != nil && st.Applied+st.Pending >= int64(c.warm) {
+			break
+		}
+	}
 	// Background interactions at c.rate: they fill the pending batch that
 	// the trigger applies (and, with interval=, bring the batches that
 	// look at the clock).
@@ -290,17 +306,9 @@ sink:
 		bgWG.Wait()
 	}()
 
-	// Warm-up: wait for the job's model to have applied the warm data,
-	// update by update (Live.Updated), never by the clock.
-	var live *ml.Live
-	for live == nil {
-		select {
-		case err := <-done:
-			return res, fmt.Errorf("the job stopped: %v", err)
-		case <-time.After(time.Millisecond): // the operator's Open: nothing to wait on
-		}
-		live = rec.Live()
-	}
+	// The warm data's last interactions may still be pending (an
+	// interval= trigger looks at the clock when a batch arrives): wait,
+	// update by update, until they are applied.
 	for {
 		ch := live.Updated()
 		if st, _ := rec.Stats(); st.Applied >= int64(c.warm) {
