@@ -197,9 +197,18 @@
 // item panels (score1x32AVX512 / score1x16AVX2: four panels of items per
 // pass, one broadcast of x_t for 128 items) instead of the four-user
 // kernel on four copies of the user. At K = 64 the 5 MiB of item panels
-// come from L3 at ~100 GB/s, which bounds a query at ~50 µs of CPU on this
-// machine whatever the arithmetic: the matrix-vector kernel saves 4% at K
-// = 64 and 12% at K = 128 (BenchmarkScorerOneUser: matvec vs padded4).
+// come from L3 at ~100 GB/s, which bounds such a query at ~50 µs of CPU
+// whatever the arithmetic (the matrix-vector kernel saves only 4% at K =
+// 64, 12% at K = 128: BenchmarkScorerOneUser, matvec vs padded4). So on
+// AVX-512 a Scorer made by NewItemScorer (Live's) also keeps its panels in
+// binary16 and answers in two passes (topk_half.go): half-precision scores
+// of every item (half the bytes; score1x32F16AVX512 widens each value
+// exactly before its FMA) select the items whose score can be among the
+// best k, given the rounding bound ‖x‖₁·(max|y − ŷ| + 2f·2⁻²⁴·(max|y| +
+// max|y − ŷ|)) per score; those are rescored by the float32 kernel, so the
+// answer is bitwise the float32 one (TestScorerHalfExact), at ~35 µs
+// (BenchmarkLiveRecommend). A factor beyond binary16's range (65504)
+// turns the half pass off for that Scorer.
 // Live counts its queries and their model-work latency in buckets
 // (LiveStats, for /status and metrics). Package ml/serve answers the
 // queries over HTTP; its latency under load while the model ingests is in

@@ -110,3 +110,9 @@ func score1x16AVX2(k int, x, panels *float32, np int, out *float32)
 //
 //go:noescape
 func score1x32AVX512(k int, x, panels *float32, np int, out *float32)
+
+// score1x32F16AVX512 is score1x32AVX512 over panels of binary16 item
+// factors (widened exactly to float32 before each FMA).
+//
+//go:noescape
+func score1x32F16AVX512(k int, x *float32, panels *uint16, np int, out *float32)

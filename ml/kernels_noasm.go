@@ -30,3 +30,6 @@ func axpy64AVX2(a float64, x, y *float64, n int)                      { panic("u
 func symv4AVX512(gm *float32, k int, x, y *float32)                   { panic("unreachable") }
 func score1x16AVX2(k int, x, panels *float32, np int, out *float32)   { panic("unreachable") }
 func score1x32AVX512(k int, x, panels *float32, np int, out *float32) { panic("unreachable") }
+func score1x32F16AVX512(k int, x *float32, panels *uint16, np int, out *float32) {
+	panic("unreachable")
+}

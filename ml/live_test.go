@@ -612,7 +612,8 @@ func TestLiveSyncsOnline(t *testing.T) {
 
 // BenchmarkLiveRecommend is one GET /recommend's model work: a user's
 // top-10 among 20k items at K = 64 from a Live (50 seen items excluded),
-// the result reused (RecommendTo); cpu-ns/op is the process CPU time.
+// the result reused (RecommendTo), with and without the half-precision
+// pass; cpu-ns/op is the process CPU time.
 func BenchmarkLiveRecommend(b *testing.B) {
 	const users, items, k = 10_000, 20_000, 64
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -645,13 +646,22 @@ func BenchmarkLiveRecommend(b *testing.B) {
 		ids[u] = strconv.FormatInt(fakeUserID(u), 10)
 	}
 	var res LiveResult
-	i := 0
-	kb(b, "k=10", func() {
-		if err := l.RecommendTo(context.Background(), ids[i%users], 10, false, &res); err != nil {
-			b.Fatal(err)
+	for _, half := range []bool{true, false} {
+		name := "k=10/half" // the half-precision pass, then float32 for the candidates
+		if !half {
+			name = "k=10/float32"
 		}
-		i++
-	})
+		i := 0
+		kb(b, name, func() {
+			was := halfScoring
+			halfScoring = half
+			defer func() { halfScoring = was }()
+			if err := l.RecommendTo(context.Background(), ids[i%users], 10, false, &res); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		})
+	}
 }
 
 // TestLiveFailedUserSeen: a user whose update fails (its solve rolled

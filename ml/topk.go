@@ -50,6 +50,12 @@ type Scorer struct {
 	items []float32 // packed panels of width pw, or a plain copy when pw = 0
 	pw    int
 	pool  sync.Pool // *topkScratch
+	// half holds the item panels in binary16 for TopKOf (topk_half.go),
+	// with bounds of the rounding (halfErr) and of the factors (halfMax);
+	// NewItemScorer's Scorers on AVX-512 only, unless halfOff.
+	half             []uint16
+	halfErr, halfMax float32
+	halfOff          bool
 }
 
 // NewScorer prepares m's item factors for TopK queries.
@@ -73,7 +79,9 @@ func NewItemScorer(f int) (*Scorer, error) {
 	if f <= 0 {
 		return nil, fmt.Errorf("ml: top-k: factors must be > 0, got %d", f)
 	}
-	return &Scorer{f: f, pw: panelWidth()}, nil
+	s := &Scorer{f: f, pw: panelWidth()}
+	s.halfOff = s.pw != 32
+	return s, nil
 }
 
 // NumItems returns the number of items the Scorer holds.
@@ -104,6 +112,9 @@ func (s *Scorer) SetItem(i int, vec []float32) error {
 	if s.pw == 0 {
 		copy(s.items[i*f:i*f+f], vec)
 		return nil
+	}
+	if s.m == nil && !s.halfOff {
+		s.setHalf(i, vec)
 	}
 	w := s.pw
 	panel := s.items[(i/w)*w*f : (i/w+1)*w*f]
@@ -207,6 +218,10 @@ func (s *Scorer) TopKOf(x []float32, k int, exclude []int32, items []int32, scor
 	defer s.pool.Put(sc)
 	n0 := len(items)
 	items, scores = slices.Grow(items, k)[:n0+k], slices.Grow(scores, k)[:n0+k]
+	if !s.halfOff && halfScoring && useAVX512 && s.half != nil {
+		c := s.topKHalf(x, k, exclude, sc, items[n0:], scores[n0:])
+		return items[:n0+c], scores[:n0+c], nil
+	}
 	var c [1]int
 	sc.one[0] = exclude
 	s.scoreBlock(x, sc.zero[:], k, sc.one[:], sc, items[n0:], scores[n0:], c[:])
@@ -228,6 +243,10 @@ type topkScratch struct {
 	one    [1][]int32
 	scores []float32 // topkUserBlock × topkItemTile
 	heaps  []heap
+	cands  []int32 // topKHalf's candidates and their half scores
+	coarse []float32
+	panel  []float32 // topKHalf's gathered candidates (32 × f) and their items
+	batch  [32]int32
 }
 
 func newTopkScratch() *topkScratch {
