@@ -286,10 +286,8 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 					}
 				}
 				it := int32(t0 + j)
-				for len(e) > 0 && e[0] < it {
-					e = e[1:]
-				}
-				if len(e) > 0 && e[0] == it {
+				var skip bool
+				if e, skip = excluded(e, it); skip {
 					continue
 				}
 				h.push(it, row[j])
@@ -304,6 +302,15 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 	for b := range blk {
 		counts[b] = s.heaps[b].drain(outItems[b*k:b*k+k], outScores[b*k:b*k+k])
 	}
+}
+
+// excluded advances e (ascending items) past the items below it and
+// reports whether it is in e.
+func excluded(e []int32, it int32) ([]int32, bool) {
+	for len(e) > 0 && e[0] < it {
+		e = e[1:]
+	}
+	return e, len(e) > 0 && e[0] == it
 }
 
 // scoreTile writes the scores of users blk against the nt item rows of tile

@@ -112,10 +112,8 @@ func (s *Scorer) topKHalf(x []float32, k int, exclude []int32, sc *topkScratch, 
 				}
 			}
 			it := int32(t0 + j)
-			for len(e) > 0 && e[0] < it {
-				e = e[1:]
-			}
-			if len(e) > 0 && e[0] == it {
+			var skip bool
+			if e, skip = excluded(e, it); skip {
 				continue
 			}
 			h.push(it, row[j])
