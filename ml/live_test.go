@@ -715,3 +715,50 @@ func TestLiveFailedUserSeen(t *testing.T) {
 		t.Fatalf("user 7's served factor %v, want the one before the failed update %v", g.userVec[int(u7)*8:int(u7)*8+8], vec7)
 	}
 }
+
+// BenchmarkLiveSync is one Sync after an update that changed 5,000 users
+// and 3,000 items of a 100k × 20k model at K = 64 (each copy gets the
+// previous update's rows too), the work on the owner's goroutine.
+func BenchmarkLiveSync(b *testing.B) {
+	const users, items, k = 100_000, 20_000, 64
+	rng := rand.New(rand.NewPCG(9, 10))
+	m := &fakeOnline{k: k}
+	m.apply(rng, 0, users, items)
+	for u := range m.uv {
+		m.uv[u] = float32(rng.NormFloat64() * 0.3)
+	}
+	for i := range m.iv {
+		m.iv[i] = float32(rng.NormFloat64() * 0.3)
+	}
+	for u := range users {
+		for range 20 {
+			m.userItems[u] = append(m.userItems[u], int32(rng.IntN(items)))
+		}
+		slices.Sort(m.userItems[u])
+		m.userItems[u] = slices.Compact(m.userItems[u])
+		m.uready[u] = true
+	}
+	for i := range m.iready {
+		m.iready[i] = true
+	}
+	l := NewLive(k, idInt64, idString)
+	for range 2 { // both copies full
+		if err := l.sync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pick := func(n, of int) []int32 {
+		s := make([]int32, 0, n)
+		for _, r := range rng.Perm(of)[:n] {
+			s = append(s, int32(r))
+		}
+		slices.Sort(s)
+		return s
+	}
+	kb(b, "5000users-3000items", func() {
+		m.cu, m.ci = pick(5000, users), pick(3000, items)
+		if err := l.sync(m); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

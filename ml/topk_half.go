@@ -22,25 +22,24 @@ import (
 var halfScoring = true
 
 // halfBits returns v as binary16, rounded to nearest (ties to even);
-// values beyond the binary16 range give ±Inf.
+// values beyond the binary16 range give ±Inf, NaN a NaN.
 func halfBits(v float32) uint16 {
 	b := math.Float32bits(v)
 	sign := uint16(b>>16) & 0x8000
-	a := math.Abs(float64(v))
+	a := b &^ (1 << 31)
 	switch {
-	case a != a:
+	case a > 0x7f800000:
 		return sign | 0x7e00
-	case a >= 65520: // rounds beyond 65504
+	case a >= 0x477ff000: // ≥ 65520: rounds beyond 65504
 		return sign | 0x7c00
-	case a < 0x1p-14: // subnormal (or zero): a multiple of 2⁻²⁴
-		return sign | uint16(math.RoundToEven(a*0x1p24))
+	case a < 0x38800000: // below 2⁻¹⁴: subnormal (or zero), a multiple of 2⁻²⁴
+		return sign | uint16(math.RoundToEven(float64(math.Float32frombits(a))*0x1p24))
 	}
-	e := int((b>>23)&0xff) - 127
-	m := b & 0x7fffff
-	h := uint32(e+15)<<10 | m>>13
-	if rem := m & 0x1fff; rem > 0x1000 || rem == 0x1000 && h&1 == 1 {
-		h++ // a carry into the exponent is right
-	}
+	h := a>>13 - 112<<10 // the exponent rebiased from 127 to 15
+	// Round up when the dropped 13 bits are above half, or half with h
+	// odd (without a branch: random data mispredicts it); a carry into
+	// the exponent is right.
+	h += (a&0x1fff + h&1 + 0xfff) >> 13
 	return sign | uint16(h)
 }
 
@@ -63,7 +62,9 @@ func halfValue(h uint16) float32 {
 }
 
 // setHalf stores vec as item i's column of the half panels (grown like
-// the float32 ones) and widens the error bounds.
+// the float32 ones) and widens the bounds: halfMax ≥ every |y|, and
+// halfErr ≥ every |y − ŷ|, since binary16 rounds a normal value within
+// 2⁻¹¹ of it relatively and a subnormal one within 2⁻²⁵.
 func (s *Scorer) setHalf(i int, vec []float32) {
 	f, w := s.f, s.pw
 	if i/w*w*f >= len(s.half) {
@@ -71,17 +72,17 @@ func (s *Scorer) setHalf(i int, vec []float32) {
 	}
 	panel := s.half[(i/w)*w*f : (i/w+1)*w*f]
 	j := i % w
+	var amax uint32 // the largest |v|'s bits: they order like the values
 	for t, v := range vec {
-		h := halfBits(v)
-		panel[t*w+j] = h
-		hv := halfValue(h)
-		if math.IsInf(float64(hv), 0) || hv != hv {
-			s.halfOff = true // out of binary16's range: float32 only from now on
-			continue
-		}
-		s.halfErr = max(s.halfErr, float32(math.Abs(float64(hv)-float64(v))))
-		s.halfMax = max(s.halfMax, float32(math.Abs(float64(v))))
+		amax = max(amax, math.Float32bits(v)&^(1<<31))
+		panel[t*w+j] = halfBits(v)
 	}
+	if amax >= 0x477ff000 { // ≥ 65520, Inf or NaN: float32 only from now on
+		s.halfOff = true
+		return
+	}
+	s.halfMax = max(s.halfMax, math.Float32frombits(amax))
+	s.halfErr = s.halfMax*0x1p-11 + 0x1p-25
 }
 
 // topKHalf is TopKOf's two passes (see above): it writes the best k into
