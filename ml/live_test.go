@@ -610,13 +610,9 @@ func TestLiveSyncsOnline(t *testing.T) {
 	}
 }
 
-// BenchmarkLiveRecommend is one GET /recommend's model work: a user's
-// top-10 among 20k items at K = 64 from a Live (50 seen items excluded),
-// the result reused (RecommendTo), with and without the half-precision
-// pass; cpu-ns/op is the process CPU time.
-func BenchmarkLiveRecommend(b *testing.B) {
-	const users, items, k = 10_000, 20_000, 64
-	rng := rand.New(rand.NewPCG(5, 6))
+// benchFake is a model of users × items, Gaussian factors, every row
+// ready, each user with about seen random items.
+func benchFake(rng *rand.Rand, users, items, k, seen int) *fakeOnline {
 	m := &fakeOnline{k: k}
 	m.apply(rng, 0, users, items)
 	for u := range m.uv {
@@ -626,17 +622,26 @@ func BenchmarkLiveRecommend(b *testing.B) {
 		m.iv[i] = float32(rng.NormFloat64() * 0.3)
 	}
 	for u := range users {
-		for range 50 {
-			i := int32(rng.IntN(items))
-			if p, found := slices.BinarySearch(m.userItems[u], i); !found {
-				m.userItems[u] = slices.Insert(m.userItems[u], p, i)
-			}
+		for range seen {
+			m.userItems[u] = append(m.userItems[u], int32(rng.IntN(items)))
 		}
+		slices.Sort(m.userItems[u])
+		m.userItems[u] = slices.Compact(m.userItems[u])
 		m.uready[u] = true
 	}
 	for i := range m.iready {
 		m.iready[i] = true
 	}
+	return m
+}
+
+// BenchmarkLiveRecommend is one GET /recommend's model work: a user's
+// top-10 among 20k items at K = 64 from a Live (50 seen items excluded),
+// the result reused (RecommendTo), with and without the half-precision
+// pass; cpu-ns/op is the process CPU time.
+func BenchmarkLiveRecommend(b *testing.B) {
+	const users, items, k = 10_000, 20_000, 64
+	m := benchFake(rand.New(rand.NewPCG(5, 6)), users, items, k, 50)
 	l := NewLive(k, idInt64, idString)
 	if err := l.sync(m); err != nil {
 		b.Fatal(err)
@@ -722,25 +727,7 @@ func TestLiveFailedUserSeen(t *testing.T) {
 func BenchmarkLiveSync(b *testing.B) {
 	const users, items, k = 100_000, 20_000, 64
 	rng := rand.New(rand.NewPCG(9, 10))
-	m := &fakeOnline{k: k}
-	m.apply(rng, 0, users, items)
-	for u := range m.uv {
-		m.uv[u] = float32(rng.NormFloat64() * 0.3)
-	}
-	for i := range m.iv {
-		m.iv[i] = float32(rng.NormFloat64() * 0.3)
-	}
-	for u := range users {
-		for range 20 {
-			m.userItems[u] = append(m.userItems[u], int32(rng.IntN(items)))
-		}
-		slices.Sort(m.userItems[u])
-		m.userItems[u] = slices.Compact(m.userItems[u])
-		m.uready[u] = true
-	}
-	for i := range m.iready {
-		m.iready[i] = true
-	}
+	m := benchFake(rng, users, items, k, 20)
 	l := NewLive(k, idInt64, idString)
 	for range 2 { // both copies full
 		if err := l.sync(m); err != nil {
