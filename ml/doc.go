@@ -444,9 +444,9 @@
 //
 // Freshness, an interaction produced to Kafka until a changed
 // recommendation is served (bench/serving --kafka, 100k users × 20k items
-// × K = 64, 10k interactions/s, a loaded 2-core machine): p50 94 ms, p99
-// 253 ms with update: {every: 1000}; 638 ms and 1.2 s with every: 10000;
-// the trigger's wait dominates (docs/BENCHMARKS.md, "Streaming
+// × K = 64, 10k interactions/s, 2 shared cores at load average ~3): p50
+// 86 ms, p99 147 ms with update: {every: 1000}; 591 ms and 1.1 s with
+// every: 10000; the trigger's wait dominates (docs/BENCHMARKS.md, "Streaming
 // recommender").
 //
 // Ingest end to end (BenchmarkStreamProcess: batches of 8192 rows with
