@@ -42,6 +42,8 @@ import (
 //	        export_every: {checkpoints: 6}   # or {interval: 1m}; default every checkpoint
 //	        export_changed_only: true # versions hold the changed users only ...
 //	        full_every: 10            # ... but every 10th holds them all (default 10)
+//	        prequential: {k: 10, window: 10000}   # live HR@K/NDCG@K of each update's events before it applies them,
+//	                                  # in /status (optional: every: N scores one event in N, min_weight: W)
 //
 // The step's output (to the sink) is user_id, item_id, rank, score,
 // model_version. A step with update:, or any recommend step over an
@@ -90,6 +92,14 @@ type rawUpdate struct {
 	ExportEvery       *rawExportEvery `yaml:"export_every"`
 	ExportChangedOnly bool            `yaml:"export_changed_only"`
 	FullEvery         *int            `yaml:"full_every"`
+	Prequential       *rawPrequential `yaml:"prequential"`
+}
+
+type rawPrequential struct {
+	K         int     `yaml:"k"`
+	Window    int     `yaml:"window"`
+	Every     int     `yaml:"every"`
+	MinWeight float32 `yaml:"min_weight"`
 }
 
 type rawExportEvery struct {
@@ -160,6 +170,13 @@ func (r *rawUpdate) update(failAt func(line int, format string, args ...any) err
 			return nil, failAt(line("update", "full_every"), "update: full_every applies with export_changed_only: true only")
 		}
 		u.FullEvery = *r.FullEvery
+	}
+	if p := r.Prequential; p != nil {
+		po := ml.PrequentialOptions{K: p.K, Window: p.Window, Every: p.Every, MinWeight: p.MinWeight}
+		if p.K < 0 || p.Window < 0 || p.Every < 0 || !(p.MinWeight >= 0) {
+			return nil, failAt(line("update", "prequential"), "update: prequential: k, window and every must be ≥ 0 and min_weight a number ≥ 0, got %+v", *p)
+		}
+		u.Prequential = &po
 	}
 	return &u, nil
 }

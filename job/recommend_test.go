@@ -80,6 +80,8 @@ func TestParseRecommendStepErrors(t *testing.T) {
 		{"      factors: 8\n      k: 3\n      update:\n        item_defer: -1", 11, "item_defer must be in 0..30"},
 		{"      factors: 8\n      k: 3\n      update:\n        max_history: -3", 11, "max_history must be ≥ 0"},
 		{"      factors: 8\n      k: 3\n      update:\n        half_life: -1", 11, "half_life must be ≥ 0"},
+		{"      factors: 8\n      k: 3\n      update:\n        prequential: {k: 5, window: -1}", 11, "update: prequential: k, window and every must be ≥ 0"},
+		{"      factors: 8\n      k: 3\n      update:\n        prequential: {kk: 5}", 11, `unknown key "kk"`},
 	} {
 		_, err := job.Parse("r.yaml", []byte(fmt.Sprintf(base, c.body)))
 		var je *job.Error
@@ -99,7 +101,7 @@ func TestPlanRecommendUpdate(t *testing.T) {
 	if err := gen.WriteFile(context.Background(), input, gen.Options{Rows: 100, Users: 10, Items: 10, Seed: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf("name: r\nsource:\n  parquet: {path: %s}\nsteps:\n  - filter: \"user_id >= 0\"\n  - recommend:\n      user: user_id\n      item: item_id\n      factors: 4\n      k: 2\n      export: {path: %s}\n      update: {interval: 5s, export_every: {interval: 1m}, export_changed_only: true, serve: false, max_history: 300, half_life: 5000}\nsink:\n  file: {path: %s}\n",
+	yml := fmt.Sprintf("name: r\nsource:\n  parquet: {path: %s}\nsteps:\n  - filter: \"user_id >= 0\"\n  - recommend:\n      user: user_id\n      item: item_id\n      factors: 4\n      k: 2\n      export: {path: %s}\n      update: {interval: 5s, export_every: {interval: 1m}, export_changed_only: true, serve: false, max_history: 300, half_life: 5000, prequential: {k: 5, window: 100, every: 2}}\nsink:\n  file: {path: %s}\n",
 		input, filepath.Join(dir, "recs"), filepath.Join(dir, "out"))
 	spec, err := job.Parse("r.yaml", []byte(yml))
 	if err != nil {
@@ -117,8 +119,13 @@ func TestPlanRecommendUpdate(t *testing.T) {
 		t.Fatalf("parallelism %v, want filter-1 3, recommend-2 and sink 1", pars)
 	}
 	o := plan.Recommend.Options()
-	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true, ItemDefer: ml.DefaultItemDefer, MaxHistory: 300, HalfLife: 5000}
-	if o.Update == nil || *o.Update != want || !o.Checkpointed {
+	pq := ml.PrequentialOptions{K: 5, Window: 100, Every: 2}
+	if o.Update == nil || o.Update.Prequential == nil || *o.Update.Prequential != pq {
+		t.Fatalf("update %+v: want prequential %+v", o.Update, pq)
+	}
+	want := ml.UpdateOptions{Every: ml.DefaultUpdateEvery, Interval: 5 * time.Second, RetrainGrowth: 2, ExportInterval: time.Minute, ExportChangedOnly: true, ItemDefer: ml.DefaultItemDefer, MaxHistory: 300, HalfLife: 5000,
+		Prequential: o.Update.Prequential}
+	if *o.Update != want || !o.Checkpointed {
 		t.Fatalf("update %+v (checkpointed %v), want %+v, checkpointed", o.Update, o.Checkpointed, want)
 	}
 }

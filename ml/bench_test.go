@@ -171,12 +171,21 @@ func BenchmarkScorerOneUser(b *testing.B) {
 				b.Fatal(err)
 			}
 			fn := func(int32, []int32, []float32) error { return nil }
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if err := sc.TopK(context.Background(), []int32{int32(i % ui.NumUsers)}, 10, ui, 1, fn); err != nil {
-					b.Fatal(err)
+			for _, one := range []bool{true, false} {
+				name := "matvec"
+				if !one {
+					name = "padded4" // the block kernel on four copies of the user
 				}
+				i := 0
+				kb(b, name, func() {
+					was := oneRowKernel
+					oneRowKernel = one
+					defer func() { oneRowKernel = was }()
+					if err := sc.TopK(context.Background(), []int32{int32(i % ui.NumUsers)}, 10, ui, 1, fn); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				})
 			}
 		})
 	}

@@ -205,12 +205,19 @@
 // batch is applied (Observe, then Online.Apply), each positive event's
 // true item is ranked for its user among the items known so far that the
 // user has not seen, by the model and by popularity; HR@K and NDCG@K
-// accumulate over the stream. A running job can report them as live
-// metrics (PrequentialOptions.Every samples events, since each scored
-// event costs O(items·K)); ml/eval's prequential protocol drives the same
-// meter over a replayed log with several models side by side
-// (ObserveModels), and ml/eval/doc.go defines event classes, candidates,
-// ties and metrics exactly.
+// accumulate over the stream, and with PrequentialOptions.Window also over
+// each model's last Window warm events (Recent). The streaming recommend
+// operator meters itself this way when UpdateOptions.Prequential is set
+// (the update: mapping's prequential: {k, window, every, min_weight}):
+// each incremental update's batch is observed against the model just
+// before Apply (the first training's batch is not: there is no model
+// yet), and the figures are in RecommendSpec.Stats, hence riffle run's
+// GET /status (TestStreamPrequentialLive: bit for bit a meter run offline
+// over the same batches). PrequentialOptions.Every samples events, since
+// each scored event costs O(items·K). ml/eval's prequential protocol
+// drives the same meter over a replayed log with several models side by
+// side (ObserveModels), and ml/eval/doc.go defines event classes,
+// candidates, ties and metrics exactly.
 //
 // # Top-K scoring
 //
@@ -222,35 +229,64 @@
 // are handed to the caller in the order asked, ties broken by lower item
 // index. A Scorer packs the item factors for the kernels once (a snapshot)
 // and answers many queries, concurrently: one user's top-10 among 20k
-// items takes 58 µs at K = 64 and 104 µs at K = 128 on one core
-// (BenchmarkScorerOneUser), the serving path of issue 11.
+// items takes 58 µs at K = 64 and 104 µs at K = 128 of CPU on one core
+// (BenchmarkScorerOneUser), the serving path of issue 11 (a block of one
+// user runs the matrix-vector kernel: "Live serving").
 //
 // # Live serving
 //
 // A Live is the serving copy of a model that learns on the stream: the
 // recommend operator owns the model and, after each update, calls
-// Live.Sync, which copies the rows the update changed (Online.Changed;
-// everything on the first call) into Live's own arrays under a write lock
-// held only for that copy: O(changed·K) plus the changed users' seen
-// lists; keys of new rows, unit vectors and grown arrays are prepared
-// before the lock is taken. Its item Scorer is kept current in place
-// (Scorer.SetItem repacks one item's panel column and appends new items).
-// Readers (Recommend, Similar) hold the read lock across one query, so
-// every answer is computed on the model as it was between two Syncs,
-// never on a half-copied one (TestLiveConcurrentReaders), and reports the
-// number of Syncs it was read at.
+// Live.Sync. Live holds two copies of what queries read (factors, seen
+// lists, popularity, readiness, the item Scorers); readers take the
+// published one through an atomic pointer and count themselves in while
+// they read it, and never wait for anything. Sync writes the other copy,
+// which is two updates behind: the rows the previous Sync changed, the
+// rows this update changed (Online.Changed) or touched without solving
+// (Online.Failed: a rolled-back user's new seen items and an item's
+// popularity are served at once, its factor stays the previous one), and
+// the new rows; then it publishes that copy with one pointer store. Before
+// writing a copy Sync waits for the readers still in it (queries that
+// started before the previous publish: one query's time, tens of µs); a
+// reader that finds the pointer moved between loading and counting itself
+// in retries on the new copy. So an update costs O(changed·K) plus the
+// changed users' seen lists, twice (once per copy), on the owner's
+// goroutine (BenchmarkLiveSync: 7.1 ms of CPU when 5,000 users and 3,000
+// items of a 100k × 20k model changed at K = 64, half of it keeping the
+// binary16 panels below), and a Retrain (every row changed) copies the
+// whole model twice without blocking a reader. Every answer is computed on one copy,
+// the model as it was between two Syncs (TestLiveConcurrentReaders,
+// TestLiveReaderHoldsCopy), and reports the number of Syncs it was read
+// at (Version; Updated is closed at the next publish). Seen lists are
+// shared by the two copies, never written once made.
 //
 // Recommend ranks by x_u·y_i, leaving out the user's items and items whose
 // first solve failed (not ready); an unknown or not-ready user is
 // ErrUnknownUser, or with the popularity fallback gets the items with the
 // most distinct users. Similar ranks by the cosine of the item factors
 // (dot products of unit vectors, kept in a second Scorer), leaving out the
-// item itself. Each query scores every item (the single-user path of
-// Top-K scoring above): 215 µs of wall time for a top-10 among 20k items
-// at K = 64 with the machine at load average ~11 (`go test -run '^$'
-// -bench LiveRecommend -benchtime 2000x -cpu 1 ./ml`). Package ml/serve
-// answers the queries over HTTP; its latency under load while the model
-// ingests is in docs/BENCHMARKS.md ("Live serving").
+// item itself. RecommendTo and SimilarTo write into a result the caller
+// keeps and allocate nothing. Each query scores every item: the single-
+// user path of Top-K scoring above runs a matrix-vector kernel over the
+// item panels (score1x32AVX512 / score1x16AVX2: four panels of items per
+// pass, one broadcast of x_t for 128 items) instead of the four-user
+// kernel on four copies of the user. At K = 64 the 5 MiB of item panels
+// come from L3 at ~100 GB/s, which bounds such a query at ~50 µs of CPU
+// whatever the arithmetic (the matrix-vector kernel saves only 4% at K =
+// 64, 12% at K = 128: BenchmarkScorerOneUser, matvec vs padded4). So on
+// AVX-512 a Scorer made by NewItemScorer (Live's) also keeps its panels in
+// binary16 and answers in two passes (topk_half.go): half-precision scores
+// of every item (half the bytes; score1x32F16AVX512 widens each value
+// exactly before its FMA) select the items whose score can be among the
+// best k, given the rounding bound ‖x‖₁·(max|y − ŷ| + 2f·2⁻²⁴·(max|y| +
+// max|y − ŷ|)) per score; those are rescored by the float32 kernel, so the
+// answer is bitwise the float32 one (TestScorerHalfExact), at ~35 µs
+// (BenchmarkLiveRecommend). A factor beyond binary16's range (65504)
+// turns the half pass off for that Scorer.
+// Live counts its queries and their model-work latency in buckets
+// (LiveStats, for /status and metrics). Package ml/serve answers the
+// queries over HTTP; its latency under load while the model ingests is in
+// docs/BENCHMARKS.md ("Live serving").
 //
 // # Kernels: hand-written vs gonum
 //
@@ -415,6 +451,15 @@
 // with their ids at warn level; their state keeps the previous factor,
 // and rows never solved are neither written nor exported.
 //
+// RecommendSpec.Stats returns the running operator's RecommendStats,
+// published after every update and export: updates and full trainings,
+// interactions applied, model size, rows folded in and rolled back, the
+// last update's time and duration, the last export published, the live
+// prequential figures and the serving copy's LiveStats (queries, latency
+// buckets, Sync costs). Counts start at Open; riffle run's GET /status
+// shows them as "recommend", and a metrics exporter can register series
+// from them.
+//
 // Restore (any checkpoint or savepoint, of either operator, at any
 // parallelism: the one subtask takes every key group) rebuilds the model:
 // factors in the order of their stored dense indices, so the restored
@@ -480,6 +525,13 @@
 // (TestRecsBackfillThenStream in cmd/riffle; examples/recs-backfill.yaml
 // and recs-live.yaml). On a stream the operator emits no rows: its
 // outputs are the exports and the live model.
+//
+// Freshness, an interaction produced to Kafka until a changed
+// recommendation is served (bench/serving --kafka, 100k users × 20k items
+// × K = 64, 10k interactions/s, 2 shared cores at load average ~3): p50
+// 86 ms, p99 147 ms with update: {every: 1000}; 591 ms and 1.1 s with
+// every: 10000; the trigger's wait dominates (docs/BENCHMARKS.md, "Streaming
+// recommender").
 //
 // Ingest end to end (BenchmarkStreamProcess: batches of 8192 rows with
 // the CASE weight, an update every 10000 interactions, K = 64, one

@@ -97,3 +97,22 @@ func axpy64AVX2(a float64, x, y *float64, n int)
 //
 //go:noescape
 func symv4AVX512(gm *float32, k int, x, y *float32)
+
+// score1x16AVX2 writes the dot products of the query row x (k elements)
+// with np consecutive panels of 16 item rows stored transposed (as
+// score4x16AVX2's) into out[p*16+j]: the one-query (serving) path, which
+// would waste three quarters of score4x16AVX2's work.
+//
+//go:noescape
+func score1x16AVX2(k int, x, panels *float32, np int, out *float32)
+
+// score1x32AVX512 is score1x16AVX2 over panels of 32 items.
+//
+//go:noescape
+func score1x32AVX512(k int, x, panels *float32, np int, out *float32)
+
+// score1x32F16AVX512 is score1x32AVX512 over panels of binary16 item
+// factors (widened exactly to float32 before each FMA).
+//
+//go:noescape
+func score1x32F16AVX512(k int, x *float32, panels *uint16, np int, out *float32)

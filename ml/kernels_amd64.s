@@ -904,3 +904,265 @@ v4_row16:
 v4_done:
 	VZEROUPPER
 	RET
+
+// func score1x32AVX512(k int, x, panels *float32, np int, out *float32)
+// out[p*32+j] = Σ_t x[t]·panels[p*32*k+t*32+j] for p < np, j < 32 (any
+// k ≥ 1): one query row against np consecutive panels of 32 items. Four
+// panels go together (eight independent accumulators, one broadcast of
+// x[t] for 128 items), the rest one at a time. Each score sums t in order
+// with FMA, as score4x32AVX512 does.
+TEXT ·score1x32AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), R8
+	MOVQ x+8(FP), R9
+	MOVQ panels+16(FP), SI
+	MOVQ np+24(FP), R10
+	MOVQ out+32(FP), DI
+	MOVQ R8, R11
+	SHLQ $7, R11            // panel bytes: k*32*4
+s1z_group:
+	CMPQ R10, $4
+	JLT s1z_tail
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, AX
+	LEAQ (AX)(R11*1), BX
+	LEAQ (BX)(R11*1), CX
+	LEAQ (CX)(R11*1), DX
+	XORQ R12, R12
+	MOVQ R8, R13
+s1z_loop:
+	VBROADCASTSS (R9)(R12*1), Z8
+	VFMADD231PS (AX), Z8, Z0
+	VFMADD231PS 64(AX), Z8, Z1
+	VFMADD231PS (BX), Z8, Z2
+	VFMADD231PS 64(BX), Z8, Z3
+	VFMADD231PS (CX), Z8, Z4
+	VFMADD231PS 64(CX), Z8, Z5
+	VFMADD231PS (DX), Z8, Z6
+	VFMADD231PS 64(DX), Z8, Z7
+	ADDQ $128, AX
+	ADDQ $128, BX
+	ADDQ $128, CX
+	ADDQ $128, DX
+	ADDQ $4, R12
+	DECQ R13
+	JNE s1z_loop
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	ADDQ $512, DI
+	LEAQ (SI)(R11*4), SI
+	SUBQ $4, R10
+	JMP s1z_group
+s1z_tail:
+	TESTQ R10, R10
+	JEQ s1z_done
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ SI, AX
+	XORQ R12, R12
+	MOVQ R8, R13
+s1z_tloop:
+	VBROADCASTSS (R9)(R12*1), Z8
+	VFMADD231PS (AX), Z8, Z0
+	VFMADD231PS 64(AX), Z8, Z1
+	ADDQ $128, AX
+	ADDQ $4, R12
+	DECQ R13
+	JNE s1z_tloop
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ $128, DI
+	ADDQ R11, SI
+	DECQ R10
+	JMP s1z_tail
+s1z_done:
+	VZEROUPPER
+	RET
+
+// func score1x16AVX2(k int, x, panels *float32, np int, out *float32)
+// score1x32AVX512 with 8-wide registers over panels of 16 items.
+TEXT ·score1x16AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), R8
+	MOVQ x+8(FP), R9
+	MOVQ panels+16(FP), SI
+	MOVQ np+24(FP), R10
+	MOVQ out+32(FP), DI
+	MOVQ R8, R11
+	SHLQ $6, R11            // panel bytes: k*16*4
+s1y_group:
+	CMPQ R10, $4
+	JLT s1y_tail
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ SI, AX
+	LEAQ (AX)(R11*1), BX
+	LEAQ (BX)(R11*1), CX
+	LEAQ (CX)(R11*1), DX
+	XORQ R12, R12
+	MOVQ R8, R13
+s1y_loop:
+	VBROADCASTSS (R9)(R12*1), Y8
+	VFMADD231PS (AX), Y8, Y0
+	VFMADD231PS 32(AX), Y8, Y1
+	VFMADD231PS (BX), Y8, Y2
+	VFMADD231PS 32(BX), Y8, Y3
+	VFMADD231PS (CX), Y8, Y4
+	VFMADD231PS 32(CX), Y8, Y5
+	VFMADD231PS (DX), Y8, Y6
+	VFMADD231PS 32(DX), Y8, Y7
+	ADDQ $64, AX
+	ADDQ $64, BX
+	ADDQ $64, CX
+	ADDQ $64, DX
+	ADDQ $4, R12
+	DECQ R13
+	JNE s1y_loop
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ $256, DI
+	LEAQ (SI)(R11*4), SI
+	SUBQ $4, R10
+	JMP s1y_group
+s1y_tail:
+	TESTQ R10, R10
+	JEQ s1y_done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ SI, AX
+	XORQ R12, R12
+	MOVQ R8, R13
+s1y_tloop:
+	VBROADCASTSS (R9)(R12*1), Y8
+	VFMADD231PS (AX), Y8, Y0
+	VFMADD231PS 32(AX), Y8, Y1
+	ADDQ $64, AX
+	ADDQ $4, R12
+	DECQ R13
+	JNE s1y_tloop
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ R11, SI
+	DECQ R10
+	JMP s1y_tail
+s1y_done:
+	VZEROUPPER
+	RET
+
+// func score1x32F16AVX512(k int, x *float32, panels *uint16, np int, out *float32)
+// score1x32AVX512 over panels of half-precision item factors (panel
+// element t*32+j is item j's element t as an IEEE binary16), each widened
+// exactly to float32 (VCVTPH2PS) before its FMA: half the bytes to read.
+TEXT ·score1x32F16AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), R8
+	MOVQ x+8(FP), R9
+	MOVQ panels+16(FP), SI
+	MOVQ np+24(FP), R10
+	MOVQ out+32(FP), DI
+	MOVQ R8, R11
+	SHLQ $6, R11            // panel bytes: k*32*2
+h1z_group:
+	CMPQ R10, $4
+	JLT h1z_tail
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, AX
+	LEAQ (AX)(R11*1), BX
+	LEAQ (BX)(R11*1), CX
+	LEAQ (CX)(R11*1), DX
+	XORQ R12, R12
+	MOVQ R8, R13
+h1z_loop:
+	VBROADCASTSS (R9)(R12*1), Z8
+	VCVTPH2PS (AX), Z9
+	VCVTPH2PS 32(AX), Z10
+	VCVTPH2PS (BX), Z11
+	VCVTPH2PS 32(BX), Z12
+	VCVTPH2PS (CX), Z13
+	VCVTPH2PS 32(CX), Z14
+	VCVTPH2PS (DX), Z15
+	VCVTPH2PS 32(DX), Z16
+	VFMADD231PS Z9, Z8, Z0
+	VFMADD231PS Z10, Z8, Z1
+	VFMADD231PS Z11, Z8, Z2
+	VFMADD231PS Z12, Z8, Z3
+	VFMADD231PS Z13, Z8, Z4
+	VFMADD231PS Z14, Z8, Z5
+	VFMADD231PS Z15, Z8, Z6
+	VFMADD231PS Z16, Z8, Z7
+	ADDQ $64, AX
+	ADDQ $64, BX
+	ADDQ $64, CX
+	ADDQ $64, DX
+	ADDQ $4, R12
+	DECQ R13
+	JNE h1z_loop
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	ADDQ $512, DI
+	LEAQ (SI)(R11*4), SI
+	SUBQ $4, R10
+	JMP h1z_group
+h1z_tail:
+	TESTQ R10, R10
+	JEQ h1z_done
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ SI, AX
+	XORQ R12, R12
+	MOVQ R8, R13
+h1z_tloop:
+	VBROADCASTSS (R9)(R12*1), Z8
+	VCVTPH2PS (AX), Z9
+	VCVTPH2PS 32(AX), Z10
+	VFMADD231PS Z9, Z8, Z0
+	VFMADD231PS Z10, Z8, Z1
+	ADDQ $64, AX
+	ADDQ $4, R12
+	DECQ R13
+	JNE h1z_tloop
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ $128, DI
+	ADDQ R11, SI
+	DECQ R10
+	JMP h1z_tail
+h1z_done:
+	VZEROUPPER
+	RET

@@ -25,6 +25,11 @@ func score4x32AVX512(k int, u0, u1, u2, u3, panel, out *float32, ldo int) {
 func gatherDotAxpy4AVX512(fixed *float32, k int, idx *int32, n int, ca, cb, x, y *float32) {
 	panic("unreachable")
 }
-func symvAVX512(gm *float32, k int, x, y *float32)  { panic("unreachable") }
-func axpy64AVX2(a float64, x, y *float64, n int)    { panic("unreachable") }
-func symv4AVX512(gm *float32, k int, x, y *float32) { panic("unreachable") }
+func symvAVX512(gm *float32, k int, x, y *float32)                    { panic("unreachable") }
+func axpy64AVX2(a float64, x, y *float64, n int)                      { panic("unreachable") }
+func symv4AVX512(gm *float32, k int, x, y *float32)                   { panic("unreachable") }
+func score1x16AVX2(k int, x, panels *float32, np int, out *float32)   { panic("unreachable") }
+func score1x32AVX512(k int, x, panels *float32, np int, out *float32) { panic("unreachable") }
+func score1x32F16AVX512(k int, x *float32, panels *uint16, np int, out *float32) {
+	panic("unreachable")
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -29,6 +30,7 @@ type liveSource interface {
 	NumItems() int
 	NumInteractions() int64
 	Changed() (users, items []int32)
+	Failed() (users, items []int32)
 	UserKey(u int32) []byte
 	ItemKey(i int32) []byte
 	UserVector(u int32) []float32
@@ -42,26 +44,46 @@ type liveSource interface {
 // Live is the serving copy of a live model: the factors, each user's seen
 // items and each item's popularity, copied from the model after each
 // update (Sync) and answering Recommend and Similar queries from any
-// number of goroutines meanwhile. See the package documentation ("Live
-// serving").
+// number of goroutines meanwhile. It holds two copies: readers use the
+// published one, found through an atomic pointer, and never wait; Sync
+// brings the other one up to date and publishes it. See the package
+// documentation ("Live serving").
 type Live struct {
 	k                  int
 	userKind, itemKind idKind
 
-	// Owner-only (Sync's goroutine): staging for the next Sync.
-	synced   bool
-	unitBuf  []float32
-	newUsers []string
-	newItems []string
+	cur    atomic.Pointer[liveGen]       // the published copy
+	notify atomic.Pointer[chan struct{}] // closed at the next publish
 
-	mu           sync.RWMutex
+	// Owner-only (Sync's goroutine).
+	back         *liveGen // the copy Sync writes next (nil before the second Sync)
+	prevU, prevI []int32  // rows the last Sync wrote, which back lacks
+	unitBuf      []float32
+	wu, wi       []int32 // rows written by the current Sync
+
+	pool sync.Pool // *liveScratch
+
+	statMu  sync.Mutex
+	stats   LiveStats
+	queries atomic.Uint64
+	lat     [len(LiveLatencyBuckets) + 1]atomic.Uint64
+}
+
+// liveGen is one of a Live's two copies of the model. Readers count
+// themselves in (readers) while they read it; Sync writes it only when it
+// is not published and no reader is left.
+type liveGen struct {
+	readers atomic.Int64
+	retired atomic.Bool   // not published: the last reader out wakes Sync
+	wake    chan struct{} // capacity 1
+
 	updates      uint64
 	interactions int64
 	users        map[string]int32 // key -> dense index (the model's)
 	userIDs      []any            // int64 or string
 	userVec      []float32        // users × k
 	userReady    []bool
-	seen         [][]int32 // each user's items, ascending
+	seen         [][]int32 // each user's items, ascending; never written once made (shared by both copies)
 	items        map[string]int32
 	itemIDs      []any
 	itemReady    []bool
@@ -70,23 +92,66 @@ type Live struct {
 	unitVec      []float32 // items × k, each of norm 1 (or 0)
 	scorer       *Scorer   // the item factors
 	unit         *Scorer   // unitVec
-	pool         sync.Pool // *liveScratch
-	// held and maxHeld add up the time Syncs held the write lock.
-	held, maxHeld time.Duration
 }
 
-// LiveStats say how often the serving copy was updated and how long the
-// updates kept readers waiting.
+func newLiveGen(k int) *liveGen {
+	g := &liveGen{wake: make(chan struct{}, 1), users: map[string]int32{}, items: map[string]int32{}}
+	g.scorer, _ = NewItemScorer(max(k, 1))
+	g.unit, _ = NewItemScorer(max(k, 1))
+	return g
+}
+
+// LiveLatencyBuckets are the upper bounds of LiveStats.Latency's buckets
+// (the last bucket, beyond them, counts the rest).
+var LiveLatencyBuckets = [...]time.Duration{
+	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond,
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+}
+
+// LiveStats say how often the serving copy was updated, what the updates
+// cost, and how many queries it answered how fast.
 type LiveStats struct {
-	Syncs                 uint64
-	LockHeld, MaxLockHeld time.Duration // total and longest write-lock hold of Sync
+	// Syncs is the number of published updates (the version served).
+	Syncs uint64 `json:"syncs"`
+	// Copy and MaxCopy are the total and longest time Sync spent writing
+	// the unpublished copy (readers go on meanwhile); Wait and MaxWait the
+	// time it waited for the last readers of that copy (from before the
+	// previous publish) to finish their queries. Readers never wait.
+	Copy    time.Duration `json:"copy_ns"`
+	MaxCopy time.Duration `json:"max_copy_ns"`
+	Wait    time.Duration `json:"wait_ns"`
+	MaxWait time.Duration `json:"max_wait_ns"`
+	// Queries counts the answered Recommend and Similar queries (errors
+	// included); Latency[j] those that took at most LiveLatencyBuckets[j]
+	// and more than the bound before it, the last entry the rest: the time
+	// of the model work (lookup, scoring, top-K), not of HTTP.
+	Queries uint64   `json:"queries"`
+	Latency []uint64 `json:"latency_buckets"`
 }
 
-// Stats returns l's update statistics.
+// Stats returns l's update and query statistics.
 func (l *Live) Stats() LiveStats {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return LiveStats{Syncs: l.updates, LockHeld: l.held, MaxLockHeld: l.maxHeld}
+	l.statMu.Lock()
+	s := l.stats
+	l.statMu.Unlock()
+	s.Queries = l.queries.Load()
+	s.Latency = make([]uint64, len(l.lat))
+	for j := range l.lat {
+		s.Latency[j] = l.lat[j].Load()
+	}
+	return s
+}
+
+// observe counts a query that started at t0.
+func (l *Live) observe(t0 time.Time) {
+	d := time.Since(t0)
+	j := 0
+	for j < len(LiveLatencyBuckets) && d > LiveLatencyBuckets[j] {
+		j++
+	}
+	l.lat[j].Add(1)
+	l.queries.Add(1)
 }
 
 type liveScratch struct {
@@ -99,9 +164,10 @@ type liveScratch struct {
 // NewLive returns an empty serving copy for a model of k factors whose
 // user and item ids are of the given kinds.
 func NewLive(k int, userKind, itemKind idKind) *Live {
-	l := &Live{k: k, userKind: userKind, itemKind: itemKind, users: map[string]int32{}, items: map[string]int32{}}
-	l.scorer, _ = NewItemScorer(max(k, 1))
-	l.unit, _ = NewItemScorer(max(k, 1))
+	l := &Live{k: k, userKind: userKind, itemKind: itemKind}
+	l.cur.Store(newLiveGen(k))
+	ch := make(chan struct{})
+	l.notify.Store(&ch)
 	return l
 }
 
@@ -116,16 +182,59 @@ func NewLiveOf(k int, userType, itemType arrow.DataType) (*Live, error) {
 	return NewLive(k, uk, ik), nil
 }
 
-// Sync copies into l what o's last Apply or Retrain changed (o.Changed;
-// on the first call, everything): the changed users' and items' factors,
-// seen items, popularity and readiness, and the new rows. Only the copy
-// itself runs under l's write lock: O(changed·K) plus the changed users'
-// histories, never the whole model. It must be called from o's owner,
-// between updates.
+// Version returns the number of updates published so far: the version a
+// query started now would read.
+func (l *Live) Version() uint64 { return l.cur.Load().updates }
+
+// Updated returns a channel closed when the next update is published
+// (take it before looking at the current version, so that no update
+// falls between the look and the wait).
+func (l *Live) Updated() <-chan struct{} { return *l.notify.Load() }
+
+// acquire returns the published copy, counted in as read until release.
+func (l *Live) acquire() *liveGen {
+	for {
+		g := l.cur.Load()
+		g.readers.Add(1)
+		if l.cur.Load() == g {
+			return g
+		}
+		// Sync published the other copy meanwhile and may be writing this
+		// one: leave it untouched.
+		g.release()
+	}
+}
+
+func (g *liveGen) release() {
+	if g.readers.Add(-1) == 0 && g.retired.Load() {
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drain waits until no reader is left in g (retired: new readers leave it
+// at once).
+func (g *liveGen) drain() {
+	for g.readers.Load() != 0 {
+		<-g.wake
+	}
+}
+
+// Sync brings l up to date with o after o's last Apply or Retrain and
+// publishes it: the unpublished copy receives the rows the previous Sync
+// changed (which it lacks) and the rows o changed (o.Changed) or touched
+// without solving them (o.Failed: their seen items and popularity), and
+// the new rows; on the first call, everything. Readers keep using the
+// published copy meanwhile and switch to the new one at their next query;
+// Sync waits only for queries that started on the unpublished copy before
+// the previous publish. It must be called from o's owner, after every
+// update of o.
 //
-// Rows an Apply rolled back are not in Changed: an existing row keeps its
-// previous factor and seen items here too (its new interactions reach the
-// copy with its next successful update); a new one is copied not ready.
+// Rows an Apply rolled back keep their previous factor here too (a new
+// one is copied not ready) while their new seen items are served at once,
+// so a user is never recommended an item it already has.
 func (l *Live) Sync(o *Online) error { return l.sync(o) }
 
 var _ liveSource = (*Online)(nil)
@@ -135,104 +244,141 @@ func (l *Live) sync(src liveSource) error {
 	if src.Factors() != k {
 		return fmt.Errorf("ml: live: the model has %d factors, the serving copy %d", src.Factors(), k)
 	}
+	front := l.cur.Load()
 	nu, ni := src.NumUsers(), src.NumItems()
-	oldU, oldI := len(l.userReady), len(l.itemReady)
-	if nu < oldU || ni < oldI {
-		return fmt.Errorf("ml: live: the model shrank (%d users, %d items; served: %d, %d)", nu, ni, oldU, oldI)
+	if nu < len(front.userReady) || ni < len(front.itemReady) {
+		return fmt.Errorf("ml: live: the model shrank (%d users, %d items; served: %d, %d)", nu, ni, len(front.userReady), len(front.itemReady))
 	}
-	var cu, ci []int32
-	if l.synced {
-		cu, ci = src.Changed()
-	} else {
+	// The rows this update changed: Changed and Failed (their histories).
+	cu, ci := src.Changed()
+	fu, fi := src.Failed()
+	l.wu = mergeAscending(l.wu[:0], cu, fu)
+	l.wi = mergeAscending(l.wi[:0], ci, fi)
+	first := front.updates == 0
+	g := l.back
+	if g == nil || first {
+		g = newLiveGen(k)
+	}
+	t0 := time.Now()
+	g.drain()
+	t1 := time.Now()
+	if err := l.write(g, front, src, first); err != nil {
+		return err
+	}
+	g.updates = front.updates + 1
+	g.interactions = src.NumInteractions()
+	g.retired.Store(false)
+	l.cur.Store(g)
+	front.retired.Store(true)
+	ch := make(chan struct{})
+	close(*l.notify.Swap(&ch))
+	t2 := time.Now()
+	if !first {
+		l.back = front
+	}
+	l.prevU, l.prevI = append(l.prevU[:0], l.wu...), append(l.prevI[:0], l.wi...)
+	l.statMu.Lock()
+	st := &l.stats
+	st.Syncs = g.updates
+	st.Wait += t1.Sub(t0)
+	st.MaxWait = max(st.MaxWait, t1.Sub(t0))
+	st.Copy += t2.Sub(t1)
+	st.MaxCopy = max(st.MaxCopy, t2.Sub(t1))
+	l.statMu.Unlock()
+	return nil
+}
+
+// write brings g, which holds the model as of the Sync before last (or
+// nothing), up to date with src: the rows the last Sync wrote (l.prevU,
+// l.prevI), those of this update (l.wu, l.wi) and every row g does not
+// have. A row in neither list did not change since g was written, so
+// src's values are those to copy. A user's seen list is shared with
+// front, which is current, unless it changed in this update.
+func (l *Live) write(g, front *liveGen, src liveSource, first bool) error {
+	k := l.k
+	nu, ni := src.NumUsers(), src.NumItems()
+	oldU, oldI := len(g.userReady), len(g.itemReady)
+	if first {
 		oldU, oldI = 0, 0
 	}
-	// Outside the lock (readers only read what is shared): keys of the new
-	// rows, the changed items' unit vectors, and room in the arrays, so
-	// that a growing model is never copied while readers wait.
-	l.newUsers, l.newItems = l.newUsers[:0], l.newItems[:0]
-	for u := len(l.userReady); u < nu; u++ {
-		l.newUsers = append(l.newUsers, string(src.UserKey(int32(u))))
+	for u := oldU; u < nu; u++ {
+		g.users[string(src.UserKey(int32(u)))] = int32(u)
+		g.userIDs = append(g.userIDs, keyID(l.userKind, string(src.UserKey(int32(u)))))
 	}
-	for i := len(l.itemReady); i < ni; i++ {
-		l.newItems = append(l.newItems, string(src.ItemKey(int32(i))))
+	for i := oldI; i < ni; i++ {
+		g.items[string(src.ItemKey(int32(i)))] = int32(i)
+		g.itemIDs = append(g.itemIDs, keyID(l.itemKind, string(src.ItemKey(int32(i)))))
 	}
-	l.unitBuf = l.unitBuf[:0]
-	forItems(ci, oldI, ni, func(i int32) {
-		l.unitBuf = appendUnit(l.unitBuf, src.ItemVector(i))
-	})
-	userVec, userIDs, userReady, seen := room(l.userVec, nu*k), room(l.userIDs, nu), room(l.userReady, nu), room(l.seen, nu)
-	unitVec, itemIDs, itemReady, pop := room(l.unitVec, ni*k), room(l.itemIDs, ni), room(l.itemReady, ni), room(l.pop, ni)
-
-	l.mu.Lock()
-	locked := time.Now()
-	defer func() {
-		held := time.Since(locked)
-		l.held += held
-		l.maxHeld = max(l.maxHeld, held)
-		l.mu.Unlock()
-	}()
-	l.userVec, l.userIDs, l.userReady, l.seen = userVec[:nu*k], userIDs, userReady[:nu], seen[:nu]
-	l.unitVec, l.itemIDs, l.itemReady, l.pop = unitVec[:ni*k], itemIDs, itemReady[:ni], pop[:ni]
-	for _, key := range l.newUsers {
-		l.users[key] = int32(len(l.userIDs))
-		l.userIDs = append(l.userIDs, keyID(l.userKind, key))
+	g.userVec, g.userReady, g.seen = room(g.userVec, nu*k)[:nu*k], room(g.userReady, nu)[:nu], room(g.seen, nu)[:nu]
+	g.unitVec, g.itemReady, g.pop = room(g.unitVec, ni*k)[:ni*k], room(g.itemReady, ni)[:ni], room(g.pop, ni)[:ni]
+	frontU := len(front.userReady)
+	if first {
+		frontU = 0
 	}
-	for _, key := range l.newItems {
-		l.items[key] = int32(len(l.itemIDs))
-		l.itemIDs = append(l.itemIDs, keyID(l.itemKind, key))
-	}
-	forItems(cu, oldU, nu, func(u int32) {
-		copy(l.userVec[int(u)*k:int(u)*k+k], src.UserVector(u))
-		its, _ := src.UserItems(u)
-		l.seen[u] = append(l.seen[u][:0], its...)
-		l.userReady[u] = src.UserReady(u)
+	forRows(l.prevU, l.wu, oldU, nu, func(u int32, now bool) {
+		copy(g.userVec[int(u)*k:int(u)*k+k], src.UserVector(u))
+		if now || int(u) >= frontU {
+			its, _ := src.UserItems(u)
+			g.seen[u] = slices.Clone(its)
+		} else {
+			g.seen[u] = front.seen[u]
+		}
+		g.userReady[u] = src.UserReady(u)
 	})
 	flipped := false
-	j := 0
 	var err error
-	forItems(ci, oldI, ni, func(i int32) {
-		unit := l.unitBuf[j*k : j*k+k]
-		j++
-		copy(l.unitVec[int(i)*k:int(i)*k+k], unit)
-		if e := l.scorer.SetItem(int(i), src.ItemVector(i)); e != nil && err == nil {
+	forRows(l.prevI, l.wi, oldI, ni, func(i int32, _ bool) {
+		vec := src.ItemVector(i)
+		unit := appendUnit(l.unitBuf[:0], vec)
+		l.unitBuf = unit
+		copy(g.unitVec[int(i)*k:int(i)*k+k], unit)
+		if e := g.scorer.SetItem(int(i), vec); e != nil && err == nil {
 			err = e
 		}
-		if e := l.unit.SetItem(int(i), unit); e != nil && err == nil {
+		if e := g.unit.SetItem(int(i), unit); e != nil && err == nil {
 			err = e
 		}
 		users, _ := src.ItemUsers(i)
-		l.pop[i] = int32(len(users))
+		g.pop[i] = int32(len(users))
 		r := src.ItemReady(i)
-		flipped = flipped || r != l.itemReady[i] || int(i) >= oldI && !r
-		l.itemReady[i] = r
+		flipped = flipped || r != g.itemReady[i] || int(i) >= oldI && !r
+		g.itemReady[i] = r
 	})
-	if flipped {
-		l.unready = l.unready[:0]
-		for i, r := range l.itemReady {
-			if !r {
-				l.unready = append(l.unready, int32(i))
-			}
-		}
-	}
-	l.synced = true
-	l.updates++
-	l.interactions = src.NumInteractions()
 	if err != nil {
 		return fmt.Errorf("ml: live: %w", err)
+	}
+	if flipped {
+		g.unready = g.unready[:0]
+		for i, r := range g.itemReady {
+			if !r {
+				g.unready = append(g.unready, int32(i))
+			}
+		}
 	}
 	return nil
 }
 
-// forItems calls fn for the rows of changed below old (ascending, as
-// Changed returns them), then for every row in [old, n): the new ones.
-func forItems(changed []int32, old, n int, fn func(int32)) {
-	for _, r := range changed {
+// forRows calls fn for every row below old that is in prev or now (both
+// ascending), ascending, then for every row in [old, n): the rows a copy
+// must write. fn's second argument says the row is in now or new.
+func forRows(prev, now []int32, old, n int, fn func(r int32, inNow bool)) {
+	for len(prev) > 0 || len(now) > 0 {
+		var r int32
+		in := false
+		switch {
+		case len(now) == 0 || len(prev) > 0 && prev[0] < now[0]:
+			r, prev = prev[0], prev[1:]
+		case len(prev) > 0 && prev[0] == now[0]:
+			r, prev, now, in = now[0], prev[1:], now[1:], true
+		default:
+			r, now, in = now[0], now[1:], true
+		}
 		if int(r) < old {
-			fn(r)
+			fn(r, in)
 		}
 	}
 	for r := old; r < n; r++ {
-		fn(int32(r))
+		fn(int32(r), true)
 	}
 }
 
@@ -270,16 +416,16 @@ func keyID(kind idKind, key string) any {
 	return key
 }
 
-// parseID is the key of a textual id of kind, and the id.
-func parseID(kind idKind, id string) (string, any, error) {
+// parseKey appends to dst the key of a textual id of kind.
+func parseKey(kind idKind, id string, dst []byte) ([]byte, error) {
 	if kind == idInt64 {
 		v, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: id %q is not an int64 (the model's ids are)", ErrBadQuery, id)
+			return dst, fmt.Errorf("%w: id %q is not an int64 (the model's ids are)", ErrBadQuery, id)
 		}
-		return string(int64Key(v)), v, nil
+		return appendInt64Key(dst, v), nil
 	}
-	return id, id, nil
+	return append(dst, id...), nil
 }
 
 // LiveResult is the answer of a Live query.
@@ -314,87 +460,119 @@ func (l *Live) scratch() *liveScratch {
 // solve failed) is ErrUnknownUser, or, with fallbackPopular, gets the k
 // items with the most distinct users (ties: the earlier seen item).
 func (l *Live) Recommend(ctx context.Context, userID string, k int, fallbackPopular bool) (LiveResult, error) {
+	var res LiveResult
+	err := l.RecommendTo(ctx, userID, k, fallbackPopular, &res)
+	return res, err
+}
+
+// RecommendTo is Recommend writing the answer into res, reusing the
+// capacity of res.Items and res.Scores: with a result kept by the caller a
+// query allocates nothing.
+func (l *Live) RecommendTo(ctx context.Context, userID string, k int, fallbackPopular bool, res *LiveResult) error {
+	t0 := time.Now()
+	defer l.observe(t0)
+	*res = LiveResult{Items: res.Items[:0], Scores: res.Scores[:0]}
 	if err := ctx.Err(); err != nil {
-		return LiveResult{}, err
+		return err
 	}
 	if k <= 0 {
-		return LiveResult{}, fmt.Errorf("%w: k must be > 0, got %d", ErrBadQuery, k)
+		return fmt.Errorf("%w: k must be > 0, got %d", ErrBadQuery, k)
 	}
-	key, id, err := parseID(l.userKind, userID)
+	var kb [8]byte
+	key, err := parseKey(l.userKind, userID, kb[:0])
 	if err != nil {
-		return LiveResult{}, err
+		return err
 	}
+	g := l.acquire()
+	defer g.release()
+	return l.recommendIn(g, key, userID, k, fallbackPopular, res)
+}
+
+// recommendIn answers RecommendTo from g, which the caller holds.
+func (l *Live) recommendIn(g *liveGen, key []byte, userID string, k int, fallbackPopular bool, res *LiveResult) error {
+	*res = LiveResult{Items: res.Items[:0], Scores: res.Scores[:0]}
 	s := l.scratch()
 	defer l.pool.Put(s)
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	res := LiveResult{ID: id, Updates: l.updates, Interactions: l.interactions}
-	u, ok := l.users[key]
-	if !ok || !l.userReady[u] {
+	var err error
+	res.Updates, res.Interactions = g.updates, g.interactions
+	u, ok := g.users[string(key)]
+	if !ok || !g.userReady[u] {
 		if !fallbackPopular {
-			return LiveResult{}, fmt.Errorf("%w %v", ErrUnknownUser, id)
+			return fmt.Errorf("%w %s", ErrUnknownUser, userID)
 		}
+		res.ID = keyID(l.userKind, string(key))
 		res.Fallback = true
-		kk := min(k, len(l.pop))
+		kk := min(k, len(g.pop))
 		s.h.reset(kk)
-		for i, c := range l.pop {
-			if kk > 0 && l.itemReady[i] {
+		for i, c := range g.pop {
+			if kk > 0 && g.itemReady[i] {
 				s.h.push(int32(i), float32(c))
 			}
 		}
 		n := len(s.h.items)
 		s.items, s.scores = slices.Grow(s.items[:0], n)[:n], slices.Grow(s.scores[:0], n)[:n]
 		s.h.drain(s.items, s.scores)
-		l.fill(&res, s.items, s.scores)
-		return res, nil
+		g.fill(res, s.items, s.scores)
+		return nil
 	}
-	s.exclude = mergeAscending(s.exclude[:0], l.seen[u], l.unready)
-	s.items, s.scores, err = l.scorer.TopKOf(l.userVec[int(u)*l.k:int(u)*l.k+l.k], k, s.exclude, s.items[:0], s.scores[:0])
+	res.ID = g.userIDs[u]
+	s.exclude = mergeAscending(s.exclude[:0], g.seen[u], g.unready)
+	s.items, s.scores, err = g.scorer.TopKOf(g.userVec[int(u)*l.k:int(u)*l.k+l.k], k, s.exclude, s.items[:0], s.scores[:0])
 	if err != nil {
-		return LiveResult{}, err
+		return err
 	}
-	l.fill(&res, s.items, s.scores)
-	return res, nil
+	g.fill(res, s.items, s.scores)
+	return nil
 }
 
 // Similar returns the k items whose factors have the highest cosine with
 // item's, leaving out the item itself and items not ready.
 func (l *Live) Similar(ctx context.Context, itemID string, k int) (LiveResult, error) {
+	var res LiveResult
+	err := l.SimilarTo(ctx, itemID, k, &res)
+	return res, err
+}
+
+// SimilarTo is Similar writing the answer into res (RecommendTo).
+func (l *Live) SimilarTo(ctx context.Context, itemID string, k int, res *LiveResult) error {
+	t0 := time.Now()
+	defer l.observe(t0)
+	*res = LiveResult{Items: res.Items[:0], Scores: res.Scores[:0]}
 	if err := ctx.Err(); err != nil {
-		return LiveResult{}, err
+		return err
 	}
 	if k <= 0 {
-		return LiveResult{}, fmt.Errorf("%w: k must be > 0, got %d", ErrBadQuery, k)
+		return fmt.Errorf("%w: k must be > 0, got %d", ErrBadQuery, k)
 	}
-	key, id, err := parseID(l.itemKind, itemID)
+	var kb [8]byte
+	key, err := parseKey(l.itemKind, itemID, kb[:0])
 	if err != nil {
-		return LiveResult{}, err
+		return err
 	}
 	s := l.scratch()
 	defer l.pool.Put(s)
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	i, ok := l.items[key]
-	if !ok || !l.itemReady[i] {
-		return LiveResult{}, fmt.Errorf("%w %v", ErrUnknownItem, id)
+	g := l.acquire()
+	defer g.release()
+	i, ok := g.items[string(key)]
+	if !ok || !g.itemReady[i] {
+		return fmt.Errorf("%w %s", ErrUnknownItem, itemID)
 	}
-	res := LiveResult{ID: id, Updates: l.updates, Interactions: l.interactions}
-	s.exclude = mergeAscending(s.exclude[:0], []int32{i}, l.unready)
-	s.items, s.scores, err = l.unit.TopKOf(l.unitVec[int(i)*l.k:int(i)*l.k+l.k], k, s.exclude, s.items[:0], s.scores[:0])
+	res.ID, res.Updates, res.Interactions = g.itemIDs[i], g.updates, g.interactions
+	s.exclude = mergeAscending(s.exclude[:0], []int32{i}, g.unready)
+	s.items, s.scores, err = g.unit.TopKOf(g.unitVec[int(i)*l.k:int(i)*l.k+l.k], k, s.exclude, s.items[:0], s.scores[:0])
 	if err != nil {
-		return LiveResult{}, err
+		return err
 	}
-	l.fill(&res, s.items, s.scores)
-	return res, nil
+	g.fill(res, s.items, s.scores)
+	return nil
 }
 
-// fill sets res's items (as ids) and scores; under the read lock.
-func (l *Live) fill(res *LiveResult, items []int32, scores []float32) {
-	res.Items = make([]any, len(items))
-	for j, it := range items {
-		res.Items[j] = l.itemIDs[it]
+// fill appends the items (as ids) and scores to res's.
+func (g *liveGen) fill(res *LiveResult, items []int32, scores []float32) {
+	for _, it := range items {
+		res.Items = append(res.Items, g.itemIDs[it])
 	}
-	res.Scores = append([]float32(nil), scores...)
+	res.Scores = append(res.Scores, scores...)
 }
 
 // mergeAscending appends the union of two ascending lists to dst.

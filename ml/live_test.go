@@ -107,6 +107,8 @@ type fakeOnline struct {
 	itemUsers          [][]int32
 	uready, iready     []bool
 	cu, ci             []int32
+	fu, fi             []int32 // touched, solve failed: history grew, vector kept
+	failRate           int     // 1 in failRate touched rows fails (0: none)
 	pairs              int64
 }
 
@@ -115,6 +117,7 @@ func (m *fakeOnline) NumUsers() int                          { return len(m.user
 func (m *fakeOnline) NumItems() int                          { return len(m.itemKeys) }
 func (m *fakeOnline) NumInteractions() int64                 { return m.pairs }
 func (m *fakeOnline) Changed() ([]int32, []int32)            { return m.cu, m.ci }
+func (m *fakeOnline) Failed() ([]int32, []int32)             { return m.fu, m.fi }
 func (m *fakeOnline) UserKey(u int32) []byte                 { return m.userKeys[u] }
 func (m *fakeOnline) ItemKey(i int32) []byte                 { return m.itemKeys[i] }
 func (m *fakeOnline) UserVector(u int32) []float32           { return m.uv[int(u)*m.k : int(u)*m.k+m.k] }
@@ -161,19 +164,30 @@ func (m *fakeOnline) apply(rng *rand.Rand, n, newUsers, newItems int) {
 			m.pairs++
 		}
 	}
-	m.cu, m.ci = m.cu[:0], m.ci[:0]
+	m.cu, m.ci, m.fu, m.fi = m.cu[:0], m.ci[:0], m.fu[:0], m.fi[:0]
+	fails := func() bool { return m.failRate > 0 && rng.IntN(m.failRate) == 0 }
 	for u := range tu {
+		if fails() { // rolled back: the factor and readiness stay
+			m.fu = append(m.fu, u)
+			continue
+		}
 		m.cu = append(m.cu, u)
 		copy(m.uv[int(u)*m.k:], vec())
 		m.uready[u] = rng.IntN(10) > 0 // a failed solve now and then
 	}
 	for i := range ti {
+		if fails() {
+			m.fi = append(m.fi, i)
+			continue
+		}
 		m.ci = append(m.ci, i)
 		copy(m.iv[int(i)*m.k:], vec())
 		m.iready[i] = rng.IntN(10) > 0
 	}
 	slices.Sort(m.cu)
 	slices.Sort(m.ci)
+	slices.Sort(m.fu)
+	slices.Sort(m.fi)
 	// New rows nobody touched stay not ready and are not in Changed.
 }
 
@@ -330,7 +344,7 @@ func checkLive(t *testing.T, l *Live, m *fakeOnline, updates uint64, rng *rand.R
 // items with brute force over the model at that point.
 func TestLiveMatchesBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
-	m := &fakeOnline{k: 8}
+	m := &fakeOnline{k: 8, failRate: 6}
 	l := NewLive(8, idInt64, idString)
 	for step := 1; step <= 25; step++ {
 		nu, ni := 0, 0
@@ -345,8 +359,8 @@ func TestLiveMatchesBruteForce(t *testing.T) {
 		}
 		checkLive(t, l, m, uint64(step), rng)
 	}
-	if l.scorer.NumItems() != len(m.itemKeys) || len(m.itemKeys) <= topkItemTile {
-		t.Fatalf("%d items served of %d (want more than a tile)", l.scorer.NumItems(), len(m.itemKeys))
+	if n := l.cur.Load().scorer.NumItems(); n != len(m.itemKeys) || len(m.itemKeys) <= topkItemTile {
+		t.Fatalf("%d items served of %d (want more than a tile)", n, len(m.itemKeys))
 	}
 	bad := &fakeOnline{k: 9}
 	if err := l.sync(bad); err == nil {
@@ -356,14 +370,18 @@ func TestLiveMatchesBruteForce(t *testing.T) {
 
 // TestLiveConcurrentReaders runs readers against a Live while the owner
 // updates and syncs it. Before each Sync the owner records the brute-force
-// answers of the model it is about to publish, by update count; every
-// answer a reader gets must equal the recorded answer of the update count
-// it reports, so a torn vector (half of one update, half of the next) or
-// a half-copied update fails the test. Run it under -race. The owner waits
-// for a reader to have seen each update before the next one (no sleeps).
+// answers of the model it is about to publish, by update count: every
+// user's recommendations and popularity fallback, and every item's ready
+// state. Every answer a reader gets must equal the recorded answer of the
+// update count it reports, so a torn vector (half of one update, half of
+// the next), a half-copied update, a stale seen list or popularity of a
+// row whose solve failed (failRate) or a copy that missed the previous
+// update's rows (the unpublished copy is two updates behind) fails the
+// test. Run it under -race. The owner waits for a reader to have seen
+// each update before the next one (no sleeps).
 func TestLiveConcurrentReaders(t *testing.T) {
 	rng := rand.New(rand.NewPCG(61, 62))
-	m := &fakeOnline{k: 16}
+	m := &fakeOnline{k: 16, failRate: 8}
 	l := NewLive(16, idInt64, idString)
 	m.apply(rng, 3000, 40, 700)
 	for u := range m.uready {
@@ -374,15 +392,20 @@ func TestLiveConcurrentReaders(t *testing.T) {
 	}
 	const gens, readers = 40, 4
 	type answer struct {
-		items  []any
-		scores []float32
+		items, pop   []any
+		scores, pops []float32
+		ready        bool
 	}
 	var mu sync.Mutex
 	want := map[uint64][]answer{} // update count -> per user
 	record := func(g uint64) {
 		as := make([]answer, len(m.userKeys))
 		for u := range m.userKeys {
-			as[u].items, as[u].scores = m.bruteRecommend(int32(u), 5)
+			as[u].ready = m.uready[u]
+			if m.uready[u] {
+				as[u].items, as[u].scores = m.bruteRecommend(int32(u), 5)
+			}
+			as[u].pop, as[u].pops = m.brutePopular(5)
 		}
 		mu.Lock()
 		want[g] = as
@@ -400,6 +423,7 @@ func TestLiveConcurrentReaders(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var got LiveResult // reused: RecommendTo must not keep stale entries
 			for q := r; ; q++ {
 				select {
 				case <-done:
@@ -407,15 +431,19 @@ func TestLiveConcurrentReaders(t *testing.T) {
 				default:
 				}
 				u := q % 40
-				got, err := l.Recommend(context.Background(), strconv.FormatInt(fakeUserID(u), 10), 5, false)
-				if err != nil {
-					errs <- err
-					return
-				}
+				err := l.RecommendTo(context.Background(), strconv.FormatInt(fakeUserID(u), 10), 5, q%3 == 0, &got)
 				mu.Lock()
 				w := want[got.Updates][u]
 				mu.Unlock()
-				if !slices.Equal(got.Items, w.items) || !slices.Equal(got.Scores, w.scores) {
+				switch {
+				case err != nil && (w.ready || !errors.Is(err, ErrUnknownUser)):
+					errs <- fmt.Errorf("user %d: %v (ready at update %d: %v)", u, err, got.Updates, w.ready)
+					return
+				case err != nil:
+				case !w.ready && (!got.Fallback || !slices.Equal(got.Items, w.pop) || !slices.Equal(got.Scores, w.pops)):
+					errs <- fmt.Errorf("user %d at update %d (not ready): got %+v, want popular %v %v", u, got.Updates, got, w.pop, w.pops)
+					return
+				case w.ready && (got.Fallback || !slices.Equal(got.Items, w.items) || !slices.Equal(got.Scores, w.scores)):
 					errs <- fmt.Errorf("user %d at update %d: got %v %v, want %v %v", u, got.Updates, got.Items, got.Scores, w.items, w.scores)
 					return
 				}
@@ -438,9 +466,9 @@ func TestLiveConcurrentReaders(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m.apply(rng, 500, int(g%2), int(40*(g%3))) // the arrays grow while readers read
+		m.apply(rng, 60, int(g%2), int(40*(g%3))) // the arrays grow while readers read; some rows untouched
 		for _, u := range m.cu {
-			m.uready[u] = true
+			m.uready[u] = g%5 != 0 || u%7 != 0 // now and then a user goes unready
 		}
 		for _, i := range m.ci {
 			m.iready[i] = true
@@ -456,6 +484,71 @@ func TestLiveConcurrentReaders(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	if st := l.Stats(); st.Syncs != gens || st.Queries == 0 || len(st.Latency) != len(LiveLatencyBuckets)+1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestLiveReaderHoldsCopy: a reader in the middle of a query (holding the
+// published copy) does not hold up the next Sync, which publishes the
+// other copy; the held copy keeps answering as the model was when the
+// reader started, however the model changed since; the Sync after that
+// (which must write the held copy) waits for the reader and then brings
+// it up to date with both updates.
+func TestLiveReaderHoldsCopy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	m := &fakeOnline{k: 8}
+	l := NewLive(8, idInt64, idString)
+	ready := func() { // the changed rows ready: user u is asked about throughout
+		for _, u := range m.cu {
+			m.uready[u] = true
+		}
+		for _, i := range m.ci {
+			m.iready[i] = true
+		}
+	}
+	m.apply(rng, 400, 20, 100)
+	ready()
+	if err := l.sync(m); err != nil { // copy A published
+		t.Fatal(err)
+	}
+	if err := l.sync(m); err != nil { // copy B published: both copies exist now
+		t.Fatal(err)
+	}
+	const u = 3
+	w1, s1 := m.bruteRecommend(u, 6)
+	key := int64Key(fakeUserID(u))
+	id := strconv.FormatInt(fakeUserID(u), 10)
+	held := l.acquire() // a reader in the middle of its query on B
+	m.apply(rng, 400, 5, 30)
+	ready()
+	if err := l.sync(m); err != nil { // writes A; must not wait for the reader on B
+		t.Fatal(err)
+	}
+	var got LiveResult
+	if err := l.recommendIn(held, key, id, 6, false, &got); err != nil || got.Updates != 2 || !slices.Equal(got.Items, w1) || !slices.Equal(got.Scores, s1) {
+		t.Fatalf("the held copy after the next Sync: %+v, %v; want update 2: %v %v", got, err, w1, s1)
+	}
+	m.apply(rng, 400, 3, 20)
+	ready()
+	synced := make(chan error)
+	go func() { synced <- l.sync(m) }() // writes B once the reader is out
+	// The reader goes on reading B meanwhile: under -race a Sync that
+	// wrote B now would be reported, and the answer would change.
+	for range 3 {
+		if err := l.recommendIn(held, key, id, 6, false, &got); err != nil || got.Updates != 2 || !slices.Equal(got.Items, w1) || !slices.Equal(got.Scores, s1) {
+			t.Fatalf("the held copy during the Sync that waits for it: %+v, %v; want update 2: %v %v", got, err, w1, s1)
+		}
+	}
+	held.release()
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	w4, s4 := m.bruteRecommend(u, 6)
+	if err := l.RecommendTo(context.Background(), id, 6, false, &got); err != nil || got.Updates != 4 || !slices.Equal(got.Items, w4) || !slices.Equal(got.Scores, s4) {
+		t.Fatalf("after the fourth Sync: %+v, %v; want update 4: %v %v", got, err, w4, s4)
+	}
+	checkLive(t, l, m, 4, rng)
 }
 
 // TestLiveSyncsOnline drives a real Online through a sequence of Apply
@@ -517,12 +610,9 @@ func TestLiveSyncsOnline(t *testing.T) {
 	}
 }
 
-// BenchmarkLiveRecommend is one GET /recommend's model work: a user's
-// top-10 among 20k items at K = 64 from a Live (seen items excluded),
-// under the read lock.
-func BenchmarkLiveRecommend(b *testing.B) {
-	const users, items, k = 10_000, 20_000, 64
-	rng := rand.New(rand.NewPCG(5, 6))
+// benchFake is a model of users × items, Gaussian factors, every row
+// ready, each user with about seen random items.
+func benchFake(rng *rand.Rand, users, items, k, seen int) *fakeOnline {
 	m := &fakeOnline{k: k}
 	m.apply(rng, 0, users, items)
 	for u := range m.uv {
@@ -532,17 +622,26 @@ func BenchmarkLiveRecommend(b *testing.B) {
 		m.iv[i] = float32(rng.NormFloat64() * 0.3)
 	}
 	for u := range users {
-		for range 50 {
-			i := int32(rng.IntN(items))
-			if p, found := slices.BinarySearch(m.userItems[u], i); !found {
-				m.userItems[u] = slices.Insert(m.userItems[u], p, i)
-			}
+		for range seen {
+			m.userItems[u] = append(m.userItems[u], int32(rng.IntN(items)))
 		}
+		slices.Sort(m.userItems[u])
+		m.userItems[u] = slices.Compact(m.userItems[u])
 		m.uready[u] = true
 	}
 	for i := range m.iready {
 		m.iready[i] = true
 	}
+	return m
+}
+
+// BenchmarkLiveRecommend is one GET /recommend's model work: a user's
+// top-10 among 20k items at K = 64 from a Live (50 seen items excluded),
+// the result reused (RecommendTo), with and without the half-precision
+// pass; cpu-ns/op is the process CPU time.
+func BenchmarkLiveRecommend(b *testing.B) {
+	const users, items, k = 10_000, 20_000, 64
+	m := benchFake(rand.New(rand.NewPCG(5, 6)), users, items, k, 50)
 	l := NewLive(k, idInt64, idString)
 	if err := l.sync(m); err != nil {
 		b.Fatal(err)
@@ -551,11 +650,102 @@ func BenchmarkLiveRecommend(b *testing.B) {
 	for u := range ids {
 		ids[u] = strconv.FormatInt(fakeUserID(u), 10)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		if _, err := l.Recommend(context.Background(), ids[i%users], 10, false); err != nil {
+	var res LiveResult
+	for _, half := range []bool{true, false} {
+		name := "k=10/half" // the half-precision pass, then float32 for the candidates
+		if !half {
+			name = "k=10/float32"
+		}
+		i := 0
+		kb(b, name, func() {
+			was := halfScoring
+			halfScoring = half
+			defer func() { halfScoring = was }()
+			if err := l.RecommendTo(context.Background(), ids[i%users], 10, false, &res); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		})
+	}
+}
+
+// TestLiveFailedUserSeen: a user whose update fails (its solve rolled
+// back, Online.Failed) keeps its factor in the serving copy, but the item
+// it just interacted with is never recommended to it again: its seen list
+// is the model's, not the one from before the update.
+func TestLiveFailedUserSeen(t *testing.T) {
+	o, err := NewOnline(OnlineOptions{Config: Config{Factors: 8, Regularization: 0.1, Alpha: 1e30, Iterations: 3, Seed: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var hist []Interaction
+	for u := 0; u < 20; u++ {
+		for i := 0; i < 10; i++ {
+			if (u+i)%3 == 0 {
+				hist = append(hist, Interaction{User: int64Key(int64(u)), Item: int64Key(int64(i)), Weight: 1e-30})
+			}
+		}
+	}
+	o.AddHistory(hist)
+	if err := o.Retrain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLive(8, idInt64, idInt64)
+	if err := l.Sync(o); err != nil {
+		t.Fatal(err)
+	}
+	before, err := l.Recommend(ctx, "7", 10, false)
+	if err != nil || !slices.Contains(before.Items, any(int64(1))) {
+		t.Fatalf("user 7 before: %+v, %v (item 1 should be a candidate)", before, err)
+	}
+	u7, _ := o.UserIndex(int64Key(7))
+	vec7 := slices.Clone(o.UserVector(u7))
+	// α·w overflows for user 7's new interaction with item 1: its solve fails.
+	st, err := o.Apply(ctx, []Interaction{{User: int64Key(7), Item: int64Key(1), Weight: 1e20}, {User: int64Key(8), Item: int64Key(2), Weight: 1e-30}})
+	if err != nil || st.FailedUsers != 1 {
+		t.Fatalf("apply: %+v, %v", st, err)
+	}
+	if fu, _ := o.Failed(); !slices.Equal(fu, []int32{u7}) {
+		t.Fatalf("Failed users %v, want [%d]", fu, u7)
+	}
+	if err := l.Sync(o); err != nil {
+		t.Fatal(err)
+	}
+	after, err := l.Recommend(ctx, "7", 10, false)
+	if err != nil || slices.Contains(after.Items, any(int64(1))) {
+		t.Fatalf("user 7 after a failed update with item 1: %+v, %v (item 1 is seen now)", after, err)
+	}
+	if g := l.cur.Load(); !slices.Equal(g.userVec[int(u7)*8:int(u7)*8+8], vec7) {
+		t.Fatalf("user 7's served factor %v, want the one before the failed update %v", g.userVec[int(u7)*8:int(u7)*8+8], vec7)
+	}
+}
+
+// BenchmarkLiveSync is one Sync after an update that changed 5,000 users
+// and 3,000 items of a 100k × 20k model at K = 64 (each copy gets the
+// previous update's rows too), the work on the owner's goroutine.
+func BenchmarkLiveSync(b *testing.B) {
+	const users, items, k = 100_000, 20_000, 64
+	rng := rand.New(rand.NewPCG(9, 10))
+	m := benchFake(rng, users, items, k, 20)
+	l := NewLive(k, idInt64, idString)
+	for range 2 { // both copies full
+		if err := l.sync(m); err != nil {
 			b.Fatal(err)
 		}
 	}
+	pick := func(n, of int) []int32 {
+		s := make([]int32, 0, n)
+		for _, r := range rng.Perm(of)[:n] {
+			s = append(s, int32(r))
+		}
+		slices.Sort(s)
+		return s
+	}
+	kb(b, "5000users-3000items", func() {
+		m.cu, m.ci = pick(5000, users), pick(3000, items)
+		if err := l.sync(m); err != nil {
+			b.Fatal(err)
+		}
+	})
 }

@@ -110,8 +110,10 @@ type Online struct {
 	users, items side
 	nnz          int64 // distinct (user, item) pairs
 
-	// Rows changed by the last Apply or Retrain, ascending.
+	// Rows changed by the last Apply or Retrain, ascending; rows the last
+	// Apply touched whose solve failed, ascending.
 	changedU, changedI []int32
+	failedU, failedI   []int32
 
 	// Scratch reused across Apply calls.
 	seenU, seenI []uint32 // stamp per row: touched in the current Apply
@@ -254,6 +256,12 @@ func (o *Online) ItemReady(i int32) bool { return o.items.ready[i] }
 // RefreshGrams-free restore (SetUser, SetItem) changed, ascending
 // (borrowed: valid until the next call that changes the model).
 func (o *Online) Changed() (users, items []int32) { return o.changedU, o.changedI }
+
+// Failed returns the rows the last Apply touched whose solve failed and
+// was rolled back (ascending; borrowed until the next update): not in
+// Changed, their factors as before, but their histories (a user's seen
+// items, an item's users) grew.
+func (o *Online) Failed() (users, items []int32) { return o.failedU, o.failedI }
 
 // UserGram and ItemGram return the current Gram matrices XᵀX and YᵀY
 // (K×K, float64, borrowed), for checkpoints.
@@ -428,6 +436,7 @@ func (o *Online) addHistory(batch []Interaction) {
 	}
 	o.users.fresh, o.items.fresh = o.users.fresh[:0], o.items.fresh[:0]
 	o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
+	o.failedU, o.failedI = nil, nil
 	for _, it := range batch {
 		u, _ := o.users.lookup(it.User, o.k, nil)
 		i, newItem := o.items.lookup(it.Item, o.k, o.itemInit)
@@ -580,6 +589,7 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 	st := UpdateStats{Interactions: len(batch)}
 	if len(batch) == 0 {
 		o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
+		o.failedU, o.failedI = nil, nil
 		return st, nil
 	}
 	for j, it := range batch {
@@ -637,6 +647,7 @@ func (o *Online) Apply(ctx context.Context, batch []Interaction) (UpdateStats, e
 		return st, errI
 	}
 	st.FailedUsers, st.FailedItems = len(failedU), len(failedI)
+	o.failedU, o.failedI = failedU, failedI
 	if errU != nil {
 		st.Failed = errU
 	} else if errI != nil {
@@ -804,6 +815,7 @@ func (o *Online) Retrain(ctx context.Context, warm bool) error {
 	}
 	o.users.factors, o.items.factors = m.UserFactors, m.ItemFactors
 	o.changedU, o.changedI = o.changedU[:0], o.changedI[:0]
+	o.failedU, o.failedI = nil, nil
 	for u := range o.users.ready {
 		o.users.ready[u] = true
 		o.changedU = append(o.changedU, int32(u))

@@ -77,6 +77,50 @@ type PrequentialOptions struct {
 	// 1st, the Every+1-th, ...; 0 or 1: all), to bound a live job's cost:
 	// a scored event costs O(items·factors) per model.
 	Every int
+	// Window, when > 0, also keeps each model's figures over its last
+	// Window warm events in batch order (Recent): a long-running job's
+	// current quality, where the sums cover the whole stream.
+	Window int
+}
+
+// prequentialWindow holds the ranks of a model's last n warm events, with
+// their hit count and NDCG sum kept current.
+type prequentialWindow struct {
+	ranks []int32 // ring of the last len ≤ n ranks
+	next  int
+	hits  int64
+	ndcg  float64
+}
+
+func (w *prequentialWindow) add(rank, k, n int) {
+	gain := func(r int32) float64 {
+		if int(r) > k {
+			return 0
+		}
+		return 1 / math.Log2(float64(r)+1)
+	}
+	if len(w.ranks) == n {
+		old := w.ranks[w.next]
+		if int(old) <= k {
+			w.hits--
+			w.ndcg -= gain(old)
+		}
+		w.ranks[w.next] = int32(rank)
+		w.next = (w.next + 1) % n
+	} else {
+		w.ranks = append(w.ranks, int32(rank))
+	}
+	if rank <= k {
+		w.hits++
+		w.ndcg += gain(int32(rank))
+	}
+	if w.hits == 0 {
+		w.ndcg = 0 // no drift from adding and removing the same terms
+	}
+}
+
+func (w *prequentialWindow) figures() PrequentialFigures {
+	return PrequentialFigures{Events: int64(len(w.ranks)), HRSum: float64(w.hits), NDCGSum: w.ndcg}
 }
 
 // PrequentialFigures are running prequential figures of one model: over
@@ -145,6 +189,7 @@ type PrequentialMeter struct {
 	popularity PrequentialFigures
 	coldUsers  PrequentialFigures
 	eligible   int64
+	windows    []prequentialWindow // per model, with Window > 0
 
 	// Scratch, reused across batches.
 	classes []EventClass
@@ -167,10 +212,26 @@ func NewPrequentialMeter(o PrequentialOptions, models int) (*PrequentialMeter, e
 	if o.K == 0 {
 		o.K = 10
 	}
-	if o.K < 0 || o.Every < 0 || models < 0 || !(o.MinWeight >= 0) || math.IsInf(float64(o.MinWeight), 0) {
+	if o.K < 0 || o.Every < 0 || o.Window < 0 || models < 0 || !(o.MinWeight >= 0) || math.IsInf(float64(o.MinWeight), 0) {
 		return nil, fmt.Errorf("ml: prequential: bad options %+v for %d models", o, models)
 	}
-	return &PrequentialMeter{opts: o, models: make([]PrequentialFigures, models), pairs: map[pairKey]struct{}{}}, nil
+	m := &PrequentialMeter{opts: o, models: make([]PrequentialFigures, models), pairs: map[pairKey]struct{}{}}
+	if o.Window > 0 {
+		m.windows = make([]prequentialWindow, models)
+	}
+	return m, nil
+}
+
+// Options returns the meter's options (K defaulted).
+func (m *PrequentialMeter) Options() PrequentialOptions { return m.opts }
+
+// Recent returns model j's figures over its last Options().Window warm
+// events (the zero figures without a window).
+func (m *PrequentialMeter) Recent(j int) PrequentialFigures {
+	if m.windows == nil {
+		return PrequentialFigures{}
+	}
+	return m.windows[j].figures()
 }
 
 // K is the meter's cut-off.
@@ -206,6 +267,16 @@ func (m *PrequentialMeter) ObserveModels(h PrequentialHistory, models []Prequent
 	m.classify(h, batch)
 	if len(m.order) > 0 {
 		m.score(h, models, batch)
+	}
+	if m.windows != nil {
+		nr := len(models) + 1
+		for p, c := range m.classes {
+			if c == EventWarm {
+				for j := range models {
+					m.windows[j].add(m.ranks[p*nr+j], m.opts.K, m.opts.Window)
+				}
+			}
+		}
 	}
 	if each != nil {
 		nr := len(models) + 1

@@ -156,7 +156,8 @@ func TestPrequentialMeterOracle(t *testing.T) {
 			}
 			models[j] = m
 		}
-		opts := PrequentialOptions{K: 1 + r.IntN(6), MinWeight: float32(r.IntN(2))}
+		opts := PrequentialOptions{K: 1 + r.IntN(6), MinWeight: float32(r.IntN(2)), Window: 1 + r.IntN(30)}
+		warmRanks := make([][]int, len(models)) // each model's warm events' ranks, in batch order
 		meter, err := NewPrequentialMeter(opts, len(models))
 		if err != nil {
 			t.Fatal(err)
@@ -225,6 +226,7 @@ func TestPrequentialMeterOracle(t *testing.T) {
 							if c == EventWarm {
 								want[j].Add(pop, opts.K)
 								want[j].Fallback++
+								warmRanks[j] = append(warmRanks[j], pop)
 							}
 							continue
 						}
@@ -241,6 +243,7 @@ func TestPrequentialMeterOracle(t *testing.T) {
 						})
 						ev.ranks = append(ev.ranks, rk)
 						want[j].Add(rk, opts.K)
+						warmRanks[j] = append(warmRanks[j], rk)
 					}
 					ev.ranks = append(ev.ranks, pop)
 					if c == EventColdUser {
@@ -270,6 +273,15 @@ func TestPrequentialMeterOracle(t *testing.T) {
 				}
 			}
 			h.apply(batch)
+			for j := range models { // the window: the last opts.Window warm events
+				var w PrequentialFigures
+				for _, rk := range warmRanks[j][max(0, len(warmRanks[j])-opts.Window):] {
+					w.Add(rk, opts.K)
+				}
+				if got := meter.Recent(j); !sameFigures(got, w) {
+					t.Fatalf("seed %d batch %d: model %d window of %d: %+v, want %+v", seed, b, j, opts.Window, got, w)
+				}
+			}
 		}
 		if got := meter.Counts(); got != wantCounts {
 			t.Errorf("seed %d: counts %+v, want %+v", seed, got, wantCounts)

@@ -102,6 +102,10 @@ type RecommendSpec struct {
 	mu   sync.Mutex
 	rv   *rendezvous // the subtasks of the current run meet here at Finish
 	live *Live       // the streaming operator's serving copy (Live)
+	// stats are the streaming operator's, published after each update
+	// (Stats); streaming says there are some.
+	stats     RecommendStats
+	streaming bool
 }
 
 var _ arrowexec.Spec = (*RecommendSpec)(nil)
@@ -441,11 +445,16 @@ func (k *keyColumn) append(dst []byte, i int) []byte {
 	if k.str != nil {
 		return append(dst, k.str.Value(i)...)
 	}
-	return binary.BigEndian.AppendUint64(dst, uint64(k.ints[i])^(1<<63))
+	return appendInt64Key(dst, k.ints[i])
 }
 
 // int64Key is the key encoding of an int64 id.
-func int64Key(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)^(1<<63)) }
+func int64Key(v int64) []byte { return appendInt64Key(nil, v) }
+
+// appendInt64Key appends the key encoding of an int64 id to dst.
+func appendInt64Key(dst []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63))
+}
 
 // keyInt64 decodes an int64 key.
 func keyInt64(k []byte) int64 { return int64(binary.BigEndian.Uint64(k) ^ (1 << 63)) }

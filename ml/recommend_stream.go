@@ -80,6 +80,11 @@ type UpdateOptions struct {
 	// (default DefaultFullEvery), which holds every user.
 	ExportChangedOnly bool
 	FullEvery         int
+	// Prequential, when not nil, meters the model live: each incremental
+	// update's interactions are scored against the model before it
+	// applies them (PrequentialMeter; K defaults to 10), reported in
+	// RecommendSpec.Stats.
+	Prequential *PrequentialOptions
 }
 
 // DecayRebase is the number of half-lives after which the streaming
@@ -122,6 +127,11 @@ func (u *UpdateOptions) Validate() error {
 		return errors.New("ml: recommend: update: export_every takes checkpoints or interval, not both")
 	case u.FullEvery < 0:
 		return fmt.Errorf("ml: recommend: update: full_every must be ≥ 0, got %d", u.FullEvery)
+	}
+	if p := u.Prequential; p != nil {
+		if _, err := NewPrequentialMeter(*p, 1); err != nil {
+			return fmt.Errorf("ml: recommend: update: %w", err)
+		}
 	}
 	return nil
 }
@@ -219,6 +229,10 @@ type streamOp struct {
 	live     liveSyncer
 	failed   int64 // rows whose update failed and was rolled back
 	finished bool  // Finish ran: later (lingering) snapshots stage nothing
+
+	meter  *PrequentialMeter // nil: no live prequential metric
+	models []PrequentialModel
+	stats  RecommendStats // published to the spec after each update
 }
 
 func (s *RecommendSpec) newStream(base opBase) *streamOp {
@@ -252,6 +266,12 @@ func (o *streamOp) Open(ctx context.Context) error {
 		return fmt.Errorf("ml: recommend: %w", err)
 	}
 	o.online = on
+	if p := o.up.Prequential; p != nil {
+		if o.meter, err = NewPrequentialMeter(*p, 1); err != nil {
+			return fmt.Errorf("ml: recommend: %w", err)
+		}
+		o.models = []PrequentialModel{on}
+	}
 	if o.meta.Stream != nil {
 		o.sm = *o.meta.Stream
 	}
@@ -278,6 +298,7 @@ func (o *streamOp) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	o.publishStats()
 	return nil
 }
 
@@ -498,6 +519,9 @@ func (o *streamOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, _ ar
 	if len(o.pend) >= o.up.Every || (o.up.Interval > 0 && time.Since(o.pendSince) >= o.up.Interval) {
 		return o.update(ctx)
 	}
+	o.s.mu.Lock()
+	o.s.stats.Pending = int64(len(o.pend))
+	o.s.mu.Unlock()
 	return nil
 }
 
@@ -544,11 +568,21 @@ func (o *streamOp) update(ctx context.Context) error {
 		}
 		o.sm.Trained, full = true, true
 		o.sm.RetrainBase = o.online.NumInteractions()
+		o.stats.NewUsers += int64(o.online.NumUsers())
+		o.stats.NewItems += int64(o.online.NumItems())
 	} else {
+		if o.meter != nil {
+			// Test, then train: the batch scored against the model before it.
+			if err := o.meter.ObserveModels(o.online, o.models, o.batch, nil); err != nil {
+				return fmt.Errorf("ml: recommend: prequential: %w", err)
+			}
+		}
 		st, err := o.online.Apply(ctx, o.batch)
 		if err != nil {
 			return fmt.Errorf("ml: recommend: update: %w", err)
 		}
+		o.stats.NewUsers += int64(st.NewUsers)
+		o.stats.NewItems += int64(st.NewItems)
 		if st.Failed != nil {
 			o.failed += int64(st.FailedUsers + st.FailedItems)
 			o.logFailed(st)
@@ -578,6 +612,16 @@ func (o *streamOp) update(ctx context.Context) error {
 	if err := o.syncLive(); err != nil {
 		return err
 	}
+	o.stats.Updates++
+	o.stats.Applied += int64(n)
+	if full {
+		o.stats.FullTrainings++
+	}
+	o.stats.LastUpdate = time.Now()
+	o.stats.LastUpdateDuration = o.stats.LastUpdate.Sub(start)
+	o.stats.UpdateTime += o.stats.LastUpdateDuration
+	o.stats.MaxUpdateDuration = max(o.stats.MaxUpdateDuration, o.stats.LastUpdateDuration)
+	o.publishStats()
 	o.log.Debug("ml: recommend: updated", "interactions", n, "full", full, "users", o.online.NumUsers(),
 		"items", o.online.NumItems(), "elapsed", time.Since(start))
 	if o.s.opts.Export != nil && !o.s.opts.Checkpointed {
@@ -894,7 +938,17 @@ func (o *streamOp) exportNow(ctx context.Context, ck uint64) error {
 		return err
 	}
 	eo := o.s.opts.Export
-	return publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain)
+	if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
+		return err
+	}
+	o.exported(sv.Version)
+	return nil
+}
+
+// exported records that version v was published (Stats).
+func (o *streamOp) exported(v int64) {
+	o.stats.LastExport, o.stats.LastExportTime = v, time.Now()
+	o.publishStats()
 }
 
 func (o *streamOp) changedSubset(sv stagedVersion) []int32 {
@@ -1039,6 +1093,7 @@ func (o *streamOp) recoverExports() error {
 		if err := publishVersion(fs, root, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.stats.LastExport, o.stats.LastExportTime = sv.Version, time.Now()
 		o.log.Info("ml: recommend: published the export the restored checkpoint staged", "version", sv.Version, "checkpoint", sv.Checkpoint)
 	}
 	o.sm.Staged = nil
@@ -1186,6 +1241,7 @@ func (o *streamOp) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 		if err := publishVersion(eo.fs(), eo.Path, next.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.exported(next.Version)
 		o.log.Info("ml: recommend: export published", "version", next.Version, "checkpoint", next.Checkpoint, "changed_only", next.ChangedOnly)
 		o.stMu.Lock()
 		o.staged = o.staged[1:]
@@ -1232,6 +1288,7 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 		if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.exported(sv.Version)
 	}
 	o.meta.Version = sv.Version
 	o.sm.Emitted = o.sm.Applied

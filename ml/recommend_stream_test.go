@@ -158,13 +158,7 @@ func lists(t testing.TB, l *state.List[[]byte], kind idKind) map[string][]string
 func wantLists(evs []event) (users, items map[string][]string) {
 	users, items = map[string][]string{}, map[string][]string{}
 	for _, e := range evs {
-		w := e.weight + 1
-		switch e.ev {
-		case "purchase":
-			w = e.weight + 4
-		case "cart":
-			w = e.weight + 2
-		}
+		w := caseWeight(e)
 		if e.null != "" || math.IsNaN(w) || w < 0 {
 			continue
 		}
@@ -174,6 +168,17 @@ func wantLists(evs []event) (users, items map[string][]string) {
 		items[i] = append(items[i], fmt.Sprintf("%08x|%x", bits, int64Key(e.user)))
 	}
 	return users, items
+}
+
+// caseWeight is the weight weightCase gives e, computed here.
+func caseWeight(e event) float64 {
+	switch e.ev {
+	case "purchase":
+		return e.weight + 4
+	case "cart":
+		return e.weight + 2
+	}
+	return e.weight + 1
 }
 
 func sameLists(t *testing.T, what string, got, want map[string][]string) {
@@ -1164,4 +1169,88 @@ func userFactorGap(a, b *Online) float64 {
 		}
 	}
 	return worst
+}
+
+// TestStreamPrequentialLive: the operator's live prequential figures
+// (Stats) equal a PrequentialMeter run offline over the same stream in the
+// same batches against an Online driven as the operator drives it (first
+// batch: a full training, not scored; then Observe before each Apply, and
+// a warm retrain whenever the pairs grew RetrainGrowth times), bit for bit;
+// and the update counters count what the offline run did.
+func TestStreamPrequentialLive(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(95, 96))
+	evs := genEvents(rng, 2000, 60, 45)
+	o := streamOptions(t)
+	o.Update.Every = 100
+	o.Update.RetrainGrowth = 1.5
+	pq := PrequentialOptions{K: 5, Window: 70}
+	o.Update.Prequential = &pq
+	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer h.close()
+	if err := h.feed(evs, 100); err != nil { // an update after every batch
+		t.Fatal(err)
+	}
+	got, ok := h.spec.Stats()
+	if !ok || got.Prequential == nil {
+		t.Fatalf("no live prequential figures: %+v %v", got, ok)
+	}
+
+	// The oracle.
+	on, err := NewOnline(OnlineOptions{Config: o.Config, GramRefresh: o.Update.GramRefresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meter, err := NewPrequentialMeter(pq, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var base int64
+	var full, newUsers, newItems int64
+	for lo := 0; lo < len(evs); lo += 100 {
+		var batch []Interaction
+		for _, e := range evs[lo:min(lo+100, len(evs))] {
+			batch = append(batch, Interaction{User: int64Key(e.user), Item: int64Key(e.item), Weight: float32(caseWeight(e))})
+		}
+		if lo == 0 {
+			on.AddHistory(batch)
+			if err := on.Retrain(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			base, full = on.NumInteractions(), 1
+			newUsers, newItems = int64(on.NumUsers()), int64(on.NumItems())
+			continue
+		}
+		if err := meter.Observe(on, batch); err != nil {
+			t.Fatal(err)
+		}
+		st, err := on.Apply(ctx, batch)
+		if err != nil || st.Failed != nil {
+			t.Fatal(err, st.Failed)
+		}
+		newUsers, newItems = newUsers+int64(st.NewUsers), newItems+int64(st.NewItems)
+		if float64(on.NumInteractions()) >= o.Update.RetrainGrowth*float64(base) {
+			if err := on.Retrain(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			base = on.NumInteractions()
+			full++
+		}
+	}
+	want := prequentialStats(meter)
+	if *got.Prequential != *want {
+		t.Fatalf("live prequential\n%+v\nwant (offline)\n%+v", *got.Prequential, *want)
+	}
+	if want.Counts.Warm < 500 || want.Counts.ColdUsers == 0 || want.Recent.Events != 70 || full < 2 {
+		t.Fatalf("the stream should have many warm events, some cold users, a full window and a retrain: %+v, %d full trainings", want, full)
+	}
+	if want.HR <= want.Popularity.HR() {
+		t.Logf("model HR@5 %.3f not above popularity's %.3f on this stream", want.HR, want.Popularity.HR())
+	}
+	if got.Updates != int64(len(evs)/100) || got.Applied != int64(len(evs)) || got.FullTrainings != full || got.Interactions != on.NumInteractions() ||
+		got.Users != on.NumUsers() || got.Items != on.NumItems() || got.NewUsers != newUsers || got.NewItems != newItems || got.FailedRows != 0 {
+		t.Fatalf("stats %+v; offline: %d full trainings, %d pairs, %d users, %d items", got, full, on.NumInteractions(), on.NumUsers(), on.NumItems())
+	}
 }

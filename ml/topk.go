@@ -50,6 +50,12 @@ type Scorer struct {
 	items []float32 // packed panels of width pw, or a plain copy when pw = 0
 	pw    int
 	pool  sync.Pool // *topkScratch
+	// half holds the item panels in binary16 for TopKOf (topk_half.go),
+	// with bounds of the rounding (halfErr) and of the factors (halfMax);
+	// NewItemScorer's Scorers on AVX-512 only, unless halfOff.
+	half             []uint16
+	halfErr, halfMax float32
+	halfOff          bool
 }
 
 // NewScorer prepares m's item factors for TopK queries.
@@ -73,7 +79,9 @@ func NewItemScorer(f int) (*Scorer, error) {
 	if f <= 0 {
 		return nil, fmt.Errorf("ml: top-k: factors must be > 0, got %d", f)
 	}
-	return &Scorer{f: f, pw: panelWidth()}, nil
+	s := &Scorer{f: f, pw: panelWidth()}
+	s.halfOff = s.pw != 32
+	return s, nil
 }
 
 // NumItems returns the number of items the Scorer holds.
@@ -104,6 +112,9 @@ func (s *Scorer) SetItem(i int, vec []float32) error {
 	if s.pw == 0 {
 		copy(s.items[i*f:i*f+f], vec)
 		return nil
+	}
+	if s.m == nil && !s.halfOff {
+		s.setHalf(i, vec)
 	}
 	w := s.pw
 	panel := s.items[(i/w)*w*f : (i/w+1)*w*f]
@@ -207,6 +218,10 @@ func (s *Scorer) TopKOf(x []float32, k int, exclude []int32, items []int32, scor
 	defer s.pool.Put(sc)
 	n0 := len(items)
 	items, scores = slices.Grow(items, k)[:n0+k], slices.Grow(scores, k)[:n0+k]
+	if !s.halfOff && halfScoring && useAVX512 && s.half != nil {
+		c := s.topKHalf(x, k, exclude, sc, items[n0:], scores[n0:])
+		return items[:n0+c], scores[:n0+c], nil
+	}
 	var c [1]int
 	sc.one[0] = exclude
 	s.scoreBlock(x, sc.zero[:], k, sc.one[:], sc, items[n0:], scores[n0:], c[:])
@@ -228,6 +243,10 @@ type topkScratch struct {
 	one    [1][]int32
 	scores []float32 // topkUserBlock × topkItemTile
 	heaps  []heap
+	cands  []int32 // topKHalf's candidates and their half scores
+	coarse []float32
+	panel  []float32 // topKHalf's gathered candidates (32 × f) and their items
+	batch  [32]int32
 }
 
 func newTopkScratch() *topkScratch {
@@ -246,9 +265,13 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 	for t0 := 0; t0 < sc.n; t0 += topkItemTile {
 		t1 := min(t0+topkItemTile, sc.n)
 		nt := t1 - t0
-		if sc.pw > 0 {
+		switch {
+		case sc.pw > 0 && len(blk) == 1 && oneRowKernel:
+			u := int(blk[0]) * f
+			scoreTilePanels1(userFactors[u:u+f], sc.items[t0*f:], f, nt, sc.pw, s.scores)
+		case sc.pw > 0:
 			scoreTilePanels(userFactors, blk, sc.items[t0*f:], f, nt, sc.pw, s.scores)
-		} else {
+		default:
 			scoreTile(userFactors, blk, sc.items[t0*f:t1*f], f, nt, s.scores)
 		}
 		for b := range blk {
@@ -263,10 +286,8 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 					}
 				}
 				it := int32(t0 + j)
-				for len(e) > 0 && e[0] < it {
-					e = e[1:]
-				}
-				if len(e) > 0 && e[0] == it {
+				var skip bool
+				if e, skip = excluded(e, it); skip {
 					continue
 				}
 				h.push(it, row[j])
@@ -281,6 +302,15 @@ func (sc *Scorer) scoreBlock(userFactors []float32, blk []int32, k int, ex [][]i
 	for b := range blk {
 		counts[b] = s.heaps[b].drain(outItems[b*k:b*k+k], outScores[b*k:b*k+k])
 	}
+}
+
+// excluded advances e (ascending items) past the items below it and
+// reports whether it is in e.
+func excluded(e []int32, it int32) ([]int32, bool) {
+	for len(e) > 0 && e[0] < it {
+		e = e[1:]
+	}
+	return e, len(e) > 0 && e[0] == it
 }
 
 // scoreTile writes the scores of users blk against the nt item rows of tile
@@ -345,6 +375,24 @@ func scoreTilePanels(userFactors []float32, blk []int32, panels []float32, f, nt
 				score4x16AVX2(f, u[0], u[1], u[2], u[3], &panels[p*w*f], &out[b*topkItemTile+p*w], topkItemTile)
 			}
 		}
+	}
+}
+
+// oneRowKernel selects scoreTilePanels1 for blocks of one user (off only
+// in BenchmarkScorerOneUser, which compares it with a padded block).
+var oneRowKernel = true
+
+// scoreTilePanels1 is scoreTilePanels for a block of one user, x: a
+// matrix-vector product over the tile's panels (score1x32AVX512 or
+// score1x16AVX2), a quarter of the arithmetic of a padded block of four.
+func scoreTilePanels1(x []float32, panels []float32, f, nt, w int, out []float32) {
+	np := (nt + w - 1) / w
+	_ = panels[np*w*f-1]
+	_ = out[np*w-1]
+	if w == 32 {
+		score1x32AVX512(f, &x[0], &panels[0], np, &out[0])
+	} else {
+		score1x16AVX2(f, &x[0], &panels[0], np, &out[0])
 	}
 }
 

@@ -14,6 +14,25 @@
 //
 // Before measuring, --warm interactions are applied in batches of 50k
 // (every user and item appears) and the live copy is synced once.
+//
+// With --kafka it measures instead the end-to-end latency from an
+// interaction produced to Kafka to a changed recommendation served, for
+// each --triggers setting of the recommend step's update: (every=N,
+// interval=D): a fresh topic on the broker (--brokers, default
+// RIFFLE_KAFKA_BROKERS) gets --kafka-warm interactions, then the
+// streaming recommend job (job.Parse of a Kafka source, the recommend step
+// with that update:, a file sink; no checkpoints) runs in the process with
+// ml/serve on loopback. Once the job has applied the warm data (observed
+// update by update) a background producer sends --bg-rate interactions/s
+// and --probes probes arrive as a Poisson process (mean gap --probe-gap):
+// a probe asks GET /recommend for a random user's top-1 item, produces
+// (user, item) to Kafka, stamping the time before the produce call, and
+// waits on Live.Updated, asking again after each model update, until the
+// item is no longer served (the user has it now). Reports p50, p99 and max
+// of that latency per setting, the produce acknowledgement time and the
+// updates that ran.
+//
+//	go run ./bench/serving --kafka --users 100000 --items 20000 --factors 64 --kafka-warm 1000000 --bg-rate 10000
 package main
 
 import (
@@ -54,7 +73,30 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "measurement time")
 	k := flag.Int("k", 10, "recommendations per request")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurement here")
+	kafka := flag.Bool("kafka", false, "measure the end-to-end latency Kafka -> changed recommendation served instead (see the command's doc)")
+	brokers := flag.String("brokers", os.Getenv("RIFFLE_KAFKA_BROKERS"), "--kafka: the broker")
+	triggers := flag.String("triggers", "every=1000,every=10000,interval=100ms,interval=1s", "--kafka: update: settings, one run each")
+	kafkaWarm := flag.Int("kafka-warm", 200_000, "--kafka: interactions the job learns before the probes")
+	bgRate := flag.Int("bg-rate", 10_000, "--kafka: background interactions per second")
+	probes := flag.Int("probes", 200, "--kafka: probes per setting")
+	probeGap := flag.Duration("probe-gap", 50*time.Millisecond, "--kafka: mean time between probes (Poisson arrivals)")
+	maxBatchDelay := flag.Duration("max-batch-delay", 5*time.Millisecond, "--kafka: the Kafka source's max_batch_delay")
+	partitions := flag.Int("partitions", 1, "--kafka: topic partitions")
 	flag.Parse()
+	if *kafka {
+		if *brokers == "" {
+			fmt.Fprintln(os.Stderr, "serving: --kafka needs --brokers or RIFFLE_KAFKA_BROKERS")
+			os.Exit(2)
+		}
+		c := e2eConfig{brokers: *brokers, users: *users, items: *items, factors: *factors, warm: *kafkaWarm, rate: *bgRate,
+			probes: *probes, probeGap: *probeGap, triggers: strings.Split(*triggers, ","), maxBatchDelay: *maxBatchDelay,
+			sourcePar: 1, partitions: *partitions}
+		if err := runE2E(c); err != nil {
+			fmt.Fprintln(os.Stderr, "serving:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -240,8 +282,21 @@ func run(users, items, factors, warm, ingest int, batchEvery time.Duration, rps 
 	fmt.Printf("  Apply p50 %v max %v; Sync p50 %v max %v\n", sq(applyTimes, 0.5).Round(time.Microsecond), sq(applyTimes, 1).Round(time.Microsecond),
 		sq(syncTimes, 0.5).Round(time.Microsecond), sq(syncTimes, 1).Round(time.Microsecond))
 	ls := live.Stats()
-	fmt.Printf("  Sync write lock held: mean %v, max %v over %d Syncs (the warm-up's first Sync included)\n",
-		(ls.LockHeld / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxLockHeld.Round(time.Microsecond), ls.Syncs)
+	fmt.Printf("  Sync copy (readers go on): mean %v, max %v; waiting for readers of the old copy: mean %v, max %v; over %d Syncs (the warm-up's first Sync included)\n",
+		(ls.Copy / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxCopy.Round(time.Microsecond),
+		(ls.Wait / time.Duration(max(ls.Syncs, 1))).Round(time.Microsecond), ls.MaxWait.Round(time.Microsecond), ls.Syncs)
+	fmt.Printf("  model work per query (Live.Stats, %d queries): ", ls.Queries)
+	for j, c := range ls.Latency {
+		if c == 0 {
+			continue
+		}
+		if j < len(ml.LiveLatencyBuckets) {
+			fmt.Printf("≤%v: %d  ", ml.LiveLatencyBuckets[j], c)
+		} else {
+			fmt.Printf(">%v: %d", ml.LiveLatencyBuckets[j-1], c)
+		}
+	}
+	fmt.Println()
 	fmt.Printf("process CPU %.1f s over %.1f s (%.2f cores); GOMAXPROCS %d; load average %.2f → %.2f (%s)\n",
 		cpu.Seconds(), elapsed.Seconds(), cpu.Seconds()/elapsed.Seconds(), runtime.GOMAXPROCS(0), l0[0], l1[0], strings.TrimSpace(cpuModel()))
 	return nil

@@ -342,13 +342,22 @@ type adminStatus struct {
 	LastBytes          int64  `json:"last_checkpoint_bytes,omitempty"`
 	CheckpointDir      string `json:"checkpoint_dir,omitempty"`
 	CheckpointInterval string `json:"checkpoint_interval,omitempty"`
+
+	// Recommend is the streaming recommend step's model (ml.RecommendStats):
+	// updates, exports, live prequential figures, serving.
+	Recommend *ml.RecommendStats `json:"recommend,omitempty"`
 }
 
 func (a *adminServer) status(w http.ResponseWriter, _ *http.Request) {
 	a.mu.Lock()
-	c, st, checkpointed := a.coord, a.st, a.checkpointed
+	c, st, checkpointed, rec := a.coord, a.st, a.checkpointed, a.rec
 	a.mu.Unlock()
 	out := adminStatus{Watermark: checkpoint.FormatWatermark(arrowexec.MinWatermark), Checkpointed: checkpointed}
+	if rec != nil {
+		if rs, ok := rec.Stats(); ok {
+			out.Recommend = &rs
+		}
+	}
 	if st != nil {
 		out.Job = st.name
 		out.UptimeSeconds = time.Since(st.began).Seconds()

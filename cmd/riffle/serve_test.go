@@ -267,5 +267,19 @@ sink:
 	if err != nil || (resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusServiceUnavailable) || e.Error == "" {
 		t.Fatalf("GET %s: %d %+v %v", url, resp.StatusCode, e, err)
 	}
+	// /status reports the recommend step's model (ml.RecommendStats).
+	status := url[:strings.Index(url, "/recommend")] + "/status"
+	resp, err = http.Get(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Recommend *ml.RecommendStats `json:"recommend"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.Recommend == nil || st.Recommend.Serving == nil || st.Recommend.Prequential != nil || st.Recommend.Updates != 0 {
+		t.Fatalf("GET %s: %+v %v", status, st.Recommend, err)
+	}
 	stopRun(t, done, stderr)
 }

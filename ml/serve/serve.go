@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/riffle-dev/riffle/ml"
 )
@@ -93,7 +94,11 @@ func failQuery(w http.ResponseWriter, err error) {
 	}
 }
 
-func items(res ml.LiveResult) []Item {
+// results recycles the Live answers (RecommendTo, SimilarTo), so that a
+// request allocates only for its JSON.
+var results = sync.Pool{New: func() any { return new(ml.LiveResult) }}
+
+func items(res *ml.LiveResult) []Item {
 	out := make([]Item, len(res.Items))
 	for j, it := range res.Items {
 		out[j] = Item{Item: it, Rank: j + 1, Score: res.Scores[j]}
@@ -111,8 +116,9 @@ func recommend(w http.ResponseWriter, r *http.Request, live func() *ml.Live) {
 	if !ok {
 		return
 	}
-	res, err := l.Recommend(r.Context(), id, k, fb == FallbackPopular)
-	if err != nil {
+	res := results.Get().(*ml.LiveResult)
+	defer results.Put(res)
+	if err := l.RecommendTo(r.Context(), id, k, fb == FallbackPopular, res); err != nil {
 		failQuery(w, err)
 		return
 	}
@@ -128,8 +134,9 @@ func similar(w http.ResponseWriter, r *http.Request, live func() *ml.Live) {
 	if !ok {
 		return
 	}
-	res, err := l.Similar(r.Context(), id, k)
-	if err != nil {
+	res := results.Get().(*ml.LiveResult)
+	defer results.Put(res)
+	if err := l.SimilarTo(r.Context(), id, k, res); err != nil {
 		failQuery(w, err)
 		return
 	}
