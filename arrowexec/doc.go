@@ -38,6 +38,21 @@
 // downstream once every input has ended. The end of bounded input carries the
 // final watermark (MaxWatermark) so every event-time window fires.
 //
+// # Side outputs
+//
+// Besides its main output, a node may have named side outputs (late rows
+// of a window, dead letters): its Spec implements SideOutputter, declaring
+// each one's name and schema at plan time, and its operator emits to one
+// with Side(out, name).Emit, which returns nil when no edge reads that
+// output (the operator then need not build the rows). An edge from a side
+// output is an Input made by Node.Side(name) (Forward, Rebalance,
+// Broadcast or HashBy on the side schema's columns) and is otherwise an
+// ordinary edge: watermarks, checkpoint barriers and end of input go to
+// every edge of every output, in order with the data, so what an operator
+// emitted to a side output before a barrier belongs to that checkpoint
+// and a two-phase-commit sink behind a side edge is exactly once like one
+// behind the main edge.
+//
 // # Batch ownership
 //
 // This is the one place batch ownership is written down; everything in riffle

@@ -331,6 +331,38 @@ func friendlyYAML(msg string) string {
 	return msg
 }
 
+// parseSink parses a sink block ({file: ...} or {kafka: ...}); what names
+// it in messages ("sink", "step 2: window: late_output").
+func parseSink(file, what string, n *yaml.Node) (SinkSpec, error) {
+	var s SinkSpec
+	if err := decodeStrict(file, n, &s); err != nil {
+		return s, err
+	}
+	s.Line = n.Line
+	if countSet(s.File != nil, s.Kafka != nil) != 1 {
+		return s, &Error{File: file, Line: n.Line, Msg: what + ": want exactly one of: file, kafka"}
+	}
+	if k := s.Kafka; k != nil {
+		k.DeliveryLine = keyLine(n, "kafka", "delivery")
+		k.TimeoutLine = keyLine(n, "kafka", "transaction_timeout")
+		switch k.Delivery {
+		case "", "exactly-once", "at-least-once":
+		default:
+			return s, &Error{File: file, Line: k.DeliveryLine, Msg: fmt.Sprintf("%s: delivery %q: want exactly-once or at-least-once", what, k.Delivery)}
+		}
+		if k.TransactionTimeout < 0 {
+			return s, &Error{File: file, Line: k.TimeoutLine, Msg: fmt.Sprintf("%s: transaction_timeout %v must not be negative", what, k.TransactionTimeout)}
+		}
+	}
+	if f := s.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
+		return s, &Error{File: file, Line: keyLine(n, "file", "roll_interval"), Msg: fmt.Sprintf("%s: roll_interval %v must not be negative (0 rolls on part_size only)", what, *f.RollInterval)}
+	}
+	if f := s.File; f != nil && f.RollCheckpoints < 0 {
+		return s, &Error{File: file, Line: keyLine(n, "file", "roll_checkpoints"), Msg: fmt.Sprintf("%s: roll_checkpoints %d must not be negative (0 is off)", what, f.RollCheckpoints)}
+	}
+	return s, nil
+}
+
 // Parse parses a job file's content; file names it in errors.
 func Parse(file string, data []byte) (*Spec, error) {
 	var raw rawSpec
@@ -343,6 +375,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, yamlErr(file, err)
 	}
 	s := &Spec{File: file, Name: raw.Name, Parallelism: raw.Parallelism}
+	var err error
 	if raw.Parallelism < 0 {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("parallelism %d must be positive", raw.Parallelism)}
 	}
@@ -376,30 +409,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if raw.Sink.Kind == 0 {
 		return nil, &Error{File: file, Msg: "no sink: add a sink block (e.g. sink: {file: {path: out, format: parquet}})"}
 	}
-	if err := decodeStrict(file, &raw.Sink, &s.Sink); err != nil {
+	if s.Sink, err = parseSink(file, "sink", &raw.Sink); err != nil {
 		return nil, err
-	}
-	s.Sink.Line = raw.Sink.Line
-	if countSet(s.Sink.File != nil, s.Sink.Kafka != nil) != 1 {
-		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file, kafka"}
-	}
-	if k := s.Sink.Kafka; k != nil {
-		k.DeliveryLine = keyLine(&raw.Sink, "kafka", "delivery")
-		k.TimeoutLine = keyLine(&raw.Sink, "kafka", "transaction_timeout")
-		switch k.Delivery {
-		case "", "exactly-once", "at-least-once":
-		default:
-			return nil, &Error{File: file, Line: k.DeliveryLine, Msg: fmt.Sprintf("sink: delivery %q: want exactly-once or at-least-once", k.Delivery)}
-		}
-		if k.TransactionTimeout < 0 {
-			return nil, &Error{File: file, Line: k.TimeoutLine, Msg: fmt.Sprintf("sink: transaction_timeout %v must not be negative", k.TransactionTimeout)}
-		}
-	}
-	if f := s.Sink.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
-		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_interval"), Msg: fmt.Sprintf("sink: roll_interval %v must not be negative (0 rolls on part_size only)", *f.RollInterval)}
-	}
-	if f := s.Sink.File; f != nil && f.RollCheckpoints < 0 {
-		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_checkpoints"), Msg: fmt.Sprintf("sink: roll_checkpoints %d must not be negative (0 is off)", f.RollCheckpoints)}
 	}
 	for i := range raw.Steps {
 		st, err := parseStep(file, i+1, &raw.Steps[i])

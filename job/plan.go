@@ -23,6 +23,7 @@ import (
 	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 	"github.com/riffle-dev/riffle/sources/text"
+	"github.com/riffle-dev/riffle/windows"
 )
 
 // Plan is a job laid out as a graph, ready to compile and run.
@@ -49,6 +50,8 @@ type Plan struct {
 	// steps are the spec's steps as planned: the source may have taken
 	// over parts of them (pushdown).
 	steps []Step
+	// output is the node the sink reads.
+	output *arrowexec.Node
 }
 
 // Options adjust planning.
@@ -99,9 +102,17 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	}
 	g := arrowexec.NewGraph()
 	plan := &Plan{Spec: s, Graph: g}
-	steps := map[string]int{} // node name -> step index
+	steps := map[string]int{}     // node name -> step index
+	sinkLines := map[string]int{} // sink node name -> its YAML line
 	errAt := func(line int, err error) error {
 		return &Error{File: s.File, Line: line, Msg: err.Error(), Err: err}
+	}
+	sinkErr := func(line int, err error) error {
+		var je *Error
+		if errors.As(err, &je) {
+			return err // it names its line
+		}
+		return errAt(line, err)
 	}
 
 	for i, st := range s.Steps {
@@ -164,9 +175,17 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			}
 			par = cur.Parallelism()
 		case StepWindow:
-			n, err := planWindow(g, name, in, par, st.Window)
+			n, win, err := planWindow(g, name, in, par, st.Window)
 			if err != nil {
 				return nil, errAt(st.Line, err)
+			}
+			if l := st.Window.Late; l != nil {
+				sink, err := plan.buildSink(ctx, s, o, *l, false)
+				if err != nil {
+					return nil, sinkErr(l.Line, err)
+				}
+				ln := g.Add(name+"-late", sink, win.Parallelism(), win.Side(windows.LateOutput).Forward())
+				sinkLines[ln.Name()] = l.Line
 			}
 			cur = n
 			par = cur.Parallelism()
@@ -184,16 +203,14 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		steps[cur.Name()+"-partial"] = i
 	}
 
-	sink, err := plan.buildSink(ctx, s, o)
-	var je *Error
-	if errors.As(err, &je) {
-		return nil, err // it names its line
-	}
+	sink, err := plan.buildSink(ctx, s, o, s.Sink, true)
 	if err != nil {
-		return nil, errAt(s.Sink.Line, err)
+		return nil, sinkErr(s.Sink.Line, err)
 	}
+	plan.output = in.From
 	sn := g.Add("sink", sink, par, in)
 	plan.SinkNode = sn.Name()
+	sinkLines[sn.Name()] = s.Sink.Line
 	if err := g.Build(); err != nil {
 		// Point at the step whose expressions or columns were rejected.
 		var ne *arrowexec.NodeError
@@ -202,8 +219,8 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				st := s.Steps[i]
 				return nil, errAt(st.Line, fmt.Errorf("step %d (%s): %w", i+1, st.Kind, ne.Err))
 			}
-			if ne.Node == sn.Name() {
-				return nil, errAt(s.Sink.Line, ne.Err)
+			if line, ok := sinkLines[ne.Node]; ok {
+				return nil, errAt(line, ne.Err)
 			}
 		}
 		return nil, errAt(0, err)
@@ -324,7 +341,4 @@ func ParseSize(s string) (int64, error) {
 }
 
 // OutputSchema returns the schema the sink receives.
-func (p *Plan) OutputSchema() *arrow.Schema {
-	nodes := p.Graph.Nodes()
-	return nodes[len(nodes)-2].Schema()
-}
+func (p *Plan) OutputSchema() *arrow.Schema { return p.output.Schema() }
