@@ -48,8 +48,8 @@ type Input struct {
 	Output string
 }
 
-// schema is the schema of the rows on the edge (once the graph is built).
-func (in Input) schema() *arrow.Schema {
+// Schema is the schema of the rows on the edge (once the graph is built).
+func (in Input) Schema() *arrow.Schema {
 	if in.Output == "" {
 		return in.From.schema
 	}

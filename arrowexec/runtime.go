@@ -153,7 +153,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				return opts.SnapshotDir(n.name, i, id)
 			}
 			for _, in := range n.inputs {
-				st.task.Inputs = append(st.task.Inputs, in.schema())
+				st.task.Inputs = append(st.task.Inputs, in.Schema())
 			}
 			if opts.Restore != nil {
 				st.task.Restore = opts.Restore(n.name, i, n.parallelism)

@@ -22,28 +22,39 @@ import (
 
 // buildSource creates the job's source. Parquet sources get the columns and
 // row-group predicates the steps allow.
-func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexec.Source, error) {
+// In a DAG job (steps nil) nothing is pushed down; the first source of
+// each kind sets Plan.Parquet, Kafka, Text or Hybrid.
+func (plan *Plan) buildSource(ctx context.Context, spec SourceSpec, steps []Step, o Options) (arrowexec.Source, error) {
+	s := &Spec{Source: spec, Steps: steps}
 	wm := s.Source.watermark()
 	switch {
 	case s.Source.Parquet != nil:
-		src, steps, err := parquetSource(s.Source.Parquet, s.Steps, wm.Column)
+		src, pushed, err := parquetSource(s.Source.Parquet, s.Steps, wm.Column)
 		if err != nil {
 			return nil, err
 		}
-		plan.steps = steps
+		if steps != nil {
+			plan.steps = pushed
+		}
 		if wm.Column != "" {
 			if src, err = src.WithWatermark(wm); err != nil {
 				return nil, err
 			}
 		}
-		plan.Parquet, plan.Bounded = src, true
+		plan.Bounded = true
+		if plan.Parquet == nil {
+			plan.Parquet = src
+		}
 		return src, nil
 	case s.Source.CSV != nil || s.Source.JSONL != nil:
 		src, err := textSource(s.Source, wm)
 		if err != nil {
 			return nil, err
 		}
-		plan.Text, plan.Bounded = src, true
+		plan.Bounded = true
+		if plan.Text == nil {
+			plan.Text = src
+		}
 		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
@@ -54,7 +65,10 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
-		plan.Kafka, plan.Bounded = src, ko.Bounded
+		plan.Bounded = ko.Bounded
+		if plan.Kafka == nil {
+			plan.Kafka = src
+		}
 		return src, nil
 	default:
 		h := s.Source.Hybrid
@@ -81,7 +95,10 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
-		plan.Hybrid, plan.Bounded = src, ko.Bounded
+		plan.Bounded = ko.Bounded
+		if plan.Hybrid == nil {
+			plan.Hybrid = src
+		}
 		return src, nil
 	}
 }

@@ -99,11 +99,16 @@ func TestLateOutputSinks(t *testing.T) {
 	if len(want) < 20 {
 		t.Fatalf("only %d late rows: the test needs late data", len(want))
 	}
-	outputs := map[string]string{"file": "{path: %s, format: jsonl}", "kafka": "{kafka: {brokers: \"" + brokers + "\", topic: %s}}"}
+	outputs := map[string]string{
+		"file":  "      late_output: {path: %s, format: jsonl}\nsink:\n  file: {path: %s, format: jsonl}\n",
+		"kafka": "      late_output: {kafka: {brokers: \"" + brokers + "\", topic: %s}}\nsink:\n  file: {path: %s, format: jsonl}\n",
+		// A DAG job wires the window's late rows to a sink by name.
+		"dag": "sinks:\n  - file: {path: %[2]s, format: jsonl}\n  - from: w.late\n    file: {path: %[1]s, format: jsonl, prefix: late}\n",
+	}
 	for kind, lateYAML := range outputs {
 		for _, p := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/p=%d", kind, p), func(t *testing.T) {
-				target := filepath.Join(dir, fmt.Sprintf("late-%d", p))
+				target := filepath.Join(dir, fmt.Sprintf("late-%s-%d", kind, p))
 				if kind == "kafka" {
 					target = kafkatest.CreateTopic(t, kafkatest.Brokers(t), "late", 2)
 				}
@@ -121,17 +126,15 @@ source:
       - {name: t, type: int64, required: true}
   watermark: {column: t, max_out_of_orderness: 20ms}
 steps:
-  - window:
+  - name: w
+    window:
       type: tumbling
       size: 50ms
       key: [k]
       time: t
       aggs: ["count(*) AS n"]
       allowed_lateness: 10ms
-      late_output: %s
-sink:
-  file: {path: %s, format: jsonl}
-`, brokers, in, fmt.Sprintf(lateYAML, target), out)
+%s`, brokers, in, fmt.Sprintf(lateYAML, target, out))
 				runJob(t, yml, p)
 				var got []lateRow
 				if kind == "kafka" {

@@ -230,9 +230,9 @@ func planWindow(g *arrowexec.Graph, name string, in arrowexec.Input, par int, w 
 	if err != nil {
 		return nil, nil, err
 	}
-	xin, xpar := in.From.Rebalance(), 1
+	xin, xpar := reroute(in, arrowexec.Rebalance), 1
 	if len(w.Options.Keys) > 0 {
-		xin, xpar = in.From.HashBy(w.Options.Keys...), par
+		xin, xpar = reroute(in, arrowexec.Hash, w.Options.Keys...), par
 	}
 	n := g.Add(name, spec, xpar, xin)
 	if w.Top == nil {

@@ -245,7 +245,8 @@ func Identity() *Func {
 // column). Its reader state is its position and watermark, and a restore
 // resumes there, so tests can crash a job and restore it. With Gated, it
 // serves only batches below the limit SetLimit raised and returns no data
-// at the limit (so barriers still pass); Served is the position reached.
+// at the limit (so barriers still pass), and ends after the last batch;
+// Served is the position reached.
 type Replay struct {
 	schema    *arrow.Schema
 	batches   []arrow.RecordBatch
@@ -299,13 +300,13 @@ func (r *replayReader) SnapshotState(context.Context, uint64) (arrowexec.Subtask
 }
 
 func (r *replayReader) Next(context.Context) (arrow.RecordBatch, error) {
+	if r.pos >= len(r.s.batches) {
+		return nil, io.EOF
+	}
 	if r.s.Gated && int64(r.pos) >= r.s.limit.Load() {
 		// Nothing to serve yet: no data, so the runtime injects barriers.
 		time.Sleep(100 * time.Microsecond)
 		return nil, nil
-	}
-	if r.pos >= len(r.s.batches) {
-		return nil, io.EOF
 	}
 	b := r.s.batches[r.pos]
 	b.Retain()
