@@ -38,6 +38,40 @@
 // downstream once every input has ended. The end of bounded input carries the
 // final watermark (MaxWatermark) so every event-time window fires.
 //
+// # Multi-input operators
+//
+// A node may read several edges (Graph.Add with several Inputs, from
+// different nodes, each with its own exchange): Spec.Schema and
+// SideOutputs get one schema per input, in edge order, Task.Inputs holds
+// them, and Process is told which input a batch came from (its index in
+// that order), so an operator keeps per-input state (a join's two sides)
+// without knowing how many channels feed each input. The runtime does the
+// rest for every input alike: OnWatermark sees the minimum watermark over
+// all inputs (idle and ended ones left out), a checkpoint barrier is
+// aligned across all inputs (each input that delivered barrier n is held
+// back until n arrived on every one, so SnapshotState sees exactly the
+// rows before the barrier on each), and Finish is called once every input
+// ended. A keyed multi-input operator (a join) reads each input behind a
+// Hash exchange on its key columns: rows of equal keys from every input
+// then meet in the same subtask, which owns the same key groups on all
+// inputs. ops.Union is the simplest such operator (every input forwarded,
+// the schemas equal); job's union step uses it.
+//
+// # Side outputs
+//
+// Besides its main output, a node may have named side outputs (late rows
+// of a window, dead letters): its Spec implements SideOutputter, declaring
+// each one's name and schema at plan time, and its operator emits to one
+// with Side(out, name).Emit, which returns nil when no edge reads that
+// output (the operator then need not build the rows). An edge from a side
+// output is an Input made by Node.Side(name) (Forward, Rebalance,
+// Broadcast or HashBy on the side schema's columns) and is otherwise an
+// ordinary edge: watermarks, checkpoint barriers and end of input go to
+// every edge of every output, in order with the data, so what an operator
+// emitted to a side output before a barrier belongs to that checkpoint
+// and a two-phase-commit sink behind a side edge is exactly once like one
+// behind the main edge.
+//
 // # Batch ownership
 //
 // This is the one place batch ownership is written down; everything in riffle

@@ -8,13 +8,36 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// output is the Emitter of a subtask: it fans a batch out to every out edge.
+// output is the Emitter of a subtask: it fans a batch out to every edge of
+// the node's main output, and side batches to the edges of their side
+// output. Control messages go to every edge of every output.
 type output struct {
-	routers []*router
+	routers []*router // main output
+	sides   []sideRouters
 	metrics *TaskMetrics
 }
 
-var _ Emitter = (*output)(nil)
+type sideRouters struct {
+	name    string
+	routers []*router
+}
+
+var _ SideEmitter = (*output)(nil)
+
+// add wires one edge of output name ("" the main one).
+func (o *output) add(name string, r *router) {
+	if name == "" {
+		o.routers = append(o.routers, r)
+		return
+	}
+	for i := range o.sides {
+		if o.sides[i].name == name {
+			o.sides[i].routers = append(o.sides[i].routers, r)
+			return
+		}
+	}
+	o.sides = append(o.sides, sideRouters{name: name, routers: []*router{r}})
+}
 
 // Emit implements Emitter. It consumes the caller's reference to b.
 func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
@@ -24,13 +47,39 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 	}
 	o.metrics.RowsOut.Add(b.NumRows())
 	o.metrics.BatchesOut.Add(1)
-	for i, r := range o.routers {
-		if i < len(o.routers)-1 {
+	return fanOut(ctx, o.routers, b)
+}
+
+// EmitSide implements SideEmitter. A side output no edge reads drops b.
+func (o *output) EmitSide(ctx context.Context, name string, b arrow.RecordBatch) error {
+	for _, s := range o.sides {
+		if s.name == name && b.NumRows() > 0 {
+			return fanOut(ctx, s.routers, b)
+		}
+	}
+	b.Release()
+	return nil
+}
+
+// SideWired implements SideEmitter.
+func (o *output) SideWired(name string) bool {
+	for _, s := range o.sides {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fanOut sends b to every router, consuming the caller's reference.
+func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch) error {
+	for i, r := range routers {
+		if i < len(routers)-1 {
 			b.Retain()
 		}
 		if err := r.send(ctx, b); err != nil {
 			// send consumed its reference; drop the ones not yet handed out.
-			for range o.routers[i+1:] {
+			for range routers[i+1:] {
 				b.Release()
 			}
 			return err
@@ -39,12 +88,22 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 	return nil
 }
 
-// control sends a control message on every channel of every out edge.
+// control sends a control message on every channel of every out edge,
+// side edges included.
 func (o *output) control(ctx context.Context, m Message) error {
 	for _, r := range o.routers {
 		for _, ch := range r.chans {
 			if err := put(ctx, ch, m); err != nil {
 				return err
+			}
+		}
+	}
+	for _, s := range o.sides {
+		for _, r := range s.routers {
+			for _, ch := range r.chans {
+				if err := put(ctx, ch, m); err != nil {
+					return err
+				}
 			}
 		}
 	}

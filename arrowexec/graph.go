@@ -38,12 +38,33 @@ func (k PartitionKind) String() string {
 	return fmt.Sprintf("PartitionKind(%d)", k)
 }
 
-// Input is an edge into a node: the upstream node and how its output is
+// Input is an edge into a node: the upstream node, which of its outputs
+// (Output "" is the main one, else a side output), and how it is
 // partitioned.
 type Input struct {
-	From *Node
-	Kind PartitionKind
-	Keys []string // Hash only
+	From   *Node
+	Kind   PartitionKind
+	Keys   []string // Hash only
+	Output string
+}
+
+// Schema is the schema of the rows on the edge (once the graph is built).
+func (in Input) Schema() *arrow.Schema {
+	if in.Output == "" {
+		return in.From.schema
+	}
+	if k := in.From.sideIndex(in.Output); k >= 0 {
+		return in.From.sides[k].Schema
+	}
+	return nil
+}
+
+// edgeName names an edge in messages: "a -> b" or "a.late -> b".
+func edgeName(in Input, to string) string {
+	if in.Output != "" {
+		return fmt.Sprintf("%q -> %q", in.From.name+"."+in.Output, to)
+	}
+	return fmt.Sprintf("%q -> %q", in.From.name, to)
 }
 
 // Node is a vertex of a Graph: a source, an operator or a sink.
@@ -55,7 +76,22 @@ type Node struct {
 	spec        Spec
 	inputs      []Input
 	schema      *arrow.Schema
-	keyIdx      [][]int // per input: key column indices (Hash)
+	sides       []SideOutput // declared by the Spec (SideOutputter)
+	keyIdx      [][]int      // per input: key column indices (Hash)
+}
+
+// SideOutputs returns the node's side outputs, known once the graph is
+// built.
+func (n *Node) SideOutputs() []SideOutput { return slices.Clone(n.sides) }
+
+// sideIndex returns the index of side output name, or -1.
+func (n *Node) sideIndex(name string) int {
+	for i, s := range n.sides {
+		if s.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Name returns the node's name.
@@ -82,6 +118,31 @@ func (n *Node) Broadcast() Input { return Input{From: n, Kind: Broadcast} }
 
 // HashBy is an edge from n that partitions rows by the given key columns.
 func (n *Node) HashBy(keys ...string) Input { return Input{From: n, Kind: Hash, Keys: keys} }
+
+// Port is a side output of a node, where side edges start.
+type Port struct {
+	n    *Node
+	name string
+}
+
+// Side returns n's side output name (declared by its Spec, see
+// SideOutputter; Build checks it exists).
+func (n *Node) Side(name string) Port { return Port{n: n, name: name} }
+
+// Forward is a side edge keeping subtask i's side rows on subtask i.
+func (p Port) Forward() Input { return Input{From: p.n, Kind: Forward, Output: p.name} }
+
+// Rebalance is a side edge spreading batches round robin.
+func (p Port) Rebalance() Input { return Input{From: p.n, Kind: Rebalance, Output: p.name} }
+
+// Broadcast is a side edge copying every batch to every subtask.
+func (p Port) Broadcast() Input { return Input{From: p.n, Kind: Broadcast, Output: p.name} }
+
+// HashBy is a side edge partitioning rows by key columns of the side
+// output's schema.
+func (p Port) HashBy(keys ...string) Input {
+	return Input{From: p.n, Kind: Hash, Keys: keys, Output: p.name}
+}
 
 // Graph is a job's dataflow DAG. Nodes are added after their inputs, so the
 // order of addition is a topological order. Errors made while adding are
@@ -178,35 +239,43 @@ func (g *Graph) Build() error {
 		n.keyIdx = make([][]int, len(n.inputs))
 		for i, in := range n.inputs {
 			up := in.From
-			if up.schema == nil {
+			from := up.schema
+			if in.Output != "" {
+				k := up.sideIndex(in.Output)
+				if k < 0 {
+					return fmt.Errorf("arrowexec: edge %s: %q has no side output %q (have %s)",
+						edgeName(in, n.name), up.name, in.Output, sideNames(up.sides))
+				}
+				from = up.sides[k].Schema
+			} else if up.schema == nil {
 				return fmt.Errorf("arrowexec: node %q reads from %q, a sink with no output", n.name, up.name)
 			}
-			schemas[i] = up.schema
+			schemas[i] = from
 			switch in.Kind {
 			case Forward:
 				if up.parallelism != n.parallelism {
-					return fmt.Errorf("arrowexec: forward edge %q -> %q needs equal parallelism, have %d and %d",
-						up.name, n.name, up.parallelism, n.parallelism)
+					return fmt.Errorf("arrowexec: forward edge %s needs equal parallelism, have %d and %d",
+						edgeName(in, n.name), up.parallelism, n.parallelism)
 				}
 			case Hash:
 				if len(in.Keys) == 0 {
-					return fmt.Errorf("arrowexec: hash edge %q -> %q has no key columns", up.name, n.name)
+					return fmt.Errorf("arrowexec: hash edge %s has no key columns", edgeName(in, n.name))
 				}
 				for _, k := range in.Keys {
-					idx := up.schema.FieldIndices(k)
+					idx := from.FieldIndices(k)
 					if len(idx) != 1 {
-						return fmt.Errorf("arrowexec: hash edge %q -> %q: unknown key column %q (have %s)",
-							up.name, n.name, k, fieldNames(up.schema))
+						return fmt.Errorf("arrowexec: hash edge %s: unknown key column %q (have %s)",
+							edgeName(in, n.name), k, fieldNames(from))
 					}
-					if !hashable(up.schema.Field(idx[0]).Type) {
-						return fmt.Errorf("arrowexec: hash edge %q -> %q: key column %q has unhashable type %s",
-							up.name, n.name, k, up.schema.Field(idx[0]).Type)
+					if !hashable(from.Field(idx[0]).Type) {
+						return fmt.Errorf("arrowexec: hash edge %s: key column %q has unhashable type %s",
+							edgeName(in, n.name), k, from.Field(idx[0]).Type)
 					}
 					n.keyIdx[i] = append(n.keyIdx[i], idx[0])
 				}
 			case Rebalance, Broadcast:
 			default:
-				return fmt.Errorf("arrowexec: edge %q -> %q: unknown partitioning %v", up.name, n.name, in.Kind)
+				return fmt.Errorf("arrowexec: edge %s: unknown partitioning %v", edgeName(in, n.name), in.Kind)
 			}
 		}
 		s, err := n.spec.Schema(schemas)
@@ -214,6 +283,18 @@ func (g *Graph) Build() error {
 			return &NodeError{Node: n.name, Err: err}
 		}
 		n.schema = s
+		if so, ok := n.spec.(SideOutputter); ok {
+			sides, err := so.SideOutputs(schemas)
+			if err != nil {
+				return &NodeError{Node: n.name, Err: err}
+			}
+			for i, sd := range sides {
+				if sd.Name == "" || sd.Schema == nil || slices.ContainsFunc(sides[:i], func(o SideOutput) bool { return o.Name == sd.Name }) {
+					return &NodeError{Node: n.name, Err: fmt.Errorf("side output %d: want a unique name and a schema", i)}
+				}
+			}
+			n.sides = sides
+		}
 	}
 	g.built = true
 	return nil
@@ -232,6 +313,17 @@ func fieldNames(s *arrow.Schema) string {
 	names := make([]string, s.NumFields())
 	for i, f := range s.Fields() {
 		names[i] = f.Name
+	}
+	return fmt.Sprintf("%q", names)
+}
+
+func sideNames(sides []SideOutput) string {
+	if len(sides) == 0 {
+		return "none"
+	}
+	names := make([]string, len(sides))
+	for i, s := range sides {
+		names[i] = s.Name
 	}
 	return fmt.Sprintf("%q", names)
 }

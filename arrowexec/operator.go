@@ -70,6 +70,37 @@ type Emitter interface {
 	Emit(ctx context.Context, b arrow.RecordBatch) error
 }
 
+// SideEmitter is implemented by the Emitter the runtime hands to an
+// operator: EmitSide sends b to the edges wired to the node's side output
+// name (see SideOutputs), taking over the caller's reference like Emit.
+// Use Side rather than calling it directly.
+type SideEmitter interface {
+	Emitter
+	EmitSide(ctx context.Context, name string, b arrow.RecordBatch) error
+	// SideWired reports whether an edge reads side output name.
+	SideWired(name string) bool
+}
+
+// Side returns the Emitter of out's side output name, or nil when no edge
+// reads it (or out is not the runtime's Emitter: an operator driven by
+// hand), so an operator can skip building rows nobody receives.
+func Side(out Emitter, name string) Emitter {
+	se, ok := out.(SideEmitter)
+	if !ok || !se.SideWired(name) {
+		return nil
+	}
+	return sideEmitter{se, name}
+}
+
+type sideEmitter struct {
+	out  SideEmitter
+	name string
+}
+
+func (s sideEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	return s.out.EmitSide(ctx, s.name, b)
+}
+
 // Operator is one subtask of a node. See the package documentation for the
 // call order and batch ownership.
 type Operator interface {
@@ -98,6 +129,23 @@ type Spec interface {
 	Schema(inputs []*arrow.Schema) (*arrow.Schema, error)
 	// New creates the operator of one subtask.
 	New(t *Task) (Operator, error)
+}
+
+// SideOutput is a named output of a node besides its main one: late rows
+// of a window, dead letters. Its edges are ordinary edges (any exchange);
+// watermarks, checkpoint barriers and end of input flow on them as on the
+// main output, so what an operator emits to a side output before a
+// barrier belongs to that checkpoint, exactly once, wherever it goes.
+type SideOutput struct {
+	Name   string
+	Schema *arrow.Schema
+}
+
+// SideOutputter is implemented by Specs whose operators emit to side
+// outputs (through Side). SideOutputs is called once at plan time, after
+// Schema, with the same input schemas.
+type SideOutputter interface {
+	SideOutputs(inputs []*arrow.Schema) ([]SideOutput, error)
 }
 
 // Source describes a source node.

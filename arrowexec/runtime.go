@@ -153,7 +153,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				return opts.SnapshotDir(n.name, i, id)
 			}
 			for _, in := range n.inputs {
-				st.task.Inputs = append(st.task.Inputs, in.From.schema)
+				st.task.Inputs = append(st.task.Inputs, in.Schema())
 			}
 			if opts.Restore != nil {
 				st.task.Restore = opts.Restore(n.name, i, n.parallelism)
@@ -190,7 +190,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 				}
 			}
 			for u, st := range up {
-				st.out.routers = append(st.out.routers, routers[u])
+				st.out.add(in.Output, routers[u])
 			}
 		}
 	}

@@ -22,28 +22,39 @@ import (
 
 // buildSource creates the job's source. Parquet sources get the columns and
 // row-group predicates the steps allow.
-func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexec.Source, error) {
+// In a DAG job (steps nil) nothing is pushed down; the first source of
+// each kind sets Plan.Parquet, Kafka, Text or Hybrid.
+func (plan *Plan) buildSource(ctx context.Context, spec SourceSpec, steps []Step, o Options) (arrowexec.Source, error) {
+	s := &Spec{Source: spec, Steps: steps}
 	wm := s.Source.watermark()
 	switch {
 	case s.Source.Parquet != nil:
-		src, steps, err := parquetSource(s.Source.Parquet, s.Steps, wm.Column)
+		src, pushed, err := parquetSource(s.Source.Parquet, s.Steps, wm.Column)
 		if err != nil {
 			return nil, err
 		}
-		plan.steps = steps
+		if steps != nil {
+			plan.steps = pushed
+		}
 		if wm.Column != "" {
 			if src, err = src.WithWatermark(wm); err != nil {
 				return nil, err
 			}
 		}
-		plan.Parquet, plan.Bounded = src, true
+		plan.Bounded = true
+		if plan.Parquet == nil {
+			plan.Parquet = src
+		}
 		return src, nil
 	case s.Source.CSV != nil || s.Source.JSONL != nil:
 		src, err := textSource(s.Source, wm)
 		if err != nil {
 			return nil, err
 		}
-		plan.Text, plan.Bounded = src, true
+		plan.Bounded = true
+		if plan.Text == nil {
+			plan.Text = src
+		}
 		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
@@ -54,7 +65,10 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
-		plan.Kafka, plan.Bounded = src, ko.Bounded
+		plan.Bounded = ko.Bounded
+		if plan.Kafka == nil {
+			plan.Kafka = src
+		}
 		return src, nil
 	default:
 		h := s.Source.Hybrid
@@ -81,7 +95,10 @@ func (plan *Plan) buildSource(ctx context.Context, s *Spec, o Options) (arrowexe
 		if err != nil {
 			return nil, err
 		}
-		plan.Hybrid, plan.Bounded = src, ko.Bounded
+		plan.Bounded = ko.Bounded
+		if plan.Hybrid == nil {
+			plan.Hybrid = src
+		}
 		return src, nil
 	}
 }
@@ -222,12 +239,16 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 	return out, nil
 }
 
-// buildSink creates the job's sink. File sinks of bounded jobs write to a
-// staging directory that Commit publishes; those of unbounded jobs publish
-// each part when the checkpoint covering it is complete when the job runs
-// with checkpoints (two-phase commit: exactly-once), else when it rolls.
-func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.Spec, error) {
-	if k := s.Sink.Kafka; k != nil {
+// buildSink creates a sink of the job: the job's own (main), or a side
+// output's (a window's late rows). The main file sink of a bounded job
+// writes to a staging directory that Commit publishes; those of unbounded
+// jobs publish each part when the checkpoint covering it is complete when
+// the job runs with checkpoints (two-phase commit: exactly-once), else
+// when it rolls. A side output's file sink always publishes with
+// checkpoints, or when the job finishes (sinks.CommitOnCheckpoint), and
+// its path is its own (Options.OutputDir does not move it).
+func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec, main bool) (arrowexec.Spec, error) {
+	if k := sk.Kafka; k != nil {
 		ko := ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
 			RetryTimeout: retryTimeout(k.RetryTimeout, o), Delivery: ksink.Delivery(k.Delivery), TransactionTimeout: k.TransactionTimeout}
 		if ko.Delivery == ksink.ExactlyOnce {
@@ -248,14 +269,18 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options) (arrowexec.
 		}
 		return ksink.New(ctx, ko)
 	}
-	fs := s.Sink.File
+	fs := sk.File
 	dir := fs.Path
-	if o.OutputDir != "" {
+	if o.OutputDir != "" && main {
 		dir = o.OutputDir
 	}
 	size, err := ParseSize(fs.PartSize)
 	if err != nil {
 		return nil, err
+	}
+	if !main {
+		return sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
+			Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, Commit: sinks.CommitOnCheckpoint, Logger: o.Logger})
 	}
 	plan.OutputDir = dir
 	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,

@@ -1,5 +1,6 @@
 // Package job reads riffle job files (YAML) and plans them onto an
-// arrowexec graph. A job is one source, a list of steps and one sink; the
+// arrowexec graph. A job is one source, a list of steps and one sink (or a
+// DAG of named sources, steps and sinks, below); the
 // same job runs over bounded input (Parquet files) and, with another source
 // block, over unbounded input.
 //
@@ -31,6 +32,31 @@
 // unbounded source without one, planning fails (its windows would never
 // fire); over a bounded one, it logs a warning (they fire at the end of
 // input, all at once).
+//
+// # DAG jobs
+//
+// A job file with named sources (sources:) or a list of sinks (sinks:) is
+// a DAG (Spec.IsDAG, dag.go): steps name what they read in inputs: (by
+// default the step before, or the only source), a union step (union: {})
+// merges inputs with the same columns, and each sink names in from: the
+// step, source or window's late rows ("step.late") it reads (by default
+// the last step). The first sink is the main one (Plan.Sink, OutputDir,
+// Commit); the others' file sinks publish with checkpoints or when the job
+// finishes, like a window's late_output. Nothing is pushed down into the
+// sources of a DAG job. A cycle, an unknown name, a source nothing reads
+// or a union of different columns fail planning with the YAML line.
+//
+//	sources:
+//	  clicks: {parquet: {path: clicks/}}
+//	  more: {parquet: {path: more/}}
+//	steps:
+//	  - name: all
+//	    union: {}
+//	    inputs: [clicks, more]
+//	  - name: buys
+//	    filter: "event_type = 'purchase'"
+//	sinks:
+//	  - {from: buys, file: {path: out/buys}}
 //
 // A recommend step (RecommendStep; package ml) trains an implicit-feedback
 // recommender on the rows reaching it and sends each user's top-K items to

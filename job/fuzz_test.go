@@ -68,8 +68,8 @@ func FuzzJob(f *testing.F) {
 		for _, st := range spec.Steps {
 			if w := st.Window; w != nil {
 				w.Options.Backend = nil
-				if w.Options.Late != nil {
-					w.Options.Late.Path = filepath.Join(tmp, "late")
+				if w.Late != nil && w.Late.File != nil {
+					w.Late.File.Path = filepath.Join(tmp, "late")
 				}
 			}
 		}

@@ -19,6 +19,13 @@ import (
 
 // Spec is a parsed job file. Steps keep their YAML line so planning errors
 // can point at them.
+//
+// A linear job has one Source, Steps each reading the one before, and one
+// Sink. A DAG job (Sources or Sinks set) names its sources, and its steps
+// read the sources and steps their Inputs name (by default the step
+// before, or the only source); each of its Sinks reads the step (or
+// "step.late", a window's late rows) its From names (by default the last
+// step).
 type Spec struct {
 	File        string // path the spec was read from, for messages
 	Name        string
@@ -26,7 +33,21 @@ type Spec struct {
 	Source      SourceSpec
 	Steps       []Step
 	Sink        SinkSpec
+	// Sources are a DAG job's sources (sources:), in file order.
+	Sources []NamedSource
+	// Sinks are a DAG job's sinks (sinks:), in file order; the first is
+	// the main one (Plan.Sink, Options.OutputDir, Plan.Commit).
+	Sinks []SinkSpec
 }
+
+// NamedSource is one source of a DAG job.
+type NamedSource struct {
+	Name string
+	SourceSpec
+}
+
+// IsDAG says whether s is a DAG job (sources: or sinks:).
+func (s *Spec) IsDAG() bool { return len(s.Sources) > 0 || len(s.Sinks) > 0 }
 
 // SourceSpec says where input comes from. Exactly one of Parquet, CSV,
 // JSONL, Kafka and Hybrid is set.
@@ -118,11 +139,14 @@ type WatermarkSpec struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 }
 
-// SinkSpec says where output goes. Exactly one field is set.
+// SinkSpec says where output goes. Exactly one of File and Kafka is set.
 type SinkSpec struct {
 	File  *FileSinkSpec  `yaml:"file"`
 	Kafka *KafkaSinkSpec `yaml:"kafka"`
-	Line  int            `yaml:"-"`
+	// From names what a sink of a DAG job reads: a step, a source, or a
+	// window step's late rows ("step.late"); "" is the last step.
+	From string `yaml:"from"`
+	Line int    `yaml:"-"`
 }
 
 // FileSinkSpec is a file sink.
@@ -170,17 +194,27 @@ const (
 	StepAggregate StepKind = "aggregate"
 	StepWindow    StepKind = "window"
 	StepRecommend StepKind = "recommend"
+	// StepUnion forwards the rows of all its inputs (UNION ALL; the
+	// inputs have the same columns): union: {} with inputs: [a, b].
+	StepUnion StepKind = "union"
 )
 
 // Step is one transformation. Exactly one of the fields matching Kind is set.
 type Step struct {
-	Kind      StepKind
-	Line      int
-	Filter    expr.Expr
-	Project   []NamedExpr
-	Aggregate *AggregateSpec
-	Window    *WindowSpec
-	Recommend *RecommendStep
+	Kind StepKind
+	Line int
+	// Name names the step for other steps' Inputs and sinks' From (DAG
+	// jobs); default "<kind>-<number>".
+	Name string
+	// Inputs name what the step reads (DAG jobs): sources, steps, or
+	// "step.late"; empty: the step before (the only source for the first).
+	Inputs     []string
+	InputsLine int
+	Filter     expr.Expr
+	Project    []NamedExpr
+	Aggregate  *AggregateSpec
+	Window     *WindowSpec
+	Recommend  *RecommendStep
 }
 
 // NamedExpr is one output column of a project step.
@@ -231,8 +265,10 @@ type rawSpec struct {
 	Name        string      `yaml:"name"`
 	Parallelism int         `yaml:"parallelism"`
 	Source      yaml.Node   `yaml:"source"`
+	Sources     yaml.Node   `yaml:"sources"`
 	Steps       []yaml.Node `yaml:"steps"`
 	Sink        yaml.Node   `yaml:"sink"`
+	Sinks       []yaml.Node `yaml:"sinks"`
 }
 
 var (
@@ -326,6 +362,38 @@ func countSet(bs ...bool) int {
 	return n
 }
 
+// parseSink parses a sink block ({file: ...} or {kafka: ...}); what names
+// it in messages ("sink", "step 2: window: late_output").
+func parseSink(file, what string, n *yaml.Node) (SinkSpec, error) {
+	var s SinkSpec
+	if err := decodeStrict(file, n, &s); err != nil {
+		return s, err
+	}
+	s.Line = n.Line
+	if countSet(s.File != nil, s.Kafka != nil) != 1 {
+		return s, &Error{File: file, Line: n.Line, Msg: what + ": want exactly one of: file, kafka"}
+	}
+	if k := s.Kafka; k != nil {
+		k.DeliveryLine = keyLine(n, "kafka", "delivery")
+		k.TimeoutLine = keyLine(n, "kafka", "transaction_timeout")
+		switch k.Delivery {
+		case "", "exactly-once", "at-least-once":
+		default:
+			return s, &Error{File: file, Line: k.DeliveryLine, Msg: fmt.Sprintf("%s: delivery %q: want exactly-once or at-least-once", what, k.Delivery)}
+		}
+		if k.TransactionTimeout < 0 {
+			return s, &Error{File: file, Line: k.TimeoutLine, Msg: fmt.Sprintf("%s: transaction_timeout %v must not be negative", what, k.TransactionTimeout)}
+		}
+	}
+	if f := s.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
+		return s, &Error{File: file, Line: keyLine(n, "file", "roll_interval"), Msg: fmt.Sprintf("%s: roll_interval %v must not be negative (0 rolls on part_size only)", what, *f.RollInterval)}
+	}
+	if f := s.File; f != nil && f.RollCheckpoints < 0 {
+		return s, &Error{File: file, Line: keyLine(n, "file", "roll_checkpoints"), Msg: fmt.Sprintf("%s: roll_checkpoints %d must not be negative (0 is off)", what, f.RollCheckpoints)}
+	}
+	return s, nil
+}
+
 // Parse parses a job file's content; file names it in errors.
 func Parse(file string, data []byte) (*Spec, error) {
 	var raw rawSpec
@@ -338,63 +406,64 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, yamlErr(file, err, &raw, 0)
 	}
 	s := &Spec{File: file, Name: raw.Name, Parallelism: raw.Parallelism}
+	var err error
 	if raw.Parallelism < 0 {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("parallelism %d must be positive", raw.Parallelism)}
 	}
-	if raw.Source.Kind == 0 {
+	switch {
+	case raw.Source.Kind != 0 && raw.Sources.Kind != 0:
+		return nil, &Error{File: file, Line: raw.Sources.Line, Msg: "give source (one) or sources (named), not both"}
+	case raw.Sources.Kind != 0:
+		if raw.Sources.Kind != yaml.MappingNode || len(raw.Sources.Content) == 0 {
+			return nil, &Error{File: file, Line: raw.Sources.Line, Msg: "sources: want a mapping of name to source block (e.g. sources: {clicks: {parquet: {path: clicks/}}})"}
+		}
+		for i := 0; i < len(raw.Sources.Content); i += 2 {
+			k, v := raw.Sources.Content[i], raw.Sources.Content[i+1]
+			if !nameRE.MatchString(k.Value) {
+				return nil, &Error{File: file, Line: k.Line, Msg: fmt.Sprintf("sources: name %q: want letters, digits, _ and -", k.Value)}
+			}
+			src, err := parseSource(file, "sources: "+k.Value, v)
+			if err != nil {
+				return nil, err
+			}
+			src.Line = k.Line
+			s.Sources = append(s.Sources, NamedSource{Name: k.Value, SourceSpec: src})
+		}
+	case raw.Source.Kind == 0:
 		return nil, &Error{File: file, Msg: "no source: add a source block (e.g. source: {parquet: {path: data.parquet}})"}
-	}
-	if err := decodeStrict(file, &raw.Source, &s.Source); err != nil {
-		return nil, err
-	}
-	s.Source.Line = raw.Source.Line
-	if n := countSet(s.Source.Parquet != nil, s.Source.CSV != nil, s.Source.JSONL != nil, s.Source.Kafka != nil, s.Source.Hybrid != nil); n != 1 {
-		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: want exactly one of: parquet, csv, jsonl, kafka, hybrid"}
-	}
-	if h := s.Source.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
-		return nil, &Error{File: file, Line: raw.Source.Line, Msg: "source: hybrid needs parquet, kafka and boundary blocks"}
-	}
-	for _, k := range []struct {
-		spec *KafkaSpec
-		path []string
-	}{{s.Source.Kafka, []string{"kafka", "isolation"}}, {hybridKafka(s.Source.Hybrid), []string{"hybrid", "kafka", "isolation"}}} {
-		if k.spec == nil {
-			continue
-		}
-		k.spec.IsolationLine = keyLine(&raw.Source, k.path...)
-		switch k.spec.Isolation {
-		case "", "read_committed", "read_uncommitted":
-		default:
-			return nil, &Error{File: file, Line: k.spec.IsolationLine, Msg: fmt.Sprintf("source: isolation %q: want read_committed or read_uncommitted", k.spec.Isolation)}
+	default:
+		if s.Source, err = parseSource(file, "source", &raw.Source); err != nil {
+			return nil, err
 		}
 	}
-	if raw.Sink.Kind == 0 {
+	switch {
+	case raw.Sink.Kind != 0 && len(raw.Sinks) > 0:
+		return nil, &Error{File: file, Line: raw.Sinks[0].Line, Msg: "give sink (one) or sinks (a list), not both"}
+	case len(raw.Sinks) > 0:
+		for i := range raw.Sinks {
+			sk, err := parseSink(file, fmt.Sprintf("sinks: %d", i+1), &raw.Sinks[i])
+			if err != nil {
+				return nil, err
+			}
+			s.Sinks = append(s.Sinks, sk)
+		}
+		if raw.Source.Kind != 0 {
+			// One source, several sinks: a DAG whose source is "source".
+			s.Sources = []NamedSource{{Name: "source", SourceSpec: s.Source}}
+			s.Source = SourceSpec{}
+		}
+	case raw.Sink.Kind == 0:
 		return nil, &Error{File: file, Msg: "no sink: add a sink block (e.g. sink: {file: {path: out, format: parquet}})"}
-	}
-	if err := decodeStrict(file, &raw.Sink, &s.Sink); err != nil {
-		return nil, err
-	}
-	s.Sink.Line = raw.Sink.Line
-	if countSet(s.Sink.File != nil, s.Sink.Kafka != nil) != 1 {
-		return nil, &Error{File: file, Line: raw.Sink.Line, Msg: "sink: want exactly one of: file, kafka"}
-	}
-	if k := s.Sink.Kafka; k != nil {
-		k.DeliveryLine = keyLine(&raw.Sink, "kafka", "delivery")
-		k.TimeoutLine = keyLine(&raw.Sink, "kafka", "transaction_timeout")
-		switch k.Delivery {
-		case "", "exactly-once", "at-least-once":
-		default:
-			return nil, &Error{File: file, Line: k.DeliveryLine, Msg: fmt.Sprintf("sink: delivery %q: want exactly-once or at-least-once", k.Delivery)}
+	default:
+		if s.Sink, err = parseSink(file, "sink", &raw.Sink); err != nil {
+			return nil, err
 		}
-		if k.TransactionTimeout < 0 {
-			return nil, &Error{File: file, Line: k.TimeoutLine, Msg: fmt.Sprintf("sink: transaction_timeout %v must not be negative", k.TransactionTimeout)}
+		if s.Sink.From != "" {
+			return nil, &Error{File: file, Line: keyLine(&raw.Sink, "from"), Msg: "sink: from names a step in a job with sinks: (a list); sink: reads the last step"}
 		}
-	}
-	if f := s.Sink.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
-		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_interval"), Msg: fmt.Sprintf("sink: roll_interval %v must not be negative (0 rolls on part_size only)", *f.RollInterval)}
-	}
-	if f := s.Sink.File; f != nil && f.RollCheckpoints < 0 {
-		return nil, &Error{File: file, Line: keyLine(&raw.Sink, "file", "roll_checkpoints"), Msg: fmt.Sprintf("sink: roll_checkpoints %d must not be negative (0 is off)", f.RollCheckpoints)}
+		if len(s.Sources) > 0 {
+			s.Sinks, s.Sink = []SinkSpec{s.Sink}, SinkSpec{}
+		}
 	}
 	for i := range raw.Steps {
 		st, err := parseStep(file, i+1, &raw.Steps[i])
@@ -406,15 +475,73 @@ func Parse(file string, data []byte) (*Spec, error) {
 	return s, nil
 }
 
+// nameRE is what source and step names may be.
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// parseSource parses a source block; what names it in messages.
+func parseSource(file, what string, n *yaml.Node) (SourceSpec, error) {
+	var s SourceSpec
+	if err := decodeStrict(file, n, &s); err != nil {
+		return s, err
+	}
+	s.Line = n.Line
+	if n := countSet(s.Parquet != nil, s.CSV != nil, s.JSONL != nil, s.Kafka != nil, s.Hybrid != nil); n != 1 {
+		return s, &Error{File: file, Line: s.Line, Msg: what + ": want exactly one of: parquet, csv, jsonl, kafka, hybrid"}
+	}
+	if h := s.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
+		return s, &Error{File: file, Line: s.Line, Msg: what + ": hybrid needs parquet, kafka and boundary blocks"}
+	}
+	for _, k := range []struct {
+		spec *KafkaSpec
+		path []string
+	}{{s.Kafka, []string{"kafka", "isolation"}}, {hybridKafka(s.Hybrid), []string{"hybrid", "kafka", "isolation"}}} {
+		if k.spec == nil {
+			continue
+		}
+		k.spec.IsolationLine = keyLine(n, k.path...)
+		switch k.spec.Isolation {
+		case "", "read_committed", "read_uncommitted":
+		default:
+			return s, &Error{File: file, Line: k.spec.IsolationLine, Msg: fmt.Sprintf("%s: isolation %q: want read_committed or read_uncommitted", what, k.spec.Isolation)}
+		}
+	}
+	return s, nil
+}
+
 func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 	fail := func(line int, format string, args ...any) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
-	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		return fail(n.Line, "want one of filter, project, aggregate, window, recommend as a single key")
+	const kinds = "filter, project, aggregate, window, recommend, union"
+	if n.Kind != yaml.MappingNode {
+		return fail(n.Line, "want one of %s as a key (with name: and inputs: beside it in a DAG job)", kinds)
 	}
-	key, val := n.Content[0], n.Content[1]
-	st := Step{Kind: StepKind(key.Value), Line: key.Line}
+	var key, val *yaml.Node
+	var st Step
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "name":
+			if v.Kind != yaml.ScalarNode || !nameRE.MatchString(v.Value) {
+				return fail(v.Line, "name %q: want letters, digits, _ and -", v.Value)
+			}
+			st.Name = v.Value
+		case "inputs":
+			if err := v.Decode(&st.Inputs); err != nil || len(st.Inputs) == 0 {
+				return fail(v.Line, "inputs: want a list of source or step names (e.g. inputs: [clicks, views])")
+			}
+			st.InputsLine = k.Line
+		default:
+			if key != nil {
+				return fail(k.Line, "one step per list item: %q and %q", key.Value, k.Value)
+			}
+			key, val = k, v
+		}
+	}
+	if key == nil {
+		return fail(n.Line, "want one of %s as a key", kinds)
+	}
+	st.Kind, st.Line = StepKind(key.Value), key.Line
 	switch st.Kind {
 	case StepFilter:
 		if val.Kind != yaml.ScalarNode {
@@ -472,8 +599,12 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return Step{}, err
 		}
 		st.Recommend = r
+	case StepUnion:
+		if !(val.Kind == yaml.MappingNode && len(val.Content) == 0) && val.Tag != "!!null" {
+			return fail(val.Line, "union: takes no options (union: {}); name what it reads in inputs:")
+		}
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window or recommend)", key.Value)
+		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend or union)", key.Value)
 	}
 	return st, nil
 }

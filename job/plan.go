@@ -23,6 +23,7 @@ import (
 	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/sources/parquet"
 	"github.com/riffle-dev/riffle/sources/text"
+	"github.com/riffle-dev/riffle/windows"
 )
 
 // Plan is a job laid out as a graph, ready to compile and run.
@@ -49,6 +50,8 @@ type Plan struct {
 	// steps are the spec's steps as planned: the source may have taken
 	// over parts of them (pushdown).
 	steps []Step
+	// output is the edge into the (main) sink.
+	output arrowexec.Input
 }
 
 // Options adjust planning.
@@ -103,20 +106,34 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	}
 	g := arrowexec.NewGraph()
 	plan := &Plan{Spec: s, Graph: g}
-	steps := map[string]int{} // node name -> step index
+	steps := map[string]int{}     // node name -> step index
+	sinkLines := map[string]int{} // sink node name -> its YAML line
 	errAt := func(line int, err error) error {
 		return &Error{File: s.File, Line: line, Msg: err.Error(), Err: err}
 	}
+	sinkErr := func(line int, err error) error {
+		var je *Error
+		if errors.As(err, &je) {
+			return err // it names its line
+		}
+		return errAt(line, err)
+	}
 
+	if s.IsDAG() {
+		return plan.planDAG(ctx, s, o, p)
+	}
 	for i, st := range s.Steps {
+		if st.Kind == StepUnion || len(st.Inputs) > 0 {
+			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
+		}
 		if st.Kind == StepWindow {
-			if err := checkWindowWatermark(s, i, st, o.logger()); err != nil {
+			if err := checkWindowWatermark(s, &s.Source, i, st, o.logger()); err != nil {
 				return nil, err
 			}
 		}
 	}
 	plan.steps = s.Steps
-	src, err := plan.buildSource(ctx, s, o)
+	src, err := plan.buildSource(ctx, s.Source, s.Steps, o)
 	if err != nil {
 		return nil, errAt(s.Source.Line, err)
 	}
@@ -127,77 +144,24 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 
 	for i, st := range plan.steps {
 		name := fmt.Sprintf("%s-%d", st.Kind, i+1)
-		switch st.Kind {
-		case StepFilter:
-			cur = g.Add(name, ops.NewFilter(st.Filter), par, in)
-		case StepProject:
-			cols := make([]ops.Column, len(st.Project))
-			for j, c := range st.Project {
-				cols[j] = ops.Column{Name: c.Name, Expr: c.Expr}
-			}
-			cur = g.Add(name, ops.NewProject(cols), par, in)
-		case StepAggregate:
-			a := st.Aggregate
-			exchange := func(from *arrowexec.Node) (arrowexec.Input, int) {
-				if len(a.GroupBy) == 0 {
-					return from.Rebalance(), 1
-				}
-				return from.HashBy(a.GroupBy...), par
-			}
-			if agg.Decomposable(a.Aggs) {
-				partial, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Partial})
-				if err != nil {
-					return nil, errAt(st.Line, err)
-				}
-				pn := g.Add(name+"-partial", partial, par, in)
-				final, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Final})
-				if err != nil {
-					return nil, errAt(st.Line, err)
-				}
-				xin, xpar := exchange(pn)
-				cur = g.Add(name, final, xpar, xin)
-			} else {
-				single, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Single})
-				if err != nil {
-					return nil, errAt(st.Line, err)
-				}
-				// Exchange from the previous node's output.
-				prev := in.From
-				xin, xpar := exchange(prev)
-				cur = g.Add(name, single, xpar, xin)
-			}
-			par = cur.Parallelism()
-		case StepWindow:
-			n, err := planWindow(g, name, in, par, st.Window)
-			if err != nil {
-				return nil, errAt(st.Line, err)
-			}
-			cur = n
-			par = cur.Parallelism()
-		case StepRecommend:
-			n, spec, err := planRecommend(g, name, in, par, st.Recommend, s.Source.bounded(), o.Checkpointed)
-			if err != nil {
-				return nil, errAt(st.Line, err)
-			}
-			cur = n
-			par = cur.Parallelism()
-			plan.Recommend = spec
+		cur, _, err = plan.addStep(ctx, s, o, i, name, st, []arrowexec.Input{in}, par, sinkLines)
+		if err != nil {
+			return nil, err
 		}
+		par = cur.Parallelism()
 		in = cur.Forward()
 		steps[cur.Name()] = i
 		steps[cur.Name()+"-partial"] = i
 	}
 
-	sink, err := plan.buildSink(ctx, s, o)
-	var je *Error
-	if errors.As(err, &je) {
-		return nil, err // it names its line
-	}
+	sink, err := plan.buildSink(ctx, s, o, s.Sink, true)
 	if err != nil {
-		return nil, errAt(s.Sink.Line, err)
+		return nil, sinkErr(s.Sink.Line, err)
 	}
+	plan.output = in
 	sn := g.Add("sink", sink, par, in)
 	plan.SinkNode = sn.Name()
+	sinkLines[sn.Name()] = s.Sink.Line
 	if err := g.Build(); err != nil {
 		// Point at the step whose expressions or columns were rejected.
 		var ne *arrowexec.NodeError
@@ -206,8 +170,8 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				st := s.Steps[i]
 				return nil, errAt(st.Line, fmt.Errorf("step %d (%s): %w", i+1, st.Kind, ne.Err))
 			}
-			if ne.Node == sn.Name() {
-				return nil, errAt(s.Sink.Line, ne.Err)
+			if line, ok := sinkLines[ne.Node]; ok {
+				return nil, errAt(line, ne.Err)
 			}
 		}
 		return nil, errAt(0, err)
@@ -215,18 +179,125 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 	return plan, nil
 }
 
+// reroute returns in (an edge from a node's output, main or side) with
+// another partitioning.
+func reroute(in arrowexec.Input, kind arrowexec.PartitionKind, keys ...string) arrowexec.Input {
+	in.Kind, in.Keys = kind, keys
+	return in
+}
+
+// addStep adds the nodes of step i (numbered i+1 in messages), named name,
+// reading ins (one edge, union: several) at parallelism par (that of the
+// first input). It returns the step's last node and, for a window step,
+// the window node (whose side output carries the late rows), and adds the
+// node of a window's late_output sink.
+func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name string, st Step, ins []arrowexec.Input, par int, sinkLines map[string]int) (cur, win *arrowexec.Node, err error) {
+	g := plan.Graph
+	errAt := func(err error) (*arrowexec.Node, *arrowexec.Node, error) {
+		return nil, nil, &Error{File: s.File, Line: st.Line, Msg: err.Error(), Err: err}
+	}
+	if st.Kind != StepUnion && len(ins) != 1 {
+		return errAt(fmt.Errorf("step %d (%s): reads one input, inputs names %d", i+1, st.Kind, len(ins)))
+	}
+	in := ins[0]
+	switch st.Kind {
+	case StepFilter:
+		cur = g.Add(name, ops.NewFilter(st.Filter), par, in)
+	case StepProject:
+		cols := make([]ops.Column, len(st.Project))
+		for j, c := range st.Project {
+			cols[j] = ops.Column{Name: c.Name, Expr: c.Expr}
+		}
+		cur = g.Add(name, ops.NewProject(cols), par, in)
+	case StepUnion:
+		if len(ins) < 2 {
+			return nil, nil, &Error{File: s.File, Line: max(st.InputsLine, st.Line), Msg: fmt.Sprintf("step %d (union): inputs: name at least two sources or steps", i+1)}
+		}
+		cur = g.Add(name, ops.NewUnion(), par, ins...)
+	case StepAggregate:
+		a := st.Aggregate
+		exchange := func(from arrowexec.Input) (arrowexec.Input, int) {
+			if len(a.GroupBy) == 0 {
+				return reroute(from, arrowexec.Rebalance), 1
+			}
+			return reroute(from, arrowexec.Hash, a.GroupBy...), par
+		}
+		if agg.Decomposable(a.Aggs) {
+			partial, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Partial})
+			if err != nil {
+				return errAt(err)
+			}
+			pn := g.Add(name+"-partial", partial, par, in)
+			final, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Final})
+			if err != nil {
+				return errAt(err)
+			}
+			xin, xpar := exchange(pn.Forward())
+			cur = g.Add(name, final, xpar, xin)
+		} else {
+			single, err := agg.New(agg.Options{GroupBy: a.GroupBy, Aggs: a.Aggs, Mode: agg.Single})
+			if err != nil {
+				return errAt(err)
+			}
+			// Exchange from the previous node's output.
+			xin, xpar := exchange(in)
+			cur = g.Add(name, single, xpar, xin)
+		}
+	case StepWindow:
+		cur, win, err = planWindow(g, name, in, par, st.Window)
+		if err != nil {
+			return errAt(err)
+		}
+		if l := st.Window.Late; l != nil {
+			sink, err := plan.buildSink(ctx, s, o, *l, false)
+			if err != nil {
+				var je *Error
+				if errors.As(err, &je) {
+					return nil, nil, err
+				}
+				return nil, nil, &Error{File: s.File, Line: l.Line, Msg: err.Error(), Err: err}
+			}
+			ln := g.Add(name+"-late", sink, win.Parallelism(), win.Side(windows.LateOutput).Forward())
+			sinkLines[ln.Name()] = l.Line
+		}
+	case StepRecommend:
+		n, spec, err := planRecommend(g, name, in, par, st.Recommend, plan.sourcesBounded(s), o.Checkpointed)
+		if err != nil {
+			return errAt(err)
+		}
+		cur = n
+		plan.Recommend = spec
+	default:
+		return errAt(fmt.Errorf("step %d: unknown kind %q", i+1, st.Kind))
+	}
+	return cur, win, nil
+}
+
+// sourcesBounded says whether every source of s ends by itself.
+func (plan *Plan) sourcesBounded(s *Spec) bool {
+	if !s.IsDAG() {
+		return s.Source.bounded()
+	}
+	for _, src := range s.Sources {
+		if !src.bounded() {
+			return false
+		}
+	}
+	return true
+}
+
 // checkWindowWatermark refuses a window step over an unbounded source
 // without a watermark (its windows would never fire) and warns about one
 // over a bounded source (they all fire at the end of input, at once).
-func checkWindowWatermark(s *Spec, i int, st Step, log *slog.Logger) error {
-	if s.Source.watermark().Column != "" {
+func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Logger) error {
+	if src.watermark().Column != "" {
 		return nil
 	}
 	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"
 	if st.Window != nil && st.Window.Options.Time != "" {
 		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.Window.Options.Time)
 	}
-	if !s.Source.bounded() {
+	if !src.bounded() {
 		return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
 			"step %d: window: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, hint)}
 	}
@@ -328,7 +399,4 @@ func ParseSize(s string) (int64, error) {
 }
 
 // OutputSchema returns the schema the sink receives.
-func (p *Plan) OutputSchema() *arrow.Schema {
-	nodes := p.Graph.Nodes()
-	return nodes[len(nodes)-2].Schema()
-}
+func (p *Plan) OutputSchema() *arrow.Schema { return p.output.Schema() }

@@ -313,5 +313,5 @@ func planRecommend(g *arrowexec.Graph, name string, in arrowexec.Input, par int,
 	if err != nil {
 		return nil, nil, err
 	}
-	return g.Add(name, spec, par, in.From.HashBy(o.User)), spec, nil
+	return g.Add(name, spec, par, reroute(in, arrowexec.Hash, o.User)), spec, nil
 }

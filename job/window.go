@@ -26,30 +26,72 @@ import (
 //	      time: event_time          # timestamp or int64 ms column
 //	      aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
 //	      allowed_lateness: 1m      # optional
-//	      late_output: {path: out/late, format: jsonl}   # optional, jsonl or parquet
+//	      late_output: {path: out/late, format: jsonl}   # optional, jsonl, parquet or csv
+//	      # or any sink block: late_output: {kafka: {topic: late-events}}
 //	      top: {n: 10, by: views}   # optional: keep the n best rows per window
 //	      state: {backend: pebble, dir: /var/tmp/riffle}  # optional, default memory
 //
 // Durations are Go durations (ms, s, m, h).
+//
+// late_output wires the window's side output of late rows
+// (windows.LateOutput) to a sink of its own: {path, format, part_size} is
+// a file sink writing late-<subtask>-<seq> files, committed with
+// checkpoints (exactly once) or when the job finishes; a sink block
+// ({file: ...} or {kafka: ...}, as the job's sink) is any sink.
 type WindowSpec struct {
 	Options windows.Options
 	Top     *windows.TopN
+	// Late is the sink of the late rows, or nil (they are only counted).
+	Late *SinkSpec
+}
+
+// lateFile is late_output's short form: a file sink directory.
+type lateFile struct {
+	Path     string `yaml:"path"`
+	Format   string `yaml:"format"`
+	PartSize string `yaml:"part_size"`
+}
+
+// parseLateOutput parses late_output: a sink block, or the short form of a
+// file sink.
+func parseLateOutput(file string, num int, n *yaml.Node) (*SinkSpec, error) {
+	what := fmt.Sprintf("step %d: window: late_output", num)
+	if n.Kind == yaml.MappingNode && len(n.Content) >= 2 && (n.Content[0].Value == "file" || n.Content[0].Value == "kafka") {
+		s, err := parseSink(file, what, n)
+		if err != nil {
+			return nil, err
+		}
+		return &s, nil
+	}
+	var lf lateFile
+	if err := decodeStrict(file, n, &lf); err != nil {
+		return nil, err
+	}
+	switch f := sinks.Format(strings.ToLower(lf.Format)); f {
+	case "":
+		lf.Format = string(sinks.JSONL)
+	case sinks.JSONL, sinks.Parquet, sinks.CSV:
+		lf.Format = string(f)
+	default:
+		return nil, &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("%s: format %q (want jsonl, parquet or csv)", what, lf.Format)}
+	}
+	if lf.Path == "" {
+		return nil, &Error{File: file, Line: n.Line, Msg: what + ": needs a path (or a sink block: {file: ...} or {kafka: ...})"}
+	}
+	return &SinkSpec{File: &FileSinkSpec{Path: lf.Path, Format: lf.Format, Prefix: "late", PartSize: lf.PartSize}, Line: n.Line}, nil
 }
 
 type rawWindow struct {
-	Type            string   `yaml:"type"`
-	Size            string   `yaml:"size"`
-	Slide           string   `yaml:"slide"`
-	Gap             string   `yaml:"gap"`
-	Key             []string `yaml:"key"`
-	Time            string   `yaml:"time"`
-	Aggs            []string `yaml:"aggs"`
-	AllowedLateness string   `yaml:"allowed_lateness"`
-	LateOutput      *struct {
-		Path   string `yaml:"path"`
-		Format string `yaml:"format"`
-	} `yaml:"late_output"`
-	Top *struct {
+	Type            string    `yaml:"type"`
+	Size            string    `yaml:"size"`
+	Slide           string    `yaml:"slide"`
+	Gap             string    `yaml:"gap"`
+	Key             []string  `yaml:"key"`
+	Time            string    `yaml:"time"`
+	Aggs            []string  `yaml:"aggs"`
+	AllowedLateness string    `yaml:"allowed_lateness"`
+	LateOutput      yaml.Node `yaml:"late_output"`
+	Top             *struct {
 		N         int    `yaml:"n"`
 		By        string `yaml:"by"`
 		Ascending bool   `yaml:"ascending"`
@@ -137,9 +179,6 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		}
 		o.Aggs = append(o.Aggs, a)
 	}
-	if raw.LateOutput != nil {
-		o.Late = &windows.LateOutput{Path: raw.LateOutput.Path, Format: sinks.Format(strings.ToLower(raw.LateOutput.Format))}
-	}
 	if raw.State != nil {
 		be, err := raw.State.backend()
 		if err != nil {
@@ -153,6 +192,11 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		return fail("%v", strings.TrimPrefix(err.Error(), "windows: "))
 	}
 	w := &WindowSpec{Options: o}
+	if raw.LateOutput.Kind != 0 {
+		if w.Late, err = parseLateOutput(file, num, &raw.LateOutput); err != nil {
+			return nil, err
+		}
+	}
 	if raw.Top != nil {
 		if raw.Top.N <= 0 || raw.Top.By == "" {
 			return fail("top: want {n: 10, by: <aggregate>}")
@@ -171,26 +215,27 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 
 // planWindow adds the window operator, behind a hash exchange on its keys
 // (or one subtask without keys), and a top-N operator with one subtask if
-// asked for.
-func planWindow(g *arrowexec.Graph, name string, in arrowexec.Input, par int, w *WindowSpec) (*arrowexec.Node, error) {
+// asked for. It returns the last node and the window node (whose side
+// output carries the late rows).
+func planWindow(g *arrowexec.Graph, name string, in arrowexec.Input, par int, w *WindowSpec) (last, win *arrowexec.Node, err error) {
 	if w == nil {
-		return nil, errors.New("window step without a spec")
+		return nil, nil, errors.New("window step without a spec")
 	}
 	spec, err := windows.New(w.Options)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	xin, xpar := in.From.Rebalance(), 1
+	xin, xpar := reroute(in, arrowexec.Rebalance), 1
 	if len(w.Options.Keys) > 0 {
-		xin, xpar = in.From.HashBy(w.Options.Keys...), par
+		xin, xpar = reroute(in, arrowexec.Hash, w.Options.Keys...), par
 	}
 	n := g.Add(name, spec, xpar, xin)
 	if w.Top == nil {
-		return n, nil
+		return n, n, nil
 	}
 	top, err := windows.NewTopN(windows.TopNOptions{TopN: *w.Top, Keys: w.Options.Keys, AllowedLateness: w.Options.AllowedLateness.Milliseconds()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return g.Add(name+"-top", top, 1, n.Rebalance()), nil
+	return g.Add(name+"-top", top, 1, n.Rebalance()), n, nil
 }

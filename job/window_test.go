@@ -63,8 +63,8 @@ func TestParseWindowStep(t *testing.T) {
 			o.Aggs[1] != (windows.Agg{Func: windows.ApproxDistinct, Column: "user_id", As: "users"}) {
 			t.Fatalf("aggs %+v", o.Aggs)
 		}
-		if o.Late == nil || o.Late.Path != "out/late" || o.Late.Format != "jsonl" {
-			t.Fatalf("late %+v", o.Late)
+		if l := w.Late; l == nil || l.File == nil || l.File.Path != "out/late" || l.File.Format != "jsonl" || l.File.Prefix != "late" {
+			t.Fatalf("late %+v", w.Late)
 		}
 		if w.Top == nil || w.Top.N != 10 || w.Top.By != "views" {
 			t.Fatalf("top %+v", w.Top)

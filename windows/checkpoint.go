@@ -22,7 +22,7 @@ import (
 // subtask owns now, then rebuilds the timers from the restored windows.
 // Snapshots are asynchronous (arrowexec.AsyncCheckpointer): at the barrier
 // the operator copies the dirty windows of its write-back cache into
-// per-key-group records, pre-commits the late output and takes the store's
+// per-key-group records and takes the store's
 // point-in-time view (state.Store.BeginSnapshot: a Pebble snapshot, or the
 // memory store's copy-on-write index); writing the view out and framing
 // the blobs runs while the operator goes on processing. SnapshotState, the
@@ -37,19 +37,13 @@ import (
 // blobs, one frame per key group: so is the memory store's (its state is
 // in memory anyway, and blobs cost fewer fsyncs).
 //
-// The late side output is a nested file sink in two-phase commit mode
-// (sinks.CommitOnCheckpoint): SnapshotState pre-commits it and carries its
-// operator state in the window operator's (Late), NotifyCheckpointComplete
-// publishes what the checkpoint covers, and a restore hands the nested sink
-// the late states of every previous subtask, so it publishes what the
-// checkpoint pre-committed and discards everything newer, at any
-// parallelism.
+// The late side output is an ordinary side edge (arrowexec.SideOutput
+// "late"): its rows travel before the barrier that covers them, and the
+// sink the job wires to it checkpoints them as it does any input.
 
 type opSnapshot struct {
 	Manifest  []byte `json:"manifest"`
 	Watermark int64  `json:"watermark"`
-	// Late is the late side output's operator state (sinks'), if any.
-	Late json.RawMessage `json:"late,omitempty"`
 	// Cached says every key group blob is a frame (see appendFrame): the
 	// store's data file of the key group and the dirty windows of the
 	// write-back cache in it, snapshotted straight from the cache.
@@ -164,8 +158,6 @@ func (o *operator) cacheRecords() map[int][]byte {
 	return out
 }
 
-var _ arrowexec.CheckpointListener = (*operator)(nil)
-
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	complete, err := o.SnapshotStateAsync(ctx, id)
@@ -178,36 +170,16 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 // SnapshotStateAsync implements arrowexec.AsyncCheckpointer.
 func (o *operator) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	cached := o.cacheRecords()
-	var late []byte
-	if cp, ok := o.late.(arrowexec.Checkpointer); ok {
-		ls, err := cp.SnapshotState(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("windows: snapshot %d: late output: %w", id, err)
-		}
-		late = ls.Operator
-	}
-	return beginSnapshot(ctx, o.store, o.t, id, o.wm, late, cached)
+	return beginSnapshot(ctx, o.store, o.t, id, o.wm, cached)
 }
 
 var _ arrowexec.AsyncCheckpointer = (*operator)(nil)
 
-// NotifyCheckpointComplete implements arrowexec.CheckpointListener: the
-// late side output publishes what checkpoint id pre-committed.
-func (o *operator) NotifyCheckpointComplete(ctx context.Context, id uint64) error {
-	if l, ok := o.late.(arrowexec.CheckpointListener); ok {
-		if err := l.NotifyCheckpointComplete(ctx, id); err != nil {
-			return fmt.Errorf("windows: late output: %w", err)
-		}
-	}
-	return nil
-}
-
 // snapshotStore snapshots a store as a SubtaskSnapshot: one blob per key
-// group, the MANIFEST, the watermark and the late side output's state as
-// operator state. With cached non-nil (records by key group), every key
+// group, the MANIFEST and the watermark as operator state. With cached non-nil (records by key group), every key
 // group blob is a frame holding both.
-func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
-	complete, err := beginSnapshot(ctx, store, nil, id, wm, late, cached)
+func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
+	complete, err := beginSnapshot(ctx, store, nil, id, wm, cached)
 	if err != nil {
 		return arrowexec.SubtaskSnapshot{}, err
 	}
@@ -216,12 +188,12 @@ func snapshotStore(ctx context.Context, store state.Store, id uint64, wm int64, 
 
 // beginSnapshot takes the store's point-in-time view and returns the
 // function that writes it (and may run on another goroutine while the
-// store keeps changing); cached and late must not change afterwards. With
+// store keeps changing); cached must not change afterwards. With
 // t, whose SnapshotDir gives a directory (the job has a checkpoint
 // directory), and a store on disk, the snapshot is written there as files
 // (opSnapshot.Files): state larger than memory never passes through it.
 // Otherwise it becomes in-memory blobs.
-func beginSnapshot(ctx context.Context, store state.Store, t *arrowexec.Task, id uint64, wm int64, late []byte, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+func beginSnapshot(ctx context.Context, store state.Store, t *arrowexec.Task, id uint64, wm int64, cached map[int][]byte) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	p, err := store.BeginSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("windows: snapshot %d: %w", id, err)
@@ -231,15 +203,15 @@ func beginSnapshot(ctx context.Context, store state.Store, t *arrowexec.Task, id
 		// memory. A memory store's state does; blobs cost less there.
 		if t != nil && t.SnapshotDir != nil && store.DiskBytes() > 0 {
 			if dir, err := t.SnapshotDir(id); err == nil {
-				return writeSnapshotFiles(ctx, p, dir, id, wm, late, cached)
+				return writeSnapshotFiles(ctx, p, dir, id, wm, cached)
 			}
 		}
-		return writeSnapshot(ctx, p, id, wm, late, cached)
+		return writeSnapshot(ctx, p, id, wm, cached)
 	}, nil
 }
 
 // writeSnapshotFiles writes p and the cached records into dir.
-func writeSnapshotFiles(ctx context.Context, p state.PendingSnapshot, dir string, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
+func writeSnapshotFiles(ctx context.Context, p state.PendingSnapshot, dir string, id uint64, wm int64, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
 	if _, err := p.Write(ctx, dir); err != nil {
 		return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 	}
@@ -260,7 +232,7 @@ func writeSnapshotFiles(ctx context.Context, p state.PendingSnapshot, dir string
 			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("windows: snapshot %d: %w", id, err)
 		}
 	}
-	op, err := json.Marshal(opSnapshot{Watermark: wm, Late: late, Cached: cached != nil, Files: true})
+	op, err := json.Marshal(opSnapshot{Watermark: wm, Cached: cached != nil, Files: true})
 	return arrowexec.SubtaskSnapshot{Operator: op}, err
 }
 
@@ -315,7 +287,7 @@ func readCacheFile(dir string, lo, hi int, into map[int][]byte) error {
 	return nil
 }
 
-func writeSnapshot(ctx context.Context, p state.PendingSnapshot, id uint64, wm int64, late []byte, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
+func writeSnapshot(ctx context.Context, p state.PendingSnapshot, id uint64, wm int64, cached map[int][]byte) (arrowexec.SubtaskSnapshot, error) {
 	dir, err := os.MkdirTemp("", "riffle-window-snap-")
 	if err != nil {
 		p.Discard()
@@ -348,7 +320,7 @@ func writeSnapshot(ctx context.Context, p state.PendingSnapshot, id uint64, wm i
 			}
 		}
 	}
-	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm, Late: late, Cached: cached != nil})
+	snap.Operator, err = json.Marshal(opSnapshot{Manifest: raw, Watermark: wm, Cached: cached != nil})
 	return snap, err
 }
 
@@ -388,24 +360,6 @@ func (o *operator) schedule(e *cached) {
 	} else {
 		o.addFixed(end-1+o.p.lateness, e, true)
 	}
-}
-
-// lateRestore is the RestoreState of the late side output: the late states
-// of every previous subtask, in subtask order (empty where a snapshot had
-// none: the sink then starts afresh if all are).
-func lateRestore(rs *arrowexec.RestoreState) (*arrowexec.RestoreState, error) {
-	lr := &arrowexec.RestoreState{CheckpointID: rs.CheckpointID, Watermark: rs.Watermark, Operator: make([][]byte, len(rs.Operator))}
-	for i, blob := range rs.Operator {
-		if len(blob) == 0 {
-			continue
-		}
-		var s opSnapshot
-		if err := json.Unmarshal(blob, &s); err != nil {
-			return nil, fmt.Errorf("windows: restore: subtask %d: %w", i, err)
-		}
-		lr.Operator[i] = s.Late
-	}
-	return lr, nil
 }
 
 // restoreStore restores the key groups a store owns from the snapshots of

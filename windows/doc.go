@@ -40,24 +40,17 @@
 // the end of that batch with is_update = true (downstream keeps the last
 // result per key and window). A record whose window is already purged
 // (end-1+L <= wm, so exactly at the boundary the record is late) is never
-// silently dropped: it is counted (Stats.LateRows) and, with
-// Options.Late, written to a file sink (JSONL or Parquet) with its own
-// columns plus late_window_start, late_window_end, late_reason ("late", or
-// "null_event_time" for a row without an event time) and late_watermark.
-// For sliding windows a row may be late for some of its windows only; each
-// late (row, window) pair is one side-output record. The side output is
-// exactly once, like a file sink in sinks.CommitOnCheckpoint mode, which
-// it is: a nested sink per subtask whose parts are pre-committed at each
-// checkpoint barrier (the window operator's SnapshotState snapshots it and
-// carries its operator state inside its own, field "late"), published
-// when the checkpoint completes (the window operator is an
-// arrowexec.CheckpointListener and forwards NotifyCheckpointComplete), and
-// recovered on restore: the nested sink gets the late states of every
-// previous subtask, publishes what the restored checkpoint pre-committed,
-// truncates open parts to their committed length and removes everything
-// newer, at any parallelism. A job without checkpoints publishes the late
-// files when it finishes; a job that fails without a checkpoint leaves
-// none. Files are late-<subtask>-<seq>.<ext>, rolled at LateOutput.PartSize. Without lateness
+// silently dropped: it is counted (Stats.LateRows) and emitted to the
+// operator's side output LateOutput ("late", an arrowexec.SideOutput) with
+// its own columns plus late_window_start, late_window_end, late_reason
+// ("late", or "null_event_time" for a row without an event time) and
+// late_watermark (LateSchema). For sliding windows a row may be late for
+// some of its windows only; each late (row, window) pair is one
+// side-output record. The side output is an ordinary edge of the graph to
+// whatever node the job wires to it (package job: late_output, a file or
+// Kafka sink); the rows of a batch are emitted before the barrier that
+// follows it, so the side output is exactly once whenever its sink is.
+// With no edge wired the late rows are only counted, and not built. Without lateness
 // (L = 0) a window is emitted exactly once. At the end of bounded input
 // the runtime brings MaxWatermark: every window fires and is purged.
 //

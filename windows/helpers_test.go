@@ -320,8 +320,12 @@ func compareResults(t *testing.T, got, want map[winKey]result) {
 	}
 }
 
-// emitter collects emitted batches.
-type emitter struct{ c *collected }
+// emitter collects emitted batches; with late, it hands the late side
+// output to that operator (a sink), as the runtime's side edge would.
+type emitter struct {
+	c    *collected
+	late arrowexec.Operator
+}
 
 func (e emitter) Emit(_ context.Context, b arrow.RecordBatch) error {
 	e.c.read(b)
@@ -329,13 +333,28 @@ func (e emitter) Emit(_ context.Context, b arrow.RecordBatch) error {
 	return nil
 }
 
-// driver runs one operator by hand: Process, OnWatermark, Finish.
-type driver struct {
-	t   testing.TB
-	op  *operator
-	out collected
-	ctx context.Context
+func (e emitter) EmitSide(ctx context.Context, name string, b arrow.RecordBatch) error {
+	defer b.Release()
+	if name != LateOutput {
+		return fmt.Errorf("emitter: unknown side output %q", name)
+	}
+	return e.late.Process(ctx, 0, b, nil)
 }
+
+func (e emitter) SideWired(name string) bool { return name == LateOutput && e.late != nil }
+
+// driver runs one operator by hand: Process, OnWatermark, Finish; with
+// late, the late side output's sink too (snapshotted, notified, finished
+// and closed with the window operator).
+type driver struct {
+	t    testing.TB
+	op   *operator
+	late arrowexec.Operator
+	out  collected
+	ctx  context.Context
+}
+
+func (d *driver) emitter() emitter { return emitter{&d.out, d.late} }
 
 func newDriver(t testing.TB, mem memory.Allocator, opts Options) *driver {
 	spec, err := New(opts)
@@ -354,23 +373,31 @@ func newDriver(t testing.TB, mem memory.Allocator, opts Options) *driver {
 }
 
 func (d *driver) process(b arrow.RecordBatch) {
-	if err := d.op.Process(d.ctx, 0, b, emitter{&d.out}); err != nil {
+	if err := d.op.Process(d.ctx, 0, b, d.emitter()); err != nil {
 		d.t.Fatal(err)
 	}
 }
 
 func (d *driver) watermark(wm int64) {
-	if err := d.op.OnWatermark(d.ctx, wm, emitter{&d.out}); err != nil {
+	if err := d.op.OnWatermark(d.ctx, wm, d.emitter()); err != nil {
 		d.t.Fatal(err)
 	}
 }
 
 func (d *driver) finish() {
 	d.watermark(arrowexec.MaxWatermark)
-	if err := d.op.Finish(d.ctx, emitter{&d.out}); err != nil {
+	if err := d.op.Finish(d.ctx, d.emitter()); err != nil {
 		d.t.Fatal(err)
 	}
 	if err := d.op.Close(); err != nil {
 		d.t.Fatal(err)
+	}
+	if d.late != nil {
+		if err := d.late.Finish(d.ctx, nil); err != nil {
+			d.t.Fatal(err)
+		}
+		if err := d.late.Close(); err != nil {
+			d.t.Fatal(err)
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,18 +187,52 @@ func compareLate(t *testing.T, got, want []lateRec) {
 	}
 }
 
+// newLateSink returns the file sink a job wires to the late side output:
+// late-<subtask>-<seq> files committed with checkpoints.
+func newLateSink(t testing.TB, dir string, format sinks.Format, partSize int64) *sinks.FileSpec {
+	t.Helper()
+	s, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: format, Prefix: "late", PartSize: partSize, Commit: sinks.CommitOnCheckpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// attachLate opens subtask sub (of par) of the late sink and routes d's
+// late side output to it; rs restores it (the late sink states of every
+// subtask of the previous run).
+func (d *driver) attachLate(mem memory.Allocator, sink *sinks.FileSpec, sub, par int, rs *arrowexec.RestoreState) {
+	op, err := sink.New(&arrowexec.Task{Node: "w-late", Subtask: sub, Parallelism: par, MaxParallelism: 128, Mem: mem,
+		Inputs: []*arrow.Schema{d.op.p.late}, Metrics: &arrowexec.TaskMetrics{}, Restore: rs})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := op.Open(d.ctx); err != nil {
+		d.t.Fatal(err)
+	}
+	d.late = op
+}
+
 // lateRun is one run of a window operator at some parallelism, driven by
 // hand: each chunk is routed to the subtask owning its key groups, every
-// subtask sees every watermark.
+// subtask sees every watermark; each subtask's late rows go to its subtask
+// of the late sink (a forward side edge).
 type lateRun struct {
 	t    *testing.T
 	mem  memory.Allocator
 	subs []*driver
 }
 
+// lateSnap is a checkpoint of a lateRun: the window operators' and the
+// late sinks' snapshots.
+type lateSnap struct {
+	win, late []arrowexec.SubtaskSnapshot
+}
+
 // startLateRun starts par subtasks, restored from restore if not nil
-// (dirs: the snapshot directories of a files-mode checkpoint).
-func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, id uint64, dirs ...string) *lateRun {
+// (dirs: the snapshot directories of a files-mode checkpoint), with the
+// late sink late makes (one per run, as a job plans; nil: none).
+func startLateRun(t *testing.T, mem memory.Allocator, opts Options, late func() *sinks.FileSpec, par int, restore *lateSnap, id uint64, dirs ...string) *lateRun {
 	t.Helper()
 	spec, err := New(opts)
 	if err != nil {
@@ -207,12 +240,16 @@ func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, res
 	}
 	r := &lateRun{t: t, mem: mem}
 	ctx := context.Background()
+	var lateSpec *sinks.FileSpec
+	if late != nil {
+		lateSpec = late()
+	}
 	for sub := 0; sub < par; sub++ {
 		tk := &arrowexec.Task{Node: "w", Subtask: sub, Parallelism: par, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{evSchema}}
 		if restore != nil {
 			lo, hi := arrowexec.KeyGroupRange(128, par, sub)
 			rs := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}, Dirs: dirs}
-			for _, s := range restore {
+			for _, s := range restore.win {
 				rs.Operator = append(rs.Operator, s.Operator)
 				for kg, b := range s.KeyGroups {
 					if kg >= lo && kg < hi {
@@ -229,6 +266,16 @@ func startLateRun(t *testing.T, mem memory.Allocator, opts Options, par int, res
 		d := &driver{t: t, op: op.(*operator), ctx: ctx}
 		if err := d.op.Open(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if late != nil {
+			var lrs *arrowexec.RestoreState
+			if restore != nil {
+				lrs = &arrowexec.RestoreState{CheckpointID: id}
+				for _, s := range restore.late {
+					lrs.Operator = append(lrs.Operator, s.Operator)
+				}
+			}
+			d.attachLate(mem, lateSpec, sub, par, lrs)
 		}
 		r.subs = append(r.subs, d)
 	}
@@ -265,21 +312,31 @@ func (r *lateRun) chunk(evs []ev, wm int64) {
 	}
 }
 
-func (r *lateRun) snapshot(id uint64) []arrowexec.SubtaskSnapshot {
-	var out []arrowexec.SubtaskSnapshot
+// snapshot snapshots every window subtask, then every late sink subtask
+// (the barrier reaches the sink after the window forwarded it).
+func (r *lateRun) snapshot(id uint64) *lateSnap {
+	out := &lateSnap{}
 	for _, d := range r.subs {
 		s, err := d.op.SnapshotState(d.ctx, id)
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		out = append(out, s)
+		out.win = append(out.win, s)
+		if d.late == nil {
+			continue
+		}
+		ls, err := d.late.(arrowexec.Checkpointer).SnapshotState(d.ctx, id)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		out.late = append(out.late, ls)
 	}
 	return out
 }
 
 func (r *lateRun) notify(id uint64) {
 	for _, d := range r.subs {
-		if err := d.op.NotifyCheckpointComplete(d.ctx, id); err != nil {
+		if err := d.late.(arrowexec.CheckpointListener).NotifyCheckpointComplete(d.ctx, id); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -289,6 +346,12 @@ func (r *lateRun) notify(id uint64) {
 func (r *lateRun) crash() {
 	for _, d := range r.subs {
 		if err := d.op.Close(); err != nil {
+			r.t.Fatal(err)
+		}
+		if d.late == nil {
+			continue
+		}
+		if err := d.late.Close(); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -322,8 +385,8 @@ func TestLateExactlyOnce(t *testing.T) {
 					}
 					dir := filepath.Join(t.TempDir(), "late")
 					opts := Options{Kind: Sliding, Size: 40 * time.Millisecond, Slide: 20 * time.Millisecond, Keys: []string{"k"}, Time: "t",
-						Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond,
-						Late: &LateOutput{Path: dir, Format: format, PartSize: 2 << 10}}
+						Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond}
+					lateSink := func() *sinks.FileSpec { return newLateSink(t, dir, format, 2<<10) }
 					if seed == 1 {
 						opts.Kind, opts.Slide = Tumbling, 0
 					}
@@ -350,17 +413,17 @@ func TestLateExactlyOnce(t *testing.T) {
 					// probability 1/2), and crashes a few chunks after the
 					// one it restores the next run from.
 					var id uint64
-					var restore []arrowexec.SubtaskSnapshot
+					var restore *lateSnap
 					var restoreID uint64
 					next := 0
 					for run, par := range ps {
-						r := startLateRun(t, mem, opts, par, restore, restoreID)
+						r := startLateRun(t, mem, opts, lateSink, par, restore, restoreID)
 						last := run == len(ps)-1
 						stop := len(chunks)
 						if !last {
 							stop = min(len(chunks), next+len(chunks)/len(ps)+rng.IntN(6))
 						}
-						var pick []arrowexec.SubtaskSnapshot
+						var pick *lateSnap
 						pickID, pickNext := uint64(0), next
 						for c := next; c < stop; c++ {
 							r.chunk(chunks[c], after[c])
@@ -393,62 +456,6 @@ func TestLateExactlyOnce(t *testing.T) {
 	}
 }
 
-// replaySource serves fixed batches from one subtask, with the watermark
-// max(event time) - lag after each batch. Its operator state is the
-// position and watermark; a restore resumes there. With gated, it serves
-// batches only below limit and returns no data (so barriers still pass)
-// at limit; served is the position reached.
-type replaySource struct {
-	batches []arrow.RecordBatch
-	lag     int64
-	gated   bool
-	limit   atomic.Int64
-	served  atomic.Int64
-}
-
-func (s *replaySource) Schema() *arrow.Schema { return evSchema }
-
-func (s *replaySource) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
-	r := &replayReader{s: s, wm: arrowexec.MinWatermark}
-	if rs := t.Restore; rs != nil {
-		if _, err := fmt.Sscanf(string(rs.Operator[0]), "%d %d", &r.pos, &r.wm); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
-}
-
-type replayReader struct {
-	s   *replaySource
-	pos int
-	wm  int64
-}
-
-func (r *replayReader) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
-	return arrowexec.SubtaskSnapshot{Operator: []byte(fmt.Sprintf("%d %d", r.pos, r.wm))}, nil
-}
-
-func (r *replayReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
-	if r.s.gated && int64(r.pos) >= r.s.limit.Load() {
-		time.Sleep(100 * time.Microsecond)
-		return nil, nil
-	}
-	if r.pos >= len(r.s.batches) {
-		return nil, io.EOF
-	}
-	b := r.s.batches[r.pos]
-	b.Retain()
-	r.pos++
-	for _, v := range b.Column(1).(*array.Int64).Int64Values() {
-		r.wm = max(r.wm, v-r.s.lag)
-	}
-	r.s.served.Store(int64(r.pos))
-	return b, nil
-}
-
-func (r *replayReader) CurrentWatermark() (int64, bool) { return r.wm, false }
-func (r *replayReader) Close() error                    { return nil }
-
 // TestLateExactlyOnceRuntime runs a windowed job in the runtime with one
 // source and a hash exchange: checkpoints 1 to 3 are taken while it runs
 // (1 and 2 completed, 3 pre-committed only), the job is cancelled (a
@@ -474,8 +481,8 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 				defer releaseBatches(batches)
 				dir := filepath.Join(t.TempDir(), "late")
 				opts := Options{Kind: Sliding, Size: 40 * time.Millisecond, Slide: 20 * time.Millisecond, Keys: []string{"k"}, Time: "t",
-					Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond,
-					Late: &LateOutput{Path: dir, Format: format, PartSize: 4 << 10}}
+					Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 20 * time.Millisecond}
+
 				var chunks [][]ev
 				var wms []int64
 				wm := arrowexec.MinWatermark
@@ -490,7 +497,7 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 
 				var mu sync.Mutex
 				snaps := map[uint64]map[string]map[int]arrowexec.SubtaskSnapshot{}
-				run := func(par int, src *replaySource, restore uint64, during func(job *arrowexec.Job)) error {
+				run := func(par int, src *exectest.Replay, restore uint64, during func(job *arrowexec.Job)) error {
 					spec, err := New(opts)
 					if err != nil {
 						t.Fatal(err)
@@ -501,6 +508,7 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 					s := g.AddSource("src", src, 1)
 					w := g.Add("window", spec, par, s.HashBy("k"))
 					g.Add("sink", sink, par, w.Forward())
+					g.Add("late", newLateSink(t, dir, format, 4<<10), par, w.Side(LateOutput).Forward())
 					ro := arrowexec.RunOptions{Mem: mem, QueueDepth: 2,
 						OnSnapshot: func(node string, subtask int, id uint64, snap arrowexec.SubtaskSnapshot) error {
 							mu.Lock()
@@ -524,6 +532,10 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 							switch node {
 							case "src":
 								rs.Operator = [][]byte{cp["src"][0].Operator}
+							case "late":
+								for i := 0; i < prev; i++ {
+									rs.Operator = append(rs.Operator, cp["late"][i].Operator)
+								}
 							case "window":
 								lo, hi := arrowexec.KeyGroupRange(g.MaxParallelism(), parallelism, subtask)
 								for i := 0; i < prev; i++ {
@@ -560,7 +572,7 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 					deadline := time.Now().Add(30 * time.Second)
 					for {
 						mu.Lock()
-						ok := len(snaps[id]["src"]) == 1 && len(snaps[id]["window"]) == par
+						ok := len(snaps[id]["src"]) == 1 && len(snaps[id]["window"]) == par && len(snaps[id]["late"]) == par
 						mu.Unlock()
 						if ok {
 							return
@@ -577,13 +589,14 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 				// completed checkpoint deliver its completion (in-band,
 				// before the next message).
 				hold := len(batches) * 2 / 3
-				src1 := &replaySource{batches: batches, lag: lag, gated: true}
+				src1 := exectest.NewReplay(evSchema, batches, 1, lag)
+				src1.Gated = true
 				upTo := func(p int) {
-					src1.limit.Store(int64(p))
+					src1.SetLimit(p)
 					deadline := time.Now().Add(30 * time.Second)
-					for src1.served.Load() < int64(p) {
+					for src1.Served() < p {
 						if time.Now().After(deadline) {
-							t.Fatalf("source stuck at %d, want %d", src1.served.Load(), p)
+							t.Fatalf("source stuck at %d, want %d", src1.Served(), p)
 						}
 						time.Sleep(100 * time.Microsecond)
 					}
@@ -626,15 +639,17 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 						t.Fatalf("published before the crash: %s, not (or not that often) late", r)
 					}
 				}
-				var pos int
-				fmt.Sscanf(string(snaps[c.from]["src"][0].Operator), "%d", &pos)
+				pos, err := exectest.Position(snaps[c.from]["src"][0])
+				if err != nil {
+					t.Fatal(err)
+				}
 				if want := int(c.from) * hold / 4; pos != want {
 					t.Fatalf("checkpoint %d at batch %d, want %d", c.from, pos, want)
 				}
 				if pos == 0 || pos >= hold {
 					t.Fatalf("checkpoint %d at batch %d of %d: not mid-way", c.from, pos, hold)
 				}
-				if err := run(c.par2, &replaySource{batches: batches, lag: lag}, c.from, nil); err != nil {
+				if err := run(c.par2, exectest.NewReplay(evSchema, batches, 1, lag), c.from, nil); err != nil {
 					t.Fatal(err)
 				}
 				compareLate(t, readLate(t, mem, dir, format), want)

@@ -22,8 +22,9 @@ func TestLateSideOutput(t *testing.T) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		dir := filepath.Join(t.TempDir(), "late")
 		opts := Options{Kind: Sliding, Size: 20 * time.Millisecond, Slide: 10 * time.Millisecond, Keys: []string{"k"}, Time: "t",
-			Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 5 * time.Millisecond, Late: &LateOutput{Path: dir, Format: format}}
+			Aggs: []Agg{{Func: Count, As: "n"}}, AllowedLateness: 5 * time.Millisecond}
 		d := newDriver(t, mem, opts)
+		d.attachLate(mem, newLateSink(t, dir, format, 0), 0, 1, nil)
 		in := toBatches(mem, []ev{{k: "a", t: 1, v: 1}, {k: "b", t: 2, v: 2}}, 10)
 		d.process(in[0])
 		releaseBatches(in)

@@ -3,7 +3,6 @@ package windows
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -34,7 +33,6 @@ type operator struct {
 	wm     int64
 	timers timerQueue
 
-	late     arrowexec.Operator // late side output, or nil
 	lateRows []int32
 	lateWin  [][2]int64 // window of each late row; {MinInt64, MinInt64} for none
 	lateWhy  []string
@@ -178,26 +176,6 @@ func (o *operator) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	if o.s.late != nil {
-		lt := &arrowexec.Task{Node: o.t.Node + "-late", Subtask: o.t.Subtask, Parallelism: o.t.Parallelism,
-			MaxParallelism: o.t.MaxParallelism, Mem: o.mem, Log: o.t.Log, Inputs: []*arrow.Schema{o.p.late},
-			Metrics: &arrowexec.TaskMetrics{}, SnapshotDir: o.t.SnapshotDir}
-		if o.t.Restore != nil {
-			lr, err := lateRestore(o.t.Restore)
-			if err != nil {
-				return err
-			}
-			lt.Restore = lr
-		}
-		op, err := o.s.late.New(lt)
-		if err != nil {
-			return err
-		}
-		o.late = op
-		if err := op.Open(ctx); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -243,7 +221,7 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 	if err := o.win.process(b, tcol); err != nil {
 		return err
 	}
-	if err := o.flushLate(ctx, b); err != nil {
+	if err := o.flushLate(ctx, b, arrowexec.Side(out, LateOutput)); err != nil {
 		return err
 	}
 	return o.emit(ctx, out)
@@ -451,13 +429,7 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 }
 
 func (o *operator) Finish(ctx context.Context, out arrowexec.Emitter) error {
-	if err := o.emit(ctx, out); err != nil {
-		return err
-	}
-	if o.late != nil {
-		return o.late.Finish(ctx, nil)
-	}
-	return nil
+	return o.emit(ctx, out)
 }
 
 func (o *operator) Close() error {
@@ -465,14 +437,10 @@ func (o *operator) Close() error {
 		return nil
 	}
 	o.closed = true
-	var errs []error
-	if o.late != nil {
-		errs = append(errs, o.late.Close())
-	}
 	if o.store != nil {
-		errs = append(errs, o.store.Close())
+		return o.store.Close()
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // emit sends the pending results, in batches of at most BatchSize rows.
@@ -526,13 +494,14 @@ func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 	return rec, nil
 }
 
-// flushLate writes the batch's late rows to the side output.
-func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
+// flushLate emits the batch's late rows to the side output late (nil: no
+// edge reads it).
+func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch, late arrowexec.Emitter) error {
 	if len(o.lateRows) == 0 {
 		return nil
 	}
 	o.s.stats.late.Add(int64(len(o.lateRows)))
-	if o.late == nil && o.lateHook == nil {
+	if late == nil && o.lateHook == nil {
 		return nil
 	}
 	rec, err := arrowexec.TakeRecord(o.mem, b, o.lateRows)
@@ -564,12 +533,12 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch) error {
 	defer releaseAll(extra)
 	cols = append(cols, extra...)
 	lr := array.NewRecordBatch(o.p.late, cols, int64(len(o.lateRows)))
-	defer lr.Release()
 	if o.lateHook != nil {
 		o.lateHook(lr)
 	}
-	if o.late == nil {
+	if late == nil {
+		lr.Release()
 		return nil
 	}
-	return o.late.Process(ctx, 0, lr, nil)
+	return late.Emit(ctx, lr)
 }

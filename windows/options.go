@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -95,19 +94,6 @@ type TopN struct {
 	Ascending bool
 }
 
-// LateOutput is the side output for records later than the allowed
-// lateness: a file sink directory and format (jsonl or parquet). Its files
-// are named late-<subtask>-<seq>.<ext>. It commits with checkpoints
-// (sinks.CommitOnCheckpoint, exactly once); a job without checkpoints
-// publishes them when it finishes.
-type LateOutput struct {
-	Path   string
-	Format sinks.Format
-	// PartSize is the size in bytes at which a file is closed and the next
-	// one started; default sinks.DefaultPartSize.
-	PartSize int64
-}
-
 // Options configures a window operator. Kind, Size (or Gap), Time and Aggs
 // are required; the zero value of every other field works.
 type Options struct {
@@ -126,9 +112,6 @@ type Options struct {
 	// AllowedLateness keeps a window's state after it fired, so records up
 	// to this late update it (re-emitted with is_update = true).
 	AllowedLateness time.Duration
-	// Late, if set, receives records later than the allowed lateness.
-	// Without it they are only counted (Stats.LateRows).
-	Late *LateOutput
 	// Backend keeps the window state; default state.NewMemoryBackend.
 	Backend state.Backend
 	// BatchSize bounds output batches; default 65536.
@@ -203,18 +186,6 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("windows: duplicate output column %q", a.Name())
 		}
 		seen[a.Name()] = true
-	}
-	if o.Late != nil {
-		switch o.Late.Format {
-		case sinks.JSONL, sinks.Parquet, sinks.CSV:
-		case "":
-			o.Late.Format = sinks.JSONL
-		default:
-			return fmt.Errorf("windows: late output format %q (want jsonl or parquet)", o.Late.Format)
-		}
-		if o.Late.Path == "" {
-			return errors.New("windows: late output needs a path")
-		}
 	}
 	return nil
 }

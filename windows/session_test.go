@@ -269,7 +269,11 @@ func TestSessionCacheCheckpointOracle(t *testing.T) {
 // with files, snapshots into a directory per subtask (returned).
 func startSessionRun(t *testing.T, mem memory.Allocator, opts Options, par int, restore []arrowexec.SubtaskSnapshot, restoreDirs []string, files bool, late *int64) (*lateRun, []string) {
 	t.Helper()
-	r := startLateRun(t, mem, opts, par, restore, 1, restoreDirs...)
+	var rs *lateSnap
+	if restore != nil {
+		rs = &lateSnap{win: restore}
+	}
+	r := startLateRun(t, mem, opts, nil, par, rs, 1, restoreDirs...)
 	var dirs []string
 	for _, d := range r.subs {
 		d.op.lateHook = func(b arrow.RecordBatch) { *late += b.NumRows() }

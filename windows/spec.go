@@ -6,17 +6,22 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/sinks"
 )
 
 // Spec is the arrowexec.Spec of a keyed window aggregate.
 type Spec struct {
 	opts  Options
 	stats counters
-	late  *sinks.FileSpec
 }
 
-var _ arrowexec.Spec = (*Spec)(nil)
+var (
+	_ arrowexec.Spec          = (*Spec)(nil)
+	_ arrowexec.SideOutputter = (*Spec)(nil)
+)
+
+// LateOutput is the name of the window operator's side output of late
+// records (see the package documentation for its columns).
+const LateOutput = "late"
 
 // Stats counts what every subtask of a window operator did.
 type Stats struct {
@@ -47,16 +52,7 @@ func New(opts Options) (*Spec, error) {
 	}
 	opts.Keys = append([]string(nil), opts.Keys...)
 	opts.Aggs = append([]Agg(nil), opts.Aggs...)
-	s := &Spec{opts: opts}
-	if opts.Late != nil {
-		l, err := sinks.NewFile(sinks.FileOptions{Dir: opts.Late.Path, Format: opts.Late.Format, Prefix: "late",
-			PartSize: opts.Late.PartSize, Commit: sinks.CommitOnCheckpoint})
-		if err != nil {
-			return nil, fmt.Errorf("windows: late output: %w", err)
-		}
-		s.late = l
-	}
-	return s, nil
+	return &Spec{opts: opts}, nil
 }
 
 // Options returns the options with defaults filled in.
@@ -175,6 +171,19 @@ func (s *Spec) Schema(inputs []*arrow.Schema) (*arrow.Schema, error) {
 		return nil, err
 	}
 	return p.out, nil
+}
+
+// SideOutputs implements arrowexec.SideOutputter: the side output
+// LateOutput, rows later than the allowed lateness.
+func (s *Spec) SideOutputs(inputs []*arrow.Schema) ([]arrowexec.SideOutput, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("windows: want 1 input, got %d", len(inputs))
+	}
+	late, err := s.LateSchema(inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return []arrowexec.SideOutput{{Name: LateOutput, Schema: late}}, nil
 }
 
 // LateSchema returns the schema of the late side output for an input.

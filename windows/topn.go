@@ -255,13 +255,13 @@ func (o *topOp) Open(ctx context.Context) error {
 
 // SnapshotState implements arrowexec.Checkpointer.
 func (o *topOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
-	return snapshotStore(ctx, o.store, id, o.wm, nil, nil)
+	return snapshotStore(ctx, o.store, id, o.wm, nil)
 }
 
 // SnapshotStateAsync implements arrowexec.AsyncCheckpointer: the store's
 // point-in-time view at the barrier, written out while the operator goes on.
 func (o *topOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
-	return beginSnapshot(ctx, o.store, o.t, id, o.wm, nil, nil)
+	return beginSnapshot(ctx, o.store, o.t, id, o.wm, nil)
 }
 
 func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {

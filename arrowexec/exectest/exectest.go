@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
@@ -237,3 +239,84 @@ func Identity() *Func {
 		return b, nil
 	}}
 }
+
+// Replay serves fixed batches from one subtask, reporting the watermark
+// max(event time) - Lag after each batch (EventTime: the index of an int64
+// column). Its reader state is its position and watermark, and a restore
+// resumes there, so tests can crash a job and restore it. With Gated, it
+// serves only batches below the limit SetLimit raised and returns no data
+// at the limit (so barriers still pass), and ends after the last batch;
+// Served is the position reached.
+type Replay struct {
+	schema    *arrow.Schema
+	batches   []arrow.RecordBatch
+	EventTime int
+	Lag       int64
+	Gated     bool
+	limit     atomic.Int64
+	served    atomic.Int64
+}
+
+// NewReplay returns a replaying source over batches (borrowed: they must
+// outlive every job that reads them).
+func NewReplay(schema *arrow.Schema, batches []arrow.RecordBatch, eventTime int, lag int64) *Replay {
+	return &Replay{schema: schema, batches: batches, EventTime: eventTime, Lag: lag}
+}
+
+// SetLimit lets a gated source serve batches below n.
+func (s *Replay) SetLimit(n int) { s.limit.Store(int64(n)) }
+
+// Served returns the position the source reached.
+func (s *Replay) Served() int { return int(s.served.Load()) }
+
+// Position parses the position out of a reader's snapshot.
+func Position(snap arrowexec.SubtaskSnapshot) (int, error) {
+	var pos int
+	var wm int64
+	_, err := fmt.Sscanf(string(snap.Operator), "%d %d", &pos, &wm)
+	return pos, err
+}
+
+func (s *Replay) Schema() *arrow.Schema { return s.schema }
+
+func (s *Replay) Open(_ context.Context, t *arrowexec.Task) (arrowexec.SourceReader, error) {
+	r := &replayReader{s: s, wm: arrowexec.MinWatermark}
+	if rs := t.Restore; rs != nil {
+		if _, err := fmt.Sscanf(string(rs.Operator[0]), "%d %d", &r.pos, &r.wm); err != nil {
+			return nil, fmt.Errorf("exectest: restore: %w", err)
+		}
+	}
+	return r, nil
+}
+
+type replayReader struct {
+	s   *Replay
+	pos int
+	wm  int64
+}
+
+func (r *replayReader) SnapshotState(context.Context, uint64) (arrowexec.SubtaskSnapshot, error) {
+	return arrowexec.SubtaskSnapshot{Operator: []byte(fmt.Sprintf("%d %d", r.pos, r.wm))}, nil
+}
+
+func (r *replayReader) Next(context.Context) (arrow.RecordBatch, error) {
+	if r.pos >= len(r.s.batches) {
+		return nil, io.EOF
+	}
+	if r.s.Gated && int64(r.pos) >= r.s.limit.Load() {
+		// Nothing to serve yet: no data, so the runtime injects barriers.
+		time.Sleep(100 * time.Microsecond)
+		return nil, nil
+	}
+	b := r.s.batches[r.pos]
+	b.Retain()
+	r.pos++
+	for _, v := range b.Column(r.s.EventTime).(interface{ Int64Values() []int64 }).Int64Values() {
+		r.wm = max(r.wm, v-r.s.Lag)
+	}
+	r.s.served.Store(int64(r.pos))
+	return b, nil
+}
+
+func (r *replayReader) CurrentWatermark() (int64, bool) { return r.wm, false }
+func (r *replayReader) Close() error                    { return nil }

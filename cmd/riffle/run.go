@@ -287,10 +287,23 @@ func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 		h := sha256.Sum256(append([]byte("riffle-"+kind+"/2\n"), b...))
 		return hex.EncodeToString(h[:16]), nil
 	}
-	if sourceFP, err = hash("source", sourceIdentity(doc["source"])); err != nil {
+	source := sourceIdentity(doc["source"])
+	if named, ok := doc["sources"].(map[string]any); ok {
+		// A DAG job (sources:): each named source's identity.
+		ids := make(map[string]any, len(named))
+		for name, v := range named {
+			ids[name] = sourceIdentity(v)
+		}
+		source = map[string]any{"sources": ids}
+	}
+	if sourceFP, err = hash("source", source); err != nil {
 		return "", "", err
 	}
-	jobFP, err = hash("job", map[string]any{"steps": doc["steps"], "sink": doc["sink"]})
+	shape := map[string]any{"steps": doc["steps"], "sink": doc["sink"]}
+	if sinks, ok := doc["sinks"]; ok {
+		shape["sinks"] = sinks // DAG jobs only: linear jobs keep their fingerprint
+	}
+	jobFP, err = hash("job", shape)
 	return jobFP, sourceFP, err
 }
 

@@ -1,0 +1,165 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
+	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
+	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/job"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
+)
+
+// TestDAGUnionCheckpointRestore runs a DAG job (two Kafka topics, a union,
+// a filter, a file sink that commits with checkpoints) continuously,
+// takes checkpoint 1 while it reads, crashes it (cancel) after the
+// checkpoint completed, and restores it from checkpoint 1 at another
+// parallelism as a bounded run that drains the topics: the published
+// output equals DuckDB's UNION ALL of the rows produced, each once.
+func TestDAGUnionCheckpointRestore(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	var files [2]string
+	var topics [2]string
+	for i := range files {
+		files[i] = filepath.Join(dir, fmt.Sprintf("in-%d.parquet", i))
+		if err := gen.WriteFile(context.Background(), files[i], gen.Options{Rows: int64(6_000 + 3_000*i), Users: 200, Items: 100, Seed: int64(21 + i), RowGroupRows: 2_000}, nil); err != nil {
+			t.Fatal(err)
+		}
+		topics[i] = kafkatest.CreateTopic(t, brokers, fmt.Sprintf("dag-%d", i), 2)
+		if _, err := ksink.Produce(context.Background(), ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topics[i], KeyColumn: "item_id", TimestampColumn: "event_time"}, parquetRows(t, files[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const cols = "user_id, item_id, event_type, weight, event_time"
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT %s FROM (SELECT * FROM read_parquet('%s') UNION ALL SELECT * FROM read_parquet('%s')) WHERE event_type <> 'view'`,
+		cols, files[0], files[1])).Strings())
+	for _, c := range [][2]int{{1, 3}, {2, 1}} {
+		t.Run(fmt.Sprintf("p=%d-to-%d", c[0], c[1]), func(t *testing.T) {
+			out := filepath.Join(dir, fmt.Sprintf("out-%d-%d", c[0], c[1]))
+			yml := func(bounded bool) string {
+				src := func(topic string) string {
+					return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
+						indent(kafkaFields)
+				}
+				return fmt.Sprintf(`name: dag-ck
+sources:
+  a:%s
+  b:%s
+steps:
+  - name: all
+    union: {}
+    inputs: [a, b]
+  - filter: "event_type <> 'view'"
+sinks:
+  - file: {path: %s, format: parquet}
+`, src(topics[0]), src(topics[1]), out)
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			snaps := exectest.NewSnapshots()
+			// Run 1: continuous; checkpoint 1 once rows flow; crash.
+			plan1 := planYAML(t, yml(false), c[0])
+			j1, err := plan1.Graph.Compile(arrowexec.RunOptions{Mem: mem, OnSnapshot: snaps.OnSnapshot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- j1.Run(ctx) }()
+			waitRows(t, j1, "source-a", 300)
+			t.Logf("checkpoint 1 triggered after %d + %d rows of 15000", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
+			if err := j1.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, node := range plan1.Graph.Nodes() {
+				n += node.Parallelism()
+			}
+			for range n {
+				select {
+				case <-snaps.Arrived():
+				case <-time.After(time.Minute):
+					t.Fatal("checkpoint 1: not every subtask snapshotted")
+				}
+			}
+			j1.NotifyCheckpointComplete(1)
+			waitRows(t, j1, "source-b", 600) // read on past the checkpoint
+			t.Logf("crash after %d + %d rows", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatal(err)
+			}
+			// Run 2: restored from checkpoint 1, bounded: drains the topics.
+			plan2 := planYAML(t, yml(true), c[1])
+			j2, err := plan2.Graph.Compile(arrowexec.RunOptions{Mem: mem, Restore: snaps.Restore(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j2.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s/*.parquet')", cols, out)).Strings())
+			compareRows(t, "union", got, want)
+		})
+	}
+}
+
+func planYAML(t *testing.T, yml string, p int) *job.Plan {
+	t.Helper()
+	spec, err := job.Parse("dag.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.Plan(job.Options{Parallelism: p, NoSync: true, Checkpointed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// waitRows waits until node's subtasks read at least n rows in all.
+func waitRows(t *testing.T, j *arrowexec.Job, node string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rows := rowsRead(j, node)
+		if rows >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s read %d rows, want %d", node, rows, n)
+		}
+		time.Sleep(time.Millisecond) // polls the job's metrics
+	}
+}
+
+// indent shifts a block of YAML lines two spaces right.
+func indent(s string) string {
+	out := []byte{}
+	for i := 0; i < len(s); i++ {
+		out = append(out, s[i])
+		if s[i] == '\n' {
+			out = append(out, ' ', ' ')
+		}
+	}
+	return string(out)
+}
+
+// rowsRead returns how many rows node's subtasks read.
+func rowsRead(j *arrowexec.Job, node string) (rows int64) {
+	for _, m := range j.Metrics(node) {
+		rows += m.RowsIn.Load()
+	}
+	return rows
+}
