@@ -64,7 +64,9 @@ type RunOptions struct {
 	DrainOnSourceError bool
 }
 
-func (o *RunOptions) ensureDefaults() {
+// EnsureDefaults fills the unset fields with their defaults (Compile calls
+// it).
+func (o *RunOptions) EnsureDefaults() {
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
 	}
@@ -129,7 +131,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 	if err := g.Build(); err != nil {
 		return nil, err
 	}
-	opts.ensureDefaults()
+	opts.EnsureDefaults()
 	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes)), stopCh: make(chan struct{}),
 		allDone: make(chan struct{}), atEnd: make(chan struct{})}
 	for _, n := range g.nodes {

@@ -54,7 +54,7 @@ type PartInfo struct {
 
 // NewFile returns a file sink writing with opts (defaults applied).
 func NewFile(opts FileOptions) (*FileSpec, error) {
-	opts = opts.WithDefaults()
+	opts = opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}

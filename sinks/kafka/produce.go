@@ -70,7 +70,7 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 	if o.Rate < 0 {
 		return st, fmt.Errorf("kafka: negative produce rate %g", o.Rate)
 	}
-	so = so.withDefaults()
+	so = so.EnsureDefaults()
 	if err := checkTopic(ctx, so.Brokers, so.Topic, so.WriteTimeout); err != nil {
 		return st, err
 	}

@@ -100,7 +100,8 @@ type Options struct {
 	TransactionPool int
 }
 
-func (o Options) withDefaults() Options {
+// EnsureDefaults returns o with zero fields replaced by their defaults.
+func (o Options) EnsureDefaults() Options {
 	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
@@ -144,7 +145,7 @@ func (o Options) withDefaults() Options {
 // more, so the timeout must be at least twice the interval. It returns nil
 // for an at-least-once sink.
 func (o Options) CheckCheckpointInterval(interval time.Duration) error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	if o.Delivery != ExactlyOnce {
 		return nil
 	}
@@ -160,7 +161,7 @@ func (o Options) CheckCheckpointInterval(interval time.Duration) error {
 
 // Validate checks the options without contacting the brokers.
 func (o Options) Validate() error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	var errs []error
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
@@ -242,7 +243,7 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	if err := checkTopic(ctx, o.Brokers, o.Topic, o.WriteTimeout); err != nil {
 		return nil, err
 	}
@@ -260,7 +261,7 @@ func checkTopic(ctx context.Context, brokers []string, topic string, timeout tim
 	backoff := 100 * time.Millisecond
 	for attempt := 1; attempt <= attempts; attempt++ {
 		md, err = c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-		if err == nil || ctx.Err() != nil || !kafkaretry.Retryable(err) {
+		if err == nil || ctx.Err() != nil || !kafkaretry.IsRetryable(err) {
 			break
 		}
 		select {

@@ -199,8 +199,8 @@ type Options struct {
 	RetryTimeout time.Duration
 }
 
-// withDefaults returns o with zero fields replaced by their defaults.
-func (o Options) withDefaults() Options {
+// EnsureDefaults returns o with zero fields replaced by their defaults.
+func (o Options) EnsureDefaults() Options {
 	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.Start == "" {
 		o.Start = StartEarliest
@@ -240,7 +240,7 @@ func (o Options) withDefaults() Options {
 
 // Validate checks the options without contacting the brokers.
 func (o Options) Validate() error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	var errs []error
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
