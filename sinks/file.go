@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // FileSpec is a file sink node. It is safe for concurrent use by the
@@ -159,7 +160,7 @@ type fileSink struct {
 	skipped  rowSet
 	hashes   []uint64
 	keep     []int32
-	textHash *textEncoder
+	textHash *arrowtext.Encoder
 	textBuf  []byte
 	textEnds []int
 	sawRows  bool

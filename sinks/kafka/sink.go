@@ -12,6 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"github.com/riffle-dev/riffle/internal/kafkaretry"
 )
@@ -222,9 +223,6 @@ func (o Options) checkColumns(schema *arrow.Schema) (key, ts int, err error) {
 		}
 		ts = schema.FieldIndices(o.TimestampColumn)[0]
 	}
-	if _, err := newRowEncoder(schema); err != nil {
-		return 0, 0, err
-	}
 	return key, ts, nil
 }
 
@@ -300,7 +298,7 @@ func (s *Sink) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, _ := newRowEncoder(t.Inputs[0])
+	enc := arrowtext.NewEncoder(arrowtext.JSON, t.Inputs[0])
 	if s.o.Delivery == ExactlyOnce {
 		return &txnOp{o: s.o, base: s.o.TransactionalIDPrefix + "-" + t.Node, task: t, enc: enc, key: key, ts: ts, cur: -1}, nil
 	}
@@ -310,7 +308,7 @@ func (s *Sink) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 type sinkOp struct {
 	o      Options
 	w      *kafkago.Writer
-	enc    *rowEncoder
+	enc    *arrowtext.Encoder
 	key    int
 	ts     int
 	buf    []byte
@@ -399,17 +397,12 @@ func write(ctx context.Context, w *kafkago.Writer, o Options, msgs []kafkago.Mes
 
 // encodeBatch encodes the rows of b as messages whose bytes live in *buf and
 // *keys (valid until the next call).
-func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[]byte, msgs []kafkago.Message, tsBuf *[]int64) ([]kafkago.Message, error) {
+func encodeBatch(enc *arrowtext.Encoder, b arrow.RecordBatch, key, ts int, buf, keys *[]byte, msgs []kafkago.Message, tsBuf *[]int64) ([]kafkago.Message, error) {
 	n := int(b.NumRows())
-	enc.bind(b)
 	// Encode every row into one buffer first, then cut: the buffer may move
-	// while it grows.
-	ends := make([]int, n)
-	d := (*buf)[:0]
-	for i := range n {
-		d = enc.appendRow(d, b, i)
-		ends[i] = len(d)
-	}
+	// while it grows. Each row ends with '\n', which a message leaves out.
+	ends := make([]int, 0, n)
+	d := enc.AppendRows((*buf)[:0], b, &ends)
 	*buf = d
 	// Keys go into *keys the same way; a null key (no key in Kafka) is an
 	// empty range with hasKey false.
@@ -439,7 +432,7 @@ func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[
 	}
 	start, kstart := 0, 0
 	for i := range n {
-		m := kafkago.Message{Value: d[start:ends[i]:ends[i]]}
+		m := kafkago.Message{Value: d[start : ends[i]-1 : ends[i]-1]}
 		start = ends[i]
 		if kends != nil {
 			if hasKey[i] {
