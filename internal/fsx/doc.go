@@ -8,7 +8,8 @@
 // and fsync of files (File.Sync) and of directories (SyncDir), the
 // operations that writing a snapshot, checkpoint or output atomically
 // (write a temporary name, fsync, rename, fsync the directory) needs.
-// OSFS implements it with the operating system.
+// OSFS implements it with the operating system. MkdirAllSync creates
+// directories durably (it fsyncs the parent of each one it creates).
 //
 // MemFS implements it in memory and knows what a crash keeps: a file's
 // contents as of its last Sync, a directory's entries as of its last

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // File is an open file.
@@ -78,3 +79,31 @@ func (osFS) SyncDir(dir string) error {
 // IsNotExist reports a missing file across FS implementations (it unwraps,
 // unlike os.IsNotExist).
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// MkdirAllSync is MkdirAll that makes what it created durable: it fsyncs
+// the parent of every directory it had to create (a new directory's entry
+// lives in its parent, and without that fsync a crash can take the
+// directory, and everything later written and synced in it, away).
+func MkdirAllSync(fsys FS, dir string, perm os.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !IsNotExist(err) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
