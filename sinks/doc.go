@@ -117,7 +117,10 @@
 // # Errors and memory
 //
 // Errors name the package, the operation and the file ("sinks: write
-// /out/part-00000-00003.parquet: ..."). All file I/O goes through the FS
-// interface so tests inject faults; all Arrow and Parquet buffers come from
+// /out/part-00000-00003.parquet: ..."). All file I/O goes through FS,
+// internal/fsx's interface (shared with state, checkpoints and job
+// commits), so tests inject faults (fsx.ErrorFS) and cut the power at
+// every operation of publishing (fsx.MemFS, crash_mem_test.go); a
+// CommitOnCheckpoint snapshot fsyncs the directory of the parts it names; all Arrow and Parquet buffers come from
 // the task's allocator and are released by Close.
 package sinks

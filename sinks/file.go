@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/arrowtext"
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // FileSpec is a file sink node. It is safe for concurrent use by the
@@ -180,7 +181,7 @@ const inProgressSuffix = ".inprogress"
 func tmpName(final string) string { return "." + final + inProgressSuffix }
 
 func (s *fileSink) Open(ctx context.Context) error {
-	if err := s.fs.MkdirAll(s.opts.Dir); err != nil {
+	if err := fsx.MkdirAllSync(s.fs, s.opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("sinks: mkdir %s: %w", s.opts.Dir, err)
 	}
 	if s.opts.Commit == CommitOnCheckpoint && s.restore != nil {
@@ -222,7 +223,7 @@ func (s *fileSink) removeStale() error {
 
 // removeOwn removes this subtask's hidden or published files, except keep.
 func (s *fileSink) removeOwn(hidden bool, keep map[string]bool) error {
-	names, err := s.fs.ReadDir(s.opts.Dir)
+	names, err := readDirNames(s.fs, s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}

@@ -408,7 +408,7 @@ func TestFaults(t *testing.T) {
 					dir := t.TempDir()
 					opts := smallParts(dir, f)
 					opts.NoSync = false
-					opts.FS = &faultFS{FS: sinks.OSFS{}, op: op, after: after}
+					opts.FS = &faultFS{FS: sinks.OSFS, op: op, after: after}
 					spec, err := sinks.NewFile(opts)
 					if err != nil {
 						t.Fatal(err)

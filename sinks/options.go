@@ -181,7 +181,7 @@ func (o FileOptions) EnsureDefaults() FileOptions {
 		o.Parquet.RowGroupBytes = DefaultRowGroupBytes
 	}
 	if o.FS == nil {
-		o.FS = OSFS{}
+		o.FS = OSFS
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -124,10 +124,12 @@ func openSection(fsys FS, path string) (r *io.SectionReader, c io.Closer, err er
 // appendFile appends data to file path (created first if missing and
 // create is set) and, unless noSync, fsyncs it.
 func appendFile(fsys FS, path string, data []byte, create, noSync bool) error {
-	f, err := fsys.Append(path)
-	if create && errors.Is(err, fs.ErrNotExist) {
-		f, err = fsys.Create(path)
+	if !create {
+		if _, err := fsys.Stat(path); err != nil {
+			return err
+		}
 	}
+	f, err := fsys.Append(path)
 	if err != nil {
 		return err
 	}

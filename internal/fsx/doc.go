@@ -1,8 +1,9 @@
 // Package fsx is the small file-system layer riffle does its file I/O
-// through, so that tests can inject faults and crashes into it. Checkpoint
-// and state snapshots, the recommender's exports, dead-letter files and
-// the commit of a backfill's output (job) use it; it is meant to become
-// the one file-system layer of state, checkpoints, sinks and job commits.
+// through, so that tests can inject faults and crashes into it: the one
+// file-system layer of checkpoint and state snapshots, the file sinks'
+// parts and publish log, the recommender's exports, dead-letter files and
+// the commit of a backfill's output (job). Pebble's own files go through
+// Pebble's vfs.
 //
 // FS is the interface: create, open, append, rename, remove, list, stat
 // and fsync of files (File.Sync) and of directories (SyncDir), the

@@ -11,6 +11,7 @@ import (
 // File is an open file.
 type File interface {
 	io.Reader
+	io.ReaderAt // files opened for reading (a Parquet footer)
 	io.Writer
 	io.Closer
 	// Sync commits the file's contents to stable storage. It also works on
@@ -45,6 +46,9 @@ type FS interface {
 	// SyncDir commits the directory entries of dir (after creates,
 	// renames and removals).
 	SyncDir(dir string) error
+	// Truncate cuts the named file to size bytes and commits that to
+	// stable storage (a two-phase sink's recovery of an open part).
+	Truncate(name string, size int64) error
 }
 
 // OSFS is the FS of the operating system.
@@ -63,6 +67,21 @@ func (osFS) RemoveAll(path string) error                 { return os.RemoveAll(p
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) }
+
+func (osFS) Truncate(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 func (osFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
