@@ -115,7 +115,9 @@
 // (a sink's last flush, a dead-letter file's final fsync) and of a source's
 // final snapshot fail a job that had succeeded; after an earlier error Run
 // returns errors.Join(first, close errors...), each a *TaskError, the first
-// error first.
+// error first. The asynchronous part of a snapshot (AsyncCheckpointer) that
+// fails after the job was cancelled joins the close errors the same way,
+// unless it failed with the cancellation itself.
 //
 // Files: runtime.go holds the job API (Compile, Run, checkpoint triggers),
 // source_task.go and operator_task.go the loops of the two kinds of

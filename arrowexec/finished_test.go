@@ -337,6 +337,9 @@ type asyncCounter struct {
 	rows    int64
 	release chan struct{} // closed to let the slow parts finish
 	fail    uint64        // checkpoint whose slow part fails
+	// ignoreCtx: the slow part waits for release even when the job is
+	// cancelled (a write that does not watch the context).
+	ignoreCtx bool
 }
 
 func (o *asyncCounter) Open(context.Context) error { return nil }
@@ -353,10 +356,14 @@ func (o *asyncCounter) Close() error {
 func (o *asyncCounter) SnapshotStateAsync(_ context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	rows := o.rows // the point-in-time view
 	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
-		select {
-		case <-o.release:
-		case <-ctx.Done():
-			return arrowexec.SubtaskSnapshot{}, ctx.Err()
+		if o.ignoreCtx {
+			<-o.release
+		} else {
+			select {
+			case <-o.release:
+			case <-ctx.Done():
+				return arrowexec.SubtaskSnapshot{}, ctx.Err()
+			}
 		}
 		if id == o.fail {
 			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("disk full")
@@ -367,14 +374,15 @@ func (o *asyncCounter) SnapshotStateAsync(_ context.Context, id uint64) (func(co
 }
 
 type asyncSpec struct {
-	log     *eventLog
-	release chan struct{}
-	fail    uint64
+	log       *eventLog
+	release   chan struct{}
+	fail      uint64
+	ignoreCtx bool
 }
 
 func (asyncSpec) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return in[0], nil }
 func (s asyncSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
-	return &asyncCounter{t: t, log: s.log, release: s.release, fail: s.fail}, nil
+	return &asyncCounter{t: t, log: s.log, release: s.release, fail: s.fail, ignoreCtx: s.ignoreCtx}, nil
 }
 
 // TestAsyncSnapshot: an AsyncCheckpointer's barrier goes on downstream
@@ -470,6 +478,51 @@ func TestAsyncSnapshot(t *testing.T) {
 				t.Fatal("operator not closed")
 			}
 		})
+	}
+}
+
+// TestAsyncSnapshotFailsAfterCancel: the slow part of an asynchronous
+// snapshot that fails after the job was cancelled is not dropped: Run
+// returns it after the cancellation cause.
+func TestAsyncSnapshotFailsAfterCancel(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	release := make(chan struct{})
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", endless{}, 1)
+	a := g.Add("async", asyncSpec{log: newEventLog(), release: release, fail: 1, ignoreCtx: true}, 1, s.Forward())
+	g.Add("sink", sink, 1, a.Forward())
+	sinkSnap := make(chan struct{})
+	var once sync.Once
+	job, err := g.Compile(arrowexec.RunOptions{Mem: mem,
+		OnSnapshot: func(node string, _ int, _ uint64, _ arrowexec.SubtaskSnapshot) error {
+			if node == "sink" {
+				once.Do(func() { close(sinkSnap) })
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	<-sinkSnap // the barrier passed the operator: its slow part is running
+	stop := errors.New("stopped by the test")
+	cancel(stop)
+	close(release)
+	err = <-done
+	if !errors.Is(err, stop) {
+		t.Fatalf("job error %v, want the cancellation cause first", err)
+	}
+	if !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "asynchronous part") {
+		t.Fatalf("job error %v lacks the asynchronous part's disk full", err)
 	}
 }
 

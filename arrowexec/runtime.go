@@ -64,7 +64,9 @@ type RunOptions struct {
 	DrainOnSourceError bool
 }
 
-func (o *RunOptions) ensureDefaults() {
+// EnsureDefaults fills the unset fields with their defaults (Compile calls
+// it).
+func (o *RunOptions) EnsureDefaults() {
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
 	}
@@ -129,7 +131,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 	if err := g.Build(); err != nil {
 		return nil, err
 	}
-	opts.ensureDefaults()
+	opts.EnsureDefaults()
 	j := &Job{g: g, opts: opts, subtasks: make([][]*subtask, len(g.nodes)), stopCh: make(chan struct{}),
 		allDone: make(chan struct{}), atEnd: make(chan struct{})}
 	for _, n := range g.nodes {
@@ -400,8 +402,17 @@ func (st *subtask) closed(err, cerr error) error {
 	if err == nil {
 		return cerr
 	}
-	st.closeErr = cerr
+	st.lateErr(cerr)
 	return err
+}
+
+// lateErr records an error of a subtask that comes after the job's first
+// error (a close error, an asynchronous snapshot part failing once the job
+// was cancelled): Run returns it joined after the first.
+func (st *subtask) lateErr(err error) {
+	st.closeMu.Lock()
+	st.closeErr = errors.Join(st.closeErr, err)
+	st.closeMu.Unlock()
 }
 
 // SourceError returns the source error that ended the job gracefully under
@@ -456,7 +467,10 @@ type subtask struct {
 	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
 	finalErr  error
 	// closeErr is the error of closing the operator or reader when the
-	// subtask had failed already; Run joins it to the job's error.
+	// subtask had failed already, joined with the errors of asynchronous
+	// snapshot parts that failed after the job was cancelled (lateErr);
+	// Run joins it to the job's error.
+	closeMu  sync.Mutex
 	closeErr error
 
 	completeMu sync.Mutex

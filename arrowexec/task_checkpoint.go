@@ -2,6 +2,7 @@ package arrowexec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -85,8 +86,19 @@ func (st *subtask) snapshot(ctx context.Context, target any, b Barrier) error {
 			} else if st.job.opts.OnSnapshot != nil {
 				err = st.job.opts.OnSnapshot(st.node.name, st.task.Subtask, b.ID, snap)
 			}
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err == nil:
+			case ctx.Err() == nil:
 				st.job.fail(st, err)
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.Cause(ctx)):
+				// The job's cancellation, not a failure of its own.
+				st.job.opts.Log.Debug("asynchronous snapshot part cancelled", "node", st.node.name,
+					"subtask", st.task.Subtask, "checkpoint", b.ID, "err", err)
+			default:
+				// The job was cancelled (by its first error or by its
+				// caller) while this part ran: it comes after that error,
+				// never instead of it, like a close error.
+				st.lateErr(err)
 			}
 		}()
 		return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // Defaults of Options.
@@ -238,7 +239,7 @@ func (c *Coordinator) RunOptions(g *arrowexec.Graph, from *Checkpoint, base arro
 			return base, err
 		}
 	}
-	if err := c.fs.MkdirAll(c.opts.Dir, 0o755); err != nil {
+	if err := fsx.MkdirAllSync(c.fs, c.opts.Dir, 0o755); err != nil {
 		return base, fmt.Errorf("checkpoint: create %s: %w", c.opts.Dir, err)
 	}
 	ents, err := c.fs.ReadDir(c.opts.Dir)
@@ -711,6 +712,11 @@ func (c *Coordinator) write(p *pending) (int64, error) {
 		MaxParallelism: maxPar, Sources: []SourcePosition{},
 	}
 	fsys := c.fs
+	// The staging directory's entry is made durable with the rename
+	// below; its parent (a savepoint's may be new) durable now.
+	if err := fsx.MkdirAllSync(fsys, filepath.Dir(p.staging), 0o755); err != nil {
+		return 0, fmt.Errorf("create %s: %w", filepath.Dir(p.staging), err)
+	}
 	if err := fsys.MkdirAll(p.staging, 0o755); err != nil {
 		return 0, fmt.Errorf("create %s: %w", p.staging, err)
 	}

@@ -391,7 +391,7 @@ func TestCorruptCheckpointSkipped(t *testing.T) {
 					t.Fatalf("log %q does not contain %q", line, want)
 				}
 			}
-			if _, err := checkpoint.Load(chk); !checkpoint.IsCorruptionError(err) {
+			if _, err := checkpoint.Load(chk); !checkpoint.IsCorruption(err) {
 				t.Fatalf("Load of the broken checkpoint: %v, want a corruption error", err)
 			}
 			// List verifies every file too: the broken one is corrupt with
@@ -402,7 +402,7 @@ func TestCorruptCheckpointSkipped(t *testing.T) {
 			}
 			for _, inf := range infos {
 				switch {
-				case inf.Path == chk && (!checkpoint.IsCorruptionError(inf.Err) || !strings.Contains(inf.Err.Error(), tc.reason)):
+				case inf.Path == chk && (!checkpoint.IsCorruption(inf.Err) || !strings.Contains(inf.Err.Error(), tc.reason)):
 					t.Fatalf("List: broken checkpoint %s has error %v, want a corruption error saying %q", chk, inf.Err, tc.reason)
 				case inf.Path != chk && inf.Err != nil:
 					t.Fatalf("List: intact checkpoint %s has error %v", inf.Path, inf.Err)
@@ -434,7 +434,7 @@ func TestCorruptCheckpointSkipped(t *testing.T) {
 		}
 		log, _ := newLog()
 		_, err := checkpoint.LatestFS(nil, log, dir)
-		if !errors.Is(err, checkpoint.ErrNoCheckpoint) || !errors.Is(err, checkpoint.ErrUnusableCheckpoints) || !checkpoint.IsCorruptionError(err) {
+		if !errors.Is(err, checkpoint.ErrNoCheckpoint) || !errors.Is(err, checkpoint.ErrUnusableCheckpoints) || !checkpoint.IsCorruption(err) {
 			t.Fatalf("got %v, want ErrNoCheckpoint and ErrUnusableCheckpoints wrapping the corruption", err)
 		}
 		if _, err := checkpoint.LatestFS(nil, log, t.TempDir()); !errors.Is(err, checkpoint.ErrNoCheckpoint) || errors.Is(err, checkpoint.ErrUnusableCheckpoints) {

@@ -45,9 +45,9 @@ var (
 	ErrNotRunning = errors.New("checkpoint: coordinator not running")
 )
 
-// IsCorruptionError reports whether err means a checkpoint failed
+// IsCorruption reports whether err means a checkpoint failed
 // verification.
-func IsCorruptionError(err error) bool { return errors.Is(err, ErrCorrupt) }
+func IsCorruption(err error) bool { return errors.Is(err, ErrCorrupt) }
 
 type corruptError struct {
 	file string

@@ -52,7 +52,7 @@ func FuzzManifest(f *testing.F) {
 		}
 		m, err := decodeManifest("MANIFEST", data)
 		if err != nil {
-			if !IsCorruptionError(err) && !errors.Is(err, ErrIncompatible) {
+			if !IsCorruption(err) && !errors.Is(err, ErrIncompatible) {
 				t.Fatalf("error %v is neither corruption nor incompatibility", err)
 			}
 			return

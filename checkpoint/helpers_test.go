@@ -480,17 +480,26 @@ type running struct {
 // both.
 func start(t testing.TB, g *arrowexec.Graph, from *checkpoint.Checkpoint, opts checkpoint.Options, mem memory.Allocator) *running {
 	t.Helper()
-	c, err := checkpoint.NewCoordinator(opts)
+	r, err := tryStart(g, from, opts, mem)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// tryStart is start returning the error of setting up instead of failing.
+func tryStart(g *arrowexec.Graph, from *checkpoint.Checkpoint, opts checkpoint.Options, mem memory.Allocator) (*running, error) {
+	c, err := checkpoint.NewCoordinator(opts)
+	if err != nil {
+		return nil, err
 	}
 	ro, err := c.RunOptions(g, from, arrowexec.RunOptions{Mem: mem, QueueDepth: 2, Log: opts.Log})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	job, err := g.Compile(ro)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	r := &running{c: c, job: job, jobDone: make(chan error, 1), coordDone: make(chan error, 1)}
 	jctx, cancelJob := context.WithCancel(context.Background())
@@ -504,7 +513,7 @@ func start(t testing.TB, g *arrowexec.Graph, from *checkpoint.Checkpoint, opts c
 		r.coordDone <- err
 	}()
 	go func() { r.jobDone <- job.Run(jctx) }()
-	return r
+	return r, nil
 }
 
 // crash cancels the job and the coordinator without any further checkpoint.

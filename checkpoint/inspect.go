@@ -183,7 +183,7 @@ func PrintList(w io.Writer, dir string) error {
 
 // PrintInspect verifies the checkpoint in path and prints its summary to
 // w: `riffle checkpoints inspect PATH`. A corrupt checkpoint is an error
-// (IsCorruptionError) naming the file and the reason.
+// (IsCorruption) naming the file and the reason.
 func PrintInspect(w io.Writer, path string) error {
 	s, err := Inspect(path)
 	if err != nil {

@@ -45,7 +45,7 @@ func Load(dir string) (*Checkpoint, error) { return LoadFS(OSFS, dir) }
 
 // LoadFS reads and verifies the checkpoint in dir: the manifest's checksum
 // and every listed file's size and CRC-32C. A failure wraps ErrCorrupt
-// (IsCorruptionError) or ErrIncompatible and names the file.
+// (IsCorruption) or ErrIncompatible and names the file.
 func LoadFS(fsys FS, dir string) (*Checkpoint, error) { return load(fsys, dir, true) }
 
 // load reads and verifies the checkpoint in dir; with keep, it keeps the

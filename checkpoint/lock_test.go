@@ -174,7 +174,7 @@ func TestRunRefusesFreshStartOverUnusableCheckpoints(t *testing.T) {
 		built = true
 		return nil, errors.New("the job must not be built")
 	})
-	if !errors.Is(err, checkpoint.ErrUnusableCheckpoints) || !checkpoint.IsCorruptionError(err) {
+	if !errors.Is(err, checkpoint.ErrUnusableCheckpoints) || !checkpoint.IsCorruption(err) {
 		t.Fatalf("Run over unusable checkpoints: %v, want ErrUnusableCheckpoints wrapping the corruption", err)
 	}
 	for _, inf := range infos {

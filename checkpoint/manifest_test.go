@@ -48,7 +48,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		if _, err := decodeManifest("MANIFEST", bad); err == nil {
 			t.Fatalf("byte %d (%q) flipped: not detected", i, data[i])
 		}
-		if _, err := decodeManifest("MANIFEST", data[:i]); !IsCorruptionError(err) {
+		if _, err := decodeManifest("MANIFEST", data[:i]); !IsCorruption(err) {
 			t.Fatalf("truncated to %d bytes: %v", i, err)
 		}
 	}
@@ -58,13 +58,13 @@ func TestManifestChecks(t *testing.T) {
 	m := testManifest()
 	m.Nodes[0].Subtasks[0].Operator = "nope"
 	data, _ := encodeManifest(m)
-	if _, err := decodeManifest("MANIFEST", data); !IsCorruptionError(err) || !strings.Contains(err.Error(), "operator file") {
+	if _, err := decodeManifest("MANIFEST", data); !IsCorruption(err) || !strings.Contains(err.Error(), "operator file") {
 		t.Fatalf("got %v", err)
 	}
 	m = testManifest()
 	m.FormatVersion = 99
 	data, _ = encodeManifest(m)
-	if _, err := decodeManifest("MANIFEST", data); err == nil || IsCorruptionError(err) {
+	if _, err := decodeManifest("MANIFEST", data); err == nil || IsCorruption(err) {
 		t.Fatalf("got %v, want an incompatibility error", err)
 	}
 }

@@ -70,4 +70,10 @@
 // its lists only at the end of bounded input (Plan.Recommend; package ml,
 // "The streaming recommend operator"). Its hyperparameters and update:
 // keys are checked when the file is parsed, errors naming their line.
+//
+// Checkpoint compatibility: FingerprintsOf hashes a job file into the job
+// and source fingerprints a checkpoint records (fingerprint.go); a
+// checkpoint restores only into a job with the same job fingerprint, and a
+// changed source fingerprint restores the state with a fresh source (a
+// backfill's savepoint continued by a Kafka job).
 package job

@@ -100,8 +100,10 @@ type KafkaSpec struct {
 	OnError        string        `yaml:"on_error"` // fail, skip, dead-letter
 	DeadLetterPath string        `yaml:"dead_letter_path"`
 	RetryTimeout   time.Duration `yaml:"retry_timeout"` // how long a running job retries an unreachable broker (default 5m)
-	// Isolation is read_uncommitted (default) or read_committed: only the
-	// rows of committed transactions (an exactly-once sink's output).
+	// Isolation is read_committed (default: only the rows of committed
+	// transactions, an exactly-once sink's output as it is),
+	// read_uncommitted, or none (kafka-go's fetch, which knows nothing of
+	// transactions: for topics without them).
 	Isolation     string `yaml:"isolation"`
 	Line          int    `yaml:"-"`
 	IsolationLine int    `yaml:"-"`
@@ -500,9 +502,9 @@ func parseSource(file, what string, n *yaml.Node) (SourceSpec, error) {
 		}
 		k.spec.IsolationLine = keyLine(n, k.path...)
 		switch k.spec.Isolation {
-		case "", "read_committed", "read_uncommitted":
+		case "", "read_committed", "read_uncommitted", "none":
 		default:
-			return s, &Error{File: file, Line: k.spec.IsolationLine, Msg: fmt.Sprintf("%s: isolation %q: want read_committed or read_uncommitted", what, k.spec.Isolation)}
+			return s, &Error{File: file, Line: k.spec.IsolationLine, Msg: fmt.Sprintf("%s: isolation %q: want read_committed, read_uncommitted or none", what, k.spec.Isolation)}
 		}
 	}
 	return s, nil

@@ -37,7 +37,7 @@ func BenchmarkIteration(b *testing.B) {
 	for _, k := range []int{64, 128} {
 		for _, s := range []Solver{SolverCG, SolverCholesky} {
 			b.Run(fmt.Sprintf("K=%d/%v", k, s), func(b *testing.B) {
-				cfg := Config{Factors: k, Regularization: 0.05, Alpha: 1, Solver: s, CGSteps: 3, Seed: 1}.WithDefaults()
+				cfg := Config{Factors: k, Regularization: 0.05, Alpha: 1, Solver: s, CGSteps: 3, Seed: 1}.EnsureDefaults()
 				m := NewModel(cfg, ui.NumUsers, ui.NumItems)
 				g := make([]float64, k*k)
 				ctx := context.Background()
@@ -110,7 +110,7 @@ func BenchmarkIncrementalBatch(b *testing.B) {
 	ui := benchData()
 	iu := ui.Transpose()
 	const k, batch = 64, 10_000
-	cfg := Config{Factors: k, Regularization: 0.05, Alpha: 1, CGSteps: 3, Seed: 1}.WithDefaults()
+	cfg := Config{Factors: k, Regularization: 0.05, Alpha: 1, CGSteps: 3, Seed: 1}.EnsureDefaults()
 	m := NewModel(cfg, ui.NumUsers, ui.NumItems)
 	rng := rand.New(rand.NewPCG(5, 5))
 	// Touched rows: batch draws of a user and an item (skewed like the data).

@@ -30,7 +30,7 @@ func (s Solver) String() string {
 }
 
 // Config holds iALS hyperparameters. The zero value of each optional field
-// takes the default written next to it (see WithDefaults).
+// takes the default written next to it (see EnsureDefaults).
 type Config struct {
 	Factors int // K, the embedding dimension (required, > 0)
 
@@ -61,8 +61,8 @@ type Config struct {
 	InitScale  float64 // initial factors uniform in [0, InitScale), default 0.01
 }
 
-// WithDefaults returns c with zero optional fields set to their defaults.
-func (c Config) WithDefaults() Config {
+// EnsureDefaults returns c with zero optional fields set to their defaults.
+func (c Config) EnsureDefaults() Config {
 	if c.FrequencyExponent == 0 {
 		c.FrequencyExponent = 1
 	}
@@ -83,7 +83,7 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports the first bad hyperparameter (after defaults).
 func (c Config) Validate() error {
-	c = c.WithDefaults()
+	c = c.EnsureDefaults()
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	switch {
 	case c.Factors <= 0:

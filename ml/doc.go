@@ -575,7 +575,7 @@
 // values for a fixed_size_list column when a row group starts inside a
 // record, so factor files are written one record per row group.
 //
-// With Format csv or jsonl the lists are written by sinks.TextWriter, the
+// With Format csv or jsonl the lists are written by internal/arrowtext, the
 // file sink's own CSV and JSON Lines encoding, for tools that read text;
 // the factor files stay Parquet (a fixed_size_list has no CSV form). Such
 // lists have no row-group statistics to prune by, so Export.Lists refuses

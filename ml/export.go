@@ -21,8 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 	"github.com/riffle-dev/riffle/internal/fsx"
-	"github.com/riffle-dev/riffle/sinks"
 )
 
 // ExportOptions say where and how models are exported (see the package
@@ -292,7 +292,7 @@ func (s *RecommendSpec) writeVersion(ctx context.Context, res *trainResult, b *b
 		if f := eo.format(); f == "parquet" {
 			err = w.writePart(RecommendDir, []arrow.RecordBatch{rec}, recRowGroupRows)
 		} else {
-			err = w.writeTextPart(RecommendDir, rec, sinks.Format(f))
+			err = w.writeTextPart(RecommendDir, rec, f)
 		}
 		rec.Release()
 		if err != nil {
@@ -475,15 +475,19 @@ func (w *exportWriter) nextPart(dir, ext string) string {
 	return rel
 }
 
-// writeTextPart writes rec as the next part file of dir in a text format,
-// encoded as the file sink encodes it.
-func (w *exportWriter) writeTextPart(dir string, rec arrow.RecordBatch, format sinks.Format) error {
-	rel := w.nextPart(dir, format.Ext())
+// writeTextPart writes rec as the next part file of dir in a text format
+// (csv or jsonl), encoded as the file sink encodes it (arrowtext).
+func (w *exportWriter) writeTextPart(dir string, rec arrow.RecordBatch, format string) error {
+	rel := w.nextPart(dir, format)
 	f, err := w.create(rel)
 	if err != nil {
 		return err
 	}
-	tw, err := sinks.NewTextWriter(format, rec.Schema(), f)
+	style := arrowtext.CSV
+	if format == "jsonl" {
+		style = arrowtext.JSON
+	}
+	tw, err := arrowtext.NewWriter(style, rec.Schema(), f, 1<<20)
 	if err == nil {
 		err = tw.Write(rec)
 	}

@@ -98,7 +98,7 @@ func buildSyntheticExport(b *testing.B, root string, nu, ni, k int) {
 			res.recScore[u*10+j] = float32(10 - j)
 		}
 	}
-	spec := &RecommendSpec{opts: RecommendOptions{Config: Config{Factors: k}.WithDefaults(), K: 10,
+	spec := &RecommendSpec{opts: RecommendOptions{Config: Config{Factors: k}.EnsureDefaults(), K: 10,
 		Export: &ExportOptions{Path: root, Embeddings: true}}}
 	bd := &bound{userKind: idInt64, itemKind: idInt64, out: RecommendSchema(arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int64)}
 	if err := spec.export(context.Background(), res, bd); err != nil {

@@ -370,10 +370,10 @@ func bruteLoss(cfg Config, ui *Interactions, m *Model) float64 {
 			}
 			total += c * (p - pred) * (p - pred)
 		}
-		total += cfg.WithDefaults().rowLambda(wsum, ui.NumItems) * dot64(m.UserVector(u), m.UserVector(u))
+		total += cfg.EnsureDefaults().rowLambda(wsum, ui.NumItems) * dot64(m.UserVector(u), m.UserVector(u))
 	}
 	for i := 0; i < ui.NumItems; i++ {
-		total += cfg.WithDefaults().rowLambda(isum[i], ui.NumUsers) * dot64(m.ItemVector(i), m.ItemVector(i))
+		total += cfg.EnsureDefaults().rowLambda(isum[i], ui.NumUsers) * dot64(m.ItemVector(i), m.ItemVector(i))
 	}
 	return total
 }

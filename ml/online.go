@@ -167,7 +167,7 @@ func NewOnline(o OnlineOptions) (*Online, error) {
 	if o.GramRefresh < 0 {
 		return nil, fmt.Errorf("ml: online: gram refresh must be ≥ 0, got %d", o.GramRefresh)
 	}
-	cfg := o.Config.WithDefaults()
+	cfg := o.Config.EnsureDefaults()
 	k := cfg.Factors
 	if o.ItemCGSteps < 0 {
 		return nil, fmt.Errorf("ml: online: item CG steps must be ≥ 0, got %d", o.ItemCGSteps)

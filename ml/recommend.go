@@ -118,7 +118,7 @@ func NewRecommend(o RecommendOptions) (*RecommendSpec, error) {
 	if o.OnError == "" {
 		o.OnError = OnErrorFail
 	}
-	o.Config = o.Config.WithDefaults()
+	o.Config = o.Config.EnsureDefaults()
 	return &RecommendSpec{opts: o}, nil
 }
 

@@ -64,7 +64,7 @@ func (e *RowError) Unwrap() error { return ErrNumerical }
 // items, row by row, so the same seed gives the same start at any thread
 // count.
 func NewModel(cfg Config, numUsers, numItems int) *Model {
-	cfg = cfg.WithDefaults()
+	cfg = cfg.EnsureDefaults()
 	k := cfg.Factors
 	m := &Model{Factors: k, NumUsers: numUsers, NumItems: numItems,
 		UserFactors: make([]float32, numUsers*k), ItemFactors: make([]float32, numItems*k)}
@@ -108,7 +108,7 @@ func (m *Model) Fit(ctx context.Context, cfg Config, ui *Interactions, progress 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cfg = cfg.WithDefaults()
+	cfg = cfg.EnsureDefaults()
 	if len(ui.Indptr) != ui.NumUsers+1 || len(ui.Indices) != len(ui.Weights) {
 		return fmt.Errorf("ml: fit: interactions are not a valid CSR matrix")
 	}
@@ -161,7 +161,7 @@ func SolveRows(ctx context.Context, cfg Config, m *Interactions, fixed []float32
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cfg = cfg.WithDefaults()
+	cfg = cfg.EnsureDefaults()
 	k := cfg.Factors
 	if len(fixed) != m.NumItems*k || len(gram) != k*k || len(dst) != m.NumUsers*k {
 		return fmt.Errorf("ml: solve: shapes disagree: %d×%d interactions, %d fixed factors, %d gram, %d dst for K=%d",
@@ -697,7 +697,7 @@ func gramRows(rows []float32, k int, g []float64) {
 // over all user×item pairs (c = 1, p = 0 for pairs not in ui), computed
 // with the Gram trick in float64.
 func Loss(cfg Config, ui *Interactions, m *Model) float64 {
-	cfg = cfg.WithDefaults()
+	cfg = cfg.EnsureDefaults()
 	k := m.Factors
 	g := make([]float64, k*k)
 	gramThreads(m.ItemFactors, k, g, cfg.Threads)

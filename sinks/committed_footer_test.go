@@ -102,7 +102,7 @@ func TestCommittedFooterTypes(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	schema := wideSchema()
-	if err := checkSchema(FileOptions{Format: Parquet}.WithDefaults(), schema); err != nil {
+	if err := checkSchema(FileOptions{Format: Parquet}.EnsureDefaults(), schema); err != nil {
 		t.Fatal(err)
 	}
 	var batches []arrow.RecordBatch
@@ -116,7 +116,7 @@ func TestCommittedFooterTypes(t *testing.T) {
 			b.Release()
 		}
 	}()
-	o := FileOptions{Format: Parquet}.WithDefaults().Parquet
+	o := FileOptions{Format: Parquet}.EnsureDefaults().Parquet
 	o.RowGroupRows = 64
 	var out bytes.Buffer
 	enc, err := newParquetEncoder(o, schema, mem, &out)

@@ -102,26 +102,25 @@
 //
 // # Text encodings
 //
-// CSV and JSONL are encoded column at a time: one typed loop per column turns
-// its values into text, then rows are stitched together by copying bytes, so
-// there is no per-value dispatch. Nulls are an empty field in CSV (an empty
-// string is written as "" to tell them apart) and null in JSON. Timestamps are
-// ISO-8601 with a fixed number of fraction digits for their unit (s: none,
-// ms: 3, us: 6, ns: 9); a timestamp with a time zone is written as its UTC
-// instant with a "Z" suffix, a timestamp without one as wall-clock time
-// without a suffix. Floats use the shortest form that reads back exactly;
-// NaN and infinities are nan, inf and -inf in CSV and null in JSON, which has
-// no such numbers. Types without a fast path use arrow's ValueStr (CSV) or
-// JSON marshaling (JSONL); nested types are rejected for CSV at plan time.
-// CSV limitation: in a single-column file a null is an empty line, which
-// most readers skip.
-// TextWriter offers the same encoding outside a sink (package ml writes
-// its CSV and JSONL model exports with it).
+// CSV and JSONL parts are encoded by internal/arrowtext, riffle's one
+// Arrow-to-text encoder (the Kafka sink's messages and ml's text exports use
+// it too, so a batch reads the same everywhere; its package doc states the
+// formats): column at a time, no per-value dispatch. Nulls are an empty
+// field in CSV (an empty string is written as "" to tell them apart) and
+// null in JSON; timestamps are ISO 8601 with the unit's fraction digits, a
+// zoned one as its UTC instant with "Z"; floats the shortest form that
+// reads back exactly, integral ones with ".0"; NaN and infinities are nan,
+// inf and -inf in CSV and null in JSON. Nested types are rejected for CSV
+// at plan time. CSV limitation: in a single-column file a null is an empty
+// line, which most readers skip.
 //
 // # Errors and memory
 //
 // Errors name the package, the operation and the file ("sinks: write
-// /out/part-00000-00003.parquet: ..."). All file I/O goes through the FS
-// interface so tests inject faults; all Arrow and Parquet buffers come from
+// /out/part-00000-00003.parquet: ..."). All file I/O goes through FS,
+// internal/fsx's interface (shared with state, checkpoints and job
+// commits), so tests inject faults (fsx.ErrorFS) and cut the power at
+// every operation of publishing (fsx.MemFS, crash_mem_test.go); a
+// CommitOnCheckpoint snapshot fsyncs the directory of the parts it names; all Arrow and Parquet buffers come from
 // the task's allocator and are released by Close.
 package sinks

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // encoder writes the batches of one part in one format.
@@ -32,10 +34,8 @@ func newEncoder(o FileOptions, schema *arrow.Schema, mem memory.Allocator, w io.
 	switch o.Format {
 	case Parquet:
 		return newParquetEncoder(o.Parquet, schema, mem, w)
-	case CSV:
-		return newTextEncoder(styleCSV, schema, w), nil
-	case JSONL:
-		return newTextEncoder(styleJSON, schema, w), nil
+	case CSV, JSONL:
+		return newTextEncoder(o.Format, schema, w)
 	}
 	return nil, fmt.Errorf("unknown format %q", o.Format)
 }
@@ -52,11 +52,7 @@ func checkSchema(o FileOptions, schema *arrow.Schema) error {
 			return fmt.Errorf("schema not writable as Parquet: %w", err)
 		}
 	case CSV:
-		for _, f := range schema.Fields() {
-			if arrow.IsNested(f.Type.ID()) {
-				return fmt.Errorf("column %q: nested type %s cannot be written as CSV", f.Name, f.Type)
-			}
-		}
+		return arrowtext.CheckCSV(schema)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
+	"github.com/riffle-dev/riffle/internal/fsx"
 )
 
 // FileSpec is a file sink node. It is safe for concurrent use by the
@@ -54,7 +56,7 @@ type PartInfo struct {
 
 // NewFile returns a file sink writing with opts (defaults applied).
 func NewFile(opts FileOptions) (*FileSpec, error) {
-	opts = opts.WithDefaults()
+	opts = opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ type fileSink struct {
 	skipped  rowSet
 	hashes   []uint64
 	keep     []int32
-	textHash *textEncoder
+	textHash *arrowtext.Encoder
 	textBuf  []byte
 	textEnds []int
 	sawRows  bool
@@ -179,7 +181,7 @@ const inProgressSuffix = ".inprogress"
 func tmpName(final string) string { return "." + final + inProgressSuffix }
 
 func (s *fileSink) Open(ctx context.Context) error {
-	if err := s.fs.MkdirAll(s.opts.Dir); err != nil {
+	if err := fsx.MkdirAllSync(s.fs, s.opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("sinks: mkdir %s: %w", s.opts.Dir, err)
 	}
 	if s.opts.Commit == CommitOnCheckpoint && s.restore != nil {
@@ -221,7 +223,7 @@ func (s *fileSink) removeStale() error {
 
 // removeOwn removes this subtask's hidden or published files, except keep.
 func (s *fileSink) removeOwn(hidden bool, keep map[string]bool) error {
-	names, err := s.fs.ReadDir(s.opts.Dir)
+	names, err := readDirNames(s.fs, s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}

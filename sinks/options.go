@@ -160,8 +160,8 @@ var codecs = map[string]compress.Compression{
 	"lz4":          compress.Codecs.Lz4Raw,
 }
 
-// WithDefaults returns a copy of o with every unset field set to its default.
-func (o FileOptions) WithDefaults() FileOptions {
+// EnsureDefaults returns a copy of o with every unset field set to its default.
+func (o FileOptions) EnsureDefaults() FileOptions {
 	if o.Format == "" {
 		o.Format = Parquet
 	}
@@ -181,7 +181,7 @@ func (o FileOptions) WithDefaults() FileOptions {
 		o.Parquet.RowGroupBytes = DefaultRowGroupBytes
 	}
 	if o.FS == nil {
-		o.FS = OSFS{}
+		o.FS = OSFS
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -192,7 +192,7 @@ func (o FileOptions) WithDefaults() FileOptions {
 	return o
 }
 
-// Validate reports the first invalid field. Call it on WithDefaults' result;
+// Validate reports the first invalid field. Call it on EnsureDefaults' result;
 // NewFile does both.
 func (o FileOptions) Validate() error {
 	var errs []error

@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/cespare/xxhash/v2"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // Published output never changes (CommitOnCheckpoint).
@@ -123,10 +124,12 @@ func openSection(fsys FS, path string) (r *io.SectionReader, c io.Closer, err er
 // appendFile appends data to file path (created first if missing and
 // create is set) and, unless noSync, fsyncs it.
 func appendFile(fsys FS, path string, data []byte, create, noSync bool) error {
-	f, err := fsys.Append(path)
-	if create && errors.Is(err, fs.ErrNotExist) {
-		f, err = fsys.Create(path)
+	if !create {
+		if _, err := fsys.Stat(path); err != nil {
+			return err
+		}
 	}
+	f, err := fsys.Append(path)
 	if err != nil {
 		return err
 	}
@@ -406,14 +409,10 @@ func (s *fileSink) rowHashes(b arrow.RecordBatch, out []uint64) error {
 		return arrowexec.HashColumns(b.Columns(), out)
 	}
 	if s.textHash == nil {
-		style := styleCSV
-		if s.opts.Format == JSONL {
-			style = styleJSON
-		}
-		s.textHash = newTextEncoder(style, s.schema, nil)
+		s.textHash = arrowtext.NewEncoder(textStyle(s.opts.Format), s.schema)
 	}
 	s.textEnds = s.textEnds[:0]
-	s.textBuf = s.textHash.encode(s.textBuf[:0], b, &s.textEnds)
+	s.textBuf = s.textHash.AppendRows(s.textBuf[:0], b, &s.textEnds)
 	start := 0
 	for i, end := range s.textEnds {
 		out[i] = xxhash.Sum64(s.textBuf[start:end])

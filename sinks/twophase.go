@@ -226,6 +226,15 @@ func (s *fileSink) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 		}
 		own.Pending = append(own.Pending, partState{Seq: p.seq, Rows: p.rows, Bytes: p.bytes})
 	}
+	// The parts the snapshot names were created since the last sync of
+	// the directory, maybe: an fsynced file whose directory entry is not
+	// durable can vanish in a crash, and recovery would find the part of
+	// a completed checkpoint lost.
+	if !s.opts.NoSync && (own.Open != nil || len(own.Pending) > 0) {
+		if err := s.fs.SyncDir(s.opts.Dir); err != nil {
+			return arrowexec.SubtaskSnapshot{}, fmt.Errorf("sinks: fsync %s: %w", s.opts.Dir, err)
+		}
+	}
 	own.NextSeq = s.seq
 	if s.subtask == 0 {
 		own.Skip = s.spec.skipOrigin
@@ -423,7 +432,7 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 		}
 		return st == s.subtask || (s.subtask == 0 && st >= s.par)
 	}
-	names, err := s.fs.ReadDir(s.opts.Dir)
+	names, err := readDirNames(s.fs, s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}
@@ -511,7 +520,7 @@ func (s *fileSink) prepareSkip(ctx context.Context, rs *arrowexec.RestoreState, 
 			}
 		}
 	}
-	names, err := s.fs.ReadDir(s.opts.Dir)
+	names, err := readDirNames(s.fs, s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("sinks: list %s: %w", s.opts.Dir, err)
 	}

@@ -307,7 +307,7 @@ func TestTwoPhaseFaults(t *testing.T) {
 			// The notification of 2 is published by a subtask whose renames
 			// fail after the first: recovery crashes halfway.
 			faulty := opts
-			faulty.FS = &faultFS{FS: sinks.OSFS{}, op: "rename", after: 1}
+			faulty.FS = &faultFS{FS: sinks.OSFS, op: "rename", after: 1}
 			if _, err := openSink(t, faulty, mem, schema, 0, 1, restoreFrom(2, b2)); err == nil {
 				t.Fatal("recovery with failing renames succeeded")
 			}
@@ -779,7 +779,7 @@ func TestTwoPhaseParquetRecoverOpenPart(t *testing.T) {
 			// Recovery crashes at every step in turn, then completes.
 			for n := 0; ; n++ {
 				o := opts
-				o.FS = &crashFS{FS: sinks.OSFS{}, after: n}
+				o.FS = &crashFS{FS: sinks.OSFS, after: n}
 				r2, err := openSink(t, o, mem, schema, 0, 1, restoreFrom(k, blob))
 				if err == nil {
 					r2.crash()
@@ -937,7 +937,7 @@ func TestTwoPhaseRandom(t *testing.T) {
 				}
 				if rng.IntN(2) == 0 {
 					o := opts
-					o.FS = &crashFS{FS: sinks.OSFS{}, after: rng.IntN(6)}
+					o.FS = &crashFS{FS: sinks.OSFS, after: rng.IntN(6)}
 					if r2, err := openSink(t, o, mem, schema, 0, 1, restore); err == nil {
 						r2.crash()
 					} else if !errors.Is(err, errCrash) {

@@ -101,7 +101,7 @@
 // key groups in [lo, hi): with a different parallelism each new subtask takes
 // exactly the key groups it owns now. Every file's CRC-32C is verified before
 // its entries are applied; a mismatch is reported as
-// "state: corrupt snapshot file X: checksum mismatch" (IsCorruptionError).
+// "state: corrupt snapshot file X: checksum mismatch" (IsCorruption).
 // A MANIFEST that lists anything but the key group files of key groups in
 // its range, once each, is corrupt too. Decoding a key group file, a key
 // group blob or a MANIFEST returns an error on any input, never panics

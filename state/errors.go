@@ -34,9 +34,9 @@ var (
 	ErrSnapshotDone = errors.New("state: snapshot already written or discarded")
 )
 
-// IsCorruptionError reports whether err means a snapshot failed
+// IsCorruption reports whether err means a snapshot failed
 // verification (checksum mismatch, truncation, malformed records).
-func IsCorruptionError(err error) bool { return errors.Is(err, ErrCorrupt) }
+func IsCorruption(err error) bool { return errors.Is(err, ErrCorrupt) }
 
 // corruptFile builds "state: corrupt snapshot file X: <what>".
 type corruptError struct {

@@ -151,13 +151,13 @@ func FuzzKeyGroupFile(f *testing.F) {
 			}
 			prev = k
 			return nil
-		}); err != nil && !IsCorruptionError(err) {
+		}); err != nil && !IsCorruption(err) {
 			t.Fatalf("decode: %v is not a corruption error", err)
 		}
 		s, v, m, l := fuzzStore(t)
 		defer s.Close()
 		if err := RestoreKeyGroups(context.Background(), s, map[int][]byte{fuzzKG: data}); err != nil {
-			if !IsCorruptionError(err) && !errors.Is(err, ErrCodec) {
+			if !IsCorruption(err) && !errors.Is(err, ErrCodec) {
 				t.Fatalf("restore: %v is neither a corruption nor a codec error", err)
 			}
 			return
@@ -166,7 +166,7 @@ func FuzzKeyGroupFile(f *testing.F) {
 		_ = v.Range(func(Entry, int64) bool { return true })
 		_ = m.Range(func(Entry, string, float64) bool { return true })
 		_ = l.Range(func(Entry, []int64) bool { return true })
-		if _, err := SnapshotKeyGroups(context.Background(), s); err != nil && !errors.Is(err, ErrCodec) && !IsCorruptionError(err) {
+		if _, err := SnapshotKeyGroups(context.Background(), s); err != nil && !errors.Is(err, ErrCodec) && !IsCorruption(err) {
 			t.Fatalf("snapshot of the restored store: %v", err)
 		}
 	})
@@ -196,7 +196,7 @@ func FuzzSnapshotManifest(f *testing.F) {
 		}
 		m, err := decodeManifest("MANIFEST", data)
 		if err != nil {
-			if !IsCorruptionError(err) && !errors.Is(err, ErrIncompatibleSnapshot) {
+			if !IsCorruption(err) && !errors.Is(err, ErrIncompatibleSnapshot) {
 				t.Fatalf("%v is neither a corruption nor an incompatibility error", err)
 			}
 			return
@@ -262,7 +262,7 @@ func TestUnorderedKeyGroupFileIsCorrupt(t *testing.T) {
 	}
 	defer peb.Close()
 	for name, s := range map[string]Store{"memory": mem, "pebble": peb} {
-		if err := RestoreKeyGroups(context.Background(), s, map[int][]byte{fuzzKG: data}); !IsCorruptionError(err) {
+		if err := RestoreKeyGroups(context.Background(), s, map[int][]byte{fuzzKG: data}); !IsCorruption(err) {
 			t.Errorf("%s: restore of unordered records: %v, want a corruption error", name, err)
 		}
 	}

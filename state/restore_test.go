@@ -296,7 +296,7 @@ func TestCorruption(t *testing.T) {
 				file := c.damage(t, dir, m)
 				dst := openSubtasks(t, b, "dst", 16, 1)[0]
 				err = Restore(ctx, dst.s, []string{dir}, 0, 16)
-				if !IsCorruptionError(err) {
+				if !IsCorruption(err) {
 					t.Fatalf("got %v, want a corruption error", err)
 				}
 				want := "state: corrupt snapshot file " + file + ": " + c.want
@@ -323,18 +323,18 @@ func TestDecodeKeyGroupFraming(t *testing.T) {
 	if _, err := decodeKeyGroup("f", data, 3, func(k, v []byte) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decodeKeyGroup("f", data, 4, func(k, v []byte) error { return nil }); !IsCorruptionError(err) {
+	if _, err := decodeKeyGroup("f", data, 4, func(k, v []byte) error { return nil }); !IsCorruption(err) {
 		t.Fatalf("wrong key group: %v", err)
 	}
 	for i := range data {
 		bad := append([]byte(nil), data...)
 		bad[i] ^= 1
-		if _, err := decodeKeyGroup("f", bad, 3, func(k, v []byte) error { return nil }); !IsCorruptionError(err) {
+		if _, err := decodeKeyGroup("f", bad, 3, func(k, v []byte) error { return nil }); !IsCorruption(err) {
 			t.Fatalf("flipped byte %d: %v", i, err)
 		}
 	}
 	for i := 0; i < len(data); i++ {
-		if _, err := decodeKeyGroup("f", data[:i], 3, func(k, v []byte) error { return nil }); !IsCorruptionError(err) {
+		if _, err := decodeKeyGroup("f", data[:i], 3, func(k, v []byte) error { return nil }); !IsCorruption(err) {
 			t.Fatalf("truncated to %d: %v", i, err)
 		}
 	}
@@ -410,7 +410,7 @@ func TestSnapshotFaults(t *testing.T) {
 		efs.Inject = InjectAfter(OpRead, "kg-*", 0, syscall.EIO)
 		dst := openSubtasks(t, b, "dst", 16, 1)[0]
 		err := Restore(ctx, dst.s, []string{dir}, 0, 16)
-		if !errors.Is(err, syscall.EIO) || IsCorruptionError(err) {
+		if !errors.Is(err, syscall.EIO) || IsCorruption(err) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -465,7 +465,7 @@ func TestKeyGroupBlobs(t *testing.T) {
 			all[kg][len(all[kg])/2] ^= 1
 			st := subs[arrowexec.SubtaskOfKeyGroup(kg, mp, 3)]
 			mine := map[int][]byte{kg: all[kg]}
-			if err := RestoreKeyGroups(ctx, st.s, mine); !IsCorruptionError(err) {
+			if err := RestoreKeyGroups(ctx, st.s, mine); !IsCorruption(err) {
 				t.Fatalf("flipped blob: %v", err)
 			}
 		})

@@ -440,7 +440,7 @@ func loadKeyGroup(sink loadSink, name string, data []byte, kg int, states map[ui
 		return sink.add(k, v)
 	})
 	if err != nil {
-		if IsCorruptionError(err) {
+		if IsCorruption(err) {
 			return err
 		}
 		return fmt.Errorf("state: restore %s: %w", name, err)

@@ -10,10 +10,8 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
-	"github.com/riffle-dev/riffle/examples"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
-	"github.com/riffle-dev/riffle/job"
 )
 
 // TestBackfillSavepointThenStream: one windowed job over two halves of the
@@ -154,31 +152,6 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("not a number: %q", s)
 	}
 	return n
-}
-
-// TestHandoverExamples: the example pair parses, shares its job
-// fingerprint (steps and sink) and differs in its source fingerprint, so
-// the live job restores the backfill's savepoint with a fresh source.
-func TestHandoverExamples(t *testing.T) {
-	var fps [2][2]string
-	for i, name := range []string{"item-hours-backfill.yaml", "item-hours-live.yaml"} {
-		data, err := examples.Jobs.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := job.Parse(name, data); err != nil {
-			t.Fatal(err)
-		}
-		if fps[i][0], fps[i][1], err = jobFingerprints(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if fps[0][0] != fps[1][0] {
-		t.Errorf("job fingerprints differ: %s vs %s", fps[0][0], fps[1][0])
-	}
-	if fps[0][1] == fps[1][1] {
-		t.Errorf("source fingerprints equal: %s", fps[0][1])
-	}
 }
 
 // TestBackfillSavepointShortInput: a backfill over one small file (one row

@@ -184,7 +184,7 @@ func quickstartRecs(ctx context.Context, e *env, mc *metrics.Collector, dir, eve
 	if err != nil {
 		return err
 	}
-	c := rec.Config.WithDefaults()
+	c := rec.Config.EnsureDefaults()
 	fmt.Fprintf(e.stdout, "\nThe same hyperparameters evaluated against popularity (each user's last %d%% of events held out):\n", eval.DefaultTestPercent)
 	printEval(e.stdout, &evalReport{Input: events, Rows: d.Len(), Users: d.UserIDs.Len(), Items: d.ItemIDs.Len(),
 		Model: eval.ParamsOf(c), Protocols: []protocolReport{pr}})

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,7 +15,6 @@ import (
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/embedkafka"
 	"github.com/riffle-dev/riffle/job"
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
@@ -234,79 +230,6 @@ func (c *checkpointFlags) validate() error {
 	return nil
 }
 
-// jobFingerprints identify a job file for checkpoint restores. The job
-// fingerprint hashes everything that shapes the state, the steps and the
-// sink, as parsed YAML (so comments and layout do not count); the source
-// fingerprint hashes the source block (with its watermark). Name,
-// parallelism and flags (output, brokers) are left out, so a job restores
-// at another parallelism or into another directory. A checkpoint restores
-// only into a job with the same job fingerprint
-// (checkpoint.ErrFingerprintMismatch); with another source fingerprint the
-// operators' state and watermark are restored and the sources start from
-// their configured start: a Kafka job continues from a Parquet backfill's
-// savepoint ('riffle backfill --savepoint').
-// sourceIdentity is the part of a source block that decides what its
-// positions mean: a Kafka source's bounded flag (where it stops) and
-// micro-batching settings are left out, so a continuous job's checkpoint
-// resumes in a bounded run of the same topic that drains it to its end.
-func sourceIdentity(src any) any {
-	m, ok := src.(map[string]any)
-	if !ok {
-		return src
-	}
-	k, ok := m["kafka"].(map[string]any)
-	if !ok {
-		return src
-	}
-	kk := make(map[string]any, len(k))
-	for name, v := range k {
-		switch name {
-		case "bounded", "max_batch_rows", "max_batch_delay", "retry_timeout":
-		default:
-			kk[name] = v
-		}
-	}
-	out := make(map[string]any, len(m))
-	for name, v := range m {
-		out[name] = v
-	}
-	out["kafka"] = kk
-	return out
-}
-
-func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "", "", err
-	}
-	hash := func(kind string, v any) (string, error) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "", err
-		}
-		h := sha256.Sum256(append([]byte("riffle-"+kind+"/2\n"), b...))
-		return hex.EncodeToString(h[:16]), nil
-	}
-	source := sourceIdentity(doc["source"])
-	if named, ok := doc["sources"].(map[string]any); ok {
-		// A DAG job (sources:): each named source's identity.
-		ids := make(map[string]any, len(named))
-		for name, v := range named {
-			ids[name] = sourceIdentity(v)
-		}
-		source = map[string]any{"sources": ids}
-	}
-	if sourceFP, err = hash("source", source); err != nil {
-		return "", "", err
-	}
-	shape := map[string]any{"steps": doc["steps"], "sink": doc["sink"]}
-	if sinks, ok := doc["sinks"]; ok {
-		shape["sinks"] = sinks // DAG jobs only: linear jobs keep their fingerprint
-	}
-	jobFP, err = hash("job", shape)
-	return jobFP, sourceFP, err
-}
-
 // runCheckpointed runs spec with exactly-once checkpoints (checkpoint.Run).
 // The first signal stops it with a final checkpoint; a second one returns
 // at once (the process exits; a restart resumes from the last complete
@@ -320,7 +243,7 @@ func jobFingerprints(data []byte) (jobFP, sourceFP string, err error) {
 func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *flags, spec *job.Spec, data []byte, jo job.Options, ck *checkpointFlags, savepointAtEnd string, st *jobStatus) error {
 	jo.Checkpointed = true
 	jo.CheckpointInterval = ck.interval
-	jobFP, sourceFP, err := jobFingerprints(data)
+	fps, err := job.FingerprintsOf(data)
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", spec.File, err)}
 	}
@@ -372,7 +295,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	cfg := checkpoint.RunConfig{
 		Options: checkpoint.Options{
 			Dir: ck.dir, Interval: ck.interval, Retain: ck.retain,
-			JobFingerprint: jobFP, SourceFingerprint: sourceFP, Log: e.log,
+			JobFingerprint: fps.Job, SourceFingerprint: fps.Source, Log: e.log,
 		},
 		From:           ck.from,
 		SavepointAtEnd: savepointAtEnd,

@@ -278,10 +278,16 @@ func parseMillis(v []byte, isInt bool) (int64, bool) {
 	return int64(math.Floor(f)), true
 }
 
+// naiveLayout is ISO 8601 without a zone, as riffle writes a timestamp
+// without a time zone (internal/arrowtext); it is read as UTC.
+const naiveLayout = "2006-01-02T15:04:05.999999999"
+
 func parseRFC3339(v []byte) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, unsafeString(v))
 	if err != nil {
-		return 0, false
+		if t, err = time.Parse(naiveLayout, unsafeString(v)); err != nil {
+			return 0, false
+		}
 	}
 	return t.UnixMilli(), true
 }

@@ -218,7 +218,7 @@ func produce(brokers, topic, input string) error {
 // sentinels writes one late-in-time message (item -1) to every partition.
 func sentinels(t *testing.T, brokers, topic string) {
 	t.Helper()
-	v := fmt.Appendf(nil, `{"user_id":0,"item_id":-1,"event_type":"view","weight":0,"event_time":%q}`, sentinelTime.Format(ksink.TimeLayout))
+	v := fmt.Appendf(nil, `{"user_id":0,"item_id":-1,"event_type":"view","weight":0,"event_time":%q}`, sentinelTime.Format(time.RFC3339Nano))
 	msgs := make([]kafkago.Message, partitions)
 	for p := range msgs {
 		msgs[p] = kafkago.Message{Partition: p, Value: v, Time: sentinelTime}

@@ -1,14 +1,16 @@
 // Package fsx is the small file-system layer riffle does its file I/O
-// through, so that tests can inject faults and crashes into it. Checkpoint
-// and state snapshots, the recommender's exports, dead-letter files and
-// the commit of a backfill's output (job) use it; it is meant to become
-// the one file-system layer of state, checkpoints, sinks and job commits.
+// through, so that tests can inject faults and crashes into it: the one
+// file-system layer of checkpoint and state snapshots, the file sinks'
+// parts and publish log, the recommender's exports, dead-letter files and
+// the commit of a backfill's output (job). Pebble's own files go through
+// Pebble's vfs.
 //
 // FS is the interface: create, open, append, rename, remove, list, stat
 // and fsync of files (File.Sync) and of directories (SyncDir), the
 // operations that writing a snapshot, checkpoint or output atomically
 // (write a temporary name, fsync, rename, fsync the directory) needs.
-// OSFS implements it with the operating system.
+// OSFS implements it with the operating system. MkdirAllSync creates
+// directories durably (it fsyncs the parent of each one it creates).
 //
 // MemFS implements it in memory and knows what a crash keeps: a file's
 // contents as of its last Sync, a directory's entries as of its last

@@ -26,10 +26,11 @@ const (
 	OpStat
 	OpSyncDir
 	OpAppend
+	OpTruncate
 	numOps // keep last
 )
 
-var opNames = [...]string{"create", "open", "write", "read", "sync", "close", "rename", "remove", "mkdirall", "readdir", "stat", "syncdir", "append"}
+var opNames = [...]string{"create", "open", "write", "read", "sync", "close", "rename", "remove", "mkdirall", "readdir", "stat", "syncdir", "append", "truncate"}
 
 func (o Op) String() string {
 	if int(o) >= 0 && int(o) < len(opNames) {
@@ -161,6 +162,13 @@ func (e *ErrorFS) SyncDir(dir string) error {
 	return e.base().SyncDir(dir)
 }
 
+func (e *ErrorFS) Truncate(name string, size int64) error {
+	if err := e.inject(OpTruncate, name); err != nil {
+		return err
+	}
+	return e.base().Truncate(name, size)
+}
+
 type errorFile struct {
 	File
 	fs   *ErrorFS
@@ -179,6 +187,13 @@ func (f *errorFile) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return f.File.Read(p)
+}
+
+func (f *errorFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.fs.inject(OpRead, f.name); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
 }
 
 func (f *errorFile) Sync() error {

@@ -5,11 +5,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // File is an open file.
 type File interface {
 	io.Reader
+	io.ReaderAt // files opened for reading (a Parquet footer)
 	io.Writer
 	io.Closer
 	// Sync commits the file's contents to stable storage. It also works on
@@ -44,6 +46,9 @@ type FS interface {
 	// SyncDir commits the directory entries of dir (after creates,
 	// renames and removals).
 	SyncDir(dir string) error
+	// Truncate cuts the named file to size bytes and commits that to
+	// stable storage (a two-phase sink's recovery of an open part).
+	Truncate(name string, size int64) error
 }
 
 // OSFS is the FS of the operating system.
@@ -63,6 +68,21 @@ func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(di
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) }
 
+func (osFS) Truncate(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (osFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -78,3 +98,31 @@ func (osFS) SyncDir(dir string) error {
 // IsNotExist reports a missing file across FS implementations (it unwraps,
 // unlike os.IsNotExist).
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// MkdirAllSync is MkdirAll that makes what it created durable: it fsyncs
+// the parent of every directory it had to create (a new directory's entry
+// lives in its parent, and without that fsync a crash can take the
+// directory, and everything later written and synced in it, away).
+func MkdirAllSync(fsys FS, dir string, perm os.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !IsNotExist(err) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}

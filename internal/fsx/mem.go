@@ -262,6 +262,26 @@ func (m *MemFS) SyncDir(dir string) error {
 	return nil
 }
 
+// Truncate cuts the file and makes the cut durable, like OSFS.Truncate
+// (it syncs): what remains is durable as far as it was before.
+func (m *MemFS) Truncate(name string, size int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.walk("truncate", name, split(name))
+	if err != nil {
+		return err
+	}
+	if n.dir {
+		return pathErr("truncate", name, syscall.EISDIR)
+	}
+	if size < 0 || size > int64(len(n.data)) {
+		return pathErr("truncate", name, syscall.EINVAL)
+	}
+	n.data = n.data[:size:size]
+	n.synced = slices.Clone(n.data)
+	return nil
+}
+
 // Crash drops what was not made durable: every directory's entries go
 // back to its last SyncDir, every file's contents to its last Sync. A
 // directory that was never synced keeps no entries, and one whose entry
@@ -376,6 +396,28 @@ func (f *memFile) Read(p []byte) (int, error) {
 	}
 	n := copy(p, f.n.data[f.pos:])
 	f.pos += n
+	return n, nil
+}
+
+func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	switch {
+	case f.closed:
+		return 0, pathErr("read", f.name, os.ErrClosed)
+	case !f.read:
+		return 0, pathErr("read", f.name, syscall.EBADF)
+	case f.n.dir:
+		return 0, pathErr("read", f.name, syscall.EISDIR)
+	case off < 0:
+		return 0, pathErr("read", f.name, syscall.EINVAL)
+	case off >= int64(len(f.n.data)):
+		return 0, io.EOF
+	}
+	n := copy(p, f.n.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
 	return n, nil
 }
 

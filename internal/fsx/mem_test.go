@@ -256,3 +256,26 @@ func TestErrorFSAppend(t *testing.T) {
 		t.Fatalf("log = %q, want %q", b, "ac")
 	}
 }
+
+// TestMkdirAllSync: directories MkdirAll creates are gone after a crash
+// unless their parents were synced; MkdirAllSync's survive it.
+func TestMkdirAllSync(t *testing.T) {
+	m := NewMemFS()
+	if err := m.MkdirAll("/a/b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.Crash()
+	if _, err := m.Stat("/a"); !IsNotExist(err) {
+		t.Fatalf("MkdirAll's directory survived a crash without a sync: %v", err)
+	}
+	if err := MkdirAllSync(m, "/a/b/c", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAllSync(m, "/a/b/c", 0o755); err != nil { // exists: nothing to do
+		t.Fatal(err)
+	}
+	m.Crash()
+	if fi, err := m.Stat("/a/b/c"); err != nil || !fi.IsDir() {
+		t.Fatalf("after MkdirAllSync and a crash: %v", err)
+	}
+}

@@ -106,8 +106,8 @@ type Options struct {
 	LatentConcentration float64
 }
 
-// WithDefaults returns a copy of o with every unset field set to its default.
-func (o Options) WithDefaults() Options {
+// EnsureDefaults returns a copy of o with every unset field set to its default.
+func (o Options) EnsureDefaults() Options {
 	if o.Rows == 0 {
 		o.Rows = DefaultRows
 	}
@@ -256,7 +256,7 @@ const (
 
 // New returns a generator for opts (defaults applied).
 func New(opts Options) (*Generator, error) {
-	opts = opts.WithDefaults()
+	opts = opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}

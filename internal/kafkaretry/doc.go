@@ -10,5 +10,7 @@
 // authentication failures, a deleted topic and permanent Kafka errors are
 // not retried. Kind names what failed for errors and logs: "dial" for a
 // connection that could not be opened, "authentication", else the caller's
-// step. The Kafka source's fetchers and the Kafka sink's deliveries use it.
+// step. IsRetryable is the one classifier of Kafka errors: the Kafka
+// source (its fetchers and the requests it makes before the job runs) and
+// the Kafka sink's deliveries use it.
 package kafkaretry

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // DefaultTimeout is how long a running job retries by default: enough for
@@ -37,16 +38,22 @@ func IsAuth(err error) bool {
 	return false
 }
 
-// Retryable reports whether a running job retries err: every network
+// IsRetryable reports whether a running job retries err: every network
 // error (refused, reset, EOF, timeout: a broker going away) and every Kafka
 // error the protocol marks as retriable (a leader moving:
 // NotLeaderForPartition, LeaderNotAvailable), plus BrokerNotAvailable and
 // ReplicaNotAvailable; not authentication failures, a deleted topic
 // (UnknownTopicOrPartition) nor the other Kafka errors (message too large,
-// invalid request, ...).
-func Retryable(err error) bool {
+// invalid request, ...). It classifies the errors of both Kafka clients
+// riffle uses: kafka-go's (kafkago.Error) and franz-go's (*kerr.Error,
+// by its retriable flag).
+func IsRetryable(err error) bool {
 	if IsAuth(err) || errors.Is(err, context.Canceled) {
 		return false
+	}
+	var fe *kerr.Error
+	if errors.As(err, &fe) {
+		return fe.Retriable && fe != kerr.UnknownTopicOrPartition
 	}
 	var ke kafkago.Error
 	if errors.As(err, &ke) {
@@ -85,14 +92,14 @@ type Streak struct {
 }
 
 // Failed records a failure and reports whether to retry: false once the
-// streak has lasted Timeout (or err is not Retryable).
+// streak has lasted Timeout (or err is not IsRetryable).
 func (s *Streak) Failed(err error) bool {
 	now := time.Now()
 	if s.attempts == 0 {
 		s.since, s.wait = now, s.Backoff
 	}
 	s.attempts++
-	return Retryable(err) && now.Sub(s.since) < s.Timeout
+	return IsRetryable(err) && now.Sub(s.since) < s.Timeout
 }
 
 // Wait pauses before the next attempt; false when ctx ended first.

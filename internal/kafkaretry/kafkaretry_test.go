@@ -11,6 +11,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func TestClassify(t *testing.T) {
@@ -33,10 +34,14 @@ func TestClassify(t *testing.T) {
 		{kafkago.UnknownTopicOrPartition, false, "fetch"},
 		{kafkago.MessageSizeTooLarge, false, "fetch"},
 		{context.Canceled, false, "fetch"},
+		{fmt.Errorf("produce: %w", kerr.NotLeaderForPartition), true, "fetch"},
+		{kerr.RequestTimedOut, true, "fetch"},
+		{kerr.ProducerFenced, false, "fetch"},
+		{kerr.UnknownTopicOrPartition, false, "fetch"},
 	}
 	for _, c := range cases {
-		if got := Retryable(c.err); got != c.retryable {
-			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.retryable)
+		if got := IsRetryable(c.err); got != c.retryable {
+			t.Errorf("IsRetryable(%v) = %v, want %v", c.err, got, c.retryable)
 		}
 		if got := Kind("fetch", c.err); got != c.kind {
 			t.Errorf("Kind(fetch, %v) = %q, want %q", c.err, got, c.kind)

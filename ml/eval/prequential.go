@@ -48,7 +48,8 @@ type PrequentialOptions struct {
 	Online *ml.OnlineOptions
 }
 
-func (o *PrequentialOptions) withDefaults() error {
+// EnsureDefaults fills the zero fields with their defaults.
+func (o *PrequentialOptions) EnsureDefaults() {
 	if o.TrainFraction == 0 {
 		o.TrainFraction = DefaultTrainFraction
 	}
@@ -61,6 +62,10 @@ func (o *PrequentialOptions) withDefaults() error {
 	if o.Buckets == 0 {
 		o.Buckets = DefaultBuckets
 	}
+}
+
+// Validate checks options with their defaults filled in.
+func (o *PrequentialOptions) Validate() error {
 	switch {
 	case !(o.TrainFraction > 0 && o.TrainFraction < 1):
 		return fmt.Errorf("eval: prequential: train fraction %v must be in (0, 1)", o.TrainFraction)
@@ -158,7 +163,8 @@ type preqModel struct {
 
 // Prequential runs the prequential protocol on d (doc.go).
 func Prequential(ctx context.Context, d *Dataset, o PrequentialOptions) (*PrequentialResult, error) {
-	if err := o.withDefaults(); err != nil {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	order, nTrain := PrequentialSplit(d, o.TrainFraction)

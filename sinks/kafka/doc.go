@@ -3,15 +3,15 @@
 //
 // # Encoding
 //
-// Every column becomes a member named after it, in schema order. Integers
-// and floats are JSON numbers (NaN and infinities, which JSON cannot hold,
-// become null); booleans are true/false; strings are JSON strings (invalid
-// UTF-8 becomes U+FFFD, as with encoding/json); binaries are base64
-// strings; timestamps of any unit are RFC 3339 strings with milliseconds in
-// UTC ("2026-01-02T03:04:05.678Z", TimeLayout); dates are "2006-01-02";
-// decimals are numbers with their exact text; nulls are null. Dictionary
-// columns are written as their values. Other types (lists, structs) are
-// rejected at plan time.
+// Every row becomes one JSON object, encoded by internal/arrowtext exactly
+// as the file sink writes a JSONL row (its package doc states the format):
+// members named after the columns in schema order; floats in their
+// shortest exact form (integral ones with ".0"), NaN and infinities as
+// null; timestamps as ISO 8601 text with the unit's fraction digits, a
+// zoned one as its UTC instant with "Z" (riffle's timestamp[ms, UTC]:
+// "2026-01-02T03:04:05.678Z"); binaries base64; decimals as numbers with
+// their exact value; dictionaries as their values; lists as arrays and
+// structs as objects.
 //
 // # Sink
 //

@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // ProduceOptions configures Produce.
@@ -70,7 +72,7 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 	if o.Rate < 0 {
 		return st, fmt.Errorf("kafka: negative produce rate %g", o.Rate)
 	}
-	so = so.withDefaults()
+	so = so.EnsureDefaults()
 	if err := checkTopic(ctx, so.Brokers, so.Topic, so.WriteTimeout); err != nil {
 		return st, err
 	}
@@ -90,7 +92,7 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 	}()
 
 	var (
-		enc          *rowEncoder
+		enc          *arrowtext.Encoder
 		schema       *arrow.Schema
 		key, ts      int
 		buf, keys    []byte
@@ -111,7 +113,7 @@ func Produce(ctx context.Context, o ProduceOptions, batches iter.Seq2[arrow.Reco
 			if key, ts, pendingErr = so.checkColumns(schema); pendingErr != nil {
 				return st, pendingErr
 			}
-			enc, _ = newRowEncoder(schema)
+			enc = arrowtext.NewEncoder(arrowtext.JSON, schema)
 		}
 		msgs, err = encodeBatch(enc, b, key, ts, &buf, &keys, msgs[:0], &tsBuf)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 	"github.com/riffle-dev/riffle/internal/kafkaaddr"
 	"github.com/riffle-dev/riffle/internal/kafkaretry"
 )
@@ -100,7 +101,8 @@ type Options struct {
 	TransactionPool int
 }
 
-func (o Options) withDefaults() Options {
+// EnsureDefaults returns o with zero fields replaced by their defaults.
+func (o Options) EnsureDefaults() Options {
 	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
@@ -144,7 +146,7 @@ func (o Options) withDefaults() Options {
 // more, so the timeout must be at least twice the interval. It returns nil
 // for an at-least-once sink.
 func (o Options) CheckCheckpointInterval(interval time.Duration) error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	if o.Delivery != ExactlyOnce {
 		return nil
 	}
@@ -160,7 +162,7 @@ func (o Options) CheckCheckpointInterval(interval time.Duration) error {
 
 // Validate checks the options without contacting the brokers.
 func (o Options) Validate() error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	var errs []error
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
@@ -221,9 +223,6 @@ func (o Options) checkColumns(schema *arrow.Schema) (key, ts int, err error) {
 		}
 		ts = schema.FieldIndices(o.TimestampColumn)[0]
 	}
-	if _, err := newRowEncoder(schema); err != nil {
-		return 0, 0, err
-	}
 	return key, ts, nil
 }
 
@@ -242,7 +241,7 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	if err := checkTopic(ctx, o.Brokers, o.Topic, o.WriteTimeout); err != nil {
 		return nil, err
 	}
@@ -260,7 +259,7 @@ func checkTopic(ctx context.Context, brokers []string, topic string, timeout tim
 	backoff := 100 * time.Millisecond
 	for attempt := 1; attempt <= attempts; attempt++ {
 		md, err = c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-		if err == nil || ctx.Err() != nil || !kafkaretry.Retryable(err) {
+		if err == nil || ctx.Err() != nil || !kafkaretry.IsRetryable(err) {
 			break
 		}
 		select {
@@ -299,7 +298,7 @@ func (s *Sink) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, _ := newRowEncoder(t.Inputs[0])
+	enc := arrowtext.NewEncoder(arrowtext.JSON, t.Inputs[0])
 	if s.o.Delivery == ExactlyOnce {
 		return &txnOp{o: s.o, base: s.o.TransactionalIDPrefix + "-" + t.Node, task: t, enc: enc, key: key, ts: ts, cur: -1}, nil
 	}
@@ -309,7 +308,7 @@ func (s *Sink) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 type sinkOp struct {
 	o      Options
 	w      *kafkago.Writer
-	enc    *rowEncoder
+	enc    *arrowtext.Encoder
 	key    int
 	ts     int
 	buf    []byte
@@ -398,17 +397,12 @@ func write(ctx context.Context, w *kafkago.Writer, o Options, msgs []kafkago.Mes
 
 // encodeBatch encodes the rows of b as messages whose bytes live in *buf and
 // *keys (valid until the next call).
-func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[]byte, msgs []kafkago.Message, tsBuf *[]int64) ([]kafkago.Message, error) {
+func encodeBatch(enc *arrowtext.Encoder, b arrow.RecordBatch, key, ts int, buf, keys *[]byte, msgs []kafkago.Message, tsBuf *[]int64) ([]kafkago.Message, error) {
 	n := int(b.NumRows())
-	enc.bind(b)
 	// Encode every row into one buffer first, then cut: the buffer may move
-	// while it grows.
-	ends := make([]int, n)
-	d := (*buf)[:0]
-	for i := range n {
-		d = enc.appendRow(d, b, i)
-		ends[i] = len(d)
-	}
+	// while it grows. Each row ends with '\n', which a message leaves out.
+	ends := make([]int, 0, n)
+	d := enc.AppendRows((*buf)[:0], b, &ends)
 	*buf = d
 	// Keys go into *keys the same way; a null key (no key in Kafka) is an
 	// empty range with hasKey false.
@@ -438,7 +432,7 @@ func encodeBatch(enc *rowEncoder, b arrow.RecordBatch, key, ts int, buf, keys *[
 	}
 	start, kstart := 0, 0
 	for i := range n {
-		m := kafkago.Message{Value: d[start:ends[i]:ends[i]]}
+		m := kafkago.Message{Value: d[start : ends[i]-1 : ends[i]-1]}
 		start = ends[i]
 		if kends != nil {
 			if hasKey[i] {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // ErrFenced is wrapped by the error of an exactly-once sink whose
@@ -41,7 +42,7 @@ type txnOp struct {
 	o       Options
 	base    string // transactional id without "-<subtask>-<slot>"
 	task    *arrowexec.Task
-	enc     *rowEncoder
+	enc     *arrowtext.Encoder
 	key, ts int
 
 	slots   []*kgo.Client

@@ -30,12 +30,12 @@
 //
 // # Fetching and batching
 //
-// Each reader runs one fetch goroutine per partition (kafka-go Conn to the
-// partition leader, Fetch with MinBytes 1, FetchMaxBytes, FetchMaxWait),
-// feeding a bounded channel. A fetch the broker answers empty after
-// FetchMaxWait (kafka-go says RequestTimedOut) is a quiet partition, not a
-// failure: the connection is kept and the watermark's idle timeout takes
-// over. Failures (dial, leader lookup, fetch: a broker restarting, a
+// Each reader runs one fetch goroutine per partition (by default a
+// franz-go consumer at read_committed, see Transactions; with isolation
+// none a kafka-go Conn to the partition leader, Fetch with MinBytes 1,
+// FetchMaxBytes, FetchMaxWait), feeding a bounded channel. A fetch that
+// finds nothing within FetchMaxWait is a quiet partition, not a failure:
+// the connection is kept and the watermark's idle timeout takes over. Failures (dial, leader lookup, fetch: a broker restarting, a
 // leader moving) reconnect with backoff, each retry logged at warn level
 // (topic, partition, offset, attempt, step, error), for as long as
 // Options.RetryTimeout (default 5m); then the reader fails with a
@@ -115,18 +115,20 @@
 //
 // # Transactions (Options.Isolation)
 //
-// By default partitions are fetched over kafka-go connections, which know
-// nothing of transactions: a transaction marker comes back as a message
-// and the records of aborted transactions are read. With Options.Isolation
-// set (YAML isolation: read_committed or read_uncommitted) each partition
-// is fetched by a franz-go consumer at that isolation level instead
-// (txnfetch.go): markers only advance the position, read_committed drops
-// aborted records and reads up to the last stable offset, and a bounded
-// source ends at the last stable offset New saw (ListOffsets at that
-// isolation level). Positions, checkpoints and batches are the same as
-// with kafka-go; franz-go retries retriable failures itself until
-// RetryTimeout, and what it returns fails the reader with a *FetchError.
-// Read an exactly-once sink's output (sinks/kafka) with read_committed.
+// By default (read_committed) each partition is fetched by a franz-go
+// consumer (txnfetch.go): transaction markers only advance the position,
+// the records of aborted transactions are dropped, reads go up to the last
+// stable offset, and a bounded source ends at the last stable offset New
+// saw (ListOffsets at that isolation level), so an exactly-once sink's
+// output (sinks/kafka) reads as it is. read_uncommitted (YAML isolation:
+// read_uncommitted) also reads open and aborted transactions. Isolation
+// none fetches over kafka-go connections instead, which know nothing of
+// transactions (a marker comes back as a message): for topics no
+// transactional producer writes. Positions, checkpoints and batches are
+// the same either way. franz-go retries failures with its own backoff;
+// hooks on its connections and fetches (txnfetch.go) give the same status,
+// warn logs and RetryTimeout as the kafka-go path, and the same
+// *FetchError when the retries give up.
 //
 // # Event time
 //

@@ -40,6 +40,12 @@ const (
 	// (and non-transactional ones), up to the last stable offset: the
 	// output of an exactly-once sink (sinks/kafka), riffle's included.
 	ReadCommitted Isolation = "read_committed"
+	// IsolationNone fetches with kafka-go, which knows nothing of
+	// transactions: a transaction marker comes back as a message (a decode
+	// error, or a row in raw format) and the records of open and aborted
+	// transactions are read. Only for topics no transactional producer
+	// writes.
+	IsolationNone Isolation = "none"
 )
 
 const (
@@ -179,16 +185,14 @@ type Options struct {
 	ConnectTimeout time.Duration
 	Retries        int
 	RetryBackoff   time.Duration
-	// Isolation, when set (ReadCommitted or ReadUncommitted), makes the
-	// source read transactional topics: partitions are fetched with
-	// franz-go, which skips transaction markers and, read_committed, drops
-	// the records of aborted transactions and stops at the last stable
-	// offset (a bounded source ends at the one New saw). Unset, partitions
-	// are fetched with kafka-go's connection, which knows nothing of
-	// transactions: it returns a transaction marker as a message (a decode
-	// error, or a row in raw format) and the records of aborted
-	// transactions. Read the output of an exactly-once sink with
-	// ReadCommitted.
+	// Isolation is which records of transactional producers the source
+	// reads (default ReadCommitted, so an exactly-once sink's output reads
+	// as it is). With ReadCommitted or ReadUncommitted partitions are
+	// fetched with franz-go, which skips transaction markers and,
+	// read_committed, drops the records of aborted transactions and stops
+	// at the last stable offset (a bounded source ends at the one New
+	// saw). IsolationNone fetches with kafka-go's connection instead, for
+	// topics without transactions only.
 	Isolation Isolation
 
 	// RetryTimeout is how long a running reader keeps retrying a partition
@@ -199,14 +203,17 @@ type Options struct {
 	RetryTimeout time.Duration
 }
 
-// withDefaults returns o with zero fields replaced by their defaults.
-func (o Options) withDefaults() Options {
+// EnsureDefaults returns o with zero fields replaced by their defaults.
+func (o Options) EnsureDefaults() Options {
 	o.Brokers = kafkaaddr.Split(o.Brokers...)
 	if o.Start == "" {
 		o.Start = StartEarliest
 	}
 	if o.Format == "" {
 		o.Format = FormatJSON
+	}
+	if o.Isolation == "" {
+		o.Isolation = ReadCommitted
 	}
 	if o.OnError == "" {
 		o.OnError = OnErrorFail
@@ -240,7 +247,7 @@ func (o Options) withDefaults() Options {
 
 // Validate checks the options without contacting the brokers.
 func (o Options) Validate() error {
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	var errs []error
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
@@ -270,8 +277,8 @@ func (o Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("unknown start mode %q (want earliest, latest, timestamp or committed)", o.Start))
 	}
-	if o.Isolation != "" && o.Isolation != ReadUncommitted && o.Isolation != ReadCommitted {
-		errs = append(errs, fmt.Errorf("unknown isolation %q (want %s or %s)", o.Isolation, ReadCommitted, ReadUncommitted))
+	if o.Isolation != ReadUncommitted && o.Isolation != ReadCommitted && o.Isolation != IsolationNone {
+		errs = append(errs, fmt.Errorf("unknown isolation %q (want %s, %s or %s)", o.Isolation, ReadCommitted, ReadUncommitted, IsolationNone))
 	}
 	switch o.Format {
 	case FormatJSON, FormatCSV:

@@ -215,7 +215,7 @@ func (r *Reader) resolveStart(ctx context.Context, mine []Partition) error {
 // *FetchError. Authorization failures, a partition that no longer exists
 // and an offset deleted by retention fail at once.
 func (r *Reader) fetch(ctx context.Context, p *partState) {
-	if r.s.o.Isolation != "" {
+	if r.s.o.Isolation != IsolationNone {
 		r.fetchTxn(ctx, p)
 		return
 	}

@@ -2,14 +2,8 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 	"time"
-
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/internal/kafkaretry"
 )
@@ -63,7 +57,7 @@ func (s *Source) retry(ctx context.Context, what string, fn func(ctx context.Con
 		if ctx.Err() != nil {
 			return fmt.Errorf("kafka: %s (brokers %s): %w", what, s.brokers(), context.Cause(ctx))
 		}
-		if !retryable(err) || attempt >= s.o.Retries {
+		if !kafkaretry.IsRetryable(err) || attempt >= s.o.Retries {
 			break
 		}
 		select {
@@ -81,19 +75,4 @@ func (s *Source) retry(ctx context.Context, what string, fn func(ctx context.Con
 		return fmt.Errorf("kafka: %s failed after %d attempts (brokers %s): %w", what, attempt, s.brokers(), err)
 	}
 	return fmt.Errorf("kafka: %s failed (brokers %s): %w", what, s.brokers(), err)
-}
-
-// retryable reports network errors and Kafka errors marked temporary.
-func retryable(err error) bool {
-	var ke kafkago.Error
-	if errors.As(err, &ke) {
-		return ke.Temporary()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe)
 }

@@ -89,7 +89,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = o.withDefaults()
+	o = o.EnsureDefaults()
 	s := &Source{o: o, schema: o.schema()}
 	s.tr = &kafkago.Transport{DialTimeout: o.ConnectTimeout, ClientID: "riffle", MetadataTTL: 10 * time.Second}
 	s.client = &kafkago.Client{Addr: kafkago.TCP(o.Brokers...), Timeout: o.ConnectTimeout, Transport: s.tr}

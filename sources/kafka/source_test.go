@@ -705,7 +705,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	// Defaults.
-	d := Options{}.withDefaults()
+	d := Options{}.EnsureDefaults()
 	if d.MaxBatchRows != 8192 || d.MaxBatchDelay != 100*time.Millisecond || d.Start != StartEarliest || d.Format != FormatJSON || d.OnError != OnErrorFail {
 		t.Errorf("defaults %+v", d)
 	}

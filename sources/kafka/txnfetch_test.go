@@ -19,8 +19,9 @@ import (
 // non-transactional rows before the open transaction (it ends at the last
 // stable offset); a read_uncommitted one reads every row, the aborted and
 // open ones too, and neither reads the transaction markers as messages.
-// Without an isolation level (kafka-go's fetch) the markers are messages:
-// the source fails to decode them. The rows of each part are known, so the
+// Without an isolation level the source reads read_committed; with
+// IsolationNone (kafka-go's fetch) the markers are messages: the source
+// fails to decode them. The rows of each part are known, so the
 // expected ids are the oracle.
 func TestReadCommitted(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
@@ -79,9 +80,9 @@ func TestReadCommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows, err := runGraph(t, memory.DefaultAllocator, src, 2)
-		if iso == "" {
+		if iso == IsolationNone {
 			if err == nil || !strings.Contains(err.Error(), "not a JSON object") {
-				t.Fatalf("no isolation level (kafka-go): got %v, want a marker that is not a JSON object", err)
+				t.Fatalf("isolation none (kafka-go): got %v, want a marker that is not a JSON object", err)
 			}
 			return nil
 		}
@@ -110,5 +111,8 @@ func TestReadCommitted(t *testing.T) {
 	if got, want := ids(ReadUncommitted), span([2]int{0, 50}); !slices.Equal(got, want) {
 		t.Errorf("read_uncommitted: got %v, want %v", got, want)
 	}
-	ids("")
+	if got, want := ids(""), span([2]int{0, 10}, [2]int{20, 40}); !slices.Equal(got, want) {
+		t.Errorf("default isolation: got %v, want read_committed's %v", got, want)
+	}
+	ids(IsolationNone)
 }

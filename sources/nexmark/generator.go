@@ -63,7 +63,7 @@ type Generator struct {
 
 // New returns a generator for the options (defaults applied).
 func New(o Options) (*Generator, error) {
-	o = o.WithDefaults()
+	o = o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func TestIDsAndTimes(t *testing.T) {
 // below 1 in a million per check).
 func TestBidDistributions(t *testing.T) {
 	const n = 2_000_000
-	o := Options{Table: Bid, Events: n, Seed: 3}.WithDefaults()
+	o := Options{Table: Bid, Events: n, Seed: 3}.EnsureDefaults()
 	tb := readTable(t, o)
 	ns := eventNumbers(Bid, n)
 	var hotA, hotB share
@@ -231,7 +231,7 @@ func hotProb(ratio int, hot, lo, hi int64) float64 {
 // string fields and the average size.
 func TestAuctionDistributions(t *testing.T) {
 	const n = 3_000_000
-	o := Options{Table: Auction, Events: n, Seed: 11}.WithDefaults()
+	o := Options{Table: Auction, Events: n, Seed: 11}.EnsureDefaults()
 	tb := readTable(t, o)
 	ns := eventNumbers(Auction, n)
 	g, _ := New(o)

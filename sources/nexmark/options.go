@@ -154,8 +154,8 @@ type Options struct {
 	Mem memory.Allocator
 }
 
-// WithDefaults returns a copy of o with every unset field set to its default.
-func (o Options) WithDefaults() Options {
+// EnsureDefaults returns a copy of o with every unset field set to its default.
+func (o Options) EnsureDefaults() Options {
 	setInt := func(p *int, d int) {
 		if *p == 0 {
 			*p = d
@@ -189,7 +189,7 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Validate checks options after WithDefaults.
+// Validate checks options after EnsureDefaults.
 func (o Options) Validate() error {
 	var errs []error
 	if o.Table < Person || o.Table > Bid {
