@@ -458,7 +458,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		}
 		spec := &AggregateSpec{GroupBy: a.GroupBy}
 		for _, s := range a.Aggs {
-			ag, err := ParseAgg(s)
+			ag, err := agg.ParseAgg(s)
 			if err != nil {
 				return fail(val.Line, "aggregate: %v", err)
 			}
@@ -481,27 +481,6 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window or recommend)", key.Value)
 	}
 	return st, nil
-}
-
-var aggRE = regexp.MustCompile(`(?i)^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*|"[^"]+")?\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*|"[^"]+"))?\s*$`)
-
-// ParseAgg parses "func(column) [AS name]", e.g. "count(*) AS n" or
-// "avg(weight)".
-func ParseAgg(s string) (agg.Agg, error) {
-	m := aggRE.FindStringSubmatch(s)
-	if m == nil {
-		return agg.Agg{}, fmt.Errorf("cannot parse aggregate %q (want e.g. \"sum(weight) AS total\")", s)
-	}
-	a := agg.Agg{Func: agg.Func(strings.ToLower(m[1])), Column: strings.Trim(m[2], `"`), As: strings.Trim(m[3], `"`)}
-	switch a.Func {
-	case agg.Count, agg.Sum, agg.Min, agg.Max, agg.Avg, agg.CountDistinct:
-	default:
-		return agg.Agg{}, fmt.Errorf("unknown aggregate function %q in %q (want count, sum, min, max, avg or count_distinct)", m[1], s)
-	}
-	if a.Column == "" && a.Func != agg.Count {
-		return agg.Agg{}, fmt.Errorf("%s needs a column in %q", a.Func, s)
-	}
-	return a, nil
 }
 
 func hybridKafka(h *HybridSpec) *KafkaSpec {

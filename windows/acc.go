@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 )
 
 // boundAgg is an aggregate bound to the input schema.
@@ -37,56 +38,42 @@ const (
 
 func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 	b := boundAgg{Agg: a, col: -1, off: off}
-	if !a.star() {
+	var dt arrow.DataType
+	if !a.Star() {
 		idx := in.FieldIndices(a.Column)
 		if len(idx) != 1 {
 			return b, fmt.Errorf("windows: %s: no column %q", a.Name(), a.Column)
 		}
 		b.col = idx[0]
-	}
-	var dt arrow.DataType
-	if b.col >= 0 {
 		dt = in.Field(b.col).Type
 	}
-	numeric := func() error {
-		switch dt.ID() {
-		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-			b.out = arrow.PrimitiveTypes.Int64
-		case arrow.FLOAT32, arrow.FLOAT64:
-			b.out, b.float = arrow.PrimitiveTypes.Float64, true
-		case arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
-			if a.Func != Min && a.Func != Max {
-				return fmt.Errorf("windows: %s over %s", a.Func, dt)
-			}
-			b.out = dt
-		default:
-			return fmt.Errorf("windows: %s over unsupported type %s", a.Name(), dt)
-		}
-		return nil
+	out, err := agg.ResultType(a, dt)
+	if err != nil {
+		return b, fmt.Errorf("windows: %w", err)
 	}
+	b.out = out
 	switch a.Func {
 	case Count:
-		b.out, b.size = arrow.PrimitiveTypes.Int64, 8
-	case Sum, Min, Max:
-		if err := numeric(); err != nil {
-			return b, err
+		b.size = 8
+	case Sum, Min, Max, Avg:
+		switch dt.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+		case arrow.FLOAT32, arrow.FLOAT64:
+			b.float = true
+		default:
+			return b, fmt.Errorf("windows: %s over %s is not supported in windows", a.Func, dt)
 		}
+		b.float = b.float || a.Func == Avg
 		b.size = 16
-	case Avg:
-		if err := numeric(); err != nil {
-			return b, err
-		}
-		b.out, b.float, b.size = arrow.PrimitiveTypes.Float64, true, 16
 	case ApproxDistinct:
-		if _, err := keyKindOf(dt); err != nil {
-			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
-		}
-		b.out, b.size = arrow.PrimitiveTypes.Int64, 0 // a sketch region after the fixed part
+		b.size = 0 // a sketch region after the fixed part
 	case CountDistinct:
 		if _, err := keyKindOf(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
-		b.out = arrow.PrimitiveTypes.Int64
+	default:
+		return b, fmt.Errorf("windows: %s is not supported in windows", a.Func)
 	}
 	return b, nil
 }
@@ -397,7 +384,7 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 		case ApproxDistinct:
 			so, sn := findRegion(src, fixed, a.hidx)
 			do, dn := findRegion(dst, fixed, a.hidx)
-			r := regionMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
+			r := agg.SketchMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
 			dst = spliceRegion(dst, do, dn, r)
 		}
 	}
@@ -437,7 +424,7 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			b.(*array.Int64Builder).Append(distinct[i])
 		case ApproxDistinct:
 			off, n := findRegion(blob, o.fixed, a.hidx)
-			b.(*array.Int64Builder).Append(regionEstimate(blob[off : off+n]))
+			b.(*array.Int64Builder).Append(agg.SketchEstimate(blob[off : off+n]))
 		case Avg:
 			if n == 0 {
 				b.AppendNull()
@@ -448,7 +435,7 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			if n == 0 {
 				b.AppendNull()
 			} else if a.float {
-				b.(*array.Float64Builder).Append(getF(blob, a.off+8))
+				appendFloat(b, getF(blob, a.off+8))
 			} else {
 				appendInt(b, getI(blob, a.off+8))
 			}
@@ -466,3 +453,35 @@ func (o *outBuilders) finish() []arrow.Array {
 }
 
 func getU(b []byte, off int) uint64 { return uint64(getI(b, off)) }
+
+// findRegion returns the offset and length of sketch region i of blob,
+// whose fixed part is fixed bytes long.
+func findRegion(blob []byte, fixed, i int) (off, n int) {
+	off = fixed
+	for ; i > 0; i-- {
+		off += agg.SketchLen(blob[off:])
+	}
+	return off, agg.SketchLen(blob[off:])
+}
+
+// spliceRegion replaces blob[off:off+old] with region.
+func spliceRegion(blob []byte, off, old int, region []byte) []byte {
+	if len(region) == old {
+		copy(blob[off:], region)
+		return blob
+	}
+	out := make([]byte, 0, len(blob)-old+len(region))
+	out = append(out, blob[:off]...)
+	out = append(out, region...)
+	return append(out, blob[off+old:]...)
+}
+
+// appendFloat appends v to a float64 or float32 builder.
+func appendFloat(b array.Builder, v float64) {
+	switch x := b.(type) {
+	case *array.Float64Builder:
+		x.Append(v)
+	case *array.Float32Builder:
+		x.Append(float32(v))
+	}
+}

@@ -12,11 +12,13 @@
 //	key columns (input types) | window_start, window_end (timestamp[ms, UTC])
 //	| one column per aggregate | is_update (bool)
 //
-// Aggregates per window:
+// Aggregates per window come from the aggregate library of package agg
+// (the functions, their parsing and their result types are the aggregate
+// step's; agg.ResultType):
 //
 //	count(*), count(col)  int64
 //	sum(col)              int64 over integers (an overflow is an error), float64 over floats
-//	min(col), max(col)    int64, float64 or the input's temporal type
+//	min(col), max(col)    the input's type (numbers and temporal types)
 //	avg(col)              float64
 //	count_distinct(col)   int64, exact (the values are kept in map state)
 //	approx_distinct(col)  int64, HyperLogLog p=14 (0.81% standard error)

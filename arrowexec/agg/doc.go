@@ -1,4 +1,9 @@
-// Package agg is riffle's vectorized hash aggregate over bounded input.
+// Package agg is riffle's vectorized hash aggregate over bounded input, and
+// the aggregate library that it shares with the window step (package
+// windows): one table of functions with their names, arities and type
+// rules (funcs.go: ResultType), one parser of aggregate calls on top of
+// the expression parser (ParseCall, expr.ParseAggCall), and the
+// approx_distinct sketch (hll.go) that both steps keep.
 //
 // # Contract
 //
@@ -12,6 +17,7 @@
 //	min(col), max(col)    input type (numbers, bool, string, binary, temporal)
 //	avg(col)              float64
 //	count_distinct(col)   int64; exact, nulls not counted
+//	approx_distinct(col)  int64; HyperLogLog p=14 (0.81% standard error)
 //
 // sum, min, max and avg of a group without non-null values are NULL (SQL
 // semantics). An integer sum (or avg) leaving the int64 range fails the
@@ -31,7 +37,8 @@
 // # Two phases
 //
 // Mode Partial emits, after the keys, state columns (count; sum; min; max;
-// avg as As+".sum" and As+".count"); Mode Final, given the same GroupBy and
+// avg as As+".sum" and As+".count"; approx_distinct the sketch, binary);
+// Mode Final, given the same GroupBy and
 // Aggs, merges such states by key into final results, so a planner can
 // pre-aggregate before a hash exchange. count_distinct is not decomposable:
 // Decomposable reports false and the planner exchanges rows first, then
