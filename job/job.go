@@ -15,6 +15,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/arrowexec/ops"
 )
 
 // Spec is a parsed job file. Steps keep their YAML line so planning errors
@@ -189,10 +190,25 @@ type NamedExpr struct {
 	Expr expr.Expr
 }
 
-// AggregateSpec is a hash aggregate step.
+// AggregateSpec is a hash aggregate step:
+//
+//	steps:
+//	  - aggregate:
+//	      group_by: [item_id, "date_trunc('day', event_time) AS day"]
+//	      aggs: ["count(*) AS n", "sum(price * qty) AS revenue",
+//	             "count(*) FILTER (WHERE event_type = 'buy') AS buys"]
+//
+// Keys and aggregate arguments are expressions (agg.ParseKey,
+// agg.ParseCall); GroupBy and Aggs are the columns the aggregate reads
+// after Pre, the projection computing them (nil when every key and
+// argument is a plain column and nothing is filtered; agg.Lower).
 type AggregateSpec struct {
 	GroupBy []string
 	Aggs    []agg.Agg
+	Pre     []ops.Column
+	// Keys and Calls are the step as written.
+	Keys  []agg.Key
+	Calls []agg.Call
 }
 
 // Error is a job file error with its position.
@@ -456,14 +472,26 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		if len(a.Aggs) == 0 {
 			return fail(val.Line, "aggregate: no aggs (e.g. aggs: [\"count(*) AS n\"])")
 		}
-		spec := &AggregateSpec{GroupBy: a.GroupBy}
-		for _, s := range a.Aggs {
-			ag, err := agg.ParseAgg(s)
+		spec := &AggregateSpec{}
+		for _, s := range a.GroupBy {
+			k, err := agg.ParseKey(s)
 			if err != nil {
 				return fail(val.Line, "aggregate: %v", err)
 			}
-			spec.Aggs = append(spec.Aggs, ag)
+			spec.Keys = append(spec.Keys, k)
 		}
+		for _, s := range a.Aggs {
+			c, err := agg.ParseCall(s)
+			if err != nil {
+				return fail(val.Line, "aggregate: %v", err)
+			}
+			spec.Calls = append(spec.Calls, c)
+		}
+		l, err := agg.Lower(spec.Keys, spec.Calls, nil)
+		if err != nil {
+			return fail(val.Line, "aggregate: %v", err)
+		}
+		spec.GroupBy, spec.Aggs, spec.Pre = l.Keys, l.Aggs, l.Pre
 		st.Aggregate = spec
 	case StepWindow:
 		w, err := parseWindowStep(file, num, val)

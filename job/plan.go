@@ -134,6 +134,11 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			cur = g.Add(name, ops.NewProject(cols), par, in)
 		case StepAggregate:
 			a := st.Aggregate
+			if len(a.Pre) > 0 {
+				pre := g.Add(name+"-pre", ops.NewProject(a.Pre), par, in)
+				steps[pre.Name()] = i
+				in = pre.Forward()
+			}
 			exchange := func(from *arrowexec.Node) (arrowexec.Input, int) {
 				if len(a.GroupBy) == 0 {
 					return from.Rebalance(), 1
@@ -164,6 +169,11 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			}
 			par = cur.Parallelism()
 		case StepWindow:
+			if pre := st.Window.Pre; len(pre) > 0 {
+				p := g.Add(name+"-pre", ops.NewProject(pre), par, in)
+				steps[p.Name()] = i
+				in = p.Forward()
+			}
 			n, err := planWindow(g, name, in, par, st.Window)
 			if err != nil {
 				return nil, errAt(st.Line, err)
@@ -271,8 +281,12 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 			return cols, preds
 		case StepWindow:
 			w := st.Window.Options
-			add(w.Keys...)
 			add(w.Time)
+			if len(st.Window.Pre) > 0 {
+				add(agg.Columns(st.Window.Keys, st.Window.Calls)...)
+				return cols, preds
+			}
+			add(w.Keys...)
 			for _, a := range w.Aggs {
 				if a.Column != "" && a.Column != "*" {
 					add(a.Column)
@@ -287,10 +301,14 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 			}
 			return cols, preds
 		case StepAggregate:
-			add(st.Aggregate.GroupBy...)
-			for _, a := range st.Aggregate.Aggs {
-				if a.Column != "" && a.Column != "*" {
-					add(a.Column)
+			if a := st.Aggregate; len(a.Pre) > 0 {
+				add(agg.Columns(a.Keys, a.Calls)...)
+			} else {
+				add(a.GroupBy...)
+				for _, a := range a.Aggs {
+					if a.Column != "" && a.Column != "*" {
+						add(a.Column)
+					}
 				}
 			}
 			if len(cols) == 0 {

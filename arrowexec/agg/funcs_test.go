@@ -64,3 +64,51 @@ func TestParseCall(t *testing.T) {
 		t.Error("ParseAgg took an expression")
 	}
 }
+
+// TestLower checks that plain keys and calls need no projection, and that
+// expressions, aliases and FILTER do.
+func TestLower(t *testing.T) {
+	parse := func(keys []string, calls ...string) ([]Key, []Call) {
+		var ks []Key
+		var cs []Call
+		for _, s := range keys {
+			k, err := ParseKey(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks = append(ks, k)
+		}
+		for _, s := range calls {
+			c, err := ParseCall(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		return ks, cs
+	}
+	ks, cs := parse([]string{"a", "b AS b"}, "count(*) AS n", "sum(x)")
+	l, err := Lower(ks, cs, []string{"t"})
+	if err != nil || l.Pre != nil || strings.Join(l.Keys, ",") != "a,b" || l.Aggs[1] != (Agg{Func: Sum, Column: "x"}) {
+		t.Fatalf("plain: %+v %v", l, err)
+	}
+	ks, cs = parse([]string{"a", "a % 3", "b AS c"}, "count(*) FILTER (WHERE x > 0) AS n", "sum(x * 2)", "max(x)")
+	l, err = Lower(ks, cs, []string{"t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre []string
+	for _, c := range l.Pre {
+		pre = append(pre, c.Name+"="+c.Expr.String())
+	}
+	if got, want := strings.Join(pre, "; "), "a=a; a % 3=a % 3; c=b; t=t; __agg_arg_1=CASE WHEN x > 0 THEN 1 END; __agg_arg_2=x * 2; x=x"; got != want {
+		t.Fatalf("pre %s, want %s", got, want)
+	}
+	if got := l.Aggs[1]; got != (Agg{Func: Sum, Column: "__agg_arg_2", As: "sum(x * 2)"}) {
+		t.Fatalf("agg %+v", got)
+	}
+	ks, cs = parse([]string{"x * 2 AS x"}, "max(x)")
+	if _, err := Lower(ks, cs, nil); err == nil || !strings.Contains(err.Error(), `duplicate column "x"`) {
+		t.Fatalf("alias clash: %v", err)
+	}
+}
