@@ -44,6 +44,13 @@ var aggCases = []aggCase{
 	{job: "count(*) FILTER (WHERE b) AS nb", sql: "count(*) FILTER (WHERE b)", name: "nb"},
 	{job: "sum(x) FILTER (WHERE i > 0) AS sxp", sql: "sum(x) FILTER (WHERE i > 0)", name: "sxp"},
 	{job: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%') AS mf", sql: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%')", name: "mf"},
+	{job: "bool_and(b) AS ba", sql: "bool_and(b)", name: "ba"},
+	{job: "bool_or(i > 900) AS bo", sql: "bool_or(i > 900)", name: "bo"},
+	{job: "var_samp(x) AS vs", sql: "var_samp(x)", name: "vs"},
+	{job: "var_pop(i) AS vp", sql: "var_pop(i)", name: "vp"},
+	{job: "stddev(x) AS sd", sql: "stddev(x)", name: "sd"},
+	{job: "stddev_pop(price * qty) AS sdp", sql: "stddev_pop(price * qty)", name: "sdp"},
+	{job: "variance(x) FILTER (WHERE k = 3) AS vf", sql: "variance(x) FILTER (WHERE k = 3)", name: "vf"},
 }
 
 // aggOnlyCases run in the aggregate step only (the window step lacks them).

@@ -28,6 +28,8 @@ type boundAgg struct {
 //
 //	count                 n int64
 //	sum, min, max, avg    n int64 | value (int64 or float64 bits)
+//	bool_and, bool_or     n int64 | value (0 or 1, int64): min and max
+//	var_*, stddev_*       n int64 | mean float64 | m2 float64 (agg.VarState)
 //	approx_distinct       nothing in the fixed part
 //	count_distinct        nothing (the values are map state)
 const (
@@ -55,6 +57,10 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 	switch a.Func {
 	case Count:
 		b.size = 8
+	case BoolAnd, BoolOr:
+		b.size = 16
+	case VarSamp, VarPop, StddevSamp, StddevPop:
+		b.size = 24
 	case Sum, Min, Max, Avg:
 		switch dt.ID() {
 		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
@@ -91,9 +97,12 @@ type batchAcc struct {
 	// encoded value.
 	dg [][]uint32
 	dk []rowKeys
+	// variance functions: per group state.
+	vs [][]agg.VarState
 
 	ints    []int64
 	floats  []float64
+	vfloats []float64 // variance functions' scratch
 	hashes  []uint64
 	scratch []arrow.Array
 }
@@ -103,6 +112,7 @@ func (b *batchAcc) init(aggs []boundAgg) {
 	b.n, b.iv, b.fv = make([][]int64, k), make([][]int64, k), make([][]float64, k)
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
 	b.dk = make([]rowKeys, k)
+	b.vs = make([][]agg.VarState, k)
 }
 
 func zeroed[T any](s []T, n int) []T {
@@ -123,11 +133,20 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 		switch a.Func {
 		case Count:
 			countRows(col, rows, gids, b.n[i])
+		case BoolAnd, BoolOr:
+			b.iv[i] = zeroed(b.iv[i], ngroups)
+			b.ints = intValues(col, b.ints)
+			minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], a.Func == BoolOr)
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			b.vs[i] = zeroed(b.vs[i], ngroups)
+			b.vfloats = agg.VarUpdate(b.vs[i], col, rows, gids, b.vfloats)
 		case Sum, Min, Max, Avg:
 			if a.float {
 				b.fv[i] = zeroed(b.fv[i], ngroups)
 				var vals []float64
-				if dt := col.DataType().ID(); dt == arrow.FLOAT32 || dt == arrow.FLOAT64 {
+				if dt := col.DataType().ID(); dt == arrow.FLOAT64 {
+					vals = col.(*array.Float64).Float64Values() // read only: the batch is borrowed
+				} else if dt == arrow.FLOAT32 {
 					b.floats = floatValues(col, b.floats)
 					vals = b.floats
 				} else {
@@ -325,8 +344,8 @@ func combine(a *boundAgg, blob []byte, n, iv int64, fv float64) error {
 			}
 			putI(blob, off+8, t)
 		}
-	case Min, Max:
-		isMax := a.Func == Max
+	case Min, Max, BoolAnd, BoolOr:
+		isMax := a.Func == Max || a.Func == BoolOr
 		if a.float {
 			v := getF(blob, off+8)
 			if cur == 0 || (isMax && fless(v, fv)) || (!isMax && fless(fv, v)) {
@@ -352,12 +371,15 @@ func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
 		var fv float64
 		switch a.Func {
 		case Count:
-		case Sum, Min, Max, Avg:
+		case Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			if a.float {
 				fv = b.fv[i][g]
 			} else {
 				iv = b.iv[i][g]
 			}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			mergeVar(blob, a.off, b.vs[i][g])
+			continue
 		default:
 			continue
 		}
@@ -376,7 +398,9 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 	for i := range aggs {
 		a := &aggs[i]
 		switch a.Func {
-		case Count, Sum, Min, Max, Avg:
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			mergeVar(dst, a.off, getVar(src, a.off))
+		case Count, Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			n := getI(src, a.off)
 			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
 				return nil, err
@@ -431,6 +455,12 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			} else {
 				b.(*array.Float64Builder).Append(getF(blob, a.off+8) / float64(n))
 			}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			if v, ok := getVar(blob, a.off).Result(a.Func); ok {
+				b.(*array.Float64Builder).Append(v)
+			} else {
+				b.AppendNull()
+			}
 		default:
 			if n == 0 {
 				b.AppendNull()
@@ -474,6 +504,23 @@ func spliceRegion(blob []byte, off, old int, region []byte) []byte {
 	out = append(out, blob[:off]...)
 	out = append(out, region...)
 	return append(out, blob[off+old:]...)
+}
+
+// getVar reads a variance state at blob offset off.
+func getVar(blob []byte, off int) agg.VarState {
+	return agg.VarState{N: getI(blob, off), Mean: getF(blob, off+8), M2: getF(blob, off+16)}
+}
+
+// mergeVar merges s into the variance state at blob offset off.
+func mergeVar(blob []byte, off int, s agg.VarState) {
+	if s.N == 0 {
+		return
+	}
+	cur := getVar(blob, off)
+	cur.Merge(s)
+	putI(blob, off, cur.N)
+	putF(blob, off+8, cur.Mean)
+	putF(blob, off+16, cur.M2)
 }
 
 // appendFloat appends v to a float64 or float32 builder.

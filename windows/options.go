@@ -33,6 +33,12 @@ const (
 	Avg            = agg.Avg
 	CountDistinct  = agg.CountDistinct
 	ApproxDistinct = agg.ApproxDistinct
+	VarSamp        = agg.VarSamp
+	VarPop         = agg.VarPop
+	StddevSamp     = agg.StddevSamp
+	StddevPop      = agg.StddevPop
+	BoolAnd        = agg.BoolAnd
+	BoolOr         = agg.BoolOr
 )
 
 // Agg is one aggregate per window: Func over Column, named As (agg.Agg).

@@ -23,6 +23,15 @@ const (
 	// ApproxDistinct estimates the number of distinct values with a
 	// HyperLogLog sketch (hll.go).
 	ApproxDistinct Func = "approx_distinct"
+	// The variance functions (variance.go); variance and stddev are
+	// aliases of the sample ones.
+	VarSamp    Func = "var_samp"
+	VarPop     Func = "var_pop"
+	StddevSamp Func = "stddev_samp"
+	StddevPop  Func = "stddev_pop"
+	// BoolAnd and BoolOr are TRUE when every (some) non-null value is.
+	BoolAnd Func = "bool_and"
+	BoolOr  Func = "bool_or"
 )
 
 // Agg is one aggregate of the output: Func over Column, named As.
@@ -140,6 +149,9 @@ func (o *Options) Validate() error {
 func stateNames(a Agg, m Mode) []string {
 	if m == Partial && a.Func == Avg {
 		return []string{a.Name() + ".sum", a.Name() + ".count"}
+	}
+	if m == Partial && isVariance(a.Func) {
+		return []string{a.Name() + ".n", a.Name() + ".mean", a.Name() + ".m2"}
 	}
 	return []string{a.Name()}
 }
@@ -345,6 +357,12 @@ func bindInput(in *arrow.Schema, a Agg, m Mode) (boundAgg, error) {
 			}
 		case ApproxDistinct:
 			ba.out = []arrow.Field{{Name: name, Type: arrow.BinaryTypes.Binary}}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			ba.out = []arrow.Field{
+				{Name: name + ".n", Type: arrow.PrimitiveTypes.Int64},
+				{Name: name + ".mean", Type: arrow.PrimitiveTypes.Float64},
+				{Name: name + ".m2", Type: arrow.PrimitiveTypes.Float64},
+			}
 		}
 	}
 	return ba, nil
@@ -377,6 +395,29 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}
 	case Sum:
 		i, dt, err := state(name, isSum, "int64 or float64")
+		if err != nil {
+			return ba, err
+		}
+		ba.cols, ba.typ = []int{i}, dt
+		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
+	case VarSamp, VarPop, StddevSamp, StddevPop:
+		isF64 := func(dt arrow.DataType) bool { return dt.ID() == arrow.FLOAT64 }
+		i, _, err := state(name+".n", isI64, "int64")
+		if err != nil {
+			return ba, err
+		}
+		j, _, err := state(name+".mean", isF64, "float64")
+		if err != nil {
+			return ba, err
+		}
+		k, _, err := state(name+".m2", isF64, "float64")
+		if err != nil {
+			return ba, err
+		}
+		ba.cols, ba.typ = []int{i, j, k}, arrow.PrimitiveTypes.Float64
+		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}}
+	case BoolAnd, BoolOr:
+		i, dt, err := state(name, isBool, "bool")
 		if err != nil {
 			return ba, err
 		}

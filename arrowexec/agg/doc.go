@@ -18,6 +18,14 @@
 //	avg(col)              float64
 //	count_distinct(col)   int64; exact, nulls not counted
 //	approx_distinct(col)  int64; HyperLogLog p=14 (0.81% standard error)
+//	var_samp, var_pop,    float64 over numbers (variance = var_samp, stddev =
+//	stddev_samp, stddev_pop  stddev_samp); samp needs 2 values, pop 1, else NULL
+//	bool_and, bool_or     bool over bool; NULL without a non-null value
+//
+// An aggregate's argument is a column here; calls over expressions and with
+// FILTER (WHERE …), and keys that are expressions, are brought to columns by
+// Lower, which gives the planner the projection to run in front of the
+// step.
 //
 // sum, min, max and avg of a group without non-null values are NULL (SQL
 // semantics). An integer sum (or avg) leaving the int64 range fails the
@@ -37,7 +45,8 @@
 // # Two phases
 //
 // Mode Partial emits, after the keys, state columns (count; sum; min; max;
-// avg as As+".sum" and As+".count"; approx_distinct the sketch, binary);
+// avg as As+".sum" and As+".count"; approx_distinct the sketch, binary;
+// the variance functions As+".n", As+".mean" and As+".m2");
 // Mode Final, given the same GroupBy and
 // Aggs, merges such states by key into final results, so a planner can
 // pre-aggregate before a hash exchange. count_distinct is not decomposable:

@@ -46,10 +46,20 @@ var funcs = map[Func]funcInfo{
 	Max:            {decomposable: true, in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: same},
 	CountDistinct:  {in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: toInt64},
 	ApproxDistinct: {decomposable: true, in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: toInt64},
+	VarSamp:        {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
+	VarPop:         {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
+	StddevSamp:     {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
+	StddevPop:      {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
+	BoolAnd:        {decomposable: true, in: isBool, want: "a boolean column", out: toBool},
+	BoolOr:         {decomposable: true, in: isBool, want: "a boolean column", out: toBool},
 }
 
 // aliases are other names of functions (SQL spellings).
-var aliases = map[string]Func{}
+var aliases = map[string]Func{"variance": VarSamp, "stddev": StddevSamp}
+
+func isVariance(f Func) bool {
+	return f == VarSamp || f == VarPop || f == StddevSamp || f == StddevPop
+}
 
 // lookup returns the function named name (lower case), aliases resolved.
 func lookup(name string) (Func, funcInfo, bool) {
