@@ -98,7 +98,7 @@ type result struct {
 	users, approx    int64
 	// variance functions (NaN: NULL)
 	vs, sdp float64
-	update           bool
+	update  bool
 }
 
 func (r result) String() string {

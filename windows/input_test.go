@@ -63,4 +63,3 @@ func TestInputBatchUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
