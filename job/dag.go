@@ -212,6 +212,7 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 		planned[i] = dagNode{node: cur, win: win}
 		stepOf[stepNames[i]] = i
 		stepOf[stepNames[i]+"-partial"] = i
+		stepOf[stepNames[i]+"-pre"] = i
 	}
 	for i, sk := range s.Sinks {
 		main := i == 0

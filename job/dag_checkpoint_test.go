@@ -110,7 +110,7 @@ sinks:
 				t.Fatal(err)
 			}
 			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s/*.parquet')", cols, out)).Strings())
-			compareRows(t, "union", got, want)
+			compareNamedRows(t, "union", got, want)
 		})
 	}
 }

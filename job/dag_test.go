@@ -58,14 +58,14 @@ sinks:
 				t.Fatalf("bounded %v, output schema %v", plan.Bounded, plan.OutputSchema())
 			}
 			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
-			compareRows(t, "aggregate", got, wantAgg)
+			compareNamedRows(t, "aggregate", got, wantAgg)
 			got = canon(oracle.DuckDB(t, fmt.Sprintf("SELECT user_id, item_id, event_type, weight, event_time FROM read_parquet('%s/*.parquet')", rows)).Strings())
-			compareRows(t, "rows", got, wantRows)
+			compareNamedRows(t, "rows", got, wantRows)
 		})
 	}
 }
 
-func compareRows(t *testing.T, what string, got, want [][]string) {
+func compareNamedRows(t *testing.T, what string, got, want [][]string) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d rows, DuckDB has %d", what, len(got), len(want))
@@ -209,6 +209,6 @@ func TestDAGGoAPI(t *testing.T) {
 	for _, c := range []struct{ dir, where string }{{out, "true"}, {heavy, "weight > 1"}} {
 		want := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM %s WHERE %s", both, c.where)).Strings())
 		got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", c.dir)).Strings())
-		compareRows(t, c.dir, got, want)
+		compareNamedRows(t, c.dir, got, want)
 	}
 }

@@ -22,6 +22,12 @@
 //	    path: out/item-stats
 //	    format: parquet               # parquet (zstd), csv or jsonl
 //
+// Aggregate and window steps take aggregate calls and keys that are
+// expressions (package agg: "sum(price * qty) AS revenue", "count(*)
+// FILTER (WHERE ok)", group_by: ["date_trunc('day', ts) AS day"]); the
+// planner computes them in a projection in front of the step (agg.Lower),
+// which it leaves out when every key and argument is a plain column.
+//
 // Planning binds every expression to the schema flowing into its step, so an
 // unknown column, a type error or a bad aggregate fails before anything runs,
 // with the job file's name and line. The planner pushes the columns the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
+	"github.com/riffle-dev/riffle/arrowexec/ops"
 )
 
 // Spec is a parsed job file. Steps keep their YAML line so planning errors
@@ -225,10 +226,25 @@ type NamedExpr struct {
 	Expr expr.Expr
 }
 
-// AggregateSpec is a hash aggregate step.
+// AggregateSpec is a hash aggregate step:
+//
+//	steps:
+//	  - aggregate:
+//	      group_by: [item_id, "date_trunc('day', event_time) AS day"]
+//	      aggs: ["count(*) AS n", "sum(price * qty) AS revenue",
+//	             "count(*) FILTER (WHERE event_type = 'buy') AS buys"]
+//
+// Keys and aggregate arguments are expressions (agg.ParseKey,
+// agg.ParseCall); GroupBy and Aggs are the columns the aggregate reads
+// after Pre, the projection computing them (nil when every key and
+// argument is a plain column and nothing is filtered; agg.Lower).
 type AggregateSpec struct {
 	GroupBy []string
 	Aggs    []agg.Agg
+	Pre     []ops.Column
+	// Keys and Calls are the step as written.
+	Keys  []agg.Key
+	Calls []agg.Call
 }
 
 // Error is a job file error with its position.
@@ -580,14 +596,26 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		if len(a.Aggs) == 0 {
 			return fail(val.Line, "aggregate: no aggs (e.g. aggs: [\"count(*) AS n\"])")
 		}
-		spec := &AggregateSpec{GroupBy: a.GroupBy}
-		for _, s := range a.Aggs {
-			ag, err := ParseAgg(s)
+		spec := &AggregateSpec{}
+		for _, s := range a.GroupBy {
+			k, err := agg.ParseKey(s)
 			if err != nil {
 				return fail(val.Line, "aggregate: %v", err)
 			}
-			spec.Aggs = append(spec.Aggs, ag)
+			spec.Keys = append(spec.Keys, k)
 		}
+		for _, s := range a.Aggs {
+			c, err := agg.ParseCall(s)
+			if err != nil {
+				return fail(val.Line, "aggregate: %v", err)
+			}
+			spec.Calls = append(spec.Calls, c)
+		}
+		l, err := agg.Lower(spec.Keys, spec.Calls, nil)
+		if err != nil {
+			return fail(val.Line, "aggregate: %v", err)
+		}
+		spec.GroupBy, spec.Aggs, spec.Pre = l.Keys, l.Aggs, l.Pre
 		st.Aggregate = spec
 	case StepWindow:
 		w, err := parseWindowStep(file, num, val)
@@ -609,27 +637,6 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend or union)", key.Value)
 	}
 	return st, nil
-}
-
-var aggRE = regexp.MustCompile(`(?i)^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*|"[^"]+")?\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*|"[^"]+"))?\s*$`)
-
-// ParseAgg parses "func(column) [AS name]", e.g. "count(*) AS n" or
-// "avg(weight)".
-func ParseAgg(s string) (agg.Agg, error) {
-	m := aggRE.FindStringSubmatch(s)
-	if m == nil {
-		return agg.Agg{}, fmt.Errorf("cannot parse aggregate %q (want e.g. \"sum(weight) AS total\")", s)
-	}
-	a := agg.Agg{Func: agg.Func(strings.ToLower(m[1])), Column: strings.Trim(m[2], `"`), As: strings.Trim(m[3], `"`)}
-	switch a.Func {
-	case agg.Count, agg.Sum, agg.Min, agg.Max, agg.Avg, agg.CountDistinct:
-	default:
-		return agg.Agg{}, fmt.Errorf("unknown aggregate function %q in %q (want count, sum, min, max, avg or count_distinct)", m[1], s)
-	}
-	if a.Column == "" && a.Func != agg.Count {
-		return agg.Agg{}, fmt.Errorf("%s needs a column in %q", a.Func, s)
-	}
-	return a, nil
 }
 
 func hybridKafka(h *HybridSpec) *KafkaSpec {

@@ -152,6 +152,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		in = cur.Forward()
 		steps[cur.Name()] = i
 		steps[cur.Name()+"-partial"] = i
+		steps[cur.Name()+"-pre"] = i
 	}
 
 	sink, err := plan.buildSink(ctx, s, o, s.Sink, true)
@@ -216,6 +217,9 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 		cur = g.Add(name, ops.NewUnion(), par, ins...)
 	case StepAggregate:
 		a := st.Aggregate
+		if len(a.Pre) > 0 {
+			in = g.Add(name+"-pre", ops.NewProject(a.Pre), par, in).Forward()
+		}
 		exchange := func(from arrowexec.Input) (arrowexec.Input, int) {
 			if len(a.GroupBy) == 0 {
 				return reroute(from, arrowexec.Rebalance), 1
@@ -244,6 +248,9 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 			cur = g.Add(name, single, xpar, xin)
 		}
 	case StepWindow:
+		if pre := st.Window.Pre; len(pre) > 0 {
+			in = g.Add(name+"-pre", ops.NewProject(pre), par, in).Forward()
+		}
 		cur, win, err = planWindow(g, name, in, par, st.Window)
 		if err != nil {
 			return errAt(err)
@@ -346,8 +353,12 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 			return cols, preds
 		case StepWindow:
 			w := st.Window.Options
-			add(w.Keys...)
 			add(w.Time)
+			if len(st.Window.Pre) > 0 {
+				add(agg.Columns(st.Window.Keys, st.Window.Calls)...)
+				return cols, preds
+			}
+			add(w.Keys...)
 			for _, a := range w.Aggs {
 				if a.Column != "" && a.Column != "*" {
 					add(a.Column)
@@ -362,10 +373,14 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 			}
 			return cols, preds
 		case StepAggregate:
-			add(st.Aggregate.GroupBy...)
-			for _, a := range st.Aggregate.Aggs {
-				if a.Column != "" && a.Column != "*" {
-					add(a.Column)
+			if a := st.Aggregate; len(a.Pre) > 0 {
+				add(agg.Columns(a.Keys, a.Calls)...)
+			} else {
+				add(a.GroupBy...)
+				for _, a := range a.Aggs {
+					if a.Column != "" && a.Column != "*" {
+						add(a.Column)
+					}
 				}
 			}
 			if len(cols) == 0 {

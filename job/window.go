@@ -9,6 +9,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
+	"github.com/riffle-dev/riffle/arrowexec/ops"
 	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/state"
 	"github.com/riffle-dev/riffle/windows"
@@ -38,9 +40,18 @@ import (
 // a file sink writing late-<subtask>-<seq> files, committed with
 // checkpoints (exactly once) or when the job finishes; a sink block
 // ({file: ...} or {kafka: ...}, as the job's sink) is any sink.
+//
+// Keys and aggregate arguments are expressions, as in the aggregate step
+// (AggregateSpec): Options.Keys and Options.Aggs are the columns the
+// window reads after Pre, the projection computing them (nil when they
+// are plain columns and nothing is filtered).
 type WindowSpec struct {
 	Options windows.Options
 	Top     *windows.TopN
+	Pre     []ops.Column
+	// Keys and Calls are the step as written.
+	Keys  []agg.Key
+	Calls []agg.Call
 	// Late is the sink of the late rows, or nil (they are only counted).
 	Late *SinkSpec
 }
@@ -147,7 +158,7 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 	if err := decodeStrict(file, val, &raw); err != nil {
 		return nil, err
 	}
-	o := windows.Options{Kind: windows.Kind(strings.ToLower(raw.Type)), Keys: raw.Key, Time: raw.Time}
+	o := windows.Options{Kind: windows.Kind(strings.ToLower(raw.Type)), Time: raw.Time}
 	var err error
 	for _, d := range []struct {
 		dst  *time.Duration
@@ -172,13 +183,27 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 			return fail("a session window takes gap, not size or slide")
 		}
 	}
-	for _, s := range raw.Aggs {
-		a, err := windows.ParseAgg(s)
+	var keys []agg.Key
+	var calls []agg.Call
+	for _, s := range raw.Key {
+		k, err := agg.ParseKey(s)
 		if err != nil {
-			return fail("%v", strings.TrimPrefix(err.Error(), "windows: "))
+			return fail("%v", err)
 		}
-		o.Aggs = append(o.Aggs, a)
+		keys = append(keys, k)
 	}
+	for _, s := range raw.Aggs {
+		c, err := agg.ParseCall(s)
+		if err != nil {
+			return fail("%v", err)
+		}
+		calls = append(calls, c)
+	}
+	l, err := agg.Lower(keys, calls, []string{raw.Time})
+	if err != nil {
+		return fail("%v", err)
+	}
+	o.Keys, o.Aggs = l.Keys, l.Aggs
 	if raw.State != nil {
 		be, err := raw.State.backend()
 		if err != nil {
@@ -191,7 +216,7 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 	if err := o.Validate(); err != nil {
 		return fail("%v", strings.TrimPrefix(err.Error(), "windows: "))
 	}
-	w := &WindowSpec{Options: o}
+	w := &WindowSpec{Options: o, Pre: l.Pre, Keys: keys, Calls: calls}
 	if raw.LateOutput.Kind != 0 {
 		if w.Late, err = parseLateOutput(file, num, &raw.LateOutput); err != nil {
 			return nil, err

@@ -78,7 +78,7 @@ func TestWindowStepErrors(t *testing.T) {
 		{"      type: weekly\n      size: 1m\n      time: t\n      aggs: [\"count(*)\"]\n", `w.yaml:6: step 1: window: unknown window type "weekly" (want tumbling, sliding or session)`},
 		{"      type: tumbling\n      size: soon\n      time: t\n      aggs: [\"count(*)\"]\n", `w.yaml:6: step 1: window: size: cannot parse duration "soon" (want e.g. 10m, 30s, 500ms)`},
 		{"      type: tumbling\n      size: 1m\n      aggs: [\"count(*)\"]\n", `w.yaml:6: step 1: window: no event-time column`},
-		{"      type: tumbling\n      size: 1m\n      time: t\n      aggs: [\"median(x)\"]\n", `w.yaml:6: step 1: window: unknown aggregate function "median" (want count, sum, min, max, avg, count_distinct or approx_distinct)`},
+		{"      type: tumbling\n      size: 1m\n      time: t\n      aggs: [\"median(x)\"]\n", `w.yaml:6: step 1: window: aggregate "median(x)": unknown aggregate function "median" (want one of approx_distinct, avg, bool_and, bool_or, count, count_distinct, max, min, stddev, stddev_pop, stddev_samp, sum, var_pop, var_samp, variance)`},
 		{"      type: session\n      size: 1m\n      gap: 1s\n      time: t\n      aggs: [\"count(*)\"]\n", `w.yaml:6: step 1: window: a session window takes gap, not size or slide`},
 		{"      type: sliding\n      size: 1m\n      slide: 2m\n      time: t\n      aggs: [\"count(*)\"]\n", `w.yaml:6: step 1: window: slide 2m0s larger than size 1m0s would drop rows`},
 		{"      type: tumbling\n      size: 1m\n      time: t\n      aggs: [\"count(*) AS n\"]\n      top: {n: 3, by: m}\n", `w.yaml:6: step 1: window: top: by "m" is not one of the aggregates`},

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 )
 
 // boundAgg is an aggregate bound to the input schema.
@@ -27,6 +28,8 @@ type boundAgg struct {
 //
 //	count                 n int64
 //	sum, min, max, avg    n int64 | value (int64 or float64 bits)
+//	bool_and, bool_or     n int64 | value (0 or 1, int64): min and max
+//	var_*, stddev_*       n int64 | mean float64 | m2 float64 (agg.VarState)
 //	approx_distinct       nothing in the fixed part
 //	count_distinct        nothing (the values are map state)
 const (
@@ -37,56 +40,46 @@ const (
 
 func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 	b := boundAgg{Agg: a, col: -1, off: off}
-	if !a.star() {
+	var dt arrow.DataType
+	if !a.Star() {
 		idx := in.FieldIndices(a.Column)
 		if len(idx) != 1 {
 			return b, fmt.Errorf("windows: %s: no column %q", a.Name(), a.Column)
 		}
 		b.col = idx[0]
-	}
-	var dt arrow.DataType
-	if b.col >= 0 {
 		dt = in.Field(b.col).Type
 	}
-	numeric := func() error {
-		switch dt.ID() {
-		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-			b.out = arrow.PrimitiveTypes.Int64
-		case arrow.FLOAT32, arrow.FLOAT64:
-			b.out, b.float = arrow.PrimitiveTypes.Float64, true
-		case arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
-			if a.Func != Min && a.Func != Max {
-				return fmt.Errorf("windows: %s over %s", a.Func, dt)
-			}
-			b.out = dt
-		default:
-			return fmt.Errorf("windows: %s over unsupported type %s", a.Name(), dt)
-		}
-		return nil
+	out, err := agg.ResultType(a, dt)
+	if err != nil {
+		return b, fmt.Errorf("windows: %w", err)
 	}
+	b.out = out
 	switch a.Func {
 	case Count:
-		b.out, b.size = arrow.PrimitiveTypes.Int64, 8
-	case Sum, Min, Max:
-		if err := numeric(); err != nil {
-			return b, err
-		}
+		b.size = 8
+	case BoolAnd, BoolOr:
 		b.size = 16
-	case Avg:
-		if err := numeric(); err != nil {
-			return b, err
+	case VarSamp, VarPop, StddevSamp, StddevPop:
+		b.size = 24
+	case Sum, Min, Max, Avg:
+		switch dt.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+		case arrow.FLOAT32, arrow.FLOAT64:
+			b.float = true
+		default:
+			return b, fmt.Errorf("windows: %s over %s is not supported in windows", a.Func, dt)
 		}
-		b.out, b.float, b.size = arrow.PrimitiveTypes.Float64, true, 16
+		b.float = b.float || a.Func == Avg
+		b.size = 16
 	case ApproxDistinct:
-		if _, err := keyKindOf(dt); err != nil {
-			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
-		}
-		b.out, b.size = arrow.PrimitiveTypes.Int64, 0 // a sketch region after the fixed part
+		b.size = 0 // a sketch region after the fixed part
 	case CountDistinct:
 		if _, err := keyKindOf(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
-		b.out = arrow.PrimitiveTypes.Int64
+	default:
+		return b, fmt.Errorf("windows: %s is not supported in windows", a.Func)
 	}
 	return b, nil
 }
@@ -104,9 +97,12 @@ type batchAcc struct {
 	// encoded value.
 	dg [][]uint32
 	dk []rowKeys
+	// variance functions: per group state.
+	vs [][]agg.VarState
 
 	ints    []int64
 	floats  []float64
+	vfloats []float64 // variance functions' scratch
 	hashes  []uint64
 	scratch []arrow.Array
 }
@@ -116,6 +112,7 @@ func (b *batchAcc) init(aggs []boundAgg) {
 	b.n, b.iv, b.fv = make([][]int64, k), make([][]int64, k), make([][]float64, k)
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
 	b.dk = make([]rowKeys, k)
+	b.vs = make([][]agg.VarState, k)
 }
 
 func zeroed[T any](s []T, n int) []T {
@@ -136,11 +133,20 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 		switch a.Func {
 		case Count:
 			countRows(col, rows, gids, b.n[i])
+		case BoolAnd, BoolOr:
+			b.iv[i] = zeroed(b.iv[i], ngroups)
+			b.ints = intValues(col, b.ints)
+			minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], a.Func == BoolOr)
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			b.vs[i] = zeroed(b.vs[i], ngroups)
+			b.vfloats = agg.VarUpdate(b.vs[i], col, rows, gids, b.vfloats)
 		case Sum, Min, Max, Avg:
 			if a.float {
 				b.fv[i] = zeroed(b.fv[i], ngroups)
 				var vals []float64
-				if dt := col.DataType().ID(); dt == arrow.FLOAT32 || dt == arrow.FLOAT64 {
+				if dt := col.DataType().ID(); dt == arrow.FLOAT64 {
+					vals = col.(*array.Float64).Float64Values() // read only: the batch is borrowed
+				} else if dt == arrow.FLOAT32 {
 					b.floats = floatValues(col, b.floats)
 					vals = b.floats
 				} else {
@@ -338,8 +344,8 @@ func combine(a *boundAgg, blob []byte, n, iv int64, fv float64) error {
 			}
 			putI(blob, off+8, t)
 		}
-	case Min, Max:
-		isMax := a.Func == Max
+	case Min, Max, BoolAnd, BoolOr:
+		isMax := a.Func == Max || a.Func == BoolOr
 		if a.float {
 			v := getF(blob, off+8)
 			if cur == 0 || (isMax && fless(v, fv)) || (!isMax && fless(fv, v)) {
@@ -365,12 +371,15 @@ func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
 		var fv float64
 		switch a.Func {
 		case Count:
-		case Sum, Min, Max, Avg:
+		case Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			if a.float {
 				fv = b.fv[i][g]
 			} else {
 				iv = b.iv[i][g]
 			}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			mergeVar(blob, a.off, b.vs[i][g])
+			continue
 		default:
 			continue
 		}
@@ -389,7 +398,9 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 	for i := range aggs {
 		a := &aggs[i]
 		switch a.Func {
-		case Count, Sum, Min, Max, Avg:
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			mergeVar(dst, a.off, getVar(src, a.off))
+		case Count, Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			n := getI(src, a.off)
 			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
 				return nil, err
@@ -397,7 +408,7 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 		case ApproxDistinct:
 			so, sn := findRegion(src, fixed, a.hidx)
 			do, dn := findRegion(dst, fixed, a.hidx)
-			r := regionMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
+			r := agg.SketchMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
 			dst = spliceRegion(dst, do, dn, r)
 		}
 	}
@@ -437,18 +448,24 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			b.(*array.Int64Builder).Append(distinct[i])
 		case ApproxDistinct:
 			off, n := findRegion(blob, o.fixed, a.hidx)
-			b.(*array.Int64Builder).Append(regionEstimate(blob[off : off+n]))
+			b.(*array.Int64Builder).Append(agg.SketchEstimate(blob[off : off+n]))
 		case Avg:
 			if n == 0 {
 				b.AppendNull()
 			} else {
 				b.(*array.Float64Builder).Append(getF(blob, a.off+8) / float64(n))
 			}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			if v, ok := getVar(blob, a.off).Result(a.Func); ok {
+				b.(*array.Float64Builder).Append(v)
+			} else {
+				b.AppendNull()
+			}
 		default:
 			if n == 0 {
 				b.AppendNull()
 			} else if a.float {
-				b.(*array.Float64Builder).Append(getF(blob, a.off+8))
+				appendFloat(b, getF(blob, a.off+8))
 			} else {
 				appendInt(b, getI(blob, a.off+8))
 			}
@@ -466,3 +483,52 @@ func (o *outBuilders) finish() []arrow.Array {
 }
 
 func getU(b []byte, off int) uint64 { return uint64(getI(b, off)) }
+
+// findRegion returns the offset and length of sketch region i of blob,
+// whose fixed part is fixed bytes long.
+func findRegion(blob []byte, fixed, i int) (off, n int) {
+	off = fixed
+	for ; i > 0; i-- {
+		off += agg.SketchLen(blob[off:])
+	}
+	return off, agg.SketchLen(blob[off:])
+}
+
+// spliceRegion replaces blob[off:off+old] with region.
+func spliceRegion(blob []byte, off, old int, region []byte) []byte {
+	if len(region) == old {
+		copy(blob[off:], region)
+		return blob
+	}
+	out := make([]byte, 0, len(blob)-old+len(region))
+	out = append(out, blob[:off]...)
+	out = append(out, region...)
+	return append(out, blob[off+old:]...)
+}
+
+// getVar reads a variance state at blob offset off.
+func getVar(blob []byte, off int) agg.VarState {
+	return agg.VarState{N: getI(blob, off), Mean: getF(blob, off+8), M2: getF(blob, off+16)}
+}
+
+// mergeVar merges s into the variance state at blob offset off.
+func mergeVar(blob []byte, off int, s agg.VarState) {
+	if s.N == 0 {
+		return
+	}
+	cur := getVar(blob, off)
+	cur.Merge(s)
+	putI(blob, off, cur.N)
+	putF(blob, off+8, cur.Mean)
+	putF(blob, off+16, cur.M2)
+}
+
+// appendFloat appends v to a float64 or float32 builder.
+func appendFloat(b array.Builder, v float64) {
+	switch x := b.(type) {
+	case *array.Float64Builder:
+		x.Append(v)
+	case *array.Float32Builder:
+		x.Append(float32(v))
+	}
+}

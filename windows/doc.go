@@ -12,14 +12,22 @@
 //	key columns (input types) | window_start, window_end (timestamp[ms, UTC])
 //	| one column per aggregate | is_update (bool)
 //
-// Aggregates per window:
+// Aggregates per window come from the aggregate library of package agg
+// (the functions, their parsing and their result types are the aggregate
+// step's; agg.ResultType):
 //
 //	count(*), count(col)  int64
 //	sum(col)              int64 over integers (an overflow is an error), float64 over floats
-//	min(col), max(col)    int64, float64 or the input's temporal type
+//	min(col), max(col)    the input's type (numbers and temporal types)
 //	avg(col)              float64
 //	count_distinct(col)   int64, exact (the values are kept in map state)
 //	approx_distinct(col)  int64, HyperLogLog p=14 (0.81% standard error)
+//	var_samp, var_pop, stddev_samp, stddev_pop (variance, stddev)  float64
+//	bool_and(col), bool_or(col)  bool
+//
+// Keys and aggregate arguments may be expressions, and aggregates may have
+// FILTER (WHERE …), through the projection the planner puts in front of
+// the step (agg.Lower); the window itself reads columns.
 //
 // sum, min, max and avg of a window without non-null values are NULL.
 // Event time is int64 milliseconds (arrowexec): the Time column is a
@@ -60,7 +68,8 @@
 // backend by default, Pebble with Options.Backend (through the write-back
 // caches described below): per (key,
 // window) one value holding the accumulators (a flat byte blob: flags, key
-// hash, per aggregate count and value, then one HyperLogLog sketch per
+// hash, per aggregate its fixed state (count and value; count, mean and
+// M2 for the variance functions), then one HyperLogLog sketch per
 // approx_distinct, sparse until 2048 registers are set, then the dense 16
 // KiB), and for count_distinct a map state of the distinct values (read
 // when the window fires, cleared when it is purged: on Pebble entry by

@@ -87,6 +87,8 @@ var testAggs = []Agg{
 	{Func: Avg, Column: "v", As: "mean"},
 	{Func: CountDistinct, Column: "u", As: "users"},
 	{Func: ApproxDistinct, Column: "u", As: "users_approx"},
+	{Func: VarSamp, Column: "v", As: "var"},
+	{Func: StddevPop, Column: "v", As: "sdp"},
 }
 
 // result is one window result (or the oracle's).
@@ -94,11 +96,13 @@ type result struct {
 	n, nv, s, lo, hi int64
 	mean             float64
 	users, approx    int64
-	update           bool
+	// variance functions (NaN: NULL)
+	vs, sdp float64
+	update  bool
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("n=%d nv=%d s=%d lo=%d hi=%d mean=%.4g users=%d approx=%d", r.n, r.nv, r.s, r.lo, r.hi, r.mean, r.users, r.approx)
+	return fmt.Sprintf("n=%d nv=%d s=%d lo=%d hi=%d mean=%.4g users=%d approx=%d var=%.6g sdp=%.6g", r.n, r.nv, r.s, r.lo, r.hi, r.mean, r.users, r.approx, r.vs, r.sdp)
 }
 
 type winKey struct {
@@ -112,6 +116,7 @@ func (w winKey) String() string { return fmt.Sprintf("%s[%d,%d)", w.k, w.start, 
 type oracleAcc struct {
 	n, nv, s, lo, hi int64
 	users            map[int64]bool
+	vals             []float64
 }
 
 func (a *oracleAcc) add(e ev) {
@@ -131,12 +136,25 @@ func (a *oracleAcc) add(e ev) {
 	}
 	a.nv++
 	a.s += e.v
+	a.vals = append(a.vals, float64(e.v))
 }
 
 func (a *oracleAcc) result() result {
 	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users))}
 	if a.nv > 0 {
 		r.mean = float64(a.s) / float64(a.nv)
+	}
+	// Two passes: the mean, then the squared deviations from it.
+	ss := 0.0
+	for _, v := range a.vals {
+		ss += (v - r.mean) * (v - r.mean)
+	}
+	r.vs, r.sdp = math.NaN(), math.NaN()
+	if a.nv > 1 {
+		r.vs = ss / float64(a.nv-1)
+	}
+	if a.nv > 0 {
+		r.sdp = math.Sqrt(ss / float64(a.nv))
 	}
 	return r
 }
@@ -254,6 +272,13 @@ func (c *collected) read(b arrow.RecordBatch) {
 		return a.Value(i)
 	}
 	mean, _ := col("mean").(*array.Float64)
+	f64 := func(name string, i int) float64 {
+		a, _ := col(name).(*array.Float64)
+		if a == nil || a.IsNull(i) {
+			return math.NaN()
+		}
+		return a.Value(i)
+	}
 	upd := col("is_update").(*array.Boolean)
 	for i := 0; i < int(b.NumRows()); i++ {
 		w := winKey{k: "<null>", start: int64(st.Value(i)), end: int64(en.Value(i))}
@@ -261,7 +286,8 @@ func (c *collected) read(b arrow.RecordBatch) {
 			w.k = k.Value(i)
 		}
 		r := result{n: i64("n", i), nv: i64("nv", i), s: i64("s", i), lo: i64("lo", i), hi: i64("hi", i),
-			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i)}
+			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i),
+			vs: f64("var", i), sdp: f64("sdp", i)}
 		if mean != nil && mean.IsValid(i) {
 			r.mean = mean.Value(i)
 		}
@@ -287,6 +313,11 @@ func sameResult(got, want result) bool {
 	}
 	if math.Abs(got.mean-want.mean) > 1e-9*math.Max(1, math.Abs(want.mean)) {
 		return false
+	}
+	for _, p := range [][2]float64{{got.vs, want.vs}, {got.sdp, want.sdp}} {
+		if math.IsNaN(p[0]) != math.IsNaN(p[1]) || math.Abs(p[0]-p[1]) > 1e-9*math.Max(1, math.Abs(p[1])) {
+			return false
+		}
 	}
 	d := got.approx - want.users
 	if d < 0 {

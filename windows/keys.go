@@ -241,6 +241,13 @@ func intValues(c arrow.Array, dst []int64) []int64 {
 		widen(a.Date32Values(), dst)
 	case *array.Date64:
 		widen(a.Date64Values(), dst)
+	case *array.Boolean:
+		for i := range dst {
+			dst[i] = 0
+			if a.Value(i) {
+				dst[i] = 1
+			}
+		}
 	}
 	return dst
 }
@@ -395,6 +402,8 @@ func appendInt(b array.Builder, v int64) {
 		x.Append(arrow.Date32(v))
 	case *array.Date64Builder:
 		x.Append(arrow.Date64(v))
+	case *array.BooleanBuilder:
+		x.Append(v != 0)
 	}
 }
 

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -233,7 +233,7 @@ func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 	dst = append(dst, make([]byte, o.p.blob)...)
 	binary.LittleEndian.PutUint64(dst[len(dst)-o.p.blob+1:], hash)
 	for i := 0; i < o.p.sketches; i++ {
-		dst = appendEmptyRegion(dst)
+		dst = agg.AppendEmptySketch(dst)
 	}
 	return dst
 }
@@ -263,33 +263,20 @@ func (o *operator) applySketches(blobOf func(g uint32) []byte, setBlob func(g ui
 		hh := o.bacc.hh[i]
 		ents := o.sketchEnts[:0]
 		for j, g := range o.bacc.hg[i] {
-			idx, r := hllRegister(hh[j])
-			ents = append(ents, uint64(g)<<32|uint64(idx)<<8|uint64(r))
+			ents = append(ents, agg.SketchEntry(g, hh[j]))
 		}
-		slices.Sort(ents)
 		o.sketchEnts = ents
-		for lo := 0; lo < len(ents); {
-			g := uint32(ents[lo] >> 32)
-			hi := lo + 1
-			for hi < len(ents) && uint32(ents[hi]>>32) == g {
-				hi++
-			}
-			run := o.sketchRun[:0]
-			for _, e := range ents[lo:hi] {
-				run = append(run, uint32(e))
-			}
-			o.sketchRun = run
-			lo = hi
+		o.sketchRun = agg.SketchRuns(ents, o.sketchRun, func(g uint32, run []uint32) {
 			blob := blobOf(g)
 			if blob == nil {
-				continue
+				return
 			}
 			off, n := findRegion(blob, o.p.blob, a.hidx)
-			r := regionUpdate(blob[off:off+n], run)
+			r := agg.SketchUpdate(blob[off:off+n], run)
 			if &r[0] != &blob[off] || len(r) != n {
 				setBlob(g, spliceRegion(blob, off, n, r))
 			}
-		}
+		})
 	}
 }
 

@@ -3,10 +3,9 @@ package windows
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -20,69 +19,38 @@ const (
 	Session  Kind = "session"
 )
 
-// Func names an aggregate function.
-type Func string
+// Func names an aggregate function of the aggregate library (package agg,
+// shared with the aggregate step).
+type Func = agg.Func
 
 // Aggregate functions.
 const (
-	Count          Func = "count"
-	Sum            Func = "sum"
-	Min            Func = "min"
-	Max            Func = "max"
-	Avg            Func = "avg"
-	CountDistinct  Func = "count_distinct"
-	ApproxDistinct Func = "approx_distinct"
+	Count          = agg.Count
+	Sum            = agg.Sum
+	Min            = agg.Min
+	Max            = agg.Max
+	Avg            = agg.Avg
+	CountDistinct  = agg.CountDistinct
+	ApproxDistinct = agg.ApproxDistinct
+	VarSamp        = agg.VarSamp
+	VarPop         = agg.VarPop
+	StddevSamp     = agg.StddevSamp
+	StddevPop      = agg.StddevPop
+	BoolAnd        = agg.BoolAnd
+	BoolOr         = agg.BoolOr
 )
 
-// Agg is one aggregate per window: Func over Column, named As.
-type Agg struct {
-	Func Func
-	// Column is the input column; "" or "*" with Count is count(*).
-	Column string
-	// As is the output column name; default "func(column)".
-	As string
-}
-
-func (a Agg) star() bool { return a.Column == "" || a.Column == "*" }
-
-// Name returns the output column name.
-func (a Agg) Name() string {
-	if a.As != "" {
-		return a.As
-	}
-	if a.star() {
-		return string(a.Func) + "(*)"
-	}
-	return string(a.Func) + "(" + a.Column + ")"
-}
-
-var aggRE = regexp.MustCompile(`(?i)^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*|"[^"]+")?\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*|"[^"]+"))?\s*$`)
+// Agg is one aggregate per window: Func over Column, named As (agg.Agg).
+type Agg = agg.Agg
 
 // ParseAgg parses "func(column) [AS name]", e.g. "approx_distinct(user_id)
-// AS users".
+// AS users" (agg.ParseAgg; agg.ParseCall for expressions).
 func ParseAgg(s string) (Agg, error) {
-	m := aggRE.FindStringSubmatch(s)
-	if m == nil {
-		return Agg{}, fmt.Errorf("windows: cannot parse aggregate %q (want e.g. \"count(*) AS views\")", s)
-	}
-	a := Agg{Func: Func(strings.ToLower(m[1])), Column: strings.Trim(m[2], `"`), As: strings.Trim(m[3], `"`)}
-	if err := a.validate(); err != nil {
-		return Agg{}, err
+	a, err := agg.ParseAgg(s)
+	if err != nil {
+		return Agg{}, fmt.Errorf("windows: %w", err)
 	}
 	return a, nil
-}
-
-func (a Agg) validate() error {
-	switch a.Func {
-	case Count:
-	case Sum, Min, Max, Avg, CountDistinct, ApproxDistinct:
-		if a.star() {
-			return fmt.Errorf("windows: %s needs a column", a.Func)
-		}
-	default:
-		return fmt.Errorf("windows: unknown aggregate function %q (want count, sum, min, max, avg, count_distinct or approx_distinct)", a.Func)
-	}
-	return nil
 }
 
 // TopN ranks the rows of each window by an aggregate and keeps the first N.
@@ -179,8 +147,8 @@ func (o *Options) Validate() error {
 		seen[k] = true
 	}
 	for _, a := range o.Aggs {
-		if err := a.validate(); err != nil {
-			return err
+		if err := a.Check(); err != nil {
+			return fmt.Errorf("windows: %w", err)
 		}
 		if seen[a.Name()] {
 			return fmt.Errorf("windows: duplicate output column %q", a.Name())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -116,7 +117,7 @@ type sessCluster struct {
 }
 
 // sessBlobSize is the size of a fresh session blob.
-func (o *operator) sessBlobSize() int { return o.p.blob + emptyRegionSz*o.p.sketches }
+func (o *operator) sessBlobSize() int { return o.p.blob + agg.EmptySketchSize*o.p.sketches }
 
 // sessBlob returns a fresh blob for a key of hash, reusing a freed one.
 func (o *operator) sessBlob(hash uint64) []byte {

@@ -55,6 +55,12 @@ func newAccumulator(a boundAgg, m Mode) accumulator {
 		return newAvg(dt, m == Partial)
 	case Min, Max:
 		return newMinMax(dt, a.Func == Max)
+	case BoolAnd, BoolOr:
+		return newMinMax(dt, a.Func == BoolOr)
+	case VarSamp, VarPop, StddevSamp, StddevPop:
+		return &varAcc{f: a.Func, partial: m == Partial, merge: m == Final}
+	case ApproxDistinct:
+		return &approxAcc{partial: m == Partial, merge: m == Final}
 	case CountDistinct:
 		if dt.ID() == arrow.STRING || dt.ID() == arrow.BINARY {
 			return &distinctString{}

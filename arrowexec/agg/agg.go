@@ -20,6 +20,18 @@ const (
 	Max           Func = "max"
 	Avg           Func = "avg"
 	CountDistinct Func = "count_distinct"
+	// ApproxDistinct estimates the number of distinct values with a
+	// HyperLogLog sketch (hll.go).
+	ApproxDistinct Func = "approx_distinct"
+	// The variance functions (variance.go); variance and stddev are
+	// aliases of the sample ones.
+	VarSamp    Func = "var_samp"
+	VarPop     Func = "var_pop"
+	StddevSamp Func = "stddev_samp"
+	StddevPop  Func = "stddev_pop"
+	// BoolAnd and BoolOr are TRUE when every (some) non-null value is.
+	BoolAnd Func = "bool_and"
+	BoolOr  Func = "bool_or"
 )
 
 // Agg is one aggregate of the output: Func over Column, named As.
@@ -33,6 +45,9 @@ type Agg struct {
 }
 
 func (a Agg) star() bool { return a.Column == "" || a.Column == "*" }
+
+// Star reports whether a has no input column (count(*)).
+func (a Agg) Star() bool { return a.star() }
 
 // Name returns the output column name of the aggregate.
 func (a Agg) Name() string {
@@ -114,16 +129,10 @@ func (o *Options) Validate() error {
 		seen[k] = true
 	}
 	for _, a := range o.Aggs {
-		switch a.Func {
-		case Count:
-		case Sum, Min, Max, Avg, CountDistinct:
-			if a.star() {
-				return fmt.Errorf("agg: %s needs a column", a.Func)
-			}
-		default:
-			return fmt.Errorf("agg: unknown aggregate function %q (want count, sum, min, max, avg or count_distinct)", a.Func)
+		if err := a.Check(); err != nil {
+			return fmt.Errorf("agg: %w", err)
 		}
-		if a.Func == CountDistinct && o.Mode != Single {
+		if !funcs[a.Func].decomposable && o.Mode != Single {
 			return fmt.Errorf("agg: %s is not decomposable and cannot run in %s mode; exchange rows by key and aggregate in single mode", a.Name(), o.Mode)
 		}
 		for _, n := range stateNames(a, o.Mode) {
@@ -141,6 +150,9 @@ func stateNames(a Agg, m Mode) []string {
 	if m == Partial && a.Func == Avg {
 		return []string{a.Name() + ".sum", a.Name() + ".count"}
 	}
+	if m == Partial && isVariance(a.Func) {
+		return []string{a.Name() + ".n", a.Name() + ".mean", a.Name() + ".m2"}
+	}
 	return []string{a.Name()}
 }
 
@@ -149,7 +161,7 @@ func stateNames(a Agg, m Mode) []string {
 // must exchange rows by key first and aggregate in Single mode.
 func Decomposable(aggs []Agg) bool {
 	for _, a := range aggs {
-		if a.Func == CountDistinct {
+		if !funcs[a.Func].decomposable {
 			return false
 		}
 	}
@@ -331,39 +343,27 @@ func bindInput(in *arrow.Schema, a Agg, m Mode) (boundAgg, error) {
 	ba.cols = []int{i}
 	dt := in.Field(i).Type
 	ba.typ = dt
-	bad := func(what string) error {
-		return fmt.Errorf("agg: %s: cannot %s column %q of type %s", name, what, a.Column, dt)
+	out, err := ResultType(a, dt)
+	if err != nil {
+		return ba, fmt.Errorf("agg: %w", err)
 	}
-	switch a.Func {
-	case Count:
-		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}
-	case Sum:
-		if !isInteger(dt) && !isFloat(dt) {
-			return ba, fmt.Errorf("%w: sum needs an integer or floating-point column", bad("sum"))
-		}
-		ba.out = []arrow.Field{{Name: name, Type: sumType(dt), Nullable: true}}
-	case Avg:
-		if !isInteger(dt) && !isFloat(dt) {
-			return ba, fmt.Errorf("%w: avg needs an integer or floating-point column", bad("average"))
-		}
-		if m == Partial {
+	ba.out = []arrow.Field{{Name: name, Type: out, Nullable: a.Func != Count && a.Func != CountDistinct && a.Func != ApproxDistinct}}
+	if m == Partial {
+		switch a.Func {
+		case Avg:
 			ba.out = []arrow.Field{
 				{Name: name + ".sum", Type: sumType(dt)},
 				{Name: name + ".count", Type: arrow.PrimitiveTypes.Int64},
 			}
-		} else {
-			ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}}
+		case ApproxDistinct:
+			ba.out = []arrow.Field{{Name: name, Type: arrow.BinaryTypes.Binary}}
+		case VarSamp, VarPop, StddevSamp, StddevPop:
+			ba.out = []arrow.Field{
+				{Name: name + ".n", Type: arrow.PrimitiveTypes.Int64},
+				{Name: name + ".mean", Type: arrow.PrimitiveTypes.Float64},
+				{Name: name + ".m2", Type: arrow.PrimitiveTypes.Float64},
+			}
 		}
-	case Min, Max:
-		if !isKeyType(dt) {
-			return ba, fmt.Errorf("%w: %s needs a numeric, boolean, string, binary or temporal column", bad("take "+string(a.Func)+" of"), a.Func)
-		}
-		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
-	case CountDistinct:
-		if !isKeyType(dt) {
-			return ba, bad("count distinct values of")
-		}
-		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}
 	}
 	return ba, nil
 }
@@ -400,6 +400,29 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		}
 		ba.cols, ba.typ = []int{i}, dt
 		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
+	case VarSamp, VarPop, StddevSamp, StddevPop:
+		isF64 := func(dt arrow.DataType) bool { return dt.ID() == arrow.FLOAT64 }
+		i, _, err := state(name+".n", isI64, "int64")
+		if err != nil {
+			return ba, err
+		}
+		j, _, err := state(name+".mean", isF64, "float64")
+		if err != nil {
+			return ba, err
+		}
+		k, _, err := state(name+".m2", isF64, "float64")
+		if err != nil {
+			return ba, err
+		}
+		ba.cols, ba.typ = []int{i, j, k}, arrow.PrimitiveTypes.Float64
+		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}}
+	case BoolAnd, BoolOr:
+		i, dt, err := state(name, isBool, "bool")
+		if err != nil {
+			return ba, err
+		}
+		ba.cols, ba.typ = []int{i}, dt
+		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
 	case Min, Max:
 		i, dt, err := state(name, isKeyType, "a numeric, boolean, string, binary or temporal type")
 		if err != nil {
@@ -418,6 +441,14 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		}
 		ba.cols, ba.typ = []int{i, j}, dt
 		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}}
+	case ApproxDistinct:
+		isBin := func(dt arrow.DataType) bool { return dt.ID() == arrow.BINARY }
+		i, dt, err := state(name, isBin, "binary (sketches)")
+		if err != nil {
+			return ba, err
+		}
+		ba.cols, ba.typ = []int{i}, dt
+		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}
 	default:
 		return ba, fmt.Errorf("agg: %s cannot run in final mode", name)
 	}

@@ -389,12 +389,15 @@ type aggState struct {
 	abs      float64 // sum of |x|, for float tolerances
 	ext      any     // min or max
 	distinct map[string]bool
+	vals     []float64 // variance functions
 }
 
 // value is an expected result: the value and, for floats, a tolerance.
 type value struct {
 	v   any
 	tol float64
+	// approx: an int64 estimate within tol of v (float64)
+	approx bool
 }
 
 // oracle computes the expected result rows keyed by their canonical key.
@@ -455,15 +458,21 @@ func oracle(cols []column, groupBy []string, aggs []Agg) map[string][]value {
 					st.fsum += asFloat64(v)
 					st.abs += math.Abs(asFloat64(v))
 				}
-			case Min:
+			case Min, BoolAnd:
 				if st.ext == nil || less(v, st.ext) {
 					st.ext = v
 				}
-			case Max:
+			case Max, BoolOr:
 				if st.ext == nil || less(st.ext, v) {
 					st.ext = v
 				}
-			case CountDistinct:
+			case VarSamp, VarPop, StddevSamp, StddevPop:
+				if x, ok := asInt64(v); ok {
+					st.vals = append(st.vals, float64(x))
+				} else {
+					st.vals = append(st.vals, asFloat64(v))
+				}
+			case CountDistinct, ApproxDistinct:
 				if st.distinct == nil {
 					st.distinct = map[string]bool{}
 				}
@@ -510,8 +519,14 @@ func oracle(cols []column, groupBy []string, aggs []Agg) map[string][]value {
 				default:
 					row = append(row, value{v: float64(st.isum) / float64(st.count)})
 				}
-			case Min, Max:
+			case Min, Max, BoolAnd, BoolOr:
 				row = append(row, value{v: st.ext})
+			case ApproxDistinct:
+				// HyperLogLog p=14: within 4 standard errors, or 2.
+				n := float64(len(st.distinct))
+				row = append(row, value{v: n, tol: max(2, 4*0.0081*n), approx: true})
+			case VarSamp, VarPop, StddevSamp, StddevPop:
+				row = append(row, varOracle(a.Func, st.vals))
 			}
 		}
 		out[ks] = row
@@ -561,7 +576,38 @@ func goValue(a arrow.Array, i int) any {
 	panic(fmt.Sprintf("goValue %T", a))
 }
 
+// varOracle computes a variance function in two passes (the mean, then
+// the squared deviations), with a tolerance for the summation order.
+func varOracle(f Func, vals []float64) value {
+	n := float64(len(vals))
+	if len(vals) == 0 || len(vals) == 1 && (f == VarSamp || f == StddevSamp) {
+		return value{}
+	}
+	mean, ss, sq := 0.0, 0.0, 0.0
+	for _, v := range vals {
+		mean += v
+	}
+	mean /= n
+	for _, v := range vals {
+		ss += (v - mean) * (v - mean)
+		sq += v * v
+	}
+	d := n
+	if f == VarSamp || f == StddevSamp {
+		d = n - 1
+	}
+	r, tol := ss/d, 1e-9*(sq/d+1)
+	if f == StddevSamp || f == StddevPop {
+		r, tol = math.Sqrt(r), math.Sqrt(tol) // |sqrt(a) - sqrt(b)| <= sqrt(|a - b|)
+	}
+	return value{v: r, tol: tol}
+}
+
 func sameValue(got any, want value) bool {
+	if want.approx {
+		g, ok := got.(int64)
+		return ok && math.Abs(float64(g)-want.v.(float64)) <= want.tol
+	}
 	if want.v == nil || got == nil {
 		return want.v == nil && got == nil
 	}
@@ -641,6 +687,11 @@ func allAggs() []Agg {
 	for _, c := range []string{"v_i16", "v_str", "v_f32", "v_bool", "v_date", "k_float64", "v_null"} {
 		aggs = append(aggs, Agg{Func: CountDistinct, Column: c})
 	}
+	aggs = append(aggs,
+		Agg{Func: ApproxDistinct, Column: "v_str"}, Agg{Func: ApproxDistinct, Column: "v_i16"},
+		Agg{Func: VarSamp, Column: "v_i64"}, Agg{Func: VarPop, Column: "v_f64"},
+		Agg{Func: StddevSamp, Column: "v_f32"}, Agg{Func: StddevPop, Column: "v_null"},
+		Agg{Func: BoolAnd, Column: "v_bool"}, Agg{Func: BoolOr, Column: "v_bool"})
 	return aggs
 }
 

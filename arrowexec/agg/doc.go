@@ -1,4 +1,9 @@
-// Package agg is riffle's vectorized hash aggregate over bounded input.
+// Package agg is riffle's vectorized hash aggregate over bounded input, and
+// the aggregate library that it shares with the window step (package
+// windows): one table of functions with their names, arities and type
+// rules (funcs.go: ResultType), one parser of aggregate calls on top of
+// the expression parser (ParseCall, expr.ParseAggCall), and the
+// approx_distinct sketch (hll.go) that both steps keep.
 //
 // # Contract
 //
@@ -12,6 +17,15 @@
 //	min(col), max(col)    input type (numbers, bool, string, binary, temporal)
 //	avg(col)              float64
 //	count_distinct(col)   int64; exact, nulls not counted
+//	approx_distinct(col)  int64; HyperLogLog p=14 (0.81% standard error)
+//	var_samp, var_pop,    float64 over numbers (variance = var_samp, stddev =
+//	stddev_samp, stddev_pop  stddev_samp); samp needs 2 values, pop 1, else NULL
+//	bool_and, bool_or     bool over bool; NULL without a non-null value
+//
+// An aggregate's argument is a column here; calls over expressions and with
+// FILTER (WHERE …), and keys that are expressions, are brought to columns by
+// Lower, which gives the planner the projection to run in front of the
+// step.
 //
 // sum, min, max and avg of a group without non-null values are NULL (SQL
 // semantics). An integer sum (or avg) leaving the int64 range fails the
@@ -31,7 +45,9 @@
 // # Two phases
 //
 // Mode Partial emits, after the keys, state columns (count; sum; min; max;
-// avg as As+".sum" and As+".count"); Mode Final, given the same GroupBy and
+// avg as As+".sum" and As+".count"; approx_distinct the sketch, binary;
+// the variance functions As+".n", As+".mean" and As+".m2");
+// Mode Final, given the same GroupBy and
 // Aggs, merges such states by key into final results, so a planner can
 // pre-aggregate before a hash exchange. count_distinct is not decomposable:
 // Decomposable reports false and the planner exchanges rows first, then

@@ -1,11 +1,10 @@
-package windows
+package agg
 
 import (
 	"fmt"
 	"math"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -116,19 +115,19 @@ func TestSparseRegions(t *testing.T) {
 	for _, n := range []int64{1, 100, 2000, 2100, 5000, 50_000} {
 		hs := hashInts(t, mem, 0, n)
 		var dense HLL
-		region := appendEmptyRegion(nil)
+		region := AppendEmptySketch(nil)
 		// Feed in chunks, as batches do.
 		for lo := 0; lo < len(hs); lo += 700 {
 			var ents []uint32
 			for _, h := range hs[lo:min(lo+700, len(hs))] {
 				dense.AddHash(h)
-				idx, r := hllRegister(h)
+				idx, r := HLLRegister(h)
 				ents = append(ents, idx<<8|uint32(r))
 			}
 			slices.Sort(ents)
-			region = regionUpdate(region, ents)
+			region = SketchUpdate(region, ents)
 		}
-		if got, want := regionEstimate(region), dense.Estimate(); got != want {
+		if got, want := SketchEstimate(region), dense.Estimate(); got != want {
 			t.Fatalf("n=%d: region estimate %d, dense %d", n, got, want)
 		}
 		// About 16384*(1-exp(-n/16384)) registers are set: dense past 2048.
@@ -140,37 +139,15 @@ func TestSparseRegions(t *testing.T) {
 		var ents []uint32
 		for _, h := range other {
 			dense.AddHash(h)
-			idx, r := hllRegister(h)
+			idx, r := HLLRegister(h)
 			ents = append(ents, idx<<8|uint32(r))
 		}
 		slices.Sort(ents)
-		o := regionUpdate(appendEmptyRegion(nil), ents)
-		for _, m := range [][]byte{regionMerge(append([]byte(nil), region...), o), regionMerge(o, region)} {
-			if got, want := regionEstimate(m), dense.Estimate(); got != want {
+		o := SketchUpdate(AppendEmptySketch(nil), ents)
+		for _, m := range [][]byte{SketchMerge(append([]byte(nil), region...), o), SketchMerge(o, region)} {
+			if got, want := SketchEstimate(m), dense.Estimate(); got != want {
 				t.Fatalf("n=%d merged: estimate %d, dense %d", n, got, want)
 			}
 		}
-	}
-}
-
-// TestApproxDistinctLargeWindow: a window with many distinct values (dense
-// sketch, reached batch by batch) estimates within 3% of the exact count.
-func TestApproxDistinctLargeWindow(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	d := newDriver(t, mem, Options{Kind: Tumbling, Size: time.Second, Keys: []string{"k"}, Time: "t", Aggs: testAggs})
-	var evs []ev
-	for i := 0; i < 30_000; i++ {
-		evs = append(evs, ev{k: "a", t: int64(i % 1000), v: 1, u: int64(i * 7919)})
-	}
-	bs := toBatches(mem, evs, 4096)
-	for _, b := range bs {
-		d.process(b)
-	}
-	releaseBatches(bs)
-	d.finish()
-	r := d.out.final()[winKey{"a", 0, 1000}]
-	if r.users != 30_000 || math.Abs(float64(r.approx-30_000)) > 900 {
-		t.Fatalf("users %d, approx %d", r.users, r.approx)
 	}
 }

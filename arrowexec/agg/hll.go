@@ -1,9 +1,11 @@
-package windows
+package agg
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // HyperLogLog with precision 14: 16384 one-byte registers, a standard
@@ -22,8 +24,8 @@ const (
 	hllSize = hllM
 )
 
-// hllRegister returns the register index and rank of hash h.
-func hllRegister(h uint64) (idx uint32, rank uint8) {
+// HLLRegister returns the register index and rank of hash h.
+func HLLRegister(h uint64) (idx uint32, rank uint8) {
 	idx = uint32(h >> (64 - hllP))
 	w := h<<hllP | 1<<(hllP-1) // guard bit bounds the rank at 64-p+1
 	return idx, uint8(bits.LeadingZeros64(w) + 1)
@@ -34,7 +36,7 @@ type HLL [hllSize]uint8
 
 // AddHash adds a 64-bit hash.
 func (s *HLL) AddHash(h uint64) {
-	i, r := hllRegister(h)
+	i, r := HLLRegister(h)
 	if r > s[i] {
 		s[i] = r
 	}
@@ -107,9 +109,10 @@ func hllTau(x float64) float64 {
 	}
 }
 
-// Sketches inside window state start sparse: a window sees few distinct
-// values far more often than many, and a dense sketch is 16 KiB. A sketch
-// region in a window's blob is
+// Sketches start sparse: a group or window sees few distinct values far
+// more often than many, and a dense sketch is 16 KiB. A sketch (the state
+// of approx_distinct in both steps: a window blob's region, an aggregate's
+// partial and checkpoint state) is
 //
 //	kind (0 sparse, 1 dense) | n (uint32 LE) | payload
 //
@@ -118,43 +121,24 @@ func hllTau(x float64) float64 {
 // sketch turns dense past hllSparseMax entries (where it would be half the
 // dense size). Both give exactly the estimate of the dense sketch.
 const (
-	hllSparseMax  = 2048
-	regionHeader  = 5
-	regionSparse  = 0
-	regionDense   = 1
-	emptyRegionSz = regionHeader
+	hllSparseMax = 2048
+	regionHeader = 5
+	regionSparse = 0
+	regionDense  = 1
 )
 
-func regionLen(b []byte) int {
+func SketchLen(b []byte) int {
 	if b[0] == regionDense {
 		return regionHeader + hllSize
 	}
 	return regionHeader + 4*int(binary.LittleEndian.Uint32(b[1:]))
 }
 
-// findRegion returns the offset and length of sketch region i of blob,
-// whose fixed part is fixed bytes long.
-func findRegion(blob []byte, fixed, i int) (off, n int) {
-	off = fixed
-	for ; i > 0; i-- {
-		off += regionLen(blob[off:])
-	}
-	return off, regionLen(blob[off:])
-}
+// EmptySketchSize is the size of an empty sketch.
+const EmptySketchSize = regionHeader
 
-func appendEmptyRegion(dst []byte) []byte { return append(dst, regionSparse, 0, 0, 0, 0) }
-
-// spliceRegion replaces blob[off:off+old] with region.
-func spliceRegion(blob []byte, off, old int, region []byte) []byte {
-	if len(region) == old {
-		copy(blob[off:], region)
-		return blob
-	}
-	out := make([]byte, 0, len(blob)-old+len(region))
-	out = append(out, blob[:off]...)
-	out = append(out, region...)
-	return append(out, blob[off+old:]...)
-}
+// AppendEmptySketch appends an empty (sparse) sketch to dst.
+func AppendEmptySketch(dst []byte) []byte { return append(dst, regionSparse, 0, 0, 0, 0) }
 
 func denseRegion(regs []uint8) []byte {
 	out := make([]byte, regionHeader+hllSize)
@@ -178,9 +162,9 @@ func toDense(region []byte) []uint8 {
 	return regs
 }
 
-// regionUpdate folds entries (idx<<8 | rank, sorted) into a region and
+// SketchUpdate folds entries (idx<<8 | rank, sorted) into a region and
 // returns the new region (the same bytes when it stays dense).
-func regionUpdate(region []byte, ents []uint32) []byte {
+func SketchUpdate(region []byte, ents []uint32) []byte {
 	if region[0] == regionDense {
 		regs := region[regionHeader:]
 		for _, e := range ents {
@@ -229,23 +213,23 @@ func regionUpdate(region []byte, ents []uint32) []byte {
 	return out
 }
 
-// regionMerge merges region src into dst and returns the result.
-func regionMerge(dst, src []byte) []byte {
+// SketchMerge merges region src into dst and returns the result.
+func SketchMerge(dst, src []byte) []byte {
 	if src[0] == regionSparse {
 		n := int(binary.LittleEndian.Uint32(src[1:]))
 		ents := make([]uint32, n)
 		for k := range ents {
 			ents[k] = binary.LittleEndian.Uint32(src[regionHeader+4*k:])
 		}
-		return regionUpdate(dst, ents)
+		return SketchUpdate(dst, ents)
 	}
 	regs := append([]uint8(nil), toDense(dst)...)
 	hllMerge(regs, src[regionHeader:])
 	return denseRegion(regs)
 }
 
-// regionEstimate estimates the distinct count of a region.
-func regionEstimate(region []byte) int64 {
+// SketchEstimate estimates the distinct count of a region.
+func SketchEstimate(region []byte) int64 {
 	if region[0] == regionDense {
 		return hllEstimate(region[regionHeader : regionHeader+hllSize])
 	}
@@ -256,4 +240,61 @@ func regionEstimate(region []byte) int64 {
 		c[uint8(binary.LittleEndian.Uint32(region[regionHeader+4*j:]))]++
 	}
 	return hllEstimateHist(&c)
+}
+
+// errCorruptSketch reports sketch bytes (from a checkpoint or a partial
+// aggregate) that are not a sketch.
+var errCorruptSketch = errors.New("agg: approx_distinct: corrupt sketch state")
+
+// validSketch reports whether b is a well-formed sketch: a dense one of
+// 16384 registers, or a sparse one whose entries are sorted by register.
+func validSketch(b []byte) bool {
+	if len(b) < regionHeader {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint32(b[1:]))
+	switch b[0] {
+	case regionDense:
+		return n == hllSize && len(b) == regionHeader+hllSize
+	case regionSparse:
+		if n > hllSparseMax || len(b) != regionHeader+4*n {
+			return false
+		}
+		for j := 1; j < n; j++ {
+			if binary.LittleEndian.Uint32(b[regionHeader+4*j:])>>8 <= binary.LittleEndian.Uint32(b[regionHeader+4*j-4:])>>8 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// SketchEntry packs group g and the register and rank of hash h into one
+// word; sorted, such entries bring each group's registers together in
+// register order (SketchRuns).
+func SketchEntry(g uint32, h uint64) uint64 {
+	idx, r := HLLRegister(h)
+	return uint64(g)<<32 | uint64(idx)<<8 | uint64(r)
+}
+
+// SketchRuns sorts ents (SketchEntry words) and calls fn once per group
+// with the group's entries idx<<8 | rank in register order, ready for
+// SketchUpdate; run is scratch space, returned for reuse.
+func SketchRuns(ents []uint64, run []uint32, fn func(g uint32, run []uint32)) []uint32 {
+	slices.Sort(ents)
+	for lo := 0; lo < len(ents); {
+		g := uint32(ents[lo] >> 32)
+		hi := lo + 1
+		for hi < len(ents) && uint32(ents[hi]>>32) == g {
+			hi++
+		}
+		run = run[:0]
+		for _, e := range ents[lo:hi] {
+			run = append(run, uint32(e))
+		}
+		fn(g, run)
+		lo = hi
+	}
+	return run
 }

@@ -1,0 +1,193 @@
+package job_test
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/riffle-dev/riffle/internal/oracle"
+)
+
+// aggCase is one aggregate of the library, as riffle writes it (job) and
+// as DuckDB computes it (sql), compared with a relative tolerance tol (0:
+// 1e-9, float summation order).
+type aggCase struct {
+	job, sql string
+	name     string // output column
+	tol      float64
+	// out wraps the output column in DuckDB when reading riffle's file
+	// (e.g. epoch_ms for timestamps); "" reads it as is.
+	out string
+}
+
+// aggCases are checked in the aggregate step and in tumbling windows.
+var aggCases = []aggCase{
+	{job: "count(*) AS n", sql: "count(*)", name: "n"},
+	{job: "count(x) AS cx", sql: "count(x)", name: "cx"},
+	{job: "sum(i) AS si", sql: "sum(i)", name: "si"},
+	{job: "sum(x) AS sx", sql: "sum(x)", name: "sx"},
+	{job: "avg(x) AS ax", sql: "avg(x)", name: "ax"},
+	{job: "min(x) AS mnx", sql: "min(x)", name: "mnx"},
+	{job: "max(i) AS mxi", sql: "max(i)", name: "mxi"},
+	{job: "min(ts) AS first_ts", sql: "epoch_ms(min(ts))", name: "first_ts", out: "epoch_ms(first_ts)"},
+	{job: "count_distinct(name) AS dn", sql: "count(DISTINCT name)", name: "dn"},
+	// HyperLogLog p=14 against the exact count: tens of distinct values
+	// per group, where two values share a register now and then (about
+	// n^2/2^15 of them: the estimate is one short), so the bound is 3%
+	// (about 4 standard errors) or 1, whichever is larger.
+	{job: "approx_distinct(i) AS ad", sql: "count(DISTINCT i)", name: "ad", tol: 0.03},
+	// Expressions and FILTER.
+	{job: "sum(price * qty) AS rev", sql: "sum(price * qty)", name: "rev"},
+	{job: "count(*) FILTER (WHERE b) AS nb", sql: "count(*) FILTER (WHERE b)", name: "nb"},
+	{job: "sum(x) FILTER (WHERE i > 0) AS sxp", sql: "sum(x) FILTER (WHERE i > 0)", name: "sxp"},
+	{job: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%') AS mf", sql: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%')", name: "mf"},
+	{job: "bool_and(b) AS ba", sql: "bool_and(b)", name: "ba"},
+	{job: "bool_or(i > 900) AS bo", sql: "bool_or(i > 900)", name: "bo"},
+	{job: "var_samp(x) AS vs", sql: "var_samp(x)", name: "vs"},
+	{job: "var_pop(i) AS vp", sql: "var_pop(i)", name: "vp"},
+	{job: "stddev(x) AS sd", sql: "stddev(x)", name: "sd"},
+	{job: "stddev_pop(price * qty) AS sdp", sql: "stddev_pop(price * qty)", name: "sdp"},
+	{job: "variance(x) FILTER (WHERE k = 3) AS vf", sql: "variance(x) FILTER (WHERE k = 3)", name: "vf"},
+}
+
+// aggOnlyCases run in the aggregate step only (the window step lacks them).
+var aggOnlyCases = []aggCase{
+	{job: "min(name) AS mns", sql: "min(name)", name: "mns"},
+	{job: "max(name) AS mxs", sql: "max(name)", name: "mxs"},
+}
+
+// writeNullData writes n seeded random rows with NULLs in every column but
+// ts to a Parquet file, with DuckDB.
+func writeNullData(t *testing.T, path string, n int) {
+	oracle.DuckDB(t, fmt.Sprintf(`SELECT setseed(0.42);
+COPY (SELECT
+  CASE WHEN random() < 0.1 THEN NULL ELSE (random() * 20)::BIGINT END AS k,
+  CASE WHEN random() < 0.1 THEN NULL ELSE 's' || (random() * 4)::INT END AS s,
+  CASE WHEN random() < 0.2 THEN NULL ELSE round(random() * 200 - 100, 3) END AS x,
+  CASE WHEN random() < 0.2 THEN NULL ELSE (random() * 2000 - 1000)::BIGINT END AS i,
+  CASE WHEN random() < 0.2 THEN NULL ELSE random() < 0.5 END AS b,
+  CASE WHEN random() < 0.2 THEN NULL ELSE 'n' || (random() * 300)::INT END AS name,
+  CASE WHEN random() < 0.1 THEN NULL ELSE round(random() * 100, 2) END AS price,
+  (random() * 10)::BIGINT AS qty,
+  TIMESTAMP '2026-01-01' + to_milliseconds((random() * 3 * 86400000)::BIGINT) AS ts
+FROM range(%d)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, n, path))
+}
+
+// aggLists returns the job's aggregates (quoted), DuckDB's, the output
+// columns to read back and the tolerances of the columns, after nkeys key
+// columns.
+func aggLists(cases []aggCase, nkeys int) (jobAggs, sqlAggs, outCols []string, tol []float64) {
+	tol = make([]float64, nkeys)
+	for _, c := range cases {
+		jobAggs = append(jobAggs, strconv.Quote(c.job))
+		sqlAggs = append(sqlAggs, c.sql+" AS "+c.name)
+		o := c.name
+		if c.out != "" {
+			o = c.out
+		}
+		outCols = append(outCols, o)
+		tol = append(tol, c.tol)
+	}
+	return jobAggs, sqlAggs, outCols, tol
+}
+
+// compareRows compares canonical rows cell by cell: equal strings, or
+// numbers within 1e-9 relative of DuckDB's, or, where tol[i] > 0, within
+// max(1, tol[i] * |DuckDB's|) (estimates of counts).
+func compareRows(t *testing.T, got, want [][]string, tol []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, DuckDB has %d", len(got), len(want))
+	}
+	for r := range want {
+		for i := range want[r] {
+			a, b := got[r][i], want[r][i]
+			if a == b {
+				continue
+			}
+			x, err1 := strconv.ParseFloat(a, 64)
+			y, err2 := strconv.ParseFloat(b, 64)
+			bound := 1e-9 * math.Max(1, math.Abs(y))
+			if i < len(tol) && tol[i] > 0 {
+				bound = math.Max(1, tol[i]*math.Abs(y))
+			}
+			if err1 != nil || err2 != nil || math.Abs(x-y) > bound {
+				t.Fatalf("row %d column %d: got %s, DuckDB %s\n got %v\nwant %v", r, i, a, b, got[r], want[r])
+			}
+		}
+	}
+}
+
+// TestAggregateFunctionsMatchDuckDB runs every aggregate of the library,
+// over expressions and with FILTER, grouped by plain and computed keys, in
+// the aggregate step at several parallelisms and batch sizes, and compares
+// with DuckDB on the same random data with NULLs.
+func TestAggregateFunctionsMatchDuckDB(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "in.parquet")
+	writeNullData(t, input, 20_000)
+	jobAggs, sqlAggs, outCols, tol := aggLists(append(append([]aggCase(nil), aggCases...), aggOnlyCases...), 2)
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(date_trunc('day', ts)) AS day, %s FROM read_parquet('%s') GROUP BY ALL`,
+		strings.Join(sqlAggs, ", "), input)).Strings())
+	for _, p := range []int{1, 3} {
+		for _, bs := range []int{97, 4096} {
+			t.Run(fmt.Sprintf("p=%d/batch=%d", p, bs), func(t *testing.T) {
+				out := filepath.Join(dir, fmt.Sprintf("agg-%d-%d", p, bs))
+				yml := fmt.Sprintf(`name: aggs
+source:
+  parquet: {path: %s, batch_size: %d}
+steps:
+  - aggregate:
+      group_by: [s, "date_trunc('day', ts) AS day"]
+      aggs: [%s]
+sink:
+  file: {path: %s, format: parquet}
+`, input, bs, strings.Join(jobAggs, ", "), out)
+				runJob(t, yml, p)
+				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(day), %s FROM read_parquet('%s/*.parquet')`, strings.Join(outCols, ", "), out)).Strings())
+				compareRows(t, got, want, tol)
+			})
+		}
+	}
+}
+
+// TestWindowFunctionsMatchDuckDB runs the aggregates of the library in a
+// tumbling window keyed by a plain and a computed key, at several
+// parallelisms and batch sizes, against DuckDB's GROUP BY window start.
+func TestWindowFunctionsMatchDuckDB(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "in.parquet")
+	writeNullData(t, input, 20_000)
+	jobAggs, sqlAggs, outCols, tol := aggLists(aggCases, 3)
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, k %% 3 AS km, epoch_ms(ts) // 3600000 * 3600000 AS ws, %s FROM read_parquet('%s') GROUP BY ALL`,
+		strings.Join(sqlAggs, ", "), input)).Strings())
+	for _, p := range []int{1, 3} {
+		for _, bs := range []int{97, 4096} {
+			t.Run(fmt.Sprintf("p=%d/batch=%d", p, bs), func(t *testing.T) {
+				out := filepath.Join(dir, fmt.Sprintf("win-%d-%d", p, bs))
+				yml := fmt.Sprintf(`name: wins
+source:
+  parquet: {path: %s, batch_size: %d}
+  watermark: {column: ts, max_out_of_orderness: 100h}
+steps:
+  - window:
+      type: tumbling
+      size: 1h
+      key: [s, "k %% 3 AS km"]
+      time: ts
+      aggs: [%s]
+sink:
+  file: {path: %s, format: parquet}
+`, input, bs, strings.Join(jobAggs, ", "), out)
+				runJob(t, yml, p)
+				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, km, epoch_ms(window_start), %s FROM read_parquet('%s/*.parquet') WHERE NOT is_update`, strings.Join(outCols, ", "), out)).Strings())
+				compareRows(t, got, want, tol)
+			})
+		}
+	}
+}
