@@ -3,6 +3,7 @@ package arrowexec
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -12,6 +13,8 @@ import (
 type output struct {
 	routers []*router
 	metrics *TaskMetrics
+	// clk accounts the subtask's time; put adds backpressure to it.
+	clk clock
 }
 
 var _ Emitter = (*output)(nil)
@@ -24,11 +27,12 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 	}
 	o.metrics.RowsOut.Add(b.NumRows())
 	o.metrics.BatchesOut.Add(1)
+	o.metrics.ArrowBytesOut.Add(BatchBytes(b))
 	for i, r := range o.routers {
 		if i < len(o.routers)-1 {
 			b.Retain()
 		}
-		if err := r.send(ctx, b); err != nil {
+		if err := r.send(ctx, b, &o.clk); err != nil {
 			// send consumed its reference; drop the ones not yet handed out.
 			for range o.routers[i+1:] {
 				b.Release()
@@ -43,7 +47,7 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 func (o *output) control(ctx context.Context, m Message) error {
 	for _, r := range o.routers {
 		for _, ch := range r.chans {
-			if err := put(ctx, ch, m); err != nil {
+			if err := put(ctx, ch, m, &o.clk); err != nil {
 				return err
 			}
 		}
@@ -51,16 +55,21 @@ func (o *output) control(ctx context.Context, m Message) error {
 	return nil
 }
 
-func put(ctx context.Context, ch chan Message, m Message) error {
+// put sends m on ch, blocking while ch is full (backpressure, accounted
+// on clk).
+func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
 	select {
 	case ch <- m:
 		return nil
 	default:
 	}
+	from := time.Now()
 	select {
 	case ch <- m:
+		clk.backpressure(time.Since(from))
 		return nil
 	case <-ctx.Done():
+		clk.backpressure(time.Since(from))
 		m.release()
 		return context.Cause(ctx)
 	}
@@ -75,20 +84,20 @@ type router struct {
 }
 
 // send consumes one reference to b.
-func (r *router) send(ctx context.Context, b arrow.RecordBatch) error {
+func (r *router) send(ctx context.Context, b arrow.RecordBatch, clk *clock) error {
 	switch {
 	case len(r.chans) == 1:
-		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b})
+		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b}, clk)
 	case r.kind == Rebalance:
 		ch := r.chans[r.next]
 		r.next = (r.next + 1) % len(r.chans)
-		return put(ctx, ch, Message{Kind: KindBatch, Batch: b})
+		return put(ctx, ch, Message{Kind: KindBatch, Batch: b}, clk)
 	case r.kind == Broadcast:
 		for i, ch := range r.chans {
 			if i < len(r.chans)-1 {
 				b.Retain()
 			}
-			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b}); err != nil {
+			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b}, clk); err != nil {
 				for range r.chans[i+1:] {
 					b.Release()
 				}
@@ -97,13 +106,13 @@ func (r *router) send(ctx context.Context, b arrow.RecordBatch) error {
 		}
 		return nil
 	case r.kind == Hash:
-		return r.sendHashed(ctx, b)
+		return r.sendHashed(ctx, b, clk)
 	}
 	b.Release()
 	return fmt.Errorf("arrowexec: %v edge with %d channels", r.kind, len(r.chans))
 }
 
-func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch) error {
+func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch, clk *clock) error {
 	defer b.Release()
 	parts, err := r.part.Split(b, len(r.chans))
 	if err != nil {
@@ -114,7 +123,7 @@ func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch) error {
 			continue
 		}
 		parts[t] = nil
-		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part}); err != nil {
+		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part}, clk); err != nil {
 			for _, rest := range parts[t+1:] {
 				if rest != nil {
 					rest.Release()

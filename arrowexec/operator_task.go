@@ -3,6 +3,7 @@ package arrowexec
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
 )
 
 // inbox is one input channel of a subtask.
@@ -13,6 +14,9 @@ type inbox struct {
 	ended   bool
 	idle    bool // the sender declared itself idle
 	blocked bool // delivered the barrier being aligned
+	// pubWM and pubIdle publish wm and idle for Job.Inputs.
+	pubWM   atomic.Int64
+	pubIdle atomic.Bool
 }
 
 func (st *subtask) runOperator(ctx context.Context) (err error) {
@@ -24,17 +28,21 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 		st.async.Wait()
 		err = st.closed(err, op.Close())
 	}()
+	st.setReporter(op)
 	if err := op.Open(ctx); err != nil {
 		return err
 	}
 	wh, _ := op.(WatermarkHandler)
 	st.wm = MinWatermark
 	active := len(st.inboxes)
+	st.out.clk.start(st.task.Metrics)
 	for active > 0 {
 		if err := st.notifyCompleted(ctx, op); err != nil {
 			return err
 		}
+		from := st.out.clk.wait()
 		in, m, err := st.recv(ctx)
+		st.out.clk.waited(from, true)
 		if err != nil {
 			return err
 		}
@@ -42,6 +50,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 		case KindBatch:
 			if in.idle {
 				in.idle = false
+				in.pubIdle.Store(false)
 				if st.idleOut {
 					// Active again: downstream counts this subtask again.
 					if err := st.advanceWatermark(ctx, wh); err != nil {
@@ -51,6 +60,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			}
 			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
 			st.task.Metrics.BatchesIn.Add(1)
+			st.task.Metrics.ArrowBytesIn.Add(BatchBytes(m.Batch))
 			err := op.Process(ctx, in.edge, m.Batch, &st.out)
 			m.Batch.Release()
 			if err != nil {
@@ -61,6 +71,8 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			if m.Watermark > in.wm {
 				in.wm = m.Watermark
 			}
+			in.pubWM.Store(in.wm)
+			in.pubIdle.Store(in.idle)
 			if err := st.advanceWatermark(ctx, wh); err != nil {
 				return err
 			}

@@ -13,9 +13,11 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = st.closed(err, r.Close()) }()
+	st.setReporter(r)
 	wms, _ := r.(WatermarkSource)
 	lastWM, lastIdle := MinWatermark, false
 	stopped := false
+	st.out.clk.start(st.task.Metrics)
 	for {
 		if err := st.notifyCompleted(ctx, r); err != nil {
 			return err
@@ -47,7 +49,9 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
 		}
+		from := st.out.clk.wait()
 		b, err := r.Next(ctx)
+		st.out.clk.waited(from, b == nil || b.NumRows() == 0)
 		if err == io.EOF && st.job.opts.HoldAtEnd {
 			if stopped, err = st.holdAtEnd(ctx, r, lastWM); err != nil {
 				return err
@@ -71,6 +75,7 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 			} else {
 				st.task.Metrics.RowsIn.Add(b.NumRows())
 				st.task.Metrics.BatchesIn.Add(1)
+				st.task.Metrics.ArrowBytesIn.Add(BatchBytes(b))
 				if err := st.out.Emit(ctx, b); err != nil {
 					return err
 				}

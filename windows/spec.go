@@ -197,3 +197,29 @@ func (s *Spec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	}
 	return newOperator(s, p, t), nil
 }
+
+// MetricDescs are the series a window step reports
+// (arrowexec.MetricsReporter), summed over its subtasks.
+var MetricDescs = []*arrowexec.MetricDesc{lateDesc, firedDesc, updatesDesc, purgedDesc}
+
+var (
+	lateDesc = &arrowexec.MetricDesc{Name: "riffle_window_late_rows_total",
+		Help: "Rows (row, window pairs) later than the allowed lateness, or without an event time: sent to the late output or dropped.", Kind: arrowexec.Counter}
+	firedDesc = &arrowexec.MetricDesc{Name: "riffle_window_fired_total",
+		Help: "Window results emitted for the first time.", Kind: arrowexec.Counter}
+	updatesDesc = &arrowexec.MetricDesc{Name: "riffle_window_updates_total",
+		Help: "Window results emitted again by late rows within the allowed lateness (is_update).", Kind: arrowexec.Counter}
+	purgedDesc = &arrowexec.MetricDesc{Name: "riffle_window_purged_total",
+		Help: "Windows whose state was removed.", Kind: arrowexec.Counter}
+)
+
+var _ arrowexec.MetricsReporter = (*Spec)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter (Stats).
+func (s *Spec) ReportMetrics(emit func(arrowexec.Metric)) {
+	st := s.Stats()
+	emit(arrowexec.Metric{Desc: lateDesc, Value: float64(st.LateRows)})
+	emit(arrowexec.Metric{Desc: firedDesc, Value: float64(st.Fired)})
+	emit(arrowexec.Metric{Desc: updatesDesc, Value: float64(st.Updates)})
+	emit(arrowexec.Metric{Desc: purgedDesc, Value: float64(st.Purged)})
+}

@@ -127,8 +127,21 @@ func scrape(t *testing.T, name string, j *arrowexec.Job) string {
 	t.Helper()
 	c := &metrics.Collector{}
 	c.SetJob(name, j)
+	body := get(t, c)
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// get serves c on a loopback port and returns the body of one GET
+// /metrics.
+func get(t *testing.T, c *metrics.Collector) io.ReadCloser {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +150,5 @@ func scrape(t *testing.T, name string, j *arrowexec.Job) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+	return res.Body
 }
