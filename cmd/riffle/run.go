@@ -47,7 +47,8 @@ An unbounded job logs a progress line every --progress-interval: rows in
 and out (with their rates), the watermark, windows fired, parts published
 and dead letters. --admin-addr serves GET /status (the same as JSON, with
 uptime, the last error, per-source-subtask rows and watermarks, and the
-checkpoints and savepoints taken) for every job, and with --checkpoint-dir
+checkpoints and savepoints taken) and GET /metrics (Prometheus, as
+--metrics-addr serves it) for every job, and with --checkpoint-dir
 POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').
 
 A job whose recommend step learns on a stream serves its live model: GET
@@ -135,6 +136,7 @@ free port it logs (see 'riffle recommend --addr').`)
 		admin.serveFrom(servedRecommend(spec, plan))
 		defer admin.Close(false)
 	}
+	mc := runMetrics(ctx, e, f, admin)
 	var (
 		mu  sync.Mutex
 		cur *arrowexec.Job
@@ -161,7 +163,7 @@ free port it logs (see 'riffle recommend --addr').`)
 			cancel()
 		}
 	}()
-	attach := metricsHook(ctx, e, f, spec.Name)
+	attach := attachMetrics(mc, spec.Name)
 	defer st.startProgressLine(e.log)()
 	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
 		mu.Lock()
@@ -348,7 +350,8 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			admin.Close(interrupted)
 		}
 	}()
-	attach := metricsHook(ctx, e, f, spec.Name)
+	mc := runMetrics(ctx, e, f, admin)
+	attach := attachMetrics(mc, spec.Name)
 	var (
 		mu    sync.Mutex
 		cur   *arrowexec.Job
@@ -376,6 +379,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			}
 			if attach != nil {
 				attach(j)
+				mc.SetCoordinator(c)
 			}
 		},
 	}

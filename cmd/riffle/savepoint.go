@@ -17,6 +17,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
+	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/serve"
@@ -125,6 +126,7 @@ func adminDialError(what, addr string, err error) error {
 //	     takes a final checkpoint in the checkpoint directory. Answers
 //	     {"path": ...} once it is complete, or {"error": ...}.
 //	GET  /status                           what the job is doing (adminStatus)
+//	GET  /metrics                          Prometheus metrics (internal/metrics)
 //	GET  /recommend, GET /similar          a serving job's live model (package ml/serve)
 type adminServer struct {
 	srv  *http.Server
@@ -140,6 +142,8 @@ type adminServer struct {
 	// rec is the running plan's recommend step: /recommend and /similar
 	// answer from its live model.
 	rec *ml.RecommendSpec
+	// metrics serves /metrics (nil: 404 until set).
+	metrics http.Handler
 }
 
 func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
@@ -151,6 +155,16 @@ func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /savepoint", a.savepoint)
 	mux.HandleFunc("GET /status", a.status)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		h := a.metrics
+		a.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 	serve.Register(mux, a.live)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -181,6 +195,13 @@ func (a *adminServer) serveFrom(rec *ml.RecommendSpec) {
 		a.log.Info("serving recommendations from the live model", "recommend", "http://"+a.addr+"/recommend?user=ID&k=10",
 			"similar", "http://"+a.addr+"/similar?item=ID&k=10")
 	}
+}
+
+// serveMetrics makes GET /metrics serve c.
+func (a *adminServer) serveMetrics(c *metrics.Collector) {
+	a.mu.Lock()
+	a.metrics = metrics.Handler(c)
+	a.mu.Unlock()
 }
 
 // live is the model /recommend serves (nil: none yet).

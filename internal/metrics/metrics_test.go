@@ -152,3 +152,19 @@ func get(t *testing.T, c *metrics.Collector) io.ReadCloser {
 	}
 	return res.Body
 }
+
+// TestListenAddr: an address without a host listens on loopback only;
+// a named host is kept.
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		":9464":          "127.0.0.1:9464",
+		"0.0.0.0:9464":   "0.0.0.0:9464",
+		"10.1.2.3:80":    "10.1.2.3:80",
+		"[::1]:9464":     "[::1]:9464",
+		"localhost:9464": "localhost:9464",
+	} {
+		if got := metrics.ListenAddr(in); got != want {
+			t.Errorf("ListenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

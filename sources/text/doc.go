@@ -73,7 +73,8 @@
 // its split);
 // skip drops the row and counts it (Stats.Skipped); dead-letter writes a
 // JSON line {file, line, reason, class, payload} through internal/deadletter
-// (class: bad_value for a value that does not convert, else malformed),
+// (class: missing_field for an empty required column, bad_value for a
+// value that does not convert, else malformed),
 // the Kafka source's mechanism (synced at every checkpoint and at close),
 // and counts it. A bad row is dropped from every column or kept in all.
 //

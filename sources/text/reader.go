@@ -250,7 +250,10 @@ func (r *Reader) badRow(line int64, col string, err error, payload []byte) error
 		return nil
 	case OnErrorDeadLetter:
 		rec := deadLetterRecord{File: e.File, Line: line, Reason: e.reason(), Class: deadletter.Malformed}
-		if col != "" {
+		switch {
+		case errors.Is(err, errRequired):
+			rec.Class = deadletter.MissingField
+		case col != "":
 			rec.Class = deadletter.BadValue
 		}
 		rec.Payload, rec.PayloadBase64 = deadletter.Payload(payload)
