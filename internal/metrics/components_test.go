@@ -113,6 +113,13 @@ func TestLateRowsBruteForce(t *testing.T) {
 	if v, ok := value(fams, "riffle_window_late_rows_total", map[string]string{"job": "late", "node": "window"}); !ok || v != float64(want) {
 		t.Errorf("riffle_window_late_rows_total = %v (%v), brute force %d", v, ok, want)
 	}
+	// Every window fired and was purged at the final watermark: the
+	// subtask's cache is empty; the memory backend keeps no files.
+	for _, name := range []string{"riffle_window_cached_windows", "riffle_state_disk_bytes"} {
+		if v, ok := value(fams, name, map[string]string{"node": "window", "subtask": "0"}); !ok || v != 0 {
+			t.Errorf("%s{subtask=0} = %v (%v), want 0", name, v, ok)
+		}
+	}
 	lint(t, c)
 }
 
