@@ -25,14 +25,19 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 		b.Release()
 		return nil
 	}
+	return o.emit(ctx, b, BatchBytes(b))
+}
+
+// emit is Emit of a non-empty batch of n Arrow bytes.
+func (o *output) emit(ctx context.Context, b arrow.RecordBatch, n int64) error {
 	o.metrics.RowsOut.Add(b.NumRows())
 	o.metrics.BatchesOut.Add(1)
-	o.metrics.ArrowBytesOut.Add(BatchBytes(b))
+	o.metrics.ArrowBytesOut.Add(n)
 	for i, r := range o.routers {
 		if i < len(o.routers)-1 {
 			b.Retain()
 		}
-		if err := r.send(ctx, b, &o.clk); err != nil {
+		if err := r.send(ctx, b, n, &o.clk); err != nil {
 			// send consumed its reference; drop the ones not yet handed out.
 			for range o.routers[i+1:] {
 				b.Release()
@@ -84,20 +89,20 @@ type router struct {
 }
 
 // send consumes one reference to b.
-func (r *router) send(ctx context.Context, b arrow.RecordBatch, clk *clock) error {
+func (r *router) send(ctx context.Context, b arrow.RecordBatch, n int64, clk *clock) error {
 	switch {
 	case len(r.chans) == 1:
-		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b}, clk)
+		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Rebalance:
 		ch := r.chans[r.next]
 		r.next = (r.next + 1) % len(r.chans)
-		return put(ctx, ch, Message{Kind: KindBatch, Batch: b}, clk)
+		return put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Broadcast:
 		for i, ch := range r.chans {
 			if i < len(r.chans)-1 {
 				b.Retain()
 			}
-			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b}, clk); err != nil {
+			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
 				for range r.chans[i+1:] {
 					b.Release()
 				}
@@ -123,7 +128,7 @@ func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch, clk *clock
 			continue
 		}
 		parts[t] = nil
-		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part}, clk); err != nil {
+		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part, bytes: BatchBytes(part)}, clk); err != nil {
 			for _, rest := range parts[t+1:] {
 				if rest != nil {
 					rest.Release()

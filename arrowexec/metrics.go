@@ -37,9 +37,11 @@ type TaskMetrics struct {
 	// snapshots; a source reader's Next when it returned data),
 	// BackpressureNanos blocked on a full downstream queue, IdleNanos
 	// waiting for input (an operator's empty inboxes, barrier alignment
-	// included; a source reader's Next that returned no data). Time is
-	// taken with the monotonic clock around the blocking points, once per
-	// message, and accounted when the wait ends.
+	// included; a source reader's Next that returned no data, but the
+	// first of a run of such reads, which counts as busy). The monotonic
+	// clock is read around the waits that block, and every 64 messages
+	// taken without waiting; time is accounted when a wait ends or at
+	// those reads, so a counter may lag by up to 64 messages' work.
 	BusyNanos         atomic.Int64
 	BackpressureNanos atomic.Int64
 	IdleNanos         atomic.Int64
@@ -119,12 +121,36 @@ func dataBytes(d arrow.ArrayData) int64 {
 }
 
 // clock splits a subtask goroutine's wall time into busy, backpressure and
-// idle (TaskMetrics). It belongs to that goroutine.
+// idle (TaskMetrics). It belongs to that goroutine. The clock is read only
+// around waits that block, and every quietEvery messages that did not
+// wait (tick), so a saturated subtask pays no clock read per message.
 type clock struct {
 	m    *TaskMetrics
 	mark time.Time
 	// blocked is the backpressure accounted since mark (output.put).
 	blocked time.Duration
+	// quiet counts messages taken without waiting since mark.
+	quiet int
+}
+
+const quietEvery = 64
+
+// tick counts a message taken without waiting; every quietEvery-th
+// accounts the busy time since the mark.
+func (c *clock) tick() {
+	c.quiet++
+	if c.quiet >= quietEvery {
+		c.settle(time.Now())
+	}
+}
+
+// settle accounts the time from the mark to now, less backpressure, as
+// busy, and moves the mark to now.
+func (c *clock) settle(now time.Time) {
+	if d := now.Sub(c.mark) - c.blocked; d > 0 {
+		c.m.BusyNanos.Add(int64(d))
+	}
+	c.blocked, c.quiet, c.mark = 0, 0, now
 }
 
 func (c *clock) start(m *TaskMetrics) {
@@ -136,10 +162,7 @@ func (c *clock) start(m *TaskMetrics) {
 // less backpressure, was busy. It returns the start of the wait.
 func (c *clock) wait() time.Time {
 	now := time.Now()
-	if d := now.Sub(c.mark) - c.blocked; d > 0 {
-		c.m.BusyNanos.Add(int64(d))
-	}
-	c.blocked = 0
+	c.settle(now)
 	return now
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync/atomic"
+	"time"
 )
 
 // inbox is one input channel of a subtask.
@@ -35,16 +36,22 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 	wh, _ := op.(WatermarkHandler)
 	st.wm = MinWatermark
 	active := len(st.inboxes)
+	st.doneV = reflect.ValueOf(ctx.Done())
 	st.out.clk.start(st.task.Metrics)
 	for active > 0 {
 		if err := st.notifyCompleted(ctx, op); err != nil {
 			return err
 		}
-		from := st.out.clk.wait()
-		in, m, err := st.recv(ctx)
-		st.out.clk.waited(from, true)
-		if err != nil {
-			return err
+		in, m, ok := st.tryRecv()
+		if ok {
+			st.out.clk.tick()
+		} else {
+			from := st.out.clk.wait()
+			in, m, err = st.recv(ctx)
+			st.out.clk.waited(from, true)
+			if err != nil {
+				return err
+			}
 		}
 		switch m.Kind {
 		case KindBatch:
@@ -60,7 +67,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			}
 			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
 			st.task.Metrics.BatchesIn.Add(1)
-			st.task.Metrics.ArrowBytesIn.Add(BatchBytes(m.Batch))
+			st.task.Metrics.ArrowBytesIn.Add(m.bytes)
 			err := op.Process(ctx, in.edge, m.Batch, &st.out)
 			m.Batch.Release()
 			if err != nil {
@@ -112,6 +119,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
 		return err
 	}
+	st.out.clk.settle(time.Now())
 	return st.linger(ctx, op)
 }
 
@@ -157,6 +165,54 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 	return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: min})
 }
 
+// tryRecv returns the next message from an inbox that is neither ended
+// nor blocked by barrier alignment if one is waiting, without blocking.
+func (st *subtask) tryRecv() (*inbox, Message, bool) {
+	if len(st.inboxes) == 1 {
+		in := st.inboxes[0]
+		select {
+		case m := <-in.ch:
+			return in, m, true
+		default:
+			return nil, Message{}, false
+		}
+	}
+	st.buildCases()
+	if len(st.tryCases) == 1 {
+		return nil, Message{}, false
+	}
+	// Leave ctx.Done (case 0) out: recv, which the caller falls back on,
+	// watches it.
+	chosen, v, _ := reflect.Select(st.tryCases)
+	if chosen == len(st.tryCases)-1 {
+		return nil, Message{}, false
+	}
+	return st.inboxes[st.caseIdx[chosen+1]], v.Interface().(Message), true
+}
+
+// buildCases lays out the select cases over the open inboxes when they
+// changed: cases (case 0 for the context's Done, doneV, set by recv) and
+// tryCases (the inboxes, then a default case).
+func (st *subtask) buildCases() {
+	if st.casesOK {
+		return
+	}
+	st.cases = append(st.cases[:0], reflect.SelectCase{Dir: reflect.SelectRecv, Chan: st.doneV})
+	st.caseIdx = append(st.caseIdx[:0], -1)
+	st.tryCases = st.tryCases[:0]
+	for i, in := range st.inboxes {
+		if in.ended || in.blocked {
+			continue
+		}
+		c := reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)}
+		st.cases = append(st.cases, c)
+		st.tryCases = append(st.tryCases, c)
+		st.caseIdx = append(st.caseIdx, i)
+	}
+	st.tryCases = append(st.tryCases, reflect.SelectCase{Dir: reflect.SelectDefault})
+	st.casesOK = true
+}
+
 // recv returns the next message from an inbox that is neither ended nor
 // blocked by barrier alignment.
 func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
@@ -169,20 +225,7 @@ func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
 			return nil, Message{}, context.Cause(ctx)
 		}
 	}
-	if !st.casesOK {
-		st.cases = st.cases[:0]
-		st.caseIdx = st.caseIdx[:0]
-		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-		st.caseIdx = append(st.caseIdx, -1)
-		for i, in := range st.inboxes {
-			if in.ended || in.blocked {
-				continue
-			}
-			st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)})
-			st.caseIdx = append(st.caseIdx, i)
-		}
-		st.casesOK = true
-	}
+	st.buildCases()
 	chosen, v, _ := reflect.Select(st.cases)
 	if chosen == 0 {
 		return nil, Message{}, context.Cause(ctx)

@@ -487,6 +487,8 @@ type subtask struct {
 	alignStart time.Time
 
 	cases    []reflect.SelectCase
+	tryCases []reflect.SelectCase
+	doneV    reflect.Value // the context's Done channel, for cases
 	caseIdx  []int
 	casesOK  bool
 	wm       int64

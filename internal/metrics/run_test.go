@@ -239,6 +239,9 @@ func TestCountersEqualTheRun(t *testing.T) {
 	if v, _ := value(fams, "riffle_backpressure_seconds_total", map[string]string{"node": "id"}); v <= 0 {
 		t.Errorf("the operator in front of the held sink shows no backpressure (%v s)", v)
 	}
+	if v, _ := value(fams, "riffle_busy_seconds_total", map[string]string{"node": "sink"}); v <= 0 {
+		t.Errorf("the sink, held in Process, shows no busy time (%v s)", v)
+	}
 	for _, node := range []string{"src", "id", "sink"} {
 		for sub := 0; sub < 2; sub++ {
 			l := map[string]string{"node": node, "subtask": strconv.Itoa(sub)}
