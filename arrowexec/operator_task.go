@@ -36,7 +36,8 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 	wh, _ := op.(WatermarkHandler)
 	st.wm = MinWatermark
 	active := len(st.inboxes)
-	st.doneV = reflect.ValueOf(ctx.Done())
+	done := ctx.Done()
+	st.doneV = reflect.ValueOf(done)
 	st.out.clk.start(st.task.Metrics)
 	for active > 0 {
 		if err := st.notifyCompleted(ctx, op); err != nil {
@@ -44,6 +45,13 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 		}
 		in, m, ok := st.tryRecv()
 		if ok {
+			// Cancellation is checked once per message on this path too.
+			select {
+			case <-done:
+				m.release()
+				return context.Cause(ctx)
+			default:
+			}
 			st.out.clk.tick()
 		} else {
 			from := st.out.clk.wait()
