@@ -15,9 +15,10 @@
 //     duration histogram, the last one's size, id, completion time and age
 //     (checkpoint.Coordinator.Stats);
 //   - whatever a component reports through arrowexec.MetricsReporter:
-//     Kafka consumer lag per partition, dead letters by reason class,
-//     window late rows and firings, file sink parts published. Their
-//     descriptors are listed in Reported.
+//     Kafka consumer lag per partition (also of a hybrid source), dead
+//     letters by reason class, window late rows and firings, a window
+//     subtask's cached windows and state bytes on disk, file sink parts
+//     published. Their descriptors are listed in Reported.
 //
 // Names follow Prometheus conventions: riffle_ prefix, units in the name
 // (_seconds, _bytes, _messages), _total for counters. The Go runtime's and
