@@ -210,7 +210,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if i < len(inputs) {
 				for _, in := range inputs[i] {
-					il := []string{name, n.Name(), sub, in.From}
+					il := []string{name, n.Name(), sub, inputLabel(inputs[i], in)}
 					gauge(queued, float64(in.Queued), il...)
 					gauge(queueCap, float64(in.Capacity), il...)
 					if wm, ok := wmSeconds(in.Watermark); ok {
@@ -224,6 +224,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	j.ReportMetrics(func(node string, subtask int, m arrowexec.Metric) {
 		ch <- c.reported(name, node, subtask, m)
 	})
+}
+
+// inputLabel is the input label of an input edge: the upstream node, with
+// "#edge" when two edges come from the same node.
+func inputLabel(all []arrowexec.InputStatus, in arrowexec.InputStatus) string {
+	for _, o := range all {
+		if o.Edge != in.Edge && o.From == in.From {
+			return in.From + "#" + strconv.Itoa(in.Edge)
+		}
+	}
+	return in.From
 }
 
 // reported converts a series a component reported.

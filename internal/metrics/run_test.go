@@ -322,6 +322,37 @@ func TestInputWatermarks(t *testing.T) {
 	lint(t, c)
 }
 
+// TestSameUpstreamTwice: an operator fed twice by one node reports each
+// edge under its own input label, so the scrape is well formed.
+func TestSameUpstreamTwice(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	src := exectest.NewSource(schema, nil)
+	defer src.Release()
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 1)
+	g.Add("sink", sink, 1, s.Forward(), s.Forward())
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := &metrics.Collector{}
+	c.SetJob("twice", j)
+	fams := families(t, c)
+	for _, in := range []string{"src#0", "src#1"} {
+		if _, ok := value(fams, "riffle_input_queue_capacity_messages", map[string]string{"input": in}); !ok {
+			t.Errorf("no series for input %s", in)
+		}
+	}
+	lint(t, c)
+}
+
 // TestNoDuplicateNames: every descriptor the collector describes has a
 // name of its own.
 func TestNoDuplicateNames(t *testing.T) {
