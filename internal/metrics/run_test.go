@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -366,4 +367,105 @@ func TestNoDuplicateNames(t *testing.T) {
 	if len(seen) == 0 {
 		t.Fatal("nothing described")
 	}
+}
+
+// batchRowsDesc is a series of the test's own operator, not listed in
+// metrics.Reported: the hook exports it all the same.
+var batchRowsDesc = &arrowexec.MetricDesc{Name: "riffle_test_batch_rows", Help: "Rows per batch a test operator saw.",
+	Kind: arrowexec.HistogramKind, PerSubtask: true, Labels: []string{"kind"}}
+
+// histSpec is an identity operator that observes every batch's rows in a
+// histogram and reports it through arrowexec.MetricsReporter.
+type histSpec struct{}
+
+func (histSpec) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return in[0], nil }
+func (histSpec) New(*arrowexec.Task) (arrowexec.Operator, error) {
+	return &histOp{h: arrowexec.NewHistogram(10, 100, 1000)}, nil
+}
+
+type histOp struct{ h *arrowexec.Histogram }
+
+func (o *histOp) Open(context.Context) error { return nil }
+func (o *histOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	o.h.Observe(float64(b.NumRows()))
+	b.Retain()
+	return out.Emit(ctx, b)
+}
+func (o *histOp) Finish(context.Context, arrowexec.Emitter) error { return nil }
+func (o *histOp) Close() error                                    { return nil }
+func (o *histOp) ReportMetrics(emit func(arrowexec.Metric)) {
+	s := o.h.Snapshot()
+	emit(arrowexec.Metric{Desc: batchRowsDesc, LabelValues: []string{"data"}, Histogram: &s})
+}
+
+// TestReporterHook: an operator's own histogram, reported through the
+// hook, is scraped per subtask with the count, sum and buckets of the
+// batches it saw (counted independently from the input).
+func TestReporterHook(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	sizes := []int{5, 50, 500, 5000, 7, 70}
+	var batches []arrow.RecordBatch
+	for _, n := range sizes {
+		b := array.NewInt64Builder(mem)
+		b.AppendValues(make([]int64, n), nil)
+		col := b.NewArray()
+		batches = append(batches, array.NewRecordBatch(schema, []arrow.Array{col}, int64(n)))
+		col.Release()
+		b.Release()
+	}
+	src := exectest.NewSource(schema, batches)
+	for _, b := range batches {
+		b.Release()
+	}
+	defer src.Release()
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 1)
+	h := g.Add("hist", histSpec{}, 1, s.Forward())
+	g.Add("sink", sink, 1, h.Forward())
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := &metrics.Collector{}
+	c.SetJob("hook", j)
+	fams := families(t, c)
+	f := fams["riffle_test_batch_rows"]
+	if f == nil || len(f.Metric) != 1 {
+		t.Fatalf("riffle_test_batch_rows: %v", f)
+	}
+	m := f.Metric[0]
+	labels := map[string]string{}
+	for _, l := range m.Label {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["job"] != "hook" || labels["node"] != "hist" || labels["subtask"] != "0" || labels["kind"] != "data" {
+		t.Errorf("labels %v", labels)
+	}
+	var sum float64
+	le := map[float64]uint64{math.Inf(1): uint64(len(sizes))}
+	for _, n := range sizes {
+		sum += float64(n)
+		for _, bound := range []float64{10, 100, 1000} {
+			if float64(n) <= bound {
+				le[bound]++
+			}
+		}
+	}
+	hs := m.Histogram
+	if hs.GetSampleCount() != uint64(len(sizes)) || hs.GetSampleSum() != sum {
+		t.Errorf("count %d sum %v, want %d and %v", hs.GetSampleCount(), hs.GetSampleSum(), len(sizes), sum)
+	}
+	for _, b := range hs.Bucket {
+		if b.GetCumulativeCount() != le[b.GetUpperBound()] {
+			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), le[b.GetUpperBound()])
+		}
+	}
+	lint(t, c)
 }
