@@ -10,6 +10,19 @@ import (
 	"github.com/riffle-dev/riffle/internal/metrics"
 )
 
+// TestAdminLoopback: an admin address without a host listens on
+// loopback only.
+func TestAdminLoopback(t *testing.T) {
+	a, err := adminFor(nil, ":0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(true)
+	if !strings.HasPrefix(a.addr, "127.0.0.1:") {
+		t.Fatalf("admin listens on %s, want 127.0.0.1", a.addr)
+	}
+}
+
 // TestAdminMetrics: the admin endpoint's GET /metrics is a 404 until a
 // run gives it its collector, then serves the Prometheus text format.
 func TestAdminMetrics(t *testing.T) {

@@ -199,7 +199,7 @@ func (c *checkpointFlags) register(f *flags) {
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
-	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465 (:9465 listens on 127.0.0.1 too; 0.0.0.0:9465 on every interface): GET /status, GET /metrics, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
 }
 
 func (c *checkpointFlags) validate() error {

@@ -223,9 +223,10 @@ func servedRecommend(spec *job.Spec, plan *job.Plan) *ml.RecommendSpec {
 	return plan.Recommend
 }
 
-// adminFor starts the admin endpoint of a run: on addr (--admin-addr), or,
-// when the job serves recommendations and addr is empty, on 127.0.0.1:0
-// (never beyond loopback unless configured); nil when neither.
+// adminFor starts the admin endpoint of a run: on addr (--admin-addr; a
+// port without a host listens on loopback, metrics.ListenAddr), or, when
+// the job serves recommendations and addr is empty, on 127.0.0.1:0 (never
+// beyond loopback unless configured); nil when neither.
 func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, error) {
 	if addr == "" {
 		if !spec.Serves() {
@@ -233,7 +234,7 @@ func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, erro
 		}
 		addr = "127.0.0.1:0"
 	}
-	a, err := startAdmin(addr, log)
+	a, err := startAdmin(metrics.ListenAddr(addr), log)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--admin-addr %s: %w", addr, err)}
 	}
