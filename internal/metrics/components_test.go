@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/exectest"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/coerce"
@@ -329,6 +330,111 @@ func TestCheckpointCount(t *testing.T) {
 	}
 	if v, _ := value(fams, "riffle_checkpoint_alignments_total", map[string]string{"node": "sink"}); v != float64(complete) {
 		t.Errorf("the sink aligned %v barriers, %d checkpoints completed", v, complete)
+	}
+	lint(t, c)
+}
+
+// TestAggGroups: a hash aggregate whose input is held at its end reports
+// per subtask the groups it holds, equal to the distinct keys hashed to
+// it (counted here from the input), and a non-zero state size.
+func TestAggGroups(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rnd := rand.New(rand.NewPCG(11, 12))
+	distinct := map[int64]bool{}
+	var batches []arrow.RecordBatch
+	for i := 0; i < 30; i++ {
+		n := 1 + rnd.IntN(300)
+		kb, vb := array.NewInt64Builder(mem), array.NewInt64Builder(mem)
+		for r := 0; r < n; r++ {
+			k := int64(rnd.IntN(2000))
+			distinct[k] = true
+			kb.Append(k)
+			vb.Append(int64(r))
+		}
+		k, v := kb.NewArray(), vb.NewArray()
+		batches = append(batches, array.NewRecordBatch(schema, []arrow.Array{k, v}, int64(n)))
+		k.Release()
+		v.Release()
+		kb.Release()
+		vb.Release()
+	}
+	src := exectest.NewSource(schema, batches)
+	for _, b := range batches {
+		b.Release()
+	}
+	defer src.Release()
+	spec, err := agg.New(agg.Options{GroupBy: []string{"k"}, Aggs: []agg.Agg{{Func: agg.Count, As: "n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := exectest.NewSink()
+	defer sink.Release()
+	g := arrowexec.NewGraph()
+	s := g.AddSource("src", src, 2)
+	a := g.Add("agg", spec, 2, s.HashBy("k"))
+	g.Add("sink", sink, 1, a.Rebalance())
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.Run(context.Background()) }()
+	<-j.SourcesAtEnd()
+	// The sources' idle status follows their last batch: once both
+	// aggregate subtasks passed it on, they processed every row.
+	for _, m := range j.Metrics("agg") {
+		for !m.Idle.Load() {
+			select {
+			case err := <-done:
+				t.Fatalf("job ended: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	c := &metrics.Collector{}
+	c.SetJob("agg", j)
+	fams := families(t, c)
+	j.Stop(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Which subtask owns a key: the exchange's own partitioner, used as
+	// the reference for the split of the independent distinct count.
+	var keys []int64
+	for k := range distinct {
+		keys = append(keys, k)
+	}
+	kb := array.NewInt64Builder(mem)
+	kb.AppendValues(keys, nil)
+	kc := kb.NewArray()
+	kb.Release()
+	defer kc.Release()
+	kbatch := array.NewRecordBatch(arrow.NewSchema(schema.Fields()[:1], nil), []arrow.Array{kc}, int64(len(keys)))
+	defer kbatch.Release()
+	parts, err := arrowexec.PartitionRecord(mem, kbatch, []int{0}, arrowexec.DefaultMaxParallelism, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	for sub, p := range parts {
+		want := 0.0
+		if p != nil {
+			want = float64(p.NumRows())
+			p.Release()
+		}
+		v, ok := value(fams, "riffle_agg_groups", map[string]string{"node": "agg", "subtask": fmt.Sprint(sub)})
+		if !ok || v != want {
+			t.Errorf("riffle_agg_groups{subtask=%d} = %v (%v), want %v", sub, v, ok, want)
+		}
+		total += v
+		if b, _ := value(fams, "riffle_agg_state_bytes", map[string]string{"node": "agg", "subtask": fmt.Sprint(sub)}); want > 0 && b <= 0 {
+			t.Errorf("riffle_agg_state_bytes{subtask=%d} = %v with %v groups", sub, b, want)
+		}
+	}
+	if total != float64(len(distinct)) {
+		t.Errorf("groups sum to %v, the input has %d distinct keys", total, len(distinct))
 	}
 	lint(t, c)
 }

@@ -17,7 +17,8 @@
 //   - whatever a component reports through arrowexec.MetricsReporter:
 //     Kafka consumer lag per partition (also of a hybrid source), dead
 //     letters by reason class, window late rows and firings, a window
-//     subtask's cached windows and state bytes on disk, file sink parts
+//     subtask's cached windows and state bytes on disk, a hash
+//     aggregate subtask's groups and their bytes, file sink parts
 //     published. Their descriptors are listed in Reported.
 //
 // Names follow Prometheus conventions: riffle_ prefix, units in the name

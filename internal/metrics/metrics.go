@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/deadletter"
 	"github.com/riffle-dev/riffle/sinks"
@@ -74,7 +75,7 @@ var (
 // them up front (dashboards are checked against them); a component adds
 // its package's list here. A reported series not listed is exported all
 // the same.
-var Reported = concat(windows.MetricDescs, kafka.MetricDescs, sinks.MetricDescs, deadletter.MetricDescs)
+var Reported = concat(windows.MetricDescs, agg.MetricDescs, kafka.MetricDescs, sinks.MetricDescs, deadletter.MetricDescs)
 
 func concat(lists ...[]*arrowexec.MetricDesc) []*arrowexec.MetricDesc {
 	var out []*arrowexec.MetricDesc
