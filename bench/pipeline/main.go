@@ -10,11 +10,12 @@
 // planning to the last file published.
 //
 // With --scrape, it instead measures what Prometheus scraping costs riffle:
-// the same queries, run after run, alternately without and with a scraper
-// that GETs /metrics every second (the job served as `riffle run
-// --metrics-addr` serves it), and the CPU one scrape takes:
+// the same queries in blocks of ten back to back, blocks alternately
+// without and with a scraper that GETs /metrics every second across the
+// block (the job served as `riffle run --metrics-addr` serves it), and the
+// CPU one scrape takes:
 //
-//	go run ./bench/pipeline --scrape --rows 20000000 --threads 2 --runs 5
+//	go run ./bench/pipeline --scrape --rows 20000000 --threads 2 --runs 6
 package main
 
 import (
@@ -70,9 +71,10 @@ func main() {
 	dir := flag.String("dir", "", "cache directory for the input (default .cache/bench in the repo)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
 	scrape := flag.Bool("scrape", false, "measure the cost of a 1 s Prometheus scraper instead of comparing with DuckDB")
+	placebo := flag.Bool("scrape-placebo", false, "with --scrape: the scraper ticks but does not scrape (an A/A check of the measurement's noise)")
 	flag.Parse()
 	if *scrape {
-		if err := runScrape(*rows, *threads, *runs, *dir); err != nil {
+		if err := runScrape(*rows, *threads, *runs, *dir, *placebo); err != nil {
 			fmt.Fprintln(os.Stderr, "pipeline:", err)
 			os.Exit(1)
 		}
