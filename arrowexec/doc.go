@@ -119,8 +119,24 @@
 // fails after the job was cancelled joins the close errors the same way,
 // unless it failed with the cancellation itself.
 //
+// # Metrics
+//
+// Every subtask has a TaskMetrics, updated once per batch or control
+// message, never per row: rows, batches and Arrow bytes in and out, the
+// wall time of its goroutine split into busy, backpressured (blocked on a
+// full downstream queue) and idle (waiting for input), taken with the
+// monotonic clock around the blocking points, barrier alignment time, the
+// watermark and idle status, and per source split (Watermarks.ReportTo)
+// the split's watermark. Job.Inputs reads each operator input's queue fill
+// and watermark. A component with series of its own (Kafka lag, window
+// late rows, a recommender's updates) implements MetricsReporter: a Spec
+// or Source for the node, an Operator or SourceReader for its subtask;
+// Job.ReportMetrics collects them at scrape time (internal/metrics serves
+// all of it to Prometheus).
+//
 // Files: runtime.go holds the job API (Compile, Run, checkpoint triggers),
 // source_task.go and operator_task.go the loops of the two kinds of
 // subtask, task_checkpoint.go their snapshots, barrier alignment and
-// checkpoint completions.
+// checkpoint completions, metrics.go the metrics and the MetricsReporter
+// hook.
 package arrowexec

@@ -3,6 +3,7 @@ package arrowexec
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -15,6 +16,8 @@ type output struct {
 	routers []*router // main output
 	sides   []sideRouters
 	metrics *TaskMetrics
+	// clk accounts the subtask's time; put adds backpressure to it.
+	clk clock
 }
 
 type sideRouters struct {
@@ -45,16 +48,22 @@ func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
 		b.Release()
 		return nil
 	}
+	return o.emit(ctx, b, BatchBytes(b))
+}
+
+// emit is Emit of a non-empty batch of n Arrow bytes.
+func (o *output) emit(ctx context.Context, b arrow.RecordBatch, n int64) error {
 	o.metrics.RowsOut.Add(b.NumRows())
 	o.metrics.BatchesOut.Add(1)
-	return fanOut(ctx, o.routers, b)
+	o.metrics.ArrowBytesOut.Add(n)
+	return fanOut(ctx, o.routers, b, n, &o.clk)
 }
 
 // EmitSide implements SideEmitter. A side output no edge reads drops b.
 func (o *output) EmitSide(ctx context.Context, name string, b arrow.RecordBatch) error {
 	for _, s := range o.sides {
 		if s.name == name && b.NumRows() > 0 {
-			return fanOut(ctx, s.routers, b)
+			return fanOut(ctx, s.routers, b, BatchBytes(b), &o.clk)
 		}
 	}
 	b.Release()
@@ -72,12 +81,12 @@ func (o *output) SideWired(name string) bool {
 }
 
 // fanOut sends b to every router, consuming the caller's reference.
-func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch) error {
+func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch, n int64, clk *clock) error {
 	for i, r := range routers {
 		if i < len(routers)-1 {
 			b.Retain()
 		}
-		if err := r.send(ctx, b); err != nil {
+		if err := r.send(ctx, b, n, clk); err != nil {
 			// send consumed its reference; drop the ones not yet handed out.
 			for range routers[i+1:] {
 				b.Release()
@@ -93,7 +102,7 @@ func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch) error {
 func (o *output) control(ctx context.Context, m Message) error {
 	for _, r := range o.routers {
 		for _, ch := range r.chans {
-			if err := put(ctx, ch, m); err != nil {
+			if err := put(ctx, ch, m, &o.clk); err != nil {
 				return err
 			}
 		}
@@ -101,7 +110,7 @@ func (o *output) control(ctx context.Context, m Message) error {
 	for _, s := range o.sides {
 		for _, r := range s.routers {
 			for _, ch := range r.chans {
-				if err := put(ctx, ch, m); err != nil {
+				if err := put(ctx, ch, m, &o.clk); err != nil {
 					return err
 				}
 			}
@@ -110,16 +119,21 @@ func (o *output) control(ctx context.Context, m Message) error {
 	return nil
 }
 
-func put(ctx context.Context, ch chan Message, m Message) error {
+// put sends m on ch, blocking while ch is full (backpressure, accounted
+// on clk).
+func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
 	select {
 	case ch <- m:
 		return nil
 	default:
 	}
+	from := time.Now()
 	select {
 	case ch <- m:
+		clk.backpressure(time.Since(from))
 		return nil
 	case <-ctx.Done():
+		clk.backpressure(time.Since(from))
 		m.release()
 		return context.Cause(ctx)
 	}
@@ -134,20 +148,20 @@ type router struct {
 }
 
 // send consumes one reference to b.
-func (r *router) send(ctx context.Context, b arrow.RecordBatch) error {
+func (r *router) send(ctx context.Context, b arrow.RecordBatch, n int64, clk *clock) error {
 	switch {
 	case len(r.chans) == 1:
-		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b})
+		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Rebalance:
 		ch := r.chans[r.next]
 		r.next = (r.next + 1) % len(r.chans)
-		return put(ctx, ch, Message{Kind: KindBatch, Batch: b})
+		return put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Broadcast:
 		for i, ch := range r.chans {
 			if i < len(r.chans)-1 {
 				b.Retain()
 			}
-			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b}); err != nil {
+			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
 				for range r.chans[i+1:] {
 					b.Release()
 				}
@@ -156,13 +170,13 @@ func (r *router) send(ctx context.Context, b arrow.RecordBatch) error {
 		}
 		return nil
 	case r.kind == Hash:
-		return r.sendHashed(ctx, b)
+		return r.sendHashed(ctx, b, clk)
 	}
 	b.Release()
 	return fmt.Errorf("arrowexec: %v edge with %d channels", r.kind, len(r.chans))
 }
 
-func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch) error {
+func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch, clk *clock) error {
 	defer b.Release()
 	parts, err := r.part.Split(b, len(r.chans))
 	if err != nil {
@@ -173,7 +187,7 @@ func (r *router) sendHashed(ctx context.Context, b arrow.RecordBatch) error {
 			continue
 		}
 		parts[t] = nil
-		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part}); err != nil {
+		if err := put(ctx, r.chans[t], Message{Kind: KindBatch, Batch: part, bytes: BatchBytes(part)}, clk); err != nil {
 			for _, rest := range parts[t+1:] {
 				if rest != nil {
 					rest.Release()

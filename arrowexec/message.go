@@ -25,4 +25,6 @@ type Message struct {
 	Watermark int64             // KindWatermark
 	Idle      bool              // KindWatermark: the sender is idle
 	Barrier   Barrier           // KindBarrier
+	// bytes is BatchBytes(Batch), computed once by the sender.
+	bytes int64
 }

@@ -3,6 +3,8 @@ package arrowexec
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
+	"time"
 )
 
 // inbox is one input channel of a subtask.
@@ -13,6 +15,9 @@ type inbox struct {
 	ended   bool
 	idle    bool // the sender declared itself idle
 	blocked bool // delivered the barrier being aligned
+	// pubWM and pubIdle publish wm and idle for Job.Inputs.
+	pubWM   atomic.Int64
+	pubIdle atomic.Bool
 }
 
 func (st *subtask) runOperator(ctx context.Context) (err error) {
@@ -24,24 +29,43 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 		st.async.Wait()
 		err = st.closed(err, op.Close())
 	}()
+	st.setReporter(op)
 	if err := op.Open(ctx); err != nil {
 		return err
 	}
 	wh, _ := op.(WatermarkHandler)
 	st.wm = MinWatermark
 	active := len(st.inboxes)
+	done := ctx.Done()
+	st.doneV = reflect.ValueOf(done)
+	st.out.clk.start(st.task.Metrics)
 	for active > 0 {
 		if err := st.notifyCompleted(ctx, op); err != nil {
 			return err
 		}
-		in, m, err := st.recv(ctx)
-		if err != nil {
-			return err
+		in, m, ok := st.tryRecv()
+		if ok {
+			// Cancellation is checked once per message on this path too.
+			select {
+			case <-done:
+				m.release()
+				return context.Cause(ctx)
+			default:
+			}
+			st.out.clk.tick()
+		} else {
+			from := st.out.clk.wait()
+			in, m, err = st.recv(ctx)
+			st.out.clk.waited(from, true)
+			if err != nil {
+				return err
+			}
 		}
 		switch m.Kind {
 		case KindBatch:
 			if in.idle {
 				in.idle = false
+				in.pubIdle.Store(false)
 				if st.idleOut {
 					// Active again: downstream counts this subtask again.
 					if err := st.advanceWatermark(ctx, wh); err != nil {
@@ -51,6 +75,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			}
 			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
 			st.task.Metrics.BatchesIn.Add(1)
+			st.task.Metrics.ArrowBytesIn.Add(m.bytes)
 			err := op.Process(ctx, in.edge, m.Batch, &st.out)
 			m.Batch.Release()
 			if err != nil {
@@ -61,6 +86,8 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			if m.Watermark > in.wm {
 				in.wm = m.Watermark
 			}
+			in.pubWM.Store(in.wm)
+			in.pubIdle.Store(in.idle)
 			if err := st.advanceWatermark(ctx, wh); err != nil {
 				return err
 			}
@@ -100,6 +127,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
 		return err
 	}
+	st.out.clk.settle(time.Now())
 	return st.linger(ctx, op)
 }
 
@@ -145,6 +173,54 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 	return st.out.control(ctx, Message{Kind: KindWatermark, Watermark: min})
 }
 
+// tryRecv returns the next message from an inbox that is neither ended
+// nor blocked by barrier alignment if one is waiting, without blocking.
+func (st *subtask) tryRecv() (*inbox, Message, bool) {
+	if len(st.inboxes) == 1 {
+		in := st.inboxes[0]
+		select {
+		case m := <-in.ch:
+			return in, m, true
+		default:
+			return nil, Message{}, false
+		}
+	}
+	st.buildCases()
+	if len(st.tryCases) == 1 {
+		return nil, Message{}, false
+	}
+	// Leave ctx.Done (case 0) out: recv, which the caller falls back on,
+	// watches it.
+	chosen, v, _ := reflect.Select(st.tryCases)
+	if chosen == len(st.tryCases)-1 {
+		return nil, Message{}, false
+	}
+	return st.inboxes[st.caseIdx[chosen+1]], v.Interface().(Message), true
+}
+
+// buildCases lays out the select cases over the open inboxes when they
+// changed: cases (case 0 for the context's Done, doneV, set by recv) and
+// tryCases (the inboxes, then a default case).
+func (st *subtask) buildCases() {
+	if st.casesOK {
+		return
+	}
+	st.cases = append(st.cases[:0], reflect.SelectCase{Dir: reflect.SelectRecv, Chan: st.doneV})
+	st.caseIdx = append(st.caseIdx[:0], -1)
+	st.tryCases = st.tryCases[:0]
+	for i, in := range st.inboxes {
+		if in.ended || in.blocked {
+			continue
+		}
+		c := reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)}
+		st.cases = append(st.cases, c)
+		st.tryCases = append(st.tryCases, c)
+		st.caseIdx = append(st.caseIdx, i)
+	}
+	st.tryCases = append(st.tryCases, reflect.SelectCase{Dir: reflect.SelectDefault})
+	st.casesOK = true
+}
+
 // recv returns the next message from an inbox that is neither ended nor
 // blocked by barrier alignment.
 func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
@@ -157,20 +233,7 @@ func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
 			return nil, Message{}, context.Cause(ctx)
 		}
 	}
-	if !st.casesOK {
-		st.cases = st.cases[:0]
-		st.caseIdx = st.caseIdx[:0]
-		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-		st.caseIdx = append(st.caseIdx, -1)
-		for i, in := range st.inboxes {
-			if in.ended || in.blocked {
-				continue
-			}
-			st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)})
-			st.caseIdx = append(st.caseIdx, i)
-		}
-		st.casesOK = true
-	}
+	st.buildCases()
 	chosen, v, _ := reflect.Select(st.cases)
 	if chosen == 0 {
 		return nil, Message{}, context.Cause(ctx)

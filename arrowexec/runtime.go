@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -187,7 +188,9 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 						continue
 					}
 					ch := make(chan Message, opts.QueueDepth)
-					dst.inboxes = append(dst.inboxes, &inbox{ch: ch, edge: e, wm: MinWatermark})
+					ib := &inbox{ch: ch, edge: e, wm: MinWatermark}
+					ib.pubWM.Store(MinWatermark)
+					dst.inboxes = append(dst.inboxes, ib)
 					routers[u].chans = append(routers[u].chans, ch)
 				}
 			}
@@ -199,6 +202,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 	for _, sts := range j.subtasks {
 		for _, st := range sts {
 			st.out.metrics = st.task.Metrics
+			st.out.clk.m = st.task.Metrics
 		}
 	}
 	return j, nil
@@ -490,7 +494,15 @@ type subtask struct {
 	// stoppedByBarrier: this subtask snapshotted a Stop barrier.
 	stoppedByBarrier bool
 
+	// reporter is the operator or reader, once created, if it is a
+	// MetricsReporter; alignStart is when the barrier being aligned first
+	// arrived.
+	reporter   atomic.Pointer[MetricsReporter]
+	alignStart time.Time
+
 	cases    []reflect.SelectCase
+	tryCases []reflect.SelectCase
+	doneV    reflect.Value // the context's Done channel, for cases
 	caseIdx  []int
 	casesOK  bool
 	wm       int64

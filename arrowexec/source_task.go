@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 )
 
 func (st *subtask) runSource(ctx context.Context) (err error) {
@@ -13,9 +14,12 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = st.closed(err, r.Close()) }()
+	st.setReporter(r)
 	wms, _ := r.(WatermarkSource)
 	lastWM, lastIdle := MinWatermark, false
 	stopped := false
+	empty := false // the last Next returned no data
+	st.out.clk.start(st.task.Metrics)
 	for {
 		if err := st.notifyCompleted(ctx, r); err != nil {
 			return err
@@ -47,7 +51,23 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
 		}
+		// The clock is read around Next only after a read that returned
+		// no data (an idle streak); a read returning data ticks.
+		var from time.Time
+		if empty {
+			from = st.out.clk.wait()
+		}
 		b, err := r.Next(ctx)
+		wasEmpty := empty
+		empty = b == nil || b.NumRows() == 0
+		switch {
+		case wasEmpty:
+			st.out.clk.waited(from, empty)
+		case empty:
+			st.out.clk.settle(time.Now()) // the first empty read counts as busy
+		default:
+			st.out.clk.tick()
+		}
 		if err == io.EOF && st.job.opts.HoldAtEnd {
 			if stopped, err = st.holdAtEnd(ctx, r, lastWM); err != nil {
 				return err
@@ -69,9 +89,13 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 			if b.NumRows() == 0 {
 				b.Release()
 			} else {
+				n := BatchBytes(b)
 				st.task.Metrics.RowsIn.Add(b.NumRows())
 				st.task.Metrics.BatchesIn.Add(1)
-				if err := st.out.Emit(ctx, b); err != nil {
+				st.task.Metrics.ArrowBytesIn.Add(n)
+				if len(st.out.routers) == 0 {
+					b.Release()
+				} else if err := st.out.emit(ctx, b, n); err != nil {
 					return err
 				}
 			}
@@ -118,7 +142,9 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return st.out.control(ctx, Message{Kind: KindEndOfInput})
+	err = st.out.control(ctx, Message{Kind: KindEndOfInput})
+	st.out.clk.settle(time.Now())
+	return err
 }
 
 // holdAtEnd suspends a source at the end of its input (RunOptions.HoldAtEnd):

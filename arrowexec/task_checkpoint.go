@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // linger keeps a finished operator subtask alive until the whole job has
@@ -139,6 +140,7 @@ func (st *subtask) awaitStopCompletion(ctx context.Context, target any) error {
 
 func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barrier) error {
 	if !st.aligning {
+		st.alignStart = time.Now()
 		st.aligning = true
 		st.barrier = b
 		st.arrived = 0
@@ -157,6 +159,11 @@ func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) erro
 			return nil
 		}
 	}
+	d := int64(time.Since(st.alignStart))
+	m := st.task.Metrics
+	m.AlignmentNanos.Add(d)
+	m.LastAlignmentNanos.Store(d)
+	m.Alignments.Add(1)
 	if err := st.snapshot(ctx, op, st.barrier); err != nil {
 		return err
 	}

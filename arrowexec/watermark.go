@@ -116,6 +116,9 @@ type Watermarks struct {
 	now     func() time.Time
 	splits  map[int]*splitWM
 	scratch []int64
+	// pubTo and pubName: see ReportTo.
+	pubTo   *TaskMetrics
+	pubName func(split int) string
 }
 
 type splitWM struct {
@@ -123,6 +126,25 @@ type splitWM struct {
 	seen     bool
 	last     time.Time
 	finished bool
+	pub      *SplitMetrics // nil unless reported
+}
+
+// ReportTo publishes every split's watermark and idleness, as Current
+// computes them, to m's splits (TaskMetrics.AddSplit), the split named
+// name(split): a Kafka reader names its partitions.
+func (w *Watermarks) ReportTo(m *TaskMetrics, name func(split int) string) {
+	w.pubTo, w.pubName = m, name
+	for id, sp := range w.splits {
+		w.publish(id, sp)
+	}
+}
+
+func (w *Watermarks) publish(id int, sp *splitWM) {
+	if w.pubTo == nil || sp.pub != nil {
+		return
+	}
+	sp.pub = w.pubTo.AddSplit(w.pubName(id))
+	sp.pub.Finished.Store(sp.finished)
 }
 
 // NewWatermarks returns a tracker; now is the clock for idleness (nil:
@@ -138,7 +160,9 @@ func NewWatermarks(s WatermarkStrategy, now func() time.Time) *Watermarks {
 // watermark waits for it.
 func (w *Watermarks) AddSplit(split int) {
 	if _, ok := w.splits[split]; !ok {
-		w.splits[split] = &splitWM{max: MinWatermark, last: w.now()}
+		sp := &splitWM{max: MinWatermark, last: w.now()}
+		w.splits[split] = sp
+		w.publish(split, sp)
 	}
 }
 
@@ -182,7 +206,11 @@ func (w *Watermarks) Touch(split int) {
 // watermark back.
 func (w *Watermarks) FinishSplit(split int) {
 	w.AddSplit(split)
-	w.splits[split].finished = true
+	sp := w.splits[split]
+	sp.finished = true
+	if sp.pub != nil {
+		sp.pub.Finished.Store(true)
+	}
 }
 
 // Current returns the watermark (the minimum over active splits of the
@@ -197,14 +225,19 @@ func (w *Watermarks) Current() (wm int64, idle bool) {
 			continue
 		}
 		open++
-		if w.s.IdleTimeout > 0 && now.Sub(sp.last) >= w.s.IdleTimeout {
-			continue
-		}
-		active++
 		v := MinWatermark
 		if sp.seen {
 			v = sp.max - w.s.MaxOutOfOrderness.Milliseconds() - 1
 		}
+		idle := w.s.IdleTimeout > 0 && now.Sub(sp.last) >= w.s.IdleTimeout
+		if sp.pub != nil {
+			sp.pub.Watermark.Store(v)
+			sp.pub.Idle.Store(idle)
+		}
+		if idle {
+			continue
+		}
+		active++
 		if v < wm {
 			wm = v
 		}

@@ -118,7 +118,15 @@ type Stats struct {
 	LastPath     string
 	LastDuration time.Duration
 	LastBytes    int64
+	// LastCompleted is when the last checkpoint completed (zero before).
+	LastCompleted time.Time
+	// Durations is the distribution of completed checkpoints' durations,
+	// in seconds (trigger to complete), over DurationBuckets.
+	Durations arrowexec.HistogramSnapshot
 }
+
+// DurationBuckets are the upper bounds, in seconds, of Stats.Durations.
+var DurationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 // Coordinator triggers checkpoints of one job run and writes them to
 // Options.Dir. Use it in this order:
@@ -149,6 +157,7 @@ type Coordinator struct {
 	pending   *pending
 	abandoned map[uint64]*pending
 	stats     Stats
+	durations *arrowexec.Histogram
 	failures  int
 	finished  bool // every source finished
 
@@ -207,6 +216,7 @@ func NewCoordinator(opts Options) (*Coordinator, error) {
 		reqCh:      make(chan *request),
 		doneCh:     make(chan struct{}),
 		nextID:     1,
+		durations:  arrowexec.NewHistogram(DurationBuckets...),
 	}, nil
 }
 
@@ -217,7 +227,9 @@ func (c *Coordinator) Options() Options { return c.opts }
 func (c *Coordinator) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stats
+	s := c.stats
+	s.Durations = c.durations.Snapshot()
+	return s
 }
 
 // RunOptions prepares the coordinator for a run of g and returns base with
@@ -663,6 +675,8 @@ func (c *Coordinator) complete(ctx context.Context, job *arrowexec.Job, p *pendi
 	d := time.Since(p.started)
 	c.stats.Completed++
 	c.stats.LastID, c.stats.LastPath, c.stats.LastDuration, c.stats.LastBytes = p.id, p.final, d, size
+	c.stats.LastCompleted = time.Now()
+	c.durations.Observe(d.Seconds())
 	job.NotifyCheckpointComplete(p.id)
 	c.log.Info("checkpoint: complete", "id", p.id, "checkpoint", p.final, "savepoint", p.barrier.Savepoint, "duration", d, "bytes", size)
 	if p.req != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/riffle-dev/riffle/internal/arrowtext"
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // encoder writes the batches of one part in one format.
@@ -162,10 +163,10 @@ func (e *parquetEncoder) track(b arrow.RecordBatch) error {
 	b.Retain()
 	e.tail = append(e.tail, b)
 	e.tailRows += b.NumRows()
-	e.tailBytes += batchBytes(b)
+	e.tailBytes += arrowexec.BatchBytes(b)
 	for len(e.tail) > 1 && e.tailRows-e.tail[0].NumRows() >= int64(open) {
 		e.tailRows -= e.tail[0].NumRows()
-		e.tailBytes -= batchBytes(e.tail[0])
+		e.tailBytes -= arrowexec.BatchBytes(e.tail[0])
 		e.tail[0].Release()
 		e.tail[0] = nil
 		e.tail = e.tail[1:]
@@ -183,32 +184,6 @@ func (e *parquetEncoder) dropTail() {
 		e.tail[i] = nil
 	}
 	e.tail, e.tailRows, e.tailBytes = e.tail[:0], 0, 0
-}
-
-// batchBytes is the size of b's buffers (shared buffers counted once per
-// use: an upper bound, without the allocation util.TotalRecordSize makes).
-func batchBytes(b arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range b.Columns() {
-		n += dataBytes(c.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, buf := range d.Buffers() {
-		if buf != nil {
-			n += int64(buf.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	if d.DataType().ID() == arrow.DICTIONARY {
-		n += dataBytes(d.Dictionary())
-	}
-	return n
 }
 
 // commitCarry is commit without cutting the open row group: it flushes,

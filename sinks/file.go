@@ -487,3 +487,34 @@ func (s *fileSink) abort(p *part) error {
 	}
 	return errors.Join(errs...)
 }
+
+// MetricDescs are the series a file sink reports
+// (arrowexec.MetricsReporter).
+var MetricDescs = []*arrowexec.MetricDesc{partsDesc, partRowsDesc, partBytesDesc}
+
+var (
+	partsDesc = &arrowexec.MetricDesc{Name: "riffle_sink_parts_published_total",
+		Help: "Part files a file sink published (Published).", Kind: arrowexec.Counter}
+	partRowsDesc = &arrowexec.MetricDesc{Name: "riffle_sink_published_rows_total",
+		Help: "Rows in the part files a file sink published.", Kind: arrowexec.Counter}
+	partBytesDesc = &arrowexec.MetricDesc{Name: "riffle_sink_published_bytes_total",
+		Help: "Bytes of the part files a file sink published.", Kind: arrowexec.Counter}
+)
+
+var _ arrowexec.MetricsReporter = (*FileSpec)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter: the parts
+// published, their rows and bytes.
+func (s *FileSpec) ReportMetrics(emit func(arrowexec.Metric)) {
+	s.mu.Lock()
+	n := len(s.published)
+	var rows, bytes int64
+	for _, p := range s.published {
+		rows += p.Rows
+		bytes += p.Bytes
+	}
+	s.mu.Unlock()
+	emit(arrowexec.Metric{Desc: partsDesc, Value: float64(n)})
+	emit(arrowexec.Metric{Desc: partRowsDesc, Value: float64(rows)})
+	emit(arrowexec.Metric{Desc: partBytesDesc, Value: float64(bytes)})
+}

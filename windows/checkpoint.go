@@ -169,6 +169,7 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 
 // SnapshotStateAsync implements arrowexec.AsyncCheckpointer.
 func (o *operator) SnapshotStateAsync(ctx context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
+	o.pubDisk.Store(o.store.DiskBytes())
 	cached := o.cacheRecords()
 	return beginSnapshot(ctx, o.store, o.t, id, o.wm, cached)
 }

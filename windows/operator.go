@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -61,6 +62,10 @@ type operator struct {
 	keyCols  []arrow.Array
 	distinct []int64
 	closed   bool
+	// pubCached and pubDisk publish cache occupancy (after every batch
+	// and watermark) and the state's disk bytes (at every snapshot) for
+	// ReportMetrics.
+	pubCached, pubDisk atomic.Int64
 
 	// lateHook, if set, sees every late batch (tests).
 	lateHook func(arrow.RecordBatch)
@@ -224,6 +229,7 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 	if err := o.flushLate(ctx, b, arrowexec.Side(out, LateOutput)); err != nil {
 		return err
 	}
+	o.pubCached.Store(int64(o.cache.n + o.sessN))
 	return o.emit(ctx, out)
 }
 
@@ -412,6 +418,7 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 	if err := o.win.onWatermark(ctx, wm, out); err != nil {
 		return err
 	}
+	o.pubCached.Store(int64(o.cache.n + o.sessN))
 	return o.emit(ctx, out)
 }
 

@@ -206,3 +206,45 @@ func (s *Spec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	}
 	return newOperator(s, p, t), nil
 }
+
+// MetricDescs are the series a window step reports
+// (arrowexec.MetricsReporter): the counters summed over its subtasks
+// (the Spec reports them), the gauges per subtask (the operator).
+var MetricDescs = []*arrowexec.MetricDesc{lateDesc, firedDesc, updatesDesc, purgedDesc, cachedDesc, diskDesc}
+
+var (
+	lateDesc = &arrowexec.MetricDesc{Name: "riffle_window_late_rows_total",
+		Help: "Rows (row, window pairs) later than the allowed lateness, or without an event time: sent to the late output or dropped.", Kind: arrowexec.Counter}
+	firedDesc = &arrowexec.MetricDesc{Name: "riffle_window_fired_total",
+		Help: "Window results emitted for the first time.", Kind: arrowexec.Counter}
+	updatesDesc = &arrowexec.MetricDesc{Name: "riffle_window_updates_total",
+		Help: "Window results emitted again by late rows within the allowed lateness (is_update).", Kind: arrowexec.Counter}
+	purgedDesc = &arrowexec.MetricDesc{Name: "riffle_window_purged_total",
+		Help: "Windows whose state was removed.", Kind: arrowexec.Counter}
+	cachedDesc = &arrowexec.MetricDesc{Name: "riffle_window_cached_windows",
+		Help: "Windows (key, window pairs; sessions) a subtask holds in its write-back cache, after its last batch or watermark.",
+		Kind: arrowexec.Gauge, PerSubtask: true}
+	diskDesc = &arrowexec.MetricDesc{Name: "riffle_state_disk_bytes",
+		Help: "Bytes of a subtask's state working files on local disk (Pebble; 0 for the memory backend), as of its last checkpoint.",
+		Kind: arrowexec.Gauge, PerSubtask: true}
+)
+
+var _ arrowexec.MetricsReporter = (*operator)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter for one subtask:
+// values the operator published on its own goroutine.
+func (o *operator) ReportMetrics(emit func(arrowexec.Metric)) {
+	emit(arrowexec.Metric{Desc: cachedDesc, Value: float64(o.pubCached.Load())})
+	emit(arrowexec.Metric{Desc: diskDesc, Value: float64(o.pubDisk.Load())})
+}
+
+var _ arrowexec.MetricsReporter = (*Spec)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter (Stats).
+func (s *Spec) ReportMetrics(emit func(arrowexec.Metric)) {
+	st := s.Stats()
+	emit(arrowexec.Metric{Desc: lateDesc, Value: float64(st.LateRows)})
+	emit(arrowexec.Metric{Desc: firedDesc, Value: float64(st.Fired)})
+	emit(arrowexec.Metric{Desc: updatesDesc, Value: float64(st.Updates)})
+	emit(arrowexec.Metric{Desc: purgedDesc, Value: float64(st.Purged)})
+}

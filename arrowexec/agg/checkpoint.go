@@ -82,6 +82,9 @@ func (o *operator) SnapshotState(ctx context.Context, id uint64) (arrowexec.Subt
 	if o.closed {
 		return arrowexec.SubtaskSnapshot{}, ErrClosed
 	}
+	if !o.finished || o.suspended {
+		o.publishSize(o.numGroups(), true)
+	}
 	if o.finished && !o.suspended {
 		// Finish emitted every group: nothing is left, but a global
 		// aggregate must not emit its row again after a restore.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -44,9 +45,47 @@ type operator struct {
 	// restore (a Partial subtask handed live input after its own input had
 	// ended) clear it: their aggregate is new and must be emitted.
 	emitted bool
+
+	// pubGroups and pubBytes publish the group count (after every batch)
+	// and StateBytes (when the groups grew by an eighth since sizedAt
+	// groups, at snapshots and when the state is dropped) for
+	// ReportMetrics: StateBytes walks string aggregates, so it is
+	// recomputed O(log groups) times, not per batch.
+	pubGroups, pubBytes atomic.Int64
+	sizedAt             int
 }
 
 var _ arrowexec.Operator = (*operator)(nil)
+
+// MetricDescs are the series a hash aggregate's subtasks report
+// (arrowexec.MetricsReporter).
+var MetricDescs = []*arrowexec.MetricDesc{groupsDesc, bytesDesc}
+
+var (
+	groupsDesc = &arrowexec.MetricDesc{Name: "riffle_agg_groups",
+		Help: "Groups (distinct keys) a hash aggregate subtask holds.", Kind: arrowexec.Gauge, PerSubtask: true}
+	bytesDesc = &arrowexec.MetricDesc{Name: "riffle_agg_state_bytes",
+		Help: "Go heap bytes a hash aggregate subtask's groups hold (estimate, refreshed as the groups grow by an eighth).",
+		Kind: arrowexec.Gauge, PerSubtask: true}
+)
+
+var _ arrowexec.MetricsReporter = (*operator)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter.
+func (o *operator) ReportMetrics(emit func(arrowexec.Metric)) {
+	emit(arrowexec.Metric{Desc: groupsDesc, Value: float64(o.pubGroups.Load())})
+	emit(arrowexec.Metric{Desc: bytesDesc, Value: float64(o.pubBytes.Load())})
+}
+
+// publishSize publishes the group count, and the state's bytes when the
+// groups grew by an eighth since they were last measured (or force).
+func (o *operator) publishSize(ng int, force bool) {
+	o.pubGroups.Store(int64(ng))
+	if force || ng >= o.sizedAt+o.sizedAt/8+1 {
+		o.pubBytes.Store(int64(o.StateBytes()))
+		o.sizedAt = ng
+	}
+}
 
 func newOperator(p *plan, mem memory.Allocator) (*operator, error) {
 	if mem == nil {
@@ -133,6 +172,7 @@ func (o *operator) Process(ctx context.Context, input int, b arrow.RecordBatch, 
 			return err
 		}
 	}
+	o.publishSize(ng, false)
 	return nil
 }
 
@@ -286,6 +326,7 @@ func (o *operator) Close() error {
 func (o *operator) dropState() {
 	o.grouper, o.accs, o.aggCols = nil, nil, nil
 	o.keyCols, o.hashes, o.gids, o.zeros = nil, nil, nil, nil
+	o.publishSize(0, true)
 }
 
 // StateBytes reports the memory the aggregation state holds (Go heap; the

@@ -8,6 +8,14 @@
 // Both engines read the same file and write their result to Parquet; DuckDB
 // is timed inside its process (interpreter start-up excluded), riffle from
 // planning to the last file published.
+//
+// With --scrape, it instead measures what Prometheus scraping costs riffle:
+// the same queries in blocks of ten back to back, blocks alternately
+// without and with a scraper that GETs /metrics every second across the
+// block (the job served as `riffle run --metrics-addr` serves it), and the
+// CPU one scrape takes:
+//
+//	go run ./bench/pipeline --scrape --rows 20000000 --threads 2 --runs 6
 package main
 
 import (
@@ -62,7 +70,16 @@ func main() {
 	runs := flag.Int("runs", 3, "timed runs per engine and query (median reported)")
 	dir := flag.String("dir", "", "cache directory for the input (default .cache/bench in the repo)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
+	scrape := flag.Bool("scrape", false, "measure the cost of a 1 s Prometheus scraper instead of comparing with DuckDB")
+	placebo := flag.Bool("scrape-placebo", false, "with --scrape: the scraper ticks but does not scrape (an A/A check of the measurement's noise)")
 	flag.Parse()
+	if *scrape {
+		if err := runScrape(*rows, *threads, *runs, *dir, *placebo); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*rows, *threads, *runs, *dir, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
@@ -107,6 +124,11 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 }
 
 func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) {
+	return timeRiffleWith(input, dir, q, threads, nil)
+}
+
+// timeRiffleWith is timeRiffle; started, if set, gets the compiled job.
+func timeRiffleWith(input, dir string, q query, threads int, started func(*arrowexec.Job)) (time.Duration, error) {
 	out := filepath.Join(dir, "out-riffle")
 	os.RemoveAll(out)
 	yml := fmt.Sprintf("name: bench\nsource:\n  parquet:\n    path: %s\nsteps:%s\nsink:\n  file:\n    path: %s\n", input, q.steps, out)
@@ -122,6 +144,9 @@ func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) 
 	j, err := plan.Graph.Compile(arrowexec.RunOptions{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return 0, err
+	}
+	if started != nil {
+		started(j)
 	}
 	if err := j.Run(context.Background()); err != nil {
 		return 0, err

@@ -138,6 +138,20 @@ func metricsCollector(ctx context.Context, e *env, f *flags) *metrics.Collector 
 	return c
 }
 
+// runMetrics returns the collector of a run: served on --metrics-addr
+// when set and on the admin endpoint's /metrics when there is one; nil
+// when neither.
+func runMetrics(ctx context.Context, e *env, f *flags, admin *adminServer) *metrics.Collector {
+	mc := metricsCollector(ctx, e, f)
+	if admin != nil {
+		if mc == nil {
+			mc = &metrics.Collector{}
+		}
+		admin.serveMetrics(mc)
+	}
+	return mc
+}
+
 // runResult summarizes a finished job.
 type runResult struct {
 	// RowsScanned counts what the source consumed (-1 when unknown);

@@ -142,7 +142,7 @@ func (f *flags) addProgress() {
 
 // addMetrics adds --metrics-addr (Prometheus metrics of the job).
 func (f *flags) addMetrics() {
-	f.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
+	f.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address: :9464 listens on 127.0.0.1:9464, 0.0.0.0:9464 on every interface")
 }
 
 // isSet says whether name was given on the command line.

@@ -43,7 +43,8 @@ An unbounded job logs a progress line every --progress-interval: rows in
 and out (with their rates), the watermark, windows fired, parts published
 and dead letters. --admin-addr serves GET /status (the same as JSON, with
 uptime, the last error, per-source-subtask rows and watermarks, and the
-checkpoints and savepoints taken) for every job, and with --checkpoint-dir
+checkpoints and savepoints taken) and GET /metrics (Prometheus, as
+--metrics-addr serves it) for every job, and with --checkpoint-dir
 POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').
 
 A job whose recommend step learns on a stream serves its live model: GET
@@ -131,6 +132,7 @@ free port it logs (see 'riffle recommend --addr').`)
 		admin.serveFrom(servedRecommend(spec, plan))
 		defer admin.Close(false)
 	}
+	mc := runMetrics(ctx, e, f, admin)
 	var (
 		mu  sync.Mutex
 		cur *arrowexec.Job
@@ -157,7 +159,7 @@ free port it logs (see 'riffle recommend --addr').`)
 			cancel()
 		}
 	}()
-	attach := metricsHook(ctx, e, f, spec.Name)
+	attach := attachMetrics(mc, spec.Name)
 	defer st.startProgressLine(e.log)()
 	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
 		mu.Lock()
@@ -193,7 +195,7 @@ func (c *checkpointFlags) register(f *flags) {
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
-	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465 (:9465 listens on 127.0.0.1 too; 0.0.0.0:9465 on every interface): GET /status, GET /metrics, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
 }
 
 func (c *checkpointFlags) validate() error {
@@ -284,7 +286,8 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			admin.Close(interrupted)
 		}
 	}()
-	attach := metricsHook(ctx, e, f, spec.Name)
+	mc := runMetrics(ctx, e, f, admin)
+	attach := attachMetrics(mc, spec.Name)
 	var (
 		mu    sync.Mutex
 		cur   *arrowexec.Job
@@ -312,6 +315,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			}
 			if attach != nil {
 				attach(j)
+				mc.SetCoordinator(c)
 			}
 		},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/checkpoint"
+	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/job"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/serve"
@@ -125,6 +126,7 @@ func adminDialError(what, addr string, err error) error {
 //	     takes a final checkpoint in the checkpoint directory. Answers
 //	     {"path": ...} once it is complete, or {"error": ...}.
 //	GET  /status                           what the job is doing (adminStatus)
+//	GET  /metrics                          Prometheus metrics (internal/metrics)
 //	GET  /recommend, GET /similar          a serving job's live model (package ml/serve)
 type adminServer struct {
 	srv  *http.Server
@@ -140,6 +142,8 @@ type adminServer struct {
 	// rec is the running plan's recommend step: /recommend and /similar
 	// answer from its live model.
 	rec *ml.RecommendSpec
+	// metrics serves /metrics (nil: 404 until set).
+	metrics http.Handler
 }
 
 func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
@@ -151,6 +155,16 @@ func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /savepoint", a.savepoint)
 	mux.HandleFunc("GET /status", a.status)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		h := a.metrics
+		a.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 	serve.Register(mux, a.live)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -183,6 +197,13 @@ func (a *adminServer) serveFrom(rec *ml.RecommendSpec) {
 	}
 }
 
+// serveMetrics makes GET /metrics serve c.
+func (a *adminServer) serveMetrics(c *metrics.Collector) {
+	a.mu.Lock()
+	a.metrics = metrics.Handler(c)
+	a.mu.Unlock()
+}
+
 // live is the model /recommend serves (nil: none yet).
 func (a *adminServer) live() *ml.Live {
 	a.mu.Lock()
@@ -202,9 +223,10 @@ func servedRecommend(spec *job.Spec, plan *job.Plan) *ml.RecommendSpec {
 	return plan.Recommend
 }
 
-// adminFor starts the admin endpoint of a run: on addr (--admin-addr), or,
-// when the job serves recommendations and addr is empty, on 127.0.0.1:0
-// (never beyond loopback unless configured); nil when neither.
+// adminFor starts the admin endpoint of a run: on addr (--admin-addr; a
+// port without a host listens on loopback, metrics.ListenAddr), or, when
+// the job serves recommendations and addr is empty, on 127.0.0.1:0 (never
+// beyond loopback unless configured); nil when neither.
 func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, error) {
 	if addr == "" {
 		if !spec.Serves() {
@@ -212,7 +234,7 @@ func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, erro
 		}
 		addr = "127.0.0.1:0"
 	}
-	a, err := startAdmin(addr, log)
+	a, err := startAdmin(metrics.ListenAddr(addr), log)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--admin-addr %s: %w", addr, err)}
 	}

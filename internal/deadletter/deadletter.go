@@ -19,8 +19,29 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/fsx"
 )
+
+// Reason classes: every dead-letter line carries one in its "class" field,
+// and File counts lines by class (riffle_dead_letters_total{reason}).
+const (
+	// Malformed input cannot be parsed at all (not JSON, broken CSV
+	// quoting, a wrong number of CSV fields).
+	Malformed = "malformed"
+	// MissingField input lacks a required field.
+	MissingField = "missing_field"
+	// BadValue input has a value that does not convert to its column's
+	// type.
+	BadValue = "bad_value"
+)
+
+// MetricDescs are the series sources report for their dead-letter file.
+var MetricDescs = []*arrowexec.MetricDesc{deadLettersDesc}
+
+var deadLettersDesc = &arrowexec.MetricDesc{Name: "riffle_dead_letters_total",
+	Help: "Lines a source wrote to its dead-letter file, by reason class (malformed, missing_field, bad_value).",
+	Kind: arrowexec.Counter, Labels: []string{"reason"}}
 
 // File is a dead-letter file opened by reference count.
 type File struct {
@@ -33,6 +54,8 @@ type File struct {
 	f      fsx.File
 	w      *bufio.Writer
 	refs   int
+	// counts holds the lines written, by class (under mu).
+	counts map[string]int64
 }
 
 // New returns the dead-letter file at path; prefix ("kafka", "csv") starts
@@ -72,8 +95,10 @@ func Payload(b []byte) (payload, payloadBase64 *string) {
 	return nil, &p
 }
 
-// Write appends rec, marshalled as JSON, as one line.
-func (d *File) Write(rec any) error {
+// Write appends rec, marshalled as JSON, as one line, and counts it under
+// class (one of the reason classes; rec should hold it in its "class"
+// field).
+func (d *File) Write(class string, rec any) error {
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -87,7 +112,25 @@ func (d *File) Write(rec any) error {
 	if _, err := d.w.Write(line); err != nil {
 		return fmt.Errorf("%s: dead-letter file %s: %w", d.prefix, d.path, err)
 	}
+	if d.counts == nil {
+		d.counts = map[string]int64{}
+	}
+	d.counts[class]++
 	return nil
+}
+
+// ReportMetrics reports riffle_dead_letters_total by class: a source
+// calls it from its own ReportMetrics (arrowexec.MetricsReporter). Safe
+// for concurrent use; a nil File reports nothing.
+func (d *File) ReportMetrics(emit func(arrowexec.Metric)) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for class, n := range d.counts {
+		emit(arrowexec.Metric{Desc: deadLettersDesc, LabelValues: []string{class}, Value: float64(n)})
+	}
 }
 
 // Sync flushes and fsyncs the lines written so far.

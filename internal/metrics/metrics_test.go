@@ -127,8 +127,21 @@ func scrape(t *testing.T, name string, j *arrowexec.Job) string {
 	t.Helper()
 	c := &metrics.Collector{}
 	c.SetJob(name, j)
+	body := get(t, c)
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// get serves c on a loopback port and returns the body of one GET
+// /metrics.
+func get(t *testing.T, c *metrics.Collector) io.ReadCloser {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	addr, err := metrics.Serve(ctx, "127.0.0.1:0", c, slog.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +150,21 @@ func scrape(t *testing.T, name string, j *arrowexec.Job) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
+	return res.Body
+}
+
+// TestListenAddr: an address without a host listens on loopback only;
+// a named host is kept.
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		":9464":          "127.0.0.1:9464",
+		"0.0.0.0:9464":   "0.0.0.0:9464",
+		"10.1.2.3:80":    "10.1.2.3:80",
+		"[::1]:9464":     "[::1]:9464",
+		"localhost:9464": "localhost:9464",
+	} {
+		if got := metrics.ListenAddr(in); got != want {
+			t.Errorf("ListenAddr(%q) = %q, want %q", in, got, want)
+		}
 	}
-	return string(body)
 }

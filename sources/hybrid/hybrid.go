@@ -394,3 +394,9 @@ func (r *reader) Close() error {
 	}
 	return r.pq.Close()
 }
+
+var _ arrowexec.MetricsReporter = (*Source)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter: the Kafka part's
+// series (consumer lag once its readers started, messages, dead letters).
+func (s *Source) ReportMetrics(emit func(arrowexec.Metric)) { s.kf.ReportMetrics(emit) }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/internal/coerce"
+	"github.com/riffle-dev/riffle/internal/deadletter"
 	"github.com/riffle-dev/riffle/internal/jsonscan"
 )
 
@@ -151,7 +152,7 @@ func (d *decoder) add(m *record, topic string, partition int) error {
 		}
 		for i := range d.fields {
 			if d.fields[i].Required && (d.slots[i].gen != d.gen || d.slots[i].null) {
-				return fmt.Errorf("missing required field %q", d.fields[i].Name)
+				return &classedError{deadletter.MissingField, fmt.Errorf("missing required field %q", d.fields[i].Name)}
 			}
 		}
 		for i := range d.fields {
@@ -261,7 +262,7 @@ func (d *decoder) parseJSON(v []byte) error {
 	}
 	for i := range d.slots {
 		if d.slots[i].gen == d.gen && d.slots[i].bad {
-			return d.errs[i]
+			return &classedError{deadletter.BadValue, d.errs[i]}
 		}
 	}
 	return nil
@@ -394,7 +395,7 @@ func (d *decoder) parseCSV(v []byte) error {
 			where, off = inCSVBuf, -1-off
 		}
 		if err := d.set(i, kindString, val, false, where, off); err != nil {
-			return err
+			return &classedError{deadletter.BadValue, err}
 		}
 	}
 	return nil

@@ -90,7 +90,8 @@
 // misses a required field is handled per Options.OnError: fail (the default)
 // fails the job with a *MessageError, `kafka: topic "t" partition 3 offset
 // 17: <reason>`; skip drops it and counts Stats.Skipped; dead-letter appends
-// a JSON line {topic, partition, offset, reason, payload} (payload_base64
+// a JSON line {topic, partition, offset, reason, class, payload}
+// (class: malformed, missing_field or bad_value; payload_base64
 // instead of payload when the value is not valid UTF-8) to
 // Options.DeadLetterPath and counts Stats.DeadLettered (internal/deadletter,
 // shared with the CSV and JSONL sources). The file is shared

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -89,6 +90,11 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 	if s.o.Watermark.Column != "" {
 		r.tsCol = s.schema.FieldIndices(s.o.Watermark.Column)[0]
 		r.wms = arrowexec.NewWatermarks(s.o.Watermark, nil)
+		if t.Metrics != nil {
+			r.wms.ReportTo(t.Metrics, func(split int) string {
+				return s.parts[split].Topic + "/" + strconv.Itoa(s.parts[split].ID)
+			})
+		}
 	}
 	for _, p := range r.parts {
 		if s.o.Bounded && p.next >= p.End {
@@ -535,7 +541,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				case OnErrorSkip:
 					r.s.stats.skipped.Add(1)
 				case OnErrorDeadLetter:
-					if werr := writeDeadLetter(r.s.dl, p.Topic, p.ID, m.offset, err.Error(), m.value); werr != nil {
+					if werr := writeDeadLetter(r.s.dl, p.Topic, p.ID, m.offset, err, m.value); werr != nil {
 						r.stopTimer(timeout)
 						return r.failAfter(werr, rows)
 					}

@@ -1,9 +1,12 @@
 package kafka
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // PartitionStatus is a point-in-time view of one partition's consumption.
@@ -110,4 +113,29 @@ func (s *Source) Status() []PartitionStatus {
 		out[i] = ps
 	}
 	return out
+}
+
+// MetricDescs are the series a Kafka source reports
+// (arrowexec.MetricsReporter), besides its dead-letter file's.
+var MetricDescs = []*arrowexec.MetricDesc{lagDesc, messagesDesc}
+
+var (
+	lagDesc = &arrowexec.MetricDesc{Name: "riffle_kafka_consumer_lag_messages",
+		Help: "Messages of a partition not read yet: the broker's end offset at the last fetch minus the reader's position (absent until known).",
+		Kind: arrowexec.Gauge, Labels: []string{"topic", "partition"}}
+	messagesDesc = &arrowexec.MetricDesc{Name: "riffle_kafka_messages_total",
+		Help: "Kafka messages a source consumed, good or bad.", Kind: arrowexec.Counter}
+)
+
+// ReportMetrics implements arrowexec.MetricsReporter: the lag of every
+// partition (Status), the messages consumed and the dead letters by
+// reason class.
+func (s *Source) ReportMetrics(emit func(arrowexec.Metric)) {
+	for _, ps := range s.Status() {
+		if ps.Lag >= 0 {
+			emit(arrowexec.Metric{Desc: lagDesc, LabelValues: []string{ps.Topic, strconv.Itoa(ps.Partition)}, Value: float64(ps.Lag)})
+		}
+	}
+	emit(arrowexec.Metric{Desc: messagesDesc, Value: float64(s.stats.messages.Load())})
+	s.dl.ReportMetrics(emit)
 }

@@ -72,7 +72,9 @@
 // convert string "x" to float64` (a reader reports the first bad row of
 // its split);
 // skip drops the row and counts it (Stats.Skipped); dead-letter writes a
-// JSON line {file, line, reason, payload} through internal/deadletter,
+// JSON line {file, line, reason, class, payload} through internal/deadletter
+// (class: missing_field for an empty required column, bad_value for a
+// value that does not convert, else malformed),
 // the Kafka source's mechanism (synced at every checkpoint and at close),
 // and counts it. A bad row is dropped from every column or kept in all.
 //

@@ -235,6 +235,7 @@ type deadLetterRecord struct {
 	File          string  `json:"file"`
 	Line          int64   `json:"line"`
 	Reason        string  `json:"reason"`
+	Class         string  `json:"class"`
 	Payload       *string `json:"payload,omitempty"`
 	PayloadBase64 *string `json:"payload_base64,omitempty"`
 }
@@ -248,9 +249,15 @@ func (r *Reader) badRow(line int64, col string, err error, payload []byte) error
 		r.s.skipped.Add(1)
 		return nil
 	case OnErrorDeadLetter:
-		rec := deadLetterRecord{File: e.File, Line: line, Reason: e.reason()}
+		rec := deadLetterRecord{File: e.File, Line: line, Reason: e.reason(), Class: deadletter.Malformed}
+		switch {
+		case errors.Is(err, errRequired):
+			rec.Class = deadletter.MissingField
+		case col != "":
+			rec.Class = deadletter.BadValue
+		}
 		rec.Payload, rec.PayloadBase64 = deadletter.Payload(payload)
-		if werr := r.s.dl.Write(rec); werr != nil {
+		if werr := r.s.dl.Write(rec.Class, rec); werr != nil {
 			return werr
 		}
 		r.s.deadLettered.Add(1)

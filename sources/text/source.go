@@ -235,3 +235,9 @@ func Peek(path string, delimiter byte) (first, second []string, err error) {
 	}
 	return recs[0], recs[1], nil
 }
+
+var _ arrowexec.MetricsReporter = (*Source)(nil)
+
+// ReportMetrics implements arrowexec.MetricsReporter: the dead letters by
+// reason class.
+func (s *Source) ReportMetrics(emit func(arrowexec.Metric)) { s.dl.ReportMetrics(emit) }
