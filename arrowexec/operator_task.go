@@ -3,6 +3,7 @@ package arrowexec
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
 )
 
 // inbox is one input channel of a subtask.
@@ -13,6 +14,13 @@ type inbox struct {
 	ended   bool
 	idle    bool // the sender declared itself idle
 	blocked bool // delivered the barrier being aligned
+	// from is the upstream subtask sending on ch.
+	from int
+	// pub mirrors wm, idle and ended for readers outside the subtask's
+	// goroutine (Job.InputWatermarks); written once per control message.
+	pubWM    atomic.Int64
+	pubIdle  atomic.Bool
+	pubEnded atomic.Bool
 }
 
 func (st *subtask) runOperator(ctx context.Context) (err error) {
@@ -42,6 +50,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 		case KindBatch:
 			if in.idle {
 				in.idle = false
+				in.pubIdle.Store(false)
 				if st.idleOut {
 					// Active again: downstream counts this subtask again.
 					if err := st.advanceWatermark(ctx, wh); err != nil {
@@ -61,6 +70,8 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			if m.Watermark > in.wm {
 				in.wm = m.Watermark
 			}
+			in.pubIdle.Store(in.idle)
+			in.pubWM.Store(in.wm)
 			if err := st.advanceWatermark(ctx, wh); err != nil {
 				return err
 			}
@@ -73,6 +84,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			// stopped one keeps its last watermark, so a stop without drain
 			// fires nothing.
 			in.ended = true
+			in.pubEnded.Store(true)
 			st.casesOK = false
 			active--
 			if err := st.advanceWatermark(ctx, wh); err != nil {

@@ -185,7 +185,9 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 						continue
 					}
 					ch := make(chan Message, opts.QueueDepth)
-					dst.inboxes = append(dst.inboxes, &inbox{ch: ch, edge: e, wm: MinWatermark})
+					ib := &inbox{ch: ch, edge: e, wm: MinWatermark, from: u}
+					ib.pubWM.Store(MinWatermark)
+					dst.inboxes = append(dst.inboxes, ib)
 					routers[u].chans = append(routers[u].chans, ch)
 				}
 			}

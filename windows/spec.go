@@ -2,6 +2,7 @@ package windows
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -14,6 +15,9 @@ type Spec struct {
 	opts  Options
 	stats counters
 	late  *sinks.FileSpec
+	// pend publishes each subtask's pending windows (pending.go).
+	pmu  sync.Mutex
+	pend map[int]*pendingPub
 }
 
 var _ arrowexec.Spec = (*Spec)(nil)

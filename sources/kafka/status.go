@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // PartitionStatus is a point-in-time view of one partition's consumption.
@@ -14,8 +16,13 @@ type PartitionStatus struct {
 	HighWatermark int64     // the broker's end offset at the last fetch; -1 unknown
 	Lag           int64     // HighWatermark - Offset, -1 unknown
 	LastMessage   time.Time // zero if none yet
-	Idle          bool      // no message within the watermark idle timeout
-	Retrying      string    // non-empty while retrying a failure: the last error
+	// MaxEventTime is the largest event time (ms) of the rows read, with a
+	// watermark column (arrowexec.MinWatermark before any): the partition
+	// holds its reader's watermark at most at MaxEventTime minus the
+	// out-of-orderness bound minus 1 ms while it is not idle.
+	MaxEventTime int64
+	Idle         bool   // no message within the watermark idle timeout
+	Retrying     string // non-empty while retrying a failure: the last error
 }
 
 // partStatus is what a partition's fetcher and reader report, read by
@@ -23,6 +30,7 @@ type PartitionStatus struct {
 // run of messages it consumes, never per message.
 type partStatus struct {
 	offset atomic.Int64 // next offset to emit (the reader's position)
+	maxTS  atomic.Int64 // largest event time emitted (watermark column)
 
 	mu       sync.Mutex
 	hwm      int64
@@ -35,6 +43,7 @@ type partStatus struct {
 func newPartStatus() *partStatus {
 	st := &partStatus{hwm: -1}
 	st.offset.Store(-1)
+	st.maxTS.Store(arrowexec.MinWatermark)
 	return st
 }
 
@@ -99,7 +108,7 @@ func (s *Source) Status() []PartitionStatus {
 		st := s.status[i]
 		st.mu.Lock()
 		ps := PartitionStatus{Topic: p.Topic, Partition: p.ID, Offset: st.offset.Load(), HighWatermark: st.hwm,
-			LastMessage: st.last, Retrying: st.retrying, Lag: -1}
+			LastMessage: st.last, Retrying: st.retrying, Lag: -1, MaxEventTime: st.maxTS.Load()}
 		st.mu.Unlock()
 		if ps.Offset >= 0 && ps.HighWatermark >= 0 {
 			ps.Lag = max(ps.HighWatermark-ps.Offset, 0)
