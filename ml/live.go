@@ -80,13 +80,18 @@ type Live struct {
 type LiveStats struct {
 	Syncs                 uint64
 	LockHeld, MaxLockHeld time.Duration // total and longest write-lock hold of Sync
+	// Users, Items and Interactions size the copy: ids known and distinct
+	// (user, item) pairs at the last Sync.
+	Users, Items int
+	Interactions int64
 }
 
 // Stats returns l's update statistics.
 func (l *Live) Stats() LiveStats {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return LiveStats{Syncs: l.updates, LockHeld: l.held, MaxLockHeld: l.maxHeld}
+	return LiveStats{Syncs: l.updates, LockHeld: l.held, MaxLockHeld: l.maxHeld,
+		Users: len(l.userIDs), Items: len(l.itemIDs), Interactions: l.interactions}
 }
 
 type liveScratch struct {

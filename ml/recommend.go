@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -102,6 +103,23 @@ type RecommendSpec struct {
 	mu   sync.Mutex
 	rv   *rendezvous // the subtasks of the current run meet here at Finish
 	live *Live       // the streaming operator's serving copy (Live)
+	// published is the newest export version a streaming operator
+	// published (ModelVersion).
+	published atomic.Int64
+}
+
+// ModelVersion returns the newest export version the streaming operator
+// published in this run (0: none yet). Safe to call while the job runs.
+func (s *RecommendSpec) ModelVersion() int64 { return s.published.Load() }
+
+// notePublished records that version v was published.
+func (s *RecommendSpec) notePublished(v int64) {
+	for {
+		cur := s.published.Load()
+		if v <= cur || s.published.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 var _ arrowexec.Spec = (*RecommendSpec)(nil)

@@ -633,7 +633,11 @@ func (o *streamOp) exportNow(ctx context.Context, ck uint64) error {
 		return err
 	}
 	eo := o.s.opts.Export
-	return publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain)
+	if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
+		return err
+	}
+	o.s.notePublished(sv.Version)
+	return nil
 }
 
 func (o *streamOp) changedSubset(sv stagedVersion) []int32 {
@@ -776,6 +780,7 @@ func (o *streamOp) recoverExports() error {
 		if err := publishVersion(fs, root, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.s.notePublished(sv.Version)
 		o.log.Info("ml: recommend: published the export the restored checkpoint staged", "version", sv.Version, "checkpoint", sv.Checkpoint)
 	}
 	o.sm.Staged = nil
@@ -920,6 +925,7 @@ func (o *streamOp) NotifyCheckpointComplete(ctx context.Context, id uint64) erro
 		if err := publishVersion(eo.fs(), eo.Path, next.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.s.notePublished(next.Version)
 		o.log.Info("ml: recommend: export published", "version", next.Version, "checkpoint", next.Checkpoint, "changed_only", next.ChangedOnly)
 		o.stMu.Lock()
 		o.staged = o.staged[1:]
@@ -966,6 +972,7 @@ func (o *streamOp) Finish(ctx context.Context, out arrowexec.Emitter) error {
 		if err := publishVersion(eo.fs(), eo.Path, sv.Version, eo.Retain); err != nil {
 			return err
 		}
+		o.s.notePublished(sv.Version)
 	}
 	o.meta.Version = sv.Version
 	o.sm.Emitted = o.sm.Applied
