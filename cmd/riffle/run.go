@@ -126,7 +126,7 @@ free port it logs (see 'riffle recommend --addr').`)
 	if err != nil {
 		return usageError{err}
 	}
-	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	admin, err := adminFor(spec, ck.adminAddr, ck.adminToken, e.log)
 	if err != nil {
 		return err
 	}
@@ -172,6 +172,7 @@ free port it logs (see 'riffle recommend --addr').`)
 			attach(j)
 		}
 	})
+	st.jobEnded(err)
 	if err != nil && interrupted.Load() && errors.Is(err, context.Canceled) {
 		return errInterrupted
 	}
@@ -185,6 +186,8 @@ type checkpointFlags struct {
 	from      string
 	retain    int
 	adminAddr string
+	// adminToken guards the admin endpoint's POST actions.
+	adminToken string
 	// allowFreshStart: start fresh when every checkpoint is unusable.
 	allowFreshStart bool
 	f               *flags
@@ -197,6 +200,7 @@ func (c *checkpointFlags) register(f *flags) {
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
+	f.StringVar(&c.adminToken, "admin-token", "", "require this token (Authorization: Bearer TOKEN) for the admin endpoint's POST actions: savepoints and stop")
 	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465: GET /status, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
 }
 
@@ -335,7 +339,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			"checkpoint_dir", ck.dir, "checkpoint_interval", ck.interval)
 		return p.Graph, nil
 	}
-	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	admin, err := adminFor(spec, ck.adminAddr, ck.adminToken, e.log)
 	if err != nil {
 		return err
 	}
@@ -392,6 +396,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	for n := 0; ; {
 		select {
 		case err = <-done:
+			st.jobEnded(err)
 		case sig := <-sigs:
 			n++
 			if n == 1 {

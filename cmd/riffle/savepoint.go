@@ -39,6 +39,7 @@ checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
 	addr := f.String("addr", "", "the job's admin address (its --admin-addr)")
 	dir := f.String("dir", "", "the savepoint directory (resolved here, so relative paths are relative to this shell)")
 	stop := f.Bool("stop", false, "stop the job after the savepoint")
+	token := f.String("token", "", "the job's --admin-token, when it was started with one")
 	timeout := f.Duration("timeout", 10*time.Minute, "give up waiting after this long (the savepoint may still complete)")
 	if err := f.parse(e, args); err != nil {
 		return err
@@ -62,7 +63,7 @@ checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	path, err := requestSavepoint(ctx, *addr, *dir, *stop)
+	path, err := requestSavepoint(ctx, *addr, *dir, *stop, *token)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ type savepointResponse struct {
 }
 
 // requestSavepoint calls POST /savepoint on a job's admin endpoint.
-func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string, error) {
+func requestSavepoint(ctx context.Context, addr, dir string, stop bool, token string) (string, error) {
 	q := url.Values{}
 	if dir != "" {
 		q.Set("dir", dir)
@@ -88,6 +89,9 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return "", usageError{fmt.Errorf("--addr %q: %w", addr, err)}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -130,6 +134,10 @@ type adminServer struct {
 	srv  *http.Server
 	log  *slog.Logger
 	addr string
+	// token, when set, guards the POST actions (--admin-token).
+	token string
+	rates rates
+	stop  chan struct{} // ends the sampler
 
 	mu    sync.Mutex
 	coord *checkpoint.Coordinator
@@ -142,23 +150,26 @@ type adminServer struct {
 	rec *ml.RecommendSpec
 }
 
-func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
+func startAdmin(addr, token string, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	a := &adminServer{log: log, addr: ln.Addr().String()}
+	a := &adminServer{log: log, addr: ln.Addr().String(), token: token, stop: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /savepoint", a.savepoint)
 	mux.HandleFunc("GET /status", a.status)
 	serve.Register(mux, a.live)
+	a.registerAPI(mux)
+	go a.sampleLoop(a.stop)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("admin endpoint stopped", "err", err)
 		}
 	}()
-	log.Info("serving the admin endpoint", "url", "http://"+a.addr, "savepoint", "POST /savepoint?dir=D&stop=false")
+	log.Info("serving the admin endpoint and the web view", "url", "http://"+a.addr, "api", "http://"+a.addr+"/api/job",
+		"savepoint", "POST /savepoint?dir=D&stop=false", "token_required", token != "")
 	return a, nil
 }
 
@@ -205,14 +216,14 @@ func servedRecommend(spec *job.Spec, plan *job.Plan) *ml.RecommendSpec {
 // adminFor starts the admin endpoint of a run: on addr (--admin-addr), or,
 // when the job serves recommendations and addr is empty, on 127.0.0.1:0
 // (never beyond loopback unless configured); nil when neither.
-func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, error) {
+func adminFor(spec *job.Spec, addr, token string, log *slog.Logger) (*adminServer, error) {
 	if addr == "" {
 		if !spec.Serves() {
 			return nil, nil
 		}
 		addr = "127.0.0.1:0"
 	}
-	a, err := startAdmin(addr, log)
+	a, err := startAdmin(addr, token, log)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--admin-addr %s: %w", addr, err)}
 	}
@@ -235,6 +246,7 @@ func (a *adminServer) coordinator() *checkpoint.Coordinator {
 // flight, so the answer to a stop-with-savepoint reaches its caller before
 // the process exits; with now, it closes every connection at once.
 func (a *adminServer) Close(now bool) {
+	close(a.stop)
 	if now {
 		a.srv.Close()
 		return
@@ -253,6 +265,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
+	if !a.tokenOK(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="riffle"`)
+		writeJSON(w, http.StatusUnauthorized, savepointResponse{Error: "this job's admin actions need its --admin-token (riffle savepoint --token)"})
+		return
+	}
 	q := r.URL.Query()
 	dir := q.Get("dir")
 	stop := false
@@ -272,6 +289,13 @@ func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, savepointResponse{Error: fmt.Sprintf("dir %q: want an absolute path", dir)})
 		return
 	}
+	a.takeSavepoint(w, r, dir, stop)
+}
+
+// takeSavepoint takes a savepoint into dir (with stop, the job stops
+// behind it; stop without dir takes a final checkpoint) and answers
+// {"path": ...} once it is complete, or {"error": ...}.
+func (a *adminServer) takeSavepoint(w http.ResponseWriter, r *http.Request, dir string, stop bool) {
 	a.mu.Lock()
 	c, st, checkpointed := a.coord, a.st, a.checkpointed
 	a.mu.Unlock()
