@@ -19,6 +19,12 @@ function fmtRate(r) {
   return r.toFixed(0);
 }
 
+// shortTime keeps the time of day of an RFC 3339 time ("none", "end" as is).
+function shortTime(s) {
+  const m = /T([0-9:.]+)Z$/.exec(s);
+  return m ? m[1] : s;
+}
+
 function fmtBytes(b) {
   if (!b) return "";
   const u = ["B", "KiB", "MiB", "GiB"];
@@ -90,7 +96,7 @@ function layout(g) {
   for (const n of g.nodes) {
     const c = depth[n.name];
     const r = perCol[c] = (perCol[c] || 0) + 1;
-    pos[n.name] = { x: 10 + c * 230, y: 10 + (r - 1) * 90 };
+    pos[n.name] = { x: 10 + c * 270, y: 10 + (r - 1) * 90 };
   }
   return pos;
 }
@@ -99,7 +105,7 @@ function renderGraph(g) {
   const svg = $("graph");
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const pos = layout(g);
-  const W = 180, H = 62;
+  const W = 200, H = 62;
   let maxX = 0, maxY = 0;
   for (const p of Object.values(pos)) { maxX = Math.max(maxX, p.x + W); maxY = Math.max(maxY, p.y + H); }
   svg.setAttribute("viewBox", "0 0 " + (maxX + 10) + " " + (maxY + 10));
@@ -114,8 +120,8 @@ function renderGraph(g) {
     svg.appendChild(path);
     const lbl = document.createElementNS(SVG, "text");
     lbl.setAttribute("class", "edge-label");
-    lbl.setAttribute("x", (x1 + x2) / 2 - 20);
-    lbl.setAttribute("y", (y1 + y2) / 2 - 4);
+    lbl.setAttribute("x", x1 + 4);
+    lbl.setAttribute("y", y1 - 6);
     text(lbl, e.exchange + (e.keys && e.keys.length ? "(" + e.keys.join(",") + ")" : ""));
     svg.appendChild(lbl);
   }
@@ -135,7 +141,7 @@ function renderGraph(g) {
     const lines = [
       n.name + " ×" + n.parallelism,
       fmtRate(n.kind === "source" ? n.rows_out_per_s : n.rows_in_per_s) + " rows/s · " + n.state,
-      "wm " + n.watermark.text,
+      "wm " + shortTime(n.watermark.text),
     ];
     lines.forEach((s, i) => {
       const t = document.createElementNS(SVG, "text");
