@@ -153,16 +153,23 @@ type apiSourceSplit struct {
 	Lag          *int64   `json:"lag,omitempty"`
 }
 
-// apiOperatorInput is one input channel of an operator subtask.
+// apiOperatorInput is one input (edge) of an operator subtask: the
+// minimum watermark over its channels from the upstream subtasks that are
+// neither idle nor ended, and the upstream subtask holding it.
 type apiOperatorInput struct {
-	Node        string  `json:"node"`
-	Subtask     int     `json:"subtask"`
-	Input       int     `json:"input"`
-	From        string  `json:"from"`
-	FromSubtask int     `json:"from_subtask"`
-	Watermark   apiTime `json:"watermark"`
-	Idle        bool    `json:"idle"`
-	Ended       bool    `json:"ended"`
+	Node    string `json:"node"`
+	Subtask int    `json:"subtask"`
+	Input   int    `json:"input"`
+	From    string `json:"from"`
+	// Channels counts the upstream subtasks sending on this input.
+	Channels int `json:"channels"`
+	// SlowestSubtask is the upstream subtask with the minimum watermark
+	// (-1 when every channel is idle or ended).
+	SlowestSubtask int     `json:"slowest_subtask"`
+	Watermark      apiTime `json:"watermark"`
+	// Idle: every channel not ended is idle; Ended: every channel ended.
+	Idle  bool `json:"idle"`
+	Ended bool `json:"ended"`
 }
 
 // apiWindow answers "why has this window not fired yet?" for one window
@@ -492,7 +499,8 @@ func (a *adminServer) apiWatermarks(w http.ResponseWriter, _ *http.Request) {
 // node, why its earliest pending window has not fired.
 func readWatermarks(j *arrowexec.Job, p *job.Plan, now time.Time) apiWatermarks {
 	var out apiWatermarks
-	splits := map[string][]apiSourceSplit{} // by node/subtask
+	splits := map[string][]apiSourceSplit{}             // by node/subtask
+	inputs := map[string][][]arrowexec.InputWatermark{} // by operator node
 	key := func(node string, sub int) string { return node + "/" + strconv.Itoa(sub) }
 	for _, n := range j.Graph().Nodes() {
 		name := n.Name()
@@ -537,11 +545,9 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan, now time.Time) apiWatermarks 
 			}
 			continue
 		}
-		for sub, ins := range j.InputWatermarks(name) {
-			for _, in := range ins {
-				out.Operators = append(out.Operators, apiOperatorInput{Node: name, Subtask: sub, Input: in.Edge, From: in.From,
-					FromSubtask: in.FromSubtask, Watermark: eventTime(in.Watermark), Idle: in.Idle, Ended: in.Ended})
-			}
+		inputs[name] = j.InputWatermarks(name)
+		for sub, ins := range inputs[name] {
+			out.Operators = append(out.Operators, operatorInputs(name, sub, n.Inputs(), ins)...)
 		}
 	}
 	for _, n := range j.Graph().Nodes() {
@@ -549,13 +555,50 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan, now time.Time) apiWatermarks 
 		if !ok {
 			continue
 		}
-		out.Windows = append(out.Windows, whyNotFired(j, n, ws.Pending(), splits, now))
+		out.Windows = append(out.Windows, whyNotFired(j, n, ws.Pending(), inputs, splits))
 	}
 	return out
 }
 
+// operatorInputs folds the channels of one operator subtask into one
+// row per input edge.
+func operatorInputs(node string, sub int, edges []arrowexec.Input, chans []arrowexec.InputWatermark) []apiOperatorInput {
+	rows := make([]apiOperatorInput, len(edges))
+	wms := make([]int64, len(edges))
+	for k, e := range edges {
+		rows[k] = apiOperatorInput{Node: node, Subtask: sub, Input: k, From: e.From.Name(), SlowestSubtask: -1, Idle: true, Ended: true}
+		wms[k] = arrowexec.MaxWatermark
+	}
+	for _, c := range chans {
+		r := &rows[c.Edge]
+		r.Channels++
+		r.Ended = r.Ended && c.Ended
+		if c.Ended {
+			continue
+		}
+		r.Idle = r.Idle && c.Idle
+		if !c.Idle && (r.SlowestSubtask < 0 || c.Watermark < wms[c.Edge]) {
+			r.SlowestSubtask, wms[c.Edge] = c.FromSubtask, c.Watermark
+		}
+	}
+	for k := range rows {
+		switch {
+		case rows[k].Ended:
+			wms[k] = arrowexec.MaxWatermark
+			rows[k].Idle = false
+		case rows[k].SlowestSubtask < 0:
+			wms[k] = arrowexec.MinWatermark
+		}
+		rows[k].Watermark = eventTime(wms[k])
+	}
+	return rows
+}
+
 // whyNotFired explains the earliest pending window of window node n.
-func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, splits map[string][]apiSourceSplit, now time.Time) apiWindow {
+// inputs holds every operator's input channels, splits every source
+// subtask's splits, as read for the same answer.
+func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, inputs map[string][][]arrowexec.InputWatermark,
+	splits map[string][]apiSourceSplit) apiWindow {
 	aw := apiWindow{Node: n.Name(), EarliestPendingEnd: eventTime(arrowexec.MaxWatermark), Watermark: eventTime(arrowexec.MinWatermark)}
 	best := -1
 	for i, p := range pend {
@@ -581,7 +624,7 @@ func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, sp
 	node, sub := n.Name(), p.Subtask
 	g := j.Graph()
 	for hops := 0; hops < len(g.Nodes()); hops++ {
-		ins := j.InputWatermarks(node)
+		ins := inputs[node]
 		if ins == nil || sub >= len(ins) {
 			break
 		}

@@ -185,13 +185,15 @@ func TestAPIWhyNotFired(t *testing.T) {
 	for _, o := range wm.Operators {
 		if o.Node == "window-2" {
 			inputs++
-			if o.From != "filter-1" {
-				t.Fatalf("window input %+v", o)
+			// 2 upstream subtasks behind a hash exchange; filter-1/1 reads
+			// partition 1 and is the slowest.
+			if o.From != "filter-1" || o.Channels != 2 || o.SlowestSubtask != 1 || o.Idle || o.Ended || *o.Watermark.MS != wantWM {
+				t.Fatalf("window input %+v: want 2 channels, the slowest filter-1/1 at %d", o, wantWM)
 			}
 		}
 	}
-	if inputs != 4 { // 2 subtasks × 2 upstream subtasks behind a hash exchange
-		t.Fatalf("window-2 has %d input channels, want 4", inputs)
+	if inputs != 2 { // one input row per window subtask
+		t.Fatalf("window-2 has %d input rows, want 2", inputs)
 	}
 	// Bad input and safety.
 	var ae apiError

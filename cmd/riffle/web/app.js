@@ -193,7 +193,8 @@ function renderWatermarks(w) {
   const ib = $("inputs").tBodies[0];
   while (ib.firstChild) ib.removeChild(ib.firstChild);
   for (const o of (w.operators || []).slice(0, 200)) {
-    row(ib, [o.node + "/" + o.subtask, o.input, o.from + "/" + o.from_subtask, o.watermark.text,
+    row(ib, [o.node + "/" + o.subtask, o.input, o.from + (o.slowest_subtask >= 0 ? "/" + o.slowest_subtask : "") +
+      " (" + o.channels + ")", o.watermark.text,
       o.ended ? "ended" : o.idle ? "idle" : "active"]);
   }
 }
