@@ -45,10 +45,12 @@ resumes from the last complete checkpoint.
 
 An unbounded job logs a progress line every --progress-interval: rows in
 and out (with their rates), the watermark, windows fired, parts published
-and dead letters. --admin-addr serves GET /status (the same as JSON, with
-uptime, the last error, per-source-subtask rows and watermarks, and the
-checkpoints and savepoints taken) for every job, and with --checkpoint-dir
-POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').
+and dead letters. --admin-addr serves a web view of the job at / (graph,
+watermarks and why a window has not fired, checkpoints, recommender), its
+JSON API under /api/ (docs/API.md; 'riffle status --addr' prints it), GET
+/status (the progress line as JSON) for every job, and with
+--checkpoint-dir POST /savepoint?dir=D[&stop=true] (see 'riffle
+savepoint'). --admin-token guards the POST actions (savepoint, stop).
 
 A job whose recommend step learns on a stream serves its live model: GET
 /recommend?user=ID&k=N[&fallback=popular] and GET /similar?item=ID&k=N
