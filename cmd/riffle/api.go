@@ -781,6 +781,10 @@ func (a *adminServer) apiStop(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
+	if a.refuseStop != "" {
+		writeJSON(w, http.StatusConflict, apiError{Error: a.refuseStop})
+		return
+	}
 	a.mu.Lock()
 	checkpointed := a.checkpointed
 	a.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -319,5 +320,37 @@ func TestAPICheckpointsAndStatus(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "status", "--addr", admin); code != exitFailure || !strings.Contains(errOut, "no job is running") {
 		t.Fatalf("riffle status after the job: %d %s", code, errOut)
+	}
+}
+
+// TestBackfillAdmin: a backfill with --admin-addr serves the admin
+// endpoint while it runs (its log names the URL) and ends as without it;
+// its stop action is refused in words, since a drained stop would publish
+// part of the input as if it were all.
+func TestBackfillAdmin(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	t.Chdir(root)
+	out := filepath.Join(t.TempDir(), "out")
+	admin := freeAddr(t)
+	code, _, errOut := runCLI(t, "backfill", "--progress", "never", "--admin-addr", admin, "--output", out, "testdata/item-stats.yaml")
+	if code != exitOK || !strings.Contains(errOut, "serving the admin endpoint and the web view") || !strings.Contains(errOut, "http://"+admin) {
+		t.Fatalf("backfill --admin-addr: exit %d\n%s", code, errOut)
+	}
+	if files, _ := filepath.Glob(filepath.Join(out, "*.csv")); len(files) == 0 {
+		t.Fatal("backfill --admin-addr wrote no output")
+	}
+	a, err := startAdmin("127.0.0.1:0", "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(true)
+	a.refuseStop = "a backfill publishes its output only when its whole input is read"
+	var ae apiError
+	if code := apiCall(t, "POST", "http://"+a.addr+"/api/stop", "", "application/json", "{}", &ae); code != http.StatusConflict || !strings.Contains(ae.Error, "backfill") {
+		t.Fatalf("stop of a backfill: %d %+v", code, ae)
+	}
+	// Before a job is attached the views that need it say so.
+	if code := apiCall(t, "GET", "http://"+a.addr+"/api/graph", "", "", "", &ae); code != http.StatusServiceUnavailable || !strings.Contains(ae.Error, "not started") {
+		t.Fatalf("graph before the job: %d %+v", code, ae)
 	}
 }

@@ -136,8 +136,10 @@ type adminServer struct {
 	addr string
 	// token, when set, guards the POST actions (--admin-token).
 	token string
-	rates rates
-	stop  chan struct{} // ends the sampler
+	// refuseStop, when set, is why POST /api/stop is refused (backfills).
+	refuseStop string
+	rates      rates
+	stop       chan struct{} // ends the sampler
 
 	mu    sync.Mutex
 	coord *checkpoint.Coordinator
