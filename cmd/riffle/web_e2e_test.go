@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 )
 
@@ -173,8 +174,10 @@ func (b *browser) screenshot(t *testing.T, name string) {
 // view in headless chromium: the graph shows every node of the API's
 // graph, each colored by a state; the rows-in counter grows after more
 // events are produced; the "why not fired" panel names the idle
-// partition; the page says the job ended once it is stopped; and a user
-// lookup in the recommender box lists items the user has not seen. Any
+// partition; the page says the job ended once it is stopped; a user
+// lookup in the recommender box lists items the user has not seen; and the
+// savepoint button, with the job's token typed in, takes a savepoint that
+// loads and shows in the checkpoint history. Any
 // JavaScript exception or console error fails the test.
 func TestWebViewInBrowser(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
@@ -282,7 +285,9 @@ sink:
 		t.Fatal(err)
 	}
 	recAdmin := freeAddr(t)
-	recDone, recErr := startCLI(t, "run", "--admin-addr", recAdmin, "--progress", "never", recJob)
+	const token = "tok-e2e"
+	recDone, recErr := startCLI(t, "run", "--admin-addr", recAdmin, "--admin-token", token, "--checkpoint-dir", filepath.Join(dir, "ck"),
+		"--checkpoint-interval", "200ms", "--progress", "never", recJob)
 	recAPI := "http://" + recAdmin
 	waitFor(t, "the model to have every interaction", recDone, recErr, func() bool {
 		var r apiRecommender
@@ -302,6 +307,20 @@ sink:
 		if _, err := fmt.Sscanf(s, "item %d", &it); err != nil || it < 100 || it >= 100+items || seen[7][it] {
 			t.Fatalf("recommended %q: want an item of the catalogue user 7 has not seen (%v)", s, seen[7])
 		}
+	}
+	// The savepoint button, with the token typed in.
+	sp := filepath.Join(dir, "sp-from-page")
+	b.do(t, "a savepoint from the page",
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.SetValue(chromedp.CSS("#savepoint-dir"), sp),
+		chromedp.Click(chromedp.CSS("#savepoint-btn")),
+		waitJS(`document.getElementById('action-result').textContent.startsWith('done: ')`),
+		waitJS(`document.getElementById('checkpoints').textContent.includes('(savepoint)')`))
+	if res := text(t, b, "#action-result"); res != "done: "+sp {
+		t.Fatalf("savepoint result on the page: %q, want done: %s", res, sp)
+	}
+	if _, err := checkpoint.Load(sp); err != nil {
+		t.Fatalf("the page's savepoint does not load: %v", err)
 	}
 	b.screenshot(t, "web-view-recommender")
 	stopRun(t, recDone, recErr)
