@@ -781,13 +781,13 @@ func (a *adminServer) apiStop(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	if a.refuseStop != "" {
-		writeJSON(w, http.StatusConflict, apiError{Error: a.refuseStop})
+	a.mu.Lock()
+	checkpointed, refuse := a.checkpointed, a.refuseStop
+	a.mu.Unlock()
+	if refuse != "" {
+		writeJSON(w, http.StatusConflict, apiError{Error: refuse})
 		return
 	}
-	a.mu.Lock()
-	checkpointed := a.checkpointed
-	a.mu.Unlock()
 	if checkpointed {
 		a.takeSavepoint(w, r, "", true)
 		return

@@ -125,7 +125,9 @@ timestamp and start_time at the files' end).`)
 		admin.follow(st, false)
 		// A backfill publishes its files only once its input is complete:
 		// a drained stop would publish part of it as if it were all.
+		admin.mu.Lock()
 		admin.refuseStop = "a backfill publishes its output only when its whole input is read: cancel it with ^C (nothing is published)"
+		admin.mu.Unlock()
 	}
 	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
 		st.attach(plan, j, nil)

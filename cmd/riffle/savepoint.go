@@ -136,7 +136,8 @@ type adminServer struct {
 	addr string
 	// token, when set, guards the POST actions (--admin-token).
 	token string
-	// refuseStop, when set, is why POST /api/stop is refused (backfills).
+	// refuseStop, when set, is why POST /api/stop is refused (backfills;
+	// mu held).
 	refuseStop string
 	rates      rates
 	stop       chan struct{} // ends the sampler
