@@ -250,8 +250,9 @@ func TestAPICheckpointsAndStatus(t *testing.T) {
 	plantIdle(t, brokers, "events", 1_700_000_000_000, 300)
 	admin := freeAddr(t)
 	ck := filepath.Join(dir, "ck")
-	done, stderr := startCLI(t, "run", "--admin-addr", admin, "--checkpoint-dir", ck, "--checkpoint-interval", "100ms", "--retain", "100",
-		"--progress", "never", idleJobFile(t, dir, brokers, "events", ""))
+	const token = "tok"
+	done, stderr := startCLI(t, "run", "--admin-addr", admin, "--admin-token", token, "--checkpoint-dir", ck, "--checkpoint-interval", "100ms",
+		"--retain", "100", "--progress", "never", idleJobFile(t, dir, brokers, "events", ""))
 	api := "http://" + admin
 	var c apiCheckpoints
 	waitFor(t, "three checkpoints", done, stderr, func() bool {
@@ -260,7 +261,7 @@ func TestAPICheckpointsAndStatus(t *testing.T) {
 	})
 	sp := filepath.Join(dir, "sp1")
 	var spr savepointResponse
-	if code := apiCall(t, "POST", api+"/api/savepoint", "", "application/json", fmt.Sprintf(`{"dir": %q}`, sp), &spr); code != 200 || spr.Path != sp {
+	if code := apiCall(t, "POST", api+"/api/savepoint", token, "application/json", fmt.Sprintf(`{"dir": %q}`, sp), &spr); code != 200 || spr.Path != sp {
 		t.Fatalf("savepoint: %d %+v", code, spr)
 	}
 	if _, err := checkpoint.Load(sp); err != nil {
@@ -304,7 +305,16 @@ func TestAPICheckpointsAndStatus(t *testing.T) {
 	if code != exitOK || json.NewDecoder(bytes.NewReader([]byte(out))).Decode(&js) != nil || js.Job.Job != "idle" || len(js.Graph.Nodes) != 4 {
 		t.Fatalf("riffle status --json: %d %s %s", code, out, errOut)
 	}
-	if code := apiCall(t, "POST", api+"/api/stop", "", "application/json", "", &spr); code != 200 || !spr.Stop || !strings.HasPrefix(spr.Path, ck) {
+	// riffle savepoint sends the token; without it the job refuses.
+	if code, _, errOut := runCLI(t, "savepoint", "--addr", admin, "--dir", filepath.Join(dir, "sp-no-token")); code != exitFailure ||
+		!strings.Contains(errOut, "401") || !strings.Contains(errOut, "--admin-token") {
+		t.Fatalf("savepoint without the token: %d %s", code, errOut)
+	}
+	sp2 := filepath.Join(dir, "sp2")
+	if code, out, errOut := runCLI(t, "savepoint", "--addr", admin, "--dir", sp2, "--token", token); code != exitOK || strings.TrimSpace(out) != sp2 {
+		t.Fatalf("savepoint --token: %d %q %s", code, out, errOut)
+	}
+	if code := apiCall(t, "POST", api+"/api/stop", token, "application/json", "", &spr); code != 200 || !spr.Stop || !strings.HasPrefix(spr.Path, ck) {
 		t.Fatalf("stop: %d %+v", code, spr)
 	}
 	select {
