@@ -130,6 +130,8 @@ func adminDialError(what, addr string, err error) error {
 //	     {"path": ...} once it is complete, or {"error": ...}.
 //	GET  /status                           what the job is doing (adminStatus)
 //	GET  /recommend, GET /similar          a serving job's live model (package ml/serve)
+//	GET  /                                 the web view (web.go, cmd/riffle/web/)
+//	     /api/...                          its JSON API (api.go, docs/API.md)
 type adminServer struct {
 	srv  *http.Server
 	log  *slog.Logger
