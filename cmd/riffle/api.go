@@ -147,7 +147,8 @@ type apiSourceSplit struct {
 	Watermark apiTime `json:"watermark"`
 	Idle      bool    `json:"idle"`
 	// QuietSeconds is how long the split has been without a message
-	// (Kafka: since its last message or, without one, since reading began).
+	// (Kafka: since its last message or, without one, since its reading
+	// began).
 	QuietSeconds *float64 `json:"quiet_seconds,omitempty"`
 	Offset       *int64   `json:"offset,omitempty"`
 	Lag          *int64   `json:"lag,omitempty"`
@@ -491,13 +492,13 @@ func (a *adminServer) apiWatermarks(w http.ResponseWriter, _ *http.Request) {
 		notStarted(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, readWatermarks(j, p, time.Now()))
+	writeJSON(w, http.StatusOK, readWatermarks(j, p))
 }
 
 // readWatermarks reads every source split's and operator input's
 // watermark of job j (compiled from plan p) and answers, for every window
 // node, why its earliest pending window has not fired.
-func readWatermarks(j *arrowexec.Job, p *job.Plan, now time.Time) apiWatermarks {
+func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 	var out apiWatermarks
 	splits := map[string][]apiSourceSplit{}             // by node/subtask
 	inputs := map[string][][]arrowexec.InputWatermark{} // by operator node
@@ -520,8 +521,8 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan, now time.Time) apiWatermarks 
 					if ps.MaxEventTime != arrowexec.MinWatermark {
 						sp.Watermark = eventTime(ps.MaxEventTime - ooo - 1)
 					}
-					if !ps.LastMessage.IsZero() {
-						q := now.Sub(ps.LastMessage).Seconds()
+					if ps.Quiet > 0 {
+						q := ps.Quiet.Seconds()
 						sp.QuietSeconds = &q
 					}
 					if ps.Offset >= 0 {
@@ -667,9 +668,12 @@ func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, in
 	}
 	aw.Split = holder
 	quiet := ""
-	if holder.QuietSeconds != nil {
+	switch {
+	case holder.QuietSeconds != nil && holder.MaxEventTime != nil && holder.MaxEventTime.MS == nil:
+		quiet = fmt.Sprintf(", with no message in the %s since reading began", (time.Duration(*holder.QuietSeconds * float64(time.Second))).Round(100*time.Millisecond))
+	case holder.QuietSeconds != nil:
 		quiet = fmt.Sprintf(", without a message for %s", (time.Duration(*holder.QuietSeconds * float64(time.Second))).Round(100*time.Millisecond))
-	} else if holder.Kind == "kafka-partition" {
+	case holder.Kind == "kafka-partition":
 		quiet = ", which has delivered no message yet"
 	}
 	what := "split " + holder.Split

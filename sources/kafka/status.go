@@ -23,6 +23,10 @@ type PartitionStatus struct {
 	MaxEventTime int64
 	Idle         bool   // no message within the watermark idle timeout
 	Retrying     string // non-empty while retrying a failure: the last error
+	// Quiet is how long the partition has been without a message: since
+	// its last one, or since its fetcher started when none came (0 before
+	// it started).
+	Quiet time.Duration
 }
 
 // partStatus is what a partition's fetcher and reader report, read by
@@ -113,7 +117,9 @@ func (s *Source) Status() []PartitionStatus {
 		if ps.Offset >= 0 && ps.HighWatermark >= 0 {
 			ps.Lag = max(ps.HighWatermark-ps.Offset, 0)
 		}
-		if _, d := st.quiet(now); idle > 0 {
+		_, d := st.quiet(now)
+		ps.Quiet = d
+		if idle > 0 {
 			ps.Idle = d >= idle
 		}
 		out[i] = ps

@@ -55,7 +55,7 @@ func TestStatus(t *testing.T) {
 	}
 	for _, ps := range src.Status() {
 		if ps.Offset != -1 || ps.HighWatermark != -1 || ps.Lag != -1 || !ps.LastMessage.IsZero() || ps.Idle || ps.Retrying != "" ||
-			ps.MaxEventTime != arrowexec.MinWatermark {
+			ps.MaxEventTime != arrowexec.MinWatermark || ps.Quiet != 0 {
 			t.Fatalf("before any reader: %+v", ps)
 		}
 	}
@@ -123,12 +123,17 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("empty partition 1: %+v", p)
 	}
 	// Both go idle after the idle timeout without messages.
-	await("both idle", func(st []PartitionStatus) bool { return st[0].Idle && st[1].Idle })
+	st = await("both idle", func(st []PartitionStatus) bool { return st[0].Idle && st[1].Idle })
+	for _, p := range st {
+		if p.Quiet < 200*time.Millisecond {
+			t.Fatalf("idle partition quiet for %v, less than the 200ms idle timeout: %+v", p.Quiet, p)
+		}
+	}
 	// A new message ends partition 1's idleness.
 	produce(1, 3)
 	next(3)
 	st = await("partition 1 fetched", func(st []PartitionStatus) bool { return st[1].Offset == 3 })
-	if p := st[1]; p.Idle || p.HighWatermark != 3 || p.Lag != 0 || p.LastMessage.IsZero() || p.MaxEventTime != 2002 {
+	if p := st[1]; p.Idle || p.HighWatermark != 3 || p.Lag != 0 || p.LastMessage.IsZero() || p.MaxEventTime != 2002 || p.Quiet >= 200*time.Millisecond {
 		t.Fatalf("partition 1 after 3 messages: %+v", p)
 	}
 	// The broker goes away: every partition reports what it retries.
