@@ -364,3 +364,31 @@ func TestBackfillAdmin(t *testing.T) {
 		t.Fatalf("graph before the job: %d %+v", code, ae)
 	}
 }
+
+// TestAPIWhyNotFiredEmptyPartition: a partition that never delivered a
+// message holds the watermark at none; the answer names it and says it has
+// been read that long without a message.
+func TestAPIWhyNotFiredEmptyPartition(t *testing.T) {
+	dir := t.TempDir()
+	brokers := embeddedBroker(t, map[string]int{"events": 2})
+	var msgs []kafkago.Message
+	for i := range 50 {
+		msgs = append(msgs, kafkago.Message{Partition: 0, Value: []byte(fmt.Sprintf(`{"item_id":%d,"event_time":%d}`, i%7, 1_700_000_000_000+int64(i)*1000))})
+	}
+	kafkatest.Produce(t, brokers, "events", msgs)
+	admin := freeAddr(t)
+	done, stderr := startCLI(t, "run", "--admin-addr", admin, "--progress", "never", idleJobFile(t, dir, brokers, "events", ""))
+	var wm apiWatermarks
+	waitFor(t, "a pending window held back by the empty partition", done, stderr, func() bool {
+		wm = apiWatermarks{}
+		return apiCall(t, "GET", "http://"+admin+"/api/watermarks", "", "", "", &wm) == 200 && len(wm.Windows) == 1 && wm.Windows[0].Pending &&
+			wm.Windows[0].Split != nil && wm.Windows[0].Split.QuietSeconds != nil
+	})
+	w := wm.Windows[0]
+	if w.Watermark.Text != "none" || w.Split.Split != "events/1" || w.Split.Watermark.Text != "none" ||
+		!strings.Contains(w.Answer, "Kafka partition events/1 holds it back at none, with no message in the ") ||
+		!strings.Contains(w.Answer, "since reading began") {
+		t.Fatalf("why not fired with an empty partition: %+v (split %+v)", w, w.Split)
+	}
+	stopRun(t, done, stderr)
+}
