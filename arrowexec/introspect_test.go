@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/arrowexec/exectest"
 )
 
 // TestInputWatermarks: a union of a source that ends and one that stays
@@ -18,31 +15,9 @@ import (
 func TestInputWatermarks(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	mk := func(base int64) []arrow.RecordBatch {
-		bld := array.NewInt64Builder(mem)
-		defer bld.Release()
-		for i := int64(0); i < 200; i++ {
-			bld.Append(base + i)
-		}
-		col := bld.NewArray()
-		defer col.Release()
-		return []arrow.RecordBatch{array.NewRecordBatch(timeSchema, []arrow.Array{col}, 200)}
-	}
-	fastB, slowB := mk(1000), mk(0)
-	fast := exectest.NewSource(timeSchema, fastB)
-	slow := exectest.NewSource(timeSchema, slowB)
-	release(fastB)
-	release(slowB)
-	defer fast.Release()
-	defer slow.Release()
-	fast.EventTime, slow.EventTime = 0, 0
-	sink := exectest.NewSink()
-	defer sink.Release()
-	g := arrowexec.NewGraph()
-	f := g.AddSource("fast", fast, 1)
-	s := g.AddSource("slow", heldOpen{slow}, 1)
-	u := g.Add("union", exectest.Identity(), 1, f.Forward(), s.Rebalance())
-	g.Add("sink", sink, 1, u.Forward())
+	g, _, cleanup := fastSlowUnion(mem, (*arrowexec.Node).Rebalance)
+	defer cleanup()
+	u := g.Node("union")
 	if ins := u.Inputs(); len(ins) != 2 || ins[0].From.Name() != "fast" || ins[1].Kind != arrowexec.Rebalance {
 		t.Fatalf("Inputs() = %+v", ins)
 	}
