@@ -36,20 +36,13 @@ savepoint (it processes nothing the savepoint does not cover) and exits;
 without --dir, --stop takes a final regular checkpoint in the job's
 checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
 --from SAVEPOINT JOB.yaml'.`)
-	addr := f.String("addr", "", "the job's admin address (its --admin-addr)")
+	addr := f.addAdminAddr()
 	dir := f.String("dir", "", "the savepoint directory (resolved here, so relative paths are relative to this shell)")
 	stop := f.Bool("stop", false, "stop the job after the savepoint")
 	token := f.String("token", "", "the job's --admin-token, when it was started with one")
 	timeout := f.Duration("timeout", 10*time.Minute, "give up waiting after this long (the savepoint may still complete)")
-	if err := f.parse(e, args); err != nil {
+	if err := f.parseNoArgs(e, args, addr); err != nil {
 		return err
-	}
-	if f.NArg() != 0 {
-		f.Usage()
-		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
-	}
-	if *addr == "" {
-		return usageError{errors.New("--addr is required")}
 	}
 	if *dir == "" && !*stop {
 		return usageError{errors.New("--dir is required (or --stop for a final checkpoint in the job's checkpoint directory)")}

@@ -24,18 +24,11 @@ node's state (busy, backpressured, idle), rows and rates, the watermark of
 every source split, for every window step why its earliest pending window
 has not fired yet, the checkpoint history and the recommender. With --json
 it prints the API's answers as one JSON object instead.`)
-	addr := f.String("addr", "", "the job's admin address (its --admin-addr)")
+	addr := f.addAdminAddr()
 	asJSON := f.Bool("json", false, "print the API's JSON answers")
 	timeout := f.Duration("timeout", 10*time.Second, "give up after this long")
-	if err := f.parse(e, args); err != nil {
+	if err := f.parseNoArgs(e, args, addr); err != nil {
 		return err
-	}
-	if f.NArg() != 0 {
-		f.Usage()
-		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
-	}
-	if *addr == "" {
-		return usageError{errors.New("--addr is required")}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -68,6 +61,28 @@ type statusView struct {
 	Watermarks  apiWatermarks  `json:"watermarks"`
 	Checkpoints apiCheckpoints `json:"checkpoints"`
 	Recommender apiRecommender `json:"recommender"`
+}
+
+// addAdminAddr adds --addr, a running job's admin address (riffle
+// savepoint, riffle status).
+func (f *flags) addAdminAddr() *string {
+	return f.String("addr", "", "the job's admin address (its --admin-addr)")
+}
+
+// parseNoArgs parses args of a command that takes flags only, one of them
+// the required --addr.
+func (f *flags) parseNoArgs(e *env, args []string, addr *string) error {
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if f.NArg() != 0 {
+		f.Usage()
+		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
+	}
+	if *addr == "" {
+		return usageError{errors.New("--addr is required")}
+	}
+	return nil
 }
 
 type notStartedError struct{ msg string }
