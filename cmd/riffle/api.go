@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -313,6 +314,9 @@ func (a *adminServer) sampleLoop(stop <-chan struct{}) {
 				a.rates.add(nil)
 			}
 			a.rates.add(takeSample(j, a.liveUpdates))
+			if a.views.watched() {
+				a.refreshViews()
+			}
 		}
 		select {
 		case <-stop:
@@ -420,13 +424,75 @@ func notStarted(w http.ResponseWriter) {
 	writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "the job has not started yet"})
 }
 
-func (a *adminServer) apiGraph(w http.ResponseWriter, _ *http.Request) {
-	j, _ := a.running()
+// viewCache holds the encoded answers of the two large views. While
+// someone polls them (a request within viewersFor), the sampler computes
+// them once per sample for every viewer, so a request only copies bytes
+// at most about a sample old; otherwise a request computes its own.
+type viewCache struct {
+	mu                sync.Mutex
+	job               *arrowexec.Job
+	at                time.Time
+	graph, watermarks []byte
+	asked             time.Time
+}
+
+const viewersFor = 10 * time.Second
+
+// watched says whether a view was asked for lately.
+func (c *viewCache) watched() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.asked) < viewersFor
+}
+
+// get returns the cached answer of view (its field) for job j when it is
+// at most two samples old, and notes the request.
+func (c *viewCache) get(j *arrowexec.Job, view func(*viewCache) []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = time.Now()
+	if c.job != j || time.Since(c.at) > 2*rateEvery {
+		return nil
+	}
+	return view(c)
+}
+
+// refreshViews computes and caches the graph and watermark views.
+func (a *adminServer) refreshViews() {
+	j, p := a.running()
+	if j == nil {
+		return
+	}
+	at := time.Now()
+	g, err1 := json.Marshal(readGraph(j, &a.rates))
+	w, err2 := json.Marshal(readWatermarks(j, p))
+	if err := errors.Join(err1, err2); err != nil {
+		a.log.Warn("admin: encoding the status views", "err", err)
+		return
+	}
+	a.views.mu.Lock()
+	a.views.job, a.views.at, a.views.graph, a.views.watermarks = j, at, append(g, '\n'), append(w, '\n')
+	a.views.mu.Unlock()
+}
+
+// serveView answers a large view from the cache, or computes it.
+func (a *adminServer) serveView(w http.ResponseWriter, cached func(*viewCache) []byte, compute func(*arrowexec.Job, *job.Plan) any) {
+	j, p := a.running()
 	if j == nil {
 		notStarted(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, readGraph(j, &a.rates))
+	if b := a.views.get(j, cached); b != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+		return
+	}
+	writeJSON(w, http.StatusOK, compute(j, p))
+}
+
+func (a *adminServer) apiGraph(w http.ResponseWriter, _ *http.Request) {
+	a.serveView(w, func(c *viewCache) []byte { return c.graph },
+		func(j *arrowexec.Job, _ *job.Plan) any { return readGraph(j, &a.rates) })
 }
 
 // readGraph is the graph of job j with its counters and the rates of rs.
@@ -487,12 +553,8 @@ func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 }
 
 func (a *adminServer) apiWatermarks(w http.ResponseWriter, _ *http.Request) {
-	j, p := a.running()
-	if j == nil {
-		notStarted(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, readWatermarks(j, p))
+	a.serveView(w, func(c *viewCache) []byte { return c.watermarks },
+		func(j *arrowexec.Job, p *job.Plan) any { return readWatermarks(j, p) })
 }
 
 // readWatermarks reads every source split's and operator input's

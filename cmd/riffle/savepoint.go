@@ -135,6 +135,7 @@ type adminServer struct {
 	// mu held).
 	refuseStop string
 	rates      rates
+	views      viewCache     // the large views, encoded (api.go)
 	stop       chan struct{} // ends the sampler
 
 	mu    sync.Mutex
