@@ -134,39 +134,11 @@ func TestWatermarkMinimum(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	// Two sources with different event-time ranges: the slow one holds the
-	// watermark back.
-	mk := func(base int64) []arrow.RecordBatch {
-		var out []arrow.RecordBatch
-		for b := 0; b < 20; b++ {
-			bld := array.NewInt64Builder(mem)
-			for i := 0; i < 10; i++ {
-				bld.Append(base + int64(b*10+i))
-			}
-			col := bld.NewArray()
-			bld.Release()
-			out = append(out, array.NewRecordBatch(timeSchema, []arrow.Array{col}, 10))
-			col.Release()
-		}
-		return out
-	}
-	fastB, slowB := mk(1000), mk(0)
-	fast := exectest.NewSource(timeSchema, fastB)
-	slow := exectest.NewSource(timeSchema, slowB)
-	release(fastB)
-	release(slowB)
-	defer fast.Release()
-	defer slow.Release()
-	fast.EventTime, slow.EventTime = 0, 0
-	sink := exectest.NewSink()
-	defer sink.Release()
-	// The slow source stays open (unbounded) after its data until the job
-	// is stopped, so every watermark before the final one is held back by
-	// it, whatever the fast source does.
-	g := arrowexec.NewGraph()
-	f := g.AddSource("fast", fast, 1)
-	s := g.AddSource("slow", heldOpen{slow}, 1)
-	u := g.Add("union", exectest.Identity(), 1, f.Forward(), s.Forward())
-	g.Add("sink", sink, 1, u.Forward())
+	// watermark back. It stays open (unbounded) after its data until the
+	// job is stopped, so every watermark before the final one is held back
+	// by it, whatever the fast source does.
+	g, sink, cleanup := fastSlowUnion(mem, (*arrowexec.Node).Forward)
+	defer cleanup()
 	job, err := g.Compile(arrowexec.RunOptions{Mem: mem})
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +171,44 @@ func TestWatermarkMinimum(t *testing.T) {
 		if wm != arrowexec.MaxWatermark && wm > 199 {
 			t.Fatalf("watermark %d passed the slow source's maximum event time 199", wm)
 		}
+	}
+}
+
+// fastSlowUnion is a graph of two sources of 200 rows of event times
+// each, "fast" (1000..1199, ends) and "slow" (0..199, then held open until
+// the job stops), into "union" (the slow one through slowEdge) and a sink.
+// done releases the sources' and the sink's batches.
+func fastSlowUnion(mem memory.Allocator, slowEdge func(*arrowexec.Node) arrowexec.Input) (g *arrowexec.Graph, sink *exectest.Sink, done func()) {
+	mk := func(base int64) []arrow.RecordBatch {
+		var out []arrow.RecordBatch
+		for b := 0; b < 20; b++ {
+			bld := array.NewInt64Builder(mem)
+			for i := 0; i < 10; i++ {
+				bld.Append(base + int64(b*10+i))
+			}
+			col := bld.NewArray()
+			bld.Release()
+			out = append(out, array.NewRecordBatch(timeSchema, []arrow.Array{col}, 10))
+			col.Release()
+		}
+		return out
+	}
+	fastB, slowB := mk(1000), mk(0)
+	fast := exectest.NewSource(timeSchema, fastB)
+	slow := exectest.NewSource(timeSchema, slowB)
+	release(fastB)
+	release(slowB)
+	fast.EventTime, slow.EventTime = 0, 0
+	sink = exectest.NewSink()
+	g = arrowexec.NewGraph()
+	f := g.AddSource("fast", fast, 1)
+	s := g.AddSource("slow", heldOpen{slow}, 1)
+	u := g.Add("union", exectest.Identity(), 1, f.Forward(), slowEdge(s))
+	g.Add("sink", sink, 1, u.Forward())
+	return g, sink, func() {
+		fast.Release()
+		slow.Release()
+		sink.Release()
 	}
 }
 

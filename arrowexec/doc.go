@@ -138,5 +138,8 @@
 // source_task.go and operator_task.go the loops of the two kinds of
 // subtask, task_checkpoint.go their snapshots, barrier alignment and
 // checkpoint completions, metrics.go the metrics and the MetricsReporter
-// hook.
+// hook, introspect.go the read-only views of a running job for status
+// pages (Job.InputWatermarks: each operator input channel's watermark,
+// idleness and end; Job.OutputFill: how full a subtask's output queues
+// are; Node.Inputs, Spec and Source), safe to call from any goroutine.
 package arrowexec

@@ -15,9 +15,13 @@ type inbox struct {
 	ended   bool
 	idle    bool // the sender declared itself idle
 	blocked bool // delivered the barrier being aligned
-	// pubWM and pubIdle publish wm and idle for Job.Inputs.
-	pubWM   atomic.Int64
-	pubIdle atomic.Bool
+	// from is the upstream subtask sending on ch.
+	from int
+	// pub mirrors wm, idle and ended for readers outside the subtask's
+	// goroutine (Job.InputWatermarks); written once per control message.
+	pubWM    atomic.Int64
+	pubIdle  atomic.Bool
+	pubEnded atomic.Bool
 }
 
 func (st *subtask) runOperator(ctx context.Context) (err error) {
@@ -100,6 +104,7 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			// stopped one keeps its last watermark, so a stop without drain
 			// fires nothing.
 			in.ended = true
+			in.pubEnded.Store(true)
 			st.casesOK = false
 			active--
 			if err := st.advanceWatermark(ctx, wh); err != nil {

@@ -188,7 +188,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 						continue
 					}
 					ch := make(chan Message, opts.QueueDepth)
-					ib := &inbox{ch: ch, edge: e, wm: MinWatermark}
+					ib := &inbox{ch: ch, edge: e, wm: MinWatermark, from: u}
 					ib.pubWM.Store(MinWatermark)
 					dst.inboxes = append(dst.inboxes, ib)
 					routers[u].chans = append(routers[u].chans, ch)

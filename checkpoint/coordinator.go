@@ -158,6 +158,7 @@ type Coordinator struct {
 	abandoned map[uint64]*pending
 	stats     Stats
 	durations *arrowexec.Histogram
+	history   []Record // history.go
 	failures  int
 	finished  bool // every source finished
 
@@ -197,7 +198,9 @@ type pending struct {
 	idle     map[subKey]bool // idle at the barrier: holds no watermark back
 	dirs     map[subKey]bool // SnapshotDir handed out
 	reported int
-	req      *request
+	// allReported is when the last subtask reported its snapshot.
+	allReported time.Time
+	req         *request
 	// abandoned: late reports only clean up.
 	abandoned bool
 }
@@ -370,6 +373,7 @@ func (c *Coordinator) onSnapshot(node string, subtask int, id uint64, snap arrow
 	p.wms[k] = wm
 	p.reported++
 	if p.reported == c.total {
+		p.allReported = time.Now()
 		select {
 		case c.completeCh <- p:
 		default:
@@ -399,6 +403,9 @@ func (c *Coordinator) cleanupAbandoned(p *pending) {
 func (c *Coordinator) abandon(p *pending, reason error) {
 	if c.pending == p {
 		c.pending = nil
+	}
+	if !errors.Is(reason, ErrJobFinished) {
+		c.record(p, "abandoned", 0, reason)
 	}
 	p.abandoned = true
 	for k := range p.snaps {
@@ -656,6 +663,7 @@ func (c *Coordinator) complete(ctx context.Context, job *arrowexec.Job, p *pendi
 	c.pending = nil
 	if err != nil {
 		c.stats.Failed++
+		c.record(p, "failed", 0, err)
 		c.failures++
 		c.log.Error("checkpoint: failed, abandoned", "id", p.id, "checkpoint", p.final, "err", err, "consecutive_failures", c.failures)
 		for _, d := range []string{p.staging, p.final} {
@@ -677,6 +685,7 @@ func (c *Coordinator) complete(ctx context.Context, job *arrowexec.Job, p *pendi
 	c.stats.LastID, c.stats.LastPath, c.stats.LastDuration, c.stats.LastBytes = p.id, p.final, d, size
 	c.stats.LastCompleted = time.Now()
 	c.durations.Observe(d.Seconds())
+	c.record(p, "completed", size, nil)
 	job.NotifyCheckpointComplete(p.id)
 	c.log.Info("checkpoint: complete", "id", p.id, "checkpoint", p.final, "savepoint", p.barrier.Savepoint, "duration", d, "bytes", size)
 	if p.req != nil {

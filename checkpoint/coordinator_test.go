@@ -58,6 +58,7 @@ func TestCheckpointsComplete(t *testing.T) {
 		t.Fatalf("job: %v, coordinator: %v", jobErr, coordErr)
 	}
 	st := r.c.Stats()
+	checkHistory(t, r.c.History(), st)
 	infos, err := checkpoint.List(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -466,6 +467,12 @@ func TestDiskFullAbandonsCheckpoint(t *testing.T) {
 	if st.Failed != 1 {
 		t.Fatalf("stats %+v, want exactly 1 failed", st)
 	}
+	checkHistory(t, r.c.History(), st)
+	for _, h := range r.c.History() {
+		if (h.ID == 3) != (h.Status == "failed") || (h.ID == 3 && !strings.Contains(h.Error, "no space left on device")) {
+			t.Fatalf("history %+v: want checkpoint 3, and only it, failed with the disk full", h)
+		}
+	}
 	names := dirNames(t, dir)
 	for _, n := range names {
 		if strings.HasPrefix(n, "chk-3") {
@@ -653,6 +660,10 @@ func TestTimeoutAbandons(t *testing.T) {
 	if st.Abandoned < 1 || st.Skipped < 1 {
 		t.Fatalf("stats %+v: want an abandoned checkpoint and skipped triggers", st)
 	}
+	checkHistory(t, r.c.History(), st)
+	if h := r.c.History()[0]; h.ID != 1 || h.Status != "abandoned" || !strings.Contains(h.Error, "not complete within") || h.Duration < 50*time.Millisecond {
+		t.Fatalf("first history record %+v: want checkpoint 1 abandoned after the 50ms timeout", h)
+	}
 	if !strings.Contains(lb.String(), "checkpoint: abandoned, not complete within timeout") {
 		t.Fatalf("abandonment not logged:\n%s", lb.String())
 	}
@@ -663,5 +674,38 @@ func TestTimeoutAbandons(t *testing.T) {
 	}
 	if c, err := checkpoint.Latest(dir); err != nil || c.ID() < 2 {
 		t.Fatalf("latest %v, %v", c, err)
+	}
+}
+
+// checkHistory checks a coordinator's history against its counters: one
+// record per completed, failed and abandoned checkpoint (a run short
+// enough to keep all of them), ids rising, the last completed one as
+// Stats says, completed ones with a size and an alignment within their
+// duration.
+func checkHistory(t *testing.T, h []checkpoint.Record, st checkpoint.Stats) {
+	t.Helper()
+	n := map[string]int64{}
+	var last checkpoint.Record
+	for i, r := range h {
+		n[r.Status]++
+		if i > 0 && r.ID <= h[i-1].ID {
+			t.Fatalf("history ids not rising: %+v", h)
+		}
+		if r.Status == "completed" {
+			last = r
+			if r.Bytes <= 0 || r.Aligned <= 0 || r.Aligned > r.Duration || r.Error != "" {
+				t.Fatalf("completed record %+v", r)
+			}
+		} else if r.Error == "" {
+			t.Fatalf("%s record without an error: %+v", r.Status, r)
+		}
+	}
+	// The run's end may abandon the checkpoint in flight ("coordinator
+	// stopped"): at least Stats' abandoned ones.
+	if n["completed"] != st.Completed || n["failed"] != st.Failed || n["abandoned"] < st.Abandoned {
+		t.Fatalf("history counts %v, stats %+v", n, st)
+	}
+	if last.ID != st.LastID || last.Bytes != st.LastBytes || last.Path != st.LastPath {
+		t.Fatalf("last completed record %+v, stats %+v", last, st)
 	}
 }

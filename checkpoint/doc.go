@@ -169,6 +169,9 @@
 // files, the job's file sinks use sinks.CommitOnCheckpoint (parts published
 // on NotifyCheckpointComplete, recovered on restore). GraphFingerprint
 // computes a fingerprint from a graph's shape when no spec hash is at hand.
+// Coordinator.Stats counts checkpoints; Coordinator.History keeps the last
+// HistoryLen of them (id, duration, time until every subtask snapshotted,
+// size, outcome and error) for status pages (history.go).
 //
 // # Files
 //

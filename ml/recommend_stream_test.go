@@ -497,6 +497,13 @@ func TestStreamExportTwoPhase(t *testing.T) {
 	ck1 := h.checkpoint(true)
 	atU, atI := modelFactors(h.op.online, idInt64, idInt64)
 	check("after checkpoint 1", []int64{1}, 1)
+	modelVersion := func(h *streamHarness, what string, want int64) {
+		t.Helper()
+		if st, _ := h.spec.Stats(); st.LastExport != want {
+			t.Fatalf("%s: Stats().LastExport %d, want %d (published in this run)", what, st.LastExport, want)
+		}
+	}
+	modelVersion(h, "after checkpoint 1", 1)
 	sameBits(t, "v1 user", exportFactors(t, root, 1, UserFactorsDir), atU)
 	sameBits(t, "v1 item", exportFactors(t, root, 1, ItemFactorsDir), atI)
 	if m, _ := ReadManifest(nil, root, 1); m.Checkpoint != 1 || m.ChangedOnly {
@@ -511,10 +518,12 @@ func TestStreamExportTwoPhase(t *testing.T) {
 	if vs, temps, latest := exportState(t, root); !slices.Equal(vs, []int64{1}) || len(temps) != 1 || latest != 1 {
 		t.Fatalf("checkpoint 2 not complete: versions %v, temporary %v, LATEST %d; want v1 only and one staged", vs, temps, latest)
 	}
+	modelVersion(h, "checkpoint 2 not complete", 1)
 	h.close()
 	// Restore checkpoint 1: the staged v2 goes, unpublished.
 	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck1, "")
 	check("restored from checkpoint 1", []int64{1}, 1)
+	modelVersion(h, "restored from checkpoint 1", 1) // its staged v1 is published (again) at the restore
 	if err := h.feed(evs[800:1600], 50); err != nil {
 		t.Fatal(err)
 	}
@@ -528,6 +537,7 @@ func TestStreamExportTwoPhase(t *testing.T) {
 	h.close()
 	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck3, "")
 	check("restored from checkpoint 3", []int64{1, 2}, 2)
+	modelVersion(h, "restored from checkpoint 3", 2)
 	sameBits(t, "v2 user", exportFactors(t, root, 2, UserFactorsDir), atU)
 	sameBits(t, "v2 item", exportFactors(t, root, 2, ItemFactorsDir), atI)
 	if m, _ := ReadManifest(nil, root, 2); m.Checkpoint != id {
@@ -553,6 +563,7 @@ func TestStreamExportTwoPhase(t *testing.T) {
 	}
 	ck4 := h.checkpoint(true)
 	check("after checkpoint 4", []int64{1, 2, 3}, 3)
+	modelVersion(h, "after checkpoint 4", 3)
 	c3 := created(3)
 	h.close()
 	h = newStreamHarness(t, mem, evSchemaInt, opts(), ck4, "")
@@ -563,6 +574,7 @@ func TestStreamExportTwoPhase(t *testing.T) {
 	}
 	h.checkpoint(true)
 	check("after checkpoint 5", []int64{1, 2, 3, 4}, 4)
+	modelVersion(h, "after checkpoint 5", 4)
 }
 
 // TestStreamExportChangedOnly: with export_changed_only, a version holds
@@ -727,6 +739,9 @@ func TestStreamLive(t *testing.T) {
 			t.Fatalf("%s: no serving copy", what)
 		}
 		on := h.op.online
+		if st, _ := h.spec.Stats(); st.Users != on.NumUsers() || st.Items != on.NumItems() || st.Interactions != on.NumInteractions() {
+			t.Fatalf("%s: recommend stats %+v, model %d users, %d items, %d interactions", what, st, on.NumUsers(), on.NumItems(), on.NumInteractions())
+		}
 		for u := range int32(on.NumUsers()) {
 			id := strings.Trim(formatKey(idInt64, on.UserKey(u)), `"`)
 			got, err := l.Recommend(context.Background(), id, o.K, false)

@@ -168,4 +168,15 @@
 // subtask behind the window operator (or behind a hash exchange on
 // window_start). The latest row of every key of every open window is map
 // state keyed by the window, checkpointed like the window operator's.
+//
+// # Pending windows
+//
+// Spec.Pending reports, per subtask and from any goroutine, the last
+// watermark and the end of the earliest window waiting to fire: the start
+// of the answer to "why has this window not fired yet?" (riffle's web view
+// traces the watermark back to the source split holding it). Each subtask
+// publishes it with two atomic stores: a new pending window lowers it when
+// scheduled, and after a watermark that reached it the operator scans its
+// distinct fire times (tumbling, sliding) or its timer queue (sessions)
+// once (pending.go).
 package windows

@@ -158,6 +158,8 @@ func (o *operator) addFixed(at int64, e *cached, purge bool) {
 	m := o.fireAt
 	if purge {
 		m = o.purgeAt
+	} else {
+		o.notePending(at + 1)
 	}
 	b, ok := m[at]
 	if !ok {

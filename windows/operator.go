@@ -70,6 +70,9 @@ type operator struct {
 	// lateHook, if set, sees every late batch (tests).
 	lateHook func(arrow.RecordBatch)
 
+	// pub publishes the watermark and earliest pending window (pending.go).
+	pub *pendingPub
+
 	nFired, nUpdates, nPurged int64
 	sketchEnts                []uint64
 	sketchRun                 []uint32
@@ -143,6 +146,7 @@ func newOperator(s *Spec, p *plan, t *arrowexec.Task) *operator {
 		}
 	}
 	o.win = newStrategy(o)
+	o.pub = s.pubFor(t.Subtask)
 	o.bacc.init(p.aggs)
 	o.distinct = make([]int64, len(p.aggs))
 	return o
@@ -419,6 +423,7 @@ func (o *operator) OnWatermark(ctx context.Context, wm int64, out arrowexec.Emit
 		return err
 	}
 	o.pubCached.Store(int64(o.cache.n + o.sessN))
+	o.republishPending()
 	return o.emit(ctx, out)
 }
 

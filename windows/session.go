@@ -205,6 +205,9 @@ func (o *operator) freeSessKey(e *sessKey) {
 func (o *operator) addSessTimer(at int64, kind timerKind, e *sessKey, start, end int64) {
 	e.refs++
 	o.timers.add(timer{at: at, kind: kind, ent: e, start: start, end: end})
+	if kind == timerFire {
+		o.notePending(at + 1)
+	}
 }
 
 // releaseTimer drops a popped timer's reference to its entry.

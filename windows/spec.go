@@ -2,6 +2,7 @@ package windows
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,6 +13,9 @@ import (
 type Spec struct {
 	opts  Options
 	stats counters
+	// pend publishes each subtask's pending windows (pending.go).
+	pmu  sync.Mutex
+	pend map[int]*pendingPub
 }
 
 var (

@@ -13,7 +13,7 @@ import (
 // TestAdminLoopback: an admin address without a host listens on
 // loopback only.
 func TestAdminLoopback(t *testing.T) {
-	a, err := adminFor(nil, ":0", slog.New(slog.DiscardHandler))
+	a, err := adminFor(nil, ":0", "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestAdminLoopback(t *testing.T) {
 // TestAdminMetrics: the admin endpoint's GET /metrics is a 404 until a
 // run gives it its collector, then serves the Prometheus text format.
 func TestAdminMetrics(t *testing.T) {
-	a, err := startAdmin("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	a, err := startAdmin("127.0.0.1:0", "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

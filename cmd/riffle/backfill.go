@@ -44,6 +44,8 @@ timestamp and start_time at the files' end).`)
 	brokers := f.String("brokers", "", "override the job's Kafka brokers (host:port,...)")
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile to this file")
 	savepoint := f.String("savepoint", "", "hold the input at its end and stop with a savepoint in this directory, for a stream job to continue from")
+	adminAddr := f.String("admin-addr", "", "serve the web view and JSON API of the running backfill on this address, e.g. 127.0.0.1:9465 (docs/API.md)")
+	adminToken := f.String("admin-token", "", "require this token (Authorization: Bearer TOKEN) for the admin endpoint's POST actions")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ timestamp and start_time at the files' end).`)
 			return fmt.Errorf("--savepoint: %w", err)
 		}
 		defer os.RemoveAll(tmp)
-		ck := checkpointFlags{dir: tmp, interval: -1, retain: checkpoint.DefaultRetain}
+		ck := checkpointFlags{dir: tmp, interval: -1, retain: checkpoint.DefaultRetain, adminAddr: *adminAddr, adminToken: *adminToken}
 		return runCheckpointed(ctx, cancel, e, f, spec, data, job.Options{Parallelism: *par, OutputDir: *out, Brokers: *brokers}, &ck, *savepoint, newJobStatus(spec.Name))
 	}
 	spec, err := job.ReadFile(f.Arg(0))
@@ -112,7 +114,28 @@ timestamp and start_time at the files' end).`)
 	if !plan.Bounded {
 		return usageError{fmt.Errorf("%s: the source is unbounded; run it with 'riffle run', or make the Kafka source bounded", f.Arg(0))}
 	}
-	_, err = runPlan(ctx, e, f.showProgress(e), plan, metricsHook(ctx, e, f, spec.Name))
+	attach := metricsHook(ctx, e, f, spec.Name)
+	st := newJobStatus(spec.Name)
+	if *adminAddr != "" {
+		admin, err := startAdmin(*adminAddr, *adminToken, e.log)
+		if err != nil {
+			return usageError{fmt.Errorf("--admin-addr %s: %w", *adminAddr, err)}
+		}
+		defer admin.Close(false)
+		admin.follow(st, false)
+		// A backfill publishes its files only once its input is complete:
+		// a drained stop would publish part of it as if it were all.
+		admin.mu.Lock()
+		admin.refuseStop = "a backfill publishes its output only when its whole input is read: cancel it with ^C (nothing is published)"
+		admin.mu.Unlock()
+	}
+	_, err = runPlan(ctx, e, f.showProgress(e), plan, func(j *arrowexec.Job) {
+		st.attach(plan, j, nil)
+		if attach != nil {
+			attach(j)
+		}
+	})
+	st.jobEnded(err)
 	return err
 }
 

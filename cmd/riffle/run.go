@@ -41,11 +41,15 @@ resumes from the last complete checkpoint.
 
 An unbounded job logs a progress line every --progress-interval: rows in
 and out (with their rates), the watermark, windows fired, parts published
-and dead letters. --admin-addr serves GET /status (the same as JSON, with
-uptime, the last error, per-source-subtask rows and watermarks, and the
-checkpoints and savepoints taken) and GET /metrics (Prometheus, as
---metrics-addr serves it) for every job, and with --checkpoint-dir
-POST /savepoint?dir=D[&stop=true] (see 'riffle savepoint').
+and dead letters. --admin-addr serves a web view of the job at / (graph,
+watermarks and why a window has not fired, checkpoints, recommender), its
+JSON API under /api/ (docs/API.md; 'riffle status --addr' prints it), GET
+/status (the progress line as JSON, with uptime, the last error,
+per-source-subtask rows and watermarks, and the checkpoints and savepoints
+taken) and GET /metrics (Prometheus, as --metrics-addr serves it) for every
+job, and with --checkpoint-dir POST /savepoint?dir=D[&stop=true] (see
+'riffle savepoint'). --admin-token guards the POST actions (savepoint,
+stop).
 
 A job whose recommend step learns on a stream serves its live model: GET
 /recommend?user=ID&k=N[&fallback=popular] and GET /similar?item=ID&k=N
@@ -123,7 +127,7 @@ free port it logs (see 'riffle recommend --addr').`)
 	if err != nil {
 		return usageError{err}
 	}
-	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	admin, err := adminFor(spec, ck.adminAddr, ck.adminToken, e.log)
 	if err != nil {
 		return err
 	}
@@ -170,6 +174,7 @@ free port it logs (see 'riffle recommend --addr').`)
 			attach(j)
 		}
 	})
+	st.jobEnded(err)
 	if err != nil && interrupted.Load() && errors.Is(err, context.Canceled) {
 		return errInterrupted
 	}
@@ -183,6 +188,8 @@ type checkpointFlags struct {
 	from      string
 	retain    int
 	adminAddr string
+	// adminToken guards the admin endpoint's POST actions.
+	adminToken string
 	// allowFreshStart: start fresh when every checkpoint is unusable.
 	allowFreshStart bool
 	f               *flags
@@ -195,7 +202,8 @@ func (c *checkpointFlags) register(f *flags) {
 	f.StringVar(&c.from, "from", "", "resume from this checkpoint or savepoint directory instead of the newest checkpoint (with --checkpoint-dir)")
 	f.IntVar(&c.retain, "retain", checkpoint.DefaultRetain, "complete checkpoints to keep in --checkpoint-dir (savepoints are never removed)")
 	f.BoolVar(&c.allowFreshStart, "allow-fresh-start", false, "when every checkpoint in --checkpoint-dir is unusable (corrupt), start over from the job's configured start instead of refusing (the input is processed and published again)")
-	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465 (:9465 listens on 127.0.0.1 too; 0.0.0.0:9465 on every interface): GET /status, GET /metrics, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
+	f.StringVar(&c.adminToken, "admin-token", "", "require this token (Authorization: Bearer TOKEN) for the admin endpoint's POST actions: savepoints and stop")
+	f.StringVar(&c.adminAddr, "admin-addr", "", "serve the admin endpoint on this address, e.g. 127.0.0.1:9465 (:9465 listens on 127.0.0.1 too; 0.0.0.0:9465 on every interface): the web view at /, its JSON API under /api/, GET /status, GET /metrics, savepoints with --checkpoint-dir, and GET /recommend and /similar for a recommend step on a stream (which without this flag serves on 127.0.0.1 at a free port, logged)")
 }
 
 func (c *checkpointFlags) validate() error {
@@ -273,7 +281,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 			"checkpoint_dir", ck.dir, "checkpoint_interval", ck.interval)
 		return p.Graph, nil
 	}
-	admin, err := adminFor(spec, ck.adminAddr, e.log)
+	admin, err := adminFor(spec, ck.adminAddr, ck.adminToken, e.log)
 	if err != nil {
 		return err
 	}
@@ -332,6 +340,7 @@ func runCheckpointed(ctx context.Context, cancel context.CancelFunc, e *env, f *
 	for n := 0; ; {
 		select {
 		case err = <-done:
+			st.jobEnded(err)
 		case sig := <-sigs:
 			n++
 			if n == 1 {

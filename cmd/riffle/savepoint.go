@@ -37,19 +37,13 @@ savepoint (it processes nothing the savepoint does not cover) and exits;
 without --dir, --stop takes a final regular checkpoint in the job's
 checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
 --from SAVEPOINT JOB.yaml'.`)
-	addr := f.String("addr", "", "the job's admin address (its --admin-addr)")
+	addr := f.addAdminAddr()
 	dir := f.String("dir", "", "the savepoint directory (resolved here, so relative paths are relative to this shell)")
 	stop := f.Bool("stop", false, "stop the job after the savepoint")
+	token := f.String("token", "", "the job's --admin-token, when it was started with one")
 	timeout := f.Duration("timeout", 10*time.Minute, "give up waiting after this long (the savepoint may still complete)")
-	if err := f.parse(e, args); err != nil {
+	if err := f.parseNoArgs(e, args, addr); err != nil {
 		return err
-	}
-	if f.NArg() != 0 {
-		f.Usage()
-		return usageError{fmt.Errorf("unexpected arguments %q", f.Args())}
-	}
-	if *addr == "" {
-		return usageError{errors.New("--addr is required")}
 	}
 	if *dir == "" && !*stop {
 		return usageError{errors.New("--dir is required (or --stop for a final checkpoint in the job's checkpoint directory)")}
@@ -63,7 +57,7 @@ checkpoint directory instead. Resume with 'riffle run --checkpoint-dir D
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	path, err := requestSavepoint(ctx, *addr, *dir, *stop)
+	path, err := requestSavepoint(ctx, *addr, *dir, *stop, *token)
 	if err != nil {
 		return err
 	}
@@ -79,7 +73,7 @@ type savepointResponse struct {
 }
 
 // requestSavepoint calls POST /savepoint on a job's admin endpoint.
-func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string, error) {
+func requestSavepoint(ctx context.Context, addr, dir string, stop bool, token string) (string, error) {
 	q := url.Values{}
 	if dir != "" {
 		q.Set("dir", dir)
@@ -89,6 +83,9 @@ func requestSavepoint(ctx context.Context, addr, dir string, stop bool) (string,
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return "", usageError{fmt.Errorf("--addr %q: %w", addr, err)}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -128,10 +125,20 @@ func adminDialError(what, addr string, err error) error {
 //	GET  /status                           what the job is doing (adminStatus)
 //	GET  /metrics                          Prometheus metrics (internal/metrics)
 //	GET  /recommend, GET /similar          a serving job's live model (package ml/serve)
+//	GET  /                                 the web view (web.go, cmd/riffle/web/)
+//	     /api/...                          its JSON API (api.go, docs/API.md)
 type adminServer struct {
 	srv  *http.Server
 	log  *slog.Logger
 	addr string
+	// token, when set, guards the POST actions (--admin-token).
+	token string
+	// refuseStop, when set, is why POST /api/stop is refused (backfills;
+	// mu held).
+	refuseStop string
+	rates      rates
+	views      viewCache     // the large views, encoded (api.go)
+	stop       chan struct{} // ends the sampler
 
 	mu    sync.Mutex
 	coord *checkpoint.Coordinator
@@ -146,12 +153,12 @@ type adminServer struct {
 	metrics http.Handler
 }
 
-func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
+func startAdmin(addr, token string, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	a := &adminServer{log: log, addr: ln.Addr().String()}
+	a := &adminServer{log: log, addr: ln.Addr().String(), token: token, stop: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /savepoint", a.savepoint)
 	mux.HandleFunc("GET /status", a.status)
@@ -166,13 +173,16 @@ func startAdmin(addr string, log *slog.Logger) (*adminServer, error) {
 		h.ServeHTTP(w, r)
 	})
 	serve.Register(mux, a.live)
+	a.registerAPI(mux)
+	go a.sampleLoop(a.stop)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("admin endpoint stopped", "err", err)
 		}
 	}()
-	log.Info("serving the admin endpoint", "url", "http://"+a.addr, "savepoint", "POST /savepoint?dir=D&stop=false")
+	log.Info("serving the admin endpoint and the web view", "url", "http://"+a.addr, "api", "http://"+a.addr+"/api/job",
+		"savepoint", "POST /savepoint?dir=D&stop=false", "token_required", token != "")
 	return a, nil
 }
 
@@ -226,15 +236,16 @@ func servedRecommend(spec *job.Spec, plan *job.Plan) *ml.RecommendSpec {
 // adminFor starts the admin endpoint of a run: on addr (--admin-addr; a
 // port without a host listens on loopback, metrics.ListenAddr), or, when
 // the job serves recommendations and addr is empty, on 127.0.0.1:0 (never
-// beyond loopback unless configured); nil when neither.
-func adminFor(spec *job.Spec, addr string, log *slog.Logger) (*adminServer, error) {
+// beyond loopback unless configured); nil when neither. token guards the
+// POST actions (--admin-token).
+func adminFor(spec *job.Spec, addr, token string, log *slog.Logger) (*adminServer, error) {
 	if addr == "" {
 		if !spec.Serves() {
 			return nil, nil
 		}
 		addr = "127.0.0.1:0"
 	}
-	a, err := startAdmin(metrics.ListenAddr(addr), log)
+	a, err := startAdmin(metrics.ListenAddr(addr), token, log)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--admin-addr %s: %w", addr, err)}
 	}
@@ -257,6 +268,7 @@ func (a *adminServer) coordinator() *checkpoint.Coordinator {
 // flight, so the answer to a stop-with-savepoint reaches its caller before
 // the process exits; with now, it closes every connection at once.
 func (a *adminServer) Close(now bool) {
+	close(a.stop)
 	if now {
 		a.srv.Close()
 		return
@@ -275,6 +287,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
+	if !a.tokenOK(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="riffle"`)
+		writeJSON(w, http.StatusUnauthorized, savepointResponse{Error: "this job's admin actions need its --admin-token (riffle savepoint --token)"})
+		return
+	}
 	q := r.URL.Query()
 	dir := q.Get("dir")
 	stop := false
@@ -294,6 +311,13 @@ func (a *adminServer) savepoint(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, savepointResponse{Error: fmt.Sprintf("dir %q: want an absolute path", dir)})
 		return
 	}
+	a.takeSavepoint(w, r, dir, stop)
+}
+
+// takeSavepoint takes a savepoint into dir (with stop, the job stops
+// behind it; stop without dir takes a final checkpoint) and answers
+// {"path": ...} once it is complete, or {"error": ...}.
+func (a *adminServer) takeSavepoint(w http.ResponseWriter, r *http.Request, dir string, stop bool) {
 	a.mu.Lock()
 	c, st, checkpointed := a.coord, a.st, a.checkpointed
 	a.mu.Unlock()

@@ -165,7 +165,7 @@ SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM want),
 }
 
 func TestAdminEndpointErrors(t *testing.T) {
-	a, err := startAdmin("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := startAdmin("127.0.0.1:0", "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestAdminEndpointErrors(t *testing.T) {
 			t.Errorf("POST /savepoint?%s: %d %q, want %d %q", c.query, code, r.Error, c.code, c.want)
 		}
 	}
-	if _, err := requestSavepoint(context.Background(), a.addr, abs, false); err == nil || !strings.Contains(err.Error(), "503") {
+	if _, err := requestSavepoint(context.Background(), a.addr, abs, false, ""); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("requestSavepoint before the job started: %v", err)
 	}
 	resp, err := http.Get("http://" + a.addr + "/status")

@@ -142,7 +142,7 @@ func TestRecommendAddr(t *testing.T) {
 // /similar; with no recommend step to serve they answer 503 with a JSON
 // error.
 func TestAdminServesRecommend(t *testing.T) {
-	a, err := startAdmin("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := startAdmin("127.0.0.1:0", "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,9 @@ type jobStatus struct {
 	savepoints int64
 	lastErr    string
 	lastErrAt  time.Time
+	// ended: the job finished (endErr: how it failed); see jobEnded.
+	ended  bool
+	endErr string
 }
 
 func newJobStatus(name string) *jobStatus { return &jobStatus{name: name, began: time.Now()} }

@@ -645,6 +645,9 @@ func (r *Reader) observe(b arrow.RecordBatch) error {
 	}
 	for sp, v := range r.maxBy {
 		r.wms.ObserveMax(sp, v)
+		if st := r.s.status[sp]; v > st.maxTS.Load() {
+			st.maxTS.Store(v) // one reader per partition: no race
+		}
 	}
 	return nil
 }

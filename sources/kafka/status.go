@@ -17,8 +17,17 @@ type PartitionStatus struct {
 	HighWatermark int64     // the broker's end offset at the last fetch; -1 unknown
 	Lag           int64     // HighWatermark - Offset, -1 unknown
 	LastMessage   time.Time // zero if none yet
-	Idle          bool      // no message within the watermark idle timeout
-	Retrying      string    // non-empty while retrying a failure: the last error
+	// MaxEventTime is the largest event time (ms) of the rows read, with a
+	// watermark column (arrowexec.MinWatermark before any): the partition
+	// holds its reader's watermark at most at MaxEventTime minus the
+	// out-of-orderness bound minus 1 ms while it is not idle.
+	MaxEventTime int64
+	Idle         bool   // no message within the watermark idle timeout
+	Retrying     string // non-empty while retrying a failure: the last error
+	// Quiet is how long the partition has been without a message: since
+	// its last one, or since its fetcher started when none came (0 before
+	// it started).
+	Quiet time.Duration
 }
 
 // partStatus is what a partition's fetcher and reader report, read by
@@ -26,6 +35,7 @@ type PartitionStatus struct {
 // run of messages it consumes, never per message.
 type partStatus struct {
 	offset atomic.Int64 // next offset to emit (the reader's position)
+	maxTS  atomic.Int64 // largest event time emitted (watermark column)
 
 	mu       sync.Mutex
 	hwm      int64
@@ -38,6 +48,7 @@ type partStatus struct {
 func newPartStatus() *partStatus {
 	st := &partStatus{hwm: -1}
 	st.offset.Store(-1)
+	st.maxTS.Store(arrowexec.MinWatermark)
 	return st
 }
 
@@ -102,12 +113,14 @@ func (s *Source) Status() []PartitionStatus {
 		st := s.status[i]
 		st.mu.Lock()
 		ps := PartitionStatus{Topic: p.Topic, Partition: p.ID, Offset: st.offset.Load(), HighWatermark: st.hwm,
-			LastMessage: st.last, Retrying: st.retrying, Lag: -1}
+			LastMessage: st.last, Retrying: st.retrying, Lag: -1, MaxEventTime: st.maxTS.Load()}
 		st.mu.Unlock()
 		if ps.Offset >= 0 && ps.HighWatermark >= 0 {
 			ps.Lag = max(ps.HighWatermark-ps.Offset, 0)
 		}
-		if _, d := st.quiet(now); idle > 0 {
+		_, d := st.quiet(now)
+		ps.Quiet = d
+		if idle > 0 {
 			ps.Idle = d >= idle
 		}
 		out[i] = ps

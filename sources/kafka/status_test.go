@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +30,8 @@ func TestStatus(t *testing.T) {
 	produce := func(p, n int) {
 		msgs := make([]kafkago.Message, n)
 		for i := range msgs {
-			msgs[i] = kafkago.Message{Partition: p, Value: []byte(`{"id":1,"ts":1000}`)}
+			// Event times 1000+p*1000+i ms: partition 0's largest is 1004.
+			msgs[i] = kafkago.Message{Partition: p, Value: []byte(fmt.Sprintf(`{"id":1,"ts":%d}`, 1000+p*1000+i))}
 		}
 		w := &kafkago.Writer{Addr: kafkago.TCP(brokers), Topic: "st", Balancer: partitionOf{}, BatchTimeout: time.Millisecond}
 		defer w.Close()
@@ -52,7 +54,8 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ps := range src.Status() {
-		if ps.Offset != -1 || ps.HighWatermark != -1 || ps.Lag != -1 || !ps.LastMessage.IsZero() || ps.Idle || ps.Retrying != "" {
+		if ps.Offset != -1 || ps.HighWatermark != -1 || ps.Lag != -1 || !ps.LastMessage.IsZero() || ps.Idle || ps.Retrying != "" ||
+			ps.MaxEventTime != arrowexec.MinWatermark || ps.Quiet != 0 {
 			t.Fatalf("before any reader: %+v", ps)
 		}
 	}
@@ -113,19 +116,24 @@ func TestStatus(t *testing.T) {
 	}
 	next(5)
 	st = await("partition 0 read", func(st []PartitionStatus) bool { return st[0].Offset == 5 })
-	if p := st[0]; p.HighWatermark != 5 || p.Lag != 0 {
+	if p := st[0]; p.HighWatermark != 5 || p.Lag != 0 || p.MaxEventTime != 1004 {
 		t.Fatalf("partition 0 after reading 5 messages: %+v", p)
 	}
-	if p := st[1]; p.Offset != 0 || p.Lag != 0 || !p.LastMessage.IsZero() {
+	if p := st[1]; p.Offset != 0 || p.Lag != 0 || !p.LastMessage.IsZero() || p.MaxEventTime != arrowexec.MinWatermark {
 		t.Fatalf("empty partition 1: %+v", p)
 	}
 	// Both go idle after the idle timeout without messages.
-	await("both idle", func(st []PartitionStatus) bool { return st[0].Idle && st[1].Idle })
+	st = await("both idle", func(st []PartitionStatus) bool { return st[0].Idle && st[1].Idle })
+	for _, p := range st {
+		if p.Quiet < 200*time.Millisecond {
+			t.Fatalf("idle partition quiet for %v, less than the 200ms idle timeout: %+v", p.Quiet, p)
+		}
+	}
 	// A new message ends partition 1's idleness.
 	produce(1, 3)
 	next(3)
 	st = await("partition 1 fetched", func(st []PartitionStatus) bool { return st[1].Offset == 3 })
-	if p := st[1]; p.Idle || p.HighWatermark != 3 || p.Lag != 0 || p.LastMessage.IsZero() {
+	if p := st[1]; p.Idle || p.HighWatermark != 3 || p.Lag != 0 || p.LastMessage.IsZero() || p.MaxEventTime != 2002 || p.Quiet >= 200*time.Millisecond {
 		t.Fatalf("partition 1 after 3 messages: %+v", p)
 	}
 	// The broker goes away: every partition reports what it retries.

@@ -1,0 +1,71 @@
+package arrowexec
+
+// Read-only views of a running job for status pages and APIs. Every
+// accessor here is safe to call from any goroutine while the job runs; what
+// it returns is a moment's copy, never a reference into the runtime.
+
+// Spec returns the Spec of an operator or sink node (nil for a source),
+// so that a caller can ask an operator kind it knows for more (a window
+// operator's pending windows).
+func (n *Node) Spec() Spec { return n.spec }
+
+// Source returns the Source of a source node, or nil.
+func (n *Node) Source() Source { return n.source }
+
+// InputWatermark is what one input channel of an operator subtask last
+// delivered: the watermark of upstream subtask FromSubtask on input edge
+// Edge (an index into Node.Inputs), whether it declared itself idle, and
+// whether it ended.
+type InputWatermark struct {
+	Edge        int
+	From        string
+	FromSubtask int
+	Watermark   int64
+	Idle, Ended bool
+}
+
+// InputWatermarks returns, for every subtask of node, the watermark state
+// of each of its input channels (nil for a source or an unknown node). A
+// subtask's own watermark (TaskMetrics.Watermark) is the minimum over its
+// channels that are neither idle nor ended.
+func (j *Job) InputWatermarks(node string) [][]InputWatermark {
+	n := j.g.byName[node]
+	if n == nil || n.source != nil {
+		return nil
+	}
+	out := make([][]InputWatermark, n.parallelism)
+	for i, st := range j.subtasks[n.id] {
+		ws := make([]InputWatermark, len(st.inboxes))
+		for k, in := range st.inboxes {
+			ws[k] = InputWatermark{Edge: in.edge, From: n.inputs[in.edge].From.name, FromSubtask: in.from,
+				Watermark: in.pubWM.Load(), Idle: in.pubIdle.Load(), Ended: in.pubEnded.Load()}
+		}
+		out[i] = ws
+	}
+	return out
+}
+
+// OutputFill returns, for every subtask of node, how full its output
+// queues are: queued messages over capacity, summed over every channel it
+// sends on (0 for a sink). A subtask whose queues stay full is
+// backpressured: its downstream does not keep up.
+func (j *Job) OutputFill(node string) []float64 {
+	n := j.g.byName[node]
+	if n == nil {
+		return nil
+	}
+	out := make([]float64, n.parallelism)
+	for i, st := range j.subtasks[n.id] {
+		queued, capacity := 0, 0
+		for _, r := range st.out.routers {
+			for _, ch := range r.chans {
+				queued += len(ch)
+				capacity += cap(ch)
+			}
+		}
+		if capacity > 0 {
+			out[i] = float64(queued) / float64(capacity)
+		}
+	}
+	return out
+}
