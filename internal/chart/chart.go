@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	imgdraw "image/draw"
 	"image/png"
 	"io"
 	"math"
@@ -39,6 +40,25 @@ var Palette = []color.RGBA{
 	{R: 140, G: 86, B: 75, A: 255},
 	{R: 227, G: 119, B: 194, A: 255},
 }
+
+// palette is what a PNG is stored with (to keep files small): black and
+// white, 15 grays between, and each series color blended with white in 8
+// steps. Drawn pixels map to the nearest entry, without dithering, so
+// solid series colors stay exact.
+var palette = func() color.Palette {
+	p := color.Palette{color.White, color.Black}
+	for i := 1; i < 16; i++ {
+		v := uint8(i * 16)
+		p = append(p, color.RGBA{v, v, v, 255})
+	}
+	for _, c := range Palette {
+		for i := 1; i <= 8; i++ {
+			mix := func(v uint8) uint8 { return uint8(255 - (255-int(v))*i/8) }
+			p = append(p, color.RGBA{mix(c.R), mix(c.G), mix(c.B), 255})
+		}
+	}
+	return p
+}()
 
 // SeriesColor is the color of series i.
 func SeriesColor(i int) color.RGBA { return Palette[i%len(Palette)] }
@@ -225,8 +245,11 @@ func write(p *plot.Plot, dir, name string, rows [][]string) (string, error) {
 	c := vgimg.NewWith(vgimg.UseWH(Width, Height), vgimg.UseDPI(DPI), vgimg.UseBackgroundColor(color.White))
 	p.Draw(draw.New(c))
 	pngPath := filepath.Join(dir, name+".png")
+	img := c.Image()
+	small := image.NewPaletted(img.Bounds(), palette)
+	imgdraw.Draw(small, img.Bounds(), img, img.Bounds().Min, imgdraw.Src)
 	if err := writeFile(pngPath, func(w io.Writer) error {
-		return (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(w, c.Image())
+		return (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(w, small)
 	}); err != nil {
 		return "", err
 	}
