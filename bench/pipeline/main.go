@@ -14,7 +14,7 @@
 // pipeline-wall and pipeline-cpu, the median seconds of both engines side
 // by side per query, and pipeline-throughput, the rows per second riffle's
 // Parquet scan delivered over its last run of each query (sampled every
-// 50 ms from the source's row counter; a filter pushed into the scan leaves
+// 100 ms from the source's row counter; a filter pushed into the scan leaves
 // out the rows it drops).
 package main
 
@@ -174,7 +174,7 @@ func timeRiffle(input, dir string, q query, threads int, curve *chart.Series) (t
 				n += m.RowsIn.Load()
 			}
 			return n
-		}, 50*time.Millisecond)
+		}, 100*time.Millisecond)
 	}
 	err = j.Run(context.Background())
 	if rate != nil {

@@ -206,7 +206,7 @@ func TestEvalPlot(t *testing.T) {
 	dir := t.TempDir()
 	pq := genSmallEvents(t, dir)
 	js, plots := filepath.Join(dir, "p.json"), filepath.Join(dir, "plots")
-	code, _, errOut := runCLI(t, "eval", "--protocol", "global-time,prequential", "--k", "1,5,10,20", "--factors", "10", "--iterations", "6",
+	code, _, errOut := runCLI(t, "eval", "--protocol", "global-time,prequential", "--k", "10,1,20,5", "--factors", "10", "--iterations", "6",
 		"--threads", "2", "--batch", "500", "--retrain-every", "4000", "--json", js, "--plot", plots, pq)
 	if code != exitOK {
 		t.Fatalf("eval: code %d: %s", code, errOut)
@@ -232,7 +232,11 @@ func TestEvalPlot(t *testing.T) {
 		var want []chart.Series
 		for _, r := range pr.Results {
 			s := chart.Series{Name: r.Model}
-			for _, a := range r.AtK {
+			for _, k := range []int{1, 5, 10, 20} {
+				a, ok := r.At(k)
+				if !ok {
+					t.Fatalf("%s: no K=%d", r.Model, k)
+				}
 				s.X, s.Y = append(s.X, float64(a.K)), append(s.Y, m.value(a))
 			}
 			want = append(want, s)

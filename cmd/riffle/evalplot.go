@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/ml/eval"
@@ -21,7 +23,7 @@ var evalMetrics = []struct {
 // writeEvalPlots draws rep's figures into dir, each chart as PNG with its
 // points as CSV beside it (package internal/chart):
 //
-//	PROTOCOL-METRIC  metric@K per model (recall, ndcg, hr, map)
+//	PROTOCOL-METRIC  metric@K per model (recall, ndcg, hr, map), by K
 //	PROTOCOL-loss    iALS training loss per iteration
 //	prequential-hr, prequential-ndcg  the metric per 5% of the replay, per
 //	                 model, over the rows replayed (buckets without a
@@ -47,11 +49,7 @@ func writeEvalPlots(dir string, rep *evalReport) ([]string, error) {
 		for _, m := range evalMetrics {
 			l := &chart.Lines{Title: fmt.Sprintf("%s@K, %s split", m.name, pr.Protocol), XLabel: "K", YLabel: m.name}
 			for _, r := range pr.Results {
-				s := chart.Series{Name: r.Model}
-				for _, a := range r.AtK {
-					s.X, s.Y = append(s.X, float64(a.K)), append(s.Y, m.value(a))
-				}
-				l.Series = append(l.Series, s)
+				l.Series = append(l.Series, atKSeries(r, m.value))
 			}
 			if err := add(l, fmt.Sprintf("%s-%s", pr.Protocol, m.name)); err != nil {
 				return out, err
@@ -97,4 +95,14 @@ func writeEvalPlots(dir string, rep *evalReport) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// atKSeries is r's metric at each of its cut-offs, by ascending K.
+func atKSeries(r *eval.Result, value func(eval.AtK) float64) chart.Series {
+	ats := slices.SortedFunc(slices.Values(r.AtK), func(a, b eval.AtK) int { return cmp.Compare(a.K, b.K) })
+	s := chart.Series{Name: r.Model}
+	for _, a := range ats {
+		s.X, s.Y = append(s.X, float64(a.K)), append(s.Y, value(a))
+	}
+	return s
 }
