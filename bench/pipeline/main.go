@@ -20,7 +20,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -165,22 +164,7 @@ func timeRiffle(input, dir string, q query, threads int, curve *chart.Series) (t
 	if err != nil {
 		return 0, err
 	}
-	var rate *benchenv.Rate
-	if curve != nil {
-		src := j.Metrics(plan.SourceNode)
-		rate = benchenv.StartRate(func() int64 {
-			var n int64
-			for _, m := range src {
-				n += m.RowsIn.Load()
-			}
-			return n
-		}, 100*time.Millisecond)
-	}
-	err = j.Run(context.Background())
-	if rate != nil {
-		*curve = rate.Stop(curve.Name, 1e6)
-	}
-	if err != nil {
+	if err := benchenv.Run(j, plan.SourceNode, curve); err != nil {
 		return 0, err
 	}
 	if _, err := plan.Commit(); err != nil {

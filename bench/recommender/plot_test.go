@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 
@@ -23,12 +22,9 @@ func TestPlot(t *testing.T) {
 	if err := run(cfg, factors, iters, iters, users, items, nnz, 10, 1, filepath.Join(dir, "absent.csv"), dir, "", plot); err != nil {
 		t.Fatal(err)
 	}
-	table, err := benchenv.MarkdownRows(filepath.Join(plot, "recommender.md"))
+	table, err := benchenv.Table(plot, "recommender", len(factors))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(table) != len(factors) {
-		t.Fatalf("%d table rows, want %d", len(table), len(factors))
 	}
 	label := func(row []string) string { return "generated K=" + row[2] }
 	if err := benchenv.CheckBars(plot, "recommender-fit", table, []string{"riffle", "implicit"}, []int{4, 5}, "%.3f", label); err != nil {
@@ -37,24 +33,16 @@ func TestPlot(t *testing.T) {
 	if err := benchenv.CheckBars(plot, "recommender-topk", table, []string{"riffle", "implicit"}, []int{9, 10}, "%.2f", label); err != nil {
 		t.Error(err)
 	}
-	curves, err := benchenv.Curves(plot, "recommender-throughput", len(factors))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ui, err := ml.SkewedInteractions(users, items, nnz, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range curves {
-		if want := fmt.Sprintf("generated K=%d", factors[i]); c.Name != want || len(c.X) != iters {
-			t.Fatalf("curve %q with %d points, want %q with %d", c.Name, len(c.X), want, iters)
-		}
-		area, err := benchenv.Area(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := float64(iters * ui.NNZ()); math.Abs(area*1e6-want) > 1e-6*want {
-			t.Errorf("%s: throughput integrates to %.1f interactions, want %d iterations × %d", c.Name, area, iters, ui.NNZ())
-		}
+	var names []string
+	var totals []float64
+	for _, f := range factors {
+		names, totals = append(names, fmt.Sprintf("generated K=%d", f)), append(totals, float64(iters*ui.NNZ()))
+	}
+	if err := benchenv.CheckRates(plot, "recommender-throughput", names, totals, 1e6); err != nil {
+		t.Error(err)
 	}
 }

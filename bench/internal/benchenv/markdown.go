@@ -3,6 +3,7 @@ package benchenv
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,11 +11,13 @@ import (
 	"github.com/riffle-dev/riffle/internal/chart"
 )
 
-// MarkdownRows reads the Markdown file at path and returns the cells of its
-// tables' data rows (lines starting with "|", header and separator rows
-// left out), trimmed. Tests use it to check charts against the table they
-// were drawn beside.
-func MarkdownRows(path string) ([][]string, error) {
+// Table reads dir/name.md, the Markdown a program wrote with --plot, and
+// returns the cells of its tables' data rows (lines starting with "|",
+// header and separator rows left out), trimmed; it fails unless there are
+// n of them. Tests use it to check charts against the table they were
+// drawn beside.
+func Table(dir, name string, n int) ([][]string, error) {
+	path := filepath.Join(dir, name+".md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -39,8 +42,8 @@ func MarkdownRows(path string) ([][]string, error) {
 		}
 		rows = append(rows, cells)
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: no table rows", path)
+	if len(rows) != n {
+		return nil, fmt.Errorf("%s: %d table rows, want %d", path, len(rows), n)
 	}
 	return rows, nil
 }
@@ -94,18 +97,33 @@ func Area(s chart.Series) (float64, error) {
 	return area, nil
 }
 
-// Curves checks the line chart dir/name (PNG and CSV) as a drawn chart of n
-// series and returns its series.
-func Curves(dir, name string, n int) ([]chart.Series, error) {
-	if err := chart.Check(filepath.Join(dir, name+".png"), n); err != nil {
-		return nil, err
+// CheckRates checks the rate chart dir/name (PNG and CSV, drawn from Rate
+// curves or in their form): a drawn chart whose series are named series,
+// in order, each integrating (Area, times scale) to its total within a
+// relative 1e-6.
+func CheckRates(dir, name string, series []string, totals []float64, scale float64) error {
+	if err := chart.Check(filepath.Join(dir, name+".png"), len(series)); err != nil {
+		return err
 	}
 	curves, err := chart.ReadLines(filepath.Join(dir, name+".csv"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(curves) != n {
-		return nil, fmt.Errorf("%s: %d series, want %d", name, len(curves), n)
+	if len(curves) != len(series) {
+		return fmt.Errorf("%s: %d series, want %d", name, len(curves), len(series))
 	}
-	return curves, nil
+	var errs []error
+	for i, c := range curves {
+		if c.Name != series[i] {
+			errs = append(errs, fmt.Errorf("%s: series %d is %q, want %q", name, i, c.Name, series[i]))
+		}
+		area, err := Area(c)
+		if err != nil {
+			return err
+		}
+		if area *= scale; math.Abs(area-totals[i]) > 1e-6*totals[i] {
+			errs = append(errs, fmt.Errorf("%s: %s integrates to %.3f, want %v", name, c.Name, area, totals[i]))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package benchenv
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/chart"
 )
 
@@ -118,4 +120,24 @@ func (o *Output) Plot(c interface {
 		return fmt.Errorf("--plot: %w", err)
 	}
 	return nil
+}
+
+// Run runs job j; with curve set it samples the rows node's subtasks
+// received every 100 ms meanwhile into *curve (million rows per second
+// over seconds since the start, see Rate.Stop; curve.Name kept).
+func Run(j *arrowexec.Job, node string, curve *chart.Series) error {
+	if curve == nil {
+		return j.Run(context.Background())
+	}
+	tasks := j.Metrics(node)
+	rate := StartRate(func() int64 {
+		var n int64
+		for _, m := range tasks {
+			n += m.RowsIn.Load()
+		}
+		return n
+	}, 100*time.Millisecond)
+	err := j.Run(context.Background())
+	*curve = rate.Stop(curve.Name, 1e6)
+	return err
 }
