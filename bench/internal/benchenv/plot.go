@@ -122,21 +122,27 @@ func (o *Output) Plot(c interface {
 	return nil
 }
 
-// Run runs job j; with curve set it samples the rows node's subtasks
-// received every 100 ms meanwhile into *curve (million rows per second
-// over seconds since the start, see Rate.Stop; curve.Name kept).
-func Run(j *arrowexec.Job, node string, curve *chart.Series) error {
-	if curve == nil {
-		return j.Run(context.Background())
-	}
+// StartSourceRate starts sampling the rows node's subtasks of job j
+// received, every 100 ms.
+func StartSourceRate(j *arrowexec.Job, node string) *Rate {
 	tasks := j.Metrics(node)
-	rate := StartRate(func() int64 {
+	return StartRate(func() int64 {
 		var n int64
 		for _, m := range tasks {
 			n += m.RowsIn.Load()
 		}
 		return n
 	}, 100*time.Millisecond)
+}
+
+// Run runs job j; with curve set it samples the rows node's subtasks
+// received meanwhile into *curve (StartSourceRate; million rows per second
+// over seconds since the start, see Rate.Stop; curve.Name kept).
+func Run(j *arrowexec.Job, node string, curve *chart.Series) error {
+	if curve == nil {
+		return j.Run(context.Background())
+	}
+	rate := StartSourceRate(j, node)
 	err := j.Run(context.Background())
 	*curve = rate.Stop(curve.Name, 1e6)
 	return err
