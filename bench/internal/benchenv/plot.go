@@ -52,7 +52,10 @@ func (r *Rate) sample() {
 // Stop ends the sampling with a last sample and returns the curve named
 // name: point j is at the end of interval j (seconds since the start) and
 // its value is the counter's increase over the interval divided by the
-// interval's length and by scale (1e6 for millions per second). So the
+// interval's length and by scale (1e6 for millions per second). Intervals
+// are the sampling period, merged with their successors up to a fortieth
+// of the whole run at least, so that a counter advancing in large steps
+// (a row group at a time) reads as a rate rather than as spikes. The
 // curve's integral, Σ y_j·(x_j − x_{j−1})·scale with x_{−1} = 0, is the
 // counter's final value less its value at the start (taken as 0).
 func (r *Rate) Stop(name string, scale float64) chart.Series {
@@ -60,9 +63,11 @@ func (r *Rate) Stop(name string, scale float64) chart.Series {
 	r.done.Wait()
 	r.sample()
 	s := chart.Series{Name: name}
+	minWidth := r.t[len(r.t)-1] / 40
 	prevT, prevN := 0.0, int64(0)
 	for j := range r.t {
-		if r.t[j] <= prevT {
+		last := j == len(r.t)-1
+		if r.t[j] <= prevT || (!last && r.t[j]-prevT < minWidth) {
 			continue
 		}
 		s.X = append(s.X, r.t[j])
