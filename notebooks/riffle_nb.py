@@ -5,6 +5,7 @@ The binary is $RIFFLE_BIN when set (the notebook test builds it once),
 else built from this checkout with `go build` into a temporary directory.
 """
 
+import atexit
 import json
 import os
 import pathlib
@@ -37,6 +38,20 @@ def riffle(*args) -> subprocess.CompletedProcess:
     p = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"riffle {' '.join(map(str, args))}: exit {p.returncode}\n{p.stderr}")
+    return p
+
+
+def spawn(*args, **popen) -> subprocess.Popen:
+    """Starts riffle with args in the background. A process still running
+    when the kernel exits (a failed cell stops the notebook) is killed."""
+    p = subprocess.Popen([binary(), *map(str, args)], **popen)
+
+    def cleanup():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+    atexit.register(cleanup)
     return p
 
 
