@@ -119,11 +119,7 @@ func run(rows int64, runs, par int, dir, plot string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer out.Close(&err)
 	fmt.Fprintf(out, "input: %s (%d rows), parallelism %d, runs %d\n\n", filepath.Base(input), rows, par, runs)
 	fmt.Fprintln(out, "| checkpoints | wall (median) | events/s | overhead vs none | checkpoints completed | last checkpoint duration | mean retained checkpoint size |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")

@@ -91,11 +91,7 @@ func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer out.Close(&err)
 	input, dir, python := env.Input, env.Dir, env.Python
 	fmt.Fprintf(out, "%s\n\n", env.Header(threads, runs))
 	fmt.Fprintln(out, "| query | riffle wall | DuckDB wall | wall ratio | riffle CPU | DuckDB CPU | CPU ratio | riffle rows/s |")

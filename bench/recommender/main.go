@@ -28,7 +28,9 @@
 // and recommender-throughput, riffle's training throughput (interactions
 // per second) of each iteration over time, from an extra fit one iteration
 // at a time (Model.Fit with a warm start, so each point also pays the
-// per-fit transpose).
+// per-fit transpose). With --quality, --plot writes quality.md and
+// quality-ndcg-K, the mean NDCG@K of riffle, implicit and popularity side
+// by side per protocol.
 //
 // With --quality it compares ranking quality instead, on ml-latest-small:
 // for every protocol of ml/eval, riffle's and implicit's NDCG and Recall at
@@ -111,7 +113,7 @@ func main() {
 	minWeight := flag.Float64("min-weight", 0, "--prequential: score only events of at least this weight")
 	incCholesky := flag.Bool("incremental-cholesky", false, "--prequential: riffle's incremental updates solve exactly (Cholesky)")
 	incCG := flag.Int("incremental-cg-steps", 0, "--prequential: riffle's CG steps for incremental updates (0: --cg-steps)")
-	plot := flag.String("plot", "", "timing: also write the tables and charts of them (PNG with CSV) into this directory")
+	plot := flag.String("plot", "", "timing and --quality: also write the tables and charts of them (PNG with CSV) into this directory")
 	flag.Parse()
 	factors := positiveInts("--factors", *factorList)
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
@@ -126,7 +128,7 @@ func main() {
 			MinWeight: float32(*minWeight), Online: oo}, *seeds, *ratings, *dir, *brokers)
 	} else if *qualityMode {
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
-		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir)
+		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir, *plot)
 	} else {
 		err = run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile, *plot)
 	}
@@ -174,20 +176,36 @@ func setup(ratings, dir string) (string, string, string, error) {
 	return python, dir, ratings, nil
 }
 
-// quality runs the quality comparison on ml-latest-small.
-func quality(cfg ml.Config, seeds int, ks []int, ratings, dir string) error {
+// quality runs the quality comparison on ml-latest-small; with plot it
+// also writes the table to plot/quality.md and NDCG bars beside it
+// (quality-ndcg-K).
+func quality(cfg ml.Config, seeds int, ks []int, ratings, dir, plot string) (err error) {
 	python, dir, ratings, err := setup(ratings, dir)
 	if err != nil {
 		return err
 	}
+	out, err := benchenv.NewOutput(plot, "quality")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
 	runtime.GOMAXPROCS(cfg.Threads)
 	ctx := context.Background()
 	d, err := eval.ReadFile(ctx, ratings, eval.Columns{User: "userId", Item: "movieId", Weight: "rating", Time: "timestamp"})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: ", ratings)
-	return runQuality(ctx, os.Stdout, python, dir, d, cfg, seeds, ks)
+	fmt.Fprintf(out, "%s: ", ratings)
+	bars, err := runQuality(ctx, out, python, dir, d, cfg, seeds, ks)
+	if err != nil {
+		return err
+	}
+	for i, b := range bars {
+		if err := out.Plot(b, fmt.Sprintf("quality-ndcg-%d", ks[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, runs int, ratings, dir, cpuprofile, plot string) (err error) {
@@ -199,11 +217,7 @@ func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, 
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer out.Close(&err)
 	engines := func() []chart.BarSeries { return []chart.BarSeries{{Name: "riffle"}, {Name: "implicit"}} }
 	fit := &chart.Bars{Title: fmt.Sprintf("iALS training, %d threads: seconds per iteration", cfg.Threads), YLabel: "s/iter", Series: engines()}
 	topk := &chart.Bars{Title: fmt.Sprintf("top-%d for every user, %d threads", k, cfg.Threads), YLabel: "seconds", Series: engines()}

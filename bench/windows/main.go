@@ -88,11 +88,7 @@ func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer out.Close(&err)
 	input, dir, python := env.Input, env.Dir, env.Python
 	fmt.Fprintf(out, "%s\n\n", env.Header(threads, runs))
 	fmt.Fprintln(out, "| query | riffle wall | DuckDB wall | wall ratio | riffle events/s | riffle events/s per core | DuckDB events/s per core | result rows (riffle, DuckDB) |")

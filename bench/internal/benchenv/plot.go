@@ -102,15 +102,16 @@ func NewOutput(dir, name string) (*Output, error) {
 	return &Output{Writer: io.MultiWriter(os.Stdout, f), Dir: dir, file: f}, nil
 }
 
-// Close closes the Markdown file.
-func (o *Output) Close() error {
+// Close closes the Markdown file and, when *err is nil, sets it to the
+// close's error: defer out.Close(&err) in a function with a named error
+// result.
+func (o *Output) Close(err *error) {
 	if o.file == nil {
-		return nil
+		return
 	}
-	if err := o.file.Close(); err != nil {
-		return fmt.Errorf("--plot: %w", err)
+	if cerr := o.file.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("--plot: %w", cerr)
 	}
-	return nil
 }
 
 // Plot writes c into the --plot directory as name.png and name.csv (no-op
