@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates or updates the Python virtual environment at .venv in the repo root
 # with the pinned packages of requirements.txt (DuckDB, pyarrow, pandas), which
-# internal/oracle uses to check riffle's output in tests.
+# internal/oracle uses to check riffle's output in tests, and matplotlib with
+# nbclient/nbformat/ipykernel, which run the notebooks in notebooks/.
 #
 # Idempotent and quick when nothing changed: the hash of requirements.txt is
 # recorded in .venv/.requirements.sha256 after a successful install, and the
@@ -27,7 +28,7 @@ fi
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 
 if [[ $force -eq 0 && -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] &&
-	"$venv/bin/python" -c 'import duckdb, pyarrow, pandas, pytz' >/dev/null 2>&1; then
+	"$venv/bin/python" -c 'import duckdb, pyarrow, pandas, pytz, matplotlib, nbclient, nbformat, ipykernel' >/dev/null 2>&1; then
 	echo "python-env: $venv up to date"
 	exit 0
 fi
@@ -40,5 +41,5 @@ fi
 rm -f "$stamp"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-"$venv/bin/python" -c 'import duckdb, pyarrow, pandas, pytz; print("python-env: duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__, "pandas", pandas.__version__)'
+"$venv/bin/python" -c 'import duckdb, pyarrow, pandas, pytz, matplotlib, nbclient, nbformat, ipykernel; print("python-env: duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__, "pandas", pandas.__version__, "matplotlib", matplotlib.__version__, "nbclient", nbclient.__version__)'
 echo "$want" >"$stamp"

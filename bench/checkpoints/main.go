@@ -10,6 +10,13 @@
 // checkpoint machinery (barriers, alignment, window-state snapshots, the
 // coordinator's manifest and atomic directory commit) is the same as for a
 // Kafka source.
+//
+// With --plot DIR it also writes the table to DIR/checkpoints.md and charts
+// beside it (PNG, with their numbers as CSV; package internal/chart):
+// checkpoints-wall, the median wall seconds per configuration, and
+// checkpoints-throughput, the rows per second the source delivered over
+// each configuration's last run (sampled every 100 ms), where checkpoint
+// pauses show.
 package main
 
 import (
@@ -23,7 +30,9 @@ import (
 	"time"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/bench/internal/benchenv"
 	"github.com/riffle-dev/riffle/checkpoint"
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/internal/gen"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/job"
@@ -45,8 +54,9 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per configuration (median reported)")
 	par := flag.Int("parallelism", 2, "subtasks per node")
 	dir := flag.String("dir", "", "cache directory (default .cache/bench in the repo)")
+	plot := flag.String("plot", "", "also write the table and charts of it (PNG with CSV) into this directory")
 	flag.Parse()
-	if err := run(*rows, *runs, *par, *dir); err != nil {
+	if err := run(*rows, *runs, *par, *dir, *plot); err != nil {
 		fmt.Fprintln(os.Stderr, "checkpoints:", err)
 		os.Exit(1)
 	}
@@ -59,7 +69,7 @@ type result struct {
 	lastBytes int64
 }
 
-func run(rows int64, runs, par int, dir string) error {
+func run(rows int64, runs, par int, dir, plot string) (err error) {
 	if dir == "" {
 		root, err := oracle.RepoRoot()
 		if err != nil {
@@ -88,18 +98,32 @@ func run(rows int64, runs, par int, dir string) error {
 		interval time.Duration // 0: no checkpoints
 	}{{"none", 0}, {"every 10 s", 10 * time.Second}, {"every 1 s", time.Second}}
 	res := make([][]result, len(configs))
+	tput := &chart.Lines{Title: "source rows per second over the last run", XLabel: "seconds", YLabel: "M rows/s"}
 	for r := 0; r < runs; r++ {
 		for i, c := range configs { // interleaved: no configuration gets a quieter machine
-			out, err := once(spec, par, c.interval, filepath.Join(dir, "ckpt"))
+			var curve *chart.Series
+			if plot != "" && r == runs-1 {
+				curve = &chart.Series{Name: "checkpoints " + c.name}
+			}
+			out, err := once(spec, par, c.interval, filepath.Join(dir, "ckpt"), curve)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			res[i] = append(res[i], out)
+			if curve != nil {
+				tput.Series = append(tput.Series, *curve)
+			}
 		}
 	}
-	fmt.Printf("input: %s (%d rows), parallelism %d, runs %d\n\n", filepath.Base(input), rows, par, runs)
-	fmt.Println("| checkpoints | wall (median) | events/s | overhead vs none | checkpoints completed | last checkpoint duration | mean retained checkpoint size |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	out, err := benchenv.NewOutput(plot, "checkpoints")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
+	fmt.Fprintf(out, "input: %s (%d rows), parallelism %d, runs %d\n\n", filepath.Base(input), rows, par, runs)
+	fmt.Fprintln(out, "| checkpoints | wall (median) | events/s | overhead vs none | checkpoints completed | last checkpoint duration | mean retained checkpoint size |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
+	wall := &chart.Bars{Title: "keyed hourly windows: median wall time by checkpoint interval", YLabel: "seconds", Series: []chart.BarSeries{{Name: "riffle"}}}
 	base := median(res[0]).wall
 	for i, c := range configs {
 		m := median(res[i])
@@ -107,10 +131,15 @@ func run(rows int64, runs, par int, dir string) error {
 		if i > 0 {
 			ov = fmt.Sprintf("%+.1f%%", 100*(m.wall.Seconds()/base.Seconds()-1))
 		}
-		fmt.Printf("| %s | %.2f s | %.1fM | %s | %d | %s | %.1f MiB |\n", c.name, m.wall.Seconds(), float64(rows)/m.wall.Seconds()/1e6, ov,
+		fmt.Fprintf(out, "| %s | %.2f s | %.1fM | %s | %d | %s | %.1f MiB |\n", c.name, m.wall.Seconds(), float64(rows)/m.wall.Seconds()/1e6, ov,
 			m.completed, m.lastDur.Round(time.Millisecond), float64(m.lastBytes)/(1<<20))
+		wall.Groups = append(wall.Groups, c.name)
+		wall.Series[0].Values = append(wall.Series[0].Values, m.wall.Seconds())
 	}
-	return nil
+	if err := out.Plot(wall, "checkpoints-wall"); err != nil {
+		return err
+	}
+	return out.Plot(tput, "checkpoints-throughput")
 }
 
 func median(rs []result) result {
@@ -119,7 +148,9 @@ func median(rs []result) result {
 	return s[len(s)/2]
 }
 
-func once(spec *job.Spec, par int, interval time.Duration, ckptDir string) (result, error) {
+// once runs the job with checkpoints every interval (none for 0); with
+// curve set it samples the source's rows into it (M rows/s over time).
+func once(spec *job.Spec, par int, interval time.Duration, ckptDir string, curve *chart.Series) (result, error) {
 	log := slog.New(slog.DiscardHandler)
 	start := time.Now()
 	var plan *job.Plan
@@ -140,7 +171,7 @@ func once(spec *job.Spec, par int, interval time.Duration, ckptDir string) (resu
 		if err != nil {
 			return result{}, err
 		}
-		if err := j.Run(context.Background()); err != nil {
+		if err := benchenv.Run(j, plan.SourceNode, curve); err != nil {
 			return result{}, err
 		}
 		if _, err := plan.Commit(); err != nil {
@@ -152,12 +183,22 @@ func once(spec *job.Spec, par int, interval time.Duration, ckptDir string) (resu
 		return result{}, err
 	}
 	var coord *checkpoint.Coordinator
+	var rate *benchenv.Rate
 	cfg := checkpoint.RunConfig{
 		Options:    checkpoint.Options{Dir: ckptDir, Interval: interval, Log: log, JobFingerprint: "ckpt-bench"},
 		RunOptions: arrowexec.RunOptions{Log: log},
-		OnStart:    func(c *checkpoint.Coordinator, _ *arrowexec.Job) { coord = c },
+		OnStart: func(c *checkpoint.Coordinator, j *arrowexec.Job) {
+			coord = c
+			if curve != nil && rate == nil {
+				rate = benchenv.StartSourceRate(j, plan.SourceNode)
+			}
+		},
 	}
-	if err := checkpoint.Run(context.Background(), cfg, func(*checkpoint.Checkpoint) (*arrowexec.Graph, error) { return build() }); err != nil {
+	err := checkpoint.Run(context.Background(), cfg, func(*checkpoint.Checkpoint) (*arrowexec.Graph, error) { return build() })
+	if rate != nil {
+		*curve = rate.Stop(curve.Name, 1e6)
+	}
+	if err != nil {
 		return result{}, err
 	}
 	if _, err := plan.Commit(); err != nil {

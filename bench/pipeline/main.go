@@ -16,11 +16,18 @@
 // CPU one scrape takes:
 //
 //	go run ./bench/pipeline --scrape --rows 20000000 --threads 2 --runs 6
+//
+// With --plot DIR it also writes the table to DIR/pipeline.md and charts
+// beside it (PNG, with their numbers as CSV; package internal/chart):
+// pipeline-wall and pipeline-cpu, the median seconds of both engines side
+// by side per query, and pipeline-throughput, the rows per second riffle's
+// Parquet scan delivered over its last run of each query (sampled every
+// 100 ms from the source's row counter; a filter pushed into the scan leaves
+// out the rows it drops).
 package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -34,6 +41,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/bench/internal/benchenv"
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/job"
 )
 
@@ -72,6 +80,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
 	scrape := flag.Bool("scrape", false, "measure the cost of a 1 s Prometheus scraper instead of comparing with DuckDB")
 	placebo := flag.Bool("scrape-placebo", false, "with --scrape: the scraper ticks but does not scrape (an A/A check of the measurement's noise)")
+	plot := flag.String("plot", "", "also write the table and charts of it (PNG with CSV) into this directory")
 	flag.Parse()
 	if *scrape {
 		if err := runScrape(*rows, *threads, *runs, *dir, *placebo); err != nil {
@@ -80,13 +89,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*rows, *threads, *runs, *dir, *cpuprofile); err != nil {
+	if err := run(*rows, *threads, *runs, *dir, *cpuprofile, *plot); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int64, threads, runs int, dir, cpuprofile string) error {
+func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error) {
 	env, stop, err := benchenv.Setup(rows, threads, dir, cpuprofile)
 	if err != nil {
 		return err
@@ -95,18 +104,33 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 	if err := env.NeedPython(); err != nil {
 		return err
 	}
+	out, err := benchenv.NewOutput(plot, "pipeline")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
 	input, dir, python := env.Input, env.Dir, env.Python
-	fmt.Printf("%s\n\n", env.Header(threads, runs))
-	fmt.Println("| query | riffle wall | DuckDB wall | wall ratio | riffle CPU | DuckDB CPU | CPU ratio | riffle rows/s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(out, "%s\n\n", env.Header(threads, runs))
+	fmt.Fprintln(out, "| query | riffle wall | DuckDB wall | wall ratio | riffle CPU | DuckDB CPU | CPU ratio | riffle rows/s |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
+	wall := &chart.Bars{Title: "scan + filter + group-by: median wall time", YLabel: "seconds", Series: []chart.BarSeries{{Name: "riffle"}, {Name: "DuckDB"}}}
+	cpu := &chart.Bars{Title: "scan + filter + group-by: median CPU time", YLabel: "seconds", Series: []chart.BarSeries{{Name: "riffle"}, {Name: "DuckDB"}}}
+	tput := &chart.Lines{Title: "riffle: rows out of the Parquet scan over its last run", XLabel: "seconds", YLabel: "M rows/s"}
 	for _, q := range queries {
 		var rt, dt, rc, dc []time.Duration
 		for i := 0; i < runs; i++ {
 			// Alternate engines so that neither gets a warmer machine.
 			c0 := benchenv.CPUSelf()
-			d, err := timeRiffle(input, dir, q, threads)
+			var curve *chart.Series
+			if plot != "" && i == runs-1 {
+				curve = &chart.Series{Name: q.name}
+			}
+			d, err := timeRiffle(input, dir, q, threads, curve)
 			if err != nil {
 				return fmt.Errorf("riffle %s: %w", q.name, err)
+			}
+			if curve != nil {
+				tput.Series = append(tput.Series, *curve)
 			}
 			rt, rc = append(rt, d), append(rc, benchenv.CPUSelf()-c0)
 			d, cpu, err := timeDuckDB(python, input, dir, q, threads)
@@ -116,19 +140,32 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 			dt, dc = append(dt, d), append(dc, cpu)
 		}
 		r, d := benchenv.Median(rt), benchenv.Median(dt)
-		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s | %.2f× | %.1fM |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
+		fmt.Fprintf(out, "| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s | %.2f× | %.1fM |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
 			benchenv.Median(rc).Seconds(), benchenv.Median(dc).Seconds(), benchenv.Median(rc).Seconds()/benchenv.Median(dc).Seconds(), float64(rows)/r.Seconds()/1e6)
+		wall.Groups, cpu.Groups = append(wall.Groups, q.name), append(cpu.Groups, q.name)
+		wall.Series[0].Values = append(wall.Series[0].Values, r.Seconds())
+		wall.Series[1].Values = append(wall.Series[1].Values, d.Seconds())
+		cpu.Series[0].Values = append(cpu.Series[0].Values, benchenv.Median(rc).Seconds())
+		cpu.Series[1].Values = append(cpu.Series[1].Values, benchenv.Median(dc).Seconds())
 	}
-	fmt.Println("\nwall: elapsed time of the query; CPU: user+system time the engine spent on it (less sensitive to other load).")
-	return nil
+	fmt.Fprintln(out, "\nwall: elapsed time of the query; CPU: user+system time the engine spent on it (less sensitive to other load).")
+	if err := out.Plot(wall, "pipeline-wall"); err != nil {
+		return err
+	}
+	if err := out.Plot(cpu, "pipeline-cpu"); err != nil {
+		return err
+	}
+	return out.Plot(tput, "pipeline-throughput")
 }
 
-func timeRiffle(input, dir string, q query, threads int) (time.Duration, error) {
-	return timeRiffleWith(input, dir, q, threads, nil)
+// timeRiffle runs q with riffle and returns its wall time; with curve set
+// it samples the source's rows read into it (M rows/s over time).
+func timeRiffle(input, dir string, q query, threads int, curve *chart.Series) (time.Duration, error) {
+	return timeRiffleWith(input, dir, q, threads, curve, nil)
 }
 
 // timeRiffleWith is timeRiffle; started, if set, gets the compiled job.
-func timeRiffleWith(input, dir string, q query, threads int, started func(*arrowexec.Job)) (time.Duration, error) {
+func timeRiffleWith(input, dir string, q query, threads int, curve *chart.Series, started func(*arrowexec.Job)) (time.Duration, error) {
 	out := filepath.Join(dir, "out-riffle")
 	os.RemoveAll(out)
 	yml := fmt.Sprintf("name: bench\nsource:\n  parquet:\n    path: %s\nsteps:%s\nsink:\n  file:\n    path: %s\n", input, q.steps, out)
@@ -148,7 +185,7 @@ func timeRiffleWith(input, dir string, q query, threads int, started func(*arrow
 	if started != nil {
 		started(j)
 	}
-	if err := j.Run(context.Background()); err != nil {
+	if err := benchenv.Run(j, plan.SourceNode, curve); err != nil {
 		return 0, err
 	}
 	if _, err := plan.Commit(); err != nil {

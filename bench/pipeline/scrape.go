@@ -54,7 +54,7 @@ func runScrape(rows int64, threads, runs int, dir string, placebo bool) error {
 				}
 				c0, t0 := benchenv.CPUSelf(), time.Now()
 				for k := 0; k < blockRuns; k++ {
-					if _, err := timeRiffleWith(env.Input, env.Dir, q, threads, func(j *arrowexec.Job) {
+					if _, err := timeRiffleWith(env.Input, env.Dir, q, threads, nil, func(j *arrowexec.Job) {
 						c.SetJob("bench", j)
 						last = j
 					}); err != nil {

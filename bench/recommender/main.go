@@ -21,6 +21,17 @@
 // user+system time over the same span: less sensitive than wall time to
 // other load on a shared machine.
 //
+// With --plot DIR the timing tables are also written to DIR/recommender.md
+// with charts beside them (PNG, numbers as CSV; package internal/chart):
+// recommender-fit and recommender-topk, both engines' seconds per
+// iteration and top-K seconds side by side per data set and factor count,
+// and recommender-throughput, riffle's training throughput (interactions
+// per second) of each iteration over time, from an extra fit one iteration
+// at a time (Model.Fit with a warm start, so each point also pays the
+// per-fit transpose). With --quality, --plot writes quality.md and
+// quality-ndcg-K, the mean NDCG@K of riffle, implicit and popularity side
+// by side per protocol.
+//
 // With --quality it compares ranking quality instead, on ml-latest-small:
 // for every protocol of ml/eval, riffle's and implicit's NDCG and Recall at
 // each K over several seeds, beside popularity, both models ranked and
@@ -58,6 +69,7 @@ import (
 	"time"
 
 	"github.com/riffle-dev/riffle/bench/internal/benchenv"
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/eval"
@@ -101,6 +113,7 @@ func main() {
 	minWeight := flag.Float64("min-weight", 0, "--prequential: score only events of at least this weight")
 	incCholesky := flag.Bool("incremental-cholesky", false, "--prequential: riffle's incremental updates solve exactly (Cholesky)")
 	incCG := flag.Int("incremental-cg-steps", 0, "--prequential: riffle's CG steps for incremental updates (0: --cg-steps)")
+	plot := flag.String("plot", "", "timing and --quality: also write the tables and charts of them (PNG with CSV) into this directory")
 	flag.Parse()
 	factors := positiveInts("--factors", *factorList)
 	cfg := ml.Config{Regularization: *reg, Alpha: *alpha, CGSteps: *cgSteps, Solver: ml.SolverCG, Seed: 1, Threads: *threads}
@@ -115,9 +128,9 @@ func main() {
 			MinWeight: float32(*minWeight), Online: oo}, *seeds, *ratings, *dir, *brokers)
 	} else if *qualityMode {
 		cfg.Factors, cfg.Iterations = factors[0], *mlIters
-		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir)
+		err = quality(cfg, *seeds, positiveInts("--quality-k", *qualityK), *ratings, *dir, *plot)
 	} else {
-		err = run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile)
+		err = run(cfg, factors, *mlIters, *genIters, *genUsers, *genItems, *genNNZ, *k, *runs, *ratings, *dir, *cpuprofile, *plot)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "recommender:", err)
@@ -163,27 +176,52 @@ func setup(ratings, dir string) (string, string, string, error) {
 	return python, dir, ratings, nil
 }
 
-// quality runs the quality comparison on ml-latest-small.
-func quality(cfg ml.Config, seeds int, ks []int, ratings, dir string) error {
+// quality runs the quality comparison on ml-latest-small; with plot it
+// also writes the table to plot/quality.md and NDCG bars beside it
+// (quality-ndcg-K).
+func quality(cfg ml.Config, seeds int, ks []int, ratings, dir, plot string) (err error) {
 	python, dir, ratings, err := setup(ratings, dir)
 	if err != nil {
 		return err
 	}
+	out, err := benchenv.NewOutput(plot, "quality")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
 	runtime.GOMAXPROCS(cfg.Threads)
 	ctx := context.Background()
 	d, err := eval.ReadFile(ctx, ratings, eval.Columns{User: "userId", Item: "movieId", Weight: "rating", Time: "timestamp"})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: ", ratings)
-	return runQuality(ctx, os.Stdout, python, dir, d, cfg, seeds, ks)
+	fmt.Fprintf(out, "%s: ", ratings)
+	bars, err := runQuality(ctx, out, python, dir, d, cfg, seeds, ks)
+	if err != nil {
+		return err
+	}
+	for i, b := range bars {
+		if err := out.Plot(b, fmt.Sprintf("quality-ndcg-%d", ks[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, runs int, ratings, dir, cpuprofile string) error {
+func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, runs int, ratings, dir, cpuprofile, plot string) (err error) {
 	python, dir, ratings, err := setup(ratings, dir)
 	if err != nil {
 		return err
 	}
+	out, err := benchenv.NewOutput(plot, "recommender")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
+	engines := func() []chart.BarSeries { return []chart.BarSeries{{Name: "riffle"}, {Name: "implicit"}} }
+	fit := &chart.Bars{Title: fmt.Sprintf("iALS training, %d threads: seconds per iteration", cfg.Threads), YLabel: "s/iter", Series: engines()}
+	topk := &chart.Bars{Title: fmt.Sprintf("top-%d for every user, %d threads", k, cfg.Threads), YLabel: "seconds", Series: engines()}
+	tput := &chart.Lines{Title: "riffle iALS training throughput per iteration", XLabel: "seconds", YLabel: "M interactions/s"}
 	runtime.GOMAXPROCS(cfg.Threads)
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -198,7 +236,7 @@ func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, 
 
 	var sets []dataset
 	if ui, err := readRatings(ratings); errors.Is(err, os.ErrNotExist) {
-		fmt.Printf("ml-latest-small skipped: %s not found (see ../shared/data/README.md)\n\n", ratings)
+		fmt.Fprintf(out, "ml-latest-small skipped: %s not found (see ../shared/data/README.md)\n\n", ratings)
 	} else if err != nil {
 		return err
 	} else {
@@ -210,10 +248,10 @@ func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, 
 	}
 	sets = append(sets, dataset{fmt.Sprintf("generated %dk×%dk", users/1000, items/1000), gen, genIters})
 
-	fmt.Printf("threads: %d, runs: %d, λ = %g, α = %g, CG steps: %d, top-%d, %s/%s, %d CPUs\n\n", cfg.Threads, runs, cfg.Regularization, cfg.Alpha, cfg.CGSteps, k,
+	fmt.Fprintf(out, "threads: %d, runs: %d, λ = %g, α = %g, CG steps: %d, top-%d, %s/%s, %d CPUs\n\n", cfg.Threads, runs, cfg.Regularization, cfg.Alpha, cfg.CGSteps, k,
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Println("| data | users × items, interactions | K | iters | riffle s/iter | implicit s/iter | ratio | riffle CPU s/iter | implicit CPU s/iter | riffle top-K s | implicit top-K s | riffle top-K CPU s | implicit top-K CPU s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "| data | users × items, interactions | K | iters | riffle s/iter | implicit s/iter | ratio | riffle CPU s/iter | implicit CPU s/iter | riffle top-K s | implicit top-K s | riffle top-K CPU s | implicit top-K CPU s |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, d := range sets {
 		path := filepath.Join(dir, "recommender-"+strings.Fields(d.name)[0]+".csr")
 		if err := writeCSR(path, d.ui, cfg.Alpha); err != nil {
@@ -237,15 +275,55 @@ func run(cfg ml.Config, factors []int, mlIters, genIters, users, items, nnz, k, 
 			}
 			r, i := median(rs), median(is)
 			n := float64(d.iterations)
-			fmt.Printf("| %s | %d × %d, %d | %d | %d | %.3f | %.3f | %.2f× | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f |\n",
+			fmt.Fprintf(out, "| %s | %d × %d, %d | %d | %d | %.3f | %.3f | %.2f× | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f |\n",
 				d.name, d.ui.NumUsers, d.ui.NumItems, d.ui.NNZ(), f, d.iterations,
 				r.fitWall.Seconds()/n, i.fitWall.Seconds()/n, r.fitWall.Seconds()/i.fitWall.Seconds(),
 				r.fitCPU.Seconds()/n, i.fitCPU.Seconds()/n,
 				r.topkWall.Seconds(), i.topkWall.Seconds(), r.topkCPU.Seconds(), i.topkCPU.Seconds())
+			group := fmt.Sprintf("%s K=%d", strings.Fields(d.name)[0], f)
+			fit.Groups, topk.Groups = append(fit.Groups, group), append(topk.Groups, group)
+			fit.Series[0].Values = append(fit.Series[0].Values, r.fitWall.Seconds()/n)
+			fit.Series[1].Values = append(fit.Series[1].Values, i.fitWall.Seconds()/n)
+			topk.Series[0].Values = append(topk.Series[0].Values, r.topkWall.Seconds())
+			topk.Series[1].Values = append(topk.Series[1].Values, i.topkWall.Seconds())
+			if plot != "" {
+				curve, err := iterationThroughput(c, d.ui, group)
+				if err != nil {
+					return fmt.Errorf("riffle, %s, K=%d: %w", d.name, f, err)
+				}
+				tput.Series = append(tput.Series, curve)
+			}
 		}
 	}
-	fmt.Println("\nratio: riffle's wall time over implicit's (< 1: riffle faster). top-K: every user's best k items, the user's training items excluded.")
-	return nil
+	fmt.Fprintln(out, "\nratio: riffle's wall time over implicit's (< 1: riffle faster). top-K: every user's best k items, the user's training items excluded.")
+	if err := out.Plot(fit, "recommender-fit"); err != nil {
+		return err
+	}
+	if err := out.Plot(topk, "recommender-topk"); err != nil {
+		return err
+	}
+	return out.Plot(tput, "recommender-throughput")
+}
+
+// iterationThroughput trains cfg.Iterations iterations of iALS on ui one at
+// a time (a warm-started Model.Fit each) and returns the throughput curve:
+// at the end of iteration j (seconds since the start), the interactions of
+// ui over that iteration's seconds, in millions per second.
+func iterationThroughput(cfg ml.Config, ui *ml.Interactions, name string) (chart.Series, error) {
+	s := chart.Series{Name: name}
+	m := ml.NewModel(cfg, ui.NumUsers, ui.NumItems)
+	one := cfg
+	one.Iterations = 1
+	start, prev := time.Now(), 0.0
+	for range cfg.Iterations {
+		if err := m.Fit(context.Background(), one, ui, nil); err != nil {
+			return s, err
+		}
+		at := time.Since(start).Seconds()
+		s.X, s.Y = append(s.X, at), append(s.Y, float64(ui.NNZ())/(at-prev)/1e6)
+		prev = at
+	}
+	return s, nil
 }
 
 func median(ts []timing) timing {

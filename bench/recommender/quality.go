@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/eval"
 )
@@ -88,8 +89,9 @@ func newRow(model string) *qualityRow {
 
 // runQuality prints, for every protocol, the Markdown table of riffle's,
 // implicit's and popularity's NDCG and Recall at each K (mean ± sample
-// s.d. over the seeds 1..seeds) on d.
-func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Dataset, cfg ml.Config, seeds int, ks []int) error {
+// s.d. over the seeds 1..seeds) on d, and returns for each K the bar chart
+// of the mean NDCGs (groups: protocols; series: the models).
+func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Dataset, cfg ml.Config, seeds int, ks []int) ([]*chart.Bars, error) {
 	fmt.Fprintf(w, "%d rows, %d users, %d items; factors %d, λ = %g, α = %g, %d iterations, CG %d steps, %d threads; seeds 1..%d (mean ± s.d.)\n\n",
 		d.Len(), d.UserIDs.Len(), d.ItemIDs.Len(), cfg.Factors, cfg.Regularization, cfg.Alpha, cfg.Iterations, cfg.CGSteps, cfg.Threads, seeds)
 	header := "| protocol | model |"
@@ -105,10 +107,15 @@ func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Da
 		maxK = max(maxK, k)
 	}
 	var notes []string
+	bars := make([]*chart.Bars, len(ks))
+	for i, k := range ks {
+		bars[i] = &chart.Bars{Title: fmt.Sprintf("NDCG@%d, mean over %d seeds (factors %d)", k, seeds, cfg.Factors), YLabel: fmt.Sprintf("NDCG@%d", k),
+			Series: []chart.BarSeries{{Name: "riffle"}, {Name: "implicit"}, {Name: "popularity"}}}
+	}
 	for _, p := range eval.Protocols {
 		s, err := eval.NewSplit(d, p, eval.DefaultTestPercent)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if s.Stats.EvalUsers == 0 {
 			notes = append(notes, fmt.Sprintf("%s: no user to evaluate", p))
@@ -121,11 +128,11 @@ func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Da
 			c.Seed = int64(seed)
 			m, err := ml.Train(ctx, c, s.Train, nil)
 			if err != nil {
-				return fmt.Errorf("%s: riffle, seed %d: %w", p, seed, err)
+				return nil, fmt.Errorf("%s: riffle, seed %d: %w", p, seed, err)
 			}
 			res, err := eval.Evaluate(ctx, s, m, "riffle", ks, cfg.Threads)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			riffle.add(res)
 			seedList = append(seedList, strconv.Itoa(seed))
@@ -133,25 +140,31 @@ func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Da
 		prefix := filepath.Join(dir, "quality-"+string(p))
 		models, agree, err := implicitModels(ctx, python, prefix, s.Train, cfg, seedList, maxK)
 		if err != nil {
-			return fmt.Errorf("%s: implicit: %w", p, err)
+			return nil, fmt.Errorf("%s: implicit: %w", p, err)
 		}
 		for _, m := range models {
 			res, err := eval.Evaluate(ctx, s, m, "implicit", ks, cfg.Threads)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			implicit.add(res)
 		}
 		pm, err := eval.Popularity{}.Fit(ctx, s.Train)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res, err := eval.Evaluate(ctx, s, pm, "popularity", ks, cfg.Threads)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pop.add(res)
 		name := fmt.Sprintf("%s (%d users)", p, s.Stats.EvalUsers)
+		for i, k := range ks {
+			bars[i].Groups = append(bars[i].Groups, string(p))
+			for j, r := range []*qualityRow{riffle, implicit, pop} {
+				bars[i].Series[j].Values = append(bars[i].Series[j].Values, mean(r.ndcg[k]))
+			}
+		}
 		for _, r := range []*qualityRow{riffle, implicit, pop} {
 			line := fmt.Sprintf("| %s | %s |", name, r.model)
 			for _, k := range ks {
@@ -165,7 +178,7 @@ func runQuality(ctx context.Context, w io.Writer, python, dir string, d *eval.Da
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
-	return nil
+	return bars, nil
 }
 
 // implicitModels trains implicit on train once per seed and returns its
@@ -270,11 +283,7 @@ func readFloats(path string, n int) ([]float32, error) {
 // meanSD formats the mean and sample standard deviation of xs (the mean
 // alone for one value or when all are equal).
 func meanSD(xs []float64) string {
-	var sum float64
-	for _, x := range xs {
-		sum += x
-	}
-	mean := sum / float64(len(xs))
+	mean := mean(xs)
 	var ss float64
 	for _, x := range xs {
 		ss += (x - mean) * (x - mean)

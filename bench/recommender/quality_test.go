@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/eval"
 )
@@ -79,13 +82,14 @@ func TestImplicitFactorsReadBack(t *testing.T) {
 }
 
 // TestQualityTable: every protocol has a row for each model, each with a
-// figure per K.
+// figure per K, and the NDCG bars drawn beside the table are its means.
 func TestQualityTable(t *testing.T) {
 	python, dir := implicitPython(t)
 	d := smallDataset(t, 200, 120, 6000)
 	var out strings.Builder
 	cfg := ml.Config{Factors: 8, Regularization: 0.05, Alpha: 1, Iterations: 5, CGSteps: 3, Solver: ml.SolverCG, Threads: 2}
-	if err := runQuality(context.Background(), &out, python, dir, d, cfg, 2, []int{10, 20}); err != nil {
+	bars, err := runQuality(context.Background(), &out, python, dir, d, cfg, 2, []int{10, 20})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range eval.Protocols {
@@ -98,6 +102,35 @@ func TestQualityTable(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("no %s row for %s:\n%s", model, p, out.String())
+			}
+		}
+	}
+	if len(bars) != 2 {
+		t.Fatalf("%d charts, want one per K", len(bars))
+	}
+	plot := t.TempDir()
+	for i, b := range bars {
+		name := fmt.Sprintf("ndcg-%d", 10*(i+1))
+		if _, err := b.Write(plot, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := chart.Check(filepath.Join(plot, name+".png"), 3); err != nil {
+			t.Error(err)
+		}
+		for g, p := range b.Groups {
+			for _, s := range b.Series {
+				// The table's NDCG@K cell of this protocol and model: columns
+				// protocol, model, then NDCG and Recall per K.
+				cell := ""
+				for _, line := range strings.Split(out.String(), "\n") {
+					cells := strings.Split(line, "|")
+					if strings.HasPrefix(line, "| "+p+" (") && len(cells) == 8 && strings.TrimSpace(cells[2]) == s.Name {
+						cell = strings.TrimSpace(cells[3+2*i])
+					}
+				}
+				if mean, _, _ := strings.Cut(cell, " ±"); mean != fmt.Sprintf("%.4f", s.Values[g]) {
+					t.Errorf("NDCG@%d %s %s: bar %v, table %q", 10*(i+1), p, s.Name, s.Values[g], cell)
+				}
 			}
 		}
 	}

@@ -11,11 +11,17 @@
 // advances; DuckDB aggregates the whole file. Both read the same file and
 // write their result to Parquet. DuckDB runs from the project's Python
 // environment (scripts/python-env.sh) and is timed inside its process.
+//
+// With --plot DIR it also writes the table to DIR/windows.md and charts
+// beside it (PNG, with their numbers as CSV; package internal/chart):
+// windows-wall, the median wall seconds of both engines side by side per
+// query, windows-per-core, their events per CPU-second, and
+// windows-throughput, the rows per second riffle's Parquet scan delivered
+// over its last run of each query (sampled every 100 ms).
 package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -29,6 +35,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/bench/internal/benchenv"
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/job"
 )
 
@@ -60,14 +67,15 @@ func main() {
 	runs := flag.Int("runs", 3, "timed runs per engine and query (median reported)")
 	dir := flag.String("dir", "", "cache directory for the input (default .cache/bench in the repo)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of riffle's runs to this file")
+	plot := flag.String("plot", "", "also write the table and charts of it (PNG with CSV) into this directory")
 	flag.Parse()
-	if err := run(*rows, *threads, *runs, *dir, *cpuprofile); err != nil {
+	if err := run(*rows, *threads, *runs, *dir, *cpuprofile, *plot); err != nil {
 		fmt.Fprintln(os.Stderr, "windows:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int64, threads, runs int, dir, cpuprofile string) error {
+func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error) {
 	env, stop, err := benchenv.Setup(rows, threads, dir, cpuprofile)
 	if err != nil {
 		return err
@@ -76,18 +84,34 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 	if err := env.NeedPython(); err != nil {
 		return err
 	}
+	out, err := benchenv.NewOutput(plot, "windows")
+	if err != nil {
+		return err
+	}
+	defer out.Close(&err)
 	input, dir, python := env.Input, env.Dir, env.Python
-	fmt.Printf("%s\n\n", env.Header(threads, runs))
-	fmt.Println("| query | riffle wall | DuckDB wall | wall ratio | riffle events/s | riffle events/s per core | DuckDB events/s per core | result rows (riffle, DuckDB) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(out, "%s\n\n", env.Header(threads, runs))
+	fmt.Fprintln(out, "| query | riffle wall | DuckDB wall | wall ratio | riffle events/s | riffle events/s per core | DuckDB events/s per core | result rows (riffle, DuckDB) |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
+	engines := func() []chart.BarSeries { return []chart.BarSeries{{Name: "riffle"}, {Name: "DuckDB"}} }
+	wall := &chart.Bars{Title: "event-time windows: median wall time", YLabel: "seconds", Series: engines()}
+	perCore := &chart.Bars{Title: "event-time windows: events per CPU-second", YLabel: "M events/s per core", Series: engines()}
+	tput := &chart.Lines{Title: "riffle: rows out of the Parquet scan over its last run", XLabel: "seconds", YLabel: "M rows/s"}
 	for _, q := range queries {
 		var rt, dt, rc, dc []time.Duration
 		var rrows, drows int64
 		for i := 0; i < runs; i++ {
 			c0 := benchenv.CPUSelf()
-			d, n, err := timeRiffle(input, dir, q, threads)
+			var curve *chart.Series
+			if plot != "" && i == runs-1 {
+				curve = &chart.Series{Name: q.name}
+			}
+			d, n, err := timeRiffle(input, dir, q, threads, curve)
 			if err != nil {
 				return fmt.Errorf("riffle %s: %w", q.name, err)
+			}
+			if curve != nil {
+				tput.Series = append(tput.Series, *curve)
 			}
 			rt, rc, rrows = append(rt, d), append(rc, benchenv.CPUSelf()-c0), n
 			d, cpu, n, err := timeDuckDB(python, input, dir, q, threads)
@@ -97,14 +121,27 @@ func run(rows int64, threads, runs int, dir, cpuprofile string) error {
 			dt, dc, drows = append(dt, d), append(dc, cpu), n
 		}
 		r, d := benchenv.Median(rt), benchenv.Median(dt)
-		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2fM | %.2fM | %.2fM | %d, %d |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
+		fmt.Fprintf(out, "| %s | %.2f s | %.2f s | %.2f× | %.2fM | %.2fM | %.2fM | %d, %d |\n", q.name, r.Seconds(), d.Seconds(), r.Seconds()/d.Seconds(),
 			float64(rows)/r.Seconds()/1e6, float64(rows)/benchenv.Median(rc).Seconds()/1e6, float64(rows)/benchenv.Median(dc).Seconds()/1e6, rrows, drows)
+		wall.Groups, perCore.Groups = append(wall.Groups, q.name), append(perCore.Groups, q.name)
+		wall.Series[0].Values = append(wall.Series[0].Values, r.Seconds())
+		wall.Series[1].Values = append(wall.Series[1].Values, d.Seconds())
+		perCore.Series[0].Values = append(perCore.Series[0].Values, float64(rows)/benchenv.Median(rc).Seconds()/1e6)
+		perCore.Series[1].Values = append(perCore.Series[1].Values, float64(rows)/benchenv.Median(dc).Seconds()/1e6)
 	}
-	fmt.Println("\nper core: rows divided by the CPU time (user+system) the engine spent, so other load on a shared machine counts less.")
-	return nil
+	fmt.Fprintln(out, "\nper core: rows divided by the CPU time (user+system) the engine spent, so other load on a shared machine counts less.")
+	if err := out.Plot(wall, "windows-wall"); err != nil {
+		return err
+	}
+	if err := out.Plot(perCore, "windows-per-core"); err != nil {
+		return err
+	}
+	return out.Plot(tput, "windows-throughput")
 }
 
-func timeRiffle(input, dir string, q query, threads int) (time.Duration, int64, error) {
+// timeRiffle runs q with riffle and returns its wall time and result rows;
+// with curve set it samples the source's rows into it (M rows/s over time).
+func timeRiffle(input, dir string, q query, threads int, curve *chart.Series) (time.Duration, int64, error) {
 	out := filepath.Join(dir, "out-riffle-windows")
 	os.RemoveAll(out)
 	yml := fmt.Sprintf(`name: bench
@@ -133,7 +170,7 @@ sink:
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := j.Run(context.Background()); err != nil {
+	if err := benchenv.Run(j, plan.SourceNode, curve); err != nil {
 		return 0, 0, err
 	}
 	if _, err := plan.Commit(); err != nil {

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/internal/oracle"
 )
 
@@ -23,6 +25,18 @@ func readEvalJSON(t *testing.T, path string) evalReport {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return rep
+}
+
+// genSmallEvents writes 20,000 seeded events with planted structure
+// (1,000 users, 300 items) to dir/events.parquet.
+func genSmallEvents(t *testing.T, dir string) string {
+	t.Helper()
+	pq := filepath.Join(dir, "events.parquet")
+	if code, _, errOut := runCLI(t, "gen", "--rows", "20000", "--users", "1000", "--items", "300", "--seed", "4",
+		"--latent-factors", "8", "--progress", "never", pq); code != exitOK {
+		t.Fatalf("gen: code %d: %s", code, errOut)
+	}
+	return pq
 }
 
 // TestEvalEndToEnd: riffle gen --latent-factors, then riffle eval over every
@@ -139,11 +153,7 @@ func TestEvalErrors(t *testing.T) {
 // events, and the incremental model ranks above popularity.
 func TestEvalPrequential(t *testing.T) {
 	dir := t.TempDir()
-	pq := filepath.Join(dir, "events.parquet")
-	if code, _, errOut := runCLI(t, "gen", "--rows", "20000", "--users", "1000", "--items", "300", "--seed", "4",
-		"--latent-factors", "8", "--progress", "never", pq); code != exitOK {
-		t.Fatalf("gen: code %d: %s", code, errOut)
-	}
+	pq := genSmallEvents(t, dir)
 	js, curve := filepath.Join(dir, "p.json"), filepath.Join(dir, "curve.csv")
 	code, out, errOut := runCLI(t, "eval", "--protocol", "prequential", "--factors", "10", "--iterations", "8", "--threads", "2",
 		"--batch", "200", "--retrain-every", "2000", "--json", js, "--curve", curve, pq)
@@ -184,5 +194,116 @@ func TestEvalPrequential(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "eval", "--protocol", "prequential", "--kafka-topic", "x", pq); code != exitUsage {
 		t.Errorf("--kafka-topic without --kafka-brokers: code %d, want usage", code)
+	}
+}
+
+// TestEvalPlot: riffle eval --plot draws a chart per protocol and metric,
+// the training loss and the prequential curves; each PNG is a drawn chart
+// with every series' color, and the CSV beside it holds exactly the
+// figures of the --json report (metric@K per model, the loss per
+// iteration, the prequential curve per model over the replay).
+func TestEvalPlot(t *testing.T) {
+	dir := t.TempDir()
+	pq := genSmallEvents(t, dir)
+	js, plots := filepath.Join(dir, "p.json"), filepath.Join(dir, "plots")
+	code, _, errOut := runCLI(t, "eval", "--protocol", "global-time,prequential", "--k", "10,1,20,5", "--factors", "10", "--iterations", "6",
+		"--threads", "2", "--batch", "500", "--retrain-every", "4000", "--json", js, "--plot", plots, pq)
+	if code != exitOK {
+		t.Fatalf("eval: code %d: %s", code, errOut)
+	}
+	rep := readEvalJSON(t, js)
+	if len(rep.Protocols) != 1 || rep.Prequential == nil {
+		t.Fatalf("report: %d protocols, prequential %v", len(rep.Protocols), rep.Prequential != nil)
+	}
+	lines := func(name string, series int) []chart.Series {
+		t.Helper()
+		if err := chart.Check(filepath.Join(plots, name+".png"), series); err != nil {
+			t.Fatal(err)
+		}
+		s, err := chart.ReadLines(filepath.Join(plots, name+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pr := rep.Protocols[0]
+	for _, m := range evalMetrics {
+		got := lines("global-time-"+m.name, len(pr.Results))
+		var want []chart.Series
+		for _, r := range pr.Results {
+			s := chart.Series{Name: r.Model}
+			for _, k := range []int{1, 5, 10, 20} {
+				a, ok := r.At(k)
+				if !ok {
+					t.Fatalf("%s: no K=%d", r.Model, k)
+				}
+				s.X, s.Y = append(s.X, float64(a.K)), append(s.Y, m.value(a))
+			}
+			want = append(want, s)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: CSV\n%v\nreport\n%v", m.name, got, want)
+		}
+	}
+	// The metric picked for each chart is the one named: NDCG@1 = HR@1 =
+	// MAP@1 for every model, and recall@20 >= recall@1.
+	ndcg, hr, rec := lines("global-time-ndcg", 3), lines("global-time-hr", 3), lines("global-time-recall", 3)
+	for i := range ndcg {
+		if ndcg[i].Y[0] != hr[i].Y[0] || rec[i].Y[3] < rec[i].Y[0] {
+			t.Errorf("%s: NDCG@1 %v HR@1 %v recall@1 %v recall@20 %v", ndcg[i].Name, ndcg[i].Y[0], hr[i].Y[0], rec[i].Y[0], rec[i].Y[3])
+		}
+	}
+
+	loss := lines("global-time-loss", 1)
+	if len(pr.Loss) != 6 || !reflect.DeepEqual(loss[0].Y, pr.Loss) || !reflect.DeepEqual(loss[0].X, []float64{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("loss CSV %v, report %v", loss, pr.Loss)
+	}
+	if pr.Loss[5] >= pr.Loss[0] {
+		t.Errorf("loss did not fall over training: %v", pr.Loss)
+	}
+
+	p := rep.Prequential
+	for _, m := range []string{"hr", "ndcg"} {
+		got := lines("prequential-"+m, len(p.Models))
+		if len(got) != len(p.Models) {
+			t.Fatalf("prequential %s: %d series, %d models", m, len(got), len(p.Models))
+		}
+		for j, s := range got {
+			if s.Name != p.Models[j].Model {
+				t.Errorf("series %d is %s, model %s", j, s.Name, p.Models[j].Model)
+			}
+			var x, y []float64
+			var events int64
+			weighted := 0.0
+			for _, c := range p.Curve {
+				if c.Events > 0 {
+					v := c.HR[j]
+					if m == "ndcg" {
+						v = c.NDCG[j]
+					}
+					x, y = append(x, float64(c.To)), append(y, v)
+					events += c.Events
+					weighted += v * float64(c.Events)
+				}
+			}
+			if !reflect.DeepEqual(s.X, x) || !reflect.DeepEqual(s.Y, y) {
+				t.Errorf("prequential %s %s: CSV %v %v, report %v %v", m, s.Name, s.X, s.Y, x, y)
+			}
+			// The curve's event-weighted mean is the model's overall figure.
+			want := p.Models[j].HR
+			if m == "ndcg" {
+				want = p.Models[j].NDCG
+			}
+			if events != p.Models[j].Events || math.Abs(weighted/float64(events)-want) > 1e-9 {
+				t.Errorf("prequential %s %s: curve mean %v over %d events, overall %v over %d", m, s.Name, weighted/float64(events), events, want, p.Models[j].Events)
+			}
+		}
+	}
+	entries, err := os.ReadDir(plots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2*(len(evalMetrics)+1+2) {
+		t.Errorf("%d files in --plot directory, want %d", len(entries), 2*(len(evalMetrics)+1+2))
 	}
 }
