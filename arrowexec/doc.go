@@ -127,8 +127,8 @@
 // full downstream queue) and idle (waiting for input), taken with the
 // monotonic clock around the blocking points, barrier alignment time, the
 // watermark and idle status, and per source split (Watermarks.ReportTo)
-// the split's watermark. Job.Inputs reads each operator input's queue fill
-// and watermark. A component with series of its own (Kafka lag, window
+// the split's watermark. Job.Inputs folds each operator input's channels
+// (Job.InputWatermarks) into its queue fill and watermark. A component with series of its own (Kafka lag, window
 // late rows, a recommender's updates) implements MetricsReporter: a Spec
 // or Source for the node, an Operator or SourceReader for its subtask;
 // Job.ReportMetrics collects them at scrape time (internal/metrics serves

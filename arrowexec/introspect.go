@@ -15,13 +15,15 @@ func (n *Node) Source() Source { return n.source }
 // InputWatermark is what one input channel of an operator subtask last
 // delivered: the watermark of upstream subtask FromSubtask on input edge
 // Edge (an index into Node.Inputs), whether it declared itself idle, and
-// whether it ended.
+// whether it ended; Queued and Capacity are the messages waiting in the
+// channel and its capacity. Job.Inputs folds them per edge.
 type InputWatermark struct {
-	Edge        int
-	From        string
-	FromSubtask int
-	Watermark   int64
-	Idle, Ended bool
+	Edge             int
+	From             string
+	FromSubtask      int
+	Watermark        int64
+	Idle, Ended      bool
+	Queued, Capacity int
 }
 
 // InputWatermarks returns, for every subtask of node, the watermark state
@@ -38,7 +40,8 @@ func (j *Job) InputWatermarks(node string) [][]InputWatermark {
 		ws := make([]InputWatermark, len(st.inboxes))
 		for k, in := range st.inboxes {
 			ws[k] = InputWatermark{Edge: in.edge, From: n.inputs[in.edge].From.name, FromSubtask: in.from,
-				Watermark: in.pubWM.Load(), Idle: in.pubIdle.Load(), Ended: in.pubEnded.Load()}
+				Watermark: in.pubWM.Load(), Idle: in.pubIdle.Load(), Ended: in.pubEnded.Load(),
+				Queued: len(in.ch), Capacity: cap(in.ch)}
 		}
 		out[i] = ws
 	}

@@ -566,8 +566,8 @@ func (a *adminServer) apiWatermarks(w http.ResponseWriter, _ *http.Request) {
 // node, why its earliest pending window has not fired.
 func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 	var out apiWatermarks
-	splits := map[string][]apiSourceSplit{}             // by node/subtask
-	inputs := map[string][][]arrowexec.InputWatermark{} // by operator node
+	splits := map[string][]apiSourceSplit{}          // by node/subtask
+	inputs := map[string][][]arrowexec.InputStatus{} // by operator node
 	key := func(node string, sub int) string { return node + "/" + strconv.Itoa(sub) }
 	for _, n := range j.Graph().Nodes() {
 		name := n.Name()
@@ -612,9 +612,12 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 			}
 			continue
 		}
-		inputs[name] = j.InputWatermarks(name)
+		inputs[name] = j.Inputs(name)
 		for sub, ins := range inputs[name] {
-			out.Operators = append(out.Operators, operatorInputs(name, sub, n.Inputs(), ins)...)
+			for _, in := range ins {
+				out.Operators = append(out.Operators, apiOperatorInput{Node: name, Subtask: sub, Input: in.Edge, From: in.From,
+					Channels: in.Channels, SlowestSubtask: in.SlowestSubtask, Watermark: eventTime(in.Watermark), Idle: in.Idle, Ended: in.Ended})
+			}
 		}
 	}
 	for _, n := range j.Graph().Nodes() {
@@ -627,44 +630,10 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 	return out
 }
 
-// operatorInputs folds the channels of one operator subtask into one
-// row per input edge.
-func operatorInputs(node string, sub int, edges []arrowexec.Input, chans []arrowexec.InputWatermark) []apiOperatorInput {
-	rows := make([]apiOperatorInput, len(edges))
-	wms := make([]int64, len(edges))
-	for k, e := range edges {
-		rows[k] = apiOperatorInput{Node: node, Subtask: sub, Input: k, From: e.From.Name(), SlowestSubtask: -1, Idle: true, Ended: true}
-		wms[k] = arrowexec.MaxWatermark
-	}
-	for _, c := range chans {
-		r := &rows[c.Edge]
-		r.Channels++
-		r.Ended = r.Ended && c.Ended
-		if c.Ended {
-			continue
-		}
-		r.Idle = r.Idle && c.Idle
-		if !c.Idle && (r.SlowestSubtask < 0 || c.Watermark < wms[c.Edge]) {
-			r.SlowestSubtask, wms[c.Edge] = c.FromSubtask, c.Watermark
-		}
-	}
-	for k := range rows {
-		switch {
-		case rows[k].Ended:
-			wms[k] = arrowexec.MaxWatermark
-			rows[k].Idle = false
-		case rows[k].SlowestSubtask < 0:
-			wms[k] = arrowexec.MinWatermark
-		}
-		rows[k].Watermark = eventTime(wms[k])
-	}
-	return rows
-}
-
 // whyNotFired explains the earliest pending window of window node n.
 // inputs holds every operator's input channels, splits every source
 // subtask's splits, as read for the same answer.
-func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, inputs map[string][][]arrowexec.InputWatermark,
+func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, inputs map[string][][]arrowexec.InputStatus,
 	splits map[string][]apiSourceSplit) apiWindow {
 	aw := apiWindow{Node: n.Name(), EarliestPendingEnd: eventTime(arrowexec.MaxWatermark), Watermark: eventTime(arrowexec.MinWatermark)}
 	best := -1
@@ -711,7 +680,7 @@ func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, in
 		}
 		in := ins[sub][slow]
 		aw.HeldBy = append(aw.HeldBy, apiHold{Node: node, Subtask: sub, Input: in.Edge, Watermark: eventTime(in.Watermark)})
-		node, sub = in.From, in.FromSubtask
+		node, sub = in.From, in.SlowestSubtask
 		if up := g.Node(node); up != nil && up.IsSource() {
 			break
 		}
