@@ -72,3 +72,22 @@ func (j *Job) OutputFill(node string) []float64 {
 	}
 	return out
 }
+
+// OutputBlocked returns, for every subtask of node, whether one of the
+// channels it sends on is full: its next send to it blocks, or one is
+// blocking now (backpressure the TaskMetrics account when the send ends).
+func (j *Job) OutputBlocked(node string) []bool {
+	n := j.g.byName[node]
+	if n == nil {
+		return nil
+	}
+	out := make([]bool, n.parallelism)
+	for i, st := range j.subtasks[n.id] {
+		for _, r := range st.out.routers {
+			for _, ch := range r.chans {
+				out[i] = out[i] || cap(ch) > 0 && len(ch) == cap(ch)
+			}
+		}
+	}
+	return out
+}

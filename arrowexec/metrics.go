@@ -53,8 +53,30 @@ type TaskMetrics struct {
 	LastAlignmentNanos atomic.Int64
 	Alignments         atomic.Int64
 
+	// waitFrom is when the wait for input in progress began (Unix
+	// nanoseconds; 0: none), for readers of a wait not accounted yet.
+	waitFrom atomic.Int64
+
 	splitMu sync.Mutex
 	splits  []*SplitMetrics
+}
+
+// Times returns the subtask's busy, backpressure and idle nanoseconds
+// (BusyNanos, BackpressureNanos, IdleNanos) with the wait for input in
+// progress, which the counters account only when it ends, counted as idle
+// up to now: a subtask waiting for a long time shows it. (A send blocked
+// on a full queue is accounted when it ends; Job.OutputBlocked tells one
+// in progress.) A wait that ends during the call may be missed by it (the
+// next call counts it).
+func (m *TaskMetrics) Times(now time.Time) (busy, backpressure, idle int64) {
+	from := m.waitFrom.Load()
+	busy, backpressure, idle = m.BusyNanos.Load(), m.BackpressureNanos.Load(), m.IdleNanos.Load()
+	// The wait ends by clearing waitFrom before adding to IdleNanos: when
+	// it is still set, the counters read do not hold this wait.
+	if d := now.UnixNano() - from; from != 0 && d > 0 && m.waitFrom.Load() == from {
+		idle += d
+	}
+	return busy, backpressure, idle
 }
 
 // SplitMetrics is the event-time progress of one split of a source
@@ -163,6 +185,7 @@ func (c *clock) start(m *TaskMetrics) {
 func (c *clock) wait() time.Time {
 	now := time.Now()
 	c.settle(now)
+	c.m.waitFrom.Store(now.UnixNano())
 	return now
 }
 
@@ -171,6 +194,7 @@ func (c *clock) wait() time.Time {
 func (c *clock) waited(from time.Time, idle bool) {
 	now := time.Now()
 	d := int64(now.Sub(from))
+	c.m.waitFrom.Store(0)
 	if idle {
 		c.m.IdleNanos.Add(d)
 	} else {

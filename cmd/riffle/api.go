@@ -72,14 +72,17 @@ type apiNode struct {
 	Kind        string `json:"kind"` // source, operator or sink
 	Parallelism int    `json:"parallelism"`
 	// State is the node's: backpressured when a subtask is, else busy
-	// when one is, else idle.
-	State       string       `json:"state"`
-	RowsIn      int64        `json:"rows_in"`
-	RowsOut     int64        `json:"rows_out"`
-	RowsInRate  float64      `json:"rows_in_per_s"`
-	RowsOutRate float64      `json:"rows_out_per_s"`
-	Watermark   apiTime      `json:"watermark"`
-	Subtasks    []apiSubtask `json:"subtasks"`
+	// when one is, else idle. The ratios are the means of its subtasks'.
+	State             string       `json:"state"`
+	BusyRatio         float64      `json:"busy_ratio"`
+	BackpressureRatio float64      `json:"backpressure_ratio"`
+	IdleRatio         float64      `json:"idle_ratio"`
+	RowsIn            int64        `json:"rows_in"`
+	RowsOut           int64        `json:"rows_out"`
+	RowsInRate        float64      `json:"rows_in_per_s"`
+	RowsOutRate       float64      `json:"rows_out_per_s"`
+	Watermark         apiTime      `json:"watermark"`
+	Subtasks          []apiSubtask `json:"subtasks"`
 }
 
 type apiSubtask struct {
@@ -95,6 +98,15 @@ type apiSubtask struct {
 	OutputFill  float64 `json:"output_queue_fill"`
 	Watermark   apiTime `json:"watermark"`
 	Idle        bool    `json:"idle"`
+	// BusySeconds, BackpressureSeconds and IdleSeconds are the subtask's
+	// wall time so far (arrowexec.TaskMetrics); the ratios their shares
+	// over the rate window, which State is read from.
+	BusySeconds         float64 `json:"busy_seconds"`
+	BackpressureSeconds float64 `json:"backpressure_seconds"`
+	IdleSeconds         float64 `json:"idle_seconds"`
+	BusyRatio           float64 `json:"busy_ratio"`
+	BackpressureRatio   float64 `json:"backpressure_ratio"`
+	IdleRatio           float64 `json:"idle_ratio"`
 }
 
 type apiEdge struct {
@@ -105,23 +117,67 @@ type apiEdge struct {
 	Keys     []string `json:"keys,omitempty"`
 }
 
-// Subtask states. Until the runtime counts busy and blocked time, they
-// are read from what it shows now: a subtask whose output queues are at
-// least backpressureFill full is blocked by its downstream; one that
-// moved rows in the last rate window, or has rows queued, is busy;
-// otherwise (or when it declared itself idle to its downstream) idle.
+// Subtask states, from the runtime's split of each subtask's wall time
+// (arrowexec.TaskMetrics.Times: busy, blocked on a full downstream queue,
+// waiting for input) over the last rate window (before two samples: since
+// the subtask started): the largest share names the state, backpressure
+// winning a tie over busy, busy over idle. Time of the window the
+// counters do not hold yet (a send blocked on a full queue, or work, in
+// progress) counts as backpressure when an output queue of the subtask is
+// full at the second sample, else as busy.
 const (
 	stateBusy          = "busy"
 	stateBackpressured = "backpressured"
 	stateIdle          = "idle"
-	backpressureFill   = 0.75
 )
 
-func subtaskState(rate, fill float64) string {
+// subtaskTimes is one reading of a subtask's time counters (ns).
+type subtaskTimes struct {
+	busy, bp, idle int64
+	blocked        bool // an output queue was full
+}
+
+func readTimes(m *arrowexec.TaskMetrics, now time.Time, blocked bool) subtaskTimes {
+	b, p, i := m.Times(now)
+	return subtaskTimes{busy: b, bp: p, idle: i, blocked: blocked}
+}
+
+// timeShares returns the busy, backpressured and idle shares of the
+// wall time between two readings of a subtask (from nil: since it
+// started, wall unknown).
+func timeShares(from *subtaskTimes, to subtaskTimes, wall time.Duration) (busy, bp, idle float64) {
+	d := [3]float64{float64(to.busy), float64(to.bp), float64(to.idle)}
+	if from != nil {
+		d[0] -= float64(from.busy)
+		d[1] -= float64(from.bp)
+		d[2] -= float64(from.idle)
+	}
+	var sum float64
+	for k := range d {
+		d[k] = max(d[k], 0)
+		sum += d[k]
+	}
+	if from != nil {
+		if rest := float64(wall) - sum; rest > 0 {
+			if to.blocked {
+				d[1] += rest
+			} else {
+				d[0] += rest
+			}
+			sum += rest
+		}
+	}
+	if sum == 0 {
+		return 0, 0, 0
+	}
+	return d[0] / sum, d[1] / sum, d[2] / sum
+}
+
+func subtaskState(busy, bp, idle float64) string {
 	switch {
-	case fill >= backpressureFill:
+	case bp > 0 && bp >= busy && bp >= idle:
 		return stateBackpressured
-	case rate > 0 || fill > 0:
+	case busy > 0 && busy >= idle:
 		return stateBusy
 	}
 	return stateIdle
@@ -247,10 +303,11 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-// sample is one reading of every subtask's row counters.
+// sample is one reading of every subtask's row and time counters.
 type sample struct {
 	at      time.Time
-	in, out map[string][]int64 // by node, per subtask
+	in, out map[string][]int64        // by node, per subtask
+	times   map[string][]subtaskTimes // by node, per subtask
 	updates uint64
 }
 
@@ -290,14 +347,15 @@ func perSecond(prev, last *sample, pick func(*sample) []int64, i int) float64 {
 
 // takeSample reads the counters of job j.
 func takeSample(j *arrowexec.Job, rec func() uint64) *sample {
-	s := &sample{at: time.Now(), in: map[string][]int64{}, out: map[string][]int64{}}
+	s := &sample{at: time.Now(), in: map[string][]int64{}, out: map[string][]int64{}, times: map[string][]subtaskTimes{}}
 	for _, n := range j.Graph().Nodes() {
 		ms := j.Metrics(n.Name())
-		in, out := make([]int64, len(ms)), make([]int64, len(ms))
+		blocked := j.OutputBlocked(n.Name())
+		in, out, ts := make([]int64, len(ms)), make([]int64, len(ms)), make([]subtaskTimes, len(ms))
 		for i, m := range ms {
-			in[i], out[i] = m.RowsIn.Load(), m.RowsOut.Load()
+			in[i], out[i], ts[i] = m.RowsIn.Load(), m.RowsOut.Load(), readTimes(m, s.at, blocked[i])
 		}
-		s.in[n.Name()], s.out[n.Name()] = in, out
+		s.in[n.Name()], s.out[n.Name()], s.times[n.Name()] = in, out, ts
 	}
 	if rec != nil {
 		s.updates = rec()
@@ -527,11 +585,18 @@ func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 				Watermark: eventTime(m.Watermark.Load())}
 			s.RowsInRate = perSecond(prev, last, func(s *sample) []int64 { return s.in[name] }, i)
 			s.RowsOutRate = perSecond(prev, last, func(s *sample) []int64 { return s.out[name] }, i)
-			rate := s.RowsInRate
-			if an.Kind == "source" {
-				rate = s.RowsOutRate
+			now := readTimes(m, time.Now(), false)
+			s.BusySeconds, s.BackpressureSeconds, s.IdleSeconds = float64(now.busy)/1e9, float64(now.bp)/1e9, float64(now.idle)/1e9
+			var from *subtaskTimes
+			var wall time.Duration
+			if prev != nil && last != nil && i < len(prev.times[name]) && i < len(last.times[name]) {
+				from, now, wall = &prev.times[name][i], last.times[name][i], last.at.Sub(prev.at)
 			}
-			s.State = subtaskState(rate, s.OutputFill)
+			s.BusyRatio, s.BackpressureRatio, s.IdleRatio = timeShares(from, now, wall)
+			s.State = subtaskState(s.BusyRatio, s.BackpressureRatio, s.IdleRatio)
+			an.BusyRatio += s.BusyRatio / float64(len(ms))
+			an.BackpressureRatio += s.BackpressureRatio / float64(len(ms))
+			an.IdleRatio += s.IdleRatio / float64(len(ms))
 			switch {
 			case s.State == stateBackpressured:
 				an.State = stateBackpressured

@@ -140,10 +140,10 @@ func writeStatus(w io.Writer, v *statusView) error {
 		fmt.Fprintf(tw, "last error: %s\n", j.LastError)
 	}
 	if len(v.Graph.Nodes) > 0 {
-		fmt.Fprintln(tw, "\nNODE\tKIND\tSUBTASKS\tSTATE\tROWS IN\tROWS OUT\tIN/S\tOUT/S\tWATERMARK")
+		fmt.Fprintln(tw, "\nNODE\tKIND\tSUBTASKS\tSTATE\tBUSY\tBACKPRESSURED\tIDLE\tROWS IN\tROWS OUT\tIN/S\tOUT/S\tWATERMARK")
 		for _, n := range v.Graph.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%.0f\t%.0f\t%s\n", n.Name, n.Kind, n.Parallelism, n.State, n.RowsIn, n.RowsOut,
-				n.RowsInRate, n.RowsOutRate, n.Watermark.Text)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%d\t%.0f\t%.0f\t%s\n", n.Name, n.Kind, n.Parallelism, n.State,
+				100*n.BusyRatio, 100*n.BackpressureRatio, 100*n.IdleRatio, n.RowsIn, n.RowsOut, n.RowsInRate, n.RowsOutRate, n.Watermark.Text)
 		}
 		fmt.Fprintln(tw, "\nEDGE\tEXCHANGE")
 		for _, e := range v.Graph.Edges {

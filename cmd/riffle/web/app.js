@@ -105,7 +105,7 @@ function renderGraph(g) {
   const svg = $("graph");
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const pos = layout(g);
-  const W = 200, H = 62;
+  const W = 200, H = 70;
   let maxX = 0, maxY = 0;
   for (const p of Object.values(pos)) { maxX = Math.max(maxX, p.x + W); maxY = Math.max(maxY, p.y + H); }
   svg.setAttribute("viewBox", "0 0 " + (maxX + 10) + " " + (maxY + 10));
@@ -143,6 +143,21 @@ function renderGraph(g) {
       fmtRate(n.kind === "source" ? n.rows_out_per_s : n.rows_in_per_s) + " rows/s · " + n.state,
       "wm " + shortTime(n.watermark.text),
     ];
+    // The share of the subtasks' time busy, backpressured and idle over
+    // the rate window (the runtime's counters), as a stacked bar.
+    let bx = 8;
+    for (const [share, cls] of [[n.busy_ratio, "busy"], [n.backpressure_ratio, "backpressured"], [n.idle_ratio, "idle"]]) {
+      const w = (W - 16) * (share || 0);
+      if (w <= 0) continue;
+      const seg = document.createElementNS(SVG, "rect");
+      seg.setAttribute("class", "share " + cls);
+      seg.setAttribute("x", bx);
+      seg.setAttribute("y", H - 9);
+      seg.setAttribute("width", w);
+      seg.setAttribute("height", 5);
+      grp.appendChild(seg);
+      bx += w;
+    }
     lines.forEach((s, i) => {
       const t = document.createElementNS(SVG, "text");
       t.setAttribute("x", 8);
@@ -152,8 +167,11 @@ function renderGraph(g) {
       grp.appendChild(t);
     });
     const title = document.createElementNS(SVG, "title");
-    text(title, n.subtasks.map((s) => `${n.name}/${s.subtask}: ${s.state}, ${s.rows_in} in, ${s.rows_out} out, ` +
-      `${fmtRate(s.rows_in_per_s)}/s, queue ${(s.output_queue_fill * 100).toFixed(0)}%`).join("\n"));
+    const pct = (r) => ((r || 0) * 100).toFixed(0) + "%";
+    text(title, n.subtasks.map((s) => `${n.name}/${s.subtask}: ${s.state} (busy ${pct(s.busy_ratio)}, ` +
+      `backpressured ${pct(s.backpressure_ratio)}, idle ${pct(s.idle_ratio)}; ` +
+      `${s.busy_seconds.toFixed(1)}/${s.backpressure_seconds.toFixed(1)}/${s.idle_seconds.toFixed(1)} s), ` +
+      `${s.rows_in} in, ${s.rows_out} out, ${fmtRate(s.rows_in_per_s)}/s, queue ${pct(s.output_queue_fill)}`).join("\n"));
     grp.appendChild(title);
     svg.appendChild(grp);
     if (n.kind === "source") { total += n.rows_out; rate += n.rows_out_per_s; }
