@@ -53,21 +53,14 @@ func (j *Job) InputWatermarks(node string) [][]InputWatermark {
 // sends on (0 for a sink). A subtask whose queues stay full is
 // backpressured: its downstream does not keep up.
 func (j *Job) OutputFill(node string) []float64 {
-	n := j.g.byName[node]
-	if n == nil {
+	qs := j.outputQueues(node)
+	if qs == nil {
 		return nil
 	}
-	out := make([]float64, n.parallelism)
-	for i, st := range j.subtasks[n.id] {
-		queued, capacity := 0, 0
-		for _, r := range st.out.routers {
-			for _, ch := range r.chans {
-				queued += len(ch)
-				capacity += cap(ch)
-			}
-		}
-		if capacity > 0 {
-			out[i] = float64(queued) / float64(capacity)
+	out := make([]float64, len(qs))
+	for i, q := range qs {
+		if q.capacity > 0 {
+			out[i] = float64(q.queued) / float64(q.capacity)
 		}
 	}
 	return out
@@ -77,15 +70,38 @@ func (j *Job) OutputFill(node string) []float64 {
 // channels it sends on is full: its next send to it blocks, or one is
 // blocking now (backpressure the TaskMetrics account when the send ends).
 func (j *Job) OutputBlocked(node string) []bool {
+	qs := j.outputQueues(node)
+	if qs == nil {
+		return nil
+	}
+	out := make([]bool, len(qs))
+	for i, q := range qs {
+		out[i] = q.full
+	}
+	return out
+}
+
+// outputQueue sums the channels one subtask sends on.
+type outputQueue struct {
+	queued, capacity int
+	full             bool // one of them is full
+}
+
+// outputQueues reads the output channels of every subtask of node (nil
+// for an unknown node).
+func (j *Job) outputQueues(node string) []outputQueue {
 	n := j.g.byName[node]
 	if n == nil {
 		return nil
 	}
-	out := make([]bool, n.parallelism)
+	out := make([]outputQueue, n.parallelism)
 	for i, st := range j.subtasks[n.id] {
 		for _, r := range st.out.routers {
 			for _, ch := range r.chans {
-				out[i] = out[i] || cap(ch) > 0 && len(ch) == cap(ch)
+				q, c := len(ch), cap(ch)
+				out[i].queued += q
+				out[i].capacity += c
+				out[i].full = out[i].full || c > 0 && q == c
 			}
 		}
 	}
