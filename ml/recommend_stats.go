@@ -10,7 +10,8 @@ import (
 // reports them for the recommend step; a metrics exporter can register
 // series from them (RecommendSpec.Stats). Counts are since the operator
 // opened (a restore starts them again), except Interactions, Pairs, Users
-// and Items, which describe the model.
+// and Items, which describe the model, and Prequential, which a restore
+// continues from the checkpoint's.
 type RecommendStats struct {
 	// Updates counts the model updates (incremental applies and full
 	// trainings; FullTrainings of them full); Applied the interactions

@@ -173,6 +173,9 @@ type streamMeta struct {
 	// Changed holds the dense indices of the users changed since the last
 	// version (int32 little endian), for changed-only versions.
 	Changed []byte `json:"changed,omitempty"`
+	// Prequential is the live prequential meter's state (nil when off), so
+	// a restored job's figures go on from the checkpoint's.
+	Prequential *PrequentialState `json:"prequential,omitempty"`
 }
 
 // stagedVersion is an export version written into its temporary
@@ -280,6 +283,13 @@ func (o *streamOp) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	if ps := o.sm.Prequential; ps != nil && o.meter != nil {
+		if err := o.meter.SetState(*ps); err != nil {
+			// Options changed since the checkpoint: the figures start over.
+			o.log.Warn("ml: recommend: the live prequential figures start from zero", "err", err)
+		}
+	}
+	o.sm.Prequential = nil
 	if err := o.maybeRebase(); err != nil {
 		return err
 	}
@@ -1173,6 +1183,10 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	sm := o.sm
 	sm.UserGram, sm.ItemGram = bytesOf(o.online.UserGram()), bytesOf(o.online.ItemGram())
 	sm.UserGramUpdates, sm.ItemGramUpdates = o.online.GramUpdates()
+	if o.meter != nil {
+		ps := o.meter.State()
+		sm.Prequential = &ps
+	}
 	sm.Changed = nil
 	for u, c := range o.changed {
 		if c {
