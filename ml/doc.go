@@ -461,8 +461,9 @@
 // prequential figures and the serving copy's LiveStats (queries, latency
 // buckets, Sync costs). Counts start at Open (the prequential figures
 // are checkpointed and continue); riffle run's GET /status
-// shows them as "recommend", and a metrics exporter can register series
-// from them.
+// shows them as "recommend", and the spec reports them as Prometheus
+// series (RecommendSpec.ReportMetrics, MetricDescs: riffle_recommend_*,
+// read from one moment's Stats).
 //
 // Restore (any checkpoint or savepoint, of either operator, at any
 // parallelism: the one subtask takes every key group) rebuilds the model:

@@ -233,9 +233,10 @@ type streamOp struct {
 	failed   int64 // rows whose update failed and was rolled back
 	finished bool  // Finish ran: later (lingering) snapshots stage nothing
 
-	meter  *PrequentialMeter // nil: no live prequential metric
-	models []PrequentialModel
-	stats  RecommendStats // published to the spec after each update
+	meter   *PrequentialMeter // nil: no live prequential metric
+	models  []PrequentialModel
+	stats   RecommendStats       // published to the spec after each update
+	updHist *arrowexec.Histogram // update durations (RecommendStats.UpdateDurations)
 }
 
 func (s *RecommendSpec) newStream(base opBase) *streamOp {
@@ -250,7 +251,7 @@ func (s *RecommendSpec) newStream(base opBase) *streamOp {
 		up.ExportCheckpoints = 1
 	}
 	base.positive = true
-	return &streamOp{opBase: base, up: up}
+	return &streamOp{opBase: base, up: up, updHist: arrowexec.NewHistogram(updateDurationBounds...)}
 }
 
 var (
@@ -631,6 +632,7 @@ func (o *streamOp) update(ctx context.Context) error {
 	o.stats.LastUpdateDuration = o.stats.LastUpdate.Sub(start)
 	o.stats.UpdateTime += o.stats.LastUpdateDuration
 	o.stats.MaxUpdateDuration = max(o.stats.MaxUpdateDuration, o.stats.LastUpdateDuration)
+	o.updHist.Observe(o.stats.LastUpdateDuration.Seconds())
 	o.publishStats()
 	o.log.Debug("ml: recommend: updated", "interactions", n, "full", full, "users", o.online.NumUsers(),
 		"items", o.online.NumItems(), "elapsed", time.Since(start))

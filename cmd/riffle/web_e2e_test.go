@@ -260,30 +260,7 @@ func TestWebViewInBrowser(t *testing.T) {
 		}
 	}
 	kafkatest.Produce(t, brokers, recTopic, msgs)
-	recJob := filepath.Join(dir, "recs.yaml")
-	if err := os.WriteFile(recJob, []byte(fmt.Sprintf(`name: recs
-source:
-  kafka:
-    brokers: %s
-    topic: %s
-    start: earliest
-    max_batch_delay: 20ms
-    fields:
-      - {name: user_id, type: int64, required: true}
-      - {name: item_id, type: int64, required: true}
-steps:
-  - recommend:
-      user: user_id
-      item: item_id
-      factors: 4
-      k: 5
-      seed: 1
-      update: {every: 50, interval: 100ms}
-sink:
-  file: {path: %s, format: parquet}
-`, brokers, recTopic, filepath.Join(dir, "recs-out"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	recJob := writeRecsJob(t, dir, "recs", brokers, recTopic, "update: {every: 50, interval: 100ms}")
 	recAdmin := freeAddr(t)
 	const token = "tok-e2e"
 	recDone, recErr := startCLI(t, "run", "--admin-addr", recAdmin, "--admin-token", token, "--checkpoint-dir", filepath.Join(dir, "ck"),
