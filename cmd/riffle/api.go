@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -296,6 +297,93 @@ type apiRecommender struct {
 	// Stats are the streaming recommend step's figures (ml.RecommendStats:
 	// updates, exports, the live prequential metric, serving latencies).
 	Stats *ml.RecommendStats `json:"stats,omitempty"`
+	// PrequentialCurve is the live prequential metric over time, oldest
+	// first (preqCurve).
+	PrequentialCurve []preqPoint `json:"prequential_curve,omitempty"`
+}
+
+// preqPoint is one sample of the live prequential figures.
+type preqPoint struct {
+	At time.Time `json:"at"`
+	// Events counts the events the meter classified, Warm those it
+	// scored (HR and NDCG are over them), Recent the ones of the window
+	// (RecentHR and RecentNDCG).
+	Events       int64   `json:"events"`
+	Warm         int64   `json:"warm"`
+	Recent       int64   `json:"recent"`
+	HR           float64 `json:"hr"`
+	NDCG         float64 `json:"ndcg"`
+	RecentHR     float64 `json:"recent_hr"`
+	RecentNDCG   float64 `json:"recent_ndcg"`
+	PopularityHR float64 `json:"popularity_hr"`
+	seq          int64   // its number among the points offered (preqCurve)
+}
+
+// preqCurve samples the live prequential figures for the web view and
+// 'riffle status': the sampler offers a point when the meter saw new
+// events (once it scored one). Every stride-th point is kept, and the
+// newest; when more than curvePoints are kept the stride doubles, so the
+// curve spans the whole run, evenly spaced, at a resolution that halves
+// as it grows.
+type preqCurve struct {
+	mu     sync.Mutex
+	pts    []preqPoint // the points whose sample number is a multiple of stride
+	newest *preqPoint  // the newest point, when not in pts
+	seq    int64       // points offered
+	stride int64
+}
+
+const curvePoints = 512
+
+func (c *preqCurve) add(at time.Time, p *ml.PrequentialStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.Model.Events == 0 || c.seq > 0 && c.lastEvents() == p.Counts.Events {
+		return // nothing scored yet, or nothing new
+	}
+	if c.stride == 0 {
+		c.stride = 1
+	}
+	pt := preqPoint{At: at.UTC(), Events: p.Counts.Events, Warm: p.Model.Events, Recent: p.Recent.Events,
+		HR: p.HR, NDCG: p.NDCG, RecentHR: p.RecentHR, RecentNDCG: p.RecentNDCG, PopularityHR: p.Popularity.HR(), seq: c.seq}
+	c.seq++
+	if pt.seq%c.stride != 0 {
+		c.newest = &pt
+		return
+	}
+	c.pts, c.newest = append(c.pts, pt), nil
+	if len(c.pts) > curvePoints {
+		c.stride *= 2
+		k := 0
+		for _, q := range c.pts {
+			if q.seq%c.stride == 0 {
+				c.pts[k] = q
+				k++
+			}
+		}
+		if last := c.pts[len(c.pts)-1]; last.seq%c.stride != 0 {
+			c.newest = &last
+		}
+		c.pts = c.pts[:k]
+	}
+}
+
+func (c *preqCurve) lastEvents() int64 {
+	if c.newest != nil {
+		return c.newest.Events
+	}
+	return c.pts[len(c.pts)-1].Events
+}
+
+// points returns the curve, oldest first.
+func (c *preqCurve) points() []preqPoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.pts)
+	if c.newest != nil {
+		out = append(out, *c.newest)
+	}
+	return out
 }
 
 // apiError is every error answer of the API.
@@ -376,6 +464,7 @@ func (a *adminServer) sampleLoop(stop <-chan struct{}) {
 				a.rates.add(nil)
 			}
 			a.rates.add(takeSample(j, a.liveUpdates))
+			a.samplePrequential()
 			if a.views.watched() {
 				a.refreshViews()
 			}
@@ -399,6 +488,20 @@ func (a *adminServer) running() (*arrowexec.Job, *job.Plan) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.job, st.plan
+}
+
+// samplePrequential adds the recommend step's live prequential figures
+// to the curve.
+func (a *adminServer) samplePrequential() {
+	a.mu.Lock()
+	rec := a.rec
+	a.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	if st, ok := rec.Stats(); ok && st.Prequential != nil {
+		a.curve.add(time.Now(), st.Prequential)
+	}
 }
 
 func (a *adminServer) liveUpdates() uint64 {
@@ -828,6 +931,7 @@ func (a *adminServer) apiRecommender(w http.ResponseWriter, _ *http.Request) {
 			out.ModelVersion = st.LastExport
 			out.Users, out.Items, out.Interactions = st.Users, st.Items, st.Interactions
 			out.Stats = &st
+			out.PrequentialCurve = a.curve.points()
 		}
 	}
 	if l := a.live(); l != nil {

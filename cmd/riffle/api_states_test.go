@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/exectest"
+	"github.com/riffle-dev/riffle/ml"
 )
 
 // TestGraphStates: the graph view's states come from the runtime's time
@@ -102,5 +104,41 @@ func TestGraphStates(t *testing.T) {
 	}
 	if got := len(sink.All()); got != 20 {
 		t.Errorf("sink got %d batches, want 20", got)
+	}
+}
+
+// TestPrequentialCurve: the sampled curve skips samples with nothing
+// scored or nothing new, and past curvePoints drops every second point:
+// it keeps the first and the newest, in order, evenly thinned.
+func TestPrequentialCurve(t *testing.T) {
+	var c preqCurve
+	at := time.Unix(1700000000, 0)
+	stats := func(events int64) *ml.PrequentialStats {
+		p := &ml.PrequentialStats{K: 10}
+		p.Counts.Events, p.Model.Events = events, events/2
+		p.HR = float64(events) / 1e6
+		return p
+	}
+	c.add(at, &ml.PrequentialStats{K: 10}) // nothing scored
+	const n = 3*curvePoints + 7
+	for i := range n {
+		c.add(at.Add(time.Duration(i)*time.Second), stats(int64(10*(i+1))))
+		c.add(at.Add(time.Duration(i)*time.Second), stats(int64(10*(i+1)))) // nothing new
+	}
+	pts := c.points()
+	if len(pts) > curvePoints || len(pts) <= curvePoints/2 {
+		t.Fatalf("%d points, want at most %d and more than half", len(pts), curvePoints)
+	}
+	if pts[0].Events != 10 || pts[len(pts)-1].Events != 10*n || pts[len(pts)-1].HR != float64(10*n)/1e6 {
+		t.Fatalf("first %+v, last %+v", pts[0], pts[len(pts)-1])
+	}
+	gap := pts[1].Events - pts[0].Events
+	for i := 1; i < len(pts)-1; i++ {
+		if d := pts[i].Events - pts[i-1].Events; d != gap {
+			t.Fatalf("points %d and %d are %d events apart, the first two %d", i-1, i, d, gap)
+		}
+	}
+	if pts[len(pts)-1].Events <= pts[len(pts)-2].Events {
+		t.Fatal("the newest point is out of order")
 	}
 }

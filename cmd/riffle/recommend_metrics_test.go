@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -160,6 +161,48 @@ func TestRecommendMetrics(t *testing.T) {
 			break
 		}
 	}
+	// The prequential curve of /api/recommender ends at the figures of the
+	// stats once the sampler has seen them, and riffle status prints both.
+	var rec apiRecommender
+	waitFor(t, "the curve to reach the last update", done, stderr, func() bool {
+		rec = apiRecommender{}
+		c := &rec.PrequentialCurve
+		return apiCall(t, "GET", api+"/api/recommender", "", "", "", &rec) == 200 && len(*c) > 0 &&
+			(*c)[len(*c)-1].Events == st.Prequential.Counts.Events
+	})
+	c := rec.PrequentialCurve
+	last := c[len(c)-1]
+	if p := st.Prequential; last.Warm != p.Model.Events || last.HR != p.HR || last.NDCG != p.NDCG || last.RecentHR != p.RecentHR ||
+		last.RecentNDCG != p.RecentNDCG || last.Recent != p.Recent.Events || last.PopularityHR != p.Popularity.HR() {
+		t.Fatalf("the curve's last point %+v, stats %+v", last, *p)
+	}
+	for i := 1; i < len(c); i++ {
+		if c[i].Events <= c[i-1].Events || c[i].At.Before(c[i-1].At) {
+			t.Fatalf("curve points %d and %d out of order: %+v %+v", i-1, i, c[i-1], c[i])
+		}
+	}
+	code, out, errOut := runCLI(t, "status", "--addr", admin)
+	if code != exitOK {
+		t.Fatalf("riffle status: %d %s", code, errOut)
+	}
+	p := st.Prequential
+	for _, want := range []string{
+		fmt.Sprintf("live prequential @5: HR %.4f, NDCG %.4f over %d scored events", p.HR, p.NDCG, p.Model.Events),
+		fmt.Sprintf("the last %d: HR %.4f, NDCG %.4f", p.Recent.Events, p.RecentHR, p.RecentNDCG),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("riffle status lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`\nTIME +EVENTS +SCORED +HR +NDCG +RECENT HR +RECENT NDCG\n`).MatchString(out) {
+		t.Errorf("riffle status prints no curve:\n%s", out)
+	}
+	// The curve's newest point is its last row.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	wantRow := fmt.Sprintf("%d %d %.4f %.4f %.4f %.4f", last.Events, last.Warm, last.HR, last.NDCG, last.RecentHR, last.RecentNDCG)
+	if f := strings.Fields(lines[len(lines)-1]); len(f) != 7 || strings.Join(f[1:], " ") != wantRow {
+		t.Errorf("riffle status's last row %q, want the newest point %q", lines[len(lines)-1], wantRow)
+	}
 	if code := apiCall(t, "POST", api+"/api/stop", "", "application/json", "{}", nil); code != http.StatusAccepted {
 		t.Fatalf("POST /api/stop: %d", code)
 	}
@@ -167,6 +210,7 @@ func TestRecommendMetrics(t *testing.T) {
 		t.Fatalf("run: code %d\n%s", code, stderr)
 	}
 
+	l := st.Serving
 	node := map[string]string{"job": "recmetrics", "node": "recommend-1"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{"job": "recmetrics", "node": "recommend-1"}
@@ -175,7 +219,7 @@ func TestRecommendMetrics(t *testing.T) {
 		}
 		return m
 	}
-	p, l := st.Prequential, st.Serving
+	p, l = st.Prequential, st.Serving
 	if p == nil || l == nil || p.Counts.Warm == 0 || l.Queries != 5 {
 		t.Fatalf("the job should meter and serve: %+v", st)
 	}
