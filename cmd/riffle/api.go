@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"path/filepath"
@@ -171,8 +172,14 @@ func timeShares(from *subtaskTimes, to subtaskTimes, wall time.Duration) (busy, 
 	if sum == 0 {
 		return 0, 0, 0
 	}
-	return d[0] / sum, d[1] / sum, d[2] / sum
+	return share(d[0], sum), share(d[1], sum), share(d[2], sum)
 }
+
+// share is part/whole rounded to 1e-4 (shorter to encode and to read).
+func share(part, whole float64) float64 { return math.Round(part/whole*1e4) / 1e4 }
+
+// toSeconds returns nanoseconds as seconds rounded to the millisecond.
+func toSeconds(nanos int64) float64 { return float64(nanos/1e6) / 1e3 }
 
 func subtaskState(busy, bp, idle float64) string {
 	switch {
@@ -663,7 +670,8 @@ func (a *adminServer) apiGraph(w http.ResponseWriter, _ *http.Request) {
 // readGraph is the graph of job j with its counters and the rates of rs.
 func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 	prev, last := rs.get()
-	out := apiGraph{At: time.Now().UTC().Format(time.RFC3339Nano)}
+	at := time.Now()
+	out := apiGraph{At: at.UTC().Format(time.RFC3339Nano)}
 	if prev != nil && last != nil {
 		out.RateWindowSeconds = last.at.Sub(prev.at).Seconds()
 	}
@@ -688,8 +696,8 @@ func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 				Watermark: eventTime(m.Watermark.Load())}
 			s.RowsInRate = perSecond(prev, last, func(s *sample) []int64 { return s.in[name] }, i)
 			s.RowsOutRate = perSecond(prev, last, func(s *sample) []int64 { return s.out[name] }, i)
-			now := readTimes(m, time.Now(), false)
-			s.BusySeconds, s.BackpressureSeconds, s.IdleSeconds = float64(now.busy)/1e9, float64(now.bp)/1e9, float64(now.idle)/1e9
+			now := readTimes(m, at, false)
+			s.BusySeconds, s.BackpressureSeconds, s.IdleSeconds = toSeconds(now.busy), toSeconds(now.bp), toSeconds(now.idle)
 			var from *subtaskTimes
 			var wall time.Duration
 			if prev != nil && last != nil && i < len(prev.times[name]) && i < len(last.times[name]) {
