@@ -140,6 +140,8 @@
 // checkpoint completions, metrics.go the metrics and the MetricsReporter
 // hook, introspect.go the read-only views of a running job for status
 // pages (Job.InputWatermarks: each operator input channel's watermark,
-// idleness and end; Job.OutputFill: how full a subtask's output queues
-// are; Node.Inputs, Spec and Source), safe to call from any goroutine.
+// idleness and end; Job.OutputFill and OutputBlocked: how full a
+// subtask's output queues are, whether one is full; Node.Inputs, Spec and
+// Source), safe to call from any goroutine. TaskMetrics.Times adds a wait
+// for input in progress to the time counters, for live views.
 package arrowexec
