@@ -127,8 +127,8 @@
 // full downstream queue) and idle (waiting for input), taken with the
 // monotonic clock around the blocking points, barrier alignment time, the
 // watermark and idle status, and per source split (Watermarks.ReportTo)
-// the split's watermark. Job.Inputs reads each operator input's queue fill
-// and watermark. A component with series of its own (Kafka lag, window
+// the split's watermark. Job.Inputs folds each operator input's channels
+// (Job.InputWatermarks) into its queue fill and watermark. A component with series of its own (Kafka lag, window
 // late rows, a recommender's updates) implements MetricsReporter: a Spec
 // or Source for the node, an Operator or SourceReader for its subtask;
 // Job.ReportMetrics collects them at scrape time (internal/metrics serves
@@ -140,6 +140,8 @@
 // checkpoint completions, metrics.go the metrics and the MetricsReporter
 // hook, introspect.go the read-only views of a running job for status
 // pages (Job.InputWatermarks: each operator input channel's watermark,
-// idleness and end; Job.OutputFill: how full a subtask's output queues
-// are; Node.Inputs, Spec and Source), safe to call from any goroutine.
+// idleness and end; Job.OutputFill and OutputBlocked: how full a
+// subtask's output queues are, whether one is full; Node.Inputs, Spec and
+// Source), safe to call from any goroutine. TaskMetrics.Times adds a wait
+// for input in progress to the time counters, for live views.
 package arrowexec

@@ -15,13 +15,15 @@ func (n *Node) Source() Source { return n.source }
 // InputWatermark is what one input channel of an operator subtask last
 // delivered: the watermark of upstream subtask FromSubtask on input edge
 // Edge (an index into Node.Inputs), whether it declared itself idle, and
-// whether it ended.
+// whether it ended; Queued and Capacity are the messages waiting in the
+// channel and its capacity. Job.Inputs folds them per edge.
 type InputWatermark struct {
-	Edge        int
-	From        string
-	FromSubtask int
-	Watermark   int64
-	Idle, Ended bool
+	Edge             int
+	From             string
+	FromSubtask      int
+	Watermark        int64
+	Idle, Ended      bool
+	Queued, Capacity int
 }
 
 // InputWatermarks returns, for every subtask of node, the watermark state
@@ -38,7 +40,8 @@ func (j *Job) InputWatermarks(node string) [][]InputWatermark {
 		ws := make([]InputWatermark, len(st.inboxes))
 		for k, in := range st.inboxes {
 			ws[k] = InputWatermark{Edge: in.edge, From: n.inputs[in.edge].From.name, FromSubtask: in.from,
-				Watermark: in.pubWM.Load(), Idle: in.pubIdle.Load(), Ended: in.pubEnded.Load()}
+				Watermark: in.pubWM.Load(), Idle: in.pubIdle.Load(), Ended: in.pubEnded.Load(),
+				Queued: len(in.ch), Capacity: cap(in.ch)}
 		}
 		out[i] = ws
 	}
@@ -50,21 +53,56 @@ func (j *Job) InputWatermarks(node string) [][]InputWatermark {
 // sends on (0 for a sink). A subtask whose queues stay full is
 // backpressured: its downstream does not keep up.
 func (j *Job) OutputFill(node string) []float64 {
+	qs := j.outputQueues(node)
+	if qs == nil {
+		return nil
+	}
+	out := make([]float64, len(qs))
+	for i, q := range qs {
+		if q.capacity > 0 {
+			out[i] = float64(q.queued) / float64(q.capacity)
+		}
+	}
+	return out
+}
+
+// OutputBlocked returns, for every subtask of node, whether one of the
+// channels it sends on is full: its next send to it blocks, or one is
+// blocking now (backpressure the TaskMetrics account when the send ends).
+func (j *Job) OutputBlocked(node string) []bool {
+	qs := j.outputQueues(node)
+	if qs == nil {
+		return nil
+	}
+	out := make([]bool, len(qs))
+	for i, q := range qs {
+		out[i] = q.full
+	}
+	return out
+}
+
+// outputQueue sums the channels one subtask sends on.
+type outputQueue struct {
+	queued, capacity int
+	full             bool // one of them is full
+}
+
+// outputQueues reads the output channels of every subtask of node (nil
+// for an unknown node).
+func (j *Job) outputQueues(node string) []outputQueue {
 	n := j.g.byName[node]
 	if n == nil {
 		return nil
 	}
-	out := make([]float64, n.parallelism)
+	out := make([]outputQueue, n.parallelism)
 	for i, st := range j.subtasks[n.id] {
-		queued, capacity := 0, 0
 		for _, r := range st.out.routers {
 			for _, ch := range r.chans {
-				queued += len(ch)
-				capacity += cap(ch)
+				q, c := len(ch), cap(ch)
+				out[i].queued += q
+				out[i].capacity += c
+				out[i].full = out[i].full || c > 0 && q == c
 			}
-		}
-		if capacity > 0 {
-			out[i] = float64(queued) / float64(capacity)
 		}
 	}
 	return out

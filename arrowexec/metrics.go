@@ -53,8 +53,30 @@ type TaskMetrics struct {
 	LastAlignmentNanos atomic.Int64
 	Alignments         atomic.Int64
 
+	// waitFrom is when the wait for input in progress began (Unix
+	// nanoseconds; 0: none), for readers of a wait not accounted yet.
+	waitFrom atomic.Int64
+
 	splitMu sync.Mutex
 	splits  []*SplitMetrics
+}
+
+// Times returns the subtask's busy, backpressure and idle nanoseconds
+// (BusyNanos, BackpressureNanos, IdleNanos) with the wait for input in
+// progress, which the counters account only when it ends, counted as idle
+// up to now: a subtask waiting for a long time shows it. (A send blocked
+// on a full queue is accounted when it ends; Job.OutputBlocked tells one
+// in progress.) A wait that ends during the call may be missed by it (the
+// next call counts it).
+func (m *TaskMetrics) Times(now time.Time) (busy, backpressure, idle int64) {
+	from := m.waitFrom.Load()
+	busy, backpressure, idle = m.BusyNanos.Load(), m.BackpressureNanos.Load(), m.IdleNanos.Load()
+	// The wait ends by clearing waitFrom before adding to IdleNanos: when
+	// it is still set, the counters read do not hold this wait.
+	if d := now.UnixNano() - from; from != 0 && d > 0 && m.waitFrom.Load() == from {
+		idle += d
+	}
+	return busy, backpressure, idle
 }
 
 // SplitMetrics is the event-time progress of one split of a source
@@ -163,6 +185,7 @@ func (c *clock) start(m *TaskMetrics) {
 func (c *clock) wait() time.Time {
 	now := time.Now()
 	c.settle(now)
+	c.m.waitFrom.Store(now.UnixNano())
 	return now
 }
 
@@ -171,6 +194,7 @@ func (c *clock) wait() time.Time {
 func (c *clock) waited(from time.Time, idle bool) {
 	now := time.Now()
 	d := int64(now.Sub(from))
+	c.m.waitFrom.Store(0)
 	if idle {
 		c.m.IdleNanos.Add(d)
 	} else {
@@ -323,51 +347,66 @@ func (st *subtask) setReporter(v any) {
 	}
 }
 
-// InputStatus is the state of one input edge of one operator subtask.
+// InputStatus is the state of one input edge of one operator subtask,
+// folded from its channels (Job.InputWatermarks) the way the subtask
+// folds them into its own watermark.
 type InputStatus struct {
 	// From is the upstream node; Edge the input's index.
 	From string
 	Edge int
-	// Queued counts the messages waiting in the edge's channels into this
-	// subtask (one per upstream subtask that sends to it), Capacity their
+	// Channels counts the edge's channels into this subtask (one per
+	// upstream subtask that sends to it).
+	Channels int
+	// Queued counts the messages waiting in those channels, Capacity their
 	// total capacity: Queued == Capacity is a full queue, backpressure.
 	Queued, Capacity int
-	// Watermark is the minimum over the edge's channels that are not idle
-	// (MinWatermark before any; an ended channel keeps its last, MaxWatermark
-	// after a natural end);
-	// Idle says every channel of the edge is idle.
-	Watermark int64
-	Idle      bool
+	// Watermark is the minimum over the edge's channels that are neither
+	// idle nor ended (MinWatermark when there is none; MaxWatermark when
+	// every channel ended); SlowestSubtask the upstream subtask holding it
+	// (-1 without one).
+	Watermark      int64
+	SlowestSubtask int
+	// Idle says every channel of the edge not ended is idle (and one is
+	// not ended); Ended that every channel ended.
+	Idle, Ended bool
 }
 
 // Inputs returns, for every subtask of node, the state of its input
-// edges, or nil for a source or an unknown node. Safe to call at any time.
+// edges (InputWatermarks folded per edge), or nil for a source or an
+// unknown node. Safe to call at any time.
 func (j *Job) Inputs(node string) [][]InputStatus {
 	n := j.g.byName[node]
-	if n == nil || n.source != nil {
+	chans := j.InputWatermarks(node)
+	if chans == nil {
 		return nil
 	}
-	out := make([][]InputStatus, n.parallelism)
-	for i, st := range j.subtasks[n.id] {
+	out := make([][]InputStatus, len(chans))
+	for i, cs := range chans {
 		ins := make([]InputStatus, len(n.inputs))
 		for e, in := range n.inputs {
-			ins[e] = InputStatus{From: in.From.name, Edge: e, Watermark: MaxWatermark, Idle: true}
+			ins[e] = InputStatus{From: in.From.name, Edge: e, Watermark: MaxWatermark, SlowestSubtask: -1, Idle: true, Ended: true}
 		}
-		any := make([]bool, len(ins))
-		for _, ib := range st.inboxes {
-			s := &ins[ib.edge]
-			s.Queued += len(ib.ch)
-			s.Capacity += cap(ib.ch)
-			if ib.pubIdle.Load() {
+		for _, c := range cs {
+			s := &ins[c.Edge]
+			s.Channels++
+			s.Queued += c.Queued
+			s.Capacity += c.Capacity
+			s.Ended = s.Ended && c.Ended
+			if c.Ended {
 				continue
 			}
-			s.Idle = false
-			any[ib.edge] = true
-			s.Watermark = min(s.Watermark, ib.pubWM.Load())
+			s.Idle = s.Idle && c.Idle
+			if !c.Idle && (s.SlowestSubtask < 0 || c.Watermark < s.Watermark) {
+				s.SlowestSubtask, s.Watermark = c.FromSubtask, c.Watermark
+			}
 		}
 		for e := range ins {
-			if !any[e] {
-				ins[e].Watermark = MinWatermark
+			s := &ins[e]
+			switch {
+			case s.Ended:
+				s.Idle, s.Watermark = false, MaxWatermark
+			case s.SlowestSubtask < 0:
+				s.Watermark = MinWatermark
 			}
 		}
 		out[i] = ins

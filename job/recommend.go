@@ -23,7 +23,7 @@ import (
 //	      weight: "CASE WHEN event_type = 'purchase' THEN 4 ELSE 1 END"   # optional, default 1
 //	      factors: 64
 //	      regularization: 0.05
-//	      alpha: 1.0
+//	      alpha: 1.0                  # confidence 1 + alpha·weight (default ml.DefaultAlpha, 1, as riffle eval)
 //	      iterations: 15
 //	      seed: 1
 //	      k: 10                       # top-K per user, the user's own items excluded
@@ -287,7 +287,7 @@ func parseRecommendStep(file string, num int, val *yaml.Node) (*RecommendStep, e
 	case *raw.K <= 0:
 		return failAt(line("k"), "k must be > 0, got %d", *raw.K)
 	}
-	c := ml.Config{Factors: *raw.Factors, Seed: raw.Seed, Threads: raw.Threads, FrequencyScaled: raw.FrequencyScaled}
+	c := ml.Config{Factors: *raw.Factors, Seed: raw.Seed, Threads: raw.Threads, FrequencyScaled: raw.FrequencyScaled, Alpha: ml.DefaultAlpha}
 	o.K = *raw.K
 	if raw.Regularization != nil {
 		if *raw.Regularization < 0 {

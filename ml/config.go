@@ -50,7 +50,10 @@ type Config struct {
 	FrequencyExponent float64 // ν, default 1
 
 	// Alpha scales confidence: c = 1 + Alpha·w for a stored weight w, 1 for
-	// every pair not stored (whose preference is 0). Must be ≥ 0.
+	// every pair not stored (whose preference is 0). Must be ≥ 0. 0 is a
+	// valid value (every stored pair weighs as much as an unstored one, the
+	// weights ignored), so the zero Config keeps it; a job's recommend step
+	// and riffle eval leave it out as DefaultAlpha.
 	Alpha float64
 
 	Iterations int     // full sweeps (users then items), default 15
@@ -60,6 +63,10 @@ type Config struct {
 	Threads    int     // worker goroutines, default GOMAXPROCS
 	InitScale  float64 // initial factors uniform in [0, InitScale), default 0.01
 }
+
+// DefaultAlpha is α where a job's recommend step or riffle eval does not
+// give one: confidence 1 + w, so a stored weight counts.
+const DefaultAlpha = 1.0
 
 // EnsureDefaults returns c with zero optional fields set to their defaults.
 func (c Config) EnsureDefaults() Config {

@@ -213,7 +213,10 @@
 // before Apply (the first training's batch is not: there is no model
 // yet), and the figures are in RecommendSpec.Stats, hence riffle run's
 // GET /status (TestStreamPrequentialLive: bit for bit a meter run offline
-// over the same batches). PrequentialOptions.Every samples events, since
+// over the same batches). The meter's state (counts, sums, the Recent
+// windows) is in the operator's checkpoints: a restored job's figures go
+// on from the checkpoint's, bit for bit those of a run that never stopped
+// (TestStreamPrequentialRestore). PrequentialOptions.Every samples events, since
 // each scored event costs O(items·K). ml/eval's prequential protocol
 // drives the same meter over a replayed log with several models side by
 // side (ObserveModels), and ml/eval/doc.go defines event classes,
@@ -456,9 +459,11 @@
 // interactions applied, model size, rows folded in and rolled back, the
 // last update's time and duration, the last export published, the live
 // prequential figures and the serving copy's LiveStats (queries, latency
-// buckets, Sync costs). Counts start at Open; riffle run's GET /status
-// shows them as "recommend", and a metrics exporter can register series
-// from them.
+// buckets, Sync costs). Counts start at Open (the prequential figures
+// are checkpointed and continue); riffle run's GET /status
+// shows them as "recommend", and the spec reports them as Prometheus
+// series (RecommendSpec.ReportMetrics, MetricDescs: riffle_recommend_*,
+// read from one moment's Stats).
 //
 // Restore (any checkpoint or savepoint, of either operator, at any
 // parallelism: the one subtask takes every key group) rebuilds the model:

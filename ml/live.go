@@ -67,6 +67,7 @@ type Live struct {
 	stats   LiveStats
 	queries atomic.Uint64
 	lat     [len(LiveLatencyBuckets) + 1]atomic.Uint64
+	latSum  atomic.Int64 // nanoseconds
 }
 
 // liveGen is one of a Live's two copies of the model. Readers count
@@ -128,6 +129,8 @@ type LiveStats struct {
 	// of the model work (lookup, scoring, top-K), not of HTTP.
 	Queries uint64   `json:"queries"`
 	Latency []uint64 `json:"latency_buckets"`
+	// LatencySum is the total time of those queries.
+	LatencySum time.Duration `json:"latency_sum_ns"`
 }
 
 // Stats returns l's update and query statistics.
@@ -136,6 +139,7 @@ func (l *Live) Stats() LiveStats {
 	s := l.stats
 	l.statMu.Unlock()
 	s.Queries = l.queries.Load()
+	s.LatencySum = time.Duration(l.latSum.Load())
 	s.Latency = make([]uint64, len(l.lat))
 	for j := range l.lat {
 		s.Latency[j] = l.lat[j].Load()
@@ -151,6 +155,7 @@ func (l *Live) observe(t0 time.Time) {
 		j++
 	}
 	l.lat[j].Add(1)
+	l.latSum.Add(int64(d))
 	l.queries.Add(1)
 }
 

@@ -250,6 +250,62 @@ func (m *PrequentialMeter) Popularity() PrequentialFigures { return m.popularity
 // popularity).
 func (m *PrequentialMeter) ColdUsers() PrequentialFigures { return m.coldUsers }
 
+// PrequentialState is what a meter has accumulated (its scratch left
+// out): a streaming operator keeps it in its checkpoints, so a restored
+// job's figures continue those of the run that took the checkpoint. The
+// sums are float64 bit for bit (JSON keeps them: Go encodes a float64 in
+// the shortest form that reads back the same).
+type PrequentialState struct {
+	Options    PrequentialOptions   `json:"options"`
+	Counts     PrequentialCounts    `json:"counts"`
+	Models     []PrequentialFigures `json:"models"`
+	Popularity PrequentialFigures   `json:"popularity"`
+	ColdUsers  PrequentialFigures   `json:"cold_users"`
+	// Eligible counts the events at or above MinWeight (Every's sample).
+	Eligible int64 `json:"eligible"`
+	// Windows holds each model's last Window ranks (a ring: the next
+	// rank overwrites Next once it is full), their hits and NDCG sum.
+	Windows []PrequentialWindowState `json:"windows,omitempty"`
+}
+
+// PrequentialWindowState is one model's Recent window.
+type PrequentialWindowState struct {
+	Ranks []int32 `json:"ranks"`
+	Next  int     `json:"next"`
+	Hits  int64   `json:"hits"`
+	NDCG  float64 `json:"ndcg"`
+}
+
+// State returns a copy of what the meter accumulated.
+func (m *PrequentialMeter) State() PrequentialState {
+	s := PrequentialState{Options: m.opts, Counts: m.counts, Models: slices.Clone(m.models), Popularity: m.popularity,
+		ColdUsers: m.coldUsers, Eligible: m.eligible}
+	for _, w := range m.windows {
+		s.Windows = append(s.Windows, PrequentialWindowState{Ranks: slices.Clone(w.ranks), Next: w.next, Hits: w.hits, NDCG: w.ndcg})
+	}
+	return s
+}
+
+// SetState makes the meter continue from s, which must come from a meter
+// with the same options and number of models.
+func (m *PrequentialMeter) SetState(s PrequentialState) error {
+	if s.Options != m.opts || len(s.Models) != len(m.models) || len(s.Windows) != len(m.windows) {
+		return fmt.Errorf("ml: prequential: state of a meter with options %+v and %d models, this one has %+v and %d",
+			s.Options, len(s.Models), m.opts, len(m.models))
+	}
+	for j, w := range s.Windows {
+		if len(w.Ranks) > m.opts.Window || w.Next < 0 || w.Next >= max(len(w.Ranks), 1) || w.Next > 0 && len(w.Ranks) < m.opts.Window {
+			return fmt.Errorf("ml: prequential: window %d: %d ranks, next %d, for a window of %d", j, len(w.Ranks), w.Next, m.opts.Window)
+		}
+	}
+	m.counts, m.popularity, m.coldUsers, m.eligible = s.Counts, s.Popularity, s.ColdUsers, s.Eligible
+	copy(m.models, s.Models)
+	for j, w := range s.Windows {
+		m.windows[j] = prequentialWindow{ranks: slices.Clone(w.Ranks), next: w.Next, hits: w.Hits, ndcg: w.NDCG}
+	}
+	return nil
+}
+
 // Observe scores batch against o, which is both the history and the
 // model: call it just before o.Apply(ctx, batch), on the batch Apply gets.
 // The meter must have been made for one model.

@@ -2,15 +2,18 @@ package ml
 
 import (
 	"time"
+
+	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // RecommendStats describe the model of a running streaming recommend
 // operator: what it learned, what it exported, how well it predicts the
 // stream (prequential) and what it served. riffle run's GET /status
-// reports them for the recommend step; a metrics exporter can register
-// series from them (RecommendSpec.Stats). Counts are since the operator
+// reports them for the recommend step; RecommendSpec.ReportMetrics as
+// Prometheus series (RecommendSpec.Stats). Counts are since the operator
 // opened (a restore starts them again), except Interactions, Pairs, Users
-// and Items, which describe the model.
+// and Items, which describe the model, and Prequential, which a restore
+// continues from the checkpoint's.
 type RecommendStats struct {
 	// Updates counts the model updates (incremental applies and full
 	// trainings; FullTrainings of them full); Applied the interactions
@@ -40,6 +43,9 @@ type RecommendStats struct {
 	// longest.
 	UpdateTime        time.Duration `json:"update_time_ns"`
 	MaxUpdateDuration time.Duration `json:"max_update_duration_ns"`
+	// UpdateDurations is the histogram of the updates' durations in
+	// seconds (riffle_recommend_update_duration_seconds).
+	UpdateDurations arrowexec.HistogramSnapshot `json:"-"`
 	// LastExport is the newest export version published and when
 	// (0 and the zero time: none since the operator opened).
 	LastExport     int64     `json:"last_export_version"`
@@ -109,6 +115,7 @@ func (o *streamOp) publishStats() {
 	st.Users, st.Items = o.online.NumUsers(), o.online.NumItems()
 	st.FailedRows = o.failed
 	st.Pending = int64(len(o.pend))
+	st.UpdateDurations = o.updHist.Snapshot()
 	if o.meter != nil {
 		st.Prequential = prequentialStats(o.meter)
 	}

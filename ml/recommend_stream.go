@@ -173,6 +173,9 @@ type streamMeta struct {
 	// Changed holds the dense indices of the users changed since the last
 	// version (int32 little endian), for changed-only versions.
 	Changed []byte `json:"changed,omitempty"`
+	// Prequential is the live prequential meter's state (nil when off), so
+	// a restored job's figures go on from the checkpoint's.
+	Prequential *PrequentialState `json:"prequential,omitempty"`
 }
 
 // stagedVersion is an export version written into its temporary
@@ -230,9 +233,10 @@ type streamOp struct {
 	failed   int64 // rows whose update failed and was rolled back
 	finished bool  // Finish ran: later (lingering) snapshots stage nothing
 
-	meter  *PrequentialMeter // nil: no live prequential metric
-	models []PrequentialModel
-	stats  RecommendStats // published to the spec after each update
+	meter   *PrequentialMeter // nil: no live prequential metric
+	models  []PrequentialModel
+	stats   RecommendStats       // published to the spec after each update
+	updHist *arrowexec.Histogram // update durations (RecommendStats.UpdateDurations)
 }
 
 func (s *RecommendSpec) newStream(base opBase) *streamOp {
@@ -247,7 +251,7 @@ func (s *RecommendSpec) newStream(base opBase) *streamOp {
 		up.ExportCheckpoints = 1
 	}
 	base.positive = true
-	return &streamOp{opBase: base, up: up}
+	return &streamOp{opBase: base, up: up, updHist: arrowexec.NewHistogram(updateDurationBounds...)}
 }
 
 var (
@@ -280,6 +284,13 @@ func (o *streamOp) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	if ps := o.sm.Prequential; ps != nil && o.meter != nil {
+		if err := o.meter.SetState(*ps); err != nil {
+			// Options changed since the checkpoint: the figures start over.
+			o.log.Warn("ml: recommend: the live prequential figures start from zero", "err", err)
+		}
+	}
+	o.sm.Prequential = nil
 	if err := o.maybeRebase(); err != nil {
 		return err
 	}
@@ -621,6 +632,7 @@ func (o *streamOp) update(ctx context.Context) error {
 	o.stats.LastUpdateDuration = o.stats.LastUpdate.Sub(start)
 	o.stats.UpdateTime += o.stats.LastUpdateDuration
 	o.stats.MaxUpdateDuration = max(o.stats.MaxUpdateDuration, o.stats.LastUpdateDuration)
+	o.updHist.Observe(o.stats.LastUpdateDuration.Seconds())
 	o.publishStats()
 	o.log.Debug("ml: recommend: updated", "interactions", n, "full", full, "users", o.online.NumUsers(),
 		"items", o.online.NumItems(), "elapsed", time.Since(start))
@@ -1173,6 +1185,10 @@ func (o *streamOp) SnapshotStateAsync(ctx context.Context, id uint64) (func(cont
 	sm := o.sm
 	sm.UserGram, sm.ItemGram = bytesOf(o.online.UserGram()), bytesOf(o.online.ItemGram())
 	sm.UserGramUpdates, sm.ItemGramUpdates = o.online.GramUpdates()
+	if o.meter != nil {
+		ps := o.meter.State()
+		sm.Prequential = &ps
+	}
 	sm.Changed = nil
 	for u, c := range o.changed {
 		if c {

@@ -1186,6 +1186,15 @@ func userFactorGap(a, b *Online) float64 {
 	return worst
 }
 
+// prequentialOptions are streamOptions updating every 100 interactions
+// with the live prequential meter pq.
+func prequentialOptions(t testing.TB, pq PrequentialOptions) RecommendOptions {
+	o := streamOptions(t)
+	o.Update.Every = 100
+	o.Update.Prequential = &pq
+	return o
+}
+
 // TestStreamPrequentialLive: the operator's live prequential figures
 // (Stats) equal a PrequentialMeter run offline over the same stream in the
 // same batches against an Online driven as the operator drives it (first
@@ -1197,11 +1206,9 @@ func TestStreamPrequentialLive(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	rng := rand.New(rand.NewPCG(95, 96))
 	evs := genEvents(rng, 2000, 60, 45)
-	o := streamOptions(t)
-	o.Update.Every = 100
-	o.Update.RetrainGrowth = 1.5
 	pq := PrequentialOptions{K: 5, Window: 70}
-	o.Update.Prequential = &pq
+	o := prequentialOptions(t, pq)
+	o.Update.RetrainGrowth = 1.5
 	h := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
 	defer h.close()
 	if err := h.feed(evs, 100); err != nil { // an update after every batch
@@ -1267,5 +1274,63 @@ func TestStreamPrequentialLive(t *testing.T) {
 	if got.Updates != int64(len(evs)/100) || got.Applied != int64(len(evs)) || got.FullTrainings != full || got.Interactions != on.NumInteractions() ||
 		got.Users != on.NumUsers() || got.Items != on.NumItems() || got.NewUsers != newUsers || got.NewItems != newItems || got.FailedRows != 0 {
 		t.Fatalf("stats %+v; offline: %d full trainings, %d pairs, %d users, %d items", got, full, on.NumInteractions(), on.NumUsers(), on.NumItems())
+	}
+}
+
+// TestStreamPrequentialRestore: a job restored from a checkpoint taken
+// mid-stream ends with the live prequential figures of the run that never
+// stopped, bit for bit (counts, sums, the Recent window, which has wrapped
+// at the checkpoint, and Every's sample position); a meter whose options
+// changed starts from zero.
+func TestStreamPrequentialRestore(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(97, 98))
+	evs := genEvents(rng, 2400, 60, 45)
+	o := prequentialOptions(t, PrequentialOptions{K: 5, Window: 70, Every: 3})
+	half := 1300
+	ref := newStreamHarness(t, mem, evSchemaInt, o, nil, "")
+	defer ref.close()
+	if err := ref.feed(evs[:half], 100); err != nil {
+		t.Fatal(err)
+	}
+	snap := ref.checkpoint(true)
+	mid, _ := ref.spec.Stats()
+	if w := ref.op.meter.windows[0]; mid.Prequential.Counts.Warm <= 70 || w.next == 0 || mid.Prequential.Counts.Below == 0 {
+		t.Fatalf("at the checkpoint the window should have wrapped and Every skipped events: %+v, next %d", *mid.Prequential, w.next)
+	}
+	if err := ref.feed(evs[half:], 100); err != nil {
+		t.Fatal(err)
+	}
+	ref.checkpoint(true)
+	want, _ := ref.spec.Stats()
+
+	h := newStreamHarness(t, mem, evSchemaInt, o, snap, "")
+	defer h.close()
+	if got, _ := h.spec.Stats(); *got.Prequential != *mid.Prequential {
+		t.Fatalf("restored figures\n%+v\nwant (at the checkpoint)\n%+v", *got.Prequential, *mid.Prequential)
+	}
+	if err := h.feed(evs[half:], 100); err != nil {
+		t.Fatal(err)
+	}
+	h.checkpoint(true)
+	got, _ := h.spec.Stats()
+	if *got.Prequential != *want.Prequential {
+		t.Fatalf("figures after the restore\n%+v\nwant (uninterrupted)\n%+v", *got.Prequential, *want.Prequential)
+	}
+	if !slices.Equal(h.op.meter.windows[0].ranks, ref.op.meter.windows[0].ranks) || h.op.meter.windows[0].next != ref.op.meter.windows[0].next {
+		t.Fatal("the Recent window's ranks differ from the uninterrupted run's")
+	}
+
+	// Other options: the checkpoint's figures do not apply.
+	o2 := o
+	u2 := *o.Update
+	pq2 := PrequentialOptions{K: 10, Window: 70, Every: 3}
+	u2.Prequential = &pq2
+	o2.Update = &u2
+	h2 := newStreamHarness(t, mem, evSchemaInt, o2, snap, "")
+	defer h2.close()
+	if got, _ := h2.spec.Stats(); got.Prequential.Counts != (PrequentialCounts{}) {
+		t.Fatalf("a meter with other options restored %+v", got.Prequential.Counts)
 	}
 }

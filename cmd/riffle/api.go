@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,14 +74,17 @@ type apiNode struct {
 	Kind        string `json:"kind"` // source, operator or sink
 	Parallelism int    `json:"parallelism"`
 	// State is the node's: backpressured when a subtask is, else busy
-	// when one is, else idle.
-	State       string       `json:"state"`
-	RowsIn      int64        `json:"rows_in"`
-	RowsOut     int64        `json:"rows_out"`
-	RowsInRate  float64      `json:"rows_in_per_s"`
-	RowsOutRate float64      `json:"rows_out_per_s"`
-	Watermark   apiTime      `json:"watermark"`
-	Subtasks    []apiSubtask `json:"subtasks"`
+	// when one is, else idle. The ratios are the means of its subtasks'.
+	State             string       `json:"state"`
+	BusyRatio         float64      `json:"busy_ratio"`
+	BackpressureRatio float64      `json:"backpressure_ratio"`
+	IdleRatio         float64      `json:"idle_ratio"`
+	RowsIn            int64        `json:"rows_in"`
+	RowsOut           int64        `json:"rows_out"`
+	RowsInRate        float64      `json:"rows_in_per_s"`
+	RowsOutRate       float64      `json:"rows_out_per_s"`
+	Watermark         apiTime      `json:"watermark"`
+	Subtasks          []apiSubtask `json:"subtasks"`
 }
 
 type apiSubtask struct {
@@ -95,6 +100,15 @@ type apiSubtask struct {
 	OutputFill  float64 `json:"output_queue_fill"`
 	Watermark   apiTime `json:"watermark"`
 	Idle        bool    `json:"idle"`
+	// BusySeconds, BackpressureSeconds and IdleSeconds are the subtask's
+	// wall time so far (arrowexec.TaskMetrics); the ratios their shares
+	// over the rate window, which State is read from.
+	BusySeconds         float64 `json:"busy_seconds"`
+	BackpressureSeconds float64 `json:"backpressure_seconds"`
+	IdleSeconds         float64 `json:"idle_seconds"`
+	BusyRatio           float64 `json:"busy_ratio"`
+	BackpressureRatio   float64 `json:"backpressure_ratio"`
+	IdleRatio           float64 `json:"idle_ratio"`
 }
 
 type apiEdge struct {
@@ -105,23 +119,73 @@ type apiEdge struct {
 	Keys     []string `json:"keys,omitempty"`
 }
 
-// Subtask states. Until the runtime counts busy and blocked time, they
-// are read from what it shows now: a subtask whose output queues are at
-// least backpressureFill full is blocked by its downstream; one that
-// moved rows in the last rate window, or has rows queued, is busy;
-// otherwise (or when it declared itself idle to its downstream) idle.
+// Subtask states, from the runtime's split of each subtask's wall time
+// (arrowexec.TaskMetrics.Times: busy, blocked on a full downstream queue,
+// waiting for input) over the last rate window (before two samples: since
+// the subtask started): the largest share names the state, backpressure
+// winning a tie over busy, busy over idle. Time of the window the
+// counters do not hold yet (a send blocked on a full queue, or work, in
+// progress) counts as backpressure when an output queue of the subtask is
+// full at the second sample, else as busy.
 const (
 	stateBusy          = "busy"
 	stateBackpressured = "backpressured"
 	stateIdle          = "idle"
-	backpressureFill   = 0.75
 )
 
-func subtaskState(rate, fill float64) string {
+// subtaskTimes is one reading of a subtask's time counters (ns).
+type subtaskTimes struct {
+	busy, bp, idle int64
+	blocked        bool // an output queue was full
+}
+
+func readTimes(m *arrowexec.TaskMetrics, now time.Time, blocked bool) subtaskTimes {
+	b, p, i := m.Times(now)
+	return subtaskTimes{busy: b, bp: p, idle: i, blocked: blocked}
+}
+
+// timeShares returns the busy, backpressured and idle shares of the
+// wall time between two readings of a subtask (from nil: since it
+// started, wall unknown).
+func timeShares(from *subtaskTimes, to subtaskTimes, wall time.Duration) (busy, bp, idle float64) {
+	d := [3]float64{float64(to.busy), float64(to.bp), float64(to.idle)}
+	if from != nil {
+		d[0] -= float64(from.busy)
+		d[1] -= float64(from.bp)
+		d[2] -= float64(from.idle)
+	}
+	var sum float64
+	for k := range d {
+		d[k] = max(d[k], 0)
+		sum += d[k]
+	}
+	if from != nil {
+		if rest := float64(wall) - sum; rest > 0 {
+			if to.blocked {
+				d[1] += rest
+			} else {
+				d[0] += rest
+			}
+			sum += rest
+		}
+	}
+	if sum == 0 {
+		return 0, 0, 0
+	}
+	return share(d[0], sum), share(d[1], sum), share(d[2], sum)
+}
+
+// share is part/whole rounded to 1e-4 (shorter to encode and to read).
+func share(part, whole float64) float64 { return math.Round(part/whole*1e4) / 1e4 }
+
+// toSeconds returns nanoseconds as seconds rounded to the millisecond.
+func toSeconds(nanos int64) float64 { return float64(nanos/1e6) / 1e3 }
+
+func subtaskState(busy, bp, idle float64) string {
 	switch {
-	case fill >= backpressureFill:
+	case bp > 0 && bp >= busy && bp >= idle:
 		return stateBackpressured
-	case rate > 0 || fill > 0:
+	case busy > 0 && busy >= idle:
 		return stateBusy
 	}
 	return stateIdle
@@ -240,6 +304,93 @@ type apiRecommender struct {
 	// Stats are the streaming recommend step's figures (ml.RecommendStats:
 	// updates, exports, the live prequential metric, serving latencies).
 	Stats *ml.RecommendStats `json:"stats,omitempty"`
+	// PrequentialCurve is the live prequential metric over time, oldest
+	// first (preqCurve).
+	PrequentialCurve []preqPoint `json:"prequential_curve,omitempty"`
+}
+
+// preqPoint is one sample of the live prequential figures.
+type preqPoint struct {
+	At time.Time `json:"at"`
+	// Events counts the events the meter classified, Warm those it
+	// scored (HR and NDCG are over them), Recent the ones of the window
+	// (RecentHR and RecentNDCG).
+	Events       int64   `json:"events"`
+	Warm         int64   `json:"warm"`
+	Recent       int64   `json:"recent"`
+	HR           float64 `json:"hr"`
+	NDCG         float64 `json:"ndcg"`
+	RecentHR     float64 `json:"recent_hr"`
+	RecentNDCG   float64 `json:"recent_ndcg"`
+	PopularityHR float64 `json:"popularity_hr"`
+	seq          int64   // its number among the points offered (preqCurve)
+}
+
+// preqCurve samples the live prequential figures for the web view and
+// 'riffle status': the sampler offers a point when the meter saw new
+// events (once it scored one). Every stride-th point is kept, and the
+// newest; when more than curvePoints are kept the stride doubles, so the
+// curve spans the whole run, evenly spaced, at a resolution that halves
+// as it grows.
+type preqCurve struct {
+	mu     sync.Mutex
+	pts    []preqPoint // the points whose sample number is a multiple of stride
+	newest *preqPoint  // the newest point, when not in pts
+	seq    int64       // points offered
+	stride int64
+}
+
+const curvePoints = 512
+
+func (c *preqCurve) add(at time.Time, p *ml.PrequentialStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.Model.Events == 0 || c.seq > 0 && c.lastEvents() == p.Counts.Events {
+		return // nothing scored yet, or nothing new
+	}
+	if c.stride == 0 {
+		c.stride = 1
+	}
+	pt := preqPoint{At: at.UTC(), Events: p.Counts.Events, Warm: p.Model.Events, Recent: p.Recent.Events,
+		HR: p.HR, NDCG: p.NDCG, RecentHR: p.RecentHR, RecentNDCG: p.RecentNDCG, PopularityHR: p.Popularity.HR(), seq: c.seq}
+	c.seq++
+	if pt.seq%c.stride != 0 {
+		c.newest = &pt
+		return
+	}
+	c.pts, c.newest = append(c.pts, pt), nil
+	if len(c.pts) > curvePoints {
+		c.stride *= 2
+		k := 0
+		for _, q := range c.pts {
+			if q.seq%c.stride == 0 {
+				c.pts[k] = q
+				k++
+			}
+		}
+		if last := c.pts[len(c.pts)-1]; last.seq%c.stride != 0 {
+			c.newest = &last
+		}
+		c.pts = c.pts[:k]
+	}
+}
+
+func (c *preqCurve) lastEvents() int64 {
+	if c.newest != nil {
+		return c.newest.Events
+	}
+	return c.pts[len(c.pts)-1].Events
+}
+
+// points returns the curve, oldest first.
+func (c *preqCurve) points() []preqPoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.pts)
+	if c.newest != nil {
+		out = append(out, *c.newest)
+	}
+	return out
 }
 
 // apiError is every error answer of the API.
@@ -247,10 +398,11 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-// sample is one reading of every subtask's row counters.
+// sample is one reading of every subtask's row and time counters.
 type sample struct {
 	at      time.Time
-	in, out map[string][]int64 // by node, per subtask
+	in, out map[string][]int64        // by node, per subtask
+	times   map[string][]subtaskTimes // by node, per subtask
 	updates uint64
 }
 
@@ -290,14 +442,15 @@ func perSecond(prev, last *sample, pick func(*sample) []int64, i int) float64 {
 
 // takeSample reads the counters of job j.
 func takeSample(j *arrowexec.Job, rec func() uint64) *sample {
-	s := &sample{at: time.Now(), in: map[string][]int64{}, out: map[string][]int64{}}
+	s := &sample{at: time.Now(), in: map[string][]int64{}, out: map[string][]int64{}, times: map[string][]subtaskTimes{}}
 	for _, n := range j.Graph().Nodes() {
 		ms := j.Metrics(n.Name())
-		in, out := make([]int64, len(ms)), make([]int64, len(ms))
+		blocked := j.OutputBlocked(n.Name())
+		in, out, ts := make([]int64, len(ms)), make([]int64, len(ms)), make([]subtaskTimes, len(ms))
 		for i, m := range ms {
-			in[i], out[i] = m.RowsIn.Load(), m.RowsOut.Load()
+			in[i], out[i], ts[i] = m.RowsIn.Load(), m.RowsOut.Load(), readTimes(m, s.at, blocked[i])
 		}
-		s.in[n.Name()], s.out[n.Name()] = in, out
+		s.in[n.Name()], s.out[n.Name()], s.times[n.Name()] = in, out, ts
 	}
 	if rec != nil {
 		s.updates = rec()
@@ -318,6 +471,7 @@ func (a *adminServer) sampleLoop(stop <-chan struct{}) {
 				a.rates.add(nil)
 			}
 			a.rates.add(takeSample(j, a.liveUpdates))
+			a.samplePrequential()
 			if a.views.watched() {
 				a.refreshViews()
 			}
@@ -341,6 +495,20 @@ func (a *adminServer) running() (*arrowexec.Job, *job.Plan) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.job, st.plan
+}
+
+// samplePrequential adds the recommend step's live prequential figures
+// to the curve.
+func (a *adminServer) samplePrequential() {
+	a.mu.Lock()
+	rec := a.rec
+	a.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	if st, ok := rec.Stats(); ok && st.Prequential != nil {
+		a.curve.add(time.Now(), st.Prequential)
+	}
 }
 
 func (a *adminServer) liveUpdates() uint64 {
@@ -502,7 +670,8 @@ func (a *adminServer) apiGraph(w http.ResponseWriter, _ *http.Request) {
 // readGraph is the graph of job j with its counters and the rates of rs.
 func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 	prev, last := rs.get()
-	out := apiGraph{At: time.Now().UTC().Format(time.RFC3339Nano)}
+	at := time.Now()
+	out := apiGraph{At: at.UTC().Format(time.RFC3339Nano)}
 	if prev != nil && last != nil {
 		out.RateWindowSeconds = last.at.Sub(prev.at).Seconds()
 	}
@@ -527,11 +696,18 @@ func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 				Watermark: eventTime(m.Watermark.Load())}
 			s.RowsInRate = perSecond(prev, last, func(s *sample) []int64 { return s.in[name] }, i)
 			s.RowsOutRate = perSecond(prev, last, func(s *sample) []int64 { return s.out[name] }, i)
-			rate := s.RowsInRate
-			if an.Kind == "source" {
-				rate = s.RowsOutRate
+			now := readTimes(m, at, false)
+			s.BusySeconds, s.BackpressureSeconds, s.IdleSeconds = toSeconds(now.busy), toSeconds(now.bp), toSeconds(now.idle)
+			var from *subtaskTimes
+			var wall time.Duration
+			if prev != nil && last != nil && i < len(prev.times[name]) && i < len(last.times[name]) {
+				from, now, wall = &prev.times[name][i], last.times[name][i], last.at.Sub(prev.at)
 			}
-			s.State = subtaskState(rate, s.OutputFill)
+			s.BusyRatio, s.BackpressureRatio, s.IdleRatio = timeShares(from, now, wall)
+			s.State = subtaskState(s.BusyRatio, s.BackpressureRatio, s.IdleRatio)
+			an.BusyRatio += s.BusyRatio / float64(len(ms))
+			an.BackpressureRatio += s.BackpressureRatio / float64(len(ms))
+			an.IdleRatio += s.IdleRatio / float64(len(ms))
 			switch {
 			case s.State == stateBackpressured:
 				an.State = stateBackpressured
@@ -566,8 +742,8 @@ func (a *adminServer) apiWatermarks(w http.ResponseWriter, _ *http.Request) {
 // node, why its earliest pending window has not fired.
 func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 	var out apiWatermarks
-	splits := map[string][]apiSourceSplit{}             // by node/subtask
-	inputs := map[string][][]arrowexec.InputWatermark{} // by operator node
+	splits := map[string][]apiSourceSplit{}          // by node/subtask
+	inputs := map[string][][]arrowexec.InputStatus{} // by operator node
 	key := func(node string, sub int) string { return node + "/" + strconv.Itoa(sub) }
 	for _, n := range j.Graph().Nodes() {
 		name := n.Name()
@@ -612,9 +788,12 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 			}
 			continue
 		}
-		inputs[name] = j.InputWatermarks(name)
+		inputs[name] = j.Inputs(name)
 		for sub, ins := range inputs[name] {
-			out.Operators = append(out.Operators, operatorInputs(name, sub, n.Inputs(), ins)...)
+			for _, in := range ins {
+				out.Operators = append(out.Operators, apiOperatorInput{Node: name, Subtask: sub, Input: in.Edge, From: in.From,
+					Channels: in.Channels, SlowestSubtask: in.SlowestSubtask, Watermark: eventTime(in.Watermark), Idle: in.Idle, Ended: in.Ended})
+			}
 		}
 	}
 	for _, n := range j.Graph().Nodes() {
@@ -627,44 +806,10 @@ func readWatermarks(j *arrowexec.Job, p *job.Plan) apiWatermarks {
 	return out
 }
 
-// operatorInputs folds the channels of one operator subtask into one
-// row per input edge.
-func operatorInputs(node string, sub int, edges []arrowexec.Input, chans []arrowexec.InputWatermark) []apiOperatorInput {
-	rows := make([]apiOperatorInput, len(edges))
-	wms := make([]int64, len(edges))
-	for k, e := range edges {
-		rows[k] = apiOperatorInput{Node: node, Subtask: sub, Input: k, From: e.From.Name(), SlowestSubtask: -1, Idle: true, Ended: true}
-		wms[k] = arrowexec.MaxWatermark
-	}
-	for _, c := range chans {
-		r := &rows[c.Edge]
-		r.Channels++
-		r.Ended = r.Ended && c.Ended
-		if c.Ended {
-			continue
-		}
-		r.Idle = r.Idle && c.Idle
-		if !c.Idle && (r.SlowestSubtask < 0 || c.Watermark < wms[c.Edge]) {
-			r.SlowestSubtask, wms[c.Edge] = c.FromSubtask, c.Watermark
-		}
-	}
-	for k := range rows {
-		switch {
-		case rows[k].Ended:
-			wms[k] = arrowexec.MaxWatermark
-			rows[k].Idle = false
-		case rows[k].SlowestSubtask < 0:
-			wms[k] = arrowexec.MinWatermark
-		}
-		rows[k].Watermark = eventTime(wms[k])
-	}
-	return rows
-}
-
 // whyNotFired explains the earliest pending window of window node n.
 // inputs holds every operator's input channels, splits every source
 // subtask's splits, as read for the same answer.
-func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, inputs map[string][][]arrowexec.InputWatermark,
+func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, inputs map[string][][]arrowexec.InputStatus,
 	splits map[string][]apiSourceSplit) apiWindow {
 	aw := apiWindow{Node: n.Name(), EarliestPendingEnd: eventTime(arrowexec.MaxWatermark), Watermark: eventTime(arrowexec.MinWatermark)}
 	best := -1
@@ -711,7 +856,7 @@ func whyNotFired(j *arrowexec.Job, n *arrowexec.Node, pend []windows.Pending, in
 		}
 		in := ins[sub][slow]
 		aw.HeldBy = append(aw.HeldBy, apiHold{Node: node, Subtask: sub, Input: in.Edge, Watermark: eventTime(in.Watermark)})
-		node, sub = in.From, in.FromSubtask
+		node, sub = in.From, in.SlowestSubtask
 		if up := g.Node(node); up != nil && up.IsSource() {
 			break
 		}
@@ -794,6 +939,7 @@ func (a *adminServer) apiRecommender(w http.ResponseWriter, _ *http.Request) {
 			out.ModelVersion = st.LastExport
 			out.Users, out.Items, out.Interactions = st.Users, st.Items, st.Interactions
 			out.Stats = &st
+			out.PrequentialCurve = a.curve.points()
 		}
 	}
 	if l := a.live(); l != nil {

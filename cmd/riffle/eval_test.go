@@ -12,6 +12,8 @@ import (
 
 	"github.com/riffle-dev/riffle/internal/chart"
 	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/job"
+	"github.com/riffle-dev/riffle/ml"
 )
 
 func readEvalJSON(t *testing.T, path string) evalReport {
@@ -305,5 +307,45 @@ func TestEvalPlot(t *testing.T) {
 	}
 	if len(entries) != 2*(len(evalMetrics)+1+2) {
 		t.Errorf("%d files in --plot directory, want %d", len(entries), 2*(len(evalMetrics)+1+2))
+	}
+}
+
+// TestAlphaDefault: a recommend step that gives no alpha trains with the
+// alpha riffle eval uses when --alpha is not given (ml.DefaultAlpha: a
+// stored weight counts), and an explicit alpha 0 stays 0.
+func TestAlphaDefault(t *testing.T) {
+	dir := t.TempDir()
+	pq := genSmallEvents(t, dir)
+	js := filepath.Join(dir, "e.json")
+	if code, _, errOut := runCLI(t, "eval", "--protocol", "user-time", "--k", "10", "--factors", "4", "--iterations", "2",
+		"--threads", "1", "--json", js, pq); code != exitOK {
+		t.Fatalf("eval: code %d: %s", code, errOut)
+	}
+	evalAlpha := readEvalJSON(t, js).Model.Alpha
+	step := func(extra string) float64 {
+		p, err := job.Parse("r.yaml", []byte(fmt.Sprintf(`name: r
+source:
+  parquet: {path: %s}
+steps:
+  - recommend: {user: user_id, item: item_id, factors: 4, k: 10%s}
+sink:
+  file: {path: %s}
+`, pq, extra, filepath.Join(dir, "out"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Steps {
+			if s.Recommend != nil {
+				return s.Recommend.Options.Config.Alpha
+			}
+		}
+		t.Fatal("no recommend step")
+		return 0
+	}
+	if got := step(""); got != evalAlpha || got != ml.DefaultAlpha {
+		t.Errorf("recommend step without alpha: %v; riffle eval without --alpha: %v; ml.DefaultAlpha %v", got, evalAlpha, ml.DefaultAlpha)
+	}
+	if got := step(", alpha: 0"); got != 0 {
+		t.Errorf("alpha: 0 parsed as %v", got)
 	}
 }

@@ -138,6 +138,7 @@ type adminServer struct {
 	refuseStop string
 	rates      rates
 	views      viewCache     // the large views, encoded (api.go)
+	curve      preqCurve     // the live prequential figures over time (api.go)
 	stop       chan struct{} // ends the sampler
 
 	mu    sync.Mutex

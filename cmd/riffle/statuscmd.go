@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/riffle-dev/riffle/ml"
 )
 
 func init() {
@@ -22,7 +24,8 @@ Prints what a job started with 'riffle run --admin-addr HOST:PORT' is
 doing, read from its JSON API (docs/API.md): the job, its graph with every
 node's state (busy, backpressured, idle), rows and rates, the watermark of
 every source split, for every window step why its earliest pending window
-has not fired yet, the checkpoint history and the recommender. With --json
+has not fired yet, the checkpoint history and the recommender (with its
+live prequential HR and NDCG and their curve over time). With --json
 it prints the API's answers as one JSON object instead.`)
 	addr := f.addAdminAddr()
 	asJSON := f.Bool("json", false, "print the API's JSON answers")
@@ -140,10 +143,10 @@ func writeStatus(w io.Writer, v *statusView) error {
 		fmt.Fprintf(tw, "last error: %s\n", j.LastError)
 	}
 	if len(v.Graph.Nodes) > 0 {
-		fmt.Fprintln(tw, "\nNODE\tKIND\tSUBTASKS\tSTATE\tROWS IN\tROWS OUT\tIN/S\tOUT/S\tWATERMARK")
+		fmt.Fprintln(tw, "\nNODE\tKIND\tSUBTASKS\tSTATE\tBUSY\tBACKPRESSURED\tIDLE\tROWS IN\tROWS OUT\tIN/S\tOUT/S\tWATERMARK")
 		for _, n := range v.Graph.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%.0f\t%.0f\t%s\n", n.Name, n.Kind, n.Parallelism, n.State, n.RowsIn, n.RowsOut,
-				n.RowsInRate, n.RowsOutRate, n.Watermark.Text)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%d\t%.0f\t%.0f\t%s\n", n.Name, n.Kind, n.Parallelism, n.State,
+				100*n.BusyRatio, 100*n.BackpressureRatio, 100*n.IdleRatio, n.RowsIn, n.RowsOut, n.RowsInRate, n.RowsOutRate, n.Watermark.Text)
 		}
 		fmt.Fprintln(tw, "\nEDGE\tEXCHANGE")
 		for _, e := range v.Graph.Edges {
@@ -188,5 +191,37 @@ func writeStatus(w io.Writer, v *statusView) error {
 		fmt.Fprintf(tw, "\nrecommender: model version %d, %d updates (%.1f/s), %d users, %d items, %d interactions; GET %s\n",
 			r.ModelVersion, r.Updates, r.UpdatesPerSecond, r.Users, r.Items, r.Interactions, r.Lookup)
 	}
+	if r := v.Recommender; r.Stats != nil && r.Stats.Prequential != nil {
+		writePrequential(tw, r.Stats.Prequential, r.PrequentialCurve)
+	}
 	return tw.Flush()
+}
+
+// statusCurveRows is how many points of the prequential curve 'riffle
+// status' prints.
+const statusCurveRows = 10
+
+// writePrequential prints the live prequential figures and up to
+// statusCurveRows points of their curve, evenly spread, the newest last.
+func writePrequential(w io.Writer, p *ml.PrequentialStats, curve []preqPoint) {
+	fmt.Fprintf(w, "\nlive prequential @%d: HR %.4f, NDCG %.4f over %d scored events (popularity HR %.4f)", p.K, p.HR, p.NDCG,
+		p.Model.Events, p.Popularity.HR())
+	if p.Window > 0 {
+		fmt.Fprintf(w, "; the last %d: HR %.4f, NDCG %.4f", p.Recent.Events, p.RecentHR, p.RecentNDCG)
+	}
+	fmt.Fprintln(w)
+	if len(curve) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "TIME\tEVENTS\tSCORED\tHR\tNDCG\tRECENT HR\tRECENT NDCG")
+	n := min(len(curve), statusCurveRows)
+	for r := range n {
+		// Row r shows point r·(len−1)/(n−1): the first and the newest.
+		i := len(curve) - 1
+		if n > 1 {
+			i = r * (len(curve) - 1) / (n - 1)
+		}
+		c := curve[i]
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.4f\t%.4f\n", c.At.Format("15:04:05"), c.Events, c.Warm, c.HR, c.NDCG, c.RecentHR, c.RecentNDCG)
+	}
 }

@@ -260,30 +260,7 @@ func TestWebViewInBrowser(t *testing.T) {
 		}
 	}
 	kafkatest.Produce(t, brokers, recTopic, msgs)
-	recJob := filepath.Join(dir, "recs.yaml")
-	if err := os.WriteFile(recJob, []byte(fmt.Sprintf(`name: recs
-source:
-  kafka:
-    brokers: %s
-    topic: %s
-    start: earliest
-    max_batch_delay: 20ms
-    fields:
-      - {name: user_id, type: int64, required: true}
-      - {name: item_id, type: int64, required: true}
-steps:
-  - recommend:
-      user: user_id
-      item: item_id
-      factors: 4
-      k: 5
-      seed: 1
-      update: {every: 50, interval: 100ms}
-sink:
-  file: {path: %s, format: parquet}
-`, brokers, recTopic, filepath.Join(dir, "recs-out"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	recJob := writeRecsJob(t, dir, "recs", brokers, recTopic, "update: {every: 50, interval: 100ms, prequential: {k: 5, window: 50}}")
 	recAdmin := freeAddr(t)
 	const token = "tok-e2e"
 	recDone, recErr := startCLI(t, "run", "--admin-addr", recAdmin, "--admin-token", token, "--checkpoint-dir", filepath.Join(dir, "ck"),
@@ -308,6 +285,31 @@ sink:
 			t.Fatalf("recommended %q: want an item of the catalogue user 7 has not seen (%v)", s, seen[7])
 		}
 	}
+	// The live prequential curve: more events for the same users, scored
+	// against the model before it learns them.
+	var round2 []kafkago.Message
+	for u := int64(1); u <= users; u++ {
+		for j := int64(0); j < 4; j++ {
+			round2 = append(round2, kafkago.Message{Value: []byte(fmt.Sprintf(`{"user_id":%d,"item_id":%d}`, u, 100+(u*5+j*11+1)%items))})
+		}
+	}
+	kafkatest.Produce(t, brokers, recTopic, round2)
+	var rec apiRecommender
+	waitFor(t, "the second round applied and sampled", recDone, recErr, func() bool {
+		rec = apiRecommender{}
+		if apiCall(t, "GET", recAPI+"/api/recommender", "", "", "", &rec) != 200 || rec.Stats == nil || rec.Stats.Prequential == nil {
+			return false
+		}
+		c := rec.PrequentialCurve
+		return rec.Stats.Applied == int64(len(msgs)+len(round2)) && rec.Stats.Pending == 0 && len(c) > 0 &&
+			c[len(c)-1].Events == rec.Stats.Prequential.Counts.Events
+	})
+	if p := rec.Stats.Prequential; p.Model.Events == 0 || p.Counts.Events < int64(len(round2)) { // and part of the first round, if updates split it
+		t.Fatalf("the second round should be scored: %+v", *p)
+	}
+	b.do(t, "the prequential curve",
+		waitJS(fmt.Sprintf(`document.getElementById('preq-summary').textContent.includes('over %d scored events')`, rec.Stats.Prequential.Model.Events)),
+		waitJS(`document.querySelectorAll('#preq-chart path.preq-line').length === 4 && document.getElementById('preq-chart').getBoundingClientRect().height > 50`))
 	// The savepoint button, with the token typed in.
 	sp := filepath.Join(dir, "sp-from-page")
 	b.do(t, "a savepoint from the page",

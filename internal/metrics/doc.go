@@ -19,7 +19,12 @@
 //     letters by reason class, window late rows and firings, a window
 //     subtask's cached windows and state bytes on disk, a hash
 //     aggregate subtask's groups and their bytes, file sink parts
-//     published. Their descriptors are listed in Reported.
+//     published, a streaming recommend step's RecommendStats (updates,
+//     interactions applied and pending, model size, rows folded in and
+//     rolled back, update duration histogram, last update and export,
+//     live prequential HR and NDCG at K over the stream and the recent
+//     window, serving queries, latency histogram and syncs). Their
+//     descriptors are listed in Reported.
 //
 // Names follow Prometheus conventions: riffle_ prefix, units in the name
 // (_seconds, _bytes, _messages), _total for counters. The Go runtime's and

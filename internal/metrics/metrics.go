@@ -20,6 +20,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/deadletter"
+	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/sources/kafka"
 	"github.com/riffle-dev/riffle/windows"
@@ -75,7 +76,7 @@ var (
 // them up front (dashboards are checked against them); a component adds
 // its package's list here. A reported series not listed is exported all
 // the same.
-var Reported = concat(windows.MetricDescs, agg.MetricDescs, kafka.MetricDescs, sinks.MetricDescs, deadletter.MetricDescs)
+var Reported = concat(windows.MetricDescs, agg.MetricDescs, kafka.MetricDescs, sinks.MetricDescs, deadletter.MetricDescs, ml.MetricDescs)
 
 func concat(lists ...[]*arrowexec.MetricDesc) []*arrowexec.MetricDesc {
 	var out []*arrowexec.MetricDesc

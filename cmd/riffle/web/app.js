@@ -105,7 +105,7 @@ function renderGraph(g) {
   const svg = $("graph");
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const pos = layout(g);
-  const W = 200, H = 62;
+  const W = 200, H = 70;
   let maxX = 0, maxY = 0;
   for (const p of Object.values(pos)) { maxX = Math.max(maxX, p.x + W); maxY = Math.max(maxY, p.y + H); }
   svg.setAttribute("viewBox", "0 0 " + (maxX + 10) + " " + (maxY + 10));
@@ -143,6 +143,21 @@ function renderGraph(g) {
       fmtRate(n.kind === "source" ? n.rows_out_per_s : n.rows_in_per_s) + " rows/s · " + n.state,
       "wm " + shortTime(n.watermark.text),
     ];
+    // The share of the subtasks' time busy, backpressured and idle over
+    // the rate window (the runtime's counters), as a stacked bar.
+    let bx = 8;
+    for (const [share, cls] of [[n.busy_ratio, "busy"], [n.backpressure_ratio, "backpressured"], [n.idle_ratio, "idle"]]) {
+      const w = (W - 16) * (share || 0);
+      if (w <= 0) continue;
+      const seg = document.createElementNS(SVG, "rect");
+      seg.setAttribute("class", "share " + cls);
+      seg.setAttribute("x", bx);
+      seg.setAttribute("y", H - 9);
+      seg.setAttribute("width", w);
+      seg.setAttribute("height", 5);
+      grp.appendChild(seg);
+      bx += w;
+    }
     lines.forEach((s, i) => {
       const t = document.createElementNS(SVG, "text");
       t.setAttribute("x", 8);
@@ -152,8 +167,11 @@ function renderGraph(g) {
       grp.appendChild(t);
     });
     const title = document.createElementNS(SVG, "title");
-    text(title, n.subtasks.map((s) => `${n.name}/${s.subtask}: ${s.state}, ${s.rows_in} in, ${s.rows_out} out, ` +
-      `${fmtRate(s.rows_in_per_s)}/s, queue ${(s.output_queue_fill * 100).toFixed(0)}%`).join("\n"));
+    const pct = (r) => ((r || 0) * 100).toFixed(0) + "%";
+    text(title, n.subtasks.map((s) => `${n.name}/${s.subtask}: ${s.state} (busy ${pct(s.busy_ratio)}, ` +
+      `backpressured ${pct(s.backpressure_ratio)}, idle ${pct(s.idle_ratio)}; ` +
+      `${s.busy_seconds.toFixed(1)}/${s.backpressure_seconds.toFixed(1)}/${s.idle_seconds.toFixed(1)} s), ` +
+      `${s.rows_in} in, ${s.rows_out} out, ${fmtRate(s.rows_in_per_s)}/s, queue ${pct(s.output_queue_fill)}`).join("\n"));
     grp.appendChild(title);
     svg.appendChild(grp);
     if (n.kind === "source") { total += n.rows_out; rate += n.rows_out_per_s; }
@@ -215,7 +233,66 @@ function renderCheckpoints(c) {
   }
 }
 
+// PREQ_SERIES are the curve's lines: field, label, color.
+const PREQ_SERIES = [
+  ["hr", "HR", "#1565c0"], ["recent_hr", "HR (window)", "#64b5f6"],
+  ["ndcg", "NDCG", "#2e7d32"], ["recent_ndcg", "NDCG (window)", "#81c784"],
+];
+
+// renderPrequential draws the live prequential figures over time (the
+// API's sampled curve) as lines, with a legend.
+function renderPrequential(r) {
+  const sum = $("preq-summary");
+  const svg = $("preq-chart");
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const p = r.stats && r.stats.prequential;
+  if (!p) {
+    text(sum, "no live prequential metric (update: prequential: in the recommend step)");
+    svg.style.display = "none";
+    return;
+  }
+  sum.className = "";
+  text(sum, `HR@${p.k} ${p.hr.toFixed(3)}, NDCG@${p.k} ${p.ndcg.toFixed(3)} over ${p.model.events} scored events` +
+    (p.window ? `; the last ${p.recent.events}: HR ${p.recent_hr.toFixed(3)}, NDCG ${p.recent_ndcg.toFixed(3)}` : "") +
+    `; popularity HR ${(p.popularity.events ? p.popularity.hr_sum / p.popularity.events : 0).toFixed(3)}`);
+  const pts = r.prequential_curve || [];
+  if (pts.length === 0) { svg.style.display = "none"; return; }
+  svg.style.display = "block";
+  const W = 460, H = 160, L = 40, B = 20, T = 8, R = 110;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const t0 = Date.parse(pts[0].at), t1 = Math.max(Date.parse(pts[pts.length - 1].at), t0 + 1);
+  let ymax = 0.05;
+  for (const q of pts) for (const [f] of PREQ_SERIES) ymax = Math.max(ymax, q[f] || 0);
+  ymax *= 1.1;
+  const x = (q) => L + (W - L - R) * (Date.parse(q.at) - t0) / (t1 - t0);
+  const y = (v) => H - B - (H - B - T) * v / ymax;
+  const el = (name, attrs, s) => {
+    const e = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (s != null) text(e, s);
+    svg.appendChild(e);
+    return e;
+  };
+  el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
+  el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
+  el("text", { x: L - 4, y: T + 8, "text-anchor": "end", class: "tick" }, ymax.toFixed(2));
+  el("text", { x: L - 4, y: H - B, "text-anchor": "end", class: "tick" }, "0");
+  const hms = (s) => shortTime(s).slice(0, 8);
+  el("text", { x: L, y: H - 4, class: "tick" }, hms(pts[0].at));
+  el("text", { x: W - R, y: H - 4, "text-anchor": "end", class: "tick" }, hms(pts[pts.length - 1].at));
+  PREQ_SERIES.forEach(([f, label, color], i) => {
+    if (f.startsWith("recent") && !p.window) return;
+    const d = pts.map((q, j) => (j ? "L" : "M") + x(q).toFixed(1) + "," + y(q[f] || 0).toFixed(1)).join(" ");
+    el("path", { d: d, class: "preq-line", "data-series": f, stroke: color });
+    if (pts.length <= 60) {
+      for (const q of pts) el("circle", { cx: x(q).toFixed(1), cy: y(q[f] || 0).toFixed(1), r: 2, fill: color });
+    }
+    el("text", { x: W - R + 8, y: T + 12 + i * 16, fill: color, class: "preq-legend" }, label);
+  });
+}
+
 function renderRecommender(r) {
+  renderPrequential(r);
   const sum = $("rec-summary");
   if (!r.serving) {
     text(sum, "this job does not serve recommendations");
