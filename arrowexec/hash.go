@@ -100,13 +100,13 @@ func validity(c arrow.Array) ([]byte, int) {
 	return d.Buffers()[0].Bytes(), d.Offset()
 }
 
-type binaryLike interface {
+type binaryLike[O int32 | int64] interface {
 	arrow.Array
 	ValueBytes() []byte
-	ValueOffsets() []int32
+	ValueOffsets() []O
 }
 
-func hashBinary(c binaryLike, out []uint64) {
+func hashBinary[O int32 | int64](c binaryLike[O], out []uint64) {
 	offs := c.ValueOffsets()
 	data := c.ValueBytes()
 	base := offs[0]
@@ -167,6 +167,10 @@ func hashInto(c arrow.Array, out []uint64) error {
 	case *array.String:
 		hashBinary(a, out)
 	case *array.Binary:
+		hashBinary(a, out)
+	case *array.LargeString:
+		hashBinary(a, out)
+	case *array.LargeBinary:
 		hashBinary(a, out)
 	default:
 		return fmt.Errorf("arrowexec: hash: unsupported key type %s", c.DataType())

@@ -14,8 +14,9 @@
 // parallelism changes. Accessing a key whose key group the store does not own
 // returns ErrKeyGroupOutOfRange.
 //
-// A key is the operator's encoding of its key columns (EncodeKeys builds one
-// for the common Arrow types, order preserving). Under a key, state is kept
+// A key is the operator's encoding of its key columns: the key codec
+// (keycodec.go: EncodeKeys, DecodeKeys) is the one encoding of Arrow key
+// columns every keyed operator uses, vectorized and order preserving. Under a key, state is kept
 // per namespace: a window (AppendWindow), or nil for none (nil and empty are
 // the same namespace). A windows operator
 // keeps per-(key, window) state and iterates the windows of a key in order.

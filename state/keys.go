@@ -3,11 +3,6 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/riffle-dev/riffle/arrowexec"
 )
 
 // Keys is a batch of (hash, key, namespace) triples in Arrow binary layout,
@@ -22,10 +17,17 @@ type Keys struct {
 	KeyData    []byte
 	NSOffsets  []int32
 	NSData     []byte
+
+	pos []int32 // EncodeKeys scratch
 }
 
 // Len returns the number of rows.
-func (k *Keys) Len() int { return len(k.Hashes) }
+func (k *Keys) Len() int {
+	if len(k.KeyOffsets) > 0 {
+		return len(k.KeyOffsets) - 1
+	}
+	return len(k.Hashes)
+}
 
 // Key returns the key of row i.
 func (k *Keys) Key(i int) []byte { return k.KeyData[k.KeyOffsets[i]:k.KeyOffsets[i+1]] }
@@ -71,96 +73,6 @@ func (k *Keys) check() error {
 		return fmt.Errorf("%w: Keys: %d hashes, %d key offsets, %d namespace offsets", ErrInvalidOptions, n, len(k.KeyOffsets), len(k.NSOffsets))
 	}
 	return nil
-}
-
-// EncodeKeys resets k and fills it with one row per row of the key columns:
-// the hash from arrowexec.HashColumns (the one hash exchanges route by) and
-// an order-preserving encoding of the column values, with no namespace.
-// Supported types: signed and unsigned integers, float32/64, boolean,
-// string, binary, timestamp, date32/64. Nulls sort first.
-func EncodeKeys(cols []arrow.Array, k *Keys) error {
-	if len(cols) == 0 {
-		return fmt.Errorf("%w: EncodeKeys: no key columns", ErrInvalidOptions)
-	}
-	n := cols[0].Len()
-	k.Reset()
-	if cap(k.Hashes) < n {
-		k.Hashes = make([]uint64, n)
-	}
-	k.Hashes = k.Hashes[:n]
-	if err := arrowexec.HashColumns(cols, k.Hashes); err != nil {
-		return fmt.Errorf("state: EncodeKeys: %w", err)
-	}
-	for i := 0; i < n; i++ {
-		for _, c := range cols {
-			var err error
-			k.KeyData, err = appendColumnValue(k.KeyData, c, i)
-			if err != nil {
-				return err
-			}
-		}
-		k.KeyOffsets = append(k.KeyOffsets, int32(len(k.KeyData)))
-		k.NSOffsets = append(k.NSOffsets, 0)
-	}
-	return nil
-}
-
-func appendColumnValue(dst []byte, c arrow.Array, i int) ([]byte, error) {
-	if c.IsNull(i) {
-		return append(dst, 0), nil
-	}
-	dst = append(dst, 1)
-	switch a := c.(type) {
-	case *array.Int64:
-		return Int64.Append(dst, a.Value(i)), nil
-	case *array.Int32:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Int16:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Int8:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Uint64:
-		return binary.BigEndian.AppendUint64(dst, a.Value(i)), nil
-	case *array.Uint32:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))), nil
-	case *array.Uint16:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))), nil
-	case *array.Uint8:
-		return binary.BigEndian.AppendUint64(dst, uint64(a.Value(i))), nil
-	case *array.Float64:
-		return Float64.Append(dst, normFloat(a.Value(i))), nil
-	case *array.Float32:
-		return Float64.Append(dst, normFloat(float64(a.Value(i)))), nil
-	case *array.Timestamp:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Date32:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Date64:
-		return Int64.Append(dst, int64(a.Value(i))), nil
-	case *array.Boolean:
-		if a.Value(i) {
-			return append(dst, 1), nil
-		}
-		return append(dst, 0), nil
-	case *array.String:
-		offs := a.ValueOffsets()
-		return appendEscaped(dst, a.ValueBytes()[offs[i]-offs[0]:offs[i+1]-offs[0]]), nil
-	case *array.Binary:
-		return appendEscaped(dst, a.Value(i)), nil
-	}
-	return nil, fmt.Errorf("%w: EncodeKeys: unsupported key type %s", ErrInvalidOptions, c.DataType())
-}
-
-// normFloat makes equal keys encode equally, as arrowexec hashes them:
-// -0 as +0, every NaN alike.
-func normFloat(f float64) float64 {
-	if f == 0 {
-		return 0
-	}
-	if f != f {
-		return math.NaN()
-	}
-	return f
 }
 
 // AppendWindow appends the namespace of the window [start, end) to dst.

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/agg"
+	"github.com/riffle-dev/riffle/state"
 )
 
 // boundAgg is an aggregate bound to the input schema.
@@ -75,7 +76,7 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 	case ApproxDistinct:
 		b.size = 0 // a sketch region after the fixed part
 	case CountDistinct:
-		if _, err := keyKindOf(dt); err != nil {
+		if err := state.CheckKeyType(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
 	default:
@@ -96,7 +97,7 @@ type batchAcc struct {
 	// count_distinct: per pair with a non-null value, its group and the
 	// encoded value.
 	dg [][]uint32
-	dk []rowKeys
+	dk []state.Keys
 	// variance functions: per group state.
 	vs [][]agg.VarState
 
@@ -111,7 +112,7 @@ func (b *batchAcc) init(aggs []boundAgg) {
 	k := len(aggs)
 	b.n, b.iv, b.fv = make([][]int64, k), make([][]int64, k), make([][]float64, k)
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
-	b.dk = make([]rowKeys, k)
+	b.dk = make([]state.Keys, k)
 	b.vs = make([][]agg.VarState, k)
 }
 
@@ -195,7 +196,7 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 			b.hg[i], b.hh[i] = hg, hh
 		case CountDistinct:
 			b.scratch = append(b.scratch[:0], col)
-			if err := b.dk[i].encode(b.scratch, col.Len()); err != nil {
+			if err := state.EncodeKeyValues(b.scratch, col.Len(), &b.dk[i]); err != nil {
 				return err
 			}
 			dg := b.dg[i][:0]

@@ -97,8 +97,10 @@
 // Per batch: the event times are converted once
 // (arrowexec.EventTimesMillis); keys are hashed (arrowexec.HashColumns, the
 // hash the exchange routed by, so state key groups line up) and encoded
-// column by column; one typed loop assigns each row its window start(s)
-// and routes late pairs to the side output; an open-addressing table maps
+// column by column by the one key codec (state.EncodeKeyValues; its
+// layout is the key of every window in state and snapshots); one typed
+// loop assigns each row its window start(s) and routes late pairs to the
+// side output; an open-addressing table maps
 // (key, window) to a dense group id; each aggregate updates its per-group
 // accumulators with one typed loop over (row, group) pairs. Only then are
 // the windows touched, once per distinct (key, window) of the batch, so

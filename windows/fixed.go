@@ -88,7 +88,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 	o.ents, o.found = grow(o.ents, ng), grow(o.found, ng)
 	o.miss = o.miss[:0]
 	for g := 0; g < ng; g++ {
-		o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
+		o.ckey = cacheKey(o.ckey, o.rk.Key(int(o.tbl.rep[g])), o.tbl.start[g])
 		e := o.cache.get(mixStart(o.tbl.hash[g], o.tbl.start[g]), o.ckey)
 		o.ents[g], o.found[g] = e, e != nil
 		if e == nil {
@@ -100,7 +100,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 			o.ks.Reset()
 			for _, g := range o.miss {
 				o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
-				o.ks.Append(o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf)
+				o.ks.Append(o.tbl.hash[g], o.rk.Key(int(o.tbl.rep[g])), o.nsbuf)
 			}
 			o.blobs, o.mfound = grow(o.blobs, len(o.miss)), grow(o.mfound, len(o.miss))
 			if err := o.acc.GetMany(&o.ks, o.blobs, o.mfound); err != nil {
@@ -108,7 +108,7 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 			}
 		}
 		for i, g := range o.miss {
-			o.ckey = cacheKey(o.ckey, o.rk.key(int(o.tbl.rep[g])), o.tbl.start[g])
+			o.ckey = cacheKey(o.ckey, o.rk.Key(int(o.tbl.rep[g])), o.tbl.start[g])
 			var blob []byte
 			if o.stateMaybe && o.mfound[i] {
 				blob, o.found[g] = o.blobs[i], true
@@ -129,14 +129,14 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 	o.applySketches(func(g uint32) []byte { return o.ents[g].blob }, func(g uint32, b []byte) { o.ents[g].blob = b })
 	if err := o.applyDistinct(rows, func(g uint32) (uint64, []byte, []byte, bool) {
 		o.nsbuf = state.AppendWindow(o.nsbuf[:0], o.tbl.start[g], o.tbl.start[g]+size)
-		return o.tbl.hash[g], o.rk.key(int(o.tbl.rep[g])), o.nsbuf, true
+		return o.tbl.hash[g], o.rk.Key(int(o.tbl.rep[g])), o.nsbuf, true
 	}); err != nil {
 		return err
 	}
 	for g := 0; g < ng; g++ {
 		start := o.tbl.start[g]
 		end := start + size
-		key := o.rk.key(int(o.tbl.rep[g]))
+		key := o.rk.Key(int(o.tbl.rep[g]))
 		if o.isDue(end) {
 			if err := o.fire(o.tbl.hash[g], key, start, end, o.ents[g].blob, false); err != nil {
 				return err

@@ -1,6 +1,10 @@
 package windows
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/riffle-dev/riffle/state"
+)
 
 // groupTable maps (key, window start) to a dense group id within one batch:
 // open addressing with linear probing over slots holding group id + 1.
@@ -11,7 +15,7 @@ type groupTable struct {
 	// per group
 	hash  []uint64
 	start []int64
-	rep   []int32 // a row of the group (its key is rk.key(rep))
+	rep   []int32 // a row of the group (its key is rk.Key(rep))
 }
 
 func mixStart(h uint64, start int64) uint64 {
@@ -40,7 +44,7 @@ func (t *groupTable) reset(expect int) {
 func (t *groupTable) len() int { return len(t.hash) }
 
 // find returns the group of (h, start, key of row), adding it if new.
-func (t *groupTable) find(h uint64, start int64, row int32, rk *rowKeys) uint32 {
+func (t *groupTable) find(h uint64, start int64, row int32, rk *state.Keys) uint32 {
 	c := mixStart(h, start)
 	for i := c & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
@@ -56,7 +60,7 @@ func (t *groupTable) find(h uint64, start int64, row int32, rk *rowKeys) uint32 
 			return g
 		}
 		g := s - 1
-		if t.tags[i] == c && t.start[g] == start && t.hash[g] == h && bytes.Equal(rk.key(int(t.rep[g])), rk.key(int(row))) {
+		if t.tags[i] == c && t.start[g] == start && t.hash[g] == h && bytes.Equal(rk.Key(int(t.rep[g])), rk.Key(int(row))) {
 			return g
 		}
 	}

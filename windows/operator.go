@@ -41,7 +41,7 @@ type operator struct {
 	// per batch scratch
 	ts       []int64
 	hashes   []uint64
-	rk       rowKeys
+	rk       state.Keys
 	rows     []int32
 	starts   []int64
 	gids     []uint32
@@ -223,7 +223,7 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 	if err := arrowexec.HashColumns(o.keyCols, o.hashes); err != nil {
 		return err
 	}
-	if err := o.rk.encode(o.keyCols, n); err != nil {
+	if err := state.EncodeKeyValues(o.keyCols, n, &o.rk); err != nil {
 		return err
 	}
 	o.lateRows, o.lateWin, o.lateWhy = o.lateRows[:0], o.lateWin[:0], o.lateWhy[:0]
@@ -306,7 +306,7 @@ func (o *operator) applyDistinct(rows []int32, where func(g uint32) (hash uint64
 			if g == math.MaxUint32 {
 				continue
 			}
-			v := dk.key(int(rows[p]))
+			v := dk.Key(int(rows[p]))
 			kb = binary.LittleEndian.AppendUint32(kb[:0], g)
 			kb = append(kb, v...)
 			if _, ok := seen[string(kb)]; ok {
@@ -466,8 +466,7 @@ func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 	for i, r := range rows {
 		keys[i] = o.arena[r.koff : r.koff+r.klen]
 	}
-	dec := keyDecoder{types: o.p.keyTypes}
-	cols, err := dec.build(o.mem, keys)
+	cols, err := state.DecodeKeys(o.mem, o.p.keyTypes, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -330,7 +330,7 @@ func (o *operator) processSessions(b arrow.RecordBatch, tcol arrow.Array) error 
 		for hi < len(locals) && locals[hi].kid == kid {
 			hi++
 		}
-		e, err := o.sessionsOf(o.tbl.hash[kid], o.rk.key(int(o.tbl.rep[kid])))
+		e, err := o.sessionsOf(o.tbl.hash[kid], o.rk.Key(int(o.tbl.rep[kid])))
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/state"
 )
 
 // Spec is the arrowexec.Spec of a keyed window aggregate.
@@ -117,7 +118,7 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 			return nil, fmt.Errorf("windows: no key column %q", k)
 		}
 		f := in.Field(idx[0])
-		if _, err := keyKindOf(f.Type); err != nil {
+		if err := state.CheckKeyType(f.Type); err != nil {
 			return nil, fmt.Errorf("windows: key %q: %w", k, err)
 		}
 		p.keys = append(p.keys, idx[0])

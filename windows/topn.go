@@ -112,7 +112,7 @@ func (s *TopNSpec) bind(in *arrow.Schema) (*topPlan, error) {
 		return nil, fmt.Errorf("windows: top: input already has a rank column")
 	}
 	for i, f := range in.Fields() {
-		if _, err := keyKindOf(f.Type); err != nil {
+		if err := state.CheckKeyType(f.Type); err != nil {
 			return nil, fmt.Errorf("windows: top: column %q: %w", f.Name, err)
 		}
 		p.allCols = append(p.allCols, i)
@@ -177,8 +177,8 @@ type topOp struct {
 	rows  *state.Map[[]byte, []byte]
 	flags *state.Value[int64]
 	wins  map[[2]int64]*topWindow
-	kenc  rowKeys
-	renc  rowKeys
+	kenc  state.Keys
+	renc  state.Keys
 	cols  []arrow.Array
 	out   []topOut
 	ks    state.Keys
@@ -270,10 +270,10 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 	for _, k := range o.p.keys {
 		o.cols = append(o.cols, b.Column(k))
 	}
-	if err := o.kenc.encode(o.cols, n); err != nil {
+	if err := state.EncodeKeyValues(o.cols, n, &o.kenc); err != nil {
 		return err
 	}
-	if err := o.renc.encode(b.Columns(), n); err != nil {
+	if err := state.EncodeKeyValues(b.Columns(), n, &o.renc); err != nil {
 		return err
 	}
 	starts, err := arrowexec.EventTimesMillis(b.Column(o.p.start), nil)
@@ -320,9 +320,9 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 		}
 		v = append(v, null)
 		v = binary.LittleEndian.AppendUint64(v, math.Float64bits(vals[i]))
-		v = append(v, o.renc.key(i)...)
+		v = append(v, o.renc.Key(i)...)
 		o.ks.Append(tw.hash, state.AppendWindow(nil, w[0], w[1]), nil)
-		o.mks = append(o.mks, o.kenc.key(i))
+		o.mks = append(o.mks, o.kenc.Key(i))
 		o.vals = append(o.vals, v)
 	}
 	if err := o.rows.PutMany(&o.ks, o.mks, o.vals); err != nil {
@@ -444,7 +444,7 @@ func (o *topOp) emit(ctx context.Context, out arrowexec.Emitter) error {
 		for i, f := range o.p.in.Fields() {
 			types[i] = f.Type
 		}
-		cols, err := (&keyDecoder{types: types}).build(o.mem, rows)
+		cols, err := state.DecodeKeys(o.mem, types, rows)
 		if err != nil {
 			return err
 		}
