@@ -13,10 +13,21 @@
 // The resolved list is sorted and deduplicated, so the plan does not depend
 // on directory order.
 //
-// New reads every footer, converts the Parquet schema to Arrow (honouring an
-// ARROW:schema stored by Arrow writers) and requires all files to have the
-// same columns, in the same order, with the same types and nullability; the
-// error names the differing file and column. Only flat schemas are read
+// New reads every footer and converts each Parquet schema to Arrow
+// (honouring an ARROW:schema stored by Arrow writers). Files whose schemas
+// differ are unified by column name, as DuckDB's
+// read_parquet(union_by_name=true) (unify.go): the columns of the first
+// file in its order, then each column a later file adds; a column a file
+// lacks reads as NULL there; utf8 and large_utf8 unify to large_utf8,
+// binary and large_binary to large_binary, a dictionary with its value type
+// (decoded), integers of one signedness and floats to the wider type.
+// Other differences (an integer and a string, timestamps of different units
+// or zones) fail New naming the column and both files, where DuckDB would
+// fall back to VARCHAR. Over differing files the arrow decoder is used, each
+// batch is conformed to the unified schema after decoding (a cast per
+// column whose representation differs, a NULL array per missing column),
+// predicates prune no row groups and string filters are not accepted (the
+// job layer pushes them only to the parquet-go decoder). Only flat schemas are read
 // (nested columns can be left out by projection). Batches carry the projected
 // columns in Options.Columns order, or every column in file order.
 //
