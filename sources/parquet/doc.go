@@ -18,15 +18,19 @@
 // differ are unified by column name, as DuckDB's
 // read_parquet(union_by_name=true) (unify.go): the columns of the first
 // file in its order, then each column a later file adds; a column a file
-// lacks reads as NULL there; utf8 and large_utf8 unify to large_utf8,
-// binary and large_binary to large_binary, a dictionary with its value type
-// (decoded), integers of one signedness and floats to the wider type.
+// lacks reads as NULL there; in every file, dictionary-encoded columns
+// (pandas categoricals) are decoded and large_utf8 and large_binary read
+// as utf8 and binary (one string type flows through the engine, as DuckDB
+// has one VARCHAR); integers of one signedness and floats unify with the
+// wider type.
 // Other differences (an integer and a string, timestamps of different units
 // or zones) fail New naming the column and both files, where DuckDB would
-// fall back to VARCHAR. Over differing files the arrow decoder is used, each
+// fall back to VARCHAR. When a file's schema differs from the unified one
+// (including a single file with a dictionary or large type), the arrow decoder is used, each
 // batch is conformed to the unified schema after decoding (a cast per
 // column whose representation differs, a NULL array per missing column),
-// predicates prune no row groups and string filters are not accepted (the
+// predicates prune row groups only when all files have one schema, and
+// string filters are not accepted (the
 // job layer pushes them only to the parquet-go decoder). Only flat schemas are read
 // (nested columns can be left out by projection). Batches carry the projected
 // columns in Options.Columns order, or every column in file order.

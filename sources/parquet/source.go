@@ -132,17 +132,18 @@ type column struct {
 // Source reads Parquet files as Arrow record batches. It implements
 // arrowexec.Source; see the package documentation for its contract.
 type Source struct {
-	opts    Options
-	decoder string
-	files   []fileInfo
-	full    *arrow.Schema // every column of the files (unified by name)
-	unified bool          // the files' schemas differ: full is their union by name
-	schema  *arrow.Schema
-	columns []column
-	layouts []fileLayout // per file, when unified; nil otherwise
-	filters []compiledFilter
-	groups  []rowGroup // surviving row groups, in (file, row group) order
-	byKey   map[rgKey]int
+	opts      Options
+	decoder   string
+	files     []fileInfo
+	full      *arrow.Schema // every column of the files (unified by name)
+	unified   bool          // a file's schema differs from full, their union by name
+	oneLayout bool          // every file has the same schema (so the same leaf columns)
+	schema    *arrow.Schema
+	columns   []column
+	layouts   []fileLayout // per file, when unified; nil otherwise
+	filters   []compiledFilter
+	groups    []rowGroup // surviving row groups, in (file, row group) order
+	byKey     map[rgKey]int
 
 	totalGroups, pruned int
 	rows, bytes         int64
@@ -184,6 +185,10 @@ func New(opts Options) (*Source, error) {
 	if s.full, s.unified, err = unifySchemas(paths, schemas); err != nil {
 		return nil, err
 	}
+	s.oneLayout = true
+	for _, sc := range schemas[1:] {
+		s.oneLayout = s.oneLayout && sc.Equal(schemas[0])
+	}
 	return s, s.init()
 }
 
@@ -212,10 +217,10 @@ func (s *Source) init() error {
 	if len(s.filters) > 0 && s.decoder != DecoderParquetGo {
 		return fmt.Errorf("parquet: string filters need the %s decoder (have %s)", DecoderParquetGo, s.decoder)
 	}
-	// Statistics are per file and column; pruning is an optimization and
-	// is not done over files whose schemas differ.
+	// Predicates are compiled against the first file's leaf columns, so
+	// they prune only when every file has its schema.
 	var preds []compiledPred
-	if !s.unified {
+	if s.oneLayout {
 		if preds, err = compilePredicates(s.opts.Predicates, s.full, s.files[0]); err != nil {
 			return err
 		}
@@ -241,7 +246,7 @@ func (s *Source) With(columns []string, preds []Predicate, filters []StringFilte
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, byKey: make(map[rgKey]int)}
+	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, oneLayout: s.oneLayout, byKey: make(map[rgKey]int)}
 	return n, n.init()
 }
 
@@ -250,7 +255,7 @@ func (s *Source) With(columns []string, preds []Predicate, filters []StringFilte
 func (s *Source) WithWatermark(w arrowexec.WatermarkStrategy) (*Source, error) {
 	opts := s.opts
 	opts.Watermark = w
-	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, byKey: make(map[rgKey]int)}
+	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, oneLayout: s.oneLayout, byKey: make(map[rgKey]int)}
 	return n, n.init()
 }
 

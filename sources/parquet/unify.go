@@ -25,14 +25,15 @@ func unifySchemas(paths []string, schemas []*arrow.Schema) (*arrow.Schema, bool,
 	first := map[string]int{} // column name -> file it was first seen in
 	for fi, sc := range schemas {
 		for _, f := range sc.Fields() {
+			ft := narrowType(f.Type)
 			j, ok := from[f.Name]
 			if !ok {
 				from[f.Name] = len(fields)
 				first[f.Name] = fi
-				fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: f.Nullable || fi > 0})
+				fields = append(fields, arrow.Field{Name: f.Name, Type: ft, Nullable: f.Nullable || fi > 0})
 				continue
 			}
-			t, ok := unifyType(fields[j].Type, f.Type)
+			t, ok := unifyType(fields[j].Type, ft)
 			if !ok {
 				return nil, false, fmt.Errorf("parquet: column %q is %s in file %s but %s in file %s: the types do not unify",
 					f.Name, fields[j].Type, paths[first[f.Name]], f.Type, paths[fi])
@@ -55,13 +56,29 @@ func unifySchemas(paths []string, schemas []*arrow.Schema) (*arrow.Schema, bool,
 	return out, differ, nil
 }
 
-// unifyType returns the type that holds the values of both a and b, if
-// there is one: dictionary-encoded values unify with their value type (a
-// dictionary is kept only when both sides are the same dictionary type),
-// utf8 with large_utf8 and binary with large_binary (the large one wins),
-// signed integers with signed integers and unsigned with unsigned (the wider
-// wins), float32 with float64. Other differences, including integer with
-// float and timestamps of different units or zones, do not unify.
+// narrowType is the type a column of type t is read as: a dictionary as
+// its value type (decoded: pandas categoricals; group keys, hash exchanges
+// and sinks take plain columns), large_utf8 as utf8 and large_binary as
+// binary, so that one string type flows through the engine whatever the
+// writer chose (pandas' string[pyarrow] is large_utf8; DuckDB has one
+// VARCHAR). A batch holds at most BatchSize rows, far from the 2 GiB of
+// data a 32-bit offset limits it to; a batch beyond it is an error naming
+// the file and column, never a wrong value.
+func narrowType(t arrow.DataType) arrow.DataType {
+	switch t = valueType(t); t.ID() {
+	case arrow.LARGE_STRING:
+		return arrow.BinaryTypes.String
+	case arrow.LARGE_BINARY:
+		return arrow.BinaryTypes.Binary
+	}
+	return t
+}
+
+// unifyType returns the type that holds the values of both a and b (after
+// narrowType), if there is one: signed integers with signed integers and unsigned with
+// unsigned (the wider wins), float32 with float64. Other differences,
+// including integer with float and timestamps of different units or zones,
+// do not unify.
 func unifyType(a, b arrow.DataType) (arrow.DataType, bool) {
 	if arrow.TypeEqual(a, b) {
 		return a, true
@@ -91,14 +108,6 @@ type typeRank struct{ family, width int }
 
 func rank(t arrow.DataType) typeRank {
 	switch t.ID() {
-	case arrow.STRING:
-		return typeRank{1, 1}
-	case arrow.LARGE_STRING:
-		return typeRank{1, 2}
-	case arrow.BINARY:
-		return typeRank{2, 1}
-	case arrow.LARGE_BINARY:
-		return typeRank{2, 2}
 	case arrow.INT8:
 		return typeRank{3, 1}
 	case arrow.INT16:

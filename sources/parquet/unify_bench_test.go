@@ -77,7 +77,7 @@ func releaseBatchList(recs []arrow.RecordBatch) {
 // BenchmarkUnifiedScan reads 4M rows from two files with the arrow decoder:
 // two files of one schema, and two files unified by name (utf8 and
 // large_utf8 country, user missing from one), which costs a cast of
-// country to large_utf8 and a NULL user column per batch of the first file.
+// country to utf8 and a NULL user column per batch of the second file.
 //
 //	go test -run '^$' -bench UnifiedScan -benchtime 3x -count 3 ./sources/parquet
 func BenchmarkUnifiedScan(b *testing.B) {

@@ -113,8 +113,8 @@ func TestUnionByName(t *testing.T) {
 		t.Fatalf("columns %v, DuckDB %v", names, want.Columns)
 	}
 	wantTypes := map[string]arrow.DataType{
-		"id": arrow.PrimitiveTypes.Int64, "name": arrow.BinaryTypes.LargeString, "cat": arrow.BinaryTypes.String,
-		"v": arrow.PrimitiveTypes.Int64, "bin": arrow.BinaryTypes.LargeBinary, "w": arrow.PrimitiveTypes.Float64,
+		"id": arrow.PrimitiveTypes.Int64, "name": arrow.BinaryTypes.String, "cat": arrow.BinaryTypes.String,
+		"v": arrow.PrimitiveTypes.Int64, "bin": arrow.BinaryTypes.Binary, "w": arrow.PrimitiveTypes.Float64,
 		"note": arrow.BinaryTypes.String,
 	}
 	for _, f := range src.Schema().Fields() {
@@ -224,5 +224,45 @@ pq.write_table(pa.table({'id': pa.array([3], pa.int64()), 'v': pa.array(['x'], p
 	// purpose (issue 14: an incompatible difference fails naming both files).
 	if _, err := New(Options{Paths: []string{filepath.Join(dir, "a.parquet")}}); err != nil {
 		t.Fatalf("one file alone: %v", err)
+	}
+}
+
+// TestDictionaryFilePrunes: a single pandas-style file with a categorical
+// (read decoded, through the arrow decoder) still prunes row groups by
+// statistics, and reads the categorical as utf8.
+func TestDictionaryFilePrunes(t *testing.T) {
+	dir := t.TempDir()
+	py := oracle.Python(t)
+	script := `
+import sys, pyarrow as pa, pyarrow.parquet as pq
+t = pa.table({'id': pa.array(range(200), pa.int64()),
+              'cat': pa.array([None if i % 7 == 0 else 'c%d' % (i % 3) for i in range(200)]).dictionary_encode()})
+pq.write_table(t, sys.argv[1] + '/d.parquet', row_group_size=50)
+`
+	if out, err := exec.Command(py, "-c", script, dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	src, err := New(Options{Paths: []string{dir}, Predicates: []Predicate{{Column: "id", Op: ">=", Value: int64(120)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rgs, pruned, rows, _ := src.Stats(); rgs != 4 || pruned != 2 || rows != 100 {
+		t.Fatalf("Stats: %d row groups, %d pruned, %d rows; want 4, 2, 100", rgs, pruned, rows)
+	}
+	if ty := src.Schema().Field(1).Type; !arrow.TypeEqual(ty, arrow.BinaryTypes.String) {
+		t.Fatalf("cat read as %s, want utf8", ty)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rows := unifiedRows(t, src, mem, 2)
+	for i, r := range rows {
+		k := 100 + i
+		want := "NULL"
+		if k%7 != 0 {
+			want = fmt.Sprintf("c%d", k%3)
+		}
+		if r[0] != strconv.Itoa(k) || r[1] != want {
+			t.Fatalf("row %d: %v, want [%d %s]", i, r, k, want)
+		}
 	}
 }
