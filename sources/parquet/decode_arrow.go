@@ -88,7 +88,11 @@ type arrowGroup struct {
 
 func (g *arrowGroup) openColumn(ctx context.Context, i int, c column, skip int64) (err error) {
 	defer recoverErr(&err, g.a.path, g.rg, c.name)
-	cr, err := g.a.fr.GetFieldReader(ctx, c.index, map[int]bool{c.leaf: true}, []int{g.rg})
+	leaves := make(map[int]bool, 1)
+	for _, l := range c.leafSet() {
+		leaves[l] = true
+	}
+	cr, err := g.a.fr.GetFieldReader(ctx, c.index, leaves, []int{g.rg})
 	if err != nil {
 		return wrapErr(g.a.path, g.rg, c.name, err)
 	}

@@ -31,8 +31,10 @@
 // column whose representation differs, a NULL array per missing column),
 // predicates prune row groups only when all files have one schema, and
 // string filters are not accepted (the
-// job layer pushes them only to the parquet-go decoder). Only flat schemas are read
-// (nested columns can be left out by projection). Batches carry the projected
+// job layer pushes them only to the parquet-go decoder). Flat columns and
+// lists (list, large_list, fixed_size_list: read by the arrow decoder and
+// passed through as they are) are read; other nested columns (struct, map)
+// are an error unless left out by projection. Batches carry the projected
 // columns in Options.Columns order, or every column in file order.
 //
 // # Splits

@@ -123,10 +123,30 @@ type rowGroup struct {
 
 // column is one projected column.
 type column struct {
-	name  string
-	index int // field index in the file's Arrow schema
-	leaf  int // leaf column index in the Parquet schema
-	field arrow.Field
+	name   string
+	index  int   // field index in the file's Arrow schema
+	leaf   int   // leaf column index in the Parquet schema (the first, for a list)
+	leaves []int // every leaf column of a list column; nil for flat columns
+	field  arrow.Field
+}
+
+// leafSet returns the leaf columns that make up c.
+func (c column) leafSet() []int {
+	if c.leaves != nil {
+		return c.leaves
+	}
+	return []int{c.leaf}
+}
+
+// listLeaves returns the leaf columns of top-level column name.
+func listLeaves(md *metadata.FileMetaData, name string) []int {
+	var out []int
+	for i := 0; i < md.Schema.NumColumns(); i++ {
+		if p := md.Schema.Column(i).ColumnPath(); len(p) > 0 && p[0] == name {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Source reads Parquet files as Arrow record batches. It implements
@@ -281,11 +301,13 @@ func (s *Source) plan(fi int, preds []compiledPred) (err error) {
 		}
 		g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
 		for _, c := range s.fileReadColumns(fi) {
-			cc, err := rgm.ColumnChunk(c.leaf)
-			if err != nil {
-				return wrapErr(f.path, rg, c.name, err)
+			for _, leaf := range c.leafSet() {
+				cc, err := rgm.ColumnChunk(leaf)
+				if err != nil {
+					return wrapErr(f.path, rg, c.name, err)
+				}
+				g.bytes += cc.TotalCompressedSize()
 			}
-			g.bytes += cc.TotalCompressedSize()
 		}
 		s.byKey[rgKey{f.path, rg}] = len(s.groups)
 		s.groups = append(s.groups, g)
@@ -352,13 +374,13 @@ func (s *Source) project(full *arrow.Schema) error {
 		if !isFlat(f.Type) {
 			return fmt.Errorf("parquet: file %s: column %q: nested type %s is not supported", s.files[0].path, n, f.Type)
 		}
-		leaf := -1 // resolved per file in layoutFor when unified
+		c := column{name: n, index: idx[0], leaf: -1, field: f} // resolved per file in layoutFor when unified
 		if !s.unified {
-			if leaf = s.files[0].meta.Schema.ColumnIndexByName(n); leaf < 0 {
+			if c.leaf, c.leaves = resolveLeaf(s.files[0].meta, f); c.leaf < 0 {
 				return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, n)
 			}
 		}
-		s.columns = append(s.columns, column{name: n, index: idx[0], leaf: leaf, field: f})
+		s.columns = append(s.columns, c)
 		fields = append(fields, f)
 	}
 	s.schema = arrow.NewSchema(fields, nil)
@@ -386,12 +408,28 @@ func columnList(sc *arrow.Schema) string {
 	return b.String()
 }
 
+// isFlat reports whether a column of type t can be read: flat types, and
+// lists (read by the arrow decoder and passed through).
 func isFlat(t arrow.DataType) bool {
-	switch t.(type) {
-	case arrow.NestedType:
-		return false
+	switch t.ID() {
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST:
+		return true
 	}
-	return true
+	_, nested := t.(arrow.NestedType)
+	return !nested
+}
+
+// resolveLeaf finds the leaf columns of field f in a file: one for a flat
+// column, all of them for a list.
+func resolveLeaf(md *metadata.FileMetaData, f arrow.Field) (int, []int) {
+	if _, nested := f.Type.(arrow.NestedType); nested {
+		leaves := listLeaves(md, f.Name)
+		if len(leaves) == 0 {
+			return -1, nil
+		}
+		return leaves[0], leaves
+	}
+	return md.Schema.ColumnIndexByName(f.Name), nil
 }
 
 // readFooter reads and parses the footer of one file.

@@ -150,12 +150,12 @@ func (s *Source) layoutFor(fi int) (fileLayout, error) {
 			l.out[j] = -1
 			continue
 		}
-		leaf := f.meta.Schema.ColumnIndexByName(c.name)
-		if leaf < 0 {
+		fc := column{name: c.name, index: idx[0], field: f.schema.Field(idx[0])}
+		if fc.leaf, fc.leaves = resolveLeaf(f.meta, fc.field); fc.leaf < 0 {
 			return l, fmt.Errorf("parquet: file %s: column %q: no leaf column", f.path, c.name)
 		}
 		l.out[j] = len(l.cols)
-		l.cols = append(l.cols, column{name: c.name, index: idx[0], leaf: leaf, field: f.schema.Field(idx[0])})
+		l.cols = append(l.cols, fc)
 	}
 	return l, nil
 }
