@@ -114,9 +114,18 @@ func renderValue(a arrow.Array, i int) string {
 // TestDecimalDuckDB evaluates comparisons and casts of decimal columns and
 // compares every row with DuckDB on the same pyarrow-written file.
 func TestDecimalDuckDB(t *testing.T) {
+	checkFileCases(t, decScript, decCases)
+}
+
+// checkFileCases writes a Parquet file with the pyarrow script (argument:
+// the path; it must have an id column), evaluates each expression of cases
+// over it, whole and sliced (array offsets), and compares every row with
+// DuckDB's result for the same text (riffle's type names replaced).
+func checkFileCases(t *testing.T, script string, cases []string) {
+	t.Helper()
 	py := duck.Python(t)
-	path := filepath.Join(t.TempDir(), "dec.parquet")
-	if out, err := exec.Command(py, "-c", decScript, path).CombinedOutput(); err != nil {
+	path := filepath.Join(t.TempDir(), "in.parquet")
+	if out, err := exec.Command(py, "-c", script, path).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -124,14 +133,14 @@ func TestDecimalDuckDB(t *testing.T) {
 	rec := readParquetRecord(t, mem, path)
 	defer rec.Release()
 	var sel []string
-	for k, c := range decCases {
+	for k, c := range cases {
 		sel = append(sel, fmt.Sprintf("%s AS c%d", duckTypeNames.Replace(c), k))
 	}
 	want := duck.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s') ORDER BY id", strings.Join(sel, ", "), path)).Strings()
 	if len(want) != int(rec.NumRows()) {
 		t.Fatalf("DuckDB %d rows, file %d", len(want), rec.NumRows())
 	}
-	for k, src := range decCases {
+	for k, src := range cases {
 		e, err := Parse(src)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
@@ -140,7 +149,7 @@ func TestDecimalDuckDB(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		for _, off := range []int{0, 3} { // also a sliced batch: array offsets
+		for _, off := range []int{0, 3} {
 			r := rec.NewSlice(int64(off), rec.NumRows())
 			got, err := b.Eval(mem, r)
 			if err != nil {

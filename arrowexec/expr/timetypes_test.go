@@ -1,16 +1,6 @@
 package expr
 
-import (
-	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"testing"
-
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	duck "github.com/riffle-dev/riffle/internal/oracle"
-)
+import "testing"
 
 // timeScript writes times.parquet with pyarrow: timestamps in every unit,
 // with and without zones, date32, date64, all with NULLs.
@@ -50,42 +40,5 @@ var timeCases = []string{
 // TestTimeTypesDuckDB checks comparisons, date_trunc, extract and casts over
 // timestamps of every unit and zone and date32/date64 against DuckDB.
 func TestTimeTypesDuckDB(t *testing.T) {
-	py := duck.Python(t)
-	path := filepath.Join(t.TempDir(), "times.parquet")
-	if out, err := exec.Command(py, "-c", timeScript, path).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	rec := readParquetRecord(t, mem, path)
-	defer rec.Release()
-	var sel []string
-	for k, c := range timeCases {
-		sel = append(sel, fmt.Sprintf("%s AS c%d", duckTypeNames.Replace(c), k))
-	}
-	want := duck.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s') ORDER BY id", strings.Join(sel, ", "), path)).Strings()
-	for k, src := range timeCases {
-		e, err := Parse(src)
-		if err != nil {
-			t.Errorf("%s: %v", src, err)
-			continue
-		}
-		b, err := Bind(e, rec.Schema())
-		if err != nil {
-			t.Errorf("%s: %v", src, err)
-			continue
-		}
-		got, err := b.Eval(mem, rec)
-		if err != nil {
-			t.Errorf("%s: %v", src, err)
-			continue
-		}
-		for i := 0; i < got.Len(); i++ {
-			if g := renderValue(got, i); g != want[i][k] {
-				t.Errorf("%s row %d: %s, DuckDB %s", src, i, g, want[i][k])
-				break
-			}
-		}
-		got.Release()
-	}
+	checkFileCases(t, timeScript, timeCases)
 }
