@@ -162,6 +162,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 		if ct := convertedType(t); ct != nil {
 			return &convNode{col: &colNode{idx: idx[0], name: x.Name, t: t}, t: ct}, nil
 		}
+		if d, ok := t.(*arrow.Decimal128Type); ok && d.Scale < 0 {
+			return nil, errorf("column %q has type %s: negative decimal scales are not supported", x.Name, t)
+		}
 		if kindOf(t) == kInvalid || kindOf(t) == kNull {
 			return nil, errorf("column %q has unsupported type %s", x.Name, t)
 		}
@@ -215,6 +218,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 		xn, err := b.bind(x.X)
 		if err != nil {
 			return nil, err
+		}
+		if kindOf(xn.dataType()) == kDecimal128 {
+			return newDecCast(xn, to, x)
 		}
 		return newCast(xn, to, x)
 	case *CaseExpr:
@@ -400,6 +406,10 @@ func children(n node) []node {
 	case *prefixNode:
 		return []node{x.x}
 	case *castNode:
+		return []node{x.x}
+	case *decCmpNode:
+		return []node{x.l, x.r}
+	case *decCastNode:
 		return []node{x.x}
 	case *fnNode:
 		return x.args

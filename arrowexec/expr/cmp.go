@@ -62,6 +62,9 @@ func canCompare(a, b kind) bool {
 
 func newCmp(op BinaryOp, l, r node, le, re Expr) (node, error) {
 	lk, rk := kindOf(l.dataType()), kindOf(r.dataType())
+	if lk == kDecimal128 || rk == kDecimal128 {
+		return newDecCmp(op, l, r, le, re)
+	}
 	if !canCompare(lk, rk) {
 		return nil, errorf("cannot compare %s with %s", describe(le, l.dataType()), describe(re, r.dataType()))
 	}
@@ -162,15 +165,9 @@ func (n *cmpNode) bindConst() {
 		c.i = q
 		if rem != 0 {
 			// The literal falls between two ticks of the column's unit.
-			switch n.op {
-			case OpLt, OpLe:
-				n.op = OpLe
-			case OpGt, OpGe:
-				n.op = OpGt
-			case OpEq:
-				n.mode, n.constRes = cmConst, false
-			case OpNe:
-				n.mode, n.constRes = cmConst, true
+			var isConst bool
+			if n.op, isConst, n.constRes = betweenSteps(n.op); isConst {
+				n.mode = cmConst
 			}
 		}
 	}
@@ -509,4 +506,20 @@ func cmpBoolVV(mem memory.Allocator, op BinaryOp, a, b arrow.Array, n int, out [
 		ow[i] = r
 	}
 	clearTail(out, n)
+}
+
+// betweenSteps adjusts `x op c` for a constant c that lies strictly between
+// the representable values q and q+1 of x (a literal between two ticks of a
+// timestamp unit, or two steps of a decimal scale), to `x op' q`: < and <=
+// become <=, > and >= become >. = and != have a constant result, res.
+func betweenSteps(op BinaryOp) (_ BinaryOp, isConst, res bool) {
+	switch op {
+	case OpLt, OpLe:
+		return OpLe, false, false
+	case OpGt, OpGe:
+		return OpGt, false, false
+	case OpEq:
+		return op, true, false
+	}
+	return op, true, true
 }

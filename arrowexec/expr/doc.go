@@ -158,7 +158,15 @@
 // timestamp's zone), durations of one unit compare with each other and with
 // INTERVAL literals (an interval finer than the unit is a bind error), and
 // they pass through CASE, coalesce, greatest and least; no other operator
-// or cast takes them. Bind checks every operator:
+// or cast takes them. decimal128(p, s) columns (s >= 0) compare exactly
+// with numeric literals (a float literal stands for the decimal it is
+// written as: price <= 5.25 is exact), with other decimals and with integer
+// columns, and as float64 with float columns, as DuckDB does; they cast to
+// float64/float32 (nearest), to integers (rounded half away from zero, an
+// error when out of range) and to string (all s digits: "12.50"), pass
+// through CASE and IS NULL, and are otherwise a bind error (decimal
+// arithmetic is not supported yet: cast to float64). See decimal.go.
+// decimal256 is not supported. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a

@@ -30,9 +30,10 @@ const (
 	kF64
 	kString
 	kLargeString
-	kTimestamp // int64 values in the type's unit
-	kDate32    // int32 days since the epoch
-	kDuration  // int64 values in the type's unit
+	kTimestamp  // int64 values in the type's unit
+	kDate32     // int32 days since the epoch
+	kDuration   // int64 values in the type's unit
+	kDecimal128 // decimal128(p, s); see decimal.go
 )
 
 func kindOf(t arrow.DataType) kind {
@@ -71,6 +72,8 @@ func kindOf(t arrow.DataType) kind {
 		return kDate32
 	case arrow.DURATION:
 		return kDuration
+	case arrow.DECIMAL128:
+		return kDecimal128
 	}
 	return kInvalid
 }

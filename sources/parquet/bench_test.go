@@ -101,8 +101,11 @@ func benchFile(b *testing.B) string {
 }
 
 func benchDecode(b *testing.B, dec string, cols []string) {
-	path := benchFile(b)
-	src, err := New(Options{Paths: []string{path}, Decoder: dec, Columns: cols, BatchSize: benchBatchLen})
+	benchScan(b, []string{benchFile(b)}, dec, cols)
+}
+
+func benchScan(b *testing.B, paths []string, dec string, cols []string) {
+	src, err := New(Options{Paths: paths, Decoder: dec, Columns: cols, BatchSize: benchBatchLen})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,7 @@ func (s *Source) openFile(mem memory.Allocator, fi int) (fileDecoder, error) {
 // projected column, restricted to one row group.
 type arrowFile struct {
 	s    *Source
+	fi   int // index into s.files
 	path string
 	mem  memory.Allocator
 	f    *os.File
@@ -55,17 +56,18 @@ func openArrowFile(s *Source, mem memory.Allocator, fi int) (_ fileDecoder, err 
 		pr.Close()
 		return nil, wrapErr(info.path, -1, "", err)
 	}
-	return &arrowFile{s: s, path: info.path, mem: mem, f: f, pr: pr, fr: fr}, nil
+	return &arrowFile{s: s, fi: fi, path: info.path, mem: mem, f: f, pr: pr, fr: fr}, nil
 }
 
 func (a *arrowFile) openRowGroup(ctx context.Context, rg int, skip int64) (_ groupDecoder, err error) {
-	g := &arrowGroup{a: a, rg: rg, cols: make([]*pqarrow.ColumnReader, len(a.s.columns))}
+	cols := a.s.columnsOf(a.fi)
+	g := &arrowGroup{a: a, rg: rg, cols: make([]*pqarrow.ColumnReader, len(cols))}
 	defer func() {
 		if err != nil {
 			g.close()
 		}
 	}()
-	for i, c := range a.s.columns {
+	for i, c := range cols {
 		if err := g.openColumn(ctx, i, c, skip); err != nil {
 			return nil, err
 		}
@@ -86,7 +88,11 @@ type arrowGroup struct {
 
 func (g *arrowGroup) openColumn(ctx context.Context, i int, c column, skip int64) (err error) {
 	defer recoverErr(&err, g.a.path, g.rg, c.name)
-	cr, err := g.a.fr.GetFieldReader(ctx, c.index, map[int]bool{c.leaf: true}, []int{g.rg})
+	leaves := make(map[int]bool, 1)
+	for _, l := range c.leafSet() {
+		leaves[l] = true
+	}
+	cr, err := g.a.fr.GetFieldReader(ctx, c.index, leaves, []int{g.rg})
 	if err != nil {
 		return wrapErr(g.a.path, g.rg, c.name, err)
 	}
@@ -113,7 +119,7 @@ func (g *arrowGroup) next(n int) ([]arrow.Array, int, error) {
 }
 
 func (g *arrowGroup) column(i, n int) (arr arrow.Array, err error) {
-	c := g.a.s.columns[i]
+	c := g.a.s.columnsOf(g.a.fi)[i]
 	defer recoverErr(&err, g.a.path, g.rg, c.name)
 	ch, err := g.cols[i].NextBatch(int64(n))
 	if err != nil {

@@ -13,11 +13,28 @@
 // The resolved list is sorted and deduplicated, so the plan does not depend
 // on directory order.
 //
-// New reads every footer, converts the Parquet schema to Arrow (honouring an
-// ARROW:schema stored by Arrow writers) and requires all files to have the
-// same columns, in the same order, with the same types and nullability; the
-// error names the differing file and column. Only flat schemas are read
-// (nested columns can be left out by projection). Batches carry the projected
+// New reads every footer and converts each Parquet schema to Arrow
+// (honouring an ARROW:schema stored by Arrow writers). Files whose schemas
+// differ are unified by column name, as DuckDB's
+// read_parquet(union_by_name=true) (unify.go): the columns of the first
+// file in its order, then each column a later file adds; a column a file
+// lacks reads as NULL there; in every file, dictionary-encoded columns
+// (pandas categoricals) are decoded and large_utf8 and large_binary read
+// as utf8 and binary (one string type flows through the engine, as DuckDB
+// has one VARCHAR); integers of one signedness and floats unify with the
+// wider type.
+// Other differences (an integer and a string, timestamps of different units
+// or zones) fail New naming the column and both files, where DuckDB would
+// fall back to VARCHAR. When a file's schema differs from the unified one
+// (including a single file with a dictionary or large type), the arrow decoder is used, each
+// batch is conformed to the unified schema after decoding (a cast per
+// column whose representation differs, a NULL array per missing column),
+// predicates prune row groups only when all files have one schema, and
+// string filters are not accepted (the
+// job layer pushes them only to the parquet-go decoder). Flat columns and
+// lists (list, large_list, fixed_size_list: read by the arrow decoder and
+// passed through as they are) are read; other nested columns (struct, map)
+// are an error unless left out by projection. Batches carry the projected
 // columns in Options.Columns order, or every column in file order.
 //
 // # Splits

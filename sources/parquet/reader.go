@@ -159,6 +159,10 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			releaseAll(cols)
 			continue
 		}
+		if cols, err = r.s.conform(ctx, r.mem, g.file, cols, rows); err != nil {
+			r.err = err
+			return nil, err
+		}
 		rec := array.NewRecordBatch(r.s.schema, cols, int64(rows))
 		for _, c := range cols {
 			c.Release()

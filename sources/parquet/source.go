@@ -108,8 +108,9 @@ func (o Options) Validate() error {
 
 // fileInfo is what New learned from one file's footer.
 type fileInfo struct {
-	path string
-	meta *metadata.FileMetaData
+	path   string
+	meta   *metadata.FileMetaData
+	schema *arrow.Schema // the file's own Arrow schema
 }
 
 // rowGroup is one unit of work: a row group that survived pruning.
@@ -122,24 +123,47 @@ type rowGroup struct {
 
 // column is one projected column.
 type column struct {
-	name  string
-	index int // field index in the file's Arrow schema
-	leaf  int // leaf column index in the Parquet schema
-	field arrow.Field
+	name   string
+	index  int   // field index in the file's Arrow schema
+	leaf   int   // leaf column index in the Parquet schema (the first, for a list)
+	leaves []int // every leaf column of a list column; nil for flat columns
+	field  arrow.Field
+}
+
+// leafSet returns the leaf columns that make up c.
+func (c column) leafSet() []int {
+	if c.leaves != nil {
+		return c.leaves
+	}
+	return []int{c.leaf}
+}
+
+// listLeaves returns the leaf columns of top-level column name.
+func listLeaves(md *metadata.FileMetaData, name string) []int {
+	var out []int
+	for i := 0; i < md.Schema.NumColumns(); i++ {
+		if p := md.Schema.Column(i).ColumnPath(); len(p) > 0 && p[0] == name {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Source reads Parquet files as Arrow record batches. It implements
 // arrowexec.Source; see the package documentation for its contract.
 type Source struct {
-	opts    Options
-	decoder string
-	files   []fileInfo
-	full    *arrow.Schema // every column of the files
-	schema  *arrow.Schema
-	columns []column
-	filters []compiledFilter
-	groups  []rowGroup // surviving row groups, in (file, row group) order
-	byKey   map[rgKey]int
+	opts      Options
+	decoder   string
+	files     []fileInfo
+	full      *arrow.Schema // every column of the files (unified by name)
+	unified   bool          // a file's schema differs from full, their union by name
+	oneLayout bool          // every file has the same schema (so the same leaf columns)
+	schema    *arrow.Schema
+	columns   []column
+	layouts   []fileLayout // per file, when unified; nil otherwise
+	filters   []compiledFilter
+	groups    []rowGroup // surviving row groups, in (file, row group) order
+	byKey     map[rgKey]int
 
 	totalGroups, pruned int
 	rows, bytes         int64
@@ -165,7 +189,7 @@ func New(opts Options) (*Source, error) {
 		return nil, err
 	}
 	s := &Source{opts: opts, byKey: make(map[rgKey]int)}
-	var full *arrow.Schema
+	schemas := make([]*arrow.Schema, 0, len(paths))
 	for _, p := range paths {
 		md, err := readFooter(p)
 		if err != nil {
@@ -175,14 +199,16 @@ func New(opts Options) (*Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		if full == nil {
-			full = sc
-		} else if err := sameSchema(paths[0], full, p, sc); err != nil {
-			return nil, err
-		}
-		s.files = append(s.files, fileInfo{path: p, meta: md})
+		schemas = append(schemas, sc)
+		s.files = append(s.files, fileInfo{path: p, meta: md, schema: sc})
 	}
-	s.full = full
+	if s.full, s.unified, err = unifySchemas(paths, schemas); err != nil {
+		return nil, err
+	}
+	s.oneLayout = true
+	for _, sc := range schemas[1:] {
+		s.oneLayout = s.oneLayout && sc.Equal(schemas[0])
+	}
 	return s, s.init()
 }
 
@@ -198,16 +224,26 @@ func (s *Source) init() error {
 		return err
 	}
 	var err error
-	s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.readColumns())
-	if err != nil {
+	if s.unified {
+		// Files whose schemas differ are read by pqarrow, file by file, and
+		// conformed to the unified schema (unify.go).
+		if s.opts.Decoder == DecoderParquetGo {
+			return fmt.Errorf("parquet: the %s decoder needs files with one schema; these differ (%s)", DecoderParquetGo, s.schemaDiff())
+		}
+		s.decoder = DecoderArrow
+	} else if s.decoder, err = chooseDecoder(s.opts.Decoder, s.files[0], s.readColumns()); err != nil {
 		return err
 	}
 	if len(s.filters) > 0 && s.decoder != DecoderParquetGo {
 		return fmt.Errorf("parquet: string filters need the %s decoder (have %s)", DecoderParquetGo, s.decoder)
 	}
-	preds, err := compilePredicates(s.opts.Predicates, s.full, s.files[0])
-	if err != nil {
-		return err
+	// Predicates are compiled against the first file's leaf columns, so
+	// they prune only when every file has its schema.
+	var preds []compiledPred
+	if s.oneLayout {
+		if preds, err = compilePredicates(s.opts.Predicates, s.full, s.files[0]); err != nil {
+			return err
+		}
 	}
 	for fi := range s.files {
 		if err := s.plan(fi, preds); err != nil {
@@ -230,7 +266,7 @@ func (s *Source) With(columns []string, preds []Predicate, filters []StringFilte
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Source{opts: opts, files: s.files, full: s.full, byKey: make(map[rgKey]int)}
+	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, oneLayout: s.oneLayout, byKey: make(map[rgKey]int)}
 	return n, n.init()
 }
 
@@ -239,7 +275,7 @@ func (s *Source) With(columns []string, preds []Predicate, filters []StringFilte
 func (s *Source) WithWatermark(w arrowexec.WatermarkStrategy) (*Source, error) {
 	opts := s.opts
 	opts.Watermark = w
-	n := &Source{opts: opts, files: s.files, full: s.full, byKey: make(map[rgKey]int)}
+	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, oneLayout: s.oneLayout, byKey: make(map[rgKey]int)}
 	return n, n.init()
 }
 
@@ -264,12 +300,14 @@ func (s *Source) plan(fi int, preds []compiledPred) (err error) {
 			continue
 		}
 		g := rowGroup{file: fi, index: rg, rows: rgm.NumRows()}
-		for _, c := range s.readColumns() {
-			cc, err := rgm.ColumnChunk(c.leaf)
-			if err != nil {
-				return wrapErr(f.path, rg, c.name, err)
+		for _, c := range s.fileReadColumns(fi) {
+			for _, leaf := range c.leafSet() {
+				cc, err := rgm.ColumnChunk(leaf)
+				if err != nil {
+					return wrapErr(f.path, rg, c.name, err)
+				}
+				g.bytes += cc.TotalCompressedSize()
 			}
-			g.bytes += cc.TotalCompressedSize()
 		}
 		s.byKey[rgKey{f.path, rg}] = len(s.groups)
 		s.groups = append(s.groups, g)
@@ -336,14 +374,26 @@ func (s *Source) project(full *arrow.Schema) error {
 		if !isFlat(f.Type) {
 			return fmt.Errorf("parquet: file %s: column %q: nested type %s is not supported", s.files[0].path, n, f.Type)
 		}
-		leaf := s.files[0].meta.Schema.ColumnIndexByName(n)
-		if leaf < 0 {
-			return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, n)
+		c := column{name: n, index: idx[0], leaf: -1, field: f} // resolved per file in layoutFor when unified
+		if !s.unified {
+			if c.leaf, c.leaves = resolveLeaf(s.files[0].meta, f); c.leaf < 0 {
+				return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, n)
+			}
 		}
-		s.columns = append(s.columns, column{name: n, index: idx[0], leaf: leaf, field: f})
+		s.columns = append(s.columns, c)
 		fields = append(fields, f)
 	}
 	s.schema = arrow.NewSchema(fields, nil)
+	if s.unified {
+		s.layouts = make([]fileLayout, len(s.files))
+		for fi := range s.files {
+			l, err := s.layoutFor(fi)
+			if err != nil {
+				return err
+			}
+			s.layouts[fi] = l
+		}
+	}
 	return nil
 }
 
@@ -358,12 +408,28 @@ func columnList(sc *arrow.Schema) string {
 	return b.String()
 }
 
+// isFlat reports whether a column of type t can be read: flat types, and
+// lists (read by the arrow decoder and passed through).
 func isFlat(t arrow.DataType) bool {
-	switch t.(type) {
-	case arrow.NestedType:
-		return false
+	switch t.ID() {
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST:
+		return true
 	}
-	return true
+	_, nested := t.(arrow.NestedType)
+	return !nested
+}
+
+// resolveLeaf finds the leaf columns of field f in a file: one for a flat
+// column, all of them for a list.
+func resolveLeaf(md *metadata.FileMetaData, f arrow.Field) (int, []int) {
+	if _, nested := f.Type.(arrow.NestedType); nested {
+		leaves := listLeaves(md, f.Name)
+		if len(leaves) == 0 {
+			return -1, nil
+		}
+		return leaves[0], leaves
+	}
+	return md.Schema.ColumnIndexByName(f.Name), nil
 }
 
 // readFooter reads and parses the footer of one file.
@@ -432,36 +498,6 @@ func fileSchema(path string, md *metadata.FileMetaData) (_ *arrow.Schema, err er
 	return arrow.NewSchema(fields, nil), nil
 }
 
-// sameSchema reports how the schema of file b differs from that of file a.
-func sameSchema(pa string, a *arrow.Schema, pb string, b *arrow.Schema) error {
-	for _, fa := range a.Fields() {
-		idx := b.FieldIndices(fa.Name)
-		if len(idx) == 0 {
-			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q missing", pb, pa, fa.Name)
-		}
-		fb := b.Field(idx[0])
-		if !arrow.TypeEqual(fa.Type, fb.Type) || fa.Nullable != fb.Nullable {
-			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q is %s, want %s", pb, pa, fa.Name, fieldDesc(fb), fieldDesc(fa))
-		}
-	}
-	for i, fb := range b.Fields() {
-		if len(a.FieldIndices(fb.Name)) == 0 {
-			return fmt.Errorf("parquet: file %s: schema differs from %s: extra column %q", pb, pa, fb.Name)
-		}
-		if a.Field(i).Name != fb.Name {
-			return fmt.Errorf("parquet: file %s: schema differs from %s: column %q at position %d, want %q", pb, pa, fb.Name, i, a.Field(i).Name)
-		}
-	}
-	return nil
-}
-
-func fieldDesc(f arrow.Field) string {
-	if f.Nullable {
-		return f.Type.String()
-	}
-	return f.Type.String() + " not null"
-}
-
 // resolvePaths expands files, globs and directories into a sorted,
 // deduplicated list of files (internal/filelist: directories keep
 // *.parquet).
@@ -504,6 +540,14 @@ func (s *Source) compileFilters() error {
 		s.filters = append(s.filters, cf)
 	}
 	return nil
+}
+
+// fileReadColumns is readColumns resolved in file fi.
+func (s *Source) fileReadColumns(fi int) []column {
+	if s.layouts == nil {
+		return s.readColumns()
+	}
+	return s.layouts[fi].cols
 }
 
 // readColumns lists every column the readers decode: the projection, then

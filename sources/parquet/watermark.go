@@ -2,6 +2,7 @@ package parquet
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -34,6 +35,14 @@ type readerWM struct {
 // row group g from its statistics.
 func (s *Source) groupTimeRange(g int, c column) (lo, hi int64, ok bool) {
 	rg := s.groups[g]
+	if s.layouts != nil { // resolve the column in this file
+		l := s.layouts[rg.file]
+		j := slices.IndexFunc(s.columns, func(pc column) bool { return pc.name == c.name })
+		if j < 0 || l.out[j] < 0 {
+			return 0, 0, false
+		}
+		c = l.cols[l.out[j]]
+	}
 	md := s.files[rg.file].meta.RowGroup(rg.index)
 	cc, err := md.ColumnChunk(c.leaf)
 	if err != nil {
