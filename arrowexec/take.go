@@ -1,6 +1,7 @@
 package arrowexec
 
 import (
+	"context"
 	"fmt"
 	"unsafe"
 
@@ -71,7 +72,7 @@ func TakeArray(mem memory.Allocator, a arrow.Array, idx []int32) (arrow.Array, e
 	idxArr := array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, n,
 		[]*memory.Buffer{nil, memory.NewBufferBytes(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), n*4))}, nil, 0, 0))
 	defer idxArr.Release()
-	return compute.TakeArray(compute.WithAllocator(nil, mem), a, idxArr)
+	return compute.TakeArray(compute.WithAllocator(context.Background(), mem), a, idxArr)
 }
 
 func view[T any](b []byte, n int) []T {
