@@ -28,7 +28,7 @@ var errorCases = []struct{ name, yaml string }{
 	{"csv source without columns", "source:\n  csv: {path: IN}\nsink:\n  file: {path: OUT}\n"},
 	{"unknown source field", "source:\n  parquet:\n    path: IN\n    colums: [a]\nsink:\n  file: {path: OUT}\n"},
 	{"missing input file", "source:\n  parquet: {path: DIR/nope.parquet}\nsink:\n  file: {path: OUT}\n"},
-	{"unknown step", "source:\n  parquet: {path: IN}\nsteps:\n  - sort: [a]\nsink:\n  file: {path: OUT}\n"},
+	{"unknown step", "source:\n  parquet: {path: IN}\nsteps:\n  - order_by: [a]\nsink:\n  file: {path: OUT}\n"},
 	{"filter parse error", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"weight > \"\nsink:\n  file: {path: OUT}\n"},
 	{"filter unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"wieght > 1\"\nsink:\n  file: {path: OUT}\n"},
 	{"filter type error", "source:\n  parquet: {path: IN}\nsteps:\n  - project:\n      u: user_id\n  - filter: \"u = 'x'\"\nsink:\n  file: {path: OUT}\n"},
@@ -50,6 +50,14 @@ var errorCases = []struct{ name, yaml string }{
 	{"kafka sink negative transaction timeout", "source:\n  parquet: {path: IN}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: exactly-once\n    transaction_timeout: -1s\n"},
 	{"kafka sink exactly-once without checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: out\n    delivery: exactly-once\n"},
 	{"kafka source bad isolation", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    isolation: serializable\n    fields: [{name: a, type: int64}]\nsink:\n  file: {path: OUT}\n"},
+	{"sort over an unbounded source", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: a, type: int64}]\nsteps:\n  - filter: \"a > 1\"\n  - sort: [a DESC]\nsink:\n  file: {path: OUT}\n"},
+	{"limit over an unbounded source in a DAG", "sources:\n  k:\n    kafka:\n      brokers: 127.0.0.1:1\n      topic: events\n      fields: [{name: a, type: int64}]\nsteps:\n  - limit: 3\nsinks:\n  - file: {path: OUT}\n"},
+	{"bad sort key", "source:\n  parquet: {path: IN}\nsteps:\n  - sort: [weight DOWN]\nsink:\n  file: {path: OUT}\n"},
+	{"sort unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - sort:\n      - user_id\n      - wieght DESC\nsink:\n  file: {path: OUT}\n"},
+	{"negative limit", "source:\n  parquet: {path: IN}\nsteps:\n  - limit: -1\nsink:\n  file: {path: OUT}\n"},
+	{"distinct not a list", "source:\n  parquet: {path: IN}\nsteps:\n  - distinct: user_id\nsink:\n  file: {path: OUT}\n"},
+	{"distinct unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - distinct: [user_id, usr]\nsink:\n  file: {path: OUT}\n"},
+	{"unnest not a list", "source:\n  parquet: {path: IN}\nsteps:\n  - unnest: weight\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

@@ -218,6 +218,10 @@ type Step struct {
 	Aggregate  *AggregateSpec
 	Window     *WindowSpec
 	Recommend  *RecommendStep
+	Sort       []ops.SortKey // steps_extra.go
+	Limit      int64
+	Distinct   *DistinctSpec
+	Unnest     string
 }
 
 // NamedExpr is one output column of a project step.
@@ -530,7 +534,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 	fail := func(line int, format string, args ...any) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
-	const kinds = "filter, project, aggregate, window, recommend, union"
+	const kinds = "filter, project, aggregate, window, recommend, union, sort, limit, distinct, unnest"
 	if n.Kind != yaml.MappingNode {
 		return fail(n.Line, "want one of %s as a key (with name: and inputs: beside it in a DAG job)", kinds)
 	}
@@ -633,8 +637,12 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		if !(val.Kind == yaml.MappingNode && len(val.Content) == 0) && val.Tag != "!!null" {
 			return fail(val.Line, "union: takes no options (union: {}); name what it reads in inputs:")
 		}
+	case StepSort, StepLimit, StepDistinct, StepUnnest:
+		if err := parseExtraStep(file, num, &st, val); err != nil {
+			return Step{}, err
+		}
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend or union)", key.Value)
+		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, kinds)
 	}
 	return st, nil
 }
