@@ -316,8 +316,9 @@ func (o *sortOp) sorted() (arrow.RecordBatch, error) {
 	return out, nil
 }
 
-// permutation returns the row order of b: a stable sort of row numbers by
-// their normalized keys.
+// permutation returns the row order of b, stable: an LSD radix sort of
+// the normalized keys when they all have one width (no string keys),
+// else a pattern-defeating quicksort comparing keys, then row numbers.
 func (o *sortOp) permutation(b arrow.RecordBatch) []int32 {
 	n := int(b.NumRows())
 	for j, c := range o.s.keyIdx {
@@ -328,10 +329,46 @@ func (o *sortOp) permutation(b arrow.RecordBatch) []int32 {
 	for i := range perm {
 		perm[i] = int32(i)
 	}
+	if w := o.keys.width(); w > 0 {
+		return radixSort(perm, o.keys.buf, w)
+	}
 	buf, offs := o.keys.buf, o.keys.offs
-	slices.SortStableFunc(perm, func(a, b int32) int {
-		return bytes.Compare(buf[offs[a]:offs[a+1]], buf[offs[b]:offs[b+1]])
+	slices.SortFunc(perm, func(a, b int32) int {
+		if c := bytes.Compare(buf[offs[a]:offs[a+1]], buf[offs[b]:offs[b+1]]); c != 0 {
+			return c
+		}
+		return int(a - b)
 	})
+	return perm
+}
+
+// radixSort orders perm (0..n-1) by the keys of width w in buf (row i at
+// buf[i*w:]), least significant byte first; a byte position whose value
+// is the same in every row costs one counting pass and no scatter.
+func radixSort(perm []int32, buf []byte, w int) []int32 {
+	n := len(perm)
+	tmp := make([]int32, n)
+	var count [256]int
+	for p := w - 1; p >= 0; p-- {
+		count = [256]int{}
+		for _, r := range perm {
+			count[buf[int(r)*w+p]]++
+		}
+		if count[buf[int(perm[0])*w+p]] == n {
+			continue
+		}
+		sum := 0
+		for i, c := range count {
+			count[i] = sum
+			sum += c
+		}
+		for _, r := range perm {
+			k := buf[int(r)*w+p]
+			tmp[count[k]] = r
+			count[k]++
+		}
+		perm, tmp = tmp, perm
+	}
 	return perm
 }
 

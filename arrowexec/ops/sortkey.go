@@ -117,9 +117,20 @@ type rowKeys struct {
 	buf  []byte
 	offs []int // row i is buf[offs[i]:offs[i+1]]
 	pos  []int // write cursor per row (scratch)
+	// fixed: every key column has a fixed width (no strings).
+	fixed bool
 }
 
 func (r *rowKeys) key(i int) []byte { return r.buf[r.offs[i]:r.offs[i+1]] }
+
+// width returns the width every key has, or 0 when widths vary (string
+// keys) or there are no rows.
+func (r *rowKeys) width() int {
+	if !r.fixed || len(r.offs) < 2 {
+		return 0
+	}
+	return r.offs[1] - r.offs[0]
+}
 
 // encode computes the keys of the n rows of cols, one column at a time.
 func (r *rowKeys) encode(cols []arrow.Array, keys []SortKey, n int) {
@@ -130,16 +141,21 @@ func (r *rowKeys) encode(cols []arrow.Array, keys []SortKey, n int) {
 	}
 	// Widths: fixed per column, or per row for strings.
 	fixed := 0
+	r.fixed = true
 	for _, c := range cols {
 		switch a := c.(type) {
 		case *array.String:
 			addBinaryWidths(r.offs, a.ValueOffsets(), a.ValueBytes(), c)
+			r.fixed = false
 		case *array.LargeString:
 			addBinaryWidths(r.offs, a.ValueOffsets(), a.ValueBytes(), c)
+			r.fixed = false
 		case *array.Binary:
 			addBinaryWidths(r.offs, a.ValueOffsets(), a.ValueBytes(), c)
+			r.fixed = false
 		case *array.LargeBinary:
 			addBinaryWidths(r.offs, a.ValueOffsets(), a.ValueBytes(), c)
+			r.fixed = false
 		default:
 			fixed += 1 + fixedWidth(c.DataType())
 		}
