@@ -58,6 +58,9 @@ var errorCases = []struct{ name, yaml string }{
 	{"distinct not a list", "source:\n  parquet: {path: IN}\nsteps:\n  - distinct: user_id\nsink:\n  file: {path: OUT}\n"},
 	{"distinct unknown column", "source:\n  parquet: {path: IN}\nsteps:\n  - distinct: [user_id, usr]\nsink:\n  file: {path: OUT}\n"},
 	{"unnest not a list", "source:\n  parquet: {path: IN}\nsteps:\n  - unnest: weight\nsink:\n  file: {path: OUT}\n"},
+	{"csv options on a parquet sink", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    csv: {delimiter: \";\"}\n"},
+	{"csv delimiter too long", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"::\"}\n"},
+	{"csv delimiter a digit", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"1\"}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

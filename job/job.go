@@ -166,6 +166,8 @@ type FileSinkSpec struct {
 	// RollCheckpoints rolls a part at every Nth checkpoint it spans
 	// (jobs with checkpoints); 0 or unset: off.
 	RollCheckpoints int `yaml:"roll_checkpoints"`
+	// CSV configures format: csv (sinks_extra.go).
+	CSV *CSVSinkSpec `yaml:"csv"`
 }
 
 // KafkaSinkSpec is a Kafka sink: rows as JSON messages.
@@ -409,6 +411,11 @@ func parseSink(file, what string, n *yaml.Node) (SinkSpec, error) {
 	}
 	if f := s.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
 		return s, &Error{File: file, Line: keyLine(n, "file", "roll_interval"), Msg: fmt.Sprintf("%s: roll_interval %v must not be negative (0 rolls on part_size only)", what, *f.RollInterval)}
+	}
+	if f := s.File; f != nil && f.CSV != nil {
+		if _, err := f.CSV.options(f.Format); err != nil {
+			return s, &Error{File: file, Line: keyLine(n, "file", "csv"), Msg: fmt.Sprintf("%s: %v", what, err)}
+		}
 	}
 	if f := s.File; f != nil && f.RollCheckpoints < 0 {
 		return s, &Error{File: file, Line: keyLine(n, "file", "roll_checkpoints"), Msg: fmt.Sprintf("%s: roll_checkpoints %d must not be negative (0 is off)", what, f.RollCheckpoints)}
