@@ -19,8 +19,9 @@
 //     one byte string whose bytewise order is the sort order, so a
 //     comparison is one bytes.Compare whatever the types. NULLs sort last
 //     unless NULLS FIRST is given, for ASC and DESC alike (DuckDB's
-//     default); NaN sorts above +Inf and -0 equals 0, as in DuckDB. The
-//     sort is stable within a subtask. With a limit (NewTopN) it keeps only
+//     default); NaN sorts above +Inf and -0 equals 0, as in DuckDB.
+//     Fixed-width keys are LSD-radix-sorted, string keys pdqsorted with
+//     the row number as tie-break: the sort is stable within a subtask. With a limit (NewTopN) it keeps only
 //     the best N rows in a max-heap as batches arrive, compacting the
 //     batches its rows live in every 32 kept batches.
 //   - Limit forwards the first N rows a subtask receives; a partial limit
