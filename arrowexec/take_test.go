@@ -125,3 +125,28 @@ func BenchmarkHashExchange(b *testing.B) {
 	}
 	b.ReportMetric(float64(rec.NumRows())*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestTakeFallbackList covers the compute.Take fallback (a list column):
+// it once built its compute context from a nil parent and panicked.
+func TestTakeFallbackList(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int64)
+	defer lb.Release()
+	vb := lb.ValueBuilder().(*array.Int64Builder)
+	lb.Append(true)
+	vb.AppendValues([]int64{1, 2}, nil)
+	lb.AppendNull()
+	lb.Append(true)
+	vb.Append(3)
+	a := lb.NewArray()
+	defer a.Release()
+	got, err := arrowexec.TakeArray(mem, a, []int32{2, 0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if s := fmt.Sprint(got); s != "[[3] [1 2] (null)]" {
+		t.Fatalf("take = %s", s)
+	}
+}

@@ -278,13 +278,17 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec
 	if err != nil {
 		return nil, err
 	}
+	csv, err := fs.CSV.options(fs.Format)
+	if err != nil {
+		return nil, err
+	}
 	if !main {
 		return sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-			Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, Commit: sinks.CommitOnCheckpoint, Logger: o.Logger})
+			Parquet: sinks.ParquetOptions{Codec: fs.Compression}, CSV: csv, NoSync: o.NoSync, Commit: sinks.CommitOnCheckpoint, Logger: o.Logger})
 	}
 	plan.OutputDir = dir
 	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger}
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, CSV: csv, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger}
 	switch {
 	case fs.RollInterval != nil:
 		opts.RollInterval = *fs.RollInterval

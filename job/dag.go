@@ -154,6 +154,11 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 	// Windows need watermarks from every source upstream.
 	for _, i := range order {
 		st := s.Steps[i]
+		for _, si := range upstreamSources(inputs, i) {
+			if err := checkBoundedStep(s, &s.Sources[si].SourceSpec, i, st); err != nil {
+				return nil, err
+			}
+		}
 		if st.Kind != StepWindow {
 			continue
 		}

@@ -29,6 +29,12 @@
 // planner computes them in a projection in front of the step (agg.Lower),
 // which it leaves out when every key and argument is a plain column.
 //
+// Bounded jobs also sort, limit, de-duplicate and unnest (steps_extra.go):
+// sort: [price DESC, id] (NULLs last unless NULLS FIRST, as DuckDB),
+// limit: N (a top-N heap right after a sort), distinct: [cols] (or {} for
+// every column) and unnest: col of a list column. Sort and limit over an
+// unbounded source fail planning at their line.
+//
 // Planning binds every expression to the schema flowing into its step, so an
 // unknown column, a type error or a bad aggregate fails before anything runs,
 // with the job file's name and line. The planner pushes the columns the

@@ -254,6 +254,8 @@ type FileSinkSpec struct {
 	// RollCheckpoints rolls a part at every Nth checkpoint it spans
 	// (jobs with checkpoints); 0 or unset: off.
 	RollCheckpoints int `yaml:"roll_checkpoints"`
+	// CSV configures format: csv (sinks_extra.go).
+	CSV *CSVSinkSpec `yaml:"csv"`
 }
 
 // KafkaSinkSpec is a Kafka sink: rows as JSON messages.
@@ -360,6 +362,10 @@ var stepBlocks = []struct {
 	{StepWindow, rawWindow{}},
 	{StepRecommend, rawRecommend{}},
 	{StepUnion, nil},
+	{StepSort, nil},
+	{StepLimit, nil},
+	{StepDistinct, nil},
+	{StepUnnest, nil},
 }
 
 // stepKindList is "filter, project, ..., union", for messages.
@@ -387,6 +393,10 @@ type Step struct {
 	Aggregate  *AggregateSpec
 	Window     *WindowSpec
 	Recommend  *RecommendStep
+	Sort       []ops.SortKey // steps_extra.go
+	Limit      int64
+	Distinct   *DistinctSpec
+	Unnest     string
 }
 
 // NamedExpr is one output column of a project step.
@@ -596,6 +606,11 @@ func parseSink(file, what string, n *yaml.Node) (SinkSpec, error) {
 	}
 	if f := s.File; f != nil && f.RollInterval != nil && *f.RollInterval < 0 {
 		return s, &Error{File: file, Line: keyLine(n, "file", "roll_interval"), Msg: fmt.Sprintf("%s: roll_interval %v must not be negative (0 rolls on part_size only)", what, *f.RollInterval)}
+	}
+	if f := s.File; f != nil && f.CSV != nil {
+		if _, err := f.CSV.options(f.Format); err != nil {
+			return s, &Error{File: file, Line: keyLine(n, "file", "csv"), Msg: fmt.Sprintf("%s: %v", what, err)}
+		}
 	}
 	if f := s.File; f != nil && f.RollCheckpoints < 0 {
 		return s, &Error{File: file, Line: keyLine(n, "file", "roll_checkpoints"), Msg: fmt.Sprintf("%s: roll_checkpoints %d must not be negative (0 is off)", what, f.RollCheckpoints)}
@@ -820,6 +835,10 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 	case StepUnion:
 		if !(val.Kind == yaml.MappingNode && len(val.Content) == 0) && val.Tag != "!!null" {
 			return fail(val.Line, "union: takes no options (union: {}); name what it reads in inputs:")
+		}
+	case StepSort, StepLimit, StepDistinct, StepUnnest:
+		if err := parseExtraStep(file, num, &st, val); err != nil {
+			return Step{}, err
 		}
 	default:
 		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())

@@ -131,6 +131,9 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				return nil, err
 			}
 		}
+		if err := checkBoundedStep(s, &s.Source, i, st); err != nil {
+			return nil, err
+		}
 	}
 	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s.Source, s.Steps, o)
@@ -274,6 +277,10 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 		}
 		cur = n
 		plan.Recommend = spec
+	case StepSort, StepLimit, StepDistinct, StepUnnest:
+		if cur, err = plan.addExtraStep(s, i, name, st, in, par); err != nil {
+			return errAt(err)
+		}
 	default:
 		return errAt(fmt.Errorf("step %d: unknown kind %q", i+1, st.Kind))
 	}
@@ -389,6 +396,10 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 				return nil, preds
 			}
 			return cols, preds
+		default:
+			// sort, limit, distinct, unnest: no filter moves past them
+			// (not past a limit), and every column is read.
+			return nil, preds
 		}
 	}
 	return nil, preds // every column reaches the sink

@@ -106,8 +106,10 @@
 // Arrow-to-text encoder (the Kafka sink's messages and ml's text exports use
 // it too, so a batch reads the same everywhere; its package doc states the
 // formats): column at a time, no per-value dispatch. Nulls are an empty
-// field in CSV (an empty string is written as "" to tell them apart) and
-// null in JSON; timestamps are ISO 8601 with the unit's fraction digits, a
+// field in CSV (an empty string is written as "" to tell them apart; or
+// FileOptions.CSV.Null's text, a string equal to it then quoted) and
+// null in JSON; FileOptions.CSV also sets the delimiter, the quote and
+// whether a header line is written; timestamps are ISO 8601 with the unit's fraction digits, a
 // zoned one as its UTC instant with "Z"; floats the shortest form that
 // reads back exactly, integral ones with ".0"; NaN and infinities are nan,
 // inf and -inf in CSV and null in JSON. Nested types are rejected for CSV

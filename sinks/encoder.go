@@ -13,8 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/riffle-dev/riffle/internal/arrowtext"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
 
 // encoder writes the batches of one part in one format.
@@ -36,7 +36,7 @@ func newEncoder(o FileOptions, schema *arrow.Schema, mem memory.Allocator, w io.
 	case Parquet:
 		return newParquetEncoder(o.Parquet, schema, mem, w)
 	case CSV, JSONL:
-		return newTextEncoder(o.Format, schema, w)
+		return newTextEncoder(o.Format, o.CSV, schema, w)
 	}
 	return nil, fmt.Errorf("unknown format %q", o.Format)
 }

@@ -8,7 +8,13 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
+
+	"github.com/riffle-dev/riffle/internal/arrowtext"
 )
+
+// CSVOptions configure CSV parts (FileOptions.CSV): internal/arrowtext's,
+// the one text encoder's.
+type CSVOptions = arrowtext.CSVOptions
 
 // Format is a file format.
 type Format string
@@ -110,6 +116,11 @@ type FileOptions struct {
 	Commit CommitMode
 	// Parquet configures the Parquet encoder.
 	Parquet ParquetOptions
+	// CSV configures CSV text (Format CSV only): delimiter, quote, the
+	// text of a NULL and whether to write a header line. The zero value
+	// is RFC 4180 with a header, a NULL an empty unquoted field (an empty
+	// string is written "").
+	CSV CSVOptions
 	// Overwrite makes Finish remove the published files with this sink's
 	// prefix and extension that this run did not write: a rerun into the
 	// same directory then leaves only its own output. Subtask 0 also
@@ -206,6 +217,13 @@ func (o FileOptions) Validate() error {
 	}
 	if o.Prefix == "" || strings.ContainsAny(o.Prefix, `/\`) || o.Prefix[0] == '.' || o.Prefix[0] == '_' {
 		errs = append(errs, fmt.Errorf("invalid Prefix %q: must be non-empty, without path separators, not starting with '.' or '_'", o.Prefix))
+	}
+	if o.CSV != (CSVOptions{}) {
+		if o.Format != CSV {
+			errs = append(errs, fmt.Errorf("CSV options given for Format %s", o.Format))
+		} else if err := o.CSV.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if o.PartSize <= 0 {
 		errs = append(errs, fmt.Errorf("PartSize %d must be positive", o.PartSize))

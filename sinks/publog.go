@@ -355,10 +355,10 @@ func (s *fileSink) hashPublished(ctx context.Context, path string, from int64, s
 }
 
 // hashTextRows adds the xxhash64 of every row of CSV or JSONL part path
-// from row from on (the CSV header is not a row) to set. A JSONL row is a
-// line; a CSV row ends at a newline outside quotes, that is where the
-// quotes seen so far are even in number (RFC 4180 doubles a quote inside
-// a quoted field).
+// from row from on (the CSV header, if written, is not a row) to set. A
+// JSONL row is a line; a CSV row ends at a newline outside quotes, that is
+// where the quotes (FileOptions.CSV.Quote) seen so far are even in number
+// (RFC 4180 doubles a quote inside a quoted field).
 func (s *fileSink) hashTextRows(path string, from int64, set *rowSet) error {
 	sr, c, err := openSection(s.fs, path)
 	if err != nil {
@@ -367,9 +367,13 @@ func (s *fileSink) hashTextRows(path string, from int64, set *rowSet) error {
 	defer c.Close()
 	r := bufio.NewReaderSize(sr, 1<<16)
 	csv := s.opts.Format == CSV
-	row := -1 // the CSV header
-	if !csv {
-		row = 0
+	row := 0
+	if csv && !s.opts.CSV.NoHeader {
+		row = -1 // the header
+	}
+	quote := []byte{'"'}
+	if s.opts.CSV.Quote != 0 {
+		quote[0] = s.opts.CSV.Quote
 	}
 	var acc []byte
 	for {
@@ -391,7 +395,7 @@ func (s *fileSink) hashTextRows(path string, from int64, set *rowSet) error {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("last row has no newline")
 		}
-		if csv && bytes.Count(acc, []byte{'"'})%2 != 0 {
+		if csv && bytes.Count(acc, quote)%2 != 0 {
 			continue // a newline inside a quoted field
 		}
 		if int64(row) >= from {
@@ -410,6 +414,9 @@ func (s *fileSink) rowHashes(b arrow.RecordBatch, out []uint64) error {
 	}
 	if s.textHash == nil {
 		s.textHash = arrowtext.NewEncoder(textStyle(s.opts.Format), s.schema)
+		if s.opts.Format == CSV {
+			s.textHash = arrowtext.NewCSVEncoder(s.schema, s.opts.CSV)
+		}
 	}
 	s.textEnds = s.textEnds[:0]
 	s.textBuf = s.textHash.AppendRows(s.textBuf[:0], b, &s.textEnds)

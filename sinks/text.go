@@ -21,7 +21,14 @@ func textStyle(f Format) arrowtext.Style {
 // writing to the file once DefaultTextBufferSize bytes are buffered.
 type textEncoder struct{ w *arrowtext.Writer }
 
-func newTextEncoder(f Format, schema *arrow.Schema, w io.Writer) (*textEncoder, error) {
+func newTextEncoder(f Format, csv CSVOptions, schema *arrow.Schema, w io.Writer) (*textEncoder, error) {
+	if f == CSV {
+		tw, err := arrowtext.NewCSVWriter(schema, w, DefaultTextBufferSize, csv)
+		if err != nil {
+			return nil, err
+		}
+		return &textEncoder{tw}, nil
+	}
 	tw, err := arrowtext.NewWriter(textStyle(f), schema, w, DefaultTextBufferSize)
 	if err != nil {
 		return nil, err

@@ -37,5 +37,7 @@
 // text without JSON's quotes; a field is quoted (RFC 4180) when it holds a
 // comma, quote, CR or LF, or is an empty string; a null is an empty
 // unquoted field; NaN and ±Inf are nan, inf and -inf. Nested types cannot
-// be written as CSV (CheckCSV).
+// be written as CSV (CheckCSV). CSVOptions (NewCSVEncoder, NewCSVWriter)
+// change the delimiter, the quote character and the text of a NULL (a
+// string equal to it is then quoted) and leave out the header.
 package arrowtext

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -36,9 +37,78 @@ func (c *column) value(i int) []byte { return c.buf[c.ends[i]:c.ends[i+1]] }
 // Encoder encodes the batches of one schema as rows of text. It keeps its
 // buffers between batches; not safe for concurrent use.
 type Encoder struct {
+	f     *format
 	style Style
 	cols  []column
 	keys  [][]byte // JSON: `{"name":` then `,"name":`
+	// noHeader: CSVOptions.NoHeader.
+	noHeader bool
+}
+
+// CSVOptions configure CSV text. The zero value is RFC 4180 with a header
+// line: fields separated by commas, quoted with '"', a NULL an empty
+// unquoted field (an empty string is quoted: "").
+type CSVOptions struct {
+	// Delimiter separates fields; default ','.
+	Delimiter byte
+	// Quote quotes fields that need it (doubled inside them); default '"'.
+	Quote byte
+	// Null is the text of a NULL; default "" (an empty unquoted field). A
+	// string value equal to it is quoted, so that a reader that does not
+	// take quoted fields for NULLs tells them apart.
+	Null string
+	// NoHeader leaves out the header line of column names.
+	NoHeader bool
+}
+
+// withDefaults returns o with the zero delimiter and quote set.
+func (o CSVOptions) withDefaults() CSVOptions {
+	if o.Delimiter == 0 {
+		o.Delimiter = ','
+	}
+	if o.Quote == 0 {
+		o.Quote = '"'
+	}
+	return o
+}
+
+// Validate reports a delimiter or quote that would make rows ambiguous: a
+// line break, a character values are written with (letters, digits,
+// ".+-:/= " of numbers, times and base64), or both the same; and a Null
+// holding either of them or a line break.
+func (o CSVOptions) Validate() error {
+	o = o.withDefaults()
+	bad := func(c byte) bool {
+		return c == '\n' || c == '\r' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			strings.IndexByte(".+-:/= ", c) >= 0 || c >= 0x80
+	}
+	switch {
+	case bad(o.Delimiter):
+		return fmt.Errorf("csv: delimiter %q cannot be told from values (want e.g. ',', ';', '|' or a tab)", o.Delimiter)
+	case bad(o.Quote):
+		return fmt.Errorf("csv: quote %q cannot be told from values (want e.g. '\"' or '\\'')", o.Quote)
+	case o.Delimiter == o.Quote:
+		return fmt.Errorf("csv: delimiter and quote are both %q", o.Delimiter)
+	case strings.ContainsAny(o.Null, string([]byte{o.Delimiter, o.Quote, '\n', '\r'})):
+		return fmt.Errorf("csv: null %q holds the delimiter, the quote or a line break", o.Null)
+	}
+	return nil
+}
+
+// format is how values are written: the style, and CSV's characters.
+type format struct {
+	style        Style
+	delim, quote byte
+	null         []byte // text of a NULL
+	nullStr      string // CSV: the Null a string value must not look like
+}
+
+func newFormat(style Style, o CSVOptions) *format {
+	if style == JSON {
+		return &format{style: JSON, null: nullJSON}
+	}
+	o = o.withDefaults()
+	return &format{style: CSV, delim: o.Delimiter, quote: o.Quote, null: []byte(o.Null), nullStr: o.Null}
 }
 
 // CheckCSV reports a column of schema that CSV cannot hold (a nested type).
@@ -53,7 +123,17 @@ func CheckCSV(schema *arrow.Schema) error {
 
 // NewEncoder returns an encoder of batches of schema in style.
 func NewEncoder(style Style, schema *arrow.Schema) *Encoder {
-	e := &Encoder{style: style, cols: make([]column, schema.NumFields())}
+	return newEncoder(style, schema, CSVOptions{})
+}
+
+// NewCSVEncoder returns a CSV encoder of batches of schema with options o
+// (Validate them first).
+func NewCSVEncoder(schema *arrow.Schema, o CSVOptions) *Encoder {
+	return newEncoder(CSV, schema, o)
+}
+
+func newEncoder(style Style, schema *arrow.Schema, o CSVOptions) *Encoder {
+	e := &Encoder{f: newFormat(style, o), style: style, cols: make([]column, schema.NumFields()), noHeader: o.NoHeader}
 	if style == JSON {
 		e.keys = make([][]byte, schema.NumFields())
 		for i, f := range schema.Fields() {
@@ -70,14 +150,14 @@ func NewEncoder(style Style, schema *arrow.Schema) *Encoder {
 
 // AppendHeader appends CSV's header line (nothing for JSON).
 func (e *Encoder) AppendHeader(out []byte, schema *arrow.Schema) []byte {
-	if e.style != CSV {
+	if e.style != CSV || e.noHeader {
 		return out
 	}
 	for i, f := range schema.Fields() {
 		if i > 0 {
-			out = append(out, ',')
+			out = append(out, e.f.delim)
 		}
-		out = appendCSVString(out, f.Name)
+		out = appendCSVString(out, f.Name, e.f)
 	}
 	return append(out, '\n')
 }
@@ -88,14 +168,14 @@ func (e *Encoder) AppendHeader(out []byte, schema *arrow.Schema) []byte {
 func (e *Encoder) AppendRows(out []byte, b arrow.RecordBatch, ends *[]int) []byte {
 	n := int(b.NumRows())
 	for c := range e.cols {
-		encodeColumn(&e.cols[c], b.Column(c), e.style)
+		encodeColumn(&e.cols[c], b.Column(c), e.f)
 	}
 	for r := 0; r < n; r++ {
 		switch e.style {
 		case CSV:
 			for c := range e.cols {
 				if c > 0 {
-					out = append(out, ',')
+					out = append(out, e.f.delim)
 				}
 				out = append(out, e.cols[c].value(r)...)
 			}
@@ -138,12 +218,24 @@ type Writer struct {
 // writes to w whenever bufSize bytes are buffered (and in Flush). CSV's
 // header line is buffered at once.
 func NewWriter(style Style, schema *arrow.Schema, w io.Writer, bufSize int) (*Writer, error) {
+	return newWriter(style, schema, w, bufSize, CSVOptions{})
+}
+
+// NewCSVWriter is NewWriter for CSV with options o.
+func NewCSVWriter(schema *arrow.Schema, w io.Writer, bufSize int, o CSVOptions) (*Writer, error) {
+	return newWriter(CSV, schema, w, bufSize, o)
+}
+
+func newWriter(style Style, schema *arrow.Schema, w io.Writer, bufSize int, o CSVOptions) (*Writer, error) {
 	if style == CSV {
 		if err := CheckCSV(schema); err != nil {
 			return nil, err
 		}
+		if err := o.Validate(); err != nil {
+			return nil, err
+		}
 	}
-	tw := &Writer{e: NewEncoder(style, schema), w: w, limit: bufSize, out: make([]byte, 0, bufSize+bufSize/4)}
+	tw := &Writer{e: newEncoder(style, schema, o), w: w, limit: bufSize, out: make([]byte, 0, bufSize+bufSize/4)}
 	tw.out = tw.e.AppendHeader(tw.out, schema)
 	return tw, nil
 }
@@ -202,13 +294,11 @@ func validityOf(a arrow.Array) validity {
 
 func (v validity) null(i int) bool { return v.has && !bitutil.BitIsSet(v.bm, v.off+i) }
 
-var (
-	nullJSON = []byte("null")
-	nullCSV  = []byte{}
-)
+var nullJSON = []byte("null")
 
 // encodeColumn encodes every value of a into dst, one typed loop per type.
-func encodeColumn(dst *column, a arrow.Array, style Style) {
+func encodeColumn(dst *column, a arrow.Array, f *format) {
+	style := f.style
 	n := a.Len()
 	dst.buf = dst.buf[:0]
 	if cap(dst.ends) < n+1 {
@@ -216,11 +306,8 @@ func encodeColumn(dst *column, a arrow.Array, style Style) {
 	}
 	dst.ends = dst.ends[:n+1]
 	dst.ends[0] = 0
-	null := nullCSV
+	null := f.null
 	quote := style == JSON
-	if quote {
-		null = nullJSON
-	}
 	v := validityOf(a)
 	buf, ends := dst.buf, dst.ends
 	// each runs f for every valid value, null for the others.
@@ -263,11 +350,11 @@ func encodeColumn(dst *column, a arrow.Array, style Style) {
 	case *array.Float64:
 		buf = appendFloats(buf, ends, a.Float64Values(), 64, v, null, style)
 	case *array.String:
-		buf = appendStrings(buf, ends, a, v, null, style)
+		buf = appendStrings(buf, ends, a, v, null, f)
 	case *array.LargeString:
-		buf = appendStrings(buf, ends, a, v, null, style)
+		buf = appendStrings(buf, ends, a, v, null, f)
 	case *array.StringView:
-		buf = appendStrings(buf, ends, a, v, null, style)
+		buf = appendStrings(buf, ends, a, v, null, f)
 	case *array.Binary:
 		each(func(buf []byte, i int) []byte { return appendBase64(buf, a.Value(i), quote) })
 	case *array.LargeBinary:
@@ -306,15 +393,15 @@ func encodeColumn(dst *column, a arrow.Array, style Style) {
 		each(func(buf []byte, i int) []byte { return append(buf, a.ValueStr(i)...) })
 	case *array.Dictionary:
 		kid := dst.kid(0)
-		encodeColumn(kid, a.Dictionary(), style)
+		encodeColumn(kid, a.Dictionary(), f)
 		each(func(buf []byte, i int) []byte { return append(buf, kid.value(a.GetValueIndex(i))...) })
 	case array.ListLike:
 		if _, isMap := a.(*array.Map); isMap || style != JSON {
-			buf = appendMarshal(buf, ends, a, v, null, style)
+			buf = appendMarshal(buf, ends, a, v, null, f)
 			break
 		}
 		kid := dst.kid(0)
-		encodeColumn(kid, a.ListValues(), style)
+		encodeColumn(kid, a.ListValues(), f)
 		each(func(buf []byte, i int) []byte {
 			lo, hi := a.ValueOffsets(i)
 			buf = append(buf, '[')
@@ -328,28 +415,28 @@ func encodeColumn(dst *column, a arrow.Array, style Style) {
 		})
 	case *array.Struct:
 		if style != JSON {
-			buf = appendMarshal(buf, ends, a, v, null, style)
+			buf = appendMarshal(buf, ends, a, v, null, f)
 			break
 		}
 		st := a.DataType().(*arrow.StructType)
 		keys := make([][]byte, a.NumField())
-		for f := range a.NumField() {
-			encodeColumn(dst.kid(f), a.Field(f), style)
-			keys[f] = append(AppendJSONString(nil, st.Field(f).Name), ':')
+		for k := range a.NumField() {
+			encodeColumn(dst.kid(k), a.Field(k), f)
+			keys[k] = append(AppendJSONString(nil, st.Field(k).Name), ':')
 		}
 		each(func(buf []byte, i int) []byte {
 			buf = append(buf, '{')
-			for f := range keys {
-				if f > 0 {
+			for k := range keys {
+				if k > 0 {
 					buf = append(buf, ',')
 				}
-				buf = append(buf, keys[f]...)
-				buf = append(buf, dst.kids[f].value(i)...)
+				buf = append(buf, keys[k]...)
+				buf = append(buf, dst.kids[k].value(i)...)
 			}
 			return append(buf, '}')
 		})
 	default:
-		buf = appendMarshal(buf, ends, a, v, null, style)
+		buf = appendMarshal(buf, ends, a, v, null, f)
 	}
 	dst.buf = buf
 }
@@ -365,19 +452,19 @@ func (c *column) kid(i int) *column {
 // appendMarshal is the slow path for types without a typed loop:
 // encoding/json of arrow-go's value (its text as a string when that
 // fails), ValueStr for CSV.
-func appendMarshal(buf []byte, ends []int, a arrow.Array, v validity, null []byte, style Style) []byte {
+func appendMarshal(buf []byte, ends []int, a arrow.Array, v validity, null []byte, f *format) []byte {
 	for i := 0; i < a.Len(); i++ {
 		switch {
 		case v.null(i):
 			buf = append(buf, null...)
-		case style == JSON:
+		case f.style == JSON:
 			j, err := json.Marshal(a.GetOneForMarshal(i))
 			if err != nil {
 				j = AppendJSONString(nil, a.ValueStr(i))
 			}
 			buf = append(buf, j...)
 		default:
-			buf = appendCSVString(buf, a.ValueStr(i))
+			buf = appendCSVString(buf, a.ValueStr(i), f)
 		}
 		ends[i+1] = len(buf)
 	}
@@ -387,12 +474,12 @@ func appendMarshal(buf []byte, ends []int, a arrow.Array, v validity, null []byt
 func appendStrings[A interface {
 	Len() int
 	Value(int) string
-}](buf []byte, ends []int, a A, v validity, null []byte, style Style) []byte {
+}](buf []byte, ends []int, a A, v validity, null []byte, f *format) []byte {
 	for i := 0; i < a.Len(); i++ {
 		if v.null(i) {
 			buf = append(buf, null...)
 		} else {
-			buf = appendString(buf, a.Value(i), style)
+			buf = appendString(buf, a.Value(i), f)
 		}
 		ends[i+1] = len(buf)
 	}
@@ -495,9 +582,9 @@ func appendBase64(buf, v []byte, quote bool) []byte {
 	return appendQuote(buf, quote)
 }
 
-func appendString(buf []byte, s string, style Style) []byte {
-	if style == JSON {
+func appendString(buf []byte, s string, f *format) []byte {
+	if f.style == JSON {
 		return AppendJSONString(buf, s)
 	}
-	return appendCSVString(buf, s)
+	return appendCSVString(buf, s, f)
 }

@@ -80,7 +80,7 @@ func TestAppendCSVString(t *testing.T) {
 		" sp ":    " sp ",
 		"ünïcødé": "ünïcødé",
 	} {
-		if got := string(appendCSVString(nil, in)); got != want {
+		if got := string(appendCSVString(nil, in, newFormat(CSV, CSVOptions{}))); got != want {
 			t.Errorf("appendCSVString(%q) = %s, want %s", in, got, want)
 		}
 	}
@@ -101,7 +101,7 @@ func FuzzStrings(f *testing.F) {
 			t.Fatalf("json %q: got %q", s, got)
 		}
 		// Two fields so that an empty first field is not an empty line.
-		line := append(appendCSVString(nil, s), ",x\n"...)
+		line := append(appendCSVString(nil, s, newFormat(CSV, CSVOptions{})), ",x\n"...)
 		rec, err := csv.NewReader(bytes.NewReader(line)).Read()
 		if err != nil {
 			t.Fatalf("csv %q (%q): %v", s, line, err)

@@ -7,29 +7,30 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// appendCSVString appends s as one CSV field, quoted (RFC 4180) when it
-// contains a comma, quote, CR or LF, or is empty (an unquoted empty field is
-// a null).
-func appendCSVString(buf []byte, s string) []byte {
-	needs := len(s) == 0
+// appendCSVString appends s as one CSV field in format f, quoted (RFC
+// 4180, with f's quote character) when it contains the delimiter, the
+// quote, CR or LF, is empty (an unquoted empty field is a null) or is the
+// text of a null.
+func appendCSVString(buf []byte, s string, f *format) []byte {
+	needs := len(s) == 0 || len(f.nullStr) > 0 && s == f.nullStr
 	for i := 0; i < len(s) && !needs; i++ {
 		switch s[i] {
-		case ',', '"', '\n', '\r':
+		case f.delim, f.quote, '\n', '\r':
 			needs = true
 		}
 	}
 	if !needs {
 		return append(buf, s...)
 	}
-	buf = append(buf, '"')
+	buf = append(buf, f.quote)
 	for i := 0; i < len(s); i++ {
-		if s[i] == '"' {
-			buf = append(buf, '"', '"')
+		if s[i] == f.quote {
+			buf = append(buf, f.quote, f.quote)
 		} else {
 			buf = append(buf, s[i])
 		}
 	}
-	return append(buf, '"')
+	return append(buf, f.quote)
 }
 
 const hexDigits = "0123456789abcdef"
