@@ -200,6 +200,9 @@ const (
 	// StepUnion forwards the rows of all its inputs (UNION ALL; the
 	// inputs have the same columns): union: {} with inputs: [a, b].
 	StepUnion StepKind = "union"
+	// StepJoin joins its two inputs (left, right): join: {...}, see
+	// JoinSpec.
+	StepJoin StepKind = "join"
 )
 
 // Step is one transformation. Exactly one of the fields matching Kind is set.
@@ -218,6 +221,7 @@ type Step struct {
 	Aggregate  *AggregateSpec
 	Window     *WindowSpec
 	Recommend  *RecommendStep
+	Join       *JoinSpec
 }
 
 // NamedExpr is one output column of a project step.
@@ -530,7 +534,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 	fail := func(line int, format string, args ...any) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
-	const kinds = "filter, project, aggregate, window, recommend, union"
+	const kinds = "filter, project, aggregate, window, recommend, union, join"
 	if n.Kind != yaml.MappingNode {
 		return fail(n.Line, "want one of %s as a key (with name: and inputs: beside it in a DAG job)", kinds)
 	}
@@ -633,8 +637,14 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		if !(val.Kind == yaml.MappingNode && len(val.Content) == 0) && val.Tag != "!!null" {
 			return fail(val.Line, "union: takes no options (union: {}); name what it reads in inputs:")
 		}
+	case StepJoin:
+		j, err := parseJoinStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.Join = j
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend or union)", key.Value)
+		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend, union or join)", key.Value)
 	}
 	return st, nil
 }

@@ -1,0 +1,115 @@
+package job_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/oracle"
+	"github.com/riffle-dev/riffle/job"
+)
+
+// TestJoinStepDuckDB runs interval, window and regular join steps over two
+// generated Parquet files at parallelism 1 and 3 (with source watermarks,
+// the memory and the Pebble backend) and compares each output with
+// DuckDB's SQL join of the same files.
+func TestJoinStepDuckDB(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.parquet"), filepath.Join(dir, "b.parquet")
+	for i, p := range []string{a, b} {
+		if err := gen.WriteFile(context.Background(), p, gen.Options{Rows: int64(6_000 + 2_000*i), Users: 200, Items: 100, Seed: int64(21 + i), RowGroupRows: 1_500}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cols := "l.user_id, l.item_id, l.event_type, l.weight, l.event_time, r.user_id, r.item_id, r.event_type, r.weight, r.event_time"
+	from := fmt.Sprintf("read_parquet('%s') l JOIN read_parquet('%s') r", a, b)
+	cases := []struct {
+		name, join, sql string
+	}{
+		{"interval", "{type: interval, on: [[user_id, user_id]], left_time: event_time, right_time: event_time, lower: -20m, upper: 40m}",
+			fmt.Sprintf("SELECT %s FROM %s ON l.user_id = r.user_id AND r.event_time BETWEEN l.event_time - INTERVAL 20 MINUTE AND l.event_time + INTERVAL 40 MINUTE", cols, from)},
+		{"window", "{type: window, on: [[user_id, user_id]], left_time: event_time, right_time: event_time, size: 1h}",
+			fmt.Sprintf("SELECT %s, time_bucket(INTERVAL 1 HOUR, l.event_time) AS ws, time_bucket(INTERVAL 1 HOUR, l.event_time) + INTERVAL 1 HOUR AS we FROM %s ON l.user_id = r.user_id AND time_bucket(INTERVAL 1 HOUR, l.event_time) = time_bucket(INTERVAL 1 HOUR, r.event_time)", cols, from)},
+		{"regular", "{type: regular, on: [[user_id, user_id], [item_id, item_id]]}",
+			fmt.Sprintf("SELECT %s FROM %s ON l.user_id = r.user_id AND l.item_id = r.item_id", cols, from)},
+	}
+	for _, c := range cases {
+		want := canon(oracle.DuckDB(t, c.sql).Strings())
+		if len(want) < 500 {
+			t.Fatalf("%s: DuckDB joins only %d rows: the data exercise too little", c.name, len(want))
+		}
+		for _, p := range []int{1, 3} {
+			for _, st := range []string{"", ", state: {backend: pebble, dir: " + filepath.Join(dir, "pebble") + "}"} {
+				t.Run(fmt.Sprintf("%s/p=%d/pebble=%v", c.name, p, st != ""), func(t *testing.T) {
+					out := filepath.Join(dir, fmt.Sprintf("%s-%d-%v", c.name, p, st != ""))
+					yml := fmt.Sprintf(`name: join
+sources:
+  a: {parquet: {path: %s}, watermark: {column: event_time, max_out_of_orderness: 5s}}
+  b: {parquet: {path: %s}, watermark: {column: event_time, max_out_of_orderness: 5s}}
+steps:
+  - name: j
+    inputs: [a, b]
+    join: %s
+sinks:
+  - file: {path: %s}
+`, a, b, strings.TrimSuffix(c.join, "}")+st+"}", out)
+					plan := runJob(t, yml, p)
+					names := plan.OutputSchema().Fields()
+					if names[5].Name != "right_user_id" || names[9].Name != "right_event_time" {
+						t.Fatalf("output schema %v", plan.OutputSchema())
+					}
+					got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
+					compareNamedRows(t, c.name, got, want)
+				})
+			}
+		}
+	}
+}
+
+// TestJoinStepErrors: a bad join step fails at parse or plan time naming
+// its line.
+func TestJoinStepErrors(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.parquet")
+	if err := gen.WriteFile(context.Background(), a, gen.Options{Rows: 100, Users: 10, Items: 10, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	kafka := "{kafka: {brokers: 127.0.0.1:1, topic: t, format: json, fields: [{name: user_id, type: int64}, {name: event_time, type: timestamp}]}}"
+	for _, c := range []struct {
+		name, sources, join, inputs string
+		line                        int
+		want                        string
+	}{
+		{"types", "{parquet: {path: " + a + "}}", "{type: regular, on: [[user_id, weight]]}", "[a, b]", 8, "different types"},
+		{"three inputs", "{parquet: {path: " + a + "}}", "{type: regular, on: [[user_id, user_id]]}", "[a, b, a]", 7, "name two inputs"},
+		{"no ttl", kafka, "{type: regular, on: [[user_id, user_id]]}", "[a, b]", 8, "without ttl"},
+		{"no watermark", kafka, "{type: interval, on: [[user_id, user_id]], left_time: event_time, right_time: event_time, lower: 0s, upper: 1s}", "[a, b]", 8, "no watermark"},
+		{"no bounds", "{parquet: {path: " + a + "}}", "{type: interval, on: [[user_id, user_id]], left_time: event_time, right_time: event_time}", "[a, b]", 8, "needs lower and upper"},
+		{"bad pair", "{parquet: {path: " + a + "}}", "{type: regular, on: [[user_id]]}", "[a, b]", 8, "pairs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			yml := fmt.Sprintf(`name: bad
+sources:
+  a: %s
+  b: %s
+steps:
+  - name: j
+    inputs: %s
+    join: %s
+sinks:
+  - file: {path: %s}
+`, c.sources, c.sources, c.inputs, c.join, filepath.Join(dir, "out"))
+			spec, err := job.Parse("bad.yaml", []byte(yml))
+			if err == nil {
+				_, err = spec.Plan(job.Options{Parallelism: 1})
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("bad.yaml:%d", c.line)) {
+				t.Fatalf("error %v, want one at bad.yaml:%d containing %q", err, c.line, c.want)
+			}
+		})
+	}
+}
