@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/riffle-dev/riffle/internal/gen"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/job"
 )
@@ -110,6 +111,57 @@ sinks:
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("bad.yaml:%d", c.line)) {
 				t.Fatalf("error %v, want one at bad.yaml:%d containing %q", err, c.line, c.want)
 			}
+		})
+	}
+}
+
+// TestJoinCheckpointRestoreKafka runs each join over two Kafka topics with
+// watermarks continuously, takes checkpoint 1 while it reads, crashes,
+// and restores at another parallelism as a bounded run: the published
+// output equals DuckDB's join of the rows produced, each pair once.
+func TestJoinCheckpointRestoreKafka(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	files, topics := kafkaInputs(t, brokers, dir)
+	cols := "l.user_id, l.item_id, l.event_type, l.weight, l.event_time, r.user_id, r.item_id, r.event_type, r.weight, r.event_time"
+	from := fmt.Sprintf("read_parquet('%s') l JOIN read_parquet('%s') r", files[0], files[1])
+	for _, c := range []struct {
+		name, join, sql string
+		p1, p2          int
+	}{
+		{"interval", "{type: interval, on: [[user_id, user_id]], left_time: event_time, right_time: event_time, lower: -20m, upper: 40m}",
+			fmt.Sprintf("SELECT %s FROM %s ON l.user_id = r.user_id AND r.event_time BETWEEN l.event_time - INTERVAL 20 MINUTE AND l.event_time + INTERVAL 40 MINUTE", cols, from), 1, 3},
+		{"window", "{type: window, on: [[user_id, user_id]], left_time: event_time, right_time: event_time, size: 1h, slide: 30m}",
+			fmt.Sprintf(`SELECT %s, w AS ws, w + INTERVAL 1 HOUR AS we FROM %s ON l.user_id = r.user_id,
+  (SELECT unnest([time_bucket(INTERVAL 30 MINUTE, l.event_time), time_bucket(INTERVAL 30 MINUTE, l.event_time) - INTERVAL 30 MINUTE]) AS w)
+  WHERE r.event_time >= w AND r.event_time < w + INTERVAL 1 HOUR`, cols, from), 3, 2},
+		{"regular", "{type: regular, on: [[user_id, user_id], [item_id, item_id]], ttl: 24h, state: {backend: pebble, dir: " + filepath.Join(dir, "pebble") + "}}",
+			fmt.Sprintf("SELECT %s FROM %s ON l.user_id = r.user_id AND l.item_id = r.item_id", cols, from), 2, 1},
+	} {
+		t.Run(fmt.Sprintf("%s/p=%d-to-%d", c.name, c.p1, c.p2), func(t *testing.T) {
+			want := canon(oracle.DuckDB(t, c.sql).Strings())
+			out := filepath.Join(dir, "out-"+c.name)
+			yml := func(bounded bool) string {
+				src := func(topic string) string {
+					return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
+						indent(kafkaFields) + "\n    watermark: {column: event_time, max_out_of_orderness: 5s}"
+				}
+				return fmt.Sprintf(`name: join-ck
+sources:
+  a:%s
+  b:%s
+steps:
+  - name: j
+    inputs: [a, b]
+    join: %s
+sinks:
+  - file: {path: %s, format: parquet}
+`, src(topics[0]), src(topics[1]), c.join, out)
+			}
+			crashRestore(t, yml, c.p1, c.p2)
+			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
+			compareNamedRows(t, c.name, got, want)
 		})
 	}
 }
