@@ -205,3 +205,38 @@ func TestSchemaErrors(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestRegularTTL: a regular join's rows expire TTL after they arrived
+// (the backend's clock), and rows that expired match nothing.
+func TestRegularTTL(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	now := time.Unix(1_700_000_000, 0)
+	be := state.NewMemoryBackend(state.Options{Clock: func() time.Time { return now }})
+	o := Options{Type: Regular, LeftKeys: []string{"k"}, RightKeys: []string{"k"}, TTL: time.Hour, Backend: be}
+	c := newCluster(t, mem, o, 1, nil, "")
+	defer c.out.release()
+	l1 := ev{side: 0, k: 1, t: 5, id: 1}
+	feed(c, l1)
+	now = now.Add(59 * time.Minute)
+	r1 := ev{side: 1, k: 1, t: 6, id: 1_000_001}
+	feed(c, r1) // l1 is 59m old: joins
+	now = now.Add(2 * time.Minute)
+	r2 := ev{side: 1, k: 1, t: 7, id: 1_000_002}
+	feed(c, r2) // l1 is 61m old: expired
+	l2 := ev{side: 0, k: 1, t: 8, id: 2}
+	feed(c, l2) // r1 (2m old) and r2 (0m) are live
+	if got := stored(t, c.ops[0]); got != [2]int{1, 2} {
+		t.Fatalf("live rows %v, want [1 2] (l1 expired)", got)
+	}
+	c.finish()
+	want := []string{
+		evString(mem, l1) + "|" + evString(mem, r1),
+		evString(mem, l2) + "|" + evString(mem, r1),
+		evString(mem, l2) + "|" + evString(mem, r2),
+	}
+	got := slices.Clone(c.out.rows)
+	slices.Sort(got)
+	slices.Sort(want)
+	sameRows(t, got, want)
+}
