@@ -56,7 +56,10 @@
 // equi-joins; its late rows are "<step>.late_left" and
 // "<step>.late_right". Key columns of different types, a regular join
 // without ttl over an unbounded source and a timed join over an unbounded
-// source without a watermark fail planning with the step's line.
+// source without a watermark fail planning with the step's line. A lookup
+// join (join: {type: lookup, table: <Parquet paths>, on: ...}) reads one
+// input, in linear jobs too, against a table every subtask loads whole
+// and reloads when its files change.
 //
 //	sources:
 //	  clicks: {parquet: {path: clicks/}}

@@ -1,16 +1,22 @@
 package job
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/internal/filelist"
 	"github.com/riffle-dev/riffle/joins"
+	"github.com/riffle-dev/riffle/sources/parquet"
 )
 
 // JoinSpec is a join step (DAG jobs; package joins): an inner equi-join
@@ -38,8 +44,26 @@ import (
 // inputs, key columns of different types, a regular join without a ttl
 // over an unbounded source, an interval or window join over an unbounded
 // source without a watermark.
+//
+// A lookup join reads one input and a Parquet table that every subtask
+// loads whole (a broadcast), and loads again when its files change (names,
+// sizes or modification times, looked at every check_every, default 10s):
+//
+//   - name: enriched
+//     join: {type: lookup, table: dims/items/, on: [[item_id, id]], check_every: 1m}
 type JoinSpec struct {
 	Options joins.Options
+	// Lookup is set for a lookup join (Options is then unused): the
+	// table's paths (files, globs, directories) and how often to check
+	// them.
+	Lookup *LookupJoin
+}
+
+// LookupJoin is a lookup join step's table and keys.
+type LookupJoin struct {
+	Keys, TableKeys []string
+	Table           []string
+	Check           time.Duration
 }
 
 type rawJoin struct {
@@ -53,6 +77,25 @@ type rawJoin struct {
 	Slide     string     `yaml:"slide"`
 	TTL       string     `yaml:"ttl"`
 	State     *rawState  `yaml:"state"`
+	// Lookup joins.
+	Table      stringList `yaml:"table"`
+	CheckEvery string     `yaml:"check_every"`
+}
+
+// stringList is one string or a list of them.
+type stringList []string
+
+func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = []string{n.Value}
+		return nil
+	}
+	var v []string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*l = v
+	return nil
 }
 
 func parseJoinStep(file string, num int, val *yaml.Node) (*JoinSpec, error) {
@@ -88,6 +131,12 @@ func parseJoinStep(file string, num int, val *yaml.Node) (*JoinSpec, error) {
 			return fail(line(d.name), "%v", err)
 		}
 	}
+	if o.Type == "lookup" {
+		return parseLookupJoin(raw, o, fail, line, val.Line)
+	}
+	if len(raw.Table) > 0 || raw.CheckEvery != "" {
+		return fail(line("table"), "table and check_every are for lookup joins (type: lookup)")
+	}
 	switch o.Type {
 	case joins.Interval:
 		if raw.Lower == "" || raw.Upper == "" {
@@ -118,12 +167,32 @@ func parseJoinStep(file string, num int, val *yaml.Node) (*JoinSpec, error) {
 	return &JoinSpec{Options: o}, nil
 }
 
+func parseLookupJoin(raw rawJoin, o joins.Options, fail func(int, string, ...any) (*JoinSpec, error), line func(string) int, at int) (*JoinSpec, error) {
+	if raw.LeftTime != "" || raw.RightTime != "" || raw.Lower != "" || raw.Upper != "" || raw.Size != "" || raw.Slide != "" || raw.TTL != "" || raw.State != nil {
+		return fail(at, "a lookup join takes table, on and check_every (no time bound, no state)")
+	}
+	if len(raw.Table) == 0 {
+		return fail(at, "a lookup join needs table: the Parquet files (a file, glob or directory) it looks up")
+	}
+	check, err := parseDuration("check_every", raw.CheckEvery)
+	if err != nil {
+		return fail(line("check_every"), "%v", err)
+	}
+	if check < 0 {
+		return fail(line("check_every"), "check_every: negative duration")
+	}
+	return &JoinSpec{Lookup: &LookupJoin{Keys: o.LeftKeys, TableKeys: o.RightKeys, Table: raw.Table, Check: check}}, nil
+}
+
 // checkJoinStep refuses a join over unbounded input whose state would
 // grow forever (a regular join without ttl) or that would never clean it
 // (an interval or window join over a source without a watermark), and
 // warns about a timed join over a bounded source without a watermark (its
 // state is kept until the end of input).
 func checkJoinStep(s *Spec, i int, st Step, srcs []int, log *slog.Logger) error {
+	if st.Join.Lookup != nil {
+		return nil
+	}
 	o := st.Join.Options
 	for _, si := range srcs {
 		src := &s.Sources[si].SourceSpec
@@ -150,6 +219,20 @@ func joinSide(side string) bool {
 // planJoin adds a join node reading ins (left, right), each hashed on its
 // keys.
 func planJoin(g *arrowexec.Graph, name string, ins []arrowexec.Input, par int, j *JoinSpec) (*arrowexec.Node, error) {
+	if l := j.Lookup; l != nil {
+		if len(ins) != 1 {
+			return nil, fmt.Errorf("join: a lookup join reads one input (it names %d)", len(ins))
+		}
+		tbl, err := newParquetTable(l.Table)
+		if err != nil {
+			return nil, fmt.Errorf("join: table: %w", err)
+		}
+		spec, err := joins.NewLookup(joins.LookupOptions{Keys: l.Keys, TableKeys: l.TableKeys, Table: tbl, Check: l.Check})
+		if err != nil {
+			return nil, err
+		}
+		return g.Add(name, spec, par, ins[0]), nil
+	}
 	if len(ins) != 2 {
 		return nil, fmt.Errorf("join: inputs: name two inputs, left then right (it names %d)", len(ins))
 	}
@@ -160,4 +243,64 @@ func planJoin(g *arrowexec.Graph, name string, ins []arrowexec.Input, par int, j
 	left := reroute(ins[0], arrowexec.Hash, j.Options.LeftKeys...)
 	right := reroute(ins[1], arrowexec.Hash, j.Options.RightKeys...)
 	return g.Add(name, spec, par, left, right), nil
+}
+
+// parquetTable is a lookup join's table: Parquet files, their version
+// the names, sizes and modification times of the files the paths resolve
+// to.
+type parquetTable struct {
+	paths  []string
+	schema *arrow.Schema
+}
+
+func newParquetTable(paths []string) (*parquetTable, error) {
+	src, err := parquet.New(parquet.Options{Paths: paths})
+	if err != nil {
+		return nil, err
+	}
+	return &parquetTable{paths: paths, schema: src.Schema()}, nil
+}
+
+func (p *parquetTable) Schema() *arrow.Schema { return p.schema }
+
+func (p *parquetTable) Version(context.Context) (string, error) {
+	files, err := filelist.Resolve(p.paths, filelist.Options{Prefix: "parquet", Extensions: []string{".parquet"}})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String(), nil
+}
+
+func (p *parquetTable) Load(ctx context.Context, mem memory.Allocator) (out []arrow.RecordBatch, err error) {
+	defer func() {
+		if err != nil {
+			for _, b := range out {
+				b.Release()
+			}
+			out = nil
+		}
+	}()
+	src, err := parquet.New(parquet.Options{Paths: p.paths})
+	if err != nil {
+		return nil, err
+	}
+	if !src.Schema().Equal(p.schema) {
+		return nil, fmt.Errorf("the table's schema changed to %s (planned with %s)", src.Schema(), p.schema)
+	}
+	for b, err := range src.Batches(ctx, mem, 0) {
+		if err != nil {
+			return out, err
+		}
+		b.Retain()
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -165,3 +165,64 @@ sinks:
 		})
 	}
 }
+
+// TestLookupJoinStep runs a linear job with a lookup join against a
+// Parquet table (and a filter and a projection after it on table columns:
+// neither may narrow what the source reads) at p=1 and 3, compared with
+// DuckDB.
+func TestLookupJoinStep(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	events, dims := filepath.Join(dir, "events.parquet"), filepath.Join(dir, "dims.parquet")
+	if err := gen.WriteFile(context.Background(), events, gen.Options{Rows: 20_000, Users: 300, Items: 150, Seed: 4, RowGroupRows: 3_000}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The table: one row per (item, event type) of a smaller generated file.
+	oracle.DuckDB(t, fmt.Sprintf(`COPY (SELECT item_id AS id, event_type AS kind, count(*) AS n FROM read_parquet('%s') GROUP BY ALL)
+TO '%s' (FORMAT parquet)`, events, dims))
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT e.user_id, d.kind, d.n * 2 AS n2
+FROM read_parquet('%s') e JOIN read_parquet('%s') d ON e.item_id = d.id WHERE d.kind = 'purchase' AND e.weight > 1`, events, dims)).Strings())
+	if len(want) < 1000 {
+		t.Fatalf("DuckDB joins only %d rows", len(want))
+	}
+	want2 := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT e.user_id, e.weight FROM read_parquet('%s') e JOIN read_parquet('%s') d ON e.item_id = d.id WHERE e.weight > 1`, events, dims)).Strings())
+	bad := fmt.Sprintf("name: bad\nsource: {parquet: {path: %s}}\nsteps:\n  - join: {type: lookup, table: %s, on: [[item_id, kind]]}\nsink: {file: {path: %s}}\n", events, dims, dir)
+	spec, err := job.Parse("bad.yaml", []byte(bad))
+	if err == nil {
+		_, err = spec.Plan(job.Options{Parallelism: 1})
+	}
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4") || !strings.Contains(err.Error(), "different types") {
+		t.Fatalf("lookup on columns of different types: error %v, want one at bad.yaml:4", err)
+	}
+	for _, p := range []int{1, 3} {
+		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
+			out := filepath.Join(dir, fmt.Sprintf("out-%d", p))
+			yml := fmt.Sprintf(`name: lookup
+source: {parquet: {path: %s}}
+steps:
+  - filter: "weight > 1"
+  - join: {type: lookup, table: %s, on: [[item_id, id]]}
+  - filter: "kind = 'purchase'"
+  - project: {user_id: user_id, kind: kind, n2: "n * 2"}
+sink: {file: {path: %s}}
+`, events, dims, out)
+			runJob(t, yml, p)
+			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out)).Strings())
+			compareNamedRows(t, "lookup", got, want)
+			// Only source columns after the join: the source must still
+			// read the join's key.
+			out2 := out + "-src"
+			yml = fmt.Sprintf(`name: lookup
+source: {parquet: {path: %s}}
+steps:
+  - filter: "weight > 1"
+  - join: {type: lookup, table: %s, on: [[item_id, id]]}
+  - project: {user_id: user_id, w: weight}
+sink: {file: {path: %s}}
+`, events, dims, out2)
+			runJob(t, yml, p)
+			got = canon(oracle.DuckDB(t, fmt.Sprintf("SELECT * FROM read_parquet('%s/*.parquet')", out2)).Strings())
+			compareNamedRows(t, "lookup, source columns", got, want2)
+		})
+	}
+}

@@ -123,7 +123,10 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return plan.planDAG(ctx, s, o, p)
 	}
 	for i, st := range s.Steps {
-		if st.Kind == StepUnion || st.Kind == StepJoin || len(st.Inputs) > 0 {
+		if st.Kind == StepJoin && st.Join.Lookup == nil {
+			return nil, errAt(st.Line, fmt.Errorf("step %d: a %s join reads two inputs: it needs a job with named sources (sources:)", i+1, st.Join.Options.Type))
+		}
+		if st.Kind == StepUnion || len(st.Inputs) > 0 {
 			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
 		}
 		if st.Kind == StepWindow {
@@ -381,6 +384,10 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 				add(expr.Columns(r.Weight)...)
 			}
 			return cols, preds
+		case StepJoin:
+			// A lookup join passes every column on; later steps read
+			// table columns too.
+			return nil, preds
 		case StepAggregate:
 			if a := st.Aggregate; len(a.Pre) > 0 {
 				add(agg.Columns(a.Keys, a.Calls)...)

@@ -28,6 +28,17 @@
 //	          without a TTL (the job planner refuses that over unbounded
 //	          input).
 //
+// A lookup join (NewLookup, LookupSpec; lookup.go) has one input and a
+// Table (the job's is Parquet files) that every subtask loads whole: a
+// broadcast, so its input needs no exchange. The table is kept as one
+// batch with a hash index of its keys (a chain of rows per key); a batch
+// is joined by one probe per row and two gathers (arrowexec.TakeRecord),
+// the input's columns then the table's. Before a batch, at most every
+// LookupOptions.Check of processing time, the table's Version (the files'
+// names, sizes and modification times) is asked, and a new version is
+// loaded before the batch is joined. It keeps no checkpointed state: a
+// restored job loads the table again.
+//
 // # Output
 //
 // The output schema is the left input's columns, then the right input's,
