@@ -96,3 +96,53 @@ func BenchmarkWindowJoin(b *testing.B) {
 func BenchmarkRegularJoin(b *testing.B) {
 	benchJoin(b, Options{Type: Regular, LeftKeys: []string{"k"}, RightKeys: []string{"k"}}, 200_000, 200_000)
 }
+
+// BenchmarkLookupJoin: 400k input rows against a 10,000-row table over
+// 10,000 keys (about one match per row).
+func BenchmarkLookupJoin(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var table, in []ev
+	for i := 0; i < 10_000; i++ {
+		table = append(table, ev{side: 1, k: int64(i), t: int64(i), id: int64(10_000_000 + i)})
+	}
+	for i := 0; i < 400_000; i++ {
+		in = append(in, ev{side: 0, k: rng.Int64N(10_000), t: int64(i), id: int64(i)})
+	}
+	var bs []arrow.RecordBatch
+	for i := 0; i < len(in); i += 4096 {
+		bs = append(bs, batch(mem, in[i:min(i+4096, len(in))]))
+	}
+	defer func() {
+		for _, x := range bs {
+			x.Release()
+		}
+	}()
+	spec, err := NewLookup(LookupOptions{Keys: []string{"k"}, TableKeys: []string{"k"}, Table: &memTable{rows: table, version: "v1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	out := &countEmitter{}
+	op, err := spec.New(&arrowexec.Task{Node: "lookup", Parallelism: 1, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{leftSchema}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := op.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer op.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for _, x := range bs {
+			if err := op.Process(ctx, 0, x, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	rows := float64(len(in)) * float64(b.N)
+	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(out.rows)/rows, "out/row")
+}
