@@ -88,8 +88,9 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 			return r, errAt(line, "%s: unknown input %q (have %s)", what, base, strings.Join(known, ", "))
 		}
 		if side != "" {
-			if r.step < 0 || s.Steps[r.step].Kind != StepWindow || side != windows.LateOutput {
-				return r, errAt(line, "%s: %q has no side output %q (a window step's late rows are %s.%s)", what, base, side, base, windows.LateOutput)
+			lateOK := r.step >= 0 && (s.Steps[r.step].Kind == StepWindow && side == windows.LateOutput || s.Steps[r.step].Kind == StepJoin && joinSide(side))
+			if !lateOK {
+				return r, errAt(line, "%s: %q has no side output %q (a window step's late rows are %s.%s; a join step's are <step>.late_left and .late_right)", what, base, side, base, windows.LateOutput)
 			}
 			r.side = side
 		}
@@ -156,6 +157,11 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 		st := s.Steps[i]
 		for _, si := range upstreamSources(inputs, i) {
 			if err := checkBoundedStep(s, &s.Sources[si].SourceSpec, i, st); err != nil {
+				return nil, err
+			}
+		}
+		if st.Kind == StepJoin {
+			if err := checkJoinStep(s, i, st, upstreamSources(inputs, i), o.logger()); err != nil {
 				return nil, err
 			}
 		}

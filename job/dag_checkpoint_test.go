@@ -29,18 +29,7 @@ func TestDAGUnionCheckpointRestore(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	oracle.Python(t)
 	dir := t.TempDir()
-	var files [2]string
-	var topics [2]string
-	for i := range files {
-		files[i] = filepath.Join(dir, fmt.Sprintf("in-%d.parquet", i))
-		if err := gen.WriteFile(context.Background(), files[i], gen.Options{Rows: int64(6_000 + 3_000*i), Users: 200, Items: 100, Seed: int64(21 + i), RowGroupRows: 2_000}, nil); err != nil {
-			t.Fatal(err)
-		}
-		topics[i] = kafkatest.CreateTopic(t, brokers, fmt.Sprintf("dag-%d", i), 2)
-		if _, err := ksink.Produce(context.Background(), ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topics[i], KeyColumn: "item_id", TimestampColumn: "event_time"}, parquetRows(t, files[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files, topics := kafkaInputs(t, brokers, dir)
 	const cols = "user_id, item_id, event_type, weight, event_time"
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT %s FROM (SELECT * FROM read_parquet('%s') UNION ALL SELECT * FROM read_parquet('%s')) WHERE event_type <> 'view'`,
 		cols, files[0], files[1])).Strings())
@@ -65,53 +54,81 @@ sinks:
   - file: {path: %s, format: parquet}
 `, src(topics[0]), src(topics[1]), out)
 			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(t, 0)
-			snaps := exectest.NewSnapshots()
-			// Run 1: continuous; checkpoint 1 once rows flow; crash.
-			plan1 := planYAML(t, yml(false), c[0])
-			j1, err := plan1.Graph.Compile(arrowexec.RunOptions{Mem: mem, OnSnapshot: snaps.OnSnapshot})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- j1.Run(ctx) }()
-			waitRows(t, j1, "source-a", 300)
-			t.Logf("checkpoint 1 triggered after %d + %d rows of 15000", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
-			if err := j1.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for _, node := range plan1.Graph.Nodes() {
-				n += node.Parallelism()
-			}
-			for range n {
-				select {
-				case <-snaps.Arrived():
-				case <-time.After(time.Minute):
-					t.Fatal("checkpoint 1: not every subtask snapshotted")
-				}
-			}
-			j1.NotifyCheckpointComplete(1)
-			waitRows(t, j1, "source-b", 600) // read on past the checkpoint
-			t.Logf("crash after %d + %d rows", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
-			cancel()
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Fatal(err)
-			}
-			// Run 2: restored from checkpoint 1, bounded: drains the topics.
-			plan2 := planYAML(t, yml(true), c[1])
-			j2, err := plan2.Graph.Compile(arrowexec.RunOptions{Mem: mem, Restore: snaps.Restore(1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := j2.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			crashRestore(t, yml, c[0], c[1])
 			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s/*.parquet')", cols, out)).Strings())
 			compareNamedRows(t, "union", got, want)
 		})
+	}
+}
+
+// kafkaInputs writes two generated Parquet files (6,000 and 9,000 rows)
+// and produces each to a topic of its own (2 partitions, keyed by
+// item_id).
+func kafkaInputs(t *testing.T, brokers, dir string) (files, topics [2]string) {
+	t.Helper()
+	for i := range files {
+		files[i] = filepath.Join(dir, fmt.Sprintf("in-%d.parquet", i))
+		if err := gen.WriteFile(context.Background(), files[i], gen.Options{Rows: int64(6_000 + 3_000*i), Users: 200, Items: 100, Seed: int64(21 + i), RowGroupRows: 2_000}, nil); err != nil {
+			t.Fatal(err)
+		}
+		topics[i] = kafkatest.CreateTopic(t, brokers, fmt.Sprintf("dag-%d", i), 2)
+		if _, err := ksink.Produce(context.Background(), ksink.ProduceOptions{Brokers: []string{brokers}, Topic: topics[i], KeyColumn: "item_id", TimestampColumn: "event_time"}, parquetRows(t, files[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files, topics
+}
+
+// crashRestore runs the job file yml(false) (unbounded Kafka sources) at
+// parallelism p1 with checkpoints, takes checkpoint 1 once rows flow,
+// reads on and crashes (cancel), then restores checkpoint 1 into
+// yml(true) (bounded: drains the topics) at parallelism p2 and runs it to
+// the end.
+func crashRestore(t *testing.T, yml func(bounded bool) string, p1, p2 int) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	snaps := exectest.NewSnapshots()
+	// Run 1: continuous; checkpoint 1 once rows flow; crash.
+	plan1 := planYAML(t, yml(false), p1)
+	j1, err := plan1.Graph.Compile(arrowexec.RunOptions{Mem: mem, OnSnapshot: snaps.OnSnapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- j1.Run(ctx) }()
+	waitRows(t, j1, "source-a", 300)
+	t.Logf("checkpoint 1 triggered after %d + %d rows", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
+	if err := j1.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, node := range plan1.Graph.Nodes() {
+		n += node.Parallelism()
+	}
+	for range n {
+		select {
+		case <-snaps.Arrived():
+		case <-time.After(time.Minute):
+			t.Fatal("checkpoint 1: not every subtask snapshotted")
+		}
+	}
+	j1.NotifyCheckpointComplete(1)
+	waitRows(t, j1, "source-b", 600) // read on past the checkpoint
+	t.Logf("crash after %d + %d rows", rowsRead(j1, "source-a"), rowsRead(j1, "source-b"))
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	// Run 2: restored from checkpoint 1, bounded: drains the topics.
+	plan2 := planYAML(t, yml(true), p2)
+	j2, err := plan2.Graph.Compile(arrowexec.RunOptions{Mem: mem, Restore: snaps.Restore(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j2.Run(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -58,6 +58,15 @@
 // finishes, like a window's late_output. Nothing is pushed down into the
 // sources of a DAG job. A cycle, an unknown name, a source nothing reads
 // or a union of different columns fail planning with the YAML line.
+// A join step (JoinSpec, join.go; package joins) joins its two inputs,
+// left then right: interval, window or regular (with ttl:) inner
+// equi-joins; its late rows are "<step>.late_left" and
+// "<step>.late_right". Key columns of different types, a regular join
+// without ttl over an unbounded source and a timed join over an unbounded
+// source without a watermark fail planning with the step's line. A lookup
+// join (join: {type: lookup, table: <Parquet paths>, on: ...}) reads one
+// input, in linear jobs too, against a table every subtask loads whole
+// and reloads when its files change.
 //
 //	sources:
 //	  clicks: {parquet: {path: clicks/}}

@@ -346,6 +346,18 @@ const (
 	//	    union: {}
 	//	    inputs: [clicks, views]
 	StepUnion StepKind = "union"
+	// StepJoin joins its two inputs, left and right, in a DAG job
+	// (package joins): an interval join (right time within [lower, upper]
+	// of the left's), a window join (same window on both sides), a
+	// regular equi-join with a ttl, or a lookup join against a Parquet
+	// table (one input). Output: the left columns, then the right ones (a
+	// clashing name gets the prefix right_).
+	//
+	//	steps:
+	//	  - name: pairs
+	//	    join: {type: interval, on: [[item_id, item_id]], left_time: event_time, right_time: event_time, lower: -1s, upper: 1s}
+	//	    inputs: [clicks, buys]
+	StepJoin StepKind = "join"
 )
 
 // stepBlocks lists the step kinds in the order messages and the job-file
@@ -366,6 +378,7 @@ var stepBlocks = []struct {
 	{StepLimit, nil},
 	{StepDistinct, nil},
 	{StepUnnest, nil},
+	{StepJoin, rawJoin{}},
 }
 
 // stepKindList is "filter, project, ..., union", for messages.
@@ -397,6 +410,7 @@ type Step struct {
 	Limit      int64
 	Distinct   *DistinctSpec
 	Unnest     string
+	Join       *JoinSpec
 }
 
 // NamedExpr is one output column of a project step.
@@ -840,6 +854,12 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 		if err := parseExtraStep(file, num, &st, val); err != nil {
 			return Step{}, err
 		}
+	case StepJoin:
+		j, err := parseJoinStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.Join = j
 	default:
 		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())
 	}

@@ -123,6 +123,9 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return plan.planDAG(ctx, s, o, p)
 	}
 	for i, st := range s.Steps {
+		if st.Kind == StepJoin && st.Join.Lookup == nil {
+			return nil, errAt(st.Line, fmt.Errorf("step %d: a %s join reads two inputs: it needs a job with named sources (sources:)", i+1, st.Join.Options.Type))
+		}
 		if st.Kind == StepUnion || len(st.Inputs) > 0 {
 			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
 		}
@@ -200,7 +203,7 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 	errAt := func(err error) (*arrowexec.Node, *arrowexec.Node, error) {
 		return nil, nil, &Error{File: s.File, Line: st.Line, Msg: err.Error(), Err: err}
 	}
-	if st.Kind != StepUnion && len(ins) != 1 {
+	if st.Kind != StepUnion && st.Kind != StepJoin && len(ins) != 1 {
 		return errAt(fmt.Errorf("step %d (%s): reads one input, inputs names %d", i+1, st.Kind, len(ins)))
 	}
 	in := ins[0]
@@ -218,6 +221,15 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 			return nil, nil, &Error{File: s.File, Line: max(st.InputsLine, st.Line), Msg: fmt.Sprintf("step %d (union): inputs: name at least two sources or steps", i+1)}
 		}
 		cur = g.Add(name, ops.NewUnion(), par, ins...)
+	case StepJoin:
+		if cur, err = planJoin(g, name, ins, par, st.Join); err != nil {
+			line := st.Line
+			if len(ins) != 2 && st.InputsLine > 0 {
+				line = st.InputsLine
+			}
+			return nil, nil, &Error{File: s.File, Line: line, Msg: fmt.Sprintf("step %d (%s): %v", i+1, st.Kind, err), Err: err}
+		}
+		win = cur
 	case StepAggregate:
 		a := st.Aggregate
 		if len(a.Pre) > 0 {
@@ -379,6 +391,10 @@ func pushdown(steps []Step) ([]string, []parquet.Predicate) {
 				add(expr.Columns(r.Weight)...)
 			}
 			return cols, preds
+		case StepJoin:
+			// A lookup join passes every column on; later steps read
+			// table columns too.
+			return nil, preds
 		case StepAggregate:
 			if a := st.Aggregate; len(a.Pre) > 0 {
 				add(agg.Columns(a.Keys, a.Calls)...)

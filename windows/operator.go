@@ -502,35 +502,10 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch, late arro
 	if late == nil && o.lateHook == nil {
 		return nil
 	}
-	rec, err := arrowexec.TakeRecord(o.mem, b, o.lateRows)
+	lr, err := LateRecord(o.mem, o.p.late, b, o.lateRows, o.lateWin, o.lateWhy, o.wm)
 	if err != nil {
 		return err
 	}
-	defer rec.Release()
-	sb := array.NewTimestampBuilder(o.mem, WindowTime)
-	eb := array.NewTimestampBuilder(o.mem, WindowTime)
-	rb := array.NewStringBuilder(o.mem)
-	wb := array.NewInt64Builder(o.mem)
-	defer sb.Release()
-	defer eb.Release()
-	defer rb.Release()
-	defer wb.Release()
-	for i, w := range o.lateWin {
-		if w[0] == math.MinInt64 {
-			sb.AppendNull()
-			eb.AppendNull()
-		} else {
-			sb.Append(arrow.Timestamp(w[0]))
-			eb.Append(arrow.Timestamp(w[1]))
-		}
-		rb.Append(o.lateWhy[i])
-		wb.Append(o.wm)
-	}
-	cols := append([]arrow.Array(nil), rec.Columns()...)
-	extra := []arrow.Array{sb.NewArray(), eb.NewArray(), rb.NewArray(), wb.NewArray()}
-	defer releaseAll(extra)
-	cols = append(cols, extra...)
-	lr := array.NewRecordBatch(o.p.late, cols, int64(len(o.lateRows)))
 	if o.lateHook != nil {
 		o.lateHook(lr)
 	}
@@ -539,4 +514,39 @@ func (o *operator) flushLate(ctx context.Context, b arrow.RecordBatch, late arro
 		return nil
 	}
 	return late.Emit(ctx, lr)
+}
+
+// LateRecord builds a batch of a late side output (schema: LateSchema of
+// b's): the rows rows of b, each with its window wins[i] (null when
+// wins[i][0] is math.MinInt64), reason why[i] and the watermark wm.
+func LateRecord(mem memory.Allocator, schema *arrow.Schema, b arrow.RecordBatch, rows []int32, wins [][2]int64, why []string, wm int64) (arrow.RecordBatch, error) {
+	rec, err := arrowexec.TakeRecord(mem, b, rows)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
+	sb := array.NewTimestampBuilder(mem, WindowTime)
+	eb := array.NewTimestampBuilder(mem, WindowTime)
+	rb := array.NewStringBuilder(mem)
+	wb := array.NewInt64Builder(mem)
+	defer sb.Release()
+	defer eb.Release()
+	defer rb.Release()
+	defer wb.Release()
+	for i, w := range wins {
+		if w[0] == math.MinInt64 {
+			sb.AppendNull()
+			eb.AppendNull()
+		} else {
+			sb.Append(arrow.Timestamp(w[0]))
+			eb.Append(arrow.Timestamp(w[1]))
+		}
+		rb.Append(why[i])
+		wb.Append(wm)
+	}
+	cols := append([]arrow.Array(nil), rec.Columns()...)
+	extra := []arrow.Array{sb.NewArray(), eb.NewArray(), rb.NewArray(), wb.NewArray()}
+	defer releaseAll(extra)
+	cols = append(cols, extra...)
+	return array.NewRecordBatch(schema, cols, int64(len(rows))), nil
 }

@@ -105,6 +105,25 @@ const (
 	ReasonNoTime = "null_event_time"
 )
 
+// LateSchema is the schema of a late side output for input rows of
+// schema in: their columns, then late_window_start, late_window_end,
+// late_reason and late_watermark. It is shared by every operator with a
+// late output (windows, joins).
+func LateSchema(in *arrow.Schema) (*arrow.Schema, error) {
+	lf := append([]arrow.Field(nil), in.Fields()...)
+	for _, n := range []string{LateWindowStart, LateWindowEnd, LateReason, LateWatermark} {
+		if in.HasField(n) {
+			return nil, fmt.Errorf("windows: input column %q clashes with the late output's", n)
+		}
+	}
+	lf = append(lf,
+		arrow.Field{Name: LateWindowStart, Type: WindowTime, Nullable: true},
+		arrow.Field{Name: LateWindowEnd, Type: WindowTime, Nullable: true},
+		arrow.Field{Name: LateReason, Type: arrow.BinaryTypes.String},
+		arrow.Field{Name: LateWatermark, Type: arrow.PrimitiveTypes.Int64})
+	return arrow.NewSchema(lf, nil), nil
+}
+
 func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 	o := &s.opts
 	p := &plan{size: o.Size.Milliseconds(), slide: o.Slide.Milliseconds(), gap: o.Gap.Milliseconds(), lateness: o.AllowedLateness.Milliseconds()}
@@ -149,18 +168,11 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 	p.blob = off
 	fields = append(fields, arrow.Field{Name: "is_update", Type: arrow.FixedWidthTypes.Boolean})
 	p.out = arrow.NewSchema(fields, nil)
-	lf := append([]arrow.Field(nil), in.Fields()...)
-	for _, n := range []string{LateWindowStart, LateWindowEnd, LateReason, LateWatermark} {
-		if in.HasField(n) {
-			return nil, fmt.Errorf("windows: input column %q clashes with the late output's", n)
-		}
+	late, err := LateSchema(in)
+	if err != nil {
+		return nil, err
 	}
-	lf = append(lf,
-		arrow.Field{Name: LateWindowStart, Type: WindowTime, Nullable: true},
-		arrow.Field{Name: LateWindowEnd, Type: WindowTime, Nullable: true},
-		arrow.Field{Name: LateReason, Type: arrow.BinaryTypes.String},
-		arrow.Field{Name: LateWatermark, Type: arrow.PrimitiveTypes.Int64})
-	p.late = arrow.NewSchema(lf, nil)
+	p.late = late
 	return p, nil
 }
 

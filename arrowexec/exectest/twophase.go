@@ -212,15 +212,22 @@ func (s *Snapshots) Arrived() <-chan struct{} { return s.arrived }
 
 // Restore is a RunOptions.Restore from checkpoint id: every subtask gets
 // the operator state of every subtask of its node in the checkpoint, in
-// subtask order (no keyed state).
+// subtask order, and the key group blobs of the key groups it owns at its
+// new parallelism (out of arrowexec.DefaultMaxParallelism).
 func (s *Snapshots) Restore(id uint64) func(node string, sub, par int) *arrowexec.RestoreState {
 	s.mu.Lock()
 	cp := s.m[id]
 	s.mu.Unlock()
-	return func(node string, _, _ int) *arrowexec.RestoreState {
-		rs := &arrowexec.RestoreState{CheckpointID: id}
+	return func(node string, sub, par int) *arrowexec.RestoreState {
+		rs := &arrowexec.RestoreState{CheckpointID: id, KeyGroups: map[int][]byte{}}
+		lo, hi := arrowexec.KeyGroupRange(arrowexec.DefaultMaxParallelism, par, sub)
 		for i := 0; i < len(cp[node]); i++ {
 			rs.Operator = append(rs.Operator, cp[node][i].Operator)
+			for kg, b := range cp[node][i].KeyGroups {
+				if kg >= lo && kg < hi {
+					rs.KeyGroups[kg] = b
+				}
+			}
 		}
 		return rs
 	}
