@@ -56,6 +56,13 @@ func (plan *Plan) buildSource(ctx context.Context, spec SourceSpec, steps []Step
 			plan.Text = src
 		}
 		return src, nil
+	case s.Source.Nexmark != nil:
+		src, err := nexmarkSource(s.Source.Nexmark)
+		if err != nil {
+			return nil, err
+		}
+		plan.Bounded = s.Source.Nexmark.Events > 0
+		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
 		if err != nil {

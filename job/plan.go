@@ -297,7 +297,7 @@ func (plan *Plan) sourcesBounded(s *Spec) bool {
 // without a watermark (its windows would never fire) and warns about one
 // over a bounded source (they all fire at the end of input, at once).
 func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Logger) error {
-	if src.watermark().Column != "" {
+	if src.watermark().Column != "" || src.Nexmark != nil { // the generator's own watermark
 		return nil
 	}
 	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"
@@ -321,6 +321,8 @@ func (w *SourceSpec) bounded() bool {
 		return true
 	case w.Kafka != nil:
 		return w.Kafka.Bounded
+	case w.Nexmark != nil:
+		return w.Nexmark.Events > 0
 	case w.Hybrid != nil && w.Hybrid.Kafka != nil:
 		return w.Hybrid.Kafka.Bounded
 	}

@@ -106,6 +106,7 @@ type rawWindow struct {
 		N         int    `yaml:"n"`
 		By        string `yaml:"by"`
 		Ascending bool   `yaml:"ascending"`
+		WithTies  bool   `yaml:"with_ties"`
 	} `yaml:"top"`
 	State *rawState `yaml:"state"`
 }
@@ -233,7 +234,7 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		if !found {
 			return fail("top: by %q is not one of the aggregates", raw.Top.By)
 		}
-		w.Top = &windows.TopN{N: raw.Top.N, By: raw.Top.By, Ascending: raw.Top.Ascending}
+		w.Top = &windows.TopN{N: raw.Top.N, By: raw.Top.By, Ascending: raw.Top.Ascending, WithTies: raw.Top.WithTies}
 	}
 	return w, nil
 }
