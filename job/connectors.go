@@ -255,6 +255,9 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // checkpoints, or when the job finishes (sinks.CommitOnCheckpoint), and
 // its path is its own (Options.OutputDir does not move it).
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec, main bool) (arrowexec.Spec, error) {
+	if main && o.Sink != nil && !s.IsDAG() {
+		return o.Sink, nil
+	}
 	if k := sk.Kafka; k != nil {
 		ko := ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
 			RetryTimeout: retryTimeout(k.RetryTimeout, o), Delivery: ksink.Delivery(k.Delivery), TransactionTimeout: k.TransactionTimeout}

@@ -81,6 +81,9 @@ type Options struct {
 	// run's staging directory is left for the run that follows (riffle
 	// explain).
 	ExplainOnly bool
+	// Sink, when set, replaces the main sink of a linear job (a benchmark's
+	// counting sink); the job file's sink is then not built.
+	Sink arrowexec.Spec
 	// Logger receives planning warnings (e.g. a window step over a
 	// source without a watermark) and the sinks' log lines (file sinks:
 	// one per published part); nil: slog.Default().
