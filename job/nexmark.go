@@ -49,7 +49,7 @@ func (n *NexmarkSpec) options() (nexmark.Options, error) {
 		}
 	}
 	if err := o.EnsureDefaults().Validate(); err != nil {
-		return o, fmt.Errorf("nexmark: %w", err)
+		return o, err // Validate says nexmark:
 	}
 	return o, nil
 }
