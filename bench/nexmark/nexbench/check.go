@@ -1,6 +1,7 @@
 package nexbench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -82,13 +83,17 @@ SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)),
 		spec.Source.Nexmark.Table, lit(in), lit(out+"/**/*.parquet"), o.want, o.got)
 	script := `import duckdb, sys
 con = duckdb.connect()
+con.execute('SET enable_progress_bar = false')
 *stmts, last = [s for s in sys.argv[1].split(';') if s.strip()]
 for s in stmts:
     con.execute(s)
 print(*con.execute(last).fetchone())`
-	b, err := exec.CommandContext(ctx, python, "-c", script, sql).CombinedOutput()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, python, "-c", script, sql)
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("nexbench: %s: DuckDB: %v: %s", cfg.Query, err, b)
+		return 0, fmt.Errorf("nexbench: %s: DuckDB: %v: %s", cfg.Query, err, stderr.Bytes())
 	}
 	var extra, missing, want, got int64
 	if _, err := fmt.Sscan(string(b), &extra, &missing, &want, &got); err != nil {
