@@ -56,6 +56,13 @@ func (plan *Plan) buildSource(ctx context.Context, spec SourceSpec, steps []Step
 			plan.Text = src
 		}
 		return src, nil
+	case s.Source.Nexmark != nil:
+		src, err := nexmarkSource(s.Source.Nexmark)
+		if err != nil {
+			return nil, err
+		}
+		plan.Bounded = s.Source.Nexmark.Events > 0
+		return src, nil
 	case s.Source.Kafka != nil:
 		ko, err := kafkaOptions(s.Source.Kafka, o, wm)
 		if err != nil {
@@ -248,6 +255,9 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // checkpoints, or when the job finishes (sinks.CommitOnCheckpoint), and
 // its path is its own (Options.OutputDir does not move it).
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec, main bool) (arrowexec.Spec, error) {
+	if main && o.Sink != nil && !s.IsDAG() {
+		return o.Sink, nil
+	}
 	if k := sk.Kafka; k != nil {
 		ko := ksink.Options{Brokers: brokerList(k.Brokers, o.Brokers), Topic: k.Topic, KeyColumn: k.Key, TimestampColumn: k.Timestamp,
 			RetryTimeout: retryTimeout(k.RetryTimeout, o), Delivery: ksink.Delivery(k.Delivery), TransactionTimeout: k.TransactionTimeout}

@@ -51,7 +51,7 @@ type NamedSource struct {
 func (s *Spec) IsDAG() bool { return len(s.Sources) > 0 || len(s.Sinks) > 0 }
 
 // SourceSpec says where input comes from. Exactly one of Parquet, CSV,
-// JSONL, Kafka and Hybrid is set.
+// JSONL, Kafka, Hybrid and Nexmark is set.
 type SourceSpec struct {
 	// Parquet reads Parquet files (bounded).
 	Parquet *ParquetSpec `yaml:"parquet"`
@@ -64,6 +64,9 @@ type SourceSpec struct {
 	// Hybrid reads Parquet files up to a boundary, then a Kafka topic from
 	// there on: a backfill and its continuation in one job.
 	Hybrid *HybridSpec `yaml:"hybrid"`
+	// Nexmark generates the Nexmark benchmark's events (persons,
+	// auctions, bids) in the job itself, with their own watermark.
+	Nexmark *NexmarkSpec `yaml:"nexmark"`
 	// Watermark sets the source's event time and watermarks (needed by
 	// window steps to fire).
 	Watermark *WatermarkSpec `yaml:"watermark"`
@@ -723,8 +726,16 @@ func parseSource(file, what string, n *yaml.Node) (SourceSpec, error) {
 		return s, err
 	}
 	s.Line = n.Line
-	if n := countSet(s.Parquet != nil, s.CSV != nil, s.JSONL != nil, s.Kafka != nil, s.Hybrid != nil); n != 1 {
-		return s, &Error{File: file, Line: s.Line, Msg: what + ": want exactly one of: parquet, csv, jsonl, kafka, hybrid"}
+	if n := countSet(s.Parquet != nil, s.CSV != nil, s.JSONL != nil, s.Kafka != nil, s.Hybrid != nil, s.Nexmark != nil); n != 1 {
+		return s, &Error{File: file, Line: s.Line, Msg: what + ": want exactly one of: parquet, csv, jsonl, kafka, hybrid, nexmark"}
+	}
+	if s.Nexmark != nil {
+		if s.Watermark != nil {
+			return s, &Error{File: file, Line: s.Line, Msg: what + ": a nexmark source has its own watermark (set nexmark.watermark_delay instead of a watermark block)"}
+		}
+		if _, err := s.Nexmark.options(); err != nil {
+			return s, &Error{File: file, Line: keyLine(n, "nexmark"), Msg: what + ": " + err.Error()}
+		}
 	}
 	if h := s.Hybrid; h != nil && (h.Parquet == nil || h.Kafka == nil || h.Boundary == nil) {
 		return s, &Error{File: file, Line: s.Line, Msg: what + ": hybrid needs parquet, kafka and boundary blocks"}

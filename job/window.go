@@ -126,6 +126,8 @@ type rawWindow struct {
 		By string `yaml:"by"`
 		// Ascending keeps the n smallest instead (default false: largest).
 		Ascending bool `yaml:"ascending"`
+		// WithTies also keeps the rows tied with the n-th (SQL RANK() <= n).
+		WithTies bool `yaml:"with_ties"`
 	} `yaml:"top"`
 	// State picks the keyed-state backend of open windows.
 	State *rawState `yaml:"state"`
@@ -258,7 +260,7 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		if !found {
 			return fail("top: by %q is not one of the aggregates", raw.Top.By)
 		}
-		w.Top = &windows.TopN{N: raw.Top.N, By: raw.Top.By, Ascending: raw.Top.Ascending}
+		w.Top = &windows.TopN{N: raw.Top.N, By: raw.Top.By, Ascending: raw.Top.Ascending, WithTies: raw.Top.WithTies}
 	}
 	return w, nil
 }

@@ -23,7 +23,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/
 // blocks: a command, with input lines for ingest, then "----", then the
 // expected output up to a blank line. Commands:
 //
-//	config kind=tumbling size=10ms [slide=..] [gap=..] [lateness=..] [top=N:column] aggs=count(*) AS n|sum(v) AS s
+//	config kind=tumbling size=10ms [slide=..] [gap=..] [lateness=..] [top=N:column[:ties]] aggs=count(*) AS n|sum(v) AS s
 //	ingest              one event per line: key t v u ("null" for a null key or v)
 //	advance watermark W
 //	finish              end of input (watermark MaxWatermark)
@@ -289,11 +289,12 @@ func (g *goldenRun) config(args string) error {
 			o.AllowedLateness = dur()
 		case "top":
 			n, by, _ := strings.Cut(v, ":")
+			by, ties := strings.CutSuffix(by, ":ties")
 			c, err := strconv.Atoi(n)
 			if err != nil {
 				return err
 			}
-			top = &TopN{N: c, By: by}
+			top = &TopN{N: c, By: by, WithTies: ties}
 		case "aggs":
 			for _, s := range strings.Split(v, "|") {
 				a, err := ParseAgg(s)

@@ -60,6 +60,10 @@ type TopN struct {
 	By string
 	// Ascending ranks the smallest first; default largest first.
 	Ascending bool
+	// WithTies also emits the rows that tie with the N-th (SQL's
+	// RANK() <= N), each ranked 1 + the number of rows ranked strictly
+	// before it; by default exactly N rows, ties broken by the keys.
+	WithTies bool
 }
 
 // Options configures a window operator. Kind, Size (or Gap), Time and Aggs

@@ -408,8 +408,21 @@ func (o *topOp) rank(ws [][2]int64) error {
 			}
 			return bytes.Compare(a.key, b.key)
 		})
-		for i, r := range rows[:min(len(rows), o.s.opts.N)] {
-			o.out = append(o.out, topOut{row: r.row, rank: int64(i + 1), update: tw.emitted})
+		n := min(len(rows), o.s.opts.N)
+		tie := func(a, b *topRow) bool {
+			return a.null == b.null && (a.null || a.val == b.val || math.IsNaN(a.val) && math.IsNaN(b.val))
+		}
+		if o.s.opts.WithTies {
+			for n > 0 && n < len(rows) && tie(rows[n-1], rows[n]) {
+				n++
+			}
+		}
+		rank := int64(0)
+		for i, r := range rows[:n] {
+			if !o.s.opts.WithTies || i == 0 || !tie(rows[i-1], r) {
+				rank = int64(i + 1)
+			}
+			o.out = append(o.out, topOut{row: r.row, rank: rank, update: tw.emitted})
 		}
 		if !tw.emitted {
 			if err := o.flags.Put(tw.hash, wk, nil, 1); err != nil {

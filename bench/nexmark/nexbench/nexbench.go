@@ -1,0 +1,239 @@
+// Package nexbench runs the Nexmark queries of examples/nexmark on riffle:
+// from the generator or from Parquet files holding the same events, timed (wall and process CPU time) into a counting sink, or
+// into Parquet files that Check compares with DuckDB running the query's
+// SQL over the same events written to Parquet. `riffle bench nexmark` is
+// its command line; bench/nexmark runs it beside Apache Flink.
+package nexbench
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/bench/internal/benchenv"
+	queries "github.com/riffle-dev/riffle/examples/nexmark"
+	"github.com/riffle-dev/riffle/job"
+	"github.com/riffle-dev/riffle/sources/nexmark"
+)
+
+// Sources a query can read: the generator in the job, or Parquet files
+// written by the generator before the timed run. (Kafka topics are not
+// wired yet.)
+const (
+	SourceGen     = "gen"
+	SourceParquet = "parquet"
+)
+
+// Config is one run of one query.
+type Config struct {
+	Query       string // q0, q1, ...
+	Events      int64  // event numbers over all tables (the query reads its table's share)
+	Seed        int64
+	Parallelism int    // 0: the job file's (2)
+	Source      string // gen (default), parquet or kafka
+	// Dir holds the Parquet input (source parquet) and is where
+	// RunToFiles writes the query's output; required for those.
+	Dir string
+	Log *slog.Logger
+}
+
+// Result is what a run measured. Events counts event numbers of all three
+// tables, as Flink's side counts them: events/s is Events/Wall.
+type Result struct {
+	Query  string        `json:"query"`
+	Source string        `json:"source"`
+	Events int64         `json:"events"`
+	Rows   int64         `json:"rows"`
+	Wall   time.Duration `json:"-"`
+	CPU    time.Duration `json:"-"`
+	WallS  float64       `json:"wall_s"`
+	CPUS   float64       `json:"cpu_s"`
+}
+
+// EventsPerSec and EventsPerCPUSec are the throughput figures.
+func (r Result) EventsPerSec() float64    { return float64(r.Events) / r.Wall.Seconds() }
+func (r Result) EventsPerCPUSec() float64 { return float64(r.Events) / r.CPU.Seconds() }
+
+// Queries returns the names of the queries riffle has as job files, in
+// order.
+func Queries() []string {
+	names, _ := fs.Glob(queries.Queries, "q*.yaml")
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(n, ".yaml")
+	}
+	slices.SortFunc(names, func(a, b string) int { return len(a) - len(b) + 16*strings.Compare(a, b) })
+	return names
+}
+
+// Load parses the query's job file with the run's events and seed.
+func Load(query string, events, seed int64) (*job.Spec, error) {
+	name := query + ".yaml"
+	data, err := queries.Queries.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("nexbench: no query %q (have %s)", query, strings.Join(Queries(), ", "))
+	}
+	spec, err := job.Parse("examples/nexmark/"+name, data)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Source.Nexmark == nil {
+		return nil, fmt.Errorf("nexbench: examples/nexmark/%s: the source is not nexmark:", name)
+	}
+	spec.Source.Nexmark.Events, spec.Source.Nexmark.Seed = events, seed
+	return spec, nil
+}
+
+// table is the Nexmark table a query reads.
+func table(spec *job.Spec) (nexmark.Table, error) {
+	return nexmark.ParseTable(spec.Source.Nexmark.Table)
+}
+
+// genOptions are the generator options of the query's events.
+func genOptions(spec *job.Spec) (nexmark.Options, error) {
+	t, err := table(spec)
+	if err != nil {
+		return nexmark.Options{}, err
+	}
+	n := spec.Source.Nexmark
+	return nexmark.Options{Table: t, Events: n.Events, Seed: n.Seed, Rate: n.Rate}, nil
+}
+
+// WriteInput writes the query's table of the configured events to
+// DIR/TABLE.parquet (once: an existing file is kept) and returns its path.
+func WriteInput(ctx context.Context, cfg Config) (string, error) {
+	spec, err := Load(cfg.Query, cfg.Events, cfg.Seed)
+	if err != nil {
+		return "", err
+	}
+	o, err := genOptions(spec)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(cfg.Dir, fmt.Sprintf("%s-%d-%d.parquet", o.Table, cfg.Events, cfg.Seed))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return "", err
+	}
+	return path, nexmark.WriteParquet(ctx, path, o, nil)
+}
+
+// plan loads the query and points it at its input.
+func plan(ctx context.Context, cfg Config, o job.Options) (*job.Plan, error) {
+	spec, err := Load(cfg.Query, cfg.Events, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Source {
+	case "", SourceGen:
+	case SourceParquet:
+		path, err := WriteInput(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		// The generator's watermark trails by 4 s: the same bound here.
+		spec.Source = job.SourceSpec{Parquet: &job.ParquetSpec{Path: path},
+			Watermark: &job.WatermarkSpec{Column: "date_time", MaxOutOfOrderness: nexmark.DefaultWatermarkDelay}}
+	default:
+		return nil, fmt.Errorf("nexbench: source %q: want gen or parquet", cfg.Source)
+	}
+	o.Parallelism = cfg.Parallelism
+	o.Logger = cfg.Log
+	return spec.PlanContext(ctx, o)
+}
+
+// Run runs the query into a counting sink and measures it: wall time
+// from the job's start to its end, CPU time of this whole process over
+// that span (every goroutine, GC included). Input files or topics are
+// prepared before the clock starts.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cs := &countSink{}
+	p, err := plan(ctx, cfg, job.Options{Sink: cs})
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := run(ctx, cfg, p)
+	res.Rows = cs.rows.Load()
+	return res, err
+}
+
+// RunToFiles runs the query into Parquet files under DIR/out-QUERY and
+// returns that directory.
+func RunToFiles(ctx context.Context, cfg Config) (string, error) {
+	out := filepath.Join(cfg.Dir, "out-"+cfg.Query)
+	if err := os.RemoveAll(out); err != nil {
+		return "", err
+	}
+	p, err := plan(ctx, cfg, job.Options{OutputDir: out, NoSync: true})
+	if err != nil {
+		return "", err
+	}
+	if _, err := run(ctx, cfg, p); err != nil {
+		return "", err
+	}
+	if _, err := p.Commit(); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, cfg Config, p *job.Plan) (Result, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	j, err := p.Graph.Compile(arrowexec.RunOptions{Log: log})
+	if err != nil {
+		return Result{}, err
+	}
+	cpu0, t0 := benchenv.CPUSelf(), time.Now()
+	err = j.Run(ctx)
+	wall, cpu := time.Since(t0), benchenv.CPUSelf()-cpu0
+	if err != nil {
+		if aerr := p.Abort(); aerr != nil {
+			log.Warn("removing staged output", "err", aerr)
+		}
+		return Result{}, fmt.Errorf("nexbench: %s: %w", cfg.Query, err)
+	}
+	src := cfg.Source
+	if src == "" {
+		src = SourceGen
+	}
+	return Result{Query: cfg.Query, Source: src, Events: cfg.Events, Wall: wall, CPU: cpu, WallS: wall.Seconds(), CPUS: cpu.Seconds()}, nil
+}
+
+// countSink counts the rows it receives and drops them (Flink's side has
+// the same counting discard sink).
+type countSink struct{ rows atomic.Int64 }
+
+func (s *countSink) Schema([]*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
+func (s *countSink) New(*arrowexec.Task) (arrowexec.Operator, error) {
+	return &countOp{s: s}, nil
+}
+
+type countOp struct {
+	s    *countSink
+	rows int64
+}
+
+func (o *countOp) Open(context.Context) error { return nil }
+func (o *countOp) Process(_ context.Context, _ int, b arrow.RecordBatch, _ arrowexec.Emitter) error {
+	o.rows += b.NumRows()
+	return nil
+}
+func (o *countOp) Finish(context.Context, arrowexec.Emitter) error {
+	o.s.rows.Add(o.rows)
+	o.rows = 0
+	return nil
+}
+func (o *countOp) Close() error { return nil }
