@@ -101,16 +101,16 @@ func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch, n int64
 // side edges included.
 func (o *output) control(ctx context.Context, m Message) error {
 	for _, r := range o.routers {
-		for _, ch := range r.chans {
-			if err := put(ctx, ch, m, &o.clk); err != nil {
+		for _, ib := range r.chans {
+			if err := put(ctx, ib, m, &o.clk); err != nil {
 				return err
 			}
 		}
 	}
 	for _, s := range o.sides {
 		for _, r := range s.routers {
-			for _, ch := range r.chans {
-				if err := put(ctx, ch, m, &o.clk); err != nil {
+			for _, ib := range r.chans {
+				if err := put(ctx, ib, m, &o.clk); err != nil {
 					return err
 				}
 			}
@@ -119,18 +119,21 @@ func (o *output) control(ctx context.Context, m Message) error {
 	return nil
 }
 
-// put sends m on ch, blocking while ch is full (backpressure, accounted
-// on clk).
-func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
+// put sends m into inbox ib, blocking while its channel is full
+// (backpressure, accounted on clk), then rings the receiving subtask's
+// bell, if it has one (see inbox).
+func put(ctx context.Context, ib *inbox, m Message, clk *clock) error {
 	select {
-	case ch <- m:
+	case ib.ch <- m:
+		ib.ring()
 		return nil
 	default:
 	}
 	from := time.Now()
 	select {
-	case ch <- m:
+	case ib.ch <- m:
 		clk.backpressure(time.Since(from))
+		ib.ring()
 		return nil
 	case <-ctx.Done():
 		clk.backpressure(time.Since(from))
@@ -142,8 +145,8 @@ func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
 // router distributes one subtask's output over one edge.
 type router struct {
 	kind  PartitionKind
-	chans []chan Message
-	next  int // rebalance cursor
+	chans []*inbox // the downstream inboxes this edge feeds
+	next  int      // rebalance cursor
 	part  Partitioner
 }
 
@@ -153,15 +156,15 @@ func (r *router) send(ctx context.Context, b arrow.RecordBatch, n int64, clk *cl
 	case len(r.chans) == 1:
 		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Rebalance:
-		ch := r.chans[r.next]
+		ib := r.chans[r.next]
 		r.next = (r.next + 1) % len(r.chans)
-		return put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
+		return put(ctx, ib, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Broadcast:
-		for i, ch := range r.chans {
+		for i, ib := range r.chans {
 			if i < len(r.chans)-1 {
 				b.Retain()
 			}
-			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
+			if err := put(ctx, ib, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
 				for range r.chans[i+1:] {
 					b.Release()
 				}

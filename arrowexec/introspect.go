@@ -58,9 +58,9 @@ func (j *Job) OutputFill(node string) []float64 {
 	for i, st := range j.subtasks[n.id] {
 		queued, capacity := 0, 0
 		for _, r := range st.out.routers {
-			for _, ch := range r.chans {
-				queued += len(ch)
-				capacity += cap(ch)
+			for _, ib := range r.chans {
+				queued += len(ib.ch)
+				capacity += cap(ib.ch)
 			}
 		}
 		if capacity > 0 {

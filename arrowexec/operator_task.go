@@ -2,14 +2,29 @@ package arrowexec
 
 import (
 	"context"
-	"reflect"
 	"sync/atomic"
 	"time"
 )
 
 // inbox is one input channel of a subtask.
+//
+// A subtask with several inboxes waits on one channel rather than on all
+// of them (no reflect.Select, no boxing per message): its bell. A sender
+// puts a message into the inbox's own channel, then the inbox's index on
+// the bell; the receiver reads an index from the bell and takes the next
+// message of that inbox, which is there, as tokens and messages of one
+// inbox are one to one and in order. The bell's capacity is the total
+// capacity of the inboxes, and there are never more tokens than messages
+// queued, so ringing never blocks; each inbox keeps its own bounded
+// channel, so backpressure stays per input. An inbox blocked by barrier
+// alignment is not read: the receiver holds its tokens (held) and serves
+// them once the alignment completed, while the messages wait in the
+// inbox's channel and its sender blocks once the channel is full.
 type inbox struct {
 	ch      chan Message
+	bell    chan int32 // nil for a subtask's only inbox
+	idx     int32      // the index of this inbox in its subtask's inboxes
+	held    int        // tokens read from the bell while blocked
 	edge    int
 	wm      int64
 	ended   bool
@@ -22,6 +37,13 @@ type inbox struct {
 	pubWM    atomic.Int64
 	pubIdle  atomic.Bool
 	pubEnded atomic.Bool
+}
+
+// ring tells the receiving subtask that a message was put into ib.
+func (ib *inbox) ring() {
+	if ib.bell != nil {
+		ib.bell <- ib.idx
+	}
 }
 
 func (st *subtask) runOperator(ctx context.Context) (err error) {
@@ -41,7 +63,6 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 	st.wm = MinWatermark
 	active := len(st.inboxes)
 	done := ctx.Done()
-	st.doneV = reflect.ValueOf(done)
 	st.out.clk.start(st.task.Metrics)
 	for active > 0 {
 		if err := st.notifyCompleted(ctx, op); err != nil {
@@ -105,7 +126,6 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			// fires nothing.
 			in.ended = true
 			in.pubEnded.Store(true)
-			st.casesOK = false
 			active--
 			if err := st.advanceWatermark(ctx, wh); err != nil {
 				return err
@@ -181,7 +201,7 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 // tryRecv returns the next message from an inbox that is neither ended
 // nor blocked by barrier alignment if one is waiting, without blocking.
 func (st *subtask) tryRecv() (*inbox, Message, bool) {
-	if len(st.inboxes) == 1 {
+	if st.bell == nil {
 		in := st.inboxes[0]
 		select {
 		case m := <-in.ch:
@@ -190,46 +210,25 @@ func (st *subtask) tryRecv() (*inbox, Message, bool) {
 			return nil, Message{}, false
 		}
 	}
-	st.buildCases()
-	if len(st.tryCases) == 1 {
-		return nil, Message{}, false
-	}
-	// Leave ctx.Done (case 0) out: recv, which the caller falls back on,
-	// watches it.
-	chosen, v, _ := reflect.Select(st.tryCases)
-	if chosen == len(st.tryCases)-1 {
-		return nil, Message{}, false
-	}
-	return st.inboxes[st.caseIdx[chosen+1]], v.Interface().(Message), true
-}
-
-// buildCases lays out the select cases over the open inboxes when they
-// changed: cases (case 0 for the context's Done, doneV, set by recv) and
-// tryCases (the inboxes, then a default case).
-func (st *subtask) buildCases() {
-	if st.casesOK {
-		return
-	}
-	st.cases = append(st.cases[:0], reflect.SelectCase{Dir: reflect.SelectRecv, Chan: st.doneV})
-	st.caseIdx = append(st.caseIdx[:0], -1)
-	st.tryCases = st.tryCases[:0]
-	for i, in := range st.inboxes {
-		if in.ended || in.blocked {
-			continue
+	for {
+		if in := st.takeHeld(); in != nil {
+			return in, <-in.ch, true
 		}
-		c := reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)}
-		st.cases = append(st.cases, c)
-		st.tryCases = append(st.tryCases, c)
-		st.caseIdx = append(st.caseIdx, i)
+		select {
+		case i := <-st.bell:
+			if in := st.rung(i); in != nil {
+				return in, <-in.ch, true
+			}
+		default:
+			return nil, Message{}, false
+		}
 	}
-	st.tryCases = append(st.tryCases, reflect.SelectCase{Dir: reflect.SelectDefault})
-	st.casesOK = true
 }
 
 // recv returns the next message from an inbox that is neither ended nor
 // blocked by barrier alignment.
 func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
-	if len(st.inboxes) == 1 {
+	if st.bell == nil {
 		in := st.inboxes[0]
 		select {
 		case m := <-in.ch:
@@ -238,10 +237,46 @@ func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
 			return nil, Message{}, context.Cause(ctx)
 		}
 	}
-	st.buildCases()
-	chosen, v, _ := reflect.Select(st.cases)
-	if chosen == 0 {
-		return nil, Message{}, context.Cause(ctx)
+	for {
+		if in := st.takeHeld(); in != nil {
+			return in, <-in.ch, nil
+		}
+		select {
+		case i := <-st.bell:
+			if in := st.rung(i); in != nil {
+				return in, <-in.ch, nil
+			}
+		case <-ctx.Done():
+			return nil, Message{}, context.Cause(ctx)
+		}
 	}
-	return st.inboxes[st.caseIdx[chosen]], v.Interface().(Message), nil
+}
+
+// rung handles a token read from the bell: it returns the inbox whose
+// next message may be taken, or nil when that inbox is blocked by barrier
+// alignment (the token is held until the alignment completes; the message
+// stays in the inbox's channel, so its sender feels backpressure).
+func (st *subtask) rung(i int32) *inbox {
+	in := st.inboxes[i]
+	if in.blocked {
+		in.held++
+		return nil
+	}
+	return in
+}
+
+// takeHeld returns an inbox one of whose held tokens may be served now
+// that its alignment completed, or nil.
+func (st *subtask) takeHeld() *inbox {
+	if st.ready == 0 {
+		return nil
+	}
+	for _, in := range st.inboxes {
+		if in.held > 0 && !in.blocked {
+			in.held--
+			st.ready--
+			return in
+		}
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -187,11 +186,11 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 					if in.Kind == Forward && u != d {
 						continue
 					}
-					ch := make(chan Message, opts.QueueDepth)
-					ib := &inbox{ch: ch, edge: e, wm: MinWatermark, from: u}
+					ib := &inbox{ch: make(chan Message, opts.QueueDepth), edge: e, wm: MinWatermark, from: u,
+						idx: int32(len(dst.inboxes))}
 					ib.pubWM.Store(MinWatermark)
 					dst.inboxes = append(dst.inboxes, ib)
-					routers[u].chans = append(routers[u].chans, ch)
+					routers[u].chans = append(routers[u].chans, ib)
 				}
 			}
 			for u, st := range up {
@@ -201,6 +200,14 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 	}
 	for _, sts := range j.subtasks {
 		for _, st := range sts {
+			if len(st.inboxes) > 1 {
+				// Room for one token per message the inboxes can hold, so
+				// ringing never blocks (see inbox).
+				st.bell = make(chan int32, len(st.inboxes)*opts.QueueDepth)
+				for _, ib := range st.inboxes {
+					ib.bell = st.bell
+				}
+			}
 			st.out.metrics = st.task.Metrics
 			st.out.clk.m = st.task.Metrics
 		}
@@ -500,11 +507,11 @@ type subtask struct {
 	reporter   atomic.Pointer[MetricsReporter]
 	alignStart time.Time
 
-	cases    []reflect.SelectCase
-	tryCases []reflect.SelectCase
-	doneV    reflect.Value // the context's Done channel, for cases
-	caseIdx  []int
-	casesOK  bool
+	// bell carries, for a subtask with several inboxes, the index of the
+	// inbox each message was put into (see inbox); ready counts the
+	// tokens held back by barrier alignment whose inbox is unblocked.
+	bell     chan int32
+	ready    int
 	wm       int64
 	idleOut  bool // told downstream it is idle (every input idle)
 	aligning bool

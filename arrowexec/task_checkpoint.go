@@ -149,7 +149,6 @@ func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barr
 	}
 	in.blocked = true
 	st.arrived++
-	st.casesOK = false
 	return st.maybeCompleteAlignment(ctx, op)
 }
 
@@ -172,8 +171,8 @@ func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) erro
 	}
 	for _, in := range st.inboxes {
 		in.blocked = false
+		st.ready += in.held
 	}
 	st.aligning = false
-	st.casesOK = false
 	return nil
 }
