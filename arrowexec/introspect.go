@@ -69,3 +69,24 @@ func (j *Job) OutputFill(node string) []float64 {
 	}
 	return out
 }
+
+// Chains returns how the job runs its nodes: each chain of nodes fused
+// into one goroutine per subtask (operator chaining, see Node.Chained), as
+// node names in data order, the head first; a node chained to nothing is a
+// chain of one. Chains are listed in the graph's topological order of
+// their heads.
+func (j *Job) Chains() [][]string {
+	var out [][]string
+	for _, n := range j.g.nodes {
+		st := j.subtasks[n.id][0]
+		if st.head != st {
+			continue
+		}
+		names := make([]string, len(st.chain))
+		for i, m := range st.chain {
+			names[i] = m.node.name
+		}
+		out = append(out, names)
+	}
+	return out
+}

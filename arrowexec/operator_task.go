@@ -46,26 +46,21 @@ func (ib *inbox) ring() {
 	}
 }
 
-func (st *subtask) runOperator(ctx context.Context) (err error) {
-	op, err := st.node.spec.New(st.task)
-	if err != nil {
+// runOperator runs the loop of an operator subtask heading a chain: it
+// takes the messages of its inboxes and handles them (handle), calling the
+// chained subtasks downstream through its output, until every input ended,
+// then finishes. The chain's operators are closed by runChain.
+func (st *subtask) runOperator(ctx context.Context) error {
+	if err := st.openOperator(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		st.async.Wait()
-		err = st.closed(err, op.Close())
-	}()
-	st.setReporter(op)
-	if err := op.Open(ctx); err != nil {
+	if err := st.openChain(ctx); err != nil {
 		return err
 	}
-	wh, _ := op.(WatermarkHandler)
-	st.wm = MinWatermark
-	active := len(st.inboxes)
 	done := ctx.Done()
 	st.out.clk.start(st.task.Metrics)
-	for active > 0 {
-		if err := st.notifyCompleted(ctx, op); err != nil {
+	for st.active > 0 {
+		if err := st.notifyCompleted(ctx, st.op); err != nil {
 			return err
 		}
 		in, m, ok := st.tryRecv()
@@ -80,80 +75,135 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			st.out.clk.tick()
 		} else {
 			from := st.out.clk.wait()
+			var err error
 			in, m, err = st.recv(ctx)
 			st.out.clk.waited(from, true)
 			if err != nil {
 				return err
 			}
 		}
-		switch m.Kind {
-		case KindBatch:
-			if in.idle {
-				in.idle = false
-				in.pubIdle.Store(false)
-				if st.idleOut {
-					// Active again: downstream counts this subtask again.
-					if err := st.advanceWatermark(ctx, wh); err != nil {
-						return err
-					}
-				}
-			}
-			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
-			st.task.Metrics.BatchesIn.Add(1)
-			st.task.Metrics.ArrowBytesIn.Add(m.bytes)
-			err := op.Process(ctx, in.edge, m.Batch, &st.out)
-			m.Batch.Release()
-			if err != nil {
-				return err
-			}
-		case KindWatermark:
-			in.idle = m.Idle
-			if m.Watermark > in.wm {
-				in.wm = m.Watermark
-			}
-			in.pubWM.Store(in.wm)
-			in.pubIdle.Store(in.idle)
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-		case KindBarrier:
-			if err := st.onBarrier(ctx, op, in, m.Barrier); err != nil {
-				return err
-			}
-		case KindEndOfInput:
-			// A naturally ended input sent MaxWatermark before this; a
-			// stopped one keeps its last watermark, so a stop without drain
-			// fires nothing.
-			in.ended = true
-			in.pubEnded.Store(true)
-			active--
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-			if st.aligning {
-				if err := st.maybeCompleteAlignment(ctx, op); err != nil {
+		if err := st.handle(ctx, in, m); err != nil {
+			return err
+		}
+	}
+	return st.finish(ctx)
+}
+
+// openOperator creates and opens the operator of an operator subtask.
+func (st *subtask) openOperator(ctx context.Context) error {
+	op, err := st.node.spec.New(st.task)
+	if err != nil {
+		return err
+	}
+	st.op = op
+	st.setReporter(op)
+	st.wm = MinWatermark
+	st.active = len(st.inboxes)
+	if err := op.Open(ctx); err != nil {
+		return err
+	}
+	st.wh, _ = op.(WatermarkHandler)
+	return nil
+}
+
+// openChain opens the operators chained behind a head, in chain order,
+// before the head sends them anything.
+func (st *subtask) openChain(ctx context.Context) error {
+	for _, m := range st.chain[1:] {
+		if err := m.openOperator(ctx); err != nil {
+			return m.own(err)
+		}
+	}
+	return nil
+}
+
+// deliver hands m to a chained operator subtask: called by the subtask
+// upstream of it in the chain (its output), on the chain's goroutine, in
+// place of a queue. It takes over m's batch reference. Completed
+// checkpoints are delivered first, as a head does before each message, and
+// the subtask finishes once its input ended.
+func (st *subtask) deliver(ctx context.Context, m Message) error {
+	if err := st.notifyCompleted(ctx, st.op); err != nil {
+		m.release()
+		return st.own(err)
+	}
+	err := st.handle(ctx, st.inboxes[0], m)
+	if err == nil && st.active == 0 {
+		err = st.finish(ctx)
+	}
+	return st.own(err)
+}
+
+// handle handles one message of inbox in: a batch goes to the operator
+// (and is released after), control events update the input's state and
+// move the subtask's watermark, barrier alignment and end of input.
+func (st *subtask) handle(ctx context.Context, in *inbox, m Message) error {
+	switch m.Kind {
+	case KindBatch:
+		if in.idle {
+			in.idle = false
+			in.pubIdle.Store(false)
+			if st.idleOut {
+				// Active again: downstream counts this subtask again.
+				if err := st.advanceWatermark(ctx, st.wh); err != nil {
+					m.Batch.Release()
 					return err
 				}
 			}
 		}
+		st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
+		st.task.Metrics.BatchesIn.Add(1)
+		st.task.Metrics.ArrowBytesIn.Add(m.bytes)
+		err := st.op.Process(ctx, in.edge, m.Batch, &st.out)
+		m.Batch.Release()
+		return err
+	case KindWatermark:
+		in.idle = m.Idle
+		if m.Watermark > in.wm {
+			in.wm = m.Watermark
+		}
+		in.pubWM.Store(in.wm)
+		in.pubIdle.Store(in.idle)
+		return st.advanceWatermark(ctx, st.wh)
+	case KindBarrier:
+		return st.onBarrier(ctx, st.op, in, m.Barrier)
+	case KindEndOfInput:
+		// A naturally ended input sent MaxWatermark before this; a
+		// stopped one keeps its last watermark, so a stop without drain
+		// fires nothing.
+		in.ended = true
+		in.pubEnded.Store(true)
+		st.active--
+		if err := st.advanceWatermark(ctx, st.wh); err != nil {
+			return err
+		}
+		if st.aligning {
+			return st.maybeCompleteAlignment(ctx, st.op)
+		}
 	}
+	return nil
+}
+
+// finish ends an operator subtask whose every input ended: Finish, then
+// end of input downstream. The subtask then lingers (see linger).
+func (st *subtask) finish(ctx context.Context) error {
 	if st.stoppedByBarrier {
-		if err := st.awaitStopCompletion(ctx, op); err != nil {
+		if err := st.awaitStopCompletion(ctx, st.op); err != nil {
 			return err
 		}
 	}
 	st.task.suspended.Store(st.wm != MaxWatermark)
-	if err := op.Finish(ctx, &st.out); err != nil {
+	if err := st.op.Finish(ctx, &st.out); err != nil {
 		return err
 	}
-	if err := st.notifyCompleted(ctx, op); err != nil {
+	if err := st.notifyCompleted(ctx, st.op); err != nil {
 		return err
 	}
 	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
 		return err
 	}
 	st.out.clk.settle(time.Now())
-	return st.linger(ctx, op)
+	return nil
 }
 
 func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
