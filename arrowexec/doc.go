@@ -1,6 +1,7 @@
 // Package arrowexec is riffle's dataflow core: a DAG of sources, operators
 // and sinks over Arrow record batches, each node running as N parallel
-// subtasks connected by bounded queues.
+// subtasks connected by bounded queues, or fused into its upstream's
+// subtasks (operator chaining).
 //
 // # The operator contract
 //
@@ -72,6 +73,29 @@
 // and a two-phase-commit sink behind a side edge is exactly once like one
 // behind the main edge.
 //
+// # Operator chaining
+//
+// Nodes connected by a Forward edge run fused, as Flink chains operators:
+// a node whose only input is a Forward edge from the main output of a node
+// that has no other consumer is chained to that node (Node.Chained,
+// planned by Build), so subtask i of the whole chain is one goroutine and
+// no queue: the upstream operator's Emit calls the chained operator's
+// Process directly (source -> filter -> project -> partial aggregate in the
+// source subtask's goroutine). Batch ownership is the same as through a
+// queue: Emit hands over the reference, the chained Process borrows it and
+// the runtime releases it after. Control events go the same way, in order
+// with the data: a watermark or idle status reaches each member's
+// OnWatermark as it would through a queue, a checkpoint barrier is aligned
+// at the chain's head only and then snapshots every member in chain order
+// before going on downstream, end of input finishes each member in turn,
+// and a finished chain lingers as one (see checkpoint.go). Exchanges
+// (Rebalance, Broadcast, Hash), multi-input nodes, nodes with several
+// consumers (main and side edges counted together) and nodes opted out
+// with Node.DisableChaining are chain boundaries; RunOptions.DisableChaining
+// turns chaining off for a run (RIFFLE_DISABLE_CHAINING=1 for every run of
+// the process, so whole test suites run both ways). Job.Chains tells how a
+// job runs. An error of a chained operator is reported as that node's.
+//
 // # Batch ownership
 //
 // This is the one place batch ownership is written down; everything in riffle
@@ -122,10 +146,13 @@
 // # Metrics
 //
 // Every subtask has a TaskMetrics, updated once per batch or control
-// message, never per row: rows, batches and Arrow bytes in and out, the
-// wall time of its goroutine split into busy, backpressured (blocked on a
-// full downstream queue) and idle (waiting for input), taken with the
-// monotonic clock around the blocking points, barrier alignment time, the
+// message, never per row: rows, batches and Arrow bytes in and out (per
+// node, chained or not), the wall time of its goroutine split into busy,
+// backpressured (blocked on a full downstream queue) and idle (waiting for
+// input), taken with the monotonic clock around the blocking points (the
+// time of a chain is accounted on its head's subtask, its other members
+// show none: splitting it would read the clock per call), barrier
+// alignment time, the
 // watermark and idle status, and per source split (Watermarks.ReportTo)
 // the split's watermark. Job.Inputs folds each operator input's channels
 // (Job.InputWatermarks) into its queue fill and watermark. A component with series of its own (Kafka lag, window
@@ -134,9 +161,11 @@
 // Job.ReportMetrics collects them at scrape time (internal/metrics serves
 // all of it to Prometheus).
 //
-// Files: runtime.go holds the job API (Compile, Run, checkpoint triggers),
-// source_task.go and operator_task.go the loops of the two kinds of
-// subtask, task_checkpoint.go their snapshots, barrier alignment and
+// Files: runtime.go holds the job API (Compile, Run, checkpoint triggers)
+// and runs chains, source_task.go and operator_task.go the loops of the
+// two kinds of subtask (operator_task.go also how a subtask with several
+// inputs waits on them: one bell channel, see inbox; and how a chained
+// subtask is called), task_checkpoint.go their snapshots, barrier alignment and
 // checkpoint completions, metrics.go the metrics and the MetricsReporter
 // hook, introspect.go the read-only views of a running job for status
 // pages (Job.InputWatermarks: each operator input channel's watermark,

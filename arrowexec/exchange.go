@@ -16,8 +16,12 @@ type output struct {
 	routers []*router // main output
 	sides   []sideRouters
 	metrics *TaskMetrics
-	// clk accounts the subtask's time; put adds backpressure to it.
-	clk clock
+	// chained is the subtask chained behind this one (its only consumer),
+	// called directly: no routers then.
+	chained *subtask
+	// clk accounts the time of the subtask's goroutine (its chain's head's
+	// clock); put adds backpressure to it.
+	clk *clock
 }
 
 type sideRouters struct {
@@ -44,26 +48,32 @@ func (o *output) add(name string, r *router) {
 
 // Emit implements Emitter. It consumes the caller's reference to b.
 func (o *output) Emit(ctx context.Context, b arrow.RecordBatch) error {
-	if b.NumRows() == 0 || len(o.routers) == 0 {
+	if b.NumRows() == 0 || !o.wired() {
 		b.Release()
 		return nil
 	}
 	return o.emit(ctx, b, BatchBytes(b))
 }
 
+// wired says whether anything reads the main output.
+func (o *output) wired() bool { return o.chained != nil || len(o.routers) > 0 }
+
 // emit is Emit of a non-empty batch of n Arrow bytes.
 func (o *output) emit(ctx context.Context, b arrow.RecordBatch, n int64) error {
 	o.metrics.RowsOut.Add(b.NumRows())
 	o.metrics.BatchesOut.Add(1)
 	o.metrics.ArrowBytesOut.Add(n)
-	return fanOut(ctx, o.routers, b, n, &o.clk)
+	if o.chained != nil {
+		return o.chained.deliver(ctx, Message{Kind: KindBatch, Batch: b, bytes: n})
+	}
+	return fanOut(ctx, o.routers, b, n, o.clk)
 }
 
 // EmitSide implements SideEmitter. A side output no edge reads drops b.
 func (o *output) EmitSide(ctx context.Context, name string, b arrow.RecordBatch) error {
 	for _, s := range o.sides {
 		if s.name == name && b.NumRows() > 0 {
-			return fanOut(ctx, s.routers, b, BatchBytes(b), &o.clk)
+			return fanOut(ctx, s.routers, b, BatchBytes(b), o.clk)
 		}
 	}
 	b.Release()
@@ -100,17 +110,22 @@ func fanOut(ctx context.Context, routers []*router, b arrow.RecordBatch, n int64
 // control sends a control message on every channel of every out edge,
 // side edges included.
 func (o *output) control(ctx context.Context, m Message) error {
+	if o.chained != nil {
+		if err := o.chained.deliver(ctx, m); err != nil {
+			return err
+		}
+	}
 	for _, r := range o.routers {
-		for _, ch := range r.chans {
-			if err := put(ctx, ch, m, &o.clk); err != nil {
+		for _, ib := range r.chans {
+			if err := put(ctx, ib, m, o.clk); err != nil {
 				return err
 			}
 		}
 	}
 	for _, s := range o.sides {
 		for _, r := range s.routers {
-			for _, ch := range r.chans {
-				if err := put(ctx, ch, m, &o.clk); err != nil {
+			for _, ib := range r.chans {
+				if err := put(ctx, ib, m, o.clk); err != nil {
 					return err
 				}
 			}
@@ -119,18 +134,21 @@ func (o *output) control(ctx context.Context, m Message) error {
 	return nil
 }
 
-// put sends m on ch, blocking while ch is full (backpressure, accounted
-// on clk).
-func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
+// put sends m into inbox ib, blocking while its channel is full
+// (backpressure, accounted on clk), then rings the receiving subtask's
+// bell, if it has one (see inbox).
+func put(ctx context.Context, ib *inbox, m Message, clk *clock) error {
 	select {
-	case ch <- m:
+	case ib.ch <- m:
+		ib.ring()
 		return nil
 	default:
 	}
 	from := time.Now()
 	select {
-	case ch <- m:
+	case ib.ch <- m:
 		clk.backpressure(time.Since(from))
+		ib.ring()
 		return nil
 	case <-ctx.Done():
 		clk.backpressure(time.Since(from))
@@ -142,8 +160,8 @@ func put(ctx context.Context, ch chan Message, m Message, clk *clock) error {
 // router distributes one subtask's output over one edge.
 type router struct {
 	kind  PartitionKind
-	chans []chan Message
-	next  int // rebalance cursor
+	chans []*inbox // the downstream inboxes this edge feeds
+	next  int      // rebalance cursor
 	part  Partitioner
 }
 
@@ -153,15 +171,15 @@ func (r *router) send(ctx context.Context, b arrow.RecordBatch, n int64, clk *cl
 	case len(r.chans) == 1:
 		return put(ctx, r.chans[0], Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Rebalance:
-		ch := r.chans[r.next]
+		ib := r.chans[r.next]
 		r.next = (r.next + 1) % len(r.chans)
-		return put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
+		return put(ctx, ib, Message{Kind: KindBatch, Batch: b, bytes: n}, clk)
 	case r.kind == Broadcast:
-		for i, ch := range r.chans {
+		for i, ib := range r.chans {
 			if i < len(r.chans)-1 {
 				b.Retain()
 			}
-			if err := put(ctx, ch, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
+			if err := put(ctx, ib, Message{Kind: KindBatch, Batch: b, bytes: n}, clk); err != nil {
 				for range r.chans[i+1:] {
 					b.Release()
 				}

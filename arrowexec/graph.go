@@ -78,7 +78,30 @@ type Node struct {
 	schema      *arrow.Schema
 	sides       []SideOutput // declared by the Spec (SideOutputter)
 	keyIdx      [][]int      // per input: key column indices (Hash)
+	// noChain: the node opted out of operator chaining (DisableChaining);
+	// chained: Build found it chainable to its input's node (Chained).
+	noChain bool
+	chained bool
 }
+
+// DisableChaining keeps n out of operator chaining: it runs in subtasks of
+// its own, fused neither with its input's node nor with its consumer
+// (tests, or an operator to be seen apart in the metrics). It returns n.
+func (n *Node) DisableChaining() *Node {
+	n.noChain = true
+	return n
+}
+
+// Chained reports whether n is planned to run chained to the node it
+// reads from (known once the graph is built): fused into that node's
+// subtasks, operator i called directly by operator i upstream, in the same
+// goroutine, with no queue between them. That holds when n has exactly
+// one input, a Forward edge from the main output of a node that has no
+// other consumer (no other edge from it, main or side), and neither node
+// opted out (DisableChaining). Equal parallelism follows from Forward.
+// RunOptions.DisableChaining turns chaining off for a run; Job.Chains
+// tells how a compiled job runs.
+func (n *Node) Chained() bool { return n.chained }
 
 // SideOutputs returns the node's side outputs, known once the graph is
 // built.
@@ -295,6 +318,19 @@ func (g *Graph) Build() error {
 			}
 			n.sides = sides
 		}
+	}
+	consumers := make([]int, len(g.nodes))
+	for _, n := range g.nodes {
+		for _, in := range n.inputs {
+			consumers[in.From.id]++
+		}
+	}
+	for _, n := range g.nodes {
+		if len(n.inputs) != 1 {
+			continue
+		}
+		in := n.inputs[0]
+		n.chained = in.Kind == Forward && in.Output == "" && consumers[in.From.id] == 1 && !n.noChain && !in.From.noChain
 	}
 	g.built = true
 	return nil

@@ -97,13 +97,34 @@ func (j *Job) outputQueues(node string) []outputQueue {
 	out := make([]outputQueue, n.parallelism)
 	for i, st := range j.subtasks[n.id] {
 		for _, r := range st.out.routers {
-			for _, ch := range r.chans {
-				q, c := len(ch), cap(ch)
+			for _, ib := range r.chans {
+				q, c := len(ib.ch), cap(ib.ch)
 				out[i].queued += q
 				out[i].capacity += c
 				out[i].full = out[i].full || c > 0 && q == c
 			}
 		}
+	}
+	return out
+}
+
+// Chains returns how the job runs its nodes: each chain of nodes fused
+// into one goroutine per subtask (operator chaining, see Node.Chained), as
+// node names in data order, the head first; a node chained to nothing is a
+// chain of one. Chains are listed in the graph's topological order of
+// their heads.
+func (j *Job) Chains() [][]string {
+	var out [][]string
+	for _, n := range j.g.nodes {
+		st := j.subtasks[n.id][0]
+		if st.head != st {
+			continue
+		}
+		names := make([]string, len(st.chain))
+		for i, m := range st.chain {
+			names[i] = m.node.name
+		}
+		out = append(out, names)
 	}
 	return out
 }

@@ -41,7 +41,10 @@ type TaskMetrics struct {
 	// first of a run of such reads, which counts as busy). The monotonic
 	// clock is read around the waits that block, and every 64 messages
 	// taken without waiting; time is accounted when a wait ends or at
-	// those reads, so a counter may lag by up to 64 messages' work.
+	// those reads, so a counter may lag by up to 64 messages' work. The
+	// subtasks of a chain (operator chaining) share one goroutine: its
+	// time is accounted on the chain head's subtask, and the other
+	// members' three counters stay zero.
 	BusyNanos         atomic.Int64
 	BackpressureNanos atomic.Int64
 	IdleNanos         atomic.Int64

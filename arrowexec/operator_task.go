@@ -2,14 +2,29 @@ package arrowexec
 
 import (
 	"context"
-	"reflect"
 	"sync/atomic"
 	"time"
 )
 
 // inbox is one input channel of a subtask.
+//
+// A subtask with several inboxes waits on one channel rather than on all
+// of them (no reflect.Select, no boxing per message): its bell. A sender
+// puts a message into the inbox's own channel, then the inbox's index on
+// the bell; the receiver reads an index from the bell and takes the next
+// message of that inbox, which is there, as tokens and messages of one
+// inbox are one to one and in order. The bell's capacity is the total
+// capacity of the inboxes, and there are never more tokens than messages
+// queued, so ringing never blocks; each inbox keeps its own bounded
+// channel, so backpressure stays per input. An inbox blocked by barrier
+// alignment is not read: the receiver holds its tokens (held) and serves
+// them once the alignment completed, while the messages wait in the
+// inbox's channel and its sender blocks once the channel is full.
 type inbox struct {
 	ch      chan Message
+	bell    chan int32 // nil for a subtask's only inbox
+	idx     int32      // the index of this inbox in its subtask's inboxes
+	held    int        // tokens read from the bell while blocked
 	edge    int
 	wm      int64
 	ended   bool
@@ -24,27 +39,28 @@ type inbox struct {
 	pubEnded atomic.Bool
 }
 
-func (st *subtask) runOperator(ctx context.Context) (err error) {
-	op, err := st.node.spec.New(st.task)
-	if err != nil {
+// ring tells the receiving subtask that a message was put into ib.
+func (ib *inbox) ring() {
+	if ib.bell != nil {
+		ib.bell <- ib.idx
+	}
+}
+
+// runOperator runs the loop of an operator subtask heading a chain: it
+// takes the messages of its inboxes and handles them (handle), calling the
+// chained subtasks downstream through its output, until every input ended,
+// then finishes. The chain's operators are closed by runChain.
+func (st *subtask) runOperator(ctx context.Context) error {
+	if err := st.openOperator(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		st.async.Wait()
-		err = st.closed(err, op.Close())
-	}()
-	st.setReporter(op)
-	if err := op.Open(ctx); err != nil {
+	if err := st.openChain(ctx); err != nil {
 		return err
 	}
-	wh, _ := op.(WatermarkHandler)
-	st.wm = MinWatermark
-	active := len(st.inboxes)
 	done := ctx.Done()
-	st.doneV = reflect.ValueOf(done)
 	st.out.clk.start(st.task.Metrics)
-	for active > 0 {
-		if err := st.notifyCompleted(ctx, op); err != nil {
+	for st.active > 0 {
+		if err := st.notifyCompleted(ctx, st.op); err != nil {
 			return err
 		}
 		in, m, ok := st.tryRecv()
@@ -59,81 +75,135 @@ func (st *subtask) runOperator(ctx context.Context) (err error) {
 			st.out.clk.tick()
 		} else {
 			from := st.out.clk.wait()
+			var err error
 			in, m, err = st.recv(ctx)
 			st.out.clk.waited(from, true)
 			if err != nil {
 				return err
 			}
 		}
-		switch m.Kind {
-		case KindBatch:
-			if in.idle {
-				in.idle = false
-				in.pubIdle.Store(false)
-				if st.idleOut {
-					// Active again: downstream counts this subtask again.
-					if err := st.advanceWatermark(ctx, wh); err != nil {
-						return err
-					}
-				}
-			}
-			st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
-			st.task.Metrics.BatchesIn.Add(1)
-			st.task.Metrics.ArrowBytesIn.Add(m.bytes)
-			err := op.Process(ctx, in.edge, m.Batch, &st.out)
-			m.Batch.Release()
-			if err != nil {
-				return err
-			}
-		case KindWatermark:
-			in.idle = m.Idle
-			if m.Watermark > in.wm {
-				in.wm = m.Watermark
-			}
-			in.pubWM.Store(in.wm)
-			in.pubIdle.Store(in.idle)
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-		case KindBarrier:
-			if err := st.onBarrier(ctx, op, in, m.Barrier); err != nil {
-				return err
-			}
-		case KindEndOfInput:
-			// A naturally ended input sent MaxWatermark before this; a
-			// stopped one keeps its last watermark, so a stop without drain
-			// fires nothing.
-			in.ended = true
-			in.pubEnded.Store(true)
-			st.casesOK = false
-			active--
-			if err := st.advanceWatermark(ctx, wh); err != nil {
-				return err
-			}
-			if st.aligning {
-				if err := st.maybeCompleteAlignment(ctx, op); err != nil {
+		if err := st.handle(ctx, in, m); err != nil {
+			return err
+		}
+	}
+	return st.finish(ctx)
+}
+
+// openOperator creates and opens the operator of an operator subtask.
+func (st *subtask) openOperator(ctx context.Context) error {
+	op, err := st.node.spec.New(st.task)
+	if err != nil {
+		return err
+	}
+	st.op = op
+	st.setReporter(op)
+	st.wm = MinWatermark
+	st.active = len(st.inboxes)
+	if err := op.Open(ctx); err != nil {
+		return err
+	}
+	st.wh, _ = op.(WatermarkHandler)
+	return nil
+}
+
+// openChain opens the operators chained behind a head, in chain order,
+// before the head sends them anything.
+func (st *subtask) openChain(ctx context.Context) error {
+	for _, m := range st.chain[1:] {
+		if err := m.openOperator(ctx); err != nil {
+			return m.own(err)
+		}
+	}
+	return nil
+}
+
+// deliver hands m to a chained operator subtask: called by the subtask
+// upstream of it in the chain (its output), on the chain's goroutine, in
+// place of a queue. It takes over m's batch reference. Completed
+// checkpoints are delivered first, as a head does before each message, and
+// the subtask finishes once its input ended.
+func (st *subtask) deliver(ctx context.Context, m Message) error {
+	if err := st.notifyCompleted(ctx, st.op); err != nil {
+		m.release()
+		return st.own(err)
+	}
+	err := st.handle(ctx, st.inboxes[0], m)
+	if err == nil && st.active == 0 {
+		err = st.finish(ctx)
+	}
+	return st.own(err)
+}
+
+// handle handles one message of inbox in: a batch goes to the operator
+// (and is released after), control events update the input's state and
+// move the subtask's watermark, barrier alignment and end of input.
+func (st *subtask) handle(ctx context.Context, in *inbox, m Message) error {
+	switch m.Kind {
+	case KindBatch:
+		if in.idle {
+			in.idle = false
+			in.pubIdle.Store(false)
+			if st.idleOut {
+				// Active again: downstream counts this subtask again.
+				if err := st.advanceWatermark(ctx, st.wh); err != nil {
+					m.Batch.Release()
 					return err
 				}
 			}
 		}
+		st.task.Metrics.RowsIn.Add(m.Batch.NumRows())
+		st.task.Metrics.BatchesIn.Add(1)
+		st.task.Metrics.ArrowBytesIn.Add(m.bytes)
+		err := st.op.Process(ctx, in.edge, m.Batch, &st.out)
+		m.Batch.Release()
+		return err
+	case KindWatermark:
+		in.idle = m.Idle
+		if m.Watermark > in.wm {
+			in.wm = m.Watermark
+		}
+		in.pubWM.Store(in.wm)
+		in.pubIdle.Store(in.idle)
+		return st.advanceWatermark(ctx, st.wh)
+	case KindBarrier:
+		return st.onBarrier(ctx, st.op, in, m.Barrier)
+	case KindEndOfInput:
+		// A naturally ended input sent MaxWatermark before this; a
+		// stopped one keeps its last watermark, so a stop without drain
+		// fires nothing.
+		in.ended = true
+		in.pubEnded.Store(true)
+		st.active--
+		if err := st.advanceWatermark(ctx, st.wh); err != nil {
+			return err
+		}
+		if st.aligning {
+			return st.maybeCompleteAlignment(ctx, st.op)
+		}
 	}
+	return nil
+}
+
+// finish ends an operator subtask whose every input ended: Finish, then
+// end of input downstream. The subtask then lingers (see linger).
+func (st *subtask) finish(ctx context.Context) error {
 	if st.stoppedByBarrier {
-		if err := st.awaitStopCompletion(ctx, op); err != nil {
+		if err := st.awaitStopCompletion(ctx, st.op); err != nil {
 			return err
 		}
 	}
 	st.task.suspended.Store(st.wm != MaxWatermark)
-	if err := op.Finish(ctx, &st.out); err != nil {
+	if err := st.op.Finish(ctx, &st.out); err != nil {
 		return err
 	}
-	if err := st.notifyCompleted(ctx, op); err != nil {
+	if err := st.notifyCompleted(ctx, st.op); err != nil {
 		return err
 	}
 	if err := st.out.control(ctx, Message{Kind: KindEndOfInput}); err != nil {
 		return err
 	}
 	st.out.clk.settle(time.Now())
-	return st.linger(ctx, op)
+	return nil
 }
 
 func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) error {
@@ -181,7 +251,7 @@ func (st *subtask) advanceWatermark(ctx context.Context, wh WatermarkHandler) er
 // tryRecv returns the next message from an inbox that is neither ended
 // nor blocked by barrier alignment if one is waiting, without blocking.
 func (st *subtask) tryRecv() (*inbox, Message, bool) {
-	if len(st.inboxes) == 1 {
+	if st.bell == nil {
 		in := st.inboxes[0]
 		select {
 		case m := <-in.ch:
@@ -190,46 +260,25 @@ func (st *subtask) tryRecv() (*inbox, Message, bool) {
 			return nil, Message{}, false
 		}
 	}
-	st.buildCases()
-	if len(st.tryCases) == 1 {
-		return nil, Message{}, false
-	}
-	// Leave ctx.Done (case 0) out: recv, which the caller falls back on,
-	// watches it.
-	chosen, v, _ := reflect.Select(st.tryCases)
-	if chosen == len(st.tryCases)-1 {
-		return nil, Message{}, false
-	}
-	return st.inboxes[st.caseIdx[chosen+1]], v.Interface().(Message), true
-}
-
-// buildCases lays out the select cases over the open inboxes when they
-// changed: cases (case 0 for the context's Done, doneV, set by recv) and
-// tryCases (the inboxes, then a default case).
-func (st *subtask) buildCases() {
-	if st.casesOK {
-		return
-	}
-	st.cases = append(st.cases[:0], reflect.SelectCase{Dir: reflect.SelectRecv, Chan: st.doneV})
-	st.caseIdx = append(st.caseIdx[:0], -1)
-	st.tryCases = st.tryCases[:0]
-	for i, in := range st.inboxes {
-		if in.ended || in.blocked {
-			continue
+	for {
+		if in := st.takeHeld(); in != nil {
+			return in, <-in.ch, true
 		}
-		c := reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.ch)}
-		st.cases = append(st.cases, c)
-		st.tryCases = append(st.tryCases, c)
-		st.caseIdx = append(st.caseIdx, i)
+		select {
+		case i := <-st.bell:
+			if in := st.rung(i); in != nil {
+				return in, <-in.ch, true
+			}
+		default:
+			return nil, Message{}, false
+		}
 	}
-	st.tryCases = append(st.tryCases, reflect.SelectCase{Dir: reflect.SelectDefault})
-	st.casesOK = true
 }
 
 // recv returns the next message from an inbox that is neither ended nor
 // blocked by barrier alignment.
 func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
-	if len(st.inboxes) == 1 {
+	if st.bell == nil {
 		in := st.inboxes[0]
 		select {
 		case m := <-in.ch:
@@ -238,10 +287,46 @@ func (st *subtask) recv(ctx context.Context) (*inbox, Message, error) {
 			return nil, Message{}, context.Cause(ctx)
 		}
 	}
-	st.buildCases()
-	chosen, v, _ := reflect.Select(st.cases)
-	if chosen == 0 {
-		return nil, Message{}, context.Cause(ctx)
+	for {
+		if in := st.takeHeld(); in != nil {
+			return in, <-in.ch, nil
+		}
+		select {
+		case i := <-st.bell:
+			if in := st.rung(i); in != nil {
+				return in, <-in.ch, nil
+			}
+		case <-ctx.Done():
+			return nil, Message{}, context.Cause(ctx)
+		}
 	}
-	return st.inboxes[st.caseIdx[chosen]], v.Interface().(Message), nil
+}
+
+// rung handles a token read from the bell: it returns the inbox whose
+// next message may be taken, or nil when that inbox is blocked by barrier
+// alignment (the token is held until the alignment completes; the message
+// stays in the inbox's channel, so its sender feels backpressure).
+func (st *subtask) rung(i int32) *inbox {
+	in := st.inboxes[i]
+	if in.blocked {
+		in.held++
+		return nil
+	}
+	return in
+}
+
+// takeHeld returns an inbox one of whose held tokens may be served now
+// that its alignment completed, or nil.
+func (st *subtask) takeHeld() *inbox {
+	if st.ready == 0 {
+		return nil
+	}
+	for _, in := range st.inboxes {
+		if in.held > 0 && !in.blocked {
+			in.held--
+			st.ready--
+			return in
+		}
+	}
+	return nil
 }

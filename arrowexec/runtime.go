@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -63,6 +63,12 @@ type RunOptions struct {
 	// otherwise be lost; a job with exactly-once checkpoints leaves it off
 	// and resumes from its last checkpoint instead.
 	DrainOnSourceError bool
+	// DisableChaining runs every node in subtasks of its own, connected by
+	// queues, even where the graph chains them (Node.Chained): for tests
+	// comparing both ways, and to see each node's time apart. The
+	// environment variable RIFFLE_DISABLE_CHAINING=1 sets it for every job
+	// of the process (running whole test suites unchained).
+	DisableChaining bool
 }
 
 // EnsureDefaults fills the unset fields with their defaults (Compile calls
@@ -76,6 +82,9 @@ func (o *RunOptions) EnsureDefaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if os.Getenv("RIFFLE_DISABLE_CHAINING") == "1" {
+		o.DisableChaining = true
 	}
 }
 
@@ -161,6 +170,7 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 			if opts.Restore != nil {
 				st.task.Restore = opts.Restore(n.name, i, n.parallelism)
 			}
+			st.head, st.chain = st, []*subtask{st}
 			if n.source != nil {
 				st.trigger = make(chan Barrier)
 				st.finished = make(chan struct{})
@@ -173,11 +183,23 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 		j.subtasks[n.id] = sts
 	}
 	// Wire channels: for every edge, one channel per (upstream subtask,
-	// downstream subtask) pair that exchanges data.
+	// downstream subtask) pair that exchanges data; a chained edge calls
+	// subtask i downstream from subtask i upstream instead.
 	for _, n := range g.nodes {
 		for e, in := range n.inputs {
 			up := j.subtasks[in.From.id]
 			down := j.subtasks[n.id]
+			if n.chained && !opts.DisableChaining {
+				for i, dst := range down {
+					ib := &inbox{edge: e, wm: MinWatermark, from: i}
+					ib.pubWM.Store(MinWatermark)
+					dst.inboxes = append(dst.inboxes, ib)
+					up[i].out.chained = dst
+					dst.head = up[i].head
+					dst.head.chain = append(dst.head.chain, dst)
+				}
+				continue
+			}
 			routers := make([]*router, len(up))
 			for u := range up {
 				routers[u] = &router{kind: in.Kind, part: Partitioner{KeyIdx: n.keyIdx[e], MaxParallelism: g.maxParallelism, Mem: opts.Mem}}
@@ -187,11 +209,11 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 					if in.Kind == Forward && u != d {
 						continue
 					}
-					ch := make(chan Message, opts.QueueDepth)
-					ib := &inbox{ch: ch, edge: e, wm: MinWatermark, from: u}
+					ib := &inbox{ch: make(chan Message, opts.QueueDepth), edge: e, wm: MinWatermark, from: u,
+						idx: int32(len(dst.inboxes))}
 					ib.pubWM.Store(MinWatermark)
 					dst.inboxes = append(dst.inboxes, ib)
-					routers[u].chans = append(routers[u].chans, ch)
+					routers[u].chans = append(routers[u].chans, ib)
 				}
 			}
 			for u, st := range up {
@@ -201,8 +223,19 @@ func (g *Graph) Compile(opts RunOptions) (*Job, error) {
 	}
 	for _, sts := range j.subtasks {
 		for _, st := range sts {
+			if len(st.inboxes) > 1 {
+				// Room for one token per message the inboxes can hold, so
+				// ringing never blocks (see inbox).
+				st.bell = make(chan int32, len(st.inboxes)*opts.QueueDepth)
+				for _, ib := range st.inboxes {
+					ib.bell = st.bell
+				}
+			}
 			st.out.metrics = st.task.Metrics
-			st.out.clk.m = st.task.Metrics
+			// A chain's time is accounted on its head (see TaskMetrics).
+			st.out.clk = &st.head.clk
+			st.out.clk.m = st.head.task.Metrics
+			st.wake = st.head.wake
 		}
 	}
 	return j, nil
@@ -329,6 +362,7 @@ func (j *Job) NotifyCheckpointComplete(id uint64) {
 		for _, st := range sts {
 			st.completeMu.Lock()
 			st.completed = append(st.completed, id)
+			st.hasCompleted.Store(true)
 			st.completeMu.Unlock()
 			st.poke()
 		}
@@ -353,12 +387,13 @@ func (j *Job) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, sts := range j.subtasks {
 		for _, st := range sts {
+			if st.head != st {
+				continue // runs on its chain's goroutine
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := st.run(ctx); err != nil {
-					j.fail(st, err)
-				}
+				st.runChain(ctx)
 			}()
 		}
 	}
@@ -461,11 +496,23 @@ func (m Message) release() {
 }
 
 type subtask struct {
-	job       *Job
-	node      *Node
-	task      *Task
-	inboxes   []*inbox
-	out       output
+	job     *Job
+	node    *Node
+	task    *Task
+	inboxes []*inbox
+	out     output
+	// head is the first subtask of the chain this one runs in (itself when
+	// it is chained to nothing or heads a chain); chain, on a head, lists
+	// the chain's subtasks in order, itself first. clk accounts the time of
+	// the chain's goroutine (the head's is used).
+	head  *subtask
+	chain []*subtask
+	clk   clock
+	// op is an operator subtask's operator (once created), wh the same as
+	// a WatermarkHandler; active counts its inboxes that did not end.
+	op        Operator
+	wh        WatermarkHandler
+	active    int
 	trigger   chan Barrier
 	finished  chan struct{}   // sources: closed when the reader is done
 	finalSnap SubtaskSnapshot // sources: state at end of input, set before finished is closed
@@ -479,6 +526,9 @@ type subtask struct {
 
 	completeMu sync.Mutex
 	completed  []uint64
+	// hasCompleted says completed is not empty (read without the lock
+	// before every message).
+	hasCompleted atomic.Bool
 
 	// Out-of-band barriers for a subtask that finishes before they arrive
 	// in-band (see TriggerCheckpoint); lastSnap is the newest barrier it
@@ -500,11 +550,11 @@ type subtask struct {
 	reporter   atomic.Pointer[MetricsReporter]
 	alignStart time.Time
 
-	cases    []reflect.SelectCase
-	tryCases []reflect.SelectCase
-	doneV    reflect.Value // the context's Done channel, for cases
-	caseIdx  []int
-	casesOK  bool
+	// bell carries, for a subtask with several inboxes, the index of the
+	// inbox each message was put into (see inbox); ready counts the
+	// tokens held back by barrier alignment whose inbox is unblocked.
+	bell     chan int32
+	ready    int
 	wm       int64
 	idleOut  bool // told downstream it is idle (every input idle)
 	aligning bool
@@ -512,17 +562,76 @@ type subtask struct {
 	arrived  int
 }
 
-func (st *subtask) run(ctx context.Context) (err error) {
-	defer st.done()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+// runChain runs a chain of subtasks (one subtask, when it is chained to
+// nothing) on the calling goroutine: the head's loop, into which the other
+// members are called, then the members' lingering (see linger), then
+// their closing. It records the chain's error, naming the member it
+// belongs to (memberError), with Job.fail.
+func (st *subtask) runChain(ctx context.Context) {
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		if st.node.source != nil {
+			err = st.runSource(ctx)
+		} else {
+			err = st.runOperator(ctx)
 		}
+		if err == nil {
+			err = st.linger(ctx)
+		}
+		return err
 	}()
-	if st.node.source != nil {
-		return st.runSource(ctx)
+	failed := st
+	var me *memberError
+	if errors.As(err, &me) {
+		failed, err = me.st, me.err
 	}
-	return st.runOperator(ctx)
+	for _, m := range st.chain {
+		if m.op == nil {
+			continue
+		}
+		m.async.Wait()
+		if cerr := m.op.Close(); cerr != nil {
+			cerr = fmt.Errorf("close: %w", cerr)
+			if err == nil {
+				failed, err = m, cerr
+			} else {
+				m.lateErr(cerr)
+			}
+		}
+	}
+	for _, m := range st.chain {
+		m.done()
+	}
+	if err != nil {
+		st.job.fail(failed, err)
+	}
+}
+
+// memberError is the error of a chained subtask on its way up the chain's
+// call stack to the head, which attributes it to that subtask.
+type memberError struct {
+	st  *subtask
+	err error
+}
+
+func (e *memberError) Error() string { return e.err.Error() }
+func (e *memberError) Unwrap() error { return e.err }
+
+// own marks err, if not nil, as the error of st unless it already names
+// a member of the chain downstream of st.
+func (st *subtask) own(err error) error {
+	if err == nil || st.head == st {
+		return err
+	}
+	var me *memberError
+	if errors.As(err, &me) {
+		return err
+	}
+	return &memberError{st: st, err: err}
 }
 
 // poke wakes a finished subtask waiting in linger.

@@ -15,6 +15,9 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 	}
 	defer func() { err = st.closed(err, r.Close()) }()
 	st.setReporter(r)
+	if err := st.openChain(ctx); err != nil {
+		return err
+	}
 	wms, _ := r.(WatermarkSource)
 	lastWM, lastIdle := MinWatermark, false
 	stopped := false
@@ -93,7 +96,7 @@ func (st *subtask) runSource(ctx context.Context) (err error) {
 				st.task.Metrics.RowsIn.Add(b.NumRows())
 				st.task.Metrics.BatchesIn.Add(1)
 				st.task.Metrics.ArrowBytesIn.Add(n)
-				if len(st.out.routers) == 0 {
+				if !st.out.wired() {
 					b.Release()
 				} else if err := st.out.emit(ctx, b, n); err != nil {
 					return err

@@ -7,27 +7,26 @@ import (
 	"time"
 )
 
-// linger keeps a finished operator subtask alive until the whole job has
-// finished, answering the checkpoints it could not see in-band and
-// delivering checkpoint completions (see "Finished subtasks" in
-// checkpoint.go).
-func (st *subtask) linger(ctx context.Context, op Operator) error {
-	st.done()
+// linger keeps a finished chain of subtasks alive until the whole job
+// has finished: its operator subtasks answer the checkpoints they could not
+// see in-band and get checkpoint completions (see "Finished subtasks" in
+// checkpoint.go), each in chain order. A source heading the chain only
+// counts as done: its reader is closed.
+func (st *subtask) linger(ctx context.Context) error {
+	for _, m := range st.chain {
+		m.done()
+	}
 	for {
-		st.pendMu.Lock()
-		bs := st.pending
-		st.pending = nil
-		st.pendMu.Unlock()
-		for _, b := range bs {
-			if b.ID <= st.lastSnap {
+		for _, m := range st.chain {
+			if m.op == nil {
 				continue
 			}
-			if err := st.snapshot(ctx, op, b); err != nil {
-				return err
+			if err := m.answerPending(ctx); err != nil {
+				return m.own(err)
 			}
-		}
-		if err := st.notifyCompleted(ctx, op); err != nil {
-			return err
+			if err := m.notifyCompleted(ctx, m.op); err != nil {
+				return m.own(err)
+			}
 		}
 		select {
 		case <-st.wake:
@@ -39,8 +38,30 @@ func (st *subtask) linger(ctx context.Context, op Operator) error {
 	}
 }
 
+// answerPending snapshots a finished operator subtask for the checkpoints
+// triggered since that it did not see in-band.
+func (st *subtask) answerPending(ctx context.Context) error {
+	st.pendMu.Lock()
+	bs := st.pending
+	st.pending = nil
+	st.pendMu.Unlock()
+	for _, b := range bs {
+		if b.ID <= st.lastSnap {
+			continue
+		}
+		if err := st.snapshot(ctx, st.op, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (st *subtask) notifyCompleted(ctx context.Context, target any) error {
+	if !st.hasCompleted.Load() {
+		return nil
+	}
 	st.completeMu.Lock()
+	st.hasCompleted.Store(false)
 	ids := st.completed
 	st.completed = nil
 	st.completeMu.Unlock()
@@ -149,7 +170,6 @@ func (st *subtask) onBarrier(ctx context.Context, op Operator, in *inbox, b Barr
 	}
 	in.blocked = true
 	st.arrived++
-	st.casesOK = false
 	return st.maybeCompleteAlignment(ctx, op)
 }
 
@@ -172,8 +192,8 @@ func (st *subtask) maybeCompleteAlignment(ctx context.Context, op Operator) erro
 	}
 	for _, in := range st.inboxes {
 		in.blocked = false
+		st.ready += in.held
 	}
 	st.aligning = false
-	st.casesOK = false
 	return nil
 }

@@ -15,8 +15,10 @@ import (
 // Explain writes the plan as text: the source and what was pushed into it
 // (columns read, row-group predicates, row groups pruned), then every node
 // of the graph in topological order with its parallelism, its inputs and
-// how each is exchanged (forward, rebalance, broadcast, hash by keys), and
-// its output columns. `riffle explain` prints it.
+// how each is exchanged (forward, rebalance, broadcast, hash by keys),
+// whether it is chained to its input (arrowexec.Node.Chained), and its
+// output columns, then the chains of more than one node. `riffle explain`
+// prints it.
 func (p *Plan) Explain(w io.Writer) error {
 	ew := &errWriter{w: w}
 	kind := "unbounded"
@@ -71,6 +73,9 @@ func (p *Plan) Explain(w io.Writer) error {
 		if len(ins) > 0 {
 			from = "<- " + strings.Join(ins, ", ")
 		}
+		if n.Chained() {
+			from += "  chained"
+		}
 		ew.printf("  %-*s  parallelism %d  %s\n", width, n.Name(), n.Parallelism(), from)
 		if s := n.Schema(); s != nil {
 			var cols []string
@@ -78,6 +83,25 @@ func (p *Plan) Explain(w io.Writer) error {
 				cols = append(cols, f.Name+" "+f.Type.String())
 			}
 			ew.printf("  %-*s  -> %s\n", width, "", strings.Join(cols, ", "))
+		}
+	}
+	// Chains: a node chained to its input continues its input's chain.
+	chains := map[string][]string{}
+	var heads []string
+	head := map[string]string{}
+	for _, n := range p.Graph.Nodes() {
+		h := n.Name()
+		if n.Chained() {
+			h = head[n.Inputs()[0].From.Name()]
+		} else {
+			heads = append(heads, h)
+		}
+		head[n.Name()] = h
+		chains[h] = append(chains[h], n.Name())
+	}
+	for _, h := range heads {
+		if c := chains[h]; len(c) > 1 {
+			ew.printf("chain (one goroutine per subtask): %s\n", strings.Join(c, " -> "))
 		}
 	}
 	return ew.err

@@ -73,6 +73,11 @@ type apiNode struct {
 	Name        string `json:"name"`
 	Kind        string `json:"kind"` // source, operator or sink
 	Parallelism int    `json:"parallelism"`
+	// Chain names the first node of the chain this node runs in (operator
+	// chaining: one goroutine per subtask for the whole chain, whose busy
+	// time the head's subtasks count); the node itself when it heads one
+	// or is chained to nothing.
+	Chain string `json:"chain"`
 	// State is the node's: backpressured when a subtask is, else busy
 	// when one is, else idle. The ratios are the means of its subtasks'.
 	State             string       `json:"state"`
@@ -675,9 +680,15 @@ func readGraph(j *arrowexec.Job, rs *rates) apiGraph {
 	if prev != nil && last != nil {
 		out.RateWindowSeconds = last.at.Sub(prev.at).Seconds()
 	}
+	chainOf := map[string]string{}
+	for _, c := range j.Chains() {
+		for _, name := range c {
+			chainOf[name] = c[0]
+		}
+	}
 	for _, n := range j.Graph().Nodes() {
 		name := n.Name()
-		an := apiNode{Name: name, Parallelism: n.Parallelism(), Kind: "operator", State: stateIdle}
+		an := apiNode{Name: name, Parallelism: n.Parallelism(), Kind: "operator", State: stateIdle, Chain: chainOf[name]}
 		switch {
 		case n.IsSource():
 			an.Kind = "source"

@@ -149,6 +149,15 @@ func TestAPIWhyNotFired(t *testing.T) {
 	if want := []string{"source>filter-1:forward[]", "filter-1>window-2:hash[item_id]", "window-2>sink:forward[]"}; !slices.Equal(ex, want) {
 		t.Fatalf("edges %v, want %v", ex, want)
 	}
+	// The forward edges are chained: the filter runs in the source's
+	// goroutines, the sink in the window's.
+	var chains []string
+	for _, n := range g.Nodes {
+		chains = append(chains, n.Name+"@"+n.Chain)
+	}
+	if want := []string{"source@source", "filter-1@source", "window-2@window-2", "sink@window-2"}; !slices.Equal(chains, want) {
+		t.Fatalf("chains %v, want %v", chains, want)
+	}
 	// Partition 1's one event at base+30s holds the watermark at
 	// base+30s-5s-1ms; the earliest window not yet fired is the first
 	// whose end-1 is beyond it.

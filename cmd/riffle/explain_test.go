@@ -69,6 +69,13 @@ sink:
 	if !strings.Contains(text, "reads 2 of 4 columns: x, k") {
 		t.Errorf("columns read: want x, k of 4:\n%s", text)
 	}
+	// Forward edges chain; the hash exchange before the final aggregate
+	// is a boundary.
+	for _, chain := range []string{"source -> filter-1 -> aggregate-2-partial\n", "aggregate-2 -> sink\n"} {
+		if !strings.Contains(text, "chain (one goroutine per subtask): "+chain) {
+			t.Errorf("chain %q missing:\n%s", chain, text)
+		}
+	}
 	for _, node := range []string{"source ", "filter-1 ", "aggregate-2-partial ", "aggregate-2 ", "sink "} {
 		if !strings.Contains(text, "\n  "+node) {
 			t.Errorf("node %q missing:\n%s", node, text)
