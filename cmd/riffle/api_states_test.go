@@ -56,7 +56,9 @@ func TestGraphStates(t *testing.T) {
 	s := g.AddSource("source", src, 1)
 	op := g.Add("stuck", stuck, 1, s.Forward())
 	g.Add("sink", sink, 1, op.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 2})
+	// Unchained: the states of three nodes with queues between them are
+	// checked (a chain runs in one goroutine and accounts on its head).
+	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 2, DisableChaining: true})
 	if err != nil {
 		t.Fatal(err)
 	}
