@@ -201,9 +201,31 @@ func (op *txnOp) commitRecovered(ctx context.Context, admin *kgo.Client, ckpt ui
 	req.ProducerID = p.ProducerID
 	req.ProducerEpoch = p.Epoch
 	req.Commit = true
-	resp, err := req.RequestWith(ctx, admin)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
+	// CONCURRENT_TRANSACTIONS: the coordinator is still completing an
+	// EndTxn of the crashed run (it died between sending the commit and
+	// the markers being written): retry until that finishes, as a
+	// producer's own EndTxn would. A retried commit of a transaction that
+	// completed meanwhile at this epoch answers success.
+	ctx, cancel := context.WithTimeout(ctx, op.o.TransactionTimeout+op.o.WriteTimeout)
+	defer cancel()
+	var err error
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		var resp *kmsg.EndTxnResponse
+		resp, err = req.RequestWith(ctx, admin)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) {
+			break
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("kafka: topic %q: committing transaction %q of checkpoint %d: %w (last answer: %w)",
+				op.o.Topic, p.TransactionalID, p.Checkpoint, ctx.Err(), err)
+		case <-t.C:
+		}
 	}
 	switch {
 	case err == nil:

@@ -14,6 +14,8 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // readAll reads the row ids of topic (kafkatest.ReadAll).
@@ -257,5 +259,56 @@ func TestCheckCheckpointInterval(t *testing.T) {
 	o.Delivery = "twice"
 	if err := o.Validate(); err == nil {
 		t.Fatal("delivery twice: no error")
+	}
+}
+
+// TestExactlyOnceRestoreWhileCommitting: the crashed run had sent the
+// commit of a pre-committed transaction (EndTxn) and died; the restore
+// commits the same transaction at once, while the coordinator may still be
+// writing its markers (it then answers CONCURRENT_TRANSACTIONS, which the
+// restore must wait out, not fail on: the CI failure of
+// TestCrashRecoveryKafkaExactlyOnce). Several rounds, each on a fresh
+// transactional id, make the window likely; each round's rows are
+// committed once.
+func TestExactlyOnceRestoreWhileCommitting(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.CreateTopic(t, brokers, "eos-concurrent", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var want []int64
+	for round := range 6 {
+		s := newEOSSink(ctx, t, brokers, topic)
+		old := openEOS(ctx, t, s, eosTask(0, 1, nil))
+		lo := round * 100
+		if err := rows(ctx, t, old, lo, lo+50); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := old.SnapshotState(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, idRange(lo, lo+50)...)
+		var st txnState
+		if err := json.Unmarshal(snap.Operator, &st); err != nil {
+			t.Fatal(err)
+		}
+		// The crashed run's last act: EndTxn(commit) sent, answer ignored.
+		admin, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrEndTxnRequest()
+		p := st.Pending[0]
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.TransactionalID, p.ProducerID, p.Epoch, true
+		if _, err := req.RequestWith(ctx, admin); err != nil {
+			t.Fatal(err)
+		}
+		admin.Close()
+		restored := openEOS(ctx, t, s, eosTask(0, 1, &arrowexec.RestoreState{CheckpointID: 1, Operator: [][]byte{snap.Operator}}))
+		restored.Close()
+		old.Close()
+	}
+	if got := sorted(readAll(ctx, t, brokers, topic, 2, true)); !slices.Equal(got, want) {
+		t.Fatalf("read_committed: got %d rows, want %d", len(got), len(want))
 	}
 }
