@@ -66,11 +66,17 @@ func TestGraphStates(t *testing.T) {
 	go func() { done <- j.Run(context.Background()) }()
 	<-entered
 	// The source blocks once the queue into the stuck operator is full.
+	// The deadline only turns a regression into a failure instead of a
+	// hang until the suite's timeout; it shapes nothing.
+	giveUp := time.After(2 * time.Minute)
 	for !j.OutputBlocked("source")[0] {
 		runtime.Gosched()
 		select {
 		case err := <-done:
 			t.Fatalf("job ended: %v", err)
+		case <-giveUp:
+			close(release)
+			t.Fatalf("the source never blocked on the full queue into the stuck operator (queue fill %v)", j.OutputFill("source"))
 		default:
 		}
 	}
