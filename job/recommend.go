@@ -66,7 +66,7 @@ type rawRecommend struct {
 	Weight string `yaml:"weight"`
 	// Factors is the embedding dimension K; required.
 	Factors *int `yaml:"factors"`
-	// Regularization is λ ≥ 0 (default 0).
+	// Regularization is λ ≥ 0 (default ml.DefaultRegularization, 0.05, as riffle eval).
 	Regularization *float64 `yaml:"regularization"`
 	// Alpha scales confidence, c = 1 + alpha·weight (default 0).
 	Alpha *float64 `yaml:"alpha"`
@@ -287,7 +287,8 @@ func parseRecommendStep(file string, num int, val *yaml.Node) (*RecommendStep, e
 	case *raw.K <= 0:
 		return failAt(line("k"), "k must be > 0, got %d", *raw.K)
 	}
-	c := ml.Config{Factors: *raw.Factors, Seed: raw.Seed, Threads: raw.Threads, FrequencyScaled: raw.FrequencyScaled, Alpha: ml.DefaultAlpha}
+	c := ml.Config{Factors: *raw.Factors, Seed: raw.Seed, Threads: raw.Threads, FrequencyScaled: raw.FrequencyScaled, Alpha: ml.DefaultAlpha,
+		Regularization: ml.DefaultRegularization}
 	o.K = *raw.K
 	if raw.Regularization != nil {
 		if *raw.Regularization < 0 {

@@ -68,6 +68,11 @@ type Config struct {
 // give one: confidence 1 + w, so a stored weight counts.
 const DefaultAlpha = 1.0
 
+// DefaultRegularization is λ where a job's recommend step or riffle eval
+// does not give one. The zero Config keeps 0 (no regularization), a valid
+// value.
+const DefaultRegularization = 0.05
+
 // EnsureDefaults returns c with zero optional fields set to their defaults.
 func (c Config) EnsureDefaults() Config {
 	if c.FrequencyExponent == 0 {

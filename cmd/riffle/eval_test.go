@@ -310,8 +310,8 @@ func TestEvalPlot(t *testing.T) {
 	}
 }
 
-// TestAlphaDefault: a recommend step that gives no alpha trains with the
-// alpha riffle eval uses when --alpha is not given (ml.DefaultAlpha: a
+// TestAlphaDefault: a recommend step that gives no alpha (regularization)
+// trains with the alpha (regularization) riffle eval uses when --alpha is not given (ml.DefaultAlpha: a
 // stored weight counts), and an explicit alpha 0 stays 0.
 func TestAlphaDefault(t *testing.T) {
 	dir := t.TempDir()
@@ -321,8 +321,9 @@ func TestAlphaDefault(t *testing.T) {
 		"--threads", "1", "--json", js, pq); code != exitOK {
 		t.Fatalf("eval: code %d: %s", code, errOut)
 	}
-	evalAlpha := readEvalJSON(t, js).Model.Alpha
-	step := func(extra string) float64 {
+	evalModel := readEvalJSON(t, js).Model
+	evalAlpha := evalModel.Alpha
+	step := func(extra string) ml.Config {
 		p, err := job.Parse("r.yaml", []byte(fmt.Sprintf(`name: r
 source:
   parquet: {path: %s}
@@ -336,16 +337,23 @@ sink:
 		}
 		for _, s := range p.Steps {
 			if s.Recommend != nil {
-				return s.Recommend.Options.Config.Alpha
+				return s.Recommend.Options.Config
 			}
 		}
 		t.Fatal("no recommend step")
-		return 0
+		return ml.Config{}
 	}
-	if got := step(""); got != evalAlpha || got != ml.DefaultAlpha {
+	if got := step("").Alpha; got != evalAlpha || got != ml.DefaultAlpha {
 		t.Errorf("recommend step without alpha: %v; riffle eval without --alpha: %v; ml.DefaultAlpha %v", got, evalAlpha, ml.DefaultAlpha)
 	}
-	if got := step(", alpha: 0"); got != 0 {
+	if got := step(", alpha: 0").Alpha; got != 0 {
 		t.Errorf("alpha: 0 parsed as %v", got)
+	}
+	if got := step("").Regularization; got != evalModel.Regularization || got != ml.DefaultRegularization {
+		t.Errorf("recommend step without regularization: %v; riffle eval without --regularization: %v; ml.DefaultRegularization %v",
+			got, evalModel.Regularization, ml.DefaultRegularization)
+	}
+	if got := step(", regularization: 0").Regularization; got != 0 {
+		t.Errorf("regularization: 0 parsed as %v", got)
 	}
 }
