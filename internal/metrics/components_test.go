@@ -18,7 +18,6 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/agg"
-	"github.com/riffle-dev/riffle/arrowexec/exectest"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/internal/coerce"
 	"github.com/riffle-dev/riffle/internal/deadletter"
@@ -32,8 +31,7 @@ import (
 // lag, after every batch) counts as late exactly the rows a brute-force
 // replay of that watermark finds late.
 func TestLateRowsBruteForce(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	const (
 		size     = 100 // ms
 		lateness = 30
@@ -84,30 +82,20 @@ func TestLateRowsBruteForce(t *testing.T) {
 	if want == 0 {
 		t.Fatal("the input has no late rows: the test would prove nothing")
 	}
-	src := exectest.NewSource(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	defer src.Release()
+	src := ownedSource(t, schema, batches)
 	src.EventTime, src.Lag = 1, lag
 	win, err := windows.New(windows.Options{Kind: windows.Tumbling, Size: size * time.Millisecond, Keys: []string{"k"}, Time: "t",
 		Aggs: []windows.Agg{{Func: windows.Count, As: "n"}}, AllowedLateness: lateness * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 1)
 	w := g.Add("window", win, 1, s.Forward())
 	g.Add("sink", sink, 1, w.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
+	runToEnd(t, j)
 	c := &metrics.Collector{}
 	c.SetJob("late", j)
 	fams := families(t, c)
@@ -128,8 +116,7 @@ func TestLateRowsBruteForce(t *testing.T) {
 // class reports riffle_dead_letters_total per class equal to the
 // dead-letter file's lines per class field.
 func TestDeadLettersByReason(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	dir := t.TempDir()
 	rnd := rand.New(rand.NewPCG(3, 4))
 	var b strings.Builder
@@ -157,18 +144,12 @@ func TestDeadLettersByReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("csv", src, 2)
 	g.Add("sink", sink, 1, s.Rebalance())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
+	runToEnd(t, j)
 	f, err := os.Open(dlPath)
 	if err != nil {
 		t.Fatal(err)
@@ -257,16 +238,14 @@ func (r *endlessReader) Close() error { return nil }
 // complete checkpoints in the checkpoint directory (retention keeps them
 // all).
 func TestCheckpointCount(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	dir := t.TempDir()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	c := &metrics.Collector{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := make(chan *checkpoint.Coordinator, 1)
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	cfg := checkpoint.RunConfig{
 		Options:    checkpoint.Options{Dir: dir, Interval: 5 * time.Millisecond, Retain: 1000, JobFingerprint: "metrics-test"},
 		RunOptions: arrowexec.RunOptions{Mem: mem},
@@ -338,8 +317,7 @@ func TestCheckpointCount(t *testing.T) {
 // per subtask the groups it holds, equal to the distinct keys hashed to
 // it (counted here from the input), and a non-zero state size.
 func TestAggGroups(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	rnd := rand.New(rand.NewPCG(11, 12))
 	distinct := map[int64]bool{}
@@ -360,27 +338,18 @@ func TestAggGroups(t *testing.T) {
 		kb.Release()
 		vb.Release()
 	}
-	src := exectest.NewSource(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	defer src.Release()
+	src := ownedSource(t, schema, batches)
 	spec, err := agg.New(agg.Options{GroupBy: []string{"k"}, Aggs: []agg.Agg{{Func: agg.Count, As: "n"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 2)
 	a := g.Add("agg", spec, 2, s.HashBy("k"))
 	g.Add("sink", sink, 1, a.Rebalance())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background()) }()
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
+	done := start(j)
 	<-j.SourcesAtEnd()
 	// The sources' idle status follows their last batch: once both
 	// aggregate subtasks passed it on, they processed every row.

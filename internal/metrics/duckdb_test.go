@@ -49,9 +49,7 @@ sink:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runToEnd(t, j)
 	files, err := plan.Commit()
 	if err != nil {
 		t.Fatal(err)

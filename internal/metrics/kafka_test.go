@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/arrowexec/exectest"
 	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/metrics"
 	"github.com/riffle-dev/riffle/sources/kafka"
@@ -37,8 +35,7 @@ func TestKafkaPartitions(t *testing.T) {
 	msgs = append(msgs, kafkago.Message{Partition: 0, Value: []byte(`{"id":"x"}`)})
 	kafkatest.Produce(t, brokers, topic, msgs)
 
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	src, err := kafka.New(context.Background(), kafka.Options{
 		Brokers: []string{brokers}, Topics: []string{topic},
 		Fields:        []kafka.Field{{Name: "id", Type: kafka.Int64, Required: true}, {Name: "ts", Type: kafka.Timestamp}},
@@ -49,19 +46,14 @@ func TestKafkaPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("kafka", src, 1)
 	g.Add("sink", sink, 1, s.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
 	c := &metrics.Collector{}
 	c.SetJob("k", j)
-	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background()) }()
+	done := start(j)
 	m := j.Metrics("sink")[0]
 	idle1 := func() bool {
 		for _, sp := range j.Metrics("kafka")[0].Splits() {

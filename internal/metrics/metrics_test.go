@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/exectest"
@@ -21,35 +19,16 @@ import (
 // TestScrape runs a small job and scrapes /metrics: the row counters equal
 // the rows that went through each node.
 func TestScrape(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	var batches []arrow.RecordBatch
-	for i := 0; i < 3; i++ {
-		b := array.NewInt64Builder(mem)
-		b.AppendValues(make([]int64, 100), nil)
-		col := b.NewArray()
-		batches = append(batches, array.NewRecordBatch(schema, []arrow.Array{col}, 100))
-		col.Release()
-		b.Release()
-	}
-	src := exectest.NewSource(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	defer src.Release()
-	sink := exectest.NewSink()
-	defer sink.Release()
+	batches := zeroBatches(mem, schema, 100, 100, 100)
+	src := ownedSource(t, schema, batches)
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 1)
 	g.Add("sink", sink, 1, s.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
+	runToEnd(t, j)
 	body := scrape(t, "demo", j)
 	for _, want := range []string{
 		`riffle_rows_in_total{job="demo",node="src",subtask="0"} 300`,
@@ -67,31 +46,17 @@ func TestScrape(t *testing.T) {
 // of its input, and the operator behind it on a forward edge, are scraped
 // as idle; the others are not.
 func TestScrapeIdle(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	b := array.NewInt64Builder(mem)
-	b.AppendValues([]int64{1000, 2000, 3000}, nil)
-	col := b.NewArray()
-	b.Release()
-	batch := array.NewRecordBatch(schema, []arrow.Array{col}, 3)
-	col.Release()
-	src := exectest.NewSource(schema, []arrow.RecordBatch{batch}) // subtask 1 reads nothing
-	batch.Release()
+	src := ownedSource(t, schema, []arrow.RecordBatch{int64Batch(mem, schema, []int64{1000, 2000, 3000})}) // subtask 1 reads nothing
 	src.EventTime = 0
-	defer src.Release()
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 2)
 	id := g.Add("id", exectest.Identity(), 2, s.Forward())
 	g.Add("sink", sink, 1, id.Rebalance())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background()) }()
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
+	done := start(j)
 	<-j.SourcesAtEnd()
 	// The sink's watermark is the one of the subtask that read rows: the
 	// idle one no longer holds it back, so every idle message has passed.

@@ -147,8 +147,7 @@ func (o *gateOp) Close() error                                    { return nil }
 // source was blocked by backpressure, and no subtask accounted more time
 // than the run took.
 func TestCountersEqualTheRun(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var (
@@ -173,11 +172,7 @@ func TestCountersEqualTheRun(t *testing.T) {
 		arrowLen += bufferBytes(b)
 		batches = append(batches, b)
 	}
-	src := exectest.NewSource(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	defer src.Release()
+	src := ownedSource(t, schema, batches)
 	gate := &gateSink{entered: make(chan struct{}), open: make(chan struct{})}
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 2)
@@ -185,15 +180,11 @@ func TestCountersEqualTheRun(t *testing.T) {
 	g.Add("sink", gate, 1, id.Rebalance())
 	// Unchained: each node's own busy and backpressure time is checked (a
 	// chain accounts its time on its head).
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 2, DisableChaining: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem, QueueDepth: 2, DisableChaining: true})
 	c := &metrics.Collector{}
 	c.SetJob("demo", j)
 	began := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background()) }()
+	done := start(j)
 	<-gate.entered
 	// Held: the sink's queues fill (2 channels of 2 messages).
 	full := func() bool {
@@ -264,40 +255,23 @@ func TestCountersEqualTheRun(t *testing.T) {
 // TestInputWatermarks: an operator with two inputs reports each input's
 // watermark and idleness; an input whose source read nothing is idle.
 func TestInputWatermarks(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "t", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	mk := func(ts ...int64) arrow.RecordBatch {
-		b := array.NewInt64Builder(mem)
-		defer b.Release()
-		b.AppendValues(ts, nil)
-		col := b.NewArray()
-		defer col.Release()
-		return array.NewRecordBatch(schema, []arrow.Array{col}, int64(len(ts)))
-	}
-	b1 := mk(5000, 7000)
-	a := exectest.NewSource(schema, []arrow.RecordBatch{b1})
-	b1.Release()
+	a := ownedSource(t, schema, []arrow.RecordBatch{int64Batch(mem, schema, []int64{5000, 7000})})
 	a.EventTime = 0
-	defer a.Release()
 	empty := exectest.NewSource(schema, nil)
 	empty.EventTime = 0
 	defer empty.Release()
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	sa := g.AddSource("a", a, 1)
 	se := g.AddSource("b", empty, 1)
 	u := g.Add("union", exectest.Identity(), 1, sa.Forward(), se.Forward())
 	g.Add("sink", sink, 1, u.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem, HoldAtEnd: true})
 	c := &metrics.Collector{}
 	c.SetJob("demo", j)
-	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background()) }()
+	done := start(j)
 	<-j.SourcesAtEnd()
 	for sink.LastWatermark(0) != 7000 {
 		select {
@@ -328,23 +302,16 @@ func TestInputWatermarks(t *testing.T) {
 // TestSameUpstreamTwice: an operator fed twice by one node reports each
 // edge under its own input label, so the scrape is well formed.
 func TestSameUpstreamTwice(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	src := exectest.NewSource(schema, nil)
 	defer src.Release()
-	sink := exectest.NewSink()
-	defer sink.Release()
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 1)
 	g.Add("sink", sink, 1, s.Forward(), s.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
+	runToEnd(t, j)
 	c := &metrics.Collector{}
 	c.SetJob("twice", j)
 	fams := families(t, c)
@@ -404,37 +371,18 @@ func (o *histOp) ReportMetrics(emit func(arrowexec.Metric)) {
 // hook, is scraped per subtask with the count, sum and buckets of the
 // batches it saw (counted independently from the input).
 func TestReporterHook(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	sizes := []int{5, 50, 500, 5000, 7, 70}
-	var batches []arrow.RecordBatch
-	for _, n := range sizes {
-		b := array.NewInt64Builder(mem)
-		b.AppendValues(make([]int64, n), nil)
-		col := b.NewArray()
-		batches = append(batches, array.NewRecordBatch(schema, []arrow.Array{col}, int64(n)))
-		col.Release()
-		b.Release()
-	}
-	src := exectest.NewSource(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	defer src.Release()
-	sink := exectest.NewSink()
-	defer sink.Release()
+	batches := zeroBatches(mem, schema, sizes...)
+	src := ownedSource(t, schema, batches)
+	sink := testSink(t)
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 1)
 	h := g.Add("hist", histSpec{}, 1, s.Forward())
 	g.Add("sink", sink, 1, h.Forward())
-	j, err := g.Compile(arrowexec.RunOptions{Mem: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	j := compile(t, g, arrowexec.RunOptions{Mem: mem})
+	runToEnd(t, j)
 	c := &metrics.Collector{}
 	c.SetJob("hook", j)
 	fams := families(t, c)
