@@ -65,14 +65,8 @@ sink:
 	}
 	produce("20000", "0")
 	out1, out2 := filepath.Join(dir, "out1"), filepath.Join(dir, "out2")
-	done := make(chan int, 1)
-	go func() {
-		code, _, errOut := runCLI(t, "run", "--progress", "never", writeJob("live", false, out1))
-		if code != exitOK {
-			t.Errorf("run: exit %d: %s", code, errOut)
-		}
-		done <- code
-	}()
+	admin := freeAddr(t)
+	done, stderr := startCLI(t, "run", "--progress", "never", "--admin-addr", admin, writeJob("live", false, out1))
 	// More messages arrive while the job runs, and after it stopped: the
 	// whole file again (so the topic holds rows 0..19999 twice), at a rate
 	// that outlasts the stop.
@@ -90,12 +84,12 @@ sink:
 			t.Error(err)
 		}
 	}()
-	time.Sleep(time.Second)
-	select {
-	case <-done:
-		t.Fatal("the continuous job ended by itself")
-	default:
-	}
+	// Stop once the job has read the first 20000 rows (the stop then
+	// splits the stream: some output before it, the rest after).
+	waitFor(t, "the first 20000 rows read", done, stderr, func() bool {
+		var g apiGraph
+		return apiCall(t, "GET", "http://"+admin+"/api/graph", "", "", "", &g) == 200 && len(g.Nodes) > 0 && g.Nodes[0].RowsOut >= 20000
+	})
 	// Keep a handler of our own installed, so a SIGINT that arrives after
 	// run returned can never take the test binary down.
 	guard := make(chan os.Signal, 1)
@@ -105,7 +99,10 @@ sink:
 		t.Fatal(err)
 	}
 	select {
-	case <-done:
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("run: exit %d: %s", code, stderr)
+		}
 	case <-time.After(time.Minute):
 		t.Fatal("run did not stop after SIGINT")
 	}
