@@ -140,12 +140,12 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	sentinels(t, brokers, topic)
 	ends := endOffsets(t, brokers, topic)
 	t.Logf("topic %s end offsets %v; runs by end: %v (%d kills waited %v for their moment in vain)", topic, ends, counts, crash.timeouts, eventTimeout)
-	crash.finish(topic, ends)
+	crash.finish(topic, ends, true)
 	crash.checkPublished(seen)
 	t.Logf("%d files published in all", len(seen))
 
 	clean := newRunner(t, bin, jobFile, filepath.Join(dir, "clean"))
-	clean.finish(topic, ends)
+	clean.finish(topic, ends, true)
 
 	compare(t, input, crash.out, clean.out)
 	t.Logf("crash test passed: seed %d, %d kills, %d graceful stops, %d runs, %v", seed, kills, counts[stopGraceful], crash.runs, time.Since(began).Round(time.Second))
@@ -510,13 +510,20 @@ func (r *runner) checkPublished(seen map[string]string) int {
 	return len(now)
 }
 
-// finish runs the job until its newest complete checkpoint covers every
-// offset in ends and its watermark is past the data, then stops it with
-// SIGTERM and checks it exits 0.
-func (r *runner) finish(topic string, ends map[int]int64) {
+// finish runs the job until its newest complete checkpoint, one this run
+// wrote, covers every offset in ends (and, with pastData, has its
+// watermark past the data), then stops it with SIGTERM and checks it exits
+// 0. The newest checkpoint before the run may already cover the data, but
+// a SIGTERM that reaches the process before its handler is installed
+// kills it: hence a checkpoint of its own.
+func (r *runner) finish(topic string, ends map[int]int64, pastData bool) {
 	r.t.Helper()
-	p := r.start(0)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var before uint64
+	if c, err := checkpoint.LatestFS(checkpoint.OSFS, quiet, r.ck); err == nil {
+		before = c.ID()
+	}
+	p := r.start(0)
 	deadline := time.After(finishTimeout)
 	for {
 		select {
@@ -530,7 +537,7 @@ func (r *runner) finish(topic string, ends map[int]int64) {
 		if err != nil {
 			continue // none yet, or one being removed by retention
 		}
-		if c.Manifest.Watermark >= doneWatermark && covers(c, topic, ends) {
+		if c.ID() > before && (!pastData || c.Manifest.Watermark >= doneWatermark) && covers(c, topic, ends) {
 			break
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -116,12 +114,12 @@ func TestCrashRecoveryRecommend(t *testing.T) {
 	}
 	ends := endOffsetsOf(t, brokers, topic, dataRows)
 	t.Logf("topic %s end offsets %v; runs by end: %v", topic, ends, counts)
-	crash.finishCovering(topic, ends)
+	crash.finish(topic, ends, false)
 	if n := ex.check(); n == 0 {
 		t.Fatal("no export version was published")
 	}
 	clean := newRunner(t, bin, job("clean"), filepath.Join(dir, "clean"))
-	clean.finishCovering(topic, ends)
+	clean.finish(topic, ends, false)
 
 	got := readHistories(t, crash.ck)
 	want := readHistories(t, clean.ck)
@@ -296,39 +294,6 @@ func checkLists(r *runner, x *ml.Export) {
 				r.failf("version %d user %s: recommended item %s has no factors", x.Version, u, rc.Item)
 			}
 		}
-	}
-}
-
-// finishCovering runs the job until its newest complete checkpoint covers
-// every offset in ends, then stops it with SIGTERM (a final checkpoint).
-func (r *runner) finishCovering(topic string, ends map[int]int64) {
-	r.t.Helper()
-	p := r.start(0)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	deadline := time.After(finishTimeout)
-	for {
-		select {
-		case err := <-p.done:
-			r.failf("last run exited by itself: %v", err)
-		case <-deadline:
-			r.failf("last run did not reach the end of the data within %v", finishTimeout)
-		case <-time.After(50 * time.Millisecond):
-		}
-		c, err := checkpoint.LatestFS(checkpoint.OSFS, quiet, r.ck)
-		if err == nil && covers(c, topic, ends) {
-			break
-		}
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		r.failf("SIGTERM: %v", err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			r.failf("last run after SIGTERM: %v", err)
-		}
-	case <-time.After(finishTimeout):
-		r.failf("last run did not stop within %v of SIGTERM", finishTimeout)
 	}
 }
 

@@ -86,7 +86,7 @@ func TestCrashRecoveryRolling(t *testing.T) {
 	}
 	sentinels(t, brokers, topic)
 	ends := endOffsets(t, brokers, topic)
-	crash.finish(topic, ends)
+	crash.finish(topic, ends, true)
 	crash.checkPublished(seen)
 	t.Logf("%d files published in all", len(seen))
 	// TestCrashRecoveryExactlyOnce also compares with a fault-free run;
