@@ -20,7 +20,7 @@ import (
 const (
 	extraPoolBytes = 256 << 10
 	textPoolBytes  = 64 << 10
-	arenaSlack     = 16 // 16-byte copies may read up to 15 bytes past a string
+	arenaSlack     = 128 // chunked copies read past a string's end
 )
 
 // The standard value lists of the Person fields.
@@ -53,6 +53,7 @@ type Generator struct {
 
 	// extra sizes: minimum and spread of the bid extra (fixed base size).
 	bidExtraMin, bidExtraDelta uint32
+	maxChanLen, maxURLLen      int // longest channel name and url
 	// auctionEvents is the number of event numbers NumInFlightAuctions
 	// auctions span (sets the auction length).
 	auctionEvents int64
@@ -120,6 +121,8 @@ func (g *Generator) buildArena() {
 	for i, c := range hotChannel {
 		g.hotChan[i] = g.add(c)
 		g.hotURL[i] = g.add(baseURL())
+		g.maxChanLen = max(g.maxChanLen, int(g.hotChan[i].len))
+		g.maxURLLen = max(g.maxURLLen, int(g.hotURL[i].len))
 	}
 	g.chanName = make([]span, numChannels)
 	g.chanURL = make([]span, numChannels)
@@ -134,6 +137,8 @@ func (g *Generator) buildArena() {
 			u += "&channel_id=" + strconv.Itoa(int(id))
 		}
 		g.chanURL[n] = g.add(u)
+		g.maxChanLen = max(g.maxChanLen, int(g.chanName[n].len))
+		g.maxURLLen = max(g.maxURLLen, int(g.chanURL[n].len))
 	}
 	for _, f := range firstNames {
 		for _, l := range lastNames {
@@ -376,8 +381,19 @@ func record(s *arrow.Schema, n int, cols []arrow.Array) arrow.RecordBatch {
 // price draws Beam's price distribution, round(10^(6u)·100) cents for u
 // uniform in [0, 1): log-uniform over [1 dollar, 1M dollars].
 func price(h uint64) int64 {
-	u := float64(h>>11) * 0x1p-53
-	return int64(pow10(6*u)*100 + 0.5) // positive: truncation rounds down
+	u := float64(int64(h>>11)) * 0x1p-53 // exact either way; a signed conversion is one instruction
+	return int64(pow10(6*u)*100 + 0.5)   // positive: truncation rounds down
+}
+
+// prices_ turns the random bits in ps into prices in place. A loop of its
+// own: the power of ten is a long chain of dependent floating-point
+// operations, and in a short loop the processor overlaps those of many
+// rows (in the loop drawing every bid field it waited on each; a third of
+// a bid's time).
+func prices_(ps []int64) {
+	for i, h := range ps {
+		ps[i] = price(uint64(h))
+	}
 }
 
 // pow10Table[j] = 10^(j/pow10Steps); pow10 interpolates with a polynomial.
@@ -421,7 +437,7 @@ func (g *Generator) bids(mem memory.Allocator, sc *scratch, ns []int64) arrow.Re
 			auction[i] = g.coldAuction(e, uint32(h>>32)) + FirstAuctionID
 		}
 		bidder[i] = g.person(e, g.draw(e, 2), hotB, 1)
-		prices[i] = price(g.draw(e, 3))
+		prices[i] = int64(g.draw(e, 3)) // made a price below
 		h = g.draw(e, 4)
 		if (uint64(uint32(h))*hotChannelsRatio)>>32 > 0 {
 			c := (h >> 32) * uint64(len(hotChannel)) >> 32
@@ -434,10 +450,11 @@ func (g *Generator) bids(mem memory.Allocator, sc *scratch, ns []int64) arrow.Re
 		l := exMin + uint32((uint64(uint32(h))*exDelta)>>32)
 		extras[i] = span{g.extraPool.off + uint32(((h>>32)*poolRange)>>32), l}
 	}
+	prices_(prices)
 	return record(BidSchema, n, []arrow.Array{
 		fixed(i64, n, aBuf), fixed(i64, n, bBuf), fixed(i64, n, pBuf),
-		g.strings(mem, chans), g.strings(mem, urls),
-		fixed(tsMillis, n, tBuf), g.strings(mem, extras),
+		g.strings(mem, chans, g.maxChanLen), g.strings(mem, urls, g.maxURLLen),
+		fixed(tsMillis, n, tBuf), g.strings(mem, extras, int(exMin+g.bidExtraDelta)),
 	})
 }
 
@@ -492,8 +509,8 @@ func (g *Generator) auctions(mem memory.Allocator, sc *scratch, ns []int64) arro
 		seller[i] = g.person(e, g.draw(e, 1), hotS, 0)
 		h := g.draw(e, 2)
 		category[i] = FirstCategoryID + below(uint32(h), NumCategories)
-		initial[i] = price(g.draw(e, 3))
-		reserve[i] = initial[i] + price(g.draw(e, 4))
+		initial[i] = int64(g.draw(e, 3)) // made prices below
+		reserve[i] = int64(g.draw(e, 4))
 		// Auctions last 1 + U[0, 2·horizon) ms, horizon being the time
 		// until NumInFlightAuctions more auctions are generated.
 		horizon := g.EventTime(e+g.auctionEvents) - ts
@@ -503,10 +520,15 @@ func (g *Generator) auctions(mem memory.Allocator, sc *scratch, ns []int64) arro
 		cur := 8 + int(names[i].len) + int(descs[i].len) + 5*8
 		extras[i] = g.extraSpan(g.draw(e, 7), cur, g.o.AvgAuctionBytes)
 	}
+	prices_(initial)
+	prices_(reserve)
+	for i, p := range initial {
+		reserve[i] += p
+	}
 	return record(AuctionSchema, n, []arrow.Array{
-		fixed(i64, n, idBuf), g.strings(mem, names), g.strings(mem, descs),
+		fixed(i64, n, idBuf), g.strings(mem, names, 0), g.strings(mem, descs, 0),
 		fixed(i64, n, ibBuf), fixed(i64, n, rBuf), fixed(tsMillis, n, tBuf), fixed(tsMillis, n, xBuf),
-		fixed(i64, n, sBuf), fixed(i64, n, cBuf), g.strings(mem, extras),
+		fixed(i64, n, sBuf), fixed(i64, n, cBuf), g.strings(mem, extras, 0),
 	})
 }
 
@@ -544,8 +566,8 @@ func (g *Generator) persons(mem memory.Allocator, sc *scratch, ns []int64) arrow
 		extras[i] = g.extraSpan(g.draw(e, 6), cur, g.o.AvgPersonBytes)
 	}
 	return record(PersonSchema, n, []arrow.Array{
-		fixed(i64, n, idBuf), g.strings(mem, names), emails.finish(), cards.finish(),
-		g.strings(mem, cities), g.strings(mem, states), fixed(tsMillis, n, tBuf), g.strings(mem, extras),
+		fixed(i64, n, idBuf), g.strings(mem, names, 0), emails.finish(), cards.finish(),
+		g.strings(mem, cities, 0), g.strings(mem, states, 0), fixed(tsMillis, n, tBuf), g.strings(mem, extras, 0),
 	})
 }
 

@@ -375,6 +375,7 @@ func TestOptionsValidate(t *testing.T) {
 	for _, o := range []Options{
 		{Events: -1}, {Rate: -5}, {HotAuctionRatio: -1}, {BatchEvents: 1 << 21}, {AvgBidBytes: -3},
 		{Table: Table(9)}, {WatermarkDelay: -2 * time.Second},
+		{AvgBidBytes: 300_000}, {AvgAuctionBytes: 1 << 20}, // longer than the extra pool
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
@@ -447,5 +448,24 @@ func chiSquare(t *testing.T, what string, counts []int) {
 	}
 	if x2 > 40 {
 		t.Fatalf("%s: chi-square %.1f over %d values: not uniform (%v)", what, x2, len(counts), counts)
+	}
+}
+
+// TestLargestExtras generates bids and auctions at the largest average
+// sizes allowed: every extra is lowercase letters of a length within ±20%
+// of the bytes missing (the chunked copies of bids must not read past
+// what the pools hold).
+func TestLargestExtras(t *testing.T) {
+	for _, tab := range []Table{Bid, Auction} {
+		o := Options{Table: tab, Events: 2000, AvgBidBytes: maxAvgBytes, AvgAuctionBytes: maxAvgBytes}
+		tb := readTable(t, o)
+		for i, x := range tb.strs["extra"] {
+			if l := len(x); l < maxAvgBytes*3/4 || l > maxAvgBytes*5/4 {
+				t.Fatalf("%s %d: extra of %d bytes, want about %d", tab, i, l, maxAvgBytes)
+			}
+			if strings.Trim(x, "abcdefghijklmnopqrstuvwxyz") != "" {
+				t.Fatalf("%s %d: extra has characters other than letters", tab, i)
+			}
+		}
 	}
 }
