@@ -44,12 +44,11 @@ type Generator struct {
 	arena []byte
 
 	extraPool, textPool span
-	hotURL              [len(hotChannel)]span
-	hotChan             [len(hotChannel)]span
-	chanName, chanURL   []span // numChannels each
-	names               []span // first × last
-	cities              [len(usCities)]span
-	states              [len(usStates)]span
+	// Channel names and urls: the numbered channels, then the hot ones.
+	chanName, chanURL []span
+	names             []span // first × last
+	cities            [len(usCities)]span
+	states            [len(usStates)]span
 
 	// extra sizes: minimum and spread of the bid extra (fixed base size).
 	bidExtraMin, bidExtraDelta uint32
@@ -118,14 +117,14 @@ func (g *Generator) buildArena() {
 	baseURL := func() string {
 		return "https://www.nexmark.com/" + word() + "/" + word() + "/" + word() + "/item.htm?query=1"
 	}
+	g.chanName = make([]span, numChannels+len(hotChannel))
+	g.chanURL = make([]span, numChannels+len(hotChannel))
 	for i, c := range hotChannel {
-		g.hotChan[i] = g.add(c)
-		g.hotURL[i] = g.add(baseURL())
-		g.maxChanLen = max(g.maxChanLen, int(g.hotChan[i].len))
-		g.maxURLLen = max(g.maxURLLen, int(g.hotURL[i].len))
+		g.chanName[numChannels+i] = g.add(c)
+		g.chanURL[numChannels+i] = g.add(baseURL())
+		g.maxChanLen = max(g.maxChanLen, int(g.chanName[numChannels+i].len))
+		g.maxURLLen = max(g.maxURLLen, int(g.chanURL[numChannels+i].len))
 	}
-	g.chanName = make([]span, numChannels)
-	g.chanURL = make([]span, numChannels)
 	for n := range numChannels {
 		g.chanName[n] = g.add("channel-" + strconv.Itoa(n))
 		u := baseURL()
@@ -213,31 +212,37 @@ func lastPerson(n int64) int64 {
 	return epoch*PersonProportion + off
 }
 
-// coldPerson picks a 0-based person id among the NumActivePeople last ones
-// plus personIDLead ahead, from 32 random bits (Beam's nextBase0PersonId).
-func (g *Generator) coldPerson(n int64, r uint32) int64 {
-	num := lastPerson(n) + 1
-	active := min(num, int64(g.o.NumActivePeople))
-	return num - active + below(r, active+personIDLead)
-}
-
 // person picks the seller (hot = 0) or bidder (hot = 1) of event number n
 // from 64 random bits: with probability 1 - 1/ratio the hot one, the
 // person hot places into the last block of hotPersonBlock persons,
-// otherwise a cold one.
+// otherwise a cold one, among the NumActivePeople last ones plus
+// personIDLead ahead (Beam's nextBase0PersonId). Both are computed and one
+// selected: a 1 in 2 to 1 in 4 choice, a branch would be mispredicted a
+// third of the time.
 func (g *Generator) person(n int64, h, ratio uint64, hot int64) int64 {
-	if (uint64(uint32(h))*ratio)>>32 > 0 {
-		return lastPerson(n)/hotPersonBlock*hotPersonBlock + hot + FirstPersonID
-	}
-	return g.coldPerson(n, uint32(h>>32)) + FirstPersonID
+	last := lastPerson(n)
+	active := min(last+1, int64(g.o.NumActivePeople))
+	cold := last + 1 - active + below(uint32(h>>32), active+personIDLead)
+	return pick((uint64(uint32(h))*ratio)>>32, last/hotPersonBlock*hotPersonBlock+hot, cold) + FirstPersonID
 }
 
-// coldAuction picks a 0-based auction id among the NumInFlightAuctions last
-// ones plus auctionIDLead ahead (Beam's nextBase0AuctionId).
-func (g *Generator) coldAuction(n int64, r uint32) int64 {
+// auction picks the auction of bid n from 64 random bits: with
+// probability 1 - 1/ratio the hot one (the first of the last block of
+// hotAuctionBlock auctions), otherwise one among the NumInFlightAuctions
+// last ones plus auctionIDLead ahead (Beam's nextBase0AuctionId); as
+// person, without a branch.
+func (g *Generator) auction(n int64, h, ratio uint64) int64 {
 	last := lastAuction(n)
 	lo := max(last-int64(g.o.NumInFlightAuctions), 0)
-	return lo + below(r, last-lo+1+auctionIDLead)
+	cold := lo + below(uint32(h>>32), last-lo+1+auctionIDLead)
+	return pick((uint64(uint32(h))*ratio)>>32, last/hotAuctionBlock*hotAuctionBlock, cold) + FirstAuctionID
+}
+
+// pick returns hot if v > 0, else cold, by arithmetic (the compiler
+// would branch on an if, and move the hot value's computation into it).
+func pick(v uint64, hot, cold int64) int64 {
+	mask := -int64(min(v, 1))
+	return cold ^ ((cold ^ hot) & mask)
 }
 
 // below maps 32 random bits to [0, n) (n < 2^32).
@@ -430,22 +435,15 @@ func (g *Generator) bids(mem memory.Allocator, sc *scratch, ns []int64) arrow.Re
 	poolRange := uint64(g.extraPool.len - exMin - g.bidExtraDelta)
 	for i, e := range ns {
 		times[i] = sc.times[e-sc.t0]
-		h := g.draw(e, 1)
-		if (uint64(uint32(h))*hotA)>>32 > 0 {
-			auction[i] = lastAuction(e)/hotAuctionBlock*hotAuctionBlock + FirstAuctionID
-		} else {
-			auction[i] = g.coldAuction(e, uint32(h>>32)) + FirstAuctionID
-		}
+		auction[i] = g.auction(e, g.draw(e, 1), hotA)
 		bidder[i] = g.person(e, g.draw(e, 2), hotB, 1)
 		prices[i] = int64(g.draw(e, 3)) // made a price below
-		h = g.draw(e, 4)
-		if (uint64(uint32(h))*hotChannelsRatio)>>32 > 0 {
-			c := (h >> 32) * uint64(len(hotChannel)) >> 32
-			chans[i], urls[i] = g.hotChan[c], g.hotURL[c]
-		} else {
-			c := (h >> 32) * numChannels >> 32
-			chans[i], urls[i] = g.chanName[c], g.chanURL[c]
-		}
+		// Hot or numbered channel, a coin toss: the index is selected
+		// without a branch.
+		h := g.draw(e, 4)
+		c := pick((uint64(uint32(h))*hotChannelsRatio)>>32,
+			int64(numChannels+(h>>32)*uint64(len(hotChannel))>>32), int64((h>>32)*numChannels>>32))
+		chans[i], urls[i] = g.chanName[c], g.chanURL[c]
 		h = g.draw(e, 5)
 		l := exMin + uint32((uint64(uint32(h))*exDelta)>>32)
 		extras[i] = span{g.extraPool.off + uint32(((h>>32)*poolRange)>>32), l}
