@@ -93,9 +93,10 @@
 // serve a later batch of the same reader (unzeroed: the generator writes
 // every byte of every column), so a running source costs neither Go
 // allocations nor garbage collection per batch; Close hands what it keeps
-// back to the task's allocator. String columns are gathered from the pools
-// in 16-byte chunks, for bids a fixed number per column, and prices are
-// computed in a loop of their own (recycle.go, strings.go).
+// back to the task's allocator (recycle.go). String columns are gathered
+// from the pools in 16-byte chunks, for bids a fixed number per column
+// (strings.go); hot-or-cold choices are selected by arithmetic, not
+// branches, and prices computed in a loop of their own (generator.go).
 //
 // # Checkpoints and rescaling
 //
