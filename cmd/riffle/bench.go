@@ -18,14 +18,16 @@ func init() {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "bench", "nexmark --query qN [--events N] [--source gen|parquet] [--check]", `
+	f := newFlags(e, "bench", "nexmark --query qN [--events N] [--source gen|parquet|kafka] [--check]", `
 bench nexmark runs one Nexmark query of examples/nexmark (q0, q1, q2, q5,
 q7: those riffle's steps express without joins) over --events event
 numbers (all three tables; the query reads its table's share) into a
 counting sink, and prints events per second and per CPU-second (this
 process's CPU time over the run, every goroutine and GC included). The
 input is the generator itself (--source gen) or the same events written to
-Parquet under --dir before the clock starts (--source parquet). Latency
+Parquet under --dir (--source parquet) or produced to a new Kafka topic on
+--brokers, one partition per subtask, deleted after the run (--source
+kafka) before the clock starts. Latency
 percentiles are not printed: the run is bounded and goes as fast as it
 can, so an event's latency is only its wait in the queue.
 
@@ -36,7 +38,8 @@ written to Parquet (needs the oracle venv, .venv with duckdb).`)
 	events := f.Int64("events", 10_000_000, "event numbers over all tables")
 	seed := f.Int64("seed", 1, "random seed")
 	par := f.Int("parallelism", 0, "subtasks (0: the job file's, 2)")
-	source := f.String("source", nexbench.SourceGen, "gen or parquet")
+	source := f.String("source", nexbench.SourceGen, "gen, parquet or kafka")
+	brokers := f.String("brokers", os.Getenv("RIFFLE_KAFKA_BROKERS"), "Kafka bootstrap brokers for --source kafka, comma-separated (default $RIFFLE_KAFKA_BROKERS)")
 	dir := f.String("dir", "", "where Parquet input and --check output go (default: a temporary directory, removed)")
 	check := f.Bool("check", false, "compare the query's output with DuckDB instead of timing it")
 	asJSON := f.Bool("json", false, "print one JSON line (events, rows, wall_s, cpu_s)")
@@ -60,7 +63,7 @@ written to Parquet (needs the oracle venv, .venv with duckdb).`)
 		defer os.RemoveAll(tmp)
 		*dir = tmp
 	}
-	cfg := nexbench.Config{Query: *query, Events: *events, Seed: *seed, Parallelism: *par, Source: *source, Dir: *dir, Log: e.log}
+	cfg := nexbench.Config{Query: *query, Events: *events, Seed: *seed, Parallelism: *par, Source: *source, Dir: *dir, Brokers: *brokers, Log: e.log}
 	if *check {
 		py, err := oracle.Available()
 		if err != nil {

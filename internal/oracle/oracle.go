@@ -309,6 +309,8 @@ if mode == "duckdb":
     import duckdb
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
+    # A query slower than progress_bar_time would draw its bar on stdout.
+    con.execute("SET enable_progress_bar_print = false")
     rel = con.execute(arg)
     cols = [d[0] for d in rel.description]
     types = [str(d[1]) for d in rel.description]

@@ -64,3 +64,15 @@ func TestReaders(t *testing.T) {
 		t.Errorf("duckdb count %v", d.Rows)
 	}
 }
+
+// TestDuckDBSlowQuery: DuckDB draws a progress bar on stdout for a query
+// running longer than progress_bar_time (2 s by default: any big query on
+// a loaded machine), which used to corrupt the oracle's JSON. The query
+// sets the time to 0 so that its bar is due at once; the result must
+// still decode: sum of i mod 7 over [0, 2·10^8) = 28571428·21 + 0+1+2+3.
+func TestDuckDBSlowQuery(t *testing.T) {
+	got := oracle.DuckDBStrings(t, "SET progress_bar_time = 0; SELECT sum(i % 7)::BIGINT FROM range(200000000) t(i)")
+	if len(got) != 1 || len(got[0]) != 1 || got[0][0] != "599999994" {
+		t.Fatalf("got %v, want [[599999994]]", got)
+	}
+}

@@ -88,6 +88,16 @@
 // whatever the parallelism and BatchEvents, and the same seed gives the same
 // rows on any machine.
 //
+// A Reader builds its batches from a recycling allocator over the task's
+// allocator: the buffers of a batch, once its last consumer releases it,
+// serve a later batch of the same reader (unzeroed: the generator writes
+// every byte of every column), so a running source costs neither Go
+// allocations nor garbage collection per batch; Close hands what it keeps
+// back to the task's allocator (recycle.go). String columns are gathered
+// from the pools in 16-byte chunks, for bids a fixed number per column
+// (strings.go); hot-or-cold choices are selected by arithmetic, not
+// branches, and prices computed in a loop of their own (generator.go).
+//
 // # Checkpoints and rescaling
 //
 // A Reader is an arrowexec.Checkpointer: its state is the streams of

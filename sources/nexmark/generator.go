@@ -20,7 +20,7 @@ import (
 const (
 	extraPoolBytes = 256 << 10
 	textPoolBytes  = 64 << 10
-	arenaSlack     = 16 // 16-byte copies may read up to 15 bytes past a string
+	arenaSlack     = 128 // chunked copies read past a string's end
 )
 
 // The standard value lists of the Person fields.
@@ -44,15 +44,15 @@ type Generator struct {
 	arena []byte
 
 	extraPool, textPool span
-	hotURL              [len(hotChannel)]span
-	hotChan             [len(hotChannel)]span
-	chanName, chanURL   []span // numChannels each
-	names               []span // first × last
-	cities              [len(usCities)]span
-	states              [len(usStates)]span
+	// Channel names and urls: the numbered channels, then the hot ones.
+	chanName, chanURL []span
+	names             []span // first × last
+	cities            [len(usCities)]span
+	states            [len(usStates)]span
 
 	// extra sizes: minimum and spread of the bid extra (fixed base size).
 	bidExtraMin, bidExtraDelta uint32
+	maxChanLen, maxURLLen      int // longest channel name and url
 	// auctionEvents is the number of event numbers NumInFlightAuctions
 	// auctions span (sets the auction length).
 	auctionEvents int64
@@ -117,12 +117,14 @@ func (g *Generator) buildArena() {
 	baseURL := func() string {
 		return "https://www.nexmark.com/" + word() + "/" + word() + "/" + word() + "/item.htm?query=1"
 	}
+	g.chanName = make([]span, numChannels+len(hotChannel))
+	g.chanURL = make([]span, numChannels+len(hotChannel))
 	for i, c := range hotChannel {
-		g.hotChan[i] = g.add(c)
-		g.hotURL[i] = g.add(baseURL())
+		g.chanName[numChannels+i] = g.add(c)
+		g.chanURL[numChannels+i] = g.add(baseURL())
+		g.maxChanLen = max(g.maxChanLen, int(g.chanName[numChannels+i].len))
+		g.maxURLLen = max(g.maxURLLen, int(g.chanURL[numChannels+i].len))
 	}
-	g.chanName = make([]span, numChannels)
-	g.chanURL = make([]span, numChannels)
 	for n := range numChannels {
 		g.chanName[n] = g.add("channel-" + strconv.Itoa(n))
 		u := baseURL()
@@ -134,6 +136,8 @@ func (g *Generator) buildArena() {
 			u += "&channel_id=" + strconv.Itoa(int(id))
 		}
 		g.chanURL[n] = g.add(u)
+		g.maxChanLen = max(g.maxChanLen, int(g.chanName[n].len))
+		g.maxURLLen = max(g.maxURLLen, int(g.chanURL[n].len))
 	}
 	for _, f := range firstNames {
 		for _, l := range lastNames {
@@ -208,31 +212,37 @@ func lastPerson(n int64) int64 {
 	return epoch*PersonProportion + off
 }
 
-// coldPerson picks a 0-based person id among the NumActivePeople last ones
-// plus personIDLead ahead, from 32 random bits (Beam's nextBase0PersonId).
-func (g *Generator) coldPerson(n int64, r uint32) int64 {
-	num := lastPerson(n) + 1
-	active := min(num, int64(g.o.NumActivePeople))
-	return num - active + below(r, active+personIDLead)
-}
-
 // person picks the seller (hot = 0) or bidder (hot = 1) of event number n
 // from 64 random bits: with probability 1 - 1/ratio the hot one, the
 // person hot places into the last block of hotPersonBlock persons,
-// otherwise a cold one.
+// otherwise a cold one, among the NumActivePeople last ones plus
+// personIDLead ahead (Beam's nextBase0PersonId). Both are computed and one
+// selected: a 1 in 2 to 1 in 4 choice, a branch would be mispredicted a
+// third of the time.
 func (g *Generator) person(n int64, h, ratio uint64, hot int64) int64 {
-	if (uint64(uint32(h))*ratio)>>32 > 0 {
-		return lastPerson(n)/hotPersonBlock*hotPersonBlock + hot + FirstPersonID
-	}
-	return g.coldPerson(n, uint32(h>>32)) + FirstPersonID
+	last := lastPerson(n)
+	active := min(last+1, int64(g.o.NumActivePeople))
+	cold := last + 1 - active + below(uint32(h>>32), active+personIDLead)
+	return pick((uint64(uint32(h))*ratio)>>32, last/hotPersonBlock*hotPersonBlock+hot, cold) + FirstPersonID
 }
 
-// coldAuction picks a 0-based auction id among the NumInFlightAuctions last
-// ones plus auctionIDLead ahead (Beam's nextBase0AuctionId).
-func (g *Generator) coldAuction(n int64, r uint32) int64 {
+// auction picks the auction of bid n from 64 random bits: with
+// probability 1 - 1/ratio the hot one (the first of the last block of
+// hotAuctionBlock auctions), otherwise one among the NumInFlightAuctions
+// last ones plus auctionIDLead ahead (Beam's nextBase0AuctionId); as
+// person, without a branch.
+func (g *Generator) auction(n int64, h, ratio uint64) int64 {
 	last := lastAuction(n)
 	lo := max(last-int64(g.o.NumInFlightAuctions), 0)
-	return lo + below(r, last-lo+1+auctionIDLead)
+	cold := lo + below(uint32(h>>32), last-lo+1+auctionIDLead)
+	return pick((uint64(uint32(h))*ratio)>>32, last/hotAuctionBlock*hotAuctionBlock, cold) + FirstAuctionID
+}
+
+// pick returns hot if v > 0, else cold, by arithmetic (the compiler
+// would branch on an if, and move the hot value's computation into it).
+func pick(v uint64, hot, cold int64) int64 {
+	mask := -int64(min(v, 1))
+	return cold ^ ((cold ^ hot) & mask)
 }
 
 // below maps 32 random bits to [0, n) (n < 2^32).
@@ -376,8 +386,19 @@ func record(s *arrow.Schema, n int, cols []arrow.Array) arrow.RecordBatch {
 // price draws Beam's price distribution, round(10^(6u)·100) cents for u
 // uniform in [0, 1): log-uniform over [1 dollar, 1M dollars].
 func price(h uint64) int64 {
-	u := float64(h>>11) * 0x1p-53
-	return int64(pow10(6*u)*100 + 0.5) // positive: truncation rounds down
+	u := float64(int64(h>>11)) * 0x1p-53 // exact either way; a signed conversion is one instruction
+	return int64(pow10(6*u)*100 + 0.5)   // positive: truncation rounds down
+}
+
+// prices_ turns the random bits in ps into prices in place. A loop of its
+// own: the power of ten is a long chain of dependent floating-point
+// operations, and in a short loop the processor overlaps those of many
+// rows (in the loop drawing every bid field it waited on each; a third of
+// a bid's time).
+func prices_(ps []int64) {
+	for i, h := range ps {
+		ps[i] = price(uint64(h))
+	}
 }
 
 // pow10Table[j] = 10^(j/pow10Steps); pow10 interpolates with a polynomial.
@@ -414,30 +435,24 @@ func (g *Generator) bids(mem memory.Allocator, sc *scratch, ns []int64) arrow.Re
 	poolRange := uint64(g.extraPool.len - exMin - g.bidExtraDelta)
 	for i, e := range ns {
 		times[i] = sc.times[e-sc.t0]
-		h := g.draw(e, 1)
-		if (uint64(uint32(h))*hotA)>>32 > 0 {
-			auction[i] = lastAuction(e)/hotAuctionBlock*hotAuctionBlock + FirstAuctionID
-		} else {
-			auction[i] = g.coldAuction(e, uint32(h>>32)) + FirstAuctionID
-		}
+		auction[i] = g.auction(e, g.draw(e, 1), hotA)
 		bidder[i] = g.person(e, g.draw(e, 2), hotB, 1)
-		prices[i] = price(g.draw(e, 3))
-		h = g.draw(e, 4)
-		if (uint64(uint32(h))*hotChannelsRatio)>>32 > 0 {
-			c := (h >> 32) * uint64(len(hotChannel)) >> 32
-			chans[i], urls[i] = g.hotChan[c], g.hotURL[c]
-		} else {
-			c := (h >> 32) * numChannels >> 32
-			chans[i], urls[i] = g.chanName[c], g.chanURL[c]
-		}
+		prices[i] = int64(g.draw(e, 3)) // made a price below
+		// Hot or numbered channel, a coin toss: the index is selected
+		// without a branch.
+		h := g.draw(e, 4)
+		c := pick((uint64(uint32(h))*hotChannelsRatio)>>32,
+			int64(numChannels+(h>>32)*uint64(len(hotChannel))>>32), int64((h>>32)*numChannels>>32))
+		chans[i], urls[i] = g.chanName[c], g.chanURL[c]
 		h = g.draw(e, 5)
 		l := exMin + uint32((uint64(uint32(h))*exDelta)>>32)
 		extras[i] = span{g.extraPool.off + uint32(((h>>32)*poolRange)>>32), l}
 	}
+	prices_(prices)
 	return record(BidSchema, n, []arrow.Array{
 		fixed(i64, n, aBuf), fixed(i64, n, bBuf), fixed(i64, n, pBuf),
-		g.strings(mem, chans), g.strings(mem, urls),
-		fixed(tsMillis, n, tBuf), g.strings(mem, extras),
+		g.strings(mem, chans, g.maxChanLen), g.strings(mem, urls, g.maxURLLen),
+		fixed(tsMillis, n, tBuf), g.strings(mem, extras, int(exMin+g.bidExtraDelta)),
 	})
 }
 
@@ -492,8 +507,8 @@ func (g *Generator) auctions(mem memory.Allocator, sc *scratch, ns []int64) arro
 		seller[i] = g.person(e, g.draw(e, 1), hotS, 0)
 		h := g.draw(e, 2)
 		category[i] = FirstCategoryID + below(uint32(h), NumCategories)
-		initial[i] = price(g.draw(e, 3))
-		reserve[i] = initial[i] + price(g.draw(e, 4))
+		initial[i] = int64(g.draw(e, 3)) // made prices below
+		reserve[i] = int64(g.draw(e, 4))
 		// Auctions last 1 + U[0, 2·horizon) ms, horizon being the time
 		// until NumInFlightAuctions more auctions are generated.
 		horizon := g.EventTime(e+g.auctionEvents) - ts
@@ -503,10 +518,15 @@ func (g *Generator) auctions(mem memory.Allocator, sc *scratch, ns []int64) arro
 		cur := 8 + int(names[i].len) + int(descs[i].len) + 5*8
 		extras[i] = g.extraSpan(g.draw(e, 7), cur, g.o.AvgAuctionBytes)
 	}
+	prices_(initial)
+	prices_(reserve)
+	for i, p := range initial {
+		reserve[i] += p
+	}
 	return record(AuctionSchema, n, []arrow.Array{
-		fixed(i64, n, idBuf), g.strings(mem, names), g.strings(mem, descs),
+		fixed(i64, n, idBuf), g.strings(mem, names, 0), g.strings(mem, descs, 0),
 		fixed(i64, n, ibBuf), fixed(i64, n, rBuf), fixed(tsMillis, n, tBuf), fixed(tsMillis, n, xBuf),
-		fixed(i64, n, sBuf), fixed(i64, n, cBuf), g.strings(mem, extras),
+		fixed(i64, n, sBuf), fixed(i64, n, cBuf), g.strings(mem, extras, 0),
 	})
 }
 
@@ -544,8 +564,8 @@ func (g *Generator) persons(mem memory.Allocator, sc *scratch, ns []int64) arrow
 		extras[i] = g.extraSpan(g.draw(e, 6), cur, g.o.AvgPersonBytes)
 	}
 	return record(PersonSchema, n, []arrow.Array{
-		fixed(i64, n, idBuf), g.strings(mem, names), emails.finish(), cards.finish(),
-		g.strings(mem, cities), g.strings(mem, states), fixed(tsMillis, n, tBuf), g.strings(mem, extras),
+		fixed(i64, n, idBuf), g.strings(mem, names, 0), emails.finish(), cards.finish(),
+		g.strings(mem, cities, 0), g.strings(mem, states, 0), fixed(tsMillis, n, tBuf), g.strings(mem, extras, 0),
 	})
 }
 

@@ -346,12 +346,19 @@ func TestSchemaGolden(t *testing.T) {
 		}
 		releaseAll(bs)
 	}
-	path := filepath.Join("testdata", "tables.golden")
-	if *update {
+	checkGolden(t, "tables.golden", sb.String(), *update)
+}
+
+// checkGolden compares got with testdata/name, which update rewrites
+// first.
+func checkGolden(t *testing.T, name, got string, update bool) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -359,8 +366,8 @@ func TestSchemaGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sb.String() != string(want) {
-		t.Fatalf("tables differ from %s (rerun with -update if intended):\n%s", path, sb.String())
+	if got != string(want) {
+		t.Fatalf("output differs from %s (rerun with -update if intended):\n%s", path, got)
 	}
 }
 
@@ -368,6 +375,7 @@ func TestOptionsValidate(t *testing.T) {
 	for _, o := range []Options{
 		{Events: -1}, {Rate: -5}, {HotAuctionRatio: -1}, {BatchEvents: 1 << 21}, {AvgBidBytes: -3},
 		{Table: Table(9)}, {WatermarkDelay: -2 * time.Second},
+		{AvgBidBytes: 300_000}, {AvgAuctionBytes: 1 << 20}, // longer than the extra pool
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
@@ -440,5 +448,24 @@ func chiSquare(t *testing.T, what string, counts []int) {
 	}
 	if x2 > 40 {
 		t.Fatalf("%s: chi-square %.1f over %d values: not uniform (%v)", what, x2, len(counts), counts)
+	}
+}
+
+// TestLargestExtras generates bids and auctions at the largest average
+// sizes allowed: every extra is lowercase letters of a length within ±20%
+// of the bytes missing (the chunked copies of bids must not read past
+// what the pools hold).
+func TestLargestExtras(t *testing.T) {
+	for _, tab := range []Table{Bid, Auction} {
+		o := Options{Table: tab, Events: 2000, AvgBidBytes: maxAvgBytes, AvgAuctionBytes: maxAvgBytes}
+		tb := readTable(t, o)
+		for i, x := range tb.strs["extra"] {
+			if l := len(x); l < maxAvgBytes*3/4 || l > maxAvgBytes*5/4 {
+				t.Fatalf("%s %d: extra of %d bytes, want about %d", tab, i, l, maxAvgBytes)
+			}
+			if strings.Trim(x, "abcdefghijklmnopqrstuvwxyz") != "" {
+				t.Fatalf("%s %d: extra has characters other than letters", tab, i)
+			}
+		}
 	}
 }

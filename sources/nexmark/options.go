@@ -75,6 +75,9 @@ const (
 	// channels, the others from one of the hot ones.
 	hotChannelsRatio = 2
 	numChannels      = 10_000
+
+	// maxAvgBytes bounds AvgPersonBytes, AvgAuctionBytes and AvgBidBytes.
+	maxAvgBytes = 128 << 10
 )
 
 // Defaults of Options (those of the Beam and Flink Nexmark configurations).
@@ -215,8 +218,11 @@ func (o Options) Validate() error {
 		name string
 		v    int
 	}{{"person", o.AvgPersonBytes}, {"auction", o.AvgAuctionBytes}, {"bid", o.AvgBidBytes}} {
-		if r.v < 1 || r.v > 1<<20 {
-			errs = append(errs, fmt.Errorf("average %s size %d: want 1 to 1MiB", r.name, r.v))
+		// Extras are cut from a pool of extraPoolBytes: at most 1.2 times
+		// the average size, and the bid's chunked copies read up to a
+		// fifth of it past a string's end, into the next pool.
+		if r.v < 1 || r.v > maxAvgBytes {
+			errs = append(errs, fmt.Errorf("average %s size %d: want 1 to %d", r.name, r.v, maxAvgBytes))
 		}
 	}
 	if o.BatchEvents > 1<<20 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
 )
@@ -52,7 +51,7 @@ func (s *Source) Open(ctx context.Context, t *arrowexec.Task) (arrowexec.SourceR
 	if mem == nil {
 		mem = s.g.o.Mem
 	}
-	r := &Reader{g: s.g, mem: mem, now: s.now, wait: s.wait}
+	r := &Reader{g: s.g, mem: newRecycler(mem), now: s.now, wait: s.wait}
 	if t.Restore != nil && len(t.Restore.Operator) > 0 {
 		all, err := s.restoreStreams(t.Restore.Operator)
 		if err != nil {
@@ -73,7 +72,7 @@ type stream struct{ block, stride, cur int64 }
 // Reader is one subtask of a Source.
 type Reader struct {
 	g       *Generator
-	mem     memory.Allocator
+	mem     *recycler // the task's allocator, recycling the batches' buffers
 	now     func() time.Time
 	wait    func(ctx context.Context, d time.Duration) error
 	streams []stream // one on a fresh start; any number after a restore
@@ -179,11 +178,14 @@ func (r *Reader) SuspendWatermark() int64 {
 	return wm
 }
 
-// Close implements arrowexec.SourceReader.
+// Close implements arrowexec.SourceReader. It frees the buffers kept for
+// reuse; batches still held downstream free theirs to the task's
+// allocator when released.
 func (r *Reader) Close() error {
 	if r.timer != nil {
 		r.timer.Stop()
 	}
+	r.mem.close()
 	return nil
 }
 

@@ -1,5 +1,6 @@
 // Package nexbench runs the Nexmark queries of examples/nexmark on riffle:
-// from the generator or from Parquet files holding the same events, timed (wall and process CPU time) into a counting sink, or
+// from the generator, or from Parquet files or a Kafka topic holding the
+// same events, timed (wall and process CPU time) into a counting sink, or
 // into Parquet files that Check compares with DuckDB running the query's
 // SQL over the same events written to Parquet. `riffle bench nexmark` is
 // its command line; bench/nexmark runs it beside Apache Flink.
@@ -26,8 +27,8 @@ import (
 )
 
 // Sources a query can read: the generator in the job, or Parquet files
-// written by the generator before the timed run. (Kafka topics are not
-// wired yet.)
+// written by the generator before the timed run (or a Kafka topic,
+// SourceKafka).
 const (
 	SourceGen     = "gen"
 	SourceParquet = "parquet"
@@ -43,7 +44,10 @@ type Config struct {
 	// Dir holds the Parquet input (source parquet) and is where
 	// RunToFiles writes the query's output; required for those.
 	Dir string
-	Log *slog.Logger
+	// Brokers are the Kafka bootstrap brokers, comma-separated (source
+	// kafka).
+	Brokers string
+	Log     *slog.Logger
 }
 
 // Result is what a run measured. Events counts event numbers of all three
@@ -128,28 +132,35 @@ func WriteInput(ctx context.Context, cfg Config) (string, error) {
 	return path, nexmark.WriteParquet(ctx, path, o, nil)
 }
 
-// plan loads the query and points it at its input.
-func plan(ctx context.Context, cfg Config, o job.Options) (*job.Plan, error) {
+// plan loads the query and points it at its input; drop removes an input
+// made for this run only (a topic).
+func plan(ctx context.Context, cfg Config, o job.Options) (_ *job.Plan, drop func(), err error) {
+	drop = func() {}
 	spec, err := Load(cfg.Query, cfg.Events, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return nil, drop, err
 	}
 	switch cfg.Source {
 	case "", SourceGen:
 	case SourceParquet:
 		path, err := WriteInput(ctx, cfg)
 		if err != nil {
-			return nil, err
+			return nil, drop, err
 		}
 		// The generator's watermark trails by 4 s: the same bound here.
 		spec.Source = job.SourceSpec{Parquet: &job.ParquetSpec{Path: path},
 			Watermark: &job.WatermarkSpec{Column: "date_time", MaxOutOfOrderness: nexmark.DefaultWatermarkDelay}}
+	case SourceKafka:
+		if drop, err = kafkaInput(ctx, cfg, spec); err != nil {
+			return nil, func() {}, err
+		}
 	default:
-		return nil, fmt.Errorf("nexbench: source %q: want gen or parquet", cfg.Source)
+		return nil, drop, fmt.Errorf("nexbench: source %q: want gen, parquet or kafka", cfg.Source)
 	}
 	o.Parallelism = cfg.Parallelism
 	o.Logger = cfg.Log
-	return spec.PlanContext(ctx, o)
+	p, err := spec.PlanContext(ctx, o)
+	return p, drop, err
 }
 
 // Run runs the query into a counting sink and measures it: wall time
@@ -158,7 +169,8 @@ func plan(ctx context.Context, cfg Config, o job.Options) (*job.Plan, error) {
 // prepared before the clock starts.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cs := &countSink{}
-	p, err := plan(ctx, cfg, job.Options{Sink: cs})
+	p, drop, err := plan(ctx, cfg, job.Options{Sink: cs})
+	defer drop()
 	if err != nil {
 		return Result{}, err
 	}
@@ -174,7 +186,8 @@ func RunToFiles(ctx context.Context, cfg Config) (string, error) {
 	if err := os.RemoveAll(out); err != nil {
 		return "", err
 	}
-	p, err := plan(ctx, cfg, job.Options{OutputDir: out, NoSync: true})
+	p, drop, err := plan(ctx, cfg, job.Options{OutputDir: out, NoSync: true})
+	defer drop()
 	if err != nil {
 		return "", err
 	}
