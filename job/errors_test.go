@@ -61,6 +61,11 @@ var errorCases = []struct{ name, yaml string }{
 	{"csv options on a parquet sink", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    csv: {delimiter: \";\"}\n"},
 	{"csv delimiter too long", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"::\"}\n"},
 	{"csv delimiter a digit", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"1\"}\n"},
+	{"dag cycle", "sources:\n  a: {parquet: {path: IN}}\nsteps:\n  - name: x\n    union: {}\n    inputs: [a, y]\n  - name: y\n    filter: \"weight > 1\"\n    inputs: [x]\nsinks:\n  - {from: y, file: {path: OUT}}\n"},
+	{"dag unknown input", "sources:\n  a: {parquet: {path: IN}}\nsteps:\n  - name: x\n    filter: \"weight > 1\"\n    inputs: [b]\nsinks:\n  - file: {path: OUT}\n"},
+	{"join keys of different types", "sources:\n  a: {parquet: {path: IN}}\n  b: {parquet: {path: IN}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[user_id, event_type]]}\nsinks:\n  - file: {path: OUT}\n"},
+	{"regular join without ttl over unbounded input", "sources:\n  a: {nexmark: {table: auction}}\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[id, auction]]}\nsinks:\n  - file: {path: OUT}\n"},
+	{"interval join over unbounded input without watermark", "sources:\n  a:\n    kafka:\n      brokers: 127.0.0.1:1\n      topic: events\n      fields: [{name: k, type: int64}, {name: t, type: timestamp}]\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: interval, on: [[k, auction]], left_time: t, right_time: date_time, lower: 0s, upper: 1s}\nsinks:\n  - file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

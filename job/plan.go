@@ -81,8 +81,8 @@ type Options struct {
 	// run's staging directory is left for the run that follows (riffle
 	// explain).
 	ExplainOnly bool
-	// Sink, when set, replaces the main sink of a linear job (a benchmark's
-	// counting sink); the job file's sink is then not built.
+	// Sink, when set, replaces the main sink (a DAG's first; a
+	// benchmark's counting sink); the job file's sink is then not built.
 	Sink arrowexec.Spec
 	// Logger receives planning warnings (e.g. a window step over a
 	// source without a watermark) and the sinks' log lines (file sinks:
@@ -319,7 +319,7 @@ func (plan *Plan) sourcesBounded(s *Spec) bool {
 // without a watermark (its windows would never fire) and warns about one
 // over a bounded source (they all fire at the end of input, at once).
 func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Logger) error {
-	if src.watermark().Column != "" || src.Nexmark != nil { // the generator's own watermark
+	if src.hasWatermark() {
 		return nil
 	}
 	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"

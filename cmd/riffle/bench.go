@@ -19,9 +19,9 @@ func init() {
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "bench", "nexmark --query qN [--events N] [--source gen|parquet] [--check]", `
-bench nexmark runs one Nexmark query of examples/nexmark (q0, q1, q2, q5,
-q7: those riffle's steps express without joins) over --events event
-numbers (all three tables; the query reads its table's share) into a
+bench nexmark runs one Nexmark query of examples/nexmark (q0 ... q8) over
+--events event numbers (all three tables; the query reads its tables'
+share) into a
 counting sink, and prints events per second and per CPU-second (this
 process's CPU time over the run, every goroutine and GC included). The
 input is the generator itself (--source gen) or the same events written to
@@ -74,7 +74,7 @@ written to Parquet (needs the oracle venv, .venv with duckdb).`)
 		return nil
 	}
 	if *source == nexbench.SourceParquet {
-		if _, err := nexbench.WriteInput(ctx, cfg); err != nil {
+		if _, err := nexbench.WriteInputs(ctx, cfg); err != nil {
 			return err
 		}
 	}
