@@ -165,7 +165,7 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 				return nil, err
 			}
 		}
-		if st.Kind != StepWindow {
+		if st.Kind != StepWindow && st.Kind != StepWindowMax {
 			continue
 		}
 		for _, si := range upstreamSources(inputs, i) {

@@ -66,6 +66,9 @@ var errorCases = []struct{ name, yaml string }{
 	{"join keys of different types", "sources:\n  a: {parquet: {path: IN}}\n  b: {parquet: {path: IN}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[user_id, event_type]]}\nsinks:\n  - file: {path: OUT}\n"},
 	{"regular join without ttl over unbounded input", "sources:\n  a: {nexmark: {table: auction}}\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[id, auction]]}\nsinks:\n  - file: {path: OUT}\n"},
 	{"interval join over unbounded input without watermark", "sources:\n  a:\n    kafka:\n      brokers: 127.0.0.1:1\n      topic: events\n      fields: [{name: k, type: int64}, {name: t, type: timestamp}]\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: interval, on: [[k, auction]], left_time: t, right_time: date_time, lower: 0s, upper: 1s}\nsinks:\n  - file: {path: OUT}\n"},
+	{"window_max without size", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {time: event_time, by: weight}\nsink:\n  file: {path: OUT}\n"},
+	{"window_max by a string", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {size: 1m, time: event_time, by: event_type}\nsink:\n  file: {path: OUT}\n"},
+	{"window_max over an unbounded source without watermark", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: v, type: int64}, {name: t, type: timestamp}]\nsteps:\n  - window_max: {size: 1m, time: t, by: v}\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

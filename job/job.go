@@ -16,6 +16,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/windowmax"
 )
 
 // Spec is a parsed job file. Steps keep their YAML line so planning errors
@@ -382,6 +383,7 @@ var stepBlocks = []struct {
 	{StepDistinct, nil},
 	{StepUnnest, nil},
 	{StepJoin, rawJoin{}},
+	{StepWindowMax, rawWindowMax{}},
 }
 
 // stepKindList is "filter, project, ..., union", for messages.
@@ -414,6 +416,7 @@ type Step struct {
 	Distinct   *DistinctSpec
 	Unnest     string
 	Join       *JoinSpec
+	WindowMax  *windowmax.Options // windowmax.go
 }
 
 // NamedExpr is one output column of a project step.
@@ -871,6 +874,12 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return Step{}, err
 		}
 		st.Join = j
+	case StepWindowMax:
+		w, err := parseWindowMaxStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.WindowMax = w
 	default:
 		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())
 	}

@@ -132,7 +132,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		if st.Kind == StepUnion || len(st.Inputs) > 0 {
 			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
 		}
-		if st.Kind == StepWindow {
+		if st.Kind == StepWindow || st.Kind == StepWindowMax {
 			if err := checkWindowWatermark(s, &s.Source, i, st, o.logger()); err != nil {
 				return nil, err
 			}
@@ -296,6 +296,10 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 		if cur, err = plan.addExtraStep(s, i, name, st, in, par); err != nil {
 			return errAt(err)
 		}
+	case StepWindowMax:
+		if cur, err = planWindowMax(g, name, in, par, *st.WindowMax); err != nil {
+			return errAt(err)
+		}
 	default:
 		return errAt(fmt.Errorf("step %d: unknown kind %q", i+1, st.Kind))
 	}
@@ -323,14 +327,17 @@ func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Lo
 		return nil
 	}
 	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"
-	if st.Window != nil && st.Window.Options.Time != "" {
+	switch {
+	case st.Window != nil && st.Window.Options.Time != "":
 		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.Window.Options.Time)
+	case st.WindowMax != nil:
+		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.WindowMax.Time)
 	}
 	if !src.bounded() {
 		return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
-			"step %d: window: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, hint)}
+			"step %d: %s: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, st.Kind, hint)}
 	}
-	log.Warn("job: window step over a source without a watermark: its windows fire only at the end of input, all at once; add "+hint,
+	log.Warn("job: "+string(st.Kind)+" step over a source without a watermark: its windows fire only at the end of input, all at once; add "+hint,
 		"at", fmt.Sprintf("%s:%d", s.File, st.Line), "step", i+1)
 	return nil
 }
