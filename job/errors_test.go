@@ -69,6 +69,9 @@ var errorCases = []struct{ name, yaml string }{
 	{"window_max without size", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {time: event_time, by: weight}\nsink:\n  file: {path: OUT}\n"},
 	{"window_max by a string", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {size: 1m, time: event_time, by: event_type}\nsink:\n  file: {path: OUT}\n"},
 	{"window_max over an unbounded source without watermark", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: v, type: int64}, {name: t, type: timestamp}]\nsteps:\n  - window_max: {size: 1m, time: t, by: v}\nsink:\n  file: {path: OUT}\n"},
+	{"last_n over a string", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n: {key: [user_id], order_by: [event_time], n: 10, aggs: [\"avg(event_type) AS a\"]}\nsink:\n  file: {path: OUT}\n"},
+	{"last_n of an expression", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n:\n      key: [user_id]\n      order_by: [event_time]\n      n: 10\n      aggs: [\"avg(weight * 2) AS a\"]\nsink:\n  file: {path: OUT}\n"},
+	{"last_n without n", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n: {key: [user_id], order_by: [event_time], aggs: [\"count(*) AS c\"]}\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

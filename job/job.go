@@ -16,6 +16,7 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/lastn"
 	"github.com/riffle-dev/riffle/windowmax"
 )
 
@@ -384,6 +385,7 @@ var stepBlocks = []struct {
 	{StepUnnest, nil},
 	{StepJoin, rawJoin{}},
 	{StepWindowMax, rawWindowMax{}},
+	{StepLastN, rawLastN{}},
 }
 
 // stepKindList is "filter, project, ..., union", for messages.
@@ -417,6 +419,7 @@ type Step struct {
 	Unnest     string
 	Join       *JoinSpec
 	WindowMax  *windowmax.Options // windowmax.go
+	LastN      *lastn.Options     // lastn.go
 }
 
 // NamedExpr is one output column of a project step.
@@ -880,6 +883,12 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return Step{}, err
 		}
 		st.WindowMax = w
+	case StepLastN:
+		l, err := parseLastNStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.LastN = l
 	default:
 		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())
 	}

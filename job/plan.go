@@ -132,7 +132,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		if st.Kind == StepUnion || len(st.Inputs) > 0 {
 			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
 		}
-		if st.Kind == StepWindow || st.Kind == StepWindowMax {
+		if eventTimeStep(st.Kind) {
 			if err := checkWindowWatermark(s, &s.Source, i, st, o.logger()); err != nil {
 				return nil, err
 			}
@@ -153,6 +153,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 
 	for i, st := range plan.steps {
 		name := fmt.Sprintf("%s-%d", st.Kind, i+1)
+		st = holdToEnd(st, slices.ContainsFunc(plan.steps[:i], func(u Step) bool { return emitsAtEnd(u.Kind) }))
 		cur, _, err = plan.addStep(ctx, s, o, i, name, st, []arrowexec.Input{in}, par, sinkLines)
 		if err != nil {
 			return nil, err
@@ -300,6 +301,10 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 		if cur, err = planWindowMax(g, name, in, par, *st.WindowMax); err != nil {
 			return errAt(err)
 		}
+	case StepLastN:
+		if cur, err = planLastN(g, name, in, par, *st.LastN); err != nil {
+			return errAt(err)
+		}
 	default:
 		return errAt(fmt.Errorf("step %d: unknown kind %q", i+1, st.Kind))
 	}
@@ -319,6 +324,11 @@ func (plan *Plan) sourcesBounded(s *Spec) bool {
 	return true
 }
 
+// eventTimeStep says whether steps of kind k wait for the watermark.
+func eventTimeStep(k StepKind) bool {
+	return k == StepWindow || k == StepWindowMax || k == StepLastN
+}
+
 // checkWindowWatermark refuses a window step over an unbounded source
 // without a watermark (its windows would never fire) and warns about one
 // over a bounded source (they all fire at the end of input, at once).
@@ -332,6 +342,8 @@ func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Lo
 		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.Window.Options.Time)
 	case st.WindowMax != nil:
 		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.WindowMax.Time)
+	case st.LastN != nil:
+		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.LastN.Order[0])
 	}
 	if !src.bounded() {
 		return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(

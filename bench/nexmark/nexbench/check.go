@@ -64,6 +64,16 @@ m AS (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
 SELECT c.auction, c.ws, c.num FROM c JOIN m ON c.ws = m.ws AND c.num = m.maxn`,
 		got: `SELECT auction, epoch_ms(window_start), num FROM r`,
 	},
+	// Per closed auction (q4's closing prices), the average closing price
+	// of its seller's last 10 closed auctions ordered by expires, id.
+	"q6": {
+		want: `WITH c AS (
+  SELECT a.id, a.seller, a.expires, max(b.price) AS final FROM auction a JOIN bid b
+  ON a.id = b.auction AND b.date_time BETWEEN a.date_time AND a.expires GROUP BY a.id, a.seller, a.expires)
+SELECT seller, id, avg(final) OVER (PARTITION BY seller ORDER BY expires, id ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS avg_price FROM c`,
+		got: `SELECT seller, id, avg_price FROM r`,
+		tol: "avg_price", key: []string{"seller", "id"},
+	},
 	// Per tumbling window of 10 s, the bids at the window's highest price.
 	"q7": {
 		want: `WITH b AS (SELECT *, epoch_ms(date_time) // 10000 AS w FROM bid),
