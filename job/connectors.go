@@ -117,6 +117,10 @@ func (w *SourceSpec) watermark() arrowexec.WatermarkStrategy {
 	return arrowexec.WatermarkStrategy{Column: w.Watermark.Column, MaxOutOfOrderness: w.Watermark.MaxOutOfOrderness, IdleTimeout: w.Watermark.IdleTimeout}
 }
 
+// hasWatermark says whether the source sends watermarks: from its
+// watermark block, or the nexmark generator's own.
+func (w *SourceSpec) hasWatermark() bool { return w.watermark().Column != "" || w.Nexmark != nil }
+
 func parquetOptions(pq *ParquetSpec) parquet.Options {
 	paths := pq.Paths
 	if pq.Path != "" {
@@ -255,7 +259,7 @@ func readOffsets(path string) (map[string]map[int]int64, error) {
 // checkpoints, or when the job finishes (sinks.CommitOnCheckpoint), and
 // its path is its own (Options.OutputDir does not move it).
 func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec, main bool) (arrowexec.Spec, error) {
-	if main && o.Sink != nil && !s.IsDAG() {
+	if main && o.Sink != nil {
 		return o.Sink, nil
 	}
 	if k := sk.Kafka; k != nil {

@@ -165,7 +165,7 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 				return nil, err
 			}
 		}
-		if st.Kind != StepWindow {
+		if !eventTimeStep(st.Kind) {
 			continue
 		}
 		for _, si := range upstreamSources(inputs, i) {
@@ -216,6 +216,7 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 				ins[j+1] = reroute(ins[j+1], arrowexec.Rebalance)
 			}
 		}
+		st = holdToEnd(st, slices.ContainsFunc(upstreamSteps(inputs, i), func(u int) bool { return emitsAtEnd(s.Steps[u].Kind) }))
 		cur, win, err := plan.addStep(ctx, s, o, i, stepNames[i], st, ins, pp, sinkLines)
 		if err != nil {
 			return nil, err
@@ -314,6 +315,22 @@ func topoOrder(s *Spec, inputs [][]dagRef, names []string) ([]int, error) {
 
 // upstreamSources returns the sources step i reads, directly or through
 // other steps.
+// upstreamSteps returns the steps step i reads from, directly or not.
+func upstreamSteps(inputs [][]dagRef, i int) []int {
+	var out []int
+	var walk func(i int)
+	walk = func(i int) {
+		for _, r := range inputs[i] {
+			if r.step >= 0 && !slices.Contains(out, r.step) {
+				out = append(out, r.step)
+				walk(r.step)
+			}
+		}
+	}
+	walk(i)
+	return out
+}
+
 func upstreamSources(inputs [][]dagRef, i int) []int {
 	seen := map[int]bool{}
 	var out []int

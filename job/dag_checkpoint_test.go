@@ -180,3 +180,54 @@ func rowsRead(j *arrowexec.Job, node string) (rows int64) {
 	}
 	return rows
 }
+
+// TestEventTimeStepsCheckpointRestore runs window_max and last_n over the
+// union of two Kafka topics (a watermark so far behind that every row is
+// held to the end), checkpoints, crashes and restores at another
+// parallelism, as TestDAGUnionCheckpointRestore: each output equals
+// DuckDB's window-function answer over the rows produced, each row once.
+func TestEventTimeStepsCheckpointRestore(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	files, topics := kafkaInputs(t, brokers, dir)
+	u := fmt.Sprintf("(SELECT * FROM read_parquet('%s') UNION ALL SELECT * FROM read_parquet('%s'))", files[0], files[1])
+	wantTop := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT user_id, item_id, weight, epoch_ms(event_time) FROM
+  (SELECT *, max(weight) OVER (PARTITION BY epoch_ms(event_time) // 3600000) AS m FROM %s) WHERE weight = m`, u)).Strings())
+	wantLast := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT user_id, epoch_ms(event_time), round(avg(weight) OVER (PARTITION BY user_id ORDER BY event_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), 6) FROM %s`, u)).Strings())
+	for _, c := range [][2]int{{1, 3}, {3, 2}} {
+		t.Run(fmt.Sprintf("p=%d-to-%d", c[0], c[1]), func(t *testing.T) {
+			top := filepath.Join(dir, fmt.Sprintf("top-%d-%d", c[0], c[1]))
+			last := filepath.Join(dir, fmt.Sprintf("last-%d-%d", c[0], c[1]))
+			yml := func(bounded bool) string {
+				src := func(topic string) string {
+					return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
+						indent(kafkaFields) + "\n    watermark: {column: event_time, max_out_of_orderness: 100000h}"
+				}
+				return fmt.Sprintf(`name: dag-et
+sources:
+  a:%s
+  b:%s
+steps:
+  - name: all
+    union: {}
+    inputs: [a, b]
+  - name: top
+    inputs: [all]
+    window_max: {size: 1h, time: event_time, by: weight}
+  - name: recent
+    inputs: [all]
+    last_n: {key: [user_id], order_by: [event_time], n: 5, aggs: ["avg(weight) AS w5"]}
+sinks:
+  - {from: top, file: {path: %s, format: parquet}}
+  - {from: recent, file: {path: %s, format: parquet}}
+`, src(topics[0]), src(topics[1]), top, last)
+			}
+			crashRestore(t, yml, c[0], c[1])
+			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT user_id, item_id, weight, epoch_ms(event_time) FROM read_parquet('%s/*.parquet')", top)).Strings())
+			compareNamedRows(t, "window_max", got, wantTop)
+			got = canon(oracle.DuckDB(t, fmt.Sprintf("SELECT user_id, epoch_ms(event_time), round(w5, 6) FROM read_parquet('%s/*.parquet')", last)).Strings())
+			compareNamedRows(t, "last_n", got, wantLast)
+		})
+	}
+}

@@ -35,6 +35,15 @@
 // every column) and unnest: col of a list column. Sort and limit over an
 // unbounded source fail planning at their line.
 //
+// Two event-time steps keep rows whole (windowmax.go, lastn.go):
+// window_max: {size, time, by} keeps each tumbling window's rows at its
+// largest by value (a partial filter per subtask, a final one at
+// parallelism 1; package windowmax), and last_n: {key, order_by, n, aggs}
+// adds to every row the aggregates over its key's last n rows in
+// event-time order (package lastn), holding rows until the watermark
+// passes them, or to the end of input behind a step that emits there (an
+// aggregate). Like windows, both need a watermark over unbounded input.
+//
 // Planning binds every expression to the schema flowing into its step, so an
 // unknown column, a type error or a bad aggregate fails before anything runs,
 // with the job file's name and line. The planner pushes the columns the

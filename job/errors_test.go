@@ -61,6 +61,17 @@ var errorCases = []struct{ name, yaml string }{
 	{"csv options on a parquet sink", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    csv: {delimiter: \";\"}\n"},
 	{"csv delimiter too long", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"::\"}\n"},
 	{"csv delimiter a digit", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    csv: {delimiter: \"1\"}\n"},
+	{"dag cycle", "sources:\n  a: {parquet: {path: IN}}\nsteps:\n  - name: x\n    union: {}\n    inputs: [a, y]\n  - name: y\n    filter: \"weight > 1\"\n    inputs: [x]\nsinks:\n  - {from: y, file: {path: OUT}}\n"},
+	{"dag unknown input", "sources:\n  a: {parquet: {path: IN}}\nsteps:\n  - name: x\n    filter: \"weight > 1\"\n    inputs: [b]\nsinks:\n  - file: {path: OUT}\n"},
+	{"join keys of different types", "sources:\n  a: {parquet: {path: IN}}\n  b: {parquet: {path: IN}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[user_id, event_type]]}\nsinks:\n  - file: {path: OUT}\n"},
+	{"regular join without ttl over unbounded input", "sources:\n  a: {nexmark: {table: auction}}\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: regular, on: [[id, auction]]}\nsinks:\n  - file: {path: OUT}\n"},
+	{"interval join over unbounded input without watermark", "sources:\n  a:\n    kafka:\n      brokers: 127.0.0.1:1\n      topic: events\n      fields: [{name: k, type: int64}, {name: t, type: timestamp}]\n  b: {nexmark: {table: bid}}\nsteps:\n  - name: j\n    inputs: [a, b]\n    join: {type: interval, on: [[k, auction]], left_time: t, right_time: date_time, lower: 0s, upper: 1s}\nsinks:\n  - file: {path: OUT}\n"},
+	{"window_max without size", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {time: event_time, by: weight}\nsink:\n  file: {path: OUT}\n"},
+	{"window_max by a string", "source:\n  parquet: {path: IN}\nsteps:\n  - window_max: {size: 1m, time: event_time, by: event_type}\nsink:\n  file: {path: OUT}\n"},
+	{"window_max over an unbounded source without watermark", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: v, type: int64}, {name: t, type: timestamp}]\nsteps:\n  - window_max: {size: 1m, time: t, by: v}\nsink:\n  file: {path: OUT}\n"},
+	{"last_n over a string", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n: {key: [user_id], order_by: [event_time], n: 10, aggs: [\"avg(event_type) AS a\"]}\nsink:\n  file: {path: OUT}\n"},
+	{"last_n of an expression", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n:\n      key: [user_id]\n      order_by: [event_time]\n      n: 10\n      aggs: [\"avg(weight * 2) AS a\"]\nsink:\n  file: {path: OUT}\n"},
+	{"last_n without n", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n: {key: [user_id], order_by: [event_time], aggs: [\"count(*) AS c\"]}\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
 }
 

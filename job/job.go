@@ -16,6 +16,8 @@ import (
 	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
+	"github.com/riffle-dev/riffle/lastn"
+	"github.com/riffle-dev/riffle/windowmax"
 )
 
 // Spec is a parsed job file. Steps keep their YAML line so planning errors
@@ -382,6 +384,8 @@ var stepBlocks = []struct {
 	{StepDistinct, nil},
 	{StepUnnest, nil},
 	{StepJoin, rawJoin{}},
+	{StepWindowMax, rawWindowMax{}},
+	{StepLastN, rawLastN{}},
 }
 
 // stepKindList is "filter, project, ..., union", for messages.
@@ -414,6 +418,8 @@ type Step struct {
 	Distinct   *DistinctSpec
 	Unnest     string
 	Join       *JoinSpec
+	WindowMax  *windowmax.Options // windowmax.go
+	LastN      *lastn.Options     // lastn.go
 }
 
 // NamedExpr is one output column of a project step.
@@ -871,6 +877,18 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return Step{}, err
 		}
 		st.Join = j
+	case StepWindowMax:
+		w, err := parseWindowMaxStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.WindowMax = w
+	case StepLastN:
+		l, err := parseLastNStep(file, num, val)
+		if err != nil {
+			return Step{}, err
+		}
+		st.LastN = l
 	default:
 		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())
 	}

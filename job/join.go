@@ -215,10 +215,10 @@ func checkJoinStep(s *Spec, i int, st Step, srcs []int, log *slog.Logger) error 
 		case !o.Timed() && o.TTL == 0 && !src.bounded():
 			return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
 				"step %d: join: a regular join without ttl over the unbounded source %q keeps every row forever; add ttl: (e.g. ttl: 1h) or use an interval or window join", i+1, s.Sources[si].Name)}
-		case o.Timed() && src.watermark().Column == "" && !src.bounded():
+		case o.Timed() && !src.hasWatermark() && !src.bounded():
 			return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
 				"step %d: join: the source %q is unbounded and has no watermark, so the %s join's state would never be cleaned; add watermark: {column: <event-time column>, max_out_of_orderness: 5s}", i+1, s.Sources[si].Name, o.Type)}
-		case o.Timed() && src.watermark().Column == "":
+		case o.Timed() && !src.hasWatermark():
 			log.Warn("job: join step over a source without a watermark: its rows are kept until the end of input",
 				"at", fmt.Sprintf("%s:%d", s.File, st.Line), "step", i+1, "source", s.Sources[si].Name)
 		}

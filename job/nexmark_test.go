@@ -32,3 +32,41 @@ func TestNexmarkSourceErrors(t *testing.T) {
 		t.Fatalf("parsed %+v", n)
 	}
 }
+
+// TestNexmarkJoinWatermark: the generator has its own watermark, so a
+// timed join over two unbounded nexmark: sources plans (its state is
+// cleaned by that watermark), while a regular join there without ttl
+// fails naming the join's line.
+func TestNexmarkJoinWatermark(t *testing.T) {
+	const dag = `sources:
+  a: {nexmark: {table: auction}}
+  b: {nexmark: {table: bid}}
+steps:
+  - name: j
+    inputs: [a, b]
+    join: %s
+sinks:
+  - file: {path: OUT}
+`
+	plan := func(join string) error {
+		s, err := job.Parse("nx.yaml", []byte(strings.Replace(dag, "%s", join, 1)))
+		if err != nil {
+			return err
+		}
+		p, err := s.Plan(job.Options{Parallelism: 1, OutputDir: t.TempDir()})
+		if err == nil {
+			err = p.Abort()
+		}
+		return err
+	}
+	if err := plan("{type: interval, on: [[id, auction]], left_time: date_time, right_time: date_time, lower: 0s, upper: 1s}"); err != nil {
+		t.Fatalf("interval join over unbounded nexmark sources: %v", err)
+	}
+	if err := plan("{type: window, on: [[id, auction]], left_time: date_time, right_time: date_time, size: 10s}"); err != nil {
+		t.Fatalf("window join over unbounded nexmark sources: %v", err)
+	}
+	err := plan("{type: regular, on: [[id, auction]]}")
+	if err == nil || !strings.Contains(err.Error(), "nx.yaml:7: step 1: join: a regular join without ttl") {
+		t.Fatalf("regular join without ttl: got %v", err)
+	}
+}

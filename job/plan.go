@@ -81,8 +81,8 @@ type Options struct {
 	// run's staging directory is left for the run that follows (riffle
 	// explain).
 	ExplainOnly bool
-	// Sink, when set, replaces the main sink of a linear job (a benchmark's
-	// counting sink); the job file's sink is then not built.
+	// Sink, when set, replaces the main sink (a DAG's first; a
+	// benchmark's counting sink); the job file's sink is then not built.
 	Sink arrowexec.Spec
 	// Logger receives planning warnings (e.g. a window step over a
 	// source without a watermark) and the sinks' log lines (file sinks:
@@ -132,7 +132,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		if st.Kind == StepUnion || len(st.Inputs) > 0 {
 			return nil, errAt(max(st.InputsLine, st.Line), fmt.Errorf("step %d: inputs and union need a job with named sources (sources:) or several sinks (sinks:)", i+1))
 		}
-		if st.Kind == StepWindow {
+		if eventTimeStep(st.Kind) {
 			if err := checkWindowWatermark(s, &s.Source, i, st, o.logger()); err != nil {
 				return nil, err
 			}
@@ -153,6 +153,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 
 	for i, st := range plan.steps {
 		name := fmt.Sprintf("%s-%d", st.Kind, i+1)
+		st = holdToEnd(st, slices.ContainsFunc(plan.steps[:i], func(u Step) bool { return emitsAtEnd(u.Kind) }))
 		cur, _, err = plan.addStep(ctx, s, o, i, name, st, []arrowexec.Input{in}, par, sinkLines)
 		if err != nil {
 			return nil, err
@@ -296,6 +297,14 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 		if cur, err = plan.addExtraStep(s, i, name, st, in, par); err != nil {
 			return errAt(err)
 		}
+	case StepWindowMax:
+		if cur, err = planWindowMax(g, name, in, par, *st.WindowMax); err != nil {
+			return errAt(err)
+		}
+	case StepLastN:
+		if cur, err = planLastN(g, name, in, par, *st.LastN); err != nil {
+			return errAt(err)
+		}
 	default:
 		return errAt(fmt.Errorf("step %d: unknown kind %q", i+1, st.Kind))
 	}
@@ -315,22 +324,32 @@ func (plan *Plan) sourcesBounded(s *Spec) bool {
 	return true
 }
 
+// eventTimeStep says whether steps of kind k wait for the watermark.
+func eventTimeStep(k StepKind) bool {
+	return k == StepWindow || k == StepWindowMax || k == StepLastN
+}
+
 // checkWindowWatermark refuses a window step over an unbounded source
 // without a watermark (its windows would never fire) and warns about one
 // over a bounded source (they all fire at the end of input, at once).
 func checkWindowWatermark(s *Spec, src *SourceSpec, i int, st Step, log *slog.Logger) error {
-	if src.watermark().Column != "" || src.Nexmark != nil { // the generator's own watermark
+	if src.hasWatermark() {
 		return nil
 	}
 	hint := "source.watermark: {column: <event-time column>, max_out_of_orderness: 5s}"
-	if st.Window != nil && st.Window.Options.Time != "" {
+	switch {
+	case st.Window != nil && st.Window.Options.Time != "":
 		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.Window.Options.Time)
+	case st.WindowMax != nil:
+		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.WindowMax.Time)
+	case st.LastN != nil:
+		hint = fmt.Sprintf("source.watermark: {column: %s, max_out_of_orderness: 5s}", st.LastN.Order[0])
 	}
 	if !src.bounded() {
 		return &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf(
-			"step %d: window: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, hint)}
+			"step %d: %s: the source is unbounded and has no watermark, so its windows would never fire; add %s", i+1, st.Kind, hint)}
 	}
-	log.Warn("job: window step over a source without a watermark: its windows fire only at the end of input, all at once; add "+hint,
+	log.Warn("job: "+string(st.Kind)+" step over a source without a watermark: its windows fire only at the end of input, all at once; add "+hint,
 		"at", fmt.Sprintf("%s:%d", s.File, st.Line), "step", i+1)
 	return nil
 }

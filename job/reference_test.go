@@ -355,7 +355,11 @@ func generateReference(t *testing.T) (string, []string) {
 		"and in a DAG job name: and inputs: beside it.\n\n")
 	g.block(pending{path: "steps[]", typ: "Step", doc: "The keys every step may have beside its kind's key."})
 	for _, sb := range stepBlocks {
-		doc := g.consts["Step"+strings.ToUpper(string(sb.kind[:1]))+string(sb.kind[1:])]
+		camel := ""
+		for _, w := range strings.Split(string(sb.kind), "_") {
+			camel += strings.ToUpper(w[:1]) + w[1:]
+		}
+		doc := g.consts["Step"+camel]
 		if doc == "" {
 			g.missing = append(g.missing, "step "+string(sb.kind))
 		}

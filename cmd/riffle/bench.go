@@ -19,15 +19,14 @@ func init() {
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "bench", "nexmark --query qN [--events N] [--source gen|parquet|kafka] [--check]", `
-bench nexmark runs one Nexmark query of examples/nexmark (q0, q1, q2, q5,
-q7: those riffle's steps express without joins) over --events event
-numbers (all three tables; the query reads its table's share) into a
-counting sink, and prints events per second and per CPU-second (this
-process's CPU time over the run, every goroutine and GC included). The
-input is the generator itself (--source gen) or the same events written to
-Parquet under --dir (--source parquet) or produced to a new Kafka topic on
---brokers, one partition per subtask, deleted after the run (--source
-kafka) before the clock starts. Latency
+bench nexmark runs one Nexmark query of examples/nexmark (q0 ... q8) over
+--events event numbers (all three tables; the query reads its tables'
+share) into a counting sink, and prints events per second and per
+CPU-second (this process's CPU time over the run, every goroutine and GC
+included). The input is the generator itself (--source gen), or the same
+events written to Parquet under --dir (--source parquet) or produced,
+before the clock starts, to new Kafka topics on --brokers (one per table,
+one partition per subtask, deleted after the run: --source kafka). Latency
 percentiles are not printed: the run is bounded and goes as fast as it
 can, so an event's latency is only its wait in the queue.
 
@@ -77,7 +76,7 @@ written to Parquet (needs the oracle venv, .venv with duckdb).`)
 		return nil
 	}
 	if *source == nexbench.SourceParquet {
-		if _, err := nexbench.WriteInput(ctx, cfg); err != nil {
+		if _, err := nexbench.WriteInputs(ctx, cfg); err != nil {
 			return err
 		}
 	}

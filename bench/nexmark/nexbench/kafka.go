@@ -30,13 +30,33 @@ func kafkaInput(ctx context.Context, cfg Config, spec *job.Spec) (drop func(), e
 	if cfg.Brokers == "" {
 		return nil, errors.New("nexbench: source kafka needs brokers (--brokers or RIFFLE_KAFKA_BROKERS)")
 	}
-	o, err := genOptions(spec)
+	var drops []func()
+	drop = func() {
+		for _, d := range drops {
+			d()
+		}
+	}
+	for _, src := range sources(spec) {
+		d, err := kafkaSource(ctx, cfg, spec.Parallelism, src)
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		drops = append(drops, d)
+	}
+	return drop, nil
+}
+
+// kafkaSource fills a topic with the events of one nexmark source of the
+// query and makes src read it.
+func kafkaSource(ctx context.Context, cfg Config, jobParallelism int, src *job.SourceSpec) (drop func(), err error) {
+	o, err := genOptions(src)
 	if err != nil {
 		return nil, err
 	}
 	parts := cfg.Parallelism
 	if parts == 0 {
-		parts = spec.Parallelism
+		parts = jobParallelism
 	}
 	parts = max(parts, 1)
 	brokers := strings.Split(cfg.Brokers, ",")
@@ -76,7 +96,7 @@ func kafkaInput(ctx context.Context, cfg Config, spec *job.Spec) (drop func(), e
 	}
 	// The generator's watermark trails by 4 s: the same bound here (per
 	// partition; each partition holds its rows in date_time order).
-	spec.Source = job.SourceSpec{
+	*src = job.SourceSpec{
 		Kafka:     &job.KafkaSpec{Brokers: cfg.Brokers, Topic: topic, Bounded: true, Format: "json", Fields: fields},
 		Watermark: &job.WatermarkSpec{Column: nexmark.EventTimeColumn, MaxOutOfOrderness: nexmark.DefaultWatermarkDelay},
 	}

@@ -78,7 +78,8 @@ func Queries() []string {
 	return names
 }
 
-// Load parses the query's job file with the run's events and seed.
+// Load parses the query's job file with the run's events and seed (set
+// on every source: each is a nexmark: table of the same event stream).
 func Load(query string, events, seed int64) (*job.Spec, error) {
 	name := query + ".yaml"
 	data, err := queries.Queries.ReadFile(name)
@@ -89,36 +90,58 @@ func Load(query string, events, seed int64) (*job.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if spec.Source.Nexmark == nil {
-		return nil, fmt.Errorf("nexbench: examples/nexmark/%s: the source is not nexmark:", name)
+	for _, src := range sources(spec) {
+		if src.Nexmark == nil {
+			return nil, fmt.Errorf("nexbench: examples/nexmark/%s: a source is not nexmark:", name)
+		}
+		src.Nexmark.Events, src.Nexmark.Seed = events, seed
 	}
-	spec.Source.Nexmark.Events, spec.Source.Nexmark.Seed = events, seed
 	return spec, nil
 }
 
-// table is the Nexmark table a query reads.
-func table(spec *job.Spec) (nexmark.Table, error) {
-	return nexmark.ParseTable(spec.Source.Nexmark.Table)
+// sources are the job's sources: the one of a linear job, or a DAG's.
+func sources(spec *job.Spec) []*job.SourceSpec {
+	if len(spec.Sources) == 0 {
+		return []*job.SourceSpec{&spec.Source}
+	}
+	out := make([]*job.SourceSpec, len(spec.Sources))
+	for i := range spec.Sources {
+		out[i] = &spec.Sources[i].SourceSpec
+	}
+	return out
 }
 
-// genOptions are the generator options of the query's events.
-func genOptions(spec *job.Spec) (nexmark.Options, error) {
-	t, err := table(spec)
+// genOptions are the generator options of a source's events.
+func genOptions(src *job.SourceSpec) (nexmark.Options, error) {
+	n := src.Nexmark
+	t, err := nexmark.ParseTable(n.Table)
 	if err != nil {
 		return nexmark.Options{}, err
 	}
-	n := spec.Source.Nexmark
 	return nexmark.Options{Table: t, Events: n.Events, Seed: n.Seed, Rate: n.Rate}, nil
 }
 
-// WriteInput writes the query's table of the configured events to
-// DIR/TABLE.parquet (once: an existing file is kept) and returns its path.
-func WriteInput(ctx context.Context, cfg Config) (string, error) {
+// WriteInputs writes each table the query reads, of the configured
+// events, to DIR/TABLE-EVENTS-SEED.parquet (once: an existing file is
+// kept) and returns the paths by table name.
+func WriteInputs(ctx context.Context, cfg Config) (map[string]string, error) {
 	spec, err := Load(cfg.Query, cfg.Events, cfg.Seed)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	o, err := genOptions(spec)
+	paths := map[string]string{}
+	for _, src := range sources(spec) {
+		path, err := writeInput(ctx, cfg, src)
+		if err != nil {
+			return nil, err
+		}
+		paths[src.Nexmark.Table] = path
+	}
+	return paths, nil
+}
+
+func writeInput(ctx context.Context, cfg Config, src *job.SourceSpec) (string, error) {
+	o, err := genOptions(src)
 	if err != nil {
 		return "", err
 	}
@@ -143,13 +166,15 @@ func plan(ctx context.Context, cfg Config, o job.Options) (_ *job.Plan, drop fun
 	switch cfg.Source {
 	case "", SourceGen:
 	case SourceParquet:
-		path, err := WriteInput(ctx, cfg)
-		if err != nil {
-			return nil, drop, err
+		for _, src := range sources(spec) {
+			path, err := writeInput(ctx, cfg, src)
+			if err != nil {
+				return nil, drop, err
+			}
+			// The generator's watermark trails by 4 s: the same bound here.
+			*src = job.SourceSpec{Parquet: &job.ParquetSpec{Path: path},
+				Watermark: &job.WatermarkSpec{Column: "date_time", MaxOutOfOrderness: nexmark.DefaultWatermarkDelay}}
 		}
-		// The generator's watermark trails by 4 s: the same bound here.
-		spec.Source = job.SourceSpec{Parquet: &job.ParquetSpec{Path: path},
-			Watermark: &job.WatermarkSpec{Column: "date_time", MaxOutOfOrderness: nexmark.DefaultWatermarkDelay}}
 	case SourceKafka:
 		if drop, err = kafkaInput(ctx, cfg, spec); err != nil {
 			return nil, func() {}, err
