@@ -28,8 +28,7 @@ import (
 // CAST(d AS float64|float32) divides by 10^s in float64; CAST(d AS int*)
 // rounds half away from zero (DuckDB's rule) and is an error when the
 // result does not fit; CAST(d AS string) prints all s digits ("12.50").
-// Arithmetic on decimals is not supported yet: it is a bind-time error that
-// suggests a cast.
+// Arithmetic is in decarith.go, casts to decimals in deccast.go.
 
 type decMode uint8
 

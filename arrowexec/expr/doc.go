@@ -45,6 +45,7 @@
 //	        | TIMESTAMP string | DATE string
 //	type    = int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 //	        | float32 | float64 | bool | string | timestamp | date
+//	        | (decimal | numeric) [ "(" precision [ "," scale ] ")" ]
 //
 // CASE WHEN c THEN v … END (searched) takes the value of the first arm whose
 // condition is TRUE; CASE x WHEN a THEN v … END (simple) the first arm with
@@ -164,8 +165,13 @@
 // columns, and as float64 with float columns, as DuckDB does; they cast to
 // float64/float32 (nearest), to integers (rounded half away from zero, an
 // error when out of range) and to string (all s digits: "12.50"), pass
-// through CASE and IS NULL, and are otherwise a bind error (decimal
-// arithmetic is not supported yet: cast to float64). See decimal.go.
+// through CASE and IS NULL. Arithmetic on decimals (with decimals,
+// integers and numeric literals) is exact with DuckDB's result types:
+// + - * % give decimals (overflow of a capped precision is a runtime
+// error naming the expression), / gives float64; abs and round keep
+// decimals; CAST(x AS decimal(p,s)) (bare decimal is decimal(18,3))
+// takes numbers, decimals and strings, rounding half away from zero. See
+// decarith.go and deccast.go.
 // decimal256 is not supported. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
