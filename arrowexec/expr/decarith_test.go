@@ -2,7 +2,6 @@ package expr
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -105,25 +104,6 @@ func TestDecimalArithDuckDB(t *testing.T) {
 	checkFileCasesTyped(t, decArithScript, decArithCases, true)
 }
 
-// duckFails reports whether DuckDB raises an error running query, and
-// the error text.
-func duckFails(t *testing.T, query string) (bool, string) {
-	t.Helper()
-	script := `
-import sys, duckdb
-try:
-    duckdb.connect().sql(sys.argv[1]).fetchall()
-    print("ok")
-except Exception as e:
-    print("error:", e)
-`
-	out, err := exec.Command(duck.Python(t), "-c", script, query).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	return strings.HasPrefix(string(out), "error:"), strings.TrimSpace(string(out))
-}
-
 // TestDecimalOverflow: results beyond a capped precision (18 from
 // operands of at most 18 digits, or 38), and casts out of range, are
 // runtime errors naming the expression, where DuckDB raises one too; the
@@ -175,7 +155,7 @@ func TestDecimalOverflow(t *testing.T) {
 		rec := bld.NewRecordBatch()
 		bld.Release()
 		q := fmt.Sprintf("SELECT %s FROM (SELECT %s::decimal(%d,%d) AS x, %s::decimal(%d,%d) AS y)", tc.expr, tc.x, tc.px, tc.sx, tc.y, tc.py, tc.sy)
-		if df, msg := duckFails(t, q); df != tc.fails {
+		if msg := duck.DuckDBError(t, q); (msg != "") != tc.fails {
 			t.Fatalf("%s: DuckDB says %s, the case expects failure=%v", name, msg, tc.fails)
 		}
 		e, err := Parse(tc.expr)
