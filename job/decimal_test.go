@@ -1,0 +1,89 @@
+package job_test
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/riffle-dev/riffle/internal/oracle"
+)
+
+// TestDecimalJobMatchesDuckDB runs decimal arithmetic, casts, round and
+// exact aggregates in a job over a pandas-written decimal file and writes
+// Parquet: the output read back by pyarrow and DuckDB has DuckDB's types
+// (decimal(38,2) sums, decimal(p,s) products) and DuckDB's values for the
+// same query on the input, at parallelism 1 and 3 (Partial and Final
+// aggregates behind an exchange).
+func TestDecimalJobMatchesDuckDB(t *testing.T) {
+	py := oracle.Python(t)
+	in := filepath.Join(t.TempDir(), "sales.parquet")
+	script := `
+import sys, random, decimal
+import pyarrow as pa, pandas as pd
+rng = random.Random(9)
+n = 4000
+def price(): return None if rng.random() < 0.1 else decimal.Decimal(rng.randint(-500, 200000)).scaleb(-2)
+pd.DataFrame({
+  'cat': pd.array([rng.choice(['books', 'toys', 'garden', None]) for _ in range(n)], dtype='string'),
+  'price': pd.Series([price() for _ in range(n)], dtype=pd.ArrowDtype(pa.decimal128(9, 2))),
+  'rate': pd.Series([None if rng.random() < 0.1 else decimal.Decimal(rng.randint(0, 999)).scaleb(-3) for _ in range(n)], dtype=pd.ArrowDtype(pa.decimal128(4, 3))),
+  'qty': pd.array([None if rng.random() < 0.1 else rng.randint(0, 50) for _ in range(n)], dtype='Int32'),
+}).to_parquet(sys.argv[1], index=False)
+`
+	if out, err := exec.Command(py, "-c", script, in).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	query := `SELECT cat, sum(amount)::VARCHAR, sum(price)::VARCHAR, avg(price), min(taxed)::VARCHAR, max(taxed)::VARCHAR, sum(r1)::VARCHAR, count(*)
+FROM (SELECT cat, price, price * qty AS amount, round(price * (1 + rate), 1) AS taxed, CAST(price AS decimal(10,1)) AS r1
+      FROM read_parquet('%s') WHERE price > 10.5) GROUP BY cat`
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(query, in)).Strings())
+	wantTypes := oracle.DuckDB(t, fmt.Sprintf(`SELECT typeof(sum(amount)), typeof(sum(price)), typeof(min(taxed)), typeof(sum(r1))
+FROM (SELECT price, price * qty AS amount, round(price * (1 + rate), 1) AS taxed, CAST(price AS decimal(10,1)) AS r1 FROM read_parquet('%s'))`, in)).Strings()[0]
+	for _, p := range []int{1, 3} {
+		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			runJob(t, fmt.Sprintf(`name: decimals
+source:
+  parquet: {path: "%s", batch_size: 300}
+steps:
+  - filter: "price > 10.5"
+  - project: {cat: cat, price: price, amount: price * qty, taxed: "round(price * (1 + rate), 1)", r1: "CAST(price AS decimal(10,1))"}
+  - aggregate:
+      group_by: [cat]
+      aggs: [sum(amount) AS revenue, sum(price) AS sp, avg(price) AS ap, min(taxed) AS lo, max(taxed) AS hi, sum(r1) AS s1, count(*) AS n]
+sink:
+  file: {path: %s, format: parquet}
+`, in, out), p)
+			files := filepath.Join(out, "*.parquet")
+			got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT cat, revenue::VARCHAR, sp::VARCHAR, ap, lo::VARCHAR, hi::VARCHAR, s1::VARCHAR, n FROM read_parquet('%s')`, files)).Strings())
+			if len(got) != len(want) {
+				t.Fatalf("%d groups, DuckDB %d", len(got), len(want))
+			}
+			for r := range want {
+				for i := range want[r] {
+					// Exact, but avg (column 3): float64 within 1e-12.
+					if g, w := got[r][i], want[r][i]; g != w && (i != 3 || !floatClose(g, w, 1e-12)) {
+						t.Fatalf("group %d column %d: %s, DuckDB %s\n got %v\nwant %v", r, i, g, w, got[r], want[r])
+					}
+				}
+			}
+			gotTypes := oracle.DuckDB(t, fmt.Sprintf(`SELECT typeof(revenue), typeof(sp), typeof(lo), typeof(s1) FROM read_parquet('%s') LIMIT 1`, files)).Strings()[0]
+			if fmt.Sprint(gotTypes) != fmt.Sprint(wantTypes) {
+				t.Errorf("output types %v, DuckDB computes %v", gotTypes, wantTypes)
+			}
+			pa := oracle.PyArrowRead(t, out, oracle.Parquet)
+			if fmt.Sprint(pa.Types[1:3]) != "[decimal128(38, 2) decimal128(38, 2)]" {
+				t.Errorf("pyarrow reads %v %v", pa.Columns, pa.Types)
+			}
+		})
+	}
+}
+
+func floatClose(a, b string, rel float64) bool {
+	x, err1 := strconv.ParseFloat(a, 64)
+	y, err2 := strconv.ParseFloat(b, 64)
+	return err1 == nil && err2 == nil && math.Abs(x-y) <= rel*math.Abs(y)
+}
