@@ -2,6 +2,7 @@ package agg
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -279,4 +280,90 @@ func mustNew(t *testing.T, o Options) *Spec {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// dec256AggScript writes grouped decimal256(60,4) values of up to 55
+// digits (sums beyond 128 bits) and prints Python's decimal results per
+// group: the oracle (DuckDB has no decimal256).
+const dec256AggScript = `
+import sys, json, random, decimal
+from decimal import Decimal as D
+import pyarrow as pa, pyarrow.parquet as pq
+decimal.getcontext().prec = 120
+rng = random.Random(41)
+n = 5000
+ks = [rng.randint(0, 12) for _ in range(n)]
+vs = [None if rng.random() < 0.1 else (D(rng.randint(-10**55, 10**55)) / 10**4) for _ in range(n)]
+pq.write_table(pa.table({'k': pa.array(ks, pa.int64()), 'v': pa.array(vs, pa.decimal256(60, 4))}), sys.argv[1])
+res = {}
+for k in set(ks):
+    xs = [v for kk, v in zip(ks, vs) if kk == k and v is not None]
+    f = lambda x: format(x.quantize(D('0.0001')), 'f')
+    res[str(k)] = [f(sum(xs)), repr(float(sum(xs) / len(xs))), f(min(xs)), f(max(xs))] if xs else ['NULL'] * 4
+print(json.dumps(res))
+`
+
+// TestDecimal256Agg: sum (decimal256(76,s)), avg, min and max over
+// decimal256 values whose sums leave 128 bits, in Single mode and through
+// Partial and Final, against Python's decimal module.
+func TestDecimal256Agg(t *testing.T) {
+	py := duck.Python(t)
+	path := filepath.Join(t.TempDir(), "d256.parquet")
+	js, err := exec.Command(py, "-c", dec256AggScript, path).Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	var want map[string][]string
+	if err := json.Unmarshal(js, &want); err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := readParquetFile(t, mem, path)
+	defer rec.Release()
+	aggs := []Agg{{Func: Sum, Column: "v"}, {Func: Avg, Column: "v"}, {Func: Min, Column: "v"}, {Func: Max, Column: "v"}}
+	check := func(what string, out []arrow.RecordBatch) {
+		t.Helper()
+		n := 0
+		for _, b := range out {
+			if st := b.Schema().Field(1).Type; !arrow.TypeEqual(st, &arrow.Decimal256Type{Precision: 76, Scale: 4}) {
+				t.Fatalf("%s: sum type %s", what, st)
+			}
+			for i := 0; i < int(b.NumRows()); i++ {
+				n++
+				k := renderCell(b.Column(0), i)
+				for j := range aggs {
+					got := renderCell(b.Column(1+j), i)
+					if d, ok := b.Column(1 + j).(*array.Decimal256); ok && !d.IsNull(i) {
+						got = d.Value(i).ToString(4)
+					}
+					w := want[k][j]
+					if j == 1 && got != "NULL" {
+						g, _ := strconv.ParseFloat(got, 64)
+						x, _ := strconv.ParseFloat(w, 64)
+						if math.Abs(g-x) > 1e-12*math.Abs(x) {
+							t.Fatalf("%s: group %s avg %s, Python %s", what, k, got, w)
+						}
+						continue
+					}
+					if got != w {
+						t.Fatalf("%s: group %s %s: %s, Python %s", what, k, aggs[j].Name(), got, w)
+					}
+				}
+			}
+		}
+		if n != len(want) {
+			t.Fatalf("%s: %d groups, Python %d", what, n, len(want))
+		}
+	}
+	batches := split(rec, 333)
+	defer releaseAll(batches)
+	single := run(t, mem, mustNew(t, Options{GroupBy: []string{"k"}, Aggs: aggs}), rec.Schema(), batches, nil)
+	check("single", single.batches)
+	single.release()
+	partial := run(t, mem, mustNew(t, Options{GroupBy: []string{"k"}, Aggs: aggs, Mode: Partial}), rec.Schema(), batches, nil)
+	defer partial.release()
+	final := run(t, mem, mustNew(t, Options{GroupBy: []string{"k"}, Aggs: aggs, Mode: Final}), partial.batches[0].Schema(), partial.batches, nil)
+	check("partial+final", final.batches)
+	final.release()
 }

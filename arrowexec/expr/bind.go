@@ -162,6 +162,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 		if ct := convertedType(t); ct != nil {
 			return &convNode{col: &colNode{idx: idx[0], name: x.Name, t: t}, t: ct}, nil
 		}
+		if t.ID() == arrow.DECIMAL256 {
+			return newDec256Col(&colNode{idx: idx[0], name: x.Name, t: t})
+		}
 		if d, ok := t.(*arrow.Decimal128Type); ok && d.Scale < 0 {
 			return nil, errorf("column %q has type %s: negative decimal scales are not supported", x.Name, t)
 		}
@@ -422,6 +425,8 @@ func children(n node) []node {
 		return []node{x.x}
 	case *toDecNode:
 		return []node{x.x}
+	case *dec256Node:
+		return []node{x.col}
 	case *decArithNode:
 		var out []node
 		for _, a := range []node{x.l.n, x.r.n} {
