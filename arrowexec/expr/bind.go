@@ -228,13 +228,7 @@ func (b *binder) bind1(e Expr) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if kindOf(to) == kDecimal128 {
-			return newCastToDec(xn, to.(*arrow.Decimal128Type), x)
-		}
-		if kindOf(xn.dataType()) == kDecimal128 {
-			return newDecCast(xn, to, x)
-		}
-		return newCast(xn, to, x)
+		return castTo(xn, to, x)
 	case *CaseExpr:
 		return b.bindCase(x)
 	case *CallExpr:

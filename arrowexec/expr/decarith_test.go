@@ -79,6 +79,8 @@ var decArithCases = []string{
 	"CAST(f AS decimal(10,2))", "CAST(f AS decimal(9,1))", "CAST(f AS decimal(38,10))", "CAST(f AS decimal(12,0))",
 	"CAST(s AS decimal(12,3))", "CAST(s AS decimal(38,30))", "CAST(s AS decimal(18,0))",
 	"CAST(a + b AS float64)", "a * b > c", "a + 1 = b",
+	// Decimals through CASE, coalesce and nullif (blend kernels).
+	"a / NULLIF(z, 0)", "CASE WHEN x32 > 0 THEN a END", "CASE WHEN x32 > 0 THEN a ELSE a * 2 END", "coalesce(a, a + 1)", "coalesce(a, b)", "CASE WHEN x32 > 0 THEN a ELSE x32 END", "coalesce(z, h)",
 }
 
 // riffleTypeName prints a result type as DuckDB's typeof does.

@@ -27,6 +27,45 @@ import (
 // from strings, which give NULL where they do not parse or fit (riffle's
 // rule for every cast from a string; DuckDB raises an error).
 
+// castTo binds a cast of x to type to: to a decimal (newCastToDec), from
+// a decimal (newDecCast) or between other types (newCast).
+func castTo(x node, to arrow.DataType, e *CastExpr) (node, error) {
+	switch {
+	case kindOf(to) == kDecimal128:
+		return newCastToDec(x, to.(*arrow.Decimal128Type), e)
+	case kindOf(x.dataType()) == kDecimal128:
+		return newDecCast(x, to, e)
+	}
+	return newCast(x, to, e)
+}
+
+// decPromote is the common type of a decimal and another number (CASE,
+// coalesce, greatest): decimals and integers (as decimal(w, 0)) take the
+// larger scale and the larger number of integer digits (at most 38
+// digits in all); with a float, float64.
+func decPromote(a, b arrow.DataType) (arrow.DataType, string) {
+	ps := func(t arrow.DataType) (int32, int32, bool) {
+		switch k := kindOf(t); {
+		case k == kDecimal128:
+			p, s := decScale(t)
+			return p, s, true
+		case k.isInt():
+			return intDigits(k), 0, true
+		}
+		return 0, 0, false
+	}
+	ap, as, aok := ps(a)
+	bp, bs, bok := ps(b)
+	switch {
+	case aok && bok:
+		s := max(as, bs)
+		return &arrow.Decimal128Type{Precision: min(max(ap-as, bp-bs)+s, maxDec128Digits), Scale: s}, ""
+	case kindOf(a).isFloat() || kindOf(b).isFloat():
+		return arrow.PrimitiveTypes.Float64, ""
+	}
+	return nil, ""
+}
+
 type toDecNode struct {
 	x     node
 	t     *arrow.Decimal128Type

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Decimal columns (decimal128(p, s): an int128 n standing for n / 10^s).
@@ -418,4 +419,22 @@ func decToFloat(x decimal128.Num, scale int32) float64 {
 	}
 	f, _ := strconv.ParseFloat(x.ToString(scale), 64)
 	return f
+}
+
+// blendDec is blendFixed for decimal128 values (CASE, coalesce, nullif):
+// decimal constants are never folded (a scalar holds no decimal), so an
+// arm without an array is NULL, whose rows validity already clears.
+func blendDec(mem memory.Allocator, t arrow.DataType, rows int, arms []arm, valid *memory.Buffer) arrow.Array {
+	out := newBuf(mem, rows*16)
+	o := viewDec(out.Bytes())
+	for _, a := range arms {
+		switch {
+		case a.arr == nil:
+		case a.idx != nil:
+			scatter(o, a.idx, a.arr.(*array.Decimal128).Values())
+		default:
+			blendVals(o, *a.mask, a.arr.(*array.Decimal128).Values())
+		}
+	}
+	return makeArray(t, rows, valid, out)
 }
