@@ -281,3 +281,53 @@ func (a *decMinMaxAcc[W]) exportState(dest []uint32) []stateCol {
 }
 
 func (a *decMinMaxAcc[W]) mergeState(cols []arrow.Array, gids []uint32) { a.update(cols, gids) }
+
+// updateGlobal is update for the one group of an aggregate without keys:
+// decimal128 sums of up to 18 digits and extremes are kept in registers
+// (the per-group loops would store to the same group on every row).
+func (a *decSumAcc[W]) updateGlobal(cols []arrow.Array, n int) {
+	c := cols[0]
+	s, ok := any(a).(*decSumAcc[i128])
+	if a.merge || !ok || decPrecision(c.DataType()) > 18 {
+		a.update(cols, zeros(nil, n))
+		return
+	}
+	v := values[i128](c)[:n]
+	vv := validityOf(c)
+	// Sum 64-bit values into a 128-bit lo/hi pair: the carries of lo are
+	// counted in hi, with the sign extension of each value.
+	sum := s.sums[0]
+	var cnt int64
+	for i := range v {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		x := int64(v[i].lo)
+		lo, carry := bits.Add64(sum.lo, uint64(x), 0)
+		sum.lo, sum.hi = lo, sum.hi+x>>63+int64(carry)
+		cnt++
+	}
+	s.sums[0] = sum
+	s.counts[0] += cnt
+}
+
+func (a *decMinMaxAcc[W]) updateGlobal(cols []arrow.Array, n int) {
+	m, ok := any(a).(*decMinMaxAcc[i128])
+	if !ok {
+		a.update(cols, zeros(nil, n))
+		return
+	}
+	c := cols[0]
+	v := values[i128](c)[:n]
+	vv := validityOf(c)
+	best, has := m.vals[0], m.has[0]
+	for i := range v {
+		if vv.bits != nil && !vv.valid(i) {
+			continue
+		}
+		if !has || m.max && less128(best, v[i]) || !m.max && less128(v[i], best) {
+			best, has = v[i], true
+		}
+	}
+	m.vals[0], m.has[0] = best, has
+}
