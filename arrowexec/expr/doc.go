@@ -90,7 +90,9 @@
 //	nullif          (a, b) → type of a                         NULL when a = b, else a (NULL a gives NULL)
 //	abs             (number) → same type                       NULL → NULL; smallest integer: runtime error
 //	round           (number[, digits const int]) → same type   NULL → NULL; half away from zero; integers
-//	                                                           round to 10^-digits when digits < 0
+//	                                                           round to 10^-digits when digits < 0;
+//	                                                           a decimal(p,s) gives decimal(p,digits)
+//	                                                           (digits < s) as DuckDB
 //	floor, ceil     (number) → float64 (float32 for float32)   NULL → NULL
 //	sqrt            (number) → float64                         NULL → NULL; negative: runtime error
 //	ln              (number) → float64                         NULL → NULL; zero or negative: runtime error
@@ -171,8 +173,12 @@
 // error naming the expression), / gives float64; abs and round keep
 // decimals; CAST(x AS decimal(p,s)) (bare decimal is decimal(18,3))
 // takes numbers, decimals and strings, rounding half away from zero. See
-// decarith.go and deccast.go.
-// decimal256 is not supported. Bind checks every operator:
+// decarith.go and deccast.go. Decimals pass through CASE, coalesce and
+// nullif, mixed decimals taking the larger scale and integer digits.
+// decimal256(p, s) columns take part as decimal128 (p <= 38: exact;
+// wider: values of more than 38 digits are a runtime error); see
+// dec256.go. Division of decimals (float64) by zero is NULL like every
+// x / 0 here, where DuckDB gives Infinity. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a
