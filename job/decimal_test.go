@@ -87,3 +87,62 @@ func floatClose(a, b string, rel float64) bool {
 	y, err2 := strconv.ParseFloat(b, 64)
 	return err1 == nil && err2 == nil && math.Abs(x-y) <= rel*math.Abs(y)
 }
+
+// TestDecimal256Job reads a pyarrow decimal256(50,2) column through the
+// Parquet source, filters on it, sums it (decimal256(76,2)) and takes its
+// extremes per key, and writes Parquet; pyarrow reads the output and
+// Python's decimal module checks types and values against the input.
+func TestDecimal256Job(t *testing.T) {
+	py := oracle.Python(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "wide.parquet")
+	gen := `
+import sys, random, decimal
+from decimal import Decimal as D
+import pyarrow as pa, pyarrow.parquet as pq
+decimal.getcontext().prec = 100
+rng = random.Random(13)
+n = 3000
+pq.write_table(pa.table({
+  'k': pa.array([rng.randint(0, 9) for _ in range(n)], pa.int64()),
+  'v': pa.array([None if rng.random() < 0.1 else D(rng.randint(-10**35, 10**35)).scaleb(-2) for _ in range(n)], pa.decimal256(50, 2)),
+}), sys.argv[1], row_group_size=700)
+`
+	if out, err := exec.Command(py, "-c", gen, in).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	runJob(t, fmt.Sprintf(`name: wide
+source:
+  parquet: {path: "%s", batch_size: 256}
+steps:
+  - filter: "v > -1e32"
+  - aggregate:
+      group_by: [k]
+      aggs: [sum(v) AS s, min(v) AS lo, max(v) AS hi, count(v) AS n]
+sink:
+  file: {path: %s, format: parquet}
+`, in, out), 2)
+	check := `
+import sys, glob, decimal
+from decimal import Decimal as D
+import pyarrow as pa, pyarrow.parquet as pq
+decimal.getcontext().prec = 100
+src = pq.read_table(sys.argv[1]).to_pylist()
+got = pa.concat_tables([pq.read_table(f) for f in glob.glob(sys.argv[2] + '/*.parquet')])
+types = {f.name: str(f.type) for f in got.schema}
+assert types['s'] == 'decimal256(76, 2)' and types['lo'] == 'decimal256(50, 2)', types
+want = {}
+for r in src:
+    v = r['v']
+    if v is None or v <= D("-1e32"): continue
+    w = want.setdefault(r['k'], [D(0), v, v, 0])
+    w[0] += v; w[1] = min(w[1], v); w[2] = max(w[2], v); w[3] += 1
+rows = {r['k']: [r['s'], r['lo'], r['hi'], r['n']] for r in got.to_pylist()}
+assert rows == want, (rows, want)
+print('ok')
+`
+	if res, err := exec.Command(py, "-c", check, in, out).CombinedOutput(); err != nil || string(res) != "ok\n" {
+		t.Fatalf("%v\n%s", err, res)
+	}
+}
