@@ -255,7 +255,8 @@ func newDecNeg(x node) node {
 type decOperand struct {
 	arr  arrow.Array // nil for a constant
 	v    []decimal128.Num
-	i64  []int64
+	i64  []int64 // small: values at i64[(i&mask)*stride]
+	step int
 	mask int
 	rel  func()
 }
@@ -274,7 +275,7 @@ func (o *decOperand) release() {
 func evalDecArg(c *evalCtx, a *decArg, small bool) (decOperand, error) {
 	if a.n == nil {
 		if small {
-			return decOperand{i64: []int64{int64(a.c.LowBits())}}, nil
+			return decOperand{i64: []int64{int64(a.c.LowBits())}, step: 1}, nil
 		}
 		return decOperand{v: []decimal128.Num{a.c}}, nil
 	}
@@ -285,13 +286,14 @@ func evalDecArg(c *evalCtx, a *decArg, small bool) (decOperand, error) {
 	o := decOperand{arr: arr, mask: -1}
 	switch {
 	case a.isDec && small:
-		buf := newBufUninit(c.mem, arr.Len()*8)
-		o.i64, o.rel = viewAs[int64](buf.Bytes()), buf.Release
-		lowWords(arr.(*array.Decimal128).Values(), o.i64)
+		// The low words, read in place: every other int64 of the buffer.
+		v := arr.(*array.Decimal128).Values()
+		o.i64, o.step = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(v))), 2*len(v)), 2
 	case a.isDec:
 		o.v = arr.(*array.Decimal128).Values()
 	case small:
 		o.i64, o.rel = asInt64(c.mem, arr)
+		o.step = 1
 	default:
 		iv, rel := asInt64(c.mem, arr)
 		defer rel()
@@ -310,11 +312,6 @@ func evalDecArg(c *evalCtx, a *decArg, small bool) (decOperand, error) {
 	return o, nil
 }
 
-func lowWords(v []decimal128.Num, out []int64) {
-	for i, x := range v {
-		out[i] = int64(x.LowBits())
-	}
-}
 
 func (n *decArithNode) eval(c *evalCtx) (arrow.Array, error) {
 	lo, err := evalDecArg(c, &n.l, n.small)
@@ -329,16 +326,15 @@ func (n *decArithNode) eval(c *evalCtx) (arrow.Array, error) {
 	defer ro.release()
 	rows := c.n
 	valid := andValidity(c.mem, rows, n.op == OpMod, lo.arr, ro.arr)
-	out := newBuf(c.mem, rows*16)
+	var out *memory.Buffer
+	if n.small {
+		out = newBufUninit(c.mem, rows*16) // every row is written (NULL rows too)
+	} else {
+		out = newBuf(c.mem, rows*16) // NULL rows are skipped: zero
+	}
 	o := viewDec(out.Bytes())
 	if n.small {
-		tmp := newBufUninit(c.mem, rows*8)
-		defer tmp.Release()
-		r := viewAs[int64](tmp.Bytes())
-		decArith64(n.op, lo.i64, lo.mask, int64(n.lmul.LowBits()), ro.i64, ro.mask, int64(n.rmul.LowBits()), r)
-		for i, x := range r {
-			o[i] = decimal128.FromI64(x)
-		}
+		decArith64(n.op, &lo, int64(n.lmul.LowBits()), &ro, int64(n.rmul.LowBits()), viewAs[int64](out.Bytes()))
 	} else if i := decArith128(n.op, lo.v, lo.mask, n.lmul, ro.v, ro.mask, n.rmul, n.bound, o, valid); i >= 0 {
 		if valid != nil {
 			valid.Release()
@@ -355,7 +351,7 @@ func (n *decArithNode) eval(c *evalCtx) (arrow.Array, error) {
 		vb := valid.Bytes()
 		if n.small {
 			for i := 0; i < rows; i++ {
-				if ro.i64[i&ro.mask] == 0 {
+				if ro.i64[(i&ro.mask)*ro.step] == 0 {
 					vb[i>>3] &^= 1 << (i & 7)
 				}
 			}
@@ -375,36 +371,45 @@ func (n *decArithNode) overflow(l, r decimal128.Num, row int) error {
 		n.e, l.ToString(n.l.s), n.op, r.ToString(n.r.s), decTypeName(n.t.Precision, n.t.Scale), row)
 }
 
-// decArith64 computes l op r for small decimals: no overflow is possible.
-func decArith64(op BinaryOp, l []int64, lm int, la int64, r []int64, rm int, ra int64, out []int64) {
+// decArith64 computes l op r for small decimals (no overflow is
+// possible) into out, two words per row (the result sign-extended).
+func decArith64(op BinaryOp, lo *decOperand, la int64, ro *decOperand, ra int64, out []int64) {
+	l, lm, ls := lo.i64, lo.mask, lo.step
+	r, rm, rs := ro.i64, ro.mask, ro.step
+	n := len(out) / 2
 	switch {
 	case op == OpMul:
-		for i := range out {
-			out[i] = l[i&lm] * r[i&rm]
+		for i := 0; i < n; i++ {
+			v := l[(i&lm)*ls] * r[(i&rm)*rs]
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	case op == OpMod:
-		for i := range out {
-			if d := r[i&rm] * ra; d != 0 {
-				out[i] = l[i&lm] * la % d
-			} else {
-				out[i] = 0
+		for i := 0; i < n; i++ {
+			v := int64(0)
+			if d := r[(i&rm)*rs] * ra; d != 0 {
+				v = l[(i&lm)*ls] * la % d
 			}
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	case la == 1 && ra == 1 && op == OpAdd: // scales match
-		for i := range out {
-			out[i] = l[i&lm] + r[i&rm]
+		for i := 0; i < n; i++ {
+			v := l[(i&lm)*ls] + r[(i&rm)*rs]
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	case la == 1 && ra == 1:
-		for i := range out {
-			out[i] = l[i&lm] - r[i&rm]
+		for i := 0; i < n; i++ {
+			v := l[(i&lm)*ls] - r[(i&rm)*rs]
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	case op == OpAdd:
-		for i := range out {
-			out[i] = l[i&lm]*la + r[i&rm]*ra
+		for i := 0; i < n; i++ {
+			v := l[(i&lm)*ls]*la + r[(i&rm)*rs]*ra
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	default:
-		for i := range out {
-			out[i] = l[i&lm]*la - r[i&rm]*ra
+		for i := 0; i < n; i++ {
+			v := l[(i&lm)*ls]*la - r[(i&rm)*rs]*ra
+			out[2*i], out[2*i+1] = v, v>>63
 		}
 	}
 }

@@ -264,7 +264,8 @@ func BenchmarkDecimalCompare(b *testing.B) {
 	rec := bld.NewRecordBatch()
 	bld.Release()
 	defer rec.Release()
-	for _, src := range []string{"price > 5", "price <= 5.25", "cents > 500", "price < wide", "CAST(price AS float64)"} {
+	for _, src := range []string{"price > 5", "price <= 5.25", "cents > 500", "price < wide", "CAST(price AS float64)",
+		"price + price", "price * 3", "price - 1.5", "price + wide", "cents + cents", "CAST(cents AS decimal(20,2))"} {
 		e, err := Parse(src)
 		if err != nil {
 			b.Fatal(err)
