@@ -312,7 +312,6 @@ func evalDecArg(c *evalCtx, a *decArg, small bool) (decOperand, error) {
 	return o, nil
 }
 
-
 func (n *decArithNode) eval(c *evalCtx) (arrow.Array, error) {
 	lo, err := evalDecArg(c, &n.l, n.small)
 	if err != nil {
