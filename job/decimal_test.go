@@ -36,8 +36,9 @@ pd.DataFrame({
 	if out, err := exec.Command(py, "-c", script, in).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	query := `SELECT cat, sum(amount)::VARCHAR, sum(price)::VARCHAR, avg(price), min(taxed)::VARCHAR, max(taxed)::VARCHAR, sum(r1)::VARCHAR, count(*)
-FROM (SELECT cat, price, price * qty AS amount, round(price * (1 + rate), 1) AS taxed, CAST(price AS decimal(10,1)) AS r1
+	query := `SELECT cat, sum(amount)::VARCHAR, sum(price)::VARCHAR, avg(price), min(taxed)::VARCHAR, max(taxed)::VARCHAR, sum(r1)::VARCHAR, count(*),
+  (sum(price * 2) FILTER (WHERE qty > 3))::VARCHAR
+FROM (SELECT cat, price, qty, price * qty AS amount, round(price * (1 + rate), 1) AS taxed, CAST(price AS decimal(10,1)) AS r1
       FROM read_parquet('%s') WHERE price > 10.5) GROUP BY cat`
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(query, in)).Strings())
 	wantTypes := oracle.DuckDB(t, fmt.Sprintf(`SELECT typeof(sum(amount)), typeof(sum(price)), typeof(min(taxed)), typeof(sum(r1))
@@ -50,15 +51,15 @@ source:
   parquet: {path: "%s", batch_size: 300}
 steps:
   - filter: "price > 10.5"
-  - project: {cat: cat, price: price, amount: price * qty, taxed: "round(price * (1 + rate), 1)", r1: "CAST(price AS decimal(10,1))"}
+  - project: {cat: cat, price: price, qty: qty, amount: price * qty, taxed: "round(price * (1 + rate), 1)", r1: "CAST(price AS decimal(10,1))"}
   - aggregate:
       group_by: [cat]
-      aggs: [sum(amount) AS revenue, sum(price) AS sp, avg(price) AS ap, min(taxed) AS lo, max(taxed) AS hi, sum(r1) AS s1, count(*) AS n]
+      aggs: [sum(amount) AS revenue, sum(price) AS sp, avg(price) AS ap, min(taxed) AS lo, max(taxed) AS hi, sum(r1) AS s1, count(*) AS n, "sum(price * 2) FILTER (WHERE qty > 3) AS s2"]
 sink:
   file: {path: %s, format: parquet}
 `, in, out), p)
 			files := filepath.Join(out, "*.parquet")
-			got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT cat, revenue::VARCHAR, sp::VARCHAR, ap, lo::VARCHAR, hi::VARCHAR, s1::VARCHAR, n FROM read_parquet('%s')`, files)).Strings())
+			got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT cat, revenue::VARCHAR, sp::VARCHAR, ap, lo::VARCHAR, hi::VARCHAR, s1::VARCHAR, n, s2::VARCHAR FROM read_parquet('%s')`, files)).Strings())
 			if len(got) != len(want) {
 				t.Fatalf("%d groups, DuckDB %d", len(got), len(want))
 			}
