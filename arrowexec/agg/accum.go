@@ -32,6 +32,9 @@ type globalUpdater interface {
 }
 
 func newAccumulator(a boundAgg, m Mode) accumulator {
+	if acc := newDecAccumulator(a, m); acc != nil {
+		return acc
+	}
 	dt := a.typ
 	switch a.Func {
 	case Count:

@@ -280,6 +280,9 @@ func isKeyType(dt arrow.DataType) bool {
 
 // sumType is the type of sum (and of avg's running sum) over dt.
 func sumType(dt arrow.DataType) arrow.DataType {
+	if isDecimal(dt) {
+		return decSumType(dt)
+	}
 	if isFloat(dt) {
 		return arrow.PrimitiveTypes.Float64
 	}
@@ -384,7 +387,9 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		return i, dt, nil
 	}
 	isI64 := func(dt arrow.DataType) bool { return dt.ID() == arrow.INT64 }
-	isSum := func(dt arrow.DataType) bool { return dt.ID() == arrow.INT64 || dt.ID() == arrow.FLOAT64 }
+	isSum := func(dt arrow.DataType) bool {
+		return dt.ID() == arrow.INT64 || dt.ID() == arrow.FLOAT64 || isDecimal(dt)
+	}
 	switch a.Func {
 	case Count:
 		i, _, err := state(name, isI64, "int64")
@@ -394,7 +399,7 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		ba.cols, ba.typ = []int{i}, arrow.PrimitiveTypes.Int64
 		ba.out = []arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}
 	case Sum:
-		i, dt, err := state(name, isSum, "int64 or float64")
+		i, dt, err := state(name, isSum, "int64, float64 or decimal")
 		if err != nil {
 			return ba, err
 		}
@@ -424,14 +429,14 @@ func bindFinal(in *arrow.Schema, a Agg) (boundAgg, error) {
 		ba.cols, ba.typ = []int{i}, dt
 		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
 	case Min, Max:
-		i, dt, err := state(name, isKeyType, "a numeric, boolean, string, binary or temporal type")
+		i, dt, err := state(name, isMinMaxType, "a numeric, decimal, boolean, string, binary or temporal type")
 		if err != nil {
 			return ba, err
 		}
 		ba.cols, ba.typ = []int{i}, dt
 		ba.out = []arrow.Field{{Name: name, Type: dt, Nullable: true}}
 	case Avg:
-		i, dt, err := state(name+".sum", isSum, "int64 or float64")
+		i, dt, err := state(name+".sum", isSum, "int64, float64 or decimal")
 		if err != nil {
 			return ba, err
 		}

@@ -13,9 +13,11 @@
 // then one column per aggregate named Agg.As (default "func(col)").
 //
 //	count(*), count(col)  int64; counts rows / non-null values
-//	sum(col)              int64 over integers, float64 over floats
-//	min(col), max(col)    input type (numbers, bool, string, binary, temporal)
-//	avg(col)              float64
+//	sum(col)              int64 over integers, float64 over floats, decimal(38, s)
+//	                      over decimal(p, s), decimal256(76, s) over decimal256
+//	                      (exact; decimal.go, decimal256.go)
+//	min(col), max(col)    input type (numbers, decimals, bool, string, binary, temporal)
+//	avg(col)              float64 (over decimals: the exact sum / count)
 //	count_distinct(col)   int64; exact, nulls not counted
 //	approx_distinct(col)  int64; HyperLogLog p=14 (0.81% standard error)
 //	var_samp, var_pop,    float64 over numbers (variance = var_samp, stddev =

@@ -40,10 +40,10 @@ func toSumType(dt arrow.DataType) arrow.DataType { return sumType(dt) }
 
 var funcs = map[Func]funcInfo{
 	Count:          {star: true, decomposable: true, in: anyType, out: toInt64},
-	Sum:            {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toSumType},
-	Avg:            {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
-	Min:            {decomposable: true, in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: same},
-	Max:            {decomposable: true, in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: same},
+	Sum:            {decomposable: true, in: isSummable, want: "an integer or floating-point (or decimal) column", out: toSumType},
+	Avg:            {decomposable: true, in: isSummable, want: "an integer or floating-point (or decimal) column", out: toFloat},
+	Min:            {decomposable: true, in: isMinMaxType, want: "a numeric, decimal, boolean, string, binary or temporal column", out: same},
+	Max:            {decomposable: true, in: isMinMaxType, want: "a numeric, decimal, boolean, string, binary or temporal column", out: same},
 	CountDistinct:  {in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: toInt64},
 	ApproxDistinct: {decomposable: true, in: isKeyType, want: "a numeric, boolean, string, binary or temporal column", out: toInt64},
 	VarSamp:        {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},

@@ -23,7 +23,7 @@ func newArith(op BinaryOp, l, r node, e Expr) (node, error) {
 	lk, rk := kindOf(l.dataType()), kindOf(r.dataType())
 	if !(lk.isNumeric() || lk == kNull) || !(rk.isNumeric() || rk == kNull) {
 		if lk == kDecimal128 || rk == kDecimal128 {
-			return nil, errorf("cannot apply %s in %s: decimal arithmetic is not supported yet; CAST the decimal AS float64", op, e)
+			return newDecArith(op, l, r, e)
 		}
 		be, _ := e.(*BinaryExpr)
 		if be == nil {

@@ -162,6 +162,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 		if ct := convertedType(t); ct != nil {
 			return &convNode{col: &colNode{idx: idx[0], name: x.Name, t: t}, t: ct}, nil
 		}
+		if t.ID() == arrow.DECIMAL256 {
+			return newDec256Col(&colNode{idx: idx[0], name: x.Name, t: t})
+		}
 		if d, ok := t.(*arrow.Decimal128Type); ok && d.Scale < 0 {
 			return nil, errorf("column %q has type %s: negative decimal scales are not supported", x.Name, t)
 		}
@@ -185,6 +188,9 @@ func (b *binder) bind1(e Expr) (node, error) {
 			return nil, err
 		}
 		k := kindOf(xn.dataType())
+		if k == kDecimal128 {
+			return newDecNeg(xn), nil
+		}
 		if !k.isNumeric() && k != kNull {
 			return nil, errorf("cannot negate %s", describe(x.X, xn.dataType()))
 		}
@@ -213,16 +219,16 @@ func (b *binder) bind1(e Expr) (node, error) {
 	case *CastExpr:
 		to, ok := castTypes[lower(x.To)]
 		if !ok {
+			to, ok = decCastType(lower(x.To))
+		}
+		if !ok {
 			return nil, errorf("unknown type %q in %s (known: %s)", x.To, e, castTypeList)
 		}
 		xn, err := b.bind(x.X)
 		if err != nil {
 			return nil, err
 		}
-		if kindOf(xn.dataType()) == kDecimal128 {
-			return newDecCast(xn, to, x)
-		}
-		return newCast(xn, to, x)
+		return castTo(xn, to, x)
 	case *CaseExpr:
 		return b.bindCase(x)
 	case *CallExpr:
@@ -411,6 +417,18 @@ func children(n node) []node {
 		return []node{x.l, x.r}
 	case *decCastNode:
 		return []node{x.x}
+	case *toDecNode:
+		return []node{x.x}
+	case *dec256Node:
+		return []node{x.col}
+	case *decArithNode:
+		var out []node
+		for _, a := range []node{x.l.n, x.r.n} {
+			if a != nil {
+				out = append(out, a)
+			}
+		}
+		return out
 	case *fnNode:
 		return x.args
 	case *convNode:
@@ -456,7 +474,8 @@ func hasCols(n node) bool {
 // foldConst evaluates a node without column references to a constant, with
 // the same kernels that evaluate batches, so folding cannot change results.
 func foldConst(n node) (node, error) {
-	if _, ok := n.(*constNode); ok || hasCols(n) {
+	if _, ok := n.(*constNode); ok || hasCols(n) || kindOf(n.dataType()) == kDecimal128 {
+		// (a scalar holds no decimal: decimal constants stay nodes)
 		return n, nil
 	}
 	c := &evalCtx{mem: memory.DefaultAllocator, n: 1}

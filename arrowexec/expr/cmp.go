@@ -350,16 +350,7 @@ func strCmp(op BinaryOp, x, y []byte) bool {
 	case OpNe:
 		return !bytes.Equal(x, y)
 	}
-	c := bytes.Compare(x, y)
-	switch op {
-	case OpLt:
-		return c < 0
-	case OpLe:
-		return c <= 0
-	case OpGt:
-		return c > 0
-	}
-	return c >= 0
+	return ordHolds(op, bytes.Compare(x, y))
 }
 
 func cmpStrVS[O int32 | int64](op BinaryOp, offs []O, data []byte, c string, n int, out []byte) {

@@ -295,6 +295,8 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 		return blendFixed[float32](mem, t, rows, arms, valid), nil
 	case kF64:
 		return blendFixed[float64](mem, t, rows, arms, valid), nil
+	case kDecimal128:
+		return blendDec(mem, t, rows, arms, valid), nil
 	}
 	valid.Release()
 	return nil, errorf("no blend kernel for type %s", t)
@@ -323,7 +325,7 @@ func blendFixed[T numeric](mem memory.Allocator, t arrow.DataType, rows int, arm
 }
 
 // blendConst sets o[i] = c for the rows i in mask m.
-func blendConst[T numeric](o []T, m []uint64, c T) {
+func blendConst[T any](o []T, m []uint64, c T) {
 	for j, w := range m {
 		base := j * 64
 		if w == math.MaxUint64 {
@@ -338,7 +340,7 @@ func blendConst[T numeric](o []T, m []uint64, c T) {
 }
 
 // blendVals sets o[i] = v[i] for the rows i in mask m.
-func blendVals[T numeric](o []T, m []uint64, v []T) {
+func blendVals[T any](o []T, m []uint64, v []T) {
 	for j, w := range m {
 		base := j * 64
 		if w == math.MaxUint64 {
@@ -354,7 +356,7 @@ func blendVals[T numeric](o []T, m []uint64, v []T) {
 }
 
 // scatter sets o[idx[k]] = v[k].
-func scatter[T numeric](o []T, idx []int32, v []T) {
+func scatter[T any](o []T, idx []int32, v []T) {
 	for k, i := range idx {
 		o[i] = v[k]
 	}
@@ -562,6 +564,8 @@ func promote(a, b arrow.DataType) (arrow.DataType, string) {
 	}
 	ak, bk := kindOf(a), kindOf(b)
 	switch {
+	case ak == kDecimal128 || bk == kDecimal128:
+		return decPromote(a, b)
 	case ak.isNumeric() && bk.isNumeric():
 		switch {
 		case ak == kF32 && bk == kF32:
@@ -607,7 +611,7 @@ func unify(what string, bs []branch) (arrow.DataType, []node, error) {
 		case tk.isString() || arrow.TypeEqual(bt, t):
 			out[i] = b.n
 		default:
-			n, err := newCast(b.n, t, &CastExpr{X: b.e, To: typeName(t)})
+			n, err := castTo(b.n, t, &CastExpr{X: b.e, To: typeName(t)})
 			if err != nil {
 				return nil, nil, err
 			}

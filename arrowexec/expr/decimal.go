@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Decimal columns (decimal128(p, s): an int128 n standing for n / 10^s).
@@ -28,8 +29,7 @@ import (
 // CAST(d AS float64|float32) divides by 10^s in float64; CAST(d AS int*)
 // rounds half away from zero (DuckDB's rule) and is an error when the
 // result does not fit; CAST(d AS string) prints all s digits ("12.50").
-// Arithmetic on decimals is not supported yet: it is a bind-time error that
-// suggests a cast.
+// Arithmetic is in decarith.go, casts to decimals in deccast.go.
 
 type decMode uint8
 
@@ -251,109 +251,72 @@ func cmpFloat(op BinaryOp, a, b float64) bool {
 	return a >= b
 }
 
-// cmpDecConst sets bit i when v[i] op c, one loop per operator.
-func cmpDecConst(op BinaryOp, v []decimal128.Num, c decimal128.Num, bits []byte) {
-	ch, cl := c.HighBits(), c.LowBits()
-	less := func(x decimal128.Num) bool {
-		h := x.HighBits()
-		return h < ch || h == ch && x.LowBits() < cl
-	}
-	eq := func(x decimal128.Num) bool { return x.HighBits() == ch && x.LowBits() == cl }
-	set := func(i int, b bool) { bits[i>>3] |= b2u(b) << (i & 7) }
+// ltOrEq reduces x op c to one of two tests, x < c' or x = c, and
+// whether to negate it: x <= c is x < c+1, x > c is NOT x < c+1, x >= c is
+// NOT x < c, x != c is NOT x = c. c+1 cannot overflow: c is a decimal of at
+// most 38 digits.
+func ltOrEq(op BinaryOp, c decimal128.Num) (k decimal128.Num, eq bool, flip byte) {
 	switch op {
-	case OpEq:
-		for i, x := range v {
-			set(i, eq(x))
+	case OpEq, OpNe:
+		return c, true, b2u(op == OpNe) * 0xFF
+	case OpLt, OpGe:
+		return c, false, b2u(op == OpGe) * 0xFF
+	}
+	return c.Add(decimal128.FromI64(1)), false, b2u(op == OpGt) * 0xFF
+}
+
+// cmpDecConst sets bit i when v[i] op c.
+func cmpDecConst(op BinaryOp, v []decimal128.Num, c decimal128.Num, bits []byte) {
+	k, eq, flip := ltOrEq(op, c)
+	kh, kl := k.HighBits(), k.LowBits()
+	n := len(v)
+	for i := 0; i < n; i += 8 {
+		var b byte
+		if eq {
+			for j, x := range v[i:min(i+8, n)] {
+				b |= b2u(x.HighBits() == kh && x.LowBits() == kl) << j
+			}
+		} else {
+			for j, x := range v[i:min(i+8, n)] {
+				h := x.HighBits()
+				b |= b2u(h < kh || h == kh && x.LowBits() < kl) << j
+			}
 		}
-	case OpNe:
-		for i, x := range v {
-			set(i, !eq(x))
-		}
-	case OpLt:
-		for i, x := range v {
-			set(i, less(x))
-		}
-	case OpLe:
-		for i, x := range v {
-			set(i, less(x) || eq(x))
-		}
-	case OpGt:
-		for i, x := range v {
-			set(i, !less(x) && !eq(x))
-		}
-	default:
-		for i, x := range v {
-			set(i, !less(x))
-		}
+		bits[i>>3] = (b ^ flip) & tailMask(n-i)
 	}
 }
 
 // cmpDec64Const is cmpDecConst for values and a constant that fit in
 // int64 (precision 18 or less): only the low words are compared.
 func cmpDec64Const(op BinaryOp, v []decimal128.Num, c int64, bits []byte) {
+	kn, eq, flip := ltOrEq(op, decimal128.FromI64(c))
+	k := int64(kn.LowBits()) // c+1 still fits: c has at most 18 digits
 	n := len(v)
-	switch op {
-	case OpEq:
+	if eq {
 		for i := 0; i < n; i += 8 {
 			var b byte
 			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) == c {
-					b |= 1 << j
-				}
+				b |= b2u(int64(x.LowBits()) == k) << j
 			}
-			bits[i>>3] = b
+			bits[i>>3] = (b ^ flip) & tailMask(n-i)
 		}
-	case OpNe:
-		for i := 0; i < n; i += 8 {
-			var b byte
-			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) != c {
-					b |= 1 << j
-				}
-			}
-			bits[i>>3] = b
-		}
-	case OpLt:
-		for i := 0; i < n; i += 8 {
-			var b byte
-			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) < c {
-					b |= 1 << j
-				}
-			}
-			bits[i>>3] = b
-		}
-	case OpLe:
-		for i := 0; i < n; i += 8 {
-			var b byte
-			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) <= c {
-					b |= 1 << j
-				}
-			}
-			bits[i>>3] = b
-		}
-	case OpGt:
-		for i := 0; i < n; i += 8 {
-			var b byte
-			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) > c {
-					b |= 1 << j
-				}
-			}
-			bits[i>>3] = b
-		}
-	default:
-		for i := 0; i < n; i += 8 {
-			var b byte
-			for j, x := range v[i:min(i+8, n)] {
-				if int64(x.LowBits()) >= c {
-					b |= 1 << j
-				}
-			}
-			bits[i>>3] = b
-		}
+		return
 	}
+	for i := 0; i < n; i += 8 {
+		var b byte
+		for j, x := range v[i:min(i+8, n)] {
+			b |= b2u(int64(x.LowBits()) < k) << j
+		}
+		bits[i>>3] = (b ^ flip) & tailMask(n-i)
+	}
+}
+
+// tailMask keeps the bits of the m rows left (all 8 when m >= 8).
+func tailMask(m int) byte {
+	if m >= 8 {
+		return 0xFF
+	}
+	return byte(1)<<m - 1
 }
 
 func cmpDecFloatConst(op BinaryOp, v []decimal128.Num, scale int32, f float64, bits []byte) {
@@ -456,4 +419,22 @@ func decToFloat(x decimal128.Num, scale int32) float64 {
 	}
 	f, _ := strconv.ParseFloat(x.ToString(scale), 64)
 	return f
+}
+
+// blendDec is blendFixed for decimal128 values (CASE, coalesce, nullif):
+// decimal constants are never folded (a scalar holds no decimal), so an
+// arm without an array is NULL, whose rows validity already clears.
+func blendDec(mem memory.Allocator, t arrow.DataType, rows int, arms []arm, valid *memory.Buffer) arrow.Array {
+	out := newBuf(mem, rows*16)
+	o := viewDec(out.Bytes())
+	for _, a := range arms {
+		switch {
+		case a.arr == nil:
+		case a.idx != nil:
+			scatter(o, a.idx, a.arr.(*array.Decimal128).Values())
+		default:
+			blendVals(o, *a.mask, a.arr.(*array.Decimal128).Values())
+		}
+	}
+	return makeArray(t, rows, valid, out)
 }

@@ -107,6 +107,8 @@ func renderValue(a arrow.Array, i int) string {
 		return strconv.FormatInt(int64(a.Value(i)), 10)
 	case *array.String:
 		return a.Value(i)
+	case *array.Decimal128:
+		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
 	}
 	return "?" + a.DataType().String()
 }
@@ -123,6 +125,14 @@ func TestDecimalDuckDB(t *testing.T) {
 // DuckDB's result for the same text (riffle's type names replaced).
 func checkFileCases(t *testing.T, script string, cases []string) {
 	t.Helper()
+	checkFileCasesTyped(t, script, cases, false)
+}
+
+// checkFileCasesTyped is checkFileCases that, when typed, also compares
+// each result type with DuckDB's typeof (riffleTypeName) and compares
+// decimal results as DuckDB's VARCHAR text (all scale digits).
+func checkFileCasesTyped(t *testing.T, script string, cases []string, typed bool) {
+	t.Helper()
 	py := duck.Python(t)
 	path := filepath.Join(t.TempDir(), "in.parquet")
 	if out, err := exec.Command(py, "-c", script, path).CombinedOutput(); err != nil {
@@ -132,9 +142,21 @@ func checkFileCases(t *testing.T, script string, cases []string) {
 	defer mem.AssertSize(t, 0)
 	rec := readParquetRecord(t, mem, path)
 	defer rec.Release()
+	var types []string
+	if typed {
+		var tsel []string
+		for k, c := range cases {
+			tsel = append(tsel, fmt.Sprintf("typeof(%s) AS t%d", duckTypeNames.Replace(c), k))
+		}
+		types = duck.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s') LIMIT 1", strings.Join(tsel, ", "), path)).Strings()[0]
+	}
 	var sel []string
 	for k, c := range cases {
-		sel = append(sel, fmt.Sprintf("%s AS c%d", duckTypeNames.Replace(c), k))
+		c = duckTypeNames.Replace(c)
+		if typed && strings.HasPrefix(types[k], "DECIMAL") {
+			c = "(" + c + ")::VARCHAR"
+		}
+		sel = append(sel, fmt.Sprintf("%s AS c%d", c, k))
 	}
 	want := duck.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s') ORDER BY id", strings.Join(sel, ", "), path)).Strings()
 	if len(want) != int(rec.NumRows()) {
@@ -148,6 +170,11 @@ func checkFileCases(t *testing.T, script string, cases []string) {
 		b, err := Bind(e, rec.Schema())
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
+		}
+		if typed {
+			if got := riffleTypeName(b.Type()); got != types[k] {
+				t.Errorf("%s: type %s, DuckDB %s", src, got, types[k])
+			}
 		}
 		for _, off := range []int{0, 3} {
 			r := rec.NewSlice(int64(off), rec.NumRows())
@@ -167,8 +194,9 @@ func checkFileCases(t *testing.T, script string, cases []string) {
 	}
 }
 
-// TestDecimalErrors: decimal arithmetic is refused at bind time with a
-// hint, and a cast to int64 that overflows is a runtime error naming the
+// TestDecimalErrors: a product needing a scale beyond 38, arithmetic
+// with a string and a decimal type beyond 38 digits are refused at bind
+// (or parse) time, and a cast to int64 that overflows is a runtime error naming the
 // value.
 func TestDecimalErrors(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -185,14 +213,16 @@ func TestDecimalErrors(t *testing.T) {
 	rec := bld.NewRecordBatch()
 	defer rec.Release()
 	for src, msg := range map[string]string{
-		"d + 1":           "decimal arithmetic is not supported",
-		"CAST(d AS date)": "cannot cast",
+		"CAST(d AS decimal(38,20)) * CAST(d AS decimal(38,20))": "needs scale 40",
+		"d + 'x'":                  "cannot apply +",
+		"CAST(d AS decimal(39,2))": "precision must be 1 to 38",
+		"CAST(d AS date)":          "cannot cast",
 	} {
 		e, err := Parse(src)
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			_, err = Bind(e, sc)
 		}
-		if _, err := Bind(e, sc); err == nil || !strings.Contains(err.Error(), msg) {
+		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%s: %v, want %q", src, err, msg)
 		}
 	}
@@ -234,7 +264,8 @@ func BenchmarkDecimalCompare(b *testing.B) {
 	rec := bld.NewRecordBatch()
 	bld.Release()
 	defer rec.Release()
-	for _, src := range []string{"price > 5", "price <= 5.25", "cents > 500", "price < wide", "CAST(price AS float64)"} {
+	for _, src := range []string{"price > 5", "price <= 5.25", "cents > 500", "price < wide", "CAST(price AS float64)",
+		"price + price", "price * 3", "price - 1.5", "price + wide", "cents + cents", "CAST(cents AS decimal(20,2))"} {
 		e, err := Parse(src)
 		if err != nil {
 			b.Fatal(err)

@@ -45,6 +45,7 @@
 //	        | TIMESTAMP string | DATE string
 //	type    = int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 //	        | float32 | float64 | bool | string | timestamp | date
+//	        | (decimal | numeric) [ "(" precision [ "," scale ] ")" ]
 //
 // CASE WHEN c THEN v … END (searched) takes the value of the first arm whose
 // condition is TRUE; CASE x WHEN a THEN v … END (simple) the first arm with
@@ -89,7 +90,9 @@
 //	nullif          (a, b) → type of a                         NULL when a = b, else a (NULL a gives NULL)
 //	abs             (number) → same type                       NULL → NULL; smallest integer: runtime error
 //	round           (number[, digits const int]) → same type   NULL → NULL; half away from zero; integers
-//	                                                           round to 10^-digits when digits < 0
+//	                                                           round to 10^-digits when digits < 0;
+//	                                                           a decimal(p,s) gives decimal(p,digits)
+//	                                                           (digits < s) as DuckDB
 //	floor, ceil     (number) → float64 (float32 for float32)   NULL → NULL
 //	sqrt            (number) → float64                         NULL → NULL; negative: runtime error
 //	ln              (number) → float64                         NULL → NULL; zero or negative: runtime error
@@ -164,9 +167,18 @@
 // columns, and as float64 with float columns, as DuckDB does; they cast to
 // float64/float32 (nearest), to integers (rounded half away from zero, an
 // error when out of range) and to string (all s digits: "12.50"), pass
-// through CASE and IS NULL, and are otherwise a bind error (decimal
-// arithmetic is not supported yet: cast to float64). See decimal.go.
-// decimal256 is not supported. Bind checks every operator:
+// through CASE and IS NULL. Arithmetic on decimals (with decimals,
+// integers and numeric literals) is exact with DuckDB's result types:
+// + - * % give decimals (overflow of a capped precision is a runtime
+// error naming the expression), / gives float64; abs and round keep
+// decimals; CAST(x AS decimal(p,s)) (bare decimal is decimal(18,3))
+// takes numbers, decimals and strings, rounding half away from zero. See
+// decarith.go and deccast.go. Decimals pass through CASE, coalesce and
+// nullif, mixed decimals taking the larger scale and integer digits.
+// decimal256(p, s) columns take part as decimal128 (p <= 38: exact;
+// wider: values of more than 38 digits are a runtime error); see
+// dec256.go. Division of decimals (float64) by zero is NULL like every
+// x / 0 here, where DuckDB gives Infinity. Bind checks every operator:
 //
 //   - Arithmetic (+ - * %) on two integers gives int64 and wraps on
 //     overflow (uint64 values take part as their int64 bit pattern); with a

@@ -55,6 +55,9 @@ func unaryNum(e *CallExpr, x node, t arrow.DataType, k func(mem memory.Allocator
 }
 
 func bindAbs(e *CallExpr, args []node) (node, error) {
+	if kindOf(args[0].dataType()) == kDecimal128 {
+		return bindDecAbs(e, args[0]), nil
+	}
 	k, err := numArg(e, args, 0)
 	if err != nil {
 		return nil, err
@@ -167,9 +170,11 @@ func bindFloorCeil(e *CallExpr, args []node) (node, error) {
 }
 
 func bindRound(e *CallExpr, args []node) (node, error) {
-	k, err := numArg(e, args, 0)
-	if err != nil {
-		return nil, err
+	k := kindOf(args[0].dataType())
+	if k != kDecimal128 {
+		if _, err := numArg(e, args, 0); err != nil {
+			return nil, err
+		}
 	}
 	digits := int64(0)
 	if len(args) == 2 {
@@ -186,6 +191,9 @@ func bindRound(e *CallExpr, args []node) (node, error) {
 		digits = c.i
 	}
 	x := args[0]
+	if k == kDecimal128 {
+		return bindDecRound(e, x, digits), nil
+	}
 	if k.isInt() && digits >= 0 {
 		return x, nil
 	}

@@ -511,6 +511,9 @@ func (p *parser) typeName() (string, error) {
 		return "", p.expected(t, "a type name")
 	}
 	name := strings.ToLower(t.text)
+	if name == "decimal" || name == "numeric" {
+		return p.decimalType(t)
+	}
 	if _, ok := castTypes[name]; !ok {
 		return "", p.errAt(t.pos, "unknown type %q (known: %s)", t.text, castTypeList)
 	}

@@ -154,6 +154,19 @@ func DuckDB(tb testing.TB, query string) *Table {
 	return run(tb, "duckdb", query, "")
 }
 
+// DuckDBError runs query in a fresh in-memory DuckDB and returns the
+// error DuckDB raises ("" when the query succeeds): for tests that check
+// that riffle fails where DuckDB does (overflow, invalid casts).
+func DuckDBError(tb testing.TB, query string) string {
+	tb.Helper()
+	const check = "import sys, duckdb\ntry:\n    duckdb.connect().sql(sys.argv[1]).fetchall()\nexcept Exception as e:\n    print(type(e).__name__ + ': ' + str(e))\n"
+	out, err := exec.Command(Python(tb), "-c", check, query).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("oracle: duckdb %q: %v\n%s", query, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // DuckDBStrings runs query and returns its rows rendered with Format.
 func DuckDBStrings(tb testing.TB, query string) [][]string {
 	tb.Helper()

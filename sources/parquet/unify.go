@@ -106,31 +106,15 @@ func valueType(t arrow.DataType) arrow.DataType {
 
 type typeRank struct{ family, width int }
 
-func rank(t arrow.DataType) typeRank {
-	switch t.ID() {
-	case arrow.INT8:
-		return typeRank{3, 1}
-	case arrow.INT16:
-		return typeRank{3, 2}
-	case arrow.INT32:
-		return typeRank{3, 3}
-	case arrow.INT64:
-		return typeRank{3, 4}
-	case arrow.UINT8:
-		return typeRank{4, 1}
-	case arrow.UINT16:
-		return typeRank{4, 2}
-	case arrow.UINT32:
-		return typeRank{4, 3}
-	case arrow.UINT64:
-		return typeRank{4, 4}
-	case arrow.FLOAT32:
-		return typeRank{5, 1}
-	case arrow.FLOAT64:
-		return typeRank{5, 2}
-	}
-	return typeRank{}
+// ranks places the types that widen into each other: a family (signed,
+// unsigned, float) and a width within it.
+var ranks = map[arrow.Type]typeRank{
+	arrow.INT8: {3, 1}, arrow.INT16: {3, 2}, arrow.INT32: {3, 3}, arrow.INT64: {3, 4},
+	arrow.UINT8: {4, 1}, arrow.UINT16: {4, 2}, arrow.UINT32: {4, 3}, arrow.UINT64: {4, 4},
+	arrow.FLOAT32: {5, 1}, arrow.FLOAT64: {5, 2},
 }
+
+func rank(t arrow.DataType) typeRank { return ranks[t.ID()] }
 
 // fileLayout says how the decoded columns of one file become a batch of the
 // unified schema.
