@@ -48,6 +48,8 @@ var aggCases = []aggCase{
 	{job: "sum(x) FILTER (WHERE i > 0) AS sxp", sql: "sum(x) FILTER (WHERE i > 0)", name: "sxp"},
 	{job: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%') AS mf", sql: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%')", name: "mf"},
 	{job: "bool_and(b) AS ba", sql: "bool_and(b)", name: "ba"},
+	{job: "min(b) AS mnb", sql: "min(b)", name: "mnb"},
+	{job: "max(b) AS mxb", sql: "max(b)", name: "mxb"},
 	{job: "bool_or(i > 900) AS bo", sql: "bool_or(i > 900)", name: "bo"},
 	{job: "var_samp(x) AS vs", sql: "var_samp(x)", name: "vs"},
 	{job: "var_pop(i) AS vp", sql: "var_pop(i)", name: "vp"},

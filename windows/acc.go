@@ -78,7 +78,7 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 	case Sum, Avg:
 		switch dt.ID() {
 		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
-			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64, arrow.BOOL: // bool: min and max (agg.ResultType)
 		case arrow.FLOAT32, arrow.FLOAT64:
 			b.float = true
 		default:
@@ -259,7 +259,7 @@ func (b *batchAcc) floatsOf(c arrow.Array) []float64 {
 	if a, ok := c.(*array.Float64); ok {
 		return a.Float64Values()
 	}
-	b.floats = floatValues(c, b.floats)
+	b.floats = agg.Float64s(c, b.floats)
 	return b.floats
 }
 

@@ -477,3 +477,22 @@ func (d *driver) finish() {
 		}
 	}
 }
+
+// openOperator opens one subtask of a window operator over input schema
+// sc; the caller closes it (before asserting its allocator is empty).
+func openOperator(t *testing.T, mem memory.Allocator, sc *arrow.Schema, opts Options) *operator {
+	t.Helper()
+	spec, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{sc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Open(context.Background()); err != nil {
+		op.Close()
+		t.Fatal(err)
+	}
+	return op.(*operator)
+}
