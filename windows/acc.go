@@ -160,13 +160,14 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 		if a.col >= 0 {
 			col = rec.Column(a.col)
 		}
+		isMax := a.Func == Max || a.Func == BoolOr
+		extreme := a.Func == Min || a.Func == BoolAnd || isMax
 		b.seen[i] = nil
-		if col != nil && (col.NullN() > 0 || a.str) {
+		if (a.Func == Sum || extreme) && (col.NullN() > 0 || a.str) {
 			b.seenBuf[i] = zeroed(b.seenBuf[i], ngroups)
 			b.seen[i] = b.seenBuf[i]
 		}
 		seen := b.seen[i]
-		isMax := a.Func == Max || a.Func == BoolOr
 		switch a.Func {
 		case Count:
 			b.n[i] = zeroed(b.n[i], ngroups)
