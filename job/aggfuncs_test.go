@@ -3,6 +3,7 @@ package job_test
 import (
 	"fmt"
 	"math"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ var aggCases = []aggCase{
 	{job: "max(i) AS mxi", sql: "max(i)", name: "mxi"},
 	{job: "min(ts) AS first_ts", sql: "epoch_ms(min(ts))", name: "first_ts", out: "epoch_ms(first_ts)"},
 	{job: "count_distinct(name) AS dn", sql: "count(DISTINCT name)", name: "dn"},
+	{job: "min(name) AS mns", sql: "min(name)", name: "mns"},
+	{job: "max(name) AS mxs", sql: "max(name)", name: "mxs"},
 	// HyperLogLog p=14 against the exact count: tens of distinct values
 	// per group, where two values share a register now and then (about
 	// n^2/2^15 of them: the estimate is one short), so the bound is 3%
@@ -45,18 +48,14 @@ var aggCases = []aggCase{
 	{job: "sum(x) FILTER (WHERE i > 0) AS sxp", sql: "sum(x) FILTER (WHERE i > 0)", name: "sxp"},
 	{job: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%') AS mf", sql: "max(abs(i) + 1) FILTER (WHERE name LIKE 'n1%')", name: "mf"},
 	{job: "bool_and(b) AS ba", sql: "bool_and(b)", name: "ba"},
+	{job: "min(b) AS mnb", sql: "min(b)", name: "mnb"},
+	{job: "max(b) AS mxb", sql: "max(b)", name: "mxb"},
 	{job: "bool_or(i > 900) AS bo", sql: "bool_or(i > 900)", name: "bo"},
 	{job: "var_samp(x) AS vs", sql: "var_samp(x)", name: "vs"},
 	{job: "var_pop(i) AS vp", sql: "var_pop(i)", name: "vp"},
 	{job: "stddev(x) AS sd", sql: "stddev(x)", name: "sd"},
 	{job: "stddev_pop(price * qty) AS sdp", sql: "stddev_pop(price * qty)", name: "sdp"},
 	{job: "variance(x) FILTER (WHERE k = 3) AS vf", sql: "variance(x) FILTER (WHERE k = 3)", name: "vf"},
-}
-
-// aggOnlyCases run in the aggregate step only (the window step lacks them).
-var aggOnlyCases = []aggCase{
-	{job: "min(name) AS mns", sql: "min(name)", name: "mns"},
-	{job: "max(name) AS mxs", sql: "max(name)", name: "mxs"},
 }
 
 // writeNullData writes n seeded random rows with NULLs in every column but
@@ -130,7 +129,7 @@ func TestAggregateFunctionsMatchDuckDB(t *testing.T) {
 	dir := t.TempDir()
 	input := filepath.Join(dir, "in.parquet")
 	writeNullData(t, input, 20_000)
-	jobAggs, sqlAggs, outCols, tol := aggLists(append(append([]aggCase(nil), aggCases...), aggOnlyCases...), 2)
+	jobAggs, sqlAggs, outCols, tol := aggLists(aggCases, 2)
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(date_trunc('day', ts)) AS day, %s FROM read_parquet('%s') GROUP BY ALL`,
 		strings.Join(sqlAggs, ", "), input)).Strings())
 	for _, p := range []int{1, 3} {
@@ -187,6 +186,79 @@ sink:
 				runJob(t, yml, p)
 				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, km, epoch_ms(window_start), %s FROM read_parquet('%s/*.parquet') WHERE NOT is_update`, strings.Join(outCols, ", "), out)).Strings())
 				compareRows(t, got, want, tol)
+			})
+		}
+	}
+}
+
+// stringTypesScript writes a Parquet file whose string columns come in
+// the three types writers choose: s utf8, ls large_utf8 (pandas'
+// string[pyarrow]), ds dictionary<int32, utf8> (a categorical), with NULLs,
+// empty strings and prefixes of each other, and a key k and event time ts.
+const stringTypesScript = `
+import sys, random, datetime
+import pyarrow as pa, pyarrow.parquet as pq
+rng = random.Random(11)
+n = 6000
+def word():
+    if rng.random() < 0.15: return None
+    return ''.join(rng.choice('abzé') for _ in range(rng.randint(0, 5)))
+t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+ts = sorted(t0 + datetime.timedelta(milliseconds=rng.randint(0, 6 * 3600 * 1000)) for _ in range(n))
+pq.write_table(pa.table({
+  'k': pa.array([rng.randint(0, 5) for _ in range(n)], pa.int64()),
+  's': pa.array([word() for _ in range(n)], pa.string()),
+  'ls': pa.array([word() for _ in range(n)], pa.large_string()),
+  'ds': pa.array([word() for _ in range(n)], pa.string()).dictionary_encode(),
+  'ts': pa.array(ts, pa.timestamp('ms', tz='UTC')),
+}), sys.argv[1], row_group_size=1000)
+`
+
+// TestWindowStringMinMaxMatchDuckDB takes min and max of utf8, large_utf8
+// and dictionary-encoded string columns (the source reads the latter two
+// as utf8) in tumbling, sliding and session windows and compares them with
+// DuckDB's on the same file.
+func TestWindowStringMinMaxMatchDuckDB(t *testing.T) {
+	py := oracle.Python(t)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "strings.parquet")
+	if out, err := exec.Command(py, "-c", stringTypesScript, input).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	aggs := "min(s) AS mn_s, max(s) AS mx_s, min(ls) AS mn_ls, max(ls) AS mx_ls, min(ds) AS mn_ds, max(ds) AS mx_ds, count(*) AS n"
+	const cols = "mn_s, mx_s, mn_ls, mx_ls, mn_ds, mx_ds, n"
+	// Sessions: a new one starts where an event is more than 10 s after
+	// the key's previous one.
+	sessions := fmt.Sprintf(`SELECT k, epoch_ms(min(ts)) AS ws, %s FROM (
+  SELECT *, sum(CASE WHEN prev IS NULL OR ts > prev + INTERVAL 10 SECOND THEN 1 ELSE 0 END) OVER (PARTITION BY k ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid
+  FROM (SELECT *, lag(ts) OVER (PARTITION BY k ORDER BY ts) AS prev FROM read_parquet('%s')))
+GROUP BY k, sid`, aggs, input)
+	for _, c := range []struct{ name, window, sql string }{
+		{"tumbling", "type: tumbling\n      size: 10m", fmt.Sprintf(`SELECT k, epoch_ms(time_bucket(INTERVAL 10 MINUTE, ts)) AS ws, %s FROM read_parquet('%s') GROUP BY ALL`, aggs, input)},
+		{"sliding", "type: sliding\n      size: 10m\n      slide: 5m", fmt.Sprintf(`SELECT k, ws, %s
+FROM (SELECT *, epoch_ms(time_bucket(INTERVAL 5 MINUTE, ts)) - 300000 * i AS ws FROM read_parquet('%s'), (VALUES (0), (1)) AS v(i)) GROUP BY k, ws`, aggs, input)},
+		{"session", "type: session\n      gap: 10s", sessions},
+	} {
+		want := canon(oracle.DuckDB(t, c.sql).Strings())
+		for _, p := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/p=%d", c.name, p), func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				yml := fmt.Sprintf(`name: strs
+source:
+  parquet: {path: %s, batch_size: 333}
+  watermark: {column: ts, max_out_of_orderness: 1s}
+steps:
+  - window:
+      %s
+      key: [k]
+      time: ts
+      aggs: [%s]
+sink:
+  file: {path: %s, format: parquet}
+`, input, c.window, aggs, out)
+				runJob(t, yml, p)
+				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT k, epoch_ms(window_start), %s FROM read_parquet('%s/*.parquet') WHERE NOT is_update`, cols, out)).Strings())
+				compareRows(t, got, want, nil)
 			})
 		}
 	}

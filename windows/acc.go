@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,15 +22,21 @@ type boundAgg struct {
 	out   arrow.DataType // output type
 	off   int            // offset of the aggregate's state in the blob
 	size  int
-	hidx  int // approx_distinct: index of its sketch region
+	hidx  int  // approx_distinct: index of its sketch region
+	str   bool // min, max over strings or binaries
+	sidx  int  // str: index of its string region
 }
 
 // Window state blob: flags(1) | key hash(8) | per aggregate state (the
-// fixed part), then one sketch region per approx_distinct (hll.go).
+// fixed part), then one sketch region per approx_distinct (hll.go), then
+// one string region per min or max over strings: the value's length
+// (uint32, little endian) and its bytes.
 //
 //	count                 n int64
-//	sum, min, max, avg    n int64 | value (int64 or float64 bits)
+//	avg                   n int64 | sum float64
+//	sum, min, max         n int64 (> 0: there is a value) | value (int64 or float64 bits)
 //	bool_and, bool_or     n int64 | value (0 or 1, int64): min and max
+//	min, max of strings   n int64 (> 0: there is a value); the value is in the string region
 //	var_*, stddev_*       n int64 | mean float64 | m2 float64 (agg.VarState)
 //	approx_distinct       nothing in the fixed part
 //	count_distinct        nothing (the values are map state)
@@ -62,10 +69,16 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 		b.size = 16
 	case VarSamp, VarPop, StddevSamp, StddevPop:
 		b.size = 24
-	case Sum, Min, Max, Avg:
+	case Min, Max:
+		if id := dt.ID(); id == arrow.STRING || id == arrow.BINARY {
+			b.str, b.size = true, 8
+			return b, nil
+		}
+		fallthrough
+	case Sum, Avg:
 		switch dt.ID() {
 		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
-			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+			arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64, arrow.BOOL: // bool: min and max (agg.ResultType)
 		case arrow.FLOAT32, arrow.FLOAT64:
 			b.float = true
 		default:
@@ -86,11 +99,18 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 }
 
 // batchAcc accumulates one batch per group before the groups are merged
-// into window state: one typed loop per aggregate over (row, group) pairs.
+// into window state: per aggregate one typed loop over (row, group) pairs,
+// the fold kernels of package agg (count, sum, avg, min, max) and
+// agg.VarUpdate.
 type batchAcc struct {
-	n  [][]int64
-	iv [][]int64
-	fv [][]float64
+	n   [][]int64                 // count
+	iv  [][]int64                 // sum, min, max, bool_and, bool_or over integers
+	fv  [][]float64               // sum, min, max over floats
+	avg [][]agg.AvgState[float64] // avg
+	sv  [][]string                // min, max over strings: borrowed from the batch
+	// seen marks the groups that got a value (sum, min, max); nil: every
+	// group of the batch did (the column has no NULLs).
+	seen, seenBuf [][]bool
 	// approx_distinct: per pair with a non-null value, its group and hash.
 	hg [][]uint32
 	hh [][]uint64
@@ -111,6 +131,8 @@ type batchAcc struct {
 func (b *batchAcc) init(aggs []boundAgg) {
 	k := len(aggs)
 	b.n, b.iv, b.fv = make([][]int64, k), make([][]int64, k), make([][]float64, k)
+	b.avg, b.sv = make([][]agg.AvgState[float64], k), make([][]string, k)
+	b.seen, b.seenBuf = make([][]bool, k), make([][]bool, k)
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
 	b.dk = make([]state.Keys, k)
 	b.vs = make([][]agg.VarState, k)
@@ -122,63 +144,67 @@ func zeroed[T any](s []T, n int) []T {
 	return s
 }
 
+func filled[T any](s []T, n int, v T) []T {
+	s = grow(s, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
 // update accumulates pairs (rows[p], gids[p]) of batch rec into ngroups
 // groups.
 func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, gids []uint32, ngroups int) error {
 	for i, a := range aggs {
-		b.n[i] = zeroed(b.n[i], ngroups)
 		var col arrow.Array
 		if a.col >= 0 {
 			col = rec.Column(a.col)
 		}
+		isMax := a.Func == Max || a.Func == BoolOr
+		extreme := a.Func == Min || a.Func == BoolAnd || isMax
+		b.seen[i] = nil
+		if (a.Func == Sum || extreme) && (col.NullN() > 0 || a.str) {
+			b.seenBuf[i] = zeroed(b.seenBuf[i], ngroups)
+			b.seen[i] = b.seenBuf[i]
+		}
+		seen := b.seen[i]
 		switch a.Func {
 		case Count:
-			countRows(col, rows, gids, b.n[i])
-		case BoolAnd, BoolOr:
-			b.iv[i] = zeroed(b.iv[i], ngroups)
-			b.ints = intValues(col, b.ints)
-			minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], a.Func == BoolOr)
+			b.n[i] = zeroed(b.n[i], ngroups)
+			agg.FoldCount(col, rows, gids, b.n[i])
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			b.vs[i] = zeroed(b.vs[i], ngroups)
 			b.vfloats = agg.VarUpdate(b.vs[i], col, rows, gids, b.vfloats)
-		case Sum, Min, Max, Avg:
+		case Avg:
+			b.avg[i] = zeroed(b.avg[i], ngroups)
+			if isFloat(col) {
+				agg.FoldAvg(col, b.floatsOf(col), rows, gids, b.avg[i])
+			} else {
+				agg.FoldAvg(col, b.intsOf(col), rows, gids, b.avg[i])
+			}
+		case Min, Max, BoolAnd, BoolOr:
+			switch {
+			case a.str:
+				b.sv[i] = grow(b.sv[i], ngroups)
+				agg.FoldMinMaxString(col, rows, gids, b.sv[i], seen, isMax, true)
+			case a.float:
+				b.fv[i] = filled(b.fv[i], ngroups, agg.MinMaxStart[float64](isMax))
+				agg.FoldMinMax(col, b.floatsOf(col), rows, gids, b.fv[i], seen, isMax)
+			default:
+				b.iv[i] = filled(b.iv[i], ngroups, agg.MinMaxStart[int64](isMax))
+				agg.FoldMinMax(col, b.intsOf(col), rows, gids, b.iv[i], seen, isMax)
+			}
+		case Sum:
 			if a.float {
 				b.fv[i] = zeroed(b.fv[i], ngroups)
-				var vals []float64
-				if dt := col.DataType().ID(); dt == arrow.FLOAT64 {
-					vals = col.(*array.Float64).Float64Values() // read only: the batch is borrowed
-				} else if dt == arrow.FLOAT32 {
-					b.floats = floatValues(col, b.floats)
-					vals = b.floats
-				} else {
-					b.ints = intValues(col, b.ints)
-					b.floats = grow(b.floats, len(b.ints))
-					for j, v := range b.ints {
-						b.floats[j] = float64(v)
-					}
-					vals = b.floats
-				}
-				switch a.Func {
-				case Sum, Avg:
-					sumRows(vals, col, rows, gids, b.n[i], b.fv[i])
-				case Min:
-					minMaxFloat(vals, col, rows, gids, b.n[i], b.fv[i], false)
-				case Max:
-					minMaxFloat(vals, col, rows, gids, b.n[i], b.fv[i], true)
-				}
-			} else {
-				b.iv[i] = zeroed(b.iv[i], ngroups)
-				b.ints = intValues(col, b.ints)
-				switch a.Func {
-				case Sum:
-					if err := sumInts(b.ints, col, rows, gids, b.n[i], b.iv[i]); err != nil {
-						return fmt.Errorf("windows: %s: %w", a.Name(), err)
-					}
-				case Min:
-					minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], false)
-				case Max:
-					minMaxInt(b.ints, col, rows, gids, b.n[i], b.iv[i], true)
-				}
+				agg.FoldSum(col, b.floatsOf(col), rows, gids, b.fv[i], seen)
+				break
+			}
+			b.iv[i] = zeroed(b.iv[i], ngroups)
+			vals := b.intsOf(col)
+			if agg.FoldSumInt64(col, vals, rows, gids, b.iv[i], seen) ||
+				(col.DataType().ID() == arrow.UINT64 && hasHighBit(vals)) {
+				return fmt.Errorf("windows: %s: %w", a.Name(), errOverflow)
 			}
 		case ApproxDistinct:
 			b.hashes = grow(b.hashes, col.Len())
@@ -213,59 +239,32 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 	return nil
 }
 
-func countRows(col arrow.Array, rows []int32, gids []uint32, n []int64) {
-	if col == nil || col.NullN() == 0 {
-		for _, g := range gids {
-			n[g]++
-		}
-		return
-	}
-	for p, r := range rows {
-		if col.IsValid(int(r)) {
-			n[gids[p]]++
-		}
-	}
+func isFloat(c arrow.Array) bool {
+	id := c.DataType().ID()
+	return id == arrow.FLOAT64 || id == arrow.FLOAT32
 }
 
-func sumRows(vals []float64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []float64) {
-	if col.NullN() == 0 {
-		for p, r := range rows {
-			g := gids[p]
-			s[g] += vals[r]
-			n[g]++
-		}
-		return
+// intsOf returns the values of an integer-like column as int64: its
+// values buffer (int64, read only: the batch is borrowed) or a widened
+// copy in scratch.
+func (b *batchAcc) intsOf(c arrow.Array) []int64 {
+	if a, ok := c.(*array.Int64); ok {
+		return a.Int64Values()
 	}
-	for p, r := range rows {
-		if col.IsValid(int(r)) {
-			g := gids[p]
-			s[g] += vals[r]
-			n[g]++
-		}
+	b.ints = intValues(c, b.ints)
+	return b.ints
+}
+
+// floatsOf returns the values of a float column as float64 (see intsOf).
+func (b *batchAcc) floatsOf(c arrow.Array) []float64 {
+	if a, ok := c.(*array.Float64); ok {
+		return a.Float64Values()
 	}
+	b.floats = agg.Float64s(c, b.floats)
+	return b.floats
 }
 
 var errOverflow = fmt.Errorf("int64 sum overflows")
-
-func sumInts(vals []int64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []int64) error {
-	nulls := col.NullN() > 0
-	overflow := false
-	for p, r := range rows {
-		if nulls && col.IsNull(int(r)) {
-			continue
-		}
-		g := gids[p]
-		v := vals[r]
-		t := s[g] + v
-		overflow = overflow || (v > 0 && t < s[g]) || (v < 0 && t > s[g])
-		s[g] = t
-		n[g]++
-	}
-	if overflow || (col.DataType().ID() == arrow.UINT64 && hasHighBit(vals)) {
-		return errOverflow
-	}
-	return nil
-}
 
 func hasHighBit(v []int64) bool {
 	for _, x := range v {
@@ -278,34 +277,6 @@ func hasHighBit(v []int64) bool {
 
 // fless orders floats with NaN greater than everything.
 func fless(a, b float64) bool { return a < b || (b != b && a == a) }
-
-func minMaxFloat(vals []float64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []float64, isMax bool) {
-	nulls := col.NullN() > 0
-	for p, r := range rows {
-		if nulls && col.IsNull(int(r)) {
-			continue
-		}
-		g, v := gids[p], vals[r]
-		if n[g] == 0 || (isMax && fless(s[g], v)) || (!isMax && fless(v, s[g])) {
-			s[g] = v
-		}
-		n[g]++
-	}
-}
-
-func minMaxInt(vals []int64, col arrow.Array, rows []int32, gids []uint32, n []int64, s []int64, isMax bool) {
-	nulls := col.NullN() > 0
-	for p, r := range rows {
-		if nulls && col.IsNull(int(r)) {
-			continue
-		}
-		g, v := gids[p], vals[r]
-		if n[g] == 0 || (isMax && v > s[g]) || (!isMax && v < s[g]) {
-			s[g] = v
-		}
-		n[g]++
-	}
-}
 
 func blobSize(aggs []boundAgg) int {
 	n := blobHeader
@@ -364,51 +335,62 @@ func combine(a *boundAgg, blob []byte, n, iv int64, fv float64) error {
 }
 
 // mergeBatch folds group g of the batch accumulators into blob (all but the
-// distinct aggregates, which are applied per pair).
-func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
-	for i := range aggs {
-		a := &aggs[i]
-		var iv int64
-		var fv float64
+// distinct aggregates, which are applied per pair) and returns it,
+// reallocated when a string region changed its length.
+func (b *batchAcc) mergeBatch(p *plan, blob []byte, g uint32) ([]byte, error) {
+	for i := range p.aggs {
+		a := &p.aggs[i]
+		var err error
 		switch a.Func {
 		case Count:
-		case Sum, Min, Max, Avg, BoolAnd, BoolOr:
-			if a.float {
-				fv = b.fv[i][g]
-			} else {
-				iv = b.iv[i][g]
+			err = combine(a, blob, b.n[i][g], 0, 0)
+		case Avg:
+			err = combine(a, blob, b.avg[i][g].Count, 0, b.avg[i][g].Sum)
+		case Sum, Min, Max, BoolAnd, BoolOr:
+			if b.seen[i] != nil && !b.seen[i][g] {
+				continue
+			}
+			switch {
+			case a.str:
+				blob = mergeString(p, a, blob, 1, b.sv[i][g])
+			case a.float:
+				err = combine(a, blob, 1, 0, b.fv[i][g])
+			default:
+				err = combine(a, blob, 1, b.iv[i][g], 0)
 			}
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(blob, a.off, b.vs[i][g])
-			continue
-		default:
-			continue
 		}
-		if err := combine(a, blob, b.n[i][g], iv, fv); err != nil {
-			return err
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return blob, nil
 }
 
 // mergeBlob folds the state blob src into dst (session merges) and
-// returns dst, reallocated when a sketch grew; fixed is the size of the
-// fixed part.
-func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
+// returns dst, reallocated when a region grew.
+func mergeBlob(p *plan, dst, src []byte) ([]byte, error) {
 	dst[0] |= src[0]
-	for i := range aggs {
-		a := &aggs[i]
+	for i := range p.aggs {
+		a := &p.aggs[i]
 		switch a.Func {
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(dst, a.off, getVar(src, a.off))
 		case Count, Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			n := getI(src, a.off)
+			if a.str {
+				if n > 0 {
+					dst = mergeString(p, a, dst, n, stringRegion(p, src, a.sidx))
+				}
+				continue
+			}
 			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
 				return nil, err
 			}
 		case ApproxDistinct:
-			so, sn := findRegion(src, fixed, a.hidx)
-			do, dn := findRegion(dst, fixed, a.hidx)
+			so, sn := findRegion(src, p.blob, a.hidx)
+			do, dn := findRegion(dst, p.blob, a.hidx)
 			r := agg.SketchMerge(append([]byte(nil), dst[do:do+dn]...), src[so:so+sn])
 			dst = spliceRegion(dst, do, dn, r)
 		}
@@ -416,15 +398,59 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// outBuilders builds the aggregate output columns.
-type outBuilders struct {
-	bs    []array.Builder
-	fixed int
+// stringOffset returns the offset of string region i of blob.
+func stringOffset(p *plan, blob []byte, i int) int {
+	off := p.blob
+	for j := 0; j < p.sketches; j++ {
+		off += agg.SketchLen(blob[off:])
+	}
+	for ; i > 0; i-- {
+		off += 4 + int(binary.LittleEndian.Uint32(blob[off:]))
+	}
+	return off
 }
 
-func newOutBuilders(mem memory.Allocator, aggs []boundAgg, n, fixed int) *outBuilders {
-	o := &outBuilders{fixed: fixed}
-	for _, a := range aggs {
+// stringRegion returns the value of string region i of blob (aliasing it).
+func stringRegion(p *plan, blob []byte, i int) string {
+	off := stringOffset(p, blob, i)
+	n := int(binary.LittleEndian.Uint32(blob[off:]))
+	return unsafe.String(unsafe.SliceData(blob[off+4:]), n)
+}
+
+// mergeString folds n values whose least (min) or greatest (max) is v
+// into the string min or max a of blob, and returns blob, reallocated when
+// the region changed its length. v may alias blob.
+func mergeString(p *plan, a *boundAgg, blob []byte, n int64, v string) []byte {
+	cur := getI(blob, a.off)
+	putI(blob, a.off, cur+n)
+	off := stringOffset(p, blob, a.sidx)
+	old := int(binary.LittleEndian.Uint32(blob[off:]))
+	if cur > 0 {
+		c := unsafe.String(unsafe.SliceData(blob[off+4:]), old)
+		if a.Func == Max && v <= c || a.Func == Min && v >= c {
+			return blob
+		}
+	}
+	if len(v) == old {
+		copy(blob[off+4:], v)
+		return blob
+	}
+	out := make([]byte, 0, len(blob)-old+len(v))
+	out = append(out, blob[:off]...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(v)))
+	out = append(out, v...)
+	return append(out, blob[off+4+old:]...)
+}
+
+// outBuilders builds the aggregate output columns.
+type outBuilders struct {
+	bs []array.Builder
+	p  *plan
+}
+
+func newOutBuilders(mem memory.Allocator, p *plan, n int) *outBuilders {
+	o := &outBuilders{p: p}
+	for _, a := range p.aggs {
 		b := array.NewBuilder(mem, a.out)
 		b.Reserve(n)
 		o.bs = append(o.bs, b)
@@ -448,7 +474,7 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 		case CountDistinct:
 			b.(*array.Int64Builder).Append(distinct[i])
 		case ApproxDistinct:
-			off, n := findRegion(blob, o.fixed, a.hidx)
+			off, n := findRegion(blob, o.p.blob, a.hidx)
 			b.(*array.Int64Builder).Append(agg.SketchEstimate(blob[off : off+n]))
 		case Avg:
 			if n == 0 {
@@ -465,6 +491,8 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 		default:
 			if n == 0 {
 				b.AppendNull()
+			} else if a.str {
+				appendString(b, stringRegion(o.p, blob, a.sidx))
 			} else if a.float {
 				appendFloat(b, getF(blob, a.off+8))
 			} else {
@@ -522,6 +550,16 @@ func mergeVar(blob []byte, off int, s agg.VarState) {
 	putI(blob, off, cur.N)
 	putF(blob, off+8, cur.Mean)
 	putF(blob, off+16, cur.M2)
+}
+
+// appendString appends v to a string or binary builder.
+func appendString(b array.Builder, v string) {
+	switch x := b.(type) {
+	case *array.StringBuilder:
+		x.Append(v)
+	case *array.BinaryBuilder:
+		x.AppendString(v)
+	}
 }
 
 // appendFloat appends v to a float64 or float32 builder.

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
-
-	"github.com/riffle-dev/riffle/arrowexec/agg"
 )
 
 // cached is a window of a tumbling or sliding operator in the write-back
@@ -31,7 +29,7 @@ func (o *operator) newEntry(ck []byte, hash uint64, blob []byte) *cached {
 	e := &o.entSlab[0]
 	o.entSlab = o.entSlab[1:]
 	if blob == nil {
-		size := o.p.blob + agg.EmptySketchSize*o.p.sketches
+		size := o.p.blob + o.p.tail
 		if len(o.slab)+size > cap(o.slab) {
 			o.slab = make([]byte, 0, max(64<<10, size))
 		}

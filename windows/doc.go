@@ -18,7 +18,7 @@
 //
 //	count(*), count(col)  int64
 //	sum(col)              int64 over integers (an overflow is an error), float64 over floats
-//	min(col), max(col)    the input's type (numbers and temporal types)
+//	min(col), max(col)    the input's type (numbers, bool, string, binary, temporal)
 //	avg(col)              float64
 //	count_distinct(col)   int64, exact (the values are kept in map state)
 //	approx_distinct(col)  int64, HyperLogLog p=14 (0.81% standard error)
@@ -30,6 +30,8 @@
 // the step (agg.Lower); the window itself reads columns.
 //
 // sum, min, max and avg of a window without non-null values are NULL.
+// For min and max, NaN is greater than every other float; strings and
+// binaries compare bytewise.
 // Event time is int64 milliseconds (arrowexec): the Time column is a
 // timestamp of any unit or int64 milliseconds. Windows are [start, end)
 // with start a multiple of the slide (tumbling: slide = size), epoch
@@ -71,7 +73,9 @@
 // hash, per aggregate its fixed state (count and value; count, mean and
 // M2 for the variance functions), then one HyperLogLog sketch per
 // approx_distinct, sparse until 2048 registers are set, then the dense 16
-// KiB), and for count_distinct a map state of the distinct values (read
+// KiB, then one region per min or max over strings: the current extreme,
+// its length and bytes, rewritten only when a batch brings a new one),
+// and for count_distinct a map state of the distinct values (read
 // when the window fires, cleared when it is purged: on Pebble entry by
 // entry, so firing n windows costs O(n), see package state and
 // BenchmarkCountDistinctFire).
@@ -102,7 +106,9 @@
 // loop assigns each row its window start(s) and routes late pairs to the
 // side output; an open-addressing table maps
 // (key, window) to a dense group id; each aggregate updates its per-group
-// accumulators with one typed loop over (row, group) pairs. Only then are
+// accumulators with one typed loop over (row, group) pairs: the fold
+// kernels of package agg (agg.FoldSum, agg.FoldMinMax, ...), the loops the
+// aggregate step runs too, given the pairs' rows as a selection. Only then are
 // the windows touched, once per distinct (key, window) of the batch, so
 // that cost scales with groups, not rows.
 //

@@ -120,7 +120,8 @@ func (o *operator) processFixed(b arrow.RecordBatch, tcol arrow.Array) error {
 	}
 	for g := 0; g < ng; g++ {
 		e := o.ents[g]
-		if err := o.bacc.mergeBatch(o.p.aggs, e.blob, uint32(g)); err != nil {
+		var err error
+		if e.blob, err = o.bacc.mergeBatch(o.p, e.blob, uint32(g)); err != nil {
 			return err
 		}
 		e.blob[0] |= flagPending

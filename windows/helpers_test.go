@@ -24,6 +24,8 @@ type ev struct {
 	v     int64
 	vNull bool
 	u     int64
+	w     string // min and max over strings
+	wNull bool
 }
 
 var evSchema = arrow.NewSchema([]arrow.Field{
@@ -31,6 +33,7 @@ var evSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "t", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "v", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 	{Name: "u", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "w", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
 // genEvents draws n events over keys keys whose event times lag their
@@ -43,9 +46,20 @@ func genEvents(rng *rand.Rand, n, keys int, step, disorder int64) []ev {
 		e := ev{k: fmt.Sprintf("k%02d", rng.IntN(keys)), t: a - rng.Int64N(disorder+1), v: rng.Int64N(100) - 20, u: rng.Int64N(40)}
 		e.kNull = rng.IntN(50) == 0
 		e.vNull = rng.IntN(10) == 0
+		e.w, e.wNull = randString(rng), rng.IntN(8) == 0
 		out[i] = e
 	}
 	return out
+}
+
+// randString draws a string of 0 to 6 letters of a small alphabet, so
+// that values share prefixes and one is a prefix of another.
+func randString(rng *rand.Rand) string {
+	b := make([]byte, rng.IntN(7))
+	for i := range b {
+		b[i] = "abcz"[rng.IntN(4)]
+	}
+	return string(b)
 }
 
 func toBatches(mem memory.Allocator, evs []ev, size int) []arrow.RecordBatch {
@@ -65,6 +79,11 @@ func toBatches(mem memory.Allocator, evs []ev, size int) []arrow.RecordBatch {
 			b.Field(2).(*array.Int64Builder).Append(e.v)
 		}
 		b.Field(3).(*array.Int64Builder).Append(e.u)
+		if e.wNull {
+			b.Field(4).AppendNull()
+		} else {
+			b.Field(4).(*array.StringBuilder).Append(e.w)
+		}
 		if (i+1)%size == 0 || i == len(evs)-1 {
 			out = append(out, b.NewRecordBatch())
 		}
@@ -89,6 +108,8 @@ var testAggs = []Agg{
 	{Func: ApproxDistinct, Column: "u", As: "users_approx"},
 	{Func: VarSamp, Column: "v", As: "var"},
 	{Func: StddevPop, Column: "v", As: "sdp"},
+	{Func: Min, Column: "w", As: "wlo"},
+	{Func: Max, Column: "w", As: "whi"},
 }
 
 // result is one window result (or the oracle's).
@@ -98,11 +119,13 @@ type result struct {
 	users, approx    int64
 	// variance functions (NaN: NULL)
 	vs, sdp float64
-	update  bool
+	// min and max of w ("NULL": no value; values are lower case)
+	wlo, whi string
+	update   bool
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("n=%d nv=%d s=%d lo=%d hi=%d mean=%.4g users=%d approx=%d var=%.6g sdp=%.6g", r.n, r.nv, r.s, r.lo, r.hi, r.mean, r.users, r.approx, r.vs, r.sdp)
+	return fmt.Sprintf("n=%d nv=%d s=%d lo=%d hi=%d mean=%.4g users=%d approx=%d var=%.6g sdp=%.6g wlo=%q whi=%q", r.n, r.nv, r.s, r.lo, r.hi, r.mean, r.users, r.approx, r.vs, r.sdp, r.wlo, r.whi)
 }
 
 type winKey struct {
@@ -117,6 +140,8 @@ type oracleAcc struct {
 	n, nv, s, lo, hi int64
 	users            map[int64]bool
 	vals             []float64
+	nw               int
+	wlo, whi         string
 }
 
 func (a *oracleAcc) add(e ev) {
@@ -125,6 +150,15 @@ func (a *oracleAcc) add(e ev) {
 		a.users = map[int64]bool{}
 	}
 	a.users[e.u] = true
+	if !e.wNull {
+		if a.nw == 0 || e.w < a.wlo {
+			a.wlo = e.w
+		}
+		if a.nw == 0 || e.w > a.whi {
+			a.whi = e.w
+		}
+		a.nw++
+	}
 	if e.vNull {
 		return
 	}
@@ -140,7 +174,10 @@ func (a *oracleAcc) add(e ev) {
 }
 
 func (a *oracleAcc) result() result {
-	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users))}
+	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users)), wlo: "NULL", whi: "NULL"}
+	if a.nw > 0 {
+		r.wlo, r.whi = a.wlo, a.whi
+	}
 	if a.nv > 0 {
 		r.mean = float64(a.s) / float64(a.nv)
 	}
@@ -279,6 +316,13 @@ func (c *collected) read(b arrow.RecordBatch) {
 		}
 		return a.Value(i)
 	}
+	str := func(name string, i int) string {
+		a, _ := col(name).(*array.String)
+		if a == nil || a.IsNull(i) {
+			return "NULL"
+		}
+		return a.Value(i)
+	}
 	upd := col("is_update").(*array.Boolean)
 	for i := 0; i < int(b.NumRows()); i++ {
 		w := winKey{k: "<null>", start: int64(st.Value(i)), end: int64(en.Value(i))}
@@ -287,7 +331,7 @@ func (c *collected) read(b arrow.RecordBatch) {
 		}
 		r := result{n: i64("n", i), nv: i64("nv", i), s: i64("s", i), lo: i64("lo", i), hi: i64("hi", i),
 			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i),
-			vs: f64("var", i), sdp: f64("sdp", i)}
+			vs: f64("var", i), sdp: f64("sdp", i), wlo: str("wlo", i), whi: str("whi", i)}
 		if mean != nil && mean.IsValid(i) {
 			r.mean = mean.Value(i)
 		}
@@ -308,7 +352,8 @@ func (c *collected) final() map[winKey]result {
 }
 
 func sameResult(got, want result) bool {
-	if got.n != want.n || got.nv != want.nv || got.s != want.s || got.lo != want.lo || got.hi != want.hi || got.users != want.users {
+	if got.n != want.n || got.nv != want.nv || got.s != want.s || got.lo != want.lo || got.hi != want.hi || got.users != want.users ||
+		got.wlo != want.wlo || got.whi != want.whi {
 		return false
 	}
 	if math.Abs(got.mean-want.mean) > 1e-9*math.Max(1, math.Abs(want.mean)) {
@@ -431,4 +476,23 @@ func (d *driver) finish() {
 			d.t.Fatal(err)
 		}
 	}
+}
+
+// openOperator opens one subtask of a window operator over input schema
+// sc; the caller closes it (before asserting its allocator is empty).
+func openOperator(t *testing.T, mem memory.Allocator, sc *arrow.Schema, opts Options) *operator {
+	t.Helper()
+	spec, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{sc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Open(context.Background()); err != nil {
+		op.Close()
+		t.Fatal(err)
+	}
+	return op.(*operator)
 }

@@ -25,21 +25,11 @@ func TestInputBatchUnchanged(t *testing.T) {
 		{Name: "a", Type: arrow.PrimitiveTypes.Float64},
 		{Name: "b", Type: arrow.PrimitiveTypes.Float64},
 	}, nil)
-	spec, err := New(Options{Kind: Tumbling, Size: time.Second, Time: "t", Aggs: []Agg{
+	op := openOperator(t, mem, sc, Options{Kind: Tumbling, Size: time.Second, Time: "t", Aggs: []Agg{
 		{Func: Sum, Column: "a", As: "sa"}, {Func: Max, Column: "b", As: "mb"}, {Func: Avg, Column: "a", As: "aa"},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := spec.New(&arrowexec.Task{Node: "w", Parallelism: 1, MaxParallelism: 128, Mem: mem, Inputs: []*arrow.Schema{sc}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer op.Close()
 	ctx := context.Background()
-	if err := op.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
 	av, bv := []float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}
 	rb := array.NewRecordBuilder(mem, sc)
 	defer rb.Release()
@@ -59,7 +49,7 @@ func TestInputBatchUnchanged(t *testing.T) {
 			t.Fatalf("input column a changed to %v, was %v", got, av)
 		}
 	}
-	if err := op.(*operator).OnWatermark(ctx, arrowexec.MaxWatermark, out); err != nil {
+	if err := op.OnWatermark(ctx, arrowexec.MaxWatermark, out); err != nil {
 		t.Fatal(err)
 	}
 }

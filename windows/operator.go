@@ -237,13 +237,16 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 	return o.emit(ctx, out)
 }
 
-// newBlob appends a fresh window blob (fixed part and empty sketch
-// regions) to dst.
+// newBlob appends a fresh window blob (fixed part, empty sketch and
+// string regions) to dst.
 func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 	dst = append(dst, make([]byte, o.p.blob)...)
 	binary.LittleEndian.PutUint64(dst[len(dst)-o.p.blob+1:], hash)
 	for i := 0; i < o.p.sketches; i++ {
 		dst = agg.AppendEmptySketch(dst)
+	}
+	for i := 0; i < o.p.strs; i++ {
+		dst = append(dst, 0, 0, 0, 0)
 	}
 	return dst
 }
@@ -476,7 +479,7 @@ func (o *operator) build(rows []outRow) (arrow.RecordBatch, error) {
 	defer sb.Release()
 	defer eb.Release()
 	defer ub.Release()
-	ob := newOutBuilders(o.mem, o.p.aggs, len(rows), o.p.blob)
+	ob := newOutBuilders(o.mem, o.p, len(rows))
 	for i := range rows {
 		r := &rows[i]
 		sb.Append(arrow.Timestamp(r.start))

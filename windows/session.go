@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
-	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -117,7 +116,7 @@ type sessCluster struct {
 }
 
 // sessBlobSize is the size of a fresh session blob.
-func (o *operator) sessBlobSize() int { return o.p.blob + agg.EmptySketchSize*o.p.sketches }
+func (o *operator) sessBlobSize() int { return o.p.blob + o.p.tail }
 
 // sessBlob returns a fresh blob for a key of hash, reusing a freed one.
 func (o *operator) sessBlob(hash uint64) []byte {
@@ -493,13 +492,13 @@ func (o *operator) mergeSessions(e *sessKey, lo, hi int) error {
 		for _, it := range rest {
 			if it.local >= 0 {
 				locals[it.local].cluster = len(o.sclusters)
-				if err := o.bacc.mergeBatch(o.p.aggs, ns.blob, uint32(it.local)); err != nil {
+				if ns.blob, err = o.bacc.mergeBatch(o.p, ns.blob, uint32(it.local)); err != nil {
 					return err
 				}
 				continue
 			}
 			s := &ss[it.sess]
-			if ns.blob, err = mergeBlob(o.p.aggs, o.p.blob, ns.blob, s.blob); err != nil {
+			if ns.blob, err = mergeBlob(o.p, ns.blob, s.blob); err != nil {
 				return err
 			}
 			if err := o.moveSession(e, s, cs, ce); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -80,6 +81,8 @@ type plan struct {
 	aggs     []boundAgg
 	blob     int // size of the blob's fixed part
 	sketches int // approx_distinct aggregates: sketch regions after it
+	strs     int // min, max over strings: string regions after those
+	tail     int // size of a fresh blob's regions
 	out      *arrow.Schema
 	late     *arrow.Schema
 	size     int64 // ms
@@ -161,11 +164,16 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 			b.hidx = p.sketches
 			p.sketches++
 		}
+		if b.str {
+			b.sidx = p.strs
+			p.strs++
+		}
 		off += b.size
 		p.aggs = append(p.aggs, b)
 		fields = append(fields, arrow.Field{Name: a.Name(), Type: b.out, Nullable: a.Func != Count && a.Func != CountDistinct && a.Func != ApproxDistinct})
 	}
 	p.blob = off
+	p.tail = agg.EmptySketchSize*p.sketches + 4*p.strs
 	fields = append(fields, arrow.Field{Name: "is_update", Type: arrow.FixedWidthTypes.Boolean})
 	p.out = arrow.NewSchema(fields, nil)
 	late, err := LateSchema(in)

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/state"
 )
 
@@ -292,7 +293,7 @@ func (o *topOp) Process(ctx context.Context, _ int, b arrow.RecordBatch, out arr
 	var vals []float64
 	switch byCol.DataType().ID() {
 	case arrow.FLOAT64, arrow.FLOAT32:
-		vals = floatValues(byCol, make([]float64, 0))
+		vals = agg.Float64s(byCol, nil)
 	default:
 		for _, v := range intValues(byCol, nil) {
 			vals = append(vals, float64(v))

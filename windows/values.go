@@ -56,24 +56,6 @@ func widen[T integer](src []T, dst []int64) {
 	}
 }
 
-// floatValues widens a float column to float64.
-func floatValues(c arrow.Array, dst []float64) []float64 {
-	switch a := c.(type) {
-	case *array.Float64:
-		if dst == nil {
-			return a.Float64Values()
-		}
-		dst = grow(dst, a.Len())
-		copy(dst, a.Float64Values())
-	case *array.Float32:
-		dst = grow(dst, a.Len())
-		for i, v := range a.Float32Values() {
-			dst[i] = float64(v)
-		}
-	}
-	return dst
-}
-
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n, n+n/4)

@@ -163,12 +163,7 @@ type countStar struct{ counts []int64 }
 func (a *countStar) resize(n int) { a.counts = extend(a.counts, n) }
 func (a *countStar) bytes() int   { return 8 * cap(a.counts) }
 
-func (a *countStar) update(_ []arrow.Array, gids []uint32) {
-	counts := a.counts
-	for _, g := range gids {
-		counts[g]++
-	}
-}
+func (a *countStar) update(_ []arrow.Array, gids []uint32) { FoldCount(nil, nil, gids, a.counts) }
 
 func (a *countStar) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
 	return append(out, fixedArray(mem, arrow.PrimitiveTypes.Int64, a.counts[lo:hi], nil)), nil
@@ -180,17 +175,7 @@ func (a *countStar) updateGlobal(cols []arrow.Array, n int) { a.counts[0] += int
 type countValid struct{ countStar }
 
 func (a *countValid) update(cols []arrow.Array, gids []uint32) {
-	vv := validityOf(cols[0])
-	if vv.bits == nil {
-		a.countStar.update(nil, gids)
-		return
-	}
-	counts := a.counts
-	for i, g := range gids {
-		if vv.valid(i) {
-			counts[g]++
-		}
-	}
+	FoldCount(cols[0], nil, gids, a.counts)
 }
 
 func (a *countValid) updateGlobal(cols []arrow.Array, n int) {
@@ -258,6 +243,16 @@ func (l *lazySeen) flags(n int) []bool {
 	return l.seen
 }
 
+// track returns the flags a fold of column c into n groups marks: nil
+// while no NULL showed up (every group then has a value after the fold).
+func (l *lazySeen) track(c arrow.Array, n int) []bool {
+	if c.NullN() == 0 && l.seen == nil {
+		l.covered = n
+		return nil
+	}
+	return l.flags(n)
+}
+
 // validity returns the flags of groups [lo, hi), nil meaning all seen.
 func (l *lazySeen) validity(lo, hi int) []bool {
 	if l.seen != nil {
@@ -306,23 +301,8 @@ func (a *sumAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 		a.updateWide(cols[0], gids)
 		return
 	}
-	vals := values[T](cols[0])[:len(gids)]
-	sums := a.sums
-	vv := validityOf(cols[0])
-	if vv.bits == nil && a.seen == nil {
-		for i, g := range gids {
-			sums[g] += S(vals[i])
-		}
-		a.covered = len(sums)
-		return
-	}
-	seen := a.flags(len(sums))
-	for i, g := range gids {
-		if vv.bits == nil || vv.valid(i) {
-			sums[g] += S(vals[i])
-			seen[g] = true
-		}
-	}
+	c := cols[0]
+	FoldSum(c, values[T](c), nil, gids, a.sums, a.track(c, len(a.sums)))
 }
 
 // updateWide adds int64 (or uint64) values with overflow checks.
@@ -332,35 +312,14 @@ func (a *sumAcc[T, S]) updateWide(c arrow.Array, gids []uint32) {
 		a.err = errOverflow
 		return
 	}
-	a.addWide(vals[:len(gids)], validityOf(c), gids)
+	a.addWide(c, vals, gids)
 }
 
-// addWide adds int64 values (or partial sums) with overflow checks.
-func (a *sumAcc[T, S]) addWide(vals []int64, vv validity, gids []uint32) {
+// addWide adds the int64 values (or partial sums) vals of column c with
+// overflow checks.
+func (a *sumAcc[T, S]) addWide(c arrow.Array, vals []int64, gids []uint32) {
 	sums := any(a.sums).([]int64)
-	var ovf int64
-	if vv.bits == nil && a.seen == nil {
-		for i, g := range gids {
-			s, v := sums[g], vals[i]
-			r := s + v
-			ovf |= (s ^ r) & (v ^ r)
-			sums[g] = r
-		}
-		a.covered = len(sums)
-	} else {
-		seen := a.flags(len(sums))
-		for i, g := range gids {
-			if vv.bits != nil && !vv.valid(i) {
-				continue
-			}
-			s, v := sums[g], vals[i]
-			r := s + v
-			ovf |= (s ^ r) & (v ^ r)
-			sums[g] = r
-			seen[g] = true
-		}
-	}
-	if ovf < 0 {
+	if FoldSumInt64(c, vals, nil, gids, sums, a.track(c, len(sums))) {
 		a.err = errOverflow
 	}
 }
@@ -436,7 +395,7 @@ func (a *sumAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array
 // both; otherwise the average (NULL for a group without values). With merge
 // it reads partial (sum, count) columns.
 type avgAcc[T number, S int64 | float64] struct {
-	st      []avgState[S]
+	st      []AvgState[S]
 	sumType arrow.DataType
 	partial bool
 	merge   bool
@@ -446,11 +405,6 @@ type avgAcc[T number, S int64 | float64] struct {
 }
 
 func (a *avgAcc[T, S]) failed() error { return a.err }
-
-type avgState[S int64 | float64] struct {
-	sum   S
-	count int64
-}
 
 func (a *avgAcc[T, S]) resize(n int) { a.st = extend(a.st, n) }
 func (a *avgAcc[T, S]) bytes() int   { return 16 * cap(a.st) }
@@ -469,23 +423,7 @@ func (a *avgAcc[T, S]) update(cols []arrow.Array, gids []uint32) {
 		a.mergeState(cols, gids)
 		return
 	}
-	vals := values[T](cols[0])[:len(gids)]
-	vv := validityOf(cols[0])
-	if vv.bits == nil {
-		for i, g := range gids {
-			p := &st[g]
-			p.sum += S(vals[i])
-			p.count++
-		}
-		return
-	}
-	for i, g := range gids {
-		if vv.valid(i) {
-			p := &st[g]
-			p.sum += S(vals[i])
-			p.count++
-		}
-	}
+	FoldAvg(cols[0], values[T](cols[0]), nil, gids, st)
 }
 
 // updateWide adds int64 (or uint64) values, or partial int64 sums with
@@ -497,7 +435,7 @@ func (a *avgAcc[T, S]) updateWide(sums, counts arrow.Array, gids []uint32) {
 		return
 	}
 	vals = vals[:len(gids)]
-	st := any(a.st).([]avgState[int64])
+	st := any(a.st).([]AvgState[int64])
 	sv := validityOf(sums)
 	var (
 		pc []int64
@@ -512,14 +450,14 @@ func (a *avgAcc[T, S]) updateWide(sums, counts arrow.Array, gids []uint32) {
 			continue
 		}
 		p := &st[g]
-		s, v := p.sum, vals[i]
+		s, v := p.Sum, vals[i]
 		r := s + v
 		ovf |= (s ^ r) & (v ^ r)
-		p.sum = r
+		p.Sum = r
 		if pc != nil {
-			p.count += pc[i]
+			p.Count += pc[i]
 		} else {
-			p.count++
+			p.Count++
 		}
 	}
 	if ovf < 0 {
@@ -550,8 +488,8 @@ func (a *avgAcc[T, S]) updateGlobal(cols []arrow.Array, n int) {
 			}
 		}
 	}
-	a.st[0].sum += sum
-	a.st[0].count += nv
+	a.st[0].Sum += sum
+	a.st[0].Count += nv
 }
 
 func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
@@ -560,7 +498,7 @@ func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array
 		sums := make([]S, len(st))
 		counts := make([]int64, len(st))
 		for i, p := range st {
-			sums[i], counts[i] = p.sum, p.count
+			sums[i], counts[i] = p.Sum, p.Count
 		}
 		return append(out,
 			fixedArray(mem, a.sumType, sums, nil),
@@ -569,8 +507,8 @@ func (a *avgAcc[T, S]) build(mem memory.Allocator, lo, hi int, out []arrow.Array
 	avg := make([]float64, len(st))
 	valid := make([]bool, len(st))
 	for i, p := range st {
-		if p.count > 0 {
-			avg[i] = float64(p.sum) / float64(p.count)
+		if p.Count > 0 {
+			avg[i] = float64(p.Sum) / float64(p.Count)
 			valid[i] = true
 		}
 	}
@@ -650,38 +588,8 @@ func (a *minMaxAcc[T]) input(c arrow.Array) []T {
 }
 
 func (a *minMaxAcc[T]) update(cols []arrow.Array, gids []uint32) {
-	in := a.input(cols[0])[:len(gids)]
-	vv := validityOf(cols[0])
-	cur := a.vals
-	if vv.bits == nil && a.seen == nil {
-		if a.max {
-			for i, g := range gids {
-				if v := in[i]; v > cur[g] || (v != v && cur[g] == cur[g]) {
-					cur[g] = v
-				}
-			}
-		} else {
-			for i, g := range gids {
-				if v := in[i]; v < cur[g] || (cur[g] != cur[g] && v == v) {
-					cur[g] = v
-				}
-			}
-		}
-		a.covered = len(cur)
-		return
-	}
-	seen := a.flags(len(cur))
-	for i, g := range gids {
-		if vv.bits != nil && !vv.valid(i) {
-			continue
-		}
-		seen[g] = true
-		v := in[i]
-		if a.max && (v > cur[g] || (v != v && cur[g] == cur[g])) ||
-			!a.max && (v < cur[g] || (cur[g] != cur[g] && v == v)) {
-			cur[g] = v
-		}
-	}
+	c := cols[0]
+	FoldMinMax(c, a.input(c), nil, gids, a.vals, a.track(c, len(a.vals)), a.max)
 }
 
 func (a *minMaxAcc[T]) updateGlobal(cols []arrow.Array, n int) {
@@ -752,20 +660,7 @@ func (a *minMaxString) bytes() int {
 }
 
 func (a *minMaxString) update(cols []arrow.Array, gids []uint32) {
-	offs, data := binaryView(cols[0])
-	vv := validityOf(cols[0])
-	cur, seen := a.vals, a.seen
-	for i, g := range gids {
-		if vv.bits != nil && !vv.valid(i) {
-			continue
-		}
-		v := data[offs[i]:offs[i+1]]
-		if !seen[g] {
-			cur[g], seen[g] = string(v), true
-		} else if a.max && string(v) > cur[g] || !a.max && string(v) < cur[g] {
-			cur[g] = string(v)
-		}
-	}
+	FoldMinMaxString(cols[0], nil, gids, a.vals, a.seen, a.max, false)
 }
 
 func (a *minMaxString) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {

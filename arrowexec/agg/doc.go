@@ -2,8 +2,10 @@
 // the aggregate library that it shares with the window step (package
 // windows): one table of functions with their names, arities and type
 // rules (funcs.go: ResultType), one parser of aggregate calls on top of
-// the expression parser (ParseCall, expr.ParseAggCall), and the
-// approx_distinct sketch (hll.go) that both steps keep.
+// the expression parser (ParseCall, expr.ParseAggCall), the fold kernels
+// of count, sum, avg, min and max (kernels.go) and of the variance
+// functions (VarUpdate), and the approx_distinct sketch (hll.go) that both
+// steps keep.
 //
 // # Contract
 //
@@ -73,7 +75,11 @@
 //     while small (short probes) and 1/2 beyond 2^18 slots.
 //  3. Each aggregate updates its state with one typed loop over the batch
 //     (sums[gid[i]] += vals[i]), null-bitmap aware; the only interface
-//     calls are per batch, never per row. Per-group "has a value" flags
+//     calls are per batch, never per row. The loops of count, sum, avg,
+//     min and max are the exported fold kernels (kernels.go: FoldCount,
+//     FoldSum, FoldAvg, FoldMinMax, FoldMinMaxString), which take an
+//     optional selection of rows so that the window step folds its (row,
+//     window) pairs with the same loops. Per-group "has a value" flags
 //     are only materialized once a NULL shows up (min and max start from
 //     sentinels, so their loops need no flag either). Aggregates without group-by columns run scalar
 //     loops. count_distinct keeps one global open-addressing set of

@@ -301,29 +301,12 @@ func (a *sumAcc[T, S]) exportState(dest []uint32) []stateCol {
 // uint64 inputs with overflow checks, as update adds them.
 func (a *sumAcc[T, S]) mergeState(cols []arrow.Array, gids []uint32) {
 	c := cols[0]
-	vals := values[S](c)[:len(gids)]
-	vv := validityOf(c)
+	vals := values[S](c)
 	if a.wide {
-		a.addWide(any(vals).([]int64), vv, gids)
+		a.addWide(c, any(vals).([]int64), gids)
 		return
 	}
-	sums := a.sums
-	if vv.bits == nil && a.seen == nil {
-		for i, g := range gids {
-			sums[g] += vals[i]
-		}
-		// Every group has a value (see lazySeen): those created before
-		// this call, and those of this call, whose rows are all valid.
-		a.covered = len(sums)
-		return
-	}
-	seen := a.flags(len(sums))
-	for i, g := range gids {
-		if vv.bits == nil || vv.valid(i) {
-			sums[g] += vals[i]
-			seen[g] = true
-		}
-	}
+	FoldSum(c, vals, nil, gids, a.sums, a.track(c, len(a.sums)))
 }
 
 // ---- avg ----
@@ -335,7 +318,7 @@ func (a *avgAcc[T, S]) exportState(dest []uint32) []stateCol {
 	counts := make([]int64, len(dest))
 	for g, d := range dest {
 		p := a.st[g]
-		sums[d], counts[d] = p.sum, p.count
+		sums[d], counts[d] = p.Sum, p.Count
 	}
 	return []stateCol{&fixedCol[S]{dt: a.sumType, vals: sums}, &fixedCol[int64]{dt: i64, vals: counts}}
 }
@@ -352,8 +335,8 @@ func (a *avgAcc[T, S]) mergeState(cols []arrow.Array, gids []uint32) {
 	sv, cv := validityOf(cols[0]), validityOf(cols[1])
 	for i, g := range gids {
 		if (sv.bits == nil || sv.valid(i)) && (cv.bits == nil || cv.valid(i)) {
-			st[g].sum += ps[i]
-			st[g].count += pc[i]
+			st[g].Sum += ps[i]
+			st[g].Count += pc[i]
 		}
 	}
 }
