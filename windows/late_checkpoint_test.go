@@ -613,7 +613,16 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 						}
 					}
 					upTo(hold)
-					time.Sleep(20 * time.Millisecond) // late rows after checkpoint 3 reach the sink
+					// The late rows of the batches after checkpoint 3
+					// reach the sink (uncommitted when the job crashes).
+					lateUpTo := int64(len(lateSet(opts, chunks[:hold], wms[:hold])))
+					exectest.WaitFor(t, fmt.Sprintf("%d late rows at the late sink", lateUpTo), func() bool {
+						var n int64
+						for _, m := range job.Metrics("late") {
+							n += m.RowsIn.Load()
+						}
+						return n == lateUpTo
+					})
 				})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Fatal(err)
