@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/state"
 )
@@ -248,9 +249,7 @@ func TestRunGracefulStop(t *testing.T) {
 		})
 	}()
 	<-started
-	for coord.Stats().Completed < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	exectest.WaitFor(t, "2 completed checkpoints", func() bool { return coord.Stats().Completed >= 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
