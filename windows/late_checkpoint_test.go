@@ -591,16 +591,7 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 				hold := len(batches) * 2 / 3
 				src1 := exectest.NewReplay(evSchema, batches, 1, lag)
 				src1.Gated = true
-				upTo := func(p int) {
-					src1.SetLimit(p)
-					deadline := time.Now().Add(30 * time.Second)
-					for src1.Served() < p {
-						if time.Now().After(deadline) {
-							t.Fatalf("source stuck at %d, want %d", src1.Served(), p)
-						}
-						time.Sleep(100 * time.Microsecond)
-					}
-				}
+				upTo := func(p int) { src1.ServeUpTo(t, p) }
 				err := run(c.par1, src1, 0, func(job *arrowexec.Job) {
 					for id := uint64(1); id <= 3; id++ {
 						upTo(int(id) * hold / 4)

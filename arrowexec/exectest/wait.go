@@ -1,6 +1,7 @@
 package exectest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -23,4 +24,12 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// ServeUpTo lets the gated source s serve batches below n and waits
+// (WaitFor) until it served them.
+func (s *Replay) ServeUpTo(t testing.TB, n int) {
+	t.Helper()
+	s.SetLimit(n)
+	WaitFor(t, fmt.Sprintf("the source to serve %d batches", n), func() bool { return s.Served() >= n })
 }
