@@ -2,7 +2,6 @@ package arrowexec_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -64,7 +63,11 @@ func TestBarrierAlignment(t *testing.T) {
 			c1 := g.Add("c1", counterSpec{}, p+1, s.HashBy("k"))
 			c2 := g.Add("c2", counterSpec{}, p, c1.Rebalance())
 			g.Add("sink", sink, 1, c2.Rebalance())
-			job, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 1,
+			reports := map[uint64]int{}
+			// The sources hold at the end of their input (HoldAtEnd), so
+			// every barrier reaches them: the last one, triggered there,
+			// completes however fast the job ran before it.
+			job, err := g.Compile(arrowexec.RunOptions{Mem: mem, QueueDepth: 1, HoldAtEnd: true,
 				OnSnapshot: func(node string, subtask int, id uint64, snap arrowexec.SubtaskSnapshot) error {
 					if node == "sink" {
 						return nil
@@ -79,6 +82,7 @@ func TestBarrierAlignment(t *testing.T) {
 						sums[id] = map[string]int64{}
 					}
 					sums[id][node] += n
+					reports[id]++
 					return nil
 				}})
 			if err != nil {
@@ -88,42 +92,51 @@ func TestBarrierAlignment(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- job.Run(ctx) }()
 			var id uint64
-			triggering := true
-		loop:
-			for {
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatal(err)
-					}
-					break loop
-				case <-time.After(3 * time.Millisecond):
-					if !triggering {
-						continue
-					}
-					id++
-					err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: id})
-					if errors.Is(err, arrowexec.ErrSourcesFinished) {
-						triggering = false
-					} else if err != nil {
-						t.Fatal(err)
-					}
+			trigger := func() {
+				id++
+				if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: id}); err != nil {
+					t.Fatal(err)
 				}
 			}
-			complete := 0
-			for id, m := range sums {
-				if len(m) < 3 {
-					continue // a source had finished before the barrier reached it
+		loop:
+			for { // checkpoints while the data flows, paced, not timed
+				select {
+				case err := <-done:
+					t.Fatalf("job ended before it was stopped: %v", err)
+				case <-job.SourcesAtEnd():
+					break loop
+				case <-time.After(3 * time.Millisecond):
+					trigger()
 				}
-				complete++
+			}
+			trigger()
+			last := id
+			exectest.WaitFor(t, fmt.Sprintf("checkpoint %d at every subtask", last), func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return reports[last] == p+(p+1)+p
+			})
+			job.Stop(true)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			// Sources never finish before a barrier here: every
+			// checkpoint triggered completes, the last at the end.
+			for id := uint64(1); id <= last; id++ {
+				m := sums[id]
+				if reports[id] != p+(p+1)+p {
+					t.Errorf("checkpoint %d: %d snapshots, want %d", id, reports[id], p+(p+1)+p)
+				}
 				if m["src"] != m["c1"] || m["c1"] != m["c2"] {
 					t.Errorf("checkpoint %d: rows before barrier: src=%d c1=%d c2=%d", id, m["src"], m["c1"], m["c2"])
 				}
 			}
-			if complete == 0 {
-				t.Fatalf("no checkpoint completed (%d triggered)", id)
+			if sums[last]["src"] != 30000 {
+				t.Errorf("checkpoint %d at the end: %d rows before it, want 30000", last, sums[last]["src"])
 			}
-			t.Logf("%d checkpoints complete", complete)
+			t.Logf("%d checkpoints complete", last)
 		})
 	}
 }
@@ -145,17 +158,13 @@ func TestWatermarkMinimum(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- job.Run(context.Background()) }()
-	for { // all 400 rows arrived: the fast source has finished
-		var rows int64
-		for _, m := range job.Metrics("sink") {
-			rows += m.RowsIn.Load()
-		}
-		if rows == 400 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the fast source's final watermark through
+	// The fast source has finished and its end (after its final
+	// watermark) reached the union, whose forwarded watermarks are then
+	// held back by the slow source alone.
+	exectest.WaitFor(t, "the fast source's end at the union", func() bool {
+		in := job.Inputs("union")
+		return len(in) == 1 && len(in[0]) == 2 && in[0][0].From == "fast" && in[0][0].Ended
+	})
 	job.Stop(true)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -397,7 +406,8 @@ func TestStopBarrierCompletionBeforeFinish(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- job.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	// The savepoint lands mid-stream: the listener has had rows.
+	exectest.WaitFor(t, "rows at the listener", func() bool { return job.Metrics("sink")[0].RowsIn.Load() > 0 })
 	if err := job.TriggerCheckpoint(context.Background(), arrowexec.Barrier{ID: 7, Savepoint: true, Stop: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,6 +341,9 @@ type asyncCounter struct {
 	// ignoreCtx: the slow part waits for release even when the job is
 	// cancelled (a write that does not watch the context).
 	ignoreCtx bool
+	// writing counts slow parts not returned yet: Close logs it when it
+	// comes too early, whenever that is.
+	writing atomic.Int32
 }
 
 func (o *asyncCounter) Open(context.Context) error { return nil }
@@ -350,12 +354,17 @@ func (o *asyncCounter) Process(ctx context.Context, _ int, b arrow.RecordBatch, 
 }
 func (o *asyncCounter) Finish(context.Context, arrowexec.Emitter) error { return nil }
 func (o *asyncCounter) Close() error {
+	if o.writing.Load() > 0 {
+		o.log.add("%s/%d close while writing", o.t.Node, o.t.Subtask)
+	}
 	o.log.add("%s/%d close", o.t.Node, o.t.Subtask)
 	return nil
 }
 func (o *asyncCounter) SnapshotStateAsync(_ context.Context, id uint64) (func(context.Context) (arrowexec.SubtaskSnapshot, error), error) {
 	rows := o.rows // the point-in-time view
+	o.writing.Add(1)
 	return func(ctx context.Context) (arrowexec.SubtaskSnapshot, error) {
+		defer o.writing.Add(-1)
 		if o.ignoreCtx {
 			<-o.release
 		} else {
@@ -424,7 +433,11 @@ func TestAsyncSnapshot(t *testing.T) {
 			ctx := context.Background()
 			done := make(chan error, 1)
 			go func() { done <- job.Run(ctx) }()
-			time.Sleep(5 * time.Millisecond)
+			// The barrier lands mid-stream: both operator subtasks had rows.
+			exectest.WaitFor(t, "rows at both async subtasks", func() bool {
+				m := job.Metrics("async")
+				return m[0].RowsIn.Load() > 0 && m[1].RowsIn.Load() > 0
+			})
 			if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
 				t.Fatal(err)
 			}
@@ -456,13 +469,23 @@ func TestAsyncSnapshot(t *testing.T) {
 				return
 			}
 			job.Stop(false)
-			time.Sleep(20 * time.Millisecond)
+			// Every other subtask is done once the sink had its end of
+			// input: a runtime not waiting for the slow parts would close
+			// the operator now. Close itself tells if it came while a slow
+			// part was still writing, so no guess of how long to wait.
+			exectest.WaitFor(t, "the end of input at the sink", func() bool {
+				in := job.Inputs("sink")
+				return len(in) == 1 && len(in[0]) == 1 && in[0][0].Ended
+			})
 			if log.has("async/0 close") || log.has("async/1 close") {
 				t.Fatal("operator closed while its snapshot was being written")
 			}
 			close(release)
 			if err := <-done; err != nil {
 				t.Fatal(err)
+			}
+			if log.has("async/0 close while writing") || log.has("async/1 close while writing") {
+				t.Fatal("operator closed while its snapshot was being written")
 			}
 			// The operator's state at the barrier is what its source
 			// had emitted before it (Forward edges).
@@ -578,7 +601,8 @@ func TestSuspended(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- job.Run(context.Background()) }()
 			if !c.bounded {
-				time.Sleep(5 * time.Millisecond)
+				// Stopped while the stream runs: the probe had rows.
+				exectest.WaitFor(t, "rows at the probe", func() bool { return job.Metrics("probe")[0].RowsIn.Load() > 0 })
 				job.Stop(c.drain)
 			}
 			if err := <-done; err != nil {

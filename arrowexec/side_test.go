@@ -225,12 +225,7 @@ func TestSideOutputExactlyOnce(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- job1.Run(ctx) }()
 			hold := len(bs) * 2 / 3
-			upTo := func(p int) {
-				src1.SetLimit(p)
-				for src1.Served() < p {
-					time.Sleep(100 * time.Microsecond) // polls the source's position
-				}
-			}
+			upTo := func(p int) { src1.ServeUpTo(t, p) }
 			rng := rand.New(rand.NewPCG(uint64(c.from), 7))
 			for id := uint64(1); id <= 3; id++ {
 				upTo(int(id)*hold/4 + rng.IntN(3))

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
 	"github.com/riffle-dev/riffle/checkpoint"
 	"github.com/riffle-dev/riffle/state"
 )
@@ -248,9 +249,7 @@ func TestRunGracefulStop(t *testing.T) {
 		})
 	}()
 	<-started
-	for coord.Stats().Completed < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	exectest.WaitFor(t, "2 completed checkpoints", func() bool { return coord.Stats().Completed >= 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -608,19 +607,21 @@ func completeInfos(t testing.TB, dir string) []checkpoint.Info {
 	return out
 }
 
-// slowSnap snapshots slowly the first time (past the checkpoint timeout),
-// writing a file into its snapshot directory late.
-type slowSnap struct{ delay time.Duration }
+// slowSnap's first snapshot waits until release is closed (the test
+// closes it once the coordinator abandoned the checkpoint: past its
+// timeout, however slow the machine), then writes a file into its
+// snapshot directory, late.
+type slowSnap struct{ release <-chan struct{} }
 
 func (s slowSnap) Schema(in []*arrow.Schema) (*arrow.Schema, error) { return nil, nil }
 func (s slowSnap) New(t *arrowexec.Task) (arrowexec.Operator, error) {
-	return &slowSnapOp{t: t, delay: s.delay}, nil
+	return &slowSnapOp{t: t, release: s.release}, nil
 }
 
 type slowSnapOp struct {
-	t     *arrowexec.Task
-	delay time.Duration
-	n     int
+	t       *arrowexec.Task
+	release <-chan struct{}
+	n       int
 }
 
 func (o *slowSnapOp) Open(context.Context) error { return nil }
@@ -629,9 +630,13 @@ func (o *slowSnapOp) Process(context.Context, int, arrow.RecordBatch, arrowexec.
 }
 func (o *slowSnapOp) Finish(context.Context, arrowexec.Emitter) error { return nil }
 func (o *slowSnapOp) Close() error                                    { return nil }
-func (o *slowSnapOp) SnapshotState(_ context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
+func (o *slowSnapOp) SnapshotState(ctx context.Context, id uint64) (arrowexec.SubtaskSnapshot, error) {
 	if o.n++; o.n == 1 {
-		time.Sleep(o.delay)
+		select {
+		case <-o.release:
+		case <-ctx.Done():
+			return arrowexec.SubtaskSnapshot{}, ctx.Err()
+		}
 	}
 	dir, err := o.t.SnapshotDir(id)
 	if err != nil {
@@ -652,8 +657,14 @@ func TestTimeoutAbandons(t *testing.T) {
 	src := &seqSource{Batches: 100, Rows: 10, Keys: 10, GateAt: 50, Gate: make(chan struct{}), Delay: 50 * time.Microsecond}
 	g := arrowexec.NewGraph()
 	s := g.AddSource("src", src, 1)
-	g.Add("slow", slowSnap{delay: 300 * time.Millisecond}, 1, s.Forward())
-	r := start(t, g, nil, checkpoint.Options{Dir: dir, Interval: 5 * time.Millisecond, Timeout: 50 * time.Millisecond, JobFingerprint: fingerprint, Log: log}, mem)
+	release := make(chan struct{})
+	g.Add("slow", slowSnap{release: release}, 1, s.Forward())
+	// A timeout long enough that only the held snapshot misses it, even
+	// on a loaded machine.
+	const timeout = time.Second
+	r := start(t, g, nil, checkpoint.Options{Dir: dir, Interval: 5 * time.Millisecond, Timeout: timeout, JobFingerprint: fingerprint, Log: log}, mem)
+	exectest.WaitFor(t, "checkpoint 1 abandoned", func() bool { return r.c.Stats().Abandoned >= 1 })
+	close(release)
 	r.waitCompleted(t, 2)
 	r.crash()
 	st := r.c.Stats()
@@ -661,8 +672,8 @@ func TestTimeoutAbandons(t *testing.T) {
 		t.Fatalf("stats %+v: want an abandoned checkpoint and skipped triggers", st)
 	}
 	checkHistory(t, r.c.History(), st)
-	if h := r.c.History()[0]; h.ID != 1 || h.Status != "abandoned" || !strings.Contains(h.Error, "not complete within") || h.Duration < 50*time.Millisecond {
-		t.Fatalf("first history record %+v: want checkpoint 1 abandoned after the 50ms timeout", h)
+	if h := r.c.History()[0]; h.ID != 1 || h.Status != "abandoned" || !strings.Contains(h.Error, "not complete within") || h.Duration < timeout {
+		t.Fatalf("first history record %+v: want checkpoint 1 abandoned after the %v timeout", h, timeout)
 	}
 	if !strings.Contains(lb.String(), "checkpoint: abandoned, not complete within timeout") {
 		t.Fatalf("abandonment not logged:\n%s", lb.String())

@@ -72,9 +72,23 @@ func TestIdleKafkaPartitionDoesNotStallWindows(t *testing.T) {
 				}
 				return n
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			for fired() == 0 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
+			if idle > 0 {
+				exectest.WaitFor(t, "a window fired while partition 1 is idle", func() bool { return fired() > 0 })
+			} else {
+				// The control: every row is in the window, and the source
+				// itself saw partition 1 quiet for longer than the timeout
+				// that let windows fire above; still none fired.
+				exectest.WaitFor(t, "all rows in the window and partition 1 quiet past 3x300ms", func() bool {
+					if j.Metrics("window")[0].RowsIn.Load() != int64(len(msgs)) {
+						return false
+					}
+					for _, ps := range src.Status() {
+						if ps.Partition == 1 && ps.Quiet > 900*time.Millisecond {
+							return true
+						}
+					}
+					return false
+				})
 			}
 			during := fired()
 			j.Stop(false)

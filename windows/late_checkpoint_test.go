@@ -591,16 +591,7 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 				hold := len(batches) * 2 / 3
 				src1 := exectest.NewReplay(evSchema, batches, 1, lag)
 				src1.Gated = true
-				upTo := func(p int) {
-					src1.SetLimit(p)
-					deadline := time.Now().Add(30 * time.Second)
-					for src1.Served() < p {
-						if time.Now().After(deadline) {
-							t.Fatalf("source stuck at %d, want %d", src1.Served(), p)
-						}
-						time.Sleep(100 * time.Microsecond)
-					}
-				}
+				upTo := func(p int) { src1.ServeUpTo(t, p) }
 				err := run(c.par1, src1, 0, func(job *arrowexec.Job) {
 					for id := uint64(1); id <= 3; id++ {
 						upTo(int(id) * hold / 4)
@@ -613,7 +604,16 @@ func TestLateExactlyOnceRuntime(t *testing.T) {
 						}
 					}
 					upTo(hold)
-					time.Sleep(20 * time.Millisecond) // late rows after checkpoint 3 reach the sink
+					// The late rows of the batches after checkpoint 3
+					// reach the sink (uncommitted when the job crashes).
+					lateUpTo := int64(len(lateSet(opts, chunks[:hold], wms[:hold])))
+					exectest.WaitFor(t, fmt.Sprintf("%d late rows at the late sink", lateUpTo), func() bool {
+						var n int64
+						for _, m := range job.Metrics("late") {
+							n += m.RowsIn.Load()
+						}
+						return n == lateUpTo
+					})
 				})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Fatal(err)

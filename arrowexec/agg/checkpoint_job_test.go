@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,15 @@ type splitSource struct {
 	batches []arrow.RecordBatch
 	nSplits int
 	delay   time.Duration
+	// gate, if set, holds the source (all its subtasks together) at the
+	// number of batches the test allows: a checkpoint triggered once
+	// they were served lands where the test chose, however fast the
+	// machine.
+	gate *gate
 }
+
+// gate counts the batches a splitSource served and holds it at a limit.
+type gate struct{ limit, served atomic.Int64 }
 
 func (s *splitSource) Schema() *arrow.Schema { return s.schema }
 
@@ -73,8 +82,16 @@ func (r *splitReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		if b >= len(r.src.batches) {
 			continue
 		}
+		if g := r.src.gate; g != nil && g.served.Load() >= g.limit.Load() {
+			// Held: no data, so the runtime injects barriers.
+			time.Sleep(100 * time.Microsecond)
+			return nil, nil
+		}
 		r.pos[i]++
 		time.Sleep(r.src.delay)
+		if g := r.src.gate; g != nil {
+			g.served.Add(1)
+		}
 		rec := r.src.batches[b]
 		rec.Retain()
 		return rec, nil
@@ -219,6 +236,29 @@ func (c *checkpoints) restore(t testing.TB, id uint64, maxPar int) func(node str
 
 // trigger injects barriers 1, 2, ... at random intervals until the sources
 // finish or ctx ends.
+// triggerGated lets src's gate serve a random number of batches more,
+// waits until they were served, and triggers the next checkpoint, until
+// the source is let to its end (or ctx is done): every checkpoint lands
+// at a point of the input the test chose, not where a timer fell.
+func triggerGated(ctx context.Context, job *arrowexec.Job, src *splitSource, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 98))
+	g, total := src.gate, int64(len(src.batches))
+	for id := uint64(1); ; id++ {
+		lim := min(total, g.limit.Load()+1+rng.Int64N(total/8+1))
+		g.limit.Store(lim)
+		for g.served.Load() < lim {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+		if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: id}); err != nil || lim == total {
+			return
+		}
+	}
+}
+
 func trigger(ctx context.Context, job *arrowexec.Job, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	for id := uint64(1); ; id++ {
@@ -271,10 +311,11 @@ func testJobCrash(t *testing.T, rng *rand.Rand, jp jobPlan, cols []column) (rest
 	defer rec.Release()
 	batches := randomBatches(rng, rec, 10+rng.IntN(60))
 	defer releaseAll(batches)
-	src := &splitSource{schema: rec.Schema(), batches: batches, nSplits: 4, delay: 50 * time.Microsecond}
+	src := &splitSource{schema: rec.Schema(), batches: batches, nSplits: 4, gate: &gate{}}
 	want := project(oracle(cols, jp.gb, allAggs()), len(jp.gb), allAggs(), jp.aggs)
 
-	// Run 1: crash right after checkpoint crashAt completed.
+	// Run 1: crash right after checkpoint crashAt completed; the gated
+	// source lets the checkpoints land mid-input.
 	crashAt := uint64(1 + rng.IntN(4))
 	sink1 := &sinkSpec{}
 	defer sink1.release()
@@ -291,7 +332,7 @@ func testJobCrash(t *testing.T, rng *rand.Rand, jp jobPlan, cols []column) (rest
 	if err != nil {
 		t.Fatal(err)
 	}
-	go trigger(ctx, job, rng.Uint64())
+	go triggerGated(ctx, job, src, rng.Uint64())
 	if err := job.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("run 1: %v", err)
 	}
@@ -318,7 +359,8 @@ func testJobCrash(t *testing.T, rng *rand.Rand, jp jobPlan, cols []column) (rest
 	}
 	sink2 := &sinkSpec{}
 	defer sink2.release()
-	g2 := jp.graph(t, src, sink2, 1+rng.IntN(4), 1+rng.IntN(4))
+	src2 := &splitSource{schema: rec.Schema(), batches: batches, nSplits: 4} // not held
+	g2 := jp.graph(t, src2, sink2, 1+rng.IntN(4), 1+rng.IntN(4))
 	cps2 := newCheckpoints(g2)
 	opts.OnSnapshot = cps2.onSnapshot // checkpoints keep running after the restore
 	job2, err := g2.Compile(opts)

@@ -78,18 +78,6 @@ func unionGraph(a, b arrowexec.Source, log *exectest.CommitLog, run, p, q int) *
 	return g
 }
 
-func upTo(t *testing.T, s *exectest.Replay, n int) {
-	t.Helper()
-	s.SetLimit(n)
-	deadline := time.Now().Add(30 * time.Second)
-	for s.Served() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("source stuck at %d, want %d", s.Served(), n)
-		}
-		time.Sleep(100 * time.Microsecond) // polls the source's position
-	}
-}
-
 // TestUnionWatermarkIsMinimum holds input b back while input a runs to
 // its end: the union's watermark must follow b (the minimum over its
 // inputs), never a's, until b ends too.
@@ -110,8 +98,8 @@ func TestUnionWatermarkIsMinimum(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- job.Run(context.Background()) }()
-	upTo(t, a, len(as))
-	upTo(t, b, len(bs))
+	a.ServeUpTo(t, len(as))
+	b.ServeUpTo(t, len(bs))
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +167,7 @@ func TestUnionExactlyOnce(t *testing.T) {
 					job1.NotifyCheckpointComplete(id)
 				}
 			}
-			upTo(t, a1, len(as)*4/5)
+			a1.ServeUpTo(t, len(as)*4/5)
 			cancel()
 			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 				t.Fatal(err)

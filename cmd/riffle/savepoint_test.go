@@ -110,20 +110,17 @@ sink:
 		}
 		done <- errOut
 	}()
-	// Wait until the job has read all 4000 messages into its state.
-	deadline := time.Now().Add(30 * time.Second)
+	// Wait until the job has read all 4000 messages into its state (the
+	// rows its source emitted, not a number of checkpoints assumed to
+	// take long enough) and completed a checkpoint.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		resp, err := http.Get("http://" + addr + "/status")
-		if err == nil {
-			var st adminStatus
-			json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if st.Completed > 3 {
-				break
-			}
+		st, err := getStatus(addr)
+		if err == nil && st.RowsIn >= 4000 && st.Completed > 0 {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoints within 30s: %v", err)
+			t.Fatalf("the job did not read 4000 rows and complete a checkpoint within 2 minutes: %+v, %v", st, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -270,10 +270,13 @@ func TestCheckpointCount(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("job ended before it started: %v", err)
 	}
+	giveUp := time.After(2 * time.Minute)
 	for co.Stats().Completed < 3 {
 		select {
 		case err := <-done:
 			t.Fatalf("job ended: %v", err)
+		case <-giveUp:
+			t.Fatalf("only %d checkpoints completed within 2 minutes, want 3", co.Stats().Completed)
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -353,11 +356,14 @@ func TestAggGroups(t *testing.T) {
 	<-j.SourcesAtEnd()
 	// The sources' idle status follows their last batch: once both
 	// aggregate subtasks passed it on, they processed every row.
-	for _, m := range j.Metrics("agg") {
+	giveUp := time.After(2 * time.Minute)
+	for i, m := range j.Metrics("agg") {
 		for !m.Idle.Load() {
 			select {
 			case err := <-done:
 				t.Fatalf("job ended: %v", err)
+			case <-giveUp:
+				t.Fatalf("aggregate subtask %d not idle within 2 minutes", i)
 			case <-time.After(time.Millisecond):
 			}
 		}

@@ -71,10 +71,13 @@ func TestKafkaPartitions(t *testing.T) {
 		}
 		return true
 	}
+	giveUp := time.After(2 * time.Minute)
 	for m.RowsIn.Load() < n || !idle1() || !lagKnown() {
 		select {
 		case err := <-done:
 			t.Fatalf("job ended: %v", err)
+		case <-giveUp:
+			t.Fatalf("within 2 minutes: %d rows of %d, partition 1 idle %v, lag known %v", m.RowsIn.Load(), n, idle1(), lagKnown())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

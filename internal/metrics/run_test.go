@@ -191,10 +191,13 @@ func TestCountersEqualTheRun(t *testing.T) {
 		q := j.Inputs("sink")[0][0]
 		return q.Queued == q.Capacity
 	}
+	giveUp := time.After(2 * time.Minute)
 	for !full() {
 		select {
 		case err := <-done:
 			t.Fatalf("job ended while its sink was held: %v", err)
+		case <-giveUp:
+			t.Fatal("the queue into the held sink did not fill within 2 minutes")
 		case <-time.After(time.Millisecond):
 		}
 	}

@@ -53,10 +53,13 @@ func TestProduceRetriesFailingBroker(t *testing.T) {
 	}()
 	// Heal once the broker refused several requests: more than kafka-go's
 	// own 2 attempts, so riffle's retries were needed.
+	giveUp := time.After(2 * time.Minute)
 	for failed() < 6 {
 		select {
 		case r := <-done:
 			t.Fatalf("Produce returned while the broker refused every request: %+v, %v", r.st, r.err)
+		case <-giveUp:
+			t.Fatalf("the broker refused only %d requests within 2 minutes, want 6", failed())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

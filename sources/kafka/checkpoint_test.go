@@ -5,12 +5,13 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/exectest"
+	"github.com/riffle-dev/riffle/internal/kafkatest"
 )
 
 // cpSink collects batches and, at every checkpoint, records how many
@@ -29,7 +30,6 @@ type cpSinkOp struct{ s *cpSink }
 
 func (o *cpSinkOp) Open(context.Context) error { return nil }
 func (o *cpSinkOp) Process(_ context.Context, _ int, b arrow.RecordBatch, _ arrowexec.Emitter) error {
-	time.Sleep(time.Millisecond) // slow enough that a checkpoint lands mid-way
 	b.Retain()
 	o.s.mu.Lock()
 	o.s.batches = append(o.s.batches, b)
@@ -49,8 +49,14 @@ func (o *cpSinkOp) Close() error                                    { return nil
 // while it runs, cancels it, and restores a bounded job (with another
 // parallelism) from the sources' snapshots: the rows the sink had before
 // the barrier plus the rows of the restored job are the topic, exactly once.
+// The checkpoint lands mid-way by construction: the second half of the
+// topic is produced only once it is taken, and the job reads on into it
+// before it is cancelled.
 func TestGraphCheckpointRestore(t *testing.T) {
-	brokers, topic, want := setup(t, 4, 3000)
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.CreateTopic(t, brokers, t.Name(), 4)
+	msgs, want := genMessages(3000, 4)
+	kafkatest.Produce(t, brokers, topic, msgs[:1500])
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	o := testOptions(brokers, topic)
@@ -86,13 +92,24 @@ func TestGraphCheckpointRestore(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- job.Run(ctx) }()
 	// Wait for some rows, then checkpoint 1 and wait until the sink took it.
-	waitFor(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return len(sink.batches) >= 10 })
+	exectest.WaitFor(t, "10 batches at the sink", func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return len(sink.batches) >= 10 })
 	if err := job.TriggerCheckpoint(ctx, arrowexec.Barrier{ID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); _, ok := sink.at[1]; return ok })
+	exectest.WaitFor(t, "checkpoint 1 at the sink", func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); _, ok := sink.at[1]; return ok })
 	job.NotifyCheckpointComplete(1)
-	time.Sleep(50 * time.Millisecond) // let it read on past the checkpoint
+	// The job reads on past the checkpoint (rows the restored job must
+	// read again): the second half arrives, and some of it reaches the sink.
+	kafkatest.Produce(t, brokers, topic, msgs[1500:])
+	exectest.WaitFor(t, "rows of the second half at the sink", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		var n int64
+		for _, b := range sink.batches {
+			n += b.NumRows()
+		}
+		return n > 1500
+	})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
@@ -135,15 +152,4 @@ func TestGraphCheckpointRestore(t *testing.T) {
 		t.Errorf("checkpoint not mid-way: %d batches before, %d after", len(before), len(sink2.batches))
 	}
 	diffRows(t, got, want)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
