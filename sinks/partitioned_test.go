@@ -707,3 +707,131 @@ func duck(t *testing.T, query string) *oracle.Table {
 	t.Helper()
 	return oracle.DuckDB(t, "SET enable_progress_bar=false; "+query)
 }
+
+// inProgress lists the hidden in-progress files under dir.
+func inProgress(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPartitionedOpenCap feeds rows cycling through 5 partitions, one row
+// per batch, to a CommitOnRoll sink capped at 2 open partitions: after
+// every batch at most 2 parts are open (in progress), each cap hit
+// publishes the least recently written partition's part, and every row
+// is published once at the end.
+func TestPartitionedOpenCap(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	keys := partKeys[:5]
+	var rows []partRow
+	for i := range 40 {
+		rows = append(rows, partRow{id: int64(i), k: &keys[i%len(keys)], v: "x"})
+	}
+	spec, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.JSONL, PartitionBy: []string{"k"},
+		MaxOpenPartitions: 2, Commit: sinks.CommitOnRoll, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openSink(t, spec.Options(), mem, partSchema, 0, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range rows {
+		b := partBatch(mem, []partRow{row})
+		r.process([]arrow.RecordBatch{b})
+		b.Release()
+		if open := inProgress(t, dir); len(open) > 2 {
+			t.Fatalf("after row %d: %d parts open, cap 2: %v", i, len(open), open)
+		}
+	}
+	r.finish()
+	got := publishedIDsTree(t, dir)
+	if len(got) != len(rows) {
+		t.Fatalf("published %d rows, want %d", len(got), len(rows))
+	}
+	// Each row opens a part (its partition's was closed two rows ago).
+	parts := 0
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".jsonl") {
+			parts++
+		}
+		return nil
+	})
+	if parts != len(rows) {
+		t.Fatalf("%d parts, want %d (one per row: the cap closes each part after its row)", parts, len(rows))
+	}
+}
+
+// TestPartitionedRollsQuietPartitions: with CommitOnRoll and a roll
+// interval, a partition that gets no more rows has its part rolled and
+// published by the next batch of any partition once due (fake clock).
+func TestPartitionedRollsQuietPartitions(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	now := time.Unix(1e9, 0)
+	a, b := "a", "b"
+	spec, err := sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.JSONL, PartitionBy: []string{"k"},
+		Commit: sinks.CommitOnRoll, RollInterval: time.Minute, Clock: func() time.Time { return now }, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openSink(t, spec.Options(), mem, partSchema, 0, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := func(id int64, k *string) {
+		bt := partBatch(mem, []partRow{{id: id, k: k}})
+		r.process([]arrow.RecordBatch{bt})
+		bt.Release()
+	}
+	feed(0, &a)
+	feed(1, &b)
+	now = now.Add(2 * time.Minute)
+	feed(2, &a) // due: a's part takes row 2 and rolls; b's, quiet, rolls too
+	if open := inProgress(t, dir); len(open) != 0 {
+		t.Fatalf("parts still open after the roll interval: %v", open)
+	}
+	if got := publishedIDsTree(t, dir); len(got) != 3 {
+		t.Fatalf("published %v, want the 3 rows", got)
+	}
+	r.finish()
+}
+
+// publishedIDsTree reads the ids of every published JSONL part under dir.
+func publishedIDsTree(t *testing.T, dir string) []int64 {
+	t.Helper()
+	var ids []int64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") || !strings.HasSuffix(p, ".jsonl") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var row struct{ ID int64 }
+			if err := json.Unmarshal([]byte(line), &row); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			ids = append(ids, row.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
