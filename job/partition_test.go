@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/riffle-dev/riffle/internal/kafkatest"
 	"github.com/riffle-dev/riffle/internal/oracle"
 )
 
@@ -126,5 +127,54 @@ func TestSingleFileEmpty(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, ".csv") {
 		t.Fatal(out)
+	}
+}
+
+// TestPartitionedCheckpointRestore is TestDAGUnionCheckpointRestore with a
+// partitioned sink (partition_by event_type, small parts, no filter):
+// an unbounded run takes checkpoint 1, reads on and crashes; a run
+// restored from checkpoint 1 at another parallelism drains the topics.
+// DuckDB reads the output back with hive_partitioning: every row once,
+// in its partition.
+func TestPartitionedCheckpointRestore(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	oracle.Python(t)
+	dir := t.TempDir()
+	files, topics := kafkaInputs(t, brokers, dir)
+	const cols = "user_id, item_id, event_type, weight, event_time"
+	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT %s FROM (SELECT * FROM read_parquet('%s') UNION ALL SELECT * FROM read_parquet('%s'))`,
+		cols, files[0], files[1])).Strings())
+	out := filepath.Join(dir, "out")
+	yml := func(bounded bool) string {
+		src := func(topic string) string {
+			return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
+				indent(kafkaFields)
+		}
+		return fmt.Sprintf(`name: part-ck
+sources:
+  a:%s
+  b:%s
+steps:
+  - name: all
+    union: {}
+    inputs: [a, b]
+sinks:
+  - file:
+      path: %s
+      partition_by: [event_type]
+      part_size: 8KiB
+`, src(topics[0]), src(topics[1]), out)
+	}
+	crashRestore(t, yml, 2, 3)
+	got := canon(oracle.DuckDB(t, fmt.Sprintf("SET enable_progress_bar=false; SELECT %s FROM read_parquet('%s/*/*.parquet', hive_partitioning=true)", cols, out)).Strings())
+	compareNamedRows(t, "partitioned", got, want)
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "event_type=") {
+			t.Fatalf("%s holds %s, want partition directories only", out, e.Name())
+		}
 	}
 }
