@@ -87,16 +87,7 @@ func dirContents(t *testing.T, fs fsx.FS, dir string) map[string]string {
 			out[e.Name()+"/"] = ""
 			continue
 		}
-		f, err := fs.Open(path.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(b)
+		out[e.Name()] = fileText(t, fs, path.Join(dir, e.Name()))
 	}
 	return out
 }
@@ -332,18 +323,24 @@ func treeContents(t *testing.T, fs fsx.FS, dir string) map[string]string {
 				walk(p)
 				continue
 			}
-			f, err := fs.Open(path.Join(dir, p))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(f)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[p] = string(b)
+			out[p] = fileText(t, fs, path.Join(dir, p))
 		}
 	}
 	walk("")
 	return out
+}
+
+// fileText returns the content of file name.
+func fileText(t *testing.T, fs fsx.FS, name string) string {
+	t.Helper()
+	f, err := fs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -146,24 +146,7 @@ func TestPartitionedCheckpointRestore(t *testing.T) {
 		cols, files[0], files[1])).Strings())
 	out := filepath.Join(dir, "out")
 	yml := func(bounded bool) string {
-		src := func(topic string) string {
-			return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
-				indent(kafkaFields)
-		}
-		return fmt.Sprintf(`name: part-ck
-sources:
-  a:%s
-  b:%s
-steps:
-  - name: all
-    union: {}
-    inputs: [a, b]
-sinks:
-  - file:
-      path: %s
-      partition_by: [event_type]
-      part_size: 8KiB
-`, src(topics[0]), src(topics[1]), out)
+		return unionJob("part-ck", brokers, topics, bounded, "", fmt.Sprintf("  - file:\n      path: %s\n      partition_by: [event_type]\n      part_size: 8KiB\n", out))
 	}
 	crashRestore(t, yml, 2, 3)
 	got := canon(oracle.DuckDB(t, fmt.Sprintf("SET enable_progress_bar=false; SELECT %s FROM read_parquet('%s/*/*.parquet', hive_partitioning=true)", cols, out)).Strings())
