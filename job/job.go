@@ -264,7 +264,8 @@ type FileSinkSpec struct {
 	// DuckDB's COPY ... PARTITION_BY: values %XX-escaped, NULL as
 	// __HIVE_DEFAULT_PARTITION__), the columns left out of the files;
 	// read back with DuckDB's hive_partitioning or pyarrow datasets.
-	// Columns: strings, integers, dates, booleans (sinks_extra.go).
+	// Columns: strings (also dictionary-encoded), integers, dates,
+	// booleans (sinks_extra.go).
 	PartitionBy []string `yaml:"partition_by"`
 	// MaxOpenPartitions caps the partitions with an open part file per
 	// subtask (default 64); at the cap the least recently written one's

@@ -23,8 +23,9 @@
 // NULL as HiveNull (__HIVE_DEFAULT_PARTITION__: both readers read it back
 // as NULL; a string equal to it is refused at run time), integers in
 // decimal, dates YYYY-MM-DD, booleans true/false. Partition columns are
-// strings, integers, dates or booleans; others, a missing column, or
-// partitioning by every column are refused by Schema (a PartitionError).
+// strings (also dictionary-encoded), integers, dates or booleans; others,
+// a missing column, or partitioning by every column are refused by Schema
+// (a PartitionError).
 // Every partition directory is written like an unpartitioned Dir, with
 // the same part names, commit modes, two-phase commit, publish log and
 // recovery; a snapshot holds the state of every partition a subtask has

@@ -45,7 +45,7 @@ func hiveEscape(dst []byte, v string) []byte {
 }
 
 // PartitionTypeOK reports whether a column of type dt can be a partition
-// column: strings, integers, dates and booleans.
+// column: strings (also dictionary-encoded), integers, dates and booleans.
 func PartitionTypeOK(dt arrow.DataType) bool {
 	switch dt.ID() {
 	case arrow.STRING, arrow.LARGE_STRING,
@@ -53,6 +53,12 @@ func PartitionTypeOK(dt arrow.DataType) bool {
 		arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
 		arrow.DATE32, arrow.DATE64, arrow.BOOL:
 		return true
+	case arrow.DICTIONARY:
+		// Dictionary-encoded strings (pandas categoricals).
+		switch dt.(*arrow.DictionaryType).ValueType.ID() {
+		case arrow.STRING, arrow.LARGE_STRING:
+			return true
+		}
 	}
 	return false
 }
@@ -99,7 +105,7 @@ func newPartitioner(schema *arrow.Schema, by []string) (*partitioner, *arrow.Sch
 		}
 		f := schema.Field(idx[0])
 		if !PartitionTypeOK(f.Type) {
-			return nil, nil, fmt.Errorf("partition_by: column %q has type %s; partition columns are strings, integers, dates or booleans (cast it, e.g. with a project step)", name, f.Type)
+			return nil, nil, fmt.Errorf("partition_by: column %q has type %s; partition columns are strings (also dictionary-encoded), integers, dates or booleans (cast it, e.g. with a project step)", name, f.Type)
 		}
 		used[idx[0]] = true
 		p.cols = append(p.cols, partCol{idx: idx[0], prefix: string(hiveEscape(nil, name)) + "="})
@@ -237,8 +243,47 @@ func (p *partitioner) codeColumn(a arrow.Array, prefix string, out []int32) erro
 			}
 			out[i] = codes[v]
 		}
+	case *array.Dictionary:
+		return p.codeDictionary(a, prefix, out, null)
 	default:
 		return fmt.Errorf("type %s cannot partition", a.DataType())
+	}
+	return nil
+}
+
+// codeDictionary codes dictionary-encoded strings: one segment per
+// dictionary entry used (entries with equal strings share it).
+func (p *partitioner) codeDictionary(a *array.Dictionary, prefix string, out []int32, null func() int32) error {
+	dict, ok := a.Dictionary().(stringArray)
+	if !ok {
+		return fmt.Errorf("type %s cannot partition", a.DataType())
+	}
+	byIndex := map[int]int32{}
+	byValue := map[string]int32{}
+	for i := range out {
+		if a.IsNull(i) {
+			out[i] = null()
+			continue
+		}
+		x := a.GetValueIndex(i)
+		c, ok := byIndex[x]
+		if !ok {
+			switch {
+			case dict.IsNull(x):
+				c = null()
+			default:
+				v := dict.Value(x)
+				if c, ok = byValue[v]; !ok {
+					var err error
+					if c, err = p.addString(prefix, v); err != nil {
+						return err
+					}
+					byValue[strings.Clone(v)] = c
+				}
+			}
+			byIndex[x] = c
+		}
+		out[i] = c
 	}
 	return nil
 }
@@ -283,15 +328,23 @@ func codeStrings[A stringArray](p *partitioner, a A, prefix string, out []int32,
 		v := a.Value(i)
 		c, ok := m[v]
 		if !ok {
-			if v == HiveNull {
-				return fmt.Errorf("value %q is the NULL marker of Hive partition directories: it cannot be written as a string", v)
+			var err error
+			if c, err = p.addString(prefix, v); err != nil {
+				return err
 			}
-			c = int32(len(p.segs))
 			m[strings.Clone(v)] = c
-			p.buf = hiveEscape(append(p.buf[:0], prefix...), v)
-			p.segs = append(p.segs, string(p.buf))
 		}
 		out[i] = c
 	}
 	return nil
+}
+
+// addString adds the segment of string value v and returns its code.
+func (p *partitioner) addString(prefix, v string) (int32, error) {
+	if v == HiveNull {
+		return 0, fmt.Errorf("value %q is the NULL marker of Hive partition directories: it cannot be written as a string", v)
+	}
+	p.buf = hiveEscape(append(p.buf[:0], prefix...), v)
+	p.segs = append(p.segs, string(p.buf))
+	return int32(len(p.segs) - 1), nil
 }
