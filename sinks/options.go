@@ -134,6 +134,7 @@ type FileOptions struct {
 	// Finish (Parquet with its schema, CSV with its header, JSONL empty), so
 	// that a glob over the output finds a file even when a job wrote
 	// nothing. Off by default: then a subtask without rows writes nothing.
+	// With PartitionBy there is no partition to write it in: no file.
 	EmptyFile bool
 	// NoSync skips fsync of files and the directory. Only for tests and
 	// benchmarks: a crash may then leave published files empty or missing.

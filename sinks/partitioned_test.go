@@ -920,3 +920,40 @@ func TestPartitionedDictionary(t *testing.T) {
 		t.Fatalf("DuckDB reads\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestPartitionedOverwrite: a second run with Overwrite leaves only its
+// own parts, in every partition, also those it did not write.
+func TestPartitionedOverwrite(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	a, b := "a", "b"
+	var first, second []partRow
+	for i := range 300 {
+		k := &a
+		if i%2 == 1 {
+			k = &b
+		}
+		first = append(first, partRow{id: int64(i), k: k, v: strings.Repeat("x", 50)})
+	}
+	for i := range 20 {
+		second = append(second, partRow{id: int64(1000 + i), k: &a, v: "y"})
+	}
+	opts := sinks.FileOptions{Dir: dir, Format: sinks.JSONL, PartitionBy: []string{"k"}, PartSize: 2 << 10, NoSync: true}
+	writePartitioned(t, mem, opts, first, 2, 1)
+	opts.Overwrite = true
+	writePartitioned(t, mem, opts, second, 2, 2)
+	got := publishedIDsTree(t, dir)
+	slices.Sort(got)
+	if want := partIDs(second); !slices.Equal(got, want) {
+		t.Fatalf("after the overwrite: %v, want %v", got, want)
+	}
+}
+
+func partIDs(rows []partRow) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.id
+	}
+	return out
+}
