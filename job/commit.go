@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,10 +42,18 @@ func (p *Plan) Commit() ([]string, error) {
 	}
 	var staged []string
 	for _, part := range p.Sink.Published() {
-		staged = append(staged, filepath.Base(part.Path))
+		rel, err := filepath.Rel(p.staging, part.Path)
+		if err != nil {
+			return nil, fmt.Errorf("job: commit %s: %w", p.OutputDir, err)
+		}
+		staged = append(staged, filepath.ToSlash(rel))
 	}
 	o := p.Sink.Options()
-	return commitOutput(p.fsys(), p.OutputDir, p.staging, staged, sinkFileMatcher(o.Prefix, "."+o.Format.Ext()))
+	ours := sinkFileMatcher(o.Prefix, "."+o.Format.Ext())
+	if o.FileName != "" {
+		ours = func(name string) bool { return name == o.FileName }
+	}
+	return commitOutput(p.fsys(), p.OutputDir, p.staging, staged, ours, len(o.PartitionBy) > 0)
 }
 
 // Abort removes a failed run's staged files.
@@ -68,23 +77,23 @@ func sinkFileMatcher(prefix, ext string) func(string) bool {
 	return func(name string) bool { return strings.HasPrefix(name, prefix+"-") && strings.HasSuffix(name, ext) }
 }
 
-// commitOutput publishes the files staged (base names in staging) into
-// dir, replacing the files there that ours matches; it returns the
-// published paths. See Plan.Commit for the protocol.
-func commitOutput(fs fsx.FS, dir, staging string, staged []string, ours func(string) bool) ([]string, error) {
+// commitOutput publishes the files staged (paths relative to staging,
+// '/'-separated: a partitioned sink's are in partition directories) into
+// dir, replacing the files there that ours matches (by base name; with
+// partitioned, also those in the Hive partition directories under dir, at
+// any depth); it returns the published paths. See Plan.Commit for the
+// protocol.
+func commitOutput(fs fsx.FS, dir, staging string, staged []string, ours func(string) bool, partitioned bool) ([]string, error) {
 	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("job: commit %s: %w", dir, err) }
-	ents, err := fs.ReadDir(dir)
+	old, err := listOutput(fs, dir, "", ours, partitioned)
 	if err != nil {
 		return fail(err)
 	}
-	var old []string
-	for _, e := range ents {
-		if !e.IsDir() && ours(e.Name()) {
-			old = append(old, e.Name())
-		}
+	// The staged files' entries (also in partition directories) and the
+	// staging directory's own entry: the sinks synced the files' contents.
+	if err := syncSubdirs(fs, staging, staged); err != nil {
+		return fail(err)
 	}
-	// The staged files' entries and the staging directory's own entry:
-	// the sinks synced the files' contents.
 	if err := fs.SyncDir(staging); err != nil {
 		return fail(err)
 	}
@@ -100,9 +109,34 @@ func commitOutput(fs fsx.FS, dir, staging string, staged []string, ours func(str
 	}
 	files := make([]string, len(staged))
 	for i, n := range staged {
-		files[i] = filepath.Join(dir, n)
+		files[i] = filepath.Join(dir, filepath.FromSlash(n))
 	}
 	return files, nil
+}
+
+// listOutput lists the files ours matches in dir/rel, and with
+// partitioned those in its Hive partition directories ("col=value", not
+// hidden), recursively: paths relative to dir, '/'-separated.
+func listOutput(fs fsx.FS, dir, rel string, ours func(string) bool, partitioned bool) ([]string, error) {
+	ents, err := fs.ReadDir(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case !e.IsDir() && ours(n):
+			out = append(out, path.Join(rel, n))
+		case e.IsDir() && partitioned && strings.Contains(n, "=") && n[0] != '.' && n[0] != '_':
+			sub, err := listOutput(fs, dir, path.Join(rel, n), ours, partitioned)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		}
+	}
+	return out, nil
 }
 
 // writeCommitRecord writes the record atomically (temporary name, fsync,
@@ -174,6 +208,13 @@ func readCommitRecord(fs fsx.FS, staging string) (staged, old []string, ok bool,
 // staging directory. It can run again after a crash at any point.
 func finishCommit(fs fsx.FS, dir, staging string, staged, old []string) error {
 	for _, n := range staged {
+		n = filepath.FromSlash(n)
+		if sub := filepath.Dir(n); sub != "." {
+			// A partition directory: made durable before a file moves in.
+			if err := fsx.MkdirAllSync(fs, filepath.Join(dir, sub), 0o755); err != nil {
+				return err
+			}
+		}
 		err := fs.Rename(filepath.Join(staging, n), filepath.Join(dir, n))
 		if fsx.IsNotExist(err) {
 			// Moved by the interrupted run; it must be in place.
@@ -186,13 +227,21 @@ func finishCommit(fs fsx.FS, dir, staging string, staged, old []string) error {
 			return err
 		}
 	}
+	// The moved files' entries in partition directories are durable
+	// before staging can lose them (the top directory is synced below).
+	if err := syncSubdirs(fs, dir, staged); err != nil {
+		return err
+	}
 	for _, n := range old {
 		if slices.Contains(staged, n) {
 			continue // replaced by the rename
 		}
-		if err := fs.Remove(filepath.Join(dir, n)); err != nil && !fsx.IsNotExist(err) {
+		if err := fs.Remove(filepath.Join(dir, filepath.FromSlash(n))); err != nil && !fsx.IsNotExist(err) {
 			return fmt.Errorf("replace earlier output: %w", err)
 		}
+	}
+	if err := removeEmptyDirs(fs, dir, old); err != nil {
+		return fmt.Errorf("replace earlier output: %w", err)
 	}
 	if err := fs.SyncDir(dir); err != nil {
 		return err
@@ -201,6 +250,67 @@ func finishCommit(fs fsx.FS, dir, staging string, staged, old []string) error {
 		return err
 	}
 	return fs.SyncDir(dir)
+}
+
+// syncSubdirs syncs the directories under root that hold files (relative
+// paths), and their parents up to root (excluded), deepest first.
+func syncSubdirs(fs fsx.FS, root string, files []string) error {
+	var dirs []string
+	for _, n := range files {
+		for d := path.Dir(n); d != "."; d = path.Dir(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range deepestFirst(dirs) {
+		if err := fs.SyncDir(filepath.Join(root, filepath.FromSlash(d))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deepestFirst sorts and dedups relative directory paths, deepest first.
+func deepestFirst(dirs []string) []string {
+	slices.SortFunc(dirs, func(a, b string) int {
+		if c := strings.Count(b, "/") - strings.Count(a, "/"); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return slices.Compact(dirs)
+}
+
+// removeEmptyDirs removes the partition directories of the old files
+// (paths relative to dir) that are empty now, deepest first, and syncs
+// their parents.
+func removeEmptyDirs(fs fsx.FS, dir string, old []string) error {
+	var dirs []string
+	for _, n := range old {
+		for d := path.Dir(n); d != "."; d = path.Dir(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	// Deepest first: a parent is emptied by its children's removal.
+	for _, d := range deepestFirst(dirs) {
+		abs := filepath.Join(dir, filepath.FromSlash(d))
+		ents, err := fs.ReadDir(abs)
+		if fsx.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(ents) > 0 {
+			continue
+		}
+		if err := fs.Remove(abs); err != nil && !fsx.IsNotExist(err) {
+			return err
+		}
+		if err := fs.SyncDir(filepath.Dir(abs)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recoverStaging readies a backfill's staging directory before a run: a

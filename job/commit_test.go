@@ -87,16 +87,7 @@ func dirContents(t *testing.T, fs fsx.FS, dir string) map[string]string {
 			out[e.Name()+"/"] = ""
 			continue
 		}
-		f, err := fs.Open(path.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(b)
+		out[e.Name()] = fileText(t, fs, path.Join(dir, e.Name()))
 	}
 	return out
 }
@@ -115,11 +106,22 @@ var errCrash = errors.New("crash (injected)")
 // next plan of this output runs, and checks that the directory then holds
 // exactly the old output or exactly the new one, durably.
 func TestCommitSurvivesACrashAnywhere(t *testing.T) {
+	checkCommitCrashes(t, func() *fsx.MemFS { return commitScene(t) }, stagedNames(), false,
+		withBystanders(oldOutput), withBystanders(newOutput))
+}
+
+// checkCommitCrashes stops commitOutput of staged (partitioned or not)
+// at every one of its file operations in turn on the scene (the process
+// dies: that operation and every later one fail), drops what was not
+// durable (MemFS.Crash), runs the recovery the next plan of this output
+// runs, and checks that the tree then holds exactly the old output or
+// exactly the new one, durably.
+func checkCommitCrashes(t *testing.T, scene func() *fsx.MemFS, staged []string, partitioned bool, wantOld, wantNew map[string]string) {
+	t.Helper()
 	ours := sinkFileMatcher("part", ".parquet")
-	wantOld, wantNew := withBystanders(oldOutput), withBystanders(newOutput)
 	sawOld, sawNew := 0, 0
 	for n := 0; ; n++ {
-		m := commitScene(t)
+		m := scene()
 		ops, crashed := 0, false
 		efs := &fsx.ErrorFS{FS: m, Inject: func(fsx.Op, string) error {
 			ops++
@@ -129,16 +131,16 @@ func TestCommitSurvivesACrashAnywhere(t *testing.T) {
 			}
 			return nil
 		}}
-		files, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours)
+		files, err := commitOutput(efs, commitDir, commitStaging, staged, ours, partitioned)
 		if !crashed {
 			if err != nil {
 				t.Fatalf("commit without a fault: %v", err)
 			}
-			if len(files) != len(newOutput) {
-				t.Fatalf("commit returned %v, want %d files", files, len(newOutput))
+			if len(files) != len(staged) {
+				t.Fatalf("commit returned %v, want %d files", files, len(staged))
 			}
 			m.Crash() // a committed output is durable
-			if got := dirContents(t, m, commitDir); !maps.Equal(got, wantNew) {
+			if got := treeContents(t, m, commitDir); !maps.Equal(got, wantNew) {
 				t.Fatalf("after a successful commit and a crash: %v, want %v", got, wantNew)
 			}
 			t.Logf("commit takes %d file operations; crashed after each of 0..%d: %d times the old output, %d times the new", ops, n-1, sawOld, sawNew)
@@ -151,17 +153,17 @@ func TestCommitSurvivesACrashAnywhere(t *testing.T) {
 		if err := recoverStaging(m, commitDir, commitStaging); err != nil {
 			t.Fatalf("crash after %d operations: recovery: %v", n, err)
 		}
-		got := dirContents(t, m, commitDir)
+		got := treeContents(t, m, commitDir)
 		switch {
 		case maps.Equal(got, wantOld):
 			sawOld++
 		case maps.Equal(got, wantNew):
 			sawNew++
 		default:
-			t.Fatalf("crash after %d operations: the directory holds %v: neither the old output %v nor the new %v", n, got, wantOld, wantNew)
+			t.Fatalf("crash after %d operations: the tree holds %v: neither the old output %v nor the new %v", n, got, wantOld, wantNew)
 		}
 		m.Crash() // the recovery is durable too
-		if again := dirContents(t, m, commitDir); !maps.Equal(again, got) {
+		if again := treeContents(t, m, commitDir); !maps.Equal(again, got) {
 			t.Fatalf("crash after %d operations, then after recovery: %v, was %v", n, again, got)
 		}
 	}
@@ -185,7 +187,7 @@ func TestCommitChecksEverySync(t *testing.T) {
 			i++
 			return nil
 		}}
-		if _, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours); err != nil {
+		if _, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +204,7 @@ func TestCommitChecksEverySync(t *testing.T) {
 			}
 			return nil
 		}}
-		if _, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours); !errors.Is(err, fsx.ErrDiskFull) {
+		if _, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours, false); !errors.Is(err, fsx.ErrDiskFull) {
 			t.Errorf("fsync failed at operation %d: commit returned %v, want the failure", k, err)
 		}
 	}
@@ -238,7 +240,7 @@ func TestCommitFailingMidwayKeepsAnOutput(t *testing.T) {
 			}
 			return nil
 		}}
-		_, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours)
+		_, err := commitOutput(efs, commitDir, commitStaging, stagedNames(), ours, false)
 		if !failed {
 			break
 		}
@@ -252,4 +254,93 @@ func TestCommitFailingMidwayKeepsAnOutput(t *testing.T) {
 			t.Fatalf("operation %d failed: the directory holds %v: neither the old output %v nor the new %v", k, got, wantOld, wantNew)
 		}
 	}
+}
+
+// TestCommitPartitionedSurvivesACrashAnywhere is
+// TestCommitSurvivesACrashAnywhere for partitioned output: the old output
+// has files in Hive partition directories (one of which the new output
+// does not have: it goes, emptied) and at the top; the new one in other
+// and new partition directories. After a crash at any file operation and
+// the recovery, the tree holds exactly the old or exactly the new output.
+func TestCommitPartitionedSurvivesACrashAnywhere(t *testing.T) {
+	old := map[string]string{
+		"part-00000-00000.parquet":         "old-top",
+		"a=1/part-00000-00000.parquet":     "old-a1",
+		"a=2/b=x/part-00000-00000.parquet": "old-a2x",
+		"a=2/b=y/part-00001-00000.parquet": "old-a2y",
+	}
+	staged := map[string]string{
+		"a=1/part-00000-00000.parquet":       "new-a1",
+		"a=3/b=%2F/part-00000-00000.parquet": "new-a3",
+		"a=3/b=%2F/part-00001-00000.parquet": "new-a3b",
+	}
+	// The bystander and the hidden directory stay; emptied partition
+	// directories go.
+	other := map[string]string{"notes.txt": "keep", "a=1/readme.txt": "keep"}
+	scene := func() *fsx.MemFS {
+		m := fsx.NewMemFS()
+		for n, d := range old {
+			if err := fsx.MkdirAllSync(m, path.Dir(path.Join(commitDir, n)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			putFile(t, m, path.Join(commitDir, n), d)
+		}
+		for n, d := range other {
+			putFile(t, m, path.Join(commitDir, n), d)
+		}
+		m.Fsync()
+		for n, d := range staged {
+			if err := m.MkdirAll(path.Dir(path.Join(commitStaging, n)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			putFile(t, m, path.Join(commitStaging, n), d)
+		}
+		return m
+	}
+	wantOld, wantNew := maps.Clone(other), maps.Clone(other)
+	maps.Copy(wantOld, old)
+	maps.Copy(wantNew, staged)
+	checkCommitCrashes(t, scene, slices.Sorted(maps.Keys(staged)), true, wantOld, wantNew)
+}
+
+// treeContents returns the files under dir (relative paths) and their
+// contents, and every empty directory as "name/".
+func treeContents(t *testing.T, fs fsx.FS, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var walk func(rel string)
+	walk = func(rel string) {
+		ents, err := fs.ReadDir(path.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) == 0 && rel != "" {
+			out[rel+"/"] = ""
+		}
+		for _, e := range ents {
+			p := path.Join(rel, e.Name())
+			if e.IsDir() {
+				walk(p)
+				continue
+			}
+			out[p] = fileText(t, fs, path.Join(dir, p))
+		}
+	}
+	walk("")
+	return out
+}
+
+// fileText returns the content of file name.
+func fileText(t *testing.T, fs fsx.FS, name string) string {
+	t.Helper()
+	f, err := fs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

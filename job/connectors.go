@@ -296,13 +296,24 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec
 	if err != nil {
 		return nil, err
 	}
+	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
+		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, CSV: csv, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger,
+		PartitionBy: fs.PartitionBy, MaxOpenPartitions: fs.MaxOpenPartitions}
+	if fs.SingleFile { // checkSingleFile allowed it
+		dir, opts.FileName = filepath.Split(filepath.Clean(dir))
+		dir = filepath.Clean(dir)
+		opts.Dir = dir
+	}
 	if !main {
-		return sinks.NewFile(sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-			Parquet: sinks.ParquetOptions{Codec: fs.Compression}, CSV: csv, NoSync: o.NoSync, Commit: sinks.CommitOnCheckpoint, Logger: o.Logger})
+		opts.RollCheckpoints = 0
+		opts.Commit = sinks.CommitOnCheckpoint
+		if fs.SingleFile {
+			// Published (renamed into place) when the sink finishes.
+			opts.Commit = sinks.CommitOnFinish
+		}
+		return sinks.NewFile(opts)
 	}
 	plan.OutputDir = dir
-	opts := sinks.FileOptions{Dir: dir, Format: sinks.Format(fs.Format), Prefix: fs.Prefix, PartSize: size,
-		Parquet: sinks.ParquetOptions{Codec: fs.Compression}, CSV: csv, NoSync: o.NoSync, RollCheckpoints: fs.RollCheckpoints, Logger: o.Logger}
 	switch {
 	case fs.RollInterval != nil:
 		opts.RollInterval = *fs.RollInterval
@@ -315,6 +326,10 @@ func (plan *Plan) buildSink(ctx context.Context, s *Spec, o Options, sk SinkSpec
 		opts.Commit = sinks.CommitOnCheckpoint
 	} else if plan.Bounded {
 		plan.staging = filepath.Join(dir, StagingName)
+		if opts.FileName != "" {
+			// Its own: other single files may share the directory.
+			plan.staging += "-" + opts.FileName
+		}
 		// A crashed earlier run's: finished if it committed, else removed.
 		if !o.ExplainOnly {
 			if err := recoverStaging(plan.fsys(), dir, plan.staging); err != nil {

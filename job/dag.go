@@ -58,6 +58,9 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 	if len(s.Sinks) == 0 {
 		return nil, errAt(0, "a job with sources: needs a sink (sink: or sinks:)")
 	}
+	if err := checkSingleFile(plan, s, o); err != nil {
+		return nil, err
+	}
 	// Names: sources, then steps (default <kind>-<number>).
 	names := map[string]dagRef{}
 	var known []string
@@ -242,11 +245,13 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 			name = "sink"
 			plan.output = in
 		}
-		n := g.Add(name, sink, par(in), in)
+		in, sp := sinkInput(sk, in, par(in))
+		n := g.Add(name, sink, sp, in)
 		if main {
 			plan.SinkNode = n.Name()
 		}
 		sinkLines[n.Name()] = sk.Line
+		plan.notePartitionLine(n.Name(), sk)
 	}
 	if err := g.Build(); err != nil {
 		var ne *arrowexec.NodeError
@@ -256,7 +261,7 @@ func (plan *Plan) planDAG(ctx context.Context, s *Spec, o Options, p int) (*Plan
 				return nil, &Error{File: s.File, Line: st.Line, Msg: fmt.Sprintf("step %d (%s): %v", i+1, st.Kind, ne.Err), Err: ne.Err}
 			}
 			if line, ok := sinkLines[ne.Node]; ok {
-				return nil, &Error{File: s.File, Line: line, Msg: ne.Err.Error(), Err: ne.Err}
+				return nil, plan.sinkError(s.File, ne.Node, line, ne.Err)
 			}
 		}
 		return nil, &Error{File: s.File, Msg: err.Error(), Err: err}

@@ -37,11 +37,24 @@ func TestDAGUnionCheckpointRestore(t *testing.T) {
 		t.Run(fmt.Sprintf("p=%d-to-%d", c[0], c[1]), func(t *testing.T) {
 			out := filepath.Join(dir, fmt.Sprintf("out-%d-%d", c[0], c[1]))
 			yml := func(bounded bool) string {
-				src := func(topic string) string {
-					return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
-						indent(kafkaFields)
-				}
-				return fmt.Sprintf(`name: dag-ck
+				return unionJob("dag-ck", brokers, topics, bounded, `  - filter: "event_type <> 'view'"
+`, fmt.Sprintf("  - file: {path: %s, format: parquet}\n", out))
+			}
+			crashRestore(t, yml, c[0], c[1])
+			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s/*.parquet')", cols, out)).Strings())
+			compareNamedRows(t, "union", got, want)
+		})
+	}
+}
+
+// unionJob is a DAG job file: sources a and b read topics (bounded or
+// not), a union step "all", then steps (YAML list items) and sinks.
+func unionJob(name, brokers string, topics [2]string, bounded bool, steps, sinks string) string {
+	src := func(topic string) string {
+		return fmt.Sprintf("\n    kafka:\n      brokers: %q\n      topic: %s\n      bounded: %v\n      max_batch_rows: 100\n      start: earliest", brokers, topic, bounded) +
+			indent(kafkaFields)
+	}
+	return fmt.Sprintf(`name: %s
 sources:
   a:%s
   b:%s
@@ -49,16 +62,8 @@ steps:
   - name: all
     union: {}
     inputs: [a, b]
-  - filter: "event_type <> 'view'"
-sinks:
-  - file: {path: %s, format: parquet}
-`, src(topics[0]), src(topics[1]), out)
-			}
-			crashRestore(t, yml, c[0], c[1])
-			got := canon(oracle.DuckDB(t, fmt.Sprintf("SELECT %s FROM read_parquet('%s/*.parquet')", cols, out)).Strings())
-			compareNamedRows(t, "union", got, want)
-		})
-	}
+%ssinks:
+%s`, name, src(topics[0]), src(topics[1]), steps, sinks)
 }
 
 // kafkaInputs writes two generated Parquet files (6,000 and 9,000 rows)

@@ -73,6 +73,16 @@ var errorCases = []struct{ name, yaml string }{
 	{"last_n of an expression", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n:\n      key: [user_id]\n      order_by: [event_time]\n      n: 10\n      aggs: [\"avg(weight * 2) AS a\"]\nsink:\n  file: {path: OUT}\n"},
 	{"last_n without n", "source:\n  parquet: {path: IN}\nsteps:\n  - last_n: {key: [user_id], order_by: [event_time], aggs: [\"count(*) AS c\"]}\nsink:\n  file: {path: OUT}\n"},
 	{"negative roll checkpoints", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    roll_checkpoints: -2\n"},
+	{"partition_by unknown column", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    format: csv\n    partition_by: [event_type, evnt]\n"},
+	{"partition_by a float column", "source:\n  parquet: {path: IN}\nsteps:\n  - filter: \"weight > 1\"\nsinks:\n  - file: {path: OUT}\n  - file:\n      path: DIR/b\n      partition_by: [weight]\n"},
+	{"partition_by a timestamp column", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    partition_by:\n      - event_time\n"},
+	{"partition_by every column", "source:\n  parquet: {path: IN}\nsteps:\n  - project: {e: event_type}\nsink:\n  file: {path: OUT, partition_by: [e]}\n"},
+	{"partition_by empty", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, partition_by: []}\n"},
+	{"partition_by twice the same column", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, partition_by: [user_id, user_id]}\n"},
+	{"max_open_partitions without partition_by", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, max_open_partitions: 10}\n"},
+	{"single_file with partition_by", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT\n    partition_by: [event_type]\n    single_file: true\n"},
+	{"single_file with prefix", "source:\n  parquet: {path: IN}\nsink:\n  file:\n    path: OUT/x.parquet\n    prefix: p\n    single_file: true\n"},
+	{"single_file of an unbounded job", "source:\n  kafka:\n    brokers: 127.0.0.1:1\n    topic: events\n    fields: [{name: a, type: int64}]\nsink:\n  file:\n    path: OUT/x.parquet\n    single_file: true\n"},
 }
 
 // TestExactlyOnceTimeoutVsInterval: an exactly-once Kafka sink whose

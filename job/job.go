@@ -241,7 +241,8 @@ type SinkSpec struct {
 // FileSinkSpec is a file sink.
 type FileSinkSpec struct {
 	// Path is the output directory (riffle backfill --output overrides);
-	// a bounded job replaces it whole when it commits.
+	// a bounded job replaces it whole when it commits. With single_file
+	// it is the output file.
 	Path string `yaml:"path"`
 	// Format is parquet (default), csv or jsonl.
 	Format string `yaml:"format"`
@@ -261,6 +262,22 @@ type FileSinkSpec struct {
 	RollCheckpoints int `yaml:"roll_checkpoints"`
 	// CSV configures format: csv (sinks_extra.go).
 	CSV *CSVSinkSpec `yaml:"csv"`
+	// PartitionBy writes Hive-style directories path/col=value/... (as
+	// DuckDB's COPY ... PARTITION_BY: values %XX-escaped, NULL as
+	// __HIVE_DEFAULT_PARTITION__), the columns left out of the files;
+	// read back with DuckDB's hive_partitioning or pyarrow datasets.
+	// Columns: strings (also dictionary-encoded), integers, dates,
+	// booleans (sinks_extra.go).
+	PartitionBy []string `yaml:"partition_by"`
+	// MaxOpenPartitions caps the partitions with an open part file per
+	// subtask (default 64); at the cap the least recently written one's
+	// part is closed to make room (partition_by only).
+	MaxOpenPartitions int `yaml:"max_open_partitions"`
+	// SingleFile writes one file, path itself, instead of a directory of
+	// parts (bounded jobs run without checkpoints; one writer; replaced
+	// atomically when the job commits).
+	SingleFile bool          `yaml:"single_file"`
+	Lines      fileSinkLines `yaml:"-"`
 }
 
 // KafkaSinkSpec is a Kafka sink: rows as JSON messages.
@@ -633,6 +650,11 @@ func parseSink(file, what string, n *yaml.Node) (SinkSpec, error) {
 	if f := s.File; f != nil && f.CSV != nil {
 		if _, err := f.CSV.options(f.Format); err != nil {
 			return s, &Error{File: file, Line: keyLine(n, "file", "csv"), Msg: fmt.Sprintf("%s: %v", what, err)}
+		}
+	}
+	if f := s.File; f != nil {
+		if err := f.check(file, what, n); err != nil {
+			return s, err
 		}
 	}
 	if f := s.File; f != nil && f.RollCheckpoints < 0 {

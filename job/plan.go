@@ -47,6 +47,8 @@ type Plan struct {
 	OutputDir string
 	staging   string
 	fs        fsx.FS // of staging and Commit (commit.go); nil: the OS's
+	// partitionLines: the partition_by line of sink nodes that have one.
+	partitionLines map[string]int
 	// steps are the spec's steps as planned: the source may have taken
 	// over parts of them (pushdown).
 	steps []Step
@@ -141,6 +143,9 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 			return nil, err
 		}
 	}
+	if err := checkSingleFile(plan, s, o); err != nil {
+		return nil, err
+	}
 	plan.steps = s.Steps
 	src, err := plan.buildSource(ctx, s.Source, s.Steps, o)
 	if err != nil {
@@ -170,9 +175,11 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 		return nil, sinkErr(s.Sink.Line, err)
 	}
 	plan.output = in
+	in, par = sinkInput(s.Sink, in, par)
 	sn := g.Add("sink", sink, par, in)
 	plan.SinkNode = sn.Name()
 	sinkLines[sn.Name()] = s.Sink.Line
+	plan.notePartitionLine(sn.Name(), s.Sink)
 	if err := g.Build(); err != nil {
 		// Point at the step whose expressions or columns were rejected.
 		var ne *arrowexec.NodeError
@@ -182,7 +189,7 @@ func (s *Spec) PlanContext(ctx context.Context, o Options) (*Plan, error) {
 				return nil, errAt(st.Line, fmt.Errorf("step %d (%s): %w", i+1, st.Kind, ne.Err))
 			}
 			if line, ok := sinkLines[ne.Node]; ok {
-				return nil, errAt(line, ne.Err)
+				return nil, plan.sinkError(s.File, ne.Node, line, ne.Err)
 			}
 		}
 		return nil, errAt(0, err)
@@ -283,8 +290,10 @@ func (plan *Plan) addStep(ctx context.Context, s *Spec, o Options, i int, name s
 				}
 				return nil, nil, &Error{File: s.File, Line: l.Line, Msg: err.Error(), Err: err}
 			}
-			ln := g.Add(name+"-late", sink, win.Parallelism(), win.Side(windows.LateOutput).Forward())
+			lin, lpar := sinkInput(*l, win.Side(windows.LateOutput).Forward(), win.Parallelism())
+			ln := g.Add(name+"-late", sink, lpar, lin)
 			sinkLines[ln.Name()] = l.Line
+			plan.notePartitionLine(ln.Name(), *l)
 		}
 	case StepRecommend:
 		n, spec, err := planRecommend(g, name, in, par, st.Recommend, plan.sourcesBounded(s), o.Checkpointed)

@@ -11,6 +11,39 @@
 //
 // so the names of a job's output are deterministic for a given input split.
 //
+// # Partitioned output
+//
+// With FileOptions.PartitionBy a row goes to the Hive-style directory
+// Dir/<col>=<value>/... of its values of those columns, as DuckDB's COPY
+// ... (PARTITION_BY ...) lays them out, so DuckDB (hive_partitioning) and
+// pyarrow datasets (partitioning="hive") read the output back with the
+// partition columns restored; the files leave those columns out. A value
+// is written with every byte but A-Z a-z 0-9 - . _ ~ as %XX (so '/', '=',
+// '%', spaces, control and non-ASCII bytes), an empty string as nothing,
+// NULL as HiveNull (__HIVE_DEFAULT_PARTITION__: both readers read it back
+// as NULL; a string equal to it is refused at run time), integers in
+// decimal, dates YYYY-MM-DD, booleans true/false. Partition columns are
+// strings (also dictionary-encoded), integers, dates or booleans; others,
+// a missing column, or partitioning by every column are refused by Schema
+// (a PartitionError).
+// Every partition directory is written like an unpartitioned Dir, with
+// the same part names, commit modes, two-phase commit, publish log and
+// recovery; a snapshot holds the state of every partition a subtask has
+// written, and a restore recovers every partition the checkpoint names or
+// the output holds. At most FileOptions.MaxOpenPartitions partitions per
+// subtask have an open part (default 64): at the cap, the least recently
+// written one's part is closed (and published as its commit mode says),
+// so input cycling through more partitions makes more, smaller parts.
+// Details in partitioned.go.
+//
+// # Single file
+//
+// With FileOptions.FileName the sink writes exactly one file,
+// Dir/FileName, never rolled, also when no row came (Parquet with the
+// schema, CSV with its header): one subtask (parallelism 1),
+// CommitOnFinish; it is published by one rename at Finish (job files
+// stage it and replace the old file when the job commits).
+//
 // # Atomic output
 //
 // A part is written under a hidden temporary name in the target directory

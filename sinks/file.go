@@ -41,6 +41,16 @@ type FileSpec struct {
 	finishedN  int
 	// loggedNames: the files the publish log names (read by skipOnce).
 	loggedNames []string
+
+	// Partitioned sinks (partitioned.go): the spec of every partition
+	// directory (parent is the partitioned spec), and the partition
+	// directories on disk when a restore started.
+	parent      *FileSpec
+	partMu      sync.Mutex
+	partSpecs   map[string]*FileSpec
+	restoreOnce sync.Once
+	restoreDirs []string
+	restoreErr  error
 }
 
 var _ arrowexec.Spec = (*FileSpec)(nil)
@@ -80,11 +90,26 @@ func (s *FileSpec) Schema(inputs []*arrow.Schema) (*arrow.Schema, error) {
 	if len(inputs) != 1 {
 		return nil, fmt.Errorf("sinks: file sink %s wants 1 input, got %d", s.opts.Dir, len(inputs))
 	}
-	if err := checkSchema(s.opts, inputs[0]); err != nil {
+	schema := inputs[0]
+	if len(s.opts.PartitionBy) > 0 && schema != nil {
+		_, fschema, err := newPartitioner(schema, s.opts.PartitionBy)
+		if err != nil {
+			return nil, fmt.Errorf("sinks: file sink %s: %w", s.opts.Dir, &PartitionError{Err: err})
+		}
+		schema = fschema
+	}
+	if err := checkSchema(s.opts, schema); err != nil {
 		return nil, fmt.Errorf("sinks: file sink %s: %w", s.opts.Dir, err)
 	}
 	return nil, nil
 }
+
+// PartitionError is a plan-time error in FileOptions.PartitionBy: a
+// missing column or one whose type cannot partition.
+type PartitionError struct{ Err error }
+
+func (e *PartitionError) Error() string { return e.Err.Error() }
+func (e *PartitionError) Unwrap() error { return e.Err }
 
 // New creates the operator of subtask t.Subtask.
 func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
@@ -94,6 +119,17 @@ func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 	mem := t.Mem
 	if mem == nil {
 		mem = memory.DefaultAllocator
+	}
+	if s.opts.FileName != "" && t.Parallelism > 1 {
+		return nil, fmt.Errorf("sinks: file sink %s: FileName %s writes one file: run the sink at parallelism 1, not %d", s.opts.Dir, s.opts.FileName, t.Parallelism)
+	}
+	if len(s.opts.PartitionBy) > 0 {
+		pt, fschema, err := newPartitioner(t.Inputs[0], s.opts.PartitionBy)
+		if err != nil {
+			return nil, fmt.Errorf("sinks: file sink %s: %w", s.opts.Dir, &PartitionError{Err: err})
+		}
+		return &partitionedSink{spec: s, opts: s.opts, schema: t.Inputs[0], fschema: fschema, pt: pt, mem: mem,
+			subtask: t.Subtask, par: max(t.Parallelism, 1), restore: t.Restore, writers: map[string]*partWriter{}}, nil
 	}
 	return &fileSink{
 		spec:    s,
@@ -108,6 +144,10 @@ func (s *FileSpec) New(t *arrowexec.Task) (arrowexec.Operator, error) {
 }
 
 func (s *FileSpec) addPublished(p PartInfo) {
+	if s.parent != nil {
+		s.parent.addPublished(p)
+		return
+	}
 	s.mu.Lock()
 	s.published = append(s.published, p)
 	s.mu.Unlock()
@@ -167,12 +207,25 @@ type fileSink struct {
 	sawRows  bool
 	finished bool
 	closed   bool
+	// inPartition: a partition directory's writer of a partitionedSink,
+	// which accounts for Finish across partitions.
+	inPartition bool
 }
 
 var _ arrowexec.Operator = (*fileSink)(nil)
 
+// stateEmpty reports whether a snapshot of s would say nothing: no part
+// ever numbered, none open or pending, nothing inherited or skipped.
+func (s *fileSink) stateEmpty() bool {
+	return s.seq == 0 && s.cur == nil && len(s.pending) == 0 && len(s.inherited) == 0 &&
+		s.skipped.n == 0 && (s.subtask != 0 || len(s.spec.skipOrigin) == 0)
+}
+
 // partName returns the final file name of part seq.
 func (s *fileSink) partName(seq int) string {
+	if s.opts.FileName != "" {
+		return s.opts.FileName
+	}
 	return fmt.Sprintf("%s-%05d-%05d.%s", s.opts.Prefix, s.subtask, seq, s.opts.Format.Ext())
 }
 
@@ -199,6 +252,9 @@ func (s *fileSink) ownName(name string, hidden bool) bool {
 			return false
 		}
 		name = strings.TrimSuffix(name[1:], inProgressSuffix)
+	}
+	if s.opts.FileName != "" {
+		return name == s.opts.FileName
 	}
 	var st, seq int
 	var ext string
@@ -239,15 +295,21 @@ func (s *fileSink) removeOwn(hidden bool, keep map[string]bool) error {
 	return nil
 }
 
-func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+// checkBatch checks b against the input schema of the sink writing dir:
+// write reports whether it has rows to write.
+func checkBatch(ctx context.Context, dir string, schema *arrow.Schema, b arrow.RecordBatch) (write bool, err error) {
 	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if bs := b.Schema(); bs != schema && !bs.Equal(schema) {
+		return false, fmt.Errorf("sinks: file sink %s: batch schema %s differs from the input schema %s", dir, bs, schema)
+	}
+	return b.NumRows() > 0, nil
+}
+
+func (s *fileSink) Process(ctx context.Context, input int, b arrow.RecordBatch, out arrowexec.Emitter) error {
+	if ok, err := checkBatch(ctx, s.opts.Dir, s.schema, b); !ok {
 		return err
-	}
-	if bs := b.Schema(); bs != s.schema && !bs.Equal(s.schema) {
-		return fmt.Errorf("sinks: file sink %s: batch schema %s differs from the input schema %s", s.opts.Dir, bs, s.schema)
-	}
-	if b.NumRows() == 0 {
-		return nil
 	}
 	if s.spec.skipLeft.Load() > 0 {
 		kept, owned, err := s.skipReplayed(b)
@@ -276,6 +338,9 @@ func (s *fileSink) write(b arrow.RecordBatch) error {
 		return fmt.Errorf("sinks: write %s: %w", p.final, err)
 	}
 	p.rows += b.NumRows()
+	if s.opts.FileName != "" {
+		return nil // one file: never rolled
+	}
 	if p.enc.size() >= s.opts.PartSize || s.opts.Commit != CommitOnCheckpoint && s.rollDue(p) {
 		return s.roll()
 	}
@@ -301,14 +366,10 @@ func (s *fileSink) roll() error {
 }
 
 func (s *fileSink) Finish(ctx context.Context, out arrowexec.Emitter) error {
-	s.spec.skipMu.Lock()
-	s.spec.finishedN++
-	if left := s.spec.skip.n; left > 0 && s.spec.finishedN == s.par {
-		s.opts.Logger.Warn("sinks: every subtask finished before the replay produced every row published after the restored checkpoint (a job whose output is not deterministic, or changed input): those published rows have no replayed copy",
-			"dir", s.opts.Dir, "rows", left)
+	if !s.inPartition {
+		s.spec.finishedOne(s.par)
 	}
-	s.spec.skipMu.Unlock()
-	if !s.sawRows && s.opts.EmptyFile {
+	if !s.sawRows && (s.opts.EmptyFile || s.opts.FileName != "") {
 		if err := s.openPart(); err != nil {
 			return err
 		}
@@ -370,6 +431,28 @@ func (s *fileSink) Close() error {
 	}
 	s.pending = nil
 	return errors.Join(errs...)
+}
+
+// finishedOne counts a subtask of par that finished; the last one warns
+// when rows of the skip set (of every partition) were never replayed.
+func (s *FileSpec) finishedOne(par int) {
+	s.skipMu.Lock()
+	s.finishedN++
+	last := s.finishedN == par
+	s.skipMu.Unlock()
+	if !last {
+		return
+	}
+	left := s.skipLeft.Load()
+	s.partMu.Lock()
+	for _, ps := range s.partSpecs {
+		left += ps.skipLeft.Load()
+	}
+	s.partMu.Unlock()
+	if left > 0 {
+		s.opts.Logger.Warn("sinks: every subtask finished before the replay produced every row published after the restored checkpoint (a job whose output is not deterministic, or changed input): those published rows have no replayed copy",
+			"dir", s.opts.Dir, "rows", left)
+	}
 }
 
 // openPart creates the next part under its hidden name.

@@ -69,6 +69,8 @@ const (
 	DefaultRowGroupBytes     = 128 << 20
 	DefaultTextBufferSize    = 1 << 20
 	DefaultParquetBufferSize = 1 << 20
+	// DefaultMaxOpenPartitions is FileOptions.MaxOpenPartitions' default.
+	DefaultMaxOpenPartitions = 64
 	// DefaultRollInterval is the roll interval job files give the file
 	// sinks of unbounded jobs (FileOptions.RollInterval itself defaults to
 	// 0): a user watching the output directory sees new parts about once
@@ -132,10 +134,32 @@ type FileOptions struct {
 	// Finish (Parquet with its schema, CSV with its header, JSONL empty), so
 	// that a glob over the output finds a file even when a job wrote
 	// nothing. Off by default: then a subtask without rows writes nothing.
+	// With PartitionBy there is no partition to write it in: no file.
 	EmptyFile bool
 	// NoSync skips fsync of files and the directory. Only for tests and
 	// benchmarks: a crash may then leave published files empty or missing.
 	NoSync bool
+	// PartitionBy writes Hive-style partition directories: a row goes to
+	// Dir/<col>=<value>/... of its values of these columns, in order
+	// (DuckDB's COPY ... PARTITION_BY layout, which DuckDB's
+	// hive_partitioning and pyarrow datasets read back; values escaped
+	// and NULL written as HiveNull, see partition.go). The partition
+	// columns are left out of the files. Columns must be strings,
+	// integers, dates or booleans. Every partition directory is written
+	// like an unpartitioned Dir (part names, commit modes, exactly-once
+	// recovery); see partitioned.go.
+	PartitionBy []string
+	// MaxOpenPartitions caps the partitions with an open part per
+	// subtask (PartitionBy only); at the cap the least recently written
+	// partition's part is closed (and published as its commit mode
+	// says) to make room. Default DefaultMaxOpenPartitions.
+	MaxOpenPartitions int
+	// FileName makes the sink write exactly one file, Dir/FileName, never
+	// rolled (PartSize and RollInterval do not apply), also when no row
+	// came (an empty file with the schema or header): single-file output.
+	// The sink must run at parallelism 1 with CommitOnFinish; the file is
+	// published by one rename at Finish. Not with PartitionBy.
+	FileName string
 	// FS performs all file I/O; default the operating system's.
 	FS FS
 }
@@ -193,6 +217,9 @@ func (o FileOptions) EnsureDefaults() FileOptions {
 	}
 	if o.FS == nil {
 		o.FS = OSFS
+	}
+	if o.MaxOpenPartitions == 0 {
+		o.MaxOpenPartitions = DefaultMaxOpenPartitions
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -256,6 +283,28 @@ func (o FileOptions) Validate() error {
 	}
 	if o.FS == nil {
 		errs = append(errs, errors.New("FS is nil"))
+	}
+	if o.MaxOpenPartitions <= 0 {
+		errs = append(errs, fmt.Errorf("MaxOpenPartitions %d must be positive", o.MaxOpenPartitions))
+	}
+	seen := map[string]bool{}
+	for _, c := range o.PartitionBy {
+		if c == "" || seen[c] {
+			errs = append(errs, fmt.Errorf("PartitionBy %q: empty or repeated column", o.PartitionBy))
+			break
+		}
+		seen[c] = true
+	}
+	if o.FileName != "" {
+		if strings.ContainsAny(o.FileName, `/\`) || o.FileName[0] == '.' || o.FileName[0] == '_' {
+			errs = append(errs, fmt.Errorf("invalid FileName %q: must be without path separators, not starting with '.' or '_'", o.FileName))
+		}
+		if o.Commit != CommitOnFinish {
+			errs = append(errs, fmt.Errorf("FileName %q (one file) needs Commit %v, not %v", o.FileName, CommitOnFinish, o.Commit))
+		}
+		if len(o.PartitionBy) > 0 {
+			errs = append(errs, fmt.Errorf("FileName %q (one file) and PartitionBy exclude each other", o.FileName))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sinks: invalid FileOptions: %w", err)

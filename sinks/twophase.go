@@ -138,6 +138,9 @@ import (
 type sinkState struct {
 	Version int           `json:"version"`
 	Writers []writerState `json:"writers"`
+	// PartitionBy is set in a partitioned sink's state only
+	// (partitionedState), so that a sink without partitions refuses it.
+	PartitionBy []string `json:"partition_by,omitempty"`
 }
 
 // writerState is what a checkpoint knows of the parts of one subtask
@@ -401,6 +404,9 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 		if st.Version < 1 || st.Version > sinkStateVersion {
 			return fmt.Errorf("sinks: file sink %s: restore state of previous subtask %d: unknown version %d", s.opts.Dir, i, st.Version)
 		}
+		if st.PartitionBy != nil {
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d was taken with partition_by %v, this sink has none: restore with the same partition columns, or start without the checkpoint", s.opts.Dir, rs.CheckpointID, st.PartitionBy)
+		}
 		all = append(all, st.Writers...)
 	}
 	if len(all) == 0 {
@@ -411,17 +417,24 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 	if empty > 0 {
 		return fmt.Errorf("sinks: file sink %s: checkpoint %d has no state for %d previous subtasks", s.opts.Dir, rs.CheckpointID, empty)
 	}
+	return s.recoverWriters(ctx, rs.CheckpointID, all)
+}
+
+// recoverWriters completes checkpoint id for the writers all of the
+// previous run (those of every previous subtask; none for a partition
+// directory the checkpoint does not know).
+func (s *fileSink) recoverWriters(ctx context.Context, id uint64, all []writerState) error {
 	var carries []writerState
 	known := map[int]bool{}
 	for _, w := range all {
 		if known[w.Subtask] {
-			return fmt.Errorf("sinks: file sink %s: checkpoint %d holds subtask %d twice", s.opts.Dir, rs.CheckpointID, w.Subtask)
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d holds subtask %d twice", s.opts.Dir, id, w.Subtask)
 		}
 		known[w.Subtask] = true
 	}
 	// Before any subtask changes a file: the rows published after the
 	// checkpoint, which every subtask drops from its replay.
-	s.spec.skipOnce.Do(func() { s.spec.skipErr = s.prepareSkip(ctx, rs, all, known) })
+	s.spec.skipOnce.Do(func() { s.spec.skipErr = s.prepareSkip(ctx, id, all, known) })
 	if s.spec.skipErr != nil {
 		return s.spec.skipErr
 	}
@@ -454,7 +467,7 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 		if !handles(w.Subtask) {
 			continue
 		}
-		if err := s.recoverWriter(w, names, rs.CheckpointID); err != nil {
+		if err := s.recoverWriter(w, names, id); err != nil {
 			return err
 		}
 		if len(w.Carry) > 0 {
@@ -492,31 +505,31 @@ func (s *fileSink) recover(ctx context.Context, rs *arrowexec.RestoreState) erro
 	// Rows the checkpoint carried in open row groups go into this run's
 	// first part, after the files are back to the checkpoint.
 	for _, w := range carries {
-		if err := s.writeCarry(ctx, w.Carry, w.Subtask, rs.CheckpointID); err != nil {
+		if err := s.writeCarry(ctx, w.Carry, w.Subtask, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// prepareSkip sets up the spec's skip set for a run restored from rs,
+// prepareSkip sets up the spec's skip set for a run restored from checkpoint id,
 // before any subtask changes a file: what the checkpoint's own skip sets
 // left, plus the rows of the published parts the checkpoint does not
 // cover (publog.go), checked against the publish log.
-func (s *fileSink) prepareSkip(ctx context.Context, rs *arrowexec.RestoreState, all []writerState, known map[int]bool) error {
+func (s *fileSink) prepareSkip(ctx context.Context, id uint64, all []writerState, known map[int]bool) error {
 	var set, done rowSet
 	for _, w := range all {
 		if err := set.decodeInto(w.Skip); err != nil {
-			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, rs.CheckpointID, w.Subtask, err)
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, id, w.Subtask, err)
 		}
 		if err := done.decodeInto(w.Skipped); err != nil {
-			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, rs.CheckpointID, w.Subtask, err)
+			return fmt.Errorf("sinks: file sink %s: checkpoint %d: subtask %d: %w", s.opts.Dir, id, w.Subtask, err)
 		}
 	}
 	for h, c := range done.m {
 		for range c {
 			if !set.take(h) {
-				return fmt.Errorf("sinks: file sink %s: checkpoint %d: a subtask skipped a row its skip set does not hold", s.opts.Dir, rs.CheckpointID)
+				return fmt.Errorf("sinks: file sink %s: checkpoint %d: a subtask skipped a row its skip set does not hold", s.opts.Dir, id)
 			}
 		}
 	}
@@ -559,7 +572,7 @@ func (s *fileSink) prepareSkip(ctx context.Context, rs *arrowexec.RestoreState, 
 			if err := checkLogged(filepath.Join(s.opts.Dir, s.nameOf(w.Subtask, x))); err != nil {
 				return err
 			}
-			kept, a, err := s.keepPublished(w, x, rs.CheckpointID)
+			kept, a, err := s.keepPublished(w, x, id)
 			if err != nil {
 				return err
 			}
@@ -586,12 +599,12 @@ func (s *fileSink) prepareSkip(ctx context.Context, rs *arrowexec.RestoreState, 
 				return err
 			}
 			if err := s.hashPublished(ctx, a.path, a.from, &set); err != nil {
-				return fmt.Errorf("sinks: recover %s: read the rows published after checkpoint %d: %w", a.path, rs.CheckpointID, err)
+				return fmt.Errorf("sinks: recover %s: read the rows published after checkpoint %d: %w", a.path, id, err)
 			}
 			paths = append(paths, filepath.Base(a.path))
 		}
 		s.opts.Logger.Info("sinks: restored a checkpoint older than published parts: they stay as they are, and the replay's copies of their rows are dropped",
-			"dir", s.opts.Dir, "checkpoint", rs.CheckpointID, "parts", paths, "rows", set.n-before)
+			"dir", s.opts.Dir, "checkpoint", id, "parts", paths, "rows", set.n-before)
 	}
 	s.spec.skipMu.Lock()
 	s.spec.skip = set
