@@ -141,7 +141,10 @@ func (b *binder) bind(e Expr) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return foldConst(n)
+	if n, err = foldConst(n); err != nil {
+		return nil, err
+	}
+	return liftDict(n), nil
 }
 
 func (b *binder) bind1(e Expr) (node, error) {
@@ -415,6 +418,8 @@ func children(n node) []node {
 		return x.args
 	case *convNode:
 		return []node{x.col}
+	case *dictNode:
+		return []node{x.x}
 	case *condNode:
 		out := make([]node, 0, len(x.conds)+len(x.vals))
 		for _, c := range x.conds {

@@ -42,6 +42,9 @@ func (n *convNode) eval(c *evalCtx) (arrow.Array, error) {
 	if err != nil {
 		return nil, err
 	}
+	if arrow.TypeEqual(a.DataType(), n.t) {
+		return a, nil // decoded already: a dictNode evaluates over the dictionary
+	}
 	defer a.Release()
 	rows := a.Len()
 	if a.DataType().ID() == arrow.DATE64 {

@@ -150,9 +150,13 @@
 // large_string, timestamp (any unit, any time zone: values are instants),
 // date32, date64, duration (any unit) and dictionary-encoded string or
 // large_string. A date64
-// column is read as date32 (days, floor) and a dictionary column decoded
-// into its value type, a batch at a time: expressions over them see and
-// return date32 and plain strings. Durations come from columns and from
+// column is read as date32 (days, floor) and a dictionary column as its
+// value type: expressions over them see and return date32 and plain
+// strings. A subexpression whose only column is one dictionary column (a
+// comparison, LIKE, regexp_matches, lower, substr, ...) is evaluated once
+// per dictionary entry and gathered by index when the batch's dictionary
+// has no more entries than the batch has rows (dict.go); otherwise the
+// column is decoded. Durations come from columns and from
 // timestamp - timestamp (a duration in the finer unit of the two); a
 // timestamp plus or minus a duration is a timestamp in the finer unit (the
 // timestamp's zone), durations of one unit compare with each other and with
