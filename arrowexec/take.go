@@ -41,6 +41,18 @@ func TakeArray(mem memory.Allocator, a arrow.Array, idx []int32) (arrow.Array, e
 	d := a.Data()
 	n := len(idx)
 	switch dt := a.DataType().(type) {
+	case *arrow.DictionaryType:
+		// Gather the indices; the dictionary is shared, not copied.
+		ix, err := TakeArray(mem, a.(*array.Dictionary).Indices(), idx)
+		if err != nil {
+			return nil, err
+		}
+		defer ix.Release()
+		id := ix.Data()
+		out := array.NewData(dt, n, id.Buffers(), nil, id.NullN(), 0)
+		defer out.Release()
+		out.SetDictionary(d.Dictionary())
+		return array.MakeFromData(out), nil
 	case arrow.FixedWidthDataType:
 		if _, isBool := dt.(*arrow.BooleanType); isBool {
 			return takeBool(mem, a, idx), nil

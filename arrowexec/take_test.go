@@ -150,3 +150,56 @@ func TestTakeFallbackList(t *testing.T) {
 		t.Fatalf("take = %s", s)
 	}
 }
+
+// TestTakeDictionary gathers a dictionary array (sliced, with NULL
+// indices): the result shares the dictionary and decodes to the rows taken.
+func TestTakeDictionary(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(3, 4))
+	db := array.NewStringBuilder(mem)
+	db.AppendValues([]string{"cart", "view", "", "purchase"}, nil)
+	dict := db.NewArray()
+	db.Release()
+	ib := array.NewInt32Builder(mem)
+	for i := 0; i < 500; i++ {
+		if rng.IntN(5) == 0 {
+			ib.AppendNull()
+		} else {
+			ib.Append(int32(rng.IntN(4)))
+		}
+	}
+	ix := ib.NewArray()
+	ib.Release()
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	full := array.NewDictionaryArray(dt, ix, dict)
+	ix.Release()
+	dict.Release()
+	defer full.Release()
+	a := array.NewSlice(full, 3, 450).(*array.Dictionary)
+	defer a.Release()
+	idx := make([]int32, 300)
+	for i := range idx {
+		idx[i] = int32(rng.IntN(a.Len()))
+	}
+	got, err := arrowexec.TakeArray(mem, a, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	g := got.(*array.Dictionary)
+	if g.Dictionary() != a.Dictionary() && g.Dictionary().Data() != a.Dictionary().Data() {
+		t.Errorf("dictionary copied, want shared")
+	}
+	str := func(d *array.Dictionary, i int) string {
+		if d.IsNull(i) {
+			return "NULL"
+		}
+		return d.Dictionary().(*array.String).Value(d.GetValueIndex(i))
+	}
+	for i, j := range idx {
+		if str(g, i) != str(a, int(j)) {
+			t.Fatalf("row %d: %s, want row %d's %s", i, str(g, i), j, str(a, int(j)))
+		}
+	}
+}
