@@ -59,6 +59,12 @@ func TestDictionaryStringsMatchDuckDB(t *testing.T) {
       group_by: [s, "substr(s, 1, 2) AS p"]
       aggs: ["count(*) AS n", "sum(v) AS sv", "count(*) FILTER (WHERE s = 'cart') AS carts"]`,
 			`SELECT s, substr(s, 1, 2), count(*), sum(v), count(*) FILTER (WHERE s = 'cart') FROM read_parquet('%s') WHERE regexp_matches(s, '^(cart|purchase|w0)') OR s IS NULL OR starts_with(s, 'h') GROUP BY ALL`},
+		{"filter-plain-aggregate", `
+  - filter: "regexp_matches(s, 'c|w00') AND s NOT LIKE '%y'"
+  - aggregate:
+      group_by: [v]
+      aggs: ["count(*) AS n", "sum(id) AS si"]`,
+			`SELECT v, count(*), sum(id) FROM read_parquet('%s') WHERE regexp_matches(s, 'c|w00') AND s NOT LIKE '%%y' GROUP BY ALL`},
 	}
 	for _, c := range cases {
 		want := canon(oracle.DuckDB(t, fmt.Sprintf(c.sql, glob)).Strings())
