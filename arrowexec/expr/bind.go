@@ -492,7 +492,7 @@ func scalarAt(a arrow.Array, i int) scalar {
 		s.i = int64(values[int16](a)[i])
 	case kI32, kDate32:
 		s.i = int64(values[int32](a)[i])
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		s.i = values[int64](a)[i]
 	case kU8:
 		s.i = int64(values[uint8](a)[i])
@@ -568,7 +568,7 @@ func materialize(mem memory.Allocator, s *scalar, n int) arrow.Array {
 			fill(viewAs[uint16](b), uint16(s.i))
 		case kI32, kU32, kDate32:
 			fill(viewAs[uint32](b), uint32(s.i))
-		case kI64, kU64, kTimestamp, kDuration:
+		case kI64, kU64, kTimestamp, kDuration, kTime:
 			fill(viewAs[int64](b), s.i)
 		case kF32:
 			fill(viewAs[float32](b), float32(s.f))

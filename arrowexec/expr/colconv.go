@@ -10,6 +10,7 @@ import (
 // is, converting it batch by batch into one they do:
 //
 //   - date64 (milliseconds) becomes date32 (days, floor);
+//   - time32 and time64 of another unit become time64[us] (timeofday.go);
 //   - a dictionary-encoded string or large_string column is decoded into
 //     its value type.
 //
@@ -28,6 +29,10 @@ func convertedType(t arrow.DataType) arrow.DataType {
 	switch t.ID() {
 	case arrow.DATE64:
 		return arrow.FixedWidthTypes.Date32
+	case arrow.TIME32, arrow.TIME64:
+		if isTimeOfDay(t) {
+			return arrow.FixedWidthTypes.Time64us
+		}
 	case arrow.DICTIONARY:
 		d := t.(*arrow.DictionaryType)
 		if k := kindOf(d.ValueType); k.isString() && kindOf(d.IndexType).isInt() {
@@ -47,6 +52,9 @@ func (n *convNode) eval(c *evalCtx) (arrow.Array, error) {
 	}
 	defer a.Release()
 	rows := a.Len()
+	if isTimeOfDay(a.DataType()) {
+		return timeToMicros(c.mem, a, rows), nil
+	}
 	if a.DataType().ID() == arrow.DATE64 {
 		out := newBufUninit(c.mem, rows*4)
 		o := viewAs[int32](out.Bytes())

@@ -148,8 +148,10 @@
 //
 // Columns may be int8..int64, uint8..uint64, float32, float64, bool, string,
 // large_string, timestamp (any unit, any time zone: values are instants),
-// date32, date64, duration (any unit) and dictionary-encoded string or
-// large_string. A date64
+// date32, date64, duration (any unit), time32/time64 (times of day, read
+// as time64[us]: comparisons, CAST to and from string and from timestamp,
+// extract of hour to microsecond and epoch; timeofday.go) and
+// dictionary-encoded string or large_string. A date64
 // column is read as date32 (days, floor) and a dictionary column as its
 // value type: expressions over them see and return date32 and plain
 // strings. A subexpression whose only column is one dictionary column (a
