@@ -25,7 +25,7 @@ var dictSchema = arrow.NewSchema([]arrow.Field{
 // dictExprs run over dictionary batches (once per entry, gathered) and are
 // checked against DuckDB over the decoded values.
 var dictExprs = []string{
-	"c = 'cart'", "c <> 'view'", "c < 'b'", "c >= 'Purchase'", "c IN ('cart', 'abc', 'x%y')", "c NOT IN ('view')",
+	"c", "c = 'cart'", "c <> 'view'", "c < 'b'", "c >= 'Purchase'", "c IN ('cart', 'abc', 'x%y')", "c NOT IN ('view')",
 	"c LIKE '%a%'", "c LIKE 'c_rt'", "c NOT LIKE '%e%'", "c ILIKE '%A%'", "lower(c) LIKE '%a%'",
 	"regexp_matches(c, '^(cart|purchase)$')", "regexp_matches(c, 'E', 'i')", "starts_with(c, 'ca')",
 	"lower(c)", "upper(c)", "trim(c)", "ltrim(c)", "substr(c, 1, 3)", "substr(c, 2)", "length(c)", "replace(c, 'a', 'xy')",
