@@ -57,37 +57,12 @@ func plainBinary(a arrow.Array) (arrow.Array, error) {
 		a.Retain()
 		return a, nil
 	case arrow.DICTIONARY:
-		d := a.(*array.Dictionary)
-		vals, err := plainBinary(d.Dictionary())
+		vals, err := arrowexec.DecodeDictionary(memory.DefaultAllocator, a.(*array.Dictionary))
 		if err != nil {
 			return nil, err
 		}
 		defer vals.Release()
-		idx := make([]int32, d.Len())
-		for i := range idx {
-			if d.IsValid(i) {
-				idx[i] = int32(d.GetValueIndex(i))
-			}
-		}
-		out, err := arrowexec.TakeArray(memory.DefaultAllocator, vals, idx)
-		if err != nil || d.NullN() == 0 {
-			return out, err
-		}
-		// Rows whose index is NULL are NULL.
-		od := out.Data()
-		valid := memory.NewResizableBuffer(memory.DefaultAllocator)
-		valid.Resize(int((d.Len() + 7) / 8))
-		vb := valid.Bytes()
-		for i := 0; i < d.Len(); i++ {
-			if d.IsValid(i) && out.IsValid(i) {
-				vb[i/8] |= 1 << (i % 8)
-			}
-		}
-		nd := array.NewData(od.DataType(), od.Len(), []*memory.Buffer{valid, od.Buffers()[1], od.Buffers()[2]}, nil, array.UnknownNullCount, od.Offset())
-		out.Release()
-		valid.Release()
-		defer nd.Release()
-		return array.MakeFromData(nd), nil
+		return plainBinary(vals) // large values: the view below
 	}
 	// large_string / large_binary: 32-bit offsets relative to the first.
 	d := a.Data()
