@@ -339,8 +339,14 @@ func (g *Graph) Build() error {
 func hashable(dt arrow.DataType) bool {
 	switch dt.ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
-		arrow.FLOAT32, arrow.FLOAT64, arrow.BOOL, arrow.STRING, arrow.BINARY, arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+		arrow.FLOAT32, arrow.FLOAT64, arrow.BOOL, arrow.STRING, arrow.BINARY, arrow.LARGE_STRING, arrow.LARGE_BINARY,
+		arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
 		return true
+	case arrow.DICTIONARY: // hashed as its values (hashDictionary)
+		switch dt.(*arrow.DictionaryType).ValueType.ID() {
+		case arrow.STRING, arrow.BINARY, arrow.LARGE_STRING, arrow.LARGE_BINARY:
+			return true
+		}
 	}
 	return false
 }

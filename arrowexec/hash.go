@@ -172,6 +172,8 @@ func hashInto(c arrow.Array, out []uint64) error {
 		hashBinary(a, out)
 	case *array.LargeBinary:
 		hashBinary(a, out)
+	case *array.Dictionary:
+		return hashDictionary(a, out)
 	default:
 		return fmt.Errorf("arrowexec: hash: unsupported key type %s", c.DataType())
 	}
@@ -194,4 +196,66 @@ func KeyGroupRange(maxParallelism, parallelism, subtask int) (lo, hi int) {
 	lo = (subtask*maxParallelism + parallelism - 1) / parallelism
 	hi = ((subtask+1)*maxParallelism + parallelism - 1) / parallelism
 	return lo, hi
+}
+
+// hashDictionary hashes a dictionary-encoded column as its decoded values
+// (so batches with different dictionaries, and plain columns, hash equal
+// values alike): the value hash of each dictionary entry is computed once,
+// then gathered by index.
+func hashDictionary(a *array.Dictionary, out []uint64) error {
+	dict := a.Dictionary()
+	vals := make([]uint64, dict.Len())
+	switch d := dict.(type) {
+	case *array.String:
+		entryHashes(d, vals)
+	case *array.Binary:
+		entryHashes(d, vals)
+	case *array.LargeString:
+		entryHashes(d, vals)
+	case *array.LargeBinary:
+		entryHashes(d, vals)
+	default:
+		return fmt.Errorf("arrowexec: hash: unsupported key type %s", a.DataType())
+	}
+	if a.Len() != len(out) {
+		return fmt.Errorf("arrowexec: hash: column has %d rows, want %d", a.Len(), len(out))
+	}
+	var vb []byte
+	var off int
+	if a.NullN() > 0 {
+		vb, off = validity(a)
+	}
+	if ix, ok := a.Indices().(*array.Int32); ok {
+		for i, k := range ix.Int32Values() {
+			h := nullHash
+			if vb == nil || bitutil.BitIsSet(vb, off+i) {
+				h = vals[k]
+			}
+			out[i] = combine(out[i], h)
+		}
+		return nil
+	}
+	for i := range out {
+		h := nullHash
+		if vb == nil || bitutil.BitIsSet(vb, off+i) {
+			h = vals[a.GetValueIndex(i)]
+		}
+		out[i] = combine(out[i], h)
+	}
+	return nil
+}
+
+// entryHashes writes the value hash of every entry of a string or binary
+// array (nullHash for NULL entries) into vals.
+func entryHashes[O int32 | int64](c binaryLike[O], vals []uint64) {
+	offs := c.ValueOffsets()
+	data := c.ValueBytes()
+	base := offs[0]
+	for i := range vals {
+		if c.IsNull(i) {
+			vals[i] = nullHash
+			continue
+		}
+		vals[i] = xxhash.Sum64(data[offs[i]-base : offs[i+1]-base])
+	}
 }

@@ -41,6 +41,18 @@ func TakeArray(mem memory.Allocator, a arrow.Array, idx []int32) (arrow.Array, e
 	d := a.Data()
 	n := len(idx)
 	switch dt := a.DataType().(type) {
+	case *arrow.DictionaryType:
+		// Gather the indices; the dictionary is shared, not copied.
+		ix, err := TakeArray(mem, a.(*array.Dictionary).Indices(), idx)
+		if err != nil {
+			return nil, err
+		}
+		defer ix.Release()
+		id := ix.Data()
+		out := array.NewData(dt, n, id.Buffers(), nil, id.NullN(), 0)
+		defer out.Release()
+		out.SetDictionary(d.Dictionary())
+		return array.MakeFromData(out), nil
 	case arrow.FixedWidthDataType:
 		if _, isBool := dt.(*arrow.BooleanType); isBool {
 			return takeBool(mem, a, idx), nil
@@ -173,4 +185,37 @@ func takeBinary(mem memory.Allocator, a arrow.Array, idx []int32) arrow.Array {
 		copy(dst[dstOffs[i]:dstOffs[i+1]], srcData[srcOffs[j]:srcOffs[j+1]])
 	}
 	return finish(a.DataType(), len(idx), validity, offsets, data, nulls)
+}
+
+// DecodeDictionary returns the values of a dictionary-encoded array, one
+// per row (owned by the caller): the dictionary gathered by index with
+// TakeArray, NULL where the index or the entry is NULL.
+func DecodeDictionary(mem memory.Allocator, d *array.Dictionary) (arrow.Array, error) {
+	idx := make([]int32, d.Len())
+	for r := range idx {
+		if d.IsValid(r) {
+			idx[r] = int32(d.GetValueIndex(r))
+		}
+	}
+	vals, err := TakeArray(mem, d.Dictionary(), idx)
+	if err != nil || d.NullN() == 0 {
+		return vals, err
+	}
+	defer vals.Release()
+	// Rows whose index is NULL are NULL whatever entry they took.
+	vd := vals.Data()
+	valid := memory.NewResizableBuffer(mem)
+	defer valid.Release()
+	valid.Resize(int(bitutil.BytesForBits(int64(d.Len()))))
+	vb := valid.Bytes()
+	clear(vb)
+	for r := 0; r < d.Len(); r++ {
+		if d.IsValid(r) && vals.IsValid(r) {
+			bitutil.SetBit(vb, r)
+		}
+	}
+	bufs := append([]*memory.Buffer{valid}, vd.Buffers()[1:]...)
+	nd := array.NewData(vd.DataType(), vd.Len(), bufs, vd.Children(), array.UnknownNullCount, vd.Offset())
+	defer nd.Release()
+	return array.MakeFromData(nd), nil
 }

@@ -155,6 +155,12 @@ func parquetSource(pq *ParquetSpec, steps []Step, eventTime string) (*parquet.So
 		cols = nil // read all: the binding error will list every column
 	}
 	src, err := all.With(cols, preds, filters)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dc := dictColumns(steps, src.Schema()); len(dc) > 0 && src.Decoder() == parquet.DecoderParquetGo {
+		src, err = src.WithDictionary(dc)
+	}
 	return src, steps, err
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -95,6 +97,7 @@ func parquetProps(o ParquetOptions, mem memory.Allocator) (*parquet.WriterProper
 // reaches RowGroupRows rows or RowGroupBytes compressed bytes.
 type parquetEncoder struct {
 	opts ParquetOptions
+	mem  memory.Allocator
 	bw   *bufWriter
 	cw   *countingWriter
 	fw   *pqarrow.FileWriter
@@ -118,7 +121,7 @@ type parquetEncoder struct {
 }
 
 func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Allocator, w io.Writer) (*parquetEncoder, error) {
-	e := &parquetEncoder{opts: o, bw: newBufWriter(w, DefaultParquetBufferSize)}
+	e := &parquetEncoder{opts: o, bw: newBufWriter(w, DefaultParquetBufferSize), mem: mem}
 	e.cw = &countingWriter{w: e.bw}
 	props, arrProps := parquetProps(o, mem)
 	fw, err := pqarrow.NewFileWriter(schema, e.cw, props, arrProps)
@@ -130,6 +133,10 @@ func newParquetEncoder(o ParquetOptions, schema *arrow.Schema, mem memory.Alloca
 }
 
 func (e *parquetEncoder) write(b arrow.RecordBatch) error {
+	if d := withoutNullEntries(e.mem, b); d != nil {
+		defer d.Release()
+		b = d
+	}
 	e.wrote = true
 	if err := e.fw.WriteBuffered(b); err != nil {
 		return err
@@ -426,4 +433,56 @@ func (b *bufWriter) Flush() error {
 	_, err := b.w.Write(b.buf)
 	b.buf = b.buf[:0]
 	return err
+}
+
+// withoutNullEntries returns b with the NULL entries of its dictionaries
+// moved to the rows' validity (the rows pointing at one become NULL rows;
+// the entry stays, unreferenced), or nil when no dictionary has one:
+// pqarrow cannot write a dictionary holding a NULL entry. The caller
+// releases the result.
+func withoutNullEntries(mem memory.Allocator, b arrow.RecordBatch) arrow.RecordBatch {
+	var cols []arrow.Array
+	for i := 0; i < int(b.NumCols()); i++ {
+		d, ok := b.Column(i).(*array.Dictionary)
+		if !ok || d.Dictionary().NullN() == 0 {
+			continue
+		}
+		if cols == nil {
+			cols = make([]arrow.Array, b.NumCols())
+		}
+		dict := d.Dictionary()
+		id := d.Data()
+		off := id.Offset() // the validity is read at the indices' offset
+		valid := memory.NewResizableBuffer(mem)
+		valid.Resize(int(bitutil.BytesForBits(int64(off + d.Len()))))
+		vb := valid.Bytes()
+		clear(vb)
+		for r := 0; r < d.Len(); r++ {
+			if d.IsValid(r) && dict.IsValid(d.GetValueIndex(r)) {
+				bitutil.SetBit(vb, off+r)
+			}
+		}
+		dd := dict.Data()
+		nd := array.NewData(dd.DataType(), dd.Len(), append([]*memory.Buffer{nil}, dd.Buffers()[1:]...), dd.Children(), 0, dd.Offset())
+		out := array.NewData(id.DataType(), id.Len(), []*memory.Buffer{valid, id.Buffers()[1]}, nil, array.UnknownNullCount, id.Offset())
+		out.SetDictionary(nd)
+		cols[i] = array.MakeFromData(out)
+		valid.Release()
+		nd.Release()
+		out.Release()
+	}
+	if cols == nil {
+		return nil
+	}
+	for i := range cols {
+		if cols[i] == nil {
+			cols[i] = b.Column(i)
+			cols[i].Retain()
+		}
+	}
+	rec := array.NewRecordBatch(b.Schema(), cols, b.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
 }

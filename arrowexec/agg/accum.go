@@ -65,7 +65,7 @@ func newAccumulator(a boundAgg, m Mode) accumulator {
 	case ApproxDistinct:
 		return &approxAcc{partial: m == Partial, merge: m == Final}
 	case CountDistinct:
-		if dt.ID() == arrow.STRING || dt.ID() == arrow.BINARY {
+		if dt.ID() == arrow.STRING || dt.ID() == arrow.BINARY || isStringLike(dt) {
 			return &distinctString{}
 		}
 		return &distinctFixed{load: widenLoader(dt)}
@@ -153,6 +153,9 @@ func newMinMax(dt arrow.DataType, isMax bool) accumulator {
 		return &minMaxAcc[float64]{dt: dt, max: isMax}
 	case arrow.STRING, arrow.BINARY:
 		return &minMaxString{dt: dt, max: isMax}
+	}
+	if isStringLike(dt) {
+		return &minMaxString{dt: valueOut(dt), max: isMax}
 	}
 	panic(fmt.Sprintf("agg: no min/max for %s", dt))
 }
@@ -647,7 +650,10 @@ type minMaxString struct {
 	max  bool
 	vals []string
 	seen []bool
+	err  error // a large column beyond 32-bit offsets (plainBinary)
 }
+
+func (a *minMaxString) failed() error { return a.err }
 
 func (a *minMaxString) resize(n int) { a.vals, a.seen = extend(a.vals, n), extend(a.seen, n) }
 
@@ -660,7 +666,13 @@ func (a *minMaxString) bytes() int {
 }
 
 func (a *minMaxString) update(cols []arrow.Array, gids []uint32) {
-	FoldMinMaxString(cols[0], nil, gids, a.vals, a.seen, a.max, false)
+	col, err := plainBinary(cols[0])
+	if err != nil {
+		a.err = err
+		return
+	}
+	defer col.Release()
+	FoldMinMaxString(col, nil, gids, a.vals, a.seen, a.max, false)
 }
 
 func (a *minMaxString) build(mem memory.Allocator, lo, hi int, out []arrow.Array) ([]arrow.Array, error) {
@@ -812,6 +824,7 @@ func (a *distinctFixed) build(mem memory.Allocator, lo, hi int, out []arrow.Arra
 // distinctString counts distinct string or binary values per group with one
 // global set of (group, value) pairs; values live in a byte arena.
 type distinctString struct {
+	err    error // a large column beyond 32-bit offsets (plainBinary)
 	slots  []distinctStringSlot
 	mask   uint64
 	used   int
@@ -831,9 +844,17 @@ func (a *distinctString) bytes() int {
 	return 16*cap(a.slots) + 8*cap(a.counts) + cap(a.data) + 8*cap(a.offs)
 }
 
+func (a *distinctString) failed() error { return a.err }
+
 func (a *distinctString) update(cols []arrow.Array, gids []uint32) {
-	offs, data := binaryView(cols[0])
-	vv := validityOf(cols[0])
+	col, err := plainBinary(cols[0])
+	if err != nil {
+		a.err = err
+		return
+	}
+	defer col.Release()
+	offs, data := binaryView(col)
+	vv := validityOf(col)
 	for i, g := range gids {
 		if vv.bits != nil && !vv.valid(i) {
 			continue

@@ -45,7 +45,7 @@ func isDecimal(dt arrow.DataType) bool {
 
 func isSummable(dt arrow.DataType) bool { return isNumeric(dt) || isDecimal(dt) }
 
-func isMinMaxType(dt arrow.DataType) bool { return isKeyType(dt) || isDecimal(dt) }
+func isMinMaxType(dt arrow.DataType) bool { return isValueType(dt) || isDecimal(dt) }
 
 // decSumType is sum's type over a decimal: DuckDB's DECIMAL(38, s)
 // (decimal256(76, s) over decimal256).

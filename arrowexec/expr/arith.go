@@ -82,7 +82,7 @@ func evalOperands(c *evalCtx, l, r node) (lo, ro operand, err error) {
 // reinterpreted), and a function releasing any scratch buffer.
 func asInt64(mem memory.Allocator, a arrow.Array) ([]int64, func()) {
 	switch kindOf(a.DataType()) {
-	case kI64, kU64, kTimestamp, kDuration:
+	case kI64, kU64, kTimestamp, kDuration, kTime:
 		return values[int64](a), func() {}
 	}
 	buf := newBufUninit(mem, a.Len()*8)
@@ -112,7 +112,7 @@ func convertTo[D numeric](a arrow.Array, out []D) {
 		conv(values[int16](a), out)
 	case kI32, kDate32:
 		conv(values[int32](a), out)
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		conv(values[int64](a), out)
 	case kU8:
 		conv(values[uint8](a), out)

@@ -141,7 +141,10 @@ func (b *binder) bind(e Expr) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return foldConst(n)
+	if n, err = foldConst(n); err != nil {
+		return nil, err
+	}
+	return liftDict(n), nil
 }
 
 func (b *binder) bind1(e Expr) (node, error) {
@@ -433,6 +436,8 @@ func children(n node) []node {
 		return x.args
 	case *convNode:
 		return []node{x.col}
+	case *dictNode:
+		return []node{x.x}
 	case *condNode:
 		out := make([]node, 0, len(x.conds)+len(x.vals))
 		for _, c := range x.conds {
@@ -506,7 +511,7 @@ func scalarAt(a arrow.Array, i int) scalar {
 		s.i = int64(values[int16](a)[i])
 	case kI32, kDate32:
 		s.i = int64(values[int32](a)[i])
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		s.i = values[int64](a)[i]
 	case kU8:
 		s.i = int64(values[uint8](a)[i])
@@ -582,7 +587,7 @@ func materialize(mem memory.Allocator, s *scalar, n int) arrow.Array {
 			fill(viewAs[uint16](b), uint16(s.i))
 		case kI32, kU32, kDate32:
 			fill(viewAs[uint32](b), uint32(s.i))
-		case kI64, kU64, kTimestamp, kDuration:
+		case kI64, kU64, kTimestamp, kDuration, kTime:
 			fill(viewAs[int64](b), s.i)
 		case kF32:
 			fill(viewAs[float32](b), float32(s.f))

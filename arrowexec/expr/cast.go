@@ -37,6 +37,8 @@ func canCast(from, to kind) bool {
 		return true
 	case from == kDate32 && (to == kTimestamp || to.isInt()):
 		return true
+	case from == kTimestamp && to == kTime:
+		return true
 	case from.isInt() && (to == kTimestamp || to == kDate32):
 		return true
 	}
@@ -130,6 +132,11 @@ func (n *castNode) eval(c *evalCtx) (arrow.Array, error) {
 			}
 		} else {
 			convertTo(src, v)
+		}
+	case kTime: // from a timestamp
+		v, u := viewAs[int64](b), a.DataType().(*arrow.TimestampType).Unit
+		for i, x := range values[int64](a) {
+			v[i] = timeOfDay(x, u)
 		}
 	case kTimestamp:
 		v := viewAs[int64](b)
@@ -232,6 +239,9 @@ func castToString(mem memory.Allocator, a arrow.Array, rows int) arrow.Array {
 		return stringsOut(mem, a, rows, func(dst []byte, i int) []byte {
 			return arrow.Date32(v[i]).ToTime().AppendFormat(dst, "2006-01-02")
 		})
+	case kTime:
+		v := values[int64](a)
+		return stringsOut(mem, a, rows, func(dst []byte, i int) []byte { return appendTimeOfDay(dst, v[i]) })
 	default: // large_string
 		get := strAccessor(a)
 		return stringsOut(mem, a, rows, func(dst []byte, i int) []byte { return append(dst, get(i)...) })
@@ -312,6 +322,8 @@ func castFromString(mem memory.Allocator, a arrow.Array, t arrow.DataType, rows 
 			if x {
 				bitutil.SetBit(b, i)
 			}
+		case tk == kTime:
+			viewAs[int64](b)[i], ok = parseTimeOfDay(s)
 		case tk == kDate32:
 			d, err := time.Parse("2006-01-02", s)
 			ok = err == nil

@@ -57,7 +57,7 @@ func canCompare(a, b kind) bool {
 	case a.isString() && b.isString():
 		return true
 	}
-	return a == b && (a == kBool || a == kTimestamp || a == kDate32 || a == kDuration)
+	return a == b && (a == kBool || a == kTimestamp || a == kDate32 || a == kDuration || a == kTime)
 }
 
 func newCmp(op BinaryOp, l, r node, le, re Expr) (node, error) {
@@ -263,7 +263,7 @@ func cmpNativeVS(op BinaryOp, k kind, a arrow.Array, c *scalar, n int, out []byt
 		cmpVS(op, values[int16](a), int16(c.i), n, out)
 	case kI32, kDate32:
 		cmpVS(op, values[int32](a), int32(c.i), n, out)
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		cmpVS(op, values[int64](a), c.i, n, out)
 	case kU8:
 		cmpVS(op, values[uint8](a), uint8(c.i), n, out)
@@ -321,7 +321,7 @@ func cmpNativeVV(mem memory.Allocator, op BinaryOp, k kind, a, b arrow.Array, n 
 		cmpVV(op, values[int16](a), values[int16](b), n, out)
 	case kI32, kDate32:
 		cmpVV(op, values[int32](a), values[int32](b), n, out)
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		cmpVV(op, values[int64](a), values[int64](b), n, out)
 	case kU8:
 		cmpVV(op, values[uint8](a), values[uint8](b), n, out)

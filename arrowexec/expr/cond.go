@@ -281,7 +281,7 @@ func blend(mem memory.Allocator, t arrow.DataType, rows int, arms []arm) (arrow.
 		return blendFixed[int16](mem, t, rows, arms, valid), nil
 	case kI32, kDate32:
 		return blendFixed[int32](mem, t, rows, arms, valid), nil
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		return blendFixed[int64](mem, t, rows, arms, valid), nil
 	case kU8:
 		return blendFixed[uint8](mem, t, rows, arms, valid), nil

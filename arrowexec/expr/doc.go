@@ -151,11 +151,17 @@
 //
 // Columns may be int8..int64, uint8..uint64, float32, float64, bool, string,
 // large_string, timestamp (any unit, any time zone: values are instants),
-// date32, date64, duration (any unit) and dictionary-encoded string or
-// large_string. A date64
-// column is read as date32 (days, floor) and a dictionary column decoded
-// into its value type, a batch at a time: expressions over them see and
-// return date32 and plain strings. Durations come from columns and from
+// date32, date64, duration (any unit), time32/time64 (times of day, read
+// as time64[us]: comparisons, CAST to and from string and from timestamp,
+// extract of hour to microsecond and epoch; timeofday.go) and
+// dictionary-encoded string or large_string. A date64
+// column is read as date32 (days, floor) and a dictionary column as its
+// value type: expressions over them see and return date32 and plain
+// strings. A subexpression whose only column is one dictionary column (a
+// comparison, LIKE, regexp_matches, lower, substr, ...) is evaluated once
+// per dictionary entry and gathered by index when the batch's dictionary
+// has no more entries than the batch has rows (dict.go); otherwise the
+// column is decoded. Durations come from columns and from
 // timestamp - timestamp (a duration in the finer unit of the two); a
 // timestamp plus or minus a duration is a timestamp in the finer unit (the
 // timestamp's zone), durations of one unit compare with each other and with

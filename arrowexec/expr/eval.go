@@ -198,7 +198,7 @@ func selNative(op BinaryOp, k kind, a arrow.Array, c *scalar, n int, sel []int32
 		return selVSDispatch(op, values[int16](a), int16(c.i), n, sel, all)
 	case kI32, kDate32:
 		return selVSDispatch(op, values[int32](a), int32(c.i), n, sel, all)
-	case kI64, kTimestamp, kDuration:
+	case kI64, kTimestamp, kDuration, kTime:
 		return selVSDispatch(op, values[int64](a), c.i, n, sel, all)
 	case kU8:
 		return selVSDispatch(op, values[uint8](a), uint8(c.i), n, sel, all)

@@ -436,7 +436,7 @@ func extreme(mem memory.Allocator, t arrow.DataType, n int, in []arrow.Array, le
 			extremeInto(a, values[int16](a), viewAs[int16](b), vb, least)
 		case kI32, kDate32:
 			extremeInto(a, values[int32](a), viewAs[int32](b), vb, least)
-		case kI64, kTimestamp, kDuration:
+		case kI64, kTimestamp, kDuration, kTime:
 			extremeInto(a, values[int64](a), viewAs[int64](b), vb, least)
 		case kU8:
 			extremeInto(a, values[uint8](a), viewAs[uint8](b), vb, least)

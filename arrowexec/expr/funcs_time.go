@@ -195,8 +195,12 @@ func bindDatePart(e *CallExpr, args []node) (node, error) {
 	if _, ok := partFields[field]; !ok && !null {
 		return nil, argError(e, 0, args[0], "unknown field %q (known: %s)", field, unitList(partFields))
 	}
-	k, err := temporalArg(e, args, 1)
-	if err != nil {
+	k := kindOf(args[1].dataType())
+	if k == kTime {
+		if _, ok := timeFields[field]; !ok && !null {
+			return nil, argError(e, 0, args[0], "field %q of a time (known: %s)", field, unitList(timeFields))
+		}
+	} else if k, err = temporalArg(e, args, 1); err != nil {
 		return nil, err
 	}
 	t := arrow.DataType(arrow.PrimitiveTypes.Int64)
@@ -208,8 +212,11 @@ func bindDatePart(e *CallExpr, args []node) (node, error) {
 		return nullOf(t), nil
 	}
 	tick := nsPerDay // a date: whole days
-	if k == kTimestamp {
+	switch k {
+	case kTimestamp:
 		tick = unitNanos(x.dataType().(*arrow.TimestampType).Unit)
+	case kTime:
+		tick = 1000 // microseconds
 	}
 	return unaryNum(e, x, t, func(mem memory.Allocator, a arrow.Array, out []byte) error {
 		var v []int64

@@ -34,6 +34,7 @@ const (
 	kDate32     // int32 days since the epoch
 	kDuration   // int64 values in the type's unit
 	kDecimal128 // decimal128(p, s); see decimal.go
+	kTime       // int64 microseconds since midnight: time64[us]; see timeofday.go
 )
 
 func kindOf(t arrow.DataType) kind {
@@ -74,6 +75,10 @@ func kindOf(t arrow.DataType) kind {
 		return kDuration
 	case arrow.DECIMAL128:
 		return kDecimal128
+	case arrow.TIME64:
+		if t.(*arrow.Time64Type).Unit == arrow.Microsecond {
+			return kTime
+		}
 	}
 	return kInvalid
 }
@@ -125,9 +130,10 @@ var castTypes = map[string]arrow.DataType{
 	"string":    arrow.BinaryTypes.String,
 	"timestamp": arrow.FixedWidthTypes.Timestamp_ms,
 	"date":      arrow.FixedWidthTypes.Date32,
+	"time":      arrow.FixedWidthTypes.Time64us,
 }
 
-const castTypeList = "int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, bool, string, timestamp, date"
+const castTypeList = "int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, bool, string, timestamp, date, time"
 
 // typeName prints a type the way error messages name it.
 func typeName(t arrow.DataType) string {
@@ -142,6 +148,10 @@ func typeName(t arrow.DataType) string {
 		return "large_string"
 	case arrow.DATE32:
 		return "date"
+	case arrow.TIME64:
+		if t.(*arrow.Time64Type).Unit == arrow.Microsecond {
+			return "time"
+		}
 	case arrow.TIMESTAMP:
 		return "timestamp[" + t.(*arrow.TimestampType).Unit.String() + "]"
 	}

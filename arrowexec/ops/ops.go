@@ -125,8 +125,10 @@ func (p *Project) Schema(in []*arrow.Schema) (*arrow.Schema, error) {
 		p.refs[i] = -1
 		nullable := true
 		if ref, ok := c.Expr.(*expr.ColumnRef); ok {
+			// A column the expression reads as another type (a dictionary
+			// decoded, date64 as date32) is evaluated, not passed on.
 			idx := in[0].FieldIndices(ref.Name)
-			if len(idx) == 1 {
+			if len(idx) == 1 && arrow.TypeEqual(in[0].Field(idx[0]).Type, b.Type()) {
 				p.refs[i] = idx[0]
 				nullable = in[0].Field(idx[0]).Nullable
 			}

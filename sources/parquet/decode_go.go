@@ -218,6 +218,7 @@ func (g *goFile) openRowGroup(_ context.Context, rg int, skip int64) (_ groupDec
 		}
 		return &goColumn{
 			name:     c.name,
+			dictOut:  c.dict,
 			typ:      c.field.Type,
 			nullable: c.field.Nullable || plan.maxDef > 0,
 			plan:     plan,
@@ -405,6 +406,7 @@ type goColumn struct {
 	typ      arrow.DataType
 	nullable bool
 	plan     goPlan
+	dictOut  bool // output dictionary<int32, typ> (dict.go)
 	pages    parquet.Pages
 	skip     int64 // rows to drop before the first output row
 
@@ -433,10 +435,19 @@ type goColumn struct {
 	offs  []int32 // byte array offsets
 	data  *memory.Buffer
 	dlen  int
+
+	// Dictionary output (dict.go): the Arrow copy of the chunk's
+	// dictionary page, built once, and the page dictionary it copies.
+	dictArr arrow.Array
+	dictSrc parquet.Dictionary
 }
 
 func (c *goColumn) close() {
 	c.releasePage()
+	if c.dictArr != nil {
+		c.dictArr.Release()
+		c.dictArr, c.dictSrc = nil, nil
+	}
 	if c.pages != nil {
 		c.pages.Close()
 		c.pages = nil
@@ -578,6 +589,9 @@ func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error
 	}()
 	if err := c.skipRows(); err != nil {
 		return nil, err
+	}
+	if c.dictOut {
+		return c.nextDict(mem, n)
 	}
 
 	var validBuf, valsBuf, offsBuf *memory.Buffer

@@ -22,7 +22,11 @@
 // (pandas categoricals) are decoded and large_utf8 and large_binary read
 // as utf8 and binary (one string type flows through the engine, as DuckDB
 // has one VARCHAR); integers of one signedness and floats unify with the
-// wider type.
+// wider type. Options.Dictionary asks for string columns the other way:
+// read as dictionary<int32, utf8>, the chunk's dictionary page shared by
+// its batches and only indices copied per row (dict.go), whatever each
+// file's encoding (plain pages and conformed files give batches whose
+// dictionary is their own values).
 // Other differences (an integer and a string, timestamps of different units
 // or zones) fail New naming the column and both files, where DuckDB would
 // fall back to VARCHAR. When a file's schema differs from the unified one

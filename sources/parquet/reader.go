@@ -163,6 +163,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			r.err = err
 			return nil, err
 		}
+		r.s.encodeDicts(r.mem, cols)
 		rec := array.NewRecordBatch(r.s.schema, cols, int64(rows))
 		for _, c := range cols {
 			c.Release()

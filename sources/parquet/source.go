@@ -65,6 +65,16 @@ type Options struct {
 	// entry, not per row. A filter's column need not be projected. They need
 	// the parquet-go decoder.
 	StringFilters []StringFilter
+	// Dictionary names string or binary columns read dictionary-encoded,
+	// as dictionary<int32, value type>, where they are projected: the
+	// indices of a column chunk's dictionary pages are copied and its
+	// dictionary page becomes one Arrow dictionary shared by the chunk's
+	// batches, so no string is copied per row and expressions evaluate once
+	// per entry (arrowexec/expr). A batch with plain-encoded rows (a writer
+	// that fell back from dictionary encoding, a file without dictionary
+	// pages, the arrow decoder) carries its decoded values as its
+	// dictionary, indices 0..n-1. Consumers must accept dictionary columns.
+	Dictionary []string
 	// BatchSize is the maximum number of rows per batch; default
 	// DefaultBatchSize. A batch never spans two row groups.
 	BatchSize int
@@ -128,6 +138,7 @@ type column struct {
 	leaf   int   // leaf column index in the Parquet schema (the first, for a list)
 	leaves []int // every leaf column of a list column; nil for flat columns
 	field  arrow.Field
+	dict   bool // read as dictionary<int32, field.Type> (Options.Dictionary)
 }
 
 // leafSet returns the leaf columns that make up c.
@@ -270,6 +281,16 @@ func (s *Source) With(columns []string, preds []Predicate, filters []StringFilte
 	return n, n.init()
 }
 
+// WithDictionary returns a source over the same files, projection,
+// predicates and filters that reads the columns cols dictionary-encoded
+// (Options.Dictionary).
+func (s *Source) WithDictionary(cols []string) (*Source, error) {
+	opts := s.opts
+	opts.Dictionary = cols
+	n := &Source{opts: opts, files: s.files, full: s.full, unified: s.unified, oneLayout: s.oneLayout, byKey: make(map[rgKey]int)}
+	return n, n.init()
+}
+
 // WithWatermark returns a source over the same files, projection and
 // predicates with another watermark strategy.
 func (s *Source) WithWatermark(w arrowexec.WatermarkStrategy) (*Source, error) {
@@ -359,6 +380,17 @@ func (s *Source) project(full *arrow.Schema) error {
 			names = append(names, f.Name)
 		}
 	}
+	dict := make(map[string]bool, len(s.opts.Dictionary))
+	for _, n := range s.opts.Dictionary {
+		idx := full.FieldIndices(n)
+		if len(idx) == 0 {
+			return fmt.Errorf("parquet: dictionary column %q not found in file %s (available: %s)", n, s.files[0].path, columnList(full))
+		}
+		if id := full.Field(idx[0]).Type.ID(); id != arrow.STRING && id != arrow.BINARY {
+			return fmt.Errorf("parquet: dictionary column %q has type %s; only string and binary columns are read dictionary-encoded", n, full.Field(idx[0]).Type)
+		}
+		dict[n] = true
+	}
 	seen := make(map[string]bool)
 	fields := make([]arrow.Field, 0, len(names))
 	for _, n := range names {
@@ -379,6 +411,10 @@ func (s *Source) project(full *arrow.Schema) error {
 			if c.leaf, c.leaves = resolveLeaf(s.files[0].meta, f); c.leaf < 0 {
 				return fmt.Errorf("parquet: file %s: column %q: no leaf column", s.files[0].path, n)
 			}
+		}
+		if dict[n] {
+			c.dict = true
+			f.Type = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: f.Type}
 		}
 		s.columns = append(s.columns, c)
 		fields = append(fields, f)

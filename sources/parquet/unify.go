@@ -134,7 +134,7 @@ func (s *Source) layoutFor(fi int) (fileLayout, error) {
 			l.out[j] = -1
 			continue
 		}
-		fc := column{name: c.name, index: idx[0], field: f.schema.Field(idx[0])}
+		fc := column{name: c.name, index: idx[0], field: f.schema.Field(idx[0]), dict: c.dict}
 		if fc.leaf, fc.leaves = resolveLeaf(f.meta, fc.field); fc.leaf < 0 {
 			return l, fmt.Errorf("parquet: file %s: column %q: no leaf column", f.path, c.name)
 		}
