@@ -32,6 +32,9 @@ import org.apache.flink.types.RowKind;
  *     --query q1 --api datastream|sql --events 10000000 [--parallelism 2] [--seed 1] [--rate 10000]
  * </pre>
  *
+ * {@code --print true} also writes every result record (its toString())
+ * to stdout before the JSON line, for the checks in queries_test.go.
+ *
  * Setup as issue 15 asks: parallelism 2, object reuse on, in-memory (heap)
  * state, no checkpoints, results counted and discarded.
  */
@@ -40,6 +43,8 @@ public final class Main {
 
     static final AtomicLong ROWS = new AtomicLong();
     static final AtomicLong NET_ROWS = new AtomicLong();
+    /** Set by --print: the sink writes every record's toString() to stdout. */
+    static volatile boolean print;
 
     /** Counts what it receives and discards it. */
     static final class CountingSink<T> implements Sink<T> {
@@ -53,6 +58,11 @@ public final class Main {
                 @Override
                 public void write(T element, Context c) {
                     n++;
+                    if (print) {
+                        synchronized (System.out) {
+                            System.out.println(element);
+                        }
+                    }
                     if (element instanceof Row) {
                         RowKind k = ((Row) element).getKind();
                         net += k == RowKind.INSERT || k == RowKind.UPDATE_AFTER ? 1 : -1;
@@ -74,7 +84,7 @@ public final class Main {
     }
 
     private static void usage(String msg) {
-        System.err.println("usage: Main --query q0..q8 --api datastream|sql --events N [--parallelism 2] [--seed 1] [--rate 10000]");
+        System.err.println("usage: Main --query q0..q8 --api datastream|sql --events N [--parallelism 2] [--seed 1] [--rate 10000] [--print false]");
         if (msg != null) {
             System.err.println(msg);
             System.exit(2);
@@ -102,6 +112,7 @@ public final class Main {
                 case "--parallelism": parallelism = Integer.parseInt(v); break;
                 case "--seed": seed = Long.parseLong(v); break;
                 case "--rate": rate = Long.parseLong(v); break;
+                case "--print": print = Boolean.parseBoolean(v); break;
                 default: usage("unknown flag " + a);
             }
         }
