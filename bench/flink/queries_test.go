@@ -79,7 +79,7 @@ for row in con.execute(last).fetchall():
 		return rows
 	}
 	count := func(sql string) int64 {
-		n, err := strconv.ParseInt(duck("SELECT count(*) FROM ("+sql+")")[0][0], 10, 64)
+		n, err := strconv.ParseInt(duck("SELECT count(*) FROM (" + sql + ")")[0][0], 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
