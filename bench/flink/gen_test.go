@@ -7,8 +7,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,8 +24,11 @@ import (
 // sources/nexmark's for the same seed: every number field, the names,
 // cities, states and channels, and the bids' extra length must be equal
 // (the Java side draws them with the same hash arithmetic). Strings cut from
-// the random pools (e-mail, item names, descriptions, and the extra that pads
-// them) differ by design and are not compared.
+// the random pools (e-mail, item names, descriptions, urls, and the extra
+// that pads persons and auctions) differ by design, so their lengths are
+// compared per column as distributions: the mean length must agree within
+// 1% and the shortest and longest within 2 bytes (credit card numbers are
+// always 19 bytes on both sides).
 func TestJavaGeneratorMatchesRiffle(t *testing.T) {
 	javac, err := exec.LookPath("javac")
 	if err != nil {
@@ -43,14 +48,15 @@ func TestJavaGeneratorMatchesRiffle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("java Dump: %v", err)
 	}
-	want := riffleLines(t, events, seed)
+	want, wantLens := riffleLines(t, events, seed)
+	gotLens := lengths{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	n := 0
 	for ; sc.Scan(); n++ {
 		if n >= len(want) {
 			t.Fatalf("Java printed more than %d events", len(want))
 		}
-		got := compared(sc.Text())
+		got := compared(t, sc.Text(), gotLens)
 		if got != want[n] {
 			t.Fatalf("event %d: Java %q, riffle %q", n, got, want[n])
 		}
@@ -58,26 +64,80 @@ func TestJavaGeneratorMatchesRiffle(t *testing.T) {
 	if n != len(want) {
 		t.Fatalf("Java printed %d events, want %d", n, len(want))
 	}
+	if len(gotLens) != len(wantLens) {
+		t.Fatalf("string columns: Java %d, riffle %d", len(gotLens), len(wantLens))
+	}
+	for col, w := range wantLens {
+		g := gotLens[col]
+		if g == nil || g.n != w.n {
+			t.Fatalf("%s: Java %v rows, riffle %d", col, g, w.n)
+		}
+		gm, wm := g.mean(), w.mean()
+		if math.Abs(gm-wm) > 0.01*wm || abs(g.min-w.min) > 2 || abs(g.max-w.max) > 2 {
+			t.Errorf("%s lengths: Java mean %.2f in [%d, %d], riffle mean %.2f in [%d, %d]", col, gm, g.min, g.max, wm, w.min, w.max)
+		}
+		t.Logf("%s lengths: Java mean %.2f in [%d, %d], riffle mean %.2f in [%d, %d]", col, gm, g.min, g.max, wm, w.min, w.max)
+	}
 }
 
-// compared keeps the fields of a Dump line that both generators must agree on.
-func compared(line string) string {
+// lengths holds, per "table.column", the distribution of a string
+// column's lengths.
+type lengths map[string]*lengthStats
+
+type lengthStats struct{ n, sum, min, max int }
+
+func (l lengths) add(col string, n int) {
+	s := l[col]
+	if s == nil {
+		s = &lengthStats{min: n, max: n}
+		l[col] = s
+	}
+	s.n++
+	s.sum += n
+	s.min, s.max = min(s.min, n), max(s.max, n)
+}
+
+func (s *lengthStats) mean() float64 { return float64(s.sum) / float64(s.n) }
+
+func abs(x int) int { return max(x, -x) }
+
+// compared keeps the fields of a Dump line that both generators must agree
+// on exactly and adds the string lengths compared as distributions to l.
+func compared(t *testing.T, line string, l lengths) string {
 	f := strings.Split(line, ",")
+	atoi := func(i int) int {
+		n, err := strconv.Atoi(f[i])
+		if err != nil {
+			t.Fatalf("Dump line %q: field %d: %v", line, i, err)
+		}
+		return n
+	}
 	switch f[0] {
-	case "person": // table, id, name, city, state, date_time
+	case "person": // table, id, name, city, state, date_time | email, card, extra
+		l.add("person.email", atoi(6))
+		l.add("person.credit_card", atoi(7))
+		l.add("person.extra", atoi(8))
 		return strings.Join(f[:6], ",")
-	case "auction": // ..., initial_bid, reserve, date_time, expires, seller, category
+	case "auction": // ..., initial_bid, reserve, date_time, expires, seller, category | item_name, description, extra
+		l.add("auction.item_name", atoi(8))
+		l.add("auction.description", atoi(9))
+		l.add("auction.extra", atoi(10))
 		return strings.Join(f[:8], ",")
 	}
-	return line // bids: every field, the extra as its length
+	// bids: every field, the extra as its length | url
+	l.add("bid.url", atoi(7))
+	return strings.Join(f[:7], ",")
 }
 
-func riffleLines(t *testing.T, events, seed int64) []string {
+// riffleLines returns riffle's events in Dump's compared form and the
+// lengths of their string columns.
+func riffleLines(t *testing.T, events, seed int64) ([]string, lengths) {
 	g, err := nexmark.New(nexmark.Options{Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := make([]string, events)
+	lens := lengths{}
 	for _, tb := range nexmark.Tables {
 		rec, err := g.Batch(nil, tb, 0, events)
 		if err != nil {
@@ -102,10 +162,17 @@ func riffleLines(t *testing.T, events, seed int64) []string {
 			switch tb {
 			case nexmark.Person:
 				lines[n] = fmt.Sprintf("person,%d,%s,%s,%s,%d", i64(0, i), str(1, i), str(4, i), str(5, i), i64(6, i))
+				lens.add("person.email", len(str(2, i)))
+				lens.add("person.credit_card", len(str(3, i)))
+				lens.add("person.extra", len(str(7, i)))
 			case nexmark.Auction:
 				lines[n] = fmt.Sprintf("auction,%d,%d,%d,%d,%d,%d,%d", i64(0, i), i64(3, i), i64(4, i), i64(5, i), i64(6, i), i64(7, i), i64(8, i))
+				lens.add("auction.item_name", len(str(1, i)))
+				lens.add("auction.description", len(str(2, i)))
+				lens.add("auction.extra", len(str(9, i)))
 			default:
 				lines[n] = fmt.Sprintf("bid,%d,%d,%d,%s,%d,%d", i64(0, i), i64(1, i), i64(2, i), str(3, i), i64(5, i), len(str(6, i)))
+				lens.add("bid.url", len(str(4, i)))
 			}
 			i++
 		}
@@ -114,5 +181,5 @@ func riffleLines(t *testing.T, events, seed int64) []string {
 		}
 		rec.Release()
 	}
-	return lines
+	return lines, lens
 }

@@ -4,8 +4,15 @@
 // (fill) and copy, on 1 and on GOMAXPROCS goroutines, best of --runs.
 //
 //	go run ./bench/membw --mib 1024 --runs 5
+//	go run ./bench/membw --nexmark-events 50000000
 //
 // Copy counts the bytes read plus the bytes written, as STREAM does.
+//
+// With --nexmark-events N it instead measures the other side of the
+// comparison: the bytes of Arrow bid batches riffle's Nexmark generator
+// (sources/nexmark) writes per CPU-second on one goroutine, the event
+// numbers [0, N) cut into batches as q0's source cuts them (the sum of
+// every buffer of every batch: values, offsets and string data).
 package main
 
 import (
@@ -15,15 +22,28 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/riffle-dev/riffle/bench/internal/benchenv"
+	"github.com/riffle-dev/riffle/sources/nexmark"
 )
 
 func main() {
 	mib := flag.Int("mib", 1024, "buffer size per operand in MiB (far above the last-level cache)")
 	runs := flag.Int("runs", 5, "repetitions; the best is reported")
+	events := flag.Int64("nexmark-events", 0, "instead: generate the bids of this many Nexmark event numbers and report Arrow bytes per CPU-second")
 	flag.Parse()
-	if *mib <= 0 || *runs <= 0 {
-		fmt.Fprintln(os.Stderr, "membw: --mib and --runs must be > 0")
+	if *mib <= 0 || *runs <= 0 || *events < 0 {
+		fmt.Fprintln(os.Stderr, "membw: --mib and --runs must be > 0, --nexmark-events ≥ 0")
 		os.Exit(2)
+	}
+	if *events > 0 {
+		if err := bidBytes(*events, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "membw:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	n := *mib << 20 / 8
 	src, dst := make([]uint64, n), make([]uint64, n)
@@ -99,4 +119,50 @@ func fill(b []uint64) {
 	for i := range b {
 		b[i] = uint64(i)
 	}
+}
+
+// bidBytes generates the bids of event numbers [0, events) runs times
+// and prints the Arrow bytes per bid and, for the best run, per
+// CPU-second of this process (GC included).
+func bidBytes(events int64, runs int) error {
+	g, err := nexmark.New(nexmark.Options{Table: nexmark.Bid, Seed: 1})
+	if err != nil {
+		return err
+	}
+	step := int64(g.Options().BatchEvents)
+	var bids, bytes int64
+	best := time.Duration(1<<63 - 1)
+	for r := 0; r < runs; r++ {
+		bids, bytes = 0, 0
+		cpu0 := benchenv.CPUSelf()
+		for lo := int64(0); lo < events; lo += step {
+			rec, err := g.Batch(nil, nexmark.Bid, lo, min(lo+step, events))
+			if err != nil {
+				return err
+			}
+			bids += rec.NumRows()
+			bytes += batchBytes(rec)
+			rec.Release()
+		}
+		best = min(best, benchenv.CPUSelf()-cpu0)
+	}
+	fmt.Printf("nexmark bids of %d event numbers, batches of %d, best of %d runs\n\n", events, step, runs)
+	fmt.Println("| bids | Arrow bytes per bid | bids per CPU-second | Arrow GB per CPU-second |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| %d | %.1f | %.2fM | %.2f |\n", bids, float64(bytes)/float64(bids),
+		float64(bids)/best.Seconds()/1e6, float64(bytes)/best.Seconds()/1e9)
+	return nil
+}
+
+// batchBytes sums the lengths of every buffer of every column of rec.
+func batchBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		for _, b := range c.Data().Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+	}
+	return n
 }

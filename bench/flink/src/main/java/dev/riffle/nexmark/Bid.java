@@ -12,4 +12,10 @@ public class Bid {
     public String extra;
 
     public Bid() {}
+
+    /** auction,bidder,price,dateTime: what Main --print writes. */
+    @Override
+    public String toString() {
+        return auction + "," + bidder + "," + price + "," + dateTime;
+    }
 }

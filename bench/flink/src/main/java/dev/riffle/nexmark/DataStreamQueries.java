@@ -11,6 +11,7 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.api.java.tuple.Tuple3;
@@ -21,9 +22,14 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedOneInput;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.Collector;
 
 /**
@@ -305,16 +311,69 @@ final class DataStreamQueries {
         }
     }
 
-    // q7: the highest bid of every 10 s tumbling window: a max per window
-    // on each of 64 key groups, then the max of those.
+    // q7: the highest bid of every 10 s tumbling window. Each source
+    // subtask first keeps the highest bid of its current window (LocalMax,
+    // chained to the source: no bid crosses a thread), then one task takes
+    // the max of the subtasks' candidates per window.
     static DataStream<Bid> q7(StreamExecutionEnvironment env, Gen g, long events) {
         return Sources.bids(env, g, events, true)
-                .keyBy(b -> b.bidder & 63)
-                .window(TumblingEventTimeWindows.of(WINDOW))
-                .reduce((x, y) -> y.price > x.price ? y : x)
+                .transform("q7-local-max", TypeInformation.of(Bid.class), new LocalMax(WINDOW.toMillis()))
                 .windowAll(TumblingEventTimeWindows.of(WINDOW))
                 .reduce((x, y) -> y.price > x.price ? y : x)
                 .name("q7-highest-bid");
+    }
+
+    /**
+     * The highest bid of the current tumbling window of one subtask's
+     * input, emitted (with its own timestamp) when a bid of a later window
+     * arrives, when a watermark reaches the window's end, or at the end of
+     * the input. Relies on what Sources gives it: a subtask's bids are in
+     * event-time order and new objects each, so keeping a reference is
+     * safe and a window is complete once a later one starts.
+     */
+    static final class LocalMax extends AbstractStreamOperator<Bid> implements OneInputStreamOperator<Bid, Bid>, BoundedOneInput {
+        private static final long serialVersionUID = 1L;
+        private final long size;
+        private transient Bid best;
+        private transient long windowEnd;
+
+        LocalMax(long size) {
+            this.size = size;
+        }
+
+        private void flush() {
+            if (best != null) {
+                output.collect(new StreamRecord<>(best, best.dateTime));
+                best = null;
+            }
+        }
+
+        @Override
+        public void processElement(StreamRecord<Bid> r) {
+            Bid b = r.getValue();
+            if (best != null && b.dateTime >= windowEnd) {
+                flush();
+            }
+            if (best == null) {
+                best = b;
+                windowEnd = b.dateTime - Math.floorMod(b.dateTime, size) + size;
+            } else if (b.price > best.price) {
+                best = b;
+            }
+        }
+
+        @Override
+        public void processWatermark(Watermark mark) throws Exception {
+            if (best != null && mark.getTimestamp() >= windowEnd - 1) {
+                flush();
+            }
+            super.processWatermark(mark);
+        }
+
+        @Override
+        public void endInput() {
+            flush();
+        }
     }
 
     // q8: persons who opened an account and put up an auction in the same

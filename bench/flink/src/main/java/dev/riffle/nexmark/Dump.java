@@ -40,7 +40,8 @@ public final class Dump {
             } else {
                 g.bid(n, b);
                 sb.append("bid,").append(b.auction).append(',').append(b.bidder).append(',').append(b.price).append(',')
-                        .append(b.channel).append(',').append(b.dateTime).append(',').append(b.extra.length()).append('\n');
+                        .append(b.channel).append(',').append(b.dateTime).append(',').append(b.extra.length()).append(',')
+                        .append(b.url.length()).append('\n');
             }
             if (sb.length() > 1 << 15) {
                 System.out.print(sb);
