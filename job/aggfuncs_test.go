@@ -54,9 +54,32 @@ var aggCases = []aggCase{
 }
 
 // aggOnlyCases run in the aggregate step only (the window step lacks them).
+// The ordering column u of arg_max and friends is a random double: no ties,
+// whose winner depends on the order rows arrive in (see collect.go).
 var aggOnlyCases = []aggCase{
 	{job: "min(name) AS mns", sql: "min(name)", name: "mns"},
 	{job: "max(name) AS mxs", sql: "max(name)", name: "mxs"},
+	// Exact quantiles: DuckDB's quantile_cont (its quantile is _disc).
+	{job: "median(x) AS med", sql: "median(x)", name: "med"},
+	{job: "quantile(i, 0.9) AS q9", sql: "quantile_cont(i, 0.9)", name: "q9"},
+	{job: "quantile_cont(price * qty, 0.25) FILTER (WHERE b) AS q25", sql: "quantile_cont(price * qty, 0.25) FILTER (WHERE b)", name: "q25"},
+	{job: "quantile(x, 0) AS q0", sql: "quantile_cont(x, 0)", name: "q0"},
+	{job: "quantile(x, 1) AS q1", sql: "quantile_cont(x, 1)", name: "q1"},
+	// arg_max, arg_min: rows with a NULL x or y are skipped.
+	{job: "arg_max(name, u) AS amn", sql: "arg_max(name, u)", name: "amn"},
+	{job: "arg_min(x, u) AS amx", sql: "arg_min(x, u)", name: "amx"},
+	{job: "arg_max(b, u) AS amb", sql: "arg_max(b, u)", name: "amb"},
+	{job: "arg_min(ts, u) AS amt", sql: "epoch_ms(arg_min(ts, u))", name: "amt", out: "epoch_ms(amt)"},
+	{job: "arg_max(i, -u) FILTER (WHERE k > 5) AS amf", sql: "arg_max(i, -u) FILTER (WHERE k > 5)", name: "amf"},
+	{job: "max_by(k, name || x) AS mbk", sql: "arg_max(k, name || x)", name: "mbk"},
+	// first, last: x of the row with the least (greatest) t, NULL x too.
+	{job: "first(x, ts) AS fx", sql: "first(x ORDER BY ts)", name: "fx"},
+	{job: "last(name, ts) AS ln", sql: "last(name ORDER BY ts)", name: "ln"},
+	{job: "last(i, u) AS lu", sql: "last(i ORDER BY u) FILTER (WHERE u IS NOT NULL)", name: "lu"},
+	{job: "first(k * 2, u) FILTER (WHERE b) AS fkf", sql: "first(k * 2 ORDER BY u) FILTER (WHERE b AND u IS NOT NULL)", name: "fkf"},
+	// list keeps NULLs; its order is the order of arrival: compared sorted.
+	{job: "list(i) AS li", sql: "list_sort(list(i))", name: "li", out: "list_sort(li)"},
+	{job: "list(name) AS lname", sql: "list_sort(list(name))", name: "lname", out: "list_sort(lname)"},
 }
 
 // writeNullData writes n seeded random rows with NULLs in every column but
@@ -72,7 +95,10 @@ COPY (SELECT
   CASE WHEN random() < 0.2 THEN NULL ELSE 'n' || (random() * 300)::INT END AS name,
   CASE WHEN random() < 0.1 THEN NULL ELSE round(random() * 100, 2) END AS price,
   (random() * 10)::BIGINT AS qty,
-  TIMESTAMP '2026-01-01' + to_milliseconds((random() * 3 * 86400000)::BIGINT) AS ts
+  CASE WHEN random() < 0.1 THEN NULL ELSE random() END AS u,
+  -- distinct event times (a permutation of the milliseconds of 3 days),
+  -- so that first and last by time have no ties
+  TIMESTAMP '2026-01-01' + to_milliseconds((range * 160190003) %% 259200000) AS ts
 FROM range(%d)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, n, path))
 }
 
