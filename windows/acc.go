@@ -20,7 +20,11 @@ type boundAgg struct {
 	out   arrow.DataType // output type
 	off   int            // offset of the aggregate's state in the blob
 	size  int
-	hidx  int // approx_distinct: index of its sketch region
+	hidx  int // approx_distinct, median, quantile: index of its sketch region
+	// first, last, arg_max, arg_min (collect.go): the ordering column,
+	// and whether its values are floats.
+	col2    int
+	byFloat bool
 }
 
 // Window state blob: flags(1) | key hash(8) | per aggregate state (the
@@ -38,7 +42,7 @@ const (
 	blobHeader  = 9
 )
 
-func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
+func bindAgg(in *arrow.Schema, a Agg, off int, time string) (boundAgg, error) {
 	b := boundAgg{Agg: a, col: -1, off: off}
 	var dt arrow.DataType
 	if !a.Star() {
@@ -78,6 +82,10 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 		if _, err := keyKindOf(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
+	case agg.Median, agg.Quantile, agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+		if err := bindCollect(in, &b, dt, time); err != nil {
+			return b, err
+		}
 	default:
 		return b, fmt.Errorf("windows: %s is not supported in windows", a.Func)
 	}
@@ -99,6 +107,8 @@ type batchAcc struct {
 	dk []rowKeys
 	// variance functions: per group state.
 	vs [][]agg.VarState
+	// median, quantile, first, last, arg_max, arg_min (collect.go).
+	c collectBatch
 
 	ints    []int64
 	floats  []float64
@@ -113,6 +123,7 @@ func (b *batchAcc) init(aggs []boundAgg) {
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
 	b.dk = make([]rowKeys, k)
 	b.vs = make([][]agg.VarState, k)
+	b.c.init(k)
 }
 
 func zeroed[T any](s []T, n int) []T {
@@ -140,6 +151,8 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			b.vs[i] = zeroed(b.vs[i], ngroups)
 			b.vfloats = agg.VarUpdate(b.vs[i], col, rows, gids, b.vfloats)
+		case agg.Median, agg.Quantile, agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			b.c.update(i, &aggs[i], rec, col, rows, gids, b.n[i], ngroups)
 		case Sum, Min, Max, Avg:
 			if a.float {
 				b.fv[i] = zeroed(b.fv[i], ngroups)
@@ -380,6 +393,9 @@ func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(blob, a.off, b.vs[i][g])
 			continue
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			b.c.mergeArgBatch(i, a, blob, b.n[i][g], g)
+			continue
 		default:
 			continue
 		}
@@ -394,12 +410,17 @@ func (b *batchAcc) mergeBatch(aggs []boundAgg, blob []byte, g uint32) error {
 // returns dst, reallocated when a sketch grew; fixed is the size of the
 // fixed part.
 func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
+	var kll [2]agg.KLL
 	dst[0] |= src[0]
 	for i := range aggs {
 		a := &aggs[i]
 		switch a.Func {
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(dst, a.off, getVar(src, a.off))
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			mergeArgBlob(a, dst, src)
+		case agg.Median, agg.Quantile:
+			dst = mergeQuantileBlob(a, fixed, dst, src, &kll)
 		case Count, Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			n := getI(src, a.off)
 			if err := combine(a, dst, n, getI(src, a.off+8), getF(src, a.off+8)); err != nil {
@@ -419,6 +440,7 @@ func mergeBlob(aggs []boundAgg, fixed int, dst, src []byte) ([]byte, error) {
 type outBuilders struct {
 	bs    []array.Builder
 	fixed int
+	kll   agg.KLL
 }
 
 func newOutBuilders(mem memory.Allocator, aggs []boundAgg, n, fixed int) *outBuilders {
@@ -455,6 +477,10 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			} else {
 				b.(*array.Float64Builder).Append(getF(blob, a.off+8) / float64(n))
 			}
+		case agg.Median, agg.Quantile:
+			o.appendQuantile(a, b, blob)
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			appendArg(a, b, blob)
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			if v, ok := getVar(blob, a.off).Result(a.Func); ok {
 				b.(*array.Float64Builder).Append(v)

@@ -2,6 +2,7 @@ package windows
 
 import (
 	"fmt"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"sync"
 	"sync/atomic"
 
@@ -78,7 +79,10 @@ type plan struct {
 	time     int
 	aggs     []boundAgg
 	blob     int // size of the blob's fixed part
-	sketches int // approx_distinct aggregates: sketch regions after it
+	sketches int // approx_distinct, median, quantile: sketch regions after it
+	// regions append the empty sketch regions, in order (all
+	// agg.EmptySketchSize bytes long).
+	regions  []func([]byte) []byte
 	out      *arrow.Schema
 	late     *arrow.Schema
 	size     int64 // ms
@@ -133,13 +137,19 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 		arrow.Field{Name: "window_end", Type: WindowTime})
 	off := blobHeader
 	for _, a := range o.Aggs {
-		b, err := bindAgg(in, a, off)
+		b, err := bindAgg(in, a, off, o.Time)
 		if err != nil {
 			return nil, err
 		}
-		if a.Func == ApproxDistinct {
+		switch {
+		case a.Func == ApproxDistinct:
 			b.hidx = p.sketches
 			p.sketches++
+			p.regions = append(p.regions, agg.AppendEmptySketch)
+		case isQuantile(a.Func):
+			b.hidx = p.sketches
+			p.sketches++
+			p.regions = append(p.regions, agg.AppendEmptyKLL)
 		}
 		off += b.size
 		p.aggs = append(p.aggs, b)
