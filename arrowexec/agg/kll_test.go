@@ -162,4 +162,3 @@ func BenchmarkKLLRegionRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(buf)), "bytes")
 }
-
