@@ -1,9 +1,11 @@
 package job_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,6 +192,19 @@ sink:
 				runJob(t, yml, p)
 				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(day), %s FROM read_parquet('%s/*.parquet')`, strings.Join(outCols, ", "), out)).Strings())
 				compareRows(t, got, want, tol)
+				// pyarrow reads the list columns too: a list(i) per group
+				// of count(*) values, NULLs included.
+				pa := oracle.PyArrowRead(t, out, oracle.Parquet)
+				if i := slices.Index(pa.Columns, "li"); i < 0 || pa.Types[i] != "list<element: int64>" && pa.Types[i] != "list<item: int64>" {
+					t.Fatalf("pyarrow reads columns %v of types %v", pa.Columns, pa.Types)
+				}
+				ns, lists := pa.Column(t, "n"), pa.Column(t, "li")
+				for r := range ns {
+					var l []any
+					if err := json.Unmarshal([]byte(oracle.Format(lists[r])), &l); err != nil || fmt.Sprint(len(l)) != oracle.Format(ns[r]) {
+						t.Fatalf("row %d: pyarrow reads a list of %d values (%v) for a group of %v rows", r, len(l), err, ns[r])
+					}
+				}
 			})
 		}
 	}
