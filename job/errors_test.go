@@ -42,6 +42,8 @@ var errorCases = []struct{ name, yaml string }{
 	{"arg_max with three arguments", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"arg_max(user_id, event_time, weight)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"first without ordering column", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"first(weight)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"list with FILTER", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"list(weight) FILTER (WHERE weight > 1)\"]\nsink:\n  file: {path: OUT}\n"},
+	{"window first of a string", "source:\n  parquet: {path: IN}\n  watermark: {column: event_time, max_out_of_orderness: 1s}\nsteps:\n  - window:\n      type: tumbling\n      size: 1m\n      time: event_time\n      aggs: [\"first(event_type)\"]\nsink:\n  file: {path: OUT}\n"},
+	{"window quantile q outside [0,1]", "source:\n  parquet: {path: IN}\n  watermark: {column: event_time, max_out_of_orderness: 1s}\nsteps:\n  - window:\n      type: tumbling\n      size: 1m\n      time: event_time\n      aggs: [\"quantile(weight, -0.5)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"sum of string", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [item_id]\n      aggs: [\"sum(event_type)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"unknown group column", "source:\n  parquet: {path: IN}\nsteps:\n  - aggregate:\n      group_by: [itme_id]\n      aggs: [\"count(*)\"]\nsink:\n  file: {path: OUT}\n"},
 	{"bad sink format", "source:\n  parquet: {path: IN}\nsink:\n  file: {path: OUT, format: xlsx}\n"},

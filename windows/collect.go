@@ -82,8 +82,8 @@ func bindCollect(in *arrow.Schema, b *boundAgg, dt arrow.DataType, time string) 
 	if err := agg.CheckSecondType(ca, bdt); err != nil {
 		return fmt.Errorf("windows: %w", err)
 	}
-	if !windowScalar(bdt) {
-		return fmt.Errorf("windows: %s: ordering by %s is not supported in windows (numbers, booleans and temporal values are)", a.Name(), bdt)
+	if !windowScalar(bdt) || bdt.ID() == arrow.UINT64 {
+		return fmt.Errorf("windows: %s: ordering by %s is not supported in windows (numbers but uint64, booleans and temporal values are)", a.Name(), bdt)
 	}
 	b.float = isFloatType(dt)
 	b.byFloat = isFloatType(bdt)
