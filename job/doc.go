@@ -13,6 +13,7 @@
 //	  - filter: "event_type IN ('click', 'purchase') AND weight > 1"
 //	  - project:                      # name: expression, in output order
 //	      item_id: item_id
+//	      user_id: user_id
 //	      w: weight * 2
 //	  - aggregate:
 //	      group_by: [item_id]

@@ -53,54 +53,111 @@ func (s *Spec) IsDAG() bool { return len(s.Sources) > 0 || len(s.Sinks) > 0 }
 // SourceSpec says where input comes from. Exactly one of Parquet, CSV,
 // JSONL, Kafka and Hybrid is set.
 type SourceSpec struct {
-	Parquet   *ParquetSpec   `yaml:"parquet"`
-	CSV       *TextSpec      `yaml:"csv"`
-	JSONL     *TextSpec      `yaml:"jsonl"`
-	Kafka     *KafkaSpec     `yaml:"kafka"`
-	Hybrid    *HybridSpec    `yaml:"hybrid"`
+	// Parquet reads Parquet files (bounded).
+	Parquet *ParquetSpec `yaml:"parquet"`
+	// CSV reads CSV files (bounded).
+	CSV *TextSpec `yaml:"csv"`
+	// JSONL reads JSON Lines files, one object per line (bounded).
+	JSONL *TextSpec `yaml:"jsonl"`
+	// Kafka reads Kafka topics (unbounded unless bounded: true).
+	Kafka *KafkaSpec `yaml:"kafka"`
+	// Hybrid reads Parquet files up to a boundary, then a Kafka topic from
+	// there on: a backfill and its continuation in one job.
+	Hybrid *HybridSpec `yaml:"hybrid"`
+	// Watermark sets the source's event time and watermarks (needed by
+	// window steps to fire).
 	Watermark *WatermarkSpec `yaml:"watermark"`
 	Line      int            `yaml:"-"`
 }
 
 // ParquetSpec is a Parquet source.
 type ParquetSpec struct {
-	Path      string   `yaml:"path"`
-	Paths     []string `yaml:"paths"`
-	Decoder   string   `yaml:"decoder"`
-	BatchSize int      `yaml:"batch_size"`
+	// Path is a file, a glob (data/*.parquet) or a directory (its
+	// .parquet files, recursively).
+	Path string `yaml:"path"`
+	// Paths lists several paths (each as path:), instead of path.
+	Paths []string `yaml:"paths"`
+	// Decoder picks the Parquet reader: parquet-go (default) or arrow
+	// (arrow-go's pqarrow).
+	Decoder string `yaml:"decoder"`
+	// BatchSize is the rows per batch read (default 65536).
+	BatchSize int `yaml:"batch_size"`
 }
 
 // TextSpec is a CSV or JSONL file source (sources/text). Columns are
 // declared as a Kafka source's fields; header and delimiter are CSV's.
 type TextSpec struct {
-	Path           string       `yaml:"path"`
-	Paths          []string     `yaml:"paths"`
-	Header         bool         `yaml:"header"`
-	Delimiter      string       `yaml:"delimiter"` // one byte; default ","
-	Columns        []KafkaField `yaml:"columns"`
-	BatchSize      int          `yaml:"batch_size"`
-	SplitSize      string       `yaml:"split_size"` // e.g. 32MiB
-	OnError        string       `yaml:"on_error"`   // fail, skip, dead-letter
-	DeadLetterPath string       `yaml:"dead_letter_path"`
+	// Path is a file, a glob or a directory.
+	Path string `yaml:"path"`
+	// Paths lists several paths, instead of path.
+	Paths []string `yaml:"paths"`
+	// Header says the CSV files' first line names the columns (CSV only;
+	// default false).
+	Header bool `yaml:"header"`
+	// Delimiter is the CSV field separator, one byte (default ",").
+	Delimiter string `yaml:"delimiter"`
+	// Columns declare the columns to read, in order for headerless CSV
+	// (riffle schema FILE prints a block to paste).
+	Columns []KafkaField `yaml:"columns"`
+	// BatchSize is the rows per batch (default 65536).
+	BatchSize int `yaml:"batch_size"`
+	// SplitSize cuts large files into splits read in parallel (default
+	// 32MiB).
+	SplitSize string `yaml:"split_size"`
+	// OnError is what a line that does not parse does: fail (default: the
+	// job fails naming file and line), skip (counted), or dead-letter
+	// (written with the reason to dead_letter_path).
+	OnError string `yaml:"on_error"`
+	// DeadLetterPath is the directory of rejected lines (on_error:
+	// dead-letter).
+	DeadLetterPath string `yaml:"dead_letter_path"`
 }
 
 // KafkaSpec is a Kafka source.
 type KafkaSpec struct {
-	Brokers        string        `yaml:"brokers"` // comma-separated; "" with riffle run --embedded-kafka
-	Topics         []string      `yaml:"topics"`
-	Topic          string        `yaml:"topic"`
-	Start          string        `yaml:"start"` // earliest, latest, timestamp, committed
-	StartTime      time.Time     `yaml:"start_time"`
-	GroupID        string        `yaml:"group_id"`
-	Bounded        bool          `yaml:"bounded"`
-	Format         string        `yaml:"format"` // json, csv, raw
-	Fields         []KafkaField  `yaml:"fields"`
-	Metadata       []string      `yaml:"metadata"`
-	MaxBatchRows   int           `yaml:"max_batch_rows"`
-	MaxBatchDelay  time.Duration `yaml:"max_batch_delay"`
-	OnError        string        `yaml:"on_error"` // fail, skip, dead-letter
-	DeadLetterPath string        `yaml:"dead_letter_path"`
-	RetryTimeout   time.Duration `yaml:"retry_timeout"` // how long a running job retries an unreachable broker (default 5m)
+	// Brokers are the bootstrap brokers, comma-separated (riffle run
+	// --brokers overrides; empty with --embedded-kafka).
+	Brokers string `yaml:"brokers"`
+	// Topics lists the topics read (or topic: for one).
+	Topics []string `yaml:"topics"`
+	// Topic is the one topic read.
+	Topic string `yaml:"topic"`
+	// Start is where reading starts without a checkpoint: earliest
+	// (default), latest, timestamp (start_time) or committed (group_id's
+	// committed offsets).
+	Start string `yaml:"start"`
+	// StartTime is the time start: timestamp starts from.
+	StartTime time.Time `yaml:"start_time"`
+	// GroupID is the consumer group whose offsets start: committed reads
+	// (riffle tracks its positions in checkpoints, not in the group).
+	GroupID string `yaml:"group_id"`
+	// Bounded stops at the partitions' end offsets as of the job's start
+	// (a bounded run over a topic); default false: runs until stopped.
+	Bounded bool `yaml:"bounded"`
+	// Format is the messages' encoding: json (default: one flat object
+	// per message), csv (one record) or raw (the value as one binary
+	// column named value).
+	Format string `yaml:"format"`
+	// Fields declare the columns parsed out of each message.
+	Fields []KafkaField `yaml:"fields"`
+	// Metadata adds message metadata columns after the fields: any of
+	// _key (binary), _timestamp, _partition, _offset.
+	Metadata []string `yaml:"metadata"`
+	// MaxBatchRows caps the rows of a micro-batch (default 8192).
+	MaxBatchRows int `yaml:"max_batch_rows"`
+	// MaxBatchDelay is how long a micro-batch waits to fill (default
+	// 100ms).
+	MaxBatchDelay time.Duration `yaml:"max_batch_delay"`
+	// OnError is what a malformed message does: fail (default: the job
+	// fails naming topic, partition and offset), skip (counted), or
+	// dead-letter (written with the reason to dead_letter_path).
+	OnError string `yaml:"on_error"`
+	// DeadLetterPath is the directory of rejected messages (on_error:
+	// dead-letter).
+	DeadLetterPath string `yaml:"dead_letter_path"`
+	// RetryTimeout is how long a running job retries an unreachable broker
+	// before it fails (default 5m).
+	RetryTimeout time.Duration `yaml:"retry_timeout"`
 	// Isolation is read_committed (default: only the rows of committed
 	// transactions, an exactly-once sink's output as it is),
 	// read_uncommitted, or none (kafka-go's fetch, which knows nothing of
@@ -112,15 +169,23 @@ type KafkaSpec struct {
 
 // KafkaField is a declared column of Kafka messages.
 type KafkaField struct {
-	Name     string `yaml:"name"`
-	Type     string `yaml:"type"`
-	Required bool   `yaml:"required"`
+	// Name is the column's name (and the JSON field's).
+	Name string `yaml:"name"`
+	// Type is one of int64, int32, float64, string, bool, timestamp,
+	// binary.
+	Type string `yaml:"type"`
+	// Required rejects a record without the field (by on_error); default
+	// false: a missing field is NULL.
+	Required bool `yaml:"required"`
 }
 
 // HybridSpec reads Parquet up to a boundary, then Kafka.
 type HybridSpec struct {
-	Parquet  *ParquetSpec  `yaml:"parquet"`
-	Kafka    *KafkaSpec    `yaml:"kafka"`
+	// Parquet is the files read first.
+	Parquet *ParquetSpec `yaml:"parquet"`
+	// Kafka is the topic read after the boundary.
+	Kafka *KafkaSpec `yaml:"kafka"`
+	// Boundary is where the files end and the topic takes over.
 	Boundary *BoundarySpec `yaml:"boundary"`
 }
 
@@ -128,23 +193,39 @@ type HybridSpec struct {
 // an event time over a column, or an offset map (inline or in a JSON file
 // {"topic": {"0": 123}}).
 type BoundarySpec struct {
-	EventTime     time.Time                `yaml:"event_time"`
-	Column        string                   `yaml:"column"`
-	TimestampSkew time.Duration            `yaml:"timestamp_skew"`
-	Offsets       map[string]map[int]int64 `yaml:"offsets"`
-	OffsetsFile   string                   `yaml:"offsets_file"`
+	// EventTime switches at this time: file rows before it, topic messages
+	// from it on.
+	EventTime time.Time `yaml:"event_time"`
+	// Column is the files' event-time column event_time compares with.
+	Column string `yaml:"column"`
+	// TimestampSkew widens the topic's start (by message timestamp) by this
+	// much, for producers whose timestamps lag the column's.
+	TimestampSkew time.Duration `yaml:"timestamp_skew"`
+	// Offsets switch at these offsets instead: topic to partition to first
+	// offset read from the topic.
+	Offsets map[string]map[int]int64 `yaml:"offsets"`
+	// OffsetsFile reads offsets from a JSON file {"topic": {"0": 123}}.
+	OffsetsFile string `yaml:"offsets_file"`
 }
 
 // WatermarkSpec is the source's event-time strategy.
 type WatermarkSpec struct {
-	Column            string        `yaml:"column"`
+	// Column is the event-time column: a timestamp of any unit, or int64
+	// milliseconds.
+	Column string `yaml:"column"`
+	// MaxOutOfOrderness is how late an event may be: the watermark trails
+	// the largest event time seen by this much (default 0).
 	MaxOutOfOrderness time.Duration `yaml:"max_out_of_orderness"`
-	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// IdleTimeout marks a partition or split that sent nothing for this
+	// long idle, so it does not hold the watermark back (default 0: never).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // SinkSpec says where output goes. Exactly one of File and Kafka is set.
 type SinkSpec struct {
-	File  *FileSinkSpec  `yaml:"file"`
+	// File writes files (Parquet, CSV or JSONL).
+	File *FileSinkSpec `yaml:"file"`
+	// Kafka writes JSON messages to a topic.
 	Kafka *KafkaSinkSpec `yaml:"kafka"`
 	// From names what a sink of a DAG job reads: a step, a source, or a
 	// window step's late rows ("step.late"); "" is the last step.
@@ -154,10 +235,17 @@ type SinkSpec struct {
 
 // FileSinkSpec is a file sink.
 type FileSinkSpec struct {
-	Path        string `yaml:"path"`
-	Format      string `yaml:"format"`
-	Prefix      string `yaml:"prefix"`
-	PartSize    string `yaml:"part_size"` // e.g. 128MiB
+	// Path is the output directory (riffle backfill --output overrides);
+	// a bounded job replaces it whole when it commits.
+	Path string `yaml:"path"`
+	// Format is parquet (default), csv or jsonl.
+	Format string `yaml:"format"`
+	// Prefix starts the part files' names (default part).
+	Prefix string `yaml:"prefix"`
+	// PartSize rolls a part file at this size (default 128MiB).
+	PartSize string `yaml:"part_size"`
+	// Compression is the Parquet codec: zstd (default), snappy, gzip,
+	// lz4raw (lz4), brotli or none.
 	Compression string `yaml:"compression"`
 	// RollInterval rolls (closes and publishes) a part open this long;
 	// unset: sinks.DefaultRollInterval on unbounded jobs, size only on
@@ -170,18 +258,24 @@ type FileSinkSpec struct {
 
 // KafkaSinkSpec is a Kafka sink: rows as JSON messages.
 type KafkaSinkSpec struct {
-	Brokers   string `yaml:"brokers"`
-	Topic     string `yaml:"topic"`
-	Key       string `yaml:"key"`       // key column, optional
-	Timestamp string `yaml:"timestamp"` // event-time column for message timestamps, optional
+	// Brokers are the bootstrap brokers, comma-separated (riffle run
+	// --brokers overrides).
+	Brokers string `yaml:"brokers"`
+	// Topic is the topic written (it must exist).
+	Topic string `yaml:"topic"`
+	// Key is the column whose value keys each message (optional).
+	Key string `yaml:"key"`
+	// Timestamp is the event-time column giving messages their timestamps
+	// (optional; default the time of writing).
+	Timestamp string `yaml:"timestamp"`
 	// RetryTimeout is how long undelivered messages are retried (default 5m).
 	RetryTimeout time.Duration `yaml:"retry_timeout"`
 	// Delivery is at-least-once (default) or exactly-once (Kafka
 	// transactions committed when a checkpoint completes; jobs with
-	// checkpoints only). TransactionTimeout is the exactly-once sink's
-	// transaction timeout (default 15m; at least twice the checkpoint
-	// interval).
-	Delivery           string        `yaml:"delivery"`
+	// checkpoints only).
+	Delivery string `yaml:"delivery"`
+	// TransactionTimeout is the exactly-once sink's Kafka transaction
+	// timeout (default 15m; at least twice the checkpoint interval).
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
 	DeliveryLine       int           `yaml:"-"`
 	TimeoutLine        int           `yaml:"-"`
@@ -192,15 +286,90 @@ type StepKind string
 
 // Step kinds.
 const (
-	StepFilter    StepKind = "filter"
-	StepProject   StepKind = "project"
+	// StepFilter keeps the rows for which an expression is true (a row
+	// where it is NULL is dropped). Comparisons of a column with a
+	// constant are pushed into a Parquet source (row groups whose
+	// statistics exclude them are not read).
+	//
+	//	steps:
+	//	  - filter: "event_type = 'click' AND weight > 1"
+	StepFilter StepKind = "filter"
+	// StepProject computes the output columns, in order, as a mapping of
+	// name to expression; columns not named are dropped.
+	//
+	//	steps:
+	//	  - project: {item_id: item_id, w: "weight * 2"}
+	StepProject StepKind = "project"
+	// StepAggregate is a hash aggregate over bounded input: one output
+	// row per group (the keys, then one column per aggregate), emitted at
+	// the end of input.
+	//
+	//	steps:
+	//	  - aggregate:
+	//	      group_by: [item_id, "date_trunc('day', event_time) AS day"]
+	//	      aggs: ["count(*) AS n", "sum(price * qty) AS revenue",
+	//	             "count(*) FILTER (WHERE event_type = 'buy') AS buys"]
 	StepAggregate StepKind = "aggregate"
-	StepWindow    StepKind = "window"
+	// StepWindow is an event-time window aggregate (tumbling, sliding or
+	// session) fired by the watermark (output columns: Window steps
+	// below).
+	//
+	//	steps:
+	//	  - window:
+	//	      type: tumbling
+	//	      size: 1m
+	//	      key: [item_id]
+	//	      time: event_time
+	//	      aggs: ["count(*) AS views", "approx_distinct(user_id) AS users"]
+	StepWindow StepKind = "window"
+	// StepRecommend trains an implicit-feedback recommender (iALS) on the
+	// (user, item, weight) rows reaching it and emits each user's top-K
+	// items not seen in training (user_id, item_id, rank, score,
+	// model_version); on a stream it learns incrementally (update:).
+	//
+	//	steps:
+	//	  - recommend:
+	//	      user: user_id
+	//	      item: item_id
+	//	      weight: "CASE event_type WHEN 'purchase' THEN 4 ELSE 1 END"
+	//	      factors: 64
+	//	      k: 10
+	//	      export: {path: out/model, embeddings: true}
 	StepRecommend StepKind = "recommend"
 	// StepUnion forwards the rows of all its inputs (UNION ALL; the
-	// inputs have the same columns): union: {} with inputs: [a, b].
+	// inputs have the same columns), in a DAG job.
+	//
+	//	steps:
+	//	  - name: all
+	//	    union: {}
+	//	    inputs: [clicks, views]
 	StepUnion StepKind = "union"
 )
+
+// stepBlocks lists the step kinds in the order messages and the job-file
+// reference (docs/JOBS.md) show them, with the struct a kind's block
+// decodes into (nil: the kind takes an expression, a mapping or nothing,
+// as its constant's doc says).
+var stepBlocks = []struct {
+	kind  StepKind
+	block any
+}{
+	{StepFilter, nil},
+	{StepProject, nil},
+	{StepAggregate, rawAggregate{}},
+	{StepWindow, rawWindow{}},
+	{StepRecommend, rawRecommend{}},
+	{StepUnion, nil},
+}
+
+// stepKindList is "filter, project, ..., union", for messages.
+func stepKindList() string {
+	names := make([]string, len(stepBlocks))
+	for i, b := range stepBlocks {
+		names[i] = string(b.kind)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Step is one transformation. Exactly one of the fields matching Kind is set.
 type Step struct {
@@ -208,10 +377,10 @@ type Step struct {
 	Line int
 	// Name names the step for other steps' Inputs and sinks' From (DAG
 	// jobs); default "<kind>-<number>".
-	Name string
+	Name string `yaml:"name"`
 	// Inputs name what the step reads (DAG jobs): sources, steps, or
 	// "step.late"; empty: the step before (the only source for the first).
-	Inputs     []string
+	Inputs     []string `yaml:"inputs"`
 	InputsLine int
 	Filter     expr.Expr
 	Project    []NamedExpr
@@ -279,14 +448,36 @@ func ReadFile(path string) (*Spec, error) {
 	return Parse(path, data)
 }
 
+// rawSpec is a job file's top level. A ref tag names the type a block
+// decoded by hand is parsed into (for the job-file reference).
 type rawSpec struct {
-	Name        string      `yaml:"name"`
-	Parallelism int         `yaml:"parallelism"`
-	Source      yaml.Node   `yaml:"source"`
-	Sources     yaml.Node   `yaml:"sources"`
-	Steps       []yaml.Node `yaml:"steps"`
-	Sink        yaml.Node   `yaml:"sink"`
-	Sinks       []yaml.Node `yaml:"sinks"`
+	// Name names the job in logs and metrics.
+	Name string `yaml:"name"`
+	// Parallelism is the number of subtasks of each node (default
+	// GOMAXPROCS; riffle run --parallelism overrides it).
+	Parallelism int `yaml:"parallelism"`
+	// Source is the job's one source (or sources:, not both).
+	Source yaml.Node `yaml:"source" ref:"SourceSpec"`
+	// Sources names several sources, a mapping of name to source block:
+	// the job is a DAG (steps name their inputs:).
+	Sources yaml.Node `yaml:"sources" ref:"SourceSpec"`
+	// Steps are the transformations, in order (see Steps below).
+	Steps []yaml.Node `yaml:"steps" ref:"Step"`
+	// Sink is the job's one output (or sinks:, not both).
+	Sink yaml.Node `yaml:"sink" ref:"SinkSpec"`
+	// Sinks lists several outputs, each naming in from: what it writes;
+	// the first is the main one.
+	Sinks []yaml.Node `yaml:"sinks" ref:"SinkSpec"`
+}
+
+// rawAggregate is an aggregate step's block (StepAggregate).
+type rawAggregate struct {
+	// GroupBy are the group keys: columns or expressions with AS names.
+	// Empty: one group (one output row, also for empty input).
+	GroupBy []string `yaml:"group_by"`
+	// Aggs are the aggregate calls, "func(expr) [FILTER (WHERE cond)] [AS
+	// name]" (the functions: Aggregate functions below); at least one.
+	Aggs []string `yaml:"aggs"`
 }
 
 var (
@@ -530,7 +721,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 	fail := func(line int, format string, args ...any) (Step, error) {
 		return Step{}, &Error{File: file, Line: line, Msg: fmt.Sprintf("step %d: ", num) + fmt.Sprintf(format, args...)}
 	}
-	const kinds = "filter, project, aggregate, window, recommend, union"
+	kinds := stepKindList()
 	if n.Kind != yaml.MappingNode {
 		return fail(n.Line, "want one of %s as a key (with name: and inputs: beside it in a DAG job)", kinds)
 	}
@@ -586,10 +777,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			st.Project = append(st.Project, NamedExpr{Name: k.Value, Expr: e})
 		}
 	case StepAggregate:
-		var a struct {
-			GroupBy []string `yaml:"group_by"`
-			Aggs    []string `yaml:"aggs"`
-		}
+		var a rawAggregate
 		if err := decodeStrict(file, val, &a); err != nil {
 			return Step{}, err
 		}
@@ -634,7 +822,7 @@ func parseStep(file string, num int, n *yaml.Node) (Step, error) {
 			return fail(val.Line, "union: takes no options (union: {}); name what it reads in inputs:")
 		}
 	default:
-		return fail(key.Line, "unknown step %q (want filter, project, aggregate, window, recommend or union)", key.Value)
+		return fail(key.Line, "unknown step %q (want one of %s)", key.Value, stepKindList())
 	}
 	return st, nil
 }

@@ -54,57 +54,127 @@ type RecommendStep struct {
 	Options ml.RecommendOptions
 }
 
+// rawRecommend is a recommend step's block (StepRecommend).
 type rawRecommend struct {
-	User            string   `yaml:"user"`
-	Item            string   `yaml:"item"`
-	Weight          string   `yaml:"weight"`
-	Factors         *int     `yaml:"factors"`
-	Regularization  *float64 `yaml:"regularization"`
-	Alpha           *float64 `yaml:"alpha"`
-	Iterations      *int     `yaml:"iterations"`
-	Seed            int64    `yaml:"seed"`
-	K               *int     `yaml:"k"`
-	Solver          string   `yaml:"solver"`
-	CGSteps         *int     `yaml:"cg_steps"`
-	FrequencyScaled bool     `yaml:"frequency_scaled"`
-	Threads         int      `yaml:"threads"`
-	OnError         string   `yaml:"on_error"`
-	DeadLetterPath  string   `yaml:"dead_letter_path"`
-	Export          *struct {
-		Path       string `yaml:"path"`
-		Format     string `yaml:"format"`
-		Embeddings bool   `yaml:"embeddings"`
-		Retain     *int   `yaml:"retain"`
+	// User is the user id column (integer or string); required.
+	User string `yaml:"user"`
+	// Item is the item id column (integer or string); required.
+	Item string `yaml:"item"`
+	// Weight is a numeric expression giving each interaction's weight
+	// (default 1); repeated (user, item) pairs add up. A NULL, negative,
+	// zero, NaN or infinite weight is a bad row (on_error).
+	Weight string `yaml:"weight"`
+	// Factors is the embedding dimension K; required.
+	Factors *int `yaml:"factors"`
+	// Regularization is λ ≥ 0 (default 0).
+	Regularization *float64 `yaml:"regularization"`
+	// Alpha scales confidence, c = 1 + alpha·weight (default 0).
+	Alpha *float64 `yaml:"alpha"`
+	// Iterations is the number of full training sweeps (default 15).
+	Iterations *int `yaml:"iterations"`
+	// Seed seeds the initial factors (default 0): same seed, same model.
+	Seed int64 `yaml:"seed"`
+	// K is the number of recommendations per user; required.
+	K *int `yaml:"k"`
+	// Solver is cg (default: conjugate gradient, warm-started) or cholesky
+	// (exact).
+	Solver string `yaml:"solver"`
+	// CGSteps is the conjugate-gradient steps per row and sweep (default
+	// 3).
+	CGSteps *int `yaml:"cg_steps"`
+	// FrequencyScaled scales λ per row with its confidence mass (ml
+	// package doc); default false.
+	FrequencyScaled bool `yaml:"frequency_scaled"`
+	// Threads is the training's worker goroutines (default GOMAXPROCS).
+	Threads int `yaml:"threads"`
+	// OnError is what a bad row (NULL id, bad weight) does: fail (default)
+	// or dead-letter (to dead_letter_path, with the reason).
+	OnError string `yaml:"on_error"`
+	// DeadLetterPath is the directory of rejected rows (on_error:
+	// dead-letter).
+	DeadLetterPath string `yaml:"dead_letter_path"`
+	// Export writes the model as versioned files (vNNNNNN/ directories
+	// and a LATEST pointer) for riffle recommend --from and other readers.
+	Export *struct {
+		// Path is the export's root directory.
+		Path string `yaml:"path"`
+		// Format of the recommendation files: parquet (default), csv or
+		// jsonl (factor files are Parquet).
+		Format string `yaml:"format"`
+		// Embeddings also writes user_factors/ and item_factors/.
+		Embeddings bool `yaml:"embeddings"`
+		// Retain is the number of complete versions kept (default 5).
+		Retain *int `yaml:"retain"`
 	} `yaml:"export"`
-	State  *rawState  `yaml:"state"`
+	// State picks the keyed-state backend of the histories and factors.
+	State *rawState `yaml:"state"`
+	// Update makes the step learn incrementally (always on an unbounded
+	// source, with these defaults): one subtask holds the model.
 	Update *rawUpdate `yaml:"update"`
 }
 
 type rawUpdate struct {
-	Every             *int            `yaml:"every"`
-	Interval          time.Duration   `yaml:"interval"`
-	RetrainGrowth     *float64        `yaml:"retrain_growth"`
-	Serve             *bool           `yaml:"serve"`
-	GramRefresh       int             `yaml:"gram_refresh"`
-	ItemDefer         *int            `yaml:"item_defer"`
-	MaxHistory        int             `yaml:"max_history"`
-	HalfLife          int64           `yaml:"half_life"`
-	ExportEvery       *rawExportEvery `yaml:"export_every"`
-	ExportChangedOnly bool            `yaml:"export_changed_only"`
-	FullEvery         *int            `yaml:"full_every"`
-	Prequential       *rawPrequential `yaml:"prequential"`
+	// Every updates the model once this many interactions are pending
+	// (default 10000), and at every checkpoint barrier.
+	Every *int `yaml:"every"`
+	// Interval also updates once the oldest pending interaction waited
+	// this long (default 0: off).
+	Interval time.Duration `yaml:"interval"`
+	// RetrainGrowth retrains in full (warm) when the distinct (user, item)
+	// pairs grew this many times since the last full training (default 2;
+	// 0: never).
+	RetrainGrowth *float64 `yaml:"retrain_growth"`
+	// Serve keeps a live copy of the model answering GET /recommend and
+	// /similar on the admin endpoint (default true).
+	Serve *bool `yaml:"serve"`
+	// GramRefresh recomputes the Gram matrices exactly after this many row
+	// updates (default 0: as many as the side has rows).
+	GramRefresh int `yaml:"gram_refresh"`
+	// ItemDefer s re-solves an item with a long history (n ≥ 2^(s+1)
+	// events) only about once per n/2^s new events, bounding what an
+	// event on a popular item costs (0..30, default 5: once per 3–6% of
+	// its history; 0: every touched item at every update).
+	ItemDefer *int `yaml:"item_defer"`
+	// MaxHistory keeps each user's newest max_history interactions only
+	// (default 0: all).
+	MaxHistory int `yaml:"max_history"`
+	// HalfLife halves an interaction's confidence every half_life
+	// interactions that come after it (default 0: no decay).
+	HalfLife int64 `yaml:"half_life"`
+	// ExportEvery spaces the exported versions (default: one per
+	// checkpoint).
+	ExportEvery *rawExportEvery `yaml:"export_every"`
+	// ExportChangedOnly writes in a version only the users whose factors
+	// changed since the previous one (every full_every-th version is
+	// whole).
+	ExportChangedOnly bool `yaml:"export_changed_only"`
+	// FullEvery is how often a changed-only export writes every user
+	// (default 10).
+	FullEvery *int `yaml:"full_every"`
+	// Prequential meters the live model: each update's interactions are
+	// scored (HR@K, NDCG@K) before the model learns them; in the admin
+	// API and /status.
+	Prequential *rawPrequential `yaml:"prequential"`
 }
 
 type rawPrequential struct {
-	K         int     `yaml:"k"`
-	Window    int     `yaml:"window"`
-	Every     int     `yaml:"every"`
+	// K is the cut-off of HR@K and NDCG@K (default 10).
+	K int `yaml:"k"`
+	// Window also reports the figures over the last window scored events
+	// (default 0: the whole stream only).
+	Window int `yaml:"window"`
+	// Every scores one event in every (default 1: all) to bound the cost.
+	Every int `yaml:"every"`
+	// MinWeight scores only events of at least this weight (default 0).
 	MinWeight float32 `yaml:"min_weight"`
 }
 
 type rawExportEvery struct {
-	Checkpoints int           `yaml:"checkpoints"`
-	Interval    time.Duration `yaml:"interval"`
+	// Checkpoints exports at every Nth checkpoint.
+	Checkpoints int `yaml:"checkpoints"`
+	// Interval exports at the first checkpoint once this much time passed
+	// since the last version (checkpoints or interval, not both).
+	Interval time.Duration `yaml:"interval"`
 }
 
 // update turns the update: mapping into ml.UpdateOptions (defaults:

@@ -93,29 +93,54 @@ func parseLateOutput(file string, num int, n *yaml.Node) (*SinkSpec, error) {
 	return &SinkSpec{File: &FileSinkSpec{Path: lf.Path, Format: lf.Format, Prefix: "late", PartSize: lf.PartSize}, Line: n.Line}, nil
 }
 
+// rawWindow is a window step's block (StepWindow).
 type rawWindow struct {
-	Type            string    `yaml:"type"`
-	Size            string    `yaml:"size"`
-	Slide           string    `yaml:"slide"`
-	Gap             string    `yaml:"gap"`
-	Key             []string  `yaml:"key"`
-	Time            string    `yaml:"time"`
-	Aggs            []string  `yaml:"aggs"`
-	AllowedLateness string    `yaml:"allowed_lateness"`
-	LateOutput      yaml.Node `yaml:"late_output"`
-	Top             *struct {
-		N         int    `yaml:"n"`
-		By        string `yaml:"by"`
-		Ascending bool   `yaml:"ascending"`
+	// Type is tumbling, sliding or session.
+	Type string `yaml:"type"`
+	// Size is a tumbling or sliding window's length.
+	Size string `yaml:"size"`
+	// Slide is a sliding window's step (windows start every slide).
+	Slide string `yaml:"slide"`
+	// Gap ends a session after this long without an event of its key.
+	Gap string `yaml:"gap"`
+	// Key are the window keys: columns or expressions with AS names
+	// (empty: one window per time range, one subtask).
+	Key []string `yaml:"key"`
+	// Time is the event-time column (a timestamp of any unit or int64
+	// milliseconds), usually the source's watermark column.
+	Time string `yaml:"time"`
+	// Aggs are the aggregate calls, as in the aggregate step.
+	Aggs []string `yaml:"aggs"`
+	// AllowedLateness keeps a fired window's state this long past its end:
+	// a late event updates it and the window fires again with is_update
+	// (default 0).
+	AllowedLateness string `yaml:"allowed_lateness"`
+	// LateOutput writes the rows later than that: a sink block ({file:
+	// ...} or {kafka: ...}) or its short form {path, format, part_size}, a
+	// file sink (default: late rows are only counted).
+	LateOutput yaml.Node `yaml:"late_output" ref:"SinkSpec"`
+	// Top keeps the n best rows of each window by an aggregate.
+	Top *struct {
+		// N is the rows kept per window.
+		N int `yaml:"n"`
+		// By is the output column (an aggregate's name) ranked on.
+		By string `yaml:"by"`
+		// Ascending keeps the n smallest instead (default false: largest).
+		Ascending bool `yaml:"ascending"`
 	} `yaml:"top"`
+	// State picks the keyed-state backend of open windows.
 	State *rawState `yaml:"state"`
 }
 
 // rawState is a stateful step's state block: {backend: memory | pebble,
 // dir: ...}.
 type rawState struct {
+	// Backend is memory (default: the Go heap, snapshotted at checkpoints)
+	// or pebble (an on-disk LSM: state larger than memory).
 	Backend string `yaml:"backend"`
-	Dir     string `yaml:"dir"`
+	// Dir is the Pebble backend's working directory (required with
+	// pebble).
+	Dir string `yaml:"dir"`
 }
 
 // backend returns the state backend the block asks for (nil: memory).

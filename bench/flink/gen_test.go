@@ -116,4 +116,3 @@ func riffleLines(t *testing.T, events, seed int64) []string {
 	}
 	return lines
 }
-

@@ -9,6 +9,11 @@
 // is timed inside its process (interpreter start-up excluded), riffle from
 // planning to the last file published.
 //
+// With --set etl it times the ETL query set instead (etl.go): ten queries
+// over the function library, each the same rows in both engines:
+//
+//	go run ./bench/pipeline --set etl --rows 20000000 --threads 2 --runs 3
+//
 // With --scrape, it instead measures what Prometheus scraping costs riffle:
 // the same queries in blocks of ten back to back, blocks alternately
 // without and with a scraper that GETs /metrics every second across the
@@ -81,7 +86,13 @@ func main() {
 	scrape := flag.Bool("scrape", false, "measure the cost of a 1 s Prometheus scraper instead of comparing with DuckDB")
 	placebo := flag.Bool("scrape-placebo", false, "with --scrape: the scraper ticks but does not scrape (an A/A check of the measurement's noise)")
 	plot := flag.String("plot", "", "also write the table and charts of it (PNG with CSV) into this directory")
+	set := flag.String("set", "pipeline", "query set: pipeline (scan, filter, group-by) or etl (ten queries over the function library)")
 	flag.Parse()
+	qs, ok := querySets[*set]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "pipeline: --set %q: want pipeline or etl\n", *set)
+		os.Exit(2)
+	}
 	if *scrape {
 		if err := runScrape(*rows, *threads, *runs, *dir, *placebo); err != nil {
 			fmt.Fprintln(os.Stderr, "pipeline:", err)
@@ -89,13 +100,16 @@ func main() {
 		}
 		return
 	}
-	if err := run(*rows, *threads, *runs, *dir, *cpuprofile, *plot); err != nil {
+	if err := run(*set, qs, *rows, *threads, *runs, *dir, *cpuprofile, *plot); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error) {
+// querySets are the --set choices.
+var querySets = map[string][]query{"pipeline": queries, "etl": etlQueries}
+
+func run(set string, queries []query, rows int64, threads, runs int, dir, cpuprofile, plot string) (err error) {
 	env, stop, err := benchenv.Setup(rows, threads, dir, cpuprofile)
 	if err != nil {
 		return err
@@ -104,7 +118,7 @@ func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error
 	if err := env.NeedPython(); err != nil {
 		return err
 	}
-	out, err := benchenv.NewOutput(plot, "pipeline")
+	out, err := benchenv.NewOutput(plot, set)
 	if err != nil {
 		return err
 	}
@@ -149,13 +163,13 @@ func run(rows int64, threads, runs int, dir, cpuprofile, plot string) (err error
 		cpu.Series[1].Values = append(cpu.Series[1].Values, benchenv.Median(dc).Seconds())
 	}
 	fmt.Fprintln(out, "\nwall: elapsed time of the query; CPU: user+system time the engine spent on it (less sensitive to other load).")
-	if err := out.Plot(wall, "pipeline-wall"); err != nil {
+	if err := out.Plot(wall, set+"-wall"); err != nil {
 		return err
 	}
-	if err := out.Plot(cpu, "pipeline-cpu"); err != nil {
+	if err := out.Plot(cpu, set+"-cpu"); err != nil {
 		return err
 	}
-	return out.Plot(tput, "pipeline-throughput")
+	return out.Plot(tput, set+"-throughput")
 }
 
 // timeRiffle runs q with riffle and returns its wall time; with curve set
@@ -203,6 +217,7 @@ func timeDuckDB(python, input, dir string, q query, threads int) (time.Duration,
 import duckdb, time
 c = duckdb.connect()
 c.execute("SET threads=%d")
+c.execute("SET TimeZone='UTC'")
 c.execute("SET enable_progress_bar=false")
 t = time.perf_counter(); p = time.process_time()
 c.execute("""COPY (%s) TO '%s' (FORMAT parquet)""")

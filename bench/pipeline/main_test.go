@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/riffle-dev/riffle/bench/internal/benchenv"
@@ -18,7 +20,7 @@ func TestPlot(t *testing.T) {
 	oracle.Python(t)
 	const rows = 300_000
 	dir, plot := t.TempDir(), t.TempDir()
-	if err := run(rows, 2, 1, dir, "", plot); err != nil {
+	if err := run("pipeline", queries, rows, 2, 1, dir, "", plot); err != nil {
 		t.Fatal(err)
 	}
 	table, err := benchenv.Table(plot, "pipeline", len(queries))
@@ -37,4 +39,56 @@ func TestPlot(t *testing.T) {
 	if err := benchenv.CheckRates(plot, "pipeline-throughput", names, totals, 1e6); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestETLQueriesMatchDuckDB: every query of the ETL set gives the same rows
+// in riffle as its SQL in DuckDB, on generated events (floats within 1e-9
+// relative: the engines sum in different orders), so that the benchmark
+// compares equal work.
+func TestETLQueriesMatchDuckDB(t *testing.T) {
+	python := oracle.Python(t)
+	const rows = 200_000
+	dir := t.TempDir()
+	env, stop, err := benchenv.Setup(rows, 2, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, q := range etlQueries {
+		t.Run(q.name, func(t *testing.T) {
+			if _, err := timeRiffle(env.Input, dir, q, 2, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := timeDuckDB(python, env.Input, dir, q, 2); err != nil {
+				t.Fatal(err)
+			}
+			read := func(path string) [][]string {
+				return oracle.DuckDBStrings(t, fmt.Sprintf("SET TimeZone='UTC'; SELECT * FROM read_parquet('%s') ORDER BY ALL", path))
+			}
+			got, want := read(filepath.Join(dir, "out-riffle", "*.parquet")), read(filepath.Join(dir, "out-duckdb.parquet"))
+			if len(got) != len(want) || len(want) == 0 {
+				t.Fatalf("riffle %d rows, DuckDB %d", len(got), len(want))
+			}
+			for r := range want {
+				if len(got[r]) != len(want[r]) {
+					t.Fatalf("row %d: riffle %v, DuckDB %v", r, got[r], want[r])
+				}
+				for c := range want[r] {
+					if !sameValue(got[r][c], want[r][c]) {
+						t.Fatalf("row %d column %d: riffle %v, DuckDB %v", r, c, got[r], want[r])
+					}
+				}
+			}
+		})
+	}
+}
+
+// sameValue compares two rendered values, numbers within 1e-9 relative.
+func sameValue(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, err1 := strconv.ParseFloat(a, 64)
+	y, err2 := strconv.ParseFloat(b, 64)
+	return err1 == nil && err2 == nil && math.Abs(x-y) <= 1e-9*math.Max(1, math.Abs(y))
 }
