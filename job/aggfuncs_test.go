@@ -1,10 +1,12 @@
 package job_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,6 +58,49 @@ var aggCases = []aggCase{
 	{job: "stddev(x) AS sd", sql: "stddev(x)", name: "sd"},
 	{job: "stddev_pop(price * qty) AS sdp", sql: "stddev_pop(price * qty)", name: "sdp"},
 	{job: "variance(x) FILTER (WHERE k = 3) AS vf", sql: "variance(x) FILTER (WHERE k = 3)", name: "vf"},
+	// Quantiles: DuckDB's quantile_cont (its quantile is _disc). Exact in
+	// the aggregate step; in windows a sketch, exact up to agg.KLLK values
+	// per window (here about 15).
+	{job: "median(x) AS med", sql: "median(x)", name: "med"},
+	{job: "quantile(i, 0.9) AS q9", sql: "quantile_cont(i, 0.9)", name: "q9"},
+	{job: "quantile_cont(price * qty, 0.25) FILTER (WHERE b) AS q25", sql: "quantile_cont(price * qty, 0.25) FILTER (WHERE b)", name: "q25"},
+	{job: "quantile(x, 0) AS q0", sql: "quantile_cont(x, 0)", name: "q0"},
+	{job: "quantile(x, 1) AS q1", sql: "quantile_cont(x, 1)", name: "q1"},
+	// arg_max, arg_min: rows with a NULL x or y are skipped. The ordering
+	// column u is a random double: no ties, whose winner depends on the
+	// order rows arrive in.
+	{job: "arg_min(x, u) AS amx", sql: "arg_min(x, u)", name: "amx"},
+	{job: "arg_max(b, u) AS amb", sql: "arg_max(b, u)", name: "amb"},
+	{job: "arg_min(ts, u) AS amt", sql: "epoch_ms(arg_min(ts, u))", name: "amt", out: "epoch_ms(amt)"},
+	{job: "arg_max(i, -u) FILTER (WHERE k > 5) AS amf", sql: "arg_max(i, -u) FILTER (WHERE k > 5)", name: "amf"},
+	// first(x, t), last(x, t): x of the row with the least (greatest) t,
+	// also a NULL x.
+	{job: "last(i, u) AS lu", sql: "last(i ORDER BY u) FILTER (WHERE u IS NOT NULL)", name: "lu"},
+	{job: "first(k * 2, u) FILTER (WHERE b) AS fkf", sql: "first(k * 2 ORDER BY u) FILTER (WHERE b AND u IS NOT NULL)", name: "fkf"},
+}
+
+// windowOnlyCases run in the window step only: first and last by the
+// window's time column.
+var windowOnlyCases = []aggCase{
+	{job: "first(x) AS wfx", sql: "first(x ORDER BY ts)", name: "wfx"},
+	{job: "last(i) AS wli", sql: "last(i ORDER BY ts)", name: "wli"},
+	{job: "last(price) FILTER (WHERE b) AS wlp", sql: "last(price ORDER BY ts) FILTER (WHERE b)", name: "wlp"},
+}
+
+// aggOnlyCases run in the aggregate step only (the window step lacks them).
+// The ordering column u of arg_max and friends is a random double: no ties,
+// whose winner depends on the order rows arrive in (see collect.go).
+var aggOnlyCases = []aggCase{
+	// arg_*, first and last over or by strings (the window step holds
+	// numbers, booleans and temporal values only), first and last by a
+	// column.
+	{job: "arg_max(name, u) AS amn", sql: "arg_max(name, u)", name: "amn"},
+	{job: "max_by(k, name || x) AS mbk", sql: "arg_max(k, name || x)", name: "mbk"},
+	{job: "first(x, ts) AS fx", sql: "first(x ORDER BY ts)", name: "fx"},
+	{job: "last(name, ts) AS ln", sql: "last(name ORDER BY ts)", name: "ln"},
+	// list keeps NULLs; its order is the order of arrival: compared sorted.
+	{job: "list(i) AS li", sql: "list_sort(list(i))", name: "li", out: "list_sort(li)"},
+	{job: "list(name) AS lname", sql: "list_sort(list(name))", name: "lname", out: "list_sort(lname)"},
 }
 
 // writeNullData writes n seeded random rows with NULLs in every column but
@@ -71,7 +116,10 @@ COPY (SELECT
   CASE WHEN random() < 0.2 THEN NULL ELSE 'n' || (random() * 300)::INT END AS name,
   CASE WHEN random() < 0.1 THEN NULL ELSE round(random() * 100, 2) END AS price,
   (random() * 10)::BIGINT AS qty,
-  TIMESTAMP '2026-01-01' + to_milliseconds((random() * 3 * 86400000)::BIGINT) AS ts
+  CASE WHEN random() < 0.1 THEN NULL ELSE random() END AS u,
+  -- distinct event times (a permutation of the milliseconds of 3 days),
+  -- so that first and last by time have no ties
+  TIMESTAMP '2026-01-01' + to_milliseconds((range * 160190003) %% 259200000) AS ts
 FROM range(%d)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, n, path))
 }
 
@@ -129,7 +177,7 @@ func TestAggregateFunctionsMatchDuckDB(t *testing.T) {
 	dir := t.TempDir()
 	input := filepath.Join(dir, "in.parquet")
 	writeNullData(t, input, 20_000)
-	jobAggs, sqlAggs, outCols, tol := aggLists(aggCases, 2)
+	jobAggs, sqlAggs, outCols, tol := aggLists(append(append([]aggCase(nil), aggCases...), aggOnlyCases...), 2)
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(date_trunc('day', ts)) AS day, %s FROM read_parquet('%s') GROUP BY ALL`,
 		strings.Join(sqlAggs, ", "), input)).Strings())
 	for _, p := range []int{1, 3} {
@@ -149,6 +197,19 @@ sink:
 				runJob(t, yml, p)
 				got := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, epoch_ms(day), %s FROM read_parquet('%s/*.parquet')`, strings.Join(outCols, ", "), out)).Strings())
 				compareRows(t, got, want, tol)
+				// pyarrow reads the list columns too: a list(i) per group
+				// of count(*) values, NULLs included.
+				pa := oracle.PyArrowRead(t, out, oracle.Parquet)
+				if i := slices.Index(pa.Columns, "li"); i < 0 || pa.Types[i] != "list<element: int64>" && pa.Types[i] != "list<item: int64>" {
+					t.Fatalf("pyarrow reads columns %v of types %v", pa.Columns, pa.Types)
+				}
+				ns, lists := pa.Column(t, "n"), pa.Column(t, "li")
+				for r := range ns {
+					var l []any
+					if err := json.Unmarshal([]byte(oracle.Format(lists[r])), &l); err != nil || fmt.Sprint(len(l)) != oracle.Format(ns[r]) {
+						t.Fatalf("row %d: pyarrow reads a list of %d values (%v) for a group of %v rows", r, len(l), err, ns[r])
+					}
+				}
 			})
 		}
 	}
@@ -162,7 +223,7 @@ func TestWindowFunctionsMatchDuckDB(t *testing.T) {
 	dir := t.TempDir()
 	input := filepath.Join(dir, "in.parquet")
 	writeNullData(t, input, 20_000)
-	jobAggs, sqlAggs, outCols, tol := aggLists(aggCases, 3)
+	jobAggs, sqlAggs, outCols, tol := aggLists(append(append([]aggCase(nil), aggCases...), windowOnlyCases...), 3)
 	want := canon(oracle.DuckDB(t, fmt.Sprintf(`SELECT s, k %% 3 AS km, epoch_ms(ts) // 3600000 * 3600000 AS ws, %s FROM read_parquet('%s') GROUP BY ALL`,
 		strings.Join(sqlAggs, ", "), input)).Strings())
 	for _, p := range []int{1, 3} {

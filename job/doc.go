@@ -27,7 +27,14 @@
 // expressions (package agg: "sum(price * qty) AS revenue", "count(*)
 // FILTER (WHERE ok)", group_by: ["date_trunc('day', ts) AS day"]); the
 // planner computes them in a projection in front of the step (agg.Lower),
-// which it leaves out when every key and argument is a plain column.
+// which it leaves out when every key and argument is a plain column. The
+// functions (package agg's table, its doc lists them): count, sum, avg,
+// min, max, count_distinct, approx_distinct, var_samp, var_pop,
+// stddev_samp, stddev_pop (variance, stddev), bool_and, bool_or, median,
+// quantile(x, q), arg_max(x, y), arg_min(x, y), first(x, t), last(x, t)
+// (in a window first(x) and last(x), by its time column) and list(x)
+// (aggregate step only). median, quantile, arg_*, first, last and list
+// make an aggregate step exchange rows by key (they are not decomposable).
 //
 // Bounded jobs also sort, limit, de-duplicate and unnest (steps_extra.go):
 // sort: [price DESC, id] (NULLs last unless NULLS FIRST, as DuckDB),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/riffle-dev/riffle/arrowexec"
 	"github.com/riffle-dev/riffle/arrowexec/agg"
+	"github.com/riffle-dev/riffle/arrowexec/expr"
 	"github.com/riffle-dev/riffle/arrowexec/ops"
 	"github.com/riffle-dev/riffle/sinks"
 	"github.com/riffle-dev/riffle/state"
@@ -223,6 +224,14 @@ func parseWindowStep(file string, num int, val *yaml.Node) (*WindowSpec, error) 
 		c, err := agg.ParseCall(s)
 		if err != nil {
 			return fail("%v", err)
+		}
+		if c.NeedsOrder() {
+			// first(x), last(x): by the window's time column (named
+			// as written).
+			if c.As == "" {
+				c.As = c.Name()
+			}
+			c.Arg2 = expr.Col(raw.Time)
 		}
 		calls = append(calls, c)
 	}

@@ -22,13 +22,18 @@ type boundAgg struct {
 	out   arrow.DataType // output type
 	off   int            // offset of the aggregate's state in the blob
 	size  int
-	hidx  int  // approx_distinct: index of its sketch region
+	hidx  int  // approx_distinct, median, quantile: index of its sketch region
 	str   bool // min, max over strings or binaries
 	sidx  int  // str: index of its string region
+	// first, last, arg_max, arg_min (collect.go): the ordering column,
+	// and whether its values are floats.
+	col2    int
+	byFloat bool
 }
 
 // Window state blob: flags(1) | key hash(8) | per aggregate state (the
-// fixed part), then one sketch region per approx_distinct (hll.go), then
+// fixed part), then one sketch region per approx_distinct (HyperLogLog,
+// hll.go) and per median or quantile (KLL, kll.go), in aggregate order, then
 // one string region per min or max over strings: the value's length
 // (uint32, little endian) and its bytes.
 //
@@ -38,7 +43,9 @@ type boundAgg struct {
 //	bool_and, bool_or     n int64 | value (0 or 1, int64): min and max
 //	min, max of strings   n int64 (> 0: there is a value); the value is in the string region
 //	var_*, stddev_*       n int64 | mean float64 | m2 float64 (agg.VarState)
+//	first, last, arg_*    n int64 | ordering value | x | x valid (collect.go)
 //	approx_distinct       nothing in the fixed part
+//	median, quantile      nothing in the fixed part (a KLL sketch region)
 //	count_distinct        nothing (the values are map state)
 const (
 	flagEmitted = 1 // the window was emitted at least once
@@ -46,7 +53,7 @@ const (
 	blobHeader  = 9
 )
 
-func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
+func bindAgg(in *arrow.Schema, a Agg, off int, time string) (boundAgg, error) {
 	b := boundAgg{Agg: a, col: -1, off: off}
 	var dt arrow.DataType
 	if !a.Star() {
@@ -92,6 +99,10 @@ func bindAgg(in *arrow.Schema, a Agg, off int) (boundAgg, error) {
 		if err := state.CheckKeyType(dt); err != nil {
 			return b, fmt.Errorf("windows: %s: %w", a.Name(), err)
 		}
+	case agg.Median, agg.Quantile, agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+		if err := bindCollect(in, &b, dt, time); err != nil {
+			return b, err
+		}
 	default:
 		return b, fmt.Errorf("windows: %s is not supported in windows", a.Func)
 	}
@@ -120,6 +131,8 @@ type batchAcc struct {
 	dk []state.Keys
 	// variance functions: per group state.
 	vs [][]agg.VarState
+	// median, quantile, first, last, arg_max, arg_min (collect.go).
+	c collectBatch
 
 	ints    []int64
 	floats  []float64
@@ -136,6 +149,7 @@ func (b *batchAcc) init(aggs []boundAgg) {
 	b.hg, b.hh, b.dg = make([][]uint32, k), make([][]uint64, k), make([][]uint32, k)
 	b.dk = make([]state.Keys, k)
 	b.vs = make([][]agg.VarState, k)
+	b.c.init(k)
 }
 
 func zeroed[T any](s []T, n int) []T {
@@ -175,6 +189,9 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			b.vs[i] = zeroed(b.vs[i], ngroups)
 			b.vfloats = agg.VarUpdate(b.vs[i], col, rows, gids, b.vfloats)
+		case agg.Median, agg.Quantile, agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			b.n[i] = zeroed(b.n[i], ngroups)
+			b.c.update(i, &aggs[i], rec, col, rows, gids, b.n[i], ngroups)
 		case Avg:
 			b.avg[i] = zeroed(b.avg[i], ngroups)
 			if isFloat(col) {
@@ -360,6 +377,8 @@ func (b *batchAcc) mergeBatch(p *plan, blob []byte, g uint32) ([]byte, error) {
 			}
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(blob, a.off, b.vs[i][g])
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			b.c.mergeArgBatch(i, a, blob, b.n[i][g], g)
 		}
 		if err != nil {
 			return nil, err
@@ -369,14 +388,19 @@ func (b *batchAcc) mergeBatch(p *plan, blob []byte, g uint32) ([]byte, error) {
 }
 
 // mergeBlob folds the state blob src into dst (session merges) and
-// returns dst, reallocated when a region grew.
+// returns dst, reallocated when a region grew or shrank.
 func mergeBlob(p *plan, dst, src []byte) ([]byte, error) {
+	var kll [2]agg.KLL
 	dst[0] |= src[0]
 	for i := range p.aggs {
 		a := &p.aggs[i]
 		switch a.Func {
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			mergeVar(dst, a.off, getVar(src, a.off))
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			mergeArgBlob(a, dst, src)
+		case agg.Median, agg.Quantile:
+			dst = mergeQuantileBlob(a, p.blob, dst, src, &kll)
 		case Count, Sum, Min, Max, Avg, BoolAnd, BoolOr:
 			n := getI(src, a.off)
 			if a.str {
@@ -398,7 +422,9 @@ func mergeBlob(p *plan, dst, src []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// stringOffset returns the offset of string region i of blob.
+// stringOffset returns the offset of string region i of blob: after the
+// fixed part and all p.sketches sketch regions (HyperLogLog and KLL alike,
+// agg.SketchLen reads both).
 func stringOffset(p *plan, blob []byte, i int) int {
 	off := p.blob
 	for j := 0; j < p.sketches; j++ {
@@ -444,8 +470,9 @@ func mergeString(p *plan, a *boundAgg, blob []byte, n int64, v string) []byte {
 
 // outBuilders builds the aggregate output columns.
 type outBuilders struct {
-	bs []array.Builder
-	p  *plan
+	bs  []array.Builder
+	p   *plan
+	kll agg.KLL // median, quantile: decoding scratch
 }
 
 func newOutBuilders(mem memory.Allocator, p *plan, n int) *outBuilders {
@@ -482,6 +509,10 @@ func (o *outBuilders) append(aggs []boundAgg, blob []byte, distinct []int64) {
 			} else {
 				b.(*array.Float64Builder).Append(getF(blob, a.off+8) / float64(n))
 			}
+		case agg.Median, agg.Quantile:
+			o.appendQuantile(a, b, blob)
+		case agg.First, agg.Last, agg.ArgMax, agg.ArgMin:
+			appendArg(a, b, blob)
 		case VarSamp, VarPop, StddevSamp, StddevPop:
 			if v, ok := getVar(blob, a.off).Result(a.Func); ok {
 				b.(*array.Float64Builder).Append(v)

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 	"github.com/riffle-dev/riffle/internal/gen"
 )
 
@@ -111,6 +112,16 @@ func BenchmarkWindow(b *testing.B) {
 		benchWindow(b, Options{Kind: Tumbling, Size: 10 * time.Minute, Keys: []string{"item_id"}, Time: "event_time",
 			Aggs: []Agg{{Func: ApproxDistinct, Column: "user_id"}}})
 	})
+	// collect.go: a KLL sketch per window; first and arg_max in the blob.
+	for _, a := range []Agg{
+		{Func: agg.Median, Column: "weight"},
+		{Func: agg.First, Column: "weight"},
+		{Func: agg.ArgMax, Column: "user_id", Column2: "weight"},
+	} {
+		b.Run("tumbling-10m/"+string(a.Func), func(b *testing.B) {
+			benchWindow(b, Options{Kind: Tumbling, Size: 10 * time.Minute, Keys: []string{"item_id"}, Time: "event_time", Aggs: []Agg{a}})
+		})
+	}
 }
 
 // BenchmarkAssign measures the window assignment kernel alone.

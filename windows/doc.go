@@ -24,6 +24,18 @@
 //	approx_distinct(col)  int64, HyperLogLog p=14 (0.81% standard error)
 //	var_samp, var_pop, stddev_samp, stddev_pop (variance, stddev)  float64
 //	bool_and(col), bool_or(col)  bool
+//	median(col), quantile(col, q)  float64, a KLL sketch (agg.KLL): exact
+//	                      (DuckDB's quantile_cont) up to agg.KLLK = 200 values
+//	                      per window, beyond within agg.KLLRankError (2%) of
+//	                      the rank
+//	first(x), last(x)     x of the row with the least (greatest) event time
+//	                      (first(x, t): by column t); NULL x too
+//	arg_max(x, y), arg_min(x, y)  x of the row with the greatest (least) y,
+//	                      rows with a NULL x or y skipped
+//
+// first, last, arg_max and arg_min take and order by numbers, booleans and
+// temporal values here (strings: the aggregate step); list is for the
+// aggregate step only.
 //
 // Keys and aggregate arguments may be expressions, and aggregates may have
 // FILTER (WHERE …), through the projection the planner puts in front of
@@ -71,11 +83,13 @@
 // caches described below): per (key,
 // window) one value holding the accumulators (a flat byte blob: flags, key
 // hash, per aggregate its fixed state (count and value; count, mean and
-// M2 for the variance functions), then one HyperLogLog sketch per
-// approx_distinct, sparse until 2048 registers are set, then the dense 16
-// KiB, then one region per min or max over strings: the current extreme,
-// its length and bytes, rewritten only when a batch brings a new one),
-// and for count_distinct a map state of the distinct values (read
+// M2 for the variance functions; count, ordering value, x and its
+// validity for first, last and arg_*), then one sketch region per
+// approx_distinct (HyperLogLog, sparse until 2048 registers are set, then
+// the dense 16 KiB) and per median or quantile (KLL, at most about 600
+// values), then one region per min or max over strings: the current
+// extreme, its length and bytes, rewritten only when a batch brings a new
+// one), and for count_distinct a map state of the distinct values (read
 // when the window fires, cleared when it is purged: on Pebble entry by
 // entry, so firing n windows costs O(n), see package state and
 // BenchmarkCountDistinctFire).

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/riffle-dev/riffle/arrowexec"
+	"github.com/riffle-dev/riffle/arrowexec/agg"
 )
 
 // ev is one test event.
@@ -110,6 +111,10 @@ var testAggs = []Agg{
 	{Func: StddevPop, Column: "v", As: "sdp"},
 	{Func: Min, Column: "w", As: "wlo"},
 	{Func: Max, Column: "w", As: "whi"},
+	{Func: agg.Median, Column: "v", As: "med"},
+	{Func: agg.Quantile, Column: "v", Param: 0.9, As: "q9"},
+	{Func: agg.First, Column: "v", As: "fv"},
+	{Func: agg.ArgMax, Column: "u", Column2: "v", As: "amu"},
 }
 
 // result is one window result (or the oracle's).
@@ -121,7 +126,17 @@ type result struct {
 	vs, sdp float64
 	// min and max of w ("NULL": no value; values are lower case)
 	wlo, whi string
-	update   bool
+	// median, quantile 0.9 (NaN: NULL); first(v) and arg_max(u, v)
+	// (null: NULL)
+	med, q9       float64
+	fv, amu       int64
+	fvNull, amuNo bool
+	update        bool
+	// The oracle's: the sorted values (quantiles are checked by rank
+	// beyond agg.KLLK values) and the acceptable results of first and
+	// arg_max (rows tied on the ordering value; nil: NULL).
+	sorted      []float64
+	fvOK, amuOK []*int64
 }
 
 func (r result) String() string {
@@ -142,9 +157,32 @@ type oracleAcc struct {
 	vals             []float64
 	nw               int
 	wlo, whi         string
+	// first(v) by t, arg_max(u, v): the best ordering value and the
+	// results of the rows holding it
+	ft, bv    int64
+	fOK, amOK []*int64
 }
 
 func (a *oracleAcc) add(e ev) {
+	var v *int64
+	if !e.vNull {
+		v = &e.v
+	}
+	switch {
+	case a.n == 0 || e.t < a.ft:
+		a.ft, a.fOK = e.t, []*int64{v}
+	case e.t == a.ft:
+		a.fOK = append(a.fOK, v)
+	}
+	if !e.vNull {
+		u := e.u
+		switch {
+		case a.amOK == nil || e.v > a.bv:
+			a.bv, a.amOK = e.v, []*int64{&u}
+		case e.v == a.bv:
+			a.amOK = append(a.amOK, &u)
+		}
+	}
 	a.n++
 	if a.users == nil {
 		a.users = map[int64]bool{}
@@ -174,9 +212,17 @@ func (a *oracleAcc) add(e ev) {
 }
 
 func (a *oracleAcc) result() result {
-	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users)), wlo: "NULL", whi: "NULL"}
+	r := result{n: a.n, nv: a.nv, s: a.s, lo: a.lo, hi: a.hi, users: int64(len(a.users)), approx: int64(len(a.users)), wlo: "NULL", whi: "NULL",
+		fvOK: a.fOK, amuOK: a.amOK}
 	if a.nw > 0 {
 		r.wlo, r.whi = a.wlo, a.whi
+	}
+	r.sorted = slices.Clone(a.vals)
+	slices.Sort(r.sorted)
+	r.med, r.q9 = math.NaN(), math.NaN()
+	if len(a.vals) > 0 {
+		r.med = agg.QuantileCont(slices.Clone(a.vals), 0.5)
+		r.q9 = agg.QuantileCont(slices.Clone(a.vals), 0.9)
 	}
 	if a.nv > 0 {
 		r.mean = float64(a.s) / float64(a.nv)
@@ -331,7 +377,14 @@ func (c *collected) read(b arrow.RecordBatch) {
 		}
 		r := result{n: i64("n", i), nv: i64("nv", i), s: i64("s", i), lo: i64("lo", i), hi: i64("hi", i),
 			users: i64("users", i), approx: i64("users_approx", i), update: upd.Value(i),
-			vs: f64("var", i), sdp: f64("sdp", i), wlo: str("wlo", i), whi: str("whi", i)}
+			vs: f64("var", i), sdp: f64("sdp", i), wlo: str("wlo", i), whi: str("whi", i),
+			med: f64("med", i), q9: f64("q9", i), fv: i64("fv", i), amu: i64("amu", i)}
+		if c, _ := col("fv").(*array.Int64); c == nil || c.IsNull(i) {
+			r.fvNull = true
+		}
+		if c, _ := col("amu").(*array.Int64); c == nil || c.IsNull(i) {
+			r.amuNo = true
+		}
 		if mean != nil && mean.IsValid(i) {
 			r.mean = mean.Value(i)
 		}
@@ -364,11 +417,45 @@ func sameResult(got, want result) bool {
 			return false
 		}
 	}
+	if !sameQuantile(got.med, want.med, 0.5, want.sorted) || !sameQuantile(got.q9, want.q9, 0.9, want.sorted) {
+		return false
+	}
+	if !oneOf(got.fv, got.fvNull, want.fvOK) || !oneOf(got.amu, got.amuNo, want.amuOK) {
+		return false
+	}
 	d := got.approx - want.users
 	if d < 0 {
 		d = -d
 	}
 	return d <= max(2, want.users*3/100)
+}
+
+// sameQuantile: exact up to agg.KLLK values, else within the rank bound.
+func sameQuantile(got, want, q float64, sorted []float64) bool {
+	if math.IsNaN(got) || math.IsNaN(want) {
+		return math.IsNaN(got) == math.IsNaN(want)
+	}
+	if len(sorted) <= agg.KLLK {
+		return math.Abs(got-want) <= 1e-9*math.Max(1, math.Abs(want))
+	}
+	n := float64(len(sorted))
+	target := q * (n - 1)
+	lo := float64(sort.SearchFloat64s(sorted, got))
+	hi := float64(sort.Search(len(sorted), func(i int) bool { return sorted[i] > got })) - 1
+	return target >= lo-agg.KLLRankError*n && target <= hi+agg.KLLRankError*n
+}
+
+// oneOf: got (null: NULL) is one of the acceptable results (nil: NULL).
+func oneOf(got int64, null bool, ok []*int64) bool {
+	if len(ok) == 0 {
+		return null
+	}
+	for _, w := range ok {
+		if w == nil && null || w != nil && !null && *w == got {
+			return true
+		}
+	}
+	return false
 }
 
 func compareResults(t *testing.T, got, want map[winKey]result) {

@@ -242,8 +242,8 @@ func (o *operator) Process(ctx context.Context, _ int, b arrow.RecordBatch, out 
 func (o *operator) newBlob(dst []byte, hash uint64) []byte {
 	dst = append(dst, make([]byte, o.p.blob)...)
 	binary.LittleEndian.PutUint64(dst[len(dst)-o.p.blob+1:], hash)
-	for i := 0; i < o.p.sketches; i++ {
-		dst = agg.AppendEmptySketch(dst)
+	for _, appendEmpty := range o.p.regions {
+		dst = appendEmpty(dst)
 	}
 	for i := 0; i < o.p.strs; i++ {
 		dst = append(dst, 0, 0, 0, 0)
@@ -263,12 +263,14 @@ func (o *operator) openWindows() int {
 	return n
 }
 
-// applySketches folds the batch's approx_distinct hashes into the blobs'
+// applySketches folds the batch's median and quantile values into their
+// sketches (applyQuantiles) and its approx_distinct hashes into the blobs'
 // sketch regions: the (group, register, rank) entries of the batch are
 // sorted once, then each group's run is merged into its region. blobOf
 // returns a group's blob (nil: skip), setBlob stores it back when the
 // region grew.
 func (o *operator) applySketches(blobOf func(g uint32) []byte, setBlob func(g uint32, b []byte)) {
+	o.applyQuantiles(blobOf, setBlob)
 	for i, a := range o.p.aggs {
 		if a.Func != ApproxDistinct {
 			continue

@@ -80,8 +80,11 @@ type plan struct {
 	time     int
 	aggs     []boundAgg
 	blob     int // size of the blob's fixed part
-	sketches int // approx_distinct aggregates: sketch regions after it
-	strs     int // min, max over strings: string regions after those
+	sketches int // approx_distinct, median, quantile: sketch regions after it
+	// regions append the empty sketch regions, in order (all
+	// agg.EmptySketchSize bytes long).
+	regions  []func([]byte) []byte
+	strs     int // min, max over strings: string regions after the sketches
 	tail     int // size of a fresh blob's regions
 	out      *arrow.Schema
 	late     *arrow.Schema
@@ -156,13 +159,19 @@ func (s *Spec) bind(in *arrow.Schema) (*plan, error) {
 		arrow.Field{Name: "window_end", Type: WindowTime})
 	off := blobHeader
 	for _, a := range o.Aggs {
-		b, err := bindAgg(in, a, off)
+		b, err := bindAgg(in, a, off, o.Time)
 		if err != nil {
 			return nil, err
 		}
-		if a.Func == ApproxDistinct {
+		switch {
+		case a.Func == ApproxDistinct:
 			b.hidx = p.sketches
 			p.sketches++
+			p.regions = append(p.regions, agg.AppendEmptySketch)
+		case isQuantile(a.Func):
+			b.hidx = p.sketches
+			p.sketches++
+			p.regions = append(p.regions, agg.AppendEmptyKLL)
 		}
 		if b.str {
 			b.sidx = p.strs

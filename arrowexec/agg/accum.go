@@ -64,6 +64,8 @@ func newAccumulator(a boundAgg, m Mode) accumulator {
 		return &varAcc{f: a.Func, partial: m == Partial, merge: m == Final}
 	case ApproxDistinct:
 		return &approxAcc{partial: m == Partial, merge: m == Final}
+	case Median, Quantile, ArgMax, ArgMin, First, Last, List:
+		return newCollect(a, m)
 	case CountDistinct:
 		if dt.ID() == arrow.STRING || dt.ID() == arrow.BINARY || isStringLike(dt) {
 			return &distinctString{}

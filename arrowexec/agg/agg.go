@@ -32,6 +32,16 @@ const (
 	// BoolAnd and BoolOr are TRUE when every (some) non-null value is.
 	BoolAnd Func = "bool_and"
 	BoolOr  Func = "bool_or"
+	// The collecting functions (collect.go): exact quantiles (as DuckDB's
+	// quantile_cont), arg_max, arg_min, first and last by an ordering
+	// column, and list.
+	Median   Func = "median"
+	Quantile Func = "quantile"
+	ArgMax   Func = "arg_max"
+	ArgMin   Func = "arg_min"
+	First    Func = "first"
+	Last     Func = "last"
+	List     Func = "list"
 )
 
 // Agg is one aggregate of the output: Func over Column, named As.
@@ -39,6 +49,12 @@ type Agg struct {
 	Func Func
 	// Column is the input column; "" or "*" with Count means count(*).
 	Column string
+	// Column2 is the second input column of arg_max, arg_min, first and
+	// last: the value ordering the rows ("" for first and last in the
+	// window step: its time column).
+	Column2 string
+	// Param is quantile's q in [0, 1] (median: 0.5).
+	Param float64
 	// As is the output column name. Default: "func(column)", e.g. "sum(x)"
 	// or "count(*)".
 	As string
@@ -56,6 +72,12 @@ func (a Agg) Name() string {
 	}
 	if a.star() {
 		return string(a.Func) + "(*)"
+	}
+	switch {
+	case a.Column2 != "":
+		return string(a.Func) + "(" + a.Column + ", " + a.Column2 + ")"
+	case a.Func == Quantile:
+		return string(a.Func) + "(" + a.Column + ", " + formatParam(a.Param) + ")"
 	}
 	return string(a.Func) + "(" + a.Column + ")"
 }
@@ -237,6 +259,7 @@ type boundAgg struct {
 	Agg
 	cols []int          // input columns: none for count(*), 2 for Final avg
 	typ  arrow.DataType // type of the value column (Single/Partial) or of the state (Final)
+	typ2 arrow.DataType // type of the second column (arg_max, first, ...), if any
 	out  []arrow.Field  // output fields of this aggregate in plan's mode
 }
 
@@ -349,6 +372,11 @@ func bindInput(in *arrow.Schema, a Agg, m Mode) (boundAgg, error) {
 	out, err := ResultType(a, dt)
 	if err != nil {
 		return ba, fmt.Errorf("agg: %w", err)
+	}
+	if j, err := bindSecond(in, a); err != nil {
+		return ba, fmt.Errorf("agg: %w", err)
+	} else if j >= 0 {
+		ba.cols, ba.typ2 = append(ba.cols, j), in.Field(j).Type
 	}
 	ba.out = []arrow.Field{{Name: name, Type: out, Nullable: a.Func != Count && a.Func != CountDistinct && a.Func != ApproxDistinct}}
 	if m == Partial {

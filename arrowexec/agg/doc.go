@@ -4,8 +4,8 @@
 // rules (funcs.go: ResultType), one parser of aggregate calls on top of
 // the expression parser (ParseCall, expr.ParseAggCall), the fold kernels
 // of count, sum, avg, min and max (kernels.go) and of the variance
-// functions (VarUpdate), and the approx_distinct sketch (hll.go) that both
-// steps keep.
+// functions (VarUpdate), the approx_distinct sketch (hll.go) that both
+// steps keep, and the quantile sketch of the window step (kll.go).
 //
 // # Contract
 //
@@ -25,6 +25,24 @@
 //	var_samp, var_pop,    float64 over numbers (variance = var_samp, stddev =
 //	stddev_samp, stddev_pop  stddev_samp); samp needs 2 values, pop 1, else NULL
 //	bool_and, bool_or     bool over bool; NULL without a non-null value
+//	median(col),          float64 over numbers; exact (every value is kept):
+//	quantile(col, q)      DuckDB's quantile_cont (alias quantile_cont; DuckDB's
+//	                      own quantile is quantile_disc); q a constant in [0, 1]
+//	arg_max(x, y),        x of the row with the greatest (least) y; rows with a
+//	arg_min(x, y)         NULL x or y skipped (DuckDB); aliases max_by, min_by
+//	first(x, t), last(x, t)  x (NULL too) of the row with the least (greatest)
+//	                      t; rows with a NULL t skipped: DuckDB's
+//	                      first(x ORDER BY t) over rows with a t. The window
+//	                      step writes first(x): by its time column
+//	list(x)               list<x>, NULLs kept, in order of arrival (DuckDB's
+//	                      list; alias array_agg); takes no FILTER
+//
+// Of rows tied on y (t), arg_max, arg_min and first keep the first a
+// subtask sees, last the last; at parallelism above 1 which one that is
+// depends on arrival order. The collecting functions (collect.go) are not
+// decomposable. The window step computes median and quantile with a KLL
+// sketch (kll.go): exact up to KLLK values per window, beyond that within
+// a normalized rank error of KLLRankError.
 //
 // An aggregate's argument is a column here; calls over expressions and with
 // FILTER (WHERE …), and keys that are expressions, are brought to columns by
@@ -96,7 +114,9 @@
 // sum (NULL: no value yet); avg -> sum and count; min, max -> the extreme
 // (NULL: no value); count_distinct -> the set of distinct values of the
 // group, a list (fixed-width values as their canonical 64-bit patterns,
-// strings and binaries as binary), from which the count is derived again.
+// strings and binaries as binary), from which the count is derived again;
+// median, quantile -> the values, list<float64>; arg_*, first, last -> x
+// and the ordering value (NULL: no row yet); list -> the list.
 // The state of a set of groups is an Arrow IPC stream of records of those
 // columns (at most 65536 groups each); its schema names the keys and
 // aggregates and carries a format version, and a restore into an aggregate

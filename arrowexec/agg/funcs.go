@@ -27,6 +27,14 @@ type funcInfo struct {
 	in   func(arrow.DataType) bool
 	want string // in, for error messages
 	out  func(arrow.DataType) arrow.DataType
+	// second says what a second argument is (secondNone: there is none);
+	// in2 and want2 check a second column's type.
+	second secondArg
+	in2    func(arrow.DataType) bool
+	want2  string
+	// keepsNulls: NULL arguments are values (list), so FILTER cannot be
+	// lowered to a NULL argument.
+	keepsNulls bool
 }
 
 func anyType(arrow.DataType) bool                { return true }
@@ -52,10 +60,33 @@ var funcs = map[Func]funcInfo{
 	StddevPop:      {decomposable: true, in: isNumeric, want: "an integer or floating-point column", out: toFloat},
 	BoolAnd:        {decomposable: true, in: isBool, want: "a boolean column", out: toBool},
 	BoolOr:         {decomposable: true, in: isBool, want: "a boolean column", out: toBool},
+	// collect.go: exact quantiles, arg_max and friends, list.
+	Median:   {in: isNumeric, want: "an integer or floating-point column", out: toFloat},
+	Quantile: {in: isNumeric, want: "an integer or floating-point column", out: toFloat, second: secondConst},
+	ArgMax:   {in: isKeyType, want: keyWant, out: same, second: secondColumn, in2: isKeyType, want2: keyWant},
+	ArgMin:   {in: isKeyType, want: keyWant, out: same, second: secondColumn, in2: isKeyType, want2: keyWant},
+	First:    {in: isKeyType, want: keyWant, out: same, second: secondOptional, in2: isKeyType, want2: keyWant},
+	Last:     {in: isKeyType, want: keyWant, out: same, second: secondOptional, in2: isKeyType, want2: keyWant},
+	List:     {in: isKeyType, want: keyWant, out: toList, keepsNulls: true},
 }
 
+const keyWant = "a numeric, boolean, string, binary or temporal column"
+
+func toList(dt arrow.DataType) arrow.DataType { return arrow.ListOf(dt) }
+
+// secondArg is the kind of a function's second argument.
+type secondArg uint8
+
+const (
+	secondNone     secondArg = iota
+	secondConst              // a constant in [0, 1]: quantile's q (Agg.Param)
+	secondColumn             // a column or expression (Agg.Column2)
+	secondOptional           // a column or expression, or none (first, last: the window's time)
+)
+
 // aliases are other names of functions (SQL spellings).
-var aliases = map[string]Func{"variance": VarSamp, "stddev": StddevSamp}
+var aliases = map[string]Func{"variance": VarSamp, "stddev": StddevSamp, "quantile_cont": Quantile,
+	"argmax": ArgMax, "argmin": ArgMin, "max_by": ArgMax, "min_by": ArgMin, "array_agg": List}
 
 func isVariance(f Func) bool {
 	return f == VarSamp || f == VarPop || f == StddevSamp || f == StddevPop
@@ -94,7 +125,7 @@ func (a Agg) Check() error {
 	if a.star() && !fi.star {
 		return fmt.Errorf("%s needs a column", a.Func)
 	}
-	return nil
+	return a.checkSecond(fi)
 }
 
 // ResultType type-checks a over an input column of type dt (nil for
@@ -117,8 +148,14 @@ func ResultType(a Agg, dt arrow.DataType) (arrow.DataType, error) {
 // Call is a parsed aggregate call: Func over the argument expression Arg
 // (nil for count(*)), of the rows where Filter is TRUE (nil: all), named As.
 type Call struct {
-	Func   Func
-	Arg    expr.Expr
+	Func Func
+	Arg  expr.Expr
+	// Arg2 is the second argument of arg_max, arg_min, first and last (the
+	// value ordering the rows); nil for the others, and for first and last
+	// in the window step (its time column).
+	Arg2 expr.Expr
+	// Param is quantile's q (median: 0.5).
+	Param  float64
 	Filter expr.Expr
 	// As is the alias; "" derives the name (Name).
 	As string
@@ -133,13 +170,24 @@ func (c Call) Name() string {
 	var sb strings.Builder
 	sb.WriteString(string(c.Func))
 	sb.WriteByte('(')
-	switch col, ok := c.Arg.(*expr.ColumnRef); {
-	case c.Arg == nil:
-		sb.WriteByte('*')
-	case ok:
-		sb.WriteString(col.Name)
-	default:
-		sb.WriteString(c.Arg.String())
+	writeArg := func(e expr.Expr) {
+		switch col, ok := e.(*expr.ColumnRef); {
+		case e == nil:
+			sb.WriteByte('*')
+		case ok:
+			sb.WriteString(col.Name)
+		default:
+			sb.WriteString(e.String())
+		}
+	}
+	writeArg(c.Arg)
+	if c.Arg2 != nil {
+		sb.WriteString(", ")
+		writeArg(c.Arg2)
+	}
+	if c.Func == Quantile {
+		sb.WriteString(", ")
+		sb.WriteString(formatParam(c.Param))
 	}
 	sb.WriteByte(')')
 	if c.Filter != nil {
@@ -180,12 +228,15 @@ func ParseCall(s string) (Call, error) {
 		if !fi.star {
 			return Call{}, fmt.Errorf("aggregate %q: %s takes a column or expression, not *", s, f)
 		}
-	case len(pc.Args) == 1:
-		c.Arg = pc.Args[0]
 	case len(pc.Args) == 0:
 		return Call{}, fmt.Errorf("aggregate %q: %s needs an argument", s, f)
 	default:
-		return Call{}, fmt.Errorf("aggregate %q: %s takes 1 argument, got %d", s, f, len(pc.Args))
+		if err := c.setArgs(fi, pc.Args); err != nil {
+			return Call{}, fmt.Errorf("aggregate %q: %w", s, err)
+		}
+	}
+	if c.Filter != nil && fi.keepsNulls {
+		return Call{}, fmt.Errorf("aggregate %q: %s keeps NULL values, so it takes no FILTER (WHERE …); filter the rows in a filter step before", s, f)
 	}
 	return c, nil
 }

@@ -114,7 +114,7 @@ func hllTau(x float64) float64 {
 // of approx_distinct in both steps: a window blob's region, an aggregate's
 // partial and checkpoint state) is
 //
-//	kind (0 sparse, 1 dense) | n (uint32 LE) | payload
+//	kind (0 sparse, 1 dense; 2 is a quantile sketch, kll.go) | n (uint32 LE) | payload
 //
 // where a sparse payload is n uint32 entries idx<<8 | rank, sorted by idx,
 // one per non-zero register, and a dense one the 16384 registers. A sparse
@@ -128,8 +128,11 @@ const (
 )
 
 func SketchLen(b []byte) int {
-	if b[0] == regionDense {
+	switch b[0] {
+	case regionDense:
 		return regionHeader + hllSize
+	case regionKLL: // a quantile sketch (kll.go)
+		return regionHeader + int(binary.LittleEndian.Uint32(b[1:]))
 	}
 	return regionHeader + 4*int(binary.LittleEndian.Uint32(b[1:]))
 }

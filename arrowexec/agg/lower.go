@@ -71,6 +71,9 @@ func Lower(keys []Key, calls []Call, keep []string) (Lowered, error) {
 		if _, ok := c.Column(); !ok || c.Filter != nil {
 			plain = false
 		}
+		if _, ok := c.Column2(); !ok {
+			plain = false
+		}
 	}
 	if plain {
 		for _, k := range keys {
@@ -78,7 +81,8 @@ func Lower(keys []Key, calls []Call, keep []string) (Lowered, error) {
 		}
 		for _, c := range calls {
 			col, _ := c.Column()
-			l.Aggs = append(l.Aggs, Agg{Func: c.Func, Column: col, As: c.As})
+			col2, _ := c.Column2()
+			l.Aggs = append(l.Aggs, Agg{Func: c.Func, Column: col, Column2: col2, Param: c.Param, As: c.As})
 		}
 		return l, nil
 	}
@@ -109,13 +113,18 @@ func Lower(keys []Key, calls []Call, keep []string) (Lowered, error) {
 	}
 	for i, c := range calls {
 		col, ok := c.Column()
-		a := Agg{Func: c.Func, Column: col, As: c.As}
-		if !ok || c.Filter != nil {
+		col2, ok2 := c.Column2()
+		a := Agg{Func: c.Func, Column: col, Column2: col2, Param: c.Param, As: c.As}
+		// With a second argument (the ordering value of arg_max, arg_min,
+		// first, last), FILTER goes on it: rows without an ordering value
+		// are skipped, also where the first argument is NULL.
+		filter1 := c.Filter != nil && c.Arg2 == nil
+		if !ok || filter1 {
 			arg := c.Arg
 			if arg == nil {
 				arg = expr.Lit(1)
 			}
-			if c.Filter != nil {
+			if filter1 {
 				arg = &expr.CaseExpr{Whens: []expr.When{{Cond: c.Filter, Then: arg}}}
 			}
 			a.Column, a.As = fmt.Sprintf("%s%d", argPrefix, i+1), c.Name()
@@ -124,6 +133,20 @@ func Lower(keys []Key, calls []Call, keep []string) (Lowered, error) {
 			}
 		} else if col != "*" {
 			if err := add(col, expr.Col(col)); err != nil {
+				return l, err
+			}
+		}
+		if c.Arg2 != nil {
+			if !ok2 || c.Filter != nil {
+				arg := c.Arg2
+				if c.Filter != nil {
+					arg = &expr.CaseExpr{Whens: []expr.When{{Cond: c.Filter, Then: arg}}}
+				}
+				a.Column2, a.As = fmt.Sprintf("%s%d_2", argPrefix, i+1), c.Name()
+				if err := add(a.Column2, arg); err != nil {
+					return l, err
+				}
+			} else if err := add(col2, expr.Col(col2)); err != nil {
 				return l, err
 			}
 		}
@@ -141,6 +164,9 @@ func Columns(keys []Key, calls []Call) []string {
 	for _, c := range calls {
 		if c.Arg != nil {
 			cols = append(cols, expr.Columns(c.Arg)...)
+		}
+		if c.Arg2 != nil {
+			cols = append(cols, expr.Columns(c.Arg2)...)
 		}
 		if c.Filter != nil {
 			cols = append(cols, expr.Columns(c.Filter)...)

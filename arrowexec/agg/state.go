@@ -186,13 +186,7 @@ func (c *listCol) size(lo, hi int) int {
 // offsets and the elements. elem returns a slot's group id + 1 (0: an
 // empty slot) and element.
 func scatterSet[S, E any](counts []int64, dest []uint32, slots []S, elem func(*S) (uint32, E)) ([]int64, []E) {
-	offs := make([]int64, len(dest)+1)
-	for g, d := range dest {
-		offs[d+1] = counts[g]
-	}
-	for i := range dest {
-		offs[i+1] += offs[i]
-	}
+	offs := listOffsetsOf(counts, dest)
 	next := append([]int64(nil), offs[:len(dest)]...)
 	out := make([]E, offs[len(dest)])
 	for i := range slots {
