@@ -19,6 +19,7 @@ import (
 	"github.com/riffle-dev/riffle/internal/oracle"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/eval"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 )
 
 // The prequential comparison (--prequential): ml-latest-small replayed in
@@ -250,15 +251,10 @@ func runPrequentialPy(ctx context.Context, python, script, stream string, p preq
 func throughKafka(ctx context.Context, d *eval.Dataset, brokers string) (*eval.Dataset, error) {
 	bl := strings.Split(brokers, ",")
 	topic := fmt.Sprintf("bench-prequential-%d", time.Now().UnixNano())
-	client := &kafkago.Client{Addr: kafkago.TCP(bl...), Timeout: 30 * time.Second}
-	res, err := client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
-	if err == nil {
-		err = res.Errors[topic]
+	if err := ksink.CreateTopic(ctx, bl, topic, 1, nil); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	defer client.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
+	defer ksink.DeleteTopic(context.Background(), bl, topic) // best effort: a benchmark's scratch topic
 	all := make([]int32, d.Len())
 	for i := range all {
 		all[i] = int32(i)

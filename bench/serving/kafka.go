@@ -27,6 +27,7 @@ import (
 	"github.com/riffle-dev/riffle/job"
 	"github.com/riffle-dev/riffle/ml"
 	"github.com/riffle-dev/riffle/ml/serve"
+	ksink "github.com/riffle-dev/riffle/sinks/kafka"
 )
 
 // e2eConfig configures the --kafka mode: the end-to-end latency from an
@@ -124,41 +125,14 @@ func printE2E(c e2eConfig, rs []e2eResult, table bool) {
 	}
 }
 
-// createTopic creates a topic and waits until its partitions have leaders
-// (polling the metadata: an observable event).
 func createTopic(ctx context.Context, brokers, topic string, partitions int) error {
-	cl := &kafkago.Client{Addr: kafkago.TCP(strings.Split(brokers, ",")...)}
-	res, err := cl.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	for {
-		md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
-			ok := true
-			for _, p := range md.Topics[0].Partitions {
-				ok = ok && p.Error == nil && p.Leader.Host != ""
-			}
-			if ok {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topic %s: no leaders: %w", topic, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return ksink.CreateTopic(ctx, strings.Split(brokers, ","), topic, partitions, nil)
 }
 
 func deleteTopic(brokers, topic string) {
-	cl := &kafkago.Client{Addr: kafkago.TCP(strings.Split(brokers, ",")...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
+	ksink.DeleteTopic(ctx, strings.Split(brokers, ","), topic) // best effort: a benchmark's scratch topic
 }
 
 func msg(u, i int64) kafkago.Message {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -82,14 +83,11 @@ which hybrid sources and event-time start positions rely on.`)
 	return nil
 }
 
+// createTopic creates topic with partitions (waiting until every
+// partition has a leader); one that already exists is kept as it is.
 func createTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
-	res, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
-	if err != nil {
-		return fmt.Errorf("create topic %q: %w", topic, err)
-	}
-	if err := res.Errors[topic]; err != nil && !strings.Contains(err.Error(), "already exists") {
-		return fmt.Errorf("create topic %q: %w", topic, err)
+	if err := ksink.CreateTopic(ctx, brokers, topic, partitions, nil); err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return err
 	}
 	return nil
 }
