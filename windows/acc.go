@@ -220,7 +220,7 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 			b.iv[i] = zeroed(b.iv[i], ngroups)
 			vals := b.intsOf(col)
 			if agg.FoldSumInt64(col, vals, rows, gids, b.iv[i], seen) ||
-				(col.DataType().ID() == arrow.UINT64 && hasHighBit(vals)) {
+				(col.DataType().ID() == arrow.UINT64 && hasHighBit(col, vals, rows, len(gids))) {
 				return fmt.Errorf("windows: %s: %w", a.Name(), errOverflow)
 			}
 		case ApproxDistinct:
@@ -283,9 +283,17 @@ func (b *batchAcc) floatsOf(c arrow.Array) []float64 {
 
 var errOverflow = fmt.Errorf("int64 sum overflows")
 
-func hasHighBit(v []int64) bool {
-	for _, x := range v {
-		if x < 0 {
+// hasHighBit reports whether one of the first n pairs' rows (rows nil:
+// rows 0..n-1) of the uint64 column col holds a value ≥ 2^63 (negative in
+// v, its values read as int64), which the int64 sum state cannot hold. A
+// NULL row's slot holds no value, whatever its bits.
+func hasHighBit(col arrow.Array, v []int64, rows []int32, n int) bool {
+	for p := range n {
+		r := p
+		if rows != nil {
+			r = int(rows[p])
+		}
+		if v[r] < 0 && col.IsValid(r) {
 			return true
 		}
 	}
