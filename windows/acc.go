@@ -24,7 +24,10 @@ type boundAgg struct {
 	size  int
 	hidx  int  // approx_distinct, median, quantile: index of its sketch region
 	str   bool // min, max over strings or binaries
-	sidx  int  // str: index of its string region
+	// min, max over uint64: the int64 state holds the uint64's bits and
+	// compares unsigned.
+	unsigned bool
+	sidx     int // str: index of its string region
 	// first, last, arg_max, arg_min (collect.go): the ordering column,
 	// and whether its values are floats.
 	col2    int
@@ -92,6 +95,7 @@ func bindAgg(in *arrow.Schema, a Agg, off int, time string) (boundAgg, error) {
 			return b, fmt.Errorf("windows: %s over %s is not supported in windows", a.Func, dt)
 		}
 		b.float = b.float || a.Func == Avg
+		b.unsigned = dt.ID() == arrow.UINT64 && (a.Func == Min || a.Func == Max)
 		b.size = 16
 	case ApproxDistinct:
 		b.size = 0 // a sketch region after the fixed part
@@ -207,6 +211,13 @@ func (b *batchAcc) update(aggs []boundAgg, rec arrow.RecordBatch, rows []int32, 
 			case a.float:
 				b.fv[i] = filled(b.fv[i], ngroups, agg.MinMaxStart[float64](isMax))
 				agg.FoldMinMax(col, b.floatsOf(col), rows, gids, b.fv[i], seen, isMax)
+			case a.unsigned:
+				b.iv[i] = grow(b.iv[i], ngroups)
+				cur := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b.iv[i]))), ngroups)
+				for g := range cur {
+					cur[g] = agg.MinMaxStart[uint64](isMax)
+				}
+				agg.FoldMinMax(col, col.(*array.Uint64).Uint64Values(), rows, gids, cur, seen, isMax)
 			default:
 				b.iv[i] = filled(b.iv[i], ngroups, agg.MinMaxStart[int64](isMax))
 				agg.FoldMinMax(col, b.intsOf(col), rows, gids, b.iv[i], seen, isMax)
@@ -350,7 +361,11 @@ func combine(a *boundAgg, blob []byte, n, iv int64, fv float64) error {
 			}
 		} else {
 			v := getI(blob, off+8)
-			if cur == 0 || (isMax && iv > v) || (!isMax && iv < v) {
+			greater, less := iv > v, iv < v
+			if a.unsigned {
+				greater, less = uint64(iv) > uint64(v), uint64(iv) < uint64(v)
+			}
+			if cur == 0 || (isMax && greater) || (!isMax && less) {
 				putI(blob, off+8, iv)
 			}
 		}
