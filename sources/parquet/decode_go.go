@@ -603,14 +603,7 @@ func (c *goColumn) next(mem memory.Allocator, n int) (arr arrow.Array, err error
 		}
 		c.data = nil
 	}()
-	c.nulls = 0
-	c.valid = nil
-	if c.nullable {
-		validBuf = memory.NewResizableBuffer(mem)
-		validBuf.Resize(int(bitutil.BytesForBits(int64(n))))
-		c.valid = validBuf.Bytes()
-		clear(c.valid)
-	}
+	validBuf = c.beginValidity(mem, n)
 	switch c.plan.kind {
 	case goBool:
 		valsBuf = memory.NewResizableBuffer(mem)
@@ -810,4 +803,19 @@ func (c *goColumn) copyBytes(off, k int, defs []byte) int {
 	}
 	c.dlen = dlen
 	return j - c.val
+}
+
+// beginValidity starts a batch of n rows of the column: no nulls yet and,
+// for a nullable column, a validity bitmap of n unset bits in c.valid,
+// whose buffer it returns (nil otherwise) for the caller to release.
+func (c *goColumn) beginValidity(mem memory.Allocator, n int) *memory.Buffer {
+	c.nulls, c.valid = 0, nil
+	if !c.nullable {
+		return nil
+	}
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(int(bitutil.BytesForBits(int64(n))))
+	c.valid = b.Bytes()
+	clear(c.valid)
+	return b
 }

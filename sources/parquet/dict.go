@@ -69,14 +69,7 @@ func (c *goColumn) nextDict(mem memory.Allocator, n int) (arrow.Array, error) {
 		}
 		c.data = nil
 	}()
-	c.nulls = 0
-	c.valid = nil
-	if c.nullable {
-		validBuf = memory.NewResizableBuffer(mem)
-		validBuf.Resize(int(bitutil.BytesForBits(int64(n))))
-		c.valid = validBuf.Bytes()
-		clear(c.valid)
-	}
+	validBuf = c.beginValidity(mem, n)
 	idxBuf = memory.NewResizableBuffer(mem)
 	idxBuf.Resize(n * 4)
 	ix := arrow.Int32Traits.CastFromBytes(idxBuf.Bytes())
